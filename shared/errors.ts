@@ -1,0 +1,184 @@
+// The one error hierarchy of the project. Every failure that can come from untrusted input or a
+// misbehaving repository is a subclass of UptaneError with a stable `code` string, so tests assert
+// the class and the code, the CLI prints the message, and servers map classes to HTTP statuses in one
+// place. Class names say which failure, or which attack, the error reveals.
+
+/** Which repository an error concerns: 'director', 'image', or any name an updater was given. */
+export type RepositoryName = string;
+
+export interface ErrorContext {
+  readonly repository?: RepositoryName;
+  readonly role?: string;
+  readonly cause?: unknown;
+}
+
+export abstract class UptaneError extends Error {
+  abstract readonly code: string;
+  readonly repository: RepositoryName | undefined;
+  readonly role: string | undefined;
+
+  constructor(message: string, context: ErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = new.target.name;
+    this.repository = context.repository;
+    this.role = context.role;
+  }
+
+  /** The JSON shape servers send: `{ error: { code, message } }`. */
+  toJSON(): { error: { code: string; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input shape: JSON, canonical form, schema.
+
+/** Bytes that are not JSON, or JSON that is not the metadata shape expected (J1-J8). */
+export class MalformedMetadataError extends UptaneError {
+  readonly code = 'malformed_metadata';
+}
+
+/** A value that canonical JSON cannot represent identically in RFC 8785 and OLPC forms. */
+export class CanonicalJsonError extends UptaneError {
+  readonly code = 'non_canonical_json';
+}
+
+/** `_type` differs from the role the file was fetched as (A14). */
+export class RoleTypeMismatchError extends UptaneError {
+  readonly code = 'role_type_mismatch';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authenticity: keys, signatures, thresholds.
+
+/** A keyid that is not the SHA-256 of its key, a key listed twice, or a role naming an unknown key. */
+export class BadKeyIdError extends UptaneError {
+  readonly code = 'bad_keyid';
+}
+
+/** Threshold below 1, not an integer, or larger than the number of distinct keys (A3, A7). */
+export class IllegalThresholdError extends UptaneError {
+  readonly code = 'illegal_threshold';
+}
+
+/** Two signatures under one keyid in the same file (A4). */
+export class NonUniqueSignaturesError extends UptaneError {
+  readonly code = 'non_unique_signatures';
+}
+
+/** Fewer valid signatures from distinct authorized keys than the threshold (A1, A2, B2, B3). */
+export class UnmetThresholdError extends UptaneError {
+  readonly code = 'unmet_threshold';
+}
+
+/** A key file that cannot be read: wrong format, wrong passphrase, not Ed25519. */
+export class KeyFileError extends UptaneError {
+  readonly code = 'key_file';
+}
+
+/** A key of a type or scheme this project does not support. */
+export class UnsupportedKeyError extends UptaneError {
+  readonly code = 'unsupported_key';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rollback, freeze, mix-and-match.
+
+/** A version lower than (or, for root, not above) the trusted one: a rollback attack (C1-C6, B5). */
+export class RollbackError extends UptaneError {
+  readonly code = 'rollback';
+}
+
+/** A version that differs from the one another trusted file promised (E2, E3, E5, B5 skip). */
+export class VersionMismatchError extends UptaneError {
+  readonly code = 'version_mismatch';
+}
+
+/** Metadata whose expiry is at or before the reference time: a freeze attack (D1). */
+export class ExpiredMetadataError extends UptaneError {
+  readonly code = 'expired';
+}
+
+/** A file that another trusted file lists with a different length (E1, F3). */
+export class LengthMismatchError extends UptaneError {
+  readonly code = 'length_mismatch';
+}
+
+/** A file whose hash differs from the one trusted metadata lists (E1, E3, F3). */
+export class HashMismatchError extends UptaneError {
+  readonly code = 'hash_mismatch';
+}
+
+/** A file missing from the snapshot that must list it (C5, E4). */
+export class MissingMetaError extends UptaneError {
+  readonly code = 'missing_meta';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Delegations and targets.
+
+/** A delegated role that is not delegated, or a delegation graph past the configured limits. */
+export class DelegationError extends UptaneError {
+  readonly code = 'delegation';
+}
+
+/** A delegated role listing a target outside the paths its delegation allows. */
+export class UnauthorizedTargetError extends UptaneError {
+  readonly code = 'unauthorized_target';
+}
+
+/** No trusted targets metadata lists the requested target. */
+export class TargetNotFoundError extends UptaneError {
+  readonly code = 'target_not_found';
+}
+
+/** A target or role name that could escape a directory or URL path (K1, K2). */
+export class UnsafePathError extends UptaneError {
+  readonly code = 'unsafe_path';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network and storage.
+
+/** A download that failed: connection refused, reset, HTTP error status. */
+export class FetchError extends UptaneError {
+  readonly code: string = 'fetch_failed';
+}
+
+/** The server answered 404: the file does not exist (ends the root walk, B1). */
+export class RemoteNotFoundError extends FetchError {
+  override readonly code = 'not_found';
+}
+
+/** A download slower than the configured minimum, or silent past the timeout (F4). */
+export class SlowRetrievalError extends FetchError {
+  override readonly code = 'slow_retrieval';
+}
+
+/** A download that went past its byte limit: endless data (F1, F2). */
+export class DownloadLengthError extends FetchError {
+  override readonly code = 'download_length';
+}
+
+/** Local storage that cannot be read or written (K3, K4). */
+export class StorageError extends UptaneError {
+  readonly code = 'storage';
+}
+
+/** No trusted root to start from (A15): the client fails closed. */
+export class MissingTrustedRootError extends UptaneError {
+  readonly code = 'missing_trusted_root';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Programmer errors: the caller broke the required order, not the repository.
+
+/** Asking for snapshot before timestamp and the like (E6). Not an attack: a bug in the caller. */
+export class OutOfOrderError extends UptaneError {
+  readonly code = 'out_of_order';
+}
+
+/** True when `err` is one of ours; narrows for `catch` clauses that handle one known class. */
+export function isUptaneError(err: unknown): err is UptaneError {
+  return err instanceof UptaneError;
+}

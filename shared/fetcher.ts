@@ -1,0 +1,139 @@
+// Fetching bytes from a repository, with the limits that defeat endless-data and slow-retrieval
+// attacks (test-catalogue.md F1-F6): a hard byte cap per request, a timeout before the first byte
+// and between chunks, and a minimum average speed. The Fetcher interface lets tests and the
+// simulator supply bytes from memory; HttpFetcher is the real thing.
+import http from 'node:http';
+import https from 'node:https';
+import { DownloadLengthError, FetchError, RemoteNotFoundError, SlowRetrievalError } from './errors.js';
+
+export interface FetchOptions {
+  /** Hard cap: reading stops and DownloadLengthError is thrown past this many bytes (F1, F2). */
+  readonly maxBytes: number;
+  /** Resume: ask for bytes from this offset on (HTTP Range). */
+  readonly offset?: number;
+  /** Extra request headers, e.g. a vehicle's signed authentication header. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface FetchResponse {
+  /** Offset the body starts at: `options.offset` if the server honoured the range, else 0. */
+  readonly offset: number;
+  readonly body: AsyncIterable<Uint8Array>;
+}
+
+export interface Fetcher {
+  /** Starts a download. 404 is RemoteNotFoundError; other failures are FetchError subclasses. */
+  fetch(url: string, options: FetchOptions): Promise<FetchResponse>;
+}
+
+export interface HttpFetcherConfig {
+  /** Time allowed to connect and receive response headers. */
+  readonly connectTimeoutMs: number;
+  /** Longest silence allowed between two chunks of a body (F4: trickle or stall). */
+  readonly idleTimeoutMs: number;
+  /** Average speed a download must keep after the grace period, in bytes per second (F4). */
+  readonly minBytesPerSecond: number;
+  /** Time before the minimum speed is enforced (slow start, small files). */
+  readonly speedGracePeriodMs: number;
+}
+
+export const DEFAULT_HTTP_FETCHER_CONFIG: HttpFetcherConfig = {
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 10_000,
+  minBytesPerSecond: 1024,
+  speedGracePeriodMs: 5_000,
+};
+
+/** Reads a whole (small) response into memory, enforcing the cap: for metadata only. */
+export async function fetchBytes(fetcher: Fetcher, url: string, options: FetchOptions): Promise<Buffer> {
+  const { body } = await fetcher.fetch(url, options);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > options.maxBytes) {
+      throw new DownloadLengthError(`${url} exceeds the ${options.maxBytes}-byte limit (endless data?)`);
+    }
+    chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** node:http(s) fetcher; no redirects are followed (a repository serves its files directly). */
+export class HttpFetcher implements Fetcher {
+  private readonly config: HttpFetcherConfig;
+
+  constructor(config: Partial<HttpFetcherConfig> = {}) {
+    this.config = { ...DEFAULT_HTTP_FETCHER_CONFIG, ...config };
+  }
+
+  fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+    const parsed = new URL(url);
+    const client = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
+    if (client === undefined) return Promise.reject(new FetchError(`unsupported URL scheme in ${url}`));
+    const headers: Record<string, string> = { ...options.headers };
+    const offset = options.offset ?? 0;
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+
+    return new Promise((resolve, reject) => {
+      const request = client.get(parsed, { headers, timeout: this.config.connectTimeoutMs }, (response) => {
+        request.setTimeout(0);
+        const status = response.statusCode ?? 0;
+        if (status === 404) {
+          response.resume();
+          reject(new RemoteNotFoundError(`${url}: 404 not found`));
+          return;
+        }
+        if (status !== 200 && status !== 206) {
+          response.resume();
+          reject(new FetchError(`${url}: HTTP ${status}`));
+          return;
+        }
+        const bodyOffset = status === 206 ? offset : 0;
+        const declared = Number(response.headers['content-length']);
+        if (Number.isFinite(declared) && declared > options.maxBytes) {
+          response.destroy();
+          reject(new DownloadLengthError(`${url} declares ${declared} bytes, over the ${options.maxBytes}-byte limit`));
+          return;
+        }
+        resolve({ offset: bodyOffset, body: this.guardedBody(url, response, options.maxBytes) });
+      });
+      request.on('timeout', () => request.destroy(new SlowRetrievalError(`${url}: no response within ${this.config.connectTimeoutMs} ms`)));
+      request.on('error', (err) => reject(err instanceof FetchError ? err : new FetchError(`${url}: ${err.message}`, { cause: err })));
+    });
+  }
+
+  /** Yields the body while enforcing the byte cap, the idle timeout and the minimum speed. */
+  private async *guardedBody(url: string, response: http.IncomingMessage, maxBytes: number): AsyncGenerator<Uint8Array> {
+    const { idleTimeoutMs, minBytesPerSecond, speedGracePeriodMs } = this.config;
+    const started = performance.now();
+    let received = 0;
+    let timedOut = false;
+    response.setTimeout(idleTimeoutMs, () => {
+      timedOut = true;
+      response.destroy(new SlowRetrievalError(`${url}: no data for ${idleTimeoutMs} ms (slow retrieval?)`));
+    });
+    // The speed check also runs on a timer, so a server that sends nothing at all is caught too.
+    const speedCheck = setInterval(() => {
+      const elapsed = performance.now() - started;
+      if (elapsed > speedGracePeriodMs && (received * 1000) / elapsed < minBytesPerSecond) {
+        response.destroy(new SlowRetrievalError(`${url}: slower than ${minBytesPerSecond} B/s (slow retrieval?)`));
+      }
+    }, Math.min(1000, Math.max(50, speedGracePeriodMs / 4)));
+    try {
+      for await (const chunk of response as AsyncIterable<Buffer>) {
+        received += chunk.length;
+        if (received > maxBytes) throw new DownloadLengthError(`${url} sends more than ${maxBytes} bytes (endless data?)`);
+        yield chunk;
+      }
+      if (!response.complete) throw new FetchError(`${url}: connection closed before the body was complete`);
+    } catch (err) {
+      if (err instanceof FetchError) throw err;
+      if (timedOut) throw new SlowRetrievalError(`${url}: no data for ${idleTimeoutMs} ms (slow retrieval?)`);
+      throw new FetchError(`${url}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearInterval(speedCheck);
+      response.destroy();
+    }
+  }
+}

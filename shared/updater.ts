@@ -1,0 +1,359 @@
+// The repository updater: the I/O around the pure TrustedMetadataSet. It fetches with per-role byte
+// limits, feeds bytes to the set, and persists exactly the bytes that verified (never before). It
+// resolves targets through delegations and downloads images as a stream, capped at the signed length
+// and checked against every listed hash. One updater per repository (Director, Image repository).
+import { createReadStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock, type Clock } from './clock.js';
+import type { Ed25519Backend } from './crypto/ed25519.js';
+import {
+  DownloadLengthError,
+  HashMismatchError,
+  LengthMismatchError,
+  MissingMetaError,
+  MissingTrustedRootError,
+  OutOfOrderError,
+  RemoteNotFoundError,
+  StorageError,
+  TargetNotFoundError,
+  UptaneError,
+} from './errors.js';
+import { fetchBytes, type Fetcher } from './fetcher.js';
+import { fsyncDirectory } from './fs-atomic.js';
+import { MultiHasher } from './hashing.js';
+import type { MetadataStore } from './metadata-store.js';
+import { applicableDelegations } from './metadata/delegation.js';
+import { checkTargetName, roleFileName } from './metadata/paths.js';
+import type { Metadata, TargetFile, TargetsSigned } from './metadata/types.js';
+import { TrustedMetadataSet } from './trusted-metadata-set.js';
+
+/** Limits of one updater (STYLE.md 10); the defaults are python-tuf's, which peers converged on. */
+export interface UpdaterConfig {
+  /** Root versions walked per refresh (B8). */
+  readonly maxRootRotations: number;
+  /** Delegated roles visited per target lookup (I6). */
+  readonly maxDelegations: number;
+  /** Byte limits per role when no trusted file states the length (F1). */
+  readonly maxRootBytes: number;
+  readonly maxTimestampBytes: number;
+  readonly maxSnapshotBytes: number;
+  readonly maxTargetsBytes: number;
+}
+
+export const DEFAULT_UPDATER_CONFIG: UpdaterConfig = {
+  maxRootRotations: 32,
+  maxDelegations: 32,
+  maxRootBytes: 512_000,
+  maxTimestampBytes: 16_384,
+  maxSnapshotBytes: 2_000_000,
+  maxTargetsBytes: 5_000_000,
+};
+
+export interface RepositoryUpdaterOptions {
+  /** 'director', 'image', or another name carried into errors. */
+  readonly repository: string;
+  /** Base URL of the metadata, e.g. http://127.0.0.1:8080/metadata */
+  readonly metadataUrl: string;
+  /** Base URL of the target files, e.g. http://127.0.0.1:8080/targets */
+  readonly targetsUrl?: string;
+  readonly store: MetadataStore;
+  readonly fetcher: Fetcher;
+  readonly clock?: Clock;
+  readonly backend?: Ed25519Backend;
+  readonly config?: Partial<UpdaterConfig>;
+  /** Extra headers per request (the Director authenticates vehicles this way). */
+  readonly requestHeaders?: (url: string) => Record<string, string>;
+}
+
+export interface RefreshResult {
+  readonly rootVersion: number;
+  readonly timestampVersion: number;
+  /** False when the stored snapshot already matched the new timestamp: nothing new (Uptane #full_verification step 4). */
+  readonly snapshotChanged: boolean;
+  readonly targetsVersion: number;
+}
+
+export interface TargetLookup {
+  readonly name: string;
+  readonly target: TargetFile;
+  /** The role whose signed metadata lists the target. */
+  readonly role: string;
+}
+
+export interface DownloadProgress {
+  readonly received: number;
+  readonly total: number;
+}
+
+export class RepositoryUpdater {
+  readonly repository: string;
+  private readonly config: UpdaterConfig;
+  private readonly clock: Clock;
+  private trustedSet: TrustedMetadataSet | undefined;
+
+  constructor(private readonly options: RepositoryUpdaterOptions) {
+    this.repository = options.repository;
+    this.config = { ...DEFAULT_UPDATER_CONFIG, ...options.config };
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** The trusted metadata after the last successful (or partially successful) refresh. */
+  get trusted(): TrustedMetadataSet {
+    if (this.trustedSet === undefined) throw new OutOfOrderError('refresh() first', { repository: this.repository });
+    return this.trustedSet;
+  }
+
+  /**
+   * The TUF client workflow (and Uptane #check_root .. #check_targets): root chain, timestamp,
+   * snapshot, top-level targets. Throws the first typed error; what verified before it stays stored.
+   */
+  async refresh(): Promise<RefreshResult> {
+    const { store } = this.options;
+    const rootBytes = store.load('root');
+    if (rootBytes === undefined) {
+      throw new MissingTrustedRootError(`no trusted ${this.repository} root in local storage: provision one first`, { repository: this.repository });
+    }
+    const set = new TrustedMetadataSet(rootBytes, this.clock.now(), { repository: this.repository, backend: this.options.backend });
+    this.trustedSet = set;
+    await this.updateRoot(set);
+    // #check_root step 4: timestamp or snapshot keys rotated -> forget the stored timestamp and
+    // snapshot, which is how a client recovers from a fast-forward attack (B10).
+    if (set.keysRotated('timestamp') || set.keysRotated('snapshot')) {
+      store.remove('timestamp');
+      store.remove('snapshot');
+    }
+    await this.updateTimestamp(set);
+    const snapshotChanged = await this.updateSnapshot(set);
+    const targets = await this.loadTargetsRole(set, 'targets', 'root');
+    return {
+      rootVersion: set.root.signed.version,
+      timestampVersion: set.timestamp!.signed.version,
+      snapshotChanged,
+      targetsVersion: targets.signed.version,
+    };
+  }
+
+  private async updateRoot(set: TrustedMetadataSet): Promise<void> {
+    for (let i = 0; i < this.config.maxRootRotations; i++) {
+      const next = set.root.signed.version + 1;
+      let bytes: Buffer;
+      try {
+        bytes = await this.fetchMetadata(`${next}.root.json`, this.config.maxRootBytes);
+      } catch (err) {
+        if (err instanceof RemoteNotFoundError) return; // #check_root 2.2: no N+1, N is the latest
+        throw err;
+      }
+      set.updateRoot(bytes);
+      this.options.store.persist('root', bytes);
+    }
+    // B8: the cap ends this refresh's walk; the next refresh continues from the root stored here.
+  }
+
+  private async updateTimestamp(set: TrustedMetadataSet): Promise<void> {
+    this.loadLocal('timestamp', (bytes) => set.updateTimestamp(bytes));
+    const before = set.timestamp;
+    const bytes = await this.fetchMetadata('timestamp.json', this.config.maxTimestampBytes);
+    const after = set.updateTimestamp(bytes);
+    if (after !== before) this.options.store.persist('timestamp', bytes);
+  }
+
+  /** Returns false if the stored snapshot is the one timestamp names (nothing new). */
+  private async updateSnapshot(set: TrustedMetadataSet): Promise<boolean> {
+    if (this.loadLocal('snapshot', (bytes) => set.updateSnapshot(bytes, { trusted: true }))) return false;
+    const meta = set.timestamp!.signed.meta['snapshot.json'];
+    const name = set.root.signed.consistent_snapshot ? `${meta.version}.snapshot.json` : 'snapshot.json';
+    const bytes = await this.fetchMetadata(name, meta.length ?? this.config.maxSnapshotBytes);
+    set.updateSnapshot(bytes);
+    this.options.store.persist('snapshot', bytes);
+    return true;
+  }
+
+  /** Trusted targets metadata of `role`: already in the set, or stored locally and still current, or fetched. */
+  private async loadTargetsRole(set: TrustedMetadataSet, role: string, delegator: string): Promise<Metadata<TargetsSigned>> {
+    const loaded = set.verifyLoadedAgainst(role, delegator);
+    if (loaded !== undefined) return loaded;
+    let local: Metadata<TargetsSigned> | undefined;
+    this.loadLocal(role, (bytes) => (local = set.updateDelegatedTargets(bytes, role, delegator)));
+    if (local !== undefined) return local;
+    const meta = set.snapshot!.signed.meta[`${role}.json`];
+    if (meta === undefined) throw new MissingMetaError(`snapshot does not list ${role}.json`, { repository: this.repository, role });
+    const name = set.root.signed.consistent_snapshot ? roleFileName(role, meta.version) : roleFileName(role);
+    const bytes = await this.fetchMetadata(name, meta.length ?? this.config.maxTargetsBytes);
+    const verified = set.updateDelegatedTargets(bytes, role, delegator);
+    this.options.store.persist(role, bytes);
+    return verified;
+  }
+
+  /**
+   * Offers stored bytes to the set. Stored metadata that no longer verifies (keys rotated, expired,
+   * superseded) is not an error: the repository's current copy is fetched instead. Returns whether
+   * the stored copy was accepted as current.
+   */
+  private loadLocal(role: string, update: (bytes: Uint8Array) => unknown): boolean {
+    const bytes = this.options.store.load(role);
+    if (bytes === undefined) return false;
+    try {
+      update(bytes);
+      return true;
+    } catch (err) {
+      if (err instanceof OutOfOrderError || !(err instanceof UptaneError)) throw err;
+      return false;
+    }
+  }
+
+  private fetchMetadata(name: string, maxBytes: number): Promise<Buffer> {
+    const url = `${this.options.metadataUrl}/${name}`;
+    return fetchBytes(this.options.fetcher, url, { maxBytes, headers: this.options.requestHeaders?.(url) });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Targets.
+
+  /**
+   * Finds `name` by delegation resolution (uptane-requirements.md 5.7, TUF 5.6.7): depth-first
+   * preorder from top-level targets, delegations in listed order, a terminating delegation ends the
+   * search, cycles are cut, at most `maxDelegations` roles are visited (I1-I6).
+   */
+  async findTarget(name: string, hardwareIds?: readonly string[]): Promise<TargetLookup> {
+    checkTargetName(name, { repository: this.repository });
+    const set = this.trusted;
+    const toVisit: Array<{ role: string; delegator: string }> = [{ role: 'targets', delegator: 'root' }];
+    const visited = new Set<string>();
+    while (toVisit.length > 0 && visited.size < this.config.maxDelegations) {
+      const { role, delegator } = toVisit.pop()!;
+      if (visited.has(role)) continue; // I4: a cycle
+      const metadata = await this.loadTargetsRole(set, role, delegator);
+      visited.add(role);
+      const target = metadata.signed.targets[name];
+      if (target !== undefined) return { name, target, role };
+      const children: Array<{ role: string; delegator: string }> = [];
+      for (const step of applicableDelegations(metadata.signed, name, hardwareIds)) {
+        children.push({ role: step.name, delegator: role });
+        if (step.terminating) {
+          toVisit.length = 0; // I2: nothing past a terminating delegation (tough CVE-2025-2886)
+          break;
+        }
+      }
+      toVisit.push(...children.reverse());
+    }
+    throw new TargetNotFoundError(`${this.repository} repository has no trusted target ${JSON.stringify(name)}`, {
+      repository: this.repository,
+    });
+  }
+
+  /** The URL of a target file: `<dir>/<sha256>.<basename>` with consistent snapshots (TUF 5.7.3). */
+  targetUrl(lookup: Pick<TargetLookup, 'name' | 'target'>): string {
+    if (this.options.targetsUrl === undefined) throw new OutOfOrderError('no targetsUrl configured', { repository: this.repository });
+    const segments = lookup.name.split('/');
+    if (this.trusted.root.signed.consistent_snapshot) {
+      const hash = lookup.target.hashes.sha256 ?? Object.values(lookup.target.hashes)[0]!;
+      segments[segments.length - 1] = `${hash}.${segments[segments.length - 1]}`;
+    }
+    return `${this.options.targetsUrl}/${segments.map(encodeURIComponent).join('/')}`;
+  }
+
+  /**
+   * Downloads a target to `destination`, streaming: at most the signed length is accepted (F2), a
+   * short or altered file is refused (F3), and an interrupted download resumes from the `.part`
+   * file with a range request (F6). The destination appears only once every hash matched.
+   */
+  async downloadTarget(
+    lookup: Pick<TargetLookup, 'name' | 'target'>,
+    destination: string,
+    onProgress?: (progress: DownloadProgress) => void,
+  ): Promise<void> {
+    const { target } = lookup;
+    const ctx = { repository: this.repository, role: lookup.name };
+    const partial = `${destination}.part`;
+    const hasher = new MultiHasher(Object.keys(target.hashes));
+    if (!hasher.usable) throw new HashMismatchError(`${lookup.name} lists no hash this client supports`, ctx);
+    let offset = await this.hashExistingPart(partial, target.length, hasher);
+    const url = this.targetUrl(lookup);
+    const response = await this.options.fetcher.fetch(url, {
+      maxBytes: target.length - offset,
+      offset,
+      headers: this.options.requestHeaders?.(url),
+    });
+    if (response.offset !== offset) {
+      // The server ignored the range: start over.
+      offset = 0;
+      hasher.reset();
+    }
+    const file = await open(partial, offset === 0 ? 'w' : 'a', 0o644);
+    let received = offset;
+    try {
+      for await (const chunk of response.body) {
+        received += chunk.length;
+        if (received > target.length) {
+          throw new DownloadLengthError(`${lookup.name} is longer than its signed ${target.length} bytes (endless data?)`, ctx);
+        }
+        hasher.update(chunk);
+        await file.write(chunk);
+        onProgress?.({ received, total: target.length });
+      }
+      await file.sync();
+    } catch (err) {
+      await file.close();
+      if (err instanceof DownloadLengthError) await rm(partial, { force: true });
+      throw err; // a network failure keeps the .part file for resuming
+    }
+    await file.close();
+    if (received !== target.length) {
+      await rm(partial, { force: true });
+      throw new LengthMismatchError(`${lookup.name} is ${received} bytes; ${target.length} signed`, ctx);
+    }
+    if (!hasher.matches(target.hashes)) {
+      await rm(partial, { force: true });
+      throw new HashMismatchError(`${lookup.name} does not match its signed hashes`, ctx);
+    }
+    try {
+      await rename(partial, destination);
+    } catch (err) {
+      throw new StorageError(`cannot move ${lookup.name} into place: ${(err as Error).message}`, { ...ctx, cause: err });
+    }
+    fsyncDirectory(join(destination, '..'));
+  }
+
+  /** Feeds an existing `.part` file into the hasher and returns its length (0 if none or unusable). */
+  private async hashExistingPart(partial: string, signedLength: number, hasher: MultiHasher): Promise<number> {
+    let size: number;
+    try {
+      size = (await stat(partial)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+    if (size >= signedLength) {
+      await rm(partial, { force: true });
+      return 0;
+    }
+    for await (const chunk of createReadStream(partial, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      hasher.update(chunk);
+    }
+    return size;
+  }
+
+  /** True if `path` already holds exactly this target (same length and hashes): no download needed. */
+  async isTargetCached(lookup: Pick<TargetLookup, 'target'>, path: string): Promise<boolean> {
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    if (size !== lookup.target.length) return false;
+    const hasher = new MultiHasher(Object.keys(lookup.target.hashes));
+    for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      hasher.update(chunk);
+    }
+    return hasher.matches(lookup.target.hashes);
+  }
+}
+
+/** A flat, safe local file name for a target: percent-encoded, so `a/../b` cannot escape (K2). */
+export function localTargetPath(directory: string, targetName: string): string {
+  checkTargetName(targetName);
+  return join(directory, encodeURIComponent(targetName));
+}
