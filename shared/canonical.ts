@@ -33,7 +33,9 @@ export function checkCanonicalizable(value: unknown, path = '$'): void {
         value.forEach((item, i) => checkCanonicalizable(item, `${path}[${i}]`));
         return;
       }
-      if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null) {
+      // Plain objects only (from any realm: Jest and vm contexts have their own Object.prototype).
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== null && Object.getPrototypeOf(proto) !== null) {
         throw new CanonicalJsonError(`${path}: only plain objects can be canonicalized`);
       }
       for (const [key, item] of Object.entries(value)) {

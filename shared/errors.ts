@@ -171,6 +171,34 @@ export class MissingTrustedRootError extends UptaneError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Repository servers: requests refused before anything is stored.
+
+/** A write request without valid uploader or operator credentials. */
+export class AuthenticationError extends UptaneError {
+  readonly code = 'unauthorized';
+}
+
+/** An uploaded image larger than the server's configured limit. */
+export class ImageTooLargeError extends UptaneError {
+  readonly code = 'image_too_large';
+}
+
+/** Metadata lists an image the server does not hold, or holds with another length or hashes. */
+export class MissingImageError extends UptaneError {
+  readonly code = 'missing_image';
+}
+
+/** The repository cannot take this request in its current state (no root yet, and the like). */
+export class RepositoryStateError extends UptaneError {
+  readonly code = 'repository_state';
+}
+
+/** A server asked to start with an offline private key (root, targets) in its key directory. */
+export class OfflineKeyOnServerError extends UptaneError {
+  readonly code = 'offline_key_on_server';
+}
+
+// ---------------------------------------------------------------------------------------------
 // Programmer errors: the caller broke the required order, not the repository.
 
 /** Asking for snapshot before timestamp and the like (E6). Not an attack: a bug in the caller. */

@@ -1,0 +1,77 @@
+// Content-addressed image storage for the Image repository: each image is one file named by its
+// SHA-256, written to a temp name while being hashed (sha256 and sha512) and counted against the
+// size limit, fsync'd, then renamed into place (DESIGN.md, "Servers"). An image is never held whole.
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fsyncDirectory } from '../shared/fs-atomic.js';
+import { MultiHasher } from '../shared/hashing.js';
+import { ImageTooLargeError } from '../shared/errors.js';
+
+export interface StoredBlob {
+  readonly length: number;
+  readonly hashes: { readonly sha256: string; readonly sha512: string };
+}
+
+export class BlobStore {
+  private readonly tempDir: string;
+
+  constructor(readonly directory: string) {
+    this.tempDir = join(directory, 'incoming');
+    mkdirSync(this.tempDir, { recursive: true });
+  }
+
+  pathOf(sha256: string): string {
+    if (!/^[0-9a-f]{64}$/.test(sha256)) throw new RangeError('blob ids are sha256 hex digests');
+    return join(this.directory, sha256);
+  }
+
+  /** Length of the stored blob with this sha256, or undefined. */
+  async sizeOf(sha256: string): Promise<number | undefined> {
+    try {
+      return (await stat(this.pathOf(sha256))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+  }
+
+  /** sha256 and sha512 of a stored blob, re-read from disk (to check metadata against). */
+  async digest(sha256: string): Promise<StoredBlob | undefined> {
+    const size = await this.sizeOf(sha256);
+    if (size === undefined) return undefined;
+    const hasher = new MultiHasher(['sha256', 'sha512']);
+    for await (const chunk of createReadStream(this.pathOf(sha256), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      hasher.update(chunk);
+    }
+    const { sha256: h256, sha512 } = hasher.digests();
+    return { length: size, hashes: { sha256: h256!, sha512: sha512! } };
+  }
+
+  /** Streams `body` into the store; throws ImageTooLargeError past `maxBytes`, leaving nothing behind. */
+  async put(body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<StoredBlob> {
+    const temp = join(this.tempDir, `${randomBytes(8).toString('hex')}.tmp`);
+    const hasher = new MultiHasher(['sha256', 'sha512']);
+    const file = await open(temp, 'wx', 0o644);
+    let length = 0;
+    try {
+      for await (const chunk of body) {
+        length += chunk.length;
+        if (length > maxBytes) throw new ImageTooLargeError(`image exceeds the ${maxBytes}-byte upload limit`);
+        hasher.update(chunk);
+        await file.write(chunk);
+      }
+      await file.sync();
+      await file.close();
+    } catch (err) {
+      await file.close().catch(() => undefined); // already closed, or the first error is the one to report
+      await rm(temp, { force: true });
+      throw err;
+    }
+    const { sha256, sha512 } = hasher.digests();
+    await rename(temp, this.pathOf(sha256!));
+    fsyncDirectory(this.directory);
+    return { length, hashes: { sha256: sha256!, sha512: sha512! } };
+  }
+}

@@ -1,0 +1,94 @@
+// Starting an Image repository: data directory layout, online keys, database, and the timer that
+// keeps snapshot and timestamp from expiring. Used by the CLI and by tests (port 0).
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { loadPrivateKey, PrivateKey, savePrivateKey } from '../shared/crypto/keys.js';
+import { OfflineKeyOnServerError } from '../shared/errors.js';
+import { createApp } from './app.js';
+import { BlobStore } from './blob-store.js';
+import { ImageRepository, type ImageRepoConfig, type OnlineKeys } from './repository.js';
+import { ImageRepoStorage } from './storage.js';
+
+export interface ImageServerOptions {
+  readonly dataDir: string;
+  readonly port?: number;
+  readonly host?: string;
+  readonly clock?: Clock;
+  readonly config?: Partial<ImageRepoConfig>;
+  /** How often to check whether snapshot/timestamp need re-signing. */
+  readonly refreshIntervalMs?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningImageServer {
+  readonly url: string;
+  readonly repository: ImageRepository;
+  readonly storage: ImageRepoStorage;
+  close(): Promise<void>;
+}
+
+const ONLINE_KEY_FILES = { timestamp: 'timestamp.pem', snapshot: 'snapshot.pem' } as const;
+
+/**
+ * Loads (or on first start creates) the online keys. Any other private key in the key directory
+ * means an offline key was put on the server: refuse to start (DESIGN.md, "Keys").
+ */
+export function loadOnlineKeys(keyDir: string): OnlineKeys {
+  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+  const allowed = new Set<string>(Object.values(ONLINE_KEY_FILES));
+  for (const file of readdirSync(keyDir)) {
+    if (!allowed.has(file)) {
+      throw new OfflineKeyOnServerError(
+        `${join(keyDir, file)} is not an online key of this server; root, targets and supplier keys stay offline. Remove it to start.`,
+        { repository: 'image' },
+      );
+    }
+  }
+  const load = (file: string) => {
+    const path = join(keyDir, file);
+    if (!existsSync(path)) savePrivateKey(path, PrivateKey.generate());
+    return loadPrivateKey(path);
+  };
+  return { timestamp: load(ONLINE_KEY_FILES.timestamp), snapshot: load(ONLINE_KEY_FILES.snapshot) };
+}
+
+export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>) {
+  mkdirSync(dataDir, { recursive: true });
+  const storage = new ImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
+  const blobs = new BlobStore(join(dataDir, 'blobs'));
+  const keys = loadOnlineKeys(join(dataDir, 'keys'));
+  return { storage, repository: new ImageRepository(storage, blobs, keys, clock, config) };
+}
+
+export async function startImageServer(options: ImageServerOptions): Promise<RunningImageServer> {
+  const clock = options.clock ?? systemClock;
+  const { storage, repository } = openImageRepository(options.dataDir, clock, options.config);
+  const app = createApp({ repository, storage, log: options.log });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+  server.requestTimeout = 10 * 60 * 1000; // image uploads can be large; idle sockets still time out
+  server.headersTimeout = 30_000;
+  const timer = setInterval(() => {
+    const resigned = repository.refreshOnlineMetadata();
+    if (resigned.length > 0) options.log?.(`re-signed ${resigned.join(' and ')} before expiry`);
+  }, options.refreshIntervalMs ?? 60_000);
+  timer.unref();
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    repository,
+    storage,
+    close: async () => {
+      clearInterval(timer);
+      const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      server.closeAllConnections(); // keep-alive clients must not hold the shutdown open
+      await closed;
+      storage.close();
+    },
+  };
+}
