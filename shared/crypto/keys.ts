@@ -136,7 +136,8 @@ export class PrivateKey {
     } catch (err) {
       if (err instanceof KeyFileError) throw err;
       const reason = err instanceof Error ? err.message : String(err);
-      const hint = /passphrase|decrypt|bad decrypt/i.test(reason)
+      // OpenSSL 3 reports a missing passphrase as "interrupted or cancelled".
+      const hint = /passphrase|decrypt|bad decrypt|interrupted or cancelled/i.test(reason)
         ? ' (wrong or missing passphrase? pass --passphrase-env NAME)'
         : '';
       throw new KeyFileError(`cannot read private key: ${reason}${hint}`, { cause: err });
@@ -173,6 +174,18 @@ export function loadPrivateKey(path: string, passphrase?: string): PrivateKey {
   return PrivateKey.fromPem(pem, passphrase);
 }
 
+function isTufKeyShape(value: unknown): value is TufKey {
+  if (typeof value !== 'object' || value === null) return false;
+  const { keytype, scheme, keyval } = value as Record<string, unknown>;
+  return (
+    typeof keytype === 'string' &&
+    typeof scheme === 'string' &&
+    typeof keyval === 'object' &&
+    keyval !== null &&
+    typeof (keyval as Record<string, unknown>).public === 'string'
+  );
+}
+
 /** Reads a public key from a PEM (SPKI) file, a PKCS#8 private key file, or a TUF key JSON file. */
 export function loadPublicKey(path: string): PublicKey {
   let text: string;
@@ -182,7 +195,15 @@ export function loadPublicKey(path: string): PublicKey {
     throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err });
   }
   if (text.trimStart().startsWith('{')) {
-    const parsed = JSON.parse(text) as TufKey;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new KeyFileError(`cannot parse key JSON in ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!isTufKeyShape(parsed)) {
+      throw new KeyFileError(`${path} is not a TUF key object {"keytype", "scheme", "keyval": {"public"}}`);
+    }
     return PublicKey.fromTuf(parsed);
   }
   try {

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+// The single `uptane` binary. Each component exports its command group and this file registers
+// them; it is the only place that reads process.argv and process.env (STYLE.md, 3). Failures print
+// `error: <message>` on stderr and exit with status 1.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { type CliEnvironment, keysCommand } from './shared/keys-cli.js';
+
+/** A command line yargs refused (unknown command or option, missing argument). */
+class UsageFailure extends Error {}
+
+const io: CliEnvironment = {
+  env: process.env,
+  print: (line) => {
+    process.stdout.write(`${line}\n`);
+  },
+};
+
+const parser = yargs(hideBin(process.argv))
+  .scriptName('uptane')
+  .usage('$0 <command> [options]')
+  .command(keysCommand(io))
+  .demandCommand(1, 'name a command; run uptane --help to list them')
+  .strict()
+  .help()
+  .alias('h', 'help')
+  .version(false)
+  .wrap(Math.min(100, process.stdout.columns ?? 100))
+  .epilogue('Documentation: README.md at the root of the uptane-ts repository; every command has --help with examples.')
+  .fail((message, error) => {
+    // Handler errors arrive as `error`; yargs' own validation failures only as `message`.
+    throw error ?? new UsageFailure(message);
+  });
+
+try {
+  await parser.parseAsync();
+} catch (err) {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`error: ${message}\n`);
+  if (err instanceof UsageFailure) process.stderr.write('run with --help for usage\n');
+  process.exitCode = 1;
+}

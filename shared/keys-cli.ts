@@ -1,0 +1,205 @@
+// `uptane keys ...`: make Ed25519 key files and show what a key file holds (keyid, public key, the
+// TUF key object to paste into metadata). The root `cli.ts` registers this group; the environment and
+// the output stream are passed in, because only cli.ts files read process.env (STYLE.md, 3).
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Argv, CommandModule } from 'yargs';
+import { canonicalJson } from './canonical.js';
+import { loadPrivateKey, loadPublicKey, PrivateKey, type PublicKey, savePrivateKey } from './crypto/keys.js';
+import { KeyFileError } from './errors.js';
+
+/** What a command group needs from the process, handed over by the root cli.ts. */
+export interface CliEnvironment {
+  /** Environment variables (for passphrases named by --passphrase-env). */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** Writes one line to standard output. */
+  readonly print: (line: string) => void;
+}
+
+interface PassphraseOption {
+  readonly passphraseEnv?: string | undefined;
+}
+
+interface GenerateArgs extends PassphraseOption {
+  readonly file: string;
+  readonly publicOut?: string | undefined;
+  readonly json: boolean;
+}
+
+interface ShowArgs extends PassphraseOption {
+  readonly file: string;
+  readonly json: boolean;
+}
+
+/** Kinds of key file `keys show` understands. */
+export type KeyFileKind = 'private-key' | 'public-key-pem' | 'tuf-key-json';
+
+/**
+ * The passphrase from the environment variable named by --passphrase-env, never from argv (which
+ * other users can read in the process list). Throws for an unset or empty variable: an empty
+ * passphrase would silently write an unencrypted key.
+ */
+function passphraseFrom(env: CliEnvironment['env'], name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const value = env[name];
+  if (value === undefined) throw new Error(`--passphrase-env ${name}: environment variable ${name} is not set`);
+  if (value === '') throw new Error(`--passphrase-env ${name}: environment variable ${name} is empty`);
+  return value;
+}
+
+function withPassphraseOption<T>(yargs: Argv<T>, io: CliEnvironment, purpose: string): Argv<T & PassphraseOption> {
+  return yargs
+    .option('passphrase-env', {
+      type: 'string',
+      requiresArg: true,
+      describe: `environment variable holding the passphrase ${purpose} (never pass it as an argument)`,
+    })
+    .check((argv) => {
+      passphraseFrom(io.env, (argv as PassphraseOption).passphraseEnv);
+      return true;
+    }) as Argv<T & PassphraseOption>;
+}
+
+function refuseExisting(path: string): void {
+  if (existsSync(path)) throw new KeyFileError(`refusing to overwrite existing file ${path}`);
+}
+
+function generate(io: CliEnvironment, args: GenerateArgs): void {
+  const passphrase = passphraseFrom(io.env, args.passphraseEnv);
+  // Check both outputs first, so a refused --public-out does not leave a new private key behind.
+  // savePrivateKey still opens with O_EXCL, which settles any race.
+  refuseExisting(args.file);
+  if (args.publicOut !== undefined) {
+    if (args.publicOut === args.file) throw new KeyFileError('--public-out must name a different file than the private key');
+    refuseExisting(args.publicOut);
+  }
+  const key = PrivateKey.generate();
+  savePrivateKey(args.file, key, passphrase);
+  if (args.publicOut !== undefined) {
+    try {
+      writeFileSync(args.publicOut, `${JSON.stringify(key.publicKey.tuf, null, 2)}\n`, { flag: 'wx' });
+    } catch (err) {
+      throw new KeyFileError(`cannot write public key ${args.publicOut}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const publicHex = key.publicKey.tuf.keyval.public;
+  if (args.json) {
+    const result: Record<string, string> = { keyid: key.keyid, public: publicHex, file: args.file };
+    if (args.publicOut !== undefined) result.publicOut = args.publicOut;
+    io.print(JSON.stringify(result, null, 2));
+    return;
+  }
+  io.print(`wrote ${passphrase === undefined ? '' : 'encrypted '}private key ${args.file} (mode 0600)`);
+  if (args.publicOut !== undefined) io.print(`wrote public key ${args.publicOut}`);
+  io.print(`keyid:  ${key.keyid}`);
+  io.print(`public: ${publicHex}`);
+}
+
+function readKeyFile(
+  io: CliEnvironment,
+  args: ShowArgs,
+): { kind: KeyFileKind; encrypted: boolean; key: PublicKey } {
+  let text: string;
+  try {
+    text = readFileSync(args.file, 'utf8');
+  } catch (err) {
+    throw new KeyFileError(`cannot read key file ${args.file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (text.trimStart().startsWith('{')) return { kind: 'tuf-key-json', encrypted: false, key: loadPublicKey(args.file) };
+  const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+  if (encrypted && args.passphraseEnv === undefined) {
+    throw new KeyFileError(`${args.file} is an encrypted private key: name the variable holding its passphrase with --passphrase-env NAME`);
+  }
+  if (encrypted || text.includes('-----BEGIN PRIVATE KEY-----')) {
+    const key = loadPrivateKey(args.file, passphraseFrom(io.env, args.passphraseEnv));
+    return { kind: 'private-key', encrypted, key: key.publicKey };
+  }
+  return { kind: 'public-key-pem', encrypted: false, key: loadPublicKey(args.file) };
+}
+
+const KIND_LABEL: Record<KeyFileKind, string> = {
+  'private-key': 'private key (PKCS#8 PEM)',
+  'public-key-pem': 'public key (SPKI PEM)',
+  'tuf-key-json': 'public key (TUF key JSON)',
+};
+
+function show(io: CliEnvironment, args: ShowArgs): void {
+  const { kind, encrypted, key } = readKeyFile(io, args);
+  if (args.json) {
+    io.print(
+      JSON.stringify(
+        {
+          file: args.file,
+          kind,
+          encrypted,
+          keyid: key.keyid,
+          keytype: key.tuf.keytype,
+          scheme: key.tuf.scheme,
+          public: key.tuf.keyval.public,
+          key: key.tuf,
+        },
+        null,
+        2,
+      ),
+    );
+    return;
+  }
+  io.print(`file:    ${args.file}`);
+  io.print(`kind:    ${KIND_LABEL[kind]}${encrypted ? ', encrypted' : ''}`);
+  io.print(`keyid:   ${key.keyid}`);
+  io.print(`keytype: ${key.tuf.keytype}`);
+  io.print(`scheme:  ${key.tuf.scheme}`);
+  io.print(`public:  ${key.tuf.keyval.public}`);
+  io.print(`tuf key: ${canonicalJson(key.tuf)}`);
+}
+
+function generateCommand(io: CliEnvironment): CommandModule<object, GenerateArgs> {
+  return {
+    command: 'generate <file>',
+    describe: 'Generate an Ed25519 key pair and write the private key as PKCS#8 PEM (mode 0600)',
+    builder: (yargs) =>
+      withPassphraseOption(
+        yargs
+          .positional('file', { type: 'string', demandOption: true, describe: 'private key file to create; never overwritten' })
+          .option('public-out', { type: 'string', requiresArg: true, describe: 'also write the public key as TUF key JSON to this file' })
+          .option('json', { type: 'boolean', default: false, describe: 'print {keyid, public, file} as JSON' })
+          .example('$0 keys generate root.pem --public-out root.pub.json', 'a key, and its public TUF key JSON')
+          .example('$0 keys generate root.pem --passphrase-env ROOT_PASS', 'a key encrypted with $ROOT_PASS'),
+        io,
+        'to encrypt with',
+      ) as Argv<GenerateArgs>,
+    handler: (argv) => generate(io, argv),
+  };
+}
+
+function showCommand(io: CliEnvironment): CommandModule<object, ShowArgs> {
+  return {
+    command: 'show <file>',
+    describe: 'Print the keyid, type, public key and TUF key JSON of a private PEM, public PEM or TUF key JSON file',
+    builder: (yargs) =>
+      withPassphraseOption(
+        yargs
+          .positional('file', { type: 'string', demandOption: true, describe: 'key file to read' })
+          .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+          .example('$0 keys show root.pem', 'keyid and public key of a private key file')
+          .example('$0 keys show root.pem --passphrase-env ROOT_PASS', 'the same for an encrypted key')
+          .example('$0 keys show root.pub.json --json', 'from TUF key JSON, printed as JSON'),
+        io,
+        'of an encrypted key',
+      ) as Argv<ShowArgs>,
+    handler: (argv) => show(io, argv),
+  };
+}
+
+/** The `keys` command group, for the root CLI: `.command(keysCommand(io))`. */
+export const keysCommand = (io: CliEnvironment): CommandModule<object, object> => ({
+  command: 'keys',
+  describe: 'Generate and inspect Ed25519 key files',
+  builder: (yargs) =>
+    yargs
+      .command(generateCommand(io))
+      .command(showCommand(io))
+      .demandCommand(1, 'name a keys subcommand: generate or show'),
+  handler: () => {
+    // Not reached: demandCommand(1) requires a subcommand.
+  },
+});

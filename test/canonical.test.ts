@@ -1,0 +1,222 @@
+// Canonical JSON: known vectors for the bytes every signature covers, agreement with the OLPC form
+// that python-tuf and go-tuf sign (securesystemslib `encode_canonical`), and rejection of every value
+// the two forms would encode differently (DESIGN.md, "Formats").
+import canonicalize from 'canonicalize';
+import { canonicalBytes, canonicalJson, checkCanonicalizable } from '../shared/canonical.js';
+import { CanonicalJsonError } from '../shared/errors.js';
+
+/** The thrown error, or a failure when nothing is thrown. */
+function thrownBy(action: () => unknown): unknown {
+  try {
+    action();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the call to throw');
+}
+
+function expectRejected(value: unknown): CanonicalJsonError {
+  for (const action of [() => canonicalJson(value), () => canonicalBytes(value), () => checkCanonicalizable(value)]) {
+    const err = thrownBy(action);
+    expect(err).toBeInstanceOf(CanonicalJsonError);
+    expect((err as CanonicalJsonError).code).toBe('non_canonical_json');
+  }
+  return thrownBy(() => canonicalJson(value)) as CanonicalJsonError;
+}
+
+/**
+ * An independent port of securesystemslib's OLPC `encode_canonical`: keys sorted by code point
+ * (Python string order), no whitespace, strings escaped only for `"` and `\`, integers only.
+ */
+function olpcEncode(value: unknown): string {
+  if (typeof value === 'string') return `"${value.replace(/(["\\])/g, '\\$1')}"`;
+  if (value === true) return 'true';
+  if (value === false) return 'false';
+  if (value === null) return 'null';
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw new Error('OLPC canonical JSON has no floats');
+    return String(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(olpcEncode).join(',')}]`;
+  if (typeof value === 'object') {
+    const entries = Object.entries(value).sort(([a], [b]) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')));
+    return `{${entries.map(([k, v]) => `${olpcEncode(k)}:${olpcEncode(v)}`).join(',')}}`;
+  }
+  throw new Error(`OLPC canonical JSON cannot encode a ${typeof value}`);
+}
+
+describe('canonical JSON vectors', () => {
+  it.each<[string, unknown, string]>([
+    ['top-level true', true, 'true'],
+    ['top-level false', false, 'false'],
+    ['top-level null', null, 'null'],
+    ['a plain string', 'abc', '"abc"'],
+    ['zero', 0, '0'],
+    ['negative zero prints as 0', -0, '0'],
+    ['a negative integer', -42, '-42'],
+    ['the largest safe integer', 2 ** 53 - 1, '9007199254740991'],
+    ['the smallest safe integer', -(2 ** 53 - 1), '-9007199254740991'],
+    ['an empty object', {}, '{}'],
+    ['an empty array', [], '[]'],
+    ['keys sorted, no whitespace', { b: 1, a: 2 }, '{"a":2,"b":1}'],
+    ['upper case sorts before lower case', { b: 1, a: 2, B: 3, A: 4 }, '{"A":4,"B":3,"a":2,"b":1}'],
+    ['a prefix sorts first', { ab: 1, a: 2, abc: 3 }, '{"a":2,"ab":1,"abc":3}'],
+    ['integer-like keys sort as strings', { 2: 'two', 10: 'ten', 1: 'one' }, '{"1":"one","10":"ten","2":"two"}'],
+    ['arrays keep their order', [3, 1, 2], '[3,1,2]'],
+    ['booleans and null inside', { t: true, f: false, n: null }, '{"f":false,"n":null,"t":true}'],
+    ['nested objects sort at every level', { z: { y: 1, x: [{ d: 0, c: -1 }] }, a: [] }, '{"a":[],"z":{"x":[{"c":-1,"d":0}],"y":1}}'],
+    ['nested empty containers', [[], {}, [{}], { a: [] }], '[[],{},[{}],{"a":[]}]'],
+    ['double quote and backslash are escaped', 'a"b\\c', String.raw`"a\"b\\c"`],
+    ['escapes in keys too', { 'k"ey\\': 1 }, String.raw`{"k\"ey\\":1}`],
+    ['slash is not escaped', 'a/b', '"a/b"'],
+    ['DEL (U+007F) is emitted raw', 'a\u007fb', '"a\u007fb"'],
+    ['U+2028 and U+2029 are emitted raw', '\u2028\u2029', '"\u2028\u2029"'],
+    ['é, emoji and CJK are emitted raw', 'é 😀 中文', '"é 😀 中文"'],
+    ['non-ASCII keys sort by UTF-16 code unit', { '😀': 5, 中: 4, Ω: 3, é: 2, a: 1, Z: 0 }, '{"Z":0,"a":1,"é":2,"Ω":3,"中":4,"😀":5}'],
+  ])('%s', (_name, value, expected) => {
+    expect(canonicalJson(value)).toBe(expected);
+    expect(canonicalBytes(value)).toEqual(Buffer.from(expected, 'utf8'));
+    expect(() => checkCanonicalizable(value)).not.toThrow();
+  });
+
+  it('emits non-ASCII as UTF-8 bytes, never as \\u escapes', () => {
+    const bytes = canonicalBytes({ s: 'é😀中' });
+    expect(bytes.toString('hex')).toBe(Buffer.from('{"s":"', 'latin1').toString('hex') + 'c3a9' + 'f09f9880' + 'e4b8ad' + Buffer.from('"}', 'latin1').toString('hex'));
+    expect(bytes.includes('\\u')).toBe(false);
+  });
+
+  it('does not depend on insertion order', () => {
+    const a = { version: 1, _type: 'root', keys: { k2: 'b', k1: 'a' } };
+    const b = { keys: { k1: 'a', k2: 'b' }, _type: 'root', version: 1 };
+    expect(canonicalJson(a)).toBe(canonicalJson(b));
+    expect(canonicalJson(a)).toBe('{"_type":"root","keys":{"k1":"a","k2":"b"},"version":1}');
+  });
+
+  it('accepts objects with a null prototype', () => {
+    const obj = Object.create(null) as Record<string, unknown>;
+    obj.b = 1;
+    obj.a = 'x';
+    expect(canonicalJson(obj)).toBe('{"a":"x","b":1}');
+  });
+});
+
+describe('agreement with OLPC canonical JSON (securesystemslib encode_canonical)', () => {
+  const targetsLike = {
+    signed: {
+      version: 7,
+      targets: {
+        'firmware/é-v2.bin': {
+          length: 1024,
+          hashes: { sha256: 'ab12' },
+          custom: { releaseCounter: 0, hardwareIds: ['ecu-A', 'ecu-B'] },
+        },
+        'firmware/Z.bin': { length: 0, hashes: { sha256: 'cd34' }, custom: { releaseCounter: 3, hardwareIds: ['ecu-C'] } },
+      },
+      spec_version: '1.0.31',
+      expires: '2030-01-01T00:00:00Z',
+      _type: 'targets',
+    },
+    note: 'say "hi" \\ back/slash',
+    flags: [true, false, null, -42],
+  };
+
+  // Derived by hand with the OLPC rules: keys in code point order ("_" 0x5F before lower case, "Z"
+  // 0x5A before "é" U+00E9), no whitespace, only `"` and `\` escaped, é left as raw UTF-8.
+  const olpcByHand = String.raw`{"flags":[true,false,null,-42],"note":"say \"hi\" \\ back/slash","signed":{"_type":"targets","expires":"2030-01-01T00:00:00Z","spec_version":"1.0.31","targets":{"firmware/Z.bin":{"custom":{"hardwareIds":["ecu-C"],"releaseCounter":3},"hashes":{"sha256":"cd34"},"length":0},"firmware/é-v2.bin":{"custom":{"hardwareIds":["ecu-A","ecu-B"],"releaseCounter":0},"hashes":{"sha256":"ab12"},"length":1024}},"version":7}}`;
+
+  it('produces the hand-derived OLPC bytes for a targets-like document', () => {
+    expect(canonicalJson(targetsLike)).toBe(olpcByHand);
+    expect(canonicalBytes(targetsLike)).toEqual(Buffer.from(olpcByHand, 'utf8'));
+  });
+
+  it('the test-local OLPC port agrees with the hand derivation', () => {
+    expect(olpcEncode(targetsLike)).toBe(olpcByHand);
+  });
+
+  it.each<[string, unknown]>([
+    ['mixed scripts', { 中: ['é', '😀'], a: { b: [1, -2, 0] }, é: null }],
+    ['escapes and raw specials', { 'q"': 'x\\y', s: '/\u007f\u2028', e: '' }],
+    ['astral keys without a conflicting BMP key', { '😀': 1, '😁': 2, x: 3, é: 4 }],
+    ['deep nesting', { a: { b: { c: { d: [[[{ e: true }]]] } } } }],
+  ])('agrees with the OLPC port: %s', (_name, value) => {
+    expect(canonicalJson(value)).toBe(olpcEncode(value));
+  });
+});
+
+describe('rejection of values the two canonical forms encode differently', () => {
+  it('rejects every control character U+0000..U+001F in values', () => {
+    for (let c = 0; c <= 0x1f; c++) {
+      const err = expectRejected({ name: `a${String.fromCharCode(c)}b` });
+      expect(err.message).toContain('control characters');
+    }
+  });
+
+  it('rejects every control character U+0000..U+001F in keys', () => {
+    for (let c = 0; c <= 0x1f; c++) expectRejected({ [`k${String.fromCharCode(c)}`]: 1 });
+  });
+
+  it('rejects control characters deep inside, naming the path', () => {
+    const err = expectRejected({ signed: { targets: { 'a.bin': { custom: { notes: ['ok', 'line\nbreak'] } } } } });
+    expect(err.message).toContain('$.signed.targets.a.bin.custom.notes[1]');
+  });
+
+  it('accepts U+0020 (space), the first character after the control range', () => {
+    expect(canonicalJson({ ' ': ' ' })).toBe('{" ":" "}');
+  });
+
+  it.each<[string, number]>([
+    ['1.5', 1.5],
+    ['-0.5', -0.5],
+    ['0.1 + 0.2', 0.1 + 0.2],
+    ['1e-7', 1e-7],
+    ['2^53', 2 ** 53],
+    ['-(2^53)', -(2 ** 53)],
+    ['1e21', 1e21],
+    ['Number.MAX_VALUE', Number.MAX_VALUE],
+    ['NaN', Number.NaN],
+    ['Infinity', Number.POSITIVE_INFINITY],
+    ['-Infinity', Number.NEGATIVE_INFINITY],
+  ])('rejects the number %s, alone and nested', (_name, n) => {
+    expectRejected(n);
+    expectRejected({ version: n });
+    expectRejected([0, [n]]);
+  });
+
+  it.each<[string, unknown]>([
+    ['a lone high surrogate', '\ud800'],
+    ['a lone low surrogate inside text', 'a\udc00b'],
+    ['a reversed surrogate pair', '\ude00\ud83d'],
+    ['a lone surrogate in a key', { '\ud83d': 1 }],
+    ['a lone surrogate in an array', ['ok', '\udfff']],
+  ])('rejects %s', (_name, value) => {
+    expectRejected(value);
+  });
+
+  it.each<[string, unknown]>([
+    ['undefined', undefined],
+    ['undefined as a property value', { a: 1, b: undefined }],
+    ['undefined in an array', [1, undefined]],
+    ['a function', () => 1],
+    ['a function as a property value', { f: () => 1 }],
+    ['a symbol', Symbol('s')],
+    ['a bigint', 1n],
+    ['a Date', new Date(0)],
+    ['a Map', new Map([['a', 1]])],
+    ['a Uint8Array', new Uint8Array([1, 2])],
+    ['a class instance', new (class Point { x = 1; })()],
+    ['an object with toJSON', { toJSON: () => 'x' }],
+  ])('rejects %s', (_name, value) => {
+    expectRejected(value);
+  });
+
+  it('rejects keys whose UTF-16 order differs from their code point order', () => {
+    // U+FB01 (one code unit 0xFB01) against U+1F600 (code units 0xD83D 0xDE00): RFC 8785 puts the
+    // emoji first, OLPC (Python string order) puts U+FB01 first, so the signed bytes would differ.
+    const value = { '\ufb01': 1, '😀': 2 };
+    expect(canonicalize(value)).toBe('{"😀":2,"\ufb01":1}');
+    expect(olpcEncode(value)).toBe('{"\ufb01":1,"😀":2}');
+    const err = expectRejected(value);
+    expect(err.message).toContain('code point');
+    expectRejected({ targets: { 'fw-\ue000.bin': {}, 'fw-😀.bin': {} } });
+  });
+});
