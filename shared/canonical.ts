@@ -12,7 +12,11 @@ import { CanonicalJsonError } from './errors.js';
 const CONTROL_CHARACTERS = /[\u0000-\u001f]/;
 
 /** Throws CanonicalJsonError naming the first value that OLPC and RFC 8785 would encode differently. */
-export function checkCanonicalizable(value: unknown, path = '$'): void {
+/** Nesting deeper than this is refused: metadata is shallow, and recursion must not exhaust the stack. */
+export const MAX_JSON_DEPTH = 64;
+
+export function checkCanonicalizable(value: unknown, path = '$', depth = 0): void {
+  if (depth > MAX_JSON_DEPTH) throw new CanonicalJsonError(`${path}: nested deeper than ${MAX_JSON_DEPTH} levels (or circular)`);
   switch (typeof value) {
     case 'string':
       if (CONTROL_CHARACTERS.test(value)) {
@@ -30,7 +34,7 @@ export function checkCanonicalizable(value: unknown, path = '$'): void {
     case 'object':
       if (value === null) return;
       if (Array.isArray(value)) {
-        value.forEach((item, i) => checkCanonicalizable(item, `${path}[${i}]`));
+        value.forEach((item, i) => checkCanonicalizable(item, `${path}[${i}]`, depth + 1));
         return;
       }
       // Plain objects only (from any realm: Jest and vm contexts have their own Object.prototype).
@@ -40,7 +44,7 @@ export function checkCanonicalizable(value: unknown, path = '$'): void {
       }
       for (const [key, item] of Object.entries(value)) {
         checkCanonicalizable(key, `${path}.<key>`);
-        checkCanonicalizable(item, `${path}.${key}`);
+        checkCanonicalizable(item, `${path}.${key}`, depth + 1);
       }
       checkKeyOrder(Object.keys(value), path);
       return;

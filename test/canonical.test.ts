@@ -220,3 +220,17 @@ describe('rejection of values the two canonical forms encode differently', () =>
     expectRejected({ targets: { 'fw-\ue000.bin': {}, 'fw-😀.bin': {} } });
   });
 });
+
+describe('nesting limits', () => {
+  it('refuses circular and absurdly deep values with a typed error instead of a stack overflow', () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(() => canonicalJson(circular)).toThrow(CanonicalJsonError);
+    let deep: unknown = 1;
+    for (let i = 0; i < 10_000; i++) deep = [deep];
+    expect(() => canonicalJson(deep)).toThrow(CanonicalJsonError);
+    let fine: unknown = 1;
+    for (let i = 0; i < 20; i++) fine = { a: fine };
+    expect(() => canonicalJson(fine)).not.toThrow();
+  });
+});
