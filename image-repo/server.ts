@@ -1,15 +1,14 @@
 // Starting an Image repository: data directory layout, online keys, database, and the timer that
 // keeps snapshot and timestamp from expiring. Used by the CLI and by tests (port 0).
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { loadPrivateKey, PrivateKey, savePrivateKey } from '../shared/crypto/keys.js';
-import { OfflineKeyOnServerError } from '../shared/errors.js';
+import { loadOnlineKeys } from '../shared/online-keys.js';
 import { createApp } from './app.js';
 import { BlobStore } from './blob-store.js';
-import { ImageRepository, type ImageRepoConfig, type OnlineKeys } from './repository.js';
+import { ImageRepository, type ImageRepoConfig } from './repository.js';
 import { ImageRepoStorage } from './storage.js';
 
 export interface ImageServerOptions {
@@ -30,36 +29,11 @@ export interface RunningImageServer {
   close(): Promise<void>;
 }
 
-const ONLINE_KEY_FILES = { timestamp: 'timestamp.pem', snapshot: 'snapshot.pem' } as const;
-
-/**
- * Loads (or on first start creates) the online keys. Any other private key in the key directory
- * means an offline key was put on the server: refuse to start (DESIGN.md, "Keys").
- */
-export function loadOnlineKeys(keyDir: string): OnlineKeys {
-  mkdirSync(keyDir, { recursive: true, mode: 0o700 });
-  const allowed = new Set<string>(Object.values(ONLINE_KEY_FILES));
-  for (const file of readdirSync(keyDir)) {
-    if (!allowed.has(file)) {
-      throw new OfflineKeyOnServerError(
-        `${join(keyDir, file)} is not an online key of this server; root, targets and supplier keys stay offline. Remove it to start.`,
-        { repository: 'image' },
-      );
-    }
-  }
-  const load = (file: string) => {
-    const path = join(keyDir, file);
-    if (!existsSync(path)) savePrivateKey(path, PrivateKey.generate());
-    return loadPrivateKey(path);
-  };
-  return { timestamp: load(ONLINE_KEY_FILES.timestamp), snapshot: load(ONLINE_KEY_FILES.snapshot) };
-}
-
 export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>) {
   mkdirSync(dataDir, { recursive: true });
   const storage = new ImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
   const blobs = new BlobStore(join(dataDir, 'blobs'));
-  const keys = loadOnlineKeys(join(dataDir, 'keys'));
+  const keys = loadOnlineKeys(join(dataDir, 'keys'), ['timestamp', 'snapshot'], 'image');
   return { storage, repository: new ImageRepository(storage, blobs, keys, clock, config) };
 }
 

@@ -199,6 +199,91 @@ export class OfflineKeyOnServerError extends UptaneError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The release engineer's offline workspace: refused before anything is signed or pushed.
+
+/** A workspace folder that is missing, already initialized, or lacks what a command needs (no root, nothing staged). */
+export class WorkspaceError extends UptaneError {
+  readonly code = 'workspace';
+}
+
+/** An expiry that is neither a duration (`90d`, `12h`, `1y`) nor a `YYYY-MM-DDTHH:MM:SSZ` date, or lies in the past. */
+export class InvalidExpiryError extends UptaneError {
+  readonly code = 'invalid_expiry';
+}
+
+/** A key asked to sign (or a signature imported for) a role whose authority does not include that key. */
+export class UnauthorizedSignerError extends UptaneError {
+  readonly code = 'unauthorized_signer';
+}
+
+/** A signing request or detached signature that is malformed, altered in transit, or for other bytes than those staged. */
+export class SigningRequestError extends UptaneError {
+  readonly code = 'signing_request';
+}
+
+/** The repository server refused a push; `remoteCode` is the server's own error code. */
+export class PushRejectedError extends UptaneError {
+  readonly code = 'push_rejected';
+
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly remoteCode: string,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Director: manifests, inventory, assignments.
+
+/** A vehicle version manifest or ECU version report not signed by the registered key (H-group). */
+export class ManifestSignatureError extends UptaneError {
+  readonly code = 'manifest_signature';
+}
+
+/** A manifest that does not match the inventory: wrong VIN or primary, ECU missing or unknown. */
+export class ManifestInventoryError extends UptaneError {
+  readonly code = 'manifest_inventory';
+}
+
+/** An ECU version report whose counter was already used: a replayed report. */
+export class ReplayedReportError extends UptaneError {
+  readonly code = 'replayed_report';
+}
+
+/** An ECU version report whose time is implausible (in the future, or far in the past). */
+export class ReportTimeError extends UptaneError {
+  readonly code = 'report_time';
+}
+
+/** An image whose hardware ids do not include the ECU's. */
+export class IncompatibleImageError extends UptaneError {
+  readonly code = 'incompatible_hardware';
+}
+
+/** An image whose release counter is below the one installed or trusted (image rollback, C9). */
+export class ImageRollbackError extends UptaneError {
+  readonly code = 'image_rollback';
+}
+
+/** A change that conflicts with the current state (ECU already has an active assignment, VIN registered). */
+export class ConflictError extends UptaneError {
+  readonly code: string = 'conflict';
+}
+
+/** A vehicle, ECU or assignment that does not exist. */
+export class NotFoundError extends UptaneError {
+  readonly code = 'not_found';
+}
+
+/** A request body that breaks the API's rules (missing field, wrong type, over a limit). */
+export class BadRequestError extends UptaneError {
+  readonly code = 'bad_request';
+}
+
+// ---------------------------------------------------------------------------------------------
 // Programmer errors: the caller broke the required order, not the repository.
 
 /** Asking for snapshot before timestamp and the like (E6). Not an attack: a bug in the caller. */

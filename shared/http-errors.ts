@@ -3,6 +3,8 @@
 import type { Response } from 'express';
 import {
   AuthenticationError,
+  ConflictError,
+  NotFoundError,
   DelegationError,
   ImageTooLargeError,
   MissingImageError,
@@ -15,6 +17,8 @@ import {
 
 function statusFor(err: UptaneError): number {
   if (err instanceof AuthenticationError) return 401;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConflictError) return 409;
   if (err instanceof ImageTooLargeError) return 413;
   if (err instanceof RollbackError || err instanceof VersionMismatchError || err instanceof RepositoryStateError) return 409;
   if (err instanceof MissingImageError || err instanceof DelegationError) return 422;

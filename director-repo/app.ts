@@ -1,0 +1,222 @@
+// The Director's HTTP face. Vehicle routes (/vehicle/...) authenticate the primary ECU's key and take
+// the VIN from it; operator routes (/api/v1/...) need an operator token. express app from a factory,
+// no listen() inside. Errors leave as {error: {code, message}}.
+import { createHash } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { AuthenticationError, BadRequestError } from '../shared/errors.js';
+import { sendError } from '../shared/http-errors.js';
+import type { AssignmentRequest, Director, VehicleRegistration } from './director.js';
+import type { DirectorStorage } from './storage.js';
+
+export interface DirectorAppDeps {
+  readonly director: Director;
+  readonly storage: DirectorStorage;
+  readonly log?: (line: string) => void;
+  /** Largest request body accepted, in bytes (manifests, registrations). */
+  readonly maxBodyBytes?: number;
+}
+
+type VehicleRequest = Request & { vin?: string };
+type OperatorRequest = Request & { operator?: string };
+
+const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+export function createApp({ director, storage, log, maxBodyBytes = 1_000_000 }: DirectorAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  const rawBody = express.raw({ type: () => true, limit: maxBodyBytes });
+  const jsonBody = express.json({ limit: maxBodyBytes, strict: true });
+
+  // --- Public: the Director root chain, the same for every vehicle ----------------------------
+  app.get('/metadata/:file', (req, res) => {
+    const match = /^(\d{1,15})\.root\.json$/.exec(String(req.params.file));
+    const bytes = match === null ? undefined : storage.root(Number(match[1]))?.bytes;
+    if (bytes === undefined) {
+      sendError(res, 404, 'not_found', `no metadata ${req.params.file}`);
+      return;
+    }
+    res.type('application/json').send(bytes);
+  });
+
+  // --- Vehicle-facing --------------------------------------------------------------------------
+  const authenticateVehicle = (req: VehicleRequest, _res: Response, next: NextFunction) => {
+    try {
+      const body = Buffer.isBuffer(req.body) ? req.body : undefined;
+      req.vin = director.authenticateVehicle(req.headers.authorization, {
+        method: req.method,
+        path: req.originalUrl,
+        bodySha256: body === undefined ? undefined : sha256Hex(body),
+      });
+      next();
+    } catch (err) {
+      next(err);
+    }
+  };
+
+  app.post('/vehicle/session', authenticateVehicle, (req: VehicleRequest, res) => {
+    res.status(201).json(director.issueSession(req.vin!));
+  });
+
+  app.get('/vehicle/metadata/:file', authenticateVehicle, (req: VehicleRequest, res) => {
+    const bytes = director.vehicleMetadata(req.vin!, String(req.params.file));
+    if (bytes === undefined) {
+      sendError(res, 404, 'not_found', `no metadata ${req.params.file}`);
+      return;
+    }
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('application/json').send(bytes);
+  });
+
+  app.post('/vehicle/manifest', rawBody, authenticateVehicle, (req: VehicleRequest, res, next) => {
+    try {
+      const result = director.receiveManifest(req.vin!, req.body as Buffer);
+      res.status(200).json(result);
+    } catch (err) {
+      log?.(`manifest from ${req.vin} rejected: ${(err as Error).message}`);
+      next(err);
+    }
+  });
+
+  // --- Operator API ----------------------------------------------------------------------------
+  const requireOperator = (req: OperatorRequest, _res: Response, next: NextFunction) => {
+    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const operator = token === undefined ? undefined : storage.operatorFor(token);
+    if (operator === undefined) {
+      next(new AuthenticationError('a valid operator token is required (Authorization: Bearer <token>); create one with `uptane director operator add`'));
+      return;
+    }
+    req.operator = operator;
+    next();
+  };
+  const operator = express.Router();
+  operator.use(requireOperator);
+
+  operator.get('/online-keys', (_req, res) => {
+    res.json(director.onlineKeysJson());
+  });
+
+  operator.put('/metadata/root', rawBody, (req: OperatorRequest, res, next) => {
+    try {
+      res.status(201).json(director.submitRoot(req.body as Buffer, req.operator!));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  operator.post('/vehicles', jsonBody, (req: OperatorRequest, res, next) => {
+    try {
+      const registration = parseRegistration(req.body);
+      director.registerVehicle(registration, req.operator!);
+      log?.(`vehicle ${registration.vin} registered by ${req.operator}`);
+      res.status(201).json(director.vehicleStatus(registration.vin));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  operator.get('/vehicles', (req, res) => {
+    const limit = Math.min(Math.max(Number(req.query.limit ?? 100) || 100, 1), 1000);
+    const after = typeof req.query.after === 'string' ? req.query.after : '';
+    res.json({ total: storage.countVehicles(), vehicles: storage.listVehicles(after, limit) });
+  });
+
+  operator.get('/vehicles/:vin', (req, res, next) => {
+    try {
+      res.json(director.vehicleStatus(String(req.params.vin)));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  operator.post('/vehicles/:vin/ecus/:serial/replace', jsonBody, (req: OperatorRequest, res, next) => {
+    try {
+      const body = objectBody(req.body);
+      director.replaceEcu(
+        String(req.params.vin),
+        String(req.params.serial),
+        { serial: stringField(body, 'serial'), hardwareId: stringField(body, 'hardwareId'), publicKey: stringField(body, 'publicKey') },
+        req.operator!,
+      );
+      res.json(director.vehicleStatus(String(req.params.vin)));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  operator.post('/assignments', jsonBody, async (req: OperatorRequest, res, next) => {
+    try {
+      const body = objectBody(req.body);
+      const request = parseAssignment(body);
+      if (body.dryRun === true) {
+        res.json({ dryRun: true, plan: await director.planAssignments(request) });
+        return;
+      }
+      const created = await director.assign(request, req.operator!);
+      log?.(`${created.length} assignment(s) of ${request.image} by ${req.operator}`);
+      res.status(201).json({ assignments: created });
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  operator.delete('/assignments/:id', (req: OperatorRequest, res, next) => {
+    try {
+      res.json(director.cancelAssignment(Number(req.params.id), req.operator!));
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  operator.get('/audit', (req, res) => {
+    res.json({ entries: storage.auditLog(Math.min(Number(req.query.limit ?? 100) || 100, 1000)) });
+  });
+
+  app.use('/api/v1', operator);
+  app.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
+  return app;
+}
+
+// --- Request bodies: checked at the boundary --------------------------------------------------
+
+function objectBody(body: unknown): Record<string, unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('the request body must be a JSON object');
+  return body as Record<string, unknown>;
+}
+
+function stringField(body: Record<string, unknown>, name: string): string {
+  const value = body[name];
+  if (typeof value !== 'string' || value.length === 0) throw new BadRequestError(`${name} must be a non-empty string`);
+  return value;
+}
+
+function parseRegistration(raw: unknown): VehicleRegistration {
+  const body = objectBody(raw);
+  const ecus = body.ecus;
+  if (!Array.isArray(ecus)) throw new BadRequestError('ecus must be a list');
+  const attributes = body.attributes ?? {};
+  if (typeof attributes !== 'object' || attributes === null || Object.values(attributes).some((v) => typeof v !== 'string')) {
+    throw new BadRequestError('attributes must be an object of strings');
+  }
+  return {
+    vin: stringField(body, 'vin'),
+    attributes: attributes as Record<string, string>,
+    ecus: ecus.map((e) => {
+      const ecu = objectBody(e);
+      if (ecu.primary !== undefined && typeof ecu.primary !== 'boolean') throw new BadRequestError('primary must be true or false');
+      return { serial: stringField(ecu, 'serial'), hardwareId: stringField(ecu, 'hardwareId'), publicKey: stringField(ecu, 'publicKey'), primary: ecu.primary === true };
+    }),
+  };
+}
+
+function parseAssignment(body: Record<string, unknown>): AssignmentRequest {
+  const vins = body.vins ?? (typeof body.vin === 'string' ? [body.vin] : undefined);
+  if (!Array.isArray(vins) || vins.some((v) => typeof v !== 'string')) throw new BadRequestError('name the vehicles as vin or vins');
+  const optional = (name: string) => {
+    const value = body[name];
+    if (value !== undefined && typeof value !== 'string') throw new BadRequestError(`${name} must be a string`);
+    return value;
+  };
+  return { vins: vins as string[], image: stringField(body, 'image'), ecuSerial: optional('ecuSerial'), hardwareId: optional('hardwareId') };
+}

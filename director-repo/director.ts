@@ -1,0 +1,390 @@
+// The Director service: the inventory (vehicles, ECUs, keys), assignments of images to ECUs, the
+// vehicles' manifests, and its own offline-signed root. Routes in app.ts are thin; decisions live
+// here, SQL in storage.ts, per-vehicle signing in vehicle-metadata.ts.
+import { randomBytes } from 'node:crypto';
+import type { Clock } from '../shared/clock.js';
+import { nodeBackend } from '../shared/crypto/ed25519.js';
+import { PublicKey } from '../shared/crypto/keys.js';
+import {
+  AuthenticationError,
+  BadRequestError,
+  ConflictError,
+  ExpiredMetadataError,
+  ImageRollbackError,
+  IncompatibleImageError,
+  NotFoundError,
+  RepositoryStateError,
+  UnmetThresholdError,
+  UptaneError,
+} from '../shared/errors.js';
+import { parseVehicleVersionManifest } from '../shared/manifest.js';
+import type { RootSigned } from '../shared/metadata/types.js';
+import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
+import { NonceCache, parseVehicleAuth, verifyVehicleRequest } from '../shared/vehicle-auth.js';
+import type { ImageCatalog } from './image-catalog.js';
+import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from './manifest-checks.js';
+import type { AssignmentRecord, DirectorStorage, EcuRecord, NewAssignment } from './storage.js';
+import type { DirectorOnlineKeys, VehicleMetadataSigner } from './vehicle-metadata.js';
+
+export interface EcuRegistration {
+  readonly serial: string;
+  readonly hardwareId: string;
+  /** Ed25519 public key, hex. */
+  readonly publicKey: string;
+  readonly primary: boolean;
+}
+
+export interface VehicleRegistration {
+  readonly vin: string;
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly ecus: readonly EcuRegistration[];
+}
+
+export interface AssignmentRequest {
+  readonly vins: readonly string[];
+  /** Image filename as the Image repository lists it. */
+  readonly image: string;
+  /** Which ECU: by serial (one vehicle), or every ECU with this hardware id in each vehicle. */
+  readonly ecuSerial?: string;
+  readonly hardwareId?: string;
+}
+
+export interface PlannedAssignment extends NewAssignment {
+  readonly installed: string | null;
+}
+
+const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const SERIAL_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const REPOSITORY = 'director';
+
+export interface DirectorOptions {
+  readonly storage: DirectorStorage;
+  readonly signer: VehicleMetadataSigner;
+  readonly images: ImageCatalog;
+  readonly onlineKeys: DirectorOnlineKeys;
+  readonly clock: Clock;
+  readonly manifestChecks?: ManifestCheckConfig;
+  /** Accepted clock skew of a vehicle's signed request. */
+  readonly requestSkewMs?: number;
+  /** Largest number of VINs one assignment request may name. */
+  readonly maxVinsPerAssignment?: number;
+}
+
+export class Director {
+  private readonly storage: DirectorStorage;
+  private readonly clock: Clock;
+  private readonly nonces: NonceCache;
+  private readonly requestSkewMs: number;
+  private readonly sessions = new Map<string, { vin: string; expires: number }>();
+
+  constructor(private readonly options: DirectorOptions) {
+    this.storage = options.storage;
+    this.clock = options.clock;
+    this.requestSkewMs = options.requestSkewMs ?? 5 * 60 * 1000;
+    this.nonces = new NonceCache(this.requestSkewMs);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Vehicle authentication: the VIN comes from the key that signed the request, never the request.
+
+  /**
+   * The VIN of the vehicle whose primary ECU signed this request (Uptane-Ed25519 header), or that
+   * holds this session token (Bearer, issued by `issueSession`).
+   */
+  authenticateVehicle(authorization: string | undefined, request: { method: string; path: string; bodySha256?: string }): string {
+    const claims = parseVehicleAuth(authorization);
+    if (claims === undefined) return this.vinForSession(authorization);
+    const ecu = this.storage.ecuByKeyid(claims.keyid);
+    if (ecu === undefined || !ecu.isPrimary) throw new AuthenticationError('the signing key is not a registered primary ECU key');
+    verifyVehicleRequest(claims, request, PublicKey.fromHex(ecu.publicKey), {
+      now: this.clock.now(),
+      maxSkewMs: this.requestSkewMs,
+      nonces: this.nonces,
+      backend: nodeBackend,
+    });
+    return ecu.vin;
+  }
+
+  /** A short-lived bearer token for `vin`, so a vehicle's GETs need no signature each. */
+  issueSession(vin: string, lifetimeMs = 15 * 60 * 1000): { token: string; expires: string } {
+    const token = randomBytes(32).toString('base64url');
+    const expires = this.clock.now().getTime() + lifetimeMs;
+    this.sessions.set(token, { vin, expires });
+    return { token, expires: new Date(expires).toISOString() };
+  }
+
+  private vinForSession(authorization: string | undefined): string {
+    const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+    const session = token === undefined ? undefined : this.sessions.get(token);
+    if (session === undefined || session.expires <= this.clock.now().getTime()) {
+      if (token !== undefined) this.sessions.delete(token);
+      throw new AuthenticationError('sign the request with the primary ECU key (Uptane-Ed25519) or use a current session token');
+    }
+    return session.vin;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inventory.
+
+  registerVehicle(registration: VehicleRegistration, actor: string): void {
+    const now = this.clock.now();
+    const ctx = { repository: REPOSITORY };
+    if (!VIN_PATTERN.test(registration.vin)) throw new BadRequestError(`VIN ${JSON.stringify(registration.vin)} must be 1-64 letters, digits, _ or -`, ctx);
+    if (registration.ecus.filter((e) => e.primary).length !== 1) throw new BadRequestError('a vehicle has exactly one primary ECU', ctx);
+    if (registration.ecus.length > 64) throw new BadRequestError('at most 64 ECUs per vehicle', ctx);
+    const keys = registration.ecus.map((ecu) => {
+      if (!SERIAL_PATTERN.test(ecu.serial)) throw new BadRequestError(`ECU serial ${JSON.stringify(ecu.serial)} is not valid`, ctx);
+      if (!SERIAL_PATTERN.test(ecu.hardwareId)) throw new BadRequestError(`hardware id ${JSON.stringify(ecu.hardwareId)} is not valid`, ctx);
+      try {
+        return PublicKey.fromHex(ecu.publicKey);
+      } catch (err) {
+        if (err instanceof UptaneError) throw new BadRequestError(`ECU ${ecu.serial}: ${err.message}`, ctx);
+        throw err;
+      }
+    });
+    if (new Set(registration.ecus.map((e) => e.serial)).size !== registration.ecus.length) throw new BadRequestError('ECU serials repeat', ctx);
+    if (new Set(keys.map((k) => k.keyid)).size !== keys.length) throw new BadRequestError('two ECUs share a key: every ECU has its own', ctx);
+    this.storage.transaction(() => {
+      if (this.storage.vehicle(registration.vin) !== undefined) throw new ConflictError(`vehicle ${registration.vin} is already registered`, ctx);
+      registration.ecus.forEach((ecu, i) => {
+        if (this.storage.ecu(ecu.serial) !== undefined) throw new ConflictError(`ECU ${ecu.serial} is already registered`, ctx);
+        if (this.storage.ecuByKeyid(keys[i]!.keyid) !== undefined) throw new ConflictError(`ECU ${ecu.serial}'s key is already registered to another ECU`, ctx);
+      });
+      this.storage.insertVehicle(registration.vin, registration.attributes ?? {}, now);
+      registration.ecus.forEach((ecu, i) =>
+        this.storage.insertEcu({ serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: keys[i]!.tuf.keyval.public, keyid: keys[i]!.keyid, isPrimary: ecu.primary }, now),
+      );
+      this.options.signer.regenerate(registration.vin);
+      this.storage.audit(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial) }, now);
+    });
+  }
+
+  /**
+   * Replaces an ECU (new serial and key) by explicit operator action: a new key must never appear
+   * in a manifest without this (uptane-requirements.md 9.4, "replacing ECUs").
+   */
+  replaceEcu(vin: string, oldSerial: string, replacement: Omit<EcuRegistration, 'primary'>, actor: string): void {
+    const now = this.clock.now();
+    const ctx = { repository: REPOSITORY };
+    const key = PublicKey.fromHex(replacement.publicKey);
+    this.storage.transaction(() => {
+      const old = this.storage.ecu(oldSerial);
+      if (old === undefined || old.vin !== vin) throw new NotFoundError(`vehicle ${vin} has no ECU ${oldSerial}`, ctx);
+      if (replacement.serial !== oldSerial && this.storage.ecu(replacement.serial) !== undefined) throw new ConflictError(`ECU ${replacement.serial} is already registered`, ctx);
+      if (this.storage.ecuByKeyid(key.keyid) !== undefined) throw new ConflictError('that key is already registered to an ECU', ctx);
+      for (const a of this.storage.activeAssignments(vin).filter((x) => x.ecuSerial === oldSerial)) {
+        this.storage.setAssignmentState(a.id, 'cancelled', 'ECU replaced', now);
+      }
+      this.storage.deleteEcu(oldSerial);
+      this.storage.insertEcu({ serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: key.tuf.keyval.public, keyid: key.keyid, isPrimary: old.isPrimary }, now);
+      this.options.signer.regenerate(vin);
+      this.storage.audit(actor, 'replace_ecu', { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid }, now);
+    });
+  }
+
+  vehicleStatus(vin: string) {
+    const vehicle = this.storage.vehicle(vin);
+    if (vehicle === undefined) throw new NotFoundError(`no vehicle ${vin}`, { repository: REPOSITORY });
+    const active = this.storage.activeAssignments(vin);
+    return {
+      ...vehicle,
+      lastManifestAt: this.storage.lastManifestTime(vin),
+      ecus: this.storage.ecusOf(vin).map((ecu) => ({
+        serial: ecu.serial,
+        hardwareId: ecu.hardwareId,
+        primary: ecu.isPrimary,
+        keyid: ecu.keyid,
+        installed: ecu.installed,
+        reportedAt: ecu.reportedAt,
+        pending: active.find((a) => a.ecuSerial === ecu.serial) ?? null,
+      })),
+      assignments: this.storage.assignmentsOf(vin, 50),
+      attacks: this.storage.attacksOf(vin, 50),
+      manifests: this.storage.manifestsOf(vin, 20),
+    };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Assignments.
+
+  /**
+   * Works out which ECU of which vehicle would get what, after checking that the image exists in the
+   * Image repository, fits the ECU's hardware id, and does not lower its release counter.
+   */
+  async planAssignments(request: AssignmentRequest): Promise<PlannedAssignment[]> {
+    const ctx = { repository: REPOSITORY };
+    const max = this.options.maxVinsPerAssignment ?? 100_000;
+    if (request.vins.length === 0 || request.vins.length > max) throw new BadRequestError(`name 1 to ${max} VINs`, ctx);
+    if ((request.ecuSerial === undefined) === (request.hardwareId === undefined)) throw new BadRequestError('name either ecuSerial or hardwareId', ctx);
+    if (request.ecuSerial !== undefined && request.vins.length !== 1) throw new BadRequestError('ecuSerial applies to one vehicle; use hardwareId for many', ctx);
+    const plans: PlannedAssignment[] = [];
+    const imagesByHardware = new Map<string, Awaited<ReturnType<ImageCatalog['findImage']>>>();
+    for (const vin of request.vins) {
+      const ecus = this.storage.ecusOf(vin);
+      if (ecus.length === 0) throw new NotFoundError(`no vehicle ${vin}`, ctx);
+      const chosen = ecus.filter((e) => (request.ecuSerial !== undefined ? e.serial === request.ecuSerial : e.hardwareId === request.hardwareId));
+      if (chosen.length === 0) throw new NotFoundError(`vehicle ${vin} has no ECU ${request.ecuSerial ?? `with hardware id ${request.hardwareId}`}`, ctx);
+      for (const ecu of chosen) {
+        let image = imagesByHardware.get(ecu.hardwareId);
+        if (image === undefined) {
+          image = await this.options.images.findImage(request.image, ecu.hardwareId);
+          imagesByHardware.set(ecu.hardwareId, image);
+        }
+        plans.push(this.planOne(vin, ecu, request.image, image));
+      }
+    }
+    return plans;
+  }
+
+  private planOne(vin: string, ecu: EcuRecord, filename: string, image: Awaited<ReturnType<ImageCatalog['findImage']>>): PlannedAssignment {
+    const ctx = { repository: REPOSITORY, role: ecu.serial };
+    const hardwareIds = image.custom?.hardwareIds ?? [];
+    if (!hardwareIds.includes(ecu.hardwareId)) {
+      throw new IncompatibleImageError(`${filename} is for hardware ${hardwareIds.join(', ') || '(none listed)'}, not ${ecu.hardwareId} (ECU ${ecu.serial} of ${vin})`, ctx);
+    }
+    const releaseCounter = image.custom?.releaseCounter ?? 0;
+    const installedCounter = ecu.installed?.releaseCounter ?? null;
+    if (installedCounter !== null && releaseCounter < installedCounter) {
+      throw new ImageRollbackError(`${filename} has release counter ${releaseCounter}, below ${installedCounter} installed on ECU ${ecu.serial} of ${vin}`, ctx);
+    }
+    return { vin, ecuSerial: ecu.serial, filename, length: image.length, hashes: image.hashes, hardwareId: ecu.hardwareId, releaseCounter, installed: ecu.installed?.filename ?? null };
+  }
+
+  /** Plans, then stores every assignment and regenerates each vehicle's targets, all in one transaction. */
+  async assign(request: AssignmentRequest, actor: string): Promise<AssignmentRecord[]> {
+    const plans = await this.planAssignments(request);
+    const now = this.clock.now();
+    return this.storage.transaction(() => {
+      const ids: number[] = [];
+      for (const plan of plans) {
+        const active = this.storage.activeAssignments(plan.vin).find((a) => a.ecuSerial === plan.ecuSerial);
+        if (active !== undefined) {
+          throw new ConflictError(`ECU ${plan.ecuSerial} of ${plan.vin} already has ${active.state} assignment ${active.id} (${active.filename}); cancel it first`, { repository: REPOSITORY });
+        }
+        ids.push(this.storage.insertAssignment(plan, actor, now));
+      }
+      for (const vin of new Set(plans.map((p) => p.vin))) this.options.signer.regenerate(vin);
+      this.storage.audit(actor, 'assign', { image: request.image, vins: request.vins.length, ecus: plans.length, ids }, now);
+      return ids.map((id) => this.storage.assignment(id)!);
+    });
+  }
+
+  cancelAssignment(id: number, actor: string): AssignmentRecord {
+    const now = this.clock.now();
+    return this.storage.transaction(() => {
+      const assignment = this.storage.assignment(id);
+      if (assignment === undefined) throw new NotFoundError(`no assignment ${id}`, { repository: REPOSITORY });
+      if (assignment.state !== 'pending' && assignment.state !== 'in_flight') {
+        throw new ConflictError(`assignment ${id} is ${assignment.state}; only pending or in-flight assignments can be cancelled`, { repository: REPOSITORY });
+      }
+      this.storage.setAssignmentState(id, 'cancelled', `cancelled by ${actor}`, now);
+      this.options.signer.regenerate(assignment.vin);
+      this.storage.audit(actor, 'cancel_assignment', { id, vin: assignment.vin }, now);
+      return this.storage.assignment(id)!;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Vehicle-facing.
+
+  /** The vehicle's current signed metadata file; fetching targets puts pending assignments in flight. */
+  vehicleMetadata(vin: string, fileName: string): Buffer | undefined {
+    const root = /^(\d{1,15})\.root\.json$/.exec(fileName);
+    if (root !== null) return this.storage.root(Number(root[1]))?.bytes;
+    const match = /^(?:(\d{1,15})\.)?(timestamp|snapshot|targets)\.json$/.exec(fileName);
+    if (match === null) return undefined;
+    const role = match[2] as 'timestamp' | 'snapshot' | 'targets';
+    if (role === 'timestamp' && match[1] !== undefined) return undefined;
+    const file = this.options.signer.current(vin, role);
+    if (match[1] !== undefined && Number(match[1]) !== file.version) return undefined;
+    if (role === 'targets') this.storage.markInFlight(vin, this.clock.now());
+    return file.bytes;
+  }
+
+  /**
+   * Checks a vehicle version manifest (uptane-requirements.md 2, steps 1-4) and records it: accepted,
+   * with installed images, counters, attacks and assignment outcomes; or rejected, with the reason,
+   * and nothing else changed.
+   */
+  receiveManifest(vin: string, body: Uint8Array): { accepted: true; assignmentsChanged: number } {
+    const now = this.clock.now();
+    try {
+      const manifest = parseVehicleVersionManifest(body, { repository: REPOSITORY });
+      const reports = checkManifest(manifest, vin, this.storage.ecusOf(vin), now, nodeBackend, this.options.manifestChecks ?? DEFAULT_MANIFEST_CHECK_CONFIG);
+      return this.storage.transaction(() => {
+        let changed = 0;
+        const active = this.storage.activeAssignments(vin);
+        for (const { ecu, report } of reports) {
+          const image = report.installed_image;
+          const assignment = active.find((a) => a.ecuSerial === ecu.serial);
+          const installsAssignment = assignment !== undefined && assignment.filename === image.filename && assignment.hashes.sha256 === image.hashes.sha256;
+          const sameAsBefore = ecu.installed !== null && ecu.installed.filename === image.filename && ecu.installed.hashes.sha256 === image.hashes.sha256;
+          const releaseCounter = installsAssignment ? assignment.releaseCounter : sameAsBefore ? ecu.installed!.releaseCounter : null;
+          this.storage.recordEcuReport(ecu.serial, { counter: report.report_counter, filename: image.filename, length: image.length, hashes: image.hashes, releaseCounter }, now);
+          for (const attack of report.attacks_detected) this.storage.recordAttack(vin, ecu.serial, attack.code, attack.message, now);
+          if (assignment === undefined) continue;
+          if (installsAssignment) {
+            this.storage.setAssignmentState(assignment.id, 'installed', null, now);
+            changed++;
+          } else if (report.last_install?.filename === assignment.filename && report.last_install.status !== 'installed') {
+            const reason = [report.last_install.status, report.last_install.code, report.last_install.message].filter(Boolean).join(': ');
+            this.storage.setAssignmentState(assignment.id, 'failed', reason, now);
+            changed++;
+          }
+        }
+        this.storage.recordManifest(vin, true, null, body, now);
+        if (changed > 0) this.options.signer.regenerate(vin);
+        return { accepted: true as const, assignmentsChanged: changed };
+      });
+    } catch (err) {
+      if (err instanceof UptaneError) {
+        // Rejected manifests are kept as history with their reason (issue 4), and nothing else changes.
+        this.storage.recordManifest(vin, false, { code: err.code, message: err.message }, body.length <= 1_000_000 ? body : null, now);
+      }
+      throw err;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The Director's own root: offline-signed, shared by every vehicle.
+
+  /** Accepts root v1 (self-signed) or root N+1 checked exactly as a vehicle will check it. */
+  submitRoot(bytes: Uint8Array, actor: string): { version: number } {
+    const now = this.clock.now();
+    const ctx = { repository: REPOSITORY, role: 'root' };
+    const current = this.storage.latestRoot();
+    let root: RootSigned;
+    if (current === undefined) {
+      root = new TrustedMetadataSet(bytes, now, { repository: REPOSITORY, backend: nodeBackend }).root.signed;
+      if (root.version !== 1) throw new RepositoryStateError(`the first root must be version 1, got ${root.version}`, ctx);
+    } else {
+      root = new TrustedMetadataSet(current.bytes, now, { repository: REPOSITORY, backend: nodeBackend }).updateRoot(bytes).signed;
+    }
+    if (isExpired(root.expires, now)) throw new ExpiredMetadataError(`root expired at ${root.expires}`, ctx);
+    for (const role of ['targets', 'snapshot', 'timestamp'] as const) {
+      if (!root.roles[role].keyids.includes(this.options.onlineKeys[role].keyid)) {
+        throw new UnmetThresholdError(`root does not authorize this Director's online ${role} key ${this.options.onlineKeys[role].keyid}; see GET /api/v1/online-keys`, ctx);
+      }
+    }
+    this.storage.transaction(() => {
+      this.storage.insertRoot(root.version, bytes, now);
+      this.storage.audit(actor, 'publish_root', { version: root.version }, now);
+    });
+    return { version: root.version };
+  }
+
+  /** The Director's online public keys, for the offline root (targets, snapshot, timestamp). */
+  onlineKeysJson(): Record<'targets' | 'snapshot' | 'timestamp', { keyid: string; key: PublicKey['tuf'] }> {
+    const entry = (role: 'targets' | 'snapshot' | 'timestamp') => ({ keyid: this.options.onlineKeys[role].keyid, key: this.options.onlineKeys[role].publicKey.tuf });
+    return { targets: entry('targets'), snapshot: entry('snapshot'), timestamp: entry('timestamp') };
+  }
+
+  /** True once a root is published: vehicles cannot be served before. */
+  hasRoot(): boolean {
+    return this.storage.latestRoot() !== undefined;
+  }
+
+  latestRootVersion(): number | undefined {
+    return this.storage.latestRoot()?.version;
+  }
+}

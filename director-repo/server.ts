@@ -1,0 +1,84 @@
+// Starting a Director: data directory layout, online keys, inventory database, the Image repository
+// client, and the HTTP server. Used by the CLI and by tests (port 0).
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { MissingTrustedRootError } from '../shared/errors.js';
+import { loadOnlineKeys } from '../shared/online-keys.js';
+import { FileMetadataStore } from '../shared/metadata-store.js';
+import { createApp } from './app.js';
+import { Director } from './director.js';
+import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
+import { DirectorStorage } from './storage.js';
+import { VehicleMetadataSigner, type VehicleMetadataConfig } from './vehicle-metadata.js';
+
+export interface DirectorServerOptions {
+  readonly dataDir: string;
+  /** Base URL of the Image repository the Director reads as a verifying client. */
+  readonly imageRepoUrl: string;
+  /** The Image repository's trusted root, needed on first start (later it is kept in the data folder). */
+  readonly imageRootFile?: string;
+  readonly port?: number;
+  readonly host?: string;
+  readonly clock?: Clock;
+  readonly metadata?: Partial<VehicleMetadataConfig>;
+  /** Replaces the Image repository client (tests of the Director alone). */
+  readonly images?: ImageCatalog;
+  readonly log?: (line: string) => void;
+}
+
+export interface RunningDirector {
+  readonly url: string;
+  readonly director: Director;
+  readonly storage: DirectorStorage;
+  close(): Promise<void>;
+}
+
+export function openDirector(options: DirectorServerOptions): { director: Director; storage: DirectorStorage } {
+  const clock = options.clock ?? systemClock;
+  mkdirSync(options.dataDir, { recursive: true });
+  const storage = new DirectorStorage(join(options.dataDir, 'director.sqlite'));
+  const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
+  const signer = new VehicleMetadataSigner(storage, onlineKeys, clock, options.metadata);
+  const images = options.images ?? imageClient(options, clock);
+  return { storage, director: new Director({ storage, signer, images, onlineKeys, clock }) };
+}
+
+function imageClient(options: DirectorServerOptions, clock: Clock): ImageRepositoryClient {
+  const metadataDir = join(options.dataDir, 'image-repo-metadata');
+  const store = new FileMetadataStore(metadataDir);
+  if (store.load('root') === undefined) {
+    if (options.imageRootFile === undefined) {
+      throw new MissingTrustedRootError('the Director needs the Image repository root on first start: pass --image-root <1.root.json>', {
+        repository: 'image',
+      });
+    }
+    store.persist('root', readFileSync(options.imageRootFile));
+  }
+  return new ImageRepositoryClient({ url: options.imageRepoUrl, metadataDir, clock });
+}
+
+export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
+  const { director, storage } = openDirector(options);
+  const app = createApp({ director, storage, log: options.log });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
+    s.on('error', reject);
+  });
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 60_000;
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    director,
+    storage,
+    close: async () => {
+      const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
+      server.closeAllConnections();
+      await closed;
+      storage.close();
+    },
+  };
+}

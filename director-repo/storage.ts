@@ -1,0 +1,452 @@
+// The Director's inventory database (uptane-requirements.md 2 and 9.4): vehicles and ECUs with their
+// public keys, manifests received (history), report counters, installed images, assignments and
+// their states, attacks reported, per-vehicle signed metadata, operator tokens, and an audit log.
+// All SQL of the Director lives here; every multi-statement change runs in one transaction.
+import { createHash } from 'node:crypto';
+import { openDatabase, type Db } from '../shared/sqlite.js';
+
+const MIGRATIONS = [
+  `CREATE TABLE vehicles (
+     vin TEXT PRIMARY KEY,
+     attributes TEXT NOT NULL DEFAULT '{}',
+     registered_at TEXT NOT NULL
+   );
+   CREATE TABLE ecus (
+     serial TEXT PRIMARY KEY,
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     hardware_id TEXT NOT NULL,
+     public_key TEXT NOT NULL,
+     keyid TEXT NOT NULL UNIQUE,
+     is_primary INTEGER NOT NULL CHECK (is_primary IN (0, 1)),
+     registered_at TEXT NOT NULL,
+     last_counter INTEGER,
+     installed_filename TEXT,
+     installed_length INTEGER,
+     installed_hashes TEXT,
+     installed_release_counter INTEGER,
+     reported_at TEXT
+   );
+   CREATE INDEX ecus_by_vin ON ecus(vin);
+   CREATE UNIQUE INDEX one_primary_per_vehicle ON ecus(vin) WHERE is_primary = 1;
+   CREATE TABLE assignments (
+     id INTEGER PRIMARY KEY,
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     ecu_serial TEXT NOT NULL REFERENCES ecus(serial) ON DELETE CASCADE,
+     filename TEXT NOT NULL,
+     length INTEGER NOT NULL,
+     hashes TEXT NOT NULL,
+     hardware_id TEXT NOT NULL,
+     release_counter INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'installed', 'failed', 'cancelled')),
+     reason TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     created_by TEXT NOT NULL
+   );
+   CREATE UNIQUE INDEX one_active_assignment_per_ecu ON assignments(ecu_serial) WHERE state IN ('pending', 'in_flight');
+   CREATE INDEX assignments_by_vin ON assignments(vin, state);
+   CREATE TABLE manifests (
+     id INTEGER PRIMARY KEY,
+     vin TEXT,
+     received_at TEXT NOT NULL,
+     accepted INTEGER NOT NULL,
+     error_code TEXT,
+     error_message TEXT,
+     body BLOB
+   );
+   CREATE INDEX manifests_by_vin ON manifests(vin, id);
+   CREATE TABLE attacks (
+     id INTEGER PRIMARY KEY,
+     vin TEXT NOT NULL,
+     ecu_serial TEXT NOT NULL,
+     code TEXT NOT NULL,
+     message TEXT NOT NULL,
+     reported_at TEXT NOT NULL
+   );
+   CREATE INDEX attacks_by_vin ON attacks(vin, id);
+   CREATE TABLE vehicle_metadata (
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     role TEXT NOT NULL CHECK (role IN ('targets', 'snapshot', 'timestamp')),
+     version INTEGER NOT NULL,
+     expires TEXT NOT NULL,
+     content_sha256 TEXT NOT NULL,
+     bytes BLOB NOT NULL,
+     PRIMARY KEY (vin, role)
+   );
+   CREATE TABLE director_roots (
+     version INTEGER PRIMARY KEY,
+     bytes BLOB NOT NULL,
+     published_at TEXT NOT NULL
+   );
+   CREATE TABLE operator_tokens (
+     name TEXT PRIMARY KEY,
+     token_sha256 TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     details TEXT NOT NULL
+   );`,
+];
+
+export interface EcuRecord {
+  readonly serial: string;
+  readonly vin: string;
+  readonly hardwareId: string;
+  readonly publicKey: string;
+  readonly keyid: string;
+  readonly isPrimary: boolean;
+  readonly lastCounter: number | null;
+  readonly installed: { filename: string; length: number; hashes: Record<string, string>; releaseCounter: number | null } | null;
+  readonly reportedAt: string | null;
+}
+
+export type AssignmentState = 'pending' | 'in_flight' | 'installed' | 'failed' | 'cancelled';
+
+export interface AssignmentRecord {
+  readonly id: number;
+  readonly vin: string;
+  readonly ecuSerial: string;
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Record<string, string>;
+  readonly hardwareId: string;
+  readonly releaseCounter: number;
+  readonly state: AssignmentState;
+  readonly reason: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface NewAssignment {
+  readonly vin: string;
+  readonly ecuSerial: string;
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+  readonly hardwareId: string;
+  readonly releaseCounter: number;
+}
+
+export interface StoredVehicleMetadata {
+  readonly role: 'targets' | 'snapshot' | 'timestamp';
+  readonly version: number;
+  readonly expires: string;
+  readonly contentSha256: string;
+  readonly bytes: Buffer;
+}
+
+interface EcuRow {
+  serial: string;
+  vin: string;
+  hardware_id: string;
+  public_key: string;
+  keyid: string;
+  is_primary: number;
+  last_counter: number | null;
+  installed_filename: string | null;
+  installed_length: number | null;
+  installed_hashes: string | null;
+  installed_release_counter: number | null;
+  reported_at: string | null;
+}
+
+interface AssignmentRow {
+  id: number;
+  vin: string;
+  ecu_serial: string;
+  filename: string;
+  length: number;
+  hashes: string;
+  hardware_id: string;
+  release_counter: number;
+  state: AssignmentState;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toEcu(row: EcuRow): EcuRecord {
+  return {
+    serial: row.serial,
+    vin: row.vin,
+    hardwareId: row.hardware_id,
+    publicKey: row.public_key,
+    keyid: row.keyid,
+    isPrimary: row.is_primary === 1,
+    lastCounter: row.last_counter,
+    installed:
+      row.installed_filename === null
+        ? null
+        : {
+            filename: row.installed_filename,
+            length: row.installed_length!,
+            hashes: JSON.parse(row.installed_hashes!) as Record<string, string>,
+            releaseCounter: row.installed_release_counter,
+          },
+    reportedAt: row.reported_at,
+  };
+}
+
+function toAssignment(row: AssignmentRow): AssignmentRecord {
+  return {
+    id: row.id,
+    vin: row.vin,
+    ecuSerial: row.ecu_serial,
+    filename: row.filename,
+    length: row.length,
+    hashes: JSON.parse(row.hashes) as Record<string, string>,
+    hardwareId: row.hardware_id,
+    releaseCounter: row.release_counter,
+    state: row.state,
+    reason: row.reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+export class DirectorStorage {
+  readonly db: Db;
+  private readonly s;
+
+  constructor(path: string) {
+    this.db = openDatabase(path, MIGRATIONS);
+    const db = this.db;
+    this.s = {
+      vehicle: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin = ?'),
+      insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
+      listVehicles: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin > ? ORDER BY vin LIMIT ?'),
+      countVehicles: db.prepare('SELECT COUNT(*) AS n FROM vehicles'),
+      insertEcu: db.prepare(
+        'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      ecusOf: db.prepare('SELECT * FROM ecus WHERE vin = ? ORDER BY is_primary DESC, serial'),
+      ecu: db.prepare('SELECT * FROM ecus WHERE serial = ?'),
+      ecuByKeyid: db.prepare('SELECT * FROM ecus WHERE keyid = ?'),
+      deleteEcu: db.prepare('DELETE FROM ecus WHERE serial = ?'),
+      reportEcu: db.prepare(
+        `UPDATE ecus SET last_counter = ?, installed_filename = ?, installed_length = ?, installed_hashes = ?,
+           installed_release_counter = ?, reported_at = ? WHERE serial = ?`,
+      ),
+      insertAssignment: db.prepare(
+        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, created_at, updated_at, created_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+      ),
+      activeAssignments: db.prepare("SELECT * FROM assignments WHERE vin = ? AND state IN ('pending', 'in_flight') ORDER BY ecu_serial"),
+      assignment: db.prepare('SELECT * FROM assignments WHERE id = ?'),
+      assignmentsOf: db.prepare('SELECT * FROM assignments WHERE vin = ? ORDER BY id DESC LIMIT ?'),
+      setAssignmentState: db.prepare('UPDATE assignments SET state = ?, reason = ?, updated_at = ? WHERE id = ?'),
+      markInFlight: db.prepare("UPDATE assignments SET state = 'in_flight', updated_at = ? WHERE vin = ? AND state = 'pending'"),
+      insertManifest: db.prepare('INSERT INTO manifests (vin, received_at, accepted, error_code, error_message, body) VALUES (?, ?, ?, ?, ?, ?)'),
+      manifestsOf: db.prepare(
+        'SELECT id, vin, received_at, accepted, error_code, error_message FROM manifests WHERE vin = ? ORDER BY id DESC LIMIT ?',
+      ),
+      lastManifest: db.prepare('SELECT received_at FROM manifests WHERE vin = ? AND accepted = 1 ORDER BY id DESC LIMIT 1'),
+      insertAttack: db.prepare('INSERT INTO attacks (vin, ecu_serial, code, message, reported_at) VALUES (?, ?, ?, ?, ?)'),
+      attacksOf: db.prepare('SELECT ecu_serial, code, message, reported_at FROM attacks WHERE vin = ? ORDER BY id DESC LIMIT ?'),
+      metadata: db.prepare('SELECT role, version, expires, content_sha256, bytes FROM vehicle_metadata WHERE vin = ? AND role = ?'),
+      upsertMetadata: db.prepare(
+        `INSERT INTO vehicle_metadata (vin, role, version, expires, content_sha256, bytes) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(vin, role) DO UPDATE SET version = excluded.version, expires = excluded.expires,
+           content_sha256 = excluded.content_sha256, bytes = excluded.bytes`,
+      ),
+      root: db.prepare('SELECT version, bytes FROM director_roots WHERE version = ?'),
+      latestRoot: db.prepare('SELECT version, bytes FROM director_roots ORDER BY version DESC LIMIT 1'),
+      insertRoot: db.prepare('INSERT INTO director_roots (version, bytes, published_at) VALUES (?, ?, ?)'),
+      addOperator: db.prepare('INSERT INTO operator_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)'),
+      operatorByToken: db.prepare('SELECT name FROM operator_tokens WHERE token_sha256 = ?'),
+      removeOperator: db.prepare('DELETE FROM operator_tokens WHERE name = ?'),
+      audit: db.prepare('INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)'),
+      auditLog: db.prepare('SELECT at, actor, action, details FROM audit_log ORDER BY id DESC LIMIT ?'),
+    };
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs `fn` in one transaction: every change in it is kept, or none. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  // Vehicles and ECUs --------------------------------------------------------------------------
+
+  vehicle(vin: string): { vin: string; attributes: Record<string, string>; registeredAt: string } | undefined {
+    const row = this.s.vehicle.get(vin) as { vin: string; attributes: string; registered_at: string } | undefined;
+    return row === undefined ? undefined : { vin: row.vin, attributes: JSON.parse(row.attributes) as Record<string, string>, registeredAt: row.registered_at };
+  }
+
+  insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): void {
+    this.s.insertVehicle.run(vin, JSON.stringify(attributes), now.toISOString());
+  }
+
+  /** Vehicles in VIN order after `afterVin` (keyset pagination: cheap at any depth). */
+  listVehicles(afterVin: string, limit: number): Array<{ vin: string; attributes: Record<string, string>; registeredAt: string }> {
+    return (this.s.listVehicles.all(afterVin, limit) as Array<{ vin: string; attributes: string; registered_at: string }>).map((r) => ({
+      vin: r.vin,
+      attributes: JSON.parse(r.attributes) as Record<string, string>,
+      registeredAt: r.registered_at,
+    }));
+  }
+
+  countVehicles(): number {
+    return (this.s.countVehicles.get() as { n: number }).n;
+  }
+
+  insertEcu(ecu: { serial: string; vin: string; hardwareId: string; publicKey: string; keyid: string; isPrimary: boolean }, now: Date): void {
+    this.s.insertEcu.run(ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary ? 1 : 0, now.toISOString());
+  }
+
+  deleteEcu(serial: string): void {
+    this.s.deleteEcu.run(serial);
+  }
+
+  ecusOf(vin: string): EcuRecord[] {
+    return (this.s.ecusOf.all(vin) as EcuRow[]).map(toEcu);
+  }
+
+  ecu(serial: string): EcuRecord | undefined {
+    const row = this.s.ecu.get(serial) as EcuRow | undefined;
+    return row === undefined ? undefined : toEcu(row);
+  }
+
+  ecuByKeyid(keyid: string): EcuRecord | undefined {
+    const row = this.s.ecuByKeyid.get(keyid) as EcuRow | undefined;
+    return row === undefined ? undefined : toEcu(row);
+  }
+
+  recordEcuReport(
+    serial: string,
+    report: { counter: number; filename: string; length: number; hashes: Readonly<Record<string, string>>; releaseCounter: number | null },
+    now: Date,
+  ): void {
+    this.s.reportEcu.run(report.counter, report.filename, report.length, JSON.stringify(report.hashes), report.releaseCounter, now.toISOString(), serial);
+  }
+
+  // Assignments --------------------------------------------------------------------------------
+
+  insertAssignment(assignment: NewAssignment, actor: string, now: Date): number {
+    const at = now.toISOString();
+    const result = this.s.insertAssignment.run(
+      assignment.vin,
+      assignment.ecuSerial,
+      assignment.filename,
+      assignment.length,
+      JSON.stringify(assignment.hashes),
+      assignment.hardwareId,
+      assignment.releaseCounter,
+      at,
+      at,
+      actor,
+    );
+    return Number(result.lastInsertRowid);
+  }
+
+  activeAssignments(vin: string): AssignmentRecord[] {
+    return (this.s.activeAssignments.all(vin) as AssignmentRow[]).map(toAssignment);
+  }
+
+  assignment(id: number): AssignmentRecord | undefined {
+    const row = this.s.assignment.get(id) as AssignmentRow | undefined;
+    return row === undefined ? undefined : toAssignment(row);
+  }
+
+  assignmentsOf(vin: string, limit: number): AssignmentRecord[] {
+    return (this.s.assignmentsOf.all(vin, limit) as AssignmentRow[]).map(toAssignment);
+  }
+
+  setAssignmentState(id: number, state: AssignmentState, reason: string | null, now: Date): void {
+    this.s.setAssignmentState.run(state, reason, now.toISOString(), id);
+  }
+
+  /** The vehicle fetched targets listing its pending assignments: they are now in flight. */
+  markInFlight(vin: string, now: Date): number {
+    return this.s.markInFlight.run(now.toISOString(), vin).changes;
+  }
+
+  // Manifests and attacks ----------------------------------------------------------------------
+
+  recordManifest(vin: string | null, accepted: boolean, error: { code: string; message: string } | null, body: Uint8Array | null, now: Date): void {
+    this.s.insertManifest.run(vin, now.toISOString(), accepted ? 1 : 0, error?.code ?? null, error?.message ?? null, body === null ? null : Buffer.from(body));
+  }
+
+  manifestsOf(vin: string, limit: number): Array<{ id: number; receivedAt: string; accepted: boolean; errorCode: string | null; errorMessage: string | null }> {
+    return (
+      this.s.manifestsOf.all(vin, limit) as Array<{ id: number; received_at: string; accepted: number; error_code: string | null; error_message: string | null }>
+    ).map((r) => ({ id: r.id, receivedAt: r.received_at, accepted: r.accepted === 1, errorCode: r.error_code, errorMessage: r.error_message }));
+  }
+
+  lastManifestTime(vin: string): string | null {
+    return (this.s.lastManifest.get(vin) as { received_at: string } | undefined)?.received_at ?? null;
+  }
+
+  recordAttack(vin: string, ecuSerial: string, code: string, message: string, now: Date): void {
+    this.s.insertAttack.run(vin, ecuSerial, code, message, now.toISOString());
+  }
+
+  attacksOf(vin: string, limit: number): Array<{ ecuSerial: string; code: string; message: string; reportedAt: string }> {
+    return (this.s.attacksOf.all(vin, limit) as Array<{ ecu_serial: string; code: string; message: string; reported_at: string }>).map((r) => ({
+      ecuSerial: r.ecu_serial,
+      code: r.code,
+      message: r.message,
+      reportedAt: r.reported_at,
+    }));
+  }
+
+  // Signed metadata ----------------------------------------------------------------------------
+
+  vehicleMetadata(vin: string, role: StoredVehicleMetadata['role']): StoredVehicleMetadata | undefined {
+    const row = this.s.metadata.get(vin, role) as
+      | { role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer }
+      | undefined;
+    return row === undefined ? undefined : { role: row.role, version: row.version, expires: row.expires, contentSha256: row.content_sha256, bytes: row.bytes };
+  }
+
+  putVehicleMetadata(vin: string, file: StoredVehicleMetadata): void {
+    this.s.upsertMetadata.run(vin, file.role, file.version, file.expires, file.contentSha256, file.bytes);
+  }
+
+  root(version: number): { version: number; bytes: Buffer } | undefined {
+    return this.s.root.get(version) as { version: number; bytes: Buffer } | undefined;
+  }
+
+  latestRoot(): { version: number; bytes: Buffer } | undefined {
+    return this.s.latestRoot.get() as { version: number; bytes: Buffer } | undefined;
+  }
+
+  insertRoot(version: number, bytes: Uint8Array, now: Date): void {
+    this.s.insertRoot.run(version, Buffer.from(bytes), now.toISOString());
+  }
+
+  // Operators and audit ------------------------------------------------------------------------
+
+  addOperator(name: string, token: string, now: Date): void {
+    this.s.addOperator.run(name, sha256Hex(token), now.toISOString());
+  }
+
+  removeOperator(name: string): boolean {
+    return this.s.removeOperator.run(name).changes > 0;
+  }
+
+  /** The operator holding `token`; tokens are stored only as SHA-256 digests. */
+  operatorFor(token: string): string | undefined {
+    return (this.s.operatorByToken.get(sha256Hex(token)) as { name: string } | undefined)?.name;
+  }
+
+  audit(actor: string, action: string, details: unknown, now: Date): void {
+    this.s.audit.run(now.toISOString(), actor, action, JSON.stringify(details));
+  }
+
+  auditLog(limit: number): Array<{ at: string; actor: string; action: string; details: unknown }> {
+    return (this.s.auditLog.all(limit) as Array<{ at: string; actor: string; action: string; details: string }>).map((r) => ({
+      ...r,
+      details: JSON.parse(r.details) as unknown,
+    }));
+  }
+}

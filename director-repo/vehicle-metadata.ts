@@ -1,0 +1,149 @@
+// Per-vehicle Director metadata: targets listing at most one image per ECU (from the vehicle's active
+// assignments), and the snapshot and timestamp that pin it, signed with the Director's online keys.
+// Generated only when the assignments change: identical assignments give byte-identical targets and
+// no version bump (issue 4). Re-signed lazily, on read, when less than half of a file's life is left,
+// which costs nothing for vehicles that never ask (a fleet of millions) and keeps every answer fresh.
+import { createHash } from 'node:crypto';
+import type { Clock } from '../shared/clock.js';
+import type { PrivateKey } from '../shared/crypto/keys.js';
+import { digestBytes } from '../shared/hashing.js';
+import { formatExpires, SPEC_VERSION } from '../shared/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../shared/metadata/sign.js';
+import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../shared/metadata/types.js';
+import type { AssignmentRecord, DirectorStorage, StoredVehicleMetadata } from './storage.js';
+
+export interface DirectorOnlineKeys {
+  readonly targets: PrivateKey;
+  readonly snapshot: PrivateKey;
+  readonly timestamp: PrivateKey;
+}
+
+export interface VehicleMetadataConfig {
+  readonly targetsLifetimeMs: number;
+  readonly snapshotLifetimeMs: number;
+  readonly timestampLifetimeMs: number;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+export const DEFAULT_VEHICLE_METADATA_CONFIG: VehicleMetadataConfig = {
+  targetsLifetimeMs: 30 * DAY,
+  snapshotLifetimeMs: 7 * DAY,
+  timestampLifetimeMs: 1 * DAY,
+};
+
+type Role = StoredVehicleMetadata['role'];
+
+/** The targets entries for a vehicle's active assignments: one image per ECU, keyed by filename. */
+export function targetsFor(assignments: readonly AssignmentRecord[]): Record<string, TargetFile> {
+  const targets: Record<string, { length: number; hashes: Record<string, string>; custom: { ecuIdentifiers: Record<string, { hardwareId: string }>; releaseCounter: number } }> = {};
+  for (const a of assignments) {
+    // Two ECUs may get the same image: one entry names both (ecuIdentifiers is a map).
+    const entry = (targets[a.filename] ??= { length: a.length, hashes: a.hashes, custom: { ecuIdentifiers: {}, releaseCounter: a.releaseCounter } });
+    entry.custom.ecuIdentifiers[a.ecuSerial] = { hardwareId: a.hardwareId };
+  }
+  return targets;
+}
+
+const contentHash = (content: unknown) => createHash('sha256').update(JSON.stringify(content)).digest('hex');
+
+export class VehicleMetadataSigner {
+  private readonly config: VehicleMetadataConfig;
+
+  constructor(
+    private readonly storage: DirectorStorage,
+    private readonly keys: DirectorOnlineKeys,
+    private readonly clock: Clock,
+    config: Partial<VehicleMetadataConfig> = {},
+  ) {
+    this.config = { ...DEFAULT_VEHICLE_METADATA_CONFIG, ...config };
+  }
+
+  /**
+   * Makes the vehicle's stored targets match its active assignments. Call inside the transaction that
+   * changed them. Does nothing (no version bump) when the content is unchanged and still fresh.
+   */
+  regenerate(vin: string): void {
+    const now = this.clock.now();
+    const targets = targetsFor(this.storage.activeAssignments(vin));
+    const content = { targets, vin };
+    const hash = contentHash(content);
+    const stored = this.storage.vehicleMetadata(vin, 'targets');
+    if (stored !== undefined && stored.contentSha256 === hash && !this.isDue(stored, 'targets', now)) return;
+    const signed: TargetsSigned = {
+      _type: 'targets',
+      spec_version: SPEC_VERSION,
+      version: (stored?.version ?? 0) + 1,
+      expires: this.expiry('targets', now),
+      targets,
+      // The VIN binds the file to one vehicle; with no images it is required (#targets_images_meta).
+      custom: { vin },
+    };
+    const bytes = serializeMetadata(signMetadata(signed, [this.keys.targets]));
+    this.storage.putVehicleMetadata(vin, { role: 'targets', version: signed.version, expires: signed.expires, contentSha256: hash, bytes });
+    this.signSnapshot(vin, signed.version, bytes, now);
+  }
+
+  /**
+   * The stored metadata file of `role` for `vin` (a registered vehicle), regenerated first if it is
+   * missing or due for re-signing.
+   */
+  current(vin: string, role: Role): StoredVehicleMetadata {
+    const now = this.clock.now();
+    return this.storage.transaction(() => {
+      const targets = this.storage.vehicleMetadata(vin, 'targets');
+      if (targets === undefined || this.isDue(targets, 'targets', now)) this.regenerate(vin);
+      const snapshot = this.storage.vehicleMetadata(vin, 'snapshot')!;
+      if (this.isDue(snapshot, 'snapshot', now)) {
+        const t = this.storage.vehicleMetadata(vin, 'targets')!;
+        this.signSnapshot(vin, t.version, t.bytes, now);
+      }
+      const timestamp = this.storage.vehicleMetadata(vin, 'timestamp')!;
+      if (this.isDue(timestamp, 'timestamp', now)) {
+        const s = this.storage.vehicleMetadata(vin, 'snapshot')!;
+        this.signTimestamp(vin, s.version, s.bytes, now);
+      }
+      return this.storage.vehicleMetadata(vin, role)!;
+    });
+  }
+
+  private signSnapshot(vin: string, targetsVersion: number, targetsBytes: Uint8Array, now: Date): void {
+    const previous = this.storage.vehicleMetadata(vin, 'snapshot');
+    const signed: SnapshotSigned = {
+      _type: 'snapshot',
+      spec_version: SPEC_VERSION,
+      version: (previous?.version ?? 0) + 1,
+      expires: this.expiry('snapshot', now),
+      meta: { 'targets.json': { version: targetsVersion, length: targetsBytes.length, hashes: digestBytes(targetsBytes, ['sha256']) } },
+    };
+    const bytes = serializeMetadata(signMetadata(signed, [this.keys.snapshot]));
+    this.storage.putVehicleMetadata(vin, { role: 'snapshot', version: signed.version, expires: signed.expires, contentSha256: '', bytes });
+    this.signTimestamp(vin, signed.version, bytes, now);
+  }
+
+  private signTimestamp(vin: string, snapshotVersion: number, snapshotBytes: Uint8Array, now: Date): void {
+    const previous = this.storage.vehicleMetadata(vin, 'timestamp');
+    const signed: TimestampSigned = {
+      _type: 'timestamp',
+      spec_version: SPEC_VERSION,
+      version: (previous?.version ?? 0) + 1,
+      expires: this.expiry('timestamp', now),
+      meta: { 'snapshot.json': { version: snapshotVersion, length: snapshotBytes.length, hashes: digestBytes(snapshotBytes, ['sha256']) } },
+    };
+    const bytes = serializeMetadata(signMetadata(signed, [this.keys.timestamp]));
+    this.storage.putVehicleMetadata(vin, { role: 'timestamp', version: signed.version, expires: signed.expires, contentSha256: '', bytes });
+  }
+
+  private lifetime(role: Role): number {
+    return role === 'targets' ? this.config.targetsLifetimeMs : role === 'snapshot' ? this.config.snapshotLifetimeMs : this.config.timestampLifetimeMs;
+  }
+
+  private expiry(role: Role, now: Date): string {
+    return formatExpires(new Date(now.getTime() + this.lifetime(role)));
+  }
+
+  /** Less than half the file's lifetime left: re-sign now, so vehicles never see stale metadata (D5). */
+  private isDue(file: StoredVehicleMetadata, role: Role, now: Date): boolean {
+    return new Date(file.expires).getTime() - now.getTime() < this.lifetime(role) / 2;
+  }
+}

@@ -1,0 +1,187 @@
+// ECU version reports and vehicle version manifests (uptane-requirements.md section 4): what each
+// ECU signs about itself every cycle, and what the primary signs for the whole vehicle. Shared
+// because ECUs build them and the Director checks them. Same envelope as metadata:
+// {"signed": {...}, "signatures": [{"keyid", "sig"}]}, signatures over the canonical bytes of signed.
+import { canonicalBytes } from './canonical.js';
+import type { Ed25519Backend } from './crypto/ed25519.js';
+import type { PrivateKey, PublicKey } from './crypto/keys.js';
+import { MalformedMetadataError, UnmetThresholdError, type ErrorContext } from './errors.js';
+import { parseExpires, parseJsonBytes } from './metadata/parse.js';
+import { checkTargetName } from './metadata/paths.js';
+
+/** Limits on what a manifest may hold: it is untrusted input to the Director (L-group cases). */
+export const MANIFEST_LIMITS = {
+  maxBytes: 1_000_000,
+  maxEcus: 64,
+  maxAttacks: 16,
+  maxTextLength: 1024,
+} as const;
+
+/** One detected attack or verification failure, as the ECU reports it (`attacks_detected`). */
+export interface ReportedAttack {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** The outcome of the ECU's last installation attempt, so the Director can tell failure from delay. */
+export interface InstallOutcome {
+  readonly filename: string;
+  readonly status: 'installed' | 'failed' | 'rolled_back';
+  readonly code?: string;
+  readonly message?: string;
+}
+
+export interface InstalledImage {
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+}
+
+export interface EcuVersionReportSigned {
+  readonly _type: 'ecu_version_report';
+  readonly ecu_serial: string;
+  readonly installed_image: InstalledImage;
+  /** Attacks detected since the last report; empty when none (#ecu_version_report). */
+  readonly attacks_detected: readonly ReportedAttack[];
+  /** The latest time the ECU could verify when it wrote the report. */
+  readonly report_time: string;
+  /** Changes every cycle; the Director refuses a counter it has seen (replay). */
+  readonly report_counter: number;
+  readonly last_install?: InstallOutcome;
+}
+
+export interface SignedEnvelopeOf<T> {
+  readonly signed: T;
+  readonly signatures: ReadonlyArray<{ readonly keyid: string; readonly sig: string }>;
+}
+
+export type EcuVersionReport = SignedEnvelopeOf<EcuVersionReportSigned>;
+
+export interface VehicleVersionManifestSigned {
+  readonly _type: 'vehicle_version_manifest';
+  readonly vin: string;
+  readonly primary_ecu_serial: string;
+  /** ECU serial -> that ECU's own signed version report (the primary's included). */
+  readonly ecu_version_reports: Readonly<Record<string, EcuVersionReport>>;
+}
+
+export type VehicleVersionManifest = SignedEnvelopeOf<VehicleVersionManifestSigned>;
+
+export function signEnvelope<T extends object>(signed: T, key: PrivateKey, backend?: Ed25519Backend): SignedEnvelopeOf<T> {
+  return { signed, signatures: [{ keyid: key.keyid, sig: key.sign(canonicalBytes(signed), backend) }] };
+}
+
+/** True if `key` produced one of the envelope's signatures over its canonical `signed` bytes. */
+export function isSignedBy(envelope: SignedEnvelopeOf<unknown>, key: PublicKey, backend: Ed25519Backend): boolean {
+  const bytes = canonicalBytes(envelope.signed);
+  return envelope.signatures.some((s) => s.keyid === key.keyid && key.verify(bytes, s.sig, backend));
+}
+
+export function verifySignedBy(envelope: SignedEnvelopeOf<unknown>, key: PublicKey, backend: Ed25519Backend, context: ErrorContext): void {
+  if (!isSignedBy(envelope, key, backend)) {
+    throw new UnmetThresholdError(`${context.role ?? 'document'} is not signed by the registered key ${key.keyid}`, context);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing: untrusted bytes to typed, bounded objects.
+
+type Json = Record<string, unknown>;
+
+class ManifestFields {
+  constructor(private readonly context: ErrorContext) {}
+
+  fail(path: string, what: string): never {
+    throw new MalformedMetadataError(`${path}: ${what}`, this.context);
+  }
+
+  object(value: unknown, path: string): Json {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(path, 'must be an object');
+    return value as Json;
+  }
+
+  text(value: unknown, path: string, { allowEmpty = false } = {}): string {
+    if (typeof value !== 'string') this.fail(path, 'must be a string');
+    if (!allowEmpty && value.length === 0) this.fail(path, 'must not be empty');
+    if (value.length > MANIFEST_LIMITS.maxTextLength) this.fail(path, `longer than ${MANIFEST_LIMITS.maxTextLength} characters`);
+    return value;
+  }
+
+  integer(value: unknown, path: string): number {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) this.fail(path, 'must be an integer >= 0');
+    return value;
+  }
+
+  signatures(value: unknown, path: string): void {
+    if (!Array.isArray(value) || value.length === 0 || value.length > 8) this.fail(path, 'must be a list of 1 to 8 signatures');
+    value.forEach((s, i) => {
+      const sig = this.object(s, `${path}[${i}]`);
+      this.text(sig.keyid, `${path}[${i}].keyid`);
+      this.text(sig.sig, `${path}[${i}].sig`);
+    });
+  }
+}
+
+function checkEcuVersionReport(f: ManifestFields, value: unknown, path: string, context: ErrorContext): EcuVersionReport {
+  const envelope = f.object(value, path);
+  f.signatures(envelope.signatures, `${path}.signatures`);
+  const signed = f.object(envelope.signed, `${path}.signed`);
+  if (signed._type !== 'ecu_version_report') f.fail(`${path}.signed._type`, 'must be "ecu_version_report"');
+  f.text(signed.ecu_serial, `${path}.signed.ecu_serial`);
+  const image = f.object(signed.installed_image, `${path}.signed.installed_image`);
+  checkTargetName(f.text(image.filename, `${path}.signed.installed_image.filename`), context);
+  f.integer(image.length, `${path}.signed.installed_image.length`);
+  const hashes = f.object(image.hashes, `${path}.signed.installed_image.hashes`);
+  if (Object.keys(hashes).length === 0) f.fail(`${path}.signed.installed_image.hashes`, 'must list a hash');
+  for (const [name, hex] of Object.entries(hashes)) f.text(hex, `${path}.signed.installed_image.hashes.${name}`);
+  const attacks = signed.attacks_detected;
+  if (!Array.isArray(attacks) || attacks.length > MANIFEST_LIMITS.maxAttacks) {
+    f.fail(`${path}.signed.attacks_detected`, `must be a list of at most ${MANIFEST_LIMITS.maxAttacks} entries`);
+  }
+  attacks.forEach((a, i) => {
+    const attack = f.object(a, `${path}.signed.attacks_detected[${i}]`);
+    f.text(attack.code, `${path}.signed.attacks_detected[${i}].code`);
+    f.text(attack.message, `${path}.signed.attacks_detected[${i}].message`, { allowEmpty: true });
+  });
+  try {
+    parseExpires(f.text(signed.report_time, `${path}.signed.report_time`));
+  } catch (err) {
+    if (err instanceof MalformedMetadataError) f.fail(`${path}.signed.report_time`, 'must be a YYYY-MM-DDTHH:MM:SSZ time');
+    throw err;
+  }
+  f.integer(signed.report_counter, `${path}.signed.report_counter`);
+  if (signed.last_install !== undefined) {
+    const outcome = f.object(signed.last_install, `${path}.signed.last_install`);
+    f.text(outcome.filename, `${path}.signed.last_install.filename`);
+    if (!['installed', 'failed', 'rolled_back'].includes(outcome.status as string)) {
+      f.fail(`${path}.signed.last_install.status`, 'must be installed, failed or rolled_back');
+    }
+    if (outcome.code !== undefined) f.text(outcome.code, `${path}.signed.last_install.code`);
+    if (outcome.message !== undefined) f.text(outcome.message, `${path}.signed.last_install.message`, { allowEmpty: true });
+  }
+  return envelope as unknown as EcuVersionReport;
+}
+
+/** Parses a vehicle version manifest from untrusted bytes, bounded in size and counts. */
+export function parseVehicleVersionManifest(raw: Uint8Array, context: ErrorContext = {}): VehicleVersionManifest {
+  const ctx = { ...context, role: 'vehicle_version_manifest' };
+  const f = new ManifestFields(ctx);
+  if (raw.length > MANIFEST_LIMITS.maxBytes) f.fail('$', `larger than ${MANIFEST_LIMITS.maxBytes} bytes`);
+  const envelope = f.object(parseJsonBytes(raw, ctx), '$');
+  f.signatures(envelope.signatures, 'signatures');
+  const signed = f.object(envelope.signed, 'signed');
+  if (signed._type !== 'vehicle_version_manifest') f.fail('signed._type', 'must be "vehicle_version_manifest"');
+  f.text(signed.vin, 'signed.vin');
+  f.text(signed.primary_ecu_serial, 'signed.primary_ecu_serial');
+  const reports = f.object(signed.ecu_version_reports, 'signed.ecu_version_reports');
+  const serials = Object.keys(reports);
+  if (serials.length === 0 || serials.length > MANIFEST_LIMITS.maxEcus) {
+    f.fail('signed.ecu_version_reports', `must hold 1 to ${MANIFEST_LIMITS.maxEcus} reports`);
+  }
+  for (const serial of serials) {
+    const report = checkEcuVersionReport(f, reports[serial], `signed.ecu_version_reports.${serial}`, ctx);
+    // A report filed under another ECU's serial is a report of the wrong ECU (H-group).
+    if (report.signed.ecu_serial !== serial) f.fail(`signed.ecu_version_reports.${serial}`, `holds the report of ECU ${report.signed.ecu_serial}`);
+  }
+  return envelope as unknown as VehicleVersionManifest;
+}

@@ -1,0 +1,158 @@
+// Fixtures for end-to-end tests: a real Image repository with signed images, a real Director with
+// an offline-signed root, and vehicles whose primary signs its requests. Everything runs on loopback
+// with real HTTP, real SQLite files and real signatures.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FixedClock } from '../../shared/clock.js';
+import { PrivateKey, type TufKey } from '../../shared/crypto/keys.js';
+import { digestBytes } from '../../shared/hashing.js';
+import { SPEC_VERSION } from '../../shared/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
+import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/metadata/types.js';
+import { startDirector, type RunningDirector } from '../../director-repo/server.js';
+import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
+
+export const FIXTURE_NOW = new Date('2026-06-01T00:00:00Z');
+export const FIXTURE_EXPIRES = '2027-06-01T00:00:00Z';
+export const UPLOADER_TOKEN = 'fixture-uploader-token';
+export const OPERATOR_TOKEN = 'fixture-operator-token';
+
+export interface FixtureImage {
+  readonly name: string;
+  readonly content: Buffer;
+  readonly hardwareIds: readonly string[];
+  readonly releaseCounter: number;
+}
+
+export interface Repositories {
+  readonly image: RunningImageServer;
+  director: RunningDirector;
+  readonly imageRoot: Buffer;
+  readonly directorRoot: Buffer;
+  readonly dataDir: string;
+  readonly imageRootKey: PrivateKey;
+  readonly imageTargetsKey: PrivateKey;
+  readonly directorRootKey: PrivateKey;
+  /** Publishes a new Image repository targets version listing these images (uploading them first). */
+  publishImages(images: readonly FixtureImage[]): Promise<void>;
+  /** Restarts the Director on the same data folder (lose nothing acknowledged). */
+  restartDirector(): Promise<void>;
+  /** Operator API call with the operator token. */
+  operator(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+async function request(url: string, method: string, body: Uint8Array | string | undefined, token: string) {
+  const response = await fetch(url, { method, body, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' } });
+  return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+}
+
+export function rootMetadata(
+  version: number,
+  roles: Record<'root' | 'targets' | 'snapshot' | 'timestamp', Array<{ keyid: string; key: TufKey }>>,
+): RootSigned {
+  const keys: Record<string, TufKey> = {};
+  for (const list of Object.values(roles)) for (const { keyid, key } of list) keys[keyid] = key;
+  const role = (name: keyof typeof roles) => ({ keyids: roles[name].map((k) => k.keyid), threshold: 1 });
+  return {
+    _type: 'root',
+    spec_version: SPEC_VERSION,
+    version,
+    expires: FIXTURE_EXPIRES,
+    consistent_snapshot: true,
+    keys,
+    roles: { root: role('root'), targets: role('targets'), snapshot: role('snapshot'), timestamp: role('timestamp') },
+  };
+}
+
+const entry = (key: PrivateKey) => ({ keyid: key.keyid, key: key.publicKey.tuf });
+
+export async function startRepositories(clock: FixedClock, label = 'fixture'): Promise<Repositories> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'uptane-fleet-'));
+  const imageRootKey = PrivateKey.fromLabel(`${label}/image-root`);
+  const imageTargetsKey = PrivateKey.fromLabel(`${label}/image-targets`);
+  const directorRootKey = PrivateKey.fromLabel(`${label}/director-root`);
+
+  const image = await startImageServer({ dataDir: join(dataDir, 'image'), clock });
+  image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
+  const online = image.repository.onlineKeys();
+  const imageRoot = serializeMetadata(
+    signMetadata(
+      rootMetadata(1, {
+        root: [entry(imageRootKey)],
+        targets: [entry(imageTargetsKey)],
+        snapshot: [{ keyid: online.snapshot.keyid, key: online.snapshot.tuf }],
+        timestamp: [{ keyid: online.timestamp.keyid, key: online.timestamp.tuf }],
+      }),
+      [imageRootKey],
+    ),
+  );
+  const put = await request(`${image.url}/api/v1/metadata/root`, 'PUT', imageRoot, UPLOADER_TOKEN);
+  if (put.status !== 201) throw new Error(`image root refused: ${JSON.stringify(put.json)}`);
+  const imageRootFile = join(dataDir, 'image-root.json');
+  writeFileSync(imageRootFile, imageRoot);
+
+  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock };
+  let director = await startDirector(directorOptions);
+  director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
+  const directorOnline = director.director.onlineKeysJson();
+  const directorRoot = serializeMetadata(
+    signMetadata(
+      rootMetadata(1, {
+        root: [entry(directorRootKey)],
+        targets: [directorOnline.targets],
+        snapshot: [directorOnline.snapshot],
+        timestamp: [directorOnline.timestamp],
+      }),
+      [directorRootKey],
+    ),
+  );
+  const putDirector = await request(`${director.url}/api/v1/metadata/root`, 'PUT', directorRoot, OPERATOR_TOKEN);
+  if (putDirector.status !== 201) throw new Error(`director root refused: ${JSON.stringify(putDirector.json)}`);
+
+  let targetsVersion = 0;
+  const published: Record<string, TargetFile> = {};
+  const repositories: Repositories = {
+    image,
+    director,
+    imageRoot,
+    directorRoot,
+    dataDir,
+    imageRootKey,
+    imageTargetsKey,
+    directorRootKey,
+    async publishImages(images) {
+      for (const img of images) {
+        const upload = await request(`${image.url}/api/v1/images`, 'POST', img.content, UPLOADER_TOKEN);
+        if (upload.status !== 201) throw new Error(`upload refused: ${JSON.stringify(upload.json)}`);
+        published[img.name] = {
+          length: img.content.length,
+          hashes: digestBytes(img.content),
+          custom: { hardwareIds: [...img.hardwareIds], releaseCounter: img.releaseCounter },
+        };
+      }
+      targetsVersion += 1;
+      const targets: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: targetsVersion, expires: FIXTURE_EXPIRES, targets: { ...published } };
+      const put = await request(`${image.url}/api/v1/metadata/targets/targets`, 'PUT', serializeMetadata(signMetadata(targets, [imageTargetsKey])), UPLOADER_TOKEN);
+      if (put.status !== 201) throw new Error(`targets refused: ${JSON.stringify(put.json)}`);
+    },
+    async restartDirector() {
+      await repositories.director.close();
+      director = await startDirector(directorOptions);
+      repositories.director = director;
+    },
+    operator: (method, path, body) =>
+      fetch(`${repositories.director.url}${path}`, {
+        method,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, 'content-type': 'application/json' },
+      }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> })),
+    async close() {
+      await repositories.director.close();
+      await image.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return repositories;
+}
