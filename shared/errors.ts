@@ -283,6 +283,48 @@ export class BadRequestError extends UptaneError {
   readonly code = 'bad_request';
 }
 
+/** The Director refused an operator's request (CLI side); `remoteCode` is the server's own error code. */
+export class OperatorRequestError extends UptaneError {
+  readonly code = 'operator_request_refused';
+
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly remoteCode: string,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ECUs: Uptane checks beyond TUF, installation, the vehicle state gate.
+
+/** Director targets that break an Uptane rule: delegations, an ECU twice, a foreign ECU or VIN (G5-G7). */
+export class DirectorTargetsError extends UptaneError {
+  readonly code = 'director_targets';
+}
+
+/** Director and Image repository disagree on an image: mix-and-match or arbitrary software (E7, G11). */
+export class TargetMismatchError extends UptaneError {
+  readonly code = 'target_mismatch';
+}
+
+/** An install refused because the vehicle is driving (the vehicle state gate). */
+export class VehicleDrivingError extends UptaneError {
+  readonly code = 'vehicle_driving';
+}
+
+/** A new image that failed its boot check; the ECU rolled back to the previous slot (M9). */
+export class BootCheckError extends UptaneError {
+  readonly code = 'boot_check_failed';
+}
+
+/** A secondary that cannot be reached, or answered the primary wrongly. */
+export class SecondaryError extends UptaneError {
+  readonly code: string = 'secondary_failed';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Programmer errors: the caller broke the required order, not the repository.
 

@@ -1,0 +1,456 @@
+// The primary ECU (uptane-requirements.md section 6): one update cycle is the seven primary steps of
+// the Standard, each a named method. It verifies both repositories in full (#full_verification),
+// downloads and verifies images, hands metadata and images to its secondaries, and installs its own
+// image, never while the vehicle is driving. Attacks it detects go into its next version report; the
+// previous trusted metadata and images stay in place.
+import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AbSlots, type AbSlotsOptions } from '../shared/ab-slots.js';
+import type { Clock } from '../shared/clock.js';
+import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
+import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
+import { ExpiredMetadataError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
+import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
+import { writeFileAtomic } from '../shared/fs-atomic.js';
+import {
+  isSignedBy,
+  MANIFEST_LIMITS,
+  signEnvelope,
+  type EcuVersionReport,
+  type InstallOutcome,
+  type ReportedAttack,
+  type VehicleVersionManifest,
+} from '../shared/manifest.js';
+import { FileMetadataStore } from '../shared/metadata-store.js';
+import { formatExpires, parseMetadata } from '../shared/metadata/parse.js';
+import { roleFileName } from '../shared/metadata/paths.js';
+import type { MetadataBundle, SecondaryTransport } from '../shared/secondary-protocol.js';
+import { isExpired } from '../shared/trusted-metadata-set.js';
+import { localTargetPath, RepositoryUpdater, type UpdaterConfig } from '../shared/updater.js';
+import { checkDirectorTargets, checkTargetsMatch, type EcuTarget } from '../shared/uptane-checks.js';
+import { signVehicleRequest } from '../shared/vehicle-auth.js';
+import type { VehicleStateSource } from '../shared/vehicle-state.js';
+import { RootHistoryStore } from './root-history.js';
+
+export interface PrimaryIdentity {
+  readonly vin: string;
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly directorUrl: string;
+  readonly imageRepoUrl: string;
+  /** Serial -> hardware id and public key of every secondary, as provisioned (Director step 8, H5). */
+  readonly secondaries: Readonly<Record<string, { hardwareId: string; publicKey: string }>>;
+}
+
+export interface PrimaryProvisioning extends PrimaryIdentity {
+  readonly key: PrivateKey;
+  readonly directorRoot: Uint8Array;
+  readonly imageRoot: Uint8Array;
+  readonly factoryImage: { filename: string; content: Buffer };
+}
+
+export interface PrimaryRuntime {
+  readonly clock: Clock;
+  readonly vehicleState: VehicleStateSource;
+  /** Transports to the secondaries, by serial. */
+  readonly secondaries: ReadonlyMap<string, SecondaryTransport>;
+  readonly fetcher?: Fetcher;
+  readonly backend?: Ed25519Backend;
+  readonly updaterConfig?: Partial<UpdaterConfig>;
+  readonly slots?: AbSlotsOptions;
+  /** Progress lines for people watching (CLI, demo). */
+  readonly log?: (line: string) => void;
+}
+
+/** Verified work waiting for the vehicle to park (survives restarts). */
+interface PendingInstall {
+  readonly targets: readonly EcuTarget[];
+  readonly verifiedAt: string;
+}
+
+interface PrimaryState {
+  readonly counter: number;
+  readonly attacks: readonly ReportedAttack[];
+  readonly pending: PendingInstall | null;
+  /** Release counters of the images each ECU installed from verified metadata (#full_verification 10.2.3). */
+  readonly releaseCounters: Readonly<Record<string, number>>;
+  /** The latest version report each secondary sent, for status and "already installed" decisions. */
+  readonly secondaryImages: Readonly<Record<string, { filename: string; sha256: string | undefined }>>;
+}
+
+export type CycleStatus = 'no-update' | 'installed' | 'deferred' | 'failed';
+
+export interface CycleResult {
+  readonly status: CycleStatus;
+  readonly manifestSent: boolean;
+  /** The typed error that ended the cycle early, if any. */
+  readonly error?: { code: string; message: string };
+  readonly outcomes: Readonly<Record<string, InstallOutcome>>;
+}
+
+export class Primary {
+  private state: PrimaryState;
+  private readonly backend: Ed25519Backend;
+  private readonly fetcher: Fetcher;
+  private readonly directorStore: RootHistoryStore;
+  private readonly imageStore: RootHistoryStore;
+  private readonly director: RepositoryUpdater;
+  private readonly image: RepositoryUpdater;
+
+  private constructor(
+    readonly directory: string,
+    readonly identity: PrimaryIdentity,
+    private readonly key: PrivateKey,
+    readonly slots: AbSlots,
+    private readonly runtime: PrimaryRuntime,
+  ) {
+    this.backend = runtime.backend ?? nobleBackend;
+    this.fetcher = runtime.fetcher ?? new HttpFetcher();
+    this.state = JSON.parse(readFileSync(join(directory, 'state.json'), 'utf8')) as PrimaryState;
+    this.directorStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'director')), join(directory, 'director-roots'));
+    this.imageStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'image')), join(directory, 'image-roots'));
+    this.director = new RepositoryUpdater({
+      repository: 'director',
+      metadataUrl: `${identity.directorUrl}/vehicle/metadata`,
+      store: this.directorStore,
+      fetcher: this.fetcher,
+      clock: runtime.clock,
+      backend: this.backend,
+      config: runtime.updaterConfig,
+      // Every Director request proves the primary's key; the Director derives the VIN from it.
+      requestHeaders: (url) => ({ authorization: this.signRequest('GET', new URL(url).pathname) }),
+    });
+    this.image = new RepositoryUpdater({
+      repository: 'image',
+      metadataUrl: `${identity.imageRepoUrl}/metadata`,
+      targetsUrl: `${identity.imageRepoUrl}/targets`,
+      store: this.imageStore,
+      fetcher: this.fetcher,
+      clock: runtime.clock,
+      backend: this.backend,
+      config: runtime.updaterConfig,
+    });
+  }
+
+  static provision(directory: string, p: PrimaryProvisioning): void {
+    mkdirSync(directory, { recursive: true });
+    const identity: PrimaryIdentity = {
+      vin: p.vin,
+      serial: p.serial,
+      hardwareId: p.hardwareId,
+      directorUrl: p.directorUrl,
+      imageRepoUrl: p.imageRepoUrl,
+      secondaries: p.secondaries,
+    };
+    writeFileAtomic(join(directory, 'identity.json'), Buffer.from(JSON.stringify(identity)));
+    savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
+    new RootHistoryStore(new FileMetadataStore(join(directory, 'director')), join(directory, 'director-roots')).persist('root', p.directorRoot);
+    new RootHistoryStore(new FileMetadataStore(join(directory, 'image')), join(directory, 'image-roots')).persist('root', p.imageRoot);
+    AbSlots.provision(join(directory, 'slots'), p.factoryImage);
+    mkdirSync(join(directory, 'images'), { recursive: true });
+    const state: PrimaryState = { counter: 0, attacks: [], pending: null, releaseCounters: {}, secondaryImages: {} };
+    writeFileAtomic(join(directory, 'state.json'), Buffer.from(JSON.stringify(state)));
+  }
+
+  static async open(directory: string, runtime: PrimaryRuntime): Promise<Primary> {
+    const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as PrimaryIdentity;
+    const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
+    const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
+    return new Primary(directory, identity, key, slots, runtime);
+  }
+
+  get pending(): PendingInstall | null {
+    return this.state.pending;
+  }
+
+  get reportedAttacks(): readonly ReportedAttack[] {
+    return this.state.attacks;
+  }
+
+  private persist(next: PrimaryState): void {
+    writeFileAtomic(join(this.directory, 'state.json'), Buffer.from(JSON.stringify(next)));
+    this.state = next;
+  }
+
+  private log(line: string): void {
+    this.runtime.log?.(`[${this.identity.vin}] ${line}`);
+  }
+
+  private recordAttack(err: UptaneError): void {
+    const attack = { code: err.code, message: `${err.repository ?? ''}${err.role === undefined ? '' : ` ${err.role}`}: ${err.message}`.trim().slice(0, MANIFEST_LIMITS.maxTextLength) };
+    this.persist({ ...this.state, attacks: [...this.state.attacks, attack].slice(-MANIFEST_LIMITS.maxAttacks) });
+    this.log(`detected: ${err.code}: ${err.message}`);
+  }
+
+  private signRequest(method: string, path: string, body?: Uint8Array): string {
+    return signVehicleRequest(this.key, { method, path, body }, this.runtime.clock.now(), this.backend);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The update cycle.
+
+  /** One update cycle: the seven primary steps (uptane-requirements.md 6.1), then the install. */
+  async runCycle(): Promise<CycleResult> {
+    const manifestSent = await this.sendVehicleVersionManifest();
+    // Step 2: the updaters read the same clock; the time is also recorded with the pending install.
+    const now = this.loadTime();
+    let work: readonly EcuTarget[];
+    try {
+      work = await this.verifyMetadata();
+      if (work.length === 0 && this.state.pending === null) return { status: 'no-update', manifestSent, outcomes: {} };
+      if (work.length > 0) {
+        await this.downloadAndVerifyImages(work);
+        this.persist({ ...this.state, pending: { targets: work, verifiedAt: formatExpires(now) } });
+      }
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      this.recordAttack(err);
+      return { status: 'failed', manifestSent, error: { code: err.code, message: err.message }, outcomes: {} };
+    }
+    return this.installPending(manifestSent);
+  }
+
+  /** Primary step 1: collect every secondary's signed report, add its own, sign, send. */
+  async sendVehicleVersionManifest(): Promise<boolean> {
+    const reports: Record<string, EcuVersionReport> = {};
+    let complete = true;
+    for (const [serial, secondary] of this.runtime.secondaries) {
+      try {
+        const report = await secondary.versionReport();
+        // H5: a report not signed by that secondary's provisioned key is dropped and reported.
+        const key = PublicKey.fromHex(this.identity.secondaries[serial]!.publicKey);
+        if (report.signed.ecu_serial !== serial || !isSignedBy(report, key, this.backend)) {
+          throw new ManifestSignatureError(`secondary ${serial} sent a version report not signed by its key`, { role: serial });
+        }
+        reports[serial] = report;
+        const installed = report.signed.installed_image;
+        this.persist({ ...this.state, secondaryImages: { ...this.state.secondaryImages, [serial]: { filename: installed.filename, sha256: installed.hashes.sha256 } } });
+      } catch (err) {
+        if (!(err instanceof UptaneError)) throw err;
+        this.recordAttack(err);
+        complete = false;
+      }
+    }
+    const own = this.ownVersionReport();
+    reports[this.identity.serial] = own;
+    if (!complete) {
+      this.log('vehicle version manifest not sent: a secondary report is missing (the Director requires every ECU)');
+      return false;
+    }
+    const manifest: VehicleVersionManifest = signEnvelope(
+      { _type: 'vehicle_version_manifest' as const, vin: this.identity.vin, primary_ecu_serial: this.identity.serial, ecu_version_reports: reports },
+      this.key,
+      this.backend,
+    );
+    const body = Buffer.from(JSON.stringify(manifest));
+    try {
+      const response = await fetch(`${this.identity.directorUrl}/vehicle/manifest`, {
+        method: 'POST',
+        body,
+        headers: { authorization: this.signRequest('POST', '/vehicle/manifest', body), 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(30_000),
+      });
+      if (!response.ok) {
+        const text = await response.text();
+        this.log(`Director refused the manifest: HTTP ${response.status} ${text.slice(0, 200)}`);
+        return false;
+      }
+      await response.arrayBuffer();
+    } catch (err) {
+      this.log(`could not send the manifest: ${(err as Error).message}`);
+      return false;
+    }
+    return true;
+  }
+
+  /** This ECU's own signed version report; the attacks in it are cleared once it is built. */
+  private ownVersionReport(): EcuVersionReport {
+    const counter = this.state.counter + 1;
+    const attacks = this.state.attacks;
+    this.persist({ ...this.state, counter, attacks: [] });
+    const installed = this.slots.installed;
+    const lastInstall = this.slots.current.lastInstall;
+    return signEnvelope(
+      {
+        _type: 'ecu_version_report' as const,
+        ecu_serial: this.identity.serial,
+        installed_image: { filename: installed.filename, length: installed.length, hashes: installed.hashes },
+        attacks_detected: attacks,
+        report_time: formatExpires(this.runtime.clock.now()),
+        report_counter: counter,
+        ...(lastInstall === null ? {} : { last_install: lastInstall }),
+      },
+      this.key,
+      this.backend,
+    );
+  }
+
+  /** Primary step 2: the current time from the (secure) clock source. */
+  loadTime(): Date {
+    return this.runtime.clock.now();
+  }
+
+  /**
+   * Primary step 3, #full_verification: Director root, timestamp, snapshot, targets with the
+   * Director-only checks; then, if any ECU has something new to install, the Image repository and
+   * step 10 for every such image. Returns the images to install (empty: nothing new).
+   */
+  async verifyMetadata(): Promise<EcuTarget[]> {
+    // Steps 2-5: the Director.
+    await this.director.refresh();
+    const ecus = new Map<string, string>([[this.identity.serial, this.identity.hardwareId]]);
+    for (const [serial, { hardwareId }] of Object.entries(this.identity.secondaries)) ecus.set(serial, hardwareId);
+    const targets = checkDirectorTargets(this.director.trusted.targets!.signed, { vin: this.identity.vin, ecus });
+    // Step 6: stop when nothing listed is new for its ECU. (The snapshot shortcut of step 4 is folded
+    // into this: unchanged metadata lists nothing new once everything it lists is installed.)
+    const work = targets.filter((t) => !this.isInstalled(t));
+    if (work.length === 0) return [];
+    // Steps 7-9: the Image repository.
+    await this.image.refresh();
+    // Step 10: every Director image matches the Image repository's, found by delegation resolution.
+    for (const t of work) {
+      const found = await this.image.findTarget(t.filename, [t.hardwareId]);
+      checkTargetsMatch(t, found.target, this.state.releaseCounters[t.ecuSerial]);
+    }
+    return work;
+  }
+
+  private isInstalled(t: EcuTarget): boolean {
+    const installed = t.ecuSerial === this.identity.serial ? { filename: this.slots.installed.filename, sha256: this.slots.installed.hashes.sha256 } : this.state.secondaryImages[t.ecuSerial];
+    return installed !== undefined && installed.filename === t.filename && installed.sha256 === t.target.hashes.sha256;
+  }
+
+  private imagePath(filename: string): string {
+    return localTargetPath(join(this.directory, 'images'), filename);
+  }
+
+  /** Primary step 4: download every image (resuming, capped at the signed length) and check all hashes. */
+  async downloadAndVerifyImages(work: readonly EcuTarget[]): Promise<void> {
+    for (const t of new Map(work.map((w) => [w.filename, w])).values()) {
+      const lookup = { name: t.filename, target: t.target };
+      const path = this.imagePath(t.filename);
+      if (await this.image.isTargetCached(lookup, path)) continue;
+      this.log(`downloading ${t.filename} (${t.target.length} bytes)`);
+      await this.image.downloadTarget(lookup, path);
+    }
+  }
+
+  /**
+   * Primary steps 5-7 and the installs, behind the vehicle state gate. While driving, everything
+   * stays pending (persisted). The rule once installing has begun: an ECU whose install started
+   * finishes it; an ECU not yet started waits (each secondary also refuses on its own while it sees
+   * the vehicle driving).
+   */
+  async installPending(manifestSent = false): Promise<CycleResult> {
+    const pending = this.state.pending;
+    if (pending === null) return { status: 'no-update', manifestSent, outcomes: {} };
+    if (this.runtime.vehicleState.current() === 'driving') {
+      this.log(`update verified and downloaded; install deferred while driving (${pending.targets.length} image(s))`);
+      return { status: 'deferred', manifestSent, outcomes: {} };
+    }
+    try {
+      // Re-check, with the time now, that the metadata the install rests on has not expired (D4a).
+      this.checkTrustedMetadataFresh(this.loadTime());
+      const outcomes: Record<string, InstallOutcome> = {};
+      const bundle = this.metadataBundle();
+      const remaining: EcuTarget[] = [];
+      for (const t of pending.targets) {
+        if (this.runtime.vehicleState.current() === 'driving') {
+          remaining.push(t);
+          continue;
+        }
+        outcomes[t.ecuSerial] = t.ecuSerial === this.identity.serial ? await this.installOwn(t) : await this.installOnSecondary(t, bundle);
+        if (outcomes[t.ecuSerial]!.status === 'installed') {
+          this.persist({ ...this.state, releaseCounters: { ...this.state.releaseCounters, [t.ecuSerial]: t.target.custom?.releaseCounter ?? 0 } });
+        }
+      }
+      this.persist({ ...this.state, pending: remaining.length === 0 ? null : { ...pending, targets: remaining } });
+      if (remaining.length > 0) return { status: 'deferred', manifestSent, outcomes };
+      const failed = Object.values(outcomes).some((o) => o.status !== 'installed');
+      return { status: failed ? 'failed' : 'installed', manifestSent, outcomes };
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      this.recordAttack(err);
+      if (err instanceof ExpiredMetadataError) this.persist({ ...this.state, pending: null });
+      return { status: 'failed', manifestSent, error: { code: err.code, message: err.message }, outcomes: {} };
+    }
+  }
+
+  /** Steps 6-7 for one secondary: it verifies the metadata itself, receives the image, installs. */
+  private async installOnSecondary(t: EcuTarget, bundle: MetadataBundle): Promise<InstallOutcome> {
+    const secondary = this.runtime.secondaries.get(t.ecuSerial);
+    if (secondary === undefined) throw new SecondaryError(`no transport to secondary ${t.ecuSerial}`);
+    try {
+      const verdict = await secondary.putMetadata(bundle);
+      if (verdict.target === null) return { filename: t.filename, status: 'installed' }; // it already runs this image
+      if (verdict.target.filename !== t.filename) throw new SecondaryError(`secondary ${t.ecuSerial} expects ${verdict.target.filename}, not ${t.filename}`);
+      await secondary.putImage(t.filename, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+      const outcome = await secondary.install();
+      this.log(`ECU ${t.ecuSerial}: ${outcome.status} ${t.filename}`);
+      return outcome;
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      if (err instanceof VehicleDrivingError || (err as { code?: string }).code === 'vehicle_driving') throw err;
+      this.log(`ECU ${t.ecuSerial}: ${err.code}: ${err.message}`);
+      return { filename: t.filename, status: 'failed', code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) };
+    }
+  }
+
+  private async installOwn(t: EcuTarget): Promise<InstallOutcome> {
+    await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+    const outcome = await this.slots.install();
+    this.log(`ECU ${this.identity.serial} (primary): ${outcome.status} ${t.filename}`);
+    return outcome;
+  }
+
+  /** Every stored Director and Image metadata file the pending install rests on is still unexpired. */
+  private checkTrustedMetadataFresh(now: Date): void {
+    for (const [repository, store] of [['director', this.directorStore], ['image', this.imageStore]] as const) {
+      for (const role of ['root', 'timestamp', 'snapshot', 'targets'] as const) {
+        const bytes = store.load(role);
+        if (bytes === undefined) continue;
+        const { expires } = parseMetadata(bytes, role, { repository }).signed;
+        if (isExpired(expires, now)) {
+          throw new ExpiredMetadataError(`${repository} ${role} expired at ${expires} before the install could start`, { repository, role });
+        }
+      }
+    }
+  }
+
+  /**
+   * Primary steps 5 and 6: the time and every verified metadata file a secondary may need, by the
+   * names a repository serves them under. Partial-verification secondaries read the Director root
+   * chain and targets; full ones run the whole workflow on it.
+   */
+  metadataBundle(): MetadataBundle {
+    return { director: this.filesOf(this.directorStore), image: this.filesOf(this.imageStore), time: formatExpires(this.loadTime()) };
+  }
+
+  private filesOf(store: RootHistoryStore): Record<string, string> {
+    const files: Record<string, string> = {};
+    for (const [version, bytes] of store.rootHistory()) files[`${version}.root.json`] = Buffer.from(bytes).toString('base64');
+    const timestamp = store.load('timestamp');
+    if (timestamp !== undefined) files['timestamp.json'] = Buffer.from(timestamp).toString('base64');
+    const snapshotBytes = store.load('snapshot');
+    if (snapshotBytes === undefined) return files;
+    const snapshot = parseMetadata(snapshotBytes, 'snapshot');
+    files[`${snapshot.signed.version}.snapshot.json`] = Buffer.from(snapshotBytes).toString('base64');
+    for (const [name, meta] of Object.entries(snapshot.signed.meta)) {
+      const role = decodeURIComponent(name.replace(/\.json$/, ''));
+      const bytes = store.load(role);
+      if (bytes !== undefined) files[roleFileName(role, meta.version)] = Buffer.from(bytes).toString('base64');
+    }
+    return files;
+  }
+
+  /** Status for people: per ECU, installed image and pending work. */
+  status() {
+    return {
+      vin: this.identity.vin,
+      primary: { serial: this.identity.serial, activeSlot: this.slots.current.active, installed: this.slots.installed.filename, lastInstall: this.slots.current.lastInstall },
+      secondaries: this.state.secondaryImages,
+      pending: this.state.pending,
+      attacksToReport: this.state.attacks,
+    };
+  }
+}

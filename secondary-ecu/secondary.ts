@@ -1,0 +1,268 @@
+// A secondary ECU (uptane-requirements.md section 7): it verifies what the primary hands it for itself
+// (partial verification by default, full on request), writes the image into its inactive slot and
+// verifies it there, installs through an A/B switch with a boot check and rollback, and signs a
+// version report with a fresh counter each cycle. It never trusts the primary: a compromised primary
+// or bus can only make it refuse, and report the attempt.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AbSlots, type AbSlotsOptions } from '../shared/ab-slots.js';
+import type { Clock } from '../shared/clock.js';
+import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
+import { loadPrivateKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
+import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
+import { writeFileAtomic } from '../shared/fs-atomic.js';
+import { MANIFEST_LIMITS, signEnvelope, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/manifest.js';
+import { FileMetadataStore } from '../shared/metadata-store.js';
+import { formatExpires, parseMetadata } from '../shared/metadata/parse.js';
+import type { Metadata, TargetsSigned } from '../shared/metadata/types.js';
+import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/secondary-protocol.js';
+import { TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
+import { RepositoryUpdater } from '../shared/updater.js';
+import { checkDirectorTargets, checkTargetsMatch, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane-checks.js';
+import type { VehicleStateSource } from '../shared/vehicle-state.js';
+
+export interface SecondaryIdentity {
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly vin: string;
+  readonly verification: 'partial' | 'full';
+  /** Partial verification: also walk the Director root chain, so Director key rotations are accepted. */
+  readonly checkDirectorRoot: boolean;
+}
+
+interface SecondaryState {
+  readonly counter: number;
+  readonly attacks: readonly ReportedAttack[];
+  /** The target the last verified metadata assigned to this ECU, awaiting image and install. */
+  readonly expected: EcuTarget | null;
+  /** Release counter of the image installed from Director metadata, for the no-rollback rule. */
+  readonly trustedReleaseCounter: number | null;
+}
+
+export interface SecondaryRuntime {
+  readonly clock: Clock;
+  readonly vehicleState: VehicleStateSource;
+  readonly backend?: Ed25519Backend;
+  readonly slots?: AbSlotsOptions;
+}
+
+export interface SecondaryProvisioning extends SecondaryIdentity {
+  readonly key: PrivateKey;
+  readonly directorRoot: Uint8Array;
+  /** Needed for full verification. */
+  readonly imageRoot?: Uint8Array;
+  readonly factoryImage: { filename: string; content: Buffer };
+}
+
+export class Secondary implements SecondaryTransport {
+  private state: SecondaryState;
+  private readonly backend: Ed25519Backend;
+  private readonly directorStore: FileMetadataStore;
+  private readonly imageStore: FileMetadataStore;
+
+  private constructor(
+    readonly directory: string,
+    readonly identity: SecondaryIdentity,
+    private readonly key: PrivateKey,
+    readonly slots: AbSlots,
+    private readonly runtime: SecondaryRuntime,
+  ) {
+    this.backend = runtime.backend ?? nobleBackend;
+    this.state = JSON.parse(readFileSync(join(directory, 'state.json'), 'utf8')) as SecondaryState;
+    this.directorStore = new FileMetadataStore(join(directory, 'director'));
+    this.imageStore = new FileMetadataStore(join(directory, 'image'));
+  }
+
+  /** Factory provisioning (uptane-requirements.md 7.1): identity key, trusted roots, first image. */
+  static provision(directory: string, p: SecondaryProvisioning): void {
+    mkdirSync(directory, { recursive: true });
+    const identity: SecondaryIdentity = { serial: p.serial, hardwareId: p.hardwareId, vin: p.vin, verification: p.verification, checkDirectorRoot: p.checkDirectorRoot };
+    writeFileAtomic(join(directory, 'identity.json'), Buffer.from(JSON.stringify(identity)));
+    savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
+    new FileMetadataStore(join(directory, 'director')).persist('root', p.directorRoot);
+    if (p.imageRoot !== undefined) new FileMetadataStore(join(directory, 'image')).persist('root', p.imageRoot);
+    AbSlots.provision(join(directory, 'slots'), p.factoryImage);
+    const state: SecondaryState = { counter: 0, attacks: [], expected: null, trustedReleaseCounter: null };
+    writeFileAtomic(join(directory, 'state.json'), Buffer.from(JSON.stringify(state)));
+  }
+
+  /** Opens a provisioned secondary (after a restart too: the slots finish an interrupted install). */
+  static async open(directory: string, runtime: SecondaryRuntime): Promise<Secondary> {
+    const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as SecondaryIdentity;
+    const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
+    const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
+    return new Secondary(directory, identity, key, slots, runtime);
+  }
+
+  private persist(next: SecondaryState): void {
+    writeFileAtomic(join(this.directory, 'state.json'), Buffer.from(JSON.stringify(next)));
+    this.state = next;
+  }
+
+  /** Remembers a detected attack for the next version report (bounded: the report has a limit). */
+  private recordAttack(err: UptaneError): void {
+    const attacks = [...this.state.attacks, { code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) }];
+    this.persist({ ...this.state, attacks: attacks.slice(-MANIFEST_LIMITS.maxAttacks) });
+  }
+
+  private async guard<T>(action: () => Promise<T>): Promise<T> {
+    try {
+      return await action();
+    } catch (err) {
+      if (err instanceof UptaneError && !(err instanceof OutOfOrderError) && !(err instanceof VehicleDrivingError)) this.recordAttack(err);
+      throw err;
+    }
+  }
+
+  // SecondaryTransport ---------------------------------------------------------------------------
+
+  async info(): Promise<SecondaryInfo> {
+    return { serial: this.identity.serial, hardwareId: this.identity.hardwareId, publicKey: this.key.publicKey.tuf.keyval.public, verification: this.identity.verification };
+  }
+
+  /** #ecu_version_report: installed image, attacks since the last report, time, a fresh counter. */
+  async versionReport(): Promise<EcuVersionReport> {
+    const counter = this.state.counter + 1;
+    const attacks = this.state.attacks;
+    // The counter is stored before the report leaves, so a crash can never make it repeat.
+    this.persist({ ...this.state, counter, attacks: [] });
+    const installed = this.slots.installed;
+    const lastInstall = this.slots.current.lastInstall;
+    return signEnvelope(
+      {
+        _type: 'ecu_version_report' as const,
+        ecu_serial: this.identity.serial,
+        installed_image: { filename: installed.filename, length: installed.length, hashes: installed.hashes },
+        attacks_detected: attacks,
+        report_time: formatExpires(this.runtime.clock.now()),
+        report_counter: counter,
+        ...(lastInstall === null ? {} : { last_install: lastInstall }),
+      },
+      this.key,
+      this.backend,
+    );
+  }
+
+  /** Uptane #install step 2: verify metadata (partial or full). On failure the previous metadata stays. */
+  putMetadata(bundle: MetadataBundle): Promise<MetadataVerdict> {
+    return this.guard(async () => {
+      const target = this.identity.verification === 'full' ? await this.verifyFull(bundle) : this.verifyPartial(bundle);
+      if (target !== undefined && this.isInstalled(target)) {
+        this.persist({ ...this.state, expected: null });
+        return { target: null };
+      }
+      this.persist({ ...this.state, expected: target ?? null });
+      return { target: target === undefined ? null : { filename: target.filename, length: target.target.length } };
+    });
+  }
+
+  private isInstalled(target: EcuTarget): boolean {
+    const installed = this.slots.installed;
+    return installed.filename === target.filename && installed.hashes.sha256 === target.target.hashes.sha256;
+  }
+
+  /** #partial_verification: Director targets (and optionally the Director root chain). */
+  private verifyPartial(bundle: MetadataBundle): EcuTarget | undefined {
+    const now = this.runtime.clock.now();
+    let rootBytes = this.directorStore.load('root')!;
+    if (this.identity.checkDirectorRoot) {
+      const set = new TrustedMetadataSet(rootBytes, now, { repository: 'director', backend: this.backend });
+      const accepted: Uint8Array[] = [];
+      for (;;) {
+        const next = bundleFile(bundle.director, `${set.root.signed.version + 1}.root.json`);
+        if (next === undefined) break;
+        set.updateRoot(next);
+        accepted.push(next);
+      }
+      // Persist only once the whole chain verified, so a bad link leaves the trusted root as it was.
+      if (accepted.length > 0) {
+        rootBytes = accepted[accepted.length - 1]!;
+        this.directorStore.persist('root', rootBytes);
+      }
+    }
+    const root = parseMetadata(rootBytes, 'root', { repository: 'director' }).signed;
+    const name = Object.keys(bundle.director).find((n) => /^(\d+\.)?targets\.json$/.test(n));
+    if (name === undefined) throw new TargetNotFoundError('the primary sent no Director targets', { repository: 'director' });
+    const previousBytes = this.directorStore.load('targets');
+    const previousTargets: Metadata<TargetsSigned> | undefined = previousBytes === undefined ? undefined : parseMetadata(previousBytes, 'targets');
+    const { target } = verifyDirectorTargetsPartial({
+      root,
+      targetsBytes: bundleFile(bundle.director, name)!,
+      previousTargets,
+      ecuSerial: this.identity.serial,
+      hardwareId: this.identity.hardwareId,
+      vin: this.identity.vin,
+      now,
+      backend: this.backend,
+    });
+    this.checkNotRolledBack(target);
+    this.directorStore.persist('targets', bundleFile(bundle.director, name)!);
+    return target;
+  }
+
+  /** #full_verification on the primary's bundle: both repositories, then step 10 for this ECU's image. */
+  private async verifyFull(bundle: MetadataBundle): Promise<EcuTarget | undefined> {
+    const updater = (repository: 'director' | 'image', files: Readonly<Record<string, string>> | undefined, store: FileMetadataStore) =>
+      new RepositoryUpdater({ repository, metadataUrl: `bundle://${repository}`, store, fetcher: bundleFetcher(files), clock: this.runtime.clock, backend: this.backend });
+    const director = updater('director', bundle.director, this.directorStore);
+    await director.refresh();
+    // Step 8 (every ECU in the vehicle) is the primary's: a secondary checks only its own entry.
+    const target = checkDirectorTargets(director.trusted.targets!.signed, { vin: this.identity.vin, ecus: undefined }).find((t) => t.ecuSerial === this.identity.serial);
+    if (target !== undefined && target.hardwareId !== this.identity.hardwareId) {
+      throw new IncompatibleImageError(`Director targets give this ECU hardware id ${target.hardwareId}; it is ${this.identity.hardwareId}`, { repository: 'director' });
+    }
+    this.checkNotRolledBack(target);
+    if (target === undefined || this.isInstalled(target)) return target;
+    const image = updater('image', bundle.image, this.imageStore);
+    await image.refresh();
+    const found = await image.findTarget(target.filename, [this.identity.hardwareId]);
+    checkTargetsMatch(target, found.target, this.state.trustedReleaseCounter ?? undefined);
+    return target;
+  }
+
+  /** #verify_image step 5, against what this ECU last installed (the Director may have moved on since). */
+  private checkNotRolledBack(target: EcuTarget | undefined): void {
+    if (target === undefined || this.state.trustedReleaseCounter === null) return;
+    const counter = target.target.custom?.releaseCounter ?? 0;
+    if (counter < this.state.trustedReleaseCounter) {
+      throw new ImageRollbackError(`${target.filename} has release counter ${counter}, below the installed ${this.state.trustedReleaseCounter}`, {
+        repository: 'director',
+        role: this.identity.serial,
+      });
+    }
+  }
+
+  /** Uptane #install steps 3-4: the image into the inactive slot, verified there against the metadata. */
+  putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void> {
+    return this.guard(async () => {
+      const expected = this.state.expected;
+      if (expected === null || expected.filename !== filename) {
+        // H3: an image this ECU was not assigned.
+        throw new TargetNotFoundError(`this ECU was not assigned ${filename}`, { repository: 'director', role: this.identity.serial });
+      }
+      await this.slots.stage({ filename, length: expected.target.length, hashes: expected.target.hashes }, body);
+    });
+  }
+
+  /** Uptane #install step 5, behind the vehicle state gate: never while this ECU sees the vehicle driving. */
+  async install(): Promise<InstallOutcome> {
+    if (this.runtime.vehicleState.current() === 'driving') {
+      throw new VehicleDrivingError(`ECU ${this.identity.serial} refuses to install while the vehicle is driving`);
+    }
+    const expected = this.state.expected;
+    if (expected === null || this.slots.current.staged === null) throw new OutOfOrderError('no verified image is staged for install');
+    const outcome = await this.slots.install();
+    this.persist({
+      ...this.state,
+      expected: null,
+      trustedReleaseCounter: outcome.status === 'installed' ? (expected.target.custom?.releaseCounter ?? 0) : this.state.trustedReleaseCounter,
+    });
+    return outcome;
+  }
+
+  /** What the previous trusted Director targets gave this ECU (for tests and status). */
+  trustedDirectorTargets(): Metadata<TargetsSigned> | undefined {
+    const bytes = this.directorStore.load('targets');
+    return bytes === undefined ? undefined : parseMetadata(bytes, 'targets');
+  }
+}

@@ -1,0 +1,222 @@
+// Two image slots, A and B, for one ECU (simulated as files): a new image is written into the
+// inactive slot and verified there, the active slot is switched atomically, a boot check runs, and the
+// switch is committed on success or rolled back on failure. Every state change is one atomic write of
+// the state file, so a power cut at any step leaves a bootable slot holding a verified image
+// (uptane-requirements.md 7.2 and 7.3; catalogue M1, M2, M9, M12). The primary and the secondaries
+// both install this way, so it lives in shared/.
+import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, StorageError } from './errors.js';
+import { fsyncDirectory, writeFileAtomic } from './fs-atomic.js';
+import { MultiHasher } from './hashing.js';
+import type { InstallOutcome } from './manifest.js';
+
+export type SlotName = 'a' | 'b';
+
+export interface SlotImage {
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+}
+
+export interface AbState {
+  readonly active: SlotName;
+  readonly slots: Readonly<Record<SlotName, SlotImage | null>>;
+  /** An image written and verified in the inactive slot, waiting for install. */
+  readonly staged: SlotImage | null;
+  /** Set between the switch and the commit: the new slot is on trial, `previous` is the fallback. */
+  readonly trial: { readonly slot: SlotName; readonly previous: SlotName } | null;
+  readonly lastInstall: InstallOutcome | null;
+}
+
+/** Named points of the install sequence where tests inject an error or a power cut. */
+export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'commit' | 'rollback';
+
+/** Thrown by a fault hook to simulate power loss: the process "dies" at that point. */
+export class PowerCut extends Error {
+  constructor(readonly step: InstallStep) {
+    super(`simulated power cut at ${step}`);
+  }
+}
+
+export interface AbSlotsOptions {
+  /** Decides whether a freshly switched-to image boots. */
+  readonly bootCheck?: (image: SlotImage, path: string) => Promise<boolean>;
+  /** Called at each step; may throw an Error (injected fault) or a PowerCut. */
+  readonly faultAt?: (step: InstallStep) => void;
+}
+
+/** Marker that makes a simulated image fail its boot check: its first bytes. */
+export const FAIL_BOOT_MARKER = 'FAIL-BOOT';
+
+/** The simulation's boot check: an image whose content starts with FAIL-BOOT does not boot. */
+export async function simulatedBootCheck(_image: SlotImage, path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(FAIL_BOOT_MARKER.length);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString() !== FAIL_BOOT_MARKER;
+  } finally {
+    await handle.close();
+  }
+}
+
+const other = (slot: SlotName): SlotName => (slot === 'a' ? 'b' : 'a');
+
+export class AbSlots {
+  private state: AbState;
+  private readonly bootCheck: NonNullable<AbSlotsOptions['bootCheck']>;
+
+  private constructor(readonly directory: string, private readonly options: AbSlotsOptions) {
+    this.bootCheck = options.bootCheck ?? simulatedBootCheck;
+    this.state = JSON.parse(readFileSync(this.statePath, 'utf8')) as AbState;
+  }
+
+  /** Provisions an ECU at the factory: `content` goes into slot A, which becomes active. */
+  static provision(directory: string, factory: { filename: string; content: Buffer }): void {
+    mkdirSync(directory, { recursive: true });
+    const hasher = new MultiHasher(['sha256', 'sha512']);
+    hasher.update(factory.content);
+    writeFileAtomic(join(directory, 'slot-a.img'), factory.content);
+    const image: SlotImage = { filename: factory.filename, length: factory.content.length, hashes: hasher.digests() };
+    const state: AbState = { active: 'a', slots: { a: image, b: null }, staged: null, trial: null, lastInstall: null };
+    writeFileAtomic(join(directory, 'ab-state.json'), Buffer.from(JSON.stringify(state)));
+  }
+
+  /** Opens the slots after a (re)start and finishes whatever a power cut interrupted. */
+  static async open(directory: string, options: AbSlotsOptions = {}): Promise<AbSlots> {
+    if (!existsSync(join(directory, 'ab-state.json'))) throw new StorageError(`${directory} holds no provisioned ECU slots`);
+    const slots = new AbSlots(directory, options);
+    await slots.recover();
+    return slots;
+  }
+
+  private get statePath(): string {
+    return join(this.directory, 'ab-state.json');
+  }
+
+  slotPath(slot: SlotName): string {
+    return join(this.directory, `slot-${slot}.img`);
+  }
+
+  get current(): AbState {
+    return this.state;
+  }
+
+  /** The image in the active slot: what this ECU runs and reports. */
+  get installed(): SlotImage {
+    return this.state.slots[this.state.active]!;
+  }
+
+  private persist(next: AbState): void {
+    writeFileAtomic(this.statePath, Buffer.from(JSON.stringify(next)));
+    this.state = next;
+  }
+
+  /**
+   * Streams `body` into the inactive slot, capped at the signed length, and checks every hash
+   * (#verify_image). The active slot is never touched; on any failure the state is unchanged.
+   */
+  async stage(image: SlotImage, body: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.state.trial !== null) throw new OutOfOrderError('an install is still on trial');
+    const slot = other(this.state.active);
+    const temp = `${this.slotPath(slot)}.tmp`;
+    const hasher = new MultiHasher(Object.keys(image.hashes));
+    if (!hasher.usable) throw new HashMismatchError(`${image.filename} lists no supported hash`);
+    const file = await open(temp, 'w', 0o644);
+    let written = 0;
+    try {
+      for await (const chunk of body) {
+        written += chunk.length;
+        if (written > image.length) throw new DownloadLengthError(`${image.filename} is longer than its signed ${image.length} bytes`);
+        hasher.update(chunk);
+        await file.write(chunk);
+        this.options.faultAt?.('stage-write');
+      }
+      await file.sync();
+    } catch (err) {
+      await file.close();
+      rmSync(temp, { force: true });
+      throw err;
+    }
+    await file.close();
+    if (written !== image.length) {
+      rmSync(temp, { force: true });
+      throw new LengthMismatchError(`${image.filename} is ${written} bytes; ${image.length} signed`);
+    }
+    if (!hasher.matches(image.hashes)) {
+      rmSync(temp, { force: true });
+      throw new HashMismatchError(`${image.filename} does not match its signed hashes`);
+    }
+    // The slot's old content is no longer a fallback once this rename happens: record that first.
+    this.persist({ ...this.state, slots: { ...this.state.slots, [slot]: null }, staged: null });
+    await rename(temp, this.slotPath(slot));
+    fsyncDirectory(this.directory);
+    this.options.faultAt?.('stage-verified');
+    this.persist({ ...this.state, slots: { ...this.state.slots, [slot]: image }, staged: image });
+  }
+
+  /**
+   * Switches to the staged image, runs the boot check, and commits or rolls back. Returns the
+   * outcome, which the next version report carries.
+   */
+  async install(): Promise<InstallOutcome> {
+    const staged = this.state.staged;
+    if (staged === null) throw new OutOfOrderError('no verified image is staged');
+    const slot = other(this.state.active);
+    this.options.faultAt?.('switch');
+    this.persist({ ...this.state, active: slot, staged: null, trial: { slot, previous: this.state.active } });
+    return this.finishTrial();
+  }
+
+  /** Boot check of the slot on trial, then commit or roll back. */
+  private async finishTrial(): Promise<InstallOutcome> {
+    const trial = this.state.trial!;
+    const image = this.state.slots[trial.slot]!;
+    let boots: boolean;
+    try {
+      this.options.faultAt?.('boot-check');
+      boots = (await this.isIntact(trial.slot)) && (await this.bootCheck(image, this.slotPath(trial.slot)));
+    } catch (err) {
+      if (err instanceof PowerCut) throw err;
+      boots = false; // an error during the boot check is a failed boot
+    }
+    if (boots) {
+      this.options.faultAt?.('commit');
+      const outcome: InstallOutcome = { filename: image.filename, status: 'installed' };
+      this.persist({ ...this.state, trial: null, lastInstall: outcome });
+      return outcome;
+    }
+    this.options.faultAt?.('rollback');
+    const failure = new BootCheckError(`${image.filename} failed its boot check; rolled back to the previous image`);
+    const outcome: InstallOutcome = { filename: image.filename, status: 'rolled_back', code: failure.code, message: failure.message };
+    this.persist({ ...this.state, active: trial.previous, trial: null, lastInstall: outcome });
+    return outcome;
+  }
+
+  /** Re-hashes a slot against its recorded image: a slot is only booted when it is what was verified. */
+  async isIntact(slot: SlotName): Promise<boolean> {
+    const image = this.state.slots[slot];
+    if (image === null || !existsSync(this.slotPath(slot))) return false;
+    const hasher = new MultiHasher(Object.keys(image.hashes));
+    let length = 0;
+    for await (const chunk of createReadStream(this.slotPath(slot), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      length += chunk.length;
+      hasher.update(chunk);
+    }
+    return length === image.length && hasher.matches(image.hashes);
+  }
+
+  /**
+   * After a restart: a half-written slot is discarded, a staged image that no longer verifies is
+   * forgotten, and a slot left on trial gets its boot check again (commit or roll back).
+   */
+  private async recover(): Promise<void> {
+    for (const slot of ['a', 'b'] as const) rmSync(`${this.slotPath(slot)}.tmp`, { force: true });
+    if (this.state.staged !== null && !(await this.isIntact(other(this.state.active)))) {
+      this.persist({ ...this.state, staged: null });
+    }
+    if (this.state.trial !== null) await this.finishTrial();
+  }
+}

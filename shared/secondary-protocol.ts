@@ -1,0 +1,155 @@
+// The protocol between a primary and its secondaries (DESIGN.md: defined in shared, so neither side
+// imports the other). A transport interface with two implementations: in-process (the secondary
+// object itself, for tests and the simulator) and HTTP on loopback (HttpSecondaryClient here; the
+// server side lives in secondary-ecu/). Images travel as streams, never whole.
+import http from 'node:http';
+import { DownloadLengthError, RemoteNotFoundError, SecondaryError, UptaneError } from './errors.js';
+import type { Fetcher } from './fetcher.js';
+import type { EcuVersionReport, InstallOutcome } from './manifest.js';
+
+export interface SecondaryInfo {
+  readonly serial: string;
+  readonly hardwareId: string;
+  /** Ed25519 public key, hex. */
+  readonly publicKey: string;
+  readonly verification: 'partial' | 'full';
+}
+
+/**
+ * Metadata the primary hands a secondary (Uptane primary step 6): files by the name a repository
+ * serves them under (`2.root.json`, `timestamp.json`, `3.targets.json` ...), base64. A partial
+ * verification secondary needs the Director root chain and targets; a full one also the rest of the
+ * Director's and all of the Image repository's.
+ */
+export interface MetadataBundle {
+  readonly director: Readonly<Record<string, string>>;
+  readonly image?: Readonly<Record<string, string>>;
+  /** The primary's time (primary step 5), for secondaries without a clock of their own. */
+  readonly time: string;
+}
+
+export interface MetadataVerdict {
+  /** The image this ECU must install, or null when the Director lists nothing new for it. */
+  readonly target: { readonly filename: string; readonly length: number } | null;
+}
+
+export interface SecondaryTransport {
+  info(): Promise<SecondaryInfo>;
+  /** A freshly signed ECU version report (new counter every call). */
+  versionReport(): Promise<EcuVersionReport>;
+  /** The secondary verifies the bundle itself (partial or full) and says what it will install. */
+  putMetadata(bundle: MetadataBundle): Promise<MetadataVerdict>;
+  /** Streams the image; the secondary writes it to its inactive slot and verifies it there. */
+  putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void>;
+  /** Installs the staged image (refused while the secondary sees the vehicle driving). */
+  install(): Promise<InstallOutcome>;
+}
+
+/** A typed failure reported by a secondary over the wire keeps its code. */
+export class RemoteSecondaryError extends SecondaryError {
+  constructor(override readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+export const SECONDARY_PATHS = {
+  info: '/info',
+  versionReport: '/version-report',
+  metadata: '/metadata',
+  image: '/image',
+  install: '/install',
+} as const;
+
+/** Client side of the HTTP transport, used by the primary. */
+export class HttpSecondaryClient implements SecondaryTransport {
+  private readonly agent = new http.Agent({ keepAlive: true });
+
+  constructor(private readonly baseUrl: string, private readonly timeoutMs = 30_000) {}
+
+  info(): Promise<SecondaryInfo> {
+    return this.call('GET', SECONDARY_PATHS.info) as Promise<SecondaryInfo>;
+  }
+
+  versionReport(): Promise<EcuVersionReport> {
+    return this.call('POST', SECONDARY_PATHS.versionReport) as Promise<EcuVersionReport>;
+  }
+
+  putMetadata(bundle: MetadataBundle): Promise<MetadataVerdict> {
+    return this.call('PUT', SECONDARY_PATHS.metadata, Buffer.from(JSON.stringify(bundle))) as Promise<MetadataVerdict>;
+  }
+
+  async putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void> {
+    await this.call('PUT', `${SECONDARY_PATHS.image}?filename=${encodeURIComponent(filename)}`, body);
+  }
+
+  install(): Promise<InstallOutcome> {
+    return this.call('POST', SECONDARY_PATHS.install) as Promise<InstallOutcome>;
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private call(method: string, path: string, body?: Uint8Array | AsyncIterable<Uint8Array>): Promise<unknown> {
+    const url = new URL(path, this.baseUrl);
+    return new Promise((resolve, reject) => {
+      const request = http.request(url, { method, agent: this.agent, timeout: this.timeoutMs, headers: { 'content-type': 'application/octet-stream' } }, (response) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        response.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > 4_000_000) response.destroy(new SecondaryError(`secondary at ${this.baseUrl} answered more than 4 MB`));
+          else chunks.push(chunk);
+        });
+        response.on('error', (err) => reject(err instanceof UptaneError ? err : new SecondaryError(`secondary at ${this.baseUrl}: ${err.message}`)));
+        response.on('end', () => {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+          } catch (err) {
+            reject(new SecondaryError(`secondary at ${this.baseUrl} answered with invalid JSON`, { cause: err }));
+            return;
+          }
+          const error = (parsed as { error?: { code?: unknown; message?: unknown } }).error;
+          if ((response.statusCode ?? 500) >= 400 || error !== undefined) {
+            reject(new RemoteSecondaryError(String(error?.code ?? 'secondary_failed'), String(error?.message ?? `HTTP ${response.statusCode}`)));
+            return;
+          }
+          resolve(parsed);
+        });
+      });
+      request.on('timeout', () => request.destroy(new SecondaryError(`secondary at ${this.baseUrl} did not answer within ${this.timeoutMs} ms`)));
+      request.on('error', (err) => reject(err instanceof UptaneError ? err : new SecondaryError(`secondary at ${this.baseUrl}: ${err.message}`, { cause: err })));
+      if (body === undefined) request.end();
+      else if (body instanceof Uint8Array) request.end(body);
+      else
+        void (async () => {
+          try {
+            for await (const chunk of body) if (!request.write(chunk)) await new Promise((r) => request.once('drain', r));
+            request.end();
+          } catch (err) {
+            request.destroy(err as Error);
+          }
+        })();
+    });
+  }
+}
+
+/** Serves repository files from a bundle, as a Fetcher would from a server: for full verification. */
+export function bundleFile(files: Readonly<Record<string, string>> | undefined, name: string): Buffer | undefined {
+  const b64 = files?.[name];
+  return b64 === undefined ? undefined : Buffer.from(b64, 'base64');
+}
+
+/** A Fetcher over bundle files, so a secondary runs the ordinary updater on what the primary sent. */
+export function bundleFetcher(files: Readonly<Record<string, string>> | undefined): Fetcher {
+  return {
+    async fetch(url, options) {
+      const name = decodeURIComponent(url.slice(url.lastIndexOf('/') + 1));
+      const bytes = bundleFile(files, name);
+      if (bytes === undefined) throw new RemoteNotFoundError(`${name} is not in the primary's bundle`);
+      if (bytes.length > options.maxBytes) throw new DownloadLengthError(`${name} in the bundle exceeds ${options.maxBytes} bytes`);
+      return { offset: 0, body: (async function* () { yield bytes; })() };
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// Uptane's checks on top of TUF, pure: the Director-only targets checks (#check_targets steps 6-8 and
+// the VIN rule), the match between Director and Image repository targets (#full_verification step
+// 10), and partial verification of Director targets for a secondary (#partial_verification,
+// #verify_image). Primary and secondaries both use them, so they live in shared/.
+import type { Ed25519Backend } from './crypto/ed25519.js';
+import {
+  DirectorTargetsError,
+  ExpiredMetadataError,
+  ImageRollbackError,
+  IncompatibleImageError,
+  RollbackError,
+  TargetMismatchError,
+  TargetNotFoundError,
+} from './errors.js';
+import { parseMetadata } from './metadata/parse.js';
+import { verifyThreshold } from './metadata/sign.js';
+import type { Metadata, RootSigned, TargetFile, TargetsSigned } from './metadata/types.js';
+import { isExpired } from './trusted-metadata-set.js';
+
+const DIRECTOR = 'director';
+
+/** One image the Director tells one ECU to install. */
+export interface EcuTarget {
+  readonly ecuSerial: string;
+  readonly hardwareId: string;
+  readonly filename: string;
+  readonly target: TargetFile;
+}
+
+/**
+ * Uptane #check_targets steps 6-8 for Director targets: no delegations, no ECU listed twice, every
+ * listed ECU present in the vehicle (the primary knows its ECUs; a secondary passes only itself), and
+ * the VIN present and this vehicle's. Returns the targets per ECU.
+ */
+export function checkDirectorTargets(targets: TargetsSigned, vehicle: { vin: string; ecus: ReadonlyMap<string, string> | undefined }): EcuTarget[] {
+  const ctx = { repository: DIRECTOR, role: 'targets' };
+  // Step 6: the Director never delegates (G7).
+  if (targets.delegations !== undefined) throw new DirectorTargetsError('Director targets must not delegate', ctx);
+  // The VIN binds the file to this vehicle; required when there are no images (#targets_images_meta).
+  const vin = targets.custom?.vin;
+  if (vin !== undefined && vin !== vehicle.vin) throw new DirectorTargetsError(`Director targets are for vehicle ${vin}, not ${vehicle.vin}`, ctx);
+  if (vin === undefined && Object.keys(targets.targets).length === 0) throw new DirectorTargetsError('Director targets with no images must carry the VIN', ctx);
+  const seen = new Set<string>();
+  const result: EcuTarget[] = [];
+  for (const [filename, target] of Object.entries(targets.targets)) {
+    const ecus = target.custom?.ecuIdentifiers;
+    if (ecus === undefined || Object.keys(ecus).length === 0) throw new DirectorTargetsError(`Director target ${filename} names no ECU`, ctx);
+    for (const [serial, { hardwareId }] of Object.entries(ecus)) {
+      // Step 7: no ECU appears twice (G6).
+      if (seen.has(serial)) throw new DirectorTargetsError(`ECU ${serial} appears more than once in Director targets`, ctx);
+      seen.add(serial);
+      // Step 8: every ECU belongs to this vehicle (G5), with the hardware id the vehicle knows (G4).
+      if (vehicle.ecus !== undefined) {
+        const known = vehicle.ecus.get(serial);
+        if (known === undefined) throw new DirectorTargetsError(`Director targets name ECU ${serial}, which is not in this vehicle`, ctx);
+        if (known !== hardwareId) throw new IncompatibleImageError(`Director targets give ECU ${serial} hardware id ${hardwareId}; it is ${known}`, ctx);
+      }
+      result.push({ ecuSerial: serial, hardwareId, filename, target });
+    }
+  }
+  return result;
+}
+
+/**
+ * Uptane #full_verification step 10.2: the Image repository's entry for the same filename must have
+ * the same length and hashes, list the ECU's hardware id, and carry the same release counter; and the
+ * release counter must not drop below the one previously trusted for that ECU (step 10.2.3, C9).
+ */
+export function checkTargetsMatch(director: EcuTarget, image: TargetFile, previousReleaseCounter: number | undefined): void {
+  const ctx = { repository: 'image', role: director.filename };
+  if (image.length !== director.target.length) {
+    throw new TargetMismatchError(`${director.filename}: Director says ${director.target.length} bytes, Image repository ${image.length}`, ctx);
+  }
+  const directorHashes = Object.entries(director.target.hashes);
+  const imageHashes = image.hashes;
+  if (directorHashes.length !== Object.keys(imageHashes).length || directorHashes.some(([alg, hex]) => imageHashes[alg] !== hex)) {
+    throw new TargetMismatchError(`${director.filename}: Director and Image repository list different hashes`, ctx);
+  }
+  const hardwareIds = image.custom?.hardwareIds;
+  if (hardwareIds === undefined || !hardwareIds.includes(director.hardwareId)) {
+    throw new IncompatibleImageError(`${director.filename} is not signed for hardware id ${director.hardwareId} by the Image repository`, ctx);
+  }
+  const imageCounter = image.custom?.releaseCounter ?? 0;
+  const directorCounter = director.target.custom?.releaseCounter ?? 0;
+  if (imageCounter !== directorCounter) {
+    throw new TargetMismatchError(`${director.filename}: release counter ${directorCounter} (Director) differs from ${imageCounter} (Image repository)`, ctx);
+  }
+  if (previousReleaseCounter !== undefined && imageCounter < previousReleaseCounter) {
+    throw new ImageRollbackError(`${director.filename}: release counter ${imageCounter} is below the trusted ${previousReleaseCounter}`, ctx);
+  }
+}
+
+/**
+ * Partial verification (#partial_verification, #verify_image steps 1-5) of Director targets by a
+ * secondary: signed by a threshold of the Director targets keys of its trusted Director root, not
+ * expired, version not below the previous trusted one, and an entry for this ECU whose hardware id is
+ * this ECU's and whose release counter does not drop. Returns this ECU's target, or undefined if the
+ * Director lists nothing for it.
+ */
+export function verifyDirectorTargetsPartial(input: {
+  readonly root: RootSigned;
+  readonly targetsBytes: Uint8Array;
+  readonly previousTargets: Metadata<TargetsSigned> | undefined;
+  readonly ecuSerial: string;
+  readonly hardwareId: string;
+  readonly vin: string | undefined;
+  readonly now: Date;
+  readonly backend: Ed25519Backend;
+}): { metadata: Metadata<TargetsSigned>; target: EcuTarget | undefined } {
+  const ctx = { repository: DIRECTOR, role: 'targets' };
+  const metadata = parseMetadata(input.targetsBytes, 'targets', ctx);
+  verifyThreshold(metadata, { keys: input.root.keys, ...input.root.roles.targets }, input.backend, ctx);
+  const previous = input.previousTargets;
+  if (previous !== undefined && metadata.signed.version < previous.signed.version) {
+    throw new RollbackError(`Director targets version ${metadata.signed.version} is below the trusted ${previous.signed.version}`, ctx);
+  }
+  if (isExpired(metadata.signed.expires, input.now)) throw new ExpiredMetadataError(`Director targets expired at ${metadata.signed.expires}`, ctx);
+  const targets = checkDirectorTargets(metadata.signed, { vin: input.vin ?? metadata.signed.custom?.vin ?? '', ecus: undefined });
+  const mine = targets.find((t) => t.ecuSerial === input.ecuSerial);
+  if (mine === undefined) return { metadata, target: undefined };
+  if (mine.hardwareId !== input.hardwareId) {
+    throw new IncompatibleImageError(`Director targets give this ECU hardware id ${mine.hardwareId}; it is ${input.hardwareId}`, ctx);
+  }
+  const previousCounter = previous === undefined ? undefined : releaseCounterFor(previous.signed, input.ecuSerial);
+  const counter = mine.target.custom?.releaseCounter ?? 0;
+  if (previousCounter !== undefined && counter < previousCounter) {
+    throw new ImageRollbackError(`release counter ${counter} is below the trusted ${previousCounter} for this ECU`, ctx);
+  }
+  return { metadata, target: mine };
+}
+
+/** The release counter trusted metadata gave `ecuSerial`, if it lists the ECU. */
+export function releaseCounterFor(targets: TargetsSigned, ecuSerial: string): number | undefined {
+  for (const target of Object.values(targets.targets)) {
+    if (target.custom?.ecuIdentifiers?.[ecuSerial] !== undefined) return target.custom.releaseCounter ?? 0;
+  }
+  return undefined;
+}
+
+/** Finds this ECU's entry in verified Director targets; TargetNotFoundError ("no such image") if none. */
+export function targetForEcu(targets: readonly EcuTarget[], ecuSerial: string): EcuTarget {
+  const mine = targets.find((t) => t.ecuSerial === ecuSerial);
+  if (mine === undefined) throw new TargetNotFoundError(`Director targets list no image for ECU ${ecuSerial}`, { repository: DIRECTOR });
+  return mine;
+}

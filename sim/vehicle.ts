@@ -1,0 +1,139 @@
+// A simulated vehicle: one primary and its secondaries in one process, wired by the in-process
+// transport, each with its own state folder, keys derived from a seed label (deterministic), and a
+// vehicle state the simulator controls. Composition lives here, above the components (DESIGN.md).
+import { join } from 'node:path';
+import type { AbSlotsOptions } from '../shared/ab-slots.js';
+import type { Clock } from '../shared/clock.js';
+import type { Ed25519Backend } from '../shared/crypto/ed25519.js';
+import { PrivateKey } from '../shared/crypto/keys.js';
+import type { Fetcher } from '../shared/fetcher.js';
+import type { SecondaryTransport } from '../shared/secondary-protocol.js';
+import { MemoryVehicleState } from '../shared/vehicle-state.js';
+import { Primary } from '../primary-ecu/primary.js';
+import { Secondary } from '../secondary-ecu/secondary.js';
+
+export interface SimulatedEcuSpec {
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly verification?: 'partial' | 'full';
+}
+
+export interface SimulatedVehicleSpec {
+  readonly directory: string;
+  readonly vin: string;
+  readonly primary: SimulatedEcuSpec;
+  readonly secondaries: readonly SimulatedEcuSpec[];
+  readonly directorUrl: string;
+  readonly imageRepoUrl: string;
+  readonly directorRoot: Uint8Array;
+  readonly imageRoot: Uint8Array;
+  readonly clock: Clock;
+  /** Seed for the ECU keys; the same seed gives the same keys. */
+  readonly seed?: string;
+  readonly backend?: Ed25519Backend;
+  readonly fetcher?: Fetcher;
+  /** Per-ECU slot options (boot check, fault injection), by serial. */
+  readonly slots?: Readonly<Record<string, AbSlotsOptions>>;
+  /** Wraps a secondary's transport: lets tests play an attacker on the in-vehicle bus. */
+  readonly busTap?: (serial: string, transport: SecondaryTransport) => SecondaryTransport;
+  readonly log?: (line: string) => void;
+}
+
+export interface EcuRegistrationBody {
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly publicKey: string;
+  readonly primary: boolean;
+}
+
+export class SimulatedVehicle {
+  readonly state = new MemoryVehicleState('parked');
+  primary!: Primary;
+  readonly secondaries = new Map<string, Secondary>();
+
+  private constructor(readonly spec: SimulatedVehicleSpec) {}
+
+  static keyFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin'>, serial: string): PrivateKey {
+    return PrivateKey.fromLabel(`${spec.seed ?? 'sim'}/${spec.vin}/${serial}`);
+  }
+
+  /** Provisions every ECU at the "factory" (keys, trusted roots, factory image) and opens them. */
+  static async create(spec: SimulatedVehicleSpec): Promise<SimulatedVehicle> {
+    const factory = (ecu: SimulatedEcuSpec) => ({ filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image of ${ecu.hardwareId}\n`) });
+    for (const ecu of spec.secondaries) {
+      Secondary.provision(join(spec.directory, ecu.serial), {
+        serial: ecu.serial,
+        hardwareId: ecu.hardwareId,
+        vin: spec.vin,
+        verification: ecu.verification ?? 'partial',
+        checkDirectorRoot: true,
+        key: SimulatedVehicle.keyFor(spec, ecu.serial),
+        directorRoot: spec.directorRoot,
+        imageRoot: spec.imageRoot,
+        factoryImage: factory(ecu),
+      });
+    }
+    Primary.provision(join(spec.directory, spec.primary.serial), {
+      vin: spec.vin,
+      serial: spec.primary.serial,
+      hardwareId: spec.primary.hardwareId,
+      directorUrl: spec.directorUrl,
+      imageRepoUrl: spec.imageRepoUrl,
+      secondaries: Object.fromEntries(
+        spec.secondaries.map((ecu) => [ecu.serial, { hardwareId: ecu.hardwareId, publicKey: SimulatedVehicle.keyFor(spec, ecu.serial).publicKey.tuf.keyval.public }]),
+      ),
+      key: SimulatedVehicle.keyFor(spec, spec.primary.serial),
+      directorRoot: spec.directorRoot,
+      imageRoot: spec.imageRoot,
+      factoryImage: factory(spec.primary),
+    });
+    const vehicle = new SimulatedVehicle(spec);
+    await vehicle.start();
+    return vehicle;
+  }
+
+  /** (Re)opens every ECU from its state folder, as after a power cycle of the whole vehicle. */
+  async start(): Promise<void> {
+    const { spec } = this;
+    this.secondaries.clear();
+    const transports = new Map<string, SecondaryTransport>();
+    for (const ecu of spec.secondaries) {
+      const secondary = await Secondary.open(join(spec.directory, ecu.serial), {
+        clock: spec.clock,
+        vehicleState: this.state,
+        backend: spec.backend,
+        slots: spec.slots?.[ecu.serial],
+      });
+      this.secondaries.set(ecu.serial, secondary);
+      transports.set(ecu.serial, spec.busTap?.(ecu.serial, secondary) ?? secondary);
+    }
+    this.primary = await Primary.open(join(spec.directory, spec.primary.serial), {
+      clock: spec.clock,
+      vehicleState: this.state,
+      secondaries: transports,
+      backend: spec.backend,
+      fetcher: spec.fetcher,
+      slots: spec.slots?.[spec.primary.serial],
+      log: spec.log,
+    });
+  }
+
+  /** The operator API body that registers this vehicle with the Director. */
+  registration(): { vin: string; ecus: EcuRegistrationBody[] } {
+    const { spec } = this;
+    const ecu = (e: SimulatedEcuSpec, primary: boolean) => ({
+      serial: e.serial,
+      hardwareId: e.hardwareId,
+      publicKey: SimulatedVehicle.keyFor(spec, e.serial).publicKey.tuf.keyval.public,
+      primary,
+    });
+    return { vin: spec.vin, ecus: [ecu(spec.primary, true), ...spec.secondaries.map((e) => ecu(e, false))] };
+  }
+
+  /** The image each ECU runs now, by serial. */
+  installed(): Record<string, string> {
+    const result: Record<string, string> = { [this.spec.primary.serial]: this.primary.slots.installed.filename };
+    for (const [serial, secondary] of this.secondaries) result[serial] = secondary.slots.installed.filename;
+    return result;
+  }
+}
