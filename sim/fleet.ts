@@ -1,0 +1,232 @@
+// The fleet simulator: N simulated vehicles (a primary with M secondaries each) in one process,
+// deterministic from a seed, against running repositories. It registers the vehicles with the
+// Director, runs update cycles with bounded concurrency, injects faults and attacks into a chosen
+// share of vehicles, and summarizes what happened. A small programmatic API for tests: start a
+// fleet, run rounds, wait until a condition holds, read each vehicle's state.
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { PowerCut, type AbSlotsOptions, type InstallStep } from '../shared/ab-slots.js';
+import type { Clock } from '../shared/clock.js';
+import { nodeBackend } from '../shared/crypto/ed25519.js';
+import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
+import type { CycleResult } from '../primary-ecu/primary.js';
+import { FaultyNetwork, type NetworkBehaviour } from './network-faults.js';
+import { SimulatedVehicle } from './vehicle.js';
+
+export interface FleetFaults {
+  /** Share (0..1) of vehicles driving when the run starts (they install only once parked). */
+  readonly driving?: number;
+  /** Share of vehicles whose first download of each image is cut midway (they resume). */
+  readonly interruptedDownloads?: number;
+  /** Share of vehicles whose downloads are too slow (slow retrieval: reported, no install). */
+  readonly slowDownloads?: number;
+  /** Share of vehicles whose secondaries' new images fail the boot check (rolled back). */
+  readonly failingBoots?: number;
+  /** Share of vehicles that lose power once during an install (they recover on restart). */
+  readonly powerCuts?: number;
+  /** Share of vehicles behind a network attacker. */
+  readonly attacked?: number;
+  readonly attack?: Extract<NetworkBehaviour['kind'], 'tamper-images' | 'replay-director-metadata'>;
+}
+
+export interface FleetOptions {
+  readonly size: number;
+  readonly secondariesPerVehicle: number;
+  readonly seed: string;
+  readonly directory: string;
+  readonly directorUrl: string;
+  readonly imageRepoUrl: string;
+  readonly directorRoot: Uint8Array;
+  readonly imageRoot: Uint8Array;
+  readonly clock: Clock;
+  /** Registers a vehicle with the Director (the operator API); omitted when already registered. */
+  readonly register?: (registration: ReturnType<SimulatedVehicle['registration']>) => Promise<void>;
+  readonly faults?: FleetFaults;
+  /** Vehicles cycling at the same time. */
+  readonly concurrency?: number;
+  readonly log?: (line: string) => void;
+}
+
+export interface VehicleRecord {
+  readonly vehicle: SimulatedVehicle;
+  readonly traits: { driving: boolean; network: NetworkBehaviour['kind'] | null; failingBoots: boolean; powerCut: boolean };
+  readonly results: CycleResult[];
+}
+
+export interface FleetSummary {
+  readonly vehicles: number;
+  readonly ecus: number;
+  readonly cycles: number;
+  readonly byStatus: Record<CycleResult['status'], number>;
+  readonly installs: number;
+  readonly rolledBack: number;
+  readonly attacksDetected: number;
+  readonly errors: Record<string, number>;
+  readonly seconds: number;
+  readonly cyclesPerSecond: number;
+  readonly cycleMs: { p50: number; p95: number; max: number };
+}
+
+/** Hardware ids of simulated ECUs: the primary is a telematics unit, secondaries numbered. */
+export const SIM_PRIMARY_HARDWARE = 'sim-tcu';
+export const simSecondaryHardware = (i: number) => `sim-ecu-${i + 1}`;
+
+/** A deterministic number in [0, 1) for (seed, label): the same seed always picks the same vehicles. */
+export function seededFraction(seed: string, label: string): number {
+  return createHash('sha256').update(`${seed}:${label}`).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+export class Fleet {
+  readonly records: VehicleRecord[] = [];
+  private readonly cycleTimes: number[] = [];
+  private started = 0;
+
+  private constructor(readonly options: FleetOptions) {}
+
+  static vinFor(seed: string, index: number): string {
+    return `SIM${seed.replace(/[^A-Za-z0-9]/g, '').slice(0, 6).toUpperCase()}${String(index).padStart(8, '0')}`;
+  }
+
+  /** Provisions and registers every vehicle (deterministic from the seed), ready to cycle. */
+  static async start(options: FleetOptions): Promise<Fleet> {
+    const fleet = new Fleet(options);
+    mkdirSync(options.directory, { recursive: true });
+    const faults = options.faults ?? {};
+    const base = new HttpFetcher({ speedGracePeriodMs: 2_000, minBytesPerSecond: 512 });
+    for (let i = 0; i < options.size; i++) {
+      const vin = Fleet.vinFor(options.seed, i);
+      const pick = (name: string, share: number | undefined) => share !== undefined && share > 0 && seededFraction(options.seed, `${vin}:${name}`) < share;
+      const network: NetworkBehaviour['kind'] | null = pick('attacked', faults.attacked)
+        ? (faults.attack ?? 'tamper-images')
+        : pick('interrupt', faults.interruptedDownloads)
+          ? 'interrupt-downloads'
+          : pick('slow', faults.slowDownloads)
+            ? 'slow-downloads'
+            : null;
+      const traits = { driving: pick('driving', faults.driving), network, failingBoots: pick('boot', faults.failingBoots), powerCut: pick('power', faults.powerCuts) };
+      const secondaries = Array.from({ length: options.secondariesPerVehicle }, (_, s) => ({ serial: `${vin}-ecu${s + 1}`, hardwareId: simSecondaryHardware(s) }));
+      const fetcher: Fetcher = network === null ? base : new FaultyNetwork(base, { kind: network });
+      const slots: Record<string, AbSlotsOptions> = {};
+      for (const ecu of secondaries) slots[ecu.serial] = fleet.slotOptions(traits);
+      const vehicle = await SimulatedVehicle.create({
+        directory: join(options.directory, vin),
+        vin,
+        primary: { serial: `${vin}-tcu`, hardwareId: SIM_PRIMARY_HARDWARE },
+        secondaries,
+        directorUrl: options.directorUrl,
+        imageRepoUrl: options.imageRepoUrl,
+        directorRoot: options.directorRoot,
+        imageRoot: options.imageRoot,
+        clock: options.clock,
+        seed: options.seed,
+        // Simulated ECUs verify with OpenSSL: the noble backend is for real firmware-like clients,
+        // and at fleet scale the simulator must not be the bottleneck it measures.
+        backend: nodeBackend,
+        fetcher,
+        slots,
+      });
+      if (traits.driving) vehicle.state.set('driving');
+      await options.register?.(vehicle.registration());
+      fleet.records.push({ vehicle, traits, results: [] });
+      if ((i + 1) % 100 === 0) options.log?.(`provisioned ${i + 1}/${options.size} vehicles`);
+    }
+    return fleet;
+  }
+
+  /** Boot failures and one power cut, for the vehicles the seed picked. */
+  private slotOptions(traits: VehicleRecord['traits']): AbSlotsOptions {
+    let cut = false;
+    return {
+      ...(traits.failingBoots ? { bootCheck: async () => false } : {}),
+      ...(traits.powerCut
+        ? {
+            // Power goes once, right after the switch to the new slot: the hardest moment to lose it.
+            faultAt: (at: InstallStep) => {
+              if (!cut && at === 'boot-check') {
+                cut = true;
+                throw new PowerCut(at);
+              }
+            },
+          }
+        : {}),
+    };
+  }
+
+  /** Parks every driving vehicle (they install on their next cycle). */
+  parkAll(): void {
+    for (const record of this.records) record.vehicle.state.set('parked');
+  }
+
+  /** Runs one update cycle on every vehicle, `concurrency` at a time. */
+  async runRound(onProgress?: (done: number, total: number) => void): Promise<void> {
+    if (this.started === 0) this.started = performance.now();
+    const queue = [...this.records];
+    let done = 0;
+    const worker = async () => {
+      for (let record = queue.shift(); record !== undefined; record = queue.shift()) {
+        const started = performance.now();
+        let result: CycleResult;
+        try {
+          result = await record.vehicle.primary.runCycle();
+        } catch (err) {
+          if (!(err instanceof PowerCut)) throw err;
+          // The vehicle lost power mid-install: it restarts and recovers from its folders.
+          await record.vehicle.start();
+          result = { status: 'failed', manifestSent: false, error: { code: 'power_cut', message: err.message }, outcomes: {} };
+        }
+        this.cycleTimes.push(performance.now() - started);
+        record.results.push(result);
+        onProgress?.(++done, this.records.length);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency ?? 8) }, worker));
+  }
+
+  /** Runs rounds until `condition` holds or `maxRounds` ran; returns whether it holds. */
+  async waitUntil(condition: (fleet: Fleet) => boolean | Promise<boolean>, maxRounds = 10): Promise<boolean> {
+    for (let round = 0; round < maxRounds; round++) {
+      if (await condition(this)) return true;
+      await this.runRound();
+    }
+    return condition(this);
+  }
+
+  /** Every ECU of every vehicle runs the image it was last assigned? Reads each vehicle's slots. */
+  installedImages(): Array<{ vin: string; installed: Record<string, string> }> {
+    return this.records.map((r) => ({ vin: r.vehicle.spec.vin, installed: r.vehicle.installed() }));
+  }
+
+  summary(): FleetSummary {
+    const results = this.records.flatMap((r) => r.results);
+    const byStatus: FleetSummary['byStatus'] = { 'no-update': 0, installed: 0, deferred: 0, failed: 0 };
+    const errors: Record<string, number> = {};
+    let installs = 0;
+    let rolledBack = 0;
+    for (const result of results) {
+      byStatus[result.status]++;
+      if (result.error !== undefined) errors[result.error.code] = (errors[result.error.code] ?? 0) + 1;
+      for (const outcome of Object.values(result.outcomes)) {
+        if (outcome.status === 'installed') installs++;
+        if (outcome.status === 'rolled_back') rolledBack++;
+      }
+    }
+    const attacksDetected = results.filter((r) => r.error !== undefined && r.error.code !== 'power_cut' && r.error.code !== 'fetch_failed').length;
+    const sorted = [...this.cycleTimes].sort((a, b) => a - b);
+    const quantile = (q: number) => (sorted.length === 0 ? 0 : Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!));
+    const seconds = this.started === 0 ? 0 : (performance.now() - this.started) / 1000;
+    return {
+      vehicles: this.records.length,
+      ecus: this.records.length * (1 + this.options.secondariesPerVehicle),
+      cycles: results.length,
+      byStatus,
+      installs,
+      rolledBack,
+      attacksDetected,
+      errors,
+      seconds: Math.round(seconds * 10) / 10,
+      cyclesPerSecond: seconds === 0 ? 0 : Math.round((results.length / seconds) * 10) / 10,
+      cycleMs: { p50: quantile(0.5), p95: quantile(0.95), max: quantile(1) },
+    };
+  }
+}

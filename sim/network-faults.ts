@@ -1,0 +1,96 @@
+// Fetcher wrappers that play the network between a vehicle and the repositories: faults (a download
+// cut midway, a trickle) and an attacker (an image tampered in transit, Director metadata replayed).
+// The simulator and the demo put them in a vehicle's path; the vehicle's own checks must catch them.
+import { DownloadLengthError, FetchError, SlowRetrievalError } from '../shared/errors.js';
+import type { Fetcher, FetchOptions, FetchResponse } from '../shared/fetcher.js';
+
+export type NetworkBehaviour =
+  /** The first download of each image is cut after half its bytes; the retry resumes. */
+  | { kind: 'interrupt-downloads' }
+  /** Image bodies arrive slower than the client's minimum speed. */
+  | { kind: 'slow-downloads' }
+  /** One byte of every image is flipped in transit (arbitrary software without keys). */
+  | { kind: 'tamper-images' }
+  /** Director timestamp, snapshot and targets are answered with the first copy ever seen (replay). */
+  | { kind: 'replay-director-metadata' };
+
+const isImage = (url: string) => url.includes('/targets/');
+const isDirectorMetadata = (url: string) => url.includes('/vehicle/metadata/') && !/\/\d+\.root\.json$/.test(url);
+
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+function bodyOf(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  return (async function* () {
+    yield bytes;
+  })();
+}
+
+export class FaultyNetwork implements Fetcher {
+  private readonly interrupted = new Set<string>();
+  private readonly recorded = new Map<string, Buffer>();
+  /** How many requests each behaviour changed: what the simulator reports. */
+  readonly tally = { interrupted: 0, slowed: 0, tampered: 0, replayed: 0 };
+
+  constructor(private readonly inner: Fetcher, private readonly behaviour: NetworkBehaviour) {}
+
+  async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+    const { kind } = this.behaviour;
+    if (kind === 'replay-director-metadata' && isDirectorMetadata(url)) {
+      const key = url.replace(/\/\d+\.(snapshot|targets)\.json$/, '/$1.json');
+      const old = this.recorded.get(key);
+      if (old !== undefined) {
+        this.tally.replayed++;
+        if (old.length > options.maxBytes) throw new DownloadLengthError(`${url}: replayed bytes exceed the limit`);
+        return { offset: 0, body: bodyOf(old) };
+      }
+      const response = await this.inner.fetch(url, options);
+      const bytes = await collect(response.body);
+      this.recorded.set(key, bytes);
+      return { offset: response.offset, body: bodyOf(bytes) };
+    }
+    if (!isImage(url)) return this.inner.fetch(url, options);
+    const response = await this.inner.fetch(url, options);
+    switch (kind) {
+      case 'interrupt-downloads':
+        if (this.interrupted.has(url)) return response;
+        this.interrupted.add(url);
+        this.tally.interrupted++;
+        return { offset: response.offset, body: cutHalfway(response.body, options.maxBytes, url) };
+      case 'slow-downloads':
+        this.tally.slowed++;
+        return { offset: response.offset, body: stall(url) };
+      case 'tamper-images': {
+        this.tally.tampered++;
+        const bytes = await collect(response.body);
+        if (bytes.length > 0) bytes[Math.floor(bytes.length / 2)]! ^= 0x01;
+        return { offset: response.offset, body: bodyOf(bytes) };
+      }
+      default:
+        return response;
+    }
+  }
+}
+
+async function* cutHalfway(body: AsyncIterable<Uint8Array>, expected: number, url: string): AsyncGenerator<Uint8Array> {
+  let sent = 0;
+  const limit = Math.max(1, Math.floor(expected / 2));
+  for await (const chunk of body) {
+    const room = limit - sent;
+    if (chunk.length >= room) {
+      if (room > 0) yield chunk.subarray(0, room);
+      throw new FetchError(`${url}: connection cut by the simulated network after ${limit} bytes`);
+    }
+    sent += chunk.length;
+    yield chunk;
+  }
+}
+
+/** A body that never delivers: the client's own minimum-speed rule is what ends it in real life. */
+async function* stall(url: string): AsyncGenerator<Uint8Array> {
+  yield* [];
+  throw new SlowRetrievalError(`${url}: slower than the minimum speed (simulated slow retrieval)`);
+}
