@@ -4,7 +4,13 @@
 // `error: <message>` on stderr and exit with status 1.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { directorCommand } from './director-repo/cli.js';
+import { imageCommand } from './image-repo/cli.js';
+import { vehicleCommand } from './primary-ecu/cli.js';
+import { secondaryCommands } from './secondary-ecu/cli.js';
+import { localSecondaryHost } from './secondary-ecu/local-host.js';
 import { type CliEnvironment, keysCommand } from './shared/keys-cli.js';
+import { demoCommand, simCommand } from './sim/cli.js';
 
 /** A command line yargs refused (unknown command or option, missing argument). */
 class UsageFailure extends Error {}
@@ -20,6 +26,12 @@ const parser = yargs(hideBin(process.argv))
   .scriptName('uptane')
   .usage('$0 <command> [options]')
   .command(keysCommand(io))
+  .command(imageCommand(io))
+  .command(directorCommand(io))
+  // The primary owns `vehicle`; the secondary's commands and folders join it here (components never import each other).
+  .command(vehicleCommand(io, { secondaries: localSecondaryHost, commands: [secondaryCommands(io)] }))
+  .command(demoCommand(io))
+  .command(simCommand(io))
   .demandCommand(1, 'name a command; run uptane --help to list them')
   .strict()
   .help()

@@ -3,6 +3,7 @@
 // from that verified metadata into its own targets (uptane-requirements.md 2, step 7).
 import type { Clock } from '../shared/clock.js';
 import { nodeBackend } from '../shared/crypto/ed25519.js';
+import { TargetNotFoundError } from '../shared/errors.js';
 import { HttpFetcher } from '../shared/fetcher.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
 import type { TargetFile } from '../shared/metadata/types.js';
@@ -41,13 +42,20 @@ export class ImageRepositoryClient implements ImageCatalog {
   }
 
   async findImage(filename: string, hardwareId: string): Promise<TargetFile> {
-    await this.refresh();
-    return (await this.updater.findTarget(filename, [hardwareId])).target;
+    await this.refresh(false);
+    try {
+      return (await this.updater.findTarget(filename, [hardwareId])).target;
+    } catch (err) {
+      if (!(err instanceof TargetNotFoundError)) throw err;
+      // Perhaps published since the last refresh (a release engineer just pushed): look once more.
+      await this.refresh(true);
+      return (await this.updater.findTarget(filename, [hardwareId])).target;
+    }
   }
 
-  private async refresh(): Promise<void> {
+  private async refresh(force: boolean): Promise<void> {
     const now = this.options.clock.now().getTime();
-    if (now - this.lastRefresh < (this.options.refreshIntervalMs ?? 5_000)) return;
+    if (!force && now - this.lastRefresh < (this.options.refreshIntervalMs ?? 5_000)) return;
     this.refreshing ??= this.updater.refresh().finally(() => (this.refreshing = undefined));
     await this.refreshing;
     this.lastRefresh = now;

@@ -11,11 +11,11 @@ export type NetworkBehaviour =
   | { kind: 'slow-downloads' }
   /** One byte of every image is flipped in transit (arbitrary software without keys). */
   | { kind: 'tamper-images' }
-  /** Director timestamp, snapshot and targets are answered with the first copy ever seen (replay). */
+  /** The Director timestamp is answered with the first copy this vehicle ever saw (replay). */
   | { kind: 'replay-director-metadata' };
 
 const isImage = (url: string) => url.includes('/targets/');
-const isDirectorMetadata = (url: string) => url.includes('/vehicle/metadata/') && !/\/\d+\.root\.json$/.test(url);
+const isDirectorTimestamp = (url: string) => url.endsWith('/vehicle/metadata/timestamp.json');
 
 async function collect(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -31,26 +31,28 @@ function bodyOf(bytes: Uint8Array): AsyncIterable<Uint8Array> {
 
 export class FaultyNetwork implements Fetcher {
   private readonly interrupted = new Set<string>();
-  private readonly recorded = new Map<string, Buffer>();
+  /** The first Director timestamp this vehicle ever fetched: what a replaying attacker sends back. */
+  private firstTimestamp: Buffer | undefined;
   /** How many requests each behaviour changed: what the simulator reports. */
   readonly tally = { interrupted: 0, slowed: 0, tampered: 0, replayed: 0 };
 
-  constructor(private readonly inner: Fetcher, private readonly behaviour: NetworkBehaviour) {}
+  /** `behaviour` may change between cycles (the demo turns the attacker on late); null is honest. */
+  constructor(private readonly inner: Fetcher, public behaviour: NetworkBehaviour | null) {}
 
   async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
-    const { kind } = this.behaviour;
-    if (kind === 'replay-director-metadata' && isDirectorMetadata(url)) {
-      const key = url.replace(/\/\d+\.(snapshot|targets)\.json$/, '/$1.json');
-      const old = this.recorded.get(key);
-      if (old !== undefined) {
+    const kind = this.behaviour?.kind;
+    if (isDirectorTimestamp(url)) {
+      if (kind === 'replay-director-metadata' && this.firstTimestamp !== undefined) {
+        // Replays only hurt once the vehicle trusts something newer, which it will by then.
         this.tally.replayed++;
-        if (old.length > options.maxBytes) throw new DownloadLengthError(`${url}: replayed bytes exceed the limit`);
-        return { offset: 0, body: bodyOf(old) };
+        if (this.firstTimestamp.length > options.maxBytes) throw new DownloadLengthError(`${url}: replayed bytes exceed the limit`);
+        return { offset: 0, body: bodyOf(this.firstTimestamp) };
       }
-      const response = await this.inner.fetch(url, options);
-      const bytes = await collect(response.body);
-      this.recorded.set(key, bytes);
-      return { offset: response.offset, body: bodyOf(bytes) };
+      if (this.firstTimestamp === undefined) {
+        const response = await this.inner.fetch(url, options);
+        this.firstTimestamp = await collect(response.body);
+        return { offset: response.offset, body: bodyOf(this.firstTimestamp) };
+      }
     }
     if (!isImage(url)) return this.inner.fetch(url, options);
     const response = await this.inner.fetch(url, options);

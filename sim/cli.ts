@@ -1,0 +1,156 @@
+// `uptane demo` and `uptane sim ...`: the end-to-end demo and the fleet simulator for test engineers.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { systemClock } from '../shared/clock.js';
+import type { CliEnvironment } from '../shared/keys-cli.js';
+import { runDemo } from './demo.js';
+import { Fleet, type FleetFaults } from './fleet.js';
+
+interface DemoArgs {
+  readonly keep: boolean;
+  readonly dataDir?: string;
+}
+
+export const demoCommand = (io: CliEnvironment): CommandModule<object, DemoArgs> => ({
+  command: 'demo',
+  describe: 'run the end-to-end demo: both repositories, a release engineer, an operator, a vehicle, and two attacks',
+  builder: (yargs) =>
+    (yargs
+      .option('keep', { type: 'boolean', default: false, describe: 'leave the servers running at the end and print how to explore them' })
+      .option('data-dir', { type: 'string', describe: 'folder for the servers\' data (default: a fresh temporary folder)' })
+      .example('$0 demo', 'run the demo and exit 0 if every step behaved as described')
+      .example('$0 demo --keep', 'then explore the running servers with the CLI')) as unknown as Argv<DemoArgs>,
+  handler: async (argv) => {
+    const result = await runDemo({ dataDir: argv.dataDir, keep: argv.keep, print: io.print });
+    if (!result.ok) throw new Error('the demo did not behave as described (see above)');
+    if (argv.keep) {
+      await new Promise<void>((done) => {
+        const stop = () => void result.stop().then(done);
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    }
+  },
+});
+
+interface SimArgs {
+  readonly vehicles: number;
+  readonly secondaries: number;
+  readonly seed: string;
+  readonly directorUrl: string;
+  readonly imageUrl: string;
+  readonly directorRoot: string;
+  readonly imageRoot: string;
+  readonly tokenEnv: string;
+  readonly register: boolean;
+  readonly rounds: number;
+  readonly concurrency: number;
+  readonly dataDir?: string;
+  readonly driving: number;
+  readonly interrupted: number;
+  readonly slow: number;
+  readonly failingBoots: number;
+  readonly powerCuts: number;
+  readonly attacked: number;
+  readonly attack: 'tamper-images' | 'replay-director-metadata';
+  readonly json: boolean;
+}
+
+export const simCommand = (io: CliEnvironment): CommandModule<object, object> => ({
+  command: 'sim',
+  describe: 'simulate fleets of vehicles against running repositories',
+  builder: (yargs) =>
+    yargs
+      .command({
+        command: 'run',
+        describe: 'start N simulated vehicles (a primary with M secondaries each), register them, and run update cycles',
+        builder: (y) =>
+          (y
+            .option('vehicles', { type: 'number', default: 10, describe: 'number of vehicles' })
+            .option('secondaries', { type: 'number', default: 2, describe: 'secondaries per vehicle (hardware ids sim-ecu-1, sim-ecu-2, ...; the primary is sim-tcu)' })
+            .option('seed', { type: 'string', default: 'sim', describe: 'same seed, same VINs, keys and faulty vehicles' })
+            .option('director-url', { type: 'string', demandOption: true, describe: 'the Director' })
+            .option('image-url', { type: 'string', demandOption: true, describe: 'the Image repository' })
+            .option('director-root', { type: 'string', demandOption: true, describe: 'the Director\'s trusted root (1.root.json)' })
+            .option('image-root', { type: 'string', demandOption: true, describe: 'the Image repository\'s trusted root' })
+            .option('token-env', { type: 'string', default: 'UPTANE_OPERATOR_TOKEN', describe: 'environment variable with an operator token (to register the vehicles)' })
+            .option('register', { type: 'boolean', default: true, describe: 'register the vehicles with the Director first' })
+            .option('rounds', { type: 'number', default: 1, describe: 'update cycles per vehicle' })
+            .option('concurrency', { type: 'number', default: 8, describe: 'vehicles cycling at once' })
+            .option('data-dir', { type: 'string', describe: 'folder for the vehicles\' state (default: a fresh temporary folder)' })
+            .option('driving', { type: 'number', default: 0, describe: 'share of vehicles driving during the first round (0..1)' })
+            .option('interrupted', { type: 'number', default: 0, describe: 'share of vehicles whose downloads are cut midway once' })
+            .option('slow', { type: 'number', default: 0, describe: 'share of vehicles with too slow downloads' })
+            .option('failing-boots', { type: 'number', default: 0, describe: 'share of vehicles whose secondaries fail their boot check' })
+            .option('power-cuts', { type: 'number', default: 0, describe: 'share of vehicles that lose power once during an install' })
+            .option('attacked', { type: 'number', default: 0, describe: 'share of vehicles behind a network attacker' })
+            .option('attack', { choices: ['tamper-images', 'replay-director-metadata'] as const, default: 'tamper-images' as const, describe: 'what the attacker does' })
+            .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' })
+            .example(
+              '$0 sim run --vehicles 100 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root trust/director-root.json --image-root trust/image-root.json --driving 0.1',
+              '100 vehicles, 10% of them driving in the first round',
+            )) as unknown as Argv<SimArgs>,
+        handler: async (raw) => {
+          const argv = raw as unknown as SimArgs;
+          const token = io.env[argv.tokenEnv];
+          if (argv.register && (token === undefined || token === '')) throw new Error(`set ${argv.tokenEnv} to an operator token (uptane director operator add NAME), or pass --no-register`);
+          const faults: FleetFaults = {
+            driving: argv.driving,
+            interruptedDownloads: argv.interrupted,
+            slowDownloads: argv.slow,
+            failingBoots: argv.failingBoots,
+            powerCuts: argv.powerCuts,
+            attacked: argv.attacked,
+            attack: argv.attack,
+          };
+          const directory = resolve(argv.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-sim-')));
+          const progress = (label: string) => (done: number, total: number) => {
+            if (done === total || done % Math.max(1, Math.floor(total / 20)) === 0) process.stderr.write(`\r${label}: ${done}/${total}`);
+            if (done === total) process.stderr.write('\n');
+          };
+          const fleet = await Fleet.start({
+            size: argv.vehicles,
+            secondariesPerVehicle: argv.secondaries,
+            seed: argv.seed,
+            directory,
+            directorUrl: argv.directorUrl,
+            imageRepoUrl: argv.imageUrl,
+            directorRoot: readFileSync(argv.directorRoot),
+            imageRoot: readFileSync(argv.imageRoot),
+            clock: systemClock,
+            faults,
+            concurrency: argv.concurrency,
+            log: (line) => process.stderr.write(`${line}\n`),
+            register: argv.register
+              ? async (registration) => {
+                  const response = await fetch(`${argv.directorUrl}/api/v1/vehicles`, {
+                    method: 'POST',
+                    body: JSON.stringify(registration),
+                    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+                  });
+                  if (response.status !== 201 && response.status !== 409) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${await response.text()}`);
+                }
+              : undefined,
+          });
+          for (let round = 1; round <= argv.rounds; round++) {
+            await fleet.runRound(progress(`round ${round}/${argv.rounds}`));
+            if (round === 1) fleet.parkAll();
+          }
+          const summary = fleet.summary();
+          if (argv.json) {
+            io.print(JSON.stringify(summary, null, 2));
+            return;
+          }
+          io.print(`vehicles ${summary.vehicles} (${summary.ecus} ECUs), cycles ${summary.cycles} in ${summary.seconds}s (${summary.cyclesPerSecond}/s)`);
+          io.print(`results: ${Object.entries(summary.byStatus).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+          io.print(`images installed ${summary.installs}, rolled back ${summary.rolledBack}, cycles ending in a detected attack or fault ${summary.attacksDetected}`);
+          if (Object.keys(summary.errors).length > 0) io.print(`errors: ${Object.entries(summary.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+          io.print(`cycle time ms: p50 ${summary.cycleMs.p50}, p95 ${summary.cycleMs.p95}, max ${summary.cycleMs.max}`);
+          io.print(`vehicle state folders: ${directory}`);
+        },
+      })
+      .demandCommand(1, 'name a sim subcommand: run'),
+  handler: () => undefined,
+});

@@ -1,0 +1,225 @@
+// The end-to-end demo (`npm run demo`, `uptane demo`): both repositories on loopback with embedded
+// SQLite in a fresh folder, a release engineer signing offline with a 2-of-3 targets threshold, an
+// operator registering a vehicle and assigning updates, the vehicle updating (deferred while
+// driving, installed once parked, one ECU rolling back a bad boot), and two attacks rejected and
+// reported. It narrates each step in plain words and returns non-zero if anything is not as told.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { PrivateKey, PublicKey, savePrivateKey } from '../shared/crypto/keys.js';
+import { HttpFetcher } from '../shared/fetcher.js';
+import { Workspace } from '../shared/workspace/workspace.js';
+import { startDirector, type RunningDirector } from '../director-repo/server.js';
+import { pushWorkspace } from '../image-repo/push.js';
+import { ImageRepoClient } from '../image-repo/repo-client.js';
+import { startImageServer, type RunningImageServer } from '../image-repo/server.js';
+import { FaultyNetwork } from './network-faults.js';
+import { SimulatedVehicle } from './vehicle.js';
+
+export interface DemoOptions {
+  /** Where the servers keep their data; a fresh temp folder by default. */
+  readonly dataDir?: string;
+  /** Leave the servers running at the end, for a person to explore with the CLI. */
+  readonly keep?: boolean;
+  readonly clock?: Clock;
+  readonly print: (line: string) => void;
+}
+
+export interface DemoResult {
+  readonly ok: boolean;
+  readonly dataDir: string;
+  readonly imageUrl: string;
+  readonly directorUrl: string;
+  /** Present with keep: stops the servers. */
+  readonly stop: () => Promise<void>;
+}
+
+class DemoFailure extends Error {}
+
+const VIN = 'DEMO0VIN00000001';
+
+export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const clock = options.clock ?? systemClock;
+  const dataDir = resolve(options.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-demo-')));
+  mkdirSync(dataDir, { recursive: true });
+  const say = (line = '') => options.print(line);
+  const step = (title: string) => say(`\n== ${title}`);
+  const expect = (condition: boolean, what: string) => {
+    if (!condition) throw new DemoFailure(`expected ${what}`);
+    say(`   ok: ${what}`);
+  };
+
+  let image: RunningImageServer | undefined;
+  let director: RunningDirector | undefined;
+  const stop = async () => {
+    await director?.close();
+    await image?.close();
+  };
+  try {
+    step('1. Start the Image repository and the Director on loopback (embedded SQLite)');
+    image = await startImageServer({ dataDir: join(dataDir, 'image-repo'), clock });
+    const uploaderToken = 'demo-uploader-token';
+    image.storage.addUploader('demo-release-engineer', uploaderToken, clock.now());
+    say(`   Image repository: ${image.url}   Director: (after the Image root exists)`);
+
+    step('2. Release engineer: offline keys, root, two images, targets signed by 2 of 3 engineers');
+    const keysDir = join(dataDir, 'offline-keys');
+    mkdirSync(keysDir, { recursive: true, mode: 0o700 });
+    const keyFile = (name: string) => {
+      const key = PrivateKey.generate();
+      savePrivateKey(join(keysDir, `${name}.pem`), key);
+      say(`   generated ${name} key ${key.keyid.slice(0, 12)}… (${join(keysDir, `${name}.pem`)}, mode 0600)`);
+      return key;
+    };
+    const imageRootKey = keyFile('image-root');
+    const targetsKeys = [keyFile('targets-alice'), keyFile('targets-bob'), keyFile('targets-carol')];
+    const client = new ImageRepoClient(image.url, uploaderToken);
+    const online = await client.onlineKeys();
+    const ws = Workspace.init(join(dataDir, 'image-workspace'), { repository: 'image', serverUrl: image.url }, clock);
+    ws.createRoot({
+      keys: { root: [imageRootKey.publicKey], targets: targetsKeys.map((k) => k.publicKey), timestamp: [online.timestamp], snapshot: [online.snapshot] },
+      thresholds: { root: 1, targets: 2, timestamp: 1, snapshot: 1 },
+    });
+    ws.sign('root', imageRootKey);
+    const firmware = join(dataDir, 'firmware');
+    mkdirSync(firmware, { recursive: true });
+    const tcuImage = join(firmware, 'tcu-2.0.bin');
+    const bodyImage = join(firmware, 'body-1.1.bin');
+    writeFileSync(tcuImage, Buffer.alloc(2 * 1024 * 1024, 'telematics 2.0 '));
+    writeFileSync(bodyImage, Buffer.alloc(512 * 1024, 'body controller 1.1 '));
+    await ws.addImage(tcuImage, { name: 'tcu/tcu-2.0.bin', fields: { hardwareIds: ['demo-tcu'], releaseCounter: 2 } });
+    await ws.addImage(bodyImage, { name: 'body/body-1.1.bin', fields: { hardwareIds: ['demo-body'], releaseCounter: 11 } });
+    ws.sign('targets', targetsKeys[0]!);
+    const missing = ws.readinessProblems('targets');
+    say(`   alice signed targets; still missing: ${missing.map((p) => p.message).join('; ') || 'nothing'}`);
+    expect(missing.length > 0, 'targets with one of two signatures are not ready to push');
+    ws.sign('targets', targetsKeys[1]!);
+    expect(ws.readinessProblems('targets').length === 0, 'with bob\'s signature the 2-of-3 threshold is met');
+    const pushed = await pushWorkspace(ws, client);
+    say(`   pushed ${pushed.images.length} images and ${pushed.published.map((p) => `${p.role} v${p.version}`).join(', ')}`);
+    const imageRootFile = join(dataDir, 'trust', 'image-root.json');
+    mkdirSync(join(dataDir, 'trust'), { recursive: true });
+    const imageRoot = ws.files.published.load('root')!;
+    writeFileSync(imageRootFile, imageRoot);
+
+    step('3. Operator: start the Director, sign its root offline, register a vehicle, assign updates');
+    director = await startDirector({ dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock });
+    const operatorToken = 'demo-operator-token';
+    director.storage.addOperator('demo-operator', operatorToken, clock.now());
+    say(`   Director: ${director.url}`);
+    const directorRootKey = keyFile('director-root');
+    const directorOnline = director.director.onlineKeysJson();
+    const dws = Workspace.init(join(dataDir, 'director-workspace'), { repository: 'director', serverUrl: director.url }, clock);
+    dws.createRoot({
+      keys: {
+        root: [directorRootKey.publicKey],
+        targets: [PublicKey.fromTuf(directorOnline.targets.key)],
+        snapshot: [PublicKey.fromTuf(directorOnline.snapshot.key)],
+        timestamp: [PublicKey.fromTuf(directorOnline.timestamp.key)],
+      },
+      thresholds: { root: 1, targets: 1, snapshot: 1, timestamp: 1 },
+    });
+    dws.sign('root', directorRootKey);
+    const directorRoot = dws.bytesToPush('root');
+    const operator = async (method: string, path: string, body?: unknown) => {
+      const response = await fetch(`${director!.url}${path}`, {
+        method,
+        body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+        headers: { authorization: `Bearer ${operatorToken}`, 'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' },
+      });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    };
+    expect((await operator('PUT', '/api/v1/metadata/root', directorRoot)).status === 201, 'the Director accepts its offline-signed root');
+    writeFileSync(join(dataDir, 'trust', 'director-root.json'), directorRoot);
+
+    const network = new FaultyNetwork(new HttpFetcher(), null);
+    const car = await SimulatedVehicle.create({
+      directory: join(dataDir, 'vehicle'),
+      vin: VIN,
+      primary: { serial: 'tcu-1', hardwareId: 'demo-tcu' },
+      secondaries: [
+        { serial: 'body-front', hardwareId: 'demo-body' },
+        { serial: 'body-rear', hardwareId: 'demo-body', verification: 'full' },
+      ],
+      directorUrl: director.url,
+      imageRepoUrl: image.url,
+      directorRoot,
+      imageRoot,
+      clock,
+      seed: 'demo',
+      fetcher: network,
+      // The rear body controller is a unit whose new image will not boot: it must roll back.
+      slots: { 'body-rear': { bootCheck: async (img) => img.filename.startsWith('factory/') } },
+      log: (line) => say(`   vehicle: ${line}`),
+    });
+    expect((await operator('POST', '/api/v1/vehicles', car.registration())).status === 201, `vehicle ${VIN} registered with a primary and two secondaries`);
+    expect((await operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: 'tcu-1', image: 'tcu/tcu-2.0.bin' })).status === 201, 'tcu/tcu-2.0.bin assigned to the primary');
+    expect(
+      (await operator('POST', '/api/v1/assignments', { vin: VIN, hardwareId: 'demo-body', image: 'body/body-1.1.bin' })).status === 201,
+      'body/body-1.1.bin assigned to both body controllers',
+    );
+
+    step('4. The vehicle is driving: it downloads and verifies, but installs nothing');
+    car.state.set('driving');
+    const driving = await car.primary.runCycle();
+    expect(driving.status === 'deferred', 'the update is verified and downloaded, and deferred while driving');
+    expect(Object.values(car.installed()).every((f) => f.startsWith('factory/')), 'every ECU still runs its factory image');
+
+    step('5. The vehicle parks: every ECU installs; the rear body controller fails its boot check and rolls back');
+    car.state.set('parked');
+    const parked = await car.primary.runCycle();
+    for (const [serial, outcome] of Object.entries(parked.outcomes)) say(`   ${serial}: ${outcome.status}${outcome.code === undefined ? '' : ` (${outcome.code})`}`);
+    expect(parked.outcomes['tcu-1']?.status === 'installed' && parked.outcomes['body-front']?.status === 'installed', 'the primary and the front body controller installed');
+    expect(parked.outcomes['body-rear']?.status === 'rolled_back', 'the rear body controller rolled back to its previous image');
+    await car.primary.runCycle(); // reports the outcome to the Director
+    const status = await operator('GET', `/api/v1/vehicles/${VIN}`);
+    for (const ecu of status.json.ecus as Array<{ serial: string; installed: { filename: string } | null }>) say(`   Director sees ${ecu.serial}: ${ecu.installed?.filename ?? 'nothing reported'}`);
+    const states = (status.json.assignments as Array<{ ecuSerial: string; state: string }>).map((a) => `${a.ecuSerial}=${a.state}`).sort();
+    expect(states.join(',') === 'body-front=installed,body-rear=failed,tcu-1=installed', `assignments: ${states.join(', ')}`);
+
+    step('6. Attack: an image tampered with in transit is rejected and reported');
+    const bodyV2 = join(firmware, 'body-1.2.bin');
+    writeFileSync(bodyV2, Buffer.alloc(512 * 1024, 'body controller 1.2 '));
+    await ws.addImage(bodyV2, { name: 'body/body-1.2.bin', fields: { hardwareIds: ['demo-body'], releaseCounter: 12 } });
+    ws.sign('targets', targetsKeys[1]!);
+    ws.sign('targets', targetsKeys[2]!);
+    await pushWorkspace(ws, client);
+    expect((await operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: 'body-front', image: 'body/body-1.2.bin' })).status === 201, 'body/body-1.2.bin assigned');
+    network.behaviour = { kind: 'tamper-images' };
+    const tampered = await car.primary.runCycle();
+    expect(tampered.status === 'failed' && tampered.error?.code === 'hash_mismatch', `the primary refused the image (${tampered.error?.code})`);
+    expect(car.installed()['body-front'] === 'body/body-1.1.bin', 'the front body controller still runs body-1.1');
+
+    step('7. Attack: old Director metadata replayed to the vehicle is rejected and reported');
+    network.behaviour = { kind: 'replay-director-metadata' };
+    const replayed = await car.primary.runCycle();
+    expect(replayed.status === 'failed' && replayed.error?.code === 'rollback', `the primary refused the replayed metadata (${replayed.error?.code})`);
+
+    step('8. The attacker leaves: the next honest cycle installs, and the Director shows both attacks');
+    network.behaviour = null;
+    const honest = await car.primary.runCycle();
+    expect(honest.status === 'installed', 'body-1.2 installed on the front body controller');
+    await car.primary.runCycle();
+    const attacks = ((await operator('GET', `/api/v1/vehicles/${VIN}`)).json.attacks as Array<{ code: string; ecuSerial: string }>).map((a) => a.code);
+    expect(attacks.includes('hash_mismatch') && attacks.includes('rollback'), `the Director recorded the attacks: ${[...new Set(attacks)].join(', ')}`);
+
+    say('\nDemo complete: every step behaved as described.');
+    if (options.keep) {
+      say(`\nServers left running (Ctrl-C to stop):`);
+      say(`   Image repository: ${image.url}`);
+      say(`   Director:         ${director.url}   (operator token: ${operatorToken}; try: UPTANE_OPERATOR_TOKEN=${operatorToken} npx uptane director vehicle show ${VIN} --url ${director.url})`);
+      say(`   Data folder:      ${dataDir}`);
+      say(`   Trust anchors:    ${join(dataDir, 'trust', 'image-root.json')}, ${join(dataDir, 'trust', 'director-root.json')}`);
+    } else {
+      await stop();
+      // A folder the demo made for itself goes with it; one the user named stays for inspection.
+      if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
+    }
+    return { ok: true, dataDir, imageUrl: image.url, directorUrl: director.url, stop };
+  } catch (err) {
+    say(`\nDEMO FAILED: ${(err as Error).message}`);
+    await stop();
+    return { ok: false, dataDir, imageUrl: image?.url ?? '', directorUrl: director?.url ?? '', stop: async () => undefined };
+  }
+}
