@@ -7,7 +7,10 @@ import https from 'node:https';
 import { DownloadLengthError, FetchError, RemoteNotFoundError, SlowRetrievalError } from './errors.js';
 
 export interface FetchOptions {
-  /** Hard cap: reading stops and DownloadLengthError is thrown past this many bytes (F1, F2). */
+  /**
+   * Hard cap: reading stops and DownloadLengthError is thrown past this many bytes from `offset` on
+   * (F1, F2). If the server ignores the range, the body starts at 0 and may be `offset` bytes longer.
+   */
   readonly maxBytes: number;
   /** Resume: ask for bytes from this offset on (HTTP Range). */
   readonly offset?: number;
@@ -90,13 +93,17 @@ export class HttpFetcher implements Fetcher {
           return;
         }
         const bodyOffset = status === 206 ? offset : 0;
+        // F6: `maxBytes` counts from the requested offset. A server that ignores the range sends the
+        // file from byte 0, so the cap grows by the bytes it repeats; without this a resumed download
+        // from such a server failed as "endless data" every time (test/tuf/http-loopback.test.ts).
+        const maxBytes = options.maxBytes + (offset - bodyOffset);
         const declared = Number(response.headers['content-length']);
-        if (Number.isFinite(declared) && declared > options.maxBytes) {
+        if (Number.isFinite(declared) && declared > maxBytes) {
           response.destroy();
-          reject(new DownloadLengthError(`${url} declares ${declared} bytes, over the ${options.maxBytes}-byte limit`));
+          reject(new DownloadLengthError(`${url} declares ${declared} bytes, over the ${maxBytes}-byte limit`));
           return;
         }
-        resolve({ offset: bodyOffset, body: this.guardedBody(url, response, options.maxBytes) });
+        resolve({ offset: bodyOffset, body: this.guardedBody(url, response, maxBytes) });
       });
       request.on('timeout', () => request.destroy(new SlowRetrievalError(`${url}: no response within ${this.config.connectTimeoutMs} ms`)));
       request.on('error', (err) => reject(err instanceof FetchError ? err : new FetchError(`${url}: ${err.message}`, { cause: err })));

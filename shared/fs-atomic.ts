@@ -32,8 +32,22 @@ export function writeFileAtomic(path: string, data: Uint8Array, mode = 0o644): v
     }
     renameSync(temp, path);
   } catch (err) {
-    rmSync(temp, { force: true });
+    removeTempFile(temp);
     throw new StorageError(`cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
   fsyncDirectory(dir);
+}
+
+/**
+ * K3: cleanup after a failed write. ENOTDIR means the directory itself is gone (replaced by a file),
+ * so no temp file can exist; before this, that cleanup error escaped untyped and hid the StorageError
+ * (test/tuf/path-safety.test.ts).
+ */
+function removeTempFile(temp: string): void {
+  try {
+    rmSync(temp, { force: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return;
+    throw new StorageError(`cannot remove temp file ${temp}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -38,7 +38,7 @@ export type KeyFileKind = 'private-key' | 'public-key-pem' | 'tuf-key-json';
  * other users can read in the process list). Throws for an unset or empty variable: an empty
  * passphrase would silently write an unencrypted key.
  */
-function passphraseFrom(env: CliEnvironment['env'], name: string | undefined): string | undefined {
+export function passphraseFrom(env: CliEnvironment['env'], name: string | undefined): string | undefined {
   if (name === undefined) return undefined;
   const value = env[name];
   if (value === undefined) throw new Error(`--passphrase-env ${name}: environment variable ${name} is not set`);

@@ -2,12 +2,13 @@
 // limits, feeds bytes to the set, and persists exactly the bytes that verified (never before). It
 // resolves targets through delegations and downloads images as a stream, capped at the signed length
 // and checked against every listed hash. One updater per repository (Director, Image repository).
-import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { constants, createReadStream, type Stats } from 'node:fs';
+import { lstat, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from './clock.js';
 import type { Ed25519Backend } from './crypto/ed25519.js';
 import {
+  DelegationError,
   DownloadLengthError,
   HashMismatchError,
   LengthMismatchError,
@@ -18,8 +19,9 @@ import {
   StorageError,
   TargetNotFoundError,
   UptaneError,
+  type ErrorContext,
 } from './errors.js';
-import { fetchBytes, type Fetcher } from './fetcher.js';
+import { fetchBytes, type Fetcher, type FetchResponse } from './fetcher.js';
 import { fsyncDirectory } from './fs-atomic.js';
 import { MultiHasher } from './hashing.js';
 import type { MetadataStore } from './metadata-store.js';
@@ -117,12 +119,6 @@ export class RepositoryUpdater {
     const set = new TrustedMetadataSet(rootBytes, this.clock.now(), { repository: this.repository, backend: this.options.backend });
     this.trustedSet = set;
     await this.updateRoot(set);
-    // #check_root step 4: timestamp or snapshot keys rotated -> forget the stored timestamp and
-    // snapshot, which is how a client recovers from a fast-forward attack (B10).
-    if (set.keysRotated('timestamp') || set.keysRotated('snapshot')) {
-      store.remove('timestamp');
-      store.remove('snapshot');
-    }
     await this.updateTimestamp(set);
     const snapshotChanged = await this.updateSnapshot(set);
     const targets = await this.loadTargetsRole(set, 'targets', 'root');
@@ -145,6 +141,15 @@ export class RepositoryUpdater {
         throw err;
       }
       set.updateRoot(bytes);
+      // #check_root step 4: timestamp or snapshot keys rotated -> forget the stored timestamp and
+      // snapshot, which is how a client recovers from a fast-forward attack (B10). Done before this
+      // root is stored, not after the walk: a walk that fails later leaves this root as the next
+      // starting point, from which the rotation is no longer visible, and a stale timestamp naming
+      // a fast-forwarded snapshot would then freeze the client for good.
+      if (set.keysRotated('timestamp') || set.keysRotated('snapshot')) {
+        this.options.store.remove('timestamp');
+        this.options.store.remove('snapshot');
+      }
       this.options.store.persist('root', bytes);
     }
     // B8: the cap ends this refresh's walk; the next refresh continues from the root stored here.
@@ -220,12 +225,22 @@ export class RepositoryUpdater {
     const set = this.trusted;
     const toVisit: Array<{ role: string; delegator: string }> = [{ role: 'targets', delegator: 'root' }];
     const visited = new Set<string>();
-    while (toVisit.length > 0 && visited.size < this.config.maxDelegations) {
+    while (toVisit.length > 0) {
       const { role, delegator } = toVisit.pop()!;
       if (visited.has(role)) continue; // I4: a cycle
+      // I6: at most maxDelegations delegated roles, top-level targets not counted (as python-tuf's
+      // max_delegations). Giving up with roles left to visit is not "not found": DelegationError.
+      if (visited.size > this.config.maxDelegations) {
+        throw new DelegationError(
+          `${this.repository} repository: looking up ${JSON.stringify(name)} needs more than ${this.config.maxDelegations} delegated roles`,
+          { repository: this.repository, role },
+        );
+      }
       const metadata = await this.loadTargetsRole(set, role, delegator);
       visited.add(role);
-      const target = metadata.signed.targets[name];
+      // Own entries only (#delegation_resolution step 2: the file "has signed metadata about the
+      // image"): a name like "constructor" must not find an Object.prototype member (J10).
+      const target = Object.hasOwn(metadata.signed.targets, name) ? metadata.signed.targets[name] : undefined;
       if (target !== undefined) return { name, target, role };
       const children: Array<{ role: string; delegator: string }> = [];
       for (const step of applicableDelegations(metadata.signed, name, hardwareIds)) {
@@ -268,19 +283,29 @@ export class RepositoryUpdater {
     const partial = `${destination}.part`;
     const hasher = new MultiHasher(Object.keys(target.hashes));
     if (!hasher.usable) throw new HashMismatchError(`${lookup.name} lists no hash this client supports`, ctx);
-    let offset = await this.hashExistingPart(partial, target.length, hasher);
+    let offset = await this.hashExistingPart(partial, target.length, hasher, ctx);
     const url = this.targetUrl(lookup);
-    const response = await this.options.fetcher.fetch(url, {
-      maxBytes: target.length - offset,
-      offset,
-      headers: this.options.requestHeaders?.(url),
-    });
+    // K4, CVE-2026-6968: the .part file is opened before fetching, never through a symlink, and an
+    // unusable target directory is a StorageError (test/tuf/path-safety.test.ts).
+    const file = await this.openPart(partial, offset, ctx);
+    let response: FetchResponse;
+    try {
+      response = await this.options.fetcher.fetch(url, {
+        maxBytes: target.length - offset,
+        offset,
+        headers: this.options.requestHeaders?.(url),
+      });
+    } catch (err) {
+      await file.close();
+      if (offset === 0) await rm(partial, { force: true }); // nothing worth keeping for a resume
+      throw err;
+    }
     if (response.offset !== offset) {
       // The server ignored the range: start over.
       offset = 0;
       hasher.reset();
+      await file.truncate(0);
     }
-    const file = await open(partial, offset === 0 ? 'w' : 'a', 0o644);
     let received = offset;
     try {
       for await (const chunk of response.body) {
@@ -315,17 +340,33 @@ export class RepositoryUpdater {
     fsyncDirectory(join(destination, '..'));
   }
 
-  /** Feeds an existing `.part` file into the hasher and returns its length (0 if none or unusable). */
-  private async hashExistingPart(partial: string, signedLength: number, hasher: MultiHasher): Promise<number> {
-    let size: number;
+  /** Opens the `.part` file for appending (emptied when starting at 0); O_NOFOLLOW refuses a symlink. */
+  private async openPart(partial: string, offset: number, ctx: ErrorContext): Promise<FileHandle> {
+    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (constants.O_NOFOLLOW ?? 0) | (offset === 0 ? constants.O_TRUNC : 0);
     try {
-      size = (await stat(partial)).size;
+      return await open(partial, flags, 0o644);
+    } catch (err) {
+      throw new StorageError(`cannot write ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
+    }
+  }
+
+  /** Feeds an existing `.part` file into the hasher and returns its length (0 if none or unusable). */
+  private async hashExistingPart(partial: string, signedLength: number, hasher: MultiHasher, ctx: ErrorContext): Promise<number> {
+    let info: Stats;
+    try {
+      info = await lstat(partial);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw err;
+      throw new StorageError(`cannot read ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
     }
-    if (size >= signedLength) {
-      await rm(partial, { force: true });
+    const size = info.size;
+    // CVE-2026-6968: anything but a regular file (a planted symlink) is removed, never followed.
+    if (!info.isFile() || size >= signedLength) {
+      try {
+        await rm(partial, { force: true });
+      } catch (err) {
+        throw new StorageError(`cannot remove ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
+      }
       return 0;
     }
     for await (const chunk of createReadStream(partial, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {

@@ -38,14 +38,9 @@ function field(output: string, label: string): string | undefined {
 }
 
 beforeAll(() => {
-  try {
-    execFileSync('npm', ['run', 'build'], { cwd: REPO_ROOT, timeout: 120_000, stdio: 'pipe', encoding: 'utf8' });
-  } catch (err) {
-    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
-    throw new Error(`npm run build failed:\n${stdout ?? ''}\n${stderr ?? ''}`);
-  }
-  if (!existsSync(CLI)) throw new Error(`npm run build did not produce ${CLI}`);
-}, 130_000);
+  // test/global-setup.js built the CLI once for the whole run.
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run the tests with npm test (its global setup builds the CLI)`);
+});
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'uptane-cli-keys-'));

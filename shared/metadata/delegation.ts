@@ -24,7 +24,9 @@ export function applicableDelegations(delegator: TargetsSigned, targetName: stri
   }
   return (delegations.roles ?? [])
     .filter((role) => isDelegatedPath(role, targetName))
-    .filter((role) => role.hardwareIds === undefined || hardwareIds === undefined || role.hardwareIds.some((id) => hardwareIds.includes(id)))
+    // A lookup naming no hardware id cannot show it is among a delegation's hardwareIds: such a
+    // delegation does not apply (fail closed; #delegation_resolution step 4.1).
+    .filter((role) => role.hardwareIds === undefined || (hardwareIds !== undefined && role.hardwareIds.some((id) => hardwareIds.includes(id))))
     .map((role) => ({ name: role.name, terminating: role.terminating }));
 }
 

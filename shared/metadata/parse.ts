@@ -129,9 +129,18 @@ function checkKey(f: Fields, keyid: string, value: Json, path: string, context: 
   const keyval = f.object(key.keyval, `${path}.keyval`);
   f.string(keyval.public, `${path}.keyval.public`);
   const tuf = key as unknown as TufKey;
+  // J8: a key with no canonical form (a PEM's line breaks, a fraction) is malformed metadata like any
+  // other non-canonical value; computing its keyid must not surface a different error class first.
+  let computed: string;
+  try {
+    computed = computeKeyId(tuf);
+  } catch (err) {
+    if (err instanceof CanonicalJsonError) f.fail(path, err.message);
+    throw err;
+  }
   // One keyid per key, computed in one place: a keyid that is not the key's own digest is refused,
   // so no role can list one key under invented names (A5, A6, A8).
-  if (computeKeyId(tuf) !== keyid) {
+  if (computed !== keyid) {
     throw new BadKeyIdError(`${path}: keyid is not the SHA-256 of the key's canonical JSON`, context);
   }
   return tuf;
@@ -156,7 +165,9 @@ function checkRoleKeys(
     throw new BadKeyIdError(`${path}.keyids lists a keyid twice`, context);
   }
   for (const keyid of keyids) {
-    if (!(keyid in keys)) throw new BadKeyIdError(`${path}.keyids names ${keyid}, which is not among the keys`, context);
+    // Own keys only: `in` would find "toString" or "__proto__" on Object.prototype and crash below
+    // (J8, go-tuf CVE-2026-23991 class: a TypeError from valid JSON before any signature check).
+    if (!Object.hasOwn(keys, keyid)) throw new BadKeyIdError(`${path}.keyids names ${keyid}, which is not among the keys`, context);
   }
   const threshold = role.threshold;
   if (typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 1) {

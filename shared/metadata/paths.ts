@@ -59,7 +59,9 @@ function segmentRegExp(segment: string): string {
     if (c === '*') out += '[^/]*';
     else if (c === '?') out += '[^/]';
     else if (c === '[') {
-      const close = segment.indexOf(']', i + 2);
+      // fnmatch: a `]` right after `[` or `[!` is a member, not the end of the class, so "[!]x]"
+      // is "not ] or x" and "[!]" is literal text on every client alike (I8).
+      const close = segment.indexOf(']', i + (segment[i + 1] === '!' ? 3 : 2));
       if (close === -1) {
         out += '\\[';
         continue;
@@ -82,7 +84,15 @@ function segmentRegExp(segment: string): string {
 export function matchesPathPattern(targetName: string, pattern: string): boolean {
   let regexp = patternCache.get(pattern);
   if (regexp === undefined) {
-    regexp = new RegExp(`^${pattern.split('/').map(segmentRegExp).join('/')}$`, 'u');
+    try {
+      regexp = new RegExp(`^${pattern.split('/').map(segmentRegExp).join('/')}$`, 'u');
+    } catch (err) {
+      // A reversed range such as "[z-a]" has no RegExp form. fnmatch drops empty ranges; here the
+      // whole pattern then matches nothing (fail closed), and a signed pattern can never crash a
+      // lookup with a SyntaxError (I8, J8).
+      if (!(err instanceof SyntaxError)) throw err;
+      regexp = /(?!)/u;
+    }
     if (patternCache.size > 10_000) patternCache.clear();
     patternCache.set(pattern, regexp);
   }

@@ -26,7 +26,7 @@ import type {
   TopLevelRole,
 } from '../../shared/metadata/types.js';
 
-type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
+type Mutable<T> = T extends readonly (infer U)[] ? Mutable<U>[] : T extends object ? { -readonly [K in keyof T]: Mutable<T[K]> } : T;
 export type MutableRoot = Mutable<RootSigned>;
 export type MutableTimestamp = Mutable<TimestampSigned>;
 export type MutableSnapshot = Mutable<SnapshotSigned>;

@@ -1,0 +1,100 @@
+// `uptane image ...`: run the Image repository server, manage its uploader credentials, and the
+// release engineer's offline workflow (workspace-cli.ts). Registered by the root cli.ts.
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { systemClock } from '../shared/clock.js';
+import type { CliEnvironment } from '../shared/keys-cli.js';
+import { openImageRepository, startImageServer } from './server.js';
+import { imageWorkspaceCommands } from './workspace-cli.js';
+
+interface DataDirArgs {
+  readonly dataDir: string;
+}
+
+function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArgs> {
+  return yargs.option('data-dir', {
+    type: 'string',
+    default: io.env.UPTANE_IMAGE_DATA_DIR ?? '.uptane-data/image-repo',
+    describe: 'folder holding the database, the images and the online keys (env UPTANE_IMAGE_DATA_DIR)',
+  }) as unknown as Argv<T & DataDirArgs>;
+}
+
+const serveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & { port: number; host: string }> => ({
+  command: 'serve',
+  describe: 'run the Image repository server (TUF metadata and images; upload API for release engineers)',
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .option('port', { type: 'number', default: Number(io.env.UPTANE_IMAGE_PORT ?? 8081), describe: 'TCP port (env UPTANE_IMAGE_PORT)' })
+      .option('host', { type: 'string', default: io.env.UPTANE_IMAGE_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_IMAGE_HOST)' })
+      .example('$0 image serve --data-dir /var/lib/uptane/image --port 8081', 'serve on port 8081')
+      .epilogue(
+        'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys shows them for the root metadata. The server refuses to start if any other key file is in that folder.',
+      ) as Argv<DataDirArgs & { port: number; host: string }>,
+  handler: async (argv) => {
+    const server = await startImageServer({ dataDir: resolve(argv.dataDir), port: argv.port, host: argv.host, log: io.print });
+    const keys = server.repository.onlineKeys();
+    io.print(`Image repository listening on ${server.url}`);
+    io.print(`data folder: ${resolve(argv.dataDir)}`);
+    io.print(`online timestamp key ${keys.timestamp.keyid}, snapshot key ${keys.snapshot.keyid}`);
+    await new Promise<void>((done) => {
+      const stop = () => void server.close().then(done);
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  },
+});
+
+const uploaderAddCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & { name: string }> => ({
+  command: 'add <name>',
+  describe: 'create an uploader credential and print its token (shown once; only its hash is stored)',
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .positional('name', { type: 'string', demandOption: true, describe: 'who the token is for, e.g. release-bot' })
+      .example('$0 image uploader add release-bot', 'prints a bearer token for the upload API') as Argv<DataDirArgs & { name: string }>,
+  handler: (argv) => {
+    const { storage } = openImageRepository(resolve(argv.dataDir), systemClock);
+    try {
+      const token = randomBytes(32).toString('base64url');
+      storage.addUploader(argv.name, token, systemClock.now());
+      io.print(token);
+    } finally {
+      storage.close();
+    }
+  },
+});
+
+const uploaderRemoveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & { name: string }> => ({
+  command: 'remove <name>',
+  describe: 'revoke an uploader credential',
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .positional('name', { type: 'string', demandOption: true })
+      .example('$0 image uploader remove release-bot', 'the token stops working at once') as Argv<DataDirArgs & { name: string }>,
+  handler: (argv) => {
+    const { storage } = openImageRepository(resolve(argv.dataDir), systemClock);
+    try {
+      if (!storage.removeUploader(argv.name)) throw new Error(`no uploader named ${argv.name}`);
+      io.print(`removed uploader ${argv.name}`);
+    } finally {
+      storage.close();
+    }
+  },
+});
+
+export const imageCommand = (io: CliEnvironment): CommandModule<object, object> => ({
+  command: 'image',
+  describe: 'the Image repository: server, uploader credentials, and the offline signing workflow',
+  builder: (yargs) =>
+    yargs
+      .command(serveCommand(io))
+      .command(imageWorkspaceCommands(io))
+      .command({
+        command: 'uploader',
+        describe: 'manage uploader credentials for the write API',
+        builder: (y) => y.command(uploaderAddCommand(io)).command(uploaderRemoveCommand(io)).demandCommand(1, 'name an uploader subcommand: add or remove'),
+        handler: () => undefined,
+      })
+      .demandCommand(1, 'name an image subcommand (serve, uploader, init, root, targets, sign, status, push, ...)'),
+  handler: () => undefined,
+});

@@ -1,0 +1,258 @@
+// The release engineer's offline workflow under `uptane image ...`: the shared workspace commands
+// (init, root, sign, status, sign-request, pull, discard) plus what only the Image repository has:
+// images in targets, supplier delegations, and push to the Image repository server.
+import type { Argv, CommandModule } from 'yargs';
+import { loadPublicKey } from '../shared/crypto/keys.js';
+import { WorkspaceError } from '../shared/errors.js';
+import {
+  formatBytes,
+  openWorkspace,
+  printStage,
+  progressPrinter,
+  serverUrlOf,
+  withWorkspace,
+  workspaceCommands,
+  type WorkspaceArgs,
+  type WorkspaceCliEnvironment,
+} from '../shared/workspace/cli.js';
+import { shortKeyId } from '../shared/workspace/hints.js';
+import { ImageRepoClient } from './repo-client.js';
+import { pushWorkspace } from './push.js';
+
+const REPOSITORY = 'image';
+const DEFAULT_TOKEN_ENV = 'UPTANE_UPLOAD_TOKEN';
+
+interface TargetsRoleArgs extends WorkspaceArgs {
+  readonly role: string;
+}
+
+function withRole<T>(yargs: Argv<T>): Argv<T & { role: string }> {
+  return yargs.option('role', {
+    type: 'string',
+    default: 'targets',
+    describe: 'targets, or a delegated role (a supplier signs its own)',
+  }) as unknown as Argv<T & { role: string }>;
+}
+
+/** `--custom key=value` (a string) and `--custom-json key=<json>` (any JSON value) into one object. */
+function customFields(strings: readonly string[] | undefined, jsons: readonly string[] | undefined): Record<string, unknown> {
+  const custom: Record<string, unknown> = {};
+  const split = (pair: string, option: string): [string, string] => {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new WorkspaceError(`${option} ${JSON.stringify(pair)}: write it as key=value`);
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  };
+  for (const pair of strings ?? []) {
+    const [key, value] = split(pair, '--custom');
+    custom[key] = value;
+  }
+  for (const pair of jsons ?? []) {
+    const [key, value] = split(pair, '--custom-json');
+    try {
+      custom[key] = JSON.parse(value) as unknown;
+    } catch (err) {
+      throw new WorkspaceError(`--custom-json ${key}: ${JSON.stringify(value)} is not JSON (${(err as Error).message})`, { cause: err });
+    }
+  }
+  return custom;
+}
+
+interface AddArgs extends TargetsRoleArgs {
+  readonly file: string;
+  readonly name?: string | undefined;
+  readonly hardwareId: string[];
+  readonly releaseCounter: number;
+  readonly custom?: string[] | undefined;
+  readonly customJson?: string[] | undefined;
+}
+
+const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, AddArgs> => ({
+  command: 'add <file>',
+  describe: 'stage an image: hash the file (sha256 and sha512, streamed), with its hardware ids, release counter and custom fields',
+  builder: (yargs) =>
+    withRole(withWorkspace(yargs, io))
+      .positional('file', { type: 'string', demandOption: true, describe: 'the image file' })
+      .option('name', { type: 'string', requiresArg: true, describe: 'target name in the repository (default: the file name), e.g. engine/ecm-2.1.bin' })
+      .option('hardware-id', { type: 'string', array: true, demandOption: true, describe: 'hardware id the image is for (repeat for several)' })
+      .option('release-counter', { type: 'number', demandOption: true, describe: 'release counter (never lower than an installed image\'s: anti-rollback)' })
+      .option('custom', { type: 'string', array: true, describe: 'free custom field as key=value (a string)' })
+      .option('custom-json', { type: 'string', array: true, describe: 'free custom field as key=<JSON value>' })
+      .example('$0 image targets add build/ecm.bin --name engine/ecm-2.1.bin --hardware-id ecm-x1 --release-counter 21', 'stage an engine ECU image')
+      .example('$0 image targets add radar.bin --role acme --name acme/radar-3.bin --hardware-id radar-a --release-counter 3', 'a supplier stages its own image') as unknown as Argv<AddArgs>,
+  handler: async (argv) => {
+    const ws = openWorkspace(io, argv);
+    const name = argv.name ?? argv.file.split(/[\\/]/).pop()!;
+    const result = await ws.addImage(argv.file, {
+      name,
+      role: argv.role,
+      fields: { hardwareIds: argv.hardwareId, releaseCounter: argv.releaseCounter, custom: customFields(argv.custom, argv.customJson) },
+      onProgress: progressPrinter(io, `hashing ${name}`),
+    });
+    const { target } = result;
+    printStage(
+      io,
+      ws,
+      result,
+      `${result.replaced ? 'replaced' : 'added'} ${name} in ${argv.role}: ${formatBytes(target.length)}, sha256 ${target.hashes.sha256}, hardwareIds ${argv.hardwareId.join(', ')}, releaseCounter ${argv.releaseCounter}`,
+    );
+  },
+});
+
+interface RemoveArgs extends TargetsRoleArgs {
+  readonly name: string;
+}
+
+const targetsRemoveCommand = (io: WorkspaceCliEnvironment): CommandModule<object, RemoveArgs> => ({
+  command: 'remove <name>',
+  describe: 'stage the removal of an image from targets (or a delegated role)',
+  builder: (yargs) =>
+    withRole(withWorkspace(yargs, io))
+      .positional('name', { type: 'string', demandOption: true, describe: 'target name, as listed' })
+      .example('$0 image targets remove engine/ecm-2.0.bin', 'stop offering an old image') as Argv<RemoveArgs>,
+  handler: (argv) => {
+    const ws = openWorkspace(io, argv);
+    printStage(io, ws, ws.removeImage(argv.name, argv.role), `removed ${argv.name} from ${argv.role}`);
+  },
+});
+
+interface ExpiresArgs extends TargetsRoleArgs {
+  readonly when: string;
+}
+
+const targetsExpiresCommand = (io: WorkspaceCliEnvironment): CommandModule<object, ExpiresArgs> => ({
+  command: 'expires <when>',
+  describe: 'stage a new expiry for targets or a delegated role (also how to re-sign before it expires)',
+  builder: (yargs) =>
+    withRole(withWorkspace(yargs, io))
+      .positional('when', { type: 'string', demandOption: true, describe: 'duration from now (90d, 12h, 1y, 2w, 1y30d) or a date (2027-06-30)' })
+      .example('$0 image targets expires 90d', 'valid for 90 days from now')
+      .example('$0 image targets expires 2027-01-31 --role acme', 'a delegated role until a date') as Argv<ExpiresArgs>,
+  handler: (argv) => {
+    const ws = openWorkspace(io, argv);
+    printStage(io, ws, ws.setExpires(argv.role, argv.when), `set the ${argv.role} expiry`);
+  },
+});
+
+const targetsCommand = (io: WorkspaceCliEnvironment): CommandModule<object, object> => ({
+  command: 'targets',
+  describe: 'stage changes to the images in targets or a delegated role',
+  builder: (yargs) =>
+    yargs
+      .command(targetsAddCommand(io))
+      .command(targetsRemoveCommand(io))
+      .command(targetsExpiresCommand(io))
+      .example('$0 image targets add ecm.bin --hardware-id ecm-x1 --release-counter 3', 'stage an image, then sign and push')
+      .demandCommand(1, 'name a targets subcommand: add, remove or expires'),
+  handler: () => undefined,
+});
+
+interface DelegateArgs extends WorkspaceArgs {
+  readonly name: string;
+  readonly key: string[];
+  readonly path: string[];
+  readonly threshold: number;
+  readonly hardwareId?: string[] | undefined;
+  readonly terminating: boolean;
+}
+
+const delegateCommand = (io: WorkspaceCliEnvironment): CommandModule<object, DelegateArgs> => ({
+  command: 'delegate <name>',
+  describe: 'stage a delegation from targets: images matching path patterns (and hardware ids) may be signed by a supplier\'s keys',
+  builder: (yargs) =>
+    withWorkspace(yargs, io)
+      .positional('name', { type: 'string', demandOption: true, describe: 'delegated role name, e.g. acme' })
+      .option('path', { type: 'string', array: true, demandOption: true, describe: 'target name pattern (* and ? stay within one path segment), e.g. "acme/*"' })
+      .option('key', { type: 'string', array: true, demandOption: true, describe: 'supplier public key file (repeat for several)' })
+      .option('threshold', { type: 'number', default: 1, describe: 'supplier signatures required' })
+      .option('hardware-id', { type: 'string', array: true, describe: 'only for images for these hardware ids (Uptane)' })
+      .option('terminating', { type: 'boolean', default: false, describe: 'clients search no further delegations for matching names' })
+      .example('$0 image delegate acme --path "acme/*" --key acme.pub.json --hardware-id radar-a --terminating', 'Acme signs its radar images itself') as Argv<DelegateArgs>,
+  handler: (argv) => {
+    const ws = openWorkspace(io, argv);
+    const keys = argv.key.map((file) => loadPublicKey(file));
+    const result = ws.delegate({
+      name: argv.name,
+      keys,
+      threshold: argv.threshold,
+      paths: argv.path,
+      ...(argv.hardwareId !== undefined ? { hardwareIds: argv.hardwareId } : {}),
+      terminating: argv.terminating,
+    });
+    printStage(io, ws, result, `delegated ${argv.path.join(', ')} to ${argv.name} (${argv.threshold} of ${keys.map((k) => shortKeyId(k.keyid)).join(', ')})`);
+    io.print(`after pushing targets, the supplier runs \`uptane image targets add FILE --role ${argv.name} ...\` in their own workspace`);
+  },
+});
+
+interface UndelegateArgs extends WorkspaceArgs {
+  readonly name: string;
+}
+
+const undelegateCommand = (io: WorkspaceCliEnvironment): CommandModule<object, UndelegateArgs> => ({
+  command: 'undelegate <name>',
+  describe: 'stage the removal of a delegation from targets',
+  builder: (yargs) =>
+    withWorkspace(yargs, io)
+      .positional('name', { type: 'string', demandOption: true, describe: 'delegated role name' })
+      .example('$0 image undelegate acme', 'Acme\'s images are no longer trusted after the next targets push') as Argv<UndelegateArgs>,
+  handler: (argv) => {
+    const ws = openWorkspace(io, argv);
+    printStage(io, ws, ws.undelegate(argv.name), `removed the delegation to ${argv.name}`);
+  },
+});
+
+interface PushArgs extends WorkspaceArgs {
+  readonly role?: string[] | undefined;
+  readonly tokenEnv: string;
+  readonly server?: string | undefined;
+}
+
+const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArgs> => ({
+  command: 'push',
+  describe: 'upload the staged images and publish the staged metadata (root, then targets, then delegated roles), after checking everything locally',
+  builder: (yargs) =>
+    withWorkspace(yargs, io)
+      .option('role', { type: 'string', array: true, describe: 'push only these staged roles (default: all)' })
+      .option('token-env', {
+        type: 'string',
+        default: DEFAULT_TOKEN_ENV,
+        describe: 'environment variable holding the uploader token (never pass it as an argument)',
+      })
+      .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
+      .example('UPTANE_UPLOAD_TOKEN=... $0 image push', 'publish everything staged')
+      .example('$0 image push --role acme --token-env ACME_TOKEN', 'a supplier publishes its delegated role') as unknown as Argv<PushArgs>,
+  handler: async (argv) => {
+    const ws = openWorkspace(io, argv);
+    const token = io.env[argv.tokenEnv];
+    if (token === undefined || token === '') {
+      throw new WorkspaceError(
+        `environment variable ${argv.tokenEnv} holds no uploader token: set it (the server operator creates one with \`uptane image uploader add NAME\`), or name another variable with --token-env`,
+      );
+    }
+    const url = serverUrlOf(ws, argv.server);
+    const progress = new Map<string, (sent: number, total: number) => void>();
+    const result = await pushWorkspace(ws, new ImageRepoClient(url, token), {
+      ...(argv.role !== undefined ? { roles: argv.role } : {}),
+      onUploadProgress: (name, sent, total) => {
+        if (!progress.has(name)) progress.set(name, progressPrinter(io, `uploading ${name}`));
+        progress.get(name)!(sent, total);
+      },
+      log: io.print,
+    });
+    const uploaded = result.images.filter((i) => i.uploaded).length;
+    io.print(`pushed to ${url}: ${uploaded} image(s) uploaded, ${result.images.length - uploaded} already there; ${result.published.map((p) => `${p.role} v${p.version}`).join(', ')} published`);
+  },
+});
+
+/** Every `uptane image ...` command of the offline workflow. */
+export function imageWorkspaceCommands(io: WorkspaceCliEnvironment): CommandModule<object, object>[] {
+  return [
+    ...workspaceCommands(io, {
+      repository: REPOSITORY,
+      fetchOnlineKeys: (serverUrl) => new ImageRepoClient(serverUrl).onlineKeys(),
+    }),
+    targetsCommand(io),
+    delegateCommand(io),
+    undelegateCommand(io),
+    pushCommand(io),
+  ] as unknown as CommandModule<object, object>[];
+}

@@ -1,0 +1,630 @@
+// Workspace commands every repository's CLI group shares: init, root changes, sign, status, discard,
+// air-gapped signing requests and pull. A component's cli.ts mounts them (`uptane image ...`, later
+// `uptane director ...`) and adds its own (targets, push). Output and environment come from the
+// CliEnvironment the root cli.ts hands over (STYLE.md 3); progress goes to standard error.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import type { Clock } from '../clock.js';
+import { loadPrivateKey, loadPublicKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
+import { KeyFileError, StorageError, WorkspaceError } from '../errors.js';
+import { HttpFetcher } from '../fetcher.js';
+import { passphraseFrom, type CliEnvironment } from '../keys-cli.js';
+import { TOP_LEVEL_ROLES, type TopLevelRole } from '../metadata/types.js';
+import { describeExpiry } from './duration.js';
+import { shortKeyId } from './hints.js';
+import { describeSigned, readSigningRequest, signSigningRequest } from './signing-request.js';
+import type { AuthorityProgress } from './signatures.js';
+import type { StageResult } from './staging.js';
+import { Workspace } from './workspace.js';
+
+/** The process environment a workspace command needs, handed over by the root cli.ts. */
+export interface WorkspaceCliEnvironment extends CliEnvironment {
+  /** Progress lines while hashing or uploading; default: standard error. */
+  readonly progress?: (line: string) => void;
+  /** Time used for expiry and checks; default: the system clock. */
+  readonly clock?: Clock;
+}
+
+export interface OnlineKeySet {
+  readonly timestamp: PublicKey;
+  readonly snapshot: PublicKey;
+}
+
+export interface WorkspaceCommandOptions {
+  /** 'image' or 'director': the CLI group, and the repository named in every file. */
+  readonly repository: string;
+  /** Fetches the server's online timestamp and snapshot keys (root create, root add-key --from-server). */
+  readonly fetchOnlineKeys?: (serverUrl: string) => Promise<OnlineKeySet>;
+}
+
+export interface WorkspaceArgs {
+  readonly workspace: string;
+}
+
+interface PassphraseArgs {
+  readonly passphraseEnv?: string | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers the component CLIs use too.
+
+export function withWorkspace<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & WorkspaceArgs> {
+  return yargs.option('workspace', {
+    alias: 'w',
+    type: 'string',
+    default: io.env.UPTANE_WORKSPACE ?? '.',
+    describe: 'workspace folder (env UPTANE_WORKSPACE)',
+  }) as unknown as Argv<T & WorkspaceArgs>;
+}
+
+function withPassphrase<T>(yargs: Argv<T>): Argv<T & PassphraseArgs> {
+  return yargs.option('passphrase-env', {
+    type: 'string',
+    requiresArg: true,
+    describe: 'environment variable holding the key file passphrase (never pass it as an argument)',
+  }) as unknown as Argv<T & PassphraseArgs>;
+}
+
+export function openWorkspace(io: WorkspaceCliEnvironment, args: WorkspaceArgs): Workspace {
+  return Workspace.open(args.workspace, io.clock);
+}
+
+/** The private key named by --key, decrypted with the passphrase from --passphrase-env if given. */
+export function loadSigningKey(io: CliEnvironment, path: string, passphraseEnv: string | undefined): PrivateKey {
+  const text = readTextFile(path, 'key file');
+  if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') && passphraseEnv === undefined) {
+    throw new KeyFileError(`${path} is an encrypted private key: name the variable holding its passphrase with --passphrase-env NAME`);
+  }
+  if (!text.includes('PRIVATE KEY-----')) {
+    throw new KeyFileError(`${path} holds no private key: signing needs the private key file (PKCS#8 PEM from \`uptane keys generate\`)`);
+  }
+  return loadPrivateKey(path, passphraseFrom(io.env, passphraseEnv));
+}
+
+function readBytesFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new StorageError(`cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function readTextFile(path: string, what: string): string {
+  return readBytesFile(path, what).toString('utf8');
+}
+
+/** Writes a new file; never overwrites one (a signing request or signature is evidence, not scratch). */
+export function writeNewFile(path: string, text: string): void {
+  try {
+    writeFileSync(path, text, { flag: 'wx', mode: 0o644 });
+  } catch (err) {
+    throw new StorageError(`cannot write ${path}: ${(err as Error).message}${(err as NodeJS.ErrnoException).code === 'EEXIST' ? ' (choose another --out)' : ''}`, { cause: err });
+  }
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Progress of one long operation as `label: done / total (p%)` lines: one at least every 10% or
+ * second, and always the last, so logs of large images stay short but never look stuck.
+ */
+export function progressPrinter(io: WorkspaceCliEnvironment, label: string): (done: number, total: number) => void {
+  const print = io.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let lastPercent = -100;
+  let lastTime = 0;
+  return (done, total) => {
+    const percent = total === 0 ? 100 : Math.floor((done * 100) / total);
+    const now = Date.now();
+    if (done < total && percent < lastPercent + 10 && now - lastTime < 1000) return;
+    lastPercent = percent;
+    lastTime = now;
+    print(`${label}: ${formatBytes(done)} / ${formatBytes(total)} (${percent}%)`);
+  };
+}
+
+/** The server URL from --server, else the workspace's; a clear error when neither is set. */
+export function serverUrlOf(ws: Workspace, override: string | undefined): string {
+  if (override !== undefined) return override.replace(/\/+$/, '');
+  if (ws.config.serverUrl !== undefined) return ws.config.serverUrl;
+  throw new WorkspaceError(`no server URL: pass --server http://host:port, or store one with \`${ws.hint('init --server URL')}\` in a new workspace`, {
+    repository: ws.repository,
+  });
+}
+
+export function printProgress(io: CliEnvironment, progress: readonly AuthorityProgress[]): void {
+  for (const p of progress) {
+    io.print(`  ${p.label}: ${p.signed.length}/${p.threshold} signed${p.met ? ' (threshold met)' : `; ${p.threshold - p.signed.length} more from: ${p.missing.map(shortKeyId).join(', ')}`}`);
+  }
+}
+
+/** Reports a staged edit: what changed, the version, dropped signatures, and what to do next. */
+export function printStage(io: CliEnvironment, ws: Workspace, result: StageResult, change: string): void {
+  const { role, signed } = result;
+  if (!result.changed) {
+    io.print(`${role} v${signed.version}: nothing changed; signatures collected so far are kept`);
+    return;
+  }
+  io.print(change);
+  const from = result.publishedVersion === 0 ? 'never published' : `published v${result.publishedVersion}`;
+  io.print(`staged ${role} v${signed.version} (${from}), expires ${signed.expires} (${describeExpiry(signed.expires, ws.now)})`);
+  if (result.droppedSignatures.length > 0) {
+    io.print(
+      `the signed part of ${role} v${signed.version} changed, so ${result.droppedSignatures.length} signature(s) no longer cover it and were dropped (${result.droppedSignatures.map(shortKeyId).join(', ')}): they must sign again`,
+    );
+  }
+  io.print(`next: more changes, then \`${ws.hint(`sign --role ${role} --key FILE`)}\` (\`${ws.hint('status')}\` shows who must sign)`);
+}
+
+function printReadiness(io: CliEnvironment, ws: Workspace, role: string): void {
+  const problems = ws.readinessProblems(role);
+  if (problems.length === 0) io.print(`${role} is ready to push: \`${ws.hint('push')}\``);
+  else if (problems.every((p) => p.code === 'unmet_threshold')) io.print(`${role} needs more signatures before it can be pushed`);
+  else for (const p of problems) io.print(`not ready: ${p.message}`);
+}
+
+function topLevelRole(value: string): TopLevelRole {
+  if (!(TOP_LEVEL_ROLES as readonly string[]).includes(value)) throw new WorkspaceError(`--role must be one of ${TOP_LEVEL_ROLES.join(', ')}, got ${value}`);
+  return value as TopLevelRole;
+}
+
+/** A keyid, or an unambiguous prefix of one (status prints 12-character prefixes), among `keyids`. */
+function resolveKeyId(keyids: readonly string[], given: string, role: string): string {
+  const matches = keyids.filter((k) => k.startsWith(given.toLowerCase()));
+  if (matches.length === 1 && (given.length >= 8 || matches[0] === given)) return matches[0]!;
+  if (matches.length > 1) throw new WorkspaceError(`keyid prefix ${given} matches ${matches.length} ${role} keys; give more characters`);
+  throw new WorkspaceError(`no ${role} key has keyid ${given}${given.length < 8 ? ' (give at least 8 characters)' : ''}; the ${role} keys are ${keyids.join(', ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// init
+
+interface InitArgs extends WorkspaceArgs {
+  readonly server?: string | undefined;
+  readonly trustedRoot?: string | undefined;
+}
+
+function initCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, InitArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'init',
+    describe: `create an offline signing workspace for the ${options.repository} repository (a folder; nothing is sent anywhere)`,
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('server', { type: 'string', requiresArg: true, describe: 'repository server URL, used by push, pull and root create' })
+        .option('trusted-root', {
+          type: 'string',
+          requiresArg: true,
+          describe: 'root metadata file to trust (a second engineer or a supplier starts from the published root, then pulls)',
+        })
+        .example(`${group} init --workspace release --server http://127.0.0.1:8081`, 'a new workspace for the OEM release engineers')
+        .example(`${group} init -w acme-ws --server http://repo:8081 --trusted-root 1.root.json`, 'a supplier workspace that trusts the published root') as Argv<InitArgs>,
+    handler: (argv) => {
+      // The exact bytes: a trust anchor is never re-encoded on its way in.
+      const trustedRoot = argv.trustedRoot === undefined ? undefined : readBytesFile(argv.trustedRoot, 'root metadata');
+      const ws = Workspace.init(
+        argv.workspace,
+        { repository: options.repository, ...(argv.server !== undefined ? { serverUrl: argv.server } : {}), ...(trustedRoot ? { trustedRoot } : {}) },
+        io.clock,
+      );
+      io.print(`created ${options.repository} workspace ${ws.dir}`);
+      if (ws.config.serverUrl !== undefined) io.print(`server: ${ws.config.serverUrl}`);
+      io.print(
+        trustedRoot !== undefined
+          ? `trusting root v${ws.files.loadPublishedRoot()!.signed.version}; next: \`${ws.hint('pull')}\``
+          : `next: \`${ws.hint('root create --root-key FILE --targets-key FILE')}\``,
+      );
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// root
+
+interface RootCreateArgs extends WorkspaceArgs {
+  readonly rootKey: string[];
+  readonly rootThreshold: number;
+  readonly targetsKey: string[];
+  readonly targetsThreshold: number;
+  readonly timestampKey?: string[] | undefined;
+  readonly snapshotKey?: string[] | undefined;
+  readonly expires?: string | undefined;
+  readonly server?: string | undefined;
+}
+
+function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootCreateArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'create',
+    describe: 'stage root version 1: offline root and targets keys, the server\'s online timestamp and snapshot keys',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('root-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a root key (repeat for several)' })
+        .option('root-threshold', { type: 'number', default: 1, describe: 'root signatures required' })
+        .option('targets-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a targets key (repeat)' })
+        .option('targets-threshold', { type: 'number', default: 1, describe: 'targets signatures required' })
+        .option('timestamp-key', { type: 'string', array: true, describe: 'public timestamp key file; default: fetched from the server' })
+        .option('snapshot-key', { type: 'string', array: true, describe: 'public snapshot key file; default: fetched from the server' })
+        .option('expires', { type: 'string', requiresArg: true, describe: 'duration (365d, 1y) or date; default from the workspace policy (365d)' })
+        .option('server', { type: 'string', requiresArg: true, describe: 'server to fetch online keys from; default: the workspace\'s' })
+        .example(
+          `${group} root create --root-key root-1.pub.json --root-key root-2.pub.json --root-threshold 2 --targets-key t1.pub.json --targets-key t2.pub.json --targets-key t3.pub.json --targets-threshold 2`,
+          '2-of-2 root, 2-of-3 targets; online keys from the server',
+        ) as unknown as Argv<RootCreateArgs>,
+    handler: async (argv) => {
+      const ws = openWorkspace(io, argv);
+      const load = (files: readonly string[] | undefined) => (files ?? []).map((f) => loadPublicKey(f));
+      let timestamp = load(argv.timestampKey);
+      let snapshot = load(argv.snapshotKey);
+      if (timestamp.length === 0 || snapshot.length === 0) {
+        if (options.fetchOnlineKeys === undefined) throw new WorkspaceError('give --timestamp-key and --snapshot-key');
+        const url = serverUrlOf(ws, argv.server);
+        const online = await options.fetchOnlineKeys(url);
+        if (timestamp.length === 0) timestamp = [online.timestamp];
+        if (snapshot.length === 0) snapshot = [online.snapshot];
+        io.print(`online keys from ${url}: timestamp ${shortKeyId(online.timestamp.keyid)}, snapshot ${shortKeyId(online.snapshot.keyid)}`);
+      }
+      const result = ws.createRoot({
+        keys: { root: load(argv.rootKey), targets: load(argv.targetsKey), timestamp, snapshot },
+        thresholds: { root: argv.rootThreshold, targets: argv.targetsThreshold, timestamp: 1, snapshot: 1 },
+        ...(argv.expires !== undefined ? { expires: argv.expires } : {}),
+      });
+      for (const line of describeSigned(result.signed)) io.print(line);
+      io.print(`staged root v1; next: sign it with ${argv.rootThreshold} root key(s): \`${ws.hint('sign --role root --key FILE')}\``);
+    },
+  };
+}
+
+interface RootKeyArgs extends WorkspaceArgs {
+  readonly role: string;
+  readonly key?: string | undefined;
+  readonly keyid?: string | undefined;
+  readonly fromServer?: boolean | undefined;
+  readonly server?: string | undefined;
+}
+
+function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootKeyArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'add-key',
+    describe: 'stage a root change adding a key to a role (the next root version; old and new root keys must sign it)',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role to give the key to' })
+        .option('key', { type: 'string', requiresArg: true, describe: 'public key file (TUF key JSON or PEM)' })
+        .option('from-server', { type: 'boolean', describe: 'timestamp or snapshot: the server\'s current online key' })
+        .option('server', { type: 'string', requiresArg: true, describe: 'server for --from-server; default: the workspace\'s' })
+        .example(`${group} root add-key --role root --key root-2.pub.json`, 'start a root rotation: add the new root key')
+        .example(`${group} root add-key --role targets --key t4.pub.json`, 'one more targets key') as Argv<RootKeyArgs>,
+    handler: async (argv) => {
+      const ws = openWorkspace(io, argv);
+      const role = topLevelRole(argv.role);
+      let key: PublicKey;
+      if (argv.fromServer === true) {
+        if (role !== 'timestamp' && role !== 'snapshot') throw new WorkspaceError('--from-server is for the online roles: timestamp and snapshot');
+        if (options.fetchOnlineKeys === undefined) throw new WorkspaceError('this repository offers no online keys; give --key');
+        key = (await options.fetchOnlineKeys(serverUrlOf(ws, argv.server)))[role];
+      } else if (argv.key !== undefined) {
+        key = loadPublicKey(argv.key);
+      } else {
+        throw new WorkspaceError('give the key to add: --key FILE (or --from-server for timestamp and snapshot)');
+      }
+      printStage(io, ws, ws.addRootKey(role, key), `added ${role} key ${key.keyid}`);
+    },
+  };
+}
+
+function rootRemoveKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootKeyArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'remove-key',
+    describe: 'stage a root change removing a key from a role (revocation: clients stop trusting it at the next root)',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role to take the key from' })
+        .option('keyid', { type: 'string', requiresArg: true, describe: 'keyid (or a prefix of 8+ characters, as status prints)' })
+        .option('key', { type: 'string', requiresArg: true, describe: 'or the public key file' })
+        .example(`${group} root remove-key --role root --keyid 3f9a61c2d0b4`, 'finish a root rotation: drop the old root key') as Argv<RootKeyArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      const role = topLevelRole(argv.role);
+      const root = ws.files.loadStagedRoot() ?? ws.files.loadPublishedRoot();
+      if (root === undefined) throw new WorkspaceError(`this workspace has no root: \`${ws.hint('root create')}\``);
+      let keyid: string;
+      if (argv.key !== undefined) keyid = loadPublicKey(argv.key).keyid;
+      else if (argv.keyid !== undefined) keyid = resolveKeyId(root.signed.roles[role].keyids, argv.keyid, role);
+      else throw new WorkspaceError('name the key to remove: --keyid ID or --key FILE');
+      printStage(io, ws, ws.removeRootKey(role, keyid), `removed ${role} key ${keyid}`);
+    },
+  };
+}
+
+interface ThresholdArgs extends WorkspaceArgs {
+  readonly role: string;
+  readonly threshold: number;
+}
+
+function rootThresholdCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, ThresholdArgs> {
+  return {
+    command: 'threshold <threshold>',
+    describe: 'stage a root change setting how many of a role\'s keys must sign',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .positional('threshold', { type: 'number', demandOption: true, describe: 'signatures required (1 up to the role\'s key count)' })
+        .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role whose threshold to set' })
+        .example(`$0 ${options.repository} root threshold 2 --role targets`, 'require 2 targets signatures') as Argv<ThresholdArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      const role = topLevelRole(argv.role);
+      printStage(io, ws, ws.setRootThreshold(role, argv.threshold), `set the ${role} threshold to ${argv.threshold}`);
+    },
+  };
+}
+
+interface ExpiresArgs extends WorkspaceArgs {
+  readonly when: string;
+}
+
+function rootExpiresCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, ExpiresArgs> {
+  return {
+    command: 'expires <when>',
+    describe: 'stage a root change setting its expiry (also how to re-sign a root before it expires)',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .positional('when', { type: 'string', demandOption: true, describe: 'duration from now (365d, 1y, 2w) or a date (2027-06-30)' })
+        .example(`$0 ${options.repository} root expires 1y`, 'root valid for one more year') as Argv<ExpiresArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      printStage(io, ws, ws.setExpires('root', argv.when), `set the root expiry`);
+    },
+  };
+}
+
+function rootCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, object> {
+  return {
+    command: 'root',
+    describe: 'create the root metadata, or stage root changes: keys, thresholds, expiry (rotation)',
+    builder: (yargs) =>
+      yargs
+        .command(rootCreateCommand(io, options))
+        .command(rootAddKeyCommand(io, options))
+        .command(rootRemoveKeyCommand(io, options))
+        .command(rootThresholdCommand(io, options))
+        .command(rootExpiresCommand(io, options))
+        .example(`$0 ${options.repository} root add-key --role root --key new-root.pub.json`, 'rotate root: add the new key, then remove the old one')
+        .demandCommand(1, 'name a root subcommand: create, add-key, remove-key, threshold or expires'),
+    handler: () => undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// sign, status, discard
+
+interface SignArgs extends WorkspaceArgs, PassphraseArgs {
+  readonly role: string;
+  readonly key: string;
+}
+
+function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, SignArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'sign',
+    describe: 'add one key\'s signature to a staged role, keeping the signatures already collected',
+    builder: (yargs) =>
+      withPassphrase(
+        withWorkspace(yargs, io)
+          .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
+          .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM)' }),
+      )
+        .example(`${group} sign --role targets --key targets-1.pem`, 'the first of the targets signatures')
+        .example(`${group} sign --role root --key root-1.pem --passphrase-env ROOT_PASS`, 'with an encrypted key') as Argv<SignArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      const result = ws.sign(argv.role, loadSigningKey(io, argv.key, argv.passphraseEnv));
+      io.print(
+        result.alreadySigned
+          ? `${argv.role} v${result.version} already carries a valid signature by ${result.keyid}; nothing changed`
+          : `signed ${argv.role} v${result.version} with ${result.keyid}`,
+      );
+      printProgress(io, result.progress);
+      printReadiness(io, ws, argv.role);
+    },
+  };
+}
+
+interface StatusArgs extends WorkspaceArgs {
+  readonly json: boolean;
+}
+
+function statusCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, StatusArgs> {
+  return {
+    command: 'status',
+    describe: 'per role: staged version against published, expiry, who signed, who is still missing, ready to push',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON (full keyids)' })
+        .example(`$0 ${options.repository} status`, 'what is staged and what it still needs')
+        .example(`$0 ${options.repository} status --json`, 'the same, for scripts') as Argv<StatusArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      if (argv.json) io.print(JSON.stringify(ws.status(), null, 2));
+      else for (const line of ws.formatStatus()) io.print(line);
+    },
+  };
+}
+
+interface RoleArgs extends WorkspaceArgs {
+  readonly role: string;
+}
+
+function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RoleArgs> {
+  return {
+    command: 'discard',
+    describe: 'throw away the staged change of a role (and its signatures)',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
+        .example(`$0 ${options.repository} discard --role targets`, 'start the targets change over from the published version') as Argv<RoleArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      ws.discard(argv.role);
+      io.print(`discarded the staged ${argv.role}`);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Air-gapped signing requests
+
+interface ExportArgs extends RoleArgs {
+  readonly out?: string | undefined;
+}
+
+function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, ExportArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'export',
+    describe: 'write a signing request for a staged role, to carry to an offline signer',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
+        .option('out', { type: 'string', requiresArg: true, describe: 'file to write; default <role>-v<version>.request.json' })
+        .example(`${group} sign-request export --role targets --out /media/usb/targets.request.json`, 'for a signer on an air-gapped machine') as Argv<ExportArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      const request = ws.exportSigningRequest(argv.role);
+      const out = argv.out ?? `${argv.role}-v${request.version}.request.json`;
+      writeNewFile(out, `${JSON.stringify(request, null, 2)}\n`);
+      io.print(`wrote signing request ${out} for ${request.role} v${request.version}`);
+      io.print(`keys asked to sign: ${request.keyids.join(', ')}`);
+      io.print(`SHA-256 of the bytes to sign: ${request.sha256}`);
+      io.print('tell the signer this SHA-256 by another channel; they check it before signing (--expect-sha256)');
+      io.print(`signer runs: \`${ws.hint(`sign-request sign ${basename(out)} --key FILE`)}\`; then \`${ws.hint('sign-request import SIGNATURE-FILE')}\` here`);
+    },
+  };
+}
+
+interface RequestSignArgs extends PassphraseArgs {
+  readonly request: string;
+  readonly key: string;
+  readonly out?: string | undefined;
+  readonly expectSha256?: string | undefined;
+}
+
+function requestSignCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RequestSignArgs> {
+  const group = `$0 ${options.repository}`;
+  return {
+    command: 'sign <request>',
+    describe: 'sign a signing request with one key file; needs no workspace and no network (for the air-gapped machine)',
+    builder: (yargs) =>
+      withPassphrase(
+        yargs
+          .positional('request', { type: 'string', demandOption: true, describe: 'signing request file' })
+          .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM)' })
+          .option('out', { type: 'string', requiresArg: true, describe: 'signature file to write; default <request>.<keyid>.sig.json' })
+          .option('expect-sha256', { type: 'string', requiresArg: true, describe: 'refuse unless the request\'s bytes have this SHA-256 (as the workspace printed it)' }),
+      )
+        .example(`${group} sign-request sign targets-v3.request.json --key targets-2.pem --expect-sha256 9c1e...`, 'review, check the hash, sign') as Argv<RequestSignArgs>,
+    handler: (argv) => {
+      const verified = readSigningRequest(readTextFile(argv.request, 'signing request'));
+      const { request } = verified;
+      io.print(`${request.repository} repository, role ${request.role}; you are signing:`);
+      for (const line of describeSigned(verified.signed)) io.print(`  ${line}`);
+      io.print(`SHA-256 of the bytes: ${request.sha256}`);
+      if (argv.expectSha256 !== undefined && argv.expectSha256.toLowerCase() !== request.sha256) {
+        throw new WorkspaceError(`the request's SHA-256 is ${request.sha256}, not the ${argv.expectSha256} you were given: do not sign it; ask for a new request`);
+      }
+      const signature = signSigningRequest(verified, loadSigningKey(io, argv.key, argv.passphraseEnv));
+      const out = argv.out ?? `${argv.request.replace(/(\.request)?\.json$/, '')}.${signature.keyid.slice(0, 12)}.sig.json`;
+      writeNewFile(out, `${JSON.stringify(signature, null, 2)}\n`);
+      io.print(`wrote signature ${out} by ${signature.keyid}; carry it back and run \`uptane ${request.repository} sign-request import ${basename(out)}\``);
+    },
+  };
+}
+
+interface ImportArgs extends WorkspaceArgs {
+  readonly signature: string;
+}
+
+function requestImportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, ImportArgs> {
+  return {
+    command: 'import <signature>',
+    describe: 'add a signature made from a signing request, after checking it against the staged bytes and the role\'s keys',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .positional('signature', { type: 'string', demandOption: true, describe: 'signature file written by `sign-request sign`' })
+        .example(`$0 ${options.repository} sign-request import targets-v3.1a2b3c4d5e6f.sig.json`, 'count the offline signature') as Argv<ImportArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv);
+      const result = ws.importSignature(readTextFile(argv.signature, 'signature file'));
+      io.print(`imported the signature of ${result.keyid} on ${result.role} v${result.version}`);
+      printProgress(io, result.progress);
+      printReadiness(io, ws, result.role);
+    },
+  };
+}
+
+function signRequestCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, object> {
+  return {
+    command: 'sign-request',
+    describe: 'air-gapped signing: export a request, sign it elsewhere with only the key, import the signature',
+    builder: (yargs) =>
+      yargs
+        .command(requestExportCommand(io, options))
+        .command(requestSignCommand(io, options))
+        .command(requestImportCommand(io, options))
+        .example(`$0 ${options.repository} sign-request export --role targets`, 'then sign it on the offline machine and import the result')
+        .demandCommand(1, 'name a sign-request subcommand: export, sign or import'),
+    handler: () => undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// pull
+
+interface PullArgs extends WorkspaceArgs {
+  readonly server?: string | undefined;
+}
+
+function pullCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, PullArgs> {
+  return {
+    command: 'pull',
+    describe: 'fetch the published metadata as a verifying client, from the root this workspace trusts',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
+        .example(`$0 ${options.repository} pull`, 'bring published/ up to date before staging changes') as Argv<PullArgs>,
+    handler: async (argv) => {
+      const ws = openWorkspace(io, argv);
+      const url = serverUrlOf(ws, argv.server);
+      const result = await ws.pull({ metadataUrl: `${url}/metadata`, fetcher: new HttpFetcher() });
+      io.print(`pulled from ${url}: root v${result.rootVersion}, timestamp v${result.timestampVersion}, targets v${result.targetsVersion}`);
+      for (const [role, version] of Object.entries(result.delegated)) io.print(`  delegated ${role} v${version}`);
+      for (const role of result.overtaken) {
+        io.print(`warning: staged ${role} is not above the published version any more; \`${ws.hint(`discard --role ${role}`)}\` and stage it again`);
+      }
+    },
+  };
+}
+
+/** The shared workspace commands, for a component's command group. */
+export function workspaceCommands(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, object>[] {
+  return [
+    initCommand(io, options),
+    rootCommand(io, options),
+    signCommand(io, options),
+    statusCommand(io, options),
+    discardCommand(io, options),
+    signRequestCommand(io, options),
+    pullCommand(io, options),
+  ] as unknown as CommandModule<object, object>[];
+}

@@ -1,0 +1,225 @@
+// The on-disk layout of a release engineer's offline workspace, and nothing else: reading and
+// writing its files atomically. Every decision about what to write lives in the modules above it.
+//
+//   workspace.json           repository kind, server URL, expiry policy
+//   staged/<role>.json       the change being prepared: {signed, signatures collected so far}
+//   sources/<role>.json      local image files behind the staged targets entries (for push)
+//   published/<role>.json    the last published or pulled metadata, exact bytes (a client's store)
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { canonicalBytes } from '../canonical.js';
+import { CanonicalJsonError, StorageError, WorkspaceError } from '../errors.js';
+import { writeFileAtomic } from '../fs-atomic.js';
+import { FileMetadataStore } from '../metadata-store.js';
+import { parseMetadata } from '../metadata/parse.js';
+import { roleFileName } from '../metadata/paths.js';
+import type { SignedEnvelope } from '../metadata/sign.js';
+import type { Metadata, RootSigned, SignedTypeMap, TargetsSigned } from '../metadata/types.js';
+import { checkStagedRoleName, metadataTypeOf, type StagedType } from './roles.js';
+
+export const WORKSPACE_FILE = 'workspace.json';
+const FORMAT = 1;
+
+/** How long each kind of role stays valid when a change set does not say otherwise (STYLE.md 10). */
+export interface ExpiryPolicy {
+  readonly root: string;
+  readonly targets: string;
+  readonly delegated: string;
+  /** `status` warns when published or staged metadata expires sooner than this. */
+  readonly warnBefore: string;
+}
+
+export const DEFAULT_EXPIRY_POLICY: ExpiryPolicy = { root: '365d', targets: '90d', delegated: '90d', warnBefore: '14d' };
+
+export interface WorkspaceConfig {
+  readonly format: typeof FORMAT;
+  /** Which repository the workspace signs for: 'image' or 'director'. */
+  readonly repository: string;
+  /** Base URL of the repository server, used by push, pull and online-key lookups. */
+  readonly serverUrl?: string;
+  readonly expiryPolicy: ExpiryPolicy;
+}
+
+/** A local image file staged under a target name, as it was when hashed. */
+export interface ImageSource {
+  readonly path: string;
+  readonly length: number;
+  readonly sha256: string;
+}
+
+export type StagedMetadata<K extends StagedType = StagedType> = Metadata<SignedTypeMap[K]>;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readJson(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new StorageError(`cannot read ${what} ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new WorkspaceError(`${what} ${path} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function checkConfig(value: unknown, path: string): WorkspaceConfig {
+  const bad = (what: string): never => {
+    throw new WorkspaceError(`${path}: ${what}`);
+  };
+  if (!isRecord(value)) return bad('must be a JSON object');
+  if (value.format !== FORMAT) bad(`format must be ${FORMAT} (this tool reads workspace format ${FORMAT})`);
+  if (typeof value.repository !== 'string' || value.repository === '') bad('repository must be a non-empty string');
+  if (value.serverUrl !== undefined && typeof value.serverUrl !== 'string') bad('serverUrl must be a string');
+  const policy = value.expiryPolicy;
+  if (!isRecord(policy)) return bad('expiryPolicy must be an object');
+  for (const field of Object.keys(DEFAULT_EXPIRY_POLICY)) {
+    if (typeof policy[field] !== 'string') bad(`expiryPolicy.${field} must be a duration such as "90d"`);
+  }
+  return value as unknown as WorkspaceConfig;
+}
+
+function checkSources(value: unknown, path: string): Record<string, ImageSource> {
+  if (!isRecord(value)) throw new WorkspaceError(`${path}: must be a JSON object`);
+  for (const [name, source] of Object.entries(value)) {
+    if (
+      !isRecord(source) ||
+      typeof source.path !== 'string' ||
+      typeof source.length !== 'number' ||
+      typeof source.sha256 !== 'string'
+    ) {
+      throw new WorkspaceError(`${path}: entry ${JSON.stringify(name)} must be {path, length, sha256}`);
+    }
+  }
+  return value as Record<string, ImageSource>;
+}
+
+export class WorkspaceFiles {
+  readonly dir: string;
+  /** Published metadata, exactly as received or pushed: also the trusted store `pull` refreshes. */
+  readonly published: FileMetadataStore;
+  private cachedConfig: WorkspaceConfig;
+
+  private constructor(dir: string, config: WorkspaceConfig) {
+    this.dir = dir;
+    this.cachedConfig = config;
+    for (const sub of ['staged', 'sources']) mkdirSync(join(dir, sub), { recursive: true });
+    this.published = new FileMetadataStore(join(dir, 'published'));
+  }
+
+  /** Makes a new workspace in `dir` (created if missing); refuses a folder that already is one. */
+  static init(dir: string, config: WorkspaceConfig): WorkspaceFiles {
+    const root = resolve(dir);
+    const configPath = join(root, WORKSPACE_FILE);
+    if (existsSync(configPath)) throw new WorkspaceError(`${root} is already a workspace (${WORKSPACE_FILE} exists)`);
+    mkdirSync(root, { recursive: true });
+    writeFileAtomic(configPath, Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
+    return new WorkspaceFiles(root, config);
+  }
+
+  static open(dir: string): WorkspaceFiles {
+    const root = resolve(dir);
+    const configPath = join(root, WORKSPACE_FILE);
+    if (!existsSync(configPath)) {
+      throw new WorkspaceError(
+        `${root} is not a workspace (no ${WORKSPACE_FILE}): create one with \`init\`, or point --workspace (or UPTANE_WORKSPACE) at one`,
+      );
+    }
+    return new WorkspaceFiles(root, checkConfig(readJson(configPath, 'workspace config'), configPath));
+  }
+
+  get config(): WorkspaceConfig {
+    return this.cachedConfig;
+  }
+
+  writeConfig(config: WorkspaceConfig): void {
+    writeFileAtomic(join(this.dir, WORKSPACE_FILE), Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
+    this.cachedConfig = config;
+  }
+
+  private stagedPath(role: string): string {
+    checkStagedRoleName(role);
+    return join(this.dir, 'staged', roleFileName(role));
+  }
+
+  private sourcesPath(role: string): string {
+    checkStagedRoleName(role);
+    return join(this.dir, 'sources', roleFileName(role));
+  }
+
+  /** Names of the roles with a staged change. */
+  stagedRoles(): string[] {
+    return readdirSync(join(this.dir, 'staged'))
+      .filter((file) => file.endsWith('.json') && !file.startsWith('.'))
+      .map((file) => decodeURIComponent(file.slice(0, -'.json'.length)));
+  }
+
+  loadStagedRoot(): Metadata<RootSigned> | undefined {
+    return this.loadStagedAs('root', 'root');
+  }
+
+  loadStagedTargets(role: string): Metadata<TargetsSigned> | undefined {
+    if (metadataTypeOf(role) !== 'targets') throw new WorkspaceError(`${role} is not a targets role`);
+    return this.loadStagedAs(role, 'targets');
+  }
+
+  /** The staged envelope of `role`, parsed with the same strict rules a client applies to received metadata. */
+  loadStaged(role: string): StagedMetadata | undefined {
+    return this.loadStagedAs(role, metadataTypeOf(role));
+  }
+
+  private loadStagedAs<K extends StagedType>(role: string, type: K): StagedMetadata<K> | undefined {
+    const path = this.stagedPath(role);
+    if (!existsSync(path)) return undefined;
+    const value = readJson(path, `staged ${role}`);
+    let bytes: Buffer;
+    try {
+      bytes = canonicalBytes(value);
+    } catch (err) {
+      if (!(err instanceof CanonicalJsonError)) throw err;
+      throw new WorkspaceError(`staged ${role} in ${path} cannot be signed as it is: ${err.message}`, { cause: err, role });
+    }
+    return parseMetadata(bytes, type, { repository: this.config.repository, role });
+  }
+
+  /** Writes the staged envelope as indented JSON, so a person can read and diff it; signatures cover the canonical form. */
+  saveStaged(role: string, envelope: SignedEnvelope): void {
+    writeFileAtomic(this.stagedPath(role), Buffer.from(`${JSON.stringify(envelope, null, 2)}\n`));
+  }
+
+  /** Drops the staged change of `role` and its image sources. */
+  removeStaged(role: string): void {
+    rmSync(this.stagedPath(role), { force: true });
+    rmSync(this.sourcesPath(role), { force: true });
+  }
+
+  loadSources(role: string): Record<string, ImageSource> {
+    const path = this.sourcesPath(role);
+    if (!existsSync(path)) return {};
+    return checkSources(readJson(path, `image sources of ${role}`), path);
+  }
+
+  saveSources(role: string, sources: Readonly<Record<string, ImageSource>>): void {
+    writeFileAtomic(this.sourcesPath(role), Buffer.from(`${JSON.stringify(sources, null, 2)}\n`));
+  }
+
+  loadPublishedRoot(): Metadata<RootSigned> | undefined {
+    const bytes = this.published.load('root');
+    return bytes === undefined ? undefined : parseMetadata(bytes, 'root', { repository: this.config.repository, role: 'root' });
+  }
+
+  loadPublishedTargets(role: string): Metadata<TargetsSigned> | undefined {
+    checkStagedRoleName(role);
+    if (metadataTypeOf(role) !== 'targets') throw new WorkspaceError(`${role} is not a targets role`);
+    const bytes = this.published.load(role);
+    return bytes === undefined ? undefined : parseMetadata(bytes, 'targets', { repository: this.config.repository, role });
+  }
+
+  loadPublished(role: string): StagedMetadata | undefined {
+    return metadataTypeOf(role) === 'root' ? this.loadPublishedRoot() : this.loadPublishedTargets(role);
+  }
+}

@@ -1,0 +1,80 @@
+// One staged change set per role: the first edit after a publish starts from the published metadata
+// with version N+1 and a fresh expiry; later edits reuse that version (one bump per change set, not
+// per edit). When an edit changes the signed part, signatures collected so far no longer cover it and
+// are dropped, and the caller is told whose; an edit that changes nothing keeps them.
+import type { Clock } from '../clock.js';
+import { canonicalBytes } from '../canonical.js';
+import { WorkspaceError } from '../errors.js';
+import { checkSigned, formatExpires } from '../metadata/parse.js';
+import type { RootSigned, TargetsSigned } from '../metadata/types.js';
+import { resolveExpiry } from './duration.js';
+import type { ExpiryPolicy, WorkspaceFiles } from './files.js';
+import { commandHint } from './hints.js';
+import { isDelegatedRole } from './roles.js';
+
+export type StagedSigned = RootSigned | TargetsSigned;
+
+export interface StageResult<T extends StagedSigned = StagedSigned> {
+  readonly role: string;
+  readonly signed: T;
+  /** False when the edit left the signed part exactly as it was. */
+  readonly changed: boolean;
+  /** True when this edit started a new change set (and bumped the version). */
+  readonly started: boolean;
+  /** Keyids whose signatures were dropped because the signed part changed under them. */
+  readonly droppedSignatures: readonly string[];
+  /** Version of the published metadata this change set follows (0 if none). */
+  readonly publishedVersion: number;
+}
+
+export function defaultLifetime(policy: ExpiryPolicy, role: string): string {
+  return role === 'root' ? policy.root : isDelegatedRole(role) ? policy.delegated : policy.targets;
+}
+
+/** Refuses to extend a change set that a newer publication has overtaken: its version would collide. */
+function checkNotBehind(files: WorkspaceFiles, role: string, stagedVersion: number, publishedVersion: number): void {
+  if (stagedVersion > publishedVersion) return;
+  const repo = files.config.repository;
+  throw new WorkspaceError(
+    `staged ${role} v${stagedVersion} is not above published v${publishedVersion} (someone published since this change was started): discard it with \`${commandHint(repo, `discard --role ${role}`)}\` and stage the change again`,
+    { repository: repo, role },
+  );
+}
+
+/**
+ * Applies `edit` to the staged signed part of `role` (or, with nothing staged, to the published one
+ * with the next version, or to `fresh(version 1)` when nothing was ever published) and saves it.
+ * The result is checked with the rules a client applies, so nothing a client would reject is staged.
+ */
+export function stageChange<T extends StagedSigned>(
+  files: WorkspaceFiles,
+  role: string,
+  clock: Clock,
+  edit: (current: T) => T,
+  fresh?: (version: number, expires: string) => T,
+): StageResult<T> {
+  const staged = files.loadStaged(role);
+  const published = files.loadPublished(role);
+  const publishedVersion = published?.signed.version ?? 0;
+  let base: T;
+  if (staged !== undefined) {
+    checkNotBehind(files, role, staged.signed.version, publishedVersion);
+    base = staged.signed as T;
+  } else {
+    // A new change set: one version above what clients have, and a full lifetime from now.
+    const expires = formatExpires(resolveExpiry(defaultLifetime(files.config.expiryPolicy, role), clock.now()));
+    if (published !== undefined) {
+      base = { ...(published.signed as T), version: publishedVersion + 1, expires };
+    } else if (fresh !== undefined) {
+      base = fresh(1, expires);
+    } else {
+      throw new WorkspaceError(`nothing is staged or published for ${role} to change`, { repository: files.config.repository, role });
+    }
+  }
+  const next = edit(base);
+  checkSigned(next, { repository: files.config.repository, role });
+  const changed = staged === undefined || !canonicalBytes(next).equals(canonicalBytes(staged.signed));
+  const droppedSignatures = changed && staged !== undefined ? staged.signatures.map((s) => s.keyid) : [];
+  if (changed) files.saveStaged(role, { signed: next, signatures: [] });
+  return { role, signed: next, changed, started: staged === undefined, droppedSignatures, publishedVersion };
+}
