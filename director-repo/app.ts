@@ -3,7 +3,7 @@
 // no listen() inside. Errors leave as {error: {code, message}}.
 import { createHash } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AuthenticationError, BadRequestError } from '../shared/errors.js';
+import { AuthenticationError, BadRequestError, UptaneError } from '../shared/errors.js';
 import { sendError } from '../shared/http-errors.js';
 import type { AssignmentRequest, Director, VehicleRegistration } from './director.js';
 import type { DirectorStorage } from './storage.js';
@@ -172,10 +172,26 @@ export function createApp({ director, storage, log, maxBodyBytes = 1_000_000 }: 
     res.json({ entries: storage.auditLog(Math.min(Number(req.query.limit ?? 100) || 100, 1000)) });
   });
 
+  // Refused operator writes are recorded with who tried and why (issue 4); reads and dry runs are
+  // not, and neither are requests without a valid token (anyone could fill the log with those).
+  operator.use((err: unknown, req: OperatorRequest, _res: Response, next: NextFunction) => {
+    const dryRun = typeof req.body === 'object' && req.body !== null && (req.body as { dryRun?: unknown }).dryRun === true;
+    if (req.operator !== undefined && req.method !== 'GET' && !dryRun) director.recordRefusal(req.operator, `${req.method} ${req.baseUrl}${req.path}`, refusalOf(err));
+    next(err);
+  });
+
   app.use('/api/v1', operator);
   app.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
   return app;
+}
+
+/** The code and message a refused operator request is recorded with (the client gets the same). */
+function refusalOf(err: unknown): { code: string; message: string } {
+  if (err instanceof UptaneError) return { code: err.code, message: err.message };
+  const http = err as { type?: unknown; message?: unknown };
+  const code = http.type === 'entity.too.large' ? 'body_too_large' : http.type === 'entity.parse.failed' ? 'bad_request' : 'internal';
+  return { code, message: typeof http.message === 'string' ? http.message : 'request refused' };
 }
 
 // --- Request bodies: checked at the boundary --------------------------------------------------

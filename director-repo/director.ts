@@ -166,6 +166,10 @@ export class Director {
   replaceEcu(vin: string, oldSerial: string, replacement: Omit<EcuRegistration, 'primary'>, actor: string): void {
     const now = this.clock.now();
     const ctx = { repository: REPOSITORY };
+    // The same rules as registration: a replacement must not bring in a serial or hardware id a
+    // registration would refuse.
+    if (!SERIAL_PATTERN.test(replacement.serial)) throw new BadRequestError(`ECU serial ${JSON.stringify(replacement.serial)} is not valid`, ctx);
+    if (!SERIAL_PATTERN.test(replacement.hardwareId)) throw new BadRequestError(`hardware id ${JSON.stringify(replacement.hardwareId)} is not valid`, ctx);
     const key = PublicKey.fromHex(replacement.publicKey);
     this.storage.transaction(() => {
       const old = this.storage.ecu(oldSerial);
@@ -282,6 +286,14 @@ export class Director {
       this.storage.audit(actor, 'cancel_assignment', { id, vin: assignment.vin }, now);
       return this.storage.assignment(id)!;
     });
+  }
+
+  /**
+   * Records an operator request the Director refused, with who tried and why (issue 4: rejections
+   * are recorded), so the audit log shows refused attempts as well as changes.
+   */
+  recordRefusal(actor: string, request: string, error: { code: string; message: string }): void {
+    this.storage.audit(actor, 'refused', { request, code: error.code, message: error.message }, this.clock.now());
   }
 
   // -------------------------------------------------------------------------------------------

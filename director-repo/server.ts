@@ -36,10 +36,15 @@ export interface RunningDirector {
   close(): Promise<void>;
 }
 
+/** The inventory database of a Director data folder, for commands that need no server (operator tokens). */
+export function openDirectorStorage(dataDir: string): DirectorStorage {
+  mkdirSync(dataDir, { recursive: true });
+  return new DirectorStorage(join(dataDir, 'director.sqlite'));
+}
+
 export function openDirector(options: DirectorServerOptions): { director: Director; storage: DirectorStorage } {
   const clock = options.clock ?? systemClock;
-  mkdirSync(options.dataDir, { recursive: true });
-  const storage = new DirectorStorage(join(options.dataDir, 'director.sqlite'));
+  const storage = openDirectorStorage(options.dataDir);
   const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
   const signer = new VehicleMetadataSigner(storage, onlineKeys, clock, options.metadata);
   const images = options.images ?? imageClient(options, clock);

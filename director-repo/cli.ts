@@ -1,0 +1,1063 @@
+// `uptane director ...`: run the Director, manage operator tokens on its data folder, and the
+// operator's commands against a running Director over HTTP (vehicles, assignments, ECU replacement,
+// root, audit). Registered by the root cli.ts; the environment comes in through CliEnvironment, and
+// the operator token only ever from an environment variable (never argv, which `ps` shows).
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { systemClock } from '../shared/clock.js';
+import { PublicKey } from '../shared/crypto/keys.js';
+import { FetchError, OperatorRequestError, UptaneError } from '../shared/errors.js';
+import type { CliEnvironment } from '../shared/keys-cli.js';
+import type { Director, EcuRegistration, PlannedAssignment, VehicleRegistration } from './director.js';
+import { openDirectorStorage, startDirector, type RunningDirector } from './server.js';
+import type { AssignmentRecord } from './storage.js';
+
+const DEFAULT_DATA_DIR = '.uptane-data/director';
+const DEFAULT_PORT = 8082;
+const DEFAULT_TOKEN_ENV = 'UPTANE_OPERATOR_TOKEN';
+const REQUEST_TIMEOUT_MS = 60_000;
+const OPERATOR_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
+const HEX_KEY = /^[0-9a-f]{64}$/;
+
+type VehicleStatus = ReturnType<Director['vehicleStatus']>;
+type VehicleSummary = { vin: string; attributes: Record<string, string>; registeredAt: string };
+type AuditEntry = { at: string; actor: string; action: string; details: unknown };
+type OnlineKeysAnswer = ReturnType<Director['onlineKeysJson']>;
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers.
+
+/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
+function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+
+function printTable(io: CliEnvironment, headers: readonly string[], rows: ReadonlyArray<readonly string[]>, empty = '(none)'): void {
+  if (rows.length === 0) {
+    io.print(`  ${empty}`);
+    return;
+  }
+  for (const line of table(headers, rows)) io.print(`  ${line}`);
+}
+
+const printJson = (io: CliEnvironment, value: unknown) => io.print(JSON.stringify(value, null, 2));
+const shortId = (keyid: string) => keyid.slice(0, 12);
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/** "2-4" for consecutive CSV lines, "2,5" otherwise. */
+function lineRange(lines: readonly number[]): string {
+  if (lines.length === 0) return '-';
+  const consecutive = lines.every((n, i) => i === 0 || n === lines[i - 1]! + 1);
+  return lines.length === 1 ? String(lines[0]) : consecutive ? `${lines[0]}-${lines[lines.length - 1]}` : lines.join(',');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Local commands: the data folder.
+
+interface DataDirArgs {
+  readonly dataDir: string;
+}
+
+function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArgs> {
+  return yargs.option('data-dir', {
+    type: 'string',
+    default: io.env.UPTANE_DIRECTOR_DATA_DIR ?? DEFAULT_DATA_DIR,
+    describe: 'folder holding the inventory database, the online keys and the Image repository metadata (env UPTANE_DIRECTOR_DATA_DIR)',
+  }) as unknown as Argv<T & DataDirArgs>;
+}
+
+interface ServeArgs extends DataDirArgs {
+  readonly port: number;
+  readonly host: string;
+  readonly imageRepo: string;
+  readonly imageRoot?: string | undefined;
+}
+
+const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => ({
+  command: 'serve',
+  describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
+      .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
+      .option('image-repo', {
+        type: 'string',
+        default: io.env.UPTANE_IMAGE_REPO_URL ?? 'http://127.0.0.1:8081',
+        describe: 'URL of the Image repository, read as a verifying TUF client (env UPTANE_IMAGE_REPO_URL)',
+      })
+      .option('image-root', {
+        type: 'string',
+        requiresArg: true,
+        describe: "the Image repository's root metadata (1.root.json) to trust; needed on first start, then kept in the data folder",
+      })
+      .check((argv) => {
+        const port = argv.port as number;
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${String(argv.port)}: give a port number from 0 to 65535`);
+        checkUrl(argv['image-repo'] as string, '--image-repo');
+        return true;
+      })
+      .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
+      .example('$0 director serve --data-dir /var/lib/uptane/director --port 8082', 'later starts: the root is kept in the data folder')
+      .epilogue(
+        [
+          'On first start the Director creates its online targets, snapshot and timestamp keys in <data-dir>/keys and prints their keyids.',
+          'It serves vehicles only once its root is published: sign a root with your offline root key that lists these online keys',
+          '(`uptane director online-keys` shows them), then `uptane director root push 1.root.json`.',
+          'Operators need a token: `uptane director operator add NAME` on this machine.',
+        ].join(' '),
+      ) as unknown as Argv<ServeArgs>,
+  handler: async (argv) => {
+    const dataDir = resolve(argv.dataDir);
+    let server: RunningDirector;
+    try {
+      server = await startDirector({
+        dataDir,
+        imageRepoUrl: argv.imageRepo.replace(/\/+$/, ''),
+        imageRootFile: argv.imageRoot === undefined ? undefined : resolve(argv.imageRoot),
+        port: argv.port,
+        host: argv.host,
+        log: io.print,
+      });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
+      throw err;
+    }
+    const keys = server.director.onlineKeysJson();
+    io.print(`Director listening on ${server.url}`);
+    io.print(`data folder: ${dataDir}`);
+    io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
+    const rootVersion = server.director.latestRootVersion();
+    io.print(
+      rootVersion === undefined
+        ? 'no Director root yet: vehicles are refused until one is pushed (sign root v1 offline with these online keys, then `uptane director root push 1.root.json`)'
+        : `Director root version ${rootVersion}`,
+    );
+    await new Promise<void>((done) => {
+      const stop = () => void server.close().then(done);
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+  },
+});
+
+interface OperatorNameArgs extends DataDirArgs {
+  readonly name: string;
+  readonly json: boolean;
+}
+
+function checkOperatorName(name: string): void {
+  if (!OPERATOR_NAME.test(name)) throw new Error(`operator name ${JSON.stringify(name)}: use 1-64 letters, digits, '.', '_', '@' or '-'`);
+}
+
+/** better-sqlite3 reports a duplicate key as SQLITE_CONSTRAINT_PRIMARYKEY or _UNIQUE. */
+const isConstraintError = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('SQLITE_CONSTRAINT');
+
+const operatorAddCommand = (io: CliEnvironment): CommandModule<object, OperatorNameArgs> => ({
+  command: 'add <name>',
+  describe: 'create an operator token and print it once (only its SHA-256 is stored); run on the Director host',
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .positional('name', { type: 'string', demandOption: true, describe: 'who the token is for, e.g. alice or campaign-bot' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {name, token} as JSON' })
+      .example('$0 director operator add alice', 'prints a token; give it to alice, who puts it in UPTANE_OPERATOR_TOKEN')
+      .example('export UPTANE_OPERATOR_TOKEN=$($0 director operator add ci-bot)', 'straight into the environment of a script')
+      .epilogue('The token is printed alone on standard output and never again; lose it and remove the operator, then add it anew.') as Argv<OperatorNameArgs>,
+  handler: (argv) => {
+    checkOperatorName(argv.name);
+    const storage = openDirectorStorage(resolve(argv.dataDir));
+    try {
+      const token = randomBytes(32).toString('base64url');
+      try {
+        storage.addOperator(argv.name, token, systemClock.now());
+      } catch (err) {
+        if (isConstraintError(err)) {
+          throw new Error(`operator ${argv.name} already exists; to issue a new token, \`uptane director operator remove ${argv.name}\` first`, { cause: err });
+        }
+        throw err;
+      }
+      storage.audit('cli', 'add_operator', { name: argv.name }, systemClock.now());
+      if (argv.json) printJson(io, { name: argv.name, token });
+      else io.print(token);
+    } finally {
+      storage.close();
+    }
+  },
+});
+
+const operatorRemoveCommand = (io: CliEnvironment): CommandModule<object, OperatorNameArgs> => ({
+  command: 'remove <name>',
+  describe: 'revoke an operator token at once; run on the Director host',
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .positional('name', { type: 'string', demandOption: true, describe: 'the operator name given to `operator add`' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {name, removed} as JSON' })
+      .example('$0 director operator remove alice', "alice's token stops working immediately") as Argv<OperatorNameArgs>,
+  handler: (argv) => {
+    const dataDir = resolve(argv.dataDir);
+    if (!existsSync(join(dataDir, 'director.sqlite'))) throw new Error(`${dataDir} holds no Director database: give the data folder of the Director with --data-dir`);
+    const storage = openDirectorStorage(dataDir);
+    try {
+      if (!storage.removeOperator(argv.name)) throw new Error(`no operator named ${argv.name} in ${dataDir}`);
+      storage.audit('cli', 'remove_operator', { name: argv.name }, systemClock.now());
+      if (argv.json) printJson(io, { name: argv.name, removed: true });
+      else io.print(`removed operator ${argv.name}; its token no longer works`);
+    } finally {
+      storage.close();
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// Remote commands: the operator API of a running Director.
+
+interface RemoteArgs {
+  readonly url: string;
+  readonly tokenEnv: string;
+}
+
+function checkUrl(url: string, option: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`${option} ${url}: not a URL; give one like http://127.0.0.1:8082`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${option} ${url}: use an http:// or https:// URL`);
+  return parsed;
+}
+
+function withRemote<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & RemoteArgs> {
+  return yargs
+    .option('url', {
+      type: 'string',
+      default: io.env.UPTANE_DIRECTOR_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`,
+      describe: 'URL of the Director (env UPTANE_DIRECTOR_URL)',
+    })
+    .option('token-env', {
+      type: 'string',
+      default: DEFAULT_TOKEN_ENV,
+      requiresArg: true,
+      describe: 'environment variable holding the operator token (never pass a token as an argument)',
+    })
+    .check((argv) => {
+      checkUrl(argv.url as string, '--url');
+      return true;
+    }) as unknown as Argv<T & RemoteArgs>;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The operator API over HTTP; a refusal becomes OperatorRequestError with the server's code and a next step. */
+class DirectorClient {
+  private readonly base: string;
+
+  constructor(
+    url: string,
+    private readonly token: string,
+    private readonly tokenEnv: string,
+  ) {
+    this.base = url.replace(/\/+$/, '');
+  }
+
+  static from(io: CliEnvironment, args: RemoteArgs): DirectorClient {
+    const token = io.env[args.tokenEnv];
+    if (token === undefined || token === '') {
+      throw new Error(
+        `environment variable ${args.tokenEnv} is ${token === undefined ? 'not set' : 'empty'}: put an operator token in it ` +
+          '(`uptane director operator add NAME` on the Director host prints one); tokens are never taken as arguments',
+      );
+    }
+    return new DirectorClient(args.url, token, args.tokenEnv);
+  }
+
+  /** One request; `what` completes "the Director refused to ..." in error messages. */
+  async call(method: string, path: string, what: string, body?: unknown): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    let payload: string | Uint8Array | undefined;
+    if (body instanceof Uint8Array) {
+      payload = body;
+      headers['content-type'] = 'application/octet-stream';
+    } else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] = 'application/json';
+    }
+    const url = `${this.base}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') throw new FetchError(`the Director at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, { cause: err });
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new FetchError(
+        `cannot reach the Director at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`uptane director serve\` running there, and is --url (env UPTANE_DIRECTOR_URL) right?`,
+        { cause: err },
+      );
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      json = undefined;
+    }
+    if (response.ok && isRecord(json)) return json;
+    const error = isRecord(json) && isRecord(json.error) ? json.error : {};
+    const code = typeof error.code === 'string' ? error.code : `http_${response.status}`;
+    const message = typeof error.message === 'string' ? error.message : response.ok ? 'the answer is not a JSON object' : `HTTP ${response.status}`;
+    throw new OperatorRequestError(`the Director refused to ${what}: ${message} [${code}, HTTP ${response.status}]${this.hint(response.status, code, message)}`, response.status, code);
+  }
+
+  private hint(status: number, code: string, message: string): string {
+    if (status === 404 && message.startsWith('no route')) return `
+${this.base} has no such route: is --url (env UPTANE_DIRECTOR_URL) the Director, not the Image repository?`;
+    if (status === 401) {
+      return `\nthe operator token in ${this.tokenEnv} was not accepted: check it, or create one on the Director host with \`uptane director operator add NAME\``;
+    }
+    if (status === 413) return '\nthe request is larger than the Director accepts: split it into smaller ones';
+    if (code === 'target_not_found') return '\nthe Image repository does not list that image: check the name (it is the target path, e.g. engine/ecm-2.0.bin) or publish it first';
+    return '';
+  }
+}
+
+/** The answer must be an object with these fields; the Director is ours, so this only guards against talking to something else. */
+function expectAnswer<T>(json: Record<string, unknown>, fields: readonly string[], what: string): T {
+  const missing = fields.filter((f) => !(f in json));
+  if (missing.length > 0) throw new FetchError(`unexpected answer to ${what}: no ${missing.join(', ')}; is --url a Director?`);
+  return json as T;
+}
+
+const vinPath = (vin: string) => `/api/v1/vehicles/${encodeURIComponent(vin)}`;
+
+// --- vehicle register -------------------------------------------------------------------------
+
+interface RegisterArgs extends RemoteArgs {
+  readonly vin?: string | undefined;
+  readonly ecu?: string[] | undefined;
+  readonly csv?: string | undefined;
+  readonly dryRun: boolean;
+  readonly json: boolean;
+}
+
+/** `serial:hardwareId:publicKeyHex[:primary]`; serials may hold ':', so the key and flag are taken from the right. */
+export function parseEcuSpec(spec: string): EcuRegistration {
+  const parts = spec.split(':');
+  const primary = parts[parts.length - 1] === 'primary';
+  if (primary) parts.pop();
+  const publicKey = parts.pop() ?? '';
+  if (!HEX_KEY.test(publicKey)) {
+    throw new Error(`--ecu ${spec}: the public key must be 64 lowercase hex characters (\`uptane keys show KEYFILE\` prints it), in serial:hardwareId:publicKeyHex[:primary]`);
+  }
+  if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
+    throw new Error(`--ecu ${spec}: write serial:hardwareId:publicKeyHex[:primary] (a serial or hardware id holding ':' can only be registered with --csv)`);
+  }
+  return { serial: parts[0]!, hardwareId: parts[1]!, publicKey, primary };
+}
+
+/** One CSV line split into fields (RFC 4180 quoting: "a,b" and "say ""hi"""), or an error message. */
+export function splitCsvLine(line: string): string[] | string {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (line[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= line.length) return 'a quoted field is not closed';
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += line[i++];
+      }
+      if (i < line.length && line[i] !== ',') return 'text after a closing quote';
+    } else {
+      const end = line.indexOf(',', i);
+      field = line.slice(i, end === -1 ? line.length : end);
+      i = end === -1 ? line.length : end;
+    }
+    fields.push(field.trim());
+    if (i >= line.length) return fields;
+    i++; // the comma
+  }
+}
+
+export const CSV_COLUMNS = ['vin', 'ecu_serial', 'hardware_id', 'public_key', 'primary'] as const;
+
+/** A vehicle from the CSV: its ECUs, the lines they came from, and what is wrong with them. */
+export interface CsvVehicle {
+  readonly vin: string;
+  readonly lines: number[];
+  readonly ecus: EcuRegistration[];
+  readonly problems: string[];
+}
+
+/**
+ * Reads the registration CSV: a header naming the columns (any order), then one row per ECU; rows
+ * with the same VIN form one vehicle. Problems are kept per vehicle, so one bad row fails only its
+ * own vehicle. A header that cannot be used fails the whole file.
+ */
+export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const headerIndex = lines.findIndex((l) => l.trim() !== '' && !l.trimStart().startsWith('#'));
+  if (headerIndex === -1) throw new Error(`${file} is empty: it needs a header line (${CSV_COLUMNS.join(',')}) and one row per ECU`);
+  const header = splitCsvLine(lines[headerIndex]!);
+  if (typeof header === 'string') throw new Error(`${file} line ${headerIndex + 1}: ${header}`);
+  const names = header.map((h) => h.toLowerCase());
+  const unknown = names.filter((n) => !(CSV_COLUMNS as readonly string[]).includes(n));
+  const missing = CSV_COLUMNS.filter((c) => !names.includes(c));
+  if (unknown.length > 0 || missing.length > 0 || new Set(names).size !== names.length) {
+    throw new Error(
+      `${file} line ${headerIndex + 1}: the header must name the columns ${CSV_COLUMNS.join(',')} once each` +
+        (missing.length > 0 ? `; missing ${missing.join(', ')}` : '') +
+        (unknown.length > 0 ? `; unknown ${unknown.join(', ')}` : ''),
+    );
+  }
+  const column = Object.fromEntries(CSV_COLUMNS.map((c) => [c, names.indexOf(c)])) as Record<(typeof CSV_COLUMNS)[number], number>;
+  const vehicles = new Map<string, CsvVehicle>();
+  const orphans: CsvVehicle[] = [];
+  lines.forEach((raw, index) => {
+    const lineNo = index + 1;
+    if (index <= headerIndex || raw.trim() === '' || raw.trimStart().startsWith('#')) return;
+    const fields = splitCsvLine(raw);
+    const vin = typeof fields === 'string' ? '' : (fields[column.vin] ?? '');
+    let vehicle = vin === '' ? undefined : vehicles.get(vin);
+    if (vehicle === undefined) {
+      vehicle = { vin, lines: [], ecus: [], problems: [] };
+      if (vin === '') orphans.push(vehicle);
+      else vehicles.set(vin, vehicle);
+    }
+    vehicle.lines.push(lineNo);
+    const problem = (what: string) => vehicle.problems.push(`line ${lineNo}: ${what}`);
+    if (typeof fields === 'string') return problem(fields);
+    if (fields.length !== names.length) return problem(`${fields.length} fields, but the header names ${names.length} columns`);
+    if (vin === '') return problem('no VIN');
+    const serial = fields[column.ecu_serial]!;
+    const hardwareId = fields[column.hardware_id]!;
+    const publicKey = fields[column.public_key]!.toLowerCase();
+    const primaryText = fields[column.primary]!.toLowerCase();
+    if (serial === '') return problem('no ecu_serial');
+    if (hardwareId === '') return problem('no hardware_id');
+    if (!HEX_KEY.test(publicKey)) return problem('public_key must be 64 hex characters (the Ed25519 public key, as `uptane keys show` prints it)');
+    if (!['', 'yes', 'no', 'true', 'false', '1', '0', 'primary'].includes(primaryText)) return problem(`primary is ${JSON.stringify(primaryText)}: write yes or leave it empty`);
+    vehicle.ecus.push({ serial, hardwareId, publicKey, primary: ['yes', 'true', '1', 'primary'].includes(primaryText) });
+  });
+  return [...orphans, ...vehicles.values()].sort((a, b) => a.lines[0]! - b.lines[0]!);
+}
+
+interface RegisterResult {
+  readonly vin: string;
+  readonly lines: readonly number[];
+  readonly result: 'registered' | 'unchanged' | 'failed' | 'valid';
+  readonly ecus: number;
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/** Same ECUs (serial, hardware id, role, key) as registered: re-running a CSV is then harmless. */
+function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): boolean {
+  const key = (serial: string, hardwareId: string, primary: boolean, keyid: string) => `${serial}\n${hardwareId}\n${primary}\n${keyid}`;
+  const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid)));
+  return (
+    registered.size === registration.ecus.length &&
+    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, PublicKey.fromHex(e.publicKey).keyid)))
+  );
+}
+
+/** Registers one vehicle; a conflict with an identical registration is "unchanged", not a failure. */
+async function registerOne(client: DirectorClient, registration: VehicleRegistration): Promise<{ result: 'registered' | 'unchanged'; status: VehicleStatus }> {
+  try {
+    const answer = await client.call('POST', '/api/v1/vehicles', `register vehicle ${registration.vin}`, registration);
+    return { result: 'registered', status: expectAnswer<VehicleStatus>(answer, ['vin', 'ecus'], 'a registration') };
+  } catch (err) {
+    if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
+    let existing: VehicleStatus;
+    try {
+      existing = expectAnswer<VehicleStatus>(await client.call('GET', vinPath(registration.vin), `show vehicle ${registration.vin}`), ['vin', 'ecus'], 'vehicle show');
+    } catch (lookup) {
+      if (lookup instanceof OperatorRequestError && lookup.status === 404) throw err; // an ECU of it belongs to another vehicle
+      throw lookup;
+    }
+    if (sameVehicle(existing, registration)) return { result: 'unchanged', status: existing };
+    throw new OperatorRequestError(
+      `${err.message}\nit is registered with other ECUs (\`uptane director vehicle show ${registration.vin}\`); change an ECU with \`uptane director replace-ecu\``,
+      err.status,
+      err.remoteCode,
+    );
+  }
+}
+
+/** A request failure that will fail every other row too: stop instead of repeating it. */
+const isFatal = (err: unknown) => err instanceof FetchError || (err instanceof OperatorRequestError && err.status === 401);
+
+async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string): Promise<void> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const vehicles = parseRegistrationCsv(text, file);
+  if (vehicles.length === 0) throw new Error(`${file} has a header but no rows: add one row per ECU`);
+  const client = args.dryRun ? undefined : DirectorClient.from(io, args);
+  const results: RegisterResult[] = [];
+  const report = (result: RegisterResult) => {
+    results.push(result);
+    if (args.json) return;
+    const lines = `line${result.lines.length === 1 ? '' : 's'} ${lineRange(result.lines)}`;
+    const label = result.vin === '' ? '(no VIN)' : result.vin;
+    io.print(
+      result.result === 'failed'
+        ? `${lines}  ${label}  FAILED: ${result.error!.message.replace(/\n/g, '\n    ')}`
+        : `${lines}  ${label}  ${result.result === 'valid' ? 'valid' : result.result} (${plural(result.ecus, 'ECU')})`,
+    );
+  };
+  for (const vehicle of vehicles) {
+    const base = { vin: vehicle.vin, lines: vehicle.lines, ecus: vehicle.ecus.length };
+    if (vehicle.problems.length > 0) {
+      report({ ...base, result: 'failed', error: { code: 'bad_row', message: vehicle.problems.join('; ') } });
+      continue;
+    }
+    const primaries = vehicle.ecus.filter((e) => e.primary).length;
+    if (primaries !== 1) {
+      report({ ...base, result: 'failed', error: { code: 'bad_row', message: `a vehicle has exactly one primary ECU; these rows mark ${primaries}` } });
+      continue;
+    }
+    if (client === undefined) {
+      report({ ...base, result: 'valid' });
+      continue;
+    }
+    try {
+      const { result } = await registerOne(client, { vin: vehicle.vin, ecus: vehicle.ecus });
+      report({ ...base, result });
+    } catch (err) {
+      if (isFatal(err)) {
+        const done = results.filter((r) => r.result !== 'failed').length;
+        throw new Error(`${(err as Error).message}\nstopped at line ${vehicle.lines[0]}: ${plural(done, 'vehicle')} before it went through; run the file again once this is fixed (registered vehicles are reported unchanged)`, {
+          cause: err,
+        });
+      }
+      if (!(err instanceof UptaneError)) throw err;
+      report({ ...base, result: 'failed', error: { code: err instanceof OperatorRequestError ? err.remoteCode : err.code, message: err.message } });
+    }
+  }
+  const count = (r: RegisterResult['result']) => results.filter((x) => x.result === r).length;
+  const failed = count('failed');
+  if (args.json) {
+    printJson(io, { file, dryRun: args.dryRun, registered: count('registered'), unchanged: count('unchanged'), valid: count('valid'), failed, results });
+  } else if (args.dryRun) {
+    io.print(`dry run: ${plural(count('valid'), 'vehicle')} valid, ${failed} failed; nothing was sent to the Director`);
+  } else {
+    io.print(`${plural(count('registered'), 'vehicle')} registered, ${count('unchanged')} already registered, ${failed} failed`);
+  }
+  if (failed > 0) throw new Error(`${failed} of ${plural(results.length, 'vehicle')} in ${file} failed (see above); fix those rows and run the file again`);
+}
+
+function printVehicleEcus(io: CliEnvironment, status: VehicleStatus): void {
+  printTable(
+    io,
+    ['SERIAL', 'HARDWARE', 'ROLE', 'KEYID', 'INSTALLED', 'REPORTED', 'ASSIGNMENT'],
+    status.ecus.map((e) => [
+      e.serial,
+      e.hardwareId,
+      e.primary ? 'primary' : 'secondary',
+      shortId(e.keyid),
+      e.installed === null ? '-' : `${e.installed.filename}${e.installed.releaseCounter === null ? '' : ` (release ${e.installed.releaseCounter})`}`,
+      e.reportedAt ?? 'never',
+      e.pending === null ? '-' : `#${e.pending.id} ${e.pending.state}: ${e.pending.filename}`,
+    ]),
+  );
+}
+
+const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs> => ({
+  command: 'register',
+  describe: 'register a vehicle and its ECUs (--vin and --ecu), or many vehicles from a CSV file (--csv)',
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .option('vin', { type: 'string', requiresArg: true, describe: 'the vehicle identification number' })
+      .option('ecu', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: 'an ECU as serial:hardwareId:publicKeyHex, with :primary on exactly one; repeat for each ECU',
+      })
+      .option('csv', { type: 'string', requiresArg: true, describe: 'register every vehicle in this CSV file (columns below)' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'with --csv: check the file only; send nothing' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
+      .conflicts('csv', ['vin', 'ecu'])
+      .check((argv) => {
+        if (argv.csv === undefined) {
+          if (typeof argv.vin !== 'string') throw new Error('give --vin VIN (once) and an --ecu for each ECU, or --csv FILE');
+          if ((argv.ecu as string[] | undefined)?.length === undefined) throw new Error(`give an --ecu serial:hardwareId:publicKeyHex[:primary] for each ECU of ${argv.vin}`);
+          if (argv['dry-run'] === true) throw new Error('--dry-run applies to --csv; a single registration is checked by the Director');
+        }
+        return true;
+      })
+      .example('$0 director vehicle register --vin WVW123 --ecu tcu-1:tcu-a:6a1f...c2:primary --ecu ecm-1:ecm-x1:93be...0d', 'one vehicle, a primary and a secondary')
+      .example('$0 director vehicle register --csv fleet.csv', 'many vehicles; prints a result per vehicle')
+      .example('$0 director vehicle register --csv fleet.csv --dry-run', 'check the file first')
+      .epilogue(
+        [
+          'CSV format: a header line naming the columns vin,ecu_serial,hardware_id,public_key,primary (any order), then one row per ECU.',
+          'Rows with the same VIN make one vehicle; public_key is the 64-hex Ed25519 public key; primary is "yes" on exactly one ECU',
+          'of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".',
+          'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,tcu-1,tcu-a,6a1f...c2,yes\n  WVW123,ecm-1,ecm-x1,93be...0d,',
+          '\nEach vehicle is registered on its own: a bad row fails only its vehicle, the others go on, and the exit status is 1 if any failed.',
+          'A vehicle already registered with the same ECUs is reported "already registered", so the file can be run again after a fix.',
+          `The operator token is read from the variable named by --token-env (default ${DEFAULT_TOKEN_ENV}).`,
+        ].join(' '),
+      ) as unknown as Argv<RegisterArgs>,
+  handler: async (argv) => {
+    if (argv.csv !== undefined) return registerCsv(io, argv, argv.csv);
+    const registration: VehicleRegistration = { vin: argv.vin!, ecus: (argv.ecu ?? []).map(parseEcuSpec) };
+    const client = DirectorClient.from(io, argv);
+    const { result, status } = await registerOne(client, registration);
+    if (argv.json) {
+      printJson(io, { result, vehicle: status });
+      return;
+    }
+    io.print(`${result === 'registered' ? 'registered' : 'already registered (unchanged):'} vehicle ${status.vin} with ${plural(status.ecus.length, 'ECU')}`);
+    printVehicleEcus(io, status);
+  },
+});
+
+// --- vehicle list / show ----------------------------------------------------------------------
+
+interface ListArgs extends RemoteArgs {
+  readonly after?: string | undefined;
+  readonly limit: number;
+  readonly json: boolean;
+}
+
+const listCommand = (io: CliEnvironment): CommandModule<object, ListArgs> => ({
+  command: 'list',
+  describe: 'list registered vehicles in VIN order, a page at a time',
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .option('after', { type: 'string', requiresArg: true, describe: 'start after this VIN (the next page)' })
+      .option('limit', { type: 'number', default: 100, describe: 'vehicles per page, 1 to 1000' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {total, vehicles} as JSON' })
+      .check((argv) => {
+        const limit = argv.limit as number;
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new Error(`--limit ${String(argv.limit)}: give a whole number from 1 to 1000`);
+        return true;
+      })
+      .example('$0 director vehicle list', 'the first 100 vehicles')
+      .example('$0 director vehicle list --after WVW123 --limit 500 --json', 'the next page, for scripts') as Argv<ListArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    const query = new URLSearchParams({ limit: String(argv.limit), ...(argv.after === undefined ? {} : { after: argv.after }) });
+    const answer = expectAnswer<{ total: number; vehicles: VehicleSummary[] }>(
+      await client.call('GET', `/api/v1/vehicles?${query.toString()}`, 'list vehicles'),
+      ['total', 'vehicles'],
+      'vehicle list',
+    );
+    if (argv.json) {
+      printJson(io, answer);
+      return;
+    }
+    printTable(
+      io,
+      ['VIN', 'REGISTERED', 'ATTRIBUTES'],
+      answer.vehicles.map((v) => [v.vin, v.registeredAt, Object.entries(v.attributes).map(([k, val]) => `${k}=${val}`).join(' ')]),
+      argv.after === undefined ? 'no vehicles registered yet: `uptane director vehicle register --help` shows how' : `no vehicles after ${argv.after}`,
+    );
+    io.print(`${plural(answer.vehicles.length, 'vehicle')} shown, ${answer.total} registered in all`);
+    const last = answer.vehicles[answer.vehicles.length - 1];
+    if (answer.vehicles.length === argv.limit && last !== undefined) io.print(`next page: uptane director vehicle list --after ${last.vin} --limit ${argv.limit}`);
+  },
+});
+
+interface ShowArgs extends RemoteArgs {
+  readonly vin: string;
+  readonly json: boolean;
+}
+
+const showCommand = (io: CliEnvironment): CommandModule<object, ShowArgs> => ({
+  command: 'show <vin>',
+  describe: "a vehicle's ECUs with their installed images and assignments, its assignment history, reported attacks and last manifests",
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('vin', { type: 'string', demandOption: true, describe: 'the vehicle identification number' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the full status as JSON' })
+      .example('$0 director vehicle show WVW123', 'readable summary')
+      .example('$0 director vehicle show WVW123 --json', 'everything, for scripts') as Argv<ShowArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    let status: VehicleStatus;
+    try {
+      status = expectAnswer<VehicleStatus>(await client.call('GET', vinPath(argv.vin), `show vehicle ${argv.vin}`), ['vin', 'ecus', 'assignments', 'attacks', 'manifests'], 'vehicle show');
+    } catch (err) {
+      if (err instanceof OperatorRequestError && err.status === 404) {
+        throw new OperatorRequestError(`${err.message}\n\`uptane director vehicle list\` shows the registered VINs`, err.status, err.remoteCode);
+      }
+      throw err;
+    }
+    if (argv.json) {
+      printJson(io, status);
+      return;
+    }
+    const attributes = Object.entries(status.attributes).map(([k, v]) => `${k}=${v}`).join(' ');
+    io.print(`vehicle        ${status.vin}`);
+    io.print(`registered     ${status.registeredAt}`);
+    io.print(`last manifest  ${status.lastManifestAt ?? 'never'}`);
+    if (attributes !== '') io.print(`attributes     ${attributes}`);
+    io.print('');
+    io.print('ECUs');
+    printVehicleEcus(io, status);
+    io.print('');
+    io.print(`assignments (latest ${status.assignments.length})`);
+    printTable(
+      io,
+      ['ID', 'ECU', 'IMAGE', 'RELEASE', 'STATE', 'UPDATED', 'REASON'],
+      status.assignments.map((a) => [String(a.id), a.ecuSerial, a.filename, String(a.releaseCounter), a.state, a.updatedAt, a.reason ?? '']),
+    );
+    io.print('');
+    io.print('attacks reported');
+    printTable(io, ['ECU', 'CODE', 'REPORTED', 'MESSAGE'], status.attacks.map((a) => [a.ecuSerial, a.code, a.reportedAt, a.message]));
+    io.print('');
+    io.print(`manifests (latest ${status.manifests.length})`);
+    printTable(
+      io,
+      ['ID', 'RECEIVED', 'RESULT'],
+      status.manifests.map((m) => [String(m.id), m.receivedAt, m.accepted ? 'accepted' : `rejected: ${m.errorCode ?? '?'}: ${m.errorMessage ?? ''}`]),
+    );
+  },
+});
+
+// --- assign / cancel --------------------------------------------------------------------------
+
+interface AssignArgs extends RemoteArgs {
+  readonly image: string;
+  readonly vin?: string[] | undefined;
+  readonly vinsFile?: string | undefined;
+  readonly ecu?: string | undefined;
+  readonly hardwareId?: string | undefined;
+  readonly dryRun: boolean;
+  readonly json: boolean;
+}
+
+/** One VIN per line; blank lines and # comments skipped; repeats dropped (each ECU gets one assignment). */
+export function readVinsFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --vins-file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const vins = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  if (vins.length === 0) throw new Error(`--vins-file ${file} lists no VINs: write one per line`);
+  return vins;
+}
+
+const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> => ({
+  command: 'assign',
+  describe: "assign an image from the Image repository to an ECU of a vehicle, or to every ECU with a hardware id in many vehicles",
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .option('image', { type: 'string', demandOption: true, requiresArg: true, describe: 'the image, by its target name in the Image repository' })
+      .option('vin', { type: 'string', array: true, requiresArg: true, describe: 'a vehicle; repeat for several (with --hardware-id)' })
+      .option('vins-file', { type: 'string', requiresArg: true, describe: 'a file listing VINs, one per line (# comments allowed)' })
+      .option('ecu', { type: 'string', requiresArg: true, describe: 'the ECU serial (one vehicle)' })
+      .option('hardware-id', { type: 'string', requiresArg: true, describe: 'every ECU with this hardware id in each vehicle' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'show which ECU of which vehicle would get what; store nothing' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the plan or the assignments as JSON' })
+      .conflicts('ecu', 'hardware-id')
+      .check((argv) => {
+        const vins = (argv.vin as string[] | undefined) ?? [];
+        if (vins.length === 0 && argv['vins-file'] === undefined) throw new Error('name the vehicles: --vin VIN (with --ecu SERIAL), or --vins-file FILE (with --hardware-id HW)');
+        if (argv.ecu === undefined && argv['hardware-id'] === undefined) throw new Error('name the ECUs: --ecu SERIAL for one vehicle, or --hardware-id HW for every matching ECU');
+        if (argv.ecu !== undefined && (vins.length !== 1 || argv['vins-file'] !== undefined)) {
+          throw new Error('--ecu names an ECU of one vehicle: give exactly one --vin; for many vehicles use --hardware-id');
+        }
+        return true;
+      })
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --dry-run', 'what would change, nothing stored')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1', 'assign it')
+      .example('$0 director assign --image brake/abs-7.bin --vins-file eu-fleet.txt --hardware-id abs-z', 'every abs-z ECU of the listed vehicles')
+      .epilogue(
+        'The Director checks that the Image repository signs the image, that its hardware ids include the ECU\'s, and that its release counter is not below the installed one. ' +
+          'All the assignments of one command are stored together or not at all; an ECU with an active assignment is refused (cancel it first).',
+      ) as unknown as Argv<AssignArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    const listed = [...(argv.vin ?? []), ...(argv.vinsFile === undefined ? [] : readVinsFile(argv.vinsFile))];
+    const vins = [...new Set(listed)];
+    const body = {
+      vins,
+      image: argv.image,
+      ...(argv.ecu === undefined ? {} : { ecuSerial: argv.ecu }),
+      ...(argv.hardwareId === undefined ? {} : { hardwareId: argv.hardwareId }),
+      ...(argv.dryRun ? { dryRun: true } : {}),
+    };
+    const what = `${argv.dryRun ? 'plan' : 'make'} the assignment of ${argv.image}`;
+    const answer = await client.call('POST', '/api/v1/assignments', what, body);
+    const vehicleCount = (rows: ReadonlyArray<{ vin: string }>) => new Set(rows.map((r) => r.vin)).size;
+    if (argv.dryRun) {
+      const { plan } = expectAnswer<{ plan: Array<PlannedAssignment & { installed: string | null }> }>(answer, ['plan'], 'a dry run');
+      if (argv.json) {
+        printJson(io, { dryRun: true, image: argv.image, plan });
+        return;
+      }
+      io.print(`dry run, nothing stored: ${argv.image} would go to ${plural(plan.length, 'ECU')} in ${plural(vehicleCount(plan), 'vehicle')}`);
+      printTable(
+        io,
+        ['VIN', 'ECU', 'HARDWARE', 'INSTALLED NOW', 'NEW RELEASE'],
+        plan.map((p) => [p.vin, p.ecuSerial, p.hardwareId, p.installed ?? 'unknown', String(p.releaseCounter)]),
+      );
+      if (listed.length !== vins.length) io.print(`(${plural(listed.length - vins.length, 'repeated VIN')} ignored)`);
+      io.print('run the same command without --dry-run to assign');
+      return;
+    }
+    const { assignments } = expectAnswer<{ assignments: AssignmentRecord[] }>(answer, ['assignments'], 'an assignment');
+    if (argv.json) {
+      printJson(io, { assignments });
+      return;
+    }
+    io.print(`assigned ${argv.image} to ${plural(assignments.length, 'ECU')} in ${plural(vehicleCount(assignments), 'vehicle')}`);
+    printTable(io, ['ID', 'VIN', 'ECU', 'RELEASE', 'STATE'], assignments.map((a) => [String(a.id), a.vin, a.ecuSerial, String(a.releaseCounter), a.state]));
+    if (listed.length !== vins.length) io.print(`(${plural(listed.length - vins.length, 'repeated VIN')} ignored)`);
+    io.print('vehicles get it at their next update check; cancel one with `uptane director cancel ID`');
+  },
+});
+
+interface CancelArgs extends RemoteArgs {
+  readonly id: number;
+  readonly json: boolean;
+}
+
+const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> => ({
+  command: 'cancel <id>',
+  describe: 'cancel a pending or in-flight assignment (its vehicle\'s targets stop listing the image)',
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('id', { type: 'number', demandOption: true, describe: 'the assignment id (`vehicle show VIN` lists them)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the cancelled assignment as JSON' })
+      .check((argv) => {
+        const id = argv.id as number;
+        if (!Number.isSafeInteger(id) || id < 1) throw new Error(`assignment id ${String(argv.id)}: give the number \`uptane director vehicle show VIN\` lists`);
+        return true;
+      })
+      .example('$0 director cancel 42', 'cancel assignment 42')
+      .epilogue(
+        'A vehicle that has not fetched its targets yet never sees the image. One that already did may still install it; its next manifest reports what it runs.',
+      ) as Argv<CancelArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    const answer = expectAnswer<AssignmentRecord>(await client.call('DELETE', `/api/v1/assignments/${argv.id}`, `cancel assignment ${argv.id}`), ['id', 'state'], 'a cancellation');
+    if (argv.json) {
+      printJson(io, answer);
+      return;
+    }
+    io.print(`cancelled assignment ${answer.id}: ${answer.filename} for ECU ${answer.ecuSerial} of ${answer.vin}`);
+    io.print("the vehicle's targets no longer list it; a vehicle that already fetched them reports what it installed in its next manifest");
+  },
+});
+
+// --- replace-ecu, root push, online-keys, audit -----------------------------------------------
+
+interface ReplaceArgs extends RemoteArgs {
+  readonly vin: string;
+  readonly oldSerial: string;
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly publicKey: string;
+  readonly json: boolean;
+}
+
+const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArgs> => ({
+  command: 'replace-ecu <vin> <old-serial>',
+  describe: "replace an ECU of a vehicle (new serial and key), e.g. after a repair; its active assignments are cancelled",
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('vin', { type: 'string', demandOption: true, describe: 'the vehicle' })
+      .positional('old-serial', { type: 'string', demandOption: true, describe: 'serial of the ECU taken out' })
+      .option('serial', { type: 'string', demandOption: true, requiresArg: true, describe: 'serial of the new ECU (may equal the old one for a re-keyed ECU)' })
+      .option('hardware-id', { type: 'string', demandOption: true, requiresArg: true, describe: 'hardware id of the new ECU' })
+      .option('public-key', { type: 'string', demandOption: true, requiresArg: true, describe: "the new ECU's Ed25519 public key, 64 hex characters" })
+      .option('json', { type: 'boolean', default: false, describe: 'print the vehicle status as JSON' })
+      .check((argv) => {
+        if (!HEX_KEY.test(String(argv['public-key']))) throw new Error('--public-key must be 64 lowercase hex characters (`uptane keys show KEYFILE` prints it)');
+        return true;
+      })
+      .example('$0 director replace-ecu WVW123 ecm-1 --serial ecm-9 --hardware-id ecm-x1 --public-key 93be...0d', 'a new engine ECU after a repair')
+      .epilogue('A new key in a manifest is refused unless it was registered this way first (Uptane best practice: ECU replacement is an out-of-band operator action).') as unknown as Argv<ReplaceArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    const status = expectAnswer<VehicleStatus>(
+      await client.call('POST', `${vinPath(argv.vin)}/ecus/${encodeURIComponent(argv.oldSerial)}/replace`, `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
+        serial: argv.serial,
+        hardwareId: argv.hardwareId,
+        publicKey: argv.publicKey,
+      }),
+      ['vin', 'ecus'],
+      'an ECU replacement',
+    );
+    if (argv.json) {
+      printJson(io, status);
+      return;
+    }
+    io.print(`replaced ECU ${argv.oldSerial} of ${status.vin} by ${argv.serial} (keyid ${PublicKey.fromHex(argv.publicKey).keyid})`);
+    printVehicleEcus(io, status);
+  },
+});
+
+interface RootPushArgs extends RemoteArgs {
+  readonly file: string;
+  readonly json: boolean;
+}
+
+const rootPushCommand = (io: CliEnvironment): CommandModule<object, RootPushArgs> => ({
+  command: 'push <file>',
+  describe: "publish an offline-signed Director root (v1, or the next version signed by the current and new root keys)",
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('file', { type: 'string', demandOption: true, describe: 'the signed root metadata, e.g. 2.root.json' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {version} as JSON' })
+      .example('$0 director root push 1.root.json', 'the first root: vehicles can be served from now on')
+      .example('$0 director root push 2.root.json', 'a rotation, checked exactly as vehicles will check it')
+      .epilogue(
+        'The root must list the Director\'s online targets, snapshot and timestamp keys (`uptane director online-keys`). It is signed offline; only the signed file is sent.',
+      ) as Argv<RootPushArgs>,
+  handler: async (argv) => {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(argv.file);
+    } catch (err) {
+      throw new Error(`cannot read ${argv.file}: ${(err as Error).message}`, { cause: err });
+    }
+    const client = DirectorClient.from(io, argv);
+    const answer = expectAnswer<{ version: number }>(await client.call('PUT', '/api/v1/metadata/root', `publish root ${argv.file}`, new Uint8Array(bytes)), ['version'], 'a root push');
+    if (argv.json) printJson(io, answer);
+    else io.print(`published Director root version ${answer.version}; vehicles fetch it as /metadata/${answer.version}.root.json`);
+  },
+});
+
+interface JsonArgs extends RemoteArgs {
+  readonly json: boolean;
+}
+
+const onlineKeysCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> => ({
+  command: 'online-keys',
+  describe: "the Director's online targets, snapshot and timestamp public keys, to list in its offline-signed root",
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .option('json', { type: 'boolean', default: false, describe: 'print {role: {keyid, key}} as JSON (TUF key objects)' })
+      .example('$0 director online-keys', 'keyids and public keys')
+      .example('$0 director online-keys --json > director-online-keys.json', 'for the offline root ceremony') as Argv<JsonArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    const keys = expectAnswer<OnlineKeysAnswer>(await client.call('GET', '/api/v1/online-keys', 'show its online keys'), ['targets', 'snapshot', 'timestamp'], 'online-keys');
+    if (argv.json) {
+      printJson(io, keys);
+      return;
+    }
+    printTable(
+      io,
+      ['ROLE', 'KEYID', 'PUBLIC KEY (ed25519)'],
+      (['targets', 'snapshot', 'timestamp'] as const).map((role) => [role, keys[role].keyid, keys[role].key.keyval.public]),
+    );
+    io.print('list these under the targets, snapshot and timestamp roles of the Director root, sign it offline, then `uptane director root push FILE`');
+  },
+});
+
+interface AuditArgs extends JsonArgs {
+  readonly limit: number;
+}
+
+const auditCommand = (io: CliEnvironment): CommandModule<object, AuditArgs> => ({
+  command: 'audit',
+  describe: 'the latest operator actions, newest first: registrations, assignments, cancellations, replacements, roots, refusals',
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .option('limit', { type: 'number', default: 100, describe: 'entries to show, 1 to 1000' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {entries} as JSON' })
+      .check((argv) => {
+        const limit = argv.limit as number;
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new Error(`--limit ${String(argv.limit)}: give a whole number from 1 to 1000`);
+        return true;
+      })
+      .example('$0 director audit', 'the last 100 actions')
+      .example('$0 director audit --limit 1000 --json', 'for a report') as Argv<AuditArgs>,
+  handler: async (argv) => {
+    const client = DirectorClient.from(io, argv);
+    const { entries } = expectAnswer<{ entries: AuditEntry[] }>(await client.call('GET', `/api/v1/audit?limit=${argv.limit}`, 'show the audit log'), ['entries'], 'audit');
+    if (argv.json) {
+      printJson(io, { entries });
+      return;
+    }
+    printTable(io, ['AT', 'ACTOR', 'ACTION', 'DETAILS'], entries.map((e) => [e.at, e.actor, e.action, JSON.stringify(e.details)]), 'no operator actions recorded yet');
+  },
+});
+
+// ---------------------------------------------------------------------------------------------
+// The group.
+
+function group(command: string, describe: string, example: [string, string], addSubcommands: (yargs: Argv) => Argv, demand: string): CommandModule<object, object> {
+  return {
+    command,
+    describe,
+    builder: (yargs) => addSubcommands(yargs).example(example[0], example[1]).demandCommand(1, demand),
+    handler: () => undefined,
+  };
+}
+
+/** The `director` command group, for the root CLI: `.command(directorCommand(io))`. */
+export const directorCommand = (io: CliEnvironment): CommandModule<object, object> => ({
+  command: 'director',
+  describe: 'the Director repository: server, operator tokens, vehicles, assignments, root',
+  builder: (yargs) =>
+    yargs
+      .command(serveCommand(io))
+      .command(
+        group(
+          'operator',
+          'create and revoke operator tokens (on the Director host, in its data folder)',
+          ['$0 director operator add alice', 'a token for alice'],
+          (y) => y.command(operatorAddCommand(io)).command(operatorRemoveCommand(io)),
+          'name an operator subcommand: add or remove',
+        ),
+      )
+      .command(
+        group(
+          'vehicle',
+          'register, list and show vehicles',
+          ['$0 director vehicle show WVW123', 'one vehicle in detail'],
+          (y) => y.command(registerCommand(io)).command(listCommand(io)).command(showCommand(io)),
+          'name a vehicle subcommand: register, list or show',
+        ),
+      )
+      .command(assignCommand(io))
+      .command(cancelCommand(io))
+      .command(replaceEcuCommand(io))
+      .command(group('root', "publish the Director's offline-signed root", ['$0 director root push 1.root.json', 'the first root'], (y) => y.command(rootPushCommand(io)), 'name a root subcommand: push'))
+      .command(onlineKeysCommand(io))
+      .command(auditCommand(io))
+      .example('$0 director serve --image-root image-1.root.json', 'run the Director')
+      .example('$0 director vehicle register --csv fleet.csv', 'register a fleet')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --dry-run', 'plan an update')
+      .epilogue(
+        `Commands that talk to a running Director take --url (env UPTANE_DIRECTOR_URL, default http://127.0.0.1:${DEFAULT_PORT}) and read the operator token ` +
+          `from the environment variable named by --token-env (default ${DEFAULT_TOKEN_ENV}). Exit status: 0 on success, 1 on any failure.`,
+      )
+      .demandCommand(1, 'name a director subcommand; run uptane director --help to list them'),
+  handler: () => undefined,
+});
