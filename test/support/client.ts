@@ -1,5 +1,6 @@
 // A real RepositoryUpdater with a real on-disk store in a temp directory, wired to a simulator, and
-// the assertions every attack test makes: the typed error, and a store left byte-for-byte unchanged.
+// the assertions every attack test makes: the typed error, and a store left byte-for-byte unchanged
+// (or changed only by the files that verified before the failure).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,9 @@ import { nobleBackend, type Ed25519Backend } from '../../shared/crypto/ed25519.j
 import { UptaneError } from '../../shared/errors.js';
 import type { Fetcher } from '../../shared/fetcher.js';
 import { FileMetadataStore } from '../../shared/metadata-store.js';
+import { parseMetadata } from '../../shared/metadata/parse.js';
+import { roleFileName } from '../../shared/metadata/paths.js';
+import type { RoleType } from '../../shared/metadata/types.js';
 import { RepositoryUpdater, type UpdaterConfig } from '../../shared/updater.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, SIM_TARGETS_URL } from './repo-simulator.js';
 
@@ -76,17 +80,56 @@ export function snapshotDirectory(directory: string): Record<string, string> {
   return files;
 }
 
+/** A client that completed one honest refresh against `sim`. */
+export async function refreshedClient(sim: RepositorySimulator, options: TestClientOptions = {}): Promise<TestClient> {
+  const client = newClient(sim, options);
+  await client.updater.refresh();
+  return client;
+}
+
+/** The version of the metadata stored for `role` (a delegated role parses as targets). */
+export function storedVersion(client: TestClient, role: string): number {
+  const bytes = client.store.load(role);
+  if (bytes === undefined) throw new Error(`nothing stored for ${role}`);
+  const type: RoleType = role === 'root' || role === 'timestamp' || role === 'snapshot' ? role : 'targets';
+  return parseMetadata(bytes, type).signed.version;
+}
+
+/** The bytes stored for `role`, or undefined if nothing is. */
+export function storedBytes(client: TestClient, role: string): Buffer | undefined {
+  const bytes = client.store.load(role);
+  return bytes === undefined ? undefined : Buffer.from(bytes);
+}
+
+/**
+ * Store files a failed action may legitimately have changed, by role: a role mapped to bytes was
+ * persisted with exactly those bytes (it verified before the failure), a role mapped to undefined
+ * was removed.
+ */
+export type StoreChanges = Readonly<Record<string, Uint8Array | undefined>>;
+
+export interface ExpectRejectedOptions {
+  /** What the action may change in the store; everything else must stay byte-for-byte. Default: nothing. */
+  readonly changed?: StoreChanges;
+}
+
 /**
  * Asserts `action` fails with `errorClass` and `code`, and that the client's store is byte-for-byte
- * what it was before. Returns the error for further checks.
+ * what it was before, with exactly `changed` applied (by default nothing: the store is unchanged).
+ * Returns the error for further checks.
  */
 export async function expectRejected<E extends UptaneError>(
   client: TestClient,
   action: () => Promise<unknown>,
   errorClass: abstract new (...args: never[]) => E,
   code: string,
+  { changed = {} }: ExpectRejectedOptions = {},
 ): Promise<E> {
-  const before = client.storeSnapshot();
+  const expected = client.storeSnapshot();
+  for (const [role, bytes] of Object.entries(changed)) {
+    if (bytes === undefined) delete expected[roleFileName(role)];
+    else expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
+  }
   let caught: unknown;
   try {
     await action();
@@ -95,6 +138,28 @@ export async function expectRejected<E extends UptaneError>(
   }
   expect(caught).toBeInstanceOf(errorClass);
   expect((caught as UptaneError).code).toBe(code);
-  expect(client.storeSnapshot()).toEqual(before);
+  expect(client.storeSnapshot()).toEqual(expected);
   return caught as E;
+}
+
+/**
+ * For failures after timestamp (or snapshot) verified: the error is typed, the roles in `verified`
+ * were persisted with exactly the bytes the repository signed (they passed every check) and differ
+ * from what was stored before, and nothing else in the store changed. A retry then changes nothing
+ * at all (expectRejected). Returns the error of the first attempt.
+ */
+export async function expectRejectedKeepingVerified<E extends UptaneError>(
+  client: TestClient,
+  action: () => Promise<unknown>,
+  errorClass: abstract new (...args: never[]) => E,
+  code: string,
+  verified: Readonly<Record<string, Uint8Array>>,
+): Promise<E> {
+  const before = client.storeSnapshot();
+  const err = await expectRejected(client, action, errorClass, code, { changed: verified });
+  for (const role of Object.keys(verified)) {
+    expect(Buffer.from(client.store.load(role) ?? []).toString('base64')).not.toBe(before[roleFileName(role)]);
+  }
+  await expectRejected(client, action, errorClass, code);
+  return err;
 }

@@ -12,14 +12,12 @@ import {
   OutOfOrderError,
   RollbackError,
   VersionMismatchError,
-  type UptaneError,
 } from '../../shared/errors.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
 import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
 import { localTargetPath } from '../../shared/updater.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { cleanupClients, expectRejected, expectRejectedKeepingVerified, newClient, refreshedClient } from '../support/client.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, SIM_TARGETS_URL, type SimulatorOptions } from '../support/repo-simulator.js';
+import { serveAttack, sha256 } from '../support/tuf-helpers.js';
 
 afterEach(cleanupClients);
 
@@ -36,47 +34,6 @@ function repository(options: SimulatorOptions = {}): RepositorySimulator {
   return sim;
 }
 
-/** A client that completed one honest refresh against `sim`. */
-async function refreshedClient(sim: RepositorySimulator): Promise<TestClient> {
-  const client = newClient(sim);
-  await client.updater.refresh();
-  return client;
-}
-
-function serveAt(sim: RepositorySimulator, path: string, bytes: Uint8Array): void {
-  sim.override = (requested) => (requested === path ? bytes : undefined);
-}
-
-/**
- * For failures after timestamp (or snapshot) verified: the error is typed, the roles in `verified`
- * were persisted with exactly the bytes the repository signed (they passed every check), and nothing
- * else in the store changed. A retry then changes nothing at all (expectRejected).
- */
-async function expectRejectedKeepingVerified<E extends UptaneError>(
-  client: TestClient,
-  action: () => Promise<unknown>,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-  verified: Readonly<Record<string, Uint8Array>>,
-): Promise<void> {
-  const before = client.storeSnapshot();
-  let caught: unknown;
-  try {
-    await action();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(errorClass);
-  expect((caught as UptaneError).code).toBe(code);
-  const expected = { ...before };
-  for (const [role, bytes] of Object.entries(verified)) {
-    expect(Buffer.from(client.store.load(role) ?? []).toString('base64')).not.toBe(before[roleFileName(role)]);
-    expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
-  }
-  expect(client.storeSnapshot()).toEqual(expected);
-  await expectRejected(client, action, errorClass, code);
-}
-
 describe('E1-E5: each file must be the one the file above it names', () => {
   it('E1: a snapshot whose hash differs from timestamp.meta is rejected with HashMismatchError', async () => {
     const sim = repository({ computeMetafileHashesAndLength: true });
@@ -87,7 +44,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const forged = sim.sign({ ...sim.snapshot, expires: OTHER_EXPIRES }, sim.signers.get('snapshot')!);
     expect(forged.length).toBe(honest.length);
     expect(forged.equals(honest)).toBe(false);
-    serveAt(sim, '/metadata/3.snapshot.json', forged);
+    serveAttack(sim, '/metadata/3.snapshot.json', forged);
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), HashMismatchError, 'hash_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -104,7 +61,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     // Validly signed and shorter (targets listed by version only): the stated length gives it away.
     const forged = sim.sign({ ...sim.snapshot, meta: { 'targets.json': { version: 3 }, 'supplier.json': { version: 1 } } }, sim.signers.get('snapshot')!);
     expect(forged.length).toBeLessThan(sim.timestamp.meta['snapshot.json'].length!);
-    serveAt(sim, '/metadata/3.snapshot.json', forged);
+    serveAttack(sim, '/metadata/3.snapshot.json', forged);
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), LengthMismatchError, 'length_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -120,7 +77,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const stale = sim.signedRole('snapshot');
     sim.release();
     expect(sim.timestamp.meta['snapshot.json'].version).toBe(3);
-    serveAt(sim, '/metadata/snapshot.json', stale);
+    serveAttack(sim, '/metadata/snapshot.json', stale);
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -137,7 +94,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const honest = sim.signedRole('targets');
     const forged = sim.sign({ ...sim.targets, expires: OTHER_EXPIRES }, sim.signers.get('targets')!);
     expect(forged.length).toBe(honest.length);
-    serveAt(sim, '/metadata/3.targets.json', forged);
+    serveAttack(sim, '/metadata/3.targets.json', forged);
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), HashMismatchError, 'hash_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -153,7 +110,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const client = await refreshedClient(sim);
     const stale = sim.signedRole('targets');
     sim.release();
-    serveAt(sim, '/metadata/targets.json', stale);
+    serveAttack(sim, '/metadata/targets.json', stale);
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -169,7 +126,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const client = await refreshedClient(sim);
     const forged = sim.sign({ ...sim.delegated.get('supplier')!, expires: OTHER_EXPIRES }, sim.signers.get('supplier')!);
     expect(forged.length).toBe(sim.signedRole('supplier').length);
-    serveAt(sim, '/metadata/1.supplier.json', forged);
+    serveAttack(sim, '/metadata/1.supplier.json', forged);
 
     await expectRejected(client, () => client.updater.findTarget('supplier/fw.bin'), HashMismatchError, 'hash_mismatch');
 
@@ -181,7 +138,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const sim = repository();
     const client = await refreshedClient(sim);
     const forged = sim.sign({ ...sim.delegated.get('supplier')!, version: 2 }, sim.signers.get('supplier')!);
-    serveAt(sim, '/metadata/1.supplier.json', forged);
+    serveAttack(sim, '/metadata/1.supplier.json', forged);
 
     await expectRejected(client, () => client.updater.findTarget('supplier/fw.bin'), VersionMismatchError, 'version_mismatch');
 
@@ -219,7 +176,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
   it('E5: 2.root.json holding root version 3 is rejected with VersionMismatchError', async () => {
     const sim = repository();
     const client = await refreshedClient(sim);
-    serveAt(sim, '/metadata/2.root.json', sim.sign({ ...structuredClone(sim.root), version: 3 }, sim.signers.get('root')!));
+    serveAttack(sim, '/metadata/2.root.json', sim.sign({ ...structuredClone(sim.root), version: 3 }, sim.signers.get('root')!));
 
     await expectRejected(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch');
 
@@ -231,7 +188,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
   it('E5: 2.root.json holding root version 1 is rejected with RollbackError', async () => {
     const sim = repository();
     const client = await refreshedClient(sim);
-    serveAt(sim, '/metadata/2.root.json', sim.publishedRoots[0]!);
+    serveAttack(sim, '/metadata/2.root.json', sim.publishedRoots[0]!);
 
     await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback');
 
@@ -244,7 +201,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const sim = repository();
     const client = await refreshedClient(sim);
     sim.release();
-    serveAt(sim, '/metadata/3.snapshot.json', sim.sign({ ...sim.snapshot, version: 4 }, sim.signers.get('snapshot')!));
+    serveAttack(sim, '/metadata/3.snapshot.json', sim.sign({ ...sim.snapshot, version: 4 }, sim.signers.get('snapshot')!));
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -258,7 +215,7 @@ describe('E1-E5: each file must be the one the file above it names', () => {
     const sim = repository();
     const client = await refreshedClient(sim);
     sim.release();
-    serveAt(sim, '/metadata/3.targets.json', sim.sign({ ...sim.targets, version: 4 }, sim.signers.get('targets')!));
+    serveAttack(sim, '/metadata/3.targets.json', sim.sign({ ...sim.targets, version: 4 }, sim.signers.get('targets')!));
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch', {
       timestamp: sim.signedRole('timestamp'),
@@ -361,10 +318,6 @@ describe('E6: out-of-order calls are programmer errors', () => {
 });
 
 describe('E10: consistent snapshots', () => {
-  function sha256(data: string): string {
-    return digestBytes(Buffer.from(data), ['sha256']).sha256!;
-  }
-
   it('E10: with consistent_snapshot, N.role.json and hash-prefixed target names are fetched and stored unversioned', async () => {
     const sim = repository();
     const client = newClient(sim);

@@ -3,11 +3,8 @@
 // are ECU- and server-side, D6 is covered with the parser tests). The real RepositoryUpdater runs
 // against the in-memory simulator with a FixedClock. Spec: uptane-requirements.md 5.3 step 3,
 // 5.4 step 4, 5.5 step 7, 5.6 step 5 ("Time < expiry. (Freeze.)").
-import { ExpiredMetadataError, UptaneError } from '../../shared/errors.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import type { RoleType } from '../../shared/metadata/types.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { ExpiredMetadataError } from '../../shared/errors.js';
+import { cleanupClients, expectRejected, newClient, storedVersion } from '../support/client.js';
 import { RepositorySimulator, SIM_EXPIRES } from '../support/repo-simulator.js';
 
 afterEach(cleanupClients);
@@ -16,41 +13,6 @@ const PAST = '2026-05-01T00:00:00Z'; // before SIM_NOW (2026-06-01)
 const DAY_7 = '2026-06-08T00:00:00Z';
 const DAY_18 = '2026-06-19T00:00:00Z';
 const DAY_21 = '2026-06-22T00:00:00Z';
-
-function storedVersion(client: TestClient, role: string): number {
-  const bytes = client.store.load(role);
-  if (bytes === undefined) throw new Error(`nothing stored for ${role}`);
-  const type: RoleType = role === 'root' || role === 'timestamp' || role === 'snapshot' ? role : 'targets';
-  return parseMetadata(bytes, type).signed.version;
-}
-
-/**
- * Like expectRejected, for refreshes where some files verified before the failure: the store must
- * equal what it was with exactly `progress` applied, and nothing else changed.
- */
-async function expectRejectedAfter<E extends UptaneError>(
-  client: TestClient,
-  action: () => Promise<unknown>,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-  progress: Readonly<Record<string, Uint8Array | undefined>>,
-): Promise<E> {
-  const expected = client.storeSnapshot();
-  for (const [role, bytes] of Object.entries(progress)) {
-    if (bytes === undefined) delete expected[roleFileName(role)];
-    else expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
-  }
-  let caught: unknown;
-  try {
-    await action();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(errorClass);
-  expect((caught as UptaneError).code).toBe(code);
-  expect(client.storeSnapshot()).toEqual(expected);
-  return caught as E;
-}
 
 describe('expired metadata is rejected (D1)', () => {
   it('D1: an expired root with no newer root is rejected (freeze)', async () => {
@@ -111,8 +73,8 @@ describe('expired metadata is rejected (D1)', () => {
 
     sim.snapshot.expires = PAST;
     sim.updateSnapshot();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), ExpiredMetadataError, 'expired', {
-      timestamp: sim.signedRole('timestamp'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), ExpiredMetadataError, 'expired', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.role).toBe('snapshot');
     expect(storedVersion(client, 'snapshot')).toBe(1);
@@ -130,9 +92,11 @@ describe('expired metadata is rejected (D1)', () => {
 
     sim.targets.expires = PAST;
     sim.release();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), ExpiredMetadataError, 'expired', {
-      timestamp: sim.signedRole('timestamp'),
-      snapshot: sim.signedRole('snapshot'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), ExpiredMetadataError, 'expired', {
+      changed: {
+        timestamp: sim.signedRole('timestamp'),
+        snapshot: sim.signedRole('snapshot'),
+      },
     });
     expect(err.role).toBe('targets');
     expect(storedVersion(client, 'targets')).toBe(1);
@@ -240,8 +204,8 @@ describe('expired local metadata is still the starting point (D2)', () => {
     const client = newClient(sim);
     sim.root.expires = PAST;
     sim.publishRoot();
-    const err = await expectRejectedAfter(client, () => client.updater.refresh(), ExpiredMetadataError, 'expired', {
-      root: sim.publishedRoots[1],
+    const err = await expectRejected(client, () => client.updater.refresh(), ExpiredMetadataError, 'expired', {
+      changed: { root: sim.publishedRoots[1] },
     });
     expect(err.role).toBe('root');
 

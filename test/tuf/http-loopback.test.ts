@@ -1,42 +1,17 @@
 // The real RepositoryUpdater with the real HttpFetcher against a real static HTTP server on
 // 127.0.0.1 serving a tree exported from the simulator: consistent-snapshot naming over the wire
 // (test-catalogue.md E10) and resuming an interrupted image download with HTTP Range (F6).
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { FetchError } from '../../shared/errors.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
 import { localTargetPath, type DownloadProgress } from '../../shared/updater.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { expectRejected } from '../support/client.js';
 import { RepositorySimulator } from '../support/repo-simulator.js';
-import { misbehaveOnce, startStaticServer, stopStaticServers, type Misbehaviour, type StaticServer } from '../support/static-server.js';
+import { misbehaveOnce, startStaticServer, type Misbehaviour } from '../support/static-server.js';
+import { cleanupServersClientsAndTempDirs, httpClient, imageBytes, serveRepository, sha256, tempDir } from '../support/tuf-helpers.js';
 
-const tempDirs: string[] = [];
-
-afterEach(async () => {
-  await stopStaticServers();
-  cleanupClients();
-  while (tempDirs.length > 0) rmSync(tempDirs.pop()!, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-
-/** Deterministic image bytes of `size`, distinct per label. */
-function image(label: string, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) out[i] = (label.charCodeAt(i % label.length) * 31 + i * 7) & 0xff;
-  return out;
-}
-
-function sha256(data: Uint8Array): string {
-  return digestBytes(data, ['sha256']).sha256!;
-}
+afterEach(cleanupServersClientsAndTempDirs);
 
 /** A drop that cuts the connection only once the client reported it stored `cutAt` bytes. */
 function dropAfterStored(cutAt: number): { misbehaviour: Misbehaviour; onProgress: (p: DownloadProgress) => void } {
@@ -50,29 +25,14 @@ function dropAfterStored(cutAt: number): { misbehaviour: Misbehaviour; onProgres
   };
 }
 
-/** Exports `sim` to a fresh directory and serves it. */
-async function serve(sim: RepositorySimulator): Promise<StaticServer> {
-  const root = tempDir('uptane-repo-');
-  sim.exportTo(root);
-  return startStaticServer(root);
-}
-
-function httpClient(sim: RepositorySimulator, server: StaticServer): TestClient {
-  return newClient(sim, {
-    fetcher: new HttpFetcher({ connectTimeoutMs: 2_000, idleTimeoutMs: 2_000 }),
-    metadataUrl: `${server.url}/metadata`,
-    targetsUrl: `${server.url}/targets`,
-  });
-}
-
 describe('RepositoryUpdater over real HTTP (loopback)', () => {
   it('E10: refresh, delegated lookup and download of several images use N.role.json and hash-prefixed URLs; the store keeps unversioned names', async () => {
     const sim = new RepositorySimulator({ computeMetafileHashesAndLength: true });
     const images: Record<string, Buffer> = {
-      'ecu/engine.bin': image('engine', 300_000),
-      'brake.bin': image('brake', 4_096),
-      'infotainment/ö map.bin': image('map', 70_000),
-      'supplier/fw.bin': image('supplier', 150_000),
+      'ecu/engine.bin': imageBytes('engine', 300_000),
+      'brake.bin': imageBytes('brake', 4_096),
+      'infotainment/ö map.bin': imageBytes('map', 70_000),
+      'supplier/fw.bin': imageBytes('supplier', 150_000),
     };
     sim.addTarget('ecu/engine.bin', images['ecu/engine.bin']!, { hardwareIds: ['engine-hw'], releaseCounter: 1 });
     sim.addTarget('brake.bin', images['brake.bin']!);
@@ -80,7 +40,7 @@ describe('RepositoryUpdater over real HTTP (loopback)', () => {
     sim.addDelegation('targets', { name: 'supplier', terminating: true, paths: ['supplier/*'] });
     sim.addTarget('supplier/fw.bin', images['supplier/fw.bin']!, { hardwareIds: ['fw-hw'] }, 'supplier');
     sim.release();
-    const server = await serve(sim);
+    const server = await serveRepository(sim);
     const client = httpClient(sim, server);
 
     const result = await client.updater.refresh();
@@ -120,13 +80,13 @@ describe('RepositoryUpdater over real HTTP (loopback)', () => {
 
   it('E10: a new release is fetched under its new versioned names and replaces the unversioned stored files', async () => {
     const sim = new RepositorySimulator();
-    sim.addTarget('a.bin', image('a', 1_000));
+    sim.addTarget('a.bin', imageBytes('a', 1_000));
     sim.release();
-    const server = await serve(sim);
+    const server = await serveRepository(sim);
     const client = httpClient(sim, server);
     await client.updater.refresh();
 
-    sim.addTarget('b.bin', image('b', 2_000));
+    sim.addTarget('b.bin', imageBytes('b', 2_000));
     sim.release();
     sim.exportTo(server.root);
     const seen = server.requests.length;
@@ -151,10 +111,10 @@ describe('RepositoryUpdater over real HTTP (loopback)', () => {
 
   it('F6: a download cut mid-body keeps a .part file; the next downloadTarget (after a restart) resumes with Range and ends with the right bytes', async () => {
     const sim = new RepositorySimulator();
-    const data = image('resume', 256 * 1024);
+    const data = imageBytes('resume', 256 * 1024);
     sim.addTarget('ecu/big.bin', data);
     sim.release();
-    const server = await serve(sim);
+    const server = await serveRepository(sim);
     const client = httpClient(sim, server);
     await client.updater.refresh();
     const lookup = await client.updater.findTarget('ecu/big.bin');
@@ -190,10 +150,10 @@ describe('RepositoryUpdater over real HTTP (loopback)', () => {
 
   it('F6: a server that ignores Range still ends with the right bytes', async () => {
     const sim = new RepositorySimulator();
-    const data = image('norange', 200 * 1024);
+    const data = imageBytes('norange', 200 * 1024);
     sim.addTarget('fw.bin', data);
     sim.release();
-    const server = await serve(sim);
+    const server = await serveRepository(sim);
     const client = httpClient(sim, server);
     await client.updater.refresh();
     const lookup = await client.updater.findTarget('fw.bin');
@@ -223,18 +183,18 @@ describe('RepositoryUpdater over real HTTP (loopback)', () => {
 describe('static test server', () => {
   it('answers Range with 206 and Content-Range, refuses other methods, and never serves outside its root', async () => {
     const sim = new RepositorySimulator();
-    sim.addTarget('x.bin', image('x', 1_000));
+    sim.addTarget('x.bin', imageBytes('x', 1_000));
     sim.release();
     const parent = tempDir('uptane-static-');
     sim.exportTo(join(parent, 'repo'));
     const server = await startStaticServer(join(parent, 'repo'));
-    const targetPath = `/targets/${sha256(image('x', 1_000))}.x.bin`;
+    const targetPath = `/targets/${sha256(imageBytes('x', 1_000))}.x.bin`;
 
     const ranged = await fetch(`${server.url}${targetPath}`, { headers: { range: 'bytes=900-' } });
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get('content-range')).toBe('bytes 900-999/1000');
     expect(ranged.headers.get('content-type')).toBe('application/octet-stream');
-    expect(Buffer.from(await ranged.arrayBuffer()).equals(image('x', 1_000).subarray(900))).toBe(true);
+    expect(Buffer.from(await ranged.arrayBuffer()).equals(imageBytes('x', 1_000).subarray(900))).toBe(true);
 
     const json = await fetch(`${server.url}/metadata/timestamp.json`);
     expect(json.headers.get('content-type')).toBe('application/json');

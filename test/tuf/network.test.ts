@@ -2,8 +2,7 @@
 // or altered images (F3), slow retrieval (F4) and HTTP failures (F5). The real RepositoryUpdater and
 // HttpFetcher talk to test/support/static-server.ts on 127.0.0.1, which misbehaves on request.
 // Timeouts are configured small, so every case ends in well under a second of waiting.
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DownloadLengthError,
@@ -12,40 +11,17 @@ import {
   LengthMismatchError,
   RemoteNotFoundError,
   SlowRetrievalError,
-  type UptaneError,
 } from '../../shared/errors.js';
-import { HttpFetcher, type HttpFetcherConfig } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import { DEFAULT_UPDATER_CONFIG, localTargetPath, type UpdaterConfig } from '../../shared/updater.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import type { HttpFetcherConfig } from '../../shared/fetcher.js';
+import { DEFAULT_UPDATER_CONFIG, localTargetPath } from '../../shared/updater.js';
+import { expectRejected, expectRejectedKeepingVerified, type TestClient } from '../support/client.js';
 import { RepositorySimulator } from '../support/repo-simulator.js';
-import { startStaticServer, stopStaticServers, type Misbehaviour, type StaticServer } from '../support/static-server.js';
+import type { Misbehaviour, StaticServer } from '../support/static-server.js';
+import { cleanupServersClientsAndTempDirs, httpClient, imageBytes, serveRepository, sha256, tempDir } from '../support/tuf-helpers.js';
 
 const ENDLESS_CAP = 64 * 1024 * 1024;
-const tempDirs: string[] = [];
 
-afterEach(async () => {
-  await stopStaticServers();
-  cleanupClients();
-  while (tempDirs.length > 0) rmSync(tempDirs.pop()!, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-
-function image(label: string, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  for (let i = 0; i < size; i++) out[i] = (label.charCodeAt(i % label.length) * 31 + i * 7) & 0xff;
-  return out;
-}
-
-function sha256(data: Uint8Array): string {
-  return digestBytes(data, ['sha256']).sha256!;
-}
+afterEach(cleanupServersClientsAndTempDirs);
 
 interface Setup {
   readonly sim: RepositorySimulator;
@@ -67,64 +43,18 @@ async function setup(
   { hashes = false, size = 100_000 }: { hashes?: boolean; size?: number } = {},
 ): Promise<Setup> {
   const sim = new RepositorySimulator({ computeMetafileHashesAndLength: hashes });
-  const data = image('app', size);
+  const data = imageBytes('app', size);
   sim.addTarget('ecu/app.bin', data);
   sim.release();
-  const root = tempDir('uptane-repo-');
-  sim.exportTo(root);
-  const server = await startStaticServer(root, { endlessCapBytes: ENDLESS_CAP });
+  const server = await serveRepository(sim, { endlessCapBytes: ENDLESS_CAP });
   const client = httpClient(sim, server, fetcherConfig);
   await client.updater.refresh();
   const imagePath = `/targets/ecu/${sha256(data)}.app.bin`;
-  return { sim, server, client, data, imagePath, imageFile: join(root, imagePath) };
-}
-
-function httpClient(
-  sim: RepositorySimulator,
-  server: StaticServer,
-  fetcherConfig: Partial<HttpFetcherConfig> = {},
-  config?: Partial<UpdaterConfig>,
-): TestClient {
-  return newClient(sim, {
-    fetcher: new HttpFetcher({ connectTimeoutMs: 2_000, idleTimeoutMs: 2_000, ...fetcherConfig }),
-    metadataUrl: `${server.url}/metadata`,
-    targetsUrl: `${server.url}/targets`,
-    config,
-  });
+  return { sim, server, client, data, imagePath, imageFile: join(server.root, imagePath) };
 }
 
 function misbehaveOn(server: StaticServer, path: string, misbehaviour: Misbehaviour): void {
   server.misbehave = (request) => (request.path === path ? misbehaviour : undefined);
-}
-
-/**
- * For failures after timestamp (or snapshot) verified: the error is typed, the roles in `verified`
- * were persisted with exactly the bytes the repository signed (they passed every check), and nothing
- * else in the store changed. A retry then changes nothing at all (expectRejected).
- */
-async function expectRejectedKeepingVerified<E extends UptaneError>(
-  client: TestClient,
-  action: () => Promise<unknown>,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-  verified: Readonly<Record<string, Uint8Array>>,
-): Promise<void> {
-  const before = client.storeSnapshot();
-  let caught: unknown;
-  try {
-    await action();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(errorClass);
-  expect((caught as UptaneError).code).toBe(code);
-  const expected = { ...before };
-  for (const [role, bytes] of Object.entries(verified)) {
-    expect(Buffer.from(client.store.load(role) ?? []).toString('base64')).not.toBe(before[roleFileName(role)]);
-    expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
-  }
-  expect(client.storeSnapshot()).toEqual(expected);
-  await expectRejected(client, action, errorClass, code);
 }
 
 describe('F1: metadata over its byte limit is aborted', () => {
@@ -448,9 +378,7 @@ describe('F5: HTTP failures', () => {
   it('F5: connection refused is FetchError fetch_failed and leaves the store unchanged', async () => {
     const sim = new RepositorySimulator();
     sim.release();
-    const root = tempDir('uptane-repo-');
-    sim.exportTo(root);
-    const gone = await startStaticServer(root);
+    const gone = await serveRepository(sim);
     await gone.stop(); // the port is now closed
     const client = httpClient(sim, gone);
 

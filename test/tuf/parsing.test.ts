@@ -25,9 +25,10 @@ import { parseExpires, parseMetadata } from '../../shared/metadata/parse.js';
 import { roleFileName } from '../../shared/metadata/paths.js';
 import type { TopLevelRole } from '../../shared/metadata/types.js';
 import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import { localTargetPath, type UpdaterConfig } from '../../shared/updater.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { localTargetPath } from '../../shared/updater.js';
+import { cleanupClients, expectRejected, newClient, refreshedClient } from '../support/client.js';
 import { RepositorySimulator, SIM_NOW } from '../support/repo-simulator.js';
+import { expectHonestRefresh, expectRefreshRejected, nextVersion, pathOf, serveAttack, signedOf } from '../support/tuf-helpers.js';
 
 afterEach(cleanupClients);
 
@@ -39,25 +40,9 @@ type JsonObject = { [key: string]: Json };
 // -----------------------------------------------------------------------------------------------
 // Helpers.
 
-function signedOf(sim: RepositorySimulator, role: string): object {
-  if (role === 'root') return sim.root;
-  if (role === 'timestamp') return sim.timestamp;
-  if (role === 'snapshot') return sim.snapshot;
-  if (role === 'targets') return sim.targets;
-  return sim.delegated.get(role)!;
-}
-
 /** A deep, plain-JSON copy (own `__proto__` keys survive, unlike with object spread). */
 function jsonCopy<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
-}
-
-function pathOf(sim: RepositorySimulator, role: string): string {
-  if (role === 'root') return `/metadata/${sim.root.version}.root.json`;
-  if (role === 'timestamp') return '/metadata/timestamp.json';
-  if (role === 'snapshot') return `/metadata/${sim.snapshot.version}.snapshot.json`;
-  const version = role === 'targets' ? sim.targets.version : sim.delegated.get(role)!.version;
-  return `/metadata/${roleFileName(role, version)}`;
 }
 
 const keyObjects = new WeakMap<PrivateKey, KeyObject>();
@@ -90,70 +75,6 @@ function mutated(sim: RepositorySimulator, role: string, mutate: (signed: JsonOb
   const signed = jsonCopy(signedOf(sim, role)) as JsonObject;
   mutate(signed);
   return signAs(sim, role, signed);
-}
-
-function serveAttack(sim: RepositorySimulator, path: string, bytes: Uint8Array): void {
-  sim.override = (p) => (p === path ? bytes : undefined);
-}
-
-async function honestClient(sim: RepositorySimulator, config?: Partial<UpdaterConfig>): Promise<TestClient> {
-  const client = newClient(sim, { config });
-  await client.updater.refresh();
-  return client;
-}
-
-/** Moves `role` to its next version without publishing it (root), or makes a normal release. */
-function nextVersion(sim: RepositorySimulator, role: TopLevelRole): void {
-  if (role === 'root') sim.root.version = sim.publishedRoots.length + 1;
-  else sim.release();
-}
-
-function b64(bytes: Uint8Array | undefined): string | undefined {
-  return bytes === undefined ? undefined : Buffer.from(bytes).toString('base64');
-}
-
-/**
- * The refresh is rejected and the store is byte-for-byte unchanged. For snapshot and targets, the
- * roles before them verify and are persisted first (#check_timestamp, #check_snapshot): the first
- * attempt shows only those honest bytes were stored, then a retry must change nothing at all.
- */
-async function expectRefreshRejected<E extends UptaneError>(
-  client: TestClient,
-  sim: RepositorySimulator,
-  role: TopLevelRole,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-): Promise<E> {
-  if (role === 'snapshot' || role === 'targets') {
-    const before = client.storeSnapshot();
-    const first = await client
-      .newUpdater()
-      .refresh()
-      .then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-    expect(first).toBeInstanceOf(errorClass);
-    expect((first as UptaneError).code).toBe(code);
-    const after = client.storeSnapshot();
-    expect(after['timestamp.json']).toBe(b64(sim.serve('/metadata/timestamp.json')));
-    if (role === 'targets') expect(after['snapshot.json']).toBe(b64(sim.serve(pathOf(sim, 'snapshot'))));
-    expect(after[`${role}.json`]).toBe(before[`${role}.json`]);
-  }
-  return expectRejected(client, () => client.newUpdater().refresh(), errorClass, code);
-}
-
-/** Stop the attack (publish root v2 honestly if it was the target): the next refresh succeeds. */
-async function expectHonestRefresh(client: TestClient, sim: RepositorySimulator, role: TopLevelRole): Promise<void> {
-  sim.override = undefined;
-  if (role === 'root') sim.publishRoot();
-  const result = await client.newUpdater().refresh();
-  expect(result).toEqual({
-    rootVersion: sim.root.version,
-    timestampVersion: sim.timestamp.version,
-    snapshotChanged: role === 'timestamp' || role === 'snapshot',
-    targetsVersion: sim.targets.version,
-  });
 }
 
 let rich: RepositorySimulator | undefined;
@@ -210,7 +131,7 @@ describe('J1: not JSON, invalid JSON, wrong type', () => {
     for (const [label, make] of garbage) {
       it(`J1: ${label} served as ${role} is malformed metadata`, async () => {
         const sim = new RepositorySimulator();
-        const client = await honestClient(sim);
+        const client = await refreshedClient(sim);
         nextVersion(sim, role);
         const valid = role === 'root' ? sim.sign(sim.root, sim.signers.get('root')!) : sim.signedRole(role);
         serveAttack(sim, pathOf(sim, role), make(valid));
@@ -506,7 +427,7 @@ describe('J7: unknown fields', () => {
     Object.assign(sim.root, { x_owner: 'oem' });
     Object.assign(sim.root.roles.targets, { x_offline: true });
     sim.publishRoot();
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     withUnknownFields(sim);
     const updater = client.newUpdater();
     const result = await updater.refresh();
@@ -525,7 +446,7 @@ describe('J7: unknown fields', () => {
 
   it('J7: an unknown field changed after signing breaks the signature', async () => {
     const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     withUnknownFields(sim);
     const signed = jsonCopy(sim.timestamp) as unknown as JsonObject;
     const signatures = (JSON.parse(sim.signedRole('timestamp').toString()) as { signatures: Json }).signatures;
@@ -537,7 +458,7 @@ describe('J7: unknown fields', () => {
 
   it('J7: unknown fields beside signed and signatures are accepted and stored verbatim', async () => {
     const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     sim.release();
     const envelope = JSON.parse(sim.signedRole('timestamp').toString()) as JsonObject;
     const bytes = Buffer.from(JSON.stringify({ ...envelope, x_mirror: 'cdn-7' }));
@@ -897,7 +818,7 @@ describe('J10: Unicode and multibyte names', () => {
 describe('J11: size bounded before parsing, hashes checked before interpreting', () => {
   it('J11: a timestamp larger than the timestamp limit is refused before parsing', async () => {
     const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     sim.release();
     // Validly signed, but padded past the 16 KiB default with a field signatures would cover.
     const bytes = mutated(sim, 'timestamp', (s) => (s.x_padding = 'p'.repeat(20_000)));
@@ -920,7 +841,7 @@ describe('J11: size bounded before parsing, hashes checked before interpreting',
 
   it('J11: a snapshot longer than timestamp says is cut off at that length', async () => {
     const sim = new RepositorySimulator({ computeMetafileHashesAndLength: true });
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     sim.release();
     const honest = sim.signedRole('snapshot');
     serveAttack(sim, pathOf(sim, 'snapshot'), Buffer.concat([honest, Buffer.alloc(100_000, 0x20)]));
@@ -930,7 +851,7 @@ describe('J11: size bounded before parsing, hashes checked before interpreting',
 
   it('J11: non-JSON snapshot bytes of the right length fail the hash check before any parsing', async () => {
     const sim = new RepositorySimulator({ computeMetafileHashesAndLength: true });
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     sim.release();
     serveAttack(sim, pathOf(sim, 'snapshot'), Buffer.alloc(sim.signedRole('snapshot').length, 0xff));
     await expectRefreshRejected(client, sim, 'snapshot', HashMismatchError, 'hash_mismatch');
@@ -939,7 +860,7 @@ describe('J11: size bounded before parsing, hashes checked before interpreting',
 
   it('J11: non-JSON targets bytes of the right length fail the hash check before any parsing', async () => {
     const sim = new RepositorySimulator({ computeMetafileHashesAndLength: true });
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     sim.release();
     const honest = sim.signedRole('targets');
     expect(sim.snapshot.meta['targets.json']).toEqual({ version: 2, length: honest.length, hashes: digestBytes(honest, ['sha256']) });
@@ -995,7 +916,7 @@ describe('D6: strict datetime format', () => {
 
   it('D6: a signed timestamp whose expires has microseconds is rejected by the updater', async () => {
     const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
+    const client = await refreshedClient(sim);
     sim.release();
     // Far in the future, validly signed: only the format is wrong.
     serveAttack(sim, pathOf(sim, 'timestamp'), mutated(sim, 'timestamp', (s) => (s.expires = '2099-01-01T00:00:00.000001Z')));

@@ -22,29 +22,16 @@ import {
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
 import { FixedClock } from '../../shared/clock.js';
-import { MissingTrustedRootError, StorageError, TargetNotFoundError, UnsafePathError, type UptaneError } from '../../shared/errors.js';
-import { HttpFetcher, type Fetcher } from '../../shared/fetcher.js';
+import { MissingTrustedRootError, StorageError, TargetNotFoundError, UnsafePathError } from '../../shared/errors.js';
+import type { Fetcher } from '../../shared/fetcher.js';
 import { digestBytes } from '../../shared/hashing.js';
 import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
 import { localTargetPath, RepositoryUpdater } from '../../shared/updater.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { expectRejected, expectRejectedKeepingVerified, newClient, refreshedClient } from '../support/client.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, SIM_TARGETS_URL } from '../support/repo-simulator.js';
-import { startStaticServer, stopStaticServers } from '../support/static-server.js';
+import { cleanupServersClientsAndTempDirs, httpClient, serveAttack, serveRepository, tempDir } from '../support/tuf-helpers.js';
 
-const tempDirs: string[] = [];
-
-afterEach(async () => {
-  await stopStaticServers();
-  cleanupClients();
-  while (tempDirs.length > 0) rmSync(tempDirs.pop()!, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
+afterEach(cleanupServersClientsAndTempDirs);
 
 /** Every file and directory under `dir`, as sorted relative paths. */
 function listTree(dir: string): string[] {
@@ -66,12 +53,6 @@ function repository(): RepositorySimulator {
   sim.addTarget('ecu/app.bin', 'top-level image');
   sim.release();
   return sim;
-}
-
-async function refreshedClient(sim: RepositorySimulator): Promise<TestClient> {
-  const client = newClient(sim);
-  await client.updater.refresh();
-  return client;
 }
 
 /**
@@ -117,33 +98,6 @@ function refuseWrites(path: string, kind: 'file' | 'directory'): () => void {
   return () => chmodSync(dir, 0o700);
 }
 
-/**
- * For failures after timestamp and snapshot verified: the error is typed, the roles in `verified`
- * were persisted with exactly the bytes the repository signed, and nothing else in the store changed.
- * A retry then changes nothing at all (expectRejected).
- */
-async function expectRejectedKeepingVerified<E extends UptaneError>(
-  client: TestClient,
-  action: () => Promise<unknown>,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-  verified: Readonly<Record<string, Uint8Array>>,
-): Promise<void> {
-  const before = client.storeSnapshot();
-  let caught: unknown;
-  try {
-    await action();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(errorClass);
-  expect((caught as UptaneError).code).toBe(code);
-  const expected = { ...before };
-  for (const [role, bytes] of Object.entries(verified)) expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
-  expect(client.storeSnapshot()).toEqual(expected);
-  await expectRejected(client, action, errorClass, code);
-}
-
 const FISHY_ROLE_NAMES = ['../a', '.', '/', 'ö', '?', '#', '/delegatedrole', '../delegatedrole'];
 
 describe('K1: role names are percent-encoded in URLs and file names', () => {
@@ -180,14 +134,8 @@ describe('K1: role names are percent-encoded in URLs and file names', () => {
     sim.addDelegation('targets', { name: role, terminating: false, paths: ['*'] });
     sim.addTarget('payload.bin', 'payload', undefined, role);
     sim.release();
-    const repoDir = tempDir('uptane-repo-');
-    sim.exportTo(repoDir);
-    const server = await startStaticServer(repoDir);
-    const client = newClient(sim, {
-      fetcher: new HttpFetcher({ connectTimeoutMs: 2_000, idleTimeoutMs: 2_000 }),
-      metadataUrl: `${server.url}/metadata`,
-      targetsUrl: `${server.url}/targets`,
-    });
+    const server = await serveRepository(sim);
+    const client = httpClient(sim, server);
 
     await client.updater.refresh();
     expect((await client.updater.findTarget('payload.bin')).role).toBe(role);
@@ -237,7 +185,7 @@ describe('K2: target names', () => {
         signatures: [],
       }),
     );
-    sim.override = (path) => (path === '/metadata/3.targets.json' ? evil : undefined);
+    serveAttack(sim, '/metadata/3.targets.json', evil);
 
     await expectRejectedKeepingVerified(client, () => client.newUpdater().refresh(), UnsafePathError, 'unsafe_path', {
       timestamp: sim.signedRole('timestamp'),

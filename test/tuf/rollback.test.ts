@@ -4,52 +4,15 @@
 // against the in-memory simulator; a few pure cases feed bytes to TrustedMetadataSet directly.
 // Spec: uptane-requirements.md 5.4 (#check_timestamp), 5.5 (#check_snapshot), 5.6 (#check_targets).
 import { nobleBackend } from '../../shared/crypto/ed25519.js';
-import { ExpiredMetadataError, RollbackError, UptaneError, VersionMismatchError } from '../../shared/errors.js';
+import { ExpiredMetadataError, RollbackError, VersionMismatchError } from '../../shared/errors.js';
 import { digestBytes } from '../../shared/hashing.js';
 import { parseMetadata } from '../../shared/metadata/parse.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import type { RoleType } from '../../shared/metadata/types.js';
 import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { cleanupClients, expectRejected, newClient, storedVersion } from '../support/client.js';
 import { RepositorySimulator, SIM_NOW } from '../support/repo-simulator.js';
+import { serveAttack } from '../support/tuf-helpers.js';
 
 afterEach(cleanupClients);
-
-function storedVersion(client: TestClient, role: string): number {
-  const bytes = client.store.load(role);
-  if (bytes === undefined) throw new Error(`nothing stored for ${role}`);
-  const type: RoleType = role === 'root' || role === 'timestamp' || role === 'snapshot' ? role : 'targets';
-  return parseMetadata(bytes, type).signed.version;
-}
-
-/**
- * Like expectRejected, for refreshes where some files verified before the failure (typically the
- * new timestamp that names a bad snapshot): the store must equal what it was with exactly
- * `progress` applied, and nothing else changed.
- */
-async function expectRejectedAfter<E extends UptaneError>(
-  client: TestClient,
-  action: () => Promise<unknown>,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-  progress: Readonly<Record<string, Uint8Array | undefined>>,
-): Promise<E> {
-  const expected = client.storeSnapshot();
-  for (const [role, bytes] of Object.entries(progress)) {
-    if (bytes === undefined) delete expected[roleFileName(role)];
-    else expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
-  }
-  let caught: unknown;
-  try {
-    await action();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(errorClass);
-  expect((caught as UptaneError).code).toBe(code);
-  expect(client.storeSnapshot()).toEqual(expected);
-  return caught as E;
-}
 
 const DAY_7 = '2026-06-08T00:00:00Z';
 const DAY_18 = '2026-06-19T00:00:00Z';
@@ -139,8 +102,8 @@ describe('timestamp rollback (C1-C3)', () => {
     sim.updateSnapshot(); // snapshot v3 lists targets v1
     client.clock.set(DAY_18);
     // Were the expired snapshot ignored, targets v1 would pass: snapshot v3 is otherwise valid.
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(storedVersion(client, 'snapshot')).toBe(2);
 
@@ -167,9 +130,9 @@ describe('snapshot and targets rollback (C4-C6)', () => {
     sim.timestamp.meta['snapshot.json'] = withHashes
       ? { version: 3, length: snapshotV1.length, hashes: digestBytes(snapshotV1, ['sha256']) }
       : { version: 3 };
-    sim.override = (path) => (path === '/metadata/3.snapshot.json' ? snapshotV1 : undefined);
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    serveAttack(sim, '/metadata/3.snapshot.json', snapshotV1);
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.role).toBe('snapshot');
     expect(storedVersion(client, 'snapshot')).toBe(2);
@@ -188,8 +151,8 @@ describe('snapshot and targets rollback (C4-C6)', () => {
 
     sim.targets.version = 1;
     sim.updateSnapshot();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.role).toBe('snapshot');
     expect(storedVersion(client, 'targets')).toBe(2);
@@ -231,8 +194,8 @@ describe('snapshot and targets rollback (C4-C6)', () => {
     delete sim.snapshot.meta['role1.json'];
     sim.snapshot.version += 1;
     sim.updateTimestamp();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.role).toBe('snapshot');
     expect(err.message).toContain('role1.json');
@@ -249,8 +212,8 @@ describe('snapshot and targets rollback (C4-C6)', () => {
     delete sim.snapshot.meta['targets.json'];
     sim.snapshot.version += 1;
     sim.updateTimestamp();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.message).toContain('targets.json');
     expect(storedVersion(client, 'snapshot')).toBe(1);
@@ -270,8 +233,8 @@ describe('snapshot and targets rollback (C4-C6)', () => {
     delete sim.targets.delegations;
     sim.delegated.delete('role1');
     sim.release();
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
 
     // After rotating the snapshot key the client forgets its snapshot (#check_root step 4).
@@ -293,10 +256,12 @@ describe('snapshot and targets rollback (C4-C6)', () => {
 
     sim.addTarget('ecu/fw.bin', 'firmware 2 (security fix)');
     sim.release(); // targets v2
-    sim.override = (path) => (path === '/metadata/2.targets.json' ? targetsV1 : undefined);
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch', {
-      timestamp: sim.signedRole('timestamp'),
-      snapshot: sim.signedRole('snapshot'),
+    serveAttack(sim, '/metadata/2.targets.json', targetsV1);
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch', {
+      changed: {
+        timestamp: sim.signedRole('timestamp'),
+        snapshot: sim.signedRole('snapshot'),
+      },
     });
     expect(err.role).toBe('targets');
     expect(storedVersion(client, 'targets')).toBe(1);
@@ -322,8 +287,8 @@ describe('snapshot and targets rollback (C4-C6)', () => {
     sim.delegated.get('role1')!.version = 1;
     sim.addTarget('role1/fw.bin', 'firmware 1 (vulnerable)', undefined, 'role1');
     sim.updateSnapshot(); // snapshot lists role1.json v1
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.role).toBe('snapshot');
     expect(err.message).toContain('role1.json');
@@ -350,7 +315,7 @@ describe('snapshot and targets rollback (C4-C6)', () => {
 
     sim.addTarget('role1/fw.bin', 'firmware 2', undefined, 'role1');
     sim.release('role1'); // role1 v3
-    sim.override = (path) => (path === '/metadata/3.role1.json' ? role1V2 : undefined);
+    serveAttack(sim, '/metadata/3.role1.json', role1V2);
     const updater = client.newUpdater();
     await updater.refresh();
     const err = await expectRejected(client, () => updater.findTarget('role1/fw.bin'), VersionMismatchError, 'version_mismatch');
@@ -439,8 +404,8 @@ describe('same version, replay, local snapshot (C7, C8, C10)', () => {
 
     sim.targets.version = 1;
     sim.updateSnapshot(); // timestamp now lists the hash of the new snapshot, not of the stored one
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(sim.fetched(/3\.snapshot\.json$/)).toHaveLength(1);
     expect(storedVersion(client, 'targets')).toBe(2);
@@ -510,8 +475,8 @@ describe('rejected metadata is never persisted (C11 and CVEs)', () => {
     sim.targets.version = 2;
     sim.snapshot.version = 3;
     sim.updateSnapshot(); // snapshot v4 lists targets v2, timestamp v5
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
 
     sim.targets.version = 4;
@@ -535,8 +500,8 @@ describe('rejected metadata is never persisted (C11 and CVEs)', () => {
 
     sim.targets.version = 1;
     sim.updateSnapshot(); // snapshot v3 lists targets v1, timestamp v4
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(Buffer.from(client.store.load('snapshot')!)).toEqual(storedSnapshot);
 

@@ -4,13 +4,11 @@
 // store is byte-for-byte what it was (or moved on only by files that did verify), and that the next
 // honest refresh succeeds. Spec: uptane-requirements.md 5.3 (#check_root) and 9.1.
 import { PrivateKey } from '../../shared/crypto/keys.js';
-import { ExpiredMetadataError, RollbackError, UnmetThresholdError, UptaneError, VersionMismatchError } from '../../shared/errors.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import type { RoleType } from '../../shared/metadata/types.js';
+import { ExpiredMetadataError, RollbackError, UnmetThresholdError, VersionMismatchError } from '../../shared/errors.js';
 import { DEFAULT_UPDATER_CONFIG } from '../../shared/updater.js';
-import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
+import { cleanupClients, expectRejected, newClient, refreshedClient, storedBytes, storedVersion, type TestClient } from '../support/client.js';
 import { RepositorySimulator, SIM_EXPIRES, type MutableRoot } from '../support/repo-simulator.js';
+import { serveAttack } from '../support/tuf-helpers.js';
 
 afterEach(cleanupClients);
 
@@ -40,45 +38,26 @@ function publishRootAs(sim: RepositorySimulator, version: number, signers: reado
   return bytes;
 }
 
-function storedVersion(client: TestClient, role: string): number {
-  const bytes = client.store.load(role);
-  if (bytes === undefined) throw new Error(`nothing stored for ${role}`);
-  const type: RoleType = role === 'root' || role === 'timestamp' || role === 'snapshot' ? role : 'targets';
-  return parseMetadata(bytes, type).signed.version;
+/** File names of the roots fetched so far, in order. */
+function fetchedRootFiles(sim: RepositorySimulator): Array<string | undefined> {
+  return sim.fetched(/\.root\.json$/).map((url) => url.split('/').pop());
 }
 
-function storedBytes(client: TestClient, role: string): Buffer | undefined {
-  const bytes = client.store.load(role);
-  return bytes === undefined ? undefined : Buffer.from(bytes);
+/** Rotates `role` to a new key in the next root, published; returns the revoked key and the one in use now. */
+function revokeKey(sim: RepositorySimulator, role: 'timestamp' | 'snapshot' | 'targets'): { revoked: PrivateKey; current: PrivateKey } {
+  const revoked = sim.signers.get(role)![0]!;
+  const current = sim.rotateKeys(role);
+  sim.publishRoot();
+  return { revoked, current };
 }
 
-/**
- * Like expectRejected, for refreshes where some files verified before the failure (a new root, a
- * new timestamp): the store must equal what it was with exactly `progress` applied (bytes written,
- * or undefined for removed), and nothing else changed.
- */
-async function expectRejectedAfter<E extends UptaneError>(
-  client: TestClient,
-  action: () => Promise<unknown>,
-  errorClass: abstract new (...args: never[]) => E,
-  code: string,
-  progress: Readonly<Record<string, Uint8Array | undefined>>,
-): Promise<E> {
-  const expected = client.storeSnapshot();
-  for (const [role, bytes] of Object.entries(progress)) {
-    if (bytes === undefined) delete expected[roleFileName(role)];
-    else expected[roleFileName(role)] = Buffer.from(bytes).toString('base64');
-  }
-  let caught: unknown;
-  try {
-    await action();
-  } catch (err) {
-    caught = err;
-  }
-  expect(caught).toBeInstanceOf(errorClass);
-  expect((caught as UptaneError).code).toBe(code);
-  expect(client.storeSnapshot()).toEqual(expected);
-  return caught as E;
+/** A client whose first refresh stored snapshot v99999, as an attacker holding the snapshot key would push it. */
+async function clientAtSnapshot99999(sim: RepositorySimulator): Promise<TestClient> {
+  const client = newClient(sim);
+  sim.snapshot.version = 99999;
+  sim.updateTimestamp();
+  await client.updater.refresh();
+  return client;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -139,7 +118,7 @@ describe('root rotation chains (B1-B4)', () => {
       expect(storedBytes(client, 'root')).toEqual(published[last - 1]);
       // Every intermediate root was fetched in order, then N+1 was found missing (#check_root 2.2).
       const walked = Array.from({ length: last }, (_, i) => `${i + 2}.root.json`);
-      expect(sim.fetched(/\.root\.json$/).map((url) => url.split('/').pop())).toEqual(walked);
+      expect(fetchedRootFiles(sim)).toEqual(walked);
       return;
     }
 
@@ -164,8 +143,7 @@ describe('root rotation chains (B1-B4)', () => {
 describe('root rotation (B1, B5-B8, CVEs)', () => {
   it('B1: root v1 -> v3 through a cross-signed intermediate v2, as the simulator rotates', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
+    const client = await refreshedClient(sim);
     const key1 = sim.signers.get('root')![0]!;
     const key2 = sim.rotateKeys('root');
     sim.publishRoot({ extraSigners: [key1] });
@@ -175,16 +153,15 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
     const result = await client.newUpdater().refresh();
     expect(result.rootVersion).toBe(3);
     expect(storedBytes(client, 'root')).toEqual(sim.publishedRoots[2]);
-    expect(sim.fetched(/\.root\.json$/).map((url) => url.split('/').pop())).toEqual(['2.root.json', '2.root.json', '3.root.json', '4.root.json']);
+    expect(fetchedRootFiles(sim)).toEqual(['2.root.json', '2.root.json', '3.root.json', '4.root.json']);
   });
 
   it('B5: a root served as N+1 whose version is still N is rejected', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
+    const client = await refreshedClient(sim);
     // Properly signed by the trusted root key, but it does not move the version on.
     const sameVersion = sim.sign({ ...sim.root, version: 1, expires: '2027-01-01T00:00:00Z' }, sim.signers.get('root')!);
-    sim.override = (path) => (path === '/metadata/2.root.json' ? sameVersion : undefined);
+    serveAttack(sim, '/metadata/2.root.json', sameVersion);
 
     await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback');
     expect(storedVersion(client, 'root')).toBe(1);
@@ -196,10 +173,9 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
 
   it('B5: a root that skips a version (N+2 served as N+1) is rejected', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
+    const client = await refreshedClient(sim);
     const skipping = sim.sign({ ...sim.root, version: 3 }, sim.signers.get('root')!);
-    sim.override = (path) => (path === '/metadata/2.root.json' ? skipping : undefined);
+    serveAttack(sim, '/metadata/2.root.json', skipping);
 
     await expectRejected(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch');
     expect(storedVersion(client, 'root')).toBe(1);
@@ -214,8 +190,7 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
     // tough < 0.20 accepted any root version >= the trusted one. Here the far-ahead root is signed by
     // the old and the new root keys, so only the version continuity check can stop it.
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
+    const client = await refreshedClient(sim);
     const oldRoot = sim.signers.get('root')![0]!;
     const attackerRoot = sim.newKey('attacker-root');
     const attackerTimestamp = sim.newKey('attacker-timestamp');
@@ -226,7 +201,7 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
       roles: { ...sim.root.roles, root: { keyids: [attackerRoot.keyid], threshold: 1 }, timestamp: { keyids: [attackerTimestamp.keyid], threshold: 1 } },
     };
     const leapBytes = sim.sign(leap, [oldRoot, attackerRoot]);
-    sim.override = (path) => (path === '/metadata/2.root.json' ? leapBytes : undefined);
+    serveAttack(sim, '/metadata/2.root.json', leapBytes);
 
     await expectRejected(client, () => client.newUpdater().refresh(), VersionMismatchError, 'version_mismatch');
     expect(storedBytes(client, 'root')).toEqual(sim.publishedRoots[0]);
@@ -239,8 +214,7 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
 
   it('B6: an incorrectly signed intermediate root breaks the chain although the final root is good', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
+    const client = await refreshedClient(sim);
     const key1 = sim.signers.get('root')![0]!;
     const key2 = sim.rotateKeys('root');
     sim.publishRoot(); // v2: signed by key2 only, not by v1's key1
@@ -273,8 +247,8 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
     sim.root.expires = PAST;
     sim.publishRoot();
 
-    const err = await expectRejectedAfter(client, () => client.updater.refresh(), ExpiredMetadataError, 'expired', {
-      root: sim.publishedRoots[1],
+    const err = await expectRejected(client, () => client.updater.refresh(), ExpiredMetadataError, 'expired', {
+      changed: { root: sim.publishedRoots[1] },
     });
     expect(err.role).toBe('root');
     expect(client.store.load('timestamp')).toBeUndefined();
@@ -295,12 +269,12 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
     const first = await client.updater.refresh();
     expect(first.rootVersion).toBe(4);
     expect(storedBytes(client, 'root')).toEqual(sim.publishedRoots[3]);
-    expect(sim.fetched(/\.root\.json$/).map((url) => url.split('/').pop())).toEqual(['2.root.json', '3.root.json', '4.root.json']);
+    expect(fetchedRootFiles(sim)).toEqual(['2.root.json', '3.root.json', '4.root.json']);
 
     sim.fetchLog.length = 0;
     const second = await client.newUpdater().refresh();
     expect(second.rootVersion).toBe(6);
-    expect(sim.fetched(/\.root\.json$/).map((url) => url.split('/').pop())).toEqual(['5.root.json', '6.root.json', '7.root.json']);
+    expect(fetchedRootFiles(sim)).toEqual(['5.root.json', '6.root.json', '7.root.json']);
   });
 
   it('B8: the default cap (DEFAULT_UPDATER_CONFIG.maxRootRotations) bounds one refresh', async () => {
@@ -322,8 +296,8 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
     sim.updateTimestamp();
     const client = newClient(sim, { config: { maxRootRotations: 3 } });
 
-    const err = await expectRejectedAfter(client, () => client.updater.refresh(), UnmetThresholdError, 'unmet_threshold', {
-      root: sim.publishedRoots[3],
+    const err = await expectRejected(client, () => client.updater.refresh(), UnmetThresholdError, 'unmet_threshold', {
+      changed: { root: sim.publishedRoots[3] },
     });
     expect(err.role).toBe('timestamp');
 
@@ -336,8 +310,7 @@ describe('root rotation (B1, B5-B8, CVEs)', () => {
     // python-tuf < 0.14 did not self-verify a new root, and trusted a root that failed verification
     // once it was on disk. Both halves: the rejection, and the next refresh starting again from v1.
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
+    const client = await refreshedClient(sim);
     const key1 = sim.signers.get('root')![0]!;
     const key2 = sim.rotateKeys('root');
     publishRootAs(sim, 2, [key1]); // signed by the old root only: an attacker holding key1 names key2
@@ -402,7 +375,7 @@ describe('non-root key rotations (B9)', () => {
     // Files before the failing role verified and were stored; the failing role was not.
     const progress: Record<string, Uint8Array | undefined> = { root: root2 };
     for (const earlier of NON_ROOT_ROLES.slice(0, NON_ROOT_ROLES.indexOf(role))) progress[earlier] = sim.signedRole(earlier);
-    const err = await expectRejectedAfter(client, () => client.updater.refresh(), UnmetThresholdError, 'unmet_threshold', progress);
+    const err = await expectRejected(client, () => client.updater.refresh(), UnmetThresholdError, 'unmet_threshold', { changed: progress });
     expect(err.role).toBe(role);
     expect(client.store.load(role)).toBeUndefined();
 
@@ -437,10 +410,7 @@ describe('fast-forward recovery (B10)', () => {
 
   it('B10: snapshot pushed to v99999 is recovered from by rotating the snapshot and timestamp keys', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    sim.snapshot.version = 99999;
-    sim.updateTimestamp();
-    await client.updater.refresh();
+    const client = await clientAtSnapshot99999(sim);
     expect(storedVersion(client, 'snapshot')).toBe(99999);
 
     sim.rotateKeys('snapshot');
@@ -458,10 +428,7 @@ describe('fast-forward recovery (B10)', () => {
     // The stored timestamp is still validly signed (its key did not change) and names snapshot
     // 99999; only deleting it, as Uptane requires when the snapshot key rotates, lets v1 in.
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    sim.snapshot.version = 99999;
-    sim.updateTimestamp();
-    await client.updater.refresh();
+    const client = await clientAtSnapshot99999(sim);
 
     sim.rotateKeys('snapshot');
     sim.publishRoot();
@@ -482,8 +449,8 @@ describe('fast-forward recovery (B10)', () => {
 
     sim.targets.version = 1;
     sim.updateSnapshot();
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
-      timestamp: sim.signedRole('timestamp'),
+    await expectRejected(client, () => client.newUpdater().refresh(), RollbackError, 'rollback', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
 
     sim.rotateKeys('snapshot');
@@ -498,23 +465,22 @@ describe('fast-forward recovery (B10)', () => {
     // Root v2 rotates the snapshot key; v3 arrives broken. v2 is stored, so the next refresh walks
     // from v2 and no longer sees the rotation: the stale timestamp must already be gone by then.
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    sim.snapshot.version = 99999;
-    sim.updateTimestamp();
-    await client.updater.refresh();
+    const client = await clientAtSnapshot99999(sim);
 
     sim.rotateKeys('snapshot');
     const root2 = sim.publishRoot();
     sim.publishRoot();
     const broken = sim.sign({ ...sim.root, version: 3 }, [sim.newKey('not-root')]);
-    sim.override = (path) => (path === '/metadata/3.root.json' ? broken : undefined);
+    serveAttack(sim, '/metadata/3.root.json', broken);
     sim.snapshot.version = 1;
     sim.updateTimestamp();
 
-    await expectRejectedAfter(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold', {
-      root: root2,
-      timestamp: undefined,
-      snapshot: undefined,
+    await expectRejected(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold', {
+      changed: {
+        root: root2,
+        timestamp: undefined,
+        snapshot: undefined,
+      },
     });
 
     sim.override = undefined;
@@ -530,11 +496,8 @@ describe('fast-forward recovery (B10)', () => {
 describe('key revocation (B11)', () => {
   it('B11: a timestamp signed by the revoked timestamp key is refused', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
-    const revoked = sim.signers.get('timestamp')![0]!;
-    const current = sim.rotateKeys('timestamp');
-    sim.publishRoot();
+    const client = await refreshedClient(sim);
+    const { revoked, current } = revokeKey(sim, 'timestamp');
     sim.updateTimestamp();
     await client.newUpdater().refresh();
 
@@ -549,18 +512,15 @@ describe('key revocation (B11)', () => {
 
   it('B11: a snapshot signed by the revoked snapshot key is refused', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
-    const revoked = sim.signers.get('snapshot')![0]!;
-    const current = sim.rotateKeys('snapshot');
-    sim.publishRoot();
+    const client = await refreshedClient(sim);
+    const { revoked, current } = revokeKey(sim, 'snapshot');
     sim.updateSnapshot();
     await client.newUpdater().refresh();
 
     sim.signers.set('snapshot', [revoked]);
     sim.release();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold', {
-      timestamp: sim.signedRole('timestamp'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold', {
+      changed: { timestamp: sim.signedRole('timestamp') },
     });
     expect(err.role).toBe('snapshot');
     expect(storedVersion(client, 'snapshot')).toBe(2);
@@ -572,20 +532,19 @@ describe('key revocation (B11)', () => {
 
   it('B11: targets signed by the revoked targets key are refused', async () => {
     const sim = new RepositorySimulator();
-    const client = newClient(sim);
-    await client.updater.refresh();
-    const revoked = sim.signers.get('targets')![0]!;
-    const current = sim.rotateKeys('targets');
-    sim.publishRoot();
+    const client = await refreshedClient(sim);
+    const { revoked, current } = revokeKey(sim, 'targets');
     sim.release();
     await client.newUpdater().refresh();
 
     sim.signers.set('targets', [revoked]);
     sim.addTarget('ecu/evil.bin', 'arbitrary software');
     sim.release();
-    const err = await expectRejectedAfter(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold', {
-      timestamp: sim.signedRole('timestamp'),
-      snapshot: sim.signedRole('snapshot'),
+    const err = await expectRejected(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold', {
+      changed: {
+        timestamp: sim.signedRole('timestamp'),
+        snapshot: sim.signedRole('snapshot'),
+      },
     });
     expect(err.role).toBe('targets');
     expect(storedVersion(client, 'targets')).toBe(2);

@@ -23,6 +23,8 @@ import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
 import { RepositoryUpdater, type RefreshResult, type UpdaterConfig } from '../../shared/updater.js';
 import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW } from '../support/repo-simulator.js';
+import * as tufHelpers from '../support/tuf-helpers.js';
+import { nextVersion, pathOf, serveAttack, signedOf } from '../support/tuf-helpers.js';
 
 afterEach(cleanupClients);
 
@@ -33,37 +35,9 @@ type ErrorClass<E extends UptaneError> = abstract new (...args: never[]) => E;
 // -----------------------------------------------------------------------------------------------
 // Helpers: crafting what an attacker serves.
 
-/** The signed part of `role` as the simulator currently holds it (top-level or delegated). */
-function signedOf(sim: RepositorySimulator, role: string): object {
-  switch (role) {
-    case 'root':
-      return sim.root;
-    case 'timestamp':
-      return sim.timestamp;
-    case 'snapshot':
-      return sim.snapshot;
-    case 'targets':
-      return sim.targets;
-    default: {
-      const delegated = sim.delegated.get(role);
-      if (delegated === undefined) throw new Error(`no role ${role}`);
-      return delegated;
-    }
-  }
-}
-
 /** A deep copy of `role`'s signed part, to tamper with without touching the honest repository. */
 function copyOf(sim: RepositorySimulator, role: string): Record<string, unknown> {
   return structuredClone(signedOf(sim, role)) as Record<string, unknown>;
-}
-
-/** The path (under SIM_BASE) the client fetches the current version of `role` from. */
-function pathOf(sim: RepositorySimulator, role: string): string {
-  if (role === 'root') return `/metadata/${sim.root.version}.root.json`;
-  if (role === 'timestamp') return '/metadata/timestamp.json';
-  if (role === 'snapshot') return `/metadata/${sim.snapshot.version}.snapshot.json`;
-  const version = role === 'targets' ? sim.targets.version : sim.delegated.get(role)!.version;
-  return `/metadata/${version}.${encodeURIComponent(role)}.json`;
 }
 
 function sigOver(signed: object, key: PrivateKey, keyid: string = key.keyid): Signature {
@@ -82,19 +56,15 @@ function signedBy(signed: object, keys: readonly PrivateKey[]): Buffer {
   );
 }
 
-/** The attacker answers requests for `path` with `bytes`; everything else is the honest repository. */
-function serveAttack(sim: RepositorySimulator, path: string, bytes: Uint8Array): void {
-  sim.override = (p) => (p === path ? bytes : undefined);
-}
-
 function signersOf(sim: RepositorySimulator, role: string): PrivateKey[] {
   const keys = sim.signers.get(role);
   if (keys === undefined || keys.length === 0) throw new Error(`no signers for ${role}`);
   return keys;
 }
 
-function b64(bytes: Uint8Array | undefined): string | undefined {
-  return bytes === undefined ? undefined : Buffer.from(bytes).toString('base64');
+/** The attacker serves `attacked` (a tampered copy of `role`'s signed part) as `role`, signed by `role`'s own keys. */
+function serveResigned(sim: RepositorySimulator, role: string, attacked: object): void {
+  serveAttack(sim, pathOf(sim, role), signedBy(attacked, signersOf(sim, role)));
 }
 
 /** A second keyid for the same Ed25519 key: the key object plus a misleading extra field (A6, A13). */
@@ -112,15 +82,6 @@ function requireTwoSignatures(sim: RepositorySimulator, role: TopLevelRole): [Pr
   return [first!, second!];
 }
 
-/**
- * Moves the repository to the next version of `role`: root v2 (published only by `publishHonestRoot`),
- * or a normal release (targets, snapshot and timestamp all move on).
- */
-function nextVersion(sim: RepositorySimulator, role: TopLevelRole): void {
-  if (role === 'root') sim.root.version = sim.publishedRoots.length + 1;
-  else sim.release();
-}
-
 async function honestClient(sim: RepositorySimulator, options: { backend?: Ed25519Backend; config?: Partial<UpdaterConfig> } = {}): Promise<TestClient> {
   const client = newClient(sim, options);
   const first = await client.updater.refresh();
@@ -134,10 +95,9 @@ async function honestClient(sim: RepositorySimulator, options: { backend?: Ed255
 }
 
 /**
- * A refresh against the attacked repository is rejected and leaves the store byte-for-byte as it
- * was. When the attacked role is snapshot or targets, the roles before it verify and TUF persists
- * them (#check_timestamp, #check_snapshot); the first attempt shows that only those honest bytes
- * were stored and the attacked role never was, then a retry is asserted to change nothing at all.
+ * tufHelpers.expectRefreshRejected (rejected, only the honest files before the attacked role
+ * persisted, and a retry changes nothing), and for snapshot and targets also: the store holds the
+ * same files as before, none added or removed.
  */
 async function expectRefreshRejected<E extends UptaneError>(
   client: TestClient,
@@ -145,43 +105,18 @@ async function expectRefreshRejected<E extends UptaneError>(
   role: string,
   errorClass: ErrorClass<E>,
   code: string,
-  makeUpdater: () => RepositoryUpdater = () => client.newUpdater(),
+  makeUpdater?: () => RepositoryUpdater,
 ): Promise<E> {
-  if (role === 'snapshot' || role === 'targets') {
-    const before = client.storeSnapshot();
-    const first = await makeUpdater()
-      .refresh()
-      .then(
-        () => undefined,
-        (err: unknown) => err,
-      );
-    expect(first).toBeInstanceOf(errorClass);
-    expect((first as UptaneError).code).toBe(code);
-    const after = client.storeSnapshot();
-    expect(Object.keys(after)).toEqual(Object.keys(before));
-    expect(after['timestamp.json']).toBe(b64(sim.serve('/metadata/timestamp.json')));
-    if (role === 'targets') expect(after['snapshot.json']).toBe(b64(sim.serve(pathOf(sim, 'snapshot'))));
-    expect(after[`${role}.json`]).toBe(before[`${role}.json`]);
-  }
-  return expectRejected(client, () => makeUpdater().refresh(), errorClass, code);
+  const files = Object.keys(client.storeSnapshot());
+  const err = await tufHelpers.expectRefreshRejected(client, sim, role, errorClass, code, makeUpdater);
+  // The retry inside left the store exactly as the first attempt did.
+  if (role === 'snapshot' || role === 'targets') expect(Object.keys(client.storeSnapshot())).toEqual(files);
+  return err;
 }
 
-/**
- * The attack stops (and root v2 is published honestly): the next refresh succeeds and reaches the
- * very versions the attack was served under. A new snapshot is fetched only after a timestamp or
- * snapshot attack: a root attack leaves the stored one current, and a targets attack comes after the
- * new snapshot verified and was stored.
- */
+/** tufHelpers.expectHonestRefresh, and the attacked role is now stored with the honest bytes. */
 async function expectHonestRefresh(client: TestClient, sim: RepositorySimulator, role: TopLevelRole): Promise<RefreshResult> {
-  sim.override = undefined;
-  if (role === 'root') sim.publishRoot();
-  const result = await client.newUpdater().refresh();
-  expect(result).toEqual({
-    rootVersion: sim.root.version,
-    timestampVersion: sim.timestamp.version,
-    snapshotChanged: role === 'timestamp' || role === 'snapshot',
-    targetsVersion: sim.targets.version,
-  });
+  const result = await tufHelpers.expectHonestRefresh(client, sim, role);
   expect(client.store.load(role)).toEqual(role === 'root' ? sim.publishedRoots[1] : sim.serve(pathOf(sim, role)));
   return result;
 }
@@ -193,6 +128,31 @@ function simWithDelegation(): RepositorySimulator {
   sim.addTarget('supplier/fw.bin', 'supplier image', undefined, 'supplier');
   sim.release();
   return sim;
+}
+
+/** Root v2 gives `role` `threshold` over its one key (signed by the root keys): rejected with `message`, then the honest v2 is accepted. */
+async function expectIllegalRootThreshold(role: TopLevelRole, threshold: number, message: string): Promise<void> {
+  const sim = new RepositorySimulator();
+  const client = await honestClient(sim);
+  nextVersion(sim, 'root');
+  const attacked = copyOf(sim, 'root') as { roles: Record<string, { threshold: number }> };
+  attacked.roles[role]!.threshold = threshold;
+  serveResigned(sim, 'root', attacked);
+  const err = await expectRefreshRejected(client, sim, 'root', IllegalThresholdError, 'illegal_threshold');
+  expect(err.message).toContain(message);
+  await expectHonestRefresh(client, sim, 'root');
+}
+
+/** The next targets gives the delegation to `supplier` `threshold` over its one key: targets is rejected, then the honest one is accepted. */
+async function expectIllegalDelegationThreshold(threshold: number): Promise<void> {
+  const sim = simWithDelegation();
+  const client = await honestClient(sim);
+  sim.release();
+  const attacked = copyOf(sim, 'targets') as { delegations: { roles: Array<{ threshold: number }> } };
+  attacked.delegations.roles[0]!.threshold = threshold;
+  serveResigned(sim, 'targets', attacked);
+  await expectRefreshRejected(client, sim, 'targets', IllegalThresholdError, 'illegal_threshold');
+  await expectHonestRefresh(client, sim, 'targets');
 }
 
 /** Authorizes one more key (or an alias of one) for a role delegated by top-level targets. */
@@ -287,27 +247,12 @@ describe('A2: threshold one signature short', () => {
 describe('A3: threshold that can never be met', () => {
   for (const role of ROLES) {
     it(`A3: root v2 giving ${role} threshold 2 with one key is rejected`, async () => {
-      const sim = new RepositorySimulator();
-      const client = await honestClient(sim);
-      nextVersion(sim, 'root');
-      const attacked = copyOf(sim, 'root') as { roles: Record<string, { threshold: number }> };
-      attacked.roles[role]!.threshold = 2;
-      serveAttack(sim, pathOf(sim, 'root'), signedBy(attacked, signersOf(sim, 'root')));
-      const err = await expectRefreshRejected(client, sim, 'root', IllegalThresholdError, 'illegal_threshold');
-      expect(err.message).toContain(`signed.roles.${role}.threshold 2 can never be met by 1 distinct key(s)`);
-      await expectHonestRefresh(client, sim, 'root');
+      await expectIllegalRootThreshold(role, 2, `signed.roles.${role}.threshold 2 can never be met by 1 distinct key(s)`);
     });
   }
 
   it('A3: delegation with threshold 2 and one key is rejected with the delegating targets', async () => {
-    const sim = simWithDelegation();
-    const client = await honestClient(sim);
-    sim.release();
-    const attacked = copyOf(sim, 'targets') as { delegations: { roles: Array<{ threshold: number }> } };
-    attacked.delegations.roles[0]!.threshold = 2;
-    serveAttack(sim, pathOf(sim, 'targets'), signedBy(attacked, signersOf(sim, 'targets')));
-    await expectRefreshRejected(client, sim, 'targets', IllegalThresholdError, 'illegal_threshold');
-    await expectHonestRefresh(client, sim, 'targets');
+    await expectIllegalDelegationThreshold(2);
   });
 });
 
@@ -346,7 +291,7 @@ describe('A5: one keyid listed twice in a role', () => {
       const attacked = copyOf(sim, 'root') as { roles: Record<string, { keyids: string[]; threshold: number }> };
       const keyid = signersOf(sim, role)[0]!.keyid;
       attacked.roles[role] = { keyids: [keyid, keyid], threshold: 2 };
-      serveAttack(sim, pathOf(sim, 'root'), signedBy(attacked, signersOf(sim, 'root')));
+      serveResigned(sim, 'root', attacked);
       const err = await expectRefreshRejected(client, sim, 'root', BadKeyIdError, 'bad_keyid');
       expect(err.message).toContain(`signed.roles.${role}.keyids lists a keyid twice`);
       await expectHonestRefresh(client, sim, 'root');
@@ -361,7 +306,7 @@ describe('A5: one keyid listed twice in a role', () => {
     const role = attacked.delegations.roles[0]!;
     role.keyids = [role.keyids[0]!, role.keyids[0]!];
     role.threshold = 2;
-    serveAttack(sim, pathOf(sim, 'targets'), signedBy(attacked, signersOf(sim, 'targets')));
+    serveResigned(sim, 'targets', attacked);
     await expectRefreshRejected(client, sim, 'targets', BadKeyIdError, 'bad_keyid');
     await expectHonestRefresh(client, sim, 'targets');
   });
@@ -397,7 +342,7 @@ describe('A6: one public key under two keyids', () => {
     const alias = aliasOf(key);
     attacked.keys[alias.keyid] = alias.tuf;
     attacked.roles.timestamp = { keyids: [key.keyid, alias.keyid], threshold: 2 };
-    serveAttack(sim, pathOf(sim, 'root'), signedBy(attacked, signersOf(sim, 'root')));
+    serveResigned(sim, 'root', attacked);
     const err = await expectRefreshRejected(client, sim, 'root', IllegalThresholdError, 'illegal_threshold');
     expect(err.message).toContain('1 distinct key(s)');
     await expectHonestRefresh(client, sim, 'root');
@@ -407,15 +352,7 @@ describe('A6: one public key under two keyids', () => {
 describe('A7: illegal thresholds', () => {
   for (const role of ROLES) {
     it(`A7: root v2 giving ${role} threshold 0 is rejected`, async () => {
-      const sim = new RepositorySimulator();
-      const client = await honestClient(sim);
-      nextVersion(sim, 'root');
-      const attacked = copyOf(sim, 'root') as { roles: Record<string, { threshold: number }> };
-      attacked.roles[role]!.threshold = 0;
-      serveAttack(sim, pathOf(sim, 'root'), signedBy(attacked, signersOf(sim, 'root')));
-      const err = await expectRefreshRejected(client, sim, 'root', IllegalThresholdError, 'illegal_threshold');
-      expect(err.message).toContain(`signed.roles.${role}.threshold must be an integer >= 1, got 0`);
-      await expectHonestRefresh(client, sim, 'root');
+      await expectIllegalRootThreshold(role, 0, `signed.roles.${role}.threshold must be an integer >= 1, got 0`);
     });
   }
 
@@ -445,14 +382,7 @@ describe('A7: illegal thresholds', () => {
   }
 
   it('A7: a delegation with threshold 0 is rejected with the delegating targets', async () => {
-    const sim = simWithDelegation();
-    const client = await honestClient(sim);
-    sim.release();
-    const attacked = copyOf(sim, 'targets') as { delegations: { roles: Array<{ threshold: number }> } };
-    attacked.delegations.roles[0]!.threshold = 0;
-    serveAttack(sim, pathOf(sim, 'targets'), signedBy(attacked, signersOf(sim, 'targets')));
-    await expectRefreshRejected(client, sim, 'targets', IllegalThresholdError, 'illegal_threshold');
-    await expectHonestRefresh(client, sim, 'targets');
+    await expectIllegalDelegationThreshold(0);
   });
 });
 
@@ -489,7 +419,7 @@ describe('A8: keys not authorized for the role, bad keyids', () => {
     attacked.keys[forged] = key.publicKey.tuf;
     delete attacked.keys[key.keyid];
     attacked.roles.timestamp!.keyids = [forged];
-    serveAttack(sim, pathOf(sim, 'root'), signedBy(attacked, signersOf(sim, 'root')));
+    serveResigned(sim, 'root', attacked);
     const err = await expectRefreshRejected(client, sim, 'root', BadKeyIdError, 'bad_keyid');
     expect(err.message).toContain(`signed.keys.${forged}: keyid is not the SHA-256`);
     await expectHonestRefresh(client, sim, 'root');
@@ -502,7 +432,7 @@ describe('A8: keys not authorized for the role, bad keyids', () => {
     const attacked = copyOf(sim, 'root') as { roles: Record<string, { keyids: string[] }> };
     const unknown = sim.newKey('not-in-root').keyid;
     attacked.roles.snapshot!.keyids = [unknown];
-    serveAttack(sim, pathOf(sim, 'root'), signedBy(attacked, signersOf(sim, 'root')));
+    serveResigned(sim, 'root', attacked);
     const err = await expectRefreshRejected(client, sim, 'root', BadKeyIdError, 'bad_keyid');
     expect(err.message).toContain(`names ${unknown}, which is not among the keys`);
     await expectHonestRefresh(client, sim, 'root');
@@ -514,7 +444,7 @@ describe('A8: keys not authorized for the role, bad keyids', () => {
     sim.release();
     const attacked = copyOf(sim, 'targets') as { delegations: { keys: Record<string, unknown> } };
     attacked.delegations.keys = {};
-    serveAttack(sim, pathOf(sim, 'targets'), signedBy(attacked, signersOf(sim, 'targets')));
+    serveResigned(sim, 'targets', attacked);
     await expectRefreshRejected(client, sim, 'targets', BadKeyIdError, 'bad_keyid');
     await expectHonestRefresh(client, sim, 'targets');
   });
@@ -1093,14 +1023,7 @@ describe('CVE regressions: threshold counting by unique key', () => {
   });
 
   it('CVE-2026-23992: a delegation with a negative threshold cannot authorize unsigned metadata', async () => {
-    const sim = simWithDelegation();
-    const client = await honestClient(sim);
-    sim.release();
-    const attacked = copyOf(sim, 'targets') as { delegations: { roles: Array<{ threshold: number }> } };
-    attacked.delegations.roles[0]!.threshold = -1;
-    serveAttack(sim, pathOf(sim, 'targets'), signedBy(attacked, signersOf(sim, 'targets')));
-    await expectRefreshRejected(client, sim, 'targets', IllegalThresholdError, 'illegal_threshold');
-    await expectHonestRefresh(client, sim, 'targets');
+    await expectIllegalDelegationThreshold(-1);
   });
 
   it('CVE-2026-23992: root giving timestamp threshold 0 cannot authorize an unsigned timestamp', async () => {
