@@ -2,16 +2,21 @@
 // the VIN from it; operator routes (/api/v1/...) need an operator token. express app from a factory,
 // no listen() inside. Errors leave as {error: {code, message}}.
 import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuthenticationError, BadRequestError, UptaneError } from '../shared/errors.js';
-import { sendError } from '../shared/http-errors.js';
+import { sendError, sendRawError, sendRawJson } from '../shared/http-errors.js';
 import type { AssignmentRequest, Director, VehicleRegistration } from './director.js';
+import { campaignRoutes } from './campaign-routes.js';
+import type { Campaigns } from './campaigns.js';
 import type { DirectorStorage } from './storage.js';
 
 export interface DirectorAppDeps {
   readonly director: Director;
   readonly storage: DirectorStorage;
   readonly log?: (line: string) => void;
+  /** Campaigns and groups; their routes are mounted when given. */
+  readonly campaigns?: Campaigns;
   /** Largest request body accepted, in bytes (manifests, registrations). */
   readonly maxBodyBytes?: number;
 }
@@ -21,7 +26,7 @@ type OperatorRequest = Request & { operator?: string };
 
 const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
-export function createApp({ director, storage, log, maxBodyBytes = 1_000_000 }: DirectorAppDeps): express.Express {
+export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_000_000 }: DirectorAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -58,14 +63,9 @@ export function createApp({ director, storage, log, maxBodyBytes = 1_000_000 }: 
     res.status(201).json(director.issueSession(req.vin!));
   });
 
-  app.get('/vehicle/metadata/:file', authenticateVehicle, (req: VehicleRequest, res) => {
-    const bytes = director.vehicleMetadata(req.vin!, String(req.params.file));
-    if (bytes === undefined) {
-      sendError(res, 404, 'not_found', `no metadata ${req.params.file}`);
-      return;
-    }
-    res.setHeader('Cache-Control', 'no-store');
-    res.type('application/json').send(bytes);
+  // Served before this router by server.ts (serveVehicleMetadata, below); the route answers alike.
+  app.get('/vehicle/metadata/:file', (req, res, next) => {
+    if (!serveVehicleMetadata(director, req, res)) next();
   });
 
   app.post('/vehicle/manifest', rawBody, authenticateVehicle, (req: VehicleRequest, res, next) => {
@@ -180,10 +180,44 @@ export function createApp({ director, storage, log, maxBodyBytes = 1_000_000 }: 
     next(err);
   });
 
+  if (campaigns !== undefined) operator.use(campaignRoutes(campaigns, jsonBody));
   app.use('/api/v1', operator);
   app.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
   return app;
+}
+
+const VEHICLE_METADATA_URL = /^\/vehicle\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
+
+/**
+ * GET /vehicle/metadata/:file, what every vehicle asks on every check, answered on plain node:http:
+ * server.ts calls this before express's router, whose routing cost more than the work itself
+ * (issue 7; bench/RESULTS.md, figure 2), and the express route calls it too, so both answer alike.
+ * Returns false, having answered nothing, when `req` is another request.
+ */
+export function serveVehicleMetadata(director: Director, req: IncomingMessage, res: ServerResponse): boolean {
+  const match = req.method === 'GET' || req.method === 'HEAD' ? VEHICLE_METADATA_URL.exec(req.url ?? '') : null;
+  if (match === null) return false;
+  let file: string;
+  try {
+    file = decodeURIComponent(match[1]!);
+  } catch (err) {
+    if (err instanceof URIError) return false; // express answers a malformed escape
+    throw err;
+  }
+  try {
+    const vin = director.authenticateVehicle(req.headers.authorization, { method: req.method!, path: req.url! });
+    const bytes = director.vehicleMetadata(vin, file);
+    if (bytes === undefined) {
+      sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
+      return true;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': bytes.length });
+    res.end(bytes);
+  } catch (err) {
+    sendRawError(res, err);
+  }
+  return true;
 }
 
 /** The code and message a refused operator request is recorded with (the client gets the same). */

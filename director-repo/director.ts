@@ -70,6 +70,13 @@ export interface DirectorOptions {
   readonly maxVinsPerAssignment?: number;
 }
 
+/** An image already looked up in the Image repository, for the campaign engine's synchronous assigning. */
+export interface ResolvedImage {
+  readonly hardwareId: string;
+  readonly filename: string;
+  readonly target: Awaited<ReturnType<ImageCatalog['findImage']>>;
+}
+
 export class Director {
   private readonly storage: DirectorStorage;
   private readonly clock: Clock;
@@ -273,6 +280,53 @@ export class Director {
     });
   }
 
+  /** Listeners told (inside the manifest's transaction) that a vehicle's manifest was accepted. */
+  private readonly manifestListeners: Array<(vin: string) => void> = [];
+
+  onManifestAccepted(listener: (vin: string) => void): void {
+    this.manifestListeners.push(listener);
+  }
+
+  /** Looks up each image once in the Image repository, for every hardware id it will go to. */
+  async resolveImages(images: ReadonlyArray<{ hardwareId: string; image: string }>): Promise<ResolvedImage[]> {
+    const resolved: ResolvedImage[] = [];
+    for (const { hardwareId, image } of images) resolved.push({ hardwareId, filename: image, target: await this.options.images.findImage(image, hardwareId) });
+    return resolved;
+  }
+
+  /**
+   * Assigns resolved images to every ECU of `vin` whose hardware id they are for, with the same checks
+   * as an operator's assignment; call inside a transaction. Returns how many were assigned, or why
+   * the vehicle was skipped (no such ECU, incompatible, a lower release counter, already assigned).
+   */
+  assignResolved(vin: string, images: readonly ResolvedImage[], actor: string, campaignId: number): { assigned: number } | { skipped: string } {
+    const now = this.clock.now();
+    const ecus = this.storage.ecusOf(vin);
+    const active = this.storage.activeAssignments(vin);
+    const plans: PlannedAssignment[] = [];
+    for (const image of images) {
+      for (const ecu of ecus.filter((e) => e.hardwareId === image.hardwareId)) {
+        if (active.some((a) => a.ecuSerial === ecu.serial)) return { skipped: `conflict: ECU ${ecu.serial} already has an active assignment` };
+        if (ecu.installed?.filename === image.filename && ecu.installed.hashes.sha256 === image.target.hashes.sha256) continue; // already runs it
+        try {
+          plans.push(this.planOne(vin, ecu, image.filename, image.target));
+        } catch (err) {
+          if (err instanceof UptaneError) return { skipped: `${err.code}: ${err.message}` };
+          throw err;
+        }
+      }
+    }
+    if (plans.length === 0) return { skipped: ecus.some((e) => images.some((i) => i.hardwareId === e.hardwareId)) ? 'already installed' : 'no ECU with a matching hardware id' };
+    for (const plan of plans) this.storage.insertAssignment(plan, actor, now, campaignId);
+    this.options.signer.regenerate(vin);
+    return { assigned: plans.length };
+  }
+
+  /** Re-signs the vehicle's targets after its assignments changed outside this class (campaign abort). */
+  regenerateVehicle(vin: string): void {
+    this.options.signer.regenerate(vin);
+  }
+
   cancelAssignment(id: number, actor: string): AssignmentRecord {
     const now = this.clock.now();
     return this.storage.transaction(() => {
@@ -323,7 +377,7 @@ export class Director {
     try {
       const manifest = parseVehicleVersionManifest(body, { repository: REPOSITORY });
       const reports = checkManifest(manifest, vin, this.storage.ecusOf(vin), now, nodeBackend, this.options.manifestChecks ?? DEFAULT_MANIFEST_CHECK_CONFIG);
-      return this.storage.transaction(() => {
+      const result = this.storage.transaction(() => {
         let changed = 0;
         const active = this.storage.activeAssignments(vin);
         for (const { ecu, report } of reports) {
@@ -345,9 +399,13 @@ export class Director {
           }
         }
         this.storage.recordManifest(vin, true, null, body, now);
+        this.storage.setVehicleState(vin, manifest.signed.vehicle_state ?? null);
         if (changed > 0) this.options.signer.regenerate(vin);
         return { accepted: true as const, assignmentsChanged: changed };
       });
+      // After the commit: what listens (the campaign engine) can never undo an acknowledged manifest.
+      for (const listener of this.manifestListeners) listener(vin);
+      return result;
     } catch (err) {
       if (err instanceof UptaneError) {
         // Rejected manifests are kept as history with their reason (issue 4), and nothing else changes.

@@ -1,14 +1,16 @@
 // Starting a Director: data directory layout, online keys, inventory database, the Image repository
 // client, and the HTTP server. Used by the CLI and by tests (port 0).
 import { mkdirSync, readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { MissingTrustedRootError } from '../shared/errors.js';
 import { loadOnlineKeys } from '../shared/online-keys.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
-import { createApp } from './app.js';
+import { createApp, serveVehicleMetadata } from './app.js';
+import { CampaignStorage } from './campaign-storage.js';
+import { Campaigns } from './campaigns.js';
 import { Director } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { DirectorStorage } from './storage.js';
@@ -27,10 +29,13 @@ export interface DirectorServerOptions {
   /** Replaces the Image repository client (tests of the Director alone). */
   readonly images?: ImageCatalog;
   readonly log?: (line: string) => void;
+  /** How often running campaigns are re-evaluated (soak times, schedules). */
+  readonly campaignTickMs?: number;
 }
 
 export interface RunningDirector {
   readonly url: string;
+  readonly campaigns: Campaigns;
   readonly director: Director;
   readonly storage: DirectorStorage;
   close(): Promise<void>;
@@ -42,13 +47,14 @@ export function openDirectorStorage(dataDir: string): DirectorStorage {
   return new DirectorStorage(join(dataDir, 'director.sqlite'));
 }
 
-export function openDirector(options: DirectorServerOptions): { director: Director; storage: DirectorStorage } {
+export function openDirector(options: DirectorServerOptions): { director: Director; storage: DirectorStorage; campaigns: Campaigns } {
   const clock = options.clock ?? systemClock;
   const storage = openDirectorStorage(options.dataDir);
   const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
   const signer = new VehicleMetadataSigner(storage, onlineKeys, clock, options.metadata);
   const images = options.images ?? imageClient(options, clock);
-  return { storage, director: new Director({ storage, signer, images, onlineKeys, clock }) };
+  const director = new Director({ storage, signer, images, onlineKeys, clock });
+  return { storage, director, campaigns: new Campaigns(storage, new CampaignStorage(storage.db), director, clock) };
 }
 
 function imageClient(options: DirectorServerOptions, clock: Clock): ImageRepositoryClient {
@@ -66,20 +72,29 @@ function imageClient(options: DirectorServerOptions, clock: Clock): ImageReposit
 }
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
-  const { director, storage } = openDirector(options);
-  const app = createApp({ director, storage, log: options.log });
+  const { director, storage, campaigns } = openDirector(options);
+  const app = createApp({ director, storage, campaigns, log: options.log });
+  // Vehicles' metadata GETs are answered before express's router (issue 7, bench figure 2).
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
-    s.on('error', reject);
+    const s = createServer((req, res) => {
+      if (!serveVehicleMetadata(director, req, res)) app(req, res);
+    });
+    s.once('error', reject);
+    s.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
   });
   server.headersTimeout = 30_000;
   server.requestTimeout = 60_000;
+  // Soak times and schedules move campaigns on even when no vehicle reports.
+  const timer = setInterval(() => campaigns.tick(), options.campaignTickMs ?? 10_000);
+  timer.unref();
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     director,
     storage,
+    campaigns,
     close: async () => {
+      clearInterval(timer);
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;

@@ -90,6 +90,51 @@ const MIGRATIONS = [
      action TEXT NOT NULL,
      details TEXT NOT NULL
    );`,
+  // 2: campaigns (staged rollouts), vehicle groups, and what each vehicle last said about its state.
+  `ALTER TABLE vehicles ADD COLUMN last_state TEXT;
+   ALTER TABLE assignments ADD COLUMN campaign_id INTEGER;
+   CREATE INDEX assignments_by_campaign ON assignments(campaign_id, state);
+   CREATE TABLE vehicle_groups (
+     name TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('static', 'dynamic')),
+     filter TEXT,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL
+   );
+   CREATE TABLE group_members (
+     group_name TEXT NOT NULL REFERENCES vehicle_groups(name) ON DELETE CASCADE,
+     vin TEXT NOT NULL,
+     PRIMARY KEY (group_name, vin)
+   );
+   CREATE TABLE campaigns (
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     group_name TEXT NOT NULL REFERENCES vehicle_groups(name),
+     spec TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('draft', 'running', 'paused', 'completed', 'aborted')),
+     stage INTEGER NOT NULL DEFAULT 0,
+     stage_started_at TEXT,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE campaign_vehicles (
+     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+     vin TEXT NOT NULL,
+     rank TEXT NOT NULL,
+     stage INTEGER,
+     outcome TEXT,
+     PRIMARY KEY (campaign_id, vin)
+   );
+   CREATE INDEX campaign_vehicles_by_rank ON campaign_vehicles(campaign_id, rank);
+   CREATE TABLE campaign_events (
+     id INTEGER PRIMARY KEY,
+     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     details TEXT NOT NULL
+   );`,
 ];
 
 export interface EcuRecord {
@@ -222,6 +267,8 @@ export class DirectorStorage {
       insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
       listVehicles: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin > ? ORDER BY vin LIMIT ?'),
       countVehicles: db.prepare('SELECT COUNT(*) AS n FROM vehicles'),
+      setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ?'),
+      vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
       insertEcu: db.prepare(
         'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
@@ -234,8 +281,8 @@ export class DirectorStorage {
            installed_release_counter = ?, reported_at = ? WHERE serial = ?`,
       ),
       insertAssignment: db.prepare(
-        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, created_at, updated_at, created_by)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
+        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, created_at, updated_at, created_by, campaign_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
       ),
       activeAssignments: db.prepare("SELECT * FROM assignments WHERE vin = ? AND state IN ('pending', 'in_flight') ORDER BY ecu_serial"),
       assignment: db.prepare('SELECT * FROM assignments WHERE id = ?'),
@@ -250,6 +297,7 @@ export class DirectorStorage {
       insertAttack: db.prepare('INSERT INTO attacks (vin, ecu_serial, code, message, reported_at) VALUES (?, ?, ?, ?, ?)'),
       attacksOf: db.prepare('SELECT ecu_serial, code, message, reported_at FROM attacks WHERE vin = ? ORDER BY id DESC LIMIT ?'),
       metadata: db.prepare('SELECT role, version, expires, content_sha256, bytes FROM vehicle_metadata WHERE vin = ? AND role = ?'),
+      allMetadata: db.prepare('SELECT role, version, expires, content_sha256, bytes FROM vehicle_metadata WHERE vin = ?'),
       upsertMetadata: db.prepare(
         `INSERT INTO vehicle_metadata (vin, role, version, expires, content_sha256, bytes) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT(vin, role) DO UPDATE SET version = excluded.version, expires = excluded.expires,
@@ -295,6 +343,15 @@ export class DirectorStorage {
     }));
   }
 
+  /** What the vehicle's last accepted manifest said: parked or driving (campaign status counts it). */
+  setVehicleState(vin: string, state: string | null): void {
+    this.s.setVehicleState.run(state, vin);
+  }
+
+  vehicleState(vin: string): string | null {
+    return (this.s.vehicleState.get(vin) as { last_state: string | null } | undefined)?.last_state ?? null;
+  }
+
   countVehicles(): number {
     return (this.s.countVehicles.get() as { n: number }).n;
   }
@@ -331,7 +388,7 @@ export class DirectorStorage {
 
   // Assignments --------------------------------------------------------------------------------
 
-  insertAssignment(assignment: NewAssignment, actor: string, now: Date): number {
+  insertAssignment(assignment: NewAssignment, actor: string, now: Date, campaignId: number | null = null): number {
     const at = now.toISOString();
     const result = this.s.insertAssignment.run(
       assignment.vin,
@@ -344,6 +401,7 @@ export class DirectorStorage {
       at,
       at,
       actor,
+      campaignId,
     );
     return Number(result.lastInsertRowid);
   }
@@ -406,6 +464,13 @@ export class DirectorStorage {
       | { role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer }
       | undefined;
     return row === undefined ? undefined : { role: row.role, version: row.version, expires: row.expires, contentSha256: row.content_sha256, bytes: row.bytes };
+  }
+
+  /** Every stored metadata file of `vin` (targets, snapshot, timestamp), in one read. */
+  vehicleMetadataFiles(vin: string): StoredVehicleMetadata[] {
+    return (
+      this.s.allMetadata.all(vin) as Array<{ role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer }>
+    ).map((row) => ({ role: row.role, version: row.version, expires: row.expires, contentSha256: row.content_sha256, bytes: row.bytes }));
   }
 
   putVehicleMetadata(vin: string, file: StoredVehicleMetadata): void {

@@ -63,6 +63,8 @@ export interface VehicleVersionManifestSigned {
   readonly primary_ecu_serial: string;
   /** ECU serial -> that ECU's own signed version report (the primary's included). */
   readonly ecu_version_reports: Readonly<Record<string, EcuVersionReport>>;
+  /** parked or driving when the manifest was made: lets operators tell a deferred install from a stuck one. */
+  readonly vehicle_state?: 'parked' | 'driving';
 }
 
 export type VehicleVersionManifest = SignedEnvelopeOf<VehicleVersionManifestSigned>;
@@ -173,6 +175,9 @@ export function parseVehicleVersionManifest(raw: Uint8Array, context: ErrorConte
   if (signed._type !== 'vehicle_version_manifest') f.fail('signed._type', 'must be "vehicle_version_manifest"');
   f.text(signed.vin, 'signed.vin');
   f.text(signed.primary_ecu_serial, 'signed.primary_ecu_serial');
+  if (signed.vehicle_state !== undefined && signed.vehicle_state !== 'parked' && signed.vehicle_state !== 'driving') {
+    f.fail('signed.vehicle_state', 'must be parked or driving');
+  }
   const reports = f.object(signed.ecu_version_reports, 'signed.ecu_version_reports');
   const serials = Object.keys(reports);
   if (serials.length === 0 || serials.length > MANIFEST_LIMITS.maxEcus) {

@@ -1,0 +1,232 @@
+// SQL of campaigns and vehicle groups (schema in storage.ts, migration 2). Kept apart from the
+// inventory's statements so each storage module stays readable; both use the one database handle.
+import type { Db } from '../shared/sqlite.js';
+import type { AssignmentState } from './storage.js';
+
+export type CampaignState = 'draft' | 'running' | 'paused' | 'completed' | 'aborted';
+
+export interface GroupFilter {
+  /** Every named vehicle attribute must equal the value (model, region, ...). */
+  readonly attributes?: Readonly<Record<string, string>>;
+  /** The vehicle has an ECU with this hardware id. */
+  readonly hardwareId?: string;
+  /** An ECU of the vehicle reports this image installed. */
+  readonly installedImage?: string;
+}
+
+export interface GroupRecord {
+  readonly name: string;
+  readonly kind: 'static' | 'dynamic';
+  readonly filter: GroupFilter | null;
+  readonly createdAt: string;
+}
+
+export interface CampaignRow {
+  readonly id: number;
+  readonly name: string;
+  readonly groupName: string;
+  readonly spec: string;
+  readonly state: CampaignState;
+  readonly stage: number;
+  readonly stageStartedAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface CampaignVehicleRow {
+  readonly vin: string;
+  readonly rank: string;
+  readonly stage: number | null;
+  readonly outcome: string | null;
+}
+
+export interface CampaignAssignmentRow {
+  readonly vin: string;
+  readonly ecuSerial: string;
+  readonly state: AssignmentState;
+  readonly reason: string | null;
+  readonly updatedAt: string;
+  readonly lastState: string | null;
+}
+
+interface RawCampaign {
+  id: number;
+  name: string;
+  group_name: string;
+  spec: string;
+  state: CampaignState;
+  stage: number;
+  stage_started_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+const toCampaign = (r: RawCampaign): CampaignRow => ({
+  id: r.id,
+  name: r.name,
+  groupName: r.group_name,
+  spec: r.spec,
+  state: r.state,
+  stage: r.stage,
+  stageStartedAt: r.stage_started_at,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+export class CampaignStorage {
+  private readonly s;
+
+  constructor(private readonly db: Db) {
+    this.s = {
+      insertGroup: db.prepare('INSERT INTO vehicle_groups (name, kind, filter, created_at, created_by) VALUES (?, ?, ?, ?, ?)'),
+      group: db.prepare('SELECT name, kind, filter, created_at FROM vehicle_groups WHERE name = ?'),
+      groups: db.prepare('SELECT name, kind, filter, created_at FROM vehicle_groups ORDER BY name'),
+      addMember: db.prepare('INSERT OR IGNORE INTO group_members (group_name, vin) VALUES (?, ?)'),
+      staticMembers: db.prepare('SELECT m.vin FROM group_members m JOIN vehicles v ON v.vin = m.vin WHERE m.group_name = ? ORDER BY m.vin'),
+      insertCampaign: db.prepare(
+        "INSERT INTO campaigns (name, group_name, spec, state, stage, created_at, created_by, updated_at) VALUES (?, ?, ?, 'draft', 0, ?, ?, ?)",
+      ),
+      campaign: db.prepare('SELECT * FROM campaigns WHERE id = ?'),
+      campaignByName: db.prepare('SELECT * FROM campaigns WHERE name = ?'),
+      campaigns: db.prepare('SELECT * FROM campaigns ORDER BY id DESC LIMIT ?'),
+      activeCampaigns: db.prepare("SELECT * FROM campaigns WHERE state IN ('running', 'paused') ORDER BY id"),
+      setState: db.prepare('UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?'),
+      setStage: db.prepare('UPDATE campaigns SET stage = ?, stage_started_at = ?, updated_at = ? WHERE id = ?'),
+      addVehicle: db.prepare('INSERT OR IGNORE INTO campaign_vehicles (campaign_id, vin, rank) VALUES (?, ?, ?)'),
+      vehicles: db.prepare('SELECT vin, rank, stage, outcome FROM campaign_vehicles WHERE campaign_id = ? ORDER BY rank'),
+      setVehicleStage: db.prepare('UPDATE campaign_vehicles SET stage = ?, outcome = ? WHERE campaign_id = ? AND vin = ?'),
+      campaignsOfVin: db.prepare(
+        "SELECT c.* FROM campaigns c JOIN campaign_vehicles cv ON cv.campaign_id = c.id WHERE cv.vin = ? AND c.state IN ('running', 'paused')",
+      ),
+      assignments: db.prepare(
+        `SELECT a.vin, a.ecu_serial, a.state, a.reason, a.updated_at, v.last_state FROM assignments a
+         JOIN vehicles v ON v.vin = a.vin WHERE a.campaign_id = ?`,
+      ),
+      attacksAfter: db.prepare(
+        `SELECT a.vin, a.ecu_serial, a.code, a.message, a.reported_at FROM attacks a
+         JOIN campaign_vehicles cv ON cv.vin = a.vin AND cv.campaign_id = ? AND cv.stage IS NOT NULL
+         WHERE a.id > ? ORDER BY a.id`,
+      ),
+      lastAttackId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM attacks'),
+      insertEvent: db.prepare('INSERT INTO campaign_events (campaign_id, at, actor, kind, details) VALUES (?, ?, ?, ?, ?)'),
+      events: db.prepare('SELECT at, actor, kind, details FROM campaign_events WHERE campaign_id = ? ORDER BY id'),
+    };
+  }
+
+  insertGroup(name: string, kind: 'static' | 'dynamic', filter: GroupFilter | null, actor: string, now: Date): void {
+    this.s.insertGroup.run(name, kind, filter === null ? null : JSON.stringify(filter), now.toISOString(), actor);
+  }
+
+  group(name: string): GroupRecord | undefined {
+    const row = this.s.group.get(name) as { name: string; kind: 'static' | 'dynamic'; filter: string | null; created_at: string } | undefined;
+    return row === undefined ? undefined : { name: row.name, kind: row.kind, filter: row.filter === null ? null : (JSON.parse(row.filter) as GroupFilter), createdAt: row.created_at };
+  }
+
+  groups(): GroupRecord[] {
+    return (this.s.groups.all() as Array<{ name: string; kind: 'static' | 'dynamic'; filter: string | null; created_at: string }>).map((row) => ({
+      name: row.name,
+      kind: row.kind,
+      filter: row.filter === null ? null : (JSON.parse(row.filter) as GroupFilter),
+      createdAt: row.created_at,
+    }));
+  }
+
+  addMember(group: string, vin: string): void {
+    this.s.addMember.run(group, vin);
+  }
+
+  staticMembers(group: string): string[] {
+    return (this.s.staticMembers.all(group) as Array<{ vin: string }>).map((r) => r.vin);
+  }
+
+  /** VINs matching a dynamic group's filter, evaluated now against the inventory. */
+  dynamicMembers(filter: GroupFilter): string[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const [name, value] of Object.entries(filter.attributes ?? {})) {
+      where.push('json_extract(v.attributes, ?) = ?');
+      params.push(`$.${JSON.stringify(name)}`, value);
+    }
+    if (filter.hardwareId !== undefined) {
+      where.push('EXISTS (SELECT 1 FROM ecus e WHERE e.vin = v.vin AND e.hardware_id = ?)');
+      params.push(filter.hardwareId);
+    }
+    if (filter.installedImage !== undefined) {
+      where.push('EXISTS (SELECT 1 FROM ecus e WHERE e.vin = v.vin AND e.installed_filename = ?)');
+      params.push(filter.installedImage);
+    }
+    const sql = `SELECT v.vin FROM vehicles v ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`} ORDER BY v.vin`;
+    return (this.db.prepare(sql).all(...params) as Array<{ vin: string }>).map((r) => r.vin);
+  }
+
+  insertCampaign(name: string, group: string, spec: string, actor: string, now: Date): number {
+    const at = now.toISOString();
+    return Number(this.s.insertCampaign.run(name, group, spec, at, actor, at).lastInsertRowid);
+  }
+
+  campaign(id: number): CampaignRow | undefined {
+    const row = this.s.campaign.get(id) as RawCampaign | undefined;
+    return row === undefined ? undefined : toCampaign(row);
+  }
+
+  campaignByName(name: string): CampaignRow | undefined {
+    const row = this.s.campaignByName.get(name) as RawCampaign | undefined;
+    return row === undefined ? undefined : toCampaign(row);
+  }
+
+  campaigns(limit: number): CampaignRow[] {
+    return (this.s.campaigns.all(limit) as RawCampaign[]).map(toCampaign);
+  }
+
+  activeCampaigns(): CampaignRow[] {
+    return (this.s.activeCampaigns.all() as RawCampaign[]).map(toCampaign);
+  }
+
+  activeCampaignsOf(vin: string): CampaignRow[] {
+    return (this.s.campaignsOfVin.all(vin) as RawCampaign[]).map(toCampaign);
+  }
+
+  setState(id: number, state: CampaignState, now: Date): void {
+    this.s.setState.run(state, now.toISOString(), id);
+  }
+
+  setStage(id: number, stage: number, now: Date): void {
+    this.s.setStage.run(stage, now.toISOString(), now.toISOString(), id);
+  }
+
+  addVehicle(id: number, vin: string, rank: string): void {
+    this.s.addVehicle.run(id, vin, rank);
+  }
+
+  vehicles(id: number): CampaignVehicleRow[] {
+    return this.s.vehicles.all(id) as CampaignVehicleRow[];
+  }
+
+  setVehicleStage(id: number, vin: string, stage: number, outcome: string | null): void {
+    this.s.setVehicleStage.run(stage, outcome, id, vin);
+  }
+
+  assignments(id: number): CampaignAssignmentRow[] {
+    return (
+      this.s.assignments.all(id) as Array<{ vin: string; ecu_serial: string; state: AssignmentState; reason: string | null; updated_at: string; last_state: string | null }>
+    ).map((r) => ({ vin: r.vin, ecuSerial: r.ecu_serial, state: r.state, reason: r.reason, updatedAt: r.updated_at, lastState: r.last_state }));
+  }
+
+  /** Attacks reported by the campaign's staged vehicles after attack row `afterId` (a watermark). */
+  attacksAfter(id: number, afterId: number): Array<{ vin: string; ecu_serial: string; code: string; message: string; reported_at: string }> {
+    return this.s.attacksAfter.all(id, afterId) as Array<{ vin: string; ecu_serial: string; code: string; message: string; reported_at: string }>;
+  }
+
+  /** The newest attack row: halt rules count attacks after the watermark set at start or resume. */
+  lastAttackId(): number {
+    return (this.s.lastAttackId.get() as { id: number }).id;
+  }
+
+  event(id: number, actor: string, kind: string, details: unknown, now: Date): void {
+    this.s.insertEvent.run(id, now.toISOString(), actor, kind, JSON.stringify(details));
+  }
+
+  events(id: number): Array<{ at: string; actor: string; kind: string; details: unknown }> {
+    return (this.s.events.all(id) as Array<{ at: string; actor: string; kind: string; details: string }>).map((e) => ({ ...e, details: JSON.parse(e.details) as unknown }));
+  }
+}

@@ -1,0 +1,453 @@
+// Campaigns: staged rollouts of images to a group of vehicles, with halt rules. Assignments reach
+// vehicles through the normal per-vehicle Director metadata, so every Uptane check still applies.
+// Stages are cumulative shares (or counts) of the group; vehicles are taken in the order of a hash of
+// (campaign, VIN), so every stage is spread across the group and the choice is deterministic. Every
+// decision is a database row (campaign state, which vehicle is in which stage, events), so a restart
+// mid-stage loses nothing: the engine only ever compares the stored state with the stored rules.
+import { createHash } from 'node:crypto';
+import type { Clock } from '../shared/clock.js';
+import { BadRequestError, ConflictError, NotFoundError, UptaneError } from '../shared/errors.js';
+import type { CampaignRow, CampaignStorage, GroupFilter } from './campaign-storage.js';
+import type { Director, ResolvedImage } from './director.js';
+import type { DirectorStorage } from './storage.js';
+
+export interface StageSpec {
+  /** Cumulative share of the group (0 < share <= 1) that has the update once this stage is reached. */
+  readonly share?: number;
+  /** Or a cumulative number of vehicles. */
+  readonly count?: number;
+  /** The stage starts no earlier than this long after the campaign started (a schedule). */
+  readonly startAfterMs?: number;
+  /** The stage runs at least this long before the next one may start (soak time). */
+  readonly minSoakMs?: number;
+  /** Share of the stage's vehicles that must have installed before the next stage (default 0.9). */
+  readonly successThreshold?: number;
+}
+
+export interface HaltRules {
+  /** Pause when failures / finished installs in the campaign pass this share (default 0.2). */
+  readonly maxFailureRate?: number;
+  /** ... once at least this many installs finished (default 5), so one early failure is not a rate. */
+  readonly minSample?: number;
+  /** Pause at this many failures, whatever the rate. */
+  readonly maxFailures?: number;
+  /** Pause when any vehicle in the campaign reports a detected attack or verification failure (default true). */
+  readonly onAttack?: boolean;
+}
+
+export interface CampaignSpec {
+  readonly images: ReadonlyArray<{ readonly hardwareId: string; readonly image: string }>;
+  readonly stages: readonly StageSpec[];
+  readonly halt?: HaltRules;
+  /** Vehicles that join the group after the start join the campaign (dynamic groups, new registrations). */
+  readonly includeNewVehicles?: boolean;
+  /** Stages only start inside this window of UTC hours (start inclusive, end exclusive; may wrap midnight). */
+  readonly maintenanceWindow?: { readonly startHour: number; readonly endHour: number };
+}
+
+interface StoredSpec extends CampaignSpec {
+  /** Images looked up in the Image repository when the campaign started. */
+  readonly resolved?: readonly ResolvedImage[];
+  readonly startedAt?: string;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+
+/**
+ * The white paper's schedule for a large fleet: day 1 0.1%, day 2 1%, day 3 10%, days 4 to 7 20% each,
+ * day 8 the rest, as cumulative stages (uptane-requirements.md 10; issue 8).
+ */
+export function whitePaperStages(): StageSpec[] {
+  const increments = [0.001, 0.01, 0.1, 0.2, 0.2, 0.2, 0.2];
+  let total = 0;
+  const stages: StageSpec[] = increments.map((share, day) => {
+    total += share;
+    return { share: Math.round(total * 10000) / 10000, startAfterMs: day * DAY, minSoakMs: DAY };
+  });
+  stages.push({ share: 1, startAfterMs: 7 * DAY });
+  return stages;
+}
+
+/** An exponential ramp: `first` share, multiplied by `factor` each stage, until everyone. */
+export function exponentialStages(first: number, factor: number, minSoakMs = 0): StageSpec[] {
+  if (!(first > 0 && first <= 1) || !(factor > 1)) throw new BadRequestError('a ramp needs 0 < first <= 1 and factor > 1');
+  const stages: StageSpec[] = [];
+  for (let share = first; share < 1; share *= factor) stages.push({ share: Math.round(share * 1e6) / 1e6, minSoakMs });
+  stages.push({ share: 1, minSoakMs });
+  return stages;
+}
+
+export function checkSpec(spec: CampaignSpec): void {
+  if (spec.images.length === 0) throw new BadRequestError('a campaign names at least one image and hardware id');
+  if (new Set(spec.images.map((i) => i.hardwareId)).size !== spec.images.length) throw new BadRequestError('one image per hardware id');
+  if (spec.stages.length === 0 || spec.stages.length > 100) throw new BadRequestError('a campaign has 1 to 100 stages');
+  for (const [i, stage] of spec.stages.entries()) {
+    if ((stage.share === undefined) === (stage.count === undefined)) throw new BadRequestError(`stage ${i + 1}: give either share or count`);
+    if (stage.share !== undefined && !(stage.share > 0 && stage.share <= 1)) throw new BadRequestError(`stage ${i + 1}: share must be in (0, 1]`);
+    if (stage.count !== undefined && !(Number.isSafeInteger(stage.count) && stage.count > 0)) throw new BadRequestError(`stage ${i + 1}: count must be a positive integer`);
+    if (stage.successThreshold !== undefined && !(stage.successThreshold >= 0 && stage.successThreshold <= 1)) throw new BadRequestError(`stage ${i + 1}: successThreshold must be in [0, 1]`);
+    const previous = spec.stages[i - 1];
+    const shrinks = (previous?.share !== undefined && stage.share !== undefined && stage.share < previous.share) || (previous?.count !== undefined && stage.count !== undefined && stage.count < previous.count);
+    if (shrinks) throw new BadRequestError(`stage ${i + 1}: stages are cumulative and must not shrink`);
+  }
+  const halt = spec.halt ?? {};
+  if (halt.maxFailureRate !== undefined && !(halt.maxFailureRate >= 0 && halt.maxFailureRate <= 1)) throw new BadRequestError('maxFailureRate must be in [0, 1]');
+  const window = spec.maintenanceWindow;
+  if (window !== undefined && ![window.startHour, window.endHour].every((h) => Number.isInteger(h) && h >= 0 && h <= 24)) {
+    throw new BadRequestError('maintenance window hours must be integers 0-24');
+  }
+}
+
+export interface StageStatus {
+  readonly stage: number;
+  readonly vehicles: number;
+  readonly pending: number;
+  readonly downloading: number;
+  readonly deferredWhileDriving: number;
+  readonly installed: number;
+  readonly failed: number;
+  readonly rolledBack: number;
+  readonly cancelled: number;
+  readonly skipped: number;
+  readonly attackReported: number;
+}
+
+export class Campaigns {
+  constructor(
+    private readonly storage: DirectorStorage,
+    private readonly campaigns: CampaignStorage,
+    private readonly director: Director,
+    private readonly clock: Clock,
+  ) {
+    director.onManifestAccepted((vin) => {
+      for (const campaign of this.campaigns.activeCampaignsOf(vin)) this.evaluate(campaign.id);
+    });
+  }
+
+  // Groups -------------------------------------------------------------------------------------
+
+  createGroup(name: string, members: { vins?: readonly string[]; filter?: GroupFilter }, actor: string): { name: string; members: number } {
+    const now = this.clock.now();
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('group names are 1-64 letters, digits, _ . or -');
+    if ((members.vins === undefined) === (members.filter === undefined)) throw new BadRequestError('a group is either a list of VINs (static) or a filter (dynamic)');
+    this.storage.transaction(() => {
+      if (this.campaigns.group(name) !== undefined) throw new ConflictError(`group ${name} exists`);
+      this.campaigns.insertGroup(name, members.vins !== undefined ? 'static' : 'dynamic', members.filter ?? null, actor, now);
+      for (const vin of members.vins ?? []) this.campaigns.addMember(name, vin);
+      this.storage.audit(actor, 'create_group', { name, vins: members.vins?.length, filter: members.filter }, now);
+    });
+    return { name, members: this.members(name).length };
+  }
+
+  /** The group's vehicles now: registered members of a static group, or the filter's matches. */
+  members(group: string): string[] {
+    const record = this.campaigns.group(group);
+    if (record === undefined) throw new NotFoundError(`no group ${group}`);
+    return record.kind === 'static' ? this.campaigns.staticMembers(group) : this.campaigns.dynamicMembers(record.filter ?? {});
+  }
+
+  groups() {
+    return this.campaigns.groups().map((g) => ({ ...g, members: this.members(g.name).length }));
+  }
+
+  // Campaign lifecycle -------------------------------------------------------------------------
+
+  create(name: string, group: string, spec: CampaignSpec, actor: string): CampaignRow {
+    checkSpec(spec);
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('campaign names are 1-64 letters, digits, _ . or -');
+    if (this.campaigns.group(group) === undefined) throw new NotFoundError(`no group ${group}`);
+    const now = this.clock.now();
+    return this.storage.transaction(() => {
+      if (this.campaigns.campaignByName(name) !== undefined) throw new ConflictError(`campaign ${name} exists`);
+      const id = this.campaigns.insertCampaign(name, group, JSON.stringify(spec), actor, now);
+      this.campaigns.event(id, actor, 'created', { group, images: spec.images, stages: spec.stages.length }, now);
+      return this.campaigns.campaign(id)!;
+    });
+  }
+
+  /**
+   * Starts a draft campaign: looks up its images, refuses it if a vehicle of the group is in another
+   * active campaign for the same hardware id, takes the group's members, and starts stage 1.
+   */
+  async start(id: number, actor: string): Promise<CampaignRow> {
+    const campaign = this.get(id);
+    if (campaign.state !== 'draft') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a draft can start`);
+    const spec = JSON.parse(campaign.spec) as StoredSpec;
+    const resolved = await this.director.resolveImages(spec.images);
+    const now = this.clock.now();
+    this.storage.transaction(() => {
+      const members = this.members(campaign.groupName);
+      this.checkConflicts(campaign, spec, members);
+      for (const vin of members) this.campaigns.addVehicle(id, vin, rankOf(id, vin));
+      this.storage.db.prepare('UPDATE campaigns SET spec = ? WHERE id = ?').run(JSON.stringify({ ...spec, resolved, startedAt: now.toISOString() }), id);
+      this.campaigns.setState(id, 'running', now);
+      this.campaigns.setStage(id, 0, now);
+      this.campaigns.event(id, actor, 'started', { vehicles: members.length, attackWatermark: this.campaigns.lastAttackId() }, now);
+    });
+    this.evaluate(id, { enterStage: true });
+    return this.get(id);
+  }
+
+  pause(id: number, actor: string, reason = 'paused by operator'): CampaignRow {
+    const now = this.clock.now();
+    this.storage.transaction(() => {
+      const campaign = this.get(id);
+      if (campaign.state !== 'running') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a running campaign can pause`);
+      this.campaigns.setState(id, 'paused', now);
+      this.campaigns.event(id, actor, 'paused', { reason, stage: campaign.stage + 1 }, now);
+    });
+    return this.get(id);
+  }
+
+  /** Resumes a paused campaign; halt rules count from now on (the signals that paused it were seen). */
+  resume(id: number, actor: string): CampaignRow {
+    const now = this.clock.now();
+    this.storage.transaction(() => {
+      const campaign = this.get(id);
+      if (campaign.state !== 'paused') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a paused campaign resumes`);
+      this.campaigns.setState(id, 'running', now);
+      this.campaigns.event(id, actor, 'resumed', { stage: campaign.stage + 1, attackWatermark: this.campaigns.lastAttackId() }, now);
+    });
+    this.evaluate(id);
+    return this.get(id);
+  }
+
+  /** Moves to the next stage now, whatever the rules say (the operator decides), and runs it. */
+  advance(id: number, actor: string): CampaignRow {
+    const now = this.clock.now();
+    this.storage.transaction(() => {
+      const campaign = this.get(id);
+      const spec = JSON.parse(campaign.spec) as StoredSpec;
+      if (campaign.state !== 'running' && campaign.state !== 'paused') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}`);
+      if (campaign.stage + 1 >= spec.stages.length) throw new ConflictError(`campaign ${campaign.name} is in its last stage`);
+      this.campaigns.setStage(id, campaign.stage + 1, now);
+      this.campaigns.setState(id, 'running', now);
+      this.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 2, by: 'operator' }, now);
+      this.enterStage(this.get(id), spec, actor);
+    });
+    return this.get(id);
+  }
+
+  /** Ends the campaign: assignments not yet installed or failed are cancelled, and vehicles stop seeing them. */
+  abort(id: number, actor: string): CampaignRow {
+    const now = this.clock.now();
+    this.storage.transaction(() => {
+      const campaign = this.get(id);
+      if (campaign.state === 'completed' || campaign.state === 'aborted') throw new ConflictError(`campaign ${campaign.name} is already ${campaign.state}`);
+      const open = this.storage.db
+        .prepare("SELECT id, vin FROM assignments WHERE campaign_id = ? AND state IN ('pending', 'in_flight')")
+        .all(id) as Array<{ id: number; vin: string }>;
+      for (const a of open) this.storage.setAssignmentState(a.id, 'cancelled', `campaign ${campaign.name} aborted by ${actor}`, now);
+      for (const vin of new Set(open.map((a) => a.vin))) this.director.regenerateVehicle(vin);
+      this.campaigns.setState(id, 'aborted', now);
+      this.campaigns.event(id, actor, 'aborted', { cancelled: open.length }, now);
+    });
+    return this.get(id);
+  }
+
+  /** Re-evaluates every running campaign: soak times, schedules and halt rules (called on a timer). */
+  tick(): void {
+    for (const campaign of this.campaigns.activeCampaigns()) if (campaign.state === 'running') this.evaluate(campaign.id);
+  }
+
+  // The engine ---------------------------------------------------------------------------------
+
+  /** Compares the stored state with the rules and acts: halt, advance, complete, or add new vehicles. */
+  private evaluate(id: number, { enterStage = false }: { enterStage?: boolean } = {}): void {
+    const now = this.clock.now();
+    try {
+      this.storage.transaction(() => {
+        const campaign = this.get(id);
+        if (campaign.state !== 'running') return;
+        const spec = JSON.parse(campaign.spec) as StoredSpec;
+        if (spec.includeNewVehicles === true) this.addNewMembers(campaign);
+        if (enterStage) this.enterStage(campaign, spec, 'engine');
+        const halt = this.haltReason(campaign, spec);
+        if (halt !== undefined) {
+          this.campaigns.setState(id, 'paused', now);
+          this.campaigns.event(id, 'engine', 'paused', { reason: halt, stage: campaign.stage + 1 }, now);
+          return;
+        }
+        // Vehicles that joined since (or a stage whose share grew with the group) get the update too.
+        this.enterStage(campaign, spec, 'engine');
+        const stage = this.stageStatus(campaign).find((s) => s.stage === campaign.stage);
+        const finished = stage === undefined ? true : stage.pending + stage.downloading === 0;
+        const threshold = spec.stages[campaign.stage]!.successThreshold ?? 0.9;
+        const installedShare = stage === undefined || stage.vehicles - stage.skipped === 0 ? 1 : stage.installed / (stage.vehicles - stage.skipped);
+        const soaked = now.getTime() - Date.parse(campaign.stageStartedAt ?? campaign.createdAt) >= (spec.stages[campaign.stage]!.minSoakMs ?? 0);
+        if (campaign.stage + 1 >= spec.stages.length) {
+          if (finished && this.everyoneStaged(campaign)) {
+            this.campaigns.setState(id, 'completed', now);
+            this.campaigns.event(id, 'engine', 'completed', { stages: spec.stages.length }, now);
+          }
+          return;
+        }
+        const next = spec.stages[campaign.stage + 1]!;
+        const due = spec.startedAt === undefined || now.getTime() - Date.parse(spec.startedAt) >= (next.startAfterMs ?? 0);
+        if (installedShare >= threshold && soaked && due && this.inWindow(spec, now)) {
+          this.campaigns.setStage(id, campaign.stage + 1, now);
+          this.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 2, installedShare: round(installedShare) }, now);
+          this.enterStage(this.get(id), spec, 'engine');
+        }
+      });
+    } catch (err) {
+      // A campaign must never break the manifest or timer that triggered it: record, and stop it.
+      if (!(err instanceof UptaneError)) throw err;
+      this.campaigns.event(id, 'engine', 'error', { code: err.code, message: err.message }, now);
+      const campaign = this.campaigns.campaign(id);
+      if (campaign?.state === 'running') this.campaigns.setState(id, 'paused', now);
+    }
+  }
+
+  /** Halt rules: failure rate or count, and any attack reported since the campaign (re)started. */
+  private haltReason(campaign: CampaignRow, spec: StoredSpec): string | undefined {
+    const rules = spec.halt ?? {};
+    const stages = this.stageStatus(campaign);
+    const failed = stages.reduce((n, s) => n + s.failed, 0);
+    const done = failed + stages.reduce((n, s) => n + s.installed, 0);
+    if (rules.maxFailures !== undefined && failed >= rules.maxFailures) return `${failed} failed installs reached the limit of ${rules.maxFailures}`;
+    const rate = rules.maxFailureRate ?? 0.2;
+    if (done >= (rules.minSample ?? 5) && failed / done > rate) return `failure rate ${round(failed / done)} passed ${rate} (${failed} of ${done})`;
+    if (rules.onAttack !== false) {
+      // Attacks already seen when the campaign (re)started do not count again: the operator saw them.
+      const watermark = this.campaigns
+        .events(campaign.id)
+        .filter((e) => e.kind === 'started' || e.kind === 'resumed')
+        .map((e) => (e.details as { attackWatermark?: number }).attackWatermark ?? 0)
+        .pop();
+      const attacks = this.campaigns.attacksAfter(campaign.id, watermark ?? 0);
+      if (attacks.length > 0) {
+        const a = attacks[0]!;
+        return `security signal: vehicle ${a.vin} ECU ${a.ecu_serial} reported ${a.code}: ${a.message}`;
+      }
+    }
+    return undefined;
+  }
+
+  /** Gives the update to the vehicles this stage covers that do not have it yet, in rank order. */
+  private enterStage(campaign: CampaignRow, spec: StoredSpec, actor: string): void {
+    const vehicles = this.campaigns.vehicles(campaign.id);
+    const stage = spec.stages[campaign.stage]!;
+    const target = Math.min(vehicles.length, stage.count ?? Math.ceil((stage.share ?? 0) * vehicles.length));
+    let staged = vehicles.filter((v) => v.stage !== null).length;
+    for (const vehicle of vehicles) {
+      if (staged >= target) break;
+      if (vehicle.stage !== null) continue;
+      const result = this.director.assignResolved(vehicle.vin, spec.resolved ?? [], `${actor} (campaign ${campaign.name})`, campaign.id);
+      this.campaigns.setVehicleStage(campaign.id, vehicle.vin, campaign.stage, 'skipped' in result ? `skipped: ${result.skipped}` : null);
+      staged++;
+    }
+  }
+
+  private everyoneStaged(campaign: CampaignRow): boolean {
+    return this.campaigns.vehicles(campaign.id).every((v) => v.stage !== null);
+  }
+
+  private addNewMembers(campaign: CampaignRow): void {
+    const known = new Set(this.campaigns.vehicles(campaign.id).map((v) => v.vin));
+    for (const vin of this.members(campaign.groupName)) if (!known.has(vin)) this.campaigns.addVehicle(campaign.id, vin, rankOf(campaign.id, vin));
+  }
+
+  private inWindow(spec: CampaignSpec, now: Date): boolean {
+    const window = spec.maintenanceWindow;
+    if (window === undefined) return true;
+    const hour = now.getUTCHours();
+    return window.startHour <= window.endHour ? hour >= window.startHour && hour < window.endHour : hour >= window.startHour || hour < window.endHour;
+  }
+
+  /** A vehicle belongs to at most one active campaign for the same hardware id. */
+  private checkConflicts(campaign: CampaignRow, spec: CampaignSpec, members: readonly string[]): void {
+    const hardware = new Set(spec.images.map((i) => i.hardwareId));
+    const mine = new Set(members);
+    for (const other of this.campaigns.activeCampaigns()) {
+      if (other.id === campaign.id) continue;
+      const otherSpec = JSON.parse(other.spec) as CampaignSpec;
+      const shared = otherSpec.images.map((i) => i.hardwareId).filter((h) => hardware.has(h));
+      if (shared.length === 0) continue;
+      const overlap = this.campaigns.vehicles(other.id).filter((v) => mine.has(v.vin));
+      if (overlap.length > 0) {
+        throw new ConflictError(
+          `${overlap.length} vehicle(s) of group ${campaign.groupName} (e.g. ${overlap[0]!.vin}) are in active campaign ${other.name} for hardware id ${shared.join(', ')}; finish or abort it first`,
+        );
+      }
+    }
+  }
+
+  // Status -------------------------------------------------------------------------------------
+
+  private get(id: number): CampaignRow {
+    const campaign = this.campaigns.campaign(id);
+    if (campaign === undefined) throw new NotFoundError(`no campaign ${id}`);
+    return campaign;
+  }
+
+  byName(name: string): CampaignRow {
+    const campaign = this.campaigns.campaignByName(name) ?? (/^\d+$/.test(name) ? this.campaigns.campaign(Number(name)) : undefined);
+    if (campaign === undefined) throw new NotFoundError(`no campaign ${name}`);
+    return campaign;
+  }
+
+  list() {
+    return this.campaigns.campaigns(200).map((c) => ({ id: c.id, name: c.name, group: c.groupName, state: c.state, stage: c.stage + 1, stages: (JSON.parse(c.spec) as CampaignSpec).stages.length }));
+  }
+
+  /** Per stage: vehicles pending, downloading, deferred while driving, installed, failed, rolled back, attacks. */
+  stageStatus(campaign: CampaignRow): StageStatus[] {
+    const vehicles = this.campaigns.vehicles(campaign.id);
+    const assignments = new Map<string, ReturnType<CampaignStorage['assignments']>>();
+    for (const a of this.campaigns.assignments(campaign.id)) assignments.set(a.vin, [...(assignments.get(a.vin) ?? []), a]);
+    const started = this.campaigns.events(campaign.id).find((e) => e.kind === 'started');
+    const attacked = new Set(this.campaigns.attacksAfter(campaign.id, (started?.details as { attackWatermark?: number } | undefined)?.attackWatermark ?? 0).map((a) => a.vin));
+    const stages = new Map<number, { -readonly [K in keyof StageStatus]: StageStatus[K] }>();
+    for (const vehicle of vehicles) {
+      if (vehicle.stage === null) continue;
+      const s = stages.get(vehicle.stage) ?? { stage: vehicle.stage, vehicles: 0, pending: 0, downloading: 0, deferredWhileDriving: 0, installed: 0, failed: 0, rolledBack: 0, cancelled: 0, skipped: 0, attackReported: 0 };
+      stages.set(vehicle.stage, s);
+      s.vehicles++;
+      if (attacked.has(vehicle.vin)) s.attackReported++;
+      if (vehicle.outcome?.startsWith('skipped') === true) {
+        s.skipped++;
+        continue;
+      }
+      const mine = assignments.get(vehicle.vin) ?? [];
+      // A vehicle counts by its least advanced ECU: installed only when every ECU is.
+      if (mine.some((a) => a.state === 'failed')) {
+        s.failed++;
+        if (mine.some((a) => a.state === 'failed' && a.reason?.startsWith('rolled_back') === true)) s.rolledBack++;
+      } else if (mine.some((a) => a.state === 'pending' || a.state === 'in_flight')) {
+        if (mine.some((a) => a.lastState === 'driving')) s.deferredWhileDriving++;
+        if (mine.some((a) => a.state === 'in_flight')) s.downloading++;
+        else s.pending++;
+      } else if (mine.length > 0 && mine.every((a) => a.state === 'installed')) s.installed++;
+      else s.cancelled++;
+    }
+    return [...stages.values()].sort((a, b) => a.stage - b.stage);
+  }
+
+  status(idOrName: string) {
+    const campaign = this.byName(idOrName);
+    const spec = JSON.parse(campaign.spec) as StoredSpec;
+    const reasons: Record<string, number> = {};
+    for (const a of this.campaigns.assignments(campaign.id)) if (a.state === 'failed' && a.reason !== null) reasons[a.reason] = (reasons[a.reason] ?? 0) + 1;
+    return {
+      id: campaign.id,
+      name: campaign.name,
+      group: campaign.groupName,
+      state: campaign.state,
+      stage: campaign.stage + 1,
+      stages: spec.stages,
+      images: spec.images,
+      vehicles: this.campaigns.vehicles(campaign.id).length,
+      perStage: this.stageStatus(campaign).map((s) => ({ ...s, stage: s.stage + 1 })),
+      failureReasons: reasons,
+      history: this.campaigns.events(campaign.id),
+    };
+  }
+}
+
+/** Deterministic, evenly spread order of the group's vehicles for one campaign. */
+function rankOf(campaignId: number, vin: string): string {
+  return createHash('sha256').update(`campaign:${campaignId}:${vin}`).digest('hex');
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
