@@ -7,7 +7,7 @@ import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbSlots, type AbSlotsOptions } from '../shared/ab-slots.js';
 import type { Clock } from '../shared/clock.js';
-import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
+import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
 import { ExpiredMetadataError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
@@ -25,6 +25,7 @@ import { FileMetadataStore } from '../shared/metadata-store.js';
 import { formatExpires, parseMetadata } from '../shared/metadata/parse.js';
 import { roleFileName } from '../shared/metadata/paths.js';
 import type { MetadataBundle, SecondaryTransport } from '../shared/secondary-protocol.js';
+import { StagedMetadataStore } from '../shared/staged-metadata-store.js';
 import { isExpired } from '../shared/trusted-metadata-set.js';
 import { localTargetPath, RepositoryUpdater, type UpdaterConfig } from '../shared/updater.js';
 import { checkDirectorTargets, checkTargetsMatch, type EcuTarget } from '../shared/uptane-checks.js';
@@ -60,15 +61,18 @@ export interface PrimaryRuntime {
   readonly slots?: AbSlotsOptions;
   /** Progress lines for people watching (CLI, demo). */
   readonly log?: (line: string) => void;
+  /** Bytes received so far of an image download (CLI progress). */
+  readonly onDownloadProgress?: (filename: string, received: number, total: number) => void;
 }
 
 /** Verified work waiting for the vehicle to park (survives restarts). */
-interface PendingInstall {
+export interface PendingInstall {
   readonly targets: readonly EcuTarget[];
   readonly verifiedAt: string;
 }
 
-interface PrimaryState {
+/** What primary state.json holds (read-only by `uptane vehicle status`, which must not open the ECU). */
+export interface PrimaryState {
   readonly counter: number;
   readonly attacks: readonly ReportedAttack[];
   readonly pending: PendingInstall | null;
@@ -94,6 +98,9 @@ export class Primary {
   private readonly fetcher: Fetcher;
   private readonly directorStore: RootHistoryStore;
   private readonly imageStore: RootHistoryStore;
+  /** What this cycle's updaters verified, kept back until the whole cycle verified (6.4). */
+  private readonly directorStaging: StagedMetadataStore;
+  private readonly imageStaging: StagedMetadataStore;
   private readonly director: RepositoryUpdater;
   private readonly image: RepositoryUpdater;
 
@@ -104,15 +111,18 @@ export class Primary {
     readonly slots: AbSlots,
     private readonly runtime: PrimaryRuntime,
   ) {
-    this.backend = runtime.backend ?? nobleBackend;
+    // Repeated checks of unchanged metadata cost no signature verification (bench figure 3).
+    this.backend = withVerificationCache(runtime.backend ?? nobleBackend);
     this.fetcher = runtime.fetcher ?? new HttpFetcher();
     this.state = JSON.parse(readFileSync(join(directory, 'state.json'), 'utf8')) as PrimaryState;
     this.directorStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'director')), join(directory, 'director-roots'));
     this.imageStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'image')), join(directory, 'image-roots'));
+    this.directorStaging = new StagedMetadataStore(this.directorStore);
+    this.imageStaging = new StagedMetadataStore(this.imageStore);
     this.director = new RepositoryUpdater({
       repository: 'director',
       metadataUrl: `${identity.directorUrl}/vehicle/metadata`,
-      store: this.directorStore,
+      store: this.directorStaging,
       fetcher: this.fetcher,
       clock: runtime.clock,
       backend: this.backend,
@@ -124,7 +134,7 @@ export class Primary {
       repository: 'image',
       metadataUrl: `${identity.imageRepoUrl}/metadata`,
       targetsUrl: `${identity.imageRepoUrl}/targets`,
-      store: this.imageStore,
+      store: this.imageStaging,
       fetcher: this.fetcher,
       clock: runtime.clock,
       backend: this.backend,
@@ -197,12 +207,21 @@ export class Primary {
     let work: readonly EcuTarget[];
     try {
       work = await this.verifyMetadata();
-      if (work.length === 0 && this.state.pending === null) return { status: 'no-update', manifestSent, outcomes: {} };
-      if (work.length > 0) {
-        await this.downloadAndVerifyImages(work);
-        this.persist({ ...this.state, pending: { targets: work, verifiedAt: formatExpires(now) } });
-      }
+      if (work.length > 0) await this.downloadAndVerifyImages(work);
+      // Only now, with metadata and images verified, does what this cycle fetched become trusted: a
+      // failure anywhere before leaves the previous trusted metadata byte for byte (6.4, C11). Kept
+      // metadata from a failed cycle (forged Director targets with a valid signature, another
+      // vehicle's metadata) would otherwise be the rollback reference and freeze the vehicle.
+      this.directorStaging.commit();
+      this.imageStaging.commit();
+      // What the Director says now replaces any pending work: an assignment cancelled or failed while
+      // the install waited, or an install a power cut interrupted after it completed, must not be
+      // installed (again) from a stale list. A re-install would even overwrite the fallback slot.
+      this.persist({ ...this.state, pending: work.length === 0 ? null : { targets: work, verifiedAt: formatExpires(now) } });
+      if (work.length === 0) return { status: 'no-update', manifestSent, outcomes: {} };
     } catch (err) {
+      this.directorStaging.discard();
+      this.imageStaging.discard();
       if (!(err instanceof UptaneError)) throw err;
       this.recordAttack(err);
       return { status: 'failed', manifestSent, error: { code: err.code, message: err.message }, outcomes: {} };
@@ -233,12 +252,17 @@ export class Primary {
     }
     const own = this.ownVersionReport();
     reports[this.identity.serial] = own;
-    if (!complete) {
-      this.log('vehicle version manifest not sent: a secondary report is missing (the Director requires every ECU)');
-      return false;
-    }
+    // H5: a dropped report makes the manifest incomplete, and the Director will refuse it; it is sent
+    // anyway, so the Director records the refusal (which ECU is missing) and the operator sees it.
+    if (!complete) this.log('vehicle version manifest incomplete: a secondary report was dropped; the Director will refuse it');
     const manifest: VehicleVersionManifest = signEnvelope(
-      { _type: 'vehicle_version_manifest' as const, vin: this.identity.vin, primary_ecu_serial: this.identity.serial, ecu_version_reports: reports },
+      {
+        _type: 'vehicle_version_manifest' as const,
+        vin: this.identity.vin,
+        primary_ecu_serial: this.identity.serial,
+        ecu_version_reports: reports,
+        vehicle_state: this.runtime.vehicleState.current(),
+      },
       this.key,
       this.backend,
     );
@@ -260,14 +284,18 @@ export class Primary {
       this.log(`could not send the manifest: ${(err as Error).message}`);
       return false;
     }
-    return true;
+    // The attacks this manifest reported reached the Director; until then they stay to be reported.
+    // (Attacks recorded before were cleared when the report was built, so one refused or lost
+    // manifest lost them, the H5 attack included.)
+    this.persist({ ...this.state, attacks: this.state.attacks.slice(own.signed.attacks_detected.length) });
+    return complete;
   }
 
-  /** This ECU's own signed version report; the attacks in it are cleared once it is built. */
+  /** This ECU's own signed version report, with every attack not yet accepted by the Director. */
   private ownVersionReport(): EcuVersionReport {
     const counter = this.state.counter + 1;
     const attacks = this.state.attacks;
-    this.persist({ ...this.state, counter, attacks: [] });
+    this.persist({ ...this.state, counter });
     const installed = this.slots.installed;
     const lastInstall = this.slots.current.lastInstall;
     return signEnvelope(
@@ -296,6 +324,9 @@ export class Primary {
    * step 10 for every such image. Returns the images to install (empty: nothing new).
    */
   async verifyMetadata(): Promise<EcuTarget[]> {
+    // Nothing staged by an earlier, interrupted cycle may slip into this one.
+    this.directorStaging.discard();
+    this.imageStaging.discard();
     // Steps 2-5: the Director.
     await this.director.refresh();
     const ecus = new Map<string, string>([[this.identity.serial, this.identity.hardwareId]]);
@@ -331,7 +362,8 @@ export class Primary {
       const path = this.imagePath(t.filename);
       if (await this.image.isTargetCached(lookup, path)) continue;
       this.log(`downloading ${t.filename} (${t.target.length} bytes)`);
-      await this.image.downloadTarget(lookup, path);
+      const progress = this.runtime.onDownloadProgress;
+      await this.image.downloadTarget(lookup, path, progress === undefined ? undefined : (p) => progress(t.filename, p.received, p.total));
     }
   }
 
@@ -359,7 +391,16 @@ export class Primary {
           remaining.push(t);
           continue;
         }
-        outcomes[t.ecuSerial] = t.ecuSerial === this.identity.serial ? await this.installOwn(t) : await this.installOnSecondary(t, bundle);
+        try {
+          outcomes[t.ecuSerial] = t.ecuSerial === this.identity.serial ? await this.installOwn(t) : await this.installOnSecondary(t, bundle);
+        } catch (err) {
+          // The secondary sees the vehicle driving (its own view may be ahead of ours): not an attack,
+          // not a failure; that ECU waits for the next parked cycle.
+          if (!(err instanceof VehicleDrivingError || (err instanceof UptaneError && err.code === 'vehicle_driving'))) throw err;
+          this.log(`ECU ${t.ecuSerial} refused to install while it sees the vehicle driving; deferred`);
+          remaining.push(t);
+          continue;
+        }
         if (outcomes[t.ecuSerial]!.status === 'installed') {
           this.persist({ ...this.state, releaseCounters: { ...this.state.releaseCounters, [t.ecuSerial]: t.target.custom?.releaseCounter ?? 0 } });
         }
@@ -382,7 +423,16 @@ export class Primary {
     if (secondary === undefined) throw new SecondaryError(`no transport to secondary ${t.ecuSerial}`);
     try {
       const verdict = await secondary.putMetadata(bundle);
-      if (verdict.target === null) return { filename: t.filename, status: 'installed' }; // it already runs this image
+      if (verdict.target === null) {
+        // "Nothing to install" is true only if the secondary's latest report shows this image (an
+        // install finished before a restart). Otherwise the secondary verified other metadata than
+        // the primary did: stale metadata replayed on the bus (a freeze), and "installed" would be a lie.
+        const reported = this.state.secondaryImages[t.ecuSerial];
+        if (reported?.filename === t.filename && reported.sha256 === t.target.hashes.sha256) return { filename: t.filename, status: 'installed' };
+        const err = new SecondaryError(`secondary ${t.ecuSerial} verified no new image, but the Director assigned it ${t.filename} (stale metadata on the bus?)`, { role: t.ecuSerial });
+        this.recordAttack(err);
+        throw err;
+      }
       if (verdict.target.filename !== t.filename) throw new SecondaryError(`secondary ${t.ecuSerial} expects ${verdict.target.filename}, not ${t.filename}`);
       await secondary.putImage(t.filename, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
       const outcome = await secondary.install();
@@ -396,11 +446,18 @@ export class Primary {
     }
   }
 
+  /** The primary's own install; a failure is its outcome, as for a secondary (the next cycle retries). */
   private async installOwn(t: EcuTarget): Promise<InstallOutcome> {
-    await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
-    const outcome = await this.slots.install();
-    this.log(`ECU ${this.identity.serial} (primary): ${outcome.status} ${t.filename}`);
-    return outcome;
+    try {
+      await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+      const outcome = await this.slots.install();
+      this.log(`ECU ${this.identity.serial} (primary): ${outcome.status} ${t.filename}`);
+      return outcome;
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err; // a power cut: the cycle ends here
+      this.log(`ECU ${this.identity.serial} (primary): ${err.code}: ${err.message}`);
+      return { filename: t.filename, status: 'failed', code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) };
+    }
   }
 
   /** Every stored Director and Image metadata file the pending install rests on is still unexpired. */

@@ -16,6 +16,7 @@ import { FileMetadataStore } from '../shared/metadata-store.js';
 import { formatExpires, parseMetadata } from '../shared/metadata/parse.js';
 import type { Metadata, TargetsSigned } from '../shared/metadata/types.js';
 import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/secondary-protocol.js';
+import { StagedMetadataStore } from '../shared/staged-metadata-store.js';
 import { TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
 import { RepositoryUpdater } from '../shared/updater.js';
 import { checkDirectorTargets, checkTargetsMatch, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane-checks.js';
@@ -30,7 +31,8 @@ export interface SecondaryIdentity {
   readonly checkDirectorRoot: boolean;
 }
 
-interface SecondaryState {
+/** What secondary state.json holds (read-only by status tools, which must not open the ECU). */
+export interface SecondaryState {
   readonly counter: number;
   readonly attacks: readonly ReportedAttack[];
   /** The target the last verified metadata assigned to this ECU, awaiting image and install. */
@@ -59,6 +61,13 @@ export class Secondary implements SecondaryTransport {
   private readonly backend: Ed25519Backend;
   private readonly directorStore: FileMetadataStore;
   private readonly imageStore: FileMetadataStore;
+  /**
+   * Metadata verified by putMetadata, kept back until the image it assigns verified in the inactive
+   * slot: if the image fails, the previous trusted metadata stays (#download_image: "keep its
+   * previous Targets metadata"). Lost on a restart; the primary sends metadata again before an image.
+   */
+  private readonly directorStaging: StagedMetadataStore;
+  private readonly imageStaging: StagedMetadataStore;
 
   private constructor(
     readonly directory: string,
@@ -71,6 +80,8 @@ export class Secondary implements SecondaryTransport {
     this.state = JSON.parse(readFileSync(join(directory, 'state.json'), 'utf8')) as SecondaryState;
     this.directorStore = new FileMetadataStore(join(directory, 'director'));
     this.imageStore = new FileMetadataStore(join(directory, 'image'));
+    this.directorStaging = new StagedMetadataStore(this.directorStore);
+    this.imageStaging = new StagedMetadataStore(this.imageStore);
   }
 
   /** Factory provisioning (uptane-requirements.md 7.1): identity key, trusted roots, first image. */
@@ -146,14 +157,33 @@ export class Secondary implements SecondaryTransport {
   /** Uptane #install step 2: verify metadata (partial or full). On failure the previous metadata stays. */
   putMetadata(bundle: MetadataBundle): Promise<MetadataVerdict> {
     return this.guard(async () => {
-      const target = this.identity.verification === 'full' ? await this.verifyFull(bundle) : this.verifyPartial(bundle);
-      if (target !== undefined && this.isInstalled(target)) {
+      this.discardStagedMetadata();
+      let target: EcuTarget | undefined;
+      try {
+        target = this.identity.verification === 'full' ? await this.verifyFull(bundle) : this.verifyPartial(bundle);
+      } catch (err) {
+        this.discardStagedMetadata();
+        throw err;
+      }
+      if (target === undefined || this.isInstalled(target)) {
+        // Nothing to download: the metadata is all this cycle brings, and it verified.
+        this.commitStagedMetadata();
         this.persist({ ...this.state, expected: null });
         return { target: null };
       }
-      this.persist({ ...this.state, expected: target ?? null });
-      return { target: target === undefined ? null : { filename: target.filename, length: target.target.length } };
+      this.persist({ ...this.state, expected: target });
+      return { target: { filename: target.filename, length: target.target.length } };
     });
+  }
+
+  private commitStagedMetadata(): void {
+    this.directorStaging.commit();
+    this.imageStaging.commit();
+  }
+
+  private discardStagedMetadata(): void {
+    this.directorStaging.discard();
+    this.imageStaging.discard();
   }
 
   private isInstalled(target: EcuTarget): boolean {
@@ -164,7 +194,7 @@ export class Secondary implements SecondaryTransport {
   /** #partial_verification: Director targets (and optionally the Director root chain). */
   private verifyPartial(bundle: MetadataBundle): EcuTarget | undefined {
     const now = this.runtime.clock.now();
-    let rootBytes = this.directorStore.load('root')!;
+    let rootBytes = this.directorStaging.load('root')!;
     if (this.identity.checkDirectorRoot) {
       const set = new TrustedMetadataSet(rootBytes, now, { repository: 'director', backend: this.backend });
       const accepted: Uint8Array[] = [];
@@ -177,13 +207,13 @@ export class Secondary implements SecondaryTransport {
       // Persist only once the whole chain verified, so a bad link leaves the trusted root as it was.
       if (accepted.length > 0) {
         rootBytes = accepted[accepted.length - 1]!;
-        this.directorStore.persist('root', rootBytes);
+        this.directorStaging.persist('root', rootBytes);
       }
     }
     const root = parseMetadata(rootBytes, 'root', { repository: 'director' }).signed;
     const name = Object.keys(bundle.director).find((n) => /^(\d+\.)?targets\.json$/.test(n));
     if (name === undefined) throw new TargetNotFoundError('the primary sent no Director targets', { repository: 'director' });
-    const previousBytes = this.directorStore.load('targets');
+    const previousBytes = this.directorStaging.load('targets');
     const previousTargets: Metadata<TargetsSigned> | undefined = previousBytes === undefined ? undefined : parseMetadata(previousBytes, 'targets');
     const { target } = verifyDirectorTargetsPartial({
       root,
@@ -196,15 +226,15 @@ export class Secondary implements SecondaryTransport {
       backend: this.backend,
     });
     this.checkNotRolledBack(target);
-    this.directorStore.persist('targets', bundleFile(bundle.director, name)!);
+    this.directorStaging.persist('targets', bundleFile(bundle.director, name)!);
     return target;
   }
 
   /** #full_verification on the primary's bundle: both repositories, then step 10 for this ECU's image. */
   private async verifyFull(bundle: MetadataBundle): Promise<EcuTarget | undefined> {
-    const updater = (repository: 'director' | 'image', files: Readonly<Record<string, string>> | undefined, store: FileMetadataStore) =>
+    const updater = (repository: 'director' | 'image', files: Readonly<Record<string, string>> | undefined, store: StagedMetadataStore) =>
       new RepositoryUpdater({ repository, metadataUrl: `bundle://${repository}`, store, fetcher: bundleFetcher(files), clock: this.runtime.clock, backend: this.backend });
-    const director = updater('director', bundle.director, this.directorStore);
+    const director = updater('director', bundle.director, this.directorStaging);
     await director.refresh();
     // Step 8 (every ECU in the vehicle) is the primary's: a secondary checks only its own entry.
     const target = checkDirectorTargets(director.trusted.targets!.signed, { vin: this.identity.vin, ecus: undefined }).find((t) => t.ecuSerial === this.identity.serial);
@@ -213,7 +243,7 @@ export class Secondary implements SecondaryTransport {
     }
     this.checkNotRolledBack(target);
     if (target === undefined || this.isInstalled(target)) return target;
-    const image = updater('image', bundle.image, this.imageStore);
+    const image = updater('image', bundle.image, this.imageStaging);
     await image.refresh();
     const found = await image.findTarget(target.filename, [this.identity.hardwareId]);
     checkTargetsMatch(target, found.target, this.state.trustedReleaseCounter ?? undefined);
@@ -240,7 +270,14 @@ export class Secondary implements SecondaryTransport {
         // H3: an image this ECU was not assigned.
         throw new TargetNotFoundError(`this ECU was not assigned ${filename}`, { repository: 'director', role: this.identity.serial });
       }
-      await this.slots.stage({ filename, length: expected.target.length, hashes: expected.target.hashes }, body);
+      try {
+        await this.slots.stage({ filename, length: expected.target.length, hashes: expected.target.hashes }, body);
+      } catch (err) {
+        this.discardStagedMetadata();
+        throw err;
+      }
+      // The image verified in the inactive slot: the metadata that assigned it becomes trusted.
+      this.commitStagedMetadata();
     });
   }
 

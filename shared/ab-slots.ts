@@ -7,7 +7,7 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, StorageError } from './errors.js';
+import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, StorageError, UptaneError } from './errors.js';
 import { fsyncDirectory, writeFileAtomic } from './fs-atomic.js';
 import { MultiHasher } from './hashing.js';
 import type { InstallOutcome } from './manifest.js';
@@ -64,6 +64,16 @@ export async function simulatedBootCheck(_image: SlotImage, path: string): Promi
 
 const other = (slot: SlotName): SlotName => (slot === 'a' ? 'b' : 'a');
 
+/**
+ * A failure of slot I/O as the typed error an ECU reports (StorageError), so the primary records it
+ * as that ECU's failed install instead of the whole update cycle dying on an untyped error. A
+ * PowerCut (the ECU is gone) and errors already typed pass unchanged.
+ */
+function asStorageError(err: unknown, what: string): unknown {
+  if (err instanceof PowerCut || err instanceof UptaneError) return err;
+  return new StorageError(`${what}: ${(err as Error).message}`, { cause: err });
+}
+
 export class AbSlots {
   private state: AbState;
   private readonly bootCheck: NonNullable<AbSlotsOptions['bootCheck']>;
@@ -92,6 +102,19 @@ export class AbSlots {
     return slots;
   }
 
+  /**
+   * The slot state as stored, without opening (no recovery runs): for status tools that read an
+   * ECU's folder while another process may be installing into it.
+   */
+  static peek(directory: string): AbState {
+    const path = join(directory, 'ab-state.json');
+    try {
+      return JSON.parse(readFileSync(path, 'utf8')) as AbState;
+    } catch (err) {
+      throw new StorageError(`cannot read ECU slot state ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
   private get statePath(): string {
     return join(this.directory, 'ab-state.json');
   }
@@ -114,6 +137,15 @@ export class AbSlots {
     this.state = next;
   }
 
+  /** The fault hook stands for the I/O of `step`: an Error it throws is that I/O failing. */
+  private fault(step: InstallStep): void {
+    try {
+      this.options.faultAt?.(step);
+    } catch (err) {
+      throw asStorageError(err, `slot I/O failed at ${step}`);
+    }
+  }
+
   /**
    * Streams `body` into the inactive slot, capped at the signed length, and checks every hash
    * (#verify_image). The active slot is never touched; on any failure the state is unchanged.
@@ -124,7 +156,9 @@ export class AbSlots {
     const temp = `${this.slotPath(slot)}.tmp`;
     const hasher = new MultiHasher(Object.keys(image.hashes));
     if (!hasher.usable) throw new HashMismatchError(`${image.filename} lists no supported hash`);
-    const file = await open(temp, 'w', 0o644);
+    const file = await open(temp, 'w', 0o644).catch((err: unknown) => {
+      throw asStorageError(err, `cannot write slot ${slot}`);
+    });
     let written = 0;
     try {
       for await (const chunk of body) {
@@ -132,13 +166,13 @@ export class AbSlots {
         if (written > image.length) throw new DownloadLengthError(`${image.filename} is longer than its signed ${image.length} bytes`);
         hasher.update(chunk);
         await file.write(chunk);
-        this.options.faultAt?.('stage-write');
+        this.fault('stage-write');
       }
       await file.sync();
     } catch (err) {
       await file.close();
       rmSync(temp, { force: true });
-      throw err;
+      throw asStorageError(err, `cannot write ${image.filename} into slot ${slot}`);
     }
     await file.close();
     if (written !== image.length) {
@@ -151,9 +185,11 @@ export class AbSlots {
     }
     // The slot's old content is no longer a fallback once this rename happens: record that first.
     this.persist({ ...this.state, slots: { ...this.state.slots, [slot]: null }, staged: null });
-    await rename(temp, this.slotPath(slot));
+    await rename(temp, this.slotPath(slot)).catch((err: unknown) => {
+      throw asStorageError(err, `cannot move ${image.filename} into slot ${slot}`);
+    });
     fsyncDirectory(this.directory);
-    this.options.faultAt?.('stage-verified');
+    this.fault('stage-verified');
     this.persist({ ...this.state, slots: { ...this.state.slots, [slot]: image }, staged: image });
   }
 
@@ -165,7 +201,7 @@ export class AbSlots {
     const staged = this.state.staged;
     if (staged === null) throw new OutOfOrderError('no verified image is staged');
     const slot = other(this.state.active);
-    this.options.faultAt?.('switch');
+    this.fault('switch');
     this.persist({ ...this.state, active: slot, staged: null, trial: { slot, previous: this.state.active } });
     return this.finishTrial();
   }
@@ -176,20 +212,34 @@ export class AbSlots {
     const image = this.state.slots[trial.slot]!;
     let boots: boolean;
     try {
-      this.options.faultAt?.('boot-check');
+      this.fault('boot-check');
       boots = (await this.isIntact(trial.slot)) && (await this.bootCheck(image, this.slotPath(trial.slot)));
     } catch (err) {
       if (err instanceof PowerCut) throw err;
       boots = false; // an error during the boot check is a failed boot
     }
+    let failure: UptaneError = new BootCheckError(`${image.filename} failed its boot check; rolled back to the previous image`);
     if (boots) {
-      this.options.faultAt?.('commit');
-      const outcome: InstallOutcome = { filename: image.filename, status: 'installed' };
-      this.persist({ ...this.state, trial: null, lastInstall: outcome });
-      return outcome;
+      try {
+        this.fault('commit');
+        const outcome: InstallOutcome = { filename: image.filename, status: 'installed' };
+        this.persist({ ...this.state, trial: null, lastInstall: outcome });
+        return outcome;
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        // A commit that cannot be written is no commit: the previous, known-good image comes back,
+        // as a bootloader falls back from a trial never marked good. (Before, the error escaped and
+        // left the ECU on trial, refusing every later install until a restart.)
+        failure = new StorageError(`${image.filename} could not be committed (${err.message}); rolled back to the previous image`, { cause: err });
+      }
     }
-    this.options.faultAt?.('rollback');
-    const failure = new BootCheckError(`${image.filename} failed its boot check; rolled back to the previous image`);
+    try {
+      this.fault('rollback');
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      // A rollback is never abandoned (the ECU would stay on an image that failed): the write below
+      // is its retry. Before, the error escaped and left the failed image active until a restart.
+    }
     const outcome: InstallOutcome = { filename: image.filename, status: 'rolled_back', code: failure.code, message: failure.message };
     this.persist({ ...this.state, active: trial.previous, trial: null, lastInstall: outcome });
     return outcome;

@@ -125,14 +125,32 @@ export class HttpSecondaryClient implements SecondaryTransport {
       else
         void (async () => {
           try {
-            for await (const chunk of body) if (!request.write(chunk)) await new Promise((r) => request.once('drain', r));
-            request.end();
+            for await (const chunk of body) {
+              // The secondary may answer (and the request end) before the whole image is sent,
+              // e.g. when it refuses an image it was not assigned: stop reading the image then.
+              if (request.destroyed || request.writableEnded) break;
+              if (!request.write(chunk)) await writable(request);
+            }
+            if (!request.destroyed) request.end();
           } catch (err) {
             request.destroy(err as Error);
           }
         })();
     });
   }
+}
+
+/** Resolves once `request` can take more data or has closed (a 'drain' that never comes must not hang). */
+function writable(request: http.ClientRequest): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      request.off('drain', done);
+      request.off('close', done);
+      resolve();
+    };
+    request.on('drain', done);
+    request.on('close', done);
+  });
 }
 
 /** Serves repository files from a bundle, as a Fetcher would from a server: for full verification. */

@@ -307,6 +307,9 @@ export class RepositoryUpdater {
       await file.truncate(0);
     }
     let received = offset;
+    // One write stays in flight while the next chunk arrives and is hashed, so writing overlaps
+    // hashing instead of following it (bench/RESULTS.md, figure 4); memory stays bounded by a chunk.
+    let writing: Promise<unknown> = Promise.resolve();
     try {
       for await (const chunk of response.body) {
         received += chunk.length;
@@ -314,11 +317,15 @@ export class RepositoryUpdater {
           throw new DownloadLengthError(`${lookup.name} is longer than its signed ${target.length} bytes (endless data?)`, ctx);
         }
         hasher.update(chunk);
-        await file.write(chunk);
+        await writing;
+        writing = file.write(chunk);
         onProgress?.({ received, total: target.length });
       }
+      await writing;
       await file.sync();
     } catch (err) {
+      // The write in flight settles before the file closes; if it failed too, `err` is the one to report.
+      await writing.catch(() => undefined);
       await file.close();
       if (err instanceof DownloadLengthError) await rm(partial, { force: true });
       throw err; // a network failure keeps the .part file for resuming

@@ -51,6 +51,7 @@ async function request(url: string, method: string, body: Uint8Array | string | 
 export function rootMetadata(
   version: number,
   roles: Record<'root' | 'targets' | 'snapshot' | 'timestamp', Array<{ keyid: string; key: TufKey }>>,
+  expires: string = FIXTURE_EXPIRES,
 ): RootSigned {
   const keys: Record<string, TufKey> = {};
   for (const list of Object.values(roles)) for (const { keyid, key } of list) keys[keyid] = key;
@@ -59,7 +60,7 @@ export function rootMetadata(
     _type: 'root',
     spec_version: SPEC_VERSION,
     version,
-    expires: FIXTURE_EXPIRES,
+    expires,
     consistent_snapshot: true,
     keys,
     roles: { root: role('root'), targets: role('targets'), snapshot: role('snapshot'), timestamp: role('timestamp') },
@@ -68,7 +69,14 @@ export function rootMetadata(
 
 const entry = (key: PrivateKey) => ({ keyid: key.keyid, key: key.publicKey.tuf });
 
-export async function startRepositories(clock: FixedClock, label = 'fixture'): Promise<Repositories> {
+export interface RepositoryFixtureOptions {
+  /** Expiry of the offline-signed roots and Image targets (default FIXTURE_EXPIRES); tests whose
+   *  vehicles read the system clock (the CLI) pass a date relative to the real now. */
+  readonly expires?: string;
+}
+
+export async function startRepositories(clock: FixedClock, label = 'fixture', options: RepositoryFixtureOptions = {}): Promise<Repositories> {
+  const expires = options.expires ?? FIXTURE_EXPIRES;
   const dataDir = mkdtempSync(join(tmpdir(), 'uptane-fleet-'));
   const imageRootKey = PrivateKey.fromLabel(`${label}/image-root`);
   const imageTargetsKey = PrivateKey.fromLabel(`${label}/image-targets`);
@@ -84,7 +92,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture'): P
         targets: [entry(imageTargetsKey)],
         snapshot: [{ keyid: online.snapshot.keyid, key: online.snapshot.tuf }],
         timestamp: [{ keyid: online.timestamp.keyid, key: online.timestamp.tuf }],
-      }),
+      }, expires),
       [imageRootKey],
     ),
   );
@@ -104,7 +112,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture'): P
         targets: [directorOnline.targets],
         snapshot: [directorOnline.snapshot],
         timestamp: [directorOnline.timestamp],
-      }),
+      }, expires),
       [directorRootKey],
     ),
   );
@@ -133,7 +141,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture'): P
         };
       }
       targetsVersion += 1;
-      const targets: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: targetsVersion, expires: FIXTURE_EXPIRES, targets: { ...published } };
+      const targets: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: targetsVersion, expires, targets: { ...published } };
       const put = await request(`${image.url}/api/v1/metadata/targets/targets`, 'PUT', serializeMetadata(signMetadata(targets, [imageTargetsKey])), UPLOADER_TOKEN);
       if (put.status !== 201) throw new Error(`targets refused: ${JSON.stringify(put.json)}`);
     },

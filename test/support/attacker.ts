@@ -1,0 +1,399 @@
+// The attacker's tools for vehicle tests (test-catalogue.md groups E-H, threat model in
+// uptane-requirements.md section 8): a Fetcher that sits between the vehicle and the repositories
+// (records every request, captures what the servers said, and replaces answers), signers that forge
+// metadata with stolen online keys, a trickle proxy for slow retrieval, a proxy that records the
+// vehicle version manifests the Director receives, and byte-for-byte snapshots of an ECU's trusted state.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, relative } from 'node:path';
+import { loadPrivateKey, PrivateKey } from '../../shared/crypto/keys.js';
+import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/fetcher.js';
+import { digestBytes } from '../../shared/hashing.js';
+import type { VehicleVersionManifest } from '../../shared/manifest.js';
+import { parseMetadata, SPEC_VERSION } from '../../shared/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
+import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../../shared/metadata/types.js';
+import type { MetadataBundle, SecondaryTransport } from '../../shared/secondary-protocol.js';
+import type { SimulatedVehicle } from '../../sim/vehicle.js';
+import type { Repositories } from './fleet-fixtures.js';
+
+// -----------------------------------------------------------------------------------------------
+// Network position: a Fetcher between the vehicle and both repositories.
+
+export type Repo = 'director' | 'image';
+
+/** What the vehicle asked for: `file` is the last path segment (`timestamp.json`, `<sha>.<name>`). */
+export interface InterceptedRequest {
+  readonly repo: Repo;
+  readonly kind: 'metadata' | 'target';
+  readonly file: string;
+  readonly url: string;
+  readonly offset: number;
+}
+
+export interface RecordedRequest extends InterceptedRequest {
+  /** Offset the answer started at (the server honoured a range request when equal to `offset`). */
+  servedFrom?: number;
+}
+
+/** Returns an answer to replace the server's, or undefined to let the request through. */
+export type Intercept = (request: InterceptedRequest, options: FetchOptions, inner: Fetcher) => Promise<FetchResponse | undefined> | FetchResponse | undefined;
+
+export function classify(url: string): InterceptedRequest {
+  const path = new URL(url).pathname;
+  const file = decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
+  const repo: Repo = path.startsWith('/vehicle/') ? 'director' : 'image';
+  const kind = path.includes('/metadata/') ? 'metadata' : 'target';
+  return { repo, kind, file, url, offset: 0 };
+}
+
+export function bytesResponse(bytes: Uint8Array, offset = 0): FetchResponse {
+  return { offset, body: (async function* () { yield bytes; })() };
+}
+
+export async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks);
+}
+
+/** A body that never ends (endless data, F1/F2): `prefix`, then 64 KiB chunks forever. */
+export function endlessResponse(prefix: Uint8Array = new Uint8Array()): FetchResponse {
+  return {
+    offset: 0,
+    body: (async function* () {
+      yield prefix;
+      const chunk = Buffer.alloc(64 * 1024, 0x41);
+      for (;;) yield chunk;
+    })(),
+  };
+}
+
+export class AttackerFetcher implements Fetcher {
+  readonly requests: RecordedRequest[] = [];
+  private readonly captured = new Map<string, Buffer>();
+  private intercepts: Intercept[] = [];
+
+  constructor(readonly inner: Fetcher) {}
+
+  /** Adds an interception rule (first match wins). */
+  use(intercept: Intercept): this {
+    this.intercepts.push(intercept);
+    return this;
+  }
+
+  /** The attacker leaves: every request goes to the real servers again. */
+  clear(): void {
+    this.intercepts = [];
+  }
+
+  /** Serves `bytes` whenever the vehicle asks `repo` for metadata file `file`. */
+  serveMetadata(repo: Repo, file: string, bytes: Uint8Array): this {
+    return this.use((r) => (r.repo === repo && r.kind === 'metadata' && r.file === file ? bytesResponse(bytes) : undefined));
+  }
+
+  /** Serves a set of metadata files for `repo`, by file name. */
+  serveAll(repo: Repo, files: Readonly<Record<string, Uint8Array>>): this {
+    for (const [file, bytes] of Object.entries(files)) this.serveMetadata(repo, file, bytes);
+    return this;
+  }
+
+  /** Rewrites every image download (from offset 0) through `transform` of the genuine bytes. */
+  tamperTargets(transform: (genuine: Buffer, request: InterceptedRequest) => FetchResponse): this {
+    return this.use(async (r, options, inner) => {
+      if (r.kind !== 'target') return undefined;
+      const genuine = await readAll((await inner.fetch(r.url, { ...options, offset: 0, maxBytes: Number.MAX_SAFE_INTEGER })).body);
+      return transform(genuine, r);
+    });
+  }
+
+  /** The last genuine answer of `repo` for metadata `file` that passed through (for replays). */
+  capturedMetadata(repo: Repo, file: string): Buffer {
+    const bytes = this.captured.get(`${repo}/${file}`);
+    if (bytes === undefined) throw new Error(`the attacker never saw ${repo} ${file}`);
+    return bytes;
+  }
+
+  /** Every metadata file of `repo` seen so far, by name (timestamp, N.snapshot, N.targets, N.root). */
+  capturedSet(repo: Repo): Record<string, Buffer> {
+    const out: Record<string, Buffer> = {};
+    for (const [key, bytes] of this.captured) if (key.startsWith(`${repo}/`)) out[key.slice(repo.length + 1)] = bytes;
+    return out;
+  }
+
+  async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+    const request = { ...classify(url), offset: options.offset ?? 0 };
+    const record: RecordedRequest = { ...request };
+    this.requests.push(record);
+    for (const intercept of this.intercepts) {
+      const answer = await intercept(request, options, this.inner);
+      if (answer !== undefined) {
+        record.servedFrom = answer.offset;
+        return answer;
+      }
+    }
+    const response = await this.inner.fetch(url, options);
+    record.servedFrom = response.offset;
+    if (request.kind !== 'metadata') return response;
+    const bytes = await readAll(response.body);
+    this.captured.set(`${request.repo}/${request.file}`, bytes);
+    return bytesResponse(bytes, response.offset);
+  }
+}
+
+// -----------------------------------------------------------------------------------------------
+// Stolen keys and forged metadata.
+
+export interface OnlineKeys {
+  readonly targets: PrivateKey;
+  readonly snapshot: PrivateKey;
+  readonly timestamp: PrivateKey;
+}
+
+/** The Director's online keys, read from its data folder (a compromised Director server). */
+export function directorOnlineKeys(repos: Repositories): OnlineKeys {
+  const dir = join(repos.dataDir, 'director', 'keys');
+  return { targets: loadPrivateKey(join(dir, 'targets.pem')), snapshot: loadPrivateKey(join(dir, 'snapshot.pem')), timestamp: loadPrivateKey(join(dir, 'timestamp.pem')) };
+}
+
+/** The Image repository's online keys plus its offline targets key (compromised Image repository). */
+export function imageRepoKeys(repos: Repositories): OnlineKeys {
+  const dir = join(repos.dataDir, 'image', 'keys');
+  return { targets: repos.imageTargetsKey, snapshot: loadPrivateKey(join(dir, 'snapshot.pem')), timestamp: loadPrivateKey(join(dir, 'timestamp.pem')) };
+}
+
+/** A key nobody trusts (an attacker with no keys who signs anyway). */
+export const attackerKey = PrivateKey.fromLabel('attacker/own-key');
+
+export const FORGED_EXPIRES = '2027-01-01T00:00:00Z';
+
+/** Version of `role` the ECU at `ecuDir` trusts for `repo` (0 if none). */
+export function trustedVersion(ecuDir: string, repo: Repo, role: 'timestamp' | 'snapshot' | 'targets'): number {
+  const path = join(ecuDir, repo, `${role}.json`);
+  return existsSync(path) ? parseMetadata(readFileSync(path), role).signed.version : 0;
+}
+
+/**
+ * Targets, snapshot and timestamp signed with `keys`, each one version above what `ecuDir` trusts
+ * (so they pass the rollback checks), under the file names a vehicle requests them by.
+ */
+export function forgeRepository(
+  keys: OnlineKeys,
+  ecuDir: string,
+  repo: Repo,
+  targets: Pick<TargetsSigned, 'targets'> & Partial<Pick<TargetsSigned, 'delegations' | 'custom'>>,
+  options: { expires?: string; minVersion?: number } = {},
+): Record<string, Buffer> {
+  const expires = options.expires ?? FORGED_EXPIRES;
+  const version = (role: 'timestamp' | 'snapshot' | 'targets') => Math.max(trustedVersion(ecuDir, repo, role), (options.minVersion ?? 1) - 1) + 1;
+  const targetsSigned: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: version('targets'), expires, ...targets };
+  const targetsBytes = serializeMetadata(signMetadata(targetsSigned, [keys.targets]));
+  const snapshotSigned: SnapshotSigned = {
+    _type: 'snapshot',
+    spec_version: SPEC_VERSION,
+    version: version('snapshot'),
+    expires,
+    meta: { 'targets.json': { version: targetsSigned.version, length: targetsBytes.length, hashes: digestBytes(targetsBytes, ['sha256']) } },
+  };
+  const snapshotBytes = serializeMetadata(signMetadata(snapshotSigned, [keys.snapshot]));
+  const timestampSigned: TimestampSigned = {
+    _type: 'timestamp',
+    spec_version: SPEC_VERSION,
+    version: version('timestamp'),
+    expires,
+    meta: { 'snapshot.json': { version: snapshotSigned.version, length: snapshotBytes.length, hashes: digestBytes(snapshotBytes, ['sha256']) } },
+  };
+  return {
+    'timestamp.json': serializeMetadata(signMetadata(timestampSigned, [keys.timestamp])),
+    [`${snapshotSigned.version}.snapshot.json`]: snapshotBytes,
+    [`${targetsSigned.version}.targets.json`]: targetsBytes,
+  };
+}
+
+/** A Director targets entry for `content`, assigned to ECU `serial` with `hardwareId`. */
+export function directorTarget(content: Uint8Array, ecus: Readonly<Record<string, string>>, releaseCounter: number): TargetFile {
+  return {
+    length: content.length,
+    hashes: digestBytes(content),
+    custom: { ecuIdentifiers: Object.fromEntries(Object.entries(ecus).map(([serial, hardwareId]) => [serial, { hardwareId }])), releaseCounter },
+  };
+}
+
+/** Re-signs the `signed` part of a metadata file after `mutate`, with `keys` (no canonical check). */
+export function resign(bytes: Uint8Array, keys: readonly PrivateKey[], mutate: (signed: Record<string, unknown>) => void): Buffer {
+  const envelope = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed: Record<string, unknown> };
+  mutate(envelope.signed);
+  return serializeMetadata(signMetadata(envelope.signed as unknown as TargetsSigned, keys));
+}
+
+// -----------------------------------------------------------------------------------------------
+// In-vehicle bus: a tap between the primary and one secondary.
+
+export interface BusTapRules {
+  versionReport?: (genuine: SecondaryTransport['versionReport']) => ReturnType<SecondaryTransport['versionReport']>;
+  putMetadata?: (bundle: MetadataBundle, inner: SecondaryTransport) => ReturnType<SecondaryTransport['putMetadata']>;
+  putImage?: (filename: string, body: AsyncIterable<Uint8Array>, inner: SecondaryTransport) => Promise<void>;
+}
+
+/** A bus position whose rules tests set and clear; installed through SimulatedVehicleSpec.busTap. */
+export class BusAttacker {
+  private readonly rules = new Map<string, BusTapRules>();
+  /** Every metadata bundle the primary put on the bus, per secondary (what a bus sniffer sees). */
+  readonly bundles = new Map<string, MetadataBundle[]>();
+
+  on(serial: string, rules: BusTapRules): void {
+    this.rules.set(serial, rules);
+  }
+
+  clear(): void {
+    this.rules.clear();
+  }
+
+  readonly tap = (serial: string, transport: SecondaryTransport): SecondaryTransport => ({
+    info: () => transport.info(),
+    versionReport: () => {
+      const rule = this.rules.get(serial)?.versionReport;
+      return rule === undefined ? transport.versionReport() : rule(() => transport.versionReport());
+    },
+    putMetadata: (bundle) => {
+      this.bundles.set(serial, [...(this.bundles.get(serial) ?? []), bundle]);
+      const rule = this.rules.get(serial)?.putMetadata;
+      return rule === undefined ? transport.putMetadata(bundle) : rule(bundle, transport);
+    },
+    putImage: (filename, body) => {
+      const rule = this.rules.get(serial)?.putImage;
+      return rule === undefined ? transport.putImage(filename, body) : rule(filename, body, transport);
+    },
+    install: () => transport.install(),
+  });
+}
+
+/** A stream of `bytes`, in one chunk. */
+export async function* streamOf(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+// -----------------------------------------------------------------------------------------------
+// Slow retrieval: a proxy that forwards image downloads a few bytes at a time.
+
+export interface RunningProxy {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.listen(0, '127.0.0.1', () => resolve());
+    server.on('error', reject);
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function closer(server: http.Server): () => Promise<void> {
+  return async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeAllConnections();
+    await closed;
+  };
+}
+
+/**
+ * Forwards each request to `upstream` and trickles the genuine answer: `bytesPerTick` bytes every
+ * `tickMs` (F4). Bounded: stops once the client hangs up.
+ */
+export async function startTrickleProxy(upstream: string, bytesPerTick: number, tickMs: number): Promise<RunningProxy> {
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const genuine = await fetch(`${upstream}${req.url ?? '/'}`, { headers: req.headers.range === undefined ? {} : { range: req.headers.range } });
+      const body = Buffer.from(await genuine.arrayBuffer());
+      res.writeHead(genuine.status, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
+      let sent = 0;
+      const timer = setInterval(() => {
+        if (res.destroyed || sent >= body.length) {
+          clearInterval(timer);
+          if (!res.destroyed) res.end();
+          return;
+        }
+        res.write(body.subarray(sent, sent + bytesPerTick));
+        sent += bytesPerTick;
+      }, tickMs);
+      res.on('close', () => clearInterval(timer));
+    })().catch((err: unknown) => {
+      res.destroy(err as Error);
+    });
+  });
+  return { url: await listen(server), close: closer(server) };
+}
+
+// -----------------------------------------------------------------------------------------------
+// What the Director receives: a recording proxy in front of it.
+
+export interface ManifestRecorder extends RunningProxy {
+  /** Every vehicle version manifest the vehicle sent, oldest first. */
+  readonly manifests: VehicleVersionManifest[];
+}
+
+/** A transparent proxy for the Director (`upstream()` is read per request) that records manifests. */
+export async function startManifestRecorder(upstream: () => string): Promise<ManifestRecorder> {
+  const manifests: VehicleVersionManifest[] = [];
+  const server = http.createServer((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+      const body = Buffer.concat(chunks);
+      if (req.method === 'POST' && req.url === '/vehicle/manifest') manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
+      const headers: Record<string, string> = {};
+      for (const name of ['authorization', 'content-type', 'range']) {
+        const value = req.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+      const answer = await fetch(`${upstream()}${req.url ?? '/'}`, { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body });
+      const bytes = Buffer.from(await answer.arrayBuffer());
+      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/octet-stream', 'content-length': String(bytes.length) });
+      res.end(bytes);
+    })().catch((err: unknown) => {
+      res.destroy(err as Error);
+    });
+  });
+  return { url: await listen(server), close: closer(server), manifests };
+}
+
+// -----------------------------------------------------------------------------------------------
+// Trusted state, byte for byte.
+
+function filesUnder(root: string, dir: string, out: Record<string, string>): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) filesUnder(root, path, out);
+    else out[relative(root, path)] = createHash('sha256').update(readFileSync(path)).digest('hex');
+  }
+}
+
+/**
+ * SHA-256 of every trusted-state file of every ECU: Director and Image metadata (and the primary's
+ * root histories), the slot state, and the slot images. State files holding counters and pending
+ * attack reports are left out: they must change.
+ */
+export function trustedState(vehicle: SimulatedVehicle): Record<string, string> {
+  const out: Record<string, string> = {};
+  const base = vehicle.spec.directory;
+  for (const ecu of [vehicle.spec.primary, ...vehicle.spec.secondaries]) {
+    const dir = join(base, ecu.serial);
+    for (const sub of ['director', 'image', 'director-roots', 'image-roots', 'slots']) filesUnder(base, join(dir, sub), out);
+  }
+  return out;
+}
+
+/** What each ECU runs: the active slot's recorded image and the SHA-256 of the slot's bytes. */
+export function installedImages(vehicle: SimulatedVehicle): Record<string, { filename: string; sha256: string }> {
+  const out: Record<string, { filename: string; sha256: string }> = {};
+  const ecus = [[vehicle.spec.primary.serial, vehicle.primary.slots] as const, ...[...vehicle.secondaries].map(([serial, s]) => [serial, s.slots] as const)];
+  for (const [serial, slots] of ecus) {
+    const bytes = readFileSync(slots.slotPath(slots.current.active));
+    out[serial] = { filename: slots.installed.filename, sha256: createHash('sha256').update(bytes).digest('hex') };
+  }
+  return out;
+}
