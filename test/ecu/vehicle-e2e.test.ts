@@ -104,3 +104,46 @@ describe('vehicle update cycles', () => {
     await expect(secondary.install()).rejects.toMatchObject({ code: 'vehicle_driving' });
   });
 });
+
+describe('the driving rule once installing has begun', () => {
+  it('lets an ECU whose install started finish it, and defers the ECUs not yet started', async () => {
+    // Start again with a hook: the vehicle starts driving the moment the first secondary switches slots.
+    await repos.close();
+    rmSync(dir, { recursive: true, force: true });
+    repos = await startRepositories(clock);
+    await repos.publishImages(Object.values(IMAGES));
+    dir = mkdtempSync(`${tmpdir()}/uptane-car-`);
+    let vehicle: SimulatedVehicle | undefined;
+    vehicle = await SimulatedVehicle.create({
+      directory: dir,
+      vin: 'VINSIM0000000002',
+      primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
+      secondaries: [
+        { serial: 'ecm-1', hardwareId: 'ecm-x1' },
+        { serial: 'abs-1', hardwareId: 'abs-z' },
+      ],
+      directorUrl: repos.director.url,
+      imageRepoUrl: repos.image.url,
+      directorRoot: repos.directorRoot,
+      imageRoot: repos.imageRoot,
+      clock,
+      slots: { 'abs-1': { faultAt: (step) => (step === 'switch' ? vehicle?.state.set('driving') : undefined) } },
+    });
+    expect((await repos.operator('POST', '/api/v1/vehicles', vehicle.registration())).status).toBe(201);
+    for (const [serial, image] of [['ecm-1', IMAGES.ecm], ['abs-1', IMAGES.abs]] as const) {
+      expect((await repos.operator('POST', '/api/v1/assignments', { vin: 'VINSIM0000000002', ecuSerial: serial, image: image.name })).status).toBe(201);
+    }
+    const result = await vehicle.primary.runCycle();
+    // abs-1 (first in the Director's list: brake/ sorts before engine/) had begun: it finished.
+    // ecm-1 had not: it waits for the next parked cycle.
+    expect(result.status).toBe('deferred');
+    expect(result.outcomes['abs-1']?.status).toBe('installed');
+    expect(result.outcomes['ecm-1']).toBeUndefined();
+    expect(vehicle.installed()).toMatchObject({ 'abs-1': IMAGES.abs.name, 'ecm-1': 'factory/ecm-x1.bin' });
+    expect(vehicle.primary.pending?.targets.map((t) => t.ecuSerial)).toEqual(['ecm-1']);
+    vehicle.state.set('parked');
+    const parked = await vehicle.primary.runCycle();
+    expect(parked.status).toBe('installed');
+    expect(vehicle.installed()['ecm-1']).toBe(IMAGES.ecm.name);
+  });
+});
