@@ -5,7 +5,7 @@
 // previous trusted metadata and images stay in place.
 import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots, type AbSlotsOptions } from '../shared/ab-slots.js';
+import { AbSlots, signVersionReport, type AbSlotsOptions } from '../shared/ab-slots.js';
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
@@ -296,21 +296,7 @@ export class Primary {
     const counter = this.state.counter + 1;
     const attacks = this.state.attacks;
     this.persist({ ...this.state, counter });
-    const installed = this.slots.installed;
-    const lastInstall = this.slots.current.lastInstall;
-    return signEnvelope(
-      {
-        _type: 'ecu_version_report' as const,
-        ecu_serial: this.identity.serial,
-        installed_image: { filename: installed.filename, length: installed.length, hashes: installed.hashes },
-        attacks_detected: attacks,
-        report_time: formatExpires(this.runtime.clock.now()),
-        report_counter: counter,
-        ...(lastInstall === null ? {} : { last_install: lastInstall }),
-      },
-      this.key,
-      this.backend,
-    );
+    return signVersionReport(this.slots, { serial: this.identity.serial, key: this.key, backend: this.backend }, { counter, attacks, time: this.runtime.clock.now() });
   }
 
   /** Primary step 2: the current time from the (secure) clock source. */

@@ -5,15 +5,15 @@
 // or bus can only make it refuse, and report the attempt.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots, type AbSlotsOptions } from '../shared/ab-slots.js';
+import { AbSlots, signVersionReport, type AbSlotsOptions } from '../shared/ab-slots.js';
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
 import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
-import { MANIFEST_LIMITS, signEnvelope, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/manifest.js';
+import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/manifest.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
-import { formatExpires, parseMetadata } from '../shared/metadata/parse.js';
+import { parseMetadata } from '../shared/metadata/parse.js';
 import type { Metadata, TargetsSigned } from '../shared/metadata/types.js';
 import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/secondary-protocol.js';
 import { StagedMetadataStore } from '../shared/staged-metadata-store.js';
@@ -137,21 +137,7 @@ export class Secondary implements SecondaryTransport {
     const attacks = this.state.attacks;
     // The counter is stored before the report leaves, so a crash can never make it repeat.
     this.persist({ ...this.state, counter, attacks: [] });
-    const installed = this.slots.installed;
-    const lastInstall = this.slots.current.lastInstall;
-    return signEnvelope(
-      {
-        _type: 'ecu_version_report' as const,
-        ecu_serial: this.identity.serial,
-        installed_image: { filename: installed.filename, length: installed.length, hashes: installed.hashes },
-        attacks_detected: attacks,
-        report_time: formatExpires(this.runtime.clock.now()),
-        report_counter: counter,
-        ...(lastInstall === null ? {} : { last_install: lastInstall }),
-      },
-      this.key,
-      this.backend,
-    );
+    return signVersionReport(this.slots, { serial: this.identity.serial, key: this.key, backend: this.backend }, { counter, attacks, time: this.runtime.clock.now() });
   }
 
   /** Uptane #install step 2: verify metadata (partial or full). On failure the previous metadata stays. */

@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, StorageError, UptaneError } from './errors.js';
 import { fsyncDirectory, writeFileAtomic } from './fs-atomic.js';
 import { MultiHasher } from './hashing.js';
-import type { InstallOutcome } from './manifest.js';
+import type { Ed25519Backend } from './crypto/ed25519.js';
+import type { PrivateKey } from './crypto/keys.js';
+import { signEnvelope, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from './manifest.js';
+import { formatExpires } from './metadata/parse.js';
 
 export type SlotName = 'a' | 'b';
 
@@ -269,4 +272,31 @@ export class AbSlots {
     }
     if (this.state.trial !== null) await this.finishTrial();
   }
+}
+
+/**
+ * The ECU version report of an ECU installing through these slots (#ecu_version_report): the image
+ * in the active slot, the outcome of the last install, the attacks given, the time, the counter.
+ * The caller stores the counter before the report leaves, so it can never repeat after a crash.
+ */
+export function signVersionReport(
+  slots: AbSlots,
+  ecu: { serial: string; key: PrivateKey; backend?: Ed25519Backend },
+  report: { counter: number; attacks: readonly ReportedAttack[]; time: Date },
+): EcuVersionReport {
+  const installed = slots.installed;
+  const lastInstall = slots.current.lastInstall;
+  return signEnvelope(
+    {
+      _type: 'ecu_version_report' as const,
+      ecu_serial: ecu.serial,
+      installed_image: { filename: installed.filename, length: installed.length, hashes: installed.hashes },
+      attacks_detected: report.attacks,
+      report_time: formatExpires(report.time),
+      report_counter: report.counter,
+      ...(lastInstall === null ? {} : { last_install: lastInstall }),
+    },
+    ecu.key,
+    ecu.backend,
+  );
 }

@@ -1,6 +1,6 @@
 // End-to-end test of `uptane keys ...`: builds the project once, then runs the real binary
 // (dist/cli.js) in a temporary directory, checking its output, exit codes and the files it writes.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@
 // The keyid is the hex SHA-256 of the canonical JSON of that whole object (extra fields included,
 // as python-tuf and go-tuf compute it). Private keys live on disk as PKCS#8 PEM, optionally
 // encrypted with a passphrase, mode 0600, readable by `openssl pkey`.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { canonicalBytes } from '../canonical.js';
 import { KeyFileError, UnsupportedKeyError } from '../errors.js';

@@ -3,7 +3,7 @@
 // startRepositories), and `director serve` itself started as a child process. Children run with
 // execFile (asynchronous): the in-process servers must keep answering while a command waits.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

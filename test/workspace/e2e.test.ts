@@ -1,7 +1,7 @@
 // The offline workflow end to end: the real `uptane` binary (dist/cli.js, built once) drives
 // workspaces in a temp folder and pushes to a real Image repository server on 127.0.0.1 (port 0);
 // the shared RepositoryUpdater, over real HTTP, is the client that must accept the result.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
