@@ -1,5 +1,6 @@
 // The one place where error classes become HTTP statuses (STYLE.md 5). Every error leaves as JSON
 // {"error": {"code", "message"}}; no stack trace ever leaves the process.
+import type { ServerResponse } from 'node:http';
 import type { Response } from 'express';
 import {
   AuthenticationError,
@@ -41,19 +42,32 @@ export function sendError(res: Response, errOrStatus: unknown, code?: string, me
     res.status(errOrStatus).json({ error: { code, message } });
     return;
   }
-  const err = errOrStatus;
-  if (err instanceof UptaneError) {
-    res.status(statusFor(err)).json(err.toJSON());
-    return;
-  }
+  const { status, body } = errorResponse(errOrStatus);
+  res.status(status).json(body);
+}
+
+/** The status and JSON body an error leaves with. */
+export function errorResponse(err: unknown): { status: number; body: { error: { code: string; message: string } } } {
+  if (err instanceof UptaneError) return { status: statusFor(err), body: err.toJSON() };
   const http = err as HttpLikeError;
   const status = http.status ?? http.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const errorCode = http.type === 'entity.too.large' ? 'body_too_large' : 'bad_request';
-    res.status(status).json({ error: { code: errorCode, message: http.message ?? 'bad request' } });
-    return;
+    return { status, body: { error: { code: errorCode, message: http.message ?? 'bad request' } } };
   }
   // An unexpected failure: the details go to the server's log, never to the client.
   console.error('internal error:', err);
-  res.status(500).json({ error: { code: 'internal', message: 'internal server error' } });
+  return { status: 500, body: { error: { code: 'internal', message: 'internal server error' } } };
+}
+
+/** sendError for the hot routes served on plain node:http before express's router (same bytes out). */
+export function sendRawError(res: ServerResponse, err: unknown): void {
+  const { status, body } = errorResponse(err);
+  sendRawJson(res, status, body);
+}
+
+export function sendRawJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
 }
