@@ -1,7 +1,8 @@
 // `uptane director ...`: run the Director, manage operator tokens on its data folder, and the
 // operator's commands against a running Director over HTTP (vehicles, assignments, ECU replacement,
-// root, audit). Registered by the root cli.ts; the environment comes in through CliEnvironment, and
-// the operator token only ever from an environment variable (never argv, which `ps` shows).
+// online keys, audit; groups and campaigns in campaign-cli.ts), and the offline workspace for its
+// root (workspace-cli.ts). Registered by the root cli.ts; the environment comes in through
+// CliEnvironment, and the operator token only ever from an environment variable (never argv).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -13,11 +14,26 @@ import type { CliEnvironment } from '../shared/keys-cli.js';
 import type { Director, EcuRegistration, PlannedAssignment, VehicleRegistration } from './director.js';
 import { openDirectorStorage, startDirector, type RunningDirector } from './server.js';
 import type { AssignmentRecord } from './storage.js';
+import { campaignCommand, groupCommand } from './campaign-cli.js';
+import { readVinsFile, splitCsvLine } from './cli-input.js';
+import {
+  checkUrl,
+  DEFAULT_PORT,
+  DEFAULT_TOKEN_ENV,
+  DirectorClient,
+  expectAnswer,
+  plural,
+  printJson,
+  printTable,
+  shortId,
+  withRemote,
+  type RemoteArgs,
+} from './operator-client.js';
+import { directorWorkspaceCommands } from './workspace-cli.js';
+
+export { readVinsFile, splitCsvLine } from './cli-input.js';
 
 const DEFAULT_DATA_DIR = '.uptane-data/director';
-const DEFAULT_PORT = 8082;
-const DEFAULT_TOKEN_ENV = 'UPTANE_OPERATOR_TOKEN';
-const REQUEST_TIMEOUT_MS = 60_000;
 const OPERATOR_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const HEX_KEY = /^[0-9a-f]{64}$/;
 
@@ -25,32 +41,6 @@ type VehicleStatus = ReturnType<Director['vehicleStatus']>;
 type VehicleSummary = { vin: string; attributes: Record<string, string>; registeredAt: string };
 type AuditEntry = { at: string; actor: string; action: string; details: unknown };
 type OnlineKeysAnswer = ReturnType<Director['onlineKeysJson']>;
-
-// ---------------------------------------------------------------------------------------------
-// Output helpers.
-
-/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
-function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)];
-}
-
-function printTable(io: CliEnvironment, headers: readonly string[], rows: ReadonlyArray<readonly string[]>, empty = '(none)'): void {
-  if (rows.length === 0) {
-    io.print(`  ${empty}`);
-    return;
-  }
-  for (const line of table(headers, rows)) io.print(`  ${line}`);
-}
-
-const printJson = (io: CliEnvironment, value: unknown) => io.print(JSON.stringify(value, null, 2));
-const shortId = (keyid: string) => keyid.slice(0, 12);
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** "2-4" for consecutive CSV lines, "2,5" otherwise. */
 function lineRange(lines: readonly number[]): string {
@@ -216,126 +206,7 @@ const operatorRemoveCommand = (io: CliEnvironment): CommandModule<object, Operat
 });
 
 // ---------------------------------------------------------------------------------------------
-// Remote commands: the operator API of a running Director.
-
-interface RemoteArgs {
-  readonly url: string;
-  readonly tokenEnv: string;
-}
-
-function checkUrl(url: string, option: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new Error(`${option} ${url}: not a URL; give one like http://127.0.0.1:8082`);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${option} ${url}: use an http:// or https:// URL`);
-  return parsed;
-}
-
-function withRemote<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & RemoteArgs> {
-  return yargs
-    .option('url', {
-      type: 'string',
-      default: io.env.UPTANE_DIRECTOR_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`,
-      describe: 'URL of the Director (env UPTANE_DIRECTOR_URL)',
-    })
-    .option('token-env', {
-      type: 'string',
-      default: DEFAULT_TOKEN_ENV,
-      requiresArg: true,
-      describe: 'environment variable holding the operator token (never pass a token as an argument)',
-    })
-    .check((argv) => {
-      checkUrl(argv.url as string, '--url');
-      return true;
-    }) as unknown as Argv<T & RemoteArgs>;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The operator API over HTTP; a refusal becomes OperatorRequestError with the server's code and a next step. */
-class DirectorClient {
-  private readonly base: string;
-
-  constructor(
-    url: string,
-    private readonly token: string,
-    private readonly tokenEnv: string,
-  ) {
-    this.base = url.replace(/\/+$/, '');
-  }
-
-  static from(io: CliEnvironment, args: RemoteArgs): DirectorClient {
-    const token = io.env[args.tokenEnv];
-    if (token === undefined || token === '') {
-      throw new Error(
-        `environment variable ${args.tokenEnv} is ${token === undefined ? 'not set' : 'empty'}: put an operator token in it ` +
-          '(`uptane director operator add NAME` on the Director host prints one); tokens are never taken as arguments',
-      );
-    }
-    return new DirectorClient(args.url, token, args.tokenEnv);
-  }
-
-  /** One request; `what` completes "the Director refused to ..." in error messages. */
-  async call(method: string, path: string, what: string, body?: unknown): Promise<Record<string, unknown>> {
-    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
-    let payload: string | Uint8Array | undefined;
-    if (body instanceof Uint8Array) {
-      payload = body;
-      headers['content-type'] = 'application/octet-stream';
-    } else if (body !== undefined) {
-      payload = JSON.stringify(body);
-      headers['content-type'] = 'application/json';
-    }
-    const url = `${this.base}${path}`;
-    let response: Response;
-    try {
-      response = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-    } catch (err) {
-      if ((err as Error).name === 'TimeoutError') throw new FetchError(`the Director at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, { cause: err });
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new FetchError(
-        `cannot reach the Director at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`uptane director serve\` running there, and is --url (env UPTANE_DIRECTOR_URL) right?`,
-        { cause: err },
-      );
-    }
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (err) {
-      if (!(err instanceof SyntaxError)) throw err;
-      json = undefined;
-    }
-    if (response.ok && isRecord(json)) return json;
-    const error = isRecord(json) && isRecord(json.error) ? json.error : {};
-    const code = typeof error.code === 'string' ? error.code : `http_${response.status}`;
-    const message = typeof error.message === 'string' ? error.message : response.ok ? 'the answer is not a JSON object' : `HTTP ${response.status}`;
-    throw new OperatorRequestError(`the Director refused to ${what}: ${message} [${code}, HTTP ${response.status}]${this.hint(response.status, code, message)}`, response.status, code);
-  }
-
-  private hint(status: number, code: string, message: string): string {
-    if (status === 404 && message.startsWith('no route')) return `
-${this.base} has no such route: is --url (env UPTANE_DIRECTOR_URL) the Director, not the Image repository?`;
-    if (status === 401) {
-      return `\nthe operator token in ${this.tokenEnv} was not accepted: check it, or create one on the Director host with \`uptane director operator add NAME\``;
-    }
-    if (status === 413) return '\nthe request is larger than the Director accepts: split it into smaller ones';
-    if (code === 'target_not_found') return '\nthe Image repository does not list that image: check the name (it is the target path, e.g. engine/ecm-2.0.bin) or publish it first';
-    return '';
-  }
-}
-
-/** The answer must be an object with these fields; the Director is ours, so this only guards against talking to something else. */
-function expectAnswer<T>(json: Record<string, unknown>, fields: readonly string[], what: string): T {
-  const missing = fields.filter((f) => !(f in json));
-  if (missing.length > 0) throw new FetchError(`unexpected answer to ${what}: no ${missing.join(', ')}; is --url a Director?`);
-  return json as T;
-}
+// Remote commands: the operator API of a running Director (the client is in operator-client.ts).
 
 const vinPath = (vin: string) => `/api/v1/vehicles/${encodeURIComponent(vin)}`;
 
@@ -362,39 +233,6 @@ export function parseEcuSpec(spec: string): EcuRegistration {
     throw new Error(`--ecu ${spec}: write serial:hardwareId:publicKeyHex[:primary] (a serial or hardware id holding ':' can only be registered with --csv)`);
   }
   return { serial: parts[0]!, hardwareId: parts[1]!, publicKey, primary };
-}
-
-/** One CSV line split into fields (RFC 4180 quoting: "a,b" and "say ""hi"""), or an error message. */
-export function splitCsvLine(line: string): string[] | string {
-  const fields: string[] = [];
-  let i = 0;
-  for (;;) {
-    let field = '';
-    if (line[i] === '"') {
-      i++;
-      for (;;) {
-        if (i >= line.length) return 'a quoted field is not closed';
-        if (line[i] === '"') {
-          if (line[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += line[i++];
-      }
-      if (i < line.length && line[i] !== ',') return 'text after a closing quote';
-    } else {
-      const end = line.indexOf(',', i);
-      field = line.slice(i, end === -1 ? line.length : end);
-      i = end === -1 ? line.length : end;
-    }
-    fields.push(field.trim());
-    if (i >= line.length) return fields;
-    i++; // the comma
-  }
 }
 
 export const CSV_COLUMNS = ['vin', 'ecu_serial', 'hardware_id', 'public_key', 'primary'] as const;
@@ -751,23 +589,6 @@ interface AssignArgs extends RemoteArgs {
   readonly json: boolean;
 }
 
-/** One VIN per line; blank lines and # comments skipped; repeats dropped (each ECU gets one assignment). */
-export function readVinsFile(file: string): string[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read --vins-file ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  const vins = text
-    .replace(/^\uFEFF/, '')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
-  if (vins.length === 0) throw new Error(`--vins-file ${file} lists no VINs: write one per line`);
-  return vins;
-}
-
 const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> => ({
   command: 'assign',
   describe: "assign an image from the Image repository to an ECU of a vehicle, or to every ECU with a hardware id in many vehicles",
@@ -872,7 +693,7 @@ const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> =>
   },
 });
 
-// --- replace-ecu, root push, online-keys, audit -----------------------------------------------
+// --- replace-ecu, online-keys, audit -----------------------------------------------
 
 interface ReplaceArgs extends RemoteArgs {
   readonly vin: string;
@@ -917,37 +738,6 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
     }
     io.print(`replaced ECU ${argv.oldSerial} of ${status.vin} by ${argv.serial} (keyid ${PublicKey.fromHex(argv.publicKey).keyid})`);
     printVehicleEcus(io, status);
-  },
-});
-
-interface RootPushArgs extends RemoteArgs {
-  readonly file: string;
-  readonly json: boolean;
-}
-
-const rootPushCommand = (io: CliEnvironment): CommandModule<object, RootPushArgs> => ({
-  command: 'push <file>',
-  describe: "publish an offline-signed Director root (v1, or the next version signed by the current and new root keys)",
-  builder: (yargs) =>
-    withRemote(yargs, io)
-      .positional('file', { type: 'string', demandOption: true, describe: 'the signed root metadata, e.g. 2.root.json' })
-      .option('json', { type: 'boolean', default: false, describe: 'print {version} as JSON' })
-      .example('$0 director root push 1.root.json', 'the first root: vehicles can be served from now on')
-      .example('$0 director root push 2.root.json', 'a rotation, checked exactly as vehicles will check it')
-      .epilogue(
-        'The root must list the Director\'s online targets, snapshot and timestamp keys (`uptane director online-keys`). It is signed offline; only the signed file is sent.',
-      ) as Argv<RootPushArgs>,
-  handler: async (argv) => {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(argv.file);
-    } catch (err) {
-      throw new Error(`cannot read ${argv.file}: ${(err as Error).message}`, { cause: err });
-    }
-    const client = DirectorClient.from(io, argv);
-    const answer = expectAnswer<{ version: number }>(await client.call('PUT', '/api/v1/metadata/root', `publish root ${argv.file}`, new Uint8Array(bytes)), ['version'], 'a root push');
-    if (argv.json) printJson(io, answer);
-    else io.print(`published Director root version ${answer.version}; vehicles fetch it as /metadata/${answer.version}.root.json`);
   },
 });
 
@@ -1023,7 +813,7 @@ function group(command: string, describe: string, example: [string, string], add
 /** The `director` command group, for the root CLI: `.command(directorCommand(io))`. */
 export const directorCommand = (io: CliEnvironment): CommandModule<object, object> => ({
   command: 'director',
-  describe: 'the Director repository: server, operator tokens, vehicles, assignments, root',
+  describe: 'the Director repository: server, operator tokens, vehicles, assignments, groups and campaigns, and its offline-signed root',
   builder: (yargs) =>
     yargs
       .command(serveCommand(io))
@@ -1048,15 +838,21 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(assignCommand(io))
       .command(cancelCommand(io))
       .command(replaceEcuCommand(io))
-      .command(group('root', "publish the Director's offline-signed root", ['$0 director root push 1.root.json', 'the first root'], (y) => y.command(rootPushCommand(io)), 'name a root subcommand: push'))
+      .command(directorWorkspaceCommands(io))
+      .command(groupCommand(io))
+      .command(campaignCommand(io))
       .command(onlineKeysCommand(io))
       .command(auditCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')
       .example('$0 director vehicle register --csv fleet.csv', 'register a fleet')
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --dry-run', 'plan an update')
+      .example('$0 director campaign create ecm-2.1 --group eu-sedans --image ecm-x1=engine/ecm-2.1.bin --stage 1% --stage 10% --stage 100%', 'a staged rollout')
+      .example('$0 director init -w director-ws --server http://127.0.0.1:8082', 'a workspace for the offline root (then root create, sign, push)')
       .epilogue(
         `Commands that talk to a running Director take --url (env UPTANE_DIRECTOR_URL, default http://127.0.0.1:${DEFAULT_PORT}) and read the operator token ` +
-          `from the environment variable named by --token-env (default ${DEFAULT_TOKEN_ENV}). Exit status: 0 on success, 1 on any failure.`,
+          `from the environment variable named by --token-env (default ${DEFAULT_TOKEN_ENV}). ` +
+          'init, root, sign, status, discard, sign-request, pull and push work on an offline workspace (--workspace, env UPTANE_WORKSPACE), as for the Image repository. ' +
+          'Exit status: 0 on success, 1 on any failure.',
       )
       .demandCommand(1, 'name a director subcommand; run uptane director --help to list them'),
   handler: () => undefined,

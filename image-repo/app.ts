@@ -1,9 +1,10 @@
 // The Image repository's HTTP face: express app from a factory, no listen() inside (tests bind port
 // 0). Read routes serve the TUF layout any TUF 1.0 client understands; write routes need an uploader
 // token and hand the bytes to the ImageRepository service. Errors leave as {error: {code, message}}.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuthenticationError } from '../shared/errors.js';
-import { sendError } from '../shared/http-errors.js';
+import { sendError, sendRawJson } from '../shared/http-errors.js';
 import type { ImageRepository } from './repository.js';
 import type { ImageRepoStorage } from './storage.js';
 
@@ -21,20 +22,9 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
   app.set('etag', false); // ETags below are content hashes we already have
 
   // --- Reads: the TUF repository layout ------------------------------------------------------
-  app.get('/metadata/:file', (req, res) => {
-    const stored = repository.metadataFile(String(req.params.file));
-    if (stored === undefined) {
-      sendError(res, 404, 'not_found', `no metadata ${req.params.file}`);
-      return;
-    }
-    const etag = `"${stored.sha256}"`;
-    res.setHeader('ETag', etag);
-    res.setHeader('Cache-Control', 'no-cache');
-    if (req.headers['if-none-match'] === etag) {
-      res.status(304).end();
-      return;
-    }
-    res.type('application/json').send(stored.bytes);
+  // Served before this router by server.ts (serveMetadata, below); the route answers alike.
+  app.get('/metadata/:file', (req, res, next) => {
+    if (!serveMetadata(repository, req, res)) next();
   });
 
   // Consistent snapshots: /targets/<dir>/<sha256>.<basename>; the blob is found by its hash.
@@ -112,4 +102,39 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
   app.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
   return app;
+}
+
+const METADATA_URL = /^\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
+
+/**
+ * GET /metadata/:file, what every client asks on every refresh, answered on plain node:http:
+ * server.ts calls this before express's router, whose routing cost more than the work itself
+ * (issue 7; bench/RESULTS.md, figure 2), and the express route calls it too, so both answer alike.
+ * Returns false, having answered nothing, when `req` is another request.
+ */
+export function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse): boolean {
+  const match = req.method === 'GET' || req.method === 'HEAD' ? METADATA_URL.exec(req.url ?? '') : null;
+  if (match === null) return false;
+  let file: string;
+  try {
+    file = decodeURIComponent(match[1]!);
+  } catch (err) {
+    if (err instanceof URIError) return false; // express answers a malformed escape
+    throw err;
+  }
+  const stored = repository.metadataFile(file);
+  if (stored === undefined) {
+    sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
+    return true;
+  }
+  // The ETag is the content hash we already have; an unchanged file costs the client no body.
+  const etag = `"${stored.sha256}"`;
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' });
+    res.end();
+    return true;
+  }
+  res.writeHead(200, { ETag: etag, 'Cache-Control': 'no-cache', 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': stored.bytes.length });
+  res.end(stored.bytes);
+  return true;
 }

@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../shared/fs-atomic.js';
 import {
   isSignedBy,
   MANIFEST_LIMITS,
+  parseEcuVersionReport,
   signEnvelope,
   type EcuVersionReport,
   type InstallOutcome,
@@ -235,8 +236,9 @@ export class Primary {
     let complete = true;
     for (const [serial, secondary] of this.runtime.secondaries) {
       try {
-        const report = await secondary.versionReport();
-        // H5: a report not signed by that secondary's provisioned key is dropped and reported.
+        // H5: a report that is not one (corrupt, or flooded past the manifest limits), or that is not
+        // signed by that secondary's provisioned key, is dropped and reported.
+        const report = parseEcuVersionReport(await secondary.versionReport(), { role: serial });
         const key = PublicKey.fromHex(this.identity.secondaries[serial]!.publicKey);
         if (report.signed.ecu_serial !== serial || !isSignedBy(report, key, this.backend)) {
           throw new ManifestSignatureError(`secondary ${serial} sent a version report not signed by its key`, { role: serial });

@@ -15,6 +15,8 @@ export const MANIFEST_LIMITS = {
   maxEcus: 64,
   maxAttacks: 16,
   maxTextLength: 1024,
+  /** One ECU version report: one at its other limits (16 attacks of 1024-character texts) is about 36 KB. */
+  maxReportBytes: 65_536,
 } as const;
 
 /** One detected attack or verification failure, as the ECU reports it (`attacks_detected`). */
@@ -162,6 +164,25 @@ function checkEcuVersionReport(f: ManifestFields, value: unknown, path: string, 
     if (outcome.message !== undefined) f.text(outcome.message, `${path}.signed.last_install.message`, { allowEmpty: true });
   }
   return envelope as unknown as EcuVersionReport;
+}
+
+/**
+ * Checks one ECU version report from untrusted input (what a secondary hands the primary) with the
+ * bounds it must keep inside a manifest, so a corrupt or flooded report is refused on its own (H5)
+ * instead of crashing the primary or making the whole manifest too large for the Director.
+ */
+export function parseEcuVersionReport(value: unknown, context: ErrorContext = {}): EcuVersionReport {
+  const ctx = { ...context, role: context.role ?? 'ecu_version_report' };
+  const f: ManifestFields = new ManifestFields(ctx);
+  let size: number;
+  try {
+    size = Buffer.byteLength(JSON.stringify(value) ?? '');
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err; // a cycle or a BigInt: not JSON
+    f.fail('version_report', 'is not JSON');
+  }
+  if (size > MANIFEST_LIMITS.maxReportBytes) f.fail('version_report', `larger than ${MANIFEST_LIMITS.maxReportBytes} bytes`);
+  return checkEcuVersionReport(f, value, 'version_report', ctx);
 }
 
 /** Parses a vehicle version manifest from untrusted bytes, bounded in size and counts. */

@@ -1,5 +1,5 @@
 // Workspace commands every repository's CLI group shares: init, root changes, sign, status, discard,
-// air-gapped signing requests and pull. A component's cli.ts mounts them (`uptane image ...`, later
+// air-gapped signing requests and pull. A component's cli.ts mounts them (`uptane image ...`,
 // `uptane director ...`) and adds its own (targets, push). Output and environment come from the
 // CliEnvironment the root cli.ts hands over (STYLE.md 3); progress goes to standard error.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -26,16 +26,28 @@ export interface WorkspaceCliEnvironment extends CliEnvironment {
   readonly clock?: Clock;
 }
 
-export interface OnlineKeySet {
-  readonly timestamp: PublicKey;
-  readonly snapshot: PublicKey;
-}
+/** The server's online public keys, by role (at least those of WorkspaceCommandOptions.onlineRoles). */
+export type OnlineKeySet = Readonly<Partial<Record<TopLevelRole, PublicKey>>>;
+
+/** The roles whose keys an Image repository server holds online; the Director holds targets too. */
+export const DEFAULT_ONLINE_ROLES: readonly TopLevelRole[] = ['timestamp', 'snapshot'];
 
 export interface WorkspaceCommandOptions {
   /** 'image' or 'director': the CLI group, and the repository named in every file. */
   readonly repository: string;
-  /** Fetches the server's online timestamp and snapshot keys (root create, root add-key --from-server). */
-  readonly fetchOnlineKeys?: (serverUrl: string) => Promise<OnlineKeySet>;
+  /** Roles the server signs online: root create fills their keys from the server (default timestamp and snapshot). */
+  readonly onlineRoles?: readonly TopLevelRole[];
+  /**
+   * Fetches the server's online keys (root create, root add-key --from-server); `tokenEnv` is the
+   * variable named by --token-env when the repository's lookup needs a token (onlineKeysTokenEnv).
+   */
+  readonly fetchOnlineKeys?: (serverUrl: string, tokenEnv: string | undefined) => Promise<OnlineKeySet>;
+  /** When set, root create and root add-key take --token-env with this default, for fetchOnlineKeys. */
+  readonly onlineKeysTokenEnv?: string;
+  /** More subcommands of the `root` group (the Director's `root push`). */
+  readonly rootCommands?: readonly CommandModule<object, object>[];
+  /** Replaces the default `pull` (the Director serves only its root chain without a vehicle's key). */
+  readonly pull?: CommandModule<object, object>;
 }
 
 export interface WorkspaceArgs {
@@ -66,8 +78,35 @@ function withPassphrase<T>(yargs: Argv<T>): Argv<T & PassphraseArgs> {
   }) as unknown as Argv<T & PassphraseArgs>;
 }
 
-export function openWorkspace(io: WorkspaceCliEnvironment, args: WorkspaceArgs): Workspace {
-  return Workspace.open(args.workspace, io.clock);
+/** Opens the workspace; with `repository`, refuses one that signs for another repository. */
+export function openWorkspace(io: WorkspaceCliEnvironment, args: WorkspaceArgs, repository?: string): Workspace {
+  const ws = Workspace.open(args.workspace, io.clock);
+  if (repository !== undefined && ws.repository !== repository) {
+    throw new WorkspaceError(`${ws.dir} is a workspace of the ${ws.repository} repository, not the ${repository}: use \`uptane ${ws.repository} ...\` with it, or point --workspace at a ${repository} workspace`, {
+      repository,
+    });
+  }
+  return ws;
+}
+
+const onlineRolesOf = (options: WorkspaceCommandOptions) => options.onlineRoles ?? DEFAULT_ONLINE_ROLES;
+
+/** `a, b and c` (or `a, b or c`). */
+const wordList = (words: readonly string[], last = 'and') => (words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} ${last} ${words[words.length - 1]}`);
+
+interface TokenEnvArgs {
+  readonly tokenEnv?: string | undefined;
+}
+
+/** --token-env, when the repository's online-key lookup needs a token. */
+function withOnlineKeysToken<T>(yargs: Argv<T>, options: WorkspaceCommandOptions): Argv<T & TokenEnvArgs> {
+  if (options.onlineKeysTokenEnv === undefined) return yargs as Argv<T & TokenEnvArgs>;
+  return yargs.option('token-env', {
+    type: 'string',
+    default: options.onlineKeysTokenEnv,
+    requiresArg: true,
+    describe: 'environment variable holding the token for fetching the online keys (never pass a token as an argument)',
+  }) as unknown as Argv<T & TokenEnvArgs>;
 }
 
 /** The private key named by --key, decrypted with the passphrase from --passphrase-env if given. */
@@ -230,10 +269,10 @@ function initCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
 // ---------------------------------------------------------------------------------------------
 // root
 
-interface RootCreateArgs extends WorkspaceArgs {
+interface RootCreateArgs extends WorkspaceArgs, TokenEnvArgs {
   readonly rootKey: string[];
   readonly rootThreshold: number;
-  readonly targetsKey: string[];
+  readonly targetsKey?: string[] | undefined;
   readonly targetsThreshold: number;
   readonly timestampKey?: string[] | undefined;
   readonly snapshotKey?: string[] | undefined;
@@ -243,38 +282,60 @@ interface RootCreateArgs extends WorkspaceArgs {
 
 function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootCreateArgs> {
   const group = `$0 ${options.repository}`;
+  const online = onlineRolesOf(options);
+  const onlineText = wordList(online);
+  const keyOption = (role: TopLevelRole, offline: string) =>
+    online.includes(role) ? `public ${role} key file; default: the server's online ${role} key` : offline;
+  const example: [string, string] = online.includes('targets')
+    ? [`${group} root create --root-key root-1.pub.json --root-key root-2.pub.json --root-threshold 2`, `2-of-2 offline root; ${onlineText} keys from the server`]
+    : [
+        `${group} root create --root-key root-1.pub.json --root-key root-2.pub.json --root-threshold 2 --targets-key t1.pub.json --targets-key t2.pub.json --targets-key t3.pub.json --targets-threshold 2`,
+        '2-of-2 root, 2-of-3 targets; online keys from the server',
+      ];
   return {
     command: 'create',
-    describe: 'stage root version 1: offline root and targets keys, the server\'s online timestamp and snapshot keys',
+    describe: `stage root version 1: offline root${online.includes('targets') ? '' : ' and targets'} keys, the server's online ${onlineText} keys`,
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withOnlineKeysToken(withWorkspace(yargs, io), options)
         .option('root-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a root key (repeat for several)' })
         .option('root-threshold', { type: 'number', default: 1, describe: 'root signatures required' })
-        .option('targets-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a targets key (repeat)' })
+        .option('targets-key', {
+          type: 'string',
+          array: true,
+          demandOption: !online.includes('targets'),
+          describe: keyOption('targets', 'public key file of a targets key (repeat)'),
+        })
         .option('targets-threshold', { type: 'number', default: 1, describe: 'targets signatures required' })
-        .option('timestamp-key', { type: 'string', array: true, describe: 'public timestamp key file; default: fetched from the server' })
-        .option('snapshot-key', { type: 'string', array: true, describe: 'public snapshot key file; default: fetched from the server' })
+        .option('timestamp-key', { type: 'string', array: true, describe: keyOption('timestamp', 'public timestamp key file (repeat)') })
+        .option('snapshot-key', { type: 'string', array: true, describe: keyOption('snapshot', 'public snapshot key file (repeat)') })
         .option('expires', { type: 'string', requiresArg: true, describe: 'duration (365d, 1y) or date; default from the workspace policy (365d)' })
         .option('server', { type: 'string', requiresArg: true, describe: 'server to fetch online keys from; default: the workspace\'s' })
-        .example(
-          `${group} root create --root-key root-1.pub.json --root-key root-2.pub.json --root-threshold 2 --targets-key t1.pub.json --targets-key t2.pub.json --targets-key t3.pub.json --targets-threshold 2`,
-          '2-of-2 root, 2-of-3 targets; online keys from the server',
-        ) as unknown as Argv<RootCreateArgs>,
+        .example(example[0], example[1]) as unknown as Argv<RootCreateArgs>,
     handler: async (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const load = (files: readonly string[] | undefined) => (files ?? []).map((f) => loadPublicKey(f));
-      let timestamp = load(argv.timestampKey);
-      let snapshot = load(argv.snapshotKey);
-      if (timestamp.length === 0 || snapshot.length === 0) {
-        if (options.fetchOnlineKeys === undefined) throw new WorkspaceError('give --timestamp-key and --snapshot-key');
+      const keys: Record<TopLevelRole, PublicKey[]> = {
+        root: load(argv.rootKey),
+        targets: load(argv.targetsKey),
+        snapshot: load(argv.snapshotKey),
+        timestamp: load(argv.timestampKey),
+      };
+      const missing = TOP_LEVEL_ROLES.filter((role) => keys[role].length === 0);
+      const offline = missing.filter((role) => !online.includes(role));
+      if (offline.length > 0) throw new WorkspaceError(`give ${offline.map((role) => `--${role}-key`).join(' and ')}`, { repository: options.repository, role: 'root' });
+      if (missing.length > 0) {
+        if (options.fetchOnlineKeys === undefined) throw new WorkspaceError(`give ${missing.map((role) => `--${role}-key`).join(' and ')}`);
         const url = serverUrlOf(ws, argv.server);
-        const online = await options.fetchOnlineKeys(url);
-        if (timestamp.length === 0) timestamp = [online.timestamp];
-        if (snapshot.length === 0) snapshot = [online.snapshot];
-        io.print(`online keys from ${url}: timestamp ${shortKeyId(online.timestamp.keyid)}, snapshot ${shortKeyId(online.snapshot.keyid)}`);
+        const fetched = await options.fetchOnlineKeys(url, argv.tokenEnv);
+        for (const role of missing) {
+          const key = fetched[role];
+          if (key === undefined) throw new WorkspaceError(`${url} offers no online ${role} key: give --${role}-key`, { repository: options.repository, role: 'root' });
+          keys[role] = [key];
+        }
+        io.print(`online keys from ${url}: ${missing.map((role) => `${role} ${shortKeyId(keys[role][0]!.keyid)}`).join(', ')}`);
       }
       const result = ws.createRoot({
-        keys: { root: load(argv.rootKey), targets: load(argv.targetsKey), timestamp, snapshot },
+        keys,
         thresholds: { root: argv.rootThreshold, targets: argv.targetsThreshold, timestamp: 1, snapshot: 1 },
         ...(argv.expires !== undefined ? { expires: argv.expires } : {}),
       });
@@ -284,7 +345,7 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
   };
 }
 
-interface RootKeyArgs extends WorkspaceArgs {
+interface RootKeyArgs extends WorkspaceArgs, TokenEnvArgs {
   readonly role: string;
   readonly key?: string | undefined;
   readonly keyid?: string | undefined;
@@ -298,25 +359,29 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
     command: 'add-key',
     describe: 'stage a root change adding a key to a role (the next root version; old and new root keys must sign it)',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withOnlineKeysToken(withWorkspace(yargs, io), options)
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role to give the key to' })
         .option('key', { type: 'string', requiresArg: true, describe: 'public key file (TUF key JSON or PEM)' })
-        .option('from-server', { type: 'boolean', describe: 'timestamp or snapshot: the server\'s current online key' })
+        .option('from-server', { type: 'boolean', describe: `${wordList(onlineRolesOf(options), 'or')}: the server's current online key` })
         .option('server', { type: 'string', requiresArg: true, describe: 'server for --from-server; default: the workspace\'s' })
         .example(`${group} root add-key --role root --key root-2.pub.json`, 'start a root rotation: add the new root key')
         .example(`${group} root add-key --role targets --key t4.pub.json`, 'one more targets key') as Argv<RootKeyArgs>,
     handler: async (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const role = topLevelRole(argv.role);
       let key: PublicKey;
       if (argv.fromServer === true) {
-        if (role !== 'timestamp' && role !== 'snapshot') throw new WorkspaceError('--from-server is for the online roles: timestamp and snapshot');
+        const online = onlineRolesOf(options);
+        if (!online.includes(role)) throw new WorkspaceError(`--from-server is for the online roles: ${wordList(online)}`);
         if (options.fetchOnlineKeys === undefined) throw new WorkspaceError('this repository offers no online keys; give --key');
-        key = (await options.fetchOnlineKeys(serverUrlOf(ws, argv.server)))[role];
+        const url = serverUrlOf(ws, argv.server);
+        const fetched = (await options.fetchOnlineKeys(url, argv.tokenEnv))[role];
+        if (fetched === undefined) throw new WorkspaceError(`${url} offers no online ${role} key: give --key`);
+        key = fetched;
       } else if (argv.key !== undefined) {
         key = loadPublicKey(argv.key);
       } else {
-        throw new WorkspaceError('give the key to add: --key FILE (or --from-server for timestamp and snapshot)');
+        throw new WorkspaceError(`give the key to add: --key FILE (or --from-server for ${wordList(onlineRolesOf(options))})`);
       }
       printStage(io, ws, ws.addRootKey(role, key), `added ${role} key ${key.keyid}`);
     },
@@ -335,7 +400,7 @@ function rootRemoveKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
         .option('key', { type: 'string', requiresArg: true, describe: 'or the public key file' })
         .example(`${group} root remove-key --role root --keyid 3f9a61c2d0b4`, 'finish a root rotation: drop the old root key') as Argv<RootKeyArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const role = topLevelRole(argv.role);
       const root = ws.files.loadStagedRoot() ?? ws.files.loadPublishedRoot();
       if (root === undefined) throw new WorkspaceError(`this workspace has no root: \`${ws.hint('root create')}\``);
@@ -363,7 +428,7 @@ function rootThresholdCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role whose threshold to set' })
         .example(`$0 ${options.repository} root threshold 2 --role targets`, 'require 2 targets signatures') as Argv<ThresholdArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const role = topLevelRole(argv.role);
       printStage(io, ws, ws.setRootThreshold(role, argv.threshold), `set the ${role} threshold to ${argv.threshold}`);
     },
@@ -383,7 +448,7 @@ function rootExpiresCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
         .positional('when', { type: 'string', demandOption: true, describe: 'duration from now (365d, 1y, 2w) or a date (2027-06-30)' })
         .example(`$0 ${options.repository} root expires 1y`, 'root valid for one more year') as Argv<ExpiresArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       printStage(io, ws, ws.setExpires('root', argv.when), `set the root expiry`);
     },
   };
@@ -400,8 +465,9 @@ function rootCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         .command(rootRemoveKeyCommand(io, options))
         .command(rootThresholdCommand(io, options))
         .command(rootExpiresCommand(io, options))
+        .command((options.rootCommands ?? []) as CommandModule<object, object>[])
         .example(`$0 ${options.repository} root add-key --role root --key new-root.pub.json`, 'rotate root: add the new key, then remove the old one')
-        .demandCommand(1, 'name a root subcommand: create, add-key, remove-key, threshold or expires'),
+        .demandCommand(1, `name a root subcommand: ${wordList(['create', 'add-key', 'remove-key', 'threshold', 'expires', ...(options.rootCommands ?? []).map((c) => String(c.command).split(' ')[0]!)], 'or')}`),
     handler: () => undefined,
   };
 }
@@ -428,7 +494,7 @@ function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         .example(`${group} sign --role targets --key targets-1.pem`, 'the first of the targets signatures')
         .example(`${group} sign --role root --key root-1.pem --passphrase-env ROOT_PASS`, 'with an encrypted key') as Argv<SignArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const result = ws.sign(argv.role, loadSigningKey(io, argv.key, argv.passphraseEnv));
       io.print(
         result.alreadySigned
@@ -455,7 +521,7 @@ function statusCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOpt
         .example(`$0 ${options.repository} status`, 'what is staged and what it still needs')
         .example(`$0 ${options.repository} status --json`, 'the same, for scripts') as Argv<StatusArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       if (argv.json) io.print(JSON.stringify(ws.status(), null, 2));
       else for (const line of ws.formatStatus()) io.print(line);
     },
@@ -475,7 +541,7 @@ function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOp
         .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
         .example(`$0 ${options.repository} discard --role targets`, 'start the targets change over from the published version') as Argv<RoleArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       ws.discard(argv.role);
       io.print(`discarded the staged ${argv.role}`);
     },
@@ -500,7 +566,7 @@ function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
         .option('out', { type: 'string', requiresArg: true, describe: 'file to write; default <role>-v<version>.request.json' })
         .example(`${group} sign-request export --role targets --out /media/usb/targets.request.json`, 'for a signer on an air-gapped machine') as Argv<ExportArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const request = ws.exportSigningRequest(argv.role);
       const out = argv.out ?? `${argv.role}-v${request.version}.request.json`;
       writeNewFile(out, `${JSON.stringify(request, null, 2)}\n`);
@@ -564,7 +630,7 @@ function requestImportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
         .positional('signature', { type: 'string', demandOption: true, describe: 'signature file written by `sign-request sign`' })
         .example(`$0 ${options.repository} sign-request import targets-v3.1a2b3c4d5e6f.sig.json`, 'count the offline signature') as Argv<ImportArgs>,
     handler: (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const result = ws.importSignature(readTextFile(argv.signature, 'signature file'));
       io.print(`imported the signature of ${result.keyid} on ${result.role} v${result.version}`);
       printProgress(io, result.progress);
@@ -604,7 +670,7 @@ function pullCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
         .example(`$0 ${options.repository} pull`, 'bring published/ up to date before staging changes') as Argv<PullArgs>,
     handler: async (argv) => {
-      const ws = openWorkspace(io, argv);
+      const ws = openWorkspace(io, argv, options.repository);
       const url = serverUrlOf(ws, argv.server);
       const result = await ws.pull({ metadataUrl: `${url}/metadata`, fetcher: new HttpFetcher() });
       io.print(`pulled from ${url}: root v${result.rootVersion}, timestamp v${result.timestampVersion}, targets v${result.targetsVersion}`);
@@ -625,6 +691,6 @@ export function workspaceCommands(io: WorkspaceCliEnvironment, options: Workspac
     statusCommand(io, options),
     discardCommand(io, options),
     signRequestCommand(io, options),
-    pullCommand(io, options),
+    options.pull ?? pullCommand(io, options),
   ] as unknown as CommandModule<object, object>[];
 }

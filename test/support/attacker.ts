@@ -109,6 +109,15 @@ export class AttackerFetcher implements Fetcher {
     });
   }
 
+  /** Sends the requests `when` selects to `proxy` instead, same path (a hostile network, over real HTTP). */
+  routeThrough(proxy: RunningProxy, when: (request: InterceptedRequest) => boolean): this {
+    return this.use((r, options, inner) => {
+      if (!when(r)) return undefined;
+      const url = new URL(r.url);
+      return inner.fetch(`${proxy.url}${url.pathname}${url.search}`, options);
+    });
+  }
+
   /** The last genuine answer of `repo` for metadata `file` that passed through (for replays). */
   capturedMetadata(repo: Repo, file: string): Buffer {
     const bytes = this.captured.get(`${repo}/${file}`);
@@ -212,6 +221,29 @@ export function forgeRepository(
   };
 }
 
+/**
+ * Fast-forward (B10): a timestamp and a snapshot at `version`, signed with stolen online keys over
+ * the genuine targets file `targets`, so every other check passes and the vehicle trusts them.
+ */
+export function fastForward(keys: Pick<OnlineKeys, 'timestamp' | 'snapshot'>, targets: { readonly version: number; readonly bytes: Uint8Array }, version: number): Record<string, Buffer> {
+  const snapshotSigned: SnapshotSigned = {
+    _type: 'snapshot',
+    spec_version: SPEC_VERSION,
+    version,
+    expires: FORGED_EXPIRES,
+    meta: { 'targets.json': { version: targets.version, length: targets.bytes.length, hashes: digestBytes(targets.bytes, ['sha256']) } },
+  };
+  const snapshotBytes = serializeMetadata(signMetadata(snapshotSigned, [keys.snapshot]));
+  const timestampSigned: TimestampSigned = {
+    _type: 'timestamp',
+    spec_version: SPEC_VERSION,
+    version,
+    expires: FORGED_EXPIRES,
+    meta: { 'snapshot.json': { version, length: snapshotBytes.length, hashes: digestBytes(snapshotBytes, ['sha256']) } },
+  };
+  return { 'timestamp.json': serializeMetadata(signMetadata(timestampSigned, [keys.timestamp])), [`${version}.snapshot.json`]: snapshotBytes };
+}
+
 /** A Director targets entry for `content`, assigned to ECU `serial` with `hardwareId`. */
 export function directorTarget(content: Uint8Array, ecus: Readonly<Record<string, string>>, releaseCounter: number): TargetFile {
   return {
@@ -276,7 +308,7 @@ export async function* streamOf(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 }
 
 // -----------------------------------------------------------------------------------------------
-// Slow retrieval: a proxy that forwards image downloads a few bytes at a time.
+// A hostile network over real HTTP: a proxy that drops, trickles or never ends what it forwards.
 
 export interface RunningProxy {
   readonly url: string;
@@ -299,27 +331,66 @@ function closer(server: http.Server): () => Promise<void> {
   };
 }
 
+/** What the network does to one request (threat model: drop-request, slow retrieval, endless data). */
+export type ProxyBehaviour =
+  /** The connection is cut before the request reaches the server. */
+  | { readonly kind: 'drop-request' }
+  /** The server answers; the connection is cut halfway through the body. */
+  | { readonly kind: 'drop-response' }
+  /** 200 with no length, then bytes for as long as the client reads (F1, F2). */
+  | { readonly kind: 'endless' }
+  /** The genuine answer, `bytesPerTick` bytes every `tickMs` (F4). */
+  | { readonly kind: 'trickle'; readonly bytesPerTick: number; readonly tickMs: number };
+
 /**
- * Forwards each request to `upstream` and trickles the genuine answer: `bytesPerTick` bytes every
- * `tickMs` (F4). Bounded: stops once the client hangs up.
+ * A proxy in front of `upstream()` (read per request, so it follows a restarted server) that
+ * forwards the signed headers a vehicle sends and applies `decide(path)` to each request;
+ * undefined passes the request through untouched. Bounded: everything stops once the client hangs up.
  */
-export async function startTrickleProxy(upstream: string, bytesPerTick: number, tickMs: number): Promise<RunningProxy> {
+export async function startHostileProxy(upstream: () => string, decide: (path: string) => ProxyBehaviour | undefined): Promise<RunningProxy> {
   const server = http.createServer((req, res) => {
     void (async () => {
-      const genuine = await fetch(`${upstream}${req.url ?? '/'}`, { headers: req.headers.range === undefined ? {} : { range: req.headers.range } });
+      const behaviour = decide(req.url ?? '/');
+      if (behaviour?.kind === 'drop-request') {
+        req.socket.destroy();
+        return;
+      }
+      if (behaviour?.kind === 'endless') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const chunk = Buffer.alloc(64 * 1024, 0x41);
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+        return;
+      }
+      const headers: Record<string, string> = {};
+      for (const name of ['authorization', 'range']) {
+        const value = req.headers[name];
+        if (typeof value === 'string') headers[name] = value;
+      }
+      const genuine = await fetch(`${upstream()}${req.url ?? '/'}`, { headers });
       const body = Buffer.from(await genuine.arrayBuffer());
-      res.writeHead(genuine.status, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
-      let sent = 0;
-      const timer = setInterval(() => {
-        if (res.destroyed || sent >= body.length) {
-          clearInterval(timer);
-          if (!res.destroyed) res.end();
-          return;
-        }
-        res.write(body.subarray(sent, sent + bytesPerTick));
-        sent += bytesPerTick;
-      }, tickMs);
-      res.on('close', () => clearInterval(timer));
+      res.writeHead(genuine.status, { 'content-type': genuine.headers.get('content-type') ?? 'application/octet-stream', 'content-length': String(body.length) });
+      if (behaviour === undefined) {
+        res.end(body);
+      } else if (behaviour.kind === 'drop-response') {
+        res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.destroy());
+      } else {
+        const { bytesPerTick, tickMs } = behaviour;
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (res.destroyed || sent >= body.length) {
+            clearInterval(timer);
+            if (!res.destroyed) res.end();
+            return;
+          }
+          res.write(body.subarray(sent, sent + bytesPerTick));
+          sent += bytesPerTick;
+        }, tickMs);
+        res.on('close', () => clearInterval(timer));
+      }
     })().catch((err: unknown) => {
       res.destroy(err as Error);
     });
@@ -327,23 +398,37 @@ export async function startTrickleProxy(upstream: string, bytesPerTick: number, 
   return { url: await listen(server), close: closer(server) };
 }
 
+/** Forwards every request to `upstream` and trickles the genuine answer: `bytesPerTick` bytes every `tickMs` (F4). */
+export function startTrickleProxy(upstream: string, bytesPerTick: number, tickMs: number): Promise<RunningProxy> {
+  return startHostileProxy(() => upstream, () => ({ kind: 'trickle', bytesPerTick, tickMs }));
+}
+
 // -----------------------------------------------------------------------------------------------
 // What the Director receives: a recording proxy in front of it.
 
 export interface ManifestRecorder extends RunningProxy {
-  /** Every vehicle version manifest the vehicle sent, oldest first. */
+  /** Every vehicle version manifest that reached the Director, oldest first. */
   readonly manifests: VehicleVersionManifest[];
+  /** Drop-request: while true, manifests are cut off on the way and never reach the Director. */
+  dropManifests: boolean;
 }
 
 /** A transparent proxy for the Director (`upstream()` is read per request) that records manifests. */
 export async function startManifestRecorder(upstream: () => string): Promise<ManifestRecorder> {
   const manifests: VehicleVersionManifest[] = [];
+  let recorder: ManifestRecorder | undefined;
   const server = http.createServer((req, res) => {
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
       const body = Buffer.concat(chunks);
-      if (req.method === 'POST' && req.url === '/vehicle/manifest') manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
+      if (req.method === 'POST' && req.url === '/vehicle/manifest') {
+        if (recorder?.dropManifests === true) {
+          req.socket.destroy();
+          return;
+        }
+        manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
+      }
       const headers: Record<string, string> = {};
       for (const name of ['authorization', 'content-type', 'range']) {
         const value = req.headers[name];
@@ -357,7 +442,8 @@ export async function startManifestRecorder(upstream: () => string): Promise<Man
       res.destroy(err as Error);
     });
   });
-  return { url: await listen(server), close: closer(server), manifests };
+  recorder = { url: await listen(server), close: closer(server), manifests, dropManifests: false };
+  return recorder;
 }
 
 // -----------------------------------------------------------------------------------------------

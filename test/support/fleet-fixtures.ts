@@ -26,7 +26,7 @@ export interface FixtureImage {
 }
 
 export interface Repositories {
-  readonly image: RunningImageServer;
+  image: RunningImageServer;
   director: RunningDirector;
   readonly imageRoot: Buffer;
   readonly directorRoot: Buffer;
@@ -36,8 +36,13 @@ export interface Repositories {
   readonly directorRootKey: PrivateKey;
   /** Publishes a new Image repository targets version listing these images (uploading them first). */
   publishImages(images: readonly FixtureImage[]): Promise<void>;
-  /** Restarts the Director on the same data folder (lose nothing acknowledged). */
-  restartDirector(): Promise<void>;
+  /**
+   * Restarts the Director on the same data folder (lose nothing acknowledged); `prepare` runs while it
+   * is stopped, with its data folder (an operator replacing an online key file, for instance).
+   */
+  restartDirector(prepare?: (dataDir: string) => void): Promise<void>;
+  /** Restarts the Image repository on the same data folder and the same port (its URL is provisioned in vehicles). */
+  restartImage(prepare?: (dataDir: string) => void): Promise<void>;
   /** Operator API call with the operator token. */
   operator(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
   close(): Promise<void>;
@@ -75,6 +80,26 @@ export interface RepositoryFixtureOptions {
   readonly expires?: string;
 }
 
+/**
+ * fetch (undici) keeps idle connections and notices that the server closed one only when it next
+ * reads from it: after a restart on the same port, its next request on such a connection fails
+ * ("other side closed"). Each failed probe discards one stale connection; a success means none is
+ * left in the pool.
+ */
+async function dropStaleConnections(url: string): Promise<void> {
+  for (let attempt = 0; attempt < 16; attempt++) {
+    try {
+      await (await fetch(`${url}/metadata/root.json`)).arrayBuffer();
+      return;
+    } catch (err) {
+      // "fetch failed": a stale connection, now discarded. (Compared by name: under Jest, undici's
+      // TypeError comes from another realm than this module's.)
+      if ((err as Error).name !== 'TypeError') throw err;
+    }
+  }
+  throw new Error(`${url} still unreachable after a restart`);
+}
+
 export async function startRepositories(clock: FixedClock, label = 'fixture', options: RepositoryFixtureOptions = {}): Promise<Repositories> {
   const expires = options.expires ?? FIXTURE_EXPIRES;
   const dataDir = mkdtempSync(join(tmpdir(), 'uptane-fleet-'));
@@ -82,7 +107,8 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageTargetsKey = PrivateKey.fromLabel(`${label}/image-targets`);
   const directorRootKey = PrivateKey.fromLabel(`${label}/director-root`);
 
-  const image = await startImageServer({ dataDir: join(dataDir, 'image'), clock });
+  const imageOptions = { dataDir: join(dataDir, 'image'), clock };
+  const image = await startImageServer(imageOptions);
   image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
   const online = image.repository.onlineKeys();
   const imageRoot = serializeMetadata(
@@ -132,7 +158,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
     directorRootKey,
     async publishImages(images) {
       for (const img of images) {
-        const upload = await request(`${image.url}/api/v1/images`, 'POST', img.content, UPLOADER_TOKEN);
+        const upload = await request(`${repositories.image.url}/api/v1/images`, 'POST', img.content, UPLOADER_TOKEN);
         if (upload.status !== 201) throw new Error(`upload refused: ${JSON.stringify(upload.json)}`);
         published[img.name] = {
           length: img.content.length,
@@ -142,13 +168,21 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
       }
       targetsVersion += 1;
       const targets: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: targetsVersion, expires, targets: { ...published } };
-      const put = await request(`${image.url}/api/v1/metadata/targets/targets`, 'PUT', serializeMetadata(signMetadata(targets, [imageTargetsKey])), UPLOADER_TOKEN);
+      const put = await request(`${repositories.image.url}/api/v1/metadata/targets/targets`, 'PUT', serializeMetadata(signMetadata(targets, [imageTargetsKey])), UPLOADER_TOKEN);
       if (put.status !== 201) throw new Error(`targets refused: ${JSON.stringify(put.json)}`);
     },
-    async restartDirector() {
+    async restartDirector(prepare) {
       await repositories.director.close();
+      prepare?.(directorOptions.dataDir);
       director = await startDirector(directorOptions);
       repositories.director = director;
+    },
+    async restartImage(prepare) {
+      const port = Number(new URL(repositories.image.url).port);
+      await repositories.image.close();
+      prepare?.(imageOptions.dataDir);
+      repositories.image = await startImageServer({ ...imageOptions, port });
+      await dropStaleConnections(repositories.image.url);
     },
     operator: (method, path, body) =>
       fetch(`${repositories.director.url}${path}`, {
@@ -158,7 +192,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
       }).then(async (r) => ({ status: r.status, json: (await r.json()) as Record<string, unknown> })),
     async close() {
       await repositories.director.close();
-      await image.close();
+      await repositories.image.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

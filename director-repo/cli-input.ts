@@ -1,0 +1,84 @@
+// Files an operator hands the CLI: lists of VINs (one per line) and CSV lines (RFC 4180 quoting).
+// Read once here, with an error that names the file and line, before anything is sent.
+import { readFileSync } from 'node:fs';
+
+/** One CSV line split into fields (RFC 4180 quoting: "a,b" and "say ""hi"""), or an error message. */
+export function splitCsvLine(line: string): string[] | string {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    let field = '';
+    if (line[i] === '"') {
+      i++;
+      for (;;) {
+        if (i >= line.length) return 'a quoted field is not closed';
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += line[i++];
+      }
+      if (i < line.length && line[i] !== ',') return 'text after a closing quote';
+    } else {
+      const end = line.indexOf(',', i);
+      field = line.slice(i, end === -1 ? line.length : end);
+      i = end === -1 ? line.length : end;
+    }
+    fields.push(field.trim());
+    if (i >= line.length) return fields;
+    i++; // the comma
+  }
+}
+
+/** One VIN per line; blank lines and # comments skipped; repeats dropped (each ECU gets one assignment). */
+export function readVinsFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --vins-file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const vins = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  if (vins.length === 0) throw new Error(`--vins-file ${file} lists no VINs: write one per line`);
+  return vins;
+}
+
+/**
+ * The VINs of a CSV file with a `vin` column (any other columns, such as those of the registration
+ * CSV, are ignored); blank lines and # comments skipped. The first bad line fails the whole file.
+ */
+export function readVinsCsv(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read --csv ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  const skip = (line: string) => line.trim() === '' || line.trimStart().startsWith('#');
+  const headerIndex = lines.findIndex((l) => !skip(l));
+  const header = headerIndex === -1 ? [] : splitCsvLine(lines[headerIndex]!);
+  if (typeof header === 'string') throw new Error(`--csv ${file} line ${headerIndex + 1}: ${header}`);
+  const column = header.findIndex((h) => h.toLowerCase() === 'vin');
+  if (column === -1) throw new Error(`--csv ${file}: the first line must be a header naming a vin column (e.g. "vin" alone, or the registration CSV's header)`);
+  const vins: string[] = [];
+  lines.forEach((line, index) => {
+    if (index <= headerIndex || skip(line)) return;
+    const fields = splitCsvLine(line);
+    if (typeof fields === 'string') throw new Error(`--csv ${file} line ${index + 1}: ${fields}`);
+    const vin = fields[column] ?? '';
+    if (vin === '') throw new Error(`--csv ${file} line ${index + 1}: no VIN in the vin column`);
+    vins.push(vin);
+  });
+  if (vins.length === 0) throw new Error(`--csv ${file} has a header but no rows: add one VIN per line`);
+  return vins;
+}

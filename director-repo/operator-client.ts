@@ -1,0 +1,158 @@
+// The operator API of a running Director as the CLI uses it: --url and --token-env, one client that
+// turns refusals into OperatorRequestError with the server's code and a next step, and the small
+// table and JSON printers every operator command shares (vehicles, campaigns, root).
+import type { Argv } from 'yargs';
+import { FetchError, OperatorRequestError } from '../shared/errors.js';
+import type { CliEnvironment } from '../shared/keys-cli.js';
+
+export const DEFAULT_PORT = 8082;
+export const DEFAULT_TOKEN_ENV = 'UPTANE_OPERATOR_TOKEN';
+const REQUEST_TIMEOUT_MS = 60_000;
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers.
+
+/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
+export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)];
+}
+
+export function printTable(io: CliEnvironment, headers: readonly string[], rows: ReadonlyArray<readonly string[]>, empty = '(none)'): void {
+  if (rows.length === 0) {
+    io.print(`  ${empty}`);
+    return;
+  }
+  for (const line of table(headers, rows)) io.print(`  ${line}`);
+}
+
+export const printJson = (io: CliEnvironment, value: unknown) => io.print(JSON.stringify(value, null, 2));
+export const shortId = (keyid: string) => keyid.slice(0, 12);
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+// ---------------------------------------------------------------------------------------------
+// The client.
+
+export interface RemoteArgs {
+  readonly url: string;
+  readonly tokenEnv: string;
+}
+
+export function checkUrl(url: string, option: string): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new Error(`${option} ${url}: not a URL; give one like http://127.0.0.1:8082`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`${option} ${url}: use an http:// or https:// URL`);
+  return parsed;
+}
+
+export function withRemote<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & RemoteArgs> {
+  return yargs
+    .option('url', {
+      type: 'string',
+      default: io.env.UPTANE_DIRECTOR_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`,
+      describe: 'URL of the Director (env UPTANE_DIRECTOR_URL)',
+    })
+    .option('token-env', {
+      type: 'string',
+      default: DEFAULT_TOKEN_ENV,
+      requiresArg: true,
+      describe: 'environment variable holding the operator token (never pass a token as an argument)',
+    })
+    .check((argv) => {
+      checkUrl(argv.url as string, '--url');
+      return true;
+    }) as unknown as Argv<T & RemoteArgs>;
+}
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The operator API over HTTP; a refusal becomes OperatorRequestError with the server's code and a next step. */
+export class DirectorClient {
+  private readonly base: string;
+
+  constructor(
+    url: string,
+    private readonly token: string,
+    private readonly tokenEnv: string,
+  ) {
+    this.base = url.replace(/\/+$/, '');
+  }
+
+  static from(io: CliEnvironment, args: RemoteArgs): DirectorClient {
+    const token = io.env[args.tokenEnv];
+    if (token === undefined || token === '') {
+      throw new Error(
+        `environment variable ${args.tokenEnv} is ${token === undefined ? 'not set' : 'empty'}: put an operator token in it ` +
+          '(`uptane director operator add NAME` on the Director host prints one); tokens are never taken as arguments',
+      );
+    }
+    return new DirectorClient(args.url, token, args.tokenEnv);
+  }
+
+  /** One request; `what` completes "the Director refused to ..." in error messages. */
+  async call(method: string, path: string, what: string, body?: unknown): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    let payload: string | Uint8Array | undefined;
+    if (body instanceof Uint8Array) {
+      payload = body;
+      headers['content-type'] = 'application/octet-stream';
+    } else if (body !== undefined) {
+      payload = JSON.stringify(body);
+      headers['content-type'] = 'application/json';
+    }
+    const url = `${this.base}${path}`;
+    let response: Response;
+    try {
+      response = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+    } catch (err) {
+      if ((err as Error).name === 'TimeoutError') throw new FetchError(`the Director at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, { cause: err });
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new FetchError(
+        `cannot reach the Director at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`uptane director serve\` running there, and is --url (env UPTANE_DIRECTOR_URL) right?`,
+        { cause: err },
+      );
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      json = undefined;
+    }
+    if (response.ok && isRecord(json)) return json;
+    const error = isRecord(json) && isRecord(json.error) ? json.error : {};
+    const code = typeof error.code === 'string' ? error.code : `http_${response.status}`;
+    const message = typeof error.message === 'string' ? error.message : response.ok ? 'the answer is not a JSON object' : `HTTP ${response.status}`;
+    throw new OperatorRequestError(`the Director refused to ${what}: ${message} [${code}, HTTP ${response.status}]${this.hint(response.status, code, message)}`, response.status, code);
+  }
+
+  private hint(status: number, code: string, message: string): string {
+    if (status === 404 && message.startsWith('no route')) return `
+${this.base} has no such route: is --url (env UPTANE_DIRECTOR_URL) the Director, not the Image repository?`;
+    if (status === 401) {
+      return `\nthe operator token in ${this.tokenEnv} was not accepted: check it, or create one on the Director host with \`uptane director operator add NAME\``;
+    }
+    if (status === 413) return '\nthe request is larger than the Director accepts: split it into smaller ones';
+    if (code === 'target_not_found') return '\nthe Image repository does not list that image: check the name (it is the target path, e.g. engine/ecm-2.0.bin) or publish it first';
+    return '';
+  }
+}
+
+/** The answer must be an object with these fields; the Director is ours, so this only guards against talking to something else. */
+export function expectAnswer<T>(json: Record<string, unknown>, fields: readonly string[], what: string): T {
+  const missing = fields.filter((f) => !(f in json));
+  if (missing.length > 0) throw new FetchError(`unexpected answer to ${what}: no ${missing.join(', ')}; is --url a Director?`);
+  return json as T;
+}
