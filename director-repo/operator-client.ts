@@ -12,26 +12,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 // ---------------------------------------------------------------------------------------------
 // Output helpers.
 
-/** Columns padded to their widest cell, two spaces apart; the last column is not padded. */
-export function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)];
-}
-
-export function printTable(io: CliEnvironment, headers: readonly string[], rows: ReadonlyArray<readonly string[]>, empty = '(none)'): void {
-  if (rows.length === 0) {
-    io.print(`  ${empty}`);
-    return;
-  }
-  for (const line of table(headers, rows)) io.print(`  ${line}`);
-}
-
-export const printJson = (io: CliEnvironment, value: unknown) => io.print(JSON.stringify(value, null, 2));
+export { printJson, printTable, table } from '../shared/cli-output.js';
 export const shortId = (keyid: string) => keyid.slice(0, 12);
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 

@@ -11,6 +11,7 @@ import { systemClock } from '../shared/clock.js';
 import { nodeBackend } from '../shared/crypto/ed25519.js';
 import { PrivateKey } from '../shared/crypto/keys.js';
 import { FetchError, OperatorRequestError, StorageError, UptaneError } from '../shared/errors.js';
+import { printJson, table } from '../shared/cli-output.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 import type { ReportedAttack } from '../shared/manifest.js';
@@ -48,17 +49,6 @@ export interface VehicleCommandDeps {
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
 
-const printJson = (io: CliEnvironment, value: unknown) => io.print(JSON.stringify(value, null, 2));
-
-function table(headers: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(headers), ...rows.map(line)];
-}
 
 function checkHttpUrl(value: string, option: string): string {
   let url: URL;
