@@ -1,0 +1,169 @@
+// Figure 5: the Director at fleet scale, in-process (no HTTP): register vehicles of 5 ECUs each in
+// batches inside transactions, measure the database, assign one image to 100,000 vehicles in one
+// operator request, and look up vehicles' metadata at that size.
+//
+// Registration goes through the Director service (Director.registerVehicle: checks, keyids, and the
+// vehicle's first signed targets/snapshot/timestamp) for a time budget; if the target size is not
+// reached by then, the rest is inserted through the storage layer (DirectorStorage: the same rows,
+// with metadata files of the same size copied from a service-registered vehicle), and the service
+// rate is extrapolated to the full size. Both rates are reported; RESULTS.md says which happened.
+import { randomBytes } from 'node:crypto';
+import { rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ImageCatalog } from '../../director-repo/image-catalog.js';
+import { openDirector } from '../../director-repo/server.js';
+import type { VehicleRegistration } from '../../director-repo/director.js';
+import type { BenchContext } from '../lib/context.js';
+import type { Figure, Row } from '../lib/report.js';
+import { fmt, timeLoop } from '../lib/stats.js';
+
+const ECUS = 5;
+const ASSIGNED = 100_000;
+const IMAGE = 'bench/f5-tcu.bin';
+
+const vinOf = (i: number) => `BENCHF5${String(i).padStart(9, '0')}`;
+
+export async function figure5(ctx: BenchContext): Promise<Figure> {
+  const started = performance.now();
+  const notes: string[] = [];
+  const dataDir = join(ctx.tmp, 'f5-director');
+  // Assignments check the image against the Image repository; here a catalog that knows the one image.
+  const images: ImageCatalog = {
+    findImage: async () => ({ length: 1_048_576, hashes: { sha256: 'a'.repeat(64), sha512: 'b'.repeat(128) }, custom: { hardwareIds: ['tcu'], releaseCounter: 1 } }),
+  };
+  const { director, storage } = openDirector({ dataDir, imageRepoUrl: 'http://127.0.0.1:9', images, clock: ctx.clock });
+  try {
+    const total = ctx.settings.scaleVehicles;
+    const registration = (i: number, keys: Buffer): VehicleRegistration => {
+      const vin = vinOf(i);
+      return {
+        vin,
+        ecus: Array.from({ length: ECUS }, (_, e) => ({
+          serial: e === 0 ? `${vin}-tcu` : `${vin}-e${e}`,
+          hardwareId: e === 0 ? 'tcu' : `ecu-${e}`,
+          // Random 32-byte public keys: the Director stores keys and derives keyids at registration;
+          // it checks that a key is a valid point only when verifying with it.
+          publicKey: keys.subarray(e * 32, e * 32 + 32).toString('hex'),
+          primary: e === 0,
+        })),
+      };
+    };
+
+    // Phase 1: the Director service, batches of 500 vehicles per transaction, for the time budget.
+    const budgetMs = ctx.settings.scaleServiceSeconds * 1000;
+    const serviceStart = performance.now();
+    let registered = 0;
+    while (registered < total && performance.now() - serviceStart < budgetMs) {
+      const batch = Math.min(500, total - registered);
+      const keys = randomBytes(batch * ECUS * 32);
+      storage.transaction(() => {
+        for (let k = 0; k < batch; k++) director.registerVehicle(registration(registered + k, keys.subarray(k * ECUS * 32)), 'bench');
+      });
+      registered += batch;
+    }
+    const serviceSeconds = (performance.now() - serviceStart) / 1000;
+    const serviceCount = registered;
+    const serviceRate = serviceCount / serviceSeconds;
+
+    // Phase 2: the storage layer for the rest, with same-size metadata rows.
+    const template = (['targets', 'snapshot', 'timestamp'] as const).map((role) => storage.vehicleMetadata(vinOf(0), role)!);
+    const storageStart = performance.now();
+    const storageBudgetMs = ctx.settings.scaleStorageSeconds * 1000;
+    const now = ctx.clock.now();
+    while (registered < total && performance.now() - storageStart < storageBudgetMs) {
+      const batch = Math.min(5_000, total - registered);
+      const keys = randomBytes(batch * ECUS * 64);
+      storage.transaction(() => {
+        for (let k = 0; k < batch; k++) {
+          const r = registration(registered + k, keys.subarray(k * ECUS * 64));
+          storage.insertVehicle(r.vin, {}, now);
+          r.ecus.forEach((ecu, e) => {
+            // Random keyids (a keyid is a SHA-256 of the key: as random, and unique) and public keys.
+            const at = k * ECUS * 64 + ECUS * 32 + e * 32; // after the vehicle's five public keys
+            const keyid = keys.subarray(at, at + 32).toString('hex');
+            storage.insertEcu({ serial: ecu.serial, vin: r.vin, hardwareId: ecu.hardwareId, publicKey: ecu.publicKey, keyid, isPrimary: ecu.primary }, now);
+          });
+          for (const file of template) storage.putVehicleMetadata(r.vin, file);
+        }
+      });
+      registered += batch;
+    }
+    const storageSeconds = (performance.now() - storageStart) / 1000;
+    const storageCount = registered - serviceCount;
+    const size = registered;
+
+    storage.db.pragma('wal_checkpoint(TRUNCATE)');
+    const dbBytes = statSync(join(dataDir, 'director.sqlite')).size;
+
+    // One operator request assigning one image to the primary ECU of 100,000 vehicles.
+    const assigned = Math.min(ASSIGNED, size);
+    const vins = Array.from({ length: assigned }, (_, i) => vinOf(i));
+    const assignStart = performance.now();
+    const created = await director.assign({ vins, image: IMAGE, hardwareId: 'tcu' }, 'bench');
+    const assignSeconds = (performance.now() - assignStart) / 1000;
+    if (created.length !== assigned) throw new Error(`figure 5: ${created.length} assignments created, ${assigned} expected`);
+    // The assignment left a large write-ahead log; lookups are measured after it is checkpointed, as
+    // the Director's next writes would soon do, so that they see the database in its steady state.
+    storage.db.pragma('wal_checkpoint(TRUNCATE)');
+
+    // Point lookups at this size, as GET /vehicle/metadata/:file runs them after authentication:
+    // random vehicles' timestamp and targets (reads), and the first targets fetch of a vehicle after
+    // its assignment, which also records the assignment as in flight (a durable write).
+    let seed = 12345;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const bounds = { maxMs: ctx.settings.quick ? 1_000 : 3_000, maxCount: 1_000_000 };
+    const unassigned = size - assigned;
+    const readVin = () => vinOf(unassigned > 0 ? assigned + random(unassigned) : random(size));
+    const lookups = await timeLoop((i) => {
+      if (director.vehicleMetadata(readVin(), i % 2 === 0 ? 'timestamp.json' : 'targets.json') === undefined) throw new Error('lookup missed');
+    }, bounds);
+    const raw = await timeLoop((i) => {
+      if (storage.vehicleMetadata(readVin(), i % 2 === 0 ? 'timestamp' : 'targets') === undefined) throw new Error('lookup missed');
+    }, bounds);
+    const firstFetches = await timeLoop((i) => {
+      if (director.vehicleMetadata(vinOf(i), 'targets.json') === undefined) throw new Error('lookup missed');
+    }, { maxMs: ctx.settings.quick ? 500 : 2_000, maxCount: assigned });
+
+    const full = serviceCount === total;
+    const storageRate = storageCount / storageSeconds;
+    const reached = size === total;
+    const rows: Row[] = [
+      {
+        label: `register ${fmt(serviceCount)} vehicles x ${ECUS} ECUs through the Director service`,
+        value: `${fmt(serviceSeconds)} s = ${fmt(serviceRate)} vehicles/s`,
+        baseline: storageCount > 0 ? `storage layer ${fmt(storageRate)} vehicles/s` : undefined,
+        ratio: storageCount > 0 ? `${fmt(serviceRate / storageRate, 2)}x` : undefined,
+      },
+      ...(full ? [] : [{ label: `register ${fmt(storageCount)} more through the storage layer`, value: `${fmt(storageSeconds)} s = ${fmt(storageRate)} vehicles/s` }]),
+      ...(reached && full
+        ? []
+        : [
+            {
+              label: `${fmt(total)} vehicles, extrapolated`,
+              value: `${fmt(total / serviceRate / 60, 1)} min through the service${reached ? '' : `; ${fmt(total / storageRate / 60, 1)} min through the storage layer`}`,
+            },
+          ]),
+      {
+        label: `database size at ${fmt(size)} vehicles`,
+        value: `${fmt(dbBytes / 1024 ** 3, 2)} GiB (${fmt(dbBytes / size)} B per vehicle${reached ? '' : `; ${fmt((dbBytes / size) * total / 1024 ** 3, 1)} GiB at ${fmt(total)}, extrapolated`})`,
+      },
+      { label: `assign one image to ${fmt(assigned)} vehicles (one operator request, one transaction; re-signs each vehicle's targets, snapshot, timestamp)`, value: `${fmt(assignSeconds)} s (${fmt(assigned / assignSeconds)} vehicles/s)` },
+      { label: `point lookups at ${fmt(size)} vehicles: timestamp/targets (Director.vehicleMetadata)`, value: `${fmt(lookups.perSecond)}/s`, baseline: `${fmt(raw.perSecond)}/s`, ratio: `${Math.round((100 * lookups.perSecond) / raw.perSecond)}%` },
+      { label: 'first targets fetch after an assignment (records it in flight: a durable write)', value: `${fmt(firstFetches.perSecond)}/s` },
+    ];
+    notes.push(
+      full
+        ? `All ${fmt(total)} vehicles were registered through the Director service.`
+        : `Only ${fmt(serviceCount)} vehicles fit in the ${ctx.settings.scaleServiceSeconds} s budget of the Director service (BENCH_SCALE_SERVICE_SECONDS); then ${fmt(storageCount)} were inserted through the storage layer (DirectorStorage: the same rows, metadata files of the same size copied from a service-registered vehicle) within ${ctx.settings.scaleStorageSeconds} s (BENCH_SCALE_STORAGE_SECONDS).${reached ? '' : ` ${fmt(total)} was not reached: the times and size at ${fmt(total)} are extrapolated linearly from the measured rates.`}`,
+      'Service registration includes per-vehicle validation, five keyids, and signing the vehicle\'s first targets, snapshot and timestamp (3 Ed25519 signatures); one transaction per 500 vehicles (SQLite WAL, synchronous=FULL). Public keys are random 32-byte strings: the Director derives keyids at registration and checks points only when it verifies.',
+      'Lookups: random VINs among the vehicles without an assignment, alternating timestamp.json and targets.json; baseline: one SELECT of the stored file by (vin, role). The first-fetch row fetches the targets of assigned vehicles once each.',
+    );
+    return { id: 5, title: `Scale: ${fmt(total)} vehicles in the Director`, target: 'no numeric target: time, size and rates reported', baselineIs: 'raw storage-layer inserts and SELECTs of the same rows', rows, verdict: 'INFO', notes, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    storage.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}

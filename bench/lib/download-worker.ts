@@ -1,0 +1,105 @@
+// Figure 4's primary, in a worker thread (the repository server keeps the main thread): refreshes the
+// Image repository metadata, then streams each image through RepositoryUpdater.downloadTarget
+// (length-capped, sha256 + sha512, written and fsync'd), sampling memory meanwhile; and, as the
+// baseline, hashes the same file locally with digestFile.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { nodeBackend } from '../../shared/crypto/ed25519.js';
+import { HttpFetcher } from '../../shared/fetcher.js';
+import { digestFile, MultiHasher } from '../../shared/hashing.js';
+import { FileMetadataStore } from '../../shared/metadata-store.js';
+import { RepositoryUpdater } from '../../shared/updater.js';
+import { RunningClock, type ClockAnchor } from './clock.js';
+import { collectGarbage, sampleMemory, type MemoryPeaks } from './stats.js';
+
+export interface DownloadJob {
+  readonly imageRepoUrl: string;
+  readonly imageRoot: Uint8Array;
+  readonly directory: string;
+  readonly anchor: ClockAnchor;
+  readonly images: ReadonlyArray<{ readonly name: string; readonly blobPath: string; readonly repetitions: number }>;
+}
+
+export interface DownloadMeasurement {
+  readonly name: string;
+  readonly bytes: number;
+  /** Seconds of each repetition; download i and local i ran back to back. */
+  readonly download: { readonly seconds: readonly number[]; readonly memory: MemoryPeaks };
+  readonly local: { readonly seconds: readonly number[]; readonly memory: MemoryPeaks };
+  /** The same HTTP stream through HttpFetcher, only read, and read and hashed (no file written). */
+  readonly transferSeconds: readonly number[];
+  readonly transferHashSeconds: readonly number[];
+}
+
+const job = workerData as DownloadJob;
+
+async function main(): Promise<DownloadMeasurement[]> {
+  const store = new FileMetadataStore(join(job.directory, 'metadata'));
+  store.persist('root', job.imageRoot);
+  const updater = new RepositoryUpdater({
+    repository: 'image',
+    metadataUrl: `${job.imageRepoUrl}/metadata`,
+    targetsUrl: `${job.imageRepoUrl}/targets`,
+    store,
+    fetcher: new HttpFetcher(),
+    clock: new RunningClock(job.anchor),
+    backend: nodeBackend,
+  });
+  await updater.refresh();
+  const results: DownloadMeasurement[] = [];
+  for (const image of job.images) {
+    const lookup = await updater.findTarget(image.name);
+    const destination = join(job.directory, 'image.bin');
+    let download: DownloadMeasurement['download'] = { seconds: [], memory: { rssMiB: 0, heapUsedMiB: 0, externalMiB: 0, samples: 0 } };
+    let local: DownloadMeasurement['local'] = { seconds: [], memory: { rssMiB: 0, heapUsedMiB: 0, externalMiB: 0, samples: 0 } };
+    const transferSeconds: number[] = [];
+    const transferHashSeconds: number[] = [];
+    const fetcher = new HttpFetcher();
+    const stream = async (hash: boolean) => {
+      const hasher = new MultiHasher(Object.keys(lookup.target.hashes));
+      const t0 = performance.now();
+      const { body } = await fetcher.fetch(updater.targetUrl(lookup), { maxBytes: lookup.target.length });
+      for await (const chunk of body) if (hash) hasher.update(chunk);
+      if (hash && !hasher.matches(lookup.target.hashes)) throw new Error('streamed image does not match its hashes');
+      return (performance.now() - t0) / 1000;
+    };
+    for (let r = 0; r < image.repetitions; r++) {
+      transferSeconds.push(await stream(false));
+      transferHashSeconds.push(await stream(true));
+      rmSync(destination, { force: true });
+      collectGarbage();
+      let sampler = sampleMemory();
+      let t0 = performance.now();
+      await updater.downloadTarget(lookup, destination);
+      download = merge(download, (performance.now() - t0) / 1000, sampler.stop());
+      rmSync(destination, { force: true });
+
+      collectGarbage();
+      sampler = sampleMemory();
+      t0 = performance.now();
+      const digest = await digestFile(image.blobPath);
+      local = merge(local, (performance.now() - t0) / 1000, sampler.stop());
+      if (digest.length !== lookup.target.length || digest.hashes.sha256 !== lookup.target.hashes.sha256) throw new Error('baseline digest differs from the signed target');
+    }
+    results.push({ name: image.name, bytes: lookup.target.length, download, local, transferSeconds, transferHashSeconds });
+  }
+  return results;
+}
+
+function merge(previous: DownloadMeasurement['download'], seconds: number, memory: MemoryPeaks): DownloadMeasurement['download'] {
+  return {
+    seconds: [...previous.seconds, seconds],
+    memory: {
+      rssMiB: Math.max(previous.memory.rssMiB, memory.rssMiB),
+      heapUsedMiB: Math.max(previous.memory.heapUsedMiB, memory.heapUsedMiB),
+      externalMiB: Math.max(previous.memory.externalMiB, memory.externalMiB),
+      samples: previous.memory.samples + memory.samples,
+    },
+  };
+}
+
+main().then(
+  (results) => parentPort!.postMessage({ results }),
+  (err: unknown) => parentPort!.postMessage({ fatal: (err as Error).stack ?? String(err) }),
+);

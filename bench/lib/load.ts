@@ -1,0 +1,53 @@
+// Runs the load generator (load-worker.ts) in a worker thread and returns what it measured.
+import { Worker } from 'node:worker_threads';
+
+export interface LoadRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array;
+}
+
+export interface LoadJob {
+  readonly origin: string;
+  /** One keep-alive connection per lane; each lane sends its requests in order. */
+  readonly lanes: ReadonlyArray<readonly LoadRequest[]>;
+  /** Repeat each lane's list (reusable requests) or send each request once (signed, one-time ones). */
+  readonly cycle: boolean;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+  readonly maxRequests: number;
+}
+
+export interface LoadResult {
+  /** Requests completed in the measured window. */
+  readonly requests: number;
+  /** Requests completed in all, warm-up included (for per-request counts taken around the run). */
+  readonly completed: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly statuses: Readonly<Record<string, number>>;
+  readonly errors: number;
+  readonly firstError?: string;
+  readonly bytesIn: number;
+  readonly latencyMs: { readonly p50: number; readonly p99: number };
+}
+
+export function runLoad(job: LoadJob): Promise<LoadResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./load-worker.js', import.meta.url), { workerData: job });
+    worker.once('message', (message: LoadResult | { fatal: string }) => {
+      void worker.terminate();
+      if ('fatal' in message) reject(new Error(`load generator failed: ${message.fatal}`));
+      else resolve(message);
+    });
+    worker.once('error', reject);
+  });
+}
+
+/** Share of requests answered 2xx. */
+export function okCount(result: LoadResult): number {
+  return Object.entries(result.statuses)
+    .filter(([status]) => status.startsWith('2'))
+    .reduce((sum, [, n]) => sum + n, 0);
+}
