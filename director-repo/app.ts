@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuthenticationError, BadRequestError, UptaneError } from '../shared/errors.js';
-import { sendError, sendRawError, sendRawJson } from '../shared/http-errors.js';
+import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
 import type { AssignmentRequest, Director, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
@@ -196,15 +196,8 @@ const VEHICLE_METADATA_URL = /^\/vehicle\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
  * Returns false, having answered nothing, when `req` is another request.
  */
 export function serveVehicleMetadata(director: Director, req: IncomingMessage, res: ServerResponse): boolean {
-  const match = req.method === 'GET' || req.method === 'HEAD' ? VEHICLE_METADATA_URL.exec(req.url ?? '') : null;
-  if (match === null) return false;
-  let file: string;
-  try {
-    file = decodeURIComponent(match[1]!);
-  } catch (err) {
-    if (err instanceof URIError) return false; // express answers a malformed escape
-    throw err;
-  }
+  const file = matchFileRequest(req, VEHICLE_METADATA_URL);
+  if (file === undefined) return false;
   try {
     const vin = director.authenticateVehicle(req.headers.authorization, { method: req.method!, path: req.url! });
     const bytes = director.vehicleMetadata(vin, file);

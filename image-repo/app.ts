@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuthenticationError } from '../shared/errors.js';
-import { sendError, sendRawJson } from '../shared/http-errors.js';
+import { sendError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
 import type { ImageRepository } from './repository.js';
 import type { ImageRepoStorage } from './storage.js';
 
@@ -113,15 +113,8 @@ const METADATA_URL = /^\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
  * Returns false, having answered nothing, when `req` is another request.
  */
 export function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse): boolean {
-  const match = req.method === 'GET' || req.method === 'HEAD' ? METADATA_URL.exec(req.url ?? '') : null;
-  if (match === null) return false;
-  let file: string;
-  try {
-    file = decodeURIComponent(match[1]!);
-  } catch (err) {
-    if (err instanceof URIError) return false; // express answers a malformed escape
-    throw err;
-  }
+  const file = matchFileRequest(req, METADATA_URL);
+  if (file === undefined) return false;
   const stored = repository.metadataFile(file);
   if (stored === undefined) {
     sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });

@@ -1,6 +1,6 @@
 // The one place where error classes become HTTP statuses (STYLE.md 5). Every error leaves as JSON
 // {"error": {"code", "message"}}; no stack trace ever leaves the process.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Response } from 'express';
 import {
   AuthenticationError,
@@ -70,4 +70,20 @@ export function sendRawJson(res: ServerResponse, status: number, body: unknown):
   const text = JSON.stringify(body);
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * For the hot routes served before express's router: the decoded file name when `req` is a GET or
+ * HEAD whose URL matches `pattern` (one capture group), else undefined, so express answers it
+ * (malformed escapes included).
+ */
+export function matchFileRequest(req: IncomingMessage, pattern: RegExp): string | undefined {
+  const match = req.method === 'GET' || req.method === 'HEAD' ? pattern.exec(req.url ?? '') : null;
+  if (match === null) return undefined;
+  try {
+    return decodeURIComponent(match[1]!);
+  } catch (err) {
+    if (err instanceof URIError) return undefined;
+    throw err;
+  }
 }
