@@ -68,14 +68,9 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
     if (!serveVehicleMetadata(director, req, res)) next();
   });
 
-  app.post('/vehicle/manifest', rawBody, authenticateVehicle, (req: VehicleRequest, res, next) => {
-    try {
-      const result = director.receiveManifest(req.vin!, req.body as Buffer);
-      res.status(200).json(result);
-    } catch (err) {
-      log?.(`manifest from ${req.vin} rejected: ${(err as Error).message}`);
-      next(err);
-    }
+  // Served before this router by server.ts (serveVehicleManifest, below); the route answers alike.
+  app.post('/vehicle/manifest', (req, res, next) => {
+    if (!serveVehicleManifest(director, req, res, { maxBodyBytes, log })) next();
   });
 
   // --- Operator API ----------------------------------------------------------------------------
@@ -211,6 +206,66 @@ export function serveVehicleMetadata(director: Director, req: IncomingMessage, r
     sendRawError(res, err);
   }
   return true;
+}
+
+const VEHICLE_MANIFEST_URL = '/vehicle/manifest';
+
+/**
+ * POST /vehicle/manifest, what every vehicle sends on every cycle, answered on plain node:http like
+ * the metadata GETs (bench figure 1): the body is read with a cap, the vehicle authenticated (session
+ * token, or a signature over this body), and the answer sent once the manifest's commit is durable.
+ * Returns false, having answered nothing, when `req` is another request (or a compressed body, which
+ * express's route inflates).
+ */
+export function serveVehicleManifest(
+  director: Director,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { maxBodyBytes: number; log?: (line: string) => void },
+): boolean {
+  if (req.method !== 'POST' || req.url !== VEHICLE_MANIFEST_URL) return false;
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding !== 'identity') return false;
+  let vin: string | undefined;
+  readCappedBody(req, options.maxBodyBytes)
+    .then((body) => {
+      vin = director.authenticateVehicle(req.headers.authorization, { method: 'POST', path: VEHICLE_MANIFEST_URL, bodySha256: sha256Hex(body) });
+      return director.receiveManifest(vin, body);
+    })
+    .then(
+      (result) => sendRawJson(res, 200, result),
+      (err: unknown) => {
+        if (vin !== undefined) options.log?.(`manifest from ${vin} rejected: ${(err as Error).message}`);
+        sendRawError(res, err);
+      },
+    );
+  return true;
+}
+
+/** The request body, refused as 413 body_too_large past `maxBytes` (declared or sent). */
+function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => Object.assign(new Error(`request body is larger than ${maxBytes} bytes`), { status: 413, type: 'entity.too.large' });
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) {
+      req.resume(); // drained, not read, so the connection can answer
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    req.on('data', (chunk: Buffer) => {
+      length += chunk.length;
+      if (length > maxBytes) {
+        req.removeAllListeners('data');
+        req.resume();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.once('end', () => resolve(Buffer.concat(chunks, length)));
+    req.once('error', reject);
+  });
 }
 
 /** The code and message a refused operator request is recorded with (the client gets the same). */

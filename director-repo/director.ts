@@ -21,6 +21,7 @@ import { parseVehicleVersionManifest } from '../shared/manifest.js';
 import type { RootSigned } from '../shared/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
 import { NonceCache, parseVehicleAuth, verifyVehicleRequest } from '../shared/vehicle-auth.js';
+import { GroupCommit } from './group-commit.js';
 import type { ImageCatalog } from './image-catalog.js';
 import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from './manifest-checks.js';
 import type { AssignmentRecord, DirectorStorage, EcuRecord, NewAssignment } from './storage.js';
@@ -89,6 +90,7 @@ export class Director {
     this.clock = options.clock;
     this.requestSkewMs = options.requestSkewMs ?? 5 * 60 * 1000;
     this.nonces = new NonceCache(this.requestSkewMs);
+    this.manifestCommits = new GroupCommit(options.storage.db);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -280,7 +282,10 @@ export class Director {
     });
   }
 
-  /** Listeners told (inside the manifest's transaction) that a vehicle's manifest was accepted. */
+  /** Accepted and rejected manifests are recorded in shared commits (receiveManifest). */
+  private readonly manifestCommits: GroupCommit;
+
+  /** Listeners told (after the manifest's commit) that a vehicle's manifest was accepted. */
   private readonly manifestListeners: Array<(vin: string) => void> = [];
 
   onManifestAccepted(listener: (vin: string) => void): void {
@@ -370,49 +375,56 @@ export class Director {
   /**
    * Checks a vehicle version manifest (uptane-requirements.md 2, steps 1-4) and records it: accepted,
    * with installed images, counters, attacks and assignment outcomes; or rejected, with the reason,
-   * and nothing else changed.
+   * and nothing else changed. Manifests arriving together share one commit (group-commit.ts); the
+   * promise settles once this manifest's outcome is durable.
    */
-  receiveManifest(vin: string, body: Uint8Array): { accepted: true; assignmentsChanged: number } {
-    const now = this.clock.now();
-    try {
-      const manifest = parseVehicleVersionManifest(body, { repository: REPOSITORY });
-      const reports = checkManifest(manifest, vin, this.storage.ecusOf(vin), now, nodeBackend, this.options.manifestChecks ?? DEFAULT_MANIFEST_CHECK_CONFIG);
-      const result = this.storage.transaction(() => {
-        let changed = 0;
-        const active = this.storage.activeAssignments(vin);
-        for (const { ecu, report } of reports) {
-          const image = report.installed_image;
-          const assignment = active.find((a) => a.ecuSerial === ecu.serial);
-          const installsAssignment = assignment !== undefined && assignment.filename === image.filename && assignment.hashes.sha256 === image.hashes.sha256;
-          const sameAsBefore = ecu.installed !== null && ecu.installed.filename === image.filename && ecu.installed.hashes.sha256 === image.hashes.sha256;
-          const releaseCounter = installsAssignment ? assignment.releaseCounter : sameAsBefore ? ecu.installed!.releaseCounter : null;
-          this.storage.recordEcuReport(ecu.serial, { counter: report.report_counter, filename: image.filename, length: image.length, hashes: image.hashes, releaseCounter }, now);
-          for (const attack of report.attacks_detected) this.storage.recordAttack(vin, ecu.serial, attack.code, attack.message, now);
-          if (assignment === undefined) continue;
-          if (installsAssignment) {
-            this.storage.setAssignmentState(assignment.id, 'installed', null, now);
-            changed++;
-          } else if (report.last_install?.filename === assignment.filename && report.last_install.status !== 'installed') {
-            const reason = [report.last_install.status, report.last_install.code, report.last_install.message].filter(Boolean).join(': ');
-            this.storage.setAssignmentState(assignment.id, 'failed', reason, now);
-            changed++;
-          }
-        }
-        this.storage.recordManifest(vin, true, null, body, now);
-        this.storage.setVehicleState(vin, manifest.signed.vehicle_state ?? null);
-        if (changed > 0) this.options.signer.regenerate(vin);
-        return { accepted: true as const, assignmentsChanged: changed };
-      });
-      // After the commit: what listens (the campaign engine) can never undo an acknowledged manifest.
-      for (const listener of this.manifestListeners) listener(vin);
-      return result;
-    } catch (err) {
-      if (err instanceof UptaneError) {
+  async receiveManifest(vin: string, body: Uint8Array): Promise<{ accepted: true; assignmentsChanged: number }> {
+    const outcome = await this.manifestCommits.run(() => {
+      const now = this.clock.now();
+      try {
+        // Checked inside the commit, after any earlier manifest of the same batch: its counters count.
+        return { accepted: this.storage.transaction(() => this.applyManifest(vin, body, now)) };
+      } catch (err) {
+        if (!(err instanceof UptaneError)) throw err;
         // Rejected manifests are kept as history with their reason (issue 4), and nothing else changes.
         this.storage.recordManifest(vin, false, { code: err.code, message: err.message }, body.length <= 1_000_000 ? body : null, now);
+        return { rejected: err };
       }
-      throw err;
+    });
+    if ('rejected' in outcome) throw outcome.rejected;
+    // After the commit: what listens (the campaign engine) can never undo an acknowledged manifest.
+    for (const listener of this.manifestListeners) listener(vin);
+    return outcome.accepted;
+  }
+
+  /** receiveManifest's checks and changes, inside a transaction; throws a typed error to reject. */
+  private applyManifest(vin: string, body: Uint8Array, now: Date): { accepted: true; assignmentsChanged: number } {
+    const manifest = parseVehicleVersionManifest(body, { repository: REPOSITORY });
+    const reports = checkManifest(manifest, vin, this.storage.ecusOf(vin), now, nodeBackend, this.options.manifestChecks ?? DEFAULT_MANIFEST_CHECK_CONFIG);
+    let changed = 0;
+    const active = this.storage.activeAssignments(vin);
+    for (const { ecu, report } of reports) {
+      const image = report.installed_image;
+      const assignment = active.find((a) => a.ecuSerial === ecu.serial);
+      const installsAssignment = assignment !== undefined && assignment.filename === image.filename && assignment.hashes.sha256 === image.hashes.sha256;
+      const sameAsBefore = ecu.installed !== null && ecu.installed.filename === image.filename && ecu.installed.hashes.sha256 === image.hashes.sha256;
+      const releaseCounter = installsAssignment ? assignment.releaseCounter : sameAsBefore ? ecu.installed!.releaseCounter : null;
+      this.storage.recordEcuReport(ecu.serial, { counter: report.report_counter, filename: image.filename, length: image.length, hashes: image.hashes, releaseCounter }, now);
+      for (const attack of report.attacks_detected) this.storage.recordAttack(vin, ecu.serial, attack.code, attack.message, now);
+      if (assignment === undefined) continue;
+      if (installsAssignment) {
+        this.storage.setAssignmentState(assignment.id, 'installed', null, now);
+        changed++;
+      } else if (report.last_install?.filename === assignment.filename && report.last_install.status !== 'installed') {
+        const reason = [report.last_install.status, report.last_install.code, report.last_install.message].filter(Boolean).join(': ');
+        this.storage.setAssignmentState(assignment.id, 'failed', reason, now);
+        changed++;
+      }
     }
+    this.storage.recordManifest(vin, true, null, body, now);
+    this.storage.setVehicleState(vin, manifest.signed.vehicle_state ?? null);
+    if (changed > 0) this.options.signer.regenerate(vin);
+    return { accepted: true as const, assignmentsChanged: changed };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -8,13 +8,16 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { MissingTrustedRootError } from '../shared/errors.js';
 import { loadOnlineKeys } from '../shared/online-keys.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
-import { createApp, serveVehicleMetadata } from './app.js';
+import { createApp, serveVehicleManifest, serveVehicleMetadata } from './app.js';
 import { CampaignStorage } from './campaign-storage.js';
 import { Campaigns } from './campaigns.js';
 import { Director } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { DirectorStorage } from './storage.js';
 import { VehicleMetadataSigner, type VehicleMetadataConfig } from './vehicle-metadata.js';
+
+/** Largest request body (manifests, registrations) the Director reads. */
+const MAX_BODY_BYTES = 1_000_000;
 
 export interface DirectorServerOptions {
   readonly dataDir: string;
@@ -73,11 +76,12 @@ function imageClient(options: DirectorServerOptions, clock: Clock): ImageReposit
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
   const { director, storage, campaigns } = openDirector(options);
-  const app = createApp({ director, storage, campaigns, log: options.log });
-  // Vehicles' metadata GETs are answered before express's router (issue 7, bench figure 2).
+  const app = createApp({ director, storage, campaigns, log: options.log, maxBodyBytes: MAX_BODY_BYTES });
+  // What every vehicle sends on every cycle, metadata GETs and manifests, is answered before
+  // express's router (issue 7, bench figures 1 and 2).
   const server: Server = await new Promise((resolve, reject) => {
     const s = createServer((req, res) => {
-      if (!serveVehicleMetadata(director, req, res)) app(req, res);
+      if (!serveVehicleMetadata(director, req, res) && !serveVehicleManifest(director, req, res, { maxBodyBytes: MAX_BODY_BYTES, log: options.log })) app(req, res);
     });
     s.once('error', reject);
     s.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));

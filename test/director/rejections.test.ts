@@ -260,6 +260,25 @@ describe('manifests the Director refuses', () => {
     await expectUnchanged(car.vin, before);
     await expectHonestManifestAccepted(car, before);
   });
+
+  it('refuses an oversized manifest sent without a declared length (chunked) with 413, and records nothing', async () => {
+    const car = await prepare('OVERSIZE2');
+    const before = await stateOf(car.vin);
+    const huge = Buffer.alloc(1_000_001, 0x20);
+    // A streamed body has no Content-Length: the Director stops reading at its cap instead.
+    const chunks = (async function* () {
+      for (let i = 0; i < huge.length; i += 65_536) yield huge.subarray(i, i + 65_536);
+    })();
+    const response = await fetch(`${url()}/vehicle/manifest`, {
+      method: 'POST',
+      body: chunks as unknown as RequestInit["body"],
+      duplex: 'half',
+      headers: { authorization: car.authHeader('POST', '/vehicle/manifest', huge), 'content-type': 'application/json' },
+    } as RequestInit);
+    expectRefused({ status: response.status, json: (await response.json()) as Record<string, unknown> }, 413, 'body_too_large');
+    await expectUnchanged(car.vin, before);
+    await expectHonestManifestAccepted(car, before);
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
