@@ -1,7 +1,6 @@
 // The Director service: the inventory (vehicles, ECUs, keys), assignments of images to ECUs, the
 // vehicles' manifests, and its own offline-signed root. Routes in app.ts are thin; decisions live
 // here, SQL in storage.ts, per-vehicle signing in vehicle-metadata.ts.
-import { randomBytes } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
 import { nodeBackend } from '../shared/crypto/ed25519.js';
 import { PublicKey } from '../shared/crypto/keys.js';
@@ -26,6 +25,7 @@ import type { ImageCatalog } from './image-catalog.js';
 import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from './manifest-checks.js';
 import type { AssignmentRecord, DirectorStorage, EcuRecord, NewAssignment } from './storage.js';
 import type { DirectorOnlineKeys, VehicleMetadataSigner } from './vehicle-metadata.js';
+import { isSessionRoute, VehicleSessionTokens } from './vehicle-sessions.js';
 
 export interface EcuRegistration {
   readonly serial: string;
@@ -83,7 +83,7 @@ export class Director {
   private readonly clock: Clock;
   private readonly nonces: NonceCache;
   private readonly requestSkewMs: number;
-  private readonly sessions = new Map<string, { vin: string; expires: number }>();
+  private readonly sessions = new VehicleSessionTokens();
 
   constructor(private readonly options: DirectorOptions) {
     this.storage = options.storage;
@@ -98,11 +98,12 @@ export class Director {
 
   /**
    * The VIN of the vehicle whose primary ECU signed this request (Uptane-Ed25519 header), or that
-   * holds this session token (Bearer, issued by `issueSession`).
+   * holds this session token (Bearer, issued by `issueSession`). Either way the VIN comes from the
+   * credential, never from the URL or the body (DESIGN.md "Servers"; test-catalogue.md L4, goal 19).
    */
   authenticateVehicle(authorization: string | undefined, request: { method: string; path: string; bodySha256?: string }): string {
     const claims = parseVehicleAuth(authorization);
-    if (claims === undefined) return this.vinForSession(authorization);
+    if (claims === undefined) return this.vinForSession(authorization, request);
     const ecu = this.storage.ecuByKeyid(claims.keyid);
     if (ecu === undefined || !ecu.isPrimary) throw new AuthenticationError('the signing key is not a registered primary ECU key');
     verifyVehicleRequest(claims, request, PublicKey.fromHex(ecu.publicKey), {
@@ -114,22 +115,34 @@ export class Director {
     return ecu.vin;
   }
 
-  /** A short-lived bearer token for `vin`, so a vehicle's GETs need no signature each. */
-  issueSession(vin: string, lifetimeMs = 15 * 60 * 1000): { token: string; expires: string } {
-    const token = randomBytes(32).toString('base64url');
+  /**
+   * A short-lived bearer token for `vin`, so a polling vehicle's requests need no signature each.
+   * Stateless (vehicle-sessions.ts): it names the vehicle's primary ECU key, and ends with it.
+   * `expiresIn` (seconds) lets the vehicle time the token by its own clock, whatever its skew.
+   */
+  issueSession(vin: string, lifetimeMs = 15 * 60 * 1000): { token: string; expires: string; expiresIn: number } {
+    const primary = this.storage.ecusOf(vin).find((ecu) => ecu.isPrimary);
+    if (primary === undefined) throw new NotFoundError(`no vehicle ${vin}`, { repository: REPOSITORY });
     const expires = this.clock.now().getTime() + lifetimeMs;
-    this.sessions.set(token, { vin, expires });
-    return { token, expires: new Date(expires).toISOString() };
+    const token = this.sessions.issue({ vin, keyid: primary.keyid, expires });
+    return { token, expires: new Date(expires).toISOString(), expiresIn: Math.floor(lifetimeMs / 1000) };
   }
 
-  private vinForSession(authorization: string | undefined): string {
+  private vinForSession(authorization: string | undefined, request: { method: string; path: string }): string {
     const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
-    const session = token === undefined ? undefined : this.sessions.get(token);
-    if (session === undefined || session.expires <= this.clock.now().getTime()) {
-      if (token !== undefined) this.sessions.delete(token);
-      throw new AuthenticationError('sign the request with the primary ECU key (Uptane-Ed25519) or use a current session token');
+    if (token === undefined) throw new AuthenticationError('sign the request with the primary ECU key (Uptane-Ed25519) or use a current session token (Bearer)');
+    // A token opens only what a vehicle polls: its metadata and its manifest. Above all it cannot
+    // open a new session, so only the primary ECU key extends access and a stolen token dies at
+    // its expiry (test-catalogue.md L10: expired tokens are refused, the device re-authenticates).
+    if (!isSessionRoute(request)) throw new AuthenticationError(`a session token is not accepted for ${request.method} ${request.path}: sign the request with the primary ECU key (Uptane-Ed25519)`);
+    const claims = this.sessions.verify(token, this.clock.now().getTime());
+    // The session ends with the key that opened it: once an operator replaced the primary ECU
+    // (replaceEcu), its earlier tokens are refused.
+    const ecu = this.storage.ecuByKeyid(claims.keyid);
+    if (ecu === undefined || !ecu.isPrimary || ecu.vin !== claims.vin) {
+      throw new AuthenticationError('the primary ECU key this session was opened with is no longer registered: open a new session with the current key');
     }
-    return session.vin;
+    return claims.vin;
   }
 
   // -------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { AbSlots, signVersionReport, type AbSlotsOptions } from '../shared/ab-sl
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
-import { ExpiredMetadataError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
+import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
 import {
@@ -93,8 +93,24 @@ export interface CycleResult {
   readonly outcomes: Readonly<Record<string, InstallOutcome>>;
 }
 
+/** A Director session (POST /vehicle/session): a bearer token, used until `expiresAt` by this ECU's clock. */
+interface DirectorSession {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+/** A session is renewed when less than this is left, so a cycle's requests never outlast it. */
+const SESSION_RENEW_MARGIN_MS = 2 * 60 * 1000;
+/** The Director's answer to POST /vehicle/session is a few hundred bytes. */
+const SESSION_RESPONSE_MAX_BYTES = 4096;
+/** What a token may look like (RFC 6750 b64token): it goes into a header as it is. */
+const SESSION_TOKEN = /^[A-Za-z0-9._~+/=-]{1,512}$/;
+const DIRECTOR_POST_TIMEOUT_MS = 30_000;
+
 export class Primary {
   private state: PrimaryState;
+  /** In memory only: a restarted primary opens a new session. */
+  private session: DirectorSession | undefined;
   private readonly backend: Ed25519Backend;
   private readonly fetcher: Fetcher;
   private readonly directorStore: RootHistoryStore;
@@ -128,8 +144,9 @@ export class Primary {
       clock: runtime.clock,
       backend: this.backend,
       config: runtime.updaterConfig,
-      // Every Director request proves the primary's key; the Director derives the VIN from it.
-      requestHeaders: (url) => ({ authorization: this.signRequest('GET', new URL(url).pathname) }),
+      // Every Director request proves the primary's key, by its session or by a signature; the
+      // Director derives the VIN from it.
+      requestHeaders: (url) => ({ authorization: this.directorAuthorization('GET', new URL(url).pathname).header }),
     });
     this.image = new RepositoryUpdater({
       repository: 'image',
@@ -197,11 +214,62 @@ export class Primary {
     return signVehicleRequest(this.key, { method, path, body }, this.runtime.clock.now(), this.backend);
   }
 
+  /**
+   * The Authorization header of a Director request: the session's bearer token while it lasts,
+   * else the request signed with the primary ECU key. A bearer token is acceptable because nothing
+   * the primary trusts depends on it: every metadata file fetched is verified against the
+   * repositories' signatures (#full_verification), and a manifest carries the ECUs' own signatures
+   * and report counters, which the Director checks. A stolen token lets its holder read this
+   * vehicle's Director metadata, or send manifests the Director refuses, until it expires.
+   */
+  private directorAuthorization(method: string, path: string, body?: Uint8Array): { header: string; bearer: boolean } {
+    const session = this.session;
+    if (session !== undefined && this.runtime.clock.now().getTime() < session.expiresAt) return { header: `Bearer ${session.token}`, bearer: true };
+    return { header: this.signRequest(method, path, body), bearer: false };
+  }
+
+  /**
+   * Opens a Director session unless the current one has SESSION_RENEW_MARGIN_MS left: one signed
+   * request, then the Director checks a MAC instead of an Ed25519 signature per request. Without a
+   * session each request is signed, as before: dearer for the Director, never weaker, and no
+   * attack, so the failure is only logged.
+   */
+  private async ensureDirectorSession(): Promise<void> {
+    const now = this.runtime.clock.now().getTime();
+    if (this.session !== undefined && this.session.expiresAt - now >= SESSION_RENEW_MARGIN_MS) return;
+    this.session = undefined;
+    try {
+      this.session = await this.fetchDirectorSession(now);
+    } catch (err) {
+      // Whatever failed (the network, a refusal, an answer that is not a session), signing each
+      // request is the safe way on, and the Director's answers to those decide what happens next.
+      this.log(`no Director session (${(err as Error).message}); signing each request instead`);
+    }
+  }
+
+  private async fetchDirectorSession(now: number): Promise<DirectorSession> {
+    const response = await fetch(`${this.identity.directorUrl}/vehicle/session`, {
+      method: 'POST',
+      headers: { authorization: this.signRequest('POST', '/vehicle/session') },
+      signal: AbortSignal.timeout(DIRECTOR_POST_TIMEOUT_MS),
+    });
+    const body = await readSmallBody(response, SESSION_RESPONSE_MAX_BYTES);
+    if (response.status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${response.status} ${body.toString('utf8', 0, 200)}`);
+    const answer = JSON.parse(body.toString('utf8')) as { token?: unknown; expiresIn?: unknown };
+    const { token, expiresIn } = answer;
+    if (typeof token !== 'string' || !SESSION_TOKEN.test(token) || typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {
+      throw new FetchError('POST /vehicle/session: the answer is not a session');
+    }
+    // Timed by this ECU's clock from before the request left, whatever the Director's clock says.
+    return { token, expiresAt: now + expiresIn * 1000 };
+  }
+
   // -------------------------------------------------------------------------------------------
   // The update cycle.
 
   /** One update cycle: the seven primary steps (uptane-requirements.md 6.1), then the install. */
   async runCycle(): Promise<CycleResult> {
+    // Step 1 first opens or renews the Director session the cycle's Director requests use.
     const manifestSent = await this.sendVehicleVersionManifest();
     // Step 2: the updaters read the same clock; the time is also recorded with the pending install.
     const now = this.loadTime();
@@ -232,6 +300,8 @@ export class Primary {
 
   /** Primary step 1: collect every secondary's signed report, add its own, sign, send. */
   async sendVehicleVersionManifest(): Promise<boolean> {
+    // The cycle's first Director request: the session it and the metadata requests use starts here.
+    await this.ensureDirectorSession();
     const reports: Record<string, EcuVersionReport> = {};
     let complete = true;
     for (const [serial, secondary] of this.runtime.secondaries) {
@@ -270,12 +340,7 @@ export class Primary {
     );
     const body = Buffer.from(JSON.stringify(manifest));
     try {
-      const response = await fetch(`${this.identity.directorUrl}/vehicle/manifest`, {
-        method: 'POST',
-        body,
-        headers: { authorization: this.signRequest('POST', '/vehicle/manifest', body), 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(30_000),
-      });
+      const response = await this.postVehicleVersionManifest(body);
       if (!response.ok) {
         const text = await response.text();
         this.log(`Director refused the manifest: HTTP ${response.status} ${text.slice(0, 200)}`);
@@ -291,6 +356,29 @@ export class Primary {
     // manifest lost them, the H5 attack included.)
     this.persist({ ...this.state, attacks: this.state.attacks.slice(own.signed.attacks_detected.length) });
     return complete;
+  }
+
+  /**
+   * POST /vehicle/manifest. A 401 to a session token means the Director no longer knows it (it
+   * restarted, and its token secret with it): the token is dropped, a new session opened, and the
+   * manifest sent once more. The Director recorded nothing for the refused request.
+   */
+  private async postVehicleVersionManifest(body: Buffer): Promise<Response> {
+    const post = (authorization: string) =>
+      fetch(`${this.identity.directorUrl}/vehicle/manifest`, {
+        method: 'POST',
+        body,
+        headers: { authorization, 'content-type': 'application/json' },
+        signal: AbortSignal.timeout(DIRECTOR_POST_TIMEOUT_MS),
+      });
+    const first = this.directorAuthorization('POST', '/vehicle/manifest', body);
+    const response = await post(first.header);
+    if (response.status !== 401 || !first.bearer) return response;
+    await response.arrayBuffer();
+    this.log('the Director refused the session token (restarted?); opening a new session');
+    this.session = undefined;
+    await this.ensureDirectorSession();
+    return post(this.directorAuthorization('POST', '/vehicle/manifest', body).header);
   }
 
   /** This ECU's own signed version report, with every attack not yet accepted by the Director. */
@@ -498,4 +586,17 @@ export class Primary {
       attacksToReport: this.state.attacks,
     };
   }
+}
+
+/** A response body read up to `maxBytes`; a longer one is cut off and refused. */
+async function readSmallBody(response: Response, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  if (response.body === null) return Buffer.alloc(0);
+  for await (const chunk of response.body) {
+    total += chunk.length;
+    if (total > maxBytes) throw new FetchError(`${response.url}: the answer exceeds ${maxBytes} bytes`);
+    chunks.push(Buffer.from(chunk));
+  }
+  return Buffer.concat(chunks, total);
 }

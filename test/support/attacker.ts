@@ -406,29 +406,50 @@ export function startTrickleProxy(upstream: string, bytesPerTick: number, tickMs
 // -----------------------------------------------------------------------------------------------
 // What the Director receives: a recording proxy in front of it.
 
+/** One request on its way to the Director, with how it authenticated and what the Director answered. */
+export interface DirectorRequest {
+  readonly method: string;
+  readonly path: string;
+  /** The Authorization header as sent (a session token or a signed request), if any. */
+  readonly authorization: string | undefined;
+  /** The Director's HTTP status; 0 when the request was cut off on the way. */
+  readonly status: number;
+}
+
 export interface ManifestRecorder extends RunningProxy {
   /** Every vehicle version manifest that reached the Director, oldest first. */
   readonly manifests: VehicleVersionManifest[];
+  /** Every request the vehicle sent the Director, oldest first. */
+  readonly requests: DirectorRequest[];
   /** Drop-request: while true, manifests are cut off on the way and never reach the Director. */
   dropManifests: boolean;
+  /** Drop-request: while true, POST /vehicle/session is cut off on the way (the vehicle gets no session). */
+  dropSessions: boolean;
 }
 
-/** A transparent proxy for the Director (`upstream()` is read per request) that records manifests. */
+/** How a recorded request authenticated: `Bearer`, `Uptane-Ed25519`, or undefined. */
+export const authScheme = (request: DirectorRequest): string | undefined => request.authorization?.split(' ', 1)[0];
+
+/** A transparent proxy for the Director (`upstream()` is read per request) that records manifests and requests. */
 export async function startManifestRecorder(upstream: () => string): Promise<ManifestRecorder> {
   const manifests: VehicleVersionManifest[] = [];
+  const requests: DirectorRequest[] = [];
   let recorder: ManifestRecorder | undefined;
   const server = http.createServer((req, res) => {
     void (async () => {
       const chunks: Buffer[] = [];
       for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
       const body = Buffer.concat(chunks);
-      if (req.method === 'POST' && req.url === '/vehicle/manifest') {
-        if (recorder?.dropManifests === true) {
-          req.socket.destroy();
-          return;
-        }
-        manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
+      const method = req.method ?? 'GET';
+      const path = req.url ?? '/';
+      const authorization = req.headers.authorization;
+      const drop = method === 'POST' && ((path === '/vehicle/manifest' && recorder?.dropManifests === true) || (path === '/vehicle/session' && recorder?.dropSessions === true));
+      if (drop) {
+        requests.push({ method, path, authorization, status: 0 });
+        req.socket.destroy();
+        return;
       }
+      if (method === 'POST' && path === '/vehicle/manifest') manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
       const headers: Record<string, string> = {};
       for (const name of ['authorization', 'content-type', 'range']) {
         const value = req.headers[name];
@@ -436,13 +457,14 @@ export async function startManifestRecorder(upstream: () => string): Promise<Man
       }
       const answer = await fetch(`${upstream()}${req.url ?? '/'}`, { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body });
       const bytes = Buffer.from(await answer.arrayBuffer());
+      requests.push({ method, path, authorization, status: answer.status });
       res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/octet-stream', 'content-length': String(bytes.length) });
       res.end(bytes);
     })().catch((err: unknown) => {
       res.destroy(err as Error);
     });
   });
-  recorder = { url: await listen(server), close: closer(server), manifests, dropManifests: false };
+  recorder = { url: await listen(server), close: closer(server), manifests, requests, dropManifests: false, dropSessions: false };
   return recorder;
 }
 
