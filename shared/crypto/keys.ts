@@ -40,14 +40,22 @@ export function decodeHex(hex: string, length: number): Uint8Array | null {
 
 /** A public key this project can verify with: Ed25519 only (DESIGN.md, "Cryptography"). */
 export class PublicKey {
-  readonly keyid: string;
   readonly bytes: Uint8Array;
+  private cachedKeyid: string | undefined;
 
   private constructor(readonly tuf: TufKey) {
-    this.keyid = computeKeyId(tuf);
     const bytes = decodeHex(tuf.keyval.public, 32);
     if (bytes === null) throw new UnsupportedKeyError('ed25519 public key must be 64 lowercase hex characters');
     this.bytes = bytes;
+  }
+
+  /**
+   * Computed on first use: the Director builds a key per ECU for every manifest it checks and never
+   * needs the keyid there, and hashing the canonical key cost 5% of its manifest intake (figure 1).
+   */
+  get keyid(): string {
+    this.cachedKeyid ??= computeKeyId(this.tuf);
+    return this.cachedKeyid;
   }
 
   /** From a TUF key object whose shape has been checked; throws UnsupportedKeyError otherwise. */
