@@ -38,8 +38,10 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
         sendError(res, 404, 'not_found', `no image ${path}`);
         return;
       }
-      // send handles Range (clients resume), ETag and Last-Modified for the immutable blob.
-      res.sendFile(file, { headers: { 'Content-Type': 'application/octet-stream' }, immutable: true, maxAge: '365d' });
+      // send handles Range (clients resume), ETag and Last-Modified for the immutable blob. It passes
+      // its options on to fs.createReadStream: 1 MiB reads instead of 64 KiB cut the server's share
+      // of the CPU during a large download by a sixth or more (bench figure 4, on 2 cores).
+      res.sendFile(file, { headers: { 'Content-Type': 'application/octet-stream' }, immutable: true, maxAge: '365d', highWaterMark: BLOB_READ_BYTES } as Parameters<Response['sendFile']>[1]);
     } catch (err) {
       next(err);
     }
@@ -103,6 +105,9 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
   return app;
 }
+
+/** Read size when streaming an image blob (send passes it to fs.createReadStream). */
+const BLOB_READ_BYTES = 1024 * 1024;
 
 const METADATA_URL = /^\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
 
