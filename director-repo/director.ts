@@ -415,12 +415,15 @@ export class Director {
     const manifest = parseVehicleVersionManifest(body, { repository: REPOSITORY });
     const reports = checkManifest(manifest, vin, this.storage.ecusOf(vin), now, nodeBackend, this.options.manifestChecks ?? DEFAULT_MANIFEST_CHECK_CONFIG);
     let changed = 0;
+    // Whether this manifest tells anything new: its body is then kept as signed evidence.
+    let news = false;
     const active = this.storage.activeAssignments(vin);
     for (const { ecu, report } of reports) {
       const image = report.installed_image;
       const assignment = active.find((a) => a.ecuSerial === ecu.serial);
       const installsAssignment = assignment !== undefined && assignment.filename === image.filename && assignment.hashes.sha256 === image.hashes.sha256;
       const sameAsBefore = ecu.installed !== null && ecu.installed.filename === image.filename && ecu.installed.hashes.sha256 === image.hashes.sha256;
+      if (!sameAsBefore || report.attacks_detected.length > 0) news = true;
       const releaseCounter = installsAssignment ? assignment.releaseCounter : sameAsBefore ? ecu.installed!.releaseCounter : null;
       this.storage.recordEcuReport(ecu.serial, { counter: report.report_counter, filename: image.filename, length: image.length, hashes: image.hashes, releaseCounter }, now);
       for (const attack of report.attacks_detected) this.storage.recordAttack(vin, ecu.serial, attack.code, attack.message, now);
@@ -434,7 +437,10 @@ export class Director {
         changed++;
       }
     }
-    this.storage.recordManifest(vin, true, null, body, now);
+    // A vehicle reports every cycle, mostly that nothing changed: those are recorded without their
+    // body, which kept each commit several pages smaller (bench figure 1). What the body said is in
+    // the ECU records (counters, installed images) either way.
+    this.storage.recordManifest(vin, true, null, news || changed > 0 ? body : null, now);
     this.storage.setVehicleState(vin, manifest.signed.vehicle_state ?? null);
     if (changed > 0) this.options.signer.regenerate(vin);
     return { accepted: true as const, assignmentsChanged: changed };

@@ -5,6 +5,10 @@
 import { createHash } from 'node:crypto';
 import { openDatabase, type Db } from '../shared/sqlite.js';
 
+/** Manifest records kept per vehicle (the newest), accepted and refused alike. */
+export const MANIFEST_HISTORY = 100;
+const MANIFEST_PRUNE_STEP = 20;
+
 const MIGRATIONS = [
   `CREATE TABLE vehicles (
      vin TEXT PRIMARY KEY,
@@ -267,7 +271,8 @@ export class DirectorStorage {
       insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
       listVehicles: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin > ? ORDER BY vin LIMIT ?'),
       countVehicles: db.prepare('SELECT COUNT(*) AS n FROM vehicles'),
-      setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ?'),
+      // Written only when it changed: an unchanged row is not rewritten into the commit.
+      setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ? AND last_state IS NOT ?'),
       vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
       insertEcu: db.prepare(
         'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -290,6 +295,13 @@ export class DirectorStorage {
       setAssignmentState: db.prepare('UPDATE assignments SET state = ?, reason = ?, updated_at = ? WHERE id = ?'),
       markInFlight: db.prepare("UPDATE assignments SET state = 'in_flight', updated_at = ? WHERE vin = ? AND state = 'pending'"),
       insertManifest: db.prepare('INSERT INTO manifests (vin, received_at, accepted, error_code, error_message, body) VALUES (?, ?, ?, ?, ?, ?)'),
+      // Keeps a vehicle's newest MANIFEST_HISTORY records, deleting in steps of MANIFEST_PRUNE_STEP
+      // so that most manifests delete nothing (each deletion is a page written in the commit).
+      pruneManifests: db.prepare(
+        `DELETE FROM manifests WHERE vin = :vin
+           AND id <= (SELECT id FROM manifests WHERE vin = :vin ORDER BY id DESC LIMIT 1 OFFSET :keep)
+           AND EXISTS (SELECT 1 FROM manifests WHERE vin = :vin ORDER BY id DESC LIMIT 1 OFFSET :trigger)`,
+      ),
       manifestsOf: db.prepare(
         'SELECT id, vin, received_at, accepted, error_code, error_message FROM manifests WHERE vin = ? ORDER BY id DESC LIMIT ?',
       ),
@@ -345,7 +357,7 @@ export class DirectorStorage {
 
   /** What the vehicle's last accepted manifest said: parked or driving (campaign status counts it). */
   setVehicleState(vin: string, state: string | null): void {
-    this.s.setVehicleState.run(state, vin);
+    this.s.setVehicleState.run(state, vin, state);
   }
 
   vehicleState(vin: string): string | null {
@@ -430,8 +442,14 @@ export class DirectorStorage {
 
   // Manifests and attacks ----------------------------------------------------------------------
 
-  recordManifest(vin: string | null, accepted: boolean, error: { code: string; message: string } | null, body: Uint8Array | null, now: Date): void {
+  /**
+   * Adds a manifest to the vehicle's history (with its body as evidence, or null) and drops the
+   * oldest records beyond MANIFEST_HISTORY: a vehicle reports every cycle, so an unbounded history
+   * would grow with time, not with the fleet.
+   */
+  recordManifest(vin: string, accepted: boolean, error: { code: string; message: string } | null, body: Uint8Array | null, now: Date): void {
     this.s.insertManifest.run(vin, now.toISOString(), accepted ? 1 : 0, error?.code ?? null, error?.message ?? null, body === null ? null : Buffer.from(body));
+    this.s.pruneManifests.run({ vin, keep: MANIFEST_HISTORY, trigger: MANIFEST_HISTORY + MANIFEST_PRUNE_STEP - 1 });
   }
 
   manifestsOf(vin: string, limit: number): Array<{ id: number; receivedAt: string; accepted: boolean; errorCode: string | null; errorMessage: string | null }> {

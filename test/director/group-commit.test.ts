@@ -130,6 +130,29 @@ describe('the Director with group commit', () => {
     expect(repos.director.storage.ecusOf(car.vin).map((e) => e.lastCounter)).toEqual([1, 1]);
   });
 
+  test('a vehicle\'s manifest history is capped, newest kept; bodies are kept only for manifests with news', async () => {
+    const car = await registered('GROUPCOMMIT000002');
+    const director = repos.director.director;
+    const send = (manifest: unknown) => director.receiveManifest(car.vin, Buffer.from(JSON.stringify(manifest)));
+    await send(car.manifest()); // first report: the installed images are news
+    for (let i = 0; i < 120; i++) await send(car.manifest()); // nothing changed
+    const ecm = car.ecu(`${car.vin}-ecm`);
+    await send(car.manifest({ [car.primary.serial]: car.report(car.primary), [ecm.serial]: car.report(ecm, { attacks: [{ code: 'rollback', message: 'replayed targets' }] }) }));
+    await expect(send(car.manifest({ [car.primary.serial]: car.report(car.primary) }))).rejects.toMatchObject({ code: 'manifest_inventory' });
+
+    const rows = repos.director.storage.db
+      .prepare('SELECT accepted, body IS NOT NULL AS kept FROM manifests WHERE vin = ? ORDER BY id')
+      .all(car.vin) as Array<{ accepted: number; kept: number }>;
+    // 123 recorded, pruned in steps of 20 once 120 are held: 103 left, the newest.
+    expect(rows).toHaveLength(103);
+    expect(rows.slice(-2)).toEqual([
+      { accepted: 1, kept: 1 }, // reported an attack: kept as signed evidence
+      { accepted: 0, kept: 1 }, // refused: kept with its reason
+    ]);
+    expect(rows.slice(0, -2).every((r) => r.accepted === 1 && r.kept === 0)).toBe(true);
+    expect(history(car.vin)[0]).toMatchObject({ accepted: false, errorCode: 'manifest_inventory' });
+  });
+
   test('many vehicles at once over HTTP: every manifest is answered after it is stored', async () => {
     const cars = await Promise.all(Array.from({ length: 12 }, (_, i) => registered(`GROUPCOMMIT1000${String(i).padStart(2, '0')}`)));
     const forged = cars[5]!;
