@@ -9,7 +9,7 @@ import { AbSlots, signVersionReport, type AbSlotsOptions } from '../shared/ab-sl
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
-import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
+import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, StorageError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
 import {
@@ -204,6 +204,24 @@ export class Primary {
     this.runtime.log?.(`[${this.identity.vin}] ${line}`);
   }
 
+  /**
+   * What ended a cycle early: an attack is recorded for the next manifest (attacks_detected, which
+   * also halts campaigns); a fault is only logged. A fault is the network failing plainly (refused,
+   * reset, an HTTP error status) or this ECU's own storage: no metadata or image was wrong, the next
+   * cycle retries, and a flaky link must not read as an attack to the fleet's operators. A slow,
+   * endless or missing response stays an attack (test-catalogue.md F1-F4). A refused request also
+   * drops the Director session, so the next cycle opens a new one (the Director may have restarted).
+   */
+  private recordFailure(err: UptaneError): void {
+    const fault = err.code === 'fetch_failed' || err instanceof StorageError;
+    if (!fault) {
+      this.recordAttack(err);
+      return;
+    }
+    if (err instanceof FetchError) this.session = undefined;
+    this.log(`cycle failed (fault, not an attack): ${err.code}: ${err.message}`);
+  }
+
   private recordAttack(err: UptaneError): void {
     const attack = { code: err.code, message: `${err.repository ?? ''}${err.role === undefined ? '' : ` ${err.role}`}: ${err.message}`.trim().slice(0, MANIFEST_LIMITS.maxTextLength) };
     this.persist({ ...this.state, attacks: [...this.state.attacks, attack].slice(-MANIFEST_LIMITS.maxAttacks) });
@@ -292,7 +310,7 @@ export class Primary {
       this.directorStaging.discard();
       this.imageStaging.discard();
       if (!(err instanceof UptaneError)) throw err;
-      this.recordAttack(err);
+      this.recordFailure(err);
       return { status: 'failed', manifestSent, error: { code: err.code, message: err.message }, outcomes: {} };
     }
     return this.installPending(manifestSent);
@@ -487,7 +505,7 @@ export class Primary {
       return { status: failed ? 'failed' : 'installed', manifestSent, outcomes };
     } catch (err) {
       if (!(err instanceof UptaneError)) throw err;
-      this.recordAttack(err);
+      this.recordFailure(err);
       if (err instanceof ExpiredMetadataError) this.persist({ ...this.state, pending: null });
       return { status: 'failed', manifestSent, error: { code: err.code, message: err.message }, outcomes: {} };
     }

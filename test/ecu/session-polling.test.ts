@@ -21,12 +21,17 @@ let recorder: ManifestRecorder;
 let dir: string;
 let car: SimulatedVehicle;
 let log: string[];
+/** While true, the proxy forwards to a closed port: the Director cannot be reached. */
+let directorDown = false;
+/** A loopback port nothing listens on (port 1 is privileged and unused here). */
+const UNREACHABLE = 'http://127.0.0.1:1';
 
 beforeEach(async () => {
   clock = new FixedClock(FIXTURE_NOW);
   repos = await startRepositories(clock, 'session-polling');
   await repos.publishImages([ECM_V2, ECM_V3]);
-  recorder = await startManifestRecorder(() => repos.director.url);
+  directorDown = false;
+  recorder = await startManifestRecorder(() => (directorDown ? UNREACHABLE : repos.director.url));
   dir = mkdtempSync(join(tmpdir(), 'uptane-session-car-'));
   log = [];
   car = await SimulatedVehicle.create({
@@ -137,6 +142,23 @@ describe('the primary polls the Director with a session', () => {
     expect(view.assignments.map((a) => `${a.filename}:${a.state}`)).toEqual([`${ECM_V3.name}:installed`]);
     expect(view.attacks).toEqual([]);
     expect(car.primary.reportedAttacks).toEqual([]);
+  });
+
+  it('an unreachable Director fails the cycle as a fault: no attack reported, a new session next time', async () => {
+    await car.primary.runCycle();
+    directorDown = true;
+    expect(await car.primary.runCycle()).toMatchObject({ status: 'failed', manifestSent: false, error: { code: 'fetch_failed' } });
+    // A network failure is not an attack: reporting it would halt every campaign the car is in.
+    expect(car.primary.reportedAttacks).toEqual([]);
+    expect(log.some((line) => line.includes('fault, not an attack') && line.includes('fetch_failed'))).toBe(true);
+
+    directorDown = false;
+    await assign(ECM_V2);
+    const mark = recorder.requests.length;
+    expect(await car.primary.runCycle()).toMatchObject({ status: 'installed', manifestSent: true });
+    // The refused cycle dropped the session (the Director may have restarted): a new one first.
+    expect(requestsSince(mark).slice(0, 2)).toEqual([`POST /vehicle/session ${VEHICLE_AUTH_SCHEME} 201`, 'POST /vehicle/manifest Bearer 200']);
+    expect((await directorView()).attacks).toEqual([]);
   });
 
   it('signs every request when no session can be had, reports no attack, and opens one once it can', async () => {

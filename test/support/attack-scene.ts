@@ -211,6 +211,26 @@ export async function expectAttackRejected(expected: Expected): Promise<void> {
   await expectReportedThenHonestUpdate(expected);
 }
 
+/**
+ * A network that drops requests or answers: the cycle fails with `code` and changes nothing, as for
+ * an attack, but it is a fault to the ECU, not an attack it can tell from an outage: it is not
+ * reported in attacks_detected (which would halt campaigns on every flaky link). A drop-request is
+ * detected at the Director instead, by the vehicle's missing or stale manifests
+ * (uptane-requirements.md, "Drop-request"). The next honest cycle installs.
+ */
+export async function expectFaultThenHonestUpdate(code: string): Promise<void> {
+  await expectCycleRejected({ code, detectedBy: PRIMARY, in: 'cycle' });
+  const { net, bus, recorder } = scene();
+  net.clear();
+  bus.clear();
+  const sent = recorder.manifests.length;
+  await honestCycle('installed');
+  for (const report of Object.values(recorder.manifests[sent]!.signed.ecu_version_reports)) {
+    expect(report.signed.attacks_detected).toEqual([]);
+  }
+  expect((await vehicleStatus()).attacks).toEqual([]);
+}
+
 // -------------------------------------------------------------------------------------------------
 // The attacker's moves on this scene.
 
