@@ -18,13 +18,14 @@ const CONNECTIONS = 8;
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 const VEHICLES = 16;
 const TARGET = 0.5;
+const ROUNDS = 3;
 
 export async function figure2(ctx: BenchContext): Promise<Figure> {
   const started = performance.now();
   const repos = await startBenchRepositories(ctx, 'f2');
   const vehicles = Array.from({ length: VEHICLES }, (_, i) => testVehicle(ctx, `BENCHF2${String(i).padStart(6, '0')}`, 2));
   const notes: string[] = [];
-  const durationMs = ctx.settings.quick ? 1_500 : 3_000;
+  const durationMs = ctx.settings.quick ? 1_000 : 1_500;
   const warmupMs = 500;
   try {
     await repos.publishImages([{ name: 'bench/f2-tcu.bin', content: Buffer.alloc(4096, 1), hardwareIds: ['tcu'], releaseCounter: 1 }]);
@@ -87,24 +88,37 @@ export async function figure2(ctx: BenchContext): Promise<Figure> {
 
       const run = (origin: string, requestLanes: LoadRequest[][], cycle: boolean) => runLoad({ origin, lanes: requestLanes, cycle, warmupMs, durationMs, maxRequests: 2_000_000 });
       const rows: Row[] = [];
-      const compare = async (label: string, origin: string, requestLanes: LoadRequest[][], cycle: boolean) => {
-        const verificationsBefore = serverVerifications.count;
-        const product = await run(origin, requestLanes, cycle);
-        const verifications = (serverVerifications.count - verificationsBefore) / Math.max(1, product.completed);
-        checkOk(product, label);
-        const baseline = await run(plain.url, requestLanes, cycle);
-        checkOk(baseline, `${label} (baseline)`);
-        const ratio = product.perSecond / baseline.perSecond;
+      // `judged`: whether the row counts toward the verdict. The signed-request path is measured for
+      // comparison only: the primary ECU polls with a session token (primary.ts, ensureSession).
+      const compare = async (label: string, origin: string, requestLanes: LoadRequest[][], cycle: boolean, judged = true) => {
+        // Product then baseline, back to back, in ROUNDS pairs (cycling request lists only: signed
+        // headers are single-use, so that run is one pair); the verdict is the median pair's ratio,
+        // since this shared host's speed drifts between minutes.
+        const pairs: Array<{ product: LoadResult; baseline: LoadResult; verifications: number }> = [];
+        for (let r = 0; r < (cycle ? ROUNDS : 1); r++) {
+          const verificationsBefore = serverVerifications.count;
+          const product = await run(origin, requestLanes, cycle);
+          const verifications = (serverVerifications.count - verificationsBefore) / Math.max(1, product.completed);
+          checkOk(product, label);
+          const baseline = await run(plain.url, requestLanes, cycle);
+          checkOk(baseline, `${label} (baseline)`);
+          pairs.push({ product, baseline, verifications });
+        }
+        const ratioOf = (p: (typeof pairs)[number]) => p.product.perSecond / p.baseline.perSecond;
+        const middle = [...pairs].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor(pairs.length / 2)]!;
+        const ratio = ratioOf(middle);
         rows.push({
-          label: `${label}, GETs/s`,
-          value: `${fmt(product.perSecond)} (p50 ${fmt(product.latencyMs.p50, 2)} ms, ${fmt(verifications, 2)} verifications/GET)`,
-          baseline: `${fmt(baseline.perSecond)}/s`,
+          label: `${label}, GETs/s${pairs.length > 1 ? ` (median of ${pairs.length} pairs: ${pairs.map((p) => pct(ratioOf(p))).join(', ')})` : ''}`,
+          value: `${fmt(middle.product.perSecond)} (p50 ${fmt(middle.product.latencyMs.p50, 2)} ms, ${fmt(middle.verifications, 2)} verifications/GET)`,
+          baseline: `${fmt(middle.baseline.perSecond)}/s`,
           ratio: pct(ratio),
-          verdict: verdictOf(ratio >= TARGET),
+          ...(judged ? { verdict: verdictOf(ratio >= TARGET) } : {}),
         });
-        return { product, baseline };
+        return middle;
       };
-      const signedResult = await compare('Director timestamp+targets, signed request header', repos.director.url, signed, false);
+      await compare('Director timestamp+targets, session token (Bearer), as the primary ECU polls', repos.director.url, session, true);
+      await compare('Image repository timestamp+snapshot+targets', repos.image.url, image, true);
+      const signedResult = await compare('Director timestamp+targets, every request signed instead (not judged)', repos.director.url, signed, false, false);
       // One Ed25519 check per signed GET, measured here on the same payloads: even if nothing else
       // cost anything, a signed GET could not be faster than the baseline's GET plus that check.
       const sample = signed.flat().slice(0, 2_000);
@@ -122,11 +136,9 @@ export async function figure2(ctx: BenchContext): Promise<Figure> {
         value: `${fmt(baselineMs * 1000)} us + ${fmt(checkMs * 1000)} us`,
         ratio: pct(baselineMs / (baselineMs + checkMs)),
       });
-      await compare('Director timestamp+targets, session token (Bearer)', repos.director.url, session, true);
-      await compare('Image repository timestamp+snapshot+targets', repos.image.url, image, true);
       notes.push(
         'Vehicle metadata GETs (Director) and metadata GETs (Image repository) are answered on plain node:http before express\'s router (serveVehicleMetadata, serveMetadata in the apps; server.ts dispatches), and the Director reads a vehicle\'s three files in one SELECT without a transaction unless one is due for re-signing. Before that change: signed 15%, session 21%, Image repository 30% of the same baseline (see "Fixes" below).',
-        'A GET signed with the vehicle\'s key needs one Ed25519 verification at the Director, which alone costs more than the whole baseline GET; the best-possible row shows the ceiling this puts on the ratio. Session tokens (POST /vehicle/session, then Bearer) exist for frequent GETs; the primary ECU does not use them yet and signs every request.',
+        'A GET signed with the vehicle\'s key needs one Ed25519 verification at the Director, which alone costs more than the whole baseline GET; the best-possible row shows the ceiling this puts on the ratio. That is why the primary ECU signs one POST /vehicle/session per token lifetime (15 minutes) and polls with the token; the verdict is on that path. Before the primary used sessions, every GET was signed: 13-19% of the baseline.',
         `${CONNECTIONS} keep-alive connections; ${(warmupMs / 1000).toFixed(1)} s warm-up, then ${(durationMs / 1000).toFixed(0)} s measured per run; ${VEHICLES} vehicles, each with one assigned image; the server and the plain baseline run on this process's main thread, the load generator in a worker thread.`,
       );
       return {

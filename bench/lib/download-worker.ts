@@ -25,8 +25,9 @@ export interface DownloadMeasurement {
   readonly name: string;
   readonly bytes: number;
   /** Seconds of each repetition; download i and local i ran back to back. */
-  readonly download: { readonly seconds: readonly number[]; readonly memory: MemoryPeaks };
-  readonly local: { readonly seconds: readonly number[]; readonly memory: MemoryPeaks };
+  /** Per repetition: its time and its memory peaks (medians are taken, as for the times). */
+  readonly download: { readonly seconds: readonly number[]; readonly memory: readonly MemoryPeaks[] };
+  readonly local: { readonly seconds: readonly number[]; readonly memory: readonly MemoryPeaks[] };
   /** The same HTTP stream through HttpFetcher, only read, and read and hashed (no file written). */
   readonly transferSeconds: readonly number[];
   readonly transferHashSeconds: readonly number[];
@@ -51,8 +52,8 @@ async function main(): Promise<DownloadMeasurement[]> {
   for (const image of job.images) {
     const lookup = await updater.findTarget(image.name);
     const destination = join(job.directory, 'image.bin');
-    let download: DownloadMeasurement['download'] = { seconds: [], memory: { rssMiB: 0, heapUsedMiB: 0, externalMiB: 0, samples: 0 } };
-    let local: DownloadMeasurement['local'] = { seconds: [], memory: { rssMiB: 0, heapUsedMiB: 0, externalMiB: 0, samples: 0 } };
+    let download: DownloadMeasurement['download'] = { seconds: [], memory: [] };
+    let local: DownloadMeasurement['local'] = { seconds: [], memory: [] };
     const transferSeconds: number[] = [];
     const transferHashSeconds: number[] = [];
     const fetcher = new HttpFetcher();
@@ -88,15 +89,7 @@ async function main(): Promise<DownloadMeasurement[]> {
 }
 
 function merge(previous: DownloadMeasurement['download'], seconds: number, memory: MemoryPeaks): DownloadMeasurement['download'] {
-  return {
-    seconds: [...previous.seconds, seconds],
-    memory: {
-      rssMiB: Math.max(previous.memory.rssMiB, memory.rssMiB),
-      heapUsedMiB: Math.max(previous.memory.heapUsedMiB, memory.heapUsedMiB),
-      externalMiB: Math.max(previous.memory.externalMiB, memory.externalMiB),
-      samples: previous.memory.samples + memory.samples,
-    },
-  };
+  return { seconds: [...previous.seconds, seconds], memory: [...previous.memory, memory] };
 }
 
 main().then(
