@@ -238,7 +238,7 @@ export class Campaigns {
         .prepare("SELECT id, vin FROM assignments WHERE campaign_id = ? AND state IN ('pending', 'in_flight')")
         .all(id) as Array<{ id: number; vin: string }>;
       for (const a of open) this.storage.setAssignmentState(a.id, 'cancelled', `campaign ${campaign.name} aborted by ${actor}`, now);
-      for (const vin of new Set(open.map((a) => a.vin))) this.director.regenerateVehicle(vin);
+      for (const vin of new Set(open.map((a) => a.vin))) this.director.invalidateVehicleMetadata(vin);
       this.campaigns.setState(id, 'aborted', now);
       this.campaigns.event(id, actor, 'aborted', { cancelled: open.length }, now);
     });

@@ -176,7 +176,7 @@ export class Director {
       registration.ecus.forEach((ecu, i) =>
         this.storage.insertEcu({ serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: keys[i]!.tuf.keyval.public, keyid: keys[i]!.keyid, isPrimary: ecu.primary }, now),
       );
-      this.options.signer.regenerate(registration.vin);
+      // Nothing is signed yet: the vehicle's metadata is signed on its first read (vehicle-metadata.ts).
       this.storage.audit(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial) }, now);
     });
   }
@@ -203,7 +203,7 @@ export class Director {
       }
       this.storage.deleteEcu(oldSerial);
       this.storage.insertEcu({ serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: key.tuf.keyval.public, keyid: key.keyid, isPrimary: old.isPrimary }, now);
-      this.options.signer.regenerate(vin);
+      this.options.signer.invalidate(vin);
       this.storage.audit(actor, 'replace_ecu', { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid }, now);
     });
   }
@@ -276,7 +276,7 @@ export class Director {
     return { vin, ecuSerial: ecu.serial, filename, length: image.length, hashes: image.hashes, hardwareId: ecu.hardwareId, releaseCounter, installed: ecu.installed?.filename ?? null };
   }
 
-  /** Plans, then stores every assignment and regenerates each vehicle's targets, all in one transaction. */
+  /** Plans, then stores every assignment and marks each vehicle's targets for re-signing, all in one transaction. */
   async assign(request: AssignmentRequest, actor: string): Promise<AssignmentRecord[]> {
     const plans = await this.planAssignments(request);
     const now = this.clock.now();
@@ -289,7 +289,7 @@ export class Director {
         }
         ids.push(this.storage.insertAssignment(plan, actor, now));
       }
-      for (const vin of new Set(plans.map((p) => p.vin))) this.options.signer.regenerate(vin);
+      for (const vin of new Set(plans.map((p) => p.vin))) this.options.signer.invalidate(vin);
       this.storage.audit(actor, 'assign', { image: request.image, vins: request.vins.length, ecus: plans.length, ids }, now);
       return ids.map((id) => this.storage.assignment(id)!);
     });
@@ -336,13 +336,13 @@ export class Director {
     }
     if (plans.length === 0) return { skipped: ecus.some((e) => images.some((i) => i.hardwareId === e.hardwareId)) ? 'already installed' : 'no ECU with a matching hardware id' };
     for (const plan of plans) this.storage.insertAssignment(plan, actor, now, campaignId);
-    this.options.signer.regenerate(vin);
+    this.options.signer.invalidate(vin);
     return { assigned: plans.length };
   }
 
-  /** Re-signs the vehicle's targets after its assignments changed outside this class (campaign abort). */
-  regenerateVehicle(vin: string): void {
-    this.options.signer.regenerate(vin);
+  /** Marks the vehicle's targets for re-signing after its assignments changed outside this class (campaign abort). */
+  invalidateVehicleMetadata(vin: string): void {
+    this.options.signer.invalidate(vin);
   }
 
   cancelAssignment(id: number, actor: string): AssignmentRecord {
@@ -354,7 +354,7 @@ export class Director {
         throw new ConflictError(`assignment ${id} is ${assignment.state}; only pending or in-flight assignments can be cancelled`, { repository: REPOSITORY });
       }
       this.storage.setAssignmentState(id, 'cancelled', `cancelled by ${actor}`, now);
-      this.options.signer.regenerate(assignment.vin);
+      this.options.signer.invalidate(assignment.vin);
       this.storage.audit(actor, 'cancel_assignment', { id, vin: assignment.vin }, now);
       return this.storage.assignment(id)!;
     });
@@ -442,7 +442,7 @@ export class Director {
     // the ECU records (counters, installed images) either way.
     this.storage.recordManifest(vin, true, null, news || changed > 0 ? body : null, now);
     this.storage.setVehicleState(vin, manifest.signed.vehicle_state ?? null);
-    if (changed > 0) this.options.signer.regenerate(vin);
+    if (changed > 0) this.options.signer.invalidate(vin);
     return { accepted: true as const, assignmentsChanged: changed };
   }
 

@@ -139,6 +139,8 @@ const MIGRATIONS = [
      kind TEXT NOT NULL,
      details TEXT NOT NULL
    );`,
+  // 3: a vehicle's targets marked for re-signing when its assignments change; signed on its next read.
+  `ALTER TABLE vehicle_metadata ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export interface EcuRecord {
@@ -186,7 +188,19 @@ export interface StoredVehicleMetadata {
   readonly expires: string;
   readonly contentSha256: string;
   readonly bytes: Buffer;
+  /** Targets only: the assignments changed since it was signed (invalidateVehicleMetadata). */
+  readonly stale?: boolean;
 }
+
+type MetadataRow = { role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer; stale: number };
+const toMetadata = (row: MetadataRow): StoredVehicleMetadata => ({
+  role: row.role,
+  version: row.version,
+  expires: row.expires,
+  contentSha256: row.content_sha256,
+  bytes: row.bytes,
+  stale: row.stale === 1,
+});
 
 interface EcuRow {
   serial: string;
@@ -308,13 +322,15 @@ export class DirectorStorage {
       lastManifest: db.prepare('SELECT received_at FROM manifests WHERE vin = ? AND accepted = 1 ORDER BY id DESC LIMIT 1'),
       insertAttack: db.prepare('INSERT INTO attacks (vin, ecu_serial, code, message, reported_at) VALUES (?, ?, ?, ?, ?)'),
       attacksOf: db.prepare('SELECT ecu_serial, code, message, reported_at FROM attacks WHERE vin = ? ORDER BY id DESC LIMIT ?'),
-      metadata: db.prepare('SELECT role, version, expires, content_sha256, bytes FROM vehicle_metadata WHERE vin = ? AND role = ?'),
-      allMetadata: db.prepare('SELECT role, version, expires, content_sha256, bytes FROM vehicle_metadata WHERE vin = ?'),
+      metadata: db.prepare('SELECT role, version, expires, content_sha256, bytes, stale FROM vehicle_metadata WHERE vin = ? AND role = ?'),
+      allMetadata: db.prepare('SELECT role, version, expires, content_sha256, bytes, stale FROM vehicle_metadata WHERE vin = ?'),
+      markStale: db.prepare("UPDATE vehicle_metadata SET stale = 1 WHERE vin = ? AND role = 'targets' AND stale = 0"),
       upsertMetadata: db.prepare(
-        `INSERT INTO vehicle_metadata (vin, role, version, expires, content_sha256, bytes) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO vehicle_metadata (vin, role, version, expires, content_sha256, bytes, stale) VALUES (?, ?, ?, ?, ?, ?, 0)
          ON CONFLICT(vin, role) DO UPDATE SET version = excluded.version, expires = excluded.expires,
-           content_sha256 = excluded.content_sha256, bytes = excluded.bytes`,
+           content_sha256 = excluded.content_sha256, bytes = excluded.bytes, stale = 0`,
       ),
+      clearStale: db.prepare("UPDATE vehicle_metadata SET stale = 0 WHERE vin = ? AND role = 'targets'"),
       root: db.prepare('SELECT version, bytes FROM director_roots WHERE version = ?'),
       latestRoot: db.prepare('SELECT version, bytes FROM director_roots ORDER BY version DESC LIMIT 1'),
       insertRoot: db.prepare('INSERT INTO director_roots (version, bytes, published_at) VALUES (?, ?, ?)'),
@@ -478,17 +494,23 @@ export class DirectorStorage {
   // Signed metadata ----------------------------------------------------------------------------
 
   vehicleMetadata(vin: string, role: StoredVehicleMetadata['role']): StoredVehicleMetadata | undefined {
-    const row = this.s.metadata.get(vin, role) as
-      | { role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer }
-      | undefined;
-    return row === undefined ? undefined : { role: row.role, version: row.version, expires: row.expires, contentSha256: row.content_sha256, bytes: row.bytes };
+    const row = this.s.metadata.get(vin, role) as MetadataRow | undefined;
+    return row === undefined ? undefined : toMetadata(row);
   }
 
   /** Every stored metadata file of `vin` (targets, snapshot, timestamp), in one read. */
   vehicleMetadataFiles(vin: string): StoredVehicleMetadata[] {
-    return (
-      this.s.allMetadata.all(vin) as Array<{ role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer }>
-    ).map((row) => ({ role: row.role, version: row.version, expires: row.expires, contentSha256: row.content_sha256, bytes: row.bytes }));
+    return (this.s.allMetadata.all(vin) as MetadataRow[]).map(toMetadata);
+  }
+
+  /** Marks the vehicle's stored targets for re-signing on its next read (no-op before the first). */
+  markVehicleMetadataStale(vin: string): void {
+    this.s.markStale.run(vin);
+  }
+
+  /** The stored targets are current after all (the assignments came back to what was signed). */
+  clearVehicleMetadataStale(vin: string): void {
+    this.s.clearStale.run(vin);
   }
 
   putVehicleMetadata(vin: string, file: StoredVehicleMetadata): void {

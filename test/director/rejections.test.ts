@@ -318,6 +318,8 @@ describe('a vehicle posing as another', () => {
   it("never serves another vehicle's targets: the VIN comes from the signing key, whatever the URL says", async () => {
     const a = await prepare('VICTIM3');
     const b = await prepare('POSER3', { assign: false });
+    // Signed on first read (vehicle-metadata.ts): what the Director serves each vehicle now.
+    for (const v of [a, b]) repos.director.director.vehicleMetadata(v.vin, 'targets.json');
     const aTargets = repos.director.storage.vehicleMetadata(a.vin, 'targets')!;
     const bTargets = repos.director.storage.vehicleMetadata(b.vin, 'targets')!;
     const vinOf = (bytes: Buffer) => (JSON.parse(bytes.toString()) as { signed: TargetsSigned }).signed.custom?.vin;

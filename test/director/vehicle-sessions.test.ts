@@ -125,6 +125,8 @@ describe('what a session token opens', () => {
     const b = await registered('SESSPOSER');
     const { token } = await openSession(b);
     const bearer = `Bearer ${token}`;
+    // Signed on first read (vehicle-metadata.ts): what the Director serves each vehicle now.
+    for (const v of [a, b]) repos.director.director.vehicleMetadata(v.vin, 'targets.json');
     const aTargets = repos.director.storage.vehicleMetadata(a.vin, 'targets')!;
     const bTargets = repos.director.storage.vehicleMetadata(b.vin, 'targets')!;
     expect(aTargets.bytes.equals(bTargets.bytes)).toBe(false);
