@@ -66,4 +66,12 @@ export const FIXES: readonly Fix[] = [
     before: '53% on an idle machine at the start of the session; A/B without the write-back: 52%, 47%',
     after: 'with both: 61-68% between runs; A/B with the write-back: 68%, 54% (tried and dropped: 1 MiB writev batches, 50-53% vs 51-57% without)',
   },
+  {
+    figure: '5',
+    change:
+      'Per-vehicle Director metadata is signed on the vehicle\'s next read: registration signs nothing, and a change of assignments marks the targets stale in its transaction (vehicle_metadata.stale) instead of re-signing targets, snapshot and timestamp there.',
+    files: ['director-repo/vehicle-metadata.ts', 'director-repo/storage.ts', 'director-repo/director.ts', 'director-repo/campaigns.ts'],
+    before: 'assign to 100,000 vehicles: 77.5 s in one transaction (300,000 signatures; the Director answered nobody meanwhile); service registration 1,700 vehicles/s',
+    after: 'assign to 100,000 vehicles: 5.4 s; service registration 4,375 vehicles/s; the first targets fetch after an assignment carries the 3 signatures (823/s)',
+  },
 ];
