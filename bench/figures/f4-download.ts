@@ -72,7 +72,9 @@ export async function figure4(ctx: BenchContext): Promise<Figure> {
       ...(['rssMiB', 'heapUsedMiB', 'externalMiB'] as const).map((key) => ({
         label: `peak ${{ rssMiB: 'RSS (whole process)', heapUsedMiB: 'heap (primary thread)', externalMiB: 'Buffers outside the heap (primary thread)' }[key]} growth during download, ${SMALL_MIB} MiB vs ${large} MiB (median run; max)`,
         value: `${fmt(peak(small.download, key))} MiB vs ${fmt(peak(big.download, key))} MiB (${fmt(Math.max(...small.download.memory.map((p) => p[key])))} vs ${fmt(Math.max(...big.download.memory.map((p) => p[key])))})`,
-        verdict: verdictOf(grows(key) <= MEMORY_SLACK_MIB),
+        // RSS is the whole process, the Image repository server included, and the allocator keeps
+        // freed pages for a while: reported, not judged. The primary's own memory is judged.
+        ...(key === 'rssMiB' ? {} : { verdict: verdictOf(grows(key) <= MEMORY_SLACK_MIB) }),
       })),
       {
         label: 'peak RSS / heap growth of the local baseline (digestFile), median run',
@@ -83,7 +85,7 @@ export async function figure4(ctx: BenchContext): Promise<Figure> {
       `Medians of ${images[1]!.repetitions} runs per size, each download paired with a local hash of the same file right after it (ratio = median of the pairs). The primary runs in a worker thread, the Image repository server (express sendFile, 1 MiB reads) on the main thread; the image comes from the page cache on both sides, and the download also writes it and makes it durable (datasync every 8 MiB, fsync at the end), which the local baseline does not.`,
       'The ceiling row streams the same image through the same HttpFetcher without writing it: read only, faster than local hashing; read and hashed, 65-83% of it between runs. Writing the file and making it durable is what separates the download from that ceiling on 2 cores, where the Image repository server, the primary\'s thread and the kernel\'s page-cache copies and write-back share the CPU.',
       'Changes for this figure: downloadTarget writes each chunk synchronously (an awaited thread-pool write per 64 KiB chunk gave 38-45%); it datasyncs every 8 MiB in the thread pool while the download goes on, so the final fsync finds little left (A/B in one session: 68% and 54% with, 52% and 47% without); the Image repository reads blobs in 1 MiB pieces instead of 64 KiB. Tried and dropped: gathering chunks into 1 MiB writev calls (no gain: 50-53% vs 51-57%). On an idle machine before this session\'s changes: 53%. The ratio moves by 15 points between runs on this shared host (the local baseline alone ranged 285-377 MB/s in one hour).',
-      `Memory is sampled every 10 ms; RSS is the whole process (the server and the allocator's cached pages included), heap and Buffers are the primary thread's. "Must not grow" is read as: the large image's peak within ${MEMORY_SLACK_MIB} MiB of the small one's, in the median run; an image held whole would add 240 MiB. Before, the verdict took the largest peak of all runs, and RSS once read 7 vs 33 MiB while the heap stayed at 1.4 vs 1.1 MiB (not the image: 240 MiB; most likely buffers not yet collected).`,
+      `Memory is sampled every 10 ms; RSS is the whole process (the server and the allocator's cached pages included), heap and Buffers are the primary thread's. "Must not grow" is read as: the large image's peak within ${MEMORY_SLACK_MIB} MiB of the small one's, in the median run; an image held whole would add 240 MiB. The verdict is on the primary thread's heap and Buffers; the whole process's RSS is reported only: it moved between 0 and 33 MiB for the same 256 MiB download across runs, and read 7.5 MiB for a 768 MiB image (BENCH_IMAGE_MIB=768: heap 1.2 vs 1 MiB, Buffers 32 vs 32.3 MiB), so it does not follow the image size.`,
     );
     return {
       id: 4,
