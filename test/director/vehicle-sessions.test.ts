@@ -225,6 +225,8 @@ describe('session tokens the Director refuses (401, nothing recorded)', () => {
   it('ends a session with the primary ECU key that opened it, even once that key is registered to another vehicle', async () => {
     const car = await registered('SESSREPLACED');
     const { token } = await openSession(car);
+    // Used first, so whatever the Director remembers about the key is in place when it is replaced.
+    expect((await getTargets(`Bearer ${token}`)).status).toBe(200);
     const newKey = PrivateKey.fromLabel('sessions/replacement-tcu');
     const replaced = await repos.operator('POST', `/api/v1/vehicles/${car.vin}/ecus/${car.vin}-tcu/replace`, {
       serial: `${car.vin}-tcu2`,
