@@ -263,7 +263,9 @@ function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer>
       }
       chunks.push(chunk);
     });
-    req.once('end', () => resolve(Buffer.concat(chunks, length)));
+    req.once('end', () => {
+      if (length <= maxBytes) resolve(Buffer.concat(chunks, length));
+    });
     req.once('error', reject);
   });
 }
