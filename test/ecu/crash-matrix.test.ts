@@ -15,6 +15,7 @@ import type { EcuVersionReport } from '../../shared/manifest.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { AttackerFetcher, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
+import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const VIN = 'VINCRASH00000001';
 const PRIMARY = 'tcu-1';
@@ -134,20 +135,16 @@ beforeEach(async () => {
   recorder = await startManifestRecorder(() => repos.director.url);
   net = new AttackerFetcher(new HttpFetcher());
   dir = mkdtempSync(join(tmpdir(), 'uptane-crash-'));
-  car = await SimulatedVehicle.create({
+  car = await registeredVehicle(repos, {
     directory: dir,
     vin: VIN,
     primary: { serial: PRIMARY, hardwareId: 'tcu-a' },
     secondaries: [{ serial: SECONDARY, hardwareId: 'ecm-x1' }],
     directorUrl: recorder.url,
-    imageRepoUrl: repos.image.url,
-    directorRoot: repos.directorRoot,
-    imageRoot: repos.imageRoot,
     clock,
     fetcher: net,
     slots: { [PRIMARY]: { faultAt: faultHook(PRIMARY) }, [SECONDARY]: { faultAt: faultHook(SECONDARY) } },
   });
-  expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
 });
 
 afterEach(async () => {

@@ -13,6 +13,7 @@ import { serveSecondary, type RunningSecondaryServer } from '../../secondary-ecu
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { buildCli, runCli, startCli, type CliProcess } from '../support/cli-runner.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const BIG = Buffer.alloc(3 * 1024 * 1024 + 17);
 for (let i = 0; i < BIG.length; i++) BIG[i] = (i * 31 + (i >> 12)) & 0xff;
@@ -48,21 +49,7 @@ describe('a vehicle with one secondary over HTTP and one in-process', () => {
     repos = await startRepositories(clock, 'http-transport');
     await repos.publishImages(Object.values(IMAGES));
     dir = mkdtempSync(join(tmpdir(), 'uptane-http-car-'));
-    car = await SimulatedVehicle.create({
-      directory: dir,
-      vin: 'VINHTTP000000001',
-      primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
-      secondaries: [
-        { serial: 'ecm-1', hardwareId: 'ecm-x1' },
-        { serial: 'abs-1', hardwareId: 'abs-z', verification: 'full' },
-      ],
-      directorUrl: repos.director.url,
-      imageRepoUrl: repos.image.url,
-      directorRoot: repos.directorRoot,
-      imageRoot: repos.imageRoot,
-      clock,
-    });
-    expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
+    car = await registeredVehicle(repos, { directory: dir, vin: 'VINHTTP000000001', clock });
     // ecm-1 is reached over loopback HTTP; abs-1 stays in-process. The primary talks to both the same way.
     server = await serveSecondary(car.secondaries.get('ecm-1')!);
     client = new HttpSecondaryClient(server.url);

@@ -15,6 +15,7 @@ import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
 import type { RootSigned, TargetsSigned } from '../../shared/metadata/types.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { AttackerFetcher } from '../support/attacker.js';
+import { registeredVehicle } from '../support/registered-vehicle.js';
 import {
   FIXTURE_EXPIRES,
   FIXTURE_NOW,
@@ -53,22 +54,7 @@ beforeEach(async () => {
   await repos.publishImages(Object.values(IMAGES));
   net = new AttackerFetcher(new HttpFetcher());
   dir = mkdtempSync(join(tmpdir(), 'uptane-rotation-'));
-  car = await SimulatedVehicle.create({
-    directory: dir,
-    vin: VIN,
-    primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
-    secondaries: [
-      { serial: 'ecm-1', hardwareId: 'ecm-x1' },
-      { serial: 'abs-1', hardwareId: 'abs-z', verification: 'full' },
-    ],
-    directorUrl: repos.director.url,
-    imageRepoUrl: repos.image.url,
-    directorRoot: repos.directorRoot,
-    imageRoot: repos.imageRoot,
-    clock,
-    fetcher: net,
-  });
-  expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
+  car = await registeredVehicle(repos, { directory: dir, vin: VIN, clock, fetcher: net });
 });
 
 afterEach(async () => {

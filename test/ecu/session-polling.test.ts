@@ -10,6 +10,7 @@ import { VEHICLE_AUTH_SCHEME } from '../../shared/vehicle-auth.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { authScheme, startManifestRecorder, type DirectorRequest, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
+import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const ECM_V2: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
 const ECM_V3: FixtureImage = { name: 'engine/ecm-3.0.bin', content: Buffer.from('engine ecu v3'), hardwareIds: ['ecm-x1'], releaseCounter: 3 };
@@ -34,19 +35,14 @@ beforeEach(async () => {
   recorder = await startManifestRecorder(() => (directorDown ? UNREACHABLE : repos.director.url));
   dir = mkdtempSync(join(tmpdir(), 'uptane-session-car-'));
   log = [];
-  car = await SimulatedVehicle.create({
+  car = await registeredVehicle(repos, {
     directory: dir,
     vin: VIN,
-    primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
     secondaries: [{ serial: 'ecm-1', hardwareId: 'ecm-x1' }],
     directorUrl: recorder.url,
-    imageRepoUrl: repos.image.url,
-    directorRoot: repos.directorRoot,
-    imageRoot: repos.imageRoot,
     clock,
     log: (line) => log.push(line),
   });
-  expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
 });
 
 afterEach(async () => {

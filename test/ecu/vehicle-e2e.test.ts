@@ -6,6 +6,7 @@ import { FixedClock } from '../../shared/clock.js';
 import { FAIL_BOOT_MARKER } from '../../shared/ab-slots.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const IMAGES = {
   tcu: { name: 'tcu/tcu-5.bin', content: Buffer.from('telematics v5'), hardwareIds: ['tcu-a'], releaseCounter: 5 },
@@ -24,21 +25,7 @@ beforeEach(async () => {
   repos = await startRepositories(clock);
   await repos.publishImages(Object.values(IMAGES));
   dir = mkdtempSync(`${tmpdir()}/uptane-car-`);
-  car = await SimulatedVehicle.create({
-    directory: dir,
-    vin: 'VINSIM0000000001',
-    primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
-    secondaries: [
-      { serial: 'ecm-1', hardwareId: 'ecm-x1' },
-      { serial: 'abs-1', hardwareId: 'abs-z', verification: 'full' },
-    ],
-    directorUrl: repos.director.url,
-    imageRepoUrl: repos.image.url,
-    directorRoot: repos.directorRoot,
-    imageRoot: repos.imageRoot,
-    clock,
-  });
-  expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
+  car = await registeredVehicle(repos, { directory: dir, vin: 'VINSIM0000000001', clock });
 });
 
 afterEach(async () => {
@@ -114,22 +101,16 @@ describe('the driving rule once installing has begun', () => {
     await repos.publishImages(Object.values(IMAGES));
     dir = mkdtempSync(`${tmpdir()}/uptane-car-`);
     let vehicle: SimulatedVehicle | undefined;
-    vehicle = await SimulatedVehicle.create({
+    vehicle = await registeredVehicle(repos, {
       directory: dir,
       vin: 'VINSIM0000000002',
-      primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
       secondaries: [
         { serial: 'ecm-1', hardwareId: 'ecm-x1' },
         { serial: 'abs-1', hardwareId: 'abs-z' },
       ],
-      directorUrl: repos.director.url,
-      imageRepoUrl: repos.image.url,
-      directorRoot: repos.directorRoot,
-      imageRoot: repos.imageRoot,
       clock,
       slots: { 'abs-1': { faultAt: (step) => (step === 'switch' ? vehicle?.state.set('driving') : undefined) } },
     });
-    expect((await repos.operator('POST', '/api/v1/vehicles', vehicle.registration())).status).toBe(201);
     for (const [serial, image] of [['ecm-1', IMAGES.ecm], ['abs-1', IMAGES.abs]] as const) {
       expect((await repos.operator('POST', '/api/v1/assignments', { vin: 'VINSIM0000000002', ecuSerial: serial, image: image.name })).status).toBe(201);
     }
