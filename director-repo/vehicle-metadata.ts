@@ -87,7 +87,7 @@ export class VehicleMetadataSigner {
     const content = { targets, vin };
     const hash = contentHash(content);
     const stored = this.storage.vehicleMetadata(vin, 'targets');
-    if (stored !== undefined && stored.contentSha256 === hash && !this.isDue({ ...stored, stale: false }, 'targets', now)) {
+    if (stored !== undefined && stored.contentSha256 === hash && !this.isDue(stored, 'targets', now)) {
       if (stored.stale === true) this.storage.clearVehicleMetadataStale(vin);
       return;
     }
@@ -114,10 +114,10 @@ export class VehicleMetadataSigner {
     // The common case, on every vehicle's every check: all three files stored and none due, so one
     // read answers and no transaction is opened (bench/RESULTS.md, figure 2).
     const files = this.storage.vehicleMetadataFiles(vin);
-    if (files.length === 3 && files.every((file) => !this.isDue(file, file.role, now))) return files.find((file) => file.role === role)!;
+    if (files.length === 3 && files.every((file) => !file.stale && !this.isDue(file, file.role, now))) return files.find((file) => file.role === role)!;
     return this.storage.transaction(() => {
       const targets = this.storage.vehicleMetadata(vin, 'targets');
-      if (targets === undefined || this.isDue(targets, 'targets', now)) this.generate(vin, now);
+      if (targets === undefined || targets.stale === true || this.isDue(targets, 'targets', now)) this.generate(vin, now);
       const snapshot = this.storage.vehicleMetadata(vin, 'snapshot')!;
       if (this.isDue(snapshot, 'snapshot', now)) {
         const t = this.storage.vehicleMetadata(vin, 'targets')!;
@@ -174,7 +174,6 @@ export class VehicleMetadataSigner {
    * every stored file is re-signed with the current key when it is next read.
    */
   private isDue(file: StoredVehicleMetadata, role: Role, now: Date): boolean {
-    if (file.stale === true) return true;
     return new Date(file.expires).getTime() - now.getTime() < this.lifetime(role) / 2 || !isSignedWith(file.bytes, this.keys[role]);
   }
 }

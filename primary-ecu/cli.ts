@@ -6,7 +6,6 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { AbSlots } from '../shared/ab-slots.js';
 import { systemClock } from '../shared/clock.js';
 import { nodeBackend } from '../shared/crypto/ed25519.js';
 import { PrivateKey } from '../shared/crypto/keys.js';
@@ -21,6 +20,7 @@ import { HttpSecondaryClient, type SecondaryTransport } from '../shared/secondar
 import { TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
 import {
   loadVehicleConfig,
+  slotStatus,
   VEHICLE_FILES,
   vehicleStatePath,
   type EcuFolderStatus,
@@ -667,17 +667,12 @@ const readPrimaryState = (directory: string) => readJsonFile<PrimaryState>(join(
 function readPrimaryStatus(directory: string): EcuFolderStatus & { readonly pendingTargets: PrimaryState['pending'] } {
   const identity = readJsonFile<PrimaryIdentity>(join(directory, 'identity.json'));
   const state = readPrimaryState(directory);
-  const slots = AbSlots.peek(join(directory, 'slots'));
-  const installed = slots.slots[slots.active]!;
   const own = state.pending?.targets.find((t) => t.ecuSerial === identity.serial);
   return {
     serial: identity.serial,
     hardwareId: identity.hardwareId,
-    activeSlot: slots.active,
-    installed: { filename: installed.filename, length: installed.length, sha256: installed.hashes.sha256 },
-    staged: slots.staged?.filename ?? null,
+    ...slotStatus(join(directory, 'slots')),
     expected: own?.filename ?? null,
-    lastInstall: slots.lastInstall,
     attacksToReport: state.attacks,
     servedAt: null,
     pendingTargets: state.pending,

@@ -3,10 +3,9 @@
 // folder may be served by `uptane vehicle secondary serve` in another process at that moment.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots } from '../shared/ab-slots.js';
 import { StorageError } from '../shared/errors.js';
 import { readPidLock, takePidLock } from '../shared/pid-lock.js';
-import { VEHICLE_FILES, type EcuFolderStatus, type LocalSecondaryHost } from '../shared/vehicle-folder.js';
+import { slotStatus, VEHICLE_FILES, type EcuFolderStatus, type LocalSecondaryHost } from '../shared/vehicle-folder.js';
 import { Secondary, type SecondaryIdentity, type SecondaryState } from './secondary.js';
 
 function readJson<T>(path: string): T {
@@ -31,16 +30,11 @@ export function readSecondaryStatus(directory: string): EcuFolderStatus {
   checkSecondaryFolder(directory);
   const identity = readJson<SecondaryIdentity>(join(directory, 'identity.json'));
   const state = readJson<SecondaryState>(join(directory, 'state.json'));
-  const slots = AbSlots.peek(join(directory, 'slots'));
-  const installed = slots.slots[slots.active]!;
   return {
     serial: identity.serial,
     hardwareId: identity.hardwareId,
-    activeSlot: slots.active,
-    installed: { filename: installed.filename, length: installed.length, sha256: installed.hashes.sha256 },
-    staged: slots.staged?.filename ?? null,
+    ...slotStatus(join(directory, 'slots')),
     expected: state.expected?.filename ?? null,
-    lastInstall: slots.lastInstall,
     attacksToReport: state.attacks,
     servedAt: readPidLock(join(directory, VEHICLE_FILES.serveLock))?.note ?? null,
   };

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Clock } from './clock.js';
 import type { PrivateKey } from './crypto/keys.js';
 import { StorageError } from './errors.js';
-import type { SlotName } from './ab-slots.js';
+import { AbSlots, type SlotName } from './ab-slots.js';
 import type { InstallOutcome, ReportedAttack } from './manifest.js';
 import type { SecondaryTransport } from './secondary-protocol.js';
 import type { VehicleStateSource } from './vehicle-state.js';
@@ -79,6 +79,21 @@ export interface EcuFolderStatus {
   readonly attacksToReport: readonly ReportedAttack[];
   /** The URL of the process serving this ECU (`uptane vehicle secondary serve`), if one runs. */
   readonly servedAt: string | null;
+}
+
+/**
+ * The slot part of an ECU folder's status, read without opening the slots (a running ECU may hold
+ * them): the active slot, its image, what is staged, the last install's outcome.
+ */
+export function slotStatus(slotsDirectory: string): Pick<EcuFolderStatus, 'activeSlot' | 'installed' | 'staged' | 'lastInstall'> {
+  const slots = AbSlots.peek(slotsDirectory);
+  const installed = slots.slots[slots.active]!;
+  return {
+    activeSlot: slots.active,
+    installed: { filename: installed.filename, length: installed.length, sha256: installed.hashes.sha256 },
+    staged: slots.staged?.filename ?? null,
+    lastInstall: slots.lastInstall,
+  };
 }
 
 /** What a secondary needs at the factory; the secondary component decides how it stores it. */

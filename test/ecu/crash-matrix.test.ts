@@ -227,24 +227,10 @@ describe.each([
 describe('power cut during the primary download', () => {
   it('F6 the download resumes after the restart with a Range request from where it stopped', async () => {
     await repos.operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: PRIMARY, image: BIG.name });
-    let cut = true;
-    let bytesBeforeCut = 0;
-    net.use(async (r, options, inner) => {
-      if (r.kind !== 'target' || !cut) return undefined;
-      cut = false;
-      const response = await inner.fetch(r.url, options);
-      return {
-        offset: response.offset,
-        body: (async function* () {
-          for await (const chunk of response.body) {
-            yield chunk;
-            bytesBeforeCut += chunk.length;
-            if (bytesBeforeCut >= 1024 * 1024) throw new PowerCut('stage-write'); // the ECU dies mid-download
-          }
-        })(),
-      };
-    });
+    // The ECU dies mid-download, after the first MiB.
+    const cutAt = net.cutFirstImageDownload(1024 * 1024, () => new PowerCut('stage-write'));
     await expect(car.primary.runCycle()).rejects.toBeInstanceOf(PowerCut);
+    const bytesBeforeCut = cutAt();
     expect(bytesBeforeCut).toBeGreaterThan(0);
     expect(bytesBeforeCut).toBeLessThan(BIG.content.length);
 

@@ -209,21 +209,7 @@ describe('interrupted download', () => {
     const big = img('tcu/tcu-9.bin', 'telematics v9 '.repeat(200_000), ['tcu-a'], 9); // 2.8 MB
     await repos.publishImages([big]);
     await assign('tcu-1', big);
-    let received = 0;
-    net.use(async (r, options, inner) => {
-      if (r.kind !== 'target' || received > 0) return undefined;
-      const response = await inner.fetch(r.url, options);
-      return {
-        offset: response.offset,
-        body: (async function* () {
-          for await (const chunk of response.body) {
-            yield chunk;
-            received += chunk.length;
-            if (received >= 1024 * 1024) throw new FetchError(`${r.url}: connection reset by peer`);
-          }
-        })(),
-      };
-    });
+    const cutAt = net.cutFirstImageDownload(1024 * 1024, (url) => new FetchError(`${url}: connection reset by peer`));
     const cut = await car.primary.runCycle();
     expect(cut).toMatchObject({ status: 'failed', error: { code: 'fetch_failed' } });
     expect(car.installed()['tcu-1']).toBe('factory/tcu-a.bin');
@@ -233,7 +219,7 @@ describe('interrupted download', () => {
     const downloads = net.requests.filter((r) => r.kind === 'target');
     expect(downloads.map((d) => [d.offset, d.servedFrom])).toEqual([
       [0, 0],
-      [received, received],
+      [cutAt(), cutAt()],
     ]);
     expect(car.installed()['tcu-1']).toBe(big.name);
     const slot = readFileSync(car.primary.slots.slotPath(car.primary.slots.current.active));

@@ -94,6 +94,32 @@ export class AttackerFetcher implements Fetcher {
     return this.use((r) => (r.repo === repo && r.kind === 'metadata' && r.file === file ? bytesResponse(bytes) : undefined));
   }
 
+  /**
+   * The first image download is cut once `afterBytes` have arrived, by throwing `failure()` (a
+   * network error, or a power cut of the ECU); later downloads pass. Returns how many bytes the
+   * vehicle had received when it was cut, so a test can check that the next download resumes there.
+   */
+  cutFirstImageDownload(afterBytes: number, failure: (url: string) => Error): () => number {
+    let received = 0;
+    let done = false;
+    this.use(async (r, options, inner) => {
+      if (r.kind !== 'target' || done) return undefined;
+      done = true;
+      const response = await inner.fetch(r.url, options);
+      return {
+        offset: response.offset,
+        body: (async function* () {
+          for await (const chunk of response.body) {
+            yield chunk;
+            received += chunk.length;
+            if (received >= afterBytes) throw failure(r.url);
+          }
+        })(),
+      };
+    });
+    return () => received;
+  }
+
   /** Serves a set of metadata files for `repo`, by file name. */
   serveAll(repo: Repo, files: Readonly<Record<string, Uint8Array>>): this {
     for (const [file, bytes] of Object.entries(files)) this.serveMetadata(repo, file, bytes);
