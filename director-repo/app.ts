@@ -1,7 +1,6 @@
 // The Director's HTTP face. Vehicle routes (/vehicle/...) authenticate the primary ECU's key and take
 // the VIN from it; operator routes (/api/v1/...) need an operator token. express app from a factory,
 // no listen() inside. Errors leave as {error: {code, message}}.
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { AuthenticationError, BadRequestError, UptaneError } from '../shared/errors.js';
@@ -24,7 +23,6 @@ export interface DirectorAppDeps {
 type VehicleRequest = Request & { vin?: string };
 type OperatorRequest = Request & { operator?: string };
 
-const sha256Hex = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_000_000 }: DirectorAppDeps): express.Express {
   const app = express();
@@ -51,7 +49,7 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
       req.vin = director.authenticateVehicle(req.headers.authorization, {
         method: req.method,
         path: req.originalUrl,
-        bodySha256: body === undefined ? undefined : sha256Hex(body),
+        body,
       });
       next();
     } catch (err) {
@@ -229,7 +227,7 @@ export function serveVehicleManifest(
   let vin: string | undefined;
   readCappedBody(req, options.maxBodyBytes)
     .then((body) => {
-      vin = director.authenticateVehicle(req.headers.authorization, { method: 'POST', path: VEHICLE_MANIFEST_URL, bodySha256: sha256Hex(body) });
+      vin = director.authenticateVehicle(req.headers.authorization, { method: 'POST', path: VEHICLE_MANIFEST_URL, body });
       return director.receiveManifest(vin, body);
     })
     .then(

@@ -19,7 +19,7 @@ import {
 import { parseVehicleVersionManifest } from '../shared/manifest.js';
 import type { RootSigned } from '../shared/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
-import { NonceCache, parseVehicleAuth, verifyVehicleRequest } from '../shared/vehicle-auth.js';
+import { NonceCache, parseVehicleAuth, verifyVehicleRequest, type RequestToSign } from '../shared/vehicle-auth.js';
 import { GroupCommit } from './group-commit.js';
 import type { ImageCatalog } from './image-catalog.js';
 import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from './manifest-checks.js';
@@ -104,7 +104,7 @@ export class Director {
    * holds this session token (Bearer, issued by `issueSession`). Either way the VIN comes from the
    * credential, never from the URL or the body (DESIGN.md "Servers"; test-catalogue.md L4, goal 19).
    */
-  authenticateVehicle(authorization: string | undefined, request: { method: string; path: string; bodySha256?: string }): string {
+  authenticateVehicle(authorization: string | undefined, request: RequestToSign): string {
     const claims = parseVehicleAuth(authorization);
     if (claims === undefined) return this.vinForSession(authorization, request);
     const ecu = this.storage.ecuByKeyid(claims.keyid);

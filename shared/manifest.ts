@@ -75,9 +75,12 @@ export function signEnvelope<T extends object>(signed: T, key: PrivateKey, backe
   return { signed, signatures: [{ keyid: key.keyid, sig: key.sign(canonicalBytes(signed), backend) }] };
 }
 
-/** True if `key` produced one of the envelope's signatures over its canonical `signed` bytes. */
-export function isSignedBy(envelope: SignedEnvelopeOf<unknown>, key: PublicKey, backend: Ed25519Backend): boolean {
-  const bytes = canonicalBytes(envelope.signed);
+/**
+ * True if `key` produced one of the envelope's signatures over its canonical `signed` bytes (pass
+ * them as `signedBytes` when they are already at hand).
+ */
+export function isSignedBy(envelope: SignedEnvelopeOf<unknown>, key: PublicKey, backend: Ed25519Backend, signedBytes?: Uint8Array): boolean {
+  const bytes = signedBytes ?? canonicalBytes(envelope.signed);
   return envelope.signatures.some((s) => s.keyid === key.keyid && key.verify(bytes, s.sig, backend));
 }
 

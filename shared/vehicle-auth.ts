@@ -27,13 +27,13 @@ export interface VehicleAuthClaims {
 
 const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
 
-function signedPayload(request: RequestToSign, time: string, nonce: string, bodySha256?: string): Buffer {
+function signedPayload(request: RequestToSign, time: string, nonce: string): Buffer {
   return canonicalBytes({
     method: request.method.toUpperCase(),
     path: request.path,
     time,
     nonce,
-    body_sha256: bodySha256 ?? (request.body === undefined ? EMPTY_SHA256 : createHash('sha256').update(request.body).digest('hex')),
+    body_sha256: request.body === undefined ? EMPTY_SHA256 : createHash('sha256').update(request.body).digest('hex'),
   });
 }
 
@@ -86,7 +86,7 @@ export class NonceCache {
  */
 export function verifyVehicleRequest(
   claims: VehicleAuthClaims,
-  request: { method: string; path: string; bodySha256?: string },
+  request: RequestToSign,
   key: PublicKey,
   options: { now: Date; maxSkewMs: number; nonces: NonceCache; backend: Ed25519Backend },
 ): void {
@@ -94,7 +94,7 @@ export function verifyVehicleRequest(
   if (!Number.isFinite(time) || Math.abs(time - options.now.getTime()) > options.maxSkewMs) {
     throw new AuthenticationError('signed request time is too far from the server time; check the vehicle clock');
   }
-  const payload = signedPayload({ method: request.method, path: request.path }, claims.time, claims.nonce, request.bodySha256 ?? EMPTY_SHA256);
+  const payload = signedPayload(request, claims.time, claims.nonce);
   if (!key.verify(payload, claims.sig, options.backend)) throw new AuthenticationError('signed request does not verify with the registered primary key');
   if (!options.nonces.remember(claims.keyid, claims.nonce, options.now.getTime())) {
     throw new AuthenticationError('signed request replayed (nonce already used)');

@@ -2,7 +2,7 @@
 // that python-tuf and go-tuf sign (securesystemslib `encode_canonical`), and rejection of every value
 // the two forms would encode differently (DESIGN.md, "Formats").
 import canonicalize from 'canonicalize';
-import { canonicalBytes, canonicalJson, checkCanonicalizable } from '../shared/canonical.js';
+import { canonicalBytes, canonicalJson, canonicalJsonReusing, checkCanonicalizable } from '../shared/canonical.js';
 import { CanonicalJsonError } from '../shared/errors.js';
 
 /** The thrown error, or a failure when nothing is thrown. */
@@ -16,7 +16,7 @@ function thrownBy(action: () => unknown): unknown {
 }
 
 function expectRejected(value: unknown): CanonicalJsonError {
-  for (const action of [() => canonicalJson(value), () => canonicalBytes(value), () => checkCanonicalizable(value)]) {
+  for (const action of [() => canonicalJson(value), () => canonicalBytes(value), () => checkCanonicalizable(value), () => canonicalJsonReusing(value, new Map())]) {
     const err = thrownBy(action);
     expect(err).toBeInstanceOf(CanonicalJsonError);
     expect((err as CanonicalJsonError).code).toBe('non_canonical_json');
@@ -75,6 +75,7 @@ describe('canonical JSON vectors', () => {
     ['non-ASCII keys sort by UTF-16 code unit', { '😀': 5, 中: 4, Ω: 3, é: 2, a: 1, Z: 0 }, '{"Z":0,"a":1,"é":2,"Ω":3,"中":4,"😀":5}'],
   ])('%s', (_name, value, expected) => {
     expect(canonicalJson(value)).toBe(expected);
+    expect(canonicalJsonReusing(value, new Map())).toBe(expected);
     expect(canonicalBytes(value)).toEqual(Buffer.from(expected, 'utf8'));
     expect(() => checkCanonicalizable(value)).not.toThrow();
   });
@@ -226,11 +227,45 @@ describe('nesting limits', () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     expect(() => canonicalJson(circular)).toThrow(CanonicalJsonError);
+    expect(() => canonicalJsonReusing(circular, new Map())).toThrow(CanonicalJsonError);
     let deep: unknown = 1;
     for (let i = 0; i < 10_000; i++) deep = [deep];
     expect(() => canonicalJson(deep)).toThrow(CanonicalJsonError);
+    expect(() => canonicalJsonReusing(deep, new Map())).toThrow(CanonicalJsonError);
     let fine: unknown = 1;
     for (let i = 0; i < 20; i++) fine = { a: fine };
     expect(() => canonicalJson(fine)).not.toThrow();
+  });
+});
+
+describe('canonicalJsonReusing: known texts spliced in (the Director checks a manifest this way)', () => {
+  const report = (serial: string, counter: number) => ({
+    signatures: [{ keyid: 'ab'.repeat(32), sig: 'cd'.repeat(64) }],
+    signed: { _type: 'ecu_version_report', ecu_serial: serial, installed_image: { filename: 'fw/é-1.bin', length: 7, hashes: { sha256: 'ef' } }, attacks_detected: [], report_counter: counter },
+  });
+  const manifest = { vin: 'VIN😀1', _type: 'vehicle_version_manifest', ecu_version_reports: { 'ecu-2': report('ecu-2', 3), 'ecu-10': report('ecu-10', 1), Z: report('Z', 0) }, vehicle_state: 'parked' };
+
+  it('gives the bytes canonicalJson gives, with each report and each report body reused', () => {
+    const known = new Map<object, string>();
+    for (const envelope of Object.values(manifest.ecu_version_reports)) {
+      known.set(envelope, canonicalJsonReusing(envelope, new Map([[envelope.signed, canonicalJson(envelope.signed)]])));
+      expect(known.get(envelope)).toBe(canonicalJson(envelope));
+    }
+    expect(canonicalJsonReusing(manifest, known)).toBe(canonicalJson(manifest));
+    expect(canonicalJsonReusing(manifest, new Map())).toBe(canonicalJson(manifest));
+  });
+
+  it('uses a known text as given, by object identity (the caller vouches for it)', () => {
+    const inner = { b: 1 };
+    expect(canonicalJsonReusing({ a: inner, c: { b: 1 } }, new Map([[inner, '"spliced"']]))).toBe('{"a":"spliced","c":{"b":1}}');
+  });
+
+  it('checks what it serializes itself, naming the path', () => {
+    const known = new Map<object, string>([[manifest.ecu_version_reports.Z, canonicalJson(manifest.ecu_version_reports.Z)]]);
+    const bad = { ...manifest, vehicle_state: 'park"/ed' };
+    expect(canonicalJsonReusing(bad, known)).toBe(canonicalJson(bad));
+    const err = thrownBy(() => canonicalJsonReusing({ ...manifest, vin: 'a\nb' }, known)) as CanonicalJsonError;
+    expect(err).toBeInstanceOf(CanonicalJsonError);
+    expect(err.message).toContain('$.vin');
   });
 });

@@ -20,8 +20,8 @@ export const PUBLIC_KEY_LENGTH = 32;
 export const SIGNATURE_LENGTH = 64;
 export const SEED_LENGTH = 32;
 
-/** The order L of the Ed25519 base point, little-endian, for the S < L check. */
-const GROUP_ORDER = 2n ** 252n + 27742317777372353535851937790883648493n;
+/** The order L of the Ed25519 base point as 32 little-endian bytes, for the S < L check. */
+const GROUP_ORDER_LE = Buffer.from((2n ** 252n + 27742317777372353535851937790883648493n).toString(16).padStart(64, '0'), 'hex').reverse();
 
 export type BackendName = 'node' | 'noble';
 
@@ -68,10 +68,14 @@ export function importPublicKey(bytes: Uint8Array): Ed25519PublicKey | null {
   return key;
 }
 
+/** S (the signature's second half, little-endian) < L, compared from the most significant byte. */
 function isCanonicalScalar(signature: Uint8Array): boolean {
-  let s = 0n;
-  for (let i = SIGNATURE_LENGTH - 1; i >= PUBLIC_KEY_LENGTH; i--) s = (s << 8n) | BigInt(signature[i]!);
-  return s < GROUP_ORDER;
+  for (let i = PUBLIC_KEY_LENGTH - 1; i >= 0; i--) {
+    const s = signature[PUBLIC_KEY_LENGTH + i]!;
+    const l = GROUP_ORDER_LE[i]!;
+    if (s !== l) return s < l;
+  }
+  return false; // S = L
 }
 
 /** Verifies with the shared edge rules, then the backend. Never throws on malformed input. */
