@@ -12,13 +12,24 @@ function isSupported(algorithm: string): algorithm is HashAlgorithm {
   return (SUPPORTED_HASHES as readonly string[]).includes(algorithm);
 }
 
+/** The algorithms among `names` (a target's hash names) that this client computes. */
+export function supportedHashes(names: readonly string[]): HashAlgorithm[] {
+  return names.filter(isSupported);
+}
+
+/** True if at least one supported hash was computed and every one matches what is expected. */
+export function digestsMatch(digests: Readonly<Record<string, string>>, expected: Readonly<Record<string, string>>): boolean {
+  const computed = Object.entries(digests);
+  return computed.length > 0 && computed.every(([name, hex]) => equalHex(hex, expected[name]));
+}
+
 /** Feeds chunks to every hash a target lists that we support; fails closed if none is supported. */
 export class MultiHasher {
   private hashes: Array<[string, Hash]>;
   private readonly algorithms: HashAlgorithm[];
 
   constructor(algorithms: readonly string[]) {
-    this.algorithms = algorithms.filter(isSupported);
+    this.algorithms = supportedHashes(algorithms);
     this.hashes = this.algorithms.map((a) => [a, createHash(a)]);
   }
 
@@ -41,8 +52,7 @@ export class MultiHasher {
 
   /** True if at least one supported hash is listed and every supported one matches. */
   matches(expected: Readonly<Record<string, string>>): boolean {
-    if (!this.usable) return false;
-    return Object.entries(this.digests()).every(([name, hex]) => equalHex(hex, expected[name]));
+    return digestsMatch(this.digests(), expected);
   }
 }
 

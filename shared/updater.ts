@@ -23,7 +23,8 @@ import {
 } from './errors.js';
 import { fetchBytes, type Fetcher, type FetchResponse } from './fetcher.js';
 import { fsyncDirectory } from './fs-atomic.js';
-import { MultiHasher } from './hashing.js';
+import { MultiHasher, supportedHashes } from './hashing.js';
+import { downloadHasher, type DownloadHasher } from './parallel-hasher.js';
 import type { MetadataStore } from './metadata-store.js';
 import { applicableDelegations } from './metadata/delegation.js';
 import { checkTargetName, roleFileName } from './metadata/paths.js';
@@ -41,6 +42,8 @@ export interface UpdaterConfig {
   readonly maxTimestampBytes: number;
   readonly maxSnapshotBytes: number;
   readonly maxTargetsBytes: number;
+  /** Images from this size up are hashed on a second thread while downloading (parallel-hasher.ts). */
+  readonly hashThreadMinBytes: number;
 }
 
 export const DEFAULT_UPDATER_CONFIG: UpdaterConfig = {
@@ -50,6 +53,7 @@ export const DEFAULT_UPDATER_CONFIG: UpdaterConfig = {
   maxTimestampBytes: 16_384,
   maxSnapshotBytes: 2_000_000,
   maxTargetsBytes: 5_000_000,
+  hashThreadMinBytes: 8 * 1024 * 1024,
 };
 
 export interface RepositoryUpdaterOptions {
@@ -281,70 +285,77 @@ export class RepositoryUpdater {
     const { target } = lookup;
     const ctx = { repository: this.repository, role: lookup.name };
     const partial = `${destination}.part`;
-    const hasher = new MultiHasher(Object.keys(target.hashes));
-    if (!hasher.usable) throw new HashMismatchError(`${lookup.name} lists no hash this client supports`, ctx);
-    let offset = await this.hashExistingPart(partial, target.length, hasher, ctx);
-    const url = this.targetUrl(lookup);
-    // K4, CVE-2026-6968: the .part file is opened before fetching, never through a symlink, and an
-    // unusable target directory is a StorageError (test/tuf/path-safety.test.ts).
-    const file = await this.openPart(partial, offset, ctx);
-    let response: FetchResponse;
+    const algorithms = supportedHashes(Object.keys(target.hashes));
+    if (algorithms.length === 0) throw new HashMismatchError(`${lookup.name} lists no hash this client supports`, ctx);
+    let hasher = downloadHasher(algorithms, target.length, this.config.hashThreadMinBytes);
     try {
-      response = await this.options.fetcher.fetch(url, {
-        maxBytes: target.length - offset,
-        offset,
-        headers: this.options.requestHeaders?.(url),
-      });
-    } catch (err) {
-      await file.close();
-      if (offset === 0) await rm(partial, { force: true }); // nothing worth keeping for a resume
-      throw err;
-    }
-    if (response.offset !== offset) {
-      // The server ignored the range: start over.
-      offset = 0;
-      hasher.reset();
-      await file.truncate(0);
-    }
-    let received = offset;
-    const writeBack = new BackgroundWriteBack(file);
-    try {
-      for await (const chunk of response.body) {
-        received += chunk.length;
-        if (received > target.length) {
-          throw new DownloadLengthError(`${lookup.name} is longer than its signed ${target.length} bytes (endless data?)`, ctx);
-        }
-        hasher.update(chunk);
-        // Written synchronously: a chunk (a socket read, 64 KiB) goes into the page cache in
-        // microseconds, while a thread-pool round trip per chunk competed with the hashing for the
-        // CPU and cost a quarter of the throughput on a 2-core machine (bench/RESULTS.md, figure 4).
-        for (let written = 0; written < chunk.length; ) written += writeSync(file.fd, chunk, written);
-        writeBack.wrote(chunk.length);
-        onProgress?.({ received, total: target.length });
+      let offset = await this.hashExistingPart(partial, target.length, hasher, ctx);
+      const url = this.targetUrl(lookup);
+      // K4, CVE-2026-6968: the .part file is opened before fetching, never through a symlink, and an
+      // unusable target directory is a StorageError (test/tuf/path-safety.test.ts).
+      const file = await this.openPart(partial, offset, ctx);
+      let response: FetchResponse;
+      try {
+        response = await this.options.fetcher.fetch(url, {
+          maxBytes: target.length - offset,
+          offset,
+          headers: this.options.requestHeaders?.(url),
+        });
+      } catch (err) {
+        await file.close();
+        if (offset === 0) await rm(partial, { force: true }); // nothing worth keeping for a resume
+        throw err;
       }
-      await writeBack.settle();
-      await file.sync();
-    } catch (err) {
-      await writeBack.settle().catch(() => undefined);
+      if (response.offset !== offset) {
+        // The server ignored the range: start over.
+        offset = 0;
+        hasher.abandon();
+        hasher = downloadHasher(algorithms, target.length, this.config.hashThreadMinBytes);
+        await file.truncate(0);
+      }
+      let received = offset;
+      const writeBack = new BackgroundWriteBack(file);
+      try {
+        for await (const chunk of response.body) {
+          received += chunk.length;
+          if (received > target.length) {
+            throw new DownloadLengthError(`${lookup.name} is longer than its signed ${target.length} bytes (endless data?)`, ctx);
+          }
+          const hashing = hasher.update(chunk);
+          // Written synchronously: a chunk (a socket read, 64 KiB) goes into the page cache in
+          // microseconds, while a thread-pool round trip per chunk competed with the hashing for the
+          // CPU and cost a quarter of the throughput on a 2-core machine (bench/RESULTS.md, figure 4).
+          for (let written = 0; written < chunk.length; ) written += writeSync(file.fd, chunk, written);
+          writeBack.wrote(chunk.length);
+          onProgress?.({ received, total: target.length });
+          if (hashing !== undefined) await hashing; // the hashing thread is 4 MiB behind
+        }
+        await writeBack.settle();
+        await file.sync();
+      } catch (err) {
+        await writeBack.settle().catch(() => undefined);
+        await file.close();
+        if (err instanceof DownloadLengthError) await rm(partial, { force: true });
+        throw err; // a network failure keeps the .part file for resuming
+      }
       await file.close();
-      if (err instanceof DownloadLengthError) await rm(partial, { force: true });
-      throw err; // a network failure keeps the .part file for resuming
+      if (received !== target.length) {
+        await rm(partial, { force: true });
+        throw new LengthMismatchError(`${lookup.name} is ${received} bytes; ${target.length} signed`, ctx);
+      }
+      if (!(await hasher.matches(target.hashes))) {
+        await rm(partial, { force: true });
+        throw new HashMismatchError(`${lookup.name} does not match its signed hashes`, ctx);
+      }
+      try {
+        await rename(partial, destination);
+      } catch (err) {
+        throw new StorageError(`cannot move ${lookup.name} into place: ${(err as Error).message}`, { ...ctx, cause: err });
+      }
+      fsyncDirectory(join(destination, '..'));
+    } finally {
+      hasher.abandon(); // a no-op once its digests were taken; otherwise frees the hashing thread
     }
-    await file.close();
-    if (received !== target.length) {
-      await rm(partial, { force: true });
-      throw new LengthMismatchError(`${lookup.name} is ${received} bytes; ${target.length} signed`, ctx);
-    }
-    if (!hasher.matches(target.hashes)) {
-      await rm(partial, { force: true });
-      throw new HashMismatchError(`${lookup.name} does not match its signed hashes`, ctx);
-    }
-    try {
-      await rename(partial, destination);
-    } catch (err) {
-      throw new StorageError(`cannot move ${lookup.name} into place: ${(err as Error).message}`, { ...ctx, cause: err });
-    }
-    fsyncDirectory(join(destination, '..'));
   }
 
   /** Opens the `.part` file for appending (emptied when starting at 0); O_NOFOLLOW refuses a symlink. */
@@ -358,7 +369,7 @@ export class RepositoryUpdater {
   }
 
   /** Feeds an existing `.part` file into the hasher and returns its length (0 if none or unusable). */
-  private async hashExistingPart(partial: string, signedLength: number, hasher: MultiHasher, ctx: ErrorContext): Promise<number> {
+  private async hashExistingPart(partial: string, signedLength: number, hasher: DownloadHasher, ctx: ErrorContext): Promise<number> {
     let info: Stats;
     try {
       info = await lstat(partial);
@@ -377,7 +388,7 @@ export class RepositoryUpdater {
       return 0;
     }
     for await (const chunk of createReadStream(partial, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-      hasher.update(chunk);
+      await hasher.update(chunk);
     }
     return size;
   }
