@@ -3,7 +3,6 @@
 // reports out, or a typed error naming the first problem (uptane-requirements.md section 2,
 // "Directing installation" step 3 and 4; section 4).
 import type { Ed25519Backend } from '../shared/crypto/ed25519.js';
-import { canonicalJson, canonicalJsonReusing } from '../shared/canonical.js';
 import { PublicKey } from '../shared/crypto/keys.js';
 import {
   ManifestInventoryError,
@@ -11,7 +10,7 @@ import {
   ReplayedReportError,
   ReportTimeError,
 } from '../shared/errors.js';
-import { isSignedBy, type EcuVersionReportSigned, type VehicleVersionManifest } from '../shared/manifest.js';
+import { isSignedBy, manifestSignedBytes, type EcuVersionReportSigned, type VehicleVersionManifest } from '../shared/manifest.js';
 import type { EcuRecord } from './storage.js';
 
 export interface ManifestCheckConfig {
@@ -47,18 +46,9 @@ export function checkManifest(
   if (primary === undefined || signed.primary_ecu_serial !== primary.serial) {
     throw new ManifestInventoryError(`manifest names primary ${signed.primary_ecu_serial}, the inventory ${primary?.serial ?? 'none'}`, ctx);
   }
-  // The manifest's signature covers the version reports, each also signed on its own: each report is
-  // canonicalized once, and its text reused in the manifest's (bench figure 1).
-  const reportTexts = new Map<object, string>();
-  const reportBytes = new Map<string, Buffer>();
-  for (const [serial, envelope] of Object.entries(signed.ecu_version_reports)) {
-    const text = canonicalJson(envelope.signed);
-    reportBytes.set(serial, Buffer.from(text, 'utf8'));
-    reportTexts.set(envelope, canonicalJsonReusing(envelope, new Map([[envelope.signed, text]])));
-  }
+  const signedBytes = manifestSignedBytes(manifest);
   // Step 3: the manifest is signed by the primary's registered key.
-  const manifestBytes = Buffer.from(canonicalJsonReusing(signed, reportTexts), 'utf8');
-  if (!isSignedBy(manifest, PublicKey.fromHex(primary.publicKey), backend, manifestBytes)) {
+  if (!isSignedBy(manifest, PublicKey.fromHex(primary.publicKey), backend, signedBytes.manifest)) {
     throw new ManifestSignatureError(`manifest is not signed by primary ${primary.serial}'s registered key`, ctx);
   }
   // Step 3: every ECU in the inventory is reported, and no other.
@@ -74,7 +64,7 @@ export function checkManifest(
     const envelope = signed.ecu_version_reports[ecu.serial]!;
     const report = envelope.signed;
     // Step 3: each report is signed by its own ECU's key (a report signed by another ECU is refused).
-    if (!isSignedBy(envelope, PublicKey.fromHex(ecu.publicKey), backend, reportBytes.get(ecu.serial))) {
+    if (!isSignedBy(envelope, PublicKey.fromHex(ecu.publicKey), backend, signedBytes.reports.get(ecu.serial))) {
       throw new ManifestSignatureError(`version report of ECU ${ecu.serial} is not signed by its registered key`, { ...ctx, role: ecu.serial });
     }
     // Step 4: a counter is never used twice (replay).

@@ -2,7 +2,7 @@
 // ECU signs about itself every cycle, and what the primary signs for the whole vehicle. Shared
 // because ECUs build them and the Director checks them. Same envelope as metadata:
 // {"signed": {...}, "signatures": [{"keyid", "sig"}]}, signatures over the canonical bytes of signed.
-import { canonicalBytes } from './canonical.js';
+import { canonicalBytes, canonicalJson, canonicalJsonReusing } from './canonical.js';
 import type { Ed25519Backend } from './crypto/ed25519.js';
 import type { PrivateKey, PublicKey } from './crypto/keys.js';
 import { MalformedMetadataError, UnmetThresholdError, type ErrorContext } from './errors.js';
@@ -82,6 +82,23 @@ export function signEnvelope<T extends object>(signed: T, key: PrivateKey, backe
 export function isSignedBy(envelope: SignedEnvelopeOf<unknown>, key: PublicKey, backend: Ed25519Backend, signedBytes?: Uint8Array): boolean {
   const bytes = signedBytes ?? canonicalBytes(envelope.signed);
   return envelope.signatures.some((s) => s.keyid === key.keyid && key.verify(bytes, s.sig, backend));
+}
+
+/**
+ * The bytes each signature of a manifest covers: the canonical `signed` of the manifest and of each
+ * version report (by ECU serial). The manifest's covers the reports, each also signed on its own, so
+ * each report is canonicalized once and its text reused in the manifest's (bench figure 1: a tenth
+ * of the Director's intake went to serializing the reports twice).
+ */
+export function manifestSignedBytes(manifest: VehicleVersionManifest): { manifest: Buffer; reports: Map<string, Buffer> } {
+  const reportTexts = new Map<object, string>();
+  const reports = new Map<string, Buffer>();
+  for (const [serial, envelope] of Object.entries(manifest.signed.ecu_version_reports)) {
+    const text = canonicalJson(envelope.signed);
+    reports.set(serial, Buffer.from(text, 'utf8'));
+    reportTexts.set(envelope, canonicalJsonReusing(envelope, new Map([[envelope.signed, text]])));
+  }
+  return { manifest: Buffer.from(canonicalJsonReusing(manifest.signed, reportTexts), 'utf8'), reports };
 }
 
 export function verifySignedBy(envelope: SignedEnvelopeOf<unknown>, key: PublicKey, backend: Ed25519Backend, context: ErrorContext): void {
