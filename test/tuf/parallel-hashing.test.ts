@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FetchError, HashMismatchError } from '../../shared/errors.js';
+import { FetchError, HashMismatchError, StorageError } from '../../shared/errors.js';
 import { MultiHasher } from '../../shared/hashing.js';
 import { downloadHasher, ParallelHasher } from '../../shared/parallel-hasher.js';
 import { localTargetPath, type DownloadProgress } from '../../shared/updater.js';
@@ -78,6 +78,19 @@ describe('ParallelHasher', () => {
       await feed(hasher, data, [65_536]);
       expect(await hasher.matches(wrong)).toBe(false);
     }
+  });
+
+  it('fails every waiting download with StorageError when the hashing thread dies, and starts a new thread for the next', async () => {
+    const data = randomBytes(2 * MiB);
+    const waiting = new ParallelHasher(ALGORITHMS);
+    await feed(waiting, data.subarray(0, MiB + 1), [65_536]);
+    // An algorithm node:crypto does not know makes the thread throw: the way a crash looks from here.
+    const crashing = new ParallelHasher(['no-such-hash' as unknown as (typeof ALGORITHMS)[number]]);
+    await expect(crashing.digests()).rejects.toBeInstanceOf(StorageError);
+    await expect(waiting.digests()).rejects.toThrow(/hashing thread stopped/);
+    const next = new ParallelHasher(ALGORITHMS);
+    await feed(next, data, [65_536]);
+    expect(await next.digests()).toEqual(inlineDigests(data));
   });
 
   it('is chosen from the configured size up, with a second core; smaller images are hashed inline', () => {
