@@ -2,7 +2,8 @@
 // Image repository metadata, then streams each image through RepositoryUpdater.downloadTarget
 // (length-capped, sha256 + sha512, written and fsync'd), sampling memory meanwhile; and, as the
 // baseline, hashes the same file locally with digestFile.
-import { rmSync } from 'node:fs';
+import { rmSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { nodeBackend } from '../../shared/crypto/ed25519.js';
@@ -31,6 +32,8 @@ export interface DownloadMeasurement {
   /** The same HTTP stream through HttpFetcher, only read, and read and hashed (no file written). */
   readonly transferSeconds: readonly number[];
   readonly transferHashSeconds: readonly number[];
+  /** The same number of bytes written and made durable as downloadTarget does it, from memory (no network, no hashing). */
+  readonly diskSeconds: readonly number[];
 }
 
 const job = workerData as DownloadJob;
@@ -56,6 +59,7 @@ async function main(): Promise<DownloadMeasurement[]> {
     let local: DownloadMeasurement['local'] = { seconds: [], memory: [] };
     const transferSeconds: number[] = [];
     const transferHashSeconds: number[] = [];
+    const diskSeconds: number[] = [];
     const fetcher = new HttpFetcher();
     const stream = async (hash: boolean) => {
       const hasher = new MultiHasher(Object.keys(lookup.target.hashes));
@@ -66,6 +70,7 @@ async function main(): Promise<DownloadMeasurement[]> {
       return (performance.now() - t0) / 1000;
     };
     for (let r = 0; r < image.repetitions; r++) {
+      diskSeconds.push(await writeDurably(join(job.directory, 'disk.bin'), lookup.target.length));
       transferSeconds.push(await stream(false));
       transferHashSeconds.push(await stream(true));
       rmSync(destination, { force: true });
@@ -83,9 +88,40 @@ async function main(): Promise<DownloadMeasurement[]> {
       local = merge(local, (performance.now() - t0) / 1000, sampler.stop());
       if (digest.length !== lookup.target.length || digest.hashes.sha256 !== lookup.target.hashes.sha256) throw new Error('baseline digest differs from the signed target');
     }
-    results.push({ name: image.name, bytes: lookup.target.length, download, local, transferSeconds, transferHashSeconds });
+    results.push({ name: image.name, bytes: lookup.target.length, download, local, transferSeconds, transferHashSeconds, diskSeconds });
   }
   return results;
+}
+
+/**
+ * Seconds to write `bytes` and make them durable the way downloadTarget does (synchronous writes,
+ * a datasync in the thread pool every 8 MiB while writing goes on, fsync at the end), from one
+ * buffer in memory: what the disk alone costs the download in this run.
+ */
+async function writeDurably(path: string, bytes: number): Promise<number> {
+  const buffer = Buffer.alloc(1024 * 1024, 0xa5);
+  const file = await open(path, 'w');
+  const t0 = performance.now();
+  let pending: Promise<void> | undefined;
+  let unflushed = 0;
+  for (let done = 0; done < bytes; done += buffer.length) {
+    const n = Math.min(buffer.length, bytes - done);
+    for (let written = 0; written < n; ) written += writeSync(file.fd, buffer, written, n - written);
+    unflushed += n;
+    if (unflushed >= 8 * 1024 * 1024 && pending === undefined) {
+      unflushed = 0;
+      pending = file.datasync().then(() => {
+        pending = undefined;
+      });
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // as the download yields between socket reads
+  }
+  await pending;
+  await file.sync();
+  const seconds = (performance.now() - t0) / 1000;
+  await file.close();
+  rmSync(path, { force: true });
+  return seconds;
 }
 
 function merge(previous: DownloadMeasurement['download'], seconds: number, memory: MemoryPeaks): DownloadMeasurement['download'] {
