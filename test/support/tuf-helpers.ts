@@ -1,15 +1,15 @@
 // Helpers shared by the TUF attack tests (test/tuf): temp directories and real-HTTP setups (the
 // simulator's tree served by static-server.ts to a client using HttpFetcher), and crafting what an
 // attacker serves in place of one file of the simulated repository, with the assertions around it.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { UptaneError } from '../../shared/errors.js';
+import { HashMismatchError, type UptaneError } from '../../shared/errors.js';
 import { HttpFetcher, type HttpFetcherConfig } from '../../shared/fetcher.js';
 import { digestBytes } from '../../shared/hashing.js';
 import { roleFileName } from '../../shared/metadata/paths.js';
 import type { TopLevelRole } from '../../shared/metadata/types.js';
-import type { RefreshResult, RepositoryUpdater, UpdaterConfig } from '../../shared/updater.js';
+import type { RefreshResult, RepositoryUpdater, TargetLookup, UpdaterConfig } from '../../shared/updater.js';
 import { cleanupClients, expectRejected, newClient, type TestClient } from './client.js';
 import type { RepositorySimulator } from './repo-simulator.js';
 import { startStaticServer, stopStaticServers, type StaticServer, type StaticServerOptions } from './static-server.js';
@@ -171,4 +171,26 @@ export async function expectHonestRefresh(client: TestClient, sim: RepositorySim
     targetsVersion: sim.targets.version,
   });
   return result;
+}
+
+/**
+ * F3: the served image with its byte at `at` flipped is refused with HashMismatchError, leaving
+ * neither the file nor a `.part`; served honestly again, the same download then succeeds.
+ */
+export async function expectCorruptedImageRefused(
+  client: TestClient,
+  image: { readonly file: string; readonly data: Buffer; readonly lookup: TargetLookup },
+  destination: string,
+  at: number,
+): Promise<void> {
+  const corrupted = Buffer.from(image.data);
+  corrupted[at] = corrupted[at]! ^ 0x01;
+  writeFileSync(image.file, corrupted);
+  await expectRejected(client, () => client.updater.downloadTarget(image.lookup, destination), HashMismatchError, 'hash_mismatch');
+  expect(existsSync(destination)).toBe(false);
+  expect(existsSync(`${destination}.part`)).toBe(false);
+
+  writeFileSync(image.file, image.data);
+  await client.updater.downloadTarget(image.lookup, destination);
+  expect(readFileSync(destination).equals(image.data)).toBe(true);
 }
