@@ -5,7 +5,7 @@
 // Bytes are copied into 1 MiB slabs that move to the hashing thread and back (transferred, never
 // cloned), at most SLABS of them per download: memory stays a few MiB whatever the image size, and a
 // download thread that gets ahead of the hashing waits for a slab to come back. One hashing thread
-// serves the process, started on first use and not keeping the process alive.
+// serves the process, started on first use; it keeps the process alive only while a job runs.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { digestsMatch, MultiHasher, type HashAlgorithm } from './hashing.js';
@@ -89,7 +89,7 @@ export class ParallelHasher implements DownloadHasher {
   private slab: Uint8Array | undefined;
   private filled = 0;
   private slabReturned: (() => void) | undefined;
-  private result: Promise<Record<string, string>>;
+  private readonly result: Promise<Record<string, string>>;
   private failure: Error | undefined;
 
   constructor(readonly algorithms: readonly HashAlgorithm[]) {
