@@ -56,7 +56,7 @@ export const FIXES: readonly Fix[] = [
       'Group commit: manifests read in the same turn of the event loop share one SQLite transaction (a savepoint each) and one fsync; the manifest POST is answered before express\'s router; keyids are computed lazily and PublicKeys built from hex cached; unchanged manifests are recorded without their body, and the vehicle-state row is rewritten only when it changed.',
     files: ['director-repo/group-commit.ts', 'director-repo/director.ts', 'director-repo/app.ts', 'director-repo/server.ts', 'director-repo/storage.ts', 'shared/crypto/keys.ts'],
     before: 'idle machine, start of the session: sequential 253/s (24%), concurrent 288/s (27%) of the 5-check baseline; in-process 409/s',
-    after: 'concurrent 458-738/s, 40-63% across runs (median rounds); in-process one at a time 598-681/s, 8 at a time 511-865/s (tried and dropped: committing with synchronous=NORMAL and fdatasync of the WAL in the thread pool, slower in A/B: sequential 22% vs 23-35%)',
+    after: 'concurrent 458-738/s, 40-63% across runs (median rounds); in-process one at a time 598-681/s, 8 at a time 511-865/s (tried and dropped: committing with synchronous=NORMAL and fdatasync of the WAL in the thread pool, slower in A/B: sequential 22% vs 23-35%; tried again in 6 interleaved concurrent rounds of one process, lower in every pair: 38-51% vs 40-55%)',
   },
   {
     figure: '4',
