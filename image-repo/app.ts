@@ -33,13 +33,13 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
     try {
       const path = String((req.params as Record<string, string>)[0]);
       const base = path.slice(path.lastIndexOf('/') + 1);
-      const match = /^([0-9a-f]{64})\./.exec(base);
-      const file = match === null ? undefined : await repository.imageFile(match[1]!);
-      if (file === undefined) {
+      const sha256 = /^([0-9a-f]{64})\./.exec(base)?.[1];
+      const file = sha256 === undefined ? undefined : await repository.imageFile(sha256);
+      if (sha256 === undefined || file === undefined) {
         sendError(res, 404, 'not_found', `no image ${path}`);
         return;
       }
-      await sendBlob(req, res, file, match![1]!);
+      await sendBlob(req, res, file, sha256);
     } catch (err) {
       next(err);
     }

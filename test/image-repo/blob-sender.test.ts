@@ -3,7 +3,7 @@
 // file ends early: no byte of a reused slab is sent twice or overwritten, and the file is closed.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type ClientRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,20 +16,14 @@ let server: Server;
 let origin: string;
 /** A blob larger than the four slabs together, so that every slab is reused. */
 let big: Buffer;
-let bigPath: string;
 const small = Buffer.from('engine ecu v2, 20 B.');
-let smallPath: string;
-let emptyPath: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'blob-sender-'));
   big = randomBytes(9 * BLOB_SLAB_BYTES + 12_345);
-  bigPath = join(dir, 'big');
-  smallPath = join(dir, 'small');
-  emptyPath = join(dir, 'empty');
-  writeFileSync(bigPath, big);
-  writeFileSync(smallPath, small);
-  writeFileSync(emptyPath, '');
+  writeFileSync(join(dir, 'big'), big);
+  writeFileSync(join(dir, 'small'), small);
+  writeFileSync(join(dir, 'empty'), '');
   server = createServer((req, res) => {
     const name = req.url!.slice(1);
     const path = join(dir, name);
@@ -52,28 +46,36 @@ interface Answer {
   body: Buffer;
 }
 
-/** One request; `pauseMs` stops reading after the first chunk for that long (a slow client). */
-function get(path: string, headers: Record<string, string> = {}, options: { method?: string; pauseMs?: number } = {}): Promise<Answer> {
+/**
+ * One request, read to its end. `onFirstChunk` runs once, with the response paused: it resumes it
+ * (a slow client) or destroys the request (a client that goes away). Rejects if the body is cut.
+ */
+function get(
+  path: string,
+  headers: Record<string, string> = {},
+  options: { method?: string; onFirstChunk?: (res: IncomingMessage, req: ClientRequest) => void } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
     const req = request(`${origin}${path}`, { method: options.method ?? 'GET', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let paused = false;
       res.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
-        if (options.pauseMs !== undefined && !paused) {
-          paused = true;
+        if (chunks.length === 1 && options.onFirstChunk !== undefined) {
           res.pause();
-          setTimeout(() => res.resume(), options.pauseMs);
+          options.onFirstChunk(res, req);
         }
       });
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
-      res.on('aborted', () => reject(new Error(`aborted after ${Buffer.concat(chunks).length} bytes`)));
+      res.on('aborted', () => reject(new Error(`cut after ${Buffer.concat(chunks).length} of ${res.headers['content-length']} bytes`)));
     });
     req.on('error', reject);
     req.end();
   });
 }
+
+/** A client that stops reading for `ms` after the first chunk. */
+const pauseFor = (ms: number) => (res: IncomingMessage) => setTimeout(() => res.resume(), ms);
 
 /** The files this process has open (Linux). */
 const filesOpen = () =>
@@ -127,7 +129,7 @@ describe('sendBlob over HTTP', () => {
   });
 
   test('a client that stops reading gets every byte once its socket drains: no slab is reused before the socket took it', async () => {
-    const answers = await Promise.all([get('/big', {}, { pauseMs: 300 }), get('/big', {}, { pauseMs: 150 })]);
+    const answers = await Promise.all([get('/big', {}, { onFirstChunk: pauseFor(300) }), get('/big', {}, { onFirstChunk: pauseFor(150) })]);
     for (const answer of answers) {
       expect(answer.body.length).toBe(big.length);
       expect(sha256(answer.body)).toBe(sha256(big));
@@ -194,20 +196,15 @@ describe('sendBlob over HTTP', () => {
     const hugePath = join(dir, 'huge');
     writeFileSync(hugePath, '');
     truncateSync(hugePath, 64 * 1024 ** 3);
-    await new Promise<void>((resolve, reject) => {
-      const req = request(`${origin}/huge`, { agent: false }, (res) => {
-        res.once('data', () => {
-          res.pause(); // the server fills the socket and its slabs, then waits
-          expect(filesOpen()).toContain(hugePath);
-          setTimeout(() => {
-            req.destroy();
-            resolve();
-          }, 100);
-        });
-      });
-      req.on('error', (err) => (err.message.includes('socket hang up') ? undefined : reject(err)));
-      req.end();
+    let openWhileSending: string[] = [];
+    const gone = get('/huge', {}, {
+      onFirstChunk: (_res, req) => {
+        openWhileSending = filesOpen(); // the server fills the socket and its slabs, then waits
+        setTimeout(() => req.destroy(), 100);
+      },
     });
+    await expect(gone).rejects.toThrow();
+    expect(openWhileSending).toContain(hugePath);
     await eventually(() => !filesOpen().includes(hugePath), 1_000);
     expect(sha256((await get('/big')).body)).toBe(sha256(big));
   });
@@ -215,21 +212,11 @@ describe('sendBlob over HTTP', () => {
   test('a file that ends before its length cuts the answer short instead of sending anything else', async () => {
     const path = join(dir, 'shrinking');
     writeFileSync(path, big);
-    const answer = new Promise<Answer>((resolve, reject) => {
-      const req = request(`${origin}/shrinking`, { agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.once('data', (chunk: Buffer) => {
-          chunks.push(chunk);
-          res.pause();
-          // The blob shrinks while the server waits for this client.
-          truncateSync(path, BLOB_SLAB_BYTES);
-          setTimeout(() => res.on('data', (c: Buffer) => chunks.push(c)).resume(), 100);
-        });
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on('aborted', () => reject(new Error(`cut after ${Buffer.concat(chunks).length} of ${res.headers['content-length']} bytes`)));
-      });
-      req.on('error', reject);
-      req.end();
+    const answer = get('/shrinking', {}, {
+      onFirstChunk: (res) => {
+        truncateSync(path, BLOB_SLAB_BYTES); // the blob shrinks while the server waits for this client
+        setTimeout(() => res.resume(), 100);
+      },
     });
     await expect(answer).rejects.toThrow(/cut after \d+ of \d+ bytes/);
   });
