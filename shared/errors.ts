@@ -175,7 +175,35 @@ export class MissingTrustedRootError extends UptaneError {
 
 /** A write request without valid uploader or operator credentials. */
 export class AuthenticationError extends UptaneError {
-  readonly code = 'unauthorized';
+  readonly code: string = 'unauthorized';
+}
+
+/** A known operator or uploader token past its expiry (docs/threat-model.md HR-10). */
+export class TokenExpiredError extends AuthenticationError {
+  override readonly code = 'token_expired';
+}
+
+/** A known operator or uploader token that was revoked (docs/threat-model.md HR-10). */
+export class TokenRevokedError extends AuthenticationError {
+  override readonly code = 'token_revoked';
+}
+
+/** A valid token whose scope (or uploader roles and paths) does not cover the request. */
+export class InsufficientScopeError extends UptaneError {
+  readonly code = 'insufficient_scope';
+}
+
+/** Too many failed authentications from one client address; retry after `retryAfterSeconds`. */
+export class TooManyAttemptsError extends UptaneError {
+  readonly code = 'too_many_attempts';
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
 }
 
 /** An uploaded image larger than the server's configured limit. */

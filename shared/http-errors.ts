@@ -8,16 +8,20 @@ import {
   NotFoundError,
   DelegationError,
   ImageTooLargeError,
+  InsufficientScopeError,
   MissingImageError,
   OfflineKeyOnServerError,
   RepositoryStateError,
   RollbackError,
+  TooManyAttemptsError,
   UptaneError,
   VersionMismatchError,
 } from './errors.js';
 
 function statusFor(err: UptaneError): number {
   if (err instanceof AuthenticationError) return 401;
+  if (err instanceof InsufficientScopeError) return 403;
+  if (err instanceof TooManyAttemptsError) return 429;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
   if (err instanceof ImageTooLargeError) return 413;
