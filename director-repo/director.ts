@@ -420,8 +420,10 @@ export class Director {
         return { accepted: this.storage.transaction(() => this.applyManifest(vin, body, now)) };
       } catch (err) {
         if (!(err instanceof UptaneError)) throw err;
-        // Rejected manifests are kept as history with their reason (issue 4), and nothing else changes.
-        this.storage.recordManifest(vin, false, { code: err.code, message: err.message }, body.length <= 1_000_000 ? body : null, now);
+        // Rejected manifests are kept with their reason (issue 4), and nothing else changes: apart
+        // from the accepted history, capped, and with a digest and an excerpt of the body rather
+        // than the body (docs/threat-model.md HR-4).
+        this.storage.recordRefusedManifest(vin, { code: err.code, message: err.message }, body, now);
         return { rejected: err };
       }
     });
@@ -461,7 +463,7 @@ export class Director {
     // A vehicle reports every cycle, mostly that nothing changed: those are recorded without their
     // body, which kept each commit several pages smaller (bench figure 1). What the body said is in
     // the ECU records (counters, installed images) either way.
-    this.storage.recordManifest(vin, true, null, news || changed > 0 ? body : null, now);
+    this.storage.recordManifest(vin, news || changed > 0 ? body : null, now);
     this.storage.setVehicleState(vin, manifest.signed.vehicle_state ?? null);
     if (changed > 0) this.options.signer.invalidate(vin);
     return { accepted: true as const, assignmentsChanged: changed };

@@ -5,9 +5,20 @@
 import { createHash } from 'node:crypto';
 import { openDatabase, type Db } from '../shared/sqlite.js';
 
-/** Manifest records kept per vehicle (the newest), accepted and refused alike. */
+/** Accepted manifest records kept per vehicle (the newest). */
 export const MANIFEST_HISTORY = 100;
 const MANIFEST_PRUNE_STEP = 20;
+/**
+ * Refused manifest records kept per vehicle (the newest), apart from the accepted ones: whoever holds
+ * a vehicle's credential can send refused manifests as fast as it likes, and they must never push
+ * the accepted history out (docs/threat-model.md HR-4).
+ */
+export const REFUSED_MANIFEST_HISTORY = 20;
+const REFUSED_MANIFEST_PRUNE_STEP = 5;
+/** What is kept of a refused manifest's body: its digest, its length and this many first bytes. */
+export const REFUSED_MANIFEST_EXCERPT_BYTES = 2048;
+/** Longest error message kept with a refused manifest (messages can quote the refused body). */
+const REFUSED_MESSAGE_CHARS = 1024;
 
 const MIGRATIONS = [
   `CREATE TABLE vehicles (
@@ -141,6 +152,25 @@ const MIGRATIONS = [
    );`,
   // 3: a vehicle's targets marked for re-signing when its assignments change; signed on its next read.
   `ALTER TABLE vehicle_metadata ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;`,
+  // 4: refused manifests apart from accepted ones, with a digest and an excerpt instead of the whole
+  // body (docs/threat-model.md HR-4). Their ids continue the accepted ones' sequence (recordManifest,
+  // recordRefusedManifest), so the operator's merged view keeps the order they arrived in.
+  `CREATE TABLE refused_manifests (
+     id INTEGER PRIMARY KEY,
+     vin TEXT NOT NULL,
+     received_at TEXT NOT NULL,
+     error_code TEXT NOT NULL,
+     error_message TEXT NOT NULL,
+     body_length INTEGER NOT NULL,
+     body_sha256 TEXT,
+     excerpt BLOB NOT NULL
+   );
+   CREATE INDEX refused_manifests_by_vin ON refused_manifests(vin, id);
+   INSERT INTO refused_manifests (id, vin, received_at, error_code, error_message, body_length, body_sha256, excerpt)
+     SELECT id, coalesce(vin, ''), received_at, coalesce(error_code, 'unknown'), substr(coalesce(error_message, ''), 1, 1024),
+            coalesce(length(body), 0), NULL, coalesce(substr(body, 1, 2048), x'')
+       FROM manifests WHERE accepted = 0;
+   DELETE FROM manifests WHERE accepted = 0;`,
 ];
 
 export interface EcuRecord {
@@ -273,6 +303,38 @@ function toAssignment(row: AssignmentRow): AssignmentRecord {
 
 const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
+/** One record of a vehicle's manifest history, as the operator sees it. */
+export interface ManifestRecord {
+  readonly id: number;
+  readonly receivedAt: string;
+  readonly accepted: boolean;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  /** Refused records only: the length and SHA-256 of the refused body (null when recorded before digests were kept). */
+  readonly bodyLength?: number | null;
+  readonly bodySha256?: string | null;
+}
+
+interface ManifestRow {
+  id: number;
+  received_at: string;
+  accepted: number;
+  error_code: string | null;
+  error_message: string | null;
+  body_length: number | null;
+  body_sha256: string | null;
+}
+
+/** The id of the next manifest record, accepted or refused: one more than the largest in either table. */
+const NEXT_MANIFEST_ID = `max(coalesce((SELECT max(id) FROM manifests), 0), coalesce((SELECT max(id) FROM refused_manifests), 0)) + 1`;
+
+/** Deletes a vehicle's records of `table` older than its newest :keep, once there are more than :trigger. */
+function pruneStatement(table: 'manifests' | 'refused_manifests'): string {
+  return `DELETE FROM ${table} WHERE vin = :vin
+            AND id <= (SELECT id FROM ${table} WHERE vin = :vin ORDER BY id DESC LIMIT 1 OFFSET :keep)
+            AND EXISTS (SELECT 1 FROM ${table} WHERE vin = :vin ORDER BY id DESC LIMIT 1 OFFSET :trigger)`;
+}
+
 /** How many vehicles' metadata files vehicleMetadataFiles keeps (a few KiB each). */
 const RECENT_METADATA_VEHICLES = 4096;
 
@@ -312,16 +374,28 @@ export class DirectorStorage {
       assignmentsOf: db.prepare('SELECT * FROM assignments WHERE vin = ? ORDER BY id DESC LIMIT ?'),
       setAssignmentState: db.prepare('UPDATE assignments SET state = ?, reason = ?, updated_at = ? WHERE id = ?'),
       markInFlight: db.prepare("UPDATE assignments SET state = 'in_flight', updated_at = ? WHERE vin = ? AND state = 'pending'"),
-      insertManifest: db.prepare('INSERT INTO manifests (vin, received_at, accepted, error_code, error_message, body) VALUES (?, ?, ?, ?, ?, ?)'),
+      // Accepted and refused records share one id sequence across both tables (each id is one more
+      // than the largest in either), so the operator's merged view is in arrival order.
+      insertManifest: db.prepare(
+        `INSERT INTO manifests (id, vin, received_at, accepted, error_code, error_message, body)
+         VALUES (${NEXT_MANIFEST_ID}, ?, ?, 1, NULL, NULL, ?)`,
+      ),
+      insertRefusedManifest: db.prepare(
+        `INSERT INTO refused_manifests (id, vin, received_at, error_code, error_message, body_length, body_sha256, excerpt)
+         VALUES (${NEXT_MANIFEST_ID}, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
       // Keeps a vehicle's newest MANIFEST_HISTORY records, deleting in steps of MANIFEST_PRUNE_STEP
       // so that most manifests delete nothing (each deletion is a page written in the commit).
-      pruneManifests: db.prepare(
-        `DELETE FROM manifests WHERE vin = :vin
-           AND id <= (SELECT id FROM manifests WHERE vin = :vin ORDER BY id DESC LIMIT 1 OFFSET :keep)
-           AND EXISTS (SELECT 1 FROM manifests WHERE vin = :vin ORDER BY id DESC LIMIT 1 OFFSET :trigger)`,
-      ),
+      pruneManifests: db.prepare(pruneStatement('manifests')),
+      pruneRefusedManifests: db.prepare(pruneStatement('refused_manifests')),
       manifestsOf: db.prepare(
-        'SELECT id, vin, received_at, accepted, error_code, error_message FROM manifests WHERE vin = ? ORDER BY id DESC LIMIT ?',
+        `SELECT * FROM (
+           SELECT * FROM (SELECT id, received_at, 1 AS accepted, NULL AS error_code, NULL AS error_message, NULL AS body_length, NULL AS body_sha256
+                            FROM manifests WHERE vin = :vin ORDER BY id DESC LIMIT :limit)
+           UNION ALL
+           SELECT * FROM (SELECT id, received_at, 0 AS accepted, error_code, error_message, body_length, body_sha256
+                            FROM refused_manifests WHERE vin = :vin ORDER BY id DESC LIMIT :limit)
+         ) ORDER BY id DESC LIMIT :limit`,
       ),
       lastManifest: db.prepare('SELECT received_at FROM manifests WHERE vin = ? AND accepted = 1 ORDER BY id DESC LIMIT 1'),
       insertAttack: db.prepare('INSERT INTO attacks (vin, ecu_serial, code, message, reported_at) VALUES (?, ?, ?, ?, ?)'),
@@ -463,19 +537,38 @@ export class DirectorStorage {
   // Manifests and attacks ----------------------------------------------------------------------
 
   /**
-   * Adds a manifest to the vehicle's history (with its body as evidence, or null) and drops the
-   * oldest records beyond MANIFEST_HISTORY: a vehicle reports every cycle, so an unbounded history
-   * would grow with time, not with the fleet.
+   * Adds an accepted manifest to the vehicle's history (with its body as evidence, or null) and drops
+   * the oldest accepted records beyond MANIFEST_HISTORY: a vehicle reports every cycle, so an
+   * unbounded history would grow with time, not with the fleet. Refused manifests are kept apart
+   * (recordRefusedManifest) and never count against this history.
    */
-  recordManifest(vin: string, accepted: boolean, error: { code: string; message: string } | null, body: Uint8Array | null, now: Date): void {
-    this.s.insertManifest.run(vin, now.toISOString(), accepted ? 1 : 0, error?.code ?? null, error?.message ?? null, body === null ? null : Buffer.from(body));
+  recordManifest(vin: string, body: Uint8Array | null, now: Date): void {
+    this.s.insertManifest.run(vin, now.toISOString(), body === null ? null : Buffer.from(body));
     this.s.pruneManifests.run({ vin, keep: MANIFEST_HISTORY, trigger: MANIFEST_HISTORY + MANIFEST_PRUNE_STEP - 1 });
   }
 
-  manifestsOf(vin: string, limit: number): Array<{ id: number; receivedAt: string; accepted: boolean; errorCode: string | null; errorMessage: string | null }> {
-    return (
-      this.s.manifestsOf.all(vin, limit) as Array<{ id: number; received_at: string; accepted: number; error_code: string | null; error_message: string | null }>
-    ).map((r) => ({ id: r.id, receivedAt: r.received_at, accepted: r.accepted === 1, errorCode: r.error_code, errorMessage: r.error_message }));
+  /**
+   * Records a manifest the Director refused, with the reason, the body's length and SHA-256 and its
+   * first REFUSED_MANIFEST_EXCERPT_BYTES bytes (never the whole body: a refused body is whatever the
+   * sender chose, up to the request limit), keeping the vehicle's newest REFUSED_MANIFEST_HISTORY.
+   * Accepted history is untouched (docs/threat-model.md HR-4).
+   */
+  recordRefusedManifest(vin: string, error: { code: string; message: string }, body: Uint8Array, now: Date): void {
+    const excerpt = Buffer.from(body.buffer, body.byteOffset, Math.min(body.length, REFUSED_MANIFEST_EXCERPT_BYTES));
+    this.s.insertRefusedManifest.run(vin, now.toISOString(), error.code, error.message.slice(0, REFUSED_MESSAGE_CHARS), body.length, sha256Hex(body), excerpt);
+    this.s.pruneRefusedManifests.run({ vin, keep: REFUSED_MANIFEST_HISTORY, trigger: REFUSED_MANIFEST_HISTORY + REFUSED_MANIFEST_PRUNE_STEP - 1 });
+  }
+
+  /**
+   * The vehicle's newest `limit` manifest records, accepted and refused merged in arrival order
+   * (refused ones with the length and SHA-256 of the body they carried).
+   */
+  manifestsOf(vin: string, limit: number): ManifestRecord[] {
+    return (this.s.manifestsOf.all({ vin, limit }) as ManifestRow[]).map((r) =>
+      r.accepted === 1
+        ? { id: r.id, receivedAt: r.received_at, accepted: true, errorCode: null, errorMessage: null }
+        : { id: r.id, receivedAt: r.received_at, accepted: false, errorCode: r.error_code, errorMessage: r.error_message, bodyLength: r.body_length, bodySha256: r.body_sha256 },
+    );
   }
 
   lastManifestTime(vin: string): string | null {

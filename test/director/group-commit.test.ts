@@ -140,16 +140,14 @@ describe('the Director with group commit', () => {
     await send(car.manifest({ [car.primary.serial]: car.report(car.primary), [ecm.serial]: car.report(ecm, { attacks: [{ code: 'rollback', message: 'replayed targets' }] }) }));
     await expect(send(car.manifest({ [car.primary.serial]: car.report(car.primary) }))).rejects.toMatchObject({ code: 'manifest_inventory' });
 
-    const rows = repos.director.storage.db
-      .prepare('SELECT accepted, body IS NOT NULL AS kept FROM manifests WHERE vin = ? ORDER BY id')
-      .all(car.vin) as Array<{ accepted: number; kept: number }>;
-    // 123 recorded, pruned in steps of 20 once 120 are held: 103 left, the newest.
-    expect(rows).toHaveLength(103);
-    expect(rows.slice(-2)).toEqual([
-      { accepted: 1, kept: 1 }, // reported an attack: kept as signed evidence
-      { accepted: 0, kept: 1 }, // refused: kept with its reason
-    ]);
-    expect(rows.slice(0, -2).every((r) => r.accepted === 1 && r.kept === 0)).toBe(true);
+    const db = repos.director.storage.db;
+    const rows = db.prepare('SELECT accepted, body IS NOT NULL AS kept FROM manifests WHERE vin = ? ORDER BY id').all(car.vin) as Array<{ accepted: number; kept: number }>;
+    // 122 accepted recorded, pruned in steps of 20 once 120 are held: 102 left, the newest.
+    expect(rows).toHaveLength(102);
+    expect(rows.at(-1)).toEqual({ accepted: 1, kept: 1 }); // reported an attack: kept as signed evidence
+    expect(rows.slice(0, -1).every((r) => r.accepted === 1 && r.kept === 0)).toBe(true);
+    // The refusal is kept apart, with its reason and an excerpt of its body.
+    expect(db.prepare('SELECT error_code, length(excerpt) > 0 AS kept FROM refused_manifests WHERE vin = ?').all(car.vin)).toEqual([{ error_code: 'manifest_inventory', kept: 1 }]);
     expect(history(car.vin)[0]).toMatchObject({ accepted: false, errorCode: 'manifest_inventory' });
   });
 
