@@ -348,6 +348,14 @@ export class BootCheckError extends UptaneError {
   readonly code = 'boot_check_failed';
 }
 
+/**
+ * The image in an ECU's active slot no longer matches the length and hashes recorded when it was
+ * verified and installed (flash corruption, or tampering with the stored image): docs/threat-model.md HR-11b.
+ */
+export class SlotIntegrityError extends UptaneError {
+  readonly code = 'slot_corrupted';
+}
+
 /** A secondary that cannot be reached, or answered the primary wrongly. */
 export class SecondaryError extends UptaneError {
   readonly code: string = 'secondary_failed';

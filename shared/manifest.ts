@@ -39,6 +39,23 @@ export interface InstalledImage {
   readonly hashes: Readonly<Record<string, string>>;
 }
 
+/**
+ * The ECU found the image it installed no longer intact in its active slot: the slot's bytes stopped
+ * matching the length and hashes recorded at install (docs/threat-model.md HR-11b). Reported until
+ * the ECU next commits an install, so the Director can re-deliver the image the ECU lost.
+ */
+export interface IntegrityFaultReport {
+  /** The image as recorded (and verified) at install, which the slot no longer holds. */
+  readonly image: InstalledImage;
+  /**
+   * `fallback`: the ECU switched back to the verified image of its other slot (installed_image);
+   * `reinstall`: no verified image was left, installed_image gives what the slot holds as measured,
+   * and the ECU needs its assigned image again.
+   */
+  readonly recovery: 'fallback' | 'reinstall';
+  readonly detected_at: string;
+}
+
 export interface EcuVersionReportSigned {
   readonly _type: 'ecu_version_report';
   readonly ecu_serial: string;
@@ -50,6 +67,8 @@ export interface EcuVersionReportSigned {
   /** Changes every cycle; the Director refuses a counter it has seen (replay). */
   readonly report_counter: number;
   readonly last_install?: InstallOutcome;
+  /** Absent in reports of ECUs that found nothing (and of ECUs older than this field). */
+  readonly integrity_fault?: IntegrityFaultReport;
 }
 
 export interface SignedEnvelopeOf<T> {
@@ -146,18 +165,31 @@ class ManifestFields {
   }
 }
 
+function checkImage(f: ManifestFields, value: unknown, path: string, context: ErrorContext): void {
+  const image = f.object(value, path);
+  checkTargetName(f.text(image.filename, `${path}.filename`), context);
+  f.integer(image.length, `${path}.length`);
+  const hashes = f.object(image.hashes, `${path}.hashes`);
+  if (Object.keys(hashes).length === 0) f.fail(`${path}.hashes`, 'must list a hash');
+  for (const [name, hex] of Object.entries(hashes)) f.text(hex, `${path}.hashes.${name}`);
+}
+
+function checkTime(f: ManifestFields, value: unknown, path: string): void {
+  try {
+    parseExpires(f.text(value, path));
+  } catch (err) {
+    if (err instanceof MalformedMetadataError) f.fail(path, 'must be a YYYY-MM-DDTHH:MM:SSZ time');
+    throw err;
+  }
+}
+
 function checkEcuVersionReport(f: ManifestFields, value: unknown, path: string, context: ErrorContext): EcuVersionReport {
   const envelope = f.object(value, path);
   f.signatures(envelope.signatures, `${path}.signatures`);
   const signed = f.object(envelope.signed, `${path}.signed`);
   if (signed._type !== 'ecu_version_report') f.fail(`${path}.signed._type`, 'must be "ecu_version_report"');
   f.text(signed.ecu_serial, `${path}.signed.ecu_serial`);
-  const image = f.object(signed.installed_image, `${path}.signed.installed_image`);
-  checkTargetName(f.text(image.filename, `${path}.signed.installed_image.filename`), context);
-  f.integer(image.length, `${path}.signed.installed_image.length`);
-  const hashes = f.object(image.hashes, `${path}.signed.installed_image.hashes`);
-  if (Object.keys(hashes).length === 0) f.fail(`${path}.signed.installed_image.hashes`, 'must list a hash');
-  for (const [name, hex] of Object.entries(hashes)) f.text(hex, `${path}.signed.installed_image.hashes.${name}`);
+  checkImage(f, signed.installed_image, `${path}.signed.installed_image`, context);
   const attacks = signed.attacks_detected;
   if (!Array.isArray(attacks) || attacks.length > MANIFEST_LIMITS.maxAttacks) {
     f.fail(`${path}.signed.attacks_detected`, `must be a list of at most ${MANIFEST_LIMITS.maxAttacks} entries`);
@@ -167,12 +199,7 @@ function checkEcuVersionReport(f: ManifestFields, value: unknown, path: string, 
     f.text(attack.code, `${path}.signed.attacks_detected[${i}].code`);
     f.text(attack.message, `${path}.signed.attacks_detected[${i}].message`, { allowEmpty: true });
   });
-  try {
-    parseExpires(f.text(signed.report_time, `${path}.signed.report_time`));
-  } catch (err) {
-    if (err instanceof MalformedMetadataError) f.fail(`${path}.signed.report_time`, 'must be a YYYY-MM-DDTHH:MM:SSZ time');
-    throw err;
-  }
+  checkTime(f, signed.report_time, `${path}.signed.report_time`);
   f.integer(signed.report_counter, `${path}.signed.report_counter`);
   if (signed.last_install !== undefined) {
     const outcome = f.object(signed.last_install, `${path}.signed.last_install`);
@@ -182,6 +209,12 @@ function checkEcuVersionReport(f: ManifestFields, value: unknown, path: string, 
     }
     if (outcome.code !== undefined) f.text(outcome.code, `${path}.signed.last_install.code`);
     if (outcome.message !== undefined) f.text(outcome.message, `${path}.signed.last_install.message`, { allowEmpty: true });
+  }
+  if (signed.integrity_fault !== undefined) {
+    const fault = f.object(signed.integrity_fault, `${path}.signed.integrity_fault`);
+    checkImage(f, fault.image, `${path}.signed.integrity_fault.image`, context);
+    if (fault.recovery !== 'fallback' && fault.recovery !== 'reinstall') f.fail(`${path}.signed.integrity_fault.recovery`, 'must be fallback or reinstall');
+    checkTime(f, fault.detected_at, `${path}.signed.integrity_fault.detected_at`);
   }
   return envelope as unknown as EcuVersionReport;
 }
