@@ -5,7 +5,7 @@
 // previous trusted metadata and images stay in place.
 import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots, signVersionReport, type AbSlotsOptions } from '../shared/ab-slots.js';
+import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ab-slots.js';
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
@@ -184,7 +184,29 @@ export class Primary {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as PrimaryIdentity;
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
     const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
-    return new Primary(directory, identity, key, slots, runtime);
+    const primary = new Primary(directory, identity, key, slots, runtime);
+    // The image this ECU boots is re-verified, not taken on trust from its install (docs/threat-model.md HR-11b).
+    await primary.checkSlotIntegrity();
+    return primary;
+  }
+
+  /**
+   * Re-hashes the active slot against the image recorded at install (`ifDue`: only when the
+   * configured interval has passed since the last check) and recovers from a mismatch: the fault
+   * goes into the next version report, as a detected failure and as its integrity_fault.
+   */
+  async checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
+    const now = this.runtime.clock.now();
+    const record = (fault: IntegrityFault) => this.recordAttack(slotIntegrityError(fault));
+    try {
+      return await (ifDue ? this.slots.verifyActiveIfDue(now, record) : this.slots.verifyActive(now, record));
+    } catch (err) {
+      // The recovery could not be written: it holds in memory (reports stay truthful), and the
+      // next boot checks again. The ECU keeps running.
+      if (!(err instanceof StorageError)) throw err;
+      this.log(`slot integrity: ${err.message}`);
+      return this.slots.current.integrityFault ?? null;
+    }
   }
 
   get pending(): PendingInstall | null {
@@ -340,7 +362,7 @@ export class Primary {
         complete = false;
       }
     }
-    const own = this.ownVersionReport();
+    const own = await this.ownVersionReport();
     reports[this.identity.serial] = own;
     // H5: a dropped report makes the manifest incomplete, and the Director will refuse it; it is sent
     // anyway, so the Director records the refusal (which ECU is missing) and the operator sees it.
@@ -400,7 +422,9 @@ export class Primary {
   }
 
   /** This ECU's own signed version report, with every attack not yet accepted by the Director. */
-  private ownVersionReport(): EcuVersionReport {
+  private async ownVersionReport(): Promise<EcuVersionReport> {
+    // Never report an image as installed that has not been re-verified within the configured interval.
+    await this.checkSlotIntegrity({ ifDue: true });
     const counter = this.state.counter + 1;
     const attacks = this.state.attacks;
     this.persist({ ...this.state, counter });

@@ -5,11 +5,11 @@
 // or bus can only make it refuse, and report the attempt.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots, signVersionReport, type AbSlotsOptions } from '../shared/ab-slots.js';
+import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ab-slots.js';
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
-import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
+import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, StorageError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
 import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/manifest.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
@@ -97,12 +97,35 @@ export class Secondary implements SecondaryTransport {
     writeFileAtomic(join(directory, 'state.json'), Buffer.from(JSON.stringify(state)));
   }
 
-  /** Opens a provisioned secondary (after a restart too: the slots finish an interrupted install). */
+  /**
+   * Opens a provisioned secondary (after a restart too: the slots finish an interrupted install),
+   * and re-verifies the image it boots (docs/threat-model.md HR-11b).
+   */
   static async open(directory: string, runtime: SecondaryRuntime): Promise<Secondary> {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as SecondaryIdentity;
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
     const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
-    return new Secondary(directory, identity, key, slots, runtime);
+    const secondary = new Secondary(directory, identity, key, slots, runtime);
+    await secondary.checkSlotIntegrity();
+    return secondary;
+  }
+
+  /**
+   * Re-hashes the active slot against the image recorded at install (`ifDue`: only when the
+   * configured interval has passed since the last check) and recovers from a mismatch: the fault
+   * goes into the next version report, as a detected failure and as its integrity_fault.
+   */
+  async checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
+    const now = this.runtime.clock.now();
+    const record = (fault: IntegrityFault) => this.recordAttack(slotIntegrityError(fault));
+    try {
+      return await (ifDue ? this.slots.verifyActiveIfDue(now, record) : this.slots.verifyActive(now, record));
+    } catch (err) {
+      // The recovery could not be written: it holds in memory (reports stay truthful), and the
+      // next boot checks again. The ECU keeps running.
+      if (!(err instanceof StorageError)) throw err;
+      return this.slots.current.integrityFault ?? null;
+    }
   }
 
   private persist(next: SecondaryState): void {
@@ -133,6 +156,8 @@ export class Secondary implements SecondaryTransport {
 
   /** #ecu_version_report: installed image, attacks since the last report, time, a fresh counter. */
   async versionReport(): Promise<EcuVersionReport> {
+    // Never report an image as installed that has not been re-verified lately.
+    await this.checkSlotIntegrity({ ifDue: true });
     const counter = this.state.counter + 1;
     const attacks = this.state.attacks;
     // The counter is stored before the report leaves, so a crash can never make it repeat.

@@ -7,12 +7,12 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, StorageError, UptaneError } from './errors.js';
+import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from './errors.js';
 import { fsyncDirectory, writeFileAtomic } from './fs-atomic.js';
-import { MultiHasher } from './hashing.js';
+import { digestsMatch, MultiHasher, READ_CHUNK_BYTES } from './hashing.js';
 import type { Ed25519Backend } from './crypto/ed25519.js';
 import type { PrivateKey } from './crypto/keys.js';
-import { signEnvelope, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from './manifest.js';
+import { signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from './manifest.js';
 import { formatExpires } from './metadata/parse.js';
 
 export type SlotName = 'a' | 'b';
@@ -31,10 +31,46 @@ export interface AbState {
   /** Set between the switch and the commit: the new slot is on trial, `previous` is the fallback. */
   readonly trial: { readonly slot: SlotName; readonly previous: SlotName } | null;
   readonly lastInstall: InstallOutcome | null;
+  /**
+   * Set when a re-verification found a slot's bytes no longer matching its recorded image
+   * (docs/threat-model.md HR-11b); kept until an install commits, so every report until then says
+   * so. Absent in state files written before this field existed.
+   */
+  readonly integrityFault?: IntegrityFault | null;
 }
 
-/** Named points of the install sequence where tests inject an error or a power cut. */
-export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'commit' | 'rollback';
+/** What the slot really holds, as measured by a re-verification. */
+export interface MeasuredContent {
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+}
+
+export interface IntegrityFault {
+  /** The slot whose bytes stopped matching. */
+  readonly slot: SlotName;
+  /** The image recorded (and verified) at install, which that slot no longer holds. */
+  readonly image: SlotImage;
+  /** What that slot held when last measured (an unreadable or missing file measures as empty). */
+  readonly found: MeasuredContent;
+  /**
+   * `fallback`: the other slot's verified image became active; `reinstall`: none was left, the
+   * ECU runs unverified bytes until its assigned image is delivered again.
+   */
+  readonly recovery: 'fallback' | 'reinstall';
+  readonly detectedAt: string;
+}
+
+/** Named points of the install sequence (and of the integrity recovery) where tests inject an error or a power cut. */
+export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'commit' | 'rollback' | 'integrity-recover';
+
+/**
+ * How often a running ECU re-hashes its active slot before a version report, by default. The check
+ * reads the whole image (sha256 and sha512 of every byte), so on a large image it costs seconds of
+ * CPU and disk: once an hour bounds that to a small share of the ECU's time, while a boot always
+ * checks. The file's mtime and size cannot stand in for the hashes between checks: a flipped bit
+ * in flash, a raw write to the device, or a tamperer resetting the mtime leaves both unchanged.
+ */
+export const DEFAULT_INTEGRITY_CHECK_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Thrown by a fault hook to simulate power loss: the process "dies" at that point. */
 export class PowerCut extends Error {
@@ -48,6 +84,12 @@ export interface AbSlotsOptions {
   readonly bootCheck?: (image: SlotImage, path: string) => Promise<boolean>;
   /** Called at each step; may throw an Error (injected fault) or a PowerCut. */
   readonly faultAt?: (step: InstallStep) => void;
+  /**
+   * Longest time between re-verifications of the active slot while the ECU runs (checked before a
+   * version report; a boot always checks). 0: before every report. Default
+   * DEFAULT_INTEGRITY_CHECK_INTERVAL_MS.
+   */
+  readonly integrityCheckIntervalMs?: number;
 }
 
 /** Marker that makes a simulated image fail its boot check: its first bytes. */
@@ -67,6 +109,13 @@ export async function simulatedBootCheck(_image: SlotImage, path: string): Promi
 
 const other = (slot: SlotName): SlotName => (slot === 'a' ? 'b' : 'a');
 
+/** What an ECU with slot state `state` runs and reports (AbSlots.installed; status tools read it from a peek). */
+export function installedImage(state: AbState): SlotImage {
+  const fault = state.integrityFault;
+  if (fault?.recovery === 'reinstall' && fault.slot === state.active) return { filename: fault.image.filename, length: fault.found.length, hashes: fault.found.hashes };
+  return state.slots[state.active]!;
+}
+
 /**
  * A failure of slot I/O as the typed error an ECU reports (StorageError), so the primary records it
  * as that ECU's failed install instead of the whole update cycle dying on an untyped error. A
@@ -80,6 +129,10 @@ function asStorageError(err: unknown, what: string): unknown {
 export class AbSlots {
   private state: AbState;
   private readonly bootCheck: NonNullable<AbSlotsOptions['bootCheck']>;
+  /** Stage, install and re-verification, one at a time: each reads the state, awaits I/O, then writes it. */
+  private queue: Promise<unknown> = Promise.resolve();
+  /** When this process last re-hashed the active slot (ms by the ECU's clock); none yet after a start. */
+  private lastVerifiedAt: number | undefined;
 
   private constructor(readonly directory: string, private readonly options: AbSlotsOptions) {
     this.bootCheck = options.bootCheck ?? simulatedBootCheck;
@@ -130,9 +183,19 @@ export class AbSlots {
     return this.state;
   }
 
-  /** The image in the active slot: what this ECU runs and reports. */
+  /**
+   * The image in the active slot: what this ECU runs and reports. Once the slot's bytes stopped
+   * matching and no verified fallback was left, that is what the slot holds as measured, under the
+   * name it was installed as, never the recorded image (docs/threat-model.md HR-11b).
+   */
   get installed(): SlotImage {
-    return this.state.slots[this.state.active]!;
+    return installedImage(this.state);
+  }
+
+  private exclusive<T>(action: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(action);
+    this.queue = run.catch(() => undefined);
+    return run;
   }
 
   private persist(next: AbState): void {
@@ -153,7 +216,11 @@ export class AbSlots {
    * Streams `body` into the inactive slot, capped at the signed length, and checks every hash
    * (#verify_image). The active slot is never touched; on any failure the state is unchanged.
    */
-  async stage(image: SlotImage, body: AsyncIterable<Uint8Array>): Promise<void> {
+  stage(image: SlotImage, body: AsyncIterable<Uint8Array>): Promise<void> {
+    return this.exclusive(() => this.stageNow(image, body));
+  }
+
+  private async stageNow(image: SlotImage, body: AsyncIterable<Uint8Array>): Promise<void> {
     if (this.state.trial !== null) throw new OutOfOrderError('an install is still on trial');
     const slot = other(this.state.active);
     const temp = `${this.slotPath(slot)}.tmp`;
@@ -200,7 +267,11 @@ export class AbSlots {
    * Switches to the staged image, runs the boot check, and commits or rolls back. Returns the
    * outcome, which the next version report carries.
    */
-  async install(): Promise<InstallOutcome> {
+  install(): Promise<InstallOutcome> {
+    return this.exclusive(() => this.installNow());
+  }
+
+  private async installNow(): Promise<InstallOutcome> {
     const staged = this.state.staged;
     if (staged === null) throw new OutOfOrderError('no verified image is staged');
     const slot = other(this.state.active);
@@ -226,7 +297,11 @@ export class AbSlots {
       try {
         this.fault('commit');
         const outcome: InstallOutcome = { filename: image.filename, status: 'installed' };
-        this.persist({ ...this.state, trial: null, lastInstall: outcome });
+        // A verified image runs again: the integrity fault is over, and a slot whose bytes were
+        // found corrupted is no fallback.
+        const fault = this.state.integrityFault ?? null;
+        const slots = fault !== null && fault.recovery === 'reinstall' && fault.slot === trial.previous ? { ...this.state.slots, [trial.previous]: null } : this.state.slots;
+        this.persist({ ...this.state, slots, trial: null, lastInstall: outcome, integrityFault: null });
         return outcome;
       } catch (err) {
         if (!(err instanceof StorageError)) throw err;
@@ -252,13 +327,98 @@ export class AbSlots {
   async isIntact(slot: SlotName): Promise<boolean> {
     const image = this.state.slots[slot];
     if (image === null || !existsSync(this.slotPath(slot))) return false;
-    const hasher = new MultiHasher(Object.keys(image.hashes));
+    return matchesImage(await this.measure(slot, Object.keys(image.hashes)), image);
+  }
+
+  /**
+   * Length and hashes of what a slot holds, streamed in 1 MiB chunks (an image is never held
+   * whole). A missing or unreadable file holds no byte that could be verified: it measures as empty.
+   */
+  private async measure(slot: SlotName, algorithms: readonly string[]): Promise<MeasuredContent> {
+    const hasher = new MultiHasher(algorithms);
     let length = 0;
-    for await (const chunk of createReadStream(this.slotPath(slot), { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-      length += chunk.length;
-      hasher.update(chunk);
+    try {
+      for await (const chunk of createReadStream(this.slotPath(slot), { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+        length += chunk.length;
+        hasher.update(chunk);
+      }
+    } catch {
+      hasher.reset();
+      length = 0;
     }
-    return length === image.length && hasher.matches(image.hashes);
+    return { length, hashes: hasher.digests() };
+  }
+
+  /** True when the boot check passes; an error in it is a failed boot, as during an install. */
+  private async boots(slot: SlotName): Promise<boolean> {
+    try {
+      return await this.bootCheck(this.state.slots[slot]!, this.slotPath(slot));
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Re-verifies the active slot (below) unless this process did so less than the configured
+   * interval ago by `now`. A clock that went backwards makes the check due.
+   */
+  verifyActiveIfDue(now: Date, onCorrupted?: (fault: IntegrityFault) => void): Promise<IntegrityFault | null> {
+    const interval = this.options.integrityCheckIntervalMs ?? DEFAULT_INTEGRITY_CHECK_INTERVAL_MS;
+    const last = this.lastVerifiedAt;
+    if (last !== undefined && now.getTime() >= last && now.getTime() - last < interval) return Promise.resolve(null);
+    return this.verifyActive(now, onCorrupted);
+  }
+
+  /**
+   * Re-hashes the active slot against the length and hashes recorded when its image was verified
+   * (docs/threat-model.md HR-11b): what was verified at install may have changed since (flash
+   * corruption, tampering). On a mismatch, `onCorrupted` is told first (the ECU records it for its
+   * next report), then one atomic write recovers: the other slot becomes active if it holds a
+   * verified image that still matches and boots (as a boot-check rollback), else the fault is
+   * recorded as needing the assigned image again, and `installed` reports what the slot really
+   * holds. A power cut before that write leaves the state as it was, and the check at the next boot
+   * finds the same. Returns the new fault, or null when the slot is intact or already known corrupted.
+   * A failed write throws StorageError, after making the recovery this process's state in memory,
+   * so its reports stay truthful until the next boot checks again.
+   */
+  verifyActive(now: Date, onCorrupted?: (fault: IntegrityFault) => void): Promise<IntegrityFault | null> {
+    return this.exclusive(async () => {
+      // Only between stage/install calls: a slot on trial is finished by recover() or install().
+      if (this.state.trial !== null) return null;
+      const slot = this.state.active;
+      const image = this.state.slots[slot]!;
+      const found = await this.measure(slot, Object.keys(image.hashes));
+      this.lastVerifiedAt = now.getTime();
+      const known = this.state.integrityFault ?? null;
+      if (known !== null && known.recovery === 'reinstall' && known.slot === slot) {
+        // Reported already and waiting for the image again: reports go on saying what the slot holds.
+        if (found.length !== known.found.length || !digestsMatch(found.hashes, known.found.hashes)) this.persist({ ...this.state, integrityFault: { ...known, found } });
+        return null;
+      }
+      if (matchesImage(found, image)) return null;
+      const fallback = other(slot);
+      // A staged image never ran: only an image that was active before is a fallback, and only while it
+      // still verifies and boots (a slot rolled back from keeps its image, which failed its boot check).
+      const usable = this.state.staged === null && this.state.slots[fallback] !== null && (await this.isIntact(fallback)) && (await this.boots(fallback));
+      const fault: IntegrityFault = { slot, image, found, recovery: usable ? 'fallback' : 'reinstall', detectedAt: formatExpires(now) };
+      try {
+        onCorrupted?.(fault);
+      } catch (err) {
+        // The slot state below is the durable record every report carries; the ECU's own notice of it
+        // failing to write must not stop the recovery.
+        if (err instanceof PowerCut) throw err;
+      }
+      const next: AbState = usable ? { ...this.state, active: fallback, slots: { ...this.state.slots, [slot]: null }, integrityFault: fault } : { ...this.state, integrityFault: fault };
+      try {
+        this.fault('integrity-recover');
+        this.persist(next);
+      } catch (err) {
+        if (err instanceof PowerCut) throw err;
+        this.state = next;
+        throw asStorageError(err, `cannot record the recovery from the corrupted slot ${slot}`);
+      }
+      return fault;
+    });
   }
 
   /**
@@ -286,6 +446,7 @@ export function signVersionReport(
 ): EcuVersionReport {
   const installed = slots.installed;
   const lastInstall = slots.current.lastInstall;
+  const fault = slots.current.integrityFault;
   return signEnvelope(
     {
       _type: 'ecu_version_report' as const,
@@ -295,8 +456,27 @@ export function signVersionReport(
       report_time: formatExpires(report.time),
       report_counter: report.counter,
       ...(lastInstall === null ? {} : { last_install: lastInstall }),
+      ...(fault === undefined || fault === null ? {} : { integrity_fault: integrityFaultReport(fault) }),
     },
     ecu.key,
     ecu.backend,
   );
+}
+
+function integrityFaultReport(fault: IntegrityFault): IntegrityFaultReport {
+  const { filename, length, hashes } = fault.image;
+  return { image: { filename, length, hashes }, recovery: fault.recovery, detected_at: fault.detectedAt };
+}
+
+function matchesImage(found: MeasuredContent, image: SlotImage): boolean {
+  return found.length === image.length && digestsMatch(found.hashes, image.hashes);
+}
+
+/** The typed error an ECU records (and reports among its detected attacks) for a corrupted slot. */
+export function slotIntegrityError(fault: IntegrityFault): SlotIntegrityError {
+  const recovery =
+    fault.recovery === 'fallback'
+      ? `switched to slot ${other(fault.slot)}, which holds a verified image`
+      : 'no verified image is left in the other slot: the image must be installed again';
+  return new SlotIntegrityError(`active slot ${fault.slot} no longer holds ${fault.image.filename} as verified at install (it holds ${fault.found.length} bytes that do not match the verified ${fault.image.length} bytes' hashes); ${recovery}`);
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Clock } from './clock.js';
 import type { PrivateKey } from './crypto/keys.js';
 import { StorageError } from './errors.js';
-import { AbSlots, type SlotName } from './ab-slots.js';
+import { AbSlots, installedImage, type IntegrityFault, type SlotName } from './ab-slots.js';
 import type { InstallOutcome, ReportedAttack } from './manifest.js';
 import type { SecondaryTransport } from './secondary-protocol.js';
 import type { VehicleStateSource } from './vehicle-state.js';
@@ -75,6 +75,8 @@ export interface EcuFolderStatus {
   /** The image the ECU's last verified metadata assigned it and it has not installed yet. */
   readonly expected: string | null;
   readonly lastInstall: InstallOutcome | null;
+  /** The active slot's image found corrupted since the last install, and what the ECU did about it (HR-11b). */
+  readonly integrityFault: IntegrityFault | null;
   /** Attacks detected and not yet sent in a version report. */
   readonly attacksToReport: readonly ReportedAttack[];
   /** The URL of the process serving this ECU (`uptane vehicle secondary serve`), if one runs. */
@@ -85,14 +87,15 @@ export interface EcuFolderStatus {
  * The slot part of an ECU folder's status, read without opening the slots (a running ECU may hold
  * them): the active slot, its image, what is staged, the last install's outcome.
  */
-export function slotStatus(slotsDirectory: string): Pick<EcuFolderStatus, 'activeSlot' | 'installed' | 'staged' | 'lastInstall'> {
+export function slotStatus(slotsDirectory: string): Pick<EcuFolderStatus, 'activeSlot' | 'installed' | 'staged' | 'lastInstall' | 'integrityFault'> {
   const slots = AbSlots.peek(slotsDirectory);
-  const installed = slots.slots[slots.active]!;
+  const installed = installedImage(slots);
   return {
     activeSlot: slots.active,
     installed: { filename: installed.filename, length: installed.length, sha256: installed.hashes.sha256 },
     staged: slots.staged?.filename ?? null,
     lastInstall: slots.lastInstall,
+    integrityFault: slots.integrityFault ?? null,
   };
 }
 
