@@ -23,6 +23,7 @@ import { NonceCache, parseVehicleAuth, verifyVehicleRequest, type RequestToSign 
 import { GroupCommit } from './group-commit.js';
 import type { ImageCatalog } from './image-catalog.js';
 import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from './manifest-checks.js';
+import { redeliverLostImage } from './slot-redelivery.js';
 import type { AssignmentRecord, DirectorStorage, EcuRecord, NewAssignment } from './storage.js';
 import type { DirectorOnlineKeys, VehicleMetadataSigner } from './vehicle-metadata.js';
 import { isSessionRoute, VehicleSessionTokens } from './vehicle-sessions.js';
@@ -450,7 +451,11 @@ export class Director {
       const releaseCounter = installsAssignment ? assignment.releaseCounter : sameAsBefore ? ecu.installed!.releaseCounter : null;
       this.storage.recordEcuReport(ecu.serial, { counter: report.report_counter, filename: image.filename, length: image.length, hashes: image.hashes, releaseCounter }, now);
       for (const attack of report.attacks_detected) this.storage.recordAttack(vin, ecu.serial, attack.code, attack.message, now);
-      if (assignment === undefined) continue;
+      if (assignment === undefined) {
+        // An ECU that lost its installed image to a corrupted slot gets it again (docs/threat-model.md HR-11b).
+        if (redeliverLostImage(this.storage, ecu, report, now)) changed++;
+        continue;
+      }
       if (installsAssignment) {
         this.storage.setAssignmentState(assignment.id, 'installed', null, now);
         changed++;
