@@ -176,12 +176,16 @@ export class Director {
     const keys = registration.ecus.map((ecu) => {
       if (!SERIAL_PATTERN.test(ecu.serial)) throw new BadRequestError(`ECU serial ${JSON.stringify(ecu.serial)} is not valid`, ctx);
       if (!SERIAL_PATTERN.test(ecu.hardwareId)) throw new BadRequestError(`hardware id ${JSON.stringify(ecu.hardwareId)} is not valid`, ctx);
+      let key: PublicKey;
       try {
-        return PublicKey.fromHex(ecu.publicKey);
+        key = PublicKey.fromHex(ecu.publicKey);
       } catch (err) {
         if (err instanceof UptaneError) throw new BadRequestError(`ECU ${ecu.serial}: ${err.message}`, ctx);
         throw err;
       }
+      // A key no signature verifies under would leave the ECU unable to report, or the vehicle to
+      // authenticate, ever (docs/threat-model.md HR-9e).
+      return key.assertUsable(`ECU ${ecu.serial}`);
     });
     if (new Set(registration.ecus.map((e) => e.serial)).size !== registration.ecus.length) throw new BadRequestError('ECU serials repeat', ctx);
     if (new Set(keys.map((k) => k.keyid)).size !== keys.length) throw new BadRequestError('two ECUs share a key: every ECU has its own', ctx);
@@ -212,7 +216,7 @@ export class Director {
     // registration would refuse.
     if (!SERIAL_PATTERN.test(replacement.serial)) throw new BadRequestError(`ECU serial ${JSON.stringify(replacement.serial)} is not valid`, ctx);
     if (!SERIAL_PATTERN.test(replacement.hardwareId)) throw new BadRequestError(`hardware id ${JSON.stringify(replacement.hardwareId)} is not valid`, ctx);
-    const key = PublicKey.fromHex(replacement.publicKey);
+    const key = PublicKey.fromHex(replacement.publicKey).assertUsable(`ECU ${replacement.serial}`);
     this.storage.transaction(() => {
       const old = this.storage.ecu(oldSerial);
       if (old === undefined || old.vin !== vin) throw new NotFoundError(`vehicle ${vin} has no ECU ${oldSerial}`, ctx);

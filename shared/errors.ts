@@ -81,6 +81,14 @@ export class UnsupportedKeyError extends UptaneError {
   readonly code = 'unsupported_key';
 }
 
+/**
+ * An Ed25519 public key no signature can ever verify under: all zeros, the identity or another point
+ * of small order, one with a torsion component, or a non-canonical encoding (docs/threat-model.md HR-9e).
+ */
+export class UnusableKeyError extends UptaneError {
+  readonly code = 'unusable_key';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rollback, freeze, mix-and-match.
 

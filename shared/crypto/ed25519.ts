@@ -55,17 +55,31 @@ export function importPublicKey(bytes: Uint8Array): Ed25519PublicKey | null {
   const hex = Buffer.from(bytes).toString('hex');
   const cached = publicKeyCache.get(hex);
   if (cached !== undefined) return cached;
-  let key: Ed25519PublicKey | null = null;
-  try {
-    const point = noble.Point.fromBytes(bytes, false);
-    if (!point.isSmallOrder() && point.isTorsionFree()) key = { bytes: Uint8Array.from(bytes) };
-  } catch (err) {
-    if (!(err instanceof Error)) throw err;
-    key = null; // not a canonical point encoding
-  }
+  const key = publicKeyDefect(bytes) === null ? { bytes: Uint8Array.from(bytes) } : null;
   if (publicKeyCache.size >= MAX_CACHED_KEYS) publicKeyCache.clear();
   publicKeyCache.set(hex, key);
   return key;
+}
+
+/**
+ * Why no signature can ever verify under `bytes` (importPublicKey refuses it), or null for a usable
+ * key. Servers ask this when a key is registered, so a key that could never sign anything is
+ * refused with its reason instead of failing every request later (docs/threat-model.md HR-9e).
+ */
+export function publicKeyDefect(bytes: Uint8Array): string | null {
+  if (bytes.length !== PUBLIC_KEY_LENGTH) return `${bytes.length} bytes, not ${PUBLIC_KEY_LENGTH}`;
+  if (bytes.every((b) => b === 0)) return 'all zeros (a point of small order)';
+  let point: InstanceType<typeof noble.Point>;
+  try {
+    point = noble.Point.fromBytes(bytes, false);
+  } catch (err) {
+    if (!(err instanceof Error)) throw err;
+    return 'not a canonical encoding of a curve point';
+  }
+  if (point.is0()) return 'the identity point';
+  if (point.isSmallOrder()) return 'a point of small order';
+  if (!point.isTorsionFree()) return 'a point with a torsion component (not in the prime-order subgroup)';
+  return null;
 }
 
 /** S (the signature's second half, little-endian) < L, compared from the most significant byte. */

@@ -7,11 +7,12 @@
 import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { canonicalBytes } from '../canonical.js';
-import { KeyFileError, UnsupportedKeyError } from '../errors.js';
+import { KeyFileError, UnsupportedKeyError, UnusableKeyError } from '../errors.js';
 import {
   type Ed25519Backend,
   nodeBackend,
   PKCS8_ED25519_PREFIX,
+  publicKeyDefect,
   publicKeyFromSeed,
   SEED_LENGTH,
   SIGNATURE_LENGTH,
@@ -91,6 +92,18 @@ export class PublicKey {
     if (fromHexCache.size >= MAX_CACHED_HEX_KEYS) fromHexCache.clear();
     fromHexCache.set(hex, key);
     return key;
+  }
+
+  /**
+   * This key, or UnusableKeyError (naming `what`) if no signature can ever verify under it: all
+   * zeros, small order, a torsion component, non-canonical. Metadata may list such a key (it never
+   * counts towards a threshold); a server registering a device's key refuses it, since the device
+   * could then never authenticate (docs/threat-model.md HR-9e).
+   */
+  assertUsable(what: string): this {
+    const defect = publicKeyDefect(this.bytes);
+    if (defect !== null) throw new UnusableKeyError(`${what}: the ed25519 public key ${this.tuf.keyval.public} can never verify a signature: ${defect}`);
+    return this;
   }
 
   /** True only for a well-formed signature (hex, 64 bytes) that verifies; never throws. */
