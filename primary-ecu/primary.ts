@@ -30,7 +30,7 @@ import { StagedMetadataStore } from '../shared/staged-metadata-store.js';
 import { isExpired } from '../shared/trusted-metadata-set.js';
 import { localTargetPath, RepositoryUpdater, type UpdaterConfig } from '../shared/updater.js';
 import { checkDirectorTargets, checkTargetsMatch, type EcuTarget } from '../shared/uptane-checks.js';
-import { signVehicleRequest } from '../shared/vehicle-auth.js';
+import { clockOffsetFromRefusal, signVehicleRequest } from '../shared/vehicle-auth.js';
 import type { VehicleStateSource } from '../shared/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
 
@@ -111,6 +111,12 @@ export class Primary {
   private state: PrimaryState;
   /** In memory only: a restarted primary opens a new session. */
   private session: DirectorSession | undefined;
+  /**
+   * How far the Director's clock is ahead of this ECU's (ms), learned from a clock_skew refusal.
+   * It stamps signed requests and nothing else: metadata expiry and report times stay on this
+   * ECU's own clock, since the refusal that told it is not authenticated (docs/threat-model.md HR-9j).
+   */
+  private directorClockOffsetMs = 0;
   private readonly backend: Ed25519Backend;
   private readonly fetcher: Fetcher;
   private readonly directorStore: RootHistoryStore;
@@ -251,7 +257,8 @@ export class Primary {
   }
 
   private signRequest(method: string, path: string, body?: Uint8Array): string {
-    return signVehicleRequest(this.key, { method, path, body }, this.runtime.clock.now(), this.backend);
+    const stamp = new Date(this.runtime.clock.now().getTime() + this.directorClockOffsetMs);
+    return signVehicleRequest(this.key, { method, path, body }, stamp, this.backend);
   }
 
   /**
@@ -288,13 +295,23 @@ export class Primary {
   }
 
   private async fetchDirectorSession(now: number): Promise<DirectorSession> {
-    const response = await fetch(`${this.identity.directorUrl}/vehicle/session`, {
-      method: 'POST',
-      headers: { authorization: this.signRequest('POST', '/vehicle/session') },
-      signal: AbortSignal.timeout(DIRECTOR_POST_TIMEOUT_MS),
-    });
-    const body = await readSmallBody(response, SESSION_RESPONSE_MAX_BYTES);
-    if (response.status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${response.status} ${body.toString('utf8', 0, 200)}`);
+    const post = async () => {
+      const response = await fetch(`${this.identity.directorUrl}/vehicle/session`, {
+        method: 'POST',
+        headers: { authorization: this.signRequest('POST', '/vehicle/session') },
+        signal: AbortSignal.timeout(DIRECTOR_POST_TIMEOUT_MS),
+      });
+      return { status: response.status, body: await readSmallBody(response, SESSION_RESPONSE_MAX_BYTES) };
+    };
+    let { status, body } = await post();
+    // This ECU's clock is off from the Director's: stamp with the Director's time, and ask once more.
+    const offset = clockOffsetFromRefusal(status, body, this.runtime.clock.now().getTime());
+    if (offset !== undefined) {
+      this.directorClockOffsetMs = offset;
+      this.log(`the Director's clock is ${Math.round(offset / 1000)} s from this ECU's: signed requests carry the Director's time from now on`);
+      ({ status, body } = await post());
+    }
+    if (status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${status} ${body.toString('utf8', 0, 200)}`);
     const answer = JSON.parse(body.toString('utf8')) as { token?: unknown; expiresIn?: unknown };
     const { token, expiresIn } = answer;
     if (typeof token !== 'string' || !SESSION_TOKEN.test(token) || typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {

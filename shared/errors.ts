@@ -333,6 +333,28 @@ export class OperatorRequestError extends UptaneError {
   }
 }
 
+/**
+ * A vehicle's signed request stamped too far from the Director's clock. It carries the Director's
+ * time, so the vehicle can stamp its next request right; the vehicle uses that time for nothing
+ * else (docs/threat-model.md HR-9j).
+ */
+export class ClockSkewError extends AuthenticationError {
+  override readonly code = 'clock_skew';
+
+  constructor(
+    message: string,
+    /** The Director's time when it refused the request, ISO 8601. */
+    readonly serverTime: string,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+
+  override toJSON(): { error: { code: string; message: string; serverTime: string } } {
+    return { error: { code: this.code, message: this.message, serverTime: this.serverTime } };
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ECUs: Uptane checks beyond TUF, installation, the vehicle state gate.
 

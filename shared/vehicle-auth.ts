@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { canonicalBytes } from './canonical.js';
 import type { Ed25519Backend } from './crypto/ed25519.js';
 import type { PrivateKey, PublicKey } from './crypto/keys.js';
-import { AuthenticationError } from './errors.js';
+import { AuthenticationError, ClockSkewError } from './errors.js';
 
 export const VEHICLE_AUTH_SCHEME = 'Uptane-Ed25519';
 
@@ -39,7 +39,7 @@ function signedPayload(request: RequestToSign, time: string, nonce: string): Buf
 
 /** The Authorization header value for `request`, signed by the primary ECU's key. */
 export function signVehicleRequest(key: PrivateKey, request: RequestToSign, now: Date, backend?: Ed25519Backend): string {
-  const time = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const time = formatRequestTime(now);
   const nonce = randomBytes(16).toString('hex');
   const sig = key.sign(signedPayload(request, time, nonce), backend);
   return `${VEHICLE_AUTH_SCHEME} keyid="${key.keyid}", time="${time}", nonce="${nonce}", sig="${sig}"`;
@@ -55,27 +55,116 @@ export function parseVehicleAuth(header: string | undefined): VehicleAuthClaims 
   return { keyid: match[1]!, time: match[2]!, nonce: match[3]!, sig: match[4]! };
 }
 
-/** Remembers nonces for the accepted time window, so a captured header cannot be replayed. */
+/**
+ * Where the newest signed-request time accepted from each key outlives the process (the Director's
+ * database), so that a restart forgets no replay protection (docs/threat-model.md HR-9a).
+ */
+export interface SignedRequestMarks {
+  /** The newest request time (ms since the epoch) accepted from `keyid`, or undefined if none. */
+  newest(keyid: string): number | undefined;
+  /** Makes `timeMs` the newest accepted from `keyid`; durable once it returns. */
+  record(keyid: string, timeMs: number): void;
+}
+
+export interface NonceCacheOptions {
+  /**
+   * Most nonces remembered per key (each for twice the window): past it, that key's signed
+   * requests are refused until its oldest expire. Per key, so one vehicle's flood never touches
+   * another's requests (docs/threat-model.md HR-5).
+   */
+  readonly maxNoncesPerKey?: number;
+  readonly marks?: SignedRequestMarks;
+}
+
+/**
+ * A primary signs a handful of requests per update cycle when it has no session, and one per
+ * session otherwise; a thousand in ten minutes is far beyond any honest vehicle.
+ */
+export const DEFAULT_MAX_NONCES_PER_KEY = 1_000;
+
+interface KeyNonces {
+  /**
+   * Request times at or before this were accepted before this process knew the key (by an earlier
+   * process, whose nonces are gone): all refused, so a captured header cannot be replayed after a
+   * restart (docs/threat-model.md HR-9a).
+   */
+  readonly floor: number;
+  /** The newest time recorded in the marks. */
+  stored: number;
+  /** Nonce to when it may be forgotten; insertion order is expiry order. */
+  readonly nonces: Map<string, number>;
+  /** When the newest nonce may be forgotten: from then on, the key's whole entry can go. */
+  expiry: number;
+}
+
+/**
+ * Refuses a signed request seen before: the same nonce from the same key within the window, or,
+ * with `marks`, a time not newer than the newest the key had accepted before this process started.
+ * Memory is bounded per key (maxNoncesPerKey), and a key's entry goes once its nonces expired.
+ */
 export class NonceCache {
-  private readonly seen = new Map<string, number>();
+  /** Per key, least recently used first (an entry moves to the end on each use). */
+  private readonly keys = new Map<string, KeyNonces>();
+  private readonly maxNoncesPerKey: number;
+  private readonly marks: SignedRequestMarks | undefined;
 
-  constructor(private readonly windowMs: number, private readonly maxEntries = 1_000_000) {}
-
-  /** Records `nonce`; false if it was already used within the window. */
-  remember(keyid: string, nonce: string, nowMs: number): boolean {
-    this.evict(nowMs);
-    const id = `${keyid}:${nonce}`;
-    if (this.seen.has(id)) return false;
-    if (this.seen.size >= this.maxEntries) throw new AuthenticationError('too many signed requests in flight; retry shortly');
-    this.seen.set(id, nowMs + 2 * this.windowMs);
-    return true;
+  constructor(private readonly windowMs: number, options: NonceCacheOptions = {}) {
+    this.maxNoncesPerKey = options.maxNoncesPerKey ?? DEFAULT_MAX_NONCES_PER_KEY;
+    this.marks = options.marks;
   }
 
-  private evict(nowMs: number): void {
-    // Insertion order is expiry order (a constant lifetime is added to a non-decreasing clock).
-    for (const [id, expiry] of this.seen) {
+  /**
+   * Records `nonce` of a request from `keyid` stamped `timeMs`, whose signature verified; throws
+   * AuthenticationError (and records nothing) for a replay or past the key's limit.
+   */
+  remember(keyid: string, nonce: string, timeMs: number, nowMs: number): void {
+    this.forgetIdleKeys(nowMs);
+    const entry = this.entryFor(keyid);
+    for (const [seen, expiry] of entry.nonces) {
       if (expiry > nowMs) break;
-      this.seen.delete(id);
+      entry.nonces.delete(seen);
+    }
+    if (timeMs <= entry.floor) {
+      throw new AuthenticationError('signed request replayed (not newer than the newest this Director accepted from this key before it restarted)');
+    }
+    if (entry.nonces.has(nonce)) throw new AuthenticationError('signed request replayed (nonce already used)');
+    if (entry.nonces.size >= this.maxNoncesPerKey) {
+      throw new AuthenticationError(
+        `too many signed requests from this key within ${Math.round((2 * this.windowMs) / 60_000)} minutes: ` +
+          'open a session (POST /vehicle/session) and send the others with its token',
+      );
+    }
+    // Durable before the request is answered, and written only when the time moves on: at most once
+    // a second per key (times are whole seconds), whatever the key sends.
+    if (timeMs > entry.stored) {
+      this.marks?.record(keyid, timeMs);
+      entry.stored = timeMs;
+    }
+    // Kept for twice the window: a time accepted now is acceptable until window after it at most.
+    entry.expiry = nowMs + 2 * this.windowMs + 1000;
+    entry.nonces.set(nonce, entry.expiry);
+  }
+
+  /** The key's entry, moved to the end of the use order; from the marks when the key is new here. */
+  private entryFor(keyid: string): KeyNonces {
+    let entry = this.keys.get(keyid);
+    if (entry !== undefined) {
+      this.keys.delete(keyid);
+    } else {
+      // Also when this process forgot an idle key: its last accepted time is then more than a
+      // window before any acceptable time, so the floor from the marks refuses nothing honest.
+      const newest = this.marks?.newest(keyid) ?? Number.NEGATIVE_INFINITY;
+      entry = { floor: newest, stored: newest, nonces: new Map(), expiry: 0 };
+    }
+    this.keys.set(keyid, entry);
+    return entry;
+  }
+
+  /** Drops the entries of keys whose every nonce expired, least recently used first. */
+  private forgetIdleKeys(nowMs: number): void {
+    for (const [keyid, entry] of this.keys) {
+      if (entry.expiry > nowMs) break;
+      this.keys.delete(keyid);
     }
   }
 }
@@ -90,13 +179,59 @@ export function verifyVehicleRequest(
   key: PublicKey,
   options: { now: Date; maxSkewMs: number; nonces: NonceCache; backend: Ed25519Backend },
 ): void {
-  const time = Date.parse(claims.time);
-  if (!Number.isFinite(time) || Math.abs(time - options.now.getTime()) > options.maxSkewMs) {
-    throw new AuthenticationError('signed request time is too far from the server time; check the vehicle clock');
-  }
+  const time = checkVehicleRequestTime(claims, options.now, options.maxSkewMs);
   const payload = signedPayload(request, claims.time, claims.nonce);
   if (!key.verify(payload, claims.sig, options.backend)) throw new AuthenticationError('signed request does not verify with the registered primary key');
-  if (!options.nonces.remember(claims.keyid, claims.nonce, options.now.getTime())) {
-    throw new AuthenticationError('signed request replayed (nonce already used)');
-  }
+  options.nonces.remember(claims.keyid, claims.nonce, time, options.now.getTime());
 }
+
+/**
+ * The request's time (ms since the epoch) if it is within `maxSkewMs` of `now`; ClockSkewError
+ * otherwise, carrying the server's time, so a vehicle whose clock is off can stamp its next request
+ * right (docs/threat-model.md HR-9j). Telling the time gives nothing away: every answer's Date
+ * header does too.
+ */
+export function checkVehicleRequestTime(claims: Pick<VehicleAuthClaims, 'time'>, now: Date, maxSkewMs: number): number {
+  const time = Date.parse(claims.time);
+  if (!Number.isFinite(time)) throw new AuthenticationError('malformed signed request time');
+  if (Math.abs(time - now.getTime()) > maxSkewMs) {
+    const serverTime = formatRequestTime(now);
+    throw new ClockSkewError(
+      `signed request time ${claims.time} is more than ${Math.round(maxSkewMs / 1000)} s from the Director's time ${serverTime}: ` +
+        "check the vehicle clock, or stamp signed requests with the Director's time (serverTime)",
+      serverTime,
+    );
+  }
+  return time;
+}
+
+/** A request time as the header carries it: ISO 8601 in whole seconds. */
+function formatRequestTime(time: Date): string {
+  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * How far the Director's clock is ahead of the vehicle's (ms; negative if behind), from its answer
+ * to a signed request: a clock_skew refusal carrying the Director's time. Undefined for any other
+ * answer. The vehicle uses it only to stamp its signed requests, never to judge metadata expiry
+ * (that stays on its own clock), because the answer is not authenticated: whoever forges it gets
+ * the vehicle's signed requests refused (as blocking them would) or stamped ahead, so that a header
+ * it captures stays acceptable for longer. Such a header opens a session, which reads only metadata
+ * the vehicle verifies anyway and sends only manifests its ECUs must sign.
+ */
+export function clockOffsetFromRefusal(status: number, body: Uint8Array, receivedAtMs: number): number | undefined {
+  if (status !== 401) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body).toString('utf8'));
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+  const error = (parsed as { error?: { code?: unknown; serverTime?: unknown } } | null)?.error;
+  if (error?.code !== 'clock_skew' || typeof error.serverTime !== 'string' || !REQUEST_TIME.test(error.serverTime)) return undefined;
+  const serverMs = Date.parse(error.serverTime);
+  return Number.isFinite(serverMs) ? serverMs - receivedAtMs : undefined;
+}
+
+const REQUEST_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;

@@ -385,7 +385,10 @@ describe('signed vehicle requests the Director refuses (401, nothing recorded)',
     const body = Buffer.from(JSON.stringify(car.manifest()));
     for (const offset of [-10 * 60_000, +10 * 60_000]) {
       const header = signVehicleRequest(car.primary.key, { method: 'POST', path: '/vehicle/manifest', body }, new Date(clock.now().getTime() + offset), nodeBackend);
-      expectRefused(await postManifestBytes(car, body, header), 401, 'unauthorized');
+      // Typed, with the Director's time, so the vehicle can stamp its next request right (HR-9j).
+      const refused = await postManifestBytes(car, body, header);
+      expectRefused(refused, 401, 'clock_skew');
+      expect(refused.json.error).toMatchObject({ serverTime: clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z') });
     }
     const stale = signVehicleRequest(car.primary.key, { method: 'GET', path: '/vehicle/metadata/targets.json' }, new Date(clock.now().getTime() - 10 * 60_000), nodeBackend);
     expect((await getVehicleFile('/vehicle/metadata/targets.json', stale)).status).toBe(401);
