@@ -3,12 +3,15 @@
 // no listen() inside. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AuthenticationError, BadRequestError, UptaneError } from '../shared/errors.js';
+import { BadRequestError, UptaneError } from '../shared/errors.js';
 import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
 import type { AssignmentRequest, Director, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
 import type { DirectorStorage } from './storage.js';
+import { FailedAuthThrottle, type ThrottleOptions } from '../shared/auth-throttle.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { requireOperator } from './operator-auth.js';
 
 export interface DirectorAppDeps {
   readonly director: Director;
@@ -18,13 +21,17 @@ export interface DirectorAppDeps {
   readonly campaigns?: Campaigns;
   /** Largest request body accepted, in bytes (manifests, registrations). */
   readonly maxBodyBytes?: number;
+  /** Token expiry and failed-attempt refills are judged by this clock (default: the system's). */
+  readonly clock?: Clock;
+  /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
+  readonly authThrottle?: Partial<ThrottleOptions>;
 }
 
 type VehicleRequest = Request & { vin?: string };
 type OperatorRequest = Request & { operator?: string };
 
 
-export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_000_000 }: DirectorAppDeps): express.Express {
+export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_000_000, clock = systemClock, authThrottle }: DirectorAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -72,18 +79,9 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   });
 
   // --- Operator API ----------------------------------------------------------------------------
-  const requireOperator = (req: OperatorRequest, _res: Response, next: NextFunction) => {
-    const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const operator = token === undefined ? undefined : storage.operatorFor(token);
-    if (operator === undefined) {
-      next(new AuthenticationError('a valid operator token is required (Authorization: Bearer <token>); create one with `uptane director operator add`'));
-      return;
-    }
-    req.operator = operator;
-    next();
-  };
+  // Token, expiry, revocation, scope per route and failed-attempt limits: operator-auth.ts (HR-10).
   const operator = express.Router();
-  operator.use(requireOperator);
+  operator.use(requireOperator({ storage, clock, throttle: new FailedAuthThrottle(clock, authThrottle), log }));
 
   operator.get('/online-keys', (_req, res) => {
     res.json(director.onlineKeysJson());

@@ -3,16 +3,14 @@
 // online keys, audit; groups and campaigns in campaign-cli.ts), and the offline workspace for its
 // root (workspace-cli.ts). Registered by the root cli.ts; the environment comes in through
 // CliEnvironment, and the operator token only ever from an environment variable (never argv).
-import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../shared/clock.js';
 import { PublicKey } from '../shared/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/errors.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 import type { Director, EcuRegistration, PlannedAssignment, VehicleRegistration } from './director.js';
-import { openDirectorStorage, startDirector, type RunningDirector } from './server.js';
+import { startDirector, type RunningDirector } from './server.js';
 import type { AssignmentRecord } from './storage.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
 import { readVinsFile, splitCsvLine } from './cli-input.js';
@@ -29,12 +27,12 @@ import {
   withRemote,
   type RemoteArgs,
 } from './operator-client.js';
+import { operatorTokenCommands } from './operator-token-cli.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 
 export { readVinsFile, splitCsvLine } from './cli-input.js';
 
 const DEFAULT_DATA_DIR = '.uptane-data/director';
-const OPERATOR_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
 const HEX_KEY = /^[0-9a-f]{64}$/;
 
 type VehicleStatus = ReturnType<Director['vehicleStatus']>;
@@ -135,73 +133,6 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });
-  },
-});
-
-interface OperatorNameArgs extends DataDirArgs {
-  readonly name: string;
-  readonly json: boolean;
-}
-
-function checkOperatorName(name: string): void {
-  if (!OPERATOR_NAME.test(name)) throw new Error(`operator name ${JSON.stringify(name)}: use 1-64 letters, digits, '.', '_', '@' or '-'`);
-}
-
-/** better-sqlite3 reports a duplicate key as SQLITE_CONSTRAINT_PRIMARYKEY or _UNIQUE. */
-const isConstraintError = (err: unknown) => typeof (err as { code?: unknown }).code === 'string' && (err as { code: string }).code.startsWith('SQLITE_CONSTRAINT');
-
-const operatorAddCommand = (io: CliEnvironment): CommandModule<object, OperatorNameArgs> => ({
-  command: 'add <name>',
-  describe: 'create an operator token and print it once (only its SHA-256 is stored); run on the Director host',
-  builder: (yargs) =>
-    withDataDir(yargs, io)
-      .positional('name', { type: 'string', demandOption: true, describe: 'who the token is for, e.g. alice or campaign-bot' })
-      .option('json', { type: 'boolean', default: false, describe: 'print {name, token} as JSON' })
-      .example('$0 director operator add alice', 'prints a token; give it to alice, who puts it in UPTANE_OPERATOR_TOKEN')
-      .example('export UPTANE_OPERATOR_TOKEN=$($0 director operator add ci-bot)', 'straight into the environment of a script')
-      .epilogue('The token is printed alone on standard output and never again; lose it and remove the operator, then add it anew.') as Argv<OperatorNameArgs>,
-  handler: (argv) => {
-    checkOperatorName(argv.name);
-    const storage = openDirectorStorage(resolve(argv.dataDir));
-    try {
-      const token = randomBytes(32).toString('base64url');
-      try {
-        storage.addOperator(argv.name, token, systemClock.now());
-      } catch (err) {
-        if (isConstraintError(err)) {
-          throw new Error(`operator ${argv.name} already exists; to issue a new token, \`uptane director operator remove ${argv.name}\` first`, { cause: err });
-        }
-        throw err;
-      }
-      storage.audit('cli', 'add_operator', { name: argv.name }, systemClock.now());
-      if (argv.json) printJson(io, { name: argv.name, token });
-      else io.print(token);
-    } finally {
-      storage.close();
-    }
-  },
-});
-
-const operatorRemoveCommand = (io: CliEnvironment): CommandModule<object, OperatorNameArgs> => ({
-  command: 'remove <name>',
-  describe: 'revoke an operator token at once; run on the Director host',
-  builder: (yargs) =>
-    withDataDir(yargs, io)
-      .positional('name', { type: 'string', demandOption: true, describe: 'the operator name given to `operator add`' })
-      .option('json', { type: 'boolean', default: false, describe: 'print {name, removed} as JSON' })
-      .example('$0 director operator remove alice', "alice's token stops working immediately") as Argv<OperatorNameArgs>,
-  handler: (argv) => {
-    const dataDir = resolve(argv.dataDir);
-    if (!existsSync(join(dataDir, 'director.sqlite'))) throw new Error(`${dataDir} holds no Director database: give the data folder of the Director with --data-dir`);
-    const storage = openDirectorStorage(dataDir);
-    try {
-      if (!storage.removeOperator(argv.name)) throw new Error(`no operator named ${argv.name} in ${dataDir}`);
-      storage.audit('cli', 'remove_operator', { name: argv.name }, systemClock.now());
-      if (argv.json) printJson(io, { name: argv.name, removed: true });
-      else io.print(`removed operator ${argv.name}; its token no longer works`);
-    } finally {
-      storage.close();
-    }
   },
 });
 
@@ -820,10 +751,10 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(
         group(
           'operator',
-          'create and revoke operator tokens (on the Director host, in its data folder)',
+          'create, list and revoke operator tokens (on the Director host, in its data folder)',
           ['$0 director operator add alice', 'a token for alice'],
-          (y) => y.command(operatorAddCommand(io)).command(operatorRemoveCommand(io)),
-          'name an operator subcommand: add or remove',
+          operatorTokenCommands(io, (y) => withDataDir(y, io)),
+          'name an operator subcommand: add, list, revoke or remove',
         ),
       )
       .command(

@@ -122,9 +122,13 @@ export class DirectorClient {
   private hint(status: number, code: string, message: string): string {
     if (status === 404 && message.startsWith('no route')) return `
 ${this.base} has no such route: is --url (env UPTANE_DIRECTOR_URL) the Director, not the Image repository?`;
+    // Expired and revoked tokens (docs/threat-model.md HR-10): the Director's message names the token and what to do.
+    if (code === 'token_expired' || code === 'token_revoked') return `\nput a new operator token in ${this.tokenEnv}`;
     if (status === 401) {
       return `\nthe operator token in ${this.tokenEnv} was not accepted: check it, or create one on the Director host with \`uptane director operator add NAME\``;
     }
+    if (code === 'insufficient_scope') return `\nthe operator token in ${this.tokenEnv} may not do this; \`uptane director operator list\` on the Director host shows each token's scope`;
+    if (status === 429) return '\ntoo many failed authentications came from this address: wait, then try again with a valid token';
     if (status === 413) return '\nthe request is larger than the Director accepts: split it into smaller ones';
     if (code === 'target_not_found') return '\nthe Image repository does not list that image: check the name (it is the target path, e.g. engine/ecm-2.0.bin) or publish it first';
     return '';

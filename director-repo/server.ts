@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { ThrottleOptions } from '../shared/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { MissingTrustedRootError } from '../shared/errors.js';
 import { loadOnlineKeys } from '../shared/online-keys.js';
@@ -34,6 +35,8 @@ export interface DirectorServerOptions {
   readonly log?: (line: string) => void;
   /** How often running campaigns are re-evaluated (soak times, schedules). */
   readonly campaignTickMs?: number;
+  /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
+  readonly authThrottle?: Partial<ThrottleOptions>;
 }
 
 export interface RunningDirector {
@@ -76,7 +79,15 @@ function imageClient(options: DirectorServerOptions, clock: Clock): ImageReposit
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
   const { director, storage, campaigns } = openDirector(options);
-  const app = createApp({ director, storage, campaigns, log: options.log, maxBodyBytes: MAX_BODY_BYTES });
+  const app = createApp({
+    director,
+    storage,
+    campaigns,
+    log: options.log,
+    maxBodyBytes: MAX_BODY_BYTES,
+    clock: options.clock ?? systemClock,
+    authThrottle: options.authThrottle,
+  });
   // What every vehicle sends on every cycle, metadata GETs and manifests, is answered before
   // express's router (issue 7, bench figures 1 and 2).
   const server: Server = await new Promise((resolve, reject) => {

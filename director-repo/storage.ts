@@ -3,7 +3,10 @@
 // their states, attacks reported, per-vehicle signed metadata, operator tokens, and an audit log.
 // All SQL of the Director lives here; every multi-statement change runs in one transaction.
 import { createHash } from 'node:crypto';
+import { tokenDigest, tokenIdOf, tokenStatus, type StoredTokenState } from '../shared/access-tokens.js';
+import { ConflictError } from '../shared/errors.js';
 import { openDatabase, type Db } from '../shared/sqlite.js';
+import { currentTokenId } from './token-context.js';
 
 /** Accepted manifest records kept per vehicle (the newest). */
 export const MANIFEST_HISTORY = 100;
@@ -20,7 +23,8 @@ export const REFUSED_MANIFEST_EXCERPT_BYTES = 2048;
 /** Longest error message kept with a refused manifest (messages can quote the refused body). */
 const REFUSED_MESSAGE_CHARS = 1024;
 
-const MIGRATIONS = [
+/** The schema, one numbered migration each (exported for the migration tests). */
+export const MIGRATIONS = [
   `CREATE TABLE vehicles (
      vin TEXT PRIMARY KEY,
      attributes TEXT NOT NULL DEFAULT '{}',
@@ -171,7 +175,45 @@ const MIGRATIONS = [
             coalesce(length(body), 0), NULL, coalesce(substr(body, 1, 2048), x'')
        FROM manifests WHERE accepted = 0;
    DELETE FROM manifests WHERE accepted = 0;`,
+  // HR-10: operator tokens get a public id (the first 12 hex digits of their SHA-256), a scope, an
+  // expiry and revocation, and audit entries name the token used (docs/threat-model.md HR-10). Tokens
+  // made before keep working as admin for 90 days from this upgrade; a name may have several tokens
+  // over time (revoked ones stay, so they answer token_revoked rather than unauthorized).
+  `CREATE TABLE operator_tokens_v2 (
+     token_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     token_sha256 TEXT NOT NULL UNIQUE,
+     scope TEXT NOT NULL CHECK (scope IN ('read', 'operator', 'admin')),
+     created_at TEXT NOT NULL,
+     expires_at TEXT,
+     revoked_at TEXT
+   );
+   INSERT INTO operator_tokens_v2 (token_id, name, token_sha256, scope, created_at, expires_at)
+     SELECT substr(token_sha256, 1, 12), name, token_sha256, 'admin', created_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+90 days')
+     FROM operator_tokens;
+   DROP TABLE operator_tokens;
+   ALTER TABLE operator_tokens_v2 RENAME TO operator_tokens;
+   CREATE INDEX operator_tokens_by_name ON operator_tokens(name);
+   ALTER TABLE audit_log ADD COLUMN token_id TEXT;`,
 ];
+
+export type OperatorScope = 'read' | 'operator' | 'admin';
+export const OPERATOR_SCOPES: readonly OperatorScope[] = ['read', 'operator', 'admin'];
+
+/** An operator token as stored (its SHA-256 aside). */
+export interface OperatorTokenRecord extends StoredTokenState {
+  readonly scope: OperatorScope;
+}
+
+type OperatorTokenRow = { token_id: string; name: string; scope: OperatorScope; created_at: string; expires_at: string | null; revoked_at: string | null };
+const toOperatorToken = (row: OperatorTokenRow): OperatorTokenRecord => ({
+  tokenId: row.token_id,
+  name: row.name,
+  scope: row.scope,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  revokedAt: row.revoked_at,
+});
 
 export interface EcuRecord {
   readonly serial: string;
@@ -412,11 +454,15 @@ export class DirectorStorage {
       root: db.prepare('SELECT version, bytes FROM director_roots WHERE version = ?'),
       latestRoot: db.prepare('SELECT version, bytes FROM director_roots ORDER BY version DESC LIMIT 1'),
       insertRoot: db.prepare('INSERT INTO director_roots (version, bytes, published_at) VALUES (?, ?, ?)'),
-      addOperator: db.prepare('INSERT INTO operator_tokens (name, token_sha256, created_at) VALUES (?, ?, ?)'),
-      operatorByToken: db.prepare('SELECT name FROM operator_tokens WHERE token_sha256 = ?'),
-      removeOperator: db.prepare('DELETE FROM operator_tokens WHERE name = ?'),
-      audit: db.prepare('INSERT INTO audit_log (at, actor, action, details) VALUES (?, ?, ?, ?)'),
-      auditLog: db.prepare('SELECT at, actor, action, details FROM audit_log ORDER BY id DESC LIMIT ?'),
+      addOperator: db.prepare(
+        'INSERT INTO operator_tokens (token_id, name, token_sha256, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      operatorByDigest: db.prepare('SELECT * FROM operator_tokens WHERE token_sha256 = ?'),
+      operatorTokensOf: db.prepare('SELECT * FROM operator_tokens WHERE name = ? ORDER BY created_at, token_id'),
+      operatorTokens: db.prepare('SELECT * FROM operator_tokens ORDER BY created_at, token_id'),
+      revokeOperatorToken: db.prepare('UPDATE operator_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL'),
+      audit: db.prepare('INSERT INTO audit_log (at, actor, action, details, token_id) VALUES (?, ?, ?, ?, ?)'),
+      auditLog: db.prepare('SELECT at, actor, token_id, action, details FROM audit_log ORDER BY id DESC LIMIT ?'),
     };
   }
 
@@ -645,26 +691,61 @@ export class DirectorStorage {
 
   // Operators and audit ------------------------------------------------------------------------
 
-  addOperator(name: string, token: string, now: Date): void {
-    this.s.addOperator.run(name, sha256Hex(token), now.toISOString());
+  /**
+   * Stores a new token of operator `name` (its SHA-256 only) and returns its token id. Refused with
+   * ConflictError while `name` holds an active token: one live credential per person or bot, so
+   * revoking by name ends their access. Without options the token is admin and never expires (test
+   * fixtures, the demo); `uptane director operator add` always passes both.
+   */
+  addOperator(name: string, token: string, now: Date, options: { scope?: OperatorScope; expiresAt?: Date | null } = {}): string {
+    const tokenId = tokenIdOf(token);
+    this.transaction(() => {
+      if (this.operatorTokensOf(name).some((t) => tokenStatus(t, now) === 'active')) throw new ConflictError(`operator ${name} already exists`);
+      this.s.addOperator.run(tokenId, name, tokenDigest(token), options.scope ?? 'admin', now.toISOString(), options.expiresAt?.toISOString() ?? null);
+    });
+    return tokenId;
   }
 
-  removeOperator(name: string): boolean {
-    return this.s.removeOperator.run(name).changes > 0;
+  /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
+  operatorToken(token: string): OperatorTokenRecord | undefined {
+    const row = this.s.operatorByDigest.get(tokenDigest(token)) as OperatorTokenRow | undefined;
+    return row === undefined ? undefined : toOperatorToken(row);
   }
 
-  /** The operator holding `token`; tokens are stored only as SHA-256 digests. */
-  operatorFor(token: string): string | undefined {
-    return (this.s.operatorByToken.get(sha256Hex(token)) as { name: string } | undefined)?.name;
+  operatorTokensOf(name: string): OperatorTokenRecord[] {
+    return (this.s.operatorTokensOf.all(name) as OperatorTokenRow[]).map(toOperatorToken);
   }
 
-  audit(actor: string, action: string, details: unknown, now: Date): void {
-    this.s.audit.run(now.toISOString(), actor, action, JSON.stringify(details));
+  /** Every operator token, revoked and expired ones included, oldest first. */
+  operatorTokens(): OperatorTokenRecord[] {
+    return (this.s.operatorTokens.all() as OperatorTokenRow[]).map(toOperatorToken);
   }
 
-  auditLog(limit: number): Array<{ at: string; actor: string; action: string; details: unknown }> {
-    return (this.s.auditLog.all(limit) as Array<{ at: string; actor: string; action: string; details: string }>).map((r) => ({
-      ...r,
+  /** Revokes one token; false when there is no such token or it was already revoked. */
+  revokeOperatorToken(tokenId: string, now: Date): boolean {
+    return this.s.revokeOperatorToken.run(now.toISOString(), tokenId).changes > 0;
+  }
+
+  /** Revokes every token of operator `name`; the token ids revoked (none: no such operator). */
+  removeOperator(name: string, now: Date): string[] {
+    return this.transaction(() => this.operatorTokensOf(name).filter((t) => this.revokeOperatorToken(t.tokenId, now)).map((t) => t.tokenId));
+  }
+
+  /**
+   * One audit entry. The token id is that of the operator request being served (token-context.ts),
+   * so every service that audits names the token without passing it along; null for the CLI on the
+   * host and for the campaign timer.
+   */
+  audit(actor: string, action: string, details: unknown, now: Date, tokenId: string | null = currentTokenId() ?? null): void {
+    this.s.audit.run(now.toISOString(), actor, action, JSON.stringify(details), tokenId);
+  }
+
+  auditLog(limit: number): Array<{ at: string; actor: string; tokenId: string | null; action: string; details: unknown }> {
+    return (this.s.auditLog.all(limit) as Array<{ at: string; actor: string; token_id: string | null; action: string; details: string }>).map((r) => ({
+      at: r.at,
+      actor: r.actor,
+      tokenId: r.token_id,
+      action: r.action,
       details: JSON.parse(r.details) as unknown,
     }));
   }

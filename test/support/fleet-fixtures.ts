@@ -107,7 +107,10 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageTargetsKey = PrivateKey.fromLabel(`${label}/image-targets`);
   const directorRootKey = PrivateKey.fromLabel(`${label}/director-root`);
 
-  const imageOptions = { dataDir: join(dataDir, 'image'), clock };
+  // The fixture's clock stands still, so failed-attempt budgets would never refill: the tests built
+  // on it send many wrong tokens on purpose (test/hardening/tokens.test.ts covers the limit itself).
+  const authThrottle = { burst: 100_000 };
+  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle };
   const image = await startImageServer(imageOptions);
   image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
   const online = image.repository.onlineKeys();
@@ -127,7 +130,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageRootFile = join(dataDir, 'image-root.json');
   writeFileSync(imageRootFile, imageRoot);
 
-  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock };
+  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle };
   let director = await startDirector(directorOptions);
   director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
   const directorOnline = director.director.onlineKeysJson();

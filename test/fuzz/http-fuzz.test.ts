@@ -1,0 +1,145 @@
+// Issue 14: one request must never take a server down. A property-based fuzzer drives every route
+// of both servers (the route table read from their express apps is the input) with generated
+// requests, against the real CLI processes with realistic state, and checks each answer with
+// oracle.ts. Seeded, bounded in runs and time, and replayable: see test/fuzz/README.md.
+import fc from 'fast-check';
+import { ANSWER_BOUND_MS, FuzzServers } from './fuzz-servers.js';
+import { GENERATORS, requestFor, unroutedRequest, type RouteGenerator } from './generators.js';
+import { forbiddenStrings, problemsOf, quote } from './oracle.js';
+import { materialize, sendRaw, describeRequest, type FuzzRequest, type ServerName } from './requests.js';
+import { directorRouteTable, FAST_HANDLER_ROUTES, fastHandlersOf, imageRouteTable } from './route-table.js';
+
+const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+/** Per server; a long run sets FUZZ_SECONDS with FUZZ_RUNS (README). */
+const SECONDS = Number(process.env.FUZZ_SECONDS ?? (process.env.FUZZ_RUNS === undefined ? 50 : 300));
+const SEED = process.env.FUZZ_SEED === undefined ? (Date.now() ^ (process.pid << 16)) | 0 : Number(process.env.FUZZ_SEED);
+const PATH = process.env.FUZZ_PATH;
+/** 'stop' (default): stop at the first failing request and shrink it. 'survey': run on, list every distinct failure. */
+const MODE = process.env.FUZZ_MODE === 'survey' ? 'survey' : 'stop';
+
+const TABLES: Record<ServerName, () => string[]> = { image: imageRouteTable, director: directorRouteTable };
+
+describe('route table: the fuzzer knows every route', () => {
+  for (const server of ['image', 'director'] as const) {
+    it(`every ${server} route has a generator (add one to test/fuzz/generators.ts for a new route)`, () => {
+      const routes = TABLES[server]();
+      expect(routes.length).toBeGreaterThan(3);
+      expect(routes.filter((route) => GENERATORS[server][route] === undefined)).toEqual([]);
+    });
+
+    it(`every ${server} generator still has its route (a removed route leaves none behind)`, () => {
+      const routes = new Set(TABLES[server]());
+      expect(Object.keys(GENERATORS[server]).filter((route) => !routes.has(route))).toEqual([]);
+    });
+
+    it(`the ${server} server's handlers before express are known, with their routes`, () => {
+      const fast = fastHandlersOf(server);
+      expect(fast.length).toBeGreaterThan(0);
+      for (const handler of fast) {
+        expect(FAST_HANDLER_ROUTES[handler]).toBeDefined();
+        for (const route of FAST_HANDLER_ROUTES[handler] ?? []) expect(GENERATORS[server][route]).toBeDefined();
+      }
+    });
+  }
+});
+
+function arbitraryFor(server: ServerName): fc.Arbitrary<FuzzRequest> {
+  const routes = TABLES[server]();
+  const missing = routes.filter((route) => GENERATORS[server][route] === undefined);
+  if (missing.length > 0) throw new Error(`no generator for ${missing.join(', ')} (test/fuzz/generators.ts)`);
+  return fc.oneof(
+    ...routes.map((route) => ({ weight: 4, arbitrary: requestFor(server, route, GENERATORS[server][route]!) })),
+    { weight: 1, arbitrary: unroutedRequest(server) },
+  );
+}
+
+/** Lets the child processes' pipes be read: a crash's trace, written before the answer, is in by then. */
+const drainIo = () => new Promise<void>((resolve) => setImmediate(() => setImmediate(resolve)));
+
+let servers: FuzzServers;
+
+let sources = 0;
+/** Loopback holds 127.0.0.0/8: each 'fresh' request connects from an address of its own. */
+function sourceAddress(source: FuzzRequest['source']): string {
+  if (source === 'repeat') return '127.0.0.2';
+  sources++;
+  return `127.1.${(sources >> 8) & 255}.${(sources & 255) || 1}`;
+}
+
+function replayCommand(server: ServerName, seed: number, path: string | undefined): string {
+  return `FUZZ_SEED=${seed}${path === undefined ? '' : ` FUZZ_PATH=${path}`} node --experimental-vm-modules --no-warnings=ExperimentalWarning node_modules/jest/bin/jest.js test/fuzz/http-fuzz.test.ts -t 'fuzz ${server}'`;
+}
+
+async function fuzz(server: ServerName): Promise<void> {
+  let runIndex = -1;
+  let warmNeeded = false;
+  const surveyed = new Map<string, string>();
+  const forbidden = forbiddenStrings(servers.dir);
+  const property = fc.asyncProperty(arbitraryFor(server), async (req) => {
+    runIndex++;
+    await servers.ensureAlive();
+    if (warmNeeded) {
+      await servers.warm();
+      warmNeeded = false;
+    }
+    const before = servers.snapshot();
+    const marks = { image: servers.image.stderr.length, director: servers.director.stderr.length };
+    const sent = materialize(req, servers.ctx);
+    const res = await sendRaw(servers.process(req.server).url, sent, ANSWER_BOUND_MS, sourceAddress(req.source));
+    const down = await servers.answers(req.server);
+    await drainIo();
+    const refused = res.status === undefined || res.status >= 400;
+    if (!refused) warmNeeded = true;
+    const generator: RouteGenerator | undefined = GENERATORS[req.server][req.route];
+    const problems = problemsOf({
+      req,
+      generator,
+      sent,
+      res,
+      down,
+      stderr: { image: servers.image.stderr.slice(marks.image), director: servers.director.stderr.slice(marks.director) },
+      before,
+      after: refused ? servers.snapshot() : undefined,
+      forbidden,
+    });
+    if (problems.length === 0) return;
+    const report = `${problems.join('\n')}\n--- request\n${quote(describeRequest(req, sent))}\n--- answer\n${quote(res.text.slice(0, 2000))}`;
+    if (MODE === 'survey') {
+      // One entry per route and kind of problem (its first line without the details after ':').
+      const key = `${req.route} | ${problems.map((p) => p.split(/[:\n]/)[0]).join(' + ')}`;
+      if (!surveyed.has(key)) surveyed.set(key, `run ${runIndex} (replay: ${replayCommand(server, SEED, String(runIndex))})\n${report}`);
+      return;
+    }
+    throw new Error(report);
+  });
+  const details = await fc.check(property, {
+    seed: SEED,
+    numRuns: RUNS,
+    interruptAfterTimeLimit: SECONDS * 1000,
+    markInterruptAsFailure: false,
+    endOnFailure: MODE === 'survey',
+    ...(PATH === undefined ? {} : { path: PATH }),
+  });
+  const summary = `fuzz ${server}: seed ${SEED}, ${details.numRuns} runs${details.interrupted ? ' (time limit reached)' : ''}, ${servers.restarts} server restart(s) after crashes or hangs`;
+  console.log(summary);
+  if (details.failed) {
+    const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
+    throw new Error(`${summary}\n${fc.defaultReportMessage(details) ?? ''}\n\n${cause}\n\nReplay this case: ${replayCommand(server, details.seed, details.counterexamplePath ?? undefined)}`);
+  }
+  if (surveyed.size > 0) {
+    throw new Error(`${summary}\n${surveyed.size} distinct failure(s):\n\n${[...surveyed.values()].join('\n\n==========\n\n')}`);
+  }
+}
+
+describe('fuzz: generated requests never take a server down, leak, or change state when refused', () => {
+  beforeAll(async () => {
+    servers = await FuzzServers.start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await servers?.close();
+  });
+
+  it('fuzz image repository', () => fuzz('image'), SECONDS * 1000 + 180_000);
+  it('fuzz director', () => fuzz('director'), SECONDS * 1000 + 180_000);
+});
