@@ -3,21 +3,26 @@
 // token and hand the bytes to the ImageRepository service. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AuthenticationError } from '../shared/errors.js';
 import { sendError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
 import { sendBlob } from './blob-sender.js';
 import type { ImageRepository } from './repository.js';
 import type { ImageRepoStorage } from './storage.js';
+import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type UploaderRequest } from './uploader-auth.js';
+import { FailedAuthThrottle, type ThrottleOptions } from '../shared/auth-throttle.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 
 export interface ImageAppDeps {
   readonly repository: ImageRepository;
   readonly storage: ImageRepoStorage;
   readonly log?: (line: string) => void;
+  /** Token expiry and failed-attempt refills are judged by this clock (default: the system's). */
+  readonly clock?: Clock;
+  /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
+  readonly authThrottle?: Partial<ThrottleOptions>;
 }
 
-type UploaderRequest = Request & { uploader?: string };
 
-export function createApp({ repository, storage, log }: ImageAppDeps): express.Express {
+export function createApp({ repository, storage, log, clock = systemClock, authThrottle }: ImageAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags below are content hashes we already have
@@ -53,24 +58,16 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
     });
   });
 
-  // --- Writes: uploader token required ------------------------------------------------------
-  const requireUploader = (req: UploaderRequest, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? '';
-    const token = /^Bearer (\S+)$/.exec(header)?.[1];
-    const uploader = token === undefined ? undefined : storage.uploaderFor(token);
-    if (uploader === undefined) {
-      next(new AuthenticationError('a valid uploader token is required (Authorization: Bearer <token>); create one with `uptane image uploader add`'));
-      return;
-    }
-    req.uploader = uploader;
-    next();
-  };
+  // --- Writes: uploader token required, limited to its roles and paths (uploader-auth.ts, HR-10) --
+  const uploaderAuth = requireUploader({ storage, clock, throttle: new FailedAuthThrottle(clock, authThrottle), log });
+  /** Who published, for the log: the uploader's name and token id, never the token. */
+  const by = (req: UploaderRequest) => `${req.uploader} (token ${req.uploaderToken!.tokenId})`;
   const metadataBody = express.raw({ type: () => true, limit: repository.limits.maxMetadataBytes });
 
-  app.post('/api/v1/images', requireUploader, async (req: UploaderRequest, res, next) => {
+  app.post('/api/v1/images', uploaderAuth, async (req: UploaderRequest, res, next) => {
     try {
       const blob = await repository.uploadImage(req, req.uploader!);
-      log?.(`image ${blob.hashes.sha256} (${blob.length} bytes) uploaded by ${req.uploader}`);
+      log?.(`image ${blob.hashes.sha256} (${blob.length} bytes) uploaded by ${by(req)}`);
       res.status(201).json(blob);
     } catch (err) {
       req.resume(); // drain what the client still sends so it reads our answer
@@ -78,21 +75,24 @@ export function createApp({ repository, storage, log }: ImageAppDeps): express.E
     }
   });
 
-  app.put('/api/v1/metadata/root', requireUploader, metadataBody, (req: UploaderRequest, res, next) => {
+  app.put('/api/v1/metadata/root', uploaderAuth, metadataBody, (req: UploaderRequest, res, next) => {
     try {
+      checkMayPublishRole(req.uploaderToken!, 'root');
       const result = repository.submitRoot(req.body as Buffer);
-      log?.(`root v${result.version} published by ${req.uploader}`);
+      log?.(`root v${result.version} published by ${by(req)}`);
       res.status(201).json(result);
     } catch (err) {
       next(err);
     }
   });
 
-  app.put('/api/v1/metadata/targets/:role', requireUploader, metadataBody, async (req: UploaderRequest, res, next) => {
+  app.put('/api/v1/metadata/targets/:role', uploaderAuth, metadataBody, async (req: UploaderRequest, res, next) => {
     try {
       const role = String(req.params.role);
+      checkMayPublishRole(req.uploaderToken!, role);
+      checkMayPublishPaths(req.uploaderToken!, role, req.body as Buffer, storage.latest(role)?.bytes);
       const result = await repository.submitTargets(role, req.body as Buffer);
-      log?.(`${role} v${result.version} published by ${req.uploader}`);
+      log?.(`${role} v${result.version} published by ${by(req)}`);
       res.status(201).json(result);
     } catch (err) {
       next(err);

@@ -1,11 +1,10 @@
 // `uptane image ...`: run the Image repository server, manage its uploader credentials, and the
 // release engineer's offline workflow (workspace-cli.ts). Registered by the root cli.ts.
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../shared/clock.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
-import { openImageRepository, startImageServer } from './server.js';
+import { startImageServer } from './server.js';
+import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
 
 interface DataDirArgs {
@@ -45,43 +44,6 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & {
   },
 });
 
-const uploaderAddCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & { name: string }> => ({
-  command: 'add <name>',
-  describe: 'create an uploader credential and print its token (shown once; only its hash is stored)',
-  builder: (yargs) =>
-    withDataDir(yargs, io)
-      .positional('name', { type: 'string', demandOption: true, describe: 'who the token is for, e.g. release-bot' })
-      .example('$0 image uploader add release-bot', 'prints a bearer token for the upload API') as Argv<DataDirArgs & { name: string }>,
-  handler: (argv) => {
-    const { storage } = openImageRepository(resolve(argv.dataDir), systemClock);
-    try {
-      const token = randomBytes(32).toString('base64url');
-      storage.addUploader(argv.name, token, systemClock.now());
-      io.print(token);
-    } finally {
-      storage.close();
-    }
-  },
-});
-
-const uploaderRemoveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & { name: string }> => ({
-  command: 'remove <name>',
-  describe: 'revoke an uploader credential',
-  builder: (yargs) =>
-    withDataDir(yargs, io)
-      .positional('name', { type: 'string', demandOption: true })
-      .example('$0 image uploader remove release-bot', 'the token stops working at once') as Argv<DataDirArgs & { name: string }>,
-  handler: (argv) => {
-    const { storage } = openImageRepository(resolve(argv.dataDir), systemClock);
-    try {
-      if (!storage.removeUploader(argv.name)) throw new Error(`no uploader named ${argv.name}`);
-      io.print(`removed uploader ${argv.name}`);
-    } finally {
-      storage.close();
-    }
-  },
-});
-
 export const imageCommand = (io: CliEnvironment): CommandModule<object, object> => ({
   command: 'image',
   describe: 'the Image repository: server, uploader credentials, and the offline signing workflow',
@@ -91,8 +53,8 @@ export const imageCommand = (io: CliEnvironment): CommandModule<object, object> 
       .command(imageWorkspaceCommands(io))
       .command({
         command: 'uploader',
-        describe: 'manage uploader credentials for the write API',
-        builder: (y) => y.command(uploaderAddCommand(io)).command(uploaderRemoveCommand(io)).demandCommand(1, 'name an uploader subcommand: add or remove'),
+        describe: 'manage uploader tokens for the write API: add, list, revoke, remove',
+        builder: (y) => uploaderCommands(io, (a) => withDataDir(a, io))(y).demandCommand(1, 'name an uploader subcommand: add, list, revoke or remove'),
         handler: () => undefined,
       })
       .demandCommand(1, 'name an image subcommand (serve, uploader, init, root, targets, sign, status, push, ...)'),

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import type { ThrottleOptions } from '../shared/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { loadOnlineKeys } from '../shared/online-keys.js';
 import { createApp, serveMetadata } from './app.js';
@@ -20,6 +21,8 @@ export interface ImageServerOptions {
   /** How often to check whether snapshot/timestamp need re-signing. */
   readonly refreshIntervalMs?: number;
   readonly log?: (line: string) => void;
+  /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
+  readonly authThrottle?: Partial<ThrottleOptions>;
 }
 
 export interface RunningImageServer {
@@ -40,7 +43,7 @@ export function openImageRepository(dataDir: string, clock: Clock, config?: Part
 export async function startImageServer(options: ImageServerOptions): Promise<RunningImageServer> {
   const clock = options.clock ?? systemClock;
   const { storage, repository } = openImageRepository(options.dataDir, clock, options.config);
-  const app = createApp({ repository, storage, log: options.log });
+  const app = createApp({ repository, storage, log: options.log, clock, authThrottle: options.authThrottle });
   // Metadata GETs are answered before express's router (issue 7, bench figure 2).
   const server: Server = await new Promise((resolve, reject) => {
     const s = createServer((req, res) => {

@@ -2,9 +2,12 @@
 // clients can walk roots and fetch consistent snapshots), the images uploaded, and the uploader
 // credentials (stored as SHA-256 of the token). All SQL of the Image repository lives here.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { tokenDigest, tokenIdOf, tokenStatus, type StoredTokenState } from '../shared/access-tokens.js';
+import { ConflictError } from '../shared/errors.js';
 import { openDatabase, type Db } from '../shared/sqlite.js';
 
-const MIGRATIONS = [
+/** The schema, one numbered migration each (exported for the migration tests). */
+export const MIGRATIONS = [
   `CREATE TABLE metadata (
      role TEXT NOT NULL,
      version INTEGER NOT NULL CHECK (version >= 1),
@@ -25,7 +28,51 @@ const MIGRATIONS = [
      token_sha256 TEXT NOT NULL UNIQUE,
      created_at TEXT NOT NULL
    );`,
+  // 2: uploader tokens get a public id (the first 12 hex digits of their SHA-256), the roles and
+  // image paths they may publish (JSON lists; NULL: any), an expiry and revocation
+  // (docs/threat-model.md HR-10). Tokens made before keep every role and path for 90 days from this
+  // upgrade; revoked tokens stay, so they answer token_revoked rather than unauthorized.
+  `CREATE TABLE uploader_tokens (
+     token_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     token_sha256 TEXT NOT NULL UNIQUE,
+     roles TEXT,
+     paths TEXT,
+     created_at TEXT NOT NULL,
+     expires_at TEXT,
+     revoked_at TEXT
+   );
+   INSERT INTO uploader_tokens (token_id, name, token_sha256, created_at, expires_at)
+     SELECT substr(token_sha256, 1, 12), name, token_sha256, created_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+90 days')
+     FROM uploaders;
+   DROP TABLE uploaders;
+   CREATE INDEX uploader_tokens_by_name ON uploader_tokens(name);`,
 ];
+
+/** An uploader token as stored (its SHA-256 aside). `roles` and `paths` are null when unrestricted. */
+export interface UploaderTokenRecord extends StoredTokenState {
+  readonly roles: readonly string[] | null;
+  readonly paths: readonly string[] | null;
+}
+
+type UploaderTokenRow = {
+  token_id: string;
+  name: string;
+  roles: string | null;
+  paths: string | null;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+};
+const toUploaderToken = (row: UploaderTokenRow): UploaderTokenRecord => ({
+  tokenId: row.token_id,
+  name: row.name,
+  roles: row.roles === null ? null : (JSON.parse(row.roles) as string[]),
+  paths: row.paths === null ? null : (JSON.parse(row.paths) as string[]),
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  revokedAt: row.revoked_at,
+});
 
 export interface StoredMetadata {
   readonly role: string;
@@ -57,9 +104,13 @@ export class ImageRepoStorage {
       addImage: this.db.prepare(
         'INSERT INTO images (sha256, sha512, length, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING',
       ),
-      addUploader: this.db.prepare('INSERT INTO uploaders (name, token_sha256, created_at) VALUES (?, ?, ?)'),
-      uploaderByToken: this.db.prepare('SELECT name, token_sha256 FROM uploaders WHERE token_sha256 = ?'),
-      removeUploader: this.db.prepare('DELETE FROM uploaders WHERE name = ?'),
+      addUploader: this.db.prepare(
+        'INSERT INTO uploader_tokens (token_id, name, token_sha256, roles, paths, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      uploaderByDigest: this.db.prepare('SELECT * FROM uploader_tokens WHERE token_sha256 = ?'),
+      uploaderTokensOf: this.db.prepare('SELECT * FROM uploader_tokens WHERE name = ? ORDER BY created_at, token_id'),
+      uploaderTokens: this.db.prepare('SELECT * FROM uploader_tokens ORDER BY created_at, token_id'),
+      revokeUploaderToken: this.db.prepare('UPDATE uploader_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL'),
     };
   }
 
@@ -97,19 +148,52 @@ export class ImageRepoStorage {
     this.statements.addImage.run(image.sha256, image.sha512, image.length, uploader, now.toISOString());
   }
 
-  addUploader(name: string, token: string, now: Date): void {
-    this.statements.addUploader.run(name, sha256Hex(token), now.toISOString());
+  /**
+   * Stores a new token of uploader `name` (its SHA-256 only) and returns its token id. Refused with
+   * ConflictError while `name` holds an active token. Without options the token may publish every
+   * role and path and never expires (test fixtures, the demo); `uptane image uploader add` always
+   * passes an expiry.
+   */
+  addUploader(
+    name: string,
+    token: string,
+    now: Date,
+    options: { roles?: readonly string[] | null; paths?: readonly string[] | null; expiresAt?: Date | null } = {},
+  ): string {
+    const tokenId = tokenIdOf(token);
+    const list = (values: readonly string[] | null | undefined) => (values === undefined || values === null ? null : JSON.stringify(values));
+    this.db.transaction(() => {
+      if (this.uploaderTokensOf(name).some((t) => tokenStatus(t, now) === 'active')) throw new ConflictError(`uploader ${name} already exists`);
+      this.statements.addUploader.run(tokenId, name, tokenDigest(token), list(options.roles), list(options.paths), now.toISOString(), options.expiresAt?.toISOString() ?? null);
+    })();
+    return tokenId;
   }
 
-  removeUploader(name: string): boolean {
-    return this.statements.removeUploader.run(name).changes > 0;
-  }
-
-  /** The uploader holding `token`, or undefined. The comparison is constant-time over the digests. */
-  uploaderFor(token: string): string | undefined {
-    const digest = sha256Hex(token);
-    const row = this.statements.uploaderByToken.get(digest) as { name: string; token_sha256: string } | undefined;
+  /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
+  uploaderToken(token: string): UploaderTokenRecord | undefined {
+    const digest = tokenDigest(token);
+    const row = this.statements.uploaderByDigest.get(digest) as (UploaderTokenRow & { token_sha256: string }) | undefined;
+    // The index lookup already matched; the constant-time comparison keeps timing out of the verdict.
     if (row === undefined || !timingSafeEqual(Buffer.from(row.token_sha256), Buffer.from(digest))) return undefined;
-    return row.name;
+    return toUploaderToken(row);
+  }
+
+  uploaderTokensOf(name: string): UploaderTokenRecord[] {
+    return (this.statements.uploaderTokensOf.all(name) as UploaderTokenRow[]).map(toUploaderToken);
+  }
+
+  /** Every uploader token, revoked and expired ones included, oldest first. */
+  uploaderTokens(): UploaderTokenRecord[] {
+    return (this.statements.uploaderTokens.all() as UploaderTokenRow[]).map(toUploaderToken);
+  }
+
+  /** Revokes one token; false when there is no such token or it was already revoked. */
+  revokeUploaderToken(tokenId: string, now: Date): boolean {
+    return this.statements.revokeUploaderToken.run(now.toISOString(), tokenId).changes > 0;
+  }
+
+  /** Revokes every token of uploader `name`; the token ids revoked (none: no such uploader). */
+  removeUploader(name: string, now: Date): string[] {
+    return this.db.transaction(() => this.uploaderTokensOf(name).filter((t) => this.revokeUploaderToken(t.tokenId, now)).map((t) => t.tokenId))();
   }
 }

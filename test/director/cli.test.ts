@@ -405,8 +405,10 @@ describe('uptane director serve and operator tokens', () => {
     expect(keyids).not.toBeNull();
     expect(out).toContain('no Director root yet');
 
-    const add = await uptane(['director', 'operator', 'add', 'alice', '--data-dir', dataDir]);
-    expect(add).toMatchObject({ code: 0, stderr: '' });
+    // admin: alice pushes the Director root below (docs/threat-model.md HR-10).
+    const add = await uptane(['director', 'operator', 'add', 'alice', '--scope', 'admin', '--data-dir', dataDir]);
+    expect(add.code).toBe(0);
+    expect(add.stderr).toMatch(/^token id [0-9a-f]{12} for alice: scope admin, expires \d{4}-\d\d-\d\dT[\d:.]+Z\n$/);
     const token = add.stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const duplicate = await uptane(['director', 'operator', 'add', 'alice', '--data-dir', dataDir]);
@@ -438,6 +440,7 @@ describe('uptane director serve and operator tokens', () => {
     expect(removed).toMatchObject({ code: 0, stdout: 'removed operator alice; its token no longer works\n' });
     const refused = await uptane(['director', 'vehicle', 'list'], asAlice);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('[unauthorized, HTTP 401]');
+    // A removed operator's token is revoked, and says so (docs/threat-model.md HR-10).
+    expect(refused.stderr).toContain('[token_revoked, HTTP 401]');
   }, 60_000);
 });

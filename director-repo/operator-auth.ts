@@ -1,0 +1,91 @@
+// Who may call the Director's operator API, route by route (docs/threat-model.md HR-10). Every
+// /api/v1 route has a row in OPERATOR_ROUTE_SCOPES; a token's scope must reach that row's scope:
+// read < operator < admin. read sees everything and changes nothing; operator registers vehicles,
+// assigns images and runs campaigns; admin also publishes the Director's root (tokens themselves
+// are managed on the Director host with `uptane director operator`, never over HTTP). A request
+// that matches no row needs admin, so a route added without a row is closed, not open, and the test
+// of the table (test/hardening/tokens.test.ts) names it.
+import type { Request, RequestHandler } from 'express';
+import type { FailedAuthThrottle } from '../shared/auth-throttle.js';
+import type { Clock } from '../shared/clock.js';
+import { InsufficientScopeError } from '../shared/errors.js';
+import { bearerAuth } from '../shared/token-auth.js';
+import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope } from './storage.js';
+import { runWithToken } from './token-context.js';
+
+/** `METHOD /path` under /api/v1, with `:name` for one path segment, and the scope it needs. */
+export const OPERATOR_ROUTE_SCOPES: Readonly<Record<string, OperatorScope>> = {
+  'GET /online-keys': 'read',
+  'PUT /metadata/root': 'admin',
+  'POST /vehicles': 'operator',
+  'GET /vehicles': 'read',
+  'GET /vehicles/:vin': 'read',
+  'POST /vehicles/:vin/ecus/:serial/replace': 'operator',
+  'POST /assignments': 'operator',
+  'DELETE /assignments/:id': 'operator',
+  'GET /audit': 'read',
+  'POST /groups': 'operator',
+  'GET /groups': 'read',
+  'GET /groups/:name': 'read',
+  'POST /campaigns': 'operator',
+  'GET /campaigns': 'read',
+  'GET /campaigns/:campaign': 'read',
+  'POST /campaigns/:campaign/:action': 'operator',
+};
+
+const ROUTES = Object.entries(OPERATOR_ROUTE_SCOPES).map(([key, scope]) => {
+  const [method, path] = key.split(' ') as [string, string];
+  return { method, segments: path.split('/').slice(1), scope };
+});
+
+/** The scope `method path` (relative to /api/v1) needs; admin when no row matches. */
+export function requiredScope(method: string, path: string): OperatorScope {
+  const verb = method === 'HEAD' ? 'GET' : method; // express answers HEAD with the GET route
+  const segments = path.replace(/(.)\/$/, '$1').split('/').slice(1);
+  const route = ROUTES.find(
+    (r) =>
+      r.method === verb &&
+      r.segments.length === segments.length &&
+      r.segments.every((s, i) => (s.startsWith(':') ? segments[i]!.length > 0 : s.toLowerCase() === segments[i]!.toLowerCase())),
+  );
+  return route?.scope ?? 'admin';
+}
+
+export const scopeCovers = (held: OperatorScope, needed: OperatorScope): boolean => OPERATOR_SCOPES.indexOf(held) >= OPERATOR_SCOPES.indexOf(needed);
+
+/**
+ * The operator router's first middleware: a valid, unexpired, unrevoked token whose scope covers the
+ * route (else 401 or 403 insufficient_scope), then the rest of the request runs with `req.operator`
+ * set and the token id in token-context.ts for the audit log.
+ */
+export function requireOperator(options: {
+  storage: DirectorStorage;
+  clock: Clock;
+  throttle: FailedAuthThrottle;
+  log?: ((line: string) => void) | undefined;
+}): RequestHandler {
+  return bearerAuth({
+    kind: 'operator',
+    lookup: (token) => options.storage.operatorToken(token),
+    clock: options.clock,
+    throttle: options.throttle,
+    log: options.log,
+    unknownMessage: 'a valid operator token is required (Authorization: Bearer <token>); create one with `uptane director operator add`',
+    renew: '`uptane director operator add NAME` on the Director host',
+    accept: (req: Request & { operator?: string }, _res, token, next) => {
+      req.operator = token.name;
+      const needed = requiredScope(req.method, req.path);
+      runWithToken(token.tokenId, () => {
+        if (scopeCovers(token.scope, needed)) next();
+        else {
+          next(
+            new InsufficientScopeError(
+              `operator token ${token.tokenId} (${token.name}) has scope ${token.scope}; ${req.method} /api/v1${req.path} needs ${needed}: ` +
+                `ask an admin for a token with --scope ${needed}`,
+            ),
+          );
+        }
+      });
+    },
+  });
+}
