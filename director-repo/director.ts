@@ -21,6 +21,7 @@ import type { RootSigned } from '../shared/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
 import { NonceCache, parseVehicleAuth, verifyVehicleRequest, type RequestToSign } from '../shared/vehicle-auth.js';
 import { GroupCommit } from './group-commit.js';
+import { SqliteSignedRequestMarks } from './signed-request-marks.js';
 import type { ImageCatalog } from './image-catalog.js';
 import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from './manifest-checks.js';
 import { redeliverLostImage } from './slot-redelivery.js';
@@ -69,6 +70,8 @@ export interface DirectorOptions {
   readonly manifestChecks?: ManifestCheckConfig;
   /** Accepted clock skew of a vehicle's signed request. */
   readonly requestSkewMs?: number;
+  /** Most signed-request nonces remembered per primary ECU key (NonceCache; tests set it small). */
+  readonly maxSignedNoncesPerKey?: number;
   /** Largest number of VINs one assignment request may name. */
   readonly maxVinsPerAssignment?: number;
 }
@@ -93,7 +96,9 @@ export class Director {
     this.storage = options.storage;
     this.clock = options.clock;
     this.requestSkewMs = options.requestSkewMs ?? 5 * 60 * 1000;
-    this.nonces = new NonceCache(this.requestSkewMs);
+    // Per key, and with each key's newest accepted time in the database: no vehicle can crowd out
+    // another's signed requests, and a restart forgets no replay (docs/threat-model.md HR-5, HR-9a).
+    this.nonces = new NonceCache(this.requestSkewMs, { maxNoncesPerKey: options.maxSignedNoncesPerKey, marks: new SqliteSignedRequestMarks(options.storage.db) });
     this.manifestCommits = new GroupCommit(options.storage.db);
   }
 

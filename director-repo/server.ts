@@ -12,7 +12,7 @@ import { FileMetadataStore } from '../shared/metadata-store.js';
 import { createApp, serveVehicleManifest, serveVehicleMetadata } from './app.js';
 import { CampaignStorage } from './campaign-storage.js';
 import { Campaigns } from './campaigns.js';
-import { Director } from './director.js';
+import { Director, type DirectorOptions } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { DirectorStorage } from './storage.js';
 import { VehicleMetadataSigner, type VehicleMetadataConfig } from './vehicle-metadata.js';
@@ -35,6 +35,8 @@ export interface DirectorServerOptions {
   readonly log?: (line: string) => void;
   /** How often running campaigns are re-evaluated (soak times, schedules). */
   readonly campaignTickMs?: number;
+  /** Signed vehicle requests: accepted clock skew, nonces remembered per key (tests set them small). */
+  readonly vehicleAuth?: Pick<DirectorOptions, 'requestSkewMs' | 'maxSignedNoncesPerKey'>;
   /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
 }
@@ -59,7 +61,7 @@ export function openDirector(options: DirectorServerOptions): { director: Direct
   const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
   const signer = new VehicleMetadataSigner(storage, onlineKeys, clock, options.metadata);
   const images = options.images ?? imageClient(options, clock);
-  const director = new Director({ storage, signer, images, onlineKeys, clock });
+  const director = new Director({ storage, signer, images, onlineKeys, clock, ...options.vehicleAuth });
   return { storage, director, campaigns: new Campaigns(storage, new CampaignStorage(storage.db), director, clock) };
 }
 

@@ -195,6 +195,12 @@ export const MIGRATIONS = [
    ALTER TABLE operator_tokens_v2 RENAME TO operator_tokens;
    CREATE INDEX operator_tokens_by_name ON operator_tokens(name);
    ALTER TABLE audit_log ADD COLUMN token_id TEXT;`,
+  // HR-9a: per primary ECU key, the newest signed-request time accepted (ms since the epoch), so that
+  // a restarted Director refuses every header accepted before (signed-request-marks.ts).
+  `CREATE TABLE signed_request_marks (
+     keyid TEXT PRIMARY KEY,
+     newest_ms INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export type OperatorScope = 'read' | 'operator' | 'admin';

@@ -62,7 +62,7 @@ export function parseVehicleAuth(header: string | undefined): VehicleAuthClaims 
 export interface SignedRequestMarks {
   /** The newest request time (ms since the epoch) accepted from `keyid`, or undefined if none. */
   newest(keyid: string): number | undefined;
-  /** Makes `timeMs` the newest accepted from `keyid`; durable once it returns. */
+  /** Makes `timeMs` the newest accepted from `keyid`; it survives the process once this returns. */
   record(keyid: string, timeMs: number): void;
 }
 
@@ -134,8 +134,8 @@ export class NonceCache {
           'open a session (POST /vehicle/session) and send the others with its token',
       );
     }
-    // Durable before the request is answered, and written only when the time moves on: at most once
-    // a second per key (times are whole seconds), whatever the key sends.
+    // Stored before the request is answered, and only when the time moves on: at most once a second
+    // per key (times are whole seconds), however fast the key sends.
     if (timeMs > entry.stored) {
       this.marks?.record(keyid, timeMs);
       entry.stored = timeMs;

@@ -176,6 +176,10 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
     },
     async restartDirector(prepare) {
       await repositories.director.close();
+      // A restart takes time, and the Director refuses a signed request stamped no later than the
+      // newest it accepted from that key before (docs/threat-model.md HR-9a): a vehicle signing
+      // again in the very same second must not be what a test exercises by accident.
+      clock.advance(1000);
       prepare?.(directorOptions.dataDir);
       director = await startDirector(directorOptions);
       repositories.director = director;
