@@ -3,8 +3,13 @@
 // token and hand the bytes to the ImageRepository service. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { ImageTooLargeError, ServerBusyError } from '../shared/errors.js';
+import { declaresMoreThan, readCappedBody } from '../shared/http-body.js';
 import { sendError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
+import { closeAfterAnswer } from '../shared/http-server.js';
+import { StreamSlots } from '../shared/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
+import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
 import type { ImageRepository } from './repository.js';
 import type { ImageRepoStorage } from './storage.js';
 import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type UploaderRequest } from './uploader-auth.js';
@@ -19,10 +24,22 @@ export interface ImageAppDeps {
   readonly clock?: Clock;
   /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
+  /** The cap on image downloads in flight (docs/threat-model.md HR-2); by default DEFAULT_IMAGE_SERVER_LIMITS'. */
+  readonly downloads?: StreamSlots;
+  /** Retry-After on a download refused at the cap. */
+  readonly busyRetryAfterSeconds?: number;
 }
 
 
-export function createApp({ repository, storage, log, clock = systemClock, authThrottle }: ImageAppDeps): express.Express {
+export function createApp({
+  repository,
+  storage,
+  log,
+  clock = systemClock,
+  authThrottle,
+  downloads = new StreamSlots({ total: DEFAULT_IMAGE_SERVER_LIMITS.maxDownloads, perAddress: DEFAULT_IMAGE_SERVER_LIMITS.maxDownloadsPerAddress }),
+  busyRetryAfterSeconds = DEFAULT_IMAGE_SERVER_LIMITS.busyRetryAfterSeconds,
+}: ImageAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags below are content hashes we already have
@@ -44,6 +61,12 @@ export function createApp({ repository, storage, log, clock = systemClock, authT
         sendError(res, 404, 'not_found', `no image ${path}`);
         return;
       }
+      // Each download holds slabs until its client has read them: a capped number at a time.
+      const release = downloads.tryTake(req.socket.remoteAddress ?? '');
+      if (release === undefined) {
+        throw new ServerBusyError(`too many image downloads in flight; retry in ${busyRetryAfterSeconds} s`, busyRetryAfterSeconds);
+      }
+      res.once('close', release);
       await sendBlob(req, res, file, sha256);
     } catch (err) {
       next(err);
@@ -62,15 +85,24 @@ export function createApp({ repository, storage, log, clock = systemClock, authT
   const uploaderAuth = requireUploader({ storage, clock, throttle: new FailedAuthThrottle(clock, authThrottle), log });
   /** Who published, for the log: the uploader's name and token id, never the token. */
   const by = (req: UploaderRequest) => `${req.uploader} (token ${req.uploaderToken!.tokenId})`;
-  const metadataBody = express.raw({ type: () => true, limit: repository.limits.maxMetadataBytes });
+  // Bodies are read only once the uploader is known, and refused as soon as they pass the limit,
+  // declared or sent (docs/threat-model.md HR-3); the error handler then closes the connection.
+  const metadataBody = (req: Request, _res: Response, next: NextFunction) => {
+    readCappedBody(req, repository.limits.maxMetadataBytes).then((body) => {
+      req.body = body;
+      next();
+    }, next);
+  };
 
   app.post('/api/v1/images', uploaderAuth, async (req: UploaderRequest, res, next) => {
     try {
-      const blob = await repository.uploadImage(req, req.uploader!);
+      const max = repository.limits.maxImageBytes;
+      if (declaresMoreThan(req, max)) throw new ImageTooLargeError(`image exceeds the ${max}-byte upload limit`);
+      // On a refusal mid-body the request stays open (not destroyed) so the client reads the answer.
+      const blob = await repository.uploadImage(req.iterator({ destroyOnReturn: false }), req.uploader!);
       log?.(`image ${blob.hashes.sha256} (${blob.length} bytes) uploaded by ${by(req)}`);
       res.status(201).json(blob);
     } catch (err) {
-      req.resume(); // drain what the client still sends so it reads our answer
       next(err);
     }
   });
@@ -99,8 +131,16 @@ export function createApp({ repository, storage, log, clock = systemClock, authT
     }
   });
 
-  app.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
+  // A refusal never waits for (or reads) the rest of a body the client is still sending: the
+  // connection closes after the answer (docs/threat-model.md HR-3).
+  app.use((req, res) => {
+    closeAfterAnswer(req, res);
+    sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`);
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    closeAfterAnswer(req, res);
+    sendError(res, err);
+  });
   return app;
 }
 

@@ -2,7 +2,7 @@
 // SHA-256, written to a temp name while being hashed (sha256 and sha512) and counted against the
 // size limit, fsync'd, then renamed into place (DESIGN.md, "Servers"). An image is never held whole.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory } from '../shared/fs-atomic.js';
@@ -19,7 +19,22 @@ export class BlobStore {
 
   constructor(readonly directory: string) {
     this.tempDir = join(directory, 'incoming');
-    mkdirSync(this.tempDir, { recursive: true });
+    mkdirSync(this.tempDir, { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * Removes the temp files of uploads cut short by a crash (docs/threat-model.md HR-9f): a live
+   * upload is never renamed from a file that survived a restart. Only for the process that holds the
+   * data folder's lock, before it serves. Returns how many were removed.
+   */
+  removeStaleTempFiles(): number {
+    let removed = 0;
+    for (const name of readdirSync(this.tempDir)) {
+      if (!name.endsWith('.tmp')) continue;
+      rmSync(join(this.tempDir, name), { force: true });
+      removed++;
+    }
+    return removed;
   }
 
   pathOf(sha256: string): string {
@@ -53,7 +68,7 @@ export class BlobStore {
   async put(body: AsyncIterable<Uint8Array>, maxBytes: number): Promise<StoredBlob> {
     const temp = join(this.tempDir, `${randomBytes(8).toString('hex')}.tmp`);
     const hasher = new MultiHasher(['sha256', 'sha512']);
-    const file = await open(temp, 'wx', 0o644);
+    const file = await open(temp, 'wx', 0o600); // owner-only, like the whole data folder (HR-9h)
     let length = 0;
     try {
       for await (const chunk of body) {

@@ -80,13 +80,15 @@ export class ImageRepository {
   // Serving.
 
   /**
-   * The stored bytes for a metadata file name as clients request it: `N.root.json`,
+   * The stored bytes for a metadata file name (URL-decoded) as clients request it: `N.root.json`,
    * `timestamp.json`, `N.snapshot.json`, `N.<role>.json`, or an unversioned `<role>.json` (latest).
    */
   metadataFile(fileName: string): StoredMetadata | undefined {
     const match = /^(?:(\d{1,15})\.)?(.+)\.json$/.exec(fileName);
     if (match === null) return undefined;
-    const role = decodeURIComponent(match[2]!);
+    // `fileName` is already URL-decoded (matchFileRequest); decoding it again made `%25E0` a
+    // malformed escape that ended the process (docs/threat-model.md HR-1).
+    const role = match[2]!;
     if (match[1] === undefined) return this.storage.latest(role);
     if (role === 'timestamp') return undefined; // timestamp is only served unversioned
     return this.storage.get(role, Number(match[1]));

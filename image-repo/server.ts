@@ -1,16 +1,24 @@
-// Starting an Image repository: data directory layout, online keys, database, and the timer that
-// keeps snapshot and timestamp from expiring. Used by the CLI and by tests (port 0).
-import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+// Starting an Image repository: data directory layout, online keys, database, the HTTP server under
+// its limits, and the timer that keeps snapshot and timestamp from expiring. Used by the CLI and by
+// tests (port 0).
+import { chmodSync, mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ThrottleOptions } from '../shared/auth-throttle.js';
+import { BackgroundTask, type BackgroundStatus } from '../shared/background-task.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { listenHttp } from '../shared/http-server.js';
 import { loadOnlineKeys } from '../shared/online-keys.js';
+import { claimServerFolder } from '../shared/server-folder.js';
+import { StreamSlots } from '../shared/stream-slots.js';
 import { createApp, serveMetadata } from './app.js';
 import { BlobStore } from './blob-store.js';
+import { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 import { ImageRepository, type ImageRepoConfig } from './repository.js';
 import { ImageRepoStorage } from './storage.js';
+
+export { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 
 export interface ImageServerOptions {
   readonly dataDir: string;
@@ -18,7 +26,8 @@ export interface ImageServerOptions {
   readonly host?: string;
   readonly clock?: Clock;
   readonly config?: Partial<ImageRepoConfig>;
-  /** How often to check whether snapshot/timestamp need re-signing. */
+  readonly limits?: Partial<ImageServerLimits>;
+  /** How often to check whether snapshot/timestamp need re-signing; a failed check is retried at the next. */
   readonly refreshIntervalMs?: number;
   readonly log?: (line: string) => void;
   /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
@@ -29,47 +38,80 @@ export interface RunningImageServer {
   readonly url: string;
   readonly repository: ImageRepository;
   readonly storage: ImageRepoStorage;
+  /** How the background re-signing of snapshot and timestamp fares (docs/threat-model.md HR-8). */
+  resignStatus(): BackgroundStatus;
+  /** Runs one re-signing check now, as the timer does (never rejects; see resignStatus). */
+  checkResigning(): Promise<void>;
   close(): Promise<void>;
 }
 
+/** The subfolders of a data folder; blobs/incoming holds uploads in progress. */
+const SUBFOLDERS = ['keys', 'blobs', join('blobs', 'incoming')];
+
 export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>) {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const storage = new ImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
   const blobs = new BlobStore(join(dataDir, 'blobs'));
   const keys = loadOnlineKeys(join(dataDir, 'keys'), ['timestamp', 'snapshot'], 'image');
-  return { storage, repository: new ImageRepository(storage, blobs, keys, clock, config) };
+  return { storage, blobs, repository: new ImageRepository(storage, blobs, keys, clock, config) };
 }
 
 export async function startImageServer(options: ImageServerOptions): Promise<RunningImageServer> {
   const clock = options.clock ?? systemClock;
-  const { storage, repository } = openImageRepository(options.dataDir, clock, options.config);
-  const app = createApp({ repository, storage, log: options.log, clock, authThrottle: options.authThrottle });
-  // Metadata GETs are answered before express's router (issue 7, bench figure 2).
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = createServer((req, res) => {
-      if (!serveMetadata(repository, req, res)) app(req, res);
+  const limits: ImageServerLimits = { ...DEFAULT_IMAGE_SERVER_LIMITS, ...options.limits };
+  const log = options.log ?? (() => undefined);
+  // A failure in the background is never silent, even without a log.
+  const warn = options.log ?? ((line: string) => console.error(line));
+  const releaseFolder = claimServerFolder(options.dataDir, 'uptane image serve', SUBFOLDERS);
+  let opened: ReturnType<typeof openImageRepository> | undefined;
+  let server: Server;
+  try {
+    opened = openImageRepository(options.dataDir, clock, options.config);
+    for (const dir of SUBFOLDERS) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
+    const removed = opened.blobs.removeStaleTempFiles();
+    if (removed > 0) log(`removed ${removed} partial upload${removed === 1 ? '' : 's'} left in blobs/incoming by an earlier crash`);
+    const { repository } = opened;
+    const downloads = new StreamSlots({ total: limits.maxDownloads, perAddress: limits.maxDownloadsPerAddress });
+    const app = createApp({
+      repository,
+      storage: opened.storage,
+      log: options.log,
+      downloads,
+      busyRetryAfterSeconds: limits.busyRetryAfterSeconds,
+      clock,
+      authThrottle: options.authThrottle,
     });
-    s.once('error', reject);
-    s.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
-  });
-  server.requestTimeout = 10 * 60 * 1000; // image uploads can be large; idle sockets still time out
-  server.headersTimeout = 30_000;
-  const timer = setInterval(() => {
-    const resigned = repository.refreshOnlineMetadata();
-    if (resigned.length > 0) options.log?.(`re-signed ${resigned.join(' and ')} before expiry`);
-  }, options.refreshIntervalMs ?? 60_000);
-  timer.unref();
+    // Metadata GETs are answered before express's router (issue 7, bench figure 2).
+    server = await listenHttp((req, res) => serveMetadata(repository, req, res) || app(req, res), { port: options.port, host: options.host, limits });
+  } catch (err) {
+    opened?.storage.close();
+    releaseFolder();
+    throw err;
+  }
+  const { repository, storage } = opened;
+  const resigning = new BackgroundTask(
+    're-signing snapshot/timestamp',
+    () => {
+      const resigned = repository.refreshOnlineMetadata();
+      if (resigned.length > 0) log(`re-signed ${resigned.join(' and ')} before expiry`);
+    },
+    warn,
+  );
+  const stopResigning = resigning.every(options.refreshIntervalMs ?? 60_000);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     repository,
     storage,
+    resignStatus: () => resigning.status,
+    checkResigning: () => resigning.runOnce(),
     close: async () => {
-      clearInterval(timer);
+      stopResigning();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections(); // keep-alive clients must not hold the shutdown open
       await closed;
       storage.close();
+      releaseFolder();
     },
   };
 }

@@ -308,7 +308,8 @@ export class Primary {
     const offset = clockOffsetFromRefusal(status, body, this.runtime.clock.now().getTime());
     if (offset !== undefined) {
       this.directorClockOffsetMs = offset;
-      this.log(`the Director's clock is ${Math.round(offset / 1000)} s from this ECU's: signed requests carry the Director's time from now on`);
+      const seconds = Math.round(offset / 1000);
+      this.log(`the Director's clock is ${Math.abs(seconds)} s ${seconds >= 0 ? 'ahead of' : 'behind'} this ECU's: signed requests carry the Director's time from now on`);
       ({ status, body } = await post());
     }
     if (status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${status} ${body.toString('utf8', 0, 200)}`);

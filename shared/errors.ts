@@ -214,6 +214,22 @@ export class TooManyAttemptsError extends UptaneError {
   }
 }
 
+/**
+ * The server is at its limit for this kind of request (concurrent image downloads, docs/threat-model.md
+ * HR-2) and refused it before holding anything for it: retry after `retryAfterSeconds`.
+ */
+export class ServerBusyError extends UptaneError {
+  readonly code = 'server_busy';
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
 /** An uploaded image larger than the server's configured limit. */
 export class ImageTooLargeError extends UptaneError {
   readonly code = 'image_too_large';

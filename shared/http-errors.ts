@@ -13,6 +13,8 @@ import {
   OfflineKeyOnServerError,
   RepositoryStateError,
   RollbackError,
+  ServerBusyError,
+  StorageError,
   TooManyAttemptsError,
   UptaneError,
   VersionMismatchError,
@@ -22,6 +24,9 @@ function statusFor(err: UptaneError): number {
   if (err instanceof AuthenticationError) return 401;
   if (err instanceof InsufficientScopeError) return 403;
   if (err instanceof TooManyAttemptsError) return 429;
+  if (err instanceof ServerBusyError) return 503;
+  // The server's own disk or database failed: not a verdict on the request (docs/threat-model.md HR-9g).
+  if (err instanceof StorageError) return 500;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
   if (err instanceof ImageTooLargeError) return 413;
@@ -43,36 +48,67 @@ export function sendError(res: Response, err: unknown): void;
 export function sendError(res: Response, status: number, code: string, message: string): void;
 export function sendError(res: Response, errOrStatus: unknown, code?: string, message?: string): void {
   if (typeof errOrStatus === 'number') {
-    res.status(errOrStatus).json({ error: { code, message } });
+    sendRawJson(res, errOrStatus, { error: { code, message } });
     return;
   }
-  const { status, body } = errorResponse(errOrStatus);
-  res.status(status).json(body);
+  sendRawError(res, errOrStatus);
 }
 
-/** The status and JSON body an error leaves with. */
-export function errorResponse(err: unknown): { status: number; body: { error: { code: string; message: string } } } {
-  if (err instanceof UptaneError) return { status: statusFor(err), body: err.toJSON() };
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: { error: { code: string; message: string } };
+}
+
+/**
+ * The status, headers and JSON body an error leaves with. A server-side failure (5xx) never says
+ * more than its code: its message may name a file of the server's (docs/threat-model.md HR-9g), so
+ * the details go to the server's log only.
+ */
+export function errorResponse(err: unknown): ErrorAnswer {
+  if (err instanceof UptaneError) {
+    const status = statusFor(err);
+    const headers: Record<string, string> = {};
+    const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === 'number' && Number.isFinite(retryAfter)) headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfter)));
+    if (status === 500 && !(err instanceof OfflineKeyOnServerError)) {
+      console.error(`${err.code} error:`, err);
+      return { status, headers, body: { error: { code: err.code, message: INTERNAL_MESSAGES[err.code] ?? 'internal server error' } } };
+    }
+    return { status, headers, body: err.toJSON() };
+  }
   const http = err as HttpLikeError;
   const status = http.status ?? http.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const errorCode = http.type === 'entity.too.large' ? 'body_too_large' : 'bad_request';
-    return { status, body: { error: { code: errorCode, message: http.message ?? 'bad request' } } };
+    return { status, headers: {}, body: { error: { code: errorCode, message: http.message ?? 'bad request' } } };
   }
   // An unexpected failure: the details go to the server's log, never to the client.
   console.error('internal error:', err);
-  return { status: 500, body: { error: { code: 'internal', message: 'internal server error' } } };
+  return { status: 500, headers: {}, body: { error: { code: 'internal', message: 'internal server error' } } };
 }
+
+const INTERNAL_MESSAGES: Readonly<Record<string, string>> = {
+  storage: "the server could not read or write its storage; the details are in the server's log",
+};
 
 /** sendError for the hot routes served on plain node:http before express's router (same bytes out). */
 export function sendRawError(res: ServerResponse, err: unknown): void {
-  const { status, body } = errorResponse(err);
-  sendRawJson(res, status, body);
+  const { status, headers, body } = errorResponse(err);
+  sendRawJson(res, status, body, headers);
 }
 
-export function sendRawJson(res: ServerResponse, status: number, body: unknown): void {
+/**
+ * Answers `body` as JSON. When the status line already left (a failure mid-answer), all that can
+ * still be said is a cut answer: the connection is closed instead of throwing from here.
+ */
+export function sendRawJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
 }
 

@@ -1,5 +1,5 @@
-// A lock file naming the process that holds it, for ECU folders that one process at a time may
-// drive (`uptane vehicle run`, `uptane vehicle secondary serve`). A lock whose process is gone is
+// A lock file naming the process that holds it, for folders that one process at a time may drive
+// (`uptane vehicle run`, `uptane vehicle secondary serve`, the repository servers' data folders). A lock whose process is gone is
 // stale and taken over, so a crash never leaves a vehicle locked.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { StorageError } from './errors.js';
@@ -42,7 +42,7 @@ export function takePidLock(path: string, note: string, busy: (holder: PidLockHo
   for (let attempt = 0; attempt < 3; attempt++) {
     let fd: number;
     try {
-      fd = openSync(path, 'wx', 0o644);
+      fd = openSync(path, 'wx', 0o600);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StorageError(`cannot create lock ${path}: ${(err as Error).message}`, { cause: err });
       const holder = readPidLock(path);

@@ -9,7 +9,7 @@ import { startDirector, type RunningDirector } from '../../director-repo/server.
 import { FixedClock } from '../../shared/clock.js';
 import { nodeBackend } from '../../shared/crypto/ed25519.js';
 import { PrivateKey } from '../../shared/crypto/keys.js';
-import { signVehicleRequest, VEHICLE_AUTH_SCHEME } from '../../shared/vehicle-auth.js';
+import { clockOffsetFromRefusal, NonceCache, signVehicleRequest, VEHICLE_AUTH_SCHEME, type SignedRequestMarks } from '../../shared/vehicle-auth.js';
 import { authScheme, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
@@ -189,7 +189,7 @@ describe("HR-9j: a primary whose clock is off learns the Director's time for its
       'POST /vehicle/manifest Bearer 200',
     ]);
     expect(requests.slice(3).every((r) => r.startsWith('GET /vehicle/metadata/') && r.includes(' Bearer '))).toBe(true);
-    expect(log.some((line) => /the Director's clock is 3600 s from this ECU's/.test(line))).toBe(true);
+    expect(log.some((line) => /the Director's clock is 3600 s ahead of this ECU's/.test(line))).toBe(true);
   });
 
   it("a primary a day and an hour ahead opens its session too, yet judges metadata expiry by its own clock", async () => {
@@ -203,6 +203,7 @@ describe("HR-9j: a primary whose clock is off learns the Director's time for its
     // Had the offset reached the freshness checks, the Director's timestamp would have looked current.
     expect(result).toMatchObject({ status: 'failed', error: { code: 'expired' } });
     expect(requests.some((r) => r.startsWith('GET /vehicle/metadata/timestamp.json Bearer 200'))).toBe(true);
+    expect(log.some((line) => /the Director's clock is 90000 s behind this ECU's/.test(line))).toBe(true);
   });
 });
 
@@ -243,5 +244,58 @@ describe('HR-9e: ECU keys that can never verify are refused at registration and 
       expect({ name, status: refused.status, code: (refused.json.error as { code?: string } | undefined)?.code }).toEqual({ name, status: 400, code: 'unusable_key' });
     }
     expect((await repos.operator('GET', `/api/v1/vehicles/${car.vin}`)).json.ecus).toEqual(before.json.ecus);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('the pieces on their own', () => {
+  /** Marks in memory, counting how often a key's mark was read (once per key the cache holds). */
+  class MemoryMarks implements SignedRequestMarks {
+    readonly marks = new Map<string, number>();
+    readonly reads: string[] = [];
+    newest(keyid: string): number | undefined {
+      this.reads.push(keyid);
+      return this.marks.get(keyid);
+    }
+    record(keyid: string, timeMs: number): void {
+      this.marks.set(keyid, Math.max(timeMs, this.marks.get(keyid) ?? timeMs));
+    }
+  }
+
+  it('NonceCache drops a key once all its nonces expired (idle vehicles hold no memory), and its mark still refuses old times', () => {
+    const windowMs = 5 * 60_000;
+    const marks = new MemoryMarks();
+    const cache = new NonceCache(windowMs, { marks, maxNoncesPerKey: 4 });
+    const t0 = FIXTURE_NOW.getTime();
+    cache.remember('key-a', 'n1', t0, t0);
+    cache.remember('key-a', 'n2', t0, t0);
+    expect(marks.reads).toEqual(['key-a']);
+    expect(marks.marks.get('key-a')).toBe(t0);
+    // Another key's request after key-a's nonces expired drops key-a's entry...
+    const later = t0 + 2 * windowMs + 2000;
+    cache.remember('key-b', 'n1', later, later);
+    // ...so key-a's next request reads its mark again, which refuses a time at or before it.
+    expect(() => cache.remember('key-a', 'n3', t0, later)).toThrow(/replayed/);
+    expect(marks.reads).toEqual(['key-a', 'key-b', 'key-a']);
+    cache.remember('key-a', 'n3', later, later);
+    expect(marks.marks.get('key-a')).toBe(later);
+  });
+
+  it('clockOffsetFromRefusal reads only a 401 clock_skew answer with a well-formed serverTime', () => {
+    const body = (value: unknown) => Buffer.from(JSON.stringify(value));
+    const at = Date.parse('2026-06-01T01:00:00Z');
+    expect(clockOffsetFromRefusal(401, body({ error: { code: 'clock_skew', message: 'x', serverTime: '2026-06-01T00:00:00Z' } }), at)).toBe(-3_600_000);
+    for (const [status, answer] of [
+      [400, body({ error: { code: 'clock_skew', serverTime: '2026-06-01T00:00:00Z' } })],
+      [401, body({ error: { code: 'unauthorized', serverTime: '2026-06-01T00:00:00Z' } })],
+      [401, body({ error: { code: 'clock_skew', serverTime: 'yesterday' } })],
+      [401, body({ error: { code: 'clock_skew', serverTime: 1_780_000_000 } })],
+      [401, body({ error: { code: 'clock_skew', serverTime: '2026-13-45T99:99:99Z' } })],
+      [401, body(null)],
+      [401, Buffer.from('not json')],
+    ] as const) {
+      expect(clockOffsetFromRefusal(status, answer, at)).toBeUndefined();
+    }
   });
 });
