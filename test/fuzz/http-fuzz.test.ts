@@ -74,6 +74,8 @@ async function fuzz(server: ServerName): Promise<void> {
   let runIndex = -1;
   let warmNeeded = false;
   const surveyed = new Map<string, string>();
+  /** route -> status -> requests: how deep the run went (printed with the summary). */
+  const reached = new Map<string, Map<number, number>>();
   const forbidden = forbiddenStrings(servers.dir);
   const property = fc.asyncProperty(arbitraryFor(server), async (req) => {
     runIndex++;
@@ -89,6 +91,8 @@ async function fuzz(server: ServerName): Promise<void> {
     const down = await servers.answers(req.server);
     await drainIo();
     const refused = res.status === undefined || res.status >= 400;
+    const statuses = (reached.get(req.route) ?? reached.set(req.route, new Map()).get(req.route))!;
+    statuses.set(res.status ?? 0, (statuses.get(res.status ?? 0) ?? 0) + 1);
     if (!refused) warmNeeded = true;
     const generator: RouteGenerator | undefined = GENERATORS[req.server][req.route];
     const problems = problemsOf({
@@ -121,7 +125,9 @@ async function fuzz(server: ServerName): Promise<void> {
     ...(PATH === undefined ? {} : { path: PATH }),
   });
   const summary = `fuzz ${server}: seed ${SEED}, ${details.numRuns} runs${details.interrupted ? ' (time limit reached)' : ''}, ${servers.restarts} server restart(s) after crashes or hangs`;
-  console.log(summary);
+  const depth = [...reached].sort(([a], [b]) => a.localeCompare(b)).map(([route, statuses]) =>
+    `  ${route}: ${[...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status === 0 ? 'no answer' : status} x${n}`).join(', ')}`);
+  console.log(`${summary}\n${depth.join('\n')}`);
   if (details.failed) {
     const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
     throw new Error(`${summary}\n${fc.defaultReportMessage(details) ?? ''}\n\n${cause}\n\nReplay this case: ${replayCommand(server, details.seed, details.counterexamplePath ?? undefined)}`);

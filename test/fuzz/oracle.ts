@@ -49,16 +49,55 @@ function acceptedCredentials(route: string, generator: RouteGenerator | undefine
  * Records the design keeps of refused requests, allowed to appear (as new rows only) after one:
  * - director audit_log: a refused operator write is recorded with who tried and why (issue 4), but
  *   only for a valid operator token (anyone could fill the log otherwise);
- * - director manifests: a refused manifest from an authenticated vehicle is recorded for the
- *   operator (vehicle status shows it), with accepted = 0 and that vehicle's VIN.
- * Rows removed or changed are never allowed: that is history erased by a refused request (HR-4).
+ * - director refused_manifests (before HR-4's fix: manifests with accepted = 0): a refused manifest
+ *   from an authenticated vehicle is recorded for the operator with that vehicle's VIN; the table
+ *   keeps the newest refusals per vehicle, so the oldest refusal record may go.
+ * - director signed_request_marks: the newest time of a verified Uptane-Ed25519 request per key
+ *   (HR-9a), moved by any request whose signature verified, refused or not.
+ * Other rows removed or changed are never allowed: that is history erased by a refused request (HR-4).
  */
 function allowedRecord(change: RowChange, req: FuzzRequest): boolean {
-  if (change.kind !== 'added' || req.server !== 'director') return false;
+  if (req.server !== 'director') return false;
+  const vehicle = req.auth === 'session' || req.auth === 'signed';
+  // refused_manifests keeps the newest refusals per vehicle (HR-4): the oldest one goes when it is full.
+  if (change.kind === 'removed') return change.table === 'refused_manifests' && vehicle && (JSON.parse(change.before!) as Record<string, unknown>).vin === VIN_A;
+  // The newest time of a verified signed request per primary key, kept so a restart cannot reopen
+  // the replay window (HR-9a): it moves once the signature verified, whatever the body's verdict.
+  if (change.table === 'signed_request_marks') return req.auth === 'signed' && change.kind !== 'removed';
+  if (change.kind !== 'added') return false;
   const row = JSON.parse(change.after!) as Record<string, unknown>;
   if (change.table === 'audit_log') return req.auth === 'operator' && row.action === 'refused' && row.actor === 'fuzz-operator';
-  if (change.table === 'manifests') return (req.auth === 'session' || req.auth === 'signed') && row.accepted === 0 && row.vin === VIN_A;
+  if (change.table === 'manifests') return vehicle && row.accepted === 0 && row.vin === VIN_A;
+  if (change.table === 'refused_manifests') return vehicle && row.vin === VIN_A;
   return false;
+}
+
+/** Canonical decimal (no sign, leading zero, exponent or hex), as the operator API reads numbers. */
+const CANONICAL = /^(?:0|[1-9][0-9]{0,14})$/;
+
+/**
+ * Numbers in paths and queries are read strictly: an answered request whose assignment id or page
+ * limit is not canonical decimal was read loosely (Number('0x1') is 1: HR-9d; limit=-1 is SQLite's
+ * "no limit" and 1.5 a type error: HR-9c).
+ */
+function looseNumbers(req: FuzzRequest): string[] {
+  const [pathPart = '', queryPart] = req.path.split('#')[0]!.split('?');
+  const found: string[] = [];
+  if (req.route === 'DELETE /api/v1/assignments/:id' && req.method === 'DELETE') {
+    let id: string | undefined;
+    try {
+      id = decodeURIComponent(pathPart.split('/').filter((s) => s !== '').pop() ?? '');
+    } catch {
+      id = undefined;
+    }
+    if (id !== undefined && (!CANONICAL.test(id) || id === '0')) found.push(`assignment id ${JSON.stringify(id)} accepted (HR-9d: ids are canonical decimal)`);
+  }
+  if ((req.route === 'GET /api/v1/vehicles' || req.route === 'GET /api/v1/audit') && queryPart !== undefined) {
+    const limits = new URLSearchParams(queryPart).getAll('limit');
+    if (limits.length > 1) found.push(`limit given ${limits.length} times, accepted (HR-9c)`);
+    else if (limits.length === 1 && (!CANONICAL.test(limits[0]!) || Number(limits[0]) < 1)) found.push(`limit=${JSON.stringify(limits[0])} accepted (HR-9c: a page limit is a whole number from 1)`);
+  }
+  return found;
 }
 
 export interface Observation {
@@ -78,8 +117,10 @@ export interface Observation {
 export function problemsOf(o: Observation): string[] {
   const problems: string[] = [];
   const { req, res, sent } = o;
+  // No answer is acceptable only when the server stopped reading a body it refused (our write then
+  // fails: EPIPE or ECONNRESET) or the body was cut short on purpose (`truncated`).
   if (res.timedOut) problems.push('no answer within the bound (a hang)');
-  else if (res.status === undefined && !sent.truncated) problems.push(`connection closed without an answer${res.error === undefined ? '' : ` (${res.error})`}`);
+  else if (res.status === undefined && !sent.truncated && res.error === undefined) problems.push('connection closed without an answer');
   if (res.status !== undefined && res.status >= 500) problems.push(`status ${res.status}`);
   if (o.down !== undefined) problems.push(o.down);
   const requestText = `${sent.head}${sent.body.toString('latin1')}`;
@@ -89,6 +130,7 @@ export function problemsOf(o: Observation): string[] {
   if (res.status !== undefined && res.status < 300 && accepted !== undefined && req.method === o.generator?.method && !accepted.includes(req.auth)) {
     problems.push(`answered ${res.status} to credential "${req.auth}" (only ${accepted.join(' or ')} should open ${req.route})`);
   }
+  if (res.status !== undefined && res.status < 300 && req.method === o.generator?.method) problems.push(...looseNumbers(req));
   if (o.after !== undefined) {
     for (const server of ['image', 'director'] as const) {
       const diff = diffState(o.before[server], o.after[server]);

@@ -43,6 +43,8 @@ export const IMAGE_SHA512 = '$IMAGE_SHA512';
 export const IMAGE_LENGTH = '$IMAGE_LENGTH';
 export const KEY_PREFIX = '$KEY:'; // $KEY:<label>: the hex public key of PrivateKey.fromLabel(label)
 export const KEYID_PREFIX = '$KEYID:'; // $KEYID:<label>: its keyid (also as an object key)
+export const DEEP_PREFIX = '$DEEP:'; // $DEEP:<n>: arrays and objects nested n deep
+export const HUGE_PREFIX = '$HUGE:'; // $HUGE:<n>: an array of n small items
 
 /** Who signs a generated document: a key label (see FuzzKeys) or nobody. */
 export type Signer = string;
@@ -113,6 +115,12 @@ function resolvePlaceholders(value: unknown, ctx: FuzzContext, now: Date): unkno
     if (value === IMAGE_SHA512) return ctx.imageFile.sha512;
     if (value.startsWith(KEY_PREFIX)) return fuzzKey(value.slice(KEY_PREFIX.length)).publicKey.tuf.keyval.public;
     if (value.startsWith(KEYID_PREFIX)) return fuzzKey(value.slice(KEYID_PREFIX.length)).keyid;
+    if (value.startsWith(DEEP_PREFIX)) {
+      let nested: unknown = 'bottom';
+      for (let i = Number(value.slice(DEEP_PREFIX.length)); i > 0; i--) nested = i % 2 === 0 ? [nested] : { a: nested };
+      return nested;
+    }
+    if (value.startsWith(HUGE_PREFIX)) return Array.from({ length: Number(value.slice(HUGE_PREFIX.length)) }, (_, i) => (i % 2 === 0 ? 0 : 'x'));
     return value;
   }
   if (Array.isArray(value)) return value.map((v) => resolvePlaceholders(v, ctx, now));
