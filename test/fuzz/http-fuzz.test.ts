@@ -2,6 +2,7 @@
 // of both servers (the route table read from their express apps is the input) with generated
 // requests, against the real CLI processes with realistic state, and checks each answer with
 // oracle.ts. Seeded, bounded in runs and time, and replayable: see test/fuzz/README.md.
+import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { ANSWER_BOUND_MS, FuzzServers } from './fuzz-servers.js';
 import { GENERATORS, requestFor, unroutedRequest, type RouteGenerator } from './generators.js';
@@ -16,6 +17,8 @@ const SEED = process.env.FUZZ_SEED === undefined ? (Date.now() ^ (process.pid <<
 const PATH = process.env.FUZZ_PATH;
 /** 'stop' (default): stop at the first failing request and shrink it. 'survey': run on, list every distinct failure. */
 const MODE = process.env.FUZZ_MODE === 'survey' ? 'survey' : 'stop';
+/** A file to append one line per request to (route, status, the start of the answer's body): how deep a run goes. */
+const LOG = process.env.FUZZ_LOG;
 
 const TABLES: Record<ServerName, () => string[]> = { image: imageRouteTable, director: directorRouteTable };
 
@@ -91,6 +94,7 @@ async function fuzz(server: ServerName): Promise<void> {
     const down = await servers.answers(req.server);
     await drainIo();
     const refused = res.status === undefined || res.status >= 400;
+    if (LOG !== undefined) appendFileSync(LOG, `${server} ${runIndex} ${req.route} ${req.method} ${req.auth} -> ${res.status ?? 'none'} ${res.text.slice(res.text.indexOf('\r\n\r\n') + 4, res.text.indexOf('\r\n\r\n') + 200).replace(/\s+/g, ' ')}\n`);
     const statuses = (reached.get(req.route) ?? reached.set(req.route, new Map()).get(req.route))!;
     statuses.set(res.status ?? 0, (statuses.get(res.status ?? 0) ?? 0) + 1);
     if (!refused) warmNeeded = true;

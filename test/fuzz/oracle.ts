@@ -63,7 +63,7 @@ function allowedRecord(change: RowChange, req: FuzzRequest): boolean {
   if (change.kind === 'removed') return change.table === 'refused_manifests' && vehicle && (JSON.parse(change.before!) as Record<string, unknown>).vin === VIN_A;
   // The newest time of a verified signed request per primary key, kept so a restart cannot reopen
   // the replay window (HR-9a): it moves once the signature verified, whatever the body's verdict.
-  if (change.table === 'signed_request_marks') return req.auth === 'signed' && change.kind !== 'removed';
+  if (change.table === 'signed_request_marks') return req.auth === 'signed';
   if (change.kind !== 'added') return false;
   const row = JSON.parse(change.after!) as Record<string, unknown>;
   if (change.table === 'audit_log') return req.auth === 'operator' && row.action === 'refused' && row.actor === 'fuzz-operator';
