@@ -5,10 +5,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BadRequestError, UptaneError } from '../shared/errors.js';
 import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
-import type { AssignmentRequest, Director, VehicleRegistration } from './director.js';
+import type { AssignmentRequest, Director, VehicleCredential, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
 import type { DirectorStorage } from './storage.js';
+import { cappedBody, ClientGoneError, closeIfUnread, readCappedBody } from './request-body.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { requireOperator } from './operator-auth.js';
@@ -35,8 +36,11 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const rawBody = express.raw({ type: () => true, limit: maxBodyBytes });
-  const jsonBody = express.json({ limit: maxBodyBytes, strict: true });
+  // Refused as soon as the declared or received size passes the limit, not after the whole body
+  // (docs/threat-model.md HR-3); requireOperator runs first, so no body of an anonymous request is read.
+  const rawBody = cappedBody('raw', maxBodyBytes);
+  const jsonBody = cappedBody('json', maxBodyBytes);
+
 
   // --- Public: the Director root chain, the same for every vehicle ----------------------------
   app.get('/metadata/:file', (req, res) => {
@@ -65,6 +69,8 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   };
 
   app.post('/vehicle/session', authenticateVehicle, (req: VehicleRequest, res) => {
+    // The signature covers an empty body: one sent anyway is not read, and not drained either.
+    closeIfUnread(req, res);
     res.status(201).json(director.issueSession(req.vin!));
   });
 
@@ -166,6 +172,11 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   // Refused operator writes are recorded with who tried and why (issue 4); reads and dry runs are
   // not, and neither are requests without a valid token (anyone could fill the log with those).
   operator.use((err: unknown, req: OperatorRequest, _res: Response, next: NextFunction) => {
+    // A client that went away mid-body was refused nothing: it left.
+    if (err instanceof ClientGoneError) {
+      next(err);
+      return;
+    }
     const dryRun = typeof req.body === 'object' && req.body !== null && (req.body as { dryRun?: unknown }).dryRun === true;
     if (req.operator !== undefined && req.method !== 'GET' && !dryRun) director.recordRefusal(req.operator, `${req.method} ${req.baseUrl}${req.path}`, refusalOf(err));
     next(err);
@@ -173,8 +184,19 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
 
   if (campaigns !== undefined) operator.use(campaignRoutes(campaigns, jsonBody));
   app.use('/api/v1', operator);
-  app.use((req, res) => sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
+  app.use((req, res) => {
+    closeIfUnread(req, res);
+    sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`);
+  });
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ClientGoneError) {
+      log?.(`${req.method} ${req.path}: ${err.message}`);
+      return;
+    }
+    // A refusal before or while reading the body (401, 413, ...) ends the connection unread.
+    closeIfUnread(req, res);
+    sendError(res, err);
+  });
   return app;
 }
 
@@ -199,6 +221,7 @@ export function serveVehicleMetadata(director: Director, req: IncomingMessage, r
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': bytes.length });
     res.end(bytes);
   } catch (err) {
+    closeIfUnread(req, res);
     sendRawError(res, err);
   }
   return true;
@@ -208,10 +231,11 @@ const VEHICLE_MANIFEST_URL = '/vehicle/manifest';
 
 /**
  * POST /vehicle/manifest, what every vehicle sends on every cycle, answered on plain node:http like
- * the metadata GETs (bench figure 1): the body is read with a cap, the vehicle authenticated (session
- * token, or a signature over this body), and the answer sent once the manifest's commit is durable.
- * Returns false, having answered nothing, when `req` is another request (or a compressed body, which
- * express's route inflates).
+ * the metadata GETs (bench figure 1): the vehicle is authenticated from the headers before any body
+ * byte is read (an anonymous sender gets 401 and a closed connection; docs/threat-model.md HR-3), the
+ * body is read with a cap, a signed request's signature is checked over it, and the answer is sent
+ * once the manifest's commit is durable. Returns false, having answered nothing, when `req` is another
+ * request (or a compressed body, which express's route inflates).
  */
 export function serveVehicleManifest(
   director: Director,
@@ -222,48 +246,38 @@ export function serveVehicleManifest(
   if (req.method !== 'POST' || req.url !== VEHICLE_MANIFEST_URL) return false;
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding !== 'identity') return false;
+  let credential: VehicleCredential;
+  try {
+    credential = director.authenticateVehicleHeaders(req.headers.authorization, { method: 'POST', path: VEHICLE_MANIFEST_URL });
+  } catch (err) {
+    refuse(req, res, err);
+    return true;
+  }
   let vin: string | undefined;
   readCappedBody(req, options.maxBodyBytes)
     .then((body) => {
-      vin = director.authenticateVehicle(req.headers.authorization, { method: 'POST', path: VEHICLE_MANIFEST_URL, body });
+      vin = credential.complete(body);
       return director.receiveManifest(vin, body);
     })
     .then(
       (result) => sendRawJson(res, 200, result),
       (err: unknown) => {
+        if (err instanceof ClientGoneError) {
+          // Nobody is left to answer, and it is no fault of the server's: one plain line.
+          options.log?.(`manifest upload for ${credential.vin} ended by the client: ${err.message}`);
+          return;
+        }
         if (vin !== undefined) options.log?.(`manifest from ${vin} rejected: ${(err as Error).message}`);
-        sendRawError(res, err);
+        refuse(req, res, err);
       },
     );
   return true;
 }
 
-/** The request body, refused as 413 body_too_large past `maxBytes` (declared or sent). */
-function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const tooLarge = () => Object.assign(new Error(`request body is larger than ${maxBytes} bytes`), { status: 413, type: 'entity.too.large' });
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > maxBytes) {
-      req.resume(); // drained, not read, so the connection can answer
-      reject(tooLarge());
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let length = 0;
-    req.on('data', (chunk: Buffer) => {
-      length += chunk.length;
-      if (length > maxBytes) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => {
-      if (length <= maxBytes) resolve(Buffer.concat(chunks, length));
-    });
-    req.once('error', reject);
-  });
+/** Answers a refused request; a body it did not read is not drained either (its connection closes). */
+function refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+  closeIfUnread(req, res);
+  sendRawError(res, err);
 }
 
 /** The code and message a refused operator request is recorded with (the client gets the same). */

@@ -52,6 +52,14 @@ export interface AssignmentRequest {
   readonly hardwareId?: string;
 }
 
+/** A vehicle request's credential as its headers show it (Director.authenticateVehicleHeaders). */
+export interface VehicleCredential {
+  /** The vehicle the credential names; proven only once `complete` returned. */
+  readonly vin: string;
+  /** Checks what needs the body (a signed request's signature over it); returns the VIN or throws AuthenticationError. */
+  complete(body: Uint8Array | undefined): string;
+}
+
 export interface PlannedAssignment extends NewAssignment {
   readonly installed: string | null;
 }
@@ -111,17 +119,41 @@ export class Director {
    * credential, never from the URL or the body (DESIGN.md "Servers"; test-catalogue.md L4, goal 19).
    */
   authenticateVehicle(authorization: string | undefined, request: RequestToSign): string {
+    return this.authenticateVehicleHeaders(authorization, request).complete(request.body);
+  }
+
+  /**
+   * What a vehicle request's headers prove before its body is read: a session token completely; a
+   * signature only partly (a registered primary ECU key, a time within the accepted skew), the
+   * signature over the body being checked by `complete`. Throws AuthenticationError for anything
+   * else, so a request without credentials is refused before any byte of its body is read
+   * (docs/threat-model.md HR-3).
+   */
+  authenticateVehicleHeaders(authorization: string | undefined, request: { method: string; path: string }): VehicleCredential {
     const claims = parseVehicleAuth(authorization);
-    if (claims === undefined) return this.vinForSession(authorization, request);
+    if (claims === undefined) {
+      const vin = this.vinForSession(authorization, request);
+      return { vin, complete: () => vin };
+    }
     const ecu = this.storage.ecuByKeyid(claims.keyid);
     if (ecu === undefined || !ecu.isPrimary) throw new AuthenticationError('the signing key is not a registered primary ECU key');
-    verifyVehicleRequest(claims, request, PublicKey.fromHex(ecu.publicKey), {
-      now: this.clock.now(),
-      maxSkewMs: this.requestSkewMs,
-      nonces: this.nonces,
-      backend: nodeBackend,
-    });
-    return ecu.vin;
+    // verifyVehicleRequest checks the time again; checked here as well so that a stale header's body is never read.
+    const time = Date.parse(claims.time);
+    if (!Number.isFinite(time) || Math.abs(time - this.clock.now().getTime()) > this.requestSkewMs) {
+      throw new AuthenticationError('signed request time is too far from the server time; check the vehicle clock');
+    }
+    return {
+      vin: ecu.vin,
+      complete: (body) => {
+        verifyVehicleRequest(claims, { ...request, body }, PublicKey.fromHex(ecu.publicKey), {
+          now: this.clock.now(),
+          maxSkewMs: this.requestSkewMs,
+          nonces: this.nonces,
+          backend: nodeBackend,
+        });
+        return ecu.vin;
+      },
+    };
   }
 
   /**

@@ -1,13 +1,16 @@
 // Starting a Director: data directory layout, online keys, inventory database, the Image repository
 // client, and the HTTP server. Used by the CLI and by tests (port 0).
-import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ThrottleOptions } from '../shared/auth-throttle.js';
+import { BackgroundTask, type BackgroundStatus } from '../shared/background-task.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { MissingTrustedRootError } from '../shared/errors.js';
+import { DEFAULT_HTTP_SERVER_LIMITS, listenHttp, type HttpServerLimits } from '../shared/http-server.js';
 import { loadOnlineKeys } from '../shared/online-keys.js';
+import { claimServerFolder } from '../shared/server-folder.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
 import { createApp, serveVehicleManifest, serveVehicleMetadata } from './app.js';
 import { CampaignStorage } from './campaign-storage.js';
@@ -33,8 +36,10 @@ export interface DirectorServerOptions {
   /** Replaces the Image repository client (tests of the Director alone). */
   readonly images?: ImageCatalog;
   readonly log?: (line: string) => void;
-  /** How often running campaigns are re-evaluated (soak times, schedules). */
+  /** How often running campaigns are re-evaluated (soak times, schedules); a failed round is retried at the next. */
   readonly campaignTickMs?: number;
+  /** What each connection is allowed; DEFAULT_DIRECTOR_LIMITS by default (docs/threat-model.md HR-2). */
+  readonly limits?: Partial<HttpServerLimits>;
   /** Signed vehicle requests: accepted clock skew, nonces remembered per key (tests set them small). */
   readonly vehicleAuth?: Pick<DirectorOptions, 'requestSkewMs' | 'maxSignedNoncesPerKey'>;
   /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
@@ -46,12 +51,25 @@ export interface RunningDirector {
   readonly campaigns: Campaigns;
   readonly director: Director;
   readonly storage: DirectorStorage;
+  /** How the background campaign rounds fare (docs/threat-model.md HR-8). */
+  campaignTickStatus(): BackgroundStatus;
+  /** Runs one campaign round now, as the timer does (never rejects; see campaignTickStatus). */
+  tickCampaigns(): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * The Director's limits on its clients. Operator requests may wait on the Image repository, so a
+ * connection may sit idle longer than on the Image repository before it is closed.
+ */
+export const DEFAULT_DIRECTOR_LIMITS: HttpServerLimits = { ...DEFAULT_HTTP_SERVER_LIMITS, idleTimeoutMs: 60_000 };
+
+/** The subfolders of a Director data folder, owner-only like the folder (docs/threat-model.md HR-9h). */
+const SUBFOLDERS = ['keys', 'image-repo-metadata'];
+
 /** The inventory database of a Director data folder, for commands that need no server (operator tokens). */
 export function openDirectorStorage(dataDir: string): DirectorStorage {
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return new DirectorStorage(join(dataDir, 'director.sqlite'));
 }
 
@@ -80,42 +98,56 @@ function imageClient(options: DirectorServerOptions, clock: Clock): ImageReposit
 }
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
-  const { director, storage, campaigns } = openDirector(options);
-  const app = createApp({
-    director,
-    storage,
-    campaigns,
-    log: options.log,
-    maxBodyBytes: MAX_BODY_BYTES,
-    clock: options.clock ?? systemClock,
-    authThrottle: options.authThrottle,
-  });
-  // What every vehicle sends on every cycle, metadata GETs and manifests, is answered before
-  // express's router (issue 7, bench figures 1 and 2).
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = createServer((req, res) => {
-      if (!serveVehicleMetadata(director, req, res) && !serveVehicleManifest(director, req, res, { maxBodyBytes: MAX_BODY_BYTES, log: options.log })) app(req, res);
+  // One serving process per data folder: its caches assume they see every write (HR-9i).
+  const releaseFolder = claimServerFolder(options.dataDir, 'uptane director serve', SUBFOLDERS);
+  let opened: ReturnType<typeof openDirector> | undefined;
+  let server: Server;
+  try {
+    opened = openDirector(options);
+    for (const dir of SUBFOLDERS) {
+      if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
+    }
+    const { director, storage, campaigns } = opened;
+    const app = createApp({
+      director,
+      storage,
+      campaigns,
+      log: options.log,
+      maxBodyBytes: MAX_BODY_BYTES,
+      clock: options.clock ?? systemClock,
+      authThrottle: options.authThrottle,
     });
-    s.once('error', reject);
-    s.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve(s));
-  });
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 60_000;
+    // What every vehicle sends on every cycle, metadata GETs and manifests, is answered before
+    // express's router (issue 7, bench figures 1 and 2).
+    server = await listenHttp(
+      (req, res) =>
+        serveVehicleMetadata(director, req, res) || serveVehicleManifest(director, req, res, { maxBodyBytes: MAX_BODY_BYTES, log: options.log }) || app(req, res),
+      { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits } },
+    );
+  } catch (err) {
+    opened?.storage.close();
+    releaseFolder();
+    throw err;
+  }
+  const { director, storage, campaigns } = opened;
   // Soak times and schedules move campaigns on even when no vehicle reports.
-  const timer = setInterval(() => campaigns.tick(), options.campaignTickMs ?? 10_000);
-  timer.unref();
+  const campaignRounds = new BackgroundTask('moving campaigns on', () => campaigns.tick(), options.log ?? ((line) => console.error(line)));
+  const stopRounds = campaignRounds.every(options.campaignTickMs ?? 10_000);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
     director,
     storage,
     campaigns,
+    campaignTickStatus: () => campaignRounds.status,
+    tickCampaigns: () => campaignRounds.runOnce(),
     close: async () => {
-      clearInterval(timer);
+      stopRounds();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;
       storage.close();
+      releaseFolder();
     },
   };
 }

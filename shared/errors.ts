@@ -235,6 +235,14 @@ export class ImageTooLargeError extends UptaneError {
   readonly code = 'image_too_large';
 }
 
+/**
+ * A request body past the server's limit, declared or as sent: refused as soon as it passes, without
+ * reading the rest (docs/threat-model.md HR-3).
+ */
+export class BodyTooLargeError extends UptaneError {
+  readonly code = 'body_too_large';
+}
+
 /** Metadata lists an image the server does not hold, or holds with another length or hashes. */
 export class MissingImageError extends UptaneError {
   readonly code = 'missing_image';

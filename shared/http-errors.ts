@@ -7,6 +7,7 @@ import {
   ConflictError,
   NotFoundError,
   DelegationError,
+  BodyTooLargeError,
   ImageTooLargeError,
   InsufficientScopeError,
   MissingImageError,
@@ -29,7 +30,7 @@ function statusFor(err: UptaneError): number {
   if (err instanceof StorageError) return 500;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
-  if (err instanceof ImageTooLargeError) return 413;
+  if (err instanceof ImageTooLargeError || err instanceof BodyTooLargeError) return 413;
   if (err instanceof RollbackError || err instanceof VersionMismatchError || err instanceof RepositoryStateError) return 409;
   if (err instanceof MissingImageError || err instanceof DelegationError) return 422;
   if (err instanceof OfflineKeyOnServerError) return 500;
