@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { AbSlots, PowerCut, type InstallStep, type IntegrityFault, type SlotName } from '../../shared/ab-slots.js';
 import { FixedClock } from '../../shared/clock.js';
 import { digestBytes, digestFile } from '../../shared/hashing.js';
-import type { EcuVersionReportSigned } from '../../shared/manifest.js';
+import { MalformedMetadataError, UnsafePathError } from '../../shared/errors.js';
+import { parseEcuVersionReport, type EcuVersionReportSigned } from '../../shared/manifest.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
 import { startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
@@ -45,33 +46,6 @@ const faultHook = (serial: string) => (step: InstallStep) => {
   if (kind === 'power-cut') throw new PowerCut(step);
   throw Object.assign(new Error(`EIO: i/o error (injected at ${step})`), { code: 'EIO' });
 };
-
-beforeEach(async () => {
-  armed = null;
-  clock = new FixedClock(FIXTURE_NOW);
-  repos = await startRepositories(clock);
-  await repos.publishImages(Object.values(IMAGES));
-  recorder = await startManifestRecorder(() => repos.director.url);
-  dir = mkdtempSync(join(tmpdir(), 'uptane-slot-integrity-'));
-  car = await registeredVehicle(repos, {
-    directory: dir,
-    vin: VIN,
-    primary: { serial: PRIMARY, hardwareId: 'tcu-a' },
-    secondaries: [{ serial: SECONDARY, hardwareId: 'ecm-x1' }],
-    directorUrl: recorder.url,
-    clock,
-    slots: {
-      [PRIMARY]: { faultAt: faultHook(PRIMARY), integrityCheckIntervalMs: INTERVAL_MS },
-      [SECONDARY]: { faultAt: faultHook(SECONDARY), integrityCheckIntervalMs: INTERVAL_MS },
-    },
-  });
-});
-
-afterEach(async () => {
-  await recorder.close();
-  await repos.close();
-  rmSync(dir, { recursive: true, force: true });
-});
 
 interface CheckedEcu {
   readonly slots: AbSlots;
@@ -162,162 +136,215 @@ async function expectReinstalled(serial: string): Promise<void> {
   expect(view.assignments.length).toBe(2); // the operator's assignment, and the Director's re-delivery
 }
 
-describe.each([
-  ['secondary', SECONDARY],
-  ['primary', PRIMARY],
-])('slot integrity on the %s (%s)', (_kind, serial) => {
-  const image = IMAGES[serial]!;
-
-  it('a flipped byte in the active slot is found; the ECU falls back to the verified image of its other slot, reports it, and the Director re-delivers the image, which the same cycle reinstalls', async () => {
-    await installAssigned(serial);
-    corrupt(serial, 'b');
-
-    const fault = await ecuOf(serial).checkSlotIntegrity();
-    expect(fault).toMatchObject({ slot: 'b', recovery: 'fallback', image: { filename: image.name } });
-    const slots = slotsOf(serial);
-    expect(slots.current.active).toBe('a');
-    expect(slots.installed.filename).toBe(FACTORY[serial]);
-    expect(slots.current.slots.b).toBeNull(); // corrupted bytes are no fallback
-
-    const result = await truthfulCycle(serial);
-    const report = lastReport(serial);
-    expect(report.installed_image.filename).toBe(FACTORY[serial]);
-    expect(report.integrity_fault).toMatchObject({ image: { filename: image.name, hashes: { sha256: sha256Of(image.content) } }, recovery: 'fallback' });
-    expect(report.attacks_detected.map((a) => a.code)).toContain('slot_corrupted');
-    // The Director shows the fault and assigns the image again; the cycle that reported it reinstalls it.
-    const view = await directorView(serial);
-    expect(view.attacks).toEqual([expect.objectContaining({ code: 'slot_corrupted', message: expect.stringMatching(/active slot b no longer holds/) })]);
-    expect(view.assignments[0]).toMatchObject({ filename: image.name, reason: expect.stringMatching(/^re-delivery: ECU .* corrupted/) });
-    expect(result.status).toBe('installed');
-    expect(result.outcomes[serial]).toMatchObject({ filename: image.name, status: 'installed' });
-    await expectReinstalled(serial);
+describe('HR-11b on a vehicle against real servers', () => {
+  beforeEach(async () => {
+    armed = null;
+    clock = new FixedClock(FIXTURE_NOW);
+    repos = await startRepositories(clock);
+    await repos.publishImages(Object.values(IMAGES));
+    recorder = await startManifestRecorder(() => repos.director.url);
+    dir = mkdtempSync(join(tmpdir(), 'uptane-slot-integrity-'));
+    car = await registeredVehicle(repos, {
+      directory: dir,
+      vin: VIN,
+      primary: { serial: PRIMARY, hardwareId: 'tcu-a' },
+      secondaries: [{ serial: SECONDARY, hardwareId: 'ecm-x1' }],
+      directorUrl: recorder.url,
+      clock,
+      slots: {
+        [PRIMARY]: { faultAt: faultHook(PRIMARY), integrityCheckIntervalMs: INTERVAL_MS },
+        [SECONDARY]: { faultAt: faultHook(SECONDARY), integrityCheckIntervalMs: INTERVAL_MS },
+      },
+    });
   });
 
-  it('with no verified image left, the ECU never reports the corrupted image as installed: it reports what the slot holds, the Director re-delivers, and the cycle reinstalls', async () => {
-    await installAssigned(serial);
-    corrupt(serial, 'b');
-    corrupt(serial, 'a'); // the fallback too
-
-    const fault = await ecuOf(serial).checkSlotIntegrity();
-    expect(fault).toMatchObject({ slot: 'b', recovery: 'reinstall' });
-    const slots = slotsOf(serial);
-    expect(slots.current.active).toBe('b');
-    expect(slots.installed.filename).toBe(image.name);
-    expect(slots.installed.hashes.sha256).not.toBe(sha256Of(image.content));
-
-    const result = await truthfulCycle(serial);
-    const report = lastReport(serial);
-    expect(report.installed_image.hashes.sha256).not.toBe(sha256Of(image.content));
-    expect(report.integrity_fault).toMatchObject({ image: { filename: image.name, hashes: { sha256: sha256Of(image.content) } }, recovery: 'reinstall' });
-    expect(report.attacks_detected.map((a) => a.code)).toContain('slot_corrupted');
-    const view = await directorView(serial);
-    expect(view.installed?.hashes.sha256).toBe(report.installed_image.hashes.sha256);
-    expect(view.attacks.map((a) => a.code)).toEqual(['slot_corrupted']);
-    expect(result.status).toBe('installed');
-    // Reinstalled into slot A; slot B, whose bytes were corrupted, is recorded as holding nothing.
-    expect(slotsOf(serial).current.active).toBe('a');
-    expect(slotsOf(serial).current.slots.b).toBeNull();
-    await expectReinstalled(serial);
-  });
-
-  it('the check runs at boot: a slot corrupted while the ECU was off is found when it starts', async () => {
-    await installAssigned(serial);
-    corrupt(serial, 'b');
-    await car.start();
-    expect(slotsOf(serial).installed.filename).toBe(FACTORY[serial]);
-    expect(slotsOf(serial).current.integrityFault).toMatchObject({ recovery: 'fallback' });
-    const result = await truthfulCycle(serial);
-    expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'fallback' });
-    expect(result.status).toBe('installed');
-    await expectReinstalled(serial);
-  });
-
-  it('a running ECU re-checks before its version report once the configured interval has passed', async () => {
-    await installAssigned(serial);
-    corrupt(serial, 'b');
-    // Checked at start-up, less than the interval ago: the report goes without a re-hash (the cost bound).
-    await car.primary.runCycle();
-    expect(lastReport(serial).integrity_fault).toBeUndefined();
-    clock.advance(INTERVAL_MS);
-    const result = await car.primary.runCycle();
-    expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'fallback' });
-    expect(lastReport(serial).installed_image.filename).toBe(FACTORY[serial]);
-    expect(result.status).toBe('installed');
-    await expectReinstalled(serial);
-  });
-
-  it('a factory image found corrupted, with nothing ever assigned: reported, and not re-delivered by the Director, which has nothing to re-deliver', async () => {
-    corrupt(serial, 'a');
-    expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery: 'reinstall', image: { filename: FACTORY[serial] } });
-    const result = await truthfulCycle(serial);
-    expect(result.status).toBe('no-update');
-    expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'reinstall' });
-    const view = await directorView(serial);
-    expect(view.attacks.map((a) => a.code)).toEqual(['slot_corrupted']);
-    expect(view.assignments).toEqual([]);
-    // An operator's assignment then installs into the other slot, and the fault is over.
-    expect((await repos.operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: serial, image: image.name })).status).toBe(201);
-    expect((await truthfulCycle(serial)).status).toBe('installed');
-    expect(slotsOf(serial).current.integrityFault).toBeNull();
-    expect(slotsOf(serial).current.slots.a).toBeNull();
+  afterEach(async () => {
+    await recorder.close();
+    await repos.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   describe.each([
-    ['fallback', ['b']],
-    ['reinstall', ['b', 'a']],
-  ] as const)('crash safety of the recovery (%s)', (recovery, corrupted) => {
-    beforeEach(async () => {
+    ['secondary', SECONDARY],
+    ['primary', PRIMARY],
+  ])('slot integrity on the %s (%s)', (_kind, serial) => {
+    const image = IMAGES[serial]!;
+
+    it('a flipped byte in the active slot is found; the ECU falls back to the verified image of its other slot, reports it, and the Director re-delivers the image, which the same cycle reinstalls', async () => {
       await installAssigned(serial);
-      for (const slot of corrupted) corrupt(serial, slot);
+      corrupt(serial, 'b');
+
+      const fault = await ecuOf(serial).checkSlotIntegrity();
+      expect(fault).toMatchObject({ slot: 'b', recovery: 'fallback', image: { filename: image.name } });
+      const slots = slotsOf(serial);
+      expect(slots.current.active).toBe('a');
+      expect(slots.installed.filename).toBe(FACTORY[serial]);
+      expect(slots.current.slots.b).toBeNull(); // corrupted bytes are no fallback
+
+      const result = await truthfulCycle(serial);
+      const report = lastReport(serial);
+      expect(report.installed_image.filename).toBe(FACTORY[serial]);
+      expect(report.integrity_fault).toMatchObject({ image: { filename: image.name, hashes: { sha256: sha256Of(image.content) } }, recovery: 'fallback' });
+      expect(report.attacks_detected.map((a) => a.code)).toContain('slot_corrupted');
+      // The Director shows the fault and assigns the image again; the cycle that reported it reinstalls it.
+      const view = await directorView(serial);
+      expect(view.attacks).toEqual([expect.objectContaining({ code: 'slot_corrupted', message: expect.stringMatching(/active slot b no longer holds/) })]);
+      expect(view.assignments[0]).toMatchObject({ filename: image.name, reason: expect.stringMatching(/^re-delivery: ECU .* corrupted/) });
+      expect(result.status).toBe('installed');
+      expect(result.outcomes[serial]).toMatchObject({ filename: image.name, status: 'installed' });
+      await expectReinstalled(serial);
     });
 
-    it('a power cut while the recovery is written: the restart finds the fault again and recovers; the reports tell the truth', async () => {
-      armed = { serial, step: 'integrity-recover', kind: 'power-cut' };
-      await expect(ecuOf(serial).checkSlotIntegrity()).rejects.toBeInstanceOf(PowerCut);
-      expect(AbSlots.peek(slotsOf(serial).directory)).toMatchObject({ active: 'b' }); // nothing written
-      await car.start();
-      expect(slotsOf(serial).current.integrityFault).toMatchObject({ recovery });
+    it('with no verified image left, the ECU never reports the corrupted image as installed: it reports what the slot holds, the Director re-delivers, and the cycle reinstalls', async () => {
+      await installAssigned(serial);
+      corrupt(serial, 'b');
+      corrupt(serial, 'a'); // the fallback too
+
+      const fault = await ecuOf(serial).checkSlotIntegrity();
+      expect(fault).toMatchObject({ slot: 'b', recovery: 'reinstall' });
+      const slots = slotsOf(serial);
+      expect(slots.current.active).toBe('b');
+      expect(slots.installed.filename).toBe(image.name);
+      expect(slots.installed.hashes.sha256).not.toBe(sha256Of(image.content));
+
       const result = await truthfulCycle(serial);
-      expect(lastReport(serial).integrity_fault).toMatchObject({ recovery });
+      const report = lastReport(serial);
+      expect(report.installed_image.hashes.sha256).not.toBe(sha256Of(image.content));
+      expect(report.integrity_fault).toMatchObject({ image: { filename: image.name, hashes: { sha256: sha256Of(image.content) } }, recovery: 'reinstall' });
+      expect(report.attacks_detected.map((a) => a.code)).toContain('slot_corrupted');
+      const view = await directorView(serial);
+      expect(view.installed?.hashes.sha256).toBe(report.installed_image.hashes.sha256);
+      expect(view.attacks.map((a) => a.code)).toEqual(['slot_corrupted']);
+      expect(result.status).toBe('installed');
+      // Reinstalled into slot A; slot B, whose bytes were corrupted, is recorded as holding nothing.
+      expect(slotsOf(serial).current.active).toBe('a');
+      expect(slotsOf(serial).current.slots.b).toBeNull();
+      await expectReinstalled(serial);
+    });
+
+    it('the check runs at boot: a slot corrupted while the ECU was off is found when it starts', async () => {
+      await installAssigned(serial);
+      corrupt(serial, 'b');
+      await car.start();
+      expect(slotsOf(serial).installed.filename).toBe(FACTORY[serial]);
+      expect(slotsOf(serial).current.integrityFault).toMatchObject({ recovery: 'fallback' });
+      const result = await truthfulCycle(serial);
+      expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'fallback' });
       expect(result.status).toBe('installed');
       await expectReinstalled(serial);
     });
 
-    it('the recovery cannot be written: the running ECU reports it truthfully all the same, and the next boot writes it', async () => {
-      armed = { serial, step: 'integrity-recover', kind: 'error' };
-      expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery });
-      expect(AbSlots.peek(slotsOf(serial).directory)).toMatchObject({ active: 'b', integrityFault: null }); // the write failed
-      expect(slotsOf(serial).current.integrityFault).toMatchObject({ recovery }); // held in memory
-      // Driving: the cycle reports, and the re-delivered image waits, so the restart below meets the
-      // slots as the failed write left them.
-      car.state.set('driving');
-      expect((await truthfulCycle(serial)).status).toBe('deferred');
-      expect(lastReport(serial).integrity_fault).toMatchObject({ recovery });
-      await car.start();
-      expect(AbSlots.peek(slotsOf(serial).directory).integrityFault).toMatchObject({ recovery });
-      car.state.set('parked');
-      expect((await truthfulCycle(serial)).status).toBe('installed');
+    it('a running ECU re-checks before its version report once the configured interval has passed', async () => {
+      await installAssigned(serial);
+      corrupt(serial, 'b');
+      // Checked at start-up, less than the interval ago: the report goes without a re-hash (the cost bound).
+      await car.primary.runCycle();
+      expect(lastReport(serial).integrity_fault).toBeUndefined();
+      clock.advance(INTERVAL_MS);
+      const result = await car.primary.runCycle();
+      expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'fallback' });
+      expect(lastReport(serial).installed_image.filename).toBe(FACTORY[serial]);
+      expect(result.status).toBe('installed');
       await expectReinstalled(serial);
     });
 
-    it.each(['stage-write', 'switch', 'boot-check', 'commit'] as const)('a power cut at %s of the reinstall: after the restart the ECU reports the truth and ends on the assigned image', async (step) => {
-      await ecuOf(serial).checkSlotIntegrity();
-      armed = { serial, step, kind: 'power-cut' };
-      const held = await activeContent(serial);
-      await expect(car.primary.runCycle()).rejects.toBeInstanceOf(PowerCut);
-      expect(lastReport(serial).installed_image).toMatchObject({ length: held.length, hashes: held.hashes });
-      expect(armed).toBeNull();
-      await car.start();
-      const slots = slotsOf(serial);
-      expect(slots.current.trial).toBeNull();
-      // Either the install went through (the restart committed it), or the ECU is where the recovery left it.
-      if (slots.installed.filename === image.name && slots.current.integrityFault === null) {
-        expect(await slots.isIntact(slots.current.active)).toBe(true);
-      } else {
-        expect(slots.current.integrityFault).toMatchObject({ recovery });
-        expect((await truthfulCycle(serial)).status).toBe('installed');
-      }
-      await expectReinstalled(serial);
+    it('a factory image found corrupted, with nothing ever assigned: reported, and not re-delivered by the Director, which has nothing to re-deliver', async () => {
+      corrupt(serial, 'a');
+      expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery: 'reinstall', image: { filename: FACTORY[serial] } });
+      const result = await truthfulCycle(serial);
+      expect(result.status).toBe('no-update');
+      expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'reinstall' });
+      const view = await directorView(serial);
+      expect(view.attacks.map((a) => a.code)).toEqual(['slot_corrupted']);
+      expect(view.assignments).toEqual([]);
+      // An operator's assignment then installs into the other slot, and the fault is over.
+      expect((await repos.operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: serial, image: image.name })).status).toBe(201);
+      expect((await truthfulCycle(serial)).status).toBe('installed');
+      expect(slotsOf(serial).current.integrityFault).toBeNull();
+      expect(slotsOf(serial).current.slots.a).toBeNull();
     });
+
+    describe.each([
+      ['fallback', ['b']],
+      ['reinstall', ['b', 'a']],
+    ] as const)('crash safety of the recovery (%s)', (recovery, corrupted) => {
+      beforeEach(async () => {
+        await installAssigned(serial);
+        for (const slot of corrupted) corrupt(serial, slot);
+      });
+
+      it('a power cut while the recovery is written: the restart finds the fault again and recovers; the reports tell the truth', async () => {
+        armed = { serial, step: 'integrity-recover', kind: 'power-cut' };
+        await expect(ecuOf(serial).checkSlotIntegrity()).rejects.toBeInstanceOf(PowerCut);
+        expect(AbSlots.peek(slotsOf(serial).directory)).toMatchObject({ active: 'b' }); // nothing written
+        await car.start();
+        expect(slotsOf(serial).current.integrityFault).toMatchObject({ recovery });
+        const result = await truthfulCycle(serial);
+        expect(lastReport(serial).integrity_fault).toMatchObject({ recovery });
+        expect(result.status).toBe('installed');
+        await expectReinstalled(serial);
+      });
+
+      it('the recovery cannot be written: the running ECU reports it truthfully all the same, and the next boot writes it', async () => {
+        armed = { serial, step: 'integrity-recover', kind: 'error' };
+        expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery });
+        expect(AbSlots.peek(slotsOf(serial).directory)).toMatchObject({ active: 'b', integrityFault: null }); // the write failed
+        expect(slotsOf(serial).current.integrityFault).toMatchObject({ recovery }); // held in memory
+        // Driving: the cycle reports, and the re-delivered image waits, so the restart below meets the
+        // slots as the failed write left them.
+        car.state.set('driving');
+        expect((await truthfulCycle(serial)).status).toBe('deferred');
+        expect(lastReport(serial).integrity_fault).toMatchObject({ recovery });
+        await car.start();
+        expect(AbSlots.peek(slotsOf(serial).directory).integrityFault).toMatchObject({ recovery });
+        car.state.set('parked');
+        expect((await truthfulCycle(serial)).status).toBe('installed');
+        await expectReinstalled(serial);
+      });
+
+      it.each(['stage-write', 'switch', 'boot-check', 'commit'] as const)('a power cut at %s of the reinstall: after the restart the ECU reports the truth and ends on the assigned image', async (step) => {
+        await ecuOf(serial).checkSlotIntegrity();
+        armed = { serial, step, kind: 'power-cut' };
+        const held = await activeContent(serial);
+        await expect(car.primary.runCycle()).rejects.toBeInstanceOf(PowerCut);
+        expect(lastReport(serial).installed_image).toMatchObject({ length: held.length, hashes: held.hashes });
+        expect(armed).toBeNull();
+        await car.start();
+        const slots = slotsOf(serial);
+        expect(slots.current.trial).toBeNull();
+        // Either the install went through (the restart committed it), or the ECU is where the recovery left it.
+        if (slots.installed.filename === image.name && slots.current.integrityFault === null) {
+          expect(await slots.isIntact(slots.current.active)).toBe(true);
+        } else {
+          expect(slots.current.integrityFault).toMatchObject({ recovery });
+          expect((await truthfulCycle(serial)).status).toBe('installed');
+        }
+        await expectReinstalled(serial);
+      });
+    });
+  });
+});
+
+describe('integrity_fault in a version report (parsing, as the primary and the Director do)', () => {
+  const image = { filename: 'engine/ecm-2.0.bin', length: 13, hashes: { sha256: 'ab'.repeat(32) } };
+  const report = (extra: Record<string, unknown>) => ({
+    signed: { _type: 'ecu_version_report', ecu_serial: 'ecm-1', installed_image: image, attacks_detected: [], report_time: '2026-06-01T00:00:00Z', report_counter: 3, ...extra },
+    signatures: [{ keyid: 'k', sig: 's' }],
+  });
+
+  it('a report without it (an ECU from before) still parses, and one with it keeps it', () => {
+    expect(parseEcuVersionReport(report({})).signed.integrity_fault).toBeUndefined();
+    const fault = { image, recovery: 'reinstall', detected_at: '2026-06-01T00:00:00Z' };
+    expect(parseEcuVersionReport(report({ integrity_fault: fault })).signed.integrity_fault).toEqual(fault);
+  });
+
+  it.each([
+    ['not an object', 'corrupted', MalformedMetadataError],
+    ['an unknown recovery', { image, recovery: 'ignore', detected_at: '2026-06-01T00:00:00Z' }, MalformedMetadataError],
+    ['an image without hashes', { image: { ...image, hashes: {} }, recovery: 'fallback', detected_at: '2026-06-01T00:00:00Z' }, MalformedMetadataError],
+    ['an unsafe image name', { image: { ...image, filename: '../x.bin' }, recovery: 'fallback', detected_at: '2026-06-01T00:00:00Z' }, UnsafePathError],
+    ['a time that is not one', { image, recovery: 'fallback', detected_at: 'yesterday' }, MalformedMetadataError],
+  ] as const)('a malformed one (%s) is refused with a typed error', (_what, fault, error) => {
+    expect(() => parseEcuVersionReport(report({ integrity_fault: fault }))).toThrow(error);
   });
 });
