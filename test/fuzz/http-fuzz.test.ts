@@ -10,7 +10,7 @@ import { forbiddenStrings, problemsOf, quote } from './oracle.js';
 import { materialize, sendRaw, describeRequest, type FuzzRequest, type ServerName } from './requests.js';
 import { directorRouteTable, FAST_HANDLER_ROUTES, fastHandlersOf, imageRouteTable } from './route-table.js';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
+const RUNS = Number(process.env.FUZZ_RUNS ?? 500);
 /** Per server; a long run sets FUZZ_SECONDS with FUZZ_RUNS (README). */
 const SECONDS = Number(process.env.FUZZ_SECONDS ?? (process.env.FUZZ_RUNS === undefined ? 50 : 300));
 const SEED = process.env.FUZZ_SEED === undefined ? (Date.now() ^ (process.pid << 16)) | 0 : Number(process.env.FUZZ_SEED);
