@@ -19,7 +19,7 @@ import {
 import { parseVehicleVersionManifest } from '../shared/manifest.js';
 import type { RootSigned } from '../shared/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
-import { NonceCache, parseVehicleAuth, verifyVehicleRequest, type RequestToSign } from '../shared/vehicle-auth.js';
+import { checkVehicleRequestTime, NonceCache, parseVehicleAuth, verifyVehicleRequest, type RequestToSign } from '../shared/vehicle-auth.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteSignedRequestMarks } from './signed-request-marks.js';
 import type { ImageCatalog } from './image-catalog.js';
@@ -138,10 +138,7 @@ export class Director {
     const ecu = this.storage.ecuByKeyid(claims.keyid);
     if (ecu === undefined || !ecu.isPrimary) throw new AuthenticationError('the signing key is not a registered primary ECU key');
     // verifyVehicleRequest checks the time again; checked here as well so that a stale header's body is never read.
-    const time = Date.parse(claims.time);
-    if (!Number.isFinite(time) || Math.abs(time - this.clock.now().getTime()) > this.requestSkewMs) {
-      throw new AuthenticationError('signed request time is too far from the server time; check the vehicle clock');
-    }
+    checkVehicleRequestTime(claims, this.clock.now(), this.requestSkewMs);
     return {
       vin: ecu.vin,
       complete: (body) => {
