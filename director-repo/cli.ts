@@ -37,7 +37,7 @@ const HEX_KEY = /^[0-9a-f]{64}$/;
 
 type VehicleStatus = ReturnType<Director['vehicleStatus']>;
 type VehicleSummary = { vin: string; attributes: Record<string, string>; registeredAt: string };
-type AuditEntry = { at: string; actor: string; action: string; details: unknown };
+type AuditEntry = { at: string; actor: string; tokenId?: string | null; action: string; details: unknown };
 type OnlineKeysAnswer = ReturnType<Director['onlineKeysJson']>;
 
 /** "2-4" for consecutive CSV lines, "2,5" otherwise. */
@@ -725,7 +725,13 @@ const auditCommand = (io: CliEnvironment): CommandModule<object, AuditArgs> => (
       printJson(io, { entries });
       return;
     }
-    printTable(io, ['AT', 'ACTOR', 'ACTION', 'DETAILS'], entries.map((e) => [e.at, e.actor, e.action, JSON.stringify(e.details)]), 'no operator actions recorded yet');
+    // The token id says which of an operator's tokens acted (docs/threat-model.md HR-10); '-' for actions on the host.
+    printTable(
+      io,
+      ['AT', 'TOKEN ID', 'ACTOR', 'ACTION', 'DETAILS'],
+      entries.map((e) => [e.at, e.tokenId ?? '-', e.actor, e.action, JSON.stringify(e.details)]),
+      'no operator actions recorded yet',
+    );
   },
 });
 

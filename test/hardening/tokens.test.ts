@@ -295,6 +295,13 @@ describe('uptane director operator and uptane image uploader', () => {
     );
     expect(list.stdout).not.toContain(added.token);
 
+    // Refused writes are audited with the token id, and `uptane director audit` shows it.
+    expect((await call(director.url, 'POST', '/api/v1/vehicles', added.token, registration('CLIAUDIT'))).status).toBe(403);
+    const audit = await runCli(['director', 'audit', '--limit', '5'], { env: { ...process.env, UPTANE_DIRECTOR_URL: director.url, UPTANE_OPERATOR_TOKEN: added.token } });
+    expect(audit.status).toBe(0);
+    expect(audit.stdout).toMatch(new RegExp(`^  AT\\s+TOKEN ID\\s+ACTOR\\s+ACTION`));
+    expect(audit.stdout).toMatch(new RegExp(`${added.tokenId}\\s+dave\\s+refused\\s+.*insufficient_scope`));
+
     const never = await runCli(['director', 'operator', 'add', 'erin', '--expires', 'forever', '--data-dir', dataDir]);
     expect(never.status).toBe(1);
     expect(never.stderr).toContain('give a lifetime such as 90d, 12h or 30m (up to 3650d), or never');
