@@ -14,6 +14,7 @@ import { FixedClock } from '../../shared/clock.js';
 import { digestBytes, digestFile } from '../../shared/hashing.js';
 import { MalformedMetadataError, UnsafePathError } from '../../shared/errors.js';
 import { parseEcuVersionReport, type EcuVersionReportSigned } from '../../shared/manifest.js';
+import { slotStatus } from '../../shared/vehicle-folder.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
 import { startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
@@ -206,6 +207,8 @@ describe('HR-11b on a vehicle against real servers', () => {
       expect(slots.current.active).toBe('b');
       expect(slots.installed.filename).toBe(image.name);
       expect(slots.installed.hashes.sha256).not.toBe(sha256Of(image.content));
+      // What `uptane vehicle status` reads from the folder says the same.
+      expect(slotStatus(slots.directory)).toMatchObject({ installed: { sha256: slots.installed.hashes.sha256 }, integrityFault: { recovery: 'reinstall' } });
 
       const result = await truthfulCycle(serial);
       const report = lastReport(serial);
