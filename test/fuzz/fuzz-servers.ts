@@ -224,8 +224,12 @@ export class FuzzServers {
   }
 
   private async openSession(): Promise<void> {
-    const auth = signVehicleRequest(fuzzKey(KEYS.primaryA), { method: 'POST', path: '/vehicle/session' }, new Date());
-    const session = await expectStatus('vehicle session', call(this.director.url, 'POST', '/vehicle/session', auth), 201);
+    const open = (at: Date) => call(this.director.url, 'POST', '/vehicle/session', signVehicleRequest(fuzzKey(KEYS.primaryA), { method: 'POST', path: '/vehicle/session' }, at));
+    let session = await open(new Date());
+    // Right after a restart, a signed request must be newer (in whole seconds) than the newest the
+    // Director accepted before (HR-9a); stamped two seconds ahead, well inside the allowed skew.
+    if (session.status === 401 && session.text.includes('restarted')) session = await open(new Date(Date.now() + 2000));
+    if (session.status !== 201) throw new Error(`fuzz setup: vehicle session answered ${session.status}: ${session.text}`);
     this.ctx.director.sessionToken = String(JSON.parse(session.text).token);
   }
 
@@ -260,8 +264,12 @@ export class FuzzServers {
    */
   async warm(): Promise<void> {
     for (const file of ['timestamp.json', 'snapshot.json', 'targets.json']) {
-      const r = await call(this.director.url, 'GET', `/vehicle/metadata/${file}`, `Bearer ${this.ctx.director.sessionToken}`);
-      if (r.status === 401) await this.openSession(); // the fuzzer replaced vehicle A's primary: sessions end with it
+      let r = await call(this.director.url, 'GET', `/vehicle/metadata/${file}`, `Bearer ${this.ctx.director.sessionToken}`);
+      if (r.status === 401) {
+        await this.openSession(); // expired, or the Director restarted (sessions end with its process)
+        r = await call(this.director.url, 'GET', `/vehicle/metadata/${file}`, `Bearer ${this.ctx.director.sessionToken}`);
+      }
+      if (r.status !== 200) throw new Error(`fuzz harness: vehicle A's ${file} answered ${r.status}: ${r.text}`);
     }
   }
 

@@ -150,6 +150,16 @@ describe('fuzz: generated requests never take a server down, leak, or change sta
     await servers?.close();
   });
 
+  it('the harness sees a server process die and brings it back on its data folder', async () => {
+    await servers.director.kill(); // SIGKILL, as a crash would end it
+    expect(await servers.answers('director')).toMatch(/the director server process exited with SIGKILL/);
+    await servers.ensureAlive();
+    expect(await servers.answers('director')).toBeUndefined();
+    await servers.warm(); // vehicle A's new session reads its metadata: the state survived
+    expect(servers.restarts).toBe(1);
+    servers.restarts = 0;
+  }, 60_000);
+
   it('fuzz image repository', () => fuzz('image'), SECONDS * 1000 + 180_000);
   it('fuzz director', () => fuzz('director'), SECONDS * 1000 + 180_000);
 });
