@@ -392,7 +392,7 @@ export class AbSlots {
       const known = this.state.integrityFault ?? null;
       if (known !== null && known.recovery === 'reinstall' && known.slot === slot) {
         // Reported already and waiting for the image again: reports go on saying what the slot holds.
-        if (found.length !== known.found.length || !digestsMatch(found.hashes, known.found.hashes)) this.persist({ ...this.state, integrityFault: { ...known, found } });
+        if (found.length !== known.found.length || !digestsMatch(found.hashes, known.found.hashes)) this.persistOrHold({ ...this.state, integrityFault: { ...known, found } }, slot);
         return null;
       }
       if (matchesImage(found, image)) return null;
@@ -408,17 +408,25 @@ export class AbSlots {
         // failing to write must not stop the recovery.
         if (err instanceof PowerCut) throw err;
       }
-      const next: AbState = usable ? { ...this.state, active: fallback, slots: { ...this.state.slots, [slot]: null }, integrityFault: fault } : { ...this.state, integrityFault: fault };
-      try {
-        this.fault('integrity-recover');
-        this.persist(next);
-      } catch (err) {
-        if (err instanceof PowerCut) throw err;
-        this.state = next;
-        throw asStorageError(err, `cannot record the recovery from the corrupted slot ${slot}`);
-      }
+      this.persistOrHold(usable ? { ...this.state, active: fallback, slots: { ...this.state.slots, [slot]: null }, integrityFault: fault } : { ...this.state, integrityFault: fault }, slot);
       return fault;
     });
+  }
+
+  /**
+   * Writes a recovery from a corrupted slot. If the write fails, the recovery still becomes this
+   * process's state (its reports must not go back to the recorded image) and StorageError is
+   * thrown; the next boot finds the slot as the disk has it and checks again.
+   */
+  private persistOrHold(next: AbState, slot: SlotName): void {
+    try {
+      this.fault('integrity-recover');
+      this.persist(next);
+    } catch (err) {
+      if (err instanceof PowerCut) throw err;
+      this.state = next;
+      throw asStorageError(err, `cannot record the recovery from the corrupted slot ${slot}`);
+    }
   }
 
   /**

@@ -225,6 +225,25 @@ describe('HR-11b on a vehicle against real servers', () => {
       await expectReinstalled(serial);
     });
 
+    it('while it waits for the image, the ECU reports the slot as it is at each check, without reporting the fault twice', async () => {
+      await installAssigned(serial);
+      corrupt(serial, 'b');
+      corrupt(serial, 'a');
+      expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery: 'reinstall' });
+      car.state.set('driving'); // the re-delivered image waits
+      expect((await truthfulCycle(serial)).status).toBe('deferred');
+      const path = slotsOf(serial).slotPath('b');
+      flipByte(path, 0); // the slot changes again
+      expect(await ecuOf(serial).checkSlotIntegrity()).toBeNull(); // not a new fault
+      expect((await truthfulCycle(serial)).status).toBe('deferred');
+      expect(lastReport(serial).attacks_detected).toEqual([]);
+      expect(lastReport(serial).integrity_fault).toMatchObject({ recovery: 'reinstall' });
+      expect((await directorView(serial)).attacks.map((a) => a.code)).toEqual(['slot_corrupted']);
+      car.state.set('parked');
+      expect((await truthfulCycle(serial)).status).toBe('installed');
+      await expectReinstalled(serial);
+    });
+
     it('the check runs at boot: a slot corrupted while the ECU was off is found when it starts', async () => {
       await installAssigned(serial);
       corrupt(serial, 'b');
