@@ -76,6 +76,7 @@ function replayCommand(server: ServerName, seed: number, path: string | undefine
 async function fuzz(server: ServerName): Promise<void> {
   let runIndex = -1;
   let warmNeeded = false;
+  let previous = '(none)';
   const surveyed = new Map<string, string>();
   /** route -> status -> requests: how deep the run went (printed with the summary). */
   const reached = new Map<string, Map<number, number>>();
@@ -91,7 +92,10 @@ async function fuzz(server: ServerName): Promise<void> {
     const marks = { image: servers.image.stderr.length, director: servers.director.stderr.length };
     const sent = materialize(req, servers.ctx);
     const res = await sendRaw(servers.process(req.server).url, sent, ANSWER_BOUND_MS, sourceAddress(req.source));
-    const down = await servers.answers(req.server);
+    let down = await servers.answers(req.server);
+    // A body cut short is handled by the server after it answered (the abort arrives with the
+    // socket's close): a few more round trips let that land inside this request's window.
+    for (let i = 0; i < 3 && sent.truncated && down === undefined; i++) down = await servers.answers(req.server);
     await drainIo();
     const refused = res.status === undefined || res.status >= 400;
     if (LOG !== undefined) appendFileSync(LOG, `${server} ${runIndex} ${req.route} ${req.method} ${req.auth} -> ${res.status ?? 'none'} ${res.text.slice(res.text.indexOf('\r\n\r\n') + 4, res.text.indexOf('\r\n\r\n') + 200).replace(/\s+/g, ' ')}\n`);
@@ -110,8 +114,10 @@ async function fuzz(server: ServerName): Promise<void> {
       after: refused ? servers.snapshot() : undefined,
       forbidden,
     });
+    const earlier = previous;
+    previous = `run ${runIndex}: ${describeRequest(req, sent).split('\n').slice(0, 2).join(' | ').slice(0, 400)} -> ${res.status ?? 'no answer'}`;
     if (problems.length === 0) return;
-    const report = `${problems.join('\n')}\n--- request\n${quote(describeRequest(req, sent))}\n--- answer\n${quote(res.text.slice(0, 2000))}`;
+    const report = `${problems.join('\n')}\n--- request\n${quote(describeRequest(req, sent))}\n--- answer\n${quote(res.text.slice(0, 2000))}\n--- the request before (an effect may land late)\n${quote(earlier)}`;
     if (MODE === 'survey') {
       // One entry per route and kind of problem (its first line without the details after ':').
       const key = `${req.route} | ${problems.map((p) => p.split(/[:\n]/)[0]).join(' + ')}`;

@@ -225,7 +225,7 @@ function authorization(req: FuzzRequest, ctx: FuzzContext, path: string, body: B
     case 'signed':
       return sign(ctx.primaryKeyLabel, path, now);
     case 'signed-other-path':
-      return sign(ctx.primaryKeyLabel, '/vehicle/session', now);
+      return sign(ctx.primaryKeyLabel, path === '/vehicle/manifest' ? '/vehicle/session' : '/vehicle/manifest', now);
     case 'signed-stale':
       return sign(ctx.primaryKeyLabel, path, new Date(now.getTime() - 3_600_000));
     case 'signed-unknown-key':
