@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { newToken, tokenIdOf } from '../../shared/access-tokens.js';
+import { clientKey, FailedAuthThrottle } from '../../shared/auth-throttle.js';
 import { FixedClock } from '../../shared/clock.js';
 import { PrivateKey } from '../../shared/crypto/keys.js';
 import { digestBytes } from '../../shared/hashing.js';
@@ -181,6 +182,19 @@ describe('failed authentication', () => {
     } finally {
       await limited.close();
     }
+  });
+});
+
+describe('the failed-attempt limiter', () => {
+  it('remembers a bounded number of clients and counts IPv6 clients per /64', () => {
+    const limiter = new FailedAuthThrottle(new FixedClock(FIXTURE_NOW), { burst: 1, refillPerSecond: 0.001, maxClients: 100 });
+    for (let i = 0; i < 1000; i++) limiter.recordFailure(`10.0.${i >> 8}.${i & 255}`);
+    expect(limiter.size).toBe(100);
+    expect(limiter.retryAfter('10.0.3.231')).toBeGreaterThan(0); // the newest are kept
+    expect(limiter.retryAfter('10.0.0.0')).toBe(0); // the oldest forgotten
+    expect(clientKey('2001:db8:0:7::1')).toBe(clientKey('2001:DB8::7:ffff:0:0:2'));
+    expect(clientKey('2001:db8:0:7::1')).toBe('2001:db8:0:7::/64');
+    expect(clientKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
   });
 });
 
