@@ -1,7 +1,12 @@
 #!/usr/bin/env node
 // The single `uptane` binary. Each component exports its command group and this file registers
 // them; it is the only place that reads process.argv and process.env (STYLE.md, 3). Failures print
-// `error: <message>` on stderr and exit with status 1.
+// `error: <message>` on stderr and exit with status 1. Every line goes through terminalOutput
+// (shared/cli-output.ts), which escapes terminal control characters (docs/threat-model.md HR-6).
+// When the reader of stdout or stderr goes away (`uptane ... | head -1`), the process stops at once
+// with status 141, what a shell reports for a program ended by SIGPIPE, like any Unix filter: no stack
+// trace, and a pipeline under `set -o pipefail` still tells a cut-short run from a full one
+// (docs/threat-model.md HR-9k).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { directorCommand } from './director-repo/cli.js';
@@ -9,18 +14,18 @@ import { imageCommand } from './image-repo/cli.js';
 import { vehicleCommand } from './primary-ecu/cli.js';
 import { secondaryCommands } from './secondary-ecu/cli.js';
 import { localSecondaryHost } from './secondary-ecu/local-host.js';
+import { terminalOutput } from './shared/cli-output.js';
 import { type CliEnvironment, keysCommand } from './shared/keys-cli.js';
 import { demoCommand, simCommand } from './sim/cli.js';
 
 /** A command line yargs refused (unknown command or option, missing argument). */
 class UsageFailure extends Error {}
 
-const io: CliEnvironment = {
-  env: process.env,
-  print: (line) => {
-    process.stdout.write(`${line}\n`);
-  },
-};
+/** 128 + SIGPIPE (13): the status a shell shows for a writer whose reader closed the pipe. */
+const STATUS_READER_GONE = 141;
+
+const output = terminalOutput({ stdout: process.stdout, stderr: process.stderr }, () => process.exit(STATUS_READER_GONE));
+const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn };
 
 const parser = yargs(hideBin(process.argv))
   .scriptName('uptane')
@@ -47,8 +52,7 @@ const parser = yargs(hideBin(process.argv))
 try {
   await parser.parseAsync();
 } catch (err) {
-  const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`error: ${message}\n`);
-  if (err instanceof UsageFailure) process.stderr.write('run with --help for usage\n');
+  output.error(err instanceof Error ? err.message : String(err));
+  if (err instanceof UsageFailure) output.warn('run with --help for usage');
   process.exitCode = 1;
 }

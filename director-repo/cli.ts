@@ -289,11 +289,14 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
     if (args.json) return;
     const lines = `line${result.lines.length === 1 ? '' : 's'} ${lineRange(result.lines)}`;
     const label = result.vin === '' ? '(no VIN)' : result.vin;
-    io.print(
-      result.result === 'failed'
-        ? `${lines}  ${label}  FAILED: ${result.error!.message.replace(/\n/g, '\n    ')}`
-        : `${lines}  ${label}  ${result.result === 'valid' ? 'valid' : result.result} (${plural(result.ecus, 'ECU')})`,
-    );
+    if (result.result !== 'failed') {
+      io.print(`${lines}  ${label}  ${result.result === 'valid' ? 'valid' : result.result} (${plural(result.ecus, 'ECU')})`);
+      return;
+    }
+    // The message's own lines (a failure, then its next step) are indented under the vehicle's line.
+    const [first, ...more] = result.error!.message.split('\n');
+    io.print(`${lines}  ${label}  FAILED: ${first}`);
+    for (const line of more) io.print(`    ${line}`);
   };
   for (const vehicle of vehicles) {
     const base = { vin: vehicle.vin, lines: vehicle.lines, ecus: vehicle.ecus.length };

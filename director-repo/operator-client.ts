@@ -2,6 +2,7 @@
 // turns refusals into OperatorRequestError with the server's code and a next step, and the small
 // table and JSON printers every operator command shares (vehicles, campaigns, root).
 import type { Argv } from 'yargs';
+import { escapeTerminalText } from '../shared/cli-output.js';
 import { FetchError, OperatorRequestError } from '../shared/errors.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 
@@ -116,7 +117,12 @@ export class DirectorClient {
     const error = isRecord(json) && isRecord(json.error) ? json.error : {};
     const code = typeof error.code === 'string' ? error.code : `http_${response.status}`;
     const message = typeof error.message === 'string' ? error.message : response.ok ? 'the answer is not a JSON object' : `HTTP ${response.status}`;
-    throw new OperatorRequestError(`the Director refused to ${what}: ${message} [${code}, HTTP ${response.status}]${this.hint(response.status, code, message)}`, response.status, code);
+    // The Director's words are quoted escaped: only this CLI's own hints may break the line (docs/threat-model.md HR-6).
+    throw new OperatorRequestError(
+      `the Director refused to ${what}: ${escapeTerminalText(message)} [${escapeTerminalText(code)}, HTTP ${response.status}]${this.hint(response.status, code, message)}`,
+      response.status,
+      code,
+    );
   }
 
   private hint(status: number, code: string, message: string): string {

@@ -5,6 +5,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
+import { escapeTerminalText } from '../shared/cli-output.js';
 import { PublicKey } from '../shared/crypto/keys.js';
 import { FetchError, PushRejectedError, UnsupportedKeyError, WorkspaceError } from '../shared/errors.js';
 
@@ -111,7 +112,8 @@ export class ImageRepoClient {
         : code === 'rollback'
           ? ' (someone published since this change was staged: `uptane image pull`, then `uptane image discard --role ROLE` and stage the change again)'
           : '';
-    throw new PushRejectedError(`the server refused to ${what}: ${message} [${code}, HTTP ${response.status}]${hint}`, response.status, code);
+    // The server's words are quoted escaped: only this CLI's own hints may break the line (docs/threat-model.md HR-6).
+    throw new PushRejectedError(`the server refused to ${what}: ${escapeTerminalText(message)} [${escapeTerminalText(code)}, HTTP ${response.status}]${hint}`, response.status, code);
   }
 
   /** One HTTP request; the body is bytes or a file streamed from disk. */

@@ -10,7 +10,7 @@ import { systemClock } from '../shared/clock.js';
 import { nodeBackend } from '../shared/crypto/ed25519.js';
 import { PrivateKey } from '../shared/crypto/keys.js';
 import { FetchError, OperatorRequestError, StorageError, UptaneError } from '../shared/errors.js';
-import { printJson, table } from '../shared/cli-output.js';
+import { escapeTerminalText, printJson, table } from '../shared/cli-output.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 import type { ReportedAttack } from '../shared/manifest.js';
@@ -163,7 +163,12 @@ async function registerWithDirector(directorUrl: string, token: string, tokenEnv
       : code === 'conflict'
         ? `; \`uptane director vehicle show ${body.vin}\` shows what is registered`
         : '';
-  throw new OperatorRequestError(`the Director refused to register vehicle ${body.vin}: ${message} [${code}, HTTP ${response.status}]${hint}`, response.status, code);
+  // The Director's words are quoted escaped: only this CLI's own hints may break the line (docs/threat-model.md HR-6).
+  throw new OperatorRequestError(
+    `the Director refused to register vehicle ${body.vin}: ${escapeTerminalText(message)} [${escapeTerminalText(code)}, HTTP ${response.status}]${hint}`,
+    response.status,
+    code,
+  );
 }
 
 async function provision(io: CliEnvironment, host: LocalSecondaryHost, args: ProvisionArgs): Promise<void> {
@@ -282,7 +287,7 @@ async function provision(io: CliEnvironment, host: LocalSecondaryHost, args: Pro
       io.print(`registered with the Director at ${directorUrl}`);
     } else if (registerError === undefined) {
       io.print(`not registered yet: a Director operator registers it with this body (POST /api/v1/vehicles; also in ${join(dir, VEHICLE_FILES.registration)}):`);
-      io.print(JSON.stringify(registration, null, 2));
+      printJson(io, registration);
       io.print(`or: uptane director vehicle register --vin ${args.vin} ${registration.ecus.map((e) => `--ecu ${e.serial}:${e.hardwareId}:${e.publicKey}${e.primary ? ':primary' : ''}`).join(' ')}`);
       io.print(`or, with an operator token in ${DEFAULT_TOKEN_ENV}: uptane vehicle register --dir ${args.dir}`);
     }
@@ -526,7 +531,7 @@ async function run(io: CliEnvironment, host: LocalSecondaryHost, args: RunArgs):
       if (args.once) {
         const cycle = await runCycle(vehicle.primary);
         writeFileAtomic(join(dir, VEHICLE_FILES.lastCycle), Buffer.from(JSON.stringify(cycle)));
-        if (args.json) io.print(JSON.stringify(cycle));
+        if (args.json) printJson(io, cycle, { compact: true });
         else describeCycle(io, args.dir, cycle);
         if (cycle.status === 'failed') {
           throw new Error(`the update cycle failed${cycle.error === undefined ? ' on an ECU' : ` (${cycle.error.code})`}; \`uptane vehicle status --dir ${args.dir}\` shows each ECU`);
@@ -561,7 +566,7 @@ async function runLoop(io: CliEnvironment, dir: string, args: RunArgs, primary: 
         cycle = { at: formatExpires(systemClock.now()), status: 'failed', manifestSent: false, error: { code: 'internal', message: (err as Error).message }, outcomes: {}, pending: [] };
       }
       writeFileAtomic(join(dir, VEHICLE_FILES.lastCycle), Buffer.from(JSON.stringify(cycle)));
-      if (args.json) io.print(JSON.stringify(cycle));
+      if (args.json) printJson(io, cycle, { compact: true });
       else describeCycle(io, args.dir, cycle);
       await new Promise<void>((done) => {
         const timer = setTimeout(done, intervalMs);

@@ -4,6 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { canonicalJson } from './canonical.js';
+import { printJson } from './cli-output.js';
 import { loadPrivateKey, loadPublicKey, PrivateKey, type PublicKey, savePrivateKey } from './crypto/keys.js';
 import { KeyFileError } from './errors.js';
 
@@ -11,8 +12,10 @@ import { KeyFileError } from './errors.js';
 export interface CliEnvironment {
   /** Environment variables (for passphrases named by --passphrase-env). */
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** Writes one line to standard output. */
+  /** Writes one line to standard output, its control characters escaped (shared/cli-output.ts). */
   readonly print: (line: string) => void;
+  /** Writes one line to standard error (progress, logs), escaped the same way. */
+  readonly warn: (line: string) => void;
 }
 
 interface PassphraseOption {
@@ -85,7 +88,7 @@ function generate(io: CliEnvironment, args: GenerateArgs): void {
   if (args.json) {
     const result: Record<string, string> = { keyid: key.keyid, public: publicHex, file: args.file };
     if (args.publicOut !== undefined) result.publicOut = args.publicOut;
-    io.print(JSON.stringify(result, null, 2));
+    printJson(io, result);
     return;
   }
   io.print(`wrote ${passphrase === undefined ? '' : 'encrypted '}private key ${args.file} (mode 0600)`);
@@ -125,22 +128,16 @@ const KIND_LABEL: Record<KeyFileKind, string> = {
 function show(io: CliEnvironment, args: ShowArgs): void {
   const { kind, encrypted, key } = readKeyFile(io, args);
   if (args.json) {
-    io.print(
-      JSON.stringify(
-        {
-          file: args.file,
-          kind,
-          encrypted,
-          keyid: key.keyid,
-          keytype: key.tuf.keytype,
-          scheme: key.tuf.scheme,
-          public: key.tuf.keyval.public,
-          key: key.tuf,
-        },
-        null,
-        2,
-      ),
-    );
+    printJson(io, {
+      file: args.file,
+      kind,
+      encrypted,
+      keyid: key.keyid,
+      keytype: key.tuf.keytype,
+      scheme: key.tuf.scheme,
+      public: key.tuf.keyval.public,
+      key: key.tuf,
+    });
     return;
   }
   io.print(`file:    ${args.file}`);

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { printJson } from '../shared/cli-output.js';
 import { systemClock } from '../shared/clock.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 import { runDemo } from './demo.js';
@@ -23,7 +24,13 @@ export const demoCommand = (io: CliEnvironment): CommandModule<object, DemoArgs>
       .example('$0 demo', 'run the demo and exit 0 if every step behaved as described')
       .example('$0 demo --keep', 'then explore the running servers with the CLI')) as unknown as Argv<DemoArgs>,
   handler: async (argv) => {
-    const result = await runDemo({ dataDir: argv.dataDir, keep: argv.keep, print: io.print });
+    // The demo opens a section with a blank line of its own ("\n== step"); that newline is printed
+    // as a line, any other stays escaped like every printed value.
+    const print = (line: string) => {
+      if (line.startsWith('\n')) io.print('');
+      io.print(line.replace(/^\n/, ''));
+    };
+    const result = await runDemo({ dataDir: argv.dataDir, keep: argv.keep, print });
     if (!result.ok) throw new Error('the demo did not behave as described (see above)');
     if (argv.keep) {
       await new Promise<void>((done) => {
@@ -106,9 +113,10 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             attack: argv.attack,
           };
           const directory = resolve(argv.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-sim-')));
+          // A line every 10% rather than one rewritten with a carriage return: stderr is escaped
+          // line by line (shared/cli-output.ts), and plain lines also read well in a log file.
           const progress = (label: string) => (done: number, total: number) => {
-            if (done === total || done % Math.max(1, Math.floor(total / 20)) === 0) process.stderr.write(`\r${label}: ${done}/${total}`);
-            if (done === total) process.stderr.write('\n');
+            if (done === total || done % Math.max(1, Math.floor(total / 10)) === 0) io.warn(`${label}: ${done}/${total}`);
           };
           const fleet = await Fleet.start({
             size: argv.vehicles,
@@ -122,7 +130,7 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             clock: systemClock,
             faults,
             concurrency: argv.concurrency,
-            log: (line) => process.stderr.write(`${line}\n`),
+            log: io.warn,
             register: argv.register
               ? async (registration) => {
                   const response = await fetch(`${argv.directorUrl}/api/v1/vehicles`, {
@@ -140,7 +148,7 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
           }
           const summary = fleet.summary();
           if (argv.json) {
-            io.print(JSON.stringify(summary, null, 2));
+            printJson(io, summary);
             return;
           }
           io.print(`vehicles ${summary.vehicles} (${summary.ecus} ECUs), cycles ${summary.cycles} in ${summary.seconds}s (${summary.cyclesPerSecond}/s)`);

@@ -5,6 +5,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { printJson } from '../cli-output.js';
 import type { Clock } from '../clock.js';
 import { loadPrivateKey, loadPublicKey, type PrivateKey, type PublicKey } from '../crypto/keys.js';
 import { KeyFileError, StorageError, WorkspaceError } from '../errors.js';
@@ -20,7 +21,7 @@ import { Workspace } from './workspace.js';
 
 /** The process environment a workspace command needs, handed over by the root cli.ts. */
 export interface WorkspaceCliEnvironment extends CliEnvironment {
-  /** Progress lines while hashing or uploading; default: standard error. */
+  /** Progress lines while hashing or uploading; default: standard error (io.warn). */
   readonly progress?: (line: string) => void;
   /** Time used for expiry and checks; default: the system clock. */
   readonly clock?: Clock;
@@ -158,7 +159,7 @@ export function formatBytes(bytes: number): string {
  * second, and always the last, so logs of large images stay short but never look stuck.
  */
 export function progressPrinter(io: WorkspaceCliEnvironment, label: string): (done: number, total: number) => void {
-  const print = io.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const print = io.progress ?? io.warn;
   let lastPercent = -100;
   let lastTime = 0;
   return (done, total) => {
@@ -522,7 +523,7 @@ function statusCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOpt
         .example(`$0 ${options.repository} status --json`, 'the same, for scripts') as Argv<StatusArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
-      if (argv.json) io.print(JSON.stringify(ws.status(), null, 2));
+      if (argv.json) printJson(io, ws.status());
       else for (const line of ws.formatStatus()) io.print(line);
     },
   };
