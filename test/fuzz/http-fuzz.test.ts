@@ -6,7 +6,7 @@ import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { ANSWER_BOUND_MS, FuzzServers } from './fuzz-servers.js';
 import { GENERATORS, requestFor, unroutedRequest, type RouteGenerator } from './generators.js';
-import { forbiddenStrings, problemsOf, quote } from './oracle.js';
+import { engineActed, forbiddenStrings, problemsOf, quote } from './oracle.js';
 import { materialize, sendRaw, describeRequest, type FuzzRequest, type ServerName } from './requests.js';
 import { directorRouteTable, FAST_HANDLER_ROUTES, fastHandlersOf, imageRouteTable } from './route-table.js';
 
@@ -77,6 +77,7 @@ async function fuzz(server: ServerName): Promise<void> {
   let runIndex = -1;
   let warmNeeded = false;
   let previous = '(none)';
+  let engineWindows = 0;
   const surveyed = new Map<string, string>();
   /** route -> status -> requests: how deep the run went (printed with the summary). */
   const reached = new Map<string, Map<number, number>>();
@@ -103,6 +104,9 @@ async function fuzz(server: ServerName): Promise<void> {
     statuses.set(res.status ?? 0, (statuses.get(res.status ?? 0) ?? 0) + 1);
     if (!refused) warmNeeded = true;
     const generator: RouteGenerator | undefined = GENERATORS[req.server][req.route];
+    const after = refused ? servers.snapshot() : undefined;
+    const engine = after !== undefined && engineActed(before, after);
+    if (engine) engineWindows++;
     const problems = problemsOf({
       req,
       generator,
@@ -111,7 +115,7 @@ async function fuzz(server: ServerName): Promise<void> {
       down,
       stderr: { image: servers.image.stderr.slice(marks.image), director: servers.director.stderr.slice(marks.director) },
       before,
-      after: refused ? servers.snapshot() : undefined,
+      after: refused && !engine ? after : undefined,
       forbidden,
     });
     const earlier = previous;
@@ -134,7 +138,7 @@ async function fuzz(server: ServerName): Promise<void> {
     endOnFailure: MODE === 'survey',
     ...(PATH === undefined ? {} : { path: PATH }),
   });
-  const summary = `fuzz ${server}: seed ${SEED}, ${details.numRuns} runs${details.interrupted ? ' (time limit reached)' : ''}, ${servers.restarts} server restart(s) after crashes or hangs`;
+  const summary = `fuzz ${server}: seed ${SEED}, ${details.numRuns} runs${details.interrupted ? ' (time limit reached)' : ''}, ${servers.restarts} server restart(s) after crashes or hangs, ${engineWindows} refused request(s) whose state check the campaign timer made inconclusive`;
   const depth = [...reached].sort(([a], [b]) => a.localeCompare(b)).map(([route, statuses]) =>
     `  ${route}: ${[...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status === 0 ? 'no answer' : status} x${n}`).join(', ')}`);
   console.log(`${summary}\n${depth.join('\n')}`);

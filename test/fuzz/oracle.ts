@@ -100,6 +100,18 @@ function looseNumbers(req: FuzzRequest): string[] {
   return found;
 }
 
+/**
+ * The Director's campaign engine acts on a timer too (every 10 s: soak times, schedules), and its
+ * writes carry an 'engine' event. When one lands inside a refused request's window the state
+ * comparison cannot tell whose change it is, so the request's state verdict is skipped (counted in
+ * the run's summary; a refused request that set the engine going itself would show it every time).
+ */
+export function engineActed(before: Record<ServerName, StateSnapshot>, after: Record<ServerName, StateSnapshot>): boolean {
+  return diffState(before.director, after.director).rows.some(
+    (r) => r.table === 'campaign_events' && r.kind === 'added' && (JSON.parse(r.after!) as { actor?: unknown }).actor === 'engine',
+  );
+}
+
 export interface Observation {
   readonly req: FuzzRequest;
   readonly generator: RouteGenerator | undefined;
