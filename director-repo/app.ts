@@ -13,6 +13,7 @@ import { cappedBody, ClientGoneError, closeIfUnread, readCappedBody } from './re
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { requireOperator } from './operator-auth.js';
+import { attributes, flag, LIMITS, list, object, optional, pathId, pathText, queryInteger, queryText, text, texts } from './operator-input.js';
 
 export interface DirectorAppDeps {
   readonly director: Director;
@@ -40,7 +41,6 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   // (docs/threat-model.md HR-3); requireOperator runs first, so no body of an anonymous request is read.
   const rawBody = cappedBody('raw', maxBodyBytes);
   const jsonBody = cappedBody('json', maxBodyBytes);
-
 
   // --- Public: the Director root chain, the same for every vehicle ----------------------------
   app.get('/metadata/:file', (req, res) => {
@@ -113,14 +113,14 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   });
 
   operator.get('/vehicles', (req, res) => {
-    const limit = Math.min(Math.max(Number(req.query.limit ?? 100) || 100, 1), 1000);
-    const after = typeof req.query.after === 'string' ? req.query.after : '';
+    const limit = queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 });
+    const after = queryText(req.query, 'after', LIMITS.name) ?? '';
     res.json({ total: storage.countVehicles(), vehicles: storage.listVehicles(after, limit) });
   });
 
   operator.get('/vehicles/:vin', (req, res, next) => {
     try {
-      res.json(director.vehicleStatus(String(req.params.vin)));
+      res.json(director.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)));
     } catch (err) {
       next(err);
     }
@@ -128,14 +128,10 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
 
   operator.post('/vehicles/:vin/ecus/:serial/replace', jsonBody, (req: OperatorRequest, res, next) => {
     try {
-      const body = objectBody(req.body);
-      director.replaceEcu(
-        String(req.params.vin),
-        String(req.params.serial),
-        { serial: stringField(body, 'serial'), hardwareId: stringField(body, 'hardwareId'), publicKey: stringField(body, 'publicKey') },
-        req.operator!,
-      );
-      res.json(director.vehicleStatus(String(req.params.vin)));
+      const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
+      const serial = pathText(req.params.serial, 'the ECU serial', LIMITS.serial);
+      director.replaceEcu(vin, serial, parseEcu(req.body, 'the request body'), req.operator!);
+      res.json(director.vehicleStatus(vin));
     } catch (err) {
       next(err);
     }
@@ -143,9 +139,9 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
 
   operator.post('/assignments', jsonBody, async (req: OperatorRequest, res, next) => {
     try {
-      const body = objectBody(req.body);
+      const body = object(req.body, 'the request body');
       const request = parseAssignment(body);
-      if (body.dryRun === true) {
+      if (optional(body.dryRun, (v) => flag(v, 'dryRun')) === true) {
         res.json({ dryRun: true, plan: await director.planAssignments(request) });
         return;
       }
@@ -159,14 +155,16 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
 
   operator.delete('/assignments/:id', (req: OperatorRequest, res, next) => {
     try {
-      res.json(director.cancelAssignment(Number(req.params.id), req.operator!));
+      // Strict decimal: Number('0x1') is 1, so a loose parse would cancel another assignment (HR-9d).
+      res.json(director.cancelAssignment(pathId(req.params.id, 'the assignment id'), req.operator!));
     } catch (err) {
       next(err);
     }
   });
 
   operator.get('/audit', (req, res) => {
-    res.json({ entries: storage.auditLog(Math.min(Number(req.query.limit ?? 100) || 100, 1000)) });
+    // limit=-1 would be SQLite's "no limit", and 1.5 a type error (docs/threat-model.md HR-9c).
+    res.json({ entries: storage.auditLog(queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 })) });
   });
 
   // Refused operator writes are recorded with who tried and why (issue 4); reads and dry runs are
@@ -288,45 +286,38 @@ function refusalOf(err: unknown): { code: string; message: string } {
   return { code, message: typeof http.message === 'string' ? http.message : 'request refused' };
 }
 
-// --- Request bodies: checked at the boundary --------------------------------------------------
+// --- Request bodies: checked at the boundary, every field typed and bounded (operator-input.ts) --
 
-function objectBody(body: unknown): Record<string, unknown> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('the request body must be a JSON object');
-  return body as Record<string, unknown>;
-}
-
-function stringField(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  if (typeof value !== 'string' || value.length === 0) throw new BadRequestError(`${name} must be a non-empty string`);
-  return value;
+/** An ECU as registration and replacement take it. */
+function parseEcu(raw: unknown, what: string): { serial: string; hardwareId: string; publicKey: string } {
+  const ecu = object(raw, what);
+  return {
+    serial: text(ecu.serial, 'serial', LIMITS.serial),
+    hardwareId: text(ecu.hardwareId, 'hardwareId', LIMITS.serial),
+    publicKey: text(ecu.publicKey, 'publicKey', LIMITS.publicKey),
+  };
 }
 
 function parseRegistration(raw: unknown): VehicleRegistration {
-  const body = objectBody(raw);
-  const ecus = body.ecus;
-  if (!Array.isArray(ecus)) throw new BadRequestError('ecus must be a list');
-  const attributes = body.attributes ?? {};
-  if (typeof attributes !== 'object' || attributes === null || Object.values(attributes).some((v) => typeof v !== 'string')) {
-    throw new BadRequestError('attributes must be an object of strings');
-  }
+  const body = object(raw, 'the request body');
+  const ecus = list(body.ecus, 'ecus', LIMITS.ecus);
   return {
-    vin: stringField(body, 'vin'),
-    attributes: attributes as Record<string, string>,
-    ecus: ecus.map((e) => {
-      const ecu = objectBody(e);
-      if (ecu.primary !== undefined && typeof ecu.primary !== 'boolean') throw new BadRequestError('primary must be true or false');
-      return { serial: stringField(ecu, 'serial'), hardwareId: stringField(ecu, 'hardwareId'), publicKey: stringField(ecu, 'publicKey'), primary: ecu.primary === true };
+    vin: text(body.vin, 'vin', LIMITS.name),
+    attributes: optional(body.attributes, (v) => attributes(v, 'attributes')) ?? {},
+    ecus: ecus.map((e, i) => {
+      const ecu = object(e, `ecus[${i}]`);
+      return { ...parseEcu(ecu, `ecus[${i}]`), primary: optional(ecu.primary, (v) => flag(v, `ecus[${i}].primary`)) === true };
     }),
   };
 }
 
 function parseAssignment(body: Record<string, unknown>): AssignmentRequest {
-  const vins = body.vins ?? (typeof body.vin === 'string' ? [body.vin] : undefined);
-  if (!Array.isArray(vins) || vins.some((v) => typeof v !== 'string')) throw new BadRequestError('name the vehicles as vin or vins');
-  const optional = (name: string) => {
-    const value = body[name];
-    if (value !== undefined && typeof value !== 'string') throw new BadRequestError(`${name} must be a string`);
-    return value;
+  if ((body.vins === undefined) === (body.vin === undefined)) throw new BadRequestError('name the vehicles as vin or vins');
+  const vins = body.vins !== undefined ? texts(body.vins, 'vins', LIMITS.vins, LIMITS.name) : [text(body.vin, 'vin', LIMITS.name)];
+  return {
+    vins,
+    image: text(body.image, 'image', LIMITS.image),
+    ecuSerial: optional(body.ecuSerial, (v) => text(v, 'ecuSerial', LIMITS.serial)),
+    hardwareId: optional(body.hardwareId, (v) => text(v, 'hardwareId', LIMITS.serial)),
   };
-  return { vins: vins as string[], image: stringField(body, 'image'), ecuSerial: optional('ecuSerial'), hardwareId: optional('hardwareId') };
 }

@@ -3,17 +3,17 @@
 // sent, with a message naming the option and the form it takes; decisions stay with the Director's
 // campaign engine (campaigns.ts). Every read command has --json; people get tables.
 import type { Argv, CommandModule } from 'yargs';
-import { InvalidExpiryError, OperatorRequestError } from '../shared/errors.js';
+import { BadRequestError, InvalidExpiryError, OperatorRequestError } from '../shared/errors.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 import { parseDuration } from '../shared/workspace/duration.js';
 import { readVinsFile, readVinsCsv } from './cli-input.js';
 import type { GroupFilter, GroupRecord } from './campaign-storage.js';
-import type { Campaigns, StageSpec } from './campaigns.js';
+import { exponentialStages, type Campaigns, type StageSpec } from './campaigns.js';
 import { DirectorClient, expectAnswer, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
 
 type CampaignStatus = ReturnType<Campaigns['status']>;
 type CampaignSummary = ReturnType<Campaigns['list']>[number];
-type GroupSummary = GroupRecord & { readonly members: number };
+type GroupSummary = GroupRecord & { readonly members: number | null };
 
 const groupPath = (name: string) => `/api/v1/groups/${encodeURIComponent(name)}`;
 const campaignPath = (name: string) => `/api/v1/campaigns/${encodeURIComponent(name)}`;
@@ -102,7 +102,14 @@ export function parseRamp(text: string): { first: number; factor: number } {
   const first = parseShare(fields.get('first')!, '--ramp first');
   const factor = Number(fields.get('factor'));
   if (!(first > 0)) throw new Error(`--ramp ${text}: first must be more than 0`);
-  if (!(factor > 1)) throw new Error(`--ramp ${text}: factor must be a number above 1, e.g. 4`);
+  if (!(factor > 1 && Number.isFinite(factor))) throw new Error(`--ramp ${text}: factor must be a number above 1, e.g. 4`);
+  // The Director's own rule, checked here too so the operator hears it before anything is sent.
+  try {
+    exponentialStages(first, factor);
+  } catch (err) {
+    if (!(err instanceof BadRequestError)) throw err;
+    throw new Error(`--ramp ${text}: ${err.message}`, { cause: err });
+  }
   return { first, factor };
 }
 
@@ -365,7 +372,8 @@ const groupListCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> =
     printTable(
       io,
       ['NAME', 'KIND', 'VEHICLES', 'DEFINITION', 'CREATED'],
-      groups.map((g) => [g.name, g.kind, String(g.members), describeFilter(g.filter), g.createdAt]),
+      // A group the Director cannot evaluate (an unreadable stored filter) is listed with its problem.
+      groups.map((g) => [g.name, g.kind, g.members === null ? '?' : String(g.members), g.problem ?? describeFilter(g.filter), g.createdAt]),
       'no groups yet: `uptane director group create --help` shows how',
     );
   },

@@ -3,98 +3,109 @@
 import express, { type Request, type Router } from 'express';
 import { BadRequestError } from '../shared/errors.js';
 import type { GroupFilter } from './campaign-storage.js';
-import { checkSpec, exponentialStages, whitePaperStages, type Campaigns, type CampaignSpec, type StageSpec } from './campaigns.js';
+import { checkSpec, exponentialStages, whitePaperStages, type Campaigns, type CampaignSpec, type HaltRules, type StageSpec } from './campaigns.js';
+import { attributes, flag, LIMITS, list, number, object, optional, pathText, quote, text, texts } from './operator-input.js';
 
 type OperatorRequest = Request & { operator?: string };
 
-function object(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadRequestError(`${what} must be a JSON object`);
-  return value as Record<string, unknown>;
-}
+const shareOf = (value: unknown, what: string) => number(value, what, 0, 1);
+const durationOf = (value: unknown, what: string) => number(value, what, 0, LIMITS.durationMs, true);
+const countOf = (value: unknown, what: string) => number(value, what, 1, LIMITS.count, true);
 
-function text(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  if (typeof value !== 'string' || value.length === 0) throw new BadRequestError(`${name} must be a non-empty string`);
-  return value;
-}
-
+/**
+ * A dynamic group's filter. Its attribute terms are bounded like a vehicle's attributes (a filter
+ * naming more could match nothing): 1,100 terms once made SQLite refuse the query after the group
+ * was stored (docs/threat-model.md HR-9b).
+ */
 function parseFilter(raw: unknown): GroupFilter {
   const filter = object(raw, 'filter');
-  const attributes = filter.attributes === undefined ? undefined : object(filter.attributes, 'filter.attributes');
-  if (attributes !== undefined && Object.values(attributes).some((v) => typeof v !== 'string')) throw new BadRequestError('filter.attributes values must be strings');
-  for (const key of ['hardwareId', 'installedImage'] as const) {
-    if (filter[key] !== undefined && typeof filter[key] !== 'string') throw new BadRequestError(`filter.${key} must be a string`);
-  }
+  const attributeTerms = optional(filter.attributes, (v) => attributes(v, 'filter.attributes'));
+  const hardwareId = optional(filter.hardwareId, (v) => text(v, 'filter.hardwareId', LIMITS.serial));
+  const installedImage = optional(filter.installedImage, (v) => text(v, 'filter.installedImage', LIMITS.image));
   return {
-    ...(attributes === undefined ? {} : { attributes: attributes as Record<string, string> }),
-    ...(filter.hardwareId === undefined ? {} : { hardwareId: filter.hardwareId as string }),
-    ...(filter.installedImage === undefined ? {} : { installedImage: filter.installedImage as string }),
+    ...(attributeTerms === undefined ? {} : { attributes: attributeTerms }),
+    ...(hardwareId === undefined ? {} : { hardwareId }),
+    ...(installedImage === undefined ? {} : { installedImage }),
   };
 }
 
-/** The stages: explicit, the white paper preset, or an exponential ramp. */
+/** The stages: explicit, the white paper preset, or an exponential ramp; never more than LIMITS.stages. */
 function parseStages(body: Record<string, unknown>): StageSpec[] {
-  if (body.preset === 'white-paper') return whitePaperStages();
+  const ways = [body.stages, body.preset, body.ramp].filter((v) => v !== undefined).length;
+  if (ways !== 1) throw new BadRequestError('give the stages one way: stages (a list), preset "white-paper", or ramp {first, factor}');
+  if (body.preset !== undefined) {
+    if (body.preset !== 'white-paper') throw new BadRequestError(`preset ${quote(body.preset)} is unknown: the one preset is "white-paper"`);
+    return whitePaperStages();
+  }
   if (body.ramp !== undefined) {
     const ramp = object(body.ramp, 'ramp');
-    return exponentialStages(Number(ramp.first), Number(ramp.factor), ramp.minSoakMs === undefined ? 0 : Number(ramp.minSoakMs));
+    // exponentialStages refuses a ramp of more than LIMITS.stages stages before generating them (HR-7).
+    return exponentialStages(
+      number(ramp.first, 'ramp.first', 0, 1),
+      number(ramp.factor, 'ramp.factor', 0, Number.MAX_VALUE),
+      optional(ramp.minSoakMs, (v) => durationOf(v, 'ramp.minSoakMs')) ?? 0,
+    );
   }
-  if (!Array.isArray(body.stages)) throw new BadRequestError('give stages (a list), preset "white-paper", or ramp {first, factor}');
-  return body.stages.map((raw, i) => {
+  return list(body.stages, 'stages', LIMITS.stages).map((raw, i) => {
     const stage = object(raw, `stages[${i}]`);
-    const number = (name: string) => {
-      const value = stage[name];
-      if (value !== undefined && typeof value !== 'number') throw new BadRequestError(`stages[${i}].${name} must be a number`);
-      return value as number | undefined;
-    };
     const spec: StageSpec = {
-      share: number('share'),
-      count: number('count'),
-      startAfterMs: number('startAfterMs'),
-      minSoakMs: number('minSoakMs'),
-      successThreshold: number('successThreshold'),
+      share: optional(stage.share, (v) => shareOf(v, `stages[${i}].share`)),
+      count: optional(stage.count, (v) => countOf(v, `stages[${i}].count`)),
+      startAfterMs: optional(stage.startAfterMs, (v) => durationOf(v, `stages[${i}].startAfterMs`)),
+      minSoakMs: optional(stage.minSoakMs, (v) => durationOf(v, `stages[${i}].minSoakMs`)),
+      successThreshold: optional(stage.successThreshold, (v) => shareOf(v, `stages[${i}].successThreshold`)),
     };
     return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as StageSpec;
   });
 }
 
+function parseHalt(raw: unknown): HaltRules {
+  const halt = object(raw, 'halt');
+  const rules: { -readonly [K in keyof HaltRules]: HaltRules[K] } = {};
+  if (halt.maxFailureRate !== undefined) rules.maxFailureRate = shareOf(halt.maxFailureRate, 'halt.maxFailureRate');
+  if (halt.minSample !== undefined) rules.minSample = countOf(halt.minSample, 'halt.minSample');
+  if (halt.maxFailures !== undefined) rules.maxFailures = countOf(halt.maxFailures, 'halt.maxFailures');
+  if (halt.onAttack !== undefined) rules.onAttack = flag(halt.onAttack, 'halt.onAttack');
+  return rules;
+}
+
 export function parseCampaignSpec(raw: unknown): CampaignSpec {
   const body = object(raw, 'the request body');
-  if (!Array.isArray(body.images)) throw new BadRequestError('images must be a list of {hardwareId, image}');
-  const images = body.images.map((item, i) => {
+  const images = list(body.images, 'images', LIMITS.images).map((item, i) => {
     const image = object(item, `images[${i}]`);
-    return { hardwareId: text(image, 'hardwareId'), image: text(image, 'image') };
+    return { hardwareId: text(image.hardwareId, `images[${i}].hardwareId`, LIMITS.serial), image: text(image.image, `images[${i}].image`, LIMITS.image) };
   });
-  const halt = body.halt === undefined ? undefined : object(body.halt, 'halt');
-  const window = body.maintenanceWindow === undefined ? undefined : object(body.maintenanceWindow, 'maintenanceWindow');
+  const halt = optional(body.halt, parseHalt);
+  const window = optional(body.maintenanceWindow, (v) => object(v, 'maintenanceWindow'));
   const spec: CampaignSpec = {
     images,
     stages: parseStages(body),
-    ...(halt === undefined
+    ...(halt === undefined ? {} : { halt }),
+    includeNewVehicles: optional(body.includeNewVehicles, (v) => flag(v, 'includeNewVehicles')) === true,
+    ...(window === undefined
       ? {}
       : {
-          halt: {
-            ...(halt.maxFailureRate === undefined ? {} : { maxFailureRate: Number(halt.maxFailureRate) }),
-            ...(halt.minSample === undefined ? {} : { minSample: Number(halt.minSample) }),
-            ...(halt.maxFailures === undefined ? {} : { maxFailures: Number(halt.maxFailures) }),
-            ...(halt.onAttack === undefined ? {} : { onAttack: halt.onAttack === true }),
+          maintenanceWindow: {
+            startHour: number(window.startHour, 'maintenanceWindow.startHour', 0, 24, true),
+            endHour: number(window.endHour, 'maintenanceWindow.endHour', 0, 24, true),
           },
         }),
-    includeNewVehicles: body.includeNewVehicles === true,
-    ...(window === undefined ? {} : { maintenanceWindow: { startHour: Number(window.startHour), endHour: Number(window.endHour) } }),
   };
   checkSpec(spec);
   return spec;
 }
+
+const groupName = (raw: unknown) => pathText(raw, 'the group name', LIMITS.name);
+const campaignName = (raw: unknown) => pathText(raw, 'the campaign name or id', LIMITS.name);
 
 export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHandler): Router {
   const router = express.Router();
 
   router.post('/groups', jsonBody, (req: OperatorRequest, res) => {
     const body = object(req.body, 'the request body');
-    const name = text(body, 'name');
-    if (body.vins !== undefined && (!Array.isArray(body.vins) || body.vins.some((v) => typeof v !== 'string'))) throw new BadRequestError('vins must be a list of strings');
-    const members = body.vins !== undefined ? { vins: body.vins as string[] } : { filter: parseFilter(body.filter) };
+    const name = text(body.name, 'name', LIMITS.name);
+    if ((body.vins === undefined) === (body.filter === undefined)) throw new BadRequestError('a group is either a list of VINs (vins) or a filter (filter)');
+    const members = body.vins !== undefined ? { vins: texts(body.vins, 'vins', LIMITS.vins, LIMITS.name) } : { filter: parseFilter(body.filter) };
     res.status(201).json(campaigns.createGroup(name, members, req.operator!));
   });
 
@@ -103,12 +114,13 @@ export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHa
   });
 
   router.get('/groups/:name', (req, res) => {
-    res.json({ name: req.params.name, members: campaigns.members(String(req.params.name)) });
+    const name = groupName(req.params.name);
+    res.json({ name, members: campaigns.members(name) });
   });
 
   router.post('/campaigns', jsonBody, (req: OperatorRequest, res) => {
     const body = object(req.body, 'the request body');
-    const created = campaigns.create(text(body, 'name'), text(body, 'group'), parseCampaignSpec(body), req.operator!);
+    const created = campaigns.create(text(body.name, 'name', LIMITS.name), text(body.group, 'group', LIMITS.name), parseCampaignSpec(body), req.operator!);
     res.status(201).json(campaigns.status(String(created.id)));
   });
 
@@ -117,11 +129,11 @@ export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHa
   });
 
   router.get('/campaigns/:campaign', (req, res) => {
-    res.json(campaigns.status(String(req.params.campaign)));
+    res.json(campaigns.status(campaignName(req.params.campaign)));
   });
 
   router.post('/campaigns/:campaign/:action', jsonBody, async (req: OperatorRequest, res) => {
-    const campaign = campaigns.byName(String(req.params.campaign));
+    const campaign = campaigns.byName(campaignName(req.params.campaign));
     const actor = req.operator!;
     switch (req.params.action) {
       case 'start':
@@ -140,7 +152,7 @@ export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHa
         campaigns.abort(campaign.id, actor);
         break;
       default:
-        throw new BadRequestError(`unknown action ${String(req.params.action)}: start, pause, resume, advance or abort`);
+        throw new BadRequestError(`unknown action ${quote(req.params.action)}: start, pause, resume, advance or abort`);
     }
     res.json(campaigns.status(String(campaign.id)));
   });

@@ -19,6 +19,38 @@ export interface GroupRecord {
   readonly kind: 'static' | 'dynamic';
   readonly filter: GroupFilter | null;
   readonly createdAt: string;
+  /** Set when the stored filter cannot be read: the group then has no members (never "everyone"). */
+  readonly problem?: string;
+}
+
+interface GroupRow {
+  name: string;
+  kind: 'static' | 'dynamic';
+  filter: string | null;
+  created_at: string;
+}
+
+/**
+ * A stored group, read without trusting the row: a filter that is not JSON or not a filter's shape
+ * becomes a `problem`, so one bad row fails only its own group, not every listing (HR-9b).
+ */
+function toGroup(row: GroupRow): GroupRecord {
+  const base = { name: row.name, kind: row.kind, createdAt: row.created_at };
+  if (row.filter === null) return { ...base, filter: null };
+  let filter: unknown;
+  try {
+    filter = JSON.parse(row.filter);
+  } catch {
+    return { ...base, filter: null, problem: 'its stored filter is not readable JSON' };
+  }
+  return isFilter(filter) ? { ...base, filter } : { ...base, filter: null, problem: 'its stored filter is not a filter (attributes, hardwareId, installedImage)' };
+}
+
+function isFilter(value: unknown): value is GroupFilter {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const { attributes, hardwareId, installedImage } = value as Record<string, unknown>;
+  const attributesOk = attributes === undefined || (typeof attributes === 'object' && attributes !== null && !Array.isArray(attributes) && Object.values(attributes).every((v) => typeof v === 'string'));
+  return attributesOk && (hardwareId === undefined || typeof hardwareId === 'string') && (installedImage === undefined || typeof installedImage === 'string');
 }
 
 export interface CampaignRow {
@@ -118,17 +150,12 @@ export class CampaignStorage {
   }
 
   group(name: string): GroupRecord | undefined {
-    const row = this.s.group.get(name) as { name: string; kind: 'static' | 'dynamic'; filter: string | null; created_at: string } | undefined;
-    return row === undefined ? undefined : { name: row.name, kind: row.kind, filter: row.filter === null ? null : (JSON.parse(row.filter) as GroupFilter), createdAt: row.created_at };
+    const row = this.s.group.get(name) as GroupRow | undefined;
+    return row === undefined ? undefined : toGroup(row);
   }
 
   groups(): GroupRecord[] {
-    return (this.s.groups.all() as Array<{ name: string; kind: 'static' | 'dynamic'; filter: string | null; created_at: string }>).map((row) => ({
-      name: row.name,
-      kind: row.kind,
-      filter: row.filter === null ? null : (JSON.parse(row.filter) as GroupFilter),
-      createdAt: row.created_at,
-    }));
+    return (this.s.groups.all() as GroupRow[]).map(toGroup);
   }
 
   addMember(group: string, vin: string): void {
@@ -139,13 +166,18 @@ export class CampaignStorage {
     return (this.s.staticMembers.all(group) as Array<{ vin: string }>).map((r) => r.vin);
   }
 
-  /** VINs matching a dynamic group's filter, evaluated now against the inventory. */
+  /**
+   * VINs matching a dynamic group's filter, evaluated now against the inventory. The attribute terms
+   * go in as one JSON parameter walked by json_each, not one SQL term each: however many a stored
+   * filter holds, the statement stays the same size (1,100 ANDed terms passed SQLite's expression
+   * depth limit of 1,000; docs/threat-model.md HR-9b).
+   */
   dynamicMembers(filter: GroupFilter): string[] {
     const where: string[] = [];
     const params: unknown[] = [];
-    for (const [name, value] of Object.entries(filter.attributes ?? {})) {
-      where.push('json_extract(v.attributes, ?) = ?');
-      params.push(`$.${JSON.stringify(name)}`, value);
+    if (filter.attributes !== undefined && Object.keys(filter.attributes).length > 0) {
+      where.push(`NOT EXISTS (SELECT 1 FROM json_each(?) f WHERE json_extract(v.attributes, '$.' || json_quote(f.key)) IS NOT f.value)`);
+      params.push(JSON.stringify(filter.attributes));
     }
     if (filter.hardwareId !== undefined) {
       where.push('EXISTS (SELECT 1 FROM ecus e WHERE e.vin = v.vin AND e.hardware_id = ?)');

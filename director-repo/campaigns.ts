@@ -6,8 +6,9 @@
 // mid-stage loses nothing: the engine only ever compares the stored state with the stored rules.
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
-import { BadRequestError, ConflictError, NotFoundError, UptaneError } from '../shared/errors.js';
-import type { CampaignRow, CampaignStorage, GroupFilter } from './campaign-storage.js';
+import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/errors.js';
+import type { CampaignRow, CampaignStorage, GroupFilter, GroupRecord } from './campaign-storage.js';
+import { decimal } from './operator-input.js';
 import type { Director, ResolvedImage } from './director.js';
 import type { DirectorStorage } from './storage.js';
 
@@ -53,6 +54,9 @@ interface StoredSpec extends CampaignSpec {
 
 const DAY = 24 * 60 * 60 * 1000;
 
+/** Stages of one campaign, whichever way they are given. */
+export const MAX_STAGES = 100;
+
 /**
  * The white paper's schedule for a large fleet: day 1 0.1%, day 2 1%, day 3 10%, days 4 to 7 20% each,
  * day 8 the rest, as cumulative stages (uptane-requirements.md 10; issue 8).
@@ -68,11 +72,19 @@ export function whitePaperStages(): StageSpec[] {
   return stages;
 }
 
-/** An exponential ramp: `first` share, multiplied by `factor` each stage, until everyone. */
+/**
+ * An exponential ramp: `first` share, multiplied by `factor` each stage, until everyone. At most
+ * MAX_STAGES stages: the loop stops there and refuses, so a factor of 1.000000001 costs a hundred
+ * multiplications, not billions of stages built before any limit is checked (docs/threat-model.md HR-7).
+ */
 export function exponentialStages(first: number, factor: number, minSoakMs = 0): StageSpec[] {
-  if (!(first > 0 && first <= 1) || !(factor > 1)) throw new BadRequestError('a ramp needs 0 < first <= 1 and factor > 1');
+  if (!(first > 0 && first <= 1) || !(factor > 1 && Number.isFinite(factor))) throw new BadRequestError('a ramp needs 0 < first <= 1 and factor > 1');
   const stages: StageSpec[] = [];
-  for (let share = first; share < 1; share *= factor) stages.push({ share: Math.round(share * 1e6) / 1e6, minSoakMs });
+  let share = first;
+  for (; share < 1 && stages.length < MAX_STAGES; share *= factor) stages.push({ share: Math.round(share * 1e6) / 1e6, minSoakMs });
+  if (share < 1 || stages.length >= MAX_STAGES) {
+    throw new BadRequestError(`a ramp from ${first} by a factor of ${factor} takes more than ${MAX_STAGES} stages to reach everyone: raise first or factor`);
+  }
   stages.push({ share: 1, minSoakMs });
   return stages;
 }
@@ -80,7 +92,7 @@ export function exponentialStages(first: number, factor: number, minSoakMs = 0):
 export function checkSpec(spec: CampaignSpec): void {
   if (spec.images.length === 0) throw new BadRequestError('a campaign names at least one image and hardware id');
   if (new Set(spec.images.map((i) => i.hardwareId)).size !== spec.images.length) throw new BadRequestError('one image per hardware id');
-  if (spec.stages.length === 0 || spec.stages.length > 100) throw new BadRequestError('a campaign has 1 to 100 stages');
+  if (spec.stages.length === 0 || spec.stages.length > MAX_STAGES) throw new BadRequestError(`a campaign has 1 to ${MAX_STAGES} stages`);
   for (const [i, stage] of spec.stages.entries()) {
     if ((stage.share === undefined) === (stage.count === undefined)) throw new BadRequestError(`stage ${i + 1}: give either share or count`);
     if (stage.share !== undefined && !(stage.share > 0 && stage.share <= 1)) throw new BadRequestError(`stage ${i + 1}: share must be in (0, 1]`);
@@ -95,6 +107,10 @@ export function checkSpec(spec: CampaignSpec): void {
   const window = spec.maintenanceWindow;
   if (window !== undefined && ![window.startHour, window.endHour].every((h) => Number.isInteger(h) && h >= 0 && h <= 24)) {
     throw new BadRequestError('maintenance window hours must be integers 0-24');
+  }
+  // An empty window (5-5, 24-0) would hold every stage back for ever.
+  if (window !== undefined && !Array.from({ length: 24 }, (_, hour) => hour).some((hour) => inWindow(window, hour))) {
+    throw new BadRequestError(`maintenance window ${window.startHour}-${window.endHour} holds no hour; give START-END such as 1-5 or 22-4`);
   }
 }
 
@@ -143,11 +159,24 @@ export class Campaigns {
   members(group: string): string[] {
     const record = this.campaigns.group(group);
     if (record === undefined) throw new NotFoundError(`no group ${group}`);
+    if (record.problem !== undefined) throw new RepositoryStateError(`group ${group} cannot be evaluated: ${record.problem}; create it anew`);
     return record.kind === 'static' ? this.campaigns.staticMembers(group) : this.campaigns.dynamicMembers(record.filter ?? {});
   }
 
-  groups() {
-    return this.campaigns.groups().map((g) => ({ ...g, members: this.members(g.name).length }));
+  /**
+   * Every group with its member count. One group that cannot be evaluated (a filter stored before
+   * filters were bounded, an unreadable row) is listed with its problem instead of failing the
+   * whole listing (docs/threat-model.md HR-9b).
+   */
+  groups(): Array<GroupRecord & { members: number | null; problem?: string }> {
+    return this.campaigns.groups().map((g) => {
+      try {
+        return { ...g, members: this.members(g.name).length };
+      } catch (err) {
+        if (!(err instanceof UptaneError)) throw err;
+        return { ...g, members: null, problem: err.message };
+      }
+    });
   }
 
   // Campaign lifecycle -------------------------------------------------------------------------
@@ -284,7 +313,7 @@ export class Campaigns {
         }
         const next = spec.stages[campaign.stage + 1]!;
         const due = spec.startedAt === undefined || now.getTime() - Date.parse(spec.startedAt) >= (next.startAfterMs ?? 0);
-        if (installedShare >= threshold && soaked && due && this.inWindow(spec, now)) {
+        if (installedShare >= threshold && soaked && due && (spec.maintenanceWindow === undefined || inWindow(spec.maintenanceWindow, now.getUTCHours()))) {
           this.campaigns.setStage(id, campaign.stage + 1, now);
           this.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 2, installedShare: round(installedShare) }, now);
           this.enterStage(this.get(id), spec, 'engine');
@@ -348,12 +377,6 @@ export class Campaigns {
     for (const vin of this.members(campaign.groupName)) if (!known.has(vin)) this.campaigns.addVehicle(campaign.id, vin, rankOf(campaign.id, vin));
   }
 
-  private inWindow(spec: CampaignSpec, now: Date): boolean {
-    const window = spec.maintenanceWindow;
-    if (window === undefined) return true;
-    const hour = now.getUTCHours();
-    return window.startHour <= window.endHour ? hour >= window.startHour && hour < window.endHour : hour >= window.startHour || hour < window.endHour;
-  }
 
   /** A vehicle belongs to at most one active campaign for the same hardware id. */
   private checkConflicts(campaign: CampaignRow, spec: CampaignSpec, members: readonly string[]): void {
@@ -382,7 +405,8 @@ export class Campaigns {
   }
 
   byName(name: string): CampaignRow {
-    const campaign = this.campaigns.campaignByName(name) ?? (/^\d+$/.test(name) ? this.campaigns.campaign(Number(name)) : undefined);
+    const id = decimal(name);
+    const campaign = this.campaigns.campaignByName(name) ?? (id === undefined ? undefined : this.campaigns.campaign(id));
     if (campaign === undefined) throw new NotFoundError(`no campaign ${name}`);
     return campaign;
   }
@@ -443,6 +467,11 @@ export class Campaigns {
       history: this.campaigns.events(campaign.id),
     };
   }
+}
+
+/** The UTC hour is inside the window (start inclusive, end exclusive; 22-4 wraps midnight). */
+function inWindow(window: { readonly startHour: number; readonly endHour: number }, hour: number): boolean {
+  return window.startHour <= window.endHour ? hour >= window.startHour && hour < window.endHour : hour >= window.startHour || hour < window.endHour;
 }
 
 /** Deterministic, evenly spread order of the group's vehicles for one campaign. */

@@ -304,6 +304,8 @@ describe('uptane director campaign', () => {
       [['--stage', '10%', '--preset', 'white-paper'], 'give the schedule one way'],
       [['--preset', 'white-paper', '--soak', '1h'], 'the white-paper preset has its own schedule'],
       [['--ramp', 'first=0.01,factor=1'], 'factor must be a number above 1'],
+      // HR-7: refused before anything is sent (the Director refuses it too, before generating stages).
+      [['--ramp', 'first=0.01,factor=1.000000001'], '--ramp first=0.01,factor=1.000000001: a ramp from 0.01 by a factor of 1.000000001 takes more than 100 stages'],
       [['--stage', '100%', '--maintenance-window', '5-5'], '--maintenance-window 5-5: write START-END in whole UTC hours'],
       [['--stage', '100%', '--max-failure-rate', '2'], '--max-failure-rate 2: give a share from 0 to 1'],
     ];

@@ -1,0 +1,138 @@
+// Operator input at the boundary of the Director's operator API (/api/v1): bodies, query and path
+// parameters. Every value is checked for its type and a bound before any work or storage depends on
+// it, and a refusal is a BadRequestError (400, nothing stored), so no request can make the Director
+// generate, store or list more than these limits allow (docs/threat-model.md HR-7, HR-9b, HR-9c,
+// HR-9d). The rules about what the values mean (a stage's share, a VIN's characters) stay with the
+// services; this module only says "a string of at most N", "a whole number from A to B", ...
+import { BadRequestError } from '../shared/errors.js';
+
+export const LIMITS = {
+  /** VINs, group and campaign names (director.ts and campaigns.ts allow 1-64 characters). */
+  name: 64,
+  /** ECU serials and hardware ids (director.ts allows 1-128 characters). */
+  serial: 128,
+  /** Image (target) names: the metadata's own limit (shared/metadata/paths.ts). */
+  image: 1024,
+  /** An Ed25519 public key is 64 hex digits; room for other encodings' error messages, no more. */
+  publicKey: 256,
+  /** VINs in one assignment or static group (the Director's default for assignments). */
+  vins: 100_000,
+  /** ECUs of one vehicle, and images of one campaign (one per hardware id). */
+  ecus: 64,
+  images: 64,
+  /** Vehicle attributes, and attribute terms of a group filter (a filter cannot ask about more). */
+  attributes: 32,
+  attributeName: 64,
+  attributeValue: 256,
+  /** Stages of a campaign, whichever way they are given (explicit, preset, ramp). */
+  stages: 100,
+  /** Soak and schedule times: ten years, far past any rollout, far below float trouble. */
+  durationMs: 10 * 366 * 24 * 60 * 60 * 1000,
+  /** Counts of vehicles (stage counts, halt sample sizes). */
+  count: 100_000_000,
+  /** Rows per page of a listing. */
+  pageRows: 1000,
+} as const;
+
+/** A refused value as a short, printable quote: messages (and the audit log) never carry the whole input. */
+export function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  const cut = text.length > 40 ? `${text.slice(0, 40)}...` : text;
+  return JSON.stringify(cut);
+}
+
+export function object(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BadRequestError(`${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+/** A non-empty string of at most `max` characters. */
+export function text(value: unknown, what: string, max: number): string {
+  if (typeof value !== 'string' || value.length === 0) throw new BadRequestError(`${what} must be a non-empty string`);
+  if (value.length > max) throw new BadRequestError(`${what} is longer than ${max} characters`);
+  return value;
+}
+
+/** A list of at most `max` items. */
+export function list(value: unknown, what: string, max: number): unknown[] {
+  if (!Array.isArray(value)) throw new BadRequestError(`${what} must be a list`);
+  if (value.length > max) throw new BadRequestError(`${what} has ${value.length} items; at most ${max}`);
+  return value;
+}
+
+/** A list of at most `max` strings of at most `maxLength` characters each. */
+export function texts(value: unknown, what: string, max: number, maxLength: number): string[] {
+  return list(value, what, max).map((item, i) => text(item, `${what}[${i}]`, maxLength));
+}
+
+/** A finite number from `min` to `max`; `integer` for whole numbers. */
+export function number(value: unknown, what: string, min: number, max: number, integer = false): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new BadRequestError(`${what} must be a number`);
+  if (integer && !Number.isSafeInteger(value)) throw new BadRequestError(`${what} must be a whole number`);
+  if (value < min || value > max) throw new BadRequestError(`${what} must be from ${min} to ${max}; got ${quote(value)}`);
+  return value;
+}
+
+export function flag(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') throw new BadRequestError(`${what} must be true or false`);
+  return value;
+}
+
+/** `check(value)` when the field is present, else undefined. */
+export function optional<T>(value: unknown, check: (present: unknown) => T): T | undefined {
+  return value === undefined ? undefined : check(value);
+}
+
+/** An object of at most LIMITS.attributes string entries (vehicle attributes, filter terms). */
+export function attributes(value: unknown, what: string): Record<string, string> {
+  const entries = Object.entries(object(value, what));
+  if (entries.length > LIMITS.attributes) throw new BadRequestError(`${what} has ${entries.length} entries; at most ${LIMITS.attributes}`);
+  for (const [name, v] of entries) {
+    text(name, `${what} name ${quote(name)}`, LIMITS.attributeName);
+    if (typeof v !== 'string') throw new BadRequestError(`${what}.${name} must be a string`);
+    if (v.length > LIMITS.attributeValue) throw new BadRequestError(`${what}.${name} is longer than ${LIMITS.attributeValue} characters`);
+  }
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+// --- Query and path parameters ------------------------------------------------------------------
+
+/** Canonical decimal: no sign, no leading zero, no exponent, no hex, at most 15 digits (a safe integer). */
+const DECIMAL = /^(?:0|[1-9][0-9]{0,14})$/;
+
+/** The whole number `text` spells in canonical decimal, or undefined ("0x1", "1.5", "-1", "01" are not). */
+export function decimal(text: string): number | undefined {
+  return DECIMAL.test(text) ? Number(text) : undefined;
+}
+
+type Query = Readonly<Record<string, unknown>>;
+
+/** A query parameter given at most once, as a string of at most `max` characters. */
+export function queryText(query: Query, name: string, max: number): string | undefined {
+  const value = query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new BadRequestError(`query parameter ${name} must be given once, as text`);
+  if (value.length > max) throw new BadRequestError(`query parameter ${name} is longer than ${max} characters`);
+  return value;
+}
+
+/** A whole-number query parameter from `min` to `max` in canonical decimal, or `fallback` when absent. */
+export function queryInteger(query: Query, name: string, { min, max, fallback }: { min: number; max: number; fallback: number }): number {
+  const raw = queryText(query, name, 16);
+  if (raw === undefined) return fallback;
+  const value = decimal(raw);
+  if (value === undefined || value < min || value > max) throw new BadRequestError(`query parameter ${name} must be a whole number from ${min} to ${max}; got ${quote(raw)}`);
+  return value;
+}
+
+/** A numeric id in a path (`/assignments/17`): canonical decimal, at least 1. */
+export function pathId(raw: unknown, what: string): number {
+  const value = typeof raw === 'string' ? decimal(raw) : undefined;
+  if (value === undefined || value < 1) throw new BadRequestError(`${what} must be a whole number written in decimal, such as 17; got ${quote(raw)}`);
+  return value;
+}
+
+/** A name in a path (VIN, ECU serial, group, campaign): non-empty and at most `max` characters. */
+export function pathText(raw: unknown, what: string, max: number): string {
+  return text(typeof raw === 'string' ? raw : undefined, what, max);
+}
