@@ -187,9 +187,11 @@ export function describeEvent(kind: string, details: unknown): string {
     case 'created':
       return `group ${String(d.group)}; ${Array.isArray(d.images) ? describeImages(d.images as Array<{ hardwareId: string; image: string }>) : '?'}; ${plural(num('stages') ?? 0, 'stage')}`;
     case 'started':
-      return `${plural(num('vehicles') ?? 0, 'vehicle')} in the group`;
+      return `${plural(num('vehicles') ?? 0, 'vehicle')} in the group${typeof d.waiting === 'string' ? `; ${d.waiting}` : ''}`;
     case 'advanced':
-      return d.by === 'operator' ? `to stage ${num('stage')}, by operator command` : `to stage ${num('stage')}: ${formatPercent(num('installedShare') ?? 0)} of the stage installed`;
+      if (d.by === 'operator') return `to stage ${num('stage')}, by operator command`;
+      if (d.by === 'schedule') return `to stage ${num('stage')}: its start time and maintenance window came`;
+      return `to stage ${num('stage')}: ${formatPercent(num('installedShare') ?? 0)} of the stage installed`;
     case 'paused':
       return `stage ${num('stage')}: ${typeof d.reason === 'string' ? d.reason : 'no reason recorded'}`;
     case 'resumed':
@@ -227,6 +229,9 @@ function printStatus(io: CliEnvironment, status: CampaignStatus): void {
   io.print(`campaign  ${status.name} (#${status.id})`);
   io.print(`state     ${status.state}${status.state === 'draft' ? ' (not started)' : `, stage ${status.stage} of ${status.stages.length}`}`);
   io.print(`group     ${status.group}${status.state === 'draft' ? '' : `: ${plural(status.vehicles, 'vehicle')} in the campaign, ${staged} given the update so far`}`);
+  if ((status.state === 'running' || status.state === 'paused') && status.stageStartedAt === null) {
+    io.print(`waiting   stage ${status.stage} has not started: it waits for its start time (after=) or the maintenance window`);
+  }
   io.print(`images    ${describeImages(status.images)}`);
   io.print('');
   io.print('stages');

@@ -124,6 +124,7 @@ export class CampaignStorage {
       activeCampaigns: db.prepare("SELECT * FROM campaigns WHERE state IN ('running', 'paused') ORDER BY id"),
       setState: db.prepare('UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?'),
       setStage: db.prepare('UPDATE campaigns SET stage = ?, stage_started_at = ?, updated_at = ? WHERE id = ?'),
+      holdStage: db.prepare('UPDATE campaigns SET stage = ?, stage_started_at = NULL, updated_at = ? WHERE id = ?'),
       addVehicle: db.prepare('INSERT OR IGNORE INTO campaign_vehicles (campaign_id, vin, rank) VALUES (?, ?, ?)'),
       vehicles: db.prepare('SELECT vin, rank, stage, outcome FROM campaign_vehicles WHERE campaign_id = ? ORDER BY rank'),
       setVehicleStage: db.prepare('UPDATE campaign_vehicles SET stage = ?, outcome = ? WHERE campaign_id = ? AND vin = ?'),
@@ -224,6 +225,11 @@ export class CampaignStorage {
 
   setStage(id: number, stage: number, now: Date): void {
     this.s.setStage.run(stage, now.toISOString(), now.toISOString(), id);
+  }
+
+  /** Makes `stage` current without starting it (stage_started_at NULL): it waits for its schedule. */
+  holdStage(id: number, stage: number, now: Date): void {
+    this.s.holdStage.run(stage, now.toISOString(), id);
   }
 
   addVehicle(id: number, vin: string, rank: string): void {

@@ -204,14 +204,19 @@ export class Campaigns {
     const spec = JSON.parse(campaign.spec) as StoredSpec;
     const resolved = await this.director.resolveImages(spec.images);
     const now = this.clock.now();
+    const started: StoredSpec = { ...spec, resolved, startedAt: now.toISOString() };
+    // Stage 1 keeps its schedule and the maintenance window like every later stage: it may have to
+    // wait, and then the engine starts it when they allow (docs/threat-model.md HR-11a).
+    const held = heldBecause(started, 0, now);
     this.storage.transaction(() => {
       const members = this.members(campaign.groupName);
       this.checkConflicts(campaign, spec, members);
       for (const vin of members) this.campaigns.addVehicle(id, vin, rankOf(id, vin));
-      this.storage.db.prepare('UPDATE campaigns SET spec = ? WHERE id = ?').run(JSON.stringify({ ...spec, resolved, startedAt: now.toISOString() }), id);
+      this.storage.db.prepare('UPDATE campaigns SET spec = ? WHERE id = ?').run(JSON.stringify(started), id);
       this.campaigns.setState(id, 'running', now);
-      this.campaigns.setStage(id, 0, now);
-      this.campaigns.event(id, actor, 'started', { vehicles: members.length, attackWatermark: this.campaigns.lastAttackId() }, now);
+      if (held === undefined) this.campaigns.setStage(id, 0, now);
+      else this.campaigns.holdStage(id, 0, now);
+      this.campaigns.event(id, actor, 'started', { vehicles: members.length, attackWatermark: this.campaigns.lastAttackId(), ...(held === undefined ? {} : { waiting: held }) }, now);
     });
     this.evaluate(id, { enterStage: true });
     return this.get(id);
@@ -248,6 +253,14 @@ export class Campaigns {
       const campaign = this.get(id);
       const spec = JSON.parse(campaign.spec) as StoredSpec;
       if (campaign.state !== 'running' && campaign.state !== 'paused') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}`);
+      if (campaign.stageStartedAt === null) {
+        // The current stage waits for its schedule or window: the operator starts it now.
+        this.campaigns.setStage(id, campaign.stage, now);
+        this.campaigns.setState(id, 'running', now);
+        this.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 1, by: 'operator' }, now);
+        this.enterStage(this.get(id), spec, actor);
+        return;
+      }
       if (campaign.stage + 1 >= spec.stages.length) throw new ConflictError(`campaign ${campaign.name} is in its last stage`);
       this.campaigns.setStage(id, campaign.stage + 1, now);
       this.campaigns.setState(id, 'running', now);
@@ -290,6 +303,14 @@ export class Campaigns {
         if (campaign.state !== 'running') return;
         const spec = JSON.parse(campaign.spec) as StoredSpec;
         if (spec.includeNewVehicles === true) this.addNewMembers(campaign);
+        if (campaign.stageStartedAt === null) {
+          // A stage held back at the start (its schedule, the maintenance window) begins once they allow.
+          if (heldBecause(spec, campaign.stage, now) !== undefined) return;
+          this.campaigns.setStage(id, campaign.stage, now);
+          this.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 1, by: 'schedule' }, now);
+          this.enterStage(this.get(id), spec, 'engine');
+          return;
+        }
         if (enterStage) this.enterStage(campaign, spec, 'engine');
         const halt = this.haltReason(campaign, spec);
         if (halt !== undefined) {
@@ -311,9 +332,7 @@ export class Campaigns {
           }
           return;
         }
-        const next = spec.stages[campaign.stage + 1]!;
-        const due = spec.startedAt === undefined || now.getTime() - Date.parse(spec.startedAt) >= (next.startAfterMs ?? 0);
-        if (installedShare >= threshold && soaked && due && (spec.maintenanceWindow === undefined || inWindow(spec.maintenanceWindow, now.getUTCHours()))) {
+        if (installedShare >= threshold && soaked && heldBecause(spec, campaign.stage + 1, now) === undefined) {
           this.campaigns.setStage(id, campaign.stage + 1, now);
           this.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 2, installedShare: round(installedShare) }, now);
           this.enterStage(this.get(id), spec, 'engine');
@@ -459,6 +478,8 @@ export class Campaigns {
       group: campaign.groupName,
       state: campaign.state,
       stage: campaign.stage + 1,
+      /** When the current stage started; null while it waits for its schedule or maintenance window. */
+      stageStartedAt: campaign.state === 'draft' ? null : campaign.stageStartedAt,
       stages: spec.stages,
       images: spec.images,
       vehicles: this.campaigns.vehicles(campaign.id).length,
@@ -467,6 +488,16 @@ export class Campaigns {
       history: this.campaigns.events(campaign.id),
     };
   }
+}
+
+/** Why stage `index` may not start at `now` (its `after` time, the maintenance window), or undefined when it may. */
+function heldBecause(spec: StoredSpec, index: number, now: Date): string | undefined {
+  const after = spec.stages[index]?.startAfterMs ?? 0;
+  const from = spec.startedAt === undefined ? undefined : Date.parse(spec.startedAt) + after;
+  if (from !== undefined && now.getTime() < from) return `stage ${index + 1} starts at ${new Date(from).toISOString()}`;
+  const window = spec.maintenanceWindow;
+  if (window !== undefined && !inWindow(window, now.getUTCHours())) return `stage ${index + 1} waits for the maintenance window ${window.startHour}-${window.endHour} UTC`;
+  return undefined;
 }
 
 /** The UTC hour is inside the window (start inclusive, end exclusive; 22-4 wraps midnight). */

@@ -181,6 +181,14 @@ describe('uptane director campaign', () => {
     const started = await ok('director', 'campaign', 'start', 'cmpa-ecm2');
     expect(started).toContain('started campaign cmpa-ecm2: now running, stage 1 of 2');
     expect(started).toContain('6 vehicles in the campaign');
+    // HR-11a: the clock says 00:00 UTC, outside the 1-5 window, so stage 1 waits; at 01:00 the engine
+    // (the server's timer calls tick) starts it.
+    expect(await assigned(fleet)).toHaveLength(0);
+    const waiting = await ok('director', 'campaign', 'status', 'cmpa-ecm2');
+    expect(waiting).toContain('waiting   stage 1 has not started: it waits for its start time (after=) or the maintenance window');
+    expect(waiting).toMatch(/fixture-operator\s+started\s+6 vehicles in the group; stage 1 waits for the maintenance window 1-5 UTC$/m);
+    clock.set('2026-06-01T01:00:00Z');
+    repos.director.campaigns.tick();
     const [a, b, c] = await assigned(fleet);
     expect(await assigned(fleet)).toHaveLength(3);
 
@@ -204,7 +212,9 @@ describe('uptane director campaign', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}2\s+100%, after 1d, soak 1h, success 80%\s+-$/));
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}1\s+rolled_back: boot_check_failed: did not boot$/));
     expect(lines).toContainEqual(expect.stringMatching(/fixture-operator\s+created\s+group cmpa-sedans; ecm-x1=engine\/ecm-2\.0\.bin; 2 stages$/));
-    expect(lines).toContainEqual(expect.stringMatching(/fixture-operator\s+started\s+6 vehicles in the group$/));
+    expect(lines).toContainEqual(expect.stringMatching(/fixture-operator\s+started\s+6 vehicles in the group; stage 1 waits for the maintenance window 1-5 UTC$/));
+    expect(lines).toContainEqual(expect.stringMatching(/engine\s+advanced\s+to stage 1: its start time and maintenance window came$/));
+    expect(text).not.toContain('waiting   stage 1');
 
     const list = await ok('director', 'campaign', 'list');
     expect(list).toMatch(/\d+\s+cmpa-ecm2\s+cmpa-sedans\s+running\s+1 of 2/);
