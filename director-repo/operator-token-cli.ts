@@ -21,9 +21,6 @@ interface DataDirArgs {
 }
 type WithDataDir = <T>(yargs: Argv<T>) => Argv<T & DataDirArgs>;
 
-/** A line on standard error: what a person reads, kept off standard output, which holds only the token. */
-const note = (line: string) => process.stderr.write(`${line}\n`);
-
 function checkOperatorName(name: string): void {
   if (!OPERATOR_NAME.test(name)) throw new Error(`operator name ${JSON.stringify(name)}: use 1-64 letters, digits, '.', '_', '@' or '-'`);
 }
@@ -90,7 +87,8 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandModule
         return;
       }
       io.print(token);
-      note(`token id ${tokenId} for ${argv.name}: scope ${argv.scope}, ${expires === null ? 'never expires' : `expires ${expires}`}`);
+      // On standard error (escaped, like every line): what a person reads; standard output holds only the token.
+      io.warn(`token id ${tokenId} for ${argv.name}: scope ${argv.scope}, ${expires === null ? 'never expires' : `expires ${expires}`}`);
     } finally {
       storage.close();
     }

@@ -22,9 +22,6 @@ interface DataDirArgs {
 }
 type WithDataDir = <T>(yargs: Argv<T>) => Argv<T & DataDirArgs>;
 
-/** A line on standard error: what a person reads, kept off standard output, which holds only the token. */
-const note = (line: string) => process.stderr.write(`${line}\n`);
-
 /** The data folder's database alone (no keys made, no folders), which must exist already. */
 function withExistingStorage<T>(dataDir: string, fn: (storage: ImageRepoStorage) => T): T {
   const dir = resolve(dataDir);
@@ -82,7 +79,8 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandModule
         return;
       }
       io.print(token);
-      note(
+      // On standard error (escaped, like every line): what a person reads; standard output holds only the token.
+      io.warn(
         `token id ${tokenId} for ${argv.name}: roles ${roles?.join(', ') ?? 'any'}, paths ${paths?.join(', ') ?? 'any'}, ` +
           (expires === null ? 'never expires' : `expires ${expires}`),
       );

@@ -42,6 +42,35 @@ export function runCli(args: readonly string[], options: { cwd?: string; env?: R
   });
 }
 
+/**
+ * Runs `uptane <args>` with a reader that goes away as `head` does: this side of the child's stdout is
+ * closed on its first chunk (`'first-chunk'`), or at once, before the child can write anything
+ * (`'start'`, so that its first write certainly finds the pipe closed). Standard error is kept whole.
+ */
+export function runCliClosingStdout(
+  args: readonly string[],
+  when: 'start' | 'first-chunk',
+  options: { env?: Record<string, string | undefined>; timeoutMs?: number } = {},
+): Promise<CliResult & { readonly signal: NodeJS.Signals | null }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: options.env ?? process.env });
+    let stdout = '';
+    let stderr = '';
+    if (when === 'start') child.stdout.destroy();
+    else child.stdout.setEncoding('utf8').once('data', (chunk: string) => {
+      stdout = chunk;
+      child.stdout.destroy();
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill(), options.timeoutMs ?? 60_000);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolvePromise({ status, signal, stdout, stderr });
+    });
+  });
+}
+
 /** A long-running `uptane` process (a server), its output so far, and a way to stop it. */
 export interface CliProcess {
   readonly child: ChildProcessWithoutNullStreams;
