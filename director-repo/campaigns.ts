@@ -146,13 +146,14 @@ export class Campaigns {
     const now = this.clock.now();
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('group names are 1-64 letters, digits, _ . or -');
     if ((members.vins === undefined) === (members.filter === undefined)) throw new BadRequestError('a group is either a list of VINs (static) or a filter (dynamic)');
-    this.storage.transaction(() => {
+    // Evaluated inside the transaction: a group whose members cannot be listed is not kept (HR-9b).
+    return this.storage.transaction(() => {
       if (this.campaigns.group(name) !== undefined) throw new ConflictError(`group ${name} exists`);
       this.campaigns.insertGroup(name, members.vins !== undefined ? 'static' : 'dynamic', members.filter ?? null, actor, now);
       for (const vin of members.vins ?? []) this.campaigns.addMember(name, vin);
       this.storage.audit(actor, 'create_group', { name, vins: members.vins?.length, filter: members.filter }, now);
+      return { name, members: this.members(name).length };
     });
-    return { name, members: this.members(name).length };
   }
 
   /** The group's vehicles now: registered members of a static group, or the filter's matches. */
