@@ -9,6 +9,7 @@ import { parseDuration } from '../shared/workspace/duration.js';
 import { readVinsFile, readVinsCsv } from './cli-input.js';
 import type { GroupFilter, GroupRecord } from './campaign-storage.js';
 import { exponentialStages, type Campaigns, type StageSpec } from './campaigns.js';
+import { LIMITS } from './operator-input.js';
 import { DirectorClient, expectAnswer, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
 
 type CampaignStatus = ReturnType<Campaigns['status']>;
@@ -130,8 +131,9 @@ export function parseWindow(text: string): { startHour: number; endHour: number 
   return { startHour, endHour };
 }
 
-/** `model=sim-x` into {model: 'sim-x'}. */
+/** `model=sim-x` into {model: 'sim-x'}; at most as many terms as the Director takes. */
 function parseAttributes(pairs: readonly string[]): Record<string, string> {
+  if (pairs.length > LIMITS.attributes) throw new Error(`--filter-attribute: ${pairs.length} given, at most ${LIMITS.attributes} (a vehicle has at most ${LIMITS.attributes} attributes)`);
   const attributes: Record<string, string> = {};
   for (const pair of pairs) {
     const at = pair.indexOf('=');
@@ -453,6 +455,7 @@ export function campaignBody(argv: Omit<CampaignCreateArgs, keyof RemoteArgs | '
     if (argv.successThreshold !== undefined) throw new Error('--success-threshold applies to --stage stages; a ramp uses the default (90% installed)');
     schedule = { ramp: { ...parseRamp(argv.ramp), ...(soakMs === undefined ? {} : { minSoakMs: soakMs }) } };
   } else {
+    if ((argv.stage ?? []).length > LIMITS.stages) throw new Error(`--stage: ${argv.stage!.length} given, at most ${LIMITS.stages} stages`);
     const successThreshold = argv.successThreshold === undefined ? undefined : parseShare(argv.successThreshold, '--success-threshold');
     const stages = (argv.stage ?? []).map((text) => {
       const stage = parseStage(text);

@@ -148,6 +148,9 @@ describe('uptane director group', () => {
     expect(both.stderr).toContain('a group is either a list of VINs (--vin, --vins-file, --csv) or a filter (--filter-...), not both');
     const none = await uptane('director', 'group', 'create', 'bad');
     expect(none.stderr).toContain('name the members');
+    const wide = await uptane('director', 'group', 'create', 'bad', ...Array.from({ length: 33 }, (_, i) => ['--filter-attribute', `a${i}=x`]).flat());
+    expect(wide.status).toBe(1);
+    expect(wide.stderr).toContain('--filter-attribute: 33 given, at most 32 (a vehicle has at most 32 attributes)');
     writeFileSync(join(dir, 'no-vin.csv'), 'serial,model\na,b\n');
     expect((await uptane('director', 'group', 'create', 'bad', '--csv', 'no-vin.csv')).stderr).toContain('the first line must be a header naming a vin column');
     const missing = await uptane('director', 'group', 'show', 'no-such-group');
@@ -314,6 +317,7 @@ describe('uptane director campaign', () => {
       [['--stage', '10%', '--preset', 'white-paper'], 'give the schedule one way'],
       [['--preset', 'white-paper', '--soak', '1h'], 'the white-paper preset has its own schedule'],
       [['--ramp', 'first=0.01,factor=1'], 'factor must be a number above 1'],
+      [Array.from({ length: 101 }, () => ['--stage', '100%']).flat(), '--stage: 101 given, at most 100 stages'],
       // HR-7: refused before anything is sent (the Director refuses it too, before generating stages).
       [['--ramp', 'first=0.01,factor=1.000000001'], '--ramp first=0.01,factor=1.000000001: a ramp from 0.01 by a factor of 1.000000001 takes more than 100 stages'],
       [['--stage', '100%', '--maintenance-window', '5-5'], '--maintenance-window 5-5: write START-END in whole UTC hours'],
