@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { printJson } from '../shared/cli-output.js';
+import { escapeTerminalText, printJson } from '../shared/cli-output.js';
 import { systemClock } from '../shared/clock.js';
 import type { CliEnvironment } from '../shared/keys-cli.js';
 import { runDemo } from './demo.js';
@@ -138,7 +138,7 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
                     body: JSON.stringify(registration),
                     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
                   });
-                  if (response.status !== 201 && response.status !== 409) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${await response.text()}`);
+                  if (response.status !== 201 && response.status !== 409) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${escapeTerminalText(await response.text())}`);
                 }
               : undefined,
           });

@@ -175,7 +175,8 @@ describe('every command prints through the one printer', () => {
         readFileSync(join(REPO_ROOT, file), 'utf8')
           .split('\n')
           .map((line, i) => ({ file, line: i + 1, text: line.trim() }))
-          .filter(({ text }) => /\bconsole\.\w+|process\.(stdout|stderr)\.write\b|\.write\(/.test(text)),
+          // cli.ts alone may name the streams, to hand them to terminalOutput (and read the width).
+          .filter(({ text }) => /\bconsole\.\w+/.test(text) || (file === 'cli.ts' ? /process\.(stdout|stderr)\.write\b/ : /process\.(stdout|stderr)\b/).test(text)),
       );
     expect(offenders).toEqual([]);
   });
