@@ -6,7 +6,7 @@
 // uploader token and a vehicle session.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalBytes } from '../../shared/canonical.js';
@@ -203,6 +203,7 @@ export class FuzzServers {
       secondaryKeyLabel: KEYS.secondaryA,
       imageFile,
       counter: 0,
+      targetsVersion: 1,
     };
     await this.openSession();
     await this.sendManifest();
@@ -302,6 +303,16 @@ export class FuzzServers {
       this.restarts++;
       if (name === 'director') await this.openSession();
     }
+  }
+
+  /**
+   * Upload temp files still in the Image repository's incoming/ folder once every request has been
+   * answered (and two more round trips made): each is a leftover of an upload that ended (HR-9f).
+   */
+  async leftoverUploads(): Promise<string[]> {
+    for (let i = 0; i < 2; i++) await this.answers('image');
+    const incoming = join(this.dir, 'image', 'blobs', 'incoming');
+    return existsSync(incoming) ? readdirSync(incoming) : [];
   }
 
   async close(): Promise<void> {

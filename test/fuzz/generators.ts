@@ -16,6 +16,7 @@ import {
   IMAGE_SHA512,
   KEY_PREFIX,
   KEYID_PREFIX,
+  TARGETS_VERSION,
   DEEP_PREFIX,
   HUGE_PREFIX,
   NOW,
@@ -353,13 +354,15 @@ const targetsEnvelope: fc.Arbitrary<BodySpec> = fc.tuple(
   fc.constantFrom([KEYS.imageTargets], [KEYS.imageTargets], [KEYS.imageTargets], [KEYS.imageRoot], [], ['fuzz/pool/1']),
 ).map(([signed, signers]): BodySpec => ({ kind: 'envelope', signed, signers }));
 
+const FACTORY_IMAGE: Json = { filename: 'ecm/factory.bin', length: 13, hashes: { sha256: createHash('sha256').update('factory image').digest('hex') } };
+
 const reportTemplate = (serial: string) =>
   fc.record({
     _type: fc.constant('ecu_version_report'),
     ecu_serial: fc.constantFrom(serial, serial, serial, 'ecm-2', 'nope'),
     installed_image: fc.constantFrom<Json>(
       { filename: IMAGE_NAME, length: IMAGE_LENGTH, hashes: { sha256: IMAGE_SHA256 } },
-      { filename: 'ecm/factory.bin', length: 13, hashes: { sha256: createHash('sha256').update('factory image').digest('hex') } },
+      FACTORY_IMAGE,
       { filename: '../etc/passwd', length: 1, hashes: { sha256: 'ab' } },
     ),
     attacks_detected: fc.constantFrom<Json>([], [], [{ code: 'hash_mismatch', message: 'fuzz' }], Array.from({ length: 17 }, () => ({ code: 'x', message: 'y' }))),
@@ -400,6 +403,58 @@ const uploadBody: fc.Arbitrary<BodySpec> = fc.oneof(
   fc.constant<BodySpec>({ kind: 'none' }),
 );
 
+// --- Honest bodies: what a correct client sends, so accepted requests change state ---------------
+// Requests are sent honest (right method, credential, encoding, length and one of these bodies) a
+// third of the time: with every part mutated independently, almost none would be accepted, and
+// the state a refused request must not change would never grow.
+
+const freshKey = fc.nat(1_000_000_000).map((n) => `${KEY_PREFIX}fuzz/fresh/${n}`);
+const freshName = (prefix: string) => fc.nat(1_000_000_000).map((n) => `${prefix}${n}`);
+const json = (arb: fc.Arbitrary<Json>) => arb.map((value): BodySpec => ({ kind: 'json', value }));
+
+const honestRegistration = json(
+  fc.tuple(freshName('FZV'), fc.array(fc.tuple(freshName('fz-ecu-'), fc.constantFrom('tcu-a', 'ecm-x1', 'abs-z'), freshKey), { minLength: 1, maxLength: 3 }))
+    .map(([v, ecus]) => ({ vin: v, attributes: { model: 'sedan', region: 'eu' }, ecus: ecus.map(([serial, hw, key], i) => ({ serial, hardwareId: hw, publicKey: key, primary: i === 0 })) })),
+);
+const honestReplacement = json(fc.tuple(freshName('fz-ecu-'), freshKey).map(([serial, key]) => ({ serial, hardwareId: 'ecm-x1', publicKey: key })));
+const honestAssignment = json(
+  fc.oneof(
+    fc.constantFrom(VIN_A, VIN_B).map((v) => ({ vin: v, hardwareId: 'ecm-x1', image: IMAGE_NAME })),
+    fc.constant({ vin: VIN_A, ecuSerial: 'ecm-1', image: IMAGE_NAME }),
+    fc.constant({ vins: [VIN_A, VIN_B], hardwareId: 'ecm-x1', image: IMAGE_NAME, dryRun: true }),
+  ),
+);
+const honestGroup = json(
+  fc.tuple(freshName('fz-group-'), fc.boolean()).map(([name, byVin]) => (byVin ? { name, vins: [VIN_A, VIN_B] } : { name, filter: { hardwareId: 'ecm-x1', attributes: { model: 'sedan' } } })),
+);
+const honestCampaign = json(
+  fc.tuple(freshName('fz-campaign-'), fc.constantFrom<Json>({ stages: [{ share: 0.5 }, { share: 1 }] }, { ramp: { first: 0.5, factor: 2 } }, { preset: 'white-paper' }, { stages: [{ count: 1, minSoakMs: 3_600_000 }, { share: 1 }] }))
+    .map(([name, stages]) => ({ name, group: GROUP, images: [{ hardwareId: 'ecm-x1', image: IMAGE_NAME }], ...(stages as object) })),
+);
+const honestTargets = fc.constant<BodySpec>({
+  kind: 'envelope',
+  signed: {
+    _type: 'targets',
+    spec_version: SPEC_VERSION,
+    version: TARGETS_VERSION,
+    expires: FUTURE,
+    targets: { [IMAGE_NAME]: { length: IMAGE_LENGTH, hashes: { sha256: IMAGE_SHA256, sha512: IMAGE_SHA512 }, custom: { hardwareIds: ['ecm-x1'], releaseCounter: 1 } } },
+  },
+  signers: [KEYS.imageTargets],
+});
+const honestReport = (serial: string, installed: Json) => ({
+  serial,
+  signer: serialSigner[serial]!,
+  signed: { _type: 'ecu_version_report', ecu_serial: serial, installed_image: installed, attacks_detected: [], report_time: NOW, report_counter: COUNTER },
+});
+const honestManifest = fc.tuple(fc.constantFrom('parked', 'driving'), fc.constantFrom<Json>(FACTORY_IMAGE, { filename: IMAGE_NAME, length: IMAGE_LENGTH, hashes: { sha256: IMAGE_SHA256 } }))
+  .map(([state, ecm]): BodySpec => ({
+    kind: 'manifest',
+    signed: { _type: 'vehicle_version_manifest', vin: VIN_A, primary_ecu_serial: 'tcu-1', vehicle_state: state },
+    reports: [honestReport('tcu-1', FACTORY_IMAGE), honestReport('ecm-1', ecm)],
+    signer: KEYS.primaryA,
+  }));
+
 // --- Route generators --------------------------------------------------------------------------
 
 export interface RouteGenerator {
@@ -408,6 +463,8 @@ export interface RouteGenerator {
   readonly auth: AuthKind;
   readonly path: fc.Arbitrary<string>;
   readonly body: fc.Arbitrary<BodySpec>;
+  /** What a correct client sends (defaults to `body`). */
+  readonly honestBody?: fc.Arbitrary<BodySpec>;
   readonly contentType?: string;
   readonly headers?: fc.Arbitrary<Array<[string, string]>>;
 }
@@ -439,7 +496,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       headers: ranges,
     },
     'GET /api/v1/online-keys': { server: 'image', method: 'GET', auth: 'none', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
-    'POST /api/v1/images': { server: 'image', method: 'POST', auth: 'uploader', path: withShape(fixed('/api/v1/images'), []), body: uploadBody, contentType: 'application/octet-stream' },
+    'POST /api/v1/images': { server: 'image', method: 'POST', auth: 'uploader', path: withShape(fixed('/api/v1/images'), []), body: uploadBody, honestBody: uploadBody.filter((b) => b.kind === 'bytes'), contentType: 'application/octet-stream' },
     'PUT /api/v1/metadata/root': {
       server: 'image',
       method: 'PUT',
@@ -454,6 +511,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       auth: 'uploader',
       path: withShape(seg1('/api/v1/metadata/targets/', ['targets', 'targets', 'acme', 'snapshot', 'root', 'timestamp', 'Targets']), []),
       body: fc.oneof({ weight: 4, arbitrary: targetsEnvelope }, { weight: 1, arbitrary: rawBody }),
+      honestBody: honestTargets,
       contentType: 'application/octet-stream',
     },
   },
@@ -461,7 +519,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'GET /metadata/:file': { server: 'director', method: 'GET', auth: 'none', path: withShape(seg1('/metadata/', METADATA_FILES), []), body: none },
     'POST /vehicle/session': { server: 'director', method: 'POST', auth: 'signed', path: withShape(fixed('/vehicle/session'), []), body: fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: rawBody }) },
     'GET /vehicle/metadata/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/metadata/', METADATA_FILES), []), body: none },
-    'POST /vehicle/manifest': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/manifest'), []), body: manifestBody, contentType: 'application/json' },
+    'POST /vehicle/manifest': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/manifest'), []), body: manifestBody, honestBody: honestManifest, contentType: 'application/json' },
     'GET /api/v1/online-keys': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
     'PUT /api/v1/metadata/root': {
       server: 'director',
@@ -471,7 +529,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       body: fc.oneof({ weight: 4, arbitrary: rootEnvelope(KEYS.directorRoot) }, { weight: 1, arbitrary: rawBody }),
       contentType: 'application/octet-stream',
     },
-    'POST /api/v1/vehicles': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/vehicles'), []), body: jsonBody(registration), contentType: 'application/json' },
+    'POST /api/v1/vehicles': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/vehicles'), []), body: jsonBody(registration), honestBody: honestRegistration, contentType: 'application/json' },
     'GET /api/v1/vehicles': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/vehicles'), ['limit', 'after']), body: none },
     'GET /api/v1/vehicles/:vin': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/vehicles/', [VIN_A, VIN_B, 'NOPE']), []), body: none },
     'POST /api/v1/vehicles/:vin/ecus/:serial/replace': {
@@ -481,15 +539,16 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       // Vehicle A keeps its primary key (the harness signs as it); B's ECUs are replaced at will.
       path: withShape(fc.tuple(segment([VIN_B, 'NOPE']), segment(['tcu-2', 'ecm-2', 'nope'])).map(([v, s]) => `/api/v1/vehicles/${v}/ecus/${s}/replace`), []),
       body: jsonBody(replacement),
+      honestBody: honestReplacement,
       contentType: 'application/json',
     },
-    'POST /api/v1/assignments': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/assignments'), []), body: jsonBody(assignment), contentType: 'application/json' },
+    'POST /api/v1/assignments': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/assignments'), []), body: jsonBody(assignment), honestBody: honestAssignment, contentType: 'application/json' },
     'DELETE /api/v1/assignments/:id': { server: 'director', method: 'DELETE', auth: 'operator', path: withShape(seg1('/api/v1/assignments/', ['1', '2', '3', '4']), []), body: none },
     'GET /api/v1/audit': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/audit'), ['limit']), body: none },
-    'POST /api/v1/groups': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: jsonBody(groupBody), contentType: 'application/json' },
+    'POST /api/v1/groups': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: jsonBody(groupBody), honestBody: honestGroup, contentType: 'application/json' },
     'GET /api/v1/groups': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: none },
     'GET /api/v1/groups/:name': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/groups/', [GROUP, 'nope']), []), body: none },
-    'POST /api/v1/campaigns': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: jsonBody(campaignBody), contentType: 'application/json' },
+    'POST /api/v1/campaigns': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: jsonBody(campaignBody), honestBody: honestCampaign, contentType: 'application/json' },
     'GET /api/v1/campaigns': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: none },
     'GET /api/v1/campaigns/:campaign': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/campaigns/', [CAMPAIGN, '1', 'nope']), []), body: none },
     'POST /api/v1/campaigns/:campaign/:action': {
@@ -520,6 +579,23 @@ const EXTRA_HEADERS = fc.array(
 
 /** A request for `route` of `server`: mostly as the route expects, every part sometimes otherwise. */
 export function requestFor(server: ServerName, route: string, generator: RouteGenerator): fc.Arbitrary<FuzzRequest> {
+  const honest = fc.record({ path: generator.path, routeHeaders: generator.headers ?? fc.constant([] as Array<[string, string]>), body: generator.honestBody ?? generator.body })
+    .map(({ path, routeHeaders, body }): FuzzRequest => ({
+      server,
+      route,
+      method: generator.method,
+      path,
+      auth: generator.auth,
+      headers: [...(generator.contentType === undefined || body.kind === 'none' ? [] : [['Content-Type', generator.contentType] as const]), ...routeHeaders],
+      body,
+      encoding: 'none',
+      length: 'exact',
+      source: 'fresh',
+    }));
+  return fc.oneof({ weight: 1, arbitrary: honest }, { weight: 2, arbitrary: mutatedRequest(server, route, generator) });
+}
+
+function mutatedRequest(server: ServerName, route: string, generator: RouteGenerator): fc.Arbitrary<FuzzRequest> {
   return fc.record({
     method: fc.oneof({ weight: 8, arbitrary: fc.constant(generator.method) }, { weight: 1, arbitrary: fc.constantFrom(...OTHER_METHODS) }),
     path: generator.path,

@@ -142,6 +142,10 @@ async function fuzz(server: ServerName): Promise<void> {
   const depth = [...reached].sort(([a], [b]) => a.localeCompare(b)).map(([route, statuses]) =>
     `  ${route}: ${[...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status === 0 ? 'no answer' : status} x${n}`).join(', ')}`);
   console.log(`${summary}\n${depth.join('\n')}`);
+  const leftovers = server === 'image' ? await servers.leftoverUploads() : [];
+  if (leftovers.length > 0) {
+    surveyed.set('leftover uploads', `after the run, upload temp files left in the Image repository's blobs/incoming/ (HR-9f): ${leftovers.join(', ')}`);
+  }
   if (details.failed) {
     const cause = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance);
     throw new Error(`${summary}\n${fc.defaultReportMessage(details) ?? ''}\n\n${cause}\n\nReplay this case: ${replayCommand(server, details.seed, details.counterexamplePath ?? undefined)}`);

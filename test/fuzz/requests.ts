@@ -38,6 +38,8 @@ export const NOW = '$NOW';
 export const FUTURE = '$FUTURE';
 export const PAST = '$PAST';
 export const COUNTER = '$COUNTER';
+/** A targets version above every one sent before (each materialized one takes the next). */
+export const TARGETS_VERSION = '$TARGETS_VERSION';
 export const IMAGE_SHA256 = '$IMAGE_SHA256';
 export const IMAGE_SHA512 = '$IMAGE_SHA512';
 export const IMAGE_LENGTH = '$IMAGE_LENGTH';
@@ -93,6 +95,8 @@ export interface FuzzContext {
   readonly imageFile: { sha256: string; sha512: string; length: number };
   /** Report counters handed out so far (each materialized COUNTER takes the next). */
   counter: number;
+  /** The highest targets version handed out (TARGETS_VERSION). */
+  targetsVersion: number;
 }
 
 const keyCache = new Map<string, PrivateKey>();
@@ -127,7 +131,7 @@ function resolvePlaceholders(value: unknown, ctx: FuzzContext, now: Date): unkno
   if (typeof value === 'object' && value !== null) {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      const resolved = v === COUNTER ? ++ctx.counter : v === IMAGE_LENGTH ? ctx.imageFile.length : resolvePlaceholders(v, ctx, now);
+      const resolved = v === COUNTER ? ++ctx.counter : v === TARGETS_VERSION ? ++ctx.targetsVersion : v === IMAGE_LENGTH ? ctx.imageFile.length : resolvePlaceholders(v, ctx, now);
       const key = k.startsWith(KEYID_PREFIX) ? fuzzKey(k.slice(KEYID_PREFIX.length)).keyid : k;
       Object.defineProperty(out, key, { value: resolved, enumerable: true, writable: true, configurable: true });
     }
