@@ -26,6 +26,14 @@ export function escapeTerminalText(text: string): string {
   return text.replace(TERMINAL_CONTROLS, (c) => SHORT_ESCAPES[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+/**
+ * `text` escaped like escapeTerminalText except its line breaks, for text whose lines are its
+ * writer's own (an error with its next step, a stack trace in a server's log).
+ */
+export function escapeTerminalLines(text: string): string {
+  return text.split('\n').map(escapeTerminalText).join('\n');
+}
+
 /** The writable side of stdout or stderr, as terminalOutput uses it. */
 export interface OutputStream {
   write(chunk: string): boolean;

@@ -1,7 +1,9 @@
 // The one place where error classes become HTTP statuses (STYLE.md 5). Every error leaves as JSON
 // {"error": {"code", "message"}}; no stack trace ever leaves the process.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { inspect } from 'node:util';
 import type { Response } from 'express';
+import { escapeTerminalLines } from './cli-output.js';
 import {
   AuthenticationError,
   ConflictError,
@@ -73,7 +75,7 @@ export function errorResponse(err: unknown): ErrorAnswer {
     const retryAfter = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === 'number' && Number.isFinite(retryAfter)) headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfter)));
     if (status === 500 && !(err instanceof OfflineKeyOnServerError)) {
-      console.error(`${err.code} error:`, err);
+      console.error(escapeTerminalLines(`${err.code} error: ${inspect(err)}`));
       return { status, headers, body: { error: { code: err.code, message: INTERNAL_MESSAGES[err.code] ?? 'internal server error' } } };
     }
     return { status, headers, body: err.toJSON() };
@@ -85,7 +87,8 @@ export function errorResponse(err: unknown): ErrorAnswer {
     return { status, headers: {}, body: { error: { code: errorCode, message: http.message ?? 'bad request' } } };
   }
   // An unexpected failure: the details go to the server's log, never to the client.
-  console.error('internal error:', err);
+  // Escaped: the error may quote what a client sent, and this log is the operator's terminal (docs/threat-model.md HR-6).
+  console.error(escapeTerminalLines(`internal error: ${inspect(err)}`));
   return { status: 500, headers: {}, body: { error: { code: 'internal', message: 'internal server error' } } };
 }
 

@@ -4,13 +4,15 @@
 // (shared/cli-output.ts). A reader that goes away (docs/threat-model.md HR-9k): `uptane ... | head -1`
 // ends quietly. End-to-end tests run the built CLI (dist/, built by the global setup) against a real
 // Director on loopback.
+import { jest } from '@jest/globals';
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { escapeTerminalText, printJson, table, terminalOutput, type OutputStream } from '../../shared/cli-output.js';
+import { escapeTerminalLines, escapeTerminalText, printJson, table, terminalOutput, type OutputStream } from '../../shared/cli-output.js';
+import { errorResponse } from '../../shared/http-errors.js';
 import { FixedClock } from '../../shared/clock.js';
 import type { CliEnvironment } from '../../shared/keys-cli.js';
 import { buildCli, REPO_ROOT, runCli, runCliClosingStdout } from '../support/cli-runner.js';
@@ -133,6 +135,23 @@ describe('printJson and table', () => {
   it('aligns columns on the escaped cells, as they are shown', () => {
     const rows = table(['ECU', 'STATE'], [['ecm\u001b[2J', 'ok'], ['abs-1', 'failed']]);
     expect(rows).toEqual(['ECU           STATE', 'ecm\\u001b[2J  ok', 'abs-1         failed']);
+  });
+});
+
+describe("a server's log of an unexpected error (uptane ... serve)", () => {
+  it("shows what the error quotes from a client escaped, and keeps the stack's own lines", () => {
+    const logged: string[] = [];
+    const spy = jest.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void logged.push(args.join(' ')));
+    try {
+      expect(errorResponse(new Error(`Unexpected token in JSON: "\u001b]0;owned\u0007\rall ECUs up to date"`)).status).toBe(500);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toContain('\\u001b]0;owned\\u0007\\rall ECUs up to date');
+    expect(logged[0]).not.toMatch(RAW_CONTROL_BUT_NEWLINE);
+    expect(logged[0]!.split('\n').length).toBeGreaterThan(1);
+    expect(escapeTerminalLines('a\u001b\nb')).toBe('a\\u001b\nb');
   });
 });
 
