@@ -41,6 +41,9 @@ const percentAll = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => `%${b.t
 /** Characters that would break the request line are sent percent-encoded; other non-ASCII stays raw UTF-8. */
 const lineSafe = (s: string) => s.replace(/[\x00-\x20\x7f#?]/g, (c) => percentAll(c));
 
+/** A malformed escape, as sent or percent-encoded once more (so it is malformed after one decoding: HR-1). */
+const badEscape = fc.oneof(fc.constantFrom(...BAD_ESCAPES), fc.constantFrom(...BAD_ESCAPES).map(percentAll));
+
 /** One path segment: mostly a value the route knows, otherwise mutated. */
 export function segment(valid: readonly string[]): fc.Arbitrary<string> {
   const known = fc.constantFrom(...valid);
@@ -48,8 +51,9 @@ export function segment(valid: readonly string[]): fc.Arbitrary<string> {
     { weight: 30, arbitrary: known },
     { weight: 2, arbitrary: known.map(percentAll) },
     { weight: 1, arbitrary: known.map((v) => percentAll(percentAll(v))) },
-    { weight: 2, arbitrary: fc.constantFrom(...BAD_ESCAPES) },
-    { weight: 1, arbitrary: fc.tuple(known, fc.constantFrom(...BAD_ESCAPES)).map(([v, b]) => v + b) },
+    { weight: 2, arbitrary: badEscape },
+    // Inside the known value, so a suffix or prefix test (".json", a version number) still matches.
+    { weight: 2, arbitrary: fc.tuple(known, badEscape, fc.nat()).map(([v, b, at]) => v.slice(0, at % (v.length + 1)) + b + v.slice(at % (v.length + 1))) },
     { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 12 }).map((s) => encodeURIComponent(s)) },
     { weight: 1, arbitrary: fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 }).map(lineSafe) },
     { weight: 1, arbitrary: fc.constantFrom(...ODD_NUMBERS).map(lineSafe) },
@@ -481,6 +485,17 @@ const ranges = fc.array(
   { maxLength: 2 },
 );
 
+/** Assignment ids: the ones a run creates, spelled canonically or loosely (0x1, 1.0, +1, 01, 1e0: HR-9d), or mutated. */
+const assignmentId = fc.oneof(
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 40 }).map(String) },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(fc.integer({ min: 1, max: 40 }), fc.constantFrom('hex', 'decimal-point', 'plus', 'zero', 'exponent', 'space'))
+      .map(([n, form]) => ({ hex: `0x${n.toString(16)}`, 'decimal-point': `${n}.0`, plus: `%2B${n}`, zero: `0${n}`, exponent: `${n}e0`, space: `%20${n}` })[form]),
+  },
+  { weight: 1, arbitrary: segment(['1', '2', '3']) },
+);
+
 const METADATA_FILES = ['timestamp.json', 'snapshot.json', 'targets.json', 'root.json', '1.root.json', '2.root.json', '0.root.json', '1.snapshot.json', '1.targets.json', '2.targets.json', '1.timestamp.json', '999999999999999.root.json', '1000000000000000.root.json', 'acme.json', '1.acme.json', '1e3.root.json'];
 
 /** Every route of both tables, by server and "METHOD path" as route-table.ts reads them. */
@@ -543,7 +558,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       contentType: 'application/json',
     },
     'POST /api/v1/assignments': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/assignments'), []), body: jsonBody(assignment), honestBody: honestAssignment, contentType: 'application/json' },
-    'DELETE /api/v1/assignments/:id': { server: 'director', method: 'DELETE', auth: 'operator', path: withShape(seg1('/api/v1/assignments/', ['1', '2', '3', '4']), []), body: none },
+    'DELETE /api/v1/assignments/:id': { server: 'director', method: 'DELETE', auth: 'operator', path: withShape(assignmentId.map((id) => `/api/v1/assignments/${id}`), []), body: none },
     'GET /api/v1/audit': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/audit'), ['limit']), body: none },
     'POST /api/v1/groups': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: jsonBody(groupBody), honestBody: honestGroup, contentType: 'application/json' },
     'GET /api/v1/groups': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: none },

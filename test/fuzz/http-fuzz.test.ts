@@ -124,7 +124,8 @@ async function fuzz(server: ServerName): Promise<void> {
     const report = `${problems.join('\n')}\n--- request\n${quote(describeRequest(req, sent))}\n--- answer\n${quote(res.text.slice(0, 2000))}\n--- the request before (an effect may land late)\n${quote(earlier)}`;
     if (MODE === 'survey') {
       // One entry per route and kind of problem (its first line without the details after ':').
-      const key = `${req.route} | ${problems.map((p) => p.split(/[:\n]/)[0]).join(' + ')}`;
+      // Values (quoted text, numbers) left out, so "limit=1.5" and "limit=-1" count as one kind.
+      const key = `${req.route} | ${problems.map((p) => p.split(/[:\n]/)[0]!.replace(/"[^"]*"|\d+/g, '#')).join(' + ')}`;
       if (!surveyed.has(key)) surveyed.set(key, `run ${runIndex} (replay: ${replayCommand(server, SEED, String(runIndex))})\n${report}`);
       return;
     }
