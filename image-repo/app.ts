@@ -61,12 +61,15 @@ export function createApp({
         sendError(res, 404, 'not_found', `no image ${path}`);
         return;
       }
-      // Each download holds slabs until its client has read them: a capped number at a time.
-      const release = downloads.tryTake(req.socket.remoteAddress ?? '');
-      if (release === undefined) {
-        throw new ServerBusyError(`too many image downloads in flight; retry in ${busyRetryAfterSeconds} s`, busyRetryAfterSeconds);
+      // Each download holds slabs until its client has read them: a capped number at a time. A HEAD
+      // (`uptane image push` asking whether an image is there) holds none.
+      if (req.method !== 'HEAD') {
+        const release = downloads.tryTake(req.socket.remoteAddress ?? '');
+        if (release === undefined) {
+          throw new ServerBusyError(`too many image downloads in flight; retry in ${busyRetryAfterSeconds} s`, busyRetryAfterSeconds);
+        }
+        res.once('close', release);
       }
-      res.once('close', release);
       await sendBlob(req, res, file, sha256);
     } catch (err) {
       next(err);

@@ -354,6 +354,8 @@ describe('HR-2: image downloads are capped, and stalled readers closed', () => {
     expect(second.res.statusCode).toBe(200);
     const overTotal = await fetch(`${server.url}/targets/ecu/${sha}.image.bin`);
     expect(overTotal.status).toBe(503);
+    // A HEAD holds no slabs: `uptane image push` can still ask whether an image is there.
+    expect((await fetch(`${server.url}/targets/ecu/${sha}.image.bin`, { method: 'HEAD' })).status).toBe(200);
     expect(await overTotal.json()).toEqual({ error: { code: 'server_busy', message: expect.any(String) } });
     // Metadata is still served while the downloads are stalled.
     expect((await fetch(`${server.url}/api/v1/online-keys`)).status).toBe(200);
@@ -372,6 +374,21 @@ describe('HR-2: image downloads are capped, and stalled readers closed', () => {
     }, 'a download slot to free');
     expect(status).toBe(200);
   }, 30_000);
+
+  it('closes connections past maxConnections as they arrive, and takes new ones once others are gone', async () => {
+    await start({ limits: { maxConnections: 2 } });
+    const { port } = new URL(server.url);
+    const held = [connect(Number(port), '127.0.0.1'), connect(Number(port), '127.0.0.1')];
+    await Promise.all(held.map((socket) => new Promise((resolve) => socket.once('connect', resolve))));
+    const refused = connect(Number(port), '127.0.0.1');
+    let sent = '';
+    refused.on('data', (chunk: Buffer) => (sent += chunk.toString()));
+    refused.on('error', () => undefined);
+    await new Promise((resolve) => refused.once('close', resolve)); // closed by the server, unanswered
+    expect(sent).toBe('');
+    for (const socket of held) socket.destroy();
+    await eventually(async () => (await fetch(`${server.url}/api/v1/online-keys`).catch(() => undefined))?.status === 200, 'a connection to be taken again');
+  });
 
   it('closes a download whose client stopped reading once nothing moved for idleTimeoutMs', async () => {
     await start({ limits: { idleTimeoutMs: 300 } });
