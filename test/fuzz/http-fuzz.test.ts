@@ -76,6 +76,7 @@ function replayCommand(server: ServerName, seed: number, path: string | undefine
 async function fuzz(server: ServerName): Promise<void> {
   let runIndex = -1;
   let warmNeeded = false;
+  servers.restarts = 0; // counted per server's run
   let previous = '(none)';
   let engineWindows = 0;
   const surveyed = new Map<string, string>();
