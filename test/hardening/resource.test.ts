@@ -143,6 +143,16 @@ describe('resources under hostile clients, each server its own process', () => {
     writeFileSync(imageRootFile, rootBytes);
   }, 120_000);
 
+  it('a malformed metadata name is a clean answer, and the Image repository process goes on (HR-1)', async () => {
+    for (const path of ['/metadata/%25E0.json', '/metadata/%25.json']) {
+      const response = await fetch(`${image.url}${path}`);
+      expect(response.status).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    }
+    expect((await fetch(`${image.url}/api/v1/online-keys`)).status).toBe(200);
+    expect(processes[0]!.child.exitCode).toBeNull();
+  });
+
   it('the Image repository: 300 stalled readers, 60 refused slow uploads, 20 stalled uploads, 100 silent and 50 idle keep-alive connections', async () => {
     const atRest = rssOf(image.pid);
     const hostile: Socket[] = [];
