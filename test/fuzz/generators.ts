@@ -19,6 +19,7 @@ import {
   TARGETS_VERSION,
   DEEP_PREFIX,
   HUGE_PREFIX,
+  HUGE_OBJECT_PREFIX,
   NOW,
   PAST,
   type AuthKind,
@@ -117,6 +118,7 @@ type Mutation =
   | { kind: 'delete'; at: number }
   | { kind: 'add'; at: number; key: string; value: Json }
   | { kind: 'huge-array'; at: number; size: number }
+  | { kind: 'huge-object'; at: number; size: number }
   | { kind: 'deep'; at: number; depth: number }
   | { kind: 'stringify'; at: number };
 
@@ -133,6 +135,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('huge-array' as const), at: fc.nat(), size: fc.integer({ min: 1000, max: 50_000 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('huge-object' as const), at: fc.nat(), size: fc.integer({ min: 100, max: 5000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('deep' as const), at: fc.nat(), depth: fc.integer({ min: 100, max: 3000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stringify' as const), at: fc.nat() }) },
 );
@@ -190,6 +193,9 @@ function applyMutation(root: Json, m: Mutation): Json {
     // compared and shrunk by fast-check, whose recursion a 3,000-deep value overflows.
     case 'huge-array':
       next = `${HUGE_PREFIX}${m.size}`;
+      break;
+    case 'huge-object': // many keys: a filter of 1,100 attribute terms (HR-9b)
+      next = `${HUGE_OBJECT_PREFIX}${m.size}`;
       break;
     case 'deep':
       next = `${DEEP_PREFIX}${m.depth}`;

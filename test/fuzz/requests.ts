@@ -47,6 +47,7 @@ export const KEY_PREFIX = '$KEY:'; // $KEY:<label>: the hex public key of Privat
 export const KEYID_PREFIX = '$KEYID:'; // $KEYID:<label>: its keyid (also as an object key)
 export const DEEP_PREFIX = '$DEEP:'; // $DEEP:<n>: arrays and objects nested n deep
 export const HUGE_PREFIX = '$HUGE:'; // $HUGE:<n>: an array of n small items
+export const HUGE_OBJECT_PREFIX = '$HUGEOBJ:'; // $HUGEOBJ:<n>: an object of n string-valued keys
 
 /** Who signs a generated document: a key label (see FuzzKeys) or nobody. */
 export type Signer = string;
@@ -124,6 +125,7 @@ function resolvePlaceholders(value: unknown, ctx: FuzzContext, now: Date): unkno
       for (let i = Number(value.slice(DEEP_PREFIX.length)); i > 0; i--) nested = i % 2 === 0 ? [nested] : { a: nested };
       return nested;
     }
+    if (value.startsWith(HUGE_OBJECT_PREFIX)) return Object.fromEntries(Array.from({ length: Number(value.slice(HUGE_OBJECT_PREFIX.length)) }, (_, i) => [`k${i}`, `v${i}`]));
     if (value.startsWith(HUGE_PREFIX)) return Array.from({ length: Number(value.slice(HUGE_PREFIX.length)) }, (_, i) => (i % 2 === 0 ? 0 : 'x'));
     return value;
   }
