@@ -101,6 +101,10 @@ export function createApp({
     try {
       const max = repository.limits.maxImageBytes;
       if (declaresMoreThan(req, max)) throw new ImageTooLargeError(`image exceeds the ${max}-byte upload limit`);
+      // Once the whole body is in, the connection's idle limit stops: what is left (the fsync of up
+      // to maxImageBytes, the database) is the server's own work, and the client waits for it in
+      // silence. Node restores the limit for the connection's next request.
+      req.once('end', () => req.socket.setTimeout(0));
       // On a refusal mid-body the request stays open (not destroyed) so the client reads the answer.
       const blob = await repository.uploadImage(req.iterator({ destroyOnReturn: false }), req.uploader!);
       log?.(`image ${blob.hashes.sha256} (${blob.length} bytes) uploaded by ${by(req)}`);
