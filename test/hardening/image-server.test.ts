@@ -5,7 +5,8 @@
 // data folder is locked, owner-only and cleaned of cut uploads (HR-9f, HR-9h, HR-9i).
 import { jest } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -237,6 +238,14 @@ describe('HR-9f, HR-9h, HR-9i: the data folder', () => {
       ['snapshot.pem', 0o600],
       ['timestamp.pem', 0o600],
     ]);
+  });
+
+  it('starts over a lock left by a server that was killed (its pid is gone)', async () => {
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid!; // a process that has exited
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, 'serve.lock'), `${gone}\nuptane image serve\n`);
+    await start();
+    expect(readFileSync(join(dataDir, 'serve.lock'), 'utf8')).toBe(`${process.pid}\nuptane image serve\n`);
   });
 
   it('removes uploads a crash cut short from blobs/incoming at start', async () => {
