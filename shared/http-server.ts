@@ -80,8 +80,12 @@ export async function listenHttp(handler: RequestHandler, options: { port?: numb
   // bytes (up to megabytes) and retry them for minutes before giving up on the client.
   server.timeout = limits.idleTimeoutMs;
   server.on('timeout', (socket: Socket) => {
-    if (socket.writableLength > 0) socket.resetAndDestroy();
-    else socket.destroy();
+    try {
+      if (socket.writableLength > 0) socket.resetAndDestroy();
+      else socket.destroy();
+    } catch {
+      socket.destroy(); // not a TCP socket (no reset to send): a listener must never throw here
+    }
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
