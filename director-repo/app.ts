@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BadRequestError, UptaneError } from '../shared/errors.js';
 import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
+import { answerFailure } from '../shared/http-server.js';
 import type { AssignmentRequest, Director, VehicleCredential, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
@@ -268,7 +269,10 @@ export function serveVehicleManifest(
         if (vin !== undefined) options.log?.(`manifest from ${vin} rejected: ${(err as Error).message}`);
         refuse(req, res, err);
       },
-    );
+    )
+    // Nothing awaits this chain: a throw while answering must end here, not as an unhandled
+    // rejection that would end the process (HR-1).
+    .catch((err: unknown) => answerFailure(res, err));
   return true;
 }
 

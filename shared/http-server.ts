@@ -44,21 +44,27 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => unkn
  * the status line already left, the connection is closed instead.
  */
 export function guardRequests(handler: RequestHandler): (req: IncomingMessage, res: ServerResponse) => void {
-  const fail = (res: ServerResponse, err: unknown) => {
-    try {
-      sendRawError(res, err);
-    } catch {
-      res.destroy(); // nothing more can be said on this connection
-    }
-  };
   return (req, res) => {
     try {
       const result = handler(req, res);
-      if (result instanceof Promise) result.catch((err: unknown) => fail(res, err));
+      if (result instanceof Promise) result.catch((err: unknown) => answerFailure(res, err));
     } catch (err) {
-      fail(res, err);
+      answerFailure(res, err);
     }
   };
+}
+
+/**
+ * The last resort for a request whose handler failed unexpectedly: a clean 500 (no stack, no path),
+ * or, when the status line already left, a closed connection. Never throws, so work a handler
+ * started in the background can end with it instead of an unhandled rejection (HR-1).
+ */
+export function answerFailure(res: ServerResponse, err: unknown): void {
+  try {
+    sendRawError(res, err);
+  } catch {
+    res.destroy(); // nothing more can be said on this connection
+  }
 }
 
 /** Creates a node:http server for `handler` under `limits`, listening on `host:port`. */
