@@ -1,11 +1,20 @@
-// Reading a request body whole, with a cap that is enforced as the bytes arrive: a body past the
-// cap is refused at once (413 body_too_large) without reading the rest (docs/threat-model.md HR-3).
+// Request bodies on both servers: read whole with a cap enforced as the bytes arrive, refused at
+// once (413 body_too_large) when the declared or received length passes it, and a client that
+// leaves mid-body told apart from a server fault (docs/threat-model.md HR-3).
 import type { IncomingMessage } from 'node:http';
-import { BadRequestError } from './errors.js';
+import { BadRequestError, BodyTooLargeError } from './errors.js';
 
-/** The refusal of an oversized body, in the shape express's own body parsers use (status 413, body_too_large). */
-export function bodyTooLarge(maxBytes: number): Error {
-  return Object.assign(new Error(`request body is larger than ${maxBytes} bytes`), { status: 413, type: 'entity.too.large' });
+/** The client went away before its body was complete: nobody is left to answer, and it is no server fault. */
+export class ClientGoneError extends Error {
+  constructor(readonly bytesRead: number) {
+    super(`client closed the connection after ${bytesRead} body bytes`);
+    this.name = 'ClientGoneError';
+  }
+}
+
+/** Whether the request announces a body (a length above 0, or chunked). */
+export function hasBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
 }
 
 /** True when the request declares a body longer than `maxBytes` (Content-Length). */
@@ -15,43 +24,40 @@ export function declaresMoreThan(req: IncomingMessage, maxBytes: number): boolea
 }
 
 /**
- * The body of `req`, rejected with bodyTooLarge as soon as its declared or received length passes
- * `maxBytes`; what the client still sends is left unread (the caller closes the connection).
+ * The body of `req`: BodyTooLargeError as soon as its declared or received length passes
+ * `maxBytes` (what the client still sends is left unread; the caller closes the connection),
+ * BadRequestError for a compressed body, ClientGoneError if the client goes away first.
  */
 export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => new BodyTooLargeError(`request body is larger than ${maxBytes} bytes`);
   const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding !== 'identity') {
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
     return Promise.reject(new BadRequestError(`Content-Encoding ${encoding} is not accepted: send the body uncompressed`));
   }
-  if (declaresMoreThan(req, maxBytes)) return Promise.reject(bodyTooLarge(maxBytes));
+  if (declaresMoreThan(req, maxBytes)) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
+    let settled = false;
+    const settle = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      req.off('data', onData);
+      outcome();
+    };
     const onData = (chunk: Buffer) => {
       length += chunk.length;
       if (length > maxBytes) {
-        cleanup();
-        req.pause();
-        reject(bodyTooLarge(maxBytes));
+        req.pause(); // nothing more is read: the answer closes the connection
+        settle(() => reject(tooLarge()));
         return;
       }
       chunks.push(chunk);
     };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks, length));
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
     req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
+    req.once('end', () => settle(() => resolve(Buffer.concat(chunks, length))));
+    // An IncomingMessage fails only when its connection ends before the body is complete.
+    req.once('error', () => settle(() => reject(new ClientGoneError(length))));
+    req.once('close', () => settle(() => reject(new ClientGoneError(length))));
   });
 }
