@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ImageTooLargeError, ServerBusyError } from '../shared/errors.js';
-import { declaresMoreThan, readCappedBody } from '../shared/http-body.js';
+import { ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/http-body.js';
 import { sendError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
 import { closeAfterAnswer } from '../shared/http-server.js';
 import { StreamSlots } from '../shared/stream-slots.js';
@@ -145,6 +145,12 @@ export function createApp({
     sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`);
   });
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ClientGoneError) {
+      // Nobody is left to answer, and it is no fault of the server's: one plain line (HR-3).
+      log?.(`${req.method} ${req.path}: ${err.message}`);
+      res.destroy();
+      return;
+    }
     closeAfterAnswer(req, res);
     sendError(res, err);
   });

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import type { Response } from 'express';
 import { escapeTerminalLines } from './cli-output.js';
+import { ClientGoneError } from './http-body.js';
 import {
   AuthenticationError,
   ConflictError,
@@ -80,6 +81,8 @@ export function errorResponse(err: unknown): ErrorAnswer {
     }
     return { status, headers, body: err.toJSON() };
   }
+  // The client left mid-body: nobody reads this answer, and it is no fault of the server's (HR-3).
+  if (err instanceof ClientGoneError) return { status: 400, headers: {}, body: { error: { code: 'client_gone', message: err.message } } };
   const http = err as HttpLikeError;
   const status = http.status ?? http.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {

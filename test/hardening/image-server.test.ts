@@ -319,6 +319,21 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
     expect(bodyOf(answer).error.code).toBe('body_too_large');
   }, 20_000);
 
+  it('metadata whose client leaves mid-body is one plain log line, never an internal error', async () => {
+    await start();
+    server.storage.addUploader('release-bot', TOKEN, NOW);
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(`PUT /api/v1/metadata/root HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 5000\r\n\r\n{"signed":`);
+    socket.end(); // a few bytes of the 5,000 declared, then the client is gone
+    await eventually(() => logLines.some((line) => line.includes('client closed the connection')), 'the plain log line');
+    expect(logLines.filter((line) => line.includes('client closed'))).toEqual(['PUT /api/v1/metadata/root: client closed the connection after 10 body bytes']);
+    expect(errors).not.toHaveBeenCalled();
+    expect((await api('GET', '/metadata/1.root.json', undefined, null)).status).toBe(404); // and it goes on serving
+  });
+
   it('an honest upload and publish still work, and a refused small upload still reads its answer', async () => {
     await start();
     await publishRootAndTargets();
