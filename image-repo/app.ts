@@ -4,7 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ImageTooLargeError, ServerBusyError } from '../shared/errors.js';
-import { ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/http-body.js';
+import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/http-body.js';
 import { sendError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
 import { closeAfterAnswer } from '../shared/http-server.js';
 import { StreamSlots } from '../shared/stream-slots.js';
@@ -110,7 +110,7 @@ export function createApp({
       log?.(`image ${blob.hashes.sha256} (${blob.length} bytes) uploaded by ${by(req)}`);
       res.status(201).json(blob);
     } catch (err) {
-      next(err);
+      next(asClientGone(req, err));
     }
   });
 

@@ -6,10 +6,20 @@ import { BadRequestError, BodyTooLargeError } from './errors.js';
 
 /** The client went away before its body was complete: nobody is left to answer, and it is no server fault. */
 export class ClientGoneError extends Error {
-  constructor(readonly bytesRead: number) {
-    super(`client closed the connection after ${bytesRead} body bytes`);
+  /** `bytesRead`: how much of the body had arrived, when the reader knows it. */
+  constructor(readonly bytesRead?: number) {
+    super(bytesRead === undefined ? 'client closed the connection before its body was complete' : `client closed the connection after ${bytesRead} body bytes`);
     this.name = 'ClientGoneError';
   }
+}
+
+/**
+ * `err` as ClientGoneError when it is the failure of reading `req` because its client went away
+ * (node:http's "aborted", ECONNRESET), else `err` unchanged.
+ */
+export function asClientGone(req: IncomingMessage, err: unknown): unknown {
+  const gone = !req.complete && (req.socket.destroyed || (err as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET');
+  return gone && !(err instanceof ClientGoneError) ? new ClientGoneError() : err;
 }
 
 /** Whether the request announces a body (a length above 0, or chunked). */

@@ -334,6 +334,21 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
     expect((await api('GET', '/metadata/1.root.json', undefined, null)).status).toBe(404); // and it goes on serving
   });
 
+  it('an image upload whose client leaves mid-body is one plain log line, and leaves nothing behind', async () => {
+    await start();
+    server.storage.addUploader('release-bot', TOKEN, NOW);
+    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
+    const { port } = new URL(server.url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.write(`POST /api/v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 5000\r\n\r\n`);
+    socket.end(Buffer.alloc(1500, 0x61)); // 1,500 of the 5,000 bytes declared, then the client is gone
+    await eventually(() => logLines.some((line) => line.includes('client closed the connection')), 'the plain log line');
+    expect(logLines.filter((line) => line.includes('client closed'))).toEqual(['POST /api/v1/images: client closed the connection before its body was complete']);
+    expect(errors).not.toHaveBeenCalled();
+    expect(readdirSync(join(dataDir, 'blobs', 'incoming'))).toEqual([]);
+  });
+
   it('an honest upload and publish still work, and a refused small upload still reads its answer', async () => {
     await start();
     await publishRootAndTargets();
