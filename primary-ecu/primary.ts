@@ -201,18 +201,8 @@ export class Primary {
    * configured interval has passed since the last check) and recovers from a mismatch: the fault
    * goes into the next version report, as a detected failure and as its integrity_fault.
    */
-  async checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
-    const now = this.runtime.clock.now();
-    const record = (fault: IntegrityFault) => this.recordAttack(slotIntegrityError(fault));
-    try {
-      return await (ifDue ? this.slots.verifyActiveIfDue(now, record) : this.slots.verifyActive(now, record));
-    } catch (err) {
-      // The recovery could not be written: it holds in memory (reports stay truthful), and the
-      // next boot checks again. The ECU keeps running.
-      if (!(err instanceof StorageError)) throw err;
-      this.log(`slot integrity: ${err.message}`);
-      return this.slots.current.integrityFault ?? null;
-    }
+  checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
+    return this.slots.checkIntegrity(this.runtime.clock.now(), (fault) => this.recordAttack(slotIntegrityError(fault)), { ifDue, log: (line) => this.log(line) });
   }
 
   get pending(): PendingInstall | null {

@@ -9,7 +9,7 @@ import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, ty
 import type { Clock } from '../shared/clock.js';
 import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
 import { loadPrivateKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
-import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, StorageError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
+import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
 import { writeFileAtomic } from '../shared/fs-atomic.js';
 import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/manifest.js';
 import { FileMetadataStore } from '../shared/metadata-store.js';
@@ -115,18 +115,10 @@ export class Secondary implements SecondaryTransport {
    * configured interval has passed since the last check) and recovers from a mismatch: the fault
    * goes into the next version report, as a detected failure and as its integrity_fault.
    */
-  async checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
-    const now = this.runtime.clock.now();
-    const record = (fault: IntegrityFault) => this.recordAttack(slotIntegrityError(fault));
-    try {
-      return await (ifDue ? this.slots.verifyActiveIfDue(now, record) : this.slots.verifyActive(now, record));
-    } catch (err) {
-      // The recovery could not be written: it holds in memory (reports stay truthful), and the
-      // next boot checks again. The ECU keeps running.
-      if (!(err instanceof StorageError)) throw err;
-      return this.slots.current.integrityFault ?? null;
-    }
+  checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
+    return this.slots.checkIntegrity(this.runtime.clock.now(), (fault) => this.recordAttack(slotIntegrityError(fault)), { ifDue });
   }
+
 
   private persist(next: SecondaryState): void {
     writeFileAtomic(join(this.directory, 'state.json'), Buffer.from(JSON.stringify(next)));

@@ -359,6 +359,25 @@ export class AbSlots {
   }
 
   /**
+   * The check an ECU runs at boot and before its reports (docs/threat-model.md HR-11b): verifyActive,
+   * or with `ifDue` verifyActiveIfDue, for an ECU that must keep running. A recovery that could not be
+   * written holds in memory (reports stay truthful) and is logged; the next boot checks again.
+   */
+  async checkIntegrity(
+    now: Date,
+    onCorrupted: (fault: IntegrityFault) => void,
+    options: { readonly ifDue?: boolean; readonly log?: (line: string) => void } = {},
+  ): Promise<IntegrityFault | null> {
+    try {
+      return await (options.ifDue === true ? this.verifyActiveIfDue(now, onCorrupted) : this.verifyActive(now, onCorrupted));
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      options.log?.(`slot integrity: ${err.message}`);
+      return this.state.integrityFault ?? null;
+    }
+  }
+
+  /**
    * Re-verifies the active slot (below) unless this process did so less than the configured
    * interval ago by `now`. A clock that went backwards makes the check due.
    */
