@@ -1,11 +1,12 @@
 // The Director's inventory database (uptane-requirements.md 2 and 9.4): vehicles and ECUs with their
 // public keys, manifests received (history), report counters, installed images, assignments and
 // their states, attacks reported, per-vehicle signed metadata, operator tokens, and an audit log.
-// All SQL of the Director lives here; every multi-statement change runs in one transaction.
+// All SQL of the Director lives here, but the token table's, shared with the Image repository in
+// shared/token-table.ts; every multi-statement change runs in one transaction.
 import { createHash } from 'node:crypto';
-import { tokenDigest, tokenIdOf, tokenStatus, type StoredTokenState } from '../shared/access-tokens.js';
-import { ConflictError } from '../shared/errors.js';
+import type { StoredTokenState } from '../shared/access-tokens.js';
 import { openDatabase, type Db } from '../shared/sqlite.js';
+import { TokenTable } from '../shared/token-table.js';
 import { currentTokenId } from './token-context.js';
 
 /** Accepted manifest records kept per vehicle (the newest). */
@@ -389,11 +390,13 @@ const RECENT_METADATA_VEHICLES = 4096;
 export class DirectorStorage {
   readonly db: Db;
   private readonly s;
+  private readonly operatorTable: TokenTable<OperatorTokenRecord, OperatorTokenRow>;
   private readonly recentMetadata = new Map<string, readonly StoredVehicleMetadata[]>();
 
   constructor(path: string) {
     this.db = openDatabase(path, MIGRATIONS);
     const db = this.db;
+    this.operatorTable = new TokenTable(db, 'operator', 'operator_tokens', ['scope'], toOperatorToken);
     this.s = {
       vehicle: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin = ?'),
       insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
@@ -460,13 +463,6 @@ export class DirectorStorage {
       root: db.prepare('SELECT version, bytes FROM director_roots WHERE version = ?'),
       latestRoot: db.prepare('SELECT version, bytes FROM director_roots ORDER BY version DESC LIMIT 1'),
       insertRoot: db.prepare('INSERT INTO director_roots (version, bytes, published_at) VALUES (?, ?, ?)'),
-      addOperator: db.prepare(
-        'INSERT INTO operator_tokens (token_id, name, token_sha256, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      operatorByDigest: db.prepare('SELECT * FROM operator_tokens WHERE token_sha256 = ?'),
-      operatorTokensOf: db.prepare('SELECT * FROM operator_tokens WHERE name = ? ORDER BY created_at, token_id'),
-      operatorTokens: db.prepare('SELECT * FROM operator_tokens ORDER BY created_at, token_id'),
-      revokeOperatorToken: db.prepare('UPDATE operator_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL'),
       audit: db.prepare('INSERT INTO audit_log (at, actor, action, details, token_id) VALUES (?, ?, ?, ?, ?)'),
       auditLog: db.prepare('SELECT at, actor, token_id, action, details FROM audit_log ORDER BY id DESC LIMIT ?'),
     };
@@ -704,37 +700,27 @@ export class DirectorStorage {
    * fixtures, the demo); `uptane director operator add` always passes both.
    */
   addOperator(name: string, token: string, now: Date, options: { scope?: OperatorScope; expiresAt?: Date | null } = {}): string {
-    const tokenId = tokenIdOf(token);
-    this.transaction(() => {
-      if (this.operatorTokensOf(name).some((t) => tokenStatus(t, now) === 'active')) throw new ConflictError(`operator ${name} already exists`);
-      this.s.addOperator.run(tokenId, name, tokenDigest(token), options.scope ?? 'admin', now.toISOString(), options.expiresAt?.toISOString() ?? null);
-    });
-    return tokenId;
+    return this.operatorTable.add(name, token, now, [options.scope ?? 'admin'], options.expiresAt ?? null);
   }
 
   /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
   operatorToken(token: string): OperatorTokenRecord | undefined {
-    const row = this.s.operatorByDigest.get(tokenDigest(token)) as OperatorTokenRow | undefined;
-    return row === undefined ? undefined : toOperatorToken(row);
-  }
-
-  operatorTokensOf(name: string): OperatorTokenRecord[] {
-    return (this.s.operatorTokensOf.all(name) as OperatorTokenRow[]).map(toOperatorToken);
+    return this.operatorTable.byToken(token);
   }
 
   /** Every operator token, revoked and expired ones included, oldest first. */
   operatorTokens(): OperatorTokenRecord[] {
-    return (this.s.operatorTokens.all() as OperatorTokenRow[]).map(toOperatorToken);
+    return this.operatorTable.tokens();
   }
 
   /** Revokes one token; false when there is no such token or it was already revoked. */
   revokeOperatorToken(tokenId: string, now: Date): boolean {
-    return this.s.revokeOperatorToken.run(now.toISOString(), tokenId).changes > 0;
+    return this.operatorTable.revoke(tokenId, now);
   }
 
   /** Revokes every token of operator `name`; the token ids revoked (none: no such operator). */
   removeOperator(name: string, now: Date): string[] {
-    return this.transaction(() => this.operatorTokensOf(name).filter((t) => this.revokeOperatorToken(t.tokenId, now)).map((t) => t.tokenId));
+    return this.operatorTable.remove(name, now);
   }
 
   /**

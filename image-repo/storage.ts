@@ -1,10 +1,11 @@
 // The Image repository's database: every metadata version ever published (served by version, so
 // clients can walk roots and fetch consistent snapshots), the images uploaded, and the uploader
-// credentials (stored as SHA-256 of the token). All SQL of the Image repository lives here.
-import { createHash, timingSafeEqual } from 'node:crypto';
-import { tokenDigest, tokenIdOf, tokenStatus, type StoredTokenState } from '../shared/access-tokens.js';
-import { ConflictError } from '../shared/errors.js';
+// credentials (stored as SHA-256 of the token). All SQL of the Image repository lives here,
+// but the token table's, shared with the Director in shared/token-table.ts.
+import { createHash } from 'node:crypto';
+import type { StoredTokenState } from '../shared/access-tokens.js';
 import { openDatabase, type Db } from '../shared/sqlite.js';
+import { TokenTable } from '../shared/token-table.js';
 
 /** The schema, one numbered migration each (exported for the migration tests). */
 export const MIGRATIONS = [
@@ -92,9 +93,11 @@ const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(dat
 export class ImageRepoStorage {
   private readonly db: Db;
   private readonly statements;
+  private readonly uploaderTable: TokenTable<UploaderTokenRecord, UploaderTokenRow>;
 
   constructor(path: string) {
     this.db = openDatabase(path, MIGRATIONS);
+    this.uploaderTable = new TokenTable(this.db, 'uploader', 'uploader_tokens', ['roles', 'paths'], toUploaderToken);
     this.statements = {
       latest: this.db.prepare('SELECT role, version, bytes, sha256 FROM metadata WHERE role = ? ORDER BY version DESC LIMIT 1'),
       byVersion: this.db.prepare('SELECT role, version, bytes, sha256 FROM metadata WHERE role = ? AND version = ?'),
@@ -104,13 +107,6 @@ export class ImageRepoStorage {
       addImage: this.db.prepare(
         'INSERT INTO images (sha256, sha512, length, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING',
       ),
-      addUploader: this.db.prepare(
-        'INSERT INTO uploader_tokens (token_id, name, token_sha256, roles, paths, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ),
-      uploaderByDigest: this.db.prepare('SELECT * FROM uploader_tokens WHERE token_sha256 = ?'),
-      uploaderTokensOf: this.db.prepare('SELECT * FROM uploader_tokens WHERE name = ? ORDER BY created_at, token_id'),
-      uploaderTokens: this.db.prepare('SELECT * FROM uploader_tokens ORDER BY created_at, token_id'),
-      revokeUploaderToken: this.db.prepare('UPDATE uploader_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL'),
     };
   }
 
@@ -160,40 +156,27 @@ export class ImageRepoStorage {
     now: Date,
     options: { roles?: readonly string[] | null; paths?: readonly string[] | null; expiresAt?: Date | null } = {},
   ): string {
-    const tokenId = tokenIdOf(token);
     const list = (values: readonly string[] | null | undefined) => (values === undefined || values === null ? null : JSON.stringify(values));
-    this.db.transaction(() => {
-      if (this.uploaderTokensOf(name).some((t) => tokenStatus(t, now) === 'active')) throw new ConflictError(`uploader ${name} already exists`);
-      this.statements.addUploader.run(tokenId, name, tokenDigest(token), list(options.roles), list(options.paths), now.toISOString(), options.expiresAt?.toISOString() ?? null);
-    })();
-    return tokenId;
+    return this.uploaderTable.add(name, token, now, [list(options.roles), list(options.paths)], options.expiresAt ?? null);
   }
 
   /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
   uploaderToken(token: string): UploaderTokenRecord | undefined {
-    const digest = tokenDigest(token);
-    const row = this.statements.uploaderByDigest.get(digest) as (UploaderTokenRow & { token_sha256: string }) | undefined;
-    // The index lookup already matched; the constant-time comparison keeps timing out of the verdict.
-    if (row === undefined || !timingSafeEqual(Buffer.from(row.token_sha256), Buffer.from(digest))) return undefined;
-    return toUploaderToken(row);
-  }
-
-  uploaderTokensOf(name: string): UploaderTokenRecord[] {
-    return (this.statements.uploaderTokensOf.all(name) as UploaderTokenRow[]).map(toUploaderToken);
+    return this.uploaderTable.byToken(token);
   }
 
   /** Every uploader token, revoked and expired ones included, oldest first. */
   uploaderTokens(): UploaderTokenRecord[] {
-    return (this.statements.uploaderTokens.all() as UploaderTokenRow[]).map(toUploaderToken);
+    return this.uploaderTable.tokens();
   }
 
   /** Revokes one token; false when there is no such token or it was already revoked. */
   revokeUploaderToken(tokenId: string, now: Date): boolean {
-    return this.statements.revokeUploaderToken.run(now.toISOString(), tokenId).changes > 0;
+    return this.uploaderTable.revoke(tokenId, now);
   }
 
   /** Revokes every token of uploader `name`; the token ids revoked (none: no such uploader). */
   removeUploader(name: string, now: Date): string[] {
-    return this.db.transaction(() => this.uploaderTokensOf(name).filter((t) => this.revokeUploaderToken(t.tokenId, now)).map((t) => t.tokenId))();
+    return this.uploaderTable.remove(name, now);
   }
 }
