@@ -6,10 +6,8 @@
 // that matches no row needs admin, so a route added without a row is closed, not open, and the test
 // of the table (test/hardening/tokens.test.ts) names it.
 import type { Request, RequestHandler } from 'express';
-import type { FailedAuthThrottle } from '../shared/auth-throttle.js';
-import type { Clock } from '../shared/clock.js';
 import { InsufficientScopeError } from '../shared/errors.js';
-import { bearerAuth } from '../shared/token-auth.js';
+import { bearerAuth, type TokenAuthContext } from '../shared/token-auth.js';
 import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope } from './storage.js';
 import { runWithToken } from './token-context.js';
 
@@ -58,18 +56,11 @@ export const scopeCovers = (held: OperatorScope, needed: OperatorScope): boolean
  * route (else 401 or 403 insufficient_scope), then the rest of the request runs with `req.operator`
  * set and the token id in token-context.ts for the audit log.
  */
-export function requireOperator(options: {
-  storage: DirectorStorage;
-  clock: Clock;
-  throttle: FailedAuthThrottle;
-  log?: ((line: string) => void) | undefined;
-}): RequestHandler {
+export function requireOperator({ storage, ...context }: TokenAuthContext & { storage: DirectorStorage }): RequestHandler {
   return bearerAuth({
+    ...context,
     kind: 'operator',
-    lookup: (token) => options.storage.operatorToken(token),
-    clock: options.clock,
-    throttle: options.throttle,
-    log: options.log,
+    lookup: (token) => storage.operatorToken(token),
     unknownMessage: 'a valid operator token is required (Authorization: Bearer <token>); create one with `uptane director operator add`',
     renew: '`uptane director operator add NAME` on the Director host',
     accept: (req: Request & { operator?: string }, _res, token, next) => {

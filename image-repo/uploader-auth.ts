@@ -6,29 +6,20 @@
 // Signatures still decide what clients trust; these limits stop a leaked token from publishing
 // metadata its holder has no business with, and keep them apart in the logs.
 import type { Request, RequestHandler } from 'express';
-import type { FailedAuthThrottle } from '../shared/auth-throttle.js';
 import { canonicalJson } from '../shared/canonical.js';
-import type { Clock } from '../shared/clock.js';
 import { InsufficientScopeError } from '../shared/errors.js';
 import { parseMetadata } from '../shared/metadata/parse.js';
 import { matchesPathPattern } from '../shared/metadata/paths.js';
-import { bearerAuth } from '../shared/token-auth.js';
+import { bearerAuth, type TokenAuthContext } from '../shared/token-auth.js';
 import type { ImageRepoStorage, UploaderTokenRecord } from './storage.js';
 
 export type UploaderRequest = Request & { uploader?: string; uploaderToken?: UploaderTokenRecord };
 
-export function requireUploader(options: {
-  storage: ImageRepoStorage;
-  clock: Clock;
-  throttle: FailedAuthThrottle;
-  log?: ((line: string) => void) | undefined;
-}): RequestHandler {
+export function requireUploader({ storage, ...context }: TokenAuthContext & { storage: ImageRepoStorage }): RequestHandler {
   return bearerAuth({
+    ...context,
     kind: 'uploader',
-    lookup: (token) => options.storage.uploaderToken(token),
-    clock: options.clock,
-    throttle: options.throttle,
-    log: options.log,
+    lookup: (token) => storage.uploaderToken(token),
     unknownMessage: 'a valid uploader token is required (Authorization: Bearer <token>); create one with `uptane image uploader add`',
     renew: '`uptane image uploader add NAME` on the Image repository host',
     accept: (req: UploaderRequest, _res, token, next) => {

@@ -8,13 +8,17 @@ import type { FailedAuthThrottle } from './auth-throttle.js';
 import type { Clock } from './clock.js';
 import { AuthenticationError, TooManyAttemptsError, UptaneError } from './errors.js';
 
-export interface BearerAuthOptions<T extends StoredTokenState> {
-  readonly kind: 'operator' | 'uploader';
-  /** The stored token a presented token hashes to, or undefined. */
-  readonly lookup: (token: string) => T | undefined;
+/** What a server gives its token check: the time, its failed-attempt limits, where failures are logged. */
+export interface TokenAuthContext {
   readonly clock: Clock;
   readonly throttle: FailedAuthThrottle;
   readonly log?: ((line: string) => void) | undefined;
+}
+
+export interface BearerAuthOptions<T extends StoredTokenState> extends TokenAuthContext {
+  readonly kind: 'operator' | 'uploader';
+  /** The stored token a presented token hashes to, or undefined. */
+  readonly lookup: (token: string) => T | undefined;
   /** Refusal message for a missing or unknown token. */
   readonly unknownMessage: string;
   /** How to get a new token, for expired and revoked ones. */
