@@ -335,5 +335,12 @@ describe('uptane director operator and uptane image uploader', () => {
     expect((JSON.parse(list.stdout) as { tokens: unknown[] }).tokens).toEqual([
       expect.objectContaining({ tokenId: tokenIdOf(token), name: 'acme-ci', roles: ['acme'], paths: ['acme/*'], status: 'active' }),
     ]);
+    // One active token per name: a second add is refused, says what to do, and leaves the first working.
+    const again = await runCli(['image', 'uploader', 'add', 'acme-ci', '--data-dir', dataDir]);
+    expect(again.status).toBe(1);
+    expect(again.stdout).toBe('');
+    expect(again.stderr).toContain('uploader acme-ci already exists; to issue a new token, `uptane image uploader remove acme-ci` first');
+    const after = await runCli(['image', 'uploader', 'list', '--json', '--data-dir', dataDir]);
+    expect((JSON.parse(after.stdout) as { tokens: unknown[] }).tokens).toEqual([expect.objectContaining({ tokenId: tokenIdOf(token), status: 'active' })]);
   }, 60_000);
 });
