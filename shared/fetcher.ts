@@ -38,6 +38,14 @@ export interface HttpFetcherConfig {
   readonly minBytesPerSecond: number;
   /** Time before the minimum speed is enforced (slow start, small files). */
   readonly speedGracePeriodMs: number;
+  /**
+   * How often a request answered 503 (a repository at its download cap, server_busy) is tried
+   * again, after the Retry-After the server asks for, capped at maxBusyWaitMs: a busy server is
+   * a fault, and a cycle that waits a few seconds still completes.
+   */
+  readonly busyRetries: number;
+  /** Longest wait before one such retry, whatever Retry-After says (the server is not trusted). */
+  readonly maxBusyWaitMs: number;
 }
 
 export const DEFAULT_HTTP_FETCHER_CONFIG: HttpFetcherConfig = {
@@ -45,6 +53,8 @@ export const DEFAULT_HTTP_FETCHER_CONFIG: HttpFetcherConfig = {
   idleTimeoutMs: 10_000,
   minBytesPerSecond: 1024,
   speedGracePeriodMs: 5_000,
+  busyRetries: 3,
+  maxBusyWaitMs: 10_000,
 };
 
 /** Reads a whole (small) response into memory, enforcing the cap: for metadata only. */
@@ -70,7 +80,18 @@ export class HttpFetcher implements Fetcher {
     this.config = { ...DEFAULT_HTTP_FETCHER_CONFIG, ...config };
   }
 
-  fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+  async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.fetchOnce(url, options);
+      } catch (err) {
+        if (!(err instanceof ServerBusyAnswer) || attempt >= this.config.busyRetries) throw err instanceof ServerBusyAnswer ? err.failure : err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(err.retryAfterMs, this.config.maxBusyWaitMs)));
+      }
+    }
+  }
+
+  private fetchOnce(url: string, options: FetchOptions): Promise<FetchResponse> {
     const parsed = new URL(url);
     const client = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
     if (client === undefined) return Promise.reject(new FetchError(`unsupported URL scheme in ${url}`));
@@ -85,6 +106,11 @@ export class HttpFetcher implements Fetcher {
         if (status === 404) {
           response.resume();
           reject(new RemoteNotFoundError(`${url}: 404 not found`));
+          return;
+        }
+        if (status === 503) {
+          response.resume();
+          reject(new ServerBusyAnswer(new FetchError(`${url}: HTTP 503 (server busy)`), retryAfterMs(response.headers['retry-after'])));
           return;
         }
         if (status !== 200 && status !== 206) {
@@ -143,4 +169,16 @@ export class HttpFetcher implements Fetcher {
       response.destroy();
     }
   }
+}
+
+/** A 503 answer: retried after `retryAfterMs` while retries are left, else `failure` is thrown. */
+class ServerBusyAnswer extends Error {
+  constructor(readonly failure: FetchError, readonly retryAfterMs: number) {
+    super(failure.message);
+  }
+}
+
+/** Retry-After in delta-seconds (what the repositories send) as ms; one second when absent or in another form. */
+function retryAfterMs(header: string | undefined): number {
+  return header !== undefined && /^\d{1,6}$/.test(header) ? Number(header) * 1000 : 1000;
 }

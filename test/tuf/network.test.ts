@@ -321,7 +321,8 @@ describe('F5: HTTP failures', () => {
   });
 
   it.each([503, 408, 500])('F5: HTTP %i for timestamp is FetchError fetch_failed and leaves the store unchanged', async (status) => {
-    const { sim, server, client } = await setup();
+    // 503 is retried after a short wait (below); a server that stays busy still ends in fetch_failed.
+    const { sim, server, client } = await setup({ maxBusyWaitMs: 10 });
     sim.release();
     sim.exportTo(server.root);
     misbehaveOn(server, '/metadata/timestamp.json', { kind: 'status', status });
@@ -346,14 +347,14 @@ describe('F5: HTTP failures', () => {
   });
 
   it('F5: a server answering every second request with 503 gives only typed failures and never corrupts the store', async () => {
-    const { sim, server, client } = await setup();
+    // Without retries (busyRetries 0), a refresh needs several requests in a row: each attempt ends
+    // in a typed failure, and none of them changes the store.
+    const { sim, server, client } = await setup({ busyRetries: 0 });
     sim.release();
     sim.exportTo(server.root);
     let count = 0;
     server.misbehave = () => (++count % 2 === 0 ? { kind: 'status', status: 503 } : undefined);
 
-    // The updater has no per-request retry, and a refresh needs several requests in a row: each
-    // attempt ends in a typed failure, and none of them changes the store.
     for (let attempt = 0; attempt < 6; attempt++) {
       await expectRejected(client, () => client.newUpdater().refresh(), FetchError, 'fetch_failed');
     }
@@ -361,6 +362,21 @@ describe('F5: HTTP failures', () => {
 
     server.misbehave = undefined;
     expect(await client.newUpdater().refresh()).toEqual({ rootVersion: 1, timestampVersion: 3, snapshotChanged: true, targetsVersion: 3 });
+  });
+
+  it('a busy repository (503 with Retry-After, as at its download cap) is waited for and tried again, so the refresh and the download complete', async () => {
+    const { sim, server, client, data } = await setup({ maxBusyWaitMs: 20 });
+    sim.release();
+    sim.exportTo(server.root);
+    let count = 0;
+    server.misbehave = () => (++count % 2 === 1 ? { kind: 'status', status: 503 } : undefined);
+
+    const updater = client.newUpdater();
+    expect(await updater.refresh()).toEqual({ rootVersion: 1, timestampVersion: 3, snapshotChanged: true, targetsVersion: 3 });
+    const destination = join(tempDir('uptane-busy-'), 'app.bin');
+    await updater.downloadTarget(await updater.findTarget('ecu/app.bin'), destination);
+    expect(readFileSync(destination).equals(data)).toBe(true);
+    expect(count).toBeGreaterThanOrEqual(8); // every request was answered 503 once, then served
   });
 
   it('F5: connection refused is FetchError fetch_failed and leaves the store unchanged', async () => {
