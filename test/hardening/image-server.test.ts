@@ -319,32 +319,33 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
     expect(bodyOf(answer).error.code).toBe('body_too_large');
   }, 20_000);
 
-  it('metadata whose client leaves mid-body is one plain log line, never an internal error', async () => {
+  /**
+   * Sends `head` and `bodyStart`, less than the 5,000 bytes `head` declares, then leaves; resolves
+   * with the server's log lines about it once there is one, and the console errors meanwhile.
+   */
+  async function leaveMidBody(head: string, bodyStart: Buffer | string): Promise<{ lines: string[]; errors: ReturnType<typeof jest.spyOn> }> {
     await start();
     server.storage.addUploader('release-bot', TOKEN, NOW);
     const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     const { port } = new URL(server.url);
     const socket = connect(Number(port), '127.0.0.1');
     socket.on('error', () => undefined);
-    socket.write(`PUT /api/v1/metadata/root HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 5000\r\n\r\n{"signed":`);
-    socket.end(); // a few bytes of the 5,000 declared, then the client is gone
+    socket.write(`${head}Authorization: Bearer ${TOKEN}\r\nContent-Length: 5000\r\n\r\n`);
+    socket.end(bodyStart);
     await eventually(() => logLines.some((line) => line.includes('client closed the connection')), 'the plain log line');
-    expect(logLines.filter((line) => line.includes('client closed'))).toEqual(['PUT /api/v1/metadata/root: client closed the connection after 10 body bytes']);
+    return { lines: logLines.filter((line) => line.includes('client closed')), errors };
+  }
+
+  it('metadata whose client leaves mid-body is one plain log line, never an internal error', async () => {
+    const { lines, errors } = await leaveMidBody('PUT /api/v1/metadata/root HTTP/1.1\r\nHost: x\r\n', '{"signed":');
+    expect(lines).toEqual(['PUT /api/v1/metadata/root: client closed the connection after 10 body bytes']);
     expect(errors).not.toHaveBeenCalled();
     expect((await api('GET', '/metadata/1.root.json', undefined, null)).status).toBe(404); // and it goes on serving
   });
 
   it('an image upload whose client leaves mid-body is one plain log line, and leaves nothing behind', async () => {
-    await start();
-    server.storage.addUploader('release-bot', TOKEN, NOW);
-    const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
-    const { port } = new URL(server.url);
-    const socket = connect(Number(port), '127.0.0.1');
-    socket.on('error', () => undefined);
-    socket.write(`POST /api/v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 5000\r\n\r\n`);
-    socket.end(Buffer.alloc(1500, 0x61)); // 1,500 of the 5,000 bytes declared, then the client is gone
-    await eventually(() => logLines.some((line) => line.includes('client closed the connection')), 'the plain log line');
-    expect(logLines.filter((line) => line.includes('client closed'))).toEqual(['POST /api/v1/images: client closed the connection before its body was complete']);
+    const { lines, errors } = await leaveMidBody('POST /api/v1/images HTTP/1.1\r\nHost: x\r\n', Buffer.alloc(1500, 0x61));
+    expect(lines).toEqual(['POST /api/v1/images: client closed the connection before its body was complete']);
     expect(errors).not.toHaveBeenCalled();
     expect(readdirSync(join(dataDir, 'blobs', 'incoming'))).toEqual([]);
   });
