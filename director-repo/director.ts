@@ -19,7 +19,7 @@ import {
 import { parseVehicleVersionManifest } from '../shared/manifest.js';
 import type { RootSigned } from '../shared/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
-import { checkVehicleRequestTime, NonceCache, parseVehicleAuth, verifyVehicleRequest, type RequestToSign } from '../shared/vehicle-auth.js';
+import { checkVehicleRequestBody, NonceCache, parseVehicleAuth, verifyVehicleRequestHeaders, type RequestToSign } from '../shared/vehicle-auth.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteSignedRequestMarks } from './signed-request-marks.js';
 import type { ImageCatalog } from './image-catalog.js';
@@ -123,11 +123,11 @@ export class Director {
   }
 
   /**
-   * What a vehicle request's headers prove before its body is read: a session token completely; a
-   * signature only partly (a registered primary ECU key, a time within the accepted skew), the
-   * signature over the body being checked by `complete`. Throws AuthenticationError for anything
-   * else, so a request without credentials is refused before any byte of its body is read
-   * (docs/threat-model.md HR-3).
+   * What a vehicle request's headers prove before its body is read: a session token, or a signed
+   * request (registered primary ECU key, time, signature over the body digest the header names,
+   * nonce); `complete` then checks the body against that digest. Throws AuthenticationError for
+   * anything else, so a request without valid credentials is refused before any byte of its body
+   * is read (docs/threat-model.md HR-3).
    */
   authenticateVehicleHeaders(authorization: string | undefined, request: { method: string; path: string }): VehicleCredential {
     const claims = parseVehicleAuth(authorization);
@@ -137,17 +137,18 @@ export class Director {
     }
     const ecu = this.storage.ecuByKeyid(claims.keyid);
     if (ecu === undefined || !ecu.isPrimary) throw new AuthenticationError('the signing key is not a registered primary ECU key');
-    // verifyVehicleRequest checks the time again; checked here as well so that a stale header's body is never read.
-    checkVehicleRequestTime(claims, this.clock.now(), this.requestSkewMs);
+    // The header names the body's digest: time, signature and nonce are all checked before any
+    // byte of the body is read; the body must then be the one signed.
+    verifyVehicleRequestHeaders(claims, request, PublicKey.fromHex(ecu.publicKey), {
+      now: this.clock.now(),
+      maxSkewMs: this.requestSkewMs,
+      nonces: this.nonces,
+      backend: nodeBackend,
+    });
     return {
       vin: ecu.vin,
       complete: (body) => {
-        verifyVehicleRequest(claims, { ...request, body }, PublicKey.fromHex(ecu.publicKey), {
-          now: this.clock.now(),
-          maxSkewMs: this.requestSkewMs,
-          nonces: this.nonces,
-          backend: nodeBackend,
-        });
+        checkVehicleRequestBody(claims, body);
         return ecu.vin;
       },
     };

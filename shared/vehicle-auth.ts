@@ -1,8 +1,10 @@
 // How a vehicle proves to the Director that it holds its primary ECU key, on every request:
-//   Authorization: Uptane-Ed25519 keyid="<primary keyid>", time="<ISO>", nonce="<hex>", sig="<hex>"
+//   Authorization: Uptane-Ed25519 keyid="<primary keyid>", time="<ISO>", nonce="<hex>", digest="<body sha256>", sig="<hex>"
 // The signature covers the canonical JSON of {method, path, time, nonce, body_sha256}, so a captured
 // header cannot be reused for another path or body, and the Director refuses stale times and nonces
-// it has seen. The Director derives the VIN from the key, never from the URL or the body.
+// it has seen. The Director derives the VIN from the key, never from the URL or the body. The
+// header names the body's digest, so the signature is checked from the headers alone, before any
+// byte of the body is read (docs/threat-model.md HR-3); the body must then match the digest.
 import { createHash, randomBytes } from 'node:crypto';
 import { canonicalBytes } from './canonical.js';
 import type { Ed25519Backend } from './crypto/ed25519.js';
@@ -22,37 +24,37 @@ export interface VehicleAuthClaims {
   readonly keyid: string;
   readonly time: string;
   readonly nonce: string;
+  /** SHA-256 (hex) of the request body the signature covers; of the empty string without a body. */
+  readonly digest: string;
   readonly sig: string;
 }
 
-const EMPTY_SHA256 = createHash('sha256').update('').digest('hex');
+const sha256Hex = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
+const EMPTY_SHA256 = sha256Hex('');
 
-function signedPayload(request: RequestToSign, time: string, nonce: string): Buffer {
-  return canonicalBytes({
-    method: request.method.toUpperCase(),
-    path: request.path,
-    time,
-    nonce,
-    body_sha256: request.body === undefined ? EMPTY_SHA256 : createHash('sha256').update(request.body).digest('hex'),
-  });
+function signedPayload(request: { method: string; path: string }, time: string, nonce: string, bodySha256: string): Buffer {
+  return canonicalBytes({ method: request.method.toUpperCase(), path: request.path, time, nonce, body_sha256: bodySha256 });
 }
 
 /** The Authorization header value for `request`, signed by the primary ECU's key. */
 export function signVehicleRequest(key: PrivateKey, request: RequestToSign, now: Date, backend?: Ed25519Backend): string {
   const time = formatRequestTime(now);
   const nonce = randomBytes(16).toString('hex');
-  const sig = key.sign(signedPayload(request, time, nonce), backend);
-  return `${VEHICLE_AUTH_SCHEME} keyid="${key.keyid}", time="${time}", nonce="${nonce}", sig="${sig}"`;
+  const digest = request.body === undefined ? EMPTY_SHA256 : sha256Hex(request.body);
+  const sig = key.sign(signedPayload(request, time, nonce, digest), backend);
+  return `${VEHICLE_AUTH_SCHEME} keyid="${key.keyid}", time="${time}", nonce="${nonce}", digest="${digest}", sig="${sig}"`;
 }
 
-const HEADER = new RegExp(`^${VEHICLE_AUTH_SCHEME} keyid="([0-9a-f]{64})", time="([0-9TZ:-]{20})", nonce="([0-9a-f]{16,64})", sig="([0-9a-f]{128})"$`);
+const HEADER = new RegExp(
+  `^${VEHICLE_AUTH_SCHEME} keyid="([0-9a-f]{64})", time="([0-9TZ:-]{20})", nonce="([0-9a-f]{16,64})", digest="([0-9a-f]{64})", sig="([0-9a-f]{128})"$`,
+);
 
 /** The claims of an Uptane-Ed25519 header, or undefined if the header uses another scheme. */
 export function parseVehicleAuth(header: string | undefined): VehicleAuthClaims | undefined {
   if (header === undefined || !header.startsWith(`${VEHICLE_AUTH_SCHEME} `)) return undefined;
   const match = HEADER.exec(header);
   if (match === null) throw new AuthenticationError(`malformed ${VEHICLE_AUTH_SCHEME} authorization header`);
-  return { keyid: match[1]!, time: match[2]!, nonce: match[3]!, sig: match[4]! };
+  return { keyid: match[1]!, time: match[2]!, nonce: match[3]!, digest: match[4]!, sig: match[5]! };
 }
 
 /**
@@ -170,19 +172,27 @@ export class NonceCache {
 }
 
 /**
- * Checks a vehicle's signed request: time within `maxSkewMs` of now, nonce fresh, signature by
- * `key` over this method, path and body. Throws AuthenticationError otherwise.
+ * A signed request's headers, before its body is read: the time, the signature over the claimed
+ * body digest, and the nonce (remembered from here on, so a request refused later for its body
+ * cannot be replayed either). Throws AuthenticationError or ClockSkewError; checkVehicleRequestBody
+ * then checks the body against the digest.
  */
-export function verifyVehicleRequest(
+export function verifyVehicleRequestHeaders(
   claims: VehicleAuthClaims,
-  request: RequestToSign,
+  request: { method: string; path: string },
   key: PublicKey,
   options: { now: Date; maxSkewMs: number; nonces: NonceCache; backend: Ed25519Backend },
 ): void {
   const time = checkVehicleRequestTime(claims, options.now, options.maxSkewMs);
-  const payload = signedPayload(request, claims.time, claims.nonce);
+  const payload = signedPayload(request, claims.time, claims.nonce, claims.digest);
   if (!key.verify(payload, claims.sig, options.backend)) throw new AuthenticationError('signed request does not verify with the registered primary key');
   options.nonces.remember(claims.keyid, claims.nonce, time, options.now.getTime());
+}
+
+/** The body of a signed request must be the one its signature names. */
+export function checkVehicleRequestBody(claims: Pick<VehicleAuthClaims, 'digest'>, body: Uint8Array | undefined): void {
+  const digest = body === undefined ? EMPTY_SHA256 : sha256Hex(body);
+  if (digest !== claims.digest) throw new AuthenticationError('the request body is not the one its signature covers');
 }
 
 /**

@@ -254,8 +254,8 @@ describe('manifests the Director refuses', () => {
     const car = await prepare('OVERSIZE1');
     const before = await stateOf(car.vin);
     const huge = Buffer.alloc(1_000_001, 0x20);
-    // Refused before the body is read, so before the request signature over it can be checked: the
-    // sender is not authenticated, so nothing is written to any vehicle's history.
+    // Refused before the body is read, so before it can be matched with the digest the signature
+    // covers: the body is not the vehicle's yet, so nothing is written to any vehicle's history.
     expectRefused(await postManifestBytes(car, huge), 413, 'body_too_large');
     await expectUnchanged(car.vin, before);
     await expectHonestManifestAccepted(car, before);

@@ -112,6 +112,11 @@ function expectRefusedAndClosed(answer: RawAnswer, status: number, code?: string
 
 // ---------------------------------------------------------------------------------------------
 
+/** The header with its signature's last byte changed: the keyid, time, nonce and digest stay right. */
+function forgedSignature(header: string): string {
+  return header.replace(/sig="([0-9a-f]+)([0-9a-f]{2})"$/, (_all, head: string, last: string) => `sig="${head}${last === '00' ? '01' : '00'}"`);
+}
+
 describe('requests without credentials (docs/threat-model.md HR-3)', () => {
   it('refuses an anonymous manifest upload with 401 from its headers alone, and closes the connection instead of draining it', async () => {
     const car = await registered('INTAKE-ANON1');
@@ -123,6 +128,9 @@ describe('requests without credentials (docs/threat-model.md HR-3)', () => {
       ['a bearer token the Director never issued', 'Bearer not-a-session-token'],
       ['a signature by an unregistered key', signVehicleRequest(stranger, { method: 'POST', path: '/vehicle/manifest', body: declared }, clock.now(), nodeBackend)],
       ["a registered key's signature an hour old", staleSigned],
+      // A primary's keyid is no secret, and a current time is easy to give: the signature itself is
+      // checked from the headers too, over the body digest the header names.
+      ["a registered key's keyid and a current time with a forged signature", forgedSignature(signVehicleRequest(car.primary.key, { method: 'POST', path: '/vehicle/manifest', body: declared }, clock.now(), nodeBackend))],
     ];
     for (const [what, authorization] of credentials) {
       // 900,000 bytes declared, under the limit, and not one of them sent: only an answer from the
