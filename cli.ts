@@ -2,7 +2,7 @@
 // The single `uptane` binary. Each component exports its command group and this file registers
 // them; it is the only place that reads process.argv and process.env (STYLE.md, 3). Failures print
 // `error: <message>` on stderr and exit with status 1. Every line goes through terminalOutput
-// (shared/cli-output.ts), which escapes terminal control characters (docs/threat-model.md HR-6).
+// (shared/cli/cli-output.ts), which escapes terminal control characters (docs/threat-model.md HR-6).
 // When the reader of stdout or stderr goes away (`uptane ... | head -1`), the process stops at once
 // with status 141, what a shell reports for a program ended by SIGPIPE, like any Unix filter: no stack
 // trace, and a pipeline under `set -o pipefail` still tells a cut-short run from a full one
@@ -14,8 +14,9 @@ import { imageCommand } from './image-repo/cli.js';
 import { vehicleCommand } from './primary-ecu/cli.js';
 import { secondaryCommands } from './secondary-ecu/cli.js';
 import { localSecondaryHost } from './secondary-ecu/local-host.js';
-import { terminalOutput } from './shared/cli-output.js';
-import { type CliEnvironment, keysCommand } from './shared/keys-cli.js';
+import { terminalOutput } from './shared/cli/cli-output.js';
+import { type CliEnvironment } from './shared/cli/environment.js';
+import { keysCommand } from './shared/cli/keys-cli.js';
 import { demoCommand, simCommand } from './sim/cli.js';
 
 /** A command line yargs refused (unknown command or option, missing argument). */

@@ -3,17 +3,17 @@
 // no listen() inside. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { BadRequestError, UptaneError } from '../shared/errors.js';
-import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
-import { ClientGoneError, readCappedBody } from '../shared/http-body.js';
-import { answerFailure } from '../shared/http-server.js';
+import { BadRequestError, UptaneError } from '../shared/core/errors.js';
+import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/server/http-errors.js';
+import { ClientGoneError, readCappedBody } from '../shared/server/http-body.js';
+import { answerFailure } from '../shared/server/http-server.js';
 import type { AssignmentRequest, Director, VehicleCredential, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
 import type { DirectorStorage } from './storage.js';
 import { cappedBody, closeIfUnread } from './request-body.js';
-import { FailedAuthThrottle, type ThrottleOptions } from '../shared/auth-throttle.js';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
+import { systemClock, type Clock } from '../shared/core/clock.js';
 import { requireOperator } from './operator-auth.js';
 import { attributes, flag, LIMITS, list, object, optional, pathId, pathText, queryInteger, queryText, text, texts } from './operator-input.js';
 

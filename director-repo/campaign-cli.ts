@@ -3,8 +3,8 @@
 // sent, with a message naming the option and the form it takes; decisions stay with the Director's
 // campaign engine (campaigns.ts). Every read command has --json; people get tables.
 import type { Argv, CommandModule } from 'yargs';
-import { BadRequestError, InvalidExpiryError, OperatorRequestError } from '../shared/errors.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
+import { BadRequestError, InvalidExpiryError, OperatorRequestError } from '../shared/core/errors.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
 import { parseDuration } from '../shared/workspace/duration.js';
 import { readVinsFile, readVinsCsv } from './cli-input.js';
 import type { GroupFilter, GroupRecord } from './campaign-storage.js';

@@ -1,7 +1,7 @@
 // Operator routes for vehicle groups and campaigns (mounted under /api/v1 behind the operator token).
 // Bodies are checked here, at the boundary; decisions are the Campaigns service's.
 import express, { type Request, type Router } from 'express';
-import { BadRequestError } from '../shared/errors.js';
+import { BadRequestError } from '../shared/core/errors.js';
 import type { GroupFilter } from './campaign-storage.js';
 import { checkSpec, exponentialStages, whitePaperStages, type Campaigns, type CampaignSpec, type HaltRules, type StageSpec } from './campaigns.js';
 import { attributes, flag, LIMITS, list, number, object, optional, pathText, quote, text, texts } from './operator-input.js';

@@ -1,6 +1,6 @@
 // SQL of campaigns and vehicle groups (schema in storage.ts, migration 2). Kept apart from the
 // inventory's statements so each storage module stays readable; both use the one database handle.
-import type { Db } from '../shared/sqlite.js';
+import type { Db } from '../shared/server/sqlite.js';
 import type { AssignmentState } from './storage.js';
 
 export type CampaignState = 'draft' | 'running' | 'paused' | 'completed' | 'aborted';

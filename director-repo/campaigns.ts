@@ -5,8 +5,8 @@
 // decision is a database row (campaign state, which vehicle is in which stage, events), so a restart
 // mid-stage loses nothing: the engine only ever compares the stored state with the stored rules.
 import { createHash } from 'node:crypto';
-import type { Clock } from '../shared/clock.js';
-import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/errors.js';
+import type { Clock } from '../shared/core/clock.js';
+import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
 import type { CampaignRow, CampaignStorage, GroupFilter, GroupRecord } from './campaign-storage.js';
 import { decimal } from './operator-input.js';
 import type { Director, ResolvedImage } from './director.js';

@@ -6,9 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PublicKey } from '../shared/crypto/keys.js';
-import { FetchError, OperatorRequestError, UptaneError } from '../shared/errors.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
+import { PublicKey } from '../shared/core/crypto/keys.js';
+import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
 import type { Director, EcuRegistration, PlannedAssignment, VehicleRegistration } from './director.js';
 import { startDirector, type RunningDirector } from './server.js';
 import type { AssignmentRecord } from './storage.js';

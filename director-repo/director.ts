@@ -1,9 +1,9 @@
 // The Director service: the inventory (vehicles, ECUs, keys), assignments of images to ECUs, the
 // vehicles' manifests, and its own offline-signed root. Routes in app.ts are thin; decisions live
 // here, SQL in storage.ts, per-vehicle signing in vehicle-metadata.ts.
-import type { Clock } from '../shared/clock.js';
-import { nodeBackend } from '../shared/crypto/ed25519.js';
-import { PublicKey } from '../shared/crypto/keys.js';
+import type { Clock } from '../shared/core/clock.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { PublicKey } from '../shared/core/crypto/keys.js';
 import {
   AuthenticationError,
   BadRequestError,
@@ -15,11 +15,11 @@ import {
   RepositoryStateError,
   UnmetThresholdError,
   UptaneError,
-} from '../shared/errors.js';
-import { parseVehicleVersionManifest } from '../shared/manifest.js';
-import type { RootSigned } from '../shared/metadata/types.js';
-import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
-import { checkVehicleRequestBody, NonceCache, parseVehicleAuth, verifyVehicleRequestHeaders, type RequestToSign } from '../shared/vehicle-auth.js';
+} from '../shared/core/errors.js';
+import { parseVehicleVersionManifest } from '../shared/uptane/manifest.js';
+import type { RootSigned } from '../shared/core/metadata/types.js';
+import { isExpired, TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
+import { checkVehicleRequestBody, NonceCache, parseVehicleAuth, verifyVehicleRequestHeaders, type RequestToSign } from '../shared/uptane/vehicle-auth.js';
 import { GroupCommit } from './group-commit.js';
 import { SqliteSignedRequestMarks } from './signed-request-marks.js';
 import type { ImageCatalog } from './image-catalog.js';

@@ -1,13 +1,13 @@
 // The Director's view of the Image repository, as a verifying TUF client: assignments may only name
 // images the Image repository has signed, and the Director copies length, hashes and release counter
 // from that verified metadata into its own targets (uptane-requirements.md 2, step 7).
-import type { Clock } from '../shared/clock.js';
-import { nodeBackend } from '../shared/crypto/ed25519.js';
-import { TargetNotFoundError } from '../shared/errors.js';
-import { HttpFetcher } from '../shared/fetcher.js';
-import { FileMetadataStore } from '../shared/metadata-store.js';
-import type { TargetFile } from '../shared/metadata/types.js';
-import { RepositoryUpdater } from '../shared/updater.js';
+import type { Clock } from '../shared/core/clock.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { TargetNotFoundError } from '../shared/core/errors.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
+import { FileMetadataStore } from '../shared/client/metadata-store.js';
+import type { TargetFile } from '../shared/core/metadata/types.js';
+import { RepositoryUpdater } from '../shared/client/updater.js';
 
 export interface ImageCatalog {
   /** The Image repository's signed entry for `filename`, found by delegation resolution for `hardwareId`. */

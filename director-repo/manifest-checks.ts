@@ -2,15 +2,15 @@
 // manifest, the authenticated VIN, the vehicle's ECU records and a reference time in; the verified
 // reports out, or a typed error naming the first problem (uptane-requirements.md section 2,
 // "Directing installation" step 3 and 4; section 4).
-import type { Ed25519Backend } from '../shared/crypto/ed25519.js';
-import { PublicKey } from '../shared/crypto/keys.js';
+import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
+import { PublicKey } from '../shared/core/crypto/keys.js';
 import {
   ManifestInventoryError,
   ManifestSignatureError,
   ReplayedReportError,
   ReportTimeError,
-} from '../shared/errors.js';
-import { isSignedBy, manifestSignedBytes, type EcuVersionReportSigned, type VehicleVersionManifest } from '../shared/manifest.js';
+} from '../shared/core/errors.js';
+import { isSignedBy, manifestSignedBytes, type EcuVersionReportSigned, type VehicleVersionManifest } from '../shared/uptane/manifest.js';
 import type { EcuRecord } from './storage.js';
 
 export interface ManifestCheckConfig {

@@ -6,8 +6,8 @@
 // that matches no row needs admin, so a route added without a row is closed, not open, and the test
 // of the table (test/hardening/tokens.test.ts) names it.
 import type { Request, RequestHandler } from 'express';
-import { InsufficientScopeError } from '../shared/errors.js';
-import { bearerAuth, type TokenAuthContext } from '../shared/token-auth.js';
+import { InsufficientScopeError } from '../shared/core/errors.js';
+import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
 import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope } from './storage.js';
 import { runWithToken } from './token-context.js';
 

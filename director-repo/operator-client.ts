@@ -2,9 +2,9 @@
 // turns refusals into OperatorRequestError with the server's code and a next step, and the small
 // table and JSON printers every operator command shares (vehicles, campaigns, root).
 import type { Argv } from 'yargs';
-import { escapeTerminalText } from '../shared/cli-output.js';
-import { FetchError, OperatorRequestError } from '../shared/errors.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
+import { escapeTerminalText } from '../shared/util/terminal-text.js';
+import { FetchError, OperatorRequestError } from '../shared/core/errors.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
 
 export const DEFAULT_PORT = 8082;
 export const DEFAULT_TOKEN_ENV = 'UPTANE_OPERATOR_TOKEN';
@@ -13,7 +13,7 @@ const REQUEST_TIMEOUT_MS = 60_000;
 // ---------------------------------------------------------------------------------------------
 // Output helpers.
 
-export { printJson, printTable, table } from '../shared/cli-output.js';
+export { printJson, printTable, table } from '../shared/cli/cli-output.js';
 export const shortId = (keyid: string) => keyid.slice(0, 12);
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 

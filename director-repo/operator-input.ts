@@ -4,14 +4,14 @@
 // generate, store or list more than these limits allow (docs/threat-model.md HR-7, HR-9b, HR-9c,
 // HR-9d). The rules about what the values mean (a stage's share, a VIN's characters) stay with the
 // services; this module only says "a string of at most N", "a whole number from A to B", ...
-import { BadRequestError } from '../shared/errors.js';
+import { BadRequestError } from '../shared/core/errors.js';
 
 export const LIMITS = {
   /** VINs, group and campaign names (director.ts and campaigns.ts allow 1-64 characters). */
   name: 64,
   /** ECU serials and hardware ids (director.ts allows 1-128 characters). */
   serial: 128,
-  /** Image (target) names: the metadata's own limit (shared/metadata/paths.ts). */
+  /** Image (target) names: the metadata's own limit (shared/core/metadata/paths.ts). */
   image: 1024,
   /** An Ed25519 public key is 64 hex digits; room for other encodings' error messages, no more. */
   publicKey: 256,

@@ -4,9 +4,9 @@
 // unless --expires says otherwise; `never` only when asked for). Only its SHA-256 is stored.
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../shared/clock.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
-import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/token-cli.js';
+import { systemClock } from '../shared/core/clock.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
+import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { printJson } from './operator-client.js';
 import { openDirectorStorage } from './server.js';
 import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope, type OperatorTokenRecord } from './storage.js';

@@ -4,9 +4,9 @@
 // (docs/threat-model.md HR-3).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { BadRequestError } from '../shared/errors.js';
-import { hasBody, readCappedBody } from '../shared/http-body.js';
-import { closeAfterAnswer } from '../shared/http-server.js';
+import { BadRequestError } from '../shared/core/errors.js';
+import { hasBody, readCappedBody } from '../shared/server/http-body.js';
+import { closeAfterAnswer } from '../shared/server/http-server.js';
 
 /**
  * Before answering a request whose body was not read to its end: the connection ends after the

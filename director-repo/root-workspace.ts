@@ -3,13 +3,13 @@
 // it: fetch its online keys (targets, snapshot and timestamp), push the staged root after every check
 // made locally, and pull the published root chain (the only metadata the Director serves without a
 // vehicle's key) as a verifying client.
-import { nodeBackend } from '../shared/crypto/ed25519.js';
-import { PublicKey } from '../shared/crypto/keys.js';
-import { FetchError, RemoteNotFoundError, UnsupportedKeyError, WorkspaceError } from '../shared/errors.js';
-import { fetchBytes, type Fetcher } from '../shared/fetcher.js';
-import type { RootSigned } from '../shared/metadata/types.js';
-import { TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
-import { DEFAULT_UPDATER_CONFIG } from '../shared/updater.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { PublicKey } from '../shared/core/crypto/keys.js';
+import { FetchError, RemoteNotFoundError, UnsupportedKeyError, WorkspaceError } from '../shared/core/errors.js';
+import { fetchBytes, type Fetcher } from '../shared/client/fetcher.js';
+import type { RootSigned } from '../shared/core/metadata/types.js';
+import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
+import { DEFAULT_UPDATER_CONFIG } from '../shared/client/updater.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
 import { expectAnswer, isRecord, type DirectorClient } from './operator-client.js';
 

@@ -2,7 +2,7 @@
 // (docs/threat-model.md HR-11b): the ECU fell back to its other slot, or runs unverified bytes, and
 // the image the Director last had installed there is assigned to it again, so the vehicle's next
 // cycle delivers it. Called inside the transaction that records the manifest.
-import type { EcuVersionReportSigned } from '../shared/manifest.js';
+import type { EcuVersionReportSigned } from '../shared/uptane/manifest.js';
 import type { DirectorStorage, EcuRecord } from './storage.js';
 
 /** Who the audit log and the assignment name as having made a re-delivery. */

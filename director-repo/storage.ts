@@ -2,11 +2,11 @@
 // public keys, manifests received (history), report counters, installed images, assignments and
 // their states, attacks reported, per-vehicle signed metadata, operator tokens, and an audit log.
 // All SQL of the Director lives here, but the token table's, shared with the Image repository in
-// shared/token-table.ts; every multi-statement change runs in one transaction.
+// shared/server/token-table.ts; every multi-statement change runs in one transaction.
 import { createHash } from 'node:crypto';
-import type { StoredTokenState } from '../shared/access-tokens.js';
-import { openDatabase, type Db } from '../shared/sqlite.js';
-import { TokenTable } from '../shared/token-table.js';
+import type { StoredTokenState } from '../shared/server/access-tokens.js';
+import { openDatabase, type Db } from '../shared/server/sqlite.js';
+import { TokenTable } from '../shared/server/token-table.js';
 import { currentTokenId } from './token-context.js';
 
 /** Accepted manifest records kept per vehicle (the newest). */

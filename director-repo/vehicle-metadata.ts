@@ -6,12 +6,12 @@
 // 100,000 vehicles marks rows instead of making 300,000 signatures while every vehicle waits (bench
 // figure 5). Identical assignments give byte-identical targets and no version bump (issue 4).
 import { createHash } from 'node:crypto';
-import type { Clock } from '../shared/clock.js';
-import type { PrivateKey } from '../shared/crypto/keys.js';
-import { digestBytes } from '../shared/hashing.js';
-import { formatExpires, SPEC_VERSION } from '../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../shared/metadata/sign.js';
-import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../shared/metadata/types.js';
+import type { Clock } from '../shared/core/clock.js';
+import type { PrivateKey } from '../shared/core/crypto/keys.js';
+import { digestBytes } from '../shared/core/hashing.js';
+import { formatExpires, SPEC_VERSION } from '../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../shared/core/metadata/sign.js';
+import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../shared/core/metadata/types.js';
 import type { AssignmentRecord, DirectorStorage, StoredVehicleMetadata } from './storage.js';
 
 export interface DirectorOnlineKeys {

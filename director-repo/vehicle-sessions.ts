@@ -8,7 +8,7 @@
 // verified by signatures anyway. What the token guards is which vehicle's metadata and manifests it
 // opens, and that comes from the token, never the request (DESIGN.md "Servers", test-catalogue L4).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { AuthenticationError } from '../shared/errors.js';
+import { AuthenticationError } from '../shared/core/errors.js';
 
 export interface VehicleSessionClaims {
   readonly vin: string;

@@ -5,8 +5,8 @@
 // `root push` (a signed file, or the workspace's staged root), `push`, and a root-chain-only `pull`.
 import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { HttpFetcher } from '../shared/fetcher.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
 import { openWorkspace, withWorkspace, workspaceCommands, type WorkspaceArgs, type WorkspaceCliEnvironment } from '../shared/workspace/cli.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
 import { checkUrl, DEFAULT_PORT, DEFAULT_TOKEN_ENV, DirectorClient, expectAnswer, printJson } from './operator-client.js';

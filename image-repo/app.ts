@@ -3,18 +3,18 @@
 // token and hand the bytes to the ImageRepository service. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ImageTooLargeError, ServerBusyError } from '../shared/errors.js';
-import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/http-body.js';
-import { sendError, sendRawJson, matchFileRequest } from '../shared/http-errors.js';
-import { closeAfterAnswer } from '../shared/http-server.js';
-import { StreamSlots } from '../shared/stream-slots.js';
+import { ImageTooLargeError, ServerBusyError } from '../shared/core/errors.js';
+import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/server/http-body.js';
+import { sendError, sendRawJson, matchFileRequest } from '../shared/server/http-errors.js';
+import { closeAfterAnswer } from '../shared/server/http-server.js';
+import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
 import type { ImageRepository } from './repository.js';
 import type { ImageRepoStorage } from './storage.js';
 import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type UploaderRequest } from './uploader-auth.js';
-import { FailedAuthThrottle, type ThrottleOptions } from '../shared/auth-throttle.js';
-import { systemClock, type Clock } from '../shared/clock.js';
+import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
+import { systemClock, type Clock } from '../shared/core/clock.js';
 
 export interface ImageAppDeps {
   readonly repository: ImageRepository;

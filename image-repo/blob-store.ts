@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsyncDirectory } from '../shared/fs-atomic.js';
-import { MultiHasher } from '../shared/hashing.js';
-import { ImageTooLargeError } from '../shared/errors.js';
+import { fsyncDirectory } from '../shared/files/fs-atomic.js';
+import { MultiHasher } from '../shared/core/hashing.js';
+import { ImageTooLargeError } from '../shared/core/errors.js';
 
 export interface StoredBlob {
   readonly length: number;

@@ -2,7 +2,7 @@
 // release engineer's offline workflow (workspace-cli.ts). Registered by the root cli.ts.
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import type { CliEnvironment } from '../shared/keys-cli.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
 import { startImageServer } from './server.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';

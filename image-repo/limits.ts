@@ -1,6 +1,6 @@
 // The Image repository's limits on its clients, with their defaults: a typed config that
 // `startImageServer` takes in part (docs/threat-model.md HR-2, HR-3).
-import { DEFAULT_HTTP_SERVER_LIMITS, type HttpServerLimits } from '../shared/http-server.js';
+import { DEFAULT_HTTP_SERVER_LIMITS, type HttpServerLimits } from '../shared/server/http-server.js';
 
 /** What the Image repository allows its clients (docs/threat-model.md HR-2, HR-3). */
 export interface ImageServerLimits extends HttpServerLimits {

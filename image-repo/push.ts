@@ -3,7 +3,7 @@
 // then images are uploaded (streamed; skipped when the server already holds them), then root, then
 // targets, then delegated roles, in the order the server checks them against each other.
 import { stat } from 'node:fs/promises';
-import { HashMismatchError, LengthMismatchError, WorkspaceError } from '../shared/errors.js';
+import { HashMismatchError, LengthMismatchError, WorkspaceError } from '../shared/core/errors.js';
 import { compareRoles, isDelegatedRole } from '../shared/workspace/roles.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
 import type { ImageRepoClient } from './repo-client.js';

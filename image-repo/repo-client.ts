@@ -5,9 +5,9 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { escapeTerminalText } from '../shared/cli-output.js';
-import { PublicKey } from '../shared/crypto/keys.js';
-import { FetchError, PushRejectedError, UnsupportedKeyError, WorkspaceError } from '../shared/errors.js';
+import { escapeTerminalText } from '../shared/util/terminal-text.js';
+import { PublicKey } from '../shared/core/crypto/keys.js';
+import { FetchError, PushRejectedError, UnsupportedKeyError, WorkspaceError } from '../shared/core/errors.js';
 
 export interface OnlineKeys {
   readonly timestamp: PublicKey;

@@ -2,9 +2,9 @@
 // and images from uploaders, verifies everything as a client would before storing it, and keeps
 // snapshot and timestamp current with its online keys (uptane-requirements.md section 3).
 // Routes in app.ts stay thin; this is where the decisions are.
-import type { Clock } from '../shared/clock.js';
-import { nodeBackend } from '../shared/crypto/ed25519.js';
-import type { PrivateKey } from '../shared/crypto/keys.js';
+import type { Clock } from '../shared/core/clock.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import {
   DelegationError,
   ExpiredMetadataError,
@@ -14,13 +14,13 @@ import {
   RollbackError,
   UnauthorizedTargetError,
   UnmetThresholdError,
-} from '../shared/errors.js';
-import { digestBytes } from '../shared/hashing.js';
-import { delegatedAuthority, isAuthorizedFor } from '../shared/metadata/delegation.js';
-import { formatExpires, parseMetadata, SPEC_VERSION } from '../shared/metadata/parse.js';
-import { signMetadata, serializeMetadata, verifyThreshold, type RoleAuthority } from '../shared/metadata/sign.js';
-import type { MetaFile, RootSigned, SnapshotSigned, TargetsSigned, TimestampSigned } from '../shared/metadata/types.js';
-import { isExpired, TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
+} from '../shared/core/errors.js';
+import { digestBytes } from '../shared/core/hashing.js';
+import { delegatedAuthority, isAuthorizedFor } from '../shared/core/metadata/delegation.js';
+import { formatExpires, parseMetadata, SPEC_VERSION } from '../shared/core/metadata/parse.js';
+import { signMetadata, serializeMetadata, verifyThreshold, type RoleAuthority } from '../shared/core/metadata/sign.js';
+import type { MetaFile, RootSigned, SnapshotSigned, TargetsSigned, TimestampSigned } from '../shared/core/metadata/types.js';
+import { isExpired, TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
 import type { BlobStore, StoredBlob } from './blob-store.js';
 import type { ImageRepoStorage, StoredMetadata } from './storage.js';
 

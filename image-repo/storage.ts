@@ -1,11 +1,11 @@
 // The Image repository's database: every metadata version ever published (served by version, so
 // clients can walk roots and fetch consistent snapshots), the images uploaded, and the uploader
 // credentials (stored as SHA-256 of the token). All SQL of the Image repository lives here,
-// but the token table's, shared with the Director in shared/token-table.ts.
+// but the token table's, shared with the Director in shared/server/token-table.ts.
 import { createHash } from 'node:crypto';
-import type { StoredTokenState } from '../shared/access-tokens.js';
-import { openDatabase, type Db } from '../shared/sqlite.js';
-import { TokenTable } from '../shared/token-table.js';
+import type { StoredTokenState } from '../shared/server/access-tokens.js';
+import { openDatabase, type Db } from '../shared/server/sqlite.js';
+import { TokenTable } from '../shared/server/token-table.js';
 
 /** The schema, one numbered migration each (exported for the migration tests). */
 export const MIGRATIONS = [

@@ -1,16 +1,16 @@
 // Who may publish what on the Image repository (docs/threat-model.md HR-10). An uploader token is
-// checked like an operator token (shared/token-auth.ts: expiry, revocation, failed-attempt limits),
+// checked like an operator token (shared/server/token-auth.ts: expiry, revocation, failed-attempt limits),
 // then limited by what it was made for: the roles it may publish (`--role targets --role acme`;
 // root is a role too) and the image paths it may add, change or remove (`--path 'acme/*'`, TUF
 // shell-style patterns). A supplier's token limited to role acme cannot publish targets or root.
 // Signatures still decide what clients trust; these limits stop a leaked token from publishing
 // metadata its holder has no business with, and keep them apart in the logs.
 import type { Request, RequestHandler } from 'express';
-import { canonicalJson } from '../shared/canonical.js';
-import { InsufficientScopeError } from '../shared/errors.js';
-import { parseMetadata } from '../shared/metadata/parse.js';
-import { matchesPathPattern } from '../shared/metadata/paths.js';
-import { bearerAuth, type TokenAuthContext } from '../shared/token-auth.js';
+import { canonicalJson } from '../shared/core/canonical.js';
+import { InsufficientScopeError } from '../shared/core/errors.js';
+import { parseMetadata } from '../shared/core/metadata/parse.js';
+import { matchesPathPattern } from '../shared/core/metadata/paths.js';
+import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
 import type { ImageRepoStorage, UploaderTokenRecord } from './storage.js';
 
 export type UploaderRequest = Request & { uploader?: string; uploaderToken?: UploaderTokenRecord };

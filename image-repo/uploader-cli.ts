@@ -4,10 +4,10 @@
 // optionally the roles (--role) and image paths (--path) it may publish; only its SHA-256 is stored.
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../shared/clock.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
-import { checkRoleName } from '../shared/metadata/paths.js';
-import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/token-cli.js';
+import { systemClock } from '../shared/core/clock.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
+import { checkRoleName } from '../shared/core/metadata/paths.js';
+import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { openImageRepository } from './server.js';
 import { ImageRepoStorage, type UploaderTokenRecord } from './storage.js';
 

@@ -2,8 +2,8 @@
 // (init, root, sign, status, sign-request, pull, discard) plus what only the Image repository has:
 // images in targets, supplier delegations, and push to the Image repository server.
 import type { Argv, CommandModule } from 'yargs';
-import { loadPublicKey } from '../shared/crypto/keys.js';
-import { WorkspaceError } from '../shared/errors.js';
+import { loadPublicKey } from '../shared/files/key-files.js';
+import { WorkspaceError } from '../shared/core/errors.js';
 import {
   formatBytes,
   openWorkspace,

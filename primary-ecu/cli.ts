@@ -6,18 +6,19 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../shared/clock.js';
-import { nodeBackend } from '../shared/crypto/ed25519.js';
-import { PrivateKey } from '../shared/crypto/keys.js';
-import { FetchError, OperatorRequestError, StorageError, UptaneError } from '../shared/errors.js';
-import { escapeTerminalText, printJson, table } from '../shared/cli-output.js';
-import { writeFileAtomic } from '../shared/fs-atomic.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
-import type { ReportedAttack } from '../shared/manifest.js';
-import { formatExpires } from '../shared/metadata/parse.js';
-import { takePidLock } from '../shared/pid-lock.js';
-import { HttpSecondaryClient, type SecondaryTransport } from '../shared/secondary-protocol.js';
-import { TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
+import { systemClock } from '../shared/core/clock.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { PrivateKey } from '../shared/core/crypto/keys.js';
+import { FetchError, OperatorRequestError, StorageError, UptaneError } from '../shared/core/errors.js';
+import { escapeTerminalText } from '../shared/util/terminal-text.js';
+import { printJson, table } from '../shared/cli/cli-output.js';
+import { writeFileAtomic } from '../shared/files/fs-atomic.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
+import type { ReportedAttack } from '../shared/uptane/manifest.js';
+import { formatExpires } from '../shared/core/metadata/parse.js';
+import { takePidLock } from '../shared/files/pid-lock.js';
+import { HttpSecondaryClient, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
 import {
   loadVehicleConfig,
   slotStatus,
@@ -27,7 +28,7 @@ import {
   type LocalSecondaryHost,
   type VehicleConfig,
 } from '../shared/vehicle-folder.js';
-import { FileVehicleState, type DrivingState } from '../shared/vehicle-state.js';
+import { FileVehicleState, type DrivingState } from '../shared/ecu/vehicle-state.js';
 import { parseDuration } from '../shared/workspace/duration.js';
 import { Primary, type CycleResult, type PrimaryIdentity, type PrimaryState } from './primary.js';
 

@@ -5,13 +5,14 @@
 // previous trusted metadata and images stay in place.
 import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ab-slots.js';
-import type { Clock } from '../shared/clock.js';
-import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/crypto/ed25519.js';
-import { loadPrivateKey, PublicKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
-import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, StorageError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
-import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
-import { writeFileAtomic } from '../shared/fs-atomic.js';
+import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ecu/ab-slots.js';
+import type { Clock } from '../shared/core/clock.js';
+import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
+import { loadPrivateKey, savePrivateKey } from '../shared/files/key-files.js';
+import { PublicKey, type PrivateKey } from '../shared/core/crypto/keys.js';
+import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, StorageError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
+import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import {
   isSignedBy,
   MANIFEST_LIMITS,
@@ -21,17 +22,17 @@ import {
   type InstallOutcome,
   type ReportedAttack,
   type VehicleVersionManifest,
-} from '../shared/manifest.js';
-import { FileMetadataStore } from '../shared/metadata-store.js';
-import { formatExpires, parseMetadata } from '../shared/metadata/parse.js';
-import { roleFileName } from '../shared/metadata/paths.js';
-import type { MetadataBundle, SecondaryTransport } from '../shared/secondary-protocol.js';
-import { StagedMetadataStore } from '../shared/staged-metadata-store.js';
-import { isExpired } from '../shared/trusted-metadata-set.js';
-import { localTargetPath, RepositoryUpdater, type UpdaterConfig } from '../shared/updater.js';
-import { checkDirectorTargets, checkTargetsMatch, type EcuTarget } from '../shared/uptane-checks.js';
-import { clockOffsetFromRefusal, signVehicleRequest } from '../shared/vehicle-auth.js';
-import type { VehicleStateSource } from '../shared/vehicle-state.js';
+} from '../shared/uptane/manifest.js';
+import { FileMetadataStore } from '../shared/client/metadata-store.js';
+import { formatExpires, parseMetadata } from '../shared/core/metadata/parse.js';
+import { roleFileName } from '../shared/core/metadata/paths.js';
+import type { MetadataBundle, SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
+import { isExpired } from '../shared/core/trusted-metadata-set.js';
+import { localTargetPath, RepositoryUpdater, type UpdaterConfig } from '../shared/client/updater.js';
+import { checkDirectorTargets, checkTargetsMatch, type EcuTarget } from '../shared/uptane/uptane-checks.js';
+import { clockOffsetFromRefusal, signVehicleRequest } from '../shared/uptane/vehicle-auth.js';
+import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
 
 export interface PrimaryIdentity {

@@ -3,9 +3,9 @@
 // they missed; the ordinary store keeps only the latest root.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../shared/fs-atomic.js';
-import type { MetadataStore } from '../shared/metadata-store.js';
-import { parseMetadata } from '../shared/metadata/parse.js';
+import { writeFileAtomic } from '../shared/files/fs-atomic.js';
+import type { MetadataStore } from '../shared/client/metadata-store.js';
+import { parseMetadata } from '../shared/core/metadata/parse.js';
 
 export class RootHistoryStore implements MetadataStore {
   constructor(private readonly inner: MetadataStore, private readonly historyDir: string) {

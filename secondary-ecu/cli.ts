@@ -3,12 +3,12 @@
 // primary's command group), so neither component imports the other.
 import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { systemClock } from '../shared/clock.js';
-import { UptaneError } from '../shared/errors.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
-import type { SecondaryTransport } from '../shared/secondary-protocol.js';
+import { systemClock } from '../shared/core/clock.js';
+import { UptaneError } from '../shared/core/errors.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
+import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { VEHICLE_FILES } from '../shared/vehicle-folder.js';
-import { FileVehicleState } from '../shared/vehicle-state.js';
+import { FileVehicleState } from '../shared/ecu/vehicle-state.js';
 import { serveSecondary, type RunningSecondaryServer } from './http-server.js';
 import { holdSecondaryFolder, localSecondaryHost } from './local-host.js';
 

@@ -1,12 +1,12 @@
 // The secondary's side of the HTTP transport (the primary's side is HttpSecondaryClient in
-// shared/secondary-protocol.ts): one secondary served on loopback, for vehicles whose ECUs run as
+// shared/ecu/secondary-protocol.ts): one secondary served on loopback, for vehicles whose ECUs run as
 // separate processes. Routes are thin; the secondary verifies everything itself, so this server adds
 // no trust, only framing: bounded JSON bodies, the image streamed straight into the inactive slot,
 // typed errors as {"error": {"code", "message"}}, and one request at a time.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BadRequestError, OutOfOrderError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
-import { SECONDARY_PATHS, type MetadataBundle, type SecondaryTransport } from '../shared/secondary-protocol.js';
+import { BadRequestError, OutOfOrderError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { SECONDARY_PATHS, type MetadataBundle, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 
 export interface SecondaryServerOptions {
   /** Address to listen on; loopback by default (the protocol has no authentication of its own). */

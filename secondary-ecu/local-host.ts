@@ -3,8 +3,8 @@
 // folder may be served by `uptane vehicle secondary serve` in another process at that moment.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StorageError } from '../shared/errors.js';
-import { readPidLock, takePidLock } from '../shared/pid-lock.js';
+import { StorageError } from '../shared/core/errors.js';
+import { readPidLock, takePidLock } from '../shared/files/pid-lock.js';
 import { slotStatus, VEHICLE_FILES, type EcuFolderStatus, type LocalSecondaryHost } from '../shared/vehicle-folder.js';
 import { Secondary, type SecondaryIdentity, type SecondaryState } from './secondary.js';
 

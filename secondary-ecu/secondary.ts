@@ -5,22 +5,23 @@
 // or bus can only make it refuse, and report the attempt.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ab-slots.js';
-import type { Clock } from '../shared/clock.js';
-import { nobleBackend, type Ed25519Backend } from '../shared/crypto/ed25519.js';
-import { loadPrivateKey, savePrivateKey, type PrivateKey } from '../shared/crypto/keys.js';
-import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/errors.js';
-import { writeFileAtomic } from '../shared/fs-atomic.js';
-import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/manifest.js';
-import { FileMetadataStore } from '../shared/metadata-store.js';
-import { parseMetadata } from '../shared/metadata/parse.js';
-import type { Metadata, TargetsSigned } from '../shared/metadata/types.js';
-import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/secondary-protocol.js';
-import { StagedMetadataStore } from '../shared/staged-metadata-store.js';
-import { TrustedMetadataSet } from '../shared/trusted-metadata-set.js';
-import { RepositoryUpdater } from '../shared/updater.js';
-import { checkDirectorTargets, checkTargetsMatch, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane-checks.js';
-import type { VehicleStateSource } from '../shared/vehicle-state.js';
+import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ecu/ab-slots.js';
+import type { Clock } from '../shared/core/clock.js';
+import { nobleBackend, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
+import { loadPrivateKey, savePrivateKey } from '../shared/files/key-files.js';
+import { type PrivateKey } from '../shared/core/crypto/keys.js';
+import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { writeFileAtomic } from '../shared/files/fs-atomic.js';
+import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/uptane/manifest.js';
+import { FileMetadataStore } from '../shared/client/metadata-store.js';
+import { parseMetadata } from '../shared/core/metadata/parse.js';
+import type { Metadata, TargetsSigned } from '../shared/core/metadata/types.js';
+import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
+import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
+import { RepositoryUpdater } from '../shared/client/updater.js';
+import { checkDirectorTargets, checkTargetsMatch, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane/uptane-checks.js';
+import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 
 export interface SecondaryIdentity {
   readonly serial: string;

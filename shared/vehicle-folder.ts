@@ -4,13 +4,13 @@
 // parked/driving state file every ECU process reads.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Clock } from './clock.js';
-import type { PrivateKey } from './crypto/keys.js';
-import { StorageError } from './errors.js';
-import { AbSlots, installedImage, type IntegrityFault, type SlotName } from './ab-slots.js';
-import type { InstallOutcome, ReportedAttack } from './manifest.js';
-import type { SecondaryTransport } from './secondary-protocol.js';
-import type { VehicleStateSource } from './vehicle-state.js';
+import type { Clock } from './core/clock.js';
+import type { PrivateKey } from './core/crypto/keys.js';
+import { StorageError } from './core/errors.js';
+import { AbSlots, installedImage, type IntegrityFault, type SlotName } from './ecu/ab-slots.js';
+import type { InstallOutcome, ReportedAttack } from './uptane/manifest.js';
+import type { SecondaryTransport } from './ecu/secondary-protocol.js';
+import type { VehicleStateSource } from './ecu/vehicle-state.js';
 
 export const VEHICLE_FILES = {
   /** VehicleConfig, written at provisioning. */

@@ -3,9 +3,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { escapeTerminalText, printJson } from '../shared/cli-output.js';
-import { systemClock } from '../shared/clock.js';
-import type { CliEnvironment } from '../shared/keys-cli.js';
+import { escapeTerminalText } from '../shared/util/terminal-text.js';
+import { printJson } from '../shared/cli/cli-output.js';
+import { systemClock } from '../shared/core/clock.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
 import { runDemo } from './demo.js';
 import { Fleet, type FleetFaults } from './fleet.js';
 
@@ -114,7 +115,7 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
           };
           const directory = resolve(argv.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-sim-')));
           // A line every 10% rather than one rewritten with a carriage return: stderr is escaped
-          // line by line (shared/cli-output.ts), and plain lines also read well in a log file.
+          // line by line (shared/cli/cli-output.ts), and plain lines also read well in a log file.
           const progress = (label: string) => (done: number, total: number) => {
             if (done === total || done % Math.max(1, Math.floor(total / 10)) === 0) io.warn(`${label}: ${done}/${total}`);
           };

@@ -6,9 +6,10 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { systemClock, type Clock } from '../shared/clock.js';
-import { PrivateKey, PublicKey, savePrivateKey } from '../shared/crypto/keys.js';
-import { HttpFetcher } from '../shared/fetcher.js';
+import { systemClock, type Clock } from '../shared/core/clock.js';
+import { PrivateKey, PublicKey } from '../shared/core/crypto/keys.js';
+import { savePrivateKey } from '../shared/files/key-files.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
 import { Workspace } from '../shared/workspace/workspace.js';
 import { startDirector, type RunningDirector } from '../director-repo/server.js';
 import { pushWorkspace } from '../image-repo/push.js';

@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PowerCut, type AbSlotsOptions, type InstallStep } from '../shared/ab-slots.js';
-import type { Clock } from '../shared/clock.js';
-import { nodeBackend } from '../shared/crypto/ed25519.js';
-import { HttpFetcher, type Fetcher } from '../shared/fetcher.js';
+import { PowerCut, type AbSlotsOptions, type InstallStep } from '../shared/ecu/ab-slots.js';
+import type { Clock } from '../shared/core/clock.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
 import type { CycleResult } from '../primary-ecu/primary.js';
 import { FaultyNetwork, type NetworkBehaviour } from './network-faults.js';
 import { SimulatedVehicle } from './vehicle.js';

@@ -1,8 +1,8 @@
 // Fetcher wrappers that play the network between a vehicle and the repositories: faults (a download
 // cut midway, a trickle) and an attacker (an image tampered in transit, Director metadata replayed).
 // The simulator and the demo put them in a vehicle's path; the vehicle's own checks must catch them.
-import { DownloadLengthError, FetchError, SlowRetrievalError } from '../shared/errors.js';
-import type { Fetcher, FetchOptions, FetchResponse } from '../shared/fetcher.js';
+import { DownloadLengthError, FetchError, SlowRetrievalError } from '../shared/core/errors.js';
+import type { Fetcher, FetchOptions, FetchResponse } from '../shared/client/fetcher.js';
 
 export type NetworkBehaviour =
   /** The first download of each image is cut after half its bytes; the retry resumes. */

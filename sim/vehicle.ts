@@ -2,13 +2,13 @@
 // transport, each with its own state folder, keys derived from a seed label (deterministic), and a
 // vehicle state the simulator controls. Composition lives here, above the components (DESIGN.md).
 import { join } from 'node:path';
-import type { AbSlotsOptions } from '../shared/ab-slots.js';
-import type { Clock } from '../shared/clock.js';
-import type { Ed25519Backend } from '../shared/crypto/ed25519.js';
-import { PrivateKey } from '../shared/crypto/keys.js';
-import type { Fetcher } from '../shared/fetcher.js';
-import type { SecondaryTransport } from '../shared/secondary-protocol.js';
-import { MemoryVehicleState } from '../shared/vehicle-state.js';
+import type { AbSlotsOptions } from '../shared/ecu/ab-slots.js';
+import type { Clock } from '../shared/core/clock.js';
+import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
+import { PrivateKey } from '../shared/core/crypto/keys.js';
+import type { Fetcher } from '../shared/client/fetcher.js';
+import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 

@@ -2,8 +2,8 @@
 // that python-tuf and go-tuf sign (securesystemslib `encode_canonical`), and rejection of every value
 // the two forms would encode differently (DESIGN.md, "Formats").
 import canonicalize from 'canonicalize';
-import { canonicalBytes, canonicalJson, canonicalJsonReusing, checkCanonicalizable } from '../shared/canonical.js';
-import { CanonicalJsonError } from '../shared/errors.js';
+import { canonicalBytes, canonicalJson, canonicalJsonReusing, checkCanonicalizable } from '../shared/core/canonical.js';
+import { CanonicalJsonError } from '../shared/core/errors.js';
 
 /** The thrown error, or a failure when nothing is thrown. */
 function thrownBy(action: () => unknown): unknown {

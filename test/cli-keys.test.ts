@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { computeKeyId, loadPrivateKey, loadPublicKey, publicKeyPem, type TufKey } from '../shared/crypto/keys.js';
+import { computeKeyId, publicKeyPem, type TufKey } from '../shared/core/crypto/keys.js';
+import { loadPrivateKey, loadPublicKey } from '../shared/files/key-files.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(REPO_ROOT, 'dist', 'cli.js');

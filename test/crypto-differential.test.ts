@@ -12,8 +12,8 @@ import {
   nodeBackend,
   publicKeyFromSeed,
   verifyEd25519,
-} from '../shared/crypto/ed25519.js';
-import { PrivateKey, PublicKey } from '../shared/crypto/keys.js';
+} from '../shared/core/crypto/ed25519.js';
+import { PrivateKey, PublicKey } from '../shared/core/crypto/keys.js';
 
 const { Point } = noble;
 const L = Point.CURVE().n;

@@ -5,18 +5,10 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } fr
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PKCS8_ED25519_PREFIX } from '../shared/crypto/ed25519.js';
-import {
-  computeKeyId,
-  loadPrivateKey,
-  loadPublicKey,
-  PrivateKey,
-  PublicKey,
-  publicKeyPem,
-  savePrivateKey,
-  type TufKey,
-} from '../shared/crypto/keys.js';
-import { KeyFileError, UnsupportedKeyError, type UptaneError } from '../shared/errors.js';
+import { PKCS8_ED25519_PREFIX } from '../shared/core/crypto/ed25519.js';
+import { computeKeyId, PrivateKey, PublicKey, publicKeyPem, type TufKey } from '../shared/core/crypto/keys.js';
+import { loadPrivateKey, loadPublicKey, savePrivateKey } from '../shared/files/key-files.js';
+import { KeyFileError, UnsupportedKeyError, type UptaneError } from '../shared/core/errors.js';
 
 const RFC8032_TEST1_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
 const RFC8032_TEST1_PUBLIC = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';

@@ -1,10 +1,10 @@
 // Figure 1: vehicle version manifests (1 primary + 4 secondaries) accepted per second by the Director
 // over HTTP, end to end (authentication, parsing, checks, SQLite writes), against the raw cost of the
 // signature checks and canonicalization such a manifest needs, in a loop in the same process.
-import { canonicalBytes } from '../../shared/canonical.js';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { PublicKey } from '../../shared/crypto/keys.js';
-import { manifestSignedBytes, type VehicleVersionManifest } from '../../shared/manifest.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { PublicKey } from '../../shared/core/crypto/keys.js';
+import { manifestSignedBytes, type VehicleVersionManifest } from '../../shared/uptane/manifest.js';
 import type { TestVehicle } from '../../test/support/test-vehicle.js';
 import { registerAll, startBenchRepositories, testVehicle, type BenchContext } from '../lib/context.js';
 import { serverVerifications } from '../lib/counting.js';

@@ -3,9 +3,9 @@
 // /vehicle/session), and Image repository metadata, each against plain node:http serving the same
 // bytes from memory, under the same load generator (a worker thread, keep-alive connections).
 import { createHash } from 'node:crypto';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { parseVehicleAuth } from '../../shared/vehicle-auth.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { parseVehicleAuth } from '../../shared/uptane/vehicle-auth.js';
 import type { Repositories } from '../../test/support/fleet-fixtures.js';
 import { assignAll, registerAll, startBenchRepositories, testVehicle, type BenchContext } from '../lib/context.js';
 import { serverVerifications } from '../lib/counting.js';

@@ -4,9 +4,9 @@
 // Director, HTTP headers included) and in bodies, requests, and signature verifications that reach
 // the ECU's Ed25519 backend (its default, @noble/ed25519); timed per check.
 import { join } from 'node:path';
-import { nobleBackend } from '../../shared/crypto/ed25519.js';
-import { fetchBytes, HttpFetcher } from '../../shared/fetcher.js';
-import { RemoteNotFoundError } from '../../shared/errors.js';
+import { nobleBackend } from '../../shared/core/crypto/ed25519.js';
+import { fetchBytes, HttpFetcher } from '../../shared/client/fetcher.js';
+import { RemoteNotFoundError } from '../../shared/core/errors.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { operatorOk, registerAll, startBenchRepositories, type BenchContext } from '../lib/context.js';
 import { CountingBackend, CountingFetcher, startCountingProxy } from '../lib/counting.js';

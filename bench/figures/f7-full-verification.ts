@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nobleBackend } from '../../shared/crypto/ed25519.js';
-import type { TargetFile } from '../../shared/metadata/types.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import type { Db } from '../../shared/sqlite.js';
+import { nobleBackend } from '../../shared/core/crypto/ed25519.js';
+import type { TargetFile } from '../../shared/core/metadata/types.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
+import type { Db } from '../../shared/server/sqlite.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { operatorOk, registerAll, startBenchRepositories, type BenchContext } from '../lib/context.js';
 import { publishTargets, targetFor, uploadFile } from '../lib/publish.js';

@@ -2,7 +2,7 @@
 // times, nonces and report times behave as in production (nonce caches evict, times advance) while
 // every metadata expiry of the fixtures stays valid whatever the calendar says. Worker threads build
 // their own copy from the same anchor, so all threads agree to the millisecond.
-import { FixedClock } from '../../shared/clock.js';
+import { FixedClock } from '../../shared/core/clock.js';
 
 export interface ClockAnchor {
   /** The time the clock showed at `realMs`. */

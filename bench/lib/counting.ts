@@ -3,8 +3,8 @@
 // (a loopback TCP proxy that counts both directions, HTTP headers included).
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { nodeBackend, type Ed25519Backend, type Ed25519PublicKey } from '../../shared/crypto/ed25519.js';
-import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/fetcher.js';
+import { nodeBackend, type Ed25519Backend, type Ed25519PublicKey } from '../../shared/core/crypto/ed25519.js';
+import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/client/fetcher.js';
 
 /** Wraps a backend and counts the verifications that reach it (the cryptographic work done). */
 export class CountingBackend implements Ed25519Backend {

@@ -6,11 +6,12 @@ import { rmSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { digestFile, MultiHasher } from '../../shared/hashing.js';
-import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { RepositoryUpdater } from '../../shared/updater.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { digestFile } from '../../shared/client/file-hashing.js';
+import { MultiHasher } from '../../shared/core/hashing.js';
+import { FileMetadataStore } from '../../shared/client/metadata-store.js';
+import { RepositoryUpdater } from '../../shared/client/updater.js';
 import { RunningClock, type ClockAnchor } from './clock.js';
 import { collectGarbage, sampleMemory, type MemoryPeaks } from './stats.js';
 

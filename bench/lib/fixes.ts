@@ -14,15 +14,15 @@ export const FIXES: readonly Fix[] = [
   {
     figure: '1, 5, 6 (every signature a server or the simulator makes)',
     change: 'nodeBackend.sign imported the PKCS#8 private key on every call, which cost 13 times the signature; the imported KeyObject is now kept per seed buffer (WeakMap).',
-    files: ['shared/crypto/ed25519.ts'],
+    files: ['shared/core/crypto/ed25519.ts'],
     before: '281 signatures/s (same-process A/B, node:crypto)',
     after: '3,778 signatures/s (13.4x); figure 1 pre-signed 813 manifests in 19.1 s before, 1,986 in 1.4 s after; profile of figure 5: signing had been 35% of registration time',
   },
   {
     figure: '2',
     change:
-      'Metadata GETs are answered on plain node:http before express\'s router (serveVehicleMetadata in director-repo/app.ts, serveMetadata in image-repo/app.ts; server.ts dispatches; the express routes call the same functions, errors leave through errorResponse in shared/http-errors.ts), and the Director reads a vehicle\'s three metadata files in one SELECT, opening a transaction only when one is due for re-signing.',
-    files: ['director-repo/app.ts', 'director-repo/server.ts', 'director-repo/vehicle-metadata.ts', 'director-repo/storage.ts', 'image-repo/app.ts', 'image-repo/server.ts', 'shared/http-errors.ts'],
+      'Metadata GETs are answered on plain node:http before express\'s router (serveVehicleMetadata in director-repo/app.ts, serveMetadata in image-repo/app.ts; server.ts dispatches; the express routes call the same functions, errors leave through errorResponse in shared/server/http-errors.ts), and the Director reads a vehicle\'s three metadata files in one SELECT, opening a transaction only when one is due for re-signing.',
+    files: ['director-repo/app.ts', 'director-repo/server.ts', 'director-repo/vehicle-metadata.ts', 'director-repo/storage.ts', 'image-repo/app.ts', 'image-repo/server.ts', 'shared/server/http-errors.ts'],
     before: 'session-token GETs 21%, Image repository GETs 30%, signed GETs 15% of plain node:http; Director.vehicleMetadata in-process 13,000/s',
     after: 'session-token 57%, Image repository 72%, signed 19% (bounded by its signature check, see figure 2); Director.vehicleMetadata 42,000/s; at 117,000 vehicles, lookups went from 1,900/s to 28,000/s',
   },
@@ -30,7 +30,7 @@ export const FIXES: readonly Fix[] = [
     figure: '3',
     change:
       'withVerificationCache: an Ed25519 backend that remembers the (key, signature, SHA-256 of message) triples it found valid; the primary ECU wraps its backend with it, so re-checking unchanged stored metadata repeats no curve arithmetic.',
-    files: ['shared/crypto/ed25519.ts', 'primary-ecu/primary.ts'],
+    files: ['shared/core/crypto/ed25519.ts', 'primary-ecu/primary.ts'],
     before: '5 verifications per "nothing new" check; 22-24 ms per check (noble)',
     after: '0 verifications (1 when the Director has re-signed timestamp); 5.3-5.5 ms per check, in consecutive runs at the same load',
   },
@@ -38,7 +38,7 @@ export const FIXES: readonly Fix[] = [
     figure: '4',
     change:
       'downloadTarget awaited a thread-pool write of every 64 KiB chunk before reading the next; chunks are now written synchronously (microseconds into the page cache) and the file fsync\'d once at the end, so the client thread does not wait for, nor compete with, a thread-pool thread.',
-    files: ['shared/updater.ts'],
+    files: ['shared/client/updater.ts'],
     before: '126, 124, 146 MB/s (256 MiB, same-process A/B, interleaved; local hashing 212-353 MB/s); figure 4 ratio 38-45%',
     after: '166, 179, 195 MB/s (+42% median); figure 4 ratio 53-54% (tried and dropped: one thread-pool write in flight, +8%; gathering 1 MiB writes, -20%)',
   },
@@ -54,7 +54,7 @@ export const FIXES: readonly Fix[] = [
     figure: '1',
     change:
       'Group commit: manifests read in the same turn of the event loop share one SQLite transaction (a savepoint each) and one fsync; the manifest POST is answered before express\'s router; keyids are computed lazily and PublicKeys built from hex cached; unchanged manifests are recorded without their body, and the vehicle-state row is rewritten only when it changed.',
-    files: ['director-repo/group-commit.ts', 'director-repo/director.ts', 'director-repo/app.ts', 'director-repo/server.ts', 'director-repo/storage.ts', 'shared/crypto/keys.ts'],
+    files: ['director-repo/group-commit.ts', 'director-repo/director.ts', 'director-repo/app.ts', 'director-repo/server.ts', 'director-repo/storage.ts', 'shared/core/crypto/keys.ts'],
     before: 'idle machine, start of the session: sequential 253/s (24%), concurrent 288/s (27%) of the 5-check baseline; in-process 409/s',
     after: 'concurrent 458-738/s, 40-63% across runs (median rounds); in-process one at a time 598-681/s, 8 at a time 511-865/s (tried and dropped: committing with synchronous=NORMAL and fdatasync of the WAL in the thread pool, slower in A/B: sequential 22% vs 23-35%; tried again in 6 interleaved concurrent rounds of one process, lower in every pair: 38-51% vs 40-55%)',
   },
@@ -62,7 +62,7 @@ export const FIXES: readonly Fix[] = [
     figure: '4',
     change:
       'downloadTarget datasyncs every 8 MiB in the thread pool while the download continues (the final fsync finds little left); the Image repository reads blobs in 1 MiB pieces instead of 64 KiB (send passes highWaterMark to createReadStream).',
-    files: ['shared/updater.ts', 'image-repo/app.ts'],
+    files: ['shared/client/updater.ts', 'image-repo/app.ts'],
     before: '53% on an idle machine at the start of the session; A/B without the write-back: 52%, 47%',
     after: 'with both: 61-68% between runs; A/B with the write-back: 68%, 54% (tried and dropped: 1 MiB writev batches, 50-53% vs 51-57% without)',
   },
@@ -86,7 +86,7 @@ export const FIXES: readonly Fix[] = [
     figure: '1',
     change:
       'The Director canonicalizes each version report once and reuses its text inside the manifest\'s canonical bytes (manifestSignedBytes, canonicalJsonReusing), instead of serializing the five reports again for the manifest\'s signature; a request body is hashed only when the request is signed; the S < L check compares bytes instead of building a BigInt.',
-    files: ['shared/canonical.ts', 'shared/manifest.ts', 'director-repo/manifest-checks.ts', 'shared/vehicle-auth.ts', 'shared/crypto/ed25519.ts'],
+    files: ['shared/core/canonical.ts', 'shared/uptane/manifest.ts', 'director-repo/manifest-checks.ts', 'shared/uptane/vehicle-auth.ts', 'shared/core/crypto/ed25519.ts'],
     before: 'canonical bytes of a manifest and its 5 reports: 83-88 us (same-process A/B)',
     after: '57-78 us; the figure itself moved within its noise (42-51% in quick runs of the same hour)',
   },
@@ -101,8 +101,8 @@ export const FIXES: readonly Fix[] = [
   {
     figure: '4',
     change:
-      'Images from 8 MiB up are hashed on a second thread (shared/parallel-hasher.ts): the download thread receives, copies into one of four 1 MiB slabs moved to the hashing thread and back, and writes; inline, receiving and hashing never overlapped.',
-    files: ['shared/parallel-hasher.ts', 'shared/updater.ts', 'shared/hashing.ts'],
+      'Images from 8 MiB up are hashed on a second thread (shared/client/parallel-hasher.ts): the download thread receives, copies into one of four 1 MiB slabs moved to the hashing thread and back, and writes; inline, receiving and hashing never overlapped.',
+    files: ['shared/client/parallel-hasher.ts', 'shared/client/updater.ts', 'shared/core/hashing.ts'],
     before: '56-59% (same-session runs; 53-68% across sessions); hashing inline without even writing a file: 65-83%',
     after: '256 MiB: 54-92% over 14 runs of the same session, median 75% (three full runs: 54%, 60%, 73%); the disk alone, measured from then on, ran at 91-117% of the local hash',
   },

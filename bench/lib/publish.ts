@@ -3,9 +3,9 @@
 // small in-memory images in the tests).
 import { createReadStream } from 'node:fs';
 import http from 'node:http';
-import { SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { TargetFile, TargetsSigned } from '../../shared/metadata/types.js';
+import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { FIXTURE_EXPIRES, UPLOADER_TOKEN, type Repositories } from '../../test/support/fleet-fixtures.js';
 
 export interface UploadedBlob {

@@ -2,10 +2,10 @@
 // check it: root N+1 needs the root keys of root N and its own; targets needs the targets keys of
 // the root it will be checked against (staged if root is changing, else published); a delegated role
 // needs the keys its delegation in targets names (staged if targets is changing, else published).
-import { DelegationError, WorkspaceError } from '../errors.js';
-import { delegatedAuthority } from '../metadata/delegation.js';
-import type { RoleAuthority } from '../metadata/sign.js';
-import type { DelegatedRole, Metadata, RootSigned, TargetsSigned, TopLevelRole } from '../metadata/types.js';
+import { DelegationError, WorkspaceError } from '../core/errors.js';
+import { delegatedAuthority } from '../core/metadata/delegation.js';
+import type { RoleAuthority } from '../core/metadata/sign.js';
+import type { DelegatedRole, Metadata, RootSigned, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
 import type { WorkspaceFiles } from './files.js';
 import { commandHint } from './hints.js';
 

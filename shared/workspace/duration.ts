@@ -1,8 +1,8 @@
 // Human expiry periods for offline-signed metadata: `90d`, `12h`, `1y`, `2w`, or combined (`1y30d`),
 // and absolute dates. Release engineers set expiry far more often than they read the TUF date format,
 // and a default that silently expired (garage-sign's 31 days) is the complaint peers hear most.
-import { InvalidExpiryError, MalformedMetadataError } from '../errors.js';
-import { formatExpires, parseExpires } from '../metadata/parse.js';
+import { InvalidExpiryError, MalformedMetadataError } from '../core/errors.js';
+import { formatExpires, parseExpires } from '../core/metadata/parse.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

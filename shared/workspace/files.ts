@@ -7,14 +7,14 @@
 //   published/<role>.json    the last published or pulled metadata, exact bytes (a client's store)
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalBytes } from '../canonical.js';
-import { CanonicalJsonError, StorageError, WorkspaceError } from '../errors.js';
-import { writeFileAtomic } from '../fs-atomic.js';
-import { FileMetadataStore } from '../metadata-store.js';
-import { parseMetadata } from '../metadata/parse.js';
-import { roleFileName } from '../metadata/paths.js';
-import type { SignedEnvelope } from '../metadata/sign.js';
-import type { Metadata, RootSigned, SignedTypeMap, TargetsSigned } from '../metadata/types.js';
+import { canonicalBytes } from '../core/canonical.js';
+import { CanonicalJsonError, StorageError, WorkspaceError } from '../core/errors.js';
+import { writeFileAtomic } from '../files/fs-atomic.js';
+import { FileMetadataStore } from '../client/metadata-store.js';
+import { parseMetadata } from '../core/metadata/parse.js';
+import { roleFileName } from '../core/metadata/paths.js';
+import type { SignedEnvelope } from '../core/metadata/sign.js';
+import type { Metadata, RootSigned, SignedTypeMap, TargetsSigned } from '../core/metadata/types.js';
 import { checkStagedRoleName, metadataTypeOf, type StagedType } from './roles.js';
 
 export const WORKSPACE_FILE = 'workspace.json';

@@ -2,12 +2,12 @@
 // from the root the workspace already trusts. The shared RepositoryUpdater walks root versions and
 // checks timestamp, snapshot and targets; delegated roles are then checked one by one through the
 // same TrustedMetadataSet. Only what verified is stored (the updater's store is `published/`).
-import type { Clock } from '../clock.js';
-import { nodeBackend } from '../crypto/ed25519.js';
-import { WorkspaceError } from '../errors.js';
-import { fetchBytes, type Fetcher } from '../fetcher.js';
-import { roleFileName } from '../metadata/paths.js';
-import { DEFAULT_UPDATER_CONFIG, RepositoryUpdater } from '../updater.js';
+import type { Clock } from '../core/clock.js';
+import { nodeBackend } from '../core/crypto/ed25519.js';
+import { WorkspaceError } from '../core/errors.js';
+import { fetchBytes, type Fetcher } from '../client/fetcher.js';
+import { roleFileName } from '../core/metadata/paths.js';
+import { DEFAULT_UPDATER_CONFIG, RepositoryUpdater } from '../client/updater.js';
 import type { WorkspaceFiles } from './files.js';
 import { commandHint } from './hints.js';
 

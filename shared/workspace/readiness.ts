@@ -2,7 +2,7 @@
 // so a push never publishes (or even sends) metadata that would be refused: version above the
 // published one, not expired, each authority's threshold met, delegated images inside the
 // delegation, and for root the exact #check_root chain check TrustedMetadataSet.updateRoot makes.
-import { nodeBackend } from '../crypto/ed25519.js';
+import { nodeBackend } from '../core/crypto/ed25519.js';
 import {
   ExpiredMetadataError,
   RollbackError,
@@ -10,10 +10,10 @@ import {
   UnmetThresholdError,
   UptaneError,
   WorkspaceError,
-} from '../errors.js';
-import { serializeMetadata } from '../metadata/sign.js';
-import { isAuthorizedFor } from '../metadata/delegation.js';
-import { isExpired, TrustedMetadataSet } from '../trusted-metadata-set.js';
+} from '../core/errors.js';
+import { serializeMetadata } from '../core/metadata/sign.js';
+import { isAuthorizedFor } from '../core/metadata/delegation.js';
+import { isExpired, TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 import { delegationOf, signingAuthorities, type SigningAuthority } from './authority.js';
 import type { StagedMetadata, WorkspaceFiles } from './files.js';
 import { commandHint, shortKeyId } from './hints.js';

@@ -1,7 +1,7 @@
 // Which roles a workspace stages, and in what order they are shown and pushed. Only offline-signed
 // roles live in a workspace: root, top-level targets and roles delegated from targets. Timestamp and
 // snapshot are signed online by the server and never staged.
-import { WorkspaceError } from '../errors.js';
+import { WorkspaceError } from '../core/errors.js';
 
 /** The metadata type a staged role holds: root, or targets (top-level and delegated alike). */
 export type StagedType = 'root' | 'targets';

@@ -1,10 +1,10 @@
 // Pure edits of a root's signed part: the initial root, keys added to or removed from a role, and
 // thresholds. Each returns a new object and refuses a result no client would accept (a threshold the
 // role's keys can never meet), naming the command that fixes it instead.
-import type { PublicKey, TufKey } from '../crypto/keys.js';
-import { IllegalThresholdError, WorkspaceError } from '../errors.js';
-import { formatExpires, SPEC_VERSION } from '../metadata/parse.js';
-import { TOP_LEVEL_ROLES, type RoleKeys, type RootSigned, type TopLevelRole } from '../metadata/types.js';
+import type { PublicKey, TufKey } from '../core/crypto/keys.js';
+import { IllegalThresholdError, WorkspaceError } from '../core/errors.js';
+import { formatExpires, SPEC_VERSION } from '../core/metadata/parse.js';
+import { TOP_LEVEL_ROLES, type RoleKeys, type RootSigned, type TopLevelRole } from '../core/metadata/types.js';
 import { commandHint } from './hints.js';
 
 export interface InitialRootSpec {

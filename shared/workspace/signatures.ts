@@ -1,11 +1,11 @@
 // Collecting signatures on a staged role, one key at a time, so several engineers can sign in turn:
 // who has signed, who is still missing per authority, and adding a signature only from a key that
 // one of the role's authorities names (a signature nobody counts only misleads the next reader).
-import { nodeBackend } from '../crypto/ed25519.js';
-import { PublicKey, type PrivateKey } from '../crypto/keys.js';
-import { UnauthorizedSignerError, UnsupportedKeyError, WorkspaceError } from '../errors.js';
-import { validSigners } from '../metadata/sign.js';
-import type { Metadata, Signature } from '../metadata/types.js';
+import { nodeBackend } from '../core/crypto/ed25519.js';
+import { PublicKey, type PrivateKey } from '../core/crypto/keys.js';
+import { UnauthorizedSignerError, UnsupportedKeyError, WorkspaceError } from '../core/errors.js';
+import { validSigners } from '../core/metadata/sign.js';
+import type { Metadata, Signature } from '../core/metadata/types.js';
 import type { SigningAuthority } from './authority.js';
 import type { StagedMetadata, WorkspaceFiles } from './files.js';
 import { commandHint, shortKeyId } from './hints.js';

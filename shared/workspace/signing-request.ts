@@ -4,12 +4,12 @@
 // staged bytes and the role's authority. The SHA-256 of the bytes is printed at both ends so the two
 // people can compare it over a channel the file did not travel (go-tuf #205, RSTUF #349).
 import { createHash } from 'node:crypto';
-import { canonicalBytes } from '../canonical.js';
-import { nodeBackend } from '../crypto/ed25519.js';
-import type { PrivateKey } from '../crypto/keys.js';
-import { CanonicalJsonError, SigningRequestError, UnauthorizedSignerError, WorkspaceError } from '../errors.js';
-import { parseJsonBytes, parseMetadata } from '../metadata/parse.js';
-import type { AnySigned, RootSigned, TargetsSigned } from '../metadata/types.js';
+import { canonicalBytes } from '../core/canonical.js';
+import { nodeBackend } from '../core/crypto/ed25519.js';
+import type { PrivateKey } from '../core/crypto/keys.js';
+import { CanonicalJsonError, SigningRequestError, UnauthorizedSignerError, WorkspaceError } from '../core/errors.js';
+import { parseJsonBytes, parseMetadata } from '../core/metadata/parse.js';
+import type { AnySigned, RootSigned, TargetsSigned } from '../core/metadata/types.js';
 import type { SigningAuthority } from './authority.js';
 import type { WorkspaceFiles } from './files.js';
 import { commandHint, shortKeyId } from './hints.js';

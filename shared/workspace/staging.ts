@@ -2,11 +2,11 @@
 // with version N+1 and a fresh expiry; later edits reuse that version (one bump per change set, not
 // per edit). When an edit changes the signed part, signatures collected so far no longer cover it and
 // are dropped, and the caller is told whose; an edit that changes nothing keeps them.
-import type { Clock } from '../clock.js';
-import { canonicalBytes } from '../canonical.js';
-import { WorkspaceError } from '../errors.js';
-import { checkSigned, formatExpires } from '../metadata/parse.js';
-import type { RootSigned, TargetsSigned } from '../metadata/types.js';
+import type { Clock } from '../core/clock.js';
+import { canonicalBytes } from '../core/canonical.js';
+import { WorkspaceError } from '../core/errors.js';
+import { checkSigned, formatExpires } from '../core/metadata/parse.js';
+import type { RootSigned, TargetsSigned } from '../core/metadata/types.js';
 import { resolveExpiry } from './duration.js';
 import type { ExpiryPolicy, WorkspaceFiles } from './files.js';
 import { commandHint } from './hints.js';

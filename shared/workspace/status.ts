@@ -2,9 +2,9 @@
 // each authority's threshold with the keyids that signed and those still missing, whether the role is
 // ready to push, and the next command (go-tuf #72, RSTUF #349). Text for people, JSON for scripts.
 import { createHash } from 'node:crypto';
-import { WorkspaceError } from '../errors.js';
-import { parseExpires } from '../metadata/parse.js';
-import { isExpired } from '../trusted-metadata-set.js';
+import { WorkspaceError } from '../core/errors.js';
+import { parseExpires } from '../core/metadata/parse.js';
+import { isExpired } from '../core/trusted-metadata-set.js';
 import { effectiveTargets, signingAuthorities } from './authority.js';
 import { describeExpiry, parseDuration } from './duration.js';
 import type { WorkspaceFiles } from './files.js';

@@ -3,12 +3,12 @@
 // never held whole in memory); everything else here is plain data.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { PublicKey, TufKey } from '../crypto/keys.js';
-import { UnauthorizedTargetError, WorkspaceError } from '../errors.js';
-import { digestFile } from '../hashing.js';
-import { checkTargetName, isDelegatedPath } from '../metadata/paths.js';
-import { SPEC_VERSION } from '../metadata/parse.js';
-import type { DelegatedRole, Delegations, TargetCustom, TargetFile, TargetsSigned } from '../metadata/types.js';
+import type { PublicKey, TufKey } from '../core/crypto/keys.js';
+import { UnauthorizedTargetError, WorkspaceError } from '../core/errors.js';
+import { digestFile } from '../client/file-hashing.js';
+import { checkTargetName, isDelegatedPath } from '../core/metadata/paths.js';
+import { SPEC_VERSION } from '../core/metadata/parse.js';
+import type { DelegatedRole, Delegations, TargetCustom, TargetFile, TargetsSigned } from '../core/metadata/types.js';
 import type { ImageSource } from './files.js';
 import { commandHint } from './hints.js';
 import { checkStagedRoleName, isDelegatedRole } from './roles.js';

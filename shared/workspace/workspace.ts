@@ -3,14 +3,14 @@
 // readiness, signing requests, status, pull). Repository-agnostic: the Image repository uses it now,
 // and the Director's root will be created and rotated with the same workflow.
 import { basename } from 'node:path';
-import { systemClock, type Clock } from '../clock.js';
-import { nodeBackend } from '../crypto/ed25519.js';
-import type { PrivateKey, PublicKey } from '../crypto/keys.js';
-import { WorkspaceError, type UptaneError } from '../errors.js';
-import { checkSigned, formatExpires } from '../metadata/parse.js';
-import { checkTargetName } from '../metadata/paths.js';
-import type { RootSigned, TargetFile, TargetsSigned, TopLevelRole } from '../metadata/types.js';
-import { TrustedMetadataSet } from '../trusted-metadata-set.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { nodeBackend } from '../core/crypto/ed25519.js';
+import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
+import { WorkspaceError, type UptaneError } from '../core/errors.js';
+import { checkSigned, formatExpires } from '../core/metadata/parse.js';
+import { checkTargetName } from '../core/metadata/paths.js';
+import type { RootSigned, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
+import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 import { delegationOf, signingAuthorities, type SigningAuthority } from './authority.js';
 import { resolveExpiry } from './duration.js';
 import { DEFAULT_EXPIRY_POLICY, WorkspaceFiles, type ExpiryPolicy, type WorkspaceConfig } from './files.js';

@@ -5,7 +5,7 @@
 // manifest checks refuse; neither can know what a validly signed report leaves out (last test).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { signEnvelope, MANIFEST_LIMITS, type EcuVersionReport, type EcuVersionReportSigned } from '../../shared/manifest.js';
+import { signEnvelope, MANIFEST_LIMITS, type EcuVersionReport, type EcuVersionReportSigned } from '../../shared/uptane/manifest.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { attackerKey } from '../support/attacker.js';
 import { ABS, assign, ECM, honestCycle, IMAGES, PRIMARY, scene, useAttackScene, vehicleStatus, VIN } from '../support/attack-scene.js';

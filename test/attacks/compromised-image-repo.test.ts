@@ -4,10 +4,10 @@
 // attacker's image, on the real server and in the middle. Key rotation after an Image repository
 // compromise is in key-compromise.test.ts; both repositories compromised in limits.test.ts.
 import { writeFileSync } from 'node:fs';
-import { digestBytes } from '../../shared/hashing.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { TargetFile, TargetsSigned } from '../../shared/metadata/types.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { forgeRepository, imageRepoKeys } from '../support/attacker.js';
 import {
   assign,

@@ -3,8 +3,8 @@
 // the way to the secondary, which verifies what it receives itself (#partial_verification,
 // #full_verification on the bundle) and verifies the image in its inactive slot (#install).
 import { join } from 'node:path';
-import { SecondaryError } from '../../shared/errors.js';
-import { digestBytes } from '../../shared/hashing.js';
+import { SecondaryError } from '../../shared/core/errors.js';
+import { digestBytes } from '../../shared/core/hashing.js';
 import { attackerKey, directorOnlineKeys, directorTarget, forgeRepository, installedImages, readAll, resign, streamOf, trustedState } from '../support/attacker.js';
 import {
   ABS,

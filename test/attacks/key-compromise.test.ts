@@ -4,10 +4,10 @@
 // vehicle follows and recovers, and that whatever the stolen keys sign afterwards is refused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { TargetsSigned } from '../../shared/metadata/types.js';
-import { digestBytes } from '../../shared/hashing.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { TargetsSigned } from '../../shared/core/metadata/types.js';
+import { digestBytes } from '../../shared/core/hashing.js';
 import { directorOnlineKeys, directorTarget, fastForward, forgeRepository, imageRepoKeys, resign, trustedVersion } from '../support/attacker.js';
 import {
   ABS,

@@ -4,11 +4,11 @@
 // download poisoned before the connection dropped. Other documented limits live with their
 // attacker position: eavesdropping (network.test.ts) and an ECU lying about itself (compromised-ecu.test.ts).
 import { readFileSync } from 'node:fs';
-import { FetchError } from '../../shared/errors.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { TargetsSigned } from '../../shared/metadata/types.js';
+import { FetchError } from '../../shared/core/errors.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { TargetsSigned } from '../../shared/core/metadata/types.js';
 import { directorOnlineKeys, directorTarget, resign, streamOf } from '../support/attacker.js';
 import {
   ABS,

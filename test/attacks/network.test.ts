@@ -6,11 +6,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { signVehicleRequest } from '../../shared/vehicle-auth.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { AttackerFetcher, attackerKey, bytesResponse, endlessResponse, readAll, type InterceptedRequest, type ProxyBehaviour } from '../support/attacker.js';
 import {
   ABS,

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { signEnvelope } from '../../shared/manifest.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { signEnvelope } from '../../shared/uptane/manifest.js';
 import { runCli, type CliResult } from '../support/cli-runner.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
 import { TestVehicle } from '../support/test-vehicle.js';

@@ -2,8 +2,8 @@
 // failures and on attacks, resume and abort, survive a Director restart, and pick up new vehicles.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { FAIL_BOOT_MARKER } from '../../shared/ab-slots.js';
-import { FixedClock } from '../../shared/clock.js';
+import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
+import { FixedClock } from '../../shared/core/clock.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 

@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FixedClock } from '../../shared/clock.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, rootMetadata, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));

@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { FixedClock } from '../../shared/clock.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { buildCli, runCli, startCli, type CliProcess } from '../support/cli-runner.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 

@@ -1,8 +1,8 @@
 // The Director end to end on loopback with a real Image repository: register a vehicle with a
 // primary and two secondaries, assign, fetch targets as that vehicle, send manifests, and see the
 // assignments reach installed.
-import { FixedClock } from '../../shared/clock.js';
-import type { TargetsSigned } from '../../shared/metadata/types.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import type { TargetsSigned } from '../../shared/core/metadata/types.js';
 import { startRepositories, FIXTURE_NOW, type Repositories } from '../support/fleet-fixtures.js';
 import { TestVehicle } from '../support/test-vehicle.js';
 

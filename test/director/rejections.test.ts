@@ -4,12 +4,12 @@
 // manifest history, or the audit log for operator requests), that assignments, installed images,
 // report counters and the stored signed metadata bytes did not change, and that the next honest
 // request still succeeds.
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
-import { FixedClock } from '../../shared/clock.js';
-import { signEnvelope } from '../../shared/manifest.js';
-import type { TargetsSigned } from '../../shared/metadata/types.js';
-import { signVehicleRequest } from '../../shared/vehicle-auth.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { signEnvelope } from '../../shared/uptane/manifest.js';
+import type { TargetsSigned } from '../../shared/core/metadata/types.js';
+import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
 import { TestVehicle, type TestEcu } from '../support/test-vehicle.js';
 

@@ -6,10 +6,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { FixedClock } from '../../shared/clock.js';
-import { loadPublicKey } from '../../shared/crypto/keys.js';
-import { formatExpires } from '../../shared/metadata/parse.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { loadPublicKey } from '../../shared/files/key-files.js';
+import { formatExpires } from '../../shared/core/metadata/parse.js';
 import type { WorkspaceStatus } from '../../shared/workspace/status.js';
 import { startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { runCli, type CliResult } from '../support/cli-runner.js';

@@ -2,9 +2,9 @@
 // a real Director on loopback: what a token opens, and every way a token is refused (401 with the
 // JSON error shape, nothing recorded). test-catalogue.md L4 and goal 19 (the VIN comes from the
 // credential), L10 (expired or invalid tokens are refused; the vehicle re-authenticates).
-import { FixedClock } from '../../shared/clock.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
-import type { TargetsSigned } from '../../shared/metadata/types.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import type { TargetsSigned } from '../../shared/core/metadata/types.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
 import { TestVehicle } from '../support/test-vehicle.js';
 

@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAIL_BOOT_MARKER } from '../../shared/ab-slots.js';
-import { FixedClock } from '../../shared/clock.js';
-import { formatExpires } from '../../shared/metadata/parse.js';
+import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { formatExpires } from '../../shared/core/metadata/parse.js';
 import { buildCli, runCli, type CliResult } from '../support/cli-runner.js';
 import { OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 

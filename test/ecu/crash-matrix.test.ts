@@ -1,5 +1,5 @@
 // The install crash matrix (test-catalogue.md M1, M2, M9, M12; goal 12 of section 4): for every
-// InstallStep of shared/ab-slots.ts, on a secondary and on the primary's own slots, an injected error
+// InstallStep of shared/ecu/ab-slots.ts, on a secondary and on the primary's own slots, an injected error
 // (the ECU keeps running) and a simulated power cut (PowerCut thrown at the step, then every ECU
 // restarts from its folder with vehicle.start()). Afterwards the active slot holds a verified image,
 // the ECU runs the old or the new image as the table below specifies, and its next version report
@@ -8,10 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAIL_BOOT_MARKER, PowerCut, type AbSlots, type InstallStep } from '../../shared/ab-slots.js';
-import { FixedClock } from '../../shared/clock.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import type { EcuVersionReport } from '../../shared/manifest.js';
+import { FAIL_BOOT_MARKER, PowerCut, type AbSlots, type InstallStep } from '../../shared/ecu/ab-slots.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import type { EcuVersionReport } from '../../shared/uptane/manifest.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { AttackerFetcher, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';

@@ -4,10 +4,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { OutOfOrderError } from '../../shared/errors.js';
-import { formatExpires } from '../../shared/metadata/parse.js';
-import { HttpSecondaryClient, RemoteSecondaryError, type SecondaryTransport } from '../../shared/secondary-protocol.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { OutOfOrderError } from '../../shared/core/errors.js';
+import { formatExpires } from '../../shared/core/metadata/parse.js';
+import { HttpSecondaryClient, RemoteSecondaryError, type SecondaryTransport } from '../../shared/ecu/secondary-protocol.js';
 import { Primary } from '../../primary-ecu/primary.js';
 import { serveSecondary, type RunningSecondaryServer } from '../../secondary-ecu/http-server.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';

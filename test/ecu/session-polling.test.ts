@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { VEHICLE_AUTH_SCHEME } from '../../shared/vehicle-auth.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { VEHICLE_AUTH_SCHEME } from '../../shared/uptane/vehicle-auth.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { authScheme, startManifestRecorder, type DirectorRequest, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';

@@ -2,8 +2,8 @@
 // repository and a real Director on loopback.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { FixedClock } from '../../shared/clock.js';
-import { FAIL_BOOT_MARKER } from '../../shared/ab-slots.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';

@@ -6,7 +6,7 @@
 // bodies with wrong types, huge arrays, deep nesting, unknown fields and __proto__ keys; raw bytes.
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
-import { SPEC_VERSION } from '../../shared/metadata/parse.js';
+import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { CAMPAIGN, GROUP, IMAGE_CONTENT, IMAGE_NAME, KEYS, VIN_A, VIN_B } from './fuzz-servers.js';
 import {
   COUNTER,

@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
-import { signVehicleRequest } from '../../shared/vehicle-auth.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 
 export type ServerName = 'image' | 'director';
 

@@ -10,7 +10,7 @@ import type { ImageCatalog } from '../../director-repo/image-catalog.js';
 import { openDirector } from '../../director-repo/server.js';
 import { createApp as createImageApp } from '../../image-repo/app.js';
 import { openImageRepository } from '../../image-repo/server.js';
-import { systemClock } from '../../shared/clock.js';
+import { systemClock } from '../../shared/core/clock.js';
 import { REPO_ROOT } from '../support/cli-runner.js';
 
 /** "METHOD path", the path as express holds it (a pattern string or a RegExp's source text). */

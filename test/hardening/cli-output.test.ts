@@ -1,7 +1,7 @@
 // The command-line tools' output under hostile input (issue 14). Terminal injection
 // (docs/threat-model.md HR-6): whatever a vehicle, an upload or a server put in a string reaches the
 // operator's terminal with its control characters made visible, through one printer
-// (shared/cli-output.ts). A reader that goes away (docs/threat-model.md HR-9k): `uptane ... | head -1`
+// (shared/cli/cli-output.ts). A reader that goes away (docs/threat-model.md HR-9k): `uptane ... | head -1`
 // ends quietly. End-to-end tests run the built CLI (dist/, built by the global setup) against a real
 // Director on loopback.
 import { jest } from '@jest/globals';
@@ -11,10 +11,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { escapeTerminalLines, escapeTerminalText, printJson, table, terminalOutput, type OutputStream } from '../../shared/cli-output.js';
-import { errorResponse } from '../../shared/http-errors.js';
-import { FixedClock } from '../../shared/clock.js';
-import type { CliEnvironment } from '../../shared/keys-cli.js';
+import { escapeTerminalLines, escapeTerminalText } from '../../shared/util/terminal-text.js';
+import { printJson, table, terminalOutput, type OutputStream } from '../../shared/cli/cli-output.js';
+import { errorResponse } from '../../shared/server/http-errors.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import type { CliEnvironment } from '../../shared/cli/environment.js';
 import { buildCli, REPO_ROOT, runCli, runCliClosingStdout } from '../support/cli-runner.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 import { TestVehicle } from '../support/test-vehicle.js';
@@ -170,7 +171,7 @@ describe('every command prints through the one printer', () => {
     return found;
   };
 
-  it('no CLI file writes to stdout or stderr itself; only shared/cli-output.ts does, for cli.ts', () => {
+  it('no CLI file writes to stdout or stderr itself; only shared/cli/cli-output.ts does, for cli.ts', () => {
     const files = cliFiles();
     // The command files the issue names are all found, so the check cannot pass by finding nothing.
     expect(files).toEqual(
@@ -182,14 +183,14 @@ describe('every command prints through the one printer', () => {
         'image-repo/cli.ts',
         'image-repo/workspace-cli.ts',
         'shared/workspace/cli.ts',
-        'shared/keys-cli.ts',
+        'shared/cli/keys-cli.ts',
         'primary-ecu/cli.ts',
         'secondary-ecu/cli.ts',
         'sim/cli.ts',
       ]),
     );
     const offenders = files
-      .filter((file) => file !== 'shared/cli-output.ts')
+      .filter((file) => file !== 'shared/cli/cli-output.ts')
       .flatMap((file) =>
         readFileSync(join(REPO_ROOT, file), 'utf8')
           .split('\n')

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
+import { FixedClock } from '../../shared/core/clock.js';
 import { startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 import { runCli } from '../support/cli-runner.js';

@@ -1,7 +1,7 @@
 // Every operator input to the Director is typed and bounded (issue 14): a real Director on loopback
 // (port 0) with an operator token, refusing with a typed 400 and storing nothing; and what was
 // stored before the bounds existed still lists (docs/threat-model.md HR-7, HR-9b, HR-9c, HR-9d).
-import { FixedClock } from '../../shared/clock.js';
+import { FixedClock } from '../../shared/core/clock.js';
 import { CampaignStorage } from '../../director-repo/campaign-storage.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
 import { TestVehicle } from '../support/test-vehicle.js';

@@ -9,10 +9,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PrivateKey, type TufKey } from '../../shared/crypto/keys.js';
-import { SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { RootSigned } from '../../shared/metadata/types.js';
+import { PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
+import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { RootSigned } from '../../shared/core/metadata/types.js';
 import { ImageRepoStorage } from '../../image-repo/storage.js';
 import { startCli, type CliProcess } from '../support/cli-runner.js';
 import { tcpState } from './tcp-state.js';

@@ -9,11 +9,12 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AbSlots, PowerCut, type InstallStep, type IntegrityFault, type SlotName } from '../../shared/ab-slots.js';
-import { FixedClock } from '../../shared/clock.js';
-import { digestBytes, digestFile } from '../../shared/hashing.js';
-import { MalformedMetadataError, UnsafePathError } from '../../shared/errors.js';
-import { parseEcuVersionReport, type EcuVersionReportSigned } from '../../shared/manifest.js';
+import { AbSlots, PowerCut, type InstallStep, type IntegrityFault, type SlotName } from '../../shared/ecu/ab-slots.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { digestFile } from '../../shared/client/file-hashing.js';
+import { MalformedMetadataError, UnsafePathError } from '../../shared/core/errors.js';
+import { parseEcuVersionReport, type EcuVersionReportSigned } from '../../shared/uptane/manifest.js';
 import { slotStatus } from '../../shared/vehicle-folder.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
 import { startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';

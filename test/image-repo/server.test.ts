@@ -3,15 +3,15 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { PrivateKey, type TufKey } from '../../shared/crypto/keys.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/metadata/types.js';
-import { RepositoryUpdater } from '../../shared/updater.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { FileMetadataStore } from '../../shared/client/metadata-store.js';
+import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
+import { RepositoryUpdater } from '../../shared/client/updater.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
 
 const NOW = new Date('2026-06-01T00:00:00Z');
@@ -237,7 +237,7 @@ describe('Image repository server', () => {
 
   it('refuses to start with an offline key in its key directory', async () => {
     await server.close();
-    const { savePrivateKey } = await import('../../shared/crypto/keys.js');
+    const { savePrivateKey } = await import('../../shared/files/key-files.js');
     savePrivateKey(join(dataDir, 'keys', 'root.pem'), rootKey);
     await expect(startImageServer({ dataDir, clock })).rejects.toMatchObject({ code: 'offline_key_on_server' });
     rmSync(join(dataDir, 'keys', 'root.pem'));

@@ -2,7 +2,7 @@
 // deterministic from its seed.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { FixedClock } from '../../shared/clock.js';
+import { FixedClock } from '../../shared/core/clock.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
 

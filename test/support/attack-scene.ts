@@ -8,10 +8,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import type { TargetsSigned } from '../../shared/metadata/types.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import type { TargetsSigned } from '../../shared/core/metadata/types.js';
 import type { CycleResult } from '../../primary-ecu/primary.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import {

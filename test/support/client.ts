@@ -4,15 +4,15 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { nobleBackend, type Ed25519Backend } from '../../shared/crypto/ed25519.js';
-import { UptaneError } from '../../shared/errors.js';
-import type { Fetcher } from '../../shared/fetcher.js';
-import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import type { RoleType } from '../../shared/metadata/types.js';
-import { RepositoryUpdater, type UpdaterConfig } from '../../shared/updater.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { nobleBackend, type Ed25519Backend } from '../../shared/core/crypto/ed25519.js';
+import { UptaneError } from '../../shared/core/errors.js';
+import type { Fetcher } from '../../shared/client/fetcher.js';
+import { FileMetadataStore } from '../../shared/client/metadata-store.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { roleFileName } from '../../shared/core/metadata/paths.js';
+import type { RoleType } from '../../shared/core/metadata/types.js';
+import { RepositoryUpdater, type UpdaterConfig } from '../../shared/client/updater.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, SIM_TARGETS_URL } from './repo-simulator.js';
 
 export interface TestClient {

@@ -4,12 +4,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FixedClock } from '../../shared/clock.js';
-import { PrivateKey, type TufKey } from '../../shared/crypto/keys.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/metadata/types.js';
+import type { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
 

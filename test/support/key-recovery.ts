@@ -3,10 +3,11 @@
 // keys and of its own, that lists the new keys and so revokes the stolen ones (#check_root 2.3).
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { PrivateKey, savePrivateKey, type PublicKey, type TufKey } from '../../shared/crypto/keys.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata } from '../../shared/metadata/sign.js';
-import type { RootSigned, TargetsSigned, TopLevelRole } from '../../shared/metadata/types.js';
+import { PrivateKey, type PublicKey, type TufKey } from '../../shared/core/crypto/keys.js';
+import { savePrivateKey } from '../../shared/files/key-files.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
+import type { RootSigned, TargetsSigned, TopLevelRole } from '../../shared/core/metadata/types.js';
 import type { OnlineKeys } from './attacker.js';
 import { FIXTURE_EXPIRES, OPERATOR_TOKEN, UPLOADER_TOKEN, type Repositories } from './fleet-fixtures.js';
 

@@ -7,13 +7,13 @@
 // fetches sign them as they are. Published roots are frozen bytes, as on a real repository.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { PrivateKey, type TufKey } from '../../shared/crypto/keys.js';
-import { RemoteNotFoundError, DownloadLengthError } from '../../shared/errors.js';
-import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { formatExpires, SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
+import { RemoteNotFoundError, DownloadLengthError } from '../../shared/core/errors.js';
+import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/client/fetcher.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { formatExpires, SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { roleFileName } from '../../shared/core/metadata/paths.js';
 import type {
   DelegatedRole,
   MetaFile,
@@ -24,7 +24,7 @@ import type {
   TargetsSigned,
   TimestampSigned,
   TopLevelRole,
-} from '../../shared/metadata/types.js';
+} from '../../shared/core/metadata/types.js';
 
 type Mutable<T> = T extends readonly (infer U)[] ? Mutable<U>[] : T extends object ? { -readonly [K in keyof T]: Mutable<T[K]> } : T;
 export type MutableRoot = Mutable<RootSigned>;

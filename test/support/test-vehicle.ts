@@ -4,11 +4,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Clock } from '../../shared/clock.js';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
+import type { Clock } from '../../shared/core/clock.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { digestBytes } from '../../shared/core/hashing.js';
 import {
   signEnvelope,
   type EcuVersionReport,
@@ -16,11 +16,11 @@ import {
   type InstallOutcome,
   type ReportedAttack,
   type VehicleVersionManifest,
-} from '../../shared/manifest.js';
-import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { formatExpires } from '../../shared/metadata/parse.js';
-import { RepositoryUpdater } from '../../shared/updater.js';
-import { signVehicleRequest } from '../../shared/vehicle-auth.js';
+} from '../../shared/uptane/manifest.js';
+import { FileMetadataStore } from '../../shared/client/metadata-store.js';
+import { formatExpires } from '../../shared/core/metadata/parse.js';
+import { RepositoryUpdater } from '../../shared/client/updater.js';
+import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 
 export interface TestEcu {
   readonly serial: string;

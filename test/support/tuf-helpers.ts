@@ -4,12 +4,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HashMismatchError, type UptaneError } from '../../shared/errors.js';
-import { HttpFetcher, type HttpFetcherConfig } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import type { TopLevelRole } from '../../shared/metadata/types.js';
-import type { RefreshResult, RepositoryUpdater, TargetLookup, UpdaterConfig } from '../../shared/updater.js';
+import { HashMismatchError, type UptaneError } from '../../shared/core/errors.js';
+import { HttpFetcher, type HttpFetcherConfig } from '../../shared/client/fetcher.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { roleFileName } from '../../shared/core/metadata/paths.js';
+import type { TopLevelRole } from '../../shared/core/metadata/types.js';
+import type { RefreshResult, RepositoryUpdater, TargetLookup, UpdaterConfig } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, newClient, type TestClient } from './client.js';
 import type { RepositorySimulator } from './repo-simulator.js';
 import { startStaticServer, stopStaticServers, type StaticServer, type StaticServerOptions } from './static-server.js';

@@ -12,9 +12,9 @@ import {
   OutOfOrderError,
   RollbackError,
   VersionMismatchError,
-} from '../../shared/errors.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import { localTargetPath } from '../../shared/updater.js';
+} from '../../shared/core/errors.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
+import { localTargetPath } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, expectRejectedKeepingVerified, newClient, refreshedClient } from '../support/client.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, SIM_TARGETS_URL, type SimulatorOptions } from '../support/repo-simulator.js';
 import { serveAttack, sha256 } from '../support/tuf-helpers.js';

@@ -4,8 +4,8 @@
 // pattern, hash-bin and schema rules are pure unit tests. Spec: uptane-requirements.md 5.6-5.8.
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import {
   BadKeyIdError,
   DelegationError,
@@ -22,13 +22,13 @@ import {
   UnmetThresholdError,
   UptaneError,
   VersionMismatchError,
-} from '../../shared/errors.js';
-import { delegatedAuthority } from '../../shared/metadata/delegation.js';
-import { parseMetadata, SPEC_VERSION } from '../../shared/metadata/parse.js';
-import { isSuccinctRoleName, matchesPathPattern, succinctRoleFor, succinctRoleName } from '../../shared/metadata/paths.js';
-import type { DelegatedRole, SuccinctRoles, TargetsSigned } from '../../shared/metadata/types.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import type { RepositoryUpdater } from '../../shared/updater.js';
+} from '../../shared/core/errors.js';
+import { delegatedAuthority } from '../../shared/core/metadata/delegation.js';
+import { parseMetadata, SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { isSuccinctRoleName, matchesPathPattern, succinctRoleFor, succinctRoleName } from '../../shared/core/metadata/paths.js';
+import type { DelegatedRole, SuccinctRoles, TargetsSigned } from '../../shared/core/metadata/types.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
+import type { RepositoryUpdater } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
 import { RepositorySimulator, SIM_EXPIRES, SIM_NOW, type MutableTargets, type SimulatorOptions } from '../support/repo-simulator.js';
 

@@ -3,7 +3,7 @@
 // are ECU- and server-side, D6 is covered with the parser tests). The real RepositoryUpdater runs
 // against the in-memory simulator with a FixedClock. Spec: uptane-requirements.md 5.3 step 3,
 // 5.4 step 4, 5.5 step 7, 5.6 step 5 ("Time < expiry. (Freeze.)").
-import { ExpiredMetadataError } from '../../shared/errors.js';
+import { ExpiredMetadataError } from '../../shared/core/errors.js';
 import { cleanupClients, expectRejected, newClient, storedVersion } from '../support/client.js';
 import { RepositorySimulator, SIM_EXPIRES } from '../support/repo-simulator.js';
 

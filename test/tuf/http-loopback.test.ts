@@ -4,8 +4,8 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { FetchError } from '../../shared/errors.js';
-import { localTargetPath, type DownloadProgress } from '../../shared/updater.js';
+import { FetchError } from '../../shared/core/errors.js';
+import { localTargetPath, type DownloadProgress } from '../../shared/client/updater.js';
 import { expectRejected } from '../support/client.js';
 import { RepositorySimulator } from '../support/repo-simulator.js';
 import { misbehaveOnce, startStaticServer, type Misbehaviour } from '../support/static-server.js';

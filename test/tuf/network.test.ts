@@ -10,9 +10,9 @@ import {
   LengthMismatchError,
   RemoteNotFoundError,
   SlowRetrievalError,
-} from '../../shared/errors.js';
-import type { HttpFetcherConfig } from '../../shared/fetcher.js';
-import { DEFAULT_UPDATER_CONFIG, localTargetPath } from '../../shared/updater.js';
+} from '../../shared/core/errors.js';
+import type { HttpFetcherConfig } from '../../shared/client/fetcher.js';
+import { DEFAULT_UPDATER_CONFIG, localTargetPath } from '../../shared/client/updater.js';
 import { expectRejected, expectRejectedKeepingVerified, type TestClient } from '../support/client.js';
 import { RepositorySimulator } from '../support/repo-simulator.js';
 import type { Misbehaviour, StaticServer } from '../support/static-server.js';

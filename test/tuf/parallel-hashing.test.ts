@@ -1,13 +1,13 @@
-// Large images are hashed on a second thread while they download (shared/parallel-hasher.ts, bench
+// Large images are hashed on a second thread while they download (shared/client/parallel-hasher.ts, bench
 // figure 4). The digests must be exactly MultiHasher's whatever the chunking, and a download hashed
 // that way must refuse an altered image (F3) and resume (F6) exactly like one hashed inline.
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FetchError, StorageError } from '../../shared/errors.js';
-import { MultiHasher } from '../../shared/hashing.js';
-import { downloadHasher, ParallelHasher } from '../../shared/parallel-hasher.js';
-import { localTargetPath, type DownloadProgress } from '../../shared/updater.js';
+import { FetchError, StorageError } from '../../shared/core/errors.js';
+import { MultiHasher } from '../../shared/core/hashing.js';
+import { downloadHasher, ParallelHasher } from '../../shared/client/parallel-hasher.js';
+import { localTargetPath, type DownloadProgress } from '../../shared/client/updater.js';
 import { expectRejected } from '../support/client.js';
 import { RepositorySimulator } from '../support/repo-simulator.js';
 import { misbehaveOnce } from '../support/static-server.js';

@@ -6,9 +6,9 @@
 import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import type { PrivateKey } from '../../shared/crypto/keys.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import type { PrivateKey } from '../../shared/core/crypto/keys.js';
 import {
   BadKeyIdError,
   DownloadLengthError,
@@ -18,14 +18,14 @@ import {
   TargetNotFoundError,
   UnmetThresholdError,
   UptaneError,
-} from '../../shared/errors.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { applicableDelegations, isAuthorizedFor } from '../../shared/metadata/delegation.js';
-import { parseExpires, parseMetadata } from '../../shared/metadata/parse.js';
-import { roleFileName } from '../../shared/metadata/paths.js';
-import type { TopLevelRole } from '../../shared/metadata/types.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import { localTargetPath } from '../../shared/updater.js';
+} from '../../shared/core/errors.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { applicableDelegations, isAuthorizedFor } from '../../shared/core/metadata/delegation.js';
+import { parseExpires, parseMetadata } from '../../shared/core/metadata/parse.js';
+import { roleFileName } from '../../shared/core/metadata/paths.js';
+import type { TopLevelRole } from '../../shared/core/metadata/types.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
+import { localTargetPath } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, newClient, refreshedClient } from '../support/client.js';
 import { RepositorySimulator, SIM_NOW } from '../support/repo-simulator.js';
 import { expectHonestRefresh, expectRefreshRejected, nextVersion, pathOf, serveAttack, signedOf } from '../support/tuf-helpers.js';
@@ -805,7 +805,7 @@ describe('J10: Unicode and multibyte names', () => {
 
   it('J10: names whose order differs by UTF-16 unit and by code point are refused, not mis-verified', () => {
     // RFC 8785 sorts "🚗" (D83D DE97) before "Ａ" (FF21); OLPC canonical JSON, by code point, after.
-    // No signature could mean the same bytes to both, so the file is malformed (shared/canonical.ts).
+    // No signature could mean the same bytes to both, so the file is malformed (shared/core/canonical.ts).
     const doc = validDoc('targets');
     const targets = doc.signed.targets as JsonObject;
     const entry = targets['ecu/fw.bin']!;

@@ -21,12 +21,12 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { MissingTrustedRootError, StorageError, TargetNotFoundError, UnsafePathError } from '../../shared/errors.js';
-import type { Fetcher } from '../../shared/fetcher.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { localTargetPath, RepositoryUpdater } from '../../shared/updater.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { MissingTrustedRootError, StorageError, TargetNotFoundError, UnsafePathError } from '../../shared/core/errors.js';
+import type { Fetcher } from '../../shared/client/fetcher.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { FileMetadataStore } from '../../shared/client/metadata-store.js';
+import { localTargetPath, RepositoryUpdater } from '../../shared/client/updater.js';
 import { expectRejected, expectRejectedKeepingVerified, newClient, refreshedClient } from '../support/client.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, SIM_TARGETS_URL } from '../support/repo-simulator.js';
 import { cleanupServersClientsAndTempDirs, httpClient, serveAttack, serveRepository, tempDir } from '../support/tuf-helpers.js';

@@ -3,11 +3,11 @@
 // (go-tuf CVE-2022-29173, tough CVE-2025-2887 and CVE-2025-2888). The real RepositoryUpdater runs
 // against the in-memory simulator; a few pure cases feed bytes to TrustedMetadataSet directly.
 // Spec: uptane-requirements.md 5.4 (#check_timestamp), 5.5 (#check_snapshot), 5.6 (#check_targets).
-import { nobleBackend } from '../../shared/crypto/ed25519.js';
-import { ExpiredMetadataError, RollbackError, VersionMismatchError } from '../../shared/errors.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
+import { nobleBackend } from '../../shared/core/crypto/ed25519.js';
+import { ExpiredMetadataError, RollbackError, VersionMismatchError } from '../../shared/core/errors.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 import { cleanupClients, expectRejected, newClient, storedVersion } from '../support/client.js';
 import { RepositorySimulator, SIM_NOW } from '../support/repo-simulator.js';
 import { serveAttack } from '../support/tuf-helpers.js';

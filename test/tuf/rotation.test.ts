@@ -3,9 +3,9 @@
 // against the in-memory simulator; every rejection asserts the error class and code, that the local
 // store is byte-for-byte what it was (or moved on only by files that did verify), and that the next
 // honest refresh succeeds. Spec: uptane-requirements.md 5.3 (#check_root) and 9.1.
-import { PrivateKey } from '../../shared/crypto/keys.js';
-import { ExpiredMetadataError, RollbackError, UnmetThresholdError, VersionMismatchError } from '../../shared/errors.js';
-import { DEFAULT_UPDATER_CONFIG } from '../../shared/updater.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { ExpiredMetadataError, RollbackError, UnmetThresholdError, VersionMismatchError } from '../../shared/core/errors.js';
+import { DEFAULT_UPDATER_CONFIG } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, newClient, refreshedClient, storedBytes, storedVersion, type TestClient } from '../support/client.js';
 import { RepositorySimulator, SIM_EXPIRES, type MutableRoot } from '../support/repo-simulator.js';
 import { serveAttack } from '../support/tuf-helpers.js';

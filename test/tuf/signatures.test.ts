@@ -4,9 +4,9 @@
 // attacker serves crafted bytes through `sim.override`, so the simulator itself stays honest and the
 // "next honest update succeeds" step only has to stop the attack.
 import { constants, createHash, createPrivateKey, createPublicKey, sign as cryptoSign } from 'node:crypto';
-import { canonicalBytes } from '../../shared/canonical.js';
-import { nobleBackend, nodeBackend, type Ed25519Backend } from '../../shared/crypto/ed25519.js';
-import { computeKeyId, PrivateKey, type TufKey } from '../../shared/crypto/keys.js';
+import { canonicalBytes } from '../../shared/core/canonical.js';
+import { nobleBackend, nodeBackend, type Ed25519Backend } from '../../shared/core/crypto/ed25519.js';
+import { computeKeyId, PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
 import {
   BadKeyIdError,
   IllegalThresholdError,
@@ -16,11 +16,11 @@ import {
   RoleTypeMismatchError,
   UnmetThresholdError,
   type UptaneError,
-} from '../../shared/errors.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import type { Signature, TopLevelRole } from '../../shared/metadata/types.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
-import { RepositoryUpdater, type RefreshResult, type UpdaterConfig } from '../../shared/updater.js';
+} from '../../shared/core/errors.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import type { Signature, TopLevelRole } from '../../shared/core/metadata/types.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
+import { RepositoryUpdater, type RefreshResult, type UpdaterConfig } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
 import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW } from '../support/repo-simulator.js';
 import * as tufHelpers from '../support/tuf-helpers.js';
@@ -737,7 +737,7 @@ describe('A13: key types and schemes (Ed25519 only)', () => {
 
   it('A13: a root listing an rsa key as multi-line PEM is refused whole, not half-trusted', async () => {
     // PEM holds newlines, which OLPC and RFC 8785 canonical JSON encode differently, so no signature
-    // over such a root can be checked the way its signer made it (shared/canonical.ts).
+    // over such a root can be checked the way its signer made it (shared/core/canonical.ts).
     const sim = new RepositorySimulator();
     const client = await honestClient(sim);
     nextVersion(sim, 'root');

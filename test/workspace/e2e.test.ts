@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HttpFetcher } from '../../shared/fetcher.js';
-import { FileMetadataStore } from '../../shared/metadata-store.js';
-import { RepositoryUpdater } from '../../shared/updater.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { FileMetadataStore } from '../../shared/client/metadata-store.js';
+import { RepositoryUpdater } from '../../shared/client/updater.js';
 import type { WorkspaceStatus } from '../../shared/workspace/status.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
 

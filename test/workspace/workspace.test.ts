@@ -5,9 +5,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FixedClock } from '../../shared/clock.js';
-import { nodeBackend } from '../../shared/crypto/ed25519.js';
-import { PrivateKey } from '../../shared/crypto/keys.js';
+import { FixedClock } from '../../shared/core/clock.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import {
   IllegalThresholdError,
   InvalidExpiryError,
@@ -17,11 +17,11 @@ import {
   UnmetThresholdError,
   UnsafePathError,
   WorkspaceError,
-} from '../../shared/errors.js';
-import { digestBytes } from '../../shared/hashing.js';
-import { parseMetadata } from '../../shared/metadata/parse.js';
-import { serializeMetadata, signMetadata, verifyThreshold } from '../../shared/metadata/sign.js';
-import { TrustedMetadataSet } from '../../shared/trusted-metadata-set.js';
+} from '../../shared/core/errors.js';
+import { digestBytes } from '../../shared/core/hashing.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
+import { serializeMetadata, signMetadata, verifyThreshold } from '../../shared/core/metadata/sign.js';
+import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 import { DAY, describeExpiry, parseDuration, resolveExpiry } from '../../shared/workspace/duration.js';
 import {
   describeSigned,
@@ -304,7 +304,7 @@ describe('air-gapped signing', () => {
     const request = ws.exportSigningRequest('targets');
     const signed = JSON.parse(Buffer.from(request.signed, 'base64').toString('utf8')) as { targets: Record<string, { length: number }> };
     signed.targets['engine/ecm.bin']!.length = 14;
-    const { canonicalBytes } = await import('../../shared/canonical.js');
+    const { canonicalBytes } = await import('../../shared/core/canonical.js');
     const altered = { ...request, signed: canonicalBytes(signed).toString('base64') };
     expect(() => readSigningRequest(carry(altered))).toThrow(SigningRequestError);
     expect(() => readSigningRequest(carry(altered))).toThrow(/altered or corrupted/);

@@ -5,8 +5,8 @@
 import { constants, createReadStream, writeSync, type Stats } from 'node:fs';
 import { lstat, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { systemClock, type Clock } from './clock.js';
-import type { Ed25519Backend } from './crypto/ed25519.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
 import {
   DelegationError,
   DownloadLengthError,
@@ -20,16 +20,16 @@ import {
   TargetNotFoundError,
   UptaneError,
   type ErrorContext,
-} from './errors.js';
+} from '../core/errors.js';
 import { fetchBytes, type Fetcher, type FetchResponse } from './fetcher.js';
-import { fsyncDirectory } from './fs-atomic.js';
-import { MultiHasher, supportedHashes } from './hashing.js';
+import { fsyncDirectory } from '../files/fs-atomic.js';
+import { MultiHasher, supportedHashes } from '../core/hashing.js';
 import { downloadHasher, type DownloadHasher } from './parallel-hasher.js';
 import type { MetadataStore } from './metadata-store.js';
-import { applicableDelegations } from './metadata/delegation.js';
-import { checkTargetName, roleFileName } from './metadata/paths.js';
-import type { Metadata, TargetFile, TargetsSigned } from './metadata/types.js';
-import { TrustedMetadataSet } from './trusted-metadata-set.js';
+import { applicableDelegations } from '../core/metadata/delegation.js';
+import { checkTargetName, roleFileName } from '../core/metadata/paths.js';
+import type { Metadata, TargetFile, TargetsSigned } from '../core/metadata/types.js';
+import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 
 /** Limits of one updater (STYLE.md 10); the defaults are python-tuf's, which peers converged on. */
 export interface UpdaterConfig {

@@ -3,8 +3,8 @@
 // caches assume they see every write (HR-9i).
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { StorageError } from './errors.js';
-import { takePidLock } from './pid-lock.js';
+import { StorageError } from '../core/errors.js';
+import { takePidLock } from '../files/pid-lock.js';
 
 /** The lock file a serving process holds in its data folder. */
 export const SERVE_LOCK_FILE = 'serve.lock';

@@ -2,7 +2,7 @@
 // once (413 body_too_large) when the declared or received length passes it, and a client that
 // leaves mid-body told apart from a server fault (docs/threat-model.md HR-3).
 import type { IncomingMessage } from 'node:http';
-import { BadRequestError, BodyTooLargeError } from './errors.js';
+import { BadRequestError, BodyTooLargeError } from '../core/errors.js';
 
 /** The client went away before its body was complete: nobody is left to answer, and it is no server fault. */
 export class ClientGoneError extends Error {

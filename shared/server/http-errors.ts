@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import type { Response } from 'express';
-import { escapeTerminalLines } from './cli-output.js';
+import { escapeTerminalLines } from '../util/terminal-text.js';
 import { ClientGoneError } from './http-body.js';
 import {
   AuthenticationError,
@@ -22,7 +22,7 @@ import {
   TooManyAttemptsError,
   UptaneError,
   VersionMismatchError,
-} from './errors.js';
+} from '../core/errors.js';
 
 function statusFor(err: UptaneError): number {
   if (err instanceof AuthenticationError) return 401;

@@ -2,12 +2,12 @@
 // ECU signs about itself every cycle, and what the primary signs for the whole vehicle. Shared
 // because ECUs build them and the Director checks them. Same envelope as metadata:
 // {"signed": {...}, "signatures": [{"keyid", "sig"}]}, signatures over the canonical bytes of signed.
-import { canonicalBytes, canonicalJson, canonicalJsonReusing } from './canonical.js';
-import type { Ed25519Backend } from './crypto/ed25519.js';
-import type { PrivateKey, PublicKey } from './crypto/keys.js';
-import { MalformedMetadataError, UnmetThresholdError, type ErrorContext } from './errors.js';
-import { parseExpires, parseJsonBytes } from './metadata/parse.js';
-import { checkTargetName } from './metadata/paths.js';
+import { canonicalBytes, canonicalJson, canonicalJsonReusing } from '../core/canonical.js';
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
+import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
+import { MalformedMetadataError, UnmetThresholdError, type ErrorContext } from '../core/errors.js';
+import { parseExpires, parseJsonBytes } from '../core/metadata/parse.js';
+import { checkTargetName } from '../core/metadata/paths.js';
 
 /** Limits on what a manifest may hold: it is untrusted input to the Director (L-group cases). */
 export const MANIFEST_LIMITS = {

@@ -5,8 +5,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { bearerToken, checkTokenUsable, tokenIdOf, type StoredTokenState } from './access-tokens.js';
 import type { FailedAuthThrottle } from './auth-throttle.js';
-import type { Clock } from './clock.js';
-import { AuthenticationError, TooManyAttemptsError, UptaneError } from './errors.js';
+import type { Clock } from '../core/clock.js';
+import { AuthenticationError, TooManyAttemptsError, UptaneError } from '../core/errors.js';
 
 /** What a server gives its token check: the time, its failed-attempt limits, where failures are logged. */
 export interface TokenAuthContext {

@@ -3,8 +3,9 @@
 // the server, and the server refuses to start (DESIGN.md, "Keys").
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadPrivateKey, PrivateKey, savePrivateKey } from './crypto/keys.js';
-import { OfflineKeyOnServerError } from './errors.js';
+import { loadPrivateKey, savePrivateKey } from '../files/key-files.js';
+import { PrivateKey } from '../core/crypto/keys.js';
+import { OfflineKeyOnServerError } from '../core/errors.js';
 
 export function loadOnlineKeys<R extends string>(keyDir: string, roles: readonly R[], repository: string): Record<R, PrivateKey> {
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });

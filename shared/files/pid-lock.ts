@@ -2,7 +2,7 @@
 // (`uptane vehicle run`, `uptane vehicle secondary serve`, the repository servers' data folders). A lock whose process is gone is
 // stale and taken over, so a crash never leaves a vehicle locked.
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { StorageError } from './errors.js';
+import { StorageError } from '../core/errors.js';
 
 export interface PidLockHolder {
   readonly pid: number;

@@ -4,7 +4,7 @@
 // named from any presented token (failure logs) and from a stored digest (schema migrations)
 // without holding the token; with 256 random bits per token it tells nothing about the secret.
 import { createHash, randomBytes } from 'node:crypto';
-import { TokenExpiredError, TokenRevokedError } from './errors.js';
+import { TokenExpiredError, TokenRevokedError } from '../core/errors.js';
 
 export const TOKEN_ID_LENGTH = 12;
 /** Lifetime of a new token unless --expires says otherwise. */

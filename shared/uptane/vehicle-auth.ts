@@ -6,10 +6,10 @@
 // header names the body's digest, so the signature is checked from the headers alone, before any
 // byte of the body is read (docs/threat-model.md HR-3); the body must then match the digest.
 import { createHash, randomBytes } from 'node:crypto';
-import { canonicalBytes } from './canonical.js';
-import type { Ed25519Backend } from './crypto/ed25519.js';
-import type { PrivateKey, PublicKey } from './crypto/keys.js';
-import { AuthenticationError, ClockSkewError } from './errors.js';
+import { canonicalBytes } from '../core/canonical.js';
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
+import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
+import { AuthenticationError, ClockSkewError } from '../core/errors.js';
 
 export const VEHICLE_AUTH_SCHEME = 'Uptane-Ed25519';
 

@@ -7,13 +7,13 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from './errors.js';
-import { fsyncDirectory, writeFileAtomic } from './fs-atomic.js';
-import { digestsMatch, MultiHasher, READ_CHUNK_BYTES } from './hashing.js';
-import type { Ed25519Backend } from './crypto/ed25519.js';
-import type { PrivateKey } from './crypto/keys.js';
-import { signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from './manifest.js';
-import { formatExpires } from './metadata/parse.js';
+import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from '../core/errors.js';
+import { fsyncDirectory, writeFileAtomic } from '../files/fs-atomic.js';
+import { digestsMatch, MultiHasher, READ_CHUNK_BYTES } from '../core/hashing.js';
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
+import type { PrivateKey } from '../core/crypto/keys.js';
+import { signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from '../uptane/manifest.js';
+import { formatExpires } from '../core/metadata/parse.js';
 
 export type SlotName = 'a' | 'b';
 

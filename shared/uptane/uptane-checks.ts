@@ -2,7 +2,7 @@
 // the VIN rule), the match between Director and Image repository targets (#full_verification step
 // 10), and partial verification of Director targets for a secondary (#partial_verification,
 // #verify_image). Primary and secondaries both use them, so they live in shared/.
-import type { Ed25519Backend } from './crypto/ed25519.js';
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
 import {
   DirectorTargetsError,
   ExpiredMetadataError,
@@ -11,11 +11,11 @@ import {
   RollbackError,
   TargetMismatchError,
   TargetNotFoundError,
-} from './errors.js';
-import { parseMetadata } from './metadata/parse.js';
-import { verifyThreshold } from './metadata/sign.js';
-import type { Metadata, RootSigned, TargetFile, TargetsSigned } from './metadata/types.js';
-import { isExpired } from './trusted-metadata-set.js';
+} from '../core/errors.js';
+import { parseMetadata } from '../core/metadata/parse.js';
+import { verifyThreshold } from '../core/metadata/sign.js';
+import type { Metadata, RootSigned, TargetFile, TargetsSigned } from '../core/metadata/types.js';
+import { isExpired } from '../core/trusted-metadata-set.js';
 
 const DIRECTOR = 'director';
 

@@ -1,11 +1,11 @@
-// Ed25519 keys in TUF form, the keyid (computed here and nowhere else), and private key files.
+// Ed25519 keys in TUF form and the keyid (computed here and nowhere else). No file I/O: key files
+// are read and written by files/key-files.ts, so this module stays in the pure core.
 //
 // Public keys appear in metadata as {"keytype":"ed25519","scheme":"ed25519","keyval":{"public":hex}}.
 // The keyid is the hex SHA-256 of the canonical JSON of that whole object (extra fields included,
 // as python-tuf and go-tuf compute it). Private keys live on disk as PKCS#8 PEM, optionally
 // encrypted with a passphrase, mode 0600, readable by `openssl pkey`.
 import { createHash, createPrivateKey, createPublicKey, randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { canonicalBytes } from '../canonical.js';
 import { KeyFileError, UnsupportedKeyError, UnusableKeyError } from '../errors.js';
 import {
@@ -177,76 +177,6 @@ export class PrivateKey {
     }
     if (jwk.d === undefined) throw new KeyFileError('private key has no secret part');
     return new PrivateKey(Uint8Array.from(Buffer.from(jwk.d, 'base64url')));
-  }
-}
-
-/** Writes `key` as PKCS#8 PEM with mode 0600, refusing to overwrite an existing file. */
-export function savePrivateKey(path: string, key: PrivateKey, passphrase?: string): void {
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx', 0o600);
-  } catch (err) {
-    throw new KeyFileError(`cannot create key file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    fchmodSync(fd, 0o600); // the umask may have narrowed it further, never widened; make it exact
-    writeSync(fd, key.toPem(passphrase));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-export function loadPrivateKey(path: string, passphrase?: string): PrivateKey {
-  let pem: Buffer;
-  try {
-    pem = readFileSync(path);
-  } catch (err) {
-    throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  return PrivateKey.fromPem(pem, passphrase);
-}
-
-function isTufKeyShape(value: unknown): value is TufKey {
-  if (typeof value !== 'object' || value === null) return false;
-  const { keytype, scheme, keyval } = value as Record<string, unknown>;
-  return (
-    typeof keytype === 'string' &&
-    typeof scheme === 'string' &&
-    typeof keyval === 'object' &&
-    keyval !== null &&
-    typeof (keyval as Record<string, unknown>).public === 'string'
-  );
-}
-
-/** Reads a public key from a PEM (SPKI) file, a PKCS#8 private key file, or a TUF key JSON file. */
-export function loadPublicKey(path: string): PublicKey {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err });
-  }
-  if (text.trimStart().startsWith('{')) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new KeyFileError(`cannot parse key JSON in ${path}: ${(err as Error).message}`, { cause: err });
-    }
-    if (!isTufKeyShape(parsed)) {
-      throw new KeyFileError(`${path} is not a TUF key object {"keytype", "scheme", "keyval": {"public"}}`);
-    }
-    return PublicKey.fromTuf(parsed);
-  }
-  try {
-    const keyObject = createPublicKey(text);
-    const jwk = keyObject.export({ format: 'jwk' });
-    if (keyObject.asymmetricKeyType !== 'ed25519' || jwk.x === undefined) throw new KeyFileError('not an ed25519 key');
-    return PublicKey.fromBytes(Uint8Array.from(Buffer.from(jwk.x, 'base64url')));
-  } catch (err) {
-    if (err instanceof KeyFileError) throw err;
-    throw new KeyFileError(`cannot read public key from ${path}: ${(err as Error).message}`, { cause: err });
   }
 }
 

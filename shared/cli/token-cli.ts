@@ -3,15 +3,15 @@
 // JSON) and `revoke` (one token by id), plus opening a data folder's existing database for them.
 // What a token may do is each server's own (operator scopes, uploader roles and paths): its CLI file
 // passes those options, columns and messages in, and keeps `remove`, whose wording is its own.
-// Everything is printed through the CliEnvironment (shared/cli-output.ts escapes every line).
+// Everything is printed through the CliEnvironment (shared/cli/cli-output.ts escapes every line).
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { DEFAULT_TOKEN_LIFETIME, isTokenId, newToken, parseExpiry, tokenStatus, type StoredTokenState } from './access-tokens.js';
+import { DEFAULT_TOKEN_LIFETIME, isTokenId, newToken, parseExpiry, tokenStatus, type StoredTokenState } from '../server/access-tokens.js';
 import { printJson, printTable } from './cli-output.js';
-import { systemClock } from './clock.js';
-import { ConflictError } from './errors.js';
-import type { CliEnvironment } from './keys-cli.js';
+import { systemClock } from '../core/clock.js';
+import { ConflictError } from '../core/errors.js';
+import type { CliEnvironment } from './environment.js';
 
 export interface DataDirArgs {
   readonly dataDir: string;

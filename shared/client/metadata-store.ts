@@ -4,9 +4,9 @@
 // directory (K1; python-tuf GHSA-wjw6-2cqr-j4qr).
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { StorageError } from './errors.js';
-import { writeFileAtomic, fsyncDirectory } from './fs-atomic.js';
-import { roleFileName } from './metadata/paths.js';
+import { StorageError } from '../core/errors.js';
+import { writeFileAtomic, fsyncDirectory } from '../files/fs-atomic.js';
+import { roleFileName } from '../core/metadata/paths.js';
 
 export interface MetadataStore {
   /** The stored bytes of `role`, or undefined if none. */

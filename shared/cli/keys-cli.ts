@@ -3,20 +3,12 @@
 // the output stream are passed in, because only cli.ts files read process.env (STYLE.md, 3).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { canonicalJson } from './canonical.js';
+import { canonicalJson } from '../core/canonical.js';
 import { printJson } from './cli-output.js';
-import { loadPrivateKey, loadPublicKey, PrivateKey, type PublicKey, savePrivateKey } from './crypto/keys.js';
-import { KeyFileError } from './errors.js';
-
-/** What a command group needs from the process, handed over by the root cli.ts. */
-export interface CliEnvironment {
-  /** Environment variables (for passphrases named by --passphrase-env). */
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** Writes one line to standard output, its control characters escaped (shared/cli-output.ts). */
-  readonly print: (line: string) => void;
-  /** Writes one line to standard error (progress, logs), escaped the same way. */
-  readonly warn: (line: string) => void;
-}
+import { loadPrivateKey, loadPublicKey, savePrivateKey } from '../files/key-files.js';
+import { PrivateKey, type PublicKey } from '../core/crypto/keys.js';
+import { KeyFileError } from '../core/errors.js';
+import { type CliEnvironment, passphraseFrom } from './environment.js';
 
 interface PassphraseOption {
   readonly passphraseEnv?: string | undefined;
@@ -35,19 +27,6 @@ interface ShowArgs extends PassphraseOption {
 
 /** Kinds of key file `keys show` understands. */
 export type KeyFileKind = 'private-key' | 'public-key-pem' | 'tuf-key-json';
-
-/**
- * The passphrase from the environment variable named by --passphrase-env, never from argv (which
- * other users can read in the process list). Throws for an unset or empty variable: an empty
- * passphrase would silently write an unencrypted key.
- */
-export function passphraseFrom(env: CliEnvironment['env'], name: string | undefined): string | undefined {
-  if (name === undefined) return undefined;
-  const value = env[name];
-  if (value === undefined) throw new Error(`--passphrase-env ${name}: environment variable ${name} is not set`);
-  if (value === '') throw new Error(`--passphrase-env ${name}: environment variable ${name} is empty`);
-  return value;
-}
 
 function withPassphraseOption<T>(yargs: Argv<T>, io: CliEnvironment, purpose: string): Argv<T & PassphraseOption> {
   return yargs

@@ -2,8 +2,8 @@
 // While driving, the primary may check, download and verify, but no ECU starts an install
 // (uptane-requirements.md 10: install "only when pre-conditions hold, e.g. the vehicle is parked").
 import { readFileSync } from 'node:fs';
-import { StorageError } from './errors.js';
-import { writeFileAtomic } from './fs-atomic.js';
+import { StorageError } from '../core/errors.js';
+import { writeFileAtomic } from '../files/fs-atomic.js';
 
 export type DrivingState = 'parked' | 'driving';
 

@@ -4,7 +4,7 @@
 // simulator supply bytes from memory; HttpFetcher is the real thing.
 import http from 'node:http';
 import https from 'node:https';
-import { DownloadLengthError, FetchError, RemoteNotFoundError, SlowRetrievalError } from './errors.js';
+import { DownloadLengthError, FetchError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
 
 export interface FetchOptions {
   /**

@@ -5,7 +5,7 @@
 // becomes a record are each repository's own, as are the migrations that make the table.
 import { timingSafeEqual } from 'node:crypto';
 import { tokenDigest, tokenIdOf, tokenStatus, type StoredTokenState } from './access-tokens.js';
-import { ConflictError } from './errors.js';
+import { ConflictError } from '../core/errors.js';
 import type { Db } from './sqlite.js';
 
 export class TokenTable<R extends StoredTokenState, Row> {

@@ -1,7 +1,6 @@
-// Hashes of metadata and images, computed while streaming (DESIGN.md: read in 1 MiB chunks and call
-// hash.update(); an image is never held whole in memory).
+// Hashes of metadata and images, computed while streaming (read in 1 MiB chunks and call
+// hash.update(); an image is never held whole in memory). Files are hashed by client/file-hashing.ts.
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 
 /** Algorithms we compute; hashes under other names in metadata are ignored, but one must be known. */
 export const SUPPORTED_HASHES = ['sha256', 'sha512'] as const;
@@ -72,28 +71,4 @@ export function digestBytes(bytes: Uint8Array, algorithms: readonly HashAlgorith
   const hasher = new MultiHasher(algorithms);
   hasher.update(bytes);
   return hasher.digests();
-}
-
-/** Length and hex digests of a file, read in 1 MiB chunks. */
-export async function digestFile(
-  path: string,
-  algorithms: readonly HashAlgorithm[] = SUPPORTED_HASHES,
-  onProgress?: (bytesRead: number) => void,
-): Promise<{ length: number; hashes: Record<string, string> }> {
-  const hasher = new MultiHasher(algorithms);
-  const handle = await open(path, 'r');
-  const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
-  let length = 0;
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hasher.update(buffer.subarray(0, bytesRead));
-      length += bytesRead;
-      onProgress?.(length);
-    }
-  } finally {
-    await handle.close();
-  }
-  return { length, hashes: hasher.digests() };
 }

@@ -3,7 +3,7 @@
 // attempt drains by one and time refills; an empty bucket means 429 until it refills. Successful
 // requests cost nothing. The map of clients is bounded (the oldest entry goes first), so addresses
 // cannot grow memory; IPv6 clients count per /64, which one host usually holds whole.
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 
 export interface ThrottleOptions {
   /** Failed attempts allowed in a burst. */

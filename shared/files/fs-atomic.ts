@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { StorageError } from './errors.js';
+import { StorageError } from '../core/errors.js';
 
 export function fsyncDirectory(dir: string): void {
   let fd: number | undefined;

@@ -3,9 +3,9 @@
 // object itself, for tests and the simulator) and HTTP on loopback (HttpSecondaryClient here; the
 // server side lives in secondary-ecu/). Images travel as streams, never whole.
 import http from 'node:http';
-import { DownloadLengthError, RemoteNotFoundError, SecondaryError, UptaneError } from './errors.js';
-import type { Fetcher } from './fetcher.js';
-import type { EcuVersionReport, InstallOutcome } from './manifest.js';
+import { DownloadLengthError, RemoteNotFoundError, SecondaryError, UptaneError } from '../core/errors.js';
+import type { Fetcher } from '../client/fetcher.js';
+import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
 
 export interface SecondaryInfo {
   readonly serial: string;

@@ -8,8 +8,8 @@
 // serves the process, started on first use; it keeps the process alive only while a job runs.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { digestsMatch, MultiHasher, type HashAlgorithm } from './hashing.js';
-import { StorageError } from './errors.js';
+import { digestsMatch, MultiHasher, type HashAlgorithm } from '../core/hashing.js';
+import { StorageError } from '../core/errors.js';
 
 const SLAB_BYTES = 1024 * 1024;
 const SLABS = 4;

@@ -1,0 +1,77 @@
+// Private and public key files on disk: PKCS#8 PEM (optionally passphrase-encrypted, mode 0600),
+// SPKI PEM, or a TUF key JSON object. Kept apart from crypto/keys.ts so the pure TUF core does no
+// file I/O; servers, ECUs and CLIs read their keys through here.
+import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createPublicKey } from 'node:crypto';
+import { PrivateKey, PublicKey, type TufKey } from '../core/crypto/keys.js';
+import { KeyFileError } from '../core/errors.js';
+
+/** Writes `key` as PKCS#8 PEM with mode 0600, refusing to overwrite an existing file. */
+export function savePrivateKey(path: string, key: PrivateKey, passphrase?: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    throw new KeyFileError(`cannot create key file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    fchmodSync(fd, 0o600); // the umask may have narrowed it further, never widened; make it exact
+    writeSync(fd, key.toPem(passphrase));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function loadPrivateKey(path: string, passphrase?: string): PrivateKey {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (err) {
+    throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return PrivateKey.fromPem(pem, passphrase);
+}
+
+function isTufKeyShape(value: unknown): value is TufKey {
+  if (typeof value !== 'object' || value === null) return false;
+  const { keytype, scheme, keyval } = value as Record<string, unknown>;
+  return (
+    typeof keytype === 'string' &&
+    typeof scheme === 'string' &&
+    typeof keyval === 'object' &&
+    keyval !== null &&
+    typeof (keyval as Record<string, unknown>).public === 'string'
+  );
+}
+
+/** Reads a public key from a PEM (SPKI) file, a PKCS#8 private key file, or a TUF key JSON file. */
+export function loadPublicKey(path: string): PublicKey {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  if (text.trimStart().startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new KeyFileError(`cannot parse key JSON in ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    if (!isTufKeyShape(parsed)) {
+      throw new KeyFileError(`${path} is not a TUF key object {"keytype", "scheme", "keyval": {"public"}}`);
+    }
+    return PublicKey.fromTuf(parsed);
+  }
+  try {
+    const keyObject = createPublicKey(text);
+    const jwk = keyObject.export({ format: 'jwk' });
+    if (keyObject.asymmetricKeyType !== 'ed25519' || jwk.x === undefined) throw new KeyFileError('not an ed25519 key');
+    return PublicKey.fromBytes(Uint8Array.from(Buffer.from(jwk.x, 'base64url')));
+  } catch (err) {
+    if (err instanceof KeyFileError) throw err;
+    throw new KeyFileError(`cannot read public key from ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
