@@ -5,7 +5,7 @@ import { canonicalBytes } from '../../shared/core/canonical.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PublicKey } from '../../shared/core/crypto/keys.js';
 import { manifestSignedBytes, type VehicleVersionManifest } from '../../shared/uptane/manifest.js';
-import type { TestVehicle } from '../../test/support/test-vehicle.js';
+import type { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import { registerAll, startBenchRepositories, testVehicle, type BenchContext } from '../lib/context.js';
 import { serverVerifications } from '../lib/counting.js';
 import { okCount, runLoad, type LoadRequest, type LoadResult } from '../lib/load.js';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { canonicalBytes } from '../../shared/core/canonical.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { parseVehicleAuth } from '../../shared/uptane/vehicle-auth.js';
-import type { Repositories } from '../../test/support/fleet-fixtures.js';
+import type { Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { assignAll, registerAll, startBenchRepositories, testVehicle, type BenchContext } from '../lib/context.js';
 import { serverVerifications } from '../lib/counting.js';
 import { okCount, runLoad, type LoadRequest, type LoadResult } from '../lib/load.js';

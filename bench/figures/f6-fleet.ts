@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SIM_PRIMARY_HARDWARE, simSecondaryHardware } from '../../sim/fleet.js';
-import { OPERATOR_TOKEN } from '../../test/support/fleet-fixtures.js';
+import { OPERATOR_TOKEN } from '../../sim/harness/fleet-fixtures.js';
 import { assignAll, startBenchRepositories, type BenchContext } from '../lib/context.js';
 import type { FleetJob, FleetMessage } from '../lib/fleet-worker.js';
 import { overall, verdictOf, type Figure, type Row } from '../lib/report.js';

@@ -1,7 +1,7 @@
 // What every figure gets: the clock, the settings (environment variables read once, in run.ts), a
 // scratch folder, and helpers that set up repositories and vehicles the way the tests do.
-import { startRepositories, FIXTURE_NOW, type Repositories } from '../../test/support/fleet-fixtures.js';
-import { TestVehicle } from '../../test/support/test-vehicle.js';
+import { startRepositories, FIXTURE_NOW, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import { RunningClock } from './clock.js';
 
 export interface BenchSettings {

@@ -6,7 +6,7 @@ import http from 'node:http';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
-import { FIXTURE_EXPIRES, UPLOADER_TOKEN, type Repositories } from '../../test/support/fleet-fixtures.js';
+import { FIXTURE_EXPIRES, UPLOADER_TOKEN, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 export interface UploadedBlob {
   readonly length: number;

@@ -22,7 +22,7 @@ import {
   scene,
   useAttackScene,
 } from '../support/attack-scene.js';
-import { UPLOADER_TOKEN } from '../support/fleet-fixtures.js';
+import { UPLOADER_TOKEN } from '../../sim/harness/fleet-fixtures.js';
 
 useAttackScene();
 

@@ -27,7 +27,7 @@ import {
   useAttackScene,
   verifyWhileDriving,
 } from '../support/attack-scene.js';
-import { UPLOADER_TOKEN } from '../support/fleet-fixtures.js';
+import { UPLOADER_TOKEN } from '../../sim/harness/fleet-fixtures.js';
 import { rotateDirectorKeys, rotateImageOnlineKeys, rotateImageTargetsKey } from '../support/key-recovery.js';
 
 useAttackScene();

@@ -25,7 +25,7 @@ import {
   verifyWhileDriving,
   vehicleStatus,
 } from '../support/attack-scene.js';
-import { UPLOADER_TOKEN } from '../support/fleet-fixtures.js';
+import { UPLOADER_TOKEN } from '../../sim/harness/fleet-fixtures.js';
 
 useAttackScene();
 

@@ -10,8 +10,8 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { signEnvelope } from '../../shared/uptane/manifest.js';
 import { runCli, type CliResult } from '../support/cli-runner.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 const ECM_V2: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
 const ECM_V3: FixtureImage = { name: 'engine/ecm-3.0.bin', content: Buffer.from('engine ecu v3'), hardwareIds: ['ecm-x1'], releaseCounter: 3 };

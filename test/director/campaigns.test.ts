@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
 import { FixedClock } from '../../shared/core/clock.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 const GOOD = { name: 'sim/ecu1-v2.bin', content: Buffer.from('simulated ECU image v2'), hardwareIds: [simSecondaryHardware(0)], releaseCounter: 2 };
 const BAD = { name: 'sim/ecu1-v3.bin', content: Buffer.from(`${FAIL_BOOT_MARKER} simulated ECU image v3`), hardwareIds: [simSecondaryHardware(0)], releaseCounter: 3 };

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, rootMetadata, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, rootMetadata, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(REPO_ROOT, 'dist', 'cli.js');

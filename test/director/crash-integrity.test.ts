@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { buildCli, runCli, startCli, type CliProcess } from '../support/cli-runner.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 let repos: Repositories;
 let dir: string;

@@ -3,8 +3,8 @@
 // assignments reach installed.
 import { FixedClock } from '../../shared/core/clock.js';
 import type { TargetsSigned } from '../../shared/core/metadata/types.js';
-import { startRepositories, FIXTURE_NOW, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { startRepositories, FIXTURE_NOW, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 let clock: FixedClock;
 let repos: Repositories;

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
 import { GroupCommit } from '../../director-repo/group-commit.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 describe('GroupCommit on a real database file', () => {
   let dir: string;

@@ -10,8 +10,8 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { signEnvelope } from '../../shared/uptane/manifest.js';
 import type { TargetsSigned } from '../../shared/core/metadata/types.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle, type TestEcu } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle, type TestEcu } from '../../sim/harness/test-vehicle.js';
 
 const ENGINE_V1: FixtureImage = { name: 'engine/ecm-1.0.bin', content: Buffer.from('engine ecu v1'), hardwareIds: ['ecm-x1'], releaseCounter: 1 };
 const ENGINE_V2: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };

@@ -13,8 +13,8 @@ import { formatExpires } from '../../shared/core/metadata/parse.js';
 import type { WorkspaceStatus } from '../../shared/workspace/status.js';
 import { startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { runCli, type CliResult } from '../support/cli-runner.js';
-import { startRepositories, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 const TOKEN = 'root-workspace-operator-token';
 const YEAR_MS = 365 * 24 * 60 * 60 * 1000;

@@ -5,8 +5,8 @@
 import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import type { TargetsSigned } from '../../shared/core/metadata/types.js';
-import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 const ENGINE_V2: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
 const TARGETS = '/vehicle/metadata/targets.json';

@@ -9,7 +9,7 @@ import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
 import { FixedClock } from '../../shared/core/clock.js';
 import { formatExpires } from '../../shared/core/metadata/parse.js';
 import { buildCli, runCli, type CliResult } from '../support/cli-runner.js';
-import { OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 const IMAGES = {
   tcu: { name: 'tcu/tcu-5.bin', content: Buffer.from('telematics v5'), hardwareIds: ['tcu-a'], releaseCounter: 5 },

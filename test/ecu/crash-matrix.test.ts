@@ -14,7 +14,7 @@ import { HttpFetcher } from '../../shared/client/fetcher.js';
 import type { EcuVersionReport } from '../../shared/uptane/manifest.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { AttackerFetcher, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
-import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const VIN = 'VINCRASH00000001';

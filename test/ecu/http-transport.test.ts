@@ -12,7 +12,7 @@ import { Primary } from '../../primary-ecu/primary.js';
 import { serveSecondary, type RunningSecondaryServer } from '../../secondary-ecu/http-server.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { buildCli, runCli, startCli, type CliProcess } from '../support/cli-runner.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const BIG = Buffer.alloc(3 * 1024 * 1024 + 17);

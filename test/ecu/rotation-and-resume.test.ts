@@ -25,7 +25,7 @@ import {
   UPLOADER_TOKEN,
   type FixtureImage,
   type Repositories,
-} from '../support/fleet-fixtures.js';
+} from '../../sim/harness/fleet-fixtures.js';
 
 const VIN = 'VINROTATE0000001';
 const img = (name: string, text: string, hardwareIds: string[], releaseCounter: number): FixtureImage => ({ name, content: Buffer.from(text), hardwareIds, releaseCounter });

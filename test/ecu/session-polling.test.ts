@@ -9,7 +9,7 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { VEHICLE_AUTH_SCHEME } from '../../shared/uptane/vehicle-auth.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { authScheme, startManifestRecorder, type DirectorRequest, type ManifestRecorder } from '../support/attacker.js';
-import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const ECM_V2: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { FixedClock } from '../../shared/core/clock.js';
 import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const IMAGES = {

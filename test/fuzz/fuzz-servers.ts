@@ -13,7 +13,7 @@ import { canonicalBytes } from '../../shared/core/canonical.js';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { CLI, runCli } from '../support/cli-runner.js';
-import { rootMetadata } from '../support/fleet-fixtures.js';
+import { rootMetadata } from '../../sim/harness/fleet-fixtures.js';
 import { fuzzKey, sendRaw, type FuzzContext, type ServerName } from './requests.js';
 import { StateReader, type StateSnapshot } from './state-snapshot.js';
 

@@ -17,8 +17,8 @@ import { errorResponse } from '../../shared/server/http-errors.js';
 import { FixedClock } from '../../shared/core/clock.js';
 import type { CliEnvironment } from '../../shared/cli/environment.js';
 import { buildCli, REPO_ROOT, runCli, runCliClosingStdout } from '../support/cli-runner.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 /** Every character the printer must never let through raw, newline included (a print is one line). */
 const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;

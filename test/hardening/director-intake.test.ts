@@ -15,8 +15,8 @@ import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { startDirector } from '../../director-repo/server.js';
 import { REFUSED_MANIFEST_EXCERPT_BYTES, REFUSED_MANIFEST_HISTORY } from '../../director-repo/storage.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 /** The Director's body limit (director-repo/server.ts). */
 const LIMIT = 1_000_000;

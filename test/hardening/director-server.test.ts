@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
 import { startDirector, type RunningDirector } from '../../director-repo/server.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { runCli } from '../support/cli-runner.js';
 
 let clock: FixedClock;

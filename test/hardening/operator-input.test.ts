@@ -3,8 +3,8 @@
 // stored before the bounds existed still lists (docs/threat-model.md HR-7, HR-9b, HR-9c, HR-9d).
 import { FixedClock } from '../../shared/core/clock.js';
 import { CampaignStorage } from '../../director-repo/campaign-storage.js';
-import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 const ECM: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
 

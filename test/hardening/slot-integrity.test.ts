@@ -18,7 +18,7 @@ import { parseEcuVersionReport, type EcuVersionReportSigned } from '../../shared
 import { slotStatus } from '../../shared/vehicle-folder.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
 import { startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
-import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const VIN = 'VINSLOTCHECK0001';

@@ -23,7 +23,7 @@ import { openDirector, startDirector, type RunningDirector } from '../../directo
 import { MIGRATIONS as DIRECTOR_MIGRATIONS, DirectorStorage } from '../../director-repo/storage.js';
 import { MIGRATIONS as IMAGE_MIGRATIONS, ImageRepoStorage } from '../../image-repo/storage.js';
 import { runCli } from '../support/cli-runner.js';
-import { FIXTURE_EXPIRES, FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_EXPIRES, FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 let dir: string;
 let clock: FixedClock;

@@ -11,9 +11,9 @@ import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { clockOffsetFromRefusal, NonceCache, signVehicleRequest, VEHICLE_AUTH_SCHEME, type SignedRequestMarks } from '../../shared/uptane/vehicle-auth.js';
 import { authScheme, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
-import { TestVehicle } from '../support/test-vehicle.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 let clock: FixedClock;
 let repos: Repositories;

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { FixedClock } from '../../shared/core/clock.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
-import { FIXTURE_NOW, startRepositories, type Repositories } from '../support/fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 let clock: FixedClock;
 let repos: Repositories;

@@ -29,7 +29,7 @@ import {
   type ProxyBehaviour,
   type RunningProxy,
 } from './attacker.js';
-import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from './fleet-fixtures.js';
+import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 export const VIN = 'VINATTACK0000001';
 export const PRIMARY = 'tcu-1';

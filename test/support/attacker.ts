@@ -18,7 +18,7 @@ import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign
 import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../../shared/core/metadata/types.js';
 import type { MetadataBundle, SecondaryTransport } from '../../shared/ecu/secondary-protocol.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
-import type { Repositories } from './fleet-fixtures.js';
+import type { Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 // -----------------------------------------------------------------------------------------------
 // Network position: a Fetcher between the vehicle and both repositories.

@@ -2,7 +2,7 @@
 // registered with the Director: primary tcu-1, secondary ecm-1 (partial verification) and secondary
 // abs-1 (full verification), unless a test names its own ECUs.
 import { SimulatedVehicle, type SimulatedVehicleSpec } from '../../sim/vehicle.js';
-import type { Repositories } from './fleet-fixtures.js';
+import type { Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 export const REFERENCE_ECUS: Pick<SimulatedVehicleSpec, 'primary' | 'secondaries'> = {
   primary: { serial: 'tcu-1', hardwareId: 'tcu-a' },
