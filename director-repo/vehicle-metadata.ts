@@ -8,10 +8,10 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/core/clock.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
-import { digestBytes } from '../shared/core/hashing.js';
 import { formatExpires, SPEC_VERSION } from '../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../shared/core/metadata/sign.js';
-import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../shared/core/metadata/types.js';
+import type { TargetFile, TargetsSigned } from '../shared/core/metadata/types.js';
+import { buildSnapshot, buildTimestamp } from '../shared/server/snapshot-timestamp.js';
 import type { AssignmentRecord, DirectorStorage, StoredVehicleMetadata } from './storage.js';
 
 export interface DirectorOnlineKeys {
@@ -134,29 +134,22 @@ export class VehicleMetadataSigner {
 
   private signSnapshot(vin: string, targetsVersion: number, targetsBytes: Uint8Array, now: Date): void {
     const previous = this.storage.vehicleMetadata(vin, 'snapshot');
-    const signed: SnapshotSigned = {
-      _type: 'snapshot',
-      spec_version: SPEC_VERSION,
+    const { version, expires, bytes } = buildSnapshot([['targets', { version: targetsVersion, bytes: targetsBytes }]], {
       version: (previous?.version ?? 0) + 1,
       expires: this.expiry('snapshot', now),
-      meta: { 'targets.json': { version: targetsVersion, length: targetsBytes.length, hashes: digestBytes(targetsBytes, ['sha256']) } },
-    };
-    const bytes = serializeMetadata(signMetadata(signed, [this.keys.snapshot]));
-    this.storage.putVehicleMetadata(vin, { role: 'snapshot', version: signed.version, expires: signed.expires, contentSha256: '', bytes });
-    this.signTimestamp(vin, signed.version, bytes, now);
+      key: this.keys.snapshot,
+    });
+    this.storage.putVehicleMetadata(vin, { role: 'snapshot', version, expires, contentSha256: '', bytes });
+    this.signTimestamp(vin, version, bytes, now);
   }
 
   private signTimestamp(vin: string, snapshotVersion: number, snapshotBytes: Uint8Array, now: Date): void {
     const previous = this.storage.vehicleMetadata(vin, 'timestamp');
-    const signed: TimestampSigned = {
-      _type: 'timestamp',
-      spec_version: SPEC_VERSION,
-      version: (previous?.version ?? 0) + 1,
-      expires: this.expiry('timestamp', now),
-      meta: { 'snapshot.json': { version: snapshotVersion, length: snapshotBytes.length, hashes: digestBytes(snapshotBytes, ['sha256']) } },
-    };
-    const bytes = serializeMetadata(signMetadata(signed, [this.keys.timestamp]));
-    this.storage.putVehicleMetadata(vin, { role: 'timestamp', version: signed.version, expires: signed.expires, contentSha256: '', bytes });
+    const { version, expires, bytes } = buildTimestamp(
+      { version: snapshotVersion, bytes: snapshotBytes },
+      { version: (previous?.version ?? 0) + 1, expires: this.expiry('timestamp', now), key: this.keys.timestamp },
+    );
+    this.storage.putVehicleMetadata(vin, { role: 'timestamp', version, expires, contentSha256: '', bytes });
   }
 
   private lifetime(role: Role): number {

@@ -15,12 +15,12 @@ import {
   UnauthorizedTargetError,
   UnmetThresholdError,
 } from '../shared/core/errors.js';
-import { digestBytes } from '../shared/core/hashing.js';
 import { delegatedAuthority, isAuthorizedFor } from '../shared/core/metadata/delegation.js';
-import { formatExpires, parseMetadata, SPEC_VERSION } from '../shared/core/metadata/parse.js';
-import { signMetadata, serializeMetadata, verifyThreshold, type RoleAuthority } from '../shared/core/metadata/sign.js';
-import type { MetaFile, RootSigned, SnapshotSigned, TargetsSigned, TimestampSigned } from '../shared/core/metadata/types.js';
+import { formatExpires, parseMetadata } from '../shared/core/metadata/parse.js';
+import { verifyThreshold, type RoleAuthority } from '../shared/core/metadata/sign.js';
+import type { RootSigned, TargetsSigned } from '../shared/core/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
+import { buildSnapshot, buildTimestamp, type RoleFile } from '../shared/server/snapshot-timestamp.js';
 import type { BlobStore, StoredBlob } from './blob-store.js';
 import type { ImageRepoStorage, StoredMetadata } from './storage.js';
 
@@ -246,39 +246,25 @@ export class ImageRepository {
   }
 
   /** New snapshot listing every published targets role (with `pending` ones not yet stored) and its timestamp. */
-  private signSnapshotAndTimestamp(pending: Map<string, { version: number; bytes: Uint8Array }>, now: Date) {
-    const meta: Record<string, MetaFile> = {};
+  private signSnapshotAndTimestamp(pending: Map<string, RoleFile>, now: Date) {
     // A removed delegation stays listed (uptane-requirements.md 9.1): every role ever published.
-    for (const role of new Set([...this.storage.targetsRoles(), ...pending.keys()])) {
-      const file = pending.get(role) ?? this.storage.latest(role)!;
-      meta[`${role}.json`] = metaFileFor(file.version, file.bytes);
-    }
+    const roles = new Set([...this.storage.targetsRoles(), ...pending.keys()]);
     const previous = this.storage.latest('snapshot');
-    const signed: SnapshotSigned = {
-      _type: 'snapshot',
-      spec_version: SPEC_VERSION,
-      version: (previous?.version ?? 0) + 1,
-      expires: formatExpires(new Date(now.getTime() + this.config.snapshotLifetimeMs)),
-      meta,
-    };
-    const bytes = serializeMetadata(signMetadata(signed, [this.keys.snapshot]));
-    const snapshot = { role: 'snapshot', version: signed.version, bytes };
+    const signed = buildSnapshot(
+      [...roles].map((role) => [role, pending.get(role) ?? this.storage.latest(role)!] as const),
+      { version: (previous?.version ?? 0) + 1, expires: formatExpires(new Date(now.getTime() + this.config.snapshotLifetimeMs)), key: this.keys.snapshot },
+    );
+    const snapshot = { role: 'snapshot', version: signed.version, bytes: signed.bytes };
     return [snapshot, this.signTimestamp(snapshot, now)];
   }
 
-  private signTimestamp(snapshot: { version: number; bytes: Uint8Array }, now: Date) {
+  private signTimestamp(snapshot: RoleFile, now: Date) {
     const previous = this.storage.latest('timestamp');
-    const signed: TimestampSigned = {
-      _type: 'timestamp',
-      spec_version: SPEC_VERSION,
+    const signed = buildTimestamp(snapshot, {
       version: (previous?.version ?? 0) + 1,
       expires: formatExpires(new Date(now.getTime() + this.config.timestampLifetimeMs)),
-      meta: { 'snapshot.json': metaFileFor(snapshot.version, snapshot.bytes) },
-    };
-    return { role: 'timestamp', version: signed.version, bytes: serializeMetadata(signMetadata(signed, [this.keys.timestamp])) };
+      key: this.keys.timestamp,
+    });
+    return { role: 'timestamp', version: signed.version, bytes: signed.bytes };
   }
-}
-
-function metaFileFor(version: number, bytes: Uint8Array): MetaFile {
-  return { version, length: bytes.length, hashes: digestBytes(bytes, ['sha256']) };
 }

@@ -15,7 +15,8 @@ import { digestBytes } from '../../shared/core/hashing.js';
 import type { VehicleVersionManifest } from '../../shared/uptane/manifest.js';
 import { parseMetadata, SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
-import type { SnapshotSigned, TargetFile, TargetsSigned, TimestampSigned } from '../../shared/core/metadata/types.js';
+import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
+import { buildSnapshot, buildTimestamp } from '../../shared/server/snapshot-timestamp.js';
 import type { MetadataBundle, SecondaryTransport } from '../../shared/ecu/secondary-protocol.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
 import type { Repositories } from '../../sim/harness/fleet-fixtures.js';
@@ -226,24 +227,11 @@ export function forgeRepository(
   const version = (role: 'timestamp' | 'snapshot' | 'targets') => Math.max(trustedVersion(ecuDir, repo, role), (options.minVersion ?? 1) - 1) + 1;
   const targetsSigned: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: version('targets'), expires, ...targets };
   const targetsBytes = serializeMetadata(signMetadata(targetsSigned, [keys.targets]));
-  const snapshotSigned: SnapshotSigned = {
-    _type: 'snapshot',
-    spec_version: SPEC_VERSION,
-    version: version('snapshot'),
-    expires,
-    meta: { 'targets.json': { version: targetsSigned.version, length: targetsBytes.length, hashes: digestBytes(targetsBytes, ['sha256']) } },
-  };
-  const snapshotBytes = serializeMetadata(signMetadata(snapshotSigned, [keys.snapshot]));
-  const timestampSigned: TimestampSigned = {
-    _type: 'timestamp',
-    spec_version: SPEC_VERSION,
-    version: version('timestamp'),
-    expires,
-    meta: { 'snapshot.json': { version: snapshotSigned.version, length: snapshotBytes.length, hashes: digestBytes(snapshotBytes, ['sha256']) } },
-  };
+  const snapshot = buildSnapshot([['targets', { version: targetsSigned.version, bytes: targetsBytes }]], { version: version('snapshot'), expires, key: keys.snapshot });
+  const timestamp = buildTimestamp(snapshot, { version: version('timestamp'), expires, key: keys.timestamp });
   return {
-    'timestamp.json': serializeMetadata(signMetadata(timestampSigned, [keys.timestamp])),
-    [`${snapshotSigned.version}.snapshot.json`]: snapshotBytes,
+    'timestamp.json': timestamp.bytes,
+    [`${snapshot.version}.snapshot.json`]: snapshot.bytes,
     [`${targetsSigned.version}.targets.json`]: targetsBytes,
   };
 }
@@ -253,22 +241,9 @@ export function forgeRepository(
  * the genuine targets file `targets`, so every other check passes and the vehicle trusts them.
  */
 export function fastForward(keys: Pick<OnlineKeys, 'timestamp' | 'snapshot'>, targets: { readonly version: number; readonly bytes: Uint8Array }, version: number): Record<string, Buffer> {
-  const snapshotSigned: SnapshotSigned = {
-    _type: 'snapshot',
-    spec_version: SPEC_VERSION,
-    version,
-    expires: FORGED_EXPIRES,
-    meta: { 'targets.json': { version: targets.version, length: targets.bytes.length, hashes: digestBytes(targets.bytes, ['sha256']) } },
-  };
-  const snapshotBytes = serializeMetadata(signMetadata(snapshotSigned, [keys.snapshot]));
-  const timestampSigned: TimestampSigned = {
-    _type: 'timestamp',
-    spec_version: SPEC_VERSION,
-    version,
-    expires: FORGED_EXPIRES,
-    meta: { 'snapshot.json': { version, length: snapshotBytes.length, hashes: digestBytes(snapshotBytes, ['sha256']) } },
-  };
-  return { 'timestamp.json': serializeMetadata(signMetadata(timestampSigned, [keys.timestamp])), [`${version}.snapshot.json`]: snapshotBytes };
+  const snapshot = buildSnapshot([['targets', targets]], { version, expires: FORGED_EXPIRES, key: keys.snapshot });
+  const timestamp = buildTimestamp(snapshot, { version, expires: FORGED_EXPIRES, key: keys.timestamp });
+  return { 'timestamp.json': timestamp.bytes, [`${version}.snapshot.json`]: snapshot.bytes };
 }
 
 /** A Director targets entry for `content`, assigned to ECU `serial` with `hardwareId`. */

@@ -14,6 +14,7 @@ import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/client/f
 import { digestBytes } from '../../shared/core/hashing.js';
 import { formatExpires, SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { roleFileName } from '../../shared/core/metadata/paths.js';
+import { metaFileFor } from '../../shared/server/snapshot-timestamp.js';
 import type {
   DelegatedRole,
   MetaFile,
@@ -205,9 +206,7 @@ export class RepositorySimulator implements Fetcher {
 
   private metaFor(role: string): Mutable<MetaFile> {
     const version = role === 'snapshot' ? this.snapshot.version : role === 'targets' ? this.targets.version : this.delegated.get(role)!.version;
-    if (!this.computeMetafileHashesAndLength) return { version };
-    const bytes = this.signedRole(role);
-    return { version, length: bytes.length, hashes: digestBytes(bytes, ['sha256']) };
+    return this.computeMetafileHashesAndLength ? metaFileFor({ version, bytes: this.signedRole(role) }) : { version };
   }
 
   /** The bytes served at `path` (relative to SIM_BASE), or undefined for 404. */
