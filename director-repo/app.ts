@@ -4,9 +4,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { BadRequestError, UptaneError } from '../shared/core/errors.js';
-import { sendError, sendRawError, sendRawJson, matchFileRequest } from '../shared/server/http-errors.js';
-import { ClientGoneError, readCappedBody } from '../shared/server/http-body.js';
-import { answerFailure } from '../shared/server/http-server.js';
+import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
+import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
+import { contentCodingOf, inflateBody, type ContentCoding } from '../shared/server/compressed-body.js';
+import { answerFailure, type RequestHandler } from '../shared/server/http-server.js';
+import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
 import type { AssignmentRequest, Director, VehicleCredential, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
@@ -35,7 +37,10 @@ type VehicleRequest = Request & { vin?: string };
 type OperatorRequest = Request & { operator?: string };
 
 
-export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_000_000, clock = systemClock, authThrottle }: DirectorAppDeps): express.Express {
+/** Largest request body (manifests, registrations) read unless the deps say otherwise. */
+const DEFAULT_MAX_BODY_BYTES = 1_000_000;
+
+export function createApp({ director, storage, log, campaigns, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle }: DirectorAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -76,15 +81,8 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
     res.status(201).json(director.issueSession(req.vin!));
   });
 
-  // Served before this router by server.ts (serveVehicleMetadata, below); the route answers alike.
-  app.get('/vehicle/metadata/:file', (req, res, next) => {
-    if (!serveVehicleMetadata(director, req, res)) next();
-  });
-
-  // Served before this router by server.ts (serveVehicleManifest, below); the route answers alike.
-  app.post('/vehicle/manifest', (req, res, next) => {
-    if (!serveVehicleManifest(director, req, res, { maxBodyBytes, log })) next();
-  });
+  // GET /vehicle/metadata/:file and POST /vehicle/manifest are answered before this router
+  // (vehicleFastRoutes, below).
 
   // --- Operator API ----------------------------------------------------------------------------
   // Token, expiry, revocation, scope per route and failed-attempt limits: operator-auth.ts (HR-10).
@@ -200,23 +198,30 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = 1_
   return app;
 }
 
-const VEHICLE_METADATA_URL = /^\/vehicle\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
+/** The Director's one request handler: its fast routes on plain node:http, then the express app. */
+export function createHandler(deps: DirectorAppDeps): RequestHandler {
+  return withFastRoutes(vehicleFastRoutes(deps), createApp(deps));
+}
 
 /**
- * GET /vehicle/metadata/:file, what every vehicle asks on every check, answered on plain node:http:
- * server.ts calls this before express's router, whose routing cost more than the work itself
- * (issue 7; bench/RESULTS.md, figure 2), and the express route calls it too, so both answer alike.
- * Returns false, having answered nothing, when `req` is another request.
+ * What every vehicle sends on every cycle, answered on plain node:http before express's router,
+ * whose routing cost more than the work itself (bench/RESULTS.md, figures 1 and 2).
  */
-export function serveVehicleMetadata(director: Director, req: IncomingMessage, res: ServerResponse): boolean {
-  const file = matchFileRequest(req, VEHICLE_METADATA_URL);
-  if (file === undefined) return false;
+export function vehicleFastRoutes({ director, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, log }: Pick<DirectorAppDeps, 'director' | 'maxBodyBytes' | 'log'>): FastRoute[] {
+  return [
+    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(director, req, res, file!) },
+    { method: 'POST', path: '/vehicle/manifest', handle: (req, res) => serveVehicleManifest(director, req, res, { maxBodyBytes, log }) },
+  ];
+}
+
+/** GET /vehicle/metadata/:file: the vehicle's own Director metadata, for its credential's VIN. */
+function serveVehicleMetadata(director: Director, req: IncomingMessage, res: ServerResponse, file: string): void {
   try {
     const vin = director.authenticateVehicle(req.headers.authorization, { method: req.method!, path: req.url! });
     const bytes = director.vehicleMetadata(vin, file);
     if (bytes === undefined) {
       sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
-      return true;
+      return;
     }
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': bytes.length });
     res.end(bytes);
@@ -224,40 +229,33 @@ export function serveVehicleMetadata(director: Director, req: IncomingMessage, r
     closeIfUnread(req, res);
     sendRawError(res, err);
   }
-  return true;
 }
 
-const VEHICLE_MANIFEST_URL = '/vehicle/manifest';
-
 /**
- * POST /vehicle/manifest, what every vehicle sends on every cycle, answered on plain node:http like
- * the metadata GETs (bench figure 1): the vehicle is authenticated from the headers before any body
- * byte is read (an anonymous sender gets 401 and a closed connection; docs/threat-model.md HR-3), the
- * body is read with a cap, a signed request's signature is checked over it, and the answer is sent
- * once the manifest's commit is durable. Returns false, having answered nothing, when `req` is another
- * request (or a compressed body, which express's route inflates).
+ * POST /vehicle/manifest: the vehicle is authenticated from the headers before any body byte is
+ * read (an anonymous sender gets 401 and a closed connection; docs/threat-model.md HR-3), the body
+ * is read with a cap, a signed request's signature is checked over it, and the answer is sent once
+ * the manifest's commit is durable. A body may come compressed (gzip, deflate or br); the cap then
+ * applies to the bytes as sent and again to the inflated bytes, so a decompression bomb is refused
+ * with 413 once it inflates past the cap. The body digest a signed request names covers the body
+ * as sent, before inflating (as HTTP's Content-Digest does): the signature is checked before any
+ * inflating work, and an uncompressed body, sent as is, is checked exactly as before.
  */
-export function serveVehicleManifest(
-  director: Director,
-  req: IncomingMessage,
-  res: ServerResponse,
-  options: { maxBodyBytes: number; log?: (line: string) => void },
-): boolean {
-  if (req.method !== 'POST' || req.url !== VEHICLE_MANIFEST_URL) return false;
-  const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding !== 'identity') return false;
+function serveVehicleManifest(director: Director, req: IncomingMessage, res: ServerResponse, options: { maxBodyBytes: number; log?: (line: string) => void }): void {
   let credential: VehicleCredential;
+  let coding: ContentCoding;
   try {
-    credential = director.authenticateVehicleHeaders(req.headers.authorization, { method: 'POST', path: VEHICLE_MANIFEST_URL });
+    credential = director.authenticateVehicleHeaders(req.headers.authorization, { method: 'POST', path: req.url! });
+    coding = contentCodingOf(req);
   } catch (err) {
     refuse(req, res, err);
-    return true;
+    return;
   }
   let vin: string | undefined;
-  readCappedBody(req, options.maxBodyBytes)
-    .then((body) => {
-      vin = credential.complete(body);
-      return director.receiveManifest(vin, body);
+  readSentBody(req, options.maxBodyBytes)
+    .then(async (sent) => {
+      vin = credential.complete(sent);
+      return director.receiveManifest(vin, await inflateBody(sent, coding, options.maxBodyBytes));
     })
     .then(
       (result) => sendRawJson(res, 200, result),
@@ -274,7 +272,6 @@ export function serveVehicleManifest(
     // Nothing awaits this chain: a throw while answering must end here, not as an unhandled
     // rejection that would end the process (HR-1).
     .catch((err: unknown) => answerFailure(res, err));
-  return true;
 }
 
 /** Answers a refused request; a body it did not read is not drained either (its connection closes). */

@@ -12,7 +12,7 @@ import { DEFAULT_HTTP_SERVER_LIMITS, listenHttp, type HttpServerLimits } from '.
 import { loadOnlineKeys } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
-import { createApp, serveVehicleManifest, serveVehicleMetadata } from './app.js';
+import { createHandler } from './app.js';
 import { CampaignStorage } from './campaign-storage.js';
 import { Campaigns } from './campaigns.js';
 import { Director, type DirectorOptions } from './director.js';
@@ -20,7 +20,7 @@ import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { DirectorStorage } from './storage.js';
 import { VehicleMetadataSigner, type VehicleMetadataConfig } from './vehicle-metadata.js';
 
-/** Largest request body (manifests, registrations) the Director reads. */
+/** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
 const MAX_BODY_BYTES = 1_000_000;
 
 export interface DirectorServerOptions {
@@ -108,7 +108,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     }
     const { director, storage, campaigns } = opened;
-    const app = createApp({
+    const handler = createHandler({
       director,
       storage,
       campaigns,
@@ -117,13 +117,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       clock: options.clock ?? systemClock,
       authThrottle: options.authThrottle,
     });
-    // What every vehicle sends on every cycle, metadata GETs and manifests, is answered before
-    // express's router (issue 7, bench figures 1 and 2).
-    server = await listenHttp(
-      (req, res) =>
-        serveVehicleMetadata(director, req, res) || serveVehicleManifest(director, req, res, { maxBodyBytes: MAX_BODY_BYTES, log: options.log }) || app(req, res),
-      { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits } },
-    );
+    server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits } });
   } catch (err) {
     opened?.storage.close();
     releaseFolder();

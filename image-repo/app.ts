@@ -5,8 +5,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ImageTooLargeError, ServerBusyError } from '../shared/core/errors.js';
 import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/server/http-body.js';
-import { sendError, sendRawJson, matchFileRequest } from '../shared/server/http-errors.js';
-import { closeAfterAnswer } from '../shared/server/http-server.js';
+import { sendError, sendRawJson } from '../shared/server/http-errors.js';
+import { closeAfterAnswer, type RequestHandler } from '../shared/server/http-server.js';
+import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
@@ -45,10 +46,7 @@ export function createApp({
   app.set('etag', false); // ETags below are content hashes we already have
 
   // --- Reads: the TUF repository layout ------------------------------------------------------
-  // Served before this router by server.ts (serveMetadata, below); the route answers alike.
-  app.get('/metadata/:file', (req, res, next) => {
-    if (!serveMetadata(repository, req, res)) next();
-  });
+  // GET /metadata/:file is answered before this router (metadataFastRoutes, below).
 
   // Consistent snapshots: /targets/<dir>/<sha256>.<basename>; the blob is found by its hash.
   app.get(/^\/targets\/(.+)$/, async (req, res, next) => {
@@ -157,30 +155,33 @@ export function createApp({
   return app;
 }
 
-const METADATA_URL = /^\/metadata\/([^/?#]+)\/?(?:\?.*)?$/;
+/** The Image repository's one request handler: its fast routes on plain node:http, then the express app. */
+export function createHandler(deps: ImageAppDeps): RequestHandler {
+  return withFastRoutes(metadataFastRoutes(deps), createApp(deps));
+}
 
 /**
- * GET /metadata/:file, what every client asks on every refresh, answered on plain node:http:
- * server.ts calls this before express's router, whose routing cost more than the work itself
- * (issue 7; bench/RESULTS.md, figure 2), and the express route calls it too, so both answer alike.
- * Returns false, having answered nothing, when `req` is another request.
+ * What every client asks on every refresh, answered on plain node:http before express's router,
+ * whose routing cost more than the work itself (bench/RESULTS.md, figure 2).
  */
-export function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse): boolean {
-  const file = matchFileRequest(req, METADATA_URL);
-  if (file === undefined) return false;
+export function metadataFastRoutes({ repository }: Pick<ImageAppDeps, 'repository'>): FastRoute[] {
+  return [{ method: 'GET', path: '/metadata/:file', handle: (req, res, { file }) => serveMetadata(repository, req, res, file!) }];
+}
+
+/** GET /metadata/:file: a TUF metadata file, with its content hash as ETag. */
+function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse, file: string): void {
   const stored = repository.metadataFile(file);
   if (stored === undefined) {
     sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
-    return true;
+    return;
   }
   // The ETag is the content hash we already have; an unchanged file costs the client no body.
   const etag = `"${stored.sha256}"`;
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' });
     res.end();
-    return true;
+    return;
   }
   res.writeHead(200, { ETag: etag, 'Cache-Control': 'no-cache', 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': stored.bytes.length });
   res.end(stored.bytes);
-  return true;
 }

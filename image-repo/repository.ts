@@ -86,7 +86,7 @@ export class ImageRepository {
   metadataFile(fileName: string): StoredMetadata | undefined {
     const match = /^(?:(\d{1,15})\.)?(.+)\.json$/.exec(fileName);
     if (match === null) return undefined;
-    // `fileName` is already URL-decoded (matchFileRequest); decoding it again made `%25E0` a
+    // `fileName` is already URL-decoded (shared/server/route-table.ts); decoding it again made `%25E0` a
     // malformed escape that ended the process (docs/threat-model.md HR-1).
     const role = match[2]!;
     if (match[1] === undefined) return this.storage.latest(role);

@@ -12,7 +12,7 @@ import { listenHttp } from '../shared/server/http-server.js';
 import { loadOnlineKeys } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
-import { createApp, serveMetadata } from './app.js';
+import { createHandler } from './app.js';
 import { BlobStore } from './blob-store.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 import { ImageRepository, type ImageRepoConfig } from './repository.js';
@@ -72,7 +72,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
     if (removed > 0) log(`removed ${removed} partial upload${removed === 1 ? '' : 's'} left in blobs/incoming by an earlier crash`);
     const { repository } = opened;
     const downloads = new StreamSlots({ total: limits.maxDownloads, perAddress: limits.maxDownloadsPerAddress });
-    const app = createApp({
+    const handler = createHandler({
       repository,
       storage: opened.storage,
       log: options.log,
@@ -81,8 +81,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       clock,
       authThrottle: options.authThrottle,
     });
-    // Metadata GETs are answered before express's router (issue 7, bench figure 2).
-    server = await listenHttp((req, res) => serveMetadata(repository, req, res) || app(req, res), { port: options.port, host: options.host, limits });
+    server = await listenHttp(handler, { port: options.port, host: options.host, limits });
   } catch (err) {
     opened?.storage.close();
     releaseFolder();

@@ -243,6 +243,11 @@ export class BodyTooLargeError extends UptaneError {
   readonly code = 'body_too_large';
 }
 
+/** A request body in a Content-Encoding the server does not inflate (gzip, deflate and br are; 415). */
+export class UnsupportedEncodingError extends UptaneError {
+  readonly code = 'unsupported_encoding';
+}
+
 /** Metadata lists an image the server does not hold, or holds with another length or hashes. */
 export class MissingImageError extends UptaneError {
   readonly code = 'missing_image';

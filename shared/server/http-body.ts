@@ -39,11 +39,19 @@ export function declaresMoreThan(req: IncomingMessage, maxBytes: number): boolea
  * BadRequestError for a compressed body, ClientGoneError if the client goes away first.
  */
 export function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const tooLarge = () => new BodyTooLargeError(`request body is larger than ${maxBytes} bytes`);
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
     return Promise.reject(new BadRequestError(`Content-Encoding ${encoding} is not accepted: send the body uncompressed`));
   }
+  return readSentBody(req, maxBytes);
+}
+
+/**
+ * The body of `req` as sent, whatever its Content-Encoding, capped like readCappedBody: for a
+ * route that inflates what it reads itself (shared/server/compressed-body.ts).
+ */
+export function readSentBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const tooLarge = () => new BodyTooLargeError(`request body is larger than ${maxBytes} bytes`);
   if (declaresMoreThan(req, maxBytes)) return Promise.reject(tooLarge());
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

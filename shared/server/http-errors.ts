@@ -1,6 +1,6 @@
 // The one place where error classes become HTTP statuses (STYLE.md 5). Every error leaves as JSON
 // {"error": {"code", "message"}}; no stack trace ever leaves the process.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import type { Response } from 'express';
 import { escapeTerminalLines } from '../util/terminal-text.js';
@@ -20,6 +20,7 @@ import {
   ServerBusyError,
   StorageError,
   TooManyAttemptsError,
+  UnsupportedEncodingError,
   UptaneError,
   VersionMismatchError,
 } from '../core/errors.js';
@@ -34,6 +35,7 @@ function statusFor(err: UptaneError): number {
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError) return 409;
   if (err instanceof ImageTooLargeError || err instanceof BodyTooLargeError) return 413;
+  if (err instanceof UnsupportedEncodingError) return 415;
   if (err instanceof RollbackError || err instanceof VersionMismatchError || err instanceof RepositoryStateError) return 409;
   if (err instanceof MissingImageError || err instanceof DelegationError) return 422;
   if (err instanceof OfflineKeyOnServerError) return 500;
@@ -117,20 +119,4 @@ export function sendRawJson(res: ServerResponse, status: number, body: unknown, 
   const text = JSON.stringify(body);
   res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
-}
-
-/**
- * For the hot routes served before express's router: the decoded file name when `req` is a GET or
- * HEAD whose URL matches `pattern` (one capture group), else undefined, so express answers it
- * (malformed escapes included).
- */
-export function matchFileRequest(req: IncomingMessage, pattern: RegExp): string | undefined {
-  const match = req.method === 'GET' || req.method === 'HEAD' ? pattern.exec(req.url ?? '') : null;
-  if (match === null) return undefined;
-  try {
-    return decodeURIComponent(match[1]!);
-  } catch (err) {
-    if (err instanceof URIError) return undefined;
-    throw err;
-  }
 }

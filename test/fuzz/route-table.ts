@@ -1,17 +1,18 @@
-// The fuzzer's input: every HTTP route each server answers, read from the express app's own router
-// (express 5: app.router.stack, mounted routers followed) plus the routes server.ts answers on plain
-// node:http before express. Built from the real app factories, so a route added to either server
-// shows up here and the route-table test fails until the fuzzer knows how to generate requests for it.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The fuzzer's input: every HTTP route each server answers, read from the server's own tables: the
+// fast routes it answers on plain node:http before express (shared/server/route-table.ts) and the
+// express app's router (express 5: app.router.stack, mounted routers followed). Built from the real
+// factories, so a route added to either server shows up here and the route-table test fails until
+// the fuzzer knows how to generate requests for it.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createApp as createDirectorApp } from '../../director-repo/app.js';
+import { createApp as createDirectorApp, vehicleFastRoutes } from '../../director-repo/app.js';
 import type { ImageCatalog } from '../../director-repo/image-catalog.js';
 import { openDirector } from '../../director-repo/server.js';
-import { createApp as createImageApp } from '../../image-repo/app.js';
+import { createApp as createImageApp, metadataFastRoutes } from '../../image-repo/app.js';
 import { openImageRepository } from '../../image-repo/server.js';
 import { systemClock } from '../../shared/core/clock.js';
-import { REPO_ROOT } from '../support/cli-runner.js';
+import { routeKey } from '../../shared/server/route-table.js';
 
 /** "METHOD path", the path as express holds it (a pattern string or a RegExp's source text). */
 export type RouteKey = string;
@@ -53,30 +54,6 @@ export function expressRoutes(stack: readonly RouterLayer[], prefix = ''): Route
   return routes;
 }
 
-/**
- * The functions each server.ts takes from its app.ts to answer before express's router (today
- * serveMetadata, serveVehicleMetadata, serveVehicleManifest), read from its source: a new fast
- * path must be named in FAST_HANDLER_ROUTES (and given a generator) before the fuzzer passes.
- */
-export function fastHandlersOf(server: 'image' | 'director'): string[] {
-  const source = readFileSync(join(REPO_ROOT, server === 'image' ? 'image-repo' : 'director-repo', 'server.ts'), 'utf8');
-  const imports = /import \{([^}]*)\} from '\.\/app\.js';/.exec(source);
-  if (imports === null) throw new Error(`${server} server.ts no longer imports from ./app.js; update test/fuzz/route-table.ts`);
-  const handlers = imports[1]!.split(',').map((name) => name.trim()).filter((name) => /^serve[A-Z]\w*$/.test(name));
-  // Each imported handler is called in the request handler (an unused import would not serve).
-  return handlers.filter((name) => new RegExp(`\\b${name}\\(`).test(source)).sort();
-}
-
-/**
- * The fast handlers and the express routes they answer (each also has its express route, which
- * calls the same function; the fuzzer drives both since a request reaches one or the other).
- */
-export const FAST_HANDLER_ROUTES: Record<string, RouteKey[]> = {
-  serveMetadata: ['GET /metadata/:file'],
-  serveVehicleMetadata: ['GET /vehicle/metadata/:file'],
-  serveVehicleManifest: ['POST /vehicle/manifest'],
-};
-
 /** The Image repository's routes, from an app built on a scratch data folder. */
 export function imageRouteTable(): RouteKey[] {
   const dir = mkdtempSync(join(tmpdir(), 'uptane-fuzz-routes-'));
@@ -84,7 +61,7 @@ export function imageRouteTable(): RouteKey[] {
     const { storage, repository } = openImageRepository(dir, systemClock);
     try {
       const app = createImageApp({ repository, storage }) as unknown as { router: { stack: RouterLayer[] } };
-      return expressRoutes(app.router.stack);
+      return [...metadataFastRoutes({ repository }).map(routeKey), ...expressRoutes(app.router.stack)];
     } finally {
       storage.close();
     }
@@ -102,7 +79,7 @@ export function directorRouteTable(): RouteKey[] {
     const { director, storage, campaigns } = openDirector({ dataDir: dir, imageRepoUrl: 'http://127.0.0.1:9', images });
     try {
       const app = createDirectorApp({ director, storage, campaigns }) as unknown as { router: { stack: RouterLayer[] } };
-      return expressRoutes(app.router.stack);
+      return [...vehicleFastRoutes({ director }).map(routeKey), ...expressRoutes(app.router.stack)];
     } finally {
       storage.close();
     }
