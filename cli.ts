@@ -11,13 +11,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { directorCommand } from './director-repo/cli.js';
 import { imageCommand } from './image-repo/cli.js';
-import { vehicleCommand } from './primary-ecu/cli.js';
-import { secondaryCommands } from './secondary-ecu/cli.js';
-import { localSecondaryHost } from './secondary-ecu/local-host.js';
 import { terminalOutput } from './shared/cli/cli-output.js';
 import { type CliEnvironment } from './shared/cli/environment.js';
 import { keysCommand } from './shared/cli/keys-cli.js';
 import { demoCommand, simCommand } from './sim/cli.js';
+import { vehicleCommand } from './vehicle/cli.js';
 
 /** A command line yargs refused (unknown command or option, missing argument). */
 class UsageFailure extends Error {}
@@ -34,8 +32,7 @@ const parser = yargs(hideBin(process.argv))
   .command(keysCommand(io))
   .command(imageCommand(io))
   .command(directorCommand(io))
-  // The primary owns `vehicle`; the secondary's commands and folders join it here (components never import each other).
-  .command(vehicleCommand(io, { secondaries: localSecondaryHost, commands: [secondaryCommands(io)] }))
+  .command(vehicleCommand(io))
   .command(demoCommand(io))
   .command(simCommand(io))
   .demandCommand(1, 'name a command; run uptane --help to list them')

@@ -157,7 +157,7 @@ describe("a server's log of an unexpected error (uptane ... serve)", () => {
 });
 
 describe('every command prints through the one printer', () => {
-  const SOURCE_FOLDERS = ['director-repo', 'image-repo', 'primary-ecu', 'secondary-ecu', 'shared', 'sim'];
+  const SOURCE_FOLDERS = ['director-repo', 'image-repo', 'primary-ecu', 'secondary-ecu', 'shared', 'vehicle', 'sim'];
   const cliFiles = (): string[] => {
     const found = ['cli.ts'];
     const walk = (dir: string) => {
@@ -184,8 +184,12 @@ describe('every command prints through the one printer', () => {
         'image-repo/workspace-cli.ts',
         'shared/workspace/cli.ts',
         'shared/cli/keys-cli.ts',
-        'primary-ecu/cli.ts',
-        'secondary-ecu/cli.ts',
+        'vehicle/cli.ts',
+        'vehicle/provision-cli.ts',
+        'vehicle/register-cli.ts',
+        'vehicle/run-cli.ts',
+        'vehicle/status-cli.ts',
+        'vehicle/secondary-cli.ts',
         'sim/cli.ts',
       ]),
     );

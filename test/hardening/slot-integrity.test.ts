@@ -15,7 +15,7 @@ import { digestBytes } from '../../shared/core/hashing.js';
 import { digestFile } from '../../shared/client/file-hashing.js';
 import { MalformedMetadataError, UnsafePathError } from '../../shared/core/errors.js';
 import { parseEcuVersionReport, type EcuVersionReportSigned } from '../../shared/uptane/manifest.js';
-import { slotStatus } from '../../shared/vehicle-folder.js';
+import { slotStatus } from '../../vehicle/ecu-status.js';
 import type { SimulatedVehicle } from '../../sim/vehicle.js';
 import { startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';

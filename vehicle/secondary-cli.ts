@@ -1,16 +1,16 @@
-// `uptane vehicle secondary ...`: one secondary ECU served over HTTP on loopback, for vehicles whose
-// ECUs run as separate processes. The root cli.ts wires this group into `uptane vehicle` (the
-// primary's command group), so neither component imports the other.
+// `uptane vehicle secondary ...`: one secondary ECU of a vehicle folder served over HTTP on loopback,
+// for vehicles whose ECUs run as separate processes; `uptane vehicle run --secondary-url` reaches it.
 import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import { UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
-import { VEHICLE_FILES } from '../shared/vehicle-folder.js';
 import { FileVehicleState } from '../shared/ecu/vehicle-state.js';
-import { serveSecondary, type RunningSecondaryServer } from './http-server.js';
-import { holdSecondaryFolder, localSecondaryHost } from './local-host.js';
+import { serveSecondary, type RunningSecondaryServer } from '../secondary-ecu/http-server.js';
+import { openLocalSecondary } from './compose.js';
+import { readSecondaryStatus } from './ecu-status.js';
+import { holdSecondaryFolder, VEHICLE_FILES } from './folder.js';
 
 interface ServeArgs {
   readonly dir: string;
@@ -73,10 +73,10 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   handler: async (argv) => {
     const dir = resolve(argv.dir);
     const stateFile = resolve(argv.stateFile ?? `${dirname(dir)}/${VEHICLE_FILES.state}`);
-    const status = localSecondaryHost.status(dir);
+    const status = readSecondaryStatus(dir);
     if (status.servedAt !== null) throw new Error(`secondary ${status.serial} is already served at ${status.servedAt}: stop that \`uptane vehicle secondary serve\` first, or use it`);
     const vehicleState = new FileVehicleState(stateFile);
-    const secondary = await localSecondaryHost.open(dir, { clock: systemClock, vehicleState });
+    const secondary = await openLocalSecondary(dir, { clock: systemClock, vehicleState });
     let server: RunningSecondaryServer;
     try {
       server = await serveSecondary(narrated(secondary, status.serial, io.print), { host: argv.host, port: argv.port, log: io.print });
@@ -111,7 +111,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   },
 });
 
-/** The `secondary` group, registered under `uptane vehicle` by the root cli.ts. */
+/** The `secondary` group of `uptane vehicle`. */
 export const secondaryCommands = (io: CliEnvironment): CommandModule<object, object> => ({
   command: 'secondary',
   describe: 'run a secondary ECU of a provisioned vehicle in a process of its own',

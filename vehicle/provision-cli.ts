@@ -1,0 +1,181 @@
+// `uptane vehicle provision`: the integration-test engineer's factory. Every argument is checked
+// before the first file is written, then vehicle/provision.ts makes the folder and, with --register,
+// the vehicle is registered with the Director through the operator API.
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { systemClock } from '../shared/core/clock.js';
+import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { PrivateKey } from '../shared/core/crypto/keys.js';
+import { UptaneError } from '../shared/core/errors.js';
+import { formatExpires } from '../shared/core/metadata/parse.js';
+import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
+import { printJson, table } from '../shared/cli/cli-output.js';
+import type { CliEnvironment } from '../shared/cli/environment.js';
+import { DEFAULT_TOKEN_ENV } from '../director-repo/operator-client.js';
+import { checkHttpUrl, readFileOrExplain } from './cli-args.js';
+import { VEHICLE_FILES } from './folder.js';
+import { factoryImage, provisionVehicleFolder, type EcuSpec } from './provision.js';
+import { operatorToken, registerVehicle } from './register-cli.js';
+
+/** The Director's own rules (director-repo), checked here so a typo fails before any key is made. */
+const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** Like the Director's, without ':' (the separator of --primary and --secondary). */
+const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** `serial:hardwareId` (primary) or `serial:hardwareId[:full|:partial]` (secondary). */
+function parseEcuSpec(spec: string, option: '--primary' | '--secondary'): Required<EcuSpec> {
+  const parts = spec.split(':');
+  const shape = option === '--primary' ? 'serial:hardwareId' : 'serial:hardwareId[:full]';
+  let verification: 'partial' | 'full' = 'partial';
+  if (option === '--secondary' && parts.length === 3) {
+    const mode = parts.pop();
+    if (mode !== 'full' && mode !== 'partial') throw new Error(`${option} ${spec}: the third part must be full or partial (the verification the secondary does), as in ${shape}`);
+    verification = mode;
+  }
+  if (parts.length !== 2) throw new Error(`${option} ${spec}: write ${shape}, e.g. ${option === '--primary' ? 'tcu-1:tcu-a' : 'ecm-1:ecm-x1 or abs-1:abs-z:full'}`);
+  const [serial, hardwareId] = parts as [string, string];
+  for (const [what, value] of [['serial', serial], ['hardware id', hardwareId]] as const) {
+    if (!NAME_PATTERN.test(value)) throw new Error(`${option} ${spec}: the ${what} ${JSON.stringify(value)} must be 1-128 letters, digits, '.', '_' or '-'`);
+  }
+  return { serial, hardwareId, verification };
+}
+
+interface ProvisionArgs {
+  readonly dir: string;
+  readonly vin: string;
+  readonly primary: string;
+  readonly secondary: string[];
+  readonly directorUrl: string;
+  readonly imageUrl: string;
+  readonly directorRoot: string;
+  readonly imageRoot: string;
+  readonly register: boolean;
+  readonly operatorTokenEnv: string;
+  readonly json: boolean;
+}
+
+/** The root an ECU starts from must carry a threshold of its own keys' signatures (it may be expired). */
+function trustedRoot(repository: 'director' | 'image', file: string, option: string, now: Date): { bytes: Buffer; version: number } {
+  const bytes = readFileOrExplain(file, option);
+  let set: TrustedMetadataSet;
+  try {
+    set = new TrustedMetadataSet(bytes, now, { repository, backend: nodeBackend });
+  } catch (err) {
+    if (!(err instanceof UptaneError)) throw err;
+    throw new Error(`${option} ${file} is not a root this vehicle can trust: ${err.message} [${err.code}]; give the repository's signed N.root.json`, { cause: err });
+  }
+  return { bytes, version: set.root.signed.version };
+}
+
+async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void> {
+  if (!VIN_PATTERN.test(args.vin)) throw new Error(`--vin ${JSON.stringify(args.vin)}: a VIN is 1-64 letters, digits, '_' or '-'`);
+  const primary = parseEcuSpec(args.primary, '--primary');
+  const secondaries = args.secondary.map((s) => parseEcuSpec(s, '--secondary'));
+  const serials = [primary.serial, ...secondaries.map((s) => s.serial)];
+  const twice = serials.find((s, i) => serials.indexOf(s) !== i);
+  if (twice !== undefined) throw new Error(`ECU serial ${twice} is given twice: every ECU of a vehicle needs its own serial`);
+  const directorUrl = checkHttpUrl(args.directorUrl, '--director-url');
+  const imageRepoUrl = checkHttpUrl(args.imageUrl, '--image-url');
+  const now = systemClock.now();
+  const directorRoot = trustedRoot('director', args.directorRoot, '--director-root', now);
+  const imageRoot = trustedRoot('image', args.imageRoot, '--image-root', now);
+  const token = args.register ? operatorToken(io, args.operatorTokenEnv) : undefined;
+  const dir = resolve(args.dir);
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    throw new Error(`${dir} already exists and is not empty: a vehicle is provisioned into a new folder (its ECU keys live there); pick another --dir`);
+  }
+
+  const keys = new Map(serials.map((serial) => [serial, PrivateKey.generate()]));
+  const { config, registration } = provisionVehicleFolder(
+    dir,
+    { vin: args.vin, primary, secondaries, directorUrl, imageRepoUrl, directorRoot: directorRoot.bytes, imageRoot: imageRoot.bytes },
+    (serial) => keys.get(serial)!,
+    formatExpires(now),
+  );
+
+  let registered = false;
+  let registerError: Error | undefined;
+  if (token !== undefined) {
+    try {
+      await registerVehicle(directorUrl, token, args.operatorTokenEnv, registration);
+      registered = true;
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      registerError = err;
+    }
+  }
+
+  if (args.json) {
+    printJson(io, { dir, vin: args.vin, registered, config, registration });
+  } else {
+    io.print(`provisioned vehicle ${args.vin} in ${dir}`);
+    for (const line of table(
+      ['ECU', 'role', 'hardware id', 'verification', 'keyid', 'factory image'],
+      [primary, ...secondaries].map((ecu, i) => [
+        ecu.serial,
+        i === 0 ? 'primary' : 'secondary',
+        ecu.hardwareId,
+        i === 0 ? 'full' : ecu.verification,
+        keys.get(ecu.serial)!.keyid.slice(0, 12),
+        factoryImage(ecu).filename,
+      ]),
+    )) {
+      io.print(`  ${line}`);
+    }
+    io.print(`trusted roots: Director root v${directorRoot.version}, Image repository root v${imageRoot.version}`);
+    io.print(`ECU keys: <dir>/<serial>/ecu-key.pem (mode 0600); vehicle state: parked`);
+    if (registered) {
+      io.print(`registered with the Director at ${directorUrl}`);
+    } else if (registerError === undefined) {
+      io.print(`not registered yet: a Director operator registers it with this body (POST /api/v1/vehicles; also in ${join(dir, VEHICLE_FILES.registration)}):`);
+      printJson(io, registration);
+      io.print(`or: uptane director vehicle register --vin ${args.vin} ${registration.ecus.map((e) => `--ecu ${e.serial}:${e.hardwareId}:${e.publicKey}${e.primary ? ':primary' : ''}`).join(' ')}`);
+      io.print(`or, with an operator token in ${DEFAULT_TOKEN_ENV}: uptane vehicle register --dir ${args.dir}`);
+    }
+    if (registerError === undefined) io.print(`next: uptane vehicle run --dir ${args.dir} --once`);
+  }
+  if (registerError !== undefined) {
+    throw new Error(`${registerError.message}\nthe vehicle folder ${dir} is provisioned; once the cause is fixed, register it with \`uptane vehicle register --dir ${args.dir}\``, {
+      cause: registerError,
+    });
+  }
+}
+
+export const provisionCommand = (io: CliEnvironment): CommandModule<object, ProvisionArgs> => ({
+  command: 'provision',
+  describe: 'provision a vehicle at the "factory": ECU keys, trusted roots, factory images and config in a new folder; optionally register it with the Director',
+  builder: (yargs) =>
+    yargs
+      .option('dir', { type: 'string', demandOption: true, requiresArg: true, describe: 'new folder for the vehicle (must not exist or be empty)' })
+      .option('vin', { type: 'string', demandOption: true, requiresArg: true, describe: 'vehicle identification number' })
+      .option('primary', { type: 'string', demandOption: true, requiresArg: true, describe: 'the primary ECU as serial:hardwareId' })
+      .option('secondary', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        requiresArg: true,
+        describe: 'a secondary ECU as serial:hardwareId[:full] (partial verification unless :full); repeat for each',
+      })
+      .option('director-url', { type: 'string', demandOption: true, requiresArg: true, describe: 'URL of the Director (env UPTANE_DIRECTOR_URL)', default: io.env.UPTANE_DIRECTOR_URL })
+      .option('image-url', { type: 'string', demandOption: true, requiresArg: true, describe: 'URL of the Image repository (env UPTANE_IMAGE_REPO_URL)', default: io.env.UPTANE_IMAGE_REPO_URL })
+      .option('director-root', { type: 'string', demandOption: true, requiresArg: true, describe: "the Director's signed root metadata (e.g. 1.root.json) the ECUs start trusting" })
+      .option('image-root', { type: 'string', demandOption: true, requiresArg: true, describe: "the Image repository's signed root metadata the ECUs start trusting" })
+      .option('register', { type: 'boolean', default: false, describe: 'register the vehicle with the Director through the operator API (needs an operator token)' })
+      .option('operator-token-env', {
+        type: 'string',
+        default: DEFAULT_TOKEN_ENV,
+        requiresArg: true,
+        describe: 'environment variable holding the operator token for --register (never pass a token as an argument)',
+      })
+      .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration} as JSON' })
+      .example(
+        '$0 vehicle provision --dir car1 --vin VIN0001 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1 --secondary abs-1:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
+        'a vehicle with two secondaries, registered with the token in $UPTANE_OPERATOR_TOKEN',
+      )
+      .example('$0 vehicle provision --dir car2 --vin VIN0002 --primary tcu-1:tcu-a ... (no --register)', 'prints the registration JSON to hand to a Director operator')
+      .epilogue(
+        'The folder holds one sub-folder per ECU (its key as 0600 PKCS#8 PEM, trusted roots, A/B slots with a factory image), vehicle.json, registration.json (public keys only) and the vehicle state (parked).',
+      ) as unknown as Argv<ProvisionArgs>,
+  handler: (argv) => provision(io, argv),
+});

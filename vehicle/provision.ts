@@ -1,0 +1,108 @@
+// Provisioning a vehicle at the "factory": every ECU gets its key, the trusted Director and Image
+// repository roots, and a factory image in its active slot; the primary learns each secondary's
+// hardware id and public key, against which it checks their signed version reports. The
+// `uptane vehicle provision` command and the simulator's vehicles both come from here.
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PrivateKey } from '../shared/core/crypto/keys.js';
+import { writeFileAtomic } from '../shared/files/fs-atomic.js';
+import { Primary } from '../primary-ecu/primary.js';
+import { Secondary } from '../secondary-ecu/secondary.js';
+import { vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
+
+export interface EcuSpec {
+  readonly serial: string;
+  readonly hardwareId: string;
+  /** A secondary's verification; partial unless given (the primary always verifies fully). */
+  readonly verification?: 'partial' | 'full';
+}
+
+/** What the factory puts in every ECU of one vehicle. */
+export interface VehiclePlan {
+  readonly vin: string;
+  readonly primary: EcuSpec;
+  readonly secondaries: readonly EcuSpec[];
+  readonly directorUrl: string;
+  readonly imageRepoUrl: string;
+  readonly directorRoot: Uint8Array;
+  readonly imageRoot: Uint8Array;
+}
+
+/** The ECU key of each serial: generated for a real vehicle, derived from a seed in the simulator. */
+export type EcuKeys = (serial: string) => PrivateKey;
+
+/** The operator API body (POST /api/v1/vehicles) that registers a vehicle with the Director: public keys only. */
+export interface VehicleRegistrationBody {
+  readonly vin: string;
+  readonly ecus: ReadonlyArray<{ readonly serial: string; readonly hardwareId: string; readonly publicKey: string; readonly primary: boolean }>;
+}
+
+/** The image an ECU leaves the factory with, in its active slot. */
+export const factoryImage = (ecu: EcuSpec) => ({ filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image of ${ecu.hardwareId}\n`) });
+
+const publicKeyOf = (keys: EcuKeys, serial: string) => keys(serial).publicKey.tuf.keyval.public;
+
+/** Writes one folder per ECU under `directory`, named by serial: the secondaries first, then the primary that knows them. */
+export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKeys): void {
+  for (const ecu of plan.secondaries) {
+    Secondary.provision(join(directory, ecu.serial), {
+      serial: ecu.serial,
+      hardwareId: ecu.hardwareId,
+      vin: plan.vin,
+      verification: ecu.verification ?? 'partial',
+      // Partial verification still walks the Director root chain, so Director key rotations reach it.
+      checkDirectorRoot: true,
+      key: keys(ecu.serial),
+      directorRoot: plan.directorRoot,
+      imageRoot: plan.imageRoot,
+      factoryImage: factoryImage(ecu),
+    });
+  }
+  Primary.provision(join(directory, plan.primary.serial), {
+    vin: plan.vin,
+    serial: plan.primary.serial,
+    hardwareId: plan.primary.hardwareId,
+    directorUrl: plan.directorUrl,
+    imageRepoUrl: plan.imageRepoUrl,
+    secondaries: Object.fromEntries(plan.secondaries.map((ecu) => [ecu.serial, { hardwareId: ecu.hardwareId, publicKey: publicKeyOf(keys, ecu.serial) }])),
+    key: keys(plan.primary.serial),
+    directorRoot: plan.directorRoot,
+    imageRoot: plan.imageRoot,
+    factoryImage: factoryImage(plan.primary),
+  });
+}
+
+export function vehicleRegistration(plan: Pick<VehiclePlan, 'vin' | 'primary' | 'secondaries'>, keys: EcuKeys): VehicleRegistrationBody {
+  const ecu = (e: EcuSpec, primary: boolean) => ({ serial: e.serial, hardwareId: e.hardwareId, publicKey: publicKeyOf(keys, e.serial), primary });
+  return { vin: plan.vin, ecus: [ecu(plan.primary, true), ...plan.secondaries.map((e) => ecu(e, false))] };
+}
+
+/**
+ * A vehicle folder (vehicle/folder.ts): the ECU folders, the registration to hand to the Director,
+ * the parked state and, last, the vehicle config. A failure removes a folder this call created.
+ */
+export function provisionVehicleFolder(dir: string, plan: VehiclePlan, keys: EcuKeys, provisionedAt: string): { config: VehicleConfig; registration: VehicleRegistrationBody } {
+  const registration = vehicleRegistration(plan, keys);
+  const config: VehicleConfig = {
+    vin: plan.vin,
+    primary: { serial: plan.primary.serial, hardwareId: plan.primary.hardwareId },
+    secondaries: plan.secondaries.map((s) => ({ serial: s.serial, hardwareId: s.hardwareId, verification: s.verification ?? 'partial' })),
+    directorUrl: plan.directorUrl,
+    imageRepoUrl: plan.imageRepoUrl,
+    provisionedAt,
+  };
+  const created = !existsSync(dir);
+  try {
+    mkdirSync(dir, { recursive: true });
+    provisionEcus(dir, plan, keys);
+    writeFileAtomic(join(dir, VEHICLE_FILES.registration), Buffer.from(`${JSON.stringify(registration, null, 2)}\n`));
+    // A vehicle leaves the factory parked; until this file exists every ECU treats it as driving.
+    vehicleState(dir).set('parked');
+    // Written last: a folder without it is an unfinished provisioning, not a vehicle.
+    writeFileAtomic(join(dir, VEHICLE_FILES.config), Buffer.from(`${JSON.stringify(config, null, 2)}\n`));
+  } catch (err) {
+    if (created) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return { config, registration };
+}
