@@ -7,10 +7,11 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
-import type { CampaignRow, CampaignStorage, GroupFilter, GroupRecord } from './campaign-storage.js';
 import { decimal } from './operator-input.js';
-import type { Director, ResolvedImage } from './director.js';
-import type { DirectorStorage } from './storage.js';
+import type { AssignmentService, ResolvedImage } from './services/assignments.js';
+import type { ManifestIntakeService } from './services/manifest-intake.js';
+import type { CampaignAssignmentRow, CampaignRow, GroupFilter, GroupRecord } from './store/campaigns.js';
+import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
 
 export interface StageSpec {
   /** Cumulative share of the group (0 < share <= 1) that has the update once this stage is reached. */
@@ -59,7 +60,7 @@ export const MAX_STAGES = 100;
 
 /**
  * The white paper's schedule for a large fleet: day 1 0.1%, day 2 1%, day 3 10%, days 4 to 7 20% each,
- * day 8 the rest, as cumulative stages (uptane-requirements.md 10; issue 8).
+ * day 8 the rest, as cumulative stages (docs/uptane-conformance.md 10; issue 8).
  */
 export function whitePaperStages(): StageSpec[] {
   const increments = [0.001, 0.01, 0.1, 0.2, 0.2, 0.2, 0.2];
@@ -130,38 +131,35 @@ export interface StageStatus {
 
 export class Campaigns {
   constructor(
-    private readonly storage: DirectorStorage,
-    private readonly campaigns: CampaignStorage,
-    private readonly director: Director,
+    private readonly store: DirectorStore,
+    private readonly assignments: AssignmentService,
+    intake: ManifestIntakeService,
     private readonly clock: Clock,
   ) {
-    director.onManifestAccepted((vin) => {
-      for (const campaign of this.campaigns.activeCampaignsOf(vin)) this.evaluate(campaign.id);
+    intake.onManifestAccepted(async (vin) => {
+      for (const campaign of await this.store.campaigns.activeCampaignsOf(vin)) await this.evaluate(campaign.id);
     });
   }
 
   // Groups -------------------------------------------------------------------------------------
 
-  createGroup(name: string, members: { vins?: readonly string[]; filter?: GroupFilter }, actor: string): { name: string; members: number } {
+  async createGroup(name: string, members: { vins?: readonly string[]; filter?: GroupFilter }, actor: string): Promise<{ name: string; members: number }> {
     const now = this.clock.now();
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('group names are 1-64 letters, digits, _ . or -');
     if ((members.vins === undefined) === (members.filter === undefined)) throw new BadRequestError('a group is either a list of VINs (static) or a filter (dynamic)');
-    // Evaluated inside the transaction: a group whose members cannot be listed is not kept (HR-9b).
-    return this.storage.transaction(() => {
-      if (this.campaigns.group(name) !== undefined) throw new ConflictError(`group ${name} exists`);
-      this.campaigns.insertGroup(name, members.vins !== undefined ? 'static' : 'dynamic', members.filter ?? null, actor, now);
-      for (const vin of members.vins ?? []) this.campaigns.addMember(name, vin);
-      this.storage.audit(actor, 'create_group', { name, vins: members.vins?.length, filter: members.filter }, now);
-      return { name, members: this.members(name).length };
+    // Evaluated inside the unit of work: a group whose members cannot be listed is not kept (HR-9b).
+    return this.store.unitOfWork(async (tx) => {
+      if ((await tx.campaigns.group(name)) !== undefined) throw new ConflictError(`group ${name} exists`);
+      await tx.campaigns.insertGroup(name, members.vins !== undefined ? 'static' : 'dynamic', members.filter ?? null, actor, now);
+      await tx.campaigns.addMembers(name, members.vins ?? []);
+      await tx.auditLog.record(actor, 'create_group', { name, vins: members.vins?.length, filter: members.filter }, now);
+      return { name, members: (await membersOf(tx, name)).length };
     });
   }
 
   /** The group's vehicles now: registered members of a static group, or the filter's matches. */
-  members(group: string): string[] {
-    const record = this.campaigns.group(group);
-    if (record === undefined) throw new NotFoundError(`no group ${group}`);
-    if (record.problem !== undefined) throw new RepositoryStateError(`group ${group} cannot be evaluated: ${record.problem}; create it anew`);
-    return record.kind === 'static' ? this.campaigns.staticMembers(group) : this.campaigns.dynamicMembers(record.filter ?? {});
+  members(group: string): Promise<string[]> {
+    return membersOf(this.store, group);
   }
 
   /**
@@ -169,29 +167,31 @@ export class Campaigns {
    * filters were bounded, an unreadable row) is listed with its problem instead of failing the
    * whole listing (docs/threat-model.md HR-9b).
    */
-  groups(): Array<GroupRecord & { members: number | null; problem?: string }> {
-    return this.campaigns.groups().map((g) => {
+  async groups(): Promise<Array<GroupRecord & { members: number | null; problem?: string }>> {
+    const groups: Array<GroupRecord & { members: number | null; problem?: string }> = [];
+    for (const g of await this.store.campaigns.groups()) {
       try {
-        return { ...g, members: this.members(g.name).length };
+        groups.push({ ...g, members: (await this.members(g.name)).length });
       } catch (err) {
         if (!(err instanceof UptaneError)) throw err;
-        return { ...g, members: null, problem: err.message };
+        groups.push({ ...g, members: null, problem: err.message });
       }
-    });
+    }
+    return groups;
   }
 
   // Campaign lifecycle -------------------------------------------------------------------------
 
-  create(name: string, group: string, spec: CampaignSpec, actor: string): CampaignRow {
+  async create(name: string, group: string, spec: CampaignSpec, actor: string): Promise<CampaignRow> {
     checkSpec(spec);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('campaign names are 1-64 letters, digits, _ . or -');
-    if (this.campaigns.group(group) === undefined) throw new NotFoundError(`no group ${group}`);
+    if ((await this.store.campaigns.group(group)) === undefined) throw new NotFoundError(`no group ${group}`);
     const now = this.clock.now();
-    return this.storage.transaction(() => {
-      if (this.campaigns.campaignByName(name) !== undefined) throw new ConflictError(`campaign ${name} exists`);
-      const id = this.campaigns.insertCampaign(name, group, JSON.stringify(spec), actor, now);
-      this.campaigns.event(id, actor, 'created', { group, images: spec.images, stages: spec.stages.length }, now);
-      return this.campaigns.campaign(id)!;
+    return this.store.unitOfWork(async (tx) => {
+      if ((await tx.campaigns.campaignByName(name)) !== undefined) throw new ConflictError(`campaign ${name} exists`);
+      const id = await tx.campaigns.insertCampaign(name, group, JSON.stringify(spec), actor, now);
+      await tx.campaigns.event(id, actor, 'created', { group, images: spec.images, stages: spec.stages.length }, now);
+      return (await tx.campaigns.campaign(id))!;
     });
   }
 
@@ -200,279 +200,202 @@ export class Campaigns {
    * active campaign for the same hardware id, takes the group's members, and starts stage 1.
    */
   async start(id: number, actor: string): Promise<CampaignRow> {
-    const campaign = this.get(id);
+    const campaign = await campaignOf(this.store, id);
     if (campaign.state !== 'draft') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a draft can start`);
     const spec = JSON.parse(campaign.spec) as StoredSpec;
-    const resolved = await this.director.resolveImages(spec.images);
+    // Looked up before the unit of work, which never waits on the network.
+    const resolved = await this.assignments.resolveImages(spec.images);
     const now = this.clock.now();
     const started: StoredSpec = { ...spec, resolved, startedAt: now.toISOString() };
     // Stage 1 keeps its schedule and the maintenance window like every later stage: it may have to
     // wait, and then the engine starts it when they allow (docs/threat-model.md HR-11a).
     const held = heldBecause(started, 0, now);
-    this.storage.transaction(() => {
-      const members = this.members(campaign.groupName);
-      this.checkConflicts(campaign, spec, members);
-      for (const vin of members) this.campaigns.addVehicle(id, vin, rankOf(id, vin));
-      this.storage.db.prepare('UPDATE campaigns SET spec = ? WHERE id = ?').run(JSON.stringify(started), id);
-      this.campaigns.setState(id, 'running', now);
-      if (held === undefined) this.campaigns.setStage(id, 0, now);
-      else this.campaigns.holdStage(id, 0, now);
-      this.campaigns.event(id, actor, 'started', { vehicles: members.length, attackWatermark: this.campaigns.lastAttackId(), ...(held === undefined ? {} : { waiting: held }) }, now);
+    await this.store.unitOfWork(async (tx) => {
+      const members = await membersOf(tx, campaign.groupName);
+      await checkConflicts(tx, campaign, spec, members);
+      await tx.campaigns.addVehicles(id, members.map((vin) => ({ vin, rank: rankOf(id, vin) })));
+      await tx.campaigns.setSpec(id, JSON.stringify(started));
+      await tx.campaigns.setState(id, 'running', now);
+      if (held === undefined) await tx.campaigns.setStage(id, 0, now);
+      else await tx.campaigns.holdStage(id, 0, now);
+      const attackWatermark = await tx.campaigns.lastAttackId();
+      await tx.campaigns.event(id, actor, 'started', { vehicles: members.length, attackWatermark, ...(held === undefined ? {} : { waiting: held }) }, now);
     });
-    this.evaluate(id, { enterStage: true });
-    return this.get(id);
+    await this.evaluate(id, { enterStage: true });
+    return campaignOf(this.store, id);
   }
 
-  pause(id: number, actor: string, reason = 'paused by operator'): CampaignRow {
+  async pause(id: number, actor: string, reason = 'paused by operator'): Promise<CampaignRow> {
     const now = this.clock.now();
-    this.storage.transaction(() => {
-      const campaign = this.get(id);
+    await this.store.unitOfWork(async (tx) => {
+      const campaign = await campaignOf(tx, id);
       if (campaign.state !== 'running') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a running campaign can pause`);
-      this.campaigns.setState(id, 'paused', now);
-      this.campaigns.event(id, actor, 'paused', { reason, stage: campaign.stage + 1 }, now);
+      await tx.campaigns.setState(id, 'paused', now);
+      await tx.campaigns.event(id, actor, 'paused', { reason, stage: campaign.stage + 1 }, now);
     });
-    return this.get(id);
+    return campaignOf(this.store, id);
   }
 
   /** Resumes a paused campaign; halt rules count from now on (the signals that paused it were seen). */
-  resume(id: number, actor: string): CampaignRow {
+  async resume(id: number, actor: string): Promise<CampaignRow> {
     const now = this.clock.now();
-    this.storage.transaction(() => {
-      const campaign = this.get(id);
+    await this.store.unitOfWork(async (tx) => {
+      const campaign = await campaignOf(tx, id);
       if (campaign.state !== 'paused') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a paused campaign resumes`);
-      this.campaigns.setState(id, 'running', now);
-      this.campaigns.event(id, actor, 'resumed', { stage: campaign.stage + 1, attackWatermark: this.campaigns.lastAttackId() }, now);
+      await tx.campaigns.setState(id, 'running', now);
+      await tx.campaigns.event(id, actor, 'resumed', { stage: campaign.stage + 1, attackWatermark: await tx.campaigns.lastAttackId() }, now);
     });
-    this.evaluate(id);
-    return this.get(id);
+    await this.evaluate(id);
+    return campaignOf(this.store, id);
   }
 
   /** Moves to the next stage now, whatever the rules say (the operator decides), and runs it. */
-  advance(id: number, actor: string): CampaignRow {
+  async advance(id: number, actor: string): Promise<CampaignRow> {
     const now = this.clock.now();
-    this.storage.transaction(() => {
-      const campaign = this.get(id);
+    await this.store.unitOfWork(async (tx) => {
+      const campaign = await campaignOf(tx, id);
       const spec = JSON.parse(campaign.spec) as StoredSpec;
       if (campaign.state !== 'running' && campaign.state !== 'paused') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}`);
       if (campaign.stageStartedAt === null) {
         // The current stage waits for its schedule or window: the operator starts it now.
-        this.campaigns.setStage(id, campaign.stage, now);
-        this.campaigns.setState(id, 'running', now);
-        this.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 1, by: 'operator' }, now);
-        this.enterStage(this.get(id), spec, actor);
+        await tx.campaigns.setStage(id, campaign.stage, now);
+        await tx.campaigns.setState(id, 'running', now);
+        await tx.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 1, by: 'operator' }, now);
+        await this.enterStage(tx, await campaignOf(tx, id), spec, actor);
         return;
       }
       if (campaign.stage + 1 >= spec.stages.length) throw new ConflictError(`campaign ${campaign.name} is in its last stage`);
-      this.campaigns.setStage(id, campaign.stage + 1, now);
-      this.campaigns.setState(id, 'running', now);
-      this.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 2, by: 'operator' }, now);
-      this.enterStage(this.get(id), spec, actor);
+      await tx.campaigns.setStage(id, campaign.stage + 1, now);
+      await tx.campaigns.setState(id, 'running', now);
+      await tx.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 2, by: 'operator' }, now);
+      await this.enterStage(tx, await campaignOf(tx, id), spec, actor);
     });
-    return this.get(id);
+    return campaignOf(this.store, id);
   }
 
   /** Ends the campaign: assignments not yet installed or failed are cancelled, and vehicles stop seeing them. */
-  abort(id: number, actor: string): CampaignRow {
+  async abort(id: number, actor: string): Promise<CampaignRow> {
     const now = this.clock.now();
-    this.storage.transaction(() => {
-      const campaign = this.get(id);
+    await this.store.unitOfWork(async (tx) => {
+      const campaign = await campaignOf(tx, id);
       if (campaign.state === 'completed' || campaign.state === 'aborted') throw new ConflictError(`campaign ${campaign.name} is already ${campaign.state}`);
-      const open = this.storage.db
-        .prepare("SELECT id, vin FROM assignments WHERE campaign_id = ? AND state IN ('pending', 'in_flight')")
-        .all(id) as Array<{ id: number; vin: string }>;
-      for (const a of open) this.storage.setAssignmentState(a.id, 'cancelled', `campaign ${campaign.name} aborted by ${actor}`, now);
-      for (const vin of new Set(open.map((a) => a.vin))) this.director.invalidateVehicleMetadata(vin);
-      this.campaigns.setState(id, 'aborted', now);
-      this.campaigns.event(id, actor, 'aborted', { cancelled: open.length }, now);
+      const open = await tx.assignments.activeOfCampaign(id);
+      for (const a of open) await tx.assignments.setState(a.id, 'cancelled', `campaign ${campaign.name} aborted by ${actor}`, now);
+      await tx.vehicleMetadata.markStale([...new Set(open.map((a) => a.vin))]);
+      await tx.campaigns.setState(id, 'aborted', now);
+      await tx.campaigns.event(id, actor, 'aborted', { cancelled: open.length }, now);
     });
-    return this.get(id);
+    return campaignOf(this.store, id);
   }
 
   /** Re-evaluates every running campaign: soak times, schedules and halt rules (called on a timer). */
-  tick(): void {
-    for (const campaign of this.campaigns.activeCampaigns()) if (campaign.state === 'running') this.evaluate(campaign.id);
+  async tick(): Promise<void> {
+    for (const campaign of await this.store.campaigns.activeCampaigns()) if (campaign.state === 'running') await this.evaluate(campaign.id);
   }
 
   // The engine ---------------------------------------------------------------------------------
 
   /** Compares the stored state with the rules and acts: halt, advance, complete, or add new vehicles. */
-  private evaluate(id: number, { enterStage = false }: { enterStage?: boolean } = {}): void {
+  private async evaluate(id: number, { enterStage = false }: { enterStage?: boolean } = {}): Promise<void> {
     const now = this.clock.now();
     try {
-      this.storage.transaction(() => {
-        const campaign = this.get(id);
+      await this.store.unitOfWork(async (tx) => {
+        const campaign = await campaignOf(tx, id);
         if (campaign.state !== 'running') return;
         const spec = JSON.parse(campaign.spec) as StoredSpec;
-        if (spec.includeNewVehicles === true) this.addNewMembers(campaign);
+        if (spec.includeNewVehicles === true) await addNewMembers(tx, campaign);
         if (campaign.stageStartedAt === null) {
           // A stage held back at the start (its schedule, the maintenance window) begins once they allow.
           if (heldBecause(spec, campaign.stage, now) !== undefined) return;
-          this.campaigns.setStage(id, campaign.stage, now);
-          this.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 1, by: 'schedule' }, now);
-          this.enterStage(this.get(id), spec, 'engine');
+          await tx.campaigns.setStage(id, campaign.stage, now);
+          await tx.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 1, by: 'schedule' }, now);
+          await this.enterStage(tx, await campaignOf(tx, id), spec, 'engine');
           return;
         }
-        if (enterStage) this.enterStage(campaign, spec, 'engine');
-        const halt = this.haltReason(campaign, spec);
+        if (enterStage) await this.enterStage(tx, campaign, spec, 'engine');
+        const halt = await haltReason(tx, campaign, spec);
         if (halt !== undefined) {
-          this.campaigns.setState(id, 'paused', now);
-          this.campaigns.event(id, 'engine', 'paused', { reason: halt, stage: campaign.stage + 1 }, now);
+          await tx.campaigns.setState(id, 'paused', now);
+          await tx.campaigns.event(id, 'engine', 'paused', { reason: halt, stage: campaign.stage + 1 }, now);
           return;
         }
         // Vehicles that joined since (or a stage whose share grew with the group) get the update too.
-        this.enterStage(campaign, spec, 'engine');
-        const stage = this.stageStatus(campaign).find((s) => s.stage === campaign.stage);
+        await this.enterStage(tx, campaign, spec, 'engine');
+        const stage = (await stageStatusOf(tx, campaign)).find((s) => s.stage === campaign.stage);
         const finished = stage === undefined ? true : stage.pending + stage.downloading === 0;
         const threshold = spec.stages[campaign.stage]!.successThreshold ?? 0.9;
         const installedShare = stage === undefined || stage.vehicles - stage.skipped === 0 ? 1 : stage.installed / (stage.vehicles - stage.skipped);
         const soaked = now.getTime() - Date.parse(campaign.stageStartedAt ?? campaign.createdAt) >= (spec.stages[campaign.stage]!.minSoakMs ?? 0);
         if (campaign.stage + 1 >= spec.stages.length) {
-          if (finished && this.everyoneStaged(campaign)) {
-            this.campaigns.setState(id, 'completed', now);
-            this.campaigns.event(id, 'engine', 'completed', { stages: spec.stages.length }, now);
+          if (finished && (await everyoneStaged(tx, campaign))) {
+            await tx.campaigns.setState(id, 'completed', now);
+            await tx.campaigns.event(id, 'engine', 'completed', { stages: spec.stages.length }, now);
           }
           return;
         }
         if (installedShare >= threshold && soaked && heldBecause(spec, campaign.stage + 1, now) === undefined) {
-          this.campaigns.setStage(id, campaign.stage + 1, now);
-          this.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 2, installedShare: round(installedShare) }, now);
-          this.enterStage(this.get(id), spec, 'engine');
+          await tx.campaigns.setStage(id, campaign.stage + 1, now);
+          await tx.campaigns.event(id, 'engine', 'advanced', { stage: campaign.stage + 2, installedShare: round(installedShare) }, now);
+          await this.enterStage(tx, await campaignOf(tx, id), spec, 'engine');
         }
       });
     } catch (err) {
       // A campaign must never break the manifest or timer that triggered it: record, and stop it.
       if (!(err instanceof UptaneError)) throw err;
-      this.campaigns.event(id, 'engine', 'error', { code: err.code, message: err.message }, now);
-      const campaign = this.campaigns.campaign(id);
-      if (campaign?.state === 'running') this.campaigns.setState(id, 'paused', now);
+      await this.store.campaigns.event(id, 'engine', 'error', { code: err.code, message: err.message }, now);
+      const campaign = await this.store.campaigns.campaign(id);
+      if (campaign?.state === 'running') await this.store.campaigns.setState(id, 'paused', now);
     }
-  }
-
-  /** Halt rules: failure rate or count, and any attack reported since the campaign (re)started. */
-  private haltReason(campaign: CampaignRow, spec: StoredSpec): string | undefined {
-    const rules = spec.halt ?? {};
-    const stages = this.stageStatus(campaign);
-    const failed = stages.reduce((n, s) => n + s.failed, 0);
-    const done = failed + stages.reduce((n, s) => n + s.installed, 0);
-    if (rules.maxFailures !== undefined && failed >= rules.maxFailures) return `${failed} failed installs reached the limit of ${rules.maxFailures}`;
-    const rate = rules.maxFailureRate ?? 0.2;
-    if (done >= (rules.minSample ?? 5) && failed / done > rate) return `failure rate ${round(failed / done)} passed ${rate} (${failed} of ${done})`;
-    if (rules.onAttack !== false) {
-      // Attacks already seen when the campaign (re)started do not count again: the operator saw them.
-      const watermark = this.campaigns
-        .events(campaign.id)
-        .filter((e) => e.kind === 'started' || e.kind === 'resumed')
-        .map((e) => (e.details as { attackWatermark?: number }).attackWatermark ?? 0)
-        .pop();
-      const attacks = this.campaigns.attacksAfter(campaign.id, watermark ?? 0);
-      if (attacks.length > 0) {
-        const a = attacks[0]!;
-        return `security signal: vehicle ${a.vin} ECU ${a.ecu_serial} reported ${a.code}: ${a.message}`;
-      }
-    }
-    return undefined;
   }
 
   /** Gives the update to the vehicles this stage covers that do not have it yet, in rank order. */
-  private enterStage(campaign: CampaignRow, spec: StoredSpec, actor: string): void {
-    const vehicles = this.campaigns.vehicles(campaign.id);
+  private async enterStage(tx: DirectorTransaction, campaign: CampaignRow, spec: StoredSpec, actor: string): Promise<void> {
+    const vehicles = await tx.campaigns.vehicles(campaign.id);
     const stage = spec.stages[campaign.stage]!;
     const target = Math.min(vehicles.length, stage.count ?? Math.ceil((stage.share ?? 0) * vehicles.length));
     let staged = vehicles.filter((v) => v.stage !== null).length;
+    const chosen: string[] = [];
     for (const vehicle of vehicles) {
       if (staged >= target) break;
       if (vehicle.stage !== null) continue;
-      const result = this.director.assignResolved(vehicle.vin, spec.resolved ?? [], `${actor} (campaign ${campaign.name})`, campaign.id);
-      this.campaigns.setVehicleStage(campaign.id, vehicle.vin, campaign.stage, 'skipped' in result ? `skipped: ${result.skipped}` : null);
+      chosen.push(vehicle.vin);
       staged++;
     }
-  }
-
-  private everyoneStaged(campaign: CampaignRow): boolean {
-    return this.campaigns.vehicles(campaign.id).every((v) => v.stage !== null);
-  }
-
-  private addNewMembers(campaign: CampaignRow): void {
-    const known = new Set(this.campaigns.vehicles(campaign.id).map((v) => v.vin));
-    for (const vin of this.members(campaign.groupName)) if (!known.has(vin)) this.campaigns.addVehicle(campaign.id, vin, rankOf(campaign.id, vin));
-  }
-
-
-  /** A vehicle belongs to at most one active campaign for the same hardware id. */
-  private checkConflicts(campaign: CampaignRow, spec: CampaignSpec, members: readonly string[]): void {
-    const hardware = new Set(spec.images.map((i) => i.hardwareId));
-    const mine = new Set(members);
-    for (const other of this.campaigns.activeCampaigns()) {
-      if (other.id === campaign.id) continue;
-      const otherSpec = JSON.parse(other.spec) as CampaignSpec;
-      const shared = otherSpec.images.map((i) => i.hardwareId).filter((h) => hardware.has(h));
-      if (shared.length === 0) continue;
-      const overlap = this.campaigns.vehicles(other.id).filter((v) => mine.has(v.vin));
-      if (overlap.length > 0) {
-        throw new ConflictError(
-          `${overlap.length} vehicle(s) of group ${campaign.groupName} (e.g. ${overlap[0]!.vin}) are in active campaign ${other.name} for hardware id ${shared.join(', ')}; finish or abort it first`,
-        );
-      }
-    }
+    if (chosen.length === 0) return;
+    // One batch for the whole stage: a stage of a large fleet is tens of thousands of vehicles.
+    const outcomes = await this.assignments.assignResolved(tx, chosen, spec.resolved ?? [], `${actor} (campaign ${campaign.name})`, campaign.id);
+    await tx.campaigns.setVehicleStages(
+      campaign.id,
+      chosen.map((vin) => {
+        const outcome = outcomes.get(vin)!;
+        return { vin, stage: campaign.stage, outcome: 'skipped' in outcome ? `skipped: ${outcome.skipped}` : null };
+      }),
+    );
   }
 
   // Status -------------------------------------------------------------------------------------
 
-  private get(id: number): CampaignRow {
-    const campaign = this.campaigns.campaign(id);
-    if (campaign === undefined) throw new NotFoundError(`no campaign ${id}`);
-    return campaign;
-  }
-
-  byName(name: string): CampaignRow {
+  async byName(name: string): Promise<CampaignRow> {
     const id = decimal(name);
-    const campaign = this.campaigns.campaignByName(name) ?? (id === undefined ? undefined : this.campaigns.campaign(id));
+    const campaign = (await this.store.campaigns.campaignByName(name)) ?? (id === undefined ? undefined : await this.store.campaigns.campaign(id));
     if (campaign === undefined) throw new NotFoundError(`no campaign ${name}`);
     return campaign;
   }
 
-  list() {
-    return this.campaigns.campaigns(200).map((c) => ({ id: c.id, name: c.name, group: c.groupName, state: c.state, stage: c.stage + 1, stages: (JSON.parse(c.spec) as CampaignSpec).stages.length }));
+  async list() {
+    return (await this.store.campaigns.campaigns(200)).map((c) => ({ id: c.id, name: c.name, group: c.groupName, state: c.state, stage: c.stage + 1, stages: (JSON.parse(c.spec) as CampaignSpec).stages.length }));
   }
 
   /** Per stage: vehicles pending, downloading, deferred while driving, installed, failed, rolled back, attacks. */
-  stageStatus(campaign: CampaignRow): StageStatus[] {
-    const vehicles = this.campaigns.vehicles(campaign.id);
-    const assignments = new Map<string, ReturnType<CampaignStorage['assignments']>>();
-    for (const a of this.campaigns.assignments(campaign.id)) assignments.set(a.vin, [...(assignments.get(a.vin) ?? []), a]);
-    const started = this.campaigns.events(campaign.id).find((e) => e.kind === 'started');
-    const attacked = new Set(this.campaigns.attacksAfter(campaign.id, (started?.details as { attackWatermark?: number } | undefined)?.attackWatermark ?? 0).map((a) => a.vin));
-    const stages = new Map<number, { -readonly [K in keyof StageStatus]: StageStatus[K] }>();
-    for (const vehicle of vehicles) {
-      if (vehicle.stage === null) continue;
-      const s = stages.get(vehicle.stage) ?? { stage: vehicle.stage, vehicles: 0, pending: 0, downloading: 0, deferredWhileDriving: 0, installed: 0, failed: 0, rolledBack: 0, cancelled: 0, skipped: 0, attackReported: 0 };
-      stages.set(vehicle.stage, s);
-      s.vehicles++;
-      if (attacked.has(vehicle.vin)) s.attackReported++;
-      if (vehicle.outcome?.startsWith('skipped') === true) {
-        s.skipped++;
-        continue;
-      }
-      const mine = assignments.get(vehicle.vin) ?? [];
-      // A vehicle counts by its least advanced ECU: installed only when every ECU is.
-      if (mine.some((a) => a.state === 'failed')) {
-        s.failed++;
-        if (mine.some((a) => a.state === 'failed' && a.reason?.startsWith('rolled_back') === true)) s.rolledBack++;
-      } else if (mine.some((a) => a.state === 'pending' || a.state === 'in_flight')) {
-        if (mine.some((a) => a.lastState === 'driving')) s.deferredWhileDriving++;
-        if (mine.some((a) => a.state === 'in_flight')) s.downloading++;
-        else s.pending++;
-      } else if (mine.length > 0 && mine.every((a) => a.state === 'installed')) s.installed++;
-      else s.cancelled++;
-    }
-    return [...stages.values()].sort((a, b) => a.stage - b.stage);
+  stageStatus(campaign: CampaignRow): Promise<StageStatus[]> {
+    return stageStatusOf(this.store, campaign);
   }
 
-  status(idOrName: string) {
-    const campaign = this.byName(idOrName);
+  async status(idOrName: string) {
+    const campaign = await this.byName(idOrName);
     const spec = JSON.parse(campaign.spec) as StoredSpec;
     const reasons: Record<string, number> = {};
-    for (const a of this.campaigns.assignments(campaign.id)) if (a.state === 'failed' && a.reason !== null) reasons[a.reason] = (reasons[a.reason] ?? 0) + 1;
+    for (const a of await this.store.campaigns.assignments(campaign.id)) if (a.state === 'failed' && a.reason !== null) reasons[a.reason] = (reasons[a.reason] ?? 0) + 1;
     return {
       id: campaign.id,
       name: campaign.name,
@@ -483,12 +406,112 @@ export class Campaigns {
       stageStartedAt: campaign.state === 'draft' ? null : campaign.stageStartedAt,
       stages: spec.stages,
       images: spec.images,
-      vehicles: this.campaigns.vehicles(campaign.id).length,
-      perStage: this.stageStatus(campaign).map((s) => ({ ...s, stage: s.stage + 1 })),
+      vehicles: (await this.store.campaigns.vehicles(campaign.id)).length,
+      perStage: (await this.stageStatus(campaign)).map((s) => ({ ...s, stage: s.stage + 1 })),
       failureReasons: reasons,
-      history: this.campaigns.events(campaign.id),
+      history: await this.store.campaigns.events(campaign.id),
     };
   }
+}
+
+// Reads shared by the engine's units of work and the status queries: `tx` is a unit of work's
+// handles, or the store itself outside one.
+
+async function campaignOf(tx: DirectorTransaction, id: number): Promise<CampaignRow> {
+  const campaign = await tx.campaigns.campaign(id);
+  if (campaign === undefined) throw new NotFoundError(`no campaign ${id}`);
+  return campaign;
+}
+
+async function membersOf(tx: DirectorTransaction, group: string): Promise<string[]> {
+  const record = await tx.campaigns.group(group);
+  if (record === undefined) throw new NotFoundError(`no group ${group}`);
+  if (record.problem !== undefined) throw new RepositoryStateError(`group ${group} cannot be evaluated: ${record.problem}; create it anew`);
+  return record.kind === 'static' ? tx.campaigns.staticMembers(group) : tx.campaigns.dynamicMembers(record.filter ?? {});
+}
+
+/** Halt rules: failure rate or count, and any attack reported since the campaign (re)started. */
+async function haltReason(tx: DirectorTransaction, campaign: CampaignRow, spec: StoredSpec): Promise<string | undefined> {
+  const rules = spec.halt ?? {};
+  const stages = await stageStatusOf(tx, campaign);
+  const failed = stages.reduce((n, s) => n + s.failed, 0);
+  const done = failed + stages.reduce((n, s) => n + s.installed, 0);
+  if (rules.maxFailures !== undefined && failed >= rules.maxFailures) return `${failed} failed installs reached the limit of ${rules.maxFailures}`;
+  const rate = rules.maxFailureRate ?? 0.2;
+  if (done >= (rules.minSample ?? 5) && failed / done > rate) return `failure rate ${round(failed / done)} passed ${rate} (${failed} of ${done})`;
+  if (rules.onAttack !== false) {
+    // Attacks already seen when the campaign (re)started do not count again: the operator saw them.
+    const watermark = (await tx.campaigns.events(campaign.id))
+      .filter((e) => e.kind === 'started' || e.kind === 'resumed')
+      .map((e) => (e.details as { attackWatermark?: number }).attackWatermark ?? 0)
+      .pop();
+    const attacks = await tx.campaigns.attacksAfter(campaign.id, watermark ?? 0);
+    if (attacks.length > 0) {
+      const a = attacks[0]!;
+      return `security signal: vehicle ${a.vin} ECU ${a.ecu_serial} reported ${a.code}: ${a.message}`;
+    }
+  }
+  return undefined;
+}
+
+async function everyoneStaged(tx: DirectorTransaction, campaign: CampaignRow): Promise<boolean> {
+  return (await tx.campaigns.vehicles(campaign.id)).every((v) => v.stage !== null);
+}
+
+async function addNewMembers(tx: DirectorTransaction, campaign: CampaignRow): Promise<void> {
+  const known = new Set((await tx.campaigns.vehicles(campaign.id)).map((v) => v.vin));
+  const joined = (await membersOf(tx, campaign.groupName)).filter((vin) => !known.has(vin));
+  await tx.campaigns.addVehicles(campaign.id, joined.map((vin) => ({ vin, rank: rankOf(campaign.id, vin) })));
+}
+
+/** A vehicle belongs to at most one active campaign for the same hardware id. */
+async function checkConflicts(tx: DirectorTransaction, campaign: CampaignRow, spec: CampaignSpec, members: readonly string[]): Promise<void> {
+  const hardware = new Set(spec.images.map((i) => i.hardwareId));
+  const mine = new Set(members);
+  for (const other of await tx.campaigns.activeCampaigns()) {
+    if (other.id === campaign.id) continue;
+    const otherSpec = JSON.parse(other.spec) as CampaignSpec;
+    const shared = otherSpec.images.map((i) => i.hardwareId).filter((h) => hardware.has(h));
+    if (shared.length === 0) continue;
+    const overlap = (await tx.campaigns.vehicles(other.id)).filter((v) => mine.has(v.vin));
+    if (overlap.length > 0) {
+      throw new ConflictError(
+        `${overlap.length} vehicle(s) of group ${campaign.groupName} (e.g. ${overlap[0]!.vin}) are in active campaign ${other.name} for hardware id ${shared.join(', ')}; finish or abort it first`,
+      );
+    }
+  }
+}
+
+async function stageStatusOf(tx: DirectorTransaction, campaign: CampaignRow): Promise<StageStatus[]> {
+  const vehicles = await tx.campaigns.vehicles(campaign.id);
+  const assignments = new Map<string, CampaignAssignmentRow[]>();
+  for (const a of await tx.campaigns.assignments(campaign.id)) assignments.set(a.vin, [...(assignments.get(a.vin) ?? []), a]);
+  const started = (await tx.campaigns.events(campaign.id)).find((e) => e.kind === 'started');
+  const attacked = new Set((await tx.campaigns.attacksAfter(campaign.id, (started?.details as { attackWatermark?: number } | undefined)?.attackWatermark ?? 0)).map((a) => a.vin));
+  const stages = new Map<number, { -readonly [K in keyof StageStatus]: StageStatus[K] }>();
+  for (const vehicle of vehicles) {
+    if (vehicle.stage === null) continue;
+    const s = stages.get(vehicle.stage) ?? { stage: vehicle.stage, vehicles: 0, pending: 0, downloading: 0, deferredWhileDriving: 0, installed: 0, failed: 0, rolledBack: 0, cancelled: 0, skipped: 0, attackReported: 0 };
+    stages.set(vehicle.stage, s);
+    s.vehicles++;
+    if (attacked.has(vehicle.vin)) s.attackReported++;
+    if (vehicle.outcome?.startsWith('skipped') === true) {
+      s.skipped++;
+      continue;
+    }
+    const mine = assignments.get(vehicle.vin) ?? [];
+    // A vehicle counts by its least advanced ECU: installed only when every ECU is.
+    if (mine.some((a) => a.state === 'failed')) {
+      s.failed++;
+      if (mine.some((a) => a.state === 'failed' && a.reason?.startsWith('rolled_back') === true)) s.rolledBack++;
+    } else if (mine.some((a) => a.state === 'pending' || a.state === 'in_flight')) {
+      if (mine.some((a) => a.lastState === 'driving')) s.deferredWhileDriving++;
+      if (mine.some((a) => a.state === 'in_flight')) s.downloading++;
+      else s.pending++;
+    } else if (mine.length > 0 && mine.every((a) => a.state === 'installed')) s.installed++;
+    else s.cancelled++;
+  }
+  return [...stages.values()].sort((a, b) => a.stage - b.stage);
 }
 
 /** Why stage `index` may not start at `now` (its `after` time, the maintenance window), or undefined when it may. */

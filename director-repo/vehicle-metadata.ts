@@ -1,7 +1,8 @@
 // Per-vehicle Director metadata: targets listing at most one image per ECU (from the vehicle's active
 // assignments), and the snapshot and timestamp that pin it, signed with the Director's online keys.
-// Signed lazily, on the vehicle's next read: when its assignments changed (invalidate marks the
-// targets stale), when less than half of a file's life is left, or when an online key was replaced.
+// Signed lazily, on the vehicle's next read: when its assignments changed (the unit of work that
+// changed them marks the targets stale), when less than half of a file's life is left, or when an
+// online key was replaced.
 // That costs nothing for vehicles that do not ask (a fleet of millions): assigning an image to
 // 100,000 vehicles marks rows instead of making 300,000 signatures while every vehicle waits (bench
 // figure 5). Identical assignments give byte-identical targets and no version bump (issue 4).
@@ -12,7 +13,9 @@ import { formatExpires, SPEC_VERSION } from '../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../shared/core/metadata/sign.js';
 import type { TargetFile, TargetsSigned } from '../shared/core/metadata/types.js';
 import { buildSnapshot, buildTimestamp } from '../shared/server/snapshot-timestamp.js';
-import type { AssignmentRecord, DirectorStorage, StoredVehicleMetadata } from './storage.js';
+import type { AssignmentRecord } from './store/assignments.js';
+import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
+import type { StoredVehicleMetadata } from './store/vehicle-metadata.js';
 
 export interface DirectorOnlineKeys {
   readonly targets: PrivateKey;
@@ -62,7 +65,7 @@ export class VehicleMetadataSigner {
   private readonly config: VehicleMetadataConfig;
 
   constructor(
-    private readonly storage: DirectorStorage,
+    private readonly store: DirectorStore,
     private readonly keys: DirectorOnlineKeys,
     private readonly clock: Clock,
     config: Partial<VehicleMetadataConfig> = {},
@@ -71,24 +74,33 @@ export class VehicleMetadataSigner {
   }
 
   /**
-   * The vehicle's assignments changed: its targets are signed anew on its next read. Call inside the
-   * transaction that changed them, so the mark commits with the change.
+   * The file a vehicle asks for by name (`N.root.json`, `timestamp.json`, `[N.]snapshot.json`,
+   * `[N.]targets.json`), or undefined; fetching targets puts its pending assignments in flight.
    */
-  invalidate(vin: string): void {
-    this.storage.markVehicleMetadataStale(vin);
+  async file(vin: string, fileName: string): Promise<Buffer | undefined> {
+    const root = /^(\d{1,15})\.root\.json$/.exec(fileName);
+    if (root !== null) return (await this.store.roots.root(Number(root[1])))?.bytes;
+    const match = /^(?:(\d{1,15})\.)?(timestamp|snapshot|targets)\.json$/.exec(fileName);
+    if (match === null) return undefined;
+    const role = match[2] as Role;
+    if (role === 'timestamp' && match[1] !== undefined) return undefined;
+    const file = await this.current(vin, role);
+    if (match[1] !== undefined && Number(match[1]) !== file.version) return undefined;
+    if (role === 'targets') await this.store.assignments.markInFlight(vin, this.clock.now());
+    return file.bytes;
   }
 
   /**
-   * Makes the vehicle's stored targets match its active assignments; inside a transaction. No
-   * version bump when the content is unchanged and still fresh (a cancel before the vehicle read).
+   * Makes the vehicle's stored targets match its active assignments, inside `tx`. No version bump
+   * when the content is unchanged and still fresh (a cancel before the vehicle read).
    */
-  private generate(vin: string, now: Date): void {
-    const targets = targetsFor(this.storage.activeAssignments(vin));
+  private async generate(tx: DirectorTransaction, vin: string, now: Date): Promise<void> {
+    const targets = targetsFor(await tx.assignments.active(vin));
     const content = { targets, vin };
     const hash = contentHash(content);
-    const stored = this.storage.vehicleMetadata(vin, 'targets');
+    const stored = await tx.vehicleMetadata.file(vin, 'targets');
     if (stored !== undefined && stored.contentSha256 === hash && !this.isDue(stored, 'targets', now)) {
-      if (stored.stale === true) this.storage.clearVehicleMetadataStale(vin);
+      if (stored.stale === true) await tx.vehicleMetadata.clearStale(vin);
       return;
     }
     const signed: TargetsSigned = {
@@ -101,55 +113,55 @@ export class VehicleMetadataSigner {
       custom: { vin },
     };
     const bytes = serializeMetadata(signMetadata(signed, [this.keys.targets]));
-    this.storage.putVehicleMetadata(vin, { role: 'targets', version: signed.version, expires: signed.expires, contentSha256: hash, bytes });
-    this.signSnapshot(vin, signed.version, bytes, now);
+    await tx.vehicleMetadata.put(vin, { role: 'targets', version: signed.version, expires: signed.expires, contentSha256: hash, bytes });
+    await this.signSnapshot(tx, vin, signed.version, bytes, now);
   }
 
   /**
    * The stored metadata file of `role` for `vin` (a registered vehicle), regenerated first if it is
    * missing or due for re-signing.
    */
-  current(vin: string, role: Role): StoredVehicleMetadata {
+  async current(vin: string, role: Role): Promise<StoredVehicleMetadata> {
     const now = this.clock.now();
     // The common case, on every vehicle's every check: all three files stored and none due, so one
     // read answers and no transaction is opened (bench/RESULTS.md, figure 2).
-    const files = this.storage.vehicleMetadataFiles(vin);
+    const files = await this.store.vehicleMetadata.files(vin);
     if (files.length === 3 && files.every((file) => !file.stale && !this.isDue(file, file.role, now))) return files.find((file) => file.role === role)!;
-    return this.storage.transaction(() => {
-      const targets = this.storage.vehicleMetadata(vin, 'targets');
-      if (targets === undefined || targets.stale === true || this.isDue(targets, 'targets', now)) this.generate(vin, now);
-      const snapshot = this.storage.vehicleMetadata(vin, 'snapshot')!;
+    return this.store.unitOfWork(async (tx) => {
+      const targets = await tx.vehicleMetadata.file(vin, 'targets');
+      if (targets === undefined || targets.stale === true || this.isDue(targets, 'targets', now)) await this.generate(tx, vin, now);
+      const snapshot = (await tx.vehicleMetadata.file(vin, 'snapshot'))!;
       if (this.isDue(snapshot, 'snapshot', now)) {
-        const t = this.storage.vehicleMetadata(vin, 'targets')!;
-        this.signSnapshot(vin, t.version, t.bytes, now);
+        const t = (await tx.vehicleMetadata.file(vin, 'targets'))!;
+        await this.signSnapshot(tx, vin, t.version, t.bytes, now);
       }
-      const timestamp = this.storage.vehicleMetadata(vin, 'timestamp')!;
+      const timestamp = (await tx.vehicleMetadata.file(vin, 'timestamp'))!;
       if (this.isDue(timestamp, 'timestamp', now)) {
-        const s = this.storage.vehicleMetadata(vin, 'snapshot')!;
-        this.signTimestamp(vin, s.version, s.bytes, now);
+        const s = (await tx.vehicleMetadata.file(vin, 'snapshot'))!;
+        await this.signTimestamp(tx, vin, s.version, s.bytes, now);
       }
-      return this.storage.vehicleMetadata(vin, role)!;
+      return (await tx.vehicleMetadata.file(vin, role))!;
     });
   }
 
-  private signSnapshot(vin: string, targetsVersion: number, targetsBytes: Uint8Array, now: Date): void {
-    const previous = this.storage.vehicleMetadata(vin, 'snapshot');
+  private async signSnapshot(tx: DirectorTransaction, vin: string, targetsVersion: number, targetsBytes: Uint8Array, now: Date): Promise<void> {
+    const previous = await tx.vehicleMetadata.file(vin, 'snapshot');
     const { version, expires, bytes } = buildSnapshot([['targets', { version: targetsVersion, bytes: targetsBytes }]], {
       version: (previous?.version ?? 0) + 1,
       expires: this.expiry('snapshot', now),
       key: this.keys.snapshot,
     });
-    this.storage.putVehicleMetadata(vin, { role: 'snapshot', version, expires, contentSha256: '', bytes });
-    this.signTimestamp(vin, version, bytes, now);
+    await tx.vehicleMetadata.put(vin, { role: 'snapshot', version, expires, contentSha256: '', bytes });
+    await this.signTimestamp(tx, vin, version, bytes, now);
   }
 
-  private signTimestamp(vin: string, snapshotVersion: number, snapshotBytes: Uint8Array, now: Date): void {
-    const previous = this.storage.vehicleMetadata(vin, 'timestamp');
+  private async signTimestamp(tx: DirectorTransaction, vin: string, snapshotVersion: number, snapshotBytes: Uint8Array, now: Date): Promise<void> {
+    const previous = await tx.vehicleMetadata.file(vin, 'timestamp');
     const { version, expires, bytes } = buildTimestamp(
       { version: snapshotVersion, bytes: snapshotBytes },
       { version: (previous?.version ?? 0) + 1, expires: this.expiry('timestamp', now), key: this.keys.timestamp },
     );
-    this.storage.putVehicleMetadata(vin, { role: 'timestamp', version, expires, contentSha256: '', bytes });
+    await tx.vehicleMetadata.put(vin, { role: 'timestamp', version, expires, contentSha256: '', bytes });
   }
 
   private lifetime(role: Role): number {
@@ -161,10 +173,11 @@ export class VehicleMetadataSigner {
   }
 
   /**
-   * Less than half the file's lifetime left: re-sign now, so vehicles never see stale metadata (D5).
-   * Or signed with a key this Director no longer holds: after an online key is replaced (a rotation
-   * through a new root, uptane-requirements.md 9.2) vehicles refuse the old key's signatures, so
-   * every stored file is re-signed with the current key when it is next read.
+   * Less than half the file's lifetime left: re-sign now, so vehicles never see stale metadata
+   * (docs/threat-model.md D5). Or signed with a key this Director no longer holds: after an online
+   * key is replaced (a rotation through a new root, docs/uptane-conformance.md 9.2) vehicles refuse
+   * the old key's signatures, so every stored file is re-signed with the current key when it is
+   * next read.
    */
   private isDue(file: StoredVehicleMetadata, role: Role, now: Date): boolean {
     return new Date(file.expires).getTime() - now.getTime() < this.lifetime(role) / 2 || !isSignedWith(file.bytes, this.keys[role]);

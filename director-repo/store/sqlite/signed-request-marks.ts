@@ -1,9 +1,9 @@
 // The newest signed-request time the Director accepted from each primary ECU key, kept in its
-// database (table signed_request_marks, storage.ts) so that a restart, which forgets the nonces seen,
+// database (table signed_request_marks, schema.ts) so that a restart, which forgets the nonces seen,
 // still refuses every header accepted before it (docs/threat-model.md HR-9a). NonceCache
 // (shared/uptane/vehicle-auth.ts) decides what to accept; this only reads and writes the marks.
-import type { Db } from '../shared/server/sqlite.js';
-import type { SignedRequestMarks } from '../shared/uptane/vehicle-auth.js';
+import type { Db } from '../../../shared/server/sqlite.js';
+import type { SignedRequestMarks } from '../../../shared/uptane/vehicle-auth.js';
 
 export class SqliteSignedRequestMarks implements SignedRequestMarks {
   private readonly s;

@@ -1,27 +1,18 @@
-// SQL of campaigns and vehicle groups (schema in storage.ts, migration 2). Kept apart from the
-// inventory's statements so each storage module stays readable; both use the one database handle.
-import type { Db } from '../shared/server/sqlite.js';
-import type { AssignmentState } from './storage.js';
-
-export type CampaignState = 'draft' | 'running' | 'paused' | 'completed' | 'aborted';
-
-export interface GroupFilter {
-  /** Every named vehicle attribute must equal the value (model, region, ...). */
-  readonly attributes?: Readonly<Record<string, string>>;
-  /** The vehicle has an ECU with this hardware id. */
-  readonly hardwareId?: string;
-  /** An ECU of the vehicle reports this image installed. */
-  readonly installedImage?: string;
-}
-
-export interface GroupRecord {
-  readonly name: string;
-  readonly kind: 'static' | 'dynamic';
-  readonly filter: GroupFilter | null;
-  readonly createdAt: string;
-  /** Set when the stored filter cannot be read: the group then has no members (never "everyone"). */
-  readonly problem?: string;
-}
+// The campaigns' and vehicle groups' SQL (schema.ts, migration 2).
+import type { Db } from '../../../shared/server/sqlite.js';
+import type { AssignmentState } from '../assignments.js';
+import type {
+  CampaignAssignmentRow,
+  CampaignAttackRow,
+  CampaignEvent,
+  CampaignRow,
+  CampaignState,
+  CampaignStore,
+  CampaignVehicleRow,
+  GroupFilter,
+  GroupRecord,
+} from '../campaigns.js';
+import type { Synchronous } from './transaction-gate.js';
 
 interface GroupRow {
   name: string;
@@ -53,34 +44,6 @@ function isFilter(value: unknown): value is GroupFilter {
   return attributesOk && (hardwareId === undefined || typeof hardwareId === 'string') && (installedImage === undefined || typeof installedImage === 'string');
 }
 
-export interface CampaignRow {
-  readonly id: number;
-  readonly name: string;
-  readonly groupName: string;
-  readonly spec: string;
-  readonly state: CampaignState;
-  readonly stage: number;
-  readonly stageStartedAt: string | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-export interface CampaignVehicleRow {
-  readonly vin: string;
-  readonly rank: string;
-  readonly stage: number | null;
-  readonly outcome: string | null;
-}
-
-export interface CampaignAssignmentRow {
-  readonly vin: string;
-  readonly ecuSerial: string;
-  readonly state: AssignmentState;
-  readonly reason: string | null;
-  readonly updatedAt: string;
-  readonly lastState: string | null;
-}
-
 interface RawCampaign {
   id: number;
   name: string;
@@ -105,7 +68,7 @@ const toCampaign = (r: RawCampaign): CampaignRow => ({
   updatedAt: r.updated_at,
 });
 
-export class CampaignStorage {
+export class SqliteCampaigns implements Synchronous<CampaignStore> {
   private readonly s;
 
   constructor(private readonly db: Db) {
@@ -122,6 +85,7 @@ export class CampaignStorage {
       campaignByName: db.prepare('SELECT * FROM campaigns WHERE name = ?'),
       campaigns: db.prepare('SELECT * FROM campaigns ORDER BY id DESC LIMIT ?'),
       activeCampaigns: db.prepare("SELECT * FROM campaigns WHERE state IN ('running', 'paused') ORDER BY id"),
+      setSpec: db.prepare('UPDATE campaigns SET spec = ? WHERE id = ?'),
       setState: db.prepare('UPDATE campaigns SET state = ?, updated_at = ? WHERE id = ?'),
       setStage: db.prepare('UPDATE campaigns SET stage = ?, stage_started_at = ?, updated_at = ? WHERE id = ?'),
       holdStage: db.prepare('UPDATE campaigns SET stage = ?, stage_started_at = NULL, updated_at = ? WHERE id = ?'),
@@ -159,8 +123,8 @@ export class CampaignStorage {
     return (this.s.groups.all() as GroupRow[]).map(toGroup);
   }
 
-  addMember(group: string, vin: string): void {
-    this.s.addMember.run(group, vin);
+  addMembers(group: string, vins: readonly string[]): void {
+    for (const vin of vins) this.s.addMember.run(group, vin);
   }
 
   staticMembers(group: string): string[] {
@@ -168,7 +132,7 @@ export class CampaignStorage {
   }
 
   /**
-   * VINs matching a dynamic group's filter, evaluated now against the inventory. The attribute terms
+   * The attribute terms
    * go in as one JSON parameter walked by json_each, not one SQL term each: however many a stored
    * filter holds, the statement stays the same size (1,100 ANDed terms passed SQLite's expression
    * depth limit of 1,000; docs/threat-model.md HR-9b).
@@ -219,6 +183,10 @@ export class CampaignStorage {
     return (this.s.campaignsOfVin.all(vin) as RawCampaign[]).map(toCampaign);
   }
 
+  setSpec(id: number, spec: string): void {
+    this.s.setSpec.run(spec, id);
+  }
+
   setState(id: number, state: CampaignState, now: Date): void {
     this.s.setState.run(state, now.toISOString(), id);
   }
@@ -227,21 +195,20 @@ export class CampaignStorage {
     this.s.setStage.run(stage, now.toISOString(), now.toISOString(), id);
   }
 
-  /** Makes `stage` current without starting it (stage_started_at NULL): it waits for its schedule. */
   holdStage(id: number, stage: number, now: Date): void {
     this.s.holdStage.run(stage, now.toISOString(), id);
   }
 
-  addVehicle(id: number, vin: string, rank: string): void {
-    this.s.addVehicle.run(id, vin, rank);
+  addVehicles(id: number, vehicles: ReadonlyArray<{ readonly vin: string; readonly rank: string }>): void {
+    for (const { vin, rank } of vehicles) this.s.addVehicle.run(id, vin, rank);
   }
 
   vehicles(id: number): CampaignVehicleRow[] {
     return this.s.vehicles.all(id) as CampaignVehicleRow[];
   }
 
-  setVehicleStage(id: number, vin: string, stage: number, outcome: string | null): void {
-    this.s.setVehicleStage.run(stage, outcome, id, vin);
+  setVehicleStages(id: number, stages: ReadonlyArray<{ readonly vin: string; readonly stage: number; readonly outcome: string | null }>): void {
+    for (const { vin, stage, outcome } of stages) this.s.setVehicleStage.run(stage, outcome, id, vin);
   }
 
   assignments(id: number): CampaignAssignmentRow[] {
@@ -250,12 +217,10 @@ export class CampaignStorage {
     ).map((r) => ({ vin: r.vin, ecuSerial: r.ecu_serial, state: r.state, reason: r.reason, updatedAt: r.updated_at, lastState: r.last_state }));
   }
 
-  /** Attacks reported by the campaign's staged vehicles after attack row `afterId` (a watermark). */
-  attacksAfter(id: number, afterId: number): Array<{ vin: string; ecu_serial: string; code: string; message: string; reported_at: string }> {
-    return this.s.attacksAfter.all(id, afterId) as Array<{ vin: string; ecu_serial: string; code: string; message: string; reported_at: string }>;
+  attacksAfter(id: number, afterId: number): CampaignAttackRow[] {
+    return this.s.attacksAfter.all(id, afterId) as CampaignAttackRow[];
   }
 
-  /** The newest attack row: halt rules count attacks after the watermark set at start or resume. */
   lastAttackId(): number {
     return (this.s.lastAttackId.get() as { id: number }).id;
   }
@@ -264,7 +229,7 @@ export class CampaignStorage {
     this.s.insertEvent.run(id, now.toISOString(), actor, kind, JSON.stringify(details));
   }
 
-  events(id: number): Array<{ at: string; actor: string; kind: string; details: unknown }> {
+  events(id: number): CampaignEvent[] {
     return (this.s.events.all(id) as Array<{ at: string; actor: string; kind: string; details: string }>).map((e) => ({ ...e, details: JSON.parse(e.details) as unknown }));
   }
 }

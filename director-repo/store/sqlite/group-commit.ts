@@ -44,6 +44,12 @@ export class GroupCommit {
 
   private flush(): void {
     this.scheduled = false;
+    // A unit of work holds the connection's transaction (transaction-gate.ts): the batch waits for
+    // it to end rather than run inside it and share its rollback.
+    if (this.db.inTransaction) {
+      this.schedule();
+      return;
+    }
     const batch = this.queue.splice(0, this.maxBatch);
     if (this.queue.length > 0) this.schedule();
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; err: unknown }> = [];

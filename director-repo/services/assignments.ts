@@ -1,0 +1,180 @@
+// The assignment service: which image goes to which ECU, checked against the Image repository (the
+// image exists, fits the ECU's hardware id, does not lower its release counter), stored with the
+// vehicles' targets marked for re-signing in the same unit of work.
+import type { Clock } from '../../shared/core/clock.js';
+import { BadRequestError, ConflictError, ImageRollbackError, IncompatibleImageError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import type { TargetFile } from '../../shared/core/metadata/types.js';
+import type { ImageCatalog } from '../image-catalog.js';
+import type { AssignmentRecord, NewAssignment } from '../store/assignments.js';
+import type { DirectorStore, DirectorTransaction } from '../store/director-store.js';
+import type { EcuRecord } from '../store/inventory.js';
+
+export interface AssignmentRequest {
+  readonly vins: readonly string[];
+  /** Image filename as the Image repository lists it. */
+  readonly image: string;
+  /** Which ECU: by serial (one vehicle), or every ECU with this hardware id in each vehicle. */
+  readonly ecuSerial?: string;
+  readonly hardwareId?: string;
+}
+
+export interface PlannedAssignment extends NewAssignment {
+  readonly installed: string | null;
+}
+
+/** An image already looked up in the Image repository, for the campaign engine's assigning. */
+export interface ResolvedImage {
+  readonly hardwareId: string;
+  readonly filename: string;
+  readonly target: TargetFile;
+}
+
+/** What assignResolved did for one vehicle: how many ECUs it assigned, or why it skipped the vehicle. */
+export type ResolvedOutcome = { readonly assigned: number } | { readonly skipped: string };
+
+const ctx = { repository: 'director' };
+
+export class AssignmentService {
+  constructor(
+    private readonly store: DirectorStore,
+    private readonly images: ImageCatalog,
+    private readonly clock: Clock,
+    /** Largest number of VINs one assignment request may name. */
+    private readonly maxVinsPerAssignment = 100_000,
+  ) {}
+
+  /**
+   * Works out which ECU of which vehicle would get what, after checking that the image exists in the
+   * Image repository, fits the ECU's hardware id, and does not lower its release counter.
+   */
+  async planAssignments(request: AssignmentRequest): Promise<PlannedAssignment[]> {
+    const max = this.maxVinsPerAssignment;
+    if (request.vins.length === 0 || request.vins.length > max) throw new BadRequestError(`name 1 to ${max} VINs`, ctx);
+    if ((request.ecuSerial === undefined) === (request.hardwareId === undefined)) throw new BadRequestError('name either ecuSerial or hardwareId', ctx);
+    if (request.ecuSerial !== undefined && request.vins.length !== 1) throw new BadRequestError('ecuSerial applies to one vehicle; use hardwareId for many', ctx);
+    const ecusOf = await this.store.inventory.ecusOfVehicles(request.vins);
+    const plans: PlannedAssignment[] = [];
+    const imagesByHardware = new Map<string, TargetFile>();
+    for (const vin of request.vins) {
+      const ecus = ecusOf.get(vin) ?? [];
+      if (ecus.length === 0) throw new NotFoundError(`no vehicle ${vin}`, ctx);
+      const chosen = ecus.filter((e) => (request.ecuSerial !== undefined ? e.serial === request.ecuSerial : e.hardwareId === request.hardwareId));
+      if (chosen.length === 0) throw new NotFoundError(`vehicle ${vin} has no ECU ${request.ecuSerial ?? `with hardware id ${request.hardwareId}`}`, ctx);
+      for (const ecu of chosen) {
+        let image = imagesByHardware.get(ecu.hardwareId);
+        if (image === undefined) {
+          image = await this.images.findImage(request.image, ecu.hardwareId);
+          imagesByHardware.set(ecu.hardwareId, image);
+        }
+        plans.push(planOne(vin, ecu, request.image, image));
+      }
+    }
+    return plans;
+  }
+
+  /** Plans, then stores every assignment and marks each vehicle's targets for re-signing, all in one unit of work. */
+  async assign(request: AssignmentRequest, actor: string): Promise<AssignmentRecord[]> {
+    const plans = await this.planAssignments(request);
+    const now = this.clock.now();
+    return this.store.unitOfWork(async (tx) => {
+      const vins = [...new Set(plans.map((p) => p.vin))];
+      const active = await tx.assignments.activeOfVehicles(vins);
+      // The first ECU that already has an active assignment, stored before or earlier in this batch.
+      const planned = new Map<string, number>();
+      for (const [i, plan] of plans.entries()) {
+        const stored = active.get(plan.vin)?.find((a) => a.ecuSerial === plan.ecuSerial);
+        const earlier = planned.get(`${plan.vin}\n${plan.ecuSerial}`);
+        if (stored !== undefined) throw conflict(plan, stored);
+        if (earlier !== undefined) {
+          const ids = await tx.assignments.insert(plans.slice(0, i), { actor, now });
+          throw conflict(plan, (await tx.assignments.byId(ids[earlier]!))!);
+        }
+        planned.set(`${plan.vin}\n${plan.ecuSerial}`, i);
+      }
+      const ids = await tx.assignments.insert(plans, { actor, now });
+      await tx.vehicleMetadata.markStale(vins);
+      await tx.auditLog.record(actor, 'assign', { image: request.image, vins: request.vins.length, ecus: plans.length, ids }, now);
+      return tx.assignments.byIds(ids);
+    });
+  }
+
+  /** Looks up each image once in the Image repository, for every hardware id it will go to. */
+  async resolveImages(images: ReadonlyArray<{ hardwareId: string; image: string }>): Promise<ResolvedImage[]> {
+    const resolved: ResolvedImage[] = [];
+    for (const { hardwareId, image } of images) resolved.push({ hardwareId, filename: image, target: await this.images.findImage(image, hardwareId) });
+    return resolved;
+  }
+
+  /**
+   * Assigns resolved images to every ECU of each vehicle whose hardware id they are for, with the
+   * same checks as an operator's assignment, inside `tx` (the campaign engine's). Per vehicle: how
+   * many were assigned, or why it was skipped (no such ECU, incompatible, a lower release counter,
+   * already assigned).
+   */
+  async assignResolved(tx: DirectorTransaction, vins: readonly string[], images: readonly ResolvedImage[], actor: string, campaignId: number): Promise<Map<string, ResolvedOutcome>> {
+    const now = this.clock.now();
+    const [ecusOf, activeOf] = [await tx.inventory.ecusOfVehicles(vins), await tx.assignments.activeOfVehicles(vins)];
+    const outcomes = new Map<string, ResolvedOutcome>();
+    const plans: PlannedAssignment[] = [];
+    for (const vin of vins) {
+      const outcome = planResolved(vin, ecusOf.get(vin) ?? [], activeOf.get(vin) ?? [], images);
+      outcomes.set(vin, 'skipped' in outcome ? outcome : { assigned: outcome.length });
+      if (!('skipped' in outcome)) plans.push(...outcome);
+    }
+    await tx.assignments.insert(plans, { actor, now, campaignId });
+    await tx.vehicleMetadata.markStale([...new Set(plans.map((p) => p.vin))]);
+    return outcomes;
+  }
+
+  async cancelAssignment(id: number, actor: string): Promise<AssignmentRecord> {
+    const now = this.clock.now();
+    return this.store.unitOfWork(async (tx) => {
+      const assignment = await tx.assignments.byId(id);
+      if (assignment === undefined) throw new NotFoundError(`no assignment ${id}`, ctx);
+      if (assignment.state !== 'pending' && assignment.state !== 'in_flight') {
+        throw new ConflictError(`assignment ${id} is ${assignment.state}; only pending or in-flight assignments can be cancelled`, ctx);
+      }
+      await tx.assignments.setState(id, 'cancelled', `cancelled by ${actor}`, now);
+      await tx.vehicleMetadata.markStale([assignment.vin]);
+      await tx.auditLog.record(actor, 'cancel_assignment', { id, vin: assignment.vin }, now);
+      return (await tx.assignments.byId(id))!;
+    });
+  }
+}
+
+function conflict(plan: PlannedAssignment, active: AssignmentRecord): ConflictError {
+  return new ConflictError(`ECU ${plan.ecuSerial} of ${plan.vin} already has ${active.state} assignment ${active.id} (${active.filename}); cancel it first`, ctx);
+}
+
+function planOne(vin: string, ecu: EcuRecord, filename: string, image: TargetFile): PlannedAssignment {
+  const context = { ...ctx, role: ecu.serial };
+  const hardwareIds = image.custom?.hardwareIds ?? [];
+  if (!hardwareIds.includes(ecu.hardwareId)) {
+    throw new IncompatibleImageError(`${filename} is for hardware ${hardwareIds.join(', ') || '(none listed)'}, not ${ecu.hardwareId} (ECU ${ecu.serial} of ${vin})`, context);
+  }
+  const releaseCounter = image.custom?.releaseCounter ?? 0;
+  const installedCounter = ecu.installed?.releaseCounter ?? null;
+  if (installedCounter !== null && releaseCounter < installedCounter) {
+    throw new ImageRollbackError(`${filename} has release counter ${releaseCounter}, below ${installedCounter} installed on ECU ${ecu.serial} of ${vin}`, context);
+  }
+  return { vin, ecuSerial: ecu.serial, filename, length: image.length, hashes: image.hashes, hardwareId: ecu.hardwareId, releaseCounter, installed: ecu.installed?.filename ?? null };
+}
+
+/** One vehicle's plans for the resolved images, or why it is skipped. */
+function planResolved(vin: string, ecus: readonly EcuRecord[], active: readonly AssignmentRecord[], images: readonly ResolvedImage[]): PlannedAssignment[] | { skipped: string } {
+  const plans: PlannedAssignment[] = [];
+  for (const image of images) {
+    for (const ecu of ecus.filter((e) => e.hardwareId === image.hardwareId)) {
+      if (active.some((a) => a.ecuSerial === ecu.serial)) return { skipped: `conflict: ECU ${ecu.serial} already has an active assignment` };
+      if (ecu.installed?.filename === image.filename && ecu.installed.hashes.sha256 === image.target.hashes.sha256) continue; // already runs it
+      try {
+        plans.push(planOne(vin, ecu, image.filename, image.target));
+      } catch (err) {
+        if (err instanceof UptaneError) return { skipped: `${err.code}: ${err.message}` };
+        throw err;
+      }
+    }
+  }
+  if (plans.length === 0) return { skipped: ecus.some((e) => images.some((i) => i.hardwareId === e.hardwareId)) ? 'already installed' : 'no ECU with a matching hardware id' };
+  return plans;
+}

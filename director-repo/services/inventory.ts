@@ -1,0 +1,134 @@
+// The inventory service: registering vehicles with their ECUs and keys, replacing an ECU by explicit
+// operator action, and what the Director knows of one vehicle.
+import type { Clock } from '../../shared/core/clock.js';
+import { PublicKey } from '../../shared/core/crypto/keys.js';
+import { BadRequestError, ConflictError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import type { DirectorStore } from '../store/director-store.js';
+
+export interface EcuRegistration {
+  readonly serial: string;
+  readonly hardwareId: string;
+  /** Ed25519 public key, hex. */
+  readonly publicKey: string;
+  readonly primary: boolean;
+}
+
+export interface VehicleRegistration {
+  readonly vin: string;
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly ecus: readonly EcuRegistration[];
+}
+
+const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+const SERIAL_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const ctx = { repository: 'director' };
+
+export class VehicleInventory {
+  /**
+   * @param ecusChanged told inside the unit of work that registered or replaced ECUs, so that
+   *   whatever remembers which key is whose (VehicleAuthentication) reads it anew.
+   */
+  constructor(
+    private readonly store: DirectorStore,
+    private readonly clock: Clock,
+    private readonly ecusChanged: () => void,
+  ) {}
+
+  async registerVehicle(registration: VehicleRegistration, actor: string): Promise<void> {
+    const now = this.clock.now();
+    if (!VIN_PATTERN.test(registration.vin)) throw new BadRequestError(`VIN ${JSON.stringify(registration.vin)} must be 1-64 letters, digits, _ or -`, ctx);
+    if (registration.ecus.filter((e) => e.primary).length !== 1) throw new BadRequestError('a vehicle has exactly one primary ECU', ctx);
+    if (registration.ecus.length > 64) throw new BadRequestError('at most 64 ECUs per vehicle', ctx);
+    const keys = registration.ecus.map((ecu) => {
+      checkIdentifiers(ecu);
+      let key: PublicKey;
+      try {
+        key = PublicKey.fromHex(ecu.publicKey);
+      } catch (err) {
+        if (err instanceof UptaneError) throw new BadRequestError(`ECU ${ecu.serial}: ${err.message}`, ctx);
+        throw err;
+      }
+      // A key no signature verifies under would leave the ECU unable to report, or the vehicle to
+      // authenticate, ever (docs/threat-model.md HR-9e).
+      return key.assertUsable(`ECU ${ecu.serial}`);
+    });
+    if (new Set(registration.ecus.map((e) => e.serial)).size !== registration.ecus.length) throw new BadRequestError('ECU serials repeat', ctx);
+    if (new Set(keys.map((k) => k.keyid)).size !== keys.length) throw new BadRequestError('two ECUs share a key: every ECU has its own', ctx);
+    await this.store.unitOfWork(async (tx) => {
+      if ((await tx.inventory.vehicle(registration.vin)) !== undefined) throw new ConflictError(`vehicle ${registration.vin} is already registered`, ctx);
+      for (const [i, ecu] of registration.ecus.entries()) {
+        if ((await tx.inventory.ecu(ecu.serial)) !== undefined) throw new ConflictError(`ECU ${ecu.serial} is already registered`, ctx);
+        if ((await tx.inventory.ecuByKeyid(keys[i]!.keyid)) !== undefined) throw new ConflictError(`ECU ${ecu.serial}'s key is already registered to another ECU`, ctx);
+      }
+      await tx.inventory.insertVehicle(registration.vin, registration.attributes ?? {}, now);
+      for (const [i, ecu] of registration.ecus.entries()) {
+        await tx.inventory.insertEcu({ serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: keys[i]!.tuf.keyval.public, keyid: keys[i]!.keyid, isPrimary: ecu.primary }, now);
+      }
+      // Nothing is signed yet: the vehicle's metadata is signed on its first read (vehicle-metadata.ts).
+      this.ecusChanged();
+      await tx.auditLog.record(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial) }, now);
+    });
+  }
+
+  /**
+   * Replaces an ECU (new serial and key) by explicit operator action: a new key must never appear
+   * in a manifest without this (docs/uptane-conformance.md 9.4).
+   */
+  async replaceEcu(vin: string, oldSerial: string, replacement: Omit<EcuRegistration, 'primary'>, actor: string): Promise<void> {
+    const now = this.clock.now();
+    // The same rules as registration: a replacement must not bring in a serial or hardware id a
+    // registration would refuse.
+    checkIdentifiers(replacement);
+    const key = PublicKey.fromHex(replacement.publicKey).assertUsable(`ECU ${replacement.serial}`);
+    await this.store.unitOfWork(async (tx) => {
+      const old = await tx.inventory.ecu(oldSerial);
+      if (old === undefined || old.vin !== vin) throw new NotFoundError(`vehicle ${vin} has no ECU ${oldSerial}`, ctx);
+      if (replacement.serial !== oldSerial && (await tx.inventory.ecu(replacement.serial)) !== undefined) throw new ConflictError(`ECU ${replacement.serial} is already registered`, ctx);
+      if ((await tx.inventory.ecuByKeyid(key.keyid)) !== undefined) throw new ConflictError('that key is already registered to an ECU', ctx);
+      for (const a of (await tx.assignments.active(vin)).filter((x) => x.ecuSerial === oldSerial)) {
+        await tx.assignments.setState(a.id, 'cancelled', 'ECU replaced', now);
+      }
+      await tx.inventory.deleteEcu(oldSerial);
+      await tx.inventory.insertEcu({ serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: key.tuf.keyval.public, keyid: key.keyid, isPrimary: old.isPrimary }, now);
+      // Sessions end with the key that opened them (VehicleAuthentication).
+      this.ecusChanged();
+      await tx.vehicleMetadata.markStale([vin]);
+      await tx.auditLog.record(actor, 'replace_ecu', { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid }, now);
+    });
+  }
+
+  async vehicleStatus(vin: string) {
+    const vehicle = await this.store.inventory.vehicle(vin);
+    if (vehicle === undefined) throw new NotFoundError(`no vehicle ${vin}`, ctx);
+    const [active, lastManifestAt, ecus, assignments, attacks, manifests] = await Promise.all([
+      this.store.assignments.active(vin),
+      this.store.manifests.lastAcceptedAt(vin),
+      this.store.inventory.ecusOf(vin),
+      this.store.assignments.ofVehicle(vin, 50),
+      this.store.manifests.attacksOf(vin, 50),
+      this.store.manifests.history(vin, 20),
+    ]);
+    return {
+      ...vehicle,
+      lastManifestAt,
+      ecus: ecus.map((ecu) => ({
+        serial: ecu.serial,
+        hardwareId: ecu.hardwareId,
+        primary: ecu.isPrimary,
+        keyid: ecu.keyid,
+        installed: ecu.installed,
+        reportedAt: ecu.reportedAt,
+        pending: active.find((a) => a.ecuSerial === ecu.serial) ?? null,
+      })),
+      assignments,
+      attacks,
+      manifests,
+    };
+  }
+}
+
+/** ECU serials and hardware ids as registration and replacement accept them. */
+function checkIdentifiers(ecu: { readonly serial: string; readonly hardwareId: string }): void {
+  if (!SERIAL_PATTERN.test(ecu.serial)) throw new BadRequestError(`ECU serial ${JSON.stringify(ecu.serial)} is not valid`, ctx);
+  if (!SERIAL_PATTERN.test(ecu.hardwareId)) throw new BadRequestError(`hardware id ${JSON.stringify(ecu.hardwareId)} is not valid`, ctx);
+}

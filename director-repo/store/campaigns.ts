@@ -1,0 +1,106 @@
+// Campaigns (staged rollouts), vehicle groups, and each campaign's vehicles and events. The engine
+// (campaigns.ts) decides; the store keeps every decision, so a restart mid-stage loses nothing.
+import type { AssignmentState } from './assignments.js';
+
+export type CampaignState = 'draft' | 'running' | 'paused' | 'completed' | 'aborted';
+
+export interface GroupFilter {
+  /** Every named vehicle attribute must equal the value (model, region, ...). */
+  readonly attributes?: Readonly<Record<string, string>>;
+  /** The vehicle has an ECU with this hardware id. */
+  readonly hardwareId?: string;
+  /** An ECU of the vehicle reports this image installed. */
+  readonly installedImage?: string;
+}
+
+export interface GroupRecord {
+  readonly name: string;
+  readonly kind: 'static' | 'dynamic';
+  readonly filter: GroupFilter | null;
+  readonly createdAt: string;
+  /** Set when the stored filter cannot be read: the group then has no members (never "everyone"). */
+  readonly problem?: string;
+}
+
+export interface CampaignRow {
+  readonly id: number;
+  readonly name: string;
+  readonly groupName: string;
+  readonly spec: string;
+  readonly state: CampaignState;
+  readonly stage: number;
+  readonly stageStartedAt: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface CampaignVehicleRow {
+  readonly vin: string;
+  readonly rank: string;
+  readonly stage: number | null;
+  readonly outcome: string | null;
+}
+
+export interface CampaignAssignmentRow {
+  readonly vin: string;
+  readonly ecuSerial: string;
+  readonly state: AssignmentState;
+  readonly reason: string | null;
+  readonly updatedAt: string;
+  readonly lastState: string | null;
+}
+
+export interface CampaignAttackRow {
+  readonly vin: string;
+  readonly ecu_serial: string;
+  readonly code: string;
+  readonly message: string;
+  readonly reported_at: string;
+}
+
+export interface CampaignEvent {
+  readonly at: string;
+  readonly actor: string;
+  readonly kind: string;
+  readonly details: unknown;
+}
+
+export interface CampaignStore {
+  insertGroup(name: string, kind: 'static' | 'dynamic', filter: GroupFilter | null, actor: string, now: Date): Promise<void>;
+  group(name: string): Promise<GroupRecord | undefined>;
+  groups(): Promise<GroupRecord[]>;
+  addMembers(group: string, vins: readonly string[]): Promise<void>;
+  /** Registered members of a static group, in VIN order. */
+  staticMembers(group: string): Promise<string[]>;
+  /** VINs matching a dynamic group's filter, evaluated now against the inventory, in VIN order. */
+  dynamicMembers(filter: GroupFilter): Promise<string[]>;
+
+  insertCampaign(name: string, group: string, spec: string, actor: string, now: Date): Promise<number>;
+  campaign(id: number): Promise<CampaignRow | undefined>;
+  campaignByName(name: string): Promise<CampaignRow | undefined>;
+  /** The newest `limit` campaigns, newest first. */
+  campaigns(limit: number): Promise<CampaignRow[]>;
+  /** Running and paused campaigns, oldest first. */
+  activeCampaigns(): Promise<CampaignRow[]>;
+  activeCampaignsOf(vin: string): Promise<CampaignRow[]>;
+  setSpec(id: number, spec: string): Promise<void>;
+  setState(id: number, state: CampaignState, now: Date): Promise<void>;
+  /** Makes `stage` current and starts it now. */
+  setStage(id: number, stage: number, now: Date): Promise<void>;
+  /** Makes `stage` current without starting it (no start time): it waits for its schedule. */
+  holdStage(id: number, stage: number, now: Date): Promise<void>;
+
+  /** Adds vehicles (with their rank) to the campaign; ones already in it are kept as they are. */
+  addVehicles(id: number, vehicles: ReadonlyArray<{ readonly vin: string; readonly rank: string }>): Promise<void>;
+  /** The campaign's vehicles in rank order. */
+  vehicles(id: number): Promise<CampaignVehicleRow[]>;
+  setVehicleStages(id: number, stages: ReadonlyArray<{ readonly vin: string; readonly stage: number; readonly outcome: string | null }>): Promise<void>;
+  /** Every assignment the campaign made, with its vehicle's last reported state. */
+  assignments(id: number): Promise<CampaignAssignmentRow[]>;
+  /** Attacks reported by the campaign's staged vehicles after attack row `afterId` (a watermark). */
+  attacksAfter(id: number, afterId: number): Promise<CampaignAttackRow[]>;
+  /** The newest attack row: halt rules count attacks after the watermark set at start or resume. */
+  lastAttackId(): Promise<number>;
+  event(id: number, actor: string, kind: string, details: unknown, now: Date): Promise<void>;
+  events(id: number): Promise<CampaignEvent[]>;
+}

@@ -1,0 +1,39 @@
+// The Director's store: every area its services read and write, and units of work over them. The
+// services depend on these interfaces only; sqlite/ is the embedded implementation, and a network
+// database (PostgreSQL) fits the same shape: every operation is a promise, and a transaction is a
+// unit of work the store runs, never a handle the services hold open.
+import type { SignedRequestMarks } from '../../shared/uptane/vehicle-auth.js';
+import type { AssignmentStore } from './assignments.js';
+import type { AuditLog } from './audit.js';
+import type { CampaignStore } from './campaigns.js';
+import type { InventoryStore } from './inventory.js';
+import type { ManifestIntake, ManifestStore } from './manifests.js';
+import type { RootStore, VehicleMetadataStore } from './vehicle-metadata.js';
+
+/** The store's areas; inside a unit of work, the same areas bound to its transaction. */
+export interface DirectorTransaction {
+  readonly inventory: InventoryStore;
+  readonly assignments: AssignmentStore;
+  readonly manifests: ManifestStore;
+  readonly vehicleMetadata: VehicleMetadataStore;
+  readonly roots: RootStore;
+  readonly campaigns: CampaignStore;
+  readonly auditLog: AuditLog;
+}
+
+export interface DirectorStore extends DirectorTransaction {
+  /** Manifest intake: one unit of work per manifest, which the store may batch (sqlite/group-commit.ts). */
+  readonly intake: ManifestIntake;
+  /**
+   * Each primary ECU key's newest accepted signed-request time (docs/threat-model.md HR-9a). Still
+   * synchronous: NonceCache (shared/uptane/vehicle-auth.ts) reads and writes it while it judges a
+   * request.
+   */
+  readonly signedRequestMarks: SignedRequestMarks;
+  /**
+   * Runs `work` as one transaction: every change made through `tx` is kept, or none (a throw rolls
+   * all back). `work` awaits only `tx`'s operations, never the network or a timer, and units do not
+   * nest: the transaction is held from start to end.
+   */
+  unitOfWork<T>(work: (tx: DirectorTransaction) => Promise<T>): Promise<T>;
+}

@@ -1,0 +1,59 @@
+// What the Director knows of each vehicle: its attributes, its ECUs with their public keys, and what
+// each ECU last reported installed. Every method is a promise so that a network database fits
+// behind it; a unit of work (director-store.ts) gives the same methods inside one transaction.
+
+export interface VehicleRecord {
+  readonly vin: string;
+  readonly attributes: Record<string, string>;
+  readonly registeredAt: string;
+}
+
+export interface EcuRecord {
+  readonly serial: string;
+  readonly vin: string;
+  readonly hardwareId: string;
+  readonly publicKey: string;
+  readonly keyid: string;
+  readonly isPrimary: boolean;
+  readonly lastCounter: number | null;
+  readonly installed: { filename: string; length: number; hashes: Record<string, string>; releaseCounter: number | null } | null;
+  readonly reportedAt: string | null;
+}
+
+/** An ECU as registration (or replacement) stores it. */
+export interface NewEcu {
+  readonly serial: string;
+  readonly vin: string;
+  readonly hardwareId: string;
+  readonly publicKey: string;
+  readonly keyid: string;
+  readonly isPrimary: boolean;
+}
+
+/** What an ECU's accepted version report says: its counter and the image it runs. */
+export interface EcuReport {
+  readonly counter: number;
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+  readonly releaseCounter: number | null;
+}
+
+export interface InventoryStore {
+  vehicle(vin: string): Promise<VehicleRecord | undefined>;
+  /** Vehicles in VIN order after `afterVin` (keyset pagination: cheap at any depth). */
+  listVehicles(afterVin: string, limit: number): Promise<VehicleRecord[]>;
+  countVehicles(): Promise<number>;
+  insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): Promise<void>;
+  /** What the vehicle's last accepted manifest said: parked or driving (campaign status counts it). */
+  vehicleState(vin: string): Promise<string | null>;
+  /** The vehicle's ECUs, its primary first. */
+  ecusOf(vin: string): Promise<EcuRecord[]>;
+  /** ecusOf for many vehicles in one call (an assignment names up to 100,000); a VIN without ECUs is absent. */
+  ecusOfVehicles(vins: readonly string[]): Promise<Map<string, EcuRecord[]>>;
+  ecu(serial: string): Promise<EcuRecord | undefined>;
+  ecuByKeyid(keyid: string): Promise<EcuRecord | undefined>;
+  insertEcu(ecu: NewEcu, now: Date): Promise<void>;
+  deleteEcu(serial: string): Promise<void>;
+  recordEcuReport(serial: string, report: EcuReport, now: Date): Promise<void>;
+}

@@ -1,0 +1,106 @@
+// The assignments' SQL (schema.ts, migrations 1 and 2). The partial unique index
+// one_active_assignment_per_ecu keeps at most one pending or in-flight assignment per ECU.
+import type { Db } from '../../../shared/server/sqlite.js';
+import type { AssignmentOrigin, AssignmentRecord, AssignmentState, AssignmentStore, NewAssignment } from '../assignments.js';
+import type { Synchronous } from './transaction-gate.js';
+
+interface AssignmentRow {
+  id: number;
+  vin: string;
+  ecu_serial: string;
+  filename: string;
+  length: number;
+  hashes: string;
+  hardware_id: string;
+  release_counter: number;
+  state: AssignmentState;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toAssignment(row: AssignmentRow): AssignmentRecord {
+  return {
+    id: row.id,
+    vin: row.vin,
+    ecuSerial: row.ecu_serial,
+    filename: row.filename,
+    length: row.length,
+    hashes: JSON.parse(row.hashes) as Record<string, string>,
+    hardwareId: row.hardware_id,
+    releaseCounter: row.release_counter,
+    state: row.state,
+    reason: row.reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export class SqliteAssignments implements Synchronous<AssignmentStore> {
+  private readonly s;
+
+  constructor(db: Db) {
+    this.s = {
+      insert: db.prepare(
+        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, created_by, campaign_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
+      ),
+      active: db.prepare("SELECT * FROM assignments WHERE vin = ? AND state IN ('pending', 'in_flight') ORDER BY ecu_serial"),
+      activeOfCampaign: db.prepare("SELECT * FROM assignments WHERE campaign_id = ? AND state IN ('pending', 'in_flight')"),
+      byId: db.prepare('SELECT * FROM assignments WHERE id = ?'),
+      ofVehicle: db.prepare('SELECT * FROM assignments WHERE vin = ? ORDER BY id DESC LIMIT ?'),
+      setState: db.prepare('UPDATE assignments SET state = ?, reason = ?, updated_at = ? WHERE id = ?'),
+      markInFlight: db.prepare("UPDATE assignments SET state = 'in_flight', updated_at = ? WHERE vin = ? AND state = 'pending'"),
+    };
+  }
+
+  insert(assignments: readonly NewAssignment[], origin: AssignmentOrigin): number[] {
+    return assignments.map((assignment) => this.insertOne(assignment, origin, null));
+  }
+
+  /** One pending assignment with a reason (intake's slot re-delivery says why it was made). */
+  insertOne(assignment: NewAssignment, origin: AssignmentOrigin, reason: string | null): number {
+    const at = origin.now.toISOString();
+    const { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter } = assignment;
+    const result = this.s.insert.run(vin, ecuSerial, filename, length, JSON.stringify(hashes), hardwareId, releaseCounter, reason, at, at, origin.actor, origin.campaignId ?? null);
+    return Number(result.lastInsertRowid);
+  }
+
+  active(vin: string): AssignmentRecord[] {
+    return (this.s.active.all(vin) as AssignmentRow[]).map(toAssignment);
+  }
+
+  activeOfVehicles(vins: readonly string[]): Map<string, AssignmentRecord[]> {
+    const found = new Map<string, AssignmentRecord[]>();
+    for (const vin of vins) {
+      const active = this.active(vin);
+      if (active.length > 0) found.set(vin, active);
+    }
+    return found;
+  }
+
+  activeOfCampaign(campaignId: number): AssignmentRecord[] {
+    return (this.s.activeOfCampaign.all(campaignId) as AssignmentRow[]).map(toAssignment);
+  }
+
+  byId(id: number): AssignmentRecord | undefined {
+    const row = this.s.byId.get(id) as AssignmentRow | undefined;
+    return row === undefined ? undefined : toAssignment(row);
+  }
+
+  byIds(ids: readonly number[]): AssignmentRecord[] {
+    return ids.flatMap((id) => this.byId(id) ?? []);
+  }
+
+  ofVehicle(vin: string, limit: number): AssignmentRecord[] {
+    return (this.s.ofVehicle.all(vin, limit) as AssignmentRow[]).map(toAssignment);
+  }
+
+  setState(id: number, state: AssignmentState, reason: string | null, now: Date): void {
+    this.s.setState.run(state, reason, now.toISOString(), id);
+  }
+
+  markInFlight(vin: string, now: Date): number {
+    return this.s.markInFlight.run(now.toISOString(), vin).changes;
+  }
+}

@@ -1,0 +1,133 @@
+// The inventory's SQL: vehicles and ECUs (schema.ts, migration 1).
+import type { Db } from '../../../shared/server/sqlite.js';
+import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import type { Synchronous } from './transaction-gate.js';
+
+interface EcuRow {
+  serial: string;
+  vin: string;
+  hardware_id: string;
+  public_key: string;
+  keyid: string;
+  is_primary: number;
+  last_counter: number | null;
+  installed_filename: string | null;
+  installed_length: number | null;
+  installed_hashes: string | null;
+  installed_release_counter: number | null;
+  reported_at: string | null;
+}
+
+type VehicleRow = { vin: string; attributes: string; registered_at: string };
+
+const toVehicle = (row: VehicleRow): VehicleRecord => ({ vin: row.vin, attributes: JSON.parse(row.attributes) as Record<string, string>, registeredAt: row.registered_at });
+
+function toEcu(row: EcuRow): EcuRecord {
+  return {
+    serial: row.serial,
+    vin: row.vin,
+    hardwareId: row.hardware_id,
+    publicKey: row.public_key,
+    keyid: row.keyid,
+    isPrimary: row.is_primary === 1,
+    lastCounter: row.last_counter,
+    installed:
+      row.installed_filename === null
+        ? null
+        : {
+            filename: row.installed_filename,
+            length: row.installed_length!,
+            hashes: JSON.parse(row.installed_hashes!) as Record<string, string>,
+            releaseCounter: row.installed_release_counter,
+          },
+    reportedAt: row.reported_at,
+  };
+}
+
+export class SqliteInventory implements Synchronous<InventoryStore> {
+  private readonly s;
+
+  constructor(db: Db) {
+    this.s = {
+      vehicle: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin = ?'),
+      insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
+      listVehicles: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin > ? ORDER BY vin LIMIT ?'),
+      countVehicles: db.prepare('SELECT COUNT(*) AS n FROM vehicles'),
+      // Written only when it changed: an unchanged row is not rewritten into the commit.
+      setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ? AND last_state IS NOT ?'),
+      vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
+      insertEcu: db.prepare(
+        'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      ecusOf: db.prepare('SELECT * FROM ecus WHERE vin = ? ORDER BY is_primary DESC, serial'),
+      ecu: db.prepare('SELECT * FROM ecus WHERE serial = ?'),
+      ecuByKeyid: db.prepare('SELECT * FROM ecus WHERE keyid = ?'),
+      deleteEcu: db.prepare('DELETE FROM ecus WHERE serial = ?'),
+      reportEcu: db.prepare(
+        `UPDATE ecus SET last_counter = ?, installed_filename = ?, installed_length = ?, installed_hashes = ?,
+           installed_release_counter = ?, reported_at = ? WHERE serial = ?`,
+      ),
+    };
+  }
+
+  vehicle(vin: string): VehicleRecord | undefined {
+    const row = this.s.vehicle.get(vin) as VehicleRow | undefined;
+    return row === undefined ? undefined : toVehicle(row);
+  }
+
+  insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): void {
+    this.s.insertVehicle.run(vin, JSON.stringify(attributes), now.toISOString());
+  }
+
+  listVehicles(afterVin: string, limit: number): VehicleRecord[] {
+    return (this.s.listVehicles.all(afterVin, limit) as VehicleRow[]).map(toVehicle);
+  }
+
+  /** Intake writes it (intake.ts); the InventoryStore interface only reads it. */
+  setVehicleState(vin: string, state: string | null): void {
+    this.s.setVehicleState.run(state, vin, state);
+  }
+
+  vehicleState(vin: string): string | null {
+    return (this.s.vehicleState.get(vin) as { last_state: string | null } | undefined)?.last_state ?? null;
+  }
+
+  countVehicles(): number {
+    return (this.s.countVehicles.get() as { n: number }).n;
+  }
+
+  insertEcu(ecu: NewEcu, now: Date): void {
+    this.s.insertEcu.run(ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary ? 1 : 0, now.toISOString());
+  }
+
+  deleteEcu(serial: string): void {
+    this.s.deleteEcu.run(serial);
+  }
+
+  ecusOf(vin: string): EcuRecord[] {
+    return (this.s.ecusOf.all(vin) as EcuRow[]).map(toEcu);
+  }
+
+  ecusOfVehicles(vins: readonly string[]): Map<string, EcuRecord[]> {
+    const found = new Map<string, EcuRecord[]>();
+    for (const vin of vins) {
+      const ecus = this.ecusOf(vin);
+      if (ecus.length > 0) found.set(vin, ecus);
+    }
+    return found;
+  }
+
+  ecu(serial: string): EcuRecord | undefined {
+    const row = this.s.ecu.get(serial) as EcuRow | undefined;
+    return row === undefined ? undefined : toEcu(row);
+  }
+
+  ecuByKeyid(keyid: string): EcuRecord | undefined {
+    const row = this.s.ecuByKeyid.get(keyid) as EcuRow | undefined;
+    return row === undefined ? undefined : toEcu(row);
+  }
+
+  recordEcuReport(serial: string, report: EcuReport, now: Date): void {
+    this.s.reportEcu.run(report.counter, report.filename, report.length, JSON.stringify(report.hashes), report.releaseCounter, now.toISOString(), serial);
+  }
+}

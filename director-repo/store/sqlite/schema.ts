@@ -1,0 +1,184 @@
+// The Director's SQLite schema (docs/uptane-conformance.md 2 and 9.4): vehicles and ECUs with their
+// public keys, manifests received (history), report counters, installed images, assignments and
+// their states, attacks reported, per-vehicle signed metadata, operator tokens, campaigns and groups,
+// signed-request marks, and an audit log.
+
+/** The schema, one numbered migration each (exported for the migration tests). */
+export const MIGRATIONS = [
+  `CREATE TABLE vehicles (
+     vin TEXT PRIMARY KEY,
+     attributes TEXT NOT NULL DEFAULT '{}',
+     registered_at TEXT NOT NULL
+   );
+   CREATE TABLE ecus (
+     serial TEXT PRIMARY KEY,
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     hardware_id TEXT NOT NULL,
+     public_key TEXT NOT NULL,
+     keyid TEXT NOT NULL UNIQUE,
+     is_primary INTEGER NOT NULL CHECK (is_primary IN (0, 1)),
+     registered_at TEXT NOT NULL,
+     last_counter INTEGER,
+     installed_filename TEXT,
+     installed_length INTEGER,
+     installed_hashes TEXT,
+     installed_release_counter INTEGER,
+     reported_at TEXT
+   );
+   CREATE INDEX ecus_by_vin ON ecus(vin);
+   CREATE UNIQUE INDEX one_primary_per_vehicle ON ecus(vin) WHERE is_primary = 1;
+   CREATE TABLE assignments (
+     id INTEGER PRIMARY KEY,
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     ecu_serial TEXT NOT NULL REFERENCES ecus(serial) ON DELETE CASCADE,
+     filename TEXT NOT NULL,
+     length INTEGER NOT NULL,
+     hashes TEXT NOT NULL,
+     hardware_id TEXT NOT NULL,
+     release_counter INTEGER NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'in_flight', 'installed', 'failed', 'cancelled')),
+     reason TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     created_by TEXT NOT NULL
+   );
+   CREATE UNIQUE INDEX one_active_assignment_per_ecu ON assignments(ecu_serial) WHERE state IN ('pending', 'in_flight');
+   CREATE INDEX assignments_by_vin ON assignments(vin, state);
+   CREATE TABLE manifests (
+     id INTEGER PRIMARY KEY,
+     vin TEXT,
+     received_at TEXT NOT NULL,
+     accepted INTEGER NOT NULL,
+     error_code TEXT,
+     error_message TEXT,
+     body BLOB
+   );
+   CREATE INDEX manifests_by_vin ON manifests(vin, id);
+   CREATE TABLE attacks (
+     id INTEGER PRIMARY KEY,
+     vin TEXT NOT NULL,
+     ecu_serial TEXT NOT NULL,
+     code TEXT NOT NULL,
+     message TEXT NOT NULL,
+     reported_at TEXT NOT NULL
+   );
+   CREATE INDEX attacks_by_vin ON attacks(vin, id);
+   CREATE TABLE vehicle_metadata (
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     role TEXT NOT NULL CHECK (role IN ('targets', 'snapshot', 'timestamp')),
+     version INTEGER NOT NULL,
+     expires TEXT NOT NULL,
+     content_sha256 TEXT NOT NULL,
+     bytes BLOB NOT NULL,
+     PRIMARY KEY (vin, role)
+   );
+   CREATE TABLE director_roots (
+     version INTEGER PRIMARY KEY,
+     bytes BLOB NOT NULL,
+     published_at TEXT NOT NULL
+   );
+   CREATE TABLE operator_tokens (
+     name TEXT PRIMARY KEY,
+     token_sha256 TEXT NOT NULL UNIQUE,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE audit_log (
+     id INTEGER PRIMARY KEY,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     details TEXT NOT NULL
+   );`,
+  // 2: campaigns (staged rollouts), vehicle groups, and what each vehicle last said about its state.
+  `ALTER TABLE vehicles ADD COLUMN last_state TEXT;
+   ALTER TABLE assignments ADD COLUMN campaign_id INTEGER;
+   CREATE INDEX assignments_by_campaign ON assignments(campaign_id, state);
+   CREATE TABLE vehicle_groups (
+     name TEXT PRIMARY KEY,
+     kind TEXT NOT NULL CHECK (kind IN ('static', 'dynamic')),
+     filter TEXT,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL
+   );
+   CREATE TABLE group_members (
+     group_name TEXT NOT NULL REFERENCES vehicle_groups(name) ON DELETE CASCADE,
+     vin TEXT NOT NULL,
+     PRIMARY KEY (group_name, vin)
+   );
+   CREATE TABLE campaigns (
+     id INTEGER PRIMARY KEY,
+     name TEXT NOT NULL UNIQUE,
+     group_name TEXT NOT NULL REFERENCES vehicle_groups(name),
+     spec TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('draft', 'running', 'paused', 'completed', 'aborted')),
+     stage INTEGER NOT NULL DEFAULT 0,
+     stage_started_at TEXT,
+     created_at TEXT NOT NULL,
+     created_by TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE TABLE campaign_vehicles (
+     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+     vin TEXT NOT NULL,
+     rank TEXT NOT NULL,
+     stage INTEGER,
+     outcome TEXT,
+     PRIMARY KEY (campaign_id, vin)
+   );
+   CREATE INDEX campaign_vehicles_by_rank ON campaign_vehicles(campaign_id, rank);
+   CREATE TABLE campaign_events (
+     id INTEGER PRIMARY KEY,
+     campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+     at TEXT NOT NULL,
+     actor TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     details TEXT NOT NULL
+   );`,
+  // 3: a vehicle's targets marked for re-signing when its assignments change; signed on its next read.
+  `ALTER TABLE vehicle_metadata ADD COLUMN stale INTEGER NOT NULL DEFAULT 0;`,
+  // 4: refused manifests apart from accepted ones, with a digest and an excerpt instead of the whole
+  // body (docs/threat-model.md HR-4). Their ids continue the accepted ones' sequence (manifests.ts,
+  // NEXT_MANIFEST_ID), so the operator's merged view keeps the order they arrived in.
+  `CREATE TABLE refused_manifests (
+     id INTEGER PRIMARY KEY,
+     vin TEXT NOT NULL,
+     received_at TEXT NOT NULL,
+     error_code TEXT NOT NULL,
+     error_message TEXT NOT NULL,
+     body_length INTEGER NOT NULL,
+     body_sha256 TEXT,
+     excerpt BLOB NOT NULL
+   );
+   CREATE INDEX refused_manifests_by_vin ON refused_manifests(vin, id);
+   INSERT INTO refused_manifests (id, vin, received_at, error_code, error_message, body_length, body_sha256, excerpt)
+     SELECT id, coalesce(vin, ''), received_at, coalesce(error_code, 'unknown'), substr(coalesce(error_message, ''), 1, 1024),
+            coalesce(length(body), 0), NULL, coalesce(substr(body, 1, 2048), x'')
+       FROM manifests WHERE accepted = 0;
+   DELETE FROM manifests WHERE accepted = 0;`,
+  // HR-10: operator tokens get a public id (the first 12 hex digits of their SHA-256), a scope, an
+  // expiry and revocation, and audit entries name the token used (docs/threat-model.md HR-10). Tokens
+  // made before keep working as admin for 90 days from this upgrade; a name may have several tokens
+  // over time (revoked ones stay, so they answer token_revoked rather than unauthorized).
+  `CREATE TABLE operator_tokens_v2 (
+     token_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     token_sha256 TEXT NOT NULL UNIQUE,
+     scope TEXT NOT NULL CHECK (scope IN ('read', 'operator', 'admin')),
+     created_at TEXT NOT NULL,
+     expires_at TEXT,
+     revoked_at TEXT
+   );
+   INSERT INTO operator_tokens_v2 (token_id, name, token_sha256, scope, created_at, expires_at)
+     SELECT substr(token_sha256, 1, 12), name, token_sha256, 'admin', created_at, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+90 days')
+     FROM operator_tokens;
+   DROP TABLE operator_tokens;
+   ALTER TABLE operator_tokens_v2 RENAME TO operator_tokens;
+   CREATE INDEX operator_tokens_by_name ON operator_tokens(name);
+   ALTER TABLE audit_log ADD COLUMN token_id TEXT;`,
+  // HR-9a: per primary ECU key, the newest signed-request time accepted (ms since the epoch), so that
+  // a restarted Director refuses every header accepted before (signed-request-marks.ts).
+  `CREATE TABLE signed_request_marks (
+     keyid TEXT PRIMARY KEY,
+     newest_ms INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
+];
