@@ -1,6 +1,7 @@
 // A simulated vehicle: one primary and its secondaries in one process, wired by the in-process
 // transport, each with its own state folder, keys derived from a seed label (deterministic), and a
-// vehicle state the simulator controls. Composition lives here, above the components (DESIGN.md).
+// vehicle state the simulator controls. The ECUs are provisioned as `uptane vehicle provision` does
+// (vehicle/provision.ts).
 import { join } from 'node:path';
 import type { AbSlotsOptions } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
@@ -11,18 +12,13 @@ import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
-
-export interface SimulatedEcuSpec {
-  readonly serial: string;
-  readonly hardwareId: string;
-  readonly verification?: 'partial' | 'full';
-}
+import { provisionEcus, vehicleRegistration, type EcuSpec, type VehicleRegistrationBody } from '../vehicle/provision.js';
 
 export interface SimulatedVehicleSpec {
   readonly directory: string;
   readonly vin: string;
-  readonly primary: SimulatedEcuSpec;
-  readonly secondaries: readonly SimulatedEcuSpec[];
+  readonly primary: EcuSpec;
+  readonly secondaries: readonly EcuSpec[];
   readonly directorUrl: string;
   readonly imageRepoUrl: string;
   readonly directorRoot: Uint8Array;
@@ -39,13 +35,6 @@ export interface SimulatedVehicleSpec {
   readonly log?: (line: string) => void;
 }
 
-export interface EcuRegistrationBody {
-  readonly serial: string;
-  readonly hardwareId: string;
-  readonly publicKey: string;
-  readonly primary: boolean;
-}
-
 export class SimulatedVehicle {
   readonly state = new MemoryVehicleState('parked');
   primary!: Primary;
@@ -59,34 +48,7 @@ export class SimulatedVehicle {
 
   /** Provisions every ECU at the "factory" (keys, trusted roots, factory image) and opens them. */
   static async create(spec: SimulatedVehicleSpec): Promise<SimulatedVehicle> {
-    const factory = (ecu: SimulatedEcuSpec) => ({ filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image of ${ecu.hardwareId}\n`) });
-    for (const ecu of spec.secondaries) {
-      Secondary.provision(join(spec.directory, ecu.serial), {
-        serial: ecu.serial,
-        hardwareId: ecu.hardwareId,
-        vin: spec.vin,
-        verification: ecu.verification ?? 'partial',
-        checkDirectorRoot: true,
-        key: SimulatedVehicle.keyFor(spec, ecu.serial),
-        directorRoot: spec.directorRoot,
-        imageRoot: spec.imageRoot,
-        factoryImage: factory(ecu),
-      });
-    }
-    Primary.provision(join(spec.directory, spec.primary.serial), {
-      vin: spec.vin,
-      serial: spec.primary.serial,
-      hardwareId: spec.primary.hardwareId,
-      directorUrl: spec.directorUrl,
-      imageRepoUrl: spec.imageRepoUrl,
-      secondaries: Object.fromEntries(
-        spec.secondaries.map((ecu) => [ecu.serial, { hardwareId: ecu.hardwareId, publicKey: SimulatedVehicle.keyFor(spec, ecu.serial).publicKey.tuf.keyval.public }]),
-      ),
-      key: SimulatedVehicle.keyFor(spec, spec.primary.serial),
-      directorRoot: spec.directorRoot,
-      imageRoot: spec.imageRoot,
-      factoryImage: factory(spec.primary),
-    });
+    provisionEcus(spec.directory, spec, (serial) => SimulatedVehicle.keyFor(spec, serial));
     const vehicle = new SimulatedVehicle(spec);
     await vehicle.start();
     return vehicle;
@@ -119,15 +81,8 @@ export class SimulatedVehicle {
   }
 
   /** The operator API body that registers this vehicle with the Director. */
-  registration(): { vin: string; ecus: EcuRegistrationBody[] } {
-    const { spec } = this;
-    const ecu = (e: SimulatedEcuSpec, primary: boolean) => ({
-      serial: e.serial,
-      hardwareId: e.hardwareId,
-      publicKey: SimulatedVehicle.keyFor(spec, e.serial).publicKey.tuf.keyval.public,
-      primary,
-    });
-    return { vin: spec.vin, ecus: [ecu(spec.primary, true), ...spec.secondaries.map((e) => ecu(e, false))] };
+  registration(): VehicleRegistrationBody {
+    return vehicleRegistration(this.spec, (serial) => SimulatedVehicle.keyFor(this.spec, serial));
   }
 
   /** The image each ECU runs now, by serial. */
