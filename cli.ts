@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The single `uptane` binary. Each component exports its command group and this file registers
-// them; it is the only place that reads process.argv and process.env (STYLE.md, 3). Failures print
-// `error: <message>` on stderr and exit with status 1. Every line goes through terminalOutput
-// (shared/cli/cli-output.ts), which escapes terminal control characters (docs/threat-model.md HR-6).
-// When the reader of stdout or stderr goes away (`uptane ... | head -1`), the process stops at once
-// with status 141, what a shell reports for a program ended by SIGPIPE, like any Unix filter: no stack
-// trace, and a pipeline under `set -o pipefail` still tells a cut-short run from a full one
-// (docs/threat-model.md HR-9k).
+// them; it is the only place that reads process.argv and process.env (docs/code-style.md R3).
+// Failures print `error: <message>` on stderr and exit with status 1. Every line goes through
+// terminalOutput (shared/cli/cli-output.ts), which escapes terminal control characters
+// (docs/threat-model.md HR-6). When the reader of stdout or stderr goes away (`uptane ... | head
+// -1`), the process stops at once with status 141, what a shell reports for a program ended by
+// SIGPIPE, like any Unix filter: no stack trace, and a pipeline under `set -o pipefail` still tells
+// a cut-short run from a full one (docs/threat-model.md HR-9k).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { directorCommand } from './director-repo/cli.js';

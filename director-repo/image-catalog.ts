@@ -1,6 +1,6 @@
 // The Director's view of the Image repository, as a verifying TUF client: assignments may only name
 // images the Image repository has signed, and the Director copies length, hashes and release counter
-// from that verified metadata into its own targets (uptane-requirements.md 2, step 7).
+// from that verified metadata into its own targets (docs/uptane-conformance.md 2, step 7).
 import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { TargetNotFoundError } from '../shared/core/errors.js';

@@ -1,12 +1,13 @@
-// Vehicle session tokens (POST /vehicle/session): one request signed with the primary ECU key buys a
-// bearer token for the vehicle's polling, so the Director checks an HMAC instead of an Ed25519
+// Vehicle session tokens (POST /vehicle/session): one request signed with the primary ECU key buys
+// a bearer token for the vehicle's polling, so the Director checks an HMAC instead of an Ed25519
 // signature per request. Stateless: a token is base64url(payload).base64url(HMAC-SHA256(payload))
 // under a random per-process secret, so nothing is stored per session and nothing needs pruning. A
-// restarted Director has a new secret and refuses earlier tokens; the primary then opens a new session.
-// A bearer token suffices: Uptane leaves how vehicles authenticate to the Director open (BP: the
-// public API's "authentication is optional", uptane-requirements.md 2), and everything served is
-// verified by signatures anyway. What the token guards is which vehicle's metadata and manifests it
-// opens, and that comes from the token, never the request (DESIGN.md "Servers", test-catalogue L4).
+// restarted Director has a new secret and refuses earlier tokens; the primary then opens a new
+// session. A bearer token suffices: Uptane leaves how vehicles authenticate to the Director open
+// (its public API's authentication is optional, docs/uptane-conformance.md 2), and everything
+// served is verified by signatures anyway. What the token guards is which vehicle's metadata and
+// manifests it opens, and that comes from the token, never the request (docs/decisions.md Servers,
+// docs/threat-model.md L4).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AuthenticationError } from '../shared/core/errors.js';
 

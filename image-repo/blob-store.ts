@@ -1,6 +1,7 @@
 // Content-addressed image storage for the Image repository: each image is one file named by its
 // SHA-256, written to a temp name while being hashed (sha256 and sha512) and counted against the
-// size limit, fsync'd, then renamed into place (DESIGN.md, "Servers"). An image is never held whole.
+// size limit, fsync'd, then renamed into place (docs/decisions.md Storage). An image is never held
+// whole.
 import { randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';

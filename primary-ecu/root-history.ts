@@ -1,6 +1,6 @@
 // A metadata store that also keeps every root version it was given, by version. The primary hands
-// secondaries the whole root chain (uptane-requirements.md 6.1 step 6), so they can follow rotations
-// they missed; the ordinary store keeps only the latest root.
+// secondaries the whole root chain (docs/uptane-conformance.md 6.1 step 6), so they can follow
+// rotations they missed; the ordinary store keeps only the latest root.
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';

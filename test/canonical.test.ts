@@ -1,6 +1,6 @@
 // Canonical JSON: known vectors for the bytes every signature covers, agreement with the OLPC form
 // that python-tuf and go-tuf sign (securesystemslib `encode_canonical`), and rejection of every value
-// the two forms would encode differently (DESIGN.md, "Formats").
+// the two forms would encode differently (docs/decisions.md Formats).
 import canonicalize from 'canonicalize';
 import { canonicalBytes, canonicalJson, canonicalJsonReusing, checkCanonicalizable } from '../shared/core/canonical.js';
 import { CanonicalJsonError } from '../shared/core/errors.js';

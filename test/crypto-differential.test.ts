@@ -1,8 +1,9 @@
-// Differential test of the two Ed25519 backends (DESIGN.md, "Cryptography"): the same valid and
-// malformed signatures go through verifyEd25519 with node:crypto (OpenSSL, cofactorless) and with
-// @noble/ed25519 (strict, cofactored), and both must give the same, expected verdict. The edge cases
-// are the ones where Ed25519 implementations are known to disagree: non-canonical S, small-order and
-// non-canonical public keys, and mixed-order public keys and R points (test catalogue A9, A12).
+// Differential test of the two Ed25519 backends (docs/decisions.md Cryptography): the same valid
+// and malformed signatures go through verifyEd25519 with node:crypto (OpenSSL, cofactorless) and
+// with @noble/ed25519 (strict, cofactored), and both must give the same, expected verdict. The edge
+// cases are the ones where Ed25519 implementations are known to disagree: non-canonical S,
+// small-order and non-canonical public keys, and mixed-order public keys and R points
+// (docs/threat-model.md A9, A12).
 import { createHash, createPublicKey, verify as nodeCryptoVerify } from 'node:crypto';
 import * as noble from '@noble/ed25519';
 import {

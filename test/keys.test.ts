@@ -1,5 +1,5 @@
 // Keys: the keyid rule, fixture keys, PKCS#8 PEM files (plain and passphrase-encrypted, mode 0600,
-// never overwritten) and their interoperability with `openssl pkey` (DESIGN.md, "Formats").
+// never overwritten) and their interoperability with `openssl pkey` (docs/decisions.md Formats).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -61,7 +61,7 @@ describe('keyid', () => {
     const byHand = `{"keyid_hash_algorithms":["sha256","sha512"],"keytype":"ed25519","keyval":{"public":"${RFC8032_TEST1_PUBLIC}"},"scheme":"ed25519"}`;
     expect(computeKeyId(withExtra)).toBe(createHash('sha256').update(byHand).digest('hex'));
     expect(computeKeyId(withExtra)).not.toBe(expected);
-    // Same key material under both keyids (test catalogue A6).
+    // Same key material under both keyids (docs/threat-model.md A6).
     expect(PublicKey.fromTuf(withExtra).sameKeyAs(PublicKey.fromTuf(tuf))).toBe(true);
   });
 });

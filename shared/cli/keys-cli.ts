@@ -1,6 +1,7 @@
 // `uptane keys ...`: make Ed25519 key files and show what a key file holds (keyid, public key, the
-// TUF key object to paste into metadata). The root `cli.ts` registers this group; the environment and
-// the output stream are passed in, because only cli.ts files read process.env (STYLE.md, 3).
+// TUF key object to paste into metadata). The root `cli.ts` registers this group; the environment
+// and the output stream are passed in, because only cli.ts files read process.env
+// (docs/code-style.md R3).
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { canonicalJson } from '../core/canonical.js';

@@ -1,8 +1,9 @@
 // A metadata store that holds an update cycle's writes back until the whole cycle verified: the
-// updaters persist each file as it passes its own checks, but Uptane's later checks (Director targets
-// rules, the Director-Image match, the image itself) can still fail, and then the previous trusted
-// metadata must stay as it was (uptane-requirements.md 6.4 and 7.2 step 3; catalogue C11, tough
-// CVE-2025-2888: metadata kept from a failed cycle can freeze the client). ECUs of both kinds use it.
+// updaters persist each file as it passes its own checks, but Uptane's later checks (Director
+// targets rules, the Director-Image match, the image itself) can still fail, and then the previous
+// trusted metadata must stay as it was (docs/uptane-conformance.md 6.4 and 7.2 step 3;
+// docs/threat-model.md C11, tough CVE-2025-2888: metadata kept from a failed cycle can freeze the
+// client). ECUs of both kinds use it.
 import type { MetadataStore } from './metadata-store.js';
 
 export class StagedMetadataStore implements MetadataStore {

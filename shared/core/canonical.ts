@@ -4,7 +4,7 @@
 // canonical JSON instead; the two produce identical bytes exactly when every string is free of
 // control characters (U+0000-U+001F), every number is an integer and no object's keys sort differently
 // by UTF-16 code unit and by code point. So we refuse anything else, on
-// creation and on parsing, and signatures interoperate both ways (DESIGN.md, "Formats").
+// creation and on parsing, and signatures interoperate both ways (docs/decisions.md Formats).
 import canonicalize from 'canonicalize';
 import { CanonicalJsonError } from './errors.js';
 

@@ -1,7 +1,8 @@
 // The trusted metadata of one repository, as a pure state machine: bytes and a reference time in,
-// typed metadata or a typed error out. No I/O, no clock (STYLE.md 1). It implements the TUF 1.0
-// client workflow and Uptane's "how to check" steps for root, timestamp, snapshot and targets
-// (uptane-requirements.md 5.3-5.7). An updater around it fetches bytes and persists what verified.
+// typed metadata or a typed error out. No I/O, no clock (docs/code-style.md R1). It implements the
+// TUF 1.0 client workflow and Uptane's "how to check" steps for root, timestamp, snapshot and
+// targets (docs/uptane-conformance.md 5.3-5.7). An updater around it fetches bytes and persists
+// what verified.
 //
 // Order is enforced: root updates, then timestamp, then snapshot, then targets and delegated targets.
 // Calling out of order is a programmer error (OutOfOrderError), not a repository error (E6).
@@ -33,7 +34,7 @@ import type {
 export interface TrustedSetOptions {
   /** 'director', 'image', or another name; carried into every error. */
   readonly repository: string;
-  /** Signature backend; ECUs default to noble (DESIGN.md, "Cryptography"). */
+  /** Signature backend; ECUs default to noble (docs/decisions.md Cryptography). */
   readonly backend?: Ed25519Backend;
 }
 
@@ -99,7 +100,7 @@ export class TrustedMetadataSet {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Root: Uptane #check_root (uptane-requirements.md 5.3), TUF 5.3.
+  // Root: Uptane #check_root (docs/uptane-conformance.md 5.3), TUF 5.3.
 
   /** Verifies root N+1 against root N and itself, and makes it the trusted root. */
   updateRoot(bytes: Uint8Array): Metadata<RootSigned> {

@@ -1,9 +1,9 @@
 // Two image slots, A and B, for one ECU (simulated as files): a new image is written into the
-// inactive slot and verified there, the active slot is switched atomically, a boot check runs, and the
-// switch is committed on success or rolled back on failure. Every state change is one atomic write of
-// the state file, so a power cut at any step leaves a bootable slot holding a verified image
-// (uptane-requirements.md 7.2 and 7.3; catalogue M1, M2, M9, M12). The primary and the secondaries
-// both install this way, so it lives in shared/.
+// inactive slot and verified there, the active slot is switched atomically, a boot check runs, and
+// the switch is committed on success or rolled back on failure. Every state change is one atomic
+// write of the state file, so a power cut at any step leaves a bootable slot holding a verified
+// image (docs/uptane-conformance.md 7.2 and 7.3; docs/threat-model.md M1, M2, M9, M12). The primary
+// and the secondaries both install this way, so it lives in shared/.
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';

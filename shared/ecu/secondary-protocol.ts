@@ -1,7 +1,8 @@
-// The protocol between a primary and its secondaries (DESIGN.md: defined in shared, so neither side
-// imports the other). A transport interface with two implementations: in-process (the secondary
-// object itself, for tests and the simulator) and HTTP on loopback (HttpSecondaryClient here; the
-// server side lives in secondary-ecu/). Images travel as streams, never whole.
+// The protocol between a primary and its secondaries (defined in shared, so neither side imports
+// the other: docs/decisions.md Components). A transport interface with two implementations:
+// in-process (the secondary object itself, for tests and the simulator) and HTTP on loopback
+// (HttpSecondaryClient here; the server side lives in secondary-ecu/). Images travel as streams,
+// never whole.
 import http from 'node:http';
 import { DownloadLengthError, RemoteNotFoundError, SecondaryError, UptaneError } from '../core/errors.js';
 import type { Fetcher } from '../client/fetcher.js';

@@ -1,6 +1,7 @@
-// Whether the vehicle is parked or driving, from a provider the simulator (or the vehicle) controls.
-// While driving, the primary may check, download and verify, but no ECU starts an install
-// (uptane-requirements.md 10: install "only when pre-conditions hold, e.g. the vehicle is parked").
+// Whether the vehicle is parked or driving, from a provider the simulator (or the vehicle)
+// controls. While driving, the primary may check, download and verify, but no ECU starts an install
+// (docs/uptane-conformance.md 10: install "only when pre-conditions hold, e.g. the vehicle is
+// parked").
 import { readFileSync } from 'node:fs';
 import { StorageError } from '../core/errors.js';
 import { writeFileAtomic } from '../files/fs-atomic.js';

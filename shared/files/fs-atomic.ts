@@ -1,5 +1,5 @@
 // Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory. A crash at
-// any point leaves either the old file or the new one, never a mix (K3, N-group durability).
+// any point leaves either the old file or the new one, never a mix (K3, N1).
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';

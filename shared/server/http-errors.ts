@@ -1,5 +1,5 @@
-// The one place where error classes become HTTP statuses (STYLE.md 5). Every error leaves as JSON
-// {"error": {"code", "message"}}; no stack trace ever leaves the process.
+// The one place where error classes become HTTP statuses (docs/code-style.md R5). Every error
+// leaves as JSON {"error": {"code", "message"}}; no stack trace ever leaves the process.
 import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import type { Response } from 'express';

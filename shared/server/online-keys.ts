@@ -1,6 +1,6 @@
 // Online keys of a repository server: loaded from the server's key folder, created on first start.
 // Any other key file in that folder means an offline key (root, Image targets, supplier) was put on
-// the server, and the server refuses to start (DESIGN.md, "Keys").
+// the server, and the server refuses to start (docs/decisions.md Keys).
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPrivateKey, savePrivateKey } from '../files/key-files.js';

@@ -1,4 +1,4 @@
-// ECU version reports and vehicle version manifests (uptane-requirements.md section 4): what each
+// ECU version reports and vehicle version manifests (docs/uptane-conformance.md 4): what each
 // ECU signs about itself every cycle, and what the primary signs for the whole vehicle. Shared
 // because ECUs build them and the Director checks them. Same envelope as metadata:
 // {"signed": {...}, "signatures": [{"keyid", "sig"}]}, signatures over the canonical bytes of signed.
@@ -9,7 +9,10 @@ import { MalformedMetadataError, UnmetThresholdError, type ErrorContext } from '
 import { parseExpires, parseJsonBytes } from '../core/metadata/parse.js';
 import { checkTargetName } from '../core/metadata/paths.js';
 
-/** Limits on what a manifest may hold: it is untrusted input to the Director (L-group cases). */
+/**
+ * Limits on what a manifest may hold: it is untrusted input to the Director
+ * (docs/threat-model.md H5, H6).
+ */
 export const MANIFEST_LIMITS = {
   maxBytes: 1_000_000,
   maxEcus: 64,

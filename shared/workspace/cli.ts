@@ -1,7 +1,8 @@
-// Workspace commands every repository's CLI group shares: init, root changes, sign, status, discard,
-// air-gapped signing requests and pull. A component's cli.ts mounts them (`uptane image ...`,
-// `uptane director ...`) and adds its own (targets, push). Output and environment come from the
-// CliEnvironment the root cli.ts hands over (STYLE.md 3); progress goes to standard error.
+// Workspace commands every repository's CLI group shares: init, root changes, sign, status,
+// discard, air-gapped signing requests and pull. A component's cli.ts mounts them (`uptane image
+// ...`, `uptane director ...`) and adds its own (targets, push). Output and environment come from
+// the CliEnvironment the root cli.ts hands over (docs/code-style.md R3); progress goes to standard
+// error.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';

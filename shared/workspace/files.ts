@@ -20,7 +20,10 @@ import { checkStagedRoleName, metadataTypeOf, type StagedType } from './roles.js
 export const WORKSPACE_FILE = 'workspace.json';
 const FORMAT = 1;
 
-/** How long each kind of role stays valid when a change set does not say otherwise (STYLE.md 10). */
+/**
+ * How long each kind of role stays valid when a change set does not say otherwise
+ * (docs/code-style.md R10).
+ */
 export interface ExpiryPolicy {
   readonly root: string;
   readonly targets: string;

@@ -1,6 +1,6 @@
 // Pure edits of a targets role's signed part (top-level or delegated): images added and removed with
-// their Uptane fields, and delegations to suppliers. Hashing an image streams the file (DESIGN.md:
-// never held whole in memory); everything else here is plain data.
+// their Uptane fields, and delegations to suppliers. Hashing an image streams the file (never held
+// whole in memory: docs/decisions.md Cryptography); everything else here is plain data.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { PublicKey, TufKey } from '../core/crypto/keys.js';
@@ -13,7 +13,7 @@ import type { ImageSource } from './files.js';
 import { commandHint } from './hints.js';
 import { checkStagedRoleName, isDelegatedRole } from './roles.js';
 
-/** Uptane fields of an image (DESIGN.md, "Formats") and any free custom fields. */
+/** Uptane fields of an image (docs/decisions.md Formats) and any free custom fields. */
 export interface ImageFields {
   readonly hardwareIds: readonly string[];
   readonly releaseCounter: number;
@@ -62,7 +62,7 @@ export async function describeImage(
 /**
  * For a delegated role: the image name must lie inside the delegated paths and, when the delegation
  * names hardware ids, the image must be for one of them, or no client would ever find it there
- * (uptane-requirements.md #delegation_resolution step 4.1); the server refuses the first case too.
+ * (#delegation_resolution step 4.1); the server refuses the first case too.
  */
 export function checkDelegatedImage(repository: string, role: string, delegation: DelegatedRole | undefined, name: string, hardwareIds: readonly string[]): void {
   if (delegation === undefined) return; // succinct (hash-bin) delegations cover every name
@@ -120,7 +120,7 @@ function currentRoles(repository: string, targets: TargetsSigned): readonly Dele
 
 /**
  * Adds (or replaces, keeping its place in the search order) a path delegation from top-level targets
- * to a supplier's keys (uptane-requirements.md 5.7: delegations are searched in listed order).
+ * to a supplier's keys (docs/uptane-conformance.md 5.7: delegations are searched in listed order).
  */
 export function withDelegation(repository: string, targets: TargetsSigned, spec: DelegationSpec): TargetsSigned {
   checkStagedRoleName(spec.name);

@@ -1,9 +1,9 @@
 // Attacks by a compromised Director: the attacker holds its online keys (copied from its data
-// folder) and serves the vehicle metadata it signed (uptane-requirements.md 8: "Director compromise
-// alone cannot install unsigned software on full-verification ECUs"). The Image repository is
-// honest; #full_verification step 10 and the Director-only checks of #check_targets stop each one.
-// What a compromised Director CAN do (mix-and-match of valid images) is in limits.test.ts; key
-// rotation after such a compromise in key-compromise.test.ts.
+// folder) and serves the vehicle metadata it signed (docs/uptane-conformance.md 8: "Director
+// compromise alone cannot install unsigned software on full-verification ECUs"). The Image
+// repository is honest; #full_verification step 10 and the Director-only checks of #check_targets
+// stop each one. What a compromised Director CAN do (mix-and-match of valid images) is in
+// limits.test.ts; key rotation after such a compromise in key-compromise.test.ts.
 import { attackerKey, directorTarget } from '../support/attacker.js';
 import {
   assign,

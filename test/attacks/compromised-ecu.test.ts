@@ -1,8 +1,8 @@
-// Attacks by one compromised ECU (uptane-requirements.md 8: a Primary or a Secondary, never both):
-// here a secondary that holds its own key and says what it likes in its version report: a report
-// for another image, a report that is not one, signed by another key, replayed, or flooded with
-// attack reports. The primary drops what it cannot verify (H5) and the Director refuses what its
-// manifest checks refuse; neither can know what a validly signed report leaves out (last test).
+// Attacks by one compromised ECU (docs/uptane-conformance.md 8: a Primary or a Secondary, never
+// both): here a secondary that holds its own key and says what it likes in its version report: a
+// report for another image, a report that is not one, signed by another key, replayed, or flooded
+// with attack reports. The primary drops what it cannot verify (H5) and the Director refuses what
+// its manifest checks refuse; neither can know what a validly signed report leaves out (last test).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { signEnvelope, MANIFEST_LIMITS, type EcuVersionReport, type EcuVersionReportSigned } from '../../shared/uptane/manifest.js';
@@ -113,10 +113,11 @@ describe('compromised secondary', () => {
 
 describe('what a compromised ECU can still do', () => {
   it('(limit) a secondary that reports a false installed image: the Director records what it says, and the vehicle believes it too', async () => {
-    // A version report is the ECU's own word, signed with its own key: nobody else can see its slot.
-    // The compromised ABS claims the assigned image the moment it is assigned, so the primary never
-    // sends it, and the Director marks the assignment installed. BP 9.2: ECU keys are replaced at a
-    // dealer; the OEM may spot such an ECU in its manifest history (no download ever preceded it).
+    // A version report is the ECU's own word, signed with its own key: nobody else can see its
+    // slot. The compromised ABS claims the assigned image the moment it is assigned, so the primary
+    // never sends it, and the Director marks the assignment installed.
+    // docs/uptane-conformance.md 9.2: ECU keys are replaced at a dealer; the OEM may spot such an
+    // ECU in its manifest history (no download ever preceded it).
     const { car } = scene();
     await assign(ABS, IMAGES.abs);
     const claimed = { filename: IMAGES.abs.name, length: IMAGES.abs.content.length, hashes: { sha256: createHash('sha256').update(IMAGES.abs.content).digest('hex') } };

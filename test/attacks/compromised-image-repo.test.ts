@@ -1,4 +1,4 @@
-// Attacks by a compromised Image repository, the Director honest (uptane-requirements.md 8:
+// Attacks by a compromised Image repository, the Director honest (docs/uptane-conformance.md 8:
 // "Image-repo compromise alone cannot direct installs, because the Director must also list the
 // image"): its stored images altered without keys, its targets key and online keys used to list the
 // attacker's image, on the real server and in the middle. Key rotation after an Image repository
@@ -51,7 +51,8 @@ describe('compromised Image repository, Director honest', () => {
     const blob = (await repos.image.repository.imageFile(digestBytes(IMAGES.ecm.content).sha256!))!;
     writeFileSync(blob, EVIL); // same length, other bytes
     await expectCycleRejected({ code: 'hash_mismatch', detectedBy: PRIMARY, in: 'cycle' });
-    writeFileSync(blob, IMAGES.ecm.content); // BP 9.2: the OEM restores the Image repository from a backup
+    // The OEM restores the Image repository from a backup (docs/uptane-conformance.md 9.2).
+    writeFileSync(blob, IMAGES.ecm.content);
     await expectReportedThenHonestUpdate({ code: 'hash_mismatch', detectedBy: PRIMARY });
   });
 
@@ -78,7 +79,8 @@ describe('compromised Image repository, Director honest', () => {
     expect(await putTargets({ ...genuine, version: genuine.version + 1, targets: { ...genuine.targets, [IMAGES.ecm.name]: evil } })).toBe(201);
 
     await expectCycleRejected({ code: 'target_mismatch', detectedBy: PRIMARY, in: 'cycle' });
-    // BP 9.2: the OEM restores the Image repository (here: the genuine entry, at the next version).
+    // docs/uptane-conformance.md 9.2: the OEM restores the Image repository (here: the genuine
+    // entry, at the next version).
     expect(await putTargets({ ...genuine, version: genuine.version + 2 })).toBe(201);
     await expectReportedThenHonestUpdate({ code: 'target_mismatch', detectedBy: PRIMARY });
   });

@@ -1,7 +1,8 @@
-// Attacks on the in-vehicle bus between the primary and its secondaries (uptane-requirements.md 8:
-// man in the middle inside the vehicle): images and metadata altered, replayed, withheld or mixed on
-// the way to the secondary, which verifies what it receives itself (#partial_verification,
-// #full_verification on the bundle) and verifies the image in its inactive slot (#install).
+// Attacks on the in-vehicle bus between the primary and its secondaries
+// (docs/uptane-conformance.md 8: man in the middle inside the vehicle): images and metadata
+// altered, replayed, withheld or mixed on the way to the secondary, which verifies what it receives
+// itself (#partial_verification, #full_verification on the bundle) and verifies the image in its
+// inactive slot (#install).
 import { join } from 'node:path';
 import { SecondaryError } from '../../shared/core/errors.js';
 import { digestBytes } from '../../shared/core/hashing.js';

@@ -1,7 +1,8 @@
-// Key compromise followed by recovery through root rotation (uptane-requirements.md 9.2; catalogue
-// B10, B11; UR demo §3.6, §3.7): what the stolen keys achieve before, how the OEM rotates them
-// (new key files on the stopped server, a root signed by the old and the new root keys), that the
-// vehicle follows and recovers, and that whatever the stolen keys sign afterwards is refused.
+// Key compromise followed by recovery through root rotation (docs/uptane-conformance.md 9.2;
+// docs/threat-model.md B10, B11, UR §3.6, UR §3.7): what the stolen keys achieve before, how the
+// OEM rotates them (new key files on the stopped server, a root signed by the old and the new root
+// keys), that the vehicle follows and recovers, and that whatever the stolen keys sign afterwards
+// is refused.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMetadata } from '../../shared/core/metadata/parse.js';
@@ -52,8 +53,9 @@ describe('key compromise and recovery through root rotation', () => {
     await expectAttackRejected({ code: 'target_mismatch', detectedBy: PRIMARY, in: 'cycle' });
     await honestCycle('no-update');
 
-    // Recovery (BP 9.2): new online keys on the Director's disk, root v2 listing only them and a new
-    // root key. A vehicle with nothing new assigned follows root v2 and still sees nothing to do.
+    // Recovery (docs/uptane-conformance.md 9.2): new online keys on the Director's disk, root v2
+    // listing only them and a new root key. A vehicle with nothing new assigned follows root v2 and
+    // still sees nothing to do.
     await rotateDirectorKeys(repos, 'recovery');
     await honestCycle('no-update');
     expect(rootVersion(PRIMARY, 'director')).toBe(2);

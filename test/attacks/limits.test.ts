@@ -1,5 +1,5 @@
-// What the design cannot stop, each shown as it happens (uptane-requirements.md 8, "Compromise
-// resilience"): both repositories compromised; a compromised Director choosing among valid images;
+// What the design cannot stop, each shown as it happens (docs/uptane-conformance.md
+// 8): both repositories compromised; a compromised Director choosing among valid images;
 // a partial-verification secondary facing a stolen Director targets key on the bus; and a resumed
 // download poisoned before the connection dropped. Other documented limits live with their
 // attacker position: eavesdropping (network.test.ts) and an ECU lying about itself (compromised-ecu.test.ts).
@@ -55,9 +55,9 @@ describe('what the design cannot stop', () => {
   });
 
   it('E8 (limit) a compromised Director mixes and matches valid images: any image the Image repository signed for the hardware, in any combination, IS installed', async () => {
-    // "Director compromise alone ... can still mix and match" (uptane-requirements.md 8). What bounds
-    // it: the Image repository's hashes and hardware ids (compromised-director.test.ts) and release
-    // counters (no rollback); dependency checks between images are the Director's alone.
+    // "Director compromise alone ... can still mix and match" (docs/uptane-conformance.md 8). What
+    // bounds it: the Image repository's hashes and hardware ids (compromised-director.test.ts) and
+    // release counters (no rollback); dependency checks between images are the Director's alone.
     const { car } = scene();
     await assign(ECM, IMAGES.ecm); // the operator's choice; the vehicle gets the attacker's
     serveForgedDirector({
@@ -74,7 +74,7 @@ describe('what the design cannot stop', () => {
     expect(ecus.find((e) => e.serial === ECM)!.installed.filename).toBe(IMAGES.ecm4.name);
   });
 
-  it('partial verification with stolen Director keys and bus access: the secondary installs the attacker image (BP ecus.md); the primary puts the genuine one back next cycle', async () => {
+  it('partial verification with stolen Director keys and bus access: the secondary installs the attacker image (docs/uptane-conformance.md 5.2); the primary puts the genuine one back next cycle', async () => {
     const { repos, bus, car } = scene();
     await assign(ECM, IMAGES.ecm);
     await verifyWhileDriving();

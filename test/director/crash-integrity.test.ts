@@ -1,6 +1,6 @@
-// Durability (catalogue N1, issue 4): a Director process killed with SIGKILL in the middle of a
-// stream of writes leaves a database that passes PRAGMA integrity_check, and after a restart every
-// write it acknowledged is there.
+// Durability (docs/threat-model.md N1, issue 4): a Director process killed with SIGKILL in the
+// middle of a stream of writes leaves a database that passes PRAGMA integrity_check, and after a
+// restart every write it acknowledged is there.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

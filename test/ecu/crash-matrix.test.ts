@@ -1,4 +1,4 @@
-// The install crash matrix (test-catalogue.md M1, M2, M9, M12; goal 12 of section 4): for every
+// The install crash matrix (docs/threat-model.md M1, M2, M9, M12): for every
 // InstallStep of shared/ecu/ab-slots.ts, on a secondary and on the primary's own slots, an injected error
 // (the ECU keeps running) and a simulated power cut (PowerCut thrown at the step, then every ECU
 // restarts from its folder with vehicle.start()). Afterwards the active slot holds a verified image,

@@ -1,10 +1,10 @@
 // The scene every attack test in test/attacks/ plays on, built fresh for each test: a real Image
-// repository and a real Director on loopback (behind a proxy that records the manifests the Director
-// receives), and a simulated vehicle (primary tcu-1 with full verification, partial-verification
-// secondary ecm-1, full-verification secondary abs-1) whose network and in-vehicle bus an attacker
-// sits on. Plus the checks every attack shares (STYLE.md 13): typed code, trusted state and
-// installed images unchanged byte for byte, the attack in the next vehicle version manifest and at
-// the operator, and the next honest update installing.
+// repository and a real Director on loopback (behind a proxy that records the manifests the
+// Director receives), and a simulated vehicle (primary tcu-1 with full verification,
+// partial-verification secondary ecm-1, full-verification secondary abs-1) whose network and
+// in-vehicle bus an attacker sits on. Plus the checks every attack shares (docs/code-style.md R13):
+// typed code, trusted state and installed images unchanged byte for byte, the attack in the next
+// vehicle version manifest and at the operator, and the next honest update installing.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -216,7 +216,7 @@ export async function expectAttackRejected(expected: Expected): Promise<void> {
  * an attack, but it is a fault to the ECU, not an attack it can tell from an outage: it is not
  * reported in attacks_detected (which would halt campaigns on every flaky link). A drop-request is
  * detected at the Director instead, by the vehicle's missing or stale manifests
- * (uptane-requirements.md, "Drop-request"). The next honest cycle installs.
+ * (docs/threat-model.md F5). The next honest cycle installs.
  */
 export async function expectFaultThenHonestUpdate(code: string): Promise<void> {
   await expectCycleRejected({ code, detectedBy: PRIMARY, in: 'cycle' });

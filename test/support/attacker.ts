@@ -1,8 +1,9 @@
-// The attacker's tools for vehicle tests (test-catalogue.md groups E-H, threat model in
-// uptane-requirements.md section 8): a Fetcher that sits between the vehicle and the repositories
-// (records every request, captures what the servers said, and replaces answers), signers that forge
-// metadata with stolen online keys, a trickle proxy for slow retrieval, a proxy that records the
-// vehicle version manifests the Director receives, and byte-for-byte snapshots of an ECU's trusted state.
+// The attacker's tools for vehicle tests (docs/threat-model.md groups E-H; the attacker's positions
+// are those of docs/uptane-conformance.md 8): a Fetcher that sits between the vehicle and the
+// repositories (records every request, captures what the servers said, and replaces answers),
+// signers that forge metadata with stolen online keys, a trickle proxy for slow retrieval, a proxy
+// that records the vehicle version manifests the Director receives, and byte-for-byte snapshots of
+// an ECU's trusted state.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';

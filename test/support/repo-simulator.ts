@@ -1,7 +1,7 @@
-// An in-memory TUF/Uptane repository for tests (STYLE.md 12): it signs on demand, rotates keys,
-// publishes roots, and records every fetch. It implements the Fetcher interface, so the real
-// RepositoryUpdater runs against it unchanged; `exportTo()` writes the same repository to a folder
-// for the static HTTP server in ./static-server.ts.
+// An in-memory TUF/Uptane repository for tests (docs/code-style.md R12): it signs on demand,
+// rotates keys, publishes roots, and records every fetch. It implements the Fetcher interface, so
+// the real RepositoryUpdater runs against it unchanged; `exportTo()` writes the same repository to
+// a folder for the static HTTP server in ./static-server.ts.
 //
 // Tests change the repository by mutating the plain objects (`sim.timestamp.version = 7`), then
 // fetches sign them as they are. Published roots are frozen bytes, as on a real repository.

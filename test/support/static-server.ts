@@ -1,8 +1,8 @@
 // A small real static file server for network tests: node:http on 127.0.0.1, port 0, serving a tree
 // written by RepositorySimulator.exportTo(). GET only, `Range: bytes=N-` answered with 206, 404 for
-// anything it cannot map to a regular file inside the root. A per-request hook makes it misbehave the
-// ways test-catalogue.md group F describes (trickle, stall, endless data, dropped body, 503, no Range),
-// and every request is logged with the body bytes the server handed to the socket.
+// anything it cannot map to a regular file inside the root. A per-request hook makes it misbehave
+// the ways docs/threat-model.md group F describes (trickle, stall, endless data, dropped body, 503,
+// no Range), and every request is logged with the body bytes the server handed to the socket.
 import { once } from 'node:events';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

@@ -1,8 +1,8 @@
-// Group E of test-catalogue.md for one repository, driven through the real RepositoryUpdater against
-// the in-memory simulator: every file must be the one the file above it names (mix-and-match, E1-E5),
-// the verifier refuses calls out of order (E6), and consistent-snapshot names are used on the wire but
-// not on disk (E10). E7-E9 compare the Director with the Image repository, which is the primary's job:
-// they are not tested here.
+// Group E of docs/threat-model.md for one repository, driven through the real RepositoryUpdater
+// against the in-memory simulator: every file must be the one the file above it names
+// (mix-and-match, E1-E5), the verifier refuses calls out of order (E6), and consistent-snapshot
+// names are used on the wire but not on disk (E10). E7-E9 compare the Director with the Image
+// repository, which is the primary's job: they are not tested here.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {

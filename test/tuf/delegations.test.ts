@@ -1,7 +1,8 @@
-// Group I of the test catalogue (delegations in the Image repository), and the delegation CVEs of
-// catalogue section 2. Scenario tests drive the real RepositoryUpdater against the simulator and read
-// the visiting order from the simulator's fetch log, as python-tuf's delegation-graph tests do;
-// pattern, hash-bin and schema rules are pure unit tests. Spec: uptane-requirements.md 5.6-5.8.
+// Group I of docs/threat-model.md (delegations in the Image repository), and the peer advisories
+// about delegations listed there. Scenario tests drive the real RepositoryUpdater against the
+// simulator and read the visiting order from the simulator's fetch log, as python-tuf's
+// delegation-graph tests do; pattern, hash-bin and schema rules are pure unit tests. Spec:
+// docs/uptane-conformance.md 5.6-5.8.
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { canonicalBytes } from '../../shared/core/canonical.js';
@@ -1294,7 +1295,7 @@ describe('delegated metadata gets the top-level checks', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Catalogue section 2: the delegation bugs peers shipped.
+// docs/threat-model.md, advisories: the delegation bugs peers shipped.
 
 describe('CVE regressions', () => {
   it('#6 GHSA-77hh-43cm-v8j6: a role named like a bin that does not exist is not trusted under a succinct delegation', () => {

@@ -1,7 +1,7 @@
-// Catalogue group D: freeze and expiry for one TUF repository (test-catalogue.md section 1, D1 for
-// every role including delegated targets, D2 expired local metadata as the starting point; D3-D5
+// Group D of docs/threat-model.md: freeze and expiry for one TUF repository (D1 for
+// every role including delegated targets, D2 expired local metadata as the starting point; D4a, D5
 // are ECU- and server-side, D6 is covered with the parser tests). The real RepositoryUpdater runs
-// against the in-memory simulator with a FixedClock. Spec: uptane-requirements.md 5.3 step 3,
+// against the in-memory simulator with a FixedClock. Spec: docs/uptane-conformance.md 5.3 step 3,
 // 5.4 step 4, 5.5 step 7, 5.6 step 5 ("Time < expiry. (Freeze.)").
 import { ExpiredMetadataError } from '../../shared/core/errors.js';
 import { cleanupClients, expectRejected, newClient, storedVersion } from '../support/client.js';

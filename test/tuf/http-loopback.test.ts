@@ -1,6 +1,6 @@
 // The real RepositoryUpdater with the real HttpFetcher against a real static HTTP server on
 // 127.0.0.1 serving a tree exported from the simulator: consistent-snapshot naming over the wire
-// (test-catalogue.md E10) and resuming an interrupted image download with HTTP Range (F6).
+// (docs/threat-model.md E10) and resuming an interrupted image download with HTTP Range (F6).
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';

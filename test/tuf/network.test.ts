@@ -1,7 +1,8 @@
-// Group F of test-catalogue.md over real HTTP: size limits on metadata (F1), endless data (F2), short
-// or altered images (F3), slow retrieval (F4) and HTTP failures (F5). The real RepositoryUpdater and
-// HttpFetcher talk to test/support/static-server.ts on 127.0.0.1, which misbehaves on request.
-// Timeouts are configured small, so every case ends in well under a second of waiting.
+// Group F of docs/threat-model.md over real HTTP: size limits on metadata (F1), endless data (F2),
+// short or altered images (F3), slow retrieval (F4) and HTTP failures (F5). The real
+// RepositoryUpdater and HttpFetcher talk to test/support/static-server.ts on 127.0.0.1, which
+// misbehaves on request. Timeouts are configured small, so every case ends in well under a second
+// of waiting.
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {

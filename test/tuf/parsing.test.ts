@@ -1,8 +1,8 @@
-// Catalogue group J (parsing and schema) and D6 (strict datetimes), plus the pre-authentication
-// parser crash class of catalogue section 2 (go-tuf CVE-2026-23991). Pure schema cases feed bytes to
-// parseMetadata and TrustedMetadataSet; client-workflow cases drive the real updater against the
-// simulator, with the attacker's bytes served through `sim.override`. J9 (canonical server output) is
-// the servers' duty and is tested with them.
+// Group J of docs/threat-model.md (parsing and schema) and D6 (strict datetimes), plus the
+// pre-authentication parser crash class of the peer advisories (go-tuf CVE-2026-23991). Pure schema
+// cases feed bytes to parseMetadata and TrustedMetadataSet; client-workflow cases drive the real
+// updater against the simulator, with the attacker's bytes served through `sim.override`. J9
+// (canonical server output) is the servers' duty and is tested with them.
 import { createPrivateKey, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -1,8 +1,9 @@
-// Group K of test-catalogue.md: names from a repository never become paths outside the client's
-// directories (K1 role names, K2 target names), persistence is atomic (K3), and storage failures are
-// typed (K4). Includes the regression tests for the path-traversal advisories in section 2:
-// GHSA-wjw6-2cqr-j4qr (python-tuf role names), CVE-2026-24686 (go-tuf repository name as a cache
-// directory) and CVE-2026-6968 (tough absolute target names and symlink pivots).
+// Group K of docs/threat-model.md: names from a repository never become paths outside the client's
+// directories (K1 role names, K2 target names), persistence is atomic (K3), and storage failures
+// are typed (K4). Includes the regression tests for the path-traversal advisories in
+// docs/threat-model.md: GHSA-wjw6-2cqr-j4qr (python-tuf role names), CVE-2026-24686 (go-tuf
+// repository name as a cache directory) and CVE-2026-6968 (tough absolute target names and symlink
+// pivots).
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,

@@ -1,8 +1,8 @@
-// Catalogue group C: rollback and replay against one TUF repository (test-catalogue.md section 1,
-// C1-C11; C9 and C12 are ECU-side), and the rollback and persist-before-verify CVEs of section 2
-// (go-tuf CVE-2022-29173, tough CVE-2025-2887 and CVE-2025-2888). The real RepositoryUpdater runs
-// against the in-memory simulator; a few pure cases feed bytes to TrustedMetadataSet directly.
-// Spec: uptane-requirements.md 5.4 (#check_timestamp), 5.5 (#check_snapshot), 5.6 (#check_targets).
+// Group C of docs/threat-model.md: rollback and replay against one TUF repository (C1-C11; C9 is
+// ECU-side), and the rollback and persist-before-verify advisories listed there (go-tuf
+// CVE-2022-29173, tough CVE-2025-2887 and CVE-2025-2888). The real RepositoryUpdater runs against
+// the in-memory simulator; a few pure cases feed bytes to TrustedMetadataSet directly. Spec:
+// docs/uptane-conformance.md 5.4 (#check_timestamp), 5.5 (#check_snapshot), 5.6 (#check_targets).
 import { nobleBackend } from '../../shared/core/crypto/ed25519.js';
 import { ExpiredMetadataError, RollbackError, VersionMismatchError } from '../../shared/core/errors.js';
 import { digestBytes } from '../../shared/core/hashing.js';
@@ -222,7 +222,7 @@ describe('snapshot and targets rollback (C4-C6)', () => {
     expect((await client.newUpdater().refresh()).targetsVersion).toBe(1);
   });
 
-  it('C5: a removed delegation may leave snapshot once the snapshot key rotates (BP exceptional_operations)', async () => {
+  it('C5: a removed delegation may leave snapshot once the snapshot key rotates (docs/uptane-conformance.md 9.1)', async () => {
     const sim = new RepositorySimulator();
     sim.addDelegation('targets', { name: 'role1', terminating: false, paths: ['role1/*'] });
     sim.release();

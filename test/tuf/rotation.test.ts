@@ -1,8 +1,8 @@
-// Catalogue group B: root and key rotation (test-catalogue.md section 1, B1-B11), and the rotation
-// CVEs of section 2 (python-tuf CVE-2020-15163, tough CVE-2025-2885). The real RepositoryUpdater runs
+// Group B of docs/threat-model.md: root and key rotation (B1-B11), and the rotation advisories
+// listed there (python-tuf CVE-2020-15163, tough CVE-2025-2885). The real RepositoryUpdater runs
 // against the in-memory simulator; every rejection asserts the error class and code, that the local
 // store is byte-for-byte what it was (or moved on only by files that did verify), and that the next
-// honest refresh succeeds. Spec: uptane-requirements.md 5.3 (#check_root) and 9.1.
+// honest refresh succeeds. Spec: docs/uptane-conformance.md 5.3 (#check_root) and 9.1.
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { ExpiredMetadataError, RollbackError, UnmetThresholdError, VersionMismatchError } from '../../shared/core/errors.js';
 import { DEFAULT_UPDATER_CONFIG } from '../../shared/client/updater.js';

@@ -1,5 +1,5 @@
-// Catalogue group A (signatures, thresholds, keys) and the threshold-uniqueness CVEs of catalogue
-// section 2: every way a peer project let too few keys, the wrong keys, or one key counted twice,
+// Group A of docs/threat-model.md (signatures, thresholds, keys) and the threshold-uniqueness
+// advisories listed there: every way a peer project let too few keys, the wrong keys, or one key counted twice,
 // authorize metadata. Client-workflow cases drive the real updater against the simulator; the
 // attacker serves crafted bytes through `sim.override`, so the simulator itself stays honest and the
 // "next honest update succeeds" step only has to stop the attack.
@@ -616,8 +616,8 @@ describe('A12: payload modified after signing; exact bytes stored', () => {
 });
 
 // -----------------------------------------------------------------------------------------------
-// A13: key types and schemes. This project verifies Ed25519 only (DESIGN.md, "Cryptography"); any
-// other key in root must be unusable, and its signatures must never count.
+// A13: key types and schemes. This project verifies Ed25519 only (docs/decisions.md Cryptography);
+// any other key in root must be unusable, and its signatures must never count.
 
 const RSA_PRIVATE_PEM = `-----BEGIN PRIVATE KEY-----
 MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7AsO9wPzygyuh
@@ -877,7 +877,8 @@ describe('A15: the initial trusted root', () => {
 });
 
 // -----------------------------------------------------------------------------------------------
-// Catalogue section 2: threshold uniqueness, the check peers got wrong at least six times.
+// docs/threat-model.md, advisories: threshold uniqueness, the check peers got wrong at least six
+// times.
 
 describe('CVE regressions: threshold counting by unique key', () => {
   it('CVE-2020-6174: a signature repeated under its own keyid does not meet threshold 2', async () => {

@@ -42,7 +42,7 @@ export function decodeHex(hex: string, length: number): Uint8Array | null {
 const fromHexCache = new Map<string, PublicKey>();
 const MAX_CACHED_HEX_KEYS = 100_000;
 
-/** A public key this project can verify with: Ed25519 only (DESIGN.md, "Cryptography"). */
+/** A public key this project can verify with: Ed25519 only (docs/decisions.md Cryptography). */
 export class PublicKey {
   readonly bytes: Uint8Array;
   private cachedKeyid: string | undefined;

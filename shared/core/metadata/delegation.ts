@@ -1,5 +1,5 @@
 // Delegation lookup, pure: given a trusted targets role, which delegated roles may sign for a target,
-// in the order the search must visit them (uptane-requirements.md 5.7, #delegation_resolution).
+// in the order the search must visit them (docs/uptane-conformance.md 5.7, #delegation_resolution).
 import type { ErrorContext } from '../errors.js';
 import { DelegationError } from '../errors.js';
 import { isDelegatedPath, isSuccinctRoleName, succinctRoleFor } from './paths.js';

@@ -1,4 +1,4 @@
-// Strict parsing of untrusted metadata bytes into readonly typed objects (STYLE.md 9).
+// Strict parsing of untrusted metadata bytes into readonly typed objects (docs/code-style.md R9).
 // Bytes are bounded by the caller before they get here (J11). Everything wrong becomes a typed error
 // naming the first bad field; nothing here ever throws a TypeError on hostile input (J8,
 // CVE-2026-23991). Unknown fields are kept: signatures cover them (J7).

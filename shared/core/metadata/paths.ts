@@ -1,6 +1,6 @@
 // Names and paths: which target names and role names are safe, how delegation path patterns match,
-// and TAP 15 hash bins. Every rule here closed a real hole in a peer project (test-catalogue.md
-// section 2: GHSA-wjw6-2cqr-j4qr, GHSA-qp9x-wp8f-qgjj, GHSA-77hh-43cm-v8j6, CVE-2026-6968).
+// and TAP 15 hash bins. Every rule here closed a real hole in a peer project (docs/threat-model.md,
+// advisories: GHSA-wjw6-2cqr-j4qr, GHSA-qp9x-wp8f-qgjj, GHSA-77hh-43cm-v8j6, CVE-2026-6968).
 import { createHash } from 'node:crypto';
 import { UnsafePathError, type ErrorContext } from '../errors.js';
 import type { DelegatedRole, SuccinctRoles } from './types.js';
@@ -12,7 +12,7 @@ export const MAX_TARGET_NAME_LENGTH = 1024;
 /**
  * A target name is a relative path of non-empty segments: no leading `/`, no `.` or `..` segment,
  * no backslash, no control character (NUL included). Such a name can be joined under a directory or
- * a URL without escaping it (K2; uptane-requirements.md 1.9).
+ * a URL without escaping it (K2; docs/uptane-conformance.md 1.9).
  */
 export function checkTargetName(name: string, context: ErrorContext = {}): void {
   const problem = targetNameProblem(name);

@@ -1,8 +1,8 @@
 // Signing metadata, and verifying a threshold of signatures over unique keys.
 //
-// Threshold counting is the check peers got wrong most often (six CVEs, test-catalogue.md section 2):
-// here a key counts once however many signatures or keyids it appears under, only keys the role
-// authorizes count, and a malformed signature simply does not count.
+// Threshold counting is the check peers got wrong most often (six CVEs, docs/threat-model.md
+// advisories): here a key counts once however many signatures or keyids it appears under, only keys
+// the role authorizes count, and a malformed signature simply does not count.
 import { canonicalBytes } from '../canonical.js';
 import type { Ed25519Backend } from '../crypto/ed25519.js';
 import { PublicKey, type PrivateKey, type TufKey } from '../crypto/keys.js';

@@ -1,5 +1,5 @@
-// Readonly types of TUF 1.0 metadata with the Uptane fields (DESIGN.md, "Formats";
-// uptane-requirements.md section 1). Parsed objects are the received JSON, checked and frozen: the
+// Readonly types of TUF 1.0 metadata with the Uptane fields (docs/decisions.md Formats;
+// docs/uptane-conformance.md 1). Parsed objects are the received JSON, checked and frozen: the
 // types name the fields we use, and unknown fields stay in the object because signatures cover them.
 import type { TufKey } from '../crypto/keys.js';
 
