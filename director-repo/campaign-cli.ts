@@ -7,17 +7,10 @@ import { BadRequestError, InvalidExpiryError, OperatorRequestError } from '../sh
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { parseDuration } from '../shared/workspace/duration.js';
 import { readVinsFile, readVinsCsv } from './cli-input.js';
-import type { GroupFilter, GroupRecord } from './campaign-storage.js';
-import { exponentialStages, type Campaigns, type StageSpec } from './campaigns.js';
+import { exponentialStages, type StageSpec } from './campaigns.js';
 import { LIMITS } from './operator-input.js';
-import { DirectorClient, expectAnswer, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
-
-type CampaignStatus = ReturnType<Campaigns['status']>;
-type CampaignSummary = ReturnType<Campaigns['list']>[number];
-type GroupSummary = GroupRecord & { readonly members: number | null };
-
-const groupPath = (name: string) => `/api/v1/groups/${encodeURIComponent(name)}`;
-const campaignPath = (name: string) => `/api/v1/campaigns/${encodeURIComponent(name)}`;
+import { DirectorClient, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
+import type { CampaignBody, CampaignSchedule, CampaignStatus, GroupBody, GroupFilterBody as GroupFilter } from './api/operator-api.js';
 
 // ---------------------------------------------------------------------------------------------
 // Reading options.
@@ -340,9 +333,8 @@ const groupCreateCommand = (io: CliEnvironment): CommandModule<object, GroupCrea
       ...(argv.filterInstalledImage === undefined ? {} : { installedImage: argv.filterInstalledImage }),
     };
     const kind = vins.length > 0 ? 'static' : 'dynamic';
-    const body = kind === 'static' ? { name: argv.name, vins } : { name: argv.name, filter };
-    const answer = await withHints(() => client.call('POST', '/api/v1/groups', `create group ${argv.name}`, body), argv.name, 'group');
-    const { members } = expectAnswer<{ name: string; members: number }>(answer, ['name', 'members'], 'a group');
+    const body: GroupBody = kind === 'static' ? { name: argv.name, vins } : { name: argv.name, filter };
+    const { members } = await withHints(() => client.send('POST /groups', `create group ${argv.name}`, { body }), argv.name, 'group');
     if (argv.json) {
       printJson(io, { name: argv.name, kind, members, ...(kind === 'static' ? { listed: vins.length } : { filter }) });
       return;
@@ -371,7 +363,7 @@ const groupListCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> =
       .example('$0 director group list', 'every group') as Argv<JsonArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const { groups } = expectAnswer<{ groups: GroupSummary[] }>(await client.call('GET', '/api/v1/groups', 'list groups'), ['groups'], 'group list');
+    const { groups } = await client.send('GET /groups', 'list groups');
     if (argv.json) {
       printJson(io, { groups });
       return;
@@ -400,12 +392,8 @@ const groupShowCommand = (io: CliEnvironment): CommandModule<object, NameArgs> =
       .example('$0 director group show eu-sedans', 'who is in it today') as Argv<NameArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const { members } = expectAnswer<{ members: string[] }>(
-      await withHints(() => client.call('GET', groupPath(argv.name), `show group ${argv.name}`), argv.name, 'group'),
-      ['members'],
-      'group show',
-    );
-    const { groups } = expectAnswer<{ groups: GroupSummary[] }>(await client.call('GET', '/api/v1/groups', 'list groups'), ['groups'], 'group list');
+    const { members } = await withHints(() => client.send('GET /groups/:name', `show group ${argv.name}`, { params: { name: argv.name } }), argv.name, 'group');
+    const { groups } = await client.send('GET /groups', 'list groups');
     const record = groups.find((g) => g.name === argv.name);
     const shown = { name: argv.name, kind: record?.kind ?? null, filter: record?.filter ?? null, createdAt: record?.createdAt ?? null, members };
     if (argv.json) {
@@ -442,15 +430,15 @@ interface CampaignCreateArgs extends RemoteArgs {
 }
 
 /** The POST /api/v1/campaigns body the options describe; throws on the first option that is wrong. */
-export function campaignBody(argv: Omit<CampaignCreateArgs, keyof RemoteArgs | 'json'>): Record<string, unknown> {
+export function campaignBody(argv: Omit<CampaignCreateArgs, keyof RemoteArgs | 'json'>): CampaignBody {
   const images = argv.image.map(parseImage);
   const soakMs = argv.soak === undefined ? undefined : parseMs(argv.soak, '--soak');
-  let schedule: Record<string, unknown>;
+  let schedule: CampaignSchedule;
   if (argv.preset !== undefined) {
     if (argv.soak !== undefined || argv.successThreshold !== undefined) {
       throw new Error('the white-paper preset has its own schedule (a day per stage, soak 1d): leave out --soak and --success-threshold, or give the stages with --stage');
     }
-    schedule = { preset: argv.preset };
+    schedule = { preset: argv.preset as 'white-paper' }; // the one choice yargs allows
   } else if (argv.ramp !== undefined) {
     if (argv.successThreshold !== undefined) throw new Error('--success-threshold applies to --stage stages; a ramp uses the default (90% installed)');
     schedule = { ramp: { ...parseRamp(argv.ramp), ...(soakMs === undefined ? {} : { minSoakMs: soakMs }) } };
@@ -527,11 +515,7 @@ const campaignCreateCommand = (io: CliEnvironment): CommandModule<object, Campai
   handler: async (argv) => {
     const body = campaignBody(argv);
     const client = DirectorClient.from(io, argv);
-    const status = expectAnswer<CampaignStatus>(
-      await withHints(() => client.call('POST', '/api/v1/campaigns', `create campaign ${argv.name}`, body), argv.name),
-      ['id', 'name', 'state', 'stages'],
-      'a campaign',
-    );
+    const status = await withHints(() => client.send('POST /campaigns', `create campaign ${argv.name}`, { body }), argv.name);
     if (argv.json) {
       printJson(io, status);
       return;
@@ -567,11 +551,7 @@ const actionCommand = (io: CliEnvironment, action: Action): CommandModule<object
       .example(`$0 director campaign ${action} ecm-2.1`, ACTIONS[action].describe.split(':')[0]!) as Argv<NameArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const status = expectAnswer<CampaignStatus>(
-      await withHints(() => client.call('POST', `${campaignPath(argv.name)}/${action}`, `${action} campaign ${argv.name}`), argv.name),
-      ['id', 'name', 'state', 'stage', 'perStage'],
-      `campaign ${action}`,
-    );
+    const status = await withHints(() => client.send('POST /campaigns/:campaign/:action', `${action} campaign ${argv.name}`, { params: { campaign: argv.name, action } }), argv.name);
     if (argv.json) {
       printJson(io, status);
       return;
@@ -601,11 +581,7 @@ const campaignStatusCommand = (io: CliEnvironment): CommandModule<object, NameAr
       .example('$0 director campaign status ecm-2.1 --json', 'everything, for tools') as Argv<NameArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const status = expectAnswer<CampaignStatus>(
-      await withHints(() => client.call('GET', campaignPath(argv.name), `show campaign ${argv.name}`), argv.name),
-      ['id', 'name', 'state', 'stage', 'stages', 'perStage', 'failureReasons', 'history'],
-      'campaign status',
-    );
+    const status = await withHints(() => client.send('GET /campaigns/:campaign', `show campaign ${argv.name}`, { params: { campaign: argv.name } }), argv.name);
     if (argv.json) printJson(io, status);
     else printStatus(io, status);
   },
@@ -620,7 +596,7 @@ const campaignListCommand = (io: CliEnvironment): CommandModule<object, JsonArgs
       .example('$0 director campaign list', 'every recent campaign') as Argv<JsonArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const { campaigns } = expectAnswer<{ campaigns: CampaignSummary[] }>(await client.call('GET', '/api/v1/campaigns', 'list campaigns'), ['campaigns'], 'campaign list');
+    const { campaigns } = await client.send('GET /campaigns', 'list campaigns');
     if (argv.json) {
       printJson(io, { campaigns });
       return;

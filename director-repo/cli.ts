@@ -9,9 +9,9 @@ import type { Argv, CommandModule } from 'yargs';
 import { PublicKey } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
-import type { Director, EcuRegistration, PlannedAssignment, VehicleRegistration } from './director.js';
+import type { EcuRegistration, VehicleRegistration } from './director.js';
 import { startDirector, type RunningDirector } from './server.js';
-import type { AssignmentRecord } from './storage.js';
+import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
 import { readVinsFile, splitCsvLine } from './cli-input.js';
 import {
@@ -35,10 +35,6 @@ export { readVinsFile, splitCsvLine } from './cli-input.js';
 const DEFAULT_DATA_DIR = '.uptane-data/director';
 const HEX_KEY = /^[0-9a-f]{64}$/;
 
-type VehicleStatus = ReturnType<Director['vehicleStatus']>;
-type VehicleSummary = { vin: string; attributes: Record<string, string>; registeredAt: string };
-type AuditEntry = { at: string; actor: string; tokenId?: string | null; action: string; details: unknown };
-type OnlineKeysAnswer = ReturnType<Director['onlineKeysJson']>;
 
 /** "2-4" for consecutive CSV lines, "2,5" otherwise. */
 function lineRange(lines: readonly number[]): string {
@@ -139,7 +135,6 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
 // ---------------------------------------------------------------------------------------------
 // Remote commands: the operator API of a running Director (the client is in operator-client.ts).
 
-const vinPath = (vin: string) => `/api/v1/vehicles/${encodeURIComponent(vin)}`;
 
 // --- vehicle register -------------------------------------------------------------------------
 
@@ -250,13 +245,12 @@ function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): 
 /** Registers one vehicle; a conflict with an identical registration is "unchanged", not a failure. */
 async function registerOne(client: DirectorClient, registration: VehicleRegistration): Promise<{ result: 'registered' | 'unchanged'; status: VehicleStatus }> {
   try {
-    const answer = await client.call('POST', '/api/v1/vehicles', `register vehicle ${registration.vin}`, registration);
-    return { result: 'registered', status: expectAnswer<VehicleStatus>(answer, ['vin', 'ecus'], 'a registration') };
+    return { result: 'registered', status: await client.send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration }) };
   } catch (err) {
     if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
     let existing: VehicleStatus;
     try {
-      existing = expectAnswer<VehicleStatus>(await client.call('GET', vinPath(registration.vin), `show vehicle ${registration.vin}`), ['vin', 'ecus'], 'vehicle show');
+      existing = await client.send('GET /vehicles/:vin', `show vehicle ${registration.vin}`, { params: { vin: registration.vin } });
     } catch (lookup) {
       if (lookup instanceof OperatorRequestError && lookup.status === 404) throw err; // an ECU of it belongs to another vehicle
       throw lookup;
@@ -432,12 +426,7 @@ const listCommand = (io: CliEnvironment): CommandModule<object, ListArgs> => ({
       .example('$0 director vehicle list --after WVW123 --limit 500 --json', 'the next page, for scripts') as Argv<ListArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const query = new URLSearchParams({ limit: String(argv.limit), ...(argv.after === undefined ? {} : { after: argv.after }) });
-    const answer = expectAnswer<{ total: number; vehicles: VehicleSummary[] }>(
-      await client.call('GET', `/api/v1/vehicles?${query.toString()}`, 'list vehicles'),
-      ['total', 'vehicles'],
-      'vehicle list',
-    );
+    const answer = await client.send('GET /vehicles', 'list vehicles', { query: { limit: argv.limit, after: argv.after } });
     if (argv.json) {
       printJson(io, answer);
       return;
@@ -472,7 +461,7 @@ const showCommand = (io: CliEnvironment): CommandModule<object, ShowArgs> => ({
     const client = DirectorClient.from(io, argv);
     let status: VehicleStatus;
     try {
-      status = expectAnswer<VehicleStatus>(await client.call('GET', vinPath(argv.vin), `show vehicle ${argv.vin}`), ['vin', 'ecus', 'assignments', 'attacks', 'manifests'], 'vehicle show');
+      status = await client.send('GET /vehicles/:vin', `show vehicle ${argv.vin}`, { params: { vin: argv.vin } });
     } catch (err) {
       if (err instanceof OperatorRequestError && err.status === 404) {
         throw new OperatorRequestError(`${err.message}\n\`uptane director vehicle list\` shows the registered VINs`, err.status, err.remoteCode);
@@ -564,10 +553,10 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       ...(argv.dryRun ? { dryRun: true } : {}),
     };
     const what = `${argv.dryRun ? 'plan' : 'make'} the assignment of ${argv.image}`;
-    const answer = await client.call('POST', '/api/v1/assignments', what, body);
+    const answer = await client.send('POST /assignments', what, { body });
     const vehicleCount = (rows: ReadonlyArray<{ vin: string }>) => new Set(rows.map((r) => r.vin)).size;
     if (argv.dryRun) {
-      const { plan } = expectAnswer<{ plan: Array<PlannedAssignment & { installed: string | null }> }>(answer, ['plan'], 'a dry run');
+      const { plan } = expectAnswer<AssignmentPlan>(answer, ['plan'], 'a dry run');
       if (argv.json) {
         printJson(io, { dryRun: true, image: argv.image, plan });
         return;
@@ -582,7 +571,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       io.print('run the same command without --dry-run to assign');
       return;
     }
-    const { assignments } = expectAnswer<{ assignments: AssignmentRecord[] }>(answer, ['assignments'], 'an assignment');
+    const { assignments } = expectAnswer<AssignmentsCreated>(answer, ['assignments'], 'an assignment');
     if (argv.json) {
       printJson(io, { assignments });
       return;
@@ -617,7 +606,7 @@ const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> =>
       ) as Argv<CancelArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const answer = expectAnswer<AssignmentRecord>(await client.call('DELETE', `/api/v1/assignments/${argv.id}`, `cancel assignment ${argv.id}`), ['id', 'state'], 'a cancellation');
+    const answer = await client.send('DELETE /assignments/:id', `cancel assignment ${argv.id}`, { params: { id: String(argv.id) } });
     if (argv.json) {
       printJson(io, answer);
       return;
@@ -657,15 +646,10 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
       .epilogue('A new key in a manifest is refused unless it was registered this way first (Uptane best practice: ECU replacement is an out-of-band operator action).') as unknown as Argv<ReplaceArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const status = expectAnswer<VehicleStatus>(
-      await client.call('POST', `${vinPath(argv.vin)}/ecus/${encodeURIComponent(argv.oldSerial)}/replace`, `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
-        serial: argv.serial,
-        hardwareId: argv.hardwareId,
-        publicKey: argv.publicKey,
-      }),
-      ['vin', 'ecus'],
-      'an ECU replacement',
-    );
+    const status = await client.send('POST /vehicles/:vin/ecus/:serial/replace', `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
+      params: { vin: argv.vin, serial: argv.oldSerial },
+      body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey: argv.publicKey },
+    });
     if (argv.json) {
       printJson(io, status);
       return;
@@ -689,7 +673,7 @@ const onlineKeysCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> 
       .example('$0 director online-keys --json > director-online-keys.json', 'for the offline root ceremony') as Argv<JsonArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const keys = expectAnswer<OnlineKeysAnswer>(await client.call('GET', '/api/v1/online-keys', 'show its online keys'), ['targets', 'snapshot', 'timestamp'], 'online-keys');
+    const keys = await client.send('GET /online-keys', 'show its online keys');
     if (argv.json) {
       printJson(io, keys);
       return;
@@ -723,7 +707,7 @@ const auditCommand = (io: CliEnvironment): CommandModule<object, AuditArgs> => (
       .example('$0 director audit --limit 1000 --json', 'for a report') as Argv<AuditArgs>,
   handler: async (argv) => {
     const client = DirectorClient.from(io, argv);
-    const { entries } = expectAnswer<{ entries: AuditEntry[] }>(await client.call('GET', `/api/v1/audit?limit=${argv.limit}`, 'show the audit log'), ['entries'], 'audit');
+    const { entries } = await client.send('GET /audit', 'show the audit log', { query: { limit: argv.limit } });
     if (argv.json) {
       printJson(io, { entries });
       return;

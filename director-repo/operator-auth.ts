@@ -10,9 +10,10 @@ import { InsufficientScopeError } from '../shared/core/errors.js';
 import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
 import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope } from './storage.js';
 import { runWithToken } from './token-context.js';
+import type { OperatorRoute } from './api/operator-api.js';
 
-/** `METHOD /path` under /api/v1, with `:name` for one path segment, and the scope it needs. */
-export const OPERATOR_ROUTE_SCOPES: Readonly<Record<string, OperatorScope>> = {
+/** Every route of the operator API (api/operator-api.ts), `METHOD /path` under /api/v1, and the scope it needs. */
+export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope>> = {
   'GET /online-keys': 'read',
   'PUT /metadata/root': 'admin',
   'POST /vehicles': 'operator',

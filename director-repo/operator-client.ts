@@ -5,6 +5,7 @@ import type { Argv } from 'yargs';
 import { escapeTerminalText } from '../shared/util/terminal-text.js';
 import { FetchError, OperatorRequestError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { ANSWER_FIELDS, operatorPath, type OperatorAnswer, type OperatorRequest, type OperatorRoute } from './api/operator-api.js';
 
 export const DEFAULT_PORT = 8082;
 export const DEFAULT_TOKEN_ENV = 'UPTANE_OPERATOR_TOKEN';
@@ -82,7 +83,19 @@ export class DirectorClient {
     return new DirectorClient(args.url, token, args.tokenEnv);
   }
 
-  /** One request; `what` completes "the Director refused to ..." in error messages. */
+  /**
+   * One request of the operator API, typed by its route (api/operator-api.ts): the path is built from
+   * the route and its parameters, and the answer checked for its route's fields. `what` completes
+   * "the Director refused to ..." in error messages.
+   */
+  async send<R extends OperatorRoute>(route: R, what: string, ...[request]: {} extends OperatorRequest<R> ? [OperatorRequest<R>?] : [OperatorRequest<R>]): Promise<OperatorAnswer<R>> {
+    const parts = (request ?? {}) as { params?: object; query?: Readonly<Record<string, string | number | undefined>>; body?: unknown };
+    const path = operatorPath(route, (parts.params ?? {}) as never, parts.query);
+    const json = await this.call(route.slice(0, route.indexOf(' ')), path, what, parts.body);
+    return expectAnswer<OperatorAnswer<R>>(json, ANSWER_FIELDS[route], what);
+  }
+
+  /** One request by method and path (send, typed, is the usual way); `what` completes "the Director refused to ..." in error messages. */
   async call(method: string, path: string, what: string, body?: unknown): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     let payload: string | Uint8Array | undefined;
@@ -142,7 +155,7 @@ ${this.base} has no such route: is --url (env UPTANE_DIRECTOR_URL) the Director,
 }
 
 /** The answer must be an object with these fields; the Director is ours, so this only guards against talking to something else. */
-export function expectAnswer<T>(json: Record<string, unknown>, fields: readonly string[], what: string): T {
+export function expectAnswer<T>(json: object, fields: readonly string[], what: string): T {
   const missing = fields.filter((f) => !(f in json));
   if (missing.length > 0) throw new FetchError(`unexpected answer to ${what}: no ${missing.join(', ')}; is --url a Director?`);
   return json as T;

@@ -9,7 +9,7 @@ import { HttpFetcher } from '../shared/client/fetcher.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { openWorkspace, withWorkspace, workspaceCommands, type WorkspaceArgs, type WorkspaceCliEnvironment } from '../shared/workspace/cli.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
-import { checkUrl, DEFAULT_PORT, DEFAULT_TOKEN_ENV, DirectorClient, expectAnswer, printJson } from './operator-client.js';
+import { checkUrl, DEFAULT_PORT, DEFAULT_TOKEN_ENV, DirectorClient, printJson } from './operator-client.js';
 import { DIRECTOR_ONLINE_ROLES, fetchOnlineKeys, pullRootChain, pushStagedRoot, REPOSITORY } from './root-workspace.js';
 
 interface ServerArgs {
@@ -97,7 +97,7 @@ const rootPushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Roo
       throw new Error(`cannot read ${argv.file}: ${(err as Error).message}`, { cause: err });
     }
     const client = DirectorClient.from(io, { url: serverOf(io, argv), tokenEnv: argv.tokenEnv });
-    const answer = expectAnswer<{ version: number }>(await client.call('PUT', '/api/v1/metadata/root', `publish root ${argv.file}`, new Uint8Array(bytes)), ['version'], 'a root push');
+    const answer = await client.send('PUT /metadata/root', `publish root ${argv.file}`, { body: new Uint8Array(bytes) });
     if (argv.json) printJson(io, answer);
     else io.print(`published Director root version ${answer.version}; vehicles fetch it as /metadata/${answer.version}.root.json`);
   },

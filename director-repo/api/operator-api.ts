@@ -1,0 +1,357 @@
+// The Director's operator API (/api/v1) as a contract: for every route, the body it takes, the query
+// it reads and the answer it sends, as JSON on the wire. The routes (app.ts, campaign-routes.ts)
+// answer with these types, so the compiler holds the services to them; the CLI's client
+// (operator-client.ts) and any other client (a dashboard) read them. Types only, and a table of the
+// fields each answer must have: nothing here imports the server, so a web client can take this file
+// alone. Who may call each route: operator-auth.ts (OPERATOR_ROUTE_SCOPES, keyed by OperatorRoute).
+
+/** Where the operator API is mounted on the Director. */
+export const OPERATOR_API_PREFIX = '/api/v1';
+
+// --- Request bodies ------------------------------------------------------------------------------
+
+export interface EcuBody {
+  readonly serial: string;
+  readonly hardwareId: string;
+  /** Ed25519, 64 hex digits. */
+  readonly publicKey: string;
+}
+
+export interface VehicleRegistrationBody {
+  readonly vin: string;
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly ecus: ReadonlyArray<EcuBody & { readonly primary?: boolean }>;
+}
+
+/** One vehicle (vin) or many (vins); one ECU by serial, or every ECU with the hardware id. */
+export type AssignmentBody = ({ readonly vin: string; readonly vins?: never } | { readonly vins: readonly string[]; readonly vin?: never }) & {
+  readonly image: string;
+  readonly ecuSerial?: string;
+  readonly hardwareId?: string;
+  /** Plan only: the answer is an AssignmentPlan and nothing is assigned. */
+  readonly dryRun?: boolean;
+};
+
+export interface GroupFilterBody {
+  readonly attributes?: Readonly<Record<string, string>>;
+  readonly hardwareId?: string;
+  readonly installedImage?: string;
+}
+
+/** A static group (vins) or a dynamic one (filter). */
+export type GroupBody = { readonly name: string } & ({ readonly vins: readonly string[]; readonly filter?: never } | { readonly filter: GroupFilterBody; readonly vins?: never });
+
+export interface CampaignStage {
+  readonly share?: number;
+  readonly count?: number;
+  readonly startAfterMs?: number;
+  readonly minSoakMs?: number;
+  readonly successThreshold?: number;
+}
+
+export interface CampaignHaltRules {
+  readonly maxFailureRate?: number;
+  readonly minSample?: number;
+  readonly maxFailures?: number;
+  readonly onAttack?: boolean;
+}
+
+export interface CampaignImage {
+  readonly hardwareId: string;
+  readonly image: string;
+}
+
+/** A campaign's stages, given one way: a list, the "white-paper" preset, or an exponential ramp. */
+export type CampaignSchedule =
+  | { readonly stages: readonly CampaignStage[]; readonly preset?: never; readonly ramp?: never }
+  | { readonly preset: 'white-paper'; readonly stages?: never; readonly ramp?: never }
+  | { readonly ramp: { readonly first: number; readonly factor: number; readonly minSoakMs?: number }; readonly stages?: never; readonly preset?: never };
+
+export type CampaignBody = {
+  readonly name: string;
+  readonly group: string;
+  readonly images: readonly CampaignImage[];
+  readonly halt?: CampaignHaltRules;
+  readonly includeNewVehicles?: boolean;
+  readonly maintenanceWindow?: { readonly startHour: number; readonly endHour: number };
+} & CampaignSchedule;
+
+export type CampaignAction = 'start' | 'pause' | 'resume' | 'advance' | 'abort';
+
+// --- Answers -------------------------------------------------------------------------------------
+
+export interface VehicleSummary {
+  readonly vin: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly registeredAt: string;
+}
+
+export interface InstalledImage {
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+  readonly releaseCounter: number | null;
+}
+
+export type AssignmentState = 'pending' | 'in_flight' | 'installed' | 'failed' | 'cancelled';
+
+export interface Assignment {
+  readonly id: number;
+  readonly vin: string;
+  readonly ecuSerial: string;
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+  readonly hardwareId: string;
+  readonly releaseCounter: number;
+  readonly state: AssignmentState;
+  readonly reason: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface EcuStatus {
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly primary: boolean;
+  readonly keyid: string;
+  readonly installed: InstalledImage | null;
+  readonly reportedAt: string | null;
+  /** The ECU's active assignment, if any. */
+  readonly pending: Assignment | null;
+}
+
+export interface ReportedAttack {
+  readonly ecuSerial: string;
+  readonly code: string;
+  readonly message: string;
+  readonly reportedAt: string;
+}
+
+/** One manifest the vehicle sent, accepted or refused (a refused one with its body's length and digest). */
+export interface ManifestEntry {
+  readonly id: number;
+  readonly receivedAt: string;
+  readonly accepted: boolean;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+  readonly bodyLength?: number | null;
+  readonly bodySha256?: string | null;
+}
+
+export interface VehicleStatus extends VehicleSummary {
+  readonly lastManifestAt: string | null;
+  readonly ecus: readonly EcuStatus[];
+  readonly assignments: readonly Assignment[];
+  readonly attacks: readonly ReportedAttack[];
+  readonly manifests: readonly ManifestEntry[];
+}
+
+export interface VehicleList {
+  /** All registered vehicles, whatever the page. */
+  readonly total: number;
+  readonly vehicles: readonly VehicleSummary[];
+}
+
+export interface PlannedAssignment {
+  readonly vin: string;
+  readonly ecuSerial: string;
+  readonly filename: string;
+  readonly length: number;
+  readonly hashes: Readonly<Record<string, string>>;
+  readonly hardwareId: string;
+  readonly releaseCounter: number;
+  /** What the ECU reports installed now. */
+  readonly installed: string | null;
+}
+
+export interface AssignmentPlan {
+  readonly dryRun: true;
+  readonly plan: readonly PlannedAssignment[];
+}
+
+export interface AssignmentsCreated {
+  readonly assignments: readonly Assignment[];
+}
+
+/** A TUF public key as root metadata lists it. */
+export interface TufPublicKey {
+  readonly keytype: string;
+  readonly scheme: string;
+  readonly keyval: { readonly public: string };
+}
+
+export type OnlineKeys = Readonly<Record<'targets' | 'snapshot' | 'timestamp', { readonly keyid: string; readonly key: TufPublicKey }>>;
+
+export interface RootAccepted {
+  readonly version: number;
+}
+
+export interface AuditEntry {
+  readonly at: string;
+  readonly actor: string;
+  /** The operator token's public id (null for actions on the Director host). */
+  readonly tokenId: string | null;
+  readonly action: string;
+  readonly details: unknown;
+}
+
+export interface AuditLog {
+  readonly entries: readonly AuditEntry[];
+}
+
+export interface GroupCreated {
+  readonly name: string;
+  readonly members: number;
+}
+
+export interface GroupSummary {
+  readonly name: string;
+  readonly kind: 'static' | 'dynamic';
+  readonly filter: GroupFilterBody | null;
+  readonly createdAt: string;
+  /** Null when the group cannot be evaluated; `problem` says why. */
+  readonly members: number | null;
+  readonly problem?: string;
+}
+
+export interface GroupList {
+  readonly groups: readonly GroupSummary[];
+}
+
+export interface GroupMembers {
+  readonly name: string;
+  readonly members: readonly string[];
+}
+
+export type CampaignState = 'draft' | 'running' | 'paused' | 'completed' | 'aborted';
+
+export interface CampaignStageStatus {
+  readonly stage: number;
+  readonly vehicles: number;
+  readonly pending: number;
+  readonly downloading: number;
+  readonly deferredWhileDriving: number;
+  readonly installed: number;
+  readonly failed: number;
+  readonly rolledBack: number;
+  readonly cancelled: number;
+  readonly skipped: number;
+  readonly attackReported: number;
+}
+
+export interface CampaignEvent {
+  readonly at: string;
+  readonly actor: string;
+  readonly kind: string;
+  readonly details: unknown;
+}
+
+export interface CampaignStatus {
+  readonly id: number;
+  readonly name: string;
+  readonly group: string;
+  readonly state: CampaignState;
+  /** 1-based. */
+  readonly stage: number;
+  /** Null while the stage waits for its schedule or maintenance window. */
+  readonly stageStartedAt: string | null;
+  readonly stages: readonly CampaignStage[];
+  readonly images: readonly CampaignImage[];
+  readonly vehicles: number;
+  readonly perStage: readonly CampaignStageStatus[];
+  readonly failureReasons: Readonly<Record<string, number>>;
+  readonly history: readonly CampaignEvent[];
+}
+
+export interface CampaignSummary {
+  readonly id: number;
+  readonly name: string;
+  readonly group: string;
+  readonly state: CampaignState;
+  readonly stage: number;
+  readonly stages: number;
+}
+
+export interface CampaignList {
+  readonly campaigns: readonly CampaignSummary[];
+}
+
+// --- The routes ----------------------------------------------------------------------------------
+
+/**
+ * Every route, `METHOD /path` under OPERATOR_API_PREFIX with `:name` for one path segment, with its
+ * body (a Uint8Array for raw bytes), query and answer.
+ */
+export interface OperatorApi {
+  'GET /online-keys': { answer: OnlineKeys };
+  'PUT /metadata/root': { body: Uint8Array; answer: RootAccepted };
+  'POST /vehicles': { body: VehicleRegistrationBody; answer: VehicleStatus };
+  'GET /vehicles': { query: { readonly limit?: number; readonly after?: string }; answer: VehicleList };
+  'GET /vehicles/:vin': { answer: VehicleStatus };
+  'POST /vehicles/:vin/ecus/:serial/replace': { body: EcuBody; answer: VehicleStatus };
+  'POST /assignments': { body: AssignmentBody; answer: AssignmentsCreated | AssignmentPlan };
+  'DELETE /assignments/:id': { answer: Assignment };
+  'GET /audit': { query: { readonly limit?: number }; answer: AuditLog };
+  'POST /groups': { body: GroupBody; answer: GroupCreated };
+  'GET /groups': { answer: GroupList };
+  'GET /groups/:name': { answer: GroupMembers };
+  'POST /campaigns': { body: CampaignBody; answer: CampaignStatus };
+  'GET /campaigns': { answer: CampaignList };
+  'GET /campaigns/:campaign': { answer: CampaignStatus };
+  'POST /campaigns/:campaign/:action': { answer: CampaignStatus };
+}
+
+export type OperatorRoute = keyof OperatorApi;
+export type OperatorAnswer<R extends OperatorRoute> = OperatorApi[R]['answer'];
+export type OperatorBody<R extends OperatorRoute> = OperatorApi[R] extends { body: infer B } ? B : undefined;
+export type OperatorQuery<R extends OperatorRoute> = OperatorApi[R] extends { query: infer Q } ? Q : undefined;
+
+/** The `:name` segments of a route's path, each a string. */
+export type OperatorPathParams<R extends string> = R extends `${string}:${infer Name}/${infer Rest}`
+  ? { readonly [K in Name]: string } & OperatorPathParams<Rest>
+  : R extends `${string}:${infer Name}`
+    ? { readonly [K in Name]: string }
+    : Record<never, never>;
+
+/** What a client gives for one request of `R`: its path parameters, its body and its query, as the route has them. */
+export type OperatorRequest<R extends OperatorRoute> = (keyof OperatorPathParams<R> extends never ? { readonly params?: never } : { readonly params: OperatorPathParams<R> }) &
+  (OperatorBody<R> extends undefined ? { readonly body?: never } : { readonly body: OperatorBody<R> }) &
+  (OperatorQuery<R> extends undefined ? { readonly query?: never } : { readonly query?: OperatorQuery<R> });
+
+/**
+ * Fields every answer of a route has: a client checks them before trusting the shape (the Director
+ * is ours; this only tells a client that reached something else). A dry-run assignment answers
+ * `plan` instead of `assignments`, so that route's check is the client's own.
+ */
+const CAMPAIGN_STATUS_FIELDS = ['id', 'name', 'state', 'stage', 'stages', 'perStage', 'failureReasons', 'history'];
+
+export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] } = {
+  'GET /online-keys': ['targets', 'snapshot', 'timestamp'],
+  'PUT /metadata/root': ['version'],
+  'POST /vehicles': ['vin', 'ecus'],
+  'GET /vehicles': ['total', 'vehicles'],
+  'GET /vehicles/:vin': ['vin', 'ecus', 'assignments', 'attacks', 'manifests'],
+  'POST /vehicles/:vin/ecus/:serial/replace': ['vin', 'ecus'],
+  'POST /assignments': [],
+  'DELETE /assignments/:id': ['id', 'state'],
+  'GET /audit': ['entries'],
+  'POST /groups': ['name', 'members'],
+  'GET /groups': ['groups'],
+  'GET /groups/:name': ['members'],
+  'POST /campaigns': CAMPAIGN_STATUS_FIELDS,
+  'GET /campaigns': ['campaigns'],
+  'GET /campaigns/:campaign': CAMPAIGN_STATUS_FIELDS,
+  'POST /campaigns/:campaign/:action': CAMPAIGN_STATUS_FIELDS,
+};
+
+/** The URL path of `route` under OPERATOR_API_PREFIX, each parameter percent-encoded, and the query. */
+export function operatorPath<R extends OperatorRoute>(route: R, params: OperatorPathParams<R>, query?: Readonly<Record<string, string | number | undefined>>): string {
+  const path = route
+    .slice(route.indexOf(' ') + 1)
+    .replace(/:(\w+)/g, (_all, name: string) => encodeURIComponent((params as Readonly<Record<string, string>>)[name]!));
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(query ?? {})) if (value !== undefined) search.set(name, String(value));
+  const text = search.toString();
+  return `${OPERATOR_API_PREFIX}${path}${text === '' ? '' : `?${text}`}`;
+}
