@@ -95,8 +95,8 @@ export interface InstalledImage {
 
 export type AssignmentState = 'pending' | 'in_flight' | 'installed' | 'failed' | 'cancelled';
 
-export interface Assignment {
-  readonly id: number;
+/** An image for one ECU of one vehicle, as an assignment or its plan names it. */
+export interface AssignedImage {
   readonly vin: string;
   readonly ecuSerial: string;
   readonly filename: string;
@@ -104,6 +104,10 @@ export interface Assignment {
   readonly hashes: Readonly<Record<string, string>>;
   readonly hardwareId: string;
   readonly releaseCounter: number;
+}
+
+export interface Assignment extends AssignedImage {
+  readonly id: number;
   readonly state: AssignmentState;
   readonly reason: string | null;
   readonly createdAt: string;
@@ -153,14 +157,7 @@ export interface VehicleList {
   readonly vehicles: readonly VehicleSummary[];
 }
 
-export interface PlannedAssignment {
-  readonly vin: string;
-  readonly ecuSerial: string;
-  readonly filename: string;
-  readonly length: number;
-  readonly hashes: Readonly<Record<string, string>>;
-  readonly hardwareId: string;
-  readonly releaseCounter: number;
+export interface PlannedAssignment extends AssignedImage {
   /** What the ECU reports installed now. */
   readonly installed: string | null;
 }
