@@ -78,7 +78,7 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
       .option('json', { type: 'boolean', default: false, describe: 'print {name, removed, tokenIds} as JSON' })
       .example('$0 director operator remove alice', "alice's token stops working immediately") as unknown as Argv<RemoveArgs>,
   handler: (argv) => {
-    OPERATOR_TOKENS.withExisting(argv.dataDir, (storage) => {
+    return OPERATOR_TOKENS.withExisting(argv.dataDir, (storage) => {
       const now = systemClock.now();
       const revoked = storage.removeOperator(argv.name, now);
       if (revoked.length === 0) throw new Error(`no operator named ${argv.name} with a token in force in ${resolve(argv.dataDir)}`);

@@ -12,7 +12,7 @@ import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
 import type { ImageRepository } from './repository.js';
-import type { ImageRepoStorage } from './storage.js';
+import type { ImageRepoStorage } from './store/storage.js';
 import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type UploaderRequest } from './uploader-auth.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
@@ -112,10 +112,10 @@ export function createApp({
     }
   });
 
-  app.put('/api/v1/metadata/root', uploaderAuth, metadataBody, (req: UploaderRequest, res, next) => {
+  app.put('/api/v1/metadata/root', uploaderAuth, metadataBody, async (req: UploaderRequest, res, next) => {
     try {
       checkMayPublishRole(req.uploaderToken!, 'root');
-      const result = repository.submitRoot(req.body as Buffer);
+      const result = await repository.submitRoot(req.body as Buffer);
       log?.(`root v${result.version} published by ${by(req)}`);
       res.status(201).json(result);
     } catch (err) {
@@ -127,7 +127,7 @@ export function createApp({
     try {
       const role = String(req.params.role);
       checkMayPublishRole(req.uploaderToken!, role);
-      checkMayPublishPaths(req.uploaderToken!, role, req.body as Buffer, storage.latest(role)?.bytes);
+      checkMayPublishPaths(req.uploaderToken!, role, req.body as Buffer, (await storage.latest(role))?.bytes);
       const result = await repository.submitTargets(role, req.body as Buffer);
       log?.(`${role} v${result.version} published by ${by(req)}`);
       res.status(201).json(result);
@@ -169,8 +169,8 @@ export function metadataFastRoutes({ repository }: Pick<ImageAppDeps, 'repositor
 }
 
 /** GET /metadata/:file: a TUF metadata file, with its content hash as ETag. */
-function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse, file: string): void {
-  const stored = repository.metadataFile(file);
+async function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+  const stored = await repository.metadataFile(file);
   if (stored === undefined) {
     sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
     return;

@@ -1,6 +1,6 @@
 // The Image repository service: takes offline-signed root, targets and delegated targets metadata
 // and images from uploaders, verifies everything as a client would before storing it, and keeps
-// snapshot and timestamp current with its online keys (uptane-requirements.md section 3).
+// snapshot and timestamp current with its online keys (docs/uptane-conformance.md 3).
 // Routes in app.ts stay thin; this is where the decisions are.
 import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
@@ -22,7 +22,8 @@ import type { RootSigned, TargetsSigned } from '../shared/core/metadata/types.js
 import { isExpired, TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
 import { buildSnapshot, buildTimestamp, type RoleFile } from '../shared/server/snapshot-timestamp.js';
 import type { BlobStore, StoredBlob } from './blob-store.js';
-import type { ImageRepoStorage, StoredMetadata } from './storage.js';
+import type { ImageRecordStore } from './store/images.js';
+import type { MetadataStore, PublishedFile, StoredMetadata } from './store/metadata.js';
 
 export interface OnlineKeys {
   readonly timestamp: PrivateKey;
@@ -54,16 +55,25 @@ const REPOSITORY = 'image';
 
 export class ImageRepository {
   private readonly config: ImageRepoConfig;
+  /** The publication under way in this process (see exclusive). */
+  private publishing: Promise<unknown> = Promise.resolve();
 
   constructor(
-    private readonly storage: ImageRepoStorage,
+    private readonly storage: MetadataStore & ImageRecordStore,
     private readonly blobs: BlobStore,
     private readonly keys: OnlineKeys,
     private readonly clock: Clock,
     config: Partial<ImageRepoConfig> = {},
   ) {
     this.config = { ...DEFAULT_IMAGE_REPO_CONFIG, ...config };
-    const root = this.currentRoot();
+  }
+
+  /**
+   * Refuses online keys the published root does not authorize, and offline keys on the server. Run
+   * before serving; every root published afterwards is checked as it comes (submitRoot).
+   */
+  async checkOnlineKeys(): Promise<void> {
+    const root = await this.currentRoot();
     if (root !== undefined) this.checkOnlineKeysAgainst(root.signed);
   }
 
@@ -83,7 +93,7 @@ export class ImageRepository {
    * The stored bytes for a metadata file name (URL-decoded) as clients request it: `N.root.json`,
    * `timestamp.json`, `N.snapshot.json`, `N.<role>.json`, or an unversioned `<role>.json` (latest).
    */
-  metadataFile(fileName: string): StoredMetadata | undefined {
+  async metadataFile(fileName: string): Promise<StoredMetadata | undefined> {
     const match = /^(?:(\d{1,15})\.)?(.+)\.json$/.exec(fileName);
     if (match === null) return undefined;
     // `fileName` is already URL-decoded (shared/server/route-table.ts); decoding it again made `%25E0` a
@@ -95,7 +105,7 @@ export class ImageRepository {
   }
 
   async imageFile(sha256: string): Promise<string | undefined> {
-    if (!/^[0-9a-f]{64}$/.test(sha256) || this.storage.image(sha256) === undefined) return undefined;
+    if (!/^[0-9a-f]{64}$/.test(sha256) || (await this.storage.image(sha256)) === undefined) return undefined;
     return this.blobs.pathOf(sha256);
   }
 
@@ -104,7 +114,7 @@ export class ImageRepository {
 
   async uploadImage(body: AsyncIterable<Uint8Array>, uploader: string): Promise<StoredBlob> {
     const blob = await this.blobs.put(body, this.config.maxImageBytes);
-    this.storage.recordImage({ sha256: blob.hashes.sha256, sha512: blob.hashes.sha512, length: blob.length }, uploader, this.clock.now());
+    await this.storage.recordImages([{ sha256: blob.hashes.sha256, sha512: blob.hashes.sha512, length: blob.length }], uploader, this.clock.now());
     return blob;
   }
 
@@ -113,25 +123,28 @@ export class ImageRepository {
    * as a client checks it (#check_root: old and new thresholds, version N+1), so a root that clients
    * would reject is never published. The server's online keys must be the ones root names.
    */
-  submitRoot(bytes: Uint8Array): { version: number } {
-    const now = this.clock.now();
-    const current = this.storage.latest('root');
-    let root: RootSigned;
-    if (current === undefined) {
-      const set = new TrustedMetadataSet(bytes, now, { repository: REPOSITORY, backend: nodeBackend });
-      root = set.root.signed;
-      if (root.version !== 1) throw new RepositoryStateError(`the first root must be version 1, got ${root.version}`, { repository: REPOSITORY, role: 'root' });
-    } else {
-      const set = new TrustedMetadataSet(current.bytes, now, { repository: REPOSITORY, backend: nodeBackend });
-      root = set.updateRoot(bytes).signed;
-    }
-    if (isExpired(root.expires, now)) throw new ExpiredMetadataError(`root expired at ${root.expires}`, { repository: REPOSITORY, role: 'root' });
-    this.checkOnlineKeysAgainst(root);
-    const published = [{ role: 'root', version: root.version, bytes }];
-    // A new root may change the online keys' authority: re-sign snapshot and timestamp under it.
-    if (this.storage.latest('targets') !== undefined) published.push(...this.signSnapshotAndTimestamp(new Map(), now));
-    this.storage.publish(published, now);
-    return { version: root.version };
+  submitRoot(bytes: Uint8Array): Promise<{ version: number }> {
+    return this.exclusive(async () => {
+      const now = this.clock.now();
+      const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
+      const current = await this.storage.latest('root');
+      let root: RootSigned;
+      if (current === undefined) {
+        const set = new TrustedMetadataSet(bytes, now, { repository: REPOSITORY, backend: nodeBackend });
+        root = set.root.signed;
+        if (root.version !== 1) throw new RepositoryStateError(`the first root must be version 1, got ${root.version}`, { repository: REPOSITORY, role: 'root' });
+      } else {
+        const set = new TrustedMetadataSet(current.bytes, now, { repository: REPOSITORY, backend: nodeBackend });
+        root = set.updateRoot(bytes).signed;
+      }
+      if (isExpired(root.expires, now)) throw new ExpiredMetadataError(`root expired at ${root.expires}`, { repository: REPOSITORY, role: 'root' });
+      this.checkOnlineKeysAgainst(root);
+      const published: PublishedFile[] = [{ role: 'root', version: root.version, bytes }];
+      // A new root may change the online keys' authority: re-sign snapshot and timestamp under it.
+      if ((await this.storage.latest('targets')) !== undefined) published.push(...(await this.signSnapshotAndTimestamp(new Map(), timestamp, now)));
+      await this.storage.publish(published, now);
+      return { version: root.version };
+    });
   }
 
   /**
@@ -141,70 +154,90 @@ export class ImageRepository {
    * image name lies inside the delegation. Then snapshot and timestamp are re-signed, all published
    * in one transaction.
    */
-  async submitTargets(role: string, bytes: Uint8Array): Promise<{ version: number; snapshotVersion: number }> {
-    const now = this.clock.now();
-    const ctx = { repository: REPOSITORY, role };
-    const root = this.currentRoot();
-    if (root === undefined) throw new RepositoryStateError('push a root before any targets metadata', ctx);
-    const metadata = parseMetadata(bytes, 'targets', ctx);
-    const { authority, delegator } = this.authorityFor(role, root.signed);
-    verifyThreshold(metadata, authority, nodeBackend, ctx);
-    const previous = this.storage.latest(role);
-    if (previous !== undefined && metadata.signed.version <= previous.version) {
-      throw new RollbackError(`${role} version ${metadata.signed.version} must be above the published ${previous.version}`, ctx);
-    }
-    if (isExpired(metadata.signed.expires, now)) throw new ExpiredMetadataError(`${role} expired at ${metadata.signed.expires}`, ctx);
-    for (const [name, target] of Object.entries(metadata.signed.targets)) {
-      if (delegator !== undefined && !isAuthorizedFor(delegator, role, name)) {
-        throw new UnauthorizedTargetError(`${role} may not sign for ${name}: outside its delegated paths`, ctx);
+  submitTargets(role: string, bytes: Uint8Array): Promise<{ version: number; snapshotVersion: number }> {
+    return this.exclusive(async () => {
+      const now = this.clock.now();
+      const ctx = { repository: REPOSITORY, role };
+      const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
+      const root = await this.currentRoot();
+      if (root === undefined) throw new RepositoryStateError('push a root before any targets metadata', ctx);
+      const metadata = parseMetadata(bytes, 'targets', ctx);
+      const { authority, delegator } = await this.authorityFor(role, root.signed);
+      verifyThreshold(metadata, authority, nodeBackend, ctx);
+      const previous = await this.storage.latest(role);
+      if (previous !== undefined && metadata.signed.version <= previous.version) {
+        throw new RollbackError(`${role} version ${metadata.signed.version} must be above the published ${previous.version}`, ctx);
       }
-      const sha256 = target.hashes.sha256;
-      const stored = sha256 === undefined ? undefined : this.storage.image(sha256);
-      if (stored === undefined) throw new MissingImageError(`${name}: no uploaded image has these hashes; upload the image first`, ctx);
-      const sha512 = target.hashes.sha512;
-      if (stored.length !== target.length || (sha512 !== undefined && sha512 !== stored.sha512)) {
-        throw new MissingImageError(`${name}: the uploaded image differs in length or sha512 from the metadata`, ctx);
+      if (isExpired(metadata.signed.expires, now)) throw new ExpiredMetadataError(`${role} expired at ${metadata.signed.expires}`, ctx);
+      const targets = Object.entries(metadata.signed.targets);
+      const images = await this.storage.images(targets.flatMap(([, target]) => (target.hashes.sha256 === undefined ? [] : [target.hashes.sha256])));
+      for (const [name, target] of targets) {
+        if (delegator !== undefined && !isAuthorizedFor(delegator, role, name)) {
+          throw new UnauthorizedTargetError(`${role} may not sign for ${name}: outside its delegated paths`, ctx);
+        }
+        const sha256 = target.hashes.sha256;
+        const stored = sha256 === undefined ? undefined : images.get(sha256);
+        if (stored === undefined) throw new MissingImageError(`${name}: no uploaded image has these hashes; upload the image first`, ctx);
+        const sha512 = target.hashes.sha512;
+        if (stored.length !== target.length || (sha512 !== undefined && sha512 !== stored.sha512)) {
+          throw new MissingImageError(`${name}: the uploaded image differs in length or sha512 from the metadata`, ctx);
+        }
       }
-    }
-    const published = [{ role, version: metadata.signed.version, bytes }];
-    const snapshotAndTimestamp = this.signSnapshotAndTimestamp(new Map([[role, { version: metadata.signed.version, bytes }]]), now);
-    this.storage.publish([...published, ...snapshotAndTimestamp], now);
-    return { version: metadata.signed.version, snapshotVersion: snapshotAndTimestamp[0]!.version };
+      const published = { role, version: metadata.signed.version, bytes };
+      const snapshotAndTimestamp = await this.signSnapshotAndTimestamp(new Map([[role, published]]), timestamp, now);
+      await this.storage.publish([published, ...snapshotAndTimestamp], now);
+      return { version: metadata.signed.version, snapshotVersion: snapshotAndTimestamp[0]!.version };
+    });
   }
 
   /**
-   * Keeps snapshot and timestamp from expiring (catalogue D5): re-signs whichever has less than the
-   * configured share of its lifetime left. Returns the roles re-signed.
+   * Keeps snapshot and timestamp from expiring (docs/threat-model.md D5): re-signs whichever has
+   * less than the configured share of its lifetime left. Returns the roles re-signed.
    */
-  refreshOnlineMetadata(): string[] {
-    const now = this.clock.now();
-    if (this.storage.latest('targets') === undefined) return [];
-    const snapshot = this.storage.latest('snapshot');
-    if (snapshot === undefined || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
-      this.storage.publish(this.signSnapshotAndTimestamp(new Map(), now), now);
-      return ['snapshot', 'timestamp'];
-    }
-    const timestamp = this.storage.latest('timestamp');
-    if (timestamp === undefined || this.isDueForResigning(timestamp, this.config.timestampLifetimeMs, now)) {
-      this.storage.publish([this.signTimestamp(snapshot, now)], now);
-      return ['timestamp'];
-    }
-    return [];
+  refreshOnlineMetadata(): Promise<string[]> {
+    return this.exclusive(async () => {
+      const now = this.clock.now();
+      const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
+      if ((await this.storage.latest('targets')) === undefined) return [];
+      const snapshot = await this.storage.latest('snapshot');
+      if (snapshot === undefined || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
+        await this.storage.publish(await this.signSnapshotAndTimestamp(new Map(), timestamp, now), now);
+        return ['snapshot', 'timestamp'];
+      }
+      if (timestamp === undefined || this.isDueForResigning(timestamp, this.config.timestampLifetimeMs, now)) {
+        await this.storage.publish([this.signTimestamp(snapshot, timestamp, now)], now);
+        return ['timestamp'];
+      }
+      return [];
+    });
+  }
+
+  /**
+   * Runs the publications of this process one at a time, each reading, signing and storing with no
+   * other slipping in between. A publisher in another process sharing the database is caught by the
+   * store instead (PublishConflictError): every publication that changes what snapshot and timestamp
+   * pin takes the next timestamp version, and each reads timestamp before anything else, so one that
+   * read a state another has since changed fails rather than overwrite it.
+   */
+  private exclusive<T>(publication: () => Promise<T>): Promise<T> {
+    const result = this.publishing.then(publication);
+    this.publishing = result.catch(() => undefined);
+    return result;
   }
 
   // -------------------------------------------------------------------------------------------
 
-  private currentRoot() {
-    const stored = this.storage.latest('root');
+  private async currentRoot() {
+    const stored = await this.storage.latest('root');
     return stored === undefined ? undefined : parseMetadata(stored.bytes, 'root', { repository: REPOSITORY });
   }
 
   /** Keys and threshold for `role`, and the delegating targets metadata when it is delegated. */
-  private authorityFor(role: string, root: RootSigned): { authority: RoleAuthority; delegator?: TargetsSigned } {
+  private async authorityFor(role: string, root: RootSigned): Promise<{ authority: RoleAuthority; delegator?: TargetsSigned }> {
     const ctx = { repository: REPOSITORY, role };
     if (role === 'targets') return { authority: { keys: root.keys, ...root.roles.targets } };
-    for (const name of this.storage.targetsRoles()) {
-      const stored = this.storage.latest(name)!;
+    for (const name of await this.storage.targetsRoles()) {
+      const stored = (await this.storage.latest(name))!;
       const delegator = parseMetadata(stored.bytes, 'targets', { repository: REPOSITORY, role: name }).signed;
       try {
         return { authority: delegatedAuthority(delegator, name, role, ctx), delegator };
@@ -245,23 +278,29 @@ export class ImageRepository {
     return new Date(expires).getTime() - now.getTime() < lifetimeMs * this.config.resignWhenRemaining;
   }
 
-  /** New snapshot listing every published targets role (with `pending` ones not yet stored) and its timestamp. */
-  private signSnapshotAndTimestamp(pending: Map<string, RoleFile>, now: Date) {
-    // A removed delegation stays listed (uptane-requirements.md 9.1): every role ever published.
-    const roles = new Set([...this.storage.targetsRoles(), ...pending.keys()]);
-    const previous = this.storage.latest('snapshot');
-    const signed = buildSnapshot(
-      [...roles].map((role) => [role, pending.get(role) ?? this.storage.latest(role)!] as const),
-      { version: (previous?.version ?? 0) + 1, expires: formatExpires(new Date(now.getTime() + this.config.snapshotLifetimeMs)), key: this.keys.snapshot },
-    );
+  /**
+   * New snapshot listing every published targets role (with `pending` ones not yet stored) and its
+   * timestamp, the successor of `timestamp` (read first by the caller: see exclusive).
+   */
+  private async signSnapshotAndTimestamp(pending: Map<string, RoleFile>, timestamp: StoredMetadata | undefined, now: Date): Promise<PublishedFile[]> {
+    const previous = await this.storage.latest('snapshot');
+    // A removed delegation stays listed (docs/uptane-conformance.md 9.1): every role ever
+    // published.
+    const roles = new Set([...(await this.storage.targetsRoles()), ...pending.keys()]);
+    const files = await Promise.all([...roles].map(async (role) => [role, pending.get(role) ?? (await this.storage.latest(role))!] as const));
+    const signed = buildSnapshot(files, {
+      version: (previous?.version ?? 0) + 1,
+      expires: formatExpires(new Date(now.getTime() + this.config.snapshotLifetimeMs)),
+      key: this.keys.snapshot,
+    });
     const snapshot = { role: 'snapshot', version: signed.version, bytes: signed.bytes };
-    return [snapshot, this.signTimestamp(snapshot, now)];
+    return [snapshot, this.signTimestamp(snapshot, timestamp, now)];
   }
 
-  private signTimestamp(snapshot: RoleFile, now: Date) {
-    const previous = this.storage.latest('timestamp');
+  /** A timestamp pinning `snapshot`, the successor of `timestamp`. */
+  private signTimestamp(snapshot: RoleFile, timestamp: StoredMetadata | undefined, now: Date): PublishedFile {
     const signed = buildTimestamp(snapshot, {
-      version: (previous?.version ?? 0) + 1,
+      version: (timestamp?.version ?? 0) + 1,
       expires: formatExpires(new Date(now.getTime() + this.config.timestampLifetimeMs)),
       key: this.keys.timestamp,
     });

@@ -16,7 +16,8 @@ import { createHandler } from './app.js';
 import { BlobStore } from './blob-store.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 import { ImageRepository, type ImageRepoConfig } from './repository.js';
-import { ImageRepoStorage } from './storage.js';
+import { SqliteImageRepoStorage } from './store/sqlite.js';
+import type { ImageRepoStorage } from './store/storage.js';
 
 export { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 
@@ -50,7 +51,7 @@ const SUBFOLDERS = ['keys', 'blobs', join('blobs', 'incoming')];
 
 export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>) {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const storage = new ImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
+  const storage: ImageRepoStorage = new SqliteImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
   const blobs = new BlobStore(join(dataDir, 'blobs'));
   const keys = loadOnlineKeys(join(dataDir, 'keys'), ['timestamp', 'snapshot'], 'image');
   return { storage, blobs, repository: new ImageRepository(storage, blobs, keys, clock, config) };
@@ -67,6 +68,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   let server: Server;
   try {
     opened = openImageRepository(options.dataDir, clock, options.config);
+    await opened.repository.checkOnlineKeys();
     for (const dir of SUBFOLDERS) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     const removed = opened.blobs.removeStaleTempFiles();
     if (removed > 0) log(`removed ${removed} partial upload${removed === 1 ? '' : 's'} left in blobs/incoming by an earlier crash`);
@@ -83,15 +85,15 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits });
   } catch (err) {
-    opened?.storage.close();
+    await opened?.storage.close();
     releaseFolder();
     throw err;
   }
   const { repository, storage } = opened;
   const resigning = new BackgroundTask(
     're-signing snapshot/timestamp',
-    () => {
-      const resigned = repository.refreshOnlineMetadata();
+    async () => {
+      const resigned = await repository.refreshOnlineMetadata();
       if (resigned.length > 0) log(`re-signed ${resigned.join(' and ')} before expiry`);
     },
     warn,
@@ -109,7 +111,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections(); // keep-alive clients must not hold the shutdown open
       await closed;
-      storage.close();
+      await storage.close();
       releaseFolder();
     },
   };

@@ -11,11 +11,11 @@ import { InsufficientScopeError } from '../shared/core/errors.js';
 import { parseMetadata } from '../shared/core/metadata/parse.js';
 import { matchesPathPattern } from '../shared/core/metadata/paths.js';
 import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
-import type { ImageRepoStorage, UploaderTokenRecord } from './storage.js';
+import type { UploaderTokenRecord, UploaderTokenStore } from './store/uploader-tokens.js';
 
 export type UploaderRequest = Request & { uploader?: string; uploaderToken?: UploaderTokenRecord };
 
-export function requireUploader({ storage, ...context }: TokenAuthContext & { storage: ImageRepoStorage }): RequestHandler {
+export function requireUploader({ storage, ...context }: TokenAuthContext & { storage: UploaderTokenStore }): RequestHandler {
   return bearerAuth({
     ...context,
     kind: 'uploader',

@@ -9,7 +9,9 @@ import type { CliEnvironment } from '../shared/cli/environment.js';
 import { checkRoleName } from '../shared/core/metadata/paths.js';
 import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { openImageRepository } from './server.js';
-import { ImageRepoStorage, type UploaderTokenRecord } from './storage.js';
+import { SqliteImageRepoStorage } from './store/sqlite.js';
+import type { ImageRepoStorage } from './store/storage.js';
+import type { UploaderTokenRecord } from './store/uploader-tokens.js';
 
 const PATH_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -20,7 +22,7 @@ const UPLOADER_TOKENS: TokenGroup<ImageRepoStorage, UploaderTokenRecord> = {
   withExisting: existingDatabase(
     'image-repo.sqlite',
     (dir) => `${dir} holds no Image repository database: give its data folder with --data-dir`,
-    (dir) => new ImageRepoStorage(join(dir, 'image-repo.sqlite')),
+    (dir): ImageRepoStorage => new SqliteImageRepoStorage(join(dir, 'image-repo.sqlite')),
   ),
   tokens: (storage) => storage.uploaderTokens(),
   revoke: (storage, tokenId, now) => storage.revokeUploaderToken(tokenId, now),
@@ -80,12 +82,11 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
     withDataDir(yargs)
       .positional('name', { type: 'string', demandOption: true })
       .example('$0 image uploader remove release-bot', 'the token stops working at once') as unknown as Argv<RemoveArgs>,
-  handler: (argv) => {
-    UPLOADER_TOKENS.withExisting(argv.dataDir, (storage) => {
-      if (storage.removeUploader(argv.name, systemClock.now()).length === 0) throw new Error(`no uploader named ${argv.name} with a token in force`);
+  handler: (argv) =>
+    UPLOADER_TOKENS.withExisting(argv.dataDir, async (storage) => {
+      if ((await storage.removeUploader(argv.name, systemClock.now())).length === 0) throw new Error(`no uploader named ${argv.name} with a token in force`);
       io.print(`removed uploader ${argv.name}`);
-    });
-  },
+    }),
 });
 
 /** The `uploader` subcommands, for cli.ts's group (withDataDir adds its --data-dir option). */

@@ -61,7 +61,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     step('1. Start the Image repository and the Director on loopback (embedded SQLite)');
     image = await startImageServer({ dataDir: join(dataDir, 'image-repo'), clock });
     const uploaderToken = 'demo-uploader-token';
-    image.storage.addUploader('demo-release-engineer', uploaderToken, clock.now());
+    await image.storage.addUploader('demo-release-engineer', uploaderToken, clock.now());
     say(`   Image repository: ${image.url}   Director: (after the Image root exists)`);
 
     step('2. Release engineer: offline keys, root, two images, targets signed by 2 of 3 engineers');

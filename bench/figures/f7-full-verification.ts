@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ImageRecord } from '../../image-repo/store/images.js';
 import { nobleBackend } from '../../shared/core/crypto/ed25519.js';
 import type { TargetFile } from '../../shared/core/metadata/types.js';
 import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
-import type { Db } from '../../shared/server/sqlite.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { operatorOk, registerAll, startBenchRepositories, type BenchContext } from '../lib/context.js';
 import { publishTargets, targetFor, uploadFile } from '../lib/publish.js';
@@ -33,21 +33,15 @@ export async function figure7(ctx: BenchContext): Promise<Figure> {
       writeFileSync(path, randomBytes(IMAGE_BYTES));
       targets[`bench/f7/tcu-${i + 1}.bin`] = targetFor(await uploadFile(repos, path), ['tcu'], i + 1);
     }
-    // The other entries: images of other hardware, recorded in the repository's database (one
-    // transaction through its storage module; their bytes are never downloaded in this figure).
-    const fillers = TARGETS - updates;
-    const storage = repos.image.storage;
-    const db = (storage as unknown as { db: Db }).db;
-    const now = ctx.clock.now();
-    db.transaction(() => {
-      for (let i = 0; i < fillers; i++) {
-        const sha256 = randomBytes(32).toString('hex');
-        const sha512 = randomBytes(64).toString('hex');
-        const length = 1_000_000 + i;
-        storage.recordImage({ sha256, sha512, length }, 'bench', now);
-        targets[`bench/f7/other/ecu-${i % 97}/image-${i}.bin`] = { length, hashes: { sha256, sha512 }, custom: { hardwareIds: [`other-${i % 97}`], releaseCounter: 1 + (i % 5) } };
-      }
-    })();
+    // The other entries: images of other hardware, recorded in the repository's upload records (one
+    // call to its store; their bytes are never downloaded in this figure).
+    const fillers: ImageRecord[] = [];
+    for (let i = 0; i < TARGETS - updates; i++) {
+      const filler = { sha256: randomBytes(32).toString('hex'), sha512: randomBytes(64).toString('hex'), length: 1_000_000 + i };
+      fillers.push(filler);
+      targets[`bench/f7/other/ecu-${i % 97}/image-${i}.bin`] = { length: filler.length, hashes: { sha256: filler.sha256, sha512: filler.sha512 }, custom: { hardwareIds: [`other-${i % 97}`], releaseCounter: 1 + (i % 5) } };
+    }
+    await repos.image.storage.recordImages(fillers, 'bench', ctx.clock.now());
     const targetsBytes = await publishTargets(repos, 1, targets);
 
     const vin = 'BENCHF7000001';

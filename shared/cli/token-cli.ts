@@ -18,8 +18,9 @@ export interface DataDirArgs {
 }
 export type WithDataDir = <T>(yargs: Argv<T>) => Argv<T & DataDirArgs>;
 
+// The stores behind these commands may answer now or by promise (a network database): each is awaited.
 interface Closable {
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 /**
@@ -30,15 +31,15 @@ export function existingDatabase<S extends Closable>(
   file: string,
   missing: (dir: string) => string,
   open: (dir: string) => S,
-): <T>(dataDir: string, fn: (storage: S) => T) => T {
-  return (dataDir, fn) => {
+): <T>(dataDir: string, fn: (storage: S) => T | Promise<T>) => Promise<T> {
+  return async (dataDir, fn) => {
     const dir = resolve(dataDir);
     if (!existsSync(join(dir, file))) throw new Error(missing(dir));
     const storage = open(dir);
     try {
-      return fn(storage);
+      return await fn(storage);
     } finally {
-      storage.close();
+      await storage.close();
     }
   };
 }
@@ -49,11 +50,11 @@ export interface TokenGroup<S extends Closable, R extends StoredTokenState> {
   /** The group after `uptane`, e.g. `director operator`. */
   readonly group: string;
   /** Runs `fn` on the data folder's database, which must exist already (see existingDatabase). */
-  readonly withExisting: <T>(dataDir: string, fn: (storage: S) => T) => T;
+  readonly withExisting: <T>(dataDir: string, fn: (storage: S) => T | Promise<T>) => Promise<T>;
   /** Every token, revoked and expired ones included, oldest first. */
-  readonly tokens: (storage: S) => R[];
+  readonly tokens: (storage: S) => R[] | Promise<R[]>;
   /** Revokes one token; false when it was already revoked. */
-  readonly revoke: (storage: S, tokenId: string, now: Date) => boolean;
+  readonly revoke: (storage: S, tokenId: string, now: Date) => boolean | Promise<boolean>;
 }
 
 const HOLDER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -86,11 +87,11 @@ export interface AddTokenSpec<S extends Closable, A extends AddTokenArgs, G exte
   /** Opens (making it if need be) the data folder's database. */
   readonly open: (dataDir: string) => S;
   /** Stores the token; returns its id, or throws ConflictError while `name` holds an active token. */
-  readonly add: (storage: S, name: string, token: string, now: Date, grant: G, expiresAt: Date | null) => string;
+  readonly add: (storage: S, name: string, token: string, now: Date, grant: G, expiresAt: Date | null) => string | Promise<string>;
   /** The grant for a person, on standard error after `token id X for NAME: `. */
   readonly summary: (grant: G) => string;
   /** Records the new token (as printed by --json, without the token) once stored. */
-  readonly recorded?: (storage: S, record: Record<string, unknown>, now: Date) => void;
+  readonly recorded?: (storage: S, record: Record<string, unknown>, now: Date) => void | Promise<void>;
 }
 
 /** `add <name>`: a new token, printed once on standard output (only its SHA-256 is stored). */
@@ -114,7 +115,7 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
             .option('json', { type: 'boolean', default: false, describe: spec.jsonDescribe }),
         )
         .epilogue(spec.epilogue) as unknown as Argv<A>,
-    handler: (parsed) => {
+    handler: async (parsed) => {
       const argv = parsed as unknown as A; // yargs' camel-cased view of the same options A declares
       checkHolderName(kind, argv.name);
       spec.check?.(argv);
@@ -126,13 +127,13 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
         const token = newToken();
         let tokenId: string;
         try {
-          tokenId = spec.add(storage, argv.name, token, now, grant, expiresAt);
+          tokenId = await spec.add(storage, argv.name, token, now, grant, expiresAt);
         } catch (err) {
           if (err instanceof ConflictError) throw new Error(`${kind} ${argv.name} already exists; to issue a new token, \`uptane ${group} remove ${argv.name}\` first`, { cause: err });
           throw err;
         }
         const expires = expiresAt?.toISOString() ?? null;
-        spec.recorded?.(storage, { name: argv.name, tokenId, ...grant, expiresAt: expires }, now);
+        await spec.recorded?.(storage, { name: argv.name, tokenId, ...grant, expiresAt: expires }, now);
         if (argv.json) {
           printJson(io, { name: argv.name, token, tokenId, ...grant, expiresAt: expires });
           return;
@@ -141,7 +142,7 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
         // On standard error (escaped, like every line): what a person reads; standard output holds only the token.
         io.warn(`token id ${tokenId} for ${argv.name}: ${spec.summary(grant)}, ${expires === null ? 'never expires' : `expires ${expires}`}`);
       } finally {
-        storage.close();
+        await storage.close();
       }
     },
   };
@@ -165,10 +166,10 @@ export function listTokensCommand<S extends Closable, R extends StoredTokenState
       const withJson = withDataDir(yargs).option('json', { type: 'boolean', default: false, describe: 'print {tokens} as JSON' });
       return (spec.example === undefined ? withJson : withJson.example(...spec.example)) as unknown as Argv<ListArgs>;
     },
-    handler: (argv) => {
-      tokens.withExisting(argv.dataDir, (storage) => {
+    handler: (argv) =>
+      tokens.withExisting(argv.dataDir, async (storage) => {
         const now = systemClock.now();
-        const list = tokens.tokens(storage).map((t) => ({ ...t, status: tokenStatus(t, now) }));
+        const list = (await tokens.tokens(storage)).map((t) => ({ ...t, status: tokenStatus(t, now) }));
         if (argv.json) {
           printJson(io, { tokens: list });
           return;
@@ -186,8 +187,7 @@ export function listTokensCommand<S extends Closable, R extends StoredTokenState
           ]),
           `no ${tokens.kind} tokens yet: \`uptane ${tokens.group} add NAME\` makes one`,
         );
-      });
-    },
+      }),
   };
 }
 
@@ -204,7 +204,7 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
   io: CliEnvironment,
   withDataDir: WithDataDir,
   tokens: TokenGroup<S, R>,
-  spec: { readonly json: boolean; readonly recorded?: (storage: S, token: R, now: Date) => void },
+  spec: { readonly json: boolean; readonly recorded?: (storage: S, token: R, now: Date) => void | Promise<void> },
 ): CommandModule<object, RevokeArgs> {
   const { kind, group } = tokens;
   return {
@@ -219,12 +219,12 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
     },
     handler: (argv) => {
       if (!isTokenId(argv.tokenId)) throw new Error(`token id ${JSON.stringify(argv.tokenId)}: give the 12 hex digits \`uptane ${group} list\` shows`);
-      tokens.withExisting(argv.dataDir, (storage) => {
+      return tokens.withExisting(argv.dataDir, async (storage) => {
         const now = systemClock.now();
-        const token = tokens.tokens(storage).find((t) => t.tokenId === argv.tokenId);
+        const token = (await tokens.tokens(storage)).find((t) => t.tokenId === argv.tokenId);
         if (token === undefined) throw new Error(`no ${kind} token ${argv.tokenId}: \`uptane ${group} list\` shows the ids`);
-        if (!tokens.revoke(storage, argv.tokenId, now)) throw new Error(`${kind} token ${argv.tokenId} (${token.name}) was already revoked at ${token.revokedAt}`);
-        spec.recorded?.(storage, token, now);
+        if (!(await tokens.revoke(storage, argv.tokenId, now))) throw new Error(`${kind} token ${argv.tokenId} (${token.name}) was already revoked at ${token.revokedAt}`);
+        await spec.recorded?.(storage, token, now);
         if (argv.json === true) printJson(io, { tokenId: argv.tokenId, name: token.name, revoked: true });
         else io.print(`revoked ${kind} token ${argv.tokenId} (${token.name}); it no longer works`);
       });

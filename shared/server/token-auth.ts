@@ -17,8 +17,8 @@ export interface TokenAuthContext {
 
 export interface BearerAuthOptions<T extends StoredTokenState> extends TokenAuthContext {
   readonly kind: 'operator' | 'uploader';
-  /** The stored token a presented token hashes to, or undefined. */
-  readonly lookup: (token: string) => T | undefined;
+  /** The stored token a presented token hashes to, or undefined (from a token store, maybe over the network). */
+  readonly lookup: (token: string) => Promise<T | undefined> | T | undefined;
   /** Refusal message for a missing or unknown token. */
   readonly unknownMessage: string;
   /** How to get a new token, for expired and revoked ones. */
@@ -29,7 +29,7 @@ export interface BearerAuthOptions<T extends StoredTokenState> extends TokenAuth
 
 export function bearerAuth<T extends StoredTokenState>(options: BearerAuthOptions<T>): RequestHandler {
   const { kind, throttle, log } = options;
-  return (req, res, next) => {
+  return async (req, res, next) => {
     const address = req.socket.remoteAddress;
     const wait = throttle.retryAfter(address);
     if (wait > 0) {
@@ -38,7 +38,7 @@ export function bearerAuth<T extends StoredTokenState>(options: BearerAuthOption
       return;
     }
     const token = bearerToken(req.headers.authorization);
-    const stored = token === undefined ? undefined : options.lookup(token);
+    const stored = token === undefined ? undefined : await options.lookup(token);
     try {
       if (stored === undefined) throw new AuthenticationError(options.unknownMessage);
       checkTokenUsable(kind, stored, options.clock.now(), options.renew);

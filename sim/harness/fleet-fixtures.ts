@@ -112,7 +112,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const authThrottle = { burst: 100_000 };
   const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle };
   const image = await startImageServer(imageOptions);
-  image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
+  await image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
   const online = image.repository.onlineKeys();
   const imageRoot = serializeMetadata(
     signMetadata(

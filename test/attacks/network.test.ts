@@ -136,7 +136,7 @@ describe('man in the middle between the vehicle and the repositories (no keys)',
     const frozen = net.capturedSet('director');
     await assign(ECM, IMAGES.ecm3);
     clock.advance(2 * 24 * 60 * 60 * 1000); // past the 1-day Director timestamp the attacker keeps serving
-    repos.image.repository.refreshOnlineMetadata(); // the honest Image repository keeps itself fresh
+    await repos.image.repository.refreshOnlineMetadata(); // the honest Image repository keeps itself fresh
     net.serveAll('director', frozen);
     await expectAttackRejected({ code: 'expired', detectedBy: PRIMARY, in: 'cycle' });
   });

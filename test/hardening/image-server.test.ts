@@ -70,7 +70,7 @@ async function api(method: string, path: string, body?: Uint8Array | string, tok
 
 /** Publishes root v1 and an empty targets v1, so that the server has snapshot and timestamp to keep fresh. */
 async function publishRootAndTargets(): Promise<void> {
-  server.storage.addUploader('release-bot', TOKEN, NOW);
+  await server.storage.addUploader('release-bot', TOKEN, NOW);
   const online = (await (await fetch(`${server.url}/api/v1/online-keys`)).json()) as Record<'timestamp' | 'snapshot', { keyid: string; key: TufKey }>;
   const root: RootSigned = {
     _type: 'root',
@@ -148,7 +148,7 @@ describe('HR-1: one request never ends the process', () => {
 
   it('a handler that throws (its database closed under it) gets a clean 500 without stack or path, and the server goes on', async () => {
     await start();
-    server.storage.close(); // every metadata read now throws inside the node:http fast path
+    await server.storage.close(); // every metadata read now throws inside the node:http fast path
     const response = await fetch(`${server.url}/metadata/timestamp.json`);
     expect(response.status).toBe(500);
     const text = await response.text();
@@ -227,7 +227,7 @@ describe('HR-9f, HR-9h, HR-9i: the data folder', () => {
     writeFileSync(join(dataDir, 'image-repo.sqlite'), '');
     chmodSync(join(dataDir, 'image-repo.sqlite'), 0o644);
     await start();
-    server.storage.addUploader('release-bot', TOKEN, NOW);
+    await server.storage.addUploader('release-bot', TOKEN, NOW);
     const uploaded = await api('POST', '/api/v1/images', 'an image');
     expect(uploaded.status).toBe(201);
     for (const dir of ['', 'keys', 'blobs', join('blobs', 'incoming')]) expect([dir, mode(join(dataDir, dir))]).toEqual([dir, 0o700]);
@@ -286,7 +286,7 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
 
   it('an upload declaring more than the image limit gets 413 before any byte of it is read', async () => {
     await start({ config: { maxImageBytes: 1024 * 1024 } });
-    server.storage.addUploader('release-bot', TOKEN, NOW);
+    await server.storage.addUploader('release-bot', TOKEN, NOW);
     const answer = await uploadThatNeverFinishes(
       `POST /api/v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${GIB}\r\n\r\n`,
       Buffer.alloc(0),
@@ -297,7 +297,7 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
 
   it('a chunked upload gets 413 as soon as it passes the limit, and leaves nothing in blobs/incoming', async () => {
     await start({ config: { maxImageBytes: 100_000 } });
-    server.storage.addUploader('release-bot', TOKEN, NOW);
+    await server.storage.addUploader('release-bot', TOKEN, NOW);
     const chunk = randomBytes(150_000);
     const answer = await uploadThatNeverFinishes(
       `POST /api/v1/images HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nTransfer-Encoding: chunked\r\n\r\n`,
@@ -310,7 +310,7 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
 
   it('metadata declaring more than the metadata limit gets 413 body_too_large at once', async () => {
     await start({ config: { maxMetadataBytes: 10_000 } });
-    server.storage.addUploader('release-bot', TOKEN, NOW);
+    await server.storage.addUploader('release-bot', TOKEN, NOW);
     const answer = await uploadThatNeverFinishes(
       `PUT /api/v1/metadata/root HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: 20000000\r\n\r\n`,
       Buffer.from('{"signed":'),
@@ -325,7 +325,7 @@ describe('HR-3: refused uploads are answered at once, and not drained', () => {
    */
   async function leaveMidBody(head: string, bodyStart: Buffer | string): Promise<{ lines: string[]; errors: ReturnType<typeof jest.spyOn> }> {
     await start();
-    server.storage.addUploader('release-bot', TOKEN, NOW);
+    await server.storage.addUploader('release-bot', TOKEN, NOW);
     const errors = jest.spyOn(console, 'error').mockImplementation(() => undefined);
     const { port } = new URL(server.url);
     const socket = connect(Number(port), '127.0.0.1');
@@ -377,7 +377,7 @@ describe('HR-2: image downloads are capped, and stalled readers closed', () => {
   }
 
   async function uploadImage(): Promise<void> {
-    server.storage.addUploader('release-bot', TOKEN, NOW);
+    await server.storage.addUploader('release-bot', TOKEN, NOW);
     expect((await api('POST', '/api/v1/images', IMAGE)).status).toBe(201);
   }
 

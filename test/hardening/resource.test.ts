@@ -13,7 +13,7 @@ import { PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import type { RootSigned } from '../../shared/core/metadata/types.js';
-import { ImageRepoStorage } from '../../image-repo/storage.js';
+import { SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
 import { startCli, type CliProcess } from '../support/cli-runner.js';
 import { tcpState } from './tcp-state.js';
 
@@ -114,9 +114,9 @@ describe('resources under hostile clients, each server its own process', () => {
     const imageDir = join(dir, 'image');
     image = await serve(['image', 'serve', '--data-dir', imageDir, '--port', '0']);
     // An uploader token, written as `uptane image uploader add` would (the server holds no cache of tokens).
-    const storage = new ImageRepoStorage(join(imageDir, 'image-repo.sqlite'));
-    storage.addUploader('release-bot', TOKEN, new Date());
-    storage.close();
+    const storage = new SqliteImageRepoStorage(join(imageDir, 'image-repo.sqlite'));
+    await storage.addUploader('release-bot', TOKEN, new Date());
+    await storage.close();
     const uploaded = await fetch(`${image.url}/api/v1/images`, { method: 'POST', body: IMAGE, headers: { authorization: `Bearer ${TOKEN}` } });
     expect(uploaded.status).toBe(201);
     // A real root, so that the Director can start trusting this Image repository.

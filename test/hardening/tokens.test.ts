@@ -21,7 +21,7 @@ import { createApp } from '../../director-repo/app.js';
 import { OPERATOR_ROUTE_SCOPES } from '../../director-repo/operator-auth.js';
 import { openDirector, startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { MIGRATIONS as DIRECTOR_MIGRATIONS, DirectorStorage } from '../../director-repo/storage.js';
-import { MIGRATIONS as IMAGE_MIGRATIONS, ImageRepoStorage } from '../../image-repo/storage.js';
+import { MIGRATIONS as IMAGE_MIGRATIONS, SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
 import { runCli } from '../support/cli-runner.js';
 import { FIXTURE_EXPIRES, FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
@@ -200,8 +200,8 @@ describe('the failed-attempt limiter', () => {
 
 describe('Image repository uploader tokens', () => {
   /** Targets v(N+1): the published entries plus `add`, signed with the fixture's targets key. */
-  function nextTargets(add: Record<string, TargetFile>): Buffer {
-    const previous = repos.image.storage.latest('targets');
+  async function nextTargets(add: Record<string, TargetFile>): Promise<Buffer> {
+    const previous = await repos.image.storage.latest('targets');
     const before = previous === undefined ? {} : parseMetadata(previous.bytes, 'targets').signed.targets;
     const signed: TargetsSigned = { _type: 'targets', spec_version: SPEC_VERSION, version: (previous?.version ?? 0) + 1, expires: FIXTURE_EXPIRES, targets: { ...before, ...add } };
     return Buffer.from(serializeMetadata(signMetadata(signed, [repos.imageTargetsKey])));
@@ -214,8 +214,8 @@ describe('Image repository uploader tokens', () => {
 
   it('an uploader limited to role acme cannot publish targets or root', async () => {
     const token = newToken();
-    const id = repos.image.storage.addUploader('acme-ci', token, clock.now(), { roles: ['acme'], expiresAt: null });
-    const targets = await call(repos.image.url, 'PUT', '/api/v1/metadata/targets/targets', token, nextTargets({}));
+    const id = await repos.image.storage.addUploader('acme-ci', token, clock.now(), { roles: ['acme'], expiresAt: null });
+    const targets = await call(repos.image.url, 'PUT', '/api/v1/metadata/targets/targets', token, await nextTargets({}));
     expect({ status: targets.status, code: code(targets) }).toEqual({ status: 403, code: 'insufficient_scope' });
     expect(message(targets)).toContain(`uploader token ${id} (acme-ci) may publish acme, not targets`);
     const root = await call(repos.image.url, 'PUT', '/api/v1/metadata/root', token, repos.imageRoot);
@@ -224,23 +224,23 @@ describe('Image repository uploader tokens', () => {
 
   it('an uploader limited to paths publishes images under them and nothing else', async () => {
     const token = newToken();
-    repos.image.storage.addUploader('ecm-team', token, clock.now(), { roles: ['targets'], paths: ['ecm/*'], expiresAt: null });
-    const outside = await call(repos.image.url, 'PUT', '/api/v1/metadata/targets/targets', token, nextTargets({ 'brakes/abs-9.bin': await uploaded(token, Buffer.from('abs 9')) }));
+    await repos.image.storage.addUploader('ecm-team', token, clock.now(), { roles: ['targets'], paths: ['ecm/*'], expiresAt: null });
+    const outside = await call(repos.image.url, 'PUT', '/api/v1/metadata/targets/targets', token, await nextTargets({ 'brakes/abs-9.bin': await uploaded(token, Buffer.from('abs 9')) }));
     expect({ status: outside.status, code: code(outside) }).toEqual({ status: 403, code: 'insufficient_scope' });
     expect(message(outside)).toContain('this targets changes brakes/abs-9.bin');
-    const inside = await call(repos.image.url, 'PUT', '/api/v1/metadata/targets/targets', token, nextTargets({ 'ecm/ecm-3.bin': await uploaded(token, Buffer.from('ecm 3')) }));
+    const inside = await call(repos.image.url, 'PUT', '/api/v1/metadata/targets/targets', token, await nextTargets({ 'ecm/ecm-3.bin': await uploaded(token, Buffer.from('ecm 3')) }));
     expect(inside.status).toBe(201);
   });
 
   it('expired and revoked uploader tokens are refused with codes that say so', async () => {
     const expiring = newToken();
     const revoked = newToken();
-    repos.image.storage.addUploader('short-lived', expiring, clock.now(), { expiresAt: new Date(clock.now().getTime() + 1000) });
-    const revokedId = repos.image.storage.addUploader('gone', revoked, clock.now(), { expiresAt: null });
+    await repos.image.storage.addUploader('short-lived', expiring, clock.now(), { expiresAt: new Date(clock.now().getTime() + 1000) });
+    const revokedId = await repos.image.storage.addUploader('gone', revoked, clock.now(), { expiresAt: null });
     expect((await call(repos.image.url, 'POST', '/api/v1/images', expiring, Buffer.from('x1'))).status).toBe(201);
     clock.advance(1000);
     expect(code(await call(repos.image.url, 'POST', '/api/v1/images', expiring, Buffer.from('x2')))).toBe('token_expired');
-    expect(repos.image.storage.revokeUploaderToken(revokedId, clock.now())).toBe(true);
+    expect(await repos.image.storage.revokeUploaderToken(revokedId, clock.now())).toBe(true);
     expect(code(await call(repos.image.url, 'POST', '/api/v1/images', revoked, Buffer.from('x3')))).toBe('token_revoked');
   });
 });
@@ -274,21 +274,21 @@ describe('schema migration of tokens made before HR-10', () => {
     }
   });
 
-  it('Image repository: old uploader tokens keep every role and path for 90 days and get their id', () => {
+  it('Image repository: old uploader tokens keep every role and path for 90 days and get their id', async () => {
     const path = join(dir, 'old-image.sqlite');
     const old = openDatabase(path, before(IMAGE_MIGRATIONS, 'uploader_tokens'));
     const token = 'an-uploader-token-made-by-an-old-version';
     old.prepare('INSERT INTO uploaders (name, token_sha256, created_at) VALUES (?, ?, ?)').run('old-bot', digest(token), '2026-01-01T00:00:00.000Z');
     old.close();
     const startedAt = Date.now();
-    const storage = new ImageRepoStorage(path);
+    const storage = new SqliteImageRepoStorage(path);
     try {
-      const stored = storage.uploaderToken(token)!;
+      const stored = (await storage.uploaderToken(token))!;
       expect(stored).toMatchObject({ tokenId: tokenIdOf(token), name: 'old-bot', roles: null, paths: null, revokedAt: null });
       expect(Date.parse(stored.expiresAt!)).toBeGreaterThanOrEqual(startedAt + ninetyDays - 1000);
       expect(new Database(path, { readonly: true }).prepare("SELECT name FROM sqlite_master WHERE name = 'uploaders'").get()).toBeUndefined();
     } finally {
-      storage.close();
+      await storage.close();
     }
   });
 });

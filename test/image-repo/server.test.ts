@@ -72,7 +72,7 @@ beforeEach(async () => {
   clientDir = mkdtempSync(join(tmpdir(), 'image-client-'));
   clock = new FixedClock(NOW);
   server = await startImageServer({ dataDir, clock });
-  server.storage.addUploader('release-bot', TOKEN, NOW);
+  await server.storage.addUploader('release-bot', TOKEN, NOW);
 });
 
 afterEach(async () => {
@@ -144,10 +144,10 @@ describe('Image repository server', () => {
     const one = await api('PUT', '/api/v1/metadata/targets/targets', serializeMetadata(signMetadata(next, [targetsKeys[2]!])));
     expect(one.status).toBe(400);
     expect(one.json.error?.code).toBe('unmet_threshold');
-    expect(server.storage.latest('targets')!.version).toBe(1);
+    expect((await server.storage.latest('targets'))!.version).toBe(1);
     const two = await api('PUT', '/api/v1/metadata/targets/targets', serializeMetadata(signMetadata(next, [targetsKeys[0]!, targetsKeys[2]!])));
     expect(two.status).toBe(201);
-    expect(server.storage.latest('targets')!.version).toBe(2);
+    expect((await server.storage.latest('targets'))!.version).toBe(2);
   });
 
   it.each([
@@ -161,12 +161,12 @@ describe('Image repository server', () => {
     ],
   ])('refuses targets metadata: %s (%s), storing nothing', async (_name, code, status, build) => {
     await publishBasics();
-    const before = server.storage.latest('snapshot')!.version;
+    const before = (await server.storage.latest('snapshot'))!.version;
     const result = await api('PUT', '/api/v1/metadata/targets/targets', serializeMetadata(signMetadata(build(), targetsKeys.slice(0, 2))));
     expect(result.status).toBe(status);
     expect(result.json.error?.code).toBe(code);
-    expect(server.storage.latest('targets')!.version).toBe(1);
-    expect(server.storage.latest('snapshot')!.version).toBe(before);
+    expect((await server.storage.latest('targets'))!.version).toBe(1);
+    expect((await server.storage.latest('snapshot'))!.version).toBe(before);
   });
 
   it('refuses a bad signature and unsafe target names', async () => {
@@ -179,7 +179,7 @@ describe('Image repository server', () => {
     const result = await api('PUT', '/api/v1/metadata/targets/targets', unsafe);
     expect(result.status).toBe(400);
     expect(result.json.error?.code).toBe('unsafe_path');
-    expect(server.storage.latest('targets')!.version).toBe(1);
+    expect((await server.storage.latest('targets'))!.version).toBe(1);
   });
 
   it('lets a supplier sign only inside its delegation', async () => {
@@ -198,7 +198,7 @@ describe('Image repository server', () => {
     const inside = targetsMetadata(1, { 'acme/radar.bin': targetFor('acme radar 3', { hardwareIds: ['radar-a'], releaseCounter: 3 }) });
     expect((await api('PUT', '/api/v1/metadata/targets/acme', serializeMetadata(signMetadata(inside, [supplierKey])))).status).toBe(201);
 
-    const updater = newUpdater(server.storage.get('root', 1)!.bytes);
+    const updater = newUpdater((await server.storage.get('root', 1))!.bytes);
     await updater.refresh();
     const found = await updater.findTarget('acme/radar.bin');
     expect(found.role).toBe('acme');
@@ -226,10 +226,10 @@ describe('Image repository server', () => {
     expect(onlyNew.json.error?.code).toBe('unmet_threshold');
     expect((await api('PUT', '/api/v1/metadata/root', serializeMetadata(signMetadata(next, [rootKey, newRootKey])))).status).toBe(201);
 
-    const timestampBefore = server.storage.latest('timestamp')!.version;
+    const timestampBefore = (await server.storage.latest('timestamp'))!.version;
     clock.advance(20 * 60 * 60 * 1000); // 20 h: timestamp (1 day) has under half its life left
-    expect(server.repository.refreshOnlineMetadata()).toEqual(['timestamp']);
-    expect(server.storage.latest('timestamp')!.version).toBe(timestampBefore + 1);
+    expect(await server.repository.refreshOnlineMetadata()).toEqual(['timestamp']);
+    expect((await server.storage.latest('timestamp'))!.version).toBe(timestampBefore + 1);
 
     const updater = newUpdater(root1);
     expect((await updater.refresh()).rootVersion).toBe(2);

@@ -135,7 +135,7 @@ beforeAll(() => {
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'uptane-workspace-e2e-'));
   server = await startImageServer({ dataDir: join(dir, 'server') });
-  server.storage.addUploader('release-engineers', TOKEN, new Date());
+  await server.storage.addUploader('release-engineers', TOKEN, new Date());
 });
 
 afterEach(async () => {
@@ -155,7 +155,7 @@ describe('offline workflow against a running Image repository', () => {
     const refused = await uptane(['image', 'push', '-w', 'oem']);
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toMatch(/targets v1 has 1 of the 2 signature\(s\) required/);
-    expect(server.storage.latest('root')).toBeUndefined(); // nothing was sent
+    expect(await server.storage.latest('root')).toBeUndefined(); // nothing was sent
 
     // The server refuses the one-signature file too, if someone sends it by other means.
     await ok('image', 'push', '-w', 'oem', '--role', 'root');
@@ -167,14 +167,14 @@ describe('offline workflow against a running Image repository', () => {
     });
     expect(direct.status).toBe(400);
     expect(((await direct.json()) as { error: { code: string } }).error.code).toBe('unmet_threshold');
-    expect(server.storage.latest('targets')).toBeUndefined();
+    expect(await server.storage.latest('targets')).toBeUndefined();
 
     await ok('image', 'sign', '-w', 'oem', '--role', 'targets', '--key', 't3.pem');
     const pushed = await uptane(['image', 'push', '-w', 'oem']);
     expect(pushed.status).toBe(0);
     expect(pushed.stdout).toMatch(/2 image\(s\) uploaded, 0 already there; targets v1 published/);
     expect(pushed.stderr).toMatch(/uploading engine\/ecm-2\.0\.bin: 3\.0 MiB \/ 3\.0 MiB \(100%\)/);
-    expect(server.storage.latest('targets')!.version).toBe(1);
+    expect((await server.storage.latest('targets'))!.version).toBe(1);
     expect((await status('oem')).roles.every((r) => r.staged === undefined)).toBe(true);
   }, 120_000);
 
@@ -231,7 +231,7 @@ describe('offline workflow against a running Image repository', () => {
     const refused = await uptane(['image', 'push', '-w', 'oem']);
     expect(refused.status).not.toBe(0);
     expect(refused.stderr).toMatch(/published root v1/);
-    expect(server.storage.latest('root')!.version).toBe(1);
+    expect((await server.storage.latest('root'))!.version).toBe(1);
     await ok('image', 'sign', '-w', 'oem', '--role', 'root', '--key', 'root1.pem');
     expect(await ok('image', 'push', '-w', 'oem')).toMatch(/root v2 published/);
 
@@ -266,7 +266,7 @@ describe('offline workflow against a running Image repository', () => {
     await ok('image', 'push', '-w', 'oem');
 
     // The supplier holds only its own key and the published root; it pulls, stages, signs, pushes.
-    server.storage.addUploader('acme', SUPPLIER_TOKEN, new Date());
+    await server.storage.addUploader('acme', SUPPLIER_TOKEN, new Date());
     mkdirSync(join(dir, 'acme-site'));
     copyFileSync(join(dir, 'acme.pem'), join(dir, 'acme-site', 'acme.pem'));
     copyFileSync(join(dir, 'oem', 'published', 'root.json'), join(dir, 'acme-site', 'root.json'));

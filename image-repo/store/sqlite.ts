@@ -1,11 +1,15 @@
-// The Image repository's database: every metadata version ever published (served by version, so
-// clients can walk roots and fetch consistent snapshots), the images uploaded, and the uploader
-// credentials (stored as SHA-256 of the token). All SQL of the Image repository lives here,
-// but the token table's, shared with the Director in shared/server/token-table.ts.
+// The Image repository's storage on SQLite: the metadata versions, the upload records and the
+// uploader tokens (stored as SHA-256 of the token), behind the store interfaces of storage.ts. All SQL
+// of the Image repository lives here, but the token table's, shared with the Director in
+// shared/server/token-table.ts. better-sqlite3 answers at once; the promises are the interfaces'.
 import { createHash } from 'node:crypto';
-import type { StoredTokenState } from '../shared/server/access-tokens.js';
-import { openDatabase, type Db } from '../shared/server/sqlite.js';
-import { TokenTable } from '../shared/server/token-table.js';
+import Database from 'better-sqlite3';
+import { openDatabase, type Db } from '../../shared/server/sqlite.js';
+import { TokenTable } from '../../shared/server/token-table.js';
+import type { ImageRecord } from './images.js';
+import { PublishConflictError, type PublishedFile, type StoredMetadata } from './metadata.js';
+import type { ImageRepoStorage } from './storage.js';
+import type { UploaderGrant, UploaderTokenRecord } from './uploader-tokens.js';
 
 /** The schema, one numbered migration each (exported for the migration tests). */
 export const MIGRATIONS = [
@@ -50,12 +54,6 @@ export const MIGRATIONS = [
    CREATE INDEX uploader_tokens_by_name ON uploader_tokens(name);`,
 ];
 
-/** An uploader token as stored (its SHA-256 aside). `roles` and `paths` are null when unrestricted. */
-export interface UploaderTokenRecord extends StoredTokenState {
-  readonly roles: readonly string[] | null;
-  readonly paths: readonly string[] | null;
-}
-
 type UploaderTokenRow = {
   token_id: string;
   name: string;
@@ -75,22 +73,9 @@ const toUploaderToken = (row: UploaderTokenRow): UploaderTokenRecord => ({
   revokedAt: row.revoked_at,
 });
 
-export interface StoredMetadata {
-  readonly role: string;
-  readonly version: number;
-  readonly bytes: Buffer;
-  readonly sha256: string;
-}
-
-export interface ImageRecord {
-  readonly sha256: string;
-  readonly sha512: string;
-  readonly length: number;
-}
-
 const sha256Hex = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
 
-export class ImageRepoStorage {
+export class SqliteImageRepoStorage implements ImageRepoStorage {
   private readonly db: Db;
   private readonly statements;
   private readonly uploaderTable: TokenTable<UploaderTokenRecord, UploaderTokenRow>;
@@ -110,73 +95,74 @@ export class ImageRepoStorage {
     };
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
-  latest(role: string): StoredMetadata | undefined {
+  async latest(role: string): Promise<StoredMetadata | undefined> {
     return this.statements.latest.get(role) as StoredMetadata | undefined;
   }
 
-  get(role: string, version: number): StoredMetadata | undefined {
+  async get(role: string, version: number): Promise<StoredMetadata | undefined> {
     return this.statements.byVersion.get(role, version) as StoredMetadata | undefined;
   }
 
-  /** Targets and delegated roles that have been published, by name. */
-  targetsRoles(): string[] {
+  async targetsRoles(): Promise<string[]> {
     return (this.statements.roles.all() as Array<{ role: string }>).map((r) => r.role);
   }
 
-  /** Publishes several metadata files in one transaction: all become visible together, or none. */
-  publish(files: ReadonlyArray<{ role: string; version: number; bytes: Uint8Array }>, now: Date): void {
-    this.db.transaction(() => {
-      for (const file of files) {
-        this.statements.insert.run(file.role, file.version, Buffer.from(file.bytes), sha256Hex(file.bytes), now.toISOString());
+  async publish(files: readonly PublishedFile[], now: Date): Promise<void> {
+    try {
+      this.db.transaction(() => {
+        for (const file of files) {
+          this.statements.insert.run(file.role, file.version, Buffer.from(file.bytes), sha256Hex(file.bytes), now.toISOString());
+        }
+      })();
+    } catch (err) {
+      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new PublishConflictError(`another publication took a version of ${files.map((f) => `${f.role} v${f.version}`).join(', ')} meanwhile; try again`, { cause: err });
       }
-    })();
+      throw err;
+    }
   }
 
-  image(sha256: string): ImageRecord | undefined {
+  async image(sha256: string): Promise<ImageRecord | undefined> {
     return this.statements.image.get(sha256) as ImageRecord | undefined;
   }
 
-  recordImage(image: ImageRecord, uploader: string, now: Date): void {
-    this.statements.addImage.run(image.sha256, image.sha512, image.length, uploader, now.toISOString());
+  async images(sha256s: readonly string[]): Promise<Map<string, ImageRecord>> {
+    const found = new Map<string, ImageRecord>();
+    for (const sha256 of sha256s) {
+      const record = this.statements.image.get(sha256) as ImageRecord | undefined;
+      if (record !== undefined) found.set(sha256, record);
+    }
+    return found;
   }
 
-  /**
-   * Stores a new token of uploader `name` (its SHA-256 only) and returns its token id. Refused with
-   * ConflictError while `name` holds an active token. Without options the token may publish every
-   * role and path and never expires (test fixtures, the demo); `uptane image uploader add` always
-   * passes an expiry.
-   */
-  addUploader(
-    name: string,
-    token: string,
-    now: Date,
-    options: { roles?: readonly string[] | null; paths?: readonly string[] | null; expiresAt?: Date | null } = {},
-  ): string {
+  async recordImages(images: readonly ImageRecord[], uploader: string, now: Date): Promise<void> {
+    this.db.transaction(() => {
+      for (const image of images) this.statements.addImage.run(image.sha256, image.sha512, image.length, uploader, now.toISOString());
+    })();
+  }
+
+  async addUploader(name: string, token: string, now: Date, grant: UploaderGrant = {}): Promise<string> {
     const list = (values: readonly string[] | null | undefined) => (values === undefined || values === null ? null : JSON.stringify(values));
-    return this.uploaderTable.add(name, token, now, [list(options.roles), list(options.paths)], options.expiresAt ?? null);
+    return this.uploaderTable.add(name, token, now, [list(grant.roles), list(grant.paths)], grant.expiresAt ?? null);
   }
 
-  /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
-  uploaderToken(token: string): UploaderTokenRecord | undefined {
+  async uploaderToken(token: string): Promise<UploaderTokenRecord | undefined> {
     return this.uploaderTable.byToken(token);
   }
 
-  /** Every uploader token, revoked and expired ones included, oldest first. */
-  uploaderTokens(): UploaderTokenRecord[] {
+  async uploaderTokens(): Promise<UploaderTokenRecord[]> {
     return this.uploaderTable.tokens();
   }
 
-  /** Revokes one token; false when there is no such token or it was already revoked. */
-  revokeUploaderToken(tokenId: string, now: Date): boolean {
+  async revokeUploaderToken(tokenId: string, now: Date): Promise<boolean> {
     return this.uploaderTable.revoke(tokenId, now);
   }
 
-  /** Revokes every token of uploader `name`; the token ids revoked (none: no such uploader). */
-  removeUploader(name: string, now: Date): string[] {
+  async removeUploader(name: string, now: Date): Promise<string[]> {
     return this.uploaderTable.remove(name, now);
   }
 }
