@@ -1,7 +1,8 @@
 // The one error hierarchy of the project. Every failure that can come from untrusted input or a
 // misbehaving repository is a subclass of UptaneError with a stable `code` string, so tests assert
 // the class and the code, the CLI prints the message, and servers map classes to HTTP statuses in one
-// place. Class names say which failure, or which attack, the error reveals.
+// place. Class names say which failure, or which attack, the error reveals, and each class declares
+// its kind, so every ECU tells an attack from a fault by the same rule.
 
 /** Which repository an error concerns: 'director', 'image', or any name an updater was given. */
 export type RepositoryName = string;
@@ -12,8 +13,19 @@ export interface ErrorContext {
   readonly cause?: unknown;
 }
 
+/**
+ * What an error reveals. An `attack`: something untrusted (a repository, the network, the bus, a
+ * secondary) sent what must not be accepted; an ECU reports it in its next version report
+ * (attacks_detected). A `fault`: something failed without anything being proved wrong (the network
+ * failing plainly, local storage, a busy server, an operator's mistake); it is logged and retried,
+ * since a flaky link must not read as an attack to the fleet's operators. A `bug`: the caller broke
+ * the required order, a programmer error, neither reported nor retried into success.
+ */
+export type ErrorKind = 'attack' | 'fault' | 'bug';
+
 export abstract class UptaneError extends Error {
   abstract readonly code: string;
+  abstract readonly kind: ErrorKind;
   readonly repository: RepositoryName | undefined;
   readonly role: string | undefined;
 
@@ -36,16 +48,19 @@ export abstract class UptaneError extends Error {
 /** Bytes that are not JSON, or JSON that is not the metadata shape expected (J1-J8). */
 export class MalformedMetadataError extends UptaneError {
   readonly code = 'malformed_metadata';
+  readonly kind = 'attack';
 }
 
 /** A value that canonical JSON cannot represent identically in RFC 8785 and OLPC forms. */
 export class CanonicalJsonError extends UptaneError {
   readonly code = 'non_canonical_json';
+  readonly kind = 'attack';
 }
 
 /** `_type` differs from the role the file was fetched as (A14). */
 export class RoleTypeMismatchError extends UptaneError {
   readonly code = 'role_type_mismatch';
+  readonly kind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -54,31 +69,37 @@ export class RoleTypeMismatchError extends UptaneError {
 /** A keyid that is not the SHA-256 of its key, a key listed twice, or a role naming an unknown key. */
 export class BadKeyIdError extends UptaneError {
   readonly code = 'bad_keyid';
+  readonly kind = 'attack';
 }
 
 /** Threshold below 1, not an integer, or larger than the number of distinct keys (A3, A7). */
 export class IllegalThresholdError extends UptaneError {
   readonly code = 'illegal_threshold';
+  readonly kind = 'attack';
 }
 
 /** Two signatures under one keyid in the same file (A4). */
 export class NonUniqueSignaturesError extends UptaneError {
   readonly code = 'non_unique_signatures';
+  readonly kind = 'attack';
 }
 
 /** Fewer valid signatures from distinct authorized keys than the threshold (A1, A2, B2, B3). */
 export class UnmetThresholdError extends UptaneError {
   readonly code = 'unmet_threshold';
+  readonly kind = 'attack';
 }
 
 /** A key file that cannot be read: wrong format, wrong passphrase, not Ed25519. */
 export class KeyFileError extends UptaneError {
   readonly code = 'key_file';
+  readonly kind = 'fault';
 }
 
 /** A key of a type or scheme this project does not support. */
 export class UnsupportedKeyError extends UptaneError {
   readonly code = 'unsupported_key';
+  readonly kind = 'attack';
 }
 
 /**
@@ -87,6 +108,7 @@ export class UnsupportedKeyError extends UptaneError {
  */
 export class UnusableKeyError extends UptaneError {
   readonly code = 'unusable_key';
+  readonly kind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -95,31 +117,37 @@ export class UnusableKeyError extends UptaneError {
 /** A version lower than (or, for root, not above) the trusted one: a rollback attack (C1-C6, B5). */
 export class RollbackError extends UptaneError {
   readonly code = 'rollback';
+  readonly kind = 'attack';
 }
 
 /** A version that differs from the one another trusted file promised (E2, E3, E5, B5 skip). */
 export class VersionMismatchError extends UptaneError {
   readonly code = 'version_mismatch';
+  readonly kind = 'attack';
 }
 
 /** Metadata whose expiry is at or before the reference time: a freeze attack (D1). */
 export class ExpiredMetadataError extends UptaneError {
   readonly code = 'expired';
+  readonly kind = 'attack';
 }
 
 /** A file that another trusted file lists with a different length (E1, F3). */
 export class LengthMismatchError extends UptaneError {
   readonly code = 'length_mismatch';
+  readonly kind = 'attack';
 }
 
 /** A file whose hash differs from the one trusted metadata lists (E1, E3, F3). */
 export class HashMismatchError extends UptaneError {
   readonly code = 'hash_mismatch';
+  readonly kind = 'attack';
 }
 
 /** A file missing from the snapshot that must list it (C5, E4). */
 export class MissingMetaError extends UptaneError {
   readonly code = 'missing_meta';
+  readonly kind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,54 +156,67 @@ export class MissingMetaError extends UptaneError {
 /** A delegated role that is not delegated, or a delegation graph past the configured limits. */
 export class DelegationError extends UptaneError {
   readonly code = 'delegation';
+  readonly kind = 'attack';
 }
 
 /** A delegated role listing a target outside the paths its delegation allows. */
 export class UnauthorizedTargetError extends UptaneError {
   readonly code = 'unauthorized_target';
+  readonly kind = 'attack';
 }
 
 /** No trusted targets metadata lists the requested target. */
 export class TargetNotFoundError extends UptaneError {
   readonly code = 'target_not_found';
+  readonly kind = 'attack';
 }
 
 /** A target or role name that could escape a directory or URL path (K1, K2). */
 export class UnsafePathError extends UptaneError {
   readonly code = 'unsafe_path';
+  readonly kind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------
 // Network and storage.
 
-/** A download that failed: connection refused, reset, HTTP error status. */
+/**
+ * A download that failed: connection refused, reset, HTTP error status. A fault, since nothing
+ * wrong was received; the subclasses (a missing, slow or endless answer) are attacks (F1-F4).
+ */
 export class FetchError extends UptaneError {
   readonly code: string = 'fetch_failed';
+  readonly kind: ErrorKind = 'fault';
 }
 
 /** The server answered 404: the file does not exist (ends the root walk, B1). */
 export class RemoteNotFoundError extends FetchError {
   override readonly code = 'not_found';
+  override readonly kind = 'attack';
 }
 
 /** A download slower than the configured minimum, or silent past the timeout (F4). */
 export class SlowRetrievalError extends FetchError {
   override readonly code = 'slow_retrieval';
+  override readonly kind = 'attack';
 }
 
 /** A download that went past its byte limit: endless data (F1, F2). */
 export class DownloadLengthError extends FetchError {
   override readonly code = 'download_length';
+  override readonly kind = 'attack';
 }
 
 /** Local storage that cannot be read or written (K3, K4). */
 export class StorageError extends UptaneError {
   readonly code = 'storage';
+  readonly kind = 'fault';
 }
 
 /** No trusted root to start from (A15): the client fails closed. */
 export class MissingTrustedRootError extends UptaneError {
   readonly code = 'missing_trusted_root';
+  readonly kind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,26 +225,31 @@ export class MissingTrustedRootError extends UptaneError {
 /** A write request without valid uploader or operator credentials. */
 export class AuthenticationError extends UptaneError {
   readonly code: string = 'unauthorized';
+  readonly kind: ErrorKind = 'attack';
 }
 
 /** A known operator or uploader token past its expiry (docs/threat-model.md HR-10). */
 export class TokenExpiredError extends AuthenticationError {
   override readonly code = 'token_expired';
+  override readonly kind = 'fault';
 }
 
 /** A known operator or uploader token that was revoked (docs/threat-model.md HR-10). */
 export class TokenRevokedError extends AuthenticationError {
   override readonly code = 'token_revoked';
+  override readonly kind = 'attack';
 }
 
 /** A valid token whose scope (or uploader roles and paths) does not cover the request. */
 export class InsufficientScopeError extends UptaneError {
   readonly code = 'insufficient_scope';
+  readonly kind = 'attack';
 }
 
 /** Too many failed authentications from one client address; retry after `retryAfterSeconds`. */
 export class TooManyAttemptsError extends UptaneError {
   readonly code = 'too_many_attempts';
+  readonly kind = 'attack';
 
   constructor(
     message: string,
@@ -220,6 +266,7 @@ export class TooManyAttemptsError extends UptaneError {
  */
 export class ServerBusyError extends UptaneError {
   readonly code = 'server_busy';
+  readonly kind = 'fault';
 
   constructor(
     message: string,
@@ -233,6 +280,7 @@ export class ServerBusyError extends UptaneError {
 /** An uploaded image larger than the server's configured limit. */
 export class ImageTooLargeError extends UptaneError {
   readonly code = 'image_too_large';
+  readonly kind = 'fault';
 }
 
 /**
@@ -241,26 +289,31 @@ export class ImageTooLargeError extends UptaneError {
  */
 export class BodyTooLargeError extends UptaneError {
   readonly code = 'body_too_large';
+  readonly kind = 'attack';
 }
 
 /** A request body in a Content-Encoding the server does not inflate (gzip, deflate and br are; 415). */
 export class UnsupportedEncodingError extends UptaneError {
   readonly code = 'unsupported_encoding';
+  readonly kind = 'fault';
 }
 
 /** Metadata lists an image the server does not hold, or holds with another length or hashes. */
 export class MissingImageError extends UptaneError {
   readonly code = 'missing_image';
+  readonly kind = 'fault';
 }
 
 /** The repository cannot take this request in its current state (no root yet, and the like). */
 export class RepositoryStateError extends UptaneError {
   readonly code = 'repository_state';
+  readonly kind = 'fault';
 }
 
 /** A server asked to start with an offline private key (root, targets) in its key directory. */
 export class OfflineKeyOnServerError extends UptaneError {
   readonly code = 'offline_key_on_server';
+  readonly kind = 'fault';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,26 +322,31 @@ export class OfflineKeyOnServerError extends UptaneError {
 /** A workspace folder that is missing, already initialized, or lacks what a command needs (no root, nothing staged). */
 export class WorkspaceError extends UptaneError {
   readonly code = 'workspace';
+  readonly kind = 'fault';
 }
 
 /** An expiry that is neither a duration (`90d`, `12h`, `1y`) nor a `YYYY-MM-DDTHH:MM:SSZ` date, or lies in the past. */
 export class InvalidExpiryError extends UptaneError {
   readonly code = 'invalid_expiry';
+  readonly kind = 'fault';
 }
 
 /** A key asked to sign (or a signature imported for) a role whose authority does not include that key. */
 export class UnauthorizedSignerError extends UptaneError {
   readonly code = 'unauthorized_signer';
+  readonly kind = 'fault';
 }
 
 /** A signing request or detached signature that is malformed, altered in transit, or for other bytes than those staged. */
 export class SigningRequestError extends UptaneError {
   readonly code = 'signing_request';
+  readonly kind = 'attack';
 }
 
 /** The repository server refused a push; `remoteCode` is the server's own error code. */
 export class PushRejectedError extends UptaneError {
   readonly code = 'push_rejected';
+  readonly kind = 'fault';
 
   constructor(
     message: string,
@@ -306,51 +364,61 @@ export class PushRejectedError extends UptaneError {
 /** A vehicle version manifest or ECU version report not signed by the registered key (H-group). */
 export class ManifestSignatureError extends UptaneError {
   readonly code = 'manifest_signature';
+  readonly kind = 'attack';
 }
 
 /** A manifest that does not match the inventory: wrong VIN or primary, ECU missing or unknown. */
 export class ManifestInventoryError extends UptaneError {
   readonly code = 'manifest_inventory';
+  readonly kind = 'attack';
 }
 
 /** An ECU version report whose counter was already used: a replayed report. */
 export class ReplayedReportError extends UptaneError {
   readonly code = 'replayed_report';
+  readonly kind = 'attack';
 }
 
 /** An ECU version report whose time is implausible (in the future, or far in the past). */
 export class ReportTimeError extends UptaneError {
   readonly code = 'report_time';
+  readonly kind = 'attack';
 }
 
 /** An image whose hardware ids do not include the ECU's. */
 export class IncompatibleImageError extends UptaneError {
   readonly code = 'incompatible_hardware';
+  readonly kind = 'attack';
 }
 
 /** An image whose release counter is below the one installed or trusted (image rollback, C9). */
 export class ImageRollbackError extends UptaneError {
   readonly code = 'image_rollback';
+  readonly kind = 'attack';
 }
 
 /** A change that conflicts with the current state (ECU already has an active assignment, VIN registered). */
 export class ConflictError extends UptaneError {
   readonly code: string = 'conflict';
+  readonly kind = 'fault';
 }
 
 /** A vehicle, ECU or assignment that does not exist. */
 export class NotFoundError extends UptaneError {
   readonly code = 'not_found';
+  readonly kind = 'fault';
 }
 
 /** A request body that breaks the API's rules (missing field, wrong type, over a limit). */
 export class BadRequestError extends UptaneError {
   readonly code = 'bad_request';
+  readonly kind = 'fault';
 }
 
 /** The Director refused an operator's request (CLI side); `remoteCode` is the server's own error code. */
 export class OperatorRequestError extends UptaneError {
   readonly code = 'operator_request_refused';
+  readonly kind = 'fault';
 
   constructor(
     message: string,
@@ -369,6 +437,7 @@ export class OperatorRequestError extends UptaneError {
  */
 export class ClockSkewError extends AuthenticationError {
   override readonly code = 'clock_skew';
+  override readonly kind = 'fault';
 
   constructor(
     message: string,
@@ -390,21 +459,25 @@ export class ClockSkewError extends AuthenticationError {
 /** Director targets that break an Uptane rule: delegations, an ECU twice, a foreign ECU or VIN (G5-G7). */
 export class DirectorTargetsError extends UptaneError {
   readonly code = 'director_targets';
+  readonly kind = 'attack';
 }
 
 /** Director and Image repository disagree on an image: mix-and-match or arbitrary software (E7, G11). */
 export class TargetMismatchError extends UptaneError {
   readonly code = 'target_mismatch';
+  readonly kind = 'attack';
 }
 
 /** An install refused because the vehicle is driving (the vehicle state gate). */
 export class VehicleDrivingError extends UptaneError {
   readonly code = 'vehicle_driving';
+  readonly kind = 'fault';
 }
 
 /** A new image that failed its boot check; the ECU rolled back to the previous slot (M9). */
 export class BootCheckError extends UptaneError {
   readonly code = 'boot_check_failed';
+  readonly kind = 'fault';
 }
 
 /**
@@ -413,11 +486,16 @@ export class BootCheckError extends UptaneError {
  */
 export class SlotIntegrityError extends UptaneError {
   readonly code = 'slot_corrupted';
+  readonly kind = 'attack';
 }
 
-/** A secondary that cannot be reached, or answered the primary wrongly. */
+/**
+ * A secondary that cannot be reached, or answered the primary wrongly. An attack, as a missing or
+ * slow answer from a repository is: the primary cannot tell a failing bus from a hostile one (H5).
+ */
 export class SecondaryError extends UptaneError {
   readonly code: string = 'secondary_failed';
+  readonly kind: ErrorKind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,6 +504,7 @@ export class SecondaryError extends UptaneError {
 /** Asking for snapshot before timestamp and the like (E6). Not an attack: a bug in the caller. */
 export class OutOfOrderError extends UptaneError {
   readonly code = 'out_of_order';
+  readonly kind = 'bug';
 }
 
 /** True when `err` is one of ours; narrows for `catch` clauses that handle one known class. */
