@@ -1,6 +1,6 @@
 // Fetching bytes from a repository, with the limits that defeat endless-data and slow-retrieval
-// attacks (test-catalogue.md F1-F6): a hard byte cap per request, a timeout before the first byte
-// and between chunks, and a minimum average speed. The Fetcher interface lets tests and the
+// attacks (docs/threat-model.md F1-F6): a hard byte cap per request, a timeout before the first
+// byte and between chunks, and a minimum average speed. The Fetcher interface lets tests and the
 // simulator supply bytes from memory; HttpFetcher is the real thing.
 import http from 'node:http';
 import https from 'node:https';
@@ -27,6 +27,26 @@ export interface FetchResponse {
 export interface Fetcher {
   /** Starts a download. 404 is RemoteNotFoundError; other failures are FetchError subclasses. */
   fetch(url: string, options: FetchOptions): Promise<FetchResponse>;
+}
+
+/** A small request with a body, whose small answer is read whole (a vehicle's POSTs to the Director). */
+export interface PostOptions {
+  readonly body?: Uint8Array;
+  readonly headers?: Readonly<Record<string, string>>;
+  /** A longer answer is cut off and refused. */
+  readonly maxBytes: number;
+  /** For the whole exchange, the answer included. */
+  readonly timeoutMs: number;
+}
+
+export interface PostResponse {
+  readonly status: number;
+  readonly body: Buffer;
+}
+
+export interface Poster {
+  /** Any HTTP status is an answer; a failed exchange, or an answer past its cap, is FetchError. */
+  post(url: string, options: PostOptions): Promise<PostResponse>;
 }
 
 export interface HttpFetcherConfig {
@@ -73,7 +93,7 @@ export async function fetchBytes(fetcher: Fetcher, url: string, options: FetchOp
 }
 
 /** node:http(s) fetcher; no redirects are followed (a repository serves its files directly). */
-export class HttpFetcher implements Fetcher {
+export class HttpFetcher implements Fetcher, Poster {
   private readonly config: HttpFetcherConfig;
 
   constructor(config: Partial<HttpFetcherConfig> = {}) {
@@ -133,6 +153,44 @@ export class HttpFetcher implements Fetcher {
       });
       request.on('timeout', () => request.destroy(new SlowRetrievalError(`${url}: no response within ${this.config.connectTimeoutMs} ms`)));
       request.on('error', (err) => reject(err instanceof FetchError ? err : new FetchError(`${url}: ${err.message}`, { cause: err })));
+    });
+  }
+
+  post(url: string, options: PostOptions): Promise<PostResponse> {
+    const parsed = new URL(url);
+    const client = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
+    if (client === undefined) return Promise.reject(new FetchError(`unsupported URL scheme in ${url}`));
+    const body = options.body ?? new Uint8Array(0);
+    return new Promise((resolve, reject) => {
+      // Set by a limit this side enforces, so the error it caused is the one reported.
+      let failure: FetchError | undefined;
+      const fail = (err: unknown) => {
+        clearTimeout(timer);
+        reject(failure ?? (err instanceof FetchError ? err : new FetchError(`${url}: ${(err as Error).message}`, { cause: err })));
+      };
+      const request = client.request(parsed, { method: 'POST', headers: { ...options.headers, 'content-length': String(body.length) } }, (response) => {
+        void (async () => {
+          const chunks: Buffer[] = [];
+          let total = 0;
+          for await (const chunk of response as AsyncIterable<Buffer>) {
+            total += chunk.length;
+            if (total > options.maxBytes) {
+              failure = new FetchError(`${url}: the answer exceeds ${options.maxBytes} bytes`);
+              response.destroy();
+              throw failure;
+            }
+            chunks.push(chunk);
+          }
+          clearTimeout(timer);
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks, total) });
+        })().catch(fail);
+      });
+      const timer = setTimeout(() => {
+        failure = new FetchError(`${url}: no answer within ${options.timeoutMs} ms`);
+        request.destroy(failure);
+      }, options.timeoutMs);
+      request.on('error', fail);
+      request.end(body);
     });
   }
 

@@ -31,7 +31,10 @@ import { checkTargetName, roleFileName } from '../core/metadata/paths.js';
 import type { Metadata, TargetFile, TargetsSigned } from '../core/metadata/types.js';
 import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 
-/** Limits of one updater (STYLE.md 10); the defaults are python-tuf's, which peers converged on. */
+/**
+ * Limits of one updater (docs/code-style.md R10); the defaults are python-tuf's, which peers
+ * converged on.
+ */
 export interface UpdaterConfig {
   /** Root versions walked per refresh (B8). */
   readonly maxRootRotations: number;
@@ -115,17 +118,11 @@ export class RepositoryUpdater {
    * snapshot, top-level targets. Throws the first typed error; what verified before it stays stored.
    */
   async refresh(): Promise<RefreshResult> {
-    const { store } = this.options;
-    const rootBytes = store.load('root');
-    if (rootBytes === undefined) {
-      throw new MissingTrustedRootError(`no trusted ${this.repository} root in local storage: provision one first`, { repository: this.repository });
-    }
-    const set = new TrustedMetadataSet(rootBytes, this.clock.now(), { repository: this.repository, backend: this.options.backend });
-    this.trustedSet = set;
-    await this.updateRoot(set);
-    await this.updateTimestamp(set);
-    const snapshotChanged = await this.updateSnapshot(set);
-    const targets = await this.loadTargetsRole(set, 'targets', 'root');
+    const set = this.loadTrustedRoot();
+    await this.updateRoot();
+    await this.updateTimestamp();
+    const snapshotChanged = await this.updateSnapshot();
+    const targets = await this.updateTargets();
     return {
       rootVersion: set.root.signed.version,
       timestampVersion: set.timestamp!.signed.version,
@@ -134,7 +131,22 @@ export class RepositoryUpdater {
     };
   }
 
-  private async updateRoot(set: TrustedMetadataSet): Promise<void> {
+  // The steps of refresh(), public so that Uptane's full verification can name each one; they must
+  // run in this order, each after the previous one succeeded.
+
+  /** #check_root step 1: a new trusted set starts from the root in local storage, never from none (A15). */
+  loadTrustedRoot(): TrustedMetadataSet {
+    const rootBytes = this.options.store.load('root');
+    if (rootBytes === undefined) {
+      throw new MissingTrustedRootError(`no trusted ${this.repository} root in local storage: provision one first`, { repository: this.repository });
+    }
+    this.trustedSet = new TrustedMetadataSet(rootBytes, this.clock.now(), { repository: this.repository, backend: this.options.backend });
+    return this.trustedSet;
+  }
+
+  /** #check_root: walks the root chain from the trusted root. */
+  async updateRoot(): Promise<void> {
+    const set = this.trusted;
     for (let i = 0; i < this.config.maxRootRotations; i++) {
       const next = set.root.signed.version + 1;
       let bytes: Buffer;
@@ -159,7 +171,9 @@ export class RepositoryUpdater {
     // B8: the cap ends this refresh's walk; the next refresh continues from the root stored here.
   }
 
-  private async updateTimestamp(set: TrustedMetadataSet): Promise<void> {
+  /** #check_timestamp. */
+  async updateTimestamp(): Promise<void> {
+    const set = this.trusted;
     this.loadLocal('timestamp', (bytes) => set.updateTimestamp(bytes));
     const before = set.timestamp;
     const bytes = await this.fetchMetadata('timestamp.json', this.config.maxTimestampBytes);
@@ -167,8 +181,9 @@ export class RepositoryUpdater {
     if (after !== before) this.options.store.persist('timestamp', bytes);
   }
 
-  /** Returns false if the stored snapshot is the one timestamp names (nothing new). */
-  private async updateSnapshot(set: TrustedMetadataSet): Promise<boolean> {
+  /** #check_snapshot. Returns false if the stored snapshot is the one timestamp names (nothing new). */
+  async updateSnapshot(): Promise<boolean> {
+    const set = this.trusted;
     if (this.loadLocal('snapshot', (bytes) => set.updateSnapshot(bytes, { trusted: true }))) return false;
     const meta = set.timestamp!.signed.meta['snapshot.json'];
     const name = set.root.signed.consistent_snapshot ? `${meta.version}.snapshot.json` : 'snapshot.json';
@@ -176,6 +191,11 @@ export class RepositoryUpdater {
     set.updateSnapshot(bytes);
     this.options.store.persist('snapshot', bytes);
     return true;
+  }
+
+  /** #check_targets: the top-level targets metadata. */
+  updateTargets(): Promise<Metadata<TargetsSigned>> {
+    return this.loadTargetsRole(this.trusted, 'targets', 'root');
   }
 
   /** Trusted targets metadata of `role`: already in the set, or stored locally and still current, or fetched. */
@@ -220,7 +240,7 @@ export class RepositoryUpdater {
   // Targets.
 
   /**
-   * Finds `name` by delegation resolution (uptane-requirements.md 5.7, TUF 5.6.7): depth-first
+   * Finds `name` by delegation resolution (docs/uptane-conformance.md 5.7, TUF 5.6.7): depth-first
    * preorder from top-level targets, delegations in listed order, a terminating delegation ends the
    * search, cycles are cut, at most `maxDelegations` roles are visited (I1-I6).
    */
