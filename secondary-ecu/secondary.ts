@@ -1,4 +1,4 @@
-// A secondary ECU (uptane-requirements.md section 7): it verifies what the primary hands it for itself
+// A secondary ECU (docs/uptane-conformance.md 7): it verifies what the primary hands it for itself
 // (partial verification by default, full on request), writes the image into its inactive slot and
 // verifies it there, installs through an A/B switch with a boot check and rollback, and signs a
 // version report with a fresh counter each cycle. It never trusts the primary: a compromised primary
@@ -10,7 +10,7 @@ import type { Clock } from '../shared/core/clock.js';
 import { nobleBackend, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { loadPrivateKey, savePrivateKey } from '../shared/files/key-files.js';
 import { type PrivateKey } from '../shared/core/crypto/keys.js';
-import { ImageRollbackError, IncompatibleImageError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { ImageRollbackError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/uptane/manifest.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
@@ -19,8 +19,10 @@ import type { Metadata, TargetsSigned } from '../shared/core/metadata/types.js';
 import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
-import { RepositoryUpdater } from '../shared/client/updater.js';
-import { checkDirectorTargets, checkTargetsMatch, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane/uptane-checks.js';
+import { DirectorClient } from '../shared/uptane/director-client.js';
+import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
+import { fullVerification } from '../shared/uptane/full-verification.js';
+import { targetOfThisEcu, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane/uptane-checks.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 
 export interface SecondaryIdentity {
@@ -85,7 +87,10 @@ export class Secondary implements SecondaryTransport {
     this.imageStaging = new StagedMetadataStore(this.imageStore);
   }
 
-  /** Factory provisioning (uptane-requirements.md 7.1): identity key, trusted roots, first image. */
+  /**
+   * Factory provisioning (docs/uptane-conformance.md 7.1): identity key, trusted roots, first
+   * image.
+   */
   static provision(directory: string, p: SecondaryProvisioning): void {
     mkdirSync(directory, { recursive: true });
     const identity: SecondaryIdentity = { serial: p.serial, hardwareId: p.hardwareId, vin: p.vin, verification: p.verification, checkDirectorRoot: p.checkDirectorRoot };
@@ -132,11 +137,12 @@ export class Secondary implements SecondaryTransport {
     this.persist({ ...this.state, attacks: attacks.slice(-MANIFEST_LIMITS.maxAttacks) });
   }
 
+  /** Runs a request of the primary; an attack it reveals is reported (by the error's kind, as the primary decides). */
   private async guard<T>(action: () => Promise<T>): Promise<T> {
     try {
       return await action();
     } catch (err) {
-      if (err instanceof UptaneError && !(err instanceof OutOfOrderError) && !(err instanceof VehicleDrivingError)) this.recordAttack(err);
+      if (err instanceof UptaneError && err.kind === 'attack') this.recordAttack(err);
       throw err;
     }
   }
@@ -236,21 +242,27 @@ export class Secondary implements SecondaryTransport {
 
   /** #full_verification on the primary's bundle: both repositories, then step 10 for this ECU's image. */
   private async verifyFull(bundle: MetadataBundle): Promise<EcuTarget | undefined> {
-    const updater = (repository: 'director' | 'image', files: Readonly<Record<string, string>> | undefined, store: StagedMetadataStore) =>
-      new RepositoryUpdater({ repository, metadataUrl: `bundle://${repository}`, store, fetcher: bundleFetcher(files), clock: this.runtime.clock, backend: this.backend });
-    const director = updater('director', bundle.director, this.directorStaging);
-    await director.refresh();
+    const source = (repository: 'director' | 'image', files: Readonly<Record<string, string>> | undefined) => ({
+      metadataUrl: `bundle://${repository}`,
+      fetcher: bundleFetcher(files),
+      clock: this.runtime.clock,
+      backend: this.backend,
+    });
     // Step 8 (every ECU in the vehicle) is the primary's: a secondary checks only its own entry.
-    const target = checkDirectorTargets(director.trusted.targets!.signed, { vin: this.identity.vin, ecus: undefined }).find((t) => t.ecuSerial === this.identity.serial);
-    if (target !== undefined && target.hardwareId !== this.identity.hardwareId) {
-      throw new IncompatibleImageError(`Director targets give this ECU hardware id ${target.hardwareId}; it is ${this.identity.hardwareId}`, { repository: 'director' });
-    }
-    this.checkNotRolledBack(target);
-    if (target === undefined || this.isInstalled(target)) return target;
-    const image = updater('image', bundle.image, this.imageStaging);
-    await image.refresh();
-    const found = await image.findTarget(target.filename, [this.identity.hardwareId]);
-    checkTargetsMatch(target, found.target, this.state.trustedReleaseCounter ?? undefined);
+    const director = new DirectorClient({ ...source('director', bundle.director), store: this.directorStaging, vehicle: { vin: this.identity.vin, ecus: undefined } });
+    const image = new ImageRepositoryClient({ ...source('image', bundle.image), store: this.imageStaging });
+    const [target] = await fullVerification(
+      { director, image },
+      {
+        imagesToConsider: (directorTargets) => {
+          const mine = targetOfThisEcu(directorTargets, this.identity, { repository: 'director' });
+          this.checkNotRolledBack(mine);
+          return mine === undefined ? [] : [mine];
+        },
+        isInstalled: (t) => this.isInstalled(t),
+        trustedReleaseCounter: () => this.state.trustedReleaseCounter ?? undefined,
+      },
+    );
     return target;
   }
 

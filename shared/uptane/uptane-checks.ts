@@ -10,7 +10,7 @@ import {
   IncompatibleImageError,
   RollbackError,
   TargetMismatchError,
-  TargetNotFoundError,
+  type ErrorContext,
 } from '../core/errors.js';
 import { parseMetadata } from '../core/metadata/parse.js';
 import { verifyThreshold } from '../core/metadata/sign.js';
@@ -28,11 +28,20 @@ export interface EcuTarget {
 }
 
 /**
+ * The vehicle Director targets must be for: its VIN, and every ECU serial with its hardware id. Only
+ * the primary knows the vehicle's ECUs; a secondary passes `ecus: undefined` and checks its own entry.
+ */
+export interface VehicleScope {
+  readonly vin: string;
+  readonly ecus: ReadonlyMap<string, string> | undefined;
+}
+
+/**
  * Uptane #check_targets steps 6-8 for Director targets: no delegations, no ECU listed twice, every
  * listed ECU present in the vehicle (the primary knows its ECUs; a secondary passes only itself), and
  * the VIN present and this vehicle's. Returns the targets per ECU.
  */
-export function checkDirectorTargets(targets: TargetsSigned, vehicle: { vin: string; ecus: ReadonlyMap<string, string> | undefined }): EcuTarget[] {
+export function checkDirectorTargets(targets: TargetsSigned, vehicle: VehicleScope): EcuTarget[] {
   const ctx = { repository: DIRECTOR, role: 'targets' };
   // Step 6: the Director never delegates (G7).
   if (targets.delegations !== undefined) throw new DirectorTargetsError('Director targets must not delegate', ctx);
@@ -116,11 +125,8 @@ export function verifyDirectorTargetsPartial(input: {
   }
   if (isExpired(metadata.signed.expires, input.now)) throw new ExpiredMetadataError(`Director targets expired at ${metadata.signed.expires}`, ctx);
   const targets = checkDirectorTargets(metadata.signed, { vin: input.vin ?? metadata.signed.custom?.vin ?? '', ecus: undefined });
-  const mine = targets.find((t) => t.ecuSerial === input.ecuSerial);
+  const mine = targetOfThisEcu(targets, { serial: input.ecuSerial, hardwareId: input.hardwareId }, ctx);
   if (mine === undefined) return { metadata, target: undefined };
-  if (mine.hardwareId !== input.hardwareId) {
-    throw new IncompatibleImageError(`Director targets give this ECU hardware id ${mine.hardwareId}; it is ${input.hardwareId}`, ctx);
-  }
   const previousCounter = previous === undefined ? undefined : releaseCounterFor(previous.signed, input.ecuSerial);
   const counter = mine.target.custom?.releaseCounter ?? 0;
   if (previousCounter !== undefined && counter < previousCounter) {
@@ -137,9 +143,14 @@ export function releaseCounterFor(targets: TargetsSigned, ecuSerial: string): nu
   return undefined;
 }
 
-/** Finds this ECU's entry in verified Director targets; TargetNotFoundError ("no such image") if none. */
-export function targetForEcu(targets: readonly EcuTarget[], ecuSerial: string): EcuTarget {
-  const mine = targets.find((t) => t.ecuSerial === ecuSerial);
-  if (mine === undefined) throw new TargetNotFoundError(`Director targets list no image for ECU ${ecuSerial}`, { repository: DIRECTOR });
+/**
+ * A secondary's own entry in checked Director targets (undefined: nothing for it), with its hardware
+ * id: the part of #check_targets step 8 a secondary can check, knowing only itself.
+ */
+export function targetOfThisEcu(targets: readonly EcuTarget[], ecu: { serial: string; hardwareId: string }, ctx: ErrorContext): EcuTarget | undefined {
+  const mine = targets.find((t) => t.ecuSerial === ecu.serial);
+  if (mine !== undefined && mine.hardwareId !== ecu.hardwareId) {
+    throw new IncompatibleImageError(`Director targets give this ECU hardware id ${mine.hardwareId}; it is ${ecu.hardwareId}`, ctx);
+  }
   return mine;
 }
