@@ -1,4 +1,4 @@
-// The primary ECU (uptane-requirements.md section 6): one update cycle is the seven primary steps of
+// The primary ECU (docs/uptane-conformance.md 6): one update cycle is the seven primary steps of
 // the Standard, each a named method. It verifies both repositories in full (#full_verification),
 // downloads and verifies images, hands metadata and images to its secondaries, and installs its own
 // image, never while the vehicle is driving. Attacks it detects go into its next version report; the
@@ -10,7 +10,7 @@ import type { Clock } from '../shared/core/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { loadPrivateKey, savePrivateKey } from '../shared/files/key-files.js';
 import { PublicKey, type PrivateKey } from '../shared/core/crypto/keys.js';
-import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, StorageError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import {
@@ -29,9 +29,13 @@ import { roleFileName } from '../shared/core/metadata/paths.js';
 import type { MetadataBundle, SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { isExpired } from '../shared/core/trusted-metadata-set.js';
-import { localTargetPath, RepositoryUpdater, type UpdaterConfig } from '../shared/client/updater.js';
-import { checkDirectorTargets, checkTargetsMatch, type EcuTarget } from '../shared/uptane/uptane-checks.js';
-import { clockOffsetFromRefusal, signVehicleRequest } from '../shared/uptane/vehicle-auth.js';
+import { localTargetPath, type UpdaterConfig } from '../shared/client/updater.js';
+import type { EcuTarget } from '../shared/uptane/uptane-checks.js';
+import { channelMetadataSource, type DirectorChannel, type DirectorChannelFactory } from '../shared/uptane/director-channel.js';
+import { httpDirectorChannel } from '../shared/uptane/director-channel-http.js';
+import { DirectorClient } from '../shared/uptane/director-client.js';
+import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
+import { fullVerification } from '../shared/uptane/full-verification.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
 
@@ -41,7 +45,7 @@ export interface PrimaryIdentity {
   readonly hardwareId: string;
   readonly directorUrl: string;
   readonly imageRepoUrl: string;
-  /** Serial -> hardware id and public key of every secondary, as provisioned (Director step 8, H5). */
+  /** Serial -> hardware id and public key of every secondary, as provisioned (#check_targets step 8, H5). */
   readonly secondaries: Readonly<Record<string, { hardwareId: string; publicKey: string }>>;
 }
 
@@ -58,6 +62,8 @@ export interface PrimaryRuntime {
   /** Transports to the secondaries, by serial. */
   readonly secondaries: ReadonlyMap<string, SecondaryTransport>;
   readonly fetcher?: Fetcher;
+  /** The link to the Director; HTTP through `fetcher` unless another transport is given. */
+  readonly directorChannel?: DirectorChannelFactory;
   readonly backend?: Ed25519Backend;
   readonly updaterConfig?: Partial<UpdaterConfig>;
   readonly slots?: AbSlotsOptions;
@@ -94,39 +100,20 @@ export interface CycleResult {
   readonly outcomes: Readonly<Record<string, InstallOutcome>>;
 }
 
-/** A Director session (POST /vehicle/session): a bearer token, used until `expiresAt` by this ECU's clock. */
-interface DirectorSession {
-  readonly token: string;
-  readonly expiresAt: number;
-}
-
-/** A session is renewed when less than this is left, so a cycle's requests never outlast it. */
-const SESSION_RENEW_MARGIN_MS = 2 * 60 * 1000;
-/** The Director's answer to POST /vehicle/session is a few hundred bytes. */
-const SESSION_RESPONSE_MAX_BYTES = 4096;
-/** What a token may look like (RFC 6750 b64token): it goes into a header as it is. */
-const SESSION_TOKEN = /^[A-Za-z0-9._~+/=-]{1,512}$/;
-const DIRECTOR_POST_TIMEOUT_MS = 30_000;
-
 export class Primary {
   private state: PrimaryState;
-  /** In memory only: a restarted primary opens a new session. */
-  private session: DirectorSession | undefined;
-  /**
-   * How far the Director's clock is ahead of this ECU's (ms), learned from a clock_skew refusal.
-   * It stamps signed requests and nothing else: metadata expiry and report times stay on this
-   * ECU's own clock, since the refusal that told it is not authenticated (docs/threat-model.md HR-9j).
-   */
-  private directorClockOffsetMs = 0;
   private readonly backend: Ed25519Backend;
-  private readonly fetcher: Fetcher;
+  private readonly channel: DirectorChannel;
   private readonly directorStore: RootHistoryStore;
   private readonly imageStore: RootHistoryStore;
-  /** What this cycle's updaters verified, kept back until the whole cycle verified (6.4). */
+  /**
+   * What this cycle's clients verified, kept back until the whole cycle verified
+   * (docs/uptane-conformance.md 6.4).
+   */
   private readonly directorStaging: StagedMetadataStore;
   private readonly imageStaging: StagedMetadataStore;
-  private readonly director: RepositoryUpdater;
-  private readonly image: RepositoryUpdater;
+  private readonly director: DirectorClient;
+  private readonly image: ImageRepositoryClient;
 
   private constructor(
     readonly directory: string,
@@ -137,30 +124,30 @@ export class Primary {
   ) {
     // Repeated checks of unchanged metadata cost no signature verification (bench figure 3).
     this.backend = withVerificationCache(runtime.backend ?? nobleBackend);
-    this.fetcher = runtime.fetcher ?? new HttpFetcher();
+    const fetcher = runtime.fetcher ?? new HttpFetcher();
+    const openChannel = runtime.directorChannel ?? httpDirectorChannel({ fetcher });
+    this.channel = openChannel({ directorUrl: identity.directorUrl, key, backend: this.backend, clock: runtime.clock, log: (line) => this.log(line) });
     this.state = JSON.parse(readFileSync(join(directory, 'state.json'), 'utf8')) as PrimaryState;
     this.directorStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'director')), join(directory, 'director-roots'));
     this.imageStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'image')), join(directory, 'image-roots'));
     this.directorStaging = new StagedMetadataStore(this.directorStore);
     this.imageStaging = new StagedMetadataStore(this.imageStore);
-    this.director = new RepositoryUpdater({
-      repository: 'director',
-      metadataUrl: `${identity.directorUrl}/vehicle/metadata`,
+    // Step 8 of #check_targets: every ECU the Director names is one of this vehicle's, as provisioned.
+    const ecus = new Map<string, string>([[identity.serial, identity.hardwareId]]);
+    for (const [serial, { hardwareId }] of Object.entries(identity.secondaries)) ecus.set(serial, hardwareId);
+    this.director = new DirectorClient({
+      ...channelMetadataSource(this.channel),
+      vehicle: { vin: identity.vin, ecus },
       store: this.directorStaging,
-      fetcher: this.fetcher,
       clock: runtime.clock,
       backend: this.backend,
       config: runtime.updaterConfig,
-      // Every Director request proves the primary's key, by its session or by a signature; the
-      // Director derives the VIN from it.
-      requestHeaders: (url) => ({ authorization: this.directorAuthorization('GET', new URL(url).pathname).header }),
     });
-    this.image = new RepositoryUpdater({
-      repository: 'image',
+    this.image = new ImageRepositoryClient({
       metadataUrl: `${identity.imageRepoUrl}/metadata`,
       targetsUrl: `${identity.imageRepoUrl}/targets`,
       store: this.imageStaging,
-      fetcher: this.fetcher,
+      fetcher,
       clock: runtime.clock,
       backend: this.backend,
       config: runtime.updaterConfig,
@@ -224,21 +211,19 @@ export class Primary {
   }
 
   /**
-   * What ended a cycle early: an attack is recorded for the next manifest (attacks_detected, which
-   * also halts campaigns); a fault is only logged. A fault is the network failing plainly (refused,
-   * reset, an HTTP error status) or this ECU's own storage: no metadata or image was wrong, the next
-   * cycle retries, and a flaky link must not read as an attack to the fleet's operators. A slow,
-   * endless or missing response stays an attack (test-catalogue.md F1-F4). A refused request also
-   * drops the Director session, so the next cycle opens a new one (the Director may have restarted).
+   * What ended a cycle early, by the error's kind (as a secondary decides): an attack is recorded for
+   * the next manifest (attacks_detected, which also halts campaigns); a fault (the network failing
+   * plainly, this ECU's own storage) or a bug is only logged, and the next cycle retries. A refused
+   * request also drops the Director session, so the next cycle opens a new one (the Director may
+   * have restarted).
    */
   private recordFailure(err: UptaneError): void {
-    const fault = err.code === 'fetch_failed' || err instanceof StorageError;
-    if (!fault) {
+    if (err.kind === 'attack') {
       this.recordAttack(err);
       return;
     }
-    if (err instanceof FetchError) this.session = undefined;
-    this.log(`cycle failed (fault, not an attack): ${err.code}: ${err.message}`);
+    if (err instanceof FetchError) this.channel.resetSession();
+    this.log(`cycle failed (${err.kind === 'bug' ? 'programmer error' : 'fault'}, not an attack): ${err.code}: ${err.message}`);
   }
 
   private recordAttack(err: UptaneError): void {
@@ -247,76 +232,12 @@ export class Primary {
     this.log(`detected: ${err.code}: ${err.message}`);
   }
 
-  private signRequest(method: string, path: string, body?: Uint8Array): string {
-    const stamp = new Date(this.runtime.clock.now().getTime() + this.directorClockOffsetMs);
-    return signVehicleRequest(this.key, { method, path, body }, stamp, this.backend);
-  }
-
-  /**
-   * The Authorization header of a Director request: the session's bearer token while it lasts,
-   * else the request signed with the primary ECU key. A bearer token is acceptable because nothing
-   * the primary trusts depends on it: every metadata file fetched is verified against the
-   * repositories' signatures (#full_verification), and a manifest carries the ECUs' own signatures
-   * and report counters, which the Director checks. A stolen token lets its holder read this
-   * vehicle's Director metadata, or send manifests the Director refuses, until it expires.
-   */
-  private directorAuthorization(method: string, path: string, body?: Uint8Array): { header: string; bearer: boolean } {
-    const session = this.session;
-    if (session !== undefined && this.runtime.clock.now().getTime() < session.expiresAt) return { header: `Bearer ${session.token}`, bearer: true };
-    return { header: this.signRequest(method, path, body), bearer: false };
-  }
-
-  /**
-   * Opens a Director session unless the current one has SESSION_RENEW_MARGIN_MS left: one signed
-   * request, then the Director checks a MAC instead of an Ed25519 signature per request. Without a
-   * session each request is signed, as before: dearer for the Director, never weaker, and no
-   * attack, so the failure is only logged.
-   */
-  private async ensureDirectorSession(): Promise<void> {
-    const now = this.runtime.clock.now().getTime();
-    if (this.session !== undefined && this.session.expiresAt - now >= SESSION_RENEW_MARGIN_MS) return;
-    this.session = undefined;
-    try {
-      this.session = await this.fetchDirectorSession(now);
-    } catch (err) {
-      // Whatever failed (the network, a refusal, an answer that is not a session), signing each
-      // request is the safe way on, and the Director's answers to those decide what happens next.
-      this.log(`no Director session (${(err as Error).message}); signing each request instead`);
-    }
-  }
-
-  private async fetchDirectorSession(now: number): Promise<DirectorSession> {
-    const post = async () => {
-      const response = await fetch(`${this.identity.directorUrl}/vehicle/session`, {
-        method: 'POST',
-        headers: { authorization: this.signRequest('POST', '/vehicle/session') },
-        signal: AbortSignal.timeout(DIRECTOR_POST_TIMEOUT_MS),
-      });
-      return { status: response.status, body: await readSmallBody(response, SESSION_RESPONSE_MAX_BYTES) };
-    };
-    let { status, body } = await post();
-    // This ECU's clock is off from the Director's: stamp with the Director's time, and ask once more.
-    const offset = clockOffsetFromRefusal(status, body, this.runtime.clock.now().getTime());
-    if (offset !== undefined) {
-      this.directorClockOffsetMs = offset;
-      const seconds = Math.round(offset / 1000);
-      this.log(`the Director's clock is ${Math.abs(seconds)} s ${seconds >= 0 ? 'ahead of' : 'behind'} this ECU's: signed requests carry the Director's time from now on`);
-      ({ status, body } = await post());
-    }
-    if (status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${status} ${body.toString('utf8', 0, 200)}`);
-    const answer = JSON.parse(body.toString('utf8')) as { token?: unknown; expiresIn?: unknown };
-    const { token, expiresIn } = answer;
-    if (typeof token !== 'string' || !SESSION_TOKEN.test(token) || typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {
-      throw new FetchError('POST /vehicle/session: the answer is not a session');
-    }
-    // Timed by this ECU's clock from before the request left, whatever the Director's clock says.
-    return { token, expiresAt: now + expiresIn * 1000 };
-  }
-
   // -------------------------------------------------------------------------------------------
   // The update cycle.
 
-  /** One update cycle: the seven primary steps (uptane-requirements.md 6.1), then the install. */
+  /**
+   * One update cycle: the seven primary steps (docs/uptane-conformance.md 6.1), then the install.
+   */
   async runCycle(): Promise<CycleResult> {
     // Step 1 first opens or renews the Director session the cycle's Director requests use.
     const manifestSent = await this.sendVehicleVersionManifest();
@@ -327,9 +248,10 @@ export class Primary {
       work = await this.verifyMetadata();
       if (work.length > 0) await this.downloadAndVerifyImages(work);
       // Only now, with metadata and images verified, does what this cycle fetched become trusted: a
-      // failure anywhere before leaves the previous trusted metadata byte for byte (6.4, C11). Kept
-      // metadata from a failed cycle (forged Director targets with a valid signature, another
-      // vehicle's metadata) would otherwise be the rollback reference and freeze the vehicle.
+      // failure anywhere before leaves the previous trusted metadata byte for byte
+      // (docs/uptane-conformance.md 6.4; docs/threat-model.md C11). Kept metadata from a failed
+      // cycle (forged Director targets with a valid signature, another vehicle's metadata) would
+      // otherwise be the rollback reference and freeze the vehicle.
       this.directorStaging.commit();
       this.imageStaging.commit();
       // What the Director says now replaces any pending work: an assignment cancelled or failed while
@@ -350,7 +272,7 @@ export class Primary {
   /** Primary step 1: collect every secondary's signed report, add its own, sign, send. */
   async sendVehicleVersionManifest(): Promise<boolean> {
     // The cycle's first Director request: the session it and the metadata requests use starts here.
-    await this.ensureDirectorSession();
+    await this.channel.openSession();
     const reports: Record<string, EcuVersionReport> = {};
     let complete = true;
     for (const [serial, secondary] of this.runtime.secondaries) {
@@ -367,7 +289,8 @@ export class Primary {
         this.persist({ ...this.state, secondaryImages: { ...this.state.secondaryImages, [serial]: { filename: installed.filename, sha256: installed.hashes.sha256 } } });
       } catch (err) {
         if (!(err instanceof UptaneError)) throw err;
-        this.recordAttack(err);
+        if (err.kind === 'attack') this.recordAttack(err);
+        else this.log(`secondary ${serial}: no version report (${err.kind}): ${err.code}: ${err.message}`);
         complete = false;
       }
     }
@@ -389,13 +312,11 @@ export class Primary {
     );
     const body = Buffer.from(JSON.stringify(manifest));
     try {
-      const response = await this.postVehicleVersionManifest(body);
-      if (!response.ok) {
-        const text = await response.text();
-        this.log(`Director refused the manifest: HTTP ${response.status} ${text.slice(0, 200)}`);
+      const delivery = await this.channel.sendManifest(body);
+      if (!delivery.accepted) {
+        this.log(`Director refused the manifest: ${delivery.refusal}`);
         return false;
       }
-      await response.arrayBuffer();
     } catch (err) {
       this.log(`could not send the manifest: ${(err as Error).message}`);
       return false;
@@ -405,29 +326,6 @@ export class Primary {
     // manifest lost them, the H5 attack included.)
     this.persist({ ...this.state, attacks: this.state.attacks.slice(own.signed.attacks_detected.length) });
     return complete;
-  }
-
-  /**
-   * POST /vehicle/manifest. A 401 to a session token means the Director no longer knows it (it
-   * restarted, and its token secret with it): the token is dropped, a new session opened, and the
-   * manifest sent once more. The Director recorded nothing for the refused request.
-   */
-  private async postVehicleVersionManifest(body: Buffer): Promise<Response> {
-    const post = (authorization: string) =>
-      fetch(`${this.identity.directorUrl}/vehicle/manifest`, {
-        method: 'POST',
-        body,
-        headers: { authorization, 'content-type': 'application/json' },
-        signal: AbortSignal.timeout(DIRECTOR_POST_TIMEOUT_MS),
-      });
-    const first = this.directorAuthorization('POST', '/vehicle/manifest', body);
-    const response = await post(first.header);
-    if (response.status !== 401 || !first.bearer) return response;
-    await response.arrayBuffer();
-    this.log('the Director refused the session token (restarted?); opening a new session');
-    this.session = undefined;
-    await this.ensureDirectorSession();
-    return post(this.directorAuthorization('POST', '/vehicle/manifest', body).header);
   }
 
   /** This ECU's own signed version report, with every attack not yet accepted by the Director. */
@@ -454,23 +352,14 @@ export class Primary {
     // Nothing staged by an earlier, interrupted cycle may slip into this one.
     this.directorStaging.discard();
     this.imageStaging.discard();
-    // Steps 2-5: the Director.
-    await this.director.refresh();
-    const ecus = new Map<string, string>([[this.identity.serial, this.identity.hardwareId]]);
-    for (const [serial, { hardwareId }] of Object.entries(this.identity.secondaries)) ecus.set(serial, hardwareId);
-    const targets = checkDirectorTargets(this.director.trusted.targets!.signed, { vin: this.identity.vin, ecus });
-    // Step 6: stop when nothing listed is new for its ECU. (The snapshot shortcut of step 4 is folded
-    // into this: unchanged metadata lists nothing new once everything it lists is installed.)
-    const work = targets.filter((t) => !this.isInstalled(t));
-    if (work.length === 0) return [];
-    // Steps 7-9: the Image repository.
-    await this.image.refresh();
-    // Step 10: every Director image matches the Image repository's, found by delegation resolution.
-    for (const t of work) {
-      const found = await this.image.findTarget(t.filename, [t.hardwareId]);
-      checkTargetsMatch(t, found.target, this.state.releaseCounters[t.ecuSerial]);
-    }
-    return work;
+    return fullVerification(
+      { director: this.director, image: this.image },
+      {
+        imagesToConsider: (directorTargets) => directorTargets,
+        isInstalled: (t) => this.isInstalled(t),
+        trustedReleaseCounter: (serial) => this.state.releaseCounters[serial],
+      },
+    );
   }
 
   private isInstalled(t: EcuTarget): boolean {
@@ -487,10 +376,10 @@ export class Primary {
     for (const t of new Map(work.map((w) => [w.filename, w])).values()) {
       const lookup = { name: t.filename, target: t.target };
       const path = this.imagePath(t.filename);
-      if (await this.image.isTargetCached(lookup, path)) continue;
+      if (await this.image.isImageCached(lookup, path)) continue;
       this.log(`downloading ${t.filename} (${t.target.length} bytes)`);
       const progress = this.runtime.onDownloadProgress;
-      await this.image.downloadTarget(lookup, path, progress === undefined ? undefined : (p) => progress(t.filename, p.received, p.total));
+      await this.image.downloadImage(lookup, path, progress === undefined ? undefined : (p) => progress(t.filename, p.received, p.total));
     }
   }
 
@@ -637,17 +526,4 @@ export class Primary {
       attacksToReport: this.state.attacks,
     };
   }
-}
-
-/** A response body read up to `maxBytes`; a longer one is cut off and refused. */
-async function readSmallBody(response: Response, maxBytes: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  if (response.body === null) return Buffer.alloc(0);
-  for await (const chunk of response.body) {
-    total += chunk.length;
-    if (total > maxBytes) throw new FetchError(`${response.url}: the answer exceeds ${maxBytes} bytes`);
-    chunks.push(Buffer.from(chunk));
-  }
-  return Buffer.concat(chunks, total);
 }

@@ -1,0 +1,51 @@
+// The vehicle's link to the Director as the primary uses it: a session, Director metadata, the
+// vehicle version manifest. Every metadata file that comes through it is verified by the primary
+// (full verification), and every manifest carries the ECUs' signatures, so a channel is trusted for
+// delivery only. HTTP is the first transport (director-channel-http.ts); another one (MQTT, say)
+// implements the same calls and is passed to the primary as its `directorChannel`.
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
+import type { PrivateKey } from '../core/crypto/keys.js';
+import type { Clock } from '../core/clock.js';
+import type { Fetcher, FetchResponse } from '../client/fetcher.js';
+
+/** What became of a manifest that reached the Director. */
+export type ManifestDelivery = { readonly accepted: true } | { readonly accepted: false; readonly refusal: string };
+
+export interface DirectorChannel {
+  /** Where the Director's metadata comes from, as errors and logs name it (for HTTP, the metadata URL). */
+  readonly metadataLocation: string;
+  /**
+   * Opens a session unless the current one lasts long enough for a cycle. Never fails: without a
+   * session each request authenticates on its own, and the Director's answers to those decide.
+   */
+  openSession(): Promise<void>;
+  /** Forgets the session, so the next cycle opens a new one (after a failure: the Director may have restarted). */
+  resetSession(): void;
+  /** One metadata file, by the name the Director serves it under (`timestamp.json`, `2.root.json`), at most `maxBytes`. */
+  fetchMetadata(name: string, options: { readonly maxBytes: number }): Promise<FetchResponse>;
+  /** Delivers a signed vehicle version manifest; throws if it could not be delivered. */
+  sendManifest(body: Uint8Array): Promise<ManifestDelivery>;
+}
+
+/** What a channel is built from: the primary ECU's address of its Director and its key. */
+export interface DirectorChannelContext {
+  readonly directorUrl: string;
+  /** The primary ECU key: the Director derives the VIN from it. */
+  readonly key: PrivateKey;
+  readonly backend: Ed25519Backend;
+  readonly clock: Clock;
+  /** Progress lines for people watching. */
+  readonly log: (line: string) => void;
+}
+
+/** Builds the channel once the primary has loaded its key. */
+export type DirectorChannelFactory = (context: DirectorChannelContext) => DirectorChannel;
+
+/** The channel as the metadata source of a Director client (a fetcher and the base URL it is asked for). */
+export function channelMetadataSource(channel: DirectorChannel): { readonly metadataUrl: string; readonly fetcher: Fetcher } {
+  const prefix = `${channel.metadataLocation}/`;
+  return {
+    metadataUrl: channel.metadataLocation,
+    fetcher: { fetch: (url, options) => channel.fetchMetadata(url.slice(prefix.length), { maxBytes: options.maxBytes }) },
+  };
+}
