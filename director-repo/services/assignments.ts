@@ -33,6 +33,8 @@ export interface ResolvedImage {
 export type ResolvedOutcome = { readonly assigned: number } | { readonly skipped: string };
 
 const ctx = { repository: 'director' };
+/** VINs whose ECUs planAssignments reads in one store call. */
+const PLAN_BATCH = 1000;
 
 export class AssignmentService {
   constructor(
@@ -52,10 +54,12 @@ export class AssignmentService {
     if (request.vins.length === 0 || request.vins.length > max) throw new BadRequestError(`name 1 to ${max} VINs`, ctx);
     if ((request.ecuSerial === undefined) === (request.hardwareId === undefined)) throw new BadRequestError('name either ecuSerial or hardwareId', ctx);
     if (request.ecuSerial !== undefined && request.vins.length !== 1) throw new BadRequestError('ecuSerial applies to one vehicle; use hardwareId for many', ctx);
-    const ecusOf = await this.store.inventory.ecusOfVehicles(request.vins);
     const plans: PlannedAssignment[] = [];
     const imagesByHardware = new Map<string, TargetFile>();
-    for (const vin of request.vins) {
+    let ecusOf = new Map<string, EcuRecord[]>();
+    for (const [i, vin] of request.vins.entries()) {
+      // Read in batches: one store call per batch, and only one batch's ECU records held at a time.
+      if (i % PLAN_BATCH === 0) ecusOf = await this.store.inventory.ecusOfVehicles(request.vins.slice(i, i + PLAN_BATCH));
       const ecus = ecusOf.get(vin) ?? [];
       if (ecus.length === 0) throw new NotFoundError(`no vehicle ${vin}`, ctx);
       const chosen = ecus.filter((e) => (request.ecuSerial !== undefined ? e.serial === request.ecuSerial : e.hardwareId === request.hardwareId));
@@ -79,17 +83,18 @@ export class AssignmentService {
     return this.store.unitOfWork(async (tx) => {
       const vins = [...new Set(plans.map((p) => p.vin))];
       const active = await tx.assignments.activeOfVehicles(vins);
-      // The first ECU that already has an active assignment, stored before or earlier in this batch.
+      // The first ECU that already has an active assignment, stored before or earlier in this batch
+      // (by serial: each ECU serial is registered once).
       const planned = new Map<string, number>();
       for (const [i, plan] of plans.entries()) {
         const stored = active.get(plan.vin)?.find((a) => a.ecuSerial === plan.ecuSerial);
-        const earlier = planned.get(`${plan.vin}\n${plan.ecuSerial}`);
+        const earlier = planned.get(plan.ecuSerial);
         if (stored !== undefined) throw conflict(plan, stored);
         if (earlier !== undefined) {
           const ids = await tx.assignments.insert(plans.slice(0, i), { actor, now });
           throw conflict(plan, (await tx.assignments.byId(ids[earlier]!))!);
         }
-        planned.set(`${plan.vin}\n${plan.ecuSerial}`, i);
+        planned.set(plan.ecuSerial, i);
       }
       const ids = await tx.assignments.insert(plans, { actor, now });
       await tx.vehicleMetadata.markStale(vins);

@@ -8,13 +8,7 @@ export interface VehicleRecord {
   readonly registeredAt: string;
 }
 
-export interface EcuRecord {
-  readonly serial: string;
-  readonly vin: string;
-  readonly hardwareId: string;
-  readonly publicKey: string;
-  readonly keyid: string;
-  readonly isPrimary: boolean;
+export interface EcuRecord extends NewEcu {
   readonly lastCounter: number | null;
   readonly installed: { filename: string; length: number; hashes: Record<string, string>; releaseCounter: number | null } | null;
   readonly reportedAt: string | null;

@@ -2,6 +2,7 @@
 // one_active_assignment_per_ecu keeps at most one pending or in-flight assignment per ECU.
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { AssignmentOrigin, AssignmentRecord, AssignmentState, AssignmentStore, NewAssignment } from '../assignments.js';
+import { perVehicle } from './inventory.js';
 import type { Synchronous } from './transaction-gate.js';
 
 interface AssignmentRow {
@@ -71,12 +72,7 @@ export class SqliteAssignments implements Synchronous<AssignmentStore> {
   }
 
   activeOfVehicles(vins: readonly string[]): Map<string, AssignmentRecord[]> {
-    const found = new Map<string, AssignmentRecord[]>();
-    for (const vin of vins) {
-      const active = this.active(vin);
-      if (active.length > 0) found.set(vin, active);
-    }
-    return found;
+    return perVehicle(vins, (vin) => this.active(vin));
   }
 
   activeOfCampaign(campaignId: number): AssignmentRecord[] {
