@@ -118,7 +118,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     io.print(`Director listening on ${server.url}`);
     io.print(`data folder: ${dataDir}`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
-    const rootVersion = server.director.latestRootVersion();
+    const rootVersion = await server.director.latestRootVersion();
     io.print(
       rootVersion === undefined
         ? 'no Director root yet: vehicles are refused until one is pushed (sign root v1 offline with these online keys, then `uptane director root push 1.root.json`)'

@@ -4,7 +4,7 @@
 //
 // Registration goes through the Director service (Director.registerVehicle: checks, keyids, and the
 // vehicle's first signed targets/snapshot/timestamp) for a time budget; if the target size is not
-// reached by then, the rest is inserted through the storage layer (DirectorStorage: the same rows,
+// reached by then, the rest is inserted through the storage layer (the store's SQLite areas: the same rows,
 // with metadata files of the same size copied from a service-registered vehicle), and the service
 // rate is extrapolated to the full size. Both rates are reported; RESULTS.md says which happened.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -73,9 +73,9 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
       const batch = Math.min(500, total - registered);
       const keys = realPublicKeys(batch * ECUS);
       const batchStart = performance.now();
-      storage.transaction(() => {
-        for (let k = 0; k < batch; k++) director.registerVehicle(registration(registered + k, keys.subarray(k * ECUS * 32)), 'bench');
-      });
+      storage.db.exec('BEGIN');
+      for (let k = 0; k < batch; k++) await director.registerVehicle(registration(registered + k, keys.subarray(k * ECUS * 32)), 'bench');
+      storage.db.exec('COMMIT');
       serviceMs += performance.now() - batchStart;
       registered += batch;
     }
@@ -85,25 +85,25 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
 
     // Phase 2: the storage layer for the rest, with same-size metadata rows.
     // Metadata is signed on a vehicle's first read: read vehicle 0's once to copy its rows' sizes.
-    director.vehicleMetadata(vinOf(0), 'timestamp.json');
-    const template = (['targets', 'snapshot', 'timestamp'] as const).map((role) => storage.vehicleMetadata(vinOf(0), role)!);
+    await director.vehicleMetadata(vinOf(0), 'timestamp.json');
+    const template = await Promise.all((['targets', 'snapshot', 'timestamp'] as const).map(async (role) => (await storage.vehicleMetadata.file(vinOf(0), role))!));
     const storageStart = performance.now();
     const storageBudgetMs = ctx.settings.scaleStorageSeconds * 1000;
     const now = ctx.clock.now();
     while (registered < total && performance.now() - storageStart < storageBudgetMs) {
       const batch = Math.min(5_000, total - registered);
       const keys = randomBytes(batch * ECUS * 64);
-      storage.transaction(() => {
+      await storage.unitOfWork(async (tx) => {
         for (let k = 0; k < batch; k++) {
           const r = registration(registered + k, keys.subarray(k * ECUS * 64));
-          storage.insertVehicle(r.vin, {}, now);
-          r.ecus.forEach((ecu, e) => {
+          await tx.inventory.insertVehicle(r.vin, {}, now);
+          for (const [e, ecu] of r.ecus.entries()) {
             // Random keyids (a keyid is a SHA-256 of the key: as random, and unique) and public keys.
             const at = k * ECUS * 64 + ECUS * 32 + e * 32; // after the vehicle's five public keys
             const keyid = keys.subarray(at, at + 32).toString('hex');
-            storage.insertEcu({ serial: ecu.serial, vin: r.vin, hardwareId: ecu.hardwareId, publicKey: ecu.publicKey, keyid, isPrimary: ecu.primary }, now);
-          });
-          for (const file of template) storage.putVehicleMetadata(r.vin, file);
+            await tx.inventory.insertEcu({ serial: ecu.serial, vin: r.vin, hardwareId: ecu.hardwareId, publicKey: ecu.publicKey, keyid, isPrimary: ecu.primary }, now);
+          }
+          for (const file of template) await tx.vehicleMetadata.put(r.vin, file);
         }
       });
       registered += batch;
@@ -143,17 +143,17 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
       readVin = () => vinOf(firstSigned + random(size - firstSigned));
     } else {
       const warmed = Array.from({ length: Math.min(2_000, size) }, (_, i) => vinOf(size - 1 - i));
-      for (const vin of warmed) director.vehicleMetadata(vin, 'timestamp.json');
+      for (const vin of warmed) await director.vehicleMetadata(vin, 'timestamp.json');
       readVin = () => warmed[random(warmed.length)]!;
     }
-    const lookups = await timeLoop((i) => {
-      if (director.vehicleMetadata(readVin(), i % 2 === 0 ? 'timestamp.json' : 'targets.json') === undefined) throw new Error('lookup missed');
+    const lookups = await timeLoop(async (i) => {
+      if ((await director.vehicleMetadata(readVin(), i % 2 === 0 ? 'timestamp.json' : 'targets.json')) === undefined) throw new Error('lookup missed');
     }, bounds);
-    const raw = await timeLoop((i) => {
-      if (storage.vehicleMetadata(readVin(), i % 2 === 0 ? 'timestamp' : 'targets') === undefined) throw new Error('lookup missed');
+    const raw = await timeLoop(async (i) => {
+      if ((await storage.vehicleMetadata.file(readVin(), i % 2 === 0 ? 'timestamp' : 'targets')) === undefined) throw new Error('lookup missed');
     }, bounds);
-    const firstFetches = await timeLoop((i) => {
-      if (director.vehicleMetadata(vinOf(i), 'targets.json') === undefined) throw new Error('lookup missed');
+    const firstFetches = await timeLoop(async (i) => {
+      if ((await director.vehicleMetadata(vinOf(i), 'targets.json')) === undefined) throw new Error('lookup missed');
     }, { maxMs: ctx.settings.quick ? 500 : 2_000, maxCount: assigned });
 
     const full = serviceCount === total;
@@ -186,7 +186,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
     notes.push(
       full
         ? `All ${fmt(total)} vehicles were registered through the Director service.`
-        : `Only ${fmt(serviceCount)} vehicles fit in the ${ctx.settings.scaleServiceSeconds} s budget of the Director service (BENCH_SCALE_SERVICE_SECONDS); then ${fmt(storageCount)} were inserted through the storage layer (DirectorStorage: the same rows, metadata files of the same size copied from a service-registered vehicle) within ${ctx.settings.scaleStorageSeconds} s (BENCH_SCALE_STORAGE_SECONDS).${reached ? '' : ` ${fmt(total)} was not reached: the times and size at ${fmt(total)} are extrapolated linearly from the measured rates.`}`,
+        : `Only ${fmt(serviceCount)} vehicles fit in the ${ctx.settings.scaleServiceSeconds} s budget of the Director service (BENCH_SCALE_SERVICE_SECONDS); then ${fmt(storageCount)} were inserted through the storage layer (the store's SQLite areas: the same rows, metadata files of the same size copied from a service-registered vehicle) within ${ctx.settings.scaleStorageSeconds} s (BENCH_SCALE_STORAGE_SECONDS).${reached ? '' : ` ${fmt(total)} was not reached: the times and size at ${fmt(total)} are extrapolated linearly from the measured rates.`}`,
       'Service registration includes per-vehicle validation and five keyids; one transaction per 500 vehicles (SQLite WAL, synchronous=FULL). Nothing is signed at registration or assignment: a vehicle\'s metadata is signed on its next fetch (vehicle-metadata.ts), so the first fetch after an assignment carries 3 signatures. Before, registration signed 3 files per vehicle (25,500 vehicles in 15 s) and assigning to 100,000 vehicles made 300,000 signatures in one transaction (77.5 s, the Director answering nobody meanwhile). Registration checks each ECU key (a canonical point in the prime-order subgroup, docs/threat-model.md HR-9e: about 1 ms per key in JavaScript, 5 per vehicle), so the service phase registers real keys, made before each batch and not timed; the storage-layer phase inserts random 32-byte strings, which nothing there checks. Before that check (same machine, 2026-11-22): 54,500 vehicles in 15 s, 3,615 vehicles/s.',
       'Lookups: random VINs among the vehicles without an assignment whose metadata is signed, alternating timestamp.json and targets.json; baseline: one SELECT of the stored file by (vin, role). The first-fetch row fetches the targets of assigned vehicles once each. This row varied most between runs: 4,000-6,000/s in full runs at 400,000-570,000 vehicles, 17,000-24,000/s when the same size was measured with fewer figures before it (BENCH_ONLY); the cause was not pinned down (not the figures run before it, which were tried one by one).',
     );

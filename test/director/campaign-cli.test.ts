@@ -191,7 +191,7 @@ describe('uptane director campaign', () => {
     expect(waiting).toContain('waiting   stage 1 has not started: it waits for its start time (after=) or the maintenance window');
     expect(waiting).toMatch(/fixture-operator\s+started\s+6 vehicles in the group; stage 1 waits for the maintenance window 1-5 UTC$/m);
     clock.set('2026-06-01T01:00:00Z');
-    repos.director.campaigns.tick();
+    await repos.director.campaigns.tick();
     const [a, b, c] = await assigned(fleet);
     expect(await assigned(fleet)).toHaveLength(3);
 

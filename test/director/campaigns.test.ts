@@ -134,7 +134,8 @@ describe('campaigns', () => {
   // HR-11a: the first stage keeps --maintenance-window and after= like every later one. The
   // Director's clock is the fixture's FixedClock; campaigns.tick() is what the server's timer calls.
   const HOUR = 60 * 60 * 1000;
-  const assigned = (fleet: Fleet) => fleet.records.filter((r) => repos.director.storage.activeAssignments(r.vehicle.spec.vin).length > 0).length;
+  const assigned = (fleet: Fleet) => assignedOf(fleet.records.map((r) => r.vehicle.spec.vin));
+  const assignedOf = async (vins: readonly string[]) => (await Promise.all(vins.map((vin) => repos.director.storage.assignments.active(vin)))).filter((active) => active.length > 0).length;
 
   it('holds the first stage outside the maintenance window and starts it when the window opens', async () => {
     clock.set('2026-06-01T14:00:00Z');
@@ -144,43 +145,42 @@ describe('campaigns', () => {
     let current = (await status('nightly')) as Status & { stageStartedAt: string | null };
     expect(current).toMatchObject({ state: 'running', stage: 1, stageStartedAt: null, perStage: [] });
     expect((current.history.find((e) => e.kind === 'started')?.details as { waiting?: string } | undefined)?.waiting).toBe('stage 1 waits for the maintenance window 1-5 UTC');
-    expect(assigned(fleet)).toBe(0);
+    expect(await assigned(fleet)).toBe(0);
     clock.set('2026-06-01T23:30:00Z'); // still outside
-    repos.director.campaigns.tick();
-    expect(assigned(fleet)).toBe(0);
+    await repos.director.campaigns.tick();
+    expect(await assigned(fleet)).toBe(0);
     clock.set('2026-06-02T01:00:00Z'); // the window opens
-    repos.director.campaigns.tick();
+    await repos.director.campaigns.tick();
     current = (await status('nightly')) as typeof current;
     expect(current.stageStartedAt).toBe('2026-06-02T01:00:00.000Z');
     expect(current.perStage).toEqual([expect.objectContaining({ stage: 1, vehicles: 5 })]);
-    expect(assigned(fleet)).toBe(5);
+    expect(await assigned(fleet)).toBe(5);
     expect(current.history.map((e) => e.kind)).toEqual(['created', 'started', 'advanced']);
   }, 120_000);
 
   it('starts a first stage with after= only once that time has passed; advance starts it at once', async () => {
     const fleet = await fleetOf(6, 'later');
     const vins = fleet.records.map((r) => r.vehicle.spec.vin);
-    const assignedOf = (list: readonly string[]) => list.filter((vin) => repos.director.storage.activeAssignments(vin).length > 0).length;
     await ok('POST', '/api/v1/groups', { name: 'later-group', vins: vins.slice(0, 4) });
     await ok('POST', '/api/v1/groups', { name: 'later-group-2', vins: vins.slice(4) });
     await createCampaign('later', 'later-group', GOOD.name, [{ share: 0.5, startAfterMs: 24 * HOUR }, { share: 1 }]);
     await createCampaign('later-2', 'later-group-2', GOOD.name, [{ share: 1, startAfterMs: 7 * 24 * HOUR }]);
     expect((await status('later')).perStage).toEqual([]);
     expect((await status('later-2')).perStage).toEqual([]);
-    expect(assignedOf(vins)).toBe(0);
+    expect(await assignedOf(vins)).toBe(0);
 
     // The operator may start a held stage now, whatever its schedule.
     const advanced = (await ok('POST', '/api/v1/campaigns/later-2/advance')) as unknown as Status;
     expect(advanced.perStage).toEqual([expect.objectContaining({ stage: 1, vehicles: 2 })]);
-    expect(assignedOf(vins.slice(4))).toBe(2);
+    expect(await assignedOf(vins.slice(4))).toBe(2);
 
     clock.advance(24 * HOUR - 1);
-    repos.director.campaigns.tick();
-    expect(assignedOf(vins.slice(0, 4))).toBe(0);
+    await repos.director.campaigns.tick();
+    expect(await assignedOf(vins.slice(0, 4))).toBe(0);
     clock.advance(1);
-    repos.director.campaigns.tick();
+    await repos.director.campaigns.tick();
     expect((await status('later')).perStage).toEqual([expect.objectContaining({ stage: 1, vehicles: 2 })]);
-    expect(assignedOf(vins.slice(0, 4))).toBe(2);
+    expect(await assignedOf(vins.slice(0, 4))).toBe(2);
   }, 120_000);
 
   it('gives the update to vehicles registered after the start when the campaign asks for it', async () => {

@@ -76,29 +76,29 @@ describe('Director end to end', () => {
   });
 
   it('signs lazily: nothing at registration or assignment, everything on the next read; a cancel before it bumps nothing', async () => {
-    const stored = () => (['targets', 'snapshot', 'timestamp'] as const).map((role) => repos.director.storage.vehicleMetadata(car.vin, role));
-    const signedVersions = () => stored().map((file) => file?.version);
+    const stored = () => Promise.all((['targets', 'snapshot', 'timestamp'] as const).map((role) => repos.director.storage.vehicleMetadata.file(car.vin, role)));
+    const signedVersions = async () => (await stored()).map((file) => file?.version);
     const read = async (file: string) => {
       const response = await fetch(`${repos.director.url}/vehicle/metadata/${file}`, { headers: { authorization: car.authHeader('GET', `/vehicle/metadata/${file}`) } });
       expect(response.status).toBe(200);
       return Buffer.from(await response.arrayBuffer());
     };
     // Registered, never read: nothing signed yet.
-    expect(signedVersions()).toEqual([undefined, undefined, undefined]);
+    expect(await signedVersions()).toEqual([undefined, undefined, undefined]);
     await read('timestamp.json');
-    expect(signedVersions()).toEqual([1, 1, 1]);
+    expect(await signedVersions()).toEqual([1, 1, 1]);
 
     // An assignment marks the targets; the signed files stay as they were until the vehicle reads.
     const assigned = await repos.operator('POST', '/api/v1/assignments', { vin: car.vin, ecuSerial: 'ecm-1', image: ENGINE_V2.name });
     expect(assigned.status).toBe(201);
-    expect(signedVersions()).toEqual([1, 1, 1]);
-    expect(stored()[0]!.stale).toBe(true);
+    expect(await signedVersions()).toEqual([1, 1, 1]);
+    expect((await stored())[0]!.stale).toBe(true);
     const timestamp = JSON.parse((await read('timestamp.json')).toString()) as { signed: { version: number; meta: Record<string, { version: number }> } };
     expect(timestamp.signed.version).toBe(2);
-    expect(signedVersions()).toEqual([2, 2, 2]);
+    expect(await signedVersions()).toEqual([2, 2, 2]);
     const targets = JSON.parse((await read('2.targets.json')).toString()) as { signed: TargetsSigned };
     expect(Object.keys(targets.signed.targets)).toEqual([ENGINE_V2.name]);
-    expect(stored()[0]!.stale).toBe(false);
+    expect((await stored())[0]!.stale).toBe(false);
 
     // Assigned and cancelled before the vehicle read: the targets come back to what is signed, so the
     // next read re-signs nothing and bumps no version.
@@ -106,10 +106,10 @@ describe('Director end to end', () => {
     expect(brake.status).toBe(201);
     const id = (brake.json as { assignments: Array<{ id: number }> }).assignments[0]!.id;
     expect((await repos.operator('DELETE', `/api/v1/assignments/${id}`)).status).toBe(200);
-    const before = stored().map((file) => file!.bytes.toString('base64'));
+    const before = (await stored()).map((file) => file!.bytes.toString('base64'));
     await read('timestamp.json');
-    expect(stored().map((file) => file!.bytes.toString('base64'))).toEqual(before);
-    expect(stored()[0]!.stale).toBe(false);
+    expect((await stored()).map((file) => file!.bytes.toString('base64'))).toEqual(before);
+    expect((await stored())[0]!.stale).toBe(false);
   });
 
   it('records a failed install and reported attacks, visible to the operator', async () => {

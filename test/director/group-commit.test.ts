@@ -1,4 +1,4 @@
-// Group commit (director-repo/group-commit.ts): manifests that arrive together share one transaction
+// Group commit (director-repo/store/sqlite/group-commit.ts): manifests that arrive together share one transaction
 // and one fsync. What must still hold: each piece of work succeeds or fails alone, nothing is
 // acknowledged before its commit, and a manifest checked in a batch sees the changes of the
 // manifests before it (a replayed counter inside one batch is still a replay).
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
-import { GroupCommit } from '../../director-repo/group-commit.js';
+import { GroupCommit } from '../../director-repo/store/sqlite/group-commit.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
@@ -114,7 +114,7 @@ describe('the Director with group commit', () => {
     return car;
   }
 
-  const history = (vin: string) => repos.director.storage.manifestsOf(vin, 100);
+  const history = (vin: string) => repos.director.storage.manifests.history(vin, 100);
 
   test('the same manifest twice in one batch: the second is a replay, checked against the first', async () => {
     const car = await registered('GROUPCOMMIT000001');
@@ -123,11 +123,11 @@ describe('the Director with group commit', () => {
     expect(results[0]).toEqual({ status: 'fulfilled', value: { accepted: true, assignmentsChanged: 0 } });
     expect(results[1]!.status).toBe('rejected');
     expect(((results[1] as PromiseRejectedResult).reason as { code: string }).code).toBe('replayed_report');
-    expect(history(car.vin).map((m) => [m.accepted, m.errorCode])).toEqual([
+    expect((await history(car.vin)).map((m) => [m.accepted, m.errorCode])).toEqual([
       [false, 'replayed_report'],
       [true, null],
     ]);
-    expect(repos.director.storage.ecusOf(car.vin).map((e) => e.lastCounter)).toEqual([1, 1]);
+    expect((await repos.director.storage.inventory.ecusOf(car.vin)).map((e) => e.lastCounter)).toEqual([1, 1]);
   });
 
   test('a vehicle\'s manifest history is capped, newest kept; bodies are kept only for manifests with news', async () => {
@@ -148,7 +148,7 @@ describe('the Director with group commit', () => {
     expect(rows.slice(0, -1).every((r) => r.accepted === 1 && r.kept === 0)).toBe(true);
     // The refusal is kept apart, with its reason and an excerpt of its body.
     expect(db.prepare('SELECT error_code, length(excerpt) > 0 AS kept FROM refused_manifests WHERE vin = ?').all(car.vin)).toEqual([{ error_code: 'manifest_inventory', kept: 1 }]);
-    expect(history(car.vin)[0]).toMatchObject({ accepted: false, errorCode: 'manifest_inventory' });
+    expect((await history(car.vin))[0]).toMatchObject({ accepted: false, errorCode: 'manifest_inventory' });
   });
 
   test('many vehicles at once over HTTP: every manifest is answered after it is stored', async () => {
@@ -163,9 +163,9 @@ describe('the Director with group commit', () => {
     );
     expect(answers.map((a) => a.status)).toEqual(cars.map((car) => (car === forged ? 400 : 200)));
     for (const car of cars) {
-      const [last] = history(car.vin);
+      const [last] = await history(car.vin);
       expect(last?.accepted).toBe(car !== forged);
-      expect(repos.director.storage.ecusOf(car.vin).every((e) => e.lastCounter === (car === forged ? null : 1))).toBe(true);
+      expect((await repos.director.storage.inventory.ecusOf(car.vin)).every((e) => e.lastCounter === (car === forged ? null : 1))).toBe(true);
     }
   });
 });

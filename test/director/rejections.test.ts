@@ -93,8 +93,8 @@ async function stateOf(vin: string): Promise<VehicleState> {
   return {
     status,
     manifests: manifests as VehicleState['manifests'],
-    counters: storage.ecusOf(vin).map((e) => [e.serial, e.lastCounter]),
-    metadata: ROLES.map((role) => storage.vehicleMetadata(vin, role)?.bytes.toString('base64')),
+    counters: (await storage.inventory.ecusOf(vin)).map((e) => [e.serial, e.lastCounter]),
+    metadata: (await Promise.all(ROLES.map((role) => storage.vehicleMetadata.file(vin, role)))).map((file) => file?.bytes.toString('base64')),
   };
 }
 
@@ -319,9 +319,9 @@ describe('a vehicle posing as another', () => {
     const a = await prepare('VICTIM3');
     const b = await prepare('POSER3', { assign: false });
     // Signed on first read (vehicle-metadata.ts): what the Director serves each vehicle now.
-    for (const v of [a, b]) repos.director.director.vehicleMetadata(v.vin, 'targets.json');
-    const aTargets = repos.director.storage.vehicleMetadata(a.vin, 'targets')!;
-    const bTargets = repos.director.storage.vehicleMetadata(b.vin, 'targets')!;
+    for (const v of [a, b]) await repos.director.director.vehicleMetadata(v.vin, 'targets.json');
+    const aTargets = (await repos.director.storage.vehicleMetadata.file(a.vin, 'targets'))!;
+    const bTargets = (await repos.director.storage.vehicleMetadata.file(b.vin, 'targets'))!;
     const vinOf = (bytes: Buffer) => (JSON.parse(bytes.toString()) as { signed: TargetsSigned }).signed.custom?.vin;
     expect(vinOf(aTargets.bytes)).toBe(a.vin);
     expect(Object.keys((JSON.parse(aTargets.bytes.toString()) as { signed: TargetsSigned }).signed.targets)).toEqual([ENGINE_V2.name]);

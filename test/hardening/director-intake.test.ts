@@ -14,7 +14,7 @@ import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { startDirector } from '../../director-repo/server.js';
-import { REFUSED_MANIFEST_EXCERPT_BYTES, REFUSED_MANIFEST_HISTORY } from '../../director-repo/storage.js';
+import { REFUSED_MANIFEST_EXCERPT_BYTES, REFUSED_MANIFEST_HISTORY } from '../../director-repo/store/manifests.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
@@ -144,7 +144,7 @@ describe('requests without credentials (docs/threat-model.md HR-3)', () => {
     expectRefusedAndClosed(await sendUnfinished(requestHead('POST', '/vehicle/manifest', { 'Transfer-Encoding': 'chunked' }), chunked(Buffer.alloc(1000, 0x20))), 401, 'unauthorized');
     expectRefusedAndClosed(await sendUnfinished(requestHead('POST', '/vehicle/session', { 'Content-Length': declared.length })), 401, 'unauthorized');
     // Nothing was recorded against the vehicle whose key signed the stale request.
-    expect(repos.director.storage.manifestsOf(car.vin, 10)).toEqual([]);
+    expect(await repos.director.storage.manifests.history(car.vin, 10)).toEqual([]);
   });
 
   it('refuses an operator request without a valid token with 401 before its body, and closes the connection', async () => {
@@ -174,7 +174,7 @@ describe('bodies over the limit (docs/threat-model.md HR-3)', () => {
     const token = await openSession(car);
     const head = requestHead('POST', '/vehicle/manifest', { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
     expectRefusedAndClosed(await sendUnfinished(head, chunked(Buffer.alloc(LIMIT + 1, 0x20))), 413, 'body_too_large');
-    expect(repos.director.storage.manifestsOf(car.vin, 10)).toEqual([]);
+    expect(await repos.director.storage.manifests.history(car.vin, 10)).toEqual([]);
   });
 });
 
@@ -208,7 +208,7 @@ describe('a client that disconnects mid-body (docs/threat-model.md HR-3)', () =>
     try {
       const car = new TestVehicle('INTAKE-GONE1', [{ serial: 'INTAKE-GONE1-tcu', hardwareId: 'tcu-a', primary: true }], clock);
       vehicles.push(car);
-      director.director.registerVehicle(car.registration(), 'test');
+      await director.director.registerVehicle(car.registration(), 'test');
       director.storage.addOperator('intake-operator', 'intake-operator-token', clock.now());
       const { port } = new URL(director.url);
       const leaveMidBody = (head: string) => {
@@ -219,7 +219,7 @@ describe('a client that disconnects mid-body (docs/threat-model.md HR-3)', () =>
         socket.end(); // half the declared body, then the client is gone
       };
 
-      const { token } = director.director.issueSession(car.vin);
+      const { token } = await director.director.issueSession(car.vin);
       leaveMidBody(requestHead('POST', '/vehicle/manifest', { Authorization: `Bearer ${token}`, 'Content-Length': 100_000 }));
       await written(1);
       leaveMidBody(requestHead('POST', '/api/v1/vehicles', { Authorization: 'Bearer intake-operator-token', 'Content-Type': 'application/json', 'Content-Length': 100_000 }));
@@ -229,8 +229,8 @@ describe('a client that disconnects mid-body (docs/threat-model.md HR-3)', () =>
       expect(lines).toEqual([expect.stringMatching(/^manifest upload for INTAKE-GONE1 ended by the client/), expect.stringMatching(/^POST \/api\/v1\/vehicles: client closed/)]);
       expect(lines.every((line) => !line.includes('\n'))).toBe(true);
       // Nothing was recorded for the manifest that never arrived whole, nor audited for the operator.
-      expect(director.storage.manifestsOf(car.vin, 10)).toEqual([]);
-      expect(director.storage.auditLog(10).map((e) => e.action)).toEqual(['register_vehicle']);
+      expect(await director.storage.manifests.history(car.vin, 10)).toEqual([]);
+      expect((await director.storage.auditLog.entries(10)).map((e) => e.action)).toEqual(['register_vehicle']);
     } finally {
       console.error = consoleError;
       await director.close();

@@ -2,7 +2,6 @@
 // (port 0) with an operator token, refusing with a typed 400 and storing nothing; and what was
 // stored before the bounds existed still lists (docs/threat-model.md HR-7, HR-9b, HR-9c, HR-9d).
 import { FixedClock } from '../../shared/core/clock.js';
-import { CampaignStorage } from '../../director-repo/campaign-storage.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
@@ -89,10 +88,10 @@ describe('dynamic groups (HR-9b)', () => {
 
   it('lists groups stored before the bounds: a 1,100-term filter is evaluated, an unreadable one is named, not a 500', async () => {
     // What an earlier Director stored (it stored first, then failed): written straight to its database.
-    const stored = new CampaignStorage(repos.director.storage.db);
+    const stored = repos.director.storage.campaigns;
     const terms = Object.fromEntries([['model', 'opin'], ...many(1099, (i) => [`a${i}`, 'x'] as const)]);
-    stored.insertGroup('opin-legacy-huge', 'dynamic', { attributes: terms }, 'legacy', clock.now());
-    stored.insertGroup('opin-legacy-wide', 'dynamic', { attributes: Object.fromEntries([['model', 'opin'], ...many(40, (i) => [`b${i}`, 'y'] as const)]) }, 'legacy', clock.now());
+    await stored.insertGroup('opin-legacy-huge', 'dynamic', { attributes: terms }, 'legacy', clock.now());
+    await stored.insertGroup('opin-legacy-wide', 'dynamic', { attributes: Object.fromEntries([['model', 'opin'], ...many(40, (i) => [`b${i}`, 'y'] as const)]) }, 'legacy', clock.now());
     repos.director.storage.db.prepare("INSERT INTO vehicle_groups (name, kind, filter, created_at, created_by) VALUES ('opin-legacy-broken', 'dynamic', '{not json', ?, 'legacy')").run(clock.now().toISOString());
     try {
       const listed = await repos.operator('GET', '/api/v1/groups');

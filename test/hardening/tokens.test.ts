@@ -20,7 +20,8 @@ import { openDatabase } from '../../shared/server/sqlite.js';
 import { createApp } from '../../director-repo/app.js';
 import { OPERATOR_ROUTE_SCOPES } from '../../director-repo/operator-auth.js';
 import { openDirector, startDirector, type RunningDirector } from '../../director-repo/server.js';
-import { MIGRATIONS as DIRECTOR_MIGRATIONS, DirectorStorage } from '../../director-repo/storage.js';
+import type { SqliteDirectorStore as DirectorStorage } from '../../director-repo/store/sqlite/director-store.js';
+import { MIGRATIONS as DIRECTOR_MIGRATIONS } from '../../director-repo/store/sqlite/schema.js';
 import { MIGRATIONS as IMAGE_MIGRATIONS, SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
 import { runCli } from '../support/cli-runner.js';
 import { FIXTURE_EXPIRES, FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
@@ -96,7 +97,7 @@ describe('Director operator tokens', () => {
 
   it('a read token sees every read route and is refused every write route with 403 insufficient_scope, changing nothing', async () => {
     const read = operatorToken(director.storage, 'dashboard', { scope: 'read', expiresAt: new Date(clock.now().getTime() + 3_600_000) });
-    const vehiclesBefore = director.storage.countVehicles();
+    const vehiclesBefore = await director.storage.inventory.countVehicles();
     for (const [route, scope] of Object.entries(OPERATOR_ROUTE_SCOPES)) {
       const [method, pattern] = route.split(' ') as [string, string];
       const path = `/api/v1${pattern.replace(/:(\w+)/g, (_, name: string) => (name === 'id' ? '1' : `x-${name}`))}`;
@@ -109,7 +110,7 @@ describe('Director operator tokens', () => {
         expect(message(answer)).toContain(`operator token ${read.id} (dashboard) has scope read`);
       }
     }
-    expect(director.storage.countVehicles()).toBe(vehiclesBefore);
+    expect(await director.storage.inventory.countVehicles()).toBe(vehiclesBefore);
     // operator may register and assign, but publishing the Director root takes admin.
     const op = operatorToken(director.storage, 'alice', { scope: 'operator', expiresAt: null });
     const root = await call(director.url, 'PUT', '/api/v1/metadata/root', op.token, repos.directorRoot);
@@ -141,7 +142,7 @@ describe('Director operator tokens', () => {
     const read = operatorToken(director.storage, 'carol', { scope: 'read', expiresAt: null });
     expect((await call(director.url, 'POST', '/api/v1/vehicles', op.token, registration('AUDIT001'))).status).toBe(201);
     expect((await call(director.url, 'POST', '/api/v1/vehicles', read.token, registration('AUDIT002'))).status).toBe(403);
-    const entries = director.storage.auditLog(10);
+    const entries = await director.storage.auditLog.entries(10);
     expect(entries).toContainEqual(expect.objectContaining({ actor: 'bob', tokenId: op.id, action: 'register_vehicle' }));
     expect(entries).toContainEqual(expect.objectContaining({ actor: 'carol', tokenId: read.id, action: 'refused', details: expect.objectContaining({ code: 'insufficient_scope' }) }));
     // Over HTTP too, for `uptane director audit`.
@@ -268,7 +269,7 @@ describe('schema migration of tokens made before HR-10', () => {
       expect(expires).toBeGreaterThanOrEqual(startedAt + ninetyDays - 1000);
       expect(expires).toBeLessThanOrEqual(Date.now() + ninetyDays);
       expect((await call(upgraded.url, 'GET', '/api/v1/vehicles', token)).status).toBe(200);
-      expect(upgraded.storage.auditLog(10)).toContainEqual(expect.objectContaining({ actor: 'cli', action: 'add_operator', tokenId: null }));
+      expect(await upgraded.storage.auditLog.entries(10)).toContainEqual(expect.objectContaining({ actor: 'cli', action: 'add_operator', tokenId: null }));
     } finally {
       await upgraded.close();
     }
