@@ -45,12 +45,19 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => unkn
  */
 export function guardRequests(handler: RequestHandler): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    try {
-      const result = handler(req, res);
-      if (result instanceof Promise) result.catch((err: unknown) => answerFailure(res, err));
-    } catch (err) {
-      answerFailure(res, err);
-    }
+    // Node emits a request as soon as its head is parsed and reports a framing error in the rest of
+    // the same input (Transfer-Encoding: gzip, a bad chunk) after it, answering 400 itself. Started
+    // once that input is parsed, a handler never acts on a request the server has refused: an
+    // awaiting handler would otherwise commit its change after the 400.
+    queueMicrotask(() => {
+      if (req.socket.destroyed || req.socket.writableEnded) return;
+      try {
+        const result = handler(req, res);
+        if (result instanceof Promise) result.catch((err: unknown) => answerFailure(res, err));
+      } catch (err) {
+        answerFailure(res, err);
+      }
+    });
   };
 }
 
