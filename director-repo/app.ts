@@ -6,13 +6,13 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { BadRequestError, UptaneError } from '../shared/core/errors.js';
 import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
 import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
-import { contentCodingOf, inflateBody, type ContentCoding } from '../shared/server/compressed-body.js';
+import { contentCodingOf, inflateBody } from '../shared/server/compressed-body.js';
 import { answerFailure, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
 import type { AssignmentRequest, Director, VehicleCredential, VehicleRegistration } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { Campaigns } from './campaigns.js';
-import type { DirectorStorage } from './storage.js';
+import type { SqliteDirectorStore as DirectorStorage } from './store/sqlite/director-store.js';
 import { cappedBody, closeIfUnread } from './request-body.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
@@ -50,9 +50,9 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = DE
   const jsonBody = cappedBody('json', maxBodyBytes);
 
   // --- Public: the Director root chain, the same for every vehicle ----------------------------
-  app.get('/metadata/:file', (req, res) => {
+  app.get('/metadata/:file', async (req, res) => {
     const match = /^(\d{1,15})\.root\.json$/.exec(String(req.params.file));
-    const bytes = match === null ? undefined : storage.root(Number(match[1]))?.bytes;
+    const bytes = match === null ? undefined : (await storage.roots.root(Number(match[1])))?.bytes;
     if (bytes === undefined) {
       sendError(res, 404, 'not_found', `no metadata ${req.params.file}`);
       return;
@@ -61,10 +61,10 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = DE
   });
 
   // --- Vehicle-facing --------------------------------------------------------------------------
-  const authenticateVehicle = (req: VehicleRequest, _res: Response, next: NextFunction) => {
+  const authenticateVehicle = async (req: VehicleRequest, _res: Response, next: NextFunction) => {
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : undefined;
-      req.vin = director.authenticateVehicle(req.headers.authorization, {
+      req.vin = await director.authenticateVehicle(req.headers.authorization, {
         method: req.method,
         path: req.originalUrl,
         body,
@@ -75,10 +75,10 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = DE
     }
   };
 
-  app.post('/vehicle/session', authenticateVehicle, (req: VehicleRequest, res) => {
+  app.post('/vehicle/session', authenticateVehicle, async (req: VehicleRequest, res) => {
     // The signature covers an empty body: one sent anyway is not read, and not drained either.
     closeIfUnread(req, res);
-    res.status(201).json(director.issueSession(req.vin!));
+    res.status(201).json(await director.issueSession(req.vin!));
   });
 
   // GET /vehicle/metadata/:file and POST /vehicle/manifest are answered before this router
@@ -93,45 +93,45 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = DE
     res.json(director.onlineKeysJson());
   });
 
-  operator.put('/metadata/root', rawBody, (req: OperatorRequest, res, next) => {
+  operator.put('/metadata/root', rawBody, async (req: OperatorRequest, res, next) => {
     try {
-      res.status(201).json(director.submitRoot(req.body as Buffer, req.operator!));
+      res.status(201).json(await director.submitRoot(req.body as Buffer, req.operator!));
     } catch (err) {
       next(err);
     }
   });
 
-  operator.post('/vehicles', jsonBody, (req: OperatorRequest, res, next) => {
+  operator.post('/vehicles', jsonBody, async (req: OperatorRequest, res, next) => {
     try {
       const registration = parseRegistration(req.body);
-      director.registerVehicle(registration, req.operator!);
+      await director.registerVehicle(registration, req.operator!);
       log?.(`vehicle ${registration.vin} registered by ${req.operator}`);
-      res.status(201).json(director.vehicleStatus(registration.vin));
+      res.status(201).json(await director.vehicleStatus(registration.vin));
     } catch (err) {
       next(err);
     }
   });
 
-  operator.get('/vehicles', (req, res) => {
+  operator.get('/vehicles', async (req, res) => {
     const limit = queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 });
     const after = queryText(req.query, 'after', LIMITS.name) ?? '';
-    res.json({ total: storage.countVehicles(), vehicles: storage.listVehicles(after, limit) });
+    res.json({ total: await storage.inventory.countVehicles(), vehicles: await storage.inventory.listVehicles(after, limit) });
   });
 
-  operator.get('/vehicles/:vin', (req, res, next) => {
+  operator.get('/vehicles/:vin', async (req, res, next) => {
     try {
-      res.json(director.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)));
+      res.json(await director.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)));
     } catch (err) {
       next(err);
     }
   });
 
-  operator.post('/vehicles/:vin/ecus/:serial/replace', jsonBody, (req: OperatorRequest, res, next) => {
+  operator.post('/vehicles/:vin/ecus/:serial/replace', jsonBody, async (req: OperatorRequest, res, next) => {
     try {
       const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
       const serial = pathText(req.params.serial, 'the ECU serial', LIMITS.serial);
-      director.replaceEcu(vin, serial, parseEcu(req.body, 'the request body'), req.operator!);
-      res.json(director.vehicleStatus(vin));
+      await director.replaceEcu(vin, serial, parseEcu(req.body, 'the request body'), req.operator!);
+      res.json(await director.vehicleStatus(vin));
     } catch (err) {
       next(err);
     }
@@ -153,18 +153,18 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = DE
     }
   });
 
-  operator.delete('/assignments/:id', (req: OperatorRequest, res, next) => {
+  operator.delete('/assignments/:id', async (req: OperatorRequest, res, next) => {
     try {
       // Strict decimal: Number('0x1') is 1, so a loose parse would cancel another assignment (HR-9d).
-      res.json(director.cancelAssignment(pathId(req.params.id, 'the assignment id'), req.operator!));
+      res.json(await director.cancelAssignment(pathId(req.params.id, 'the assignment id'), req.operator!));
     } catch (err) {
       next(err);
     }
   });
 
-  operator.get('/audit', (req, res) => {
+  operator.get('/audit', async (req, res) => {
     // limit=-1 would be SQLite's "no limit", and 1.5 a type error (docs/threat-model.md HR-9c).
-    res.json({ entries: storage.auditLog(queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 })) });
+    res.json({ entries: await storage.auditLog.entries(queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 })) });
   });
 
   // Refused operator writes are recorded with who tried and why (issue 4); reads and dry runs are
@@ -176,7 +176,10 @@ export function createApp({ director, storage, log, campaigns, maxBodyBytes = DE
       return;
     }
     const dryRun = typeof req.body === 'object' && req.body !== null && (req.body as { dryRun?: unknown }).dryRun === true;
-    if (req.operator !== undefined && req.method !== 'GET' && !dryRun) director.recordRefusal(req.operator, `${req.method} ${req.baseUrl}${req.path}`, refusalOf(err));
+    if (req.operator !== undefined && req.method !== 'GET' && !dryRun) {
+      director.recordRefusal(req.operator, `${req.method} ${req.baseUrl}${req.path}`, refusalOf(err)).then(() => next(err), next);
+      return;
+    }
     next(err);
   });
 
@@ -209,16 +212,16 @@ export function createHandler(deps: DirectorAppDeps): RequestHandler {
  */
 export function vehicleFastRoutes({ director, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, log }: Pick<DirectorAppDeps, 'director' | 'maxBodyBytes' | 'log'>): FastRoute[] {
   return [
-    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(director, req, res, file!) },
+    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(director, req, res, file!).catch((err: unknown) => answerFailure(res, err)) },
     { method: 'POST', path: '/vehicle/manifest', handle: (req, res) => serveVehicleManifest(director, req, res, { maxBodyBytes, log }) },
   ];
 }
 
 /** GET /vehicle/metadata/:file: the vehicle's own Director metadata, for its credential's VIN. */
-function serveVehicleMetadata(director: Director, req: IncomingMessage, res: ServerResponse, file: string): void {
+async function serveVehicleMetadata(director: Director, req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
   try {
-    const vin = director.authenticateVehicle(req.headers.authorization, { method: req.method!, path: req.url! });
-    const bytes = director.vehicleMetadata(vin, file);
+    const vin = await director.authenticateVehicle(req.headers.authorization, { method: req.method!, path: req.url! });
+    const bytes = await director.vehicleMetadata(vin, file);
     if (bytes === undefined) {
       sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
       return;
@@ -242,18 +245,14 @@ function serveVehicleMetadata(director: Director, req: IncomingMessage, res: Ser
  * inflating work, and an uncompressed body, sent as is, is checked exactly as before.
  */
 function serveVehicleManifest(director: Director, req: IncomingMessage, res: ServerResponse, options: { maxBodyBytes: number; log?: (line: string) => void }): void {
-  let credential: VehicleCredential;
-  let coding: ContentCoding;
-  try {
-    credential = director.authenticateVehicleHeaders(req.headers.authorization, { method: 'POST', path: req.url! });
-    coding = contentCodingOf(req);
-  } catch (err) {
-    refuse(req, res, err);
-    return;
-  }
+  let credential: VehicleCredential | undefined;
   let vin: string | undefined;
-  readSentBody(req, options.maxBodyBytes)
-    .then(async (sent) => {
+  director
+    .authenticateVehicleHeaders(req.headers.authorization, { method: 'POST', path: req.url! })
+    .then(async (authenticated) => {
+      credential = authenticated;
+      const coding = contentCodingOf(req);
+      const sent = await readSentBody(req, options.maxBodyBytes);
       vin = credential.complete(sent);
       return director.receiveManifest(vin, await inflateBody(sent, coding, options.maxBodyBytes));
     })
@@ -262,7 +261,7 @@ function serveVehicleManifest(director: Director, req: IncomingMessage, res: Ser
       (err: unknown) => {
         if (err instanceof ClientGoneError) {
           // Nobody is left to answer, and it is no fault of the server's: one plain line.
-          options.log?.(`manifest upload for ${credential.vin} ended by the client: ${err.message}`);
+          options.log?.(`manifest upload for ${credential?.vin} ended by the client: ${err.message}`);
           return;
         }
         if (vin !== undefined) options.log?.(`manifest from ${vin} rejected: ${(err as Error).message}`);

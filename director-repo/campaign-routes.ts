@@ -2,7 +2,7 @@
 // Bodies are checked here, at the boundary; decisions are the Campaigns service's.
 import express, { type Request, type Router } from 'express';
 import { BadRequestError } from '../shared/core/errors.js';
-import type { GroupFilter } from './campaign-storage.js';
+import type { GroupFilter } from './store/campaigns.js';
 import { checkSpec, exponentialStages, whitePaperStages, type Campaigns, type CampaignSpec, type HaltRules, type StageSpec } from './campaigns.js';
 import { attributes, flag, LIMITS, list, number, object, optional, pathText, quote, text, texts } from './operator-input.js';
 
@@ -101,60 +101,60 @@ const campaignName = (raw: unknown) => pathText(raw, 'the campaign name or id', 
 export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHandler): Router {
   const router = express.Router();
 
-  router.post('/groups', jsonBody, (req: OperatorRequest, res) => {
+  router.post('/groups', jsonBody, async (req: OperatorRequest, res) => {
     const body = object(req.body, 'the request body');
     const name = text(body.name, 'name', LIMITS.name);
     if ((body.vins === undefined) === (body.filter === undefined)) throw new BadRequestError('a group is either a list of VINs (vins) or a filter (filter)');
     const members = body.vins !== undefined ? { vins: texts(body.vins, 'vins', LIMITS.vins, LIMITS.name) } : { filter: parseFilter(body.filter) };
-    res.status(201).json(campaigns.createGroup(name, members, req.operator!));
+    res.status(201).json(await campaigns.createGroup(name, members, req.operator!));
   });
 
-  router.get('/groups', (_req, res) => {
-    res.json({ groups: campaigns.groups() });
+  router.get('/groups', async (_req, res) => {
+    res.json({ groups: await campaigns.groups() });
   });
 
-  router.get('/groups/:name', (req, res) => {
+  router.get('/groups/:name', async (req, res) => {
     const name = groupName(req.params.name);
-    res.json({ name, members: campaigns.members(name) });
+    res.json({ name, members: await campaigns.members(name) });
   });
 
-  router.post('/campaigns', jsonBody, (req: OperatorRequest, res) => {
+  router.post('/campaigns', jsonBody, async (req: OperatorRequest, res) => {
     const body = object(req.body, 'the request body');
-    const created = campaigns.create(text(body.name, 'name', LIMITS.name), text(body.group, 'group', LIMITS.name), parseCampaignSpec(body), req.operator!);
-    res.status(201).json(campaigns.status(String(created.id)));
+    const created = await campaigns.create(text(body.name, 'name', LIMITS.name), text(body.group, 'group', LIMITS.name), parseCampaignSpec(body), req.operator!);
+    res.status(201).json(await campaigns.status(String(created.id)));
   });
 
-  router.get('/campaigns', (_req, res) => {
-    res.json({ campaigns: campaigns.list() });
+  router.get('/campaigns', async (_req, res) => {
+    res.json({ campaigns: await campaigns.list() });
   });
 
-  router.get('/campaigns/:campaign', (req, res) => {
-    res.json(campaigns.status(campaignName(req.params.campaign)));
+  router.get('/campaigns/:campaign', async (req, res) => {
+    res.json(await campaigns.status(campaignName(req.params.campaign)));
   });
 
   router.post('/campaigns/:campaign/:action', jsonBody, async (req: OperatorRequest, res) => {
-    const campaign = campaigns.byName(campaignName(req.params.campaign));
+    const campaign = await campaigns.byName(campaignName(req.params.campaign));
     const actor = req.operator!;
     switch (req.params.action) {
       case 'start':
         await campaigns.start(campaign.id, actor);
         break;
       case 'pause':
-        campaigns.pause(campaign.id, actor);
+        await campaigns.pause(campaign.id, actor);
         break;
       case 'resume':
-        campaigns.resume(campaign.id, actor);
+        await campaigns.resume(campaign.id, actor);
         break;
       case 'advance':
-        campaigns.advance(campaign.id, actor);
+        await campaigns.advance(campaign.id, actor);
         break;
       case 'abort':
-        campaigns.abort(campaign.id, actor);
+        await campaigns.abort(campaign.id, actor);
         break;
       default:
         throw new BadRequestError(`unknown action ${quote(req.params.action)}: start, pause, resume, advance or abort`);
     }
-    res.json(campaigns.status(String(campaign.id)));
+    res.json(await campaigns.status(String(campaign.id)));
   });
 
   return router;

@@ -1,7 +1,7 @@
 // The Director's checks of a vehicle version manifest against the inventory, pure: the parsed
 // manifest, the authenticated VIN, the vehicle's ECU records and a reference time in; the verified
-// reports out, or a typed error naming the first problem (uptane-requirements.md section 2,
-// "Directing installation" step 3 and 4; section 4).
+// reports out, or a typed error naming the first problem (docs/uptane-conformance.md 2,
+// steps 3 and 4; docs/uptane-conformance.md 4).
 import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { PublicKey } from '../shared/core/crypto/keys.js';
 import {
@@ -11,7 +11,7 @@ import {
   ReportTimeError,
 } from '../shared/core/errors.js';
 import { isSignedBy, manifestSignedBytes, type EcuVersionReportSigned, type VehicleVersionManifest } from '../shared/uptane/manifest.js';
-import type { EcuRecord } from './storage.js';
+import type { EcuRecord } from './store/inventory.js';
 
 export interface ManifestCheckConfig {
   /** How far in the future a report time may be (clock skew). */

@@ -8,7 +8,7 @@
 import type { Request, RequestHandler } from 'express';
 import { InsufficientScopeError } from '../shared/core/errors.js';
 import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
-import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope } from './storage.js';
+import { OPERATOR_SCOPES, type OperatorTokenStore as DirectorStorage, type OperatorScope } from './store/operator-tokens.js';
 import { runWithToken } from './token-context.js';
 import type { OperatorRoute } from './api/operator-api.js';
 

@@ -9,7 +9,8 @@ import type { CliEnvironment } from '../shared/cli/environment.js';
 import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { printJson } from './operator-client.js';
 import { openDirectorStorage } from './server.js';
-import { OPERATOR_SCOPES, type DirectorStorage, type OperatorScope, type OperatorTokenRecord } from './storage.js';
+import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenRecord } from './store/operator-tokens.js';
+import type { SqliteDirectorStore as DirectorStorage } from './store/sqlite/director-store.js';
 
 const DEFAULT_SCOPE: OperatorScope = 'operator';
 

@@ -13,12 +13,11 @@ import { loadOnlineKeys } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { createHandler } from './app.js';
-import { CampaignStorage } from './campaign-storage.js';
-import { Campaigns } from './campaigns.js';
-import { Director, type DirectorOptions } from './director.js';
+import type { Campaigns } from './campaigns.js';
+import { composeDirector, type Director, type DirectorOptions } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
-import { DirectorStorage } from './storage.js';
-import { VehicleMetadataSigner, type VehicleMetadataConfig } from './vehicle-metadata.js';
+import { SqliteDirectorStore } from './store/sqlite/director-store.js';
+import type { VehicleMetadataConfig } from './vehicle-metadata.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
 const MAX_BODY_BYTES = 1_000_000;
@@ -50,7 +49,7 @@ export interface RunningDirector {
   readonly url: string;
   readonly campaigns: Campaigns;
   readonly director: Director;
-  readonly storage: DirectorStorage;
+  readonly storage: SqliteDirectorStore;
   /** How the background campaign rounds fare (docs/threat-model.md HR-8). */
   campaignTickStatus(): BackgroundStatus;
   /** Runs one campaign round now, as the timer does (never rejects; see campaignTickStatus). */
@@ -68,19 +67,18 @@ export const DEFAULT_DIRECTOR_LIMITS: HttpServerLimits = { ...DEFAULT_HTTP_SERVE
 const SUBFOLDERS = ['keys', 'image-repo-metadata'];
 
 /** The inventory database of a Director data folder, for commands that need no server (operator tokens). */
-export function openDirectorStorage(dataDir: string): DirectorStorage {
+export function openDirectorStorage(dataDir: string): SqliteDirectorStore {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return new DirectorStorage(join(dataDir, 'director.sqlite'));
+  return new SqliteDirectorStore(join(dataDir, 'director.sqlite'));
 }
 
-export function openDirector(options: DirectorServerOptions): { director: Director; storage: DirectorStorage; campaigns: Campaigns } {
+export function openDirector(options: DirectorServerOptions): { director: Director; storage: SqliteDirectorStore; campaigns: Campaigns } {
   const clock = options.clock ?? systemClock;
   const storage = openDirectorStorage(options.dataDir);
   const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
-  const signer = new VehicleMetadataSigner(storage, onlineKeys, clock, options.metadata);
   const images = options.images ?? imageClient(options, clock);
-  const director = new Director({ storage, signer, images, onlineKeys, clock, ...options.vehicleAuth });
-  return { storage, director, campaigns: new Campaigns(storage, new CampaignStorage(storage.db), director, clock) };
+  const { director, campaigns } = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, ...options.vehicleAuth });
+  return { storage, director, campaigns };
 }
 
 function imageClient(options: DirectorServerOptions, clock: Clock): ImageRepositoryClient {

@@ -1,8 +1,8 @@
 // Attacks from the network between the vehicle and the repositories, by an attacker with no keys
-// (uptane-requirements.md 8: man in the middle outside the vehicle): tampering, replay, freeze,
+// (docs/uptane-conformance.md 8: man in the middle outside the vehicle): tampering, replay, freeze,
 // mix-and-match, endless data, slow retrieval and dropped requests, over real HTTP against the
 // real servers, plus what an eavesdropper sees. One test per attack, named after its
-// test-catalogue.md id; the shared scene and checks are in test/support/attack-scene.ts.
+// docs/threat-model.md id; the shared scene and checks are in test/support/attack-scene.ts.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -274,11 +274,11 @@ describe('endless data and slow retrieval on metadata, over real HTTP', () => {
 describe('eavesdropping', () => {
   it('eavesdrop (documented, not stopped): images are not encrypted; Director metadata goes only to its vehicle, the Image repository is public', async () => {
     // Uptane's answer to eavesdropping is optional per-ECU image encryption by the Director
-    // (uptane-requirements.md 8). THIS DESIGN DOES NOT ENCRYPT IMAGES: whoever can read the traffic
-    // (or ask the Image repository, which anyone may) reads every image in the clear. What it does
-    // keep to the vehicle is the Director's per-vehicle metadata (which ECU gets what): served only
-    // to requests signed by that vehicle's primary key. TLS in front of both servers is a deployment
-    // matter (BP: defence in depth); here they speak plain HTTP on loopback.
+    // (docs/uptane-conformance.md 8). THIS DESIGN DOES NOT ENCRYPT IMAGES: whoever can read the
+    // traffic (or ask the Image repository, which anyone may) reads every image in the clear. What
+    // it does keep to the vehicle is the Director's per-vehicle metadata (which ECU gets what):
+    // served only to requests signed by that vehicle's primary key. TLS in front of both servers is
+    // a deployment matter (defence in depth); here they speak plain HTTP on loopback.
     const { repos, net, bus, clock } = scene();
     await assign(ECM, IMAGES.ecm);
     await honestCycle('installed');

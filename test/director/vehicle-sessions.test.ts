@@ -1,6 +1,6 @@
 // Vehicle session tokens at the Director (director-repo/vehicle-sessions.ts), over real HTTP against
 // a real Director on loopback: what a token opens, and every way a token is refused (401 with the
-// JSON error shape, nothing recorded). test-catalogue.md L4 and goal 19 (the VIN comes from the
+// JSON error shape, nothing recorded). docs/threat-model.md L4 (the VIN comes from the
 // credential), L10 (expired or invalid tokens are refused; the vehicle re-authenticates).
 import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
@@ -72,7 +72,7 @@ function expectUnauthorized(answer: Answer, message: RegExp): void {
 async function recordOf(vin: string): Promise<unknown> {
   const status = await repos.operator('GET', `/api/v1/vehicles/${vin}`);
   expect(status.status).toBe(200);
-  const metadata = (['timestamp', 'snapshot', 'targets'] as const).map((role) => repos.director.storage.vehicleMetadata(vin, role)?.bytes.toString('base64'));
+  const metadata = (await Promise.all((['timestamp', 'snapshot', 'targets'] as const).map((role) => repos.director.storage.vehicleMetadata.file(vin, role)))).map((file) => file?.bytes.toString('base64'));
   return { status: status.json, metadata };
 }
 
@@ -102,7 +102,7 @@ describe('what a session token opens', () => {
       const answer = await request('GET', `/vehicle/metadata/${file}`, `Bearer ${session.token}`);
       expect(answer.status).toBe(200);
       const role = file.replace('.json', '') as 'timestamp' | 'snapshot' | 'targets';
-      expect(answer.body.equals(repos.director.storage.vehicleMetadata(car.vin, role)!.bytes)).toBe(true);
+      expect(answer.body.equals((await repos.director.storage.vehicleMetadata.file(car.vin, role))!.bytes)).toBe(true);
     }
     expect(vinOf((await getTargets(`Bearer ${session.token}`)).body)).toBe(car.vin);
 
@@ -126,9 +126,9 @@ describe('what a session token opens', () => {
     const { token } = await openSession(b);
     const bearer = `Bearer ${token}`;
     // Signed on first read (vehicle-metadata.ts): what the Director serves each vehicle now.
-    for (const v of [a, b]) repos.director.director.vehicleMetadata(v.vin, 'targets.json');
-    const aTargets = repos.director.storage.vehicleMetadata(a.vin, 'targets')!;
-    const bTargets = repos.director.storage.vehicleMetadata(b.vin, 'targets')!;
+    for (const v of [a, b]) await repos.director.director.vehicleMetadata(v.vin, 'targets.json');
+    const aTargets = (await repos.director.storage.vehicleMetadata.file(a.vin, 'targets'))!;
+    const bTargets = (await repos.director.storage.vehicleMetadata.file(b.vin, 'targets'))!;
     expect(aTargets.bytes.equals(bTargets.bytes)).toBe(false);
     for (const path of [TARGETS, `${TARGETS}?vin=${a.vin}`, `/vehicle/metadata/${aTargets.version}.targets.json`]) {
       const answer = await request('GET', path, bearer);

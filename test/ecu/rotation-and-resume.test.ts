@@ -1,4 +1,4 @@
-// Root rotations on both repositories followed by a whole vehicle (test-catalogue.md B1, B12),
+// Root rotations on both repositories followed by a whole vehicle (docs/threat-model.md B1, B12),
 // image rollback refused by the ECUs even when the Director's inventory is wrong (C9), and an image
 // download interrupted by the network and resumed with a Range request (F6). Real servers on
 // loopback, real signatures, a FixedClock.
@@ -179,9 +179,9 @@ describe('image rollback', () => {
 
     // The Director's inventory is told the ECU still runs its factory image (a restored backup, an
     // operator's mistake), so it accepts an assignment with a lower release counter.
-    const record = repos.director.storage.ecu('ecm-1')!;
+    const record = (await repos.director.storage.inventory.ecu('ecm-1'))!;
     const factory = Buffer.from('factory image of ecm-x1\n');
-    repos.director.storage.recordEcuReport('ecm-1', { counter: record.lastCounter!, filename: 'factory/ecm-x1.bin', length: factory.length, hashes: digestBytes(factory), releaseCounter: null }, clock.now());
+    await repos.director.storage.inventory.recordEcuReport('ecm-1', { counter: record.lastCounter!, filename: 'factory/ecm-x1.bin', length: factory.length, hashes: digestBytes(factory), releaseCounter: null }, clock.now());
     await assign('ecm-1', IMAGES.ecm1);
 
     await car.start(); // the counters the ECUs trust survive a restart

@@ -1,6 +1,7 @@
-// The OEM's side of recovering from a key compromise (uptane-requirements.md 9.2): new online key
-// files put on a stopped repository server, and a new root, signed by a threshold of the old root
-// keys and of its own, that lists the new keys and so revokes the stolen ones (#check_root 2.3).
+// The OEM's side of recovering from a key compromise (docs/uptane-conformance.md 9.2): new online
+// key files put on a stopped repository server, and a new root, signed by a threshold of the old
+// root keys and of its own, that lists the new keys and so revokes the stolen ones (#check_root
+// 2.3).
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PrivateKey, type PublicKey, type TufKey } from '../../shared/core/crypto/keys.js';
@@ -55,9 +56,10 @@ export interface DirectorRecovery {
 }
 
 /**
- * BP 9.2, Director compromise (its online keys stolen, root safe): the operator stops the Director,
- * replaces keys/targets.pem, snapshot.pem and timestamp.pem, starts it, and pushes a root that
- * lists only the new keys and a new root key, signed by the old and the new root keys.
+ * docs/uptane-conformance.md 9.2, Director compromise (its online keys stolen, root safe): the
+ * operator stops the Director, replaces keys/targets.pem, snapshot.pem and timestamp.pem, starts
+ * it, and pushes a root that lists only the new keys and a new root key, signed by the old and the
+ * new root keys.
  */
 export async function rotateDirectorKeys(repos: Repositories, label: string): Promise<DirectorRecovery> {
   const online: OnlineKeys = {
@@ -67,7 +69,7 @@ export async function rotateDirectorKeys(repos: Repositories, label: string): Pr
   };
   await repos.restartDirector((dataDir) => replaceKeyFiles(dataDir, { ...online }));
   const rootKey = PrivateKey.fromLabel(`${label}/director-root`);
-  const latest = repos.director.storage.latestRoot()!;
+  const latest = (await repos.director.storage.roots.latestRoot())!;
   const root = nextRoot(parseMetadata(latest.bytes, 'root').signed, {
     root: [rootKey.publicKey],
     targets: [online.targets.publicKey],
@@ -92,10 +94,11 @@ async function putImageRoot(repos: Repositories, root: RootSigned): Promise<void
 }
 
 /**
- * BP 9.2, Image repository timestamp and snapshot keys stolen. The server signs only with keys root
- * authorizes and refuses a root that drops the key it holds, so the rotation takes two roots: N+1
- * lists the old and the new keys; the new key files go in while the server is stopped; N+2 lists
- * only the new keys, and the server re-signs snapshot and timestamp with them. Vehicles walk both.
+ * docs/uptane-conformance.md 9.2, Image repository timestamp and snapshot keys stolen. The server
+ * signs only with keys root authorizes and refuses a root that drops the key it holds, so the
+ * rotation takes two roots: N+1 lists the old and the new keys; the new key files go in while the
+ * server is stopped; N+2 lists only the new keys, and the server re-signs snapshot and timestamp
+ * with them. Vehicles walk both.
  */
 export async function rotateImageOnlineKeys(repos: Repositories, label: string): Promise<Pick<OnlineKeys, 'timestamp' | 'snapshot'>> {
   const old = repos.image.repository.onlineKeys();
@@ -111,8 +114,9 @@ export async function rotateImageOnlineKeys(repos: Repositories, label: string):
 }
 
 /**
- * BP 9.2, Image repository targets key stolen: root N+1 names a new (offline) targets key, and the
- * targets metadata is re-signed with it at the next version, listing what it listed before.
+ * docs/uptane-conformance.md 9.2, Image repository targets key stolen: root N+1 names a new
+ * (offline) targets key, and the targets metadata is re-signed with it at the next version, listing
+ * what it listed before.
  */
 export async function rotateImageTargetsKey(repos: Repositories, label: string): Promise<PrivateKey> {
   const key = PrivateKey.fromLabel(`${label}/image-targets`);
