@@ -1,4 +1,4 @@
-// The dependency rule of docs/ARCHITECTURE.md, checked on every `npm test` (test/architecture.test.ts
+// The dependency rule of docs/ARCHITECTURE.md, checked on every `npm test` (test/architecture/dependency-rule.test.ts
 // runs dependency-cruiser with this file). Arrows point down: a layer imports only the layers below
 // it, the pure TUF core imports no other layer and does no I/O, and nothing that ships imports tests.
 /** Folders of the shared layers, lowest first. */
@@ -24,8 +24,8 @@ module.exports = {
       { path: '^shared/uptane/' }, { path: '^shared/(ecu|server|workspace|cli)/' }),
     forbid('ecu-runtime-not-server', 'The ECU runtime (A/B slots, vehicle state, secondary protocol) does not use server or CLI helpers.',
       { path: '^shared/ecu/' }, { path: '^shared/(server|workspace|cli)/' }),
-    forbid('server-helpers-not-ecu', 'Server helpers serve both repositories and know nothing of ECUs, the signing workspace or CLIs.',
-      { path: '^shared/server/' }, { path: '^shared/(ecu|workspace|cli)/' }),
+    forbid('server-helpers-not-ecu', 'Server helpers serve both repositories from the core alone: no TUF client, Uptane vehicle rules, ECUs, signing workspace or CLIs.',
+      { path: '^shared/server/' }, { path: '^shared/(client|uptane|ecu|workspace|cli)/' }),
     forbid('workspace-not-online', 'The offline signing workspace never touches server or ECU code.',
       { path: '^shared/workspace/' }, { path: '^shared/(ecu|server)/' }),
     forbid('shared-below-components', 'shared/ is the base every component builds on; it imports none of them.',

@@ -230,12 +230,40 @@ function checkThreatModelTests(root: string, files: readonly string[]): string[]
   return problems;
 }
 
+/**
+ * Repository paths a document names in backticks (`shared/core/errors.ts`, `director-repo/store/`)
+ * that do not exist: files move, and a map of the house that points at the old rooms misleads.
+ * Only paths under the project's own top-level folders are checked, so example paths in prose
+ * (`keys/root.pem`, a user's data folder) are left alone.
+ */
+const PROJECT_FOLDERS = ['shared', 'image-repo', 'director-repo', 'primary-ecu', 'secondary-ecu', 'vehicle', 'sim', 'test', 'bench', 'docs'];
+function checkNamedPaths(root: string, file: string, text: string): string[] {
+  const pattern = new RegExp(String.raw`\`((?:${PROJECT_FOLDERS.join('|')})/[\w./-]*)\``, 'g');
+  const problems: string[] = [];
+  text.split('\n').forEach((line, index) => {
+    for (const match of line.matchAll(pattern)) {
+      const path = match[1]!.replace(/[.:]$/, '');
+      if (/[<>*]/.test(path)) continue;
+      if (!existsSync(join(root, path))) problems.push(`${file}:${index + 1}: names ${path}, which does not exist`);
+    }
+  });
+  return problems;
+}
+
 describe('citations resolve inside the repository', () => {
   const files = repositoryFiles().filter((f) => SCANNED.test(f) && f !== SELF);
 
   it('every citation in code, tests and markdown names a document and an id that exist', () => {
     const problems = files.flatMap((f) => checkText(ROOT, f, readFileSync(join(ROOT, f), 'utf8')));
     expect(problems).toEqual([]);
+  });
+
+  it('every repository path the documents name exists', () => {
+    const documents = files.filter((f) => f.endsWith('.md'));
+    expect(documents.flatMap((f) => checkNamedPaths(ROOT, f, readFileSync(join(ROOT, f), 'utf8')))).toEqual([]);
+    expect(checkNamedPaths(ROOT, 'docs/x.md', 'see `shared/no-such.ts` and `shared/core/errors.ts`')).toEqual([
+      'docs/x.md:1: names shared/no-such.ts, which does not exist',
+    ]);
   });
 
   it("every test the threat model names exists, with the quoted test name in it", () => {
