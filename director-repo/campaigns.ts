@@ -5,6 +5,7 @@
 // decision is a database row (campaign state, which vehicle is in which stage, events), so a restart
 // mid-stage loses nothing: the engine only ever compares the stored state with the stored rules.
 import { createHash } from 'node:crypto';
+import type { CampaignStageStatus } from './api/operator-api.js';
 import type { Clock } from '../shared/core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
 import { decimal } from './operator-input.js';
@@ -115,19 +116,7 @@ export function checkSpec(spec: CampaignSpec): void {
   }
 }
 
-export interface StageStatus {
-  readonly stage: number;
-  readonly vehicles: number;
-  readonly pending: number;
-  readonly downloading: number;
-  readonly deferredWhileDriving: number;
-  readonly installed: number;
-  readonly failed: number;
-  readonly rolledBack: number;
-  readonly cancelled: number;
-  readonly skipped: number;
-  readonly attackReported: number;
-}
+export type StageStatus = CampaignStageStatus;
 
 export class Campaigns {
   constructor(

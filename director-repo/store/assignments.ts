@@ -1,32 +1,12 @@
 // Assignments of images to ECUs and their states. The store keeps at most one active (pending or in
 // flight) assignment per ECU; the services decide what to assign.
+import type { AssignedImage, Assignment, AssignmentState } from '../api/operator-api.js';
 
-export type AssignmentState = 'pending' | 'in_flight' | 'installed' | 'failed' | 'cancelled';
-
-export interface AssignmentRecord {
-  readonly id: number;
-  readonly vin: string;
-  readonly ecuSerial: string;
-  readonly filename: string;
-  readonly length: number;
-  readonly hashes: Record<string, string>;
-  readonly hardwareId: string;
-  readonly releaseCounter: number;
-  readonly state: AssignmentState;
-  readonly reason: string | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-export interface NewAssignment {
-  readonly vin: string;
-  readonly ecuSerial: string;
-  readonly filename: string;
-  readonly length: number;
-  readonly hashes: Readonly<Record<string, string>>;
-  readonly hardwareId: string;
-  readonly releaseCounter: number;
-}
+// The operator sees an assignment as it is stored: the store's record is the wire type.
+export type { AssignmentState };
+export type AssignmentRecord = Assignment;
+/** What the services ask the store to assign: the image for one ECU, before it has an id and a state. */
+export type NewAssignment = AssignedImage;
 
 /** Who made a batch of assignments, when, and for which campaign (null: an operator's own). */
 export interface AssignmentOrigin {

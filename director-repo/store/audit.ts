@@ -1,12 +1,8 @@
 // The Director's audit log: who changed what, and which operator requests were refused.
 
-export interface AuditEntry {
-  readonly at: string;
-  readonly actor: string;
-  readonly tokenId: string | null;
-  readonly action: string;
-  readonly details: unknown;
-}
+import type { AuditEntry } from '../api/operator-api.js';
+
+export type { AuditEntry };
 
 export interface AuditLog {
   /**

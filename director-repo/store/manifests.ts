@@ -1,5 +1,6 @@
 // Vehicle version manifests: the history of accepted and refused ones, the attacks ECUs reported, and
 // manifest intake, the unit of work that records one manifest with everything it changes.
+import type { ManifestEntry, ReportedAttack } from '../api/operator-api.js';
 import type { AssignmentRecord, AssignmentState, NewAssignment } from './assignments.js';
 import type { EcuRecord, EcuReport } from './inventory.js';
 
@@ -16,24 +17,9 @@ export const REFUSED_MANIFEST_EXCERPT_BYTES = 2048;
 /** Longest error message kept with a refused manifest (messages can quote the refused body). */
 export const REFUSED_MESSAGE_CHARS = 1024;
 
-/** One record of a vehicle's manifest history, as the operator sees it. */
-export interface ManifestRecord {
-  readonly id: number;
-  readonly receivedAt: string;
-  readonly accepted: boolean;
-  readonly errorCode: string | null;
-  readonly errorMessage: string | null;
-  /** Refused records only: the length and SHA-256 of the refused body (null when recorded before digests were kept). */
-  readonly bodyLength?: number | null;
-  readonly bodySha256?: string | null;
-}
-
-export interface AttackRecord {
-  readonly ecuSerial: string;
-  readonly code: string;
-  readonly message: string;
-  readonly reportedAt: string;
-}
+/** One record of a vehicle's manifest history, as the operator sees it (refused ones with their body's length and SHA-256). */
+export type ManifestRecord = ManifestEntry;
+export type AttackRecord = ReportedAttack;
 
 export interface ManifestStore {
   /**
