@@ -1,7 +1,7 @@
 // Request bodies sent compressed (Content-Encoding gzip, deflate or br, one coding; RFC 9110
 // §8.4.1). A body is inflated under the same cap as an uncompressed one, counted on the inflated
 // bytes: a small body that inflates past it (a decompression bomb) costs the server no more than
-// the cap before it answers 413 body_too_large (docs/threat-model.md HR-3). A coding the server
+// the cap before it answers 413 body_too_large (docs/threat-model.md HR-13). A coding the server
 // does not inflate is refused with 415 unsupported_encoding before any body byte is read.
 import type { IncomingMessage } from 'node:http';
 import { promisify } from 'node:util';
