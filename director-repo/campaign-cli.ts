@@ -9,7 +9,7 @@ import { parseDuration } from '../shared/workspace/duration.js';
 import { readVinsFile, readVinsCsv } from './cli-input.js';
 import { exponentialStages, type StageSpec } from './campaigns.js';
 import { LIMITS } from './operator-input.js';
-import { DirectorClient, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
+import { OperatorClient, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
 import type { CampaignBody, CampaignSchedule, CampaignStatus, GroupBody, GroupFilterBody as GroupFilter } from './api/operator-api.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ const groupCreateCommand = (io: CliEnvironment): CommandModule<object, GroupCrea
           'when a campaign starts (and again as vehicles register, for campaigns created with --include-new-vehicles).',
       ) as unknown as Argv<GroupCreateArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const listed = [...(argv.vin ?? []), ...(argv.vinsFile === undefined ? [] : readVinsFile(argv.vinsFile)), ...(argv.csv === undefined ? [] : readVinsCsv(argv.csv))];
     const vins = [...new Set(listed)];
     const filter: GroupFilter = {
@@ -362,7 +362,7 @@ const groupListCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> =
       .option('json', { type: 'boolean', default: false, describe: 'print {groups} as JSON' })
       .example('$0 director group list', 'every group') as Argv<JsonArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const { groups } = await client.send('GET /groups', 'list groups');
     if (argv.json) {
       printJson(io, { groups });
@@ -391,7 +391,7 @@ const groupShowCommand = (io: CliEnvironment): CommandModule<object, NameArgs> =
       .option('json', { type: 'boolean', default: false, describe: 'print {name, kind, filter, createdAt, members} as JSON' })
       .example('$0 director group show eu-sedans', 'who is in it today') as Argv<NameArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const { members } = await withHints(() => client.send('GET /groups/:name', `show group ${argv.name}`, { params: { name: argv.name } }), argv.name, 'group');
     const { groups } = await client.send('GET /groups', 'list groups');
     const record = groups.find((g) => g.name === argv.name);
@@ -514,7 +514,7 @@ const campaignCreateCommand = (io: CliEnvironment): CommandModule<object, Campai
       ) as unknown as Argv<CampaignCreateArgs>,
   handler: async (argv) => {
     const body = campaignBody(argv);
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const status = await withHints(() => client.send('POST /campaigns', `create campaign ${argv.name}`, { body }), argv.name);
     if (argv.json) {
       printJson(io, status);
@@ -550,7 +550,7 @@ const actionCommand = (io: CliEnvironment, action: Action): CommandModule<object
       .option('json', { type: 'boolean', default: false, describe: 'print the campaign status as JSON' })
       .example(`$0 director campaign ${action} ecm-2.1`, ACTIONS[action].describe.split(':')[0]!) as Argv<NameArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const status = await withHints(() => client.send('POST /campaigns/:campaign/:action', `${action} campaign ${argv.name}`, { params: { campaign: argv.name, action } }), argv.name);
     if (argv.json) {
       printJson(io, status);
@@ -580,7 +580,7 @@ const campaignStatusCommand = (io: CliEnvironment): CommandModule<object, NameAr
       .example('$0 director campaign status ecm-2.1', 'readable summary')
       .example('$0 director campaign status ecm-2.1 --json', 'everything, for tools') as Argv<NameArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const status = await withHints(() => client.send('GET /campaigns/:campaign', `show campaign ${argv.name}`, { params: { campaign: argv.name } }), argv.name);
     if (argv.json) printJson(io, status);
     else printStatus(io, status);
@@ -595,7 +595,7 @@ const campaignListCommand = (io: CliEnvironment): CommandModule<object, JsonArgs
       .option('json', { type: 'boolean', default: false, describe: 'print {campaigns} as JSON' })
       .example('$0 director campaign list', 'every recent campaign') as Argv<JsonArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const { campaigns } = await client.send('GET /campaigns', 'list campaigns');
     if (argv.json) {
       printJson(io, { campaigns });

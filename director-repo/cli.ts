@@ -18,7 +18,7 @@ import {
   checkUrl,
   DEFAULT_PORT,
   DEFAULT_TOKEN_ENV,
-  DirectorClient,
+  OperatorClient,
   expectAnswer,
   plural,
   printJson,
@@ -243,7 +243,7 @@ function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): 
 }
 
 /** Registers one vehicle; a conflict with an identical registration is "unchanged", not a failure. */
-async function registerOne(client: DirectorClient, registration: VehicleRegistration): Promise<{ result: 'registered' | 'unchanged'; status: VehicleStatus }> {
+async function registerOne(client: OperatorClient, registration: VehicleRegistration): Promise<{ result: 'registered' | 'unchanged'; status: VehicleStatus }> {
   try {
     return { result: 'registered', status: await client.send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration }) };
   } catch (err) {
@@ -276,7 +276,7 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
   }
   const vehicles = parseRegistrationCsv(text, file);
   if (vehicles.length === 0) throw new Error(`${file} has a header but no rows: add one row per ECU`);
-  const client = args.dryRun ? undefined : DirectorClient.from(io, args);
+  const client = args.dryRun ? undefined : OperatorClient.from(io, args);
   const results: RegisterResult[] = [];
   const report = (result: RegisterResult) => {
     results.push(result);
@@ -390,7 +390,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
   handler: async (argv) => {
     if (argv.csv !== undefined) return registerCsv(io, argv, argv.csv);
     const registration: VehicleRegistration = { vin: argv.vin!, ecus: (argv.ecu ?? []).map(parseEcuSpec) };
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const { result, status } = await registerOne(client, registration);
     if (argv.json) {
       printJson(io, { result, vehicle: status });
@@ -425,7 +425,7 @@ const listCommand = (io: CliEnvironment): CommandModule<object, ListArgs> => ({
       .example('$0 director vehicle list', 'the first 100 vehicles')
       .example('$0 director vehicle list --after WVW123 --limit 500 --json', 'the next page, for scripts') as Argv<ListArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const answer = await client.send('GET /vehicles', 'list vehicles', { query: { limit: argv.limit, after: argv.after } });
     if (argv.json) {
       printJson(io, answer);
@@ -458,7 +458,7 @@ const showCommand = (io: CliEnvironment): CommandModule<object, ShowArgs> => ({
       .example('$0 director vehicle show WVW123', 'readable summary')
       .example('$0 director vehicle show WVW123 --json', 'everything, for scripts') as Argv<ShowArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     let status: VehicleStatus;
     try {
       status = await client.send('GET /vehicles/:vin', `show vehicle ${argv.vin}`, { params: { vin: argv.vin } });
@@ -542,7 +542,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
           'All the assignments of one command are stored together or not at all; an ECU with an active assignment is refused (cancel it first).',
       ) as unknown as Argv<AssignArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const listed = [...(argv.vin ?? []), ...(argv.vinsFile === undefined ? [] : readVinsFile(argv.vinsFile))];
     const vins = [...new Set(listed)];
     const body = {
@@ -605,7 +605,7 @@ const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> =>
         'A vehicle that has not fetched its targets yet never sees the image. One that already did may still install it; its next manifest reports what it runs.',
       ) as Argv<CancelArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const answer = await client.send('DELETE /assignments/:id', `cancel assignment ${argv.id}`, { params: { id: String(argv.id) } });
     if (argv.json) {
       printJson(io, answer);
@@ -645,7 +645,7 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
       .example('$0 director replace-ecu WVW123 ecm-1 --serial ecm-9 --hardware-id ecm-x1 --public-key 93be...0d', 'a new engine ECU after a repair')
       .epilogue('A new key in a manifest is refused unless it was registered this way first (Uptane best practice: ECU replacement is an out-of-band operator action).') as unknown as Argv<ReplaceArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const status = await client.send('POST /vehicles/:vin/ecus/:serial/replace', `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
       params: { vin: argv.vin, serial: argv.oldSerial },
       body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey: argv.publicKey },
@@ -672,7 +672,7 @@ const onlineKeysCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> 
       .example('$0 director online-keys', 'keyids and public keys')
       .example('$0 director online-keys --json > director-online-keys.json', 'for the offline root ceremony') as Argv<JsonArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const keys = await client.send('GET /online-keys', 'show its online keys');
     if (argv.json) {
       printJson(io, keys);
@@ -706,7 +706,7 @@ const auditCommand = (io: CliEnvironment): CommandModule<object, AuditArgs> => (
       .example('$0 director audit', 'the last 100 actions')
       .example('$0 director audit --limit 1000 --json', 'for a report') as Argv<AuditArgs>,
   handler: async (argv) => {
-    const client = DirectorClient.from(io, argv);
+    const client = OperatorClient.from(io, argv);
     const { entries } = await client.send('GET /audit', 'show the audit log', { query: { limit: argv.limit } });
     if (argv.json) {
       printJson(io, { entries });

@@ -61,7 +61,7 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** The operator API over HTTP; a refusal becomes OperatorRequestError with the server's code and a next step. */
-export class DirectorClient {
+export class OperatorClient {
   private readonly base: string;
 
   constructor(
@@ -72,7 +72,7 @@ export class DirectorClient {
     this.base = url.replace(/\/+$/, '');
   }
 
-  static from(io: CliEnvironment, args: RemoteArgs): DirectorClient {
+  static from(io: CliEnvironment, args: RemoteArgs): OperatorClient {
     const token = io.env[args.tokenEnv];
     if (token === undefined || token === '') {
       throw new Error(
@@ -80,7 +80,7 @@ export class DirectorClient {
           '(`uptane director operator add NAME` on the Director host prints one); tokens are never taken as arguments',
       );
     }
-    return new DirectorClient(args.url, token, args.tokenEnv);
+    return new OperatorClient(args.url, token, args.tokenEnv);
   }
 
   /**

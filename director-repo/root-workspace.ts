@@ -11,7 +11,7 @@ import type { RootSigned } from '../shared/core/metadata/types.js';
 import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
 import { DEFAULT_UPDATER_CONFIG } from '../shared/client/updater.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
-import { isRecord, type DirectorClient } from './operator-client.js';
+import { isRecord, type OperatorClient } from './operator-client.js';
 
 export const REPOSITORY = 'director';
 
@@ -24,7 +24,7 @@ export type DirectorOnlineKeys = Readonly<Record<DirectorOnlineRole, PublicKey>>
 const MAX_ROOT_WALK = 1024;
 
 /** GET /api/v1/online-keys, each key checked to be the one its keyid names. */
-export async function fetchOnlineKeys(client: DirectorClient): Promise<DirectorOnlineKeys> {
+export async function fetchOnlineKeys(client: OperatorClient): Promise<DirectorOnlineKeys> {
   // Typed OnlineKeys, read as unknown: each key is checked before it is trusted.
   const json: Readonly<Record<string, unknown>> = await client.send('GET /online-keys', 'show its online keys');
   const read = (role: DirectorOnlineRole): PublicKey => {
@@ -55,7 +55,7 @@ export interface PushedRoot {
  * client's own chain check are made locally (Workspace.bytesToPush), then the online keys it must
  * list, then one PUT. Only an accepted root becomes the workspace's published root.
  */
-export async function pushStagedRoot(ws: Workspace, client: DirectorClient): Promise<PushedRoot> {
+export async function pushStagedRoot(ws: Workspace, client: OperatorClient): Promise<PushedRoot> {
   if (ws.repository !== REPOSITORY) {
     throw new WorkspaceError(`${ws.dir} is a workspace of the ${ws.repository} repository; push it with \`uptane ${ws.repository} push\``, { repository: ws.repository });
   }

@@ -9,7 +9,7 @@ import { HttpFetcher } from '../shared/client/fetcher.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { openWorkspace, withWorkspace, workspaceCommands, type WorkspaceArgs, type WorkspaceCliEnvironment } from '../shared/workspace/cli.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
-import { checkUrl, DEFAULT_PORT, DEFAULT_TOKEN_ENV, DirectorClient, printJson } from './operator-client.js';
+import { checkUrl, DEFAULT_PORT, DEFAULT_TOKEN_ENV, OperatorClient, printJson } from './operator-client.js';
 import { DIRECTOR_ONLINE_ROLES, fetchOnlineKeys, pullRootChain, pushStagedRoot, REPOSITORY } from './root-workspace.js';
 
 interface ServerArgs {
@@ -49,7 +49,7 @@ function serverOf(io: CliEnvironment, args: { readonly url?: string | undefined 
 
 async function pushWorkspaceRoot(io: WorkspaceCliEnvironment, ws: Workspace, args: ServerArgs & { readonly json: boolean }): Promise<void> {
   const url = serverOf(io, args, ws);
-  const { version } = await pushStagedRoot(ws, DirectorClient.from(io, { url, tokenEnv: args.tokenEnv }));
+  const { version } = await pushStagedRoot(ws, OperatorClient.from(io, { url, tokenEnv: args.tokenEnv }));
   if (args.json) {
     printJson(io, { version, workspace: ws.dir });
     return;
@@ -96,7 +96,7 @@ const rootPushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Roo
     } catch (err) {
       throw new Error(`cannot read ${argv.file}: ${(err as Error).message}`, { cause: err });
     }
-    const client = DirectorClient.from(io, { url: serverOf(io, argv), tokenEnv: argv.tokenEnv });
+    const client = OperatorClient.from(io, { url: serverOf(io, argv), tokenEnv: argv.tokenEnv });
     const answer = await client.send('PUT /metadata/root', `publish root ${argv.file}`, { body: new Uint8Array(bytes) });
     if (argv.json) printJson(io, answer);
     else io.print(`published Director root version ${answer.version}; vehicles fetch it as /metadata/${answer.version}.root.json`);
@@ -154,7 +154,7 @@ export function directorWorkspaceCommands(io: WorkspaceCliEnvironment): CommandM
     ...workspaceCommands(io, {
       repository: REPOSITORY,
       onlineRoles: DIRECTOR_ONLINE_ROLES,
-      fetchOnlineKeys: (url, tokenEnv) => fetchOnlineKeys(DirectorClient.from(io, { url, tokenEnv: tokenEnv ?? DEFAULT_TOKEN_ENV })),
+      fetchOnlineKeys: (url, tokenEnv) => fetchOnlineKeys(OperatorClient.from(io, { url, tokenEnv: tokenEnv ?? DEFAULT_TOKEN_ENV })),
       onlineKeysTokenEnv: DEFAULT_TOKEN_ENV,
       rootCommands: [rootPushCommand(io) as unknown as CommandModule<object, object>],
       pull: pullCommand(io) as unknown as CommandModule<object, object>,

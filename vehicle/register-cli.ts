@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { OperatorRequestError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
-import { DEFAULT_TOKEN_ENV, DirectorClient } from '../director-repo/operator-client.js';
+import { DEFAULT_TOKEN_ENV, OperatorClient } from '../director-repo/operator-client.js';
 import { readFileOrExplain } from './cli-args.js';
 import { loadVehicleConfig, VEHICLE_FILES } from './folder.js';
 import type { VehicleRegistrationBody } from './provision.js';
@@ -24,7 +24,7 @@ export function operatorToken(io: CliEnvironment, name: string): string {
 /** POST /api/v1/vehicles through the operator API client; a refusal keeps the Director's code. */
 export async function registerVehicle(directorUrl: string, token: string, tokenEnv: string, registration: VehicleRegistrationBody): Promise<void> {
   try {
-    await new DirectorClient(directorUrl, token, tokenEnv).call('POST', '/api/v1/vehicles', `register vehicle ${registration.vin}`, registration);
+    await new OperatorClient(directorUrl, token, tokenEnv).send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration });
   } catch (err) {
     if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
     throw new OperatorRequestError(`${err.message}; \`uptane director vehicle show ${registration.vin}\` shows what is registered`, err.status, err.remoteCode, { cause: err });
