@@ -5,41 +5,21 @@
 // decision is a database row (campaign state, which vehicle is in which stage, events), so a restart
 // mid-stage loses nothing: the engine only ever compares the stored state with the stored rules.
 import { createHash } from 'node:crypto';
-import type { CampaignStageStatus } from './api/operator-api.js';
 import type { Clock } from '../shared/core/clock.js';
 import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
+import type { CampaignBody, CampaignHaltRules, CampaignImage, CampaignStage, CampaignStageStatus } from './api/operator-api.js';
 import { decimal } from './operator-input.js';
 import type { AssignmentService, ResolvedImage } from './services/assignments.js';
 import type { ManifestIntakeService } from './services/manifest-intake.js';
 import type { CampaignAssignmentRow, CampaignRow, GroupFilter, GroupRecord } from './store/campaigns.js';
 import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
 
-export interface StageSpec {
-  /** Cumulative share of the group (0 < share <= 1) that has the update once this stage is reached. */
-  readonly share?: number;
-  /** Or a cumulative number of vehicles. */
-  readonly count?: number;
-  /** The stage starts no earlier than this long after the campaign started (a schedule). */
-  readonly startAfterMs?: number;
-  /** The stage runs at least this long before the next one may start (soak time). */
-  readonly minSoakMs?: number;
-  /** Share of the stage's vehicles that must have installed before the next stage (default 0.9). */
-  readonly successThreshold?: number;
-}
-
-export interface HaltRules {
-  /** Pause when failures / finished installs in the campaign pass this share (default 0.2). */
-  readonly maxFailureRate?: number;
-  /** ... once at least this many installs finished (default 5), so one early failure is not a rate. */
-  readonly minSample?: number;
-  /** Pause at this many failures, whatever the rate. */
-  readonly maxFailures?: number;
-  /** Pause when any vehicle in the campaign reports a detected attack or verification failure (default true). */
-  readonly onAttack?: boolean;
-}
+/** One cumulative stage (api/operator-api.ts says what each field means). */
+export type StageSpec = CampaignStage;
+export type HaltRules = CampaignHaltRules;
 
 export interface CampaignSpec {
-  readonly images: ReadonlyArray<{ readonly hardwareId: string; readonly image: string }>;
+  readonly images: readonly CampaignImage[];
   readonly stages: readonly StageSpec[];
   readonly halt?: HaltRules;
   /** Vehicles that join the group after the start join the campaign (dynamic groups, new registrations). */
@@ -114,6 +94,23 @@ export function checkSpec(spec: CampaignSpec): void {
   if (window !== undefined && !Array.from({ length: 24 }, (_, hour) => hour).some((hour) => inWindow(window, hour))) {
     throw new BadRequestError(`maintenance window ${window.startHour}-${window.endHour} holds no hour; give START-END such as 1-5 or 22-4`);
   }
+}
+
+/**
+ * The campaign a checked request body (operator-input.ts parseCampaign) asks for: the stages its
+ * preset or ramp stands for, then the rules its fields must meet together (checkSpec).
+ */
+export function campaignSpecOf(body: CampaignBody): CampaignSpec {
+  const stages = body.preset !== undefined ? whitePaperStages() : body.ramp !== undefined ? exponentialStages(body.ramp.first, body.ramp.factor, body.ramp.minSoakMs ?? 0) : body.stages;
+  const spec: CampaignSpec = {
+    images: body.images,
+    stages,
+    ...(body.halt === undefined ? {} : { halt: body.halt }),
+    includeNewVehicles: body.includeNewVehicles === true,
+    ...(body.maintenanceWindow === undefined ? {} : { maintenanceWindow: body.maintenanceWindow }),
+  };
+  checkSpec(spec);
+  return spec;
 }
 
 export type StageStatus = CampaignStageStatus;

@@ -9,7 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { PublicKey } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
-import type { EcuRegistration, VehicleRegistration } from './director.js';
+import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
 import { startDirector, type RunningDirector } from './server.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
@@ -114,11 +114,11 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
       throw err;
     }
-    const keys = server.director.onlineKeysJson();
+    const keys = server.services.root.onlineKeysJson();
     io.print(`Director listening on ${server.url}`);
     io.print(`data folder: ${dataDir}`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
-    const rootVersion = await server.director.latestRootVersion();
+    const rootVersion = await server.services.root.latestRootVersion();
     io.print(
       rootVersion === undefined
         ? 'no Director root yet: vehicles are refused until one is pushed (sign root v1 offline with these online keys, then `uptane director root push 1.root.json`)'

@@ -5,6 +5,8 @@
 // HR-9d). The rules about what the values mean (a stage's share, a VIN's characters) stay with the
 // services; this module only says "a string of at most N", "a whole number from A to B", ...
 import { BadRequestError } from '../shared/core/errors.js';
+import type { AssignmentBody, CampaignBody, CampaignHaltRules, CampaignSchedule, CampaignStage, EcuBody, GroupBody, GroupFilterBody } from './api/operator-api.js';
+import type { VehicleRegistration } from './services/inventory.js';
 
 export const LIMITS = {
   /** VINs, group and campaign names (director.ts and campaigns.ts allow 1-64 characters). */
@@ -135,4 +137,148 @@ export function pathId(raw: unknown, what: string): number {
 /** A name in a path (VIN, ECU serial, group, campaign): non-empty and at most `max` characters. */
 export function pathText(raw: unknown, what: string, max: number): string {
   return text(typeof raw === 'string' ? raw : undefined, what, max);
+}
+
+// --- Request bodies: the one validator set of the operator API's bodies (api/operator-api.ts) -----
+// Each returns the route's body type, every field checked in the order the messages name them.
+
+/** An ECU as registration and replacement take it. */
+export function parseEcu(raw: unknown, what: string): EcuBody {
+  const ecu = object(raw, what);
+  return {
+    serial: text(ecu.serial, 'serial', LIMITS.serial),
+    hardwareId: text(ecu.hardwareId, 'hardwareId', LIMITS.serial),
+    publicKey: text(ecu.publicKey, 'publicKey', LIMITS.publicKey),
+  };
+}
+
+/** POST /vehicles; attributes default to none and every ECU says whether it is the primary. */
+export function parseRegistration(raw: unknown): VehicleRegistration {
+  const body = object(raw, 'the request body');
+  const ecus = list(body.ecus, 'ecus', LIMITS.ecus);
+  return {
+    vin: text(body.vin, 'vin', LIMITS.name),
+    attributes: optional(body.attributes, (v) => attributes(v, 'attributes')) ?? {},
+    ecus: ecus.map((e, i) => {
+      const ecu = object(e, `ecus[${i}]`);
+      return { ...parseEcu(ecu, `ecus[${i}]`), primary: optional(ecu.primary, (v) => flag(v, `ecus[${i}].primary`)) === true };
+    }),
+  };
+}
+
+/** POST /assignments. */
+export function parseAssignment(raw: unknown): AssignmentBody {
+  const body = object(raw, 'the request body');
+  if ((body.vins === undefined) === (body.vin === undefined)) throw new BadRequestError('name the vehicles as vin or vins');
+  const vehicles = body.vins !== undefined ? { vins: texts(body.vins, 'vins', LIMITS.vins, LIMITS.name) } : { vin: text(body.vin, 'vin', LIMITS.name) };
+  return {
+    ...vehicles,
+    image: text(body.image, 'image', LIMITS.image),
+    ecuSerial: optional(body.ecuSerial, (v) => text(v, 'ecuSerial', LIMITS.serial)),
+    hardwareId: optional(body.hardwareId, (v) => text(v, 'hardwareId', LIMITS.serial)),
+    dryRun: optional(body.dryRun, (v) => flag(v, 'dryRun')),
+  };
+}
+
+/** POST /groups: a static group (vins) or a dynamic one (filter). */
+export function parseGroup(raw: unknown): GroupBody {
+  const body = object(raw, 'the request body');
+  const name = text(body.name, 'name', LIMITS.name);
+  if ((body.vins === undefined) === (body.filter === undefined)) throw new BadRequestError('a group is either a list of VINs (vins) or a filter (filter)');
+  return body.vins !== undefined ? { name, vins: texts(body.vins, 'vins', LIMITS.vins, LIMITS.name) } : { name, filter: parseFilter(body.filter) };
+}
+
+/**
+ * A dynamic group's filter. Its attribute terms are bounded like a vehicle's attributes (a filter
+ * naming more could match nothing): 1,100 terms once made SQLite refuse the query after the group
+ * was stored (docs/threat-model.md HR-9b).
+ */
+function parseFilter(raw: unknown): GroupFilterBody {
+  const filter = object(raw, 'filter');
+  const attributeTerms = optional(filter.attributes, (v) => attributes(v, 'filter.attributes'));
+  const hardwareId = optional(filter.hardwareId, (v) => text(v, 'filter.hardwareId', LIMITS.serial));
+  const installedImage = optional(filter.installedImage, (v) => text(v, 'filter.installedImage', LIMITS.image));
+  return {
+    ...(attributeTerms === undefined ? {} : { attributes: attributeTerms }),
+    ...(hardwareId === undefined ? {} : { hardwareId }),
+    ...(installedImage === undefined ? {} : { installedImage }),
+  };
+}
+
+const shareOf = (value: unknown, what: string) => number(value, what, 0, 1);
+const durationOf = (value: unknown, what: string) => number(value, what, 0, LIMITS.durationMs, true);
+const countOf = (value: unknown, what: string) => number(value, what, 1, LIMITS.count, true);
+
+/**
+ * POST /campaigns, checked field by field; what the fields mean together (stages that grow, a window
+ * that holds an hour) and the stages a preset or ramp stands for are the campaign engine's
+ * (campaigns.ts campaignSpecOf).
+ */
+export function parseCampaign(raw: unknown): CampaignBody {
+  const body = object(raw, 'the request body');
+  const name = text(body.name, 'name', LIMITS.name);
+  const group = text(body.group, 'group', LIMITS.name);
+  const images = list(body.images, 'images', LIMITS.images).map((item, i) => {
+    const image = object(item, `images[${i}]`);
+    return { hardwareId: text(image.hardwareId, `images[${i}].hardwareId`, LIMITS.serial), image: text(image.image, `images[${i}].image`, LIMITS.image) };
+  });
+  const halt = optional(body.halt, parseHalt);
+  const window = optional(body.maintenanceWindow, (v) => object(v, 'maintenanceWindow'));
+  const schedule = parseSchedule(body);
+  const includeNewVehicles = optional(body.includeNewVehicles, (v) => flag(v, 'includeNewVehicles'));
+  return {
+    name,
+    group,
+    images,
+    ...schedule,
+    ...(halt === undefined ? {} : { halt }),
+    ...(includeNewVehicles === undefined ? {} : { includeNewVehicles }),
+    ...(window === undefined
+      ? {}
+      : {
+          maintenanceWindow: {
+            startHour: number(window.startHour, 'maintenanceWindow.startHour', 0, 24, true),
+            endHour: number(window.endHour, 'maintenanceWindow.endHour', 0, 24, true),
+          },
+        }),
+  };
+}
+
+/** The stages, given one way: explicit (never more than LIMITS.stages), the white paper preset, or an exponential ramp. */
+function parseSchedule(body: Record<string, unknown>): CampaignSchedule {
+  const ways = [body.stages, body.preset, body.ramp].filter((v) => v !== undefined).length;
+  if (ways !== 1) throw new BadRequestError('give the stages one way: stages (a list), preset "white-paper", or ramp {first, factor}');
+  if (body.preset !== undefined) {
+    if (body.preset !== 'white-paper') throw new BadRequestError(`preset ${quote(body.preset)} is unknown: the one preset is "white-paper"`);
+    return { preset: 'white-paper' };
+  }
+  if (body.ramp !== undefined) {
+    const ramp = object(body.ramp, 'ramp');
+    const first = number(ramp.first, 'ramp.first', 0, 1);
+    const factor = number(ramp.factor, 'ramp.factor', 0, Number.MAX_VALUE);
+    const minSoakMs = optional(ramp.minSoakMs, (v) => durationOf(v, 'ramp.minSoakMs'));
+    return { ramp: { first, factor, ...(minSoakMs === undefined ? {} : { minSoakMs }) } };
+  }
+  const stages = list(body.stages, 'stages', LIMITS.stages).map((raw, i) => {
+    const stage = object(raw, `stages[${i}]`);
+    const spec: CampaignStage = {
+      share: optional(stage.share, (v) => shareOf(v, `stages[${i}].share`)),
+      count: optional(stage.count, (v) => countOf(v, `stages[${i}].count`)),
+      startAfterMs: optional(stage.startAfterMs, (v) => durationOf(v, `stages[${i}].startAfterMs`)),
+      minSoakMs: optional(stage.minSoakMs, (v) => durationOf(v, `stages[${i}].minSoakMs`)),
+      successThreshold: optional(stage.successThreshold, (v) => shareOf(v, `stages[${i}].successThreshold`)),
+    };
+    return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as CampaignStage;
+  });
+  return { stages };
+}
+
+function parseHalt(raw: unknown): CampaignHaltRules {
+  const halt = object(raw, 'halt');
+  const rules: { -readonly [K in keyof CampaignHaltRules]: CampaignHaltRules[K] } = {};
+  if (halt.maxFailureRate !== undefined) rules.maxFailureRate = shareOf(halt.maxFailureRate, 'halt.maxFailureRate');
+  if (halt.minSample !== undefined) rules.minSample = countOf(halt.minSample, 'halt.minSample');
+  if (halt.maxFailures !== undefined) rules.maxFailures = countOf(halt.maxFailures, 'halt.maxFailures');
+  if (halt.onAttack !== undefined) rules.onAttack = flag(halt.onAttack, 'halt.onAttack');
+  return rules;
 }

@@ -14,7 +14,7 @@ import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { createHandler } from './app.js';
 import type { Campaigns } from './campaigns.js';
-import { composeDirector, type Director, type DirectorOptions } from './director.js';
+import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { SqliteDirectorStore } from './store/sqlite/director-store.js';
 import type { VehicleMetadataConfig } from './vehicle-metadata.js';
@@ -47,8 +47,9 @@ export interface DirectorServerOptions {
 
 export interface RunningDirector {
   readonly url: string;
+  /** The Director's services; campaigns is services.campaigns, whose rounds this server runs. */
+  readonly services: DirectorServices;
   readonly campaigns: Campaigns;
-  readonly director: Director;
   readonly storage: SqliteDirectorStore;
   /** How the background campaign rounds fare (docs/threat-model.md HR-8). */
   campaignTickStatus(): BackgroundStatus;
@@ -72,13 +73,13 @@ export function openDirectorStorage(dataDir: string): SqliteDirectorStore {
   return new SqliteDirectorStore(join(dataDir, 'director.sqlite'));
 }
 
-export function openDirector(options: DirectorServerOptions): { director: Director; storage: SqliteDirectorStore; campaigns: Campaigns } {
+export function openDirector(options: DirectorServerOptions): { services: DirectorServices; storage: SqliteDirectorStore } {
   const clock = options.clock ?? systemClock;
   const storage = openDirectorStorage(options.dataDir);
   const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
   const images = options.images ?? imageClient(options, clock);
-  const { director, campaigns } = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, ...options.vehicleAuth });
-  return { storage, director, campaigns };
+  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, ...options.vehicleAuth });
+  return { storage, services };
 }
 
 function imageClient(options: DirectorServerOptions, clock: Clock): ImageRepositoryClient {
@@ -105,11 +106,10 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     for (const dir of SUBFOLDERS) {
       if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     }
-    const { director, storage, campaigns } = opened;
+    const { services, storage } = opened;
     const handler = createHandler({
-      director,
+      services,
       storage,
-      campaigns,
       log: options.log,
       maxBodyBytes: MAX_BODY_BYTES,
       clock: options.clock ?? systemClock,
@@ -121,16 +121,17 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     releaseFolder();
     throw err;
   }
-  const { director, storage, campaigns } = opened;
+  const { services, storage } = opened;
+  const { campaigns } = services;
   // Soak times and schedules move campaigns on even when no vehicle reports.
   const campaignRounds = new BackgroundTask('moving campaigns on', () => campaigns.tick(), options.log ?? ((line) => console.error(line)));
   const stopRounds = campaignRounds.every(options.campaignTickMs ?? 10_000);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}`,
-    director,
-    storage,
+    services,
     campaigns,
+    storage,
     campaignTickStatus: () => campaignRounds.status,
     tickCampaigns: () => campaignRounds.runOnce(),
     close: async () => {

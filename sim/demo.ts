@@ -110,7 +110,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     director.storage.addOperator('demo-operator', operatorToken, clock.now());
     say(`   Director: ${director.url}`);
     const directorRootKey = keyFile('director-root');
-    const directorOnline = director.director.onlineKeysJson();
+    const directorOnline = director.services.root.onlineKeysJson();
     const dws = Workspace.init(join(dataDir, 'director-workspace'), { repository: 'director', serverUrl: director.url }, clock);
     dws.createRoot({
       keys: {

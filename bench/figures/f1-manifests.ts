@@ -122,19 +122,19 @@ export async function figure1(ctx: BenchContext): Promise<Figure> {
     const plain = await startPlainServer(new Map([['/vehicle/manifest', Buffer.from('{"accepted":true,"assignmentsChanged":0}')]]));
     const http = await runLoad({ origin: plain.url, lanes: concRounds[0]!, cycle: true, warmupMs: 300, durationMs: roundMs, maxRequests: 1_000_000 }).finally(() => plain.close());
 
-    // In-process, without HTTP: the Director's receiveManifest on fresh manifests, eight at a time
+    // In-process, without HTTP: the manifest intake's receiveManifest on fresh manifests, eight at a time
     // (one group commit each), and one at a time as configured (every commit fsync'd) and, for this
     // measurement only, with SQLite's synchronous=NORMAL (the WAL is not fsync'd at commit): the
     // difference is what one commit's durability costs.
-    const director = repos.director.director;
+    const { intake } = repos.director.services;
     const count = Math.max(80, Math.round(strictPerSecond));
     const freshManifests = (from: number) =>
       vehicles.slice(from, from + 8).map((v) => Array.from({ length: Math.ceil(count / 8) }, () => ({ vin: v.vin, body: Buffer.from(JSON.stringify(v.manifest())) })));
     const groupedItems = freshManifests(8);
-    const grouped = await timeLoop((i) => Promise.all(groupedItems.map((own) => director.receiveManifest(own[i]!.vin, own[i]!.body))), { maxMs: 3_000, maxCount: groupedItems[0]!.length });
+    const grouped = await timeLoop((i) => Promise.all(groupedItems.map((own) => intake.receiveManifest(own[i]!.vin, own[i]!.body))), { maxMs: 3_000, maxCount: groupedItems[0]!.length });
     const inProcess = async () => {
       const items = freshManifests(0);
-      return timeLoop((i) => director.receiveManifest(items[i % 8]![Math.floor(i / 8)]!.vin, items[i % 8]![Math.floor(i / 8)]!.body), { maxMs: 3_000, maxCount: count });
+      return timeLoop((i) => intake.receiveManifest(items[i % 8]![Math.floor(i / 8)]!.vin, items[i % 8]![Math.floor(i / 8)]!.body), { maxMs: 3_000, maxCount: count });
     };
     const durable = await inProcess();
     const db = repos.director.storage.db;

@@ -12,7 +12,7 @@ import { rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ImageCatalog } from '../../director-repo/image-catalog.js';
 import { openDirector } from '../../director-repo/server.js';
-import type { VehicleRegistration } from '../../director-repo/director.js';
+import type { VehicleRegistration } from '../../director-repo/services/inventory.js';
 import type { BenchContext } from '../lib/context.js';
 import type { Figure, Row } from '../lib/report.js';
 import { fmt, timeLoop } from '../lib/stats.js';
@@ -46,7 +46,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
   const images: ImageCatalog = {
     findImage: async () => ({ length: 1_048_576, hashes: { sha256: 'a'.repeat(64), sha512: 'b'.repeat(128) }, custom: { hardwareIds: ['tcu'], releaseCounter: 1 } }),
   };
-  const { director, storage } = openDirector({ dataDir, imageRepoUrl: 'http://127.0.0.1:9', images, clock: ctx.clock });
+  const { services, storage } = openDirector({ dataDir, imageRepoUrl: 'http://127.0.0.1:9', images, clock: ctx.clock });
   try {
     const total = ctx.settings.scaleVehicles;
     const registration = (i: number, keys: Buffer): VehicleRegistration => {
@@ -74,7 +74,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
       const keys = realPublicKeys(batch * ECUS);
       const batchStart = performance.now();
       storage.db.exec('BEGIN');
-      for (let k = 0; k < batch; k++) await director.registerVehicle(registration(registered + k, keys.subarray(k * ECUS * 32)), 'bench');
+      for (let k = 0; k < batch; k++) await services.inventory.registerVehicle(registration(registered + k, keys.subarray(k * ECUS * 32)), 'bench');
       storage.db.exec('COMMIT');
       serviceMs += performance.now() - batchStart;
       registered += batch;
@@ -85,7 +85,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
 
     // Phase 2: the storage layer for the rest, with same-size metadata rows.
     // Metadata is signed on a vehicle's first read: read vehicle 0's once to copy its rows' sizes.
-    await director.vehicleMetadata(vinOf(0), 'timestamp.json');
+    await services.metadata.file(vinOf(0), 'timestamp.json');
     const template = await Promise.all((['targets', 'snapshot', 'timestamp'] as const).map(async (role) => (await storage.vehicleMetadata.file(vinOf(0), role))!));
     const storageStart = performance.now();
     const storageBudgetMs = ctx.settings.scaleStorageSeconds * 1000;
@@ -119,7 +119,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
     const assigned = Math.min(ASSIGNED, size);
     const vins = Array.from({ length: assigned }, (_, i) => vinOf(i));
     const assignStart = performance.now();
-    const created = await director.assign({ vins, image: IMAGE, hardwareId: 'tcu' }, 'bench');
+    const created = await services.assignments.assign({ vins, image: IMAGE, hardwareId: 'tcu' }, 'bench');
     const assignSeconds = (performance.now() - assignStart) / 1000;
     if (created.length !== assigned) throw new Error(`figure 5: ${created.length} assignments created, ${assigned} expected`);
     // The assignment left a large write-ahead log; lookups are measured after it is checkpointed, as
@@ -143,17 +143,17 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
       readVin = () => vinOf(firstSigned + random(size - firstSigned));
     } else {
       const warmed = Array.from({ length: Math.min(2_000, size) }, (_, i) => vinOf(size - 1 - i));
-      for (const vin of warmed) await director.vehicleMetadata(vin, 'timestamp.json');
+      for (const vin of warmed) await services.metadata.file(vin, 'timestamp.json');
       readVin = () => warmed[random(warmed.length)]!;
     }
     const lookups = await timeLoop(async (i) => {
-      if ((await director.vehicleMetadata(readVin(), i % 2 === 0 ? 'timestamp.json' : 'targets.json')) === undefined) throw new Error('lookup missed');
+      if ((await services.metadata.file(readVin(), i % 2 === 0 ? 'timestamp.json' : 'targets.json')) === undefined) throw new Error('lookup missed');
     }, bounds);
     const raw = await timeLoop(async (i) => {
       if ((await storage.vehicleMetadata.file(readVin(), i % 2 === 0 ? 'timestamp' : 'targets')) === undefined) throw new Error('lookup missed');
     }, bounds);
     const firstFetches = await timeLoop(async (i) => {
-      if ((await director.vehicleMetadata(vinOf(i), 'targets.json')) === undefined) throw new Error('lookup missed');
+      if ((await services.metadata.file(vinOf(i), 'targets.json')) === undefined) throw new Error('lookup missed');
     }, { maxMs: ctx.settings.quick ? 500 : 2_000, maxCount: assigned });
 
     const full = serviceCount === total;

@@ -32,27 +32,41 @@ export type AssignmentBody = ({ readonly vin: string; readonly vins?: never } | 
   readonly dryRun?: boolean;
 };
 
+/** A dynamic group's members: every vehicle that meets all of the given terms. */
 export interface GroupFilterBody {
+  /** Every named vehicle attribute must equal the value (model, region, ...). */
   readonly attributes?: Readonly<Record<string, string>>;
+  /** The vehicle has an ECU with this hardware id. */
   readonly hardwareId?: string;
+  /** An ECU of the vehicle reports this image installed. */
   readonly installedImage?: string;
 }
 
 /** A static group (vins) or a dynamic one (filter). */
 export type GroupBody = { readonly name: string } & ({ readonly vins: readonly string[]; readonly filter?: never } | { readonly filter: GroupFilterBody; readonly vins?: never });
 
+/** One stage of a campaign; stages are cumulative. */
 export interface CampaignStage {
+  /** Cumulative share of the group (0 < share <= 1) that has the update once this stage is reached. */
   readonly share?: number;
+  /** Or a cumulative number of vehicles. */
   readonly count?: number;
+  /** The stage starts no earlier than this long after the campaign started (a schedule). */
   readonly startAfterMs?: number;
+  /** The stage runs at least this long before the next one may start (soak time). */
   readonly minSoakMs?: number;
+  /** Share of the stage's vehicles that must have installed before the next stage (default 0.9). */
   readonly successThreshold?: number;
 }
 
 export interface CampaignHaltRules {
+  /** Pause when failures / finished installs in the campaign pass this share (default 0.2). */
   readonly maxFailureRate?: number;
+  /** ... once at least this many installs finished (default 5), so one early failure is not a rate. */
   readonly minSample?: number;
+  /** Pause at this many failures, whatever the rate. */
   readonly maxFailures?: number;
+  /** Pause when any vehicle in the campaign reports a detected attack or verification failure (default true). */
   readonly onAttack?: boolean;
 }
 

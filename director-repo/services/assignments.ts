@@ -4,8 +4,9 @@
 import type { Clock } from '../../shared/core/clock.js';
 import { BadRequestError, ConflictError, ImageRollbackError, IncompatibleImageError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
 import type { TargetFile } from '../../shared/core/metadata/types.js';
+import type { PlannedAssignment } from '../api/operator-api.js';
 import type { ImageCatalog } from '../image-catalog.js';
-import type { AssignmentRecord, NewAssignment } from '../store/assignments.js';
+import type { AssignmentRecord } from '../store/assignments.js';
 import type { DirectorStore, DirectorTransaction } from '../store/director-store.js';
 import type { EcuRecord } from '../store/inventory.js';
 
@@ -18,9 +19,8 @@ export interface AssignmentRequest {
   readonly hardwareId?: string;
 }
 
-export interface PlannedAssignment extends NewAssignment {
-  readonly installed: string | null;
-}
+/** One ECU's image as a dry run plans it, with what the ECU reports installed now (the wire type). */
+export type { PlannedAssignment };
 
 /** An image already looked up in the Image repository, for the campaign engine's assigning. */
 export interface ResolvedImage {

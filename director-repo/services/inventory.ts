@@ -3,19 +3,13 @@
 import type { Clock } from '../../shared/core/clock.js';
 import { PublicKey } from '../../shared/core/crypto/keys.js';
 import { BadRequestError, ConflictError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import type { EcuBody, VehicleRegistrationBody } from '../api/operator-api.js';
 import type { DirectorStore } from '../store/director-store.js';
 
-export interface EcuRegistration {
-  readonly serial: string;
-  readonly hardwareId: string;
-  /** Ed25519 public key, hex. */
-  readonly publicKey: string;
-  readonly primary: boolean;
-}
+/** An ECU as registration takes it: the operator API's ECU body, primary or not. */
+export type EcuRegistration = EcuBody & { readonly primary: boolean };
 
-export interface VehicleRegistration {
-  readonly vin: string;
-  readonly attributes?: Readonly<Record<string, string>>;
+export interface VehicleRegistration extends VehicleRegistrationBody {
   readonly ecus: readonly EcuRegistration[];
 }
 
@@ -74,7 +68,7 @@ export class VehicleInventory {
    * Replaces an ECU (new serial and key) by explicit operator action: a new key must never appear
    * in a manifest without this (docs/uptane-conformance.md 9.4).
    */
-  async replaceEcu(vin: string, oldSerial: string, replacement: Omit<EcuRegistration, 'primary'>, actor: string): Promise<void> {
+  async replaceEcu(vin: string, oldSerial: string, replacement: EcuBody, actor: string): Promise<void> {
     const now = this.clock.now();
     // The same rules as registration: a replacement must not bring in a serial or hardware id a
     // registration would refuse.

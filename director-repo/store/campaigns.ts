@@ -1,17 +1,11 @@
 // Campaigns (staged rollouts), vehicle groups, and each campaign's vehicles and events. The engine
 // (campaigns.ts) decides; the store keeps every decision, so a restart mid-stage loses nothing.
+import type { CampaignState, GroupFilterBody } from '../api/operator-api.js';
 import type { AssignmentState } from './assignments.js';
 
-export type CampaignState = 'draft' | 'running' | 'paused' | 'completed' | 'aborted';
-
-export interface GroupFilter {
-  /** Every named vehicle attribute must equal the value (model, region, ...). */
-  readonly attributes?: Readonly<Record<string, string>>;
-  /** The vehicle has an ECU with this hardware id. */
-  readonly hardwareId?: string;
-  /** An ECU of the vehicle reports this image installed. */
-  readonly installedImage?: string;
-}
+export type { CampaignState };
+/** A dynamic group's filter, stored as the operator gave it. */
+export type GroupFilter = GroupFilterBody;
 
 export interface GroupRecord {
   readonly name: string;

@@ -325,7 +325,7 @@ describe('uptane director replace-ecu, online-keys, audit and root push', () => 
 
     const keys = await uptane(['director', 'online-keys']);
     expect(keys.code).toBe(0);
-    const online = repos.director.director.onlineKeysJson();
+    const online = repos.director.services.root.onlineKeysJson();
     for (const role of ['targets', 'snapshot', 'timestamp'] as const) expect(keys.stdout).toMatch(new RegExp(`${role}\\s+${online[role].keyid}\\s+${online[role].key.keyval.public}`));
     expect(JSON.parse((await uptane(['director', 'online-keys', '--json'])).stdout)).toEqual(online);
 

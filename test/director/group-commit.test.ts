@@ -119,7 +119,7 @@ describe('the Director with group commit', () => {
   test('the same manifest twice in one batch: the second is a replay, checked against the first', async () => {
     const car = await registered('GROUPCOMMIT000001');
     const body = Buffer.from(JSON.stringify(car.manifest()));
-    const results = await Promise.allSettled([repos.director.director.receiveManifest(car.vin, body), repos.director.director.receiveManifest(car.vin, body)]);
+    const results = await Promise.allSettled([repos.director.services.intake.receiveManifest(car.vin, body), repos.director.services.intake.receiveManifest(car.vin, body)]);
     expect(results[0]).toEqual({ status: 'fulfilled', value: { accepted: true, assignmentsChanged: 0 } });
     expect(results[1]!.status).toBe('rejected');
     expect(((results[1] as PromiseRejectedResult).reason as { code: string }).code).toBe('replayed_report');
@@ -132,8 +132,8 @@ describe('the Director with group commit', () => {
 
   test('a vehicle\'s manifest history is capped, newest kept; bodies are kept only for manifests with news', async () => {
     const car = await registered('GROUPCOMMIT000002');
-    const director = repos.director.director;
-    const send = (manifest: unknown) => director.receiveManifest(car.vin, Buffer.from(JSON.stringify(manifest)));
+    const { intake } = repos.director.services;
+    const send = (manifest: unknown) => intake.receiveManifest(car.vin, Buffer.from(JSON.stringify(manifest)));
     await send(car.manifest()); // first report: the installed images are news
     for (let i = 0; i < 120; i++) await send(car.manifest()); // nothing changed
     const ecm = car.ecu(`${car.vin}-ecm`);

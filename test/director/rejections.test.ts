@@ -319,7 +319,7 @@ describe('a vehicle posing as another', () => {
     const a = await prepare('VICTIM3');
     const b = await prepare('POSER3', { assign: false });
     // Signed on first read (vehicle-metadata.ts): what the Director serves each vehicle now.
-    for (const v of [a, b]) await repos.director.director.vehicleMetadata(v.vin, 'targets.json');
+    for (const v of [a, b]) await repos.director.services.metadata.file(v.vin, 'targets.json');
     const aTargets = (await repos.director.storage.vehicleMetadata.file(a.vin, 'targets'))!;
     const bTargets = (await repos.director.storage.vehicleMetadata.file(b.vin, 'targets'))!;
     const vinOf = (bytes: Buffer) => (JSON.parse(bytes.toString()) as { signed: TargetsSigned }).signed.custom?.vin;

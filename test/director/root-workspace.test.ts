@@ -69,7 +69,7 @@ describe('the Director root in an offline workspace', () => {
   it('creates root v1 with the online keys, signs and pushes it, then rotates to v2 signed by the old and new keys; a vehicle trusting v1 follows', async () => {
     await ok('director', 'init', '-w', 'dws', '--server', director.url);
     const created = await ok('director', 'root', 'create', '-w', 'dws', '--root-key', 'root-1.pub.json', '--expires', '180d');
-    const online = director.director.onlineKeysJson();
+    const online = director.services.root.onlineKeysJson();
     expect(created).toContain(`online keys from ${director.url}: timestamp ${online.timestamp.keyid.slice(0, 12)}, snapshot ${online.snapshot.keyid.slice(0, 12)}, targets ${online.targets.keyid.slice(0, 12)}`);
     const staged = JSON.parse(readFileSync(join(dir, 'dws', 'staged', 'root.json'), 'utf8')) as { signed: { roles: Record<string, { keyids: string[] }> } };
     expect(staged.signed.roles).toEqual({
@@ -83,13 +83,13 @@ describe('the Director root in an offline workspace', () => {
     const early = await uptane(['director', 'push', '-w', 'dws']);
     expect(early.status).toBe(1);
     expect(early.stderr).toContain('root v1 has 0 of the 1 signature(s) required');
-    expect(await director.director.latestRootVersion()).toBeUndefined();
+    expect(await director.services.root.latestRootVersion()).toBeUndefined();
 
     const signed = await ok('director', 'sign', '-w', 'dws', '--role', 'root', '--key', 'root-1.pem');
     expect(signed).toContain('root is ready to push: `uptane director push`');
     const pushed = await ok('director', 'push', '-w', 'dws');
     expect(pushed).toContain('published Director root version 1; vehicles fetch it as /metadata/1.root.json');
-    expect(await director.director.latestRootVersion()).toBe(1);
+    expect(await director.services.root.latestRootVersion()).toBe(1);
     const v1 = Buffer.from(await (await fetch(`${director.url}/metadata/1.root.json`)).arrayBuffer());
     expect(v1.equals(readFileSync(join(dir, 'dws', 'published', 'root.json')))).toBe(true);
 
@@ -124,7 +124,7 @@ describe('the Director root in an offline workspace', () => {
     const server = await uptane(['director', 'root', 'push', 'new-key-only.json', '--url', director.url]);
     expect(server.status).toBe(1);
     expect(server.stderr).toMatch(/the Director refused to publish root new-key-only\.json: .*\[unmet_threshold, HTTP 4\d\d\]/);
-    expect(await director.director.latestRootVersion()).toBe(1);
+    expect(await director.services.root.latestRootVersion()).toBe(1);
 
     // The old root key signs air-gapped: a request file out, a signature file back.
     const exported = await ok('director', 'sign-request', 'export', '-w', 'dws', '--role', 'root', '--out', 'root-v2.request.json');
@@ -139,7 +139,7 @@ describe('the Director root in an offline workspace', () => {
     // `root push` with the workspace (the same as `push`).
     const rotated = await ok('director', 'root', 'push', '-w', 'dws', '--json');
     expect(JSON.parse(rotated)).toEqual({ version: 2, workspace: join(dir, 'dws') });
-    expect(await director.director.latestRootVersion()).toBe(2);
+    expect(await director.services.root.latestRootVersion()).toBe(2);
     expect((await status('dws')).roles.find((r) => r.role === 'root')).toMatchObject({ published: { version: 2 } });
 
     // The vehicle still trusts v1 and walks to v2, checking old and new thresholds itself.
@@ -163,7 +163,7 @@ describe('the Director root in an offline workspace', () => {
     const refused = await uptane(['director', 'push', '-w', 'dws']);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain("does not list the Director's online targets key(s), so the Director would refuse it: `uptane director root add-key --role targets --from-server`");
-    expect(await director.director.latestRootVersion()).toBeUndefined();
+    expect(await director.services.root.latestRootVersion()).toBeUndefined();
 
     // The fix the message names: the online key from the server, the other one removed, signed again.
     await ok('director', 'root', 'add-key', '-w', 'dws', '--role', 'targets', '--from-server');

@@ -126,7 +126,7 @@ describe('what a session token opens', () => {
     const { token } = await openSession(b);
     const bearer = `Bearer ${token}`;
     // Signed on first read (vehicle-metadata.ts): what the Director serves each vehicle now.
-    for (const v of [a, b]) await repos.director.director.vehicleMetadata(v.vin, 'targets.json');
+    for (const v of [a, b]) await repos.director.services.metadata.file(v.vin, 'targets.json');
     const aTargets = (await repos.director.storage.vehicleMetadata.file(a.vin, 'targets'))!;
     const bTargets = (await repos.director.storage.vehicleMetadata.file(b.vin, 'targets'))!;
     expect(aTargets.bytes.equals(bTargets.bytes)).toBe(false);

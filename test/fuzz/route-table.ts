@@ -76,10 +76,10 @@ export function directorRouteTable(): RouteKey[] {
   try {
     // The route table needs no Image repository: nothing here is asked of the catalog.
     const images = {} as ImageCatalog;
-    const { director, storage, campaigns } = openDirector({ dataDir: dir, imageRepoUrl: 'http://127.0.0.1:9', images });
+    const { services, storage } = openDirector({ dataDir: dir, imageRepoUrl: 'http://127.0.0.1:9', images });
     try {
-      const app = createDirectorApp({ director, storage, campaigns }) as unknown as { router: { stack: RouterLayer[] } };
-      return [...vehicleFastRoutes({ director }).map(routeKey), ...expressRoutes(app.router.stack)];
+      const app = createDirectorApp({ services, storage }) as unknown as { router: { stack: RouterLayer[] } };
+      return [...vehicleFastRoutes({ services }).map(routeKey), ...expressRoutes(app.router.stack)];
     } finally {
       storage.close();
     }

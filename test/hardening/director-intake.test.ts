@@ -208,7 +208,7 @@ describe('a client that disconnects mid-body (docs/threat-model.md HR-3)', () =>
     try {
       const car = new TestVehicle('INTAKE-GONE1', [{ serial: 'INTAKE-GONE1-tcu', hardwareId: 'tcu-a', primary: true }], clock);
       vehicles.push(car);
-      await director.director.registerVehicle(car.registration(), 'test');
+      await director.services.inventory.registerVehicle(car.registration(), 'test');
       director.storage.addOperator('intake-operator', 'intake-operator-token', clock.now());
       const { port } = new URL(director.url);
       const leaveMidBody = (head: string) => {
@@ -219,7 +219,7 @@ describe('a client that disconnects mid-body (docs/threat-model.md HR-3)', () =>
         socket.end(); // half the declared body, then the client is gone
       };
 
-      const { token } = await director.director.issueSession(car.vin);
+      const { token } = await director.services.authentication.issueSession(car.vin);
       leaveMidBody(requestHead('POST', '/vehicle/manifest', { Authorization: `Bearer ${token}`, 'Content-Length': 100_000 }));
       await written(1);
       leaveMidBody(requestHead('POST', '/api/v1/vehicles', { Authorization: 'Bearer intake-operator-token', 'Content-Type': 'application/json', 'Content-Length': 100_000 }));

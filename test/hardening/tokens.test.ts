@@ -73,9 +73,9 @@ const registration = (vin: string) =>
 
 describe('Director operator tokens', () => {
   it('every /api/v1 route has a declared scope, and the table names no route that does not exist', () => {
-    const { director: service, storage, campaigns } = openDirector({ dataDir: join(dir, 'route-table'), imageRepoUrl: repos.image.url, imageRootFile, clock });
+    const { services, storage } = openDirector({ dataDir: join(dir, 'route-table'), imageRepoUrl: repos.image.url, imageRootFile, clock });
     try {
-      const app = createApp({ director: service, storage, campaigns });
+      const app = createApp({ services, storage });
       type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] }; rawPath?: unknown };
       const routes: string[] = [];
       const walk = (stack: readonly Layer[]) => {

@@ -78,7 +78,7 @@ describe('HR-5: one vehicle flooding signed requests cannot lock out another', (
   it("refuses the flooding key past its own cap while every other key's signed requests still pass, and forgets none of them", async () => {
     const flooder = testVehicle('FLOOD1');
     const victim = testVehicle('VICTIM1');
-    for (const car of [flooder, victim]) await capped.director.registerVehicle(car.registration(), 'test');
+    for (const car of [flooder, victim]) await capped.services.inventory.registerVehicle(car.registration(), 'test');
 
     // The victim's first request, accepted before the flood; its header is replayed afterwards.
     const victimHeader = signVehicleRequest(victim.primary.key, { method: 'POST', path: '/vehicle/session' }, clock.now(), nodeBackend);
