@@ -27,7 +27,7 @@ export interface DirectorAppDeps {
   readonly log?: (line: string) => void;
   /** Largest request body accepted, in bytes (manifests, registrations). */
   readonly maxBodyBytes?: number;
-  /** Token expiry and failed-attempt refills are judged by this clock (default: the system's). */
+  /** Token expiry, failed-attempt refills and refused requests' audit entries go by this clock (default: the system's). */
   readonly clock?: Clock;
   /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
