@@ -12,17 +12,11 @@ import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
-import { provisionEcus, vehicleRegistration, type EcuSpec, type VehicleRegistrationBody } from '../vehicle/provision.js';
+import { provisionEcus, vehicleRegistration, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
 
-export interface SimulatedVehicleSpec {
+/** A simulated vehicle: the factory's plan for it, the folder it lives in and its clock. */
+export interface SimulatedVehicleSpec extends VehiclePlan {
   readonly directory: string;
-  readonly vin: string;
-  readonly primary: EcuSpec;
-  readonly secondaries: readonly EcuSpec[];
-  readonly directorUrl: string;
-  readonly imageRepoUrl: string;
-  readonly directorRoot: Uint8Array;
-  readonly imageRoot: Uint8Array;
   readonly clock: Clock;
   /** Seed for the ECU keys; the same seed gives the same keys. */
   readonly seed?: string;

@@ -9,6 +9,7 @@ import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import { vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
+import type { VehicleRegistrationBody } from '../director-repo/api/operator-api.js';
 
 export interface EcuSpec {
   readonly serial: string;
@@ -32,10 +33,7 @@ export interface VehiclePlan {
 export type EcuKeys = (serial: string) => PrivateKey;
 
 /** The operator API body (POST /api/v1/vehicles) that registers a vehicle with the Director: public keys only. */
-export interface VehicleRegistrationBody {
-  readonly vin: string;
-  readonly ecus: ReadonlyArray<{ readonly serial: string; readonly hardwareId: string; readonly publicKey: string; readonly primary: boolean }>;
-}
+export type { VehicleRegistrationBody };
 
 /** The image an ECU leaves the factory with, in its active slot. */
 export const factoryImage = (ecu: EcuSpec) => ({ filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image of ${ecu.hardwareId}\n`) });
