@@ -68,6 +68,8 @@ export class OperatorClient {
     url: string,
     private readonly token: string,
     private readonly tokenEnv: string,
+    /** Where the user set the Director's URL, for the hints of a failed request (a command may name it otherwise). */
+    private readonly urlSource = '--url (env UPTANE_DIRECTOR_URL)',
   ) {
     this.base = url.replace(/\/+$/, '');
   }
@@ -114,7 +116,7 @@ export class OperatorClient {
       if ((err as Error).name === 'TimeoutError') throw new FetchError(`the Director at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, { cause: err });
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new FetchError(
-        `cannot reach the Director at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`uptane director serve\` running there, and is --url (env UPTANE_DIRECTOR_URL) right?`,
+        `cannot reach the Director at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`uptane director serve\` running there, and is ${this.urlSource} right?`,
         { cause: err },
       );
     }
@@ -140,7 +142,7 @@ export class OperatorClient {
 
   private hint(status: number, code: string, message: string): string {
     if (status === 404 && message.startsWith('no route')) return `
-${this.base} has no such route: is --url (env UPTANE_DIRECTOR_URL) the Director, not the Image repository?`;
+${this.base} has no such route: is ${this.urlSource} the Director, not the Image repository?`;
     // Expired and revoked tokens (docs/threat-model.md HR-10): the Director's message names the token and what to do.
     if (code === 'token_expired' || code === 'token_revoked') return `\nput a new operator token in ${this.tokenEnv}`;
     if (status === 401) {

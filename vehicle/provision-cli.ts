@@ -98,7 +98,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   let registerError: Error | undefined;
   if (token !== undefined) {
     try {
-      await registerVehicle(directorUrl, token, args.operatorTokenEnv, registration);
+      await registerVehicle(directorUrl, token, args.operatorTokenEnv, registration, '--director-url');
       registered = true;
     } catch (err) {
       if (!(err instanceof UptaneError)) throw err;

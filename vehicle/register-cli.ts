@@ -22,9 +22,9 @@ export function operatorToken(io: CliEnvironment, name: string): string {
 }
 
 /** POST /api/v1/vehicles through the operator API client; a refusal keeps the Director's code. */
-export async function registerVehicle(directorUrl: string, token: string, tokenEnv: string, registration: VehicleRegistrationBody): Promise<void> {
+export async function registerVehicle(directorUrl: string, token: string, tokenEnv: string, registration: VehicleRegistrationBody, urlSource: string): Promise<void> {
   try {
-    await new OperatorClient(directorUrl, token, tokenEnv).send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration });
+    await new OperatorClient(directorUrl, token, tokenEnv, urlSource).send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration });
   } catch (err) {
     if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
     throw new OperatorRequestError(`${err.message}; \`uptane director vehicle show ${registration.vin}\` shows what is registered`, err.status, err.remoteCode, { cause: err });
@@ -49,7 +49,7 @@ export const registerCommand = (io: CliEnvironment): CommandModule<object, Regis
     const config = loadVehicleConfig(dir);
     const token = operatorToken(io, argv.operatorTokenEnv);
     const registration = JSON.parse(readFileOrExplain(join(dir, VEHICLE_FILES.registration), '--dir').toString('utf8')) as VehicleRegistrationBody;
-    await registerVehicle(config.directorUrl, token, argv.operatorTokenEnv, registration);
+    await registerVehicle(config.directorUrl, token, argv.operatorTokenEnv, registration, `the Director URL in ${join(dir, VEHICLE_FILES.config)}`);
     io.print(`registered vehicle ${config.vin} (${registration.ecus.length} ECUs) with the Director at ${config.directorUrl}`);
   },
 });

@@ -254,6 +254,15 @@ describe('uptane vehicle: errors say what to do next', () => {
     expect(existsSync(join(dir, 'vehicle.json'))).toBe(true);
   });
 
+  it('an unreachable Director at registration is named by the option that set its URL', async () => {
+    const { dir, vin } = newVehicle();
+    const run = await runCli(provisionArgsWith({ '--director-url': 'http://127.0.0.1:1' }, dir, vin, '--register'), { cwd: work, env: { ...process.env, UPTANE_OPERATOR_TOKEN: 'any-token' } });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('cannot reach the Director at http://127.0.0.1:1');
+    expect(run.stderr).toContain('is --director-url right?');
+    expect(run.stderr).not.toContain('--url (env UPTANE_DIRECTOR_URL)');
+  });
+
   it('--secondary-url naming an ECU the vehicle does not have, and a bad --interval', async () => {
     const { dir, vin } = newVehicle();
     await ok(...provisionArgs(dir, vin));
