@@ -499,6 +499,41 @@ export class SecondaryError extends UptaneError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Image encryption (docs/image-encryption.md): the Director encrypts an image once and wraps its key
+// per ECU; the ECU unwraps with its own X25519 key and decrypts chunk by chunk.
+
+/**
+ * An encrypted image that does not decrypt under its key: a flipped byte in the header or any chunk,
+ * truncation, bytes or chunks after the final chunk, chunks reordered or dropped, the wrong content
+ * key, or more plaintext than the metadata's length allows. Nothing past the failing chunk is yielded.
+ */
+export class ImageDecryptionError extends UptaneError {
+  readonly code = 'image_decryption_failed';
+  readonly kind = 'attack';
+}
+
+/**
+ * A wrapped image key that does not open with this ECU's encryption key under this binding (ECU
+ * serial, filename, ciphertext hash): made for another ECU's key, moved to another image or ECU, or
+ * altered. The ciphertext served to one ECU is useless to every other.
+ */
+export class ImageKeyUnwrapError extends UptaneError {
+  readonly code = 'image_key_unwrap_failed';
+  readonly kind = 'attack';
+}
+
+/**
+ * Encryption key material that is not what it claims: a public key that is not 64 hex characters, a
+ * PEM that is not an X25519 private key, a content key that is not 32 bytes. A fault: it comes from an
+ * operator's input or a local key file, not from the network (wrapped keys from the Director's
+ * metadata fail as ImageKeyUnwrapError instead).
+ */
+export class MalformedEncryptionKeyError extends UptaneError {
+  readonly code = 'malformed_encryption_key';
+  readonly kind = 'fault';
+}
+
+// ---------------------------------------------------------------------------------------------
 // Programmer errors: the caller broke the required order, not the repository.
 
 /** Asking for snapshot before timestamp and the like (E6). Not an attack: a bug in the caller. */
