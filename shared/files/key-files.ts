@@ -4,6 +4,7 @@
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { PrivateKey, PublicKey, type TufKey } from '../core/crypto/keys.js';
+import { EncryptionKeyPair } from '../core/crypto/image-encryption.js';
 import { KeyFileError } from '../core/errors.js';
 
 /** Writes `key` as PKCS#8 PEM with mode 0600, refusing to overwrite an existing file. */
@@ -74,4 +75,36 @@ export function loadPublicKey(path: string): PublicKey {
     if (err instanceof KeyFileError) throw err;
     throw new KeyFileError(`cannot read public key from ${path}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// X25519 image-encryption keys (docs/image-encryption.md): kept in their own files, apart from an
+// ECU's Ed25519 signing key, so a key that decrypts never signs.
+
+/** Writes an ECU's encryption private key as unencrypted PKCS#8 PEM, mode 0600, refusing to overwrite. */
+export function saveEncryptionKeyPair(path: string, pair: EncryptionKeyPair): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o600);
+  } catch (err) {
+    throw new KeyFileError(`cannot create encryption key file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    fchmodSync(fd, 0o600); // exact, whatever the umask
+    writeSync(fd, pair.toPem());
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads an encryption key pair: KeyFileError if unreadable, MalformedEncryptionKeyError if not an X25519 PKCS#8 PEM. */
+export function loadEncryptionKeyPair(path: string): EncryptionKeyPair {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KeyFileError(`cannot read encryption key file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return EncryptionKeyPair.fromPem(pem);
 }

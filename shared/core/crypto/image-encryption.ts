@@ -11,7 +11,18 @@
 // Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015) as age uses it: fixed 64 KiB
 // plaintext chunks, nonce = 11-byte big-endian chunk counter || 1-byte last-chunk flag, so chunks
 // cannot be reordered, dropped, truncated at a boundary or extended without a tag failing.
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, generateKeyPairSync, hkdfSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
 import { canonicalBytes } from '../canonical.js';
 import { ImageDecryptionError, ImageKeyUnwrapError, MalformedEncryptionKeyError } from '../errors.js';
@@ -42,8 +53,12 @@ const PAYLOAD_KEY_INFO = Buffer.from(`${IMAGE_ENCRYPTION_SCHEME} payload key`, '
 const MAX_CHUNKS = Number.MAX_SAFE_INTEGER;
 
 const HEX = /^[0-9a-f]*$/;
-// PKCS#8 DER prefix of an X25519 private key (RFC 8410): SEQUENCE { 0, AlgorithmIdentifier 1.3.101.110, OCTET STRING { OCTET STRING (32) } }.
+// DER prefixes of X25519 keys (RFC 8410, OID 1.3.101.110): PKCS#8 private, SPKI public; the 32 raw bytes follow.
 const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+const SPKI_X25519_PREFIX = Buffer.from('302a300506032b656e032100', 'hex');
+// A throwaway key to try each registered public key against: X25519 with a small-order point (all
+// zeros, one, ...) gives an all-zero shared secret, which OpenSSL refuses, so no wrap could ever be made.
+const PROBE_KEY = generateKeyPairSync('x25519').privateKey;
 
 type HpkeKey = Awaited<ReturnType<DhkemX25519HkdfSha256['deserializePrivateKey']>>;
 
@@ -65,6 +80,12 @@ function decodeHex(hex: string, length: number): Buffer | null {
 
 function publicKeyFromRaw(raw: Uint8Array): EncryptionPublicKey {
   const copy = Uint8Array.from(raw);
+  try {
+    const publicKey = createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, copy]), format: 'der', type: 'spki' });
+    diffieHellman({ privateKey: PROBE_KEY, publicKey });
+  } catch (err) {
+    throw new MalformedEncryptionKeyError('unusable X25519 encryption public key: a point of small order, no shared secret', { cause: err });
+  }
   return Object.freeze({
     keyid: createHash('sha256').update(copy).digest('hex'),
     raw: copy,
@@ -88,35 +109,30 @@ export class EncryptionKeyPair {
   readonly publicKey: EncryptionPublicKey;
   private hpkeKey: Promise<HpkeKey> | undefined;
 
-  private constructor(
-    private readonly privateKey: KeyObject,
-    private readonly privateRaw: Buffer,
-  ) {
-    const x = privateKey.export({ format: 'jwk' }).x;
-    if (x === undefined) throw new MalformedEncryptionKeyError('X25519 private key has no public part');
-    this.publicKey = publicKeyFromRaw(Buffer.from(x, 'base64url'));
-  }
+  private readonly privateKey: KeyObject;
+  private readonly privateRaw: Buffer;
 
-  private static fromKeyObject(key: KeyObject): EncryptionKeyPair {
-    if (key.type !== 'private' || key.asymmetricKeyType !== 'x25519') {
-      throw new MalformedEncryptionKeyError(`not an X25519 private key (${key.asymmetricKeyType ?? key.type})`);
+  private constructor(privateKey: KeyObject) {
+    if (privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'x25519') {
+      throw new MalformedEncryptionKeyError(`not an X25519 private key (${privateKey.asymmetricKeyType ?? privateKey.type})`);
     }
-    const d = key.export({ format: 'jwk' }).d;
-    if (d === undefined) throw new MalformedEncryptionKeyError('X25519 private key has no private scalar');
-    const raw = Buffer.from(d, 'base64url');
-    if (raw.length !== X25519_KEY_BYTES) throw new MalformedEncryptionKeyError('X25519 private key is not 32 bytes');
-    return new EncryptionKeyPair(key, raw);
+    this.privateKey = privateKey;
+    // Both DER encodings end in the 32 raw bytes (RFC 8410).
+    const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+    this.privateRaw = pkcs8.subarray(pkcs8.length - X25519_KEY_BYTES);
+    const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
+    this.publicKey = publicKeyFromRaw(spki.subarray(spki.length - X25519_KEY_BYTES));
   }
 
   static generate(): EncryptionKeyPair {
-    return EncryptionKeyPair.fromKeyObject(generateKeyPairSync('x25519').privateKey);
+    return new EncryptionKeyPair(generateKeyPairSync('x25519').privateKey);
   }
 
   /** From 32 private bytes: fixed keys for tests and simulated fleets (docs/code-style.md R14). */
   static fromPrivateBytes(raw: Uint8Array): EncryptionKeyPair {
     if (raw.length !== X25519_KEY_BYTES) throw new MalformedEncryptionKeyError(`an X25519 private key is ${X25519_KEY_BYTES} bytes, got ${raw.length}`);
     const der = Buffer.concat([PKCS8_X25519_PREFIX, raw]);
-    return EncryptionKeyPair.fromKeyObject(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
+    return new EncryptionKeyPair(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }));
   }
 
   /** From an unencrypted PKCS#8 PEM, as `openssl genpkey -algorithm X25519` writes it. */
@@ -127,7 +143,7 @@ export class EncryptionKeyPair {
     } catch (err) {
       throw new MalformedEncryptionKeyError(`cannot read X25519 private key PEM: ${(err as Error).message}`, { cause: err });
     }
-    return EncryptionKeyPair.fromKeyObject(key);
+    return new EncryptionKeyPair(key);
   }
 
   toPem(): string {
@@ -179,14 +195,15 @@ function checkContentKey(key: Uint8Array): void {
 /** Wraps `key` for the ECU whose encryption public key is `to`, bound to `binding`. */
 export async function wrapImageKey(key: Uint8Array, to: EncryptionPublicKey, binding: ImageKeyBinding): Promise<WrappedImageKey> {
   checkContentKey(key);
-  if (to.raw.length !== X25519_KEY_BYTES) throw new MalformedEncryptionKeyError('an X25519 encryption public key is 32 bytes');
-  let recipientPublicKey: HpkeKey;
+  const info = imageKeyInfo(binding);
+  let sealed: Awaited<ReturnType<typeof suite.seal>>;
   try {
-    recipientPublicKey = await suite.kem.deserializePublicKey(to.raw);
+    const recipientPublicKey = await suite.kem.deserializePublicKey(to.raw);
+    sealed = await suite.seal({ recipientPublicKey, info }, key);
   } catch (err) {
+    // A key that came in through encryptionPublicKeyFromHex never fails here; one built by hand may.
     throw new MalformedEncryptionKeyError(`unusable X25519 encryption public key ${to.keyid}`, { cause: err });
   }
-  const sealed = await suite.seal({ recipientPublicKey, info: imageKeyInfo(binding) }, key);
   return {
     encapsulatedKey: Buffer.from(sealed.enc).toString('hex'),
     wrappedKey: Buffer.from(sealed.ct).toString('hex'),
@@ -217,7 +234,7 @@ export async function unwrapImageKey(wrapped: WrappedImageKey, own: EncryptionKe
     // Not for this ECU's key, or bound to another ECU, image or ciphertext: one answer for all, no oracle.
     throw new ImageKeyUnwrapError(`wrapped image key for ${binding.filename} does not open with ECU ${binding.ecuSerial}'s encryption key ${own.publicKey.keyid}`, { cause: err });
   }
-  if (opened.byteLength !== IMAGE_KEY_BYTES) throw new ImageKeyUnwrapError(`unwrapped image key is ${opened.byteLength} bytes, not ${IMAGE_KEY_BYTES}`);
+  // 48 ciphertext bytes (checked above) open to exactly the 32-byte content key.
   return new Uint8Array(opened);
 }
 
