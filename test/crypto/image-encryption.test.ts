@@ -385,11 +385,12 @@ describe('HPKE key wrap (RFC 9180, bound to ECU serial, filename and ciphertext 
     expect(again.encapsulatedKey).not.toBe(wrapped.encapsulatedKey); // a fresh ephemeral key per wrap
   });
 
-  async function expectUnwrapRefused(promise: Promise<unknown>): Promise<void> {
+  async function expectUnwrapRefused(promise: Promise<unknown>): Promise<ImageKeyUnwrapError> {
     const err = await rejection(promise);
     expect(err).toBeInstanceOf(ImageKeyUnwrapError);
     expect(err.code).toBe('image_key_unwrap_failed');
     expect(err.kind).toBe('attack');
+    return err as ImageKeyUnwrapError;
   }
 
   it('a wrap for ECU A does not open with ECU B key, even under ECU A binding', async () => {
@@ -412,9 +413,15 @@ describe('HPKE key wrap (RFC 9180, bound to ECU serial, filename and ciphertext 
     const flipHex = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
     await expectUnwrapRefused(unwrapImageKey({ ...wrapped, wrappedKey: flipHex(wrapped.wrappedKey) }, ECU_A, BINDING));
     await expectUnwrapRefused(unwrapImageKey({ ...wrapped, encapsulatedKey: flipHex(wrapped.encapsulatedKey) }, ECU_A, BINDING));
-    await expectUnwrapRefused(unwrapImageKey({ ...wrapped, wrappedKey: wrapped.wrappedKey.slice(2) }, ECU_A, BINDING));
-    await expectUnwrapRefused(unwrapImageKey({ ...wrapped, encapsulatedKey: wrapped.encapsulatedKey.toUpperCase() }, ECU_A, BINDING));
-    await expectUnwrapRefused(unwrapImageKey({ ...wrapped, encapsulatedKey: 'zz'.repeat(32) }, ECU_A, BINDING));
+    // Malformed hex is named as such, before any HPKE work.
+    for (const malformed of [
+      { ...wrapped, wrappedKey: wrapped.wrappedKey.slice(2) },
+      { ...wrapped, encapsulatedKey: wrapped.encapsulatedKey.toUpperCase() },
+      { ...wrapped, encapsulatedKey: 'zz'.repeat(32) },
+      { ...wrapped, wrappedKey: `${wrapped.wrappedKey}00` },
+    ]) {
+      expect((await expectUnwrapRefused(unwrapImageKey(malformed, ECU_A, BINDING))).message).toMatch(/malformed/);
+    }
     await expectUnwrapRefused(unwrapImageKey(wrapped, ECU_A, { ...BINDING, filename: 'bad\u0001name' }));
   });
 
