@@ -207,6 +207,36 @@ export class DownloadLengthError extends FetchError {
   override readonly kind = 'attack';
 }
 
+// TLS on the client side (issue 16): a client given a CA bundle talks to its servers over TLS only,
+// and tells a refused server certificate (an attack: someone else answered) from a plain failure.
+
+/**
+ * The server's certificate was refused: not issued by the configured CA, expired or not yet valid,
+ * or not issued for the host name in the URL. Whoever answered could not prove to be the server.
+ */
+export class TlsCertificateError extends FetchError {
+  override readonly code = 'tls_certificate_refused';
+  override readonly kind = 'attack';
+}
+
+/** A plain http:// URL asked of a client configured for TLS: refused, never sent in clear. */
+export class TlsDowngradeError extends FetchError {
+  override readonly code = 'tls_downgrade';
+  override readonly kind = 'attack';
+}
+
+/** The TLS handshake failed for another reason than the certificate (no TLS on the port, no common version). */
+export class TlsHandshakeError extends FetchError {
+  override readonly code = 'tls_handshake_failed';
+  override readonly kind = 'fault';
+}
+
+/** A CA bundle, client certificate or client key that is not usable PEM, or a key that does not match its certificate. */
+export class TlsConfigurationError extends UptaneError {
+  readonly code = 'tls_configuration';
+  readonly kind = 'fault';
+}
+
 /** Local storage that cannot be read or written (K3, K4). */
 export class StorageError extends UptaneError {
   readonly code = 'storage';
@@ -451,6 +481,24 @@ export class ClockSkewError extends AuthenticationError {
   override toJSON(): { error: { code: string; message: string; serverTime: string } } {
     return { error: { code: this.code, message: this.message, serverTime: this.serverTime } };
   }
+}
+
+/**
+ * A vehicle request on a Director that requires mutual TLS, over a connection without a client
+ * certificate its client CA accepts (none, expired, another CA's): 403, whatever the session says.
+ */
+export class ClientCertificateRequiredError extends UptaneError {
+  readonly code = 'client_certificate_required';
+  readonly kind = 'attack';
+}
+
+/**
+ * A valid client certificate that names another vehicle, or another primary ECU, than the one the
+ * request authenticates as: one vehicle's certificate never opens another vehicle's routes (403).
+ */
+export class ClientCertificateMismatchError extends UptaneError {
+  readonly code = 'client_certificate_mismatch';
+  readonly kind = 'attack';
 }
 
 // ---------------------------------------------------------------------------------------------

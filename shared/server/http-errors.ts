@@ -7,6 +7,8 @@ import { escapeTerminalLines } from '../util/terminal-text.js';
 import { ClientGoneError } from './http-body.js';
 import {
   AuthenticationError,
+  ClientCertificateMismatchError,
+  ClientCertificateRequiredError,
   ConflictError,
   NotFoundError,
   DelegationError,
@@ -28,6 +30,8 @@ import {
 function statusFor(err: UptaneError): number {
   if (err instanceof AuthenticationError) return 401;
   if (err instanceof InsufficientScopeError) return 403;
+  // Mutual TLS: the connection's certificate does not open this vehicle's routes, whatever its session.
+  if (err instanceof ClientCertificateRequiredError || err instanceof ClientCertificateMismatchError) return 403;
   if (err instanceof TooManyAttemptsError) return 429;
   if (err instanceof ServerBusyError) return 503;
   // The server's own disk or database failed: not a verdict on the request (docs/threat-model.md HR-9g).
