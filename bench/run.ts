@@ -26,6 +26,7 @@ import { figure4 } from './figures/f4-download.js';
 import { figure5 } from './figures/f5-scale.js';
 import { figure6 } from './figures/f6-fleet.js';
 import { figure7 } from './figures/f7-full-verification.js';
+import { figure10 } from './figures/f10-image-encryption.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -35,6 +36,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [5, figure5],
   [6, figure6],
   [7, figure7],
+  [10, figure10],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */

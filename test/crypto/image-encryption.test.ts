@@ -144,6 +144,20 @@ function referenceEncode(key: Uint8Array, header: Buffer, chunks: ReadonlyArray<
 }
 
 describe('image format: round trips', () => {
+  it('G13: an eavesdropper sees no plaintext: neither a marker of the image nor the content key appears in the ciphertext or the wrap', async () => {
+    const marker = Buffer.from('SECRET-CALIBRATION-TABLE-');
+    const plaintext = Buffer.concat(Array.from({ length: 20_000 }, () => marker)); // 500 KB, several chunks
+    const ciphertext = await encrypt(plaintext);
+    expect(ciphertext.includes(marker)).toBe(false);
+    expect(ciphertext.includes(marker.subarray(0, 8))).toBe(false);
+    // Equal plaintext chunks give unrelated ciphertext chunks (each has its own nonce).
+    expect(ciphertext.subarray(chunkStart(0), chunkStart(0) + 64).equals(ciphertext.subarray(chunkStart(1), chunkStart(1) + 64))).toBe(false);
+    const wrapped = await wrapImageKey(CONTENT_KEY, ECU_A.publicKey, BINDING);
+    const onTheWire = JSON.stringify(wrapped);
+    expect(onTheWire.includes(Buffer.from(CONTENT_KEY).toString('hex'))).toBe(false);
+    expect(Buffer.from(wrapped.wrappedKey, 'hex').includes(Buffer.from(CONTENT_KEY).subarray(0, 8))).toBe(false);
+  });
+
   const sizes = [0, 1, IMAGE_CHUNK_BYTES - 1, IMAGE_CHUNK_BYTES, IMAGE_CHUNK_BYTES + 1, 3 * MiB];
   it.each(sizes)('an image of %i bytes decrypts to itself, at the length encryptedLength gives', async (size) => {
     const plaintext = pattern(size);
@@ -215,7 +229,7 @@ describe('image format: tampering is refused, nothing yielded past the tampered 
     ['version', 8, /version/],
     ['chunk size', 11, /chunk size/],
     ['salt', 20, /chunk 0 failed authentication/],
-  ])('a flipped header byte (%s) is refused before any plaintext', async (_field, offset, message) => {
+  ])('G15: a flipped header byte (%s) is refused before any plaintext', async (_field, offset, message) => {
     const err = expectRefused(await decryptOutcome(flip(ciphertext, offset as number)), plaintext, 0);
     expect(err.message).toMatch(message as RegExp);
   });
@@ -224,19 +238,19 @@ describe('image format: tampering is refused, nothing yielded past the tampered 
     ['first', 0],
     ['middle', 2],
     ['last', 5],
-  ])('a flipped byte in the %s chunk (body and tag) is refused at that chunk', async (_name, index) => {
+  ])('G15: a flipped byte in the %s chunk (body and tag) is refused at that chunk', async (_name, index) => {
     expectRefused(await decryptOutcome(flip(ciphertext, chunkStart(index) + 100)), plaintext, index);
     const tagOffset = index === 5 ? ciphertext.length - 1 : chunkStart(index + 1) - 1;
     expectRefused(await decryptOutcome(flip(ciphertext, tagOffset)), plaintext, index);
   });
 
-  it('truncated at a chunk boundary: the last remaining chunk does not open as final', async () => {
+  it('G15: truncated at a chunk boundary: the last remaining chunk does not open as final', async () => {
     expectRefused(await decryptOutcome(ciphertext.subarray(0, chunkStart(5))), plaintext, 4);
     expectRefused(await decryptOutcome(exactCiphertext.subarray(0, chunkStart(2))), exact, 1);
     expectRefused(await decryptOutcome(ciphertext.subarray(0, chunkStart(1))), plaintext, 0);
   });
 
-  it('truncated mid-chunk, inside a tag, right after the header, or inside the header', async () => {
+  it('G15: truncated mid-chunk, inside a tag, right after the header, or inside the header', async () => {
     expectRefused(await decryptOutcome(ciphertext.subarray(0, chunkStart(2) + 5000)), plaintext, 2);
     expectRefused(await decryptOutcome(ciphertext.subarray(0, ciphertext.length - 1)), plaintext, 5);
     expectRefused(await decryptOutcome(ciphertext.subarray(0, IMAGE_HEADER_BYTES + 10)), plaintext, 0);
@@ -246,19 +260,19 @@ describe('image format: tampering is refused, nothing yielded past the tampered 
     expectRefused(await decryptOutcome(Buffer.alloc(0)), plaintext, 0);
   });
 
-  it('bytes appended after the final chunk are refused', async () => {
+  it('G15: bytes appended after the final chunk are refused', async () => {
     expectRefused(await decryptOutcome(Buffer.concat([ciphertext, Buffer.from([0])])), plaintext, 5);
     expectRefused(await decryptOutcome(Buffer.concat([exactCiphertext, Buffer.from([0])])), exact, 2);
   });
 
-  it('a whole extra chunk appended after the final chunk is refused', async () => {
+  it('G15: a whole extra chunk appended after the final chunk is refused', async () => {
     const extra = ciphertext.subarray(chunkStart(1), chunkStart(2));
     expectRefused(await decryptOutcome(Buffer.concat([ciphertext, extra])), plaintext, 5);
     const exactExtra = exactCiphertext.subarray(chunkStart(1), chunkStart(2));
     expectRefused(await decryptOutcome(Buffer.concat([exactCiphertext, exactExtra])), exact, 2);
   });
 
-  it('two chunks swapped are refused at the first swapped position', async () => {
+  it('G15: two chunks swapped are refused at the first swapped position', async () => {
     const swapped = Buffer.concat([
       ciphertext.subarray(0, chunkStart(1)),
       ciphertext.subarray(chunkStart(2), chunkStart(3)),
@@ -268,21 +282,21 @@ describe('image format: tampering is refused, nothing yielded past the tampered 
     expectRefused(await decryptOutcome(swapped), plaintext, 1);
   });
 
-  it('a dropped middle chunk is refused at its position', async () => {
+  it('G15: a dropped middle chunk is refused at its position', async () => {
     const dropped = Buffer.concat([ciphertext.subarray(0, chunkStart(2)), ciphertext.subarray(chunkStart(3))]);
     expectRefused(await decryptOutcome(dropped), plaintext, 2);
   });
 
-  it('a chunk spliced in from another encryption of the same image under the same key is refused', async () => {
+  it('G15: a chunk spliced in from another encryption of the same image under the same key is refused', async () => {
     const spliced = Buffer.concat([ciphertext.subarray(0, chunkStart(3)), otherCiphertext.subarray(chunkStart(3))]);
     expectRefused(await decryptOutcome(spliced), plaintext, 3);
   });
 
-  it('the wrong content key is refused at the first chunk', async () => {
+  it('G15: the wrong content key is refused at the first chunk', async () => {
     expectRefused(await decryptOutcome(ciphertext, { key: OTHER_CONTENT_KEY }), plaintext, 0);
   });
 
-  it('more plaintext than maxPlaintextBytes is refused before the chunk that would exceed it is yielded', async () => {
+  it('G15: more plaintext than maxPlaintextBytes is refused before the chunk that would exceed it is yielded', async () => {
     const err = expectRefused(await decryptOutcome(ciphertext, { max: plaintext.length - 1 }), plaintext, 5);
     expect(err.message).toMatch(/more than/);
     expectRefused(await decryptOutcome(ciphertext, { max: 3 * IMAGE_CHUNK_BYTES }), plaintext, 3);
@@ -293,7 +307,7 @@ describe('image format: tampering is refused, nothing yielded past the tampered 
     expectRefused(await decryptOutcome(ciphertext, { max: Number.NaN }), plaintext, 0);
   });
 
-  it('a correctly sealed but empty final chunk after data is refused (one encoding per image)', async () => {
+  it('G15: a correctly sealed but empty final chunk after data is refused (one encoding per image)', async () => {
     const header = exactCiphertext.subarray(0, IMAGE_HEADER_BYTES);
     const crafted = referenceEncode(CONTENT_KEY, header, [
       { plaintext: exact.subarray(0, IMAGE_CHUNK_BYTES), last: false },
@@ -393,7 +407,7 @@ describe('HPKE key wrap (RFC 9180, bound to ECU serial, filename and ciphertext 
     return err as ImageKeyUnwrapError;
   }
 
-  it('a wrap for ECU A does not open with ECU B key, even under ECU A binding', async () => {
+  it('G14: a wrap for ECU A does not open with ECU B key, even under ECU A binding', async () => {
     const wrapped = await wrapImageKey(CONTENT_KEY, ECU_A.publicKey, BINDING);
     await expectUnwrapRefused(unwrapImageKey(wrapped, ECU_B, BINDING));
     await expectUnwrapRefused(unwrapImageKey(wrapped, ECU_B, { ...BINDING, ecuSerial: 'ecu-b' }));
@@ -403,12 +417,12 @@ describe('HPKE key wrap (RFC 9180, bound to ECU serial, filename and ciphertext 
     ['another ECU serial', { ecuSerial: 'ecu-b' }],
     ['another filename', { filename: 'firmware-0.9.bin' }],
     ['another ciphertext hash', { ciphertextSha256: 'cd'.repeat(32) }],
-  ])('the right key with %s is refused', async (_name, change) => {
+  ])('G14: the right key with %s is refused', async (_name, change) => {
     const wrapped = await wrapImageKey(CONTENT_KEY, ECU_A.publicKey, BINDING);
     await expectUnwrapRefused(unwrapImageKey(wrapped, ECU_A, { ...BINDING, ...change }));
   });
 
-  it('an altered or malformed wrap is refused typed', async () => {
+  it('G14: an altered or malformed wrap is refused typed', async () => {
     const wrapped = await wrapImageKey(CONTENT_KEY, ECU_A.publicKey, BINDING);
     const flipHex = (hex: string): string => (hex[0] === '0' ? '1' : '0') + hex.slice(1);
     await expectUnwrapRefused(unwrapImageKey({ ...wrapped, wrappedKey: flipHex(wrapped.wrappedKey) }, ECU_A, BINDING));

@@ -261,7 +261,7 @@ function chunkNonce(counter: number, last: boolean): Buffer {
   return nonce;
 }
 
-function sealChunk(key: Buffer, header: Buffer, counter: number, last: boolean, plaintext: Buffer): Buffer {
+function sealChunk(key: Buffer, header: Buffer, counter: number, last: boolean, plaintext: Uint8Array): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key, chunkNonce(counter, last), { authTagLength: TAG_BYTES });
   cipher.setAAD(header);
   const body = cipher.update(plaintext);
@@ -294,6 +294,13 @@ export async function* encryptImage(key: Uint8Array, plaintext: AsyncIterable<Ui
         yield sealChunk(derived, header, counter, false, pending);
         counter += 1;
         filled = 0;
+      }
+      if (filled === 0 && piece.length - offset > IMAGE_CHUNK_BYTES) {
+        // A whole chunk inside the piece with more after it: sealed where it lies, without a copy.
+        yield sealChunk(derived, header, counter, false, piece.subarray(offset, offset + IMAGE_CHUNK_BYTES));
+        counter += 1;
+        offset += IMAGE_CHUNK_BYTES;
+        continue;
       }
       const take = Math.min(IMAGE_CHUNK_BYTES - filled, piece.length - offset);
       pending.set(piece.subarray(offset, offset + take), filled);
@@ -330,8 +337,8 @@ export async function* decryptImage(key: Uint8Array, ciphertext: AsyncIterable<U
   let counter = 0;
   let produced = 0;
 
-  const open = (last: boolean): Buffer => {
-    const bodyLength = filled - TAG_BYTES;
+  const open = (chunk: Uint8Array, last: boolean): Buffer => {
+    const bodyLength = chunk.length - TAG_BYTES;
     if (bodyLength < 0) throw new ImageDecryptionError(`encrypted image truncated: chunk ${counter} is shorter than its tag`);
     // An empty final chunk is only the encoding of an empty image; elsewhere it is a truncation.
     if (last && bodyLength === 0 && counter > 0) throw new ImageDecryptionError(`encrypted image truncated: empty final chunk ${counter}`);
@@ -341,8 +348,8 @@ export async function* decryptImage(key: Uint8Array, ciphertext: AsyncIterable<U
     if (counter >= MAX_CHUNKS) throw new ImageDecryptionError('encrypted image has too many chunks');
     const decipher = createDecipheriv('aes-256-gcm', derived as Buffer, chunkNonce(counter, last), { authTagLength: TAG_BYTES });
     decipher.setAAD(header);
-    decipher.setAuthTag(pending.subarray(bodyLength, filled));
-    const body = decipher.update(pending.subarray(0, bodyLength));
+    decipher.setAuthTag(chunk.subarray(bodyLength));
+    const body = decipher.update(chunk.subarray(0, bodyLength));
     try {
       decipher.final();
     } catch (err) {
@@ -351,7 +358,6 @@ export async function* decryptImage(key: Uint8Array, ciphertext: AsyncIterable<U
     }
     produced += bodyLength;
     counter += 1;
-    filled = 0;
     return body;
   };
 
@@ -368,7 +374,14 @@ export async function* decryptImage(key: Uint8Array, ciphertext: AsyncIterable<U
     while (offset < piece.length) {
       if (filled === CIPHERTEXT_CHUNK_BYTES) {
         // Bytes follow a full chunk, so it must open as a non-final chunk.
-        yield open(false);
+        yield open(pending, false);
+        filled = 0;
+      }
+      if (filled === 0 && piece.length - offset > CIPHERTEXT_CHUNK_BYTES) {
+        // A whole chunk inside the piece with bytes after it: opened where it lies, without a copy.
+        yield open(piece.subarray(offset, offset + CIPHERTEXT_CHUNK_BYTES), false);
+        offset += CIPHERTEXT_CHUNK_BYTES;
+        continue;
       }
       const take = Math.min(CIPHERTEXT_CHUNK_BYTES - filled, piece.length - offset);
       pending.set(piece.subarray(offset, offset + take), filled);
@@ -377,7 +390,7 @@ export async function* decryptImage(key: Uint8Array, ciphertext: AsyncIterable<U
     }
   }
   if (derived === undefined) throw new ImageDecryptionError(`encrypted image truncated: ${headerFilled} of ${IMAGE_HEADER_BYTES} header bytes`);
-  yield open(true);
+  yield open(pending.subarray(0, filled), true);
 }
 
 function checkHeaderAndDeriveKey(key: Uint8Array, header: Buffer): Buffer {
