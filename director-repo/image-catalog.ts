@@ -5,6 +5,7 @@ import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { TargetNotFoundError } from '../shared/core/errors.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import type { TargetFile } from '../shared/core/metadata/types.js';
 import { RepositoryUpdater } from '../shared/client/updater.js';
@@ -12,6 +13,13 @@ import { RepositoryUpdater } from '../shared/client/updater.js';
 export interface ImageCatalog {
   /** The Image repository's signed entry for `filename`, found by delegation resolution for `hardwareId`. */
   findImage(filename: string, hardwareId: string): Promise<TargetFile>;
+  /**
+   * Downloads the image `findImage` returned as `target` to `destination`, streaming, refusing more
+   * than its signed length and anything that does not match its signed hashes (docs/threat-model.md
+   * F2, F3); the file appears only once it verified. Needed only to encrypt images
+   * (encrypted-images.ts); a catalog without it cannot serve an assignment with `encrypt`.
+   */
+  downloadImage?(filename: string, target: TargetFile, destination: string): Promise<void>;
 }
 
 export interface ImageRepositoryClientOptions {
@@ -22,6 +30,10 @@ export interface ImageRepositoryClientOptions {
   readonly clock: Clock;
   /** Refresh at most this often; assignments in a burst share one refresh. */
   readonly refreshIntervalMs?: number;
+  /** The URL to request instead (the Director's own signed reads, services/image-urls.ts directorReadUrl). */
+  readonly requestUrl?: (url: string) => string;
+  /** The CA the Image repository's TLS certificate must chain to (--image-repo-ca); then only https:// is used. */
+  readonly tls?: ClientTlsConfig;
 }
 
 export class ImageRepositoryClient implements ImageCatalog {
@@ -35,9 +47,10 @@ export class ImageRepositoryClient implements ImageCatalog {
       metadataUrl: `${options.url}/metadata`,
       targetsUrl: `${options.url}/targets`,
       store: new FileMetadataStore(options.metadataDir),
-      fetcher: new HttpFetcher(),
+      fetcher: new HttpFetcher({ tls: options.tls }),
       clock: options.clock,
       backend: nodeBackend,
+      requestUrl: options.requestUrl,
     });
   }
 
@@ -51,6 +64,11 @@ export class ImageRepositoryClient implements ImageCatalog {
       await this.refresh(true);
       return (await this.updater.findTarget(filename, [hardwareId])).target;
     }
+  }
+
+  async downloadImage(filename: string, target: TargetFile, destination: string): Promise<void> {
+    await this.refresh(false);
+    await this.updater.downloadTarget({ name: filename, target }, destination);
   }
 
   private async refresh(force: boolean): Promise<void> {

@@ -3,13 +3,18 @@
 // table and JSON printers every operator command shares (vehicles, campaigns, root).
 import type { Argv } from 'yargs';
 import { escapeTerminalText } from '../shared/util/terminal-text.js';
-import { FetchError, OperatorRequestError } from '../shared/core/errors.js';
+import { FetchError, OperatorRequestError, TlsCertificateError, TlsDowngradeError, TlsHandshakeError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { HttpFetcher, type PostResponse } from '../shared/client/fetcher.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
+import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import { ANSWER_FIELDS, operatorPath, type OperatorAnswer, type OperatorRequest, type OperatorRoute } from './api/operator-api.js';
 
 export const DEFAULT_PORT = 8082;
 export const DEFAULT_TOKEN_ENV = 'UPTANE_OPERATOR_TOKEN';
 const REQUEST_TIMEOUT_MS = 60_000;
+/** The largest answer read (a page of vehicles or audit entries is far smaller); a longer one is refused. */
+const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Output helpers.
@@ -24,6 +29,8 @@ export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' :
 export interface RemoteArgs {
   readonly url: string;
   readonly tokenEnv: string;
+  /** CA certificate file the Director's TLS certificate must chain to (--ca, env UPTANE_CA). */
+  readonly ca?: string | undefined;
 }
 
 export function checkUrl(url: string, option: string): URL {
@@ -50,6 +57,7 @@ export function withRemote<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & Remo
       requiresArg: true,
       describe: 'environment variable holding the operator token (never pass a token as an argument)',
     })
+    .option('ca', caOption(io, 'the Director'))
     .check((argv) => {
       checkUrl(argv.url as string, '--url');
       return true;
@@ -60,9 +68,14 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The operator API over HTTP; a refusal becomes OperatorRequestError with the server's code and a next step. */
+/**
+ * The operator API over HTTP, or over TLS with a CA bundle (then http:// is refused as a
+ * downgrade, and the token never crosses the network in clear); a refusal becomes
+ * OperatorRequestError with the server's code and a next step.
+ */
 export class OperatorClient {
   private readonly base: string;
+  private readonly http: HttpFetcher;
 
   constructor(
     url: string,
@@ -70,8 +83,15 @@ export class OperatorClient {
     private readonly tokenEnv: string,
     /** Where the user set the Director's URL, for the hints of a failed request (a command may name it otherwise). */
     private readonly urlSource = '--url (env UPTANE_DIRECTOR_URL)',
+    tls?: ClientTlsConfig,
   ) {
     this.base = url.replace(/\/+$/, '');
+    this.http = new HttpFetcher({ tls });
+  }
+
+  /** Ends kept-alive connections (a CLI's process exits anyway; tests and the demo call it). */
+  close(): void {
+    this.http.close();
   }
 
   static from(io: CliEnvironment, args: RemoteArgs): OperatorClient {
@@ -82,7 +102,7 @@ export class OperatorClient {
           '(`uptane director operator add NAME` on the Director host prints one); tokens are never taken as arguments',
       );
     }
-    return new OperatorClient(args.url, token, args.tokenEnv);
+    return new OperatorClient(args.url, token, args.tokenEnv, undefined, clientTlsFromFiles({ ca: args.ca }));
   }
 
   /**
@@ -100,30 +120,28 @@ export class OperatorClient {
   /** One request by method and path (send, typed, is the usual way); `what` completes "the Director refused to ..." in error messages. */
   async call(method: string, path: string, what: string, body?: unknown): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
-    let payload: string | Uint8Array | undefined;
+    let payload: Uint8Array | undefined;
     if (body instanceof Uint8Array) {
       payload = body;
       headers['content-type'] = 'application/octet-stream';
     } else if (body !== undefined) {
-      payload = JSON.stringify(body);
+      payload = Buffer.from(JSON.stringify(body));
       headers['content-type'] = 'application/json';
     }
     const url = `${this.base}${path}`;
-    let response: Response;
+    let answer: PostResponse;
     try {
-      response = await fetch(url, { method, headers, body: payload, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      answer = await this.http.send(url, { method, headers, body: payload, maxBytes: MAX_ANSWER_BYTES, timeoutMs: REQUEST_TIMEOUT_MS });
     } catch (err) {
-      if ((err as Error).name === 'TimeoutError') throw new FetchError(`the Director at ${this.base} did not answer within ${REQUEST_TIMEOUT_MS / 1000} s`, { cause: err });
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new FetchError(
-        `cannot reach the Director at ${this.base} (${cause?.code ?? cause?.message ?? (err as Error).message}); is \`uptane director serve\` running there, and is ${this.urlSource} right?`,
-        { cause: err },
-      );
+      // A refused certificate or a downgrade says what to check itself; it is no unreachable Director.
+      if (err instanceof TlsCertificateError || err instanceof TlsDowngradeError || err instanceof TlsHandshakeError) throw err;
+      if (!(err instanceof FetchError)) throw err;
+      throw new FetchError(`cannot reach the Director at ${this.base} (${err.message}); is \`uptane director serve\` running there, and is ${this.urlSource} right?`, { cause: err });
     }
-    const text = await response.text();
+    const response = { ok: answer.status >= 200 && answer.status < 300, status: answer.status };
     let json: unknown;
     try {
-      json = JSON.parse(text);
+      json = JSON.parse(answer.body.toString('utf8'));
     } catch (err) {
       if (!(err instanceof SyntaxError)) throw err;
       json = undefined;

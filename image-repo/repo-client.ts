@@ -8,6 +8,7 @@ import https from 'node:https';
 import { escapeTerminalText } from '../shared/util/terminal-text.js';
 import { PublicKey } from '../shared/core/crypto/keys.js';
 import { FetchError, PushRejectedError, UnsupportedKeyError, WorkspaceError } from '../shared/core/errors.js';
+import { ClientTls, tlsFailureOf, type ClientTlsConfig } from '../shared/client/tls-client.js';
 
 export interface OnlineKeys {
   readonly timestamp: PublicKey;
@@ -33,10 +34,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 export class ImageRepoClient {
+  /** With a CA bundle every request goes over TLS, and an http:// server URL is refused as a downgrade. */
+  private readonly tls: ClientTls | undefined;
+
   constructor(
     readonly serverUrl: string,
     private readonly token?: string,
-  ) {}
+    tls?: ClientTlsConfig,
+  ) {
+    this.tls = tls === undefined ? undefined : new ClientTls(tls);
+  }
+
+  /** Ends kept-alive TLS connections. */
+  close(): void {
+    this.tls?.close();
+  }
 
   /** The server's online timestamp and snapshot keys, for root; each keyid is recomputed here, not trusted. */
   async onlineKeys(): Promise<OnlineKeys> {
@@ -123,6 +135,12 @@ export class ImageRepoClient {
     body?: Uint8Array | { path: string; total: number; onProgress?: ((sent: number, total: number) => void) | undefined },
   ): Promise<RawResponse> {
     const url = new URL(`${this.serverUrl}${path}`);
+    let agent: http.Agent | undefined;
+    try {
+      agent = this.tls?.agentFor(url);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const client = url.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = {};
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
@@ -131,7 +149,7 @@ export class ImageRepoClient {
       headers['content-length'] = String(body instanceof Uint8Array ? body.length : body.total);
     }
     return new Promise<RawResponse>((resolve, reject) => {
-      const request = client.request(url, { method, headers }, (response) => {
+      const request = client.request(url, { method, headers, agent }, (response) => {
         const chunks: Buffer[] = [];
         let size = 0;
         response.on('data', (chunk: Buffer) => {
@@ -147,7 +165,10 @@ export class ImageRepoClient {
       });
       request.setTimeout(IDLE_TIMEOUT_MS, () => request.destroy(new FetchError(`${url.href}: no progress for ${IDLE_TIMEOUT_MS / 1000} s`)));
       request.on('error', (err) =>
-        reject(err instanceof FetchError ? err : new FetchError(`cannot reach the repository server at ${url.origin} (${err.message}); is it running, and is the URL right?`, { cause: err })),
+        reject(
+          tlsFailureOf(err, url.href) ??
+            (err instanceof FetchError ? err : new FetchError(`cannot reach the repository server at ${url.origin} (${err.message}); is it running, and is the URL right?`, { cause: err })),
+        ),
       );
       if (body === undefined) {
         request.end();

@@ -2,7 +2,7 @@
 // cut midway, a trickle) and an attacker (an image tampered in transit, Director metadata replayed).
 // The simulator and the demo put them in a vehicle's path; the vehicle's own checks must catch them.
 import { DownloadLengthError, FetchError, SlowRetrievalError } from '../shared/core/errors.js';
-import type { Fetcher, FetchOptions, FetchResponse } from '../shared/client/fetcher.js';
+import { HttpFetcher, type Fetcher, type FetchOptions, type FetchResponse, type Poster, type PostOptions, type PostResponse } from '../shared/client/fetcher.js';
 
 export type NetworkBehaviour =
   /** The first download of each image is cut after half its bytes; the retry resumes. */
@@ -29,7 +29,7 @@ function bodyOf(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   })();
 }
 
-export class FaultyNetwork implements Fetcher {
+export class FaultyNetwork implements Fetcher, Poster {
   private readonly interrupted = new Set<string>();
   /** The first Director timestamp this vehicle ever fetched: what a replaying attacker sends back. */
   private firstTimestamp: Buffer | undefined;
@@ -38,6 +38,12 @@ export class FaultyNetwork implements Fetcher {
 
   /** `behaviour` may change between cycles (the demo turns the attacker on late); null is honest. */
   constructor(private readonly inner: Fetcher, public behaviour: NetworkBehaviour | null) {}
+
+  /** The Director's POSTs pass untouched, through the inner fetcher when it posts (its TLS settings with it). */
+  post(url: string, options: PostOptions): Promise<PostResponse> {
+    const inner = this.inner as Partial<Poster>;
+    return typeof inner.post === 'function' ? inner.post.call(this.inner, url, options) : new HttpFetcher().post(url, options);
+  }
 
   async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
     const kind = this.behaviour?.kind;

@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { OperatorRequestError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { DEFAULT_TOKEN_ENV, OperatorClient } from '../director-repo/operator-client.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { readFileOrExplain } from './cli-args.js';
 import { loadVehicleConfig, VEHICLE_FILES } from './folder.js';
 import type { VehicleRegistrationBody } from './provision.js';
@@ -22,12 +23,15 @@ export function operatorToken(io: CliEnvironment, name: string): string {
 }
 
 /** POST /api/v1/vehicles through the operator API client; a refusal keeps the Director's code. */
-export async function registerVehicle(directorUrl: string, token: string, tokenEnv: string, registration: VehicleRegistrationBody, urlSource: string): Promise<void> {
+export async function registerVehicle(directorUrl: string, token: string, tokenEnv: string, registration: VehicleRegistrationBody, urlSource: string, tls?: ClientTlsConfig): Promise<void> {
+  const client = new OperatorClient(directorUrl, token, tokenEnv, urlSource, tls);
   try {
-    await new OperatorClient(directorUrl, token, tokenEnv, urlSource).send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration });
+    await client.send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration });
   } catch (err) {
     if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
     throw new OperatorRequestError(`${err.message}; \`uptane director vehicle show ${registration.vin}\` shows what is registered`, err.status, err.remoteCode, { cause: err });
+  } finally {
+    client.close();
   }
 }
 

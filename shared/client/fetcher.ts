@@ -1,10 +1,12 @@
 // Fetching bytes from a repository, with the limits that defeat endless-data and slow-retrieval
 // attacks (docs/threat-model.md F1-F6): a hard byte cap per request, a timeout before the first
 // byte and between chunks, and a minimum average speed. The Fetcher interface lets tests and the
-// simulator supply bytes from memory; HttpFetcher is the real thing.
+// simulator supply bytes from memory; HttpFetcher is the real thing, over TLS when it is given a CA
+// bundle (shared/client/tls-client.ts).
 import http from 'node:http';
 import https from 'node:https';
 import { DownloadLengthError, FetchError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
+import { ClientTls, tlsFailureOf, type ClientTlsConfig } from './tls-client.js';
 
 export interface FetchOptions {
   /**
@@ -39,6 +41,11 @@ export interface PostOptions {
   readonly timeoutMs: number;
 }
 
+/** A request of any method (the operator API's GET, PUT, DELETE), answered like a POST. */
+export interface SendOptions extends PostOptions {
+  readonly method: string;
+}
+
 export interface PostResponse {
   readonly status: number;
   readonly body: Buffer;
@@ -66,6 +73,12 @@ export interface HttpFetcherConfig {
   readonly busyRetries: number;
   /** Longest wait before one such retry, whatever Retry-After says (the server is not trusted). */
   readonly maxBusyWaitMs: number;
+  /**
+   * TLS: the CA bundle servers must chain to and the client certificate to present, as PEM text.
+   * When set, every request goes over TLS through one keep-alive agent, and an http:// URL is
+   * refused (TlsDowngradeError); unset, https:// URLs use the system's CAs.
+   */
+  readonly tls?: ClientTlsConfig;
 }
 
 export const DEFAULT_HTTP_FETCHER_CONFIG: HttpFetcherConfig = {
@@ -95,9 +108,30 @@ export async function fetchBytes(fetcher: Fetcher, url: string, options: FetchOp
 /** node:http(s) fetcher; no redirects are followed (a repository serves its files directly). */
 export class HttpFetcher implements Fetcher, Poster {
   private readonly config: HttpFetcherConfig;
+  private readonly tls: ClientTls | undefined;
 
+  /** Throws TlsConfigurationError for unusable PEM in `config.tls`, before any request. */
   constructor(config: Partial<HttpFetcherConfig> = {}) {
     this.config = { ...DEFAULT_HTTP_FETCHER_CONFIG, ...config };
+    this.tls = config.tls === undefined ? undefined : new ClientTls(config.tls);
+  }
+
+  /** Ends the kept-alive TLS connections (an idle one never holds the process open). */
+  close(): void {
+    this.tls?.close();
+  }
+
+  /** node:http or node:https and the agent for `url`; with TLS configured, http:// is a downgrade and refused. */
+  private transportFor(url: URL): { client: typeof http | typeof https; agent: http.Agent | undefined } {
+    if (this.tls !== undefined) return { client: https, agent: this.tls.agentFor(url) };
+    if (url.protocol === 'https:') return { client: https, agent: undefined };
+    if (url.protocol === 'http:') return { client: http, agent: undefined };
+    throw new FetchError(`unsupported URL scheme in ${url.href}`);
+  }
+
+  /** A failed exchange as a FetchError: a TLS failure by its kind, anything else as a plain network failure. */
+  private failureOf(err: unknown, url: string): FetchError {
+    return tlsFailureOf(err, url) ?? (err instanceof FetchError ? err : new FetchError(`${url}: ${(err as Error).message}`, { cause: err }));
   }
 
   async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
@@ -113,14 +147,19 @@ export class HttpFetcher implements Fetcher, Poster {
 
   private fetchOnce(url: string, options: FetchOptions): Promise<FetchResponse> {
     const parsed = new URL(url);
-    const client = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
-    if (client === undefined) return Promise.reject(new FetchError(`unsupported URL scheme in ${url}`));
+    let transport: ReturnType<HttpFetcher['transportFor']>;
+    try {
+      transport = this.transportFor(parsed);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { client, agent } = transport;
     const headers: Record<string, string> = { ...options.headers };
     const offset = options.offset ?? 0;
     if (offset > 0) headers.range = `bytes=${offset}-`;
 
     return new Promise((resolve, reject) => {
-      const request = client.get(parsed, { headers, timeout: this.config.connectTimeoutMs }, (response) => {
+      const request = client.get(parsed, { headers, agent, timeout: this.config.connectTimeoutMs }, (response) => {
         request.setTimeout(0);
         const status = response.statusCode ?? 0;
         if (status === 404) {
@@ -152,23 +191,33 @@ export class HttpFetcher implements Fetcher, Poster {
         resolve({ offset: bodyOffset, body: this.guardedBody(url, response, maxBytes) });
       });
       request.on('timeout', () => request.destroy(new SlowRetrievalError(`${url}: no response within ${this.config.connectTimeoutMs} ms`)));
-      request.on('error', (err) => reject(err instanceof FetchError ? err : new FetchError(`${url}: ${err.message}`, { cause: err })));
+      request.on('error', (err) => reject(this.failureOf(err, url)));
     });
   }
 
   post(url: string, options: PostOptions): Promise<PostResponse> {
+    return this.send(url, { ...options, method: 'POST' });
+  }
+
+  /** One request of any method whose small answer is read whole, as `post` does. */
+  send(url: string, options: SendOptions): Promise<PostResponse> {
     const parsed = new URL(url);
-    const client = parsed.protocol === 'https:' ? https : parsed.protocol === 'http:' ? http : undefined;
-    if (client === undefined) return Promise.reject(new FetchError(`unsupported URL scheme in ${url}`));
+    let transport: ReturnType<HttpFetcher['transportFor']>;
+    try {
+      transport = this.transportFor(parsed);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const { client, agent } = transport;
     const body = options.body ?? new Uint8Array(0);
     return new Promise((resolve, reject) => {
       // Set by a limit this side enforces, so the error it caused is the one reported.
       let failure: FetchError | undefined;
       const fail = (err: unknown) => {
         clearTimeout(timer);
-        reject(failure ?? (err instanceof FetchError ? err : new FetchError(`${url}: ${(err as Error).message}`, { cause: err })));
+        reject(failure ?? this.failureOf(err, url));
       };
-      const request = client.request(parsed, { method: 'POST', headers: { ...options.headers, 'content-length': String(body.length) } }, (response) => {
+      const request = client.request(parsed, { method: options.method, agent, headers: { ...options.headers, 'content-length': String(body.length) } }, (response) => {
         void (async () => {
           const chunks: Buffer[] = [];
           let total = 0;

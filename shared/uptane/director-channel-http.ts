@@ -29,9 +29,18 @@ export interface HttpDirectorChannelOptions extends DirectorChannelContext {
   readonly poster: Poster;
 }
 
-/** The HTTP channel from the primary's own fetcher; POSTs through `poster`, a default HttpFetcher unless given. */
+/**
+ * The HTTP channel from the primary's own fetcher; POSTs through `poster`, else through the fetcher
+ * when it can post (so a fetcher configured for TLS carries the session and the manifest too, with
+ * the same CA and client certificate), else a default HttpFetcher.
+ */
 export function httpDirectorChannel(transport: { readonly fetcher: Fetcher; readonly poster?: Poster }): DirectorChannelFactory {
-  return (context) => new HttpDirectorChannel({ ...context, fetcher: transport.fetcher, poster: transport.poster ?? new HttpFetcher() });
+  const poster = transport.poster ?? (isPoster(transport.fetcher) ? transport.fetcher : new HttpFetcher());
+  return (context) => new HttpDirectorChannel({ ...context, fetcher: transport.fetcher, poster });
+}
+
+function isPoster(fetcher: Fetcher): fetcher is Fetcher & Poster {
+  return typeof (fetcher as Partial<Poster>).post === 'function';
 }
 
 export class HttpDirectorChannel implements DirectorChannel {
