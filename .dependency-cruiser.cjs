@@ -18,6 +18,8 @@ module.exports = {
       { path: UTIL }, { path: '^(shared/(?!util/)|image-repo|director-repo|primary-ecu|secondary-ecu|vehicle|sim|bench|test)' }),
     forbid('files-below-client', 'shared/files (atomic writes, locks, key files) uses only the core and util.',
       { path: '^shared/files/' }, { path: '^shared/(client|uptane|ecu|server|workspace|cli)/' }),
+    forbid('pki-beside-files', 'shared/pki (the development CA and certificate profile) uses only the core, util and files, so servers, vehicles and CLIs can all read it.',
+      { path: '^shared/pki/' }, { path: '^shared/(client|uptane|ecu|server|workspace|cli)/' }),
     forbid('client-below-uptane', 'The TUF client (fetcher, updater, stores) knows nothing of Uptane, ECUs, servers or CLIs.',
       { path: '^shared/client/' }, { path: '^shared/(uptane|ecu|server|workspace|cli)/' }),
     forbid('uptane-below-ecu', 'Uptane rules (Director and Image clients, verification, manifests) know nothing of the ECU runtime, servers or CLIs.',

@@ -237,6 +237,33 @@ export class TlsConfigurationError extends UptaneError {
   readonly kind = 'fault';
 }
 
+// TLS on the server side and the development PKI (issue 16): an operator's file mistake is a fault
+// with a message that says which file and what to do; the server never starts half-configured.
+
+/** A certificate or private key that is not usable PEM (a server's TLS files, a CA handed to the PKI). */
+export class MalformedCertificateError extends UptaneError {
+  readonly code = 'malformed_certificate';
+  readonly kind = 'fault';
+}
+
+/** A private key that does not belong to the certificate it is paired with. */
+export class CertificateKeyMismatchError extends UptaneError {
+  readonly code = 'certificate_key_mismatch';
+  readonly kind = 'fault';
+}
+
+/** A TLS certificate, key or CA file that is missing or unreadable, or that a command would overwrite without --force. */
+export class TlsFileError extends UptaneError {
+  readonly code = 'tls_file';
+  readonly kind = 'fault';
+}
+
+/** A certificate asked of the development PKI with unusable fields (a VIN, serial or host name it cannot encode). */
+export class CertificateRequestError extends UptaneError {
+  readonly code = 'certificate_request';
+  readonly kind = 'fault';
+}
+
 /** Local storage that cannot be read or written (K3, K4). */
 export class StorageError extends UptaneError {
   readonly code = 'storage';
@@ -274,6 +301,28 @@ export class TokenRevokedError extends AuthenticationError {
 export class InsufficientScopeError extends UptaneError {
   readonly code = 'insufficient_scope';
   readonly kind = 'attack';
+}
+
+/**
+ * A read of a repository that serves only to credentials (`--read-access credential`) without one:
+ * no signed URL, uploader token or vehicle certificate (docs/signed-urls.md). 403: nothing in the
+ * request can be retried into access.
+ */
+export class ReadAccessDeniedError extends UptaneError {
+  readonly code: string = 'read_credential_required';
+  readonly kind: ErrorKind = 'attack';
+}
+
+/** A signed URL whose signature verified but whose time is over: the Director issues a new one. */
+export class SignedUrlExpiredError extends ReadAccessDeniedError {
+  override readonly code = 'signed_url_expired';
+  override readonly kind = 'fault';
+}
+
+/** A signed URL that is forged, altered, for another path or method, or signed by an unknown key. */
+export class SignedUrlInvalidError extends ReadAccessDeniedError {
+  override readonly code = 'signed_url_invalid';
+  override readonly kind = 'attack';
 }
 
 /** Too many failed authentications from one client address; retry after `retryAfterSeconds`. */
@@ -579,6 +628,15 @@ export class ImageKeyUnwrapError extends UptaneError {
 export class MalformedEncryptionKeyError extends UptaneError {
   readonly code = 'malformed_encryption_key';
   readonly kind = 'fault';
+}
+
+/**
+ * An operator asked the Director to encrypt an image for an ECU that has no registered encryption
+ * public key (HTTP 409): nothing is assigned. Register the ECU's X25519 key first, or assign without
+ * encryption. Only the operator decides about encryption, never the ECU.
+ */
+export class NoEncryptionKeyError extends ConflictError {
+  override readonly code: string = 'no_encryption_key';
 }
 
 // ---------------------------------------------------------------------------------------------
