@@ -3,12 +3,14 @@
 // downloads and verifies images, hands metadata and images to its secondaries, and installs its own
 // image, never while the vehicle is driving. Attacks it detects go into its next version report; the
 // previous trusted metadata and images stay in place.
-import { createReadStream, mkdirSync, readFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
-import { loadPrivateKey, savePrivateKey } from '../shared/files/key-files.js';
+import { loadEncryptionKeyPair, loadPrivateKey, saveEncryptionKeyPair, savePrivateKey } from '../shared/files/key-files.js';
+import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
+import { isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
 import { PublicKey, type PrivateKey } from '../shared/core/crypto/keys.js';
 import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
@@ -38,6 +40,7 @@ import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.
 import { fullVerification } from '../shared/uptane/full-verification.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
+import { downloadEncryptedImage, isEncryptedImageCached } from './encrypted-download.js';
 
 export interface PrimaryIdentity {
   readonly vin: string;
@@ -51,6 +54,8 @@ export interface PrimaryIdentity {
 
 export interface PrimaryProvisioning extends PrimaryIdentity {
   readonly key: PrivateKey;
+  /** X25519, for images the Director encrypts for this ECU; separate from the signing key. */
+  readonly encryptionKey?: EncryptionKeyPair;
   readonly directorRoot: Uint8Array;
   readonly imageRoot: Uint8Array;
   readonly factoryImage: { filename: string; content: Buffer };
@@ -100,6 +105,9 @@ export interface CycleResult {
   readonly outcomes: Readonly<Record<string, InstallOutcome>>;
 }
 
+/** The ECU's X25519 image-encryption private key in its folder (PKCS#8 PEM, 0600). */
+export const ENCRYPTION_KEY_FILE = 'encryption-key.pem';
+
 export class Primary {
   private state: PrimaryState;
   private readonly backend: Ed25519Backend;
@@ -119,6 +127,8 @@ export class Primary {
     readonly directory: string,
     readonly identity: PrimaryIdentity,
     private readonly key: PrivateKey,
+    /** Undefined for an ECU provisioned before image encryption: it refuses encrypted images. */
+    private readonly encryptionKey: EncryptionKeyPair | undefined,
     readonly slots: AbSlots,
     private readonly runtime: PrimaryRuntime,
   ) {
@@ -166,6 +176,7 @@ export class Primary {
     };
     writeFileAtomic(join(directory, 'identity.json'), Buffer.from(JSON.stringify(identity)));
     savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
+    if (p.encryptionKey !== undefined) saveEncryptionKeyPair(join(directory, ENCRYPTION_KEY_FILE), p.encryptionKey);
     new RootHistoryStore(new FileMetadataStore(join(directory, 'director')), join(directory, 'director-roots')).persist('root', p.directorRoot);
     new RootHistoryStore(new FileMetadataStore(join(directory, 'image')), join(directory, 'image-roots')).persist('root', p.imageRoot);
     AbSlots.provision(join(directory, 'slots'), p.factoryImage);
@@ -177,8 +188,10 @@ export class Primary {
   static async open(directory: string, runtime: PrimaryRuntime): Promise<Primary> {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as PrimaryIdentity;
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
+    const encryptionKeyPath = join(directory, ENCRYPTION_KEY_FILE);
+    const encryptionKey = existsSync(encryptionKeyPath) ? loadEncryptionKeyPair(encryptionKeyPath) : undefined;
     const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
-    const primary = new Primary(directory, identity, key, slots, runtime);
+    const primary = new Primary(directory, identity, key, encryptionKey, slots, runtime);
     // The image this ECU boots is re-verified, not taken on trust from its install (docs/threat-model.md HR-11b).
     await primary.checkSlotIntegrity();
     return primary;
@@ -371,9 +384,23 @@ export class Primary {
     return localTargetPath(join(this.directory, 'images'), filename);
   }
 
-  /** Primary step 4: download every image (resuming, capped at the signed length) and check all hashes. */
+  /** Where an encrypted image's ciphertext is kept, apart from the Image repository's images (its own name space). */
+  private encryptedImagePath(t: EncryptedEcuTarget): string {
+    const directory = join(this.directory, 'encrypted-images');
+    mkdirSync(directory, { recursive: true }); // a primary provisioned before image encryption has none
+    return localTargetPath(directory, t.encryption.encryptedTarget.filename);
+  }
+
+  /**
+   * Primary step 4: download every image (resuming, capped at the signed length) and check all
+   * hashes. An image the Director encrypted for an ECU comes from the Director as ciphertext,
+   * checked against the encrypted length and hash the Director signed; the Image repository's
+   * plaintext is never fetched for it (docs/image-encryption.md).
+   */
   async downloadAndVerifyImages(work: readonly EcuTarget[]): Promise<void> {
-    for (const t of new Map(work.map((w) => [w.filename, w])).values()) {
+    const encrypted = work.filter(isEncrypted);
+    await this.downloadEncryptedImages(encrypted);
+    for (const t of new Map(work.filter((w) => !isEncrypted(w)).map((w) => [w.filename, w])).values()) {
       const lookup = { name: t.filename, target: t.target };
       const path = this.imagePath(t.filename);
       if (await this.image.isImageCached(lookup, path)) continue;
@@ -381,6 +408,25 @@ export class Primary {
       const progress = this.runtime.onDownloadProgress;
       await this.image.downloadImage(lookup, path, progress === undefined ? undefined : (p) => progress(t.filename, p.received, p.total));
     }
+  }
+
+  /**
+   * The ciphertexts of the encrypted images, one download per ciphertext (the Director encrypts an
+   * image once and wraps its key per ECU). The primary's own key is unwrapped here, before this
+   * cycle's metadata is trusted, so a wrap made for another ECU or key fails the cycle (an attack)
+   * and leaves the previous trusted metadata; a secondary unwraps its own when its image arrives.
+   */
+  private async downloadEncryptedImages(work: readonly EncryptedEcuTarget[]): Promise<void> {
+    for (const t of new Map(work.map((w) => [w.encryption.encryptedTarget.filename, w])).values()) {
+      const encryptedTarget = t.encryption.encryptedTarget;
+      const path = this.encryptedImagePath(t);
+      if (await isEncryptedImageCached(encryptedTarget, path)) continue;
+      this.log(`downloading ${t.filename} encrypted (${encryptedTarget.filename}, ${encryptedTarget.length} bytes) from the Director`);
+      const progress = this.runtime.onDownloadProgress;
+      await downloadEncryptedImage(this.channel, encryptedTarget, path, progress === undefined ? undefined : (received, total) => progress(t.filename, received, total));
+    }
+    const own = work.find((w) => w.ecuSerial === this.identity.serial);
+    if (own !== undefined) await unwrapTargetKey(own, this.encryptionKey);
   }
 
   /**
@@ -450,7 +496,15 @@ export class Primary {
         throw err;
       }
       if (verdict.target.filename !== t.filename) throw new SecondaryError(`secondary ${t.ecuSerial} expects ${verdict.target.filename}, not ${t.filename}`);
-      await secondary.putImage(t.filename, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+      // Both read the same Director entry, so both agree on whether the image is encrypted for the
+      // secondary; if not, they verified different metadata, and no image is sent.
+      const encryptedLength = t.encryption?.encryptedTarget.length;
+      if (verdict.target.encryptedLength !== encryptedLength) {
+        throw new SecondaryError(`secondary ${t.ecuSerial} expects ${t.filename} ${verdict.target.encryptedLength === undefined ? 'in plaintext' : 'encrypted'}, the Director's targets say otherwise`);
+      }
+      // An encrypted image goes to the secondary as the ciphertext checked above: only it can decrypt it.
+      const image = isEncrypted(t) ? this.encryptedImagePath(t) : this.imagePath(t.filename);
+      await secondary.putImage(t.filename, createReadStream(image, { highWaterMark: 1024 * 1024 }));
       const outcome = await secondary.install();
       this.log(`ECU ${t.ecuSerial}: ${outcome.status} ${t.filename}`);
       return outcome;
@@ -462,15 +516,25 @@ export class Primary {
     }
   }
 
-  /** The primary's own install; a failure is its outcome, as for a secondary (the next cycle retries). */
+  /**
+   * The primary's own install; a failure is its outcome, as for a secondary (the next cycle
+   * retries). An encrypted image is decrypted from its checked ciphertext into the inactive slot,
+   * where the plaintext is checked against the Image repository's length and hashes; an attack that
+   * shows only here (a Director that encrypted another image for this ECU) goes into the next report.
+   */
   private async installOwn(t: EcuTarget): Promise<InstallOutcome> {
     try {
-      await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+      if (isEncrypted(t)) {
+        await stageEncryptedImage(this.slots, t, this.encryptionKey, createReadStream(this.encryptedImagePath(t), { highWaterMark: 1024 * 1024 }));
+      } else {
+        await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+      }
       const outcome = await this.slots.install();
       this.log(`ECU ${this.identity.serial} (primary): ${outcome.status} ${t.filename}`);
       return outcome;
     } catch (err) {
       if (!(err instanceof UptaneError)) throw err; // a power cut: the cycle ends here
+      if (err.kind === 'attack') this.recordAttack(err);
       this.log(`ECU ${this.identity.serial} (primary): ${err.code}: ${err.message}`);
       return { filename: t.filename, status: 'failed', code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) };
     }

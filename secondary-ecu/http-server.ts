@@ -131,7 +131,8 @@ export async function serveSecondary(secondary: SecondaryTransport, options: Sec
       case SECONDARY_PATHS.image: {
         const filename = url.searchParams.get('filename');
         if (filename === null || filename === '') throw new BadRequestError('PUT /image needs ?filename=<target name>');
-        // Streamed: the secondary caps it at the signed length and hashes it on the way to its slot.
+        // Streamed: the secondary caps it at the signed length (for an image encrypted for it, the
+        // ciphertext at its encrypted length), decrypts it if so, and hashes it on the way to its slot.
         await secondary.putImage(filename, req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>);
         return sendJson(res, 200, { filename, status: 'staged' });
       }

@@ -3,12 +3,14 @@
 // verifies it there, installs through an A/B switch with a boot check and rollback, and signs a
 // version report with a fresh counter each cycle. It never trusts the primary: a compromised primary
 // or bus can only make it refuse, and report the attempt.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions, type IntegrityFault } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
 import { nobleBackend, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
-import { loadPrivateKey, savePrivateKey } from '../shared/files/key-files.js';
+import { loadEncryptionKeyPair, loadPrivateKey, saveEncryptionKeyPair, savePrivateKey } from '../shared/files/key-files.js';
+import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
+import { isEncrypted, stageEncryptedImage } from '../shared/ecu/encrypted-image.js';
 import { type PrivateKey } from '../shared/core/crypto/keys.js';
 import { ImageRollbackError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
@@ -53,11 +55,16 @@ export interface SecondaryRuntime {
 
 export interface SecondaryProvisioning extends SecondaryIdentity {
   readonly key: PrivateKey;
+  /** X25519, for images the Director encrypts for this ECU; separate from the signing key. */
+  readonly encryptionKey?: EncryptionKeyPair;
   readonly directorRoot: Uint8Array;
   /** Needed for full verification. */
   readonly imageRoot?: Uint8Array;
   readonly factoryImage: { filename: string; content: Buffer };
 }
+
+/** The ECU's X25519 image-encryption private key in its folder (PKCS#8 PEM, 0600). */
+export const ENCRYPTION_KEY_FILE = 'encryption-key.pem';
 
 export class Secondary implements SecondaryTransport {
   private state: SecondaryState;
@@ -76,6 +83,8 @@ export class Secondary implements SecondaryTransport {
     readonly directory: string,
     readonly identity: SecondaryIdentity,
     private readonly key: PrivateKey,
+    /** Undefined for an ECU provisioned before image encryption: it refuses encrypted images. */
+    private readonly encryptionKey: EncryptionKeyPair | undefined,
     readonly slots: AbSlots,
     private readonly runtime: SecondaryRuntime,
   ) {
@@ -96,6 +105,7 @@ export class Secondary implements SecondaryTransport {
     const identity: SecondaryIdentity = { serial: p.serial, hardwareId: p.hardwareId, vin: p.vin, verification: p.verification, checkDirectorRoot: p.checkDirectorRoot };
     writeFileAtomic(join(directory, 'identity.json'), Buffer.from(JSON.stringify(identity)));
     savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
+    if (p.encryptionKey !== undefined) saveEncryptionKeyPair(join(directory, ENCRYPTION_KEY_FILE), p.encryptionKey);
     new FileMetadataStore(join(directory, 'director')).persist('root', p.directorRoot);
     if (p.imageRoot !== undefined) new FileMetadataStore(join(directory, 'image')).persist('root', p.imageRoot);
     AbSlots.provision(join(directory, 'slots'), p.factoryImage);
@@ -110,8 +120,10 @@ export class Secondary implements SecondaryTransport {
   static async open(directory: string, runtime: SecondaryRuntime): Promise<Secondary> {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as SecondaryIdentity;
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
+    const encryptionKeyPath = join(directory, ENCRYPTION_KEY_FILE);
+    const encryptionKey = existsSync(encryptionKeyPath) ? loadEncryptionKeyPair(encryptionKeyPath) : undefined;
     const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
-    const secondary = new Secondary(directory, identity, key, slots, runtime);
+    const secondary = new Secondary(directory, identity, key, encryptionKey, slots, runtime);
     await secondary.checkSlotIntegrity();
     return secondary;
   }
@@ -182,7 +194,8 @@ export class Secondary implements SecondaryTransport {
         return { target: null };
       }
       this.persist({ ...this.state, expected: target });
-      return { target: { filename: target.filename, length: target.target.length } };
+      const encrypted = target.encryption?.encryptedTarget;
+      return { target: { filename: target.filename, length: target.target.length, ...(encrypted === undefined ? {} : { encryptedLength: encrypted.length }) } };
     });
   }
 
@@ -278,7 +291,12 @@ export class Secondary implements SecondaryTransport {
     }
   }
 
-  /** Uptane #install steps 3-4: the image into the inactive slot, verified there against the metadata. */
+  /**
+   * Uptane #install steps 3-4: the image into the inactive slot, verified there against the
+   * metadata. An image the Director encrypted for this ECU arrives as its ciphertext (capped at the
+   * encrypted length) and is decrypted on the way into the slot with this ECU's own key
+   * (#full_verification step 10.2.1 for encrypted images: the plaintext is checked, not the ciphertext).
+   */
   putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void> {
     return this.guard(async () => {
       const expected = this.state.expected;
@@ -287,7 +305,8 @@ export class Secondary implements SecondaryTransport {
         throw new TargetNotFoundError(`this ECU was not assigned ${filename}`, { repository: 'director', role: this.identity.serial });
       }
       try {
-        await this.slots.stage({ filename, length: expected.target.length, hashes: expected.target.hashes }, body);
+        if (isEncrypted(expected)) await stageEncryptedImage(this.slots, expected, this.encryptionKey, body);
+        else await this.slots.stage({ filename, length: expected.target.length, hashes: expected.target.hashes }, body);
       } catch (err) {
         this.discardStagedMetadata();
         throw err;

@@ -1,18 +1,20 @@
 // A simulated vehicle: one primary and its secondaries in one process, wired by the in-process
-// transport, each with its own state folder, keys derived from a seed label (deterministic), and a
-// vehicle state the simulator controls. The ECUs are provisioned as `uptane vehicle provision` does
-// (vehicle/provision.ts).
+// transport, each with its own state folder, keys (signing and encryption) derived from a seed label
+// (deterministic), and a vehicle state the simulator controls. The ECUs are provisioned as
+// `uptane vehicle provision` does (vehicle/provision.ts).
 import { join } from 'node:path';
 import type { AbSlotsOptions } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
 import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
+import { createHash } from 'node:crypto';
 import { PrivateKey } from '../shared/core/crypto/keys.js';
+import { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import type { Fetcher } from '../shared/client/fetcher.js';
 import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
-import { provisionEcus, vehicleRegistration, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
+import { provisionEcus, vehicleRegistration, type EcuKeyPairs, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
 
 /** A simulated vehicle: the factory's plan for it, the folder it lives in and its clock. */
 export interface SimulatedVehicleSpec extends VehiclePlan {
@@ -40,9 +42,19 @@ export class SimulatedVehicle {
     return PrivateKey.fromLabel(`${spec.seed ?? 'sim'}/${spec.vin}/${serial}`);
   }
 
+  /** The ECU's X25519 image-encryption key, derived from the same seed label as its signing key but never equal to it. */
+  static encryptionKeyFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin'>, serial: string): EncryptionKeyPair {
+    const label = `uptane-ts fixture encryption key: ${spec.seed ?? 'sim'}/${spec.vin}/${serial}`;
+    return EncryptionKeyPair.fromPrivateBytes(createHash('sha256').update(label).digest());
+  }
+
+  static keysFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin'>, serial: string): EcuKeyPairs {
+    return { signing: SimulatedVehicle.keyFor(spec, serial), encryption: SimulatedVehicle.encryptionKeyFor(spec, serial) };
+  }
+
   /** Provisions every ECU at the "factory" (keys, trusted roots, factory image) and opens them. */
   static async create(spec: SimulatedVehicleSpec): Promise<SimulatedVehicle> {
-    provisionEcus(spec.directory, spec, (serial) => SimulatedVehicle.keyFor(spec, serial));
+    provisionEcus(spec.directory, spec, (serial) => SimulatedVehicle.keysFor(spec, serial));
     const vehicle = new SimulatedVehicle(spec);
     await vehicle.start();
     return vehicle;
@@ -76,7 +88,7 @@ export class SimulatedVehicle {
 
   /** The operator API body that registers this vehicle with the Director. */
   registration(): VehicleRegistrationBody {
-    return vehicleRegistration(this.spec, (serial) => SimulatedVehicle.keyFor(this.spec, serial));
+    return vehicleRegistration(this.spec, (serial) => SimulatedVehicle.keysFor(this.spec, serial));
   }
 
   /** The image each ECU runs now, by serial. */

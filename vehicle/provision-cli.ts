@@ -7,6 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { PrivateKey } from '../shared/core/crypto/keys.js';
+import { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import { UptaneError } from '../shared/core/errors.js';
 import { formatExpires } from '../shared/core/metadata/parse.js';
 import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
@@ -86,7 +87,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     throw new Error(`${dir} already exists and is not empty: a vehicle is provisioned into a new folder (its ECU keys live there); pick another --dir`);
   }
 
-  const keys = new Map(serials.map((serial) => [serial, PrivateKey.generate()]));
+  const keys = new Map(serials.map((serial) => [serial, { signing: PrivateKey.generate(), encryption: EncryptionKeyPair.generate() }]));
   const { config, registration } = provisionVehicleFolder(
     dir,
     { vin: args.vin, primary, secondaries, directorUrl, imageRepoUrl, directorRoot: directorRoot.bytes, imageRoot: imageRoot.bytes },
@@ -117,14 +118,14 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
         i === 0 ? 'primary' : 'secondary',
         ecu.hardwareId,
         i === 0 ? 'full' : ecu.verification,
-        keys.get(ecu.serial)!.keyid.slice(0, 12),
+        keys.get(ecu.serial)!.signing.keyid.slice(0, 12),
         factoryImage(ecu).filename,
       ]),
     )) {
       io.print(`  ${line}`);
     }
     io.print(`trusted roots: Director root v${directorRoot.version}, Image repository root v${imageRoot.version}`);
-    io.print(`ECU keys: <dir>/<serial>/ecu-key.pem (mode 0600); vehicle state: parked`);
+    io.print(`ECU keys: <dir>/<serial>/ecu-key.pem (signing) and encryption-key.pem (X25519, for encrypted images), mode 0600; vehicle state: parked`);
     if (registered) {
       io.print(`registered with the Director at ${directorUrl}`);
     } else if (registerError === undefined) {

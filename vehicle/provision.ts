@@ -1,10 +1,11 @@
-// Provisioning a vehicle at the "factory": every ECU gets its key, the trusted Director and Image
-// repository roots, and a factory image in its active slot; the primary learns each secondary's
+// Provisioning a vehicle at the "factory": every ECU gets its signing key and its image-encryption
+// key, the trusted Director and Image repository roots, and a factory image in its active slot; the primary learns each secondary's
 // hardware id and public key, against which it checks their signed version reports. The
 // `uptane vehicle provision` command and the simulator's vehicles both come from here.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
+import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
@@ -29,8 +30,17 @@ export interface VehiclePlan {
   readonly imageRoot: Uint8Array;
 }
 
-/** The ECU key of each serial: generated for a real vehicle, derived from a seed in the simulator. */
-export type EcuKeys = (serial: string) => PrivateKey;
+/**
+ * An ECU's two key pairs: Ed25519 to sign its version reports, X25519 to open the images the
+ * Director encrypts for it. Never one key for both (Uptane best practice: a key that decrypts never signs).
+ */
+export interface EcuKeyPairs {
+  readonly signing: PrivateKey;
+  readonly encryption: EncryptionKeyPair;
+}
+
+/** The keys of each serial: generated for a real vehicle, derived from a seed in the simulator. */
+export type EcuKeys = (serial: string) => EcuKeyPairs;
 
 /** The operator API body (POST /api/v1/vehicles) that registers a vehicle with the Director: public keys only. */
 export type { VehicleRegistrationBody };
@@ -38,7 +48,7 @@ export type { VehicleRegistrationBody };
 /** The image an ECU leaves the factory with, in its active slot. */
 export const factoryImage = (ecu: EcuSpec) => ({ filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image of ${ecu.hardwareId}\n`) });
 
-const publicKeyOf = (keys: EcuKeys, serial: string) => keys(serial).publicKey.tuf.keyval.public;
+const publicKeyOf = (keys: EcuKeys, serial: string) => keys(serial).signing.publicKey.tuf.keyval.public;
 
 /** Writes one folder per ECU under `directory`, named by serial: the secondaries first, then the primary that knows them. */
 export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKeys): void {
@@ -50,7 +60,8 @@ export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKey
       verification: ecu.verification ?? 'partial',
       // Partial verification still walks the Director root chain, so Director key rotations reach it.
       checkDirectorRoot: true,
-      key: keys(ecu.serial),
+      key: keys(ecu.serial).signing,
+      encryptionKey: keys(ecu.serial).encryption,
       directorRoot: plan.directorRoot,
       imageRoot: plan.imageRoot,
       factoryImage: factoryImage(ecu),
@@ -63,7 +74,8 @@ export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKey
     directorUrl: plan.directorUrl,
     imageRepoUrl: plan.imageRepoUrl,
     secondaries: Object.fromEntries(plan.secondaries.map((ecu) => [ecu.serial, { hardwareId: ecu.hardwareId, publicKey: publicKeyOf(keys, ecu.serial) }])),
-    key: keys(plan.primary.serial),
+    key: keys(plan.primary.serial).signing,
+    encryptionKey: keys(plan.primary.serial).encryption,
     directorRoot: plan.directorRoot,
     imageRoot: plan.imageRoot,
     factoryImage: factoryImage(plan.primary),
@@ -71,7 +83,14 @@ export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKey
 }
 
 export function vehicleRegistration(plan: Pick<VehiclePlan, 'vin' | 'primary' | 'secondaries'>, keys: EcuKeys): VehicleRegistrationBody {
-  const ecu = (e: EcuSpec, primary: boolean) => ({ serial: e.serial, hardwareId: e.hardwareId, publicKey: publicKeyOf(keys, e.serial), primary });
+  const ecu = (e: EcuSpec, primary: boolean) => ({
+    serial: e.serial,
+    hardwareId: e.hardwareId,
+    publicKey: publicKeyOf(keys, e.serial),
+    // Registered so the operator can choose to encrypt images for the ECU; the ECU never asks for it.
+    encryptionPublicKey: keys(e.serial).encryption.publicKey.hex,
+    primary,
+  });
   return { vin: plan.vin, ecus: [ecu(plan.primary, true), ...plan.secondaries.map((e) => ecu(e, false))] };
 }
 

@@ -30,8 +30,12 @@ export interface MetadataBundle {
 }
 
 export interface MetadataVerdict {
-  /** The image this ECU must install, or null when the Director lists nothing new for it. */
-  readonly target: { readonly filename: string; readonly length: number } | null;
+  /**
+   * The image this ECU must install, or null when the Director lists nothing new for it.
+   * `encryptedLength`: the Director encrypted it for this ECU, so the image stream must be that
+   * ciphertext, of that length (docs/image-encryption.md).
+   */
+  readonly target: { readonly filename: string; readonly length: number; readonly encryptedLength?: number } | null;
 }
 
 export interface SecondaryTransport {
@@ -40,7 +44,10 @@ export interface SecondaryTransport {
   versionReport(): Promise<EcuVersionReport>;
   /** The secondary verifies the bundle itself (partial or full) and says what it will install. */
   putMetadata(bundle: MetadataBundle): Promise<MetadataVerdict>;
-  /** Streams the image; the secondary writes it to its inactive slot and verifies it there. */
+  /**
+   * Streams the image; the secondary writes it to its inactive slot and verifies it there. For an
+   * image encrypted for this ECU the stream is the ciphertext, which the secondary decrypts itself.
+   */
   putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void>;
   /** Installs the staged image (refused while the secondary sees the vehicle driving). */
   install(): Promise<InstallOutcome>;

@@ -1,6 +1,7 @@
-// The Director channel over HTTP: POST /vehicle/session, GET /vehicle/metadata/<file>, POST
-// /vehicle/manifest. Every request proves the primary ECU key, by the session's bearer token or by a
-// signature (vehicle-auth.ts); the Director derives the VIN from it.
+// The Director channel over HTTP: POST /vehicle/session, GET /vehicle/metadata/<file>, GET
+// /vehicle/images/<file> (encrypted images), POST /vehicle/manifest. Every request proves the
+// primary ECU key, by the session's bearer token or by a signature (vehicle-auth.ts); the Director
+// derives the VIN from it.
 import { FetchError } from '../core/errors.js';
 import { HttpFetcher, type Fetcher, type FetchResponse, type Poster } from '../client/fetcher.js';
 import type { DirectorChannel, DirectorChannelContext, DirectorChannelFactory, ManifestDelivery } from './director-channel.js';
@@ -61,6 +62,12 @@ export class HttpDirectorChannel implements DirectorChannel {
   fetchMetadata(name: string, { maxBytes }: { readonly maxBytes: number }): Promise<FetchResponse> {
     const url = `${this.metadataLocation}/${name}`;
     return this.options.fetcher.fetch(url, { maxBytes, headers: { authorization: this.authorization('GET', new URL(url).pathname).header } });
+  }
+
+  /** GET /vehicle/images/<name>, through the primary's fetcher: its byte cap, range resume and slow-retrieval limits (F1-F6). */
+  fetchImage(name: string, { maxBytes, offset }: { readonly maxBytes: number; readonly offset?: number }): Promise<FetchResponse> {
+    const url = `${this.options.directorUrl}/vehicle/images/${encodeURIComponent(name)}`;
+    return this.options.fetcher.fetch(url, { maxBytes, offset, headers: { authorization: this.authorization('GET', new URL(url).pathname).header } });
   }
 
   resetSession(): void {

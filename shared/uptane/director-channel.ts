@@ -23,6 +23,12 @@ export interface DirectorChannel {
   resetSession(): void;
   /** One metadata file, by the name the Director serves it under (`timestamp.json`, `2.root.json`), at most `maxBytes`. */
   fetchMetadata(name: string, options: { readonly maxBytes: number }): Promise<FetchResponse>;
+  /**
+   * An image the Director encrypted for an ECU of this vehicle, by its name in the Director's targets
+   * (`<ciphertext sha256>.enc`), from byte `offset` (a resumed download) and at most `maxBytes`
+   * (docs/image-encryption.md). Authenticated like metadata; the caller checks length and hash.
+   */
+  fetchImage(name: string, options: { readonly maxBytes: number; readonly offset?: number }): Promise<FetchResponse>;
   /** Delivers a signed vehicle version manifest; throws if it could not be delivered. */
   sendManifest(body: Uint8Array): Promise<ManifestDelivery>;
 }

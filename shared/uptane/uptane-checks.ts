@@ -1,8 +1,10 @@
 // Uptane's checks on top of TUF, pure: the Director-only targets checks (#check_targets steps 6-8 and
 // the VIN rule), the match between Director and Image repository targets (#full_verification step
-// 10), and partial verification of Director targets for a secondary (#partial_verification,
-// #verify_image). Primary and secondaries both use them, so they live in shared/.
+// 10), partial verification of Director targets for a secondary (#partial_verification,
+// #verify_image), and the fields of an image the Director encrypted for an ECU. Primary and
+// secondaries both use them, so they live in shared/.
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
+import { encryptedLength, IMAGE_ENCRYPTION_SCHEME, IMAGE_KEY_BYTES } from '../core/crypto/image-encryption.js';
 import {
   DirectorTargetsError,
   ExpiredMetadataError,
@@ -24,7 +26,70 @@ export interface EcuTarget {
   readonly ecuSerial: string;
   readonly hardwareId: string;
   readonly filename: string;
+  /** The plaintext image's length and hashes (the Image repository's, #full_verification step 10.2). */
   readonly target: TargetFile;
+  /** Present when the operator had the image encrypted for this ECU (docs/image-encryption.md). */
+  readonly encryption?: EcuImageEncryption;
+}
+
+/**
+ * How the Director encrypted an image for one ECU (Uptane: Director targets for encrypted images):
+ * the content key wrapped to the ECU's X25519 key, and the ciphertext the primary downloads from the
+ * Director and checks against `encryptedTarget` before anything else.
+ */
+export interface EcuImageEncryption {
+  readonly scheme: typeof IMAGE_ENCRYPTION_SCHEME;
+  /** Keyid of the ECU encryption public key the content key is wrapped to. */
+  readonly keyid: string;
+  readonly encapsulatedKey: string;
+  readonly wrappedKey: string;
+  readonly encryptedTarget: { readonly filename: string; readonly length: number; readonly hashes: { readonly sha256: string } };
+}
+
+// Sizes fixed by the scheme: an X25519 encapsulated key (RFC 9180 Nenc) and the content key plus its AES-GCM tag.
+const ENCAPSULATED_KEY_HEX = 64;
+const WRAPPED_KEY_HEX = (IMAGE_KEY_BYTES + 16) * 2;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/**
+ * custom.ecuIdentifiers[serial].encryption of Director target `filename`, parsed strictly at the
+ * edge (docs/code-style.md R9): a known scheme, hex fields of the scheme's sizes, and a ciphertext
+ * named by its hash whose length is the one the plaintext length gives. Anything else is an attack
+ * on the ECU (DirectorTargetsError naming the field); undefined when the entry has no encryption.
+ */
+export function parseEcuImageEncryption(value: unknown, filename: string, serial: string, plaintextLength: number, ctx: ErrorContext): EcuImageEncryption | undefined {
+  if (value === undefined) return undefined;
+  const field = `${filename} custom.ecuIdentifiers.${serial}.encryption`;
+  const fail = (name: string, why: string): never => {
+    throw new DirectorTargetsError(`Director target ${field}${name === '' ? '' : `.${name}`} ${why}`, ctx);
+  };
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const hex = (v: unknown, name: string, length: number): string => {
+    if (typeof v !== 'string' || v.length !== length || !/^[0-9a-f]*$/.test(v)) fail(name, `must be ${length} lowercase hex characters`);
+    return v as string;
+  };
+  if (!isObject(value)) return fail('', 'must be an object');
+  if (value.scheme !== IMAGE_ENCRYPTION_SCHEME) fail('scheme', `must be ${IMAGE_ENCRYPTION_SCHEME}, not ${JSON.stringify(value.scheme)}`);
+  const keyid = hex(value.keyid, 'keyid', 64);
+  const encapsulatedKey = hex(value.encapsulatedKey, 'encapsulatedKey', ENCAPSULATED_KEY_HEX);
+  const wrappedKey = hex(value.wrappedKey, 'wrappedKey', WRAPPED_KEY_HEX);
+  const encrypted = value.encryptedTarget;
+  if (!isObject(encrypted)) return fail('encryptedTarget', 'must be an object');
+  const hashes = encrypted.hashes;
+  if (!isObject(hashes) || typeof hashes.sha256 !== 'string' || !SHA256_HEX.test(hashes.sha256)) fail('encryptedTarget.hashes.sha256', 'must be 64 lowercase hex characters');
+  const sha256 = (hashes as { sha256: string }).sha256;
+  // The ciphertext's name is its hash (GET /vehicle/images/<sha256>.enc): nothing else can be asked for.
+  if (encrypted.filename !== `${sha256}.enc`) fail('encryptedTarget.filename', `must be ${sha256}.enc`);
+  // The scheme fixes the ciphertext length for a plaintext length: a ciphertext that could hold more is refused unread (F2).
+  const expected = encryptedLength(plaintextLength);
+  if (encrypted.length !== expected) fail('encryptedTarget.length', `must be ${expected} for ${plaintextLength} plaintext bytes, not ${JSON.stringify(encrypted.length)}`);
+  return {
+    scheme: IMAGE_ENCRYPTION_SCHEME,
+    keyid,
+    encapsulatedKey,
+    wrappedKey,
+    encryptedTarget: { filename: `${sha256}.enc`, length: expected, hashes: { sha256 } },
+  };
 }
 
 /**
@@ -54,7 +119,8 @@ export function checkDirectorTargets(targets: TargetsSigned, vehicle: VehicleSco
   for (const [filename, target] of Object.entries(targets.targets)) {
     const ecus = target.custom?.ecuIdentifiers;
     if (ecus === undefined || Object.keys(ecus).length === 0) throw new DirectorTargetsError(`Director target ${filename} names no ECU`, ctx);
-    for (const [serial, { hardwareId }] of Object.entries(ecus)) {
+    for (const [serial, identifier] of Object.entries(ecus)) {
+      const { hardwareId } = identifier;
       // Step 7: no ECU appears twice (G6).
       if (seen.has(serial)) throw new DirectorTargetsError(`ECU ${serial} appears more than once in Director targets`, ctx);
       seen.add(serial);
@@ -64,7 +130,8 @@ export function checkDirectorTargets(targets: TargetsSigned, vehicle: VehicleSco
         if (known === undefined) throw new DirectorTargetsError(`Director targets name ECU ${serial}, which is not in this vehicle`, ctx);
         if (known !== hardwareId) throw new IncompatibleImageError(`Director targets give ECU ${serial} hardware id ${hardwareId}; it is ${known}`, ctx);
       }
-      result.push({ ecuSerial: serial, hardwareId, filename, target });
+      const encryption = parseEcuImageEncryption((identifier as { encryption?: unknown }).encryption, filename, serial, target.length, ctx);
+      result.push({ ecuSerial: serial, hardwareId, filename, target, ...(encryption === undefined ? {} : { encryption }) });
     }
   }
   return result;
