@@ -9,6 +9,15 @@ export interface StreamSlotLimits {
   readonly perAddress: number;
 }
 
+/**
+ * The caps both servers' image downloads use unless configured: 64 in flight (at four 1 MiB slabs
+ * each, 256 MiB at most: blob-sender.ts) and 32 to one address (vehicles behind one NAT share one).
+ */
+export const DEFAULT_DOWNLOAD_SLOTS: StreamSlotLimits = { total: 64, perAddress: 32 };
+
+/** Retry-After, in seconds, on a download refused because a cap is reached (503 server_busy). */
+export const DEFAULT_BUSY_RETRY_AFTER_SECONDS = 5;
+
 export class StreamSlots {
   private inFlight = 0;
   private readonly byAddress = new Map<string, number>();
