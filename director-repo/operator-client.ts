@@ -94,7 +94,8 @@ export class OperatorClient {
     this.http.close();
   }
 
-  static from(io: CliEnvironment, args: RemoteArgs): OperatorClient {
+  /** The client for --url and --token-env; TLS from `tls` when the caller read it already, else from --ca. */
+  static from(io: CliEnvironment, args: RemoteArgs, tls?: ClientTlsConfig): OperatorClient {
     const token = io.env[args.tokenEnv];
     if (token === undefined || token === '') {
       throw new Error(
@@ -102,7 +103,7 @@ export class OperatorClient {
           '(`uptane director operator add NAME` on the Director host prints one); tokens are never taken as arguments',
       );
     }
-    return new OperatorClient(args.url, token, args.tokenEnv, undefined, clientTlsFromFiles({ ca: args.ca }));
+    return new OperatorClient(args.url, token, args.tokenEnv, undefined, tls ?? clientTlsFromFiles({ ca: args.ca }));
   }
 
   /**

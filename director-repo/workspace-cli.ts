@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { HttpFetcher } from '../shared/client/fetcher.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import { openWorkspace, withWorkspace, workspaceCommands, type WorkspaceArgs, type WorkspaceCliEnvironment } from '../shared/workspace/cli.js';
 import type { Workspace } from '../shared/workspace/workspace.js';
 import { checkUrl, DEFAULT_PORT, DEFAULT_TOKEN_ENV, OperatorClient, printJson } from './operator-client.js';
@@ -15,13 +16,14 @@ import { DIRECTOR_ONLINE_ROLES, fetchOnlineKeys, pullRootChain, pushStagedRoot, 
 interface ServerArgs {
   readonly url?: string | undefined;
   readonly tokenEnv: string;
+  readonly ca?: string | undefined;
 }
 
 /**
  * --url (alias --server) without a default, so the workspace's own server can come before the
  * environment: --url, then the workspace's server (from `init --server`), then UPTANE_DIRECTOR_URL.
  */
-function withServer<T>(yargs: Argv<T>): Argv<T & ServerArgs> {
+function withServer<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & ServerArgs> {
   return yargs
     .option('url', {
       alias: 'server',
@@ -35,6 +37,7 @@ function withServer<T>(yargs: Argv<T>): Argv<T & ServerArgs> {
       requiresArg: true,
       describe: 'environment variable holding the operator token (never pass a token as an argument)',
     })
+    .option('ca', caOption(io, 'the Director'))
     .check((argv) => {
       if (typeof argv.url === 'string') checkUrl(argv.url, '--url');
       return true;
@@ -49,7 +52,7 @@ function serverOf(io: CliEnvironment, args: { readonly url?: string | undefined 
 
 async function pushWorkspaceRoot(io: WorkspaceCliEnvironment, ws: Workspace, args: ServerArgs & { readonly json: boolean }): Promise<void> {
   const url = serverOf(io, args, ws);
-  const { version } = await pushStagedRoot(ws, OperatorClient.from(io, { url, tokenEnv: args.tokenEnv }));
+  const { version } = await pushStagedRoot(ws, OperatorClient.from(io, { url, tokenEnv: args.tokenEnv, ca: args.ca }));
   if (args.json) {
     printJson(io, { version, workspace: ws.dir });
     return;
@@ -70,7 +73,7 @@ const rootPushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Roo
   command: 'push [file]',
   describe: 'publish an offline-signed Director root: a signed file, or the root staged and signed in a workspace',
   builder: (yargs) =>
-    withServer(yargs)
+    withServer(yargs, io)
       .positional('file', { type: 'string', describe: 'signed root metadata, e.g. 2.root.json; without it, the workspace\'s staged root' })
       .option('workspace', { alias: 'w', type: 'string', requiresArg: true, describe: 'push the staged root of this workspace (default without FILE: env UPTANE_WORKSPACE, else the current folder)' })
       .option('json', { type: 'boolean', default: false, describe: 'print {version} as JSON' })
@@ -96,7 +99,7 @@ const rootPushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Roo
     } catch (err) {
       throw new Error(`cannot read ${argv.file}: ${(err as Error).message}`, { cause: err });
     }
-    const client = OperatorClient.from(io, { url: serverOf(io, argv), tokenEnv: argv.tokenEnv });
+    const client = OperatorClient.from(io, { url: serverOf(io, argv), tokenEnv: argv.tokenEnv, ca: argv.ca });
     const answer = await client.send('PUT /metadata/root', `publish root ${argv.file}`, { body: new Uint8Array(bytes) });
     if (argv.json) printJson(io, answer);
     else io.print(`published Director root version ${answer.version}; vehicles fetch it as /metadata/${answer.version}.root.json`);
@@ -113,7 +116,7 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
   command: 'push',
   describe: "publish the workspace's staged Director root, after checking thresholds (old and new root keys), version, expiry and online keys locally",
   builder: (yargs) =>
-    withServer(withWorkspace(yargs, io))
+    withServer(withWorkspace(yargs, io), io)
       .option('json', { type: 'boolean', default: false, describe: 'print {version, workspace} as JSON' })
       .example('UPTANE_OPERATOR_TOKEN=... $0 director push -w director-ws', 'publish the staged root')
       .epilogue('Only root is staged in a Director workspace: its targets, snapshot and timestamp are signed online, per vehicle.') as unknown as Argv<PushArgs>,
@@ -125,6 +128,7 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
 interface PullArgs extends WorkspaceArgs {
   readonly url?: string | undefined;
   readonly json: boolean;
+  readonly ca?: string | undefined;
 }
 
 const pullCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PullArgs> => ({
@@ -133,12 +137,19 @@ const pullCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PullArg
   builder: (yargs) =>
     withWorkspace(yargs, io)
       .option('url', { alias: 'server', type: 'string', requiresArg: true, describe: "URL of the Director; default: the workspace's server, else env UPTANE_DIRECTOR_URL" })
+      .option('ca', caOption(io, 'the Director'))
       .option('json', { type: 'boolean', default: false, describe: 'print {from, to} as JSON' })
       .example('$0 director init -w ws2 --server http://director:8082 --trusted-root 1.root.json && $0 director pull -w ws2', 'a second engineer catches up to the latest root') as unknown as Argv<PullArgs>,
   handler: async (argv) => {
     const ws = openWorkspace(io, argv, REPOSITORY);
     const url = serverOf(io, argv, ws);
-    const result = await pullRootChain(ws, url, new HttpFetcher());
+    const fetcher = new HttpFetcher({ tls: clientTlsFromFiles({ ca: argv.ca }) });
+    let result: Awaited<ReturnType<typeof pullRootChain>>;
+    try {
+      result = await pullRootChain(ws, url, fetcher);
+    } finally {
+      fetcher.close();
+    }
     if (argv.json) {
       printJson(io, { from: result.from, to: result.to, stagedOvertaken: result.stagedOvertaken });
       return;
@@ -154,7 +165,7 @@ export function directorWorkspaceCommands(io: WorkspaceCliEnvironment): CommandM
     ...workspaceCommands(io, {
       repository: REPOSITORY,
       onlineRoles: DIRECTOR_ONLINE_ROLES,
-      fetchOnlineKeys: (url, tokenEnv) => fetchOnlineKeys(OperatorClient.from(io, { url, tokenEnv: tokenEnv ?? DEFAULT_TOKEN_ENV })),
+      fetchOnlineKeys: (url, tokenEnv, tls) => fetchOnlineKeys(OperatorClient.from(io, { url, tokenEnv: tokenEnv ?? DEFAULT_TOKEN_ENV }, tls)),
       onlineKeysTokenEnv: DEFAULT_TOKEN_ENV,
       rootCommands: [rootPushCommand(io) as unknown as CommandModule<object, object>],
       pull: pullCommand(io) as unknown as CommandModule<object, object>,

@@ -18,6 +18,7 @@ import {
 import { shortKeyId } from '../shared/workspace/hints.js';
 import { ImageRepoClient } from './repo-client.js';
 import { pushWorkspace } from './push.js';
+import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 
 const REPOSITORY = 'image';
 const DEFAULT_TOKEN_ENV = 'UPTANE_UPLOAD_TOKEN';
@@ -204,6 +205,7 @@ interface PushArgs extends WorkspaceArgs {
   readonly role?: string[] | undefined;
   readonly tokenEnv: string;
   readonly server?: string | undefined;
+  readonly ca?: string | undefined;
 }
 
 const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArgs> => ({
@@ -218,6 +220,7 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
         describe: 'environment variable holding the uploader token (never pass it as an argument)',
       })
       .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
+      .option('ca', caOption(io, 'the Image repository'))
       .example('UPTANE_UPLOAD_TOKEN=... $0 image push', 'publish everything staged')
       .example('$0 image push --role acme --token-env ACME_TOKEN', 'a supplier publishes its delegated role') as unknown as Argv<PushArgs>,
   handler: async (argv) => {
@@ -230,14 +233,15 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
     }
     const url = serverUrlOf(ws, argv.server);
     const progress = new Map<string, (sent: number, total: number) => void>();
-    const result = await pushWorkspace(ws, new ImageRepoClient(url, token), {
+    const client = new ImageRepoClient(url, token, clientTlsFromFiles({ ca: argv.ca }));
+    const result = await pushWorkspace(ws, client, {
       ...(argv.role !== undefined ? { roles: argv.role } : {}),
       onUploadProgress: (name, sent, total) => {
         if (!progress.has(name)) progress.set(name, progressPrinter(io, `uploading ${name}`));
         progress.get(name)!(sent, total);
       },
       log: io.print,
-    });
+    }).finally(() => client.close());
     const uploaded = result.images.filter((i) => i.uploaded).length;
     io.print(`pushed to ${url}: ${uploaded} image(s) uploaded, ${result.images.length - uploaded} already there; ${result.published.map((p) => `${p.role} v${p.version}`).join(', ')} published`);
   },
@@ -248,7 +252,15 @@ export function imageWorkspaceCommands(io: WorkspaceCliEnvironment): CommandModu
   return [
     ...workspaceCommands(io, {
       repository: REPOSITORY,
-      fetchOnlineKeys: (serverUrl) => new ImageRepoClient(serverUrl).onlineKeys(),
+      pullTokenEnv: DEFAULT_TOKEN_ENV,
+      fetchOnlineKeys: async (serverUrl, _tokenEnv, tls) => {
+        const client = new ImageRepoClient(serverUrl, undefined, tls);
+        try {
+          return await client.onlineKeys();
+        } finally {
+          client.close();
+        }
+      },
     }),
     targetsCommand(io),
     delegateCommand(io),

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { StorageError, UptaneError } from '../shared/core/errors.js';
 import { readPidLock } from '../shared/files/pid-lock.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
 import { HttpSecondaryClient, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { Primary, type PrimaryRuntime } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import { checkSecondaryFolder, readSecondaryIdentity } from './ecu-status.js';
-import { vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
+import { loadVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
 
 /** Opens the secondary in `directory` in this process, unless another process serves it. */
 export async function openLocalSecondary(directory: string, runtime: { readonly clock: Clock; readonly vehicleState: VehicleStateSource }): Promise<Secondary> {
@@ -43,7 +44,10 @@ export async function openVehicle(
 ): Promise<OpenedVehicle> {
   const state = vehicleState(dir);
   const transports = new Map<string, SecondaryTransport>();
-  const clients: HttpSecondaryClient[] = [];
+  // The primary's one client for both repositories: with the folder's CA and client certificate it
+  // speaks TLS only (and mutual TLS to the Director), the Director's session and manifest included.
+  const fetcher = new HttpFetcher({ tls: loadVehicleTls(dir, config) });
+  const clients: Array<{ close(): void }> = [fetcher];
   const close = () => clients.forEach((c) => c.close());
   try {
     for (const ecu of config.secondaries) {
@@ -60,6 +64,7 @@ export async function openVehicle(
       clock: systemClock,
       vehicleState: state,
       secondaries: transports,
+      fetcher,
       log: watch.log,
       onDownloadProgress: watch.onDownloadProgress,
     });

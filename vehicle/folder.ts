@@ -2,9 +2,11 @@
 // (the primary and the secondaries it opens in-process) and `uptane vehicle secondary serve` (one
 // secondary in a process of its own). One folder per vehicle; in it one folder per ECU (named by
 // serial), the vehicle config, and the parked/driving state file every ECU process reads.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError } from '../shared/core/errors.js';
+import { checkClientTlsConfig, type ClientTlsConfig } from '../shared/client/tls-client.js';
+import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { takePidLock } from '../shared/files/pid-lock.js';
 import { FileVehicleState } from '../shared/ecu/vehicle-state.js';
 import type { CycleResult } from '../primary-ecu/primary.js';
@@ -22,6 +24,12 @@ export const VEHICLE_FILES = {
   runLock: 'run.lock',
   /** In an ECU folder: held by `uptane vehicle secondary serve`, with the URL it serves on. */
   serveLock: 'serve.lock',
+  /** TLS, from `--ca`, `--client-cert`, `--client-key` at provisioning: the CA the servers' certificates chain to. */
+  tlsCa: 'tls/ca.pem',
+  /** The primary's client certificate (CN = VIN, naming its primary ECU), presented for the Director's mutual TLS. */
+  tlsClientCert: 'tls/client-cert.pem',
+  /** Its private key, mode 0600. */
+  tlsClientKey: 'tls/client-key.pem',
 } as const;
 
 export interface VehicleEcuConfig {
@@ -36,6 +44,11 @@ export interface VehicleConfig {
   readonly directorUrl: string;
   readonly imageRepoUrl: string;
   readonly provisionedAt: string;
+  /**
+   * Which TLS files the folder holds (VEHICLE_FILES.tls*); absent for a vehicle provisioned without
+   * them. With a CA the vehicle reaches its servers over TLS only.
+   */
+  readonly tls?: { readonly ca: boolean; readonly clientCertificate: boolean };
 }
 
 /** The last cycle, kept in the vehicle folder for `uptane vehicle status`. */
@@ -66,6 +79,41 @@ export function loadVehicleConfig(dir: string): VehicleConfig {
     throw new StorageError(`${path} is not a vehicle config written by \`uptane vehicle provision\``);
   }
   return config;
+}
+
+/** Writes the vehicle's TLS files (the key owner-only) and says which it holds, for VehicleConfig.tls. */
+export function persistVehicleTls(dir: string, tls: ClientTlsConfig): NonNullable<VehicleConfig['tls']> {
+  checkClientTlsConfig(tls);
+  mkdirSync(join(dir, 'tls'), { recursive: true, mode: 0o700 });
+  if (tls.ca !== undefined) writeFileAtomic(join(dir, VEHICLE_FILES.tlsCa), Buffer.from(tls.ca));
+  if (tls.cert !== undefined && tls.key !== undefined) {
+    writeFileAtomic(join(dir, VEHICLE_FILES.tlsClientCert), Buffer.from(tls.cert));
+    writeFileAtomic(join(dir, VEHICLE_FILES.tlsClientKey), Buffer.from(tls.key), 0o600);
+  }
+  return { ca: tls.ca !== undefined, clientCertificate: tls.cert !== undefined };
+}
+
+/**
+ * The TLS settings of the vehicle in `dir` as its config names them, or undefined for a vehicle
+ * provisioned without TLS. A file the config names but the folder lacks fails: falling back to
+ * plain HTTP, or to no client certificate, is what an attacker who deletes it would want.
+ */
+export function loadVehicleTls(dir: string, config: VehicleConfig): ClientTlsConfig | undefined {
+  if (config.tls === undefined || (!config.tls.ca && !config.tls.clientCertificate)) return undefined;
+  const read = (file: string) => {
+    try {
+      return readFileSync(join(dir, file), 'utf8');
+    } catch (err) {
+      throw new StorageError(`cannot read ${join(dir, file)}, which this vehicle was provisioned with (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); restore it or provision the vehicle again`, { cause: err });
+    }
+  };
+  const tls: ClientTlsConfig = {
+    ca: config.tls.ca ? read(VEHICLE_FILES.tlsCa) : undefined,
+    cert: config.tls.clientCertificate ? read(VEHICLE_FILES.tlsClientCert) : undefined,
+    key: config.tls.clientCertificate ? read(VEHICLE_FILES.tlsClientKey) : undefined,
+  };
+  checkClientTlsConfig(tls);
+  return tls;
 }
 
 /** Where an ECU folder of the vehicle in `dir` keeps the shared parked/driving state by default. */

@@ -13,6 +13,7 @@ import { formatExpires } from '../shared/core/metadata/parse.js';
 import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
 import { printJson, table } from '../shared/cli/cli-output.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { caOption, checkTlsUrl, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import { DEFAULT_TOKEN_ENV } from '../director-repo/operator-client.js';
 import { checkHttpUrl, readFileOrExplain } from './cli-args.js';
 import { VEHICLE_FILES } from './folder.js';
@@ -54,6 +55,9 @@ interface ProvisionArgs {
   readonly register: boolean;
   readonly operatorTokenEnv: string;
   readonly json: boolean;
+  readonly ca?: string | undefined;
+  readonly clientCert?: string | undefined;
+  readonly clientKey?: string | undefined;
 }
 
 /** The root an ECU starts from must carry a threshold of its own keys' signatures (it may be expired). */
@@ -78,6 +82,10 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   if (twice !== undefined) throw new Error(`ECU serial ${twice} is given twice: every ECU of a vehicle needs its own serial`);
   const directorUrl = checkHttpUrl(args.directorUrl, '--director-url');
   const imageRepoUrl = checkHttpUrl(args.imageUrl, '--image-url');
+  // Read and checked before any key is made; the folder keeps copies, so the vehicle needs no other path later.
+  const tls = clientTlsFromFiles({ ca: args.ca, cert: args.clientCert, key: args.clientKey });
+  checkTlsUrl(directorUrl, '--director-url', tls);
+  checkTlsUrl(imageRepoUrl, '--image-url', tls);
   const now = systemClock.now();
   const directorRoot = trustedRoot('director', args.directorRoot, '--director-root', now);
   const imageRoot = trustedRoot('image', args.imageRoot, '--image-root', now);
@@ -93,13 +101,14 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     { vin: args.vin, primary, secondaries, directorUrl, imageRepoUrl, directorRoot: directorRoot.bytes, imageRoot: imageRoot.bytes },
     (serial) => keys.get(serial)!,
     formatExpires(now),
+    tls,
   );
 
   let registered = false;
   let registerError: Error | undefined;
   if (token !== undefined) {
     try {
-      await registerVehicle(directorUrl, token, args.operatorTokenEnv, registration, '--director-url');
+      await registerVehicle(directorUrl, token, args.operatorTokenEnv, registration, '--director-url', tls?.ca === undefined ? undefined : { ca: tls.ca });
       registered = true;
     } catch (err) {
       if (!(err instanceof UptaneError)) throw err;
@@ -126,6 +135,10 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     }
     io.print(`trusted roots: Director root v${directorRoot.version}, Image repository root v${imageRoot.version}`);
     io.print(`ECU keys: <dir>/<serial>/ecu-key.pem (signing) and encryption-key.pem (X25519, for encrypted images), mode 0600; vehicle state: parked`);
+    if (tls !== undefined) {
+      const parts = [tls.ca === undefined ? '' : `CA ${VEHICLE_FILES.tlsCa}`, tls.cert === undefined ? '' : `client certificate ${VEHICLE_FILES.tlsClientCert} (key mode 0600)`].filter((p) => p !== '');
+      io.print(`TLS: ${parts.join(', ')}; the vehicle reaches its servers over https:// only`);
+    }
     if (registered) {
       io.print(`registered with the Director at ${directorUrl}`);
     } else if (registerError === undefined) {
@@ -169,6 +182,14 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         requiresArg: true,
         describe: 'environment variable holding the operator token for --register (never pass a token as an argument)',
       })
+      .option('ca', caOption(io, 'the Director and the Image repository'))
+      .option('client-cert', {
+        type: 'string',
+        requiresArg: true,
+        implies: 'client-key',
+        describe: "the primary's client certificate (PEM; CN = the VIN, issued with `uptane pki vehicle-cert`), presented to the Director's mutual TLS",
+      })
+      .option('client-key', { type: 'string', requiresArg: true, implies: 'client-cert', describe: 'the private key of --client-cert (PEM); copied into the folder with mode 0600' })
       .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration} as JSON' })
       .example(
         '$0 vehicle provision --dir car1 --vin VIN0001 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1 --secondary abs-1:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
@@ -176,7 +197,7 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       )
       .example('$0 vehicle provision --dir car2 --vin VIN0002 --primary tcu-1:tcu-a ... (no --register)', 'prints the registration JSON to hand to a Director operator')
       .epilogue(
-        'The folder holds one sub-folder per ECU (its key as 0600 PKCS#8 PEM, trusted roots, A/B slots with a factory image), vehicle.json, registration.json (public keys only) and the vehicle state (parked).',
+        'The folder holds one sub-folder per ECU (its key as 0600 PKCS#8 PEM, trusted roots, A/B slots with a factory image), vehicle.json, registration.json (public keys only) and the vehicle state (parked); with --ca, --client-cert and --client-key also tls/ (CA, client certificate, 0600 key).',
       ) as unknown as Argv<ProvisionArgs>,
   handler: (argv) => provision(io, argv),
 });

@@ -9,7 +9,8 @@ import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.j
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
-import { vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
+import { persistVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
 import type { VehicleRegistrationBody } from '../director-repo/api/operator-api.js';
 
 export interface EcuSpec {
@@ -98,7 +99,14 @@ export function vehicleRegistration(plan: Pick<VehiclePlan, 'vin' | 'primary' | 
  * A vehicle folder (vehicle/folder.ts): the ECU folders, the registration to hand to the Director,
  * the parked state and, last, the vehicle config. A failure removes a folder this call created.
  */
-export function provisionVehicleFolder(dir: string, plan: VehiclePlan, keys: EcuKeys, provisionedAt: string): { config: VehicleConfig; registration: VehicleRegistrationBody } {
+export function provisionVehicleFolder(
+  dir: string,
+  plan: VehiclePlan,
+  keys: EcuKeys,
+  provisionedAt: string,
+  /** The CA the servers' certificates chain to and the primary's client certificate (mutual TLS), stored in the folder. */
+  tls?: ClientTlsConfig,
+): { config: VehicleConfig; registration: VehicleRegistrationBody } {
   const registration = vehicleRegistration(plan, keys);
   const config: VehicleConfig = {
     vin: plan.vin,
@@ -107,12 +115,14 @@ export function provisionVehicleFolder(dir: string, plan: VehiclePlan, keys: Ecu
     directorUrl: plan.directorUrl,
     imageRepoUrl: plan.imageRepoUrl,
     provisionedAt,
+    ...(tls === undefined ? {} : { tls: { ca: tls.ca !== undefined, clientCertificate: tls.cert !== undefined } }),
   };
   const created = !existsSync(dir);
   try {
     mkdirSync(dir, { recursive: true });
     provisionEcus(dir, plan, keys);
     writeFileAtomic(join(dir, VEHICLE_FILES.registration), Buffer.from(`${JSON.stringify(registration, null, 2)}\n`));
+    if (tls !== undefined) persistVehicleTls(dir, tls);
     // A vehicle leaves the factory parked; until this file exists every ECU treats it as driving.
     vehicleState(dir).set('parked');
     // Written last: a folder without it is an unfinished provisioning, not a vehicle.

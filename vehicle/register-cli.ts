@@ -7,7 +7,7 @@ import type { CliEnvironment } from '../shared/cli/environment.js';
 import { DEFAULT_TOKEN_ENV, OperatorClient } from '../director-repo/operator-client.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { readFileOrExplain } from './cli-args.js';
-import { loadVehicleConfig, VEHICLE_FILES } from './folder.js';
+import { loadVehicleConfig, loadVehicleTls, VEHICLE_FILES } from './folder.js';
 import type { VehicleRegistrationBody } from './provision.js';
 
 /** The operator token from the environment variable `name`; tokens are never arguments (they would show in `ps`). */
@@ -53,7 +53,9 @@ export const registerCommand = (io: CliEnvironment): CommandModule<object, Regis
     const config = loadVehicleConfig(dir);
     const token = operatorToken(io, argv.operatorTokenEnv);
     const registration = JSON.parse(readFileOrExplain(join(dir, VEHICLE_FILES.registration), '--dir').toString('utf8')) as VehicleRegistrationBody;
-    await registerVehicle(config.directorUrl, token, argv.operatorTokenEnv, registration, `the Director URL in ${join(dir, VEHICLE_FILES.config)}`);
+    // The operator API needs no client certificate; the vehicle's CA is what the Director's certificate chains to.
+    const ca = loadVehicleTls(dir, config)?.ca;
+    await registerVehicle(config.directorUrl, token, argv.operatorTokenEnv, registration, `the Director URL in ${join(dir, VEHICLE_FILES.config)}`, ca === undefined ? undefined : { ca });
     io.print(`registered vehicle ${config.vin} (${registration.ecus.length} ECUs) with the Director at ${config.directorUrl}`);
   },
 });

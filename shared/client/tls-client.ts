@@ -3,7 +3,7 @@
 // trusts instead of the system's, the client certificate it presents (a vehicle's, for mutual TLS),
 // one keep-alive agent whose session cache resumes TLS sessions, and the one place where Node's TLS
 // failures become typed errors that say what to check.
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
 import { FetchError, TlsCertificateError, TlsConfigurationError, TlsDowngradeError, TlsHandshakeError } from '../core/errors.js';
@@ -99,14 +99,18 @@ export function checkClientTlsConfig(config: ClientTlsConfig): void {
     } catch (err) {
       throw new TlsConfigurationError(`the client certificate is not a PEM certificate (${(err as Error).message})`, { cause: err });
     }
-    let matches: boolean;
+    let key: KeyObject;
     try {
-      matches = cert.checkPrivateKey(createPrivateKey(config.key));
-      createSecureContext({ cert: config.cert, key: config.key });
+      key = createPrivateKey(config.key);
     } catch (err) {
       throw new TlsConfigurationError(`the client key is not a usable PEM private key (${(err as Error).message})`, { cause: err });
     }
-    if (!matches) throw new TlsConfigurationError("the client key is not the private key of the client certificate: give the key issued with it");
+    if (!cert.checkPrivateKey(key)) throw new TlsConfigurationError('the client key is not the private key of the client certificate: give the key issued with it');
+    try {
+      createSecureContext({ cert: config.cert, key: config.key }); // OpenSSL's own checks (a key type TLS cannot use)
+    } catch (err) {
+      throw new TlsConfigurationError(`the client certificate and key cannot be used for TLS (${(err as Error).message})`, { cause: err });
+    }
   }
 }
 

@@ -11,8 +11,10 @@ import type { Clock } from '../core/clock.js';
 import { loadPrivateKey, loadPublicKey } from '../files/key-files.js';
 import { type PrivateKey, type PublicKey } from '../core/crypto/keys.js';
 import { KeyFileError, StorageError, WorkspaceError } from '../core/errors.js';
-import { HttpFetcher } from '../client/fetcher.js';
+import { HttpFetcher, type Fetcher } from '../client/fetcher.js';
 import { passphraseFrom, type CliEnvironment } from '../cli/environment.js';
+import { caOption, clientTlsFromFiles } from '../cli/tls-args.js';
+import type { ClientTlsConfig } from '../client/tls-client.js';
 import { TOP_LEVEL_ROLES, type TopLevelRole } from '../core/metadata/types.js';
 import { describeExpiry } from './duration.js';
 import { shortKeyId } from './hints.js';
@@ -44,13 +46,18 @@ export interface WorkspaceCommandOptions {
    * Fetches the server's online keys (root create, root add-key --from-server); `tokenEnv` is the
    * variable named by --token-env when the repository's lookup needs a token (onlineKeysTokenEnv).
    */
-  readonly fetchOnlineKeys?: (serverUrl: string, tokenEnv: string | undefined) => Promise<OnlineKeySet>;
+  readonly fetchOnlineKeys?: (serverUrl: string, tokenEnv: string | undefined, tls: ClientTlsConfig | undefined) => Promise<OnlineKeySet>;
   /** When set, root create and root add-key take --token-env with this default, for fetchOnlineKeys. */
   readonly onlineKeysTokenEnv?: string;
   /** More subcommands of the `root` group (the Director's `root push`). */
   readonly rootCommands?: readonly CommandModule<object, object>[];
   /** Replaces the default `pull` (the Director serves only its root chain without a vehicle's key). */
   readonly pull?: CommandModule<object, object>;
+  /**
+   * When set, `pull` takes --token-env with this default and sends that token (Bearer) with every
+   * read: an Image repository that serves only to credentials lets uploaders read (docs/signed-urls.md).
+   */
+  readonly pullTokenEnv?: string;
 }
 
 export interface WorkspaceArgs {
@@ -281,6 +288,7 @@ interface RootCreateArgs extends WorkspaceArgs, TokenEnvArgs {
   readonly snapshotKey?: string[] | undefined;
   readonly expires?: string | undefined;
   readonly server?: string | undefined;
+  readonly ca?: string | undefined;
 }
 
 function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootCreateArgs> {
@@ -313,6 +321,7 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
         .option('snapshot-key', { type: 'string', array: true, describe: keyOption('snapshot', 'public snapshot key file (repeat)') })
         .option('expires', { type: 'string', requiresArg: true, describe: 'duration (365d, 1y) or date; default from the workspace policy (365d)' })
         .option('server', { type: 'string', requiresArg: true, describe: 'server to fetch online keys from; default: the workspace\'s' })
+        .option('ca', caOption(io))
         .example(example[0], example[1]) as unknown as Argv<RootCreateArgs>,
     handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
@@ -329,7 +338,7 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
       if (missing.length > 0) {
         if (options.fetchOnlineKeys === undefined) throw new WorkspaceError(`give ${missing.map((role) => `--${role}-key`).join(' and ')}`);
         const url = serverUrlOf(ws, argv.server);
-        const fetched = await options.fetchOnlineKeys(url, argv.tokenEnv);
+        const fetched = await options.fetchOnlineKeys(url, argv.tokenEnv, clientTlsFromFiles({ ca: argv.ca }));
         for (const role of missing) {
           const key = fetched[role];
           if (key === undefined) throw new WorkspaceError(`${url} offers no online ${role} key: give --${role}-key`, { repository: options.repository, role: 'root' });
@@ -354,6 +363,7 @@ interface RootKeyArgs extends WorkspaceArgs, TokenEnvArgs {
   readonly keyid?: string | undefined;
   readonly fromServer?: boolean | undefined;
   readonly server?: string | undefined;
+  readonly ca?: string | undefined;
 }
 
 function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootKeyArgs> {
@@ -367,6 +377,7 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
         .option('key', { type: 'string', requiresArg: true, describe: 'public key file (TUF key JSON or PEM)' })
         .option('from-server', { type: 'boolean', describe: `${wordList(onlineRolesOf(options), 'or')}: the server's current online key` })
         .option('server', { type: 'string', requiresArg: true, describe: 'server for --from-server; default: the workspace\'s' })
+        .option('ca', caOption(io))
         .example(`${group} root add-key --role root --key root-2.pub.json`, 'start a root rotation: add the new root key')
         .example(`${group} root add-key --role targets --key t4.pub.json`, 'one more targets key') as Argv<RootKeyArgs>,
     handler: async (argv) => {
@@ -378,7 +389,7 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
         if (!online.includes(role)) throw new WorkspaceError(`--from-server is for the online roles: ${wordList(online)}`);
         if (options.fetchOnlineKeys === undefined) throw new WorkspaceError('this repository offers no online keys; give --key');
         const url = serverUrlOf(ws, argv.server);
-        const fetched = (await options.fetchOnlineKeys(url, argv.tokenEnv))[role];
+        const fetched = (await options.fetchOnlineKeys(url, argv.tokenEnv, clientTlsFromFiles({ ca: argv.ca })))[role];
         if (fetched === undefined) throw new WorkspaceError(`${url} offers no online ${role} key: give --key`);
         key = fetched;
       } else if (argv.key !== undefined) {
@@ -662,6 +673,13 @@ function signRequestCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
 
 interface PullArgs extends WorkspaceArgs {
   readonly server?: string | undefined;
+  readonly ca?: string | undefined;
+  readonly tokenEnv?: string | undefined;
+}
+
+/** `fetcher` with the uploader's token on every request (pull from a repository that serves only to credentials). */
+function withBearerToken(fetcher: Fetcher, token: string): Fetcher {
+  return { fetch: (url, options) => fetcher.fetch(url, { ...options, headers: { ...options.headers, authorization: `Bearer ${token}` } }) };
 }
 
 function pullCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, PullArgs> {
@@ -671,11 +689,26 @@ function pullCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
     builder: (yargs) =>
       withWorkspace(yargs, io)
         .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
+        .option('ca', caOption(io))
+        .option('token-env', {
+          type: 'string',
+          requiresArg: true,
+          hidden: options.pullTokenEnv === undefined,
+          default: options.pullTokenEnv,
+          describe: 'environment variable holding the uploader token sent with reads (a repository that serves only to credentials)',
+        })
         .example(`$0 ${options.repository} pull`, 'bring published/ up to date before staging changes') as Argv<PullArgs>,
     handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const url = serverUrlOf(ws, argv.server);
-      const result = await ws.pull({ metadataUrl: `${url}/metadata`, fetcher: new HttpFetcher() });
+      const fetcher = new HttpFetcher({ tls: clientTlsFromFiles({ ca: argv.ca }) });
+      let result: Awaited<ReturnType<Workspace['pull']>>;
+      try {
+        const token = options.pullTokenEnv === undefined || argv.tokenEnv === undefined ? undefined : io.env[argv.tokenEnv];
+        result = await ws.pull({ metadataUrl: `${url}/metadata`, fetcher: token === undefined || token === '' ? fetcher : withBearerToken(fetcher, token) });
+      } finally {
+        fetcher.close();
+      }
       io.print(`pulled from ${url}: root v${result.rootVersion}, timestamp v${result.timestampVersion}, targets v${result.targetsVersion}`);
       for (const [role, version] of Object.entries(result.delegated)) io.print(`  delegated ${role} v${version}`);
       for (const role of result.overtaken) {
