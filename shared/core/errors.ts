@@ -258,6 +258,12 @@ export class TlsFileError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/** A server asked to listen in plain HTTP on an address other machines reach, without --insecure-http. */
+export class PlainHttpRefusedError extends UptaneError {
+  readonly code = 'plain_http_refused';
+  readonly kind = 'fault';
+}
+
 /** A certificate asked of the development PKI with unusable fields (a VIN, serial or host name it cannot encode). */
 export class CertificateRequestError extends UptaneError {
   readonly code = 'certificate_request';

@@ -1,8 +1,11 @@
 // The node:http side of the repository servers: the limits every connection lives under, and a
-// request dispatcher that no handler can crash (docs/threat-model.md HR-1, HR-2, HR-3).
+// request dispatcher that no handler can crash (docs/threat-model.md HR-1, HR-2, HR-3). With TLS
+// configured the same server is a node:https one, under the same limits (shared/server/tls.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { isIP, type Socket } from 'node:net';
 import { sendRawError } from './http-errors.js';
+import { httpsServerOptions, loadTlsMaterial, type TlsServerConfig } from './tls.js';
 
 /** What one server allows each connection; every field has a documented default below. */
 export interface HttpServerLimits {
@@ -74,19 +77,30 @@ export function answerFailure(res: ServerResponse, err: unknown): void {
   }
 }
 
-/** Creates a node:http server for `handler` under `limits`, listening on `host:port`. */
-export async function listenHttp(handler: RequestHandler, options: { port?: number; host?: string; limits: HttpServerLimits }): Promise<Server> {
+/**
+ * Creates a node:http server for `handler` under `limits`, listening on `host:port`; a node:https
+ * one when `tls` is given, its files checked first (typed errors from loadTlsMaterial).
+ */
+export async function listenHttp(
+  handler: RequestHandler,
+  options: { port?: number; host?: string; limits: HttpServerLimits; tls?: TlsServerConfig | undefined },
+): Promise<Server> {
   const { limits } = options;
-  const server = createServer(
-    {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // How often Node looks for connections past headersTimeout or requestTimeout (default 30 s).
-      connectionsCheckingInterval: Math.min(5_000, limits.headersTimeoutMs),
-    },
-    guardRequests(handler),
-  );
+  const httpOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // How often Node looks for connections past headersTimeout or requestTimeout (default 30 s).
+    connectionsCheckingInterval: Math.min(5_000, limits.headersTimeoutMs),
+  };
+  const server: Server =
+    options.tls === undefined
+      ? createServer(httpOptions, guardRequests(handler))
+      : createHttpsServer(
+          // A handshake is part of sending the headers: a client that stalls in it holds a connection no longer (HR-2).
+          { ...httpOptions, ...httpsServerOptions(options.tls, loadTlsMaterial(options.tls)), handshakeTimeout: limits.headersTimeoutMs },
+          guardRequests(handler),
+        );
   server.maxConnections = limits.maxConnections;
   // Socket inactivity (and keep-alive expiry) end here. A socket that still has an answer waiting
   // for a client that stopped reading is reset: closed gracefully, the kernel would keep its unsent
@@ -108,6 +122,11 @@ export async function listenHttp(handler: RequestHandler, options: { port?: numb
     });
   });
   return server;
+}
+
+/** The base URL of a server listening on `host:port`: https when it serves TLS, IPv6 addresses in brackets. */
+export function serverUrl(host: string, port: number, tls: boolean): string {
+  return `${tls ? 'https' : 'http'}://${isIP(host) === 6 ? `[${host}]` : host}:${port}`;
 }
 
 /** How long a refused request's connection still reads (and discards) what the client sends. */
