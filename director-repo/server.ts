@@ -8,7 +8,8 @@ import type { ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { BackgroundTask, type BackgroundStatus } from '../shared/server/background-task.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { MissingTrustedRootError } from '../shared/core/errors.js';
-import { DEFAULT_HTTP_SERVER_LIMITS, listenHttp, type HttpServerLimits } from '../shared/server/http-server.js';
+import { DEFAULT_HTTP_SERVER_LIMITS, listenHttp, serverUrl, type HttpServerLimits } from '../shared/server/http-server.js';
+import { reloadServerTls, type TlsReloadResult, type TlsServerConfig } from '../shared/server/tls.js';
 import { loadOnlineKeys } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
@@ -43,6 +44,11 @@ export interface DirectorServerOptions {
   readonly vehicleAuth?: Pick<DirectorOptions, 'requestSkewMs' | 'maxSignedNoncesPerKey'>;
   /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
+  /**
+   * Serve HTTPS with these files (shared/server/tls.ts); with `clientCaFile`, vehicles present client
+   * certificates that the vehicle routes check (peerCertificateOf). Plain HTTP when absent.
+   */
+  readonly tls?: TlsServerConfig;
 }
 
 export interface RunningDirector {
@@ -53,6 +59,8 @@ export interface RunningDirector {
   readonly storage: SqliteDirectorStore;
   /** How the background campaign rounds fare (docs/threat-model.md HR-8). */
   campaignTickStatus(): BackgroundStatus;
+  /** Re-reads the TLS files for new connections, keeping open ones; a bad file keeps the old ones (the CLI calls it on SIGHUP). */
+  reloadTls(): TlsReloadResult;
   /** Runs one campaign round now, as the timer does (never rejects; see campaignTickStatus). */
   tickCampaigns(): Promise<void>;
   close(): Promise<void>;
@@ -115,7 +123,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       clock: options.clock ?? systemClock,
       authThrottle: options.authThrottle,
     });
-    server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits } });
+    server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {
     opened?.storage.close();
     releaseFolder();
@@ -128,12 +136,13 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   const stopRounds = campaignRounds.every(options.campaignTickMs ?? 10_000);
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: serverUrl(options.host ?? '127.0.0.1', port, options.tls !== undefined),
     services,
     campaigns,
     storage,
     campaignTickStatus: () => campaignRounds.status,
     tickCampaigns: () => campaignRounds.runOnce(),
+    reloadTls: () => reloadServerTls(server, options.tls, options.log ?? ((line) => console.error(line))),
     close: async () => {
       stopRounds();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import type { ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { BackgroundTask, type BackgroundStatus } from '../shared/server/background-task.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
-import { listenHttp } from '../shared/server/http-server.js';
+import { listenHttp, serverUrl } from '../shared/server/http-server.js';
+import { reloadServerTls, type TlsReloadResult, type TlsServerConfig } from '../shared/server/tls.js';
 import { loadOnlineKeys } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
@@ -33,6 +34,11 @@ export interface ImageServerOptions {
   readonly log?: (line: string) => void;
   /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
+  /**
+   * Serve HTTPS with these files (shared/server/tls.ts); with `clientCaFile`, vehicles may present
+   * client certificates (peerCertificateOf). Plain HTTP when absent.
+   */
+  readonly tls?: TlsServerConfig;
 }
 
 export interface RunningImageServer {
@@ -41,6 +47,8 @@ export interface RunningImageServer {
   readonly storage: ImageRepoStorage;
   /** How the background re-signing of snapshot and timestamp fares (docs/threat-model.md HR-8). */
   resignStatus(): BackgroundStatus;
+  /** Re-reads the TLS files for new connections, keeping open ones; a bad file keeps the old ones (the CLI calls it on SIGHUP). */
+  reloadTls(): TlsReloadResult;
   /** Runs one re-signing check now, as the timer does (never rejects; see resignStatus). */
   checkResigning(): Promise<void>;
   close(): Promise<void>;
@@ -83,7 +91,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       clock,
       authThrottle: options.authThrottle,
     });
-    server = await listenHttp(handler, { port: options.port, host: options.host, limits });
+    server = await listenHttp(handler, { port: options.port, host: options.host, limits, tls: options.tls });
   } catch (err) {
     await opened?.storage.close();
     releaseFolder();
@@ -101,11 +109,12 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   const stopResigning = resigning.every(options.refreshIntervalMs ?? 60_000);
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    url: serverUrl(options.host ?? '127.0.0.1', port, options.tls !== undefined),
     repository,
     storage,
     resignStatus: () => resigning.status,
     checkResigning: () => resigning.runOnce(),
+    reloadTls: () => reloadServerTls(server, options.tls, warn),
     close: async () => {
       stopResigning();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
