@@ -3,7 +3,9 @@
 // no listen() inside. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { UptaneError } from '../shared/core/errors.js';
+import { ServerBusyError, UptaneError } from '../shared/core/errors.js';
+import { sendBlob } from '../shared/server/blob-sender.js';
+import { DEFAULT_BUSY_RETRY_AFTER_SECONDS, DEFAULT_DOWNLOAD_SLOTS, StreamSlots } from '../shared/server/stream-slots.js';
 import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
 import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
 import { contentCodingOf, inflateBody } from '../shared/server/compressed-body.js';
@@ -31,6 +33,10 @@ export interface DirectorAppDeps {
   readonly clock?: Clock;
   /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
+  /** The cap on encrypted-image downloads in flight (docs/threat-model.md HR-2); the Image repository's defaults otherwise. */
+  readonly downloads?: StreamSlots;
+  /** Retry-After on a download refused at the cap. */
+  readonly busyRetryAfterSeconds?: number;
 }
 
 type VehicleRequest = Request & { vin?: string };
@@ -79,8 +85,8 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     res.status(201).json(await services.authentication.issueSession(req.vin!));
   });
 
-  // GET /vehicle/metadata/:file and POST /vehicle/manifest are answered before this router
-  // (vehicleFastRoutes, below).
+  // GET /vehicle/metadata/:file, GET /vehicle/images/:file and POST /vehicle/manifest are answered
+  // before this router (vehicleFastRoutes, below).
 
   // --- Operator API ----------------------------------------------------------------------------
   // Token, expiry, revocation, scope per route and failed-attempt limits: operator-auth.ts (HR-10).
@@ -114,8 +120,8 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
   });
 
   operatorRoute(operator, 'POST /assignments', jsonBody, async (req) => {
-    const { vin, vins, image, ecuSerial, hardwareId, dryRun } = parseAssignment(req.body);
-    const request = { vins: vins ?? [vin!], image, ecuSerial, hardwareId };
+    const { vin, vins, image, ecuSerial, hardwareId, dryRun, encrypt } = parseAssignment(req.body);
+    const request = { vins: vins ?? [vin!], image, ecuSerial, hardwareId, encrypt };
     if (dryRun === true) return { answer: { dryRun: true, plan: await services.assignments.planAssignments(request) } };
     const created = await services.assignments.assign(request, req.operator!);
     log?.(`${created.length} assignment(s) of ${request.image} by ${req.operator}`);
@@ -172,9 +178,21 @@ export function createHandler(deps: DirectorAppDeps): RequestHandler {
  * What every vehicle sends on every cycle, answered on plain node:http before express's router,
  * whose routing cost more than the work itself (bench/RESULTS.md, figures 1 and 2).
  */
-export function vehicleFastRoutes({ services, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, log }: Pick<DirectorAppDeps, 'services' | 'maxBodyBytes' | 'log'>): FastRoute[] {
+export function vehicleFastRoutes({
+  services,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  log,
+  downloads = new StreamSlots(DEFAULT_DOWNLOAD_SLOTS),
+  busyRetryAfterSeconds = DEFAULT_BUSY_RETRY_AFTER_SECONDS,
+}: Pick<DirectorAppDeps, 'services' | 'maxBodyBytes' | 'log' | 'downloads' | 'busyRetryAfterSeconds'>): FastRoute[] {
+  const downloadLimits = { downloads, busyRetryAfterSeconds };
   return [
     { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(services, req, res, file!).catch((err: unknown) => answerFailure(res, err)) },
+    {
+      method: 'GET',
+      path: '/vehicle/images/:file',
+      handle: (req, res, { file }) => serveEncryptedImage(services, req, res, file!, downloadLimits).catch((err: unknown) => answerFailure(res, err)),
+    },
     { method: 'POST', path: '/vehicle/manifest', handle: (req, res) => serveVehicleManifest(services, req, res, { maxBodyBytes, log }) },
   ];
 }
@@ -190,6 +208,42 @@ async function serveVehicleMetadata({ authentication, metadata }: DirectorServic
     }
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': bytes.length });
     res.end(bytes);
+  } catch (err) {
+    closeIfUnread(req, res);
+    sendRawError(res, err);
+  }
+}
+
+/**
+ * GET /vehicle/images/<ciphertext sha256>.enc: an image the operator had encrypted for an ECU of this
+ * vehicle (docs/image-encryption.md), with the same authentication as its metadata, streamed from
+ * the Director's cache with a single Range honoured (a cut download resumes) and the Image
+ * repository's caps on downloads in flight (docs/threat-model.md HR-2). Only a ciphertext one of the
+ * vehicle's own active assignments lists is served: any other, another vehicle's included, is the
+ * same 404 as one that does not exist, so no vehicle learns what others are sent.
+ */
+async function serveEncryptedImage(
+  { authentication, encryptedImages }: DirectorServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+  file: string,
+  limits: { readonly downloads: StreamSlots; readonly busyRetryAfterSeconds: number },
+): Promise<void> {
+  try {
+    const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url! });
+    const found = await encryptedImages.servable(vin, file);
+    if (found === undefined) {
+      sendRawJson(res, 404, { error: { code: 'not_found', message: `no encrypted image ${file} for this vehicle` } });
+      return;
+    }
+    // Each download holds slabs until its client has read them: a capped number at a time.
+    if (req.method !== 'HEAD') {
+      const release = limits.downloads.tryTake(req.socket.remoteAddress ?? '');
+      if (release === undefined) throw new ServerBusyError(`too many image downloads in flight; retry in ${limits.busyRetryAfterSeconds} s`, limits.busyRetryAfterSeconds);
+      res.once('close', release);
+    }
+    // Meant for one vehicle: no shared cache may keep it.
+    await sendBlob(req, res, found.path, found.sha256, { cacheControl: 'private, no-store' });
   } catch (err) {
     closeIfUnread(req, res);
     sendRawError(res, err);

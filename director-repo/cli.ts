@@ -141,6 +141,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
 interface RegisterArgs extends RemoteArgs {
   readonly vin?: string | undefined;
   readonly ecu?: string[] | undefined;
+  readonly encryptionKey?: string[] | undefined;
   readonly csv?: string | undefined;
   readonly dryRun: boolean;
   readonly json: boolean;
@@ -162,6 +163,26 @@ export function parseEcuSpec(spec: string): EcuRegistration {
 }
 
 export const CSV_COLUMNS = ['vin', 'ecu_serial', 'hardware_id', 'public_key', 'primary'] as const;
+/** Columns a CSV may have or leave out: files written before they existed stay valid. */
+export const OPTIONAL_CSV_COLUMNS = ['encryption_public_key'] as const;
+
+/**
+ * `--encryption-key serial:hex`, one per ECU that has an X25519 encryption key, added to the `--ecu`
+ * of that serial; the key is taken from the right, as a serial may hold ':'.
+ */
+export function withEncryptionKeys(ecus: readonly EcuRegistration[], specs: readonly string[]): EcuRegistration[] {
+  const keys = new Map<string, string>();
+  for (const spec of specs) {
+    const at = spec.lastIndexOf(':');
+    const serial = spec.slice(0, Math.max(at, 0));
+    const key = spec.slice(at + 1).toLowerCase();
+    if (at <= 0 || !HEX_KEY.test(key)) throw new Error(`--encryption-key ${spec}: write serial:encryptionPublicKeyHex, the key 64 hex characters (the ECU's X25519 public key)`);
+    if (!ecus.some((e) => e.serial === serial)) throw new Error(`--encryption-key ${spec}: no --ecu has the serial ${serial}`);
+    if (keys.has(serial)) throw new Error(`--encryption-key: ECU ${serial} is given two encryption keys`);
+    keys.set(serial, key);
+  }
+  return ecus.map((ecu) => (keys.has(ecu.serial) ? { ...ecu, encryptionPublicKey: keys.get(ecu.serial)! } : ecu));
+}
 
 /** A vehicle from the CSV: its ECUs, the lines they came from, and what is wrong with them. */
 export interface CsvVehicle {
@@ -183,16 +204,17 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
   const header = splitCsvLine(lines[headerIndex]!);
   if (typeof header === 'string') throw new Error(`${file} line ${headerIndex + 1}: ${header}`);
   const names = header.map((h) => h.toLowerCase());
-  const unknown = names.filter((n) => !(CSV_COLUMNS as readonly string[]).includes(n));
+  const known: readonly string[] = [...CSV_COLUMNS, ...OPTIONAL_CSV_COLUMNS];
+  const unknown = names.filter((n) => !known.includes(n));
   const missing = CSV_COLUMNS.filter((c) => !names.includes(c));
   if (unknown.length > 0 || missing.length > 0 || new Set(names).size !== names.length) {
     throw new Error(
-      `${file} line ${headerIndex + 1}: the header must name the columns ${CSV_COLUMNS.join(',')} once each` +
+      `${file} line ${headerIndex + 1}: the header must name the columns ${CSV_COLUMNS.join(',')} once each (and may name ${OPTIONAL_CSV_COLUMNS.join(',')})` +
         (missing.length > 0 ? `; missing ${missing.join(', ')}` : '') +
         (unknown.length > 0 ? `; unknown ${unknown.join(', ')}` : ''),
     );
   }
-  const column = Object.fromEntries(CSV_COLUMNS.map((c) => [c, names.indexOf(c)])) as Record<(typeof CSV_COLUMNS)[number], number>;
+  const column = Object.fromEntries([...CSV_COLUMNS, ...OPTIONAL_CSV_COLUMNS].map((c) => [c, names.indexOf(c)])) as Record<(typeof CSV_COLUMNS)[number] | (typeof OPTIONAL_CSV_COLUMNS)[number], number>;
   const vehicles = new Map<string, CsvVehicle>();
   const orphans: CsvVehicle[] = [];
   lines.forEach((raw, index) => {
@@ -215,11 +237,17 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     const hardwareId = fields[column.hardware_id]!;
     const publicKey = fields[column.public_key]!.toLowerCase();
     const primaryText = fields[column.primary]!.toLowerCase();
+    // Empty (or no such column): the ECU has no encryption key, and images cannot be encrypted for it.
+    const encryptionPublicKey = column.encryption_public_key === -1 ? '' : fields[column.encryption_public_key]!.toLowerCase();
     if (serial === '') return problem('no ecu_serial');
     if (hardwareId === '') return problem('no hardware_id');
     if (!HEX_KEY.test(publicKey)) return problem('public_key must be 64 hex characters (the Ed25519 public key, as `uptane keys show` prints it)');
     if (!['', 'yes', 'no', 'true', 'false', '1', '0', 'primary'].includes(primaryText)) return problem(`primary is ${JSON.stringify(primaryText)}: write yes or leave it empty`);
-    vehicle.ecus.push({ serial, hardwareId, publicKey, primary: ['yes', 'true', '1', 'primary'].includes(primaryText) });
+    if (encryptionPublicKey !== '' && !HEX_KEY.test(encryptionPublicKey)) {
+      return problem("encryption_public_key must be 64 hex characters (the ECU's X25519 public key) or empty");
+    }
+    const ecu: EcuRegistration = { serial, hardwareId, publicKey, primary: ['yes', 'true', '1', 'primary'].includes(primaryText) };
+    vehicle.ecus.push(encryptionPublicKey === '' ? ecu : { ...ecu, encryptionPublicKey });
   });
   return [...orphans, ...vehicles.values()].sort((a, b) => a.lines[0]! - b.lines[0]!);
 }
@@ -232,13 +260,17 @@ interface RegisterResult {
   readonly error?: { readonly code: string; readonly message: string };
 }
 
-/** Same ECUs (serial, hardware id, role, key) as registered: re-running a CSV is then harmless. */
+/**
+ * Same ECUs (serial, hardware id, role, signing key, encryption key or none) as registered: re-running
+ * a CSV is then harmless, and a different encryption key is a conflict like a different signing key.
+ */
 function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): boolean {
-  const key = (serial: string, hardwareId: string, primary: boolean, keyid: string) => `${serial}\n${hardwareId}\n${primary}\n${keyid}`;
-  const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid)));
+  const key = (serial: string, hardwareId: string, primary: boolean, keyid: string, encryptionKey: string | null | undefined) =>
+    `${serial}\n${hardwareId}\n${primary}\n${keyid}\n${encryptionKey ?? '-'}`;
+  const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid, e.encryptionPublicKey)));
   return (
     registered.size === registration.ecus.length &&
-    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, PublicKey.fromHex(e.publicKey).keyid)))
+    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, PublicKey.fromHex(e.publicKey).keyid, e.encryptionPublicKey)))
   );
 }
 
@@ -336,15 +368,17 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
 function printVehicleEcus(io: CliEnvironment, status: VehicleStatus): void {
   printTable(
     io,
-    ['SERIAL', 'HARDWARE', 'ROLE', 'KEYID', 'INSTALLED', 'REPORTED', 'ASSIGNMENT'],
+    ['SERIAL', 'HARDWARE', 'ROLE', 'KEYID', 'ENCRYPTION KEY', 'INSTALLED', 'REPORTED', 'ASSIGNMENT'],
     status.ecus.map((e) => [
       e.serial,
       e.hardwareId,
       e.primary ? 'primary' : 'secondary',
       shortId(e.keyid),
+      // Older Directors answer without the field: no key shown.
+      e.encryptionKeyid === null || e.encryptionKeyid === undefined ? '-' : shortId(e.encryptionKeyid),
       e.installed === null ? '-' : `${e.installed.filename}${e.installed.releaseCounter === null ? '' : ` (release ${e.installed.releaseCounter})`}`,
       e.reportedAt ?? 'never',
-      e.pending === null ? '-' : `#${e.pending.id} ${e.pending.state}: ${e.pending.filename}`,
+      e.pending === null ? '-' : `#${e.pending.id} ${e.pending.state}: ${e.pending.filename}${e.pending.encryption ? ' (encrypted)' : ''}`,
     ]),
   );
 }
@@ -361,10 +395,16 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         requiresArg: true,
         describe: 'an ECU as serial:hardwareId:publicKeyHex, with :primary on exactly one; repeat for each ECU',
       })
+      .option('encryption-key', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: "an ECU's X25519 image-encryption public key as serial:hex (64 hex characters); repeat per ECU that has one",
+      })
       .option('csv', { type: 'string', requiresArg: true, describe: 'register every vehicle in this CSV file (columns below)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'with --csv: check the file only; send nothing' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
-      .conflicts('csv', ['vin', 'ecu'])
+      .conflicts('csv', ['vin', 'ecu', 'encryption-key'])
       .check((argv) => {
         if (argv.csv === undefined) {
           if (typeof argv.vin !== 'string') throw new Error('give --vin VIN (once) and an --ecu for each ECU, or --csv FILE');
@@ -379,6 +419,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
       .epilogue(
         [
           'CSV format: a header line naming the columns vin,ecu_serial,hardware_id,public_key,primary (any order), then one row per ECU.',
+          "An optional column encryption_public_key holds an ECU's 64-hex X25519 encryption public key (empty for none), needed before `assign --encrypt`.",
           'Rows with the same VIN make one vehicle; public_key is the 64-hex Ed25519 public key; primary is "yes" on exactly one ECU',
           'of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".',
           'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,tcu-1,tcu-a,6a1f...c2,yes\n  WVW123,ecm-1,ecm-x1,93be...0d,',
@@ -389,7 +430,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
       ) as unknown as Argv<RegisterArgs>,
   handler: async (argv) => {
     if (argv.csv !== undefined) return registerCsv(io, argv, argv.csv);
-    const registration: VehicleRegistration = { vin: argv.vin!, ecus: (argv.ecu ?? []).map(parseEcuSpec) };
+    const registration: VehicleRegistration = { vin: argv.vin!, ecus: withEncryptionKeys((argv.ecu ?? []).map(parseEcuSpec), argv.encryptionKey ?? []) };
     const client = OperatorClient.from(io, argv);
     const { result, status } = await registerOne(client, registration);
     if (argv.json) {
@@ -509,6 +550,7 @@ interface AssignArgs extends RemoteArgs {
   readonly ecu?: string | undefined;
   readonly hardwareId?: string | undefined;
   readonly dryRun: boolean;
+  readonly encrypt: boolean;
   readonly json: boolean;
 }
 
@@ -523,6 +565,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       .option('ecu', { type: 'string', requiresArg: true, describe: 'the ECU serial (one vehicle)' })
       .option('hardware-id', { type: 'string', requiresArg: true, describe: 'every ECU with this hardware id in each vehicle' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'show which ECU of which vehicle would get what; store nothing' })
+      .option('encrypt', { type: 'boolean', default: false, describe: "encrypt the image for each ECU (each needs a registered encryption key)" })
       .option('json', { type: 'boolean', default: false, describe: 'print the plan or the assignments as JSON' })
       .conflicts('ecu', 'hardware-id')
       .check((argv) => {
@@ -537,9 +580,11 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --dry-run', 'what would change, nothing stored')
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1', 'assign it')
       .example('$0 director assign --image brake/abs-7.bin --vins-file eu-fleet.txt --hardware-id abs-z', 'every abs-z ECU of the listed vehicles')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --encrypt', 'encrypted for that ECU alone')
       .epilogue(
         'The Director checks that the Image repository signs the image, that its hardware ids include the ECU\'s, and that its release counter is not below the installed one. ' +
-          'All the assignments of one command are stored together or not at all; an ECU with an active assignment is refused (cancel it first).',
+          'All the assignments of one command are stored together or not at all; an ECU with an active assignment is refused (cancel it first). ' +
+          'With --encrypt the Director encrypts the image once and wraps its key for each ECU; an ECU without a registered encryption key refuses the whole command (no_encryption_key).',
       ) as unknown as Argv<AssignArgs>,
   handler: async (argv) => {
     const client = OperatorClient.from(io, argv);
@@ -551,6 +596,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       ...(argv.ecu === undefined ? {} : { ecuSerial: argv.ecu }),
       ...(argv.hardwareId === undefined ? {} : { hardwareId: argv.hardwareId }),
       ...(argv.dryRun ? { dryRun: true } : {}),
+      ...(argv.encrypt ? { encrypt: true } : {}),
     };
     const what = `${argv.dryRun ? 'plan' : 'make'} the assignment of ${argv.image}`;
     const answer = await client.send('POST /assignments', what, { body });
@@ -576,7 +622,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       printJson(io, { assignments });
       return;
     }
-    io.print(`assigned ${argv.image} to ${plural(assignments.length, 'ECU')} in ${plural(vehicleCount(assignments), 'vehicle')}`);
+    io.print(`assigned ${argv.image}${argv.encrypt ? ' encrypted' : ''} to ${plural(assignments.length, 'ECU')} in ${plural(vehicleCount(assignments), 'vehicle')}`);
     printTable(io, ['ID', 'VIN', 'ECU', 'RELEASE', 'STATE'], assignments.map((a) => [String(a.id), a.vin, a.ecuSerial, String(a.releaseCounter), a.state]));
     if (listed.length !== vins.length) io.print(`(${plural(listed.length - vins.length, 'repeated VIN')} ignored)`);
     io.print('vehicles get it at their next update check; cancel one with `uptane director cancel ID`');
@@ -624,6 +670,7 @@ interface ReplaceArgs extends RemoteArgs {
   readonly serial: string;
   readonly hardwareId: string;
   readonly publicKey: string;
+  readonly encryptionPublicKey?: string | undefined;
   readonly json: boolean;
 }
 
@@ -637,9 +684,11 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
       .option('serial', { type: 'string', demandOption: true, requiresArg: true, describe: 'serial of the new ECU (may equal the old one for a re-keyed ECU)' })
       .option('hardware-id', { type: 'string', demandOption: true, requiresArg: true, describe: 'hardware id of the new ECU' })
       .option('public-key', { type: 'string', demandOption: true, requiresArg: true, describe: "the new ECU's Ed25519 public key, 64 hex characters" })
+      .option('encryption-public-key', { type: 'string', requiresArg: true, describe: "the new ECU's X25519 image-encryption public key, 64 hex characters (none: images cannot be encrypted for it)" })
       .option('json', { type: 'boolean', default: false, describe: 'print the vehicle status as JSON' })
       .check((argv) => {
         if (!HEX_KEY.test(String(argv['public-key']))) throw new Error('--public-key must be 64 lowercase hex characters (`uptane keys show KEYFILE` prints it)');
+        if (argv['encryption-public-key'] !== undefined && !HEX_KEY.test(String(argv['encryption-public-key']))) throw new Error('--encryption-public-key must be 64 lowercase hex characters');
         return true;
       })
       .example('$0 director replace-ecu WVW123 ecm-1 --serial ecm-9 --hardware-id ecm-x1 --public-key 93be...0d', 'a new engine ECU after a repair')
@@ -648,7 +697,7 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
     const client = OperatorClient.from(io, argv);
     const status = await client.send('POST /vehicles/:vin/ecus/:serial/replace', `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
       params: { vin: argv.vin, serial: argv.oldSerial },
-      body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey: argv.publicKey },
+      body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey: argv.publicKey, ...(argv.encryptionPublicKey === undefined ? {} : { encryptionPublicKey: argv.encryptionPublicKey }) },
     });
     if (argv.json) {
       printJson(io, status);

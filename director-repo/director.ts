@@ -4,6 +4,7 @@
 // store interfaces (store/).
 import type { Clock } from '../shared/core/clock.js';
 import { Campaigns } from './campaigns.js';
+import { EncryptedImages } from './encrypted-images.js';
 import type { ImageCatalog } from './image-catalog.js';
 import type { ManifestCheckConfig } from './manifest-checks.js';
 import { AssignmentService } from './services/assignments.js';
@@ -23,6 +24,8 @@ export interface DirectorOptions extends VehicleAuthOptions {
   readonly manifestChecks?: ManifestCheckConfig;
   /** Largest number of VINs one assignment request may name. */
   readonly maxVinsPerAssignment?: number;
+  /** The folder of encrypted images' ciphertexts (`<data-dir>/encrypted-images`); without it the Director cannot encrypt. */
+  readonly encryptedImagesDir?: string;
 }
 
 /** The Director's focused services, each depending on the store interfaces only: a plain record, no behaviour of its own. */
@@ -34,13 +37,16 @@ export interface DirectorServices {
   readonly metadata: VehicleMetadataSigner;
   readonly root: DirectorRoot;
   readonly campaigns: Campaigns;
+  /** Encrypted images' ciphertexts and wrapped keys (docs/image-encryption.md). */
+  readonly encryptedImages: EncryptedImages;
 }
 
 /** Builds the Director's services on `store`. */
 export function composeDirector(store: DirectorStore, options: DirectorOptions): DirectorServices {
   const { clock } = options;
   const authentication = new VehicleAuthentication(store, clock, options);
-  const assignments = new AssignmentService(store, options.images, clock, options.maxVinsPerAssignment);
+  const encryptedImages = new EncryptedImages(store, options.images, clock, options.encryptedImagesDir);
+  const assignments = new AssignmentService(store, options.images, clock, options.maxVinsPerAssignment, encryptedImages);
   const intake = new ManifestIntakeService(store, clock, options.manifestChecks);
   return {
     authentication,
@@ -50,5 +56,6 @@ export function composeDirector(store: DirectorStore, options: DirectorOptions):
     metadata: new VehicleMetadataSigner(store, options.onlineKeys, clock, options.metadata),
     root: new DirectorRoot(store, options.onlineKeys, clock),
     campaigns: new Campaigns(store, assignments, intake, clock),
+    encryptedImages,
   };
 }

@@ -4,7 +4,8 @@
 // generate, store or list more than these limits allow (docs/threat-model.md HR-7, HR-9b, HR-9c,
 // HR-9d). The rules about what the values mean (a stage's share, a VIN's characters) stay with the
 // services; this module only says "a string of at most N", "a whole number from A to B", ...
-import { BadRequestError } from '../shared/core/errors.js';
+import { encryptionPublicKeyFromHex } from '../shared/core/crypto/image-encryption.js';
+import { BadRequestError, MalformedEncryptionKeyError, UptaneError } from '../shared/core/errors.js';
 import type { AssignmentBody, CampaignBody, CampaignHaltRules, CampaignSchedule, CampaignStage, EcuBody, GroupBody, GroupFilterBody } from './api/operator-api.js';
 import type { VehicleRegistration } from './services/inventory.js';
 
@@ -142,14 +143,30 @@ export function pathText(raw: unknown, what: string, max: number): string {
 // --- Request bodies: the one validator set of the operator API's bodies (api/operator-api.ts) -----
 // Each returns the route's body type, every field checked in the order the messages name them.
 
+/**
+ * An ECU's X25519 encryption public key: 64 lowercase hex characters of a usable point, else a
+ * MalformedEncryptionKeyError (400 malformed_encryption_key) naming the field; nothing is stored.
+ */
+export function encryptionKey(value: unknown, what: string): string {
+  const hex = text(value, what, LIMITS.publicKey);
+  try {
+    return encryptionPublicKeyFromHex(hex).hex;
+  } catch (err) {
+    if (err instanceof UptaneError) throw new MalformedEncryptionKeyError(`${what}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
 /** An ECU as registration and replacement take it. */
 export function parseEcu(raw: unknown, what: string): EcuBody {
   const ecu = object(raw, what);
-  return {
+  const checked = {
     serial: text(ecu.serial, 'serial', LIMITS.serial),
     hardwareId: text(ecu.hardwareId, 'hardwareId', LIMITS.serial),
     publicKey: text(ecu.publicKey, 'publicKey', LIMITS.publicKey),
   };
+  const encryptionPublicKey = optional(ecu.encryptionPublicKey, (v) => encryptionKey(v, `ECU ${checked.serial} encryptionPublicKey`));
+  return encryptionPublicKey === undefined ? checked : { ...checked, encryptionPublicKey };
 }
 
 /** POST /vehicles; attributes default to none and every ECU says whether it is the primary. */
@@ -177,6 +194,7 @@ export function parseAssignment(raw: unknown): AssignmentBody {
     ecuSerial: optional(body.ecuSerial, (v) => text(v, 'ecuSerial', LIMITS.serial)),
     hardwareId: optional(body.hardwareId, (v) => text(v, 'hardwareId', LIMITS.serial)),
     dryRun: optional(body.dryRun, (v) => flag(v, 'dryRun')),
+    encrypt: optional(body.encrypt, (v) => flag(v, 'encrypt')),
   };
 }
 

@@ -73,7 +73,7 @@ export interface RunningDirector {
 export const DEFAULT_DIRECTOR_LIMITS: HttpServerLimits = { ...DEFAULT_HTTP_SERVER_LIMITS, idleTimeoutMs: 60_000 };
 
 /** The subfolders of a Director data folder, owner-only like the folder (docs/threat-model.md HR-9h). */
-const SUBFOLDERS = ['keys', 'image-repo-metadata'];
+const SUBFOLDERS = ['keys', 'image-repo-metadata', 'encrypted-images'];
 
 /** The inventory database of a Director data folder, for commands that need no server (operator tokens). */
 export function openDirectorStorage(dataDir: string): SqliteDirectorStore {
@@ -86,7 +86,9 @@ export function openDirector(options: DirectorServerOptions): { services: Direct
   const storage = openDirectorStorage(options.dataDir);
   const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
   const images = options.images ?? imageClient(options, clock);
-  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, ...options.vehicleAuth });
+  // Ciphertexts of encrypted images, owner-only like their keys in the database (docs/image-encryption.md).
+  const encryptedImagesDir = join(options.dataDir, 'encrypted-images');
+  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, encryptedImagesDir, ...options.vehicleAuth });
   return { storage, services };
 }
 

@@ -28,9 +28,10 @@ export function lostImageRedelivery(recent: readonly AssignmentRecord[], ecu: Ec
   if (last.filename !== fault.image.filename || last.hashes.sha256 !== fault.image.hashes.sha256) return undefined;
   const runs = report.installed_image;
   if (runs.filename === last.filename && runs.hashes.sha256 === last.hashes.sha256) return undefined;
-  const { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter } = last;
+  const { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter, encryption } = last;
   return {
-    assignment: { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter },
+    // An encrypted image goes again as it went: the same ciphertext, the key wrapped for the same ECU.
+    assignment: { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter, ...(encryption === undefined || encryption === null ? {} : { encryption }) },
     reason: `re-delivery: ECU ${ecuSerial} found ${filename} corrupted in its active slot at ${fault.detected_at} (${fault.recovery === 'fallback' ? 'fell back to its other slot' : 'no verified image left'})`,
     actor: REDELIVERY_ACTOR,
     action: 'redeliver',

@@ -12,6 +12,7 @@ import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import { formatExpires, SPEC_VERSION } from '../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../shared/core/metadata/sign.js';
 import type { TargetFile, TargetsSigned } from '../shared/core/metadata/types.js';
+import type { ImageEncryption } from './api/operator-api.js';
 import { buildSnapshot, buildTimestamp } from '../shared/server/snapshot-timestamp.js';
 import type { AssignmentRecord } from './store/assignments.js';
 import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
@@ -39,13 +40,20 @@ export const DEFAULT_VEHICLE_METADATA_CONFIG: VehicleMetadataConfig = {
 
 type Role = StoredVehicleMetadata['role'];
 
-/** The targets entries for a vehicle's active assignments: one image per ECU, keyed by filename. */
+type EcuIdentifier = { hardwareId: string; encryption?: ImageEncryption };
+
+/**
+ * The targets entries for a vehicle's active assignments: one image per ECU, keyed by filename. An
+ * image encrypted for an ECU names, under that ECU, its wrapped key and the ciphertext to download
+ * (docs/image-encryption.md); the entry's length and hashes stay the plaintext's, the Image
+ * repository's, so the ECU checks what it decrypted against them (#full_verification step 10.2.1).
+ */
 export function targetsFor(assignments: readonly AssignmentRecord[]): Record<string, TargetFile> {
-  const targets: Record<string, { length: number; hashes: Record<string, string>; custom: { ecuIdentifiers: Record<string, { hardwareId: string }>; releaseCounter: number } }> = {};
+  const targets: Record<string, { length: number; hashes: Record<string, string>; custom: { ecuIdentifiers: Record<string, EcuIdentifier>; releaseCounter: number } }> = {};
   for (const a of assignments) {
     // Two ECUs may get the same image: one entry names both (ecuIdentifiers is a map).
     const entry = (targets[a.filename] ??= { length: a.length, hashes: a.hashes, custom: { ecuIdentifiers: {}, releaseCounter: a.releaseCounter } });
-    entry.custom.ecuIdentifiers[a.ecuSerial] = { hardwareId: a.hardwareId };
+    entry.custom.ecuIdentifiers[a.ecuSerial] = a.encryption === undefined || a.encryption === null ? { hardwareId: a.hardwareId } : { hardwareId: a.hardwareId, encryption: a.encryption };
   }
   return targets;
 }

@@ -87,7 +87,8 @@ export class VehicleSessionTokens {
  */
 export function isSessionRoute(request: { readonly method: string; readonly path: string }): boolean {
   const pathname = request.path.split('?', 1)[0]!;
-  if (request.method === 'GET' || request.method === 'HEAD') return pathname.startsWith('/vehicle/metadata/');
+  // Encrypted images are downloads a vehicle polls for, like its metadata (docs/image-encryption.md).
+  if (request.method === 'GET' || request.method === 'HEAD') return pathname.startsWith('/vehicle/metadata/') || pathname.startsWith('/vehicle/images/');
   return request.method === 'POST' && pathname === '/vehicle/manifest';
 }
 

@@ -15,6 +15,11 @@ export interface EcuBody {
   readonly hardwareId: string;
   /** Ed25519, 64 hex digits. */
   readonly publicKey: string;
+  /**
+   * The ECU's X25519 image-encryption public key, 64 hex digits (raw), separate from its signing key;
+   * without one the Director cannot encrypt images for it (docs/image-encryption.md).
+   */
+  readonly encryptionPublicKey?: string;
 }
 
 export interface VehicleRegistrationBody {
@@ -30,6 +35,12 @@ export type AssignmentBody = ({ readonly vin: string; readonly vins?: never } | 
   readonly hardwareId?: string;
   /** Plan only: the answer is an AssignmentPlan and nothing is assigned. */
   readonly dryRun?: boolean;
+  /**
+   * Encrypt the image for each ECU (its content key wrapped to the ECU's encryption key). The
+   * operator's choice alone; an ECU without an encryption key refuses the whole request (409
+   * no_encryption_key).
+   */
+  readonly encrypt?: boolean;
 };
 
 /** A dynamic group's members: every vehicle that meets all of the given terms. */
@@ -109,15 +120,32 @@ export interface InstalledImage {
 
 export type AssignmentState = 'pending' | 'in_flight' | 'installed' | 'failed' | 'cancelled';
 
+/**
+ * How an image is encrypted for one ECU, exactly as the Director's targets list it under
+ * custom.ecuIdentifiers[serial].encryption (docs/image-encryption.md): the content key wrapped to the
+ * ECU's encryption key, and the ciphertext the vehicle downloads from GET /vehicle/images/<file>.
+ */
+export interface ImageEncryption {
+  readonly scheme: string;
+  /** The keyid (hex SHA-256 of the raw key) of the ECU's encryption public key the key is wrapped to. */
+  readonly keyid: string;
+  readonly encapsulatedKey: string;
+  readonly wrappedKey: string;
+  readonly encryptedTarget: { readonly filename: string; readonly length: number; readonly hashes: { readonly sha256: string } };
+}
+
 /** An image for one ECU of one vehicle, as an assignment or its plan names it. */
 export interface AssignedImage {
   readonly vin: string;
   readonly ecuSerial: string;
   readonly filename: string;
+  /** The plaintext image's, as the Image repository signs them, encrypted or not. */
   readonly length: number;
   readonly hashes: Readonly<Record<string, string>>;
   readonly hardwareId: string;
   readonly releaseCounter: number;
+  /** Present (not null) when the operator had the image encrypted for this ECU. */
+  readonly encryption?: ImageEncryption | null;
 }
 
 export interface Assignment extends AssignedImage {
@@ -133,6 +161,9 @@ export interface EcuStatus {
   readonly hardwareId: string;
   readonly primary: boolean;
   readonly keyid: string;
+  /** The ECU's X25519 image-encryption public key (hex) and its keyid, or null when it has none. */
+  readonly encryptionPublicKey: string | null;
+  readonly encryptionKeyid: string | null;
   readonly installed: InstalledImage | null;
   readonly reportedAt: string | null;
   /** The ECU's active assignment, if any. */
@@ -174,6 +205,8 @@ export interface VehicleList {
 export interface PlannedAssignment extends AssignedImage {
   /** What the ECU reports installed now. */
   readonly installed: string | null;
+  /** The image would be encrypted for this ECU (the plan checked that it has an encryption key). */
+  readonly encrypt?: boolean;
 }
 
 export interface AssignmentPlan {

@@ -1,10 +1,13 @@
 // The assignment service: which image goes to which ECU, checked against the Image repository (the
 // image exists, fits the ECU's hardware id, does not lower its release counter), stored with the
-// vehicles' targets marked for re-signing in the same unit of work.
+// vehicles' targets marked for re-signing in the same unit of work. An assignment the operator wants
+// encrypted gets the image's one ciphertext and, per ECU, its content key wrapped to that ECU's
+// encryption key (encrypted-images.ts), all made before the unit of work that stores them.
 import type { Clock } from '../../shared/core/clock.js';
-import { BadRequestError, ConflictError, ImageRollbackError, IncompatibleImageError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import { BadRequestError, ConflictError, ImageRollbackError, IncompatibleImageError, NoEncryptionKeyError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
 import type { TargetFile } from '../../shared/core/metadata/types.js';
-import type { PlannedAssignment } from '../api/operator-api.js';
+import type { ImageEncryption, PlannedAssignment } from '../api/operator-api.js';
+import type { EncryptedImageRecord, EncryptedImages } from '../encrypted-images.js';
 import type { ImageCatalog } from '../image-catalog.js';
 import type { AssignmentRecord } from '../store/assignments.js';
 import type { DirectorStore, DirectorTransaction } from '../store/director-store.js';
@@ -17,6 +20,8 @@ export interface AssignmentRequest {
   /** Which ECU: by serial (one vehicle), or every ECU with this hardware id in each vehicle. */
   readonly ecuSerial?: string;
   readonly hardwareId?: string;
+  /** Encrypt the image for each ECU: the operator's decision; every chosen ECU needs an encryption key. */
+  readonly encrypt?: boolean;
 }
 
 /** One ECU's image as a dry run plans it, with what the ECU reports installed now (the wire type). */
@@ -43,19 +48,28 @@ export class AssignmentService {
     private readonly clock: Clock,
     /** Largest number of VINs one assignment request may name. */
     private readonly maxVinsPerAssignment = 100_000,
+    /** Where encrypted assignments get their ciphertext and wrapped keys. */
+    private readonly encryption?: EncryptedImages,
   ) {}
 
   /**
    * Works out which ECU of which vehicle would get what, after checking that the image exists in the
-   * Image repository, fits the ECU's hardware id, and does not lower its release counter.
+   * Image repository, fits the ECU's hardware id, and does not lower its release counter; with
+   * `encrypt`, that every chosen ECU has an encryption key (NoEncryptionKeyError, 409).
    */
   async planAssignments(request: AssignmentRequest): Promise<PlannedAssignment[]> {
+    return (await this.plan(request)).plans;
+  }
+
+  /** planAssignments, with the encryption key of each ECU the plan encrypts for (by serial). */
+  private async plan(request: AssignmentRequest): Promise<{ plans: PlannedAssignment[]; images: Map<string, TargetFile>; encryptionKeys: Map<string, string> }> {
     const max = this.maxVinsPerAssignment;
     if (request.vins.length === 0 || request.vins.length > max) throw new BadRequestError(`name 1 to ${max} VINs`, ctx);
     if ((request.ecuSerial === undefined) === (request.hardwareId === undefined)) throw new BadRequestError('name either ecuSerial or hardwareId', ctx);
     if (request.ecuSerial !== undefined && request.vins.length !== 1) throw new BadRequestError('ecuSerial applies to one vehicle; use hardwareId for many', ctx);
     const plans: PlannedAssignment[] = [];
     const imagesByHardware = new Map<string, TargetFile>();
+    const encryptionKeys = new Map<string, string>();
     let ecusOf = new Map<string, EcuRecord[]>();
     for (const [i, vin] of request.vins.entries()) {
       // Read in batches: one store call per batch, and only one batch's ECU records held at a time.
@@ -65,22 +79,64 @@ export class AssignmentService {
       const chosen = ecus.filter((e) => (request.ecuSerial !== undefined ? e.serial === request.ecuSerial : e.hardwareId === request.hardwareId));
       if (chosen.length === 0) throw new NotFoundError(`vehicle ${vin} has no ECU ${request.ecuSerial ?? `with hardware id ${request.hardwareId}`}`, ctx);
       for (const ecu of chosen) {
+        if (request.encrypt === true) {
+          // Only the operator decides to encrypt, and an ECU without a key could never decrypt: the
+          // whole request is refused before anything is looked up, encrypted or stored.
+          if (ecu.encryptionPublicKey === null) {
+            throw new NoEncryptionKeyError(
+              `ECU ${ecu.serial} of ${vin} has no encryption key, so ${request.image} cannot be encrypted for it: ` +
+                'register its X25519 encryption public key (replace the ECU with encryptionPublicKey, or register the vehicle with it), or assign without encrypt',
+              { ...ctx, role: ecu.serial },
+            );
+          }
+          encryptionKeys.set(ecu.serial, ecu.encryptionPublicKey);
+        }
         let image = imagesByHardware.get(ecu.hardwareId);
         if (image === undefined) {
           image = await this.images.findImage(request.image, ecu.hardwareId);
           imagesByHardware.set(ecu.hardwareId, image);
         }
-        plans.push(planOne(vin, ecu, request.image, image));
+        const plan = planOne(vin, ecu, request.image, image);
+        plans.push(request.encrypt === true ? { ...plan, encrypt: true } : plan);
       }
     }
-    return plans;
+    return { plans, images: imagesByHardware, encryptionKeys };
+  }
+
+  /**
+   * The encryption of each plan for its ECU: the image's one ciphertext (made now if it is new, once
+   * per image whatever the number of ECUs) and the content key wrapped per ECU. Outside any unit of
+   * work: it downloads and encrypts.
+   */
+  private async encrypt(request: AssignmentRequest, plans: readonly PlannedAssignment[], images: Map<string, TargetFile>, keys: Map<string, string>): Promise<ImageEncryption[]> {
+    if (this.encryption === undefined) throw new ConflictError('this Director cannot encrypt images', ctx);
+    const ciphertexts = new Map<string, EncryptedImageRecord>();
+    for (const image of new Set(images.values())) {
+      ciphertexts.set(image.hashes.sha256 ?? '', await this.encryption.ciphertextFor(request.image, image));
+    }
+    const encryptions: ImageEncryption[] = [];
+    for (const plan of plans) {
+      const record = ciphertexts.get(plan.hashes.sha256 ?? '')!;
+      encryptions.push(await this.encryption.encryptionFor(record, plan.ecuSerial, keys.get(plan.ecuSerial)!));
+    }
+    return encryptions;
   }
 
   /** Plans, then stores every assignment and marks each vehicle's targets for re-signing, all in one unit of work. */
   async assign(request: AssignmentRequest, actor: string): Promise<AssignmentRecord[]> {
-    const plans = await this.planAssignments(request);
+    const { plans: planOnly, images, encryptionKeys } = await this.plan(request);
+    const encryptions = request.encrypt === true ? await this.encrypt(request, planOnly, images, encryptionKeys) : undefined;
+    const plans = encryptions === undefined ? planOnly : planOnly.map((plan, i) => ({ ...plan, encryption: encryptions[i]! }));
     const now = this.clock.now();
     return this.store.unitOfWork(async (tx) => {
+      if (encryptions !== undefined) {
+        // Each key was wrapped to the ECU's encryption key as planned: one replaced since could never open it.
+        for (const plan of plans) {
+          if ((await tx.inventory.ecu(plan.ecuSerial))?.encryptionPublicKey !== encryptionKeys.get(plan.ecuSerial)) {
+            throw new ConflictError(`ECU ${plan.ecuSerial} of ${plan.vin} changed while ${request.image} was encrypted for it; assign again`, ctx);
+          }
+        }
+      }
       const vins = [...new Set(plans.map((p) => p.vin))];
       const active = await tx.assignments.activeOfVehicles(vins);
       // The first ECU that already has an active assignment, stored before or earlier in this batch
@@ -98,7 +154,8 @@ export class AssignmentService {
       }
       const ids = await tx.assignments.insert(plans, { actor, now });
       await tx.vehicleMetadata.markStale(vins);
-      await tx.auditLog.record(actor, 'assign', { image: request.image, vins: request.vins.length, ecus: plans.length, ids }, now);
+      const details = { image: request.image, vins: request.vins.length, ecus: plans.length, ids };
+      await tx.auditLog.record(actor, 'assign', request.encrypt === true ? { ...details, encrypt: true } : details, now);
       return tx.assignments.byIds(ids);
     });
   }

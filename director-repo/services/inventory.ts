@@ -1,8 +1,12 @@
 // The inventory service: registering vehicles with their ECUs and keys, replacing an ECU by explicit
-// operator action, and what the Director knows of one vehicle.
+// operator action, and what the Director knows of one vehicle. An ECU may bring an X25519 encryption
+// public key, separate from its signing key, for images the operator has encrypted for it
+// (docs/image-encryption.md).
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../shared/core/clock.js';
+import { encryptionPublicKeyFromHex } from '../../shared/core/crypto/image-encryption.js';
 import { PublicKey } from '../../shared/core/crypto/keys.js';
-import { BadRequestError, ConflictError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import { BadRequestError, ConflictError, MalformedEncryptionKeyError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
 import type { EcuBody, VehicleRegistrationBody } from '../api/operator-api.js';
 import type { DirectorStore } from '../store/director-store.js';
 
@@ -48,15 +52,23 @@ export class VehicleInventory {
     });
     if (new Set(registration.ecus.map((e) => e.serial)).size !== registration.ecus.length) throw new BadRequestError('ECU serials repeat', ctx);
     if (new Set(keys.map((k) => k.keyid)).size !== keys.length) throw new BadRequestError('two ECUs share a key: every ECU has its own', ctx);
+    const encryptionKeys = registration.ecus.map(encryptionKeyOf);
+    const given = encryptionKeys.filter((k): k is string => k !== null);
+    // A shared encryption key would let one ECU decrypt what the operator encrypted for the other.
+    if (new Set(given).size !== given.length) throw new BadRequestError('two ECUs share an encryption key: every ECU has its own', ctx);
     await this.store.unitOfWork(async (tx) => {
       if ((await tx.inventory.vehicle(registration.vin)) !== undefined) throw new ConflictError(`vehicle ${registration.vin} is already registered`, ctx);
       for (const [i, ecu] of registration.ecus.entries()) {
         if ((await tx.inventory.ecu(ecu.serial)) !== undefined) throw new ConflictError(`ECU ${ecu.serial} is already registered`, ctx);
         if ((await tx.inventory.ecuByKeyid(keys[i]!.keyid)) !== undefined) throw new ConflictError(`ECU ${ecu.serial}'s key is already registered to another ECU`, ctx);
+        await checkEncryptionKeyFree(tx.inventory, ecu.serial, encryptionKeys[i]!);
       }
       await tx.inventory.insertVehicle(registration.vin, registration.attributes ?? {}, now);
       for (const [i, ecu] of registration.ecus.entries()) {
-        await tx.inventory.insertEcu({ serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: keys[i]!.tuf.keyval.public, keyid: keys[i]!.keyid, isPrimary: ecu.primary }, now);
+        await tx.inventory.insertEcu(
+          { serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: keys[i]!.tuf.keyval.public, keyid: keys[i]!.keyid, isPrimary: ecu.primary, encryptionPublicKey: encryptionKeys[i]! },
+          now,
+        );
       }
       // Nothing is signed yet: the vehicle's metadata is signed on its first read (vehicle-metadata.ts).
       this.ecusChanged();
@@ -74,20 +86,26 @@ export class VehicleInventory {
     // registration would refuse.
     checkIdentifiers(replacement);
     const key = PublicKey.fromHex(replacement.publicKey).assertUsable(`ECU ${replacement.serial}`);
+    const encryptionKey = encryptionKeyOf(replacement);
     await this.store.unitOfWork(async (tx) => {
       const old = await tx.inventory.ecu(oldSerial);
       if (old === undefined || old.vin !== vin) throw new NotFoundError(`vehicle ${vin} has no ECU ${oldSerial}`, ctx);
       if (replacement.serial !== oldSerial && (await tx.inventory.ecu(replacement.serial)) !== undefined) throw new ConflictError(`ECU ${replacement.serial} is already registered`, ctx);
       if ((await tx.inventory.ecuByKeyid(key.keyid)) !== undefined) throw new ConflictError('that key is already registered to an ECU', ctx);
+      await checkEncryptionKeyFree(tx.inventory, replacement.serial, encryptionKey);
       for (const a of (await tx.assignments.active(vin)).filter((x) => x.ecuSerial === oldSerial)) {
         await tx.assignments.setState(a.id, 'cancelled', 'ECU replaced', now);
       }
       await tx.inventory.deleteEcu(oldSerial);
-      await tx.inventory.insertEcu({ serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: key.tuf.keyval.public, keyid: key.keyid, isPrimary: old.isPrimary }, now);
+      await tx.inventory.insertEcu(
+        { serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: key.tuf.keyval.public, keyid: key.keyid, isPrimary: old.isPrimary, encryptionPublicKey: encryptionKey },
+        now,
+      );
       // Sessions end with the key that opened them (VehicleAuthentication).
       this.ecusChanged();
       await tx.vehicleMetadata.markStale([vin]);
-      await tx.auditLog.record(actor, 'replace_ecu', { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid }, now);
+      const details = { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid };
+      await tx.auditLog.record(actor, 'replace_ecu', encryptionKey === null ? details : { ...details, encryptionKeyid: encryptionKeyid(encryptionKey) }, now);
     });
   }
 
@@ -110,6 +128,8 @@ export class VehicleInventory {
         hardwareId: ecu.hardwareId,
         primary: ecu.isPrimary,
         keyid: ecu.keyid,
+        encryptionPublicKey: ecu.encryptionPublicKey,
+        encryptionKeyid: ecu.encryptionPublicKey === null ? null : encryptionKeyid(ecu.encryptionPublicKey),
         installed: ecu.installed,
         reportedAt: ecu.reportedAt,
         pending: active.find((a) => a.ecuSerial === ecu.serial) ?? null,
@@ -118,6 +138,31 @@ export class VehicleInventory {
       attacks,
       manifests,
     };
+  }
+}
+
+/**
+ * The ECU's encryption public key as stored (canonical hex), or null if it brings none. A key that is
+ * not 64 hex characters of a usable X25519 point is a MalformedEncryptionKeyError (400): nothing stored.
+ */
+function encryptionKeyOf(ecu: { readonly serial: string; readonly encryptionPublicKey?: string }): string | null {
+  if (ecu.encryptionPublicKey === undefined) return null;
+  try {
+    return encryptionPublicKeyFromHex(ecu.encryptionPublicKey).hex;
+  } catch (err) {
+    if (err instanceof UptaneError) throw new MalformedEncryptionKeyError(`ECU ${ecu.serial}: ${err.message}`, { ...ctx, cause: err });
+    throw err;
+  }
+}
+
+/** The keyid of an encryption public key (hex SHA-256 of its 32 raw bytes), as the targets name it. */
+function encryptionKeyid(hex: string): string {
+  return createHash('sha256').update(Buffer.from(hex, 'hex')).digest('hex');
+}
+
+async function checkEncryptionKeyFree(inventory: DirectorStore['inventory'], serial: string, encryptionKey: string | null): Promise<void> {
+  if (encryptionKey !== null && (await inventory.ecuByEncryptionKey(encryptionKey)) !== undefined) {
+    throw new ConflictError(`ECU ${serial}'s encryption key is already registered to another ECU`, ctx);
   }
 }
 

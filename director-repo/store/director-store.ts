@@ -5,6 +5,7 @@
 import type { SignedRequestMarks } from '../../shared/uptane/vehicle-auth.js';
 import type { AssignmentStore } from './assignments.js';
 import type { AuditLog } from './audit.js';
+import type { EncryptedImageStore } from './encrypted-images.js';
 import type { CampaignStore } from './campaigns.js';
 import type { InventoryStore } from './inventory.js';
 import type { ManifestIntake, ManifestStore } from './manifests.js';
@@ -18,6 +19,7 @@ export interface DirectorTransaction {
   readonly vehicleMetadata: VehicleMetadataStore;
   readonly roots: RootStore;
   readonly campaigns: CampaignStore;
+  readonly encryptedImages: EncryptedImageStore;
   readonly auditLog: AuditLog;
 }
 

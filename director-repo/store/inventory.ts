@@ -9,6 +9,7 @@ export interface VehicleRecord {
 }
 
 export interface EcuRecord extends NewEcu {
+  readonly encryptionPublicKey: string | null;
   readonly lastCounter: number | null;
   readonly installed: { filename: string; length: number; hashes: Record<string, string>; releaseCounter: number | null } | null;
   readonly reportedAt: string | null;
@@ -22,6 +23,8 @@ export interface NewEcu {
   readonly publicKey: string;
   readonly keyid: string;
   readonly isPrimary: boolean;
+  /** The ECU's X25519 image-encryption public key, raw hex (docs/image-encryption.md); none if absent. */
+  readonly encryptionPublicKey?: string | null;
 }
 
 /** What an ECU's accepted version report says: its counter and the image it runs. */
@@ -47,6 +50,8 @@ export interface InventoryStore {
   ecusOfVehicles(vins: readonly string[]): Promise<Map<string, EcuRecord[]>>;
   ecu(serial: string): Promise<EcuRecord | undefined>;
   ecuByKeyid(keyid: string): Promise<EcuRecord | undefined>;
+  /** The ECU registered with this encryption public key (hex), if any: each ECU has its own. */
+  ecuByEncryptionKey(encryptionPublicKey: string): Promise<EcuRecord | undefined>;
   insertEcu(ecu: NewEcu, now: Date): Promise<void>;
   deleteEcu(serial: string): Promise<void>;
   recordEcuReport(serial: string, report: EcuReport, now: Date): Promise<void>;

@@ -504,6 +504,9 @@ const assignmentId = fc.oneof(
 
 const METADATA_FILES = ['timestamp.json', 'snapshot.json', 'targets.json', 'root.json', '1.root.json', '2.root.json', '0.root.json', '1.snapshot.json', '1.targets.json', '2.targets.json', '1.timestamp.json', '999999999999999.root.json', '1000000000000000.root.json', 'acme.json', '1.acme.json', '1e3.root.json'];
 
+/** Encrypted images by name: well-formed (none is assigned to the fuzzer's vehicles), the plain image's hash, and near misses. */
+const CIPHERTEXT_FILES = [`${'0'.repeat(64)}.enc`, `${IMAGE_SHA}.enc`, IMAGE_SHA, `${IMAGE_SHA}.ENC`, `${IMAGE_SHA.toUpperCase()}.enc`, `${'0'.repeat(63)}.enc`, '.enc', 'x.enc'];
+
 /** Every route of both tables, by server and "METHOD path" as route-table.ts reads them. */
 export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
   image: {
@@ -540,6 +543,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'GET /metadata/:file': { server: 'director', method: 'GET', auth: 'none', path: withShape(seg1('/metadata/', METADATA_FILES), []), body: none },
     'POST /vehicle/session': { server: 'director', method: 'POST', auth: 'signed', path: withShape(fixed('/vehicle/session'), []), body: fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: rawBody }) },
     'GET /vehicle/metadata/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/metadata/', METADATA_FILES), []), body: none },
+    'GET /vehicle/images/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/images/', CIPHERTEXT_FILES), []), body: none, headers: ranges },
     'POST /vehicle/manifest': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/manifest'), []), body: manifestBody, honestBody: honestManifest, contentType: 'application/json' },
     'GET /api/v1/online-keys': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
     'PUT /api/v1/metadata/root': {

@@ -1,6 +1,7 @@
-// The assignments' SQL (schema.ts, migrations 1 and 2). The partial unique index
+// The assignments' SQL (schema.ts, migrations 1, 2 and 7). The partial unique index
 // one_active_assignment_per_ecu keeps at most one pending or in-flight assignment per ECU.
 import type { Db } from '../../../shared/server/sqlite.js';
+import type { ImageEncryption } from '../../api/operator-api.js';
 import type { AssignmentOrigin, AssignmentRecord, AssignmentState, AssignmentStore, NewAssignment } from '../assignments.js';
 import { perVehicle } from './inventory.js';
 import type { Synchronous } from './transaction-gate.js';
@@ -18,6 +19,7 @@ interface AssignmentRow {
   reason: string | null;
   created_at: string;
   updated_at: string;
+  encryption: string | null;
 }
 
 function toAssignment(row: AssignmentRow): AssignmentRecord {
@@ -34,6 +36,8 @@ function toAssignment(row: AssignmentRow): AssignmentRecord {
     reason: row.reason,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    // Only an encrypted assignment carries the field: answers about unencrypted ones are as before.
+    ...(row.encryption === null ? {} : { encryption: JSON.parse(row.encryption) as ImageEncryption }),
   };
 }
 
@@ -43,8 +47,8 @@ export class SqliteAssignments implements Synchronous<AssignmentStore> {
   constructor(db: Db) {
     this.s = {
       insert: db.prepare(
-        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, created_by, campaign_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)`,
+        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, created_by, campaign_id, encryption)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
       ),
       active: db.prepare("SELECT * FROM assignments WHERE vin = ? AND state IN ('pending', 'in_flight') ORDER BY ecu_serial"),
       activeOfCampaign: db.prepare("SELECT * FROM assignments WHERE campaign_id = ? AND state IN ('pending', 'in_flight')"),
@@ -62,8 +66,9 @@ export class SqliteAssignments implements Synchronous<AssignmentStore> {
   /** One pending assignment with a reason (intake's slot re-delivery says why it was made). */
   insertOne(assignment: NewAssignment, origin: AssignmentOrigin, reason: string | null): number {
     const at = origin.now.toISOString();
-    const { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter } = assignment;
-    const result = this.s.insert.run(vin, ecuSerial, filename, length, JSON.stringify(hashes), hardwareId, releaseCounter, reason, at, at, origin.actor, origin.campaignId ?? null);
+    const { vin, ecuSerial, filename, length, hashes, hardwareId, releaseCounter, encryption } = assignment;
+    const encrypted = encryption === undefined || encryption === null ? null : JSON.stringify(encryption);
+    const result = this.s.insert.run(vin, ecuSerial, filename, length, JSON.stringify(hashes), hardwareId, releaseCounter, reason, at, at, origin.actor, origin.campaignId ?? null, encrypted);
     return Number(result.lastInsertRowid);
   }
 

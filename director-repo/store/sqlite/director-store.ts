@@ -10,6 +10,7 @@ import type { AssignmentStore } from '../assignments.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
 import type { DirectorStore, DirectorTransaction } from '../director-store.js';
+import type { EncryptedImageStore } from '../encrypted-images.js';
 import type { InventoryStore } from '../inventory.js';
 import type { ManifestIntake, ManifestStore } from '../manifests.js';
 import type { OperatorScope, OperatorTokenRecord, OperatorTokenStore } from '../operator-tokens.js';
@@ -17,6 +18,7 @@ import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { SqliteAssignments } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
 import { SqliteCampaigns } from './campaigns.js';
+import { SqliteEncryptedImages } from './encrypted-images.js';
 import { SqliteManifestIntake } from './intake.js';
 import { SqliteInventory } from './inventory.js';
 import { SqliteManifests } from './manifests.js';
@@ -43,6 +45,7 @@ class Tables {
   readonly vehicleMetadata: SqliteVehicleMetadata;
   readonly roots: SqliteRoots;
   readonly campaigns: SqliteCampaigns;
+  readonly encryptedImages: SqliteEncryptedImages;
   readonly auditLog: SqliteAuditLog;
 
   constructor(db: Db) {
@@ -52,6 +55,7 @@ class Tables {
     this.vehicleMetadata = new SqliteVehicleMetadata(db);
     this.roots = new SqliteRoots(db);
     this.campaigns = new SqliteCampaigns(db);
+    this.encryptedImages = new SqliteEncryptedImages(db);
     this.auditLog = new SqliteAuditLog(db);
   }
 
@@ -63,6 +67,7 @@ class Tables {
       vehicleMetadata: asyncView<VehicleMetadataStore>(this.vehicleMetadata, run),
       roots: asyncView<RootStore>(this.roots, run),
       campaigns: asyncView<CampaignStore>(this.campaigns, run),
+      encryptedImages: asyncView<EncryptedImageStore>(this.encryptedImages, run),
       auditLog: asyncView<AuditLog>(this.auditLog, run),
     };
   }
@@ -80,6 +85,7 @@ export class SqliteDirectorStore implements DirectorStore, OperatorTokenStore {
   readonly vehicleMetadata: VehicleMetadataStore;
   readonly roots: RootStore;
   readonly campaigns: CampaignStore;
+  readonly encryptedImages: EncryptedImageStore;
   readonly auditLog: AuditLog;
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: SignedRequestMarks;
@@ -99,6 +105,7 @@ export class SqliteDirectorStore implements DirectorStore, OperatorTokenStore {
       vehicleMetadata: this.vehicleMetadata,
       roots: this.roots,
       campaigns: this.campaigns,
+      encryptedImages: this.encryptedImages,
       auditLog: this.auditLog,
     } = this.tables.views(this.gate.outside));
     this.inside = this.tables.views(this.gate.inside);

@@ -1,4 +1,4 @@
-// The inventory's SQL: vehicles and ECUs (schema.ts, migration 1).
+// The inventory's SQL: vehicles and ECUs (schema.ts, migration 1; encryption keys, migration 7).
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
 import type { Synchronous } from './transaction-gate.js';
@@ -10,6 +10,7 @@ interface EcuRow {
   public_key: string;
   keyid: string;
   is_primary: number;
+  encryption_public_key: string | null;
   last_counter: number | null;
   installed_filename: string | null;
   installed_length: number | null;
@@ -30,6 +31,7 @@ function toEcu(row: EcuRow): EcuRecord {
     publicKey: row.public_key,
     keyid: row.keyid,
     isPrimary: row.is_primary === 1,
+    encryptionPublicKey: row.encryption_public_key,
     lastCounter: row.last_counter,
     installed:
       row.installed_filename === null
@@ -70,11 +72,12 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
       setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ? AND last_state IS NOT ?'),
       vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
       insertEcu: db.prepare(
-        'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, encryption_public_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       ecusOf: db.prepare('SELECT * FROM ecus WHERE vin = ? ORDER BY is_primary DESC, serial'),
       ecu: db.prepare('SELECT * FROM ecus WHERE serial = ?'),
       ecuByKeyid: db.prepare('SELECT * FROM ecus WHERE keyid = ?'),
+      ecuByEncryptionKey: db.prepare('SELECT * FROM ecus WHERE encryption_public_key = ?'),
       deleteEcu: db.prepare('DELETE FROM ecus WHERE serial = ?'),
       reportEcu: db.prepare(
         `UPDATE ecus SET last_counter = ?, installed_filename = ?, installed_length = ?, installed_hashes = ?,
@@ -110,7 +113,7 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
   }
 
   insertEcu(ecu: NewEcu, now: Date): void {
-    this.s.insertEcu.run(ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary ? 1 : 0, now.toISOString());
+    this.s.insertEcu.run(ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary ? 1 : 0, now.toISOString(), ecu.encryptionPublicKey ?? null);
   }
 
   deleteEcu(serial: string): void {
@@ -132,6 +135,11 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
 
   ecuByKeyid(keyid: string): EcuRecord | undefined {
     const row = this.s.ecuByKeyid.get(keyid) as EcuRow | undefined;
+    return row === undefined ? undefined : toEcu(row);
+  }
+
+  ecuByEncryptionKey(encryptionPublicKey: string): EcuRecord | undefined {
+    const row = this.s.ecuByEncryptionKey.get(encryptionPublicKey) as EcuRow | undefined;
     return row === undefined ? undefined : toEcu(row);
   }
 

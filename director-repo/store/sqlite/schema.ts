@@ -181,4 +181,22 @@ export const MIGRATIONS = [
      keyid TEXT PRIMARY KEY,
      newest_ms INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // 7: per-ECU image encryption (docs/image-encryption.md). An ECU's optional X25519 encryption
+  // public key (one ECU per key); an assignment's encryption for its ECU as the targets list it (the
+  // wrapped content key and the ciphertext), NULL when not encrypted; and each image's ciphertext,
+  // made once per image under a content key that is a Director secret (the file is 0600 in a 0700
+  // folder). Existing ECUs and assignments get NULL: unencrypted, as before.
+  `ALTER TABLE ecus ADD COLUMN encryption_public_key TEXT;
+   CREATE UNIQUE INDEX ecus_by_encryption_key ON ecus(encryption_public_key) WHERE encryption_public_key IS NOT NULL;
+   ALTER TABLE assignments ADD COLUMN encryption TEXT;
+   CREATE TABLE encrypted_images (
+     ciphertext_sha256 TEXT PRIMARY KEY,
+     filename TEXT NOT NULL,
+     plaintext_sha256 TEXT NOT NULL,
+     plaintext_length INTEGER NOT NULL,
+     content_key TEXT NOT NULL,
+     ciphertext_length INTEGER NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE UNIQUE INDEX encrypted_image_per_plaintext ON encrypted_images(filename, plaintext_sha256);`,
 ];
