@@ -4,11 +4,12 @@
 // key and binding, and interoperates with a direct RFC 9180 call (@hpke/core); key files are 0600
 // PKCS#8 PEM readable by `openssl pkey`.
 import { execFileSync } from 'node:child_process';
-import { createCipheriv, createHash, generateKeyPairSync, hkdfSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aes256Gcm, CipherSuite, DhkemX25519HkdfSha256, HkdfSha256 } from '@hpke/core';
+import fc from 'fast-check';
 import {
   decryptImage,
   encryptedLength,
@@ -141,6 +142,48 @@ function referenceEncode(key: Uint8Array, header: Buffer, chunks: ReadonlyArray<
     parts.push(cipher.update(plaintext), cipher.final(), cipher.getAuthTag());
   });
   return Buffer.concat(parts);
+}
+
+/**
+ * RFC 9180 base-mode open written from the RFC with node:crypto alone (sections 4, 4.1, 5.1, 5.2):
+ * DHKEM(X25519, HKDF-SHA256) = 0x0020, HKDF-SHA256 = 0x0001, AES-256-GCM = 0x0002. A second,
+ * independent reading of the standard, so the wrap is checked against RFC 9180, not only against
+ * the library that made it.
+ */
+function rfc9180Open(privateRaw: Buffer, enc: Buffer, info: Buffer, ciphertext: Buffer): Buffer {
+  const i2osp = (value: number, length: number): Buffer => {
+    const out = Buffer.alloc(length);
+    out.writeUIntBE(value, 0, length);
+    return out;
+  };
+  const extract = (salt: Buffer, ikm: Buffer): Buffer => createHmac('sha256', salt).update(ikm).digest();
+  const expand = (prk: Buffer, info: Buffer, length: number): Buffer => createHmac('sha256', prk).update(Buffer.concat([info, Buffer.from([1])])).digest().subarray(0, length);
+  const labeledExtract = (suite: Buffer, salt: Buffer, label: string, ikm: Buffer): Buffer =>
+    extract(salt, Buffer.concat([Buffer.from('HPKE-v1'), suite, Buffer.from(label), ikm]));
+  const labeledExpand = (suite: Buffer, prk: Buffer, label: string, info: Buffer, length: number): Buffer =>
+    expand(prk, Buffer.concat([i2osp(length, 2), Buffer.from('HPKE-v1'), suite, Buffer.from(label), info]), length);
+  const empty = Buffer.alloc(0);
+
+  // Decap: dh = DH(skR, pkE); kem_context = enc || pkRm; shared_secret = ExtractAndExpand(dh, kem_context).
+  const skR = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b656e04220420', 'hex'), privateRaw]), format: 'der', type: 'pkcs8' });
+  const pkE = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b656e032100', 'hex'), enc]), format: 'der', type: 'spki' });
+  const spkiR = createPublicKey(skR).export({ format: 'der', type: 'spki' });
+  const dh = diffieHellman({ privateKey: skR, publicKey: pkE });
+  const kemSuite = Buffer.concat([Buffer.from('KEM'), i2osp(0x0020, 2)]);
+  const eaePrk = labeledExtract(kemSuite, empty, 'eae_prk', dh);
+  const sharedSecret = labeledExpand(kemSuite, eaePrk, 'shared_secret', Buffer.concat([enc, spkiR.subarray(spkiR.length - 32)]), 32);
+
+  // KeySchedule, mode_base: no PSK.
+  const suite = Buffer.concat([Buffer.from('HPKE'), i2osp(0x0020, 2), i2osp(0x0001, 2), i2osp(0x0002, 2)]);
+  const context = Buffer.concat([Buffer.from([0x00]), labeledExtract(suite, empty, 'psk_id_hash', empty), labeledExtract(suite, empty, 'info_hash', info)]);
+  const secret = labeledExtract(suite, sharedSecret, 'secret', empty);
+  const key = labeledExpand(suite, secret, 'key', context, 32);
+  const baseNonce = labeledExpand(suite, secret, 'base_nonce', context, 12);
+
+  // Open with sequence number 0: nonce = base_nonce, empty aad.
+  const decipher = createDecipheriv('aes-256-gcm', key, baseNonce);
+  decipher.setAuthTag(ciphertext.subarray(ciphertext.length - 16));
+  return Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - 16)), decipher.final()]);
 }
 
 describe('image format: round trips', () => {
@@ -338,6 +381,54 @@ describe('image format: tampering is refused, nothing yielded past the tampered 
   });
 });
 
+describe('image format: properties over random sizes, download pieces and tampering (seeded)', () => {
+  const sizes = fc.oneof(fc.integer({ min: 0, max: 3 * IMAGE_CHUNK_BYTES + 10 }), fc.constantFrom(0, IMAGE_CHUNK_BYTES, 2 * IMAGE_CHUNK_BYTES, 2 * IMAGE_CHUNK_BYTES + 1));
+
+  it('any image, cut into any download pieces, decrypts to itself', async () => {
+    await fc.assert(
+      fc.asyncProperty(sizes, fc.integer({ min: 1, max: 3 * CT_CHUNK }), fc.integer({ min: 1, max: 3 * IMAGE_CHUNK_BYTES }), async (size, pieceBytes, plainPieceBytes) => {
+        const plaintext = pattern(size, `p${size}`);
+        const ciphertext = Buffer.concat(await collect(encryptImage(CONTENT_KEY, pieces(plaintext, plainPieceBytes))));
+        expect(ciphertext.length).toBe(encryptedLength(size));
+        const outcome = await decryptOutcome(ciphertext, { max: size, pieceBytes });
+        expect(outcome.error).toBeUndefined();
+        expect(Buffer.concat(outcome.yielded).equals(plaintext)).toBe(true);
+      }),
+      { seed: 20261205, numRuns: 40 },
+    );
+  });
+
+  it('G15: any single flipped bit, cut or appended byte is refused, and what was yielded is a whole-chunk prefix of the image', async () => {
+    const change = fc.oneof(
+      fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+      fc.record({ kind: fc.constant('cut' as const), at: fc.nat(), bit: fc.constant(0) }),
+      fc.record({ kind: fc.constant('append' as const), at: fc.nat({ max: 255 }), bit: fc.constant(0) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(sizes, change, fc.integer({ min: 1, max: 2 * CT_CHUNK }), async (size, { kind, at, bit }, pieceBytes) => {
+        const plaintext = pattern(size, `t${size}`);
+        const ciphertext = await encrypt(plaintext);
+        let tampered: Buffer;
+        if (kind === 'flip') {
+          tampered = Buffer.from(ciphertext);
+          const offset = at % ciphertext.length;
+          tampered[offset] = tampered[offset]! ^ (1 << bit);
+        } else if (kind === 'cut') {
+          tampered = ciphertext.subarray(0, at % ciphertext.length);
+        } else {
+          tampered = Buffer.concat([ciphertext, Buffer.from([at])]);
+        }
+        const outcome = await decryptOutcome(tampered, { max: size, pieceBytes });
+        expect(outcome.error).toBeInstanceOf(ImageDecryptionError);
+        const yielded = Buffer.concat(outcome.yielded);
+        expect(yielded.length % IMAGE_CHUNK_BYTES).toBe(0);
+        expect(yielded.equals(plaintext.subarray(0, yielded.length))).toBe(true);
+      }),
+      { seed: 20261205, numRuns: 120 },
+    );
+  });
+});
+
 describe('image format: streaming in flat memory', () => {
   it('a 64 MiB image streams through encrypt and decrypt one chunk at a time, never far ahead of its source', async () => {
     const total = 64 * MiB;
@@ -463,6 +554,10 @@ describe('HPKE key wrap (RFC 9180, bound to ECU serial, filename and ciphertext 
       BINDING,
     );
     expect(Buffer.from(unwrapped).equals(Buffer.from(OTHER_CONTENT_KEY))).toBe(true);
+
+    // And against RFC 9180 itself, read independently with node:crypto.
+    const independent = rfc9180Open(privateRaw, Buffer.from(wrapped.encapsulatedKey, 'hex'), info, Buffer.from(wrapped.wrappedKey, 'hex'));
+    expect(independent.equals(Buffer.from(CONTENT_KEY))).toBe(true);
   });
 
   it('a content key of the wrong length, or a hand-built public key of the wrong length or of small order, is not wrapped', async () => {

@@ -49,8 +49,6 @@ const SALT_BYTES = 16;
 /** Bytes before the first chunk. */
 export const IMAGE_HEADER_BYTES = MAGIC.length + 1 + 4 + SALT_BYTES;
 const PAYLOAD_KEY_INFO = Buffer.from(`${IMAGE_ENCRYPTION_SCHEME} payload key`, 'ascii');
-// The counter is 11 bytes in the nonce; lengths in JavaScript stay below 2^53, so this never binds.
-const MAX_CHUNKS = Number.MAX_SAFE_INTEGER;
 
 const HEX = /^[0-9a-f]*$/;
 // DER prefixes of X25519 keys (RFC 8410, OID 1.3.101.110): PKCS#8 private, SPKI public; the 32 raw bytes follow.
@@ -345,7 +343,6 @@ export async function* decryptImage(key: Uint8Array, ciphertext: AsyncIterable<U
     if (produced + bodyLength > maxPlaintextBytes) {
       throw new ImageDecryptionError(`encrypted image holds more than the ${maxPlaintextBytes} bytes its metadata allows`);
     }
-    if (counter >= MAX_CHUNKS) throw new ImageDecryptionError('encrypted image has too many chunks');
     const decipher = createDecipheriv('aes-256-gcm', derived as Buffer, chunkNonce(counter, last), { authTagLength: TAG_BYTES });
     decipher.setAAD(header);
     decipher.setAuthTag(chunk.subarray(bodyLength));
