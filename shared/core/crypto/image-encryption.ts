@@ -5,8 +5,9 @@
 // stream through async iterables, one chunk at a time.
 //
 // Why the chunked AEAD is written here: no maintained Node library offers a streaming AEAD file
-// format over node:crypto's AES-GCM (age's JavaScript library, typage, is pure-JavaScript
-// ChaCha20-Poly1305, several times slower; bench/figures/image-encryption.ts measures ours). The
+// format over node:crypto's AES-GCM, which runs on AES-NI (age's JavaScript library, typage, is
+// pure-JavaScript ChaCha20-Poly1305 with age's own recipient format; bench/figures/f10-image-encryption.ts
+// measures ours). Core stays free of I/O either way. The
 // construction is the STREAM of Hoang, Reyhanitabar, Rogaway and Vizar ("Online
 // Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015) as age uses it: fixed 64 KiB
 // plaintext chunks, nonce = 11-byte big-endian chunk counter || 1-byte last-chunk flag, so chunks
@@ -30,7 +31,7 @@ import { ImageDecryptionError, ImageKeyUnwrapError, MalformedEncryptionKeyError 
 /** The scheme name in Director targets metadata and in the HPKE info; a new format gets a new name. */
 export const IMAGE_ENCRYPTION_SCHEME = 'uptane-hpke-x25519-aes256gcm-stream-v1';
 
-/** Bytes of a content key, an X25519 key, an HPKE encapsulated key (Nenc), and an AES-GCM tag. */
+/** Bytes of a content key; X25519 keys and HPKE's encapsulated key are 32 too, an AES-GCM tag 16. */
 export const IMAGE_KEY_BYTES = 32;
 const X25519_KEY_BYTES = 32;
 const TAG_BYTES = 16;
