@@ -9,6 +9,7 @@ import type { ImageCatalog } from './image-catalog.js';
 import type { ManifestCheckConfig } from './manifest-checks.js';
 import { AssignmentService } from './services/assignments.js';
 import { DirectorRoot } from './services/director-root.js';
+import { ImageUrlIssuer, type ImageUrlConfig } from './services/image-urls.js';
 import { VehicleInventory } from './services/inventory.js';
 import { ManifestIntakeService } from './services/manifest-intake.js';
 import { VehicleAuthentication, type VehicleAuthOptions } from './services/vehicle-auth.js';
@@ -26,6 +27,8 @@ export interface DirectorOptions extends VehicleAuthOptions {
   readonly maxVinsPerAssignment?: number;
   /** The folder of encrypted images' ciphertexts (`<data-dir>/encrypted-images`); without it the Director cannot encrypt. */
   readonly encryptedImagesDir?: string;
+  /** Signed URLs for vehicles' downloads (docs/signed-urls.md); without it POST /vehicle/image-urls answers 404. */
+  readonly imageUrls?: ImageUrlConfig;
 }
 
 /** The Director's focused services, each depending on the store interfaces only: a plain record, no behaviour of its own. */
@@ -39,6 +42,8 @@ export interface DirectorServices {
   readonly campaigns: Campaigns;
   /** Encrypted images' ciphertexts and wrapped keys (docs/image-encryption.md). */
   readonly encryptedImages: EncryptedImages;
+  /** Signed URLs for vehicles' downloads, when the Director has a URL-signing key. */
+  readonly imageUrls?: ImageUrlIssuer | undefined;
 }
 
 /** Builds the Director's services on `store`. */
@@ -57,5 +62,6 @@ export function composeDirector(store: DirectorStore, options: DirectorOptions):
     root: new DirectorRoot(store, options.onlineKeys, clock),
     campaigns: new Campaigns(store, assignments, intake, clock),
     encryptedImages,
+    imageUrls: options.imageUrls === undefined ? undefined : new ImageUrlIssuer(store, clock, options.imageUrls),
   };
 }

@@ -81,15 +81,15 @@ export class VehicleSessionTokens {
 }
 
 /**
- * Whether a session token may authenticate this request: the vehicle's polling, metadata GETs and
- * manifest POSTs, exactly as the primary sends them. Anything else, POST /vehicle/session above
+ * Whether a session token may authenticate this request: the vehicle's polling, metadata GETs,
+ * manifest POSTs and its requests for signed download URLs, exactly as the primary sends them. Anything else, POST /vehicle/session above
  * all, needs the primary ECU key's signature.
  */
 export function isSessionRoute(request: { readonly method: string; readonly path: string }): boolean {
   const pathname = request.path.split('?', 1)[0]!;
   // Encrypted images are downloads a vehicle polls for, like its metadata (docs/image-encryption.md).
   if (request.method === 'GET' || request.method === 'HEAD') return pathname.startsWith('/vehicle/metadata/') || pathname.startsWith('/vehicle/images/');
-  return request.method === 'POST' && pathname === '/vehicle/manifest';
+  return request.method === 'POST' && (pathname === '/vehicle/manifest' || pathname === '/vehicle/image-urls');
 }
 
 /** The payload of a token whose MAC verified: only this module wrote it, but it is still read strictly. */

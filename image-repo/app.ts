@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { ImageTooLargeError, ServerBusyError } from '../shared/core/errors.js';
 import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from '../shared/server/http-body.js';
-import { sendError, sendRawJson } from '../shared/server/http-errors.js';
+import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
 import { closeAfterAnswer, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
@@ -16,6 +16,7 @@ import type { ImageRepoStorage } from './store/storage.js';
 import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type UploaderRequest } from './uploader-auth.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
+import { ReadAccessGuard, type ReadAccessConfig } from './read-access.js';
 
 export interface ImageAppDeps {
   readonly repository: ImageRepository;
@@ -29,18 +30,32 @@ export interface ImageAppDeps {
   readonly downloads?: StreamSlots;
   /** Retry-After on a download refused at the cap. */
   readonly busyRetryAfterSeconds?: number;
+  /** Who may read metadata and images (read-access.ts); public unless set. */
+  readonly readAccess?: ReadAccessConfig;
+  /** The read check built once for both the fast routes and the app (createHandler builds it). */
+  readonly readGuard?: ReadAccessGuard;
+}
+
+/** The read check of `deps`, with the throttle the uploader check shares: a guess at either counts against both. */
+export function readGuardOf(deps: Pick<ImageAppDeps, 'storage' | 'clock' | 'authThrottle' | 'log' | 'readAccess' | 'readGuard'>): ReadAccessGuard {
+  const clock = deps.clock ?? systemClock;
+  return (
+    deps.readGuard ??
+    new ReadAccessGuard(deps.readAccess ?? { mode: 'public' }, { storage: deps.storage, clock, throttle: new FailedAuthThrottle(clock, deps.authThrottle), log: deps.log })
+  );
 }
 
 
-export function createApp({
-  repository,
-  storage,
-  log,
-  clock = systemClock,
-  authThrottle,
-  downloads = new StreamSlots({ total: DEFAULT_IMAGE_SERVER_LIMITS.maxDownloads, perAddress: DEFAULT_IMAGE_SERVER_LIMITS.maxDownloadsPerAddress }),
-  busyRetryAfterSeconds = DEFAULT_IMAGE_SERVER_LIMITS.busyRetryAfterSeconds,
-}: ImageAppDeps): express.Express {
+export function createApp(deps: ImageAppDeps): express.Express {
+  const {
+    repository,
+    storage,
+    log,
+    clock = systemClock,
+    downloads = new StreamSlots({ total: DEFAULT_IMAGE_SERVER_LIMITS.maxDownloads, perAddress: DEFAULT_IMAGE_SERVER_LIMITS.maxDownloadsPerAddress }),
+    busyRetryAfterSeconds = DEFAULT_IMAGE_SERVER_LIMITS.busyRetryAfterSeconds,
+  } = deps;
+  const readGuard = readGuardOf(deps);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false); // ETags below are content hashes we already have
@@ -54,6 +69,9 @@ export function createApp({
       const path = String((req.params as Record<string, string>)[0]);
       const base = path.slice(path.lastIndexOf('/') + 1);
       const sha256 = /^([0-9a-f]{64})\./.exec(base)?.[1];
+      // Checked before the image is looked up: without a credential, no answer tells what is stored.
+      const refused = await readGuard.check(req, { kind: 'image', name: targetNameOf(path) });
+      if (refused !== undefined) throw refused;
       const file = sha256 === undefined ? undefined : await repository.imageFile(sha256);
       if (sha256 === undefined || file === undefined) {
         sendError(res, 404, 'not_found', `no image ${path}`);
@@ -83,7 +101,7 @@ export function createApp({
   });
 
   // --- Writes: uploader token required, limited to its roles and paths (uploader-auth.ts, HR-10) --
-  const uploaderAuth = requireUploader({ storage, clock, throttle: new FailedAuthThrottle(clock, authThrottle), log });
+  const uploaderAuth = requireUploader({ storage, clock, throttle: readGuard.throttle, log });
   /** Who published, for the log: the uploader's name and token id, never the token. */
   const by = (req: UploaderRequest) => `${req.uploader} (token ${req.uploaderToken!.tokenId})`;
   // Bodies are read only once the uploader is known, and refused as soon as they pass the limit,
@@ -157,19 +175,27 @@ export function createApp({
 
 /** The Image repository's one request handler: its fast routes on plain node:http, then the express app. */
 export function createHandler(deps: ImageAppDeps): RequestHandler {
-  return withFastRoutes(metadataFastRoutes(deps), createApp(deps));
+  const withGuard = { ...deps, readGuard: readGuardOf(deps) };
+  return withFastRoutes(metadataFastRoutes(withGuard), createApp(withGuard));
 }
 
 /**
  * What every client asks on every refresh, answered on plain node:http before express's router,
  * whose routing cost more than the work itself (bench/RESULTS.md, figure 2).
  */
-export function metadataFastRoutes({ repository }: Pick<ImageAppDeps, 'repository'>): FastRoute[] {
-  return [{ method: 'GET', path: '/metadata/:file', handle: (req, res, { file }) => serveMetadata(repository, req, res, file!) }];
+export function metadataFastRoutes({ repository, readGuard }: Pick<ImageAppDeps, 'repository' | 'readGuard'>): FastRoute[] {
+  return [{ method: 'GET', path: '/metadata/:file', handle: (req, res, { file }) => serveMetadata(repository, readGuard, req, res, file!) }];
 }
 
 /** GET /metadata/:file: a TUF metadata file, with its content hash as ETag. */
-async function serveMetadata(repository: ImageRepository, req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+async function serveMetadata(repository: ImageRepository, readGuard: ReadAccessGuard | undefined, req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+  if (readGuard !== undefined && !readGuard.isPublic) {
+    const refused = await readGuard.check(req, { kind: 'metadata' });
+    if (refused !== undefined) {
+      sendRawError(res, refused);
+      return;
+    }
+  }
   const stored = await repository.metadataFile(file);
   if (stored === undefined) {
     sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
@@ -184,4 +210,11 @@ async function serveMetadata(repository: ImageRepository, req: IncomingMessage, 
   }
   res.writeHead(200, { ETag: etag, 'Cache-Control': 'no-cache', 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': stored.bytes.length });
   res.end(stored.bytes);
+}
+
+/** The target name of a consistent-snapshot image path `<dir>/<sha256>.<basename>` (the hash prefix dropped). */
+function targetNameOf(path: string): string {
+  const slash = path.lastIndexOf('/');
+  const base = path.slice(slash + 1);
+  return path.slice(0, slash + 1) + base.replace(/^[0-9a-f]{64}\./, '');
 }

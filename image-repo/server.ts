@@ -19,6 +19,7 @@ import { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js
 import { ImageRepository, type ImageRepoConfig } from './repository.js';
 import { SqliteImageRepoStorage } from './store/sqlite.js';
 import type { ImageRepoStorage } from './store/storage.js';
+import type { ReadAccessConfig } from './read-access.js';
 
 export { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 
@@ -34,6 +35,11 @@ export interface ImageServerOptions {
   readonly log?: (line: string) => void;
   /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
+  /**
+   * Who may read metadata and images (image-repo/read-access.ts, docs/signed-urls.md). Public unless
+   * set, for the tests and the simulator; `uptane image serve` defaults to `credential`.
+   */
+  readonly readAccess?: ReadAccessConfig;
   /**
    * Serve HTTPS with these files (shared/server/tls.ts); with `clientCaFile`, vehicles may present
    * client certificates (peerCertificateOf). Plain HTTP when absent.
@@ -90,6 +96,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       busyRetryAfterSeconds: limits.busyRetryAfterSeconds,
       clock,
       authThrottle: options.authThrottle,
+      readAccess: options.readAccess,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits, tls: options.tls });
   } catch (err) {

@@ -73,6 +73,12 @@ export interface RepositoryUpdaterOptions {
   readonly config?: Partial<UpdaterConfig>;
   /** Extra headers per request (the Director authenticates vehicles this way). */
   readonly requestHeaders?: (url: string) => Record<string, string>;
+  /**
+   * The URL to request for a repository URL: a repository that serves only to credentials is read
+   * through URLs the Director signed (shared/uptane/image-access.ts). Asked before every request,
+   * a resumed download included, so an expired grant is renewed. Unset: the URL as it is.
+   */
+  readonly requestUrl?: (url: string) => string | Promise<string>;
 }
 
 export interface RefreshResult {
@@ -231,9 +237,10 @@ export class RepositoryUpdater {
     }
   }
 
-  private fetchMetadata(name: string, maxBytes: number): Promise<Buffer> {
+  private async fetchMetadata(name: string, maxBytes: number): Promise<Buffer> {
     const url = `${this.options.metadataUrl}/${name}`;
-    return fetchBytes(this.options.fetcher, url, { maxBytes, headers: this.options.requestHeaders?.(url) });
+    const requested = this.options.requestUrl === undefined ? url : await this.options.requestUrl(url);
+    return fetchBytes(this.options.fetcher, requested, { maxBytes, headers: this.options.requestHeaders?.(url) });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -316,7 +323,8 @@ export class RepositoryUpdater {
       const file = await this.openPart(partial, offset, ctx);
       let response: FetchResponse;
       try {
-        response = await this.options.fetcher.fetch(url, {
+        const requested = this.options.requestUrl === undefined ? url : await this.options.requestUrl(url);
+        response = await this.options.fetcher.fetch(requested, {
           maxBytes: target.length - offset,
           offset,
           headers: this.options.requestHeaders?.(url),

@@ -17,6 +17,7 @@ import {
   InsufficientScopeError,
   MissingImageError,
   OfflineKeyOnServerError,
+  ReadAccessDeniedError,
   RepositoryStateError,
   RollbackError,
   ServerBusyError,
@@ -30,6 +31,8 @@ import {
 function statusFor(err: UptaneError): number {
   if (err instanceof AuthenticationError) return 401;
   if (err instanceof InsufficientScopeError) return 403;
+  // A read without a credential, or with a signed URL that does not open it (docs/signed-urls.md).
+  if (err instanceof ReadAccessDeniedError) return 403;
   // Mutual TLS: the connection's certificate does not open this vehicle's routes, whatever its session.
   if (err instanceof ClientCertificateRequiredError || err instanceof ClientCertificateMismatchError) return 403;
   if (err instanceof TooManyAttemptsError) return 429;

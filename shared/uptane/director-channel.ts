@@ -8,6 +8,20 @@ import type { PrivateKey } from '../core/crypto/keys.js';
 import type { Clock } from '../core/clock.js';
 import type { Fetcher, FetchResponse } from '../client/fetcher.js';
 
+/**
+ * Signed URLs the Director issued for reading the Image repository (docs/signed-urls.md): a grant
+ * for its metadata and one URL per assigned image asked for. What they open is decided by the
+ * server that checks them; the images themselves are verified against signed metadata as ever.
+ */
+export interface ImageUrlGrants {
+  /** Seconds they stay valid, timed by this ECU's clock from before the request left. */
+  readonly expiresIn: number;
+  /** The query to append to `<Image repository>/metadata/<file>`. */
+  readonly metadata: { readonly prefix: string; readonly query: string };
+  /** A signed URL per requested filename the vehicle is assigned; others are absent. */
+  readonly images: Readonly<Record<string, string>>;
+}
+
 /** What became of a manifest that reached the Director. */
 export type ManifestDelivery = { readonly accepted: true } | { readonly accepted: false; readonly refusal: string };
 
@@ -31,6 +45,12 @@ export interface DirectorChannel {
   fetchImage(name: string, options: { readonly maxBytes: number; readonly offset?: number }): Promise<FetchResponse>;
   /** Delivers a signed vehicle version manifest; throws if it could not be delivered. */
   sendManifest(body: Uint8Array): Promise<ManifestDelivery>;
+  /**
+   * Signed URLs for downloading these assigned images from the Image repository, and a grant to read
+   * its metadata (shared/uptane/image-access.ts). Optional: a channel without it reads the Image
+   * repository with no credential, which only a public repository serves.
+   */
+  imageUrls?(filenames: readonly string[]): Promise<ImageUrlGrants>;
 }
 
 /** What a channel is built from: the primary ECU's address of its Director and its key. */

@@ -10,7 +10,7 @@ import { digestBytes } from '../../shared/core/hashing.js';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
-import { startDirector, type RunningDirector } from '../../director-repo/server.js';
+import { loadUrlSigningKey, startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
 
 export const FIXTURE_NOW = new Date('2026-06-01T00:00:00Z');
@@ -78,6 +78,13 @@ export interface RepositoryFixtureOptions {
   /** Expiry of the offline-signed roots and Image targets (default FIXTURE_EXPIRES); tests whose
    *  vehicles read the system clock (the CLI) pass a date relative to the real now. */
   readonly expires?: string;
+  /**
+   * `credential`: the Image repository serves only to credentials, and trusts the Director's
+   * URL-signing key (docs/signed-urls.md); public by default.
+   */
+  readonly imageReadAccess?: 'credential' | 'public';
+  /** The Image repository's log lines (refused reads among them). */
+  readonly imageLog?: (line: string) => void;
 }
 
 /**
@@ -110,7 +117,11 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   // The fixture's clock stands still, so failed-attempt budgets would never refill: the tests built
   // on it send many wrong tokens on purpose (test/hardening/tokens.test.ts covers the limit itself).
   const authThrottle = { burst: 100_000 };
-  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle };
+  // The Director's URL-signing key exists before the Director first starts, as
+  // `uptane director url-signing-key` creates it, so the Image repository can trust it from its start.
+  const readAccess =
+    options.imageReadAccess === 'credential' ? { mode: 'credential' as const, urlSigningKeys: [loadUrlSigningKey(join(dataDir, 'director')).publicKey] } : undefined;
+  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle, readAccess, log: options.imageLog };
   const image = await startImageServer(imageOptions);
   await image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
   const online = image.repository.onlineKeys();
