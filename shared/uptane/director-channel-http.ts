@@ -4,7 +4,8 @@
 // derives the VIN from it.
 import { FetchError } from '../core/errors.js';
 import { HttpFetcher, type Fetcher, type FetchResponse, type Poster } from '../client/fetcher.js';
-import type { DirectorChannel, DirectorChannelContext, DirectorChannelFactory, ManifestDelivery } from './director-channel.js';
+import type { DirectorChannel, DirectorChannelContext, DirectorChannelFactory, ImageUrlGrants, ManifestDelivery } from './director-channel.js';
+import { IMAGE_URLS_RESPONSE_MAX_BYTES, parseImageUrlGrants } from './image-access.js';
 import { clockOffsetFromRefusal, signVehicleRequest } from './vehicle-auth.js';
 
 /** A Director session (POST /vehicle/session): a bearer token, used until `expiresAt` by this ECU's clock. */
@@ -116,6 +117,31 @@ export class HttpDirectorChannel implements DirectorChannel {
     }
     if (response.status >= 200 && response.status < 300) return { accepted: true };
     return { accepted: false, refusal: `HTTP ${response.status} ${response.body.toString('utf8').slice(0, 200)}` };
+  }
+
+  /**
+   * POST /vehicle/image-urls: signed URLs for these assigned images and a grant for the Image
+   * repository's metadata (docs/signed-urls.md). A 401 to a session token opens a new session and
+   * asks once more, as sendManifest does; any other refusal is a FetchError.
+   */
+  async imageUrls(filenames: readonly string[]): Promise<ImageUrlGrants> {
+    const body = Buffer.from(JSON.stringify({ filenames }));
+    const post = (authorization: string) =>
+      this.options.poster.post(`${this.options.directorUrl}/vehicle/image-urls`, {
+        body,
+        headers: { authorization, 'content-type': 'application/json' },
+        maxBytes: IMAGE_URLS_RESPONSE_MAX_BYTES,
+        timeoutMs: DIRECTOR_POST_TIMEOUT_MS,
+      });
+    const first = this.authorization('POST', '/vehicle/image-urls', body);
+    let response = await post(first.header);
+    if (response.status === 401 && first.bearer) {
+      this.session = undefined;
+      await this.openSession();
+      response = await post(this.authorization('POST', '/vehicle/image-urls', body).header);
+    }
+    if (response.status !== 200) throw new FetchError(`POST /vehicle/image-urls: HTTP ${response.status} ${response.body.toString('utf8', 0, 200)}`);
+    return parseImageUrlGrants(response.body);
   }
 
   private signRequest(method: string, path: string, body?: Uint8Array): string {
