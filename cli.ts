@@ -14,6 +14,7 @@ import { imageCommand } from './image-repo/cli.js';
 import { terminalOutput } from './shared/cli/cli-output.js';
 import { type CliEnvironment } from './shared/cli/environment.js';
 import { keysCommand } from './shared/cli/keys-cli.js';
+import { pkiCommand } from './shared/cli/pki-cli.js';
 import { demoCommand, simCommand } from './sim/cli.js';
 import { vehicleCommand } from './vehicle/cli.js';
 
@@ -30,6 +31,7 @@ const parser = yargs(hideBin(process.argv))
   .scriptName('uptane')
   .usage('$0 <command> [options]')
   .command(keysCommand(io))
+  .command(pkiCommand(io))
   .command(imageCommand(io))
   .command(directorCommand(io))
   .command(vehicleCommand(io))

@@ -9,6 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { PublicKey } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
 import { startDirector, type RunningDirector } from './server.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
@@ -58,7 +59,7 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
-interface ServeArgs extends DataDirArgs {
+interface ServeArgs extends DataDirArgs, ServeTlsArgs {
   readonly port: number;
   readonly host: string;
   readonly imageRepo: string;
@@ -69,7 +70,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
   builder: (yargs) =>
-    withDataDir(yargs, io)
+    withServeTlsOptions(withDataDir(yargs, io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
       .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
       .option('image-repo', {
@@ -90,6 +91,10 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       })
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
       .example('$0 director serve --data-dir /var/lib/uptane/director --port 8082', 'later starts: the root is kept in the data folder')
+      .example(
+        '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo https://images.example:8081',
+        'serve the network over TLS 1.3; vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
+      )
       .epilogue(
         [
           'On first start the Director creates its online targets, snapshot and timestamp keys in <data-dir>/keys and prints their keyids.',
@@ -100,6 +105,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       ) as unknown as Argv<ServeArgs>,
   handler: async (argv) => {
     const dataDir = resolve(argv.dataDir);
+    const tls = serveTlsConfig(argv, 'uptane director serve');
     let server: RunningDirector;
     try {
       server = await startDirector({
@@ -109,6 +115,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         port: argv.port,
         host: argv.host,
         log: io.print,
+        tls,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
@@ -116,6 +123,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     }
     const keys = server.services.root.onlineKeysJson();
     io.print(`Director listening on ${server.url}`);
+    io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${dataDir}`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
     const rootVersion = await server.services.root.latestRootVersion();
@@ -125,7 +133,13 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         : `Director root version ${rootVersion}`,
     );
     await new Promise<void>((done) => {
-      const stop = () => void server.close().then(done);
+      // SIGHUP re-reads the TLS files for new connections; open ones keep theirs (shared/server/tls.ts).
+      const reload = (): void => void server.reloadTls();
+      if (tls !== undefined) process.on('SIGHUP', reload);
+      const stop = () => {
+        process.off('SIGHUP', reload);
+        void server.close().then(done);
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import { startImageServer } from './server.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
@@ -19,25 +20,37 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
-const serveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & { port: number; host: string }> => ({
+const serveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & ServeTlsArgs & { port: number; host: string }> => ({
   command: 'serve',
   describe: 'run the Image repository server (TUF metadata and images; upload API for release engineers)',
   builder: (yargs) =>
-    withDataDir(yargs, io)
+    withServeTlsOptions(withDataDir(yargs, io), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)')
       .option('port', { type: 'number', default: Number(io.env.UPTANE_IMAGE_PORT ?? 8081), describe: 'TCP port (env UPTANE_IMAGE_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_IMAGE_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_IMAGE_HOST)' })
+      .example(
+        '$0 image serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem',
+        'serve the network over TLS 1.3 (files from `uptane pki server`); `kill -HUP <pid>` reloads them',
+      )
       .example('$0 image serve --data-dir /var/lib/uptane/image --port 8081', 'serve on port 8081')
       .epilogue(
         'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys shows them for the root metadata. The server refuses to start if any other key file is in that folder.',
-      ) as Argv<DataDirArgs & { port: number; host: string }>,
+      ) as unknown as Argv<DataDirArgs & ServeTlsArgs & { port: number; host: string }>,
   handler: async (argv) => {
-    const server = await startImageServer({ dataDir: resolve(argv.dataDir), port: argv.port, host: argv.host, log: io.print });
+    const tls = serveTlsConfig(argv, 'uptane image serve');
+    const server = await startImageServer({ dataDir: resolve(argv.dataDir), port: argv.port, host: argv.host, log: io.print, tls });
     const keys = server.repository.onlineKeys();
     io.print(`Image repository listening on ${server.url}`);
+    io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${resolve(argv.dataDir)}`);
     io.print(`online timestamp key ${keys.timestamp.keyid}, snapshot key ${keys.snapshot.keyid}`);
     await new Promise<void>((done) => {
-      const stop = () => void server.close().then(done);
+      // SIGHUP re-reads the TLS files for new connections; open ones keep theirs (shared/server/tls.ts).
+      const reload = (): void => void server.reloadTls();
+      if (tls !== undefined) process.on('SIGHUP', reload);
+      const stop = () => {
+        process.off('SIGHUP', reload);
+        void server.close().then(done);
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

@@ -152,9 +152,11 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function checkPlainHttpAllowed(options: { readonly host: string; readonly tls: boolean; readonly insecureHttp: boolean; readonly command: string }): void {
   if (options.tls || options.insecureHttp || isLoopbackHost(options.host)) return;
+  const wildcard = options.host === '0.0.0.0' || options.host === '::' || options.host === '[::]';
+  const names = wildcard ? '<each name or address clients use>' : options.host;
   throw new PlainHttpRefusedError(
     `refusing to serve plain HTTP on ${options.host}: operator and vehicle tokens, VINs, manifests and images would cross the network in clear. ` +
-      `Give --tls-cert and --tls-key (a development pair: uptane pki init, then uptane pki server --host ${options.host}), ` +
+      `Give --tls-cert and --tls-key (a development pair: uptane pki init, then uptane pki server --host ${names}), ` +
       `listen on 127.0.0.1 behind a TLS proxy, or pass --insecure-http to ${options.command} if this network is trusted.`,
   );
 }
