@@ -4,6 +4,8 @@ import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
+import { loadPublicKey } from '../shared/files/key-files.js';
+import type { ReadAccessMode } from './read-access.js';
 import { startImageServer } from './server.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
@@ -20,7 +22,14 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
-const serveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & ServeTlsArgs & { port: number; host: string }> => ({
+interface ServeArgs extends DataDirArgs, ServeTlsArgs {
+  readonly port: number;
+  readonly host: string;
+  readonly readAccess: ReadAccessMode;
+  readonly urlSigningKey?: string[] | undefined;
+}
+
+const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => ({
   command: 'serve',
   describe: 'run the Image repository server (TUF metadata and images; upload API for release engineers)',
   builder: (yargs) =>
@@ -31,18 +40,43 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs & S
         '$0 image serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem',
         'serve the network over TLS 1.3 (files from `uptane pki server`); `kill -HUP <pid>` reloads them',
       )
-      .example('$0 image serve --data-dir /var/lib/uptane/image --port 8081', 'serve on port 8081')
+      .option('read-access', {
+        choices: ['credential', 'public'] as const,
+        default: 'credential' as const,
+        describe:
+          'who may read metadata and images: credential (a signed URL from the Director, or an uploader token) or public (anyone; only for a repository meant to be public)',
+      })
+      .option('url-signing-key', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: "the Director's URL-signing public key (`uptane director url-signing-key`); repeat it while a key is rotated",
+      })
+      .example('$0 image serve --data-dir /var/lib/uptane/image --port 8081 --url-signing-key director-url.pub', 'serve vehicles the images their Director signs URLs for')
+      .example('$0 image serve --read-access public', 'a repository meant to be public: anyone may read it')
       .epilogue(
-        'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys shows them for the root metadata. The server refuses to start if any other key file is in that folder.',
-      ) as unknown as Argv<DataDirArgs & ServeTlsArgs & { port: number; host: string }>,
+        'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys shows them for the root metadata. The server refuses to start if any other key file is in that folder. ' +
+          'With --read-access credential (the default) a read needs a URL signed by the Director (its key from `uptane director url-signing-key --data-dir D > director-url.pub`, given here with --url-signing-key) or an uploader token; docs/signed-urls.md describes the format.',
+      ) as unknown as Argv<ServeArgs>,
   handler: async (argv) => {
     const tls = serveTlsConfig(argv, 'uptane image serve');
-    const server = await startImageServer({ dataDir: resolve(argv.dataDir), port: argv.port, host: argv.host, log: io.print, tls });
+    const urlSigningKeys = (argv.urlSigningKey ?? []).map((file) => loadPublicKey(resolve(file)));
+    const server = await startImageServer({
+      dataDir: resolve(argv.dataDir),
+      port: argv.port,
+      host: argv.host,
+      log: io.print,
+      tls,
+      readAccess: { mode: argv.readAccess, urlSigningKeys },
+    });
     const keys = server.repository.onlineKeys();
     io.print(`Image repository listening on ${server.url}`);
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${resolve(argv.dataDir)}`);
     io.print(`online timestamp key ${keys.timestamp.keyid}, snapshot key ${keys.snapshot.keyid}`);
+    if (argv.readAccess === 'public') io.print('read access: public (anyone may read metadata and images)');
+    else if (urlSigningKeys.length === 0) io.print('read access: credential, uploader tokens only (no --url-signing-key: vehicles cannot read until the Director\'s key is given)');
+    else io.print(`read access: credential; URLs signed by ${urlSigningKeys.map((key) => key.keyid.slice(0, 12)).join(', ')} or uploader tokens`);
     await new Promise<void>((done) => {
       // SIGHUP re-reads the TLS files for new connections; open ones keep theirs (shared/server/tls.ts).
       const reload = (): void => void server.reloadTls();
