@@ -3,7 +3,7 @@
 // no listen() inside. Errors leave as {error: {code, message}}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ServerBusyError, UptaneError } from '../shared/core/errors.js';
+import { NotFoundError, ServerBusyError, UptaneError } from '../shared/core/errors.js';
 import { sendBlob } from '../shared/server/blob-sender.js';
 import { DEFAULT_BUSY_RETRY_AFTER_SECONDS, DEFAULT_DOWNLOAD_SLOTS, StreamSlots } from '../shared/server/stream-slots.js';
 import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
@@ -14,6 +14,7 @@ import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js'
 import type { DirectorServices } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { VehicleCredential } from './services/vehicle-auth.js';
+import { parseImageUrlRequest } from './services/image-urls.js';
 import type { SqliteDirectorStore as DirectorStorage } from './store/sqlite/director-store.js';
 import { cappedBody, closeIfUnread } from './request-body.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
@@ -85,8 +86,8 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     res.status(201).json(await services.authentication.issueSession(req.vin!));
   });
 
-  // GET /vehicle/metadata/:file, GET /vehicle/images/:file and POST /vehicle/manifest are answered
-  // before this router (vehicleFastRoutes, below).
+  // GET /vehicle/metadata/:file, GET /vehicle/images/:file, POST /vehicle/manifest and POST
+  // /vehicle/image-urls are answered before this router (vehicleFastRoutes, below).
 
   // --- Operator API ----------------------------------------------------------------------------
   // Token, expiry, revocation, scope per route and failed-attempt limits: operator-auth.ts (HR-10).
@@ -194,6 +195,7 @@ export function vehicleFastRoutes({
       handle: (req, res, { file }) => serveEncryptedImage(services, req, res, file!, downloadLimits).catch((err: unknown) => answerFailure(res, err)),
     },
     { method: 'POST', path: '/vehicle/manifest', handle: (req, res) => serveVehicleManifest(services, req, res, { maxBodyBytes, log }) },
+    { method: 'POST', path: '/vehicle/image-urls', handle: (req, res) => serveImageUrls(services, req, res).catch((err: unknown) => answerFailure(res, err)) },
   ];
 }
 
@@ -287,6 +289,31 @@ function serveVehicleManifest({ authentication, intake }: DirectorServices, req:
     // Nothing awaits this chain: a throw while answering must end here, not as an unhandled
     // rejection that would end the process (HR-1).
     .catch((err: unknown) => answerFailure(res, err));
+}
+
+/** Largest body of POST /vehicle/image-urls: MAX_IMAGE_URL_FILENAMES names and their quoting. */
+const IMAGE_URLS_MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * POST /vehicle/image-urls: signed download URLs for the vehicle's own assigned images, and a grant
+ * to read the Image repository's metadata (docs/signed-urls.md). The VIN comes from the credential,
+ * checked from the headers before any body byte is read (HR-3); a filename the vehicle was not
+ * assigned gets no URL, and no word on whether it exists.
+ */
+async function serveImageUrls({ authentication, imageUrls }: DirectorServices, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  try {
+    const credential = await authentication.authenticateHeaders(req.headers.authorization, { method: 'POST', path: req.url! });
+    const body = await readSentBody(req, IMAGE_URLS_MAX_BODY_BYTES);
+    const vin = credential.complete(body);
+    if (imageUrls === undefined) throw new NotFoundError('this Director issues no signed image URLs (it has no URL-signing key)', { repository: 'director' });
+    const answer = await imageUrls.issue(vin, parseImageUrlRequest(body));
+    const text = JSON.stringify(answer);
+    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  } catch (err) {
+    if (err instanceof ClientGoneError) return;
+    refuse(req, res, err);
+  }
 }
 
 /** Answers a refused request; a body it did not read is not drained either (its connection closes). */

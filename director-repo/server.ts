@@ -18,6 +18,8 @@ import type { Campaigns } from './campaigns.js';
 import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { SqliteDirectorStore } from './store/sqlite/director-store.js';
+import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS, directorReadUrl } from './services/image-urls.js';
+import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import type { VehicleMetadataConfig } from './vehicle-metadata.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
@@ -44,6 +46,10 @@ export interface DirectorServerOptions {
   readonly vehicleAuth?: Pick<DirectorOptions, 'requestSkewMs' | 'maxSignedNoncesPerKey'>;
   /** Failed operator authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
+  /** Base URL of the signed download URLs vehicles get (a CDN with the Image repository's paths); the Image repository's by default. */
+  readonly imageDownloadUrl?: string;
+  /** Lifetime of a signed download URL, in seconds (DEFAULT_IMAGE_URL_LIFETIME_SECONDS by default). */
+  readonly imageUrlLifetimeSeconds?: number;
   /**
    * Serve HTTPS with these files (shared/server/tls.ts); with `clientCaFile`, vehicles present client
    * certificates that the vehicle routes check (peerCertificateOf). Plain HTTP when absent.
@@ -72,6 +78,18 @@ export interface RunningDirector {
  */
 export const DEFAULT_DIRECTOR_LIMITS: HttpServerLimits = { ...DEFAULT_HTTP_SERVER_LIMITS, idleTimeoutMs: 60_000 };
 
+/**
+ * The Director's online keys in <data-dir>/keys: its metadata roles, and the key that signs vehicles'
+ * download URLs (docs/signed-urls.md), kept apart so that neither can stand in for the other.
+ */
+const ONLINE_KEY_NAMES = ['targets', 'snapshot', 'timestamp', 'url-signing'] as const;
+
+/** The Director's URL-signing key, created as on first start when missing (`uptane director url-signing-key`). */
+export function loadUrlSigningKey(dataDir: string): PrivateKey {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return loadOnlineKeys(join(dataDir, 'keys'), ONLINE_KEY_NAMES, 'director')['url-signing'];
+}
+
 /** The subfolders of a Director data folder, owner-only like the folder (docs/threat-model.md HR-9h). */
 const SUBFOLDERS = ['keys', 'image-repo-metadata', 'encrypted-images'];
 
@@ -84,15 +102,17 @@ export function openDirectorStorage(dataDir: string): SqliteDirectorStore {
 export function openDirector(options: DirectorServerOptions): { services: DirectorServices; storage: SqliteDirectorStore } {
   const clock = options.clock ?? systemClock;
   const storage = openDirectorStorage(options.dataDir);
-  const onlineKeys = loadOnlineKeys(join(options.dataDir, 'keys'), ['targets', 'snapshot', 'timestamp'], 'director');
-  const images = options.images ?? imageClient(options, clock);
+  const { 'url-signing': urlSigningKey, ...onlineKeys } = loadOnlineKeys(join(options.dataDir, 'keys'), ONLINE_KEY_NAMES, 'director');
+  const lifetimeSeconds = options.imageUrlLifetimeSeconds ?? DEFAULT_IMAGE_URL_LIFETIME_SECONDS;
+  const images = options.images ?? imageClient(options, clock, directorReadUrl(urlSigningKey, clock, lifetimeSeconds));
+  const imageUrls = { key: urlSigningKey, baseUrl: options.imageDownloadUrl ?? options.imageRepoUrl, lifetimeSeconds };
   // Ciphertexts of encrypted images, owner-only like their keys in the database (docs/image-encryption.md).
   const encryptedImagesDir = join(options.dataDir, 'encrypted-images');
-  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, encryptedImagesDir, ...options.vehicleAuth });
+  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, imageUrls, encryptedImagesDir, ...options.vehicleAuth });
   return { storage, services };
 }
 
-function imageClient(options: DirectorServerOptions, clock: Clock): ImageRepositoryClient {
+function imageClient(options: DirectorServerOptions, clock: Clock, requestUrl: (url: string) => string): ImageRepositoryClient {
   const metadataDir = join(options.dataDir, 'image-repo-metadata');
   const store = new FileMetadataStore(metadataDir);
   if (store.load('root') === undefined) {
@@ -103,7 +123,7 @@ function imageClient(options: DirectorServerOptions, clock: Clock): ImageReposit
     }
     store.persist('root', readFileSync(options.imageRootFile));
   }
-  return new ImageRepositoryClient({ url: options.imageRepoUrl, metadataDir, clock });
+  return new ImageRepositoryClient({ url: options.imageRepoUrl, metadataDir, clock, requestUrl });
 }
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
