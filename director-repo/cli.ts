@@ -223,9 +223,10 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
   const missing = CSV_COLUMNS.filter((c) => !names.includes(c));
   if (unknown.length > 0 || missing.length > 0 || new Set(names).size !== names.length) {
     throw new Error(
-      `${file} line ${headerIndex + 1}: the header must name the columns ${CSV_COLUMNS.join(',')} once each (and may name ${OPTIONAL_CSV_COLUMNS.join(',')})` +
+      `${file} line ${headerIndex + 1}: the header must name the columns ${CSV_COLUMNS.join(',')} once each` +
         (missing.length > 0 ? `; missing ${missing.join(', ')}` : '') +
-        (unknown.length > 0 ? `; unknown ${unknown.join(', ')}` : ''),
+        (unknown.length > 0 ? `; unknown ${unknown.join(', ')}` : '') +
+        ` (it may also name ${OPTIONAL_CSV_COLUMNS.join(',')})`,
     );
   }
   const column = Object.fromEntries([...CSV_COLUMNS, ...OPTIONAL_CSV_COLUMNS].map((c) => [c, names.indexOf(c)])) as Record<(typeof CSV_COLUMNS)[number] | (typeof OPTIONAL_CSV_COLUMNS)[number], number>;
