@@ -27,6 +27,7 @@ import { figure5 } from './figures/f5-scale.js';
 import { figure6 } from './figures/f6-fleet.js';
 import { figure7 } from './figures/f7-full-verification.js';
 import { figure10 } from './figures/f10-image-encryption.js';
+import { figure11 } from './figures/f11-tls.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -37,6 +38,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [6, figure6],
   [7, figure7],
   [10, figure10],
+  [11, figure11],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */

@@ -2,18 +2,30 @@
 // keep-alive connections (one per lane), each sending its lane's requests back to back. The same
 // generator drives the product servers and the plain node:http baselines.
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { LoadJob, LoadRequest, LoadResult } from './load.js';
 
 const job = workerData as LoadJob;
 const origin = new URL(job.origin);
-const agent = new http.Agent({ keepAlive: true, maxSockets: job.lanes.length, maxFreeSockets: job.lanes.length });
+const agentOptions = { keepAlive: true, maxSockets: job.lanes.length, maxFreeSockets: job.lanes.length };
+// An https agent keeps the TLS sessions the server sent (tickets) and offers them on reconnects.
+const agent = job.tls === undefined ? new http.Agent(agentOptions) : new https.Agent({ ...agentOptions, ca: job.tls.ca, maxCachedSessions: 100 });
+const transport = job.tls === undefined ? http : https;
+let connections = 0;
+let resumedSessions = 0;
 
-function send(request: LoadRequest): Promise<{ status: number; bytes: number; text: string }> {
+function send(request: LoadRequest, close: boolean): Promise<{ status: number; bytes: number; text: string }> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = { ...request.headers };
     if (request.body !== undefined) headers['content-length'] = request.body.length;
-    const req = http.request({ host: origin.hostname, port: origin.port, method: request.method, path: request.path, headers, agent }, (res) => {
+    if (close) headers.connection = 'close';
+    const req = transport.request({ host: origin.hostname, port: origin.port, method: request.method, path: request.path, headers, agent }, (res) => {
+      if (!req.reusedSocket) {
+        connections++;
+        if (job.tls !== undefined && (res.socket as TLSSocket).isSessionReused()) resumedSessions++;
+      }
       let bytes = 0;
       let text = '';
       const status = res.statusCode ?? 0;
@@ -51,7 +63,8 @@ async function main(): Promise<LoadResult> {
       const request = requests[i % requests.length]!;
       const t0 = performance.now();
       try {
-        const { status, bytes, text } = await send(request);
+        const close = job.reconnectEvery !== undefined && (i + 1) % job.reconnectEvery === 0;
+        const { status, bytes, text } = await send(request, close);
         const t1 = performance.now();
         completed++;
         if (t1 < measureFrom) continue;
@@ -72,7 +85,7 @@ async function main(): Promise<LoadResult> {
   latencies.sort((a, b) => a - b);
   const seconds = Math.max(1e-6, (lastDone - measureFrom) / 1000);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
-  return { requests: measured, completed, seconds, perSecond: measured / seconds, statuses, errors, firstError, bytesIn, latencyMs: { p50: q(0.5), p99: q(0.99) } };
+  return { requests: measured, completed, seconds, perSecond: measured / seconds, statuses, errors, firstError, bytesIn, latencyMs: { p50: q(0.5), p99: q(0.99) }, connections, resumedSessions };
 }
 
 main().then(

@@ -17,6 +17,10 @@ export interface LoadJob {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly maxRequests: number;
+  /** HTTPS to a server whose certificate `ca` issued; sessions are cached by the agent and resumed on reconnects. */
+  readonly tls?: { readonly ca: string };
+  /** Close each lane's connection after every this many requests (with 'Connection: close'), to measure reconnects. */
+  readonly reconnectEvery?: number;
 }
 
 export interface LoadResult {
@@ -31,6 +35,9 @@ export interface LoadResult {
   readonly firstError?: string;
   readonly bytesIn: number;
   readonly latencyMs: { readonly p50: number; readonly p99: number };
+  /** New connections opened (all of the run, warm-up included), and how many of them resumed a TLS session. */
+  readonly connections: number;
+  readonly resumedSessions: number;
 }
 
 export function runLoad(job: LoadJob): Promise<LoadResult> {
