@@ -253,7 +253,7 @@ describe('GET /vehicle/images/:file', () => {
     return { car, encryption: encryptionIn(await targetsOf(car), ENGINE.name, `${vin}-ecm-1`)! };
   }
 
-  it("serves a vehicle its own ciphertext only: another vehicle's is the same 404 as none, and no credential is 401", async () => {
+  it("G18: serves a vehicle its own ciphertext only: another vehicle's is the same 404 as none, and no credential is 401", async () => {
     const { car, encryption } = await encryptedFor('VINENC0000000020', keys.ecm1);
     const stranger = await register('VINENC0000000021', {});
     const file = encryption.encryptedTarget.filename;
@@ -268,7 +268,7 @@ describe('GET /vehicle/images/:file', () => {
     expect((await fetch(`${repos.director.url}/vehicle/images/${file}`)).status).toBe(401);
   });
 
-  it('stops serving a ciphertext once its assignment is no longer active', async () => {
+  it('G18: stops serving a ciphertext once its assignment is no longer active', async () => {
     const { car, encryption } = await encryptedFor('VINENC0000000022', keys.ecm1);
     const id = (await repos.director.storage.assignments.active(car.vin))[0]!.id;
     expect((await repos.operator('DELETE', `/api/v1/assignments/${id}`)).status).toBe(200);
