@@ -92,8 +92,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
       .example('$0 director serve --data-dir /var/lib/uptane/director --port 8082', 'later starts: the root is kept in the data folder')
       .example(
-        '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo https://images.example:8081',
-        'serve the network over TLS 1.3; vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
+        '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo http://127.0.0.1:8081',
+        'serve the network over TLS 1.3 (the Image repository on this host); vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
       )
       .epilogue(
         [
