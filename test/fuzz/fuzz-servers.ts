@@ -119,7 +119,8 @@ function envelope(signed: object, labels: readonly string[]): string {
 
 export class FuzzServers {
   readonly dir = mkdtempSync(join(tmpdir(), 'uptane-fuzz-'));
-  readonly image = new ServerProcess('image', () => ['image', 'serve', '--data-dir', join(this.dir, 'image')]);
+  // Reads need a credential, as `image serve` runs by default; the Director reads through URLs it signs (docs/signed-urls.md).
+  readonly image = new ServerProcess('image', () => ['image', 'serve', '--data-dir', join(this.dir, 'image'), '--url-signing-key', join(this.dir, 'director-url.pub')]);
   readonly director = new ServerProcess('director', () => [
     'director', 'serve', '--data-dir', join(this.dir, 'director'), '--image-repo', this.image.url, '--image-root', join(this.dir, 'image-root.json'),
   ]);
@@ -141,6 +142,10 @@ export class FuzzServers {
 
   private async setUp(): Promise<void> {
     const expires = new Date(Date.now() + 365 * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    // The Director's URL-signing key first, as an operator hands it to the Image repository.
+    const urlKey = await runCli(['director', 'url-signing-key', '--data-dir', join(this.dir, 'director')]);
+    if (urlKey.status !== 0) throw new Error(`fuzz setup: director url-signing-key failed: ${urlKey.stderr}`);
+    writeFileSync(join(this.dir, 'director-url.pub'), urlKey.stdout);
     // Image repository: root (online keys from the server), the image, targets listing it.
     await this.image.start(0);
     const addedUploader = await runCli(['image', 'uploader', 'add', 'fuzz-uploader', '--data-dir', join(this.dir, 'image')]);
@@ -286,7 +291,9 @@ export class FuzzServers {
   async answers(name: ServerName): Promise<string | undefined> {
     const server = this.process(name);
     if (!server.alive) return `the ${name} server process ${server.exit ?? 'is gone'}`;
-    const r = await sendRaw(server.url, { head: `GET /metadata/1.root.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, body: Buffer.alloc(0), truncated: false }, ANSWER_BOUND_MS);
+    // The Image repository serves reads only to credentials: the uploader's token.
+    const auth = name === 'image' && this.ctx !== undefined ? `Authorization: Bearer ${this.ctx.image.uploaderToken}\r\n` : '';
+    const r = await sendRaw(server.url, { head: `GET /metadata/1.root.json HTTP/1.1\r\nHost: x\r\n${auth}Connection: close\r\n\r\n`, body: Buffer.alloc(0), truncated: false }, ANSWER_BOUND_MS);
     if (r.status === 200) return undefined;
     if (!server.alive) return `the ${name} server process ${server.exit ?? 'is gone'}`;
     return r.timedOut ? `the ${name} server no longer answers (no answer to GET /metadata/1.root.json within ${ANSWER_BOUND_MS} ms)` : `the ${name} server answers GET /metadata/1.root.json with ${r.status ?? r.error ?? 'nothing'}`;

@@ -507,15 +507,24 @@ const METADATA_FILES = ['timestamp.json', 'snapshot.json', 'targets.json', 'root
 /** Encrypted images by name: well-formed (none is assigned to the fuzzer's vehicles), the plain image's hash, and near misses. */
 const CIPHERTEXT_FILES = [`${'0'.repeat(64)}.enc`, `${IMAGE_SHA}.enc`, IMAGE_SHA, `${IMAGE_SHA}.ENC`, `${IMAGE_SHA.toUpperCase()}.enc`, `${'0'.repeat(63)}.enc`, '.enc', 'x.enc'];
 
+/** The query parameters of a signed URL (shared/server/signed-urls.ts). */
+const SIGNED_URL_KEYS = ['vin', 'expires', 'keyid', 'sig', 'scope', 'prefix'];
+
+/** POST /vehicle/image-urls: the assigned image, another one, odd names. */
+const imageUrlsBody = fc.array(imageName, { maxLength: 4 }).map((filenames): Json => ({ filenames }));
+
 /** Every route of both tables, by server and "METHOD path" as route-table.ts reads them. */
 export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
   image: {
-    'GET /metadata/:file': { server: 'image', method: 'GET', auth: 'none', path: withShape(seg1('/metadata/', METADATA_FILES), []), body: none, headers: ranges },
+    // Reads need a credential (`image serve` defaults to --read-access credential): the uploader's
+    // token here; the signed-URL parameters in the query reach the verifier's parsing
+    // (docs/signed-urls.md), and a refusal must change nothing.
+    'GET /metadata/:file': { server: 'image', method: 'GET', auth: 'uploader', path: withShape(seg1('/metadata/', METADATA_FILES), SIGNED_URL_KEYS), body: none, headers: ranges },
     'GET /^\\/targets\\/(.+)$/': {
       server: 'image',
       method: 'GET',
-      auth: 'none',
-      path: withShape(fc.tuple(segment(['fuzz', 'fuzz/sub', '']), segment([`${IMAGE_SHA}.ecm-1.bin`, `${IMAGE_SHA}.`, `${'0'.repeat(64)}.x`, IMAGE_SHA])).map(([d, f]) => `/targets/${d}/${f}`), []),
+      auth: 'uploader',
+      path: withShape(fc.tuple(segment(['fuzz', 'fuzz/sub', '']), segment([`${IMAGE_SHA}.ecm-1.bin`, `${IMAGE_SHA}.`, `${'0'.repeat(64)}.x`, IMAGE_SHA])).map(([d, f]) => `/targets/${d}/${f}`), SIGNED_URL_KEYS),
       body: none,
       headers: ranges,
     },
@@ -544,6 +553,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'POST /vehicle/session': { server: 'director', method: 'POST', auth: 'signed', path: withShape(fixed('/vehicle/session'), []), body: fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: rawBody }) },
     'GET /vehicle/metadata/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/metadata/', METADATA_FILES), []), body: none },
     'GET /vehicle/images/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/images/', CIPHERTEXT_FILES), []), body: none, headers: ranges },
+    'POST /vehicle/image-urls': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/image-urls'), []), body: jsonBody(imageUrlsBody), honestBody: json(fc.array(fc.constantFrom(IMAGE_NAME, 'fuzz/nope.bin'), { maxLength: 3 }).map((filenames): Json => ({ filenames }))), contentType: 'application/json' },
     'POST /vehicle/manifest': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/manifest'), []), body: manifestBody, honestBody: honestManifest, contentType: 'application/json' },
     'GET /api/v1/online-keys': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
     'PUT /api/v1/metadata/root': {

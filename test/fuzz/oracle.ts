@@ -41,7 +41,7 @@ export function quote(text: string): string {
 /** The credentials that rightly open a route (anything else must not get a 2xx from it). */
 function acceptedCredentials(route: string, generator: RouteGenerator | undefined): readonly string[] | undefined {
   if (generator === undefined || generator.auth === 'none') return undefined;
-  if (route === 'GET /vehicle/metadata/:file' || route === 'GET /vehicle/images/:file' || route === 'POST /vehicle/manifest') return ['session', 'signed'];
+  if (route === 'GET /vehicle/metadata/:file' || route === 'GET /vehicle/images/:file' || route === 'POST /vehicle/manifest' || route === 'POST /vehicle/image-urls') return ['session', 'signed'];
   return [generator.auth];
 }
 

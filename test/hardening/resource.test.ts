@@ -112,7 +112,9 @@ describe('resources under hostile clients, each server its own process', () => {
 
   beforeAll(async () => {
     const imageDir = join(dir, 'image');
-    image = await serve(['image', 'serve', '--data-dir', imageDir, '--port', '0']);
+    // Public reads: this file measures resource limits, and its hostile clients download anonymously
+    // (access to reads is test/attacks/signed-urls.test.ts's).
+    image = await serve(['image', 'serve', '--data-dir', imageDir, '--port', '0', '--read-access', 'public']);
     // An uploader token, written as `uptane image uploader add` would (the server holds no cache of tokens).
     const storage = new SqliteImageRepoStorage(join(imageDir, 'image-repo.sqlite'));
     await storage.addUploader('release-bot', TOKEN, new Date());

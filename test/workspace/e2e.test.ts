@@ -77,6 +77,9 @@ function newClient(rootBytes: Uint8Array): { updater: RepositoryUpdater; downloa
     targetsUrl: `${server.url}/targets`,
     store,
     fetcher: new HttpFetcher(),
+    // The server serves reads only to credentials, as `uptane image serve` does by default: the
+    // release engineers' own token here (a vehicle's would be a signed URL, docs/signed-urls.md).
+    requestHeaders: () => ({ authorization: `Bearer ${TOKEN}` }),
   });
   return { updater, downloads: clientDir };
 }
@@ -134,7 +137,8 @@ beforeAll(() => {
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'uptane-workspace-e2e-'));
-  server = await startImageServer({ dataDir: join(dir, 'server') });
+  // Reads need a credential, as `uptane image serve` defaults to: push's HEAD and pull send the uploader token.
+  server = await startImageServer({ dataDir: join(dir, 'server'), readAccess: { mode: 'credential' } });
   await server.storage.addUploader('release-engineers', TOKEN, new Date());
 });
 
@@ -184,7 +188,7 @@ describe('offline workflow against a running Image repository', () => {
     const stdout = await ok('image', 'push', '-w', 'oem');
     expect(stdout).toMatch(/root v1, targets v1 published/);
     // Metadata is served byte-identical to what the workspace pushed.
-    const served = Buffer.from(await (await fetch(`${server.url}/metadata/1.targets.json`)).arrayBuffer());
+    const served = Buffer.from(await (await fetch(`${server.url}/metadata/1.targets.json`, { headers: { authorization: `Bearer ${TOKEN}` } })).arrayBuffer());
     expect(served.equals(readFileSync(join(dir, 'oem', 'published', 'targets.json')))).toBe(true);
 
     const rootV1 = readFileSync(join(dir, 'oem', 'published', 'root.json'));
