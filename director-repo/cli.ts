@@ -6,12 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PublicKey } from '../shared/core/crypto/keys.js';
+import { PublicKey, publicKeyPem } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
-import { startDirector, type RunningDirector } from './server.js';
+import { loadUrlSigningKey, startDirector, type RunningDirector } from './server.js';
+import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
 import { readVinsFile, splitCsvLine } from './cli-input.js';
@@ -64,6 +65,8 @@ interface ServeArgs extends DataDirArgs, ServeTlsArgs {
   readonly host: string;
   readonly imageRepo: string;
   readonly imageRoot?: string | undefined;
+  readonly imageDownloadUrl?: string | undefined;
+  readonly imageUrlLifetime: number;
 }
 
 const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => ({
@@ -83,10 +86,23 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         requiresArg: true,
         describe: "the Image repository's root metadata (1.root.json) to trust; needed on first start, then kept in the data folder",
       })
+      .option('image-download-url', {
+        type: 'string',
+        requiresArg: true,
+        describe: "base URL of the signed download URLs vehicles get (a CDN serving the Image repository's paths); default: --image-repo",
+      })
+      .option('image-url-lifetime', {
+        type: 'number',
+        default: DEFAULT_IMAGE_URL_LIFETIME_SECONDS,
+        describe: 'seconds a signed download URL stays valid',
+      })
       .check((argv) => {
         const port = argv.port as number;
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${String(argv.port)}: give a port number from 0 to 65535`);
         checkUrl(argv['image-repo'] as string, '--image-repo');
+        if (argv['image-download-url'] !== undefined) checkUrl(argv['image-download-url'] as string, '--image-download-url');
+        const lifetime = argv['image-url-lifetime'] as number;
+        if (!Number.isSafeInteger(lifetime) || lifetime < 10 || lifetime > 86_400) throw new Error(`--image-url-lifetime ${String(lifetime)}: give whole seconds from 10 to 86400`);
         return true;
       })
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
@@ -101,6 +117,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
           'It serves vehicles only once its root is published: sign a root with your offline root key that lists these online keys',
           '(`uptane director online-keys` shows them), then `uptane director root push 1.root.json`.',
           'Operators need a token: `uptane director operator add NAME` on this machine.',
+          'Vehicles read the Image repository through URLs signed with the Director\'s URL-signing key: give its public key',
+          '(`uptane director url-signing-key > director-url.pub`) to `uptane image serve --url-signing-key director-url.pub`.',
         ].join(' '),
       ) as unknown as Argv<ServeArgs>,
   handler: async (argv) => {
@@ -112,6 +130,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         dataDir,
         imageRepoUrl: argv.imageRepo.replace(/\/+$/, ''),
         imageRootFile: argv.imageRoot === undefined ? undefined : resolve(argv.imageRoot),
+        imageDownloadUrl: argv.imageDownloadUrl?.replace(/\/+$/, ''),
+        imageUrlLifetimeSeconds: argv.imageUrlLifetime,
         port: argv.port,
         host: argv.host,
         log: io.print,
@@ -126,6 +146,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${dataDir}`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
+    io.print(`URL-signing key ${server.services.imageUrls?.keyid ?? '(none)'}: \`uptane director url-signing-key\` prints it for the Image repository's --url-signing-key`);
     const rootVersion = await server.services.root.latestRootVersion();
     io.print(
       rootVersion === undefined
@@ -677,6 +698,21 @@ const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> =>
   },
 });
 
+// --- url-signing-key -------------------------------------------------------------------------
+
+const urlSigningKeyCommand = (io: CliEnvironment): CommandModule<object, DataDirArgs> => ({
+  command: 'url-signing-key',
+  describe: "print the public key of the Director's URL-signing key (PEM), for the Image repository's --url-signing-key",
+  builder: (yargs) =>
+    withDataDir(yargs, io)
+      .example('$0 director url-signing-key --data-dir /var/lib/uptane/director > director-url.pub', 'then `uptane image serve --url-signing-key director-url.pub`')
+      .epilogue('The key lives in <data-dir>/keys/url-signing.pem and is created there if missing, as on the first `director serve`; docs/signed-urls.md describes what it signs.') as Argv<DataDirArgs>,
+  handler: (argv) => {
+    const key = loadUrlSigningKey(resolve(argv.dataDir));
+    for (const line of publicKeyPem(key.publicKey).trimEnd().split('\n')) io.print(line);
+  },
+});
+
 // --- replace-ecu, online-keys, audit -----------------------------------------------
 
 interface ReplaceArgs extends RemoteArgs {
@@ -830,6 +866,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(groupCommand(io))
       .command(campaignCommand(io))
       .command(onlineKeysCommand(io))
+      .command(urlSigningKeyCommand(io))
       .command(auditCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')
       .example('$0 director vehicle register --csv fleet.csv', 'register a fleet')
