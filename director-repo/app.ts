@@ -11,6 +11,7 @@ import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
 import { contentCodingOf, inflateBody } from '../shared/server/compressed-body.js';
 import { answerFailure, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
+import { peerCertificateOf } from '../shared/server/tls.js';
 import type { DirectorServices } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { VehicleCredential } from './services/vehicle-auth.js';
@@ -70,6 +71,8 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     try {
       const body = Buffer.isBuffer(req.body) ? req.body : undefined;
       req.vin = await services.authentication.authenticate(req.headers.authorization, {
+        // Mutual TLS: with a client CA, the connection's certificate must name this vehicle (vehicle-auth.ts).
+        clientCertificate: peerCertificateOf(req),
         method: req.method,
         path: req.originalUrl,
         body,
@@ -202,7 +205,7 @@ export function vehicleFastRoutes({
 /** GET /vehicle/metadata/:file: the vehicle's own Director metadata, for its credential's VIN. */
 async function serveVehicleMetadata({ authentication, metadata }: DirectorServices, req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
   try {
-    const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url! });
+    const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
     const bytes = await metadata.file(vin, file);
     if (bytes === undefined) {
       sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
@@ -232,7 +235,7 @@ async function serveEncryptedImage(
   limits: { readonly downloads: StreamSlots; readonly busyRetryAfterSeconds: number },
 ): Promise<void> {
   try {
-    const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url! });
+    const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
     const found = await encryptedImages.servable(vin, file);
     if (found === undefined) {
       sendRawJson(res, 404, { error: { code: 'not_found', message: `no encrypted image ${file} for this vehicle` } });
@@ -266,7 +269,7 @@ function serveVehicleManifest({ authentication, intake }: DirectorServices, req:
   let credential: VehicleCredential | undefined;
   let vin: string | undefined;
   authentication
-    .authenticateHeaders(req.headers.authorization, { method: 'POST', path: req.url! })
+    .authenticateHeaders(req.headers.authorization, { method: 'POST', path: req.url!, clientCertificate: peerCertificateOf(req) })
     .then(async (authenticated) => {
       credential = authenticated;
       const coding = contentCodingOf(req);
@@ -302,7 +305,7 @@ const IMAGE_URLS_MAX_BODY_BYTES = 64 * 1024;
  */
 async function serveImageUrls({ authentication, imageUrls }: DirectorServices, req: IncomingMessage, res: ServerResponse): Promise<void> {
   try {
-    const credential = await authentication.authenticateHeaders(req.headers.authorization, { method: 'POST', path: req.url! });
+    const credential = await authentication.authenticateHeaders(req.headers.authorization, { method: 'POST', path: req.url!, clientCertificate: peerCertificateOf(req) });
     const body = await readSentBody(req, IMAGE_URLS_MAX_BODY_BYTES);
     const vin = credential.complete(body);
     if (imageUrls === undefined) throw new NotFoundError('this Director issues no signed image URLs (it has no URL-signing key)', { repository: 'director' });

@@ -21,6 +21,7 @@ import { SqliteDirectorStore } from './store/sqlite/director-store.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS, directorReadUrl } from './services/image-urls.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import type { VehicleMetadataConfig } from './vehicle-metadata.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
 const MAX_BODY_BYTES = 1_000_000;
@@ -55,6 +56,8 @@ export interface DirectorServerOptions {
    * certificates that the vehicle routes check (peerCertificateOf). Plain HTTP when absent.
    */
   readonly tls?: TlsServerConfig;
+  /** The CA (PEM text) the Image repository's TLS certificate must chain to (`--image-repo-ca`); then it is read over https:// only. */
+  readonly imageRepoTls?: ClientTlsConfig;
 }
 
 export interface RunningDirector {
@@ -108,7 +111,9 @@ export function openDirector(options: DirectorServerOptions): { services: Direct
   const imageUrls = { key: urlSigningKey, baseUrl: options.imageDownloadUrl ?? options.imageRepoUrl, lifetimeSeconds };
   // Ciphertexts of encrypted images, owner-only like their keys in the database (docs/image-encryption.md).
   const encryptedImagesDir = join(options.dataDir, 'encrypted-images');
-  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, imageUrls, encryptedImagesDir, ...options.vehicleAuth });
+  // With a client CA every vehicle route wants the certificate that names its vehicle (services/vehicle-auth.ts).
+  const requireClientCertificate = options.tls?.clientCaFile !== undefined;
+  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, imageUrls, encryptedImagesDir, requireClientCertificate, ...options.vehicleAuth });
   return { storage, services };
 }
 
@@ -123,7 +128,7 @@ function imageClient(options: DirectorServerOptions, clock: Clock, requestUrl: (
     }
     store.persist('root', readFileSync(options.imageRootFile));
   }
-  return new ImageRepositoryClient({ url: options.imageRepoUrl, metadataDir, clock, requestUrl });
+  return new ImageRepositoryClient({ url: options.imageRepoUrl, metadataDir, clock, requestUrl, tls: options.imageRepoTls });
 }
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {

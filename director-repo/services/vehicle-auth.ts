@@ -1,10 +1,13 @@
 // Vehicle authentication and sessions: the VIN of a vehicle request comes from the key that signed
 // it, or from the session token that key opened, never from the request (docs/threat-model.md
-// HR-3, HR-5, HR-9a).
+// HR-3, HR-5, HR-9a). On a Director with mutual TLS, the connection's client certificate must also
+// name that VIN and its registered primary ECU (docs/threat-model.md L13).
+import type { X509Certificate } from 'node:crypto';
 import type { Clock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PublicKey } from '../../shared/core/crypto/keys.js';
-import { AuthenticationError, NotFoundError } from '../../shared/core/errors.js';
+import { AuthenticationError, ClientCertificateMismatchError, ClientCertificateRequiredError, NotFoundError } from '../../shared/core/errors.js';
+import { vehicleIdentityOf } from '../../shared/pki/dev-ca.js';
 import { checkVehicleRequestBody, NonceCache, parseVehicleAuth, verifyVehicleRequestHeaders, type RequestToSign } from '../../shared/uptane/vehicle-auth.js';
 import type { DirectorStore } from '../store/director-store.js';
 import { isSessionRoute, VehicleSessionTokens } from '../vehicle-sessions.js';
@@ -22,6 +25,23 @@ export interface VehicleAuthOptions {
   readonly requestSkewMs?: number;
   /** Most signed-request nonces remembered per primary ECU key (NonceCache; tests set it small). */
   readonly maxSignedNoncesPerKey?: number;
+  /**
+   * Mutual TLS (the server runs with a client CA): every vehicle request must come over a connection
+   * whose client certificate, accepted by that CA, names the VIN the request authenticates as and
+   * the primary ECU registered for it. Default false (no client CA, nothing to check).
+   */
+  readonly requireClientCertificate?: boolean;
+}
+
+/** What a vehicle request shows besides its Authorization header. */
+export interface VehicleRequestFacts {
+  readonly method: string;
+  readonly path: string;
+  /**
+   * The client certificate the TLS server accepted for this connection (shared/server/tls.ts
+   * peerCertificateOf), undefined when there is none or it was not accepted (expired, another CA).
+   */
+  readonly clientCertificate?: X509Certificate | undefined;
 }
 
 const MAX_REMEMBERED_PRIMARY_KEYS = 1_000_000;
@@ -30,8 +50,9 @@ export class VehicleAuthentication {
   private readonly nonces: NonceCache;
   private readonly requestSkewMs: number;
   private readonly sessions = new VehicleSessionTokens();
-  /** primaryVinOf's memory: keyid to VIN (null: no primary ECU has it). */
-  private readonly primaryKeys = new Map<string, string | null>();
+  /** primaryOf's memory: keyid to the VIN and serial of the primary ECU that holds it (null: none). */
+  private readonly primaryKeys = new Map<string, { vin: string; serial: string } | null>();
+  private readonly requireClientCertificate: boolean;
 
   constructor(
     private readonly store: DirectorStore,
@@ -39,6 +60,7 @@ export class VehicleAuthentication {
     options: VehicleAuthOptions = {},
   ) {
     this.requestSkewMs = options.requestSkewMs ?? 5 * 60 * 1000;
+    this.requireClientCertificate = options.requireClientCertificate ?? false;
     // Per key, and with each key's newest accepted time in the store: no vehicle can crowd out
     // another's signed requests, and a restart forgets no replay (docs/threat-model.md HR-5, HR-9a).
     this.nonces = new NonceCache(this.requestSkewMs, { maxNoncesPerKey: options.maxSignedNoncesPerKey, marks: store.signedRequestMarks });
@@ -50,7 +72,7 @@ export class VehicleAuthentication {
    * credential, never from the URL or the body (docs/decisions.md Servers;
    * docs/threat-model.md L4).
    */
-  async authenticate(authorization: string | undefined, request: RequestToSign): Promise<string> {
+  async authenticate(authorization: string | undefined, request: RequestToSign & Pick<VehicleRequestFacts, 'clientCertificate'>): Promise<string> {
     return (await this.authenticateHeaders(authorization, request)).complete(request.body);
   }
 
@@ -61,14 +83,22 @@ export class VehicleAuthentication {
    * for anything else, so a request without valid credentials is refused before any byte of its
    * body is read (docs/threat-model.md HR-3).
    */
-  async authenticateHeaders(authorization: string | undefined, request: { method: string; path: string }): Promise<VehicleCredential> {
+  async authenticateHeaders(authorization: string | undefined, request: VehicleRequestFacts): Promise<VehicleCredential> {
+    // No certificate, no further work: refused before the signature or token is even looked at.
+    if (this.requireClientCertificate && request.clientCertificate === undefined) {
+      throw new ClientCertificateRequiredError(
+        'this Director requires mutual TLS for vehicle requests: connect with the client certificate issued to this vehicle at provisioning (a current one, from the Director\'s client CA)',
+      );
+    }
     const claims = parseVehicleAuth(authorization);
     if (claims === undefined) {
-      const vin = await this.vinForSession(authorization, request);
+      const { vin, serial } = await this.primaryForSession(authorization, request);
+      this.checkClientCertificate(request.clientCertificate, vin, serial);
       return { vin, complete: () => vin };
     }
     const ecu = await this.store.inventory.ecuByKeyid(claims.keyid);
     if (ecu === undefined || !ecu.isPrimary) throw new AuthenticationError('the signing key is not a registered primary ECU key');
+    this.checkClientCertificate(request.clientCertificate, ecu.vin, ecu.serial);
     // The header names the body's digest: time, signature and nonce are all checked before any
     // byte of the body is read; the body must then be the one signed.
     verifyVehicleRequestHeaders(claims, request, PublicKey.fromHex(ecu.publicKey), {
@@ -104,7 +134,24 @@ export class VehicleAuthentication {
     this.primaryKeys.clear();
   }
 
-  private async vinForSession(authorization: string | undefined, request: { method: string; path: string }): Promise<string> {
+  /**
+   * With mutual TLS, the client certificate must name `vin` and its registered primary ECU `serial`:
+   * a vehicle holding another vehicle's certificate (valid, from the same CA) is refused even with
+   * a valid session or signature of its own, and so is a thief of a session token without the
+   * vehicle's certificate and key (docs/threat-model.md L13).
+   */
+  private checkClientCertificate(certificate: X509Certificate | undefined, vin: string, serial: string): void {
+    if (!this.requireClientCertificate) return;
+    if (certificate === undefined) throw new ClientCertificateRequiredError('this Director requires mutual TLS for vehicle requests: connect with the client certificate issued to this vehicle');
+    const identity = vehicleIdentityOf(certificate);
+    if (identity === undefined) throw new ClientCertificateMismatchError('the client certificate names no vehicle (CN = VIN and a urn:uptane:vehicle URI): present the certificate issued to this vehicle');
+    if (identity.vin !== vin) throw new ClientCertificateMismatchError(`the client certificate is issued to vehicle ${identity.vin}, not to ${vin}, whose credential this request carries`);
+    if (identity.primarySerial !== serial) {
+      throw new ClientCertificateMismatchError(`the client certificate names primary ECU ${identity.primarySerial}, but vehicle ${vin}'s registered primary ECU is ${serial}: issue a certificate for the current primary`);
+    }
+  }
+
+  private async primaryForSession(authorization: string | undefined, request: { method: string; path: string }): Promise<{ vin: string; serial: string }> {
     const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
     if (token === undefined) throw new AuthenticationError('sign the request with the primary ECU key (Uptane-Ed25519) or use a current session token (Bearer)');
     // A token opens only what a vehicle polls: its metadata and its manifest. Above all it cannot
@@ -114,24 +161,25 @@ export class VehicleAuthentication {
     const claims = this.sessions.verify(token, this.clock.now().getTime());
     // The session ends with the key that opened it: once an operator replaced the primary ECU
     // (VehicleInventory.replaceEcu), its earlier tokens are refused.
-    if ((await this.primaryVinOf(claims.keyid)) !== claims.vin) {
+    const primary = await this.primaryOf(claims.keyid);
+    if (primary === null || primary.vin !== claims.vin) {
       throw new AuthenticationError('the primary ECU key this session was opened with is no longer registered: open a new session with the current key');
     }
-    return claims.vin;
+    return primary;
   }
 
   /**
-   * The VIN whose primary ECU holds the key `keyid`, or null; remembered until an ECU changes in
-   * this Director (registration, replacement). Asked on every session request: the store read it
-   * saves was a tenth of a metadata GET (bench figure 2).
+   * The VIN and serial of the primary ECU that holds the key `keyid`, or null; remembered until an
+   * ECU changes in this Director (registration, replacement). Asked on every session request: the
+   * store read it saves was a tenth of a metadata GET (bench figure 2).
    */
-  private async primaryVinOf(keyid: string): Promise<string | null> {
+  private async primaryOf(keyid: string): Promise<{ vin: string; serial: string } | null> {
     const remembered = this.primaryKeys.get(keyid);
     if (remembered !== undefined) return remembered;
     const ecu = await this.store.inventory.ecuByKeyid(keyid);
-    const vin = ecu !== undefined && ecu.isPrimary ? ecu.vin : null;
+    const primary = ecu !== undefined && ecu.isPrimary ? { vin: ecu.vin, serial: ecu.serial } : null;
     if (this.primaryKeys.size >= MAX_REMEMBERED_PRIMARY_KEYS) this.primaryKeys.clear();
-    this.primaryKeys.set(keyid, vin);
-    return vin;
+    this.primaryKeys.set(keyid, primary);
+    return primary;
   }
 }
