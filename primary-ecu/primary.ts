@@ -10,7 +10,7 @@ import type { Clock } from '../shared/core/clock.js';
 import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { loadEncryptionKeyPair, loadPrivateKey, saveEncryptionKeyPair, savePrivateKey } from '../shared/files/key-files.js';
 import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
-import { isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
+import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
 import { PublicKey, type PrivateKey } from '../shared/core/crypto/keys.js';
 import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
@@ -104,9 +104,6 @@ export interface CycleResult {
   readonly error?: { code: string; message: string };
   readonly outcomes: Readonly<Record<string, InstallOutcome>>;
 }
-
-/** The ECU's X25519 image-encryption private key in its folder (PKCS#8 PEM, 0600). */
-export const ENCRYPTION_KEY_FILE = 'encryption-key.pem';
 
 export class Primary {
   private state: PrimaryState;

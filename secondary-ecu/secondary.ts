@@ -10,7 +10,7 @@ import type { Clock } from '../shared/core/clock.js';
 import { nobleBackend, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { loadEncryptionKeyPair, loadPrivateKey, saveEncryptionKeyPair, savePrivateKey } from '../shared/files/key-files.js';
 import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
-import { isEncrypted, stageEncryptedImage } from '../shared/ecu/encrypted-image.js';
+import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage } from '../shared/ecu/encrypted-image.js';
 import { type PrivateKey } from '../shared/core/crypto/keys.js';
 import { ImageRollbackError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
@@ -62,9 +62,6 @@ export interface SecondaryProvisioning extends SecondaryIdentity {
   readonly imageRoot?: Uint8Array;
   readonly factoryImage: { filename: string; content: Buffer };
 }
-
-/** The ECU's X25519 image-encryption private key in its folder (PKCS#8 PEM, 0600). */
-export const ENCRYPTION_KEY_FILE = 'encryption-key.pem';
 
 export class Secondary implements SecondaryTransport {
   private state: SecondaryState;

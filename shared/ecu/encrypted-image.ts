@@ -8,6 +8,9 @@ import { DownloadLengthError, ImageKeyUnwrapError } from '../core/errors.js';
 import type { EcuImageEncryption, EcuTarget } from '../uptane/uptane-checks.js';
 import type { AbSlots } from './ab-slots.js';
 
+/** The ECU's X25519 image-encryption private key in its folder, beside its signing key (PKCS#8 PEM, 0600). */
+export const ENCRYPTION_KEY_FILE = 'encryption-key.pem';
+
 /** An encrypted target: the Director entry of an image encrypted for one ECU. */
 export type EncryptedEcuTarget = EcuTarget & { readonly encryption: EcuImageEncryption };
 
