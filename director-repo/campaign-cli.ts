@@ -426,6 +426,7 @@ interface CampaignCreateArgs extends RemoteArgs {
   readonly haltOnAttack: boolean;
   readonly includeNewVehicles: boolean;
   readonly maintenanceWindow?: string | undefined;
+  readonly encrypt?: boolean | undefined;
   readonly json: boolean;
 }
 
@@ -475,6 +476,7 @@ export function campaignBody(argv: Omit<CampaignCreateArgs, keyof RemoteArgs | '
     ...(Object.keys(halt).length === 0 ? {} : { halt }),
     includeNewVehicles: argv.includeNewVehicles,
     ...(argv.maintenanceWindow === undefined ? {} : { maintenanceWindow: parseWindow(argv.maintenanceWindow) }),
+    ...(argv.encrypt === true ? { encrypt: true } : {}),
   };
 }
 
@@ -497,6 +499,11 @@ const campaignCreateCommand = (io: CliEnvironment): CommandModule<object, Campai
       .option('halt-on-attack', { type: 'boolean', default: true, describe: 'halt: pause when a vehicle in the campaign reports an attack or verification failure (--no-halt-on-attack to turn off)' })
       .option('include-new-vehicles', { type: 'boolean', default: false, describe: 'vehicles that join the group after the start join the campaign' })
       .option('maintenance-window', { type: 'string', requiresArg: true, describe: 'stages start only between these UTC hours, START-END, e.g. 1-5 or 22-4' })
+      .option('encrypt', {
+        type: 'boolean',
+        default: false,
+        describe: 'encrypt the images for each ECU (once per image at the start); a vehicle whose target ECU has no encryption key is skipped',
+      })
       .option('json', { type: 'boolean', default: false, describe: 'print the campaign status as JSON' })
       .check((argv) => {
         const schedules = [(argv.stage as string[] | undefined) !== undefined, argv.preset !== undefined, argv.ramp !== undefined].filter(Boolean).length;

@@ -26,6 +26,8 @@ export interface CampaignSpec {
   readonly includeNewVehicles?: boolean;
   /** Stages only start inside this window of UTC hours (start inclusive, end exclusive; may wrap midnight). */
   readonly maintenanceWindow?: { readonly startHour: number; readonly endHour: number };
+  /** The operator had the images encrypted for each ECU (docs/image-encryption.md). */
+  readonly encrypt?: boolean;
 }
 
 interface StoredSpec extends CampaignSpec {
@@ -108,6 +110,7 @@ export function campaignSpecOf(body: CampaignBody): CampaignSpec {
     ...(body.halt === undefined ? {} : { halt: body.halt }),
     includeNewVehicles: body.includeNewVehicles === true,
     ...(body.maintenanceWindow === undefined ? {} : { maintenanceWindow: body.maintenanceWindow }),
+    ...(body.encrypt === true ? { encrypt: true } : {}),
   };
   checkSpec(spec);
   return spec;
@@ -189,8 +192,9 @@ export class Campaigns {
     const campaign = await campaignOf(this.store, id);
     if (campaign.state !== 'draft') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a draft can start`);
     const spec = JSON.parse(campaign.spec) as StoredSpec;
-    // Looked up before the unit of work, which never waits on the network.
-    const resolved = await this.assignments.resolveImages(spec.images);
+    // Looked up (and, to encrypt, downloaded and encrypted once) before the unit of work, which never
+    // waits on the network; each stage then only wraps the content key per ECU.
+    const resolved = await this.assignments.resolveImages(spec.images, { encrypt: spec.encrypt === true });
     const now = this.clock.now();
     const started: StoredSpec = { ...spec, resolved, startedAt: now.toISOString() };
     // Stage 1 keeps its schedule and the maintenance window like every later stage: it may have to

@@ -244,6 +244,7 @@ export function parseCampaign(raw: unknown): CampaignBody {
   const window = optional(body.maintenanceWindow, (v) => object(v, 'maintenanceWindow'));
   const schedule = parseSchedule(body);
   const includeNewVehicles = optional(body.includeNewVehicles, (v) => flag(v, 'includeNewVehicles'));
+  const encrypt = optional(body.encrypt, (v) => flag(v, 'encrypt'));
   return {
     name,
     group,
@@ -251,6 +252,7 @@ export function parseCampaign(raw: unknown): CampaignBody {
     ...schedule,
     ...(halt === undefined ? {} : { halt }),
     ...(includeNewVehicles === undefined ? {} : { includeNewVehicles }),
+    ...(encrypt === true ? { encrypt } : {}),
     ...(window === undefined
       ? {}
       : {

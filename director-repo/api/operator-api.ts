@@ -99,6 +99,11 @@ export type CampaignBody = {
   readonly halt?: CampaignHaltRules;
   readonly includeNewVehicles?: boolean;
   readonly maintenanceWindow?: { readonly startHour: number; readonly endHour: number };
+  /**
+   * Encrypt the images for each ECU (as an assignment's `encrypt`): each image is encrypted once
+   * when the campaign starts; a vehicle with a target ECU that has no encryption key is skipped.
+   */
+  readonly encrypt?: boolean;
 } & CampaignSchedule;
 
 export type CampaignAction = 'start' | 'pause' | 'resume' | 'advance' | 'abort';

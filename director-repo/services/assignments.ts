@@ -32,6 +32,8 @@ export interface ResolvedImage {
   readonly hardwareId: string;
   readonly filename: string;
   readonly target: TargetFile;
+  /** Set when the image is to be encrypted: its ciphertext, made when the campaign started. */
+  readonly ciphertextSha256?: string;
 }
 
 /** What assignResolved did for one vehicle: how many ECUs it assigned, or why it skipped the vehicle. */
@@ -160,10 +162,21 @@ export class AssignmentService {
     });
   }
 
-  /** Looks up each image once in the Image repository, for every hardware id it will go to. */
-  async resolveImages(images: ReadonlyArray<{ hardwareId: string; image: string }>): Promise<ResolvedImage[]> {
+  /**
+   * Looks up each image once in the Image repository, for every hardware id it will go to; with
+   * `encrypt`, also makes (or finds) its one ciphertext, so that assigning it needs no network.
+   */
+  async resolveImages(images: ReadonlyArray<{ hardwareId: string; image: string }>, options: { readonly encrypt?: boolean } = {}): Promise<ResolvedImage[]> {
     const resolved: ResolvedImage[] = [];
-    for (const { hardwareId, image } of images) resolved.push({ hardwareId, filename: image, target: await this.images.findImage(image, hardwareId) });
+    for (const { hardwareId, image } of images) {
+      const target = await this.images.findImage(image, hardwareId);
+      if (options.encrypt !== true) {
+        resolved.push({ hardwareId, filename: image, target });
+        continue;
+      }
+      if (this.encryption === undefined) throw new ConflictError('this Director cannot encrypt images', ctx);
+      resolved.push({ hardwareId, filename: image, target, ciphertextSha256: (await this.encryption.ciphertextFor(image, target)).ciphertextSha256 });
+    }
     return resolved;
   }
 
@@ -183,9 +196,38 @@ export class AssignmentService {
       outcomes.set(vin, 'skipped' in outcome ? outcome : { assigned: outcome.length });
       if (!('skipped' in outcome)) plans.push(...outcome);
     }
-    await tx.assignments.insert(plans, { actor, now, campaignId });
+    await tx.assignments.insert(await this.encryptResolved(tx, plans, ecusOf, images), { actor, now, campaignId });
     await tx.vehicleMetadata.markStale([...new Set(plans.map((p) => p.vin))]);
     return outcomes;
+  }
+
+  /**
+   * The plans of images the campaign encrypts, each with its ECU's wrap of the image's content key
+   * (the ciphertext was made when the campaign started). Inside the campaign's unit of work: a wrap
+   * is local work (an X25519 agreement and a seal, under a millisecond), never the network.
+   */
+  private async encryptResolved(tx: DirectorTransaction, plans: PlannedAssignment[], ecusOf: Map<string, EcuRecord[]>, images: readonly ResolvedImage[]): Promise<PlannedAssignment[]> {
+    if (!images.some((image) => image.ciphertextSha256 !== undefined)) return plans;
+    const records = new Map<string, EncryptedImageRecord>();
+    const encrypted: PlannedAssignment[] = [];
+    for (const plan of plans) {
+      const image = images.find((i) => i.filename === plan.filename && i.hardwareId === plan.hardwareId);
+      const sha256 = image?.ciphertextSha256;
+      if (sha256 === undefined) {
+        encrypted.push(plan);
+        continue;
+      }
+      let record = records.get(sha256);
+      if (record === undefined) {
+        record = await tx.encryptedImages.byCiphertext(sha256);
+        if (record === undefined) throw new ConflictError(`the ciphertext of ${plan.filename} made when the campaign started is gone`, ctx);
+        records.set(sha256, record);
+      }
+      const key = ecusOf.get(plan.vin)?.find((e) => e.serial === plan.ecuSerial)?.encryptionPublicKey ?? null;
+      // planResolved skipped every vehicle with a target ECU without a key.
+      encrypted.push({ ...plan, encryption: await this.encryption!.encryptionFor(record, plan.ecuSerial, key!) });
+    }
+    return encrypted;
   }
 
   async cancelAssignment(id: number, actor: string): Promise<AssignmentRecord> {
@@ -229,6 +271,9 @@ function planResolved(vin: string, ecus: readonly EcuRecord[], active: readonly 
     for (const ecu of ecus.filter((e) => e.hardwareId === image.hardwareId)) {
       if (active.some((a) => a.ecuSerial === ecu.serial)) return { skipped: `conflict: ECU ${ecu.serial} already has an active assignment` };
       if (ecu.installed?.filename === image.filename && ecu.installed.hashes.sha256 === image.target.hashes.sha256) continue; // already runs it
+      if (image.ciphertextSha256 !== undefined && ecu.encryptionPublicKey === null) {
+        return { skipped: `no_encryption_key: ECU ${ecu.serial} has no encryption key, and the campaign encrypts ${image.filename}` };
+      }
       try {
         plans.push(planOne(vin, ecu, image.filename, image.target));
       } catch (err) {

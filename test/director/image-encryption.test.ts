@@ -364,3 +364,35 @@ describe('registration CSV: the encryption_public_key column', () => {
     expect(() => withEncryptionKeys(ecus, ['a:b:xyz'])).toThrow(/64 hex characters/);
   });
 });
+
+describe('campaigns with encrypt', () => {
+  it('encrypt each image once at the start, wrap it per ECU in each stage, and skip a vehicle whose ECU has no encryption key', async () => {
+    const keyed = await register('VINENC0000000030', { 'VINENC0000000030-ecm-1': keys.ecm1, 'VINENC0000000030-ecm-2': keys.ecm2 });
+    const keyless = await register('VINENC0000000031', {});
+    expect((await repos.operator('POST', '/api/v1/groups', { name: 'encrypted-fleet', vins: [keyed.vin, keyless.vin] })).status).toBe(201);
+    const created = await repos.operator('POST', '/api/v1/campaigns', {
+      name: 'ecm-3-encrypted',
+      group: 'encrypted-fleet',
+      images: [{ hardwareId: 'ecm-x1', image: ENGINE.name }],
+      stages: [{ share: 1 }],
+      encrypt: true,
+    });
+    expect(created.status).toBe(201);
+    expect((await repos.operator('POST', `/api/v1/campaigns/${created.json.id}/start`)).status).toBe(200);
+
+    expect(await repos.director.storage.encryptedImages.count()).toBe(1);
+    const targets = await targetsOf(keyed);
+    const one = encryptionIn(targets, ENGINE.name, `${keyed.vin}-ecm-1`)!;
+    const two = encryptionIn(targets, ENGINE.name, `${keyed.vin}-ecm-2`)!;
+    const binding = (ecuSerial: string) => ({ ecuSerial, filename: ENGINE.name, ciphertextSha256: one.encryptedTarget.hashes.sha256 });
+    const contentKey = await unwrapImageKey(one, keys.ecm1, binding(`${keyed.vin}-ecm-1`));
+    expect(Buffer.from(await unwrapImageKey(two, keys.ecm2, binding(`${keyed.vin}-ecm-2`))).equals(Buffer.from(contentKey))).toBe(true);
+    const ciphertext = Buffer.from(await (await download(keyed, one.encryptedTarget.filename)).arrayBuffer());
+    expect((await decrypt(contentKey, ciphertext, ENGINE.content.length)).equals(ENGINE.content)).toBe(true);
+
+    // The keyless vehicle gets nothing, encrypted or not, and the campaign says why.
+    expect(await repos.director.storage.assignments.ofVehicle(keyless.vin, 10)).toEqual([]);
+    const stored = await repos.director.storage.campaigns.vehicles(Number(created.json.id));
+    expect(stored.find((v) => v.vin === keyless.vin)?.outcome).toMatch(/^skipped: no_encryption_key: ECU VINENC0000000031-ecm-1 has no encryption key/);
+  });
+});
