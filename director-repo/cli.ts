@@ -10,6 +10,7 @@ import { PublicKey, publicKeyPem } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
+import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
 import { loadUrlSigningKey, startDirector, type RunningDirector } from './server.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
@@ -67,6 +68,7 @@ interface ServeArgs extends DataDirArgs, ServeTlsArgs {
   readonly imageRoot?: string | undefined;
   readonly imageDownloadUrl?: string | undefined;
   readonly imageUrlLifetime: number;
+  readonly imageRepoCa?: string | undefined;
 }
 
 const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => ({
@@ -86,6 +88,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         requiresArg: true,
         describe: "the Image repository's root metadata (1.root.json) to trust; needed on first start, then kept in the data folder",
       })
+      .option('image-repo-ca', caOption(io, 'the Image repository'))
       .option('image-download-url', {
         type: 'string',
         requiresArg: true,
@@ -132,6 +135,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         imageRootFile: argv.imageRoot === undefined ? undefined : resolve(argv.imageRoot),
         imageDownloadUrl: argv.imageDownloadUrl?.replace(/\/+$/, ''),
         imageUrlLifetimeSeconds: argv.imageUrlLifetime,
+        imageRepoTls: clientTlsFromFiles({ ca: argv.imageRepoCa }, { ca: '--image-repo-ca', cert: '', key: '' }),
         port: argv.port,
         host: argv.host,
         log: io.print,

@@ -13,6 +13,7 @@ import { Fleet, type FleetFaults } from './fleet.js';
 interface DemoArgs {
   readonly keep: boolean;
   readonly dataDir?: string;
+  readonly insecureHttp: boolean;
 }
 
 export const demoCommand = (io: CliEnvironment): CommandModule<object, DemoArgs> => ({
@@ -22,7 +23,8 @@ export const demoCommand = (io: CliEnvironment): CommandModule<object, DemoArgs>
     (yargs
       .option('keep', { type: 'boolean', default: false, describe: 'leave the servers running at the end and print how to explore them' })
       .option('data-dir', { type: 'string', describe: 'folder for the servers\' data (default: a fresh temporary folder)' })
-      .example('$0 demo', 'run the demo and exit 0 if every step behaved as described')
+      .option('insecure-http', { type: 'boolean', default: false, describe: 'run over plain HTTP on loopback instead of TLS with a development CA and mutual TLS for the vehicle' })
+      .example('$0 demo', 'run the demo over TLS and exit 0 if every step behaved as described')
       .example('$0 demo --keep', 'then explore the running servers with the CLI')) as unknown as Argv<DemoArgs>,
   handler: async (argv) => {
     // The demo opens a section with a blank line of its own ("\n== step"); that newline is printed
@@ -31,7 +33,7 @@ export const demoCommand = (io: CliEnvironment): CommandModule<object, DemoArgs>
       if (line.startsWith('\n')) io.print('');
       io.print(line.replace(/^\n/, ''));
     };
-    const result = await runDemo({ dataDir: argv.dataDir, keep: argv.keep, print });
+    const result = await runDemo({ dataDir: argv.dataDir, keep: argv.keep, print, insecureHttp: argv.insecureHttp });
     if (!result.ok) throw new Error('the demo did not behave as described (see above)');
     if (argv.keep) {
       await new Promise<void>((done) => {

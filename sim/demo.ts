@@ -3,6 +3,8 @@
 // operator registering a vehicle and assigning updates, the vehicle updating (deferred while
 // driving, installed once parked, one ECU rolling back a bad boot), and two attacks rejected and
 // reported. It narrates each step in plain words and returns non-zero if anything is not as told.
+// Everything runs over TLS by default: a development CA in the data folder issues both servers'
+// certificates and the vehicle's client certificate, and the Director requires it (mutual TLS).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +12,10 @@ import { systemClock, type Clock } from '../shared/core/clock.js';
 import { PrivateKey, PublicKey } from '../shared/core/crypto/keys.js';
 import { savePrivateKey } from '../shared/files/key-files.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
+import { createDevCa, issueServerCertificate, issueVehicleCertificate } from '../shared/pki/dev-ca.js';
+import type { TlsServerConfig } from '../shared/server/tls.js';
+import { signVehicleRequest } from '../shared/uptane/vehicle-auth.js';
 import { Workspace } from '../shared/workspace/workspace.js';
 import { startDirector, type RunningDirector } from '../director-repo/server.js';
 import { pushWorkspace } from '../image-repo/push.js';
@@ -25,6 +31,8 @@ export interface DemoOptions {
   readonly keep?: boolean;
   readonly clock?: Clock;
   readonly print: (line: string) => void;
+  /** Plain HTTP on loopback instead of TLS and mutual TLS (`uptane demo --insecure-http`). */
+  readonly insecureHttp?: boolean;
 }
 
 export interface DemoResult {
@@ -32,6 +40,8 @@ export interface DemoResult {
   readonly dataDir: string;
   readonly imageUrl: string;
   readonly directorUrl: string;
+  /** The development CA's certificate file, when the demo ran over TLS (give it to the CLI as --ca). */
+  readonly caFile: string | undefined;
   /** Present with keep: stops the servers. */
   readonly stop: () => Promise<void>;
 }
@@ -53,13 +63,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   let image: RunningImageServer | undefined;
   let director: RunningDirector | undefined;
+  const clients: Array<{ close(): void }> = [];
   const stop = async () => {
+    clients.forEach((c) => c.close());
     await director?.close();
     await image?.close();
   };
+  let caFile: string | undefined;
   try {
-    step('1. Start the Image repository and the Director on loopback (embedded SQLite)');
-    image = await startImageServer({ dataDir: join(dataDir, 'image-repo'), clock });
+    step(`1. Start the Image repository and the Director on loopback (embedded SQLite)${options.insecureHttp ? ', plain HTTP' : ', over TLS'}`);
+    const pki = options.insecureHttp ? undefined : await demoPki(join(dataDir, 'pki'), VIN, 'tcu-1');
+    caFile = pki?.caFile;
+    if (pki !== undefined) say(`   development CA ${pki.caFile}: server certificate for 127.0.0.1 and localhost, client certificate for ${VIN}'s primary tcu-1`);
+    // Operators, release engineers and the Director trust the CA only; the vehicle presents its certificate too.
+    const clientTls: ClientTlsConfig | undefined = pki === undefined ? undefined : { ca: pki.ca };
+    const operatorHttp = new HttpFetcher({ tls: clientTls });
+    clients.push(operatorHttp);
+    image = await startImageServer({ dataDir: join(dataDir, 'image-repo'), clock, tls: pki === undefined ? undefined : { certFile: pki.server.certFile, keyFile: pki.server.keyFile } });
     const uploaderToken = 'demo-uploader-token';
     await image.storage.addUploader('demo-release-engineer', uploaderToken, clock.now());
     say(`   Image repository: ${image.url}   Director: (after the Image root exists)`);
@@ -75,7 +95,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     };
     const imageRootKey = keyFile('image-root');
     const targetsKeys = [keyFile('targets-alice'), keyFile('targets-bob'), keyFile('targets-carol')];
-    const client = new ImageRepoClient(image.url, uploaderToken);
+    const client = new ImageRepoClient(image.url, uploaderToken, clientTls);
+    clients.push(client);
     const online = await client.onlineKeys();
     const ws = Workspace.init(join(dataDir, 'image-workspace'), { repository: 'image', serverUrl: image.url }, clock);
     ws.createRoot({
@@ -105,7 +126,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     writeFileSync(imageRootFile, imageRoot);
 
     step('3. Operator: start the Director, sign its root offline, register a vehicle, assign updates');
-    director = await startDirector({ dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock });
+    director = await startDirector({ dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, imageRepoTls: clientTls, tls: pki?.server });
     const operatorToken = 'demo-operator-token';
     director.storage.addOperator('demo-operator', operatorToken, clock.now());
     say(`   Director: ${director.url}`);
@@ -124,17 +145,21 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     dws.sign('root', directorRootKey);
     const directorRoot = dws.bytesToPush('root');
     const operator = async (method: string, path: string, body?: unknown) => {
-      const response = await fetch(`${director!.url}${path}`, {
+      const response = await operatorHttp.send(`${director!.url}${path}`, {
         method,
-        body: body === undefined ? undefined : typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+        body: body === undefined ? undefined : body instanceof Uint8Array ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)),
         headers: { authorization: `Bearer ${operatorToken}`, 'content-type': body instanceof Uint8Array ? 'application/octet-stream' : 'application/json' },
+        maxBytes: 10_000_000,
+        timeoutMs: 60_000,
       });
-      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+      return { status: response.status, json: JSON.parse(response.body.toString('utf8')) as Record<string, unknown> };
     };
     expect((await operator('PUT', '/api/v1/metadata/root', directorRoot)).status === 201, 'the Director accepts its offline-signed root');
     writeFileSync(join(dataDir, 'trust', 'director-root.json'), directorRoot);
 
-    const network = new FaultyNetwork(new HttpFetcher(), null);
+    const vehicleHttp = new HttpFetcher({ tls: pki === undefined ? undefined : { ca: pki.ca, cert: pki.vehicle.certPem, key: pki.vehicle.keyPem } });
+    clients.push(vehicleHttp);
+    const network = new FaultyNetwork(vehicleHttp, null);
     const car = await SimulatedVehicle.create({
       directory: join(dataDir, 'vehicle'),
       vin: VIN,
@@ -155,6 +180,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       log: (line) => say(`   vehicle: ${line}`),
     });
     expect((await operator('POST', '/api/v1/vehicles', car.registration())).status === 201, `vehicle ${VIN} registered with a primary and two secondaries`);
+    if (pki !== undefined) {
+      // The Director's mutual TLS: the vehicle's own signed request, over a connection without its certificate, is refused.
+      const signed = await operatorHttp.post(`${director.url}/vehicle/session`, { maxBytes: 10_000, timeoutMs: 10_000, headers: { authorization: signVehicleRequest(SimulatedVehicle.keyFor(car.spec, 'tcu-1'), { method: 'POST', path: '/vehicle/session' }, clock.now()) } });
+      const code = (JSON.parse(signed.body.toString('utf8')) as { error?: { code?: string } }).error?.code;
+      expect(signed.status === 403 && code === 'client_certificate_required', `a vehicle request without the vehicle's client certificate is refused (${signed.status} ${code})`);
+    }
     expect((await operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: 'tcu-1', image: 'tcu/tcu-2.0.bin' })).status === 201, 'tcu/tcu-2.0.bin assigned to the primary');
     expect(
       (await operator('POST', '/api/v1/assignments', { vin: VIN, hardwareId: 'demo-body', image: 'body/body-1.1.bin' })).status === 201,
@@ -209,7 +240,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (options.keep) {
       say(`\nServers left running (Ctrl-C to stop):`);
       say(`   Image repository: ${image.url}`);
-      say(`   Director:         ${director.url}   (operator token: ${operatorToken}; try: UPTANE_OPERATOR_TOKEN=${operatorToken} npx uptane director vehicle show ${VIN} --url ${director.url})`);
+      const ca = caFile === undefined ? '' : ` --ca ${caFile}`;
+      say(`   Director:         ${director.url}   (operator token: ${operatorToken}; try: UPTANE_OPERATOR_TOKEN=${operatorToken} npx uptane director vehicle show ${VIN} --url ${director.url}${ca})`);
       say(`   Data folder:      ${dataDir}`);
       say(`   Trust anchors:    ${join(dataDir, 'trust', 'image-root.json')}, ${join(dataDir, 'trust', 'director-root.json')}`);
     } else {
@@ -217,10 +249,28 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       // A folder the demo made for itself goes with it; one the user named stays for inspection.
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     }
-    return { ok: true, dataDir, imageUrl: image.url, directorUrl: director.url, stop };
+    return { ok: true, dataDir, imageUrl: image.url, directorUrl: director.url, caFile, stop };
   } catch (err) {
     say(`\nDEMO FAILED: ${(err as Error).message}`);
     await stop();
-    return { ok: false, dataDir, imageUrl: image?.url ?? '', directorUrl: director?.url ?? '', stop: async () => undefined };
+    return { ok: false, dataDir, imageUrl: image?.url ?? '', directorUrl: director?.url ?? '', caFile, stop: async () => undefined };
   }
+}
+
+/**
+ * The demo's development PKI in `dir` (as `uptane pki` would make it): a CA, one server
+ * certificate for loopback that both servers use, and the client certificate of the vehicle's primary.
+ */
+async function demoPki(dir: string, vin: string, primarySerial: string) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = await createDevCa({ commonName: 'uptane demo CA' });
+  const server = await issueServerCertificate(ca, { hostnames: ['127.0.0.1', 'localhost'] });
+  const vehicle = await issueVehicleCertificate(ca, { vin, primarySerial });
+  const caFile = join(dir, 'ca.pem');
+  writeFileSync(caFile, ca.certPem);
+  writeFileSync(join(dir, 'ca-key.pem'), ca.keyPem, { mode: 0o600 });
+  writeFileSync(join(dir, 'server-cert.pem'), server.certPem);
+  writeFileSync(join(dir, 'server-key.pem'), server.keyPem, { mode: 0o600 });
+  const serverTls: TlsServerConfig = { certFile: join(dir, 'server-cert.pem'), keyFile: join(dir, 'server-key.pem'), clientCaFile: caFile };
+  return { ca: ca.certPem, caFile, server: serverTls, vehicle };
 }

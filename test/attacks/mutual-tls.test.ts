@@ -100,11 +100,12 @@ describe('L13: a Director with a client CA', () => {
     expect(answer.code).toBe('client_certificate_mismatch');
   });
 
-  it.each([
+  const certificates: ReadonlyArray<readonly [string, () => Promise<IssuedCertificate | undefined>]> = [
     ['no client certificate', async () => undefined],
     ['an expired client certificate for vehicle A', async () => scene.issueVehicleCertificate(carA.vin, 'tcu-a', { notBefore: new Date(Date.now() - 30 * DAY), notAfter: new Date(Date.now() - DAY) })],
     ['a certificate for vehicle A from another CA', async () => issueVehicleCertificate(await createDevCa({ commonName: 'rogue CA' }), { vin: carA.vin, primarySerial: 'tcu-a' })],
-  ] as const)('refuses every vehicle route over a connection with %s, valid session or not', async (_what, certificate) => {
+  ];
+  it.each(certificates)('refuses every vehicle route over a connection with %s, valid session or not', async (_what, certificate) => {
     const fetcher = client(await certificate());
     for (const route of vehicleRoutes()) {
       const bySession = await send(fetcher, route.method, route.path, `Bearer ${tokenA}`);

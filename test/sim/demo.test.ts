@@ -2,15 +2,27 @@
 import { rmSync } from 'node:fs';
 import { runDemo } from '../../sim/demo.js';
 
-it('runs the end-to-end demo: deferral while driving, installs, a rollback, and two attacks rejected', async () => {
+it('runs the end-to-end demo over TLS and mutual TLS: deferral while driving, installs, a rollback, and two attacks rejected', async () => {
   const lines: string[] = [];
   const result = await runDemo({ print: (line) => lines.push(line) });
   rmSync(result.dataDir, { recursive: true, force: true });
   const text = lines.join('\n');
   expect(text).not.toContain('DEMO FAILED');
   expect(result.ok).toBe(true);
+  expect(result.directorUrl).toMatch(/^https:\/\//);
+  expect(result.imageUrl).toMatch(/^https:\/\//);
+  expect(text).toContain("a vehicle request without the vehicle's client certificate is refused (403 client_certificate_required)");
   expect(text).toContain('deferred while driving');
   expect(text).toContain('rolled back');
   expect(text).toMatch(/refused the image \(hash_mismatch\)/);
   expect(text).toMatch(/refused the replayed metadata \(rollback\)/);
+}, 120_000);
+
+it('runs over plain HTTP on loopback with --insecure-http', async () => {
+  const lines: string[] = [];
+  const result = await runDemo({ print: (line) => lines.push(line), insecureHttp: true });
+  rmSync(result.dataDir, { recursive: true, force: true });
+  expect(lines.join('\n')).not.toContain('DEMO FAILED');
+  expect(result.ok).toBe(true);
+  expect(result.directorUrl).toMatch(/^http:\/\//);
 }, 120_000);

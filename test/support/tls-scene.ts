@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { formatExpires, SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
-import type { TargetsSigned } from '../../shared/core/metadata/types.js';
+import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { systemClock } from '../../shared/core/clock.js';
 import type { ClientTlsConfig } from '../../shared/client/tls-client.js';
 import { createDevCa, issueServerCertificate, issueVehicleCertificate, type IssuedCertificate } from '../../shared/pki/dev-ca.js';
@@ -185,7 +185,7 @@ export async function startTlsScene(options: TlsSceneOptions): Promise<TlsScene>
     );
     await operator.call('PUT', '/api/v1/metadata/root', 'publish the Director root', new Uint8Array(directorRoot));
 
-    const published: TargetsSigned['targets'] = {};
+    const published: Record<string, TargetFile> = {};
     let targetsVersion = 0;
     const imagesDir = join(dir, 'images');
     mkdirSync(imagesDir);
