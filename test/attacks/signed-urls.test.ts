@@ -98,14 +98,14 @@ afterAll(async () => {
 });
 
 describe('an Image repository that serves only to credentials (--read-access credential)', () => {
-  it('refuses an anonymous read of an image or of metadata with 403 read_credential_required, and says nothing of what is stored', async () => {
+  it('L11: refuses an anonymous read of an image or of metadata with 403 read_credential_required, and says nothing of what is stored', async () => {
     for (const path of [imagePath(ECM_IMAGE), '/metadata/timestamp.json', '/metadata/1.root.json', '/targets/engine/no-such-hash.ecm.bin']) {
       const answer = await get(`${repos.image.url}${path}`);
       expect([path, answer.status, answer.code]).toEqual([path, 403, 'read_credential_required']);
     }
   });
 
-  it('the same reads are served to anyone by a repository meant to be public (--read-access public)', async () => {
+  it('L11: the same reads are served to anyone by a repository meant to be public (--read-access public)', async () => {
     const dataDir = join(scratch, 'public');
     const server = await startImageServer({ dataDir, clock, readAccess: { mode: 'public' } });
     try {
@@ -124,7 +124,7 @@ describe('an Image repository that serves only to credentials (--read-access cre
 });
 
 describe('the Director issues signed URLs per vehicle and image (POST /vehicle/image-urls)', () => {
-  it('for the vehicle\'s own active assignments only: another vehicle\'s image and an unassigned one get no URL, exactly like a name that does not exist', async () => {
+  it("L13: for the vehicle's own active assignments only: another vehicle's image and an unassigned one get no URL, exactly like a name that does not exist", async () => {
     const grants = await one.channel.imageUrls([ECM_IMAGE.name, ABS_IMAGE.name, UNASSIGNED.name, 'no/such.bin']);
     expect(Object.keys(grants.images)).toEqual([ECM_IMAGE.name]);
     expect(grants.expiresIn).toBe(600);
@@ -150,7 +150,7 @@ describe('the Director issues signed URLs per vehicle and image (POST /vehicle/i
   });
 });
 
-describe('a signed URL bent in any way is refused with a typed code', () => {
+describe('L12: a signed URL bent in any way is refused with a typed code', () => {
   let signed: string;
   let otherVehicles: string;
 
@@ -232,7 +232,7 @@ describe('a signed URL bent in any way is refused with a typed code', () => {
 });
 
 describe('failed signed URLs count against the client address (docs/threat-model.md HR-10)', () => {
-  it('after the burst of failures, even a valid URL gets 429 until the budget refills', async () => {
+  it('L12: after the burst of failures, even a valid URL gets 429 until the budget refills', async () => {
     const dataDir = join(scratch, 'throttled');
     const directorKey = PrivateKey.fromLabel('signed-urls/throttle-director');
     const server = await startImageServer({ dataDir, clock, authThrottle: { burst: 3 }, readAccess: { mode: 'credential', urlSigningKeys: [directorKey.publicKey] } });
@@ -251,7 +251,7 @@ describe('failed signed URLs count against the client address (docs/threat-model
 });
 
 describe('release engineers read with their uploader token', () => {
-  it('an uploader token reads metadata and images; a token limited to paths reads only its images; an unknown token nothing', async () => {
+  it('L11: an uploader token reads metadata and images; a token limited to paths reads only its images; an unknown token nothing', async () => {
     const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
     expect((await get(`${repos.image.url}/metadata/timestamp.json`, auth(UPLOADER_TOKEN))).status).toBe(200);
     const image = await get(`${repos.image.url}${imagePath(ECM_IMAGE)}`, auth(UPLOADER_TOKEN));
