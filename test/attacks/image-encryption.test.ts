@@ -9,7 +9,7 @@
 // encryption fields (the parser), and a compromised Director that encrypts another image correctly
 // (the plaintext check against the Image repository).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   encryptImage,
@@ -25,6 +25,7 @@ import { FetchError } from '../../shared/core/errors.js';
 import { parseMetadata } from '../../shared/core/metadata/parse.js';
 import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { HttpSecondaryClient, RemoteSecondaryError, type SecondaryTransport } from '../../shared/ecu/secondary-protocol.js';
+import { ENCRYPTION_KEY_FILE } from '../../shared/ecu/encrypted-image.js';
 import type { EcuImageEncryption } from '../../shared/uptane/uptane-checks.js';
 import { serveSecondary } from '../../secondary-ecu/http-server.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
@@ -308,6 +309,16 @@ describe('G14 a wrapped key or ciphertext meant for another ECU or key is refuse
     const mislabelled = await encryptFor(BIG.content, BIG.name, ECM, encryptionKeyOf(ECM), encryptionKeyOf(ABS).keyid);
     forgeOnBus(ECM, { [BIG.name]: encryptedTarget(BIG, ECM, 'ecm-x1', mislabelled.entry) }, mislabelled.ciphertext);
     await expectAttackRejected({ code: 'image_key_unwrap_failed', detectedBy: ECM, in: 'outcome' });
+  });
+
+  it('G14 an ECU that holds no encryption key (provisioned before image encryption) refuses an image encrypted for it, and keeps its image', async () => {
+    const { car, dir } = scene();
+    rmSync(join(dir, ECM, ENCRYPTION_KEY_FILE));
+    await car.start();
+    await expectCycleRejected({ code: 'image_key_unwrap_failed', detectedBy: ECM, in: 'outcome' });
+    const sent = scene().recorder.manifests.length;
+    await car.primary.sendVehicleVersionManifest();
+    expect(scene().recorder.manifests[sent]!.signed.ecu_version_reports[ECM]!.signed.attacks_detected).toEqual([expect.objectContaining({ code: 'image_key_unwrap_failed' })]);
   });
 
   it('G14 the primary given the engine ECU\'s wrap for its own image refuses it before it trusts the metadata', async () => {
