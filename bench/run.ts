@@ -52,6 +52,7 @@ const CLOSING = [
   '- Figure 4: the download also writes the image and makes it durable, which the local baseline does not; the disk row measures that alone, and the verdict moves with it between runs. Full runs gave 54-73% before the Image repository sent blobs from reused slabs (see the fixes table), 83-93% since.',
   '- Figure 5: 1,000,000 vehicles through the Director service does not fit in a few minutes (validation and five keyids per vehicle, a durable commit per 500); the run registers what fits in its budget, fills up through the storage layer, and extrapolates, as the figure says.',
   '- Figure 6 spreads the fleet simulator over 4 worker threads: the simulated ECUs fsync their state about 76 times per vehicle and cycle, and one thread waits for those one at a time.',
+  '- Figure 11: the GETs/s pairs of TLS against plain HTTP move the most of all (35-198% within one run on a loaded host), as both sides are a few hundred microseconds of CPU and the load generator does TLS work too; the server thread\'s CPU per GET rows beside them are the steadier measure of what TLS costs the server.',
   '- Scratch probes used while profiling (A/B variants of the download loop, fsync scaling, in-process Director rates) are not part of `npm run bench`; their results are quoted in the fixes table.',
 ];
 

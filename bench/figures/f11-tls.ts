@@ -17,7 +17,7 @@ import { fmt, pct } from '../lib/stats.js';
 
 const CONNECTIONS = 8;
 const TARGET = 0.7;
-const ROUNDS = 5;
+const ROUNDS = 7;
 /** Requests per connection in the reconnect rows: a vehicle's refresh is about this many GETs. */
 const RECONNECT_EVERY = 4;
 
@@ -57,20 +57,36 @@ export async function figure11(ctx: BenchContext): Promise<Figure> {
     const lanes: LoadRequest[][] = Array.from({ length: CONNECTIONS }, (_, l) => Array.from({ length: 64 }, (_, k) => ({ method: 'GET', path: paths[(l + k) % paths.length]! })));
     const run = (origin: string, extra: Partial<LoadJob>) => runLoad({ origin, lanes, cycle: true, warmupMs, durationMs, maxRequests: 2_000_000, ...extra });
     const rows: Row[] = [];
+    const serverCpu: Row[] = [];
     const compare = async (label: string, reconnectEvery: number | undefined, judged: boolean) => {
-      // TLS then plain, back to back, in ROUNDS pairs; the verdict is the median pair's ratio, since
-      // this shared host's speed drifts between minutes (as figure 2).
-      const pairs: Array<{ product: LoadResult; baseline: LoadResult }> = [];
+      // TLS and plain back to back, in ROUNDS pairs, which goes first alternating so that a drift
+      // within a pair does not always favour the same side; the verdict is the median pair's ratio,
+      // since this shared host's speed drifts between minutes (as figure 2).
+      const pairs: Array<{ product: Measured; baseline: Measured }> = [];
+      const measureTls = () => measured(() => run(httpsUrl, { tls: { ca: ca.certPem }, ...(reconnectEvery === undefined ? {} : { reconnectEvery }) }), label);
+      const measurePlain = () => measured(() => run(httpUrl, reconnectEvery === undefined ? {} : { reconnectEvery }), `${label} (plain HTTP)`);
       for (let r = 0; r < ROUNDS; r++) {
-        const product = await run(httpsUrl, { tls: { ca: ca.certPem }, ...(reconnectEvery === undefined ? {} : { reconnectEvery }) });
-        checkOk(product, label);
-        const baseline = await run(httpUrl, reconnectEvery === undefined ? {} : { reconnectEvery });
-        checkOk(baseline, `${label} (plain HTTP)`);
-        pairs.push({ product, baseline });
+        if (r % 2 === 0) {
+          const product = await measureTls();
+          pairs.push({ product, baseline: await measurePlain() });
+        } else {
+          const baseline = await measurePlain();
+          pairs.push({ product: await measureTls(), baseline });
+        }
       }
       const ratioOf = (p: (typeof pairs)[number]) => p.product.perSecond / p.baseline.perSecond;
       const middle = [...pairs].sort((a, b) => ratioOf(a) - ratioOf(b))[Math.floor(pairs.length / 2)]!;
       const resumed = reconnectEvery === undefined ? '' : `, ${pct(middle.product.resumedSessions / Math.max(1, middle.product.connections))} of ${fmt(middle.product.connections)} connections resumed`;
+      // The server thread's CPU per GET moves far less with the host's load than GETs/s, and leaves
+      // out the load generator's own TLS work: its ratio is the server's capacity over TLS.
+      const cpuProduct = medianOf(pairs.map((p) => p.product.serverCpuUsPerGet));
+      const cpuBaseline = medianOf(pairs.map((p) => p.baseline.serverCpuUsPerGet));
+      serverCpu.push({
+        label: `${label}: server thread CPU per GET, the server's capacity (median of ${pairs.length})`,
+        value: `${fmt(cpuProduct, 1)} us/GET (${fmt(1e6 / cpuProduct)} GETs/s per core)`,
+        baseline: `${fmt(cpuBaseline, 1)} us/GET`,
+        ratio: pct(cpuBaseline / cpuProduct),
+      });
       rows.push({
         label: `${label}, GETs/s (median of ${pairs.length} pairs: ${pairs.map((p) => pct(ratioOf(p))).join(', ')})`,
         value: `${fmt(middle.product.perSecond)} (p50 ${fmt(middle.product.latencyMs.p50, 2)} ms${resumed})`,
@@ -82,9 +98,11 @@ export async function figure11(ctx: BenchContext): Promise<Figure> {
     await compare('Image repository metadata over TLS 1.3, keep-alive', undefined, true);
     // Not judged: the target is on keep-alive connections; this row shows what a reconnect costs when the session resumes.
     await compare(`the same, a new connection every ${RECONNECT_EVERY} GETs, TLS sessions resumed (not judged)`, RECONNECT_EVERY, false);
+    rows.push(...serverCpu);
     notes.push(
       `Both listeners run the Image repository's createHandler (its fast metadata route) over the same storage in this process; the TLS one is shared/server/http-server.ts with a certificate from shared/pki (ECDSA P-256), TLS 1.3 with Node's default suite choice (AES-256-GCM or ChaCha20 where the CPU lacks AES instructions).`,
       `${CONNECTIONS} connections; ${(warmupMs / 1000).toFixed(1)} s warm-up, then ${(durationMs / 1000).toFixed(1)} s measured per run; the load generator runs in a worker thread, the servers on this process's main thread. In the reconnect row every connection closes after ${RECONNECT_EVERY} GETs ('Connection: close') and the next one offers the session ticket the client agent cached, so most handshakes are resumptions: no certificate sent or verified, one ECDHE.`,
+      'The CPU rows divide the CPU time of the thread the servers run on (process.threadCpuUsage) by the GETs it answered: the server\'s own cost, without the load generator\'s TLS work, and much steadier than GETs/s on this shared host, whose pairs moved between 35% and 198% in the runs made while writing this figure (2026-12-05, load 6-12 on 2 cores). Keep-alive TLS 1.3 cost the server about 25-30 us more per GET there (119 against 91 us, 77%); a resumed handshake a few hundred us more per connection.',
     );
     return {
       id: 11,
@@ -106,6 +124,23 @@ export async function figure11(ctx: BenchContext): Promise<Figure> {
   }
 }
 
+interface Measured extends LoadResult {
+  /** CPU time of this thread, where the servers run, per completed GET (warm-up included on both sides of the division). */
+  readonly serverCpuUsPerGet: number;
+}
+
+async function measured(run: () => Promise<LoadResult>, what: string): Promise<Measured> {
+  const before = process.threadCpuUsage();
+  const result = checkOk(await run(), what);
+  const cpu = process.threadCpuUsage(before);
+  return { ...result, serverCpuUsPerGet: (cpu.user + cpu.system) / Math.max(1, result.completed) };
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
 interface VersionedMeta {
   readonly signed: { readonly meta: Record<string, { readonly version: number }> };
 }
@@ -116,8 +151,9 @@ async function getJson(url: string): Promise<VersionedMeta> {
   return (await response.json()) as VersionedMeta;
 }
 
-function checkOk(result: LoadResult, what: string): void {
+function checkOk(result: LoadResult, what: string): LoadResult {
   if (okCount(result) !== result.requests || result.errors > 0 || result.requests === 0) {
     throw new Error(`figure 11 ${what}: ${result.requests - okCount(result)} of ${result.requests} failed, ${result.errors} errors; first: ${result.firstError ?? '?'}`);
   }
+  return result;
 }
