@@ -187,7 +187,7 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         type: 'string',
         requiresArg: true,
         implies: 'client-key',
-        describe: "the primary's client certificate (PEM; CN = the VIN, issued with `uptane pki vehicle-cert`), presented to the Director's mutual TLS",
+        describe: "the primary's client certificate (PEM; CN = the VIN, issued with `uptane pki vehicle`), presented to the Director's mutual TLS",
       })
       .option('client-key', { type: 'string', requiresArg: true, implies: 'client-cert', describe: 'the private key of --client-cert (PEM); copied into the folder with mode 0600' })
       .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration} as JSON' })
