@@ -4,7 +4,7 @@
 // bending a signed URL (expiry, signature, path, VIN, key, method, scope) is refused with a typed
 // code; release engineers read with their uploader token; and a primary reads the repository
 // through the grants its Director channel brings (shared/uptane/image-access.ts).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
@@ -19,6 +19,7 @@ import { ImageAccess } from '../../shared/uptane/image-access.js';
 import { ImageRepositoryClient } from '../../shared/uptane/image-repository-client.js';
 import { startImageServer } from '../../image-repo/server.js';
 import { loadUrlSigningKey } from '../../director-repo/server.js';
+import { runCli, startCli } from '../support/cli-runner.js';
 import { FIXTURE_NOW, startRepositories, UPLOADER_TOKEN, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 const clock = new FixedClock(FIXTURE_NOW);
@@ -307,10 +308,45 @@ describe('a primary reads the repository through the grants its Director channel
     expect(readFileSync(destination).equals(ECM_IMAGE.content)).toBe(true);
     expect(lines).toEqual([]);
 
+    // Past the URL's ten minutes the next download asks the Director again first (by this ECU's clock).
+    clock.advance(601_000);
+    try {
+      await client.downloadImage(lookup, join(scratch, 'ecm-again.bin'));
+      expect(readFileSync(join(scratch, 'ecm-again.bin')).equals(ECM_IMAGE.content)).toBe(true);
+    } finally {
+      clock.advance(-601_000);
+    }
+
     // An image this vehicle was not assigned: the Director gives no URL, and the repository refuses.
     const beta = await client.findTarget(UNASSIGNED.name, ['ecm-x1']);
     await expect(client.downloadImage(beta, join(scratch, 'beta.bin'))).rejects.toMatchObject({ code: 'fetch_failed' });
   });
+});
+
+describe('L11: the CLI serves only to credentials unless told otherwise', () => {
+  it('`director url-signing-key` prints the key `image serve --url-signing-key` takes; `image serve` refuses anonymous reads by default and serves them with --read-access public', async () => {
+    const printed = await runCli(['director', 'url-signing-key', '--data-dir', join(scratch, 'cli-director')]);
+    expect(printed.status).toBe(0);
+    expect(printed.stdout).toMatch(/^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n$/);
+    writeFileSync(join(scratch, 'director-url.pub'), printed.stdout);
+    const keyid = loadUrlSigningKey(join(scratch, 'cli-director')).keyid;
+
+    for (const [args, status] of [
+      [['--url-signing-key', join(scratch, 'director-url.pub')], 403],
+      [['--read-access', 'public'], 404],
+    ] as const) {
+      const server = startCli(['image', 'serve', '--data-dir', join(scratch, `cli-image-${status}`), '--port', '0', ...args]);
+      try {
+        const [, url] = await server.waitFor(/listening on (http:\/\/[\d.]+:\d+)/, 60_000);
+        await server.waitFor(/read access: /);
+        if (status === 403) expect(server.output()).toContain(`read access: credential; URLs signed by ${keyid.slice(0, 12)}`);
+        // Nothing is published: a read past the check is 404, one refused by it 403.
+        expect((await get(`${url}/metadata/timestamp.json`)).status).toBe(status);
+      } finally {
+        await server.stop();
+      }
+    }
+  }, 120_000);
 });
 
 describe('the verifier on its own (shared/server/signed-urls.ts)', () => {
