@@ -6,6 +6,7 @@
 // files stop the server from starting with a typed error.
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +114,15 @@ describe('handshakes', () => {
   it('is refused by a verifying client when its certificate has expired', async () => {
     const server = await imageServer(tlsFiles('expired', expired));
     await expect(handshake(portOf(server.url), ca)).rejects.toMatchObject({ code: 'CERT_HAS_EXPIRED' });
+  });
+
+  it('serves nothing in clear to a plain HTTP request on its TLS port', async () => {
+    const server = await imageServer(tlsFiles('a', serverA));
+    const plainUrl = server.url.replace(/^https:/, 'http:');
+    const answer = await new Promise<string>((resolve) => {
+      httpGet(`${plainUrl}/metadata/timestamp.json`, (res) => resolve(`answered ${res.statusCode}`)).once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'error'));
+    });
+    expect(answer).toMatch(/^(ECONNRESET|EPIPE)$/); // the handshake fails: no status line, no byte of metadata
   });
 
   it('answers HTTP requests over TLS on the Director too', async () => {
