@@ -5,7 +5,8 @@
 // repository's image, served only to the vehicle it is meant for, with Range; and the migration of a
 // database made before encryption.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
@@ -18,7 +19,8 @@ import type { ImageEncryption } from '../../director-repo/api/operator-api.js';
 import { parseRegistrationCsv, withEncryptionKeys } from '../../director-repo/cli.js';
 import { startDirector } from '../../director-repo/server.js';
 import { MIGRATIONS } from '../../director-repo/store/sqlite/schema.js';
-import { startRepositories, FIXTURE_NOW, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { startRepositories, FIXTURE_NOW, OPERATOR_TOKEN, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { runCli } from '../support/cli-runner.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 /** Deterministic bytes (docs/code-style.md R14): a SHA-256 chain. */
@@ -394,5 +396,48 @@ describe('campaigns with encrypt', () => {
     expect(await repos.director.storage.assignments.ofVehicle(keyless.vin, 10)).toEqual([]);
     const stored = await repos.director.storage.campaigns.vehicles(Number(created.json.id));
     expect(stored.find((v) => v.vin === keyless.vin)?.outcome).toMatch(/^skipped: no_encryption_key: ECU VINENC0000000031-ecm-1 has no encryption key/);
+  });
+});
+
+describe('uptane director (the built CLI)', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'uptane-cli-encryption-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const uptane = (args: readonly string[]) => {
+    const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('UPTANE_')));
+    return runCli(args, { cwd: dir, env: { ...env, UPTANE_DIRECTOR_URL: repos.director.url, UPTANE_OPERATOR_TOKEN: OPERATOR_TOKEN } });
+  };
+  const csv = (vin: string, ecmKey: string) =>
+    [
+      'vin,ecu_serial,hardware_id,public_key,primary,encryption_public_key',
+      `${vin},${vin}-tcu,tcu-a,${PrivateKey.fromLabel(`${vin}/tcu`).publicKey.tuf.keyval.public},yes,`,
+      `${vin},${vin}-ecm,ecm-x1,${PrivateKey.fromLabel(`${vin}/ecm`).publicKey.tuf.keyval.public},,${ecmKey}`,
+      `${vin},${vin}-abs,abs-z,${PrivateKey.fromLabel(`${vin}/abs`).publicKey.tuf.keyval.public},,`,
+    ].join('\n');
+
+  it('registers encryption keys from the CSV, calls a re-run unchanged and another key a conflict, and assigns with --encrypt', async () => {
+    const vin = 'VINCLI0000000001';
+    writeFileSync(join(dir, 'fleet.csv'), csv(vin, keys.ecm1.publicKey.hex));
+    const first = await uptane(['director', 'vehicle', 'register', '--csv', 'fleet.csv']);
+    expect(first.stdout).toContain('1 vehicle registered');
+    expect((await repos.director.storage.inventory.ecu(`${vin}-ecm`))?.encryptionPublicKey).toBe(keys.ecm1.publicKey.hex);
+    expect((await uptane(['director', 'vehicle', 'register', '--csv', 'fleet.csv'])).stdout).toContain('1 already registered');
+    writeFileSync(join(dir, 'rekeyed.csv'), csv(vin, keys.ecm2.publicKey.hex));
+    const rekeyed = await uptane(['director', 'vehicle', 'register', '--csv', 'rekeyed.csv']);
+    expect(rekeyed.status).toBe(1);
+    expect(rekeyed.stdout).toMatch(/FAILED: .*already registered/);
+
+    const show = await uptane(['director', 'vehicle', 'show', vin]);
+    expect(show.stdout).toContain('ENCRYPTION KEY');
+    expect(show.stdout).toContain(keys.ecm1.publicKey.keyid.slice(0, 8));
+
+    const keyless = await uptane(['director', 'assign', '--image', BRAKE.name, '--vin', vin, '--ecu', `${vin}-abs`, '--encrypt']);
+    expect(keyless.status).toBe(1);
+    expect(keyless.stderr).toContain('no encryption key');
+    const assigned = await uptane(['director', 'assign', '--image', ENGINE.name, '--vin', vin, '--ecu', `${vin}-ecm`, '--encrypt']);
+    expect(assigned.status).toBe(0);
+    expect(assigned.stdout).toContain(`assigned ${ENGINE.name} encrypted to 1 ECU`);
+    expect((await repos.director.storage.assignments.active(vin))[0]?.encryption?.keyid).toBe(keys.ecm1.publicKey.keyid);
   });
 });
