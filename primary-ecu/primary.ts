@@ -500,8 +500,12 @@ export class Primary {
         throw new SecondaryError(`secondary ${t.ecuSerial} expects ${t.filename} ${verdict.target.encryptedLength === undefined ? 'in plaintext' : 'encrypted'}, the Director's targets say otherwise`);
       }
       // An encrypted image goes to the secondary as the ciphertext checked above: only it can decrypt it.
-      const image = isEncrypted(t) ? this.encryptedImagePath(t) : this.imagePath(t.filename);
-      await secondary.putImage(t.filename, createReadStream(image, { highWaterMark: 1024 * 1024 }));
+      const image = createReadStream(isEncrypted(t) ? this.encryptedImagePath(t) : this.imagePath(t.filename), { highWaterMark: 1024 * 1024 });
+      try {
+        await secondary.putImage(t.filename, image);
+      } finally {
+        image.destroy(); // a secondary that refused before reading to the end leaves the file open otherwise
+      }
       const outcome = await secondary.install();
       this.log(`ECU ${t.ecuSerial}: ${outcome.status} ${t.filename}`);
       return outcome;
@@ -522,7 +526,12 @@ export class Primary {
   private async installOwn(t: EcuTarget): Promise<InstallOutcome> {
     try {
       if (isEncrypted(t)) {
-        await stageEncryptedImage(this.slots, t, this.encryptionKey, createReadStream(this.encryptedImagePath(t), { highWaterMark: 1024 * 1024 }));
+        const ciphertext = createReadStream(this.encryptedImagePath(t), { highWaterMark: 1024 * 1024 });
+        try {
+          await stageEncryptedImage(this.slots, t, this.encryptionKey, ciphertext);
+        } finally {
+          ciphertext.destroy(); // refused before the first byte (no key to unwrap with): the file must not stay open
+        }
       } else {
         await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
       }
