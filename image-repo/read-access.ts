@@ -6,6 +6,7 @@
 // signature, and counted by the failed-authentication throttle (docs/threat-model.md HR-10).
 import type { IncomingMessage } from 'node:http';
 import type { Clock } from '../shared/core/clock.js';
+import { nodeBackend, withVerificationCache, type Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import type { PublicKey } from '../shared/core/crypto/keys.js';
 import { AuthenticationError, InsufficientScopeError, ReadAccessDeniedError, SignedUrlInvalidError, TooManyAttemptsError, UptaneError } from '../shared/core/errors.js';
 import { matchesPathPattern } from '../shared/core/metadata/paths.js';
@@ -24,6 +25,8 @@ export interface ReadAccessConfig {
   readonly urlSigningKeys?: readonly PublicKey[];
   /** Longest signed-URL lifetime accepted from now (DEFAULT_MAX_SIGNED_URL_LIFETIME_SECONDS unless set). */
   readonly maxSignedUrlLifetimeSeconds?: number;
+  /** Signatures remembered as valid (default 4096), so a vehicle polling with one grant costs one verification. */
+  readonly verifiedSignatures?: number;
 }
 
 /** What is read: a metadata file, or an image under its target name (uploader paths are checked against it). */
@@ -47,12 +50,17 @@ export function readGrantFromClientCertificate(_req: IncomingMessage, _target: R
 
 export class ReadAccessGuard {
   private readonly keys: ReadonlyMap<string, PublicKey>;
+  private readonly backend: Ed25519Backend;
 
   constructor(
     readonly config: ReadAccessConfig,
     private readonly context: ReadAccessContext,
   ) {
     this.keys = new Map((config.urlSigningKeys ?? []).map((key) => [key.keyid, key]));
+    // A metadata grant is the same signed text for every file a vehicle polls in its lifetime: a
+    // hash of key, signature and text then stands for the verification. Public values only, and
+    // expiry is still checked on every request.
+    this.backend = withVerificationCache(nodeBackend, config.verifiedSignatures ?? 4096);
   }
 
   /** The failed-authentication throttle, shared with the uploader check of the write API. */
@@ -79,6 +87,7 @@ export class ReadAccessGuard {
       try {
         const grant = verifySignedUrl({ method: req.method ?? 'GET', url }, this.keys, this.context.clock.now().getTime(), {
           maxLifetimeSeconds: this.config.maxSignedUrlLifetimeSeconds,
+          backend: this.backend,
         });
         // A prefix grant opens metadata only, never the images (docs/signed-urls.md).
         if (target.kind === 'image' && grant.scope !== 'path') throw new SignedUrlInvalidError('a prefix grant opens metadata, never images');
