@@ -174,6 +174,24 @@ describe('uptane vehicle: provision, state, run, status', () => {
     expect(ecu(after, 'abs-1')).toMatchObject({ activeSlot: 'a', installed: { filename: 'factory/abs-z.bin' }, lastInstall: { status: 'rolled_back', code: 'boot_check_failed' } });
   }, 60_000);
 
+  it('installs the images an operator had encrypted for each ECU: provisioning made and registered every ECU its X25519 key', async () => {
+    const { dir, vin } = newVehicle();
+    await ok(...provisionArgs(dir, vin, '--register'));
+    const registration = JSON.parse(readFileSync(join(dir, 'registration.json'), 'utf8')) as { ecus: Array<{ serial: string; encryptionPublicKey?: string }> };
+    for (const { serial, encryptionPublicKey } of registration.ecus) {
+      expect(encryptionPublicKey).toMatch(/^[0-9a-f]{64}$/);
+      expect(statSync(join(dir, serial, 'encryption-key.pem')).mode & 0o777).toBe(0o600);
+    }
+    for (const [serial, image] of [['tcu-1', IMAGES.tcu], ['ecm-1', IMAGES.ecm]] as const) {
+      expect((await repos.operator('POST', '/api/v1/assignments', { vin, ecuSerial: serial, image: image.name, encrypt: true })).status).toBe(201);
+    }
+    await ok('vehicle', 'run', '--dir', dir, '--once');
+    for (const [serial, image] of [['tcu-1', IMAGES.tcu], ['ecm-1', IMAGES.ecm]] as const) {
+      const slots = JSON.parse(readFileSync(join(dir, serial, 'slots', 'ab-state.json'), 'utf8')) as { active: string };
+      expect(readFileSync(join(dir, serial, 'slots', `slot-${slots.active}.img`))).toEqual(image.content);
+    }
+  });
+
   it('without --register prints the registration for an operator; `vehicle register` sends it later', async () => {
     const { dir, vin } = newVehicle();
     const out = await ok(...provisionArgs(dir, vin));
