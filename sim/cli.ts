@@ -7,6 +7,10 @@ import { escapeTerminalText } from '../shared/util/terminal-text.js';
 import { printJson } from '../shared/cli/cli-output.js';
 import { systemClock } from '../shared/core/clock.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
+import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
+import { issueVehicleCertificate } from '../shared/pki/dev-ca.js';
+import { loadCa } from '../shared/pki/pki-files.js';
 import { runDemo } from './demo.js';
 import { Fleet, type FleetFaults } from './fleet.js';
 
@@ -66,6 +70,8 @@ interface SimArgs {
   readonly attacked: number;
   readonly attack: 'tamper-images' | 'replay-director-metadata';
   readonly json: boolean;
+  readonly ca?: string | undefined;
+  readonly pkiDir?: string | undefined;
 }
 
 export const simCommand = (io: CliEnvironment): CommandModule<object, object> => ({
@@ -98,6 +104,12 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             .option('attacked', { type: 'number', default: 0, describe: 'share of vehicles behind a network attacker' })
             .option('attack', { choices: ['tamper-images', 'replay-director-metadata'] as const, default: 'tamper-images' as const, describe: 'what the attacker does' })
             .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' })
+            .option('ca', caOption(io, 'the Director and the Image repository'))
+            .option('pki-dir', {
+              type: 'string',
+              requiresArg: true,
+              describe: 'a development CA folder (`uptane pki init`): each simulated vehicle gets a client certificate from it, for a Director with --client-ca',
+            })
             .example(
               '$0 sim run --vehicles 100 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root trust/director-root.json --image-root trust/image-root.json --driving 0.1',
               '100 vehicles, 10% of them driving in the first round',
@@ -115,7 +127,10 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             attacked: argv.attacked,
             attack: argv.attack,
           };
+          const tls = clientTlsFromFiles({ ca: argv.ca });
+          const pkiCa = argv.pkiDir === undefined ? undefined : loadCa(resolve(argv.pkiDir));
           const directory = resolve(argv.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-sim-')));
+          const operatorHttp = new HttpFetcher({ tls });
           // A line every 10% rather than one rewritten with a carriage return: stderr is escaped
           // line by line (shared/cli/cli-output.ts), and plain lines also read well in a log file.
           const progress = (label: string) => (done: number, total: number) => {
@@ -134,17 +149,22 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             faults,
             concurrency: argv.concurrency,
             log: io.warn,
+            tls,
+            clientCertificate: pkiCa === undefined ? undefined : (vin, primarySerial) => issueVehicleCertificate(pkiCa, { vin, primarySerial }),
             register: argv.register
               ? async (registration) => {
-                  const response = await fetch(`${argv.directorUrl}/api/v1/vehicles`, {
+                  const response = await operatorHttp.send(`${argv.directorUrl}/api/v1/vehicles`, {
                     method: 'POST',
-                    body: JSON.stringify(registration),
+                    body: Buffer.from(JSON.stringify(registration)),
                     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+                    maxBytes: 1_000_000,
+                    timeoutMs: 60_000,
                   });
-                  if (response.status !== 201 && response.status !== 409) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${escapeTerminalText(await response.text())}`);
+                  if (response.status !== 201 && response.status !== 409) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${escapeTerminalText(response.body.toString('utf8'))}`);
                 }
               : undefined,
           });
+          operatorHttp.close();
           for (let round = 1; round <= argv.rounds; round++) {
             await fleet.runRound(progress(`round ${round}/${argv.rounds}`));
             if (round === 1) fleet.parkAll();

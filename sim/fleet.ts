@@ -10,6 +10,7 @@ import { PowerCut, type AbSlotsOptions, type InstallStep } from '../shared/ecu/a
 import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
+import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import type { CycleResult } from '../primary-ecu/primary.js';
 import { FaultyNetwork, type NetworkBehaviour } from './network-faults.js';
 import { SimulatedVehicle } from './vehicle.js';
@@ -46,6 +47,10 @@ export interface FleetOptions {
   /** Vehicles cycling at the same time. */
   readonly concurrency?: number;
   readonly log?: (line: string) => void;
+  /** TLS: the CA bundle the servers' certificates chain to (PEM); then every vehicle speaks TLS only. */
+  readonly tls?: ClientTlsConfig;
+  /** A client certificate for each vehicle's primary (mutual TLS with the Director), issued as the vehicle is provisioned. */
+  readonly clientCertificate?: (vin: string, primarySerial: string) => Promise<{ readonly certPem: string; readonly keyPem: string }>;
 }
 
 export interface VehicleRecord {
@@ -93,7 +98,9 @@ export class Fleet {
     const fleet = new Fleet(options);
     mkdirSync(options.directory, { recursive: true });
     const faults = options.faults ?? {};
-    const base = new HttpFetcher({ speedGracePeriodMs: 2_000, minBytesPerSecond: 512 });
+    const fetcherConfig = { speedGracePeriodMs: 2_000, minBytesPerSecond: 512 };
+    // One client for every vehicle, unless each presents a certificate of its own.
+    const shared = options.clientCertificate === undefined ? new HttpFetcher({ ...fetcherConfig, tls: options.tls }) : undefined;
     for (let i = 0; i < options.size; i++) {
       const vin = Fleet.vinFor(options.seed, i);
       const pick = (name: string, share: number | undefined) => share !== undefined && share > 0 && seededFraction(options.seed, `${vin}:${name}`) < share;
@@ -106,13 +113,16 @@ export class Fleet {
             : null;
       const traits = { driving: pick('driving', faults.driving), network, failingBoots: pick('boot', faults.failingBoots), powerCut: pick('power', faults.powerCuts) };
       const secondaries = Array.from({ length: options.secondariesPerVehicle }, (_, s) => ({ serial: `${vin}-ecu${s + 1}`, hardwareId: simSecondaryHardware(s) }));
+      const primarySerial = `${vin}-tcu`;
+      const certificate = await options.clientCertificate?.(vin, primarySerial);
+      const base = shared ?? new HttpFetcher({ ...fetcherConfig, tls: { ...options.tls, cert: certificate?.certPem, key: certificate?.keyPem } });
       const fetcher: Fetcher = network === null ? base : new FaultyNetwork(base, { kind: network });
       const slots: Record<string, AbSlotsOptions> = {};
       for (const ecu of secondaries) slots[ecu.serial] = fleet.slotOptions(traits);
       const vehicle = await SimulatedVehicle.create({
         directory: join(options.directory, vin),
         vin,
-        primary: { serial: `${vin}-tcu`, hardwareId: SIM_PRIMARY_HARDWARE },
+        primary: { serial: primarySerial, hardwareId: SIM_PRIMARY_HARDWARE },
         secondaries,
         directorUrl: options.directorUrl,
         imageRepoUrl: options.imageRepoUrl,

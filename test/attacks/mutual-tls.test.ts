@@ -9,6 +9,8 @@ import { systemClock } from '../../shared/core/clock.js';
 import { createDevCa, issueVehicleCertificate, type IssuedCertificate } from '../../shared/pki/dev-ca.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { vehicleFastRoutes } from '../../director-repo/app.js';
+import { join } from 'node:path';
+import { Fleet, SIM_PRIMARY_HARDWARE } from '../../sim/fleet.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { startTlsScene, type SceneVehicle, type TlsScene } from '../support/tls-scene.js';
 
@@ -127,6 +129,28 @@ describe('L13: a Director with a client CA', () => {
     }
     const status = await scene.operator.send('GET /vehicles/:vin', 'show', { params: { vin: bare.vin } });
     expect(status.lastManifestAt).toBeNull();
+  });
+
+  it('a simulated fleet, each vehicle with its own certificate from the CA, updates over mutual TLS', async () => {
+    await scene.publishImage('sim/tcu-2.bin', Buffer.alloc(16 * 1024, 'sim tcu 2 '), SIM_PRIMARY_HARDWARE, 2);
+    const fleet = await Fleet.start({
+      size: 2,
+      secondariesPerVehicle: 0,
+      seed: 'mtls',
+      directory: join(scene.dir, 'fleet'),
+      directorUrl: scene.director.url,
+      imageRepoUrl: scene.image.url,
+      directorRoot: scene.directorRoot,
+      imageRoot: scene.imageRoot,
+      clock: systemClock,
+      tls: { ca: scene.ca!.certPem },
+      clientCertificate: (vin, primarySerial) => scene.issueVehicleCertificate(vin, primarySerial),
+      register: async (registration) => void (await scene.operator.send('POST /vehicles', 'register', { body: registration })),
+    });
+    const vins = fleet.records.map((r) => r.vehicle.spec.vin);
+    await scene.operator.send('POST /assignments', 'assign', { body: { vins, hardwareId: SIM_PRIMARY_HARDWARE, image: 'sim/tcu-2.bin' } });
+    await fleet.runRound();
+    expect(fleet.records.map((r) => r.results.at(-1)?.status)).toEqual(['installed', 'installed']);
   });
 
   it('operator routes need no client certificate', async () => {
