@@ -132,6 +132,8 @@ export async function issueVehicleCertificate(ca: IssuedCertificate, opts: Vehic
  */
 export function vehicleIdentityOf(cert: X509Certificate): VehicleIdentity | undefined {
   if (cert.keyUsage === undefined || !cert.keyUsage.includes(OID_CLIENT_AUTH)) return undefined;
+  // Splitting on ', ' is safe: Node writes a value holding a comma, quote or control character as a
+  // quoted JSON string with its commas escaped (\u002c), so no DNS name can pass for a URI entry.
   const uris = (cert.subjectAltName ?? '')
     .split(', ')
     .filter((entry) => entry.startsWith('URI:'))

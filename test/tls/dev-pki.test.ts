@@ -82,7 +82,7 @@ describe('development CA', () => {
 
 describe('vehicleIdentityOf', () => {
   /** A certificate signed by the test CA with any subject, SAN URIs and extended key usage. */
-  async function custom(cn: string, uris: readonly string[], eku: readonly string[]): Promise<X509Certificate> {
+  async function custom(cn: string, uris: readonly string[], eku: readonly string[], dnsNames: readonly string[] = []): Promise<X509Certificate> {
     await import('../../shared/pki/reflect-metadata.js');
     const x509 = await import('@peculiar/x509');
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
@@ -94,7 +94,7 @@ describe('vehicleIdentityOf', () => {
       publicKey: keys.publicKey,
       signingKey: caKey,
       signingAlgorithm: alg,
-      extensions: [new x509.SubjectAlternativeNameExtension(uris.map((value) => ({ type: 'url' as const, value }))), new x509.ExtendedKeyUsageExtension([...eku])],
+      extensions: [new x509.SubjectAlternativeNameExtension([...dnsNames.map((value) => ({ type: 'dns' as const, value })), ...uris.map((value) => ({ type: 'url' as const, value }))]), new x509.ExtendedKeyUsageExtension([...eku])],
     });
     return new X509Certificate(cert.toString('pem'));
   }
@@ -112,6 +112,15 @@ describe('vehicleIdentityOf', () => {
 
   it('refuses a certificate that names two vehicles', async () => {
     expect(vehicleIdentityOf(await custom('V1', [URI, 'urn:uptane:vehicle:V1:primary:P2'], [CLIENT]))).toBeUndefined();
+  });
+
+  it('refuses a DNS name written to look like a vehicle URI', async () => {
+    const forged = await custom('V1', [], [CLIENT], [`x, URI:${URI}, DNS:y`]);
+    // Node quotes the DNS name and escapes its commas, which vehicleIdentityOf's split relies on.
+    expect(forged.subjectAltName).toBe(`DNS:"x\\u002c URI:${URI}\\u002c DNS:y"`);
+    expect(vehicleIdentityOf(forged)).toBeUndefined();
+    // Beside a real URI entry the quoted DNS name is skipped, not an error.
+    expect(vehicleIdentityOf(await custom('V1', [URI], [CLIENT], ['a,b.example']))).toEqual({ vin: 'V1', primarySerial: 'P1' });
   });
 
   it('refuses a certificate not meant for client authentication', async () => {
