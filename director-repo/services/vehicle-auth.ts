@@ -1,7 +1,7 @@
 // Vehicle authentication and sessions: the VIN of a vehicle request comes from the key that signed
 // it, or from the session token that key opened, never from the request (docs/threat-model.md
 // HR-3, HR-5, HR-9a). On a Director with mutual TLS, the connection's client certificate must also
-// name that VIN and its registered primary ECU (docs/threat-model.md L13).
+// name that VIN and its registered primary ECU (docs/threat-model.md L16).
 import type { X509Certificate } from 'node:crypto';
 import type { Clock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
@@ -138,7 +138,7 @@ export class VehicleAuthentication {
    * With mutual TLS, the client certificate must name `vin` and its registered primary ECU `serial`:
    * a vehicle holding another vehicle's certificate (valid, from the same CA) is refused even with
    * a valid session or signature of its own, and so is a thief of a session token without the
-   * vehicle's certificate and key (docs/threat-model.md L13).
+   * vehicle's certificate and key (docs/threat-model.md L16).
    */
   private checkClientCertificate(certificate: X509Certificate | undefined, vin: string, serial: string): void {
     if (!this.requireClientCertificate) return;

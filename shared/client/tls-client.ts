@@ -56,7 +56,7 @@ export class ClientTls {
 
   /**
    * The agent for `url`. A client configured for TLS never sends a request in clear: an http://
-   * URL is refused as a downgrade, not silently followed (docs/threat-model.md L12).
+   * URL is refused as a downgrade, not silently followed (docs/threat-model.md L15).
    */
   agentFor(url: URL): https.Agent {
     if (url.protocol !== 'https:') {

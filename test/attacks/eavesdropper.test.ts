@@ -1,4 +1,4 @@
-// L11: an eavesdropper on the network between a vehicle, the operators and the repositories. A
+// L14: an eavesdropper on the network between a vehicle, the operators and the repositories. A
 // recording TCP relay sits in front of each server, and every client goes through it: the release
 // engineer pushing an image, the operator publishing the Director root, registering the vehicle
 // and assigning the image, the Director reading the Image repository, and a real vehicle (a
@@ -54,7 +54,7 @@ async function recordUpdateCycle(scene: TlsScene): Promise<{ recording: Buffer; 
 
 const found = (recording: Buffer, secrets: Secrets) => Object.entries(secrets).filter(([, value]) => recording.includes(Buffer.from(value)));
 
-describe('L11: an eavesdropper recording every byte between the vehicle, the operators and the servers', () => {
+describe('L14: an eavesdropper recording every byte between the vehicle, the operators and the servers', () => {
   let scene: TlsScene | undefined;
   afterEach(async () => {
     await scene?.close();

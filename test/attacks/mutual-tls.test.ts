@@ -1,4 +1,4 @@
-// L13: the Director with a client CA (mutual TLS). A vehicle route opens only over a connection
+// L16: the Director with a client CA (mutual TLS). A vehicle route opens only over a connection
 // whose client certificate, accepted by that CA, names the VIN the request authenticates as and the
 // primary ECU registered for it: another vehicle's valid certificate from the same CA is refused
 // even with a valid session or signature, and so are no certificate, an expired one and one from
@@ -77,7 +77,7 @@ function vehicleRoutes(): Array<{ method: string; path: string }> {
   return [{ method: 'POST', path: '/vehicle/session' }, ...fast];
 }
 
-describe('L13: a Director with a client CA', () => {
+describe('L16: a Director with a client CA', () => {
   it("opens vehicle A's routes to vehicle A's certificate with its session (the control)", async () => {
     const answer = await send(client(carA.certificate), 'GET', '/vehicle/metadata/timestamp.json', `Bearer ${tokenA}`);
     expect(answer.status).toBe(200);

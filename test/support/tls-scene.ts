@@ -3,7 +3,7 @@
 // every client the project has talking through it: the release engineer's push (ImageRepoClient),
 // the operator's OperatorClient, the Director's own Image repository client, and a vehicle
 // provisioned into a folder and opened as `uptane vehicle run` opens it. For the eavesdropper and
-// mutual-TLS attack tests (docs/threat-model.md L11, L13).
+// mutual-TLS attack tests (docs/threat-model.md L14, L16).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';

@@ -2,7 +2,7 @@
 // Director requiring client certificates: `uptane pki vehicle` issues the certificate,
 // `uptane vehicle provision --ca --client-cert --client-key --register` stores it (key 0600) and
 // registers over TLS, `uptane vehicle run --once` updates over mutual TLS, and the operator CLI
-// trusts the Director only with --ca (or UPTANE_CA). docs/threat-model.md L12, L13.
+// trusts the Director only with --ca (or UPTANE_CA). docs/threat-model.md L15, L16.
 import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCli, runCli } from '../support/cli-runner.js';
@@ -37,7 +37,7 @@ const provisionArgs = (dir: string, vin: string) => [
 ];
 
 describe('the CLI over TLS', () => {
-  it('L13: pki vehicle, provision --ca --client-cert --client-key --register, then vehicle run updates over mutual TLS', async () => {
+  it('L16: pki vehicle, provision --ca --client-cert --client-key --register, then vehicle run updates over mutual TLS', async () => {
     const issued = await runCli(['pki', 'vehicle', '--dir', pki, '--vin', 'CLITLSVIN01', '--primary', 'tcu-1', '--out', join(pki, 'car')], { env });
     expect(issued.stderr).toBe('');
     expect(issued.status).toBe(0);
@@ -60,7 +60,7 @@ describe('the CLI over TLS', () => {
     expect(JSON.parse(run.stdout.trim()).status).toBe('installed');
   });
 
-  it('L12: the operator CLI refuses the Director without the CA that issued its certificate, and trusts it with --ca or UPTANE_CA', async () => {
+  it('L15: the operator CLI refuses the Director without the CA that issued its certificate, and trusts it with --ca or UPTANE_CA', async () => {
     const show = ['director', 'vehicle', 'list', '--url', scene.director.url];
     const without = await runCli(show, { env });
     expect(without.status).toBe(1);
@@ -72,7 +72,7 @@ describe('the CLI over TLS', () => {
     expect(withEnv.status).toBe(0);
   });
 
-  it('L12: with --ca, provision refuses an http:// URL, and a file that is not a CA certificate, before writing anything', async () => {
+  it('L15: with --ca, provision refuses an http:// URL, and a file that is not a CA certificate, before writing anything', async () => {
     const plain = await runCli([...provisionArgs(join(scene.dir, 'plain-car'), 'CLITLSVIN02').map((a) => a.replace('https://', 'http://')), '--ca', join(pki, 'ca.pem')], { env });
     expect(plain.status).toBe(1);
     expect(plain.stderr).toContain('https://');

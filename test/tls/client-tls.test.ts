@@ -3,7 +3,7 @@
 // ImageRepoClient) refuses a server certificate from another CA, an expired one and one for another
 // host name with TlsCertificateError (an attack), refuses to send anything to an http:// URL
 // (TlsDowngradeError, nothing reaches the plain server), and says a handshake with a server that
-// speaks no TLS failed (a fault). docs/threat-model.md L12.
+// speaks no TLS failed (a fault). docs/threat-model.md L15.
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, get as httpsGet } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -129,7 +129,7 @@ beforeAll(async () => {
   goodCert = await issueServerCertificate(ca, { hostnames: ['127.0.0.1', 'localhost'] });
 });
 
-describe('L12: a client configured with a CA bundle', () => {
+describe('L15: a client configured with a CA bundle', () => {
   it.each(Object.keys(clients))('%s: talks to a server whose certificate the CA issued', async (name) => {
     const server = await httpsServer(goodCert);
     await clients[name]!(server.url, { ca: ca.certPem });
