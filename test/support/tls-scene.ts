@@ -103,7 +103,7 @@ export interface TlsScene {
    * Provisions a vehicle folder (primary only) and registers it; `certificate` overrides the client
    * certificate it is provisioned with (undefined: one issued for it; null: none).
    */
-  addVehicle(vin: string, primary: EcuSpec, certificate?: IssuedCertificate | null): Promise<SceneVehicle>;
+  addVehicle(vin: string, primary: EcuSpec, certificate?: IssuedCertificate | null, imageRepoUrl?: string): Promise<SceneVehicle>;
   issueVehicleCertificate(vin: string, primarySerial: string, validity?: { notBefore?: Date; notAfter?: Date }): Promise<IssuedCertificate>;
   close(): Promise<void>;
 }
@@ -219,13 +219,13 @@ export async function startTlsScene(options: TlsSceneOptions): Promise<TlsScene>
         if (ca === undefined) throw new Error('a plain-HTTP scene has no CA');
         return issueVehicleCertificate(ca, { vin, primarySerial, ...validity });
       },
-      async addVehicle(vin, primary, certificate) {
+      async addVehicle(vin, primary, certificate, vehicleImageUrl = imageUrl) {
         const vehicleDir = join(dir, 'vehicles', vin);
         const cert = ca === undefined || certificate === null ? undefined : (certificate ?? (await scene.issueVehicleCertificate(vin, primary.serial)));
         const tls: ClientTlsConfig | undefined = ca === undefined ? undefined : { ca: ca.certPem, cert: cert?.certPem, key: cert?.keyPem };
         const { registration } = provisionVehicleFolder(
           vehicleDir,
-          { vin, primary, secondaries: [], directorUrl, imageRepoUrl: imageUrl, directorRoot, imageRoot },
+          { vin, primary, secondaries: [], directorUrl, imageRepoUrl: vehicleImageUrl, directorRoot, imageRoot },
           (serial) => SimulatedVehicle.keysFor({ seed: 'scene', vin }, serial),
           formatExpires(new Date()),
           tls,
