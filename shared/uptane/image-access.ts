@@ -61,12 +61,14 @@ export class ImageAccess {
       if (!this.isFresh(this.imageUrls.get(filename))) await this.fetchGrants([filename]);
       const signed = this.imageUrls.get(filename)?.value;
       if (signed === undefined) return url;
-      // The Director may point at another host (a CDN), never at another file.
-      if (new URL(signed).pathname !== new URL(url).pathname) {
+      // The grant goes to the host this ECU was provisioned with (a CDN's, if so): the Director
+      // chooses what may be read, never where the vehicle connects. It must be for this very path.
+      const grant = new URL(signed);
+      if (grant.pathname !== new URL(url).pathname) {
         this.options.log(`the Director's signed URL for ${filename} names another path; requesting it without a grant`);
         return url;
       }
-      return signed;
+      return `${url}${grant.search}`;
     }
     return url;
   };
