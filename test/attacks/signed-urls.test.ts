@@ -323,6 +323,33 @@ describe('a primary reads the repository through the grants its Director channel
   });
 });
 
+describe('the primary takes from the Director what it may read, never where it connects', () => {
+  it('a grant naming another host is sent to the provisioned Image repository; one for another path is not used', async () => {
+    const imageRepoUrl = 'http://images.provisioned.example:8081';
+    const path = `/targets/engine/${'a'.repeat(64)}.ecm-2.0.bin`;
+    const lines: string[] = [];
+    const channel = {
+      metadataLocation: 'unused',
+      openSession: async () => undefined,
+      resetSession: () => undefined,
+      fetchMetadata: () => Promise.reject(new Error('unused')),
+      sendManifest: () => Promise.reject(new Error('unused')),
+      fetchImage: () => Promise.reject(new Error('unused')),
+      imageUrls: async () => ({
+        expiresIn: 600,
+        metadata: { prefix: '/metadata/', query: 'vin=V&expires=1&keyid=k&sig=s' },
+        images: { 'engine/ecm-2.0.bin': `http://elsewhere.example${path}?vin=V&sig=x`, 'engine/other.bin': `${imageRepoUrl}/targets/evil.bin?sig=y` },
+      }),
+    };
+    const access = new ImageAccess({ channel, imageRepoUrl, clock, log: (line) => lines.push(line) });
+    expect(await access.requestUrl(`${imageRepoUrl}${path}`)).toBe(`${imageRepoUrl}${path}?vin=V&sig=x`);
+    const other = `${imageRepoUrl}/targets/engine/${'b'.repeat(64)}.other.bin`;
+    expect(await access.requestUrl(other)).toBe(other);
+    expect(lines).toEqual([expect.stringContaining('names another path')]);
+    expect(await access.requestUrl(`${imageRepoUrl}/metadata/timestamp.json`)).toBe(`${imageRepoUrl}/metadata/timestamp.json?vin=V&expires=1&keyid=k&sig=s`);
+  });
+});
+
 describe('L11: the CLI serves only to credentials unless told otherwise', () => {
   it('`director url-signing-key` prints the key `image serve --url-signing-key` takes; `image serve` refuses anonymous reads by default and serves them with --read-access public', async () => {
     const printed = await runCli(['director', 'url-signing-key', '--data-dir', join(scratch, 'cli-director')]);
