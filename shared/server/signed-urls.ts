@@ -131,11 +131,6 @@ export function verifySignedUrl(
   return grant;
 }
 
-/** The grant's fields as a log line may show them: never the signature. */
-export function describeGrant(grant: Pick<VerifiedGrant, 'vin' | 'expires' | 'keyid'>): string {
-  return `vin ${grant.vin === '' ? '(the Director)' : JSON.stringify(grant.vin)}, key ${grant.keyid.slice(0, 12)}, expires ${new Date(grant.expires * 1000).toISOString()}`;
-}
-
 /** A signer's own mistakes are bugs, not requests: refused before anything is signed. */
 function checkGrantShape(grant: UrlGrant): void {
   const ok =
