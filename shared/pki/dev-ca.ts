@@ -62,11 +62,13 @@ const subtle = webcrypto.subtle;
 
 let library: Promise<typeof X509> | undefined;
 /**
- * Loads @peculiar/x509 after the metadata shim it needs (./reflect-metadata.ts). A dynamic import,
- * because a static one may evaluate the CommonJS library before the shim (Jest's ESM loader does).
+ * Loads @peculiar/x509 after `reflect-metadata`, which its provider registry (tsyringe) needs
+ * loaded first. A dynamic import, because a static one may evaluate the CommonJS library before the
+ * polyfill (Jest's ESM loader does); it also keeps the library out of processes that never issue a
+ * certificate (the Director checks vehicle certificates with node:crypto alone).
  */
 function x509Library(): Promise<typeof X509> {
-  library ??= import('./reflect-metadata.js').then(async () => {
+  library ??= import('reflect-metadata').then(async () => {
     const x509 = await import('@peculiar/x509');
     x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
     return x509;

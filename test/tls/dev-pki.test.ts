@@ -83,7 +83,7 @@ describe('development CA', () => {
 describe('vehicleIdentityOf', () => {
   /** A certificate signed by the test CA with any subject, SAN URIs and extended key usage. */
   async function custom(cn: string, uris: readonly string[], eku: readonly string[], dnsNames: readonly string[] = []): Promise<X509Certificate> {
-    await import('../../shared/pki/reflect-metadata.js');
+    await import('reflect-metadata');
     const x509 = await import('@peculiar/x509');
     const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
     const caKey = await webcrypto.subtle.importKey('pkcs8', createPrivateKey(ca.keyPem).export({ format: 'der', type: 'pkcs8' }), alg, false, ['sign']);
