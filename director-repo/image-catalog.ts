@@ -50,7 +50,8 @@ export class ImageRepositoryClient implements ImageCatalog {
       fetcher: new HttpFetcher({ tls: options.tls }),
       clock: options.clock,
       backend: nodeBackend,
-      requestUrl: options.requestUrl,
+      // Its own grant is signed fresh for each request: a 403 would not change with another one.
+      readAccess: options.requestUrl === undefined ? undefined : { requestUrl: options.requestUrl, forbidden: () => false },
     });
   }
 

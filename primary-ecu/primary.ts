@@ -37,6 +37,7 @@ import { channelMetadataSource, type DirectorChannel, type DirectorChannelFactor
 import { httpDirectorChannel } from '../shared/uptane/director-channel-http.js';
 import { DirectorClient } from '../shared/uptane/director-client.js';
 import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
+import { ImageAccess } from '../shared/uptane/image-access.js';
 import { fullVerification } from '../shared/uptane/full-verification.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
@@ -119,6 +120,8 @@ export class Primary {
   private readonly imageStaging: StagedMetadataStore;
   private readonly director: DirectorClient;
   private readonly image: ImageRepositoryClient;
+  /** Signed URLs from the Director, for an Image repository that serves only to credentials (docs/signed-urls.md). */
+  private readonly imageAccess: ImageAccess;
 
   private constructor(
     readonly directory: string,
@@ -134,6 +137,7 @@ export class Primary {
     const fetcher = runtime.fetcher ?? new HttpFetcher();
     const openChannel = runtime.directorChannel ?? httpDirectorChannel({ fetcher });
     this.channel = openChannel({ directorUrl: identity.directorUrl, key, backend: this.backend, clock: runtime.clock, log: (line) => this.log(line) });
+    this.imageAccess = new ImageAccess({ channel: this.channel, imageRepoUrl: identity.imageRepoUrl, clock: runtime.clock, log: (line) => this.log(line) });
     this.state = JSON.parse(readFileSync(join(directory, 'state.json'), 'utf8')) as PrimaryState;
     this.directorStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'director')), join(directory, 'director-roots'));
     this.imageStore = new RootHistoryStore(new FileMetadataStore(join(directory, 'image')), join(directory, 'image-roots'));
@@ -155,6 +159,7 @@ export class Primary {
       targetsUrl: `${identity.imageRepoUrl}/targets`,
       store: this.imageStaging,
       fetcher,
+      readAccess: this.imageAccess,
       clock: runtime.clock,
       backend: this.backend,
       config: runtime.updaterConfig,
@@ -397,7 +402,10 @@ export class Primary {
   async downloadAndVerifyImages(work: readonly EcuTarget[]): Promise<void> {
     const encrypted = work.filter(isEncrypted);
     await this.downloadEncryptedImages(encrypted);
-    for (const t of new Map(work.filter((w) => !isEncrypted(w)).map((w) => [w.filename, w])).values()) {
+    const plain = work.filter((w) => !isEncrypted(w));
+    // Encrypted images come from the Director; only plaintext ones are read from the Image repository.
+    if (plain.length > 0) await this.imageAccess.prepare(plain.map((w) => w.filename));
+    for (const t of new Map(plain.map((w) => [w.filename, w])).values()) {
       const lookup = { name: t.filename, target: t.target };
       const path = this.imagePath(t.filename);
       if (await this.image.isImageCached(lookup, path)) continue;

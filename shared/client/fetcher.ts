@@ -5,7 +5,7 @@
 // bundle (shared/client/tls-client.ts).
 import http from 'node:http';
 import https from 'node:https';
-import { DownloadLengthError, FetchError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
+import { DownloadLengthError, FetchError, ReadForbiddenError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
 import { ClientTls, tlsFailureOf, type ClientTlsConfig } from './tls-client.js';
 
 export interface FetchOptions {
@@ -165,6 +165,11 @@ export class HttpFetcher implements Fetcher, Poster {
         if (status === 404) {
           response.resume();
           reject(new RemoteNotFoundError(`${url}: 404 not found`));
+          return;
+        }
+        if (status === 403) {
+          response.resume();
+          reject(new ReadForbiddenError(`${url}: HTTP 403 (the server serves this file only to a credential)`));
           return;
         }
         if (status === 503) {

@@ -15,6 +15,7 @@ import {
   MissingMetaError,
   MissingTrustedRootError,
   OutOfOrderError,
+  ReadForbiddenError,
   RemoteNotFoundError,
   StorageError,
   TargetNotFoundError,
@@ -74,11 +75,18 @@ export interface RepositoryUpdaterOptions {
   /** Extra headers per request (the Director authenticates vehicles this way). */
   readonly requestHeaders?: (url: string) => Record<string, string>;
   /**
-   * The URL to request for a repository URL: a repository that serves only to credentials is read
-   * through URLs the Director signed (shared/uptane/image-access.ts). Asked before every request,
-   * a resumed download included, so an expired grant is renewed. Unset: the URL as it is.
+   * How to read a repository that serves only to credentials (shared/uptane/image-access.ts).
+   * Unset: every URL as it is.
    */
-  readonly requestUrl?: (url: string) => string | Promise<string>;
+  readonly readAccess?: ReadAccess;
+}
+
+/** Chooses the URL each request goes to, and learns from a refusal (RepositoryUpdaterOptions.readAccess). */
+export interface ReadAccess {
+  /** The URL to request for a repository URL; asked before every request, a resumed download included, so an expired grant is renewed. */
+  requestUrl(url: string): string | Promise<string>;
+  /** The server answered 403 to `url`: true if the next requestUrl may succeed, so the request is sent once more. */
+  forbidden(url: string): boolean;
 }
 
 export interface RefreshResult {
@@ -239,8 +247,19 @@ export class RepositoryUpdater {
 
   private async fetchMetadata(name: string, maxBytes: number): Promise<Buffer> {
     const url = `${this.options.metadataUrl}/${name}`;
-    const requested = this.options.requestUrl === undefined ? url : await this.options.requestUrl(url);
-    return fetchBytes(this.options.fetcher, requested, { maxBytes, headers: this.options.requestHeaders?.(url) });
+    return this.withReadAccess(url, (requested) => fetchBytes(this.options.fetcher, requested, { maxBytes, headers: this.options.requestHeaders?.(url) }));
+  }
+
+  /** Sends a request to the URL readAccess chooses, once more after a 403 it can answer. */
+  private async withReadAccess<T>(url: string, send: (requested: string) => Promise<T>): Promise<T> {
+    const access = this.options.readAccess;
+    if (access === undefined) return send(url);
+    try {
+      return await send(await access.requestUrl(url));
+    } catch (err) {
+      if (!(err instanceof ReadForbiddenError) || !access.forbidden(url)) throw err;
+      return send(await access.requestUrl(url));
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -323,12 +342,9 @@ export class RepositoryUpdater {
       const file = await this.openPart(partial, offset, ctx);
       let response: FetchResponse;
       try {
-        const requested = this.options.requestUrl === undefined ? url : await this.options.requestUrl(url);
-        response = await this.options.fetcher.fetch(requested, {
-          maxBytes: target.length - offset,
-          offset,
-          headers: this.options.requestHeaders?.(url),
-        });
+        response = await this.withReadAccess(url, (requested) =>
+          this.options.fetcher.fetch(requested, { maxBytes: target.length - offset, offset, headers: this.options.requestHeaders?.(url) }),
+        );
       } catch (err) {
         await file.close();
         if (offset === 0) await rm(partial, { force: true }); // nothing worth keeping for a resume

@@ -195,6 +195,14 @@ export class RemoteNotFoundError extends FetchError {
   override readonly kind = 'attack';
 }
 
+/**
+ * The server answered 403: it serves this file only to a credential (an Image repository read
+ * through signed URLs, docs/signed-urls.md). A reader that can get one asks and tries once more.
+ */
+export class ReadForbiddenError extends FetchError {
+  override readonly code = 'read_forbidden';
+}
+
 /** A download slower than the configured minimum, or silent past the timeout (F4). */
 export class SlowRetrievalError extends FetchError {
   override readonly code = 'slow_retrieval';

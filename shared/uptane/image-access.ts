@@ -1,10 +1,15 @@
 // How a primary reads an Image repository that serves only to credentials (docs/signed-urls.md): it
 // asks the Director, through its DirectorChannel, for signed URLs of its assigned images and a grant
 // for the repository's metadata, and hands the Image repository client the URL to request for each
-// file (RepositoryUpdaterOptions.requestUrl). Grants are renewed before they expire, by this ECU's
+// file (RepositoryUpdaterOptions.readAccess). Grants are renewed before they expire, by this ECU's
 // own clock. Nothing here decides trust: every file is still verified against signed metadata.
+//
+// A primary learns that the repository needs credentials from its first 403, so a vehicle reading a
+// public repository never asks the Director for grants it does not need (no extra request, no
+// Director configured for signed URLs required), and one provisioned before signed URLs adapts.
 import type { Clock } from '../core/clock.js';
 import { FetchError } from '../core/errors.js';
+import type { ReadAccess } from '../client/updater.js';
 import type { DirectorChannel, ImageUrlGrants } from './director-channel.js';
 
 export interface ImageAccessOptions {
@@ -17,6 +22,8 @@ export interface ImageAccessOptions {
   readonly renewMarginMs?: number;
   /** After the Director gave no grants, how long to read without before asking again. */
   readonly retryAfterFailureMs?: number;
+  /** Known up front to serve only to credentials; otherwise learnt from the repository's first 403. */
+  readonly credentialRequired?: boolean;
 }
 
 interface Held {
@@ -28,7 +35,8 @@ interface Held {
 /** Longest answer read: 256 URLs of a few hundred characters each. */
 export const IMAGE_URLS_RESPONSE_MAX_BYTES = 1_000_000;
 
-export class ImageAccess {
+export class ImageAccess implements ReadAccess {
+  private credentialRequired: boolean;
   private readonly metadataBase: string;
   private readonly targetsBase: string;
   private metadataQuery: Held | undefined;
@@ -40,16 +48,19 @@ export class ImageAccess {
     const base = options.imageRepoUrl.replace(/\/+$/, '');
     this.metadataBase = `${base}/metadata/`;
     this.targetsBase = `${base}/targets/`;
+    this.credentialRequired = options.credentialRequired ?? false;
   }
 
   /** Asks once for the URLs of a cycle's images (and the metadata grant), so each download needs no request of its own. */
   async prepare(filenames: readonly string[]): Promise<void> {
+    if (!this.credentialRequired) return;
     const missing = filenames.filter((name) => !this.isFresh(this.imageUrls.get(name)));
     if (missing.length > 0 || !this.isFresh(this.metadataQuery)) await this.fetchGrants(missing);
   }
 
   /** RepositoryUpdaterOptions.requestUrl: the URL to request for an Image repository URL. */
   readonly requestUrl = async (url: string): Promise<string> => {
+    if (!this.credentialRequired) return url;
     if (url.startsWith(this.metadataBase)) {
       if (!this.isFresh(this.metadataQuery)) await this.fetchGrants([]);
       const held = this.metadataQuery;
@@ -72,6 +83,24 @@ export class ImageAccess {
     }
     return url;
   };
+
+  /**
+   * RepositoryUpdaterOptions.readAccess: the repository refused `url`. From now on it is read with
+   * grants; one it refused (past its time by the server's clock, or under a retired key) is dropped,
+   * so the request is sent once more with a new one. False if no new grant can come of it.
+   */
+  forbidden(url: string): boolean {
+    if (this.options.channel.imageUrls === undefined) return false;
+    this.credentialRequired = true;
+    if (url.startsWith(this.metadataBase)) this.metadataQuery = undefined;
+    else if (url.startsWith(this.targetsBase)) {
+      const filename = targetFilename(url.slice(this.targetsBase.length));
+      if (filename !== undefined) this.imageUrls.delete(filename);
+    }
+    // A refusal is new information: ask the Director now, not after the wait that follows a failure.
+    this.failedAt = -Infinity;
+    return true;
+  }
 
   private isFresh(held: Held | undefined): held is Held {
     return held !== undefined && held.expiresAt - this.options.clock.now().getTime() > held.margin;

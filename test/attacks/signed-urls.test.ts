@@ -11,7 +11,8 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { digestBytes } from '../../shared/core/hashing.js';
-import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { HttpFetcher, type FetchOptions, type FetchResponse, type PostOptions, type PostResponse } from '../../shared/client/fetcher.js';
+import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { FileMetadataStore } from '../../shared/client/metadata-store.js';
 import { signUrlGrant, verifySignedUrl } from '../../shared/server/signed-urls.js';
 import { HttpDirectorChannel } from '../../shared/uptane/director-channel-http.js';
@@ -272,7 +273,7 @@ describe('release engineers read with their uploader token', () => {
 
 describe('a primary reads the repository through the grants its Director channel brings (shared/uptane/image-access.ts)', () => {
   it('refreshes the Image repository metadata and downloads its assigned image, verified; without grants the same client is refused', async () => {
-    const newClient = (dir: string, requestUrl?: (url: string) => Promise<string>) => {
+    const newClient = (dir: string, readAccess?: ImageAccess) => {
       const store = new FileMetadataStore(join(scratch, dir));
       store.persist('root', repos.imageRoot);
       return new ImageRepositoryClient({
@@ -282,7 +283,7 @@ describe('a primary reads the repository through the grants its Director channel
         fetcher: new HttpFetcher(),
         clock,
         backend: nodeBackend,
-        requestUrl,
+        readAccess,
       });
     };
     const refresh = async (client: ImageRepositoryClient) => {
@@ -295,11 +296,11 @@ describe('a primary reads the repository through the grants its Director channel
 
     const anonymous = newClient('anonymous');
     anonymous.loadTrustedRoot();
-    await expect(anonymous.updateRoot().then(() => anonymous.updateTimestamp())).rejects.toMatchObject({ code: 'fetch_failed' });
+    await expect(anonymous.updateRoot().then(() => anonymous.updateTimestamp())).rejects.toMatchObject({ code: 'read_forbidden' });
 
     const lines: string[] = [];
     const access = new ImageAccess({ channel: one.channel, imageRepoUrl: repos.image.url, clock, log: (line) => lines.push(line) });
-    const client = newClient('primary', access.requestUrl);
+    const client = newClient('primary', access);
     await refresh(client);
     const lookup = await client.findTarget(ECM_IMAGE.name, ['ecm-x1']);
     await access.prepare([ECM_IMAGE.name]);
@@ -319,7 +320,52 @@ describe('a primary reads the repository through the grants its Director channel
 
     // An image this vehicle was not assigned: the Director gives no URL, and the repository refuses.
     const beta = await client.findTarget(UNASSIGNED.name, ['ecm-x1']);
-    await expect(client.downloadImage(beta, join(scratch, 'beta.bin'))).rejects.toMatchObject({ code: 'fetch_failed' });
+    await expect(client.downloadImage(beta, join(scratch, 'beta.bin'))).rejects.toMatchObject({ code: 'read_forbidden' });
+  });
+});
+
+describe('a whole vehicle against a repository that serves only to credentials', () => {
+  /** An HttpFetcher that records the URL of every request, GET and POST. */
+  class RecordingFetcher extends HttpFetcher {
+    readonly urls: string[] = [];
+    override fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+      this.urls.push(`GET ${url}`);
+      return super.fetch(url, options);
+    }
+    override post(url: string, options: PostOptions): Promise<PostResponse> {
+      this.urls.push(`POST ${url}`);
+      return super.post(url, options);
+    }
+  }
+
+  it('L11: the primary learns from the first 403 that it needs grants, asks its Director for the metadata grant and the URLs of its images, and installs', async () => {
+    const fetcher = new RecordingFetcher();
+    const car = await SimulatedVehicle.create({
+      directory: join(scratch, 'whole-car'),
+      vin: 'SIGNED-URL-CAR',
+      primary: { serial: 'car-tcu', hardwareId: 'tcu-a' },
+      secondaries: [{ serial: 'car-ecm', hardwareId: 'ecm-x1' }],
+      directorUrl: repos.director.url,
+      imageRepoUrl: repos.image.url,
+      directorRoot: repos.directorRoot,
+      imageRoot: repos.imageRoot,
+      clock,
+      fetcher,
+    });
+    expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
+    expect((await repos.operator('POST', '/api/v1/assignments', { vin: 'SIGNED-URL-CAR', image: ECM_IMAGE.name, ecuSerial: 'car-ecm' })).status).toBe(201);
+
+    const result = await car.primary.runCycle();
+    expect(result).toMatchObject({ status: 'installed' });
+    expect(car.installed()['car-ecm']).toBe(ECM_IMAGE.name);
+    // One request at the first refusal (the metadata grant), one when the cycle knows its images.
+    const grants = fetcher.urls.filter((url) => url.endsWith('/vehicle/image-urls'));
+    expect(grants).toHaveLength(2);
+    // Every read of the Image repository after the first refusal carried a grant.
+    const imageReads = fetcher.urls.filter((url) => url.startsWith(`GET ${repos.image.url}`));
+    expect(imageReads[0]).not.toContain('sig=');
+    expect(imageReads.slice(1).every((url) => url.includes('sig='))).toBe(true);
+    expect(imageReads.some((url) => url.includes(imagePath(ECM_IMAGE)))).toBe(true);
   });
 });
 
@@ -341,7 +387,7 @@ describe('the primary takes from the Director what it may read, never where it c
         images: { 'engine/ecm-2.0.bin': `http://elsewhere.example${path}?vin=V&sig=x`, 'engine/other.bin': `${imageRepoUrl}/targets/evil.bin?sig=y` },
       }),
     };
-    const access = new ImageAccess({ channel, imageRepoUrl, clock, log: (line) => lines.push(line) });
+    const access = new ImageAccess({ channel, imageRepoUrl, clock, log: (line) => lines.push(line), credentialRequired: true });
     expect(await access.requestUrl(`${imageRepoUrl}${path}`)).toBe(`${imageRepoUrl}${path}?vin=V&sig=x`);
     const other = `${imageRepoUrl}/targets/engine/${'b'.repeat(64)}.other.bin`;
     expect(await access.requestUrl(other)).toBe(other);

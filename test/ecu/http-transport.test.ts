@@ -305,7 +305,8 @@ describe('a secondary in a separate process, started through the CLI', () => {
     } finally {
       client.close();
     }
-    expect(secondaryProcess.output()).toContain('refused image engine/ecm-9.bin: target_not_found');
+    // The refusal reaches this client before the other process has flushed its log line.
+    await secondaryProcess.waitFor(/refused image engine\/ecm-9\.bin: target_not_found/);
 
     const status = await runCli(['vehicle', 'status', '--dir', car, '--json']);
     const ecus = (JSON.parse(status.stdout) as { ecus: Array<{ serial: string; installed: { filename: string }; attacksToReport: unknown[] }> }).ecus;
