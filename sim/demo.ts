@@ -4,7 +4,9 @@
 // driving, installed once parked, one ECU rolling back a bad boot), and two attacks rejected and
 // reported. It narrates each step in plain words and returns non-zero if anything is not as told.
 // Everything runs over TLS by default: a development CA in the data folder issues both servers'
-// certificates and the vehicle's client certificate, and the Director requires it (mutual TLS).
+// certificates and the vehicle's client certificate, and the Director requires it (mutual TLS). The
+// Image repository serves only to credentials (the Director's signed URLs, uploader tokens), and the
+// body controllers' image is encrypted for each of them (docs/image-encryption.md).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,12 +14,13 @@ import { systemClock, type Clock } from '../shared/core/clock.js';
 import { PrivateKey, PublicKey } from '../shared/core/crypto/keys.js';
 import { savePrivateKey } from '../shared/files/key-files.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
+import { ReadForbiddenError } from '../shared/core/errors.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { createDevCa, issueServerCertificate, issueVehicleCertificate } from '../shared/pki/dev-ca.js';
 import type { TlsServerConfig } from '../shared/server/tls.js';
 import { signVehicleRequest } from '../shared/uptane/vehicle-auth.js';
 import { Workspace } from '../shared/workspace/workspace.js';
-import { startDirector, type RunningDirector } from '../director-repo/server.js';
+import { loadUrlSigningKey, startDirector, type RunningDirector } from '../director-repo/server.js';
 import { pushWorkspace } from '../image-repo/push.js';
 import { ImageRepoClient } from '../image-repo/repo-client.js';
 import { startImageServer, type RunningImageServer } from '../image-repo/server.js';
@@ -79,7 +82,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const clientTls: ClientTlsConfig | undefined = pki === undefined ? undefined : { ca: pki.ca };
     const operatorHttp = new HttpFetcher({ tls: clientTls });
     clients.push(operatorHttp);
-    image = await startImageServer({ dataDir: join(dataDir, 'image-repo'), clock, tls: pki === undefined ? undefined : { certFile: pki.server.certFile, keyFile: pki.server.keyFile } });
+    // Images only for the vehicles they are meant for: the Image repository trusts the Director's
+    // URL-signing key (made now, as `uptane director url-signing-key` does before the Director starts).
+    const urlSigningKey = loadUrlSigningKey(join(dataDir, 'director')).publicKey;
+    image = await startImageServer({
+      dataDir: join(dataDir, 'image-repo'),
+      clock,
+      tls: pki === undefined ? undefined : { certFile: pki.server.certFile, keyFile: pki.server.keyFile },
+      readAccess: { mode: 'credential', urlSigningKeys: [urlSigningKey] },
+    });
+    say('   the Image repository serves only to credentials: URLs the Director signs per vehicle and image, or an uploader token');
     const uploaderToken = 'demo-uploader-token';
     await image.storage.addUploader('demo-release-engineer', uploaderToken, clock.now());
     say(`   Image repository: ${image.url}   Director: (after the Image root exists)`);
@@ -186,10 +198,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const code = (JSON.parse(signed.body.toString('utf8')) as { error?: { code?: string } }).error?.code;
       expect(signed.status === 403 && code === 'client_certificate_required', `a vehicle request without the vehicle's client certificate is refused (${signed.status} ${code})`);
     }
+    const anonymous = await operatorHttp.fetch(`${image.url}/metadata/timestamp.json`, { maxBytes: 100_000 }).then(
+      () => 'served',
+      (err: unknown) => (err instanceof ReadForbiddenError ? 'refused' : `failed: ${(err as Error).message}`),
+    );
+    expect(anonymous === 'refused', `an anonymous read of the Image repository is refused (${anonymous === 'refused' ? 'HTTP 403' : anonymous})`);
     expect((await operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: 'tcu-1', image: 'tcu/tcu-2.0.bin' })).status === 201, 'tcu/tcu-2.0.bin assigned to the primary');
     expect(
-      (await operator('POST', '/api/v1/assignments', { vin: VIN, hardwareId: 'demo-body', image: 'body/body-1.1.bin' })).status === 201,
-      'body/body-1.1.bin assigned to both body controllers',
+      (await operator('POST', '/api/v1/assignments', { vin: VIN, hardwareId: 'demo-body', image: 'body/body-1.1.bin', encrypt: true })).status === 201,
+      'body/body-1.1.bin assigned to both body controllers, encrypted for each with its own key',
     );
 
     step('4. The vehicle is driving: it downloads and verifies, but installs nothing');

@@ -272,13 +272,14 @@ describe('endless data and slow retrieval on metadata, over real HTTP', () => {
 // -------------------------------------------------------------------------------------------------
 
 describe('eavesdropping', () => {
-  it('eavesdrop (documented, not stopped): images are not encrypted; Director metadata goes only to its vehicle, the Image repository is public', async () => {
-    // Uptane's answer to eavesdropping is optional per-ECU image encryption by the Director
-    // (docs/uptane-conformance.md 8). THIS DESIGN DOES NOT ENCRYPT IMAGES: whoever can read the
-    // traffic (or ask the Image repository, which anyone may) reads every image in the clear. What
-    // it does keep to the vehicle is the Director's per-vehicle metadata (which ECU gets what):
-    // served only to requests signed by that vehicle's primary key. TLS in front of both servers is
-    // a deployment matter (defence in depth); here they speak plain HTTP on loopback.
+  it('eavesdrop on a deployment without its defences: plain HTTP, a public Image repository, an image not encrypted; Director metadata still goes only to its vehicle', async () => {
+    // This scene runs without the three answers to eavesdropping, each an operator's choice and each
+    // shown in its own file: TLS on both servers (eavesdropper.test.ts, L14), per-ECU image
+    // encryption (image-encryption.test.ts, G13) and an Image repository that serves only to
+    // credentials (signed-urls.test.ts, L11). Without them, whoever reads the traffic (or asks the
+    // public repository) reads the image in the clear. What stays with the vehicle regardless is the
+    // Director's per-vehicle metadata (which ECU gets what): served only to requests signed by that
+    // vehicle's primary key.
     const { repos, net, bus, clock } = scene();
     await assign(ECM, IMAGES.ecm);
     await honestCycle('installed');
@@ -296,7 +297,7 @@ describe('eavesdropping', () => {
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('unauthorized');
     }
 
-    // The Image repository is public by design: every image's name, hashes and hardware ids, and the bytes.
+    // A public Image repository (--read-access public): every image's name, hashes and hardware ids, and the bytes.
     const listed = parseMetadata(Buffer.from(await (await fetch(`${repos.image.url}/metadata/targets.json`)).arrayBuffer()), 'targets').signed.targets;
     expect(Object.keys(listed)).toEqual(expect.arrayContaining(Object.values(IMAGES).map((i) => i.name)));
     const sha = digestBytes(IMAGES.ecm.content).sha256!;

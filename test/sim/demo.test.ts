@@ -2,7 +2,7 @@
 import { rmSync } from 'node:fs';
 import { runDemo } from '../../sim/demo.js';
 
-it('runs the end-to-end demo over TLS and mutual TLS: deferral while driving, installs, a rollback, and two attacks rejected', async () => {
+it('runs the end-to-end demo over TLS and mutual TLS, a credential-only Image repository and an encrypted image: deferral while driving, installs, a rollback, and two attacks rejected', async () => {
   const lines: string[] = [];
   const result = await runDemo({ print: (line) => lines.push(line) });
   rmSync(result.dataDir, { recursive: true, force: true });
@@ -12,6 +12,9 @@ it('runs the end-to-end demo over TLS and mutual TLS: deferral while driving, in
   expect(result.directorUrl).toMatch(/^https:\/\//);
   expect(result.imageUrl).toMatch(/^https:\/\//);
   expect(text).toContain("a vehicle request without the vehicle's client certificate is refused (403 client_certificate_required)");
+  expect(text).toContain('an anonymous read of the Image repository is refused (HTTP 403)');
+  expect(text).toMatch(/downloading body\/body-1\.1\.bin encrypted \([0-9a-f]{64}\.enc/);
+  expect(text).toContain('body-front: installed');
   expect(text).toContain('deferred while driving');
   expect(text).toContain('rolled back');
   expect(text).toMatch(/refused the image \(hash_mismatch\)/);
