@@ -10,7 +10,7 @@
 //   BENCH_SCALE_VEHICLES  vehicles of figure 5 (default 1,000,000)
 //   BENCH_SCALE_SERVICE_SECONDS  time figure 5 may register through the Director service (default 15)
 //   BENCH_SCALE_STORAGE_SECONDS  time it may then insert the rest through the storage layer (default 90)
-//   BENCH_IMAGE_MIB       the large image of figure 4 (default 256)
+//   BENCH_IMAGE_MIB       the large image of figures 4, 10 and 12 (default 256)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -28,6 +28,7 @@ import { figure6 } from './figures/f6-fleet.js';
 import { figure7 } from './figures/f7-full-verification.js';
 import { figure10 } from './figures/f10-image-encryption.js';
 import { figure11 } from './figures/f11-tls.js';
+import { figure12 } from './figures/f12-encrypted-download.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -39,6 +40,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [7, figure7],
   [10, figure10],
   [11, figure11],
+  [12, figure12],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */
