@@ -98,7 +98,16 @@ export class EncryptedImages {
     if (sha256 === undefined || this.dir === undefined) return undefined;
     const active = await this.store.assignments.active(vin);
     if (!active.some((a) => a.encryption?.encryptedTarget.hashes.sha256 === sha256)) return undefined;
-    return { path: join(this.dir, ciphertextFileName(sha256)), sha256 };
+    const path = join(this.dir, ciphertextFileName(sha256));
+    // Its targets sign this very ciphertext: it cannot be made again (a new encryption has another
+    // salt, so another hash). The vehicle sees a fault (500), the operator's log says what to do.
+    if (!existsSync(path)) {
+      throw new StorageError(
+        `the ciphertext ${ciphertextFileName(sha256)} of an active assignment of ${vin} is missing from ${this.dir}: cancel the assignment and assign the image again with encrypt, which encrypts it anew`,
+        ctx,
+      );
+    }
+    return { path, sha256 };
   }
 
   private async make(filename: string, target: TargetFile, sha256: string): Promise<EncryptedImageRecord> {

@@ -4,6 +4,7 @@
 // with that ECU's key, the ciphertext (made once per image) that decrypts to exactly the Image
 // repository's image, served only to the vehicle it is meant for, with Range; and the migration of a
 // database made before encryption.
+import { jest } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -275,6 +276,24 @@ describe('GET /vehicle/images/:file', () => {
     const id = (await repos.director.storage.assignments.active(car.vin))[0]!.id;
     expect((await repos.operator('DELETE', `/api/v1/assignments/${id}`)).status).toBe(200);
     expect((await download(car, encryption.encryptedTarget.filename)).status).toBe(404);
+  });
+
+  it('a ciphertext file gone from the Director\'s folder is a 500 storage fault naming no file, and the log says what to do', async () => {
+    const { car, encryption } = await encryptedFor('VINENC0000000024', keys.ecm1);
+    const file = encryption.encryptedTarget.filename;
+    rmSync(join(encryptedDir(), file));
+    const logged: string[] = [];
+    const spy = jest.spyOn(console, 'error').mockImplementation((line: unknown) => void logged.push(String(line)));
+    try {
+      const answer = await download(car, file);
+      expect(answer.status).toBe(500);
+      const { error } = (await answer.json()) as { error: { code: string; message: string } };
+      expect(error.code).toBe('storage');
+      expect(error.message).not.toContain(file);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(logged.join('\n')).toMatch(/is missing from .*cancel the assignment and assign the image again/);
   });
 
   it('resumes a cut download with a Range request', async () => {
