@@ -4,12 +4,13 @@
 // with a range request after a failed network (F6), and checked against that length and SHA-256
 // before anything reads it, so a ciphertext altered on the way never reaches an ECU. Only the target
 // ECU can decrypt it; the primary checks the ciphertext and hands it on.
-import { constants, createReadStream, writeSync, type Stats } from 'node:fs';
-import { lstat, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { createReadStream, writeSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DownloadLengthError, HashMismatchError, LengthMismatchError, StorageError, type ErrorContext } from '../shared/core/errors.js';
 import { MultiHasher, READ_CHUNK_BYTES } from '../shared/core/hashing.js';
 import { fsyncDirectory } from '../shared/files/fs-atomic.js';
+import { openPartFile, resumePartFile } from '../shared/files/part-file.js';
 import type { DirectorChannel } from '../shared/uptane/director-channel.js';
 import type { EcuImageEncryption } from '../shared/uptane/uptane-checks.js';
 
@@ -46,8 +47,8 @@ export async function downloadEncryptedImage(
   const ctx: ErrorContext = { repository: 'director', role: target.filename };
   const partial = `${destination}.part`;
   const hasher = new MultiHasher(['sha256']);
-  let offset = await resumablePart(partial, target.length, hasher, ctx);
-  const file = await openPart(partial, offset, ctx);
+  let offset = await resumePartFile(partial, target.length, (chunk) => hasher.update(chunk), ctx);
+  const file = await openPartFile(partial, offset, ctx);
   let received: number;
   try {
     const response = await channel.fetchImage(target.filename, { maxBytes: target.length - offset, offset }).catch(async (err: unknown) => {
@@ -91,32 +92,4 @@ export async function downloadEncryptedImage(
     throw new StorageError(`cannot move ${target.filename} into place: ${(err as Error).message}`, { ...ctx, cause: err });
   }
   fsyncDirectory(dirname(destination));
-}
-
-/** Opens the `.part` file for appending (emptied when starting at 0); O_NOFOLLOW refuses a planted symlink (K4). */
-async function openPart(partial: string, offset: number, ctx: ErrorContext): Promise<FileHandle> {
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (constants.O_NOFOLLOW ?? 0) | (offset === 0 ? constants.O_TRUNC : 0);
-  try {
-    return await open(partial, flags, 0o644);
-  } catch (err) {
-    throw new StorageError(`cannot write ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
-  }
-}
-
-/** Feeds a `.part` file left by an interrupted download into `hasher` and returns its length (0: none, or not resumable). */
-async function resumablePart(partial: string, length: number, hasher: MultiHasher, ctx: ErrorContext): Promise<number> {
-  let info: Stats;
-  try {
-    info = await lstat(partial);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw new StorageError(`cannot read ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
-  }
-  // Anything but a regular file shorter than the ciphertext is removed, never followed or trusted.
-  if (!info.isFile() || info.size >= length) {
-    await rm(partial, { force: true });
-    return 0;
-  }
-  for await (const chunk of createReadStream(partial, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>) hasher.update(chunk);
-  return info.size;
 }

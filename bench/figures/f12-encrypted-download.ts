@@ -5,16 +5,16 @@
 // Director, which encrypts the image once when the operator assigns it with `encrypt: true` to a
 // registered vehicle whose two ECUs have X25519 encryption keys, and serves the ciphertext on its
 // authenticated vehicle route.
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
-import { createHash, randomFillSync } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { EncryptionKeyPair } from '../../shared/core/crypto/image-encryption.js';
 import type { TargetsSigned } from '../../shared/core/metadata/types.js';
 import { isEncrypted } from '../../shared/ecu/encrypted-image.js';
 import { checkDirectorTargets } from '../../shared/uptane/uptane-checks.js';
 import { operatorOk, startBenchRepositories, testVehicle, type BenchContext } from '../lib/context.js';
 import type { EncryptedDownloadImage, EncryptedDownloadJob, EncryptedDownloadMeasurement, Timed } from '../lib/encrypted-download-worker.js';
+import { runMeasurementWorker, writeRandomFile } from '../lib/files.js';
 import { publishTargets, targetFor, uploadFile } from '../lib/publish.js';
 import { overall, verdictOf, type Figure, type Row } from '../lib/report.js';
 import { fmt, median, pct } from '../lib/stats.js';
@@ -100,7 +100,7 @@ export async function figure12(ctx: BenchContext): Promise<Figure> {
       collectEveryBytes: COLLECT_EVERY_BYTES,
       images,
     };
-    const results = await runWorker(job);
+    const results = await runMeasurementWorker<EncryptedDownloadJob, EncryptedDownloadMeasurement>(new URL('../lib/encrypted-download-worker.js', import.meta.url), job, 'figure 12 vehicle');
     const [small, big] = [results[0]!, results[1]!];
     const mbps = (m: EncryptedDownloadMeasurement, seconds: readonly number[]) => m.bytes / 1e6 / median(seconds);
     // Each encrypted run came right after a plain download of the same image: the ratio of each
@@ -202,26 +202,4 @@ export async function figure12(ctx: BenchContext): Promise<Figure> {
     for (const mib of sizes) rmSync(join(ctx.tmp, `f12-${mib}.bin`), { force: true });
     rmSync(join(ctx.tmp, 'f12-vehicle'), { recursive: true, force: true });
   }
-}
-
-function writeRandomFile(path: string, mib: number): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.allocUnsafe(1024 * 1024);
-  try {
-    for (let i = 0; i < mib; i++) writeSync(fd, randomFillSync(chunk));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function runWorker(job: EncryptedDownloadJob): Promise<EncryptedDownloadMeasurement[]> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('../lib/encrypted-download-worker.js', import.meta.url), { workerData: job });
-    worker.once('message', (message: { results: EncryptedDownloadMeasurement[] } | { fatal: string }) => {
-      void worker.terminate();
-      if ('fatal' in message) reject(new Error(`figure 12 vehicle failed: ${message.fatal}`));
-      else resolve(message.results);
-    });
-    worker.once('error', reject);
-  });
 }

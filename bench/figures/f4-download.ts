@@ -3,12 +3,11 @@
 // sha256 and sha512 computed while streaming, written and fsync'd), against reading and hashing the
 // same file locally with digestFile; and peak memory for a small and a large image, which must not
 // grow with the image size.
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
-import { randomFillSync } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { startBenchRepositories, type BenchContext } from '../lib/context.js';
 import type { DownloadJob, DownloadMeasurement } from '../lib/download-worker.js';
+import { runMeasurementWorker, writeRandomFile } from '../lib/files.js';
 import { publishTargets, targetFor, uploadFile } from '../lib/publish.js';
 import { overall, verdictOf, type Figure, type Row } from '../lib/report.js';
 import { fmt, median, pct } from '../lib/stats.js';
@@ -38,7 +37,7 @@ export async function figure4(ctx: BenchContext): Promise<Figure> {
     await publishTargets(repos, 1, targets);
 
     const job: DownloadJob = { imageRepoUrl: repos.image.url, imageRoot: repos.imageRoot, directory: join(ctx.tmp, 'f4-primary'), anchor: ctx.clock.anchor, images };
-    const results = await runWorker(job);
+    const results = await runMeasurementWorker<DownloadJob, DownloadMeasurement>(new URL('../lib/download-worker.js', import.meta.url), job, 'figure 4 primary');
     const [small, big] = [results[0]!, results[1]!];
     const mbps = (m: DownloadMeasurement, seconds: readonly number[]) => m.bytes / 1e6 / median(seconds);
     // Each download ran right before a local hash of the same file: the ratio of each pair, then
@@ -109,26 +108,4 @@ export async function figure4(ctx: BenchContext): Promise<Figure> {
     for (const mib of [SMALL_MIB, ctx.settings.imageMiB]) rmSync(join(ctx.tmp, `f4-${mib}.bin`), { force: true });
     rmSync(join(ctx.tmp, 'f4-primary'), { recursive: true, force: true });
   }
-}
-
-function writeRandomFile(path: string, mib: number): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.allocUnsafe(1024 * 1024);
-  try {
-    for (let i = 0; i < mib; i++) writeSync(fd, randomFillSync(chunk));
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function runWorker(job: DownloadJob): Promise<DownloadMeasurement[]> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('../lib/download-worker.js', import.meta.url), { workerData: job });
-    worker.once('message', (message: { results: DownloadMeasurement[] } | { fatal: string }) => {
-      void worker.terminate();
-      if ('fatal' in message) reject(new Error(`figure 4 primary failed: ${message.fatal}`));
-      else resolve(message.results);
-    });
-    worker.once('error', reject);
-  });
 }

@@ -2,8 +2,8 @@
 // limits, feeds bytes to the set, and persists exactly the bytes that verified (never before). It
 // resolves targets through delegations and downloads images as a stream, capped at the signed length
 // and checked against every listed hash. One updater per repository (Director, Image repository).
-import { constants, createReadStream, writeSync, type Stats } from 'node:fs';
-import { lstat, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { createReadStream, writeSync } from 'node:fs';
+import { rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
@@ -20,12 +20,12 @@ import {
   StorageError,
   TargetNotFoundError,
   UptaneError,
-  type ErrorContext,
 } from '../core/errors.js';
 import { fetchBytes, type Fetcher, type FetchResponse } from './fetcher.js';
 import { fsyncDirectory } from '../files/fs-atomic.js';
+import { openPartFile, resumePartFile } from '../files/part-file.js';
 import { MultiHasher, supportedHashes } from '../core/hashing.js';
-import { downloadHasher, type DownloadHasher } from './parallel-hasher.js';
+import { downloadHasher } from './parallel-hasher.js';
 import type { MetadataStore } from './metadata-store.js';
 import { applicableDelegations } from '../core/metadata/delegation.js';
 import { checkTargetName, roleFileName } from '../core/metadata/paths.js';
@@ -335,11 +335,11 @@ export class RepositoryUpdater {
     if (algorithms.length === 0) throw new HashMismatchError(`${lookup.name} lists no hash this client supports`, ctx);
     let hasher = downloadHasher(algorithms, target.length, this.config.hashThreadMinBytes);
     try {
-      let offset = await this.hashExistingPart(partial, target.length, hasher, ctx);
+      let offset = await resumePartFile(partial, target.length, (chunk) => hasher.update(chunk), ctx);
       const url = this.targetUrl(lookup);
       // K4, CVE-2026-6968: the .part file is opened before fetching, never through a symlink, and an
       // unusable target directory is a StorageError (test/tuf/path-safety.test.ts).
-      const file = await this.openPart(partial, offset, ctx);
+      const file = await openPartFile(partial, offset, ctx);
       let response: FetchResponse;
       try {
         response = await this.withReadAccess(url, (requested) =>
@@ -400,41 +400,6 @@ export class RepositoryUpdater {
     } finally {
       hasher.abandon(); // a no-op once its digests were taken; otherwise frees the hashing thread
     }
-  }
-
-  /** Opens the `.part` file for appending (emptied when starting at 0); O_NOFOLLOW refuses a symlink. */
-  private async openPart(partial: string, offset: number, ctx: ErrorContext): Promise<FileHandle> {
-    const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | (constants.O_NOFOLLOW ?? 0) | (offset === 0 ? constants.O_TRUNC : 0);
-    try {
-      return await open(partial, flags, 0o644);
-    } catch (err) {
-      throw new StorageError(`cannot write ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
-    }
-  }
-
-  /** Feeds an existing `.part` file into the hasher and returns its length (0 if none or unusable). */
-  private async hashExistingPart(partial: string, signedLength: number, hasher: DownloadHasher, ctx: ErrorContext): Promise<number> {
-    let info: Stats;
-    try {
-      info = await lstat(partial);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-      throw new StorageError(`cannot read ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
-    }
-    const size = info.size;
-    // CVE-2026-6968: anything but a regular file (a planted symlink) is removed, never followed.
-    if (!info.isFile() || size >= signedLength) {
-      try {
-        await rm(partial, { force: true });
-      } catch (err) {
-        throw new StorageError(`cannot remove ${partial}: ${(err as Error).message}`, { ...ctx, cause: err });
-      }
-      return 0;
-    }
-    for await (const chunk of createReadStream(partial, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-      await hasher.update(chunk);
-    }
-    return size;
   }
 
   /** True if `path` already holds exactly this target (same length and hashes): no download needed. */
