@@ -29,6 +29,7 @@ import { figure7 } from './figures/f7-full-verification.js';
 import { figure10 } from './figures/f10-image-encryption.js';
 import { figure11 } from './figures/f11-tls.js';
 import { figure12 } from './figures/f12-encrypted-download.js';
+import { figure13 } from './figures/f13-targets-add.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -41,6 +42,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [10, figure10],
   [11, figure11],
   [12, figure12],
+  [13, figure13],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */

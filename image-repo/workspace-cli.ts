@@ -16,6 +16,9 @@ import {
   type WorkspaceCliEnvironment,
 } from '../shared/workspace/cli.js';
 import { shortKeyId } from '../shared/workspace/hints.js';
+import { readImageManifest } from '../shared/workspace/image-manifest.js';
+import type { ImageToAdd, StagedImage } from '../shared/workspace/workspace.js';
+import { printJson } from '../shared/cli/cli-output.js';
 import { ImageRepoClient } from './repo-client.js';
 import { pushWorkspace } from './push.js';
 import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
@@ -59,43 +62,132 @@ function customFields(strings: readonly string[] | undefined, jsons: readonly st
 }
 
 interface AddArgs extends TargetsRoleArgs {
-  readonly file: string;
+  readonly files?: string[] | undefined;
   readonly name?: string | undefined;
-  readonly hardwareId: string[];
-  readonly releaseCounter: number;
+  readonly namePrefix?: string | undefined;
+  readonly hardwareId?: string[] | undefined;
+  readonly releaseCounter?: number | undefined;
   readonly custom?: string[] | undefined;
   readonly customJson?: string[] | undefined;
+  readonly fromManifest?: string | undefined;
+  readonly json: boolean;
+}
+
+/** Above this many images, `targets add` prints a summary instead of one line per image (--json lists all). */
+const LINES_PER_IMAGE_UP_TO = 20;
+
+/** `hashed 1200 / 5000 images (24%)` at least every 10% or second, and always the last. */
+function countPrinter(io: WorkspaceCliEnvironment, label: string): (done: number, total: number) => void {
+  const print = io.progress ?? io.warn;
+  let lastPercent = -100;
+  let lastTime = 0;
+  return (done, total) => {
+    const percent = Math.floor((done * 100) / total);
+    const now = Date.now();
+    if (done < total && percent < lastPercent + 10 && now - lastTime < 1000) return;
+    lastPercent = percent;
+    lastTime = now;
+    print(`${label} ${done} / ${total} images (${percent}%)`);
+  };
+}
+
+/** What `targets add` stages: its FILE arguments with the command's fields, or a manifest's lines. */
+function imagesToAdd(argv: AddArgs): ImageToAdd[] {
+  const files = argv.files ?? [];
+  if (argv.fromManifest !== undefined) {
+    const alsoGiven = [
+      files.length > 0 ? 'FILE arguments' : undefined,
+      argv.name !== undefined ? '--name' : undefined,
+      argv.namePrefix !== undefined ? '--name-prefix' : undefined,
+      argv.hardwareId !== undefined ? '--hardware-id' : undefined,
+      argv.releaseCounter !== undefined ? '--release-counter' : undefined,
+      argv.custom !== undefined || argv.customJson !== undefined ? '--custom' : undefined,
+    ].filter((x) => x !== undefined);
+    if (alsoGiven.length > 0) throw new WorkspaceError(`--from-manifest lists every image with its own fields: drop ${alsoGiven.join(', ')}`);
+    return readImageManifest(argv.fromManifest);
+  }
+  if (files.length === 0) throw new WorkspaceError('name the image file(s) to add, or a manifest with --from-manifest FILE');
+  if (argv.hardwareId === undefined || argv.hardwareId.length === 0) throw new WorkspaceError('--hardware-id is required (repeat it for several)');
+  if (argv.releaseCounter === undefined) throw new WorkspaceError('--release-counter is required');
+  if (argv.name !== undefined && files.length > 1) {
+    throw new WorkspaceError(`--name names one image, and ${files.length} files are given: use --name-prefix (e.g. engine/) or --from-manifest to name several`);
+  }
+  if (argv.name !== undefined && argv.namePrefix !== undefined) throw new WorkspaceError('give --name or --name-prefix, not both');
+  const fields = { hardwareIds: argv.hardwareId, releaseCounter: argv.releaseCounter, custom: customFields(argv.custom, argv.customJson) };
+  return files.map((file) => {
+    const base = file.split(/[\\/]/).pop()!;
+    const name = argv.name ?? `${argv.namePrefix ?? ''}${base}`;
+    return { path: file, name, fields };
+  });
 }
 
 const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, AddArgs> => ({
-  command: 'add <file>',
-  describe: 'stage an image: hash the file (sha256 and sha512, streamed), with its hardware ids, release counter and custom fields',
+  command: 'add [files..]',
+  describe:
+    'stage images in one edit: hash each file (sha256 and sha512, streamed), with its hardware ids, release counter and custom fields; many FILEs, or a manifest',
   builder: (yargs) =>
     withRole(withWorkspace(yargs, io))
-      .positional('file', { type: 'string', demandOption: true, describe: 'the image file' })
-      .option('name', { type: 'string', requiresArg: true, describe: 'target name in the repository (default: the file name), e.g. engine/ecm-2.1.bin' })
-      .option('hardware-id', { type: 'string', array: true, demandOption: true, describe: 'hardware id the image is for (repeat for several)' })
-      .option('release-counter', { type: 'number', demandOption: true, describe: 'release counter (never lower than an installed image\'s: anti-rollback)' })
+      .positional('files', { type: 'string', array: true, describe: 'the image file(s); every one gets the same fields' })
+      .option('name', { type: 'string', requiresArg: true, describe: 'target name of a single FILE (default: the file name), e.g. engine/ecm-2.1.bin' })
+      .option('name-prefix', { type: 'string', requiresArg: true, describe: 'prefix every FILE\'s name with this, e.g. engine/ (engine/ecm.bin)' })
+      .option('hardware-id', { type: 'string', array: true, describe: 'hardware id the images are for (repeat for several); required with FILEs' })
+      .option('release-counter', { type: 'number', requiresArg: true, describe: 'release counter (never lower than an installed image\'s: anti-rollback); required with FILEs' })
       .option('custom', { type: 'string', array: true, describe: 'free custom field as key=value (a string)' })
       .option('custom-json', { type: 'string', array: true, describe: 'free custom field as key=<JSON value>' })
+      .option('from-manifest', {
+        type: 'string',
+        requiresArg: true,
+        describe:
+          'JSON Lines file, one image per line: {"path", "name"?, "hardwareIds", "releaseCounter", "custom"?}; paths relative to the manifest\'s folder; every line is checked before anything is staged',
+      })
+      .option('json', { type: 'boolean', default: false, describe: 'print what was staged as JSON (every image, its status, length and hashes)' })
       .example('$0 image targets add build/ecm.bin --name engine/ecm-2.1.bin --hardware-id ecm-x1 --release-counter 21', 'stage an engine ECU image')
+      .example('$0 image targets add build/bcm/*.bin --name-prefix body/ --hardware-id bcm-2 --release-counter 7', 'many files in one edit: body/<file name>')
+      .example(
+        '$0 image targets add --from-manifest release.jsonl',
+        'a release from a manifest; a line of it: {"path": "ecm.bin", "name": "engine/ecm-2.1.bin", "hardwareIds": ["ecm-x1"], "releaseCounter": 21, "custom": {"build": "2026.12.1"}}',
+      )
       .example('$0 image targets add radar.bin --role acme --name acme/radar-3.bin --hardware-id radar-a --release-counter 3', 'a supplier stages its own image') as unknown as Argv<AddArgs>,
   handler: async (argv) => {
+    const images = imagesToAdd(argv);
     const ws = openWorkspace(io, argv);
-    const name = argv.name ?? argv.file.split(/[\\/]/).pop()!;
-    const result = await ws.addImage(argv.file, {
-      name,
+    const single = images.length === 1;
+    const perFile = new Map<string, (done: number, total: number) => void>();
+    const counter = single ? undefined : countPrinter(io, 'hashed');
+    const result = await ws.addImages(images, {
       role: argv.role,
-      fields: { hardwareIds: argv.hardwareId, releaseCounter: argv.releaseCounter, custom: customFields(argv.custom, argv.customJson) },
-      onProgress: progressPrinter(io, `hashing ${name}`),
+      // One image: byte progress, as large images take a while. Many: a count (bytes of a thousand
+      // small files would be a thousand lines).
+      ...(single
+        ? {
+            onProgress: (name: string, read: number, total: number) => {
+              if (!perFile.has(name)) perFile.set(name, progressPrinter(io, `hashing ${name}`));
+              perFile.get(name)!(read, total);
+            },
+          }
+        : { onImage: (done: number, total: number) => counter!(done, total) }),
     });
-    const { target } = result;
-    printStage(
-      io,
-      ws,
-      result,
-      `${result.replaced ? 'replaced' : 'added'} ${name} in ${argv.role}: ${formatBytes(target.length)}, sha256 ${target.hashes.sha256}, hardwareIds ${argv.hardwareId.join(', ')}, releaseCounter ${argv.releaseCounter}`,
-    );
+    if (argv.json) {
+      printJson(io, {
+        role: result.role,
+        version: result.signed.version,
+        changed: result.changed,
+        started: result.started,
+        publishedVersion: result.publishedVersion,
+        droppedSignatures: result.droppedSignatures,
+        images: result.images.map((i) => ({ name: i.name, status: i.status, path: i.path, length: i.target.length, hashes: i.target.hashes, custom: i.target.custom })),
+      });
+      return;
+    }
+    const describe = (i: StagedImage) =>
+      `${i.status} ${i.name} in ${argv.role}: ${formatBytes(i.target.length)}, sha256 ${i.target.hashes.sha256}, hardwareIds ${(i.target.custom?.hardwareIds ?? []).join(', ')}, releaseCounter ${i.target.custom?.releaseCounter}`;
+    if (single) {
+      printStage(io, ws, result, describe(result.images[0]!));
+      return;
+    }
+    const count = (status: StagedImage['status']) => result.images.filter((i) => i.status === status).length;
+    if (result.changed && images.length <= LINES_PER_IMAGE_UP_TO) for (const i of result.images) io.print(describe(i));
+    printStage(io, ws, result, `${images.length} images in ${argv.role}: ${count('added')} added, ${count('replaced')} replaced, ${count('unchanged')} unchanged`);
   },
 });
 

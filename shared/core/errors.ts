@@ -418,6 +418,23 @@ export class WorkspaceError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/**
+ * A line of an image manifest (`targets add --from-manifest`) that is not a valid image entry: the
+ * whole manifest is refused and the workspace left unchanged. `line` is 1-based (0: the file itself).
+ */
+export class ImageManifestError extends UptaneError {
+  readonly code = 'image_manifest';
+  readonly kind = 'fault';
+  constructor(
+    message: string,
+    readonly file: string,
+    readonly line: number,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
 /** An expiry that is neither a duration (`90d`, `12h`, `1y`) nor a `YYYY-MM-DDTHH:MM:SSZ` date, or lies in the past. */
 export class InvalidExpiryError extends UptaneError {
   readonly code = 'invalid_expiry';

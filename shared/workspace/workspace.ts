@@ -2,19 +2,21 @@
 // a few lines over the modules that decide (staging, root and targets edits, authorities, signatures,
 // readiness, signing requests, status, pull). Repository-agnostic: the Image repository uses it now,
 // and the Director's root will be created and rotated with the same workflow.
-import { basename } from 'node:path';
+import { basename, resolve as resolvePath } from 'node:path';
+import { canonicalBytes } from '../core/canonical.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
-import { WorkspaceError, type UptaneError } from '../core/errors.js';
+import { ImageManifestError, WorkspaceError, type UptaneError } from '../core/errors.js';
 import { checkSigned, formatExpires } from '../core/metadata/parse.js';
 import { checkTargetName } from '../core/metadata/paths.js';
 import type { RootSigned, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
 import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 import { delegationOf, signingAuthorities, type SigningAuthority } from './authority.js';
 import { resolveExpiry } from './duration.js';
-import { DEFAULT_EXPIRY_POLICY, WorkspaceFiles, type ExpiryPolicy, type WorkspaceConfig } from './files.js';
+import { DEFAULT_EXPIRY_POLICY, WorkspaceFiles, type ExpiryPolicy, type ImageSource, type WorkspaceConfig } from './files.js';
 import { commandHint } from './hints.js';
+import type { ImageOrigin } from './image-manifest.js';
 import { pullWorkspace, type PullOptions, type PullResult } from './pull.js';
 import { readinessProblems, verifyReadyToPush } from './readiness.js';
 import { addRootKey, initialRoot, removeRootKey, setRootThreshold } from './root-edits.js';
@@ -27,10 +29,12 @@ import {
   checkDelegatedImage,
   describeImage,
   emptyTargets,
+  checkImageFields,
+  imageSize,
   withDelegation,
   withoutDelegation,
   withoutTarget,
-  withTarget,
+  withTargets,
   type DelegationSpec,
   type ImageFields,
 } from './targets-edits.js';
@@ -69,6 +73,38 @@ export interface AddImageResult extends StageResult<TargetsSigned> {
   readonly target: TargetFile;
   /** True when an image of the same name, with other content or fields, was replaced. */
   readonly replaced: boolean;
+}
+
+/** One image of a batch (`targets add` of many files, or an image manifest). */
+export interface ImageToAdd {
+  readonly path: string;
+  /** Target name in the repository; default: the file's name. */
+  readonly name?: string;
+  readonly fields: ImageFields;
+  /** The manifest line that listed it: a refusal of this image then names the line (ImageManifestError). */
+  readonly origin?: ImageOrigin;
+}
+
+export interface AddImagesOptions {
+  /** 'targets' (default) or a delegated role. */
+  readonly role?: string;
+  /** Called after each image is hashed: images hashed so far, how many in all, and its name. */
+  readonly onImage?: (done: number, total: number, name: string) => void;
+  /** Called while an image is hashed: its name, bytes read so far and its size. */
+  readonly onProgress?: (name: string, bytesRead: number, total: number) => void;
+}
+
+export interface StagedImage {
+  readonly name: string;
+  readonly path: string;
+  readonly target: TargetFile;
+  /** `unchanged`: the role already listed this name with the same length, hashes and custom fields. */
+  readonly status: 'added' | 'replaced' | 'unchanged';
+}
+
+export interface AddImagesResult extends StageResult<TargetsSigned> {
+  /** In the order given. */
+  readonly images: readonly StagedImage[];
 }
 
 export class Workspace {
@@ -184,22 +220,82 @@ export class Workspace {
 
   /** Hashes a local image (streaming) and stages it under its target name with its Uptane fields. */
   async addImage(path: string, options: AddImageOptions): Promise<AddImageResult> {
+    const onProgress = options.onProgress;
+    const result = await this.addImages([{ path, ...(options.name !== undefined ? { name: options.name } : {}), fields: options.fields }], {
+      ...(options.role !== undefined ? { role: options.role } : {}),
+      ...(onProgress !== undefined ? { onProgress: (_name: string, read: number, total: number) => onProgress(read, total) } : {}),
+    });
+    const image = result.images[0]!;
+    const { images: _images, ...stage } = result;
+    return { ...stage, name: image.name, target: image.target, replaced: image.status === 'replaced' };
+  }
+
+  /**
+   * Stages many images in one edit of `role`: every name, field and file is checked before any
+   * image is hashed, then all are hashed, then the staged role and its sources are each read once
+   * and written once. One bad image refuses the whole batch and leaves the workspace unchanged.
+   * Staging N images into a role that lists M costs O(N + M), so a release of thousands of images
+   * is one edit, not thousands of rewrites of an ever larger file.
+   */
+  async addImages(images: readonly ImageToAdd[], options: AddImagesOptions = {}): Promise<AddImagesResult> {
     const role = options.role ?? 'targets';
     checkStagedRoleName(role);
-    const name = options.name ?? basename(path);
-    checkTargetName(name, { repository: this.repository, role });
-    // Checked before hashing: a name the delegation does not allow should not cost a read of the image.
-    if (isDelegatedRole(role)) {
-      checkDelegatedImage(this.repository, role, delegationOf(this.files, role).delegation, name, options.fields.hardwareIds);
+    if (role === 'root') throw new WorkspaceError('root is not a targets role', { repository: this.repository, role });
+    if (images.length === 0) throw new WorkspaceError('no images to add: name at least one file', { repository: this.repository, role });
+    // Asked once for the batch; throws, saying how to delegate, when nothing delegates to `role`.
+    const delegation = isDelegatedRole(role) ? delegationOf(this.files, role).delegation : undefined;
+    const planned: { name: string; path: string; fields: ImageFields; origin: ImageOrigin | undefined }[] = [];
+    const pathOfName = new Map<string, string>();
+    for (const image of images) {
+      const name = image.name ?? basename(image.path);
+      atOrigin(image.origin, () => {
+        checkTargetName(name, { repository: this.repository, role });
+        checkImageFields(this.repository, image.fields);
+        const earlier = pathOfName.get(name);
+        if (earlier !== undefined) {
+          throw new WorkspaceError(`${name} is given twice in one add (${earlier} and ${image.path}): a target name lists one image`, { repository: this.repository, role });
+        }
+        // Checked before hashing: a name the delegation does not allow should not cost a read of the image.
+        if (isDelegatedRole(role)) checkDelegatedImage(this.repository, role, delegation, name, image.fields.hardwareIds);
+      });
+      pathOfName.set(name, image.path);
+      planned.push({ name, path: image.path, fields: image.fields, origin: image.origin });
     }
-    const { target, source } = await describeImage(this.repository, path, options.fields, options.onProgress);
-    let replaced = false;
+    // Every file must be there before the first is hashed: a typo in the last of 5,000 paths is
+    // reported at once, not after the other 4,999 were read.
+    for (const item of planned) {
+      try {
+        await imageSize(this.repository, resolvePath(item.path));
+      } catch (err) {
+        atOrigin(item.origin, () => {
+          throw err;
+        });
+      }
+    }
+    const described: { name: string; target: TargetFile; source: ImageSource }[] = [];
+    for (const item of planned) {
+      const onProgress = options.onProgress;
+      const { target, source } = await describeImage(this.repository, item.path, item.fields, onProgress && ((read, total) => onProgress(item.name, read, total)));
+      described.push({ name: item.name, target, source });
+      options.onImage?.(described.length, planned.length, item.name);
+    }
+    const statuses: StagedImage['status'][] = [];
     const result = this.editTargets(role, (targets) => {
-      replaced = targets.targets[name] !== undefined;
-      return withTarget(targets, name, target);
+      statuses.length = 0;
+      for (const { name, target } of described) {
+        const existing = targets.targets[name];
+        // One entry compared, not the role: O(1) per image.
+        statuses.push(existing === undefined ? 'added' : canonicalBytes(existing).equals(canonicalBytes(target)) ? 'unchanged' : 'replaced');
+      }
+      return withTargets(targets, described.map(({ name, target }) => [name, target] as const));
     });
-    this.files.saveSources(role, { ...this.files.loadSources(role), [name]: source });
-    return { ...result, name, target, replaced: replaced && result.changed };
+    const sources: Record<string, ImageSource> = { ...this.files.loadSources(role) };
+    for (const { name, source } of described) sources[name] = source;
+    this.files.saveSources(role, sources);
+    return {
+      ...result,
+      images: described.map(({ name, target, source }, i) => ({ name, path: source.path, target, status: statuses[i]! })),
+    };
   }
 
   removeImage(name: string, role = 'targets'): StageResult<TargetsSigned> {
@@ -282,6 +378,16 @@ export class Workspace {
 
   get now(): Date {
     return this.clock.now();
+  }
+}
+
+/** Runs a check of one image; a refusal of an image listed in a manifest is re-thrown naming its line. */
+function atOrigin(origin: ImageOrigin | undefined, check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    if (origin === undefined || !(err instanceof Error) || err instanceof ImageManifestError) throw err;
+    throw new ImageManifestError(`${origin.file} line ${origin.line}: ${err.message}`, origin.file, origin.line, { cause: err });
   }
 }
 
