@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PKCS8_ED25519_PREFIX } from '../shared/core/crypto/ed25519.js';
 import { computeKeyId, PrivateKey, PublicKey, publicKeyPem, type TufKey } from '../shared/core/crypto/keys.js';
 import { loadPrivateKey, loadPublicKey, savePrivateKey } from '../shared/files/key-files.js';
-import { KeyFileError, UnsupportedKeyError, type UptaneError } from '../shared/core/errors.js';
+import { KeyFileError, MalformedKeyError, UnsupportedKeyError, type UptaneError } from '../shared/core/errors.js';
 
 const RFC8032_TEST1_SEED = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60';
 const RFC8032_TEST1_PUBLIC = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a';
@@ -67,15 +67,27 @@ describe('keyid', () => {
 });
 
 describe('PublicKey', () => {
-  it('rejects other key types and schemes with UnsupportedKeyError', () => {
+  it('rejects key types and schemes it does not know with UnsupportedKeyError', () => {
+    for (const key of [
+      { keytype: 'rsa', scheme: 'rsa-pkcs1v15-sha256', keyval: { public: 'x' } },
+      { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp521', keyval: { public: 'x' } },
+      { keytype: 'ED25519', scheme: 'ED25519', keyval: { public: RFC8032_TEST1_PUBLIC } },
+    ]) {
+      const err = thrownBy(() => PublicKey.fromTuf(key));
+      expect(err).toBeInstanceOf(UnsupportedKeyError);
+      expect(err.code).toBe('unsupported_key');
+    }
+  });
+
+  it('rejects a known scheme under a keytype it does not go with, or a PEM key that is not one, with MalformedKeyError', () => {
     for (const key of [
       { keytype: 'rsa', scheme: 'rsassa-pss-sha256', keyval: { public: 'x' } },
       { keytype: 'ecdsa', scheme: 'ecdsa-sha2-nistp256', keyval: { public: 'x' } },
       { keytype: 'ed25519', scheme: 'ecdsa-sha2-nistp256', keyval: { public: RFC8032_TEST1_PUBLIC } },
     ]) {
       const err = thrownBy(() => PublicKey.fromTuf(key));
-      expect(err).toBeInstanceOf(UnsupportedKeyError);
-      expect(err.code).toBe('unsupported_key');
+      expect(err).toBeInstanceOf(MalformedKeyError);
+      expect(err.code).toBe('malformed_key');
     }
   });
 
@@ -153,12 +165,14 @@ describe('PEM round trip', () => {
     expect(err.message).toContain('--passphrase-env');
   });
 
-  it('garbage and non-Ed25519 keys are KeyFileErrors', () => {
+  it('garbage and keys of unsupported types or curves are KeyFileErrors', () => {
     expectKeyFileError(() => PrivateKey.fromPem('not a pem'));
     expectKeyFileError(() => PrivateKey.fromPem('-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n'));
-    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    const ec = generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     const err = expectKeyFileError(() => PrivateKey.fromPem(ec));
-    expect(err.message).toContain('not an ed25519 private key');
+    expect(err.message).toContain('not an ed25519, ecdsa P-256/P-384 or rsa private key');
+    const x25519 = generateKeyPairSync('x25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    expectKeyFileError(() => PrivateKey.fromPem(x25519));
   });
 });
 
@@ -246,8 +260,14 @@ describe('loadPublicKey', () => {
 
   it('rejects a TUF key JSON of another type with UnsupportedKeyError', () => {
     const file = join(dir, 'rsa.json');
-    writeFileSync(file, '{"keytype":"rsa","scheme":"rsassa-pss-sha256","keyval":{"public":"abc"}}');
+    writeFileSync(file, '{"keytype":"rsa","scheme":"rsa-pkcs1v15-sha256","keyval":{"public":"abc"}}');
     expect(thrownBy(() => loadPublicKey(file))).toBeInstanceOf(UnsupportedKeyError);
+  });
+
+  it('rejects a TUF key JSON of a supported scheme whose key is not a PEM SubjectPublicKeyInfo with MalformedKeyError', () => {
+    const file = join(dir, 'rsa-bad.json');
+    writeFileSync(file, '{"keytype":"rsa","scheme":"rsassa-pss-sha256","keyval":{"public":"abc"}}');
+    expect(thrownBy(() => loadPublicKey(file))).toBeInstanceOf(MalformedKeyError);
   });
 });
 

@@ -111,6 +111,22 @@ export class UnusableKeyError extends UptaneError {
   readonly kind = 'attack';
 }
 
+/**
+ * A public key of a supported scheme that cannot be used as written: not exactly one PEM
+ * SubjectPublicKeyInfo block (a private key, a certificate, garbage, trailing data), a point off its
+ * curve, or key material of another type or curve than its keytype and scheme name.
+ */
+export class MalformedKeyError extends UptaneError {
+  readonly code = 'malformed_key';
+  readonly kind = 'attack';
+}
+
+/** A well-formed key too weak to trust: an RSA modulus under 2048 bits or a degenerate exponent. */
+export class WeakKeyError extends UptaneError {
+  readonly code = 'weak_key';
+  readonly kind = 'attack';
+}
+
 // ---------------------------------------------------------------------------------------------
 // Rollback, freeze, mix-and-match.
 

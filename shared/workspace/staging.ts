@@ -42,9 +42,20 @@ function checkNotBehind(files: WorkspaceFiles, role: string, stagedVersion: numb
 }
 
 /**
+ * How an edit that knows what it changed can be checked in proportion to that change: `check`
+ * replaces the check of the whole result (it must refuse whatever the full check would, given that
+ * `base` passed it), and `changedFrom` replaces the comparison of canonical bytes.
+ */
+export interface IncrementalEdit<T extends StagedSigned> {
+  readonly check: (next: T, base: T) => void;
+  readonly changedFrom: (next: T, staged: T) => boolean;
+}
+
+/**
  * Applies `edit` to the staged signed part of `role` (or, with nothing staged, to the published one
  * with the next version, or to `fresh(version 1)` when nothing was ever published) and saves it.
  * The result is checked with the rules a client applies, so nothing a client would reject is staged.
+ * The staged role is read once and written once, whatever the edit does.
  */
 export function stageChange<T extends StagedSigned>(
   files: WorkspaceFiles,
@@ -52,15 +63,19 @@ export function stageChange<T extends StagedSigned>(
   clock: Clock,
   edit: (current: T) => T,
   fresh?: (version: number, expires: string) => T,
+  incremental?: IncrementalEdit<T>,
 ): StageResult<T> {
-  const staged = files.loadStaged(role);
-  const published = files.loadPublished(role);
-  const publishedVersion = published?.signed.version ?? 0;
+  const staged = files.loadStagedForEdit(role);
   let base: T;
+  let publishedVersion: number;
   if (staged !== undefined) {
+    // Only the version matters here: the published role is not parsed in full for every edit.
+    publishedVersion = files.publishedVersion(role);
     checkNotBehind(files, role, staged.signed.version, publishedVersion);
     base = staged.signed as T;
   } else {
+    const published = files.loadPublished(role);
+    publishedVersion = published?.signed.version ?? 0;
     // A new change set: one version above what clients have, and a full lifetime from now.
     const expires = formatExpires(resolveExpiry(defaultLifetime(files.config.expiryPolicy, role), clock.now()));
     if (published !== undefined) {
@@ -72,9 +87,12 @@ export function stageChange<T extends StagedSigned>(
     }
   }
   const next = edit(base);
-  checkSigned(next, { repository: files.config.repository, role });
-  const changed = staged === undefined || !canonicalBytes(next).equals(canonicalBytes(staged.signed));
+  if (incremental !== undefined) incremental.check(next, base);
+  else checkSigned(next, { repository: files.config.repository, role });
+  const changed =
+    staged === undefined ||
+    (incremental !== undefined ? incremental.changedFrom(next, staged.signed as T) : !canonicalBytes(next).equals(canonicalBytes(staged.signed)));
   const droppedSignatures = changed && staged !== undefined ? staged.signatures.map((s) => s.keyid) : [];
-  if (changed) files.saveStaged(role, { signed: next, signatures: [] });
+  if (changed) files.saveCheckedStaged(role, { signed: next, signatures: [] });
   return { role, signed: next, changed, started: staged === undefined, droppedSignatures, publishedVersion };
 }

@@ -3,7 +3,7 @@
 // readiness, signing requests, status, pull). Repository-agnostic: the Image repository uses it now,
 // and the Director's root will be created and rotated with the same workflow.
 import { basename, resolve as resolvePath } from 'node:path';
-import { canonicalBytes } from '../core/canonical.js';
+import { canonicalBytes, checkCanonicalizable } from '../core/canonical.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
@@ -23,7 +23,7 @@ import { addRootKey, initialRoot, removeRootKey, setRootThreshold } from './root
 import { checkStagedRoleName, compareRoles, isDelegatedRole } from './roles.js';
 import { createSigningRequest, importSignature, type ImportResult, type SigningRequest } from './signing-request.js';
 import { signStaged, type SignResult } from './signatures.js';
-import { stageChange, type StageResult } from './staging.js';
+import { stageChange, type IncrementalEdit, type StageResult } from './staging.js';
 import { formatStatus, workspaceStatus, type WorkspaceStatus } from './status.js';
 import {
   checkDelegatedImage,
@@ -211,11 +211,11 @@ export class Workspace {
     return this.editTargets(role, (targets) => ({ ...targets, expires }));
   }
 
-  private editTargets(role: string, edit: (targets: TargetsSigned) => TargetsSigned): StageResult<TargetsSigned> {
+  private editTargets(role: string, edit: (targets: TargetsSigned) => TargetsSigned, incremental?: IncrementalEdit<TargetsSigned>): StageResult<TargetsSigned> {
     checkStagedRoleName(role);
     if (role === 'root') throw new WorkspaceError('root is not a targets role', { repository: this.repository, role });
     if (isDelegatedRole(role)) delegationOf(this.files, role); // throws, saying how to delegate, if nothing delegates to it
-    return stageChange<TargetsSigned>(this.files, role, this.clock, edit, emptyTargets);
+    return stageChange<TargetsSigned>(this.files, role, this.clock, edit, emptyTargets, incremental);
   }
 
   /** Hashes a local image (streaming) and stages it under its target name with its Uptane fields. */
@@ -288,6 +288,16 @@ export class Workspace {
         statuses.push(existing === undefined ? 'added' : canonicalBytes(existing).equals(canonicalBytes(target)) ? 'unchanged' : 'replaced');
       }
       return withTargets(targets, described.map(({ name, target }) => [name, target] as const));
+    }, {
+      // The role before this edit passed the strict check (it was parsed strictly, or written by an
+      // edit that checked it), and only these entries are new: checking them, the unchanged header
+      // and delegations, and the order of all names is what checking the whole role would add.
+      check: (next) => {
+        const context = { repository: this.repository, role };
+        checkSigned({ ...next, targets: Object.fromEntries(described.map(({ name }) => [name, next.targets[name]!])) }, context);
+        checkCanonicalizable(Object.fromEntries(Object.keys(next.targets).map((name) => [name, 0])), 'signed.targets');
+      },
+      changedFrom: () => statuses.some((status) => status !== 'unchanged'),
     });
     const sources: Record<string, ImageSource> = { ...this.files.loadSources(role) };
     for (const { name, source } of described) sources[name] = source;

@@ -10,6 +10,7 @@ import { computeKeyId, PrivateKey, type TufKey } from '../../shared/core/crypto/
 import {
   BadKeyIdError,
   IllegalThresholdError,
+  MalformedKeyError,
   MalformedMetadataError,
   MissingTrustedRootError,
   NonUniqueSignaturesError,
@@ -409,21 +410,9 @@ describe('A8: keys not authorized for the role, bad keyids', () => {
     await expectHonestRefresh(client, sim, 'timestamp');
   });
 
-  it('A8: root v2 listing a key under a keyid that is not its SHA-256 is rejected', async () => {
-    const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
-    nextVersion(sim, 'root');
-    const attacked = copyOf(sim, 'root') as { keys: Record<string, TufKey>; roles: Record<string, { keyids: string[] }> };
-    const key = signersOf(sim, 'timestamp')[0]!;
-    const forged = 'f'.repeat(64);
-    attacked.keys[forged] = key.publicKey.tuf;
-    delete attacked.keys[key.keyid];
-    attacked.roles.timestamp!.keyids = [forged];
-    serveResigned(sim, 'root', attacked);
-    const err = await expectRefreshRejected(client, sim, 'root', BadKeyIdError, 'bad_keyid');
-    expect(err.message).toContain(`signed.keys.${forged}: keyid is not the SHA-256`);
-    await expectHonestRefresh(client, sim, 'root');
-  });
+  // A keyid that is not its key's SHA-256 is a name like any other (docs/decisions.md Cryptography,
+  // "Keyids"): test/crypto/key-types.test.ts shows such a key verifies only under that name and
+  // that two names of one key count once.
 
   it('A8: root v2 naming a keyid for a role that is not among its keys is rejected', async () => {
     const sim = new RepositorySimulator();
@@ -704,15 +693,35 @@ function simWithForeignTimestampKey(foreign: (sim: RepositorySimulator) => Forei
   return { sim, key };
 }
 
-describe('A13: key types and schemes (Ed25519 only)', () => {
-  const foreignKeys: Array<[string, (sim: RepositorySimulator) => ForeignKey]> = [
-    ['an rsa (rsassa-pss-sha256) key', () => rsaKey({ pemLines: false })],
-    ['an ecdsa-sha2-nistp256 key', () => ecdsaKey()],
+describe('A13: key types and schemes', () => {
+  // ECDSA and RSA-PSS keys written as securesystemslib writes them verify (test/crypto/key-types.test.ts);
+  // here, the ones that are not: a key of a scheme this project knows but written wrongly is refused
+  // with the metadata (malformed_key), a key of a scheme it does not know is listed but never counts.
+  const malformedKeys: Array<[string, (sim: RepositorySimulator) => ForeignKey]> = [
+    ['an rsa key whose PEM is on one line', () => rsaKey({ pemLines: false })],
+    ['an ecdsa-sha2-nistp256 key as the hex of its point (not PEM)', () => ecdsaKey()],
     ['an Ed25519 key labelled scheme rsassa-pss-sha256', (sim) => mislabelledEd25519(sim, { scheme: 'rsassa-pss-sha256' })],
     ['an Ed25519 key labelled keytype ecdsa', (sim) => mislabelledEd25519(sim, { keytype: 'ecdsa' })],
+  ];
+  for (const [label, foreign] of malformedKeys) {
+    it(`A13: root v2 listing ${label} is refused whole (malformed_key)`, async () => {
+      const sim = new RepositorySimulator();
+      const client = await honestClient(sim);
+      nextVersion(sim, 'root');
+      const attacked = copyOf(sim, 'root') as { keys: Record<string, TufKey>; roles: Record<string, { keyids: string[] }> };
+      const key = foreign(sim);
+      attacked.keys[key.keyid] = key.tuf;
+      attacked.roles.timestamp!.keyids.push(key.keyid);
+      serveResigned(sim, 'root', attacked);
+      await expectRefreshRejected(client, sim, 'root', MalformedKeyError, 'malformed_key');
+      await expectHonestRefresh(client, sim, 'root');
+    });
+  }
+
+  const unknownKeys: Array<[string, (sim: RepositorySimulator) => ForeignKey]> = [
     ['an Ed25519 key labelled keytype ED25519 (case)', (sim) => mislabelledEd25519(sim, { keytype: 'ED25519', scheme: 'ED25519' })],
   ];
-  for (const [label, foreign] of foreignKeys) {
+  for (const [label, foreign] of unknownKeys) {
     it(`A13: ${label} in root is unusable: its genuine signature never counts`, async () => {
       const { sim, key } = simWithForeignTimestampKey(foreign, 1);
       const client = await honestClient(sim); // root with the unusable key is accepted; the Ed25519 key works
@@ -734,23 +743,6 @@ describe('A13: key types and schemes (Ed25519 only)', () => {
       expect(err.message).toContain('1 valid signature(s) from distinct authorized keys; 2 required');
     });
   }
-
-  it('A13: a root listing an rsa key as multi-line PEM is refused whole, not half-trusted', async () => {
-    // PEM holds newlines, which OLPC and RFC 8785 canonical JSON encode differently, so no signature
-    // over such a root can be checked the way its signer made it (shared/core/canonical.ts).
-    const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
-    nextVersion(sim, 'root');
-    const attacked = copyOf(sim, 'root') as { keys: Record<string, TufKey>; roles: Record<string, { keyids: string[] }> };
-    const rsa = rsaKey({ pemLines: true });
-    attacked.keys[rsa.keyid] = rsa.tuf;
-    attacked.roles.targets!.keyids.push(rsa.keyid);
-    const bytes = Buffer.from(JSON.stringify({ signed: attacked, signatures: [sigOver(sim.root, signersOf(sim, 'root')[0]!)] }));
-    serveAttack(sim, pathOf(sim, 'root'), bytes);
-    const err = await expectRefreshRejected(client, sim, 'root', MalformedMetadataError, 'malformed_metadata');
-    expect(err.message).toContain('control characters');
-    await expectHonestRefresh(client, sim, 'root');
-  });
 
   it('A13: a misleading keyid_hash_algorithms field is ignored: the key verifies, keyid over the whole object', async () => {
     const sim = new RepositorySimulator();
@@ -853,10 +845,10 @@ describe('A15: the initial trusted root', () => {
   it('A15: initial root whose only root key is an unsupported type fails closed', async () => {
     const sim = new RepositorySimulator();
     const root = copyOf(sim, 'root') as { keys: Record<string, TufKey>; roles: Record<string, { keyids: string[] }> };
-    const ecdsa = ecdsaKey();
-    root.keys[ecdsa.keyid] = ecdsa.tuf;
-    root.roles.root!.keyids = [ecdsa.keyid];
-    const client = newClient(sim, { trustedRoot: envelope(root, [{ keyid: ecdsa.keyid, sig: ecdsa.sign(canonicalBytes(root)) }, sigOver(root, signersOf(sim, 'root')[0]!)]) });
+    const unknown = mislabelledEd25519(sim, { keytype: 'ED25519', scheme: 'ED25519' });
+    root.keys[unknown.keyid] = unknown.tuf;
+    root.roles.root!.keyids = [unknown.keyid];
+    const client = newClient(sim, { trustedRoot: envelope(root, [{ keyid: unknown.keyid, sig: unknown.sign(canonicalBytes(root)) }, sigOver(root, signersOf(sim, 'root')[0]!)]) });
     await expectFailsClosed(sim, client, UnmetThresholdError, 'unmet_threshold');
   });
 

@@ -6,7 +6,7 @@
 import { canonicalBytes } from '../canonical.js';
 import type { Ed25519Backend } from '../crypto/ed25519.js';
 import { PublicKey, type PrivateKey, type TufKey } from '../crypto/keys.js';
-import { UnmetThresholdError, UnsupportedKeyError, type ErrorContext } from '../errors.js';
+import { MalformedKeyError, UnmetThresholdError, UnsupportedKeyError, WeakKeyError, type ErrorContext } from '../errors.js';
 import { checkSigned } from './parse.js';
 import type { AnySigned, Metadata, RoleKeys, Signature } from './types.js';
 
@@ -17,7 +17,8 @@ export interface RoleAuthority extends RoleKeys {
 
 /**
  * The distinct authorized keys that produced a valid signature over `signedBytes`. Keys are
- * compared by key material, so one key under two keyids counts once (A6, go-tuf PR #369).
+ * compared by key material, across key types and encodings, so one key under two keyids counts
+ * once (A6, go-tuf PR #369): a keyid is only the name a signature is filed under.
  */
 export function validSigners(
   signedBytes: Uint8Array,
@@ -34,7 +35,9 @@ export function validSigners(
     try {
       key = PublicKey.fromTuf(tuf);
     } catch (err) {
-      if (err instanceof UnsupportedKeyError) continue; // a key we cannot use signs nothing
+      // A key we cannot use signs nothing (parsing refuses metadata holding a malformed or weak key
+      // of a scheme we know; authorities built by other means get the same verdict here).
+      if (err instanceof UnsupportedKeyError || err instanceof MalformedKeyError || err instanceof WeakKeyError) continue;
       throw err;
     }
     if (signers.some((s) => s.sameKeyAs(key))) continue; // A4, A6: count each key once
