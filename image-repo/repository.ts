@@ -14,7 +14,9 @@ import {
   RollbackError,
   UnauthorizedTargetError,
   UnmetThresholdError,
+  UnsupportedHashAlgorithmError,
 } from '../shared/core/errors.js';
+import { PUBLISHED_HASHES } from '../shared/core/hashing.js';
 import { delegatedAuthority, isAuthorizedFor } from '../shared/core/metadata/delegation.js';
 import { formatExpires, parseMetadata } from '../shared/core/metadata/parse.js';
 import { verifyThreshold, type RoleAuthority } from '../shared/core/metadata/sign.js';
@@ -170,6 +172,14 @@ export class ImageRepository {
       }
       if (isExpired(metadata.signed.expires, now)) throw new ExpiredMetadataError(`${role} expired at ${metadata.signed.expires}`, ctx);
       const targets = Object.entries(metadata.signed.targets);
+      for (const [name, target] of targets) {
+        // This repository publishes sha256 and sha512 for every image (docs/decisions.md "Hash
+        // algorithms"), so a client that computes either one can verify it, and the Director copies both.
+        const missing = PUBLISHED_HASHES.filter((algorithm) => !Object.hasOwn(target.hashes, algorithm));
+        if (missing.length > 0) {
+          throw new UnsupportedHashAlgorithmError(`${name} lists no ${missing.join(' and no ')}: this repository publishes every image with ${PUBLISHED_HASHES.join(' and ')}`, ctx);
+        }
+      }
       const images = await this.storage.images(targets.flatMap(([, target]) => (target.hashes.sha256 === undefined ? [] : [target.hashes.sha256])));
       for (const [name, target] of targets) {
         if (delegator !== undefined && !isAuthorizedFor(delegator, role, name)) {
@@ -178,8 +188,7 @@ export class ImageRepository {
         const sha256 = target.hashes.sha256;
         const stored = sha256 === undefined ? undefined : images.get(sha256);
         if (stored === undefined) throw new MissingImageError(`${name}: no uploaded image has these hashes; upload the image first`, ctx);
-        const sha512 = target.hashes.sha512;
-        if (stored.length !== target.length || (sha512 !== undefined && sha512 !== stored.sha512)) {
+        if (stored.length !== target.length || target.hashes.sha512 !== stored.sha512) {
           throw new MissingImageError(`${name}: the uploaded image differs in length or sha512 from the metadata`, ctx);
         }
       }

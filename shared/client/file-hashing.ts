@@ -1,11 +1,11 @@
 // Hashing a file on disk in 1 MiB chunks, so an image is never held whole in memory.
 import { open } from 'node:fs/promises';
-import { MultiHasher, READ_CHUNK_BYTES, SUPPORTED_HASHES, type HashAlgorithm } from '../core/hashing.js';
+import { MultiHasher, PUBLISHED_HASHES, READ_CHUNK_BYTES, type HashAlgorithm } from '../core/hashing.js';
 
 /** Length and hex digests of a file, read in 1 MiB chunks. */
 export async function digestFile(
   path: string,
-  algorithms: readonly HashAlgorithm[] = SUPPORTED_HASHES,
+  algorithms: readonly HashAlgorithm[] = PUBLISHED_HASHES,
   onProgress?: (bytesRead: number) => void,
 ): Promise<{ length: number; hashes: Record<string, string> }> {
   const hasher = new MultiHasher(algorithms);

@@ -8,7 +8,7 @@
 // serves the process, started on first use; it keeps the process alive only while a job runs.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { digestsMatch, MultiHasher, type HashAlgorithm } from '../core/hashing.js';
+import { digestsMatch, MultiHasher, nodeAlgorithm, type HashAlgorithm } from '../core/hashing.js';
 import { StorageError } from '../core/errors.js';
 
 const SLAB_BYTES = 1024 * 1024;
@@ -20,7 +20,7 @@ const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const jobs = new Map();
 parentPort.on('message', (m) => {
-  if (m.type === 'start') jobs.set(m.job, m.algorithms.map((a) => [a, createHash(a)]));
+  if (m.type === 'start') jobs.set(m.job, m.algorithms.map(([name, node]) => [name, createHash(node)]));
   else if (m.type === 'data') {
     const bytes = new Uint8Array(m.slab, 0, m.length);
     for (const [, hash] of jobs.get(m.job) ?? []) hash.update(bytes);
@@ -112,7 +112,8 @@ export class ParallelHasher implements DownloadHasher {
         this.slabReturned?.();
       },
     });
-    this.thread.worker.postMessage({ type: 'start', job: this.job, algorithms });
+    // The thread computes with node:crypto's names (blake2b is 'blake2b512' there) and answers with the TUF ones.
+    this.thread.worker.postMessage({ type: 'start', job: this.job, algorithms: algorithms.map((a) => [a, nodeAlgorithm(a)]) });
   }
 
   update(chunk: Uint8Array): Promise<void> | undefined {

@@ -24,7 +24,7 @@ import {
 import { fetchBytes, type Fetcher, type FetchResponse } from './fetcher.js';
 import { fsyncDirectory } from '../files/fs-atomic.js';
 import { openPartFile, resumePartFile } from '../files/part-file.js';
-import { MultiHasher, supportedHashes } from '../core/hashing.js';
+import { MultiHasher, requireSupportedHashes } from '../core/hashing.js';
 import { downloadHasher } from './parallel-hasher.js';
 import type { MetadataStore } from './metadata-store.js';
 import { applicableDelegations } from '../core/metadata/delegation.js';
@@ -331,8 +331,8 @@ export class RepositoryUpdater {
     const { target } = lookup;
     const ctx = { repository: this.repository, role: lookup.name };
     const partial = `${destination}.part`;
-    const algorithms = supportedHashes(Object.keys(target.hashes));
-    if (algorithms.length === 0) throw new HashMismatchError(`${lookup.name} lists no hash this client supports`, ctx);
+    // G2: a target listing no algorithm this client computes is refused before any byte is fetched.
+    const algorithms = requireSupportedHashes(target.hashes, lookup.name, ctx);
     let hasher = downloadHasher(algorithms, target.length, this.config.hashThreadMinBytes);
     try {
       let offset = await resumePartFile(partial, target.length, (chunk) => hasher.update(chunk), ctx);

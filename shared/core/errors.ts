@@ -160,6 +160,16 @@ export class HashMismatchError extends UptaneError {
   readonly kind = 'attack';
 }
 
+/**
+ * A file whose signed hashes name no algorithm this client computes (so it can never be verified),
+ * or a targets entry a repository of this project refuses to publish for lacking sha256 or sha512
+ * (docs/threat-model.md G2). A fault: the listing is signed, nothing proves an attacker wrote it.
+ */
+export class UnsupportedHashAlgorithmError extends UptaneError {
+  readonly code = 'unsupported_hash_algorithm';
+  readonly kind = 'fault';
+}
+
 /** A file missing from the snapshot that must list it (C5, E4). */
 export class MissingMetaError extends UptaneError {
   readonly code = 'missing_meta';

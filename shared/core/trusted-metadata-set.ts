@@ -14,10 +14,11 @@ import {
   MissingMetaError,
   OutOfOrderError,
   RollbackError,
+  UnmetThresholdError,
   VersionMismatchError,
   type ErrorContext,
 } from './errors.js';
-import { hashesMatch } from './hashing.js';
+import { hashesMatch, requireSupportedHashes } from './hashing.js';
 import { delegatedAuthority } from './metadata/delegation.js';
 import { parseExpires, parseMetadata } from './metadata/parse.js';
 import { verifyThreshold, type RoleAuthority } from './metadata/sign.js';
@@ -69,7 +70,7 @@ export class TrustedMetadataSet {
     this.repository = options.repository;
     this.backend = options.backend ?? nobleBackend;
     const root = parseMetadata(rootBytes, 'root', this.context('root'));
-    verifyThreshold(root, this.rootAuthority(root.signed, 'root'), this.backend, this.context('root'));
+    this.verifyRole(root, this.rootAuthority(root.signed, 'root'), this.context('root'));
     this.trustedRoot = root;
   }
 
@@ -109,7 +110,7 @@ export class TrustedMetadataSet {
     const next = parseMetadata(bytes, 'root', ctx);
     const current = this.trustedRoot;
     // #check_root step 2.3: signed by a threshold of the old root's keys (B2) ...
-    verifyThreshold(next, this.rootAuthority(current.signed, 'root'), this.backend, { ...ctx, role: 'root (previous keys)' });
+    this.verifyRole(next, this.rootAuthority(current.signed, 'root'), { ...ctx, role: 'root (previous keys)' });
     // #check_root step 2.4: the version is exactly N+1 (B5; tough CVE-2025-2885).
     const expected = current.signed.version + 1;
     if (next.signed.version < expected) {
@@ -119,7 +120,7 @@ export class TrustedMetadataSet {
       throw new VersionMismatchError(`root version ${next.signed.version} skips ahead of ${expected}`, ctx);
     }
     // ... and by a threshold of its own keys (B3; python-tuf CVE-2020-15163, GMS-2022-4197).
-    verifyThreshold(next, this.rootAuthority(next.signed, 'root'), this.backend, { ...ctx, role: 'root (new keys)' });
+    this.verifyRole(next, this.rootAuthority(next.signed, 'root'), { ...ctx, role: 'root (new keys)' });
     for (const role of ['timestamp', 'snapshot', 'targets', 'root'] as const) {
       if (!sameAuthority(this.rootAuthority(current.signed, role), this.rootAuthority(next.signed, role))) this.rotated.add(role);
     }
@@ -143,7 +144,7 @@ export class TrustedMetadataSet {
     const ctx = this.context('timestamp');
     const next = parseMetadata(bytes, 'timestamp', ctx);
     // Step 2: signatures (arbitrary software).
-    verifyThreshold(next, this.rootAuthority(this.trustedRoot.signed, 'timestamp'), this.backend, ctx);
+    this.verifyRole(next, this.rootAuthority(this.trustedRoot.signed, 'timestamp'), ctx);
     const previous = this.trustedTimestamp;
     if (previous !== undefined) {
       // Step 3: rollback of the timestamp (C1) or of the snapshot version it names (C2).
@@ -182,7 +183,7 @@ export class TrustedMetadataSet {
     if (!trusted) this.checkAgainstMeta(bytes, snapshotMeta, ctx);
     const next = parseMetadata(bytes, 'snapshot', ctx);
     // Step 3: signatures.
-    verifyThreshold(next, this.rootAuthority(this.trustedRoot.signed, 'snapshot'), this.backend, ctx);
+    this.verifyRole(next, this.rootAuthority(this.trustedRoot.signed, 'snapshot'), ctx);
     const previous = this.trustedSnapshot;
     if (previous !== undefined) {
       // Step 4: snapshot rollback (C4).
@@ -227,7 +228,7 @@ export class TrustedMetadataSet {
     this.checkAgainstMeta(bytes, meta, ctx);
     const next = parseMetadata(bytes, 'targets', ctx);
     // Step 3: signatures, threshold from root or from the delegating targets file.
-    verifyThreshold(next, authority, this.backend, ctx);
+    this.verifyRole(next, authority, ctx);
     // Step 2: the version snapshot promised (mix-and-match, E3); with snapshot's own monotonic
     // per-file versions this is also the rollback check of step 4 (C6).
     if (next.signed.version !== meta.version) {
@@ -248,7 +249,7 @@ export class TrustedMetadataSet {
     if (loaded === undefined) return undefined;
     if (loaded.delegator !== delegator) {
       const ctx = this.context(role);
-      verifyThreshold(loaded.metadata, this.authorityFor(role, delegator, ctx), this.backend, ctx);
+      this.verifyRole(loaded.metadata, this.authorityFor(role, delegator, ctx), ctx);
     }
     return loaded.metadata;
   }
@@ -265,6 +266,24 @@ export class TrustedMetadataSet {
     return delegatedAuthority(parent.metadata.signed, delegator, role, ctx);
   }
 
+  /**
+   * A threshold of distinct authorized keys signed `metadata` (A1, A2). A threshold above the role's
+   * distinct keys parses (A3, see checkRoleKeys) and is refused here, for this role only, with a
+   * message that says it can never be met: the rest of the root stays usable, so a repaired root can
+   * follow. verifyThreshold alone would refuse it too; this only names the cause.
+   */
+  private verifyRole(metadata: Pick<Metadata, 'signedBytes' | 'signatures'>, authority: RoleAuthority, ctx: ErrorContext): void {
+    const distinct = new Set(authority.keyids.flatMap((id) => (Object.hasOwn(authority.keys, id) ? [authority.keys[id]!.keyval.public] : []))).size;
+    if (authority.threshold > distinct) {
+      const who = [ctx.repository, ctx.role].filter(Boolean).join(' ');
+      throw new UnmetThresholdError(
+        `${who} metadata can never be verified: its threshold ${authority.threshold} exceeds the ${distinct} distinct key(s) authorized for it; the repository must publish a root or delegation that repairs it`,
+        ctx,
+      );
+    }
+    verifyThreshold(metadata, authority, this.backend, ctx);
+  }
+
   private rootAuthority(root: RootSigned, role: TopLevelRole): RoleAuthority {
     return { keys: root.keys, keyids: root.roles[role].keyids, threshold: root.roles[role].threshold };
   }
@@ -274,8 +293,10 @@ export class TrustedMetadataSet {
     if (meta.length !== undefined && bytes.length !== meta.length) {
       throw new LengthMismatchError(`${ctx.role} is ${bytes.length} bytes; ${meta.length} expected`, ctx);
     }
-    if (meta.hashes !== undefined && !hashesMatch(bytes, meta.hashes)) {
-      throw new HashMismatchError(`${ctx.role} does not match the hashes its referrer lists`, ctx);
+    if (meta.hashes !== undefined) {
+      // G2, G3: every listed algorithm this client computes must match, and one must be listed.
+      requireSupportedHashes(meta.hashes, `the entry for ${ctx.role}`, ctx);
+      if (!hashesMatch(bytes, meta.hashes)) throw new HashMismatchError(`${ctx.role} does not match the hashes its referrer lists`, ctx);
     }
   }
 

@@ -159,6 +159,19 @@ describe('Image repository server', () => {
       422,
       () => targetsMetadata(2, { 'x.bin': { ...targetFor('engine ecu v2'), length: 99 } }),
     ],
+    // Issue 17: this repository publishes sha256 and sha512 for every image (docs/decisions.md "Hash algorithms").
+    [
+      'an uploaded image listed without sha512',
+      'unsupported_hash_algorithm',
+      400,
+      () => targetsMetadata(2, { 'x.bin': { ...targetFor('engine ecu v2'), hashes: { sha256: digestBytes(Buffer.from('engine ecu v2')).sha256! } } }),
+    ],
+    [
+      'an uploaded image listed by blake2b only',
+      'unsupported_hash_algorithm',
+      400,
+      () => targetsMetadata(2, { 'x.bin': { ...targetFor('engine ecu v2'), hashes: digestBytes(Buffer.from('engine ecu v2'), ['blake2b']) } }),
+    ],
   ])('refuses targets metadata: %s (%s), storing nothing', async (_name, code, status, build) => {
     await publishBasics();
     const before = (await server.storage.latest('snapshot'))!.version;

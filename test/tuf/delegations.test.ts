@@ -1189,13 +1189,18 @@ describe('delegated metadata gets the top-level checks', () => {
 
   // A3 (issue 17): the delegation parses and A verifies with it, as python-tuf and tuf-js do; it is B,
   // the role whose threshold can never be met, that is refused when verified.
-  it('I12: a delegation threshold larger than its number of keys is refused (illegal threshold)', async () => {
+  it('I12: a delegation threshold larger than its number of keys refuses the delegated role (unmet threshold)', async () => {
     const chain = await honestChain();
     const { sim, client } = chain;
     delegationTo(sim, 'A', 'B').threshold = 2; // one key
     sim.release('A');
     const updater = await refreshed(client, sim);
-    await expectRejected(client, () => updater.findTarget('a/fw.bin'), IllegalThresholdError, 'illegal_threshold');
+    // A verified (and is stored); B, already stored, no longer verifies under A's new delegation.
+    const err = await expectRejected(client, () => updater.findTarget('a/fw.bin'), UnmetThresholdError, 'unmet_threshold', {
+      changed: { A: sim.signedRole('A') },
+    });
+    expect(err.role).toBe('B');
+    expect(err.message).toContain('threshold 2 exceeds the 1 distinct key(s)');
 
     delegationTo(sim, 'A', 'B').threshold = 1;
     sim.release('A');

@@ -23,7 +23,7 @@ import type { Signature, TopLevelRole } from '../../shared/core/metadata/types.j
 import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 import { RepositoryUpdater, type RefreshResult, type UpdaterConfig } from '../../shared/client/updater.js';
 import { cleanupClients, expectRejected, newClient, type TestClient } from '../support/client.js';
-import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW } from '../support/repo-simulator.js';
+import { RepositorySimulator, SIM_METADATA_URL, SIM_NOW, type MutableRoot } from '../support/repo-simulator.js';
 import * as tufHelpers from '../support/tuf-helpers.js';
 import { nextVersion, pathOf, serveAttack, signedOf } from '../support/tuf-helpers.js';
 
@@ -131,17 +131,65 @@ function simWithDelegation(): RepositorySimulator {
   return sim;
 }
 
-/** Root v2 gives `role` `threshold` over its one key (signed by the root keys): rejected with `message`, then the honest v2 is accepted. */
-async function expectIllegalRootThreshold(role: TopLevelRole, threshold: number, message: string): Promise<void> {
+/**
+ * Root v2 gives `role` `threshold` over its one key (signed by the root keys): rejected with `message`
+ * (as `errorClass`), then the honest v2 is accepted.
+ */
+async function expectIllegalRootThreshold<E extends UptaneError>(
+  role: TopLevelRole,
+  threshold: number,
+  message: string,
+  errorClass: ErrorClass<E> = IllegalThresholdError as unknown as ErrorClass<E>,
+  code = 'illegal_threshold',
+): Promise<void> {
   const sim = new RepositorySimulator();
   const client = await honestClient(sim);
   nextVersion(sim, 'root');
   const attacked = copyOf(sim, 'root') as { roles: Record<string, { threshold: number }> };
   attacked.roles[role]!.threshold = threshold;
   serveResigned(sim, 'root', attacked);
-  const err = await expectRefreshRejected(client, sim, 'root', IllegalThresholdError, 'illegal_threshold');
+  const err = await expectRefreshRejected(client, sim, 'root', errorClass, code);
   expect(err.message).toContain(message);
   await expectHonestRefresh(client, sim, 'root');
+}
+
+/**
+ * A3: root v2 (`edit` applied to the honest root, published and signed by the root keys) gives
+ * `role` a threshold its keys can never meet. Root v2 parses and becomes trusted (refusing it would
+ * strand the client on v1: the repaired v3 could only follow v2); `role` is refused, by name, with
+ * unmet_threshold, and a retry changes nothing. Root v3 with the threshold repaired recovers the client.
+ */
+async function expectUnverifiableUntilRepaired(role: Exclude<TopLevelRole, 'root'>, edit: (root: MutableRoot, sim: RepositorySimulator) => void, message: string): Promise<void> {
+  const sim = new RepositorySimulator();
+  const client = await honestClient(sim);
+  const honest = structuredClone(sim.root);
+  edit(sim.root, sim);
+  const rootV2 = sim.publishRoot();
+  expect(() => parseMetadata(rootV2, 'root')).not.toThrow();
+  sim.release(); // the repository carries on: new timestamp, snapshot and targets, each signed by its one key
+  const before = client.storeSnapshot();
+  const err = await client
+    .newUpdater()
+    .refresh()
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  expect(err).toBeInstanceOf(UnmetThresholdError);
+  expect((err as UnmetThresholdError).code).toBe('unmet_threshold');
+  expect((err as UnmetThresholdError).role).toBe(role);
+  expect((err as UnmetThresholdError).message).toContain(message);
+  expect(client.store.load('root')).toEqual(rootV2);
+  // The refused role's file is never replaced by what the repository served under root v2.
+  expect(client.storeSnapshot()[`${role}.json`] ?? null).toEqual(role === 'targets' ? before['targets.json'] : null);
+  await expectRejected(client, () => client.newUpdater().refresh(), UnmetThresholdError, 'unmet_threshold');
+
+  sim.root.keys = honest.keys;
+  sim.root.roles = honest.roles;
+  sim.publishRoot(); // v3 repairs the threshold
+  const result = await client.newUpdater().refresh();
+  expect(result.rootVersion).toBe(3);
+  expect(result.targetsVersion).toBe(sim.targets.version);
 }
 
 /** The next targets gives the delegation to `supplier` `threshold` over its one key: targets is rejected, then the honest one is accepted. */
@@ -245,15 +293,36 @@ describe('A2: threshold one signature short', () => {
   });
 });
 
+// A3 changed (issue 17): such a threshold used to refuse the whole root at parse, which stranded a
+// client on root N-1 for good. Now the root is accepted and only the role it breaks is refused, as
+// python-tuf and tuf-js do; test/tuf/root-threshold.test.ts has the stranded-client scenarios.
 describe('A3: threshold that can never be met', () => {
-  for (const role of ROLES) {
-    it(`A3: root v2 giving ${role} threshold 2 with one key is rejected`, async () => {
-      await expectIllegalRootThreshold(role, 2, `signed.roles.${role}.threshold 2 can never be met by 1 distinct key(s)`);
+  for (const role of ['timestamp', 'snapshot', 'targets'] as const) {
+    it(`A3: root v2 giving ${role} threshold 2 with one key is accepted, ${role} refused until a repaired root v3`, async () => {
+      await expectUnverifiableUntilRepaired(
+        role,
+        (root) => (root.roles[role].threshold = 2),
+        'threshold 2 exceeds the 1 distinct key(s) authorized for it',
+      );
     });
   }
 
-  it('A3: delegation with threshold 2 and one key is rejected with the delegating targets', async () => {
-    await expectIllegalDelegationThreshold(2);
+  it('A3: root v2 giving root threshold 2 with one key cannot verify itself: refused, then the honest v2 is accepted', async () => {
+    await expectIllegalRootThreshold('root', 2, 'threshold 2 exceeds the 1 distinct key(s)', UnmetThresholdError, 'unmet_threshold');
+  });
+
+  it('A3: delegation with threshold 2 and one key: the delegating targets is accepted, the delegated role refused', async () => {
+    const sim = simWithDelegation();
+    const client = await honestClient(sim);
+    delegationOf(sim, 'supplier').threshold = 2;
+    sim.release();
+    // The refresh inside succeeds: the delegating targets is not refused for its delegation.
+    const err = await expectLookupRejected(client, UnmetThresholdError, 'unmet_threshold');
+    expect(err.role).toBe('supplier');
+    expect(err.message).toContain('threshold 2 exceeds the 1 distinct key(s)');
+    delegationOf(sim, 'supplier').threshold = 1;
+    sim.release();
+    await expectHonestLookup(client, sim);
   });
 });
 
@@ -334,19 +403,17 @@ describe('A6: one public key under two keyids', () => {
     });
   }
 
-  it('A6: a threshold of 2 over two keyids of one key is illegal (it can never be met)', async () => {
-    const sim = new RepositorySimulator();
-    const client = await honestClient(sim);
-    nextVersion(sim, 'root');
-    const attacked = copyOf(sim, 'root') as { keys: Record<string, TufKey>; roles: Record<string, { keyids: string[]; threshold: number }> };
-    const key = signersOf(sim, 'timestamp')[0]!;
-    const alias = aliasOf(key);
-    attacked.keys[alias.keyid] = alias.tuf;
-    attacked.roles.timestamp = { keyids: [key.keyid, alias.keyid], threshold: 2 };
-    serveResigned(sim, 'root', attacked);
-    const err = await expectRefreshRejected(client, sim, 'root', IllegalThresholdError, 'illegal_threshold');
-    expect(err.message).toContain('1 distinct key(s)');
-    await expectHonestRefresh(client, sim, 'root');
+  it('A6: a threshold of 2 over two keyids of one key can never be met: the root is accepted, timestamp refused', async () => {
+    await expectUnverifiableUntilRepaired(
+      'timestamp',
+      (root, sim) => {
+        const key = signersOf(sim, 'timestamp')[0]!;
+        const alias = aliasOf(key);
+        root.keys[alias.keyid] = alias.tuf as MutableRoot['keys'][string];
+        root.roles.timestamp = { keyids: [key.keyid, alias.keyid], threshold: 2 };
+      },
+      'threshold 2 exceeds the 1 distinct key(s)',
+    );
   });
 });
 

@@ -161,7 +161,13 @@ function checkKeys(f: Fields, value: Json, path: string, context: ErrorContext):
   return keys as Record<string, TufKey>;
 }
 
-/** keyids unique and known; threshold an integer >= 1 that the listed keys can meet (A3, A5, A7). */
+/**
+ * keyids unique and known; threshold an integer >= 1 (A5, A7). A threshold above the number of
+ * distinct keys is NOT refused here (A3): it makes only that role's metadata unverifiable, which the
+ * trusted set reports when it verifies the role. Refusing the whole root for it would strand a client
+ * on root N-1, since root versions must follow one another and a repaired N+1 could never be reached
+ * (python-tuf and tuf-js accept such a root too).
+ */
 function checkRoleKeys(
   f: Fields,
   role: JsonObject,
@@ -181,13 +187,6 @@ function checkRoleKeys(
   const threshold = role.threshold;
   if (typeof threshold !== 'number' || !Number.isSafeInteger(threshold) || threshold < 1) {
     throw new IllegalThresholdError(`${path}.threshold must be an integer >= 1, got ${JSON.stringify(threshold)}`, context);
-  }
-  const distinctKeys = new Set(keyids.map((k) => keys[k]!.keyval.public));
-  if (threshold > distinctKeys.size) {
-    throw new IllegalThresholdError(
-      `${path}.threshold ${threshold} can never be met by ${distinctKeys.size} distinct key(s)`,
-      context,
-    );
   }
 }
 
