@@ -16,6 +16,7 @@ import { passphraseFrom, type CliEnvironment } from '../cli/environment.js';
 import { caOption, clientTlsFromFiles } from '../cli/tls-args.js';
 import type { ClientTlsConfig } from '../client/tls-client.js';
 import { TOP_LEVEL_ROLES, type TopLevelRole } from '../core/metadata/types.js';
+import { formatDiff } from './diff.js';
 import { describeExpiry } from './duration.js';
 import { shortKeyId } from './hints.js';
 import { describeSigned, readSigningRequest, signSigningRequest } from './signing-request.js';
@@ -546,6 +547,33 @@ interface RoleArgs extends WorkspaceArgs {
   readonly role: string;
 }
 
+interface DiffArgs extends WorkspaceArgs {
+  readonly role?: string | undefined;
+  readonly json: boolean;
+}
+
+function diffCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, DiffArgs> {
+  return {
+    command: 'diff',
+    describe: 'what a signature would approve: each staged role against the published one (version, expiry, keys and thresholds, delegations, images with lengths, hashes and custom fields)',
+    builder: (yargs) =>
+      withWorkspace(yargs, io)
+        .option('role', { type: 'string', requiresArg: true, describe: 'only this role (default: every staged role)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the diff as JSON (full keyids and hashes)' })
+        .example(`$0 ${options.repository} diff`, 'review before `sign`: + added, - removed, ~ changed')
+        .example(`$0 ${options.repository} diff --role targets --json`, 'the same for scripts') as Argv<DiffArgs>,
+    handler: (argv) => {
+      const ws = openWorkspace(io, argv, options.repository);
+      const diff = ws.diff(argv.role);
+      if (argv.role !== undefined && diff.roles.length === 0) {
+        throw new WorkspaceError(`nothing is staged for ${argv.role}`, { repository: ws.repository, role: argv.role });
+      }
+      if (argv.json) printJson(io, diff);
+      else for (const line of formatDiff(diff)) io.print(line);
+    },
+  };
+}
+
 function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RoleArgs> {
   return {
     command: 'discard',
@@ -725,6 +753,7 @@ export function workspaceCommands(io: WorkspaceCliEnvironment, options: Workspac
     rootCommand(io, options),
     signCommand(io, options),
     statusCommand(io, options),
+    diffCommand(io, options),
     discardCommand(io, options),
     signRequestCommand(io, options),
     options.pull ?? pullCommand(io, options),

@@ -15,6 +15,7 @@ import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 import { delegationOf, signingAuthorities, type SigningAuthority } from './authority.js';
 import { resolveExpiry } from './duration.js';
 import { DEFAULT_EXPIRY_POLICY, WorkspaceFiles, type ExpiryPolicy, type ImageSource, type WorkspaceConfig } from './files.js';
+import { workspaceDiff, type WorkspaceDiff } from './diff.js';
 import { commandHint } from './hints.js';
 import type { ImageOrigin } from './image-manifest.js';
 import { pullWorkspace, type PullOptions, type PullResult } from './pull.js';
@@ -351,6 +352,12 @@ export class Workspace {
 
   // -------------------------------------------------------------------------------------------
   // State, readiness, publishing.
+
+  /** What signing the staged roles (or `role`) would approve, against what is published. */
+  diff(role?: string): WorkspaceDiff {
+    if (role !== undefined) checkStagedRoleName(role);
+    return workspaceDiff(this.files, role);
+  }
 
   status(): WorkspaceStatus {
     return workspaceStatus(this.files, this.clock.now());
