@@ -7,7 +7,7 @@
 // fetches sign them as they are. Published roots are frozen bytes, as on a real repository.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { canonicalBytes } from '../../shared/core/canonical.js';
+import { canonicalBytes, wireBytes } from '../../shared/core/canonical.js';
 import { PrivateKey, type TufKey } from '../../shared/core/crypto/keys.js';
 import { RemoteNotFoundError, DownloadLengthError } from '../../shared/core/errors.js';
 import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/client/fetcher.js';
@@ -144,10 +144,14 @@ export class RepositorySimulator implements Fetcher {
     return bytes;
   }
 
-  /** Signs `signed` with `keys` into canonical envelope bytes (no validity checks: tests sign bad things too). */
+  /**
+   * Signs `signed` with `keys` over its canonical bytes and serves the envelope as a repository of
+   * this project does, in wire form (control characters escaped; otherwise the canonical bytes).
+   * No validity checks: tests sign bad things too.
+   */
   sign(signed: object, keys: readonly PrivateKey[]): Buffer {
     const bytes = canonicalBytes(signed);
-    return canonicalBytes({ signed, signatures: keys.map((k) => ({ keyid: k.keyid, sig: k.sign(bytes) })) });
+    return wireBytes({ signed, signatures: keys.map((k) => ({ keyid: k.keyid, sig: k.sign(bytes) })) });
   }
 
   signedRole(role: string): Buffer {

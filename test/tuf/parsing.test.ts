@@ -810,15 +810,20 @@ describe('J10: Unicode and multibyte names', () => {
     }
   });
 
-  it('J10: names whose order differs by UTF-16 unit and by code point are refused, not mis-verified', () => {
-    // RFC 8785 sorts "🚗" (D83D DE97) before "Ａ" (FF21); OLPC canonical JSON, by code point, after.
-    // No signature could mean the same bytes to both, so the file is malformed (shared/core/canonical.ts).
-    const doc = validDoc('targets');
-    const targets = doc.signed.targets as JsonObject;
-    const entry = targets['ecu/fw.bin']!;
-    targets['🚗.bin'] = entry;
-    targets['Ａ.bin'] = entry;
-    expectParseError(doc, 'targets', MalformedMetadataError, 'malformed_metadata', 'sort differently');
+  it('J10: names whose order differs by UTF-16 unit and by code point are signed in code point order, as python-tuf and go-tuf sign', async () => {
+    // RFC 8785 (and tuf-js) sort "🚗" (D83D DE97) before "Ａ" (FF21); OLPC canonical JSON as
+    // securesystemslib and go-securesystemslib write it, by code point, after (shared/core/canonical.ts).
+    const sim = new RepositorySimulator();
+    sim.addTarget('🚗.bin', 'car');
+    sim.addTarget('Ａ.bin', 'fullwidth A');
+    sim.release();
+    const client = newClient(sim);
+    const updater = client.newUpdater();
+    await updater.refresh();
+    expect((await updater.findTarget('🚗.bin')).target.length).toBe(3);
+    expect((await updater.findTarget('Ａ.bin')).target.length).toBe('fullwidth A'.length);
+    const signedText = Buffer.from(parseMetadata(sim.signedRole('targets'), 'targets').signedBytes).toString('utf8');
+    expect(signedText.indexOf('"Ａ.bin"')).toBeLessThan(signedText.indexOf('"🚗.bin"'));
   });
 });
 
