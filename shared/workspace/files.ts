@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { canonicalBytes } from '../core/canonical.js';
+import { wireBytes } from '../core/canonical.js';
 import { CanonicalJsonError, StorageError, WorkspaceError } from '../core/errors.js';
 import { writeFileAtomic } from '../files/fs-atomic.js';
 import { FileMetadataStore } from '../client/metadata-store.js';
@@ -187,7 +187,7 @@ export class WorkspaceFiles {
     const value = readJson(path, `staged ${role}`);
     let bytes: Buffer;
     try {
-      bytes = canonicalBytes(value);
+      bytes = wireBytes(value);
     } catch (err) {
       if (!(err instanceof CanonicalJsonError)) throw err;
       throw new WorkspaceError(`staged ${role} in ${path} cannot be signed as it is: ${err.message}`, { cause: err, role });

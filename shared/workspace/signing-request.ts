@@ -4,7 +4,7 @@
 // staged bytes and the role's authority. The SHA-256 of the bytes is printed at both ends so the two
 // people can compare it over a channel the file did not travel (go-tuf #205, RSTUF #349).
 import { createHash } from 'node:crypto';
-import { canonicalBytes } from '../core/canonical.js';
+import { canonicalBytes, wireBytes, wireBytesOfCanonical } from '../core/canonical.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PrivateKey } from '../core/crypto/keys.js';
 import { CanonicalJsonError, SigningRequestError, UnauthorizedSignerError, WorkspaceError } from '../core/errors.js';
@@ -113,7 +113,8 @@ export function readSigningRequest(text: string): VerifiedSigningRequest {
   if (sha256Hex(bytes) !== request.sha256) {
     requestFail(`was altered or corrupted: its bytes hash to ${sha256Hex(bytes)}, not the ${request.sha256} it states. Do not sign it; ask for a new request`);
   }
-  const signed = parseJsonBytes(bytes, { role: request.role });
+  // Canonical bytes leave control characters raw, which JSON.parse refuses: parse their wire form.
+  const signed = parseJsonBytes(wireBytesOfCanonical(bytes), { role: request.role });
   let canonical: Buffer;
   try {
     canonical = canonicalBytes(signed);
@@ -123,7 +124,7 @@ export function readSigningRequest(text: string): VerifiedSigningRequest {
   }
   if (!canonical.equals(bytes)) requestFail('bytes are not canonical JSON: a signature over them would not verify anywhere');
   const type = metadataTypeOf(request.role);
-  const parsed = parseMetadata(canonicalBytes({ signed, signatures: [] }), type, { repository: request.repository, role: request.role });
+  const parsed = parseMetadata(wireBytes({ signed, signatures: [] }), type, { repository: request.repository, role: request.role });
   if (parsed.signed.version !== request.version) requestFail(`says version ${request.version} but its bytes hold version ${parsed.signed.version}`);
   if (parsed.signed.expires !== request.expires) requestFail(`says it expires ${request.expires} but its bytes say ${parsed.signed.expires}`);
   return { request, bytes, signed: parsed.signed };

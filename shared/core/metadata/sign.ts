@@ -3,7 +3,7 @@
 // Threshold counting is the check peers got wrong most often (six CVEs, docs/threat-model.md
 // advisories): here a key counts once however many signatures or keyids it appears under, only keys
 // the role authorizes count, and a malformed signature simply does not count.
-import { canonicalBytes } from '../canonical.js';
+import { canonicalBytes, wireBytes } from '../canonical.js';
 import type { Ed25519Backend } from '../crypto/ed25519.js';
 import { PublicKey, type PrivateKey, type TufKey } from '../crypto/keys.js';
 import { MalformedKeyError, UnmetThresholdError, UnsupportedKeyError, WeakKeyError, type ErrorContext } from '../errors.js';
@@ -88,7 +88,10 @@ export function addSignature<T extends AnySigned>(envelope: SignedEnvelope<T>, k
   };
 }
 
-/** The bytes a repository serves: canonical JSON of the whole envelope (J9: stable bytes). */
+/**
+ * The bytes a repository serves: the whole envelope in wire form (J9: stable bytes), which is its
+ * canonical JSON unless a string holds a control character, escaped here so the file parses.
+ */
 export function serializeMetadata(envelope: SignedEnvelope): Buffer {
-  return canonicalBytes(envelope);
+  return wireBytes(envelope);
 }
