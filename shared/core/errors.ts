@@ -51,7 +51,7 @@ export class MalformedMetadataError extends UptaneError {
   readonly kind = 'attack';
 }
 
-/** A value that canonical JSON cannot represent identically in RFC 8785 and OLPC forms. */
+/** A value with no canonical JSON form: a fraction, an unsafe integer, a lone surrogate, a non-plain object, or nesting too deep. */
 export class CanonicalJsonError extends UptaneError {
   readonly code = 'non_canonical_json';
   readonly kind = 'attack';
