@@ -17,6 +17,7 @@ import { caOption, clientTlsFromFiles } from '../cli/tls-args.js';
 import type { ClientTlsConfig } from '../client/tls-client.js';
 import { TOP_LEVEL_ROLES, type TopLevelRole } from '../core/metadata/types.js';
 import { formatDiff } from './diff.js';
+import { formatStatus, statusVerdict } from './status.js';
 import { describeExpiry } from './duration.js';
 import { shortKeyId } from './hints.js';
 import { describeSigned, readSigningRequest, signSigningRequest } from './signing-request.js';
@@ -30,6 +31,12 @@ export interface WorkspaceCliEnvironment extends CliEnvironment {
   readonly progress?: (line: string) => void;
   /** Time used for expiry and checks; default: the system clock. */
   readonly clock?: Clock;
+  /** Sets the exit status of a command that succeeded with a verdict (`status`); default: process.exitCode. */
+  readonly setExitCode?: (code: number) => void;
+}
+
+function setProcessExitCode(code: number): void {
+  process.exitCode = code;
 }
 
 /** The server's online public keys, by role (at least those of WorkspaceCommandOptions.onlineRoles). */
@@ -524,6 +531,7 @@ function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
 
 interface StatusArgs extends WorkspaceArgs {
   readonly json: boolean;
+  readonly check: boolean;
 }
 
 function statusCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, StatusArgs> {
@@ -532,13 +540,21 @@ function statusCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOpt
     describe: 'per role: staged version against published, expiry, who signed, who is still missing, ready to push',
     builder: (yargs) =>
       withWorkspace(yargs, io)
-        .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON (full keyids)' })
+        .option('json', { type: 'boolean', default: false, describe: 'print the status as JSON (full keyids), with "verdict" and its "exitCode"' })
+        .option('check', { type: 'boolean', default: false, describe: 'exit with the verdict\'s status (below) instead of 0, for scripts and scheduled jobs' })
         .example(`$0 ${options.repository} status`, 'what is staged and what it still needs')
-        .example(`$0 ${options.repository} status --json`, 'the same, for scripts') as Argv<StatusArgs>,
+        .example(`$0 ${options.repository} status --check || echo "not ready: $?"`, 'fail unless everything staged can be pushed')
+        .example(`$0 ${options.repository} status --json`, 'the same, for scripts')
+        .epilogue(
+          'Exit status with --check: 0 ready to push (or nothing staged and nothing expired), 3 signatures missing, 4 a staged or published role has expired, 5 a staged role cannot be pushed for another reason; 1 when the command itself fails (without --check too).',
+        ) as Argv<StatusArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
-      if (argv.json) printJson(io, ws.status());
-      else for (const line of ws.formatStatus()) io.print(line);
+      const status = ws.status();
+      const { verdict, exitCode } = statusVerdict(status);
+      if (argv.json) printJson(io, { ...status, verdict, exitCode });
+      else for (const line of formatStatus(status)) io.print(line);
+      if (argv.check) (io.setExitCode ?? setProcessExitCode)(exitCode);
     },
   };
 }

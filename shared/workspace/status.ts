@@ -172,3 +172,24 @@ export function formatStatus(status: WorkspaceStatus): string[] {
   }
   return lines;
 }
+
+/**
+ * The exit status of `status`, so a script or a scheduled job can act without parsing text: 0 when
+ * every staged role is ready to push (or nothing is staged and nothing published has expired);
+ * 3 when signatures are all that is missing; 4 when a staged or published role has expired (re-sign
+ * it); 5 when a staged role cannot be pushed for another reason (its problems say why). 1 stays what
+ * every command returns when it fails. The worst verdict wins: 5, then 4, then 3.
+ */
+export const STATUS_EXIT = { ready: 0, failed: 1, missingSignatures: 3, expired: 4, notPushable: 5 } as const;
+
+export type StatusVerdict = 'ready' | 'nothing-staged' | 'missing-signatures' | 'expired' | 'not-pushable';
+
+export function statusVerdict(status: WorkspaceStatus): { verdict: StatusVerdict; exitCode: number } {
+  const problems = status.roles.flatMap((r) => r.staged?.problems ?? []);
+  if (problems.some((p) => p.code !== 'unmet_threshold' && p.code !== 'expired')) return { verdict: 'not-pushable', exitCode: STATUS_EXIT.notPushable };
+  if (problems.some((p) => p.code === 'expired') || status.roles.some((r) => r.published?.expired === true && r.staged === undefined)) {
+    return { verdict: 'expired', exitCode: STATUS_EXIT.expired };
+  }
+  if (problems.length > 0) return { verdict: 'missing-signatures', exitCode: STATUS_EXIT.missingSignatures };
+  return status.roles.some((r) => r.staged !== undefined) ? { verdict: 'ready', exitCode: STATUS_EXIT.ready } : { verdict: 'nothing-staged', exitCode: STATUS_EXIT.ready };
+}

@@ -1,0 +1,130 @@
+// `uptane image targets add` of many files and of a manifest, `diff` and `status --check`, through
+// the real binary (dist/cli.js, built once by the global setup) in a temp folder. The library
+// behaviour is covered in targets-scale.test.ts, diff.test.ts and status-verdict.test.ts; this file
+// checks what only the command adds: its arguments, its output, and its exit status.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(REPO_ROOT, 'dist', 'cli.js');
+
+interface RunResult {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let dir: string;
+
+function uptane(...args: string[]): Promise<RunResult> {
+  const env: Record<string, string | undefined> = { ...process.env };
+  delete env.UPTANE_WORKSPACE;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill(), 60_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+async function ok(...args: string[]): Promise<string> {
+  const run = await uptane(...args);
+  if (run.status !== 0) throw new Error(`uptane ${args.join(' ')} exited ${String(run.status)}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`);
+  return run.stdout;
+}
+
+/** Every file of the workspace with its bytes: "unchanged" means exactly this. */
+function snapshot(ws: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const sub of ['staged', 'sources']) {
+    for (const name of readdirSync(join(dir, ws, sub))) out[`${sub}/${name}`] = readFileSync(join(dir, ws, sub, name), 'utf8');
+  }
+  return out;
+}
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'uptane-targets-cli-'));
+  mkdirSync(join(dir, 'build', 'bcm'), { recursive: true });
+  for (const name of ['front.bin', 'rear.bin', 'roof.bin']) writeFileSync(join(dir, 'build', 'bcm', name), `image ${name}`);
+  writeFileSync(join(dir, 'build', 'ecm.bin'), 'engine image');
+  await ok('image', 'init', '-w', 'ws');
+});
+
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('uptane image targets add', () => {
+  it('stages many files in one edit, named with --name-prefix', async () => {
+    const out = await ok('image', 'targets', 'add', 'build/bcm/front.bin', 'build/bcm/rear.bin', 'build/bcm/roof.bin', '-w', 'ws', '--name-prefix', 'body/', '--hardware-id', 'bcm-2', '--release-counter', '7');
+    expect(out).toContain('3 images in targets: 3 added, 0 replaced, 0 unchanged');
+    expect(out).toContain('staged targets v1');
+    const json = JSON.parse(await ok('image', 'diff', '-w', 'ws', '--json')) as { roles: Array<{ targetsAdded: Array<{ name: string; custom: unknown }> }> };
+    expect(json.roles[0]!.targetsAdded.map((t) => t.name)).toEqual(['body/front.bin', 'body/rear.bin', 'body/roof.bin']);
+    expect(json.roles[0]!.targetsAdded[0]!.custom).toEqual({ hardwareIds: ['bcm-2'], releaseCounter: 7 });
+  });
+
+  it('refuses --name with several files, and FILEs without their fields', async () => {
+    const named = await uptane('image', 'targets', 'add', 'build/bcm/front.bin', 'build/bcm/rear.bin', '-w', 'ws', '--name', 'x.bin', '--hardware-id', 'b', '--release-counter', '1');
+    expect(named.status).toBe(1);
+    expect(named.stderr).toContain('--name-prefix');
+    const bare = await uptane('image', 'targets', 'add', 'build/ecm.bin', '-w', 'ws', '--release-counter', '1');
+    expect(bare.status).toBe(1);
+    expect(bare.stderr).toContain('--hardware-id is required');
+  });
+
+  it('stages a JSON Lines manifest, --json listing every image', async () => {
+    writeFileSync(
+      join(dir, 'build', 'release.jsonl'),
+      '{"path": "ecm.bin", "name": "engine/ecm-2.1.bin", "hardwareIds": ["ecm-x1"], "releaseCounter": 21, "custom": {"build": "2026.12.1"}}\n{"path": "bcm/front.bin", "hardwareIds": ["bcm-2"], "releaseCounter": 7}\n',
+    );
+    const json = JSON.parse(await ok('image', 'targets', 'add', '-w', 'ws', '--from-manifest', 'build/release.jsonl', '--json')) as {
+      version: number;
+      images: Array<{ name: string; status: string; length: number; custom: unknown }>;
+    };
+    expect(json.version).toBe(1);
+    expect(json.images.map((i) => [i.name, i.status, i.length])).toEqual([
+      ['engine/ecm-2.1.bin', 'added', 12],
+      ['front.bin', 'added', 15],
+    ]);
+    expect(json.images[0]!.custom).toEqual({ build: '2026.12.1', hardwareIds: ['ecm-x1'], releaseCounter: 21 });
+  });
+
+  it('refuses a manifest with one bad line, naming it, and changes nothing', async () => {
+    await ok('image', 'targets', 'add', 'build/ecm.bin', '-w', 'ws', '--hardware-id', 'ecm-x1', '--release-counter', '1');
+    const before = snapshot('ws');
+    writeFileSync(join(dir, 'build', 'bad.jsonl'), '{"path": "bcm/front.bin", "hardwareIds": ["bcm-2"], "releaseCounter": 7}\n\n{"path": "bcm/rear.bin", "hardwareIds": ["bcm-2"], "releaseCountr": 7}\n');
+    const run = await uptane('image', 'targets', 'add', '-w', 'ws', '--from-manifest', 'build/bad.jsonl');
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('build/bad.jsonl line 3: unknown key "releaseCountr"');
+    expect(snapshot('ws')).toEqual(before);
+    const both = await uptane('image', 'targets', 'add', 'build/ecm.bin', '-w', 'ws', '--from-manifest', 'build/bad.jsonl');
+    expect(both.status).toBe(1);
+    expect(both.stderr).toContain('drop FILE arguments');
+  });
+});
+
+describe('uptane image diff and status --check', () => {
+  it('shows the staged images and exits with the verdict only when asked', async () => {
+    await ok('image', 'targets', 'add', 'build/ecm.bin', '-w', 'ws', '--name', 'engine/ecm.bin', '--hardware-id', 'ecm-x1', '--release-counter', '3');
+    const diff = await ok('image', 'diff', '-w', 'ws');
+    expect(diff).toContain('targets v1 (never published)');
+    expect(diff).toMatch(/\+ engine\/ecm\.bin: 12 bytes, sha256 [0-9a-f]{64}/);
+    // No root in this workspace: targets cannot be checked against anything, so it is not pushable.
+    expect((await uptane('image', 'status', '-w', 'ws')).status).toBe(0);
+    const checked = await uptane('image', 'status', '-w', 'ws', '--check', '--json');
+    expect(checked.status).toBe(5);
+    expect(JSON.parse(checked.stdout)).toMatchObject({ verdict: 'not-pushable', exitCode: 5 });
+    const none = await uptane('image', 'diff', '-w', 'ws', '--role', 'acme');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('nothing is staged for acme');
+  });
+});
