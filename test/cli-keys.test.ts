@@ -70,6 +70,7 @@ describe('uptane keys generate', () => {
     const printed = JSON.parse(run.stdout) as Record<string, string>;
     expect(printed).toEqual({
       keyid: expect.stringMatching(HEX64),
+      type: 'ed25519',
       public: expect.stringMatching(HEX64),
       file: 'targets.pem',
       publicOut: 'targets.pub.json',
@@ -78,6 +79,20 @@ describe('uptane keys generate', () => {
     expect(tuf).toEqual({ keytype: 'ed25519', scheme: 'ed25519', keyval: { public: printed.public } });
     expect(computeKeyId(tuf)).toBe(printed.keyid);
     expect(loadPrivateKey(join(dir, 'targets.pem')).keyid).toBe(printed.keyid);
+  });
+
+  it('--type ecdsa-p256 and rsa-3072 write PKCS#8 keys whose TUF key JSON holds a PEM SubjectPublicKeyInfo', () => {
+    for (const [type, scheme] of [['ecdsa-p256', 'ecdsa-sha2-nistp256'], ['ecdsa-p384', 'ecdsa-sha2-nistp384'], ['rsa-3072', 'rsassa-pss-sha256']] as const) {
+      const run = uptane(['keys', 'generate', `${type}.pem`, '--type', type, '--public-out', `${type}.pub.json`, '--json']);
+      expect(run.status).toBe(0);
+      const printed = JSON.parse(run.stdout) as Record<string, string>;
+      expect(printed.type).toBe(type);
+      const tuf = JSON.parse(readFileSync(join(dir, `${type}.pub.json`), 'utf8')) as TufKey;
+      expect(tuf.scheme).toBe(scheme);
+      expect(tuf.keyval.public).toMatch(/^-----BEGIN PUBLIC KEY-----\n/);
+      expect(loadPrivateKey(join(dir, `${type}.pem`)).publicKey.tuf).toEqual(tuf);
+    }
+    expect(uptane(['keys', 'generate', 'x.pem', '--type', 'dsa']).status).toBe(1);
   });
 
   it('generates a different key each time', () => {

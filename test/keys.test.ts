@@ -250,12 +250,25 @@ describe('loadPublicKey', () => {
     ['an empty object', '{}'],
     ['keyval without public', '{"keytype":"ed25519","scheme":"ed25519","keyval":{}}'],
     ['a numeric public key', '{"keytype":"ed25519","scheme":"ed25519","keyval":{"public":7}}'],
-    ['a PEM of another curve', generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }).toString()],
+    ['a PEM of a curve no scheme uses (secp256k1)', generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'pem', type: 'spki' }).toString()],
+    ['a PEM of an RSA key too small to trust', generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ format: 'pem', type: 'spki' }).toString()],
     ['random text', 'hello'],
   ])('rejects %s with a KeyFileError', (_name, content) => {
     const file = join(dir, 'bad');
     writeFileSync(file, content);
     expectKeyFileError(() => loadPublicKey(file));
+  });
+
+  it('reads ECDSA P-256/P-384 and RSA SPKI PEM files as keys of their scheme, the same as their private key files', () => {
+    for (const type of ['ecdsa-p256', 'ecdsa-p384', 'rsa-3072'] as const) {
+      const key = PrivateKey.generate(type);
+      const file = join(dir, `${type}.pub.pem`);
+      writeFileSync(file, key.publicKey.toPem());
+      expect(loadPublicKey(file).tuf).toEqual(key.publicKey.tuf);
+      const privateFile = join(dir, `${type}.pem`);
+      writeFileSync(privateFile, key.toPem());
+      expect(loadPublicKey(privateFile).tuf).toEqual(key.publicKey.tuf);
+    }
   });
 
   it('rejects a TUF key JSON of another type with UnsupportedKeyError', () => {

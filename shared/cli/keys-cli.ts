@@ -1,4 +1,6 @@
-// `uptane keys ...`: make Ed25519 key files and show what a key file holds (keyid, public key, the
+// `uptane keys ...`: make key files (Ed25519 by default; ECDSA P-256/P-384 or RSA-3072 with --type,
+// for roles whose keys live in an HSM or KMS and ECUs whose hardware signs only with ECDSA) and show
+// what a key file holds (keyid, public key, the
 // TUF key object to paste into metadata). The root `cli.ts` registers this group; the environment
 // and the output stream are passed in, because only cli.ts files read process.env
 // (docs/code-style.md R3).
@@ -7,7 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { canonicalJson } from '../core/canonical.js';
 import { printJson } from './cli-output.js';
 import { loadPrivateKey, loadPublicKey, savePrivateKey } from '../files/key-files.js';
-import { PrivateKey, type PublicKey } from '../core/crypto/keys.js';
+import { KEY_TYPES, type KeyType, PrivateKey, type PublicKey } from '../core/crypto/keys.js';
 import { KeyFileError } from '../core/errors.js';
 import { type CliEnvironment, passphraseFrom } from './environment.js';
 
@@ -17,6 +19,7 @@ interface PassphraseOption {
 
 interface GenerateArgs extends PassphraseOption {
   readonly file: string;
+  readonly type: KeyType;
   readonly publicOut?: string | undefined;
   readonly json: boolean;
 }
@@ -55,7 +58,7 @@ function generate(io: CliEnvironment, args: GenerateArgs): void {
     if (args.publicOut === args.file) throw new KeyFileError('--public-out must name a different file than the private key');
     refuseExisting(args.publicOut);
   }
-  const key = PrivateKey.generate();
+  const key = PrivateKey.generate(args.type);
   savePrivateKey(args.file, key, passphrase);
   if (args.publicOut !== undefined) {
     try {
@@ -64,9 +67,9 @@ function generate(io: CliEnvironment, args: GenerateArgs): void {
       throw new KeyFileError(`cannot write public key ${args.publicOut}: ${(err as Error).message}`, { cause: err });
     }
   }
-  const publicHex = key.publicKey.tuf.keyval.public;
+  const publicKey = key.publicKey.tuf.keyval.public;
   if (args.json) {
-    const result: Record<string, string> = { keyid: key.keyid, public: publicHex, file: args.file };
+    const result: Record<string, string> = { keyid: key.keyid, type: args.type, public: publicKey, file: args.file };
     if (args.publicOut !== undefined) result.publicOut = args.publicOut;
     printJson(io, result);
     return;
@@ -74,7 +77,19 @@ function generate(io: CliEnvironment, args: GenerateArgs): void {
   io.print(`wrote ${passphrase === undefined ? '' : 'encrypted '}private key ${args.file} (mode 0600)`);
   if (args.publicOut !== undefined) io.print(`wrote public key ${args.publicOut}`);
   io.print(`keyid:  ${key.keyid}`);
-  io.print(`public: ${publicHex}`);
+  printPublic(io, key.publicKey, 'public: ');
+}
+
+/** Ed25519's hex on the line; a PEM (ECDSA, RSA) as its own lines, as `openssl pkey -pubout` prints it. */
+function printPublic(io: CliEnvironment, key: PublicKey, label: string): void {
+  const text = key.tuf.keyval.public;
+  if (!text.includes('\n')) {
+    io.print(`${label}${text}`);
+    return;
+  }
+  // One print per line: print escapes control characters, line breaks included.
+  io.print(label.trimEnd());
+  for (const line of text.trimEnd().split('\n')) io.print(line);
 }
 
 function readKeyFile(
@@ -125,22 +140,29 @@ function show(io: CliEnvironment, args: ShowArgs): void {
   io.print(`keyid:   ${key.keyid}`);
   io.print(`keytype: ${key.tuf.keytype}`);
   io.print(`scheme:  ${key.tuf.scheme}`);
-  io.print(`public:  ${key.tuf.keyval.public}`);
-  io.print(`tuf key: ${canonicalJson(key.tuf)}`);
+  printPublic(io, key, 'public:  ');
+  // JSON.stringify, not canonical JSON: a PEM's line breaks must be escaped to paste into a file.
+  io.print(`tuf key: ${key.tuf.keyval.public.includes('\n') ? JSON.stringify(key.tuf) : canonicalJson(key.tuf)}`);
 }
 
 function generateCommand(io: CliEnvironment): CommandModule<object, GenerateArgs> {
   return {
     command: 'generate <file>',
-    describe: 'Generate an Ed25519 key pair and write the private key as PKCS#8 PEM (mode 0600)',
+    describe: 'Generate a key pair (Ed25519 unless --type says otherwise) and write the private key as PKCS#8 PEM (mode 0600)',
     builder: (yargs) =>
       withPassphraseOption(
         yargs
           .positional('file', { type: 'string', demandOption: true, describe: 'private key file to create; never overwritten' })
+          .option('type', {
+            choices: KEY_TYPES,
+            default: 'ed25519' as KeyType,
+            describe: 'key type: ed25519, ecdsa-p256 / ecdsa-p384 (scheme ecdsa-sha2-nistp256/384), rsa-3072 (rsassa-pss-sha256)',
+          })
           .option('public-out', { type: 'string', requiresArg: true, describe: 'also write the public key as TUF key JSON to this file' })
           .option('json', { type: 'boolean', default: false, describe: 'print {keyid, public, file} as JSON' })
           .example('$0 keys generate root.pem --public-out root.pub.json', 'a key, and its public TUF key JSON')
-          .example('$0 keys generate root.pem --passphrase-env ROOT_PASS', 'a key encrypted with $ROOT_PASS'),
+          .example('$0 keys generate root.pem --passphrase-env ROOT_PASS', 'a key encrypted with $ROOT_PASS')
+          .example('$0 keys generate ecu.pem --type ecdsa-p256', 'an ECDSA P-256 key, for hardware that signs only with ECDSA'),
         io,
         'to encrypt with',
       ) as Argv<GenerateArgs>,
@@ -170,7 +192,7 @@ function showCommand(io: CliEnvironment): CommandModule<object, ShowArgs> {
 /** The `keys` command group, for the root CLI: `.command(keysCommand(io))`. */
 export const keysCommand = (io: CliEnvironment): CommandModule<object, object> => ({
   command: 'keys',
-  describe: 'Generate and inspect Ed25519 key files',
+  describe: 'Generate and inspect key files (Ed25519, ECDSA P-256/P-384, RSA)',
   builder: (yargs) =>
     yargs
       .command(generateCommand(io))

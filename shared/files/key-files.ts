@@ -1,9 +1,11 @@
 // Private and public key files on disk: PKCS#8 PEM (optionally passphrase-encrypted, mode 0600),
-// SPKI PEM, or a TUF key JSON object. Kept apart from crypto/keys.ts so the pure TUF core does no
+// SPKI PEM, or a TUF key JSON object; Ed25519, ECDSA P-256/P-384 or RSA (signing RSA-PSS-SHA256). Kept apart from crypto/keys.ts so the pure TUF core does no
 // file I/O; servers, ECUs and CLIs read their keys through here.
 import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
+import { ecdsaSchemeForCurve } from '../core/crypto/ecdsa.js';
 import { PrivateKey, PublicKey, type TufKey } from '../core/crypto/keys.js';
+import { rsaPssSha256 } from '../core/crypto/rsa-pss.js';
 import { EncryptionKeyPair } from '../core/crypto/image-encryption.js';
 import { KeyFileError } from '../core/errors.js';
 
@@ -68,9 +70,17 @@ export function loadPublicKey(path: string): PublicKey {
   }
   try {
     const keyObject = createPublicKey(text);
-    const jwk = keyObject.export({ format: 'jwk' });
-    if (keyObject.asymmetricKeyType !== 'ed25519' || jwk.x === undefined) throw new KeyFileError('not an ed25519 key');
-    return PublicKey.fromBytes(Uint8Array.from(Buffer.from(jwk.x, 'base64url')));
+    const type = keyObject.asymmetricKeyType;
+    if (type === 'ed25519') {
+      const jwk = keyObject.export({ format: 'jwk' });
+      if (jwk.x === undefined) throw new KeyFileError('not an ed25519 key');
+      return PublicKey.fromBytes(Uint8Array.from(Buffer.from(jwk.x, 'base64url')));
+    }
+    // ECDSA and RSA keys go into metadata as securesystemslib writes them: the SPKI PEM, re-exported
+    // so a file with a private key or extra text still yields exactly one public key block.
+    const scheme = type === 'ec' ? ecdsaSchemeForCurve(keyObject) : type === 'rsa' ? rsaPssSha256 : undefined;
+    if (scheme === undefined) throw new KeyFileError(`not an ed25519, ecdsa P-256/P-384 or rsa key (found ${type ?? 'unknown'})`);
+    return PublicKey.fromPem(keyObject.export({ format: 'pem', type: 'spki' }).toString(), scheme);
   } catch (err) {
     if (err instanceof KeyFileError) throw err;
     throw new KeyFileError(`cannot read public key from ${path}: ${(err as Error).message}`, { cause: err });
