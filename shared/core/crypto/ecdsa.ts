@@ -5,7 +5,7 @@
 // element signs only with ECDSA, and for roles held in HSMs or cloud KMSs that offer no Ed25519.
 import { generateKeyPairSync, sign as nodeSign, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { MalformedKeyError } from '../errors.js';
-import type { PemScheme } from './signature-schemes.js';
+import type { PemScheme } from './pem-scheme.js';
 
 function ecdsaScheme(scheme: 'ecdsa-sha2-nistp256' | 'ecdsa-sha2-nistp384', curve: string, jwkCurve: string, hash: string): PemScheme {
   return {

@@ -5,7 +5,7 @@
 // do, so signatures made with the maximum salt length (other tools' default) verify too.
 import { constants, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { MalformedKeyError, WeakKeyError } from '../errors.js';
-import type { PemScheme } from './signature-schemes.js';
+import type { PemScheme } from './pem-scheme.js';
 
 /** Below this an RSA key is factorable by well-funded attackers within a key's lifetime (NIST SP 800-57). */
 export const MIN_RSA_BITS = 2048;

@@ -12,32 +12,11 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { MalformedKeyError } from '../errors.js';
 import { ecdsaP256, ecdsaP384 } from './ecdsa.js';
+import type { PemScheme } from './pem-scheme.js';
 import { rsaPssSha256 } from './rsa-pss.js';
 
-/** Every scheme this project verifies. */
-export const SCHEMES = ['ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'rsassa-pss-sha256'] as const;
-export type SchemeName = (typeof SCHEMES)[number];
+export { SCHEMES, type PemScheme, type SchemeName } from './pem-scheme.js';
 
-/** A scheme whose keys node:crypto holds as KeyObjects (everything but Ed25519). */
-export interface PemScheme {
-  readonly scheme: Exclude<SchemeName, 'ed25519'>;
-  /** The keytype this project writes for the scheme. */
-  readonly keytype: string;
-  /** Keytypes accepted for it (python-tuf also reads the legacy keytype "ecdsa-sha2-nistp256"). */
-  readonly keytypes: readonly string[];
-  /** Throws MalformedKeyError or WeakKeyError unless `key` (public or private) belongs to this scheme. */
-  check(key: KeyObject): void;
-  /**
-   * Key material as a string that is equal exactly when two keys are the same key, whatever their
-   * encoding (an EC point compressed or not): thresholds count keys by it (docs/threat-model.md A6).
-   */
-  identity(key: KeyObject): string;
-  verify(key: KeyObject, message: Uint8Array, signature: Uint8Array): boolean;
-  sign(privateKey: KeyObject, message: Uint8Array): Uint8Array;
-  generate(): KeyObject;
-}
-
-// The scheme modules import only types from here, so this is the one runtime edge between them.
 const registry = new Map<string, PemScheme>([ecdsaP256, ecdsaP384, rsaPssSha256].map((s) => [s.scheme, s]));
 
 /** The keytypes a scheme accepts; Ed25519's are fixed here so mismatches are found for it too. */
