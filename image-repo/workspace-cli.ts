@@ -9,6 +9,8 @@ import {
   openWorkspace,
   printStage,
   progressPrinter,
+  withJson,
+  type JsonArgs,
   serverUrlOf,
   withWorkspace,
   workspaceCommands,
@@ -191,7 +193,7 @@ const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, A
   },
 });
 
-interface RemoveArgs extends TargetsRoleArgs {
+interface RemoveArgs extends TargetsRoleArgs, JsonArgs {
   readonly name: string;
 }
 
@@ -199,16 +201,16 @@ const targetsRemoveCommand = (io: WorkspaceCliEnvironment): CommandModule<object
   command: 'remove <name>',
   describe: 'stage the removal of an image from targets (or a delegated role)',
   builder: (yargs) =>
-    withRole(withWorkspace(yargs, io))
+    withJson(withRole(withWorkspace(yargs, io)))
       .positional('name', { type: 'string', demandOption: true, describe: 'target name, as listed' })
       .example('$0 image targets remove engine/ecm-2.0.bin', 'stop offering an old image') as Argv<RemoveArgs>,
   handler: (argv) => {
     const ws = openWorkspace(io, argv);
-    printStage(io, ws, ws.removeImage(argv.name, argv.role), `removed ${argv.name} from ${argv.role}`);
+    printStage(io, ws, ws.removeImage(argv.name, argv.role), `removed ${argv.name} from ${argv.role}`, argv.json);
   },
 });
 
-interface ExpiresArgs extends TargetsRoleArgs {
+interface ExpiresArgs extends TargetsRoleArgs, JsonArgs {
   readonly when: string;
 }
 
@@ -216,13 +218,13 @@ const targetsExpiresCommand = (io: WorkspaceCliEnvironment): CommandModule<objec
   command: 'expires <when>',
   describe: 'stage a new expiry for targets or a delegated role (also how to re-sign before it expires)',
   builder: (yargs) =>
-    withRole(withWorkspace(yargs, io))
+    withJson(withRole(withWorkspace(yargs, io)))
       .positional('when', { type: 'string', demandOption: true, describe: 'duration from now (90d, 12h, 1y, 2w, 1y30d) or a date (2027-06-30)' })
       .example('$0 image targets expires 90d', 'valid for 90 days from now')
       .example('$0 image targets expires 2027-01-31 --role acme', 'a delegated role until a date') as Argv<ExpiresArgs>,
   handler: (argv) => {
     const ws = openWorkspace(io, argv);
-    printStage(io, ws, ws.setExpires(argv.role, argv.when), `set the ${argv.role} expiry`);
+    printStage(io, ws, ws.setExpires(argv.role, argv.when), `set the ${argv.role} expiry`, argv.json);
   },
 });
 
@@ -239,7 +241,7 @@ const targetsCommand = (io: WorkspaceCliEnvironment): CommandModule<object, obje
   handler: () => undefined,
 });
 
-interface DelegateArgs extends WorkspaceArgs {
+interface DelegateArgs extends WorkspaceArgs, JsonArgs {
   readonly name: string;
   readonly key: string[];
   readonly path: string[];
@@ -252,7 +254,7 @@ const delegateCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Del
   command: 'delegate <name>',
   describe: 'stage a delegation from targets: images matching path patterns (and hardware ids) may be signed by a supplier\'s keys',
   builder: (yargs) =>
-    withWorkspace(yargs, io)
+    withJson(withWorkspace(yargs, io))
       .positional('name', { type: 'string', demandOption: true, describe: 'delegated role name, e.g. acme' })
       .option('path', { type: 'string', array: true, demandOption: true, describe: 'target name pattern (* and ? stay within one path segment), e.g. "acme/*"' })
       .option('key', { type: 'string', array: true, demandOption: true, describe: 'supplier public key file (repeat for several)' })
@@ -271,12 +273,13 @@ const delegateCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Del
       ...(argv.hardwareId !== undefined ? { hardwareIds: argv.hardwareId } : {}),
       terminating: argv.terminating,
     });
-    printStage(io, ws, result, `delegated ${argv.path.join(', ')} to ${argv.name} (${argv.threshold} of ${keys.map((k) => shortKeyId(k.keyid)).join(', ')})`);
+    printStage(io, ws, result, `delegated ${argv.path.join(', ')} to ${argv.name} (${argv.threshold} of ${keys.map((k) => shortKeyId(k.keyid)).join(', ')})`, argv.json);
+    if (argv.json) return;
     io.print(`after pushing targets, the supplier runs \`uptane image targets add FILE --role ${argv.name} ...\` in their own workspace`);
   },
 });
 
-interface UndelegateArgs extends WorkspaceArgs {
+interface UndelegateArgs extends WorkspaceArgs, JsonArgs {
   readonly name: string;
 }
 
@@ -284,16 +287,16 @@ const undelegateCommand = (io: WorkspaceCliEnvironment): CommandModule<object, U
   command: 'undelegate <name>',
   describe: 'stage the removal of a delegation from targets',
   builder: (yargs) =>
-    withWorkspace(yargs, io)
+    withJson(withWorkspace(yargs, io))
       .positional('name', { type: 'string', demandOption: true, describe: 'delegated role name' })
       .example('$0 image undelegate acme', 'Acme\'s images are no longer trusted after the next targets push') as Argv<UndelegateArgs>,
   handler: (argv) => {
     const ws = openWorkspace(io, argv);
-    printStage(io, ws, ws.undelegate(argv.name), `removed the delegation to ${argv.name}`);
+    printStage(io, ws, ws.undelegate(argv.name), `removed the delegation to ${argv.name}`, argv.json);
   },
 });
 
-interface PushArgs extends WorkspaceArgs {
+interface PushArgs extends WorkspaceArgs, JsonArgs {
   readonly role?: string[] | undefined;
   readonly tokenEnv: string;
   readonly server?: string | undefined;
@@ -304,7 +307,7 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
   command: 'push',
   describe: 'upload the staged images and publish the staged metadata (root, then targets, then delegated roles), after checking everything locally',
   builder: (yargs) =>
-    withWorkspace(yargs, io)
+    withJson(withWorkspace(yargs, io))
       .option('role', { type: 'string', array: true, describe: 'push only these staged roles (default: all)' })
       .option('token-env', {
         type: 'string',
@@ -332,8 +335,13 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
         if (!progress.has(name)) progress.set(name, progressPrinter(io, `uploading ${name}`));
         progress.get(name)!(sent, total);
       },
-      log: io.print,
+      // With --json, standard output holds the JSON alone: the push's log goes to standard error.
+      log: argv.json === true ? io.warn : io.print,
     }).finally(() => client.close());
+    if (argv.json) {
+      printJson(io, { server: url, ...result });
+      return;
+    }
     const uploaded = result.images.filter((i) => i.uploaded).length;
     io.print(`pushed to ${url}: ${uploaded} image(s) uploaded, ${result.images.length - uploaded} already there; ${result.published.map((p) => `${p.role} v${p.version}`).join(', ')} published`);
   },

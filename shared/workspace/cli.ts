@@ -204,9 +204,31 @@ export function printProgress(io: CliEnvironment, progress: readonly AuthorityPr
   }
 }
 
-/** Reports a staged edit: what changed, the version, dropped signatures, and what to do next. */
-export function printStage(io: CliEnvironment, ws: Workspace, result: StageResult, change: string): void {
+export interface JsonArgs {
+  readonly json?: boolean | undefined;
+}
+
+/** --json, for a command whose result scripts read. */
+export function withJson<T>(yargs: Argv<T>): Argv<T & JsonArgs> {
+  return yargs.option('json', { type: 'boolean', default: false, describe: 'print the result as JSON, for scripts' }) as unknown as Argv<T & JsonArgs>;
+}
+
+/** Reports a staged edit: what changed, the version, dropped signatures, and what to do next; with `json`, as one JSON object. */
+export function printStage(io: CliEnvironment, ws: Workspace, result: StageResult, change: string, json = false): void {
   const { role, signed } = result;
+  if (json) {
+    printJson(io, {
+      role,
+      change: result.changed ? change : null,
+      version: signed.version,
+      expires: signed.expires,
+      changed: result.changed,
+      started: result.started,
+      publishedVersion: result.publishedVersion,
+      droppedSignatures: result.droppedSignatures,
+    });
+    return;
+  }
   if (!result.changed) {
     io.print(`${role} v${signed.version}: nothing changed; signatures collected so far are kept`);
     return;
@@ -245,7 +267,7 @@ function resolveKeyId(keyids: readonly string[], given: string, role: string): s
 // ---------------------------------------------------------------------------------------------
 // init
 
-interface InitArgs extends WorkspaceArgs {
+interface InitArgs extends WorkspaceArgs, JsonArgs {
   readonly server?: string | undefined;
   readonly trustedRoot?: string | undefined;
 }
@@ -256,7 +278,7 @@ function initCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
     command: 'init',
     describe: `create an offline signing workspace for the ${options.repository} repository (a folder; nothing is sent anywhere)`,
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .option('server', { type: 'string', requiresArg: true, describe: 'repository server URL, used by push, pull and root create' })
         .option('trusted-root', {
           type: 'string',
@@ -273,6 +295,10 @@ function initCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         { repository: options.repository, ...(argv.server !== undefined ? { serverUrl: argv.server } : {}), ...(trustedRoot ? { trustedRoot } : {}) },
         io.clock,
       );
+      if (argv.json) {
+        printJson(io, { workspace: ws.dir, repository: ws.repository, serverUrl: ws.config.serverUrl ?? null, trustedRootVersion: ws.files.loadPublishedRoot()?.signed.version ?? null });
+        return;
+      }
       io.print(`created ${options.repository} workspace ${ws.dir}`);
       if (ws.config.serverUrl !== undefined) io.print(`server: ${ws.config.serverUrl}`);
       io.print(
@@ -287,7 +313,7 @@ function initCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
 // ---------------------------------------------------------------------------------------------
 // root
 
-interface RootCreateArgs extends WorkspaceArgs, TokenEnvArgs {
+interface RootCreateArgs extends WorkspaceArgs, TokenEnvArgs, JsonArgs {
   readonly rootKey: string[];
   readonly rootThreshold: number;
   readonly targetsKey?: string[] | undefined;
@@ -315,7 +341,7 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
     command: 'create',
     describe: `stage root version 1: offline root${online.includes('targets') ? '' : ' and targets'} keys, the server's online ${onlineText} keys`,
     builder: (yargs) =>
-      withOnlineKeysToken(withWorkspace(yargs, io), options)
+      withOnlineKeysToken(withJson(withWorkspace(yargs, io)), options)
         .option('root-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a root key (repeat for several)' })
         .option('root-threshold', { type: 'number', default: 1, describe: 'root signatures required' })
         .option('targets-key', {
@@ -352,20 +378,24 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
           if (key === undefined) throw new WorkspaceError(`${url} offers no online ${role} key: give --${role}-key`, { repository: options.repository, role: 'root' });
           keys[role] = [key];
         }
-        io.print(`online keys from ${url}: ${missing.map((role) => `${role} ${shortKeyId(keys[role][0]!.keyid)}`).join(', ')}`);
+        (argv.json === true ? io.warn : io.print)(`online keys from ${url}: ${missing.map((role) => `${role} ${shortKeyId(keys[role][0]!.keyid)}`).join(', ')}`);
       }
       const result = ws.createRoot({
         keys,
         thresholds: { root: argv.rootThreshold, targets: argv.targetsThreshold, timestamp: 1, snapshot: 1 },
         ...(argv.expires !== undefined ? { expires: argv.expires } : {}),
       });
+      if (argv.json) {
+        printJson(io, { role: 'root', version: result.signed.version, expires: result.signed.expires, roles: result.signed.roles });
+        return;
+      }
       for (const line of describeSigned(result.signed)) io.print(line);
       io.print(`staged root v1; next: sign it with ${argv.rootThreshold} root key(s): \`${ws.hint('sign --role root --key FILE')}\``);
     },
   };
 }
 
-interface RootKeyArgs extends WorkspaceArgs, TokenEnvArgs {
+interface RootKeyArgs extends WorkspaceArgs, TokenEnvArgs, JsonArgs {
   readonly role: string;
   readonly key?: string | undefined;
   readonly keyid?: string | undefined;
@@ -380,7 +410,7 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
     command: 'add-key',
     describe: 'stage a root change adding a key to a role (the next root version; old and new root keys must sign it)',
     builder: (yargs) =>
-      withOnlineKeysToken(withWorkspace(yargs, io), options)
+      withOnlineKeysToken(withJson(withWorkspace(yargs, io)), options)
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role to give the key to' })
         .option('key', { type: 'string', requiresArg: true, describe: 'public key file (TUF key JSON or PEM)' })
         .option('from-server', { type: 'boolean', describe: `${wordList(onlineRolesOf(options), 'or')}: the server's current online key` })
@@ -405,7 +435,7 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
       } else {
         throw new WorkspaceError(`give the key to add: --key FILE (or --from-server for ${wordList(onlineRolesOf(options))})`);
       }
-      printStage(io, ws, ws.addRootKey(role, key), `added ${role} key ${key.keyid}`);
+      printStage(io, ws, ws.addRootKey(role, key), `added ${role} key ${key.keyid}`, argv.json);
     },
   };
 }
@@ -416,7 +446,7 @@ function rootRemoveKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
     command: 'remove-key',
     describe: 'stage a root change removing a key from a role (revocation: clients stop trusting it at the next root)',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role to take the key from' })
         .option('keyid', { type: 'string', requiresArg: true, describe: 'keyid (or a prefix of 8+ characters, as status prints)' })
         .option('key', { type: 'string', requiresArg: true, describe: 'or the public key file' })
@@ -430,12 +460,12 @@ function rootRemoveKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
       if (argv.key !== undefined) keyid = loadPublicKey(argv.key).keyid;
       else if (argv.keyid !== undefined) keyid = resolveKeyId(root.signed.roles[role].keyids, argv.keyid, role);
       else throw new WorkspaceError('name the key to remove: --keyid ID or --key FILE');
-      printStage(io, ws, ws.removeRootKey(role, keyid), `removed ${role} key ${keyid}`);
+      printStage(io, ws, ws.removeRootKey(role, keyid), `removed ${role} key ${keyid}`, argv.json);
     },
   };
 }
 
-interface ThresholdArgs extends WorkspaceArgs {
+interface ThresholdArgs extends WorkspaceArgs, JsonArgs {
   readonly role: string;
   readonly threshold: number;
 }
@@ -445,19 +475,19 @@ function rootThresholdCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
     command: 'threshold <threshold>',
     describe: 'stage a root change setting how many of a role\'s keys must sign',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .positional('threshold', { type: 'number', demandOption: true, describe: 'signatures required (1 up to the role\'s key count)' })
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role whose threshold to set' })
         .example(`$0 ${options.repository} root threshold 2 --role targets`, 'require 2 targets signatures') as Argv<ThresholdArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const role = topLevelRole(argv.role);
-      printStage(io, ws, ws.setRootThreshold(role, argv.threshold), `set the ${role} threshold to ${argv.threshold}`);
+      printStage(io, ws, ws.setRootThreshold(role, argv.threshold), `set the ${role} threshold to ${argv.threshold}`, argv.json);
     },
   };
 }
 
-interface ExpiresArgs extends WorkspaceArgs {
+interface ExpiresArgs extends WorkspaceArgs, JsonArgs {
   readonly when: string;
 }
 
@@ -466,12 +496,12 @@ function rootExpiresCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
     command: 'expires <when>',
     describe: 'stage a root change setting its expiry (also how to re-sign a root before it expires)',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .positional('when', { type: 'string', demandOption: true, describe: 'duration from now (365d, 1y, 2w) or a date (2027-06-30)' })
         .example(`$0 ${options.repository} root expires 1y`, 'root valid for one more year') as Argv<ExpiresArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
-      printStage(io, ws, ws.setExpires('root', argv.when), `set the root expiry`);
+      printStage(io, ws, ws.setExpires('root', argv.when), `set the root expiry`, argv.json);
     },
   };
 }
@@ -497,7 +527,7 @@ function rootCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
 // ---------------------------------------------------------------------------------------------
 // sign, status, discard
 
-interface SignArgs extends WorkspaceArgs, PassphraseArgs {
+interface SignArgs extends WorkspaceArgs, PassphraseArgs, JsonArgs {
   readonly role: string;
   readonly key: string;
 }
@@ -513,11 +543,17 @@ function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
           .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
           .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM)' }),
       )
+        .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON (keyid, version, each authority\'s progress, readiness), for scripts' })
         .example(`${group} sign --role targets --key targets-1.pem`, 'the first of the targets signatures')
         .example(`${group} sign --role root --key root-1.pem --passphrase-env ROOT_PASS`, 'with an encrypted key') as Argv<SignArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const result = ws.sign(argv.role, loadSigningKey(io, argv.key, argv.passphraseEnv));
+      if (argv.json) {
+        const problems = ws.readinessProblems(argv.role);
+        printJson(io, { ...result, ready: problems.length === 0, problems: problems.map((p) => ({ code: p.code, message: p.message })) });
+        return;
+      }
       io.print(
         result.alreadySigned
           ? `${argv.role} v${result.version} already carries a valid signature by ${result.keyid}; nothing changed`
@@ -590,18 +626,19 @@ function diffCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
   };
 }
 
-function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RoleArgs> {
+function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RoleArgs & JsonArgs> {
   return {
     command: 'discard',
     describe: 'throw away the staged change of a role (and its signatures)',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
-        .example(`$0 ${options.repository} discard --role targets`, 'start the targets change over from the published version') as Argv<RoleArgs>,
+        .example(`$0 ${options.repository} discard --role targets`, 'start the targets change over from the published version') as Argv<RoleArgs & JsonArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       ws.discard(argv.role);
-      io.print(`discarded the staged ${argv.role}`);
+      if (argv.json) printJson(io, { role: argv.role, discarded: true });
+      else io.print(`discarded the staged ${argv.role}`);
     },
   };
 }
@@ -609,7 +646,7 @@ function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOp
 // ---------------------------------------------------------------------------------------------
 // Air-gapped signing requests
 
-interface ExportArgs extends RoleArgs {
+interface ExportArgs extends RoleArgs, JsonArgs {
   readonly out?: string | undefined;
 }
 
@@ -619,7 +656,7 @@ function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
     command: 'export',
     describe: 'write a signing request for a staged role, to carry to an offline signer',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
         .option('out', { type: 'string', requiresArg: true, describe: 'file to write; default <role>-v<version>.request.json' })
         .example(`${group} sign-request export --role targets --out /media/usb/targets.request.json`, 'for a signer on an air-gapped machine') as Argv<ExportArgs>,
@@ -628,6 +665,10 @@ function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
       const request = ws.exportSigningRequest(argv.role);
       const out = argv.out ?? `${argv.role}-v${request.version}.request.json`;
       writeNewFile(out, `${JSON.stringify(request, null, 2)}\n`);
+      if (argv.json) {
+        printJson(io, { file: out, role: request.role, version: request.version, keyids: request.keyids, sha256: request.sha256 });
+        return;
+      }
       io.print(`wrote signing request ${out} for ${request.role} v${request.version}`);
       io.print(`keys asked to sign: ${request.keyids.join(', ')}`);
       io.print(`SHA-256 of the bytes to sign: ${request.sha256}`);
@@ -637,7 +678,7 @@ function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
   };
 }
 
-interface RequestSignArgs extends PassphraseArgs {
+interface RequestSignArgs extends PassphraseArgs, JsonArgs {
   readonly request: string;
   readonly key: string;
   readonly out?: string | undefined;
@@ -651,7 +692,7 @@ function requestSignCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
     describe: 'sign a signing request with one key file; needs no workspace and no network (for the air-gapped machine)',
     builder: (yargs) =>
       withPassphrase(
-        yargs
+        withJson(yargs)
           .positional('request', { type: 'string', demandOption: true, describe: 'signing request file' })
           .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM)' })
           .option('out', { type: 'string', requiresArg: true, describe: 'signature file to write; default <request>.<keyid>.sig.json' })
@@ -661,21 +702,27 @@ function requestSignCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
     handler: (argv) => {
       const verified = readSigningRequest(readTextFile(argv.request, 'signing request'));
       const { request } = verified;
-      io.print(`${request.repository} repository, role ${request.role}; you are signing:`);
-      for (const line of describeSigned(verified.signed)) io.print(`  ${line}`);
-      io.print(`SHA-256 of the bytes: ${request.sha256}`);
+      // With --json the review still reaches the signer, on standard error; standard output holds the JSON.
+      const say = argv.json === true ? io.warn : io.print;
+      say(`${request.repository} repository, role ${request.role}; you are signing:`);
+      for (const line of describeSigned(verified.signed)) say(`  ${line}`);
+      say(`SHA-256 of the bytes: ${request.sha256}`);
       if (argv.expectSha256 !== undefined && argv.expectSha256.toLowerCase() !== request.sha256) {
         throw new WorkspaceError(`the request's SHA-256 is ${request.sha256}, not the ${argv.expectSha256} you were given: do not sign it; ask for a new request`);
       }
       const signature = signSigningRequest(verified, loadSigningKey(io, argv.key, argv.passphraseEnv));
       const out = argv.out ?? `${argv.request.replace(/(\.request)?\.json$/, '')}.${signature.keyid.slice(0, 12)}.sig.json`;
       writeNewFile(out, `${JSON.stringify(signature, null, 2)}\n`);
+      if (argv.json) {
+        printJson(io, { file: out, keyid: signature.keyid, role: request.role, version: request.version, sha256: request.sha256 });
+        return;
+      }
       io.print(`wrote signature ${out} by ${signature.keyid}; carry it back and run \`uptane ${request.repository} sign-request import ${basename(out)}\``);
     },
   };
 }
 
-interface ImportArgs extends WorkspaceArgs {
+interface ImportArgs extends WorkspaceArgs, JsonArgs {
   readonly signature: string;
 }
 
@@ -684,12 +731,17 @@ function requestImportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
     command: 'import <signature>',
     describe: 'add a signature made from a signing request, after checking it against the staged bytes and the role\'s keys',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .positional('signature', { type: 'string', demandOption: true, describe: 'signature file written by `sign-request sign`' })
         .example(`$0 ${options.repository} sign-request import targets-v3.1a2b3c4d5e6f.sig.json`, 'count the offline signature') as Argv<ImportArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const result = ws.importSignature(readTextFile(argv.signature, 'signature file'));
+      if (argv.json) {
+        const problems = ws.readinessProblems(result.role);
+        printJson(io, { ...result, ready: problems.length === 0, problems: problems.map((p) => ({ code: p.code, message: p.message })) });
+        return;
+      }
       io.print(`imported the signature of ${result.keyid} on ${result.role} v${result.version}`);
       printProgress(io, result.progress);
       printReadiness(io, ws, result.role);
@@ -715,7 +767,7 @@ function signRequestCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
 // ---------------------------------------------------------------------------------------------
 // pull
 
-interface PullArgs extends WorkspaceArgs {
+interface PullArgs extends WorkspaceArgs, JsonArgs {
   readonly server?: string | undefined;
   readonly ca?: string | undefined;
   readonly tokenEnv?: string | undefined;
@@ -731,7 +783,7 @@ function pullCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
     command: 'pull',
     describe: 'fetch the published metadata as a verifying client, from the root this workspace trusts',
     builder: (yargs) =>
-      withWorkspace(yargs, io)
+      withJson(withWorkspace(yargs, io))
         .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
         .option('ca', caOption(io))
         .option('token-env', {
@@ -752,6 +804,10 @@ function pullCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         result = await ws.pull({ metadataUrl: `${url}/metadata`, fetcher: token === undefined || token === '' ? fetcher : withBearerToken(fetcher, token) });
       } finally {
         fetcher.close();
+      }
+      if (argv.json) {
+        printJson(io, { server: url, ...result });
+        return;
       }
       io.print(`pulled from ${url}: root v${result.rootVersion}, timestamp v${result.timestampVersion}, targets v${result.targetsVersion}`);
       for (const [role, version] of Object.entries(result.delegated)) io.print(`  delegated ${role} v${version}`);

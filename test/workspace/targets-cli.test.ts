@@ -128,3 +128,26 @@ describe('uptane image diff and status --check', () => {
     expect(none.stderr).toContain('nothing is staged for acme');
   });
 });
+
+describe('--json on the workspace commands', () => {
+  it('prints one JSON document on standard output for each step of a release', async () => {
+    const json = async (...args: string[]) => JSON.parse(await ok(...args, '--json')) as Record<string, unknown>;
+    for (const name of ['root', 'targets', 'online']) await ok('keys', 'generate', `${name}.pem`, '--public-out', `${name}.pub.json`);
+    expect(await json('image', 'init', '-w', 'ws2')).toMatchObject({ repository: 'image', serverUrl: null, trustedRootVersion: null });
+    expect(
+      await json('image', 'root', 'create', '-w', 'ws2', '--root-key', 'root.pub.json', '--targets-key', 'targets.pub.json', '--timestamp-key', 'online.pub.json', '--snapshot-key', 'online.pub.json'),
+    ).toMatchObject({ role: 'root', version: 1 });
+    expect(await json('image', 'sign', '-w', 'ws2', '--role', 'root', '--key', 'root.pem')).toMatchObject({ role: 'root', alreadySigned: false, ready: true, problems: [] });
+    expect(await json('image', 'targets', 'add', 'build/ecm.bin', '-w', 'ws2', '--hardware-id', 'ecm', '--release-counter', '1')).toMatchObject({ role: 'targets', changed: true });
+    expect(await json('image', 'targets', 'expires', '30d', '-w', 'ws2')).toMatchObject({ role: 'targets', change: 'set the targets expiry', changed: true });
+    const request = await json('image', 'sign-request', 'export', '-w', 'ws2', '--role', 'targets', '--out', 'targets.request.json');
+    expect(request).toMatchObject({ file: 'targets.request.json', role: 'targets', version: 1 });
+    const signature = await json('image', 'sign-request', 'sign', 'targets.request.json', '--key', 'targets.pem', '--out', 'targets.sig.json');
+    expect(signature).toMatchObject({ file: 'targets.sig.json', role: 'targets', sha256: request.sha256 });
+    expect(await json('image', 'sign-request', 'import', 'targets.sig.json', '-w', 'ws2')).toMatchObject({ role: 'targets', ready: true });
+    expect((await uptane('image', 'status', '-w', 'ws2', '--check')).status).toBe(0);
+    expect(await json('image', 'targets', 'remove', 'ecm.bin', '-w', 'ws2')).toMatchObject({ role: 'targets', droppedSignatures: [signature.keyid] });
+    expect((await uptane('image', 'status', '-w', 'ws2', '--check')).status).toBe(3);
+    expect(await json('image', 'discard', '-w', 'ws2', '--role', 'targets')).toEqual({ role: 'targets', discarded: true });
+  });
+});
