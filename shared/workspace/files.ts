@@ -7,7 +7,7 @@
 //   sources/<role>.json      local image files behind the staged targets entries (for push)
 //   published/<role>.json    the last published or pulled metadata, exact bytes (a client's store)
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { wireBytes } from '../core/canonical.js';
 import { CanonicalJsonError, StorageError, WorkspaceError } from '../core/errors.js';
@@ -212,7 +212,12 @@ export class WorkspaceFiles {
   saveCheckedStaged(role: string, envelope: SignedEnvelope): void {
     const bytes = Buffer.from(`${JSON.stringify(envelope, null, 2)}\n`);
     writeFileAtomic(this.stagedPath(role), bytes);
-    writeFileAtomic(this.checkedPath(role), Buffer.from(`${sha256Hex(bytes)}\n`));
+    // Not made durable: a note lost or torn in a crash no longer matches, and costs one strict parse.
+    try {
+      writeFileSync(this.checkedPath(role), `${sha256Hex(bytes)}\n`);
+    } catch {
+      rmSync(this.checkedPath(role), { force: true });
+    }
   }
 
   /**
