@@ -4,7 +4,9 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { ImageManifestError, MalformedMetadataError, UnsafePathError, WorkspaceError } from '../../shared/core/errors.js';
 import { parseImageManifest, readImageManifest } from '../../shared/workspace/image-manifest.js';
 import { Workspace, type ImageToAdd } from '../../shared/workspace/workspace.js';
@@ -154,5 +156,24 @@ describe('the edit fast path', () => {
     // Canonical JSON holds integers only: the whole-role check would refuse this entry, so must the edit.
     await expect(ws.addImages([{ path: file('b.bin', 'b'), fields: { ...ECM, custom: { ratio: 1.5 } } }])).rejects.toThrow(/integer/);
     expect(snapshot(ws)).toEqual(before);
+  });
+
+  it('never lets the check note stand in for the strict parse when signing or pushing', async () => {
+    const ws = newWorkspace();
+    const [rootKey, targetsKey, online] = ['note-root', 'note-targets', 'note-online'].map((label) => PrivateKey.fromLabel(label)) as [PrivateKey, PrivateKey, PrivateKey];
+    ws.createRoot({
+      keys: { root: [rootKey.publicKey], targets: [targetsKey.publicKey], timestamp: [online.publicKey], snapshot: [online.publicKey] },
+      thresholds: { root: 1, targets: 1, timestamp: 1, snapshot: 1 },
+    });
+    await ws.addImages([{ path: file('a.bin', 'a'), fields: ECM }]);
+    // Someone who can write the workspace edits the staged file and the note to match it.
+    const stagedPath = join(ws.dir, 'staged', 'targets.json');
+    const envelope = JSON.parse(readFileSync(stagedPath, 'utf8')) as { signed: { targets: Record<string, { length: number }> } };
+    envelope.signed.targets['a.bin']!.length = -1;
+    const bytes = Buffer.from(`${JSON.stringify(envelope, null, 2)}\n`);
+    writeFileSync(stagedPath, bytes);
+    writeFileSync(join(ws.dir, 'staged', '.targets.json.checked'), `${createHash('sha256').update(bytes).digest('hex')}\n`);
+    expect(() => ws.sign('targets', targetsKey)).toThrow(MalformedMetadataError);
+    expect(() => ws.bytesToPush('targets')).toThrow(MalformedMetadataError);
   });
 });
