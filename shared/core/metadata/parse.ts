@@ -2,7 +2,7 @@
 // Bytes are bounded by the caller before they get here (J11). Everything wrong becomes a typed error
 // naming the first bad field; nothing here ever throws a TypeError on hostile input (J8,
 // CVE-2026-23991). Unknown fields are kept: signatures cover them (J7).
-import { checkCanonicalizable, canonicalBytes } from '../canonical.js';
+import { checkCanonicalizable, canonicalBytes, wireBytes } from '../canonical.js';
 import { PublicKey, type TufKey } from '../crypto/keys.js';
 import { isKnownScheme, pemSchemeFor } from '../crypto/signature-schemes.js';
 import {
@@ -401,6 +401,8 @@ export function parseMetadata<K extends RoleType>(
 
 /** Checks a signed part built locally (by a signer) with the same rules as received metadata. */
 export function checkSigned(signed: AnySigned, context: ErrorContext = {}): void {
-  const envelope = canonicalBytes({ signed, signatures: [] });
+  // The wire form: canonical text with control characters escaped, so a PEM key or a custom string
+  // holding a newline is checked as a client will read it (canonical text itself is not JSON then).
+  const envelope = wireBytes({ signed, signatures: [] });
   parseMetadata(envelope, signed._type, context);
 }
