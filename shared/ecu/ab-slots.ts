@@ -9,7 +9,7 @@ import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from '../core/errors.js';
 import { fsyncDirectory, writeFileAtomic } from '../files/fs-atomic.js';
-import { digestsMatch, MultiHasher, READ_CHUNK_BYTES } from '../core/hashing.js';
+import { digestsMatch, MultiHasher, READ_CHUNK_BYTES, requireSupportedHashes } from '../core/hashing.js';
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
 import type { PrivateKey } from '../core/crypto/keys.js';
 import { signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from '../uptane/manifest.js';
@@ -225,7 +225,7 @@ export class AbSlots {
     const slot = other(this.state.active);
     const temp = `${this.slotPath(slot)}.tmp`;
     const hasher = new MultiHasher(Object.keys(image.hashes));
-    if (!hasher.usable) throw new HashMismatchError(`${image.filename} lists no supported hash`);
+    if (!hasher.usable) requireSupportedHashes(image.hashes, image.filename); // throws: nothing here could check it
     const file = await open(temp, 'w', 0o644).catch((err: unknown) => {
       throw asStorageError(err, `cannot write slot ${slot}`);
     });

@@ -208,3 +208,24 @@ describe("this project's repositories publish sha256 and sha512", () => {
     expect(target.hashes).toEqual(digestBytes(CONTENT, ['sha256', 'sha512']));
   });
 });
+
+describe('an ECU slot refuses an image it cannot check', () => {
+  // Same rule as the client, in the A/B slot that writes the image: a target listing only
+  // algorithms this ECU does not compute is an unsupported_hash_algorithm fault, not a hash
+  // mismatch (nothing was tampered with; the metadata names nothing checkable), and no byte lands
+  // in the inactive slot.
+  it('is a typed fault, and the inactive slot stays empty', async () => {
+    const { AbSlots } = await import('../../shared/ecu/ab-slots.js');
+    const dir = tempDir('uptane-slot-hash-');
+    AbSlots.provision(dir, { filename: 'factory.bin', content: Buffer.from('factory') });
+    const slots = await AbSlots.open(dir);
+    async function* body() {
+      yield CONTENT;
+    }
+    const image = { filename: NAME, length: CONTENT.length, hashes: { md5: 'ab'.repeat(16) } };
+    await expect(slots.stage(image, body())).rejects.toBeInstanceOf(UnsupportedHashAlgorithmError);
+    expect(existsSync(join(dir, 'slot-b.img'))).toBe(false);
+    expect(existsSync(join(dir, 'slot-b.img.tmp'))).toBe(false);
+    expect(AbSlots.peek(dir).slots.b).toBeNull();
+  });
+});
