@@ -17,8 +17,8 @@ import {
   type UptaneError,
 } from '../../shared/core/errors.js';
 import { parseMetadata } from '../../shared/core/metadata/parse.js';
-import { validSigners } from '../../shared/core/metadata/sign.js';
-import type { Signature, TopLevelRole } from '../../shared/core/metadata/types.js';
+import { serializeMetadata, signMetadata, validSigners } from '../../shared/core/metadata/sign.js';
+import type { RootSigned, Signature, TopLevelRole } from '../../shared/core/metadata/types.js';
 import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 
 const MESSAGE = new TextEncoder().encode('canonical bytes of some signed metadata');
@@ -278,6 +278,23 @@ describe('ECDSA and RSA keys in metadata (PEM keyval.public)', () => {
     // Signed by the new key alone it is refused: the old root's ECDSA key did not sign.
     const again = new TrustedMetadataSet(envelope(root, [p256]), NOW, { repository: 'image' });
     expect(() => again.updateRoot(envelope(v2, [rsa]))).toThrow(UnmetThresholdError);
+  });
+
+  it('the project signs a root listing PEM keys and a custom string with a newline: served bytes parse, signatures verify', () => {
+    // signMetadata checks what it signs by parsing its wire form; the canonical text itself holds raw
+    // newlines (OLPC form), which no JSON parser reads, so checking that text refused every PEM key.
+    const roles: Record<TopLevelRole, RoleSpec> = {
+      root: { keys: [p256, rsa], threshold: 2 },
+      timestamp: { keys: [p384], threshold: 1 },
+      snapshot: { keys: [ed], threshold: 1 },
+      targets: { keys: [p256], threshold: 1 },
+    };
+    const signed = { ...rootWith(roles), custom: { note: 'line one\nline two' } } as unknown as RootSigned;
+    const served = serializeMetadata(signMetadata(signed, [p256.key, rsa.key]));
+    expect(served.includes(Buffer.from('\n'))).toBe(false); // escaped on the wire, so the file parses
+    const set = new TrustedMetadataSet(served, NOW, { repository: 'image' });
+    expect(set.root.signed.version).toBe(1);
+    expect(validSigners(set.root.signedBytes, set.root.signatures, { keys: set.root.signed.keys, keyids: set.root.signed.roles.root.keyids, threshold: 2 }, nodeBackend)).toHaveLength(2);
   });
 
   it('a timestamp whose ECDSA signature has a flipped bit, or is by another P-256 key, is refused', () => {
