@@ -461,6 +461,15 @@ export class ImageManifestError extends UptaneError {
   }
 }
 
+/**
+ * A hash-bin delegation (TAP 15 succinct_roles) the workspace cannot create: a bin count that is not
+ * a power of two or exceeds the limit, a bad name prefix, or a targets role that already delegates.
+ */
+export class HashBinError extends UptaneError {
+  readonly code = 'hash_bins';
+  readonly kind = 'fault';
+}
+
 /** An expiry that is neither a duration (`90d`, `12h`, `1y`) nor a `YYYY-MM-DDTHH:MM:SSZ` date, or lies in the past. */
 export class InvalidExpiryError extends UptaneError {
   readonly code = 'invalid_expiry';
