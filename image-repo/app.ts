@@ -11,7 +11,8 @@ import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js'
 import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
-import type { ImageRepository } from './repository.js';
+import { IMAGE_ONLINE_ROLES, type ImageRepository } from './repository.js';
+import { MAX_ROTATION_REQUEST_BYTES, parseRotationRequest } from '../shared/server/online-keys.js';
 import type { ImageRepoStorage } from './store/storage.js';
 import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type UploaderRequest } from './uploader-auth.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
@@ -94,9 +95,12 @@ export function createApp(deps: ImageAppDeps): express.Express {
 
   app.get('/api/v1/online-keys', (_req, res) => {
     const keys = repository.onlineKeys();
+    const pending = repository.pendingOnlineKeys();
     res.json({
       timestamp: { keyid: keys.timestamp.keyid, key: keys.timestamp.tuf },
       snapshot: { keyid: keys.snapshot.keyid, key: keys.snapshot.tuf },
+      // Keys a rotation made, waiting for a root that lists them (docs/decisions.md "Online key rotation").
+      pending: Object.fromEntries(Object.entries(pending).map(([role, key]) => [role, { keyid: key.keyid, key: key.tuf }])),
     });
   });
 
@@ -130,11 +134,41 @@ export function createApp(deps: ImageAppDeps): express.Express {
     }
   });
 
+  // A rotation is the Image repository's admin action: only a token that may publish root may start
+  // one, since only a root publication ever makes the new key count (docs/threat-model.md HR-10).
+  const rotationBody = (req: Request, _res: Response, next: NextFunction) => {
+    readCappedBody(req, MAX_ROTATION_REQUEST_BYTES).then((body) => {
+      req.body = body;
+      next();
+    }, next);
+  };
+  app.post('/api/v1/online-keys/rotate', uploaderAuth, (req: UploaderRequest, _res, next) => {
+    try {
+      checkMayPublishRole(req.uploaderToken!, 'root');
+      next();
+    } catch (err) {
+      next(err);
+    }
+  }, rotationBody, async (req: UploaderRequest, res, next) => {
+    try {
+      const { roles, replace } = parseRotationRequest(req.body as Buffer, IMAGE_ONLINE_ROLES);
+      const started = await repository.rotateOnlineKeys(roles, replace);
+      log?.(`online ${roles.join(' and ')} key rotation started by ${by(req)}: pending ${Object.values(started.pending).map((k) => k.keyid).join(', ')}`);
+      const entry = (key: { keyid: string; tuf: unknown }) => ({ keyid: key.keyid, key: key.tuf });
+      res.status(201).json({
+        pending: Object.fromEntries(Object.entries(started.pending).map(([role, key]) => [role, entry(key)])),
+        current: { snapshot: entry(started.current.snapshot), timestamp: entry(started.current.timestamp) },
+      });
+    } catch (err) {
+      next(err);
+    }
+  });
+
   app.put('/api/v1/metadata/root', uploaderAuth, metadataBody, async (req: UploaderRequest, res, next) => {
     try {
       checkMayPublishRole(req.uploaderToken!, 'root');
       const result = await repository.submitRoot(req.body as Buffer);
-      log?.(`root v${result.version} published by ${by(req)}`);
+      log?.(`root v${result.version} published by ${by(req)}${result.switched.length > 0 ? `; now signing ${result.switched.join(' and ')} with the new key` : ''}`);
       res.status(201).json(result);
     } catch (err) {
       next(err);

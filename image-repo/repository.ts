@@ -22,6 +22,7 @@ import { formatExpires, parseMetadata } from '../shared/core/metadata/parse.js';
 import { verifyThreshold, type RoleAuthority } from '../shared/core/metadata/sign.js';
 import type { RootSigned, TargetsSigned } from '../shared/core/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
+import { OnlineKeyRing, signedByAll } from '../shared/server/online-keys.js';
 import { buildSnapshot, buildTimestamp, type RoleFile } from '../shared/server/snapshot-timestamp.js';
 import type { BlobStore, StoredBlob } from './blob-store.js';
 import type { ImageRecordStore } from './store/images.js';
@@ -30,6 +31,16 @@ import type { MetadataStore, PublishedFile, StoredMetadata } from './store/metad
 export interface OnlineKeys {
   readonly timestamp: PrivateKey;
   readonly snapshot: PrivateKey;
+}
+
+/** The roles the Image repository signs online. */
+export const IMAGE_ONLINE_ROLES = ['snapshot', 'timestamp'] as const;
+export type ImageOnlineRole = (typeof IMAGE_ONLINE_ROLES)[number];
+
+/** A rotation's answer: the pending keys made, and the keys still in use until the root that lists them is published. */
+export interface StartedRotation {
+  readonly pending: Partial<Record<ImageOnlineRole, PrivateKey['publicKey']>>;
+  readonly current: Record<ImageOnlineRole, PrivateKey['publicKey']>;
 }
 
 export interface ImageRepoConfig {
@@ -59,24 +70,30 @@ export class ImageRepository {
   private readonly config: ImageRepoConfig;
   /** The publication under way in this process (see exclusive). */
   private publishing: Promise<unknown> = Promise.resolve();
+  private readonly keys: OnlineKeyRing<ImageOnlineRole>;
 
   constructor(
     private readonly storage: MetadataStore & ImageRecordStore,
     private readonly blobs: BlobStore,
-    private readonly keys: OnlineKeys,
+    keys: OnlineKeys | OnlineKeyRing<ImageOnlineRole>,
     private readonly clock: Clock,
     config: Partial<ImageRepoConfig> = {},
   ) {
     this.config = { ...DEFAULT_IMAGE_REPO_CONFIG, ...config };
+    this.keys = keys instanceof OnlineKeyRing ? keys : OnlineKeyRing.inMemory({ snapshot: keys.snapshot, timestamp: keys.timestamp }, REPOSITORY);
   }
 
   /**
    * Refuses online keys the published root does not authorize, and offline keys on the server. Run
    * before serving; every root published afterwards is checked as it comes (submitRoot).
    */
-  async checkOnlineKeys(): Promise<void> {
+  async checkOnlineKeys(): Promise<string[]> {
     const root = await this.currentRoot();
-    if (root !== undefined) this.checkOnlineKeysAgainst(root.signed);
+    if (root === undefined) return [];
+    // A crash between storing a root that lists a pending key and moving the key file: finish the switch.
+    const completed = this.keys.completeSwitchOnStart(root.signed.roles, this.clock.now());
+    this.checkOnlineKeysAgainst(root.signed);
+    return completed;
   }
 
   get limits(): Pick<ImageRepoConfig, 'maxImageBytes' | 'maxMetadataBytes'> {
@@ -85,7 +102,35 @@ export class ImageRepository {
 
   /** The public online keys, for the release engineer to register in root. */
   onlineKeys(): { timestamp: PrivateKey['publicKey']; snapshot: PrivateKey['publicKey'] } {
-    return { timestamp: this.keys.timestamp.publicKey, snapshot: this.keys.snapshot.publicKey };
+    return { timestamp: this.keys.key('timestamp').publicKey, snapshot: this.keys.key('snapshot').publicKey };
+  }
+
+  /** The keys a rotation made that wait for a root listing them (docs/decisions.md "Online key rotation"). */
+  pendingOnlineKeys(): Partial<Record<ImageOnlineRole, PrivateKey['publicKey']>> {
+    const pending: Partial<Record<ImageOnlineRole, PrivateKey['publicKey']>> = {};
+    for (const role of IMAGE_ONLINE_ROLES) {
+      const key = this.keys.pendingKey(role);
+      if (key !== undefined) pending[role] = key.publicKey;
+    }
+    return pending;
+  }
+
+  /**
+   * Starts a rotation of `roles`: a new key for each waits in keys/pending/ beside the one in use,
+   * which keeps signing until a root listing the new key is published (submitRoot switches then). A
+   * role already pending is refused (RotationPendingError) unless `replace`.
+   */
+  rotateOnlineKeys(roles: readonly ImageOnlineRole[], replace: boolean): Promise<StartedRotation> {
+    return this.exclusive(async () => {
+      if ((await this.storage.latest('root')) === undefined) {
+        throw new RepositoryStateError('no root is published yet, so no vehicle trusts these online keys: nothing to rotate (a first root simply lists the keys in use)', {
+          repository: REPOSITORY,
+          role: 'root',
+        });
+      }
+      this.keys.createPending([...new Set(roles)], replace);
+      return { pending: this.pendingOnlineKeys(), current: this.onlineKeys() };
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -125,7 +170,7 @@ export class ImageRepository {
    * as a client checks it (#check_root: old and new thresholds, version N+1), so a root that clients
    * would reject is never published. The server's online keys must be the ones root names.
    */
-  submitRoot(bytes: Uint8Array): Promise<{ version: number }> {
+  submitRoot(bytes: Uint8Array): Promise<{ version: number; switched: ImageOnlineRole[] }> {
     return this.exclusive(async () => {
       const now = this.clock.now();
       const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
@@ -140,12 +185,22 @@ export class ImageRepository {
         root = set.updateRoot(bytes).signed;
       }
       if (isExpired(root.expires, now)) throw new ExpiredMetadataError(`root expired at ${root.expires}`, { repository: REPOSITORY, role: 'root' });
-      this.checkOnlineKeysAgainst(root);
-      const published: PublishedFile[] = [{ role: 'root', version: root.version, bytes }];
-      // A new root may change the online keys' authority: re-sign snapshot and timestamp under it.
-      if ((await this.storage.latest('targets')) !== undefined) published.push(...(await this.signSnapshotAndTimestamp(new Map(), timestamp, now)));
-      await this.storage.publish(published, now);
-      return { version: root.version };
+      const { switching } = this.checkOnlineKeysAgainst(root);
+      // The switch to a pending key this root lists happens in this publication: snapshot and
+      // timestamp stored with the root are signed by the new key (and, during the handover, by the
+      // replaced one too), so no client ever holds this root beside metadata it cannot verify.
+      const undo = this.keys.switchTo(switching, now);
+      try {
+        const published: PublishedFile[] = [{ role: 'root', version: root.version, bytes }];
+        // A new root may change the online keys' authority: re-sign snapshot and timestamp under it.
+        if ((await this.storage.latest('targets')) !== undefined) published.push(...(await this.signSnapshotAndTimestamp(new Map(), timestamp, now)));
+        await this.storage.publish(published, now);
+      } catch (err) {
+        undo(); // the root was not stored: the key in use stays, the new one stays pending
+        throw err;
+      }
+      this.keys.persistSwitch(switching);
+      return { version: root.version, switched: switching };
     });
   }
 
@@ -207,9 +262,11 @@ export class ImageRepository {
     return this.exclusive(async () => {
       const now = this.clock.now();
       const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
+      // A handover that ended: the replaced key's signature leaves snapshot and timestamp now.
+      const handoverEnded = this.keys.endHandovers(now).length > 0;
       if ((await this.storage.latest('targets')) === undefined) return [];
       const snapshot = await this.storage.latest('snapshot');
-      if (snapshot === undefined || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
+      if (snapshot === undefined || handoverEnded || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
         await this.storage.publish(await this.signSnapshotAndTimestamp(new Map(), timestamp, now), now);
         return ['snapshot', 'timestamp'];
       }
@@ -257,21 +314,27 @@ export class ImageRepository {
     throw new DelegationError(`no published targets metadata delegates to ${role}`, ctx);
   }
 
-  /** The server signs only with the online keys root authorizes, and never holds offline ones. */
-  private checkOnlineKeysAgainst(root: RootSigned): void {
-    for (const role of ['timestamp', 'snapshot'] as const) {
-      if (!root.roles[role].keyids.includes(this.keys[role].keyid)) {
-        throw new UnmetThresholdError(
-          `root does not authorize this server's ${role} key ${this.keys[role].keyid}: register the server's online keys (GET /api/v1/online-keys) in root`,
-          { repository: REPOSITORY, role },
-        );
-      }
+  /**
+   * The server signs only with the online keys root authorizes, and never holds offline ones. Root
+   * must list, per online role, the key in use or the pending one (then the server switches to it).
+   */
+  private checkOnlineKeysAgainst(root: RootSigned): { switching: ImageOnlineRole[] } {
+    const { switching, unauthorized } = this.keys.judgeRoot(root.roles);
+    for (const role of unauthorized) {
+      const pending = this.keys.pendingKey(role);
+      throw new UnmetThresholdError(
+        `root does not authorize this server's ${role} key ${this.keys.key(role).keyid}${pending === undefined ? '' : ` nor its pending ${role} key ${pending.keyid}`}: ` +
+          "register the server's online keys (GET /api/v1/online-keys) in root",
+        { repository: REPOSITORY, role },
+      );
+    }
+    for (const role of IMAGE_ONLINE_ROLES) {
       if (root.roles[role].threshold !== 1) {
         throw new RepositoryStateError(`root must give the online ${role} role threshold 1 (one server key)`, { repository: REPOSITORY, role });
       }
     }
     for (const role of ['root', 'targets'] as const) {
-      for (const key of [this.keys.timestamp, this.keys.snapshot]) {
+      for (const key of this.keys.allKeys()) {
         if (root.roles[role].keyids.includes(key.keyid)) {
           throw new OfflineKeyOnServerError(`the server holds a ${role} key (${key.keyid}); offline keys never live on the server`, {
             repository: REPOSITORY,
@@ -280,6 +343,7 @@ export class ImageRepository {
         }
       }
     }
+    return { switching };
   }
 
   private isDueForResigning(stored: StoredMetadata, lifetimeMs: number, now: Date): boolean {
@@ -297,22 +361,30 @@ export class ImageRepository {
     // published.
     const roles = new Set([...(await this.storage.targetsRoles()), ...pending.keys()]);
     const files = await Promise.all([...roles].map(async (role) => [role, pending.get(role) ?? (await this.storage.latest(role))!] as const));
-    const signed = buildSnapshot(files, {
-      version: (previous?.version ?? 0) + 1,
-      expires: formatExpires(new Date(now.getTime() + this.config.snapshotLifetimeMs)),
-      key: this.keys.snapshot,
-    });
+    const keys = this.keys.signingKeys('snapshot', now);
+    const signed = signedByAll(
+      buildSnapshot(files, {
+        version: (previous?.version ?? 0) + 1,
+        expires: formatExpires(new Date(now.getTime() + this.config.snapshotLifetimeMs)),
+        key: keys[0]!,
+      }),
+      keys,
+    );
     const snapshot = { role: 'snapshot', version: signed.version, bytes: signed.bytes };
     return [snapshot, this.signTimestamp(snapshot, timestamp, now)];
   }
 
   /** A timestamp pinning `snapshot`, the successor of `timestamp`. */
   private signTimestamp(snapshot: RoleFile, timestamp: StoredMetadata | undefined, now: Date): PublishedFile {
-    const signed = buildTimestamp(snapshot, {
-      version: (timestamp?.version ?? 0) + 1,
-      expires: formatExpires(new Date(now.getTime() + this.config.timestampLifetimeMs)),
-      key: this.keys.timestamp,
-    });
+    const keys = this.keys.signingKeys('timestamp', now);
+    const signed = signedByAll(
+      buildTimestamp(snapshot, {
+        version: (timestamp?.version ?? 0) + 1,
+        expires: formatExpires(new Date(now.getTime() + this.config.timestampLifetimeMs)),
+        key: keys[0]!,
+      }),
+      keys,
+    );
     return { role: 'timestamp', version: signed.version, bytes: signed.bytes };
   }
 }

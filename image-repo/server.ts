@@ -10,13 +10,13 @@ import { BackgroundTask, type BackgroundStatus } from '../shared/server/backgrou
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { listenHttp, serverUrl } from '../shared/server/http-server.js';
 import { reloadServerTls, type TlsReloadResult, type TlsServerConfig } from '../shared/server/tls.js';
-import { loadOnlineKeys } from '../shared/server/online-keys.js';
+import { loadOnlineKeys, loadPendingOnlineKeys, OnlineKeyRing } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
 import { createHandler } from './app.js';
 import { BlobStore } from './blob-store.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
-import { ImageRepository, type ImageRepoConfig } from './repository.js';
+import { IMAGE_ONLINE_ROLES, ImageRepository, type ImageRepoConfig } from './repository.js';
 import { SqliteImageRepoStorage } from './store/sqlite.js';
 import type { ImageRepoStorage } from './store/storage.js';
 import type { ReadAccessConfig } from './read-access.js';
@@ -45,6 +45,11 @@ export interface ImageServerOptions {
    * client certificates (peerCertificateOf). Plain HTTP when absent.
    */
   readonly tls?: TlsServerConfig;
+  /**
+   * After a root that lists a rotated online key is published, how long the replaced key still signs
+   * beside the new one (DEFAULT_KEY_HANDOVER_MS; docs/decisions.md "Online key rotation").
+   */
+  readonly keyHandoverMs?: number;
 }
 
 export interface RunningImageServer {
@@ -63,11 +68,15 @@ export interface RunningImageServer {
 /** The subfolders of a data folder; blobs/incoming holds uploads in progress. */
 const SUBFOLDERS = ['keys', 'blobs', join('blobs', 'incoming')];
 
-export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>) {
+export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>, keyHandoverMs?: number) {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Keys first: a refused key folder leaves no database opened.
+  const keyDir = join(dataDir, 'keys');
+  const current = loadOnlineKeys(keyDir, IMAGE_ONLINE_ROLES, 'image');
+  const pending = loadPendingOnlineKeys(keyDir, IMAGE_ONLINE_ROLES, Object.values(current), 'image');
+  const keys = new OnlineKeyRing(IMAGE_ONLINE_ROLES, current, pending, { keyDir, repository: 'image', handoverMs: keyHandoverMs });
   const storage: ImageRepoStorage = new SqliteImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
   const blobs = new BlobStore(join(dataDir, 'blobs'));
-  const keys = loadOnlineKeys(join(dataDir, 'keys'), ['timestamp', 'snapshot'], 'image');
   return { storage, blobs, repository: new ImageRepository(storage, blobs, keys, clock, config) };
 }
 
@@ -81,8 +90,9 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   let opened: ReturnType<typeof openImageRepository> | undefined;
   let server: Server;
   try {
-    opened = openImageRepository(options.dataDir, clock, options.config);
-    await opened.repository.checkOnlineKeys();
+    opened = openImageRepository(options.dataDir, clock, options.config, options.keyHandoverMs);
+    const completed = await opened.repository.checkOnlineKeys();
+    if (completed.length > 0) log(`switched to the pending ${completed.join(' and ')} key(s) the published root lists (the move of the key files had been interrupted)`);
     for (const dir of SUBFOLDERS) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     const removed = opened.blobs.removeStaleTempFiles();
     if (removed > 0) log(`removed ${removed} partial upload${removed === 1 ? '' : 's'} left in blobs/incoming by an earlier crash`);

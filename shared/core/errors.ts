@@ -718,3 +718,25 @@ export class OutOfOrderError extends UptaneError {
 export function isUptaneError(err: unknown): err is UptaneError {
   return err instanceof UptaneError;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Online key rotation (docs/decisions.md "Online key rotation").
+
+/**
+ * A rotation was asked for a role whose new key is already waiting for its root (HTTP 409): nothing
+ * changed. Publish the staged root that lists the pending key, or ask again with `replace` to throw
+ * the pending key away and make another.
+ */
+export class RotationPendingError extends ConflictError {
+  override readonly code: string = 'rotation_pending';
+}
+
+/**
+ * A pending online key file (`<data-dir>/keys/pending/<role>.pem`) the server will not start with:
+ * not a regular file, readable by others than its owner, not a private key, or the same key as one
+ * the server already signs with. A fault of the host: the server refuses to start and changes nothing.
+ */
+export class PendingOnlineKeyError extends UptaneError {
+  readonly code = 'pending_online_key';
+  readonly kind = 'fault';
+}
