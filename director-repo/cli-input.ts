@@ -1,6 +1,9 @@
-// Files an operator hands the CLI: lists of VINs (one per line) and CSV lines (RFC 4180 quoting).
-// Read once here, with an error that names the file and line, before anything is sent.
+// Files an operator hands the CLI: lists of VINs (one per line) and CSV lines (RFC 4180 quoting),
+// and ECU keys as typed. Read once here, with an error that names the file and line, before anything
+// is sent.
 import { readFileSync } from 'node:fs';
+import { ecuKeyText, ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
+import { UptaneError } from '../shared/core/errors.js';
 
 /** One CSV line split into fields (RFC 4180 quoting: "a,b" and "say ""hi"""), or an error message. */
 export function splitCsvLine(line: string): string[] | string {
@@ -81,4 +84,30 @@ export function readVinsCsv(file: string): string[] {
   });
   if (vins.length === 0) throw new Error(`--csv ${file} has a header but no rows: add one VIN per line`);
   return vins;
+}
+
+/** How an operator writes an ECU's signing key on the command line and in the registration CSV. */
+export const ECU_KEY_FORMS =
+  "64 lowercase hex characters for an Ed25519 key (`uptane keys show KEYFILE` prints it), or for an ECDSA P-256/P-384 key its SubjectPublicKeyInfo as one line of base64 (the PEM's body lines joined: `grep -v -- ----- ecu.pub.pem | tr -d '\\n'`)";
+
+/**
+ * An ECU signing key as typed (`--ecu`, `--public-key`, the CSV's public_key), checked here so a
+ * typo fails before anything is sent, and returned in the form the Director stores (ecu-keys.ts).
+ * `@FILE` reads a PEM or TUF key JSON file (not in `--ecu` or the CSV, whose separators a path may hold).
+ */
+export function ecuKeyArgument(text: string, what: string, { allowFile = false } = {}): string {
+  let key = text;
+  if (allowFile && text.startsWith('@')) {
+    try {
+      key = readFileSync(text.slice(1), 'utf8');
+    } catch (err) {
+      throw new Error(`${what}: cannot read ${text.slice(1)}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  try {
+    return ecuKeyText(ecuPublicKey(key));
+  } catch (err) {
+    if (!(err instanceof UptaneError)) throw err;
+    throw new Error(`${what}: ${err.message} [${err.code}]; write ${ECU_KEY_FORMS}${allowFile ? ', or @FILE for a PEM or TUF key JSON file' : ''}`, { cause: err });
+  }
 }

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { PublicKey, publicKeyPem } from '../shared/core/crypto/keys.js';
+import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
+import { publicKeyPem } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
@@ -16,7 +17,7 @@ import { loadUrlSigningKey, startDirector, type RunningDirector } from './server
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
-import { readVinsFile, splitCsvLine } from './cli-input.js';
+import { ECU_KEY_FORMS, ecuKeyArgument, readVinsFile, splitCsvLine } from './cli-input.js';
 import {
   checkUrl,
   DEFAULT_PORT,
@@ -186,17 +187,17 @@ interface RegisterArgs extends RemoteArgs {
   readonly json: boolean;
 }
 
-/** `serial:hardwareId:publicKeyHex[:primary]`; serials may hold ':', so the key and flag are taken from the right. */
+/**
+ * `serial:hardwareId:publicKey[:primary]`, the key as hex (Ed25519) or one line of base64 SPKI
+ * (ECDSA), neither of which holds ':'; serials may hold ':', so the key and flag are taken from the right.
+ */
 export function parseEcuSpec(spec: string): EcuRegistration {
   const parts = spec.split(':');
   const primary = parts[parts.length - 1] === 'primary';
   if (primary) parts.pop();
-  const publicKey = parts.pop() ?? '';
-  if (!HEX_KEY.test(publicKey)) {
-    throw new Error(`--ecu ${spec}: the public key must be 64 lowercase hex characters (\`uptane keys show KEYFILE\` prints it), in serial:hardwareId:publicKeyHex[:primary]`);
-  }
+  const publicKey = ecuKeyArgument(parts.pop() ?? '', `--ecu ${spec} (serial:hardwareId:publicKey[:primary])`);
   if (parts.length !== 2 || parts[0] === '' || parts[1] === '') {
-    throw new Error(`--ecu ${spec}: write serial:hardwareId:publicKeyHex[:primary] (a serial or hardware id holding ':' can only be registered with --csv)`);
+    throw new Error(`--ecu ${spec}: write serial:hardwareId:publicKey[:primary] (a serial or hardware id holding ':' can only be registered with --csv)`);
   }
   return { serial: parts[0]!, hardwareId: parts[1]!, publicKey, primary };
 }
@@ -275,13 +276,19 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     if (vin === '') return problem('no VIN');
     const serial = fields[column.ecu_serial]!;
     const hardwareId = fields[column.hardware_id]!;
-    const publicKey = fields[column.public_key]!.toLowerCase();
+    // Not lowercased: an ECDSA key is base64, where case matters (ecuKeyArgument reads hex in either case).
+    const publicKeyText = fields[column.public_key]!;
     const primaryText = fields[column.primary]!.toLowerCase();
     // Empty (or no such column): the ECU has no encryption key, and images cannot be encrypted for it.
     const encryptionPublicKey = column.encryption_public_key === -1 ? '' : fields[column.encryption_public_key]!.toLowerCase();
     if (serial === '') return problem('no ecu_serial');
     if (hardwareId === '') return problem('no hardware_id');
-    if (!HEX_KEY.test(publicKey)) return problem('public_key must be 64 hex characters (the Ed25519 public key, as `uptane keys show` prints it)');
+    let publicKey: string;
+    try {
+      publicKey = ecuKeyArgument(publicKeyText, 'public_key');
+    } catch (err) {
+      return problem((err as Error).message);
+    }
     if (!['', 'yes', 'no', 'true', 'false', '1', '0', 'primary'].includes(primaryText)) return problem(`primary is ${JSON.stringify(primaryText)}: write yes or leave it empty`);
     if (encryptionPublicKey !== '' && !HEX_KEY.test(encryptionPublicKey)) {
       return problem("encryption_public_key must be 64 hex characters (the ECU's X25519 public key) or empty");
@@ -310,7 +317,7 @@ function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): 
   const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid, e.encryptionPublicKey)));
   return (
     registered.size === registration.ecus.length &&
-    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, PublicKey.fromHex(e.publicKey).keyid, e.encryptionPublicKey)))
+    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, ecuPublicKey(e.publicKey).keyid, e.encryptionPublicKey)))
   );
 }
 
@@ -433,7 +440,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         type: 'string',
         array: true,
         requiresArg: true,
-        describe: 'an ECU as serial:hardwareId:publicKeyHex, with :primary on exactly one; repeat for each ECU',
+        describe: 'an ECU as serial:hardwareId:publicKey, with :primary on exactly one; the key 64 hex (Ed25519) or one line of base64 SPKI (ECDSA P-256/P-384); repeat for each ECU',
       })
       .option('encryption-key', {
         type: 'string',
@@ -448,20 +455,24 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
       .check((argv) => {
         if (argv.csv === undefined) {
           if (typeof argv.vin !== 'string') throw new Error('give --vin VIN (once) and an --ecu for each ECU, or --csv FILE');
-          if ((argv.ecu as string[] | undefined)?.length === undefined) throw new Error(`give an --ecu serial:hardwareId:publicKeyHex[:primary] for each ECU of ${argv.vin}`);
+          if ((argv.ecu as string[] | undefined)?.length === undefined) throw new Error(`give an --ecu serial:hardwareId:publicKey[:primary] for each ECU of ${argv.vin}`);
           if (argv['dry-run'] === true) throw new Error('--dry-run applies to --csv; a single registration is checked by the Director');
         }
         return true;
       })
       .example('$0 director vehicle register --vin WVW123 --ecu tcu-1:tcu-a:6a1f...c2:primary --ecu ecm-1:ecm-x1:93be...0d', 'one vehicle, a primary and a secondary')
+      .example(
+        '$0 director vehicle register --vin WVW124 --ecu tcu-1:tcu-a:MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...:primary',
+        'a primary whose key is ECDSA P-256 (the base64 of its public key, the PEM body on one line)',
+      )
       .example('$0 director vehicle register --csv fleet.csv', 'many vehicles; prints a result per vehicle')
       .example('$0 director vehicle register --csv fleet.csv --dry-run', 'check the file first')
       .epilogue(
         [
           'CSV format: a header line naming the columns vin,ecu_serial,hardware_id,public_key,primary (any order), then one row per ECU.',
           "An optional column encryption_public_key holds an ECU's 64-hex X25519 encryption public key (empty for none), needed before `assign --encrypt`.",
-          'Rows with the same VIN make one vehicle; public_key is the 64-hex Ed25519 public key; primary is "yes" on exactly one ECU',
-          'of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".',
+          `Rows with the same VIN make one vehicle; public_key is ${ECU_KEY_FORMS}; primary is "yes" on exactly one ECU`,
+          `of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".`,
           'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,tcu-1,tcu-a,6a1f...c2,yes\n  WVW123,ecm-1,ecm-x1,93be...0d,',
           '\nEach vehicle is registered on its own: a bad row fails only its vehicle, the others go on, and the exit status is 1 if any failed.',
           'A vehicle already registered with the same ECUs is reported "already registered", so the file can be run again after a fix.',
@@ -738,27 +749,34 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
       .positional('old-serial', { type: 'string', demandOption: true, describe: 'serial of the ECU taken out' })
       .option('serial', { type: 'string', demandOption: true, requiresArg: true, describe: 'serial of the new ECU (may equal the old one for a re-keyed ECU)' })
       .option('hardware-id', { type: 'string', demandOption: true, requiresArg: true, describe: 'hardware id of the new ECU' })
-      .option('public-key', { type: 'string', demandOption: true, requiresArg: true, describe: "the new ECU's Ed25519 public key, 64 hex characters" })
+      .option('public-key', {
+        type: 'string',
+        demandOption: true,
+        requiresArg: true,
+        describe: "the new ECU's signing key: 64 hex (Ed25519), one line of base64 SPKI (ECDSA P-256/P-384), or @FILE (a PEM or TUF key JSON file)",
+      })
       .option('encryption-public-key', { type: 'string', requiresArg: true, describe: "the new ECU's X25519 image-encryption public key, 64 hex characters (none: images cannot be encrypted for it)" })
       .option('json', { type: 'boolean', default: false, describe: 'print the vehicle status as JSON' })
       .check((argv) => {
-        if (!HEX_KEY.test(String(argv['public-key']))) throw new Error('--public-key must be 64 lowercase hex characters (`uptane keys show KEYFILE` prints it)');
+        ecuKeyArgument(String(argv['public-key']), '--public-key', { allowFile: true });
         if (argv['encryption-public-key'] !== undefined && !HEX_KEY.test(String(argv['encryption-public-key']))) throw new Error('--encryption-public-key must be 64 lowercase hex characters');
         return true;
       })
       .example('$0 director replace-ecu WVW123 ecm-1 --serial ecm-9 --hardware-id ecm-x1 --public-key 93be...0d', 'a new engine ECU after a repair')
+      .example('$0 director replace-ecu WVW123 abs-1 --serial abs-2 --hardware-id abs-z --public-key @abs-2.pub.pem', 'a new ECU whose key is ECDSA, from its public key PEM file')
       .epilogue('A new key in a manifest is refused unless it was registered this way first (Uptane best practice: ECU replacement is an out-of-band operator action).') as unknown as Argv<ReplaceArgs>,
   handler: async (argv) => {
     const client = OperatorClient.from(io, argv);
+    const publicKey = ecuKeyArgument(argv.publicKey, '--public-key', { allowFile: true });
     const status = await client.send('POST /vehicles/:vin/ecus/:serial/replace', `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
       params: { vin: argv.vin, serial: argv.oldSerial },
-      body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey: argv.publicKey, ...(argv.encryptionPublicKey === undefined ? {} : { encryptionPublicKey: argv.encryptionPublicKey }) },
+      body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey, ...(argv.encryptionPublicKey === undefined ? {} : { encryptionPublicKey: argv.encryptionPublicKey }) },
     });
     if (argv.json) {
       printJson(io, status);
       return;
     }
-    io.print(`replaced ECU ${argv.oldSerial} of ${status.vin} by ${argv.serial} (keyid ${PublicKey.fromHex(argv.publicKey).keyid})`);
+    io.print(`replaced ECU ${argv.oldSerial} of ${status.vin} by ${argv.serial} (keyid ${ecuPublicKey(publicKey).keyid})`);
     printVehicleEcus(io, status);
   },
 });

@@ -3,7 +3,7 @@
 // reports out, or a typed error naming the first problem (docs/uptane-conformance.md 2,
 // steps 3 and 4; docs/uptane-conformance.md 4).
 import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
-import { PublicKey } from '../shared/core/crypto/keys.js';
+import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import {
   ManifestInventoryError,
   ManifestSignatureError,
@@ -48,7 +48,7 @@ export function checkManifest(
   }
   const signedBytes = manifestSignedBytes(manifest);
   // Step 3: the manifest is signed by the primary's registered key.
-  if (!isSignedBy(manifest, PublicKey.fromHex(primary.publicKey), backend, signedBytes.manifest)) {
+  if (!isSignedBy(manifest, ecuPublicKey(primary.publicKey), backend, signedBytes.manifest)) {
     throw new ManifestSignatureError(`manifest is not signed by primary ${primary.serial}'s registered key`, ctx);
   }
   // Step 3: every ECU in the inventory is reported, and no other.
@@ -63,8 +63,10 @@ export function checkManifest(
   return ecus.map((ecu) => {
     const envelope = signed.ecu_version_reports[ecu.serial]!;
     const report = envelope.signed;
-    // Step 3: each report is signed by its own ECU's key (a report signed by another ECU is refused).
-    if (!isSignedBy(envelope, PublicKey.fromHex(ecu.publicKey), backend, signedBytes.reports.get(ecu.serial))) {
+    // Step 3: each report is signed by its own ECU's key (a report signed by another ECU is refused),
+  // verified with the scheme of the key registered for it (Ed25519 or ECDSA): a signature of another
+  // type, or by another key of the same ECU, never counts.
+    if (!isSignedBy(envelope, ecuPublicKey(ecu.publicKey), backend, signedBytes.reports.get(ecu.serial))) {
       throw new ManifestSignatureError(`version report of ECU ${ecu.serial} is not signed by its registered key`, { ...ctx, role: ecu.serial });
     }
     // Step 4: a counter is never used twice (replay).

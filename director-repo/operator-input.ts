@@ -16,8 +16,11 @@ export const LIMITS = {
   serial: 128,
   /** Image (target) names: the metadata's own limit (shared/core/metadata/paths.ts). */
   image: 1024,
-  /** An Ed25519 public key is 64 hex digits; room for other encodings' error messages, no more. */
-  publicKey: 256,
+  /**
+   * An ECU signing key: 64 hex digits (Ed25519), about 124 or 160 characters of base64 (ECDSA P-256,
+   * P-384), a few more as PEM or TUF key JSON; room for a weak RSA PEM to be refused as weak_key.
+   */
+  publicKey: 1024,
   /** VINs in one assignment or static group (the Director's default for assignments). */
   vins: 100_000,
   /** ECUs of one vehicle, and images of one campaign (one per hardware id). */

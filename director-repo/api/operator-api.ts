@@ -13,7 +13,11 @@ export const OPERATOR_API_PREFIX = '/api/v1';
 export interface EcuBody {
   readonly serial: string;
   readonly hardwareId: string;
-  /** Ed25519, 64 hex digits. */
+  /**
+   * The ECU's signing key: Ed25519 as 64 hex digits, or ECDSA P-256/P-384 as one line of base64
+   * SubjectPublicKeyInfo (its PEM body), a PEM block or TUF key JSON; stored as hex or base64
+   * (docs/decisions.md Cryptography, "ECU keys").
+   */
   readonly publicKey: string;
   /**
    * The ECU's X25519 image-encryption public key, 64 hex digits (raw), separate from its signing key;
@@ -166,6 +170,8 @@ export interface EcuStatus {
   readonly hardwareId: string;
   readonly primary: boolean;
   readonly keyid: string;
+  /** The type of the ECU's signing key (docs/decisions.md Cryptography, "ECU keys"). */
+  readonly keyType: 'ed25519' | 'ecdsa-p256' | 'ecdsa-p384';
   /** The ECU's X25519 image-encryption public key (hex) and its keyid, or null when it has none. */
   readonly encryptionPublicKey: string | null;
   readonly encryptionKeyid: string | null;

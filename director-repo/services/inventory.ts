@@ -5,8 +5,18 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../../shared/core/clock.js';
 import { encryptionPublicKeyFromHex } from '../../shared/core/crypto/image-encryption.js';
-import { PublicKey } from '../../shared/core/crypto/keys.js';
-import { BadRequestError, ConflictError, MalformedEncryptionKeyError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import { ecuKeyText, ecuKeyType, ecuPublicKey } from '../../shared/core/crypto/ecu-keys.js';
+import type { PublicKey } from '../../shared/core/crypto/keys.js';
+import {
+  BadRequestError,
+  ConflictError,
+  MalformedEncryptionKeyError,
+  MalformedKeyError,
+  NotFoundError,
+  UnsupportedKeyError,
+  UptaneError,
+  WeakKeyError,
+} from '../../shared/core/errors.js';
 import type { EcuBody, VehicleRegistrationBody } from '../api/operator-api.js';
 import type { DirectorStore } from '../store/director-store.js';
 
@@ -39,16 +49,7 @@ export class VehicleInventory {
     if (registration.ecus.length > 64) throw new BadRequestError('at most 64 ECUs per vehicle', ctx);
     const keys = registration.ecus.map((ecu) => {
       checkIdentifiers(ecu);
-      let key: PublicKey;
-      try {
-        key = PublicKey.fromHex(ecu.publicKey);
-      } catch (err) {
-        if (err instanceof UptaneError) throw new BadRequestError(`ECU ${ecu.serial}: ${err.message}`, ctx);
-        throw err;
-      }
-      // A key no signature verifies under would leave the ECU unable to report, or the vehicle to
-      // authenticate, ever (docs/threat-model.md HR-9e).
-      return key.assertUsable(`ECU ${ecu.serial}`);
+      return signingKeyOf(ecu);
     });
     if (new Set(registration.ecus.map((e) => e.serial)).size !== registration.ecus.length) throw new BadRequestError('ECU serials repeat', ctx);
     if (new Set(keys.map((k) => k.keyid)).size !== keys.length) throw new BadRequestError('two ECUs share a key: every ECU has its own', ctx);
@@ -66,7 +67,7 @@ export class VehicleInventory {
       await tx.inventory.insertVehicle(registration.vin, registration.attributes ?? {}, now);
       for (const [i, ecu] of registration.ecus.entries()) {
         await tx.inventory.insertEcu(
-          { serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: keys[i]!.tuf.keyval.public, keyid: keys[i]!.keyid, isPrimary: ecu.primary, encryptionPublicKey: encryptionKeys[i]! },
+          { serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: ecuKeyText(keys[i]!), keyid: keys[i]!.keyid, isPrimary: ecu.primary, encryptionPublicKey: encryptionKeys[i]! },
           now,
         );
       }
@@ -85,7 +86,7 @@ export class VehicleInventory {
     // The same rules as registration: a replacement must not bring in a serial or hardware id a
     // registration would refuse.
     checkIdentifiers(replacement);
-    const key = PublicKey.fromHex(replacement.publicKey).assertUsable(`ECU ${replacement.serial}`);
+    const key = signingKeyOf(replacement);
     const encryptionKey = encryptionKeyOf(replacement);
     await this.store.unitOfWork(async (tx) => {
       const old = await tx.inventory.ecu(oldSerial);
@@ -98,7 +99,7 @@ export class VehicleInventory {
       }
       await tx.inventory.deleteEcu(oldSerial);
       await tx.inventory.insertEcu(
-        { serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: key.tuf.keyval.public, keyid: key.keyid, isPrimary: old.isPrimary, encryptionPublicKey: encryptionKey },
+        { serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: ecuKeyText(key), keyid: key.keyid, isPrimary: old.isPrimary, encryptionPublicKey: encryptionKey },
         now,
       );
       // Sessions end with the key that opened them (VehicleAuthentication).
@@ -128,6 +129,7 @@ export class VehicleInventory {
         hardwareId: ecu.hardwareId,
         primary: ecu.isPrimary,
         keyid: ecu.keyid,
+        keyType: ecuKeyType(ecuPublicKey(ecu.publicKey)),
         encryptionPublicKey: ecu.encryptionPublicKey,
         encryptionKeyid: ecu.encryptionPublicKey === null ? null : encryptionKeyid(ecu.encryptionPublicKey),
         installed: ecu.installed,
@@ -139,6 +141,29 @@ export class VehicleInventory {
       manifests,
     };
   }
+}
+
+/**
+ * The ECU's signing key, Ed25519 or ECDSA P-256/P-384 in any form `ecuPublicKey` reads; stored in
+ * the one text form `ecuKeyText` writes (docs/decisions.md Cryptography, "ECU keys"). A key that is
+ * malformed, off its curve, weak or of another type is refused with its typed error
+ * (malformed_key, weak_key, unsupported_key; 400) before anything is stored.
+ */
+function signingKeyOf(ecu: { readonly serial: string; readonly publicKey: string }): PublicKey {
+  let key: PublicKey;
+  try {
+    key = ecuPublicKey(ecu.publicKey);
+  } catch (err) {
+    // The same class and code, naming the ECU: an operator registering 64 ECUs needs to know which key.
+    const message = `ECU ${ecu.serial}: ${(err as Error).message}`;
+    if (err instanceof MalformedKeyError) throw new MalformedKeyError(message, { ...ctx, cause: err });
+    if (err instanceof WeakKeyError) throw new WeakKeyError(message, { ...ctx, cause: err });
+    if (err instanceof UnsupportedKeyError) throw new UnsupportedKeyError(message, { ...ctx, cause: err });
+    throw err;
+  }
+  // A key no signature verifies under would leave the ECU unable to report, or the vehicle to
+  // authenticate, ever (docs/threat-model.md HR-9e).
+  return key.assertUsable(`ECU ${ecu.serial}`);
 }
 
 /**

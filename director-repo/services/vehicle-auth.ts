@@ -5,7 +5,7 @@
 import type { X509Certificate } from 'node:crypto';
 import type { Clock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
-import { PublicKey } from '../../shared/core/crypto/keys.js';
+import { ecuPublicKey } from '../../shared/core/crypto/ecu-keys.js';
 import { AuthenticationError, ClientCertificateMismatchError, ClientCertificateRequiredError, NotFoundError } from '../../shared/core/errors.js';
 import { vehicleIdentityOf } from '../../shared/pki/dev-ca.js';
 import { checkVehicleRequestBody, NonceCache, parseVehicleAuth, verifyVehicleRequestHeaders, type RequestToSign } from '../../shared/uptane/vehicle-auth.js';
@@ -67,7 +67,7 @@ export class VehicleAuthentication {
   }
 
   /**
-   * The VIN of the vehicle whose primary ECU signed this request (Uptane-Ed25519 header), or that
+   * The VIN of the vehicle whose primary ECU signed this request (Uptane-Ed25519 or Uptane-ECDSA header), or that
    * holds this session token (Bearer, issued by `issueSession`). Either way the VIN comes from the
    * credential, never from the URL or the body (docs/decisions.md Servers;
    * docs/threat-model.md L4).
@@ -101,7 +101,7 @@ export class VehicleAuthentication {
     this.checkClientCertificate(request.clientCertificate, ecu.vin, ecu.serial);
     // The header names the body's digest: time, signature and nonce are all checked before any
     // byte of the body is read; the body must then be the one signed.
-    verifyVehicleRequestHeaders(claims, request, PublicKey.fromHex(ecu.publicKey), {
+    verifyVehicleRequestHeaders(claims, request, ecuPublicKey(ecu.publicKey), {
       now: this.clock.now(),
       maxSkewMs: this.requestSkewMs,
       nonces: this.nonces,
@@ -153,11 +153,11 @@ export class VehicleAuthentication {
 
   private async primaryForSession(authorization: string | undefined, request: { method: string; path: string }): Promise<{ vin: string; serial: string }> {
     const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
-    if (token === undefined) throw new AuthenticationError('sign the request with the primary ECU key (Uptane-Ed25519) or use a current session token (Bearer)');
+    if (token === undefined) throw new AuthenticationError('sign the request with the primary ECU key (Uptane-Ed25519 or Uptane-ECDSA) or use a current session token (Bearer)');
     // A token opens only what a vehicle polls: its metadata and its manifest. Above all it cannot
     // open a new session, so only the primary ECU key extends access and a stolen token dies at its
     // expiry (docs/threat-model.md L10: expired tokens are refused, the device re-authenticates).
-    if (!isSessionRoute(request)) throw new AuthenticationError(`a session token is not accepted for ${request.method} ${request.path}: sign the request with the primary ECU key (Uptane-Ed25519)`);
+    if (!isSessionRoute(request)) throw new AuthenticationError(`a session token is not accepted for ${request.method} ${request.path}: sign the request with the primary ECU key (Uptane-Ed25519 or Uptane-ECDSA)`);
     const claims = this.sessions.verify(token, this.clock.now().getTime());
     // The session ends with the key that opened it: once an operator replaced the primary ECU
     // (VehicleInventory.replaceEcu), its earlier tokens are refused.

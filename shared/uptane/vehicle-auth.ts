@@ -1,5 +1,7 @@
 // How a vehicle proves to the Director that it holds its primary ECU key, on every request:
 //   Authorization: Uptane-Ed25519 keyid="<primary keyid>", time="<ISO>", nonce="<hex>", digest="<body sha256>", sig="<hex>"
+// or, from a primary whose key is ECDSA P-256/P-384, the same with Uptane-ECDSA and the hex of the
+// DER signature (docs/decisions.md Cryptography, "ECU keys"). The scheme must be the registered key's.
 // The signature covers the canonical JSON of {method, path, time, nonce, body_sha256}, so a captured
 // header cannot be reused for another path or body, and the Director refuses stale times and nonces
 // it has seen. The Director derives the VIN from the key, never from the URL or the body. The
@@ -12,6 +14,8 @@ import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
 import { AuthenticationError, ClockSkewError } from '../core/errors.js';
 
 export const VEHICLE_AUTH_SCHEME = 'Uptane-Ed25519';
+/** The header scheme of a primary whose key is ECDSA (its signatures are DER, of varying length). */
+export const VEHICLE_AUTH_SCHEME_ECDSA = 'Uptane-ECDSA';
 
 export interface RequestToSign {
   readonly method: string;
@@ -21,6 +25,8 @@ export interface RequestToSign {
 }
 
 export interface VehicleAuthClaims {
+  /** The header's scheme: the signature must be of the registered primary key's type. */
+  readonly scheme: typeof VEHICLE_AUTH_SCHEME | typeof VEHICLE_AUTH_SCHEME_ECDSA;
   readonly keyid: string;
   readonly time: string;
   readonly nonce: string;
@@ -42,19 +48,26 @@ export function signVehicleRequest(key: PrivateKey, request: RequestToSign, now:
   const nonce = randomBytes(16).toString('hex');
   const digest = request.body === undefined ? EMPTY_SHA256 : sha256Hex(request.body);
   const sig = key.sign(signedPayload(request, time, nonce, digest), backend);
-  return `${VEHICLE_AUTH_SCHEME} keyid="${key.keyid}", time="${time}", nonce="${nonce}", digest="${digest}", sig="${sig}"`;
+  const scheme = key.scheme === 'ed25519' ? VEHICLE_AUTH_SCHEME : VEHICLE_AUTH_SCHEME_ECDSA;
+  return `${scheme} keyid="${key.keyid}", time="${time}", nonce="${nonce}", digest="${digest}", sig="${sig}"`;
 }
 
-const HEADER = new RegExp(
-  `^${VEHICLE_AUTH_SCHEME} keyid="([0-9a-f]{64})", time="([0-9TZ:-]{20})", nonce="([0-9a-f]{16,64})", digest="([0-9a-f]{64})", sig="([0-9a-f]{128})"$`,
-);
+const header = (scheme: string, sig: string) =>
+  new RegExp(`^${scheme} keyid="([0-9a-f]{64})", time="([0-9TZ:-]{20})", nonce="([0-9a-f]{16,64})", digest="([0-9a-f]{64})", sig="(${sig})"$`);
+// Ed25519 signatures are 64 bytes; an ECDSA DER signature at most 104 bytes (P-384), bounded here
+// so a header cannot carry an arbitrary amount of hex into the verifier.
+const HEADERS = {
+  [VEHICLE_AUTH_SCHEME]: header(VEHICLE_AUTH_SCHEME, '[0-9a-f]{128}'),
+  [VEHICLE_AUTH_SCHEME_ECDSA]: header(VEHICLE_AUTH_SCHEME_ECDSA, '[0-9a-f]{16,256}'),
+} as const;
 
-/** The claims of an Uptane-Ed25519 header, or undefined if the header uses another scheme. */
+/** The claims of an Uptane-Ed25519 or Uptane-ECDSA header, or undefined if the header uses another scheme. */
 export function parseVehicleAuth(header: string | undefined): VehicleAuthClaims | undefined {
-  if (header === undefined || !header.startsWith(`${VEHICLE_AUTH_SCHEME} `)) return undefined;
-  const match = HEADER.exec(header);
-  if (match === null) throw new AuthenticationError(`malformed ${VEHICLE_AUTH_SCHEME} authorization header`);
-  return { keyid: match[1]!, time: match[2]!, nonce: match[3]!, digest: match[4]!, sig: match[5]! };
+  const scheme = header === undefined ? undefined : ([VEHICLE_AUTH_SCHEME, VEHICLE_AUTH_SCHEME_ECDSA] as const).find((s) => header.startsWith(`${s} `));
+  if (scheme === undefined) return undefined;
+  const match = HEADERS[scheme].exec(header!);
+  if (match === null) throw new AuthenticationError(`malformed ${scheme} authorization header`);
+  return { scheme, keyid: match[1]!, time: match[2]!, nonce: match[3]!, digest: match[4]!, sig: match[5]! };
 }
 
 /**
@@ -184,6 +197,9 @@ export function verifyVehicleRequestHeaders(
   options: { now: Date; maxSkewMs: number; nonces: NonceCache; backend: Ed25519Backend },
 ): void {
   const time = checkVehicleRequestTime(claims, options.now, options.maxSkewMs);
+  // A header of the other scheme would fail to verify anyway; saying why helps a misprovisioned primary.
+  const expected = key.scheme === 'ed25519' ? VEHICLE_AUTH_SCHEME : VEHICLE_AUTH_SCHEME_ECDSA;
+  if (claims.scheme !== expected) throw new AuthenticationError(`signed request uses ${claims.scheme}, but the registered primary key is ${key.scheme}: sign with ${expected}`);
   const payload = signedPayload(request, claims.time, claims.nonce, claims.digest);
   if (!key.verify(payload, claims.sig, options.backend)) throw new AuthenticationError('signed request does not verify with the registered primary key');
   options.nonces.remember(claims.keyid, claims.nonce, time, options.now.getTime());
