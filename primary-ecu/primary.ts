@@ -11,7 +11,8 @@ import { nobleBackend, withVerificationCache, type Ed25519Backend } from '../sha
 import { loadEncryptionKeyPair, loadPrivateKey, saveEncryptionKeyPair, savePrivateKey } from '../shared/files/key-files.js';
 import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
-import { PublicKey, type PrivateKey } from '../shared/core/crypto/keys.js';
+import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
+import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
@@ -49,7 +50,10 @@ export interface PrimaryIdentity {
   readonly hardwareId: string;
   readonly directorUrl: string;
   readonly imageRepoUrl: string;
-  /** Serial -> hardware id and public key of every secondary, as provisioned (#check_targets step 8, H5). */
+  /**
+   * Serial -> hardware id and signing public key of every secondary, as provisioned (#check_targets
+   * step 8, H5); the key in the Director's stored form (shared/core/crypto/ecu-keys.ts).
+   */
   readonly secondaries: Readonly<Record<string, { hardwareId: string; publicKey: string }>>;
 }
 
@@ -295,7 +299,8 @@ export class Primary {
         // H5: a report that is not one (corrupt, or flooded past the manifest limits), or that is not
         // signed by that secondary's provisioned key, is dropped and reported.
         const report = parseEcuVersionReport(await secondary.versionReport(), { role: serial });
-        const key = PublicKey.fromHex(this.identity.secondaries[serial]!.publicKey);
+        // Ed25519 hex or ECDSA base64 SPKI, as provisioned: the report verifies with that key's scheme only.
+        const key = ecuPublicKey(this.identity.secondaries[serial]!.publicKey);
         if (report.signed.ecu_serial !== serial || !isSignedBy(report, key, this.backend)) {
           throw new ManifestSignatureError(`secondary ${serial} sent a version report not signed by its key`, { role: serial });
         }

@@ -11,6 +11,7 @@ import { nobleBackend, type Ed25519Backend } from '../shared/core/crypto/ed25519
 import { loadEncryptionKeyPair, loadPrivateKey, saveEncryptionKeyPair, savePrivateKey } from '../shared/files/key-files.js';
 import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage } from '../shared/ecu/encrypted-image.js';
+import { ecuKeyText } from '../shared/core/crypto/ecu-keys.js';
 import { type PrivateKey } from '../shared/core/crypto/keys.js';
 import { ImageRollbackError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
@@ -159,7 +160,7 @@ export class Secondary implements SecondaryTransport {
   // SecondaryTransport ---------------------------------------------------------------------------
 
   async info(): Promise<SecondaryInfo> {
-    return { serial: this.identity.serial, hardwareId: this.identity.hardwareId, publicKey: this.key.publicKey.tuf.keyval.public, verification: this.identity.verification };
+    return { serial: this.identity.serial, hardwareId: this.identity.hardwareId, publicKey: ecuKeyText(this.key.publicKey), verification: this.identity.verification };
   }
 
   /** #ecu_version_report: installed image, attacks since the last report, time, a fresh counter. */

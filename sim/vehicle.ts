@@ -7,13 +7,15 @@ import type { AbSlotsOptions } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
 import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { createHash } from 'node:crypto';
-import { PrivateKey } from '../shared/core/crypto/keys.js';
+import type { EcuKeyType } from '../shared/core/crypto/ecu-keys.js';
+import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import type { Fetcher } from '../shared/client/fetcher.js';
 import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
+import { fixtureEcuKey } from './harness/fixture-keys.js';
 import { provisionEcus, vehicleRegistration, type EcuKeyPairs, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
 
 /** A simulated vehicle: the factory's plan for it, the folder it lives in and its clock. */
@@ -22,6 +24,8 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
   readonly clock: Clock;
   /** Seed for the ECU keys; the same seed gives the same keys. */
   readonly seed?: string;
+  /** Signing key type by serial (an ECU whose hardware signs only with ECDSA); Ed25519 for the others. */
+  readonly keyTypes?: Readonly<Record<string, EcuKeyType>>;
   readonly backend?: Ed25519Backend;
   readonly fetcher?: Fetcher;
   /** Per-ECU slot options (boot check, fault injection), by serial. */
@@ -38,8 +42,8 @@ export class SimulatedVehicle {
 
   private constructor(readonly spec: SimulatedVehicleSpec) {}
 
-  static keyFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin'>, serial: string): PrivateKey {
-    return PrivateKey.fromLabel(`${spec.seed ?? 'sim'}/${spec.vin}/${serial}`);
+  static keyFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin' | 'keyTypes'>, serial: string): PrivateKey {
+    return fixtureEcuKey(`${spec.seed ?? 'sim'}/${spec.vin}/${serial}`, spec.keyTypes?.[serial]);
   }
 
   /** The ECU's X25519 image-encryption key, derived from the same seed label as its signing key but never equal to it. */
@@ -48,7 +52,7 @@ export class SimulatedVehicle {
     return EncryptionKeyPair.fromPrivateBytes(createHash('sha256').update(label).digest());
   }
 
-  static keysFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin'>, serial: string): EcuKeyPairs {
+  static keysFor(spec: Pick<SimulatedVehicleSpec, 'seed' | 'vin' | 'keyTypes'>, serial: string): EcuKeyPairs {
     return { signing: SimulatedVehicle.keyFor(spec, serial), encryption: SimulatedVehicle.encryptionKeyFor(spec, serial) };
   }
 

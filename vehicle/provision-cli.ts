@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
+import { ECU_KEY_TYPES, ecuKeyType, type EcuKeyType } from '../shared/core/crypto/ecu-keys.js';
 import { PrivateKey } from '../shared/core/crypto/keys.js';
 import { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import { UptaneError } from '../shared/core/errors.js';
@@ -25,22 +26,34 @@ const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Like the Director's, without ':' (the separator of --primary and --secondary). */
 const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** `serial:hardwareId` (primary) or `serial:hardwareId[:full|:partial]` (secondary). */
-function parseEcuSpec(spec: string, option: '--primary' | '--secondary'): Required<EcuSpec> {
+/**
+ * `serial:hardwareId[:keyType]` (primary) or `serial:hardwareId[:full|:partial][:keyType]`
+ * (secondary); the key type (ed25519, ecdsa-p256, ecdsa-p384) overrides --key-type for that ECU.
+ */
+function parseEcuSpec(spec: string, option: '--primary' | '--secondary', defaultKeyType: EcuKeyType): Required<EcuSpec> & { keyType: EcuKeyType } {
   const parts = spec.split(':');
-  const shape = option === '--primary' ? 'serial:hardwareId' : 'serial:hardwareId[:full]';
+  const shape = option === '--primary' ? 'serial:hardwareId[:keyType]' : 'serial:hardwareId[:full][:keyType]';
   let verification: 'partial' | 'full' = 'partial';
+  let keyType = defaultKeyType;
+  const last = parts[parts.length - 1];
+  if (parts.length > 2 && (ECU_KEY_TYPES as readonly string[]).includes(last!)) {
+    keyType = parts.pop() as EcuKeyType;
+  }
   if (option === '--secondary' && parts.length === 3) {
     const mode = parts.pop();
-    if (mode !== 'full' && mode !== 'partial') throw new Error(`${option} ${spec}: the third part must be full or partial (the verification the secondary does), as in ${shape}`);
+    if (mode !== 'full' && mode !== 'partial') {
+      throw new Error(`${option} ${spec}: ${JSON.stringify(mode)} is neither full or partial (the verification the secondary does) nor a key type (${ECU_KEY_TYPES.join(', ')}), as in ${shape}`);
+    }
     verification = mode;
   }
-  if (parts.length !== 2) throw new Error(`${option} ${spec}: write ${shape}, e.g. ${option === '--primary' ? 'tcu-1:tcu-a' : 'ecm-1:ecm-x1 or abs-1:abs-z:full'}`);
+  if (parts.length !== 2) {
+    throw new Error(`${option} ${spec}: write ${shape} (key types ${ECU_KEY_TYPES.join(', ')}), e.g. ${option === '--primary' ? 'tcu-1:tcu-a or tcu-1:tcu-a:ecdsa-p256' : 'ecm-1:ecm-x1, abs-1:abs-z:full or abs-1:abs-z:full:ecdsa-p256'}`);
+  }
   const [serial, hardwareId] = parts as [string, string];
   for (const [what, value] of [['serial', serial], ['hardware id', hardwareId]] as const) {
     if (!NAME_PATTERN.test(value)) throw new Error(`${option} ${spec}: the ${what} ${JSON.stringify(value)} must be 1-128 letters, digits, '.', '_' or '-'`);
   }
-  return { serial, hardwareId, verification };
+  return { serial, hardwareId, verification, keyType };
 }
 
 interface ProvisionArgs {
@@ -48,6 +61,7 @@ interface ProvisionArgs {
   readonly vin: string;
   readonly primary: string;
   readonly secondary: string[];
+  readonly keyType: EcuKeyType;
   readonly directorUrl: string;
   readonly imageUrl: string;
   readonly directorRoot: string;
@@ -75,8 +89,8 @@ function trustedRoot(repository: 'director' | 'image', file: string, option: str
 
 async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void> {
   if (!VIN_PATTERN.test(args.vin)) throw new Error(`--vin ${JSON.stringify(args.vin)}: a VIN is 1-64 letters, digits, '_' or '-'`);
-  const primary = parseEcuSpec(args.primary, '--primary');
-  const secondaries = args.secondary.map((s) => parseEcuSpec(s, '--secondary'));
+  const primary = parseEcuSpec(args.primary, '--primary', args.keyType);
+  const secondaries = args.secondary.map((s) => parseEcuSpec(s, '--secondary', args.keyType));
   const serials = [primary.serial, ...secondaries.map((s) => s.serial)];
   const twice = serials.find((s, i) => serials.indexOf(s) !== i);
   if (twice !== undefined) throw new Error(`ECU serial ${twice} is given twice: every ECU of a vehicle needs its own serial`);
@@ -95,7 +109,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     throw new Error(`${dir} already exists and is not empty: a vehicle is provisioned into a new folder (its ECU keys live there); pick another --dir`);
   }
 
-  const keys = new Map(serials.map((serial) => [serial, { signing: PrivateKey.generate(), encryption: EncryptionKeyPair.generate() }]));
+  const keys = new Map([primary, ...secondaries].map((ecu) => [ecu.serial, { signing: PrivateKey.generate(ecu.keyType), encryption: EncryptionKeyPair.generate() }]));
   const { config, registration } = provisionVehicleFolder(
     dir,
     { vin: args.vin, primary, secondaries, directorUrl, imageRepoUrl, directorRoot: directorRoot.bytes, imageRoot: imageRoot.bytes },
@@ -121,12 +135,13 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   } else {
     io.print(`provisioned vehicle ${args.vin} in ${dir}`);
     for (const line of table(
-      ['ECU', 'role', 'hardware id', 'verification', 'keyid', 'factory image'],
+      ['ECU', 'role', 'hardware id', 'verification', 'key type', 'keyid', 'factory image'],
       [primary, ...secondaries].map((ecu, i) => [
         ecu.serial,
         i === 0 ? 'primary' : 'secondary',
         ecu.hardwareId,
         i === 0 ? 'full' : ecu.verification,
+        ecuKeyType(keys.get(ecu.serial)!.signing.publicKey),
         keys.get(ecu.serial)!.signing.keyid.slice(0, 12),
         factoryImage(ecu).filename,
       ]),
@@ -163,13 +178,18 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
     yargs
       .option('dir', { type: 'string', demandOption: true, requiresArg: true, describe: 'new folder for the vehicle (must not exist or be empty)' })
       .option('vin', { type: 'string', demandOption: true, requiresArg: true, describe: 'vehicle identification number' })
-      .option('primary', { type: 'string', demandOption: true, requiresArg: true, describe: 'the primary ECU as serial:hardwareId' })
+      .option('primary', { type: 'string', demandOption: true, requiresArg: true, describe: 'the primary ECU as serial:hardwareId[:keyType]' })
       .option('secondary', {
         type: 'string',
         array: true,
         default: [] as string[],
         requiresArg: true,
-        describe: 'a secondary ECU as serial:hardwareId[:full] (partial verification unless :full); repeat for each',
+        describe: 'a secondary ECU as serial:hardwareId[:full][:keyType] (partial verification unless :full); repeat for each',
+      })
+      .option('key-type', {
+        choices: ECU_KEY_TYPES,
+        default: 'ed25519' as EcuKeyType,
+        describe: "the type of every ECU's signing key (ecdsa-p256 or ecdsa-p384 for hardware that signs only with ECDSA); :keyType on --primary or --secondary overrides it for that ECU",
       })
       .option('director-url', { type: 'string', demandOption: true, requiresArg: true, describe: 'URL of the Director (env UPTANE_DIRECTOR_URL)', default: io.env.UPTANE_DIRECTOR_URL })
       .option('image-url', { type: 'string', demandOption: true, requiresArg: true, describe: 'URL of the Image repository (env UPTANE_IMAGE_REPO_URL)', default: io.env.UPTANE_IMAGE_REPO_URL })
@@ -194,6 +214,10 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .example(
         '$0 vehicle provision --dir car1 --vin VIN0001 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1 --secondary abs-1:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
         'a vehicle with two secondaries, registered with the token in $UPTANE_OPERATOR_TOKEN',
+      )
+      .example(
+        '$0 vehicle provision --dir car3 --vin VIN0003 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1:ed25519 --key-type ecdsa-p256 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
+        'ECDSA P-256 signing keys for every ECU but ecm-1, which keeps Ed25519',
       )
       .example('$0 vehicle provision --dir car2 --vin VIN0002 --primary tcu-1:tcu-a ... (no --register)', 'prints the registration JSON to hand to a Director operator')
       .epilogue(

@@ -4,6 +4,7 @@
 // `uptane vehicle provision` command and the simulator's vehicles both come from here.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { ecuKeyText } from '../shared/core/crypto/ecu-keys.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
@@ -32,8 +33,9 @@ export interface VehiclePlan {
 }
 
 /**
- * An ECU's two key pairs: Ed25519 to sign its version reports, X25519 to open the images the
- * Director encrypts for it. Never one key for both (Uptane best practice: a key that decrypts never signs).
+ * An ECU's two key pairs: Ed25519 or ECDSA P-256/P-384 (hardware that signs only with ECDSA) to sign
+ * its version reports, X25519 to open the images the Director encrypts for it. Never one key for
+ * both (Uptane best practice: a key that decrypts never signs).
  */
 export interface EcuKeyPairs {
   readonly signing: PrivateKey;
@@ -49,7 +51,8 @@ export type { VehicleRegistrationBody };
 /** The image an ECU leaves the factory with, in its active slot. */
 export const factoryImage = (ecu: EcuSpec) => ({ filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image of ${ecu.hardwareId}\n`) });
 
-const publicKeyOf = (keys: EcuKeys, serial: string) => keys(serial).signing.publicKey.tuf.keyval.public;
+/** The ECU's signing key in the form the Director stores and the primary keeps: hex (Ed25519) or base64 SPKI (ECDSA). */
+const publicKeyOf = (keys: EcuKeys, serial: string) => ecuKeyText(keys(serial).signing.publicKey);
 
 /** Writes one folder per ECU under `directory`, named by serial: the secondaries first, then the primary that knows them. */
 export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKeys): void {

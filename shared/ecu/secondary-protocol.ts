@@ -11,7 +11,7 @@ import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
 export interface SecondaryInfo {
   readonly serial: string;
   readonly hardwareId: string;
-  /** Ed25519 public key, hex. */
+  /** Signing public key as the Director stores it: Ed25519 hex or ECDSA base64 SPKI (shared/core/crypto/ecu-keys.ts). */
   readonly publicKey: string;
   readonly verification: 'partial' | 'full';
 }

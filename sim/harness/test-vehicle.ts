@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
-import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { ecuKeyText, type EcuKeyType } from '../../shared/core/crypto/ecu-keys.js';
+import type { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { HttpFetcher } from '../../shared/client/fetcher.js';
 import { digestBytes } from '../../shared/core/hashing.js';
 import {
@@ -21,6 +22,7 @@ import { FileMetadataStore } from '../../shared/client/metadata-store.js';
 import { formatExpires } from '../../shared/core/metadata/parse.js';
 import { RepositoryUpdater } from '../../shared/client/updater.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
+import { fixtureEcuKey } from './fixture-keys.js';
 
 export interface TestEcu {
   readonly serial: string;
@@ -37,13 +39,13 @@ export class TestVehicle {
 
   constructor(
     readonly vin: string,
-    layout: ReadonlyArray<{ serial: string; hardwareId: string; primary?: boolean }>,
+    layout: ReadonlyArray<{ serial: string; hardwareId: string; primary?: boolean; keyType?: EcuKeyType }>,
     private readonly clock: Clock,
   ) {
-    this.ecus = layout.map((ecu) => ({
+    this.ecus = layout.map(({ keyType, ...ecu }) => ({
       ...ecu,
       primary: ecu.primary === true,
-      key: PrivateKey.fromLabel(`${vin}/${ecu.serial}`),
+      key: fixtureEcuKey(`${vin}/${ecu.serial}`, keyType),
       installed: { filename: `factory/${ecu.hardwareId}.bin`, content: Buffer.from(`factory image for ${ecu.serial}`) },
       counter: 0,
     }));
@@ -61,7 +63,7 @@ export class TestVehicle {
   registration(): { vin: string; ecus: Array<{ serial: string; hardwareId: string; publicKey: string; primary: boolean }> } {
     return {
       vin: this.vin,
-      ecus: this.ecus.map((e) => ({ serial: e.serial, hardwareId: e.hardwareId, publicKey: e.key.publicKey.tuf.keyval.public, primary: e.primary })),
+      ecus: this.ecus.map((e) => ({ serial: e.serial, hardwareId: e.hardwareId, publicKey: ecuKeyText(e.key.publicKey), primary: e.primary })),
     };
   }
 

@@ -131,7 +131,9 @@ describe('uptane director vehicle register', () => {
     expect(run.code).toBe(1);
     const lines = run.stdout.split('\n');
     expect(lines).toContain('lines 2-3  CSV1  registered (2 ECUs)');
-    expect(lines.find((l) => l.startsWith('lines 4-5  CSV2  FAILED: line 5: public_key must be 64 hex characters'))).toBeDefined();
+    const failed2 = lines.find((l) => l.startsWith('lines 4-5  CSV2  FAILED: line 5: public_key: '));
+    expect(failed2).toContain('[malformed_key]');
+    expect(failed2).toContain('64 lowercase hex characters for an Ed25519 key');
     expect(lines.find((l) => l.startsWith('line 8  CSV3  FAILED: the Director refused to register vehicle CSV3:'))).toBeDefined();
     expect(run.stdout).toContain('[conflict, HTTP 409]');
     expect(lines).toContain('lines 9-10  CSV4  registered (2 ECUs)');

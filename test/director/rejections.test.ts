@@ -561,7 +561,7 @@ describe('registration bodies the Director refuses', () => {
 
     // Well-formed JSON that is not a registration.
     expectRefused(await operatorRaw('POST', '/api/v1/vehicles', JSON.stringify({ vin: car.vin, ecus: 'tcu' }), bearer), 400, 'bad_request');
-    expectRefused(await operatorRaw('POST', '/api/v1/vehicles', JSON.stringify({ ...car.registration(), ecus: [{ ...car.registration().ecus[0], publicKey: 'zz' }] }), bearer), 400, 'bad_request');
+    expectRefused(await operatorRaw('POST', '/api/v1/vehicles', JSON.stringify({ ...car.registration(), ecus: [{ ...car.registration().ecus[0], publicKey: 'zz' }] }), bearer), 400, 'malformed_key');
     expect((await auditLog()).length).toBe(entries + 2);
 
     expect((await repos.operator('GET', `/api/v1/vehicles/${car.vin}`)).status).toBe(404);
