@@ -20,6 +20,7 @@ import {
 import { shortKeyId } from '../shared/workspace/hints.js';
 import { readImageManifest } from '../shared/workspace/image-manifest.js';
 import type { ImageToAdd, StagedImage } from '../shared/workspace/workspace.js';
+import { binsCommand, printBinnedAdd, printBinnedRemove } from './bins-cli.js';
 import { printJson } from '../shared/cli/cli-output.js';
 import { ImageRepoClient } from './repo-client.js';
 import { pushWorkspace } from './push.js';
@@ -156,7 +157,7 @@ const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, A
     const single = images.length === 1;
     const perFile = new Map<string, (done: number, total: number) => void>();
     const counter = single ? undefined : countPrinter(io, 'hashed');
-    const result = await ws.addImages(images, {
+    const staged = await ws.stageImages(images, {
       role: argv.role,
       // One image: byte progress, as large images take a while. Many: a count (bytes of a thousand
       // small files would be a thousand lines).
@@ -169,6 +170,11 @@ const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, A
           }
         : { onImage: (done: number, total: number) => counter!(done, total) }),
     });
+    if (staged.hashBins !== undefined) {
+      printBinnedAdd(io, ws, staged, argv.json);
+      return;
+    }
+    const result = { ...staged.stages[0]!, images: staged.images };
     if (argv.json) {
       printJson(io, {
         role: result.role,
@@ -206,7 +212,12 @@ const targetsRemoveCommand = (io: WorkspaceCliEnvironment): CommandModule<object
       .example('$0 image targets remove engine/ecm-2.0.bin', 'stop offering an old image') as Argv<RemoveArgs>,
   handler: (argv) => {
     const ws = openWorkspace(io, argv);
-    printStage(io, ws, ws.removeImage(argv.name, argv.role), `removed ${argv.name} from ${argv.role}`, argv.json);
+    const result = ws.removeImage(argv.name, argv.role);
+    if (result.role !== argv.role) {
+      printBinnedRemove(io, ws, result, argv.name, argv.json);
+      return;
+    }
+    printStage(io, ws, result, `removed ${argv.name} from ${argv.role}`, argv.json);
   },
 });
 
@@ -365,6 +376,7 @@ export function imageWorkspaceCommands(io: WorkspaceCliEnvironment): CommandModu
     targetsCommand(io),
     delegateCommand(io),
     undelegateCommand(io),
+    binsCommand(io),
     pushCommand(io),
   ] as unknown as CommandModule<object, object>[];
 }

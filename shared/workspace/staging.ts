@@ -51,6 +51,11 @@ export interface IncrementalEdit<T extends StagedSigned> {
   readonly changedFrom: (next: T, staged: T) => boolean;
 }
 
+/** A checked change of one role, not yet written: `commit` writes it (nothing is written before). */
+export interface PlannedChange<T extends StagedSigned = StagedSigned> extends StageResult<T> {
+  readonly commit: () => void;
+}
+
 /**
  * Applies `edit` to the staged signed part of `role` (or, with nothing staged, to the published one
  * with the next version, or to `fresh(version 1)` when nothing was ever published) and saves it.
@@ -65,6 +70,24 @@ export function stageChange<T extends StagedSigned>(
   fresh?: (version: number, expires: string) => T,
   incremental?: IncrementalEdit<T>,
 ): StageResult<T> {
+  const { commit, ...result } = planChange(files, role, clock, edit, fresh, incremental);
+  commit();
+  return result;
+}
+
+/**
+ * stageChange without the write: every check is made and the result computed, and `commit` saves
+ * it. An edit of many roles (images routed to hash bins, the bins of a new delegation) plans every
+ * role first and commits only when all passed, so a refusal leaves the workspace as it was.
+ */
+export function planChange<T extends StagedSigned>(
+  files: WorkspaceFiles,
+  role: string,
+  clock: Clock,
+  edit: (current: T) => T,
+  fresh?: (version: number, expires: string) => T,
+  incremental?: IncrementalEdit<T>,
+): PlannedChange<T> {
   const staged = files.loadStagedForEdit(role);
   let base: T;
   let publishedVersion: number;
@@ -93,6 +116,15 @@ export function stageChange<T extends StagedSigned>(
     staged === undefined ||
     (incremental !== undefined ? incremental.changedFrom(next, staged.signed as T) : !canonicalBytes(next).equals(canonicalBytes(staged.signed)));
   const droppedSignatures = changed && staged !== undefined ? staged.signatures.map((s) => s.keyid) : [];
-  if (changed) files.saveCheckedStaged(role, { signed: next, signatures: [] });
-  return { role, signed: next, changed, started: staged === undefined, droppedSignatures, publishedVersion };
+  return {
+    role,
+    signed: next,
+    changed,
+    started: staged === undefined,
+    droppedSignatures,
+    publishedVersion,
+    commit: () => {
+      if (changed) files.saveCheckedStaged(role, { signed: next, signatures: [] });
+    },
+  };
 }

@@ -4,11 +4,12 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { PublicKey, TufKey } from '../core/crypto/keys.js';
-import { UnauthorizedTargetError, WorkspaceError } from '../core/errors.js';
+import { HashBinError, UnauthorizedTargetError, WorkspaceError } from '../core/errors.js';
 import { digestFile } from '../client/file-hashing.js';
-import { checkTargetName, isDelegatedPath } from '../core/metadata/paths.js';
+import { isAuthorizedFor } from '../core/metadata/delegation.js';
+import { checkTargetName, isDelegatedPath, succinctRoleName } from '../core/metadata/paths.js';
 import { SPEC_VERSION } from '../core/metadata/parse.js';
-import type { DelegatedRole, Delegations, TargetCustom, TargetFile, TargetsSigned } from '../core/metadata/types.js';
+import type { DelegatedRole, Delegations, SuccinctRoles, TargetCustom, TargetFile, TargetsSigned } from '../core/metadata/types.js';
 import type { ImageSource } from './files.js';
 import { commandHint } from './hints.js';
 import { checkStagedRoleName, isDelegatedRole } from './roles.js';
@@ -76,8 +77,23 @@ export async function describeImage(
  * names hardware ids, the image must be for one of them, or no client would ever find it there
  * (#delegation_resolution step 4.1); the server refuses the first case too.
  */
-export function checkDelegatedImage(repository: string, role: string, delegation: DelegatedRole | undefined, name: string, hardwareIds: readonly string[]): void {
-  if (delegation === undefined) return; // succinct (hash-bin) delegations cover every name
+export function checkDelegatedImage(
+  repository: string,
+  role: string,
+  delegation: DelegatedRole | undefined,
+  name: string,
+  hardwareIds: readonly string[],
+  delegator?: TargetsSigned,
+): void {
+  if (delegation === undefined) {
+    // A hash bin (TAP 15) may list only the names that hash to it: a client looks for a name in its
+    // one bin and nowhere else, so a name staged in another bin would never be found (and the server
+    // refuses it: docs/threat-model.md I13).
+    if (delegator !== undefined && !isAuthorizedFor(delegator, role, name)) {
+      throw new UnauthorizedTargetError(`${name} does not hash to hash bin ${role}: stage it without --role and it goes to its own bin`, { repository, role });
+    }
+    return;
+  }
   if (!isDelegatedPath(delegation, name)) {
     throw new UnauthorizedTargetError(
       `${name} is outside what ${role} may sign (${(delegation.paths ?? delegation.path_hash_prefixes ?? []).join(', ')}): choose a name inside its paths with --name`,
@@ -188,6 +204,85 @@ export function withoutDelegation(repository: string, targets: TargetsSigned, na
     return rest;
   }
   return { ...targets, delegations: { keys: usedKeys(targets.delegations!.keys, remaining), roles: remaining } };
+}
+
+/** How many hash bins a workspace may create (docs/code-style.md R10). */
+export interface HashBinLimits {
+  /**
+   * Snapshot lists every bin (about 110 bytes each), and a client caps snapshot at 2 MB by default
+   * (shared/client/updater.ts maxSnapshotBytes): 16,384 bins fit with room for other roles.
+   */
+  readonly maxBins: number;
+}
+
+export const DEFAULT_HASH_BIN_LIMITS: HashBinLimits = { maxBins: 16_384 };
+
+export const DEFAULT_BIN_PREFIX = 'bins';
+
+export interface HashBinSpec {
+  /** How many bins: a power of two from 2 up to the limit (bit_length = log2). */
+  readonly bins: number;
+  readonly keys: readonly PublicKey[];
+  readonly threshold: number;
+  /** Bins are named `<prefix>-<hex>`; default `bins`. */
+  readonly prefix?: string;
+}
+
+/** The TAP 15 bit_length for `bins`, or a HashBinError saying what would be accepted. */
+export function binBitLength(repository: string, bins: number, limits: HashBinLimits = DEFAULT_HASH_BIN_LIMITS): number {
+  const ok = Number.isSafeInteger(bins) && bins >= 2 && bins <= limits.maxBins && (bins & (bins - 1)) === 0;
+  if (!ok) {
+    throw new HashBinError(`--bins ${bins} must be a power of two from 2 to ${limits.maxBins} (16, 256, 4096 ...): each bin takes the names whose SHA-256 starts with its bits`, {
+      repository,
+      role: 'targets',
+    });
+  }
+  return Math.log2(bins);
+}
+
+/** The hash-bin delegation of `targets`, if it delegates that way. */
+export function hashBinsOf(targets: TargetsSigned | undefined): SuccinctRoles | undefined {
+  return targets?.delegations?.succinct_roles;
+}
+
+/** Every bin name of `succinct`, in bin order. */
+export function binNames(succinct: SuccinctRoles): string[] {
+  return Array.from({ length: 2 ** succinct.bit_length }, (_, bin) => succinctRoleName(succinct, bin));
+}
+
+/**
+ * Top-level targets delegating every name to 2^bit_length hash bins, its images removed (the caller
+ * moves them into their bins). Refuses a targets role that already delegates: hash bins and path
+ * delegations cannot be mixed in one delegations object (TAP 15), and supplier roles would lose the
+ * images they signed.
+ */
+export function withHashBins(repository: string, targets: TargetsSigned, spec: HashBinSpec, limits: HashBinLimits = DEFAULT_HASH_BIN_LIMITS): TargetsSigned {
+  const bitLength = binBitLength(repository, spec.bins, limits);
+  const prefix = spec.prefix ?? DEFAULT_BIN_PREFIX;
+  const context = { repository, role: 'targets' };
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,89}$/.test(prefix)) {
+    throw new HashBinError(`bin prefix ${JSON.stringify(prefix)} is not allowed: use letters, digits, '.', '_' and '-' (at most 90 characters), starting with a letter or digit`, context);
+  }
+  const existing = targets.delegations;
+  if (existing?.succinct_roles !== undefined) {
+    const bins = 2 ** existing.succinct_roles.bit_length;
+    throw new HashBinError(`targets already delegates to ${bins} hash bins (${existing.succinct_roles.name_prefix}-*); a workspace changes bins only by starting a new repository`, context);
+  }
+  if ((existing?.roles ?? []).length > 0) {
+    throw new HashBinError(
+      `targets delegates to ${existing!.roles!.map((r) => r.name).join(', ')}; hash bins cannot sit next to path delegations: remove them first (\`${commandHint(repository, 'undelegate NAME')}\`)`,
+      context,
+    );
+  }
+  if (spec.keys.length === 0) throw new HashBinError('hash bins need at least one key (--key)', context);
+  const keyids = [...new Set(spec.keys.map((k) => k.keyid))];
+  if (!Number.isSafeInteger(spec.threshold) || spec.threshold < 1 || spec.threshold > keyids.length) {
+    throw new HashBinError(`bin threshold ${spec.threshold} must be between 1 and the ${keyids.length} key(s) given`, context);
+  }
+  const keys: Record<string, TufKey> = {};
+  for (const key of spec.keys) keys[key.keyid] = key.tuf;
+  const succinct: SuccinctRoles = { keyids, threshold: spec.threshold, bit_length: bitLength, name_prefix: prefix };
+  return { ...targets, targets: {}, delegations: { keys, succinct_roles: succinct } };
 }
 
 /** Hint for the role option of targets commands: `--role acme` for a delegated role, nothing for targets. */

@@ -7,10 +7,10 @@ import { canonicalBytes, checkCanonicalizable } from '../core/canonical.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
-import { ImageManifestError, WorkspaceError, type UptaneError } from '../core/errors.js';
+import { HashBinError, ImageManifestError, WorkspaceError, type UptaneError } from '../core/errors.js';
 import { checkSigned, formatExpires } from '../core/metadata/parse.js';
-import { checkTargetName } from '../core/metadata/paths.js';
-import type { RootSigned, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
+import { checkTargetName, isSuccinctRoleName, succinctRoleFor } from '../core/metadata/paths.js';
+import type { RootSigned, SuccinctRoles, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
 import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 import { delegationOf, signingAuthorities, type SigningAuthority } from './authority.js';
 import { resolveExpiry } from './duration.js';
@@ -24,19 +24,24 @@ import { addRootKey, initialRoot, removeRootKey, setRootThreshold } from './root
 import { checkStagedRoleName, compareRoles, isDelegatedRole } from './roles.js';
 import { createSigningRequest, importSignature, type ImportResult, type SigningRequest } from './signing-request.js';
 import { signStaged, type SignResult } from './signatures.js';
-import { stageChange, type IncrementalEdit, type StageResult } from './staging.js';
+import { planChange, stageChange, type IncrementalEdit, type PlannedChange, type StageResult } from './staging.js';
 import { formatStatus, workspaceStatus, type WorkspaceStatus } from './status.js';
 import {
+  binNames,
   checkDelegatedImage,
+  DEFAULT_HASH_BIN_LIMITS,
   describeImage,
   emptyTargets,
   checkImageFields,
   imageSize,
   withDelegation,
+  withHashBins,
   withoutDelegation,
   withoutTarget,
   withTargets,
   type DelegationSpec,
+  type HashBinLimits,
+  type HashBinSpec,
   type ImageFields,
 } from './targets-edits.js';
 
@@ -97,6 +102,8 @@ export interface AddImagesOptions {
 
 export interface StagedImage {
   readonly name: string;
+  /** The role it was staged in: the one asked for, or its hash bin. */
+  readonly role: string;
   readonly path: string;
   readonly target: TargetFile;
   /** `unchanged`: the role already listed this name with the same length, hashes and custom fields. */
@@ -106,6 +113,31 @@ export interface StagedImage {
 export interface AddImagesResult extends StageResult<TargetsSigned> {
   /** In the order given. */
   readonly images: readonly StagedImage[];
+}
+
+/** What one add staged: each image with the role it went to, and every role the add changed. */
+export interface StageImagesResult {
+  /** In the order given. */
+  readonly images: readonly StagedImage[];
+  /** One per role the images went to (one role, or the hash bins touched), in push order. */
+  readonly stages: readonly StageResult<TargetsSigned>[];
+  /** The hash-bin delegation the images were routed by, when targets delegates that way. */
+  readonly hashBins?: SuccinctRoles;
+}
+
+export interface CreateHashBinsOptions extends HashBinSpec {
+  /** Expiry of every bin (duration or date); default: the workspace's expiry policy for delegated roles. */
+  readonly expires?: string;
+  readonly limits?: HashBinLimits;
+}
+
+export interface CreateHashBinsResult {
+  readonly targets: StageResult<TargetsSigned>;
+  readonly succinct: SuccinctRoles;
+  /** Every bin, staged with the images that hash to it (empty bins included: a client must find each one). */
+  readonly bins: readonly StageResult<TargetsSigned>[];
+  /** Images moved from top-level targets into their bins. */
+  readonly moved: number;
 }
 
 export class Workspace {
@@ -213,54 +245,76 @@ export class Workspace {
   }
 
   private editTargets(role: string, edit: (targets: TargetsSigned) => TargetsSigned, incremental?: IncrementalEdit<TargetsSigned>): StageResult<TargetsSigned> {
+    const { commit, ...result } = this.planTargets(role, edit, incremental);
+    commit();
+    return result;
+  }
+
+  private planTargets(role: string, edit: (targets: TargetsSigned) => TargetsSigned, incremental?: IncrementalEdit<TargetsSigned>): PlannedChange<TargetsSigned> {
     checkStagedRoleName(role);
     if (role === 'root') throw new WorkspaceError('root is not a targets role', { repository: this.repository, role });
     if (isDelegatedRole(role)) delegationOf(this.files, role); // throws, saying how to delegate, if nothing delegates to it
-    return stageChange<TargetsSigned>(this.files, role, this.clock, edit, emptyTargets, incremental);
+    return planChange<TargetsSigned>(this.files, role, this.clock, edit, emptyTargets, incremental);
   }
 
-  /** Hashes a local image (streaming) and stages it under its target name with its Uptane fields. */
+  /** Hashes a local image (streaming) and stages it under its target name with its Uptane fields (in its hash bin, when targets delegates to bins). */
   async addImage(path: string, options: AddImageOptions): Promise<AddImageResult> {
     const onProgress = options.onProgress;
-    const result = await this.addImages([{ path, ...(options.name !== undefined ? { name: options.name } : {}), fields: options.fields }], {
+    const result = await this.stageImages([{ path, ...(options.name !== undefined ? { name: options.name } : {}), fields: options.fields }], {
       ...(options.role !== undefined ? { role: options.role } : {}),
       ...(onProgress !== undefined ? { onProgress: (_name: string, read: number, total: number) => onProgress(read, total) } : {}),
     });
     const image = result.images[0]!;
-    const { images: _images, ...stage } = result;
-    return { ...stage, name: image.name, target: image.target, replaced: image.status === 'replaced' };
+    return { ...result.stages[0]!, name: image.name, target: image.target, replaced: image.status === 'replaced' };
   }
 
   /**
-   * Stages many images in one edit of `role`: every name, field and file is checked before any
-   * image is hashed, then all are hashed, then the staged role and its sources are each read once
-   * and written once. One bad image refuses the whole batch and leaves the workspace unchanged.
-   * Staging N images into a role that lists M costs O(N + M), so a release of thousands of images
-   * is one edit, not thousands of rewrites of an ever larger file.
+   * addImages into one role, as stageImages does it, for callers that want that role's result.
+   * Targets that delegates to hash bins holds no images of its own: use stageImages, which routes.
    */
   async addImages(images: readonly ImageToAdd[], options: AddImagesOptions = {}): Promise<AddImagesResult> {
     const role = options.role ?? 'targets';
-    checkStagedRoleName(role);
-    if (role === 'root') throw new WorkspaceError('root is not a targets role', { repository: this.repository, role });
-    if (images.length === 0) throw new WorkspaceError('no images to add: name at least one file', { repository: this.repository, role });
-    // Asked once for the batch; throws, saying how to delegate, when nothing delegates to `role`.
-    const delegation = isDelegatedRole(role) ? delegationOf(this.files, role).delegation : undefined;
-    const planned: { name: string; path: string; fields: ImageFields; origin: ImageOrigin | undefined }[] = [];
+    if (role === 'targets' && this.hashBins() !== undefined) {
+      throw new WorkspaceError('targets delegates every image to its hash bin: stage images with stageImages, which routes each to its bin', { repository: this.repository, role });
+    }
+    const result = await this.stageImages(images, options);
+    return { ...result.stages[0]!, images: result.images };
+  }
+
+  /**
+   * Stages many images in one edit: every name, field and file is checked before any image is
+   * hashed, then all are hashed, then each role they go to and its sources are read once and written
+   * once. The role is `options.role`, or, when top-level targets delegates to hash bins (TAP 15),
+   * each image's own bin: only the bins touched are read and written, so the cost follows the images
+   * added, not the bins or the images already staged. One bad image refuses the whole batch and
+   * every role is checked before the first is written, so a refusal leaves the workspace unchanged.
+   * Staging N images into a role that lists M costs O(N + M), so a release of thousands of images
+   * is one edit, not thousands of rewrites of an ever larger file.
+   */
+  async stageImages(images: readonly ImageToAdd[], options: AddImagesOptions = {}): Promise<StageImagesResult> {
+    const asked = options.role ?? 'targets';
+    checkStagedRoleName(asked);
+    if (asked === 'root') throw new WorkspaceError('root is not a targets role', { repository: this.repository, role: asked });
+    if (images.length === 0) throw new WorkspaceError('no images to add: name at least one file', { repository: this.repository, role: asked });
+    const bins = asked === 'targets' ? this.hashBins() : undefined;
+    // Asked once for the batch; throws, saying how to delegate, when nothing delegates to `asked`.
+    const found = isDelegatedRole(asked) ? delegationOf(this.files, asked) : undefined;
+    const planned: { name: string; role: string; path: string; fields: ImageFields; origin: ImageOrigin | undefined }[] = [];
     const pathOfName = new Map<string, string>();
     for (const image of images) {
       const name = image.name ?? basename(image.path);
       atOrigin(image.origin, () => {
-        checkTargetName(name, { repository: this.repository, role });
+        checkTargetName(name, { repository: this.repository, role: asked });
         checkImageFields(this.repository, image.fields);
         const earlier = pathOfName.get(name);
         if (earlier !== undefined) {
-          throw new WorkspaceError(`${name} is given twice in one add (${earlier} and ${image.path}): a target name lists one image`, { repository: this.repository, role });
+          throw new WorkspaceError(`${name} is given twice in one add (${earlier} and ${image.path}): a target name lists one image`, { repository: this.repository, role: asked });
         }
         // Checked before hashing: a name the delegation does not allow should not cost a read of the image.
-        if (isDelegatedRole(role)) checkDelegatedImage(this.repository, role, delegation, name, image.fields.hardwareIds);
+        if (found !== undefined) checkDelegatedImage(this.repository, asked, found.delegation, name, image.fields.hardwareIds, found.delegator);
       });
       pathOfName.set(name, image.path);
-      planned.push({ name, path: image.path, fields: image.fields, origin: image.origin });
+      planned.push({ name, role: bins !== undefined ? succinctRoleFor(bins, name) : asked, path: image.path, fields: image.fields, origin: image.origin });
     }
     // Every file must be there before the first is hashed: a typo in the last of 5,000 paths is
     // reported at once, not after the other 4,999 were read.
@@ -273,50 +327,189 @@ export class Workspace {
         });
       }
     }
-    const described: { name: string; target: TargetFile; source: ImageSource }[] = [];
+    const described: { name: string; role: string; target: TargetFile; source: ImageSource }[] = [];
     for (const item of planned) {
       const onProgress = options.onProgress;
       const { target, source } = await describeImage(this.repository, item.path, item.fields, onProgress && ((read, total) => onProgress(item.name, read, total)));
-      described.push({ name: item.name, target, source });
+      described.push({ name: item.name, role: item.role, target, source });
       options.onImage?.(described.length, planned.length, item.name);
     }
-    const statuses: StagedImage['status'][] = [];
-    const result = this.editTargets(role, (targets) => {
-      statuses.length = 0;
-      for (const { name, target } of described) {
+    const byRole = new Map<string, typeof described>();
+    for (const item of described) {
+      const list = byRole.get(item.role);
+      if (list === undefined) byRole.set(item.role, [item]);
+      else list.push(item);
+    }
+    const status = new Map<string, StagedImage['status']>();
+    const plans: PlannedChange<TargetsSigned>[] = [];
+    for (const role of [...byRole.keys()].sort(compareRoles)) {
+      const entries = byRole.get(role)!;
+      plans.push(this.planTargetsEntries(role, entries, status, bins !== undefined));
+    }
+    for (const plan of plans) plan.commit();
+    for (const [role, entries] of byRole) {
+      const sources: Record<string, ImageSource> = { ...this.files.loadSources(role) };
+      for (const { name, source } of entries) sources[name] = source;
+      this.files.saveSources(role, sources);
+    }
+    return {
+      images: described.map(({ name, role, target, source }) => ({ name, role, path: source.path, target, status: status.get(name)! })),
+      stages: plans.map(({ commit: _commit, ...stage }) => stage),
+      ...(bins !== undefined ? { hashBins: bins } : {}),
+    };
+  }
+
+  /** Plans adding `entries` to `role`, checked in proportion to what is added; fills `status` per name. */
+  private planTargetsEntries(
+    role: string,
+    entries: readonly { name: string; target: TargetFile }[],
+    status: Map<string, StagedImage['status']>,
+    routed: boolean,
+  ): PlannedChange<TargetsSigned> {
+    const edit = (targets: TargetsSigned) => {
+      for (const { name, target } of entries) {
         const existing = targets.targets[name];
         // One entry compared, not the role: O(1) per image.
-        statuses.push(existing === undefined ? 'added' : canonicalBytes(existing).equals(canonicalBytes(target)) ? 'unchanged' : 'replaced');
+        status.set(name, existing === undefined ? 'added' : canonicalBytes(existing).equals(canonicalBytes(target)) ? 'unchanged' : 'replaced');
       }
-      return withTargets(targets, described.map(({ name, target }) => [name, target] as const));
-    }, {
+      return withTargets(targets, entries.map(({ name, target }) => [name, target] as const));
+    };
+    const incremental: IncrementalEdit<TargetsSigned> = {
       // The role before this edit passed the strict check (it was parsed strictly, or written by an
       // edit that checked it), and only these entries are new: checking them, the unchanged header
       // and delegations, and the order of all names is what checking the whole role would add.
       check: (next) => {
         const context = { repository: this.repository, role };
-        checkSigned({ ...next, targets: Object.fromEntries(described.map(({ name }) => [name, next.targets[name]!])) }, context);
+        checkSigned({ ...next, targets: Object.fromEntries(entries.map(({ name }) => [name, next.targets[name]!])) }, context);
         checkCanonicalizable(Object.fromEntries(Object.keys(next.targets).map((name) => [name, 0])), 'signed.targets');
       },
-      changedFrom: () => statuses.some((status) => status !== 'unchanged'),
-    });
-    const sources: Record<string, ImageSource> = { ...this.files.loadSources(role) };
-    for (const { name, source } of described) sources[name] = source;
-    this.files.saveSources(role, sources);
-    return {
-      ...result,
-      images: described.map(({ name, target, source }, i) => ({ name, path: source.path, target, status: statuses[i]! })),
+      changedFrom: () => entries.some(({ name }) => status.get(name) !== 'unchanged'),
     };
+    // A routed image's bin was found from the delegation itself: asking the delegation again for
+    // each of hundreds of bins would only re-read targets.
+    if (routed) return planChange<TargetsSigned>(this.files, role, this.clock, edit, emptyTargets, incremental);
+    return this.planTargets(role, edit, incremental);
   }
 
+  /**
+   * Stages the removal of image `name` from `role`; when targets delegates to hash bins, a removal
+   * from targets is a removal from the bin the name hashes to.
+   */
   removeImage(name: string, role = 'targets'): StageResult<TargetsSigned> {
-    const result = this.editTargets(role, (targets) => withoutTarget(this.repository, role, targets, name));
-    const sources = this.files.loadSources(role);
+    const bins = role === 'targets' ? this.hashBins() : undefined;
+    const from = bins !== undefined ? succinctRoleFor(bins, name) : role;
+    const result = this.editTargets(from, (targets) => withoutTarget(this.repository, from, targets, name));
+    const sources = this.files.loadSources(from);
     if (sources[name] !== undefined) {
       const { [name]: _removed, ...rest } = sources;
-      this.files.saveSources(role, rest);
+      this.files.saveSources(from, rest);
     }
     return result;
+  }
+
+  /**
+   * The hash-bin delegation of the top-level targets in effect (staged, else published), or
+   * undefined. Read without the strict parse (the staged file as a checked edit wrote it, the
+   * published one as it was verified when stored), so that asking costs no parse of a large targets
+   * role on every add; sign and push still parse strictly.
+   */
+  hashBins(): SuccinctRoles | undefined {
+    const staged = this.files.loadStagedForEdit('targets');
+    let signed: unknown;
+    if (staged !== undefined) {
+      signed = staged.signed;
+    } else {
+      const bytes = this.files.published.load('targets');
+      if (bytes === undefined) return undefined;
+      try {
+        signed = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: unknown }).signed;
+      } catch (err) {
+        if (!(err instanceof SyntaxError)) throw err;
+        return this.files.loadPublishedTargets('targets')?.signed.delegations?.succinct_roles; // throws the typed parse error
+      }
+    }
+    const succinct = (signed as { delegations?: { succinct_roles?: Partial<SuccinctRoles> } } | undefined)?.delegations?.succinct_roles;
+    if (succinct === undefined) return undefined;
+    // Routing trusts only a well-formed delegation: anything else gets the strict parse and its error.
+    const bits = succinct.bit_length;
+    if (typeof bits !== 'number' || !Number.isSafeInteger(bits) || bits < 1 || bits > 32 || typeof succinct.name_prefix !== 'string') {
+      return (staged !== undefined ? this.files.loadStagedTargets('targets') : this.files.loadPublishedTargets('targets'))?.signed.delegations?.succinct_roles;
+    }
+    return succinct as SuccinctRoles;
+  }
+
+  /**
+   * Delegates every target name from top-level targets to 2^bit_length hash bins (TAP 15) signed by
+   * `keys`, and stages every bin: a client looks a name up in its bin, so each bin must be published
+   * (empty or not). Images top-level targets listed move into their bins, with their sources, so a
+   * grown repository converts in one change set. Refuses a targets role that already delegates.
+   * Every role is planned and checked before the first is written.
+   */
+  createHashBins(options: CreateHashBinsOptions): CreateHashBinsResult {
+    const limits = options.limits ?? DEFAULT_HASH_BIN_LIMITS;
+    const expires = options.expires !== undefined ? formatExpires(resolveExpiry(options.expires, this.clock.now())) : undefined;
+    let moved: Readonly<Record<string, TargetFile>> = {};
+    let succinct: SuccinctRoles | undefined;
+    const targetsPlan = this.planTargets('targets', (targets) => {
+      moved = targets.targets;
+      const next = withHashBins(this.repository, targets, options, limits);
+      succinct = next.delegations!.succinct_roles!;
+      return next;
+    });
+    const bins = succinct!;
+    const staged = new Set(this.files.stagedRoles());
+    const names = binNames(bins);
+    const clash = names.find((name) => staged.has(name));
+    if (clash !== undefined) {
+      throw new HashBinError(`${clash} already has a staged change; discard it first (\`${this.hint(`discard --role ${clash}`)}\`) or choose another --prefix`, {
+        repository: this.repository,
+        role: clash,
+      });
+    }
+    const movedByBin = new Map<string, [string, TargetFile][]>();
+    for (const [name, file] of Object.entries(moved)) {
+      const bin = succinctRoleFor(bins, name);
+      const list = movedByBin.get(bin);
+      if (list === undefined) movedByBin.set(bin, [[name, file]]);
+      else list.push([name, file]);
+    }
+    const binPlans = names.map((bin) =>
+      planChange<TargetsSigned>(this.files, bin, this.clock, (current) => {
+        const withImages = withTargets(current, movedByBin.get(bin) ?? []);
+        return expires !== undefined ? { ...withImages, expires } : withImages;
+      }, emptyTargets),
+    );
+    targetsPlan.commit();
+    for (const plan of binPlans) plan.commit();
+    const sources = this.files.loadSources('targets');
+    if (Object.keys(sources).length > 0) {
+      for (const [bin, entries] of movedByBin) {
+        const binSources: Record<string, ImageSource> = { ...this.files.loadSources(bin) };
+        for (const [name] of entries) if (sources[name] !== undefined) binSources[name] = sources[name];
+        this.files.saveSources(bin, binSources);
+      }
+      this.files.saveSources('targets', {});
+    }
+    const strip = ({ commit: _commit, ...stage }: PlannedChange<TargetsSigned>): StageResult<TargetsSigned> => stage;
+    return { targets: strip(targetsPlan), succinct: bins, bins: binPlans.map(strip), moved: Object.keys(moved).length };
+  }
+
+  /** Stages a new expiry on every hash bin (how bins are re-signed before they expire). */
+  setHashBinsExpires(when: string): StageResult<TargetsSigned>[] {
+    const bins = this.requireHashBins();
+    const expires = formatExpires(resolveExpiry(when, this.clock.now()));
+    const plans = binNames(bins).map((bin) => planChange<TargetsSigned>(this.files, bin, this.clock, (targets) => ({ ...targets, expires }), emptyTargets));
+    for (const plan of plans) plan.commit();
+    return plans.map(({ commit: _commit, ...stage }) => stage);
+  }
+
+  /** The hash-bin delegation in effect, or a HashBinError saying how to create one. */
+  requireHashBins(): SuccinctRoles {
+    const bins = this.hashBins();
+    if (bins === undefined) {
+      throw new HashBinError(`targets does not delegate to hash bins: create them with \`${this.hint('bins create --bins 256 --key FILE')}\``, { repository: this.repository, role: 'targets' });
+    }
+    return bins;
   }
 
   /** Delegates a path pattern (and optional hardware ids) from top-level targets to a supplier's keys. */
@@ -340,6 +533,21 @@ export class Workspace {
   /** Adds `key`'s signature to the staged `role`, keeping those already collected. */
   sign(role: string, key: PrivateKey): SignResult {
     return signStaged(this.files, role, key, this.authorities(role));
+  }
+
+  /**
+   * Signs every staged hash bin with `key` in one pass: the bins share one authority (the succinct
+   * delegation's keys and threshold), so it is worked out once, and a key the delegation does not
+   * name is refused before any bin is signed. Bins with nothing staged are left alone.
+   */
+  signHashBins(key: PrivateKey): SignResult[] {
+    const bins = this.requireHashBins();
+    const staged = this.stagedRoles().filter((role) => isSuccinctRoleName(bins, role));
+    if (staged.length === 0) {
+      throw new WorkspaceError(`no hash bin (${bins.name_prefix}-*) has a staged change to sign; \`${this.hint('status')}\` shows the workspace`, { repository: this.repository });
+    }
+    const authorities = this.authorities(staged[0]!);
+    return staged.map((role) => signStaged(this.files, role, key, authorities));
   }
 
   exportSigningRequest(role: string): SigningRequest {
