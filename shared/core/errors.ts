@@ -706,6 +706,58 @@ export class NoEncryptionKeyError extends ConflictError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Hardware key custody: offline roles signed through a PKCS#11 token (docs/decisions.md "PKCS#11").
+// Each is the operator's or the machine's mistake, never the repository's: kind fault. Nothing is
+// written to the workspace when one is thrown.
+
+/** A `--key pkcs11:...` value outside the RFC 7512 subset this project accepts (unknown attribute, bad percent-encoding, a PIN in the URI). */
+export class Pkcs11UriError extends UptaneError {
+  readonly code = 'pkcs11_uri';
+  readonly kind = 'fault';
+}
+
+/** No PKCS#11 module named, or the named one is missing, not loadable, or fails to initialize. */
+export class Pkcs11ModuleError extends UptaneError {
+  readonly code = 'pkcs11_module';
+  readonly kind = 'fault';
+}
+
+/** No token present matches the URI's token attributes (or several do). */
+export class TokenNotFoundError extends UptaneError {
+  readonly code = 'token_not_found';
+  readonly kind = 'fault';
+}
+
+/** The token refused the PIN (wrong, empty, of the wrong length), or no PIN was given. */
+export class TokenPinError extends UptaneError {
+  readonly code: string = 'token_pin';
+  readonly kind = 'fault';
+}
+
+/** The token's user PIN is locked after too many wrong tries: only its security officer can unlock it. */
+export class TokenPinLockedError extends TokenPinError {
+  override readonly code: string = 'token_pin_locked';
+}
+
+/** The token holds no private key matching the URI's object/id (or several do), or no public key beside it. */
+export class TokenKeyNotFoundError extends UptaneError {
+  readonly code = 'token_key_not_found';
+  readonly kind = 'fault';
+}
+
+/** A token key of a type or size this project cannot sign with (only ECDSA P-256/P-384, RSA of 2048 bits or more, Ed25519). */
+export class UnsupportedTokenKeyError extends UptaneError {
+  readonly code = 'token_key_unsupported';
+  readonly kind = 'fault';
+}
+
+/** The token failed to sign, or its signature did not verify under the key it reports (a broken or misbehaving token). */
+export class TokenSigningError extends UptaneError {
+  readonly code = 'token_signing';
+  readonly kind = 'fault';
+}
+
+// ---------------------------------------------------------------------------------------------
 // Programmer errors: the caller broke the required order, not the repository.
 
 /** Asking for snapshot before timestamp and the like (E6). Not an attack: a bug in the caller. */

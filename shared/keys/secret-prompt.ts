@@ -1,0 +1,46 @@
+// Asks for a secret (a token PIN) on the terminal without echoing it. Only the root cli.ts hands the
+// real streams in (docs/code-style.md R3); commands get the resulting function, and only when
+// standard input is a terminal, so a script without a PIN fails with a typed error instead of hanging.
+import { TokenPinError } from '../core/errors.js';
+
+interface TerminalInput {
+  readonly isTTY?: boolean;
+  setRawMode?(mode: boolean): unknown;
+  on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  off(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
+  resume(): unknown;
+  pause(): unknown;
+}
+
+interface TerminalOutput {
+  write(text: string): unknown;
+}
+
+/** A prompt function for `input` if it is a terminal, else undefined. */
+export function terminalSecretPrompt(input: TerminalInput, output: TerminalOutput): ((prompt: string) => Promise<string>) | undefined {
+  if (input.isTTY !== true || input.setRawMode === undefined) return undefined;
+  return (prompt) =>
+    new Promise<string>((resolve, reject) => {
+      output.write(prompt);
+      let secret = '';
+      const done = (error?: Error) => {
+        input.setRawMode!(false);
+        input.off('data', onData);
+        input.pause();
+        output.write('\n');
+        if (error === undefined) resolve(secret);
+        else reject(error);
+      };
+      const onData = (chunk: Buffer | string) => {
+        for (const ch of chunk.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return done();
+          if (ch === '\u0003' || ch === '\u0004') return done(new TokenPinError('PIN entry cancelled; nothing was signed'));
+          if (ch === '\u007f' || ch === '\b') secret = secret.slice(0, -1);
+          else if (ch >= ' ') secret += ch;
+        }
+      };
+      input.setRawMode!(true);
+      input.resume();
+      input.on('data', onData);
+    });
+}
