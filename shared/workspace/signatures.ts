@@ -2,8 +2,9 @@
 // who has signed, who is still missing per authority, and adding a signature only from a key that
 // one of the role's authorities names (a signature nobody counts only misleads the next reader).
 import { nodeBackend } from '../core/crypto/ed25519.js';
-import { PublicKey, type PrivateKey } from '../core/crypto/keys.js';
-import { UnauthorizedSignerError, UnsupportedKeyError, WorkspaceError } from '../core/errors.js';
+import { PublicKey } from '../core/crypto/keys.js';
+import type { Signer } from '../core/crypto/signer.js';
+import { MalformedKeyError, UnauthorizedSignerError, UnsupportedKeyError, WeakKeyError, WorkspaceError } from '../core/errors.js';
 import { validSigners } from '../core/metadata/sign.js';
 import type { Metadata, Signature } from '../core/metadata/types.js';
 import type { SigningAuthority } from './authority.js';
@@ -66,6 +67,31 @@ export function authorizedKey(authorities: readonly SigningAuthority[], keyid: s
   return undefined;
 }
 
+/**
+ * The keyid under which an authority lists `key`'s material, or undefined. Keyids are names
+ * (docs/decisions.md "Keyids"): a root written by another tool may list this key under another
+ * keyid than the one computed here, and a signature must be filed under the keyid the role names to
+ * count. The computed keyid is preferred when it is listed; keys this project cannot read are skipped.
+ */
+export function authorizedKeyIdFor(authorities: readonly SigningAuthority[], key: PublicKey): string | undefined {
+  if (authorizedKey(authorities, key.keyid) !== undefined) return key.keyid;
+  for (const { authority } of authorities) {
+    for (const keyid of authority.keyids) {
+      const tuf = authority.keys[keyid];
+      if (tuf === undefined) continue;
+      let listed: PublicKey;
+      try {
+        listed = PublicKey.fromTuf(tuf);
+      } catch (err) {
+        if (err instanceof UnsupportedKeyError || err instanceof MalformedKeyError || err instanceof WeakKeyError) continue;
+        throw err;
+      }
+      if (listed.sameKeyAs(key)) return keyid;
+    }
+  }
+  return undefined;
+}
+
 export function refuseUnauthorized(role: string, keyid: string, authorities: readonly SigningAuthority[], repository: string): never {
   const lines = authorities.map((a) => `${a.label}: ${a.authority.keyids.map(shortKeyId).join(', ') || '(none)'}`);
   throw new UnauthorizedSignerError(
@@ -100,22 +126,24 @@ export interface SignResult {
 }
 
 /**
- * Signs the staged `role` with `key`, keeping every signature already collected. Refuses a key no
- * authority of the role names (UnauthorizedSignerError).
+ * Signs the staged `role` with `signer` (a key file or a token key), keeping every signature already
+ * collected, and files the signature under the keyid the role lists for the signer's key material.
+ * Refuses a key no authority of the role names (UnauthorizedSignerError) before anything is signed.
  */
-export function signStaged(files: WorkspaceFiles, role: string, key: PrivateKey, authorities: readonly SigningAuthority[]): SignResult {
+export function signStaged(files: WorkspaceFiles, role: string, signer: Signer, authorities: readonly SigningAuthority[]): SignResult {
   const staged = requireStaged(files, role);
-  if (authorizedKey(authorities, key.keyid) === undefined) refuseUnauthorized(role, key.keyid, authorities, files.config.repository);
-  const existing = staged.signatures.find((s) => s.keyid === key.keyid);
-  if (existing !== undefined && key.publicKey.verify(staged.signedBytes, existing.sig, nodeBackend)) {
-    return { role, version: staged.signed.version, keyid: key.keyid, alreadySigned: true, progress: signatureProgress(staged, authorities) };
+  const keyid = authorizedKeyIdFor(authorities, signer.publicKey);
+  if (keyid === undefined) refuseUnauthorized(role, signer.keyid, authorities, files.config.repository);
+  const existing = staged.signatures.find((s) => s.keyid === keyid);
+  if (existing !== undefined && signer.publicKey.verify(staged.signedBytes, existing.sig, nodeBackend)) {
+    return { role, version: staged.signed.version, keyid, alreadySigned: true, progress: signatureProgress(staged, authorities) };
   }
-  const signatures = withSignature(staged.signatures, { keyid: key.keyid, sig: key.sign(staged.signedBytes, nodeBackend) });
+  const signatures = withSignature(staged.signatures, { keyid, sig: signer.sign(staged.signedBytes) });
   files.saveStaged(role, { signed: staged.signed, signatures });
   return {
     role,
     version: staged.signed.version,
-    keyid: key.keyid,
+    keyid,
     alreadySigned: false,
     progress: signatureProgress({ signedBytes: staged.signedBytes, signatures }, authorities),
   };

@@ -7,6 +7,7 @@ import { canonicalBytes, checkCanonicalizable } from '../core/canonical.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
+import type { Signer } from '../core/crypto/signer.js';
 import { HashBinError, ImageManifestError, WorkspaceError, type UptaneError } from '../core/errors.js';
 import { checkSigned, formatExpires } from '../core/metadata/parse.js';
 import { checkTargetName, isSuccinctRoleName, succinctRoleFor } from '../core/metadata/paths.js';
@@ -530,8 +531,8 @@ export class Workspace {
     return signingAuthorities(this.files, role);
   }
 
-  /** Adds `key`'s signature to the staged `role`, keeping those already collected. */
-  sign(role: string, key: PrivateKey): SignResult {
+  /** Adds `key`'s signature (a key file or a token key: core/crypto/signer.ts) to the staged `role`, keeping those already collected. */
+  sign(role: string, key: Signer): SignResult {
     return signStaged(this.files, role, key, this.authorities(role));
   }
 
