@@ -22,7 +22,7 @@ import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { requireOperator } from './operator-auth.js';
 import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText, queryInteger, queryText } from './operator-input.js';
-import { operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
+import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 
 export interface DirectorAppDeps {
   /** Each route calls the service that owns its work (director.ts composes them). */
@@ -97,7 +97,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
   const operator = express.Router();
   operator.use(requireOperator({ storage, clock, throttle: new FailedAuthThrottle(clock, authThrottle), log }));
 
-  operatorRoute(operator, 'GET /online-keys', undefined, async () => ({ answer: services.root.onlineKeysJson() }));
+  onlineKeyRoutes(operator, services, rawBody, log);
 
   operatorRoute(operator, 'PUT /metadata/root', rawBody, async (req) => ({ status: 201, answer: await services.root.submitRoot(req.body as Buffer, req.operator!) }));
 

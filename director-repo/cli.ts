@@ -31,6 +31,7 @@ import {
   withRemote,
   type RemoteArgs,
 } from './operator-client.js';
+import { directorOnlineKeysCommand } from './online-keys-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 
@@ -785,30 +786,6 @@ interface JsonArgs extends RemoteArgs {
   readonly json: boolean;
 }
 
-const onlineKeysCommand = (io: CliEnvironment): CommandModule<object, JsonArgs> => ({
-  command: 'online-keys',
-  describe: "the Director's online targets, snapshot and timestamp public keys, to list in its offline-signed root",
-  builder: (yargs) =>
-    withRemote(yargs, io)
-      .option('json', { type: 'boolean', default: false, describe: 'print {role: {keyid, key}} as JSON (TUF key objects)' })
-      .example('$0 director online-keys', 'keyids and public keys')
-      .example('$0 director online-keys --json > director-online-keys.json', 'for the offline root ceremony') as Argv<JsonArgs>,
-  handler: async (argv) => {
-    const client = OperatorClient.from(io, argv);
-    const keys = await client.send('GET /online-keys', 'show its online keys');
-    if (argv.json) {
-      printJson(io, keys);
-      return;
-    }
-    printTable(
-      io,
-      ['ROLE', 'KEYID', 'PUBLIC KEY (ed25519)'],
-      (['targets', 'snapshot', 'timestamp'] as const).map((role) => [role, keys[role].keyid, keys[role].key.keyval.public]),
-    );
-    io.print('list these under the targets, snapshot and timestamp roles of the Director root, sign it offline, then `uptane director root push FILE`');
-  },
-});
-
 interface AuditArgs extends JsonArgs {
   readonly limit: number;
 }
@@ -887,7 +864,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(directorWorkspaceCommands(io))
       .command(groupCommand(io))
       .command(campaignCommand(io))
-      .command(onlineKeysCommand(io))
+      .command(directorOnlineKeysCommand(io))
       .command(urlSigningKeyCommand(io))
       .command(auditCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')

@@ -14,12 +14,13 @@ import { VehicleInventory } from './services/inventory.js';
 import { ManifestIntakeService } from './services/manifest-intake.js';
 import { VehicleAuthentication, type VehicleAuthOptions } from './services/vehicle-auth.js';
 import type { DirectorStore } from './store/director-store.js';
-import { VehicleMetadataSigner, type DirectorOnlineKeys, type VehicleMetadataConfig } from './vehicle-metadata.js';
+import { directorKeyRing, VehicleMetadataSigner, type DirectorKeyRing, type DirectorOnlineKeys, type VehicleMetadataConfig } from './vehicle-metadata.js';
 
 /** What composeDirector needs besides the store. */
 export interface DirectorOptions extends VehicleAuthOptions {
   readonly images: ImageCatalog;
-  readonly onlineKeys: DirectorOnlineKeys;
+  /** The online keys, as a ring when they live in a key folder and can be rotated (shared/server/online-keys.ts). */
+  readonly onlineKeys: DirectorOnlineKeys | DirectorKeyRing;
   readonly clock: Clock;
   readonly metadata?: Partial<VehicleMetadataConfig>;
   readonly manifestChecks?: ManifestCheckConfig;
@@ -49,6 +50,8 @@ export interface DirectorServices {
 /** Builds the Director's services on `store`. */
 export function composeDirector(store: DirectorStore, options: DirectorOptions): DirectorServices {
   const { clock } = options;
+  // One ring for the signer and the root service: a root's publication switches the keys both use.
+  const onlineKeys = directorKeyRing(options.onlineKeys);
   const authentication = new VehicleAuthentication(store, clock, options);
   const encryptedImages = new EncryptedImages(store, options.images, clock, options.encryptedImagesDir);
   const assignments = new AssignmentService(store, options.images, clock, options.maxVinsPerAssignment, encryptedImages);
@@ -58,8 +61,8 @@ export function composeDirector(store: DirectorStore, options: DirectorOptions):
     inventory: new VehicleInventory(store, clock, () => authentication.forgetPrimaryKeys()),
     assignments,
     intake,
-    metadata: new VehicleMetadataSigner(store, options.onlineKeys, clock, options.metadata),
-    root: new DirectorRoot(store, options.onlineKeys, clock),
+    metadata: new VehicleMetadataSigner(store, onlineKeys, clock, options.metadata),
+    root: new DirectorRoot(store, onlineKeys, clock),
     campaigns: new Campaigns(store, assignments, intake, clock),
     encryptedImages,
     imageUrls: options.imageUrls === undefined ? undefined : new ImageUrlIssuer(store, clock, options.imageUrls),

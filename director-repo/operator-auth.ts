@@ -16,6 +16,7 @@ import type { OperatorRoute } from './api/operator-api.js';
 export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope>> = {
   'GET /online-keys': 'read',
   'PUT /metadata/root': 'admin',
+  'POST /online-keys/rotate': 'admin',
   'POST /vehicles': 'operator',
   'GET /vehicles': 'read',
   'GET /vehicles/:vin': 'read',

@@ -2,7 +2,10 @@
 // come from the route's key, and the handler's answer must be the route's answer type, so the
 // compiler holds every /api/v1 answer to the contract the CLI and other clients read.
 import type { Request, RequestHandler, Response, Router } from 'express';
+import { parseRotationRequest } from '../shared/server/online-keys.js';
 import type { OperatorAnswer, OperatorPathParams, OperatorRoute } from './api/operator-api.js';
+import type { DirectorServices } from './director.js';
+import { DIRECTOR_SIGNING_ROLES } from './vehicle-metadata.js';
 
 /** A request past requireOperator (operator-auth.ts): `operator` names the token's holder. */
 export type OperatorHttpRequest = Request & { operator?: string };
@@ -35,4 +38,19 @@ export function operatorRoute<R extends OperatorRoute>(
   };
   if (body === undefined) router[method](path, answer);
   else router[method](path, body, answer);
+}
+
+/**
+ * The online-key routes: GET /online-keys (the keys in use and those pending) and POST
+ * /online-keys/rotate (admin: a new pending key per role; docs/decisions.md "Online key rotation").
+ * `rawBody` is the capped body reader; the rotation request is parsed strictly here.
+ */
+export function onlineKeyRoutes(router: Router, services: Pick<DirectorServices, 'root'>, rawBody: RequestHandler, log?: (line: string) => void): void {
+  operatorRoute(router, 'GET /online-keys', undefined, async () => ({ answer: { ...services.root.onlineKeysJson(), pending: services.root.pendingKeysJson() } }));
+  operatorRoute(router, 'POST /online-keys/rotate', rawBody, async (req) => {
+    const { roles, replace } = parseRotationRequest(req.body as Buffer, DIRECTOR_SIGNING_ROLES);
+    const answer = await services.root.rotateOnlineKeys(roles, replace, req.operator!);
+    log?.(`online ${roles.join(', ')} key rotation started by ${req.operator}: pending ${Object.values(answer.pending).map((key) => key.keyid).join(', ')}`);
+    return { status: 201, answer };
+  });
 }

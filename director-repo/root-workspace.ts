@@ -18,7 +18,10 @@ export const REPOSITORY = 'director';
 /** The roles the Director signs online, per vehicle; root alone is offline. */
 export const DIRECTOR_ONLINE_ROLES = ['targets', 'snapshot', 'timestamp'] as const;
 export type DirectorOnlineRole = (typeof DIRECTOR_ONLINE_ROLES)[number];
-export type DirectorOnlineKeys = Readonly<Record<DirectorOnlineRole, PublicKey>>;
+export type DirectorOnlineKeys = Readonly<Record<DirectorOnlineRole, PublicKey>> & {
+  /** Keys a rotation made that wait for a root listing them (docs/decisions.md "Online key rotation"). */
+  readonly pending?: Readonly<Partial<Record<DirectorOnlineRole, PublicKey>>>;
+};
 
 /** Root versions one pull walks at most; a longer chain continues at the next pull. */
 const MAX_ROOT_WALK = 1024;
@@ -27,8 +30,8 @@ const MAX_ROOT_WALK = 1024;
 export async function fetchOnlineKeys(client: OperatorClient): Promise<DirectorOnlineKeys> {
   // Typed OnlineKeys, read as unknown: each key is checked before it is trusted.
   const json: Readonly<Record<string, unknown>> = await client.send('GET /online-keys', 'show its online keys');
-  const read = (role: DirectorOnlineRole): PublicKey => {
-    const entry = json[role];
+  const read = (role: DirectorOnlineRole, from: Readonly<Record<string, unknown>> = json): PublicKey => {
+    const entry = from[role];
     const key = isRecord(entry) ? entry.key : undefined;
     const keyval = isRecord(key) ? key.keyval : undefined;
     if (!isRecord(entry) || !isRecord(key) || typeof key.keytype !== 'string' || typeof key.scheme !== 'string' || !isRecord(keyval) || typeof keyval.public !== 'string') {
@@ -38,12 +41,19 @@ export async function fetchOnlineKeys(client: OperatorClient): Promise<DirectorO
     if (entry.keyid !== publicKey.keyid) throw new UnsupportedKeyError(`the Director's ${role} keyid ${String(entry.keyid)} is not the digest of its key`, { repository: REPOSITORY, role });
     return publicKey;
   };
-  return { targets: read('targets'), snapshot: read('snapshot'), timestamp: read('timestamp') };
+  const pendingJson = isRecord(json.pending) ? json.pending : {};
+  const pending: Partial<Record<DirectorOnlineRole, PublicKey>> = {};
+  for (const role of DIRECTOR_ONLINE_ROLES) if (pendingJson[role] !== undefined) pending[role] = read(role, pendingJson);
+  return { targets: read('targets'), snapshot: read('snapshot'), timestamp: read('timestamp'), pending };
 }
 
-/** Roles of `root` that do not list the Director's online key for them (the Director would refuse it). */
+/**
+ * Roles of `root` that list neither the Director's online key for them nor its pending one (the
+ * Director would refuse it; a root listing the pending key switches the Director to it).
+ */
 export function missingOnlineKeys(root: RootSigned, online: DirectorOnlineKeys): DirectorOnlineRole[] {
-  return DIRECTOR_ONLINE_ROLES.filter((role) => !root.roles[role].keyids.includes(online[role].keyid));
+  const lists = (role: DirectorOnlineRole, key: PublicKey | undefined) => key !== undefined && root.roles[role].keyids.includes(key.keyid);
+  return DIRECTOR_ONLINE_ROLES.filter((role) => !lists(role, online[role]) && !lists(role, online.pending?.[role]));
 }
 
 export interface PushedRoot {

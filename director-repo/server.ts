@@ -10,7 +10,7 @@ import { systemClock, type Clock } from '../shared/core/clock.js';
 import { MissingTrustedRootError } from '../shared/core/errors.js';
 import { DEFAULT_HTTP_SERVER_LIMITS, listenHttp, serverUrl, type HttpServerLimits } from '../shared/server/http-server.js';
 import { reloadServerTls, type TlsReloadResult, type TlsServerConfig } from '../shared/server/tls.js';
-import { loadOnlineKeys } from '../shared/server/online-keys.js';
+import { loadOnlineKeys, loadPendingOnlineKeys, OnlineKeyRing } from '../shared/server/online-keys.js';
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { createHandler } from './app.js';
@@ -20,7 +20,7 @@ import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import { SqliteDirectorStore } from './store/sqlite/director-store.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS, directorReadUrl } from './services/image-urls.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
-import type { VehicleMetadataConfig } from './vehicle-metadata.js';
+import { DIRECTOR_SIGNING_ROLES, type VehicleMetadataConfig } from './vehicle-metadata.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
@@ -58,6 +58,11 @@ export interface DirectorServerOptions {
   readonly tls?: TlsServerConfig;
   /** The CA (PEM text) the Image repository's TLS certificate must chain to (`--image-repo-ca`); then it is read over https:// only. */
   readonly imageRepoTls?: ClientTlsConfig;
+  /**
+   * After a root that lists a rotated online key is published, how long the replaced key still signs
+   * beside the new one (DEFAULT_KEY_HANDOVER_MS; docs/decisions.md "Online key rotation").
+   */
+  readonly keyHandoverMs?: number;
 }
 
 export interface RunningDirector {
@@ -104,8 +109,13 @@ export function openDirectorStorage(dataDir: string): SqliteDirectorStore {
 
 export function openDirector(options: DirectorServerOptions): { services: DirectorServices; storage: SqliteDirectorStore } {
   const clock = options.clock ?? systemClock;
+  // Keys first: a refused key folder leaves no database opened.
+  const keyDir = join(options.dataDir, 'keys');
+  const { 'url-signing': urlSigningKey, ...signingKeys } = loadOnlineKeys(keyDir, ONLINE_KEY_NAMES, 'director');
+  // Only the metadata keys rotate through a root; the URL-signing key is rotated by restarting the Image repository with both (docs/signed-urls.md).
+  const pending = loadPendingOnlineKeys(keyDir, DIRECTOR_SIGNING_ROLES, [urlSigningKey, ...Object.values(signingKeys)], 'director');
+  const onlineKeys = new OnlineKeyRing(DIRECTOR_SIGNING_ROLES, signingKeys, pending, { keyDir, repository: 'director', handoverMs: options.keyHandoverMs });
   const storage = openDirectorStorage(options.dataDir);
-  const { 'url-signing': urlSigningKey, ...onlineKeys } = loadOnlineKeys(join(options.dataDir, 'keys'), ONLINE_KEY_NAMES, 'director');
   const lifetimeSeconds = options.imageUrlLifetimeSeconds ?? DEFAULT_IMAGE_URL_LIFETIME_SECONDS;
   const images = options.images ?? imageClient(options, clock, directorReadUrl(urlSigningKey, clock, lifetimeSeconds));
   const imageUrls = { key: urlSigningKey, baseUrl: options.imageDownloadUrl ?? options.imageRepoUrl, lifetimeSeconds };
@@ -138,6 +148,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   let server: Server;
   try {
     opened = openDirector(options);
+    const completed = await opened.services.root.completeInterruptedSwitch();
+    if (completed.length > 0) options.log?.(`switched to the pending ${completed.join(', ')} key(s) the published root lists (the move of the key files had been interrupted)`);
     for (const dir of SUBFOLDERS) {
       if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     }

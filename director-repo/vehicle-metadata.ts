@@ -1,8 +1,9 @@
 // Per-vehicle Director metadata: targets listing at most one image per ECU (from the vehicle's active
 // assignments), and the snapshot and timestamp that pin it, signed with the Director's online keys.
 // Signed lazily, on the vehicle's next read: when its assignments changed (the unit of work that
-// changed them marks the targets stale), when less than half of a file's life is left, or when an
-// online key was replaced.
+// changed them marks the targets stale), when less than half of a file's life is left, or when the
+// keys it is signed with are not the ones the Director signs with now (an online key rotation,
+// docs/decisions.md "Online key rotation").
 // That costs nothing for vehicles that do not ask (a fleet of millions): assigning an image to
 // 100,000 vehicles marks rows instead of making 300,000 signatures while every vehicle waits (bench
 // figure 5). Identical assignments give byte-identical targets and no version bump (issue 4).
@@ -13,6 +14,7 @@ import { formatExpires, SPEC_VERSION } from '../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../shared/core/metadata/sign.js';
 import type { TargetFile, TargetsSigned } from '../shared/core/metadata/types.js';
 import type { ImageEncryption } from './api/operator-api.js';
+import { OnlineKeyRing, signedByAll } from '../shared/server/online-keys.js';
 import { buildSnapshot, buildTimestamp } from '../shared/server/snapshot-timestamp.js';
 import type { AssignmentRecord } from './store/assignments.js';
 import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
@@ -22,6 +24,16 @@ export interface DirectorOnlineKeys {
   readonly targets: PrivateKey;
   readonly snapshot: PrivateKey;
   readonly timestamp: PrivateKey;
+}
+
+/** The roles the Director signs online, per vehicle. */
+export const DIRECTOR_SIGNING_ROLES = ['targets', 'snapshot', 'timestamp'] as const;
+export type DirectorSigningRole = (typeof DIRECTOR_SIGNING_ROLES)[number];
+export type DirectorKeyRing = OnlineKeyRing<DirectorSigningRole>;
+
+/** The ring of `keys`: itself, or plain keys held in memory (tests of a service alone). */
+export function directorKeyRing(keys: DirectorOnlineKeys | DirectorKeyRing): DirectorKeyRing {
+  return keys instanceof OnlineKeyRing ? keys : OnlineKeyRing.inMemory({ targets: keys.targets, snapshot: keys.snapshot, timestamp: keys.timestamp }, 'director');
 }
 
 export interface VehicleMetadataConfig {
@@ -59,26 +71,33 @@ export function targetsFor(assignments: readonly AssignmentRecord[]): Record<str
 }
 
 /**
- * True if the signature of stored metadata `bytes` is `key`'s. The files are canonical JSON signed by
- * one key, so "signatures" comes first and holds that keyid; no signed field of Director metadata is
- * named keyid, so the marker cannot appear elsewhere. (Checked on every read: no parsing.)
+ * True if stored metadata `bytes` is signed by exactly `keys`: each key's signature is there and no
+ * other. The files are canonical JSON, so "signatures" comes first and holds those keyids; no signed
+ * field of Director metadata is named keyid, so the marker cannot appear elsewhere. (Checked on every
+ * read: no parsing.)
  */
-function isSignedWith(bytes: Buffer, key: PrivateKey): boolean {
-  return bytes.includes(`{"keyid":"${key.keyid}"`);
+function isSignedWithExactly(bytes: Buffer, keys: readonly PrivateKey[]): boolean {
+  let signatures = 0;
+  for (let at = bytes.indexOf(SIGNATURE_MARKER); at !== -1; at = bytes.indexOf(SIGNATURE_MARKER, at + 1)) signatures++;
+  return signatures === keys.length && keys.every((key) => bytes.includes(`${SIGNATURE_MARKER}${key.keyid}"`));
 }
+
+const SIGNATURE_MARKER = '{"keyid":"';
 
 const contentHash = (content: unknown) => createHash('sha256').update(JSON.stringify(content)).digest('hex');
 
 export class VehicleMetadataSigner {
   private readonly config: VehicleMetadataConfig;
+  private readonly keys: DirectorKeyRing;
 
   constructor(
     private readonly store: DirectorStore,
-    private readonly keys: DirectorOnlineKeys,
+    keys: DirectorOnlineKeys | DirectorKeyRing,
     private readonly clock: Clock,
     config: Partial<VehicleMetadataConfig> = {},
   ) {
     this.config = { ...DEFAULT_VEHICLE_METADATA_CONFIG, ...config };
+    this.keys = directorKeyRing(keys);
   }
 
   /**
@@ -92,6 +111,18 @@ export class VehicleMetadataSigner {
     if (match === null) return undefined;
     const role = match[2] as Role;
     if (role === 'timestamp' && match[1] !== undefined) return undefined;
+    if (match[1] !== undefined) {
+      // A vehicle asks for version N because the timestamp (or snapshot) it already holds pins N. If
+      // N is still stored and its content current, it is served as it is, even when due for
+      // re-signing: re-signing now would replace N under the vehicle mid-cycle (a key rotation's
+      // switch, or a file nearing expiry), and its next fetch would find no N. Its next cycle gets
+      // the re-signed files through timestamp.json.
+      const stored = await this.store.vehicleMetadata.file(vin, role);
+      if (stored !== undefined && stored.version === Number(match[1]) && stored.stale !== true && !this.isExpiredAt(stored, this.clock.now())) {
+        if (role === 'targets') await this.store.assignments.markInFlight(vin, this.clock.now());
+        return stored.bytes;
+      }
+    }
     const file = await this.current(vin, role);
     if (match[1] !== undefined && Number(match[1]) !== file.version) return undefined;
     if (role === 'targets') await this.store.assignments.markInFlight(vin, this.clock.now());
@@ -120,7 +151,7 @@ export class VehicleMetadataSigner {
       // The VIN binds the file to one vehicle; with no images it is required (#targets_images_meta).
       custom: { vin },
     };
-    const bytes = serializeMetadata(signMetadata(signed, [this.keys.targets]));
+    const bytes = serializeMetadata(signMetadata(signed, this.keys.signingKeys('targets', now)));
     await tx.vehicleMetadata.put(vin, { role: 'targets', version: signed.version, expires: signed.expires, contentSha256: hash, bytes });
     await this.signSnapshot(tx, vin, signed.version, bytes, now);
   }
@@ -131,6 +162,7 @@ export class VehicleMetadataSigner {
    */
   async current(vin: string, role: Role): Promise<StoredVehicleMetadata> {
     const now = this.clock.now();
+    this.keys.endHandovers(now); // a replaced key stops signing, and the files it signed become due
     // The common case, on every vehicle's every check: all three files stored and none due, so one
     // read answers and no transaction is opened (bench/RESULTS.md, figure 2).
     const files = await this.store.vehicleMetadata.files(vin);
@@ -154,22 +186,31 @@ export class VehicleMetadataSigner {
 
   private async signSnapshot(tx: DirectorTransaction, vin: string, targetsVersion: number, targetsBytes: Uint8Array, now: Date): Promise<void> {
     const previous = await tx.vehicleMetadata.file(vin, 'snapshot');
-    const { version, expires, bytes } = buildSnapshot([['targets', { version: targetsVersion, bytes: targetsBytes }]], {
-      version: (previous?.version ?? 0) + 1,
-      expires: this.expiry('snapshot', now),
-      key: this.keys.snapshot,
-    });
+    const keys = this.keys.signingKeys('snapshot', now);
+    const { version, expires, bytes } = signedByAll(
+      buildSnapshot([['targets', { version: targetsVersion, bytes: targetsBytes }]], {
+        version: (previous?.version ?? 0) + 1,
+        expires: this.expiry('snapshot', now),
+        key: keys[0]!,
+      }),
+      keys,
+    );
     await tx.vehicleMetadata.put(vin, { role: 'snapshot', version, expires, contentSha256: '', bytes });
     await this.signTimestamp(tx, vin, version, bytes, now);
   }
 
   private async signTimestamp(tx: DirectorTransaction, vin: string, snapshotVersion: number, snapshotBytes: Uint8Array, now: Date): Promise<void> {
     const previous = await tx.vehicleMetadata.file(vin, 'timestamp');
-    const { version, expires, bytes } = buildTimestamp(
-      { version: snapshotVersion, bytes: snapshotBytes },
-      { version: (previous?.version ?? 0) + 1, expires: this.expiry('timestamp', now), key: this.keys.timestamp },
+    const keys = this.keys.signingKeys('timestamp', now);
+    const { version, expires, bytes } = signedByAll(
+      buildTimestamp({ version: snapshotVersion, bytes: snapshotBytes }, { version: (previous?.version ?? 0) + 1, expires: this.expiry('timestamp', now), key: keys[0]! }),
+      keys,
     );
     await tx.vehicleMetadata.put(vin, { role: 'timestamp', version, expires, contentSha256: '', bytes });
+  }
+
+  private isExpiredAt(file: StoredVehicleMetadata, now: Date): boolean {
+    return new Date(file.expires).getTime() <= now.getTime();
   }
 
   private lifetime(role: Role): number {
@@ -182,12 +223,12 @@ export class VehicleMetadataSigner {
 
   /**
    * Less than half the file's lifetime left: re-sign now, so vehicles never see stale metadata
-   * (docs/threat-model.md D5). Or signed with a key this Director no longer holds: after an online
-   * key is replaced (a rotation through a new root, docs/uptane-conformance.md 9.2) vehicles refuse
-   * the old key's signatures, so every stored file is re-signed with the current key when it is
-   * next read.
+   * (docs/threat-model.md D5). Or not signed by exactly the keys the Director signs with now: when
+   * the root that lists a rotated key is published (docs/uptane-conformance.md 9.2), every stored
+   * file is re-signed with the new key (and the replaced one, during the handover) on its next read,
+   * and once more without the replaced key when the handover ends.
    */
   private isDue(file: StoredVehicleMetadata, role: Role, now: Date): boolean {
-    return new Date(file.expires).getTime() - now.getTime() < this.lifetime(role) / 2 || !isSignedWith(file.bytes, this.keys[role]);
+    return new Date(file.expires).getTime() - now.getTime() < this.lifetime(role) / 2 || !isSignedWithExactly(file.bytes, this.keys.signingKeys(role, now));
   }
 }

@@ -7,6 +7,7 @@ import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArg
 import { loadPublicKey } from '../shared/files/key-files.js';
 import type { ReadAccessMode } from './read-access.js';
 import { startImageServer } from './server.js';
+import { imageOnlineKeysCommand } from './online-keys-cli.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
 
@@ -55,7 +56,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       .example('$0 image serve --data-dir /var/lib/uptane/image --port 8081 --url-signing-key director-url.pub', 'serve vehicles the images their Director signs URLs for')
       .example('$0 image serve --read-access public', 'a repository meant to be public: anyone may read it')
       .epilogue(
-        'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys shows them for the root metadata. The server refuses to start if any other key file is in that folder. ' +
+        'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys (`uptane image online-keys`) shows them for the root metadata, and `uptane image online-keys rotate` replaces them through a new root (new keys wait in <data-dir>/keys/pending). The server refuses to start if any other key file is in that folder. ' +
           'With --read-access credential (the default) a read needs a URL signed by the Director (its key from `uptane director url-signing-key --data-dir D > director-url.pub`, given here with --url-signing-key) or an uploader token; docs/signed-urls.md describes the format.',
       ) as unknown as Argv<ServeArgs>,
   handler: async (argv) => {
@@ -98,6 +99,7 @@ export const imageCommand = (io: CliEnvironment): CommandModule<object, object> 
     yargs
       .command(serveCommand(io))
       .command(imageWorkspaceCommands(io))
+      .command(imageOnlineKeysCommand(io))
       .command({
         command: 'uploader',
         describe: 'manage uploader tokens for the write API: add, list, revoke, remove',

@@ -15,6 +15,12 @@ export interface OnlineKeys {
   readonly snapshot: PublicKey;
 }
 
+/** The online keys in use, and those a rotation made that wait for a root listing them. */
+export interface OnlineKeyState {
+  readonly current: OnlineKeys;
+  readonly pending: Partial<OnlineKeys>;
+}
+
 export interface UploadedImage {
   readonly length: number;
   readonly hashes: { readonly sha256: string; readonly sha512: string };
@@ -52,19 +58,45 @@ export class ImageRepoClient {
 
   /** The server's online timestamp and snapshot keys, for root; each keyid is recomputed here, not trusted. */
   async onlineKeys(): Promise<OnlineKeys> {
+    return (await this.onlineKeyState()).current;
+  }
+
+  /** The online keys in use and pending (docs/decisions.md "Online key rotation"); no token needed. */
+  async onlineKeyState(): Promise<OnlineKeyState> {
     const json = await this.json('GET', '/api/v1/online-keys', 'fetch the online keys');
+    return { current: this.readKeys(json, '/api/v1/online-keys'), pending: this.readKeys(isRecord(json.pending) ? json.pending : {}, '/api/v1/online-keys', true) };
+  }
+
+  /**
+   * Asks the server (with a token that may publish root) for a new pending key for each of `roles`;
+   * `replace` throws away a key already pending. Answers the pending keys and the keys in use.
+   */
+  async rotateOnlineKeys(roles: readonly ('timestamp' | 'snapshot')[], replace: boolean): Promise<OnlineKeyState> {
+    const body = new TextEncoder().encode(JSON.stringify({ roles, replace }));
+    const json = await this.json('POST', '/api/v1/online-keys/rotate', `rotate its online ${roles.join(' and ')} key`, body, 'application/json');
+    return {
+      current: this.readKeys(isRecord(json.current) ? json.current : {}, '/api/v1/online-keys/rotate'),
+      pending: this.readKeys(isRecord(json.pending) ? json.pending : {}, '/api/v1/online-keys/rotate', true),
+    };
+  }
+
+  private readKeys(json: Record<string, unknown>, path: string, optional?: false): OnlineKeys;
+  private readKeys(json: Record<string, unknown>, path: string, optional: true): Partial<OnlineKeys>;
+  private readKeys(json: Record<string, unknown>, path: string, optional = false): Partial<OnlineKeys> {
     const read = (role: 'timestamp' | 'snapshot'): PublicKey => {
       const entry = json[role];
-      if (!isRecord(entry) || !isRecord(entry.key)) throw new FetchError(`${this.serverUrl}/api/v1/online-keys: no ${role} key in the answer`);
+      if (!isRecord(entry) || !isRecord(entry.key)) throw new FetchError(`${this.serverUrl}${path}: no ${role} key in the answer`);
       const keyval = entry.key.keyval;
       if (typeof entry.key.keytype !== 'string' || typeof entry.key.scheme !== 'string' || !isRecord(keyval) || typeof keyval.public !== 'string') {
-        throw new FetchError(`${this.serverUrl}/api/v1/online-keys: the ${role} key is not a TUF key object`);
+        throw new FetchError(`${this.serverUrl}${path}: the ${role} key is not a TUF key object`);
       }
       const key = PublicKey.fromTuf({ keytype: entry.key.keytype, scheme: entry.key.scheme, keyval: { public: keyval.public } });
       if (entry.keyid !== key.keyid) throw new UnsupportedKeyError(`the server's ${role} keyid ${String(entry.keyid)} is not the digest of its key`);
       return key;
     };
-    return { timestamp: read('timestamp'), snapshot: read('snapshot') };
+    const keys: { timestamp?: PublicKey; snapshot?: PublicKey } = {};
+    for (const role of ['timestamp', 'snapshot'] as const) if (!optional || json[role] !== undefined) keys[role] = read(role);
+    return keys;
   }
 
   /** Is the image already served under its consistent-snapshot name? (The blob store is content-addressed.) */
@@ -102,8 +134,8 @@ export class ImageRepoClient {
     return this.json('PUT', `/api/v1/metadata/targets/${encodeURIComponent(role)}`, `publish ${role}`, bytes);
   }
 
-  private async json(method: string, path: string, what: string, body?: Uint8Array): Promise<Record<string, unknown>> {
-    return this.decode(await this.request(method, path, body), what);
+  private async json(method: string, path: string, what: string, body?: Uint8Array, contentType?: string): Promise<Record<string, unknown>> {
+    return this.decode(await this.request(method, path, body, contentType), what);
   }
 
   private decode(response: RawResponse, what: string): Record<string, unknown> {
@@ -121,7 +153,9 @@ export class ImageRepoClient {
     const hint =
       response.status === 401
         ? ' (check the uploader token: `uptane image uploader add NAME` prints one)'
-        : code === 'rollback'
+        : code === 'insufficient_scope' && what.startsWith('rotate its online')
+          ? ' (a rotation needs a token that may publish root: `uptane image uploader add NAME --role root`, or one without --role)'
+          : code === 'rollback'
           ? ' (someone published since this change was staged: `uptane image pull`, then `uptane image discard --role ROLE` and stage the change again)'
           : '';
     // The server's words are quoted escaped: only this CLI's own hints may break the line (docs/threat-model.md HR-6).
@@ -133,6 +167,7 @@ export class ImageRepoClient {
     method: string,
     path: string,
     body?: Uint8Array | { path: string; total: number; onProgress?: ((sent: number, total: number) => void) | undefined },
+    contentType = 'application/octet-stream',
   ): Promise<RawResponse> {
     const url = new URL(`${this.serverUrl}${path}`);
     let agent: http.Agent | undefined;
@@ -145,7 +180,7 @@ export class ImageRepoClient {
     const headers: Record<string, string> = {};
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) {
-      headers['content-type'] = 'application/octet-stream';
+      headers['content-type'] = contentType;
       headers['content-length'] = String(body instanceof Uint8Array ? body.length : body.total);
     }
     return new Promise<RawResponse>((resolve, reject) => {

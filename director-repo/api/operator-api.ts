@@ -236,7 +236,23 @@ export interface TufPublicKey {
   readonly keyval: { readonly public: string };
 }
 
-export type OnlineKeys = Readonly<Record<'targets' | 'snapshot' | 'timestamp', { readonly keyid: string; readonly key: TufPublicKey }>>;
+export type OnlineKeyRole = 'targets' | 'snapshot' | 'timestamp';
+export type OnlineKeyEntry = { readonly keyid: string; readonly key: TufPublicKey };
+
+/** The keys in use per role and, under `pending`, the keys a rotation made that wait for a root listing them. */
+export type OnlineKeys = Readonly<Record<OnlineKeyRole, OnlineKeyEntry>> & { readonly pending?: Readonly<Partial<Record<OnlineKeyRole, OnlineKeyEntry>>> };
+
+/** POST /online-keys/rotate: the roles to rotate (default all three) and whether a pending key may be replaced. */
+export interface OnlineKeyRotationBody {
+  readonly roles?: readonly OnlineKeyRole[];
+  readonly replace?: boolean;
+}
+
+/** A started rotation: the pending keys (for the root to list) and the keys still in use until that root is published. */
+export interface OnlineKeyRotation {
+  readonly pending: Readonly<Partial<Record<OnlineKeyRole, OnlineKeyEntry>>>;
+  readonly current: Readonly<Record<OnlineKeyRole, OnlineKeyEntry>>;
+}
 
 export interface RootAccepted {
   readonly version: number;
@@ -340,6 +356,7 @@ export interface CampaignList {
  */
 export interface OperatorApi {
   'GET /online-keys': { answer: OnlineKeys };
+  'POST /online-keys/rotate': { body: OnlineKeyRotationBody; answer: OnlineKeyRotation };
   'PUT /metadata/root': { body: Uint8Array; answer: RootAccepted };
   'POST /vehicles': { body: VehicleRegistrationBody; answer: VehicleStatus };
   'GET /vehicles': { query: { readonly limit?: number; readonly after?: string }; answer: VehicleList };
@@ -383,6 +400,7 @@ const CAMPAIGN_STATUS_FIELDS = ['id', 'name', 'state', 'stage', 'stages', 'perSt
 
 export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] } = {
   'GET /online-keys': ['targets', 'snapshot', 'timestamp'],
+  'POST /online-keys/rotate': ['pending', 'current'],
   'PUT /metadata/root': ['version'],
   'POST /vehicles': ['vin', 'ecus'],
   'GET /vehicles': ['total', 'vehicles'],
