@@ -30,7 +30,7 @@ import type { MetadataStore } from './metadata-store.js';
 import { applicableDelegations } from '../core/metadata/delegation.js';
 import { checkTargetName, roleFileName } from '../core/metadata/paths.js';
 import type { Metadata, TargetFile, TargetsSigned } from '../core/metadata/types.js';
-import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
+import { ParsedMetadataMemo, TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 
 /**
  * Limits of one updater (docs/code-style.md R10); the defaults are python-tuf's, which peers
@@ -79,6 +79,11 @@ export interface RepositoryUpdaterOptions {
    * Unset: every URL as it is.
    */
   readonly readAccess?: ReadAccess;
+  /**
+   * Parses to reuse when the same bytes are read again (stored metadata, every refresh). Unset: the
+   * updater keeps its own; an ECU passes one it also reads its stored files through.
+   */
+  readonly parsed?: ParsedMetadataMemo;
 }
 
 /** Chooses the URL each request goes to, and learns from a refusal (RepositoryUpdaterOptions.readAccess). */
@@ -114,9 +119,16 @@ export class RepositoryUpdater {
   private readonly config: UpdaterConfig;
   private readonly clock: Clock;
   private trustedSet: TrustedMetadataSet | undefined;
+  /**
+   * Every refresh starts a new trusted set from the stored files; their parses carry over (the
+   * checks do not: each set verifies what it is given). Figure 7 of bench/RESULTS.md: re-parsing the
+   * stored 5,000-entry targets file was a third of an update cycle.
+   */
+  private readonly parsed: ParsedMetadataMemo;
 
   constructor(private readonly options: RepositoryUpdaterOptions) {
     this.repository = options.repository;
+    this.parsed = options.parsed ?? new ParsedMetadataMemo();
     this.config = { ...DEFAULT_UPDATER_CONFIG, ...options.config };
     this.clock = options.clock ?? systemClock;
   }
@@ -154,7 +166,7 @@ export class RepositoryUpdater {
     if (rootBytes === undefined) {
       throw new MissingTrustedRootError(`no trusted ${this.repository} root in local storage: provision one first`, { repository: this.repository });
     }
-    this.trustedSet = new TrustedMetadataSet(rootBytes, this.clock.now(), { repository: this.repository, backend: this.options.backend });
+    this.trustedSet = new TrustedMetadataSet(rootBytes, this.clock.now(), { repository: this.repository, backend: this.options.backend, parsed: this.parsed });
     return this.trustedSet;
   }
 

@@ -25,7 +25,9 @@ import { verifyThreshold, type RoleAuthority } from './metadata/sign.js';
 import type {
   MetaFile,
   Metadata,
+  RoleType,
   RootSigned,
+  SignedTypeMap,
   SnapshotSigned,
   TargetsSigned,
   TimestampSigned,
@@ -37,6 +39,40 @@ export interface TrustedSetOptions {
   readonly repository: string;
   /** Signature backend; ECUs default to noble (docs/decisions.md Cryptography). */
   readonly backend?: Ed25519Backend;
+  /**
+   * Parses of earlier byte-identical metadata to reuse (an updater keeps one across its refreshes).
+   * Unset: every file is parsed.
+   */
+  readonly parsed?: ParsedMetadataMemo;
+}
+
+/**
+ * The last successful parse of each role's metadata, reused when exactly the same bytes come again.
+ * An ECU re-reads its stored metadata every update cycle, and parsing a 5,000-entry targets file
+ * (JSON, schema, canonical form of the signed part, deep freeze) cost more than its signature check
+ * (bench/RESULTS.md, figure 7). Sound because parseMetadata is a deterministic function of the bytes
+ * (the error context only names a failure, and failures are never kept) and its result is
+ * deep-frozen; only the parse is saved: the trusted set still checks hashes, length, signatures,
+ * versions and expiry of what the memo returns, exactly as of a fresh parse. One entry per role and
+ * metadata type, at most `maxEntries` (a delegation tree of more roles re-parses the oldest).
+ */
+export class ParsedMetadataMemo {
+  private readonly entries = new Map<string, Metadata>();
+
+  constructor(private readonly maxEntries = 64) {}
+
+  parse<K extends RoleType>(raw: Uint8Array, expectedType: K, context: ErrorContext = {}): Metadata<SignedTypeMap[K]> {
+    const entry = `${expectedType}\n${context.role ?? expectedType}`;
+    const known = this.entries.get(entry);
+    if (known !== undefined && known.raw.length === raw.length && Buffer.from(known.raw.buffer, known.raw.byteOffset, known.raw.length).equals(raw)) {
+      return known as Metadata<SignedTypeMap[K]>;
+    }
+    const parsed = parseMetadata(raw, expectedType, context);
+    this.entries.delete(entry);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(entry, parsed);
+    return parsed;
+  }
 }
 
 interface LoadedTargets {
@@ -56,6 +92,7 @@ export class TrustedMetadataSet {
   private readonly trustedTargets = new Map<string, LoadedTargets>();
   private readonly rotated = new Set<TopLevelRole>();
   private readonly backend: Ed25519Backend;
+  private readonly parse: <K extends RoleType>(raw: Uint8Array, expectedType: K, context: ErrorContext) => Metadata<SignedTypeMap[K]>;
   readonly repository: string;
 
   /**
@@ -69,7 +106,9 @@ export class TrustedMetadataSet {
   ) {
     this.repository = options.repository;
     this.backend = options.backend ?? nobleBackend;
-    const root = parseMetadata(rootBytes, 'root', this.context('root'));
+    const memo = options.parsed;
+    this.parse = memo === undefined ? parseMetadata : (raw, expectedType, context) => memo.parse(raw, expectedType, context);
+    const root = this.parse(rootBytes, 'root', this.context('root'));
     this.verifyRole(root, this.rootAuthority(root.signed, 'root'), this.context('root'));
     this.trustedRoot = root;
   }
@@ -107,7 +146,7 @@ export class TrustedMetadataSet {
   updateRoot(bytes: Uint8Array): Metadata<RootSigned> {
     if (this.trustedTimestamp !== undefined) throw new OutOfOrderError('root cannot be updated after timestamp', this.context('root'));
     const ctx = this.context('root');
-    const next = parseMetadata(bytes, 'root', ctx);
+    const next = this.parse(bytes, 'root', ctx);
     const current = this.trustedRoot;
     // #check_root step 2.3: signed by a threshold of the old root's keys (B2) ...
     this.verifyRole(next, this.rootAuthority(current.signed, 'root'), { ...ctx, role: 'root (previous keys)' });
@@ -142,7 +181,7 @@ export class TrustedMetadataSet {
     // #check_root step 3: the final root must not be expired (B7, freeze).
     this.checkNotExpired(this.trustedRoot, 'root');
     const ctx = this.context('timestamp');
-    const next = parseMetadata(bytes, 'timestamp', ctx);
+    const next = this.parse(bytes, 'timestamp', ctx);
     // Step 2: signatures (arbitrary software).
     this.verifyRole(next, this.rootAuthority(this.trustedRoot.signed, 'timestamp'), ctx);
     const previous = this.trustedTimestamp;
@@ -181,7 +220,7 @@ export class TrustedMetadataSet {
     const snapshotMeta = timestamp.signed.meta['snapshot.json'];
     // Step 2: hashes (and length) as timestamp lists them (mix-and-match, E1).
     if (!trusted) this.checkAgainstMeta(bytes, snapshotMeta, ctx);
-    const next = parseMetadata(bytes, 'snapshot', ctx);
+    const next = this.parse(bytes, 'snapshot', ctx);
     // Step 3: signatures.
     this.verifyRole(next, this.rootAuthority(this.trustedRoot.signed, 'snapshot'), ctx);
     const previous = this.trustedSnapshot;
@@ -226,7 +265,7 @@ export class TrustedMetadataSet {
     // E4: every targets file must be listed in snapshot.
     if (meta === undefined) throw new MissingMetaError(`snapshot does not list ${role}.json`, ctx);
     this.checkAgainstMeta(bytes, meta, ctx);
-    const next = parseMetadata(bytes, 'targets', ctx);
+    const next = this.parse(bytes, 'targets', ctx);
     // Step 3: signatures, threshold from root or from the delegating targets file.
     this.verifyRole(next, authority, ctx);
     // Step 2: the version snapshot promised (mix-and-match, E3); with snapshot's own monotonic
