@@ -30,6 +30,7 @@ import { figure10 } from './figures/f10-image-encryption.js';
 import { figure11 } from './figures/f11-tls.js';
 import { figure12 } from './figures/f12-encrypted-download.js';
 import { figure13 } from './figures/f13-targets-add.js';
+import { figure14 } from './figures/f14-signature-schemes.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -43,6 +44,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [11, figure11],
   [12, figure12],
   [13, figure13],
+  [14, figure14],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */

@@ -14,18 +14,20 @@ import { TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { operatorOk, registerAll, startBenchRepositories, type BenchContext } from '../lib/context.js';
 import { publishTargets, targetFor, uploadFile } from '../lib/publish.js';
-import type { Figure, Row } from '../lib/report.js';
+import { overall, verdictOf, type Figure, type Row } from '../lib/report.js';
 import { fmt, median, timeLoop } from '../lib/stats.js';
 
 const TARGETS = 5_000;
 const IMAGE_BYTES = 32 * 1024;
+/** Issue 17: a later cycle that installs something new costs at most this multiple of the pure verification. */
+const TARGET_RATIO = 1.5;
 
 export async function figure7(ctx: BenchContext): Promise<Figure> {
   const started = performance.now();
   const repos = await startBenchRepositories(ctx, 'f7');
   const notes: string[] = [];
   try {
-    const updates = ctx.settings.quick ? 3 : 6;
+    const updates = ctx.settings.quick ? 3 : 8;
     // The images the vehicle will install, one after another (release counters rising).
     const targets: Record<string, TargetFile> = {};
     for (let i = 0; i < updates; i++) {
@@ -95,15 +97,16 @@ export async function figure7(ctx: BenchContext): Promise<Figure> {
     const laterNew = somethingNew.slice(1);
     const rows: Row[] = [
       { label: `something new, first cycle (downloads the ${fmt(targetsBytes / 1024)} KiB targets file)`, value: `${fmt(somethingNew[0]!)} ms`, baseline: `${fmt(baselineMs)} ms`, ratio: `${fmt(somethingNew[0]! / baselineMs, 1)}x` },
-      { label: `something new, later cycles (targets file stored locally; median of ${laterNew.length})`, value: `${fmt(median(laterNew))} ms`, baseline: `${fmt(baselineMs)} ms`, ratio: `${fmt(median(laterNew) / baselineMs, 1)}x` },
+      { label: `something new, later cycles (targets file stored locally; median of ${laterNew.length})`, value: `${fmt(median(laterNew))} ms`, baseline: `${fmt(baselineMs)} ms`, ratio: `${fmt(median(laterNew) / baselineMs, 2)}x`, verdict: verdictOf(median(laterNew) / baselineMs <= TARGET_RATIO) },
       { label: `nothing new (median of ${nothingNew.length})`, value: `${fmt(median(nothingNew), 1)} ms` },
     ];
     notes.push(
       `The Image repository lists ${fmt(TARGETS)} images (${fmt(targetsBytes / 1024)} KiB of targets metadata); the vehicle is a primary alone with the ECU default backend (@noble/ed25519), so each cycle's timing includes its signature checks in pure JavaScript; each "something new" cycle installs a ${IMAGE_BYTES / 1024} KiB image assigned just before it.`,
       'A "nothing new" cycle sends the vehicle version manifest and checks the Director; the Image repository and its 5,000 targets are not read (Uptane #full_verification step 6), so their number does not matter there.',
-      'No target is set by the issue for this figure; the baseline is the pure verification of the same Image repository metadata (root, timestamp, snapshot, the large targets file) with the same backend.',
+      'The target (issue 17): a later "something new" cycle within 1.5x of the baseline, the pure verification of the same Image repository metadata (root, timestamp, snapshot, the large targets file) with the same backend, parsed from scratch and with no verification cache, in a loop.',
+      'What a later cycle does not repeat: the primary parses its stored metadata once per distinct file (ParsedMetadataMemo, shared by its repository clients and its pre-install expiry check) and remembers the Ed25519 signatures it verified (withVerificationCache); every check still runs on every cycle (the stored targets file is hashed against snapshot, its signature looked up by key, signature and message hash, its version and expiry checked). Before issue 17, each later cycle parsed the 5,000-entry targets file twice (once to verify it, once more to check its expiry before installing) and base64-encoded every stored file for secondaries the vehicle does not have.',
     );
-    return { id: 7, title: `Full verification on a primary, ${fmt(TARGETS)}-image targets`, target: 'no numeric target: time per cycle reported', baselineIs: 'TrustedMetadataSet: root + timestamp + snapshot + the 5,000-entry targets, noble backend', rows, verdict: 'INFO', notes, seconds: (performance.now() - started) / 1000 };
+    return { id: 7, title: `Full verification on a primary, ${fmt(TARGETS)}-image targets`, target: 'a later "something new" cycle within 1.5x of the baseline (issue 17)', baselineIs: 'TrustedMetadataSet: root + timestamp + snapshot + the 5,000-entry targets, noble backend', rows, verdict: overall(rows), notes, seconds: (performance.now() - started) / 1000 };
   } finally {
     await repos.close();
   }
