@@ -12,7 +12,8 @@ import { fsyncDirectory, writeFileAtomic } from '../files/fs-atomic.js';
 import { digestsMatch, MultiHasher, READ_CHUNK_BYTES, requireSupportedHashes } from '../core/hashing.js';
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
 import type { PrivateKey } from '../core/crypto/keys.js';
-import { signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from '../uptane/manifest.js';
+import { MANIFEST_LIMITS, signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from '../uptane/manifest.js';
+import { escapeTerminalText } from '../util/terminal-text.js';
 import { formatExpires } from '../core/metadata/parse.js';
 
 export type SlotName = 'a' | 'b';
@@ -479,15 +480,36 @@ export function signVersionReport(
       _type: 'ecu_version_report' as const,
       ecu_serial: ecu.serial,
       installed_image: { filename: installed.filename, length: installed.length, hashes: installed.hashes },
-      attacks_detected: report.attacks,
+      attacks_detected: report.attacks.map((a) => ({ code: reportText(a.code), message: reportText(a.message) })),
       report_time: formatExpires(report.time),
       report_counter: report.counter,
-      ...(lastInstall === null ? {} : { last_install: lastInstall }),
+      ...(lastInstall === null ? {} : { last_install: reportOutcome(lastInstall) }),
       ...(fault === undefined || fault === null ? {} : { integrity_fault: integrityFaultReport(fault) }),
     },
     ecu.key,
     ecu.backend,
   );
+}
+
+/**
+ * An error text as a report may carry it: the Director refuses control characters in a manifest
+ * (shared/uptane/manifest.ts), and an error message may quote what a repository sent (a newline in a
+ * target's custom field, say), so they are written escaped; then cut to the manifest's limit, never
+ * inside a surrogate pair (a lone surrogate has no canonical form).
+ */
+function reportText(text: string): string {
+  const escaped = escapeTerminalText(text);
+  if (escaped.length <= MANIFEST_LIMITS.maxTextLength) return escaped;
+  const cut = escaped.slice(0, MANIFEST_LIMITS.maxTextLength);
+  return /[\uD800-\uDBFF]$/.test(cut) ? cut.slice(0, -1) : cut;
+}
+
+function reportOutcome(outcome: InstallOutcome): InstallOutcome {
+  return {
+    ...outcome,
+    ...(outcome.code === undefined ? {} : { code: reportText(outcome.code) }),
+    ...(outcome.message === undefined ? {} : { message: reportText(outcome.message) }),
+  };
 }
 
 function integrityFaultReport(fault: IntegrityFault): IntegrityFaultReport {

@@ -8,6 +8,7 @@ import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
 import { MalformedMetadataError, UnmetThresholdError, type ErrorContext } from '../core/errors.js';
 import { parseExpires, parseJsonBytes } from '../core/metadata/parse.js';
 import { checkTargetName } from '../core/metadata/paths.js';
+import { escapeTerminalText } from '../util/terminal-text.js';
 
 /**
  * Limits on what a manifest may hold: it is untrusted input to the Director
@@ -138,7 +139,21 @@ class ManifestFields {
   constructor(private readonly context: ErrorContext) {}
 
   fail(path: string, what: string): never {
-    throw new MalformedMetadataError(`${path}: ${what}`, this.context);
+    // The path may name a key the vehicle chose: the message is stored and shown, so it is escaped.
+    throw new MalformedMetadataError(`${escapeTerminalText(path)}: ${what}`, this.context);
+  }
+
+  /**
+   * Canonical JSON (OLPC) signs strings with control characters as they are, so a signature no
+   * longer keeps them out. A manifest's texts end up in the Director's records (refusal reasons,
+   * reported attacks, failed assignments), its API answers, operator terminals and log lines, where
+   * a newline forges a line and an escape sequence steers a terminal (docs/threat-model.md HR-6b).
+   * No ECU has a reason to send one (signVersionReport escapes its own messages), so any C0 or C1
+   * control, DEL, line or paragraph separator or bidi control refuses the manifest.
+   */
+  plain(value: string, path: string): string {
+    if (escapeTerminalText(value) !== value) this.fail(path, 'holds a control character (C0, DEL, C1, line separator or bidi control): refused, as it would reach logs and terminals');
+    return value;
   }
 
   object(value: unknown, path: string): Json {
@@ -150,7 +165,7 @@ class ManifestFields {
     if (typeof value !== 'string') this.fail(path, 'must be a string');
     if (!allowEmpty && value.length === 0) this.fail(path, 'must not be empty');
     if (value.length > MANIFEST_LIMITS.maxTextLength) this.fail(path, `longer than ${MANIFEST_LIMITS.maxTextLength} characters`);
-    return value;
+    return this.plain(value, path);
   }
 
   integer(value: unknown, path: string): number {
@@ -174,7 +189,10 @@ function checkImage(f: ManifestFields, value: unknown, path: string, context: Er
   f.integer(image.length, `${path}.length`);
   const hashes = f.object(image.hashes, `${path}.hashes`);
   if (Object.keys(hashes).length === 0) f.fail(`${path}.hashes`, 'must list a hash');
-  for (const [name, hex] of Object.entries(hashes)) f.text(hex, `${path}.hashes.${name}`);
+  for (const [name, hex] of Object.entries(hashes)) {
+    f.plain(name, `${path}.hashes (an algorithm name)`);
+    f.text(hex, `${path}.hashes.${name}`);
+  }
 }
 
 function checkTime(f: ManifestFields, value: unknown, path: string): void {
@@ -261,6 +279,7 @@ export function parseVehicleVersionManifest(raw: Uint8Array, context: ErrorConte
     f.fail('signed.ecu_version_reports', `must hold 1 to ${MANIFEST_LIMITS.maxEcus} reports`);
   }
   for (const serial of serials) {
+    f.plain(serial, 'signed.ecu_version_reports (an ECU serial)');
     const report = checkEcuVersionReport(f, reports[serial], `signed.ecu_version_reports.${serial}`, ctx);
     // A report filed under another ECU's serial is a report of the wrong ECU (H-group).
     if (report.signed.ecu_serial !== serial) f.fail(`signed.ecu_version_reports.${serial}`, `holds the report of ECU ${report.signed.ecu_serial}`);
