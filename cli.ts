@@ -7,6 +7,7 @@
 // -1`), the process stops at once with status 141, what a shell reports for a program ended by
 // SIGPIPE, like any Unix filter: no stack trace, and a pipeline under `set -o pipefail` still tells
 // a cut-short run from a full one (docs/threat-model.md HR-9k).
+import { isatty } from 'node:tty';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { directorCommand } from './director-repo/cli.js';
@@ -15,6 +16,7 @@ import { terminalOutput } from './shared/cli/cli-output.js';
 import { type CliEnvironment } from './shared/cli/environment.js';
 import { keysCommand } from './shared/cli/keys-cli.js';
 import { pkiCommand } from './shared/cli/pki-cli.js';
+import { promptSecretOn } from './shared/keys/secret-prompt.js';
 import { demoCommand, simCommand } from './sim/cli.js';
 import { vehicleCommand } from './vehicle/cli.js';
 
@@ -25,7 +27,9 @@ class UsageFailure extends Error {}
 const STATUS_READER_GONE = 141;
 
 const output = terminalOutput({ stdout: process.stdout, stderr: process.stderr }, () => process.exit(STATUS_READER_GONE));
-const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn };
+// A token PIN prompt (shared/keys/secret-prompt.ts) only where standard input is a terminal.
+const promptSecret = isatty(0) ? { promptSecret: (prompt: string) => promptSecretOn(process.stdin, process.stderr, prompt) } : {};
+const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn, ...promptSecret };
 
 const parser = yargs(hideBin(process.argv))
   .scriptName('uptane')

@@ -1,10 +1,9 @@
 // Asks for a secret (a token PIN) on the terminal without echoing it. Only the root cli.ts hands the
-// real streams in (docs/code-style.md R3); commands get the resulting function, and only when
-// standard input is a terminal, so a script without a PIN fails with a typed error instead of hanging.
+// real streams in (docs/code-style.md R3), and only when standard input is a terminal, so a script
+// without a PIN fails with a typed error instead of hanging on a prompt nobody sees.
 import { TokenPinError } from '../core/errors.js';
 
 interface TerminalInput {
-  readonly isTTY?: boolean;
   setRawMode?(mode: boolean): unknown;
   on(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
   off(event: 'data', listener: (chunk: Buffer | string) => void): unknown;
@@ -16,31 +15,36 @@ interface TerminalOutput {
   write(text: string): unknown;
 }
 
-/** A prompt function for `input` if it is a terminal, else undefined. */
-export function terminalSecretPrompt(input: TerminalInput, output: TerminalOutput): ((prompt: string) => Promise<string>) | undefined {
-  if (input.isTTY !== true || input.setRawMode === undefined) return undefined;
-  return (prompt) =>
-    new Promise<string>((resolve, reject) => {
-      output.write(prompt);
-      let secret = '';
-      const done = (error?: Error) => {
-        input.setRawMode!(false);
-        input.off('data', onData);
-        input.pause();
-        output.write('\n');
-        if (error === undefined) resolve(secret);
-        else reject(error);
-      };
-      const onData = (chunk: Buffer | string) => {
-        for (const ch of chunk.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') return done();
-          if (ch === '\u0003' || ch === '\u0004') return done(new TokenPinError('PIN entry cancelled; nothing was signed'));
-          if (ch === '\u007f' || ch === '\b') secret = secret.slice(0, -1);
-          else if (ch >= ' ') secret += ch;
-        }
-      };
-      input.setRawMode!(true);
-      input.resume();
-      input.on('data', onData);
-    });
+/**
+ * Reads a secret from the terminal `input` (raw mode, nothing echoed) after writing `prompt` to
+ * `output`. The caller checks that standard input is a terminal (isatty(0)) before offering it.
+ */
+export function promptSecretOn(input: TerminalInput, output: TerminalOutput, prompt: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    if (input.setRawMode === undefined) {
+      reject(new TokenPinError('standard input is not a terminal: set the PIN variable (--pin-env) instead'));
+      return;
+    }
+    output.write(prompt);
+    let secret = '';
+    const done = (error?: Error) => {
+      input.setRawMode!(false);
+      input.off('data', onData);
+      input.pause();
+      output.write('\n');
+      if (error === undefined) resolve(secret);
+      else reject(error);
+    };
+    const onData = (chunk: Buffer | string) => {
+      for (const ch of chunk.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003' || ch === '\u0004') return done(new TokenPinError('PIN entry cancelled; nothing was signed'));
+        if (ch === '\u007f' || ch === '\b') secret = secret.slice(0, -1);
+        else if (ch >= ' ') secret += ch;
+      }
+    };
+    input.setRawMode(true);
+    input.resume();
+    input.on('data', onData);
+  });
 }

@@ -8,11 +8,13 @@ import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { printJson } from '../cli/cli-output.js';
 import type { Clock } from '../core/clock.js';
-import { loadPrivateKey, loadPublicKey } from '../files/key-files.js';
+import { loadPublicKey } from '../files/key-files.js';
 import { type PrivateKey, type PublicKey } from '../core/crypto/keys.js';
-import { KeyFileError, StorageError, WorkspaceError } from '../core/errors.js';
+import { StorageError, WorkspaceError } from '../core/errors.js';
 import { HttpFetcher, type Fetcher } from '../client/fetcher.js';
-import { passphraseFrom, type CliEnvironment } from '../cli/environment.js';
+import type { CliEnvironment } from '../cli/environment.js';
+import { isPkcs11Uri } from '../keys/pkcs11-uri.js';
+import { DEFAULT_PIN_ENV, loadSigningKeyFile, MODULE_ENV, openSigner, type KeySourceOptions, type OpenedSigner } from '../keys/key-source.js';
 import { caOption, clientTlsFromFiles } from '../cli/tls-args.js';
 import type { ClientTlsConfig } from '../client/tls-client.js';
 import { TOP_LEVEL_ROLES, type TopLevelRole } from '../core/metadata/types.js';
@@ -33,6 +35,8 @@ export interface WorkspaceCliEnvironment extends CliEnvironment {
   readonly clock?: Clock;
   /** Sets the exit status of a command that succeeded with a verdict (`status`); default: process.exitCode. */
   readonly setExitCode?: (code: number) => void;
+  /** Asks for a token PIN without echo; the root cli.ts sets it only when standard input is a terminal. */
+  readonly promptSecret?: (prompt: string) => Promise<string>;
 }
 
 function setProcessExitCode(code: number): void {
@@ -96,6 +100,51 @@ function withPassphrase<T>(yargs: Argv<T>): Argv<T & PassphraseArgs> {
   }) as unknown as Argv<T & PassphraseArgs>;
 }
 
+interface TokenArgs {
+  readonly pinEnv?: string | undefined;
+  readonly pkcs11Module?: string | undefined;
+}
+
+/** --pin-env and --pkcs11-module, for a --key that may be a PKCS#11 URI (docs/decisions.md "PKCS#11"). */
+function withTokenOptions<T>(yargs: Argv<T>): Argv<T & TokenArgs> {
+  return yargs
+    .option('pin-env', {
+      type: 'string',
+      requiresArg: true,
+      describe: `environment variable holding the token PIN for a pkcs11: --key (default ${DEFAULT_PIN_ENV}; else asked on a terminal)`,
+    })
+    .option('pkcs11-module', {
+      type: 'string',
+      requiresArg: true,
+      describe: `PKCS#11 module (.so) for a pkcs11: --key (default: the URI's module-path, else env ${MODULE_ENV})`,
+    }) as unknown as Argv<T & TokenArgs>;
+}
+
+/** What --key, --passphrase-env, --pin-env and --pkcs11-module say, for shared/keys/key-source.ts. */
+function keySourceOptions(io: WorkspaceCliEnvironment, argv: PassphraseArgs & TokenArgs): KeySourceOptions {
+  return { env: io.env, passphraseEnv: argv.passphraseEnv, pinEnv: argv.pinEnv, pkcs11Module: argv.pkcs11Module, promptSecret: io.promptSecret };
+}
+
+/** Opens the signer a --key value names (key file or token key) and says what the operator should know about it. */
+async function openSigningKey(io: WorkspaceCliEnvironment, key: string, argv: PassphraseArgs & TokenArgs): Promise<OpenedSigner> {
+  const opened = await openSigner(key, keySourceOptions(io, argv));
+  for (const warning of opened.warnings) io.warn(`warning: ${warning}`);
+  return opened;
+}
+
+/** A public key named by --key: a key file, or the public half of a token key (read from the token; the private key stays there). */
+async function loadPublicKeyOrToken(io: WorkspaceCliEnvironment, key: string, argv: TokenArgs): Promise<PublicKey> {
+  if (!isPkcs11Uri(key)) return loadPublicKey(key);
+  const opened = await openSigningKey(io, key, argv);
+  try {
+    return opened.signer.publicKey;
+  } finally {
+    opened.close();
+  }
+}
+
+const KEY_DESCRIBE = "private key file (PKCS#8 PEM), or a token key as a PKCS#11 URI: 'pkcs11:token=LABEL;object=LABEL' (PIN from --pin-env, module from --pkcs11-module)";
+
 /** Opens the workspace; with `repository`, refuses one that signs for another repository. */
 export function openWorkspace(io: WorkspaceCliEnvironment, args: WorkspaceArgs, repository?: string): Workspace {
   const ws = Workspace.open(args.workspace, io.clock);
@@ -127,16 +176,12 @@ function withOnlineKeysToken<T>(yargs: Argv<T>, options: WorkspaceCommandOptions
   }) as unknown as Argv<T & TokenEnvArgs>;
 }
 
-/** The private key named by --key, decrypted with the passphrase from --passphrase-env if given. */
+/**
+ * The private key file named by --key, decrypted with the passphrase from --passphrase-env if given
+ * (shared/keys/key-source.ts). Commands that also take token keys open --key with openSigner instead.
+ */
 export function loadSigningKey(io: CliEnvironment, path: string, passphraseEnv: string | undefined): PrivateKey {
-  const text = readTextFile(path, 'key file');
-  if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') && passphraseEnv === undefined) {
-    throw new KeyFileError(`${path} is an encrypted private key: name the variable holding its passphrase with --passphrase-env NAME`);
-  }
-  if (!text.includes('PRIVATE KEY-----')) {
-    throw new KeyFileError(`${path} holds no private key: signing needs the private key file (PKCS#8 PEM from \`uptane keys generate\`)`);
-  }
-  return loadPrivateKey(path, passphraseFrom(io.env, passphraseEnv));
+  return loadSigningKeyFile(io.env, path, passphraseEnv);
 }
 
 function readBytesFile(path: string, what: string): Buffer {
@@ -313,7 +358,7 @@ function initCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
 // ---------------------------------------------------------------------------------------------
 // root
 
-interface RootCreateArgs extends WorkspaceArgs, TokenEnvArgs, JsonArgs {
+interface RootCreateArgs extends WorkspaceArgs, TokenEnvArgs, TokenArgs, JsonArgs {
   readonly rootKey: string[];
   readonly rootThreshold: number;
   readonly targetsKey?: string[] | undefined;
@@ -341,8 +386,8 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
     command: 'create',
     describe: `stage root version 1: offline root${online.includes('targets') ? '' : ' and targets'} keys, the server's online ${onlineText} keys`,
     builder: (yargs) =>
-      withOnlineKeysToken(withJson(withWorkspace(yargs, io)), options)
-        .option('root-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a root key (repeat for several)' })
+      withTokenOptions(withOnlineKeysToken(withJson(withWorkspace(yargs, io)), options))
+        .option('root-key', { type: 'string', array: true, demandOption: true, describe: 'public key file of a root key, or a token key\'s pkcs11: URI (its public half is read from the token); repeat for several' })
         .option('root-threshold', { type: 'number', default: 1, describe: 'root signatures required' })
         .option('targets-key', {
           type: 'string',
@@ -359,12 +404,16 @@ function rootCreateCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
         .example(example[0], example[1]) as unknown as Argv<RootCreateArgs>,
     handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
-      const load = (files: readonly string[] | undefined) => (files ?? []).map((f) => loadPublicKey(f));
+      const load = async (files: readonly string[] | undefined) => {
+        const loaded: PublicKey[] = [];
+        for (const f of files ?? []) loaded.push(await loadPublicKeyOrToken(io, f, argv));
+        return loaded;
+      };
       const keys: Record<TopLevelRole, PublicKey[]> = {
-        root: load(argv.rootKey),
-        targets: load(argv.targetsKey),
-        snapshot: load(argv.snapshotKey),
-        timestamp: load(argv.timestampKey),
+        root: await load(argv.rootKey),
+        targets: await load(argv.targetsKey),
+        snapshot: await load(argv.snapshotKey),
+        timestamp: await load(argv.timestampKey),
       };
       const missing = TOP_LEVEL_ROLES.filter((role) => keys[role].length === 0);
       const offline = missing.filter((role) => !online.includes(role));
@@ -404,20 +453,21 @@ interface RootKeyArgs extends WorkspaceArgs, TokenEnvArgs, JsonArgs {
   readonly ca?: string | undefined;
 }
 
-function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootKeyArgs> {
+function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootKeyArgs & TokenArgs> {
   const group = `$0 ${options.repository}`;
   return {
     command: 'add-key',
     describe: 'stage a root change adding a key to a role (the next root version; old and new root keys must sign it)',
     builder: (yargs) =>
-      withOnlineKeysToken(withJson(withWorkspace(yargs, io)), options)
+      withTokenOptions(withOnlineKeysToken(withJson(withWorkspace(yargs, io)), options))
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role to give the key to' })
-        .option('key', { type: 'string', requiresArg: true, describe: 'public key file (TUF key JSON or PEM)' })
+        .option('key', { type: 'string', requiresArg: true, describe: "public key file (TUF key JSON or PEM), or a token key as 'pkcs11:token=LABEL;object=LABEL' (its public half is read from the token)" })
         .option('from-server', { type: 'boolean', describe: `${wordList(onlineRolesOf(options), 'or')}: the server's current online key` })
         .option('server', { type: 'string', requiresArg: true, describe: 'server for --from-server; default: the workspace\'s' })
         .option('ca', caOption(io))
         .example(`${group} root add-key --role root --key root-2.pub.json`, 'start a root rotation: add the new root key')
-        .example(`${group} root add-key --role targets --key t4.pub.json`, 'one more targets key') as Argv<RootKeyArgs>,
+        .example(`${group} root add-key --role targets --key t4.pub.json`, 'one more targets key')
+        .example(`${group} root add-key --role root --key 'pkcs11:token=release;object=root-2'`, 'add a key held in a hardware token (PIN from UPTANE_PKCS11_PIN)') as Argv<RootKeyArgs & TokenArgs>,
     handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const role = topLevelRole(argv.role);
@@ -431,7 +481,7 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
         if (fetched === undefined) throw new WorkspaceError(`${url} offers no online ${role} key: give --key`);
         key = fetched;
       } else if (argv.key !== undefined) {
-        key = loadPublicKey(argv.key);
+        key = await loadPublicKeyOrToken(io, argv.key, argv);
       } else {
         throw new WorkspaceError(`give the key to add: --key FILE (or --from-server for ${wordList(onlineRolesOf(options))})`);
       }
@@ -527,7 +577,7 @@ function rootCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
 // ---------------------------------------------------------------------------------------------
 // sign, status, discard
 
-interface SignArgs extends WorkspaceArgs, PassphraseArgs, JsonArgs {
+interface SignArgs extends WorkspaceArgs, PassphraseArgs, TokenArgs, JsonArgs {
   readonly role: string;
   readonly key: string;
 }
@@ -538,17 +588,26 @@ function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
     command: 'sign',
     describe: 'add one key\'s signature to a staged role, keeping the signatures already collected',
     builder: (yargs) =>
-      withPassphrase(
-        withWorkspace(yargs, io)
-          .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
-          .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM)' }),
+      withTokenOptions(
+        withPassphrase(
+          withWorkspace(yargs, io)
+            .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
+            .option('key', { type: 'string', demandOption: true, describe: KEY_DESCRIBE }),
+        ),
       )
         .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON (keyid, version, each authority\'s progress, readiness), for scripts' })
         .example(`${group} sign --role targets --key targets-1.pem`, 'the first of the targets signatures')
-        .example(`${group} sign --role root --key root-1.pem --passphrase-env ROOT_PASS`, 'with an encrypted key') as Argv<SignArgs>,
-    handler: (argv) => {
+        .example(`${group} sign --role root --key root-1.pem --passphrase-env ROOT_PASS`, 'with an encrypted key')
+        .example(`${group} sign --role root --key 'pkcs11:token=release;object=root-1' --pin-env ROOT_PIN --pkcs11-module /usr/lib/softhsm/libsofthsm2.so`, 'with a key that never leaves its hardware token') as Argv<SignArgs>,
+    handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
-      const result = ws.sign(argv.role, loadSigningKey(io, argv.key, argv.passphraseEnv));
+      const signer = await openSigningKey(io, argv.key, argv);
+      let result: ReturnType<Workspace['sign']>;
+      try {
+        result = ws.sign(argv.role, signer.signer);
+      } finally {
+        signer.close();
+      }
       if (argv.json) {
         const problems = ws.readinessProblems(argv.role);
         printJson(io, { ...result, ready: problems.length === 0, problems: problems.map((p) => ({ code: p.code, message: p.message })) });
@@ -678,7 +737,7 @@ function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
   };
 }
 
-interface RequestSignArgs extends PassphraseArgs, JsonArgs {
+interface RequestSignArgs extends PassphraseArgs, TokenArgs, JsonArgs {
   readonly request: string;
   readonly key: string;
   readonly out?: string | undefined;
@@ -691,15 +750,18 @@ function requestSignCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
     command: 'sign <request>',
     describe: 'sign a signing request with one key file; needs no workspace and no network (for the air-gapped machine)',
     builder: (yargs) =>
-      withPassphrase(
-        withJson(yargs)
-          .positional('request', { type: 'string', demandOption: true, describe: 'signing request file' })
-          .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM)' })
+      withTokenOptions(
+        withPassphrase(
+          withJson(yargs)
+            .positional('request', { type: 'string', demandOption: true, describe: 'signing request file' })
+            .option('key', { type: 'string', demandOption: true, describe: KEY_DESCRIBE })
           .option('out', { type: 'string', requiresArg: true, describe: 'signature file to write; default <request>.<keyid>.sig.json' })
-          .option('expect-sha256', { type: 'string', requiresArg: true, describe: 'refuse unless the request\'s bytes have this SHA-256 (as the workspace printed it)' }),
+            .option('expect-sha256', { type: 'string', requiresArg: true, describe: 'refuse unless the request\'s bytes have this SHA-256 (as the workspace printed it)' }),
+        ),
       )
-        .example(`${group} sign-request sign targets-v3.request.json --key targets-2.pem --expect-sha256 9c1e...`, 'review, check the hash, sign') as Argv<RequestSignArgs>,
-    handler: (argv) => {
+        .example(`${group} sign-request sign targets-v3.request.json --key targets-2.pem --expect-sha256 9c1e...`, 'review, check the hash, sign')
+        .example(`${group} sign-request sign root-v2.request.json --key 'pkcs11:token=release;object=root-2' --pin-env ROOT_PIN --expect-sha256 9c1e...`, 'sign with a hardware token key (module from UPTANE_PKCS11_MODULE)') as Argv<RequestSignArgs>,
+    handler: async (argv) => {
       const verified = readSigningRequest(readTextFile(argv.request, 'signing request'));
       const { request } = verified;
       // With --json the review still reaches the signer, on standard error; standard output holds the JSON.
@@ -710,7 +772,13 @@ function requestSignCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
       if (argv.expectSha256 !== undefined && argv.expectSha256.toLowerCase() !== request.sha256) {
         throw new WorkspaceError(`the request's SHA-256 is ${request.sha256}, not the ${argv.expectSha256} you were given: do not sign it; ask for a new request`);
       }
-      const signature = signSigningRequest(verified, loadSigningKey(io, argv.key, argv.passphraseEnv));
+      const signer = await openSigningKey(io, argv.key, argv);
+      let signature: ReturnType<typeof signSigningRequest>;
+      try {
+        signature = signSigningRequest(verified, signer.signer);
+      } finally {
+        signer.close();
+      }
       const out = argv.out ?? `${argv.request.replace(/(\.request)?\.json$/, '')}.${signature.keyid.slice(0, 12)}.sig.json`;
       writeNewFile(out, `${JSON.stringify(signature, null, 2)}\n`);
       if (argv.json) {

@@ -6,8 +6,9 @@
 import { createHash } from 'node:crypto';
 import { canonicalBytes, wireBytes, wireBytesOfCanonical } from '../core/canonical.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
-import type { PrivateKey } from '../core/crypto/keys.js';
-import { CanonicalJsonError, SigningRequestError, UnauthorizedSignerError, WorkspaceError } from '../core/errors.js';
+import { PublicKey, type TufKey } from '../core/crypto/keys.js';
+import type { Signer } from '../core/crypto/signer.js';
+import { CanonicalJsonError, MalformedKeyError, SigningRequestError, UnauthorizedSignerError, UnsupportedKeyError, WeakKeyError, WorkspaceError } from '../core/errors.js';
 import { parseJsonBytes, parseMetadata } from '../core/metadata/parse.js';
 import type { AnySigned, RootSigned, TargetsSigned } from '../core/metadata/types.js';
 import type { SigningAuthority } from './authority.js';
@@ -29,6 +30,12 @@ export interface SigningRequest {
   readonly expires: string;
   /** Keys asked to sign: authorized for the role and not signed yet. */
   readonly keyids: readonly string[];
+  /**
+   * The public key each of `keyids` names, so a signer whose key the role lists under another keyid
+   * than the one computed for it (keyids are names, docs/decisions.md "Keyids") files its signature
+   * under the listed one. Optional when read: requests written before it carry none.
+   */
+  readonly keys?: Readonly<Record<string, TufKey>>;
   /** Base64 of the canonical bytes of `signed`: exactly what the signature covers. */
   readonly signed: string;
   /** Hex SHA-256 of those bytes, to compare across the air gap. */
@@ -79,6 +86,7 @@ export function createSigningRequest(files: WorkspaceFiles, role: string, author
     version: staged.signed.version,
     expires: staged.signed.expires,
     keyids: wanted,
+    keys: Object.fromEntries(wanted.map((keyid) => [keyid, authorities.map((a) => a.authority.keys[keyid]).find((k) => k !== undefined)!])),
     signed: Buffer.from(staged.signedBytes).toString('base64'),
     sha256: sha256Hex(staged.signedBytes),
   };
@@ -107,6 +115,15 @@ export function readSigningRequest(text: string): VerifiedSigningRequest {
   }
   if (!Number.isSafeInteger(value.version)) requestFail('field version must be an integer');
   if (!Array.isArray(value.keyids) || !value.keyids.every((k) => typeof k === 'string')) requestFail('field keyids must be a list of keyids');
+  if (value.keys !== undefined) {
+    if (!isRecord(value.keys)) requestFail('field keys must be an object of keyid to key');
+    for (const [keyid, key] of Object.entries(value.keys)) {
+      if (!(value.keyids as string[]).includes(keyid)) requestFail(`field keys names ${keyid}, which is not among its keyids`);
+      if (!isRecord(key) || typeof key.keytype !== 'string' || typeof key.scheme !== 'string' || !isRecord(key.keyval) || typeof key.keyval.public !== 'string') {
+        requestFail(`field keys.${keyid} is not a key object (keytype, scheme, keyval.public)`);
+      }
+    }
+  }
   const request = value as unknown as SigningRequest;
   const bytes = Buffer.from(request.signed, 'base64');
   if (bytes.toString('base64') !== request.signed) requestFail('field signed is not valid base64');
@@ -130,12 +147,29 @@ export function readSigningRequest(text: string): VerifiedSigningRequest {
   return { request, bytes, signed: parsed.signed };
 }
 
-/** Signs a checked request with the one key at hand: no workspace, no network. */
-export function signSigningRequest(verified: VerifiedSigningRequest, key: PrivateKey): DetachedSignature {
+/**
+ * The keyid of `request.keyids` the signer's key is: its computed keyid if asked for, else the keyid
+ * whose listed key has the same material. Keys the request lists that cannot be read are skipped.
+ */
+function requestedKeyIdFor(request: SigningRequest, signer: Signer): string | undefined {
+  if (request.keyids.includes(signer.keyid)) return signer.keyid;
+  for (const [keyid, tuf] of Object.entries(request.keys ?? {})) {
+    try {
+      if (request.keyids.includes(keyid) && PublicKey.fromTuf(tuf).sameKeyAs(signer.publicKey)) return keyid;
+    } catch (err) {
+      if (!(err instanceof UnsupportedKeyError || err instanceof MalformedKeyError || err instanceof WeakKeyError)) throw err;
+    }
+  }
+  return undefined;
+}
+
+/** Signs a checked request with the one key at hand (a key file or a token key): no workspace, no network. */
+export function signSigningRequest(verified: VerifiedSigningRequest, signer: Signer): DetachedSignature {
   const { request, bytes } = verified;
-  if (!request.keyids.includes(key.keyid)) {
+  const keyid = requestedKeyIdFor(request, signer);
+  if (keyid === undefined) {
     throw new UnauthorizedSignerError(
-      `this request asks ${request.keyids.map(shortKeyId).join(', ')} to sign ${request.role} v${request.version}; your key is ${key.keyid}. Check you chose the right key file`,
+      `this request asks ${request.keyids.map(shortKeyId).join(', ')} to sign ${request.role} v${request.version}; your key is ${signer.keyid}. Check you chose the right key file or token key`,
       { repository: request.repository, role: request.role },
     );
   }
@@ -146,8 +180,8 @@ export function signSigningRequest(verified: VerifiedSigningRequest, key: Privat
     role: request.role,
     version: request.version,
     sha256: request.sha256,
-    keyid: key.keyid,
-    sig: key.sign(bytes, nodeBackend),
+    keyid,
+    sig: signer.sign(bytes),
   };
 }
 
