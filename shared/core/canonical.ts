@@ -160,59 +160,11 @@ function encode(value: unknown, form: StringForm, known: ReadonlyMap<object, str
   }
 }
 
-const CONTROL_CHARACTER = /[\u0000-\u001f]/;
-
-/**
- * Whether JSON.stringify(value) writes exactly what encode would, so the native serializer can do
- * the work: every object's keys already in canonical order (JSON.parse keeps a file's order, and
- * canonical files are sorted), every number a safe integer, every string well formed and, for the
- * canonical form (`wire` false), free of control characters (the only characters JSON.stringify
- * escapes that OLPC does not), and nothing but plain objects, arrays, strings, numbers, booleans and
- * null within MAX_JSON_DEPTH. Anything else answers false, and encode then serializes, or throws the
- * error that names the problem. Serializing a 5,000-entry targets file by encode cost more than
- * its signature check on an ECU (bench/RESULTS.md, figure 7).
- */
-function stringifiesCanonically(value: unknown, wire: boolean, depth: number): boolean {
-  switch (typeof value) {
-    case 'string':
-      return value.isWellFormed() && (wire || !CONTROL_CHARACTER.test(value));
-    case 'number':
-      return Number.isSafeInteger(value);
-    case 'boolean':
-      return true;
-    case 'object': {
-      if (value === null) return true;
-      if (depth > MAX_JSON_DEPTH) return false;
-      // JSON.stringify would call a toJSON method (own or inherited, arrays included); encode never does.
-      if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
-      if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) if (!stringifiesCanonically(value[i], wire, depth + 1)) return false;
-        return true;
-      }
-      const proto: unknown = Object.getPrototypeOf(value);
-      if (proto !== null && Object.getPrototypeOf(proto) !== null) return false;
-      const record = value as Record<string, unknown>;
-      let previous: string | undefined;
-      for (const key in record) {
-        if (!Object.hasOwn(record, key)) return false; // an inherited enumerable key: not a plain record
-        if (!key.isWellFormed() || (!wire && CONTROL_CHARACTER.test(key))) return false;
-        if (previous !== undefined && !(SURROGATE.test(previous) || SURROGATE.test(key) ? compareCodePoints(previous, key) < 0 : previous < key)) return false;
-        previous = key;
-        if (!stringifiesCanonically(record[key], wire, depth + 1)) return false;
-      }
-      return true;
-    }
-    default:
-      return false;
-  }
-}
-
 /**
  * The canonical (OLPC) JSON text of `value`: what signatures and keyids are computed over. Not
  * always valid JSON (control characters stay raw), so never parse it: serve `wireJson`.
  */
 export function canonicalJson(value: unknown, path = '$'): string {
-  if (stringifiesCanonically(value, false, 0)) return JSON.stringify(value);
   return encode(value, olpcString, undefined, path, 0);
 }
 
@@ -228,17 +180,6 @@ export function canonicalJsonReusing(value: unknown, known: ReadonlyMap<object, 
   return encode(value, olpcString, known, path, depth);
 }
 
-/**
- * canonicalBytes(value) for a value that may have no canonical form: CanonicalJsonError naming the
- * first offending value at `path` (as checkCanonicalizable does) instead. One walk when the value is
- * canonical as it stands, the common case of received metadata.
- */
-export function checkedCanonicalBytes(value: unknown, path = '$'): Buffer {
-  if (stringifiesCanonically(value, false, 0)) return Buffer.from(JSON.stringify(value), 'utf8');
-  checkCanonicalizable(value, path);
-  return canonicalBytes(value);
-}
-
 /** The canonical JSON of `value` as UTF-8 bytes: what signatures are computed over. */
 export function canonicalBytes(value: unknown): Buffer {
   return Buffer.from(canonicalJson(value), 'utf8');
@@ -250,7 +191,6 @@ export function canonicalBytes(value: unknown): Buffer {
  * control character; otherwise the signature still covers canonicalJson of what this parses to.
  */
 export function wireJson(value: unknown, path = '$'): string {
-  if (stringifiesCanonically(value, true, 0)) return JSON.stringify(value);
   return encode(value, wireString, undefined, path, 0);
 }
 

@@ -2,7 +2,7 @@
 // Bytes are bounded by the caller before they get here (J11). Everything wrong becomes a typed error
 // naming the first bad field; nothing here ever throws a TypeError on hostile input (J8,
 // CVE-2026-23991). Unknown fields are kept: signatures cover them (J7).
-import { checkedCanonicalBytes, wireBytes } from '../canonical.js';
+import { checkCanonicalizable, canonicalBytes, wireBytes } from '../canonical.js';
 import { PublicKey, type TufKey } from '../crypto/keys.js';
 import { isKnownScheme, pemSchemeFor } from '../crypto/signature-schemes.js';
 import {
@@ -384,7 +384,8 @@ export function parseMetadata<K extends RoleType>(
   }
   let signedBytes: Uint8Array;
   try {
-    signedBytes = checkedCanonicalBytes(signed, 'signed');
+    checkCanonicalizable(signed, 'signed');
+    signedBytes = canonicalBytes(signed);
   } catch (err) {
     if (err instanceof CanonicalJsonError) throw new MalformedMetadataError(err.message, { ...ctx, cause: err });
     throw err;
