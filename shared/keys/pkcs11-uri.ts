@@ -64,12 +64,10 @@ function decodeBytes(uri: string, name: string, value: string): Buffer {
 
 function decodeText(uri: string, name: string, value: string): string {
   const bytes = decodeBytes(uri, name, value);
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch (err) {
-    if (!(err instanceof TypeError)) throw err;
-    return fail(uri, `attribute ${name} is not UTF-8 once percent-decoded`);
-  }
+  // Invalid UTF-8 decodes to replacement characters, which do not encode back to the same bytes.
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) fail(uri, `attribute ${name} is not UTF-8 once percent-decoded`);
+  return text;
 }
 
 /** Splits `name=value` pairs, refusing a pair without `=` and a name given twice (which value would win is a guess). */
