@@ -12,7 +12,7 @@ const ec = (namedCurve: string) => generateKeyPairSync('ec', { namedCurve }).pub
 /** A P-256 SPKI whose point is moved off the curve (last byte of y changed). */
 function offCurveP256(): string {
   const der = Buffer.from(ec('prime256v1'));
-  der[der.length - 1] ^= 0x01;
+  der.writeUInt8(der.readUInt8(der.length - 1) ^ 0x01, der.length - 1);
   return spkiBase64(der);
 }
 
