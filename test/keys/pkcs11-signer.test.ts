@@ -13,11 +13,12 @@ import {
   TokenNotFoundError,
   TokenPinError,
   TokenPinLockedError,
+  TokenSigningError,
   UnsupportedTokenKeyError,
 } from '../../shared/core/errors.js';
 import { openSigner, withSigner, type KeySourceOptions } from '../../shared/keys/key-source.js';
 import { loginError } from '../../shared/keys/pkcs11-signer.js';
-import { createToken, describeWithSoftHsm, generateTokenKey, importKeyFile, initAnotherToken, privateKeyAttributes, SOFTHSM_MODULE, USER_PIN, type SoftToken } from './softhsm.js';
+import { createToken, describeWithSoftHsm, generateTokenKey, importKeyFile, initAnotherToken, privateKeyAttributes, SOFTHSM_MODULE, swapPublicKey, USER_PIN, type SoftToken } from './softhsm.js';
 
 const MESSAGE = new TextEncoder().encode('{"signed":"canonical bytes of a role"}');
 
@@ -148,6 +149,25 @@ describeWithSoftHsm('PKCS#11 signer (SoftHSM2)', () => {
       await expect(openSigner('pkcs11:object=root-1', options())).rejects.toMatchObject({ code: 'token_not_found', message: expect.stringContaining('2 tokens match') });
     } finally {
       // The spare token stays; it holds no key and later tests name token=release.
+    }
+  });
+
+  test('a token that signs with another key than the public key it reports is caught before the signature is used', async () => {
+    generateTokenKey(token, 'p256', 'liar', '30');
+    generateTokenKey(token, 'p256', 'other', '31');
+    swapPublicKey(token, 'liar', 'other');
+    await withSigner('pkcs11:token=release;object=liar', options(), (signer) => {
+      expect(() => signer.sign(MESSAGE)).toThrow(TokenSigningError);
+    });
+  });
+
+  test('a private key that can leave the token (extractable, not sensitive) signs, with a warning that says so', async () => {
+    generateTokenKey(token, 'p256', 'leaky', '40', { sensitive: false, extractable: true });
+    const opened = await openSigner('pkcs11:token=release;object=leaky', options());
+    try {
+      expect(opened.warnings).toEqual([expect.stringMatching(/is extractable: its private key can be read out of the token/)]);
+    } finally {
+      opened.close();
     }
   });
 

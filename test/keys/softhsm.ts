@@ -118,9 +118,10 @@ export function withSession<T>(token: SoftToken, use: (pkcs11: PKCS11, session: 
 
 /**
  * Generates a key pair inside the token with the private half sensitive and not extractable (as a
- * release engineer's offline key must be), labelled `object` with CKA_ID `id` on both halves.
+ * release engineer's offline key must be; `custody` overrides that for the warning's test), labelled
+ * `object` with CKA_ID `id` on both halves.
  */
-export function generateTokenKey(token: SoftToken, kind: TokenKeyKind, object: string, id: string): void {
+export function generateTokenKey(token: SoftToken, kind: TokenKeyKind, object: string, id: string, custody: { sensitive: boolean; extractable: boolean } = { sensitive: true, extractable: false }): void {
   withSession(token, (pkcs11, session, b) => {
     const common = [
       { type: b.CKA_TOKEN, value: true },
@@ -131,7 +132,7 @@ export function generateTokenKey(token: SoftToken, kind: TokenKeyKind, object: s
       pkcs11.C_GenerateKey(session, { mechanism: b.CKM_AES_KEY_GEN }, [...common, { type: b.CKA_CLASS, value: b.CKO_SECRET_KEY }, { type: b.CKA_VALUE_LEN, value: 32 }, { type: b.CKA_SIGN, value: true }]);
       return;
     }
-    const privateTemplate = [...common, { type: b.CKA_CLASS, value: b.CKO_PRIVATE_KEY }, { type: b.CKA_PRIVATE, value: true }, { type: b.CKA_SENSITIVE, value: true }, { type: b.CKA_EXTRACTABLE, value: false }, { type: b.CKA_SIGN, value: true }];
+    const privateTemplate = [...common, { type: b.CKA_CLASS, value: b.CKO_PRIVATE_KEY }, { type: b.CKA_PRIVATE, value: true }, { type: b.CKA_SENSITIVE, value: custody.sensitive }, { type: b.CKA_EXTRACTABLE, value: custody.extractable }, { type: b.CKA_SIGN, value: true }];
     const publicCommon = [...common, { type: b.CKA_CLASS, value: b.CKO_PUBLIC_KEY }, { type: b.CKA_VERIFY, value: true }];
     if (kind === 'rsa2048' || kind === 'rsa1024') {
       pkcs11.C_GenerateKeyPair(
@@ -169,5 +170,26 @@ export function privateKeyAttributes(token: SoftToken, object: string): { sensit
       valueReadable = false;
     }
     return { sensitive: sensitive!, extractable: extractable!, valueReadable };
+  });
+}
+
+/**
+ * Makes the public key object beside `object` hold another key's material: the public object of
+ * `other` takes over `object`'s CKA_ID, and `object`'s own public object is destroyed (a token that
+ * reports one key and signs with another).
+ */
+export function swapPublicKey(token: SoftToken, object: string, other: string): void {
+  withSession(token, (pkcs11, session, b) => {
+    const find = (cls: number, label: string) => {
+      pkcs11.C_FindObjectsInit(session, [{ type: b.CKA_CLASS, value: cls }, { type: b.CKA_LABEL, value: label }]);
+      const [handle] = pkcs11.C_FindObjects(session, 1);
+      pkcs11.C_FindObjectsFinal(session);
+      if (handle === undefined) throw new Error(`no object ${label}`);
+      return handle;
+    };
+    const ownPublic = find(b.CKO_PUBLIC_KEY, object);
+    const [id] = pkcs11.C_GetAttributeValue(session, ownPublic, [{ type: b.CKA_ID }]);
+    pkcs11.C_DestroyObject(session, ownPublic);
+    pkcs11.C_SetAttributeValue(session, find(b.CKO_PUBLIC_KEY, other), [{ type: b.CKA_ID, value: id!.value as Buffer }]);
   });
 }
