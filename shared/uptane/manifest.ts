@@ -139,8 +139,10 @@ class ManifestFields {
   constructor(private readonly context: ErrorContext) {}
 
   fail(path: string, what: string): never {
-    // The path may name a key the vehicle chose: the message is stored and shown, so it is escaped.
-    throw new MalformedMetadataError(`${escapeTerminalText(path)}: ${what}`, this.context);
+    // The path may name a key the vehicle chose: the message is stored and shown, so it is escaped
+    // (and cut: a key is bounded only by the report's size).
+    const shown = escapeTerminalText(path);
+    throw new MalformedMetadataError(`${shown.length > 200 ? `${shown.slice(0, 200)}...` : shown}: ${what}`, this.context);
   }
 
   /**
@@ -279,7 +281,7 @@ export function parseVehicleVersionManifest(raw: Uint8Array, context: ErrorConte
     f.fail('signed.ecu_version_reports', `must hold 1 to ${MANIFEST_LIMITS.maxEcus} reports`);
   }
   for (const serial of serials) {
-    f.plain(serial, 'signed.ecu_version_reports (an ECU serial)');
+    f.plain(serial, `signed.ecu_version_reports.${serial}`);
     const report = checkEcuVersionReport(f, reports[serial], `signed.ecu_version_reports.${serial}`, ctx);
     // A report filed under another ECU's serial is a report of the wrong ECU (H-group).
     if (report.signed.ecu_serial !== serial) f.fail(`signed.ecu_version_reports.${serial}`, `holds the report of ECU ${report.signed.ecu_serial}`);

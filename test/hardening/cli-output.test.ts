@@ -271,12 +271,13 @@ describe('end to end: the built CLI against a real Director', () => {
       expect(run.stdout).not.toMatch(/^all ECUs up to date/m);
     });
 
-    it('prints --json that stays valid JSON and holds the key exactly as the vehicle sent it', async () => {
+    it('prints --json that stays valid JSON and holds the key as the Director recorded it, escaped (HR-6b)', async () => {
       const run = await runCli(['director', 'vehicle', 'show', VIN, '--json'], { env: cliEnv() });
       expect(run.status).toBe(0);
       expect(run.stdout).not.toMatch(RAW_CONTROL_BUT_NEWLINE);
       const status = JSON.parse(run.stdout) as { manifests: Array<Record<string, unknown>> };
-      expect(JSON.stringify(status.manifests)).toContain(JSON.stringify(HOSTILE_KEY).slice(1, -1));
+      // Since HR-6b the Director refuses control characters in a manifest and quotes them escaped.
+      expect(JSON.stringify(status.manifests)).toContain(JSON.stringify(escapeTerminalText(HOSTILE_KEY)).slice(1, -1));
     });
 
     it("escapes a server's error message and code, keeping only the CLI's own line breaks", async () => {

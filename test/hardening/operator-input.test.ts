@@ -172,7 +172,7 @@ describe('every operator body field and path parameter is typed and bounded', ()
       ['POST', '/api/v1/vehicles', { ...registration, attributes: { n: 1 } }, /attributes\.n must be a string/],
       ['POST', '/api/v1/vehicles', { ...registration, ecus: many(65, () => registration.ecus[0]) }, /ecus has 65 items; at most 64/],
       ['POST', '/api/v1/vehicles', { ...registration, vin: 'V'.repeat(65) }, /vin is longer than 64/],
-      ['POST', '/api/v1/vehicles', { ...registration, ecus: [{ ...registration.ecus[0], publicKey: 'a'.repeat(257) }] }, /publicKey is longer than 256/],
+      ['POST', '/api/v1/vehicles', { ...registration, ecus: [{ ...registration.ecus[0], publicKey: 'a'.repeat(1025) }] }, /publicKey is longer than 1024/],
       ['POST', '/api/v1/vehicles', { ...registration, ecus: [{ ...registration.ecus[0], primary: 'yes' }] }, /primary must be true or false/],
       ['POST', `/api/v1/vehicles/${car.vin}/ecus/${car.vin}-ecm/replace`, { serial: 's'.repeat(129), hardwareId: 'ecm-x1', publicKey }, /serial is longer than 128/],
       ['POST', `/api/v1/vehicles/${car.vin}/ecus/${'s'.repeat(129)}/replace`, { serial: 'OPIN02-ecm2', hardwareId: 'ecm-x1', publicKey }, /ECU serial is longer than 128/],
