@@ -354,7 +354,9 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
       return;
     }
     const uploaded = result.images.filter((i) => i.uploaded).length;
-    io.print(`pushed to ${url}: ${uploaded} image(s) uploaded, ${result.images.length - uploaded} already there; ${result.published.map((p) => `${p.role} v${p.version}`).join(', ')} published`);
+    // Hundreds of hash bins are summed up, not listed (--json lists every role).
+    const published = result.published.length <= 12 ? result.published.map((p) => `${p.role} v${p.version}`).join(', ') : `${result.published.length} roles (${result.published.slice(0, 4).map((p) => `${p.role} v${p.version}`).join(', ')}, ...)`;
+    io.print(`pushed to ${url}: ${uploaded} image(s) uploaded, ${result.images.length - uploaded} already there; ${published} published`);
   },
 });
 

@@ -4,7 +4,7 @@
 // Read-only; parsed with the strict rules, as sign and push parse.
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../core/canonical.js';
-import type { DelegatedRole, RootSigned, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
+import type { DelegatedRole, RootSigned, SuccinctRoles, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
 import { TOP_LEVEL_ROLES } from '../core/metadata/types.js';
 import type { WorkspaceFiles } from './files.js';
 import { compareRoles } from './roles.js';
@@ -49,6 +49,8 @@ export interface RoleDiff {
   readonly targetsRemoved?: readonly TargetEntry[];
   readonly targetsChanged?: ReadonlyArray<{ readonly name: string; readonly from: TargetFile; readonly to: TargetFile }>;
   readonly delegations?: readonly DelegationChange[];
+  /** Targets only: the hash-bin delegation (TAP 15 succinct_roles) before and after, when it changed. */
+  readonly hashBins?: ValueChange<SuccinctRoles | null>;
   /** Anything else in the signed part that differs (consistent_snapshot, custom, spec_version). */
   readonly otherFields?: readonly string[];
 }
@@ -84,7 +86,7 @@ function rootDiff(from: RootSigned | undefined, to: RootSigned): Pick<RoleDiff, 
   return { keys, otherFields: otherFields(from, to, ['_type', 'version', 'expires', 'keys', 'roles']) };
 }
 
-function targetsDiff(from: TargetsSigned | undefined, to: TargetsSigned): Pick<RoleDiff, 'targetsAdded' | 'targetsRemoved' | 'targetsChanged' | 'delegations' | 'otherFields'> {
+function targetsDiff(from: TargetsSigned | undefined, to: TargetsSigned): Pick<RoleDiff, 'targetsAdded' | 'targetsRemoved' | 'targetsChanged' | 'delegations' | 'hashBins' | 'otherFields'> {
   const before = from?.targets ?? {};
   const targetsAdded: TargetEntry[] = [];
   const targetsChanged: Array<{ name: string; from: TargetFile; to: TargetFile }> = [];
@@ -109,8 +111,12 @@ function targetsDiff(from: TargetsSigned | undefined, to: TargetsSigned): Pick<R
   for (const [name, role] of oldRoles) if (!newRoles.has(name)) delegations.push({ name, change: 'removed', from: role });
   const byEntryName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   const other = otherFields(from, to, ['_type', 'version', 'expires', 'targets', 'delegations']);
-  if (!same(from?.delegations?.succinct_roles ?? null, to.delegations?.succinct_roles ?? null)) other.push('delegations.succinct_roles');
+  const binsBefore = from?.delegations?.succinct_roles ?? null;
+  const binsAfter = to.delegations?.succinct_roles ?? null;
+  const hashBins = same(binsBefore, binsAfter) ? undefined : { from: binsBefore, to: binsAfter };
+  if (hashBins === undefined && (binsAfter !== null || binsBefore !== null) && !same(from?.delegations?.keys ?? null, to.delegations?.keys ?? null)) other.push('delegations.keys');
   return {
+    ...(hashBins !== undefined ? { hashBins } : {}),
     targetsAdded: targetsAdded.sort(byEntryName),
     targetsRemoved: targetsRemoved.sort(byEntryName),
     targetsChanged: targetsChanged.sort(byEntryName),
@@ -159,11 +165,37 @@ function describeDelegation(role: DelegatedRole): string {
   return `${role.threshold} of ${role.keyids.map(short).join(', ')}; paths ${where}${role.hardwareIds !== undefined ? `; hardwareIds ${role.hardwareIds.join(', ')}` : ''}${role.terminating ? '; terminating' : ''}`;
 }
 
-/** The diff for people: `+` added, `-` removed, `~` changed, one line each. */
+function describeHashBins(bins: SuccinctRoles): string {
+  const digits = Math.max(1, Math.ceil(bins.bit_length / 4));
+  const last = (2 ** bins.bit_length - 1).toString(16).padStart(digits, '0');
+  return `${2 ** bins.bit_length} bins ${bins.name_prefix}-${'0'.repeat(digits)} .. ${bins.name_prefix}-${last} (bit_length ${bins.bit_length}), ${bins.threshold} of ${bins.keyids.map(short).join(', ')}; terminating`;
+}
+
+/** A role whose diff is its version and expiry alone (a bin staged empty, or re-dated). */
+function onlyVersionAndExpiry(d: RoleDiff): boolean {
+  return (
+    (d.targetsAdded ?? []).length === 0 &&
+    (d.targetsRemoved ?? []).length === 0 &&
+    (d.targetsChanged ?? []).length === 0 &&
+    (d.delegations ?? []).length === 0 &&
+    d.hashBins === undefined &&
+    (d.otherFields ?? []).length === 0 &&
+    d.keys === undefined
+  );
+}
+
+/**
+ * The diff for people: `+` added, `-` removed, `~` changed, one line each. Delegated roles whose only
+ * change is version and expiry (hundreds of hash bins staged empty or re-dated) are summed up in one
+ * line when there are more than a few; `--json` lists each with its SHA-256.
+ */
 export function formatDiff(diff: WorkspaceDiff): string[] {
   if (diff.roles.length === 0) return ['nothing is staged'];
   const lines: string[] = [];
+  const quiet = diff.roles.filter((d) => d.role !== 'root' && d.role !== 'targets' && onlyVersionAndExpiry(d));
+  const summed = new Set(quiet.length > 8 ? quiet.map((d) => d.role) : []);
   for (const d of diff.roles) {
+    if (summed.has(d.role)) continue;
     lines.push(`${d.role} v${d.stagedVersion} (${d.publishedVersion === 0 ? 'never published' : `published v${d.publishedVersion}`})`);
     lines.push(`  sha256 of the signed bytes: ${d.sha256}`);
     if (d.expires.from !== d.expires.to) lines.push(`  ~ expires ${d.expires.from ?? '(none)'} -> ${d.expires.to}`);
@@ -177,6 +209,10 @@ export function formatDiff(diff: WorkspaceDiff): string[] {
       else if (c.change === 'removed') lines.push(`  - delegation ${c.name}: ${describeDelegation(c.from!)}`);
       else lines.push(`  ~ delegation ${c.name}: ${describeDelegation(c.from!)} -> ${describeDelegation(c.to!)}`);
     }
+    if (d.hashBins !== undefined) {
+      if (d.hashBins.from !== null) lines.push(`  - hash bins: ${describeHashBins(d.hashBins.from)}`);
+      if (d.hashBins.to !== null) lines.push(`  + hash bins: ${describeHashBins(d.hashBins.to)}`);
+    }
     for (const t of d.targetsAdded ?? []) lines.push(`  + ${t.name}: ${describeTarget(t)}`);
     for (const t of d.targetsRemoved ?? []) lines.push(`  - ${t.name}: ${describeTarget(t)}`);
     for (const t of d.targetsChanged ?? []) {
@@ -185,6 +221,11 @@ export function formatDiff(diff: WorkspaceDiff): string[] {
     for (const field of d.otherFields ?? []) lines.push(`  ~ ${field} changed`);
     const counts = d.targetsAdded !== undefined ? `${d.targetsAdded.length} added, ${d.targetsRemoved!.length} removed, ${d.targetsChanged!.length} changed image(s)` : undefined;
     if (counts !== undefined) lines.push(`  ${counts}`);
+  }
+  if (summed.size > 0) {
+    const versions = [...new Set(quiet.map((d) => `v${d.stagedVersion}`))].join(', ');
+    const expiries = [...new Set(quiet.map((d) => d.expires.to))];
+    lines.push(`${summed.size} more roles changed only in version and expiry (${versions}; expires ${expiries.length === 1 ? expiries[0] : `${expiries.length} different dates`}): ${quiet.slice(0, 4).map((d) => d.role).join(', ')}, ...`);
   }
   return lines;
 }

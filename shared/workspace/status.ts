@@ -4,6 +4,8 @@
 import { createHash } from 'node:crypto';
 import { WorkspaceError } from '../core/errors.js';
 import { parseExpires } from '../core/metadata/parse.js';
+import { isSuccinctRoleName, succinctRoleName } from '../core/metadata/paths.js';
+import type { SuccinctRoles } from '../core/metadata/types.js';
 import { isExpired } from '../core/trusted-metadata-set.js';
 import { effectiveTargets, signingAuthorities } from './authority.js';
 import { describeExpiry, parseDuration } from './duration.js';
@@ -56,16 +58,30 @@ export interface WorkspaceStatus {
   readonly roles: readonly RoleStatus[];
   /** True when something is staged and every staged role is ready. */
   readonly readyToPush: boolean;
+  /** The hash-bin delegation of targets in effect, when it delegates that way: its bins are among `roles`. */
+  readonly hashBins?: SuccinctRoles;
 }
 
-function rolesToReport(files: WorkspaceFiles): string[] {
+function rolesToReport(files: WorkspaceFiles, bins: SuccinctRoles | undefined): string[] {
   const roles = new Set<string>(files.stagedRoles());
   if (files.published.load('root') !== undefined) roles.add('root');
   if (files.published.load('targets') !== undefined) roles.add('targets');
   for (const delegated of effectiveTargets(files)?.targets.signed.delegations?.roles ?? []) {
     if (files.published.load(delegated.name) !== undefined) roles.add(delegated.name);
   }
+  // Published hash bins expire like any role: each one is reported (and summed up in the text).
+  if (bins !== undefined) for (const role of publishedBins(files, bins)) roles.add(role);
   return [...roles].sort(compareRoles);
+}
+
+/** Published bins, asked bin by bin (2^bit_length file checks). */
+function publishedBins(files: WorkspaceFiles, bins: SuccinctRoles): string[] {
+  const names: string[] = [];
+  for (let bin = 0; bin < 2 ** bins.bit_length; bin += 1) {
+    const role = succinctRoleName(bins, bin);
+    if (files.published.load(role) !== undefined) names.push(role);
+  }
+  return names;
 }
 
 function stagedStatus(files: WorkspaceFiles, role: string, now: Date): StagedRoleStatus | undefined {
@@ -109,24 +125,25 @@ function publishedStatus(files: WorkspaceFiles, role: string, now: Date): Publis
   };
 }
 
-function nextStep(files: WorkspaceFiles, role: string, staged: StagedRoleStatus | undefined, published: PublishedRoleStatus | undefined): string | undefined {
+function nextStep(files: WorkspaceFiles, role: string, staged: StagedRoleStatus | undefined, published: PublishedRoleStatus | undefined, isBin: boolean): string | undefined {
   const repo = files.config.repository;
   if (staged !== undefined) {
     if (staged.ready) return commandHint(repo, 'push');
-    if (staged.problems.every((p) => p.code === 'unmet_threshold')) return commandHint(repo, `sign --role ${role} --key FILE`);
+    if (staged.problems.every((p) => p.code === 'unmet_threshold')) return commandHint(repo, isBin ? 'bins sign --key FILE' : `sign --role ${role} --key FILE`);
     return undefined; // the problems say what to do
   }
   if (published !== undefined && (published.expired || published.expiresSoon)) {
-    return commandHint(repo, role === 'root' ? 'root expires 365d' : `targets expires 90d${roleOption(role)}`);
+    return commandHint(repo, role === 'root' ? 'root expires 365d' : isBin ? 'bins expires 90d' : `targets expires 90d${roleOption(role)}`);
   }
   return undefined;
 }
 
 export function workspaceStatus(files: WorkspaceFiles, now: Date): WorkspaceStatus {
-  const roles = rolesToReport(files).map((role): RoleStatus => {
+  const bins = effectiveTargets(files)?.targets.signed.delegations?.succinct_roles;
+  const roles = rolesToReport(files, bins).map((role): RoleStatus => {
     const staged = stagedStatus(files, role, now);
     const published = publishedStatus(files, role, now);
-    const next = nextStep(files, role, staged, published);
+    const next = nextStep(files, role, staged, published, bins !== undefined && isSuccinctRoleName(bins, role));
     return { role, ...(staged ? { staged } : {}), ...(published ? { published } : {}), ...(next ? { next } : {}) };
   });
   const stagedRoles = roles.filter((r) => r.staged !== undefined);
@@ -136,7 +153,38 @@ export function workspaceStatus(files: WorkspaceFiles, now: Date): WorkspaceStat
     ...(files.config.serverUrl !== undefined ? { serverUrl: files.config.serverUrl } : {}),
     roles,
     readyToPush: stagedRoles.length > 0 && stagedRoles.every((r) => r.staged!.ready),
+    ...(bins !== undefined ? { hashBins: bins } : {}),
   };
+}
+
+/** Hash bins in a few lines: counts of staged, ready and published bins, and the bins that need more than signatures. */
+function formatHashBins(status: WorkspaceStatus, bins: SuccinctRoles, entries: readonly RoleStatus[]): string[] {
+  const repo = status.repository;
+  const staged = entries.filter((e) => e.staged !== undefined);
+  const ready = staged.filter((e) => e.staged!.ready);
+  const signaturesOnly = staged.filter((e) => !e.staged!.ready && e.staged!.problems.every((p) => p.code === 'unmet_threshold'));
+  const other = staged.filter((e) => !e.staged!.ready && !signaturesOnly.includes(e));
+  const published = entries.filter((e) => e.published !== undefined);
+  const expired = published.filter((e) => e.published!.expired && e.staged === undefined);
+  const soon = published.filter((e) => e.published!.expiresSoon && !e.published!.expired && e.staged === undefined);
+  const lines = [
+    '',
+    `hash bins ${bins.name_prefix}-* (${2 ** bins.bit_length} bins, ${bins.threshold} of ${keyList(bins.keyids)}): ${staged.length} staged, ${published.length} published`,
+  ];
+  if (staged.length > 0) {
+    const images = staged.reduce((sum, e) => sum + (e.staged!.images ?? 0), 0);
+    lines.push(`  staged: ${ready.length} ready to push, ${signaturesOnly.length} need signatures, ${other.length} cannot be pushed; ${images} image(s) in the staged bins`);
+  }
+  if (signaturesOnly.length > 0) {
+    const missing = [...new Set(signaturesOnly.flatMap((e) => e.staged!.signatures.flatMap((p) => (p.met ? [] : p.missing))))];
+    lines.push(`    missing signatures from: ${keyList(missing)} (\`${commandHint(repo, 'bins sign --key FILE')}\`)`);
+  }
+  for (const e of other.slice(0, 10)) for (const p of e.staged!.problems) lines.push(`    - ${e.role}: ${p.message}`);
+  if (other.length > 10) lines.push(`    ... and ${other.length - 10} more bins (\`${commandHint(repo, 'status --json')}\` lists every one)`);
+  if (expired.length > 0) lines.push(`  ${expired.length} published bin(s) EXPIRED: \`${commandHint(repo, 'bins expires 90d')}\`, then sign and push`);
+  if (soon.length > 0) lines.push(`  ${soon.length} published bin(s) expiring soon: \`${commandHint(repo, 'bins expires 90d')}\``);
+  if (staged.length > 0 && staged.length === ready.length) lines.push(`  next: ${commandHint(repo, 'push')}`);
+  return lines;
 }
 
 function keyList(keyids: readonly string[]): string {
@@ -147,7 +195,10 @@ function keyList(keyids: readonly string[]): string {
 export function formatStatus(status: WorkspaceStatus): string[] {
   const lines = [`workspace ${status.workspace} (${status.repository} repository${status.serverUrl ? `, server ${status.serverUrl}` : ''})`];
   if (status.roles.length === 0) lines.push(`  nothing staged or published yet: start with \`${commandHint(status.repository, 'root create')}\``);
+  const bins = status.hashBins;
+  const isBin = (role: string) => bins !== undefined && isSuccinctRoleName(bins, role);
   for (const entry of status.roles) {
+    if (isBin(entry.role)) continue; // summed up below: hundreds of bins would bury the other roles
     const { role, staged, published } = entry;
     const pub = published
       ? `published v${published.version}, expires ${published.expires} (${published.expiresIn})${published.expired ? ' EXPIRED' : published.expiresSoon ? ' expiring soon' : ''}`
@@ -170,6 +221,7 @@ export function formatStatus(status: WorkspaceStatus): string[] {
     }
     if (entry.next !== undefined) lines.push(`  next: ${entry.next}`);
   }
+  if (bins !== undefined) lines.push(...formatHashBins(status, bins, status.roles.filter((e) => isBin(e.role))));
   return lines;
 }
 

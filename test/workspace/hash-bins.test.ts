@@ -9,6 +9,7 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { CanonicalJsonError, HashBinError, UnauthorizedSignerError, UnauthorizedTargetError, WorkspaceError } from '../../shared/core/errors.js';
 import { succinctRoleFor, succinctRoleName } from '../../shared/core/metadata/paths.js';
+import { formatDiff } from '../../shared/workspace/diff.js';
 import { binNames } from '../../shared/workspace/targets-edits.js';
 import { Workspace, type ImageToAdd } from '../../shared/workspace/workspace.js';
 
@@ -257,5 +258,31 @@ describe('signing every bin', () => {
     const stages = ws.setHashBinsExpires('7d');
     expect(stages).toHaveLength(16);
     expect(stages.every((s) => s.signed.expires === '2026-06-08T00:00:00Z' && s.droppedSignatures.includes(binKey.keyid))).toBe(true);
+  });
+});
+
+describe('status and diff with hash bins', () => {
+  it('status sums the bins up in a few lines, and diff shows the delegation and sums up the empty bins', async () => {
+    const ws = newWorkspace();
+    ws.createHashBins({ bins: 64, keys: [binKey.publicKey], threshold: 1 });
+    await ws.stageImages(images(3));
+    const status = ws.status();
+    expect(status.hashBins).toMatchObject({ bit_length: 6, name_prefix: 'bins' });
+    expect(status.roles.filter((r) => r.role.startsWith('bins-'))).toHaveLength(64);
+    const text = ws.formatStatus();
+    expect(text.some((l) => l.startsWith('hash bins bins-* (64 bins, 1 of '))).toBe(true);
+    expect(text).toContain('  staged: 0 ready to push, 64 need signatures, 0 cannot be pushed; 3 image(s) in the staged bins');
+    expect(text.filter((l) => /^bins-/.test(l))).toEqual([]); // no block per bin
+    ws.sign('targets', targetsKey);
+    ws.signHashBins(binKey);
+    expect(ws.formatStatus()).toContain('  staged: 64 ready to push, 0 need signatures, 0 cannot be pushed; 3 image(s) in the staged bins');
+
+    const diff = ws.diff();
+    const targets = diff.roles.find((d) => d.role === 'targets')!;
+    expect(targets.hashBins).toEqual({ from: null, to: { keyids: [binKey.keyid], threshold: 1, bit_length: 6, name_prefix: 'bins' } });
+    const lines = formatDiff(diff);
+    expect(lines).toContain(`  + hash bins: 64 bins bins-00 .. bins-3f (bit_length 6), 1 of ${binKey.keyid.slice(0, 12)}; terminating`);
+    for (const name of ['fleet/img-0.bin', 'fleet/img-1.bin', 'fleet/img-2.bin']) expect(lines.some((l) => l.startsWith(`  + ${name}: `))).toBe(true);
+    expect(lines.some((l) => /^\d+ more roles changed only in version and expiry \(v1; expires /.test(l))).toBe(true);
   });
 });
