@@ -69,7 +69,7 @@ export function authorizedKey(authorities: readonly SigningAuthority[], keyid: s
 
 /**
  * The keyid under which an authority lists `key`'s material, or undefined. Keyids are names
- * (docs/decisions.md "Keyids"): a root written by another tool may list this key under another
+ * (docs/decisions.md Cryptography, "Keyids"): a root written by another tool may list this key under another
  * keyid than the one computed here, and a signature must be filed under the keyid the role names to
  * count. The computed keyid is preferred when it is listed; keys this project cannot read are skipped.
  */

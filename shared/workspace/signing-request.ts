@@ -32,7 +32,7 @@ export interface SigningRequest {
   readonly keyids: readonly string[];
   /**
    * The public key each of `keyids` names, so a signer whose key the role lists under another keyid
-   * than the one computed for it (keyids are names, docs/decisions.md "Keyids") files its signature
+   * than the one computed for it (keyids are names, docs/decisions.md Cryptography, "Keyids") files its signature
    * under the listed one. Optional when read: requests written before it carry none.
    */
   readonly keys?: Readonly<Record<string, TufKey>>;

@@ -1,4 +1,4 @@
-// Keyids are names (docs/decisions.md "Keyids"): a root written by another tool may list a key under
+// Keyids are names (docs/decisions.md Cryptography, "Keyids"): a root written by another tool may list a key under
 // another keyid than the one this project computes for it. Signing must find the listed keyid whose
 // key material is the signer's and file the signature under it, or the signature would count for
 // nobody. Runs without a token: a key file and a token key reach signStaged the same way (Signer).
