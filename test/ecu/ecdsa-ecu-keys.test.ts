@@ -118,7 +118,7 @@ describe('the Director and ECDSA ECU keys', () => {
     expect((await status(car.vin)).ecus.map((e) => e.keyType).sort()).toEqual(['ecdsa-p256', 'ecdsa-p384']);
   });
 
-  it('attack: refuses an ECDSA-signed manifest and an ECDSA-signed report whose signature is by another key under the right keyid (manifest_signature)', async () => {
+  it('H7: refuses an ECDSA-signed manifest and an ECDSA-signed report whose signature is by another key under the right keyid (manifest_signature)', async () => {
     const car = vehicle('ECDSAATK1', { tcu: 'ecdsa-p256', ecm: 'ecdsa-p256' });
     await register(car);
     const attacker = fixtureEcuKey('attacker', 'ecdsa-p256');
@@ -138,7 +138,7 @@ describe('the Director and ECDSA ECU keys', () => {
     expect((await car.sendManifest(repos.director.url, car.manifest())).status).toBe(200);
   });
 
-  it("attack: refuses a report signed with the ECU's own ECDSA key when the key registered for it is Ed25519 (manifest_signature)", async () => {
+  it("H7: refuses a report signed with the ECU's own ECDSA key when the key registered for it is Ed25519 (manifest_signature)", async () => {
     const car = vehicle('KEYTYPE1', {});
     await register(car);
     const ecm = car.ecu(`${car.vin}-ecm`);
@@ -155,7 +155,7 @@ describe('the Director and ECDSA ECU keys', () => {
     expect((await car.sendManifest(repos.director.url, car.manifest())).status).toBe(200);
   });
 
-  it('authenticates an ECDSA primary by an Uptane-ECDSA signed request, and refuses one signed by another P-256 key', async () => {
+  it('H7: authenticates an ECDSA primary by an Uptane-ECDSA signed request, and refuses one signed by another P-256 key', async () => {
     const car = vehicle('ECDSAAUTH1', { tcu: 'ecdsa-p256' });
     await register(car);
     const session = (authorization: string) => fetch(`${repos.director.url}/vehicle/session`, { method: 'POST', headers: { authorization } });
@@ -191,7 +191,7 @@ describe('the Director and ECDSA ECU keys', () => {
     ['an RSA-2048 key (no ECU key type)', () => spki(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey), 'unsupported_key'],
   ];
 
-  it.each(BAD_KEYS)('refuses to register an ECU with %s (typed error), and stores nothing', async (_name, badKey, code) => {
+  it.each(BAD_KEYS)('H7: refuses to register an ECU with %s (typed error), and stores nothing', async (_name, badKey, code) => {
     const car = vehicle('BADKEY1', { tcu: 'ecdsa-p256' });
     const body = car.registration();
     const refused = await repos.operator('POST', '/api/v1/vehicles', { ...body, ecus: [body.ecus[0], { ...body.ecus[1], publicKey: badKey() }] });
