@@ -208,6 +208,28 @@ describe('uptane vehicle: provision, state, run, status', () => {
     expect((await repos.operator('GET', `/api/v1/vehicles/${vin}`)).status).toBe(200);
     expect(await ok('vehicle', 'run', '--dir', dir, '--once')).toContain('no update');
   }, 60_000);
+
+  it('provisions ECDSA P-256 ECU keys with --key-type (one ECU keeping Ed25519), and the printed --ecu command registers them', async () => {
+    const { dir, vin } = newVehicle();
+    const args = provisionArgs(dir, vin, '--key-type', 'ecdsa-p256');
+    args[args.indexOf('abs-1:abs-z:full')] = 'abs-1:abs-z:full:ed25519';
+    const out = await ok(...args);
+    expect(out).toMatch(/tcu-1\s+primary\s+tcu-a\s+full\s+ecdsa-p256/);
+    expect(readFileSync(join(dir, 'ecm-1', 'ecu-key.pem'), 'utf8')).toContain('BEGIN PRIVATE KEY');
+    const registration = JSON.parse(readFileSync(join(dir, 'registration.json'), 'utf8')) as { ecus: Array<{ serial: string; publicKey: string }> };
+    const keys = Object.fromEntries(registration.ecus.map((e) => [e.serial, e.publicKey]));
+    expect(keys['tcu-1']).toMatch(/^MFkw[A-Za-z0-9+/]+={0,2}$/); // a P-256 SubjectPublicKeyInfo in base64
+    expect(keys['ecm-1']).toMatch(/^MFkw/);
+    expect(keys['abs-1']).toMatch(/^[0-9a-f]{64}$/);
+    // The operator's command, as provisioning printed it, with the base64 keys in --ecu.
+    const command = out.split('\n').find((l) => l.startsWith('or: uptane director vehicle register'))!.slice('or: uptane '.length).split(' ');
+    expect(await ok(...command, '--url', repos.director.url)).toContain(vin);
+    const registered = (await repos.operator('GET', `/api/v1/vehicles/${vin}`)).json.ecus as Array<{ serial: string; keyType: string }>;
+    expect(registered.map((e) => `${e.serial}:${e.keyType}`).sort()).toEqual(['abs-1:ed25519', 'ecm-1:ecdsa-p256', 'tcu-1:ecdsa-p256']);
+    await assign(vin, 'ecm-1', IMAGES.ecm.name);
+    expect(await ok('vehicle', 'run', '--dir', dir, '--once')).toContain('installed');
+    expect(ecu(await status(dir), 'ecm-1').installed.filename).toBe(IMAGES.ecm.name);
+  }, 60_000);
 });
 
 describe('uptane vehicle: errors say what to do next', () => {
