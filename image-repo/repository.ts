@@ -302,7 +302,10 @@ export class ImageRepository {
   private async authorityFor(role: string, root: RootSigned): Promise<{ authority: RoleAuthority; delegator?: TargetsSigned }> {
     const ctx = { repository: REPOSITORY, role };
     if (role === 'targets') return { authority: { keys: root.keys, ...root.roles.targets } };
-    for (const name of await this.storage.targetsRoles()) {
+    // Top-level targets first: it delegates to most roles (every hash bin), and a store that lists
+    // names in order would otherwise parse every published bin (`bins-*` < `targets`) for each one.
+    const roles = await this.storage.targetsRoles();
+    for (const name of roles.includes('targets') ? ['targets', ...roles.filter((r) => r !== 'targets')] : roles) {
       const stored = (await this.storage.latest(name))!;
       const delegator = parseMetadata(stored.bytes, 'targets', { repository: REPOSITORY, role: name }).signed;
       try {
