@@ -66,6 +66,13 @@ export const DEFAULT_IMAGE_REPO_CONFIG: ImageRepoConfig = {
 
 const REPOSITORY = 'image';
 
+/** True if `bytes` (stored snapshot or timestamp) carries exactly the signatures of `keys`. */
+function isSignedByExactly(bytes: Uint8Array, keys: readonly PrivateKey[]): boolean {
+  const { signatures } = JSON.parse(Buffer.from(bytes).toString('utf8')) as { signatures: Array<{ keyid: string }> };
+  const keyids = new Set(keys.map((key) => key.keyid));
+  return signatures.length === keys.length && signatures.every((signature) => keyids.has(signature.keyid));
+}
+
 export class ImageRepository {
   private readonly config: ImageRepoConfig;
   /** The publication under way in this process (see exclusive). */
@@ -262,11 +269,13 @@ export class ImageRepository {
     return this.exclusive(async () => {
       const now = this.clock.now();
       const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
-      // A handover that ended: the replaced key's signature leaves snapshot and timestamp now.
-      const handoverEnded = this.keys.endHandovers(now).length > 0;
+      this.keys.endHandovers(now);
       if ((await this.storage.latest('targets')) === undefined) return [];
       const snapshot = await this.storage.latest('snapshot');
-      if (snapshot === undefined || handoverEnded || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
+      // Signed by other keys than the server signs with now: a handover that ended (in this process
+      // or with a restart), so the replaced key's signature leaves snapshot and timestamp.
+      const keysChanged = (stored: StoredMetadata | undefined, role: ImageOnlineRole) => stored !== undefined && !isSignedByExactly(stored.bytes, this.keys.signingKeys(role, now));
+      if (snapshot === undefined || keysChanged(snapshot, 'snapshot') || keysChanged(timestamp, 'timestamp') || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
         await this.storage.publish(await this.signSnapshotAndTimestamp(new Map(), timestamp, now), now);
         return ['snapshot', 'timestamp'];
       }
