@@ -1,8 +1,8 @@
-// Attacks on and mistakes around online key rotation (docs/decisions.md "Online key rotation";
-// docs/threat-model.md KR-2..KR-6), against both real servers on loopback with real signatures: a
-// root that does not list the pending key, a pending key file tampered with or an unknown file in
-// the key folder, a rotation without the admin right, a second rotation while one is pending, a
-// restart with a key pending, and a crash between storing the root and moving the key file.
+// Attacks on and mistakes around online key rotation (docs/threat-model.md B14-B18), against both
+// real servers on loopback with real signatures (docs/decisions.md "Online key rotation"): a root
+// that does not list the pending key, a pending key file tampered with or an unknown file in the key
+// folder, a rotation without the admin right, a second rotation while one is pending, a restart with
+// a key pending, and a crash between storing the root and moving the key file.
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +59,7 @@ function directorRoot(version: number, keys: Record<'targets' | 'snapshot' | 'ti
 const pushImageRoot = (bytes: Uint8Array) => call(`${repos.image.url}/api/v1/metadata/root`, 'PUT', UPLOADER_TOKEN, bytes);
 const pushDirectorRoot = (bytes: Uint8Array) => call(`${repos.director.url}/api/v1/metadata/root`, 'PUT', OPERATOR_TOKEN, bytes);
 
-describe('KR-2 a root that does not list the pending key leaves the key in use', () => {
+describe('B14 a root that does not list the pending key leaves the key in use', () => {
   it('Image repository: a root keeping the old keys is accepted and nothing switches; one listing neither key is refused', async () => {
     const before = await imageKeys();
     const rotated = await imageRotate({ roles: ['timestamp'] });
@@ -107,7 +107,7 @@ describe('KR-2 a root that does not list the pending key leaves the key in use',
   });
 });
 
-describe('KR-3 a pending key file tampered with, or an unknown file in the key folder, stops the server at start', () => {
+describe('B15 a pending key file tampered with, or an unknown file in the key folder, stops the server at start', () => {
   let dir: string;
   let keyDir: string;
   let current: Record<'snapshot' | 'timestamp', PrivateKey>;
@@ -181,7 +181,7 @@ describe('KR-3 a pending key file tampered with, or an unknown file in the key f
   });
 });
 
-describe('KR-4 only the admin right may start a rotation', () => {
+describe('B16 only the admin right may start a rotation', () => {
   it('Image repository: an uploader token that may not publish root gets 403, and no key is made', async () => {
     await repos.image.storage.addUploader('supplier', 'supplier-token', clock.now(), { roles: ['targets'] });
     const refused = await imageRotate({}, 'supplier-token');
@@ -210,7 +210,7 @@ describe('KR-4 only the admin right may start a rotation', () => {
   });
 });
 
-describe('KR-5 a rotation while one is pending', () => {
+describe('B17 a rotation while one is pending', () => {
   it('is refused (409 rotation_pending) with the pending key unchanged; with replace a new key replaces it', async () => {
     const first = await imageRotate({ roles: ['snapshot'] });
     const again = await imageRotate({ roles: ['snapshot', 'timestamp'] });
@@ -228,7 +228,7 @@ describe('KR-5 a rotation while one is pending', () => {
   });
 });
 
-describe('KR-6 restarts', () => {
+describe('B18 restarts', () => {
   it('a key pending across a restart stays pending, and switches when its root is published', async () => {
     const before = await imageKeys();
     const pending = (await imageRotate({})).json.pending as Record<'snapshot' | 'timestamp', Entry>;

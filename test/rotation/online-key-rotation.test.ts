@@ -1,5 +1,5 @@
-// Online key rotation end to end (docs/decisions.md "Online key rotation"; docs/threat-model.md
-// KR-1): the real `uptane` binary rotates each repository's online keys (`online-keys rotate`), the
+// Online key rotation end to end (docs/threat-model.md B13; docs/decisions.md "Online key rotation"):
+// the real `uptane` binary rotates each repository's online keys (`online-keys rotate`), the
 // offline root key signs the staged root and `push` publishes it, while simulated vehicles (full
 // primaries and secondaries) run update cycles back to back against both real servers on loopback.
 // No cycle may fail at any moment; afterwards the served metadata carries the new keys only and every
@@ -161,7 +161,7 @@ function expectEveryCycleSucceeded(results: readonly CycleResult[]): void {
 }
 
 describe('online key rotation while vehicles update', () => {
-  it('KR-1 the Image repository: rotate, sign, push; every cycle verifies throughout, then only the new snapshot and timestamp keys sign', async () => {
+  it('B13 the Image repository: rotate, sign, push; every cycle verifies throughout, then only the new snapshot and timestamp keys sign', async () => {
     const before = repos.image.repository.onlineKeys();
     await assignAll('tcu', IMAGES.tcu5);
     await ok('image', 'init', '-w', 'iws', '--server', repos.image.url, '--trusted-root', 'image-root.json');
@@ -212,7 +212,7 @@ describe('online key rotation while vehicles update', () => {
     }
   }, 120_000);
 
-  it('KR-1 the Director: rotate targets, snapshot and timestamp, sign, push; every cycle verifies throughout, then each vehicle\'s metadata is signed by the new keys only', async () => {
+  it('B13 the Director: rotate targets, snapshot and timestamp, sign, push; every cycle verifies throughout, then each vehicle\'s metadata is signed by the new keys only', async () => {
     const before = repos.director.services.root.onlineKeysJson();
     await assignAll('tcu', IMAGES.tcu5);
     await ok('director', 'init', '-w', 'dws', '--server', repos.director.url, '--trusted-root', 'director-root.json');
