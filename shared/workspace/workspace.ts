@@ -2,7 +2,8 @@
 // a few lines over the modules that decide (staging, root and targets edits, authorities, signatures,
 // readiness, signing requests, status, pull). Repository-agnostic: the Image repository uses it now,
 // and the Director's root will be created and rotated with the same workflow.
-import { basename, resolve as resolvePath } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join, resolve as resolvePath } from 'node:path';
 import { canonicalBytes, checkCanonicalizable } from '../core/canonical.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
@@ -10,7 +11,7 @@ import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
 import type { Signer } from '../core/crypto/signer.js';
 import { HashBinError, ImageManifestError, WorkspaceError, type UptaneError } from '../core/errors.js';
 import { checkSigned, formatExpires } from '../core/metadata/parse.js';
-import { checkTargetName, isSuccinctRoleName, succinctRoleFor } from '../core/metadata/paths.js';
+import { checkTargetName, isSuccinctRoleName, roleFileName, succinctRoleFor } from '../core/metadata/paths.js';
 import type { RootSigned, SuccinctRoles, TargetFile, TargetsSigned, TopLevelRole } from '../core/metadata/types.js';
 import { TrustedMetadataSet } from '../core/trusted-metadata-set.js';
 import { delegationOf, signingAuthorities, type SigningAuthority } from './authority.js';
@@ -410,31 +411,31 @@ export class Workspace {
 
   /**
    * The hash-bin delegation of the top-level targets in effect (staged, else published), or
-   * undefined. Read without the strict parse (the staged file as a checked edit wrote it, the
-   * published one as it was verified when stored), so that asking costs no parse of a large targets
-   * role on every add; sign and push still parse strictly.
+   * undefined. Read without the strict parse, so that asking costs no parse of a large targets role
+   * on every add: routing needs only the succinct fields, which are checked for shape here, and a
+   * staged targets edited by hand still meets the strict parse at sign, status and push.
    */
   hashBins(): SuccinctRoles | undefined {
-    const staged = this.files.loadStagedForEdit('targets');
+    // Plain JSON.parse of whichever file is in effect: a large targets role signed since its last edit
+    // (no check note) would otherwise be parsed strictly twice per add, here and by the edit.
+    const stagedPath = join(this.files.dir, 'staged', roleFileName('targets'));
+    const staged = existsSync(stagedPath);
+    const bytes = staged ? readFileSync(stagedPath) : this.files.published.load('targets');
+    if (bytes === undefined) return undefined;
     let signed: unknown;
-    if (staged !== undefined) {
-      signed = staged.signed;
-    } else {
-      const bytes = this.files.published.load('targets');
-      if (bytes === undefined) return undefined;
-      try {
-        signed = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: unknown }).signed;
-      } catch (err) {
-        if (!(err instanceof SyntaxError)) throw err;
-        return this.files.loadPublishedTargets('targets')?.signed.delegations?.succinct_roles; // throws the typed parse error
-      }
+    try {
+      signed = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { signed?: unknown }).signed;
+    } catch (err) {
+      if (!(err instanceof SyntaxError)) throw err;
+      // The strict parse says what is wrong, as a typed error.
+      return (staged ? this.files.loadStagedTargets('targets') : this.files.loadPublishedTargets('targets'))?.signed.delegations?.succinct_roles;
     }
     const succinct = (signed as { delegations?: { succinct_roles?: Partial<SuccinctRoles> } } | undefined)?.delegations?.succinct_roles;
     if (succinct === undefined) return undefined;
     // Routing trusts only a well-formed delegation: anything else gets the strict parse and its error.
     const bits = succinct.bit_length;
     if (typeof bits !== 'number' || !Number.isSafeInteger(bits) || bits < 1 || bits > 32 || typeof succinct.name_prefix !== 'string') {
-      return (staged !== undefined ? this.files.loadStagedTargets('targets') : this.files.loadPublishedTargets('targets'))?.signed.delegations?.succinct_roles;
+      return (staged ? this.files.loadStagedTargets('targets') : this.files.loadPublishedTargets('targets'))?.signed.delegations?.succinct_roles;
     }
     return succinct as SuccinctRoles;
   }
