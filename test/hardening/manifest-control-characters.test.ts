@@ -54,7 +54,10 @@ const CASES: ReadonlyArray<[string, () => unknown]> = [
     () => car.manifest({ 'tcu-1': car.report(car.primary), 'ecm-1': resigned('ecm-1', (s) => ({ ...s, last_install: { filename: 'engine/ecm-2.0.bin', status: 'failed', code: 'boot_check_failed', message: 'ok\rinstalled' } })) }),
   ],
   ['a bidi override in the VIN', () => signEnvelope({ ...car.manifest().signed, vin: `${car.vin}\u202e` }, car.primary.key)],
-  ['a C1 control (CSI) in an ECU serial key', () => signEnvelope({ ...car.manifest().signed, ecu_version_reports: { ...car.manifest().signed.ecu_version_reports, 'ecm-1\u009b2J': car.report(car.ecu('ecm-1')) } }, car.primary.key)],
+  [
+    'a C1 control (CSI) in an ECU serial, as the report map key and in the report',
+    () => signEnvelope({ ...car.manifest().signed, ecu_version_reports: { ...car.manifest().signed.ecu_version_reports, 'ecm-1\u009b2J': resigned('ecm-1', (r) => ({ ...r, ecu_serial: 'ecm-1\u009b2J' })) } }, car.primary.key),
+  ],
 ];
 
 describe('HR-6b: manifest texts with control characters', () => {
