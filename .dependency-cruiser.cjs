@@ -20,6 +20,8 @@ module.exports = {
       { path: '^shared/files/' }, { path: '^shared/(client|uptane|ecu|server|workspace|cli)/' }),
     forbid('pki-beside-files', 'shared/pki (the development CA and certificate profile) uses only the core, util and files, so servers, vehicles and CLIs can all read it.',
       { path: '^shared/pki/' }, { path: '^shared/(client|uptane|ecu|server|workspace|cli)/' }),
+    forbid('keys-beside-files', 'shared/keys (key sources: key files and PKCS#11 tokens opened as Signers) uses only the core, files and the CLI environment type, so any CLI can open a --key.',
+      { path: '^shared/keys/' }, { path: '^shared/(client|uptane|ecu|server|workspace|pki)/|^shared/cli/(?!environment\\.ts$)' }),
     forbid('client-below-uptane', 'The TUF client (fetcher, updater, stores) knows nothing of Uptane, ECUs, servers or CLIs.',
       { path: '^shared/client/' }, { path: '^shared/(uptane|ecu|server|workspace|cli)/' }),
     forbid('uptane-below-ecu', 'Uptane rules (Director and Image clients, verification, manifests) know nothing of the ECU runtime, servers or CLIs.',
