@@ -16,6 +16,7 @@ import { buildCli, runCli, type CliResult } from '../support/cli-runner.js';
 import { createToken, describeWithSoftHsm, generateTokenKey, type SoftToken } from './softhsm.js';
 
 const UPLOAD_TOKEN = 'pkcs11-release-token-0123456789abcdef';
+// Each test runs the CLI 10-20 times; on a loaded 2-core machine one run can take seconds.
 
 describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', () => {
   let token: SoftToken;
@@ -115,7 +116,7 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
     const found = await updater.findTarget('engine/ecm.bin');
     await updater.downloadTarget(found, join(dir, 'downloaded.bin'));
     expect(readFileSync(join(dir, 'downloaded.bin')).equals(image)).toBe(true);
-  }, 120_000);
+  }, 240_000);
 
   test('root rotation from a key file to a token key: root v2 is signed by the old file key and the new token key, and clients follow it', async () => {
     await ok('keys', 'generate', 'root0.pem', '--public-out', 'root0.pub.json');
@@ -144,7 +145,7 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
     const [newKeyid] = published.signed.roles.root.keyids;
     expect(published.signed.keys[newKeyid!]!.scheme).toBe('ecdsa-sha2-nistp384');
     expect(await client(rootV1).refresh()).toMatchObject({ rootVersion: 2 });
-  }, 120_000);
+  }, 240_000);
 
   test('a token key the root lists under another keyid signs under that keyid, with sign and with a signing request', async () => {
     await ok('image', 'init', '-w', 'oem', '--server', server.url);
@@ -175,7 +176,7 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
     const stagedRoot = JSON.parse(readFileSync(join(dir, 'oem', 'staged', 'root.json'), 'utf8')) as { signatures: { keyid: string; sig: string }[] };
     expect(stagedRoot.signatures.map((s) => s.keyid)).toEqual([aliasKeyid]);
     await ok('image', 'push', '-w', 'oem', '--role', 'root');
-  }, 120_000);
+  }, 240_000);
 
   test('every refusal through the CLI is a typed error that says what to do, and the workspace is unchanged', async () => {
     await ok('image', 'init', '-w', 'oem', '--server', server.url);
@@ -204,7 +205,7 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
     expect(noPin.status).toBe(1);
     expect(noPin.stderr).toMatch(/no PIN for token "release", object "root-1": set UPTANE_PKCS11_PIN/);
     expect(snapshotFiles('oem')).toEqual(before);
-  }, 120_000);
+  }, 240_000);
 
   test('--help of the signing commands shows a PKCS#11 example', async () => {
     // yargs wraps the examples in two columns: look for the URI and the PIN option, each unbroken.
@@ -214,7 +215,7 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
       expect(text).toContain(`'pkcs11:token=release;object=${object}'`);
       expect(text).toContain('--pin-env');
     }
-  });
+  }, 120_000);
 
   test('a signature the token made verifies under the key root lists (sanity check on the published file)', async () => {
     await ok('image', 'init', '-w', 'oem', '--server', server.url);
@@ -225,5 +226,5 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
     const key = PublicKey.fromTuf(root.signed.keys[signature!.keyid]!);
     const { canonicalBytes } = await import('../../shared/core/canonical.js');
     expect(key.verify(canonicalBytes(root.signed), signature!.sig, nodeBackend)).toBe(true);
-  });
+  }, 120_000);
 });
