@@ -37,7 +37,7 @@ describeWithSoftHsm('PKCS#11 signer (SoftHSM2)', () => {
     generateTokenKey(token, 'rsa1024', 'weak-rsa', '04');
     generateTokenKey(token, 'secp256k1', 'k1', '05');
     generateTokenKey(token, 'aes', 'aes', '06');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(() => token.remove());
 
@@ -197,7 +197,7 @@ describeWithSoftHsm('PKCS#11 signer: Ed25519 (where the token offers CKM_EDDSA)'
       // eslint-disable-next-line no-console
       console.warn(`Ed25519 token keys not tested: this SoftHSM2 cannot generate them (${(err as Error).message})`);
     }
-  }, 60_000);
+  }, 120_000);
 
   afterAll(() => token.remove());
 

@@ -72,7 +72,7 @@ describeWithSoftHsm('offline roles signed through a PKCS#11 token (SoftHSM2)', (
     generateTokenKey(token, 'p384', 'root-2', '02');
     generateTokenKey(token, 'rsa2048', 'targets-1', '03');
     generateTokenKey(token, 'p256', 'targets-2', '04');
-  }, 60_000);
+  }, 120_000);
 
   afterAll(() => token.remove());
 
