@@ -8,7 +8,8 @@ import { succinctRoleFor } from '../shared/core/metadata/paths.js';
 import { printJson } from '../shared/cli/cli-output.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { loadPublicKey } from '../shared/files/key-files.js';
-import { loadSigningKey, openWorkspace, withJson, withWorkspace, type JsonArgs, type WorkspaceArgs, type WorkspaceCliEnvironment } from '../shared/workspace/cli.js';
+import { DEFAULT_PIN_ENV, openSigner } from '../shared/keys/key-source.js';
+import { openWorkspace, withJson, withWorkspace, type JsonArgs, type WorkspaceArgs, type WorkspaceCliEnvironment } from '../shared/workspace/cli.js';
 import { describeExpiry } from '../shared/workspace/duration.js';
 import { shortKeyId } from '../shared/workspace/hints.js';
 import type { StageResult } from '../shared/workspace/staging.js';
@@ -132,6 +133,8 @@ const createCommand = (io: WorkspaceCliEnvironment): CommandModule<object, Creat
 interface SignArgs extends WorkspaceArgs, JsonArgs {
   readonly key: string;
   readonly passphraseEnv?: string | undefined;
+  readonly pinEnv?: string | undefined;
+  readonly pkcs11Module?: string | undefined;
 }
 
 const signCommand = (io: WorkspaceCliEnvironment): CommandModule<object, SignArgs> => ({
@@ -139,12 +142,27 @@ const signCommand = (io: WorkspaceCliEnvironment): CommandModule<object, SignArg
   describe: 'sign every staged hash bin with one key, in one process (run once per key when bins need several)',
   builder: (yargs) =>
     withJson(withWorkspace(yargs, io))
-      .option('key', { type: 'string', demandOption: true, describe: 'private key file (PKCS#8 PEM) of a key the bin delegation names' })
+      .option('key', {
+        type: 'string',
+        demandOption: true,
+        describe: "a key the bin delegation names: private key file (PKCS#8 PEM), or a token key as 'pkcs11:token=LABEL;object=LABEL'",
+      })
       .option('passphrase-env', { type: 'string', requiresArg: true, describe: 'environment variable holding the key file passphrase (never pass it as an argument)' })
-      .example('$0 image bins sign --key bins.pem', 'sign the 256 bins `bins create` or `targets add` staged') as unknown as Argv<SignArgs>,
-  handler: (argv) => {
+      .option('pin-env', { type: 'string', requiresArg: true, describe: `environment variable holding the token PIN for a pkcs11: --key (default ${DEFAULT_PIN_ENV})` })
+      .option('pkcs11-module', { type: 'string', requiresArg: true, describe: 'PKCS#11 module (.so) for a pkcs11: --key' })
+      .example('$0 image bins sign --key bins.pem', 'sign the 256 bins `bins create` or `targets add` staged')
+      .example("$0 image bins sign --key 'pkcs11:token=release;object=bins'", 'one token session signs every bin') as unknown as Argv<SignArgs>,
+  handler: async (argv) => {
     const ws = openWorkspace(io, argv);
-    const results = ws.signHashBins(loadSigningKey(io, argv.key, argv.passphraseEnv));
+    // One key opened once (one token session, one PIN) for every bin.
+    const opened = await openSigner(argv.key, { env: io.env, passphraseEnv: argv.passphraseEnv, pinEnv: argv.pinEnv, pkcs11Module: argv.pkcs11Module, promptSecret: io.promptSecret });
+    for (const warning of opened.warnings) io.warn(warning);
+    let results: ReturnType<Workspace['signHashBins']>;
+    try {
+      results = ws.signHashBins(opened.signer);
+    } finally {
+      opened.close();
+    }
     const signed = results.filter((r) => !r.alreadySigned);
     const met = results.filter((r) => r.progress.every((p) => p.met));
     if (argv.json) {

@@ -7,7 +7,7 @@ import { basename, join, resolve as resolvePath } from 'node:path';
 import { canonicalBytes, checkCanonicalizable } from '../core/canonical.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
-import type { PrivateKey, PublicKey } from '../core/crypto/keys.js';
+import type { PublicKey } from '../core/crypto/keys.js';
 import type { Signer } from '../core/crypto/signer.js';
 import { HashBinError, ImageManifestError, WorkspaceError, type UptaneError } from '../core/errors.js';
 import { checkSigned, formatExpires } from '../core/metadata/parse.js';
@@ -542,7 +542,7 @@ export class Workspace {
    * delegation's keys and threshold), so it is worked out once, and a key the delegation does not
    * name is refused before any bin is signed. Bins with nothing staged are left alone.
    */
-  signHashBins(key: PrivateKey): SignResult[] {
+  signHashBins(key: Signer): SignResult[] {
     const bins = this.requireHashBins();
     const staged = this.stagedRoles().filter((role) => isSuccinctRoleName(bins, role));
     if (staged.length === 0) {
