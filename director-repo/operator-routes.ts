@@ -46,7 +46,11 @@ export function operatorRoute<R extends OperatorRoute>(
  * `rawBody` is the capped body reader; the rotation request is parsed strictly here.
  */
 export function onlineKeyRoutes(router: Router, services: Pick<DirectorServices, 'root'>, rawBody: RequestHandler, log?: (line: string) => void): void {
-  operatorRoute(router, 'GET /online-keys', undefined, async () => ({ answer: { ...services.root.onlineKeysJson(), pending: services.root.pendingKeysJson() } }));
+  operatorRoute(router, 'GET /online-keys', undefined, async () => {
+    const pending = services.root.pendingKeysJson();
+    // `pending` only while a rotation waits: otherwise the answer is what it always was.
+    return { answer: { ...services.root.onlineKeysJson(), ...(Object.keys(pending).length === 0 ? {} : { pending }) } };
+  });
   operatorRoute(router, 'POST /online-keys/rotate', rawBody, async (req) => {
     const { roles, replace } = parseRotationRequest(req.body as Buffer, DIRECTOR_SIGNING_ROLES);
     const answer = await services.root.rotateOnlineKeys(roles, replace, req.operator!);

@@ -5,6 +5,7 @@ import type { Clock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import type { PublicKey } from '../../shared/core/crypto/keys.js';
 import { ExpiredMetadataError, RepositoryStateError, UnmetThresholdError } from '../../shared/core/errors.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
 import type { RootSigned } from '../../shared/core/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 import type { DirectorStore } from '../store/director-store.js';
@@ -57,7 +58,8 @@ export class DirectorRoot {
   async completeInterruptedSwitch(): Promise<DirectorSigningRole[]> {
     const latest = await this.store.roots.latestRoot();
     if (latest === undefined) return [];
-    const root = new TrustedMetadataSet(latest.bytes, this.clock.now(), { repository: REPOSITORY, backend: nodeBackend }).root.signed;
+    // The stored root was checked when it was published; an expired one must not stop the start.
+    const root = parseMetadata(latest.bytes, 'root', { repository: REPOSITORY, role: 'root' }).signed;
     return this.onlineKeys.completeSwitchOnStart(root.roles, this.clock.now());
   }
 

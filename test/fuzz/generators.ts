@@ -513,6 +513,12 @@ const SIGNED_URL_KEYS = ['vin', 'expires', 'keyid', 'sig', 'scope', 'prefix'];
 /** POST /vehicle/image-urls: the assigned image, another one, odd names. */
 const imageUrlsBody = fc.array(imageName, { maxLength: 4 }).map((filenames): Json => ({ filenames }));
 
+/** POST /api/v1/online-keys/rotate: each server's online roles, offline and unknown ones, replace. */
+const rotationBody = (roles: readonly string[]) =>
+  fc
+    .record({ roles: optional(fc.array(fc.constantFrom(...roles, 'root', 'url-signing', 'nope'), { maxLength: 4 })), replace: optional(fc.boolean()) })
+    .map((body): Json => compact(body));
+
 /** Every route of both tables, by server and "METHOD path" as route-table.ts reads them. */
 export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
   image: {
@@ -529,6 +535,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       headers: ranges,
     },
     'GET /api/v1/online-keys': { server: 'image', method: 'GET', auth: 'none', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
+    'POST /api/v1/online-keys/rotate': { server: 'image', method: 'POST', auth: 'uploader', path: withShape(fixed('/api/v1/online-keys/rotate'), []), body: jsonBody(rotationBody(['snapshot', 'timestamp'])), contentType: 'application/json' },
     'POST /api/v1/images': { server: 'image', method: 'POST', auth: 'uploader', path: withShape(fixed('/api/v1/images'), []), body: uploadBody, honestBody: uploadBody.filter((b) => b.kind === 'bytes'), contentType: 'application/octet-stream' },
     'PUT /api/v1/metadata/root': {
       server: 'image',
@@ -556,6 +563,14 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'POST /vehicle/image-urls': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/image-urls'), []), body: jsonBody(imageUrlsBody), honestBody: json(fc.array(fc.constantFrom(IMAGE_NAME, 'fuzz/nope.bin'), { maxLength: 3 }).map((filenames): Json => ({ filenames }))), contentType: 'application/json' },
     'POST /vehicle/manifest': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/manifest'), []), body: manifestBody, honestBody: honestManifest, contentType: 'application/json' },
     'GET /api/v1/online-keys': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
+    'POST /api/v1/online-keys/rotate': {
+      server: 'director',
+      method: 'POST',
+      auth: 'operator',
+      path: withShape(fixed('/api/v1/online-keys/rotate'), []),
+      body: jsonBody(rotationBody(['targets', 'snapshot', 'timestamp'])),
+      contentType: 'application/json',
+    },
     'PUT /api/v1/metadata/root': {
       server: 'director',
       method: 'PUT',
