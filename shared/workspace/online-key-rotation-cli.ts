@@ -73,7 +73,8 @@ export async function runOnlineKeyRotation<R extends OnlineRole>(io: CliEnvironm
     return;
   }
   const after = run.pendingOnly ? before : await run.rotate(roles, run.replace);
-  const changes: OnlineKeyChange[] = roles.map((role) => ({ role, current: after.current[role], pending: after.pending[role]! }));
+  // With --replace a root staged for the replaced pending key may list it: the staging removes it too.
+  const changes: OnlineKeyChange[] = roles.map((role) => ({ role, current: after.current[role], pending: after.pending[role]!, superseded: run.replace ? before.pending[role] : undefined }));
   let staged: StagedRotation;
   try {
     staged = stageOnlineKeyRotation(ws, repository, changes);

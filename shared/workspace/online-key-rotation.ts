@@ -13,6 +13,8 @@ export interface OnlineKeyChange {
   readonly role: Exclude<TopLevelRole, 'root'>;
   readonly current: PublicKey;
   readonly pending: PublicKey;
+  /** A pending key this rotation replaced (`--replace`), which a root staged earlier may list: removed too. */
+  readonly superseded?: PublicKey | undefined;
 }
 
 /** What was staged for one role: keyids added and removed (null: the staged root already had it so). */
@@ -20,6 +22,8 @@ export interface StagedKeyChange {
   readonly role: string;
   readonly added: string | null;
   readonly removed: string | null;
+  /** A replaced pending key the staged root listed, removed (absent when there was none). */
+  readonly removedSuperseded?: string;
 }
 
 export interface StagedRotation {
@@ -50,9 +54,9 @@ export function stageOnlineKeyRotation(ws: Workspace, repository: string, change
   // The whole edit on a copy first: any refusal (a root that lists neither key) leaves the workspace as it was.
   let root: RootSigned = base.signed;
   const planned: StagedKeyChange[] = [];
-  for (const { role, current, pending } of changes) {
+  for (const { role, current, pending, superseded } of changes) {
     const keyids = root.roles[role].keyids;
-    if (!keyids.includes(current.keyid) && !keyids.includes(pending.keyid)) {
+    if (!keyids.includes(current.keyid) && !keyids.includes(pending.keyid) && (superseded === undefined || !keyids.includes(superseded.keyid))) {
       throw new WorkspaceError(
         `the ${role} keys of this workspace's root (${keyids.join(', ')}) include neither the server's ${role} key ${current.keyid} nor its pending one: ` +
           `the workspace is behind the server (\`${ws.hint('pull')}\`) or belongs to another server`,
@@ -63,7 +67,9 @@ export function stageOnlineKeyRotation(ws: Workspace, repository: string, change
     if (added !== null) root = addRootKey(repository, root, role, pending);
     const removed = root.roles[role].keyids.includes(current.keyid) ? current.keyid : null;
     if (removed !== null) root = removeRootKey(repository, root, role, removed);
-    planned.push({ role, added, removed });
+    const removedSuperseded = superseded !== undefined && root.roles[role].keyids.includes(superseded.keyid) ? superseded.keyid : undefined;
+    if (removedSuperseded !== undefined) root = removeRootKey(repository, root, role, removedSuperseded);
+    planned.push({ role, added, removed, ...(removedSuperseded === undefined ? {} : { removedSuperseded }) });
   }
   const dropped = new Set<string>();
   let version = base.signed.version;
@@ -74,9 +80,10 @@ export function stageOnlineKeyRotation(ws: Workspace, repository: string, change
       result.droppedSignatures.forEach((keyid) => dropped.add(keyid));
       version = result.signed.version;
     }
-    if (change.removed !== null) {
-      const result = ws.removeRootKey(role, change.removed);
-      result.droppedSignatures.forEach((keyid) => dropped.add(keyid));
+    for (const keyid of [change.removed, change.removedSuperseded ?? null]) {
+      if (keyid === null) continue;
+      const result = ws.removeRootKey(role, keyid);
+      result.droppedSignatures.forEach((k) => dropped.add(k));
       version = result.signed.version;
     }
   }
@@ -94,7 +101,8 @@ export function describeStagedRotation(ws: Workspace, staged: StagedRotation): s
   const lines = [`staged root v${staged.version} in ${ws.dir}:`];
   for (const change of staged.changes) {
     lines.push(
-      `  ${change.role}: ${change.added === null ? 'new key already listed' : `add ${change.added}`}; ${change.removed === null ? 'old key already removed' : `remove ${change.removed}`}`,
+      `  ${change.role}: ${change.added === null ? 'new key already listed' : `add ${change.added}`}; ${change.removed === null ? 'old key already removed' : `remove ${change.removed}`}` +
+        (change.removedSuperseded === undefined ? '' : `; remove the replaced pending key ${change.removedSuperseded}`),
     );
   }
   if (staged.droppedSignatures.length > 0) lines.push(`  (dropped ${staged.droppedSignatures.length} signature(s) the staged root had collected: it must be signed again)`);

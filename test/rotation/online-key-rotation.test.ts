@@ -255,4 +255,51 @@ describe('online key rotation while vehicles update', () => {
       expect(trustedRootVersion(vin, `ecm-${i}`, 'director')).toBe(2); // the partial-verification secondary
     }
   }, 120_000);
+
+  it('the commands: --help with examples, show, --dry-run, a refused token, a rotation while one is pending, --pending-only; every refusal leaves the workspace as it was', async () => {
+    const run = (...args: string[]) => runCli(args, { cwd: dir, env: env() });
+    for (const group of ['image', 'director']) {
+      const help = await run(group, 'online-keys', 'rotate', '--help');
+      expect(help.status).toBe(0);
+      expect(help.stdout).toContain(`uptane ${group} online-keys rotate -w ${group}-ws`);
+      expect(help.stdout).toContain('--dry-run');
+    }
+    await ok('image', 'init', '-w', 'iws', '--server', repos.image.url, '--trusted-root', 'image-root.json');
+    const staged = () => readFileSync(join(dir, 'iws', 'published', 'root.json')).toString() + String(JSON.parse(readFileSync(join(dir, 'iws', 'workspace.json'), 'utf8')).repository);
+    const before = staged();
+
+    const dry = JSON.parse(await ok('image', 'online-keys', 'rotate', '-w', 'iws', '--dry-run', '--json')) as { dryRun: boolean; roles: Array<{ role: string; pending: string | null }> };
+    expect(dry).toMatchObject({ dryRun: true, roles: [{ role: 'snapshot', pending: null }, { role: 'timestamp', pending: null }] });
+    expect(repos.image.repository.pendingOnlineKeys()).toEqual({});
+
+    await repos.image.storage.addUploader('supplier', 'supplier-token', clock.now(), { roles: ['targets'] });
+    const refused = await runCli(['image', 'online-keys', 'rotate', '-w', 'iws'], { cwd: dir, env: { ...env(), UPTANE_UPLOAD_TOKEN: 'supplier-token' } });
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('insufficient_scope');
+    expect(refused.stderr).toContain('--role root');
+    expect(staged()).toBe(before);
+    expect(() => readFileSync(join(dir, 'iws', 'staged', 'root.json'))).toThrow();
+
+    const first = JSON.parse(await ok('image', 'online-keys', 'rotate', '-w', 'iws', '--role', 'timestamp', '--json')) as { pending: Record<string, string>; staged: { version: number; changes: unknown[] } };
+    expect(Object.keys(first.pending)).toEqual(['timestamp']);
+    expect(first.staged.changes).toHaveLength(1);
+    const shown = JSON.parse(await ok('image', 'online-keys', '--server', repos.image.url, '--json')) as { pending: Record<string, { keyid: string }> };
+    expect(shown.pending.timestamp!.keyid).toBe(first.pending.timestamp);
+
+    const again = await run('image', 'online-keys', 'rotate', '-w', 'iws', '--role', 'timestamp');
+    expect(again.status).not.toBe(0);
+    expect(again.stderr).toContain('rotation_pending');
+    expect(repos.image.repository.pendingOnlineKeys().timestamp!.keyid).toBe(first.pending.timestamp);
+
+    // Staging the pending key again changes nothing more; --replace makes another and restages it.
+    const restaged = JSON.parse(await ok('image', 'online-keys', 'rotate', '-w', 'iws', '--role', 'timestamp', '--pending-only', '--json')) as { staged: { changes: Array<{ added: string | null }> } };
+    expect(restaged.staged.changes).toEqual([{ role: 'timestamp', added: null, removed: null }]);
+    const text = await ok('image', 'online-keys', 'rotate', '-w', 'iws', '--role', 'timestamp', '--replace');
+    expect(text).toContain('uptane image sign --role root --key ROOT_KEY_FILE');
+    expect(text).toContain('uptane image push');
+    const replacement = repos.image.repository.pendingOnlineKeys().timestamp!.keyid;
+    expect(replacement).not.toBe(first.pending.timestamp);
+    // The staged root now lists the replacement alone: the replaced pending key is gone from it too.
+    expect(parseMetadata(readFileSync(join(dir, 'iws', 'staged', 'root.json')), 'root').signed.roles.timestamp.keyids).toEqual([replacement]);
+  }, 120_000);
 });
