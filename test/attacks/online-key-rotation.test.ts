@@ -10,10 +10,12 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { OfflineKeyOnServerError, PendingOnlineKeyError } from '../../shared/core/errors.js';
 import { savePrivateKey } from '../../shared/files/key-files.js';
+import { parseMetadata } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import { loadOnlineKeys, loadPendingOnlineKeys } from '../../shared/server/online-keys.js';
 import { startDirector } from '../../director-repo/server.js';
 import { startImageServer } from '../../image-repo/server.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, rootMetadata, startRepositories, UPLOADER_TOKEN, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 let clock: FixedClock;
@@ -259,5 +261,32 @@ describe('B18 restarts', () => {
     expect(repos.director.services.root.onlineKeysJson().timestamp.keyid).toBe(pending.keyid);
     expect(repos.director.services.root.pendingKeysJson()).toEqual({});
     expect(existsSync(join(keys, 'pending', 'timestamp.pem'))).toBe(false);
+  });
+});
+
+describe('B13 a vehicle mid-cycle when the Director switches keys', () => {
+  it('still gets the snapshot and targets versions its timestamp pins; its next cycle gets the new key', async () => {
+    const car = new TestVehicle('VINB13MIDCYCLE01', [{ serial: 'b13-tcu', hardwareId: 'hw', primary: true }], clock);
+    try {
+      expect((await repos.operator('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
+      const metadata = repos.director.services.metadata;
+      const timestamp = parseMetadata((await metadata.file(car.vin, 'timestamp.json'))!, 'timestamp').signed;
+      const snapshotVersion = timestamp.meta['snapshot.json']!.version;
+      const snapshot = parseMetadata((await metadata.file(car.vin, `${snapshotVersion}.snapshot.json`))!, 'snapshot').signed;
+      const targetsVersion = snapshot.meta['targets.json']!.version;
+      const before = repos.director.services.root.onlineKeysJson();
+
+      const pending = (await directorRotate({})).json.pending as Record<'targets' | 'snapshot' | 'timestamp', Entry>;
+      expect((await pushDirectorRoot(directorRoot(2, pending))).status).toBe(201);
+      // The vehicle read its timestamp before the switch: the versions it pins are still served, as they were.
+      const pinnedSnapshot = (await metadata.file(car.vin, `${snapshotVersion}.snapshot.json`))!;
+      expect(keyidsOf(pinnedSnapshot)).toEqual([before.snapshot.keyid]);
+      expect(keyidsOf((await metadata.file(car.vin, `${targetsVersion}.targets.json`))!)).toEqual([before.targets.keyid]);
+      // Its next cycle starts at timestamp.json: re-signed by the new key (and the old one, in the handover).
+      expect(keyidsOf((await metadata.file(car.vin, 'timestamp.json'))!)).toEqual([pending.timestamp.keyid, before.timestamp.keyid]);
+      expect(await metadata.file(car.vin, `${snapshotVersion}.snapshot.json`)).toBeUndefined();
+    } finally {
+      car.cleanup();
+    }
   });
 });
