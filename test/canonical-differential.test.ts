@@ -15,6 +15,8 @@ import { parseMetadata } from '../shared/core/metadata/parse.js';
 import { serializeMetadata, validSigners } from '../shared/core/metadata/sign.js';
 import { isSignedBy, manifestSignedBytes, parseVehicleVersionManifest, signEnvelope, type EcuVersionReportSigned, type VehicleVersionManifestSigned } from '../shared/uptane/manifest.js';
 import type { RoleType, TargetsSigned } from '../shared/core/metadata/types.js';
+import { escapeTerminalText } from '../shared/util/terminal-text.js';
+import { MalformedMetadataError } from '../shared/core/errors.js';
 import { readSigningRequest, signSigningRequest, SIGNING_REQUEST_TYPE } from '../shared/workspace/signing-request.js';
 import { newClient } from './support/client.js';
 import { RepositorySimulator } from './support/repo-simulator.js';
@@ -184,30 +186,40 @@ describe('what the project itself signs now', () => {
     expect(canonicalJson(stored.signed)).toContain(`"note":"${note}"`);
   });
 
-  it('a vehicle manifest whose report carries a multi-line attack message verifies at the Director as the ECU signed it', () => {
+  it('a vehicle manifest whose report carries a multi-line attack message is refused raw, and verifies as the ECU signed it in the escaped form honest ECUs write (HR-6b)', () => {
     const ecuKey = PrivateKey.fromLabel('canonical/ecu');
     const primaryKey = PrivateKey.fromLabel('canonical/primary');
-    const report: EcuVersionReportSigned = {
-      _type: 'ecu_version_report',
-      ecu_serial: 'ecu-1',
-      installed_image: { filename: 'fw/app.bin', length: 3, hashes: { sha256: 'ab'.repeat(32) } },
-      attacks_detected: [{ code: 'bad_signature', message: 'targets.json:\n  signature 1 of 2 did not verify\r\n\tkeyid abc' }],
-      report_time: '2026-06-01T00:00:00Z',
-      report_counter: 1,
+    const raw = 'targets.json:\n  signature 1 of 2 did not verify\r\n\tkeyid abc';
+    const manifestWith = (message: string): { signed: VehicleVersionManifestSigned; sent: Buffer } => {
+      const report: EcuVersionReportSigned = {
+        _type: 'ecu_version_report',
+        ecu_serial: 'ecu-1',
+        installed_image: { filename: 'fw/app.bin', length: 3, hashes: { sha256: 'ab'.repeat(32) } },
+        attacks_detected: [{ code: 'bad_signature', message }],
+        report_time: '2026-06-01T00:00:00Z',
+        report_counter: 1,
+      };
+      const signed: VehicleVersionManifestSigned = {
+        _type: 'vehicle_version_manifest',
+        vin: 'VIN1',
+        primary_ecu_serial: 'ecu-1',
+        ecu_version_reports: { 'ecu-1': signEnvelope(report, ecuKey) },
+      };
+      return { signed, sent: Buffer.from(JSON.stringify(signEnvelope(signed, primaryKey))) };
     };
-    const signed: VehicleVersionManifestSigned = {
-      _type: 'vehicle_version_manifest',
-      vin: 'VIN1',
-      primary_ecu_serial: 'ecu-1',
-      ecu_version_reports: { 'ecu-1': signEnvelope(report, ecuKey) },
-    };
-    const sent = Buffer.from(JSON.stringify(signEnvelope(signed, primaryKey)));
+    // The raw text would forge log lines at the Director: refused, typed, whatever its signature.
+    expect(() => parseVehicleVersionManifest(manifestWith(raw).sent)).toThrow(MalformedMetadataError);
+    // An honest ECU escapes it before signing; the backslashes then travel through canonical JSON
+    // (escaped as \\ by both OLPC and RFC 8785 rules) and the signatures hold over the same bytes.
+    const escaped = escapeTerminalText(raw);
+    expect(escaped).toBe('targets.json:\\n  signature 1 of 2 did not verify\\r\\n\\tkeyid abc');
+    const { signed, sent } = manifestWith(escaped);
     const received = parseVehicleVersionManifest(sent);
     const bytes = manifestSignedBytes(received);
     expect(bytes.manifest).toEqual(canonicalBytes(signed));
     expect(isSignedBy(received, primaryKey.publicKey, nodeBackend, bytes.manifest)).toBe(true);
     expect(isSignedBy(received.signed.ecu_version_reports['ecu-1']!, ecuKey.publicKey, nodeBackend, bytes.reports.get('ecu-1'))).toBe(true);
-    expect(bytes.reports.get('ecu-1')!.includes(Buffer.from('\n  signature 1'))).toBe(true);
+    expect(bytes.reports.get('ecu-1')!.includes(Buffer.from('\\\\n  signature 1'))).toBe(true);
   });
 
   it('an air-gapped signer reads, signs and verifies a request whose targets hold a newline', () => {
