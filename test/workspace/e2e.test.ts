@@ -1,49 +1,29 @@
 // The offline workflow end to end: the real `uptane` binary (dist/cli.js, built once) drives
 // workspaces in a temp folder and pushes to a real Image repository server on 127.0.0.1 (port 0);
 // the shared RepositoryUpdater, over real HTTP, is the client that must accept the result.
-import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HttpFetcher } from '../../shared/client/fetcher.js';
 import { FileMetadataStore } from '../../shared/client/metadata-store.js';
 import { RepositoryUpdater } from '../../shared/client/updater.js';
 import type { WorkspaceStatus } from '../../shared/workspace/status.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
+import { CLI, runCli, type CliResult } from '../support/cli-runner.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(REPO_ROOT, 'dist', 'cli.js');
 const TOKEN = 'e2e-release-token-0123456789abcdef';
 const SUPPLIER_TOKEN = 'e2e-acme-token-0123456789abcdef';
 
-interface RunResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let dir: string;
 let server: RunningImageServer;
 
 /** Runs `uptane <args>` in the temp folder. Asynchronous: the server under test runs in this process. */
-function uptane(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<RunResult> {
+function uptane(args: readonly string[], extraEnv: Record<string, string> = {}): Promise<CliResult> {
   const env: Record<string, string | undefined> = { ...process.env, UPTANE_UPLOAD_TOKEN: TOKEN, ...extraEnv };
   delete env.UPTANE_WORKSPACE;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(), 60_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+  return runCli(args, { cwd: dir, env, timeoutMs: 60_000 });
 }
 
 /** Runs a command that must succeed; on failure the test fails with its output. */

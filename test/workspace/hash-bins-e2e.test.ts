@@ -3,11 +3,9 @@
 // repository server on 127.0.0.1 (port 0); the shared RepositoryUpdater, over real HTTP, finds images
 // in their bins and verifies them. A bin that lists a name of another bin is refused by the workspace,
 // the server and the client (docs/threat-model.md I13).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HttpFetcher } from '../../shared/client/fetcher.js';
 import { FileMetadataStore } from '../../shared/client/metadata-store.js';
 import { RepositoryUpdater } from '../../shared/client/updater.js';
@@ -20,38 +18,20 @@ import type { SuccinctRoles, TargetsSigned } from '../../shared/core/metadata/ty
 import { loadPrivateKey } from '../../shared/files/key-files.js';
 import { buildSnapshot, buildTimestamp } from '../../shared/server/snapshot-timestamp.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
+import { CLI, runCli, type CliResult } from '../support/cli-runner.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(REPO_ROOT, 'dist', 'cli.js');
 const TOKEN = 'bins-e2e-release-token-0123456789abcdef';
 const FILES_IN_ONE_COMMAND = 2_000;
 const FROM_MANIFEST = 1_000;
 
-interface RunResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let dir: string;
 let server: RunningImageServer;
 
-function uptane(args: readonly string[]): Promise<RunResult> {
+function uptane(args: readonly string[]): Promise<CliResult> {
   const env: Record<string, string | undefined> = { ...process.env, UPTANE_UPLOAD_TOKEN: TOKEN };
   delete env.UPTANE_WORKSPACE;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(), 300_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+  return runCli(args, { cwd: dir, env, timeoutMs: 300_000 });
 }
 
 async function ok(...args: string[]): Promise<string> {

@@ -2,39 +2,19 @@
 // the real binary (dist/cli.js, built once by the global setup) in a temp folder. The library
 // behaviour is covered in targets-scale.test.ts, diff.test.ts and status-verdict.test.ts; this file
 // checks what only the command adds: its arguments, its output, and its exit status.
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCli, type CliResult } from '../support/cli-runner.js';
 
-const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(REPO_ROOT, 'dist', 'cli.js');
 
-interface RunResult {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let dir: string;
 
-function uptane(...args: string[]): Promise<RunResult> {
+function uptane(...args: string[]): Promise<CliResult> {
   const env: Record<string, string | undefined> = { ...process.env };
   delete env.UPTANE_WORKSPACE;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(), 60_000);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+  return runCli(args, { cwd: dir, env, timeoutMs: 60_000 });
 }
 
 async function ok(...args: string[]): Promise<string> {
@@ -130,6 +110,7 @@ describe('uptane image diff and status --check', () => {
 });
 
 describe('--json on the workspace commands', () => {
+  // Sixteen CLI processes in a row: under a loaded full run each takes seconds, not the 0.6 s of an idle machine.
   it('prints one JSON document on standard output for each step of a release', async () => {
     const json = async (...args: string[]) => JSON.parse(await ok(...args, '--json')) as Record<string, unknown>;
     for (const name of ['root', 'targets', 'online']) await ok('keys', 'generate', `${name}.pem`, '--public-out', `${name}.pub.json`);
@@ -149,5 +130,5 @@ describe('--json on the workspace commands', () => {
     expect(await json('image', 'targets', 'remove', 'ecm.bin', '-w', 'ws2')).toMatchObject({ role: 'targets', droppedSignatures: [signature.keyid] });
     expect((await uptane('image', 'status', '-w', 'ws2', '--check')).status).toBe(3);
     expect(await json('image', 'discard', '-w', 'ws2', '--role', 'targets')).toEqual({ role: 'targets', discarded: true });
-  });
+  }, 180_000);
 });
