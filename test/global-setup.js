@@ -2,16 +2,38 @@
 // test the current sources without each file rebuilding (parallel builds clobber each other's dist/).
 // Type errors do not stop the build here (tsc still emits): `npm test` type-checks the whole tree
 // before Jest starts, and fails on them there.
+//
+// It also checks once whether PostgreSQL answers (test/support/postgres.ts): the PostgreSQL suites
+// run against it, are skipped with a notice when it is absent, and fail the run under CI=true.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
-export default function globalSetup() {
+export default async function globalSetup() {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..');
   const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
   const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, encoding: 'utf8', timeout: 300_000 });
   if (result.error !== undefined || !existsSync(join(root, 'dist', 'cli.js'))) {
     throw new Error(`building the CLI failed:\n${result.stdout ?? ''}${result.stderr ?? ''}${result.error?.message ?? ''}`);
+  }
+  await checkPostgres();
+}
+
+async function checkPostgres() {
+  const url = process.env.UPTANE_TEST_DATABASE_URL ?? 'postgres://root@127.0.0.1:5432/test';
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    process.env.UPTANE_TEST_POSTGRES = '1';
+  } catch (err) {
+    const why = `PostgreSQL at ${url.replace(/:[^:@/]*@/, ':***@')} does not answer (${err.message})`;
+    if (process.env.CI === 'true') throw new Error(`${why}: CI=true needs it; start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) or set UPTANE_TEST_DATABASE_URL`);
+    process.env.UPTANE_TEST_POSTGRES = '0';
+    console.warn(`\n*** ${why}: the PostgreSQL suites are SKIPPED. Run them with a PostgreSQL at UPTANE_TEST_DATABASE_URL (default postgres://root@127.0.0.1:5432/test). ***\n`);
+  } finally {
+    await client.end().catch(() => undefined);
   }
 }

@@ -396,6 +396,24 @@ export class ServerBusyError extends UptaneError {
   }
 }
 
+/**
+ * The server's database is down, restarting, full, read-only or too slow (its statement timeout
+ * passed): nothing was written, and the same request may succeed later. A fault, answered 503 with
+ * Retry-After, never a verdict on the request (shared/server/postgres.ts).
+ */
+export class DatabaseUnavailableError extends UptaneError {
+  readonly code = 'database_unavailable';
+  readonly kind = 'fault';
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
 /** An uploaded image larger than the server's configured limit. */
 export class ImageTooLargeError extends UptaneError {
   readonly code = 'image_too_large';

@@ -10,6 +10,7 @@ import {
   ClientCertificateMismatchError,
   ClientCertificateRequiredError,
   ConflictError,
+  DatabaseUnavailableError,
   NotFoundError,
   DelegationError,
   BodyTooLargeError,
@@ -37,6 +38,8 @@ function statusFor(err: UptaneError): number {
   if (err instanceof ClientCertificateRequiredError || err instanceof ClientCertificateMismatchError) return 403;
   if (err instanceof TooManyAttemptsError) return 429;
   if (err instanceof ServerBusyError) return 503;
+  // The database is down or restarting: retry after the Retry-After the error carries (shared/server/postgres.ts).
+  if (err instanceof DatabaseUnavailableError) return 503;
   // The server's own disk or database failed: not a verdict on the request (docs/threat-model.md HR-9g).
   if (err instanceof StorageError) return 500;
   if (err instanceof NotFoundError) return 404;
