@@ -16,7 +16,7 @@ import type { DirectorServices } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
 import type { VehicleCredential } from './services/vehicle-auth.js';
 import { parseImageUrlRequest } from './services/image-urls.js';
-import type { SqliteDirectorStore as DirectorStorage } from './store/sqlite/director-store.js';
+import type { DirectorStorage } from './store/director-store.js';
 import { cappedBody, closeIfUnread } from './request-body.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';

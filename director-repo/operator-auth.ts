@@ -8,7 +8,7 @@
 import type { Request, RequestHandler } from 'express';
 import { InsufficientScopeError } from '../shared/core/errors.js';
 import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
-import { OPERATOR_SCOPES, type OperatorTokenStore as DirectorStorage, type OperatorScope } from './store/operator-tokens.js';
+import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenStore } from './store/operator-tokens.js';
 import { runWithToken } from './token-context.js';
 import type { OperatorRoute } from './api/operator-api.js';
 
@@ -58,7 +58,7 @@ export const scopeCovers = (held: OperatorScope, needed: OperatorScope): boolean
  * route (else 401 or 403 insufficient_scope), then the rest of the request runs with `req.operator`
  * set and the token id in token-context.ts for the audit log.
  */
-export function requireOperator({ storage, ...context }: TokenAuthContext & { storage: DirectorStorage }): RequestHandler {
+export function requireOperator({ storage, ...context }: TokenAuthContext & { storage: OperatorTokenStore }): RequestHandler {
   return bearerAuth({
     ...context,
     kind: 'operator',

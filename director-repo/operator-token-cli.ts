@@ -10,7 +10,7 @@ import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenComman
 import { printJson } from './operator-client.js';
 import { openDirectorStorage } from './server.js';
 import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenRecord } from './store/operator-tokens.js';
-import type { SqliteDirectorStore as DirectorStorage } from './store/sqlite/director-store.js';
+import type { DirectorStorage } from './store/director-store.js';
 
 const DEFAULT_SCOPE: OperatorScope = 'operator';
 
@@ -78,16 +78,15 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
       .positional('name', { type: 'string', demandOption: true, describe: 'the operator name given to `operator add`' })
       .option('json', { type: 'boolean', default: false, describe: 'print {name, removed, tokenIds} as JSON' })
       .example('$0 director operator remove alice', "alice's token stops working immediately") as unknown as Argv<RemoveArgs>,
-  handler: (argv) => {
-    return OPERATOR_TOKENS.withExisting(argv.dataDir, (storage) => {
+  handler: (argv) =>
+    OPERATOR_TOKENS.withExisting(argv.dataDir, async (storage) => {
       const now = systemClock.now();
-      const revoked = storage.removeOperator(argv.name, now);
+      const revoked = await storage.removeOperator(argv.name, now);
       if (revoked.length === 0) throw new Error(`no operator named ${argv.name} with a token in force in ${resolve(argv.dataDir)}`);
-      storage.audit('cli', 'remove_operator', { name: argv.name, tokenIds: revoked }, now);
+      await storage.audit('cli', 'remove_operator', { name: argv.name, tokenIds: revoked }, now);
       if (argv.json) printJson(io, { name: argv.name, removed: true, tokenIds: revoked });
       else io.print(`removed operator ${argv.name}; its token no longer works`);
-    });
-  },
+    }),
 });
 
 /** The `operator` subcommands, for cli.ts's group (withDataDir adds its --data-dir option). */

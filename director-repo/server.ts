@@ -17,7 +17,8 @@ import { createHandler } from './app.js';
 import type { Campaigns } from './campaigns.js';
 import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
-import { SqliteDirectorStore } from './store/sqlite/director-store.js';
+import type { DirectorStorage } from './store/director-store.js';
+import { openDirectorStore } from './store/open-store.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS, directorReadUrl } from './services/image-urls.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import { DIRECTOR_SIGNING_ROLES, type VehicleMetadataConfig } from './vehicle-metadata.js';
@@ -28,6 +29,8 @@ const MAX_BODY_BYTES = 1_000_000;
 
 export interface DirectorServerOptions {
   readonly dataDir: string;
+  /** Where the Director's state is kept (store/open-store.ts): `<dataDir>/director.sqlite` when absent. */
+  readonly database?: string;
   /** Base URL of the Image repository the Director reads as a verifying client. */
   readonly imageRepoUrl: string;
   /** The Image repository's trusted root, needed on first start (later it is kept in the data folder). */
@@ -70,7 +73,7 @@ export interface RunningDirector {
   /** The Director's services; campaigns is services.campaigns, whose rounds this server runs. */
   readonly services: DirectorServices;
   readonly campaigns: Campaigns;
-  readonly storage: SqliteDirectorStore;
+  readonly storage: DirectorStorage;
   /** How the background campaign rounds fare (docs/threat-model.md HR-8). */
   campaignTickStatus(): BackgroundStatus;
   /** Re-reads the TLS files for new connections, keeping open ones; a bad file keeps the old ones (the CLI calls it on SIGHUP). */
@@ -101,13 +104,15 @@ export function loadUrlSigningKey(dataDir: string): PrivateKey {
 /** The subfolders of a Director data folder, owner-only like the folder (docs/threat-model.md HR-9h). */
 const SUBFOLDERS = ['keys', 'image-repo-metadata', 'encrypted-images'];
 
-/** The inventory database of a Director data folder, for commands that need no server (operator tokens). */
-export function openDirectorStorage(dataDir: string): SqliteDirectorStore {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return new SqliteDirectorStore(join(dataDir, 'director.sqlite'));
+/**
+ * The Director's database for a data folder, for the server and for commands that need no server
+ * (operator tokens): `<dataDir>/director.sqlite` unless `database` names another (store/open-store.ts).
+ */
+export function openDirectorStorage(dataDir: string, database?: string): Promise<DirectorStorage> {
+  return openDirectorStore(dataDir, database);
 }
 
-export function openDirector(options: DirectorServerOptions): { services: DirectorServices; storage: SqliteDirectorStore } {
+export async function openDirector(options: DirectorServerOptions): Promise<{ services: DirectorServices; storage: DirectorStorage }> {
   const clock = options.clock ?? systemClock;
   // Keys first: a refused key folder leaves no database opened.
   const keyDir = join(options.dataDir, 'keys');
@@ -115,9 +120,10 @@ export function openDirector(options: DirectorServerOptions): { services: Direct
   // Only the metadata keys rotate through a root; the URL-signing key is rotated by restarting the Image repository with both (docs/signed-urls.md).
   const pending = loadPendingOnlineKeys(keyDir, DIRECTOR_SIGNING_ROLES, [urlSigningKey, ...Object.values(signingKeys)], 'director');
   const onlineKeys = new OnlineKeyRing(DIRECTOR_SIGNING_ROLES, signingKeys, pending, { keyDir, repository: 'director', handoverMs: options.keyHandoverMs });
-  const storage = openDirectorStorage(options.dataDir);
   const lifetimeSeconds = options.imageUrlLifetimeSeconds ?? DEFAULT_IMAGE_URL_LIFETIME_SECONDS;
+  // Before the database too: a missing Image repository root leaves no connection (a pool) open.
   const images = options.images ?? imageClient(options, clock, directorReadUrl(urlSigningKey, clock, lifetimeSeconds));
+  const storage = await openDirectorStorage(options.dataDir, options.database);
   const imageUrls = { key: urlSigningKey, baseUrl: options.imageDownloadUrl ?? options.imageRepoUrl, lifetimeSeconds };
   // Ciphertexts of encrypted images, owner-only like their keys in the database (docs/image-encryption.md).
   const encryptedImagesDir = join(options.dataDir, 'encrypted-images');
@@ -144,10 +150,10 @@ function imageClient(options: DirectorServerOptions, clock: Clock, requestUrl: (
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
   // One serving process per data folder: its caches assume they see every write (HR-9i).
   const releaseFolder = claimServerFolder(options.dataDir, 'uptane director serve', SUBFOLDERS);
-  let opened: ReturnType<typeof openDirector> | undefined;
+  let opened: Awaited<ReturnType<typeof openDirector>> | undefined;
   let server: Server;
   try {
-    opened = openDirector(options);
+    opened = await openDirector(options);
     const completed = await opened.services.root.completeInterruptedSwitch();
     if (completed.length > 0) options.log?.(`switched to the pending ${completed.join(', ')} key(s) the published root lists (the move of the key files had been interrupted)`);
     for (const dir of SUBFOLDERS) {
@@ -164,7 +170,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {
-    opened?.storage.close();
+    await opened?.storage.close();
     releaseFolder();
     throw err;
   }
@@ -187,7 +193,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;
-      storage.close();
+      await storage.close();
       releaseFolder();
     },
   };

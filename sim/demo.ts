@@ -140,7 +140,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     step('3. Operator: start the Director, sign its root offline, register a vehicle, assign updates');
     director = await startDirector({ dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, imageRepoTls: clientTls, tls: pki?.server });
     const operatorToken = 'demo-operator-token';
-    director.storage.addOperator('demo-operator', operatorToken, clock.now());
+    await director.storage.addOperator('demo-operator', operatorToken, clock.now());
     say(`   Director: ${director.url}`);
     const directorRootKey = keyFile('director-root');
     const directorOnline = director.services.root.onlineKeysJson();

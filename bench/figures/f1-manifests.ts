@@ -5,6 +5,7 @@ import { canonicalBytes } from '../../shared/core/canonical.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PublicKey } from '../../shared/core/crypto/keys.js';
 import { manifestSignedBytes, type VehicleVersionManifest } from '../../shared/uptane/manifest.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import type { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import { registerAll, startBenchRepositories, testVehicle, type BenchContext } from '../lib/context.js';
 import { serverVerifications } from '../lib/counting.js';
@@ -137,7 +138,7 @@ export async function figure1(ctx: BenchContext): Promise<Figure> {
       return timeLoop((i) => intake.receiveManifest(items[i % 8]![Math.floor(i / 8)]!.vin, items[i % 8]![Math.floor(i / 8)]!.body), { maxMs: 3_000, maxCount: count });
     };
     const durable = await inProcess();
-    const db = repos.director.storage.db;
+    const { db } = sqliteOf(repos.director.storage);
     db.pragma('synchronous = NORMAL');
     const volatile = await inProcess();
     db.pragma('synchronous = FULL');

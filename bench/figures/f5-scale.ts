@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { ImageCatalog } from '../../director-repo/image-catalog.js';
 import { openDirector } from '../../director-repo/server.js';
 import type { VehicleRegistration } from '../../director-repo/services/inventory.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import type { BenchContext } from '../lib/context.js';
 import type { Figure, Row } from '../lib/report.js';
 import { fmt, timeLoop } from '../lib/stats.js';
@@ -46,8 +47,9 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
   const images: ImageCatalog = {
     findImage: async () => ({ length: 1_048_576, hashes: { sha256: 'a'.repeat(64), sha512: 'b'.repeat(128) }, custom: { hardwareIds: ['tcu'], releaseCounter: 1 } }),
   };
-  const { services, storage } = openDirector({ dataDir, imageRepoUrl: 'http://127.0.0.1:9', images, clock: ctx.clock });
+  const { services, storage } = await openDirector({ dataDir, imageRepoUrl: 'http://127.0.0.1:9', images, clock: ctx.clock });
   try {
+    const { db } = sqliteOf(storage);
     const total = ctx.settings.scaleVehicles;
     const registration = (i: number, keys: Buffer): VehicleRegistration => {
       const vin = vinOf(i);
@@ -73,9 +75,9 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
       const batch = Math.min(500, total - registered);
       const keys = realPublicKeys(batch * ECUS);
       const batchStart = performance.now();
-      storage.db.exec('BEGIN');
+      db.exec('BEGIN');
       for (let k = 0; k < batch; k++) await services.inventory.registerVehicle(registration(registered + k, keys.subarray(k * ECUS * 32)), 'bench');
-      storage.db.exec('COMMIT');
+      db.exec('COMMIT');
       serviceMs += performance.now() - batchStart;
       registered += batch;
     }
@@ -112,7 +114,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
     const storageCount = registered - serviceCount;
     const size = registered;
 
-    storage.db.pragma('wal_checkpoint(TRUNCATE)');
+    db.pragma('wal_checkpoint(TRUNCATE)');
     const dbBytes = statSync(join(dataDir, 'director.sqlite')).size;
 
     // One operator request assigning one image to the primary ECU of 100,000 vehicles.
@@ -124,7 +126,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
     if (created.length !== assigned) throw new Error(`figure 5: ${created.length} assignments created, ${assigned} expected`);
     // The assignment left a large write-ahead log; lookups are measured after it is checkpointed, as
     // the Director's next writes would soon do, so that they see the database in its steady state.
-    storage.db.pragma('wal_checkpoint(TRUNCATE)');
+    db.pragma('wal_checkpoint(TRUNCATE)');
 
     // Point lookups at this size, as GET /vehicle/metadata/:file runs them after authentication:
     // random vehicles' timestamp and targets (reads), and the first targets fetch of a vehicle after
@@ -192,7 +194,7 @@ export async function figure5(ctx: BenchContext): Promise<Figure> {
     );
     return { id: 5, title: `Scale: ${fmt(total)} vehicles in the Director`, target: 'no numeric target: time, size and rates reported', baselineIs: 'raw storage-layer inserts and SELECTs of the same rows', rows, verdict: 'INFO', notes, seconds: (performance.now() - started) / 1000 };
   } finally {
-    storage.close();
+    await storage.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -9,6 +9,7 @@ import type { EncryptedImageStore } from './encrypted-images.js';
 import type { CampaignStore } from './campaigns.js';
 import type { InventoryStore } from './inventory.js';
 import type { ManifestIntake, ManifestStore } from './manifests.js';
+import type { OperatorTokenStore } from './operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from './vehicle-metadata.js';
 
 /** The store's areas; inside a unit of work, the same areas bound to its transaction. */
@@ -38,4 +39,13 @@ export interface DirectorStore extends DirectorTransaction {
    * nest: the transaction is held from start to end.
    */
   unitOfWork<T>(work: (tx: DirectorTransaction) => Promise<T>): Promise<T>;
+}
+
+/**
+ * What the Director server holds (server.ts, open-store.ts): the store its services use, the
+ * operator tokens its API checks and its host commands manage, and the connection to close.
+ */
+export interface DirectorStorage extends DirectorStore, OperatorTokenStore {
+  /** Ends the connection (a pool's, on a network database); nothing may use the storage after. */
+  close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 // Operator tokens (docs/threat-model.md HR-10): managed on the Director host by `uptane director
-// operator`, looked up by the operator API's bearer check. Synchronous for now, like the token
-// check (shared/server/token-auth.ts) and the token CLI (shared/cli/token-cli.ts) that the Image
-// repository shares.
+// operator`, looked up by the operator API's bearer check (shared/server/token-auth.ts). Every
+// operation is a promise, as a network database (PostgreSQL) answers, like the Image repository's
+// uploader tokens (image-repo/store/uploader-tokens.ts).
 import type { StoredTokenState } from '../../shared/server/access-tokens.js';
 
 export type OperatorScope = 'read' | 'operator' | 'admin';
@@ -19,15 +19,15 @@ export interface OperatorTokenStore {
    * revoking by name ends their access. Without options the token is admin and never expires (test
    * fixtures, the demo); `uptane director operator add` always passes both.
    */
-  addOperator(name: string, token: string, now: Date, options?: { scope?: OperatorScope; expiresAt?: Date | null }): string;
+  addOperator(name: string, token: string, now: Date, options?: { scope?: OperatorScope; expiresAt?: Date | null }): Promise<string>;
   /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
-  operatorToken(token: string): OperatorTokenRecord | undefined;
+  operatorToken(token: string): Promise<OperatorTokenRecord | undefined>;
   /** Every operator token, revoked and expired ones included, oldest first. */
-  operatorTokens(): OperatorTokenRecord[];
+  operatorTokens(): Promise<OperatorTokenRecord[]>;
   /** Revokes one token; false when there is no such token or it was already revoked. */
-  revokeOperatorToken(tokenId: string, now: Date): boolean;
+  revokeOperatorToken(tokenId: string, now: Date): Promise<boolean>;
   /** Revokes every token of operator `name`; the token ids revoked (none: no such operator). */
-  removeOperator(name: string, now: Date): string[];
+  removeOperator(name: string, now: Date): Promise<string[]>;
   /** Audits a token change made on the host (actor `cli`), in the same log as the services'. */
-  audit(actor: string, action: string, details: unknown, now: Date): void;
+  audit(actor: string, action: string, details: unknown, now: Date): Promise<void>;
 }

@@ -18,9 +18,9 @@ export interface DataDirArgs {
 }
 export type WithDataDir = <T>(yargs: Argv<T>) => Argv<T & DataDirArgs>;
 
-// The stores behind these commands may answer now or by promise (a network database): each is awaited.
+// The stores behind these commands answer by promise, as a network database does.
 interface Closable {
-  close(): void | Promise<void>;
+  close(): Promise<void>;
 }
 
 /**
@@ -30,12 +30,12 @@ interface Closable {
 export function existingDatabase<S extends Closable>(
   file: string,
   missing: (dir: string) => string,
-  open: (dir: string) => S,
-): <T>(dataDir: string, fn: (storage: S) => T | Promise<T>) => Promise<T> {
+  open: (dir: string) => S | Promise<S>,
+): <T>(dataDir: string, fn: (storage: S) => Promise<T>) => Promise<T> {
   return async (dataDir, fn) => {
     const dir = resolve(dataDir);
     if (!existsSync(join(dir, file))) throw new Error(missing(dir));
-    const storage = open(dir);
+    const storage = await open(dir);
     try {
       return await fn(storage);
     } finally {
@@ -50,11 +50,11 @@ export interface TokenGroup<S extends Closable, R extends StoredTokenState> {
   /** The group after `uptane`, e.g. `director operator`. */
   readonly group: string;
   /** Runs `fn` on the data folder's database, which must exist already (see existingDatabase). */
-  readonly withExisting: <T>(dataDir: string, fn: (storage: S) => T | Promise<T>) => Promise<T>;
+  readonly withExisting: <T>(dataDir: string, fn: (storage: S) => Promise<T>) => Promise<T>;
   /** Every token, revoked and expired ones included, oldest first. */
-  readonly tokens: (storage: S) => R[] | Promise<R[]>;
+  readonly tokens: (storage: S) => Promise<R[]>;
   /** Revokes one token; false when it was already revoked. */
-  readonly revoke: (storage: S, tokenId: string, now: Date) => boolean | Promise<boolean>;
+  readonly revoke: (storage: S, tokenId: string, now: Date) => Promise<boolean>;
 }
 
 const HOLDER_NAME = /^[A-Za-z0-9._@-]{1,64}$/;
@@ -85,13 +85,13 @@ export interface AddTokenSpec<S extends Closable, A extends AddTokenArgs, G exte
   readonly check?: (argv: A) => void;
   readonly grant: (argv: A) => G;
   /** Opens (making it if need be) the data folder's database. */
-  readonly open: (dataDir: string) => S;
-  /** Stores the token; returns its id, or throws ConflictError while `name` holds an active token. */
-  readonly add: (storage: S, name: string, token: string, now: Date, grant: G, expiresAt: Date | null) => string | Promise<string>;
+  readonly open: (dataDir: string) => S | Promise<S>;
+  /** Stores the token; returns its id, or rejects with ConflictError while `name` holds an active token. */
+  readonly add: (storage: S, name: string, token: string, now: Date, grant: G, expiresAt: Date | null) => Promise<string>;
   /** The grant for a person, on standard error after `token id X for NAME: `. */
   readonly summary: (grant: G) => string;
   /** Records the new token (as printed by --json, without the token) once stored. */
-  readonly recorded?: (storage: S, record: Record<string, unknown>, now: Date) => void | Promise<void>;
+  readonly recorded?: (storage: S, record: Record<string, unknown>, now: Date) => Promise<void>;
 }
 
 /** `add <name>`: a new token, printed once on standard output (only its SHA-256 is stored). */
@@ -122,7 +122,7 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
       const now = systemClock.now();
       const expiresAt = parseExpiry(argv.expires, now);
       const grant = spec.grant(argv);
-      const storage = spec.open(argv.dataDir);
+      const storage = await spec.open(argv.dataDir);
       try {
         const token = newToken();
         let tokenId: string;
@@ -204,7 +204,7 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
   io: CliEnvironment,
   withDataDir: WithDataDir,
   tokens: TokenGroup<S, R>,
-  spec: { readonly json: boolean; readonly recorded?: (storage: S, token: R, now: Date) => void | Promise<void> },
+  spec: { readonly json: boolean; readonly recorded?: (storage: S, token: R, now: Date) => Promise<void> },
 ): CommandModule<object, RevokeArgs> {
   const { kind, group } = tokens;
   return {

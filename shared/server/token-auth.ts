@@ -18,7 +18,7 @@ export interface TokenAuthContext {
 export interface BearerAuthOptions<T extends StoredTokenState> extends TokenAuthContext {
   readonly kind: 'operator' | 'uploader';
   /** The stored token a presented token hashes to, or undefined (from a token store, maybe over the network). */
-  readonly lookup: (token: string) => Promise<T | undefined> | T | undefined;
+  readonly lookup: (token: string) => Promise<T | undefined>;
   /** Refusal message for a missing or unknown token. */
   readonly unknownMessage: string;
   /** How to get a new token, for expired and revoked ones. */

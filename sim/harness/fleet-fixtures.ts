@@ -143,7 +143,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
 
   const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle };
   let director = await startDirector(directorOptions);
-  director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
+  await director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
   const directorOnline = director.services.root.onlineKeysJson();
   const directorRoot = serializeMetadata(
     signMetadata(

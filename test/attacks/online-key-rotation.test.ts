@@ -194,7 +194,7 @@ describe('B16 only the admin right may start a rotation', () => {
   });
 
   it('Director: an operator token below admin gets 403, and no key is made', async () => {
-    repos.director.storage.addOperator('campaigns', 'operator-scope-token', clock.now(), { scope: 'operator' });
+    await repos.director.storage.addOperator('campaigns', 'operator-scope-token', clock.now(), { scope: 'operator' });
     const refused = await directorRotate({}, 'operator-scope-token');
     expect(refused).toMatchObject({ status: 403, json: { error: { code: 'insufficient_scope' } } });
     expect(existsSync(join(repos.dataDir, 'director', 'keys', 'pending'))).toBe(false);

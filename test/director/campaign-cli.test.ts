@@ -11,6 +11,7 @@ import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { signEnvelope } from '../../shared/uptane/manifest.js';
 import { runCli, type CliResult } from '../support/cli-runner.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 const ECM_V2: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
@@ -178,7 +179,7 @@ describe('uptane director campaign', () => {
       { share: 0.5, minSoakMs: 3_600_000, successThreshold: 0.8 },
       { share: 1, startAfterMs: 86_400_000, minSoakMs: 3_600_000, successThreshold: 0.8 },
     ]);
-    const stored = repos.director.storage.db.prepare('SELECT spec FROM campaigns WHERE name = ?').get('cmpa-ecm2') as { spec: string };
+    const stored = sqliteOf(repos.director.storage).db.prepare('SELECT spec FROM campaigns WHERE name = ?').get('cmpa-ecm2') as { spec: string };
     expect(JSON.parse(stored.spec)).toMatchObject({ halt: { maxFailureRate: 0.6, minSample: 3 }, includeNewVehicles: false, maintenanceWindow: { startHour: 1, endHour: 5 } });
 
     const started = await ok('director', 'campaign', 'start', 'cmpa-ecm2');
@@ -273,7 +274,7 @@ describe('uptane director campaign', () => {
     expect(lines).toContainEqual(expect.stringMatching(/^ {2}8\s+100%, after 7d$/));
     const status = await statusJson('cmpc-world');
     expect(status.stages.map((s) => s.share)).toEqual([0.001, 0.011, 0.111, 0.311, 0.511, 0.711, 0.911, 1]);
-    const stored = repos.director.storage.db.prepare('SELECT spec FROM campaigns WHERE name = ?').get('cmpc-world') as { spec: string };
+    const stored = sqliteOf(repos.director.storage).db.prepare('SELECT spec FROM campaigns WHERE name = ?').get('cmpc-world') as { spec: string };
     expect(JSON.parse(stored.spec)).toMatchObject({ halt: { maxFailures: 50, onAttack: false } });
 
     const ramp = JSON.parse(await ok('director', 'campaign', 'create', 'cmpc-ramp', '--group', 'cmpc-all', '--image', `ecm-x1=${ECM_V3.name}`, '--ramp', 'first=1%,factor=4', '--soak', '2h', '--json')) as Status;

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
 import { GroupCommit } from '../../director-repo/store/sqlite/group-commit.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 describe('GroupCommit on a real database file', () => {
@@ -140,7 +141,7 @@ describe('the Director with group commit', () => {
     await send(car.manifest({ [car.primary.serial]: car.report(car.primary), [ecm.serial]: car.report(ecm, { attacks: [{ code: 'rollback', message: 'replayed targets' }] }) }));
     await expect(send(car.manifest({ [car.primary.serial]: car.report(car.primary) }))).rejects.toMatchObject({ code: 'manifest_inventory' });
 
-    const db = repos.director.storage.db;
+    const { db } = sqliteOf(repos.director.storage);
     const rows = db.prepare('SELECT accepted, body IS NOT NULL AS kept FROM manifests WHERE vin = ? ORDER BY id').all(car.vin) as Array<{ accepted: number; kept: number }>;
     // 122 accepted recorded, pruned in steps of 20 once 120 are held: 102 left, the newest.
     expect(rows).toHaveLength(102);

@@ -32,8 +32,8 @@ beforeEach(async () => {
   expect(await versions()).toEqual({ targets: 1, snapshot: 1, timestamp: 1 }); // now remembered
 });
 
-afterEach(() => {
-  storage.close();
+afterEach(async () => {
+  await storage.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -52,7 +52,7 @@ beforeEach(async () => {
   repos = await startRepositories(clock, 'root-workspace', { expires: formatExpires(new Date(clock.now().getTime() + YEAR_MS)) });
   // A Director of its own, with no root yet: the one startRepositories made already has one.
   director = await startDirector({ dataDir: join(repos.dataDir, 'fresh-director'), imageRepoUrl: repos.image.url, imageRootFile: join(repos.dataDir, 'image-root.json'), clock });
-  director.storage.addOperator('release-engineer', TOKEN, clock.now());
+  await director.storage.addOperator('release-engineer', TOKEN, clock.now());
   dir = mkdtempSync(join(tmpdir(), 'uptane-director-ws-'));
   for (const name of ['root-1', 'root-2']) await ok('keys', 'generate', `${name}.pem`, '--public-out', `${name}.pub.json`);
 }, 120_000);

@@ -25,30 +25,30 @@ const MODE = process.env.FUZZ_MODE === 'survey' ? 'survey' : 'stop';
 /** A file to append one line per request to (route, status, the start of the answer's body): how deep a run goes. */
 const LOG = process.env.FUZZ_LOG;
 
-const TABLES: Record<ServerName, () => string[]> = { image: imageRouteTable, director: directorRouteTable };
+const TABLES: Record<ServerName, () => string[] | Promise<string[]>> = { image: imageRouteTable, director: directorRouteTable };
 
 describe('route table: the fuzzer knows every route', () => {
   for (const server of ['image', 'director'] as const) {
-    it(`every ${server} route has a generator (add one to test/fuzz/generators.ts for a new route)`, () => {
-      const routes = TABLES[server]();
+    it(`every ${server} route has a generator (add one to test/fuzz/generators.ts for a new route)`, async () => {
+      const routes = await TABLES[server]();
       expect(routes.length).toBeGreaterThan(3);
       expect(routes.filter((route) => GENERATORS[server][route] === undefined)).toEqual([]);
     });
 
-    it(`every ${server} generator still has its route (a removed route leaves none behind)`, () => {
-      const routes = new Set(TABLES[server]());
+    it(`every ${server} generator still has its route (a removed route leaves none behind)`, async () => {
+      const routes = new Set(await TABLES[server]());
       expect(Object.keys(GENERATORS[server]).filter((route) => !routes.has(route))).toEqual([]);
     });
 
-    it(`the ${server} server answers each route in one place, before express or in it`, () => {
-      const routes = TABLES[server]();
+    it(`the ${server} server answers each route in one place, before express or in it`, async () => {
+      const routes = await TABLES[server]();
       expect(routes.filter((route, i) => routes.indexOf(route) !== i)).toEqual([]);
     });
   }
 });
 
-function arbitraryFor(server: ServerName): fc.Arbitrary<FuzzRequest> {
-  const routes = TABLES[server]();
+async function arbitraryFor(server: ServerName): Promise<fc.Arbitrary<FuzzRequest>> {
+  const routes = await TABLES[server]();
   const missing = routes.filter((route) => GENERATORS[server][route] === undefined);
   if (missing.length > 0) throw new Error(`no generator for ${missing.join(', ')} (test/fuzz/generators.ts)`);
   return fc.oneof(
@@ -84,7 +84,7 @@ async function fuzz(server: ServerName): Promise<void> {
   /** route -> status -> requests: how deep the run went (printed with the summary). */
   const reached = new Map<string, Map<number, number>>();
   const forbidden = forbiddenStrings(servers.dir);
-  const property = fc.asyncProperty(arbitraryFor(server), async (req) => {
+  const property = fc.asyncProperty(await arbitraryFor(server), async (req) => {
     runIndex++;
     await servers.ensureAlive();
     if (warmNeeded) {

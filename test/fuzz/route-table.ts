@@ -71,17 +71,17 @@ export function imageRouteTable(): RouteKey[] {
 }
 
 /** The Director's routes (campaign routes mounted, as `director serve` does). */
-export function directorRouteTable(): RouteKey[] {
+export async function directorRouteTable(): Promise<RouteKey[]> {
   const dir = mkdtempSync(join(tmpdir(), 'uptane-fuzz-routes-'));
   try {
     // The route table needs no Image repository: nothing here is asked of the catalog.
     const images = {} as ImageCatalog;
-    const { services, storage } = openDirector({ dataDir: dir, imageRepoUrl: 'http://127.0.0.1:9', images });
+    const { services, storage } = await openDirector({ dataDir: dir, imageRepoUrl: 'http://127.0.0.1:9', images });
     try {
       const app = createDirectorApp({ services, storage }) as unknown as { router: { stack: RouterLayer[] } };
       return [...vehicleFastRoutes({ services }).map(routeKey), ...expressRoutes(app.router.stack)];
     } finally {
-      storage.close();
+      await storage.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

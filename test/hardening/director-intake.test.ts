@@ -16,6 +16,7 @@ import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { startDirector } from '../../director-repo/server.js';
 import { REFUSED_MANIFEST_EXCERPT_BYTES, REFUSED_MANIFEST_HISTORY } from '../../director-repo/store/manifests.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 /** The Director's body limit (director-repo/server.ts). */
@@ -209,7 +210,7 @@ describe('a client that disconnects mid-body (docs/threat-model.md HR-3)', () =>
       const car = new TestVehicle('INTAKE-GONE1', [{ serial: 'INTAKE-GONE1-tcu', hardwareId: 'tcu-a', primary: true }], clock);
       vehicles.push(car);
       await director.services.inventory.registerVehicle(car.registration(), 'test');
-      director.storage.addOperator('intake-operator', 'intake-operator-token', clock.now());
+      await director.storage.addOperator('intake-operator', 'intake-operator-token', clock.now());
       const { port } = new URL(director.url);
       const leaveMidBody = (head: string) => {
         const socket = connect(Number(port), '127.0.0.1');
@@ -243,7 +244,7 @@ describe('refused manifests (docs/threat-model.md HR-4)', () => {
   it("125 refused junk manifests under a session token keep the vehicle's accepted history and lastManifestAt, and the database small", async () => {
     const car = await registered('INTAKE-HISTORY1');
     for (let i = 0; i < 5; i++) expect((await car.sendManifest(repos.director.url, car.manifest())).status).toBe(200);
-    const storage = repos.director.storage;
+    const storage = sqliteOf(repos.director.storage);
     const view = async () => (await repos.operator('GET', `/api/v1/vehicles/${car.vin}`)).json as { lastManifestAt: string | null; manifests: Array<Record<string, unknown>> };
     const before = await view();
     expect(before.lastManifestAt).not.toBeNull();

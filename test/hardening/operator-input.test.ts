@@ -3,6 +3,7 @@
 // stored before the bounds existed still lists (docs/threat-model.md HR-7, HR-9b, HR-9c, HR-9d).
 import { FixedClock } from '../../shared/core/clock.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 const ECM: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
@@ -92,7 +93,7 @@ describe('dynamic groups (HR-9b)', () => {
     const terms = Object.fromEntries([['model', 'opin'], ...many(1099, (i) => [`a${i}`, 'x'] as const)]);
     await stored.insertGroup('opin-legacy-huge', 'dynamic', { attributes: terms }, 'legacy', clock.now());
     await stored.insertGroup('opin-legacy-wide', 'dynamic', { attributes: Object.fromEntries([['model', 'opin'], ...many(40, (i) => [`b${i}`, 'y'] as const)]) }, 'legacy', clock.now());
-    repos.director.storage.db.prepare("INSERT INTO vehicle_groups (name, kind, filter, created_at, created_by) VALUES ('opin-legacy-broken', 'dynamic', '{not json', ?, 'legacy')").run(clock.now().toISOString());
+    sqliteOf(repos.director.storage).db.prepare("INSERT INTO vehicle_groups (name, kind, filter, created_at, created_by) VALUES ('opin-legacy-broken', 'dynamic', '{not json', ?, 'legacy')").run(clock.now().toISOString());
     try {
       const listed = await repos.operator('GET', '/api/v1/groups');
       expect(listed.status).toBe(200);
@@ -108,7 +109,7 @@ describe('dynamic groups (HR-9b)', () => {
       expect((broken.json.error as { code: string }).code).toBe('repository_state');
       expect(await ok('GET', '/api/v1/groups/opin-legacy-huge')).toEqual({ name: 'opin-legacy-huge', members: [] });
     } finally {
-      repos.director.storage.db.prepare("DELETE FROM vehicle_groups WHERE name LIKE 'opin-legacy-%'").run();
+      sqliteOf(repos.director.storage).db.prepare("DELETE FROM vehicle_groups WHERE name LIKE 'opin-legacy-%'").run();
     }
   });
 });

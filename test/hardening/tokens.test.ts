@@ -20,7 +20,7 @@ import { openDatabase } from '../../shared/server/sqlite.js';
 import { createApp } from '../../director-repo/app.js';
 import { OPERATOR_ROUTE_SCOPES } from '../../director-repo/operator-auth.js';
 import { openDirector, startDirector, type RunningDirector } from '../../director-repo/server.js';
-import type { SqliteDirectorStore as DirectorStorage } from '../../director-repo/store/sqlite/director-store.js';
+import type { OperatorTokenStore } from '../../director-repo/store/operator-tokens.js';
 import { MIGRATIONS as DIRECTOR_MIGRATIONS } from '../../director-repo/store/sqlite/schema.js';
 import { MIGRATIONS as IMAGE_MIGRATIONS, SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
 import { runCli } from '../support/cli-runner.js';
@@ -63,17 +63,17 @@ const code = (answer: Answer) => (answer.json.error as { code?: string } | undef
 const message = (answer: Answer) => (answer.json.error as { message?: string } | undefined)?.message ?? '';
 
 /** A new operator token on `storage`; its token and id. */
-function operatorToken(storage: DirectorStorage, name: string, options: Parameters<DirectorStorage['addOperator']>[3]): { token: string; id: string } {
+async function operatorToken(storage: OperatorTokenStore, name: string, options: Parameters<OperatorTokenStore['addOperator']>[3]): Promise<{ token: string; id: string }> {
   const token = newToken();
-  return { token, id: storage.addOperator(name, token, clock.now(), options) };
+  return { token, id: await storage.addOperator(name, token, clock.now(), options) };
 }
 
 const registration = (vin: string) =>
   JSON.stringify({ vin, ecus: [{ serial: `${vin}-tcu`, hardwareId: 'tcu-a', publicKey: PrivateKey.fromLabel(`tokens/${vin}`).publicKey.tuf.keyval.public, primary: true }] });
 
 describe('Director operator tokens', () => {
-  it('every /api/v1 route has a declared scope, and the table names no route that does not exist', () => {
-    const { services, storage } = openDirector({ dataDir: join(dir, 'route-table'), imageRepoUrl: repos.image.url, imageRootFile, clock });
+  it('every /api/v1 route has a declared scope, and the table names no route that does not exist', async () => {
+    const { services, storage } = await openDirector({ dataDir: join(dir, 'route-table'), imageRepoUrl: repos.image.url, imageRootFile, clock });
     try {
       const app = createApp({ services, storage });
       type Layer = { route?: { path: string; methods: Record<string, boolean> }; handle?: { stack?: Layer[] }; rawPath?: unknown };
@@ -91,12 +91,12 @@ describe('Director operator tokens', () => {
       expect(routes.length).toBeGreaterThan(10);
       expect([...new Set(routes)].sort()).toEqual(Object.keys(OPERATOR_ROUTE_SCOPES).sort());
     } finally {
-      storage.close();
+      await storage.close();
     }
   });
 
   it('a read token sees every read route and is refused every write route with 403 insufficient_scope, changing nothing', async () => {
-    const read = operatorToken(director.storage, 'dashboard', { scope: 'read', expiresAt: new Date(clock.now().getTime() + 3_600_000) });
+    const read = await operatorToken(director.storage, 'dashboard', { scope: 'read', expiresAt: new Date(clock.now().getTime() + 3_600_000) });
     const vehiclesBefore = await director.storage.inventory.countVehicles();
     for (const [route, scope] of Object.entries(OPERATOR_ROUTE_SCOPES)) {
       const [method, pattern] = route.split(' ') as [string, string];
@@ -112,14 +112,14 @@ describe('Director operator tokens', () => {
     }
     expect(await director.storage.inventory.countVehicles()).toBe(vehiclesBefore);
     // operator may register and assign, but publishing the Director root takes admin.
-    const op = operatorToken(director.storage, 'alice', { scope: 'operator', expiresAt: null });
+    const op = await operatorToken(director.storage, 'alice', { scope: 'operator', expiresAt: null });
     const root = await call(director.url, 'PUT', '/api/v1/metadata/root', op.token, repos.directorRoot);
     expect({ status: root.status, code: code(root) }).toEqual({ status: 403, code: 'insufficient_scope' });
     expect((await call(director.url, 'POST', '/api/v1/vehicles', op.token, registration('OPER0001'))).status).toBe(201);
   });
 
   it('an expired token gets 401 token_expired, judged by the injectable clock', async () => {
-    const { token, id } = operatorToken(director.storage, 'temp-contractor', { scope: 'read', expiresAt: new Date(clock.now().getTime() + 60 * 60_000) });
+    const { token, id } = await operatorToken(director.storage, 'temp-contractor', { scope: 'read', expiresAt: new Date(clock.now().getTime() + 60 * 60_000) });
     expect((await call(director.url, 'GET', '/api/v1/vehicles', token)).status).toBe(200);
     clock.advance(60 * 60_000);
     const expired = await call(director.url, 'GET', '/api/v1/vehicles', token);
@@ -129,17 +129,17 @@ describe('Director operator tokens', () => {
   });
 
   it('a revoked token is refused on the very next request with 401 token_revoked', async () => {
-    const { token, id } = operatorToken(director.storage, 'leaver', { scope: 'operator', expiresAt: null });
+    const { token, id } = await operatorToken(director.storage, 'leaver', { scope: 'operator', expiresAt: null });
     expect((await call(director.url, 'GET', '/api/v1/vehicles', token)).status).toBe(200);
-    expect(director.storage.revokeOperatorToken(id, clock.now())).toBe(true);
+    expect(await director.storage.revokeOperatorToken(id, clock.now())).toBe(true);
     const revoked = await call(director.url, 'GET', '/api/v1/vehicles', token);
     expect({ status: revoked.status, code: code(revoked) }).toEqual({ status: 401, code: 'token_revoked' });
     expect(message(revoked)).toContain(`operator token ${id} (leaver) was revoked at`);
   });
 
   it('the audit log says who did what with which token id, refusals included', async () => {
-    const op = operatorToken(director.storage, 'bob', { scope: 'operator', expiresAt: null });
-    const read = operatorToken(director.storage, 'carol', { scope: 'read', expiresAt: null });
+    const op = await operatorToken(director.storage, 'bob', { scope: 'operator', expiresAt: null });
+    const read = await operatorToken(director.storage, 'carol', { scope: 'read', expiresAt: null });
     expect((await call(director.url, 'POST', '/api/v1/vehicles', op.token, registration('AUDIT001'))).status).toBe(201);
     expect((await call(director.url, 'POST', '/api/v1/vehicles', read.token, registration('AUDIT002'))).status).toBe(403);
     const entries = await director.storage.auditLog.entries(10);
@@ -163,7 +163,7 @@ describe('failed authentication', () => {
       authThrottle: { burst: 3, refillPerSecond: 0.5 },
     });
     try {
-      const good = operatorToken(limited.storage, 'alice', { scope: 'read', expiresAt: null });
+      const good = await operatorToken(limited.storage, 'alice', { scope: 'read', expiresAt: null });
       const guesses = Array.from({ length: 3 }, () => newToken());
       for (const guess of guesses) expect(code(await call(limited.url, 'GET', '/api/v1/vehicles', guess))).toBe('unauthorized');
       const refused = await call(limited.url, 'GET', '/api/v1/vehicles', newToken());
@@ -263,7 +263,7 @@ describe('schema migration of tokens made before HR-10', () => {
     const startedAt = Date.now();
     const upgraded = await startDirector({ dataDir, imageRepoUrl: repos.image.url, imageRootFile });
     try {
-      const stored = upgraded.storage.operatorToken(token)!;
+      const stored = (await upgraded.storage.operatorToken(token))!;
       expect(stored).toMatchObject({ tokenId: tokenIdOf(token), name: 'old-admin', scope: 'admin', revokedAt: null });
       const expires = Date.parse(stored.expiresAt!);
       expect(expires).toBeGreaterThanOrEqual(startedAt + ninetyDays - 1000);

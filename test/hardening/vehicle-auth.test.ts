@@ -13,6 +13,7 @@ import { clockOffsetFromRefusal, NonceCache, signVehicleRequest, VEHICLE_AUTH_SC
 import { authScheme, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { registeredVehicle } from '../support/registered-vehicle.js';
+import { sqliteOf } from '../../sim/harness/sqlite-storage.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
 let clock: FixedClock;
@@ -121,7 +122,7 @@ describe('HR-9a: a signed request header accepted before a restart is refused af
     expect((await fetch(`${repos.director.url}/vehicle/metadata/timestamp.json`, { headers: { authorization: metadataHeader } })).status).toBe(200);
 
     // The mark was written without an fsync of its own; every other commit still has one.
-    expect(repos.director.storage.db.pragma('synchronous', { simple: true })).toBe(2);
+    expect(sqliteOf(repos.director.storage).db.pragma('synchronous', { simple: true })).toBe(2);
     await repos.restartDirector(); // the fixture's clock moves on by a second, as a restart takes time
     const url = repos.director.url;
     for (const [method, path, header] of [

@@ -160,7 +160,7 @@ export async function startTlsScene(options: TlsSceneOptions): Promise<TlsScene>
     // The Director reads the Image repository through the relay too, over TLS with the CA.
     const director = await startDirector({ dataDir: join(dir, 'director'), imageRepoUrl: imageUrl, imageRootFile, imageRepoTls: clientTls, tls: serverTls });
     closers.push(() => director.close());
-    director.storage.addOperator('scene-operator', SCENE_OPERATOR_TOKEN, systemClock.now());
+    await director.storage.addOperator('scene-operator', SCENE_OPERATOR_TOKEN, systemClock.now());
     const sessionTokens: string[] = [];
     const authentication = director.services.authentication;
     const issue = authentication.issueSession.bind(authentication);

@@ -9,11 +9,11 @@ import type { SignedRequestMarks } from '../../../shared/uptane/vehicle-auth.js'
 import type { AssignmentStore } from '../assignments.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
-import type { DirectorStore, DirectorTransaction } from '../director-store.js';
+import type { DirectorStorage, DirectorTransaction } from '../director-store.js';
 import type { EncryptedImageStore } from '../encrypted-images.js';
 import type { InventoryStore } from '../inventory.js';
 import type { ManifestIntake, ManifestStore } from '../manifests.js';
-import type { OperatorScope, OperatorTokenRecord, OperatorTokenStore } from '../operator-tokens.js';
+import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { SqliteAssignments } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
@@ -73,7 +73,7 @@ class Tables {
   }
 }
 
-export class SqliteDirectorStore implements DirectorStore, OperatorTokenStore {
+export class SqliteDirectorStore implements DirectorStorage {
   /**
    * The connection, for SQLite-specific checks in tests and benchmarks only (pragmas, checkpoints,
    * rows written behind the store's back); the services never see it.
@@ -118,33 +118,35 @@ export class SqliteDirectorStore implements DirectorStore, OperatorTokenStore {
     return this.gate.unitOfWork(() => work(this.inside));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.db.close();
   }
 
   // Operator tokens, on the host ---------------------------------------------------------------
+  // Through the gate like the areas: a token written while a unit of work is open must not join (and
+  // roll back with) that unit's transaction.
 
-  addOperator(name: string, token: string, now: Date, options: { scope?: OperatorScope; expiresAt?: Date | null } = {}): string {
-    return this.operatorTable.add(name, token, now, [options.scope ?? 'admin'], options.expiresAt ?? null);
+  addOperator(name: string, token: string, now: Date, options: { scope?: OperatorScope; expiresAt?: Date | null } = {}): Promise<string> {
+    return this.gate.outside(() => this.operatorTable.add(name, token, now, [options.scope ?? 'admin'], options.expiresAt ?? null));
   }
 
-  operatorToken(token: string): OperatorTokenRecord | undefined {
-    return this.operatorTable.byToken(token);
+  operatorToken(token: string): Promise<OperatorTokenRecord | undefined> {
+    return this.gate.outside(() => this.operatorTable.byToken(token));
   }
 
-  operatorTokens(): OperatorTokenRecord[] {
-    return this.operatorTable.tokens();
+  operatorTokens(): Promise<OperatorTokenRecord[]> {
+    return this.gate.outside(() => this.operatorTable.tokens());
   }
 
-  revokeOperatorToken(tokenId: string, now: Date): boolean {
-    return this.operatorTable.revoke(tokenId, now);
+  revokeOperatorToken(tokenId: string, now: Date): Promise<boolean> {
+    return this.gate.outside(() => this.operatorTable.revoke(tokenId, now));
   }
 
-  removeOperator(name: string, now: Date): string[] {
-    return this.operatorTable.remove(name, now);
+  removeOperator(name: string, now: Date): Promise<string[]> {
+    return this.gate.outside(() => this.operatorTable.remove(name, now));
   }
 
-  audit(actor: string, action: string, details: unknown, now: Date): void {
-    this.tables.auditLog.record(actor, action, details, now);
+  audit(actor: string, action: string, details: unknown, now: Date): Promise<void> {
+    return this.auditLog.record(actor, action, details, now);
   }
 }
