@@ -15,6 +15,8 @@ import type { CliEnvironment } from './environment.js';
 
 export interface DataDirArgs {
   readonly dataDir: string;
+  /** --database, where the server's group adds it (a database outside the data folder: PostgreSQL). */
+  readonly database?: string | undefined;
 }
 export type WithDataDir = <T>(yargs: Argv<T>) => Argv<T & DataDirArgs>;
 
@@ -49,8 +51,8 @@ export interface TokenGroup<S extends Closable, R extends StoredTokenState> {
   readonly kind: 'operator' | 'uploader';
   /** The group after `uptane`, e.g. `director operator`. */
   readonly group: string;
-  /** Runs `fn` on the data folder's database, which must exist already (see existingDatabase). */
-  readonly withExisting: <T>(dataDir: string, fn: (storage: S) => Promise<T>) => Promise<T>;
+  /** Runs `fn` on the data folder's database (or the one --database names), which must exist already (see existingDatabase). */
+  readonly withExisting: <T>(dataDir: string, fn: (storage: S) => Promise<T>, database?: string) => Promise<T>;
   /** Every token, revoked and expired ones included, oldest first. */
   readonly tokens: (storage: S) => Promise<R[]>;
   /** Revokes one token; false when it was already revoked. */
@@ -84,8 +86,8 @@ export interface AddTokenSpec<S extends Closable, A extends AddTokenArgs, G exte
   /** Refuses bad server-specific arguments, after the name is checked and before anything is opened. */
   readonly check?: (argv: A) => void;
   readonly grant: (argv: A) => G;
-  /** Opens (making it if need be) the data folder's database. */
-  readonly open: (dataDir: string) => S | Promise<S>;
+  /** Opens (making it if need be) the data folder's database, or the one --database names. */
+  readonly open: (dataDir: string, database?: string) => S | Promise<S>;
   /** Stores the token; returns its id, or rejects with ConflictError while `name` holds an active token. */
   readonly add: (storage: S, name: string, token: string, now: Date, grant: G, expiresAt: Date | null) => Promise<string>;
   /** The grant for a person, on standard error after `token id X for NAME: `. */
@@ -122,7 +124,7 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
       const now = systemClock.now();
       const expiresAt = parseExpiry(argv.expires, now);
       const grant = spec.grant(argv);
-      const storage = await spec.open(argv.dataDir);
+      const storage = await spec.open(argv.dataDir, argv.database);
       try {
         const token = newToken();
         let tokenId: string;
@@ -187,7 +189,7 @@ export function listTokensCommand<S extends Closable, R extends StoredTokenState
           ]),
           `no ${tokens.kind} tokens yet: \`uptane ${tokens.group} add NAME\` makes one`,
         );
-      }),
+      }, argv.database),
   };
 }
 
@@ -227,7 +229,7 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
         await spec.recorded?.(storage, token, now);
         if (argv.json === true) printJson(io, { tokenId: argv.tokenId, name: token.name, revoked: true });
         else io.print(`revoked ${kind} token ${argv.tokenId} (${token.name}); it no longer works`);
-      });
+      }, argv.database);
     },
   };
 }
