@@ -1,0 +1,136 @@
+// The inventory on PostgreSQL: vehicles and ECUs (schema.ts). Same answers as ../sqlite/inventory.ts;
+// the batch read takes its VINs as one array parameter (= ANY($1)) rather than one query each, since
+// here every query crosses the network.
+import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import { chunks, groupInOrder, limitParam, num, numOrNull, run, type Queryable } from './sql.js';
+
+interface EcuRow {
+  serial: string;
+  vin: string;
+  hardware_id: string;
+  public_key: string;
+  keyid: string;
+  is_primary: boolean;
+  encryption_public_key: string | null;
+  last_counter: string | null;
+  installed_filename: string | null;
+  installed_length: string | null;
+  installed_hashes: string | null;
+  installed_release_counter: string | null;
+  reported_at: string | null;
+}
+
+type VehicleRow = { vin: string; attributes: string; registered_at: string };
+
+const ECU_COLUMNS = `serial, vin, hardware_id, public_key, keyid, is_primary, encryption_public_key, last_counter, installed_filename,
+  installed_length, installed_hashes, installed_release_counter, reported_at`;
+
+const toVehicle = (row: VehicleRow): VehicleRecord => ({ vin: row.vin, attributes: JSON.parse(row.attributes) as Record<string, string>, registeredAt: row.registered_at });
+
+function toEcu(row: EcuRow): EcuRecord {
+  return {
+    serial: row.serial,
+    vin: row.vin,
+    hardwareId: row.hardware_id,
+    publicKey: row.public_key,
+    keyid: row.keyid,
+    isPrimary: row.is_primary,
+    encryptionPublicKey: row.encryption_public_key,
+    lastCounter: numOrNull(row.last_counter),
+    installed:
+      row.installed_filename === null
+        ? null
+        : {
+            filename: row.installed_filename,
+            length: num(row.installed_length),
+            hashes: JSON.parse(row.installed_hashes!) as Record<string, string>,
+            releaseCounter: numOrNull(row.installed_release_counter),
+          },
+    reportedAt: row.reported_at,
+  };
+}
+
+export class PostgresInventory implements InventoryStore {
+  constructor(private readonly q: Queryable) {}
+
+  async vehicle(vin: string): Promise<VehicleRecord | undefined> {
+    const [row] = await run<VehicleRow>(this.q, 'SELECT vin, attributes, registered_at FROM vehicles WHERE vin = $1', [vin]);
+    return row === undefined ? undefined : toVehicle(row);
+  }
+
+  async insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): Promise<void> {
+    await run(this.q, 'INSERT INTO vehicles (vin, attributes, registered_at) VALUES ($1, $2, $3)', [vin, JSON.stringify(attributes), now.toISOString()]);
+  }
+
+  async listVehicles(afterVin: string, limit: number): Promise<VehicleRecord[]> {
+    const rows = await run<VehicleRow>(this.q, 'SELECT vin, attributes, registered_at FROM vehicles WHERE vin > $1 ORDER BY vin LIMIT $2', [afterVin, limitParam(limit)]);
+    return rows.map(toVehicle);
+  }
+
+  async countVehicles(): Promise<number> {
+    const [row] = await run<{ n: string }>(this.q, 'SELECT count(*) AS n FROM vehicles');
+    return num(row!.n);
+  }
+
+  /** Intake writes it (intake.ts), only when it changed; the InventoryStore interface only reads it. */
+  async setVehicleState(vin: string, state: string | null): Promise<void> {
+    await run(this.q, 'UPDATE vehicles SET last_state = $1::text WHERE vin = $2 AND last_state IS DISTINCT FROM $1::text', [state, vin]);
+  }
+
+  async vehicleState(vin: string): Promise<string | null> {
+    const [row] = await run<{ last_state: string | null }>(this.q, 'SELECT last_state FROM vehicles WHERE vin = $1', [vin]);
+    return row?.last_state ?? null;
+  }
+
+  async insertEcu(ecu: NewEcu, now: Date): Promise<void> {
+    await run(
+      this.q,
+      'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, encryption_public_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
+      [ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary, now.toISOString(), ecu.encryptionPublicKey ?? null],
+    );
+  }
+
+  async deleteEcu(serial: string): Promise<void> {
+    await run(this.q, 'DELETE FROM ecus WHERE serial = $1', [serial]);
+  }
+
+  async ecusOf(vin: string): Promise<EcuRecord[]> {
+    return (await run<EcuRow>(this.q, `SELECT ${ECU_COLUMNS} FROM ecus WHERE vin = $1 ORDER BY is_primary DESC, serial`, [vin])).map(toEcu);
+  }
+
+  async ecusOfVehicles(vins: readonly string[]): Promise<Map<string, EcuRecord[]>> {
+    const rows: EcuRecord[] = [];
+    for (const part of chunks([...new Set(vins)])) {
+      const found = await run<EcuRow>(this.q, `SELECT ${ECU_COLUMNS} FROM ecus WHERE vin = ANY($1::text[]) ORDER BY vin, is_primary DESC, serial`, [part]);
+      for (const row of found) rows.push(toEcu(row));
+    }
+    return groupInOrder(vins, rows, (ecu) => ecu.vin);
+  }
+
+  async ecu(serial: string): Promise<EcuRecord | undefined> {
+    return this.oneEcu('serial', serial);
+  }
+
+  async ecuByKeyid(keyid: string): Promise<EcuRecord | undefined> {
+    return this.oneEcu('keyid', keyid);
+  }
+
+  async ecuByEncryptionKey(encryptionPublicKey: string): Promise<EcuRecord | undefined> {
+    return this.oneEcu('encryption_public_key', encryptionPublicKey);
+  }
+
+  /** `column` is one of this class's constants, never input. */
+  private async oneEcu(column: 'serial' | 'keyid' | 'encryption_public_key', value: string): Promise<EcuRecord | undefined> {
+    const [row] = await run<EcuRow>(this.q, `SELECT ${ECU_COLUMNS} FROM ecus WHERE ${column} = $1`, [value]);
+    return row === undefined ? undefined : toEcu(row);
+  }
+
+  async recordEcuReport(serial: string, report: EcuReport, now: Date): Promise<void> {
+    await run(
+      this.q,
+      `UPDATE ecus SET last_counter = $1, installed_filename = $2, installed_length = $3, installed_hashes = $4,
+         installed_release_counter = $5, reported_at = $6 WHERE serial = $7`,
+      [report.counter, report.filename, report.length, JSON.stringify(report.hashes), report.releaseCounter, now.toISOString(), serial],
+    );
+  }
+}
