@@ -122,6 +122,11 @@ export class PostgresDatabase {
         throw this.translate(err);
       }
       let broken = false;
+      // The pool listens for a connection's death only while it is idle: checked out here, a
+      // terminated backend would emit 'error' with no listener and end the process. The failed
+      // statement rejects on its own; this marks the connection for the pool to drop.
+      const onError = () => (broken = true);
+      client.on('error', onError);
       try {
         await client.query(`BEGIN ISOLATION LEVEL ${isolation.toUpperCase()}`);
         const tx: Queryable = { query: async (text, params = []) => (await client.query(text, params as unknown[])).rows as never };
@@ -134,6 +139,7 @@ export class PostgresDatabase {
         if (state !== undefined && RETRY_SQLSTATES.has(state) && attempt < MAX_ATTEMPTS) continue;
         throw this.translate(err);
       } finally {
+        client.removeListener('error', onError);
         client.release(broken);
       }
     }
