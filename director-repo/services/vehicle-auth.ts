@@ -101,7 +101,7 @@ export class VehicleAuthentication {
     this.checkClientCertificate(request.clientCertificate, ecu.vin, ecu.serial);
     // The header names the body's digest: time, signature and nonce are all checked before any
     // byte of the body is read; the body must then be the one signed.
-    verifyVehicleRequestHeaders(claims, request, ecuPublicKey(ecu.publicKey), {
+    await verifyVehicleRequestHeaders(claims, request, ecuPublicKey(ecu.publicKey), {
       now: this.clock.now(),
       maxSkewMs: this.requestSkewMs,
       nonces: this.nonces,

@@ -28,9 +28,9 @@ export interface DirectorStore extends DirectorTransaction {
   /** Manifest intake: one unit of work per manifest, which the store may batch (sqlite/group-commit.ts). */
   readonly intake: ManifestIntake;
   /**
-   * Each primary ECU key's newest accepted signed-request time (docs/threat-model.md HR-9a). Still
-   * synchronous: NonceCache (shared/uptane/vehicle-auth.ts) reads and writes it while it judges a
-   * request.
+   * Each primary ECU key's newest accepted signed-request time (docs/threat-model.md HR-9a), read and
+   * written by NonceCache (shared/uptane/vehicle-auth.ts) while it judges a request, outside any
+   * unit of work: a mark is kept even when a unit running at the same time rolls back.
    */
   readonly signedRequestMarks: SignedRequestMarks;
   /**

@@ -72,13 +72,14 @@ export function parseVehicleAuth(header: string | undefined): VehicleAuthClaims 
 
 /**
  * Where the newest signed-request time accepted from each key outlives the process (the Director's
- * database), so that a restart forgets no replay protection (docs/threat-model.md HR-9a).
+ * database), so that a restart forgets no replay protection (docs/threat-model.md HR-9a). Promises,
+ * as a network database answers; NonceCache never asks twice at once for one key.
  */
 export interface SignedRequestMarks {
   /** The newest request time (ms since the epoch) accepted from `keyid`, or undefined if none. */
-  newest(keyid: string): number | undefined;
-  /** Makes `timeMs` the newest accepted from `keyid`; it survives the process once this returns. */
-  record(keyid: string, timeMs: number): void;
+  newest(keyid: string): Promise<number | undefined>;
+  /** Makes `timeMs` the newest accepted from `keyid` (never lowering it); it survives the process once this resolves. */
+  record(keyid: string, timeMs: number): Promise<void>;
 }
 
 export interface NonceCacheOptions {
@@ -120,6 +121,8 @@ interface KeyNonces {
 export class NonceCache {
   /** Per key, least recently used first (an entry moves to the end on each use). */
   private readonly keys = new Map<string, KeyNonces>();
+  /** Per key with a request being judged: the turn of the last one queued (see remember). */
+  private readonly turns = new Map<string, Promise<void>>();
   private readonly maxNoncesPerKey: number;
   private readonly marks: SignedRequestMarks | undefined;
 
@@ -129,12 +132,34 @@ export class NonceCache {
   }
 
   /**
-   * Records `nonce` of a request from `keyid` stamped `timeMs`, whose signature verified; throws
-   * AuthenticationError (and records nothing) for a replay or past the key's limit.
+   * Records `nonce` of a request from `keyid` stamped `timeMs`, whose signature verified; rejects
+   * with AuthenticationError (and records nothing) for a replay or past the key's limit.
+   *
+   * One key's requests are judged one after another, in arrival order, while other keys' go on: the
+   * marks are read and written between the check and the record, and two requests of one key must
+   * not interleave there. Otherwise the same nonce sent twice at once could pass twice, and a
+   * request could be accepted before the mark covering its time is stored (docs/threat-model.md
+   * HR-5, HR-9a).
    */
-  remember(keyid: string, nonce: string, timeMs: number, nowMs: number): void {
+  async remember(keyid: string, nonce: string, timeMs: number, nowMs: number): Promise<void> {
+    const previous = this.turns.get(keyid);
+    let done!: () => void;
+    const turn = new Promise<void>((resolve) => (done = resolve));
+    this.turns.set(keyid, turn);
+    try {
+      if (previous !== undefined) await previous;
+      await this.judge(keyid, nonce, timeMs, nowMs);
+    } finally {
+      done();
+      if (this.turns.get(keyid) === turn) this.turns.delete(keyid);
+    }
+  }
+
+  /** remember's check and record, run while the key's turn is held. */
+  private async judge(keyid: string, nonce: string, timeMs: number, nowMs: number): Promise<void> {
     this.forgetIdleKeys(nowMs);
-    const entry = this.entryFor(keyid);
+    const entry = this.keys.get(keyid) ?? (await this.loadEntry(keyid));
+    this.use(keyid, entry);
     for (const [seen, expiry] of entry.nonces) {
       if (expiry > nowMs) break;
       entry.nonces.delete(seen);
@@ -152,7 +177,11 @@ export class NonceCache {
     // Stored before the request is answered, and only when the time moves on: at most once a second
     // per key (times are whole seconds), however fast the key sends.
     if (timeMs > entry.stored) {
-      this.marks?.record(keyid, timeMs);
+      if (this.marks !== undefined) {
+        await this.marks.record(keyid, timeMs);
+        // Other keys' requests may have dropped this entry meanwhile (it was idle): it is in use again.
+        this.use(keyid, entry);
+      }
       entry.stored = timeMs;
     }
     // Kept for twice the window: a time accepted now is acceptable until window after it at most.
@@ -160,19 +189,18 @@ export class NonceCache {
     entry.nonces.set(nonce, entry.expiry);
   }
 
-  /** The key's entry, moved to the end of the use order; from the marks when the key is new here. */
-  private entryFor(keyid: string): KeyNonces {
-    let entry = this.keys.get(keyid);
-    if (entry !== undefined) {
-      this.keys.delete(keyid);
-    } else {
-      // Also when this process forgot an idle key: its last accepted time is then more than a
-      // window before any acceptable time, so the floor from the marks refuses nothing honest.
-      const newest = this.marks?.newest(keyid) ?? Number.NEGATIVE_INFINITY;
-      entry = { floor: newest, stored: newest, nonces: new Map(), expiry: 0 };
-    }
+  /** A key new here (or forgotten while idle) starts from its mark, if any. */
+  private async loadEntry(keyid: string): Promise<KeyNonces> {
+    // Also when this process forgot an idle key: its last accepted time is then more than a
+    // window before any acceptable time, so the floor from the marks refuses nothing honest.
+    const newest = (this.marks === undefined ? undefined : await this.marks.newest(keyid)) ?? Number.NEGATIVE_INFINITY;
+    return { floor: newest, stored: newest, nonces: new Map(), expiry: 0 };
+  }
+
+  /** Puts the key's entry at the end of the use order. */
+  private use(keyid: string, entry: KeyNonces): void {
+    this.keys.delete(keyid);
     this.keys.set(keyid, entry);
-    return entry;
   }
 
   /** Drops the entries of keys whose every nonce expired, least recently used first. */
@@ -187,22 +215,22 @@ export class NonceCache {
 /**
  * A signed request's headers, before its body is read: the time, the signature over the claimed
  * body digest, and the nonce (remembered from here on, so a request refused later for its body
- * cannot be replayed either). Throws AuthenticationError or ClockSkewError; checkVehicleRequestBody
- * then checks the body against the digest.
+ * cannot be replayed either). Rejects with AuthenticationError or ClockSkewError;
+ * checkVehicleRequestBody then checks the body against the digest.
  */
-export function verifyVehicleRequestHeaders(
+export async function verifyVehicleRequestHeaders(
   claims: VehicleAuthClaims,
   request: { method: string; path: string },
   key: PublicKey,
   options: { now: Date; maxSkewMs: number; nonces: NonceCache; backend: Ed25519Backend },
-): void {
+): Promise<void> {
   const time = checkVehicleRequestTime(claims, options.now, options.maxSkewMs);
   // A header of the other scheme would fail to verify anyway; saying why helps a misprovisioned primary.
   const expected = key.scheme === 'ed25519' ? VEHICLE_AUTH_SCHEME : VEHICLE_AUTH_SCHEME_ECDSA;
   if (claims.scheme !== expected) throw new AuthenticationError(`signed request uses ${claims.scheme}, but the registered primary key is ${key.scheme}: sign with ${expected}`);
   const payload = signedPayload(request, claims.time, claims.nonce, claims.digest);
   if (!key.verify(payload, claims.sig, options.backend)) throw new AuthenticationError('signed request does not verify with the registered primary key');
-  options.nonces.remember(claims.keyid, claims.nonce, time, options.now.getTime());
+  await options.nonces.remember(claims.keyid, claims.nonce, time, options.now.getTime());
 }
 
 /** The body of a signed request must be the one its signature names. */

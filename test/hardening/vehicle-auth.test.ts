@@ -9,6 +9,7 @@ import { startDirector, type RunningDirector } from '../../director-repo/server.
 import { FixedClock } from '../../shared/core/clock.js';
 import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
+import { AuthenticationError, StorageError } from '../../shared/core/errors.js';
 import { clockOffsetFromRefusal, NonceCache, signVehicleRequest, VEHICLE_AUTH_SCHEME, type SignedRequestMarks } from '../../shared/uptane/vehicle-auth.js';
 import { authScheme, startManifestRecorder, type ManifestRecorder } from '../support/attacker.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
@@ -112,6 +113,14 @@ describe('HR-5: one vehicle flooding signed requests cannot lock out another', (
 // ---------------------------------------------------------------------------------------------
 
 describe('HR-9a: a signed request header accepted before a restart is refused after it', () => {
+  it('the same header sent many times at once, by a key the Director has not seen since it started, opens one session', async () => {
+    const car = await registered('SAMENONCE1');
+    const header = car.authHeader('POST', '/vehicle/session');
+    const answers = await Promise.all(Array.from({ length: 6 }, () => call(repos.director.url, 'POST', '/vehicle/session', header)));
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 401, 401, 401, 401, 401]);
+    for (const refused of answers.filter((a) => a.status === 401)) expect(refused.json.error!.message).toMatch(/replayed/);
+  });
+
   it('refuses the very same headers after a restart on the same data folder; new ones pass', async () => {
     const car = await registered('RESTART1');
     const sessionHeader = car.authHeader('POST', '/vehicle/session');
@@ -251,36 +260,83 @@ describe('HR-9e: ECU keys that can never verify are refused at registration and 
 // ---------------------------------------------------------------------------------------------
 
 describe('the pieces on their own', () => {
-  /** Marks in memory, counting how often a key's mark was read (once per key the cache holds). */
+  /**
+   * Marks in memory, counting how often a key's mark was read (once per key the cache holds). Each
+   * answer comes a turn of the event loop later, as a database's would, and a write can be made to
+   * fail (the database gone).
+   */
   class MemoryMarks implements SignedRequestMarks {
     readonly marks = new Map<string, number>();
     readonly reads: string[] = [];
-    newest(keyid: string): number | undefined {
+    failWrites = false;
+    async newest(keyid: string): Promise<number | undefined> {
       this.reads.push(keyid);
+      await new Promise((resolve) => setImmediate(resolve));
       return this.marks.get(keyid);
     }
-    record(keyid: string, timeMs: number): void {
+    async record(keyid: string, timeMs: number): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.failWrites) throw new StorageError('the marks database is gone');
       this.marks.set(keyid, Math.max(timeMs, this.marks.get(keyid) ?? timeMs));
     }
   }
 
-  it('NonceCache drops a key once all its nonces expired (idle vehicles hold no memory), and its mark still refuses old times', () => {
-    const windowMs = 5 * 60_000;
+  const windowMs = 5 * 60_000;
+  const t0 = FIXTURE_NOW.getTime();
+
+  it('NonceCache drops a key once all its nonces expired (idle vehicles hold no memory), and its mark still refuses old times', async () => {
     const marks = new MemoryMarks();
     const cache = new NonceCache(windowMs, { marks, maxNoncesPerKey: 4 });
-    const t0 = FIXTURE_NOW.getTime();
-    cache.remember('key-a', 'n1', t0, t0);
-    cache.remember('key-a', 'n2', t0, t0);
+    await cache.remember('key-a', 'n1', t0, t0);
+    await cache.remember('key-a', 'n2', t0, t0);
     expect(marks.reads).toEqual(['key-a']);
     expect(marks.marks.get('key-a')).toBe(t0);
     // Another key's request after key-a's nonces expired drops key-a's entry...
     const later = t0 + 2 * windowMs + 2000;
-    cache.remember('key-b', 'n1', later, later);
+    await cache.remember('key-b', 'n1', later, later);
     // ...so key-a's next request reads its mark again, which refuses a time at or before it.
-    expect(() => cache.remember('key-a', 'n3', t0, later)).toThrow(/replayed/);
+    await expect(cache.remember('key-a', 'n3', t0, later)).rejects.toThrow(/replayed/);
     expect(marks.reads).toEqual(['key-a', 'key-b', 'key-a']);
-    cache.remember('key-a', 'n3', later, later);
+    await cache.remember('key-a', 'n3', later, later);
     expect(marks.marks.get('key-a')).toBe(later);
+  });
+
+  it('NonceCache accepts exactly one of the same nonce sent many times at once, the marks answering slowly (HR-5)', async () => {
+    for (const known of [false, true]) {
+      const marks = new MemoryMarks();
+      const cache = new NonceCache(windowMs, { marks });
+      // A key new to the cache (its mark read first) and one it holds already.
+      if (known) await cache.remember('key-a', 'earlier', t0 - 1000, t0);
+      const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => cache.remember('key-a', 'n1', t0, t0)));
+      expect({ known, accepted: outcomes.filter((o) => o.status === 'fulfilled').length }).toEqual({ known, accepted: 1 });
+      for (const outcome of outcomes.filter((o) => o.status === 'rejected')) expect((outcome as PromiseRejectedResult).reason).toBeInstanceOf(AuthenticationError);
+      expect(marks.reads).toEqual(['key-a']); // one read, however many requests came together
+    }
+  });
+
+  it('NonceCache accepts no request of a key before the mark covering its time is stored (HR-9a), and keeps other keys going', async () => {
+    const marks = new MemoryMarks();
+    const cache = new NonceCache(windowMs, { marks });
+    const order: string[] = [];
+    const settle = (name: string, done: Promise<void>) => done.then(() => order.push(`${name} accepted, mark ${marks.marks.get(name.split('/')[0]!) ?? 'none'}`));
+    await cache.remember('key-a', 'n0', t0 - 1000, t0);
+    // Two requests of key-a in a new second: the second needs no write of its own, but must not be
+    // accepted while the first's write is still on its way.
+    await Promise.all([settle('key-a/1', cache.remember('key-a', 'n1', t0, t0)), settle('key-a/2', cache.remember('key-a', 'n2', t0, t0)), settle('key-b/1', cache.remember('key-b', 'n1', t0, t0))]);
+    expect(order.filter((line) => line.startsWith('key-a'))).toEqual([`key-a/1 accepted, mark ${t0}`, `key-a/2 accepted, mark ${t0}`]);
+    expect(order).toContain(`key-b/1 accepted, mark ${t0}`);
+  });
+
+  it('NonceCache records nothing when the mark cannot be stored: the request is refused with the store\'s error, and its retry is judged anew', async () => {
+    const marks = new MemoryMarks();
+    const cache = new NonceCache(windowMs, { marks });
+    marks.failWrites = true;
+    await expect(cache.remember('key-a', 'n1', t0, t0)).rejects.toBeInstanceOf(StorageError);
+    expect(marks.marks.has('key-a')).toBe(false);
+    marks.failWrites = false;
+    await cache.remember('key-a', 'n1', t0, t0); // the nonce was not kept: the vehicle's retry passes
+    await expect(cache.remember('key-a', 'n1', t0, t0)).rejects.toThrow(/nonce already used/);
+    expect(marks.marks.get('key-a')).toBe(t0);
   });
 
   it('clockOffsetFromRefusal reads only a 401 clock_skew answer with a well-formed serverTime', () => {

@@ -110,7 +110,7 @@ export class SqliteDirectorStore implements DirectorStorage {
     } = this.tables.views(this.gate.outside));
     this.inside = this.tables.views(this.gate.inside);
     this.intake = new SqliteManifestIntake(this.db, this.tables);
-    this.signedRequestMarks = new SqliteSignedRequestMarks(this.db);
+    this.signedRequestMarks = new SqliteSignedRequestMarks(this.db, this.gate.outside);
     this.operatorTable = new TokenTable(this.db, 'operator', 'operator_tokens', ['scope'], toOperatorToken);
   }
 
