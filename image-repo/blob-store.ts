@@ -3,7 +3,7 @@
 // size limit, fsync'd, then renamed into place (docs/decisions.md Storage). An image is never held
 // whole.
 import { randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsyncDirectory } from '../shared/files/fs-atomic.js';
@@ -25,14 +25,22 @@ export class BlobStore {
 
   /**
    * Removes the temp files of uploads cut short by a crash (docs/threat-model.md HR-9f): a live
-   * upload is never renamed from a file that survived a restart. Only for the process that holds the
-   * data folder's lock, before it serves. Returns how many were removed.
+   * upload is never renamed from a file that survived a restart. Only before serving, by the process
+   * that holds the data folder's lock; or, where replicas share the folder, only files unmodified for
+   * `olderThanMs` (another replica's live upload keeps writing to its own; measured on the system
+   * clock, as the file times are). Returns how many were removed.
    */
-  removeStaleTempFiles(): number {
+  removeStaleTempFiles(olderThanMs = 0): number {
     let removed = 0;
     for (const name of readdirSync(this.tempDir)) {
       if (!name.endsWith('.tmp')) continue;
-      rmSync(join(this.tempDir, name), { force: true });
+      const path = join(this.tempDir, name);
+      if (olderThanMs > 0) {
+        const modified = statSync(path, { throwIfNoEntry: false })?.mtimeMs;
+        // Gone meanwhile (renamed into place by the replica that wrote it), or still being written.
+        if (modified === undefined || Date.now() - modified < olderThanMs) continue;
+      }
+      rmSync(path, { force: true });
       removed++;
     }
     return removed;

@@ -6,7 +6,9 @@ import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import { loadPublicKey } from '../shared/files/key-files.js';
 import type { ReadAccessMode } from './read-access.js';
+import { redactUrl } from '../shared/server/postgres.js';
 import { startImageServer } from './server.js';
+import { describeImageDatabase, parseImageDatabase } from './store/open.js';
 import { imageOnlineKeysCommand } from './online-keys-cli.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
@@ -23,7 +25,24 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
-interface ServeArgs extends DataDirArgs, ServeTlsArgs {
+interface DatabaseArgs {
+  readonly database?: string | undefined;
+}
+
+/** --database: SQLite in the data folder unless a PostgreSQL URL (or sqlite:PATH) is given; the password never shows in --help. */
+function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseArgs> {
+  const fromEnv = io.env.UPTANE_DATABASE_URL;
+  return yargs.option('database', {
+    type: 'string',
+    requiresArg: true,
+    default: fromEnv === undefined || fromEnv === '' ? undefined : fromEnv,
+    defaultDescription: fromEnv === undefined || fromEnv === '' ? '<data-dir>/image-repo.sqlite' : `${redactUrl(fromEnv)} (from UPTANE_DATABASE_URL)`,
+    describe:
+      'the database: postgres://USER@HOST:5432/DB (tables in schema `image`; ?schema=NAME for another), shared by replicas; or sqlite:PATH (relative: inside the data folder) (env UPTANE_DATABASE_URL)',
+  }) as unknown as Argv<T & DatabaseArgs>;
+}
+
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs {
   readonly port: number;
   readonly host: string;
   readonly readAccess: ReadAccessMode;
@@ -34,7 +53,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Image repository server (TUF metadata and images; upload API for release engineers)',
   builder: (yargs) =>
-    withServeTlsOptions(withDataDir(yargs, io), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)')
+    withServeTlsOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)')
       .option('port', { type: 'number', default: Number(io.env.UPTANE_IMAGE_PORT ?? 8081), describe: 'TCP port (env UPTANE_IMAGE_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_IMAGE_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_IMAGE_HOST)' })
       .example(
@@ -55,9 +74,14 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       })
       .example('$0 image serve --data-dir /var/lib/uptane/image --port 8081 --url-signing-key director-url.pub', 'serve vehicles the images their Director signs URLs for')
       .example('$0 image serve --read-access public', 'a repository meant to be public: anyone may read it')
+      .example(
+        'UPTANE_DATABASE_URL=postgres://uptane@db.example:5432/uptane $0 image serve --data-dir /mnt/shared/image',
+        'one of several replicas: the same database and the same (shared) data folder',
+      )
       .epilogue(
         'On first start the server creates its online timestamp and snapshot keys in <data-dir>/keys; GET /api/v1/online-keys (`uptane image online-keys`) shows them for the root metadata, and `uptane image online-keys rotate` replaces them through a new root (new keys wait in <data-dir>/keys/pending). The server refuses to start if any other key file is in that folder. ' +
-          'With --read-access credential (the default) a read needs a URL signed by the Director (its key from `uptane director url-signing-key --data-dir D > director-url.pub`, given here with --url-signing-key) or an uploader token; docs/signed-urls.md describes the format.',
+          'With --read-access credential (the default) a read needs a URL signed by the Director (its key from `uptane director url-signing-key --data-dir D > director-url.pub`, given here with --url-signing-key) or an uploader token; docs/signed-urls.md describes the format. ' +
+          'With --database postgres://..., several servers (replicas behind one address) may serve one repository: the metadata and the uploader tokens are in the database, but the images (<data-dir>/blobs) and the online keys (<data-dir>/keys) are files, so every replica must be given the same data folder on a shared file system; start one replica alone first (it makes the online keys), and rotate online keys with one replica running, restarting the others afterwards. Without --database (SQLite) one server holds the data folder alone.',
       ) as unknown as Argv<ServeArgs>,
   handler: async (argv) => {
     const tls = serveTlsConfig(argv, 'uptane image serve');
@@ -69,11 +93,13 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       log: io.print,
       tls,
       readAccess: { mode: argv.readAccess, urlSigningKeys },
+      database: argv.database,
     });
     const keys = server.repository.onlineKeys();
     io.print(`Image repository listening on ${server.url}`);
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${resolve(argv.dataDir)}`);
+    io.print(`database: ${describeImageDatabase(parseImageDatabase(resolve(argv.dataDir), argv.database))}`);
     io.print(`online timestamp key ${keys.timestamp.keyid}, snapshot key ${keys.snapshot.keyid}`);
     if (argv.readAccess === 'public') io.print('read access: public (anyone may read metadata and images)');
     else if (urlSigningKeys.length === 0) io.print('read access: credential, uploader tokens only (no --url-signing-key: vehicles cannot read until the Director\'s key is given)');
@@ -103,7 +129,7 @@ export const imageCommand = (io: CliEnvironment): CommandModule<object, object> 
       .command({
         command: 'uploader',
         describe: 'manage uploader tokens for the write API: add, list, revoke, remove',
-        builder: (y) => uploaderCommands(io, (a) => withDataDir(a, io))(y).demandCommand(1, 'name an uploader subcommand: add, list, revoke or remove'),
+        builder: (y) => uploaderCommands(io, (a) => withDatabase(withDataDir(a, io), io))(y).demandCommand(1, 'name an uploader subcommand: add, list, revoke or remove'),
         handler: () => undefined,
       })
       .demandCommand(1, 'name an image subcommand (serve, uploader, init, root, targets, sign, status, push, ...)'),

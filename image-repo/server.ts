@@ -16,7 +16,9 @@ import { StreamSlots } from '../shared/server/stream-slots.js';
 import { createHandler } from './app.js';
 import { BlobStore } from './blob-store.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
-import { IMAGE_ONLINE_ROLES, ImageRepository, type ImageRepoConfig } from './repository.js';
+import { IMAGE_ONLINE_ROLES, ImageRepository, type ImageOnlineRole, type ImageRepoConfig } from './repository.js';
+import { PublishConflictError } from './store/metadata.js';
+import { openImageRepoStorage, parseImageDatabase, SQLITE_FILE } from './store/open.js';
 import { SqliteImageRepoStorage } from './store/sqlite.js';
 import type { ImageRepoStorage } from './store/storage.js';
 import type { ReadAccessConfig } from './read-access.js';
@@ -50,6 +52,11 @@ export interface ImageServerOptions {
    * beside the new one (DEFAULT_KEY_HANDOVER_MS; docs/decisions.md "Online key rotation").
    */
   readonly keyHandoverMs?: number;
+  /**
+   * The database (store/open.ts): undefined for SQLite in the data folder, `sqlite:PATH`, or a
+   * postgres:// URL shared by replicas (which then share the data folder too: keys and blobs).
+   */
+  readonly database?: string;
 }
 
 export interface RunningImageServer {
@@ -68,16 +75,50 @@ export interface RunningImageServer {
 /** The subfolders of a data folder; blobs/incoming holds uploads in progress. */
 const SUBFOLDERS = ['keys', 'blobs', join('blobs', 'incoming')];
 
-export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>, keyHandoverMs?: number) {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  // Keys first: a refused key folder leaves no database opened.
+/**
+ * An upload's temp file untouched this long, in a blobs/incoming that replicas share, was left by a
+ * crash: a live upload writes to it all along (and is given up on far sooner for want of speed).
+ */
+const STALE_SHARED_UPLOAD_MS = 60 * 60 * 1000;
+
+/** The online key ring of a data folder: keys/ (made on first start) and keys/pending/. */
+function loadImageKeyRing(dataDir: string, keyHandoverMs: number | undefined): OnlineKeyRing<ImageOnlineRole> {
   const keyDir = join(dataDir, 'keys');
   const current = loadOnlineKeys(keyDir, IMAGE_ONLINE_ROLES, 'image');
   const pending = loadPendingOnlineKeys(keyDir, IMAGE_ONLINE_ROLES, Object.values(current), 'image');
-  const keys = new OnlineKeyRing(IMAGE_ONLINE_ROLES, current, pending, { keyDir, repository: 'image', handoverMs: keyHandoverMs });
-  const storage: ImageRepoStorage = new SqliteImageRepoStorage(join(dataDir, 'image-repo.sqlite'));
+  return new OnlineKeyRing(IMAGE_ONLINE_ROLES, current, pending, { keyDir, repository: 'image', handoverMs: keyHandoverMs });
+}
+
+function composeImageRepository(dataDir: string, storage: ImageRepoStorage, keys: OnlineKeyRing<ImageOnlineRole>, clock: Clock, config?: Partial<ImageRepoConfig>) {
   const blobs = new BlobStore(join(dataDir, 'blobs'));
   return { storage, blobs, repository: new ImageRepository(storage, blobs, keys, clock, config) };
+}
+
+/** The repository of a data folder on its SQLite database, opened at once (tools and tests; the server takes --database). */
+export function openImageRepository(dataDir: string, clock: Clock, config?: Partial<ImageRepoConfig>, keyHandoverMs?: number) {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // Keys first: a refused key folder leaves no database opened.
+  const keys = loadImageKeyRing(dataDir, keyHandoverMs);
+  return composeImageRepository(dataDir, new SqliteImageRepoStorage(join(dataDir, SQLITE_FILE)), keys, clock, config);
+}
+
+/** The repository of a data folder on the database `database` names (store/open.ts: SQLite by default). */
+async function openServedRepository(dataDir: string, clock: Clock, options: ImageServerOptions) {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const keys = loadImageKeyRing(dataDir, options.keyHandoverMs); // first, as above
+  return composeImageRepository(dataDir, await openImageRepoStorage(dataDir, options.database), keys, clock, options.config);
+}
+
+/**
+ * The data folder for this process. On SQLite it is locked: one server per folder (HR-9i). On
+ * PostgreSQL the replicas share it (online keys and blobs, on a shared file system): they keep no
+ * cache of the database, so nothing is locked and the folders are only made and tightened.
+ */
+function takeServerFolder(dataDir: string, shared: boolean): () => void {
+  if (!shared) return claimServerFolder(dataDir, 'uptane image serve', SUBFOLDERS);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  return () => undefined;
 }
 
 export async function startImageServer(options: ImageServerOptions): Promise<RunningImageServer> {
@@ -86,15 +127,17 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   const log = options.log ?? (() => undefined);
   // A failure in the background is never silent, even without a log.
   const warn = options.log ?? ((line: string) => console.error(line));
-  const releaseFolder = claimServerFolder(options.dataDir, 'uptane image serve', SUBFOLDERS);
-  let opened: ReturnType<typeof openImageRepository> | undefined;
+  const shared = parseImageDatabase(options.dataDir, options.database).kind === 'postgres';
+  const releaseFolder = takeServerFolder(options.dataDir, shared);
+  let opened: Awaited<ReturnType<typeof openServedRepository>> | undefined;
   let server: Server;
   try {
-    opened = openImageRepository(options.dataDir, clock, options.config, options.keyHandoverMs);
+    opened = await openServedRepository(options.dataDir, clock, options);
     const completed = await opened.repository.checkOnlineKeys();
     if (completed.length > 0) log(`switched to the pending ${completed.join(' and ')} key(s) the published root lists (the move of the key files had been interrupted)`);
     for (const dir of SUBFOLDERS) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
-    const removed = opened.blobs.removeStaleTempFiles();
+    // Replicas sharing blobs/incoming: only files no upload has written to for a while are left by a crash.
+    const removed = opened.blobs.removeStaleTempFiles(shared ? STALE_SHARED_UPLOAD_MS : 0);
     if (removed > 0) log(`removed ${removed} partial upload${removed === 1 ? '' : 's'} left in blobs/incoming by an earlier crash`);
     const { repository } = opened;
     const downloads = new StreamSlots({ total: limits.maxDownloads, perAddress: limits.maxDownloadsPerAddress });
@@ -118,7 +161,15 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   const resigning = new BackgroundTask(
     're-signing snapshot/timestamp',
     async () => {
-      const resigned = await repository.refreshOnlineMetadata();
+      let resigned: string[];
+      try {
+        resigned = await repository.refreshOnlineMetadata();
+      } catch (err) {
+        // Another replica on the same database re-signed first: its snapshot and timestamp serve us too.
+        if (!(err instanceof PublishConflictError)) throw err;
+        log('snapshot/timestamp were re-signed by another server on the same database meanwhile');
+        return;
+      }
       if (resigned.length > 0) log(`re-signed ${resigned.join(' and ')} before expiry`);
     },
     warn,

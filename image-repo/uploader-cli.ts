@@ -2,28 +2,42 @@
 // host in its data folder (docs/threat-model.md HR-10). A token has a public id (printed by add and
 // list), an expiry (90 days unless --expires says otherwise; `never` only when asked for), and
 // optionally the roles (--role) and image paths (--path) it may publish; only its SHA-256 is stored.
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { checkRoleName } from '../shared/core/metadata/paths.js';
-import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
-import { openImageRepository } from './server.js';
-import { SqliteImageRepoStorage } from './store/sqlite.js';
+import { addTokenCommand, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
+import { openImageRepoStorage, parseImageDatabase } from './store/open.js';
 import type { ImageRepoStorage } from './store/storage.js';
 import type { UploaderTokenRecord } from './store/uploader-tokens.js';
 
 const PATH_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
+/**
+ * Runs `fn` on the Image repository's database alone (no keys made, no folders): a SQLite file must
+ * exist already, so a typo in --data-dir makes no empty one; PostgreSQL is opened (and migrated) as
+ * the server would.
+ */
+async function withExistingStorage<T>(dataDir: string, fn: (storage: ImageRepoStorage) => Promise<T>, database?: string): Promise<T> {
+  const dir = resolve(dataDir);
+  const chosen = parseImageDatabase(dir, database);
+  if (chosen.kind === 'sqlite' && !existsSync(chosen.path)) {
+    throw new Error(database === undefined ? `${dir} holds no Image repository database: give its data folder with --data-dir` : `${chosen.path} is no Image repository database: check --database`);
+  }
+  const storage = await openImageRepoStorage(dir, database);
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
 const UPLOADER_TOKENS: TokenGroup<ImageRepoStorage, UploaderTokenRecord> = {
   kind: 'uploader',
   group: 'image uploader',
-  // The data folder's database alone (no keys made, no folders), which must exist already.
-  withExisting: existingDatabase(
-    'image-repo.sqlite',
-    (dir) => `${dir} holds no Image repository database: give its data folder with --data-dir`,
-    (dir): ImageRepoStorage => new SqliteImageRepoStorage(join(dir, 'image-repo.sqlite')),
-  ),
+  withExisting: withExistingStorage,
   tokens: (storage) => storage.uploaderTokens(),
   revoke: (storage, tokenId, now) => storage.revokeUploaderToken(tokenId, now),
 };
@@ -45,6 +59,7 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
     examples: [
       ['$0 image uploader add release-bot', 'prints a bearer token for the upload API'],
       ["$0 image uploader add acme-ci --role acme --path 'acme/*'", "a supplier's token: publishes role acme only, images under acme/ only"],
+      ['$0 image uploader add release-bot --database postgres://uptane@db.example/uptane', 'a token for every replica of a repository on PostgreSQL'],
     ],
     epilogue: 'The token is printed alone on standard output and never again; its id, roles, paths and expiry go to standard error.',
     check: (argv: AddArgs) => {
@@ -55,7 +70,7 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
       roles: argv.role === undefined ? null : [...new Set(argv.role)],
       paths: argv.path === undefined ? null : [...new Set(argv.path)],
     }),
-    open: (dataDir) => openImageRepository(resolve(dataDir), systemClock).storage,
+    open: (dataDir, database) => openImageRepoStorage(resolve(dataDir), database),
     add: (storage, name, token, now, { roles, paths }, expiresAt) => storage.addUploader(name, token, now, { roles, paths, expiresAt }),
     summary: ({ roles, paths }) => `roles ${roles?.join(', ') ?? 'any'}, paths ${paths?.join(', ') ?? 'any'}`,
   });
@@ -83,13 +98,17 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
       .positional('name', { type: 'string', demandOption: true })
       .example('$0 image uploader remove release-bot', 'the token stops working at once') as unknown as Argv<RemoveArgs>,
   handler: (argv) =>
-    UPLOADER_TOKENS.withExisting(argv.dataDir, async (storage) => {
-      if ((await storage.removeUploader(argv.name, systemClock.now())).length === 0) throw new Error(`no uploader named ${argv.name} with a token in force`);
-      io.print(`removed uploader ${argv.name}`);
-    }),
+    UPLOADER_TOKENS.withExisting(
+      argv.dataDir,
+      async (storage) => {
+        if ((await storage.removeUploader(argv.name, systemClock.now())).length === 0) throw new Error(`no uploader named ${argv.name} with a token in force`);
+        io.print(`removed uploader ${argv.name}`);
+      },
+      argv.database,
+    ),
 });
 
-/** The `uploader` subcommands, for cli.ts's group (withDataDir adds its --data-dir option). */
+/** The `uploader` subcommands, for cli.ts's group (withDataDir adds its --data-dir and --database options). */
 export function uploaderCommands(io: CliEnvironment, withDataDir: WithDataDir): (yargs: Argv) => Argv {
   return (y) => y.command(addCommand(io, withDataDir)).command(listCommand(io, withDataDir)).command(revokeCommand(io, withDataDir)).command(removeCommand(io, withDataDir));
 }

@@ -369,12 +369,13 @@ describePostgres('PostgreSQL only', () => {
 });
 
 describe('openImageRepoStorage', () => {
-  it('opens SQLite in the data folder by default, or at a sqlite: path', async () => {
+  it('opens SQLite in the data folder by default, or at a sqlite: path (a relative one inside the data folder)', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'image-store-open-'));
     folders.push(folder);
     expect(parseImageDatabase(folder, undefined)).toEqual({ kind: 'sqlite', path: join(folder, 'image-repo.sqlite') });
     expect(parseImageDatabase(folder, '')).toEqual({ kind: 'sqlite', path: join(folder, 'image-repo.sqlite') });
-    expect(parseImageDatabase(folder, `sqlite:${join(folder, 'elsewhere.sqlite')}`)).toEqual({ kind: 'sqlite', path: join(folder, 'elsewhere.sqlite') });
+    expect(parseImageDatabase(folder, `sqlite:${join(tmpdir(), 'elsewhere.sqlite')}`)).toEqual({ kind: 'sqlite', path: join(tmpdir(), 'elsewhere.sqlite') });
+    expect(parseImageDatabase(folder, 'sqlite:db/image.sqlite')).toEqual({ kind: 'sqlite', path: join(folder, 'db', 'image.sqlite') });
     expect(parseImageDatabase(folder, 'postgresql://u@h/db')).toEqual({ kind: 'postgres', url: 'postgresql://u@h/db' });
     const storage = await track(openImageRepoStorage(join(folder, 'new'), undefined));
     expect(storage).toBeInstanceOf(SqliteImageRepoStorage);
