@@ -5,6 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../shared/core/errors.js';
 import type { DirectorStorage } from './director-store.js';
+import { PostgresDirectorStore } from './postgres/director-store.js';
 import { SqliteDirectorStore } from './sqlite/director-store.js';
 
 /** The SQLite file of a data folder when no database is named. */
@@ -25,10 +26,7 @@ export async function openDirectorStore(dataDir: string, database: string | unde
     if (path.length === 0) throw new StorageError('database sqlite: names no file: give sqlite:PATH (a relative PATH is inside the data folder)');
     return openSqlite(dataDir, resolve(dataDir, path));
   }
-  if (POSTGRES_URL.test(database)) {
-    // The PostgreSQL store (./postgres/, issue 18) plugs in here.
-    throw new StorageError('PostgreSQL support is not built yet: leave the database out (or give sqlite:PATH) to use SQLite');
-  }
+  if (POSTGRES_URL.test(database)) return PostgresDirectorStore.open(database);
   // Only the scheme is echoed: a URL may carry a password.
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(database)?.[0] ?? 'a value without a scheme';
   throw new StorageError(`database ${scheme} is not one the Director knows: give postgres://USER@HOST/DATABASE or sqlite:PATH`);
