@@ -1,0 +1,134 @@
+// Inventory: vehicles (keyset pagination), ECUs (primary first, one key each), version reports.
+import type { ContractContext } from './context.js';
+import { T0, at, ecu, iso, registerVehicle, sha256Hex } from './fixtures.js';
+
+export function inventoryCases({ fresh }: ContractContext): void {
+  it('stores a vehicle with its attributes and registration time; an unknown VIN is undefined', async () => {
+    const store = await fresh();
+    expect(await store.inventory.vehicle('VIN-A')).toBeUndefined();
+    await store.inventory.insertVehicle('VIN-A', { model: 'sedan', region: 'eu' }, at(3));
+    expect(await store.inventory.vehicle('VIN-A')).toEqual({ vin: 'VIN-A', attributes: { model: 'sedan', region: 'eu' }, registeredAt: iso(3) });
+    expect(await store.inventory.vehicleState('VIN-A')).toBeNull();
+    expect(await store.inventory.vehicleState('VIN-NONE')).toBeNull();
+    expect(await store.inventory.countVehicles()).toBe(1);
+  });
+
+  it('refuses a second vehicle with the same VIN and keeps the first', async () => {
+    const store = await fresh();
+    await store.inventory.insertVehicle('VIN-A', { model: 'sedan' }, T0);
+    await expect(store.inventory.insertVehicle('VIN-A', { model: 'truck' }, at(1))).rejects.toThrow();
+    expect(await store.inventory.vehicle('VIN-A')).toEqual({ vin: 'VIN-A', attributes: { model: 'sedan' }, registeredAt: iso(0) });
+    expect(await store.inventory.countVehicles()).toBe(1);
+  });
+
+  it('lists vehicles in VIN order after a given VIN, page by page (keyset pagination)', async () => {
+    const store = await fresh();
+    const vins = ['VIN-07', 'VIN-02', 'VIN-10', 'VIN-01', 'VIN-05', 'VIN-03', 'VIN-09'];
+    for (const vin of vins) await store.inventory.insertVehicle(vin, {}, T0);
+    const sorted = [...vins].sort();
+    const pages: string[][] = [];
+    let after = '';
+    for (;;) {
+      const page = (await store.inventory.listVehicles(after, 3)).map((v) => v.vin);
+      if (page.length === 0) break;
+      pages.push(page);
+      after = page.at(-1)!;
+    }
+    expect(pages).toEqual([sorted.slice(0, 3), sorted.slice(3, 6), sorted.slice(6)]);
+    // The cursor need not be a stored VIN; it is a strict lower bound.
+    expect((await store.inventory.listVehicles('VIN-04', 2)).map((v) => v.vin)).toEqual(['VIN-05', 'VIN-07']);
+    expect((await store.inventory.listVehicles('VIN-05', 100)).map((v) => v.vin)).toEqual(['VIN-07', 'VIN-09', 'VIN-10']);
+    expect(await store.inventory.listVehicles('VIN-10', 5)).toEqual([]);
+    expect(await store.inventory.listVehicles('', 0)).toEqual([]);
+    expect((await store.inventory.listVehicles('', 1))[0]).toEqual({ vin: 'VIN-01', attributes: {}, registeredAt: iso(0) });
+    expect(await store.inventory.countVehicles()).toBe(7);
+  });
+
+  it('lists a vehicle’s ECUs primary first, then by serial, with every field as registered', async () => {
+    const store = await fresh();
+    await store.inventory.insertVehicle('VIN-A', {}, T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 'a-secondary', false), at(1));
+    await store.inventory.insertEcu(ecu('VIN-A', 'z-primary', true), at(2));
+    await store.inventory.insertEcu(ecu('VIN-A', 'm-secondary', false, { encryptionPublicKey: 'ab'.repeat(32) }), at(3));
+    const ecus = await store.inventory.ecusOf('VIN-A');
+    expect(ecus.map((e) => e.serial)).toEqual(['z-primary', 'a-secondary', 'm-secondary']);
+    expect(ecus[0]).toEqual({
+      ...ecu('VIN-A', 'z-primary', true),
+      encryptionPublicKey: null,
+      lastCounter: null,
+      installed: null,
+      reportedAt: null,
+    });
+    expect(ecus[2]!.encryptionPublicKey).toBe('ab'.repeat(32));
+    expect(ecus[1]!.isPrimary).toBe(false);
+    expect(await store.inventory.ecusOf('VIN-NONE')).toEqual([]);
+  });
+
+  it('finds an ECU by serial, by keyid and by encryption key', async () => {
+    const store = await fresh();
+    await store.inventory.insertVehicle('VIN-A', {}, T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 'p', true, { encryptionPublicKey: 'cd'.repeat(32) }), T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 's', false), T0);
+    expect((await store.inventory.ecu('s'))?.serial).toBe('s');
+    expect((await store.inventory.ecuByKeyid(sha256Hex('key-s')))?.serial).toBe('s');
+    expect((await store.inventory.ecuByEncryptionKey('cd'.repeat(32)))?.serial).toBe('p');
+    expect(await store.inventory.ecu('nope')).toBeUndefined();
+    expect(await store.inventory.ecuByKeyid(sha256Hex('key-nope'))).toBeUndefined();
+    expect(await store.inventory.ecuByEncryptionKey('ef'.repeat(32))).toBeUndefined();
+  });
+
+  it('reads many vehicles’ ECUs at once, leaving out VINs without any', async () => {
+    const store = await fresh();
+    await registerVehicle(store, 'VIN-A');
+    await registerVehicle(store, 'VIN-B');
+    await store.inventory.insertVehicle('VIN-EMPTY', {}, T0);
+    const found = await store.inventory.ecusOfVehicles(['VIN-B', 'VIN-EMPTY', 'VIN-A', 'VIN-NONE']);
+    expect([...found.keys()].sort()).toEqual(['VIN-A', 'VIN-B']);
+    expect(found.get('VIN-A')!.map((e) => e.serial)).toEqual(['VIN-A-p', 'VIN-A-s']);
+    expect(found.get('VIN-B')!.map((e) => e.serial)).toEqual(['VIN-B-p', 'VIN-B-s']);
+    expect((await store.inventory.ecusOfVehicles([])).size).toBe(0);
+  });
+
+  it('refuses an ECU whose serial, keyid or encryption key is taken, a second primary, or an unknown vehicle', async () => {
+    const store = await fresh();
+    await store.inventory.insertVehicle('VIN-A', {}, T0);
+    await store.inventory.insertVehicle('VIN-B', {}, T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 'p', true, { encryptionPublicKey: '11'.repeat(32) }), T0);
+    await expect(store.inventory.insertEcu(ecu('VIN-B', 'p', true, { keyid: sha256Hex('other') }), T0)).rejects.toThrow();
+    await expect(store.inventory.insertEcu(ecu('VIN-B', 'q', true, { keyid: sha256Hex('key-p') }), T0)).rejects.toThrow();
+    await expect(store.inventory.insertEcu(ecu('VIN-B', 'r', true, { encryptionPublicKey: '11'.repeat(32) }), T0)).rejects.toThrow();
+    await expect(store.inventory.insertEcu(ecu('VIN-A', 'second-primary', true), T0)).rejects.toThrow();
+    await expect(store.inventory.insertEcu(ecu('VIN-NONE', 'orphan', true), T0)).rejects.toThrow();
+    expect((await store.inventory.ecusOf('VIN-A')).map((e) => e.serial)).toEqual(['p']);
+    expect(await store.inventory.ecusOf('VIN-B')).toEqual([]);
+    expect(await store.inventory.ecu('orphan')).toBeUndefined();
+  });
+
+  it('keeps an ECU’s version report: counter, installed image and time', async () => {
+    const store = await fresh();
+    const { primary, secondary } = await registerVehicle(store, 'VIN-A');
+    const hashes = { sha256: sha256Hex('fw-2'), sha512: 'f'.repeat(128) };
+    await store.inventory.recordEcuReport(primary, { counter: 7, filename: 'fw-2.bin', length: 2048, hashes, releaseCounter: 4 }, at(5));
+    await store.inventory.recordEcuReport(secondary, { counter: 1, filename: 'sec.bin', length: 10, hashes: { sha256: sha256Hex('s') }, releaseCounter: null }, at(6));
+    const reported = await store.inventory.ecu(primary);
+    expect(reported).toMatchObject({ lastCounter: 7, installed: { filename: 'fw-2.bin', length: 2048, hashes, releaseCounter: 4 }, reportedAt: iso(5) });
+    expect((await store.inventory.ecu(secondary))?.installed?.releaseCounter).toBeNull();
+    // A later report replaces the earlier one.
+    await store.inventory.recordEcuReport(primary, { counter: 8, filename: 'fw-3.bin', length: 4096, hashes: { sha256: sha256Hex('fw-3') }, releaseCounter: 5 }, at(9));
+    expect(await store.inventory.ecu(primary)).toMatchObject({ lastCounter: 8, installed: { filename: 'fw-3.bin', releaseCounter: 5 }, reportedAt: iso(9) });
+  });
+
+  it('deletes an ECU, and with it its assignments; its serial and key can be registered again', async () => {
+    const store = await fresh();
+    const { primary, secondary } = await registerVehicle(store, 'VIN-A');
+    await store.assignments.insert([{ vin: 'VIN-A', ecuSerial: secondary, filename: 'x.bin', length: 1, hashes: { sha256: sha256Hex('x') }, hardwareId: 'hw-secondary', releaseCounter: 1 }], { actor: 'op', now: T0 });
+    await store.inventory.deleteEcu(secondary);
+    expect(await store.inventory.ecu(secondary)).toBeUndefined();
+    expect((await store.inventory.ecusOf('VIN-A')).map((e) => e.serial)).toEqual([primary]);
+    expect(await store.assignments.active('VIN-A')).toEqual([]);
+    expect(await store.assignments.ofVehicle('VIN-A', 10)).toEqual([]);
+    await store.inventory.insertEcu(ecu('VIN-A', secondary, false), at(1));
+    expect((await store.inventory.ecu(secondary))?.lastCounter).toBeNull();
+    await store.inventory.deleteEcu('never-registered');
+  });
+}
