@@ -12,6 +12,7 @@ import { DirectorRoot } from './services/director-root.js';
 import { ImageUrlIssuer, type ImageUrlConfig } from './services/image-urls.js';
 import { VehicleInventory } from './services/inventory.js';
 import { ManifestIntakeService } from './services/manifest-intake.js';
+import { ManifestVerification, type ManifestVerificationOptions } from './services/manifest-verification.js';
 import { VehicleAuthentication, type VehicleAuthOptions } from './services/vehicle-auth.js';
 import type { DirectorStore } from './store/director-store.js';
 import { directorKeyRing, VehicleMetadataSigner, type DirectorKeyRing, type DirectorOnlineKeys, type VehicleMetadataConfig } from './vehicle-metadata.js';
@@ -24,6 +25,8 @@ export interface DirectorOptions extends VehicleAuthOptions {
   readonly clock: Clock;
   readonly metadata?: Partial<VehicleMetadataConfig>;
   readonly manifestChecks?: ManifestCheckConfig;
+  /** Manifest signatures on worker threads (default: one per core when there are several; `threads: 0` verifies on the event loop). */
+  readonly manifestVerification?: ManifestVerificationOptions;
   /** Largest number of VINs one assignment request may name. */
   readonly maxVinsPerAssignment?: number;
   /** The folder of encrypted images' ciphertexts (`<data-dir>/encrypted-images`); without it the Director cannot encrypt. */
@@ -55,7 +58,7 @@ export function composeDirector(store: DirectorStore, options: DirectorOptions):
   const authentication = new VehicleAuthentication(store, clock, options);
   const encryptedImages = new EncryptedImages(store, options.images, clock, options.encryptedImagesDir);
   const assignments = new AssignmentService(store, options.images, clock, options.maxVinsPerAssignment, encryptedImages);
-  const intake = new ManifestIntakeService(store, clock, options.manifestChecks);
+  const intake = new ManifestIntakeService(store, clock, options.manifestChecks, new ManifestVerification(store, options.manifestVerification));
   return {
     authentication,
     inventory: new VehicleInventory(store, clock, () => authentication.forgetPrimaryKeys()),

@@ -1,16 +1,16 @@
 // The Director's checks of a vehicle version manifest against the inventory, pure: the parsed
-// manifest, the authenticated VIN, the vehicle's ECU records and a reference time in; the verified
-// reports out, or a typed error naming the first problem (docs/uptane-conformance.md 2,
+// manifest, the authenticated VIN, the vehicle's ECU records, what its signatures verify under
+// (manifest-signatures.ts: here and now, or from a worker thread) and a reference time in; the
+// verified reports out, or a typed error naming the first problem (docs/uptane-conformance.md 2,
 // steps 3 and 4; docs/uptane-conformance.md 4).
-import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
-import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import {
   ManifestInventoryError,
   ManifestSignatureError,
   ReplayedReportError,
   ReportTimeError,
 } from '../shared/core/errors.js';
-import { isSignedBy, manifestSignedBytes, type EcuVersionReportSigned, type VehicleVersionManifest } from '../shared/uptane/manifest.js';
+import type { EcuVersionReportSigned, VehicleVersionManifest } from '../shared/uptane/manifest.js';
+import type { ManifestSignatures } from './manifest-signatures.js';
 import type { EcuRecord } from './store/inventory.js';
 
 export interface ManifestCheckConfig {
@@ -35,7 +35,7 @@ export function checkManifest(
   vin: string,
   ecus: readonly EcuRecord[],
   now: Date,
-  backend: Ed25519Backend,
+  signatures: ManifestSignatures,
   config: ManifestCheckConfig = DEFAULT_MANIFEST_CHECK_CONFIG,
 ): VerifiedReport[] {
   const ctx = { repository: 'director', role: 'vehicle_version_manifest' };
@@ -46,9 +46,8 @@ export function checkManifest(
   if (primary === undefined || signed.primary_ecu_serial !== primary.serial) {
     throw new ManifestInventoryError(`manifest names primary ${signed.primary_ecu_serial}, the inventory ${primary?.serial ?? 'none'}`, ctx);
   }
-  const signedBytes = manifestSignedBytes(manifest);
   // Step 3: the manifest is signed by the primary's registered key.
-  if (!isSignedBy(manifest, ecuPublicKey(primary.publicKey), backend, signedBytes.manifest)) {
+  if (!signatures.manifestSignedBy(primary.publicKey)) {
     throw new ManifestSignatureError(`manifest is not signed by primary ${primary.serial}'s registered key`, ctx);
   }
   // Step 3: every ECU in the inventory is reported, and no other.
@@ -66,7 +65,7 @@ export function checkManifest(
     // Step 3: each report is signed by its own ECU's key (a report signed by another ECU is refused),
   // verified with the scheme of the key registered for it (Ed25519 or ECDSA): a signature of another
   // type, or by another key of the same ECU, never counts.
-    if (!isSignedBy(envelope, ecuPublicKey(ecu.publicKey), backend, signedBytes.reports.get(ecu.serial))) {
+    if (!signatures.reportSignedBy(ecu.serial, ecu.publicKey)) {
       throw new ManifestSignatureError(`version report of ECU ${ecu.serial} is not signed by its registered key`, { ...ctx, role: ecu.serial });
     }
     // Step 4: a counter is never used twice (replay).

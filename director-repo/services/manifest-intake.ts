@@ -1,15 +1,17 @@
 // Manifest intake: checks a vehicle version manifest (docs/uptane-conformance.md 2, steps 1-4)
 // against the vehicle's state and works out what it changes; the store records it in one unit of
 // work (store/manifests.ts, ManifestIntake). A refused manifest is kept with its reason, and
-// nothing else changes.
+// nothing else changes. Its signatures are verified first, off the event loop when there are worker
+// threads (manifest-verification.ts), and the judge is handed the verdicts.
 import type { Clock } from '../../shared/core/clock.js';
-import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { UptaneError } from '../../shared/core/errors.js';
 import { parseVehicleVersionManifest, type VehicleVersionManifest } from '../../shared/uptane/manifest.js';
 import { checkManifest, DEFAULT_MANIFEST_CHECK_CONFIG, type ManifestCheckConfig } from '../manifest-checks.js';
 import { lostImageRedelivery, RECENT_ASSIGNMENTS } from '../slot-redelivery.js';
 import type { DirectorStore } from '../store/director-store.js';
 import type { AcceptedManifest, IntakeAssignment, IntakeState, IntakeVerdict } from '../store/manifests.js';
+import type { SignatureVerdicts } from '../manifest-signatures.js';
+import { ManifestVerification } from './manifest-verification.js';
 
 type Outcome = { accepted: true; assignmentsChanged: number } | { rejected: UptaneError };
 
@@ -21,7 +23,14 @@ export class ManifestIntakeService {
     private readonly store: DirectorStore,
     private readonly clock: Clock,
     private readonly checks: ManifestCheckConfig = DEFAULT_MANIFEST_CHECK_CONFIG,
+    /** Where signatures are verified: worker threads by default when there is more than one core. */
+    readonly verification: ManifestVerification = new ManifestVerification(store),
   ) {}
+
+  /** Ends the verification threads; the server calls it when it closes. */
+  close(): Promise<void> {
+    return this.verification.close();
+  }
 
   onManifestAccepted(listener: (vin: string) => Promise<void>): void {
     this.listeners.push(listener);
@@ -41,6 +50,9 @@ export class ManifestIntakeService {
       parsed = err;
     }
     const manifest = parsed;
+    // Verified before the unit of work, which runs the judge synchronously: a full pool or a lost
+    // thread throws here, with nothing judged or written.
+    const verdicts = manifest instanceof UptaneError ? undefined : await this.verification.verifyAhead(vin, body);
     // Slot re-delivery looks for an ECU's last assignment: read only for a manifest that needs it.
     const faults = !(manifest instanceof UptaneError) && Object.values(manifest.signed.ecu_version_reports).some((r) => r.signed.integrity_fault !== undefined);
     const outcome = await this.store.intake.receive(vin, body, faults ? RECENT_ASSIGNMENTS : 0, (state): IntakeVerdict<Outcome> => {
@@ -48,7 +60,7 @@ export class ManifestIntakeService {
       const at = this.clock.now();
       try {
         if (manifest instanceof UptaneError) throw manifest;
-        const { accepted, changed } = this.judge(vin, manifest, body, state, at);
+        const { accepted, changed } = this.judge(vin, manifest, body, state, at, verdicts);
         return { at, accepted, result: { accepted: true, assignmentsChanged: changed } };
       } catch (err) {
         if (!(err instanceof UptaneError)) throw err;
@@ -65,8 +77,17 @@ export class ManifestIntakeService {
   }
 
   /** What an accepted manifest changes; throws a typed error to refuse it. */
-  private judge(vin: string, manifest: VehicleVersionManifest, body: Uint8Array, state: IntakeState, now: Date): { accepted: AcceptedManifest; changed: number } {
-    const reports = checkManifest(manifest, vin, state.ecus, now, nodeBackend, this.checks);
+  private judge(
+    vin: string,
+    manifest: VehicleVersionManifest,
+    body: Uint8Array,
+    state: IntakeState,
+    now: Date,
+    verdicts: SignatureVerdicts | undefined,
+  ): { accepted: AcceptedManifest; changed: number } {
+    // Against the keys stored now: a verdict made under another key (an ECU replaced since) is redone.
+    const signatures = this.verification.signatures(vin, manifest, state.ecus, verdicts);
+    const reports = checkManifest(manifest, vin, state.ecus, now, signatures, this.checks);
     const ecuReports: Array<AcceptedManifest['ecuReports'][number]> = [];
     const attacks: Array<AcceptedManifest['attacks'][number]> = [];
     const assignmentStates: Array<AcceptedManifest['assignmentStates'][number]> = [];

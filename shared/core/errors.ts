@@ -414,6 +414,24 @@ export class DatabaseUnavailableError extends UptaneError {
   }
 }
 
+/**
+ * A worker thread of the server's (one verifying signatures, shared/server/worker-pool.ts) stopped
+ * before it answered, or the pool is closing: nothing was judged and nothing written. A fault of the
+ * server's, never a verdict on the request, answered 503 with Retry-After (the thread is replaced).
+ */
+export class WorkerFailedError extends UptaneError {
+  readonly code = 'worker_failed';
+  readonly kind = 'fault';
+
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
 /** An uploaded image larger than the server's configured limit. */
 export class ImageTooLargeError extends UptaneError {
   readonly code = 'image_too_large';

@@ -27,6 +27,7 @@ import {
   UnsupportedEncodingError,
   UptaneError,
   VersionMismatchError,
+  WorkerFailedError,
 } from '../core/errors.js';
 
 function statusFor(err: UptaneError): number {
@@ -40,6 +41,8 @@ function statusFor(err: UptaneError): number {
   if (err instanceof ServerBusyError) return 503;
   // The database is down or restarting: retry after the Retry-After the error carries (shared/server/postgres.ts).
   if (err instanceof DatabaseUnavailableError) return 503;
+  // A worker thread (signature verification) stopped mid-job: retry; the pool replaces it (shared/server/worker-pool.ts).
+  if (err instanceof WorkerFailedError) return 503;
   // The server's own disk or database failed: not a verdict on the request (docs/threat-model.md HR-9g).
   if (err instanceof StorageError) return 500;
   if (err instanceof NotFoundError) return 404;

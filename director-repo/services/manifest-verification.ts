@@ -1,0 +1,98 @@
+// Signature verification of vehicle version manifests on every core (docs/decisions.md "Signature
+// verification on every core"): before a manifest's unit of work, a worker thread verifies its
+// signatures under the keys the inventory held for the vehicle, and the judge then asks the
+// verdicts, verifying inline only a key that changed meanwhile. With no threads (one core, or
+// turned off) the judge verifies inline, as it always did; the verdicts are the same either way.
+import { availableParallelism } from 'node:os';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
+import type { VehicleVersionManifest } from '../../shared/uptane/manifest.js';
+import { defaultWorkerPoolOptions, WorkerPool, type WorkerPoolOptions } from '../../shared/server/worker-pool.js';
+import type { ManifestSignatureJob } from '../manifest-signature-worker.js';
+import { verifyInline, withVerdicts, type ManifestSignatures, type SignatureKeys, type SignatureVerdicts } from '../manifest-signatures.js';
+import type { DirectorStore } from '../store/director-store.js';
+import type { EcuRecord } from '../store/inventory.js';
+
+export interface ManifestVerificationOptions extends Partial<WorkerPoolOptions> {
+  /**
+   * Worker threads verifying manifest signatures. 0 verifies on the event loop, inside the judge.
+   * Default: os.availableParallelism() when that is above 1, else 0.
+   */
+  readonly threads?: number;
+  /** Vehicles whose ECU keys are remembered between their manifests, so no extra read precedes each. */
+  readonly keyHintVehicles?: number;
+  /** The module the threads run: manifest-signature-worker.js, or (tests) a module wrapping its default export. */
+  readonly workerModule?: URL;
+}
+
+export const DEFAULT_KEY_HINT_VEHICLES = 10_000;
+
+export class ManifestVerification {
+  private readonly pool: WorkerPool<ManifestSignatureJob, SignatureVerdicts> | undefined;
+  /**
+   * Each vehicle's ECU keys as the last judge (or read) saw them, newest last. Only a hint for what
+   * to verify ahead: the judge re-checks every verdict against the key it reads in its own unit of work.
+   */
+  private readonly hints = new Map<string, SignatureKeys>();
+  private readonly maxHints: number;
+  /** Worker threads the pool may run (0: verification on the event loop, inside the judge). */
+  readonly threads: number;
+
+  constructor(
+    private readonly store: DirectorStore,
+    options: ManifestVerificationOptions = {},
+  ) {
+    const cores = availableParallelism();
+    const threads = options.threads ?? (cores > 1 ? cores : 0);
+    // The compiled worker module beside this folder; from the sources, its .ts (worker-pool.ts).
+    const { keyHintVehicles = DEFAULT_KEY_HINT_VEHICLES, workerModule = new URL('../manifest-signature-worker.js', import.meta.url), ...given } = options;
+    this.threads = threads;
+    this.maxHints = keyHintVehicles;
+    const poolOptions = { ...defaultWorkerPoolOptions(threads), ...withoutUndefined(given), threads };
+    this.pool = threads === 0 ? undefined : new WorkerPool<ManifestSignatureJob, SignatureVerdicts>(workerModule, 'manifest signature verification', poolOptions);
+  }
+
+  /** The pool, for tests and statistics. */
+  get workerPool(): WorkerPool<ManifestSignatureJob, SignatureVerdicts> | undefined {
+    return this.pool;
+  }
+
+  /**
+   * Verifies `body`'s signatures on a worker thread under the vehicle's keys; undefined when there
+   * are no threads. Throws ServerBusyError when the pool is full and WorkerFailedError when the
+   * thread died: then nothing was judged, and nothing is written.
+   */
+  async verifyAhead(vin: string, body: Uint8Array): Promise<SignatureVerdicts | undefined> {
+    if (this.pool === undefined) return undefined;
+    const keys = this.hints.get(vin) ?? this.remember(vin, await this.store.inventory.ecusOf(vin));
+    return this.pool.run({ body, keys });
+  }
+
+  /**
+   * What the judge asks about `manifest`'s signatures, given the vehicle's ECUs as read in its unit of
+   * work: the verdicts where they were made under those very keys, inline verification otherwise.
+   */
+  signatures(vin: string, manifest: VehicleVersionManifest, ecus: readonly EcuRecord[], verdicts: SignatureVerdicts | undefined): ManifestSignatures {
+    const inline = verifyInline(manifest, nodeBackend);
+    if (this.pool === undefined) return inline;
+    this.remember(vin, ecus);
+    return verdicts === undefined ? inline : withVerdicts(verdicts, inline);
+  }
+
+  /** Ends the worker threads (the server's close). */
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+
+  private remember(vin: string, ecus: readonly EcuRecord[]): SignatureKeys {
+    const keys: SignatureKeys = { primary: ecus.find((e) => e.isPrimary)?.publicKey, ecus: Object.fromEntries(ecus.map((e) => [e.serial, e.publicKey])) };
+    if (ecus.length === 0 || this.maxHints === 0) return keys;
+    this.hints.delete(vin);
+    if (this.hints.size >= this.maxHints) this.hints.delete(this.hints.keys().next().value!);
+    this.hints.set(vin, keys);
+    return keys;
+  }
+}
+
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
