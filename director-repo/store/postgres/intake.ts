@@ -29,9 +29,32 @@ import { PostgresVehicleMetadata } from './vehicle-metadata.js';
 const MAX_JUDGEMENTS = 3;
 
 export class PostgresManifestIntake implements ManifestIntake {
+  /**
+   * Per vehicle, the end of the chain of its manifests this replica is handling: each starts once
+   * the one before it ended. So this replica judges one vehicle's manifests in the order they came
+   * (the row lock alone would let whichever connection reaches PostgreSQL first go first), and a
+   * vehicle sending many at once holds one pooled connection, not the whole pool waiting on its row.
+   * An entry is removed when its chain runs out: the map holds only vehicles with manifests in hand.
+   */
+  private readonly tails = new Map<string, Promise<void>>();
+
   constructor(private readonly db: PostgresDatabase) {}
 
-  async receive<T>(vin: string, body: Uint8Array, recentAssignments: number, judge: (state: IntakeState) => IntakeVerdict<T>): Promise<T> {
+  receive<T>(vin: string, body: Uint8Array, recentAssignments: number, judge: (state: IntakeState) => IntakeVerdict<T>): Promise<T> {
+    const previous = this.tails.get(vin) ?? Promise.resolve();
+    const mine = previous.then(() => this.receiveNow(vin, body, recentAssignments, judge));
+    const tail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.tails.set(vin, tail);
+    void tail.then(() => {
+      if (this.tails.get(vin) === tail) this.tails.delete(vin);
+    });
+    return mine;
+  }
+
+  private async receiveNow<T>(vin: string, body: Uint8Array, recentAssignments: number, judge: (state: IntakeState) => IntakeVerdict<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         // PostgresDatabase.transaction runs this again on a deadlock or serialization failure: it
