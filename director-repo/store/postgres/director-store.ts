@@ -6,11 +6,11 @@ import { PostgresDatabase, type PostgresOptions, type Queryable } from '../../..
 import type { AssignmentStore } from '../assignments.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
-import type { DirectorStore, DirectorTransaction } from '../director-store.js';
+import type { DirectorStorage, DirectorTransaction } from '../director-store.js';
 import type { EncryptedImageStore } from '../encrypted-images.js';
 import type { InventoryStore } from '../inventory.js';
 import type { ManifestIntake, ManifestStore } from '../manifests.js';
-import type { OperatorScope, OperatorTokenRecord, OperatorTokenStore } from '../operator-tokens.js';
+import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { PostgresAssignments } from './assignments.js';
 import { PostgresAuditLog } from './audit.js';
@@ -41,9 +41,7 @@ function areas(q: Queryable): DirectorTransaction {
   };
 }
 
-// Until SignedRequestMarks (shared/uptane/vehicle-auth.ts) is promise-returning, as this store's
-// marks are (a network round trip), the marks are left out of the DirectorStore it implements.
-export class PostgresDirectorStore implements Omit<DirectorStore, 'signedRequestMarks'>, OperatorTokenStore {
+export class PostgresDirectorStore implements DirectorStorage {
   readonly inventory: InventoryStore;
   readonly assignments: AssignmentStore;
   readonly manifests: ManifestStore;

@@ -2,9 +2,10 @@
 // HR-9a), shared by every replica: a header one replica accepted is refused by all the others, and
 // by any of them after a restart. NonceCache (shared/uptane/vehicle-auth.ts) decides what to accept.
 import type { PostgresDatabase } from '../../../shared/server/postgres.js';
+import type { SignedRequestMarks } from '../../../shared/uptane/vehicle-auth.js';
 import { num } from './sql.js';
 
-export class PostgresSignedRequestMarks {
+export class PostgresSignedRequestMarks implements SignedRequestMarks {
   constructor(private readonly db: PostgresDatabase) {}
 
   async newest(keyid: string): Promise<number | undefined> {
