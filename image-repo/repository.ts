@@ -225,6 +225,7 @@ export class ImageRepository {
       const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
       const root = await this.currentRoot();
       if (root === undefined) throw new RepositoryStateError('push a root before any targets metadata', ctx);
+      this.checkMaySign(root.signed);
       const metadata = parseMetadata(bytes, 'targets', ctx);
       const { authority, delegator } = await this.authorityFor(role, root.signed);
       verifyThreshold(metadata, authority, nodeBackend, ctx);
@@ -271,6 +272,8 @@ export class ImageRepository {
       const timestamp = await this.storage.latest('timestamp'); // first: see exclusive
       this.keys.endHandovers(now);
       if ((await this.storage.latest('targets')) === undefined) return [];
+      const root = await this.currentRoot();
+      if (root !== undefined) this.checkMaySign(root.signed);
       const snapshot = await this.storage.latest('snapshot');
       // Signed by other keys than the server signs with now: a handover that ended (in this process
       // or with a restart), so the replaced key's signature leaves snapshot and timestamp.
@@ -356,6 +359,24 @@ export class ImageRepository {
       }
     }
     return { switching };
+  }
+
+  /**
+   * Signs snapshot and timestamp only with keys the published root lists for them. A replica on the
+   * same database whose keys another replica rotated away (the ring lives in each process) would
+   * otherwise publish a snapshot or timestamp that fails every client's threshold check, and take
+   * turns with the other replica re-signing over each other's.
+   */
+  private checkMaySign(root: RootSigned): void {
+    for (const role of IMAGE_ONLINE_ROLES) {
+      const key = this.keys.key(role);
+      if (!root.roles[role].keyids.includes(key.keyid)) {
+        throw new RepositoryStateError(
+          `the published root v${root.version} does not list this server's ${role} key ${key.keyid}: another server on the same database rotated the online keys; restart this server to load them from the shared data folder`,
+          { repository: REPOSITORY, role },
+        );
+      }
+    }
   }
 
   private isDueForResigning(stored: StoredMetadata, lifetimeMs: number, now: Date): boolean {

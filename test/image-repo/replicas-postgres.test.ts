@@ -38,12 +38,13 @@ afterAll(async () => {
   await dropSchemas(schemas);
 });
 
-function rootFor(server: RunningImageServer): Uint8Array {
-  const online = server.repository.onlineKeys();
+type OnlinePublicKeys = ReturnType<RunningImageServer['repository']['onlineKeys']>;
+
+function rootFor(server: RunningImageServer, version = 1, online: OnlinePublicKeys = server.repository.onlineKeys()): Uint8Array {
   const signed: RootSigned = {
     _type: 'root',
     spec_version: SPEC_VERSION,
-    version: 1,
+    version,
     expires: EXPIRES,
     consistent_snapshot: true,
     keys: {
@@ -102,6 +103,51 @@ describePostgres('Image repository replicas on PostgreSQL', () => {
     // Both read the same timestamp before either stored its successor (so one lost, quietly) in at
     // least one round: the path this test is about was taken.
     expect(lines.filter((line) => /re-signed by another server on the same database/.test(line)).length).toBeGreaterThan(0);
+  });
+});
+
+describePostgres('Image repository replicas after an online key rotation', () => {
+  it('a replica whose keys another rotated away refuses to sign until restarted, rather than publish what clients reject', async () => {
+    const schema = uniqueSchema('image_replicas_rotation');
+    schemas.push(schema);
+    const clock = new FixedClock(NOW);
+    const failures: string[] = [];
+    const dataDir = join(dir, 'shared');
+    const start = () => startImageServer({ dataDir, clock, database: urlWithSchema(schema), log: (line) => failures.push(line) });
+    running.push(await start(), await start());
+    const [a, b] = running as [RunningImageServer, RunningImageServer];
+    await a.repository.submitRoot(rootFor(a));
+    const content = Buffer.from('engine ecu v3');
+    await a.repository.uploadImage((async function* () {
+      yield content;
+    })(), 'release-bot');
+    const targets = (version: number) =>
+      serializeMetadata(signMetadata({ _type: 'targets' as const, spec_version: SPEC_VERSION, version, expires: EXPIRES, targets: { 'ecm-3.bin': { length: content.length, hashes: digestBytes(content) } } }, [targetsKey]));
+    await a.repository.submitTargets('targets', targets(1));
+
+    // A rotates both online keys and publishes the root that lists the new ones.
+    const rotation = await a.repository.rotateOnlineKeys(['snapshot', 'timestamp'], false);
+    await a.repository.submitRoot(rootFor(a, 2, { snapshot: rotation.pending.snapshot!, timestamp: rotation.pending.timestamp! }));
+    const timestampBefore = (await b.storage.latest('timestamp'))!;
+
+    // B still holds the old keys: it neither re-signs nor signs a new targets' snapshot.
+    clock.advance(13 * 3_600_000);
+    await b.checkResigning();
+    expect(b.resignStatus().consecutiveFailures).toBe(1);
+    expect(b.resignStatus().lastFailure!.message).toMatch(/does not list this server's (snapshot|timestamp) key .*restart this server/);
+    await expect(b.repository.submitTargets('targets', targets(2))).rejects.toMatchObject({ code: 'repository_state' });
+    expect((await b.storage.latest('timestamp'))!.version).toBe(timestampBefore.version);
+    expect((await b.storage.latest('targets'))!.version).toBe(1);
+
+    // Restarted, B loads the rotated keys from the shared folder and signs again.
+    await b.close();
+    running.splice(1, 1);
+    const restarted = await start();
+    running.push(restarted);
+    expect(restarted.repository.onlineKeys().timestamp.keyid).toBe(rotation.pending.timestamp!.keyid);
+    await restarted.checkResigning();
+    expect(restarted.resignStatus().consecutiveFailures).toBe(0);
+    expect((await restarted.storage.latest('timestamp'))!.version).toBe(timestampBefore.version + 1);
   });
 });
 
