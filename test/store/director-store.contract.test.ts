@@ -3,11 +3,10 @@
 // PostgreSQL is absent, see test/support/postgres.ts). A behaviour the services rely on is asserted
 // here once, so a backend that differs fails by name instead of in a service test far away.
 import { cleanupTempDirs } from '../support/tuf-helpers.js';
-import { dropSchemas } from '../support/postgres.js';
 import type { SqliteDirectorStore } from '../../director-repo/store/sqlite/director-store.js';
 import { accessCases } from './director-contract/access-cases.js';
 import { assignmentCases } from './director-contract/assignment-cases.js';
-import { BACKENDS, postgresSchemas, type Backend } from './director-contract/backends.js';
+import { BACKENDS, type Backend } from './director-contract/backends.js';
 import { campaignCases } from './director-contract/campaign-cases.js';
 import { contractContext } from './director-contract/context.js';
 import { inventoryCases } from './director-contract/inventory-cases.js';
@@ -31,10 +30,6 @@ function contract(backend: Backend): void {
   describe('persistence', () => persistenceCases(ctx));
 }
 
-afterAll(async () => {
-  cleanupTempDirs();
-  await dropSchemas(postgresSchemas);
-});
 
 const running = BACKENDS.filter((b) => b.runs);
 const skipped = BACKENDS.filter((b) => !b.runs);
@@ -46,6 +41,7 @@ describe('SQLite migrations', () => {
   const opened: SqliteDirectorStore[] = [];
   afterEach(() => {
     for (const store of opened.splice(0)) store.close();
+    cleanupTempDirs();
   });
   sqliteMigrationCases((store) => (opened.push(store), store));
 });

@@ -8,8 +8,8 @@ import type { SignedRequestMarks } from '../../../shared/uptane/vehicle-auth.js'
 import type { DirectorStore } from '../../../director-repo/store/director-store.js';
 import type { OperatorTokenStore } from '../../../director-repo/store/operator-tokens.js';
 import { SqliteDirectorStore } from '../../../director-repo/store/sqlite/director-store.js';
-import { postgresAvailable, uniqueSchema, urlWithSchema } from '../../support/postgres.js';
-import { tempDir } from '../../support/tuf-helpers.js';
+import { dropSchemas, postgresAvailable, uniqueSchema, urlWithSchema } from '../../support/postgres.js';
+import { cleanupTempDirs, tempDir } from '../../support/tuf-helpers.js';
 
 /** Either the synchronous shape or the promise-returning one: the cases `await` every call. */
 type MaybeAsync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => R | Promise<Awaited<R>> : T[K] };
@@ -35,6 +35,8 @@ export interface Backend {
   place(): string;
   /** Opens (creating or migrating) the store kept at `place`. */
   open(place: string): Promise<OpenedStore>;
+  /** Removes the places made so far, once their stores are closed. */
+  discardPlaces(): Promise<void>;
 }
 
 export const sqliteBackend: Backend = {
@@ -45,10 +47,11 @@ export const sqliteBackend: Backend = {
     const store = new SqliteDirectorStore(path);
     return { store, close: async () => store.close() };
   },
+  discardPlaces: async () => cleanupTempDirs(),
 };
 
-/** The schemas the PostgreSQL backend made: the suite drops them in afterAll (dropSchemas). */
-export const postgresSchemas: string[] = [];
+/** The schemas made and not yet dropped. */
+const postgresSchemas: string[] = [];
 
 const POSTGRES_STORE = fileURLToPath(new URL('../../../director-repo/store/postgres/director-store.ts', import.meta.url));
 
@@ -72,6 +75,12 @@ export const postgresBackend: Backend = {
     const { PostgresDirectorStore } = (await import(POSTGRES_MODULE)) as { PostgresDirectorStore: PostgresStoreClass };
     const store = await PostgresDirectorStore.open(url);
     return { store, close: () => store.close() };
+  },
+  // One schema per statement, after each case: dropping the whole suite's schemas (about twenty
+  // tables each) in one statement took more locks than PostgreSQL's lock table holds (out of shared
+  // memory) when other suites ran beside it.
+  discardPlaces: async () => {
+    while (postgresSchemas.length > 0) await dropSchemas([postgresSchemas.pop()!]);
   },
 };
 

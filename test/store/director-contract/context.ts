@@ -1,5 +1,5 @@
 // What every group of contract cases gets: the backend under test and stores opened on it, each
-// closed after its case (the suite's afterEach), whichever way the case ended.
+// closed and its place removed after its case (the suite's afterEach), whichever way the case ended.
 import type { Backend, ContractStore, OpenedStore } from './backends.js';
 
 export interface ContractContext {
@@ -26,6 +26,7 @@ export function contractContext(backend: Backend): ContractContext & { closeAll(
     fresh: async () => (await open(backend.place())).store,
     closeAll: async () => {
       await Promise.all(opened.splice(0).map((o) => o.close()));
+      await backend.discardPlaces();
     },
   };
 }

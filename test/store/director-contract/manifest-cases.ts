@@ -168,7 +168,7 @@ export function manifestCases({ fresh }: ContractContext): void {
   });
 
   it('judges manifests of one vehicle sent together in the order they were sent', async () => {
-    const n = 12;
+    const n = 30;
     const { seen } = await counterRace(n);
     expect(seen).toEqual(Array.from({ length: n }, (_, i) => i));
   });
