@@ -22,9 +22,17 @@ export interface ManifestVerificationOptions extends Partial<WorkerPoolOptions> 
   readonly keyHintVehicles?: number;
   /** The module the threads run: manifest-signature-worker.js, or (tests) a module wrapping its default export. */
   readonly workerModule?: URL;
+  /**
+   * Longest a verified manifest waits for the others in the pool before it goes on to its unit of
+   * work, in ms (below: handing them on together keeps their group commit whole).
+   */
+  readonly gatherMs?: number;
 }
 
 export const DEFAULT_KEY_HINT_VEHICLES = 10_000;
+export const DEFAULT_GATHER_MS = 5;
+/** Most verified manifests handed on together: GroupCommit's own batch (store/sqlite/group-commit.ts). */
+const GATHER_LIMIT = 64;
 
 export class ManifestVerification {
   private readonly pool: WorkerPool<ManifestSignatureJob, SignatureVerdicts> | undefined;
@@ -34,6 +42,10 @@ export class ManifestVerification {
    */
   private readonly hints = new Map<string, SignatureKeys>();
   private readonly maxHints: number;
+  private readonly gatherMs: number;
+  /** Verified manifests waiting to go on to their units of work together, and the timer that bounds their wait. */
+  private readonly gathered: Array<() => void> = [];
+  private gatherTimer: NodeJS.Timeout | undefined;
   /** Worker threads the pool may run (0: verification on the event loop, inside the judge). */
   readonly threads: number;
 
@@ -44,9 +56,10 @@ export class ManifestVerification {
     const cores = availableParallelism();
     const threads = options.threads ?? (cores > 1 ? cores : 0);
     // The compiled worker module beside this folder; from the sources, its .ts (worker-pool.ts).
-    const { keyHintVehicles = DEFAULT_KEY_HINT_VEHICLES, workerModule = new URL('../manifest-signature-worker.js', import.meta.url), ...given } = options;
+    const { keyHintVehicles = DEFAULT_KEY_HINT_VEHICLES, gatherMs = DEFAULT_GATHER_MS, workerModule = new URL('../manifest-signature-worker.js', import.meta.url), ...given } = options;
     this.threads = threads;
     this.maxHints = keyHintVehicles;
+    this.gatherMs = gatherMs;
     const poolOptions = { ...defaultWorkerPoolOptions(threads), ...withoutUndefined(given), threads };
     this.pool = threads === 0 ? undefined : new WorkerPool<ManifestSignatureJob, SignatureVerdicts>(workerModule, 'manifest signature verification', poolOptions);
   }
@@ -64,7 +77,34 @@ export class ManifestVerification {
   async verifyAhead(vin: string, body: Uint8Array): Promise<SignatureVerdicts | undefined> {
     if (this.pool === undefined) return undefined;
     const keys = this.hints.get(vin) ?? this.remember(vin, await this.store.inventory.ecusOf(vin));
-    return this.pool.run({ body, keys });
+    // A failed job may be the last one the others wait for.
+    const verdicts = await this.pool.run({ body, keys }).finally(() => this.gatherIfDone());
+    await this.gather();
+    return verdicts;
+  }
+
+  /**
+   * Resolves when this verified manifest may go on to its unit of work: once the pool holds no other
+   * job, or enough wait, or after gatherMs. Manifests that arrived together are verified on several
+   * threads and finish one by one; handed on one by one, each would get a commit, and an fsync, of
+   * its own. Handed on in one turn of the event loop, they share one (store/sqlite/group-commit.ts).
+   */
+  private gather(): Promise<void> {
+    return new Promise<void>((resume) => {
+      this.gathered.push(resume);
+      this.gatherIfDone();
+      if (this.gathered.length > 0) this.gatherTimer ??= setTimeout(() => this.handOn(), this.gatherMs);
+    });
+  }
+
+  private gatherIfDone(): void {
+    if (this.pool?.jobsHeld === 0 || this.gathered.length >= GATHER_LIMIT) this.handOn();
+  }
+
+  private handOn(): void {
+    clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
+    for (const resume of this.gathered.splice(0)) resume();
   }
 
   /**

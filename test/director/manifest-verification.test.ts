@@ -152,6 +152,40 @@ describe('verdicts through the worker pool', () => {
   });
 });
 
+describe('handing verified manifests on together', () => {
+  test('manifests that arrive together reach their units of work in one turn, so they share one group commit', async () => {
+    const cars = await Promise.all(Array.from({ length: 8 }, () => registered()));
+    const store = repos.director.storage;
+    // Which turn of the event loop each manifest's unit of work was handed to the store in.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turns: number[] = [];
+    const intake = store.intake;
+    const watched = new Proxy(store, {
+      get: (target, name) => (name === 'intake' ? { receive: (...args: Parameters<typeof intake.receive>) => (turns.push(turn), intake.receive(...args)) } : Reflect.get(target, name)),
+    });
+    const pooled = new ManifestIntakeService(watched, clock, undefined, new ManifestVerification(watched, { threads: 2, gatherMs: 10_000 }));
+    intakes.push(pooled);
+    try {
+      // Each vehicle's keys are remembered first, so the eight below go to the threads at once.
+      for (const car of cars) await pooled.receiveManifest(car.vin, bytesOf(car.manifest()));
+      turns.length = 0;
+      const results = await Promise.all(cars.map((car) => pooled.receiveManifest(car.vin, bytesOf(car.manifest()))));
+      expect(results).toEqual(cars.map(() => ({ accepted: true, assignmentsChanged: 0 })));
+      // Verified one by one on two threads, yet handed on together: one turn, one commit.
+      expect(turns).toHaveLength(8);
+      expect(new Set(turns).size).toBe(1);
+    } finally {
+      ticking = false;
+    }
+  });
+});
+
 describe('backpressure and failures', () => {
   test('a full pool refuses with ServerBusyError before anything is judged or written', async () => {
     const intake = intakeWith({ threads: 1, maxQueue: 0, busyRetryAfterSeconds: 2 });
