@@ -55,6 +55,8 @@ export function manifestCases({ fresh }: ContractContext): void {
     const store = await fresh();
     const { primary, secondary } = await registerVehicle(store, 'VIN-A');
     await store.vehicleMetadata.put('VIN-A', TARGETS);
+    // Read before, so a store that remembers recent reads must forget them when intake marks them stale.
+    expect((await store.vehicleMetadata.files('VIN-A'))[0]?.stale).toBe(false);
     const [done] = await store.assignments.insert([image('VIN-A', secondary)], { actor: 'op', now: T0 });
     const report = { counter: 3, filename: 'fw-9.bin', length: 99, hashes: { sha256: sha256Hex('fw-9') }, releaseCounter: 9 };
     const result = await store.intake.receive('VIN-A', body('{"signed":{}}'), 0, () =>

@@ -59,6 +59,31 @@ export function metadataCases({ fresh }: ContractContext): void {
     await store.vehicleMetadata.markStale([]);
   });
 
+  it('never shows a put or a stale mark that a unit of work rolled back, and shows a committed one', async () => {
+    const store = await fresh();
+    await registerVehicle(store, 'VIN-A');
+    const v1 = metadata('targets', 1);
+    const v2 = metadata('targets', 2);
+    await store.vehicleMetadata.put('VIN-A', v1);
+    expect((await store.vehicleMetadata.files('VIN-A')).map(seen)).toEqual([expected(v1)]);
+    const failure = new Error('rolled back');
+    await expect(
+      store.unitOfWork(async (tx) => {
+        await tx.vehicleMetadata.put('VIN-A', v2);
+        await tx.vehicleMetadata.markStale(['VIN-A']);
+        expect((await tx.vehicleMetadata.files('VIN-A')).map(seen)).toEqual([expected(v2, true)]);
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect((await store.vehicleMetadata.files('VIN-A')).map(seen)).toEqual([expected(v1)]);
+    expect(seen(await store.vehicleMetadata.file('VIN-A', 'targets'))).toEqual(expected(v1));
+    await store.unitOfWork(async (tx) => {
+      await tx.vehicleMetadata.put('VIN-A', v2);
+      await tx.vehicleMetadata.markStale(['VIN-A']);
+    });
+    expect((await store.vehicleMetadata.files('VIN-A')).map(seen)).toEqual([expected(v2, true)]);
+  });
+
   it('keeps the Director’s root versions, latest by version, and refuses a version twice', async () => {
     const store = await fresh();
     expect(await store.roots.latestRoot()).toBeUndefined();

@@ -101,6 +101,14 @@ export function unitOfWorkCases({ fresh }: ContractContext): void {
     expect((await store.inventory.vehicle('VIN-B'))?.vin).toBe('VIN-B');
   });
 
+  it('refuses a unit’s handle used after the unit ended, writing nothing through it', async () => {
+    const store = await fresh();
+    const kept = await store.unitOfWork(async (tx) => tx);
+    await expect(kept.inventory.insertVehicle('VIN-LATE', {}, T0)).rejects.toThrow();
+    await expect(kept.auditLog.entries(1)).rejects.toThrow();
+    expect(await store.inventory.vehicle('VIN-LATE')).toBeUndefined();
+  });
+
   it('lets exactly one of two units racing to register the same vehicle win, whole', async () => {
     const store = await fresh();
     const register = (model: string) =>
