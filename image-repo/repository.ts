@@ -26,7 +26,7 @@ import { OnlineKeyRing, signedByAll } from '../shared/server/online-keys.js';
 import { buildSnapshot, buildTimestamp, type RoleFile } from '../shared/server/snapshot-timestamp.js';
 import type { BlobStore, StoredBlob } from './blob-store.js';
 import type { ImageRecordStore } from './store/images.js';
-import type { MetadataStore, PublishedFile, StoredMetadata } from './store/metadata.js';
+import { PublishConflictError, type MetadataStore, type PublishedFile, type StoredMetadata } from './store/metadata.js';
 
 export interface OnlineKeys {
   readonly timestamp: PrivateKey;
@@ -65,6 +65,9 @@ export const DEFAULT_IMAGE_REPO_CONFIG: ImageRepoConfig = {
 };
 
 const REPOSITORY = 'image';
+
+/** How often a publication is run when other processes on the same database keep taking its versions (see exclusive). */
+const PUBLICATION_ATTEMPTS = 3;
 
 /** True if `bytes` (stored snapshot or timestamp) carries exactly the signatures of `keys`. */
 function isSignedByExactly(bytes: Uint8Array, keys: readonly PrivateKey[]): boolean {
@@ -295,10 +298,22 @@ export class ImageRepository {
    * other slipping in between. A publisher in another process sharing the database is caught by the
    * store instead (PublishConflictError): every publication that changes what snapshot and timestamp
    * pin takes the next timestamp version, and each reads timestamp before anything else, so one that
-   * read a state another has since changed fails rather than overwrite it.
+   * read a state another has since changed fails rather than overwrite it. Such a publication is run
+   * again from the start, reading the new state, a few times: another replica's re-signing of
+   * timestamp is no reason to refuse an uploader's targets, and what the new state no longer allows
+   * (the same targets version published meanwhile) is refused by the checks as any late publication.
    */
   private exclusive<T>(publication: () => Promise<T>): Promise<T> {
-    const result = this.publishing.then(publication);
+    const attempts = async (): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await publication();
+        } catch (err) {
+          if (!(err instanceof PublishConflictError) || attempt >= PUBLICATION_ATTEMPTS) throw err;
+        }
+      }
+    };
+    const result = this.publishing.then(attempts);
     this.publishing = result.catch(() => undefined);
     return result;
   }
