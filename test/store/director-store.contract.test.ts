@@ -39,8 +39,8 @@ if (skipped.length > 0) describe.skip.each(skipped)('DirectorStore contract on $
 
 describe('SQLite migrations', () => {
   const opened: SqliteDirectorStore[] = [];
-  afterEach(() => {
-    for (const store of opened.splice(0)) store.close();
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
     cleanupTempDirs();
   });
   sqliteMigrationCases((store) => (opened.push(store), store));

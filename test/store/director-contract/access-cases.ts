@@ -1,6 +1,5 @@
 // The audit log (newest first, naming the operator token), operator tokens through their lifecycle
-// (docs/threat-model.md HR-10) and signed-request marks, which never go down (HR-9a). The token
-// and mark operations are awaited whether they answer synchronously or with promises.
+// (docs/threat-model.md HR-10) and signed-request marks, which never go down (HR-9a).
 import { ConflictError } from '../../../shared/core/errors.js';
 import { tokenIdOf } from '../../../shared/server/access-tokens.js';
 import { runWithToken } from '../../../director-repo/token-context.js';
@@ -62,7 +61,7 @@ export function accessCases({ fresh }: ContractContext): void {
   it('refuses a second live token for a name with ConflictError; after revocation or expiry one may be added', async () => {
     const store = await fresh();
     const first = await store.addOperator('alice', TOKEN_A, at(1));
-    await expect(Promise.resolve().then(() => store.addOperator('alice', TOKEN_B, at(2)))).rejects.toThrow(ConflictError);
+    await expect(store.addOperator('alice', TOKEN_B, at(2))).rejects.toThrow(ConflictError);
     expect(await store.operatorToken(TOKEN_B)).toBeUndefined();
     expect(await store.revokeOperatorToken(first, at(3))).toBe(true);
     expect(await store.revokeOperatorToken(first, at(4))).toBe(false);
@@ -70,7 +69,7 @@ export function accessCases({ fresh }: ContractContext): void {
     expect((await store.operatorToken(TOKEN_A))?.revokedAt).toBe(iso(3));
     await store.addOperator('alice', TOKEN_B, at(5), { scope: 'operator', expiresAt: at(6) });
     // Expired at minute 6: at minute 7 the name is free again.
-    await expect(Promise.resolve().then(() => store.addOperator('alice', TOKEN_C, at(5)))).rejects.toThrow(ConflictError);
+    await expect(store.addOperator('alice', TOKEN_C, at(5))).rejects.toThrow(ConflictError);
     await store.addOperator('alice', TOKEN_C, at(7));
     expect((await store.operatorTokens()).map((t) => [t.tokenId, t.scope, t.revokedAt])).toEqual([
       [tokenIdOf(TOKEN_A), 'admin', iso(3)],
@@ -111,7 +110,7 @@ export function accessCases({ fresh }: ContractContext): void {
     expect(await marks.newest('key-b')).toBeUndefined();
     // Writers racing in any order leave the largest.
     const times = [7, 3, 9, 1, 8, 2].map((m) => at(m).getTime());
-    await Promise.all(times.map(async (t) => marks.record('key-b', t)));
+    await Promise.all(times.map((t) => marks.record('key-b', t)));
     expect(await marks.newest('key-b')).toBe(at(9).getTime());
     expect(await marks.newest('key-a')).toBe(at(2).getTime());
   });

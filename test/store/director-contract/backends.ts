@@ -1,26 +1,14 @@
 // The backends the Director store contract runs against: SQLite in a temp folder and PostgreSQL in a
 // fresh schema per store. Each gives a new empty place to keep a store (a file, a schema) and opens
 // a store there, so a case can also close a store and open the same place again (migrations).
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { SignedRequestMarks } from '../../../shared/uptane/vehicle-auth.js';
-import type { DirectorStore } from '../../../director-repo/store/director-store.js';
-import type { OperatorTokenStore } from '../../../director-repo/store/operator-tokens.js';
+import type { DirectorStorage } from '../../../director-repo/store/director-store.js';
+import { PostgresDirectorStore } from '../../../director-repo/store/postgres/director-store.js';
 import { SqliteDirectorStore } from '../../../director-repo/store/sqlite/director-store.js';
 import { dropSchemas, postgresAvailable, uniqueSchema, urlWithSchema } from '../../support/postgres.js';
 import { cleanupTempDirs, tempDir } from '../../support/tuf-helpers.js';
 
-/** Either the synchronous shape or the promise-returning one: the cases `await` every call. */
-type MaybeAsync<T> = { [K in keyof T]: T[K] extends (...args: infer A) => infer R ? (...args: A) => R | Promise<Awaited<R>> : T[K] };
-
-/**
- * What the cases use of a store: the DirectorStore areas, the operator tokens and the signed-request
- * marks, whether those two answer synchronously or with promises (both are being made async).
- */
-export type ContractStore = Omit<DirectorStore, 'signedRequestMarks'> & {
-  readonly signedRequestMarks: MaybeAsync<SignedRequestMarks>;
-} & MaybeAsync<OperatorTokenStore>;
+/** What the cases use of a store: what the Director server holds, its areas and operator tokens. */
+export type ContractStore = DirectorStorage;
 
 export interface OpenedStore {
   readonly store: ContractStore;
@@ -29,7 +17,7 @@ export interface OpenedStore {
 
 export interface Backend {
   readonly name: string;
-  /** False when the backend cannot run here (no PostgreSQL, or its store not written yet). */
+  /** False when the backend cannot run here (no PostgreSQL answering). */
   readonly runs: boolean;
   /** A new empty place for a store: a file path, a database URL naming a fresh schema. */
   place(): string;
@@ -42,10 +30,10 @@ export interface Backend {
 export const sqliteBackend: Backend = {
   name: 'SQLite',
   runs: true,
-  place: () => join(tempDir('director-contract-'), 'director.sqlite'),
+  place: () => `${tempDir('director-contract-')}/director.sqlite`,
   open: async (path) => {
     const store = new SqliteDirectorStore(path);
-    return { store, close: async () => store.close() };
+    return { store, close: () => store.close() };
   },
   discardPlaces: async () => cleanupTempDirs(),
 };
@@ -53,26 +41,16 @@ export const sqliteBackend: Backend = {
 /** The schemas made and not yet dropped. */
 const postgresSchemas: string[] = [];
 
-const POSTGRES_STORE = fileURLToPath(new URL('../../../director-repo/store/postgres/director-store.ts', import.meta.url));
-
-interface PostgresStoreClass {
-  open(url: string): Promise<ContractStore & { close(): Promise<void> }>;
-}
-
-// Written by another change at the same time as this suite: loaded by a computed path until it
-// exists, so the suite type-checks and runs on SQLite before it lands.
-const POSTGRES_MODULE = '../../../director-repo/store/postgres/director-store.js';
-
 export const postgresBackend: Backend = {
   name: 'PostgreSQL',
-  runs: postgresAvailable && existsSync(POSTGRES_STORE),
+  // As describePostgres (test/support/postgres.ts): skipped with global setup's notice when absent.
+  runs: postgresAvailable,
   place: () => {
     const schema = uniqueSchema('director_contract');
     postgresSchemas.push(schema);
     return urlWithSchema(schema);
   },
   open: async (url) => {
-    const { PostgresDirectorStore } = (await import(POSTGRES_MODULE)) as { PostgresDirectorStore: PostgresStoreClass };
     const store = await PostgresDirectorStore.open(url);
     return { store, close: () => store.close() };
   },
