@@ -1,7 +1,8 @@
 // The Director's PostgreSQL store where it differs from SQLite: two stores on one schema are two
 // replicas of the Director, and what SQLite's single writer made impossible is raced here — the same
 // ECU serial registered from both, two active assignments for one ECU, manifests of one vehicle
-// arriving at both at once, one operator name added twice. Then the database going away in the
+// arriving at both at once, one operator name added twice, rival decisions on different rows (write
+// skew, which only SERIALIZABLE units of work refuse). Then the database going away in the
 // middle of an operation: DatabaseUnavailableError (503, retry), and the store works again after.
 // What both backends must do alike is the contract suite's (director-store.contract.test.ts).
 import { randomBytes } from 'node:crypto';
@@ -59,6 +60,20 @@ async function registerVehicle(store: PostgresDirectorStore, vin: string): Promi
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Resolves every arrival once `parties` have arrived (later arrivals, such as a unit of work run
+ * again after a serialization failure, pass at once): two units each check before either writes.
+ */
+function barrier(parties: number): () => Promise<void> {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return () => {
+    if (++arrived >= parties) open();
+    return opened;
+  };
+}
+
 const NOTHING_NEW: AcceptedManifest = { ecuReports: [], attacks: [], assignmentStates: [], newAssignments: [], evidence: null, vehicleState: null, metadataStale: false };
 
 afterAll(async () => {
@@ -71,11 +86,12 @@ describePostgres('PostgresDirectorStore: two replicas on one database', () => {
     const [a, b] = await replicas('director_pg_ecu');
     await a.inventory.insertVehicle('VIN-1', {}, at(0));
     // As services/inventory.ts does: check the serial is free, then insert, in one unit of work.
-    // The pause holds both units open together, so each checks before the other inserts.
+    // The barrier holds both units open together, so each checks before the other inserts.
+    const checked = barrier(2);
     const register = (store: PostgresDirectorStore, keyid: string) =>
       store.unitOfWork(async (tx) => {
         if ((await tx.inventory.ecu('ECU-X')) !== undefined) throw new ConflictError('ECU ECU-X is already registered');
-        await pause(100);
+        await checked();
         await tx.inventory.insertEcu({ ...ecu('VIN-1', 'ECU-X', true), keyid }, at(1));
       });
     const outcomes = await Promise.allSettled([register(a, 'keyid-from-a'), register(b, 'keyid-from-b')]);
@@ -94,11 +110,12 @@ describePostgres('PostgresDirectorStore: two replicas on one database', () => {
     const [a, b] = await replicas('director_pg_assign');
     await registerVehicle(a, 'VIN-1');
     // As services/assignments.ts does: no active assignment for the ECU, so insert one.
+    const checked = barrier(2);
     const assign = (store: PostgresDirectorStore, filename: string) =>
       store.unitOfWork(async (tx) => {
         const active = await tx.assignments.activeOfVehicles(['VIN-1']);
         if (active.get('VIN-1')?.some((x) => x.ecuSerial === 'VIN-1-s') === true) throw new ConflictError('VIN-1-s already has an active assignment');
-        await pause(100);
+        await checked();
         return tx.assignments.insert([image('VIN-1', 'VIN-1-s', filename)], { actor: 'op', now: at(1) });
       });
     const outcomes = await Promise.allSettled([assign(a, 'fw-a.bin'), assign(b, 'fw-b.bin')]);
@@ -117,6 +134,26 @@ describePostgres('PostgresDirectorStore: two replicas on one database', () => {
     expect(reason).toBeInstanceOf(ConflictError);
     expect(reason.message).toMatch(/pending or in-flight assignment/);
     expect((await b.assignments.active('VIN-1')).map((x) => x.ecuSerial)).toEqual(['VIN-1-s']);
+  });
+
+  it('runs units of work as if one after the other: two replicas starting rival campaigns at once start one (no write skew)', async () => {
+    const [a, b] = await replicas('director_pg_skew');
+    await a.campaigns.insertGroup('fleet', 'static', null, 'op', at(0));
+    const first = await a.campaigns.insertCampaign('first', 'fleet', '{}', 'op', at(0));
+    const second = await a.campaigns.insertCampaign('second', 'fleet', '{}', 'op', at(0));
+    // Each unit reads that no campaign runs and starts its own: different rows, so only
+    // SERIALIZABLE (not READ COMMITTED, not REPEATABLE READ) sees that the two decisions clash.
+    const checked = barrier(2);
+    const start = (store: PostgresDirectorStore, id: number) =>
+      store.unitOfWork(async (tx) => {
+        if ((await tx.campaigns.activeCampaigns()).length > 0) throw new ConflictError('another campaign is running');
+        await checked();
+        await tx.campaigns.setState(id, 'running', at(1));
+      });
+    const outcomes = await Promise.allSettled([start(a, first), start(b, second)]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect((outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult).reason).toBeInstanceOf(ConflictError);
+    expect(await b.campaigns.activeCampaigns()).toHaveLength(1);
   });
 
   it('judges manifests of one vehicle arriving at both replicas at once one after the other, each on the state the last left', async () => {
@@ -211,9 +248,12 @@ describePostgres('PostgresDirectorStore: the database going away', () => {
     expect(await store.intake.receive('VIN-1', Buffer.from('{}'), 0, () => ({ at: at(2), accepted: NOTHING_NEW, result: 'accepted' }))).toBe('accepted');
     expect(await store.manifests.lastAcceptedAt('VIN-1')).toBe(at(2).toISOString());
 
-    // Every pooled connection terminated while idle: the next operation still succeeds.
+    // Every pooled connection terminated while idle (a restart of PostgreSQL): an operation that
+    // meets a dead connection before the pool noticed fails as unavailable, never otherwise, and
+    // the one after it is served on a new connection.
     await adminQuery('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [application]);
-    await pause(100);
+    const first = await store.inventory.countVehicles().catch((e: unknown) => e);
+    if (first !== 1) expect(first).toBeInstanceOf(DatabaseUnavailableError);
     expect(await store.inventory.countVehicles()).toBe(1);
   });
 
