@@ -7,7 +7,7 @@
 // What both backends must do alike is the contract suite's (director-store.contract.test.ts).
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { ConflictError, DatabaseUnavailableError } from '../../shared/core/errors.js';
+import { BadRequestError, ConflictError, DatabaseUnavailableError } from '../../shared/core/errors.js';
 import type { NewAssignment } from '../../director-repo/store/assignments.js';
 import type { NewEcu } from '../../director-repo/store/inventory.js';
 import type { AcceptedManifest, IntakeVerdict } from '../../director-repo/store/manifests.js';
@@ -200,6 +200,17 @@ describePostgres('PostgresDirectorStore: two replicas on one database', () => {
     const [a] = await replicas('director_pg_nul');
     await a.intake.receive('VIN-9', Buffer.from('x'), 0, () => ({ at: at(1), refused: { code: 'bad_json', message: 'unexpected \u0000 at 3' }, result: 'refused' }));
     expect((await a.manifests.history('VIN-9', 5))[0]).toMatchObject({ accepted: false, errorCode: 'bad_json', errorMessage: 'unexpected \uFFFD at 3', bodyLength: 1 });
+  });
+
+  it('refuses values PostgreSQL cannot store as bad input, writing nothing', async () => {
+    const [a] = await replicas('director_pg_unstorable');
+    await a.inventory.insertVehicle('VIN-1', {}, at(0));
+    await expect(a.inventory.insertEcu(ecu('VIN-1', 'ECU\u0000X', true), at(1))).rejects.toThrow(BadRequestError);
+    const tooBig = { counter: 2 ** 64, filename: 'fw.bin', length: 1, hashes: {}, releaseCounter: null };
+    await a.inventory.insertEcu(ecu('VIN-1', 'ECU-1', true), at(1));
+    await expect(a.inventory.recordEcuReport('ECU-1', tooBig, at(2))).rejects.toThrow(BadRequestError);
+    await expect(a.inventory.recordEcuReport('ECU-1', { ...tooBig, counter: 1.5 }, at(2))).rejects.toThrow(BadRequestError);
+    expect((await a.inventory.ecusOf('VIN-1')).map((e) => [e.serial, e.lastCounter])).toEqual([['ECU-1', null]]);
   });
 
   it('refuses a unit of work’s handle used after the unit ended', async () => {

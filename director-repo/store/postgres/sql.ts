@@ -1,7 +1,7 @@
 // What every area of the PostgreSQL store shares: running a statement with constraint violations
 // turned into the store's typed errors, and reading the driver's values back as SQLite's store gives
 // them (BIGINT arrives as a string).
-import { ConflictError, NotFoundError } from '../../../shared/core/errors.js';
+import { BadRequestError, ConflictError, NotFoundError } from '../../../shared/core/errors.js';
 import { sqlState, UNIQUE_VIOLATION, type Queryable } from '../../../shared/server/postgres.js';
 
 export type { Queryable };
@@ -38,12 +38,26 @@ const CONSTRAINTS: Readonly<Record<string, string>> = {
 };
 
 /**
- * A unique or foreign-key violation as the typed error the services answer with (409, 404); any
- * other error as it was (the database's own failures are DatabaseUnavailableError already, or
- * become it when the transaction ends: PostgresDatabase.translate).
+ * Values SQLite would have kept but PostgreSQL's types refuse: a NUL character in text (22021), a
+ * number past BIGINT (22003) or not a whole number where one is stored (22P02). Refused as bad
+ * input, nothing written, rather than as a server fault.
+ */
+const UNSTORABLE_VALUES: Readonly<Record<string, string>> = {
+  '22021': 'text with a NUL character cannot be stored',
+  '22003': 'a number is out of the range that can be stored',
+  '22P02': 'a value is not of the type stored (a whole number expected)',
+};
+
+/**
+ * A unique or foreign-key violation as the typed error the services answer with (409, 404), a value
+ * PostgreSQL cannot store as BadRequestError (400); any other error as it was (the database's own
+ * failures are DatabaseUnavailableError already, or become it when the transaction ends:
+ * PostgresDatabase.translate).
  */
 export function typedConstraintError(err: unknown): unknown {
   const state = sqlState(err);
+  const unstorable = state === undefined ? undefined : UNSTORABLE_VALUES[state];
+  if (unstorable !== undefined) return new BadRequestError(unstorable, { cause: err });
   if (state !== UNIQUE_VIOLATION && state !== FOREIGN_KEY_VIOLATION) return err;
   const { constraint, detail } = err as { constraint?: string; detail?: string };
   const meaning = (constraint !== undefined ? CONSTRAINTS[constraint] : undefined) ?? (state === UNIQUE_VIOLATION ? 'a unique value is already taken' : 'a record it refers to does not exist');
