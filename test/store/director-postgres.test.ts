@@ -60,6 +60,15 @@ async function registerVehicle(store: PostgresDirectorStore, vin: string): Promi
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls `condition` (what PostgreSQL shows of another session) until it holds; fails after 5 s. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await condition()) return;
+    await pause(50);
+  }
+  throw new Error('the condition never held');
+}
+
 /**
  * Resolves every arrival once `parties` have arrived (later arrivals, such as a unit of work run
  * again after a serialization failure, pass at once): two units each check before either writes.
@@ -179,6 +188,40 @@ describePostgres('PostgresDirectorStore: two replicas on one database', () => {
     expect(history.map((h) => h.id)).toEqual([...history.map((h) => h.id)].sort((x, y) => y - x));
   });
 
+  it('judges a manifest again when its slot re-delivery meets an assignment another replica committed meanwhile', async () => {
+    const schema = uniqueSchema('director_pg_redelivery');
+    schemas.push(schema);
+    const application = `uptane-test-${randomBytes(4).toString('hex')}`;
+    const store = await open(urlWithSchema(schema), application);
+    await registerVehicle(store, 'VIN-1');
+    // Another replica's assignment for VIN-1-s, inserted but not yet committed when the manifest is judged.
+    const other = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO "${schema}".assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, created_at, updated_at, created_by)
+         VALUES ('VIN-1', 'VIN-1-s', 'fw-operator.bin', 1, '{}', 'hw-secondary', 1, 'pending', 'x', 'x', 'op')`,
+      );
+      const judged: number[] = [];
+      const receiving = store.intake.receive('VIN-1', Buffer.from('{}'), 5, (state): IntakeVerdict<string> => {
+        judged.push(state.active.length);
+        const redelivery = { assignment: image('VIN-1', 'VIN-1-s', 'fw-again.bin'), reason: 'slot lost', actor: 'director', action: 'redeliver', details: {} };
+        return { at: at(1), accepted: { ...NOTHING_NEW, newAssignments: state.active.length === 0 ? [redelivery] : [] }, result: 'accepted' };
+      });
+      // The re-delivery waits on the unique index for the other transaction; it then commits.
+      await until(async () => Number((await adminQuery<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [application]))[0]!.n) > 0);
+      await other.query('COMMIT');
+      expect(await receiving).toBe('accepted');
+      // Judged first without the other assignment, then again with it: no re-delivery is made.
+      expect(judged).toEqual([0, 1]);
+    } finally {
+      await other.end();
+    }
+    expect((await store.assignments.active('VIN-1')).map((x) => x.filename)).toEqual(['fw-operator.bin']);
+    expect(await store.manifests.history('VIN-1', 10)).toHaveLength(1);
+  });
+
   it('keeps a signed-request mark at the newest time either replica recorded', async () => {
     const [a, b] = await replicas('director_pg_marks');
     await a.signedRequestMarks.record('key-1', 2_000);
@@ -237,11 +280,7 @@ describePostgres('PostgresDirectorStore: the database going away', () => {
       const receiving = store.intake.receive('VIN-1', Buffer.from('{}'), 0, () => ({ at: at(1), accepted: NOTHING_NEW, result: 'accepted' }));
       receiving.catch(() => undefined);
       // Wait until the store's session is blocked on the lock, then end it.
-      for (let i = 0; i < 100; i++) {
-        const [waiting] = await adminQuery<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [application]);
-        if (Number(waiting!.n) > 0) break;
-        await pause(50);
-      }
+      await until(async () => Number((await adminQuery<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'", [application]))[0]!.n) > 0);
       const killed = await adminQuery<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1', [application]);
       expect(killed.length).toBeGreaterThan(0);
       const err = await receiving.then(
