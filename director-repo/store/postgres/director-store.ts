@@ -75,7 +75,7 @@ export class PostgresDirectorStore implements DirectorStorage {
    * and brings the schema up to date (once, however many replicas start together).
    */
   static async open(url: string, options: PostgresOptions = {}): Promise<PostgresDirectorStore> {
-    return new PostgresDirectorStore(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS, { applicationName: 'uptane director', ...options }));
+    return new PostgresDirectorStore(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS, options));
   }
 
   /**
