@@ -21,7 +21,7 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   return yargs.option('data-dir', {
     type: 'string',
     default: io.env.UPTANE_IMAGE_DATA_DIR ?? '.uptane-data/image-repo',
-    describe: 'folder holding the database, the images and the online keys (env UPTANE_IMAGE_DATA_DIR)',
+    describe: 'folder holding the images, the online keys and (without --database) the SQLite database (env UPTANE_IMAGE_DATA_DIR)',
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
