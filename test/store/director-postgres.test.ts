@@ -165,6 +165,21 @@ describePostgres('PostgresDirectorStore: two replicas on one database', () => {
     expect(await b.campaigns.activeCampaigns()).toHaveLength(1);
   });
 
+  it('runs many units of work asked of one replica at once, each to its end (none gives up on conflicts)', async () => {
+    const [a] = await replicas('director_pg_many_units');
+    // As services/inventory.ts registers a vehicle: check the VIN is free, insert it, audit.
+    const register = (vin: string) =>
+      a.unitOfWork(async (tx) => {
+        if ((await tx.inventory.vehicle(vin)) !== undefined) throw new ConflictError(`vehicle ${vin} is already registered`);
+        await tx.inventory.insertVehicle(vin, {}, at(1));
+        await tx.inventory.insertEcu(ecu(vin, `${vin}-p`, true), at(1));
+        await tx.auditLog.record('op', 'register_vehicle', { vin }, at(1));
+      });
+    const outcomes = await Promise.allSettled(Array.from({ length: 16 }, (_, i) => register(`VIN-${String(i).padStart(2, '0')}`)));
+    expect(outcomes.filter((o) => o.status === 'rejected')).toEqual([]);
+    expect(await a.inventory.countVehicles()).toBe(16);
+  });
+
   it('judges manifests of one vehicle arriving at both replicas at once one after the other, each on the state the last left', async () => {
     const [a, b] = await replicas('director_pg_intake');
     await registerVehicle(a, 'VIN-1');

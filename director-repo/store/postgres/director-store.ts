@@ -53,6 +53,8 @@ export class PostgresDirectorStore implements DirectorStorage {
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: PostgresSignedRequestMarks;
   private readonly operatorTable: PostgresOperatorTokens;
+  /** The end of this replica's queue of units of work (unitOfWork). */
+  private unitsTail: Promise<void> = Promise.resolve();
 
   private constructor(private readonly db: PostgresDatabase) {
     ({
@@ -90,8 +92,24 @@ export class PostgresDirectorStore implements DirectorStorage {
    * it decides again on what the other committed (and the service then answers, say, ConflictError).
    * That is safe because `work` only awaits the store's operations (director-store.ts: no network,
    * no timers); a unit that keeps failing becomes DatabaseUnavailableError (503, retry).
+   *
+   * One replica runs its units one at a time, in the order they were asked for, as the SQLite store
+   * does. SERIALIZABLE tracks reads by index page, or by whole table where a small table is scanned,
+   * so units running side by side on a young database conflict even on unrelated rows: eight vehicle
+   * registrations at once used up their retries and answered 503. Queued, a replica's units never
+   * conflict with each other; only units of different replicas can, and those are retried. Intake,
+   * the busy path, does not queue here (intake.ts).
    */
   unitOfWork<T>(work: (tx: DirectorTransaction) => Promise<T>): Promise<T> {
+    const mine = this.unitsTail.then(() => this.runUnit(work));
+    this.unitsTail = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    return mine;
+  }
+
+  private runUnit<T>(work: (tx: DirectorTransaction) => Promise<T>): Promise<T> {
     return this.db.transaction('serializable', async (connection) => {
       // A handle kept past the end of its unit would run on a connection back in the pool, maybe
       // inside another unit's transaction: refused instead, as on SQLite.
