@@ -18,6 +18,9 @@ interface UploaderTokenRow {
   revoked_at: Date | null;
 }
 
+/** The first key of the advisory locks on uploader names (the second is the name's hash). */
+const ADVISORY_LOCK_CLASS = 'uptane image uploader name';
+
 const COLUMNS = 'token_id, name, token_sha256, roles, paths, created_at, expires_at, revoked_at';
 
 // Times are TIMESTAMPTZ in PostgreSQL and ISO 8601 strings in the records, as SQLite gives them.
@@ -40,14 +43,17 @@ export class PostgresUploaderTokens {
   constructor(private readonly db: PostgresDatabase) {}
 
   /**
-   * Stores a new token of `name`; ConflictError while `name` holds an active token. SERIALIZABLE:
-   * two replicas adding the same name at once both read "no active token", and PostgreSQL fails one
-   * of them (40001), which runs again, finds the other's token and is refused.
+   * Stores a new token of `name`; ConflictError while `name` holds an active token. Two replicas
+   * adding the same name at once are put in line by a transaction-level advisory lock on the name:
+   * the second reads after the first commits (READ COMMITTED takes a fresh snapshot per statement),
+   * finds its token and is refused. (SERIALIZABLE alone also refuses one, but its retries can keep
+   * colliding under load until they run out, which would report a conflict as an outage.)
    */
   async add(name: string, token: string, now: Date, grant: UploaderGrant): Promise<string> {
     const tokenId = tokenIdOf(token);
     try {
-      await this.db.transaction('serializable', async (tx) => {
+      await this.db.transaction('read committed', async (tx) => {
+        await tx.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [ADVISORY_LOCK_CLASS, name]);
         const held = await this.tokensOf(tx, name);
         if (held.some((t) => tokenStatus(t, now) === 'active')) throw new ConflictError(`uploader ${name} already exists`);
         await tx.query(`INSERT INTO uploader_tokens (${COLUMNS}) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7, NULL)`, [
