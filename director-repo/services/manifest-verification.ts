@@ -23,8 +23,8 @@ export interface ManifestVerificationOptions extends Partial<WorkerPoolOptions> 
   /** The module the threads run: manifest-signature-worker.js, or (tests) a module wrapping its default export. */
   readonly workerModule?: URL;
   /**
-   * Longest a verified manifest waits for the others in the pool before it goes on to its unit of
-   * work, in ms (below: handing them on together keeps their group commit whole).
+   * Longest the first verified manifest waits for the others before they go on to their units of
+   * work, in ms (ArrivalOrder: handed on together, they share a group commit).
    */
   readonly gatherMs?: number;
 }
@@ -42,10 +42,7 @@ export class ManifestVerification {
    */
   private readonly hints = new Map<string, SignatureKeys>();
   private readonly maxHints: number;
-  private readonly gatherMs: number;
-  /** Verified manifests waiting to go on to their units of work together, and the timer that bounds their wait. */
-  private readonly gathered: Array<() => void> = [];
-  private gatherTimer: NodeJS.Timeout | undefined;
+  private readonly arrivals: ArrivalOrder;
   /** Worker threads the pool may run (0: verification on the event loop, inside the judge). */
   readonly threads: number;
 
@@ -59,7 +56,7 @@ export class ManifestVerification {
     const { keyHintVehicles = DEFAULT_KEY_HINT_VEHICLES, gatherMs = DEFAULT_GATHER_MS, workerModule = new URL('../manifest-signature-worker.js', import.meta.url), ...given } = options;
     this.threads = threads;
     this.maxHints = keyHintVehicles;
-    this.gatherMs = gatherMs;
+    this.arrivals = new ArrivalOrder(gatherMs);
     const poolOptions = { ...defaultWorkerPoolOptions(threads), ...withoutUndefined(given), threads };
     this.pool = threads === 0 ? undefined : new WorkerPool<ManifestSignatureJob, SignatureVerdicts>(workerModule, 'manifest signature verification', poolOptions);
   }
@@ -76,35 +73,18 @@ export class ManifestVerification {
    */
   async verifyAhead(vin: string, body: Uint8Array): Promise<SignatureVerdicts | undefined> {
     if (this.pool === undefined) return undefined;
-    const keys = this.hints.get(vin) ?? this.remember(vin, await this.store.inventory.ecusOf(vin));
-    // A failed job may be the last one the others wait for.
-    const verdicts = await this.pool.run({ body, keys }).finally(() => this.gatherIfDone());
-    await this.gather();
+    // Its place is taken before anything is awaited (ArrivalOrder).
+    const place = this.arrivals.arrive();
+    let verdicts: SignatureVerdicts;
+    try {
+      const keys = this.hints.get(vin) ?? this.remember(vin, await this.store.inventory.ecusOf(vin));
+      verdicts = await this.pool.run({ body, keys });
+    } catch (err) {
+      this.arrivals.leave(place);
+      throw err;
+    }
+    await this.arrivals.verified(place);
     return verdicts;
-  }
-
-  /**
-   * Resolves when this verified manifest may go on to its unit of work: once the pool holds no other
-   * job, or enough wait, or after gatherMs. Manifests that arrived together are verified on several
-   * threads and finish one by one; handed on one by one, each would get a commit, and an fsync, of
-   * its own. Handed on in one turn of the event loop, they share one (store/sqlite/group-commit.ts).
-   */
-  private gather(): Promise<void> {
-    return new Promise<void>((resume) => {
-      this.gathered.push(resume);
-      this.gatherIfDone();
-      if (this.gathered.length > 0) this.gatherTimer ??= setTimeout(() => this.handOn(), this.gatherMs);
-    });
-  }
-
-  private gatherIfDone(): void {
-    if (this.pool?.jobsHeld === 0 || this.gathered.length >= GATHER_LIMIT) this.handOn();
-  }
-
-  private handOn(): void {
-    clearTimeout(this.gatherTimer);
-    this.gatherTimer = undefined;
-    for (const resume of this.gathered.splice(0)) resume();
   }
 
   /**
@@ -130,6 +110,74 @@ export class ManifestVerification {
     if (this.hints.size >= this.maxHints) this.hints.delete(this.hints.keys().next().value!);
     this.hints.set(vin, keys);
     return keys;
+  }
+}
+
+/**
+ * Hands verified manifests on to their units of work in the order they arrived, as without threads
+ * (a vehicle's second manifest is judged after its first), and together: once every manifest that
+ * arrived is verified, or GATHER_LIMIT wait, or the first has waited gatherMs. Manifests that arrive
+ * together are verified on several threads and finish one by one; handed on one by one, each would
+ * get a commit, and an fsync, of its own; handed on in one turn of the event loop, they share one
+ * (store/sqlite/group-commit.ts).
+ */
+interface Place {
+  verified: boolean;
+  resume: () => void;
+}
+
+export class ArrivalOrder {
+  private readonly places: Place[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  /** The timer fired: verified manifests go on as soon as those before them are verified. */
+  private overdue = false;
+
+  constructor(private readonly gatherMs: number) {}
+
+  arrive(): Place {
+    const place: Place = { verified: false, resume: () => undefined };
+    this.places.push(place);
+    return place;
+  }
+
+  /** Resolves when the manifest at `place`, now verified, may go on to its unit of work. */
+  verified(place: Place): Promise<void> {
+    return new Promise<void>((resume) => {
+      place.resume = resume;
+      place.verified = true;
+      // Once the caller awaits this promise: resumed here and now, the caller's continuation would be
+      // queued before the ones it resumes, and this manifest would go on after those that came later.
+      queueMicrotask(() => this.handOnIfGathered());
+    });
+  }
+
+  /** A manifest refused before its verdicts (pool busy, thread lost) leaves; it may be the one the others wait for. */
+  leave(place: Place): void {
+    this.places.splice(this.places.indexOf(place), 1);
+    this.handOnIfGathered();
+  }
+
+  private handOnIfGathered(): void {
+    const waiting = this.places.filter((p) => p.verified).length;
+    if (waiting === 0) return;
+    if (this.overdue || waiting === this.places.length || waiting >= GATHER_LIMIT) {
+      this.handOn();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.overdue = true;
+      this.handOn();
+    }, this.gatherMs);
+  }
+
+  /** Resumes the verified manifests at the head; one still verifying holds those behind it. */
+  private handOn(): void {
+    while (this.places[0]?.verified === true) this.places.shift()!.resume();
+    if (this.places.some((p) => p.verified)) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.overdue = false;
   }
 }
 

@@ -16,7 +16,7 @@ import { DEFAULT_HTTP_SERVER_LIMITS, listenHttp } from '../../shared/server/http
 import type { VehicleVersionManifest } from '../../shared/uptane/manifest.js';
 import { createHandler } from '../../director-repo/app.js';
 import { ManifestIntakeService } from '../../director-repo/services/manifest-intake.js';
-import { ManifestVerification, type ManifestVerificationOptions } from '../../director-repo/services/manifest-verification.js';
+import { ArrivalOrder, ManifestVerification, type ManifestVerificationOptions } from '../../director-repo/services/manifest-verification.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 
@@ -183,6 +183,64 @@ describe('handing verified manifests on together', () => {
     } finally {
       ticking = false;
     }
+  });
+});
+
+describe('a vehicle\'s manifests in the order they arrived', () => {
+  test('two manifests of one vehicle sent together are judged in order: both accepted, the second\'s counters last', async () => {
+    const pooled = intakeWith({ threads: 2 });
+    const car = await registered();
+    // The first one is large (long texts to parse and canonicalize), so its thread finishes after the second's.
+    const attacks = Array.from({ length: 16 }, (_, i) => ({ code: `test_${i}`, message: 'x'.repeat(1000) }));
+    const first = car.manifest(Object.fromEntries(car.ecus.map((e) => [e.serial, car.report(e, { attacks })])));
+    const second = car.manifest();
+    const results = await Promise.all([pooled.receiveManifest(car.vin, bytesOf(first)), pooled.receiveManifest(car.vin, bytesOf(second))]);
+    expect(results).toEqual([
+      { accepted: true, assignmentsChanged: 0 },
+      { accepted: true, assignmentsChanged: 0 },
+    ]);
+    expect((await repos.director.storage.inventory.ecusOf(car.vin)).map((e) => e.lastCounter)).toEqual(car.ecus.map((e) => e.counter));
+  });
+});
+
+describe('arrival order (ArrivalOrder)', () => {
+  /** Places A, B and C arrive in that order; returns what was handed on, in order, as verdicts come. */
+  function scene(gatherMs = 10_000) {
+    const order = new ArrivalOrder(gatherMs);
+    const handedOn: string[] = [];
+    const places = { A: order.arrive(), B: order.arrive(), C: order.arrive() };
+    const verify = (name: keyof typeof places) => order.verified(places[name]).then(() => void handedOn.push(name));
+    return { order, places, handedOn, verify };
+  }
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+  test('a manifest verified before those that arrived earlier waits for them, and all go on in arrival order', async () => {
+    const { handedOn, verify } = scene();
+    const done = [verify('C'), verify('B')];
+    await turn();
+    expect(handedOn).toEqual([]); // A, which arrived first, is still being verified
+    done.push(verify('A'));
+    await Promise.all(done);
+    expect(handedOn).toEqual(['A', 'B', 'C']);
+  });
+
+  test('one that leaves (busy, or its thread died) no longer holds the others', async () => {
+    const { order, places, handedOn, verify } = scene();
+    const done = [verify('B'), verify('C')];
+    await turn();
+    expect(handedOn).toEqual([]);
+    order.leave(places.A);
+    await Promise.all(done);
+    expect(handedOn).toEqual(['B', 'C']);
+  });
+
+  test('after gatherMs the verified head goes on without waiting for the rest, still in order', async () => {
+    const { handedOn, verify } = scene(20);
+    const first = verify('A');
+    await first; // B and C still verifying: A goes after 20 ms
+    expect(handedOn).toEqual(['A']);
+    await Promise.all([verify('C'), verify('B')]);
+    expect(handedOn).toEqual(['A', 'B', 'C']); // C, verified before B, still went on after it
   });
 });
 
