@@ -3,7 +3,6 @@
 // of the Image repository lives here, but the token table's, shared with the Director in
 // shared/server/token-table.ts. better-sqlite3 answers at once; the promises are the interfaces'.
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { openDatabase, type Db } from '../../shared/server/sqlite.js';
 import { TokenTable } from '../../shared/server/token-table.js';
 import type { ImageRecord } from './images.js';
@@ -119,7 +118,10 @@ export class SqliteImageRepoStorage implements ImageRepoStorage {
         }
       })();
     } catch (err) {
-      if (err instanceof Database.SqliteError && err.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      // By code, not by class: better-sqlite3's native part keeps the SqliteError class of the first
+      // module instance that loaded it, so a second one (Jest gives each test file its own) gets
+      // errors its Database.SqliteError does not recognise.
+      if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
         throw new PublishConflictError(`another publication took a version of ${files.map((f) => `${f.role} v${f.version}`).join(', ')} meanwhile; try again`, { cause: err });
       }
       throw err;
