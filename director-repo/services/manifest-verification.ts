@@ -78,7 +78,10 @@ export class ManifestVerification {
     let verdicts: SignatureVerdicts;
     try {
       const keys = this.hints.get(vin) ?? this.remember(vin, await this.store.inventory.ecusOf(vin));
-      verdicts = await this.pool.run({ body, keys });
+      // A copy of exactly the body, moved to the thread: a Buffer may be a view into a larger
+      // shared slab, which would be copied whole.
+      const bytes = new Uint8Array(body);
+      verdicts = await this.pool.run({ body: bytes, keys }, [bytes.buffer]);
     } catch (err) {
       this.arrivals.leave(place);
       throw err;

@@ -81,9 +81,10 @@ export class WorkerPool<Job, Result> {
   /**
    * Runs `job` on a thread. Refuses it at once with ServerBusyError when the threads are busy and
    * the queue is full; rejects with WorkerFailedError when its thread died (it is replaced) or the
-   * pool closed; otherwise with what the worker threw.
+   * pool closed; otherwise with what the worker threw. `transfer` moves buffers the job holds to
+   * the thread instead of copying them (the caller must not use them afterwards).
    */
-  async run(job: Job): Promise<Result> {
+  async run(job: Job, transfer: ArrayBuffer[] = []): Promise<Result> {
     const { threads, maxQueue, busyRetryAfterSeconds } = this.options;
     if (this.closed) throw new WorkerFailedError(`${this.what}: the worker pool is closed`, busyRetryAfterSeconds);
     if (this.held >= threads + maxQueue) {
@@ -91,7 +92,7 @@ export class WorkerPool<Job, Result> {
     }
     this.held++;
     try {
-      return await this.pool.run(job);
+      return await this.pool.run(job, { transferList: transfer });
     } catch (err) {
       // piscina rejects with a plain Error when the job's thread exited or the pool was destroyed;
       // a job's own failure is whatever the worker threw, which the worker modules here never do.

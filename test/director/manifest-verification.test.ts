@@ -244,7 +244,7 @@ describe('arrival order (ArrivalOrder)', () => {
   });
 });
 
-describe('backpressure and failures', () => {
+describe('backpressure and failures (docs/threat-model.md HR-14)', () => {
   test('a full pool refuses with ServerBusyError before anything is judged or written', async () => {
     const intake = intakeWith({ threads: 1, maxQueue: 0, busyRetryAfterSeconds: 2 });
     const car = await registered();
