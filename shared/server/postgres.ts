@@ -136,12 +136,14 @@ export class PostgresDatabase {
       } catch (err) {
         await client.query('ROLLBACK').catch(() => (broken = true));
         const state = sqlState(err);
-        if (state !== undefined && RETRY_SQLSTATES.has(state) && attempt < MAX_ATTEMPTS) continue;
-        throw this.translate(err);
+        if (state === undefined || !RETRY_SQLSTATES.has(state) || attempt >= MAX_ATTEMPTS) throw this.translate(err);
       } finally {
         client.removeListener('error', onError);
         client.release(broken);
       }
+      // Rivals that failed together would collide again if they retried together: each waits a
+      // random while, growing with the attempt (up to 10, 20, 40, 80 ms), connection released.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * 2 ** (attempt - 1)));
     }
   }
 
