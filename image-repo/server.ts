@@ -106,7 +106,13 @@ export function openImageRepository(dataDir: string, clock: Clock, config?: Part
 async function openServedRepository(dataDir: string, clock: Clock, options: ImageServerOptions) {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const keys = loadImageKeyRing(dataDir, options.keyHandoverMs); // first, as above
-  return composeImageRepository(dataDir, await openImageRepoStorage(dataDir, options.database), keys, clock, options.config);
+  const storage = await openImageRepoStorage(dataDir, options.database);
+  try {
+    return composeImageRepository(dataDir, storage, keys, clock, options.config);
+  } catch (err) {
+    await storage.close(); // a PostgreSQL pool left open would keep the process alive
+    throw err;
+  }
 }
 
 /**
@@ -165,7 +171,8 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       try {
         resigned = await repository.refreshOnlineMetadata();
       } catch (err) {
-        // Another replica on the same database re-signed first: its snapshot and timestamp serve us too.
+        // Other replicas on the same database kept taking the next versions, each try (ImageRepository
+        // reads again and retries): their snapshot and timestamp serve this replica's clients too.
         if (!(err instanceof PublishConflictError)) throw err;
         log('snapshot/timestamp were re-signed by another server on the same database meanwhile');
         return;
