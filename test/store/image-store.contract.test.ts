@@ -12,6 +12,7 @@ import pg from 'pg';
 import { ConflictError } from '../../shared/core/errors.js';
 import { tokenIdOf } from '../../shared/server/access-tokens.js';
 import { PostgresDatabase } from '../../shared/server/postgres.js';
+import { openDatabase } from '../../shared/server/sqlite.js';
 import type { ImageRecord } from '../../image-repo/store/images.js';
 import { PublishConflictError, type PublishedFile } from '../../image-repo/store/metadata.js';
 import { openImageRepoStorage, parseImageDatabase } from '../../image-repo/store/open.js';
@@ -311,6 +312,23 @@ describe.each([sqlite, postgres])('ImageRepoStorage on $name', (backend) => {
         expect(await reopened.uploaderToken('bot-token')).toMatchObject({ name: 'bot', roles: ['targets'] });
       });
     });
+  });
+});
+
+describe('SQLite only', () => {
+  it('migrates a database populated at migration N-1 to N, keeping its metadata, images and uploaders', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'image-store-migrate-'));
+    folders.push(folder);
+    const path = join(folder, 'image-repo.sqlite');
+    const old = openDatabase(path, SQLITE_MIGRATIONS.slice(0, SQLITE_MIGRATIONS.length - 1));
+    old.prepare('INSERT INTO metadata (role, version, bytes, sha256, published_at) VALUES (?, ?, ?, ?, ?)').run('root', 1, Buffer.from('root v1'), sha256('root v1'), NOW.toISOString());
+    old.prepare('INSERT INTO images (sha256, sha512, length, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?)').run(image('old').sha256, image('old').sha512, 3, 'alice', NOW.toISOString());
+    old.prepare('INSERT INTO uploaders (name, token_sha256, created_at) VALUES (?, ?, ?)').run('old-bot', createHash('sha256').update('old-token').digest('hex'), NOW.toISOString());
+    old.close();
+    const storage = await track(Promise.resolve(new SqliteImageRepoStorage(path)));
+    expect((await storage.latest('root'))!.bytes.toString()).toBe('root v1');
+    expect(await storage.image(image('old').sha256)).toEqual(image('old'));
+    expect(await storage.uploaderToken('old-token')).toMatchObject({ tokenId: tokenIdOf('old-token'), name: 'old-bot', roles: null, paths: null, revokedAt: null });
   });
 });
 
