@@ -4,11 +4,11 @@ import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
+import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
 import { loadPublicKey } from '../shared/files/key-files.js';
 import type { ReadAccessMode } from './read-access.js';
-import { redactUrl } from '../shared/server/postgres.js';
 import { startImageServer } from './server.js';
-import { describeImageDatabase, parseImageDatabase } from './store/open.js';
+import { describeImageDatabase, parseImageDatabase, SQLITE_FILE } from './store/open.js';
 import { imageOnlineKeysCommand } from './online-keys-cli.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
@@ -25,21 +25,9 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
-interface DatabaseArgs {
-  readonly database?: string | undefined;
-}
-
 /** --database: SQLite in the data folder unless a PostgreSQL URL (or sqlite:PATH) is given; the password never shows in --help. */
 function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseArgs> {
-  const fromEnv = io.env.UPTANE_DATABASE_URL;
-  return yargs.option('database', {
-    type: 'string',
-    requiresArg: true,
-    default: fromEnv === undefined || fromEnv === '' ? undefined : fromEnv,
-    defaultDescription: fromEnv === undefined || fromEnv === '' ? '<data-dir>/image-repo.sqlite' : `${redactUrl(fromEnv)} (from UPTANE_DATABASE_URL)`,
-    describe:
-      'the database: postgres://USER@HOST:5432/DB (tables in schema `image`; ?schema=NAME for another), shared by replicas; or sqlite:PATH (relative: inside the data folder) (env UPTANE_DATABASE_URL)',
-  }) as unknown as Argv<T & DatabaseArgs>;
+  return withDatabaseOption(yargs, io, { sqliteFile: SQLITE_FILE, schema: 'image' });
 }
 
 interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs {
