@@ -310,6 +310,21 @@ export class StorageError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/**
+ * `db migrate` (SQLite to PostgreSQL) refused before copying anything: the target already holds
+ * rows, or the source is not at this program's schema version. Nothing was changed on either side.
+ */
+export class MigrationRefusedError extends UptaneError {
+  readonly code = 'migration_refused';
+  readonly kind = 'fault';
+}
+
+/** `db migrate` copied, but the target did not match the source (row counts, signed bytes): rolled back, the target left empty. */
+export class MigrationMismatchError extends UptaneError {
+  readonly code = 'migration_mismatch';
+  readonly kind = 'fault';
+}
+
 /** No trusted root to start from (A15): the client fails closed. */
 export class MissingTrustedRootError extends UptaneError {
   readonly code = 'missing_trusted_root';
