@@ -7,6 +7,7 @@ import type { SqliteDirectorStore } from '../../director-repo/store/sqlite/direc
 import { accessCases } from './director-contract/access-cases.js';
 import { assignmentCases } from './director-contract/assignment-cases.js';
 import { BACKENDS, type Backend } from './director-contract/backends.js';
+import { batchCases } from './director-contract/batch-cases.js';
 import { campaignCases } from './director-contract/campaign-cases.js';
 import { contractContext } from './director-contract/context.js';
 import { inventoryCases } from './director-contract/inventory-cases.js';
@@ -27,6 +28,7 @@ function contract(backend: Backend): void {
   describe('campaigns and groups', () => campaignCases(ctx));
   describe('audit log, operator tokens and signed-request marks', () => accessCases(ctx));
   describe('units of work', () => unitOfWorkCases(ctx));
+  describe('fleet-sized batches', () => batchCases(ctx));
   describe('persistence', () => persistenceCases(ctx));
 }
 

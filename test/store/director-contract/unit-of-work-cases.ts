@@ -128,6 +128,22 @@ export function unitOfWorkCases({ fresh }: ContractContext): void {
     expect((await store.auditLog.entries(10)).map((e) => e.details)).toEqual([{ model: winner }]);
   });
 
+  it('loses no update when units read, decide and write the same row at once (as if one after another)', async () => {
+    const store = await fresh();
+    await store.campaigns.insertGroup('g', 'static', null, 'op', T0);
+    const id = await store.campaigns.insertCampaign('c', 'g', '{"advanced":0}', 'op', T0);
+    // What the campaign engine does: read the campaign, decide from it, write the decision.
+    const advance = (minutes: number) =>
+      store.unitOfWork(async (tx) => {
+        const campaign = await tx.campaigns.campaign(id);
+        const spec = JSON.parse(campaign!.spec) as { advanced: number };
+        await tx.campaigns.setSpec(id, JSON.stringify({ advanced: spec.advanced + 1 }));
+        await tx.campaigns.setStage(id, campaign!.stage + 1, at(minutes));
+      });
+    await Promise.all([1, 2, 3, 4, 5].map(advance));
+    expect(await store.campaigns.campaign(id)).toMatchObject({ spec: '{"advanced":5}', stage: 5 });
+  });
+
   it('lets exactly one of two units racing to assign the same ECU win', async () => {
     const store = await fresh();
     const { secondary } = await registerVehicle(store, 'VIN-A');
