@@ -9,6 +9,7 @@ import { loadPublicKey } from '../shared/files/key-files.js';
 import type { ReadAccessMode } from './read-access.js';
 import { startImageServer } from './server.js';
 import { describeImageDatabase, parseImageDatabase, SQLITE_FILE } from './store/open.js';
+import { imageDbCommand } from './db-cli.js';
 import { imageOnlineKeysCommand } from './online-keys-cli.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
@@ -114,6 +115,7 @@ export const imageCommand = (io: CliEnvironment): CommandModule<object, object> 
       .command(serveCommand(io))
       .command(imageWorkspaceCommands(io))
       .command(imageOnlineKeysCommand(io))
+      .command(imageDbCommand(io))
       .command({
         command: 'uploader',
         describe: 'manage uploader tokens for the write API: add, list, revoke, remove',
