@@ -2,11 +2,12 @@
 // every backend: SQLite in a temp folder, and PostgreSQL in a fresh schema per store (skipped when
 // PostgreSQL is absent, see test/support/postgres.ts). A behaviour the services rely on is asserted
 // here once, so a backend that differs fails by name instead of in a service test far away.
+import { describePostgres } from '../support/postgres.js';
 import { cleanupTempDirs } from '../support/tuf-helpers.js';
 import type { SqliteDirectorStore } from '../../director-repo/store/sqlite/director-store.js';
 import { accessCases } from './director-contract/access-cases.js';
 import { assignmentCases } from './director-contract/assignment-cases.js';
-import { BACKENDS, type Backend } from './director-contract/backends.js';
+import { BACKENDS, postgresBackend, type Backend } from './director-contract/backends.js';
 import { batchCases } from './director-contract/batch-cases.js';
 import { campaignCases } from './director-contract/campaign-cases.js';
 import { contractContext } from './director-contract/context.js';
@@ -14,6 +15,7 @@ import { inventoryCases } from './director-contract/inventory-cases.js';
 import { manifestCases } from './director-contract/manifest-cases.js';
 import { metadataCases } from './director-contract/metadata-cases.js';
 import { persistenceCases } from './director-contract/persistence-cases.js';
+import { postgresMigrationCases } from './director-contract/postgres-migration-cases.js';
 import { sqliteMigrationCases } from './director-contract/sqlite-migration-cases.js';
 import { unitOfWorkCases } from './director-contract/unit-of-work-cases.js';
 
@@ -46,4 +48,14 @@ describe('SQLite migrations', () => {
     cleanupTempDirs();
   });
   sqliteMigrationCases((store) => (opened.push(store), store));
+});
+
+describePostgres('PostgreSQL migrations', () => {
+  const opened: Array<{ close(): Promise<void> }> = [];
+  afterEach(async () => {
+    // A closed pool refuses a second close: each is closed once, whether the case closed it or not.
+    for (const handle of opened.splice(0)) await handle.close().catch(() => undefined);
+    await postgresBackend.discardPlaces();
+  });
+  postgresMigrationCases((store) => (opened.push(store), store));
 });

@@ -45,6 +45,30 @@ export function inventoryCases({ fresh }: ContractContext): void {
     expect(await store.inventory.countVehicles()).toBe(7);
   });
 
+  it('orders VINs, serials and group names bytewise (as SQLite does), whatever the database’s locale', async () => {
+    const store = await fresh();
+    // Bytewise: '-' < 'B' < 'Z' < '_' < 'a' < 'c'; a language collation would mix the cases.
+    const names = ['c3', 'B2', '_x', 'a1', 'Z9', '-y'];
+    const bytewise = ['-y', 'B2', 'Z9', '_x', 'a1', 'c3'];
+    await store.inventory.insertVehicle('VIN-E', {}, T0);
+    await store.inventory.insertEcu(ecu('VIN-E', 'primary', true), T0);
+    await store.campaigns.insertGroup('all', 'static', null, 'op', T0);
+    for (const name of names) {
+      await store.inventory.insertVehicle(name, {}, T0);
+      await store.inventory.insertEcu(ecu('VIN-E', `s${name}`, false), T0);
+      await store.campaigns.insertGroup(name, 'static', null, 'op', T0);
+    }
+    await store.campaigns.addMembers('all', names);
+    // JavaScript's default sort compares UTF-16 code units: bytewise for these ASCII names.
+    const withVehicleE = [...bytewise, 'VIN-E'].sort();
+    expect((await store.inventory.listVehicles('', 100)).map((v) => v.vin)).toEqual(withVehicleE);
+    expect((await store.inventory.listVehicles('Z9', 2)).map((v) => v.vin)).toEqual(['_x', 'a1']);
+    expect((await store.inventory.ecusOf('VIN-E')).map((e) => e.serial)).toEqual(['primary', ...bytewise.map((n) => `s${n}`)]);
+    expect((await store.campaigns.groups()).map((g) => g.name)).toEqual([...bytewise, 'all'].sort());
+    expect(await store.campaigns.staticMembers('all')).toEqual(bytewise);
+    expect(await store.campaigns.dynamicMembers({})).toEqual(withVehicleE);
+  });
+
   it('lists a vehicle’s ECUs primary first, then by serial, with every field as registered', async () => {
     const store = await fresh();
     await store.inventory.insertVehicle('VIN-A', {}, T0);
