@@ -66,6 +66,8 @@ export class PostgresDatabase {
     /** The schema the tables live in (search_path of every connection). */
     readonly schema: string,
     private readonly retryAfterSeconds: number,
+    /** What a dedicated session (openSession) connects with: the pool's own settings. */
+    private readonly sessionConfig: pg.ClientConfig,
   ) {}
 
   /**
@@ -76,19 +78,18 @@ export class PostgresDatabase {
   static async open(url: string, component: string, migrations: readonly string[], options: PostgresOptions = {}): Promise<PostgresDatabase> {
     const { connectionString, schema } = splitSchema(url, component);
     const statementTimeoutMs = options.statementTimeoutMs ?? 15_000;
-    const pool = new pg.Pool({
+    const sessionConfig: pg.ClientConfig = {
       connectionString,
-      max: options.poolSize ?? 10,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
-      idleTimeoutMillis: 30_000,
       application_name: options.applicationName ?? `uptane ${component}`,
       // Statement timeouts and the search path are set at connection start, so no unit of work runs without them.
       options: `-c search_path=${schema} -c statement_timeout=${statementTimeoutMs} -c idle_in_transaction_session_timeout=${statementTimeoutMs * 2}`,
-    });
+    };
+    const pool = new pg.Pool({ ...sessionConfig, max: options.poolSize ?? 10, idleTimeoutMillis: 30_000 });
     // A pooled connection that dies while idle (PostgreSQL restarted) must not end the process: the
     // pool drops it, and the next query opens a new one.
     pool.on('error', () => undefined);
-    const db = new PostgresDatabase(pool, schema, options.retryAfterSeconds ?? 5);
+    const db = new PostgresDatabase(pool, schema, options.retryAfterSeconds ?? 5, sessionConfig);
     try {
       await db.migrate(component, migrations);
     } catch (err) {
@@ -180,6 +181,36 @@ export class PostgresDatabase {
         await tx.query('INSERT INTO schema_migrations (component, version) VALUES ($1, $2)', [component, version]);
       }
     });
+  }
+
+  /**
+   * A connection of its own, outside the pool, for what lives as long as a session: LISTEN, and
+   * session-level advisory locks, which PostgreSQL releases when the session ends (the holder died).
+   * Both sides probe the peer (TCP keepalives every few seconds), so a holder whose host vanished
+   * without closing the socket loses its session, and its locks, within about 15 s. The caller
+   * listens for 'error' and ends the client; DatabaseUnavailableError when it cannot connect.
+   */
+  async openSession(purpose: string): Promise<pg.Client> {
+    const client = new pg.Client({
+      ...this.sessionConfig,
+      application_name: `${this.sessionConfig.application_name ?? 'uptane'} ${purpose}`.slice(0, 63),
+      // A session holds no statement open (LISTEN and lock calls are short): the server's probes
+      // (tcp_keepalives_*) end a session whose client host is gone; the client's own notice a server gone.
+      options: `${this.sessionConfig.options ?? ''} -c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 -c tcp_keepalives_count=3`,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 5_000,
+      // A session's own statements are instant; one unanswered this long means the server is out of reach.
+      query_timeout: 5_000,
+    });
+    // A connection lost before (or besides) the caller's own 'error' listener must not end the process.
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw this.translate(err);
+    }
+    return client;
   }
 
   /** Applied migrations of `component` (tests, `db status`). */
