@@ -10,6 +10,7 @@ import type { CampaignStore } from './campaigns.js';
 import type { InventoryStore } from './inventory.js';
 import type { ManifestIntake, ManifestStore } from './manifests.js';
 import type { OperatorTokenStore } from './operator-tokens.js';
+import type { ChangeFeed, Lease, SignedRequestNonces } from './replicas.js';
 import type { RootStore, VehicleMetadataStore } from './vehicle-metadata.js';
 
 /** The store's areas; inside a unit of work, the same areas bound to its transaction. */
@@ -34,6 +35,13 @@ export interface DirectorStore extends DirectorTransaction {
    */
   readonly signedRequestMarks: SignedRequestMarks;
   /**
+   * Where replicas share a database (PostgreSQL): every signed-request nonce accepted, so a header is
+   * accepted once by all replicas together (replicas.ts). Absent on SQLite, where one process serves.
+   */
+  readonly signedRequestNonces?: SignedRequestNonces;
+  /** Where replicas share a database: word of changes to what services keep in memory (replicas.ts). */
+  readonly changes?: ChangeFeed;
+  /**
    * Runs `work` as one transaction: every change made through `tx` is kept, or none (a throw rolls
    * all back). `work` awaits only `tx`'s operations, never the network or a timer, and units do not
    * nest: the transaction is held from start to end.
@@ -46,6 +54,11 @@ export interface DirectorStore extends DirectorTransaction {
  * operator tokens its API checks and its host commands manage, and the connection to close.
  */
 export interface DirectorStorage extends DirectorStore, OperatorTokenStore {
+  /**
+   * Where replicas share a database: the lease `name` (one replica at a time does that work,
+   * replicas.ts). Absent on SQLite, whose one serving process does all of it.
+   */
+  lease?(name: string): Lease;
   /** Ends the connection (a pool's, on a network database); nothing may use the storage after. */
   close(): Promise<void>;
 }

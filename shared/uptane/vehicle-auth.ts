@@ -82,6 +82,20 @@ export interface SignedRequestMarks {
   record(keyid: string, timeMs: number): Promise<void>;
 }
 
+/**
+ * A record of signed-request nonces that every replica of the Director shares (its database), so a
+ * header one replica accepted is refused by all the others within the window, as one process's
+ * memory refuses it (docs/decisions.md "Replicas"). NonceCache asks it once a request passed every
+ * check of its own, while the key's turn is held.
+ */
+export interface SharedNonceRecord {
+  /**
+   * Records `nonce` of `keyid` until `expiresMs`, atomically: false, and nothing changed, when it is
+   * recorded already and still unexpired at `nowMs` (another replica, or this one, accepted it).
+   */
+  claim(keyid: string, nonce: string, expiresMs: number, nowMs: number): Promise<boolean>;
+}
+
 export interface NonceCacheOptions {
   /**
    * Most nonces remembered per key (each for twice the window): past it, that key's signed
@@ -90,6 +104,13 @@ export interface NonceCacheOptions {
    */
   readonly maxNoncesPerKey?: number;
   readonly marks?: SignedRequestMarks;
+  /**
+   * Nonces shared with other processes (replicas on one database). With it, every nonce is kept for
+   * the whole window where all processes see it, which refuses a replay across replicas and across
+   * restarts; `marks` is then not needed (and, written by live rivals, its floor would refuse an
+   * honest second request stamped the same second on another replica).
+   */
+  readonly shared?: SharedNonceRecord;
 }
 
 /**
@@ -125,10 +146,12 @@ export class NonceCache {
   private readonly turns = new Map<string, Promise<void>>();
   private readonly maxNoncesPerKey: number;
   private readonly marks: SignedRequestMarks | undefined;
+  private readonly shared: SharedNonceRecord | undefined;
 
   constructor(private readonly windowMs: number, options: NonceCacheOptions = {}) {
     this.maxNoncesPerKey = options.maxNoncesPerKey ?? DEFAULT_MAX_NONCES_PER_KEY;
     this.marks = options.marks;
+    this.shared = options.shared;
   }
 
   /**
@@ -174,18 +197,24 @@ export class NonceCache {
           'open a session (POST /vehicle/session) and send the others with its token',
       );
     }
+    // Kept for twice the window: a time accepted now is acceptable until window after it at most.
+    const expiry = nowMs + 2 * this.windowMs + 1000;
+    // Last, once every local check passed: a refused request takes no place in the shared record.
+    if (this.shared !== undefined && !(await this.shared.claim(keyid, nonce, expiry, nowMs))) {
+      throw new AuthenticationError('signed request replayed (nonce already used, at this or another replica of the Director)');
+    }
     // Stored before the request is answered, and only when the time moves on: at most once a second
     // per key (times are whole seconds), however fast the key sends.
     if (timeMs > entry.stored) {
       if (this.marks !== undefined) {
         await this.marks.record(keyid, timeMs);
-        // Other keys' requests may have dropped this entry meanwhile (it was idle): it is in use again.
-        this.use(keyid, entry);
       }
       entry.stored = timeMs;
     }
-    // Kept for twice the window: a time accepted now is acceptable until window after it at most.
-    entry.expiry = nowMs + 2 * this.windowMs + 1000;
+    entry.expiry = expiry;
+    // Other keys' requests, run while the shared record or the marks answered, may have dropped this
+    // entry (it was idle): it is in use again.
+    this.use(keyid, entry);
     entry.nonces.set(nonce, entry.expiry);
   }
 

@@ -3,6 +3,9 @@
 // transaction, of its own), inside one the unit's connection. Nothing is cached in memory: another
 // replica may change any row at any time.
 import { PostgresDatabase, type PostgresOptions, type Queryable } from '../../../shared/server/postgres.js';
+import { PostgresChangeFeed } from '../../../shared/server/postgres-changes.js';
+import { PostgresLease } from '../../../shared/server/postgres-lease.js';
+import type { ChangeTopic } from '../replicas.js';
 import type { AssignmentStore } from '../assignments.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
@@ -22,6 +25,7 @@ import { PostgresManifests } from './manifests.js';
 import { PostgresOperatorTokens } from './operator-tokens.js';
 import { MIGRATIONS } from './schema.js';
 import { PostgresSignedRequestMarks } from './signed-request-marks.js';
+import { PostgresSignedRequestNonces } from './signed-request-nonces.js';
 import { PostgresRoots, PostgresVehicleMetadata } from './vehicle-metadata.js';
 
 /** The component name of the Director's migrations (schema_migrations) and its default schema. */
@@ -52,11 +56,17 @@ export class PostgresDirectorStore implements DirectorStorage {
   readonly auditLog: AuditLog;
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: PostgresSignedRequestMarks;
+  readonly signedRequestNonces: PostgresSignedRequestNonces;
+  readonly changes: PostgresChangeFeed<ChangeTopic>;
+  private readonly leases = new Map<string, PostgresLease>();
   private readonly operatorTable: PostgresOperatorTokens;
   /** The end of this replica's queue of units of work (unitOfWork). */
   private unitsTail: Promise<void> = Promise.resolve();
 
-  private constructor(private readonly db: PostgresDatabase) {
+  private constructor(
+    private readonly db: PostgresDatabase,
+    log: ((line: string) => void) | undefined,
+  ) {
     ({
       inventory: this.inventory,
       assignments: this.assignments,
@@ -69,6 +79,8 @@ export class PostgresDirectorStore implements DirectorStorage {
     } = areas(db));
     this.intake = new PostgresManifestIntake(db);
     this.signedRequestMarks = new PostgresSignedRequestMarks(db);
+    this.signedRequestNonces = new PostgresSignedRequestNonces(db);
+    this.changes = new PostgresChangeFeed<ChangeTopic>(db, ['primary-keys'], { log });
     this.operatorTable = new PostgresOperatorTokens(db);
   }
 
@@ -76,8 +88,21 @@ export class PostgresDirectorStore implements DirectorStorage {
    * Connects to `url` (postgres://user@host/db, its tables in `?schema=` or in schema `director`)
    * and brings the schema up to date (once, however many replicas start together).
    */
-  static async open(url: string, options: PostgresOptions = {}): Promise<PostgresDirectorStore> {
-    return new PostgresDirectorStore(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS, options));
+  static async open(url: string, options: PostgresOptions & { readonly log?: (line: string) => void } = {}): Promise<PostgresDirectorStore> {
+    const store = new PostgresDirectorStore(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS, options), options.log);
+    // Listening before the first request is served; a failure here is retried in the background.
+    await store.changes.start();
+    return store;
+  }
+
+  /** The lease `name`, one per store (replicas.ts): a session of its own, opened on first use. */
+  lease(name: string): PostgresLease {
+    let lease = this.leases.get(name);
+    if (lease === undefined) {
+      lease = new PostgresLease(this.db, name);
+      this.leases.set(name, lease);
+    }
+    return lease;
   }
 
   /**
@@ -126,6 +151,8 @@ export class PostgresDirectorStore implements DirectorStorage {
   }
 
   async close(): Promise<void> {
+    await this.changes.close();
+    for (const lease of this.leases.values()) await lease.close();
     await this.db.close();
   }
 

@@ -189,4 +189,15 @@ export const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL
    );
    CREATE UNIQUE INDEX encrypted_image_per_plaintext ON encrypted_images(filename, plaintext_sha256);`,
+
+  // 2: the nonces of signed requests, shared by every replica (store/replicas.ts SignedRequestNonces):
+  // a header one replica accepted is refused by the others within the window. The primary key is what
+  // refuses a duplicate atomically; expired rows are pruned in batches, oldest first, by expiry.
+  `CREATE TABLE signed_request_nonces (
+     keyid TEXT COLLATE "C" NOT NULL,
+     nonce TEXT COLLATE "C" NOT NULL,
+     expires_ms BIGINT NOT NULL,
+     PRIMARY KEY (keyid, nonce)
+   );
+   CREATE INDEX signed_request_nonces_by_expiry ON signed_request_nonces(expires_ms);`,
 ];
