@@ -1,9 +1,11 @@
 // Vehicle session tokens (POST /vehicle/session): one request signed with the primary ECU key buys
 // a bearer token for the vehicle's polling, so the Director checks an HMAC instead of an Ed25519
 // signature per request. Stateless: a token is base64url(payload).base64url(HMAC-SHA256(payload))
-// under a random per-process secret, so nothing is stored per session and nothing needs pruning. A
-// restarted Director has a new secret and refuses earlier tokens; the primary then opens a new
-// session. A bearer token suffices: Uptane leaves how vehicles authenticate to the Director open
+// under a secret, so nothing is stored per session and nothing needs pruning. On SQLite (one
+// process) the secret is random per process: a restarted Director refuses earlier tokens, and the
+// primary then opens a new session. Replicas on PostgreSQL share one from their key folder
+// (session-secret.ts), so any replica accepts a token another issued, and restarts keep sessions
+// (docs/decisions.md "Replicas"). A bearer token suffices: Uptane leaves how vehicles authenticate to the Director open
 // (its public API's authentication is optional, docs/uptane-conformance.md 2), and everything
 // served is verified by signatures anyway. What the token guards is which vehicle's metadata and
 // manifests it opens, and that comes from the token, never the request (docs/decisions.md Servers,
@@ -30,10 +32,17 @@ const MAX_REMEMBERED_TOKENS = 100_000;
 const RENEW = 'open a new session (POST /vehicle/session, signed with the primary ECU key) or sign each request (Uptane-Ed25519)';
 
 export class VehicleSessionTokens {
-  // Per process, never stored: a leaked data folder yields no way to mint tokens, and a restart
-  // revokes every token at once.
-  private readonly secret = randomBytes(32);
+  private readonly secret: Buffer;
   private readonly verified = new Map<string, VehicleSessionClaims>();
+
+  /**
+   * `secret`: the replicas' shared one (session-secret.ts). Without it, one per process, never
+   * stored: a leaked data folder yields no way to mint tokens, and a restart revokes every token.
+   */
+  constructor(secret?: Uint8Array) {
+    if (secret !== undefined && secret.length < 32) throw new RangeError('a session secret has at least 32 bytes');
+    this.secret = secret === undefined ? randomBytes(32) : Buffer.from(secret);
+  }
 
   issue(claims: VehicleSessionClaims): string {
     const payload = Buffer.from(JSON.stringify({ vin: claims.vin, keyid: claims.keyid, expires: claims.expires })).toString('base64url');
@@ -59,7 +68,7 @@ export class VehicleSessionTokens {
     // Both sides are 43 ASCII characters, so timingSafeEqual compares equal lengths and leaks no
     // prefix length through timing.
     if (!timingSafeEqual(Buffer.from(this.mac(payload), 'latin1'), Buffer.from(match[2]!, 'latin1'))) {
-      throw new AuthenticationError(`session token not issued by this Director (altered, or from before a restart): ${RENEW}`);
+      throw new AuthenticationError(`session token not issued by this Director (altered, or from before a restart or a change of its session secret): ${RENEW}`);
     }
     return parseClaims(payload);
   }

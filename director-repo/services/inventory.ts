@@ -33,13 +33,14 @@ const ctx = { repository: 'director' };
 
 export class VehicleInventory {
   /**
-   * @param ecusChanged told inside the unit of work that registered or replaced ECUs, so that
-   *   whatever remembers which key is whose (VehicleAuthentication) reads it anew.
+   * @param ecusChanged told once the unit of work that registered or replaced ECUs committed, so
+   *   that whatever remembers which key is whose (VehicleAuthentication, on every replica) reads it
+   *   anew; told before the commit, a read in between would remember the old state.
    */
   constructor(
     private readonly store: DirectorStore,
     private readonly clock: Clock,
-    private readonly ecusChanged: () => void,
+    private readonly ecusChanged: () => void | Promise<void>,
   ) {}
 
   async registerVehicle(registration: VehicleRegistration, actor: string): Promise<void> {
@@ -72,9 +73,9 @@ export class VehicleInventory {
         );
       }
       // Nothing is signed yet: the vehicle's metadata is signed on its first read (vehicle-metadata.ts).
-      this.ecusChanged();
       await tx.auditLog.record(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial) }, now);
     });
+    await this.ecusChanged();
   }
 
   /**
@@ -102,12 +103,12 @@ export class VehicleInventory {
         { serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: ecuKeyText(key), keyid: key.keyid, isPrimary: old.isPrimary, encryptionPublicKey: encryptionKey },
         now,
       );
-      // Sessions end with the key that opened them (VehicleAuthentication).
-      this.ecusChanged();
       await tx.vehicleMetadata.markStale([vin]);
       const details = { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid };
       await tx.auditLog.record(actor, 'replace_ecu', encryptionKey === null ? details : { ...details, encryptionKeyid: encryptionKeyid(encryptionKey) }, now);
     });
+    // Sessions end with the key that opened them (VehicleAuthentication).
+    await this.ecusChanged();
   }
 
   async vehicleStatus(vin: string) {

@@ -9,6 +9,7 @@ import { ecuPublicKey } from '../../shared/core/crypto/ecu-keys.js';
 import { AuthenticationError, ClientCertificateMismatchError, ClientCertificateRequiredError, NotFoundError } from '../../shared/core/errors.js';
 import { vehicleIdentityOf } from '../../shared/pki/dev-ca.js';
 import { checkVehicleRequestBody, NonceCache, parseVehicleAuth, verifyVehicleRequestHeaders, type RequestToSign } from '../../shared/uptane/vehicle-auth.js';
+import { DatabaseUnavailableError } from '../../shared/core/errors.js';
 import type { DirectorStore } from '../store/director-store.js';
 import { isSessionRoute, VehicleSessionTokens } from '../vehicle-sessions.js';
 
@@ -31,6 +32,11 @@ export interface VehicleAuthOptions {
    * the primary ECU registered for it. Default false (no client CA, nothing to check).
    */
   readonly requireClientCertificate?: boolean;
+  /**
+   * The secret session tokens are MACed with, shared by replicas (session-secret.ts); one of its own
+   * per process when absent (vehicle-sessions.ts).
+   */
+  readonly sessionSecret?: Uint8Array;
 }
 
 /** What a vehicle request shows besides its Authorization header. */
@@ -45,13 +51,22 @@ export interface VehicleRequestFacts {
 }
 
 const MAX_REMEMBERED_PRIMARY_KEYS = 1_000_000;
+/**
+ * With replicas, the longest primaryOf's memory is kept even if no word of a change came (an
+ * announcement lost because the database failed right after the change committed).
+ */
+const REPLICA_PRIMARY_KEYS_MAX_AGE_MS = 30_000;
 
 export class VehicleAuthentication {
   private readonly nonces: NonceCache;
   private readonly requestSkewMs: number;
-  private readonly sessions = new VehicleSessionTokens();
+  private readonly sessions: VehicleSessionTokens;
   /** primaryOf's memory: keyid to the VIN and serial of the primary ECU that holds it (null: none). */
   private readonly primaryKeys = new Map<string, { vin: string; serial: string } | null>();
+  /** Bumped whenever primaryKeys is emptied: a read begun before must not put what it read back in. */
+  private primaryKeysGeneration = 0;
+  /** When primaryKeys was last emptied (monotonic ms), for REPLICA_PRIMARY_KEYS_MAX_AGE_MS. */
+  private primaryKeysSince = performance.now();
   private readonly requireClientCertificate: boolean;
 
   constructor(
@@ -63,7 +78,16 @@ export class VehicleAuthentication {
     this.requireClientCertificate = options.requireClientCertificate ?? false;
     // Per key, and with each key's newest accepted time in the store: no vehicle can crowd out
     // another's signed requests, and a restart forgets no replay (docs/threat-model.md HR-5, HR-9a).
-    this.nonces = new NonceCache(this.requestSkewMs, { maxNoncesPerKey: options.maxSignedNoncesPerKey, marks: store.signedRequestMarks });
+    // Replicas share every nonce instead (store/replicas.ts): a header one accepted, none accepts again.
+    this.nonces = new NonceCache(
+      this.requestSkewMs,
+      store.signedRequestNonces === undefined
+        ? { maxNoncesPerKey: options.maxSignedNoncesPerKey, marks: store.signedRequestMarks }
+        : { maxNoncesPerKey: options.maxSignedNoncesPerKey, shared: store.signedRequestNonces },
+    );
+    this.sessions = new VehicleSessionTokens(options.sessionSecret);
+    // Another replica registered or replaced ECUs (or word may have been missed): read keys anew.
+    store.changes?.subscribe('primary-keys', () => this.clearPrimaryKeys());
   }
 
   /**
@@ -129,9 +153,26 @@ export class VehicleAuthentication {
     return { token, expires: new Date(expires).toISOString(), expiresIn: Math.floor(lifetimeMs / 1000) };
   }
 
-  /** ECUs were registered or replaced: which key is whose primary is read anew (sessions end with their key). */
-  forgetPrimaryKeys(): void {
+  /**
+   * ECUs were registered or replaced (the unit of work committed): which key is whose primary is read
+   * anew (sessions end with their key), here and, told through the store, on every other replica.
+   */
+  async forgetPrimaryKeys(): Promise<void> {
+    this.clearPrimaryKeys();
+    if (this.store.changes === undefined) return;
+    try {
+      await this.store.changes.announce('primary-keys');
+    } catch (err) {
+      // The change is committed and must not be reported failed: other replicas forget within
+      // REPLICA_PRIMARY_KEYS_MAX_AGE_MS anyway, or at once if they too lost the database.
+      if (!(err instanceof DatabaseUnavailableError)) throw err;
+    }
+  }
+
+  private clearPrimaryKeys(): void {
     this.primaryKeys.clear();
+    this.primaryKeysGeneration++;
+    this.primaryKeysSince = performance.now();
   }
 
   /**
@@ -174,11 +215,17 @@ export class VehicleAuthentication {
    * store read it saves was a tenth of a metadata GET (bench figure 2).
    */
   private async primaryOf(keyid: string): Promise<{ vin: string; serial: string } | null> {
+    const changes = this.store.changes;
+    // With replicas, memory is trusted only while word of other replicas' changes comes in.
+    if (changes !== undefined && (!changes.listening || performance.now() - this.primaryKeysSince > REPLICA_PRIMARY_KEYS_MAX_AGE_MS)) this.clearPrimaryKeys();
     const remembered = this.primaryKeys.get(keyid);
     if (remembered !== undefined) return remembered;
+    const generation = this.primaryKeysGeneration;
     const ecu = await this.store.inventory.ecuByKeyid(keyid);
     const primary = ecu !== undefined && ecu.isPrimary ? { vin: ecu.vin, serial: ecu.serial } : null;
-    if (this.primaryKeys.size >= MAX_REMEMBERED_PRIMARY_KEYS) this.primaryKeys.clear();
+    // Emptied while the read ran (a change, here or told by another replica): what it read may be old.
+    if (generation !== this.primaryKeysGeneration || (changes !== undefined && !changes.listening)) return primary;
+    if (this.primaryKeys.size >= MAX_REMEMBERED_PRIMARY_KEYS) this.clearPrimaryKeys();
     this.primaryKeys.set(keyid, primary);
     return primary;
   }

@@ -22,9 +22,13 @@ export const PENDING_KEY_FOLDER = 'pending';
  */
 export const DEFAULT_KEY_HANDOVER_MS = 5 * 60_000;
 
-export function loadOnlineKeys<R extends string>(keyDir: string, roles: readonly R[], repository: string): Record<R, PrivateKey> {
+/**
+ * The online keys of `roles` in `keyDir` (`<role>.pem`), made if missing. `otherFiles` names the
+ * server's own non-key secrets that may sit beside them (the Director's session secret).
+ */
+export function loadOnlineKeys<R extends string>(keyDir: string, roles: readonly R[], repository: string, otherFiles: readonly string[] = []): Record<R, PrivateKey> {
   mkdirSync(keyDir, { recursive: true, mode: 0o700 });
-  const allowed = new Set(roles.map((role) => `${role}.pem`));
+  const allowed = new Set([...roles.map((role) => `${role}.pem`), ...otherFiles]);
   for (const file of readdirSync(keyDir)) {
     if (file === PENDING_KEY_FOLDER && lstatSync(join(keyDir, file)).isDirectory()) continue; // checked by loadPendingOnlineKeys
     if (!allowed.has(file)) {
