@@ -18,7 +18,9 @@ import type { Campaigns } from './campaigns.js';
 import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
 import type { DirectorStorage } from './store/director-store.js';
-import { openDirectorStore } from './store/open-store.js';
+import type { Lease } from './store/replicas.js';
+import { openDirectorStore, parseDirectorDatabase } from './store/open-store.js';
+import { loadSessionSecret, SESSION_SECRET_FILE } from './session-secret.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS, directorReadUrl } from './services/image-urls.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import { DIRECTOR_SIGNING_ROLES, type VehicleMetadataConfig } from './vehicle-metadata.js';
@@ -29,7 +31,11 @@ const MAX_BODY_BYTES = 1_000_000;
 
 export interface DirectorServerOptions {
   readonly dataDir: string;
-  /** Where the Director's state is kept (store/open-store.ts): `<dataDir>/director.sqlite` when absent. */
+  /**
+   * Where the Director's state is kept (store/open-store.ts): `<dataDir>/director.sqlite` when absent.
+   * A postgres:// URL lets several Directors (replicas) serve one fleet: they share the database and
+   * the data folder (docs/ARCHITECTURE.md "Replicas").
+   */
   readonly database?: string;
   /** Base URL of the Image repository the Director reads as a verifying client. */
   readonly imageRepoUrl: string;
@@ -42,8 +48,14 @@ export interface DirectorServerOptions {
   /** Replaces the Image repository client (tests of the Director alone). */
   readonly images?: ImageCatalog;
   readonly log?: (line: string) => void;
-  /** How often running campaigns are re-evaluated (soak times, schedules); a failed round is retried at the next. */
+  /**
+   * How often running campaigns are re-evaluated (soak times, schedules); a failed round is retried at
+   * the next. With replicas, only the holder of the lease runs rounds; the others try for the lease
+   * at this pace, so a dead holder is replaced within about one period.
+   */
   readonly campaignTickMs?: number;
+  /** With replicas: how often the lease holder prunes expired signed-request nonces (DEFAULT_NONCE_PRUNE_MS). */
+  readonly noncePruneMs?: number;
   /** What each connection is allowed; DEFAULT_DIRECTOR_LIMITS by default (docs/threat-model.md HR-2). */
   readonly limits?: Partial<HttpServerLimits>;
   /** Signed vehicle requests: accepted clock skew, nonces remembered per key (tests set them small). */
@@ -80,6 +92,11 @@ export interface RunningDirector {
   reloadTls(): TlsReloadResult;
   /** Runs one campaign round now, as the timer does (never rejects; see campaignTickStatus). */
   tickCampaigns(): Promise<void>;
+  /**
+   * Campaign rounds this server ran. With replicas a round runs only on the lease holder; the others'
+   * rounds end at once and are not counted.
+   */
+  campaignRoundsRun(): number;
   close(): Promise<void>;
 }
 
@@ -94,12 +111,19 @@ export const DEFAULT_DIRECTOR_LIMITS: HttpServerLimits = { ...DEFAULT_HTTP_SERVE
  * download URLs (docs/signed-urls.md), kept apart so that neither can stand in for the other.
  */
 const ONLINE_KEY_NAMES = ['targets', 'snapshot', 'timestamp', 'url-signing'] as const;
+/** The Director's secrets in its key folder besides the online keys: the replicas' session secret. */
+const OTHER_KEY_FILES = [SESSION_SECRET_FILE];
 
 /** The Director's URL-signing key, created as on first start when missing (`uptane director url-signing-key`). */
 export function loadUrlSigningKey(dataDir: string): PrivateKey {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return loadOnlineKeys(join(dataDir, 'keys'), ONLINE_KEY_NAMES, 'director')['url-signing'];
+  return loadOnlineKeys(join(dataDir, 'keys'), ONLINE_KEY_NAMES, 'director', OTHER_KEY_FILES)['url-signing'];
 }
+
+/** How often the lease holder prunes expired signed-request nonces; a round removes at most NONCE_PRUNE_BATCH * NONCE_PRUNE_BATCHES. */
+export const DEFAULT_NONCE_PRUNE_MS = 60_000;
+const NONCE_PRUNE_BATCH = 5_000;
+const NONCE_PRUNE_BATCHES = 100;
 
 /** The subfolders of a Director data folder, owner-only like the folder (docs/threat-model.md HR-9h). */
 const SUBFOLDERS = ['keys', 'image-repo-metadata', 'encrypted-images'];
@@ -116,20 +140,34 @@ export async function openDirector(options: DirectorServerOptions): Promise<{ se
   const clock = options.clock ?? systemClock;
   // Keys first: a refused key folder leaves no database opened.
   const keyDir = join(options.dataDir, 'keys');
-  const { 'url-signing': urlSigningKey, ...signingKeys } = loadOnlineKeys(keyDir, ONLINE_KEY_NAMES, 'director');
+  const { 'url-signing': urlSigningKey, ...signingKeys } = loadOnlineKeys(keyDir, ONLINE_KEY_NAMES, 'director', OTHER_KEY_FILES);
+  // Replicas accept each other's session tokens; one process alone keeps a secret of its own
+  // (vehicle-sessions.ts, docs/decisions.md "Replicas").
+  const replicated = parseDirectorDatabase(options.dataDir, options.database).kind === 'postgres';
+  const sessionSecret = replicated ? loadSessionSecret(keyDir) : undefined;
   // Only the metadata keys rotate through a root; the URL-signing key is rotated by restarting the Image repository with both (docs/signed-urls.md).
   const pending = loadPendingOnlineKeys(keyDir, DIRECTOR_SIGNING_ROLES, [urlSigningKey, ...Object.values(signingKeys)], 'director');
   const onlineKeys = new OnlineKeyRing(DIRECTOR_SIGNING_ROLES, signingKeys, pending, { keyDir, repository: 'director', handoverMs: options.keyHandoverMs });
   const lifetimeSeconds = options.imageUrlLifetimeSeconds ?? DEFAULT_IMAGE_URL_LIFETIME_SECONDS;
   // Before the database too: a missing Image repository root leaves no connection (a pool) open.
   const images = options.images ?? imageClient(options, clock, directorReadUrl(urlSigningKey, clock, lifetimeSeconds));
-  const storage = await openDirectorStorage(options.dataDir, options.database);
+  const storage = await openDirectorStore(options.dataDir, options.database, { log: options.log });
   const imageUrls = { key: urlSigningKey, baseUrl: options.imageDownloadUrl ?? options.imageRepoUrl, lifetimeSeconds };
   // Ciphertexts of encrypted images, owner-only like their keys in the database (docs/image-encryption.md).
   const encryptedImagesDir = join(options.dataDir, 'encrypted-images');
   // With a client CA every vehicle route wants the certificate that names its vehicle (services/vehicle-auth.ts).
   const requireClientCertificate = options.tls?.clientCaFile !== undefined;
-  const services = composeDirector(storage, { images, onlineKeys, clock, metadata: options.metadata, imageUrls, encryptedImagesDir, requireClientCertificate, ...options.vehicleAuth });
+  const services = composeDirector(storage, {
+    images,
+    onlineKeys,
+    clock,
+    metadata: options.metadata,
+    imageUrls,
+    encryptedImagesDir,
+    requireClientCertificate,
+    sessionSecret,
+    ...options.vehicleAuth,
+  });
   return { storage, services };
 }
 
@@ -148,8 +186,10 @@ function imageClient(options: DirectorServerOptions, clock: Clock, requestUrl: (
 }
 
 export async function startDirector(options: DirectorServerOptions): Promise<RunningDirector> {
-  // One serving process per data folder: its caches assume they see every write (HR-9i).
-  const releaseFolder = claimServerFolder(options.dataDir, 'uptane director serve', SUBFOLDERS);
+  // On SQLite, one serving process per data folder: its caches assume they see every write (HR-9i).
+  // Replicas on PostgreSQL share it (keys) and keep nothing in memory that another's write makes stale.
+  const replicated = parseDirectorDatabase(options.dataDir, options.database).kind === 'postgres';
+  const releaseFolder = claimServerFolder(options.dataDir, 'uptane director serve', SUBFOLDERS, { shared: replicated });
   let opened: Awaited<ReturnType<typeof openDirector>> | undefined;
   let server: Server;
   try {
@@ -176,9 +216,22 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   }
   const { services, storage } = opened;
   const { campaigns } = services;
+  const warn = options.log ?? ((line: string) => console.error(line));
+  // With replicas, rounds run on one of them at a time: the holder of this lease (store/replicas.ts).
+  const roundsLease = storage.lease?.('campaign-rounds');
+  let roundsRun = 0;
   // Soak times and schedules move campaigns on even when no vehicle reports.
-  const campaignRounds = new BackgroundTask('moving campaigns on', () => campaigns.tick(), options.log ?? ((line) => console.error(line)));
+  const campaignRounds = new BackgroundTask(
+    'moving campaigns on',
+    async () => {
+      if (roundsLease !== undefined && !(await roundsLease.held())) return;
+      roundsRun++;
+      await campaigns.tick();
+    },
+    warn,
+  );
   const stopRounds = campaignRounds.every(options.campaignTickMs ?? 10_000);
+  const stopPruning = prunePeriodically(storage, roundsLease, options, warn);
   const { port } = server.address() as AddressInfo;
   return {
     url: serverUrl(options.host ?? '127.0.0.1', port, options.tls !== undefined),
@@ -187,9 +240,11 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     storage,
     campaignTickStatus: () => campaignRounds.status,
     tickCampaigns: () => campaignRounds.runOnce(),
+    campaignRoundsRun: () => roundsRun,
     reloadTls: () => reloadServerTls(server, options.tls, options.log ?? ((line) => console.error(line))),
     close: async () => {
       stopRounds();
+      stopPruning();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;
@@ -197,4 +252,26 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       releaseFolder();
     },
   };
+}
+
+/**
+ * With replicas: expired signed-request nonces leave the shared record, in bounded batches, on the
+ * lease holder only (store/replicas.ts). Nothing to do on SQLite, whose nonces are in memory.
+ */
+function prunePeriodically(storage: DirectorStorage, lease: Lease | undefined, options: DirectorServerOptions, warn: (line: string) => void): () => void {
+  const nonces = storage.signedRequestNonces;
+  if (nonces === undefined) return () => undefined;
+  const clock = options.clock ?? systemClock;
+  const pruning = new BackgroundTask(
+    'pruning expired signed-request nonces',
+    async () => {
+      if (lease !== undefined && !(await lease.held())) return;
+      const now = clock.now().getTime();
+      for (let batch = 0; batch < NONCE_PRUNE_BATCHES; batch++) {
+        if ((await nonces.prune(now, NONCE_PRUNE_BATCH)) < NONCE_PRUNE_BATCH) return;
+      }
+    },
+    warn,
+  );
+  return pruning.every(options.noncePruneMs ?? DEFAULT_NONCE_PRUNE_MS);
 }

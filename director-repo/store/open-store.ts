@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { StorageError } from '../../shared/core/errors.js';
+import { redactUrl } from '../../shared/server/postgres.js';
 import type { DirectorStorage } from './director-store.js';
 import { PostgresDirectorStore } from './postgres/director-store.js';
 import { SqliteDirectorStore } from './sqlite/director-store.js';
@@ -14,27 +15,40 @@ export const DEFAULT_SQLITE_FILE = 'director.sqlite';
 const SQLITE_PREFIX = 'sqlite:';
 const POSTGRES_URL = /^postgres(?:ql)?:\/\//;
 
+export type DirectorDatabase = { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres'; readonly url: string };
+
 /**
- * Opens the Director's storage: `database` undefined is `<dataDir>/director.sqlite`; `sqlite:PATH`
- * another SQLite file (a relative PATH is inside the data folder); `postgres://` or `postgresql://`
- * a PostgreSQL database. Anything else is refused with StorageError before anything is opened.
+ * What `database` names: undefined (or empty) is `<dataDir>/director.sqlite`; `sqlite:PATH` another
+ * SQLite file (a relative PATH is inside the data folder); `postgres://` or `postgresql://` a
+ * PostgreSQL database. Anything else is refused with StorageError.
  */
-export async function openDirectorStore(dataDir: string, database: string | undefined): Promise<DirectorStorage> {
-  if (database === undefined) return openSqlite(dataDir, join(dataDir, DEFAULT_SQLITE_FILE));
+export function parseDirectorDatabase(dataDir: string, database: string | undefined): DirectorDatabase {
+  if (database === undefined || database === '') return { kind: 'sqlite', path: join(dataDir, DEFAULT_SQLITE_FILE) };
   if (database.startsWith(SQLITE_PREFIX)) {
     const path = database.slice(SQLITE_PREFIX.length);
     if (path.length === 0) throw new StorageError('database sqlite: names no file: give sqlite:PATH (a relative PATH is inside the data folder)');
-    return openSqlite(dataDir, resolve(dataDir, path));
+    return { kind: 'sqlite', path: resolve(dataDir, path) };
   }
-  if (POSTGRES_URL.test(database)) return PostgresDirectorStore.open(database);
+  if (POSTGRES_URL.test(database)) return { kind: 'postgres', url: database };
   // Only the scheme is echoed: a URL may carry a password.
   const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(database)?.[0] ?? 'a value without a scheme';
   throw new StorageError(`database ${scheme} is not one the Director knows: give postgres://USER@HOST/DATABASE or sqlite:PATH`);
 }
 
-function openSqlite(dataDir: string, file: string): DirectorStorage {
+/** The database for messages and the serve banner: a SQLite path, or the URL without its password. */
+export function describeDirectorDatabase(database: DirectorDatabase): string {
+  return database.kind === 'sqlite' ? `SQLite ${database.path}` : `PostgreSQL ${redactUrl(database.url)} (replicas may share it)`;
+}
+
+/**
+ * Opens the Director's storage that `database` names (parseDirectorDatabase), creating a SQLite
+ * file or migrating PostgreSQL as needed; refused with StorageError before anything is opened.
+ */
+export async function openDirectorStore(dataDir: string, database: string | undefined, options: { readonly log?: (line: string) => void } = {}): Promise<DirectorStorage> {
+  const chosen = parseDirectorDatabase(dataDir, database);
+  if (chosen.kind === 'postgres') return PostgresDirectorStore.open(chosen.url, { log: options.log });
   // Owner-only like the data folder (docs/threat-model.md HR-9h).
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  return new SqliteDirectorStore(file);
+  mkdirSync(dirname(chosen.path), { recursive: true, mode: 0o700 });
+  return new SqliteDirectorStore(chosen.path);
 }

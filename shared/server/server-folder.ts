@@ -1,6 +1,6 @@
 // A repository server's data folder: only its owner may read it (keys, databases, images:
 // docs/threat-model.md HR-9h), and only one server process at a time may serve from it, since its
-// caches assume they see every write (HR-9i).
+// caches assume they see every write (HR-9i), unless its state is in a database replicas share.
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { StorageError } from '../core/errors.js';
@@ -14,8 +14,15 @@ export const SERVE_LOCK_FILE = 'serve.lock';
  * it for this process. `command` names the server in the lock and in the refusal, e.g.
  * `uptane image serve`. Returns the lock's release.
  */
-export function claimServerFolder(dataDir: string, command: string, subfolders: readonly string[] = []): () => void {
+export function claimServerFolder(dataDir: string, command: string, subfolders: readonly string[] = [], options: { readonly shared?: boolean } = {}): () => void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // `shared`: replicas on one PostgreSQL database share the folder (online keys on a shared file
+  // system) and keep no cache that another's write could make stale, so nothing is locked; the
+  // permissions are still tightened.
+  if (options.shared === true) {
+    restrictPermissions(dataDir, subfolders);
+    return () => undefined;
+  }
   const lockPath = join(dataDir, SERVE_LOCK_FILE);
   const release = takePidLock(
     lockPath,
@@ -27,12 +34,20 @@ export function claimServerFolder(dataDir: string, command: string, subfolders: 
       ),
   );
   try {
+    restrictPermissions(dataDir, subfolders);
+  } catch (err) {
+    release();
+    throw err;
+  }
+  return release;
+}
+
+function restrictPermissions(dataDir: string, subfolders: readonly string[]): void {
+  try {
     for (const dir of [dataDir, ...subfolders.map((name) => join(dataDir, name))]) {
       if (existsSync(dir) && statSync(dir).isDirectory()) chmodSync(dir, 0o700);
     }
   } catch (err) {
-    release();
     throw new StorageError(`cannot restrict the permissions of ${dataDir}: ${(err as Error).message}`, { cause: err });
   }
-  return release;
 }
