@@ -11,9 +11,11 @@ import { publicKeyPem } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
+import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
 import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
 import { loadUrlSigningKey, startDirector, type RunningDirector } from './server.js';
+import { DEFAULT_SQLITE_FILE, describeDirectorDatabase, parseDirectorDatabase } from './store/open-store.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
@@ -59,11 +61,16 @@ function withDataDir<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DataDirArg
   return yargs.option('data-dir', {
     type: 'string',
     default: io.env.UPTANE_DIRECTOR_DATA_DIR ?? DEFAULT_DATA_DIR,
-    describe: 'folder holding the inventory database, the online keys and the Image repository metadata (env UPTANE_DIRECTOR_DATA_DIR)',
+    describe: 'folder holding the online keys, the Image repository metadata and (without --database) the SQLite database (env UPTANE_DIRECTOR_DATA_DIR)',
   }) as unknown as Argv<T & DataDirArgs>;
 }
 
-interface ServeArgs extends DataDirArgs, ServeTlsArgs {
+/** --database (shared/cli/database-option.ts): the Director's tables go to schema `director` unless the URL names one. */
+function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseArgs> {
+  return withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' });
+}
+
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs {
   readonly port: number;
   readonly host: string;
   readonly imageRepo: string;
@@ -77,7 +84,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
   builder: (yargs) =>
-    withServeTlsOptions(withDataDir(yargs, io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
+    withServeTlsOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
       .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
       .option('image-repo', {
@@ -116,6 +123,10 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo http://127.0.0.1:8081',
         'serve the network over TLS 1.3 (the Image repository on this host); vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
       )
+      .example(
+        'UPTANE_DATABASE_URL=postgres://uptane@db.example:5432/uptane $0 director serve --data-dir /mnt/shared/director --host 0.0.0.0',
+        'one of several replicas behind one address: the same database and the same (shared) data folder',
+      )
       .epilogue(
         [
           'On first start the Director creates its online targets, snapshot and timestamp keys in <data-dir>/keys and prints their keyids.',
@@ -124,6 +135,11 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
           'Operators need a token: `uptane director operator add NAME` on this machine.',
           'Vehicles read the Image repository through URLs signed with the Director\'s URL-signing key: give its public key',
           '(`uptane director url-signing-key > director-url.pub`) to `uptane image serve --url-signing-key director-url.pub`.',
+          'With --database postgres://..., several Directors (replicas behind one address) may serve one fleet: the state is in the database,',
+          'but the online keys and the session secret (<data-dir>/keys) and the Image repository metadata are files, so every replica is given',
+          'the same data folder on a shared file system; start one replica alone first (it makes the keys), and rotate online keys with one',
+          'replica running, restarting the others afterwards. Any replica accepts the sessions and refuses the replayed requests of any other;',
+          'campaign rounds run on one replica at a time. Without --database (SQLite) one server holds the data folder alone.',
         ].join(' '),
       ) as unknown as Argv<ServeArgs>,
   handler: async (argv) => {
@@ -138,6 +154,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         imageDownloadUrl: argv.imageDownloadUrl?.replace(/\/+$/, ''),
         imageUrlLifetimeSeconds: argv.imageUrlLifetime,
         imageRepoTls: clientTlsFromFiles({ ca: argv.imageRepoCa }, { ca: '--image-repo-ca', cert: '', key: '' }),
+        database: argv.database,
         port: argv.port,
         host: argv.host,
         log: io.print,
@@ -151,6 +168,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     io.print(`Director listening on ${server.url}`);
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${dataDir}`);
+    io.print(`database: ${describeDirectorDatabase(parseDirectorDatabase(dataDir, argv.database))}`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
     io.print(`URL-signing key ${server.services.imageUrls?.keyid ?? '(none)'}: \`uptane director url-signing-key\` prints it for the Image repository's --url-signing-key`);
     const rootVersion = await server.services.root.latestRootVersion();
@@ -843,9 +861,9 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(
         group(
           'operator',
-          'create, list and revoke operator tokens (on the Director host, in its data folder)',
+          'create, list and revoke operator tokens (on the Director host, in its database)',
           ['$0 director operator add alice', 'a token for alice'],
-          operatorTokenCommands(io, (y) => withDataDir(y, io)),
+          operatorTokenCommands(io, (y) => withDatabase(withDataDir(y, io), io)),
           'name an operator subcommand: add, list, revoke or remove',
         ),
       )

@@ -2,22 +2,46 @@
 // its data folder, never over HTTP (docs/threat-model.md HR-10). A token has a public id (printed by
 // add and list), a scope (read < operator < admin, see operator-auth.ts) and an expiry (90 days
 // unless --expires says otherwise; `never` only when asked for). Only its SHA-256 is stored.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
-import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
+import { addTokenCommand, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { printJson } from './operator-client.js';
-import { openDirectorStorage } from './server.js';
+import { describeDirectorDatabase, openDirectorStore, parseDirectorDatabase } from './store/open-store.js';
 import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenRecord } from './store/operator-tokens.js';
 import type { DirectorStorage } from './store/director-store.js';
 
 const DEFAULT_SCOPE: OperatorScope = 'operator';
 
+/**
+ * Runs `fn` on the Director's existing database: a SQLite file must exist already (a typo in
+ * --data-dir or sqlite:PATH makes no empty one); PostgreSQL is there once it answers, and is opened
+ * (and migrated) as a starting replica would, so a token can be added before the first serve.
+ */
+async function withExistingStorage<T>(dataDir: string, fn: (storage: DirectorStorage) => Promise<T>, database?: string): Promise<T> {
+  const dir = resolve(dataDir);
+  const chosen = parseDirectorDatabase(dir, database);
+  if (chosen.kind === 'sqlite' && !existsSync(chosen.path)) {
+    throw new Error(
+      database === undefined || database === ''
+        ? `${dir} holds no Director database: give the data folder of the Director with --data-dir (or its database with --database)`
+        : `${chosen.path} is no Director database: check --database`,
+    );
+  }
+  const storage = await openDirectorStore(dir, database);
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
 const OPERATOR_TOKENS: TokenGroup<DirectorStorage, OperatorTokenRecord> = {
   kind: 'operator',
   group: 'director operator',
-  withExisting: existingDatabase('director.sqlite', (dir) => `${dir} holds no Director database: give the data folder of the Director with --data-dir`, openDirectorStorage),
+  withExisting: withExistingStorage,
   tokens: (storage) => storage.operatorTokens(),
   revoke: (storage, tokenId, now) => storage.revokeOperatorToken(tokenId, now),
 };
@@ -41,12 +65,13 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
       ['$0 director operator add alice', 'prints a token; give it to alice, who puts it in UPTANE_OPERATOR_TOKEN'],
       ['$0 director operator add dashboard --scope read --expires 30d', 'a token that can only look'],
       ['export UPTANE_OPERATOR_TOKEN=$($0 director operator add ci-bot)', 'straight into the environment of a script'],
+      ['$0 director operator add alice --database postgres://uptane@db.example/uptane', 'a token every replica of a Director on PostgreSQL accepts'],
     ],
     epilogue:
       'The token is printed alone on standard output and never again; its id, scope and expiry go to standard error. ' +
       'Lose it and revoke it (`operator revoke TOKEN-ID`), then add the operator anew.',
     grant: (argv: AddArgs) => ({ scope: argv.scope }),
-    open: (dataDir) => openDirectorStorage(resolve(dataDir)),
+    open: (dataDir, database) => openDirectorStore(resolve(dataDir), database),
     add: (storage, name, token, now, { scope }, expiresAt) => storage.addOperator(name, token, now, { scope, expiresAt }),
     summary: ({ scope }) => `scope ${scope}`,
     recorded: (storage, record, now) => storage.audit('cli', 'add_operator', record, now),
@@ -79,17 +104,21 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
       .option('json', { type: 'boolean', default: false, describe: 'print {name, removed, tokenIds} as JSON' })
       .example('$0 director operator remove alice', "alice's token stops working immediately") as unknown as Argv<RemoveArgs>,
   handler: (argv) =>
-    OPERATOR_TOKENS.withExisting(argv.dataDir, async (storage) => {
-      const now = systemClock.now();
-      const revoked = await storage.removeOperator(argv.name, now);
-      if (revoked.length === 0) throw new Error(`no operator named ${argv.name} with a token in force in ${resolve(argv.dataDir)}`);
-      await storage.audit('cli', 'remove_operator', { name: argv.name, tokenIds: revoked }, now);
-      if (argv.json) printJson(io, { name: argv.name, removed: true, tokenIds: revoked });
-      else io.print(`removed operator ${argv.name}; its token no longer works`);
-    }),
+    OPERATOR_TOKENS.withExisting(
+      argv.dataDir,
+      async (storage) => {
+        const now = systemClock.now();
+        const revoked = await storage.removeOperator(argv.name, now);
+        if (revoked.length === 0) throw new Error(`no operator named ${argv.name} with a token in force in ${describeDirectorDatabase(parseDirectorDatabase(resolve(argv.dataDir), argv.database))}`);
+        await storage.audit('cli', 'remove_operator', { name: argv.name, tokenIds: revoked }, now);
+        if (argv.json) printJson(io, { name: argv.name, removed: true, tokenIds: revoked });
+        else io.print(`removed operator ${argv.name}; its token no longer works`);
+      },
+      argv.database,
+    ),
 });
 
-/** The `operator` subcommands, for cli.ts's group (withDataDir adds its --data-dir option). */
+/** The `operator` subcommands, for cli.ts's group (withDataDir adds its --data-dir and --database options). */
 export function operatorTokenCommands(io: CliEnvironment, withDataDir: WithDataDir): (yargs: Argv) => Argv {
   return (y) => y.command(addCommand(io, withDataDir)).command(listCommand(io, withDataDir)).command(revokeCommand(io, withDataDir)).command(removeCommand(io, withDataDir));
 }
