@@ -282,6 +282,37 @@ describePostgres('db migrate: the Director from SQLite to PostgreSQL', () => {
     expect(Object.values(await tableCounts(url, DIRECTOR_TABLES, schema)).every((n) => n > 0)).toBe(true);
   });
 
+  it('copies one snapshot of the source while a server goes on writing to it (WAL readers), and verifies against that snapshot', async () => {
+    const path = sqlitePath('live.sqlite');
+    const store = new SqliteDirectorStore(path);
+    await populateDirector(store);
+    const writer = new Database(path);
+    const { url, schema } = freshUrl('migrate_live');
+    let wrote = false;
+    try {
+      // Once the copy is under way (vehicles copied), the "server" adds a vehicle, a root and an audit entry.
+      const reports = await migrateDirectorToPostgres(path, url, {
+        onProgress: (table, _rows, done) => {
+          if (table !== 'vehicles' || !done) return;
+          writer.prepare("INSERT INTO vehicles (vin, registered_at) VALUES ('VIN-LATE', '2026-03-02T00:00:00.000Z')").run();
+          writer.prepare("INSERT INTO director_roots (version, bytes, published_at) VALUES (3, x'00', '2026-03-02T00:00:00.000Z')").run();
+          writer.prepare("INSERT INTO audit_log (at, actor, action, details) VALUES ('2026-03-02T00:00:00.000Z', 'late', 'late', '{}')").run();
+          wrote = true;
+        },
+      });
+      expect(wrote).toBe(true);
+      expect(reports.find((r) => r.table === 'vehicles')).toMatchObject({ sourceRows: 7, targetRows: 7 });
+      expect(reports.find((r) => r.table === 'director_roots')).toMatchObject({ sourceRows: 2, targetRows: 2, signedCompared: 2 });
+    } finally {
+      writer.close();
+      await store.close();
+    }
+    expect(await adminQuery(`SELECT vin FROM "${schema}".vehicles WHERE vin = 'VIN-LATE'`)).toEqual([]);
+    const after = new SqliteDirectorStore(path);
+    expect(await after.inventory.vehicle('VIN-LATE')).toBeDefined();
+    await after.close();
+  });
+
   it('refuses a target that holds any row, naming the remedy, and changes nothing', async () => {
     const { url, schema } = freshUrl('migrate_taken');
     const store = await PostgresDirectorStore.open(url);
