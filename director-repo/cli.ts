@@ -33,6 +33,7 @@ import {
   withRemote,
   type RemoteArgs,
 } from './operator-client.js';
+import { directorDbCommand } from './db-cli.js';
 import { directorOnlineKeysCommand } from './online-keys-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
@@ -883,6 +884,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(groupCommand(io))
       .command(campaignCommand(io))
       .command(directorOnlineKeysCommand(io))
+      .command(directorDbCommand(io))
       .command(urlSigningKeyCommand(io))
       .command(auditCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')
