@@ -34,7 +34,6 @@ function contract(backend: Backend): void {
   describe('persistence', () => persistenceCases(ctx));
 }
 
-
 const running = BACKENDS.filter((b) => b.runs);
 const skipped = BACKENDS.filter((b) => !b.runs);
 // describe.each refuses an empty table.
@@ -53,8 +52,7 @@ describe('SQLite migrations', () => {
 describePostgres('PostgreSQL migrations', () => {
   const opened: Array<{ close(): Promise<void> }> = [];
   afterEach(async () => {
-    // A closed pool refuses a second close: each is closed once, whether the case closed it or not.
-    for (const handle of opened.splice(0)) await handle.close().catch(() => undefined);
+    for (const handle of opened.splice(0)) await handle.close();
     await postgresBackend.discardPlaces();
   });
   postgresMigrationCases((store) => (opened.push(store), store));

@@ -10,21 +10,24 @@ import { T0, image } from './fixtures.js';
 export function postgresMigrationCases(track: <S extends { close(): Promise<void> }>(store: S) => S): void {
   it(`opens a schema populated at migration 1 of ${MIGRATIONS.length}, applies the rest and keeps its rows`, async () => {
     const url = postgresBackend.place();
-    const old = track(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS.slice(0, 1)));
+    const old = await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS.slice(0, 1));
     const t = T0.toISOString();
     const token = 'f'.repeat(64);
     const a = image('VIN-OLD', 's');
-    await old.query('INSERT INTO vehicles (vin, attributes, registered_at) VALUES ($1, $2, $3)', ['VIN-OLD', '{"model":"sedan"}', t]);
-    await old.query('INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, last_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', ['p', 'VIN-OLD', 'hw', 'pk', 'kid-p', true, t, 4]);
-    await old.query('INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', ['s', 'VIN-OLD', 'hw-secondary', 'pk2', 'kid-s', false, t]);
-    await old.query(
-      `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, $8, $8, 'op')`,
-      [a.vin, a.ecuSerial, a.filename, a.length, JSON.stringify(a.hashes), a.hardwareId, a.releaseCounter, t],
-    );
-    await old.query("INSERT INTO operator_tokens (token_id, name, token_sha256, scope, created_at) VALUES ($1, 'alice', $2, 'operator', $3)", [tokenIdOf(token), tokenDigest(token), t]);
-    await old.query('INSERT INTO signed_request_marks (keyid, newest_ms) VALUES ($1, $2)', ['kid-p', T0.getTime()]);
-    await old.close();
+    try {
+      await old.query('INSERT INTO vehicles (vin, attributes, registered_at) VALUES ($1, $2, $3)', ['VIN-OLD', '{"model":"sedan"}', t]);
+      await old.query('INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, last_counter) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', ['p', 'VIN-OLD', 'hw', 'pk', 'kid-p', true, t, 4]);
+      await old.query('INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7)', ['s', 'VIN-OLD', 'hw-secondary', 'pk2', 'kid-s', false, t]);
+      await old.query(
+        `INSERT INTO assignments (vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, $8, $8, 'op')`,
+        [a.vin, a.ecuSerial, a.filename, a.length, JSON.stringify(a.hashes), a.hardwareId, a.releaseCounter, t],
+      );
+      await old.query("INSERT INTO operator_tokens (token_id, name, token_sha256, scope, created_at) VALUES ($1, 'alice', $2, 'operator', $3)", [tokenIdOf(token), tokenDigest(token), t]);
+      await old.query('INSERT INTO signed_request_marks (keyid, newest_ms) VALUES ($1, $2)', ['kid-p', T0.getTime()]);
+    } finally {
+      await old.close();
+    }
 
     const store = track(await PostgresDirectorStore.open(url));
     const check = track(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS));
