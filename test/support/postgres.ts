@@ -39,5 +39,7 @@ export async function adminQuery<R extends object = Record<string, unknown>>(tex
 /** Drops the schemas a test file made; call from afterAll. */
 export async function dropSchemas(schemas: readonly string[]): Promise<void> {
   if (!postgresAvailable || schemas.length === 0) return;
-  await adminQuery(`DROP SCHEMA IF EXISTS ${schemas.map((s) => `"${s}"`).join(', ')} CASCADE`);
+  // One schema per statement: dropping dozens in one takes a lock per table at once, and beside other
+  // suites that ran PostgreSQL out of lock slots ("out of shared memory").
+  for (const schema of schemas) await adminQuery(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
 }
