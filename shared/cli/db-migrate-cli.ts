@@ -65,12 +65,13 @@ const migrateCommand = (io: CliEnvironment, spec: DbMigrateSpec): CommandModule<
       ) as unknown as Argv<MigrateArgs>,
   handler: async (argv) => {
     const path = resolve(argv.from.slice(SQLITE_PREFIX.length));
-    const lastShown = new Map<string, number>();
+    // A table that copies within the period shows only its total.
+    let lastShown = Date.now();
     const onProgress = (table: string, rows: number, done: boolean) => {
       const now = Date.now();
-      if (!done && now - (lastShown.get(table) ?? 0) < PROGRESS_EVERY_MS) return;
-      lastShown.set(table, now);
-      io.warn(`${table}: ${rows} rows copied${done ? '' : ' so far'}`);
+      if (!done && now - lastShown < PROGRESS_EVERY_MS) return;
+      lastShown = now;
+      io.warn(`${table}: ${rows} row${rows === 1 ? '' : 's'} copied${done ? '' : ' so far'}`);
     };
     const reports = await spec.migrate(path, argv.to, { onProgress });
     const to = redactUrl(argv.to);
