@@ -27,7 +27,7 @@ export class ManifestIntakeService {
     readonly verification: ManifestVerification = new ManifestVerification(store),
   ) {}
 
-  /** Ends the verification threads; the server calls it when it closes. */
+  /** Ends the verification threads, for the server to call when it closes (idle threads never hold a process open). */
   close(): Promise<void> {
     return this.verification.close();
   }
@@ -51,8 +51,8 @@ export class ManifestIntakeService {
     }
     const manifest = parsed;
     // Verified before the unit of work, which runs the judge synchronously: a full pool or a lost
-    // thread throws here, with nothing judged or written.
-    const verdicts = manifest instanceof UptaneError ? undefined : await this.verification.verifyAhead(vin, body);
+    // thread throws here, with nothing judged or written. One that did not parse only takes its turn.
+    const verdicts = await this.verification.verifyAhead(vin, manifest instanceof UptaneError ? undefined : body);
     // Slot re-delivery looks for an ECU's last assignment: read only for a manifest that needs it.
     const faults = !(manifest instanceof UptaneError) && Object.values(manifest.signed.ecu_version_reports).some((r) => r.signed.integrity_fault !== undefined);
     const outcome = await this.store.intake.receive(vin, body, faults ? RECENT_ASSIGNMENTS : 0, (state): IntakeVerdict<Outcome> => {

@@ -68,14 +68,19 @@ export class ManifestVerification {
   }
 
   /**
-   * Verifies `body`'s signatures on a worker thread under the vehicle's keys; undefined when there
-   * are no threads. Throws ServerBusyError when the pool is full and WorkerFailedError when the
+   * Verifies `body`'s signatures on a worker thread under the vehicle's keys, and resolves in the
+   * manifest's turn; undefined when there are no threads, or no body (a manifest that did not parse
+   * has nothing to verify, but keeps its place in the arrival order). Throws ServerBusyError when the pool is full and WorkerFailedError when the
    * thread died: then nothing was judged, and nothing is written.
    */
-  async verifyAhead(vin: string, body: Uint8Array): Promise<SignatureVerdicts | undefined> {
+  async verifyAhead(vin: string, body: Uint8Array | undefined): Promise<SignatureVerdicts | undefined> {
     if (this.pool === undefined) return undefined;
     // Its place is taken before anything is awaited (ArrivalOrder).
     const place = this.arrivals.arrive();
+    if (body === undefined) {
+      await this.arrivals.verified(place);
+      return undefined;
+    }
     let verdicts: SignatureVerdicts;
     try {
       const keys = this.hints.get(vin) ?? this.remember(vin, await this.store.inventory.ecusOf(vin));

@@ -201,6 +201,20 @@ describe('a vehicle\'s manifests in the order they arrived', () => {
     ]);
     expect((await repos.director.storage.inventory.ecusOf(car.vin)).map((e) => e.lastCounter)).toEqual(car.ecus.map((e) => e.counter));
   });
+
+  test('a manifest that does not parse, sent after one still verifying, is recorded after it', async () => {
+    const pooled = intakeWith({ threads: 2 });
+    const car = await registered();
+    const attacks = Array.from({ length: 16 }, (_, i) => ({ code: `test_${i}`, message: 'x'.repeat(1000) }));
+    const first = car.manifest(Object.fromEntries(car.ecus.map((e) => [e.serial, car.report(e, { attacks })])));
+    const results = await Promise.allSettled([pooled.receiveManifest(car.vin, bytesOf(first)), pooled.receiveManifest(car.vin, Buffer.from('{"signed": 1'))]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    // Newest first: the refusal, then the manifest that arrived before it.
+    expect((await repos.director.storage.manifests.history(car.vin, 100)).map((m) => [m.accepted, m.errorCode])).toEqual([
+      [false, 'malformed_metadata'],
+      [true, null],
+    ]);
+  });
 });
 
 describe('arrival order (ArrivalOrder)', () => {
