@@ -212,8 +212,9 @@ async function continueSequences(tx: Queryable, tables: readonly CopiedTable[]):
       sequence = row!.name;
     }
     const [max] = await tx.query<{ max: string | null }>(`SELECT max(${column})::text AS max FROM ${table.name}`);
-    const id = max?.max === null || max === undefined ? 0n : BigInt(max.max);
-    largest.set(sequence, id > (largest.get(sequence) ?? 0n) ? id : (largest.get(sequence) ?? 0n));
+    const id = BigInt(max?.max ?? 0);
+    const before = largest.get(sequence) ?? 0n;
+    largest.set(sequence, id > before ? id : before);
   }
   for (const [sequence, id] of largest) {
     // setval(seq, n, true): the next id is n + 1; with no rows, the next is 1.
@@ -226,8 +227,8 @@ async function verifyTable(source: Db, tx: Queryable, table: CopiedTable): Promi
   const [row] = await tx.query<{ count: string }>(`SELECT count(*) AS count FROM ${table.name}`);
   const targetRows = Number(row!.count);
   if (table.signed === undefined) return { table: table.name, sourceRows, targetRows, signedCompared: 0, signedMismatches: 0, mismatchedKeys: [] };
-  const { compared, mismatches } = await compareSigned(source, tx, table, table.signed);
-  return { table: table.name, sourceRows, targetRows, signedCompared: compared, signedMismatches: mismatches.length, mismatchedKeys: mismatches.slice(0, NAMED_MISMATCHES) };
+  const { compared, mismatches, named } = await compareSigned(source, tx, table, table.signed);
+  return { table: table.name, sourceRows, targetRows, signedCompared: compared, signedMismatches: mismatches, mismatchedKeys: named };
 }
 
 /**
@@ -235,7 +236,7 @@ async function verifyTable(source: Db, tx: Queryable, table: CopiedTable): Promi
  * side, comparing each row's key and the SHA-256 of its signed bytes; the target is read through a
  * cursor a page at a time, so neither side is held in memory.
  */
-async function compareSigned(source: Db, tx: Queryable, table: CopiedTable, signed: NonNullable<CopiedTable['signed']>): Promise<{ compared: number; mismatches: string[] }> {
+async function compareSigned(source: Db, tx: Queryable, table: CopiedTable, signed: NonNullable<CopiedTable['signed']>): Promise<{ compared: number; mismatches: number; named: string[] }> {
   const isText = (key: string) => table.columns.some(([name, type]) => name === key && type === 'text');
   const pgOrder = signed.key.map((k) => (isText(k) ? `${k} COLLATE "C"` : k)).join(', ');
   const pgKeys = signed.key.map((k) => `${k}::text AS ${k}`).join(', ');
@@ -246,7 +247,8 @@ async function compareSigned(source: Db, tx: Queryable, table: CopiedTable, sign
   let page: Array<Record<string, string>> = [];
   let index = 0;
   let compared = 0;
-  const mismatches: string[] = [];
+  let mismatches = 0;
+  const named: string[] = [];
   const nextTarget = async (): Promise<Record<string, string> | undefined> => {
     if (index >= page.length) {
       page = await tx.query<Record<string, string>>(`FETCH ${VERIFY_FETCH_ROWS} FROM ${cursor}`);
@@ -265,7 +267,8 @@ async function compareSigned(source: Db, tx: Queryable, table: CopiedTable, sign
       const sourceBytes = sourceRow.done === true ? undefined : sourceRow.value[signed.key.length];
       const sourceDigest = Buffer.isBuffer(sourceBytes) ? createHash('sha256').update(sourceBytes).digest('hex') : undefined;
       if (sourceKey === targetKey && sourceDigest !== undefined && sourceDigest === targetRow?.digest) continue;
-      mismatches.push(sourceKey ?? targetKey ?? '?');
+      mismatches++;
+      if (named.length < NAMED_MISMATCHES) named.push(sourceKey ?? targetKey ?? '?');
       // Keys out of step cannot be paired further; the row counts tell the rest.
       if (sourceKey !== targetKey) break;
     }
@@ -273,5 +276,5 @@ async function compareSigned(source: Db, tx: Queryable, table: CopiedTable, sign
     rows.return?.();
   }
   await tx.query(`CLOSE ${cursor}`);
-  return { compared, mismatches };
+  return { compared, mismatches, named };
 }

@@ -467,4 +467,19 @@ describePostgres('db migrate: the Image repository from SQLite to PostgreSQL', (
     await expect(migrateImageRepoToPostgres(path, url)).rejects.toThrow(MigrationRefusedError);
     expect(await tableCounts(url, IMAGE_TABLES, schema)).toEqual(before);
   });
+
+  it('leaves the target empty when PostgreSQL refuses a value SQLite kept (a grant that is not JSON, for JSONB)', async () => {
+    const path = sqlitePath('image-bad.sqlite');
+    const sqlite = new SqliteImageRepoStorage(path);
+    await populateImageRepo(sqlite);
+    await sqlite.close();
+    const db = new Database(path);
+    db.prepare("UPDATE uploader_tokens SET roles = '[targets' WHERE name = 'ci'").run();
+    db.close();
+    const { url, schema } = freshUrl('migrate_image_bad');
+    const failure = migrateImageRepoToPostgres(path, url);
+    await expect(failure).rejects.toThrow(StorageError);
+    await expect(failure).rejects.toThrow(/PostgreSQL refused a row of uploader_tokens \(rows 1-3 of the source\): invalid input syntax for type json/);
+    expect(await tableCounts(url, IMAGE_TABLES, schema)).toEqual({ metadata: 0, images: 0, uploader_tokens: 0 });
+  });
 });
