@@ -71,7 +71,7 @@ export function openMigrationSource(path: string, migrations: readonly string[],
   if (!existsSync(path)) throw new MigrationRefusedError(`--from sqlite:${path}: no such file (give the ${kind.what} SQLite file, e.g. <data-dir>/${kind.defaultFile})`);
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    const version = db.pragma('user_version', { simple: true }) as number;
+    const version = readSchemaVersion(db, path, kind);
     if (version === migrations.length) return db;
     if (version === 0) throw new MigrationRefusedError(`--from sqlite:${path} is not a ${kind.what} database (it has no schema version)`);
     if (version < migrations.length) {
@@ -82,6 +82,16 @@ export function openMigrationSource(path: string, migrations: readonly string[],
     throw new MigrationRefusedError(`--from sqlite:${path} has schema version ${version}, newer than this program's ${migrations.length}: upgrade this program first`);
   } catch (err) {
     db.close();
+    throw err;
+  }
+}
+
+function readSchemaVersion(db: Db, path: string, kind: SourceKind): number {
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } catch (err) {
+    // By code, not by class: better-sqlite3's SqliteError class can differ between module instances.
+    if ((err as { code?: unknown }).code === 'SQLITE_NOTADB') throw new MigrationRefusedError(`--from sqlite:${path} is not a ${kind.what} database (not SQLite)`, { cause: err });
     throw err;
   }
 }

@@ -47,8 +47,13 @@ describePostgres('uptane director db migrate', () => {
   });
 
   it('copies, prints the verification per table and exits 0; the operator token works on PostgreSQL', async () => {
-    const { url } = freshSchema('cli_director');
+    const { url: plainUrl } = freshSchema('cli_director');
+    // The local server trusts its clients and ignores the password; the command must never print it.
+    const withPassword = new URL(plainUrl);
+    withPassword.password = 'hunter2secret';
+    const url = withPassword.toString();
     const result = await runCli(['director', 'db', 'migrate', '--from', `sqlite:${sqlite}`, '--to', url]);
+    expect(result.stdout + result.stderr).not.toContain('hunter2secret');
     expect(result.stderr).toContain('vehicles: 2 rows copied');
     expect(result.status).toBe(0);
     expect(result.stdout).toContain(`copied Director SQLite ${sqlite} to PostgreSQL`);

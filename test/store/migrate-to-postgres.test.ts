@@ -3,7 +3,7 @@
 // history, pagination, tokens) and go on numbering where SQLite left off; a non-empty target and a
 // source at another schema version are refused with nothing changed; a row PostgreSQL refuses
 // mid-copy leaves the target empty; the plans name every table and column of the PostgreSQL schemas.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -341,6 +341,9 @@ describePostgres('db migrate: the Director from SQLite to PostgreSQL', () => {
     new Database(empty).close();
     await expect(migrateDirectorToPostgres(empty, url)).rejects.toThrow(/is not a Director database/);
     await expect(migrateDirectorToPostgres(sqlitePath('missing.sqlite'), url)).rejects.toThrow(/no such file/);
+    const garbage = sqlitePath('garbage.sqlite');
+    writeFileSync(garbage, 'x'.repeat(4096));
+    await expect(migrateDirectorToPostgres(garbage, url)).rejects.toThrow(new MigrationRefusedError(`--from sqlite:${garbage} is not a Director database (not SQLite)`));
   });
 
   it('leaves the target empty when PostgreSQL refuses a row mid-copy (a NULL SQLite allowed), naming the table', async () => {
