@@ -37,7 +37,7 @@ const migrateCommand = (io: CliEnvironment, spec: DbMigrateSpec): CommandModule<
   describe: `copy the ${spec.what}'s SQLite database into an empty PostgreSQL database, verified`,
   builder: (yargs) =>
     yargs
-      .option('from', { type: 'string', demandOption: true, requiresArg: true, describe: `the SQLite file: sqlite:PATH (e.g. sqlite:<data-dir>/${spec.sqliteFile})` })
+      .option('from', { type: 'string', demandOption: true, requiresArg: true, describe: `the SQLite file: sqlite:PATH, e.g. sqlite:<data-dir>/${spec.sqliteFile} (a relative PATH is from the current folder, not the data folder)` })
       .option('to', {
         type: 'string',
         demandOption: true,
