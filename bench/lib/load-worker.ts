@@ -8,7 +8,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { LoadJob, LoadRequest, LoadResult } from './load.js';
 
 const job = workerData as LoadJob;
-const origin = new URL(job.origin);
+const origins = (job.origins ?? [job.origin]).map((o) => new URL(o));
+let nextOrigin = 0;
+// maxSockets is per host:port, so with several origins each keeps up to one connection per lane.
 const agentOptions = { keepAlive: true, maxSockets: job.lanes.length, maxFreeSockets: job.lanes.length };
 // An https agent keeps the TLS sessions the server sent (tickets) and offers them on reconnects.
 const agent = job.tls === undefined ? new http.Agent(agentOptions) : new https.Agent({ ...agentOptions, ca: job.tls.ca, maxCachedSessions: 100 });
@@ -21,6 +23,7 @@ function send(request: LoadRequest, close: boolean): Promise<{ status: number; b
     const headers: Record<string, string | number> = { ...request.headers };
     if (request.body !== undefined) headers['content-length'] = request.body.length;
     if (close) headers.connection = 'close';
+    const origin = origins[nextOrigin++ % origins.length]!;
     const req = transport.request({ host: origin.hostname, port: origin.port, method: request.method, path: request.path, headers, agent }, (res) => {
       if (!req.reusedSocket) {
         connections++;

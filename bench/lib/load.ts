@@ -10,6 +10,12 @@ export interface LoadRequest {
 
 export interface LoadJob {
   readonly origin: string;
+  /**
+   * Servers of one service (replicas behind a load balancer): when given, requests go to them in
+   * turn, round robin per request across all lanes, and `origin` is not used. Each lane still sends
+   * its requests in order, one waiting for the other, whichever server answers.
+   */
+  readonly origins?: readonly string[];
   /** One keep-alive connection per lane; each lane sends its requests in order. */
   readonly lanes: ReadonlyArray<readonly LoadRequest[]>;
   /** Repeat each lane's list (reusable requests) or send each request once (signed, one-time ones). */
