@@ -26,7 +26,7 @@ export class PostgresVehicleMetadata implements VehicleMetadataStore {
   }
 
   async files(vin: string): Promise<readonly StoredVehicleMetadata[]> {
-    return (await run<MetadataRow>(this.q, `SELECT ${METADATA_COLUMNS} FROM vehicle_metadata WHERE vin = $1`, [vin])).map(toMetadata);
+    return (await run<MetadataRow>(this.q, `SELECT ${METADATA_COLUMNS} FROM vehicle_metadata WHERE vin = $1 ORDER BY role COLLATE "C"`, [vin])).map(toMetadata);
   }
 
   async put(vin: string, file: StoredVehicleMetadata): Promise<void> {

@@ -24,7 +24,7 @@ export class SqliteVehicleMetadata implements Synchronous<VehicleMetadataStore> 
   constructor(private readonly db: Db) {
     this.s = {
       file: db.prepare('SELECT role, version, expires, content_sha256, bytes, stale FROM vehicle_metadata WHERE vin = ? AND role = ?'),
-      files: db.prepare('SELECT role, version, expires, content_sha256, bytes, stale FROM vehicle_metadata WHERE vin = ?'),
+      files: db.prepare('SELECT role, version, expires, content_sha256, bytes, stale FROM vehicle_metadata WHERE vin = ? ORDER BY role'),
       markStale: db.prepare("UPDATE vehicle_metadata SET stale = 1 WHERE vin = ? AND role = 'targets' AND stale = 0"),
       put: db.prepare(
         `INSERT INTO vehicle_metadata (vin, role, version, expires, content_sha256, bytes, stale) VALUES (?, ?, ?, ?, ?, ?, 0)
