@@ -210,6 +210,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {
+    await opened?.services.intake.close();
     await opened?.storage.close();
     releaseFolder();
     throw err;
@@ -248,6 +249,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;
+      // The verification threads end with the server, so nothing of it outlives close().
+      await services.intake.close();
       await storage.close();
       releaseFolder();
     },
