@@ -10,6 +10,9 @@
 //   BENCH_SCALE_VEHICLES  vehicles of figure 5 (default 1,000,000)
 //   BENCH_SCALE_SERVICE_SECONDS  time figure 5 may register through the Director service (default 15)
 //   BENCH_SCALE_STORAGE_SECONDS  time it may then insert the rest through the storage layer (default 90)
+//   BENCH_PG_VEHICLES     vehicles figure 15 loads into PostgreSQL (default 1,000,000; quick 100,000)
+//   BENCH_PG_SQLITE_VEHICLES  the same figure's SQLite comparison (default: the PostgreSQL size)
+//   UPTANE_BENCH_DATABASE_URL  PostgreSQL for figure 15 (default postgres://root@127.0.0.1:5432/test; skipped if absent)
 //   BENCH_IMAGE_MIB       the large image of figures 4, 10 and 12 (default 256)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,6 +34,7 @@ import { figure11 } from './figures/f11-tls.js';
 import { figure12 } from './figures/f12-encrypted-download.js';
 import { figure13 } from './figures/f13-targets-add.js';
 import { figure14 } from './figures/f14-signature-schemes.js';
+import { figure15 } from './figures/f15-postgres.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -45,6 +49,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [12, figure12],
   [13, figure13],
   [14, figure14],
+  [15, figure15],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
     .split(',')
     .filter((s) => s.trim() !== '')
     .map(Number);
+  const postgresVehicles = intEnv('BENCH_PG_VEHICLES', quick ? 100_000 : 1_000_000);
   const settings: BenchSettings = {
     quick,
     fleetVehicles: intEnv('BENCH_FLEET_VEHICLES', quick ? 50 : 1000),
@@ -85,6 +91,8 @@ async function main(): Promise<void> {
     scaleVehicles: intEnv('BENCH_SCALE_VEHICLES', quick ? 20_000 : 1_000_000),
     scaleServiceSeconds: intEnv('BENCH_SCALE_SERVICE_SECONDS', quick ? 5 : 15),
     scaleStorageSeconds: intEnv('BENCH_SCALE_STORAGE_SECONDS', quick ? 10 : 90),
+    postgresVehicles,
+    postgresSqliteVehicles: intEnv('BENCH_PG_SQLITE_VEHICLES', postgresVehicles),
     imageMiB: intEnv('BENCH_IMAGE_MIB', quick ? 64 : 256),
   };
   const machine = machineInfo();
@@ -110,7 +118,7 @@ async function main(): Promise<void> {
   console.log(`\n${figures.map((f) => `${f.id}: ${f.verdict}`).join('  ')}   (${totalSeconds.toFixed(0)} s)`);
   if (only.length === 0 && !quick) {
     const path = join(dirname(fileURLToPath(import.meta.url)), '../../../RESULTS.md');
-    const settingsText = [`fleet ${settings.fleetVehicles} vehicles`, `scale ${settings.scaleVehicles} vehicles`, `image ${settings.imageMiB} MiB`];
+    const settingsText = [`fleet ${settings.fleetVehicles} vehicles`, `scale ${settings.scaleVehicles} vehicles`, `PostgreSQL ${settings.postgresVehicles} vehicles (SQLite ${settings.postgresSqliteVehicles})`, `image ${settings.imageMiB} MiB`];
     writeResults(path, machine, figures, { command: 'npm run bench', settings: settingsText, totalSeconds, fixes: FIXES, closing: CLOSING });
     console.log(`wrote ${path}`);
   }

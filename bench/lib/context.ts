@@ -17,6 +17,10 @@ export interface BenchSettings {
   readonly scaleServiceSeconds: number;
   /** Seconds it may then spend inserting the rest through the storage layer. */
   readonly scaleStorageSeconds: number;
+  /** Vehicles of 5 ECUs figure 15 loads into PostgreSQL (BENCH_PG_VEHICLES, default 1,000,000; quick 100,000). */
+  readonly postgresVehicles: number;
+  /** The same figure's SQLite comparison (BENCH_PG_SQLITE_VEHICLES, default the PostgreSQL size). */
+  readonly postgresSqliteVehicles: number;
   /** Size of the large image of figure 4, MiB (BENCH_IMAGE_MIB, default 256). */
   readonly imageMiB: number;
 }
