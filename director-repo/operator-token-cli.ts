@@ -2,12 +2,11 @@
 // its data folder, never over HTTP (docs/threat-model.md HR-10). A token has a public id (printed by
 // add and list), a scope (read < operator < admin, see operator-auth.ts) and an expiry (90 days
 // unless --expires says otherwise; `never` only when asked for). Only its SHA-256 is stored.
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
-import { addTokenCommand, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
+import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { printJson } from './operator-client.js';
 import { describeDirectorDatabase, openDirectorStore, parseDirectorDatabase } from './store/open-store.js';
 import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenRecord } from './store/operator-tokens.js';
@@ -15,33 +14,17 @@ import type { DirectorStorage } from './store/director-store.js';
 
 const DEFAULT_SCOPE: OperatorScope = 'operator';
 
-/**
- * Runs `fn` on the Director's existing database: a SQLite file must exist already (a typo in
- * --data-dir or sqlite:PATH makes no empty one); PostgreSQL is there once it answers, and is opened
- * (and migrated) as a starting replica would, so a token can be added before the first serve.
- */
-async function withExistingStorage<T>(dataDir: string, fn: (storage: DirectorStorage) => Promise<T>, database?: string): Promise<T> {
-  const dir = resolve(dataDir);
-  const chosen = parseDirectorDatabase(dir, database);
-  if (chosen.kind === 'sqlite' && !existsSync(chosen.path)) {
-    throw new Error(
-      database === undefined || database === ''
-        ? `${dir} holds no Director database: give the data folder of the Director with --data-dir (or its database with --database)`
-        : `${chosen.path} is no Director database: check --database`,
-    );
-  }
-  const storage = await openDirectorStore(dir, database);
-  try {
-    return await fn(storage);
-  } finally {
-    await storage.close();
-  }
-}
-
 const OPERATOR_TOKENS: TokenGroup<DirectorStorage, OperatorTokenRecord> = {
   kind: 'operator',
   group: 'director operator',
-  withExisting: withExistingStorage,
+  // A SQLite file must exist already; PostgreSQL is opened (and migrated) as a starting replica
+  // would, so a token can be added before the first serve.
+  withExisting: existingDatabase(
+    parseDirectorDatabase,
+    (dir, path, named) =>
+      named ? `${path} is no Director database: check --database` : `${dir} holds no Director database: give the data folder of the Director with --data-dir (or its database with --database)`,
+    openDirectorStore,
+  ),
   tokens: (storage) => storage.operatorTokens(),
   revoke: (storage, tokenId, now) => storage.revokeOperatorToken(tokenId, now),
 };

@@ -5,7 +5,7 @@
 // passes those options, columns and messages in, and keeps `remove`, whose wording is its own.
 // Everything is printed through the CliEnvironment (shared/cli/cli-output.ts escapes every line).
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_TOKEN_LIFETIME, isTokenId, newToken, parseExpiry, tokenStatus, type StoredTokenState } from '../server/access-tokens.js';
 import { printJson, printTable } from './cli-output.js';
@@ -26,18 +26,21 @@ interface Closable {
 }
 
 /**
- * Runs `fn` on the database `file` of a data folder, which must exist already (a typo in --data-dir
- * must not make an empty one; `missing` says what to give instead), and closes it.
+ * Runs `fn` on a server's existing database, as `--data-dir` and `--database` name it, and closes
+ * it. `locate` says which: a SQLite file must exist already (a typo in --data-dir must not make an
+ * empty one; `missing` says what to give instead); a network database (PostgreSQL) is there when it
+ * answers, and `open` migrates it as a starting server would.
  */
 export function existingDatabase<S extends Closable>(
-  file: string,
-  missing: (dir: string) => string,
-  open: (dir: string) => S | Promise<S>,
-): <T>(dataDir: string, fn: (storage: S) => Promise<T>) => Promise<T> {
-  return async (dataDir, fn) => {
+  locate: (dir: string, database: string | undefined) => { readonly kind: 'sqlite'; readonly path: string } | { readonly kind: 'postgres' },
+  missing: (dir: string, path: string, named: boolean) => string,
+  open: (dir: string, database: string | undefined) => S | Promise<S>,
+): <T>(dataDir: string, fn: (storage: S) => Promise<T>, database?: string) => Promise<T> {
+  return async (dataDir, fn, database) => {
     const dir = resolve(dataDir);
-    if (!existsSync(join(dir, file))) throw new Error(missing(dir));
-    const storage = await open(dir);
+    const chosen = locate(dir, database);
+    if (chosen.kind === 'sqlite' && !existsSync(chosen.path)) throw new Error(missing(dir, chosen.path, database !== undefined && database !== ''));
+    const storage = await open(dir, database);
     try {
       return await fn(storage);
     } finally {
