@@ -1,13 +1,17 @@
 // The nonce record replicas share (director-repo/store/postgres/signed-request-nonces.ts): a nonce is
 // claimed once, by one of many claims racing from two replicas; an expired one may be claimed again;
 // pruning removes only expired rows, at most a batch at a time. And the session secret replicas
-// share (director-repo/session-secret.ts): made once, owner-only, and a file put there by hand refused.
+// share (director-repo/session-secret.ts): made once, owner-only, one for processes starting together
+// (the compiled module, dist/, built by the global setup), and a file put there by hand refused.
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { loadSessionSecret } from '../../director-repo/session-secret.js';
 import { PostgresDirectorStore } from '../../director-repo/store/postgres/director-store.js';
 import { StorageError } from '../../shared/core/errors.js';
+import { REPO_ROOT } from '../support/cli-runner.js';
 import { adminQuery, describePostgres, dropSchemas, uniqueSchema, urlWithSchema } from '../support/postgres.js';
 
 const KEYID = 'ab'.repeat(32);
@@ -73,6 +77,27 @@ describe('the session secret replicas share', () => {
     // No temporary file left by the making, in the key folder or beside it.
     expect(readdirSync(dir)).toEqual(['keys']);
     expect(readdirSync(keys)).toEqual(['session-secret']);
+  });
+
+  it('is one secret when several replicas start at once and each finds none', async () => {
+    const keys = join(dir, 'keys');
+    const module = pathToFileURL(join(REPO_ROOT, 'dist', 'director-repo', 'session-secret.js')).href;
+    // Each process loaded, they all wait for the same instant (a second from now), then look for the file.
+    const script =
+      `import { loadSessionSecret } from ${JSON.stringify(module)}; const at = Number(process.argv[2]); while (Date.now() < at); ` +
+      `process.stdout.write(loadSessionSecret(process.argv[1]).toString('hex'));`;
+    const at = String(Date.now() + 1_000);
+    const secrets = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        new Promise<string>((resolve, reject) => {
+          execFile(process.execPath, ['--input-type=module', '-e', script, keys, at], (err, stdout) => (err === null ? resolve(stdout) : reject(err)));
+        }),
+      ),
+    );
+    expect(new Set(secrets).size).toBe(1);
+    expect(secrets[0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(loadSessionSecret(keys).toString('hex')).toBe(secrets[0]);
+    expect(readdirSync(dir)).toEqual(['keys']);
   });
 
   it('refuses a secret readable by others or not 64 hex digits, changing nothing', () => {
