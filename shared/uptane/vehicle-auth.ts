@@ -135,9 +135,10 @@ interface KeyNonces {
 }
 
 /**
- * Refuses a signed request seen before: the same nonce from the same key within the window, or,
- * with `marks`, a time not newer than the newest the key had accepted before this process started.
- * Memory is bounded per key (maxNoncesPerKey), and a key's entry goes once its nonces expired.
+ * Refuses a signed request seen before: the same nonce from the same key within the window; with
+ * `shared`, also one that another process sharing the record accepted; with `marks`, a time not
+ * newer than the newest the key had accepted before this process started. Memory is bounded per key
+ * (maxNoncesPerKey), and a key's entry goes once its nonces expired.
  */
 export class NonceCache {
   /** Per key, least recently used first (an entry moves to the end on each use). */
