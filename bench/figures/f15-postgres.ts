@@ -73,6 +73,8 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
   let sqlite: RunningDirector | undefined;
   let postgres: RunningDirector | undefined;
   const replicas: ReplicaProcess[] = [];
+  /** Manifests PostgreSQL accepted in all, warm-up included (for the rows written per manifest). */
+  let pgManifests = 0;
   try {
     sqlite = await startBenchDirector({ dataDir: sqliteDir, anchor });
     postgres = await startBenchDirector({ dataDir: pgDir, database, anchor });
@@ -104,6 +106,7 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
     for (const kind of ['sqlite', 'postgres'] as const) {
       const warm = await load([directors[kind].url], manifestLanes(tokens[kind], 8));
       checkOk(warm, `${kind} warm-up`);
+      if (kind === 'postgres') pgManifests += warm.completed;
       fastest = Math.max(fastest, warm.perSecond);
     }
     // Three times the fastest warm-up rate: a round ends on its clock, not by running out.
@@ -122,6 +125,7 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
       const pgRun = await load([postgres.url], round.postgres);
       const pgAfter = await backends.sample();
       checkOk(pgRun, 'PostgreSQL');
+      pgManifests += pgRun.completed;
       storePairs.push({ sqlite: sqliteRun, postgres: pgRun, pgCpuMs: pgBefore === undefined || pgAfter === undefined ? undefined : (pgAfter - pgBefore) / pgRun.completed });
     }
     const storeRatio = (p: (typeof storePairs)[number]) => p.postgres.perSecond / p.sqlite.perSecond;
@@ -168,6 +172,7 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
     const getPairs: Array<{ one: Measured; two: Measured }> = [];
     for (const round of replicaRounds) {
       manifestPairs.push({ one: await measure([urls[0]!], round.one, false, 'manifests, 1 replica'), two: await measure(urls, round.two, false, 'manifests, 2 replicas') });
+      pgManifests += manifestPairs.at(-1)!.one.result.completed + manifestPairs.at(-1)!.two.result.completed;
       getPairs.push({ one: await measure([urls[0]!], getLanes, true, 'GETs, 1 replica'), two: await measure(urls, getLanes, true, 'GETs, 2 replicas') });
     }
     const replicaRow = (label: string, pairs: Array<{ one: Measured; two: Measured }>) => {
@@ -188,6 +193,11 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
     };
     replicaRow('2. manifests accepted/s, replicas in child processes on one PostgreSQL schema', manifestPairs);
     replicaRow('2. metadata GETs/s (timestamp.json and N.targets.json with a session token, as a polling primary)', getPairs);
+    // Rows written per manifest, from PostgreSQL's statistics of the schema's tables: exact once the
+    // backends that wrote them have ended (they flush their counts on exit), so after the replicas close.
+    for (const r of replicas) await r.close();
+    rows.push({ label: '2. rows PostgreSQL wrote per manifest accepted (pg_stat_user_tables of the schema, every write of this section over its manifests)', value: await writesPerManifest(schema, pgManifests) });
+
     // What the manifest history costs on disk: every accepted manifest leaves a record (at most
     // MANIFEST_HISTORY = 100 per vehicle are kept), with its body only when it told something new.
     const pool = schemaPool(schema, 1);
@@ -217,6 +227,28 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
     await backends.close();
     rmSync(sqliteDir, { recursive: true, force: true });
     rmSync(pgDir, { recursive: true, force: true });
+  }
+}
+
+/** Rows inserted, updated (HOT among them) and deleted in `schema`'s tables, per manifest, with the tables written most. */
+async function writesPerManifest(schema: string, manifests: number): Promise<string> {
+  const pool = schemaPool(schema, 1);
+  try {
+    const { rows } = await pool.query<{ table: string; ins: string; upd: string; hot: string; del: string }>(
+      `SELECT relname AS table, n_tup_ins AS ins, n_tup_upd AS upd, n_tup_hot_upd AS hot, n_tup_del AS del
+         FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC`,
+      [schema],
+    );
+    const per = (n: number) => fmt(n / manifests, 2);
+    const sum = (key: 'ins' | 'upd' | 'hot' | 'del') => rows.reduce((total, r) => total + Number(r[key]), 0);
+    const top = rows
+      .slice(0, 4)
+      .filter((r) => Number(r.ins) + Number(r.upd) + Number(r.del) > 0)
+      .map((r) => `${r.table} ${per(Number(r.ins) + Number(r.upd) + Number(r.del))}`)
+      .join(', ');
+    return `${per(sum('ins') + sum('upd') + sum('del'))} rows (${per(sum('ins'))} inserted, ${per(sum('upd'))} updated of which ${per(sum('hot'))} HOT, ${per(sum('del'))} deleted) over ${fmt(manifests)} manifests; by table: ${top}`;
+  } finally {
+    await pool.end();
   }
 }
 
