@@ -115,18 +115,6 @@ async function openServedRepository(dataDir: string, clock: Clock, options: Imag
   }
 }
 
-/**
- * The data folder for this process. On SQLite it is locked: one server per folder (HR-9i). On
- * PostgreSQL the replicas share it (online keys and blobs, on a shared file system): they keep no
- * cache of the database, so nothing is locked and the folders are only made and tightened.
- */
-function takeServerFolder(dataDir: string, shared: boolean): () => void {
-  if (!shared) return claimServerFolder(dataDir, 'uptane image serve', SUBFOLDERS);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  chmodSync(dataDir, 0o700);
-  return () => undefined;
-}
-
 export async function startImageServer(options: ImageServerOptions): Promise<RunningImageServer> {
   const clock = options.clock ?? systemClock;
   const limits: ImageServerLimits = { ...DEFAULT_IMAGE_SERVER_LIMITS, ...options.limits };
@@ -134,7 +122,9 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   // A failure in the background is never silent, even without a log.
   const warn = options.log ?? ((line: string) => console.error(line));
   const shared = parseImageDatabase(options.dataDir, options.database).kind === 'postgres';
-  const releaseFolder = takeServerFolder(options.dataDir, shared);
+  // On SQLite the folder is locked, one server per folder (HR-9i); on PostgreSQL the replicas share
+  // it (online keys and blobs, on a shared file system) and keep no cache of the database.
+  const releaseFolder = claimServerFolder(options.dataDir, 'uptane image serve', SUBFOLDERS, { shared });
   let opened: Awaited<ReturnType<typeof openServedRepository>> | undefined;
   let server: Server;
   try {

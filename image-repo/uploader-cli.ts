@@ -2,42 +2,28 @@
 // host in its data folder (docs/threat-model.md HR-10). A token has a public id (printed by add and
 // list), an expiry (90 days unless --expires says otherwise; `never` only when asked for), and
 // optionally the roles (--role) and image paths (--path) it may publish; only its SHA-256 is stored.
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { checkRoleName } from '../shared/core/metadata/paths.js';
-import { addTokenCommand, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
+import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { openImageRepoStorage, parseImageDatabase } from './store/open.js';
 import type { ImageRepoStorage } from './store/storage.js';
 import type { UploaderTokenRecord } from './store/uploader-tokens.js';
 
 const PATH_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-/**
- * Runs `fn` on the Image repository's database alone (no keys made, no folders): a SQLite file must
- * exist already, so a typo in --data-dir makes no empty one; PostgreSQL is opened (and migrated) as
- * the server would.
- */
-async function withExistingStorage<T>(dataDir: string, fn: (storage: ImageRepoStorage) => Promise<T>, database?: string): Promise<T> {
-  const dir = resolve(dataDir);
-  const chosen = parseImageDatabase(dir, database);
-  if (chosen.kind === 'sqlite' && !existsSync(chosen.path)) {
-    throw new Error(database === undefined ? `${dir} holds no Image repository database: give its data folder with --data-dir` : `${chosen.path} is no Image repository database: check --database`);
-  }
-  const storage = await openImageRepoStorage(dir, database);
-  try {
-    return await fn(storage);
-  } finally {
-    await storage.close();
-  }
-}
-
 const UPLOADER_TOKENS: TokenGroup<ImageRepoStorage, UploaderTokenRecord> = {
   kind: 'uploader',
   group: 'image uploader',
-  withExisting: withExistingStorage,
+  // No keys made, no folders: a SQLite file must exist already, so a typo in --data-dir makes no
+  // empty one; PostgreSQL is opened (and migrated) as the server would.
+  withExisting: existingDatabase(
+    parseImageDatabase,
+    (dir, path, named) => (named ? `${path} is no Image repository database: check --database` : `${dir} holds no Image repository database: give its data folder with --data-dir`),
+    openImageRepoStorage,
+  ),
   tokens: (storage) => storage.uploaderTokens(),
   revoke: (storage, tokenId, now) => storage.revokeUploaderToken(tokenId, now),
 };
