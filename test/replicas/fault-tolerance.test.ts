@@ -314,7 +314,7 @@ describePostgres('Director replicas under faults', () => {
       expect(Object.keys(summary.errors).filter((code) => code !== 'fetch_failed')).toEqual([]);
       expect(summary.rolledBack).toBe(0);
       // eslint-disable-next-line no-console
-      console.log(`fault test: ${FLEET_SIZE} vehicles, ${rounds} rounds, ${summary.cycles} cycles, errors ${JSON.stringify(summary.errors)}, ${acknowledged.length} manifests acknowledged, ${proxy.refusedEverywhere} requests refused by every backend; answers ${JSON.stringify([...statuses].sort())}`);
+      console.log(`fault test: ${FLEET_SIZE} vehicles, ${rounds} rounds, ${summary.cycles} cycles, errors ${JSON.stringify(summary.errors)}, ${acknowledged.length} manifests acknowledged, ${proxy.refusedEverywhere} requests refused by every backend, ${proxy.droppedMidway} cut off by a kill, ${fleet.records.flatMap((r) => r.results).filter((r) => !r.manifestSent).length} cycles without a manifest delivered; answers ${JSON.stringify([...statuses].sort())}`);
       expect(proxy.refusedEverywhere).toBe(0);
       // Vehicles were answered only what an honest fleet gets: metadata (a next root not yet there:
       // 404), sessions and manifests accepted, or 503 (the database away), which they retry. Never a

@@ -20,6 +20,8 @@ export interface RoundRobinProxy {
   readonly url: string;
   /** Requests that found every backend refusing (the client got its connection closed). */
   readonly refusedEverywhere: number;
+  /** Requests whose backend failed after taking them (killed midway): the client's connection was closed. */
+  readonly droppedMidway: number;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ function decoded(body: Buffer, encoding: string | undefined): Buffer {
 export async function startRoundRobinProxy(backends: () => readonly string[], onExchange: (exchange: Exchange) => void = () => undefined): Promise<RoundRobinProxy> {
   let next = 0;
   let refusedEverywhere = 0;
+  let droppedMidway = 0;
   const forward = (backend: string, incoming: IncomingMessage, body: Buffer) =>
     new Promise<{ status: number; headers: IncomingMessage['headers']; body: Buffer }>((resolve, reject) => {
       const target = new URL(backend);
@@ -81,7 +84,10 @@ export async function startRoundRobinProxy(backends: () => readonly string[], on
         } catch (err) {
           // Refused: nothing reached that backend, the next may take it. Anything else (reset midway):
           // the backend may have acted on it, so the client is told nothing, as by a dropped connection.
-          if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED') break;
+          if ((err as NodeJS.ErrnoException).code !== 'ECONNREFUSED') {
+            droppedMidway++;
+            break;
+          }
           if (tried === live.length - 1) refusedEverywhere++;
         }
       }
@@ -95,6 +101,9 @@ export async function startRoundRobinProxy(backends: () => readonly string[], on
     url: `http://127.0.0.1:${address.port}`,
     get refusedEverywhere() {
       return refusedEverywhere;
+    },
+    get droppedMidway() {
+      return droppedMidway;
     },
     close: () =>
       new Promise<void>((resolve) => {
