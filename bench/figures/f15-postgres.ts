@@ -33,6 +33,8 @@ const ECUS = 5;
 const ASSIGNED = 100_000;
 const LOOKUP_CONCURRENCY = 8;
 const TITLE = 'PostgreSQL and replicas';
+/** Where the Director's replicas record signed-request nonces (director-repo/store/postgres/schema.ts). */
+const NONCE_TABLE = 'signed_request_nonces';
 
 const vinOf = (i: number) => `BENCHF15${String(i).padStart(9, '0')}`;
 
@@ -170,10 +172,25 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
     };
     const manifestPairs: Array<{ one: Measured; two: Measured }> = [];
     const getPairs: Array<{ one: Measured; two: Measured }> = [];
+    const sessionPairs: Array<{ one: Measured; two: Measured }> = [];
+    // What a primary sends first in each cycle (its 15-minute token has expired by the next one): a
+    // POST /vehicle/session signed with its key. A signed header is accepted once (its nonce), so
+    // they are made for each run just before it.
+    const sessionLanes = (perLane: number): LoadRequest[][] =>
+      Array.from({ length: CONNECTIONS }, (_, l) => {
+        const own = vehicles.filter((_, i) => i % CONNECTIONS === l);
+        return Array.from({ length: perLane }, (_, k) => ({ method: 'POST', path: '/vehicle/session', headers: { authorization: own[k % own.length]!.authHeader('POST', '/vehicle/session') } }));
+      });
+    const sessionWarm = await load([urls[0]!], sessionLanes(25));
+    checkOk(sessionWarm, 'sessions, warm-up');
+    let pgSessions = VEHICLES + sessionWarm.completed;
+    const sessionsPerLane = Math.min(2_000, Math.ceil((Math.max(100, sessionWarm.perSecond) * roundMs * 2) / 1000 / CONNECTIONS));
     for (const round of replicaRounds) {
       manifestPairs.push({ one: await measure([urls[0]!], round.one, false, 'manifests, 1 replica'), two: await measure(urls, round.two, false, 'manifests, 2 replicas') });
       pgManifests += manifestPairs.at(-1)!.one.result.completed + manifestPairs.at(-1)!.two.result.completed;
       getPairs.push({ one: await measure([urls[0]!], getLanes, true, 'GETs, 1 replica'), two: await measure(urls, getLanes, true, 'GETs, 2 replicas') });
+      sessionPairs.push({ one: await measure([urls[0]!], sessionLanes(sessionsPerLane), false, 'sessions, 1 replica'), two: await measure(urls, sessionLanes(sessionsPerLane), false, 'sessions, 2 replicas') });
+      pgSessions += sessionPairs.at(-1)!.one.result.completed + sessionPairs.at(-1)!.two.result.completed;
     }
     const replicaRow = (label: string, pairs: Array<{ one: Measured; two: Measured }>) => {
       const ratio = (p: (typeof pairs)[number]) => p.two.result.perSecond / p.one.result.perSecond;
@@ -193,10 +210,14 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
     };
     replicaRow('2. manifests accepted/s, replicas in child processes on one PostgreSQL schema', manifestPairs);
     replicaRow('2. metadata GETs/s (timestamp.json and N.targets.json with a session token, as a polling primary)', getPairs);
+    replicaRow('2. vehicle sessions opened/s (POST /vehicle/session signed by the primary: one signature verified, its nonce recorded in PostgreSQL)', sessionPairs);
     // Rows written per manifest, from PostgreSQL's statistics of the schema's tables: exact once the
     // backends that wrote them have ended (they flush their counts on exit), so after the replicas close.
     for (const r of replicas) await r.close();
-    rows.push({ label: '2. rows PostgreSQL wrote per manifest accepted (pg_stat_user_tables of the schema, every write of this section over its manifests)', value: await writesPerManifest(schema, pgManifests) });
+    rows.push({
+      label: '2. rows PostgreSQL wrote per manifest accepted (pg_stat_user_tables of the schema: every write of this section but the nonces, over its manifests), and nonce rows per session opened',
+      value: await writesPerManifest(schema, pgManifests, pgSessions),
+    });
 
     // What the manifest history costs on disk: every accepted manifest leaves a record (at most
     // MANIFEST_HISTORY = 100 per vehicle are kept), with its body only when it told something new.
@@ -231,8 +252,12 @@ async function httpFigures(ctx: BenchContext, schema: string, rows: Row[], notes
   }
 }
 
-/** Rows inserted, updated (HOT among them) and deleted in `schema`'s tables, per manifest, with the tables written most. */
-async function writesPerManifest(schema: string, manifests: number): Promise<string> {
+/**
+ * Rows inserted, updated (HOT among them) and deleted in `schema`'s tables per manifest, with the
+ * tables written most; the signed-request nonces are counted apart, per session opened (the signed
+ * requests of this section are its session POSTs).
+ */
+async function writesPerManifest(schema: string, manifests: number, sessions: number): Promise<string> {
   const pool = schemaPool(schema, 1);
   try {
     const { rows } = await pool.query<{ table: string; ins: string; upd: string; hot: string; del: string }>(
@@ -240,14 +265,17 @@ async function writesPerManifest(schema: string, manifests: number): Promise<str
          FROM pg_stat_user_tables WHERE schemaname = $1 ORDER BY n_tup_ins + n_tup_upd + n_tup_del DESC`,
       [schema],
     );
+    const nonces = rows.find((r) => r.table === NONCE_TABLE);
+    const nonceText = nonces === undefined ? 'no nonce table' : `${fmt((Number(nonces.ins) + Number(nonces.upd) + Number(nonces.del)) / sessions, 2)} nonce rows written per session (${fmt(Number(nonces.ins) / sessions, 2)} inserted) over ${fmt(sessions)} sessions`;
+    const others = rows.filter((r) => r.table !== NONCE_TABLE);
     const per = (n: number) => fmt(n / manifests, 2);
-    const sum = (key: 'ins' | 'upd' | 'hot' | 'del') => rows.reduce((total, r) => total + Number(r[key]), 0);
-    const top = rows
+    const sum = (key: 'ins' | 'upd' | 'hot' | 'del') => others.reduce((total, r) => total + Number(r[key]), 0);
+    const top = others
       .slice(0, 4)
       .filter((r) => Number(r.ins) + Number(r.upd) + Number(r.del) > 0)
       .map((r) => `${r.table} ${per(Number(r.ins) + Number(r.upd) + Number(r.del))}`)
       .join(', ');
-    return `${per(sum('ins') + sum('upd') + sum('del'))} rows (${per(sum('ins'))} inserted, ${per(sum('upd'))} updated of which ${per(sum('hot'))} HOT, ${per(sum('del'))} deleted) over ${fmt(manifests)} manifests; by table: ${top}`;
+    return `${per(sum('ins') + sum('upd') + sum('del'))} rows (${per(sum('ins'))} inserted, ${per(sum('upd'))} updated of which ${per(sum('hot'))} HOT, ${per(sum('del'))} deleted) over ${fmt(manifests)} manifests; by table: ${top}. ${nonceText}`;
   } finally {
     await pool.end();
   }
