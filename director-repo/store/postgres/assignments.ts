@@ -1,47 +1,12 @@
 // Assignments on PostgreSQL (schema.ts). The partial unique index one_active_assignment_per_ecu keeps
 // at most one pending or in-flight assignment per ECU across every replica; a write that would make
 // a second is refused with ConflictError (sql.ts).
-import type { ImageEncryption } from '../../api/operator-api.js';
 import type { AssignmentOrigin, AssignmentRecord, AssignmentState, AssignmentStore, NewAssignment } from '../assignments.js';
+import { toAssignment, type AssignmentRow } from '../rows.js';
 import { chunks, groupInOrder, limitParam, num, run, type Queryable } from './sql.js';
-
-interface AssignmentRow {
-  id: string;
-  vin: string;
-  ecu_serial: string;
-  filename: string;
-  length: string;
-  hashes: string;
-  hardware_id: string;
-  release_counter: string;
-  state: AssignmentState;
-  reason: string | null;
-  created_at: string;
-  updated_at: string;
-  encryption: string | null;
-}
 
 const COLUMNS = 'id, vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, encryption';
 const ACTIVE = "state IN ('pending', 'in_flight')";
-
-function toAssignment(row: AssignmentRow): AssignmentRecord {
-  return {
-    id: num(row.id),
-    vin: row.vin,
-    ecuSerial: row.ecu_serial,
-    filename: row.filename,
-    length: num(row.length),
-    hashes: JSON.parse(row.hashes) as Record<string, string>,
-    hardwareId: row.hardware_id,
-    releaseCounter: num(row.release_counter),
-    state: row.state,
-    reason: row.reason,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    // Only an encrypted assignment carries the field, as on SQLite.
-    ...(row.encryption === null ? {} : { encryption: JSON.parse(row.encryption) as ImageEncryption }),
-  };
-}
 
 export class PostgresAssignments implements AssignmentStore {
   constructor(private readonly q: Queryable) {}

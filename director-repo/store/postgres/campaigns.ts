@@ -12,64 +12,10 @@ import type {
   GroupFilter,
   GroupRecord,
 } from '../campaigns.js';
+import { toCampaign, toGroup, type CampaignTableRow, type GroupRow } from '../rows.js';
 import { chunks, limitParam, num, run, type Queryable } from './sql.js';
 
-interface GroupRow {
-  name: string;
-  kind: 'static' | 'dynamic';
-  filter: string | null;
-  created_at: string;
-}
-
-/**
- * A stored group, read without trusting the row: a filter that is not JSON or not a filter's shape
- * becomes a `problem`, so one bad row fails only its own group, not every listing (HR-9b). The same
- * rule as the SQLite store's, which keeps its reader private to its folder.
- */
-function toGroup(row: GroupRow): GroupRecord {
-  const base = { name: row.name, kind: row.kind, createdAt: row.created_at };
-  if (row.filter === null) return { ...base, filter: null };
-  let filter: unknown;
-  try {
-    filter = JSON.parse(row.filter);
-  } catch {
-    return { ...base, filter: null, problem: 'its stored filter is not readable JSON' };
-  }
-  return isFilter(filter) ? { ...base, filter } : { ...base, filter: null, problem: 'its stored filter is not a filter (attributes, hardwareId, installedImage)' };
-}
-
-function isFilter(value: unknown): value is GroupFilter {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const { attributes, hardwareId, installedImage } = value as Record<string, unknown>;
-  const attributesOk = attributes === undefined || (typeof attributes === 'object' && attributes !== null && !Array.isArray(attributes) && Object.values(attributes).every((v) => typeof v === 'string'));
-  return attributesOk && (hardwareId === undefined || typeof hardwareId === 'string') && (installedImage === undefined || typeof installedImage === 'string');
-}
-
-interface RawCampaign {
-  id: string;
-  name: string;
-  group_name: string;
-  spec: string;
-  state: CampaignState;
-  stage: number;
-  stage_started_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
 const CAMPAIGN_COLUMNS = 'c.id, c.name, c.group_name, c.spec, c.state, c.stage, c.stage_started_at, c.created_at, c.updated_at';
-
-const toCampaign = (r: RawCampaign): CampaignRow => ({
-  id: num(r.id),
-  name: r.name,
-  groupName: r.group_name,
-  spec: r.spec,
-  state: r.state,
-  stage: r.stage,
-  stageStartedAt: r.stage_started_at,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
 
 export class PostgresCampaigns implements CampaignStore {
   constructor(private readonly q: Queryable) {}
@@ -134,25 +80,25 @@ export class PostgresCampaigns implements CampaignStore {
   }
 
   async campaign(id: number): Promise<CampaignRow | undefined> {
-    const [row] = await run<RawCampaign>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.id = $1`, [id]);
+    const [row] = await run<CampaignTableRow>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.id = $1`, [id]);
     return row === undefined ? undefined : toCampaign(row);
   }
 
   async campaignByName(name: string): Promise<CampaignRow | undefined> {
-    const [row] = await run<RawCampaign>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.name = $1`, [name]);
+    const [row] = await run<CampaignTableRow>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.name = $1`, [name]);
     return row === undefined ? undefined : toCampaign(row);
   }
 
   async campaigns(limit: number): Promise<CampaignRow[]> {
-    return (await run<RawCampaign>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c ORDER BY c.id DESC LIMIT $1`, [limitParam(limit)])).map(toCampaign);
+    return (await run<CampaignTableRow>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c ORDER BY c.id DESC LIMIT $1`, [limitParam(limit)])).map(toCampaign);
   }
 
   async activeCampaigns(): Promise<CampaignRow[]> {
-    return (await run<RawCampaign>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.state IN ('running', 'paused') ORDER BY c.id`)).map(toCampaign);
+    return (await run<CampaignTableRow>(this.q, `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.state IN ('running', 'paused') ORDER BY c.id`)).map(toCampaign);
   }
 
   async activeCampaignsOf(vin: string): Promise<CampaignRow[]> {
-    const rows = await run<RawCampaign>(
+    const rows = await run<CampaignTableRow>(
       this.q,
       `SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c JOIN campaign_vehicles cv ON cv.campaign_id = c.id
         WHERE cv.vin = $1 AND c.state IN ('running', 'paused') ORDER BY c.id`,

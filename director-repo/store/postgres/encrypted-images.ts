@@ -1,41 +1,22 @@
 // The encrypted-image records on PostgreSQL (schema.ts). A second record of the same ciphertext, or
 // of the same image, is refused with ConflictError (sql.ts), whichever replica made it.
 import type { EncryptedImageRecord, EncryptedImageStore } from '../encrypted-images.js';
+import { toEncryptedImage, type EncryptedImageRow } from '../rows.js';
 import { num, run, type Queryable } from './sql.js';
 
-interface EncryptedImageRow {
-  ciphertext_sha256: string;
-  filename: string;
-  plaintext_sha256: string;
-  plaintext_length: string;
-  content_key: string;
-  ciphertext_length: string;
-  created_at: string;
-}
-
 const COLUMNS = 'ciphertext_sha256, filename, plaintext_sha256, plaintext_length, content_key, ciphertext_length, created_at';
-
-const toRecord = (row: EncryptedImageRow): EncryptedImageRecord => ({
-  filename: row.filename,
-  plaintextSha256: row.plaintext_sha256,
-  plaintextLength: num(row.plaintext_length),
-  contentKey: row.content_key,
-  ciphertextSha256: row.ciphertext_sha256,
-  ciphertextLength: num(row.ciphertext_length),
-  createdAt: row.created_at,
-});
 
 export class PostgresEncryptedImages implements EncryptedImageStore {
   constructor(private readonly q: Queryable) {}
 
   async byPlaintext(filename: string, plaintextSha256: string): Promise<EncryptedImageRecord | undefined> {
     const [row] = await run<EncryptedImageRow>(this.q, `SELECT ${COLUMNS} FROM encrypted_images WHERE filename = $1 AND plaintext_sha256 = $2`, [filename, plaintextSha256]);
-    return row === undefined ? undefined : toRecord(row);
+    return row === undefined ? undefined : toEncryptedImage(row);
   }
 
   async byCiphertext(ciphertextSha256: string): Promise<EncryptedImageRecord | undefined> {
     const [row] = await run<EncryptedImageRow>(this.q, `SELECT ${COLUMNS} FROM encrypted_images WHERE ciphertext_sha256 = $1`, [ciphertextSha256]);
-    return row === undefined ? undefined : toRecord(row);
+    return row === undefined ? undefined : toEncryptedImage(row);
   }
 
   async insert(r: EncryptedImageRecord): Promise<void> {

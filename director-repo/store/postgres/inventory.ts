@@ -2,53 +2,11 @@
 // the batch read takes its VINs as one array parameter (= ANY($1)) rather than one query each, since
 // here every query crosses the network.
 import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
-import { chunks, groupInOrder, limitParam, num, numOrNull, run, type Queryable } from './sql.js';
-
-interface EcuRow {
-  serial: string;
-  vin: string;
-  hardware_id: string;
-  public_key: string;
-  keyid: string;
-  is_primary: boolean;
-  encryption_public_key: string | null;
-  last_counter: string | null;
-  installed_filename: string | null;
-  installed_length: string | null;
-  installed_hashes: string | null;
-  installed_release_counter: string | null;
-  reported_at: string | null;
-}
-
-type VehicleRow = { vin: string; attributes: string; registered_at: string };
+import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
+import { chunks, groupInOrder, limitParam, num, run, type Queryable } from './sql.js';
 
 const ECU_COLUMNS = `serial, vin, hardware_id, public_key, keyid, is_primary, encryption_public_key, last_counter, installed_filename,
   installed_length, installed_hashes, installed_release_counter, reported_at`;
-
-const toVehicle = (row: VehicleRow): VehicleRecord => ({ vin: row.vin, attributes: JSON.parse(row.attributes) as Record<string, string>, registeredAt: row.registered_at });
-
-function toEcu(row: EcuRow): EcuRecord {
-  return {
-    serial: row.serial,
-    vin: row.vin,
-    hardwareId: row.hardware_id,
-    publicKey: row.public_key,
-    keyid: row.keyid,
-    isPrimary: row.is_primary,
-    encryptionPublicKey: row.encryption_public_key,
-    lastCounter: numOrNull(row.last_counter),
-    installed:
-      row.installed_filename === null
-        ? null
-        : {
-            filename: row.installed_filename,
-            length: num(row.installed_length),
-            hashes: JSON.parse(row.installed_hashes!) as Record<string, string>,
-            releaseCounter: numOrNull(row.installed_release_counter),
-          },
-    reportedAt: row.reported_at,
-  };
-}
 
 export class PostgresInventory implements InventoryStore {
   constructor(private readonly q: Queryable) {}

@@ -13,21 +13,12 @@ import {
   type ManifestRecord,
   type ManifestStore,
 } from '../manifests.js';
-import { limitParam, num, numOrNull, run, storableText, type Queryable } from './sql.js';
+import { toAttack, toManifestRecord, type AttackRow, type ManifestHistoryRow } from '../rows.js';
+import { limitParam, run, storableText, type Queryable } from './sql.js';
 
 // As on SQLite: prune in steps, so that most manifests delete nothing.
 const MANIFEST_PRUNE_STEP = 20;
 const REFUSED_MANIFEST_PRUNE_STEP = 5;
-
-interface HistoryRow {
-  id: string;
-  received_at: string;
-  accepted: boolean;
-  error_code: string | null;
-  error_message: string | null;
-  body_length: string | null;
-  body_sha256: string | null;
-}
 
 /** Deletes a vehicle's records of `table` older than its newest $2, once there are more than $3. */
 function pruneStatement(table: 'manifests' | 'refused_manifests'): string {
@@ -63,7 +54,7 @@ export class PostgresManifests implements ManifestStore {
   }
 
   async history(vin: string, limit: number): Promise<ManifestRecord[]> {
-    const rows = await run<HistoryRow>(
+    const rows = await run<ManifestHistoryRow>(
       this.q,
       `SELECT * FROM (
          (SELECT id, received_at, true AS accepted, NULL::text AS error_code, NULL::text AS error_message, NULL::bigint AS body_length, NULL::text AS body_sha256
@@ -74,11 +65,7 @@ export class PostgresManifests implements ManifestStore {
        ) AS merged ORDER BY id DESC LIMIT $2`,
       [vin, limitParam(limit)],
     );
-    return rows.map((r) =>
-      r.accepted
-        ? { id: num(r.id), receivedAt: r.received_at, accepted: true, errorCode: null, errorMessage: null }
-        : { id: num(r.id), receivedAt: r.received_at, accepted: false, errorCode: r.error_code, errorMessage: r.error_message, bodyLength: numOrNull(r.body_length), bodySha256: r.body_sha256 },
-    );
+    return rows.map(toManifestRecord);
   }
 
   async lastAcceptedAt(vin: string): Promise<string | null> {
@@ -97,11 +84,11 @@ export class PostgresManifests implements ManifestStore {
   }
 
   async attacksOf(vin: string, limit: number): Promise<AttackRecord[]> {
-    const rows = await run<{ ecu_serial: string; code: string; message: string; reported_at: string }>(
+    const rows = await run<AttackRow>(
       this.q,
       'SELECT ecu_serial, code, message, reported_at FROM attacks WHERE vin = $1 ORDER BY id DESC LIMIT $2',
       [vin, limitParam(limit)],
     );
-    return rows.map((r) => ({ ecuSerial: r.ecu_serial, code: r.code, message: r.message, reportedAt: r.reported_at }));
+    return rows.map(toAttack);
   }
 }

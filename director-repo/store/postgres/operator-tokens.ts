@@ -6,20 +6,13 @@ import { ConflictError } from '../../../shared/core/errors.js';
 import { tokenDigest, tokenIdOf, tokenStatus } from '../../../shared/server/access-tokens.js';
 import type { PostgresDatabase, Queryable } from '../../../shared/server/postgres.js';
 import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
+import { toOperatorToken, type OperatorTokenRow as RecordRow } from '../rows.js';
 import { run } from './sql.js';
 
-type OperatorTokenRow = { token_id: string; name: string; token_sha256: string; scope: OperatorScope; created_at: string; expires_at: string | null; revoked_at: string | null };
+/** The stored row: the shared record columns and the token's digest, which never leaves this class. */
+type OperatorTokenRow = RecordRow & { token_sha256: string };
 
 const COLUMNS = 'token_id, name, token_sha256, scope, created_at, expires_at, revoked_at';
-
-const toOperatorToken = (row: OperatorTokenRow): OperatorTokenRecord => ({
-  tokenId: row.token_id,
-  name: row.name,
-  scope: row.scope,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  revokedAt: row.revoked_at,
-});
 
 export class PostgresOperatorTokens {
   constructor(private readonly db: PostgresDatabase) {}

@@ -75,9 +75,8 @@ export async function run<R extends object = Record<string, unknown>>(q: Queryab
   }
 }
 
-/** A BIGINT (a string from the driver) or an INTEGER as a number. */
-export const num = (value: unknown): number => Number(value);
-export const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+/** A BIGINT (a string from the driver) or an INTEGER as a number: the row mappers' conversion (../rows.ts). */
+export { num, numOrNull } from '../rows.js';
 
 /**
  * A LIMIT parameter with SQLite's meaning: a negative limit is no limit (PostgreSQL's LIMIT NULL),

@@ -2,18 +2,8 @@
 // Unlike ../sqlite/vehicle-metadata.ts, nothing is kept in memory: another replica may re-sign a
 // vehicle's files at any time, and a file remembered here would then be served stale.
 import type { RootStore, StoredRoot, StoredVehicleMetadata, VehicleMetadataStore } from '../vehicle-metadata.js';
+import { toMetadata, type MetadataRow } from '../rows.js';
 import { chunks, num, run, type Queryable } from './sql.js';
-
-type MetadataRow = { role: StoredVehicleMetadata['role']; version: string; expires: string; content_sha256: string; bytes: Buffer; stale: boolean };
-
-const toMetadata = (row: MetadataRow): StoredVehicleMetadata => ({
-  role: row.role,
-  version: num(row.version),
-  expires: row.expires,
-  contentSha256: row.content_sha256,
-  bytes: row.bytes,
-  stale: row.stale,
-});
 
 const METADATA_COLUMNS = 'role, version, expires, content_sha256, bytes, stale';
 

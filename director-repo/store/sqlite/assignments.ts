@@ -1,45 +1,10 @@
 // The assignments' SQL (schema.ts, migrations 1, 2 and 7). The partial unique index
 // one_active_assignment_per_ecu keeps at most one pending or in-flight assignment per ECU.
 import type { Db } from '../../../shared/server/sqlite.js';
-import type { ImageEncryption } from '../../api/operator-api.js';
 import type { AssignmentOrigin, AssignmentRecord, AssignmentState, AssignmentStore, NewAssignment } from '../assignments.js';
+import { toAssignment, type AssignmentRow } from '../rows.js';
 import { perVehicle } from './inventory.js';
 import type { Synchronous } from './transaction-gate.js';
-
-interface AssignmentRow {
-  id: number;
-  vin: string;
-  ecu_serial: string;
-  filename: string;
-  length: number;
-  hashes: string;
-  hardware_id: string;
-  release_counter: number;
-  state: AssignmentState;
-  reason: string | null;
-  created_at: string;
-  updated_at: string;
-  encryption: string | null;
-}
-
-function toAssignment(row: AssignmentRow): AssignmentRecord {
-  return {
-    id: row.id,
-    vin: row.vin,
-    ecuSerial: row.ecu_serial,
-    filename: row.filename,
-    length: row.length,
-    hashes: JSON.parse(row.hashes) as Record<string, string>,
-    hardwareId: row.hardware_id,
-    releaseCounter: row.release_counter,
-    state: row.state,
-    reason: row.reason,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    // Only an encrypted assignment carries the field: answers about unencrypted ones are as before.
-    ...(row.encryption === null ? {} : { encryption: JSON.parse(row.encryption) as ImageEncryption }),
-  };
-}
 
 export class SqliteAssignments implements Synchronous<AssignmentStore> {
   private readonly s;

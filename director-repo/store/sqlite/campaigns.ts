@@ -12,61 +12,8 @@ import type {
   GroupFilter,
   GroupRecord,
 } from '../campaigns.js';
+import { toCampaign, toGroup, type CampaignTableRow, type GroupRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
-
-interface GroupRow {
-  name: string;
-  kind: 'static' | 'dynamic';
-  filter: string | null;
-  created_at: string;
-}
-
-/**
- * A stored group, read without trusting the row: a filter that is not JSON or not a filter's shape
- * becomes a `problem`, so one bad row fails only its own group, not every listing (HR-9b).
- */
-function toGroup(row: GroupRow): GroupRecord {
-  const base = { name: row.name, kind: row.kind, createdAt: row.created_at };
-  if (row.filter === null) return { ...base, filter: null };
-  let filter: unknown;
-  try {
-    filter = JSON.parse(row.filter);
-  } catch {
-    return { ...base, filter: null, problem: 'its stored filter is not readable JSON' };
-  }
-  return isFilter(filter) ? { ...base, filter } : { ...base, filter: null, problem: 'its stored filter is not a filter (attributes, hardwareId, installedImage)' };
-}
-
-function isFilter(value: unknown): value is GroupFilter {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const { attributes, hardwareId, installedImage } = value as Record<string, unknown>;
-  const attributesOk = attributes === undefined || (typeof attributes === 'object' && attributes !== null && !Array.isArray(attributes) && Object.values(attributes).every((v) => typeof v === 'string'));
-  return attributesOk && (hardwareId === undefined || typeof hardwareId === 'string') && (installedImage === undefined || typeof installedImage === 'string');
-}
-
-interface RawCampaign {
-  id: number;
-  name: string;
-  group_name: string;
-  spec: string;
-  state: CampaignState;
-  stage: number;
-  stage_started_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-const toCampaign = (r: RawCampaign): CampaignRow => ({
-  id: r.id,
-  name: r.name,
-  groupName: r.group_name,
-  spec: r.spec,
-  state: r.state,
-  stage: r.stage,
-  stageStartedAt: r.stage_started_at,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
 
 export class SqliteCampaigns implements Synchronous<CampaignStore> {
   private readonly s;
@@ -162,25 +109,25 @@ export class SqliteCampaigns implements Synchronous<CampaignStore> {
   }
 
   campaign(id: number): CampaignRow | undefined {
-    const row = this.s.campaign.get(id) as RawCampaign | undefined;
+    const row = this.s.campaign.get(id) as CampaignTableRow | undefined;
     return row === undefined ? undefined : toCampaign(row);
   }
 
   campaignByName(name: string): CampaignRow | undefined {
-    const row = this.s.campaignByName.get(name) as RawCampaign | undefined;
+    const row = this.s.campaignByName.get(name) as CampaignTableRow | undefined;
     return row === undefined ? undefined : toCampaign(row);
   }
 
   campaigns(limit: number): CampaignRow[] {
-    return (this.s.campaigns.all(limit) as RawCampaign[]).map(toCampaign);
+    return (this.s.campaigns.all(limit) as CampaignTableRow[]).map(toCampaign);
   }
 
   activeCampaigns(): CampaignRow[] {
-    return (this.s.activeCampaigns.all() as RawCampaign[]).map(toCampaign);
+    return (this.s.activeCampaigns.all() as CampaignTableRow[]).map(toCampaign);
   }
 
   activeCampaignsOf(vin: string): CampaignRow[] {
-    return (this.s.campaignsOfVin.all(vin) as RawCampaign[]).map(toCampaign);
+    return (this.s.campaignsOfVin.all(vin) as CampaignTableRow[]).map(toCampaign);
   }
 
   setSpec(id: number, spec: string): void {

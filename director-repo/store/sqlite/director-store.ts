@@ -15,6 +15,7 @@ import type { InventoryStore } from '../inventory.js';
 import type { ManifestIntake, ManifestStore } from '../manifests.js';
 import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
+import { toOperatorToken, type OperatorTokenRow } from '../rows.js';
 import { SqliteAssignments } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
 import { SqliteCampaigns } from './campaigns.js';
@@ -26,16 +27,6 @@ import { MIGRATIONS } from './schema.js';
 import { SqliteSignedRequestMarks } from './signed-request-marks.js';
 import { asyncView, TransactionGate, type Runner } from './transaction-gate.js';
 import { SqliteRoots, SqliteVehicleMetadata } from './vehicle-metadata.js';
-
-type OperatorTokenRow = { token_id: string; name: string; scope: OperatorScope; created_at: string; expires_at: string | null; revoked_at: string | null };
-const toOperatorToken = (row: OperatorTokenRow): OperatorTokenRecord => ({
-  tokenId: row.token_id,
-  name: row.name,
-  scope: row.scope,
-  createdAt: row.created_at,
-  expiresAt: row.expires_at,
-  revokedAt: row.revoked_at,
-});
 
 /** The synchronous classes behind the views, one connection for all. */
 class Tables {

@@ -1,27 +1,8 @@
 // The encrypted-image records' SQL (schema.ts, migration 7).
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { EncryptedImageRecord, EncryptedImageStore } from '../encrypted-images.js';
+import { toEncryptedImage, type EncryptedImageRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
-
-interface EncryptedImageRow {
-  ciphertext_sha256: string;
-  filename: string;
-  plaintext_sha256: string;
-  plaintext_length: number;
-  content_key: string;
-  ciphertext_length: number;
-  created_at: string;
-}
-
-const toRecord = (row: EncryptedImageRow): EncryptedImageRecord => ({
-  filename: row.filename,
-  plaintextSha256: row.plaintext_sha256,
-  plaintextLength: row.plaintext_length,
-  contentKey: row.content_key,
-  ciphertextSha256: row.ciphertext_sha256,
-  ciphertextLength: row.ciphertext_length,
-  createdAt: row.created_at,
-});
 
 export class SqliteEncryptedImages implements Synchronous<EncryptedImageStore> {
   private readonly s;
@@ -40,12 +21,12 @@ export class SqliteEncryptedImages implements Synchronous<EncryptedImageStore> {
 
   byPlaintext(filename: string, plaintextSha256: string): EncryptedImageRecord | undefined {
     const row = this.s.byPlaintext.get(filename, plaintextSha256) as EncryptedImageRow | undefined;
-    return row === undefined ? undefined : toRecord(row);
+    return row === undefined ? undefined : toEncryptedImage(row);
   }
 
   byCiphertext(ciphertextSha256: string): EncryptedImageRecord | undefined {
     const row = this.s.byCiphertext.get(ciphertextSha256) as EncryptedImageRow | undefined;
-    return row === undefined ? undefined : toRecord(row);
+    return row === undefined ? undefined : toEncryptedImage(row);
   }
 
   insert(r: EncryptedImageRecord): void {

@@ -1,50 +1,8 @@
 // The inventory's SQL: vehicles and ECUs (schema.ts, migration 1; encryption keys, migration 7).
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
-
-interface EcuRow {
-  serial: string;
-  vin: string;
-  hardware_id: string;
-  public_key: string;
-  keyid: string;
-  is_primary: number;
-  encryption_public_key: string | null;
-  last_counter: number | null;
-  installed_filename: string | null;
-  installed_length: number | null;
-  installed_hashes: string | null;
-  installed_release_counter: number | null;
-  reported_at: string | null;
-}
-
-type VehicleRow = { vin: string; attributes: string; registered_at: string };
-
-const toVehicle = (row: VehicleRow): VehicleRecord => ({ vin: row.vin, attributes: JSON.parse(row.attributes) as Record<string, string>, registeredAt: row.registered_at });
-
-function toEcu(row: EcuRow): EcuRecord {
-  return {
-    serial: row.serial,
-    vin: row.vin,
-    hardwareId: row.hardware_id,
-    publicKey: row.public_key,
-    keyid: row.keyid,
-    isPrimary: row.is_primary === 1,
-    encryptionPublicKey: row.encryption_public_key,
-    lastCounter: row.last_counter,
-    installed:
-      row.installed_filename === null
-        ? null
-        : {
-            filename: row.installed_filename,
-            length: row.installed_length!,
-            hashes: JSON.parse(row.installed_hashes!) as Record<string, string>,
-            releaseCounter: row.installed_release_counter,
-          },
-    reportedAt: row.reported_at,
-  };
-}
 
 /**
  * `read` for each VIN, keeping the VINs it finds rows for: the batch reads of the store interfaces,

@@ -11,20 +11,11 @@ import {
   type ManifestRecord,
   type ManifestStore,
 } from '../manifests.js';
+import { toAttack, toManifestRecord, type AttackRow, type ManifestHistoryRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
 
 const MANIFEST_PRUNE_STEP = 20;
 const REFUSED_MANIFEST_PRUNE_STEP = 5;
-
-interface ManifestRow {
-  id: number;
-  received_at: string;
-  accepted: number;
-  error_code: string | null;
-  error_message: string | null;
-  body_length: number | null;
-  body_sha256: string | null;
-}
 
 /** The id of the next manifest record, accepted or refused: one more than the largest in either table. */
 const NEXT_MANIFEST_ID = `max(coalesce((SELECT max(id) FROM manifests), 0), coalesce((SELECT max(id) FROM refused_manifests), 0)) + 1`;
@@ -96,11 +87,7 @@ export class SqliteManifests implements Synchronous<ManifestStore> {
   }
 
   history(vin: string, limit: number): ManifestRecord[] {
-    return (this.s.history.all({ vin, limit }) as ManifestRow[]).map((r) =>
-      r.accepted === 1
-        ? { id: r.id, receivedAt: r.received_at, accepted: true, errorCode: null, errorMessage: null }
-        : { id: r.id, receivedAt: r.received_at, accepted: false, errorCode: r.error_code, errorMessage: r.error_message, bodyLength: r.body_length, bodySha256: r.body_sha256 },
-    );
+    return (this.s.history.all({ vin, limit }) as ManifestHistoryRow[]).map(toManifestRecord);
   }
 
   lastAcceptedAt(vin: string): string | null {
@@ -112,11 +99,6 @@ export class SqliteManifests implements Synchronous<ManifestStore> {
   }
 
   attacksOf(vin: string, limit: number): AttackRecord[] {
-    return (this.s.attacksOf.all(vin, limit) as Array<{ ecu_serial: string; code: string; message: string; reported_at: string }>).map((r) => ({
-      ecuSerial: r.ecu_serial,
-      code: r.code,
-      message: r.message,
-      reportedAt: r.reported_at,
-    }));
+    return (this.s.attacksOf.all(vin, limit) as AttackRow[]).map(toAttack);
   }
 }

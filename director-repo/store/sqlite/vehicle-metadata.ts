@@ -2,17 +2,8 @@
 // root versions.
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { RootStore, StoredRoot, StoredVehicleMetadata, VehicleMetadataStore } from '../vehicle-metadata.js';
+import { toMetadata, type MetadataRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
-
-type MetadataRow = { role: StoredVehicleMetadata['role']; version: number; expires: string; content_sha256: string; bytes: Buffer; stale: number };
-const toMetadata = (row: MetadataRow): StoredVehicleMetadata => ({
-  role: row.role,
-  version: row.version,
-  expires: row.expires,
-  contentSha256: row.content_sha256,
-  bytes: row.bytes,
-  stale: row.stale === 1,
-});
 
 /** How many vehicles' metadata files `files` keeps (a few KiB each). */
 const RECENT_METADATA_VEHICLES = 4096;
