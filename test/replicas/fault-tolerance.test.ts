@@ -8,7 +8,8 @@
 // decision, every vehicle has the image, and no fault looked like an attack to anyone: vehicles saw
 // only errors they retry.
 //
-// FAULT_FLEET_SIZE sets the fleet (default 200 vehicles: about a minute on two cores).
+// FAULT_FLEET_SIZE sets the fleet (default 200 vehicles: about a minute on two cores); FAULT_OUTAGE_MS
+// keeps PostgreSQL down that long; FAULT_CONCURRENCY sets the vehicles cycling at once.
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readlinkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,10 @@ import { startRoundRobinProxy, type Exchange, type RoundRobinProxy } from '../su
 import { eventually } from './replica-harness.js';
 
 const FLEET_SIZE = Number(process.env.FAULT_FLEET_SIZE ?? 200);
+/** How long PostgreSQL stays down in its restart (FAULT_OUTAGE_MS; 0: pg_ctl restart, down well under a second). */
+const OUTAGE_MS = Number(process.env.FAULT_OUTAGE_MS ?? 0);
+/** Vehicles cycling at once (FAULT_CONCURRENCY). */
+const CONCURRENCY = Number(process.env.FAULT_CONCURRENCY ?? 8);
 const OPERATOR_TOKEN = 'fault-operator-token';
 const UPLOADER_TOKEN = 'fault-uploader-token';
 const SCHEMA = 'faults';
@@ -207,7 +212,7 @@ describePostgres('Director replicas under faults', () => {
       directorRoot,
       imageRoot: imageRepo.root,
       clock: systemClock,
-      concurrency: 8,
+      concurrency: CONCURRENCY,
       register: async (registration) => void (await must(`register ${registration.vin}`, call(lb, 'POST', '/api/v1/vehicles', OPERATOR_TOKEN, JSON.stringify(registration)))),
     });
     const vins = fleet.records.map((r) => r.vehicle.spec.vin);
@@ -261,7 +266,7 @@ describePostgres('Director replicas under faults', () => {
     }
 
     // Fault 3: PostgreSQL itself, every session ended and new ones refused while it restarts.
-    await cluster.restart();
+    await cluster.restart(OUTAGE_MS);
     await moreCycles('after the PostgreSQL restart');
 
     // The killed replicas come back, as an orchestrator restarts them, and take their share of the load.

@@ -33,8 +33,11 @@ export interface PostgresCluster {
   /** postgres://root@127.0.0.1:<port>/postgres: the superuser `root`, trust authentication. */
   readonly url: string;
   readonly port: number;
-  /** pg_ctl restart -m fast: every session ends, new ones are refused until it is back. */
-  restart(): Promise<void>;
+  /**
+   * pg_ctl restart -m fast: every session ends, new ones are refused until it is back; with
+   * `downMs`, a stop and a start that long after (an outage rather than a quick restart).
+   */
+  restart(downMs?: number): Promise<void>;
   /** Stops the server (fast) and removes its folder; safe to call twice. */
   destroy(): Promise<void>;
 }
@@ -60,8 +63,14 @@ export async function startPostgresCluster(label: string): Promise<PostgresClust
   return {
     url: `postgres://${superuser}@127.0.0.1:${port}/postgres`,
     port,
-    restart: async () => {
-      await pgCtl('restart', ['-m', 'fast', '-o', options]);
+    restart: async (downMs = 0) => {
+      if (downMs === 0) {
+        await pgCtl('restart', ['-m', 'fast', '-o', options]);
+        return;
+      }
+      await pgCtl('stop', ['-m', 'fast']);
+      await new Promise((resolve) => setTimeout(resolve, downMs));
+      await pgCtl('start', ['-o', options]);
     },
     destroy: async () => {
       if (destroyed) return;
