@@ -5,7 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { ConflictError } from '../../shared/core/errors.js';
 import { tokenDigest, tokenIdOf, tokenStatus } from '../../shared/server/access-tokens.js';
 import { sqlState, UNIQUE_VIOLATION, type PostgresDatabase, type Queryable } from '../../shared/server/postgres.js';
-import type { UploaderGrant, UploaderTokenRecord } from './uploader-tokens.js';
+import { storedGrantList, type UploaderGrant, type UploaderTokenRecord } from './uploader-tokens.js';
 
 interface UploaderTokenRow {
   token_id: string;
@@ -36,9 +36,6 @@ const toRecord = (row: UploaderTokenRow): UploaderTokenRecord => ({
   revokedAt: iso(row.revoked_at),
 });
 
-/** A JSONB list parameter: null keeps "any role" / "any path" apart from an empty list. */
-const jsonList = (values: readonly string[] | null | undefined): string | null => (values === undefined || values === null ? null : JSON.stringify(values));
-
 export class PostgresUploaderTokens {
   constructor(private readonly db: PostgresDatabase) {}
 
@@ -60,8 +57,8 @@ export class PostgresUploaderTokens {
           tokenId,
           name,
           tokenDigest(token),
-          jsonList(grant.roles),
-          jsonList(grant.paths),
+          storedGrantList(grant.roles),
+          storedGrantList(grant.paths),
           now,
           grant.expiresAt ?? null,
         ]);

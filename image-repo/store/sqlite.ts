@@ -8,7 +8,7 @@ import { TokenTable } from '../../shared/server/token-table.js';
 import type { ImageRecord } from './images.js';
 import { PublishConflictError, type PublishedFile, type StoredMetadata } from './metadata.js';
 import type { ImageRepoStorage } from './storage.js';
-import type { UploaderGrant, UploaderTokenRecord } from './uploader-tokens.js';
+import { storedGrantList, type UploaderGrant, type UploaderTokenRecord } from './uploader-tokens.js';
 
 /** The schema, one numbered migration each (exported for the migration tests). */
 export const MIGRATIONS = [
@@ -148,8 +148,7 @@ export class SqliteImageRepoStorage implements ImageRepoStorage {
   }
 
   async addUploader(name: string, token: string, now: Date, grant: UploaderGrant = {}): Promise<string> {
-    const list = (values: readonly string[] | null | undefined) => (values === undefined || values === null ? null : JSON.stringify(values));
-    return this.uploaderTable.add(name, token, now, [list(grant.roles), list(grant.paths)], grant.expiresAt ?? null);
+    return this.uploaderTable.add(name, token, now, [storedGrantList(grant.roles), storedGrantList(grant.paths)], grant.expiresAt ?? null);
   }
 
   async uploaderToken(token: string): Promise<UploaderTokenRecord | undefined> {

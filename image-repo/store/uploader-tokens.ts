@@ -15,6 +15,12 @@ export interface UploaderGrant {
   readonly expiresAt?: Date | null;
 }
 
+/**
+ * A grant's `roles` or `paths` as both stores keep it, JSON text (SQLite TEXT, PostgreSQL JSONB):
+ * null (any) stays apart from an empty list (none).
+ */
+export const storedGrantList = (values: readonly string[] | null | undefined): string | null => (values === undefined || values === null ? null : JSON.stringify(values));
+
 export interface UploaderTokenStore {
   /**
    * Stores a new token of uploader `name` (its SHA-256 only) and returns its token id. Refused with
