@@ -17,6 +17,16 @@ export const REFUSED_MANIFEST_EXCERPT_BYTES = 2048;
 /** Longest error message kept with a refused manifest (messages can quote the refused body). */
 export const REFUSED_MESSAGE_CHARS = 1024;
 
+/**
+ * How both stores prune a vehicle's history: keep the newest `keep` records, but delete only once
+ * there are more than `trigger`, so old records go in steps (20 accepted, 5 refused) and most
+ * manifests delete nothing (each deletion is a page written in the commit).
+ */
+export const MANIFEST_PRUNING = {
+  accepted: { keep: MANIFEST_HISTORY, trigger: MANIFEST_HISTORY + 20 - 1 },
+  refused: { keep: REFUSED_MANIFEST_HISTORY, trigger: REFUSED_MANIFEST_HISTORY + 5 - 1 },
+} as const;
+
 /** One record of a vehicle's manifest history, as the operator sees it (refused ones with their body's length and SHA-256). */
 export type ManifestRecord = ManifestEntry;
 export type AttackRecord = ReportedAttack;

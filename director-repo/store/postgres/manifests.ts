@@ -5,9 +5,8 @@
 // (intake.ts), so one vehicle's records are numbered in the order they were judged.
 import { createHash } from 'node:crypto';
 import {
-  MANIFEST_HISTORY,
+  MANIFEST_PRUNING,
   REFUSED_MANIFEST_EXCERPT_BYTES,
-  REFUSED_MANIFEST_HISTORY,
   REFUSED_MESSAGE_CHARS,
   type AttackRecord,
   type ManifestRecord,
@@ -15,10 +14,6 @@ import {
 } from '../manifests.js';
 import { toAttack, toManifestRecord, type AttackRow, type ManifestHistoryRow } from '../rows.js';
 import { limitParam, run, storableText, type Queryable } from './sql.js';
-
-// As on SQLite: prune in steps, so that most manifests delete nothing.
-const MANIFEST_PRUNE_STEP = 20;
-const REFUSED_MANIFEST_PRUNE_STEP = 5;
 
 /** Deletes a vehicle's records of `table` older than its newest $2, once there are more than $3. */
 function pruneStatement(table: 'manifests' | 'refused_manifests'): string {
@@ -35,7 +30,7 @@ export class PostgresManifests implements ManifestStore {
   /** An accepted manifest (its body as evidence, or null); the oldest beyond MANIFEST_HISTORY go. */
   async recordAccepted(vin: string, body: Uint8Array | null, now: Date): Promise<void> {
     await run(this.q, 'INSERT INTO manifests (vin, received_at, body) VALUES ($1, $2, $3)', [vin, now.toISOString(), body === null ? null : Buffer.from(body)]);
-    await run(this.q, pruneStatement('manifests'), [vin, MANIFEST_HISTORY, MANIFEST_HISTORY + MANIFEST_PRUNE_STEP - 1]);
+    await run(this.q, pruneStatement('manifests'), [vin, MANIFEST_PRUNING.accepted.keep, MANIFEST_PRUNING.accepted.trigger]);
   }
 
   /**
@@ -50,7 +45,7 @@ export class PostgresManifests implements ManifestStore {
       'INSERT INTO refused_manifests (vin, received_at, error_code, error_message, body_length, body_sha256, excerpt) VALUES ($1, $2, $3, $4, $5, $6, $7)',
       [vin, now.toISOString(), storableText(error.code), storableText(error.message.slice(0, REFUSED_MESSAGE_CHARS)), body.length, sha256Hex(body), excerpt],
     );
-    await run(this.q, pruneStatement('refused_manifests'), [vin, REFUSED_MANIFEST_HISTORY, REFUSED_MANIFEST_HISTORY + REFUSED_MANIFEST_PRUNE_STEP - 1]);
+    await run(this.q, pruneStatement('refused_manifests'), [vin, MANIFEST_PRUNING.refused.keep, MANIFEST_PRUNING.refused.trigger]);
   }
 
   async history(vin: string, limit: number): Promise<ManifestRecord[]> {

@@ -3,9 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../../../shared/server/sqlite.js';
 import {
-  MANIFEST_HISTORY,
+  MANIFEST_PRUNING,
   REFUSED_MANIFEST_EXCERPT_BYTES,
-  REFUSED_MANIFEST_HISTORY,
   REFUSED_MESSAGE_CHARS,
   type AttackRecord,
   type ManifestRecord,
@@ -13,9 +12,6 @@ import {
 } from '../manifests.js';
 import { toAttack, toManifestRecord, type AttackRow, type ManifestHistoryRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
-
-const MANIFEST_PRUNE_STEP = 20;
-const REFUSED_MANIFEST_PRUNE_STEP = 5;
 
 /** The id of the next manifest record, accepted or refused: one more than the largest in either table. */
 const NEXT_MANIFEST_ID = `max(coalesce((SELECT max(id) FROM manifests), 0), coalesce((SELECT max(id) FROM refused_manifests), 0)) + 1`;
@@ -44,8 +40,7 @@ export class SqliteManifests implements Synchronous<ManifestStore> {
         `INSERT INTO refused_manifests (id, vin, received_at, error_code, error_message, body_length, body_sha256, excerpt)
          VALUES (${NEXT_MANIFEST_ID}, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      // Keeps a vehicle's newest MANIFEST_HISTORY records, deleting in steps of MANIFEST_PRUNE_STEP
-      // so that most manifests delete nothing (each deletion is a page written in the commit).
+      // Keep a vehicle's newest records, deleting in steps (MANIFEST_PRUNING, ../manifests.ts).
       pruneAccepted: db.prepare(pruneStatement('manifests')),
       pruneRefused: db.prepare(pruneStatement('refused_manifests')),
       history: db.prepare(
@@ -71,7 +66,7 @@ export class SqliteManifests implements Synchronous<ManifestStore> {
    */
   recordAccepted(vin: string, body: Uint8Array | null, now: Date): void {
     this.s.insertAccepted.run(vin, now.toISOString(), body === null ? null : Buffer.from(body));
-    this.s.pruneAccepted.run({ vin, keep: MANIFEST_HISTORY, trigger: MANIFEST_HISTORY + MANIFEST_PRUNE_STEP - 1 });
+    this.s.pruneAccepted.run({ vin, ...MANIFEST_PRUNING.accepted });
   }
 
   /**
@@ -83,7 +78,7 @@ export class SqliteManifests implements Synchronous<ManifestStore> {
   recordRefused(vin: string, error: { code: string; message: string }, body: Uint8Array, now: Date): void {
     const excerpt = Buffer.from(body.buffer, body.byteOffset, Math.min(body.length, REFUSED_MANIFEST_EXCERPT_BYTES));
     this.s.insertRefused.run(vin, now.toISOString(), error.code, error.message.slice(0, REFUSED_MESSAGE_CHARS), body.length, sha256Hex(body), excerpt);
-    this.s.pruneRefused.run({ vin, keep: REFUSED_MANIFEST_HISTORY, trigger: REFUSED_MANIFEST_HISTORY + REFUSED_MANIFEST_PRUNE_STEP - 1 });
+    this.s.pruneRefused.run({ vin, ...MANIFEST_PRUNING.refused });
   }
 
   history(vin: string, limit: number): ManifestRecord[] {
