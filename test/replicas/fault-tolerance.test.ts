@@ -337,7 +337,10 @@ describePostgres('Director replicas under faults', () => {
       expect(proxy.refusedEverywhere).toBe(0);
       // Vehicles were answered only what an honest fleet gets: metadata (a next root not yet there:
       // 404), sessions and manifests accepted, or 503 (the database away), which they retry. Never a
-      // refusal (400, 401, 403, 409) or another failure.
+      // refusal (400, 401, 403, 409) or another failure. A 503 to a manifest is not sent again within
+      // the cycle (director-channel-http.ts sendManifest: the same body again would reuse its report
+      // counters, which the Director refuses as replayed if the first had in fact been committed):
+      // that cycle's manifest is not delivered, and the next cycle's new one is.
       const expected = /^(GET \/vehicle\/metadata\/\*\.json (200|404|503)|POST \/vehicle\/(session|manifest) (200|201|503)|(GET|POST) \/api\/v1\/\S+ (200|201))$/;
       expect([...statuses.keys()].filter((key) => !expected.test(key))).toEqual([]);
     } finally {
