@@ -395,11 +395,10 @@ export class TooManyAttemptsError extends UptaneError {
 }
 
 /**
- * The server is at its limit for this kind of request (concurrent image downloads, docs/threat-model.md
- * HR-2) and refused it before holding anything for it: retry after `retryAfterSeconds`.
+ * A fault of the server's own that passes: nothing was judged or written, and the same request may
+ * succeed after `retryAfterSeconds` (503 with Retry-After, shared/server/http-errors.ts).
  */
-export class ServerBusyError extends UptaneError {
-  readonly code = 'server_busy';
+export abstract class RetryLaterError extends UptaneError {
   readonly kind = 'fault';
 
   constructor(
@@ -409,6 +408,14 @@ export class ServerBusyError extends UptaneError {
   ) {
     super(message, context);
   }
+}
+
+/**
+ * The server is at its limit for this kind of request (concurrent image downloads, docs/threat-model.md
+ * HR-2) and refused it before holding anything for it: retry after `retryAfterSeconds`.
+ */
+export class ServerBusyError extends RetryLaterError {
+  readonly code = 'server_busy';
 }
 
 /**
@@ -416,17 +423,8 @@ export class ServerBusyError extends UptaneError {
  * passed): nothing was written, and the same request may succeed later. A fault, answered 503 with
  * Retry-After, never a verdict on the request (shared/server/postgres.ts).
  */
-export class DatabaseUnavailableError extends UptaneError {
+export class DatabaseUnavailableError extends RetryLaterError {
   readonly code = 'database_unavailable';
-  readonly kind = 'fault';
-
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-    context: ErrorContext = {},
-  ) {
-    super(message, context);
-  }
 }
 
 /**
@@ -434,17 +432,8 @@ export class DatabaseUnavailableError extends UptaneError {
  * before it answered, or the pool is closing: nothing was judged and nothing written. A fault of the
  * server's, never a verdict on the request, answered 503 with Retry-After (the thread is replaced).
  */
-export class WorkerFailedError extends UptaneError {
+export class WorkerFailedError extends RetryLaterError {
   readonly code = 'worker_failed';
-  readonly kind = 'fault';
-
-  constructor(
-    message: string,
-    readonly retryAfterSeconds: number,
-    context: ErrorContext = {},
-  ) {
-    super(message, context);
-  }
 }
 
 /** An uploaded image larger than the server's configured limit. */

@@ -10,7 +10,6 @@ import {
   ClientCertificateMismatchError,
   ClientCertificateRequiredError,
   ConflictError,
-  DatabaseUnavailableError,
   NotFoundError,
   DelegationError,
   BodyTooLargeError,
@@ -20,14 +19,13 @@ import {
   OfflineKeyOnServerError,
   ReadAccessDeniedError,
   RepositoryStateError,
+  RetryLaterError,
   RollbackError,
-  ServerBusyError,
   StorageError,
   TooManyAttemptsError,
   UnsupportedEncodingError,
   UptaneError,
   VersionMismatchError,
-  WorkerFailedError,
 } from '../core/errors.js';
 
 function statusFor(err: UptaneError): number {
@@ -38,11 +36,8 @@ function statusFor(err: UptaneError): number {
   // Mutual TLS: the connection's certificate does not open this vehicle's routes, whatever its session.
   if (err instanceof ClientCertificateRequiredError || err instanceof ClientCertificateMismatchError) return 403;
   if (err instanceof TooManyAttemptsError) return 429;
-  if (err instanceof ServerBusyError) return 503;
-  // The database is down or restarting: retry after the Retry-After the error carries (shared/server/postgres.ts).
-  if (err instanceof DatabaseUnavailableError) return 503;
-  // A worker thread (signature verification) stopped mid-job: retry; the pool replaces it (shared/server/worker-pool.ts).
-  if (err instanceof WorkerFailedError) return 503;
+  // At a limit, the database down, a worker thread lost: retry after the Retry-After the error carries.
+  if (err instanceof RetryLaterError) return 503;
   // The server's own disk or database failed: not a verdict on the request (docs/threat-model.md HR-9g).
   if (err instanceof StorageError) return 500;
   if (err instanceof NotFoundError) return 404;
