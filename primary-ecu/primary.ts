@@ -34,7 +34,7 @@ import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { isExpired, ParsedMetadataMemo } from '../shared/core/trusted-metadata-set.js';
 import { localTargetPath, type UpdaterConfig } from '../shared/client/updater.js';
 import type { EcuTarget } from '../shared/uptane/uptane-checks.js';
-import { channelMetadataSource, type DirectorChannel, type DirectorChannelFactory } from '../shared/uptane/director-channel.js';
+import { channelMetadataSource, type DirectorChannel, type DirectorChannelFactory, type ManifestDelivery } from '../shared/uptane/director-channel.js';
 import { httpDirectorChannel } from '../shared/uptane/director-channel-http.js';
 import { DirectorClient } from '../shared/uptane/director-client.js';
 import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
@@ -43,6 +43,11 @@ import { fullVerification } from '../shared/uptane/full-verification.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
 import { downloadEncryptedImage, isEncryptedImageCached } from './encrypted-download.js';
+
+/** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
+const MANIFEST_DELIVERY_ATTEMPTS = 3;
+/** Longest wait between two of them, whatever Retry-After says (the server is not trusted to hold a cycle up). */
+const MANIFEST_RETRY_MAX_WAIT_MS = 5_000;
 
 export interface PrimaryIdentity {
   readonly vin: string;
@@ -296,10 +301,44 @@ export class Primary {
     return this.installPending(manifestSent);
   }
 
-  /** Primary step 1: collect every secondary's signed report, add its own, sign, send. */
+  /**
+   * Primary step 1: collect every secondary's signed report, add its own, sign, send. A manifest the
+   * Director could not judge (503, or the connection lost before an answer) is built again, with new
+   * report counters, and sent again, up to MANIFEST_DELIVERY_ATTEMPTS times: the same bytes again
+   * would reuse counters, which the Director refuses as replayed if the first had in fact been
+   * committed before the answer was lost.
+   */
   async sendVehicleVersionManifest(): Promise<boolean> {
     // The cycle's first Director request: the session it and the metadata requests use starts here.
     await this.channel.openSession();
+    for (let attempt = 1; ; attempt++) {
+      const { body, complete, attacksReported } = await this.signVehicleVersionManifest();
+      let delivery: ManifestDelivery;
+      try {
+        delivery = await this.channel.sendManifest(body);
+      } catch (err) {
+        this.log(`could not send the manifest: ${(err as Error).message}`);
+        return false;
+      }
+      if (delivery.accepted) {
+        // The attacks this manifest reported reached the Director; until then they stay to be reported.
+        // (Attacks recorded before were cleared when the report was built, so one refused or lost
+        // manifest lost them, the H5 attack included.)
+        this.persist({ ...this.state, attacks: this.state.attacks.slice(attacksReported) });
+        return complete;
+      }
+      if (delivery.retryable === undefined || attempt >= MANIFEST_DELIVERY_ATTEMPTS) {
+        this.log(`Director refused the manifest: ${delivery.refusal}`);
+        return false;
+      }
+      const waitMs = Math.min(delivery.retryable.afterMs, MANIFEST_RETRY_MAX_WAIT_MS);
+      this.log(`the manifest was not judged (${delivery.refusal.slice(0, 80)}); sending a new one in ${waitMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+
+  /** The vehicle version manifest as sent: every report collected now, so each carries a new counter. */
+  private async signVehicleVersionManifest(): Promise<{ body: Buffer; complete: boolean; attacksReported: number }> {
     const reports: Record<string, EcuVersionReport> = {};
     let complete = true;
     for (const [serial, secondary] of this.runtime.secondaries) {
@@ -338,22 +377,7 @@ export class Primary {
       this.key,
       this.backend,
     );
-    const body = Buffer.from(JSON.stringify(manifest));
-    try {
-      const delivery = await this.channel.sendManifest(body);
-      if (!delivery.accepted) {
-        this.log(`Director refused the manifest: ${delivery.refusal}`);
-        return false;
-      }
-    } catch (err) {
-      this.log(`could not send the manifest: ${(err as Error).message}`);
-      return false;
-    }
-    // The attacks this manifest reported reached the Director; until then they stay to be reported.
-    // (Attacks recorded before were cleared when the report was built, so one refused or lost
-    // manifest lost them, the H5 attack included.)
-    this.persist({ ...this.state, attacks: this.state.attacks.slice(own.signed.attacks_detected.length) });
-    return complete;
+    return { body: Buffer.from(JSON.stringify(manifest)), complete, attacksReported: own.signed.attacks_detected.length };
   }
 
   /** This ECU's own signed version report, with every attack not yet accepted by the Director. */

@@ -49,6 +49,8 @@ export interface SendOptions extends PostOptions {
 export interface PostResponse {
   readonly status: number;
   readonly body: Buffer;
+  /** The answer's headers (names in lower case), where the transport has them. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 export interface Poster {
@@ -236,7 +238,7 @@ export class HttpFetcher implements Fetcher, Poster {
             chunks.push(chunk);
           }
           clearTimeout(timer);
-          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks, total) });
+          resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks, total), headers: response.headers });
         })().catch(fail);
       });
       const timer = setTimeout(() => {
@@ -291,6 +293,6 @@ class ServerBusyAnswer extends Error {
 }
 
 /** Retry-After in delta-seconds (what the repositories send) as ms; one second when absent or in another form. */
-function retryAfterMs(header: string | undefined): number {
+export function retryAfterMs(header: string | undefined): number {
   return header !== undefined && /^\d{1,6}$/.test(header) ? Number(header) * 1000 : 1000;
 }

@@ -3,7 +3,7 @@
 // primary ECU key, by the session's bearer token or by a signature (vehicle-auth.ts); the Director
 // derives the VIN from it.
 import { FetchError } from '../core/errors.js';
-import { HttpFetcher, type Fetcher, type FetchResponse, type Poster } from '../client/fetcher.js';
+import { HttpFetcher, retryAfterMs, type Fetcher, type FetchResponse, type Poster } from '../client/fetcher.js';
 import type { DirectorChannel, DirectorChannelContext, DirectorChannelFactory, ImageUrlGrants, ManifestDelivery } from './director-channel.js';
 import { IMAGE_URLS_RESPONSE_MAX_BYTES, parseImageUrlGrants } from './image-access.js';
 import { clockOffsetFromRefusal, signVehicleRequest } from './vehicle-auth.js';
@@ -100,6 +100,18 @@ export class HttpDirectorChannel implements DirectorChannel {
    * manifest sent once more. The Director recorded nothing for the refused request.
    */
   async sendManifest(body: Uint8Array): Promise<ManifestDelivery> {
+    try {
+      return await this.postManifest(body);
+    } catch (err) {
+      // The connection refused or cut before an answer (a replica killed behind the load balancer,
+      // the Director restarting): another attempt may reach a live one. A timeout is not retried: the
+      // Director may be slow, and the cycle would only wait twice as long.
+      if (err instanceof FetchError && isConnectionFailure(err)) return { accepted: false, refusal: err.message, retryable: { afterMs: 0 } };
+      throw err;
+    }
+  }
+
+  private async postManifest(body: Uint8Array): Promise<ManifestDelivery> {
     const post = (authorization: string) =>
       this.options.poster.post(`${this.options.directorUrl}/vehicle/manifest`, {
         body,
@@ -116,7 +128,10 @@ export class HttpDirectorChannel implements DirectorChannel {
       response = await post(this.authorization('POST', '/vehicle/manifest', body).header);
     }
     if (response.status >= 200 && response.status < 300) return { accepted: true };
-    return { accepted: false, refusal: `HTTP ${response.status} ${response.body.toString('utf8').slice(0, 200)}` };
+    const refusal = `HTTP ${response.status} ${response.body.toString('utf8').slice(0, 200)}`;
+    // 503: the Director judged nothing (database away, verification threads busy) and says when to come back.
+    if (response.status === 503) return { accepted: false, refusal, retryable: { afterMs: retryAfterMs(headerText(response.headers?.['retry-after'])) } };
+    return { accepted: false, refusal };
   }
 
   /**
@@ -188,4 +203,14 @@ export class HttpDirectorChannel implements DirectorChannel {
     // Timed by this ECU's clock from before the request left, whatever the Director's clock says.
     return { token, expiresAt: now + expiresIn * 1000 };
   }
+}
+
+/** A failure to connect, or a connection cut before the answer: nothing was answered, so nothing was judged. */
+function isConnectionFailure(err: FetchError): boolean {
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE';
+}
+
+function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
 }

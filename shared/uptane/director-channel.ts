@@ -22,8 +22,14 @@ export interface ImageUrlGrants {
   readonly images: Readonly<Record<string, string>>;
 }
 
-/** What became of a manifest that reached the Director. */
-export type ManifestDelivery = { readonly accepted: true } | { readonly accepted: false; readonly refusal: string };
+/**
+ * What became of a manifest sent to the Director. `retryable`: it was not judged, for a reason that
+ * passes (the Director answered 503, its database away or its workers busy, or the connection failed
+ * before an answer), so the primary may send a new manifest, with new report counters, at once.
+ */
+export type ManifestDelivery =
+  | { readonly accepted: true }
+  | { readonly accepted: false; readonly refusal: string; readonly retryable?: { readonly afterMs: number } };
 
 export interface DirectorChannel {
   /** Where the Director's metadata comes from, as errors and logs name it (for HTTP, the metadata URL). */
@@ -43,7 +49,7 @@ export interface DirectorChannel {
    * (docs/image-encryption.md). Authenticated like metadata; the caller checks length and hash.
    */
   fetchImage(name: string, options: { readonly maxBytes: number; readonly offset?: number }): Promise<FetchResponse>;
-  /** Delivers a signed vehicle version manifest; throws if it could not be delivered. */
+  /** Delivers a signed vehicle version manifest; throws if it could not be delivered and trying again would not help. */
   sendManifest(body: Uint8Array): Promise<ManifestDelivery>;
   /**
    * Signed URLs for downloading these assigned images from the Image repository, and a grant to read

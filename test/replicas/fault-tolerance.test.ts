@@ -337,10 +337,11 @@ describePostgres('Director replicas under faults', () => {
       expect(proxy.refusedEverywhere).toBe(0);
       // Vehicles were answered only what an honest fleet gets: metadata (a next root not yet there:
       // 404), sessions and manifests accepted, or 503 (the database away), which they retry. Never a
-      // refusal (400, 401, 403, 409) or another failure. A 503 to a manifest is not sent again within
-      // the cycle (director-channel-http.ts sendManifest: the same body again would reuse its report
-      // counters, which the Director refuses as replayed if the first had in fact been committed):
-      // that cycle's manifest is not delivered, and the next cycle's new one is.
+      // refusal (400, 401, 403, 409) or another failure. A manifest answered 503, or whose connection
+      // was cut, is followed within the cycle by a new one with new report counters (primary.ts
+      // sendVehicleVersionManifest; the same body again would be refused as replayed had the first in
+      // fact been committed), up to three per cycle; the count of cycles without a delivered manifest
+      // above is those whose three all failed.
       const expected = /^(GET \/vehicle\/metadata\/\*\.json (200|404|503)|POST \/vehicle\/(session|manifest) (200|201|503)|(GET|POST) \/api\/v1\/\S+ (200|201))$/;
       expect([...statuses.keys()].filter((key) => !expected.test(key))).toEqual([]);
     } finally {

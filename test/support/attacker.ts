@@ -428,6 +428,10 @@ export interface ManifestRecorder extends RunningProxy {
   dropManifests: boolean;
   /** Drop-request: while true, POST /vehicle/session is cut off on the way (the vehicle gets no session). */
   dropSessions: boolean;
+  /** A Director that cannot judge: the next this-many manifests are answered 503 with Retry-After: 1, never forwarded. */
+  busyManifests: number;
+  /** An answer lost: the next this-many manifests reach the Director, which commits, and the vehicle's connection is cut instead of answered. */
+  cutManifestAnswers: number;
 }
 
 /** How a recorded request authenticated: `Bearer`, `Uptane-Ed25519`, or undefined. */
@@ -452,7 +456,15 @@ export async function startManifestRecorder(upstream: () => string): Promise<Man
         req.socket.destroy();
         return;
       }
-      if (method === 'POST' && path === '/vehicle/manifest') manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
+      const manifest = method === 'POST' && path === '/vehicle/manifest';
+      if (manifest && recorder !== undefined && recorder.busyManifests > 0) {
+        recorder.busyManifests--;
+        requests.push({ method, path, authorization, status: 503 });
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: { code: 'database_unavailable', message: 'the database is not answering' } }));
+        return;
+      }
+      if (manifest) manifests.push(JSON.parse(body.toString('utf8')) as VehicleVersionManifest);
       const headers: Record<string, string> = {};
       for (const name of ['authorization', 'content-type', 'range']) {
         const value = req.headers[name];
@@ -461,13 +473,18 @@ export async function startManifestRecorder(upstream: () => string): Promise<Man
       const answer = await fetch(`${upstream()}${req.url ?? '/'}`, { method: req.method, headers, body: req.method === 'GET' || req.method === 'HEAD' ? undefined : body });
       const bytes = Buffer.from(await answer.arrayBuffer());
       requests.push({ method, path, authorization, status: answer.status });
+      if (manifest && recorder !== undefined && recorder.cutManifestAnswers > 0) {
+        recorder.cutManifestAnswers--;
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/octet-stream', 'content-length': String(bytes.length) });
       res.end(bytes);
     })().catch((err: unknown) => {
       res.destroy(err as Error);
     });
   });
-  recorder = { url: await listen(server), close: closer(server), manifests, requests, dropManifests: false, dropSessions: false };
+  recorder = { url: await listen(server), close: closer(server), manifests, requests, dropManifests: false, dropSessions: false, busyManifests: 0, cutManifestAnswers: 0 };
   return recorder;
 }
 
