@@ -23,6 +23,7 @@ import { systemClock, type Clock } from '../shared/core/clock.js';
 import { requireOperator } from './operator-auth.js';
 import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText, queryInteger, queryText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
+import { dashboardStatic } from './dashboard/static.js';
 
 export interface DirectorAppDeps {
   /** Each route calls the service that owns its work (director.ts composes them). */
@@ -39,6 +40,8 @@ export interface DirectorAppDeps {
   readonly downloads?: StreamSlots;
   /** Retry-After on a download refused at the cap. */
   readonly busyRetryAfterSeconds?: number;
+  /** The web dashboard's built bundle served at /ui (dashboard/static.ts; dist/ui by default). */
+  readonly dashboardDir?: string;
 }
 
 type VehicleRequest = Request & { vin?: string };
@@ -46,7 +49,7 @@ type VehicleRequest = Request & { vin?: string };
 /** Largest request body (manifests, registrations) read unless the deps say otherwise. */
 const DEFAULT_MAX_BODY_BYTES = 1_000_000;
 
-export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle }: DirectorAppDeps): express.Express {
+export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir }: DirectorAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -157,6 +160,8 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
 
   operator.use(campaignRoutes(services.campaigns, jsonBody));
   app.use('/api/v1', operator);
+  // The web dashboard's files (GET /ui, /ui/assets/...); other /ui paths go on to their routes or the 404.
+  app.use(dashboardStatic({ dir: dashboardDir }));
   app.use((req, res) => {
     closeIfUnread(req, res);
     sendError(res, 404, 'not_found', `no route ${req.method} ${req.path}`);

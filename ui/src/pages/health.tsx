@@ -1,0 +1,69 @@
+// Repository health: every role of both repositories, its version, signers, threshold and expiry,
+// coloured when it is inside the warning window or past it.
+import { Problem, Section, seconds, short, When } from '../common.js';
+import { useApi } from '../use-api.js';
+
+interface Role {
+  readonly repository: string;
+  readonly role: string;
+  readonly version: number;
+  readonly expires: string;
+  readonly secondsLeft: number;
+  readonly state: 'ok' | 'warning' | 'expired';
+  readonly threshold: number;
+  readonly keyids: readonly string[];
+  readonly online: boolean;
+}
+
+export function Health() {
+  const health = useApi<{ warningDays: number; roles: readonly Role[] }>('/api/v1/repositories/health');
+  return (
+    <>
+      <h1>Repository health</h1>
+      <Section title={health.data === undefined ? 'Roles' : `Roles (warning window ${health.data.warningDays} days)`}>
+        <Problem error={health.error} />
+        {health.data !== undefined && (
+          <table data-testid="health">
+            <thead>
+              <tr>
+                <th>Repository</th>
+                <th>Role</th>
+                <th>Version</th>
+                <th>Signers</th>
+                <th>Threshold</th>
+                <th>Expires</th>
+                <th>Left</th>
+                <th>State</th>
+              </tr>
+            </thead>
+            <tbody>
+              {health.data.roles.map((r) => (
+                <tr key={`${r.repository}/${r.role}`} class={`health-${r.state}`}>
+                  <td>{r.repository}</td>
+                  <td>{r.role}</td>
+                  <td>{r.version}</td>
+                  <td>
+                    {r.keyids.map((k) => (
+                      <code key={k} title={k}>
+                        {short(k, 10)}{' '}
+                      </code>
+                    ))}
+                    {r.online ? <span class="pill">online</span> : <span class="pill">offline</span>}
+                  </td>
+                  <td>{r.threshold}</td>
+                  <td>
+                    <When at={r.expires} />
+                  </td>
+                  <td>{r.secondsLeft > 0 ? seconds(r.secondsLeft * 1000) : 'expired'}</td>
+                  <td>
+                    <span class={`pill pill-health-${r.state}`}>{r.state}</span>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
+    </>
+  );
+}

@@ -1,0 +1,49 @@
+// Images the Image repository signs, with the hardware ids and release counters its targets give.
+import { Problem, Section, short } from '../common.js';
+import { useApi } from '../use-api.js';
+
+interface Image {
+  readonly filename: string;
+  readonly length: number;
+  readonly sha256: string;
+  readonly hardwareIds: readonly string[];
+  readonly releaseCounter: number | null;
+}
+
+export function Images() {
+  const list = useApi<{ images: readonly Image[]; total: number }>('/api/v1/images?limit=200');
+  return (
+    <>
+      <h1>Images</h1>
+      <Section title={list.data === undefined ? 'Images' : `${list.data.total} image${list.data.total === 1 ? '' : 's'}`}>
+        <Problem error={list.error} />
+        {list.data !== undefined && (
+          <table data-testid="images">
+            <thead>
+              <tr>
+                <th>File</th>
+                <th>Hardware ids</th>
+                <th>Release counter</th>
+                <th>Length</th>
+                <th>SHA-256</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.data.images.map((i) => (
+                <tr key={i.filename}>
+                  <td>{i.filename}</td>
+                  <td>{i.hardwareIds.join(', ')}</td>
+                  <td>{i.releaseCounter ?? ''}</td>
+                  <td>{i.length.toLocaleString('en')} B</td>
+                  <td title={i.sha256}>
+                    <code>{short(i.sha256, 16)}</code>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Section>
+    </>
+  );
+}

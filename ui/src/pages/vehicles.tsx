@@ -1,0 +1,376 @@
+// Vehicles: one page at a time from the server (keyset paging on the VIN, a state filter and a VIN
+// prefix search done by the Director), and one vehicle's ECUs, assignments, manifests and attacks.
+import { useState } from 'preact/hooks';
+import { api, enc, query } from '../api.js';
+import { Link, navigate, Problem, Section, short, STATE_LABELS, useCanWrite, VEHICLE_STATES, When } from '../common.js';
+import { useApi, useEvents } from '../use-api.js';
+import { AttackTable } from './overview.js';
+
+const PAGE = 50;
+
+interface VehicleRow {
+  readonly vin: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly registeredAt: string;
+  readonly state?: string;
+  readonly lastManifestAt?: string | null;
+}
+
+export function Vehicles({ params }: { params: URLSearchParams }) {
+  const state = params.get('state') ?? '';
+  const q = params.get('q') ?? '';
+  const after = params.get('after') ?? '';
+  const [search, setSearch] = useState(q);
+  const [previous, setPrevious] = useState<string[]>([]);
+  const list = useApi<{ total: number; vehicles: readonly VehicleRow[] }>(`/api/v1/vehicles${query({ limit: PAGE, after, state, q })}`);
+  const go = (next: { state?: string; q?: string; after?: string }) => {
+    const merged = { state, q, after: '', ...next };
+    navigate(`/vehicles${query(merged)}`);
+  };
+  const vehicles = list.data?.vehicles ?? [];
+  return (
+    <>
+      <h1>Vehicles</h1>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setPrevious([]);
+          go({ q: search.trim() });
+        }}
+      >
+        <label>
+          State
+          <select
+            name="state"
+            value={state}
+            onChange={(e) => {
+              setPrevious([]);
+              go({ state: e.currentTarget.value });
+            }}
+          >
+            <option value="">any</option>
+            {VEHICLE_STATES.map((s) => (
+              <option key={s} value={s}>
+                {STATE_LABELS[s]}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          VIN starts with
+          <input name="q" value={search} maxLength={64} onInput={(e) => setSearch(e.currentTarget.value)} />
+        </label>
+        <button type="submit">Search</button>
+      </form>
+      <Problem error={list.error} />
+      {list.data !== undefined && (
+        <Section title={`${list.data.total.toLocaleString('en')} vehicle${list.data.total === 1 ? '' : 's'}`}>
+          <table data-testid="vehicles">
+            <thead>
+              <tr>
+                <th>VIN</th>
+                <th>State</th>
+                <th>Attributes</th>
+                <th>Last manifest</th>
+                <th>Registered</th>
+              </tr>
+            </thead>
+            <tbody>
+              {vehicles.map((v) => (
+                <tr key={v.vin}>
+                  <td>
+                    <Link to={`/vehicles/${enc(v.vin)}`}>{v.vin}</Link>
+                  </td>
+                  <td>{v.state === undefined ? '' : <span class={`pill pill-${v.state}`}>{STATE_LABELS[v.state] ?? v.state}</span>}</td>
+                  <td>
+                    {Object.entries(v.attributes)
+                      .map(([k, val]) => `${k}=${val}`)
+                      .join(', ')}
+                  </td>
+                  <td>
+                    <When at={v.lastManifestAt} />
+                  </td>
+                  <td>
+                    <When at={v.registeredAt} />
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <div class="pager">
+            <button
+              type="button"
+              disabled={after === ''}
+              onClick={() => {
+                const back = previous.slice(0, -1);
+                const to = previous[previous.length - 1] ?? '';
+                setPrevious(back);
+                go({ after: to });
+              }}
+            >
+              Previous
+            </button>
+            <button
+              type="button"
+              disabled={vehicles.length < PAGE}
+              onClick={() => {
+                setPrevious([...previous, after]);
+                go({ after: vehicles[vehicles.length - 1]!.vin });
+              }}
+            >
+              Next
+            </button>
+          </div>
+        </Section>
+      )}
+    </>
+  );
+}
+
+interface Assignment {
+  readonly id: number;
+  readonly ecuSerial: string;
+  readonly filename: string;
+  readonly releaseCounter: number;
+  readonly state: string;
+  readonly reason: string | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+interface Ecu {
+  readonly serial: string;
+  readonly hardwareId: string;
+  readonly primary: boolean;
+  readonly keyid: string;
+  readonly keyType: string;
+  readonly installed: { readonly filename: string; readonly releaseCounter: number | null; readonly hashes: Readonly<Record<string, string>> } | null;
+  readonly reportedAt: string | null;
+  readonly slot?: string | null;
+  readonly pending: Assignment | null;
+}
+
+interface Manifest {
+  readonly id: number;
+  readonly receivedAt: string;
+  readonly accepted: boolean;
+  readonly errorCode: string | null;
+  readonly errorMessage: string | null;
+}
+
+interface VehicleStatus {
+  readonly vin: string;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly registeredAt: string;
+  readonly lastManifestAt: string | null;
+  readonly ecus: readonly Ecu[];
+  readonly assignments: readonly Assignment[];
+  readonly attacks: ReadonlyArray<{ ecuSerial: string; code: string; message: string; reportedAt: string }>;
+  readonly manifests: readonly Manifest[];
+}
+
+export function VehiclePage({ vin }: { vin: string }) {
+  const vehicle = useApi<VehicleStatus>(`/api/v1/vehicles/${enc(vin)}`);
+  useEvents(['manifest', 'attack', 'assignment'], (_kind, data) => {
+    if ((data as { vin?: unknown } | undefined)?.vin === vin) vehicle.reload();
+  });
+  const v = vehicle.data;
+  return (
+    <>
+      <h1>
+        Vehicle <span data-testid="vin">{vin}</span>
+      </h1>
+      <Problem error={vehicle.error} />
+      {v !== undefined && (
+        <>
+          <p class="muted">
+            Registered <When at={v.registeredAt} />, last manifest <When at={v.lastManifestAt} />.{' '}
+            {Object.entries(v.attributes)
+              .map(([k, val]) => `${k}=${val}`)
+              .join(', ')}
+          </p>
+          <Section title="ECUs">
+            <table data-testid="ecus">
+              <thead>
+                <tr>
+                  <th>Serial</th>
+                  <th>Hardware id</th>
+                  <th>Installed image</th>
+                  <th>Slot</th>
+                  <th>Release counter</th>
+                  <th>Last report</th>
+                  <th>Pending</th>
+                </tr>
+              </thead>
+              <tbody>
+                {v.ecus.map((ecu) => (
+                  <tr key={ecu.serial}>
+                    <td>
+                      {ecu.serial}
+                      {ecu.primary && <span class="pill">primary</span>}
+                    </td>
+                    <td>{ecu.hardwareId}</td>
+                    <td title={ecu.installed?.hashes.sha256 ?? ''}>{ecu.installed?.filename ?? <span class="muted">none reported</span>}</td>
+                    <td>{ecu.slot ?? <span class="muted">—</span>}</td>
+                    <td>{ecu.installed?.releaseCounter ?? ''}</td>
+                    <td>
+                      <When at={ecu.reportedAt} />
+                    </td>
+                    <td>{ecu.pending === null ? '' : `${ecu.pending.filename} (${ecu.pending.state})`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            <ReplaceEcu vin={vin} ecus={v.ecus} onReplaced={vehicle.reload} />
+          </Section>
+          <Section title="Attacks reported">
+            <AttackTable attacks={v.attacks.map((a) => ({ ...a, vin }))} showVin={false} />
+          </Section>
+          <Section title="Assignments">
+            {v.assignments.length === 0 ? (
+              <p class="muted">None.</p>
+            ) : (
+              <table data-testid="assignments">
+                <thead>
+                  <tr>
+                    <th>Id</th>
+                    <th>ECU</th>
+                    <th>Image</th>
+                    <th>Release</th>
+                    <th>State</th>
+                    <th>Reason</th>
+                    <th>Updated</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {v.assignments.map((a) => (
+                    <tr key={a.id}>
+                      <td>{a.id}</td>
+                      <td>{a.ecuSerial}</td>
+                      <td>{a.filename}</td>
+                      <td>{a.releaseCounter}</td>
+                      <td>
+                        <span class={`pill pill-${a.state}`}>{a.state}</span>
+                      </td>
+                      <td>{a.reason ?? ''}</td>
+                      <td>
+                        <When at={a.updatedAt} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </Section>
+          <ManifestHistory vin={vin} first={v.manifests} />
+        </>
+      )}
+    </>
+  );
+}
+
+/** The newest manifests come with the vehicle; older ones page from /manifests?before=. */
+function ManifestHistory({ vin, first }: { vin: string; first: readonly Manifest[] }) {
+  const [older, setOlder] = useState<Manifest[]>([]);
+  const [error, setError] = useState<Error | undefined>(undefined);
+  const [done, setDone] = useState(false);
+  const rows = [...first, ...older];
+  const more = async () => {
+    const oldest = rows[rows.length - 1];
+    try {
+      const page = await api<{ manifests: Manifest[] }>('GET', `/api/v1/vehicles/${enc(vin)}/manifests${query({ limit: 50, before: oldest?.id })}`);
+      setOlder([...older, ...page.manifests]);
+      if (page.manifests.length < 50) setDone(true);
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  return (
+    <Section title="Manifest history">
+      {rows.length === 0 ? (
+        <p class="muted">No manifest yet.</p>
+      ) : (
+        <table data-testid="manifests">
+          <thead>
+            <tr>
+              <th>Received</th>
+              <th>Result</th>
+              <th>Refusal</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((m) => (
+              <tr key={m.id} class={m.accepted ? '' : 'bad-row'}>
+                <td>
+                  <When at={m.receivedAt} />
+                </td>
+                <td>{m.accepted ? 'accepted' : 'refused'}</td>
+                <td>{m.accepted ? '' : `${m.errorCode ?? ''} ${m.errorMessage ?? ''}`}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <Problem error={error} />
+      {rows.length > 0 && !done && error === undefined && (
+        <button type="button" onClick={more}>
+          Older manifests
+        </button>
+      )}
+    </Section>
+  );
+}
+
+function ReplaceEcu({ vin, ecus, onReplaced }: { vin: string; ecus: readonly Ecu[]; onReplaced: () => void }) {
+  const canWrite = useCanWrite();
+  const [serial, setSerial] = useState(ecus[0]?.serial ?? '');
+  const [next, setNext] = useState({ serial: '', hardwareId: '', publicKey: '', encryptionPublicKey: '' });
+  const [error, setError] = useState<Error | undefined>(undefined);
+  const [done, setDone] = useState('');
+  if (!canWrite) return null;
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(undefined);
+    try {
+      const body = { serial: next.serial.trim(), hardwareId: next.hardwareId.trim(), publicKey: next.publicKey.trim(), ...(next.encryptionPublicKey.trim() === '' ? {} : { encryptionPublicKey: next.encryptionPublicKey.trim() }) };
+      await api('POST', `/api/v1/vehicles/${enc(vin)}/ecus/${enc(serial)}/replace`, body);
+      setDone(`ECU ${serial} replaced by ${body.serial}.`);
+      onReplaced();
+    } catch (err) {
+      setError(err as Error);
+    }
+  };
+  const field = (name: keyof typeof next, label: string, max: number) => (
+    <label>
+      {label}
+      <input name={name} value={next[name]} maxLength={max} onInput={(e) => setNext({ ...next, [name]: e.currentTarget.value })} />
+    </label>
+  );
+  return (
+    <details class="form-box">
+      <summary>Replace an ECU</summary>
+      <form onSubmit={submit} data-testid="replace-ecu">
+        <label>
+          ECU
+          <select value={serial} onChange={(e) => setSerial(e.currentTarget.value)}>
+            {ecus.map((ecu) => (
+              <option key={ecu.serial} value={ecu.serial}>
+                {ecu.serial} ({short(ecu.hardwareId, 24)})
+              </option>
+            ))}
+          </select>
+        </label>
+        {field('serial', 'New serial', 64)}
+        {field('hardwareId', 'Hardware id', 64)}
+        {field('publicKey', 'Signing public key', 2048)}
+        {field('encryptionPublicKey', 'Encryption public key (optional)', 64)}
+        <button type="submit" data-writes="true">
+          Replace
+        </button>
+        <Problem error={error} />
+        {done !== '' && <p class="ok">{done}</p>}
+      </form>
+    </details>
+  );
+}
