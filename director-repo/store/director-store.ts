@@ -3,6 +3,7 @@
 // database (PostgreSQL) fits the same shape: every operation is a promise, and a transaction is a
 // unit of work the store runs, never a handle the services hold open.
 import type { SignedRequestMarks } from '../../shared/uptane/vehicle-auth.js';
+import type { AlertOutbox } from './alerts.js';
 import type { AssignmentStore } from './assignments.js';
 import type { AuditLog } from './audit.js';
 import type { EncryptedImageStore } from './encrypted-images.js';
@@ -41,6 +42,8 @@ export interface DirectorStore extends DirectorTransaction {
   readonly signedRequestNonces?: SignedRequestNonces;
   /** Where replicas share a database: word of changes to what services keep in memory (replicas.ts). */
   readonly changes?: ChangeFeed;
+  /** The alerts outbox (alerts.ts): written and claimed outside units of work, so an alert never rolls back with one. */
+  readonly alerts: AlertOutbox;
   /**
    * Runs `work` as one transaction: every change made through `tx` is kept, or none (a throw rolls
    * all back). `work` awaits only `tx`'s operations, never the network or a timer, and units do not

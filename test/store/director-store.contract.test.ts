@@ -6,6 +6,7 @@ import { describePostgres } from '../support/postgres.js';
 import { cleanupTempDirs } from '../support/tuf-helpers.js';
 import type { SqliteDirectorStore } from '../../director-repo/store/sqlite/director-store.js';
 import { accessCases } from './director-contract/access-cases.js';
+import { alertCases } from './director-contract/alert-cases.js';
 import { assignmentCases } from './director-contract/assignment-cases.js';
 import { BACKENDS, postgresBackend, type Backend } from './director-contract/backends.js';
 import { batchCases } from './director-contract/batch-cases.js';
@@ -32,6 +33,7 @@ function contract(backend: Backend): void {
   describe('units of work', () => unitOfWorkCases(ctx));
   describe('fleet-sized batches', () => batchCases(ctx));
   describe('persistence', () => persistenceCases(ctx));
+  describe('alerts outbox', () => alertCases(ctx));
 }
 
 const running = BACKENDS.filter((b) => b.runs);

@@ -7,6 +7,7 @@ import { PostgresChangeFeed } from '../../../shared/server/postgres-changes.js';
 import { PostgresLease } from '../../../shared/server/postgres-lease.js';
 import type { ChangeTopic } from '../replicas.js';
 import type { AssignmentStore } from '../assignments.js';
+import type { AlertOutbox } from '../alerts.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
 import type { DirectorStorage, DirectorTransaction } from '../director-store.js';
@@ -15,6 +16,7 @@ import type { InventoryStore } from '../inventory.js';
 import type { ManifestIntake, ManifestStore } from '../manifests.js';
 import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
+import { PostgresAlertOutbox } from './alerts.js';
 import { PostgresAssignments } from './assignments.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresCampaigns } from './campaigns.js';
@@ -58,6 +60,7 @@ export class PostgresDirectorStore implements DirectorStorage {
   readonly signedRequestMarks: PostgresSignedRequestMarks;
   readonly signedRequestNonces: PostgresSignedRequestNonces;
   readonly changes: PostgresChangeFeed<ChangeTopic>;
+  readonly alerts: AlertOutbox;
   private readonly leases = new Map<string, PostgresLease>();
   private readonly operatorTable: PostgresOperatorTokens;
   /** The end of this replica's queue of units of work (unitOfWork). */
@@ -82,6 +85,7 @@ export class PostgresDirectorStore implements DirectorStorage {
     this.signedRequestNonces = new PostgresSignedRequestNonces(db);
     this.changes = new PostgresChangeFeed<ChangeTopic>(db, ['primary-keys'], { log });
     this.operatorTable = new PostgresOperatorTokens(db);
+    this.alerts = new PostgresAlertOutbox(db);
   }
 
   /**

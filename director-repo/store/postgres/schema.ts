@@ -200,4 +200,40 @@ export const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (keyid, nonce)
    );
    CREATE INDEX signed_request_nonces_by_expiry ON signed_request_nonces(expires_ms);`,
+
+  // 3: the alerts outbox (../alerts.ts; docs/decisions.md "Alerts outbox"), as SQLite's migration 8.
+  // Replicas claim deliveries with FOR UPDATE SKIP LOCKED (alerts.ts), so each is sent by one.
+  `CREATE TABLE alerts (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     event TEXT NOT NULL,
+     dedupe_key TEXT COLLATE "C" CONSTRAINT alerts_dedupe_key_key UNIQUE,
+     body TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE alert_deliveries (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     alert_id BIGINT NOT NULL CONSTRAINT alert_deliveries_alert_id_fkey REFERENCES alerts(id) ON DELETE CASCADE,
+     delivery_id TEXT COLLATE "C" NOT NULL CONSTRAINT alert_deliveries_delivery_id_key UNIQUE,
+     url TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at TEXT COLLATE "C",
+     claimed_until TEXT COLLATE "C",
+     last_status INTEGER,
+     last_error TEXT,
+     delivered_at TEXT
+   );
+   CREATE INDEX alert_deliveries_due ON alert_deliveries(state, next_attempt_at);
+   CREATE INDEX alert_deliveries_by_alert ON alert_deliveries(alert_id);
+   CREATE TABLE alert_attempts (
+     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+     delivery_row BIGINT NOT NULL CONSTRAINT alert_attempts_delivery_row_fkey REFERENCES alert_deliveries(id) ON DELETE CASCADE,
+     attempt INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     status INTEGER,
+     error TEXT,
+     next_attempt_at TEXT
+   );
+   CREATE INDEX alert_attempts_by_delivery ON alert_attempts(delivery_row, attempt);`,
+
 ];

@@ -6,6 +6,7 @@
 import { openDatabase, type Db } from '../../../shared/server/sqlite.js';
 import { TokenTable } from '../../../shared/server/token-table.js';
 import type { SignedRequestMarks } from '../../../shared/uptane/vehicle-auth.js';
+import type { AlertOutbox } from '../alerts.js';
 import type { AssignmentStore } from '../assignments.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
@@ -16,6 +17,7 @@ import type { ManifestIntake, ManifestStore } from '../manifests.js';
 import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { toOperatorToken, type OperatorTokenRow } from '../rows.js';
+import { SqliteAlertOutbox } from './alerts.js';
 import { SqliteAssignments } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
 import { SqliteCampaigns } from './campaigns.js';
@@ -80,6 +82,7 @@ export class SqliteDirectorStore implements DirectorStorage {
   readonly auditLog: AuditLog;
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: SignedRequestMarks;
+  readonly alerts: AlertOutbox;
   private readonly tables: Tables;
   private readonly gate: TransactionGate;
   private readonly inside: DirectorTransaction;
@@ -102,6 +105,7 @@ export class SqliteDirectorStore implements DirectorStorage {
     this.inside = this.tables.views(this.gate.inside);
     this.intake = new SqliteManifestIntake(this.db, this.tables);
     this.signedRequestMarks = new SqliteSignedRequestMarks(this.db, this.gate.outside);
+    this.alerts = asyncView<AlertOutbox>(new SqliteAlertOutbox(this.db), this.gate.outside);
     this.operatorTable = new TokenTable(this.db, 'operator', 'operator_tokens', ['scope'], toOperatorToken);
   }
 

@@ -199,4 +199,38 @@ export const MIGRATIONS = [
      created_at TEXT NOT NULL
    );
    CREATE UNIQUE INDEX encrypted_image_per_plaintext ON encrypted_images(filename, plaintext_sha256);`,
+  // 8: the alerts outbox (store/alerts.ts; docs/decisions.md "Alerts outbox"): each alert once (its
+  // dedupe key), a delivery per webhook with its state and next attempt, and every attempt's outcome.
+  `CREATE TABLE alerts (
+     id INTEGER PRIMARY KEY,
+     event TEXT NOT NULL,
+     dedupe_key TEXT UNIQUE,
+     body TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE alert_deliveries (
+     id INTEGER PRIMARY KEY,
+     alert_id INTEGER NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+     delivery_id TEXT NOT NULL UNIQUE,
+     url TEXT NOT NULL,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at TEXT,
+     claimed_until TEXT,
+     last_status INTEGER,
+     last_error TEXT,
+     delivered_at TEXT
+   );
+   CREATE INDEX alert_deliveries_due ON alert_deliveries(state, next_attempt_at);
+   CREATE INDEX alert_deliveries_by_alert ON alert_deliveries(alert_id);
+   CREATE TABLE alert_attempts (
+     id INTEGER PRIMARY KEY,
+     delivery_row INTEGER NOT NULL REFERENCES alert_deliveries(id) ON DELETE CASCADE,
+     attempt INTEGER NOT NULL,
+     at TEXT NOT NULL,
+     status INTEGER,
+     error TEXT,
+     next_attempt_at TEXT
+   );
+   CREATE INDEX alert_attempts_by_delivery ON alert_attempts(delivery_row, attempt);`,
 ];
