@@ -17,6 +17,8 @@ import type { CliEnvironment } from '../shared/cli/environment.js';
 import { caOption, checkTlsUrl, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import { DEFAULT_TOKEN_ENV } from '../director-repo/operator-client.js';
 import { checkHttpUrl, readFileOrExplain } from './cli-args.js';
+import { checkAnchorsOffline, checkAnchorsOnline, type TrustAnchor } from './trust-anchors.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
 import { VEHICLE_FILES } from './folder.js';
 import { factoryImage, provisionVehicleFolder, type EcuSpec } from './provision.js';
 import { operatorToken, registerVehicle } from './register-cli.js';
@@ -69,13 +71,14 @@ interface ProvisionArgs {
   readonly register: boolean;
   readonly operatorTokenEnv: string;
   readonly json: boolean;
+  readonly offline: boolean;
   readonly ca?: string | undefined;
   readonly clientCert?: string | undefined;
   readonly clientKey?: string | undefined;
 }
 
 /** The root an ECU starts from must carry a threshold of its own keys' signatures (it may be expired). */
-function trustedRoot(repository: 'director' | 'image', file: string, option: string, now: Date): { bytes: Buffer; version: number } {
+function trustedRoot(repository: 'director' | 'image', file: string, option: string, now: Date, metadataUrl: string): TrustAnchor {
   const bytes = readFileOrExplain(file, option);
   let set: TrustedMetadataSet;
   try {
@@ -84,7 +87,7 @@ function trustedRoot(repository: 'director' | 'image', file: string, option: str
     if (!(err instanceof UptaneError)) throw err;
     throw new Error(`${option} ${file} is not a root this vehicle can trust: ${err.message} [${err.code}]; give the repository's signed N.root.json`, { cause: err });
   }
-  return { bytes, version: set.root.signed.version };
+  return { bytes, set, option, file, metadataUrl };
 }
 
 async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void> {
@@ -101,8 +104,11 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   checkTlsUrl(directorUrl, '--director-url', tls);
   checkTlsUrl(imageRepoUrl, '--image-url', tls);
   const now = systemClock.now();
-  const directorRoot = trustedRoot('director', args.directorRoot, '--director-root', now);
-  const imageRoot = trustedRoot('image', args.imageRoot, '--image-root', now);
+  const directorRoot = trustedRoot('director', args.directorRoot, '--director-root', now, `${directorUrl}/metadata`);
+  const imageRoot = trustedRoot('image', args.imageRoot, '--image-root', now, `${imageRepoUrl}/metadata`);
+  // Swapped or mixed-up anchors are refused here, not found later as an "attack" (vehicle/trust-anchors.ts).
+  checkAnchorsOffline(directorRoot, imageRoot);
+  const anchorChecks = args.offline ? [] : await checkAnchorsOnline(new HttpFetcher({ connectTimeoutMs: 5000, ...(tls === undefined ? {} : { tls }) }), directorRoot, imageRoot);
   const token = args.register ? operatorToken(io, args.operatorTokenEnv) : undefined;
   const dir = resolve(args.dir);
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -131,7 +137,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   }
 
   if (args.json) {
-    printJson(io, { dir, vin: args.vin, registered, config, registration });
+    printJson(io, { dir, vin: args.vin, registered, config, registration, trustAnchors: args.offline ? 'offline' : anchorChecks });
   } else {
     io.print(`provisioned vehicle ${args.vin} in ${dir}`);
     for (const line of table(
@@ -148,7 +154,11 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     )) {
       io.print(`  ${line}`);
     }
-    io.print(`trusted roots: Director root v${directorRoot.version}, Image repository root v${imageRoot.version}`);
+    io.print(`trusted roots: Director root v${directorRoot.set.root.signed.version}, Image repository root v${imageRoot.set.root.signed.version}`);
+    for (const check of anchorChecks) {
+      const name = check.repository === 'director' ? 'Director' : 'Image repository';
+      io.print(check.checked ? `  the ${name} serves this root: checked` : `  could not check the ${name} root against its server (${check.reason}); checked offline only`);
+    }
     io.print(`ECU keys: <dir>/<serial>/ecu-key.pem (signing) and encryption-key.pem (X25519, for encrypted images), mode 0600; vehicle state: parked`);
     if (tls !== undefined) {
       const parts = [tls.ca === undefined ? '' : `CA ${VEHICLE_FILES.tlsCa}`, tls.cert === undefined ? '' : `client certificate ${VEHICLE_FILES.tlsClientCert} (key mode 0600)`].filter((p) => p !== '');
@@ -195,6 +205,7 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .option('image-url', { type: 'string', demandOption: true, requiresArg: true, describe: 'URL of the Image repository (env UPTANE_IMAGE_REPO_URL)', default: io.env.UPTANE_IMAGE_REPO_URL })
       .option('director-root', { type: 'string', demandOption: true, requiresArg: true, describe: "the Director's signed root metadata (e.g. 1.root.json) the ECUs start trusting" })
       .option('image-root', { type: 'string', demandOption: true, requiresArg: true, describe: "the Image repository's signed root metadata the ECUs start trusting" })
+      .option('offline', { type: 'boolean', default: false, describe: 'do not compare the trust anchors with the roots the two servers serve (a factory without network); the offline checks still run' })
       .option('register', { type: 'boolean', default: false, describe: 'register the vehicle with the Director through the operator API (needs an operator token)' })
       .option('operator-token-env', {
         type: 'string',
@@ -210,7 +221,7 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         describe: "the primary's client certificate (PEM; CN = the VIN, issued with `uptane pki vehicle`), presented to the Director's mutual TLS",
       })
       .option('client-key', { type: 'string', requiresArg: true, implies: 'client-cert', describe: 'the private key of --client-cert (PEM); copied into the folder with mode 0600' })
-      .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration} as JSON' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration, trustAnchors} as JSON' })
       .example(
         '$0 vehicle provision --dir car1 --vin VIN0001 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1 --secondary abs-1:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
         'a vehicle with two secondaries, registered with the token in $UPTANE_OPERATOR_TOKEN',

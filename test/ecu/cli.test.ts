@@ -284,6 +284,27 @@ describe('uptane vehicle: errors say what to do next', () => {
     expect(existsSync(fresh)).toBe(false);
   });
 
+  it('provisioning refuses trust anchors given the wrong way round, or the same root twice, naming the fix and writing nothing', async () => {
+    const { dir, vin } = newVehicle();
+    // Swapped: each root verifies on its own; only the servers can tell which is which.
+    let run = await uptane(...provisionArgsWith({ '--director-root': 'image-root.json', '--image-root': 'director-root.json' }, dir, vin));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("--director-root image-root.json is the Image repository's root");
+    expect(run.stderr).toContain('look swapped');
+    expect(existsSync(dir)).toBe(false);
+    // The same root for both: refused offline, before any server is asked.
+    run = await uptane(...provisionArgsWith({ '--image-root': 'director-root.json' }, dir, vin, '--offline'));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('are the same root');
+    expect(existsSync(dir)).toBe(false);
+    // The right way round: both checked against their servers, and said so.
+    const out = await ok(...provisionArgs(dir, vin, '--json'));
+    expect((JSON.parse(out) as { trustAnchors: unknown }).trustAnchors).toEqual([
+      { repository: 'director', checked: true },
+      { repository: 'image', checked: true },
+    ]);
+  });
+
   it('a refused registration leaves a provisioned folder and says how to register it later', async () => {
     const { dir, vin } = newVehicle();
     const run = await runCli(provisionArgs(dir, vin, '--register'), { cwd: work, env: { ...process.env, UPTANE_OPERATOR_TOKEN: 'wrong-token' } });
