@@ -11,6 +11,7 @@ import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
 import { contentCodingOf, inflateBody } from '../shared/server/compressed-body.js';
 import { answerFailure, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
+import { observabilityRoutes, observeRequests, type Observability } from '../shared/server/observability.js';
 import { peerCertificateOf } from '../shared/server/tls.js';
 import type { DirectorServices } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
@@ -21,6 +22,7 @@ import { cappedBody, closeIfUnread } from './request-body.js';
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { requireOperator } from './operator-auth.js';
+import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText, queryInteger, queryText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { dashboardStatic } from './dashboard/static.js';
@@ -40,6 +42,13 @@ export interface DirectorAppDeps {
   readonly downloads?: StreamSlots;
   /** Retry-After on a download refused at the cap. */
   readonly busyRetryAfterSeconds?: number;
+  /** /metrics, /healthz and /readyz as fast routes, and request ids, metrics and log lines around every request. */
+  readonly observability?: Observability;
+  /**
+   * The key dashboard session cookies are MACed with (dashboard/ui-session.ts): the replicas' shared
+   * session secret, so every replica accepts them; one of its own per process otherwise.
+   */
+  readonly uiSessionSecret?: Uint8Array;
   /** The web dashboard's built bundle served at /ui (dashboard/static.ts; dist/ui by default). */
   readonly dashboardDir?: string;
 }
@@ -49,7 +58,7 @@ type VehicleRequest = Request & { vin?: string };
 /** Largest request body (manifests, registrations) read unless the deps say otherwise. */
 const DEFAULT_MAX_BODY_BYTES = 1_000_000;
 
-export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir }: DirectorAppDeps): express.Express {
+export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir, uiSessionSecret }: DirectorAppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -97,8 +106,13 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
 
   // --- Operator API ----------------------------------------------------------------------------
   // Token, expiry, revocation, scope per route and failed-attempt limits: operator-auth.ts (HR-10).
+  // The dashboard's sign-in exchanges a token for a cookie (dashboard/ui-session.ts); the operator API
+  // accepts either, with one failed-attempt budget per client address for both.
+  const throttle = new FailedAuthThrottle(clock, authThrottle);
+  const uiSession = { cookies: new UiSessionCookies(uiSessionSecret), tokens: storage, clock, throttle, log };
+  app.use('/ui/api', uiSessionRouter(uiSession));
   const operator = express.Router();
-  operator.use(requireOperator({ storage, clock, throttle: new FailedAuthThrottle(clock, authThrottle), log }));
+  operator.use(requireOperator({ storage, clock, throttle, log, session: uiSession }));
 
   onlineKeyRoutes(operator, services, rawBody, log);
 
@@ -180,7 +194,9 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
 
 /** The Director's one request handler: its fast routes on plain node:http, then the express app. */
 export function createHandler(deps: DirectorAppDeps): RequestHandler {
-  return withFastRoutes(vehicleFastRoutes(deps), createApp(deps));
+  const { observability } = deps;
+  if (observability === undefined) return withFastRoutes(vehicleFastRoutes(deps), createApp(deps));
+  return observeRequests(withFastRoutes([...observabilityRoutes(observability), ...vehicleFastRoutes(deps)], createApp(deps)), observability);
 }
 
 /**

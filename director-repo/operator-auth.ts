@@ -5,12 +5,13 @@
 // are managed on the Director host with `uptane director operator`, never over HTTP). A request
 // that matches no row needs admin, so a route added without a row is closed, not open, and the test
 // of the table (test/hardening/tokens.test.ts) names it.
-import type { Request, RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { InsufficientScopeError } from '../shared/core/errors.js';
 import { bearerAuth, type TokenAuthContext } from '../shared/server/token-auth.js';
-import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenStore } from './store/operator-tokens.js';
+import { OPERATOR_SCOPES, type OperatorScope, type OperatorTokenRecord, type OperatorTokenStore } from './store/operator-tokens.js';
 import { runWithToken } from './token-context.js';
 import type { OperatorRoute } from './api/operator-api.js';
+import { cookieAuth, usesUiCookie, type CookieRequest, type UiSessionContext } from './dashboard/ui-session.js';
 
 /** Every route of the operator API (api/operator-api.ts), `METHOD /path` under /api/v1, and the scope it needs. */
 export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope>> = {
@@ -58,27 +59,43 @@ export const scopeCovers = (held: OperatorScope, needed: OperatorScope): boolean
  * route (else 401 or 403 insufficient_scope), then the rest of the request runs with `req.operator`
  * set and the token id in token-context.ts for the audit log.
  */
-export function requireOperator({ storage, ...context }: TokenAuthContext & { storage: OperatorTokenStore }): RequestHandler {
-  return bearerAuth({
+export function requireOperator({ storage, session, ...context }: TokenAuthContext & { storage: OperatorTokenStore; session?: UiSessionContext | undefined }): RequestHandler {
+  // Holds the token to the route's scope, then runs the rest of the request with its id.
+  const accept = (req: Request & { operator?: string }, token: OperatorTokenRecord, next: NextFunction) => {
+    req.operator = token.name;
+    const needed = requiredScope(req.method, req.path);
+    runWithToken(token.tokenId, () => {
+      if (scopeCovers(token.scope, needed)) next();
+      else {
+        next(
+          new InsufficientScopeError(
+            `operator token ${token.tokenId} (${token.name}) has scope ${token.scope}; ${req.method} /api/v1${req.path} needs ${needed}: ` +
+              `ask an admin for a token with --scope ${needed}`,
+          ),
+        );
+      }
+    });
+  };
+  const bearer = bearerAuth({
     ...context,
     kind: 'operator',
     lookup: (token) => storage.operatorToken(token),
     unknownMessage: 'a valid operator token is required (Authorization: Bearer <token>); create one with `uptane director operator add`',
     renew: '`uptane director operator add NAME` on the Director host',
-    accept: (req: Request & { operator?: string }, _res, token, next) => {
-      req.operator = token.name;
-      const needed = requiredScope(req.method, req.path);
-      runWithToken(token.tokenId, () => {
-        if (scopeCovers(token.scope, needed)) next();
-        else {
-          next(
-            new InsufficientScopeError(
-              `operator token ${token.tokenId} (${token.name}) has scope ${token.scope}; ${req.method} /api/v1${req.path} needs ${needed}: ` +
-                `ask an admin for a token with --scope ${needed}`,
-            ),
-          );
-        }
-      });
-    },
+    accept: (req: Request & { operator?: string }, _res, token, next) => accept(req, token, next),
   });
+  if (session === undefined) return bearer;
+  // The dashboard's cookie, when a request has no bearer token (dashboard/ui-session.ts): the same
+  // token checks and scopes, plus CSRF proof for writes.
+  const cookie = cookieAuth(session);
+  return (req: Request, res: Response, next: NextFunction) => {
+    if (!usesUiCookie(req)) {
+      void bearer(req, res, next);
+      return;
+    }
+    void cookie(req, res, (err?: unknown) => {
+      if (err !== undefined) next(err);
+      else accept(req, (req as CookieRequest).uiToken!, next);
+    });
+  };
 }

@@ -23,7 +23,11 @@ import { openDirectorStore, parseDirectorDatabase } from './store/open-store.js'
 import { loadSessionSecret, SESSION_SECRET_FILE } from './session-secret.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS, directorReadUrl } from './services/image-urls.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
-import { DIRECTOR_SIGNING_ROLES, type VehicleMetadataConfig } from './vehicle-metadata.js';
+import { DEFAULT_VEHICLE_METADATA_CONFIG, DIRECTOR_SIGNING_ROLES, type VehicleMetadataConfig } from './vehicle-metadata.js';
+import { ServerMetrics } from '../shared/server/metrics.js';
+import type { Observability, ObservabilityOptions } from '../shared/server/observability.js';
+import { silentLogger } from '../shared/server/request-log.js';
+import { addDirectorMetrics } from './metrics.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
@@ -78,6 +82,8 @@ export interface DirectorServerOptions {
    * beside the new one (DEFAULT_KEY_HANDOVER_MS; docs/decisions.md "Online key rotation").
    */
   readonly keyHandoverMs?: number;
+  /** /metrics, /healthz, /readyz, request ids and request log lines (shared/server/observability.ts); `false` leaves them out. */
+  readonly observability?: ObservabilityOptions | false;
 }
 
 export interface RunningDirector {
@@ -136,7 +142,7 @@ export function openDirectorStorage(dataDir: string, database?: string): Promise
   return openDirectorStore(dataDir, database);
 }
 
-export async function openDirector(options: DirectorServerOptions): Promise<{ services: DirectorServices; storage: DirectorStorage }> {
+export async function openDirector(options: DirectorServerOptions): Promise<{ services: DirectorServices; storage: DirectorStorage; onlineKeys: OnlineKeyRing<(typeof DIRECTOR_SIGNING_ROLES)[number]> }> {
   const clock = options.clock ?? systemClock;
   // Keys first: a refused key folder leaves no database opened.
   const keyDir = join(options.dataDir, 'keys');
@@ -168,7 +174,25 @@ export async function openDirector(options: DirectorServerOptions): Promise<{ se
     sessionSecret,
     ...options.vehicleAuth,
   });
-  return { storage, services };
+  return { storage, services, onlineKeys };
+}
+
+/** The Director's metrics, readiness checks and request log, unless the options leave them out. */
+function directorObservability(options: DirectorServerOptions, opened: Awaited<ReturnType<typeof openDirector>>): Observability | undefined {
+  if (options.observability === false) return undefined;
+  const { storage, services, onlineKeys } = opened;
+  const metrics = new ServerMetrics('director', options.observability?.metricsAccess);
+  const lifetimes = { ...DEFAULT_VEHICLE_METADATA_CONFIG, ...options.metadata };
+  addDirectorMetrics(metrics, { storage, intake: services.intake, clock: options.clock ?? systemClock, lifetimes });
+  return {
+    metrics,
+    logger: options.observability?.logger ?? silentLogger,
+    readiness: {
+      // A read of a table, not SELECT 1: a database whose schema is gone is not one the Director can serve from.
+      database: () => storage.roots.latestRoot(),
+      signingKeys: () => DIRECTOR_SIGNING_ROLES.map((role) => onlineKeys.key(role)),
+    },
+  };
 }
 
 function imageClient(options: DirectorServerOptions, clock: Clock, requestUrl: (url: string) => string): ImageRepositoryClient {
@@ -203,10 +227,13 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     const handler = createHandler({
       services,
       storage,
+      observability: directorObservability(options, opened),
       log: options.log,
       maxBodyBytes: MAX_BODY_BYTES,
       clock: options.clock ?? systemClock,
       authThrottle: options.authThrottle,
+      // Replicas accept each other's dashboard cookies, as their vehicle sessions (session-secret.ts).
+      uiSessionSecret: replicated ? loadSessionSecret(join(options.dataDir, 'keys')) : undefined,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {

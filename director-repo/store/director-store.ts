@@ -8,6 +8,7 @@ import type { AssignmentStore } from './assignments.js';
 import type { AuditLog } from './audit.js';
 import type { EncryptedImageStore } from './encrypted-images.js';
 import type { CampaignStore } from './campaigns.js';
+import type { DashboardStore } from './dashboard.js';
 import type { InventoryStore } from './inventory.js';
 import type { ManifestIntake, ManifestStore } from './manifests.js';
 import type { OperatorTokenStore } from './operator-tokens.js';
@@ -57,11 +58,15 @@ export interface DirectorStore extends DirectorTransaction {
  * operator tokens its API checks and its host commands manage, and the connection to close.
  */
 export interface DirectorStorage extends DirectorStore, OperatorTokenStore {
+  /** The web dashboard's paged reads and fleet snapshots (dashboard.ts), outside any unit of work. */
+  readonly dashboard: DashboardStore;
   /**
    * Where replicas share a database: the lease `name` (one replica at a time does that work,
    * replicas.ts). Absent on SQLite, whose one serving process does all of it.
    */
   lease?(name: string): Lease;
+  /** The connection pool's counts (/metrics), where there is a pool (PostgreSQL). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   /** Ends the connection (a pool's, on a network database); nothing may use the storage after. */
   close(): Promise<void>;
 }

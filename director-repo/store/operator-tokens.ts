@@ -22,6 +22,8 @@ export interface OperatorTokenStore {
   addOperator(name: string, token: string, now: Date, options?: { scope?: OperatorScope; expiresAt?: Date | null }): Promise<string>;
   /** The stored token `token` hashes to, whatever its state (the caller checks expiry and revocation). */
   operatorToken(token: string): Promise<OperatorTokenRecord | undefined>;
+  /** The stored token with this public id, whatever its state (dashboard sessions name their token by id). */
+  operatorTokenById(tokenId: string): Promise<OperatorTokenRecord | undefined>;
   /** Every operator token, revoked and expired ones included, oldest first. */
   operatorTokens(): Promise<OperatorTokenRecord[]>;
   /** Revokes one token; false when there is no such token or it was already revoked. */

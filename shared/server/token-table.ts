@@ -23,6 +23,7 @@ export class TokenTable<R extends StoredTokenState, Row> {
     this.s = {
       add: db.prepare(`INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`),
       byDigest: db.prepare(`SELECT * FROM ${table} WHERE token_sha256 = ?`),
+      byId: db.prepare(`SELECT * FROM ${table} WHERE token_id = ?`),
       tokensOf: db.prepare(`SELECT * FROM ${table} WHERE name = ? ORDER BY created_at, token_id`),
       tokens: db.prepare(`SELECT * FROM ${table} ORDER BY created_at, token_id`),
       revoke: db.prepare(`UPDATE ${table} SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL`),
@@ -50,6 +51,12 @@ export class TokenTable<R extends StoredTokenState, Row> {
     // The index lookup already matched; the constant-time comparison keeps timing out of the verdict.
     if (row === undefined || !timingSafeEqual(Buffer.from(row.token_sha256), Buffer.from(digest))) return undefined;
     return this.toRecord(row);
+  }
+
+  /** The stored token with this public id, whatever its state (a dashboard session names its token by id). */
+  byId(tokenId: string): R | undefined {
+    const row = this.s.byId.get(tokenId) as Row | undefined;
+    return row === undefined ? undefined : this.toRecord(row);
   }
 
   private tokensOf(name: string): R[] {

@@ -20,6 +20,7 @@ import { PostgresAlertOutbox } from './alerts.js';
 import { PostgresAssignments } from './assignments.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresCampaigns } from './campaigns.js';
+import { PostgresDashboard } from './dashboard.js';
 import { PostgresEncryptedImages } from './encrypted-images.js';
 import { PostgresManifestIntake } from './intake.js';
 import { PostgresInventory } from './inventory.js';
@@ -60,6 +61,7 @@ export class PostgresDirectorStore implements DirectorStorage {
   readonly signedRequestMarks: PostgresSignedRequestMarks;
   readonly signedRequestNonces: PostgresSignedRequestNonces;
   readonly changes: PostgresChangeFeed<ChangeTopic>;
+  readonly dashboard: PostgresDashboard;
   readonly alerts: AlertOutbox;
   private readonly leases = new Map<string, PostgresLease>();
   private readonly operatorTable: PostgresOperatorTokens;
@@ -85,6 +87,7 @@ export class PostgresDirectorStore implements DirectorStorage {
     this.signedRequestNonces = new PostgresSignedRequestNonces(db);
     this.changes = new PostgresChangeFeed<ChangeTopic>(db, ['primary-keys'], { log });
     this.operatorTable = new PostgresOperatorTokens(db);
+    this.dashboard = new PostgresDashboard(db);
     this.alerts = new PostgresAlertOutbox(db);
   }
 
@@ -154,6 +157,10 @@ export class PostgresDirectorStore implements DirectorStorage {
     });
   }
 
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return this.db.poolStats();
+  }
+
   async close(): Promise<void> {
     await this.changes.close();
     for (const lease of this.leases.values()) await lease.close();
@@ -168,6 +175,10 @@ export class PostgresDirectorStore implements DirectorStorage {
 
   operatorToken(token: string): Promise<OperatorTokenRecord | undefined> {
     return this.operatorTable.byToken(token);
+  }
+
+  operatorTokenById(tokenId: string): Promise<OperatorTokenRecord | undefined> {
+    return this.operatorTable.byId(tokenId);
   }
 
   operatorTokens(): Promise<OperatorTokenRecord[]> {

@@ -48,6 +48,12 @@ export class PostgresOperatorTokens {
     return toOperatorToken(row);
   }
 
+  /** The stored token with this public id, whatever its state (a dashboard session names its token by id). */
+  async byId(tokenId: string): Promise<OperatorTokenRecord | undefined> {
+    const [row] = await this.db.query<OperatorTokenRow>(`SELECT ${COLUMNS} FROM operator_tokens WHERE token_id = $1`, [tokenId]);
+    return row === undefined ? undefined : toOperatorToken(row);
+  }
+
   /** Every token, revoked and expired ones included, oldest first. */
   async tokens(): Promise<OperatorTokenRecord[]> {
     return (await this.db.query<OperatorTokenRow>(`SELECT ${COLUMNS} FROM operator_tokens ORDER BY created_at, token_id`)).map(toOperatorToken);

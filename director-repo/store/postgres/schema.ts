@@ -236,4 +236,14 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX alert_attempts_by_delivery ON alert_attempts(delivery_row, attempt);`,
 
+  // 4: the web dashboard (docs/dashboard.md): attacks and refused manifests counted by time, the
+  // audit log filtered by actor or action, and a bounded series of fleet-state snapshots.
+  `CREATE INDEX attacks_by_time ON attacks(reported_at);
+   CREATE INDEX refused_manifests_by_time ON refused_manifests(received_at);
+   CREATE INDEX audit_log_by_actor ON audit_log(actor, id);
+   CREATE INDEX audit_log_by_action ON audit_log(action, id);
+   CREATE TABLE fleet_snapshots (
+     at TEXT COLLATE "C" PRIMARY KEY,
+     by_state TEXT NOT NULL
+   );`,
 ];

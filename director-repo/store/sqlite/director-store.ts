@@ -10,6 +10,8 @@ import type { AlertOutbox } from '../alerts.js';
 import type { AssignmentStore } from '../assignments.js';
 import type { AuditLog } from '../audit.js';
 import type { CampaignStore } from '../campaigns.js';
+import type { DashboardStore } from '../dashboard.js';
+import { SqliteDashboard } from './dashboard.js';
 import type { DirectorStorage, DirectorTransaction } from '../director-store.js';
 import type { EncryptedImageStore } from '../encrypted-images.js';
 import type { InventoryStore } from '../inventory.js';
@@ -82,6 +84,7 @@ export class SqliteDirectorStore implements DirectorStorage {
   readonly auditLog: AuditLog;
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: SignedRequestMarks;
+  readonly dashboard: DashboardStore;
   readonly alerts: AlertOutbox;
   private readonly tables: Tables;
   private readonly gate: TransactionGate;
@@ -107,6 +110,7 @@ export class SqliteDirectorStore implements DirectorStorage {
     this.signedRequestMarks = new SqliteSignedRequestMarks(this.db, this.gate.outside);
     this.alerts = asyncView<AlertOutbox>(new SqliteAlertOutbox(this.db), this.gate.outside);
     this.operatorTable = new TokenTable(this.db, 'operator', 'operator_tokens', ['scope'], toOperatorToken);
+    this.dashboard = asyncView<DashboardStore>(new SqliteDashboard(this.db), this.gate.outside);
   }
 
   unitOfWork<T>(work: (tx: DirectorTransaction) => Promise<T>): Promise<T> {
@@ -127,6 +131,10 @@ export class SqliteDirectorStore implements DirectorStorage {
 
   operatorToken(token: string): Promise<OperatorTokenRecord | undefined> {
     return this.gate.outside(() => this.operatorTable.byToken(token));
+  }
+
+  operatorTokenById(tokenId: string): Promise<OperatorTokenRecord | undefined> {
+    return this.gate.outside(() => this.operatorTable.byId(tokenId));
   }
 
   operatorTokens(): Promise<OperatorTokenRecord[]> {

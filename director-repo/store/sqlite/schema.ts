@@ -233,4 +233,15 @@ export const MIGRATIONS = [
      next_attempt_at TEXT
    );
    CREATE INDEX alert_attempts_by_delivery ON alert_attempts(delivery_row, attempt);`,
+  // 9: the web dashboard (docs/dashboard.md): attacks and refused manifests counted by time, the
+  // audit log filtered by actor or action, and a bounded series of fleet-state snapshots for the
+  // overview's chart (written by the server on a timer, the newest kept).
+  `CREATE INDEX attacks_by_time ON attacks(reported_at);
+   CREATE INDEX refused_manifests_by_time ON refused_manifests(received_at);
+   CREATE INDEX audit_log_by_actor ON audit_log(actor, id);
+   CREATE INDEX audit_log_by_action ON audit_log(action, id);
+   CREATE TABLE fleet_snapshots (
+     at TEXT PRIMARY KEY,
+     by_state TEXT NOT NULL
+   ) WITHOUT ROWID;`,
 ];
