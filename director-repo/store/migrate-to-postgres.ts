@@ -104,6 +104,29 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
   },
   { name: 'campaign_vehicles', columns: [['campaign_id', 'integer'], ['vin', 'text'], ['rank', 'text'], ['stage', 'integer'], ['outcome', 'text']] },
   { name: 'campaign_events', identity: 'id', columns: [['id', 'integer'], ['campaign_id', 'integer'], ['at', 'text'], ['actor', 'text'], ['kind', 'text'], ['details', 'text']] },
+  { name: 'alerts', identity: 'id', columns: [['id', 'integer'], ['event', 'text'], ['dedupe_key', 'text'], ['body', 'text'], ['created_at', 'text']] },
+  {
+    name: 'alert_deliveries',
+    identity: 'id',
+    columns: [
+      ['id', 'integer'],
+      ['alert_id', 'integer'],
+      ['delivery_id', 'text'],
+      ['url', 'text'],
+      ['state', 'text'],
+      ['attempts', 'integer'],
+      ['next_attempt_at', 'text'],
+      ['claimed_until', 'text'],
+      ['last_status', 'integer'],
+      ['last_error', 'text'],
+      ['delivered_at', 'text'],
+    ],
+  },
+  {
+    name: 'alert_attempts',
+    identity: 'id',
+    columns: [['id', 'integer'], ['delivery_row', 'integer'], ['attempt', 'integer'], ['at', 'text'], ['status', 'integer'], ['error', 'text'], ['next_attempt_at', 'text']],
+  },
   {
     name: 'encrypted_images',
     columns: [

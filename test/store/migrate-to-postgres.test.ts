@@ -15,6 +15,7 @@ import { DIRECTOR_TABLES, POSTGRES_ONLY_TABLES, migrateDirectorToPostgres } from
 import { DIRECTOR_COMPONENT, PostgresDirectorStore } from '../../director-repo/store/postgres/director-store.js';
 import { MIGRATIONS as DIRECTOR_PG_MIGRATIONS } from '../../director-repo/store/postgres/schema.js';
 import { SqliteDirectorStore } from '../../director-repo/store/sqlite/director-store.js';
+import { MIGRATIONS as DIRECTOR_SQLITE_MIGRATIONS } from '../../director-repo/store/sqlite/schema.js';
 import { IMAGE_TABLES, migrateImageRepoToPostgres } from '../../image-repo/store/migrate-to-postgres.js';
 import { PostgresImageRepoStorage } from '../../image-repo/store/postgres.js';
 import { SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
@@ -112,6 +113,14 @@ async function populateDirector(store: DirectorStorage): Promise<{ campaignId: n
   const keyids = [sha256Hex('key-VIN-0-p'), sha256Hex('key-VIN-1-p')];
   await store.signedRequestMarks.record(keyids[0]!, 1_780_000_000_123);
   await store.signedRequestMarks.record(keyids[1]!, 1_780_000_999_999);
+
+  // Alerts: one delivered after a failed attempt, one still pending (claimed), with its deliveries and attempts.
+  await store.alerts.enqueue({ event: 'campaign.halted', dedupeKey: 'halt-1', body: '{"event":"campaign.halted"}', createdAt: at(6), deliveries: [{ url: 'http://127.0.0.1:9/hook', deliveryId: 'd-1' }] });
+  await store.alerts.enqueue({ event: 'attack.reported', dedupeKey: null, body: '{"event":"attack.reported"}', createdAt: at(7), deliveries: [{ url: 'http://127.0.0.1:9/hook', deliveryId: 'd-2' }] });
+  const [delivery] = await store.alerts.claimDue(at(6), at(8), 1);
+  await store.alerts.recordAttempt(delivery!.id, { at: at(6), status: 500, error: 'HTTP 500', delivered: false, nextAttemptAt: at(7) });
+  await store.alerts.recordAttempt(delivery!.id, { at: at(7), status: 204, error: null, delivered: true, nextAttemptAt: null });
+  await store.alerts.claimDue(at(7), at(9), 1);
 
   // Groups (static with members, dynamic with a filter), a running campaign with vehicles, stages and events.
   await store.campaigns.insertGroup('fleet-a', 'static', null, 'alice', at(50));
@@ -334,7 +343,7 @@ describePostgres('db migrate: the Director from SQLite to PostgreSQL', () => {
     const { url, schema } = freshUrl('migrate_old');
     const refusal = migrateDirectorToPostgres(old, url);
     await expect(refusal).rejects.toThrow(MigrationRefusedError);
-    await expect(refusal).rejects.toThrow(/schema version 3, older than this program's 7: start `uptane director serve` on it once/);
+    await expect(refusal).rejects.toThrow(`schema version 3, older than this program's ${DIRECTOR_SQLITE_MIGRATIONS.length}: start \`uptane director serve\` on it once`);
     // Refused before the target was touched: not even its schema was made.
     expect(await adminQuery('SELECT 1 FROM information_schema.schemata WHERE schema_name = $1', [schema])).toEqual([]);
     const empty = sqlitePath('empty.sqlite');
