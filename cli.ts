@@ -29,7 +29,7 @@ const STATUS_READER_GONE = 141;
 const output = terminalOutput({ stdout: process.stdout, stderr: process.stderr }, () => process.exit(STATUS_READER_GONE));
 // A token PIN prompt (shared/keys/secret-prompt.ts) only where standard input is a terminal.
 const promptSecret = isatty(0) ? { promptSecret: (prompt: string) => promptSecretOn(process.stdin, process.stderr, prompt) } : {};
-const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn, ...promptSecret };
+const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn, stdoutIsTerminal: isatty(1), ...promptSecret };
 
 const parser = yargs(hideBin(process.argv))
   .scriptName('uptane')

@@ -11,6 +11,7 @@ import { publicKeyPem } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
+import { observabilityFrom, withObservabilityOptions, type ObservabilityArgs } from '../shared/cli/observability-args.js';
 import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
 import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
@@ -71,7 +72,7 @@ function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseA
   return withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' });
 }
 
-interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs {
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs {
   readonly port: number;
   readonly host: string;
   readonly imageRepo: string;
@@ -85,7 +86,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
   builder: (yargs) =>
-    withServeTlsOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
+    withServeTlsOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve'), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
       .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
       .option('image-repo', {
@@ -146,6 +147,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   handler: async (argv) => {
     const dataDir = resolve(argv.dataDir);
     const tls = serveTlsConfig(argv, 'uptane director serve');
+    const { observability, log } = observabilityFrom(argv, io, 'director');
     let server: RunningDirector;
     try {
       server = await startDirector({
@@ -158,7 +160,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         database: argv.database,
         port: argv.port,
         host: argv.host,
-        log: io.print,
+        log,
+        observability,
         tls,
       });
     } catch (err) {

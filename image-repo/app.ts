@@ -8,6 +8,7 @@ import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from 
 import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
 import { closeAfterAnswer, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
+import { observabilityRoutes, observeRequests, type Observability } from '../shared/server/observability.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
@@ -35,6 +36,8 @@ export interface ImageAppDeps {
   readonly readAccess?: ReadAccessConfig;
   /** The read check built once for both the fast routes and the app (createHandler builds it). */
   readonly readGuard?: ReadAccessGuard;
+  /** /metrics, /healthz and /readyz as fast routes, and request ids, metrics and log lines around every request. */
+  readonly observability?: Observability;
 }
 
 /** The read check of `deps`, with the throttle the uploader check shares: a guess at either counts against both. */
@@ -211,7 +214,9 @@ export function createApp(deps: ImageAppDeps): express.Express {
 /** The Image repository's one request handler: its fast routes on plain node:http, then the express app. */
 export function createHandler(deps: ImageAppDeps): RequestHandler {
   const withGuard = { ...deps, readGuard: readGuardOf(deps) };
-  return withFastRoutes(metadataFastRoutes(withGuard), createApp(withGuard));
+  const { observability } = deps;
+  if (observability === undefined) return withFastRoutes(metadataFastRoutes(withGuard), createApp(withGuard));
+  return observeRequests(withFastRoutes([...observabilityRoutes(observability), ...metadataFastRoutes(withGuard)], createApp(withGuard)), observability);
 }
 
 /**

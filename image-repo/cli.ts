@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
+import { observabilityFrom, withObservabilityOptions, type ObservabilityArgs } from '../shared/cli/observability-args.js';
 import { loadPublicKey } from '../shared/files/key-files.js';
 import type { ReadAccessMode } from './read-access.js';
 import { startImageServer } from './server.js';
@@ -31,7 +32,7 @@ function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseA
   return withDatabaseOption(yargs, io, { sqliteFile: SQLITE_FILE, schema: 'image' });
 }
 
-interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs {
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs {
   readonly port: number;
   readonly host: string;
   readonly readAccess: ReadAccessMode;
@@ -42,7 +43,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Image repository server (TUF metadata and images; upload API for release engineers)',
   builder: (yargs) =>
-    withServeTlsOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)')
+    withServeTlsOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_IMAGE', 'image serve'), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)')
       .option('port', { type: 'number', default: Number(io.env.UPTANE_IMAGE_PORT ?? 8081), describe: 'TCP port (env UPTANE_IMAGE_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_IMAGE_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_IMAGE_HOST)' })
       .example(
@@ -75,11 +76,13 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   handler: async (argv) => {
     const tls = serveTlsConfig(argv, 'uptane image serve');
     const urlSigningKeys = (argv.urlSigningKey ?? []).map((file) => loadPublicKey(resolve(file)));
+    const { observability, log } = observabilityFrom(argv, io, 'image');
     const server = await startImageServer({
       dataDir: resolve(argv.dataDir),
       port: argv.port,
       host: argv.host,
-      log: io.print,
+      log,
+      observability,
       tls,
       readAccess: { mode: argv.readAccess, urlSigningKeys },
       database: argv.database,

@@ -22,6 +22,10 @@ import { openImageRepoStorage, parseImageDatabase, SQLITE_FILE } from './store/o
 import { SqliteImageRepoStorage } from './store/sqlite.js';
 import type { ImageRepoStorage } from './store/storage.js';
 import type { ReadAccessConfig } from './read-access.js';
+import { ServerMetrics } from '../shared/server/metrics.js';
+import type { Observability, ObservabilityOptions } from '../shared/server/observability.js';
+import { silentLogger } from '../shared/server/request-log.js';
+import { addImageMetrics } from './metrics.js';
 
 export { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 
@@ -57,6 +61,8 @@ export interface ImageServerOptions {
    * postgres:// URL shared by replicas (which then share the data folder too: keys and blobs).
    */
   readonly database?: string;
+  /** /metrics, /healthz, /readyz, request ids and request log lines (shared/server/observability.ts); `false` leaves them out. */
+  readonly observability?: ObservabilityOptions | false;
 }
 
 export interface RunningImageServer {
@@ -91,7 +97,7 @@ function loadImageKeyRing(dataDir: string, keyHandoverMs: number | undefined): O
 
 function composeImageRepository(dataDir: string, storage: ImageRepoStorage, keys: OnlineKeyRing<ImageOnlineRole>, clock: Clock, config?: Partial<ImageRepoConfig>) {
   const blobs = new BlobStore(join(dataDir, 'blobs'));
-  return { storage, blobs, repository: new ImageRepository(storage, blobs, keys, clock, config) };
+  return { storage, blobs, keys, repository: new ImageRepository(storage, blobs, keys, clock, config) };
 }
 
 /** The repository of a data folder on its SQLite database, opened at once (tools and tests; the server takes --database). */
@@ -113,6 +119,23 @@ async function openServedRepository(dataDir: string, clock: Clock, options: Imag
     await storage.close(); // a PostgreSQL pool left open would keep the process alive
     throw err;
   }
+}
+
+/** The Image repository's metrics, readiness checks and request log, unless the options leave them out. */
+function imageObservability(options: ImageServerOptions, opened: ReturnType<typeof composeImageRepository>, clock: Clock): Observability | undefined {
+  if (options.observability === false) return undefined;
+  const { storage, keys } = opened;
+  const metrics = new ServerMetrics('image', options.observability?.metricsAccess);
+  addImageMetrics(metrics, { storage, clock });
+  return {
+    metrics,
+    logger: options.observability?.logger ?? silentLogger,
+    readiness: {
+      // A read of a table, not SELECT 1: a database whose schema is gone is not one the repository can serve from.
+      database: () => storage.latest('root'),
+      signingKeys: () => IMAGE_ONLINE_ROLES.map((role) => keys.key(role)),
+    },
+  };
 }
 
 export async function startImageServer(options: ImageServerOptions): Promise<RunningImageServer> {
@@ -146,6 +169,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       clock,
       authThrottle: options.authThrottle,
       readAccess: options.readAccess,
+      observability: imageObservability(options, opened, clock),
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits, tls: options.tls });
   } catch (err) {

@@ -15,9 +15,20 @@ import { ManifestVerification } from './manifest-verification.js';
 
 type Outcome = { accepted: true; assignmentsChanged: number } | { rejected: UptaneError };
 
+/** What onVerdict listeners are told about one judged manifest. */
+export type ManifestVerdict = { readonly accepted: true; readonly attackCodes: readonly string[] } | { readonly refused: string };
+
+/** Which vehicle a verdict is about, and the assignment states an accepted manifest changed (the dashboard's live events). */
+export interface VerdictContext {
+  readonly vin: string;
+  readonly assignmentStates: ReadonlyArray<{ readonly id: number; readonly state: string }>;
+}
+
 export class ManifestIntakeService {
   /** Listeners told (after the manifest's commit) that a vehicle's manifest was accepted. */
   private readonly listeners: Array<(vin: string) => Promise<void>> = [];
+  /** Listeners told each verdict, accepted or refused (the metrics). */
+  private readonly verdictListeners: Array<(verdict: ManifestVerdict, context: VerdictContext) => void> = [];
 
   constructor(
     private readonly store: DirectorStore,
@@ -34,6 +45,14 @@ export class ManifestIntakeService {
 
   onManifestAccepted(listener: (vin: string) => Promise<void>): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Told each verdict once it is durable: the refusal's code, or the attack codes an accepted
+   * manifest reported (the Director's metrics count them). Synchronous and never throws: it counts.
+   */
+  onVerdict(listener: (verdict: ManifestVerdict, context: VerdictContext) => void): void {
+    this.verdictListeners.push(listener);
   }
 
   /**
@@ -54,6 +73,9 @@ export class ManifestIntakeService {
     // thread throws here, with nothing judged or written. One that did not parse only takes its turn.
     const verdicts = await this.verification.verifyAhead(vin, manifest instanceof UptaneError ? undefined : body);
     // Slot re-delivery looks for an ECU's last assignment: read only for a manifest that needs it.
+    // The unit of work may run the judge more than once (a retried transaction): the last run's codes count.
+    let attackCodes: string[] = [];
+    let assignmentStates: VerdictContext['assignmentStates'] = [];
     const faults = !(manifest instanceof UptaneError) && Object.values(manifest.signed.ecu_version_reports).some((r) => r.signed.integrity_fault !== undefined);
     const outcome = await this.store.intake.receive(vin, body, faults ? RECENT_ASSIGNMENTS : 0, (state): IntakeVerdict<Outcome> => {
       // Judged inside the unit of work, after any earlier manifest of the vehicle: its counters count.
@@ -61,6 +83,8 @@ export class ManifestIntakeService {
       try {
         if (manifest instanceof UptaneError) throw manifest;
         const { accepted, changed } = this.judge(vin, manifest, body, state, at, verdicts);
+        attackCodes = accepted.attacks.map((a) => a.code);
+        assignmentStates = accepted.assignmentStates.map(({ id, state }) => ({ id, state }));
         return { at, accepted, result: { accepted: true, assignmentsChanged: changed } };
       } catch (err) {
         if (!(err instanceof UptaneError)) throw err;
@@ -70,6 +94,8 @@ export class ManifestIntakeService {
         return { at, refused: { code: err.code, message: err.message }, result: { rejected: err } };
       }
     });
+    const context: VerdictContext = { vin, assignmentStates: 'rejected' in outcome ? [] : assignmentStates };
+    for (const listener of this.verdictListeners) listener('rejected' in outcome ? { refused: outcome.rejected.code } : { accepted: true, attackCodes }, context);
     if ('rejected' in outcome) throw outcome.rejected;
     // After the commit: what listens (the campaign engine) can never undo an acknowledged manifest.
     for (const listener of this.listeners) await listener(vin);

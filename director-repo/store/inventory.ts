@@ -36,11 +36,27 @@ export interface EcuReport {
   readonly releaseCounter: number | null;
 }
 
+/** Vehicles counted for /metrics (director-repo/metrics.ts); a vehicle with both kinds of assignment counts in both. */
+export interface FleetCounts {
+  readonly registered: number;
+  /** Vehicles with at least one active assignment. */
+  readonly active: number;
+  /** ... with an assignment not yet in the vehicle's metadata fetch. */
+  readonly pending: number;
+  /** ... with an assignment the vehicle has fetched and not yet reported installed or failed. */
+  readonly inFlight: number;
+}
+
 export interface InventoryStore {
   vehicle(vin: string): Promise<VehicleRecord | undefined>;
   /** Vehicles in VIN order after `afterVin` (keyset pagination: cheap at any depth). */
   listVehicles(afterVin: string, limit: number): Promise<VehicleRecord[]>;
   countVehicles(): Promise<number>;
+  /**
+   * How many vehicles have an active assignment (pending, in flight) and how many are registered, for
+   * the Director's metrics: reads the active assignments only (their partial index), whatever the fleet size.
+   */
+  fleetCounts(): Promise<FleetCounts>;
   insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): Promise<void>;
   /** What the vehicle's last accepted manifest said: parked or driving (campaign status counts it). */
   vehicleState(vin: string): Promise<string | null>;

@@ -76,6 +76,10 @@ export class PostgresImageRepoStorage implements ImageRepoStorage {
     return this.db.schema;
   }
 
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return this.db.poolStats();
+  }
+
   async close(): Promise<void> {
     await this.db.close();
   }

@@ -6,5 +6,7 @@ import type { MetadataStore } from './metadata.js';
 import type { UploaderTokenStore } from './uploader-tokens.js';
 
 export interface ImageRepoStorage extends MetadataStore, ImageRecordStore, UploaderTokenStore {
+  /** The connection pool's counts (/metrics), where there is a pool (PostgreSQL). */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }

@@ -10,6 +10,8 @@ export interface CliEnvironment {
   readonly print: (line: string) => void;
   /** Writes one line to standard error (progress, logs), escaped the same way. */
   readonly warn: (line: string) => void;
+  /** Whether standard output is a terminal (the serve commands then log in the pretty form). */
+  readonly stdoutIsTerminal?: boolean;
 }
 
 /**

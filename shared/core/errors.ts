@@ -428,6 +428,14 @@ export class DatabaseUnavailableError extends RetryLaterError {
 }
 
 /**
+ * GET /readyz: the server cannot serve now (its database did not answer a trivial query in time, or
+ * an online signing key did not sign): a load balancer should send requests elsewhere and ask again.
+ */
+export class ServerNotReadyError extends RetryLaterError {
+  readonly code = 'not_ready';
+}
+
+/**
  * A worker thread of the server's (one verifying signatures, shared/server/worker-pool.ts) stopped
  * before it answered, or the pool is closing: nothing was judged and nothing written. A fault of the
  * server's, never a verdict on the request, answered 503 with Retry-After (the thread is replaced).

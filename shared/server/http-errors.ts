@@ -124,7 +124,19 @@ export function sendRawJson(res: ServerResponse, status: number, body: unknown, 
     res.destroy();
     return;
   }
-  const text = JSON.stringify(body);
+  const text = JSON.stringify(withRequestId(res, body));
   res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+/**
+ * An error body with the request id the answer carries (X-Request-Id, set by observability.ts), so
+ * the vehicle's or operator's report of the error names the server's log line.
+ */
+function withRequestId(res: ServerResponse, body: unknown): unknown {
+  const requestId = res.getHeader('x-request-id');
+  if (typeof requestId !== 'string') return body;
+  const error = (body as { error?: unknown } | null)?.error;
+  if (typeof error !== 'object' || error === null) return body;
+  return { ...(body as object), error: { ...error, requestId } };
 }

@@ -99,6 +99,11 @@ export class PostgresDatabase {
     return db;
   }
 
+  /** The pool's connections for /metrics: open, idle, and requests waiting for one. */
+  poolStats(): { total: number; idle: number; waiting: number } {
+    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+  }
+
   /** One statement on any pooled connection, in a transaction of its own. */
   async query<R extends object = Record<string, unknown>>(text: string, params: readonly unknown[] = []): Promise<R[]> {
     try {

@@ -66,6 +66,19 @@ function matchRoute(compiled: CompiledRoute, req: IncomingMessage): RouteParams 
   return params;
 }
 
+/** The route pattern each request was dispatched to, for metrics and request logs (never its path). */
+const ROUTE_PATTERNS = new WeakMap<IncomingMessage, string>();
+
+/** Records the pattern (`/vehicle/metadata/:file`) `req` was answered by. */
+export function markRoutePattern(req: IncomingMessage, pattern: string): void {
+  ROUTE_PATTERNS.set(req, pattern);
+}
+
+/** The pattern `req` was answered by, if a route took it (undefined for a 404 of no route). */
+export function routePatternOf(req: IncomingMessage): string | undefined {
+  return ROUTE_PATTERNS.get(req);
+}
+
 /** One request handler: the first of `routes` that matches answers, else `fallback` (express). */
 export function withFastRoutes(routes: readonly FastRoute[], fallback: RequestHandler): RequestHandler {
   const compiled = routes.map(compile);
@@ -79,7 +92,10 @@ export function withFastRoutes(routes: readonly FastRoute[], fallback: RequestHa
         sendRawError(res, err);
         return undefined;
       }
-      if (params !== undefined) return route.route.handle(req, res, params);
+      if (params !== undefined) {
+        markRoutePattern(req, route.route.path);
+        return route.route.handle(req, res, params);
+      }
     }
     return fallback(req, res);
   };

@@ -12,6 +12,7 @@ import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign
 import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { loadUrlSigningKey, startDirector, type RunningDirector } from '../../director-repo/server.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
+import type { ObservabilityOptions } from '../../shared/server/observability.js';
 
 export const FIXTURE_NOW = new Date('2026-06-01T00:00:00Z');
 export const FIXTURE_EXPIRES = '2027-06-01T00:00:00Z';
@@ -85,6 +86,8 @@ export interface RepositoryFixtureOptions {
   readonly imageReadAccess?: 'credential' | 'public';
   /** The Image repository's log lines (refused reads among them). */
   readonly imageLog?: (line: string) => void;
+  /** Both servers' metrics access and request logger (shared/server/observability.ts); `false` leaves them out (the benchmark's baseline). */
+  readonly observability?: ObservabilityOptions | false;
 }
 
 /**
@@ -121,7 +124,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   // `uptane director url-signing-key` creates it, so the Image repository can trust it from its start.
   const readAccess =
     options.imageReadAccess === 'credential' ? { mode: 'credential' as const, urlSigningKeys: [loadUrlSigningKey(join(dataDir, 'director')).publicKey] } : undefined;
-  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle, readAccess, log: options.imageLog };
+  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle, readAccess, log: options.imageLog, observability: options.observability };
   const image = await startImageServer(imageOptions);
   await image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
   const online = image.repository.onlineKeys();
@@ -141,7 +144,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageRootFile = join(dataDir, 'image-root.json');
   writeFileSync(imageRootFile, imageRoot);
 
-  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle };
+  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability };
   let director = await startDirector(directorOptions);
   await director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
   const directorOnline = director.services.root.onlineKeysJson();

@@ -1,7 +1,7 @@
 // The inventory on PostgreSQL: vehicles and ECUs (schema.ts). Same answers as ../sqlite/inventory.ts;
 // the batch read takes its VINs as one array parameter (= ANY($1)) rather than one query each, since
 // here every query crosses the network.
-import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
 import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
 import { chunks, groupInOrder, limitParam, num, run, type Queryable } from './sql.js';
 
@@ -28,6 +28,19 @@ export class PostgresInventory implements InventoryStore {
   async countVehicles(): Promise<number> {
     const [row] = await run<{ n: string }>(this.q, 'SELECT count(*) AS n FROM vehicles');
     return num(row!.n);
+  }
+
+  async fleetCounts(): Promise<FleetCounts> {
+    // The WHERE is the partial index's: only active assignments are read, whatever the fleet size.
+    const [row] = await run<{ registered: string; active: string; pending: string; in_flight: string }>(
+      this.q,
+      `SELECT (SELECT count(*) FROM vehicles) AS registered,
+              count(DISTINCT vin) AS active,
+              count(DISTINCT vin) FILTER (WHERE state = 'pending') AS pending,
+              count(DISTINCT vin) FILTER (WHERE state = 'in_flight') AS in_flight
+         FROM assignments WHERE state IN ('pending', 'in_flight')`,
+    );
+    return { registered: num(row!.registered), active: num(row!.active), pending: num(row!.pending), inFlight: num(row!.in_flight) };
   }
 
   /** Intake writes it (intake.ts), only when it changed; the InventoryStore interface only reads it. */

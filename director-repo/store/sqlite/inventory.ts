@@ -1,6 +1,6 @@
 // The inventory's SQL: vehicles and ECUs (schema.ts, migration 1; encryption keys, migration 7).
 import type { Db } from '../../../shared/server/sqlite.js';
-import type { EcuRecord, EcuReport, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
 import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
 
@@ -26,6 +26,9 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
       insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
       listVehicles: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin > ? ORDER BY vin LIMIT ?'),
       countVehicles: db.prepare('SELECT COUNT(*) AS n FROM vehicles'),
+      // The WHERE is the partial index's (one_active_assignment_per_ecu): only active rows are read.
+      activeByState: db.prepare("SELECT state, COUNT(DISTINCT vin) AS n FROM assignments WHERE state IN ('pending', 'in_flight') GROUP BY state"),
+      activeVehicles: db.prepare("SELECT COUNT(DISTINCT vin) AS n FROM assignments WHERE state IN ('pending', 'in_flight')"),
       // Written only when it changed: an unchanged row is not rewritten into the commit.
       setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ? AND last_state IS NOT ?'),
       vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
@@ -68,6 +71,16 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
 
   countVehicles(): number {
     return (this.s.countVehicles.get() as { n: number }).n;
+  }
+
+  fleetCounts(): FleetCounts {
+    const byState = new Map((this.s.activeByState.all() as Array<{ state: string; n: number }>).map((r) => [r.state, r.n]));
+    return {
+      registered: this.countVehicles(),
+      active: (this.s.activeVehicles.get() as { n: number }).n,
+      pending: byState.get('pending') ?? 0,
+      inFlight: byState.get('in_flight') ?? 0,
+    };
   }
 
   insertEcu(ecu: NewEcu, now: Date): void {
