@@ -40,9 +40,10 @@ export function useApi<T>(path: string | undefined): Loaded<T> {
 /**
  * Live updates from GET /api/v1/events (Server-Sent Events, same origin, the session cookie):
  * `onEvent` runs for each named event; at most one call per `throttleMs`, so a fleet reporting at
- * once does not reload a page a thousand times a second.
+ * once does not reload a page a thousand times a second. While the stream is down, `onEvent('poll')`
+ * runs every `pollWhenOfflineMs` instead.
  */
-export function useEvents(kinds: readonly string[], onEvent: (kind: string, data: unknown) => void, throttleMs = 500): boolean {
+export function useEvents(kinds: readonly string[], onEvent: (kind: string, data: unknown) => void, throttleMs = 500, pollWhenOfflineMs = 5000): boolean {
   const [connected, setConnected] = useState(false);
   const latest = useRef(onEvent);
   latest.current = onEvent;
@@ -76,5 +77,11 @@ export function useEvents(kinds: readonly string[], onEvent: (kind: string, data
       source.close();
     };
   }, [key, throttleMs]);
+  // Without the stream (a Director without /api/v1/events, or a proxy that cuts it), poll instead.
+  useEffect(() => {
+    if (connected || pollWhenOfflineMs <= 0) return undefined;
+    const timer = setInterval(() => latest.current('poll', undefined), pollWhenOfflineMs);
+    return () => clearInterval(timer);
+  }, [connected, pollWhenOfflineMs]);
   return connected;
 }

@@ -90,7 +90,7 @@ function NewGroup({ onCreated }: { onCreated: () => void }) {
         body = { name: form.name.trim(), filter };
       }
       const created = await api<{ name: string; members: number }>('POST', '/api/v1/groups', body);
-      setDone(`Group ${created.name} created with ${created.members} vehicles.`);
+      setDone(`Group ${created.name} created with ${created.members} vehicle${created.members === 1 ? '' : 's'}.`);
       setForm({ ...form, name: '' });
       onCreated();
     } catch (err) {

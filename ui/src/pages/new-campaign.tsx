@@ -23,6 +23,10 @@ const emptyStage = (value: string): StageRow => ({ kind: 'share', value, soakMin
 
 const MINUTE = 60_000;
 
+function alertOnce(message: string): void {
+  window.alert(message);
+}
+
 function numberOf(text: string, what: string): number | undefined {
   if (text.trim() === '') return undefined;
   const value = Number(text);
@@ -73,7 +77,16 @@ export function NewCampaign() {
     setBusy(true);
     setError(undefined);
     try {
-      if (dryRun) setPreview(await api<DryRun>('POST', '/api/v1/campaigns', { ...body(), dryRun: true }));
+      if (dryRun) {
+        const answer = await api<DryRun & { dryRun?: boolean; name?: string }>('POST', '/api/v1/campaigns', { ...body(), dryRun: true });
+        // A Director from before dry runs ignores the flag and creates the campaign: say so, and show it.
+        if (answer.dryRun !== true && answer.name !== undefined) {
+          alertOnce(`This Director does not support dry runs: it created campaign ${answer.name} (as a draft, not started).`);
+          navigate(`/campaigns/${enc(answer.name)}`);
+          return;
+        }
+        setPreview(answer);
+      }
       else {
         const created = await api<{ name: string }>('POST', '/api/v1/campaigns', body());
         navigate(`/campaigns/${enc(created.name)}`);
@@ -128,21 +141,18 @@ export function NewCampaign() {
             <div class="row" key={i}>
               <label>
                 Image
-                <select
+                <input
                   name={`image-${i}`}
+                  list="image-choices"
                   value={t.image}
-                  onChange={(e) => {
-                    const image = imageChoices.find((c) => c.filename === e.currentTarget.value);
-                    setTargets(targets.map((x, j) => (j === i ? { image: e.currentTarget.value, hardwareId: x.hardwareId || (image?.hardwareIds[0] ?? '') } : x)));
+                  maxLength={256}
+                  onInput={(e) => {
+                    const value = e.currentTarget.value;
+                    const image = imageChoices.find((c) => c.filename === value);
+                    setPreview(undefined);
+                    setTargets(targets.map((x, j) => (j === i ? { image: value, hardwareId: x.hardwareId || (image?.hardwareIds[0] ?? '') } : x)));
                   }}
-                >
-                  <option value="">choose an image</option>
-                  {imageChoices.map((c) => (
-                    <option key={c.filename} value={c.filename}>
-                      {c.filename} (release {c.releaseCounter ?? '?'})
-                    </option>
-                  ))}
-                </select>
+                />
               </label>
               <label>
                 For hardware id
@@ -155,6 +165,13 @@ export function NewCampaign() {
               )}
             </div>
           ))}
+          <datalist id="image-choices">
+            {imageChoices.map((c) => (
+              <option key={c.filename} value={c.filename}>
+                release {c.releaseCounter ?? '?'}, {c.hardwareIds.join(', ')}
+              </option>
+            ))}
+          </datalist>
           <Problem error={images.error} />
           <button type="button" class="link" onClick={() => setTargets([...targets, { hardwareId: '', image: '' }])}>
             + another image

@@ -172,8 +172,8 @@ interface VehicleStatus {
 
 export function VehiclePage({ vin }: { vin: string }) {
   const vehicle = useApi<VehicleStatus>(`/api/v1/vehicles/${enc(vin)}`);
-  useEvents(['manifest', 'attack', 'assignment'], (_kind, data) => {
-    if ((data as { vin?: unknown } | undefined)?.vin === vin) vehicle.reload();
+  useEvents(['manifest', 'attack', 'assignment'], (kind, data) => {
+    if (kind === 'poll' || (data as { vin?: unknown } | undefined)?.vin === vin) vehicle.reload();
   });
   const v = vehicle.data;
   return (
