@@ -152,7 +152,8 @@ describe('HR-1: one request never ends the process', () => {
     const response = await fetch(`${server.url}/metadata/timestamp.json`);
     expect(response.status).toBe(500);
     const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: { code: 'internal', message: 'internal server error' } });
+    // The request id (shared/server/observability.ts) names the server's log line, and nothing else is said.
+    expect(JSON.parse(text)).toEqual({ error: { code: 'internal', message: 'internal server error', requestId: response.headers.get('x-request-id') } });
     expect(text).not.toMatch(/\/|at [A-Za-z]/);
     expect((await fetch(`${server.url}/api/v1/online-keys`)).status).toBe(200);
   });
@@ -396,7 +397,7 @@ describe('HR-2: image downloads are capped, and stalled readers closed', () => {
     expect(overTotal.status).toBe(503);
     // A HEAD holds no slabs: `uptane image push` can still ask whether an image is there.
     expect((await fetch(`${server.url}/targets/ecu/${sha}.image.bin`, { method: 'HEAD' })).status).toBe(200);
-    expect(await overTotal.json()).toEqual({ error: { code: 'server_busy', message: expect.any(String) } });
+    expect(await overTotal.json()).toEqual({ error: { code: 'server_busy', message: expect.any(String), requestId: overTotal.headers.get('x-request-id') } });
     // Metadata is still served while the downloads are stalled.
     expect((await fetch(`${server.url}/api/v1/online-keys`)).status).toBe(200);
     first.res.destroy();
