@@ -17,12 +17,12 @@ const DEFAULT_SCOPE: OperatorScope = 'operator';
 const OPERATOR_TOKENS: TokenGroup<DirectorStorage, OperatorTokenRecord> = {
   kind: 'operator',
   group: 'director operator',
-  // A SQLite file must exist already; PostgreSQL is opened (and migrated) as a starting replica
-  // would, so a token can be added before the first serve.
+  // A SQLite file must exist already (the server makes it on its first start); PostgreSQL is opened
+  // (and migrated) as a starting replica would, so a token can be added before the first serve there.
   withExisting: existingDatabase(
     parseDirectorDatabase,
     (dir, path, named) =>
-      named ? `${path} is no Director database: check --database` : `${dir} holds no Director database: give the data folder of the Director with --data-dir (or its database with --database)`,
+      named ? `${path} is no Director database: check --database` : `${dir} holds no Director database: give the Director's data folder with --data-dir (or UPTANE_DIRECTOR_DATA_DIR), or its database with --database; a new Director makes its database when first started (\`uptane director serve --data-dir DIR\`)`,
     openDirectorStore,
   ),
   tokens: (storage) => storage.operatorTokens(),
@@ -54,7 +54,6 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
       'The token is printed alone on standard output and never again; its id, scope and expiry go to standard error. ' +
       'Lose it and revoke it (`operator revoke TOKEN-ID`), then add the operator anew.',
     grant: (argv: AddArgs) => ({ scope: argv.scope }),
-    open: (dataDir, database) => openDirectorStore(resolve(dataDir), database),
     add: (storage, name, token, now, { scope }, expiresAt) => storage.addOperator(name, token, now, { scope, expiresAt }),
     summary: ({ scope }) => `scope ${scope}`,
     recorded: (storage, record, now) => storage.audit('cli', 'add_operator', record, now),

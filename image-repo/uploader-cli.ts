@@ -2,7 +2,6 @@
 // host in its data folder (docs/threat-model.md HR-10). A token has a public id (printed by add and
 // list), an expiry (90 days unless --expires says otherwise; `never` only when asked for), and
 // optionally the roles (--role) and image paths (--path) it may publish; only its SHA-256 is stored.
-import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
@@ -21,7 +20,7 @@ const UPLOADER_TOKENS: TokenGroup<ImageRepoStorage, UploaderTokenRecord> = {
   // empty one; PostgreSQL is opened (and migrated) as the server would.
   withExisting: existingDatabase(
     parseImageDatabase,
-    (dir, path, named) => (named ? `${path} is no Image repository database: check --database` : `${dir} holds no Image repository database: give its data folder with --data-dir`),
+    (dir, path, named) => (named ? `${path} is no Image repository database: check --database` : `${dir} holds no Image repository database: give its data folder with --data-dir (or UPTANE_IMAGE_DATA_DIR), or its database with --database; a new Image repository makes its database when first started (\`uptane image serve --data-dir DIR\`)`),
     openImageRepoStorage,
   ),
   tokens: (storage) => storage.uploaderTokens(),
@@ -56,7 +55,6 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
       roles: argv.role === undefined ? null : [...new Set(argv.role)],
       paths: argv.path === undefined ? null : [...new Set(argv.path)],
     }),
-    open: (dataDir, database) => openImageRepoStorage(resolve(dataDir), database),
     add: (storage, name, token, now, { roles, paths }, expiresAt) => storage.addUploader(name, token, now, { roles, paths, expiresAt }),
     summary: ({ roles, paths }) => `roles ${roles?.join(', ') ?? 'any'}, paths ${paths?.join(', ') ?? 'any'}`,
   });

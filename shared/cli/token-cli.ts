@@ -89,8 +89,6 @@ export interface AddTokenSpec<S extends Closable, A extends AddTokenArgs, G exte
   /** Refuses bad server-specific arguments, after the name is checked and before anything is opened. */
   readonly check?: (argv: A) => void;
   readonly grant: (argv: A) => G;
-  /** Opens (making it if need be) the data folder's database, or the one --database names. */
-  readonly open: (dataDir: string, database?: string) => S | Promise<S>;
   /** Stores the token; returns its id, or rejects with ConflictError while `name` holds an active token. */
   readonly add: (storage: S, name: string, token: string, now: Date, grant: G, expiresAt: Date | null) => Promise<string>;
   /** The grant for a person, on standard error after `token id X for NAME: `. */
@@ -127,8 +125,9 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
       const now = systemClock.now();
       const expiresAt = parseExpiry(argv.expires, now);
       const grant = spec.grant(argv);
-      const storage = await spec.open(argv.dataDir, argv.database);
-      try {
+      // An existing database only (withExisting): run from the wrong folder, `add` used to make a new
+      // one there and print a token the running server had never heard of (issue 20, finding 6).
+      await tokens.withExisting(argv.dataDir, async (storage) => {
         const token = newToken();
         let tokenId: string;
         try {
@@ -146,9 +145,7 @@ export function addTokenCommand<S extends Closable, R extends StoredTokenState, 
         io.print(token);
         // On standard error (escaped, like every line): what a person reads; standard output holds only the token.
         io.warn(`token id ${tokenId} for ${argv.name}: ${spec.summary(grant)}, ${expires === null ? 'never expires' : `expires ${expires}`}`);
-      } finally {
-        await storage.close();
-      }
+      }, argv.database);
     },
   };
 }

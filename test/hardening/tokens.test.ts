@@ -4,7 +4,7 @@
 // revocation; failed attempts are limited per client address and logged without the token; the
 // audit log names the token. Real servers on loopback, real SQLite, the injectable clock.
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -23,6 +23,7 @@ import { openDirector, startDirector, type RunningDirector } from '../../directo
 import type { OperatorTokenStore } from '../../director-repo/store/operator-tokens.js';
 import { MIGRATIONS as DIRECTOR_MIGRATIONS } from '../../director-repo/store/sqlite/schema.js';
 import { MIGRATIONS as IMAGE_MIGRATIONS, SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
+import { SQLITE_FILE } from '../../image-repo/store/open.js';
 import { runCli } from '../support/cli-runner.js';
 import { FIXTURE_EXPIRES, FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
@@ -326,8 +327,28 @@ describe('uptane director operator and uptane image uploader', () => {
     expect(code(await call(director.url, 'GET', '/api/v1/vehicles', added.token))).toBe('token_revoked');
   }, 60_000);
 
+  it('add from a folder that holds no server database refuses, says where to point it, and makes nothing there', async () => {
+    const wrong = join(dir, 'not-a-data-folder');
+    mkdirSync(wrong);
+    for (const [server, group, holds] of [['director', 'operator', 'holds no Director database'], ['image', 'uploader', 'holds no Image repository database']] as const) {
+      const add = await runCli([server, group, 'add', 'frank', '--data-dir', wrong]);
+      expect(add.status).toBe(1);
+      expect(add.stdout).toBe('');
+      expect(add.stderr).toContain(`${wrong} ${holds}: give`);
+      expect(add.stderr).toContain(`uptane ${server} serve --data-dir DIR`);
+      // Run from the wrong folder with the default --data-dir: refused too, nothing made in the current folder.
+      const here = await runCli([server, group, 'add', 'frank'], { cwd: wrong });
+      expect(here.status).toBe(1);
+      expect(here.stderr).toContain('holds no');
+    }
+    expect(readdirSync(wrong)).toEqual([]);
+  }, 60_000);
+
   it('uploader add takes roles and paths, and list shows them', async () => {
     const dataDir = join(dir, 'image-cli');
+    // The Image repository made its database on its first start.
+    mkdirSync(dataDir);
+    await new SqliteImageRepoStorage(join(dataDir, SQLITE_FILE)).close();
     const add = await runCli(['image', 'uploader', 'add', 'acme-ci', '--role', 'acme', '--path', 'acme/*', '--data-dir', dataDir]);
     expect(add.status).toBe(0);
     const token = add.stdout.trim();
