@@ -9,7 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The checkout: the nearest folder above this module with a package.json (from test/ or from a build of it). */
+const ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('no package.json above the dashboard tests');
+    dir = parent;
+  }
+  return dir;
+})();
 
 /** Whether the browser suites run; logs why not, and throws under CI=true. */
 export function chromiumAvailable(): boolean {

@@ -270,6 +270,9 @@ export function VehiclePage({ vin }: { vin: string }) {
   );
 }
 
+/** How many manifests GET /vehicles/:vin lists (services/inventory.ts): fewer means there are no older ones. */
+const FIRST_MANIFESTS = 20;
+
 /** The newest manifests come with the vehicle; older ones page from /manifests?before=. */
 function ManifestHistory({ vin, first }: { vin: string; first: readonly Manifest[] }) {
   const [older, setOlder] = useState<Manifest[]>([]);
@@ -313,7 +316,7 @@ function ManifestHistory({ vin, first }: { vin: string; first: readonly Manifest
         </table>
       )}
       <Problem error={error} />
-      {rows.length > 0 && !done && error === undefined && (
+      {first.length >= FIRST_MANIFESTS && !done && error === undefined && (
         <button type="button" onClick={more}>
           Older manifests
         </button>
