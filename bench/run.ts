@@ -35,6 +35,7 @@ import { figure12 } from './figures/f12-encrypted-download.js';
 import { figure13 } from './figures/f13-targets-add.js';
 import { figure14 } from './figures/f14-signature-schemes.js';
 import { figure15 } from './figures/f15-postgres.js';
+import { figure16 } from './figures/f16-observability.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -50,6 +51,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [13, figure13],
   [14, figure14],
   [15, figure15],
+  [16, figure16],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */

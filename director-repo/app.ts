@@ -11,7 +11,7 @@ import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
 import { contentCodingOf, inflateBody } from '../shared/server/compressed-body.js';
 import { answerFailure, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
-import { observabilityRoutes, observeRequests, type Observability } from '../shared/server/observability.js';
+import { observedHandler, type Observability } from '../shared/server/observability.js';
 import { peerCertificateOf } from '../shared/server/tls.js';
 import type { DirectorServices } from './director.js';
 import { campaignRoutes } from './campaign-routes.js';
@@ -196,7 +196,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
 export function createHandler(deps: DirectorAppDeps): RequestHandler {
   const { observability } = deps;
   if (observability === undefined) return withFastRoutes(vehicleFastRoutes(deps), createApp(deps));
-  return observeRequests(withFastRoutes([...observabilityRoutes(observability), ...vehicleFastRoutes(deps)], createApp(deps)), observability);
+  return observedHandler(observability, vehicleFastRoutes(deps), createApp(deps));
 }
 
 /**

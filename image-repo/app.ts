@@ -8,7 +8,7 @@ import { asClientGone, ClientGoneError, declaresMoreThan, readCappedBody } from 
 import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
 import { closeAfterAnswer, type RequestHandler } from '../shared/server/http-server.js';
 import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js';
-import { observabilityRoutes, observeRequests, type Observability } from '../shared/server/observability.js';
+import { observedHandler, type Observability } from '../shared/server/observability.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
@@ -216,7 +216,7 @@ export function createHandler(deps: ImageAppDeps): RequestHandler {
   const withGuard = { ...deps, readGuard: readGuardOf(deps) };
   const { observability } = deps;
   if (observability === undefined) return withFastRoutes(metadataFastRoutes(withGuard), createApp(withGuard));
-  return observeRequests(withFastRoutes([...observabilityRoutes(observability), ...metadataFastRoutes(withGuard)], createApp(withGuard)), observability);
+  return observedHandler(observability, metadataFastRoutes(withGuard), createApp(withGuard));
 }
 
 /**

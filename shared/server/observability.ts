@@ -6,7 +6,7 @@ import type { RequestHandler } from './http-server.js';
 import { serveHealthz, serveReadyz, type ReadinessChecks } from './health.js';
 import { serveMetrics, type MetricsAccess, type ServerMetrics } from './metrics.js';
 import { logRequest, requestIdOf, type Logger } from './request-log.js';
-import { markRoutePattern, routePatternOf, type FastRoute } from './route-table.js';
+import { markRoutePattern, routePatternOf, withFastRoutes, type FastRoute } from './route-table.js';
 
 /** What a server is started with (its options' `observability`; `false` leaves all of it out, as the benchmark's baseline). */
 export interface ObservabilityOptions {
@@ -45,7 +45,6 @@ export function observeRequests(handler: RequestHandler, { metrics, logger }: Pi
     const started = performance.now();
     const requestId = requestIdOf(req);
     res.setHeader('X-Request-Id', requestId);
-    followExpressRoute(req);
     res.once('close', () => {
       const seconds = (performance.now() - started) / 1000;
       const route = routePatternOf(req) ?? UNMATCHED;
@@ -58,6 +57,18 @@ export function observeRequests(handler: RequestHandler, { metrics, logger }: Pi
     });
     return handler(req, res);
   };
+}
+
+/**
+ * A server's one handler with observability: its operator routes and `fastRoutes` on plain
+ * node:http, then `app` (express), whose matched route patterns are followed for the labels.
+ */
+export function observedHandler(observability: Observability, fastRoutes: readonly FastRoute[], app: RequestHandler): RequestHandler {
+  const fallback: RequestHandler = (req, res) => {
+    followExpressRoute(req);
+    return app(req, res);
+  };
+  return observeRequests(withFastRoutes([...observabilityRoutes(observability), ...fastRoutes], fallback), observability);
 }
 
 /**

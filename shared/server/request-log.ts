@@ -50,8 +50,15 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 export function requestIdOf(req: IncomingMessage): string {
   const sent = req.headers['x-request-id'];
   if (typeof sent === 'string' && sent.length <= MAX_REQUEST_ID_LENGTH && SAFE_REQUEST_ID.test(sent)) return sent;
-  return randomBytes(9).toString('base64url');
+  return `${PROCESS_PREFIX}${(++issued).toString(36)}`;
 }
+
+/**
+ * A new id is this process's random prefix and a counter: unique across replicas and restarts
+ * without a random draw per request (a measurable share of a metadata GET, bench figure 16).
+ */
+const PROCESS_PREFIX = `${randomBytes(6).toString('base64url')}-`;
+let issued = 0;
 
 /** What one request's log line says. */
 export interface RequestLogEntry {
