@@ -64,6 +64,15 @@ describe('uptane keys generate', () => {
     expect(field(run.stdout, 'keyid')).toMatch(HEX64);
   });
 
+  it("makes the key's folder when it does not exist yet, owner-only, as the README's first key command needs", () => {
+    const run = uptane(['keys', 'generate', 'keys/targets-1.pem', '--public-out', 'keys/targets-1.pub.json']);
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(statSync(join(dir, 'keys')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'keys/targets-1.pem')).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(dir, 'keys/targets-1.pub.json'))).toBe(true);
+  });
+
   it('--json prints {keyid, public, file} and --public-out writes the TUF key JSON', () => {
     const run = uptane(['keys', 'generate', 'targets.pem', '--public-out', 'targets.pub.json', '--json']);
     expect(run.status).toBe(0);

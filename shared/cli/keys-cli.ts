@@ -4,7 +4,8 @@
 // TUF key object to paste into metadata). The root `cli.ts` registers this group; the environment
 // and the output stream are passed in, because only cli.ts files read process.env
 // (docs/code-style.md R3).
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { canonicalJson } from '../core/canonical.js';
 import { printJson } from './cli-output.js';
@@ -59,6 +60,11 @@ function generate(io: CliEnvironment, args: GenerateArgs): void {
     refuseExisting(args.publicOut);
   }
   const key = PrivateKey.generate(args.type);
+  // A first key usually goes into a folder that does not exist yet (keys/targets-1.pem): made
+  // here, owner-only, as a key folder should be. An existing folder is left as it is.
+  for (const file of [args.file, args.publicOut]) {
+    if (file !== undefined) mkdirSync(dirname(resolve(file)), { recursive: true, mode: 0o700 });
+  }
   savePrivateKey(args.file, key, passphrase);
   if (args.publicOut !== undefined) {
     try {
