@@ -51,6 +51,9 @@ async function main(): Promise<void> {
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
     await page.goto(`${scene.url}/ui/`);
+    await page.locator('input[name=token]').waitFor();
+    await page.screenshot({ path: join(out, 'sign-in.png') });
+    console.log('docs/screenshots/sign-in.png');
     await page.fill('input[name=token]', ADMIN_TOKEN);
     await page.click('form button[type=submit]');
     await page.getByTestId('who').waitFor();
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
       if (((await ok('GET', `/api/v1/vehicles/${vin}`)).attacks as unknown[]).length > 0) victim = vin;
     }
     await shoot(`/vehicles/${victim}`, 'vehicle', (p) => p.getByTestId('ecus').waitFor());
+    await shoot('/health', 'health', (p) => p.locator('[data-testid=health], [data-testid=not-available], [role=alert]').first().waitFor());
     await shoot('/campaigns/new', 'new-campaign', (p) => p.locator('select[name=group] option[value=eu-sim-x]').waitFor({ state: 'attached' }));
   } finally {
     await browser.close();

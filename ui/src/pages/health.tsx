@@ -16,11 +16,11 @@ interface Role {
 }
 
 export function Health() {
-  const health = useApi<{ warningDays: number; roles: readonly Role[] }>('/api/v1/repositories/health');
+  const health = useApi<{ warningDays: number; onlineWarningHours?: number; roles: readonly Role[] }>('/api/v1/repositories/health');
   return (
     <>
       <h1>Repository health</h1>
-      <Section title={health.data === undefined ? 'Roles' : `Roles (warning window ${health.data.warningDays} days)`}>
+      <Section title={health.data === undefined ? 'Roles' : `Roles (warning window ${health.data.warningDays} days${health.data.onlineWarningHours === undefined ? '' : `, online roles ${health.data.onlineWarningHours} h`})`}>
         <Problem error={health.error} />
         {health.data !== undefined && (
           <table data-testid="health">

@@ -17,6 +17,9 @@ interface StageRow {
 interface DryRun {
   readonly stages: ReadonlyArray<{ index: number; vehicles: number }>;
   readonly skipped?: Readonly<Record<string, number>>;
+  /** False when the group was too large to check each vehicle: `skipped` is then unknown, not zero. */
+  readonly skippedChecked?: boolean;
+  readonly vehicles?: number;
 }
 
 const emptyStage = (value: string): StageRow => ({ kind: 'share', value, soakMinutes: '', startAfterMinutes: '', successPercent: '' });
@@ -252,6 +255,7 @@ export function NewCampaign() {
           <p data-testid="dry-run">
             Dry run: {preview.stages.map((p) => `stage ${p.index}: ${p.vehicles} vehicles`).join(', ')}
             {preview.skipped !== undefined && Object.keys(preview.skipped).length > 0 && `; skipped ${Object.entries(preview.skipped).map(([why, n]) => `${n} (${why})`).join(', ')}`}
+            {preview.skippedChecked === false && '; vehicles to skip not counted (the group is too large to check each one)'}
           </p>
         )}
         <Problem error={error} />

@@ -22,7 +22,7 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
   const after = params.get('after') ?? '';
   const [search, setSearch] = useState(q);
   const [previous, setPrevious] = useState<string[]>([]);
-  const list = useApi<{ total: number; vehicles: readonly VehicleRow[] }>(`/api/v1/vehicles${query({ limit: PAGE, after, state, q })}`);
+  const list = useApi<{ total: number; totalCapped?: boolean; vehicles: readonly VehicleRow[] }>(`/api/v1/vehicles${query({ limit: PAGE, after, state, q })}`);
   const go = (next: { state?: string; q?: string; after?: string }) => {
     const merged = { state, q, after: '', ...next };
     navigate(`/vehicles${query(merged)}`);
@@ -65,7 +65,7 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
       </form>
       <Problem error={list.error} />
       {list.data !== undefined && (
-        <Section title={`${list.data.total.toLocaleString('en')} vehicle${list.data.total === 1 ? '' : 's'}`}>
+        <Section title={`${list.data.totalCapped === true ? 'At least ' : ''}${list.data.total.toLocaleString('en')} vehicle${list.data.total === 1 ? '' : 's'}`}>
           <table data-testid="vehicles">
             <thead>
               <tr>
@@ -88,9 +88,7 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
                       .map(([k, val]) => `${k}=${val}`)
                       .join(', ')}
                   </td>
-                  <td>
-                    <When at={v.lastManifestAt} />
-                  </td>
+                  <td>{v.lastManifestAt === undefined ? '' : <When at={v.lastManifestAt} />}</td>
                   <td>
                     <When at={v.registeredAt} />
                   </td>
