@@ -171,17 +171,17 @@ export class HttpFetcher implements Fetcher, Poster {
         }
         if (status === 403) {
           response.resume();
-          reject(new ReadForbiddenError(`${url}: HTTP 403 (the server serves this file only to a credential)`));
+          reject(new ReadForbiddenError(`${url}: HTTP 403 (the server serves this file only to a credential)${requestIdNote(response.headers)}`));
           return;
         }
         if (status === 503) {
           response.resume();
-          reject(new ServerBusyAnswer(new FetchError(`${url}: HTTP 503 (server busy)`), retryAfterMs(response.headers['retry-after'])));
+          reject(new ServerBusyAnswer(new FetchError(`${url}: HTTP 503 (server busy)${requestIdNote(response.headers)}`), retryAfterMs(response.headers['retry-after'])));
           return;
         }
         if (status !== 200 && status !== 206) {
           response.resume();
-          reject(new FetchError(`${url}: HTTP ${status}`));
+          reject(new FetchError(`${url}: HTTP ${status}${requestIdNote(response.headers)}`));
           return;
         }
         const bodyOffset = status === 206 ? offset : 0;
@@ -290,6 +290,15 @@ class ServerBusyAnswer extends Error {
   constructor(readonly failure: FetchError, readonly retryAfterMs: number) {
     super(failure.message);
   }
+}
+
+/**
+ * " (request <id>)" for an answer that carries the server's X-Request-Id, so the vehicle's error
+ * report names the server's log line; "" when it carries none or one that is not a short safe token.
+ */
+export function requestIdNote(headers: Readonly<Record<string, string | string[] | undefined>> | undefined): string {
+  const id = headers?.['x-request-id'];
+  return typeof id === 'string' && /^[A-Za-z0-9._:-]{1,64}$/.test(id) ? ` (request ${id})` : '';
 }
 
 /** Retry-After in delta-seconds (what the repositories send) as ms; one second when absent or in another form. */

@@ -3,7 +3,7 @@
 // primary ECU key, by the session's bearer token or by a signature (vehicle-auth.ts); the Director
 // derives the VIN from it.
 import { FetchError } from '../core/errors.js';
-import { HttpFetcher, retryAfterMs, type Fetcher, type FetchResponse, type Poster } from '../client/fetcher.js';
+import { HttpFetcher, requestIdNote, retryAfterMs, type Fetcher, type FetchResponse, type Poster } from '../client/fetcher.js';
 import type { DirectorChannel, DirectorChannelContext, DirectorChannelFactory, ImageUrlGrants, ManifestDelivery } from './director-channel.js';
 import { IMAGE_URLS_RESPONSE_MAX_BYTES, parseImageUrlGrants } from './image-access.js';
 import { clockOffsetFromRefusal, signVehicleRequest } from './vehicle-auth.js';
@@ -128,7 +128,7 @@ export class HttpDirectorChannel implements DirectorChannel {
       response = await post(this.authorization('POST', '/vehicle/manifest', body).header);
     }
     if (response.status >= 200 && response.status < 300) return { accepted: true };
-    const refusal = `HTTP ${response.status} ${response.body.toString('utf8').slice(0, 200)}`;
+    const refusal = `HTTP ${response.status}${requestIdNote(response.headers)} ${response.body.toString('utf8').slice(0, 200)}`;
     // 503: the Director judged nothing (database away, verification threads busy) and says when to come back.
     if (response.status === 503) return { accepted: false, refusal, retryable: { afterMs: retryAfterMs(headerText(response.headers?.['retry-after'])) } };
     return { accepted: false, refusal };
@@ -155,7 +155,7 @@ export class HttpDirectorChannel implements DirectorChannel {
       await this.openSession();
       response = await post(this.authorization('POST', '/vehicle/image-urls', body).header);
     }
-    if (response.status !== 200) throw new FetchError(`POST /vehicle/image-urls: HTTP ${response.status} ${response.body.toString('utf8', 0, 200)}`);
+    if (response.status !== 200) throw new FetchError(`POST /vehicle/image-urls: HTTP ${response.status}${requestIdNote(response.headers)} ${response.body.toString('utf8', 0, 200)}`);
     return parseImageUrlGrants(response.body);
   }
 
@@ -185,16 +185,16 @@ export class HttpDirectorChannel implements DirectorChannel {
         maxBytes: SESSION_RESPONSE_MAX_BYTES,
         timeoutMs: DIRECTOR_POST_TIMEOUT_MS,
       });
-    let { status, body } = await post();
+    let { status, body, headers } = await post();
     // This ECU's clock is off from the Director's: stamp with the Director's time, and ask once more.
     const offset = clockOffsetFromRefusal(status, body, this.options.clock.now().getTime());
     if (offset !== undefined) {
       this.directorClockOffsetMs = offset;
       const seconds = Math.round(offset / 1000);
       this.options.log(`the Director's clock is ${Math.abs(seconds)} s ${seconds >= 0 ? 'ahead of' : 'behind'} this ECU's: signed requests carry the Director's time from now on`);
-      ({ status, body } = await post());
+      ({ status, body, headers } = await post());
     }
-    if (status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${status} ${body.toString('utf8', 0, 200)}`);
+    if (status !== 201) throw new FetchError(`POST /vehicle/session: HTTP ${status}${requestIdNote(headers)} ${body.toString('utf8', 0, 200)}`);
     const answer = JSON.parse(body.toString('utf8')) as { token?: unknown; expiresIn?: unknown };
     const { token, expiresIn } = answer;
     if (typeof token !== 'string' || !SESSION_TOKEN.test(token) || typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {

@@ -8,7 +8,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
+import { HttpFetcher } from '../../shared/client/fetcher.js';
+import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { createLogger } from '../../shared/server/request-log.js';
+import { HttpDirectorChannel } from '../../shared/uptane/director-channel-http.js';
 import { startImageServer } from '../../image-repo/server.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, UPLOADER_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
@@ -196,6 +199,23 @@ describe('request ids and the request log', () => {
       const answer = await rawGet(repos.director.url, '/healthz', header);
       expect(answer).not.toContain('abc');
     }
+  });
+
+  test("a vehicle's fetch error and manifest refusal name the request id of the server's log line", async () => {
+    // A metadata GET with a session token the Director never issued: refused 401.
+    const fetcher = new HttpFetcher();
+    const failure = await fetcher.fetch(`${repos.director.url}/vehicle/metadata/timestamp.json`, { maxBytes: 65_536, headers: { authorization: 'Bearer not-a-session' } }).catch((err: unknown) => err as Error);
+    const fetchId = /\(request ([A-Za-z0-9._:-]+)\)/.exec((failure as Error).message)?.[1];
+    expect(fetchId).toBeDefined();
+    expect(parsedLog().find((l) => l.requestId === fetchId)).toMatchObject({ route: '/vehicle/metadata/:file', status: 401 });
+
+    // The primary's Director channel: a manifest whose report counters go back is refused.
+    const channel = new HttpDirectorChannel({ directorUrl: repos.director.url, key: car.primary.key, backend: nodeBackend, clock, log: () => undefined, fetcher, poster: fetcher });
+    const stale = car.manifest({ [car.primary.serial]: car.report(car.primary, { counter: 1 }) });
+    const delivery = await channel.sendManifest(Buffer.from(JSON.stringify(stale)));
+    expect(delivery.accepted).toBe(false);
+    const refusalId = /\(request ([A-Za-z0-9._:-]+)\)/.exec((delivery as { refusal: string }).refusal)?.[1];
+    expect(parsedLog().find((l) => l.requestId === refusalId)).toMatchObject({ route: '/vehicle/manifest', method: 'POST' });
   });
 
   test('no Authorization header value, token or signature ever appears in the captured log', async () => {
