@@ -61,7 +61,7 @@ export function ensureDashboardBuilt(): string {
   return out;
 }
 
-/** Everything a page did that a test must see: dialogs opened, uncaught errors, console errors. */
+/** Everything a page did that a test must see: dialogs opened, uncaught errors, CSP refusals. */
 export interface PageWatch {
   readonly dialogs: string[];
   readonly errors: string[];
@@ -75,5 +75,9 @@ export function watchPage(page: Page, accept?: RegExp): PageWatch {
     void (dialog.type() === 'confirm' && accept?.test(dialog.message()) === true ? dialog.accept() : dialog.dismiss());
   });
   page.on('pageerror', (err) => watch.errors.push(err.message));
+  // The bundle must run under the Director's CSP as served: a blocked style or script is a bug.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) watch.errors.push(message.text());
+  });
   return watch;
 }

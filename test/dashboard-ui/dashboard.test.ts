@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
 import { simSecondaryHardware } from '../../sim/fleet.js';
 import { chromiumAvailable, ensureDashboardBuilt, launchChromium, watchPage } from './browser.js';
 import { ADMIN_NAME, ADMIN_TOKEN, GOOD, READ_NAME, READ_TOKEN, stagedGroup, startDashboardScene, vinsOf, type DashboardScene } from './scene.js';
@@ -111,6 +112,7 @@ describeBrowser('the web dashboard in Chromium', () => {
       await state(page, 'draft');
       await page.click('[data-action=start]');
       await state(page, 'running');
+      await page.locator('.live.on').waitFor(UI_WAIT); // the page follows the Director's event stream
 
       // Stage 1: the two honest vehicles install; the page shows it without a reload.
       expect(await scene.honest.waitUntil(async () => (await campaign('ui-campaign')).stage === 2, 6)).toBe(true);
@@ -141,6 +143,13 @@ describeBrowser('the web dashboard in Chromium', () => {
       await page.getByTestId('vin').filter({ hasText: victim }).waitFor(UI_WAIT);
       await page.getByTestId('attacks').getByText(reported.attacks[0]!.code).first().waitFor(UI_WAIT);
       await page.getByTestId('ecus').waitFor(UI_WAIT);
+
+      // The overview counts the attack, and charts the states recorded (as the server's timer does).
+      await new FleetOverview(scene.repos.director.storage.dashboard, scene.clock).snapshot();
+      await goto(page, '/');
+      await page.locator('[data-testid=chart] canvas').waitFor(UI_WAIT);
+      expect(Number(await page.getByTestId('attacks-total').textContent())).toBeGreaterThan(0);
+      await page.locator('[data-testid=attacks] a', { hasText: victim }).first().waitFor(UI_WAIT);
       expect(watch.errors).toEqual([]);
     } finally {
       await context.close();

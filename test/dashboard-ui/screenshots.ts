@@ -5,7 +5,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
-import { simSecondaryHardware } from '../../sim/fleet.js';
+import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
+import { simSecondaryHardware, type Fleet } from '../../sim/fleet.js';
 import { CHROMIUM, ensureDashboardBuilt, launchChromium } from './browser.js';
 import { ADMIN_TOKEN, GOOD, stagedGroup, startDashboardScene, vinsOf } from './scene.js';
 
@@ -38,15 +39,21 @@ async function main(): Promise<void> {
     const image = { hardwareId: simSecondaryHardware(0), image: GOOD.name };
     await ok('POST', '/api/v1/campaigns', { name: 'ecu1-v2-rollout', group: 'eu-sim-x', images: [image], stages: [{ count: 2 }, { share: 0.5, minSoakMs: 3_600_000 }, { share: 1 }] });
     await ok('POST', '/api/v1/campaigns/ecu1-v2-rollout/start');
-    // Stage 1 installs, the clock moves on an hour a round (the overview's history), then the
-    // attacked vehicles' reports halt the campaign.
-    for (let round = 0; round < 3; round++) {
-      await scene.honest.runRound();
-      scene.clock.advance(3_600_000);
-    }
-    await scene.attacked.runRound();
-    await scene.attacked.runRound();
-    await scene.honest.runRound();
+    // Stage 1 installs, then the attacked vehicles' reports halt the campaign. The clock moves on
+    // half an hour a round, and each round's fleet states are recorded as the server's timer does
+    // (the overview's chart).
+    const overview = new FleetOverview(scene.repos.director.storage.dashboard, scene.clock);
+    const round = async (fleet: Fleet) => {
+      await fleet.runRound();
+      await overview.snapshot();
+      scene.clock.advance(1_800_000);
+    };
+    await overview.snapshot();
+    scene.clock.advance(1_800_000);
+    for (let i = 0; i < 3; i++) await round(scene.honest);
+    await round(scene.attacked);
+    await round(scene.attacked);
+    await round(scene.honest);
 
     const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
