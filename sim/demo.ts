@@ -26,6 +26,7 @@ import { ImageRepoClient } from '../image-repo/repo-client.js';
 import { startImageServer, type RunningImageServer } from '../image-repo/server.js';
 import { FaultyNetwork } from './network-faults.js';
 import { SimulatedVehicle } from './vehicle.js';
+import { adoptVehicleFolder } from '../vehicle/folder.js';
 
 export interface DemoOptions {
   /** Where the servers keep their data; a fresh temp folder by default. */
@@ -167,6 +168,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       return { status: response.status, json: JSON.parse(response.body.toString('utf8')) as Record<string, unknown> };
     };
     expect((await operator('PUT', '/api/v1/metadata/root', directorRoot)).status === 201, 'the Director accepts its offline-signed root');
+    // As `uptane director root push` records it: the workspace left behind by --keep knows v1 is out.
+    dws.recordPublished('root', directorRoot);
     writeFileSync(join(dataDir, 'trust', 'director-root.json'), directorRoot);
 
     const vehicleHttp = new HttpFetcher({ tls: pki === undefined ? undefined : { ca: pki.ca, cert: pki.vehicle.certPem, key: pki.vehicle.keyPem } });
@@ -255,12 +258,29 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     say('\nDemo complete: every step behaved as described.');
     if (options.keep) {
+      // The vehicle's folder becomes one `uptane vehicle status|run --dir` takes (the ECU folders are there already).
+      const vehicleDir = join(dataDir, 'vehicle');
+      adoptVehicleFolder(
+        vehicleDir,
+        {
+          vin: VIN,
+          primary: car.spec.primary,
+          secondaries: car.spec.secondaries.map((e) => ({ serial: e.serial, hardwareId: e.hardwareId, verification: e.verification ?? 'partial' })),
+          directorUrl: director.url,
+          imageRepoUrl: image.url,
+          provisionedAt: clock.now().toISOString(),
+        },
+        'parked',
+        pki === undefined ? undefined : { ca: pki.ca, cert: pki.vehicle.certPem, key: pki.vehicle.keyPem },
+      );
       say(`\nServers left running (Ctrl-C to stop):`);
-      say(`   Image repository: ${image.url}`);
+      say(`   Image repository: ${image.url}   (upload token: ${uploaderToken}, for UPTANE_UPLOAD_TOKEN; the release workspace ${join(dataDir, 'image-workspace')} pushes to it: npx uptane image status -w ${join(dataDir, 'image-workspace')})`);
       const ca = caFile === undefined ? '' : ` --ca ${caFile}`;
       say(`   Director:         ${director.url}   (operator token: ${operatorToken}; try: UPTANE_OPERATOR_TOKEN=${operatorToken} npx uptane director vehicle show ${VIN} --url ${director.url}${ca})`);
       say(`   Data folder:      ${dataDir}`);
       say(`   Trust anchors:    ${join(dataDir, 'trust', 'image-root.json')}, ${join(dataDir, 'trust', 'director-root.json')}`);
+      say(`   Vehicle:          ${vehicleDir}   (try: npx uptane vehicle status --dir ${vehicleDir})`);
+      say(`   Director workspace: ${join(dataDir, 'director-workspace')} (root v1 published); offline keys in ${keysDir}`);
     } else {
       await stop();
       // A folder the demo made for itself goes with it; one the user named stays for inspection.

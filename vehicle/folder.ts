@@ -61,6 +61,17 @@ export interface LastCycle {
   readonly pending: ReadonlyArray<{ readonly ecuSerial: string; readonly filename: string }>;
 }
 
+/**
+ * Makes a folder whose ECU folders exist already (a simulated vehicle's) a vehicle folder the
+ * `uptane vehicle` commands take: its TLS files, its state and, last, its config.
+ */
+export function adoptVehicleFolder(dir: string, config: Omit<VehicleConfig, 'tls'>, state: 'parked' | 'driving', tls?: ClientTlsConfig): VehicleConfig {
+  const full: VehicleConfig = { ...config, ...(tls === undefined ? {} : { tls: persistVehicleTls(dir, tls) }) };
+  vehicleState(dir).set(state);
+  writeFileAtomic(join(dir, VEHICLE_FILES.config), Buffer.from(`${JSON.stringify(full, null, 2)}\n`));
+  return full;
+}
+
 /** Reads the vehicle config of `dir`, saying what to do when `dir` is not a provisioned vehicle. */
 export function loadVehicleConfig(dir: string): VehicleConfig {
   if (!existsSync(dir)) throw new StorageError(`no vehicle folder at ${dir}: provision one with \`uptane vehicle provision --dir ${dir} ...\`, or check --dir`);
