@@ -1,17 +1,24 @@
-// Images the Image repository signs, with the hardware ids and release counters its targets give.
+// Images the Image repository signs, with the hardware ids and release counters its targets give,
+// a page at a time by file name.
+import { useState } from 'preact/hooks';
+import { query } from '../api.js';
 import { Problem, Section, short } from '../common.js';
 import { useApi } from '../use-api.js';
 
 interface Image {
   readonly filename: string;
   readonly length: number;
-  readonly sha256: string;
+  readonly sha256: string | null;
   readonly hardwareIds: readonly string[];
   readonly releaseCounter: number | null;
 }
 
+const PAGE = 100;
+
 export function Images() {
-  const list = useApi<{ images: readonly Image[]; total: number }>('/api/v1/images?limit=200');
+  const [after, setAfter] = useState<string[]>(['']);
+  const list = useApi<{ images: readonly Image[]; total: number }>(`/api/v1/images${query({ limit: PAGE, after: after[after.length - 1] })}`);
+  const images = list.data?.images ?? [];
   return (
     <>
       <h1>Images</h1>
@@ -35,7 +42,7 @@ export function Images() {
                   <td>{i.hardwareIds.join(', ')}</td>
                   <td>{i.releaseCounter ?? ''}</td>
                   <td>{i.length.toLocaleString('en')} B</td>
-                  <td title={i.sha256}>
+                  <td title={i.sha256 ?? ''}>
                     <code>{short(i.sha256, 16)}</code>
                   </td>
                 </tr>
@@ -43,6 +50,14 @@ export function Images() {
             </tbody>
           </table>
         )}
+        <div class="pager">
+          <button type="button" disabled={after.length === 1} onClick={() => setAfter(after.slice(0, -1))}>
+            Previous
+          </button>
+          <button type="button" disabled={images.length < PAGE} onClick={() => setAfter([...after, images[images.length - 1]!.filename])}>
+            Next
+          </button>
+        </div>
       </Section>
     </>
   );

@@ -13,7 +13,6 @@ interface VehicleRow {
   readonly attributes: Readonly<Record<string, string>>;
   readonly registeredAt: string;
   readonly state?: string;
-  readonly lastManifestAt?: string | null;
 }
 
 export function Vehicles({ params }: { params: URLSearchParams }) {
@@ -72,7 +71,6 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
                 <th>VIN</th>
                 <th>State</th>
                 <th>Attributes</th>
-                <th>Last manifest</th>
                 <th>Registered</th>
               </tr>
             </thead>
@@ -88,7 +86,6 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
                       .map(([k, val]) => `${k}=${val}`)
                       .join(', ')}
                   </td>
-                  <td>{v.lastManifestAt === undefined ? '' : <When at={v.lastManifestAt} />}</td>
                   <td>
                     <When at={v.registeredAt} />
                   </td>
