@@ -2,6 +2,7 @@
 // --metrics-token-env, turned into the server's ObservabilityOptions and the `log(line)` callback
 // its older messages use. Log lines leave through the CLI's own output (cli-output.ts), so only
 // cli.ts touches the process's streams (docs/code-style.md R3).
+import { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
 import type { MetricsAccess } from '../server/metrics.js';
 import type { ObservabilityOptions } from '../server/observability.js';
@@ -64,11 +65,13 @@ function metricsAccessFrom(argv: ObservabilityArgs, io: CliEnvironment): Metrics
 }
 
 /** A destination stream for pino that prints each line through the CLI's output (escaped, as every line it prints). */
-function printedLines(io: CliEnvironment): { write(chunk: string): boolean } {
-  return {
-    write(chunk: string) {
-      for (const line of chunk.split('\n')) if (line !== '') io.print(line);
-      return true;
+function printedLines(io: CliEnvironment): Writable {
+  // A stream, not just a write(): pino-pretty listens on its destination.
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line !== '') io.print(line);
+      done();
     },
-  };
+  });
 }

@@ -25,7 +25,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const base = { level: options.level ?? 'info', name: options.name };
   if (options.format === 'pretty') {
-    return pino(base, pinoPretty({ destination: options.destination as NodeJS.WritableStream | undefined, colorize: false, translateTime: 'SYS:HH:MM:ss.l', sync: true }));
+    return pino(base, pinoPretty({ destination: options.destination as NodeJS.WritableStream | undefined, colorize: false, translateTime: 'SYS:HH:MM:ss.l', singleLine: true, ignore: 'pid,hostname', sync: true }));
   }
   return pino(base, options.destination ?? pino.destination({ dest: 1, sync: false }));
 }
