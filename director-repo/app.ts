@@ -25,6 +25,9 @@ import { requireOperator } from './operator-auth.js';
 import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText, queryInteger, queryText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
+import { alertRoutes } from './alerts/alert-routes.js';
+import { repositoryHealth, type RepositoryHealth } from './repository-health.js';
+import { DEFAULT_EXPIRY_WARNINGS } from '../shared/uptane/role-expiry.js';
 import { dashboardStatic } from './dashboard/static.js';
 
 export interface DirectorAppDeps {
@@ -53,12 +56,15 @@ export interface DirectorAppDeps {
   readonly dashboardDir?: string;
 }
 
+/** Every role's expiry for GET /repositories/health (the server's alerts, alerts/director-alerts.ts); the Director's root alone otherwise. */
+type HealthDeps = { readonly repositoryHealth?: () => Promise<RepositoryHealth> };
+
 type VehicleRequest = Request & { vin?: string };
 
 /** Largest request body (manifests, registrations) read unless the deps say otherwise. */
 const DEFAULT_MAX_BODY_BYTES = 1_000_000;
 
-export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir, uiSessionSecret }: DirectorAppDeps): express.Express {
+export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir, uiSessionSecret, repositoryHealth: health }: DirectorAppDeps & HealthDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -172,6 +178,8 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     next(err);
   });
 
+  // GET /repositories/health and GET /alerts: the expiry guardian and the alerts outbox (read scope).
+  alertRoutes(operator, { alerts: storage.alerts, health: health ?? (() => repositoryHealth({ roots: storage.roots }, clock.now(), DEFAULT_EXPIRY_WARNINGS)) });
   operator.use(campaignRoutes(services.campaigns, jsonBody));
   app.use('/api/v1', operator);
   // The web dashboard's files (GET /ui, /ui/assets/...); other /ui paths go on to their routes or the 404.
@@ -193,7 +201,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
 }
 
 /** The Director's one request handler: its fast routes on plain node:http, then the express app. */
-export function createHandler(deps: DirectorAppDeps): RequestHandler {
+export function createHandler(deps: DirectorAppDeps & HealthDeps): RequestHandler {
   const { observability } = deps;
   if (observability === undefined) return withFastRoutes(vehicleFastRoutes(deps), createApp(deps));
   return observedHandler(observability, vehicleFastRoutes(deps), createApp(deps));

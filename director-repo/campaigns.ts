@@ -118,7 +118,18 @@ export function campaignSpecOf(body: CampaignBody): CampaignSpec {
 
 export type StageStatus = CampaignStageStatus;
 
+/** A campaign the engine paused: its halt rules (attacks, failures) or an error stopped it. */
+export interface CampaignHalt {
+  readonly campaignId: number;
+  readonly name: string;
+  readonly stage: number;
+  readonly reason: string;
+}
+
 export class Campaigns {
+  /** Told after the commit that paused a campaign (the Director's alerts, alerts/alert-hub.ts); never awaited by the engine. */
+  private readonly haltListeners: Array<(halt: CampaignHalt) => void> = [];
+
   constructor(
     private readonly store: DirectorStore,
     private readonly assignments: AssignmentService,
@@ -128,6 +139,15 @@ export class Campaigns {
     intake.onManifestAccepted(async (vin) => {
       for (const campaign of await this.store.campaigns.activeCampaignsOf(vin)) await this.evaluate(campaign.id);
     });
+  }
+
+  /** Calls `listener` each time the engine pauses a campaign (halt rules or an error), once that is committed. */
+  onHalted(listener: (halt: CampaignHalt) => void): void {
+    this.haltListeners.push(listener);
+  }
+
+  private told(halt: CampaignHalt | undefined): void {
+    if (halt !== undefined) for (const listener of this.haltListeners) listener(halt);
   }
 
   // Groups -------------------------------------------------------------------------------------
@@ -288,8 +308,11 @@ export class Campaigns {
   /** Compares the stored state with the rules and acts: halt, advance, complete, or add new vehicles. */
   private async evaluate(id: number, { enterStage = false }: { enterStage?: boolean } = {}): Promise<void> {
     const now = this.clock.now();
+    // Set by the unit's last run only (a retried unit decides again).
+    let halted: CampaignHalt | undefined;
     try {
       await this.store.unitOfWork(async (tx) => {
+        halted = undefined;
         const campaign = await campaignOf(tx, id);
         if (campaign.state !== 'running') return;
         const spec = JSON.parse(campaign.spec) as StoredSpec;
@@ -307,6 +330,7 @@ export class Campaigns {
         if (halt !== undefined) {
           await tx.campaigns.setState(id, 'paused', now);
           await tx.campaigns.event(id, 'engine', 'paused', { reason: halt, stage: campaign.stage + 1 }, now);
+          halted = { campaignId: id, name: campaign.name, stage: campaign.stage + 1, reason: halt };
           return;
         }
         // Vehicles that joined since (or a stage whose share grew with the group) get the update too.
@@ -332,10 +356,15 @@ export class Campaigns {
     } catch (err) {
       // A campaign must never break the manifest or timer that triggered it: record, and stop it.
       if (!(err instanceof UptaneError)) throw err;
+      halted = undefined; // the unit rolled back: what it decided did not happen
       await this.store.campaigns.event(id, 'engine', 'error', { code: err.code, message: err.message }, now);
       const campaign = await this.store.campaigns.campaign(id);
-      if (campaign?.state === 'running') await this.store.campaigns.setState(id, 'paused', now);
+      if (campaign?.state === 'running') {
+        await this.store.campaigns.setState(id, 'paused', now);
+        halted = { campaignId: id, name: campaign.name, stage: campaign.stage + 1, reason: `error: ${err.code}: ${err.message}` };
+      }
     }
+    this.told(halted);
   }
 
   /** Gives the update to the vehicles this stage covers that do not have it yet, in rank order. */

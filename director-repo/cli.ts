@@ -36,6 +36,7 @@ import {
 } from './operator-client.js';
 import { directorDbCommand } from './db-cli.js';
 import { directorOnlineKeysCommand } from './online-keys-cli.js';
+import { alertOptionsFrom, directorAlertsCommand, directorExpiryCommand, withAlertServeOptions, type AlertServeArgs } from './alerts-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 
@@ -72,7 +73,7 @@ function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseA
   return withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' });
 }
 
-interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs {
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs, AlertServeArgs {
   readonly port: number;
   readonly host: string;
   readonly imageRepo: string;
@@ -86,7 +87,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
   builder: (yargs) =>
-    withServeTlsOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve'), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
+    withServeTlsOptions(withAlertServeOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve')), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
       .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
       .option('image-repo', {
@@ -121,6 +122,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       })
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
       .example('$0 director serve --data-dir /var/lib/uptane/director --port 8082', 'later starts: the root is kept in the data folder')
+      .example('ALERT_SECRET=$(openssl rand -hex 32) $0 director serve --webhook https://alerts.example/uptane --webhook-secret-env ALERT_SECRET', 'signed webhook alerts (README "Expiry and alerts")')
       .example(
         '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo http://127.0.0.1:8081',
         'serve the network over TLS 1.3 (the Image repository on this host); vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
@@ -148,6 +150,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     const dataDir = resolve(argv.dataDir);
     const tls = serveTlsConfig(argv, 'uptane director serve');
     const { observability, log } = observabilityFrom(argv, io, 'director');
+    const alerts = alertOptionsFrom(argv, io);
     let server: RunningDirector;
     try {
       server = await startDirector({
@@ -163,6 +166,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         log,
         observability,
         tls,
+        alerts,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
@@ -173,6 +177,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
     io.print(`data folder: ${dataDir}`);
     io.print(`database: ${describeDirectorDatabase(parseDirectorDatabase(dataDir, argv.database))}`);
+    io.print(`alerts: ${alerts.webhooks?.length ? `${alerts.webhooks.length} webhook(s), signed (HMAC-SHA256)` : 'recorded only (no --webhook)'}; \`uptane director alerts list\` shows them`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
     io.print(`URL-signing key ${server.services.imageUrls?.keyid ?? '(none)'}: \`uptane director url-signing-key\` prints it for the Image repository's --url-signing-key`);
     const rootVersion = await server.services.root.latestRootVersion();
@@ -887,6 +892,8 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(groupCommand(io))
       .command(campaignCommand(io))
       .command(directorOnlineKeysCommand(io))
+      .command(directorExpiryCommand(io, DEFAULT_DATA_DIR))
+      .command(directorAlertsCommand(io))
       .command(directorDbCommand(io))
       .command(urlSigningKeyCommand(io))
       .command(auditCommand(io))

@@ -32,6 +32,8 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'GET /campaigns': 'read',
   'GET /campaigns/:campaign': 'read',
   'POST /campaigns/:campaign/:action': 'operator',
+  'GET /repositories/health': 'read',
+  'GET /alerts': 'read',
 };
 
 const ROUTES = Object.entries(OPERATOR_ROUTE_SCOPES).map(([key, scope]) => {

@@ -14,6 +14,7 @@ import { loadOnlineKeys, loadPendingOnlineKeys, OnlineKeyRing } from '../shared/
 import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { createHandler } from './app.js';
+import { startDirectorAlerts, type DirectorAlertOptions, type DirectorAlerts } from './alerts/director-alerts.js';
 import type { Campaigns } from './campaigns.js';
 import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
@@ -82,6 +83,8 @@ export interface DirectorServerOptions {
    * beside the new one (DEFAULT_KEY_HANDOVER_MS; docs/decisions.md "Online key rotation").
    */
   readonly keyHandoverMs?: number;
+  /** Webhook alerts and the expiry guardian's timer (alerts/director-alerts.ts; README "Expiry and alerts"). */
+  readonly alerts?: DirectorAlertOptions;
   /** /metrics, /healthz, /readyz, request ids and request log lines (shared/server/observability.ts); `false` leaves them out. */
   readonly observability?: ObservabilityOptions | false;
 }
@@ -92,6 +95,8 @@ export interface RunningDirector {
   readonly services: DirectorServices;
   readonly campaigns: Campaigns;
   readonly storage: DirectorStorage;
+  /** Its alerts: `alerts.hub.subscribe(fn)` hears each new one; checkNow() and deliverNow() run a round as the timers do. */
+  readonly alerts: DirectorAlerts;
   /** How the background campaign rounds fare (docs/threat-model.md HR-8). */
   campaignTickStatus(): BackgroundStatus;
   /** Re-reads the TLS files for new connections, keeping open ones; a bad file keeps the old ones (the CLI calls it on SIGHUP). */
@@ -216,6 +221,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   const releaseFolder = claimServerFolder(options.dataDir, 'uptane director serve', SUBFOLDERS, { shared: replicated });
   let opened: Awaited<ReturnType<typeof openDirector>> | undefined;
   let server: Server;
+  let alerts: DirectorAlerts | undefined;
   try {
     opened = await openDirector(options);
     const completed = await opened.services.root.completeInterruptedSwitch();
@@ -224,7 +230,19 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     }
     const { services, storage } = opened;
+    // The Image repository's roles as the Director's client verified them (imageClient's folder).
+    const imageMetadata = new FileMetadataStore(join(options.dataDir, 'image-repo-metadata'));
+    alerts = startDirectorAlerts({
+      storage,
+      services,
+      clock: options.clock ?? systemClock,
+      options: options.alerts ?? {},
+      imageMetadata: (role) => imageMetadata.load(role),
+      metadata: options.metadata,
+      warn: options.log ?? ((line: string) => console.error(line)),
+    });
     const handler = createHandler({
+      repositoryHealth: alerts.health,
       services,
       storage,
       observability: directorObservability(options, opened),
@@ -237,6 +255,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {
+    await alerts?.stop();
     await opened?.services.intake.close();
     await opened?.storage.close();
     releaseFolder();
@@ -266,6 +285,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     services,
     campaigns,
     storage,
+    alerts: alerts!,
     campaignTickStatus: () => campaignRounds.status,
     tickCampaigns: () => campaignRounds.runOnce(),
     campaignRoundsRun: () => roundsRun,
@@ -273,6 +293,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     close: async () => {
       stopRounds();
       stopPruning();
+      await alerts!.stop();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;

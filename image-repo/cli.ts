@@ -12,6 +12,7 @@ import { startImageServer } from './server.js';
 import { describeImageDatabase, parseImageDatabase, SQLITE_FILE } from './store/open.js';
 import { imageDbCommand } from './db-cli.js';
 import { imageOnlineKeysCommand } from './online-keys-cli.js';
+import { imageExpiryCommand } from './expiry-cli.js';
 import { uploaderCommands } from './uploader-cli.js';
 import { imageWorkspaceCommands } from './workspace-cli.js';
 
@@ -118,6 +119,7 @@ export const imageCommand = (io: CliEnvironment): CommandModule<object, object> 
       .command(serveCommand(io))
       .command(imageWorkspaceCommands(io))
       .command(imageOnlineKeysCommand(io))
+      .command(imageExpiryCommand(io))
       .command(imageDbCommand(io))
       .command({
         command: 'uploader',

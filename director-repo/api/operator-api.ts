@@ -348,6 +348,60 @@ export interface CampaignList {
   readonly campaigns: readonly CampaignSummary[];
 }
 
+// --- Expiry and alerts (README "Expiry and alerts") ---------------------------------------------
+
+/** One role's expiry, judged against the Director's warning windows (shared/uptane/role-expiry.ts). */
+export interface RoleExpiryEntry {
+  readonly repository: 'image' | 'director';
+  readonly role: string;
+  readonly version: number;
+  readonly expires: string;
+  /** Negative once expired. */
+  readonly secondsLeft: number;
+  readonly state: 'ok' | 'warning' | 'expired';
+  readonly threshold: number;
+  readonly keyids: readonly string[];
+  /** Signed by a key the server holds and re-signs with; false: offline keys, people must re-sign it. */
+  readonly online: boolean;
+}
+
+export interface RepositoryHealth {
+  /** Warning window of offline roles (root, the Image repository's targets and delegations), days. */
+  readonly warningDays: number;
+  /** Warning window of online roles, hours. */
+  readonly onlineWarningHours: number;
+  readonly checkedAt: string;
+  /** The Image repository's roles as the Director last verified them, then the Director's root. */
+  readonly roles: readonly RoleExpiryEntry[];
+  /** The Director's per-vehicle roles: each vehicle's copy is re-signed at half this lifetime. */
+  readonly perVehicle: ReadonlyArray<{ readonly repository: 'director'; readonly role: string; readonly lifetimeSeconds: number; readonly online: true }>;
+}
+
+export interface AlertDelivery {
+  readonly deliveryId: string;
+  /** The webhook's scheme and host only: its path may hold a secret. */
+  readonly webhook: string;
+  readonly state: 'pending' | 'delivered' | 'failed';
+  readonly attempts: number;
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+  readonly nextAttemptAt: string | null;
+  readonly deliveredAt: string | null;
+}
+
+export interface AlertEntry {
+  readonly id: number;
+  readonly event: string;
+  readonly raisedAt: string;
+  readonly data: unknown;
+  readonly deliveries: readonly AlertDelivery[];
+}
+
+export interface AlertList {
+  /** Newest first. */
+  readonly alerts: readonly AlertEntry[];
+}
+
 // --- The routes ----------------------------------------------------------------------------------
 
 /**
@@ -372,6 +426,8 @@ export interface OperatorApi {
   'GET /campaigns': { answer: CampaignList };
   'GET /campaigns/:campaign': { answer: CampaignStatus };
   'POST /campaigns/:campaign/:action': { answer: CampaignStatus };
+  'GET /repositories/health': { answer: RepositoryHealth };
+  'GET /alerts': { query: { readonly limit?: number }; answer: AlertList };
 }
 
 export type OperatorRoute = keyof OperatorApi;
@@ -416,6 +472,8 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'GET /campaigns': ['campaigns'],
   'GET /campaigns/:campaign': CAMPAIGN_STATUS_FIELDS,
   'POST /campaigns/:campaign/:action': CAMPAIGN_STATUS_FIELDS,
+  'GET /repositories/health': ['warningDays', 'roles'],
+  'GET /alerts': ['alerts'],
 };
 
 /** The URL path of `route` under OPERATOR_API_PREFIX, each parameter percent-encoded, and the query. */

@@ -88,6 +88,17 @@ export interface AlertOutbox {
   recent(limit: number): Promise<AlertRecord[]>;
   /** The attempts of a delivery (by its public id), oldest first. */
   attempts(deliveryId: string): Promise<AttemptRecord[]>;
+  /**
+   * What the vehicle.stale alert reads: how many vehicles have not reported (their primary ECU) since
+   * `before` (one never reporting counts from its registration, as the dashboard counts stale), and
+   * the first `sample` of their VINs. One counting statement on the timer; no fleet is loaded.
+   */
+  staleVehicles(before: Date, sample: number): Promise<StaleVehicles>;
+}
+
+export interface StaleVehicles {
+  readonly count: number;
+  readonly sample: readonly string[];
 }
 
 /** A delivery as both backends read it (numbers may come as strings from PostgreSQL). */

@@ -2,7 +2,7 @@
 // with FOR UPDATE SKIP LOCKED and a claimed_until lease in one statement, so two replicas claiming
 // at once take different rows, and a replica that dies mid-delivery releases its rows when the
 // lease runs out.
-import { toDeliveryRecord, type AlertEvent, type AlertOutbox, type AlertRecord, type AttemptOutcome, type AttemptRecord, type ClaimedDelivery, type DeliveryState, type NewAlert } from '../alerts.js';
+import { toDeliveryRecord, type AlertEvent, type AlertOutbox, type AlertRecord, type AttemptOutcome, type AttemptRecord, type ClaimedDelivery, type DeliveryState, type NewAlert, type StaleVehicles } from '../alerts.js';
 import { num, run, storableText, type Queryable } from './sql.js';
 import type { PostgresDatabase } from '../../../shared/server/postgres.js';
 
@@ -101,6 +101,13 @@ export class PostgresAlertOutbox implements AlertOutbox {
       body: a.body,
       deliveries: deliveries.filter((d) => d.alert_id === a.id).map((d) => toDeliveryRecord({ ...d, alert_id: num(d.alert_id) })),
     }));
+  }
+
+  async staleVehicles(before: Date, sample: number): Promise<StaleVehicles> {
+    const stale = 'LEFT JOIN ecus e ON e.vin = v.vin AND e.is_primary WHERE coalesce(e.reported_at, v.registered_at) < $1';
+    const [count] = await run<{ n: string }>(this.q, `SELECT count(*) AS n FROM vehicles v ${stale}`, [before.toISOString()]);
+    const rows = await run<{ vin: string }>(this.q, `SELECT v.vin FROM vehicles v ${stale} ORDER BY v.vin LIMIT $2`, [before.toISOString(), sample]);
+    return { count: num(count!.n), sample: rows.map((r) => r.vin) };
   }
 
   async attempts(deliveryId: string): Promise<AttemptRecord[]> {

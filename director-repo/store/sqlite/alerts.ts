@@ -2,8 +2,11 @@
 // so a claim is a plain UPDATE; it still sets claimed_until, so a claim made just before a crash is
 // released after its lease like on PostgreSQL.
 import type { Db } from '../../../shared/server/sqlite.js';
-import { toDeliveryRecord, type AlertEvent, type AlertOutbox, type AlertRecord, type AttemptOutcome, type AttemptRecord, type ClaimedDelivery, type DeliveryRow, type DeliveryState, type NewAlert } from '../alerts.js';
+import { toDeliveryRecord, type AlertEvent, type AlertOutbox, type AlertRecord, type AttemptOutcome, type AttemptRecord, type ClaimedDelivery, type DeliveryRow, type DeliveryState, type NewAlert, type StaleVehicles } from '../alerts.js';
 import type { Synchronous } from './transaction-gate.js';
+
+/** Vehicles whose primary ECU last reported (or which registered, never reporting) before the parameter. */
+const STALE = 'LEFT JOIN ecus e ON e.vin = v.vin AND e.is_primary = 1 WHERE coalesce(e.reported_at, v.registered_at) < ?';
 
 export class SqliteAlertOutbox implements Synchronous<AlertOutbox> {
   private readonly s;
@@ -36,7 +39,14 @@ export class SqliteAlertOutbox implements Synchronous<AlertOutbox> {
         `SELECT a.attempt, a.at, a.status, a.error, a.next_attempt_at FROM alert_attempts a JOIN alert_deliveries d ON d.id = a.delivery_row
           WHERE d.delivery_id = ? ORDER BY a.attempt`,
       ),
+      staleCount: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM vehicles v ${STALE}`),
+      staleSample: db.prepare<[string, number], { vin: string }>(`SELECT v.vin FROM vehicles v ${STALE} ORDER BY v.vin LIMIT ?`),
     };
+  }
+
+  staleVehicles(before: Date, sample: number): StaleVehicles {
+    const at = before.toISOString();
+    return { count: this.s.staleCount.get(at)!.n, sample: this.s.staleSample.all(at, sample).map((r) => r.vin) };
   }
 
   enqueue(alert: NewAlert): number | undefined {

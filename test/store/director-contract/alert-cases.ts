@@ -3,7 +3,7 @@
 // reopen (a restarted Director delivers what was pending).
 import type { NewAlert } from '../../../director-repo/store/alerts.js';
 import type { ContractContext } from './context.js';
-import { at, iso } from './fixtures.js';
+import { T0, at, iso, registerVehicle } from './fixtures.js';
 
 function alert(dedupeKey: string | null, minutes: number, urls = ['http://127.0.0.1:1/a', 'http://127.0.0.1:1/b']): NewAlert {
   return {
@@ -90,5 +90,19 @@ export function alertCases({ fresh, open, backend }: ContractContext): void {
     const [fromA, fromB] = await Promise.all([a.store.alerts.claimDue(at(1), at(5), 1), b.store.alerts.claimDue(at(1), at(5), 1)]);
     const ids = [...fromA, ...fromB].map((c) => c.deliveryId).sort();
     expect(ids).toEqual(['p-0-0', 'p-0-1']);
+  });
+
+  it('counts vehicles whose primary has not reported since a time (never reported: since registration), with a sample of VINs', async () => {
+    const store = await fresh();
+    expect(await store.alerts.staleVehicles(at(100), 5)).toEqual({ count: 0, sample: [] });
+    for (const vin of ['VIN-C', 'VIN-A', 'VIN-B']) await registerVehicle(store, vin);
+    // Registered at T0 and silent since: all stale after T0, none before.
+    expect(await store.alerts.staleVehicles(T0, 5)).toEqual({ count: 0, sample: [] });
+    expect(await store.alerts.staleVehicles(at(10), 2)).toEqual({ count: 3, sample: ['VIN-A', 'VIN-B'] });
+    await store.inventory.recordEcuReport('VIN-A-p', { counter: 1, filename: 'f', length: 1, hashes: { sha256: 'a'.repeat(64) }, releaseCounter: null }, at(20));
+    // A secondary reporting does not make its vehicle fresh: the primary sends the manifest.
+    await store.inventory.recordEcuReport('VIN-B-s', { counter: 1, filename: 'f', length: 1, hashes: { sha256: 'a'.repeat(64) }, releaseCounter: null }, at(20));
+    expect(await store.alerts.staleVehicles(at(10), 5)).toEqual({ count: 2, sample: ['VIN-B', 'VIN-C'] });
+    expect(await store.alerts.staleVehicles(at(30), 5)).toEqual({ count: 3, sample: ['VIN-A', 'VIN-B', 'VIN-C'] });
   });
 }
