@@ -195,6 +195,12 @@ describeBrowser('the web dashboard in Chromium', () => {
       expect(refused.body).toMatch(/insufficient_scope/);
       expect((await campaign('ro-check')).state).toBe('draft');
       expect((await scene.api('GET', '/api/v1/campaigns')).json.campaigns).toHaveLength((before.json.campaigns as unknown[]).length + 1);
+
+      // Signing out ends the session in this browser: back to the sign-in form, the API says 401.
+      await page.click('text=Sign out');
+      await page.locator('input[name=token]').waitFor(UI_WAIT);
+      expect(await page.evaluate(async () => (await fetch('/ui/api/session')).status)).toBe(401);
+      expect((await context.cookies(scene.url)).filter((c) => c.name === 'uptane_ui' && c.value !== '')).toEqual([]);
     } finally {
       await context.close();
     }
