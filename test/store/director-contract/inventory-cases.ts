@@ -1,6 +1,6 @@
 // Inventory: vehicles (keyset pagination), ECUs (primary first, one key each), version reports.
 import type { ContractContext } from './context.js';
-import { T0, at, ecu, iso, registerVehicle, sha256Hex } from './fixtures.js';
+import { T0, at, ecu, image, iso, registerVehicle, sha256Hex } from './fixtures.js';
 
 export function inventoryCases({ fresh }: ContractContext): void {
   it('stores a vehicle with its attributes and registration time; an unknown VIN is undefined', async () => {
@@ -11,6 +11,19 @@ export function inventoryCases({ fresh }: ContractContext): void {
     expect(await store.inventory.vehicleState('VIN-A')).toBeNull();
     expect(await store.inventory.vehicleState('VIN-NONE')).toBeNull();
     expect(await store.inventory.countVehicles()).toBe(1);
+  });
+
+  it('counts the fleet for /metrics: registered, and vehicles with a pending or in-flight assignment, each once', async () => {
+    const store = await fresh();
+    expect(await store.inventory.fleetCounts()).toEqual({ registered: 0, active: 0, pending: 0, inFlight: 0 });
+    const a = await registerVehicle(store, 'VIN-A');
+    const b = await registerVehicle(store, 'VIN-B');
+    await registerVehicle(store, 'VIN-C');
+    // VIN-A: two pending (one vehicle); VIN-B: one in flight, one installed (not active).
+    const [, , inFlight, installed] = await store.assignments.insert([image('VIN-A', a.primary), image('VIN-A', a.secondary), image('VIN-B', b.secondary), image('VIN-B', b.primary)], { actor: 'op', now: T0 });
+    await store.assignments.setState(inFlight!, 'in_flight', null, at(1));
+    await store.assignments.setState(installed!, 'installed', null, at(1));
+    expect(await store.inventory.fleetCounts()).toEqual({ registered: 3, active: 2, pending: 1, inFlight: 1 });
   });
 
   it('refuses a second vehicle with the same VIN and keeps the first', async () => {
