@@ -23,7 +23,10 @@ import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { requireOperator } from './operator-auth.js';
 import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
-import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText, queryInteger, queryText } from './operator-input.js';
+import { DashboardEvents, publishVerdict, type DashboardEventOptions } from './dashboard/events.js';
+import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
+import { dashboardRoutes } from './dashboard/fleet-routes.js';
+import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { alertRoutes } from './alerts/alert-routes.js';
 import { repositoryHealth, type RepositoryHealth } from './repository-health.js';
@@ -54,6 +57,10 @@ export interface DirectorAppDeps {
   readonly uiSessionSecret?: Uint8Array;
   /** The web dashboard's built bundle served at /ui (dashboard/static.ts; dist/ui by default). */
   readonly dashboardDir?: string;
+  /** The dashboard's stale period, overview cache and event stream limits (dashboard/*.ts). */
+  readonly dashboard?: FleetOverviewOptions & DashboardEventOptions;
+  /** The overview whose snapshots the server's timer writes; one of the app's own otherwise. */
+  readonly fleetOverview?: FleetOverview;
 }
 
 /** Every role's expiry for GET /repositories/health (the server's alerts, alerts/director-alerts.ts); the Director's root alone otherwise. */
@@ -64,7 +71,7 @@ type VehicleRequest = Request & { vin?: string };
 /** Largest request body (manifests, registrations) read unless the deps say otherwise. */
 const DEFAULT_MAX_BODY_BYTES = 1_000_000;
 
-export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir, uiSessionSecret, repositoryHealth: health }: DirectorAppDeps & HealthDeps): express.Express {
+export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir, uiSessionSecret, dashboard, fleetOverview, repositoryHealth: health }: DirectorAppDeps & HealthDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -131,11 +138,12 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     return { status: 201, answer: await services.inventory.vehicleStatus(registration.vin) };
   });
 
-  operatorRoute(operator, 'GET /vehicles', undefined, async (req) => {
-    const limit = queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 });
-    const after = queryText(req.query, 'after', LIMITS.name) ?? '';
-    return { answer: { total: await storage.inventory.countVehicles(), vehicles: await storage.inventory.listVehicles(after, limit) } };
-  });
+  // GET /vehicles (filtered by state and VIN prefix), GET /audit (filtered) and the dashboard's
+  // reads, dry run and live events: dashboard/fleet-routes.ts.
+  const overview = fleetOverview ?? new FleetOverview(storage.dashboard, clock, dashboard);
+  const events = new DashboardEvents(() => services.campaigns.list(), dashboard, log);
+  services.intake.onVerdict((verdict, { vin, assignmentStates }) => publishVerdict(events, verdict, vin, assignmentStates));
+  dashboardRoutes(operator, { services, storage, overview, events, jsonBody });
 
   operatorRoute(operator, 'GET /vehicles/:vin', undefined, async (req) => ({ answer: await services.inventory.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)) }));
 
@@ -158,8 +166,6 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
   // Strict decimal: Number('0x1') is 1, so a loose parse would cancel another assignment (HR-9d).
   operatorRoute(operator, 'DELETE /assignments/:id', undefined, async (req) => ({ answer: await services.assignments.cancelAssignment(pathId(req.params.id, 'the assignment id'), req.operator!) }));
 
-  // limit=-1 would be SQLite's "no limit", and 1.5 a type error (docs/threat-model.md HR-9c).
-  operatorRoute(operator, 'GET /audit', undefined, async (req) => ({ answer: { entries: await storage.auditLog.entries(queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 })) } }));
 
   // Refused operator writes are recorded with who tried and why (issue 4); reads and dry runs are
   // not, and neither are requests without a valid token (anyone could fill the log with those).

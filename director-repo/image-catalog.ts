@@ -20,6 +20,11 @@ export interface ImageCatalog {
    * (encrypted-images.ts); a catalog without it cannot serve an assignment with `encrypt`.
    */
   downloadImage?(filename: string, target: TargetFile, destination: string): Promise<void>;
+  /**
+   * The images the Image repository's top-level targets role lists, verified (the dashboard's image
+   * page). Images listed only by delegated roles are not among them.
+   */
+  listImages?(): Promise<ReadonlyArray<{ readonly filename: string; readonly target: TargetFile }>>;
 }
 
 export interface ImageRepositoryClientOptions {
@@ -70,6 +75,12 @@ export class ImageRepositoryClient implements ImageCatalog {
   async downloadImage(filename: string, target: TargetFile, destination: string): Promise<void> {
     await this.refresh(false);
     await this.updater.downloadTarget({ name: filename, target }, destination);
+  }
+
+  async listImages(): Promise<ReadonlyArray<{ readonly filename: string; readonly target: TargetFile }>> {
+    await this.refresh(false);
+    const targets = (await this.updater.updateTargets()).signed.targets;
+    return Object.entries(targets).map(([filename, target]) => ({ filename, target }));
   }
 
   private async refresh(force: boolean): Promise<void> {

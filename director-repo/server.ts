@@ -15,6 +15,8 @@ import { claimServerFolder } from '../shared/server/server-folder.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { createHandler } from './app.js';
 import { startDirectorAlerts, type DirectorAlertOptions, type DirectorAlerts } from './alerts/director-alerts.js';
+import type { DashboardEventOptions } from './dashboard/events.js';
+import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
 import type { Campaigns } from './campaigns.js';
 import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
 import { ImageRepositoryClient, type ImageCatalog } from './image-catalog.js';
@@ -87,6 +89,11 @@ export interface DirectorServerOptions {
   readonly alerts?: DirectorAlertOptions;
   /** /metrics, /healthz, /readyz, request ids and request log lines (shared/server/observability.ts); `false` leaves them out. */
   readonly observability?: ObservabilityOptions | false;
+  /**
+   * The web dashboard's stale period, overview cache, event stream limits, and how often the fleet's
+   * states are recorded for the overview's chart (snapshotMs, default 5 minutes; dashboard/*.ts).
+   */
+  readonly dashboard?: FleetOverviewOptions & DashboardEventOptions & { readonly snapshotMs?: number };
 }
 
 export interface RunningDirector {
@@ -222,6 +229,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   let opened: Awaited<ReturnType<typeof openDirector>> | undefined;
   let server: Server;
   let alerts: DirectorAlerts | undefined;
+  let fleetOverview: FleetOverview;
   try {
     opened = await openDirector(options);
     const completed = await opened.services.root.completeInterruptedSwitch();
@@ -230,6 +238,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     }
     const { services, storage } = opened;
+    fleetOverview = new FleetOverview(storage.dashboard, options.clock ?? systemClock, options.dashboard);
     // The Image repository's roles as the Director's client verified them (imageClient's folder).
     const imageMetadata = new FileMetadataStore(join(options.dataDir, 'image-repo-metadata'));
     alerts = startDirectorAlerts({
@@ -252,6 +261,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       authThrottle: options.authThrottle,
       // Replicas accept each other's dashboard cookies, as their vehicle sessions (session-secret.ts).
       uiSessionSecret: replicated ? loadSessionSecret(join(options.dataDir, 'keys')) : undefined,
+      dashboard: options.dashboard,
+      fleetOverview,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {
@@ -279,6 +290,16 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   );
   const stopRounds = campaignRounds.every(options.campaignTickMs ?? 10_000);
   const stopPruning = prunePeriodically(storage, roundsLease, options, warn);
+  // The overview's chart: the fleet's states, recorded by one replica (the rounds' lease holder).
+  const snapshots = new BackgroundTask(
+    'recording fleet snapshots for the dashboard',
+    async () => {
+      if (roundsLease !== undefined && !(await roundsLease.held())) return;
+      await fleetOverview.snapshot();
+    },
+    warn,
+  );
+  const stopSnapshots = snapshots.every(options.dashboard?.snapshotMs ?? 5 * 60_000);
   const { port } = server.address() as AddressInfo;
   return {
     url: serverUrl(options.host ?? '127.0.0.1', port, options.tls !== undefined),
@@ -294,6 +315,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       stopRounds();
       stopPruning();
       await alerts!.stop();
+      stopSnapshots();
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections();
       await closed;

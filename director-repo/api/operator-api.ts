@@ -208,9 +208,72 @@ export interface VehicleStatus extends VehicleSummary {
 }
 
 export interface VehicleList {
-  /** All registered vehicles, whatever the page. */
+  /** The vehicles the filter matches (all registered ones without a filter), whatever the page. */
   readonly total: number;
-  readonly vehicles: readonly VehicleSummary[];
+  /** True when `total` stopped counting at its cap (a VIN prefix matching very many: docs/dashboard.md). */
+  readonly totalCapped?: boolean;
+  readonly vehicles: ReadonlyArray<VehicleSummary & { readonly state?: FleetState }>;
+}
+
+// --- The web dashboard's reads (docs/dashboard.md) ---------------------------------------------
+
+/** A vehicle's state as the dashboard derives it, one per vehicle (docs/dashboard.md has the rules). */
+export type FleetState = 'up_to_date' | 'pending' | 'downloading' | 'deferred' | 'installing' | 'failed' | 'rolled_back' | 'stale';
+export type FleetStateCounts = Readonly<Record<FleetState, number>>;
+
+export interface FleetOverview {
+  readonly vehicles: { readonly total: number; readonly byState: FleetStateCounts };
+  readonly attacks: { readonly total: number; readonly last24h: number };
+  /** Refused manifests as stored (each vehicle's newest are kept). */
+  readonly refusedManifests: { readonly total: number; readonly last24h: number };
+  /** Snapshots of the states, oldest first (one per snapshot period). */
+  readonly history: ReadonlyArray<{ readonly at: string; readonly byState: FleetStateCounts }>;
+  readonly computedAt: string;
+  readonly staleAfterSeconds: number;
+}
+
+export interface VehicleManifests {
+  readonly vin: string;
+  /** Accepted and refused, newest first; page on with `before` = the last id. */
+  readonly manifests: readonly ManifestEntry[];
+  /** The vehicle's newest reported attacks, newest first. */
+  readonly attacks: readonly AttackEntry[];
+}
+
+export interface AttackEntry extends ReportedAttack {
+  readonly id: number;
+  readonly vin: string;
+}
+
+export interface AttackList {
+  /** Newest first; page on with `before` = the last id. */
+  readonly attacks: readonly AttackEntry[];
+}
+
+export interface CatalogImage {
+  readonly filename: string;
+  readonly length: number;
+  readonly sha256: string | null;
+  readonly hardwareIds: readonly string[];
+  readonly releaseCounter: number | null;
+}
+
+export interface ImageList {
+  readonly images: readonly CatalogImage[];
+  readonly total: number;
+}
+
+/** POST /campaigns with `dryRun: true`: what each stage would take, nothing created. */
+export interface CampaignDryRun {
+  readonly dryRun: true;
+  /** The group's members now. */
+  readonly vehicles: number;
+  /** 1-based, as CampaignStatus numbers stages; each stage's own vehicles (stages are cumulative). */
+  readonly stages: ReadonlyArray<{ readonly index: number; readonly vehicles: number }>;
+  /** Vehicles the campaign would skip, by reason (their stage slot is still taken, as when it runs). */
+  readonly skipped: Readonly<Record<string, number>>;
+  /** False when the group is too large for the per-vehicle check: `skipped` is then empty, not zero. */
+  readonly skippedChecked: boolean;
 }
 
 export interface PlannedAssignment extends AssignedImage {
@@ -259,6 +322,8 @@ export interface RootAccepted {
 }
 
 export interface AuditEntry {
+  /** The entry's id (GET /audit pages with `before` = the last id). */
+  readonly id?: number;
   readonly at: string;
   readonly actor: string;
   /** The operator token's public id (null for actions on the Director host). */
@@ -413,12 +478,18 @@ export interface OperatorApi {
   'POST /online-keys/rotate': { body: OnlineKeyRotationBody; answer: OnlineKeyRotation };
   'PUT /metadata/root': { body: Uint8Array; answer: RootAccepted };
   'POST /vehicles': { body: VehicleRegistrationBody; answer: VehicleStatus };
-  'GET /vehicles': { query: { readonly limit?: number; readonly after?: string }; answer: VehicleList };
+  'GET /vehicles': { query: { readonly limit?: number; readonly after?: string; readonly state?: FleetState; readonly q?: string }; answer: VehicleList };
+  'GET /vehicles/:vin/manifests': { query: { readonly limit?: number; readonly before?: number }; answer: VehicleManifests };
+  'GET /fleet/overview': { answer: FleetOverview };
+  'GET /attacks': { query: { readonly limit?: number; readonly before?: number; readonly vin?: string }; answer: AttackList };
+  'GET /images': { query: { readonly limit?: number; readonly after?: string }; answer: ImageList };
+  /** Server-Sent Events (text/event-stream), not JSON: manifest, attack, campaign and assignment events. */
+  'GET /events': { answer: never };
   'GET /vehicles/:vin': { answer: VehicleStatus };
   'POST /vehicles/:vin/ecus/:serial/replace': { body: EcuBody; answer: VehicleStatus };
   'POST /assignments': { body: AssignmentBody; answer: AssignmentsCreated | AssignmentPlan };
   'DELETE /assignments/:id': { answer: Assignment };
-  'GET /audit': { query: { readonly limit?: number }; answer: AuditLog };
+  'GET /audit': { query: { readonly limit?: number; readonly before?: number; readonly actor?: string; readonly action?: string }; answer: AuditLog };
   'POST /groups': { body: GroupBody; answer: GroupCreated };
   'GET /groups': { answer: GroupList };
   'GET /groups/:name': { answer: GroupMembers };
@@ -460,6 +531,11 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'PUT /metadata/root': ['version'],
   'POST /vehicles': ['vin', 'ecus'],
   'GET /vehicles': ['total', 'vehicles'],
+  'GET /vehicles/:vin/manifests': ['vin', 'manifests', 'attacks'],
+  'GET /fleet/overview': ['vehicles', 'attacks', 'refusedManifests', 'history'],
+  'GET /attacks': ['attacks'],
+  'GET /images': ['images', 'total'],
+  'GET /events': [],
   'GET /vehicles/:vin': ['vin', 'ecus', 'assignments', 'attacks', 'manifests'],
   'POST /vehicles/:vin/ecus/:serial/replace': ['vin', 'ecus'],
   'POST /assignments': [],

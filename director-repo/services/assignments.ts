@@ -54,6 +54,11 @@ export class AssignmentService {
     private readonly encryption?: EncryptedImages,
   ) {}
 
+  /** The images the Image repository lists, as this Director verified them (the dashboard's image page); none when its catalog cannot list. */
+  async catalog(): Promise<ReadonlyArray<{ readonly filename: string; readonly target: TargetFile }>> {
+    return (await this.images.listImages?.()) ?? [];
+  }
+
   /**
    * Works out which ECU of which vehicle would get what, after checking that the image exists in the
    * Image repository, fits the ECU's hardware id, and does not lower its release counter; with
@@ -264,8 +269,8 @@ function planOne(vin: string, ecu: EcuRecord, filename: string, image: TargetFil
   return { vin, ecuSerial: ecu.serial, filename, length: image.length, hashes: image.hashes, hardwareId: ecu.hardwareId, releaseCounter, installed: ecu.installed?.filename ?? null };
 }
 
-/** One vehicle's plans for the resolved images, or why it is skipped. */
-function planResolved(vin: string, ecus: readonly EcuRecord[], active: readonly AssignmentRecord[], images: readonly ResolvedImage[]): PlannedAssignment[] | { skipped: string } {
+/** One vehicle's plans for the resolved images, or why it is skipped (a campaign's dry run asks too). */
+export function planResolved(vin: string, ecus: readonly EcuRecord[], active: readonly AssignmentRecord[], images: readonly ResolvedImage[]): PlannedAssignment[] | { skipped: string } {
   const plans: PlannedAssignment[] = [];
   for (const image of images) {
     for (const ecu of ecus.filter((e) => e.hardwareId === image.hardwareId)) {

@@ -40,8 +40,8 @@ export interface DashboardStore {
   fleetStates(staleBefore: Date): Promise<FleetStateCounts>;
   /** Attacks reported and manifests refused, in all and since `since` (as stored: refused records are pruned per vehicle). */
   securityCounts(since: Date): Promise<{ attacks: { total: number; since: number }; refusedManifests: { total: number; since: number } }>;
-  /** Vehicles in VIN order after `after` that match the filter. */
-  vehiclesPage(filter: VehicleFilter, after: string, limit: number): Promise<VehicleRecord[]>;
+  /** Vehicles in VIN order after `after` that match the filter, each with its state. */
+  vehiclesPage(filter: VehicleFilter, after: string, limit: number): Promise<Array<VehicleRecord & { state: FleetState }>>;
   /** How many vehicles match, counting no further than `cap` (capped: true when more match). */
   countVehicles(filter: VehicleFilter, cap: number): Promise<{ count: number; capped: boolean }>;
   /** The vehicle's manifests, accepted and refused, newest first, with ids below `beforeId` (if given). */

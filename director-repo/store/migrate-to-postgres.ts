@@ -127,6 +127,7 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
     identity: 'id',
     columns: [['id', 'integer'], ['delivery_row', 'integer'], ['attempt', 'integer'], ['at', 'text'], ['status', 'integer'], ['error', 'text'], ['next_attempt_at', 'text']],
   },
+  { name: 'fleet_snapshots', columns: [['at', 'text'], ['by_state', 'text']] },
   {
     name: 'encrypted_images',
     columns: [

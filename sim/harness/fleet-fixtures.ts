@@ -10,7 +10,7 @@ import { digestBytes } from '../../shared/core/hashing.js';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
-import { loadUrlSigningKey, startDirector, type RunningDirector } from '../../director-repo/server.js';
+import { loadUrlSigningKey, startDirector, type DirectorServerOptions, type RunningDirector } from '../../director-repo/server.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
 import type { ObservabilityOptions } from '../../shared/server/observability.js';
 
@@ -88,6 +88,8 @@ export interface RepositoryFixtureOptions {
   readonly imageLog?: (line: string) => void;
   /** Both servers' metrics access and request logger (shared/server/observability.ts); `false` leaves them out (the benchmark's baseline). */
   readonly observability?: ObservabilityOptions | false;
+  /** The Director's dashboard options (director-repo/server.ts): its tests turn the overview's cache off. */
+  readonly dashboard?: DirectorServerOptions['dashboard'];
 }
 
 /**
@@ -144,7 +146,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageRootFile = join(dataDir, 'image-root.json');
   writeFileSync(imageRootFile, imageRoot);
 
-  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability };
+  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability, dashboard: options.dashboard };
   let director = await startDirector(directorOptions);
   await director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
   const directorOnline = director.services.root.onlineKeysJson();

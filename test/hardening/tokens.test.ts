@@ -56,6 +56,11 @@ async function call(url: string, method: string, path: string, token: string | u
   const headers: Record<string, string> = { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream' };
   if (token !== undefined) headers.authorization = `Bearer ${token}`;
   const response = await fetch(`${url}${path}`, { method, headers, body });
+  // The dashboard's event stream never ends: its status and type say it was opened.
+  if (response.ok && (response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+    await response.body?.cancel();
+    return { status: response.status, json: {}, retryAfter: null };
+  }
   const text = await response.text();
   return { status: response.status, json: (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>, retryAfter: response.headers.get('retry-after') };
 }

@@ -11,6 +11,7 @@ import { assignmentCases } from './director-contract/assignment-cases.js';
 import { BACKENDS, postgresBackend, type Backend } from './director-contract/backends.js';
 import { batchCases } from './director-contract/batch-cases.js';
 import { campaignCases } from './director-contract/campaign-cases.js';
+import { dashboardCases } from './director-contract/dashboard-cases.js';
 import { contractContext } from './director-contract/context.js';
 import { inventoryCases } from './director-contract/inventory-cases.js';
 import { manifestCases } from './director-contract/manifest-cases.js';
@@ -34,6 +35,7 @@ function contract(backend: Backend): void {
   describe('fleet-sized batches', () => batchCases(ctx));
   describe('persistence', () => persistenceCases(ctx));
   describe('alerts outbox', () => alertCases(ctx));
+  describe('dashboard reads', () => dashboardCases(ctx));
 }
 
 const running = BACKENDS.filter((b) => b.runs);

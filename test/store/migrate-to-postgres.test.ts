@@ -21,7 +21,7 @@ import { PostgresImageRepoStorage } from '../../image-repo/store/postgres.js';
 import { SqliteImageRepoStorage } from '../../image-repo/store/sqlite.js';
 import type { ImageRepoStorage } from '../../image-repo/store/storage.js';
 import { adminQuery, describePostgres, dropSchemas, uniqueSchema, urlWithSchema } from '../support/postgres.js';
-import { T0, at, ecu, image, registerVehicle, sha256Hex, accept, refuse, body } from './director-contract/fixtures.js';
+import { T0, at, iso, ecu, image, registerVehicle, sha256Hex, accept, refuse, body } from './director-contract/fixtures.js';
 
 const schemas: string[] = [];
 const folders: string[] = [];
@@ -122,6 +122,9 @@ async function populateDirector(store: DirectorStorage): Promise<{ campaignId: n
   await store.alerts.recordAttempt(delivery!.id, { at: at(7), status: 204, error: null, delivered: true, nextAttemptAt: null });
   await store.alerts.claimDue(at(7), at(9), 1);
 
+  // The dashboard's fleet snapshots (director-repo/store/dashboard.ts).
+  await store.dashboard.recordFleetSnapshot({ at: iso(8), byState: { up_to_date: 3, pending: 1, downloading: 0, deferred: 0, installing: 0, failed: 1, rolled_back: 0, stale: 2 } }, 10);
+
   // Groups (static with members, dynamic with a filter), a running campaign with vehicles, stages and events.
   await store.campaigns.insertGroup('fleet-a', 'static', null, 'alice', at(50));
   await store.campaigns.addMembers('fleet-a', ['VIN-4', 'VIN-5', 'VIN-3']);
@@ -165,6 +168,7 @@ async function directorView(store: DirectorStorage, campaignId: number, keyids: 
     byIds: await store.assignments.byIds(allIds),
     activeOfCampaign: await store.assignments.activeOfCampaign(campaignId),
     history: await Promise.all(vins.map((v) => store.manifests.history(v, 100))),
+    fleetSnapshots: await store.dashboard.fleetSnapshots(10),
     historyPage: await store.manifests.history('VIN-0', 3),
     lastAccepted: await Promise.all(vins.map((v) => store.manifests.lastAcceptedAt(v))),
     attacks: await Promise.all(vins.map((v) => store.manifests.attacksOf(v, 100))),

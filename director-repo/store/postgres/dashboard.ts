@@ -1,6 +1,6 @@
 // The dashboard's reads on PostgreSQL (../dashboard.ts; schema.ts, migration 4 for its indexes and
 // the snapshots table). The same state expression as SQLite's, with numbered parameters.
-import { countsOf, fleetStateSql, prefixEnd, toAttack, toAudit, type AttackListEntry, type AttackRow, type AuditListEntry, type AuditRow, type DashboardStore, type FleetSnapshot, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
+import { countsOf, fleetStateSql, prefixEnd, toAttack, toAudit, type AttackListEntry, type AttackRow, type AuditListEntry, type AuditRow, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
 import type { VehicleRecord } from '../inventory.js';
 import type { ManifestRecord } from '../manifests.js';
 import { toManifestRecord, toVehicle, type ManifestHistoryRow, type VehicleRow } from '../rows.js';
@@ -27,10 +27,15 @@ export class PostgresDashboard implements DashboardStore {
     return { attacks: { total: num(row!.attacks!), since: num(row!.attacks_since!) }, refusedManifests: { total: num(row!.refused!), since: num(row!.refused_since!) } };
   }
 
-  async vehiclesPage(filter: VehicleFilter, after: string, limit: number): Promise<VehicleRecord[]> {
+  async vehiclesPage(filter: VehicleFilter, after: string, limit: number): Promise<Array<VehicleRecord & { state: FleetState }>> {
     const { where, values } = whereOf(filter, after);
-    const rows = await run<VehicleRow>(this.q, `SELECT v.vin, v.attributes, v.registered_at ${FROM_VEHICLES} WHERE ${where} ORDER BY v.vin LIMIT $${values.length + 1}`, [...values, limitParam(limit)]);
-    return rows.map(toVehicle);
+    const state = fleetStateSql(`$${values.length + 2}::text`);
+    const rows = await run<VehicleRow & { state: FleetState }>(
+      this.q,
+      `SELECT v.vin, v.attributes, v.registered_at, ${state} AS state ${FROM_VEHICLES} WHERE ${where} ORDER BY v.vin LIMIT $${values.length + 1}`,
+      [...values, limitParam(limit), filter.staleBefore.toISOString()],
+    );
+    return rows.map((r) => ({ ...toVehicle(r), state: r.state }));
   }
 
   async countVehicles(filter: VehicleFilter, cap: number): Promise<{ count: number; capped: boolean }> {

@@ -2,7 +2,7 @@
 // snapshots table). Prepared once; the vehicle list's filters make four statements (state or not,
 // prefix or not), so each keeps a plan that uses the primary key's order.
 import type { Db } from '../../../shared/server/sqlite.js';
-import { countsOf, fleetStateSql, prefixEnd, toAttack, toAudit, type AttackRow, type AuditRow, type AttackListEntry, type AuditListEntry, type DashboardStore, type FleetSnapshot, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
+import { countsOf, fleetStateSql, prefixEnd, toAttack, toAudit, type AttackRow, type AuditRow, type AttackListEntry, type AuditListEntry, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
 import type { VehicleRecord } from '../inventory.js';
 import type { ManifestRecord } from '../manifests.js';
 import { toManifestRecord, toVehicle, type ManifestHistoryRow, type VehicleRow } from '../rows.js';
@@ -19,7 +19,7 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
     const where = (withState: boolean, withPrefix: boolean) =>
       `v.vin > :after${withPrefix ? ' AND v.vin >= :prefix AND v.vin < :prefixEnd' : ''}${withState ? ` AND (${state}) = :state` : ''}`;
     const page = (withState: boolean, withPrefix: boolean) =>
-      db.prepare(`SELECT v.vin, v.attributes, v.registered_at ${FROM_VEHICLES} WHERE ${where(withState, withPrefix)} ORDER BY v.vin LIMIT :limit`);
+      db.prepare(`SELECT v.vin, v.attributes, v.registered_at, ${state} AS state ${FROM_VEHICLES} WHERE ${where(withState, withPrefix)} ORDER BY v.vin LIMIT :limit`);
     const count = (withState: boolean, withPrefix: boolean) =>
       db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 ${FROM_VEHICLES} WHERE ${where(withState, withPrefix)} LIMIT :cap)`);
     this.s = {
@@ -64,8 +64,9 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
     };
   }
 
-  vehiclesPage(filter: VehicleFilter, after: string, limit: number): VehicleRecord[] {
-    return (this.statement(this.s.pages, filter).all({ ...params(filter), after, limit }) as VehicleRow[]).map(toVehicle);
+  vehiclesPage(filter: VehicleFilter, after: string, limit: number): Array<VehicleRecord & { state: FleetState }> {
+    const rows = this.statement(this.s.pages, filter).all({ ...params(filter), stale: filter.staleBefore.toISOString(), after, limit }) as Array<VehicleRow & { state: FleetState }>;
+    return rows.map((r) => ({ ...toVehicle(r), state: r.state }));
   }
 
   countVehicles(filter: VehicleFilter, cap: number): { count: number; capped: boolean } {

@@ -1,0 +1,86 @@
+// The fleet overview (GET /api/v1/fleet/overview; docs/dashboard.md): vehicles by state, attacks and
+// refused manifests in all and in the last 24 hours, and the states over time from stored snapshots.
+// Counting states reads every vehicle's row once (one query, indexed lookups per vehicle), so the
+// answer is cached for a few seconds and concurrent requests share one query: a hundred open
+// dashboards cost what one does.
+import type { Clock } from '../../shared/core/clock.js';
+import type { DashboardStore, FleetSnapshot, FleetStateCounts } from '../store/dashboard.js';
+
+export interface FleetOverviewOptions {
+  /** A vehicle without a report for this long is stale (default 24 hours). */
+  readonly staleAfterMs?: number;
+  /** How long one computed overview is served (real time, default 5 s). */
+  readonly cacheMs?: number;
+  /** Snapshots kept and shown (default 288: a day at one per 5 minutes). */
+  readonly historyPoints?: number;
+}
+
+export interface FleetOverviewAnswer {
+  readonly vehicles: { readonly total: number; readonly byState: FleetStateCounts };
+  readonly attacks: { readonly total: number; readonly last24h: number };
+  readonly refusedManifests: { readonly total: number; readonly last24h: number };
+  readonly history: ReadonlyArray<{ readonly at: string; readonly byState: FleetStateCounts }>;
+  /** When this answer was computed (it may be up to cacheMs old). */
+  readonly computedAt: string;
+  readonly staleAfterSeconds: number;
+}
+
+export const DEFAULT_STALE_AFTER_MS = 24 * 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export class FleetOverview {
+  readonly staleAfterMs: number;
+  private readonly cacheMs: number;
+  private readonly historyPoints: number;
+  private cached: { readonly at: number; readonly answer: Promise<FleetOverviewAnswer> } | undefined;
+
+  constructor(
+    private readonly store: DashboardStore,
+    private readonly clock: Clock,
+    options: FleetOverviewOptions = {},
+  ) {
+    this.staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    this.cacheMs = options.cacheMs ?? 5_000;
+    this.historyPoints = options.historyPoints ?? 288;
+  }
+
+  /** The cutoff of "stale" now. */
+  staleBefore(): Date {
+    return new Date(this.clock.now().getTime() - this.staleAfterMs);
+  }
+
+  /** The overview, computed at most once per cacheMs (a failed computation is not kept). */
+  overview(): Promise<FleetOverviewAnswer> {
+    const now = performance.now();
+    if (this.cached !== undefined && now - this.cached.at < this.cacheMs) return this.cached.answer;
+    const answer = this.compute();
+    const entry = { at: now, answer };
+    this.cached = entry;
+    answer.catch(() => {
+      if (this.cached === entry) this.cached = undefined;
+    });
+    return answer;
+  }
+
+  /** Stores the fleet's states now as one point of the overview's history (the server's timer). */
+  async snapshot(): Promise<FleetSnapshot> {
+    const snapshot = { at: this.clock.now().toISOString(), byState: await this.store.fleetStates(this.staleBefore()) };
+    await this.store.recordFleetSnapshot(snapshot, this.historyPoints);
+    return snapshot;
+  }
+
+  private async compute(): Promise<FleetOverviewAnswer> {
+    const now = this.clock.now();
+    const byState = await this.store.fleetStates(this.staleBefore());
+    const security = await this.store.securityCounts(new Date(now.getTime() - DAY_MS));
+    const history = await this.store.fleetSnapshots(this.historyPoints);
+    return {
+      vehicles: { total: Object.values(byState).reduce((a, b) => a + b, 0), byState },
+      attacks: { total: security.attacks.total, last24h: security.attacks.since },
+      refusedManifests: { total: security.refusedManifests.total, last24h: security.refusedManifests.since },
+      history,
+      computedAt: now.toISOString(),
+      staleAfterSeconds: Math.round(this.staleAfterMs / 1000),
+    };
+  }
+}
