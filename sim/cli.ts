@@ -12,7 +12,7 @@ import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import { issueVehicleCertificate } from '../shared/pki/dev-ca.js';
 import { loadCa } from '../shared/pki/pki-files.js';
 import { runDemo } from './demo.js';
-import { Fleet, type FleetFaults } from './fleet.js';
+import { Fleet, SIM_PRIMARY_HARDWARE, simSecondaryHardware, type FleetFaults } from './fleet.js';
 
 interface DemoArgs {
   readonly keep: boolean;
@@ -72,6 +72,7 @@ interface SimArgs {
   readonly json: boolean;
   readonly ca?: string | undefined;
   readonly pkiDir?: string | undefined;
+  readonly assign: string[];
 }
 
 export const simCommand = (io: CliEnvironment): CommandModule<object, object> => ({
@@ -103,6 +104,13 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             .option('power-cuts', { type: 'number', default: 0, describe: 'share of vehicles that lose power once during an install' })
             .option('attacked', { type: 'number', default: 0, describe: 'share of vehicles behind a network attacker' })
             .option('attack', { choices: ['tamper-images', 'replay-director-metadata'] as const, default: 'tamper-images' as const, describe: 'what the attacker does' })
+            .option('assign', {
+              type: 'string',
+              array: true,
+              default: [],
+              requiresArg: true,
+              describe: 'HARDWARE_ID=IMAGE: assign an image of the Image repository to every simulated ECU of that hardware id (sim-tcu, sim-ecu-1, ...) before the first round; repeatable',
+            })
             .option('json', { type: 'boolean', default: false, describe: 'print the summary as JSON' })
             .option('ca', caOption(io, 'the Director and the Image repository'))
             .option('pki-dir', {
@@ -113,11 +121,23 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             .example(
               '$0 sim run --vehicles 100 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root trust/director-root.json --image-root trust/image-root.json --driving 0.1',
               '100 vehicles, 10% of them driving in the first round',
+            )
+            .example(
+              '$0 sim run --vehicles 20 --rounds 2 --assign sim-ecu-1=engine/ecm-2.0.bin --data-dir fleet1 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root trust/director-root.json --image-root trust/image-root.json',
+              'every first secondary updates; run it again with --data-dir fleet1 to continue the same fleet',
+            )
+            .epilogue(
+              'Without --assign (or a campaign or assignment made by an operator) every cycle ends "no-update": the simulated ECUs have nothing to install. ' +
+                'Vehicles are made from --seed: a second run with the same seed continues the fleet only with the same --data-dir, where the ECUs keep their report counters; ' +
+                'the same seed in a new folder makes vehicles whose counters start again, and the Director refuses their manifests as replayed.',
             )) as unknown as Argv<SimArgs>,
         handler: async (raw) => {
           const argv = raw as unknown as SimArgs;
           const token = io.env[argv.tokenEnv];
-          if (argv.register && (token === undefined || token === '')) throw new Error(`set ${argv.tokenEnv} to an operator token (uptane director operator add NAME), or pass --no-register`);
+          const assignments = argv.assign.map(parseSimAssignment);
+          if ((argv.register || assignments.length > 0) && (token === undefined || token === '')) {
+            throw new Error(`set ${argv.tokenEnv} to an operator token (uptane director operator add NAME)${assignments.length > 0 ? ' to --assign' : ', or pass --no-register'}`);
+          }
           const faults: FleetFaults = {
             driving: argv.driving,
             interruptedDownloads: argv.interrupted,
@@ -131,6 +151,16 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
           const pkiCa = argv.pkiDir === undefined ? undefined : loadCa(resolve(argv.pkiDir));
           const directory = resolve(argv.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-sim-')));
           const operatorHttp = new HttpFetcher({ tls });
+          const operatorCall = (method: string, path: string, body: unknown) =>
+            operatorHttp.send(`${argv.directorUrl}${path}`, {
+              method,
+              body: Buffer.from(JSON.stringify(body)),
+              headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+              maxBytes: 1_000_000,
+              timeoutMs: 60_000,
+            });
+          // Registered already, in a run whose vehicles this one does not continue (another folder).
+          let alreadyRegistered = 0;
           // A line every 10% rather than one rewritten with a carriage return: stderr is escaped
           // line by line (shared/cli/cli-output.ts), and plain lines also read well in a log file.
           const progress = (label: string) => (done: number, total: number) => {
@@ -153,17 +183,30 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
             clientCertificate: pkiCa === undefined ? undefined : (vin, primarySerial) => issueVehicleCertificate(pkiCa, { vin, primarySerial }),
             register: argv.register
               ? async (registration) => {
-                  const response = await operatorHttp.send(`${argv.directorUrl}/api/v1/vehicles`, {
-                    method: 'POST',
-                    body: Buffer.from(JSON.stringify(registration)),
-                    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-                    maxBytes: 1_000_000,
-                    timeoutMs: 60_000,
-                  });
-                  if (response.status !== 201 && response.status !== 409) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${escapeTerminalText(response.body.toString('utf8'))}`);
+                  const response = await operatorCall('POST', '/api/v1/vehicles', registration);
+                  if (response.status === 409) alreadyRegistered++;
+                  else if (response.status !== 201) throw new Error(`registering ${registration.vin}: HTTP ${response.status} ${escapeTerminalText(response.body.toString('utf8'))}`);
                 }
               : undefined,
           });
+          if (alreadyRegistered > 0) {
+            io.warn(
+              `warning: ${alreadyRegistered} vehicles of seed ${argv.seed} were registered with the Director by an earlier run: their ECUs start counting reports again here, and the Director will refuse their manifests as replayed. ` +
+                `Continue that fleet with the --data-dir of the run that made it, or give a new --seed.`,
+            );
+          }
+          if (fleet.continued > 0) io.warn(`continuing ${fleet.continued} vehicles provisioned by an earlier run in ${directory}`);
+          for (const { hardwareId, image } of assignments) {
+            let made = 0;
+            for (const { vehicle } of fleet.records) {
+              const response = await operatorCall('POST', '/api/v1/assignments', { vin: vehicle.spec.vin, hardwareId, image });
+              if (response.status === 201) made++;
+              else if (response.status !== 409) {
+                throw new Error(`--assign ${hardwareId}=${image} for ${vehicle.spec.vin}: HTTP ${response.status} ${escapeTerminalText(response.body.toString('utf8', 0, 300))}`);
+              }
+            }
+            io.warn(`assigned ${image} to the ${hardwareId} ECUs of ${made} vehicles${made < fleet.records.length ? ` (${fleet.records.length - made} had it assigned already)` : ''}`);
+          }
           operatorHttp.close();
           for (let round = 1; round <= argv.rounds; round++) {
             await fleet.runRound(progress(`round ${round}/${argv.rounds}`));
@@ -179,9 +222,22 @@ export const simCommand = (io: CliEnvironment): CommandModule<object, object> =>
           io.print(`images installed ${summary.installs}, rolled back ${summary.rolledBack}, cycles ending in a detected attack or fault ${summary.attacksDetected}`);
           if (Object.keys(summary.errors).length > 0) io.print(`errors: ${Object.entries(summary.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`);
           io.print(`cycle time ms: p50 ${summary.cycleMs.p50}, p95 ${summary.cycleMs.p95}, max ${summary.cycleMs.max}`);
-          io.print(`vehicle state folders: ${directory}`);
+          io.print(`vehicle state folders: ${directory} (run again with --data-dir ${directory} to continue this fleet)`);
+          if (summary.byStatus['no-update'] === summary.cycles && summary.cycles > 0) {
+            io.print(
+              `every cycle ended no-update: nothing is assigned to these ECUs (hardware ids ${SIM_PRIMARY_HARDWARE}, ${Array.from({ length: argv.secondaries }, (_, i) => simSecondaryHardware(i)).join(', ')}); ` +
+                'give --assign HARDWARE_ID=IMAGE, or assign or start a campaign with `uptane director`',
+            );
+          }
         },
       })
       .demandCommand(1, 'name a sim subcommand: run'),
   handler: () => undefined,
 });
+
+/** `--assign HARDWARE_ID=IMAGE`. */
+function parseSimAssignment(text: string): { hardwareId: string; image: string } {
+  const at = text.indexOf('=');
+  if (at <= 0 || at === text.length - 1) throw new Error(`--assign ${JSON.stringify(text)}: write HARDWARE_ID=IMAGE, e.g. sim-ecu-1=engine/ecm-2.0.bin`);
+  return { hardwareId: text.slice(0, at), image: text.slice(at + 1) };
+}

@@ -84,6 +84,8 @@ export function seededFraction(seed: string, label: string): number {
 
 export class Fleet {
   readonly records: VehicleRecord[] = [];
+  /** Vehicles an earlier run provisioned in the same folder, continued rather than made anew. */
+  continued = 0;
   private readonly cycleTimes: number[] = [];
   private started = 0;
 
@@ -119,8 +121,10 @@ export class Fleet {
       const fetcher: Fetcher = network === null ? base : new FaultyNetwork(base, { kind: network });
       const slots: Record<string, AbSlotsOptions> = {};
       for (const ecu of secondaries) slots[ecu.serial] = fleet.slotOptions(traits);
-      const vehicle = await SimulatedVehicle.create({
-        directory: join(options.directory, vin),
+      const folder = join(options.directory, vin);
+      const continued = SimulatedVehicle.provisionedIn(folder, primarySerial);
+      const vehicle = await (continued ? SimulatedVehicle.open : SimulatedVehicle.create)({
+        directory: folder,
         vin,
         primary: { serial: primarySerial, hardwareId: SIM_PRIMARY_HARDWARE },
         secondaries,
@@ -137,7 +141,9 @@ export class Fleet {
         slots,
       });
       if (traits.driving) vehicle.state.set('driving');
-      await options.register?.(vehicle.registration());
+      // A continued vehicle was registered by the run that provisioned it.
+      if (!continued) await options.register?.(vehicle.registration());
+      else fleet.continued++;
       fleet.records.push({ vehicle, traits, results: [] });
       if ((i + 1) % 100 === 0) options.log?.(`provisioned ${i + 1}/${options.size} vehicles`);
     }

@@ -2,6 +2,7 @@
 // transport, each with its own state folder, keys (signing and encryption) derived from a seed label
 // (deterministic), and a vehicle state the simulator controls. The ECUs are provisioned as
 // `uptane vehicle provision` does (vehicle/provision.ts).
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AbSlotsOptions } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
@@ -62,6 +63,22 @@ export class SimulatedVehicle {
     const vehicle = new SimulatedVehicle(spec);
     await vehicle.start();
     return vehicle;
+  }
+
+  /**
+   * A vehicle provisioned by an earlier run, continued: its ECUs keep their keys, images and report
+   * counters (a vehicle made anew from the same seed would count again from 1, and the Director
+   * would refuse its manifests as replayed).
+   */
+  static async open(spec: SimulatedVehicleSpec): Promise<SimulatedVehicle> {
+    const vehicle = new SimulatedVehicle(spec);
+    await vehicle.start();
+    return vehicle;
+  }
+
+  /** Whether `directory` holds a vehicle an earlier run provisioned (its primary's folder). */
+  static provisionedIn(directory: string, primarySerial: string): boolean {
+    return existsSync(join(directory, primarySerial));
   }
 
   /** (Re)opens every ECU from its state folder, as after a power cycle of the whole vehicle. */

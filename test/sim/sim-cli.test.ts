@@ -1,0 +1,88 @@
+// `uptane sim run` as an integration-test engineer first meets it (issue 20, finding 3): the real
+// binary against real repositories on loopback. A fleet with nothing assigned says so; --assign gives
+// it an update; the same --data-dir continues the fleet (report counters kept, nothing refused); the
+// same seed in a new folder is warned about before the Director refuses it as replayed.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FixedClock } from '../../shared/core/clock.js';
+import { formatExpires } from '../../shared/core/metadata/parse.js';
+import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
+import { OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { buildCli, runCli, type CliResult } from '../support/cli-runner.js';
+
+const IMAGE = { name: 'sim/ecu1-v2.bin', content: Buffer.from('simulated ECU image v2'), hardwareIds: [simSecondaryHardware(0)], releaseCounter: 2 };
+
+let repos: Repositories;
+let work: string;
+
+beforeAll(async () => {
+  await buildCli();
+}, 130_000);
+
+beforeEach(async () => {
+  // The CLI reads the system clock, so the repositories run at (a frozen) now.
+  const now = new Date();
+  repos = await startRepositories(new FixedClock(now), 'sim-cli', { expires: formatExpires(new Date(now.getTime() + 365 * 24 * 3600 * 1000)) });
+  await repos.publishImages([IMAGE]);
+  work = mkdtempSync(join(tmpdir(), 'uptane-sim-cli-'));
+  writeFileSync(join(work, 'director-root.json'), repos.directorRoot);
+  writeFileSync(join(work, 'image-root.json'), repos.imageRoot);
+});
+
+afterEach(async () => {
+  await repos.close();
+  rmSync(work, { recursive: true, force: true });
+});
+
+function sim(seed: string, ...extra: string[]): Promise<CliResult> {
+  return runCli(
+    ['sim', 'run', '--vehicles', '3', '--seed', seed, '--director-url', repos.director.url, '--image-url', repos.image.url, '--director-root', 'director-root.json', '--image-root', 'image-root.json', ...extra],
+    { cwd: work, env: { ...process.env, UPTANE_OPERATOR_TOKEN: OPERATOR_TOKEN } },
+  );
+}
+
+async function refusedManifests(seed: string): Promise<string[]> {
+  const codes: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const status = await repos.operator('GET', `/api/v1/vehicles/${Fleet.vinFor(seed, i)}`);
+    for (const entry of status.json.manifests as Array<{ accepted: boolean; errorCode: string | null }>) if (!entry.accepted) codes.push(entry.errorCode ?? '?');
+  }
+  return codes;
+}
+
+describe('uptane sim run', () => {
+  it('says why every cycle was no-update when nothing is assigned, and how to assign', async () => {
+    const run = await sim('idle');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('results: no-update 3');
+    expect(run.stdout).toContain('every cycle ended no-update: nothing is assigned to these ECUs (hardware ids sim-tcu, sim-ecu-1, sim-ecu-2)');
+    expect(run.stdout).toContain('--assign HARDWARE_ID=IMAGE');
+  }, 120_000);
+
+  it('--assign updates the fleet; the same --data-dir continues it with its counters; the same seed elsewhere is warned about', async () => {
+    const fleet = join(work, 'fleet1');
+    let run = await sim('cont', '--assign', `${simSecondaryHardware(0)}=${IMAGE.name}`, '--data-dir', fleet);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain(`assigned ${IMAGE.name} to the sim-ecu-1 ECUs of 3 vehicles`);
+    expect(run.stdout).toContain('images installed 3');
+    expect(run.stdout).toContain(`--data-dir ${fleet} to continue this fleet`);
+
+    // Continued: no EEXIST, no replay.
+    run = await sim('cont', '--data-dir', fleet);
+    expect(run.status).toBe(0);
+    expect(run.stderr).toContain(`continuing 3 vehicles provisioned by an earlier run in ${fleet}`);
+    expect(run.stderr).not.toContain('warning');
+    expect(await refusedManifests('cont')).toEqual([]);
+
+    // The same seed in a new folder: the CLI says what will happen and what to do instead.
+    run = await sim('cont', '--data-dir', join(work, 'fleet2'));
+    expect(run.stderr).toContain('warning: 3 vehicles of seed cont were registered with the Director by an earlier run');
+    expect(run.stderr).toContain('Continue that fleet with the --data-dir of the run that made it, or give a new --seed');
+    expect(await refusedManifests('cont')).toContain('replayed_report');
+
+    const bad = await sim('cont', '--assign', 'no-equals-sign');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--assign "no-equals-sign": write HARDWARE_ID=IMAGE');
+  }, 180_000);
+});
