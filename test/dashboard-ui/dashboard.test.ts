@@ -9,6 +9,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { simSecondaryHardware } from '../../sim/fleet.js';
 import { chromiumAvailable, ensureDashboardBuilt, launchChromium, watchPage } from './browser.js';
 import { ADMIN_NAME, ADMIN_TOKEN, GOOD, READ_NAME, READ_TOKEN, stagedGroup, startDashboardScene, vinsOf, type DashboardScene } from './scene.js';
@@ -155,6 +156,34 @@ describeBrowser('the web dashboard in Chromium', () => {
       await context.close();
     }
   }, 90_000);
+
+  it('replaces an ECU from the vehicle page, and the Director records it', async () => {
+    const [vin] = vinsOf(await scene.addFleet('replace', 1));
+    const status = (await scene.api('GET', `/api/v1/vehicles/${vin}`)).json as { ecus: Array<{ serial: string; hardwareId: string; primary: boolean }> };
+    const old = status.ecus.find((ecu) => !ecu.primary)!;
+    const key = PrivateKey.fromLabel('dashboard-ui/replacement-ecu').publicKey.tuf.keyval.public;
+    const context = await browser.newContext();
+    try {
+      const page = await signIn(context, ADMIN_TOKEN);
+      const watch = watchPage(page);
+      await goto(page, `/vehicles/${vin}`);
+      await page.getByTestId('ecus').waitFor(UI_WAIT);
+      await page.click('text=Replace an ECU');
+      const form = page.getByTestId('replace-ecu');
+      await form.locator('select').selectOption(old.serial);
+      await form.locator('input[name=serial]').fill(`${old.serial}-new`);
+      await form.locator('input[name=hardwareId]').fill(old.hardwareId);
+      await form.locator('input[name=publicKey]').fill(key);
+      await form.locator('button[type=submit]').click();
+      await page.getByText(`ECU ${old.serial} replaced by ${old.serial}-new.`).waitFor(UI_WAIT);
+      await page.getByTestId('ecus').getByText(`${old.serial}-new`).waitFor(UI_WAIT);
+      const after = (await scene.api('GET', `/api/v1/vehicles/${vin}`)).json as { ecus: Array<{ serial: string }> };
+      expect(after.ecus.map((ecu) => ecu.serial).sort()).toEqual(status.ecus.map((ecu) => (ecu.serial === old.serial ? `${old.serial}-new` : ecu.serial)).sort());
+      expect(watch.errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
 
   it('gives a read-only operator every page and nothing to press that changes state; the Director refuses its writes anyway', async () => {
     const context = await browser.newContext();
