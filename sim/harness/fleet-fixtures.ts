@@ -90,6 +90,8 @@ export interface RepositoryFixtureOptions {
   readonly observability?: ObservabilityOptions | false;
   /** The Director's dashboard options (director-repo/server.ts): its tests turn the overview's cache off. */
   readonly dashboard?: DirectorServerOptions['dashboard'];
+  /** The Director's webhooks and alert timers (director-repo/alerts/director-alerts.ts). */
+  readonly alerts?: DirectorServerOptions['alerts'];
 }
 
 /**
@@ -146,7 +148,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageRootFile = join(dataDir, 'image-root.json');
   writeFileSync(imageRootFile, imageRoot);
 
-  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability, dashboard: options.dashboard };
+  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability, dashboard: options.dashboard, alerts: options.alerts };
   let director = await startDirector(directorOptions);
   await director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
   const directorOnline = director.services.root.onlineKeysJson();
