@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
@@ -69,6 +70,12 @@ describeBrowser('the web dashboard in Chromium', () => {
     const js = await fetch(`${scene.url}${asset}`);
     expect(js.status).toBe(200);
     expect(js.headers.get('cache-control')).toMatch(/immutable/);
+    // The first page's weight as sent compressed: the page and every file it links (issue 19: under 200 KB).
+    let compressed = gzipSync(html).length;
+    for (const [, path] of html.matchAll(/(?:src|href)="(\/ui\/assets\/[^"]+)"/g)) {
+      compressed += gzipSync(Buffer.from(await (await fetch(`${scene.url}${path}`)).arrayBuffer())).length;
+    }
+    expect(compressed).toBeLessThan(200 * 1024);
     // Sent as written (fetch would resolve the dots first).
     for (const path of ['/ui/assets/..%2f..%2f..%2fpackage.json', '/ui/assets/%2e%2e%2f%2e%2e%2findex.html', '/ui/assets/..%5c..%5cpackage.json', '/ui/assets/.vite', '/ui/assets/../../../package.json', '/ui/assets/%2e%2e']) {
       const refused = await rawGet(scene.url, path);
