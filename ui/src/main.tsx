@@ -25,9 +25,18 @@ function useHash(): string {
   return hash;
 }
 
+/** A path segment of the hash, decoded; a malformed escape (a hand-edited URL) is kept as typed. */
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
 function Page({ path }: { path: string }) {
   const [route = '', search = ''] = path.split('?');
-  const parts = route.split('/').filter((p) => p !== '').map((p) => decodeURIComponent(p));
+  const parts = route.split('/').filter((p) => p !== '').map(decodeSegment);
   const params = new URLSearchParams(search);
   switch (parts[0]) {
     case undefined:
