@@ -5,12 +5,14 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createLogger } from '../../shared/server/request-log.js';
+import type { IncomingMessage } from 'node:http';
+import { ServerMetrics } from '../../shared/server/metrics.js';
+import { createLogger, logRequest, requestIdOf } from '../../shared/server/request-log.js';
 import { startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { assignAll, registerAll, testVehicle, type BenchContext } from '../lib/context.js';
 import { okCount, runLoad, type LoadRequest, type LoadResult } from '../lib/load.js';
 import { overall, verdictOf, type Figure, type Row } from '../lib/report.js';
-import { fmt, pct } from '../lib/stats.js';
+import { fmt, pct, timeLoop } from '../lib/stats.js';
 
 const CONNECTIONS = 8;
 const VEHICLES = 16;
@@ -42,6 +44,7 @@ export async function figure16(ctx: BenchContext): Promise<Figure> {
     sides.push(off);
     const run = (origin: string, lanes: LoadRequest[][]) => runLoad({ origin, lanes, cycle: true, warmupMs, durationMs, maxRequests: 2_000_000 });
     const rows: Row[] = [];
+    const offCpuPerGet: number[] = [];
     const compare = async (label: string, pick: (side: Side) => { url: string; lanes: LoadRequest[][] }) => {
       // Alternating which side goes first, since this shared host's speed drifts between runs; the
       // verdict is the median pair's ratio.
@@ -75,6 +78,7 @@ export async function figure16(ctx: BenchContext): Promise<Figure> {
       // The server thread's CPU per GET moves far less with the host's load than GETs/s (figure 11).
       const cpuOn = medianOf(pairs.map((p) => p.product.serverCpuUsPerGet));
       const cpuOff = medianOf(pairs.map((p) => p.baseline.serverCpuUsPerGet));
+      if (offCpuPerGet.length === 0) offCpuPerGet.push(...pairs.map((p) => p.baseline.serverCpuUsPerGet));
       rows.push({
         label: `${label}: server thread CPU per GET (median of ${pairs.length}; not judged)`,
         value: `${fmt(cpuOn, 1)} us/GET with, ${fmt(cpuOn - cpuOff, 1)} us more`,
@@ -84,6 +88,29 @@ export async function figure16(ctx: BenchContext): Promise<Figure> {
     };
     await compare('Director timestamp+targets, session token', (side) => ({ url: side.repos.director.url, lanes: side.director }));
     await compare('Image repository timestamp+snapshot+targets', (side) => ({ url: side.repos.image.url, lanes: side.image }));
+
+    // The work added to each request, timed alone on this thread: a steadier estimate than the
+    // pairs above, whose GETs/s move with whatever else this host runs.
+    const metrics = new ServerMetrics('bench');
+    const fakeRequest = { headers: {} } as IncomingMessage;
+    const before = process.threadCpuUsage();
+    const loop = await timeLoop(
+      (i) => {
+        const requestId = requestIdOf(fakeRequest);
+        metrics.observeRequest('GET', '/vehicle/metadata/:file', 200, 0.0004 + (i % 7) * 0.0001);
+        logRequest(logger, { requestId, method: 'GET', route: '/vehicle/metadata/:file', status: 200, durationMs: 0.412 });
+      },
+      { maxMs: 1_000, maxCount: 500_000, minCount: 1_000 },
+    );
+    const loopCpu = process.threadCpuUsage(before);
+    const perRequestUs = (loopCpu.user + loopCpu.system) / loop.count;
+    const offCpu = medianOf(offCpuPerGet);
+    rows.push({
+      label: 'request id + histogram sample + JSON log line, timed alone (CPU per request), against the Director GET without them',
+      value: `${fmt(perRequestUs, 2)} us/request`,
+      baseline: `${fmt(offCpu, 1)} us/GET`,
+      ratio: pct(offCpu / (offCpu + perRequestUs)),
+    });
 
     // What one scrape costs the server (it runs on the server's thread between requests).
     const scrapes = ctx.settings.quick ? 20 : 50;
