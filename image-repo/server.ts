@@ -26,6 +26,7 @@ import { ServerMetrics } from '../shared/server/metrics.js';
 import type { Observability, ObservabilityOptions } from '../shared/server/observability.js';
 import { silentLogger } from '../shared/server/request-log.js';
 import { addImageMetrics } from './metrics.js';
+import { watchExpiry, type ExpiryWatch } from './expiry-watch.js';
 
 export { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 
@@ -38,6 +39,8 @@ export interface ImageServerOptions {
   readonly limits?: Partial<ImageServerLimits>;
   /** How often to check whether snapshot/timestamp need re-signing; a failed check is retried at the next. */
   readonly refreshIntervalMs?: number;
+  /** How often every role's expiry is checked and a role inside its warning window logged (expiry-watch.ts; default 5 minutes). */
+  readonly expiryCheckMs?: number;
   readonly log?: (line: string) => void;
   /** Failed uploader authentications allowed per client address (docs/threat-model.md HR-10). */
   readonly authThrottle?: Partial<ThrottleOptions>;
@@ -75,6 +78,8 @@ export interface RunningImageServer {
   reloadTls(): TlsReloadResult;
   /** Runs one re-signing check now, as the timer does (never rejects; see resignStatus). */
   checkResigning(): Promise<void>;
+  /** Every role's expiry, judged on a timer; a role inside its warning window is logged once per version (expiry-watch.ts). */
+  readonly expiry: ExpiryWatch;
   close(): Promise<void>;
 }
 
@@ -196,6 +201,8 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
     warn,
   );
   const stopResigning = resigning.every(options.refreshIntervalMs ?? 60_000);
+  const expiry = watchExpiry(storage, clock, warn, { intervalMs: options.expiryCheckMs });
+  const firstExpiryCheck = expiry.checkNow(); // at start too: an expired root should not wait a period to be said
   const { port } = server.address() as AddressInfo;
   return {
     url: serverUrl(options.host ?? '127.0.0.1', port, options.tls !== undefined),
@@ -203,9 +210,12 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
     storage,
     resignStatus: () => resigning.status,
     checkResigning: () => resigning.runOnce(),
+    expiry,
     reloadTls: () => reloadServerTls(server, options.tls, warn),
     close: async () => {
       stopResigning();
+      expiry.stop();
+      await firstExpiryCheck;
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections(); // keep-alive clients must not hold the shutdown open
       await closed;
