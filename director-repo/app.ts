@@ -26,7 +26,7 @@ import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { DashboardEvents, publishVerdict, type DashboardEventOptions } from './dashboard/events.js';
 import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
 import { dashboardRoutes } from './dashboard/fleet-routes.js';
-import { LIMITS, parseAssignment, parseEcu, parseRegistration, pathId, pathText } from './operator-input.js';
+import { LIMITS, parseAssignment, parseAttributeChange, parseEcu, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { alertRoutes } from './alerts/alert-routes.js';
 import { repositoryHealth, type RepositoryHealth } from './repository-health.js';
@@ -142,10 +142,21 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
   // reads, dry run and live events: dashboard/fleet-routes.ts.
   const overview = fleetOverview ?? new FleetOverview(storage.dashboard, clock, dashboard);
   const events = new DashboardEvents(() => services.campaigns.list(), dashboard, log);
+  // Replicas hear each other's events (PostgreSQL NOTIFY through the store's change feed).
+  const changes = storage.changes;
+  if (changes !== undefined) {
+    events.shareThrough({ send: (payload) => changes.announceMessage('dashboard-events', payload), subscribe: (listener) => changes.subscribeMessages('dashboard-events', listener) });
+  }
   services.intake.onVerdict((verdict, { vin, assignmentStates }) => publishVerdict(events, verdict, vin, assignmentStates));
   dashboardRoutes(operator, { services, storage, overview, events, jsonBody });
 
   operatorRoute(operator, 'GET /vehicles/:vin', undefined, async (req) => ({ answer: await services.inventory.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)) }));
+
+  operatorRoute(operator, 'PATCH /vehicles/:vin/attributes', jsonBody, async (req) => {
+    const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
+    await services.inventory.changeAttributes(vin, parseAttributeChange(req.body), req.operator!);
+    return { answer: await services.inventory.vehicleStatus(vin) };
+  });
 
   operatorRoute(operator, 'POST /vehicles/:vin/ecus/:serial/replace', jsonBody, async (req) => {
     const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);

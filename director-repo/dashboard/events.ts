@@ -1,7 +1,7 @@
 // Live events for the dashboard (GET /api/v1/events, Server-Sent Events; docs/dashboard.md): each
-// manifest judged, attack reported and assignment state changed as this replica's intake commits
-// it, and campaign state or stage changes, found by comparing the campaign list every few seconds
-// (so a change any replica made arrives too). Bounded: at most `maxStreams` open streams per server
+// manifest judged, attack reported and assignment state changed as intake commits it (shared
+// between replicas through PostgreSQL NOTIFY, shareThrough), and campaign state or stage changes,
+// found by comparing the campaign list every few seconds (so a change any replica made arrives too). Bounded: at most `maxStreams` open streams per server
 // (503 server_busy beyond), and a stream whose client reads too slowly for `maxBufferedBytes` is
 // closed rather than buffered (the page reconnects and reloads what it shows).
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -27,6 +27,33 @@ export interface DashboardEventOptions {
 
 type CampaignSummary = { readonly name: string; readonly state: string; readonly stage: number };
 
+/** Where replicas share their events (the store's change feed on PostgreSQL). */
+export interface EventRelay {
+  send(payload: string): Promise<void>;
+  subscribe(listener: (payload: string) => void): void;
+}
+
+const RELAY_BATCH_MS = 250;
+/** Under PostgreSQL's 8000-byte NOTIFY payload. */
+const MAX_RELAY_PAYLOAD = 7_000;
+/** Events waiting for one batch; beyond, the oldest are dropped (the pages reload counts from the API anyway). */
+const MAX_PENDING_EVENTS = 10_000;
+const EVENT_TYPES = new Set(['manifest', 'attack', 'campaign', 'assignment']);
+
+/** A batch another replica sent, read strictly: anything else in it is dropped. */
+function parseBatch(payload: string): DashboardEvent[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(value)) return [];
+  return value.filter(
+    (e): e is DashboardEvent => typeof e === 'object' && e !== null && EVENT_TYPES.has((e as { type?: unknown }).type as string) && typeof (e as { data?: unknown }).data === 'object' && (e as { data?: unknown }).data !== null,
+  );
+}
+
 /** Retry-After for a refused stream: the page tries again later. */
 const BUSY_RETRY_SECONDS = 10;
 
@@ -37,6 +64,9 @@ export class DashboardEvents {
   private readonly heartbeatMs: number;
   private readonly campaignPollMs: number;
   private heartbeat: NodeJS.Timeout | undefined;
+  private relay: EventRelay | undefined;
+  private readonly pending: DashboardEvent[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
   private campaigns: Map<string, CampaignSummary> | undefined;
 
@@ -56,8 +86,55 @@ export class DashboardEvents {
     return this.streams.size;
   }
 
-  /** Sends `event` to every open stream; nothing is kept when none is open. */
+  /**
+   * Replicas: every event goes through `relay` (PostgreSQL NOTIFY, in batches every 250 ms) and is
+   * delivered from there, its own included, so every replica's streams see every replica's events.
+   */
+  shareThrough(relay: EventRelay): void {
+    this.relay = relay;
+    relay.subscribe((payload) => {
+      for (const event of parseBatch(payload)) this.deliver(event);
+    });
+  }
+
+  /** An event to every open stream (every replica's, when shared); nothing is kept when none is open. */
   publish(event: DashboardEvent): void {
+    if (this.relay === undefined) {
+      this.deliver(event);
+      return;
+    }
+    this.pending.push(event);
+    if (this.pending.length > MAX_PENDING_EVENTS) this.pending.shift(); // a burst: the oldest go first
+    this.flushTimer ??= setTimeout(() => void this.flush(), RELAY_BATCH_MS);
+    this.flushTimer.unref();
+  }
+
+  private async flush(): Promise<void> {
+    this.flushTimer = undefined;
+    const events = this.pending.splice(0);
+    let batch: DashboardEvent[] = [];
+    let size = 2;
+    const send = async () => {
+      if (batch.length === 0) return;
+      const payload = JSON.stringify(batch);
+      batch = [];
+      size = 2;
+      try {
+        await this.relay!.send(payload);
+      } catch (err) {
+        this.log?.(`dashboard events not shared with the other replicas: ${(err as Error).message}`);
+      }
+    };
+    for (const event of events) {
+      const length = JSON.stringify(event).length + 1;
+      if (size + length > MAX_RELAY_PAYLOAD) await send();
+      batch.push(event);
+      size += length;
+    }
+    await send();
+  }
+
+  private deliver(event: DashboardEvent): void {
     if (this.streams.size === 0) return;
     // JSON, never HTML: a VIN or code with markup in it is a string the page renders as text.
     const frame = `event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`;
@@ -83,6 +160,8 @@ export class DashboardEvents {
     for (const res of this.streams) res.destroy();
     this.streams.clear();
     this.stop();
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
   }
 
   private write(res: ServerResponse, frame: string): void {
@@ -133,7 +212,8 @@ export class DashboardEvents {
     if (before === undefined) return; // the first look only sets what later ones compare with
     for (const c of list) {
       const old = before.get(c.name);
-      if (old === undefined || old.state !== c.state || old.stage !== c.stage) this.publish({ type: 'campaign', data: { name: c.name, state: c.state, stage: c.stage } });
+      // Delivered here only: every replica with a stream open compares for itself.
+      if (old === undefined || old.state !== c.state || old.stage !== c.stage) this.deliver({ type: 'campaign', data: { name: c.name, state: c.state, stage: c.stage } });
     }
   }
 }

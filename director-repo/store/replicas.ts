@@ -11,7 +11,7 @@ export interface SignedRequestNonces extends SharedNonceRecord {
 }
 
 /** What one replica changes that every replica may keep in memory. */
-export type ChangeTopic = 'primary-keys';
+export type ChangeTopic = 'primary-keys' | 'dashboard-events';
 
 /** Word between replicas that a topic changed (PostgreSQL LISTEN/NOTIFY). */
 export interface ChangeFeed {
@@ -22,6 +22,9 @@ export interface ChangeFeed {
    * missed (the listening connection was lost, or came back).
    */
   subscribe(topic: ChangeTopic, listener: () => void): void;
+  /** Announces `topic` with a payload every replica's subscribeMessages listeners get (the dashboard's live events). */
+  announceMessage(topic: ChangeTopic, payload: string): Promise<void>;
+  subscribeMessages(topic: ChangeTopic, listener: (payload: string) => void): void;
   /** Whether announcements reach this replica now; while they do not, nothing of a topic may be kept in memory. */
   readonly listening: boolean;
 }

@@ -19,6 +19,7 @@ export interface ChangeFeedOptions {
 export class PostgresChangeFeed<T extends string> {
   private client: pg.Client | undefined;
   private readonly listeners = new Map<T, Array<() => void>>();
+  private readonly messageListeners = new Map<T, Array<(payload: string) => void>>();
   private readonly channels = new Map<string, T>();
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs: number;
@@ -46,6 +47,21 @@ export class PostgresChangeFeed<T extends string> {
     const list = this.listeners.get(topic) ?? [];
     list.push(listener);
     this.listeners.set(topic, list);
+  }
+
+  /**
+   * Calls `listener` with the payload of every non-empty announcement of `topic` (announceMessage):
+   * word that carries its news, such as the dashboard's live events. Missed ones are not told again.
+   */
+  subscribeMessages(topic: T, listener: (payload: string) => void): void {
+    const list = this.messageListeners.get(topic) ?? [];
+    list.push(listener);
+    this.messageListeners.set(topic, list);
+  }
+
+  /** NOTIFY with a payload (under PostgreSQL's 8000 bytes), to every listening replica, this one included. */
+  async announceMessage(topic: T, payload: string): Promise<void> {
+    await this.db.query('SELECT pg_notify($1, $2)', [channelOf(this.db.schema, topic), payload]);
   }
 
   /** NOTIFY through the pool: delivered to every listening replica once sent (it runs in a transaction of its own). */
@@ -76,7 +92,9 @@ export class PostgresChangeFeed<T extends string> {
     }
     client.on('notification', (message) => {
       const topic = this.channels.get(message.channel);
-      if (topic !== undefined) this.tell(topic);
+      if (topic === undefined) return;
+      if (message.payload !== undefined && message.payload !== '') for (const listener of this.messageListeners.get(topic) ?? []) listener(message.payload);
+      this.tell(topic);
     });
     client.on('error', () => this.lost(client, 'its connection failed'));
     client.on('end', () => this.lost(client, 'its connection ended'));

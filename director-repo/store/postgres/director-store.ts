@@ -85,7 +85,7 @@ export class PostgresDirectorStore implements DirectorStorage {
     this.intake = new PostgresManifestIntake(db);
     this.signedRequestMarks = new PostgresSignedRequestMarks(db);
     this.signedRequestNonces = new PostgresSignedRequestNonces(db);
-    this.changes = new PostgresChangeFeed<ChangeTopic>(db, ['primary-keys'], { log });
+    this.changes = new PostgresChangeFeed<ChangeTopic>(db, ['primary-keys', 'dashboard-events'], { log });
     this.operatorTable = new PostgresOperatorTokens(db);
     this.dashboard = new PostgresDashboard(db);
     this.alerts = new PostgresAlertOutbox(db);
