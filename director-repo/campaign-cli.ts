@@ -6,7 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { BadRequestError, InvalidExpiryError, OperatorRequestError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { parseDuration } from '../shared/workspace/duration.js';
-import { readVinsFile, readVinsCsv } from './cli-input.js';
+import { parseAttributePairs, readVinsFile, readVinsCsv } from './cli-input.js';
 import { exponentialStages, type StageSpec } from './campaigns.js';
 import { LIMITS } from './operator-input.js';
 import { OperatorClient, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
@@ -122,18 +122,6 @@ export function parseWindow(text: string): { startHour: number; endHour: number 
     throw new Error(`--maintenance-window ${text}: write START-END in whole UTC hours, e.g. 1-5 (01:00 to 05:00) or 22-4 (over midnight)`);
   }
   return { startHour, endHour };
-}
-
-/** `model=sim-x` into {model: 'sim-x'}; at most as many terms as the Director takes. */
-function parseAttributes(pairs: readonly string[]): Record<string, string> {
-  if (pairs.length > LIMITS.attributes) throw new Error(`--filter-attribute: ${pairs.length} given, at most ${LIMITS.attributes} (a vehicle has at most ${LIMITS.attributes} attributes)`);
-  const attributes: Record<string, string> = {};
-  for (const pair of pairs) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new Error(`--filter-attribute ${pair}: write NAME=VALUE, e.g. model=sedan-2026 or region=eu`);
-    attributes[pair.slice(0, at)] = pair.slice(at + 1);
-  }
-  return attributes;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -328,7 +316,7 @@ const groupCreateCommand = (io: CliEnvironment): CommandModule<object, GroupCrea
     const listed = [...(argv.vin ?? []), ...(argv.vinsFile === undefined ? [] : readVinsFile(argv.vinsFile)), ...(argv.csv === undefined ? [] : readVinsCsv(argv.csv))];
     const vins = [...new Set(listed)];
     const filter: GroupFilter = {
-      ...(argv.filterAttribute === undefined ? {} : { attributes: parseAttributes(argv.filterAttribute) }),
+      ...(argv.filterAttribute === undefined ? {} : { attributes: parseAttributePairs(argv.filterAttribute, '--filter-attribute') }),
       ...(argv.filterHardwareId === undefined ? {} : { hardwareId: argv.filterHardwareId }),
       ...(argv.filterInstalledImage === undefined ? {} : { installedImage: argv.filterInstalledImage }),
     };

@@ -111,3 +111,23 @@ export function ecuKeyArgument(text: string, what: string, { allowFile = false }
     throw new Error(`${what}: ${err.message} [${err.code}]; write ${ECU_KEY_FORMS}${allowFile ? ', or @FILE for a PEM or TUF key JSON file' : ''}`, { cause: err });
   }
 }
+
+/** Attributes a vehicle holds at most, and terms a group filter names at most (the Director's bound). */
+const MAX_ATTRIBUTES = 32;
+
+/**
+ * `NAME=VALUE` pairs (`--attribute model=sedan`, a group's `--filter-attribute`, the CSV's
+ * `model=sedan;region=eu`) into {model: 'sedan'}; `option` names where they came from in errors.
+ */
+export function parseAttributePairs(pairs: readonly string[], option: string): Record<string, string> {
+  if (pairs.length > MAX_ATTRIBUTES) throw new Error(`${option}: ${pairs.length} given, at most ${MAX_ATTRIBUTES} (a vehicle has at most ${MAX_ATTRIBUTES} attributes)`);
+  const attributes: Record<string, string> = {};
+  for (const pair of pairs) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`${option} ${pair}: write NAME=VALUE, e.g. model=sedan-2026 or region=eu`);
+    const name = pair.slice(0, at);
+    if (Object.hasOwn(attributes, name)) throw new Error(`${option}: ${name} is given twice`);
+    attributes[name] = pair.slice(at + 1);
+  }
+  return attributes;
+}

@@ -20,7 +20,7 @@ import { DEFAULT_SQLITE_FILE, describeDirectorDatabase, parseDirectorDatabase } 
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
-import { ECU_KEY_FORMS, ecuKeyArgument, readVinsFile, splitCsvLine } from './cli-input.js';
+import { ECU_KEY_FORMS, ecuKeyArgument, parseAttributePairs, readVinsFile, splitCsvLine } from './cli-input.js';
 import {
   checkUrl,
   DEFAULT_PORT,
@@ -210,6 +210,7 @@ interface RegisterArgs extends RemoteArgs {
   readonly vin?: string | undefined;
   readonly ecu?: string[] | undefined;
   readonly encryptionKey?: string[] | undefined;
+  readonly attribute?: string[] | undefined;
   readonly csv?: string | undefined;
   readonly dryRun: boolean;
   readonly json: boolean;
@@ -232,7 +233,7 @@ export function parseEcuSpec(spec: string): EcuRegistration {
 
 export const CSV_COLUMNS = ['vin', 'ecu_serial', 'hardware_id', 'public_key', 'primary'] as const;
 /** Columns a CSV may have or leave out: files written before they existed stay valid. */
-export const OPTIONAL_CSV_COLUMNS = ['encryption_public_key'] as const;
+export const OPTIONAL_CSV_COLUMNS = ['encryption_public_key', 'attributes'] as const;
 
 /**
  * `--encryption-key serial:hex`, one per ECU that has an X25519 encryption key, added to the `--ecu`
@@ -258,6 +259,9 @@ export interface CsvVehicle {
   readonly lines: number[];
   readonly ecus: EcuRegistration[];
   readonly problems: string[];
+  /** From the attributes column (`model=sedan;region=eu`), on any of its rows; the same on every row that gives them. */
+  attributes: Record<string, string>;
+  attributesText?: string;
 }
 
 /**
@@ -293,7 +297,7 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     const vin = typeof fields === 'string' ? '' : (fields[column.vin] ?? '');
     let vehicle = vin === '' ? undefined : vehicles.get(vin);
     if (vehicle === undefined) {
-      vehicle = { vin, lines: [], ecus: [], problems: [] };
+      vehicle = { vin, lines: [], ecus: [], problems: [], attributes: {} };
       if (vin === '') orphans.push(vehicle);
       else vehicles.set(vin, vehicle);
     }
@@ -320,6 +324,16 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     if (!['', 'yes', 'no', 'true', 'false', '1', '0', 'primary'].includes(primaryText)) return problem(`primary is ${JSON.stringify(primaryText)}: write yes or leave it empty`);
     if (encryptionPublicKey !== '' && !HEX_KEY.test(encryptionPublicKey)) {
       return problem("encryption_public_key must be 64 hex characters (the ECU's X25519 public key) or empty");
+    }
+    const attributesText = column.attributes === -1 ? '' : fields[column.attributes]!.trim();
+    if (attributesText !== '') {
+      if (vehicle.attributesText !== undefined && vehicle.attributesText !== attributesText) return problem(`attributes differ from an earlier row of ${vin}: give them once, or the same on every row`);
+      try {
+        vehicle.attributes = parseAttributePairs(attributesText.split(';').map((pair) => pair.trim()).filter((pair) => pair !== ''), 'attributes');
+      } catch (err) {
+        return problem((err as Error).message);
+      }
+      vehicle.attributesText = attributesText;
     }
     const ecu: EcuRegistration = { serial, hardwareId, publicKey, primary: ['yes', 'true', '1', 'primary'].includes(primaryText) };
     vehicle.ecus.push(encryptionPublicKey === '' ? ecu : { ...ecu, encryptionPublicKey });
@@ -415,7 +429,7 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
       continue;
     }
     try {
-      const { result } = await registerOne(client, { vin: vehicle.vin, ecus: vehicle.ecus });
+      const { result } = await registerOne(client, { vin: vehicle.vin, attributes: vehicle.attributes, ecus: vehicle.ecus });
       report({ ...base, result });
     } catch (err) {
       if (isFatal(err)) {
@@ -476,10 +490,16 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         requiresArg: true,
         describe: "an ECU's X25519 image-encryption public key as serial:hex (64 hex characters); repeat per ECU that has one",
       })
+      .option('attribute', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: 'a vehicle attribute as NAME=VALUE (model=sedan-2026, region=eu), which dynamic groups select on; repeat for each',
+      })
       .option('csv', { type: 'string', requiresArg: true, describe: 'register every vehicle in this CSV file (columns below)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'with --csv: check the file only; send nothing' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
-      .conflicts('csv', ['vin', 'ecu', 'encryption-key'])
+      .conflicts('csv', ['vin', 'ecu', 'encryption-key', 'attribute'])
       .check((argv) => {
         if (argv.csv === undefined) {
           if (typeof argv.vin !== 'string') throw new Error('give --vin VIN (once) and an --ecu for each ECU, or --csv FILE');
@@ -493,12 +513,14 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         '$0 director vehicle register --vin WVW124 --ecu tcu-1:tcu-a:MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...:primary',
         'a primary whose key is ECDSA P-256 (the base64 of its public key, the PEM body on one line)',
       )
+      .example('$0 director vehicle register --vin WVW125 --ecu tcu-1:tcu-a:6a1f...c2:primary --attribute model=sedan-2026 --attribute region=eu', 'with attributes for dynamic groups')
       .example('$0 director vehicle register --csv fleet.csv', 'many vehicles; prints a result per vehicle')
       .example('$0 director vehicle register --csv fleet.csv --dry-run', 'check the file first')
       .epilogue(
         [
           'CSV format: a header line naming the columns vin,ecu_serial,hardware_id,public_key,primary (any order), then one row per ECU.',
           "An optional column encryption_public_key holds an ECU's 64-hex X25519 encryption public key (empty for none), needed before `assign --encrypt`.",
+          'An optional column attributes holds the vehicle\'s attributes as "model=sedan-2026;region=eu" (on one of its rows, or the same on each).',
           `Rows with the same VIN make one vehicle; public_key is ${ECU_KEY_FORMS}; primary is "yes" on exactly one ECU`,
           `of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".`,
           'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,tcu-1,tcu-a,6a1f...c2,yes\n  WVW123,ecm-1,ecm-x1,93be...0d,',
@@ -509,7 +531,11 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
       ) as unknown as Argv<RegisterArgs>,
   handler: async (argv) => {
     if (argv.csv !== undefined) return registerCsv(io, argv, argv.csv);
-    const registration: VehicleRegistration = { vin: argv.vin!, ecus: withEncryptionKeys((argv.ecu ?? []).map(parseEcuSpec), argv.encryptionKey ?? []) };
+    const registration: VehicleRegistration = {
+      vin: argv.vin!,
+      ...(argv.attribute === undefined ? {} : { attributes: parseAttributePairs(argv.attribute, '--attribute') }),
+      ecus: withEncryptionKeys((argv.ecu ?? []).map(parseEcuSpec), argv.encryptionKey ?? []),
+    };
     const client = OperatorClient.from(io, argv);
     const { result, status } = await registerOne(client, registration);
     if (argv.json) {
@@ -813,6 +839,43 @@ interface JsonArgs extends RemoteArgs {
   readonly json: boolean;
 }
 
+interface AttributesArgs extends JsonArgs {
+  readonly vin: string;
+  readonly set?: string[] | undefined;
+  readonly remove?: string[] | undefined;
+}
+
+const attributesCommand = (io: CliEnvironment): CommandModule<object, AttributesArgs> => ({
+  command: 'attributes <vin>',
+  describe: "show, set or remove a vehicle's attributes (model, region, ...), which dynamic groups select on",
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('vin', { type: 'string', demandOption: true, describe: 'the vehicle' })
+      .option('set', { type: 'string', array: true, requiresArg: true, describe: 'NAME=VALUE to set or change; repeat for each' })
+      .option('remove', { type: 'string', array: true, requiresArg: true, describe: 'NAME of an attribute to remove; repeat for each' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {vin, attributes} as JSON' })
+      .example('$0 director vehicle attributes WVW123', 'show them')
+      .example('$0 director vehicle attributes WVW123 --set model=sedan-2026 --set region=eu', 'a dynamic group `--filter-attribute model=sedan-2026` now takes it')
+      .example('$0 director vehicle attributes WVW123 --remove region', 'remove one')
+      .epilogue('A change is recorded in the audit log (set_attributes). A vehicle holds at most 32 attributes.') as unknown as Argv<AttributesArgs>,
+  handler: async (argv) => {
+    const client = OperatorClient.from(io, argv);
+    const set = argv.set === undefined ? {} : parseAttributePairs(argv.set, '--set');
+    const remove = argv.remove ?? [];
+    const status =
+      Object.keys(set).length === 0 && remove.length === 0
+        ? await client.send('GET /vehicles/:vin', `show vehicle ${argv.vin}`, { params: { vin: argv.vin } })
+        : await client.send('PATCH /vehicles/:vin/attributes', `change the attributes of ${argv.vin}`, { params: { vin: argv.vin }, body: { set, remove } });
+    if (argv.json) {
+      printJson(io, { vin: status.vin, attributes: status.attributes });
+      return;
+    }
+    const entries = Object.entries(status.attributes);
+    io.print(entries.length === 0 ? `vehicle ${status.vin} has no attributes (set some with --set NAME=VALUE)` : `vehicle ${status.vin}:`);
+    for (const [name, value] of entries) io.print(`  ${name}=${value}`);
+  },
+});
+
 interface AuditArgs extends JsonArgs {
   readonly limit: number;
 }
@@ -881,7 +944,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
           'vehicle',
           'register, list and show vehicles',
           ['$0 director vehicle show WVW123', 'one vehicle in detail'],
-          (y) => y.command(registerCommand(io)).command(listCommand(io)).command(showCommand(io)),
+          (y) => y.command(registerCommand(io)).command(listCommand(io)).command(showCommand(io)).command(attributesCommand(io)),
           'name a vehicle subcommand: register, list or show',
         ),
       )

@@ -27,6 +27,7 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'GET /images': 'read',
   'GET /events': 'read',
   'POST /vehicles/:vin/ecus/:serial/replace': 'operator',
+  'PATCH /vehicles/:vin/attributes': 'operator',
   'POST /assignments': 'operator',
   'DELETE /assignments/:id': 'operator',
   'GET /audit': 'read',

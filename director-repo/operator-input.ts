@@ -186,6 +186,17 @@ export function parseRegistration(raw: unknown): VehicleRegistration {
   };
 }
 
+/** PATCH /vehicles/:vin/attributes: at least one change; a name is set or removed, not both. */
+export function parseAttributeChange(raw: unknown): { readonly set: Record<string, string>; readonly remove: readonly string[] } {
+  const body = object(raw, 'the request body');
+  const set = optional(body.set, (v) => attributes(v, 'set')) ?? {};
+  const remove = (optional(body.remove, (v) => list(v, 'remove', LIMITS.attributes)) ?? []).map((name, i) => text(name, `remove[${i}]`, LIMITS.attributeName));
+  if (Object.keys(set).length === 0 && remove.length === 0) throw new BadRequestError('give attributes to set ({"set": {"model": "sedan"}}) or names to remove ({"remove": ["model"]})');
+  const both = remove.find((name) => Object.hasOwn(set, name));
+  if (both !== undefined) throw new BadRequestError(`attribute ${quote(both)} is both set and removed`);
+  return { set, remove };
+}
+
 /** POST /assignments. */
 export function parseAssignment(raw: unknown): AssignmentBody {
   const body = object(raw, 'the request body');

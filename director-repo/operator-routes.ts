@@ -16,7 +16,7 @@ export interface OperatorReply<R extends OperatorRoute> {
   readonly answer: OperatorAnswer<R>;
 }
 
-type Method = 'get' | 'put' | 'post' | 'delete';
+type Method = 'get' | 'put' | 'post' | 'patch' | 'delete';
 
 /**
  * Mounts `route` on `router`, with `body` (the capped body reader) before the handler when the

@@ -26,6 +26,12 @@ export interface EcuBody {
   readonly encryptionPublicKey?: string;
 }
 
+/** PATCH /vehicles/:vin/attributes: names to set (or change) and names to remove, in one change. */
+export interface VehicleAttributesBody {
+  readonly set?: Readonly<Record<string, string>>;
+  readonly remove?: readonly string[];
+}
+
 export interface VehicleRegistrationBody {
   readonly vin: string;
   readonly attributes?: Readonly<Record<string, string>>;
@@ -487,6 +493,7 @@ export interface OperatorApi {
   'GET /events': { answer: never };
   'GET /vehicles/:vin': { answer: VehicleStatus };
   'POST /vehicles/:vin/ecus/:serial/replace': { body: EcuBody; answer: VehicleStatus };
+  'PATCH /vehicles/:vin/attributes': { body: VehicleAttributesBody; answer: VehicleStatus };
   'POST /assignments': { body: AssignmentBody; answer: AssignmentsCreated | AssignmentPlan };
   'DELETE /assignments/:id': { answer: Assignment };
   'GET /audit': { query: { readonly limit?: number; readonly before?: number; readonly actor?: string; readonly action?: string }; answer: AuditLog };
@@ -538,6 +545,7 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'GET /events': [],
   'GET /vehicles/:vin': ['vin', 'ecus', 'assignments', 'attacks', 'manifests'],
   'POST /vehicles/:vin/ecus/:serial/replace': ['vin', 'ecus'],
+  'PATCH /vehicles/:vin/attributes': ['vin', 'ecus'],
   'POST /assignments': [],
   'DELETE /assignments/:id': ['id', 'state'],
   'GET /audit': ['entries'],

@@ -30,6 +30,8 @@ export interface VehicleRegistration extends VehicleRegistrationBody {
 const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const SERIAL_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const ctx = { repository: 'director' };
+/** Attributes a vehicle holds at most: the operator input's bound (operator-input.ts LIMITS.attributes), kept after a merge too. */
+const MAX_VEHICLE_ATTRIBUTES = 32;
 
 export class VehicleInventory {
   /**
@@ -76,6 +78,25 @@ export class VehicleInventory {
       await tx.auditLog.record(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial) }, now);
     });
     await this.ecusChanged();
+  }
+
+  /**
+   * Sets and removes a vehicle's attributes (model, region, ...), which dynamic groups select on.
+   * At most LIMITS.attributes remain; the change is audited with what it set and removed.
+   */
+  async changeAttributes(vin: string, change: { readonly set: Readonly<Record<string, string>>; readonly remove: readonly string[] }, actor: string): Promise<void> {
+    const now = this.clock.now();
+    await this.store.unitOfWork(async (tx) => {
+      const vehicle = await tx.inventory.vehicle(vin);
+      if (vehicle === undefined) throw new NotFoundError(`no vehicle ${vin}`, ctx);
+      const next: Record<string, string> = { ...vehicle.attributes, ...change.set };
+      for (const name of change.remove) delete next[name];
+      if (Object.keys(next).length > MAX_VEHICLE_ATTRIBUTES) {
+        throw new BadRequestError(`vehicle ${vin} would have ${Object.keys(next).length} attributes; at most ${MAX_VEHICLE_ATTRIBUTES} (remove some first)`, ctx);
+      }
+      await tx.inventory.setAttributes(vin, next);
+      await tx.auditLog.record(actor, 'set_attributes', { vin, set: change.set, remove: change.remove }, now);
+    });
   }
 
   /**

@@ -58,6 +58,8 @@ export interface InventoryStore {
    */
   fleetCounts(): Promise<FleetCounts>;
   insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): Promise<void>;
+  /** Replaces the vehicle's attributes (the caller merged them); false when there is no such vehicle. */
+  setAttributes(vin: string, attributes: Readonly<Record<string, string>>): Promise<boolean>;
   /** What the vehicle's last accepted manifest said: parked or driving (campaign status counts it). */
   vehicleState(vin: string): Promise<string | null>;
   /** The vehicle's ECUs, its primary first. */

@@ -156,6 +156,43 @@ describe('uptane director vehicle register', () => {
     ]);
   });
 
+  it('sets vehicle attributes at registration (--attribute, the CSV column) and later (vehicle attributes), and a dynamic group selects on them', async () => {
+    const ecus = (vin: string) => [`${vin}-tcu:tcu-a:${publicHex(`${vin}/tcu`)}:primary`];
+    let run = await uptane(['director', 'vehicle', 'register', '--vin', 'ATTR1', ...ecus('ATTR1').flatMap((e) => ['--ecu', e]), '--attribute', 'model=sedan-2026', '--attribute', 'region=eu']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    writeFileSync(join(dir, 'fleet.csv'), `vin,ecu_serial,hardware_id,public_key,primary,attributes\nATTR2,ATTR2-tcu,tcu-a,${publicHex('ATTR2/tcu')},yes,model=truck;region=eu\n`);
+    run = await uptane(['director', 'vehicle', 'register', '--csv', 'fleet.csv']);
+    expect(run.code).toBe(0);
+    expect((await vehicle('ATTR1')).json.attributes).toEqual({ model: 'sedan-2026', region: 'eu' });
+    expect((await vehicle('ATTR2')).json.attributes).toEqual({ model: 'truck', region: 'eu' });
+
+    run = await uptane(['director', 'group', 'create', 'attr-sedans', '--filter-attribute', 'model=sedan-2026']);
+    expect(run.code).toBe(0);
+    const members = async () => (await repos.operator('GET', '/api/v1/groups/attr-sedans')).json.members as string[];
+    expect(await members()).toEqual(['ATTR1']);
+
+    // The truck becomes a sedan and loses its region: the dynamic group takes it at once.
+    run = await uptane(['director', 'vehicle', 'attributes', 'ATTR2', '--set', 'model=sedan-2026', '--remove', 'region', '--json']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(run.stdout)).toEqual({ vin: 'ATTR2', attributes: { model: 'sedan-2026' } });
+    expect(await members()).toEqual(['ATTR1', 'ATTR2']);
+    run = await uptane(['director', 'vehicle', 'attributes', 'ATTR2']);
+    expect(run.stdout).toBe('vehicle ATTR2:\n  model=sedan-2026\n');
+    const audit = (await repos.operator('GET', '/api/v1/audit?limit=5')).json.entries as Array<{ action: string; details: Record<string, unknown> }>;
+    expect(audit).toContainEqual(expect.objectContaining({ action: 'set_attributes', details: { vin: 'ATTR2', set: { model: 'sedan-2026' }, remove: ['region'] } }));
+
+    // Bad input changes nothing: a name both set and removed, no change at all, an unknown VIN, a malformed pair.
+    const patch = (body: unknown, vin = 'ATTR2') => repos.operator('PATCH', `/api/v1/vehicles/${vin}/attributes`, body);
+    expect(await patch({ set: { model: 'x' }, remove: ['model'] })).toMatchObject({ status: 400 });
+    expect(await patch({})).toMatchObject({ status: 400 });
+    expect(await patch({ set: { model: 'x' } }, 'NO-SUCH-VIN')).toMatchObject({ status: 404 });
+    expect(await patch({ set: Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`a${i}`, 'v'])) })).toMatchObject({ status: 400 });
+    run = await uptane(['director', 'vehicle', 'attributes', 'ATTR2', '--set', 'no-equals']);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('--set no-equals: write NAME=VALUE');
+    expect((await vehicle('ATTR2')).json.attributes).toEqual({ model: 'sedan-2026' });
+  });
+
   it('refuses a CSV whose header does not name the columns', async () => {
     const file = join(dir, 'bad.csv');
     writeFileSync(file, 'vin,serial,hardware_id,public_key,primary\nX,Y,Z,K,yes\n');

@@ -16,6 +16,11 @@ export class PostgresInventory implements InventoryStore {
     return row === undefined ? undefined : toVehicle(row);
   }
 
+  async setAttributes(vin: string, attributes: Readonly<Record<string, string>>): Promise<boolean> {
+    const rows = await run<{ vin: string }>(this.q, 'UPDATE vehicles SET attributes = $1 WHERE vin = $2 RETURNING vin', [JSON.stringify(attributes), vin]);
+    return rows.length === 1;
+  }
+
   async insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): Promise<void> {
     await run(this.q, 'INSERT INTO vehicles (vin, attributes, registered_at) VALUES ($1, $2, $3)', [vin, JSON.stringify(attributes), now.toISOString()]);
   }

@@ -17,6 +17,16 @@ export function perVehicle<T>(vins: readonly string[], read: (vin: string) => T[
   return found;
 }
 
+/**
+ * fleetCounts' statements: they read the active assignments only, through the partial index of
+ * active ones (one_active_assignment_per_ecu), so /metrics stays cheap however many assignments a
+ * large fleet has accumulated. Named so that a test can check the plan.
+ */
+export const FLEET_COUNT_SQL = {
+  activeByState: "SELECT state, COUNT(DISTINCT vin) AS n FROM assignments INDEXED BY one_active_assignment_per_ecu WHERE state IN ('pending', 'in_flight') GROUP BY state",
+  activeVehicles: "SELECT COUNT(DISTINCT vin) AS n FROM assignments INDEXED BY one_active_assignment_per_ecu WHERE state IN ('pending', 'in_flight')",
+} as const;
+
 export class SqliteInventory implements Synchronous<InventoryStore> {
   private readonly s;
 
@@ -24,11 +34,11 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
     this.s = {
       vehicle: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin = ?'),
       insertVehicle: db.prepare('INSERT INTO vehicles (vin, attributes, registered_at) VALUES (?, ?, ?)'),
+      setAttributes: db.prepare('UPDATE vehicles SET attributes = ? WHERE vin = ?'),
       listVehicles: db.prepare('SELECT vin, attributes, registered_at FROM vehicles WHERE vin > ? ORDER BY vin LIMIT ?'),
       countVehicles: db.prepare('SELECT COUNT(*) AS n FROM vehicles'),
-      // The WHERE is the partial index's (one_active_assignment_per_ecu): only active rows are read.
-      activeByState: db.prepare("SELECT state, COUNT(DISTINCT vin) AS n FROM assignments WHERE state IN ('pending', 'in_flight') GROUP BY state"),
-      activeVehicles: db.prepare("SELECT COUNT(DISTINCT vin) AS n FROM assignments WHERE state IN ('pending', 'in_flight')"),
+      activeByState: db.prepare(FLEET_COUNT_SQL.activeByState),
+      activeVehicles: db.prepare(FLEET_COUNT_SQL.activeVehicles),
       // Written only when it changed: an unchanged row is not rewritten into the commit.
       setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ? AND last_state IS NOT ?'),
       vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
@@ -50,6 +60,10 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
   vehicle(vin: string): VehicleRecord | undefined {
     const row = this.s.vehicle.get(vin) as VehicleRow | undefined;
     return row === undefined ? undefined : toVehicle(row);
+  }
+
+  setAttributes(vin: string, attributes: Readonly<Record<string, string>>): boolean {
+    return this.s.setAttributes.run(JSON.stringify(attributes), vin).changes === 1;
   }
 
   insertVehicle(vin: string, attributes: Readonly<Record<string, string>>, now: Date): void {

@@ -26,6 +26,21 @@ export function inventoryCases({ fresh }: ContractContext): void {
     expect(await store.inventory.fleetCounts()).toEqual({ registered: 3, active: 2, pending: 1, inFlight: 1 });
   });
 
+  it('replaces a vehicle’s attributes, keeping their order and everything else; an unknown VIN changes nothing', async () => {
+    const store = await fresh();
+    await store.inventory.insertVehicle('VIN-A', { model: 'sedan', region: 'eu' }, at(3));
+    await store.inventory.insertVehicle('VIN-B', { model: 'truck' }, at(4));
+    expect(await store.inventory.setAttributes('VIN-A', { region: 'us', model: 'sedan', trim: 'gt' })).toBe(true);
+    const a = await store.inventory.vehicle('VIN-A');
+    expect(a).toEqual({ vin: 'VIN-A', attributes: { region: 'us', model: 'sedan', trim: 'gt' }, registeredAt: iso(3) });
+    expect(Object.keys(a!.attributes)).toEqual(['region', 'model', 'trim']);
+    expect(await store.inventory.setAttributes('VIN-NONE', { model: 'x' })).toBe(false);
+    expect(await store.inventory.vehicle('VIN-NONE')).toBeUndefined();
+    expect(await store.inventory.vehicle('VIN-B')).toEqual({ vin: 'VIN-B', attributes: { model: 'truck' }, registeredAt: iso(4) });
+    expect(await store.inventory.setAttributes('VIN-B', {})).toBe(true);
+    expect((await store.inventory.vehicle('VIN-B'))!.attributes).toEqual({});
+  });
+
   it('refuses a second vehicle with the same VIN and keeps the first', async () => {
     const store = await fresh();
     await store.inventory.insertVehicle('VIN-A', { model: 'sedan' }, T0);
