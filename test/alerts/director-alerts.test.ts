@@ -8,6 +8,7 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { verifyWebhook } from '../../director-repo/alerts/webhook-signature.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
+import { buildCli, runCli } from '../support/cli-runner.js';
 
 const SECRET = 'the-webhook-secret-for-tests';
 const ENGINE_V2 = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
@@ -168,5 +169,37 @@ describe('Director alerts', () => {
     const after = (await repos.director.storage.alerts.recent(100)).find((a) => a.id === pending.id)!;
     expect(after.deliveries[0]).toMatchObject({ state: 'delivered', attempts: 2, lastStatus: 204 });
     expect(received.some((r) => r.body.toString().includes('"campaignId":99'))).toBe(true);
+  });
+
+  it('`uptane director alerts list` shows alerts and their delivery state to a read-only token; --json for scripts', async () => {
+    await buildCli();
+    await repos.director.alerts.hub.raise('vehicle.stale', { count: 2, sample: ['VIN-<b>1</b>'] }, null);
+    const env = { ...process.env, UPTANE_OPERATOR_TOKEN: READ_TOKEN };
+    const json = await runCli(['director', 'alerts', 'list', '--url', repos.director.url, '--json'], { env });
+    expect(json.status).toBe(0);
+    const listed = (JSON.parse(json.stdout) as { alerts: Array<{ event: string; data: unknown; deliveries: Array<{ state: string; attempts: number }> }> }).alerts.find((a) => a.event === 'vehicle.stale')!;
+    expect(listed).toMatchObject({ data: { count: 2, sample: ['VIN-<b>1</b>'] }, deliveries: [{ state: 'pending', attempts: 0 }] });
+    const text = await runCli(['director', 'alerts', '--url', repos.director.url], { env });
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/vehicle\.stale\s+http:\/\/127\.0\.0\.1:\d+\/…\s+pending/);
+    const anonymous = await runCli(['director', 'alerts', '--url', repos.director.url], { env: { ...process.env, UPTANE_OPERATOR_TOKEN: 'not-a-token' } });
+    expect(anonymous.status).toBe(1);
+  });
+
+  it('`uptane director serve` refuses webhooks without a usable secret or with a URL that is not http(s), before starting', async () => {
+    await buildCli();
+    const dataDir = `${repos.dataDir}/unused-director`;
+    const noSecret = await runCli(['director', 'serve', '--data-dir', dataDir, '--webhook', 'http://127.0.0.1:9/hook']);
+    expect(noSecret.status).toBe(1);
+    expect(noSecret.stderr).toContain('--webhook needs --webhook-secret-env NAME');
+    const short = await runCli(['director', 'serve', '--data-dir', dataDir, '--webhook', 'http://127.0.0.1:9/hook', '--webhook-secret-env', 'S'], { env: { ...process.env, S: 'short' } });
+    expect(short.status).toBe(1);
+    expect(short.stderr).toContain('at least 16 characters');
+    const ftp = await runCli(['director', 'serve', '--data-dir', dataDir, '--webhook', 'ftp://example/hook', '--webhook-secret-env', 'S'], { env: { ...process.env, S: 's'.repeat(32) } });
+    expect(ftp.status).toBe(1);
+    expect(ftp.stderr).toContain('use an http:// or https:// URL');
+    const unset = await runCli(['director', 'serve', '--data-dir', dataDir, '--webhook', 'http://127.0.0.1:9/hook', '--webhook-secret-env', 'UNSET_SECRET_VAR']);
+    expect(unset.status).toBe(1);
+    expect(unset.stderr).toContain('UNSET_SECRET_VAR is not set');
   });
 });
