@@ -12,18 +12,29 @@ export interface AlertMonitorOptions {
   readonly staleAfterMs?: number;
   /** VINs named in a stale alert. */
   readonly staleSample?: number;
+  /**
+   * How often stale vehicles are counted (default an hour, the first an hour after start): the count
+   * reads every vehicle's primary, about a second at a million vehicles, so it is not run every round.
+   */
+  readonly staleCheckMs?: number;
 }
 
 export const DEFAULT_STALE_SAMPLE = 20;
 
+export const DEFAULT_STALE_CHECK_MS = 3_600_000;
+
 export class AlertMonitor {
+  private lastStaleCheck: number;
+
   constructor(
     private readonly sink: AlertSink,
     private readonly health: () => Promise<RepositoryHealth>,
     private readonly outbox: Pick<AlertOutbox, 'staleVehicles'>,
     private readonly clock: Clock,
     private readonly options: AlertMonitorOptions = {},
-  ) {}
+  ) {
+    this.lastStaleCheck = clock.now().getTime();
+  }
 
   /** One round: expiry of every role, then stale vehicles. The alerts it raised, by event. */
   async round(): Promise<string[]> {
@@ -35,8 +46,9 @@ export class AlertMonitor {
       const data = { repository: role.repository, role: role.role, version: role.version, expires: role.expires, secondsLeft: role.secondsLeft, online: role.online, threshold: role.threshold, keyids: role.keyids };
       if (await this.sink.raise(event, data, `expiry:${role.repository}:${role.role}:v${role.version}:${role.state}`)) raised.push(event);
     }
-    if (this.options.staleAfterMs !== undefined) {
-      const now = this.clock.now();
+    const now = this.clock.now();
+    if (this.options.staleAfterMs !== undefined && now.getTime() - this.lastStaleCheck >= (this.options.staleCheckMs ?? DEFAULT_STALE_CHECK_MS)) {
+      this.lastStaleCheck = now.getTime();
       const stale = await this.outbox.staleVehicles(new Date(now.getTime() - this.options.staleAfterMs), this.options.staleSample ?? DEFAULT_STALE_SAMPLE);
       if (stale.count > 0) {
         // Once a day, and again whenever the count reaches the next power of two that day.

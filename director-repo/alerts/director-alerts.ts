@@ -26,8 +26,10 @@ export interface DirectorAlertOptions {
   readonly expiryWarnings?: Partial<ExpiryWarnings>;
   /** A vehicle not reporting for this long raises vehicle.stale (default 7 days; 0 turns the check off). */
   readonly staleAfterMs?: number;
-  /** How often expiry and stale vehicles are checked (default 5 minutes). */
+  /** How often expiry is checked (default 5 minutes). */
   readonly checkIntervalMs?: number;
+  /** How often stale vehicles are counted (default an hour; alert-monitor.ts says why not every round). */
+  readonly staleCheckMs?: number;
   /** How often due deliveries are sent (default 2 seconds). */
   readonly deliveryIntervalMs?: number;
 }
@@ -80,7 +82,7 @@ export function startDirectorAlerts(deps: {
   const hub = new AlertHub(storage.alerts, clock, webhook, warn);
   const health = () => repositoryHealth({ roots: storage.roots, imageMetadata: deps.imageMetadata, metadata: deps.metadata }, clock.now(), warnings);
   const staleAfterMs = options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
-  const monitor = new AlertMonitor(hub, health, storage.alerts, clock, { staleAfterMs: staleAfterMs > 0 ? staleAfterMs : undefined });
+  const monitor = new AlertMonitor(hub, health, storage.alerts, clock, { staleAfterMs: staleAfterMs > 0 ? staleAfterMs : undefined, staleCheckMs: options.staleCheckMs });
 
   // The events: raised after their commit, never awaited by what raised them, a failure logged.
   const raise = (event: Parameters<AlertHub['raise']>[0], data: Record<string, unknown>, key: string | null) =>

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
 import { DatabaseUnavailableError } from '../../shared/core/errors.js';
 import { AlertHub, type AlertNotice } from '../../director-repo/alerts/alert-hub.js';
+import { AlertMonitor } from '../../director-repo/alerts/alert-monitor.js';
 import { backoffMs, DEFAULT_WEBHOOK_OPTIONS, WebhookDelivery, type WebhookOptions } from '../../director-repo/alerts/webhook-delivery.js';
 import { verifyWebhook, webhookSignature } from '../../director-repo/alerts/webhook-signature.js';
 import { SqliteDirectorStore } from '../../director-repo/store/sqlite/director-store.js';
@@ -255,5 +256,34 @@ describe('webhook alerts', () => {
     const o = { backoffBaseMs: 1_000, backoffMaxMs: 10_000 };
     expect([1, 2, 3, 4, 5].map((a) => backoffMs(a, o, () => 1))).toEqual([1_000, 2_000, 4_000, 8_000, 10_000]);
     expect([1, 2, 3].map((a) => backoffMs(a, o, () => 0))).toEqual([500, 1_000, 2_000]);
+  });
+});
+
+describe('the alert timer (alert-monitor.ts)', () => {
+  it('counts stale vehicles at most once per period and alerts once a day, again when their number doubles', async () => {
+    const clock = new FixedClock(T0);
+    const { store } = openStore();
+    const hub = new AlertHub(store.alerts, clock, undefined);
+    const noRoles = async () => ({ warningDays: 30, onlineWarningHours: 6, checkedAt: '', roles: [], perVehicle: [] });
+    const monitor = new AlertMonitor(hub, noRoles, store.alerts, clock, { staleAfterMs: 3_600_000, staleCheckMs: 600_000 });
+    const register = async (vin: string) => {
+      await store.inventory.insertVehicle(vin, {}, clock.now());
+      await store.inventory.insertEcu({ serial: `${vin}-p`, vin, hardwareId: 'hw', publicKey: `pub-${vin}`, keyid: `key-${vin}`, isPrimary: true }, clock.now());
+    };
+    await register('VIN-A');
+    clock.advance(2 * 3_600_000);
+    expect(await monitor.round()).toEqual(['vehicle.stale']);
+    clock.advance(60_000);
+    await register('VIN-B');
+    clock.advance(2 * 3_600_000);
+    expect(await monitor.round()).toEqual(['vehicle.stale']); // 2 stale: the next power of two
+    clock.advance(600_000);
+    expect(await monitor.round()).toEqual([]); // still 2, same day
+    await register('VIN-C');
+    clock.advance(60_000);
+    expect(await monitor.round()).toEqual([]); // counted less than a period ago
+    const stale = (await store.alerts.recent(10)).map((a) => JSON.parse(a.body).data as { count: number; sample: string[] });
+    expect(stale.map((d) => d.count)).toEqual([2, 1]);
+    expect(stale[0]!.sample).toEqual(['VIN-A', 'VIN-B']);
   });
 });
