@@ -25,7 +25,7 @@ import { requireOperator } from './operator-auth.js';
 import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { DashboardEvents, publishVerdict, type DashboardEventOptions } from './dashboard/events.js';
 import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
-import { dashboardRoutes } from './dashboard/fleet-routes.js';
+import { campaignDryRun, dashboardRoutes } from './dashboard/fleet-routes.js';
 import { LIMITS, parseAssignment, parseAttributeChange, parseEcu, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { alertRoutes } from './alerts/alert-routes.js';
@@ -148,7 +148,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     events.shareThrough({ send: (payload) => changes.announceMessage('dashboard-events', payload), subscribe: (listener) => changes.subscribeMessages('dashboard-events', listener) });
   }
   services.intake.onVerdict((verdict, { vin, assignmentStates }) => publishVerdict(events, verdict, vin, assignmentStates));
-  dashboardRoutes(operator, { services, storage, overview, events, jsonBody });
+  dashboardRoutes(operator, { services, storage, overview, events });
 
   operatorRoute(operator, 'GET /vehicles/:vin', undefined, async (req) => ({ answer: await services.inventory.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)) }));
 
@@ -197,7 +197,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
 
   // GET /repositories/health and GET /alerts: the expiry guardian and the alerts outbox (read scope).
   alertRoutes(operator, { alerts: storage.alerts, health: health ?? (() => repositoryHealth({ roots: storage.roots }, clock.now(), DEFAULT_EXPIRY_WARNINGS)) });
-  operator.use(campaignRoutes(services.campaigns, jsonBody));
+  operator.use(campaignRoutes(services.campaigns, jsonBody, (body) => campaignDryRun(services, storage, body)));
   app.use('/api/v1', operator);
   // The web dashboard's files (GET /ui, /ui/assets/...); other /ui paths go on to their routes or the 404.
   app.use(dashboardStatic({ dir: dashboardDir }));

@@ -511,6 +511,8 @@ const campaignCreateCommand = (io: CliEnvironment): CommandModule<object, Campai
     const body = campaignBody(argv);
     const client = OperatorClient.from(io, argv);
     const status = await withHints(() => client.send('POST /campaigns', `create campaign ${argv.name}`, { body }), argv.name);
+    // The body asks for no dry run, so the answer is the created campaign.
+    if ('dryRun' in status) throw new Error('the Director answered a dry run to a campaign creation');
     if (argv.json) {
       printJson(io, status);
       return;

@@ -5,11 +5,16 @@ import { BadRequestError } from '../shared/core/errors.js';
 import { campaignSpecOf, type Campaigns } from './campaigns.js';
 import { LIMITS, parseCampaign, parseGroup, pathText, quote } from './operator-input.js';
 import { operatorRoute } from './operator-routes.js';
+import type { CampaignDryRun } from './api/operator-api.js';
 
 const groupName = (raw: unknown) => pathText(raw, 'the group name', LIMITS.name);
 const campaignName = (raw: unknown) => pathText(raw, 'the campaign name or id', LIMITS.name);
 
-export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHandler): Router {
+/**
+ * `dryRun`: answers POST /campaigns with `dryRun: true` (how many vehicles each stage would take,
+ * nothing created: dashboard/fleet-routes.ts campaignDryRun); without it such a body is refused.
+ */
+export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHandler, dryRun?: (body: unknown) => Promise<CampaignDryRun>): Router {
   const router = express.Router();
 
   operatorRoute(router, 'POST /groups', jsonBody, async (req) => {
@@ -26,6 +31,16 @@ export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHa
   });
 
   operatorRoute(router, 'POST /campaigns', jsonBody, async (req) => {
+    const asked = req.body as Record<string, unknown> | undefined;
+    if (typeof asked === 'object' && asked !== null && !Array.isArray(asked) && 'dryRun' in asked) {
+      const { dryRun: flag, ...rest } = asked;
+      if (flag !== true && flag !== false) throw new BadRequestError('dryRun must be true or false');
+      if (flag === true) {
+        if (dryRun === undefined) throw new BadRequestError('this Director does not answer campaign dry runs');
+        return { answer: await dryRun(rest) };
+      }
+      req.body = rest;
+    }
     const body = parseCampaign(req.body);
     const created = await campaigns.create(body.name, body.group, campaignSpecOf(body), req.operator!);
     return { status: 201, answer: await campaigns.status(String(created.id)) };

@@ -16,8 +16,6 @@ export function closeIfUnread(req: IncomingMessage, res: ServerResponse): void {
   if (hasBody(req) && !res.headersSent) closeAfterAnswer(req, res);
 }
 
-const bodiesRead = new WeakSet<IncomingMessage>();
-
 /**
  * Express middleware: `req.body` becomes the body as a Buffer (`kind` 'raw'), or parsed JSON when the
  * request says it is JSON (`kind` 'json'; other types leave it undefined, as express.json does), read
@@ -26,13 +24,10 @@ const bodiesRead = new WeakSet<IncomingMessage>();
  */
 export function cappedBody(kind: 'json' | 'raw', maxBytes: number): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {
-    // A body already read (a route that answers some requests and passes the rest on, such as the
-    // campaign dry run in dashboard/fleet-routes.ts) is not read again: req.body holds it.
-    if (!hasBody(req) || (kind === 'json' && !isJson(req)) || bodiesRead.has(req)) {
+    if (!hasBody(req) || (kind === 'json' && !isJson(req))) {
       next();
       return;
     }
-    bodiesRead.add(req);
     readCappedBody(req, maxBytes).then((body) => {
       if (kind === 'raw') {
         req.body = body;

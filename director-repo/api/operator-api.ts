@@ -500,7 +500,8 @@ export interface OperatorApi {
   'POST /groups': { body: GroupBody; answer: GroupCreated };
   'GET /groups': { answer: GroupList };
   'GET /groups/:name': { answer: GroupMembers };
-  'POST /campaigns': { body: CampaignBody; answer: CampaignStatus };
+  /** With `dryRun: true` the answer is a CampaignDryRun and nothing is created. */
+  'POST /campaigns': { body: CampaignBody & { readonly dryRun?: boolean }; answer: CampaignStatus | CampaignDryRun };
   'GET /campaigns': { answer: CampaignList };
   'GET /campaigns/:campaign': { answer: CampaignStatus };
   'POST /campaigns/:campaign/:action': { answer: CampaignStatus };
@@ -552,6 +553,7 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'POST /groups': ['name', 'members'],
   'GET /groups': ['groups'],
   'GET /groups/:name': ['members'],
+  // A dry run answers CampaignDryRun instead: that request's check is the client's own.
   'POST /campaigns': CAMPAIGN_STATUS_FIELDS,
   'GET /campaigns': ['campaigns'],
   'GET /campaigns/:campaign': CAMPAIGN_STATUS_FIELDS,

@@ -1,9 +1,9 @@
 // The operator API's reads for the web dashboard (docs/dashboard.md), mounted on the operator router
 // behind the token or cookie check: the fleet overview, vehicles filtered by state and VIN prefix,
 // a vehicle's manifest history, reported attacks, the Image repository's images, the audit log with
-// filters, a campaign's dry run and the live event stream. Every list is one page of a bounded size
+// filters and the live event stream; and a campaign's dry run, which POST /campaigns answers. Every list is one page of a bounded size
 // read by an indexed query; every filter is checked (400 bad_request) before it reaches SQL.
-import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import type { Request, Response, Router } from 'express';
 import { BadRequestError, NotFoundError } from '../../shared/core/errors.js';
 import type { CampaignDryRun, CatalogImage, FleetState } from '../api/operator-api.js';
 import { campaignSpecOf, type Campaigns } from '../campaigns.js';
@@ -21,7 +21,6 @@ export interface DashboardRouteDeps {
   readonly storage: DirectorStorage;
   readonly overview: FleetOverview;
   readonly events: DashboardEvents;
-  readonly jsonBody: RequestHandler;
 }
 
 /** Longest page of any list (as the operator API's other lists). */
@@ -56,7 +55,7 @@ const beforeId = (query: Request['query']) => {
 const pageLimit = (query: Request['query']) => queryInteger(query, 'limit', { min: 1, max: PAGE_ROWS, fallback: 100 });
 
 /** GET /vehicles, GET /audit and the dashboard's routes, on the operator router. */
-export function dashboardRoutes(router: Router, { services, storage, overview, events, jsonBody }: DashboardRouteDeps): void {
+export function dashboardRoutes(router: Router, { services, storage, overview, events }: DashboardRouteDeps): void {
   operatorRoute(router, 'GET /fleet/overview', undefined, async () => ({ answer: await overview.overview() }));
 
   operatorRoute(router, 'GET /vehicles', undefined, async (req) => {
@@ -116,34 +115,16 @@ export function dashboardRoutes(router: Router, { services, storage, overview, e
     return { answer: { entries } };
   });
 
-  // A dry run of POST /campaigns: answered here, nothing created; any other body goes on to the
-  // campaign routes (campaign-routes.ts).
-  router.post('/campaigns', jsonBody, (req: Request, res: Response, next: NextFunction) => {
-    const body = req.body as Record<string, unknown> | undefined;
-    if (typeof body !== 'object' || body === null || !('dryRun' in body)) {
-      next();
-      return;
-    }
-    const { dryRun, ...rest } = body;
-    if (dryRun !== true) {
-      if (dryRun !== false) {
-        next(new BadRequestError('dryRun must be true or false'));
-        return;
-      }
-      req.body = rest;
-      next();
-      return;
-    }
-    campaignDryRun(services, storage, rest).then((answer) => res.json(answer), next);
-  });
-
   router.get('/events', (req: Request, res: Response) => {
     events.open(req, res);
   });
 }
 
-/** How many vehicles each stage of the campaign in `body` would take now, and which it would skip. */
-async function campaignDryRun(services: DirectorServices, storage: DirectorStorage, body: unknown): Promise<CampaignDryRun> {
+/**
+ * How many vehicles each stage of the campaign in `body` would take now, and which it would skip:
+ * POST /campaigns with `dryRun: true` (campaign-routes.ts calls it), nothing created or audited.
+ */
+export async function campaignDryRun(services: DirectorServices, storage: DirectorStorage, body: unknown): Promise<CampaignDryRun> {
   const parsed = parseCampaign(body);
   const spec = campaignSpecOf(parsed);
   const campaigns: Campaigns = services.campaigns;

@@ -580,7 +580,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       contentType: 'application/octet-stream',
     },
     'POST /api/v1/vehicles': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/vehicles'), []), body: jsonBody(registration), honestBody: honestRegistration, contentType: 'application/json' },
-    'GET /api/v1/vehicles': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/vehicles'), ['limit', 'after']), body: none },
+    'GET /api/v1/vehicles': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/vehicles'), ['limit', 'after', 'state', 'q']), body: none },
     'GET /api/v1/vehicles/:vin': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/vehicles/', [VIN_A, VIN_B, 'NOPE']), []), body: none },
     'POST /api/v1/vehicles/:vin/ecus/:serial/replace': {
       server: 'director',
@@ -594,8 +594,18 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     },
     'POST /api/v1/assignments': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/assignments'), []), body: jsonBody(assignment), honestBody: honestAssignment, contentType: 'application/json' },
     'DELETE /api/v1/assignments/:id': { server: 'director', method: 'DELETE', auth: 'operator', path: withShape(assignmentId.map((id) => `/api/v1/assignments/${id}`), []), body: none },
-    'GET /api/v1/audit': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/audit'), ['limit']), body: none },
+    'GET /api/v1/audit': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/audit'), ['limit', 'before', 'actor', 'action']), body: none },
     'POST /api/v1/groups': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: jsonBody(groupBody), honestBody: honestGroup, contentType: 'application/json' },
+    // The dashboard's (docs/dashboard.md): sign-in takes a token in the body, not a credential header.
+    'POST /ui/api/session': { server: 'director', method: 'POST', auth: 'none', path: withShape(fixed('/ui/api/session'), []), body: jsonBody(fc.record({ token: fc.string({ maxLength: 80 }) })), contentType: 'application/json' },
+    'GET /ui/api/session': { server: 'director', method: 'GET', auth: 'none', path: withShape(fixed('/ui/api/session'), []), body: none },
+    'DELETE /ui/api/session': { server: 'director', method: 'DELETE', auth: 'none', path: withShape(fixed('/ui/api/session'), []), body: none },
+    'GET /api/v1/fleet/overview': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/fleet/overview'), []), body: none },
+    'GET /api/v1/vehicles/:vin/manifests': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/vehicles/', [VIN_A, VIN_B, 'NOPE'], '/manifests'), ['limit', 'before']), body: none },
+    'GET /api/v1/attacks': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/attacks'), ['limit', 'before', 'vin']), body: none },
+    'GET /api/v1/images': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/images'), ['limit', 'after']), body: none },
+    // An event stream: the harness reads its head and closes it (requests.ts sendRaw).
+    'GET /api/v1/events': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/events'), []), body: none },
     'GET /api/v1/groups': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: none },
     'GET /api/v1/groups/:name': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/groups/', [GROUP, 'nope']), []), body: none },
     'POST /api/v1/campaigns': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: jsonBody(campaignBody), honestBody: honestCampaign, contentType: 'application/json' },

@@ -356,6 +356,9 @@ export function sendRaw(baseUrl: string, request: Materialized, timeoutMs: numbe
     const timer = setTimeout(() => finish(true), timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       if (chunks.reduce((n, c) => n + c.length, 0) < 2_000_000) chunks.push(chunk);
+      // An event stream (the dashboard's GET /api/v1/events) never ends: its head is the answer.
+      const head = Buffer.concat(chunks).toString('latin1');
+      if (head.includes('\r\n\r\n') && /\r\ncontent-type: text\/event-stream/i.test(head.slice(0, head.indexOf('\r\n\r\n')))) finish(false);
     });
     // A write error (EPIPE: the server stopped reading a body it refused) does not end the read:
     // its answer may already be on the way.
