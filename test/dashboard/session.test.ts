@@ -2,7 +2,11 @@
 // cookie, checked again on every request (revoking the token ends the session), and CSRF proof on
 // every write made with the cookie. Real Director and Image repository on loopback, real SQLite, the
 // injectable clock; every refusal is checked against the database and the audit log.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
+import { startDirector } from '../../director-repo/server.js';
 import { OPERATOR_TOKEN, FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
 let clock: FixedClock;
@@ -176,4 +180,29 @@ test('sign-out clears the cookie (with the CSRF header)', async () => {
   const out = await withCookie(session, 'DELETE', '/ui/api/session', { csrf: session.csrf });
   expect(out.status).toBe(204);
   expect(out.headers.get('set-cookie')).toMatch(/^uptane_ui=; HttpOnly; SameSite=Strict; Path=\/; Max-Age=0$/);
+});
+
+test('forged cookies and wrong sign-in tokens share the address\'s failed-attempt budget with bearer tokens: 429 once it is spent', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'uptane-dashboard-throttle-'));
+  writeFileSync(join(dir, 'image-root.json'), repos.imageRoot);
+  // A budget of 3 failures that does not refill while the fixed clock stands still.
+  const director = await startDirector({ dataDir: join(dir, 'director'), imageRepoUrl: repos.image.url, imageRootFile: join(dir, 'image-root.json'), clock, authThrottle: { burst: 3, refillPerSecond: 0.001 } });
+  try {
+    await director.storage.addOperator('throttled', OPERATOR_TOKEN, clock.now());
+    const forged = () => fetch(`${director.url}/api/v1/vehicles`, { headers: { cookie: `uptane_ui=${'A'.repeat(20)}.${'B'.repeat(43)}` } });
+    const wrongSignIn = () => fetch(`${director.url}/ui/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'wrong' }) });
+    expect((await forged()).status).toBe(401);
+    expect((await wrongSignIn()).status).toBe(401);
+    expect((await forged()).status).toBe(401);
+    // Spent: even the right token is not looked at now, by either way in.
+    const signIn = await fetch(`${director.url}/ui/api/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: OPERATOR_TOKEN }) });
+    expect(signIn.status).toBe(429);
+    expect(signIn.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await forged()).status).toBe(429);
+    const bearer = await fetch(`${director.url}/api/v1/vehicles`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+    expect(bearer.status).toBe(429);
+  } finally {
+    await director.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
