@@ -62,9 +62,10 @@ export function alertOptionsFrom(argv: AlertServeArgs, io: CliEnvironment): Dire
 
 // --- uptane director expiry ------------------------------------------------------------------
 
-interface DirectorExpiryArgs extends ExpiryArgs, DatabaseArgs {
+interface DirectorExpiryArgs extends ExpiryArgs, DatabaseArgs, RemoteArgs {
   readonly dataDir: string;
   readonly workspace?: string | undefined;
+  readonly remote: boolean;
 }
 
 const withExisting = existingDatabase(
@@ -77,18 +78,28 @@ export const directorExpiryCommand = (io: VerdictCliEnvironment & { readonly clo
   command: 'expiry',
   describe: "the Director root's expiry and the Image repository's roles as the Director verified them, with an exit status for cron and CI",
   builder: (yargs) =>
-    withExpiryOptions(withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' }))
+    withRemote(withExpiryOptions(withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' })), io)
+      .option('remote', { type: 'boolean', default: false, describe: 'ask a running Director (--url, an operator token of any scope) instead of reading its data folder' })
       .option('data-dir', { type: 'string', default: io.env.UPTANE_DIRECTOR_DATA_DIR ?? defaultDataDir, describe: "the Director's data folder (env UPTANE_DIRECTOR_DATA_DIR)" })
       .option('workspace', { alias: 'w', type: 'string', requiresArg: true, describe: "read a Director workspace's published root instead of the server's data" })
       .example('$0 director expiry --data-dir /var/lib/uptane/director', 'on the Director host: its root, and the Image repository roles it trusts')
       .example('$0 director expiry --json --warn-days 45', 'for scripts, warning 45 days ahead')
       .example('$0 director expiry -w director-ws', 'the root a workspace last published or pulled')
+      .example('UPTANE_OPERATOR_TOKEN=... $0 director expiry --remote --url https://director.example:8082', 'from another host, as the dashboard sees it (the server\'s warning window)')
       .epilogue(
         `${EXPIRY_EPILOGUE} The Director's per-vehicle targets, snapshot and timestamp are signed online and re-signed at half their lifetime; their lifetimes are listed, not judged.`,
       ) as unknown as Argv<DirectorExpiryArgs>,
   handler: async (argv) => {
     const now = (io.clock ?? systemClock).now();
     const warnings = warningsOf(argv);
+    if (argv.remote) {
+      const client = OperatorClient.from(io, argv);
+      const health = await client.send('GET /repositories/health', 'report its repositories\' expiry').finally(() => client.close());
+      // Judged here again, so --warn-days applies as it does to the local modes.
+      const roles = judgeRoles(health.roles, now, warnings);
+      reportExpiry(io, roles, argv, `Director at ${argv.url}`, [], { perVehicle: health.perVehicle });
+      return;
+    }
     if (argv.workspace !== undefined) {
       const ws = Workspace.open(argv.workspace, io.clock);
       if (ws.repository !== 'director') throw new Error(`${ws.dir} is a workspace of the ${ws.repository} repository: use \`uptane ${ws.repository} expiry --workspace\` with it`);

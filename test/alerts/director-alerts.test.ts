@@ -133,6 +133,11 @@ describe('Director alerts', () => {
     expect(directorRoot).toMatchObject({ version: 1, threshold: 1, keyids: [repos.directorRootKey.keyid], secondsLeft: 20 * 86_400 });
     // No token, no answer.
     expect((await fetch(`${repos.director.url}/api/v1/repositories/health`)).status).toBe(401);
+    // The CLI asks the same of a running Director; it judges by the real clock, long past these fixture expiries.
+    await buildCli();
+    const remote = await runCli(['director', 'expiry', '--remote', '--url', repos.director.url, '--json'], { env: { ...process.env, UPTANE_OPERATOR_TOKEN: READ_TOKEN } });
+    expect(remote.status).toBe(11);
+    expect((JSON.parse(remote.stdout) as { roles: Array<{ role: string }> }).roles.map((r) => r.role)).toEqual(['root', 'targets', 'snapshot', 'timestamp', 'root']);
 
     await repos.director.alerts.checkNow();
     await repos.director.alerts.checkNow();
