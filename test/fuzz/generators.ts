@@ -606,6 +606,8 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'GET /api/v1/images': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/images'), ['limit', 'after']), body: none },
     // An event stream: the harness reads its head and closes it (requests.ts sendRaw).
     'GET /api/v1/events': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/events'), []), body: none },
+    'GET /api/v1/repositories/health': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/repositories/health'), []), body: none },
+    'GET /api/v1/alerts': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/alerts'), ['limit']), body: none },
     'GET /api/v1/groups': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: none },
     'GET /api/v1/groups/:name': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/groups/', [GROUP, 'nope']), []), body: none },
     'POST /api/v1/campaigns': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: jsonBody(campaignBody), honestBody: honestCampaign, contentType: 'application/json' },
