@@ -25,6 +25,11 @@ export interface ImageCatalog {
    * page). Images listed only by delegated roles are not among them.
    */
   listImages?(): Promise<ReadonlyArray<{ readonly filename: string; readonly target: TargetFile }>>;
+  /**
+   * Refreshes the verified metadata now (the expiry guardian's timer, alerts/director-alerts.ts): an
+   * idle Director's copy would otherwise age until its timestamp looked expired.
+   */
+  refreshMetadata?(): Promise<void>;
 }
 
 export interface ImageRepositoryClientOptions {
@@ -81,6 +86,10 @@ export class ImageRepositoryClient implements ImageCatalog {
     await this.refresh(false);
     const targets = (await this.updater.updateTargets()).signed.targets;
     return Object.entries(targets).map(([filename, target]) => ({ filename, target }));
+  }
+
+  refreshMetadata(): Promise<void> {
+    return this.refresh(false);
   }
 
   private async refresh(force: boolean): Promise<void> {

@@ -154,7 +154,9 @@ export function openDirectorStorage(dataDir: string, database?: string): Promise
   return openDirectorStore(dataDir, database);
 }
 
-export async function openDirector(options: DirectorServerOptions): Promise<{ services: DirectorServices; storage: DirectorStorage; onlineKeys: OnlineKeyRing<(typeof DIRECTOR_SIGNING_ROLES)[number]> }> {
+export async function openDirector(
+  options: DirectorServerOptions,
+): Promise<{ services: DirectorServices; storage: DirectorStorage; onlineKeys: OnlineKeyRing<(typeof DIRECTOR_SIGNING_ROLES)[number]>; images: ImageCatalog }> {
   const clock = options.clock ?? systemClock;
   // Keys first: a refused key folder leaves no database opened.
   const keyDir = join(options.dataDir, 'keys');
@@ -186,7 +188,7 @@ export async function openDirector(options: DirectorServerOptions): Promise<{ se
     sessionSecret,
     ...options.vehicleAuth,
   });
-  return { storage, services, onlineKeys };
+  return { storage, services, onlineKeys, images };
 }
 
 /** The Director's metrics, readiness checks and request log, unless the options leave them out. */
@@ -247,6 +249,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       clock: options.clock ?? systemClock,
       options: options.alerts ?? {},
       imageMetadata: (role) => imageMetadata.load(role),
+      refreshImageMetadata: opened.images.refreshMetadata?.bind(opened.images),
       metadata: options.metadata,
       warn: options.log ?? ((line: string) => console.error(line)),
     });

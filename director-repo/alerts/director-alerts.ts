@@ -4,7 +4,7 @@
 // run on the holder of the `alerts` lease; every replica delivers, each claiming different rows
 // (store/alerts.ts), so an alert is sent by one of them.
 import type { Clock } from '../../shared/core/clock.js';
-import { DatabaseUnavailableError } from '../../shared/core/errors.js';
+import { DatabaseUnavailableError, UptaneError } from '../../shared/core/errors.js';
 import { BackgroundTask, type BackgroundStatus } from '../../shared/server/background-task.js';
 import { DEFAULT_EXPIRY_WARNINGS, type ExpiryWarnings, type RoleLoader } from '../../shared/uptane/role-expiry.js';
 import type { DirectorServices } from '../director.js';
@@ -71,6 +71,8 @@ export function startDirectorAlerts(deps: {
   readonly options: DirectorAlertOptions;
   /** The Image repository's metadata as the Director verified it (its client's folder). */
   readonly imageMetadata?: RoleLoader;
+  /** Refreshes that metadata from the Image repository before each check (image-catalog.ts refreshMetadata). */
+  readonly refreshImageMetadata?: () => Promise<void>;
   readonly metadata?: Partial<VehicleMetadataConfig>;
   readonly warn: (line: string) => void;
 }): DirectorAlerts {
@@ -113,6 +115,12 @@ export function startDirectorAlerts(deps: {
     'checking expiry and stale vehicles',
     databaseWatched(async () => {
       if (lease !== undefined && !(await lease.held())) return;
+      // What the Director last verified is judged either way: a refresh that fails (the Image
+      // repository down, or its metadata refused) is logged, and expiry then shows in what is stored.
+      await deps.refreshImageMetadata?.().catch((err: unknown) => {
+        if (!(err instanceof UptaneError)) throw err;
+        warn(`refreshing the Image repository's metadata before the expiry check failed: ${err.message}`);
+      });
       await monitor.round();
     }),
     warn,

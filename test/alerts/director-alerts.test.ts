@@ -150,6 +150,19 @@ describe('Director alerts', () => {
     expect((await events()).filter((e) => e === 'metadata.expired').length).toBeGreaterThanOrEqual(3);
   });
 
+  it("refreshes the Image repository's metadata before each check, so an idle Director never reports its online roles expired", async () => {
+    // Two days without an assignment: the timestamp the Director verified at start has expired.
+    clock.advance(2 * 86_400_000);
+    await repos.image.checkResigning();
+    await repos.director.alerts.checkNow();
+    const health = await repos.director.alerts.health();
+    expect(health.roles.filter((r) => r.repository === 'image' && r.online).map((r) => [r.role, r.state])).toEqual([
+      ['snapshot', 'ok'],
+      ['timestamp', 'ok'],
+    ]);
+    expect((await events()).filter((e) => e === 'metadata.expired')).toEqual([]);
+  });
+
   it('delivers an alert that was pending when the Director restarted', async () => {
     await receiverClose();
     await repos.director.alerts.hub.raise('campaign.halted', { campaignId: 99, reason: 'test' }, null);
