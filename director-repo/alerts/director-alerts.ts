@@ -111,16 +111,29 @@ export function startDirectorAlerts(deps: {
   };
 
   const lease = storage.lease?.('alerts');
+  let lastRefreshFailure: string | undefined;
+  const refreshImageMetadata = async () => {
+    try {
+      await deps.refreshImageMetadata?.();
+      lastRefreshFailure = undefined;
+    } catch (err) {
+      // What the Director last verified is judged either way: a refresh that fails (the Image
+      // repository down, or its metadata refused) is logged once while it keeps failing the same
+      // way, without the signed read URL's query (a credential), and expiry shows in what is stored.
+      if (!(err instanceof UptaneError)) throw err;
+      const message = err.message.replace(/\?[^\s:]*/g, '?…');
+      if (message !== lastRefreshFailure) warn(`refreshing the Image repository's metadata before the expiry check failed: ${message}`);
+      lastRefreshFailure = message;
+    }
+  };
+  let rounds = 0;
   const checks = new BackgroundTask(
     'checking expiry and stale vehicles',
     databaseWatched(async () => {
       if (lease !== undefined && !(await lease.held())) return;
-      // What the Director last verified is judged either way: a refresh that fails (the Image
-      // repository down, or its metadata refused) is logged, and expiry then shows in what is stored.
-      await deps.refreshImageMetadata?.().catch((err: unknown) => {
-        if (!(err instanceof UptaneError)) throw err;
-        warn(`refreshing the Image repository's metadata before the expiry check failed: ${err.message}`);
-      });
+      // Not in the round at start: the Director has just verified (or is about to) what it trusts,
+      // and a fresh Image repository may have published nothing yet.
+      if (rounds++ > 0) await refreshImageMetadata();
       await monitor.round();
     }),
     warn,
