@@ -1,8 +1,9 @@
 // What the web dashboard reads (docs/dashboard.md): the fleet by state, paged and filtered vehicle,
 // attack, manifest and audit lists, and periodic snapshots of the fleet's states for the overview's
-// chart. Every read is one indexed query with a bounded page; nothing loads the fleet. The state of
-// a vehicle is derived from what the Director already stores, by one SQL expression both backends
-// share (fleetStateSql), so the overview's counts and the vehicle list's filter cannot disagree.
+// chart. Every read is one query with a bounded page; nothing loads the fleet. The state of a
+// vehicle is derived from what the Director already stores by the rules of fleetStateSql (SQLite
+// runs it as is; PostgreSQL in two equivalent forms it plans faster), and the store contract's cases
+// hold every form to the same answers, so the overview's counts and the list's filter agree.
 import type { AuditEntry } from './audit.js';
 import type { VehicleRecord } from './inventory.js';
 import type { AttackRecord, ManifestRecord } from './manifests.js';

@@ -1,12 +1,36 @@
 // The dashboard's reads on PostgreSQL (../dashboard.ts; schema.ts, migration 4 for its indexes and
-// the snapshots table). The same state expression as SQLite's, with numbered parameters.
-import { countsOf, fleetStateSql, prefixEnd, toAttack, toAudit, type AttackListEntry, type AttackRow, type AuditListEntry, type AuditRow, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
+// the snapshots table). The rules of fleetStateSql, written in the two forms PostgreSQL plans well:
+// aggregates joined for the counts, LATERAL probes for pages; the contract cases hold them to
+// SQLite's answers.
+import { countsOf, prefixEnd, toAttack, toAudit, type AttackListEntry, type AttackRow, type AuditListEntry, type AuditRow, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
 import type { VehicleRecord } from '../inventory.js';
 import type { ManifestRecord } from '../manifests.js';
 import { toManifestRecord, toVehicle, type ManifestHistoryRow, type VehicleRow } from '../rows.js';
 import { limitParam, num, run, type Queryable } from './sql.js';
 
 const FROM_VEHICLES = 'FROM vehicles v LEFT JOIN ecus e ON e.vin = v.vin AND e.is_primary';
+
+/**
+ * For pages: each vehicle's assignments read by two LATERAL probes of the (vin, state) index, which
+ * PostgreSQL runs per vehicle in VIN order and stops once the page is full. fleetStateSql's EXISTS
+ * subqueries it would instead hash over the whole assignments table first (0.1 s for any page at
+ * 200,000 vehicles, against 5 to 30 ms this way). Same rules, same order (the contract cases check).
+ */
+const FROM_VEHICLES_WITH_ASSIGNMENTS = `${FROM_VEHICLES}
+  CROSS JOIN LATERAL (SELECT count(*) AS active, min(a.updated_at) FILTER (WHERE a.state = 'in_flight') AS inflight_since
+                        FROM assignments a WHERE a.vin = v.vin AND a.state IN ('pending', 'in_flight')) a
+  LEFT JOIN LATERAL (SELECT a.state, a.reason FROM assignments a WHERE a.vin = v.vin AND a.state IN ('installed', 'failed') ORDER BY a.id DESC LIMIT 1) f ON true`;
+
+/** The state of a vehicle of FROM_VEHICLES_WITH_ASSIGNMENTS; `stale`: the cutoff's parameter. */
+const lateralState = (stale: string) => `CASE
+    WHEN coalesce(e.reported_at, v.registered_at) < ${stale} THEN 'stale'
+    WHEN v.last_state = 'driving' AND a.active > 0 THEN 'deferred'
+    WHEN a.inflight_since < e.reported_at THEN 'installing'
+    WHEN a.inflight_since IS NOT NULL THEN 'downloading'
+    WHEN a.active > 0 THEN 'pending'
+    WHEN f.state = 'failed' AND f.reason LIKE 'rolled_back%' THEN 'rolled_back'
+    WHEN f.state = 'failed' THEN 'failed'
+    ELSE 'up_to_date' END`;
 const NO_ID = Number.MAX_SAFE_INTEGER;
 
 export class PostgresDashboard implements DashboardStore {
@@ -52,10 +76,10 @@ export class PostgresDashboard implements DashboardStore {
 
   async vehiclesPage(filter: VehicleFilter, after: string, limit: number): Promise<Array<VehicleRecord & { state: FleetState }>> {
     const { where, values } = whereOf(filter, after);
-    const state = fleetStateSql(`$${values.length + 2}::text`);
+    const state = lateralState(`$${values.length + 2}::text`);
     const rows = await run<VehicleRow & { state: FleetState }>(
       this.q,
-      `SELECT v.vin, v.attributes, v.registered_at, ${state} AS state ${FROM_VEHICLES} WHERE ${where} ORDER BY v.vin LIMIT $${values.length + 1}`,
+      `SELECT v.vin, v.attributes, v.registered_at, ${state} AS state ${FROM_VEHICLES_WITH_ASSIGNMENTS} WHERE ${where} ORDER BY v.vin LIMIT $${values.length + 1}`,
       [...values, limitParam(limit), filter.staleBefore.toISOString()],
     );
     return rows.map((r) => ({ ...toVehicle(r), state: r.state }));
@@ -63,7 +87,8 @@ export class PostgresDashboard implements DashboardStore {
 
   async countVehicles(filter: VehicleFilter, cap: number): Promise<{ count: number; capped: boolean }> {
     const { where, values } = whereOf(filter, '');
-    const [row] = await run<{ n: string }>(this.q, `SELECT COUNT(*) AS n FROM (SELECT 1 ${FROM_VEHICLES} WHERE ${where} LIMIT $${values.length + 1}) AS m`, [...values, cap + 1]);
+    const from = filter.state === undefined ? FROM_VEHICLES : FROM_VEHICLES_WITH_ASSIGNMENTS;
+    const [row] = await run<{ n: string }>(this.q, `SELECT COUNT(*) AS n FROM (SELECT 1 ${from} WHERE ${where} LIMIT $${values.length + 1}) AS m`, [...values, cap + 1]);
     const n = num(row!.n);
     return { count: Math.min(n, cap), capped: n > cap };
   }
@@ -113,7 +138,7 @@ export class PostgresDashboard implements DashboardStore {
   }
 }
 
-/** The vehicle list's WHERE clause and its parameters ($1...). */
+/** The vehicle list's WHERE clause and its parameters ($1...), over FROM_VEHICLES_WITH_ASSIGNMENTS when it filters by state. */
 function whereOf(filter: VehicleFilter, after: string): { where: string; values: unknown[] } {
   const values: unknown[] = [after];
   let where = 'v.vin > $1';
@@ -123,7 +148,7 @@ function whereOf(filter: VehicleFilter, after: string): { where: string; values:
   }
   if (filter.state !== undefined) {
     values.push(filter.staleBefore.toISOString(), filter.state);
-    where += ` AND (${fleetStateSql(`$${values.length - 1}::text`)}) = $${values.length}`;
+    where += ` AND (${lateralState(`$${values.length - 1}::text`)}) = $${values.length}`;
   }
   return { where, values };
 }
