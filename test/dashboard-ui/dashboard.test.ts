@@ -154,6 +154,8 @@ describeBrowser('the web dashboard in Chromium', () => {
 
       // The overview counts the attack, and charts the states recorded (as the server's timer does).
       await new FleetOverview(scene.repos.director.storage.dashboard, scene.clock).snapshot();
+      // The Director caches the overview for 10 s (of real time): wait until its answer has the point.
+      await until(async () => ((await scene.api('GET', '/api/v1/fleet/overview')).json.history as unknown[]).length > 0, 15_000);
       await goto(page, '/');
       await page.locator('[data-testid=chart] canvas').waitFor(UI_WAIT);
       expect(Number(await page.getByTestId('attacks-total').textContent())).toBeGreaterThan(0);
@@ -316,6 +318,15 @@ describeBrowser('the web dashboard in Chromium', () => {
     }
   }, 60_000);
 });
+
+/** Polls `condition` every 200 ms until it holds; throws after `timeoutMs`. */
+async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`condition still false after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 /** GET with the path exactly as given, dots and escapes untouched. */
 async function rawGet(base: string, path: string): Promise<{ status: number; body: string }> {
