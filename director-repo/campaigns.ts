@@ -6,7 +6,7 @@
 // mid-stage loses nothing: the engine only ever compares the stored state with the stored rules.
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/core/clock.js';
-import { BadRequestError, ConflictError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
+import { BadRequestError, ConflictError, IncompatibleImageError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
 import type { CampaignBody, CampaignHaltRules, CampaignImage, CampaignStage, CampaignStageStatus } from './api/operator-api.js';
 import { decimal } from './operator-input.js';
 import type { AssignmentService, ResolvedImage } from './services/assignments.js';
@@ -195,13 +195,45 @@ export class Campaigns {
     checkSpec(spec);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('campaign names are 1-64 letters, digits, _ . or -');
     if ((await this.store.campaigns.group(group)) === undefined) throw new NotFoundError(`no group ${group}`);
+    await this.checkReachesVehicles(group, spec);
     const now = this.clock.now();
     return this.store.unitOfWork(async (tx) => {
       if ((await tx.campaigns.campaignByName(name)) !== undefined) throw new ConflictError(`campaign ${name} exists`);
       const id = await tx.campaigns.insertCampaign(name, group, JSON.stringify(spec), actor, now);
-      await tx.campaigns.event(id, actor, 'created', { group, images: spec.images, stages: spec.stages.length }, now);
+      await recordOperatorAction(tx, { id, name }, actor, 'created', { group, images: spec.images, stages: spec.stages.length }, now);
       return (await tx.campaigns.campaign(id))!;
     });
+  }
+
+  /**
+   * Refuses, at creation, a campaign that could only skip every vehicle (issue 20, finding 5): an
+   * image the Image repository does not hold for its hardware id, or a group none of whose vehicles
+   * has an ECU of that hardware id. A campaign that takes new vehicles may start with none. Groups
+   * over CREATE_CHECK_LIMIT vehicles are not scanned here: their skips show per stage as ever.
+   */
+  private async checkReachesVehicles(group: string, spec: CampaignSpec): Promise<void> {
+    // An image the Image repository does not hold: NotFoundError, naming it.
+    for (const { hardwareId, filename, target } of await this.assignments.resolveImages(spec.images)) {
+      const fits = target.custom?.hardwareIds ?? [];
+      if (!fits.includes(hardwareId)) {
+        throw new IncompatibleImageError(`${filename} is for hardware ${fits.join(', ') || '(none listed)'}, not ${hardwareId}: name it with the hardware id it is for (--image HARDWARE_ID=IMAGE)`);
+      }
+    }
+    if (spec.includeNewVehicles === true) return;
+    const members = await membersOf(this.store, group);
+    if (members.length === 0) throw new BadRequestError(`group ${group} has no vehicles: the campaign would complete at once having done nothing (add vehicles, or create it with includeNewVehicles)`);
+    if (members.length > CREATE_CHECK_LIMIT) return;
+    const wanted = new Set(spec.images.map((i) => i.hardwareId));
+    for (let i = 0; i < members.length && wanted.size > 0; i += CREATE_CHECK_BATCH) {
+      const ecus = await this.store.inventory.ecusOfVehicles(members.slice(i, i + CREATE_CHECK_BATCH));
+      for (const list of ecus.values()) for (const ecu of list) wanted.delete(ecu.hardwareId);
+    }
+    if (wanted.size > 0) {
+      const missing = [...wanted].join(', ');
+      throw new BadRequestError(
+        `no vehicle of group ${group} has an ECU with hardware id ${missing}: the campaign would skip every vehicle for it (check --image HARDWARE_ID=IMAGE against \`uptane director vehicle show VIN\`, or pick another group)`,
+      );
+    }
   }
 
   /**
@@ -229,7 +261,7 @@ export class Campaigns {
       if (held === undefined) await tx.campaigns.setStage(id, 0, now);
       else await tx.campaigns.holdStage(id, 0, now);
       const attackWatermark = await tx.campaigns.lastAttackId();
-      await tx.campaigns.event(id, actor, 'started', { vehicles: members.length, attackWatermark, ...(held === undefined ? {} : { waiting: held }) }, now);
+      await recordOperatorAction(tx, campaign, actor, 'started', { vehicles: members.length, attackWatermark, ...(held === undefined ? {} : { waiting: held }) }, now);
     });
     await this.evaluate(id, { enterStage: true });
     return campaignOf(this.store, id);
@@ -241,7 +273,7 @@ export class Campaigns {
       const campaign = await campaignOf(tx, id);
       if (campaign.state !== 'running') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a running campaign can pause`);
       await tx.campaigns.setState(id, 'paused', now);
-      await tx.campaigns.event(id, actor, 'paused', { reason, stage: campaign.stage + 1 }, now);
+      await recordOperatorAction(tx, campaign, actor, 'paused', { reason, stage: campaign.stage + 1 }, now);
     });
     return campaignOf(this.store, id);
   }
@@ -253,7 +285,7 @@ export class Campaigns {
       const campaign = await campaignOf(tx, id);
       if (campaign.state !== 'paused') throw new ConflictError(`campaign ${campaign.name} is ${campaign.state}; only a paused campaign resumes`);
       await tx.campaigns.setState(id, 'running', now);
-      await tx.campaigns.event(id, actor, 'resumed', { stage: campaign.stage + 1, attackWatermark: await tx.campaigns.lastAttackId() }, now);
+      await recordOperatorAction(tx, campaign, actor, 'resumed', { stage: campaign.stage + 1, attackWatermark: await tx.campaigns.lastAttackId() }, now);
     });
     await this.evaluate(id);
     return campaignOf(this.store, id);
@@ -270,14 +302,14 @@ export class Campaigns {
         // The current stage waits for its schedule or window: the operator starts it now.
         await tx.campaigns.setStage(id, campaign.stage, now);
         await tx.campaigns.setState(id, 'running', now);
-        await tx.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 1, by: 'operator' }, now);
+        await recordOperatorAction(tx, campaign, actor, 'advanced', { stage: campaign.stage + 1, by: 'operator' }, now);
         await this.enterStage(tx, await campaignOf(tx, id), spec, actor);
         return;
       }
       if (campaign.stage + 1 >= spec.stages.length) throw new ConflictError(`campaign ${campaign.name} is in its last stage`);
       await tx.campaigns.setStage(id, campaign.stage + 1, now);
       await tx.campaigns.setState(id, 'running', now);
-      await tx.campaigns.event(id, actor, 'advanced', { stage: campaign.stage + 2, by: 'operator' }, now);
+      await recordOperatorAction(tx, campaign, actor, 'advanced', { stage: campaign.stage + 2, by: 'operator' }, now);
       await this.enterStage(tx, await campaignOf(tx, id), spec, actor);
     });
     return campaignOf(this.store, id);
@@ -293,7 +325,7 @@ export class Campaigns {
       for (const a of open) await tx.assignments.setState(a.id, 'cancelled', `campaign ${campaign.name} aborted by ${actor}`, now);
       await tx.vehicleMetadata.markStale([...new Set(open.map((a) => a.vin))]);
       await tx.campaigns.setState(id, 'aborted', now);
-      await tx.campaigns.event(id, actor, 'aborted', { cancelled: open.length }, now);
+      await recordOperatorAction(tx, campaign, actor, 'aborted', { cancelled: open.length }, now);
     });
     return campaignOf(this.store, id);
   }
@@ -442,7 +474,11 @@ async function campaignOf(tx: DirectorTransaction, id: number): Promise<Campaign
   return campaign;
 }
 
-async function membersOf(tx: DirectorTransaction, group: string): Promise<string[]> {
+/** Groups up to this size are scanned at creation for ECUs of the campaign's hardware ids. */
+const CREATE_CHECK_LIMIT = 20_000;
+const CREATE_CHECK_BATCH = 1_000;
+
+async function membersOf(tx: DirectorTransaction | DirectorStore, group: string): Promise<string[]> {
   const record = await tx.campaigns.group(group);
   if (record === undefined) throw new NotFoundError(`no group ${group}`);
   if (record.problem !== undefined) throw new RepositoryStateError(`group ${group} cannot be evaluated: ${record.problem}; create it anew`);
@@ -554,3 +590,19 @@ function rankOf(campaignId: number, vin: string): string {
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/**
+ * An operator's campaign action: in the campaign's own history and, like every other operator
+ * change, in the audit log (`campaign_started`, ...), so `uptane director audit` shows who did it.
+ */
+async function recordOperatorAction(
+  tx: DirectorTransaction,
+  campaign: { readonly id: number; readonly name: string },
+  actor: string,
+  kind: 'created' | 'started' | 'paused' | 'resumed' | 'advanced' | 'aborted',
+  details: Record<string, unknown>,
+  now: Date,
+): Promise<void> {
+  await tx.campaigns.event(campaign.id, actor, kind, details, now);
+  await tx.auditLog.record(actor, `campaign_${kind}`, { campaign: campaign.name, ...details }, now);
+}

@@ -119,6 +119,35 @@ describe('campaigns', () => {
     expect((await status('guarded')).state).toBe('running');
   }, 240_000);
 
+  it('refuses at creation a campaign that could only skip every vehicle, naming why, and records campaign actions in the audit log', async () => {
+    await fleetOf(3);
+    await ok('POST', '/api/v1/groups', { name: 'three', filter: { attributes: { model: 'sim-x' } } });
+    await ok('POST', '/api/v1/groups', { name: 'nobody', filter: { attributes: { model: 'no-such-model' } } });
+    const create = (name: string, group: string, images: unknown[], extra: Record<string, unknown> = {}) =>
+      repos.operator('POST', '/api/v1/campaigns', { name, group, images, stages: [{ share: 1 }], ...extra });
+    // An image whose hardware ids do not include the one named for it.
+    let refused = await create('wrong-hw', 'three', [{ hardwareId: 'sim-tcu', image: GOOD.name }]);
+    expect(refused).toMatchObject({ status: 400, json: { error: { code: 'incompatible_hardware' } } });
+    expect(JSON.stringify(refused.json)).toContain('not sim-tcu');
+    // A hardware id no vehicle of the group has, with an image that fits it.
+    await repos.publishImages([{ name: 'other/x.bin', content: Buffer.from('for a unit nobody has'), hardwareIds: ['no-such-unit'], releaseCounter: 1 }]);
+    refused = await create('no-ecus', 'three', [{ hardwareId: 'no-such-unit', image: 'other/x.bin' }]);
+    expect(refused).toMatchObject({ status: 400, json: { error: { code: 'bad_request' } } });
+    expect((refused.json as { error: { message: string } }).error.message).toContain('no vehicle of group three has an ECU with hardware id no-such-unit');
+    // An empty group, unless the campaign takes vehicles that join later.
+    refused = await create('empty', 'nobody', [{ hardwareId: simSecondaryHardware(0), image: GOOD.name }]);
+    expect((refused.json as { error: { message: string } }).error.message).toContain('group nobody has no vehicles');
+    expect((await create('later', 'nobody', [{ hardwareId: simSecondaryHardware(0), image: GOOD.name }], { includeNewVehicles: true })).status).toBe(201);
+    expect((await ok('GET', '/api/v1/campaigns')).campaigns).toEqual([expect.objectContaining({ name: 'later' })]);
+
+    // What the operator does to a campaign is in the audit log, by whom.
+    await createCampaign('audited', 'three', GOOD.name, [{ share: 1 }]);
+    await ok('POST', '/api/v1/campaigns/audited/pause');
+    await ok('POST', '/api/v1/campaigns/audited/abort');
+    const actions = ((await ok('GET', '/api/v1/audit?limit=20')).entries as Array<{ action: string; details: { campaign?: string } }>).filter((e) => e.details.campaign === 'audited').map((e) => e.action);
+    expect(actions.sort()).toEqual(['campaign_aborted', 'campaign_created', 'campaign_paused', 'campaign_started']);
+  });
+
   it('refuses a second active campaign for the same ECUs of the same vehicles', async () => {
     const fleet = await fleetOf(5, 'conflict');
     const vins = fleet.records.map((r) => r.vehicle.spec.vin);

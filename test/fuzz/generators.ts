@@ -262,6 +262,12 @@ const registration = fc.record({
 
 const replacement = fc.record({ serial: fc.oneof(fc.nat(99_999).map((n) => `fz-ecu-${n}`), fc.constantFrom('ecm-2', 'tcu-1')), hardwareId, publicKey });
 
+// PATCH /vehicles/:vin/attributes: names set and removed, sometimes both, sometimes neither (refused).
+const attributeChange = fc.record(
+  { set: fc.dictionary(fc.string({ maxLength: 12 }), fc.string({ maxLength: 24 }), { maxKeys: 6 }), remove: fc.array(fc.string({ maxLength: 12 }), { maxLength: 4 }) },
+  { requiredKeys: [] },
+);
+
 const assignment = fc.tuple(
   fc.oneof(fc.constantFrom(VIN_A, VIN_B, 'NOPE').map((v) => ({ vin: v })), fc.array(fc.constantFrom(VIN_A, VIN_B, 'NOPE'), { minLength: 1, maxLength: 3 }).map((vins) => ({ vins }))),
   fc.oneof(fc.constantFrom('ecm-1', 'tcu-1', 'ecm-2', 'nope').map((ecuSerial) => ({ ecuSerial })), fc.constantFrom('ecm-x1', 'tcu-a').map((hardwareId) => ({ hardwareId }))),
@@ -592,6 +598,19 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       honestBody: honestReplacement,
       contentType: 'application/json',
     },
+    'PATCH /api/v1/vehicles/:vin/attributes': {
+      server: 'director',
+      method: 'PATCH',
+      auth: 'operator',
+      path: withShape(seg1('/api/v1/vehicles/', [VIN_A, VIN_B, 'NOPE'], '/attributes'), []),
+      body: jsonBody(attributeChange),
+      contentType: 'application/json',
+    },
+    // The dashboard's bundle (director-repo/dashboard/static.ts): public files, no way out of dist/ui.
+    'GET /ui': { server: 'director', method: 'GET', auth: 'none', path: withShape(fixed('/ui'), []), body: none },
+    'GET /ui/': { server: 'director', method: 'GET', auth: 'none', path: withShape(fixed('/ui/'), []), body: none },
+    'GET /ui/index.html': { server: 'director', method: 'GET', auth: 'none', path: withShape(fixed('/ui/index.html'), []), body: none },
+    'GET /ui/assets/:file': { server: 'director', method: 'GET', auth: 'none', path: withShape(seg1('/ui/assets/', ['index.js', 'index.css', '..%2f..%2fpackage.json', '%2e%2e', 'nope.js']), []), body: none },
     'POST /api/v1/assignments': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/assignments'), []), body: jsonBody(assignment), honestBody: honestAssignment, contentType: 'application/json' },
     'DELETE /api/v1/assignments/:id': { server: 'director', method: 'DELETE', auth: 'operator', path: withShape(assignmentId.map((id) => `/api/v1/assignments/${id}`), []), body: none },
     'GET /api/v1/audit': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/audit'), ['limit', 'before', 'actor', 'action']), body: none },
