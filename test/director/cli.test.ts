@@ -222,7 +222,7 @@ describe('uptane director vehicle list and show', () => {
     const json = await uptane(['director', 'vehicle', 'list', '--after', 'LIST2', '--json']);
     expect(json.code).toBe(0);
     const page = JSON.parse(json.stdout) as { total: number; vehicles: Array<{ vin: string }> };
-    expect(page.vehicles[0]).toEqual({ vin: 'LIST3', attributes: { model: 'sedan' }, registeredAt: '2026-06-01T00:00:00.000Z' });
+    expect(page.vehicles[0]).toEqual({ vin: 'LIST3', attributes: { model: 'sedan' }, registeredAt: '2026-06-01T00:00:00.000Z', state: 'up_to_date' });
     expect(page.total).toBeGreaterThanOrEqual(3);
 
     const bad = await uptane(['director', 'vehicle', 'list', '--limit', '0']);
