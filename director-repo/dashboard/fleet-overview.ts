@@ -4,7 +4,8 @@
 // answer is cached for a few seconds and concurrent requests share one query: a hundred open
 // dashboards cost what one does.
 import type { Clock } from '../../shared/core/clock.js';
-import type { DashboardStore, FleetSnapshot, FleetStateCounts } from '../store/dashboard.js';
+import type { FleetOverview as FleetOverviewContract } from '../api/operator-api.js';
+import type { DashboardStore, FleetSnapshot } from '../store/dashboard.js';
 
 export interface FleetOverviewOptions {
   /** A vehicle without a report for this long is stale (default 24 hours). */
@@ -15,15 +16,8 @@ export interface FleetOverviewOptions {
   readonly historyPoints?: number;
 }
 
-export interface FleetOverviewAnswer {
-  readonly vehicles: { readonly total: number; readonly byState: FleetStateCounts };
-  readonly attacks: { readonly total: number; readonly last24h: number };
-  readonly refusedManifests: { readonly total: number; readonly last24h: number };
-  readonly history: ReadonlyArray<{ readonly at: string; readonly byState: FleetStateCounts }>;
-  /** When this answer was computed (it may be up to cacheMs old). */
-  readonly computedAt: string;
-  readonly staleAfterSeconds: number;
-}
+/** The answer of GET /api/v1/fleet/overview, as the operator API contract defines it. */
+export type FleetOverviewAnswer = FleetOverviewContract;
 
 export const DEFAULT_STALE_AFTER_MS = 24 * 60 * 60 * 1000;
 const DAY_MS = 24 * 60 * 60 * 1000;
