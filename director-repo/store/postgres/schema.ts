@@ -246,4 +246,13 @@ export const MIGRATIONS: readonly string[] = [
      at TEXT COLLATE "C" PRIMARY KEY,
      by_state TEXT NOT NULL
    );`,
+
+  // 5: dashboard sessions signed out (../ui-sessions.ts) and an index for pruning finished alerts by
+  // age, as SQLite's migration 11.
+  `CREATE TABLE ui_session_revocations (
+     session_id TEXT COLLATE "C" PRIMARY KEY,
+     expires_ms BIGINT NOT NULL
+   );
+   CREATE INDEX ui_session_revocations_by_expiry ON ui_session_revocations(expires_ms);
+   CREATE INDEX alerts_by_time ON alerts(created_at);`,
 ];
