@@ -608,6 +608,17 @@ export class BadRequestError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/** A fleet simulator profile (YAML or JSON) that breaks its rules; the message names the first wrong field (sim/control/profile.ts). */
+export class SimulationProfileError extends UptaneError {
+  readonly code = 'invalid_profile';
+  readonly kind = 'fault';
+}
+
+/** A simulator control request that does not fit the fleet as it is now (no fleet started, one already running, a step under way). */
+export class SimulationStateError extends ConflictError {
+  override readonly code: string = 'simulation_state';
+}
+
 /** The Director refused an operator's request (CLI side); `remoteCode` is the server's own error code. */
 export class OperatorRequestError extends UptaneError {
   readonly code = 'operator_request_refused';
