@@ -1,9 +1,10 @@
 // What the web dashboard reads (docs/dashboard.md): the fleet by state, paged and filtered vehicle,
 // attack, manifest and audit lists, and periodic snapshots of the fleet's states for the overview's
-// chart. Every read is one query with a bounded page; nothing loads the fleet. The state of a
-// vehicle is derived from what the Director already stores by the rules of fleetStateSql (SQLite
-// runs it as is; PostgreSQL in two equivalent forms it plans faster), and the store contract's cases
-// hold every form to the same answers, so the overview's counts and the list's filter agree.
+// chart. Every read is one query with a bounded page; nothing loads the fleet. The rules of a
+// vehicle's state are fleetStateSql's; both backends store each vehicle's state by those rules
+// (fleet_state, kept by triggers in the transaction of every write to its inputs) with the time of
+// its last report (last_seen), and read stale from last_seen at the request's cutoff. The store
+// contract's cases hold the stored states to fleetStateSql's answers after every kind of event.
 import type { AuditEntry } from './audit.js';
 import type { VehicleRecord } from './inventory.js';
 import type { AttackRecord, ManifestRecord } from './manifests.js';
@@ -58,12 +59,14 @@ export interface DashboardStore {
 }
 
 /**
- * The state of vehicle `v` (joined with its primary ECU `e`) as one SQL expression, first match wins:
+ * The rules of the fleet states, the reference the stored states are held to (the store contract
+ * runs it beside them; the triggers are its copy without the stale case, SQLite's schema.ts
+ * migration 10). The state of vehicle `v` (joined with its primary ECU `e`), first match wins:
  * stale (no report since the cutoff, parameter `stale`), deferred (an active assignment while the
  * last manifest said driving), installing (an in-flight assignment and a report since it went in
  * flight: the vehicle has it and has not confirmed it yet), downloading (in flight, nothing reported
  * since), pending (an assignment the vehicle has not fetched), then the newest finished assignment:
- * failed with a rolled_back reason, failed, or else up to date. `p` writes the stale parameter.
+ * failed with a rolled_back reason, failed, or else up to date. `stale` writes the cutoff's parameter.
  */
 export function fleetStateSql(stale: string): string {
   const active = (states: string, extra = '') => `EXISTS (SELECT 1 FROM assignments a WHERE a.vin = v.vin AND a.state IN (${states})${extra})`;
@@ -77,6 +80,21 @@ export function fleetStateSql(stale: string): string {
                        FROM assignments a WHERE a.vin = v.vin AND a.state IN ('installed', 'failed') ORDER BY a.id DESC LIMIT 1), 'up_to_date')
     END`;
 }
+
+/**
+ * A vehicle's state from its stored columns: stale when its last report is before the cutoff (`stale`,
+ * the parameter), else the fleet_state the triggers keep (SQLite migration 10, PostgreSQL 5).
+ */
+export function storedStateSql(stale: string): string {
+  return `CASE WHEN v.last_seen < ${stale} THEN 'stale' ELSE v.fleet_state END`;
+}
+
+/**
+ * Stale vehicles listed in VIN order: up to this many are found by the last_seen index and sorted;
+ * more are found by walking the fleet in VIN order, where at least one in (fleet / this) is stale,
+ * so a page of 50 at 1,000,000 vehicles reads about 5,000 rows at most on average either way.
+ */
+export const STALE_LIST_SORT_LIMIT = 10_000;
 
 /** The first string after every string that starts with `prefix` (bytewise), for a primary-key range. */
 export function prefixEnd(prefix: string): string {

@@ -1,35 +1,52 @@
 // The dashboard's reads on SQLite (../dashboard.ts; schema.ts, migration 9 for its indexes and the
-// snapshots table). Prepared once; the vehicle list's filters make four statements (state or not,
-// prefix or not), so each keeps a plan that uses the primary key's order.
+// snapshots table, migration 10 for the stored fleet states). A vehicle's state is its stored
+// fleet_state unless its last_seen is before the cutoff (stale), so the counts and the list's state
+// filter are ranges of the vehicles_by_fleet_state and vehicles_by_last_seen indexes. Prepared once,
+// one statement per filter shape, so each keeps its plan.
+import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../../shared/server/sqlite.js';
-import { countsOf, fleetStateSql, prefixEnd, toAttack, toAudit, type AttackRow, type AuditRow, type AttackListEntry, type AuditListEntry, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
+import { countsOf, prefixEnd, STALE_LIST_SORT_LIMIT, storedStateSql, toAttack, toAudit, type AttackRow, type AuditRow, type AttackListEntry, type AuditListEntry, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
 import type { VehicleRecord } from '../inventory.js';
 import type { ManifestRecord } from '../manifests.js';
 import { toManifestRecord, toVehicle, type ManifestHistoryRow, type VehicleRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
 
-const FROM_VEHICLES = 'FROM vehicles v LEFT JOIN ecus e ON e.vin = v.vin AND e.is_primary = 1';
 const NO_ID = Number.MAX_SAFE_INTEGER;
+const PREFIX = ' AND v.vin >= :prefix AND v.vin < :prefixEnd';
+
+/** The list's filter shapes: every vehicle, one state that is not stale, stale by the last_seen index (few), stale in VIN order (many). */
+type Shape = 'all' | 'state' | 'staleFew' | 'staleMany';
 
 export class SqliteDashboard implements Synchronous<DashboardStore> {
   private readonly s;
 
   constructor(private readonly db: Db) {
-    const state = fleetStateSql(':stale');
-    const where = (withState: boolean, withPrefix: boolean) =>
-      `v.vin > :after${withPrefix ? ' AND v.vin >= :prefix AND v.vin < :prefixEnd' : ''}${withState ? ` AND (${state}) = :state` : ''}`;
-    const page = (withState: boolean, withPrefix: boolean) =>
-      db.prepare(`SELECT v.vin, v.attributes, v.registered_at, ${state} AS state ${FROM_VEHICLES} WHERE ${where(withState, withPrefix)} ORDER BY v.vin LIMIT :limit`);
-    const count = (withState: boolean, withPrefix: boolean) =>
-      db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 ${FROM_VEHICLES} WHERE ${where(withState, withPrefix)} LIMIT :cap)`);
+    const state = storedStateSql(':stale');
+    const where: Record<Shape, string> = {
+      all: 'v.vin > :after',
+      state: 'v.fleet_state = :state AND v.last_seen >= :stale AND v.vin > :after',
+      // Few stale vehicles: found by the last_seen index, then sorted (at most STALE_LIST_SORT_LIMIT).
+      staleFew: 'v.last_seen < :stale AND v.vin > :after',
+      // Many: walked in VIN order (the unary + keeps SQLite off the last_seen index), at least one
+      // in STALE_LIST_SORT_LIMIT / fleet is stale, so a page reads a bounded stretch.
+      staleMany: '+v.last_seen < :stale AND v.vin > :after',
+    };
+    const index: Record<Shape, string> = { all: '', state: 'INDEXED BY vehicles_by_fleet_state', staleFew: 'INDEXED BY vehicles_by_last_seen', staleMany: '' };
+    const page = (shape: Shape, withPrefix: boolean) =>
+      db.prepare(`SELECT v.vin, v.attributes, v.registered_at, ${state} AS state FROM vehicles v ${index[shape]} WHERE ${where[shape]}${withPrefix ? PREFIX : ''} ORDER BY v.vin LIMIT :limit`);
+    const count = (shape: Shape, withPrefix: boolean) =>
+      db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM vehicles v ${index[shape]} WHERE ${where[shape]}${withPrefix ? PREFIX : ''} LIMIT :cap)`);
+    const shapes: Shape[] = ['all', 'state', 'staleFew', 'staleMany'];
     this.s = {
-      fleetStates: db.prepare(`SELECT state, COUNT(*) AS n FROM (SELECT ${state} AS state ${FROM_VEHICLES}) GROUP BY state`),
+      // Index-only: the non-stale vehicles grouped in the (fleet_state, vin, last_seen) index's order, and the stale ones a range of last_seen.
+      fleetStates: db.prepare('SELECT fleet_state AS state, COUNT(*) AS n FROM vehicles INDEXED BY vehicles_by_fleet_state WHERE last_seen >= :stale GROUP BY fleet_state'),
+      staleCount: db.prepare("SELECT 'stale' AS state, COUNT(*) AS n FROM (SELECT 1 FROM vehicles INDEXED BY vehicles_by_last_seen WHERE last_seen < :stale LIMIT :cap)"),
       attacks: db.prepare('SELECT COUNT(*) AS n FROM attacks'),
       attacksSince: db.prepare('SELECT COUNT(*) AS n FROM attacks WHERE reported_at >= ?'),
       refused: db.prepare('SELECT COUNT(*) AS n FROM refused_manifests'),
       refusedSince: db.prepare('SELECT COUNT(*) AS n FROM refused_manifests WHERE received_at >= ?'),
-      pages: [page(false, false), page(false, true), page(true, false), page(true, true)],
-      counts: [count(false, false), count(false, true), count(true, false), count(true, true)],
+      pages: Object.fromEntries(shapes.map((shape) => [shape, [page(shape, false), page(shape, true)]])) as Record<Shape, [Statement, Statement]>,
+      counts: Object.fromEntries(shapes.map((shape) => [shape, [count(shape, false), count(shape, true)]])) as Record<Shape, [Statement, Statement]>,
       manifests: db.prepare(
         `SELECT * FROM (
            SELECT * FROM (SELECT id, received_at, 1 AS accepted, NULL AS error_code, NULL AS error_message, NULL AS body_length, NULL AS body_sha256
@@ -52,7 +69,8 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
   }
 
   fleetStates(staleBefore: Date): FleetStateCounts {
-    return countsOf(this.s.fleetStates.all({ stale: staleBefore.toISOString() }) as Array<{ state: string; n: number }>);
+    const stale = staleBefore.toISOString();
+    return countsOf([...(this.s.fleetStates.all({ stale }) as Array<{ state: string; n: number }>), this.s.staleCount.get({ stale, cap: NO_ID }) as { state: string; n: number }]);
   }
 
   securityCounts(since: Date): { attacks: { total: number; since: number }; refusedManifests: { total: number; since: number } } {
@@ -65,7 +83,7 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
   }
 
   vehiclesPage(filter: VehicleFilter, after: string, limit: number): Array<VehicleRecord & { state: FleetState }> {
-    const rows = this.statement(this.s.pages, filter).all({ ...params(filter), stale: filter.staleBefore.toISOString(), after, limit }) as Array<VehicleRow & { state: FleetState }>;
+    const rows = this.statement(this.s.pages, filter).all({ ...params(filter), after, limit }) as Array<VehicleRow & { state: FleetState }>;
     return rows.map((r) => ({ ...toVehicle(r), state: r.state }));
   }
 
@@ -100,15 +118,21 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
     return (this.s.snapshots.all(limit) as Array<{ at: string; by_state: string }>).map((r) => ({ at: r.at, byState: JSON.parse(r.by_state) as FleetStateCounts }));
   }
 
-  /** The statement for this filter's shape: [none, prefix, state, state and prefix]. */
-  private statement<T>(statements: readonly T[], filter: VehicleFilter): T {
-    return statements[(filter.state !== undefined ? 2 : 0) + (filter.prefix !== undefined ? 1 : 0)]!;
+  /** The statement for this filter's shape, with or without a VIN prefix. */
+  private statement(statements: Record<Shape, [Statement, Statement]>, filter: VehicleFilter): Statement {
+    let shape: Shape = filter.state === undefined ? 'all' : 'state';
+    if (filter.state === 'stale') {
+      const few = this.s.staleCount.get({ stale: filter.staleBefore.toISOString(), cap: STALE_LIST_SORT_LIMIT + 1 }) as { n: number };
+      shape = few.n <= STALE_LIST_SORT_LIMIT ? 'staleFew' : 'staleMany';
+    }
+    return statements[shape][filter.prefix === undefined ? 0 : 1];
   }
 }
 
 function params(filter: VehicleFilter): Record<string, string> {
   return {
-    ...(filter.state === undefined ? {} : { state: filter.state, stale: filter.staleBefore.toISOString() }),
+    stale: filter.staleBefore.toISOString(),
+    ...(filter.state === undefined || filter.state === 'stale' ? {} : { state: filter.state }),
     ...(filter.prefix === undefined ? {} : { prefix: filter.prefix, prefixEnd: prefixEnd(filter.prefix) }),
   };
 }

@@ -244,4 +244,62 @@ export const MIGRATIONS = [
      at TEXT PRIMARY KEY,
      by_state TEXT NOT NULL
    ) WITHOUT ROWID;`,
+  // 10: each vehicle's fleet state stored (docs/dashboard.md "Fleet states at scale"), so the
+  // overview counts and the list pages by index instead of deriving every vehicle's state per
+  // request (seconds at 1,000,000 vehicles). fleet_state is the state fleetStateSql gives a vehicle
+  // that is not stale; last_seen is its primary's last report, or its registration. Stale depends
+  // on the clock, so it is never stored: the reads take last_seen < cutoff as stale. Triggers keep
+  // both in the transaction of every write to their inputs, whichever store code makes it; the
+  // store contract holds them to fleetStateSql after every kind of event.
+  `ALTER TABLE vehicles ADD COLUMN fleet_state TEXT NOT NULL DEFAULT 'up_to_date';
+   ALTER TABLE vehicles ADD COLUMN last_seen TEXT;
+   ${refreshFleetState10('vin IS NOT NULL')}
+   CREATE INDEX vehicles_by_fleet_state ON vehicles(fleet_state, vin, last_seen);
+   CREATE INDEX vehicles_by_last_seen ON vehicles(last_seen);
+   CREATE TRIGGER vehicles_inserted_last_seen AFTER INSERT ON vehicles WHEN NEW.last_seen IS NULL
+   BEGIN UPDATE vehicles SET last_seen = NEW.registered_at WHERE rowid = NEW.rowid; END;
+   CREATE TRIGGER vehicles_state_changed AFTER UPDATE OF last_state, registered_at ON vehicles
+   BEGIN ${refreshFleetState10('vin = NEW.vin')} END;
+   CREATE TRIGGER ecus_inserted_fleet_state AFTER INSERT ON ecus WHEN NEW.is_primary = 1
+   BEGIN ${refreshFleetState10('vin = NEW.vin')} END;
+   CREATE TRIGGER ecus_reported_fleet_state AFTER UPDATE OF reported_at, is_primary, vin ON ecus WHEN NEW.is_primary = 1 OR OLD.is_primary = 1
+   BEGIN ${refreshFleetState10('vin IN (OLD.vin, NEW.vin)')} END;
+   CREATE TRIGGER ecus_deleted_fleet_state AFTER DELETE ON ecus WHEN OLD.is_primary = 1
+   BEGIN ${refreshFleetState10('vin = OLD.vin')} END;
+   CREATE TRIGGER assignments_inserted_fleet_state AFTER INSERT ON assignments
+   BEGIN ${refreshFleetState10('vin = NEW.vin')} END;
+   CREATE TRIGGER assignments_changed_fleet_state AFTER UPDATE OF state, reason, updated_at, vin ON assignments
+   BEGIN ${refreshFleetState10('vin IN (OLD.vin, NEW.vin)')} END;
+   CREATE TRIGGER assignments_deleted_fleet_state AFTER DELETE ON assignments
+   BEGIN ${refreshFleetState10('vin = OLD.vin')} END;`,
+  // 11: dashboard sessions signed out (store/ui-sessions.ts), each kept until its cookie would have
+  // expired, and an index for pruning the alerts outbox's finished alerts by age (store/alerts.ts).
+  `CREATE TABLE ui_session_revocations (
+     session_id TEXT PRIMARY KEY,
+     expires_ms INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX ui_session_revocations_by_expiry ON ui_session_revocations(expires_ms);
+   CREATE INDEX alerts_by_time ON alerts(created_at);`,
 ];
+
+/**
+ * Migration 10's statement that sets fleet_state and last_seen of the vehicles `where` selects:
+ * fleetStateSql (../dashboard.ts) without its stale case, as it stood when the migration shipped.
+ * Part of a shipped migration: never edit it; a later change of the rules is a new migration that
+ * drops and recreates the triggers (the store contract fails until it does).
+ */
+function refreshFleetState10(where: string): string {
+  const active = (states: string, extra = '') => `EXISTS (SELECT 1 FROM assignments a WHERE a.vin = vehicles.vin AND a.state IN (${states})${extra})`;
+  const primaryReport = '(SELECT e.reported_at FROM ecus e WHERE e.vin = vehicles.vin AND e.is_primary = 1)';
+  return `UPDATE vehicles SET
+     last_seen = coalesce(${primaryReport}, registered_at),
+     fleet_state = CASE
+       WHEN last_state = 'driving' AND ${active("'pending', 'in_flight'")} THEN 'deferred'
+       WHEN ${active("'in_flight'", ` AND a.updated_at < ${primaryReport}`)} THEN 'installing'
+       WHEN ${active("'in_flight'")} THEN 'downloading'
+       WHEN ${active("'pending'")} THEN 'pending'
+       ELSE coalesce((SELECT CASE WHEN a.state = 'failed' AND a.reason LIKE 'rolled_back%' THEN 'rolled_back' WHEN a.state = 'failed' THEN 'failed' END
+                        FROM assignments a WHERE a.vin = vehicles.vin AND a.state IN ('installed', 'failed') ORDER BY a.id DESC LIMIT 1), 'up_to_date')
+     END
+   WHERE ${where};`;
+}
