@@ -1,64 +1,24 @@
 // The dashboard's reads on PostgreSQL (../dashboard.ts; schema.ts, migration 4 for its indexes and
-// the snapshots table). The rules of fleetStateSql, written in the two forms PostgreSQL plans well:
-// aggregates joined for the counts, LATERAL probes for pages; the contract cases hold them to
-// SQLite's answers.
-import { countsOf, prefixEnd, toAttack, toAudit, type AttackListEntry, type AttackRow, type AuditListEntry, type AuditRow, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
+// the snapshots table, migration 6 for the stored fleet states). A vehicle's state is its stored
+// fleet_state unless its last_seen is before the cutoff (stale), so the counts and the list's state
+// filter are ranges of the vehicles_by_fleet_state and vehicles_by_last_seen indexes.
+import { countsOf, prefixEnd, STALE_LIST_SORT_LIMIT, storedStateSql, toAttack, toAudit, type AttackListEntry, type AttackRow, type AuditListEntry, type AuditRow, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
 import type { VehicleRecord } from '../inventory.js';
 import type { ManifestRecord } from '../manifests.js';
 import { toManifestRecord, toVehicle, type ManifestHistoryRow, type VehicleRow } from '../rows.js';
 import { limitParam, num, run, type Queryable } from './sql.js';
 
-const FROM_VEHICLES = 'FROM vehicles v LEFT JOIN ecus e ON e.vin = v.vin AND e.is_primary';
-
-/**
- * For pages: each vehicle's assignments read by two LATERAL probes of the (vin, state) index, which
- * PostgreSQL runs per vehicle in VIN order and stops once the page is full. fleetStateSql's EXISTS
- * subqueries it would instead hash over the whole assignments table first (0.1 s for any page at
- * 200,000 vehicles, against 5 to 30 ms this way). Same rules, same order (the contract cases check).
- */
-const FROM_VEHICLES_WITH_ASSIGNMENTS = `${FROM_VEHICLES}
-  CROSS JOIN LATERAL (SELECT count(*) AS active, min(a.updated_at) FILTER (WHERE a.state = 'in_flight') AS inflight_since
-                        FROM assignments a WHERE a.vin = v.vin AND a.state IN ('pending', 'in_flight')) a
-  LEFT JOIN LATERAL (SELECT a.state, a.reason FROM assignments a WHERE a.vin = v.vin AND a.state IN ('installed', 'failed') ORDER BY a.id DESC LIMIT 1) f ON true`;
-
-/** The state of a vehicle of FROM_VEHICLES_WITH_ASSIGNMENTS; `stale`: the cutoff's parameter. */
-const lateralState = (stale: string) => `CASE
-    WHEN coalesce(e.reported_at, v.registered_at) < ${stale} THEN 'stale'
-    WHEN v.last_state = 'driving' AND a.active > 0 THEN 'deferred'
-    WHEN a.inflight_since < e.reported_at THEN 'installing'
-    WHEN a.inflight_since IS NOT NULL THEN 'downloading'
-    WHEN a.active > 0 THEN 'pending'
-    WHEN f.state = 'failed' AND f.reason LIKE 'rolled_back%' THEN 'rolled_back'
-    WHEN f.state = 'failed' THEN 'failed'
-    ELSE 'up_to_date' END`;
 const NO_ID = Number.MAX_SAFE_INTEGER;
 
 export class PostgresDashboard implements DashboardStore {
   constructor(private readonly q: Queryable) {}
 
-  /**
-   * The same rules as fleetStateSql, as joins with two aggregates of the assignments instead of
-   * subqueries per vehicle: PostgreSQL hashes them, three times faster at 200,000 vehicles (2 s to
-   * 0.6 s). The store contract's cases hold both forms to the same answers.
-   */
+  /** Non-stale vehicles grouped by fleet_state, stale ones a range of last_seen: index scans, no assignment read. */
   async fleetStates(staleBefore: Date): Promise<FleetStateCounts> {
     const rows = await run<{ state: string; n: string }>(
       this.q,
-      `SELECT state, COUNT(*) AS n FROM (SELECT CASE
-           WHEN coalesce(e.reported_at, v.registered_at) < $1 THEN 'stale'
-           WHEN v.last_state = 'driving' AND a.vin IS NOT NULL THEN 'deferred'
-           WHEN a.inflight_since < e.reported_at THEN 'installing'
-           WHEN a.inflight_since IS NOT NULL THEN 'downloading'
-           WHEN a.vin IS NOT NULL THEN 'pending'
-           WHEN f.state = 'failed' AND f.reason LIKE 'rolled_back%' THEN 'rolled_back'
-           WHEN f.state = 'failed' THEN 'failed'
-           ELSE 'up_to_date' END AS state
-         ${FROM_VEHICLES}
-         LEFT JOIN (SELECT vin, min(updated_at) FILTER (WHERE state = 'in_flight') AS inflight_since
-                      FROM assignments WHERE state IN ('pending', 'in_flight') GROUP BY vin) a ON a.vin = v.vin
-         LEFT JOIN (SELECT DISTINCT ON (vin) vin, state, reason
-                      FROM assignments WHERE state IN ('installed', 'failed') ORDER BY vin, id DESC) f ON f.vin = v.vin) AS s
-       GROUP BY state`,
+      `SELECT fleet_state AS state, COUNT(*) AS n FROM vehicles WHERE last_seen >= $1 GROUP BY fleet_state
+       UNION ALL SELECT 'stale', COUNT(*) FROM vehicles WHERE last_seen < $1`,
       [staleBefore.toISOString()],
     );
     return countsOf(rows);
@@ -75,22 +35,45 @@ export class PostgresDashboard implements DashboardStore {
   }
 
   async vehiclesPage(filter: VehicleFilter, after: string, limit: number): Promise<Array<VehicleRecord & { state: FleetState }>> {
-    const { where, values } = whereOf(filter, after);
-    const state = lateralState(`$${values.length + 2}::text`);
+    const { where, values } = await this.whereOf(filter, after);
     const rows = await run<VehicleRow & { state: FleetState }>(
       this.q,
-      `SELECT v.vin, v.attributes, v.registered_at, ${state} AS state ${FROM_VEHICLES_WITH_ASSIGNMENTS} WHERE ${where} ORDER BY v.vin LIMIT $${values.length + 1}`,
+      `SELECT v.vin, v.attributes, v.registered_at, ${storedStateSql(`$${values.length + 2}::text`)} AS state FROM vehicles v WHERE ${where} ORDER BY v.vin LIMIT $${values.length + 1}`,
       [...values, limitParam(limit), filter.staleBefore.toISOString()],
     );
     return rows.map((r) => ({ ...toVehicle(r), state: r.state }));
   }
 
   async countVehicles(filter: VehicleFilter, cap: number): Promise<{ count: number; capped: boolean }> {
-    const { where, values } = whereOf(filter, '');
-    const from = filter.state === undefined ? FROM_VEHICLES : FROM_VEHICLES_WITH_ASSIGNMENTS;
-    const [row] = await run<{ n: string }>(this.q, `SELECT COUNT(*) AS n FROM (SELECT 1 ${from} WHERE ${where} LIMIT $${values.length + 1}) AS m`, [...values, cap + 1]);
+    const { where, values } = await this.whereOf(filter, '');
+    const [row] = await run<{ n: string }>(this.q, `SELECT COUNT(*) AS n FROM (SELECT 1 FROM vehicles v WHERE ${where} LIMIT $${values.length + 1}) AS m`, [...values, cap + 1]);
     const n = num(row!.n);
     return { count: Math.min(n, cap), capped: n > cap };
+  }
+
+  /**
+   * The vehicle list's WHERE clause and its parameters ($1...). One state that is not stale: a range
+   * of vehicles_by_fleet_state in VIN order. Stale: found by the last_seen index and sorted while
+   * there are at most STALE_LIST_SORT_LIMIT, else walked in the primary key's VIN order (last_seen
+   * behind `|| ''`, so the planner cannot take its index and sort the many).
+   */
+  private async whereOf(filter: VehicleFilter, after: string): Promise<{ where: string; values: unknown[] }> {
+    const values: unknown[] = [after];
+    let where = 'v.vin > $1';
+    if (filter.prefix !== undefined) {
+      values.push(filter.prefix, prefixEnd(filter.prefix));
+      where += ` AND v.vin >= $${values.length - 1} AND v.vin < $${values.length}`;
+    }
+    const stale = filter.staleBefore.toISOString();
+    if (filter.state === 'stale') {
+      const [few] = await run<{ n: string }>(this.q, 'SELECT COUNT(*) AS n FROM (SELECT 1 FROM vehicles WHERE last_seen < $1 LIMIT $2) AS s', [stale, STALE_LIST_SORT_LIMIT + 1]);
+      values.push(stale);
+      where += num(few!.n) <= STALE_LIST_SORT_LIMIT ? ` AND v.last_seen < $${values.length}` : ` AND v.last_seen || '' < $${values.length}`;
+    } else if (filter.state !== undefined) {
+      values.push(filter.state, stale);
+      where += ` AND v.fleet_state = $${values.length - 1} AND v.last_seen >= $${values.length}`;
+    }
+    return { where, values };
   }
 
   async manifestPage(vin: string, limit: number, beforeId?: number): Promise<ManifestRecord[]> {
@@ -136,19 +119,4 @@ export class PostgresDashboard implements DashboardStore {
     const rows = await run<{ at: string; by_state: string }>(this.q, 'SELECT at, by_state FROM (SELECT at, by_state FROM fleet_snapshots ORDER BY at DESC LIMIT $1) AS s ORDER BY at', [limitParam(limit)]);
     return rows.map((r) => ({ at: r.at, byState: JSON.parse(r.by_state) as FleetStateCounts }));
   }
-}
-
-/** The vehicle list's WHERE clause and its parameters ($1...), over FROM_VEHICLES_WITH_ASSIGNMENTS when it filters by state. */
-function whereOf(filter: VehicleFilter, after: string): { where: string; values: unknown[] } {
-  const values: unknown[] = [after];
-  let where = 'v.vin > $1';
-  if (filter.prefix !== undefined) {
-    values.push(filter.prefix, prefixEnd(filter.prefix));
-    where += ` AND v.vin >= $${values.length - 1} AND v.vin < $${values.length}`;
-  }
-  if (filter.state !== undefined) {
-    values.push(filter.staleBefore.toISOString(), filter.state);
-    where += ` AND (${lateralState(`$${values.length - 1}::text`)}) = $${values.length}`;
-  }
-  return { where, values };
 }

@@ -255,4 +255,73 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX ui_session_revocations_by_expiry ON ui_session_revocations(expires_ms);
    CREATE INDEX alerts_by_time ON alerts(created_at);`,
+
+  // 6: each vehicle's fleet state stored, as SQLite's migration 10 (docs/dashboard.md "Fleet states
+  // at scale"): fleet_state by fleetStateSql's rules without stale, last_seen its primary's last
+  // report or its registration, kept by triggers in the transaction of every write to their inputs.
+  // Assignments and ECUs refresh once per statement for the VINs it touched (transition tables), so
+  // a campaign's batch of assignments costs one refresh, not one per row. refresh_fleet_states
+  // locks the vehicles first and reads in a statement of its own: a writer of the same vehicle in
+  // another transaction is then either seen (READ COMMITTED) or a serialization failure, retried.
+  `ALTER TABLE vehicles ADD COLUMN fleet_state TEXT COLLATE "C" NOT NULL DEFAULT 'up_to_date';
+   ALTER TABLE vehicles ADD COLUMN last_seen TEXT COLLATE "C";
+   CREATE FUNCTION refresh_fleet_states(vins TEXT[]) RETURNS void LANGUAGE plpgsql AS $$
+   BEGIN
+     PERFORM 1 FROM vehicles WHERE vin = ANY (vins) ORDER BY vin FOR UPDATE;
+     UPDATE vehicles v SET
+       last_seen = coalesce((SELECT e.reported_at FROM ecus e WHERE e.vin = v.vin AND e.is_primary), v.registered_at),
+       fleet_state = CASE
+         WHEN v.last_state = 'driving' AND EXISTS (SELECT 1 FROM assignments a WHERE a.vin = v.vin AND a.state IN ('pending', 'in_flight')) THEN 'deferred'
+         WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.vin = v.vin AND a.state = 'in_flight'
+                        AND a.updated_at < (SELECT e.reported_at FROM ecus e WHERE e.vin = v.vin AND e.is_primary)) THEN 'installing'
+         WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.vin = v.vin AND a.state = 'in_flight') THEN 'downloading'
+         WHEN EXISTS (SELECT 1 FROM assignments a WHERE a.vin = v.vin AND a.state = 'pending') THEN 'pending'
+         ELSE coalesce((SELECT CASE WHEN a.state = 'failed' AND a.reason LIKE 'rolled_back%' THEN 'rolled_back' WHEN a.state = 'failed' THEN 'failed' END
+                          FROM assignments a WHERE a.vin = v.vin AND a.state IN ('installed', 'failed') ORDER BY a.id DESC LIMIT 1), 'up_to_date')
+       END
+     WHERE v.vin = ANY (vins);
+   END $$;
+   SELECT refresh_fleet_states(ARRAY(SELECT vin FROM vehicles));
+   CREATE INDEX vehicles_by_fleet_state ON vehicles(fleet_state, vin, last_seen);
+   CREATE INDEX vehicles_by_last_seen ON vehicles(last_seen);
+
+   CREATE FUNCTION vehicle_inserted_last_seen() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN NEW.last_seen := coalesce(NEW.last_seen, NEW.registered_at); RETURN NEW; END $$;
+   CREATE TRIGGER vehicles_inserted_last_seen BEFORE INSERT ON vehicles FOR EACH ROW EXECUTE FUNCTION vehicle_inserted_last_seen();
+   CREATE FUNCTION vehicle_state_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN PERFORM refresh_fleet_states(ARRAY[NEW.vin]); RETURN NULL; END $$;
+   CREATE TRIGGER vehicles_state_changed AFTER UPDATE OF last_state, registered_at ON vehicles FOR EACH ROW
+     WHEN (OLD.last_state IS DISTINCT FROM NEW.last_state OR OLD.registered_at IS DISTINCT FROM NEW.registered_at) EXECUTE FUNCTION vehicle_state_changed();
+
+   CREATE FUNCTION fleet_states_of_new_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN PERFORM refresh_fleet_states(ARRAY(SELECT DISTINCT vin FROM new_rows)); RETURN NULL; END $$;
+   CREATE FUNCTION fleet_states_of_old_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN PERFORM refresh_fleet_states(ARRAY(SELECT DISTINCT vin FROM old_rows)); RETURN NULL; END $$;
+   CREATE FUNCTION fleet_states_of_changed_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN PERFORM refresh_fleet_states(ARRAY(SELECT vin FROM new_rows UNION SELECT vin FROM old_rows)); RETURN NULL; END $$;
+   CREATE TRIGGER assignments_inserted_fleet_state AFTER INSERT ON assignments REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_new_rows();
+   CREATE TRIGGER assignments_changed_fleet_state AFTER UPDATE ON assignments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_changed_rows();
+   CREATE TRIGGER assignments_deleted_fleet_state AFTER DELETE ON assignments REFERENCING OLD TABLE AS old_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_old_rows();
+
+   -- ECUs: only a primary's rows are an input (its report time).
+   CREATE FUNCTION fleet_states_of_new_primaries() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN PERFORM refresh_fleet_states(ARRAY(SELECT DISTINCT vin FROM new_rows WHERE is_primary)); RETURN NULL; END $$;
+   CREATE FUNCTION fleet_states_of_old_primaries() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN PERFORM refresh_fleet_states(ARRAY(SELECT DISTINCT vin FROM old_rows WHERE is_primary)); RETURN NULL; END $$;
+   CREATE FUNCTION fleet_states_of_changed_primaries() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     PERFORM refresh_fleet_states(ARRAY(SELECT n.vin FROM new_rows n JOIN old_rows o ON o.serial = n.serial
+                                         WHERE (n.is_primary OR o.is_primary) AND (n.reported_at IS DISTINCT FROM o.reported_at OR n.is_primary <> o.is_primary OR n.vin <> o.vin)
+                                        UNION SELECT o.vin FROM new_rows n JOIN old_rows o ON o.serial = n.serial WHERE o.is_primary AND (n.vin <> o.vin OR NOT n.is_primary)));
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER ecus_inserted_fleet_state AFTER INSERT ON ecus REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_new_primaries();
+   CREATE TRIGGER ecus_reported_fleet_state AFTER UPDATE ON ecus REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_changed_primaries();
+   CREATE TRIGGER ecus_deleted_fleet_state AFTER DELETE ON ecus REFERENCING OLD TABLE AS old_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_old_primaries();`,
 ];
