@@ -6,13 +6,15 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PowerCut, type AbSlotsOptions, type InstallStep } from '../shared/ecu/ab-slots.js';
+import { PowerCut, simulatedBootCheck, type AbSlotsOptions, type InstallStep } from '../shared/ecu/ab-slots.js';
+import { UptaneError } from '../shared/core/errors.js';
 import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
-import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
+import { HttpFetcher } from '../shared/client/fetcher.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import type { CycleResult } from '../primary-ecu/primary.js';
-import { FaultyNetwork, type NetworkBehaviour } from './network-faults.js';
+import type { NetworkBehaviour } from './network-faults.js';
+import { behaviourLayer, VehicleNetwork } from './vehicle-network.js';
 import { SimulatedVehicle } from './vehicle.js';
 
 export interface FleetFaults {
@@ -31,6 +33,18 @@ export interface FleetFaults {
   readonly attack?: Extract<NetworkBehaviour['kind'], 'tamper-images' | 'replay-director-metadata'>;
 }
 
+/** One kind of vehicle in a fleet: its ECUs, how they are wired, and which faults a share of them carries. */
+export interface VehicleGroup {
+  /** The profile's name: reported with each cycle. */
+  readonly name: string;
+  readonly count: number;
+  /** Each ECU's serial is `<VIN>-<name>`. */
+  readonly primary: { readonly name: string; readonly hardwareId: string };
+  readonly secondaries: ReadonlyArray<{ readonly name: string; readonly hardwareId: string; readonly verification?: 'partial' | 'full' }>;
+  readonly transport?: 'in-process' | 'http';
+  readonly faults?: FleetFaults;
+}
+
 export interface FleetOptions {
   readonly size: number;
   readonly secondariesPerVehicle: number;
@@ -44,6 +58,11 @@ export interface FleetOptions {
   /** Registers a vehicle with the Director (the operator API); omitted when already registered. */
   readonly register?: (registration: ReturnType<SimulatedVehicle['registration']>) => Promise<void>;
   readonly faults?: FleetFaults;
+  /**
+   * Vehicle kinds (YAML profiles, sim/control/profile.ts), VINs numbered across them in order; when
+   * given they replace `size`, `secondariesPerVehicle` and `faults`.
+   */
+  readonly groups?: readonly VehicleGroup[];
   /** Vehicles cycling at the same time. */
   readonly concurrency?: number;
   readonly log?: (line: string) => void;
@@ -53,10 +72,38 @@ export interface FleetOptions {
   readonly clientCertificate?: (vin: string, primarySerial: string) => Promise<{ readonly certPem: string; readonly keyPem: string }>;
 }
 
+/** What the simulator injects into one vehicle now; switched at run time (sim/control/simulated-fleet.ts). */
+export interface VehicleControls {
+  /** Faults and attackers on its path to the repositories. */
+  readonly network: VehicleNetwork;
+  /** Its secondaries' new images fail the boot check (rolled back). */
+  failingBoots: boolean;
+  /** Power goes once, at the next install's boot check; cleared when it has. */
+  powerCut: boolean;
+}
+
 export interface VehicleRecord {
   readonly vehicle: SimulatedVehicle;
+  /** The profile it was made from. */
+  readonly group: string;
+  /** What the seed picked at the start (the controls may have changed since). */
   readonly traits: { driving: boolean; network: NetworkBehaviour['kind'] | null; failingBoots: boolean; powerCut: boolean };
+  readonly controls: VehicleControls;
   readonly results: CycleResult[];
+}
+
+/** One update cycle of one vehicle, as the results (NDJSON, JUnit) report it. */
+export interface CycleRecord {
+  readonly round: number;
+  readonly vin: string;
+  readonly profile: string;
+  /** The vehicle's clock when the cycle started (ISO 8601). */
+  readonly at: string;
+  readonly ms: number;
+  readonly status: CycleResult['status'];
+  readonly error?: { readonly code: string; readonly message: string };
+  /** Per ECU serial: the install's outcome, when one was attempted. */
+  readonly outcomes: CycleResult['outcomes'];
 }
 
 export interface FleetSummary {
@@ -77,6 +124,17 @@ export interface FleetSummary {
 export const SIM_PRIMARY_HARDWARE = 'sim-tcu';
 export const simSecondaryHardware = (i: number) => `sim-ecu-${i + 1}`;
 
+/** The one kind of vehicle of a fleet given by size: a sim-tcu primary and `secondaries` sim-ecu-N secondaries. */
+export function defaultGroup(size: number, secondaries: number, faults: FleetFaults = {}): VehicleGroup {
+  return {
+    name: 'sim',
+    count: size,
+    primary: { name: 'tcu', hardwareId: SIM_PRIMARY_HARDWARE },
+    secondaries: Array.from({ length: secondaries }, (_, s) => ({ name: `ecu${s + 1}`, hardwareId: simSecondaryHardware(s) })),
+    faults,
+  };
+}
+
 /** A deterministic number in [0, 1) for (seed, label): the same seed always picks the same vehicles. */
 export function seededFraction(seed: string, label: string): number {
   return createHash('sha256').update(`${seed}:${label}`).digest().readUInt32BE(0) / 2 ** 32;
@@ -86,8 +144,11 @@ export class Fleet {
   readonly records: VehicleRecord[] = [];
   /** Vehicles an earlier run provisioned in the same folder, continued rather than made anew. */
   continued = 0;
+  /** Rounds run so far (the cycles' round numbers). */
+  rounds = 0;
   private readonly cycleTimes: number[] = [];
   private started = 0;
+  private readonly clients: HttpFetcher[] = [];
 
   private constructor(readonly options: FleetOptions) {}
 
@@ -99,74 +160,67 @@ export class Fleet {
   static async start(options: FleetOptions): Promise<Fleet> {
     const fleet = new Fleet(options);
     mkdirSync(options.directory, { recursive: true });
-    const faults = options.faults ?? {};
+    const groups = options.groups ?? [defaultGroup(options.size, options.secondariesPerVehicle, options.faults)];
+    const total = groups.reduce((n, g) => n + g.count, 0);
     const fetcherConfig = { speedGracePeriodMs: 2_000, minBytesPerSecond: 512 };
     // One client for every vehicle, unless each presents a certificate of its own.
     const shared = options.clientCertificate === undefined ? new HttpFetcher({ ...fetcherConfig, tls: options.tls }) : undefined;
-    for (let i = 0; i < options.size; i++) {
-      const vin = Fleet.vinFor(options.seed, i);
-      const pick = (name: string, share: number | undefined) => share !== undefined && share > 0 && seededFraction(options.seed, `${vin}:${name}`) < share;
-      const network: NetworkBehaviour['kind'] | null = pick('attacked', faults.attacked)
-        ? (faults.attack ?? 'tamper-images')
-        : pick('interrupt', faults.interruptedDownloads)
-          ? 'interrupt-downloads'
-          : pick('slow', faults.slowDownloads)
-            ? 'slow-downloads'
-            : null;
-      const traits = { driving: pick('driving', faults.driving), network, failingBoots: pick('boot', faults.failingBoots), powerCut: pick('power', faults.powerCuts) };
-      const secondaries = Array.from({ length: options.secondariesPerVehicle }, (_, s) => ({ serial: `${vin}-ecu${s + 1}`, hardwareId: simSecondaryHardware(s) }));
-      const primarySerial = `${vin}-tcu`;
-      const certificate = await options.clientCertificate?.(vin, primarySerial);
-      const base = shared ?? new HttpFetcher({ ...fetcherConfig, tls: { ...options.tls, cert: certificate?.certPem, key: certificate?.keyPem } });
-      const fetcher: Fetcher = network === null ? base : new FaultyNetwork(base, { kind: network });
-      const slots: Record<string, AbSlotsOptions> = {};
-      for (const ecu of secondaries) slots[ecu.serial] = fleet.slotOptions(traits);
-      const folder = join(options.directory, vin);
-      const continued = SimulatedVehicle.provisionedIn(folder, primarySerial);
-      const vehicle = await (continued ? SimulatedVehicle.open : SimulatedVehicle.create)({
-        directory: folder,
-        vin,
-        primary: { serial: primarySerial, hardwareId: SIM_PRIMARY_HARDWARE },
-        secondaries,
-        directorUrl: options.directorUrl,
-        imageRepoUrl: options.imageRepoUrl,
-        directorRoot: options.directorRoot,
-        imageRoot: options.imageRoot,
-        clock: options.clock,
-        seed: options.seed,
-        // Simulated ECUs verify with OpenSSL: the noble backend is for real firmware-like clients,
-        // and at fleet scale the simulator must not be the bottleneck it measures.
-        backend: nodeBackend,
-        fetcher,
-        slots,
-      });
-      if (traits.driving) vehicle.state.set('driving');
-      // A continued vehicle was registered by the run that provisioned it.
-      if (!continued) await options.register?.(vehicle.registration());
-      else fleet.continued++;
-      fleet.records.push({ vehicle, traits, results: [] });
-      if ((i + 1) % 100 === 0) options.log?.(`provisioned ${i + 1}/${options.size} vehicles`);
+    if (shared !== undefined) fleet.clients.push(shared);
+    let i = 0;
+    for (const group of groups) {
+      const faults = group.faults ?? {};
+      for (let n = 0; n < group.count; n++, i++) {
+        const vin = Fleet.vinFor(options.seed, i);
+        const pick = (name: string, share: number | undefined) => share !== undefined && share > 0 && seededFraction(options.seed, `${vin}:${name}`) < share;
+        const network: NetworkBehaviour['kind'] | null = pick('attacked', faults.attacked)
+          ? (faults.attack ?? 'tamper-images')
+          : pick('interrupt', faults.interruptedDownloads)
+            ? 'interrupt-downloads'
+            : pick('slow', faults.slowDownloads)
+              ? 'slow-downloads'
+              : null;
+        const traits = { driving: pick('driving', faults.driving), network, failingBoots: pick('boot', faults.failingBoots), powerCut: pick('power', faults.powerCuts) };
+        const secondaries = group.secondaries.map((ecu) => ({ serial: `${vin}-${ecu.name}`, hardwareId: ecu.hardwareId, verification: ecu.verification }));
+        const primarySerial = `${vin}-${group.primary.name}`;
+        const certificate = await options.clientCertificate?.(vin, primarySerial);
+        let base = shared;
+        if (base === undefined) {
+          base = new HttpFetcher({ ...fetcherConfig, tls: { ...options.tls, cert: certificate?.certPem, key: certificate?.keyPem } });
+          fleet.clients.push(base);
+        }
+        const controls: VehicleControls = { network: new VehicleNetwork(base, vin), failingBoots: traits.failingBoots, powerCut: traits.powerCut };
+        if (network !== null) controls.network.set(behaviourLayer(network), true);
+        const slots: Record<string, AbSlotsOptions> = {};
+        for (const ecu of secondaries) slots[ecu.serial] = slotOptions(controls);
+        const folder = join(options.directory, vin);
+        const continued = SimulatedVehicle.provisionedIn(folder, primarySerial);
+        const vehicle = await (continued ? SimulatedVehicle.open : SimulatedVehicle.create)({
+          directory: folder,
+          vin,
+          primary: { serial: primarySerial, hardwareId: group.primary.hardwareId },
+          secondaries,
+          directorUrl: options.directorUrl,
+          imageRepoUrl: options.imageRepoUrl,
+          directorRoot: options.directorRoot,
+          imageRoot: options.imageRoot,
+          clock: options.clock,
+          seed: options.seed,
+          // Simulated ECUs verify with OpenSSL: the noble backend is for real firmware-like clients,
+          // and at fleet scale the simulator must not be the bottleneck it measures.
+          backend: nodeBackend,
+          fetcher: controls.network,
+          slots,
+          transport: group.transport,
+        });
+        if (traits.driving) vehicle.state.set('driving');
+        // A continued vehicle was registered by the run that provisioned it.
+        if (!continued) await options.register?.(vehicle.registration());
+        else fleet.continued++;
+        fleet.records.push({ vehicle, group: group.name, traits, controls, results: [] });
+        if ((i + 1) % 100 === 0) options.log?.(`provisioned ${i + 1}/${total} vehicles`);
+      }
     }
     return fleet;
-  }
-
-  /** Boot failures and one power cut, for the vehicles the seed picked. */
-  private slotOptions(traits: VehicleRecord['traits']): AbSlotsOptions {
-    let cut = false;
-    return {
-      ...(traits.failingBoots ? { bootCheck: async () => false } : {}),
-      ...(traits.powerCut
-        ? {
-            // Power goes once, right after the switch to the new slot: the hardest moment to lose it.
-            faultAt: (at: InstallStep) => {
-              if (!cut && at === 'boot-check') {
-                cut = true;
-                throw new PowerCut(at);
-              }
-            },
-          }
-        : {}),
-    };
   }
 
   /** Parks every driving vehicle (they install on their next cycle). */
@@ -174,29 +228,60 @@ export class Fleet {
     for (const record of this.records) record.vehicle.state.set('parked');
   }
 
-  /** Runs one update cycle on every vehicle, `concurrency` at a time. */
-  async runRound(onProgress?: (done: number, total: number) => void): Promise<void> {
+  /**
+   * Runs one update cycle on every vehicle (or on `only` these), `concurrency` at a time, and returns
+   * the round's cycles. A typed failure outside the cycle's own handling (the Director refusing a
+   * manifest for good) is that vehicle's failed cycle, not the end of the round.
+   */
+  async runRound(onProgress?: (done: number, total: number) => void, only?: readonly VehicleRecord[]): Promise<CycleRecord[]> {
     if (this.started === 0) this.started = performance.now();
-    const queue = [...this.records];
+    const round = ++this.rounds;
+    const queue = [...(only ?? this.records)];
+    const total = queue.length;
+    const cycles: CycleRecord[] = [];
     let done = 0;
     const worker = async () => {
       for (let record = queue.shift(); record !== undefined; record = queue.shift()) {
+        const at = this.options.clock.now().toISOString();
         const started = performance.now();
         let result: CycleResult;
         try {
           result = await record.vehicle.primary.runCycle();
         } catch (err) {
-          if (!(err instanceof PowerCut)) throw err;
-          // The vehicle lost power mid-install: it restarts and recovers from its folders.
-          await record.vehicle.start();
-          result = { status: 'failed', manifestSent: false, error: { code: 'power_cut', message: err.message }, outcomes: {} };
+          if (err instanceof PowerCut) {
+            // The vehicle lost power mid-install: it restarts and recovers from its folders.
+            await record.vehicle.start();
+            result = { status: 'failed', manifestSent: false, error: { code: 'power_cut', message: err.message }, outcomes: {} };
+          } else if (err instanceof UptaneError) {
+            result = { status: 'failed', manifestSent: false, error: { code: err.code, message: err.message }, outcomes: {} };
+          } else {
+            throw err;
+          }
         }
-        this.cycleTimes.push(performance.now() - started);
+        const ms = performance.now() - started;
+        this.cycleTimes.push(ms);
         record.results.push(result);
-        onProgress?.(++done, this.records.length);
+        cycles.push({
+          round,
+          vin: record.vehicle.spec.vin,
+          profile: record.group,
+          at,
+          ms: Math.round(ms),
+          status: result.status,
+          ...(result.error === undefined ? {} : { error: result.error }),
+          outcomes: result.outcomes,
+        });
+        onProgress?.(++done, total);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.options.concurrency ?? 8) }, worker));
+    return cycles;
+  }
+
+  /** Closes what the fleet holds open: the secondaries' HTTP servers and the vehicles' connections. */
+  async close(): Promise<void> {
+    for (const record of this.records) await record.vehicle.close();
+    for (const client of this.clients) client.close();
   }
 
   /** Runs rounds until `condition` holds or `maxRounds` ran; returns whether it holds. */
@@ -233,7 +318,7 @@ export class Fleet {
     const seconds = this.started === 0 ? 0 : (performance.now() - this.started) / 1000;
     return {
       vehicles: this.records.length,
-      ecus: this.records.length * (1 + this.options.secondariesPerVehicle),
+      ecus: this.records.reduce((n, r) => n + 1 + r.vehicle.spec.secondaries.length, 0),
       cycles: results.length,
       byStatus,
       installs,
@@ -245,4 +330,18 @@ export class Fleet {
       cycleMs: { p50: quantile(0.5), p95: quantile(0.95), max: quantile(1) },
     };
   }
+}
+
+/** Boot failures and one power cut, read from the vehicle's controls at each install, so a test can switch them. */
+function slotOptions(controls: VehicleControls): AbSlotsOptions {
+  return {
+    bootCheck: async (image, path) => !controls.failingBoots && (await simulatedBootCheck(image, path)),
+    // Power goes once, right after the switch to the new slot: the hardest moment to lose it.
+    faultAt: (at: InstallStep) => {
+      if (controls.powerCut && at === 'boot-check') {
+        controls.powerCut = false;
+        throw new PowerCut(at);
+      }
+    },
+  };
 }

@@ -12,10 +12,11 @@ import type { EcuKeyType } from '../shared/core/crypto/ecu-keys.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
 import { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import type { Fetcher } from '../shared/client/fetcher.js';
-import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { HttpSecondaryClient, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
+import { serveSecondary, type RunningSecondaryServer } from '../secondary-ecu/http-server.js';
 import { fixtureEcuKey } from './harness/fixture-keys.js';
 import { provisionEcus, vehicleRegistration, type EcuKeyPairs, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
 
@@ -33,6 +34,11 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
   readonly slots?: Readonly<Record<string, AbSlotsOptions>>;
   /** Wraps a secondary's transport: lets tests play an attacker on the in-vehicle bus. */
   readonly busTap?: (serial: string, transport: SecondaryTransport) => SecondaryTransport;
+  /**
+   * How the primary reaches its secondaries: in its own process (the default), or each secondary
+   * served on a loopback port of its own and reached over the HTTP transport, as separate ECUs are.
+   */
+  readonly transport?: 'in-process' | 'http';
   readonly log?: (line: string) => void;
 }
 
@@ -40,6 +46,8 @@ export class SimulatedVehicle {
   readonly state = new MemoryVehicleState('parked');
   primary!: Primary;
   readonly secondaries = new Map<string, Secondary>();
+  /** The secondaries' HTTP servers and the primary's clients of them (transport `http`). */
+  private links: Array<{ close(): unknown }> = [];
 
   private constructor(readonly spec: SimulatedVehicleSpec) {}
 
@@ -84,6 +92,7 @@ export class SimulatedVehicle {
   /** (Re)opens every ECU from its state folder, as after a power cycle of the whole vehicle. */
   async start(): Promise<void> {
     const { spec } = this;
+    await this.close();
     this.secondaries.clear();
     const transports = new Map<string, SecondaryTransport>();
     for (const ecu of spec.secondaries) {
@@ -94,7 +103,14 @@ export class SimulatedVehicle {
         slots: spec.slots?.[ecu.serial],
       });
       this.secondaries.set(ecu.serial, secondary);
-      transports.set(ecu.serial, spec.busTap?.(ecu.serial, secondary) ?? secondary);
+      let link: SecondaryTransport = secondary;
+      if (spec.transport === 'http') {
+        const server: RunningSecondaryServer = await serveSecondary(secondary, { log: spec.log });
+        const client = new HttpSecondaryClient(server.url);
+        this.links.push(client, server);
+        link = client;
+      }
+      transports.set(ecu.serial, spec.busTap?.(ecu.serial, link) ?? link);
     }
     this.primary = await Primary.open(join(spec.directory, spec.primary.serial), {
       clock: spec.clock,
@@ -105,6 +121,13 @@ export class SimulatedVehicle {
       slots: spec.slots?.[spec.primary.serial],
       log: spec.log,
     });
+  }
+
+  /** Stops the secondaries' HTTP servers (transport `http`); in-process ECUs hold nothing open. */
+  async close(): Promise<void> {
+    const links = this.links;
+    this.links = [];
+    for (const link of links) await link.close();
   }
 
   /** The operator API body that registers this vehicle with the Director. */
