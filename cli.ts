@@ -1,18 +1,22 @@
 #!/usr/bin/env node
 // The single `uptane` binary. Each component exports its command group and this file registers
 // them; it is the only place that reads process.argv and process.env (docs/code-style.md R3).
-// Failures print `error: <message>` on stderr and exit with status 1. Every line goes through
+// Failures print `error: <message>` on stderr and exit with status 1; shared/cli/failure-report.ts
+// turns a library's or the system's error into one that says what to do. Every line goes through
 // terminalOutput (shared/cli/cli-output.ts), which escapes terminal control characters
 // (docs/threat-model.md HR-6). When the reader of stdout or stderr goes away (`uptane ... | head
 // -1`), the process stops at once with status 141, what a shell reports for a program ended by
 // SIGPIPE, like any Unix filter: no stack trace, and a pipeline under `set -o pipefail` still tells
 // a cut-short run from a full one (docs/threat-model.md HR-9k).
+import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { directorCommand } from './director-repo/cli.js';
 import { imageCommand } from './image-repo/cli.js';
 import { terminalOutput } from './shared/cli/cli-output.js';
+import { describeFailure, failureTrace } from './shared/cli/failure-report.js';
+import { optionSuggestions } from './shared/cli/suggestions.js';
 import { type CliEnvironment } from './shared/cli/environment.js';
 import { keysCommand } from './shared/cli/keys-cli.js';
 import { pkiCommand } from './shared/cli/pki-cli.js';
@@ -23,6 +27,19 @@ import { vehicleCommand } from './vehicle/cli.js';
 /** A command line yargs refused (unknown command or option, missing argument). */
 class UsageFailure extends Error {}
 
+/** The package's version for --version: package.json sits beside dist/ (built) or beside this file (source). */
+function packageVersion(): string {
+  for (const path of ['../package.json', './package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'uptane-ts' && typeof pkg.version === 'string') return pkg.version;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+  return 'unknown';
+}
+
 /** 128 + SIGPIPE (13): the status a shell shows for a writer whose reader closed the pipe. */
 const STATUS_READER_GONE = 141;
 
@@ -31,7 +48,11 @@ const output = terminalOutput({ stdout: process.stdout, stderr: process.stderr }
 const promptSecret = isatty(0) ? { promptSecret: (prompt: string) => promptSecretOn(process.stdin, process.stderr, prompt) } : {};
 const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn, stdoutIsTerminal: isatty(1), ...promptSecret };
 
-const parser = yargs(hideBin(process.argv))
+const rawArgs = hideBin(process.argv);
+// yargs' recommendCommands reports "Did you mean X?" as a failure of its own just before the
+// "Unknown argument" one; it is kept and shown with it.
+let recommendation: string | undefined;
+const parser = yargs(rawArgs)
   .scriptName('uptane')
   .usage('$0 <command> [options]')
   .command(keysCommand(io))
@@ -43,20 +64,31 @@ const parser = yargs(hideBin(process.argv))
   .command(simCommand(io))
   .demandCommand(1, 'name a command; run uptane --help to list them')
   .strict()
+  .recommendCommands()
   .help()
   .alias('h', 'help')
-  .version(false)
+  .version(packageVersion())
   .wrap(Math.min(100, process.stdout.columns ?? 100))
   .epilogue('Documentation: README.md at the root of the uptane-ts repository; every command has --help with examples.')
   .fail((message, error) => {
     // Handler errors arrive as `error`; yargs' own validation failures only as `message`.
-    throw error ?? new UsageFailure(message);
+    if (error !== undefined && error !== null) throw error;
+    if (/^Did you mean /.test(message)) {
+      recommendation = message.replace(/^Did you mean/, 'did you mean');
+      return;
+    }
+    // The failing command's options, while yargs is still inside it, for "did you mean --json?"
+    // (getOptions is in yargs' API but not its type declarations).
+    const known = Object.keys((parser as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key);
+    const suggestions = [...(recommendation === undefined ? [] : [recommendation]), ...optionSuggestions(message, known, rawArgs)];
+    throw new UsageFailure([message, ...suggestions].join('\n'));
   });
 
 try {
   await parser.parseAsync();
 } catch (err) {
-  output.error(err instanceof Error ? err.message : String(err));
+  output.error(err instanceof UsageFailure ? err.message : describeFailure(err));
   if (err instanceof UsageFailure) output.warn('run with --help for usage');
+  else if (process.env.UPTANE_DEBUG === '1') for (const line of failureTrace(err)) output.warn(line);
   process.exitCode = 1;
 }
