@@ -205,8 +205,7 @@ export function createControlApp(options: ControlServerOptions): { readonly app:
       const fleet = slot.get();
       if (options.operator === undefined) throw new SimulationStateError('this server has no operator token: start it with --token-env naming one, or assign with `uptane director`');
       const sent = await body(req);
-      const made = await fleet.assign(options.operator, field(sent, 'hardwareId', isString, 'a hardware id'), field(sent, 'image', isString, 'an image name'));
-      return { made };
+      return fleet.assign(options.operator, field(sent, 'hardwareId', isString, 'a hardware id'), field(sent, 'image', isString, 'an image name'));
     }),
   );
   app.get('/results', route(async () => slot.get().results()));

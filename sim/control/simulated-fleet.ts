@@ -32,6 +32,8 @@ export interface SimulatedFleetOptions {
   readonly clock: Clock;
   /** The Director's operator API: registers the vehicles and makes the profile's assignments. Without it, both are left to the caller. */
   readonly operator?: OperatorClient;
+  /** Register the new vehicles through `operator` (default true); false when they are registered already. */
+  readonly register?: boolean;
   readonly tls?: ClientTlsConfig;
   readonly clientCertificate?: (vin: string, primarySerial: string) => Promise<{ readonly certPem: string; readonly keyPem: string }>;
   /** Progress lines (provisioning, assignments). */
@@ -96,7 +98,7 @@ export class SimulatedFleet {
       tls: options.tls,
       clientCertificate: options.clientCertificate,
       register:
-        operator === undefined
+        operator === undefined || options.register === false
           ? undefined
           : async (registration) => {
               try {
@@ -110,8 +112,8 @@ export class SimulatedFleet {
     const simulated = new SimulatedFleet(fleet, clock, profile, alreadyRegistered);
     if (operator !== undefined) {
       for (const { hardwareId, image } of profile.assign) {
-        const made = await simulated.assign(operator, hardwareId, image);
-        options.log?.(`assigned ${image} to the ${hardwareId} ECUs of ${made} vehicles`);
+        const { made, already } = await simulated.assign(operator, hardwareId, image);
+        options.log?.(`assigned ${image} to the ${hardwareId} ECUs of ${made} vehicles${already > 0 ? ` (${already} had it assigned already)` : ''}`);
       }
     }
     return simulated;
@@ -122,10 +124,10 @@ export class SimulatedFleet {
   }
 
   /**
-   * Assigns `image` to the ECUs of `hardwareId` in every vehicle that has one; returns how many
-   * assignments were made (a vehicle that has it assigned already is left as it is).
+   * Assigns `image` to the ECUs of `hardwareId` in every vehicle that has one: how many assignments
+   * were made, and how many vehicles had one already (left as they are).
    */
-  async assign(operator: OperatorClient, hardwareId: string, image: string): Promise<number> {
+  async assign(operator: OperatorClient, hardwareId: string, image: string): Promise<{ made: number; already: number }> {
     let made = 0;
     const holders = this.fleet.records.filter((r) => [r.vehicle.spec.primary, ...r.vehicle.spec.secondaries].some((e) => e.hardwareId === hardwareId));
     if (holders.length === 0) throw new BadRequestError(`no simulated ECU has hardware id ${hardwareId} (the profile's hardware ids: ${this.hardwareIds().join(', ')})`);
@@ -137,7 +139,7 @@ export class SimulatedFleet {
         if (!(err instanceof OperatorRequestError && err.status === 409)) throw err;
       }
     }
-    return made;
+    return { made, already: holders.length - made };
   }
 
   /** Makes `attack` known by its name, for `setAttack` (an attack catalogue registers its own). */
@@ -175,12 +177,12 @@ export class SimulatedFleet {
   }
 
   /** Runs one update cycle on the selected vehicles (all by default) and returns its cycles. One step at a time. */
-  async step(vins?: VehicleSelection): Promise<CycleRecord[]> {
+  async step(vins?: VehicleSelection, onProgress?: (done: number, total: number) => void): Promise<CycleRecord[]> {
     if (this.stepping) throw new SimulationStateError('a step is already running: wait for its answer');
     const records = this.select(vins);
     this.stepping = true;
     try {
-      const cycles = await this.fleet.runRound(undefined, records);
+      const cycles = await this.fleet.runRound(onProgress, records);
       this.cycles.push(...cycles);
       for (const cycle of cycles) this.lastCycle.set(cycle.vin, cycle);
       return cycles;
