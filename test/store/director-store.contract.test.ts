@@ -11,6 +11,7 @@ import { assignmentCases } from './director-contract/assignment-cases.js';
 import { BACKENDS, postgresBackend, type Backend } from './director-contract/backends.js';
 import { batchCases } from './director-contract/batch-cases.js';
 import { campaignCases } from './director-contract/campaign-cases.js';
+import { fleetStateCases } from './director-contract/fleet-state-cases.js';
 import { dashboardCases } from './director-contract/dashboard-cases.js';
 import { contractContext } from './director-contract/context.js';
 import { inventoryCases } from './director-contract/inventory-cases.js';
@@ -20,6 +21,7 @@ import { persistenceCases } from './director-contract/persistence-cases.js';
 import { postgresMigrationCases } from './director-contract/postgres-migration-cases.js';
 import { sqliteMigrationCases } from './director-contract/sqlite-migration-cases.js';
 import { unitOfWorkCases } from './director-contract/unit-of-work-cases.js';
+import { uiSessionCases } from './director-contract/ui-session-cases.js';
 
 function contract(backend: Backend): void {
   const ctx = contractContext(backend);
@@ -36,6 +38,8 @@ function contract(backend: Backend): void {
   describe('persistence', () => persistenceCases(ctx));
   describe('alerts outbox', () => alertCases(ctx));
   describe('dashboard reads', () => dashboardCases(ctx));
+  describe('signed-out dashboard sessions', () => uiSessionCases(ctx));
+  describe('stored fleet states', () => fleetStateCases(ctx));
 }
 
 const running = BACKENDS.filter((b) => b.runs);

@@ -39,6 +39,8 @@ export function postgresMigrationCases(track: <S extends { close(): Promise<void
     ]);
     const [assignment] = await store.assignments.active('VIN-OLD');
     expect(assignment).toEqual({ ...a, id: assignment!.id, state: 'pending', reason: null, createdAt: t, updatedAt: t });
+    // The fleet state migration backfilled the old vehicle's state from its rows.
+    expect((await store.dashboard.vehiclesPage({ staleBefore: new Date(0) }, '', 10)).map((v) => [v.vin, v.state])).toEqual([['VIN-OLD', 'pending']]);
     expect(await store.operatorToken(token)).toMatchObject({ name: 'alice', scope: 'operator', revokedAt: null });
     expect(await store.signedRequestMarks.newest('kid-p')).toBe(T0.getTime());
     await store.inventory.insertVehicle('VIN-NEW', {}, T0);

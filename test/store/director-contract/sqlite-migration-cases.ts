@@ -51,6 +51,8 @@ export function sqliteMigrationCases(track: (store: SqliteDirectorStore) => Sqli
     ]);
     const [assignment] = await store.assignments.active('VIN-OLD');
     expect(assignment).toEqual({ ...a, id: assignment!.id, state: 'pending', reason: null, createdAt: t, updatedAt: t });
+    // The fleet state migration backfilled the old vehicle's state from its rows.
+    expect((await store.dashboard.vehiclesPage({ staleBefore: new Date(0) }, '', 10)).map((v) => [v.vin, v.state])).toEqual([['VIN-OLD', 'pending']]);
     expect((await store.manifests.history('VIN-OLD', 10)).map((h) => [h.id, h.accepted, h.errorCode])).toEqual([
       [2, false, 'bad'],
       [1, true, null],
