@@ -10,7 +10,8 @@
 // ones here so that runs side by side do not collide) and the PostgreSQL database
 // (UPTANE_DATABASE_URL: a fresh database, dropped afterwards).
 //
-// README_TEST_PATH=<file> runs another README (to see that a broken copy fails).
+// README_TEST_PATH=<file> runs another README (to see that a broken copy fails); README_TEST_CLI=<file>
+// runs another build of the CLI (a private `tsc --outDir`, while others rebuild dist/).
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import { TEST_DATABASE_URL, adminQuery, postgresAvailable } from '../support/pos
 import { describeFailure, missingOutput, parseReadme, runWalkthrough } from '../support/readme-walkthrough.js';
 
 const README = process.env.README_TEST_PATH ?? join(REPO_ROOT, 'README.md');
+const UPTANE = process.env.README_TEST_CLI ?? CLI;
 /** More than this many skipped blocks means the README has stopped being a walkthrough. */
 const MAX_SKIPS = 12;
 
@@ -31,7 +33,7 @@ const MAX_SKIPS = 12;
 function linkedBin(root: string): string {
   const bin = join(root, 'bin');
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(bin, 'uptane'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
+  writeFileSync(join(bin, 'uptane'), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(UPTANE)} "$@"\n`, { mode: 0o755 });
   return bin;
 }
 
