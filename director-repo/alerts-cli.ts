@@ -25,6 +25,7 @@ export interface AlertServeArgs {
   readonly webhookSecretEnv?: string | undefined;
   readonly staleAfterHours: number;
   readonly expiryWarnDays: number;
+  readonly alertRetentionDays: number;
 }
 
 export function withAlertServeOptions<T>(yargs: Argv<T>): Argv<T & AlertServeArgs> {
@@ -33,9 +34,10 @@ export function withAlertServeOptions<T>(yargs: Argv<T>): Argv<T & AlertServeArg
     .option('webhook-secret-env', { type: 'string', requiresArg: true, describe: "environment variable holding the webhooks' shared HMAC secret (16 characters or more)" })
     .option('stale-after-hours', { type: 'number', default: 168, describe: 'alert when vehicles have not reported for this many hours; 0: never' })
     .option('expiry-warn-days', { type: 'number', default: 30, describe: 'alert when an offline-signed role expires within this many days' })
+    .option('alert-retention-days', { type: 'number', default: 90, describe: 'remove alerts whose deliveries are finished after this many days; 0: keep every alert' })
     .check((argv) => {
       if ((argv.webhook as string[] | undefined)?.length && argv['webhook-secret-env'] === undefined) throw new Error('--webhook needs --webhook-secret-env NAME: the variable holding the shared secret that signs each alert');
-      for (const name of ['stale-after-hours', 'expiry-warn-days']) {
+      for (const name of ['stale-after-hours', 'expiry-warn-days', 'alert-retention-days']) {
         const value = argv[name] as number;
         if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} ${String(value)}: give a number from 0 up`);
       }
@@ -55,6 +57,7 @@ export function alertOptionsFrom(argv: AlertServeArgs, io: CliEnvironment): Dire
     webhookSecret,
     staleAfterMs: argv.staleAfterHours * 3_600_000,
     expiryWarnings: { offlineDays: argv.expiryWarnDays },
+    retentionMs: argv.alertRetentionDays * 86_400_000,
   };
   checkAlertOptions(options);
   return options;

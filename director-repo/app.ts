@@ -61,6 +61,16 @@ export interface DirectorAppDeps {
   readonly dashboard?: FleetOverviewOptions & DashboardEventOptions;
   /** The overview whose snapshots the server's timer writes; one of the app's own otherwise. */
   readonly fleetOverview?: FleetOverview;
+  /**
+   * The dashboard's address as operators' browsers see it (`--public-origin`, parsePublicOrigin in
+   * dashboard/ui-session.ts): a cookie write's Origin must be this. Absent: the request's own Host.
+   */
+  readonly publicOrigin?: string;
+  /**
+   * Told of every failure a request is answered with (after the answer is decided, never awaited):
+   * the alerts raise database.error for the database's own (alerts/director-alerts.ts requestFailed).
+   */
+  readonly onRequestFailure?: (err: unknown) => void;
 }
 
 /** Every role's expiry for GET /repositories/health (the server's alerts, alerts/director-alerts.ts); the Director's root alone otherwise. */
@@ -71,7 +81,21 @@ type VehicleRequest = Request & { vin?: string };
 /** Largest request body (manifests, registrations) read unless the deps say otherwise. */
 const DEFAULT_MAX_BODY_BYTES = 1_000_000;
 
-export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, clock = systemClock, authThrottle, dashboardDir, uiSessionSecret, dashboard, fleetOverview, repositoryHealth: health }: DirectorAppDeps & HealthDeps): express.Express {
+export function createApp({
+  services,
+  storage,
+  log,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  clock = systemClock,
+  authThrottle,
+  dashboardDir,
+  uiSessionSecret,
+  dashboard,
+  fleetOverview,
+  publicOrigin,
+  onRequestFailure,
+  repositoryHealth: health,
+}: DirectorAppDeps & HealthDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -122,7 +146,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
   // The dashboard's sign-in exchanges a token for a cookie (dashboard/ui-session.ts); the operator API
   // accepts either, with one failed-attempt budget per client address for both.
   const throttle = new FailedAuthThrottle(clock, authThrottle);
-  const uiSession = { cookies: new UiSessionCookies(uiSessionSecret), tokens: storage, clock, throttle, log };
+  const uiSession = { cookies: new UiSessionCookies(uiSessionSecret), tokens: storage, revocations: storage.uiSessions, clock, throttle, log, publicOrigin };
   app.use('/ui/api', uiSessionRouter(uiSession));
   const operator = express.Router();
   operator.use(requireOperator({ storage, clock, throttle, log, session: uiSession }));
@@ -212,6 +236,7 @@ export function createApp({ services, storage, log, maxBodyBytes = DEFAULT_MAX_B
     }
     // A refusal before or while reading the body (401, 413, ...) ends the connection unread.
     closeIfUnread(req, res);
+    onRequestFailure?.(err);
     sendError(res, err);
   });
   return app;
@@ -234,22 +259,31 @@ export function vehicleFastRoutes({
   log,
   downloads = new StreamSlots(DEFAULT_DOWNLOAD_SLOTS),
   busyRetryAfterSeconds = DEFAULT_BUSY_RETRY_AFTER_SECONDS,
-}: Pick<DirectorAppDeps, 'services' | 'maxBodyBytes' | 'log' | 'downloads' | 'busyRetryAfterSeconds'>): FastRoute[] {
+  onRequestFailure,
+}: Pick<DirectorAppDeps, 'services' | 'maxBodyBytes' | 'log' | 'downloads' | 'busyRetryAfterSeconds' | 'onRequestFailure'>): FastRoute[] {
   const downloadLimits = { downloads, busyRetryAfterSeconds };
   return [
-    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(services, req, res, file!).catch((err: unknown) => answerFailure(res, err)) },
+    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(services, req, res, file!, refuse).catch((err: unknown) => answerFailure(res, err)) },
+  const refuse: Refuse = (req, res, err) => {
+    onRequestFailure?.(err);
+    closeIfUnread(req, res);
+    sendRawError(res, err);
+  };
     {
       method: 'GET',
       path: '/vehicle/images/:file',
-      handle: (req, res, { file }) => serveEncryptedImage(services, req, res, file!, downloadLimits).catch((err: unknown) => answerFailure(res, err)),
+      handle: (req, res, { file }) => serveEncryptedImage(services, req, res, file!, downloadLimits, refuse).catch((err: unknown) => answerFailure(res, err)),
     },
-    { method: 'POST', path: '/vehicle/manifest', handle: (req, res) => serveVehicleManifest(services, req, res, { maxBodyBytes, log }) },
-    { method: 'POST', path: '/vehicle/image-urls', handle: (req, res) => serveImageUrls(services, req, res).catch((err: unknown) => answerFailure(res, err)) },
+    { method: 'POST', path: '/vehicle/manifest', handle: (req, res) => serveVehicleManifest(services, req, res, { maxBodyBytes, log }, refuse) },
+    { method: 'POST', path: '/vehicle/image-urls', handle: (req, res) => serveImageUrls(services, req, res, refuse).catch((err: unknown) => answerFailure(res, err)) },
   ];
 }
 
 /** GET /vehicle/metadata/:file: the vehicle's own Director metadata, for its credential's VIN. */
-async function serveVehicleMetadata({ authentication, metadata }: DirectorServices, req: IncomingMessage, res: ServerResponse, file: string): Promise<void> {
+async function serveVehicleMetadata({ authentication, metadata }: DirectorServices, req: IncomingMessage, res: ServerResponse, file: string, refuse: Refuse): Promise<void> {
+/** Answers a refused request; a body it did not read is not drained either (its connection closes). */
+type Refuse = (req: IncomingMessage, res: ServerResponse, err: unknown) => void;
+
   try {
     const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
     const bytes = await metadata.file(vin, file);
@@ -260,8 +294,7 @@ async function serveVehicleMetadata({ authentication, metadata }: DirectorServic
     res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': bytes.length });
     res.end(bytes);
   } catch (err) {
-    closeIfUnread(req, res);
-    sendRawError(res, err);
+    refuse(req, res, err);
   }
 }
 
@@ -281,6 +314,7 @@ async function serveEncryptedImage(
   limits: { readonly downloads: StreamSlots; readonly busyRetryAfterSeconds: number },
 ): Promise<void> {
   try {
+  refuse: Refuse,
     const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
     const found = await encryptedImages.servable(vin, file);
     if (found === undefined) {
@@ -296,8 +330,7 @@ async function serveEncryptedImage(
     // Meant for one vehicle: no shared cache may keep it.
     await sendBlob(req, res, found.path, found.sha256, { cacheControl: 'private, no-store' });
   } catch (err) {
-    closeIfUnread(req, res);
-    sendRawError(res, err);
+    refuse(req, res, err);
   }
 }
 
@@ -311,7 +344,13 @@ async function serveEncryptedImage(
  * as sent, before inflating (as HTTP's Content-Digest does): the signature is checked before any
  * inflating work, and an uncompressed body, sent as is, is checked exactly as before.
  */
-function serveVehicleManifest({ authentication, intake }: DirectorServices, req: IncomingMessage, res: ServerResponse, options: { maxBodyBytes: number; log?: (line: string) => void }): void {
+function serveVehicleManifest(
+  { authentication, intake }: DirectorServices,
+  req: IncomingMessage,
+  res: ServerResponse,
+  options: { maxBodyBytes: number; log?: ((line: string) => void) | undefined },
+  refuse: Refuse,
+): void {
   let credential: VehicleCredential | undefined;
   let vin: string | undefined;
   authentication
@@ -349,7 +388,7 @@ const IMAGE_URLS_MAX_BODY_BYTES = 64 * 1024;
  * checked from the headers before any body byte is read (HR-3); a filename the vehicle was not
  * assigned gets no URL, and no word on whether it exists.
  */
-async function serveImageUrls({ authentication, imageUrls }: DirectorServices, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveImageUrls({ authentication, imageUrls }: DirectorServices, req: IncomingMessage, res: ServerResponse, refuse: Refuse): Promise<void> {
   try {
     const credential = await authentication.authenticateHeaders(req.headers.authorization, { method: 'POST', path: req.url!, clientCertificate: peerCertificateOf(req) });
     const body = await readSentBody(req, IMAGE_URLS_MAX_BODY_BYTES);
@@ -365,11 +404,6 @@ async function serveImageUrls({ authentication, imageUrls }: DirectorServices, r
   }
 }
 
-/** Answers a refused request; a body it did not read is not drained either (its connection closes). */
-function refuse(req: IncomingMessage, res: ServerResponse, err: unknown): void {
-  closeIfUnread(req, res);
-  sendRawError(res, err);
-}
 
 /** The code and message a refused operator request is recorded with (the client gets the same). */
 function refusalOf(err: unknown): { code: string; message: string } {

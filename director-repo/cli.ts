@@ -39,6 +39,7 @@ import { directorOnlineKeysCommand } from './online-keys-cli.js';
 import { alertOptionsFrom, directorAlertsCommand, directorExpiryCommand, withAlertServeOptions, type AlertServeArgs } from './alerts-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
+import { parsePublicOrigin } from './dashboard/ui-session.js';
 
 export { readVinsFile, splitCsvLine } from './cli-input.js';
 
@@ -82,6 +83,7 @@ interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, Observabili
   readonly imageUrlLifetime: number;
   readonly imageRepoCa?: string | undefined;
 }
+  readonly publicOrigin?: string | undefined;
 
 const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => ({
   command: 'serve',
@@ -112,6 +114,12 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         describe: 'seconds a signed download URL stays valid',
       })
       .check((argv) => {
+      .option('public-origin', {
+        type: 'string',
+        requiresArg: true,
+        default: io.env.UPTANE_DIRECTOR_PUBLIC_ORIGIN,
+        describe: "the dashboard's address as browsers see it (https://director.example.com); its writes must come from pages of it. Give it behind a proxy (env UPTANE_DIRECTOR_PUBLIC_ORIGIN)",
+      })
         const port = argv.port as number;
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${String(argv.port)}: give a port number from 0 to 65535`);
         checkUrl(argv['image-repo'] as string, '--image-repo');
@@ -119,11 +127,13 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         const lifetime = argv['image-url-lifetime'] as number;
         if (!Number.isSafeInteger(lifetime) || lifetime < 10 || lifetime > 86_400) throw new Error(`--image-url-lifetime ${String(lifetime)}: give whole seconds from 10 to 86400`);
         return true;
+        if (argv['public-origin'] !== undefined) parsePublicOrigin(argv['public-origin'] as string);
       })
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
       .example('$0 director serve --data-dir /var/lib/uptane/director --port 8082', 'later starts: the root is kept in the data folder')
       .example('ALERT_SECRET=$(openssl rand -hex 32) $0 director serve --webhook https://alerts.example/uptane --webhook-secret-env ALERT_SECRET', 'signed webhook alerts (README "Expiry and alerts")')
       .example(
+      .example('$0 director serve --host 0.0.0.0 --public-origin https://director.example.com', 'behind a TLS proxy: the dashboard accepts writes only from pages of this address (docs/dashboard.md)')
         '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo http://127.0.0.1:8081',
         'serve the network over TLS 1.3 (the Image repository on this host); vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
       )
@@ -168,6 +178,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         tls,
         alerts,
       });
+        publicOrigin: argv.publicOrigin,
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
       throw err;

@@ -16,6 +16,7 @@ import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { createHandler } from './app.js';
 import { startDirectorAlerts, type DirectorAlertOptions, type DirectorAlerts } from './alerts/director-alerts.js';
 import type { DashboardEventOptions } from './dashboard/events.js';
+import { parsePublicOrigin } from './dashboard/ui-session.js';
 import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
 import type { Campaigns } from './campaigns.js';
 import { composeDirector, type DirectorOptions, type DirectorServices } from './director.js';
@@ -94,6 +95,12 @@ export interface DirectorServerOptions {
    * states are recorded for the overview's chart (snapshotMs, default 5 minutes; dashboard/*.ts).
    */
   readonly dashboard?: FleetOverviewOptions & DashboardEventOptions & { readonly snapshotMs?: number };
+  /**
+   * The dashboard's address as operators' browsers see it (`--public-origin https://director.example.com`):
+   * a write with the session cookie must come from a page of it. Absent: the Host of each request
+   * (docs/dashboard.md says when that is not enough).
+   */
+  readonly publicOrigin?: string;
 }
 
 export interface RunningDirector {
@@ -227,6 +234,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   // On SQLite, one serving process per data folder: its caches assume they see every write (HR-9i).
   // Replicas on PostgreSQL share it (keys) and keep nothing in memory that another's write makes stale.
   const replicated = parseDirectorDatabase(options.dataDir, options.database).kind === 'postgres';
+  // Checked before anything is opened: a wrong address would refuse every dashboard write.
+  const publicOrigin = options.publicOrigin === undefined ? undefined : parsePublicOrigin(options.publicOrigin);
   const releaseFolder = claimServerFolder(options.dataDir, 'uptane director serve', SUBFOLDERS, { shared: replicated });
   let opened: Awaited<ReturnType<typeof openDirector>> | undefined;
   let server: Server;
@@ -266,6 +275,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       uiSessionSecret: replicated ? loadSessionSecret(join(options.dataDir, 'keys')) : undefined,
       dashboard: options.dashboard,
       fleetOverview,
+      publicOrigin,
+      onRequestFailure: alerts.requestFailed,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
   } catch (err) {

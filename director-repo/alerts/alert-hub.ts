@@ -33,6 +33,24 @@ export type AlertListener = (notice: AlertNotice) => void;
 /** Database errors are told at most this often (they come in bursts: every request fails at once). */
 export const DATABASE_ALERT_INTERVAL_MS = 10 * 60_000;
 
+/** SQLite's codes that are a fault in the SQL or the data sent, not of the database: a bug or bad input, never a database.error. */
+const NOT_DATABASE_FAILURES = /^SQLITE_(CONSTRAINT|MISMATCH|RANGE|TOOBIG)/;
+
+/**
+ * Whether `err` (or what it wraps) is a failure of the database itself: PostgreSQL's, already
+ * DatabaseUnavailableError (shared/server/postgres.ts); SQLite's, better-sqlite3's error by its code
+ * (read-only, locked past the busy timeout, full, I/O, corrupt, ...). By code, not class: the class
+ * can differ between module instances.
+ */
+export function isDatabaseFailure(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== null && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof DatabaseUnavailableError) return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_') && !NOT_DATABASE_FAILURES.test(code)) return true;
+  }
+  return false;
+}
+
 export class AlertHub implements AlertSink {
   private readonly listeners = new Set<AlertListener>();
   private lastDatabaseAlert = -Infinity;
@@ -63,11 +81,12 @@ export class AlertHub implements AlertSink {
   }
 
   /**
-   * A DatabaseUnavailableError seen (a failed background round, a failed claim): at most one alert
-   * per DATABASE_ALERT_INTERVAL_MS, counting those in between. The outbox is in that database, so
-   * when it cannot be written the alert is sent straight to each webhook, once, unrecorded.
+   * A failure of the database seen (isDatabaseFailure: a failed background round, a failed claim, a
+   * request the database failed): at most one alert per DATABASE_ALERT_INTERVAL_MS, counting those in
+   * between. The outbox is in that database, so when it cannot be written the alert is sent straight
+   * to each webhook, once, unrecorded.
    */
-  async databaseError(err: DatabaseUnavailableError): Promise<void> {
+  async databaseError(err: Error): Promise<void> {
     const now = this.clock.now();
     this.databaseErrorsSince++;
     if (now.getTime() - this.lastDatabaseAlert < DATABASE_ALERT_INTERVAL_MS) return;
@@ -77,7 +96,7 @@ export class AlertHub implements AlertSink {
     try {
       await this.raise('database.error', data, null);
     } catch (failed) {
-      if (!(failed instanceof DatabaseUnavailableError)) throw failed;
+      if (!isDatabaseFailure(failed)) throw failed;
       const notice: AlertNotice = { event: 'database.error', raisedAt: now.toISOString(), data };
       this.tell(notice);
       await this.sendUnrecorded(notice);

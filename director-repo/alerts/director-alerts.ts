@@ -1,17 +1,18 @@
 // The Director's alerts, put together for its server (server.ts): the hub that raises and records
 // them, the hooks on the events (campaign halts, attacks reported), the timer that checks expiry and
-// stale vehicles, and the timer that delivers the outbox to the webhooks. With replicas the checks
+// stale vehicles and prunes finished alerts past their retention, the timer that delivers the outbox
+// to the webhooks, and database.error for a request the database failed. With replicas the checks
 // run on the holder of the `alerts` lease; every replica delivers, each claiming different rows
 // (store/alerts.ts), so an alert is sent by one of them.
 import type { Clock } from '../../shared/core/clock.js';
-import { DatabaseUnavailableError, UptaneError } from '../../shared/core/errors.js';
+import { UptaneError } from '../../shared/core/errors.js';
 import { BackgroundTask, type BackgroundStatus } from '../../shared/server/background-task.js';
 import { DEFAULT_EXPIRY_WARNINGS, type ExpiryWarnings, type RoleLoader } from '../../shared/uptane/role-expiry.js';
 import type { DirectorServices } from '../director.js';
 import { repositoryHealth, type RepositoryHealth } from '../repository-health.js';
 import type { DirectorStorage } from '../store/director-store.js';
 import type { VehicleMetadataConfig } from '../vehicle-metadata.js';
-import { AlertHub } from './alert-hub.js';
+import { AlertHub, isDatabaseFailure } from './alert-hub.js';
 import { AlertMonitor } from './alert-monitor.js';
 import { checkWebhookUrl, DEFAULT_WEBHOOK_OPTIONS, WebhookDelivery, type WebhookOptions } from './webhook-delivery.js';
 
@@ -32,9 +33,21 @@ export interface DirectorAlertOptions {
   readonly staleCheckMs?: number;
   /** How often due deliveries are sent (default 2 seconds). */
   readonly deliveryIntervalMs?: number;
+  /**
+   * Finished alerts (every delivery delivered or failed) older than this are removed on the check
+   * timer (default 90 days, longer than the expiry warning window, so an expiry is not re-raised
+   * while its warning is kept). 0 keeps every alert.
+   */
+  readonly retentionMs?: number;
+  /** Alerts removed per statement when pruning, and statements per check round (defaults 1,000 and 10). */
+  readonly pruneBatch?: number;
+  readonly pruneBatchesPerRound?: number;
 }
 
 export const DEFAULT_STALE_AFTER_MS = 7 * 24 * 3_600_000;
+export const DEFAULT_ALERT_RETENTION_MS = 90 * 24 * 3_600_000;
+const DEFAULT_PRUNE_BATCH = 1_000;
+const DEFAULT_PRUNE_BATCHES_PER_ROUND = 10;
 const DEFAULT_CHECK_INTERVAL_MS = 5 * 60_000;
 const DEFAULT_DELIVERY_INTERVAL_MS = 2_000;
 /** The shortest secret accepted: an HMAC key a receiver cannot guess. */
@@ -49,6 +62,12 @@ export interface DirectorAlerts {
   checkNow(): Promise<void>;
   /** One delivery round now, as the timer runs it; never rejects. */
   deliverNow(): Promise<void>;
+  /**
+   * A request was answered with `err`: a failure of the database itself raises database.error (at
+   * most once per DATABASE_ALERT_INTERVAL_MS, like the timers'); anything else is the request's own.
+   * Never throws, never awaited.
+   */
+  requestFailed(err: unknown): void;
   checkStatus(): BackgroundStatus;
   deliveryStatus(): BackgroundStatus;
   /** Stops the timers; resolves once the round begun at start has ended. */
@@ -97,16 +116,29 @@ export function startDirectorAlerts(deps: {
     raise('attack.reported', { vin, attacks: codes }, `attack:${vin}:${codes.join(',')}:${clock.now().toISOString().slice(0, 13)}`);
   });
 
+  const databaseAlert = (err: unknown) => void hub.databaseError(err as Error).catch((failed: unknown) => warn(`database alert failed: ${(failed as Error).message}`));
   const noteFailure = (what: string, err: unknown) => {
-    if (err instanceof DatabaseUnavailableError) void hub.databaseError(err).catch((failed: unknown) => warn(`database alert failed: ${(failed as Error).message}`));
+    if (isDatabaseFailure(err)) databaseAlert(err);
     else warn(`${what} failed: ${(err as Error).message}`);
   };
   const databaseWatched = (work: () => Promise<unknown>) => async () => {
     try {
       await work();
     } catch (err) {
-      if (err instanceof DatabaseUnavailableError) await hub.databaseError(err);
+      if (isDatabaseFailure(err)) await hub.databaseError(err as Error);
       throw err;
+    }
+  };
+
+  // Bounded batches, oldest first, a bounded number per round: a backlog (a first start after an
+  // upgrade) is worked off over rounds without holding SQLite's one connection for long.
+  const retentionMs = options.retentionMs ?? DEFAULT_ALERT_RETENTION_MS;
+  const pruneFinished = async () => {
+    if (retentionMs <= 0) return;
+    const before = new Date(clock.now().getTime() - retentionMs);
+    const batch = options.pruneBatch ?? DEFAULT_PRUNE_BATCH;
+    for (let i = 0; i < (options.pruneBatchesPerRound ?? DEFAULT_PRUNE_BATCHES_PER_ROUND); i++) {
+      if ((await storage.alerts.pruneFinished(before, batch)) < batch) return;
     }
   };
 
@@ -134,6 +166,7 @@ export function startDirectorAlerts(deps: {
       // Not in the round at start: the Director has just verified (or is about to) what it trusts,
       // and a fresh Image repository may have published nothing yet.
       if (rounds++ > 0) await refreshImageMetadata();
+      await pruneFinished();
       await monitor.round();
     }),
     warn,
@@ -150,6 +183,9 @@ export function startDirectorAlerts(deps: {
     health,
     checkNow: () => checks.runOnce(),
     deliverNow: () => deliveries.runOnce(),
+    requestFailed: (err) => {
+      if (isDatabaseFailure(err)) databaseAlert(err);
+    },
     checkStatus: () => checks.status,
     deliveryStatus: () => deliveries.status,
     stop: async () => {

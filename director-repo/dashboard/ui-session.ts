@@ -2,12 +2,15 @@
 // exchanged for an HttpOnly, SameSite=Strict cookie, so no script of the page ever holds the token.
 // Stateless like vehicle sessions (vehicle-sessions.ts): the cookie is base64url(claims).MAC under a
 // key derived from the Director's session secret, so every replica accepts it and nothing is stored
-// per session. The claims name the operator token, not its secret: every request looks the token up
-// again, so revoking the token (or its expiry) ends every browser session made with it.
+// per open session. The claims name the operator token, not its secret: every request looks the token
+// up again, so revoking the token (or its expiry) ends every browser session made with it. Signing out
+// records the session's id in the store until the cookie would expire (store/ui-sessions.ts), so a
+// copy of the cookie taken before stops working on every replica too.
 //
 // Writes need CSRF proof on top of SameSite: an X-CSRF-Token header equal to a second MAC of the
 // cookie's claims (a page of another origin cannot read it, the cookie alone does not give it), and an
-// Origin, when the browser sends one, equal to the Director's own.
+// Origin (or, without one, a Referer), when the browser sends one, equal to the Director's public
+// origin: the configured one (--public-origin), else the scheme and Host of the request.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -20,6 +23,7 @@ import { sendError } from '../../shared/server/http-errors.js';
 import { bearerAuth } from '../../shared/server/token-auth.js';
 import { cappedBody, closeIfUnread } from '../request-body.js';
 import type { OperatorScope, OperatorTokenRecord, OperatorTokenStore } from '../store/operator-tokens.js';
+import { REVOCATION_PRUNE_BATCH, type UiSessionRevocations } from '../store/ui-sessions.js';
 
 export const UI_COOKIE = 'uptane_ui';
 /** Longest a browser session lives, whatever the token's own expiry (never beyond it). */
@@ -38,8 +42,8 @@ export interface UiSessionClaims {
   readonly scope: OperatorScope;
   /** ms since the epoch. */
   readonly expires: number;
-  /** Random, so two sign-ins get different cookies and CSRF tokens. */
-  readonly nonce: string;
+  /** Random, so two sign-ins get different cookies and CSRF tokens; what a sign-out revokes. */
+  readonly sessionId: string;
 }
 
 /** What GET and POST /ui/api/session answer. */
@@ -67,9 +71,9 @@ export class UiSessionCookies {
     this.csrfKey = createHmac('sha256', secret).update('uptane dashboard csrf v1').digest();
   }
 
-  issue(claims: Omit<UiSessionClaims, 'nonce'>): { cookie: string; claims: UiSessionClaims } {
-    const full: UiSessionClaims = { ...claims, nonce: randomBytes(12).toString('base64url') };
-    const payload = Buffer.from(JSON.stringify({ t: full.tokenId, s: full.scope, e: full.expires, n: full.nonce })).toString('base64url');
+  issue(claims: Omit<UiSessionClaims, 'sessionId'>): { cookie: string; claims: UiSessionClaims } {
+    const full: UiSessionClaims = { ...claims, sessionId: randomBytes(12).toString('base64url') };
+    const payload = Buffer.from(JSON.stringify({ t: full.tokenId, s: full.scope, e: full.expires, n: full.sessionId })).toString('base64url');
     return { cookie: `${payload}.${mac(this.cookieKey, payload)}`, claims: full };
   }
 
@@ -88,7 +92,7 @@ export class UiSessionCookies {
 
   /** The session's CSRF token: a MAC of its claims, so any replica derives it and none stores it. */
   csrfToken(claims: UiSessionClaims): string {
-    return mac(this.csrfKey, `${claims.tokenId}.${claims.expires}.${claims.nonce}`);
+    return mac(this.csrfKey, `${claims.tokenId}.${claims.expires}.${claims.sessionId}`);
   }
 
   csrfMatches(claims: UiSessionClaims, presented: string | undefined): boolean {
@@ -112,11 +116,11 @@ function parseClaims(payload: string): UiSessionClaims {
     typeof c.t !== 'string' || !isTokenId(c.t) ||
     typeof c.s !== 'string' || !SCOPES.includes(c.s as OperatorScope) ||
     typeof c.e !== 'number' || !Number.isSafeInteger(c.e) ||
-    typeof c.n !== 'string' || c.n.length > 32
+    typeof c.n !== 'string' || c.n.length === 0 || c.n.length > 32
   ) {
     throw new AuthenticationError(`malformed dashboard session cookie: ${RENEW}`);
   }
-  return { tokenId: c.t, scope: c.s as OperatorScope, expires: c.e, nonce: c.n };
+  return { tokenId: c.t, scope: c.s as OperatorScope, expires: c.e, sessionId: c.n };
 }
 
 /** The value of cookie `name` in a Cookie header, or undefined. */
@@ -138,12 +142,38 @@ export function ownOrigin(req: IncomingMessage): string {
   return `${secure ? 'https' : 'http'}://${req.headers.host ?? ''}`;
 }
 
+/**
+ * The origin (scheme://host[:port]) of `--public-origin`, the address operators' browsers use, or
+ * an Error saying what to give instead. A path, query or credentials in it are refused rather than
+ * dropped: the operator meant something else.
+ */
+export function parsePublicOrigin(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--public-origin ${JSON.stringify(text.slice(0, 200))}: not a URL; give the dashboard's address as browsers see it, e.g. https://director.example.com`);
+  }
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || (url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '') {
+    throw new Error(`--public-origin ${JSON.stringify(text.slice(0, 200))}: give only a scheme and host (and port), e.g. https://director.example.com`);
+  }
+  return url.origin;
+}
+
 export interface UiSessionContext {
   readonly cookies: UiSessionCookies;
   readonly tokens: Pick<OperatorTokenStore, 'operatorToken'> & { operatorTokenById(tokenId: string): Promise<OperatorTokenRecord | undefined> };
+  /** Sessions signed out (store/ui-sessions.ts), shared by the replicas. */
+  readonly revocations: UiSessionRevocations;
   readonly clock: Clock;
   readonly throttle: FailedAuthThrottle;
   readonly log?: ((line: string) => void) | undefined;
+  /**
+   * The origin operators' browsers reach the Director at (parsePublicOrigin), which a write's Origin
+   * must equal. Undefined: the scheme and Host of each request, which a proxy that rewrites or passes
+   * on an attacker's Host makes unreliable (docs/dashboard.md).
+   */
+  readonly publicOrigin?: string | undefined;
 }
 
 export type CookieRequest = Request & { uiSession?: UiSessionClaims; uiToken?: OperatorTokenRecord };
@@ -177,6 +207,7 @@ export function cookieAuth(context: UiSessionContext): RequestHandler {
     let token: OperatorTokenRecord;
     try {
       claims = cookies.verify(cookie, clock.now().getTime());
+      if (await context.revocations.isRevoked(claims.sessionId)) throw new AuthenticationError(`this dashboard session was signed out: ${RENEW}`);
       const stored = await tokens.operatorTokenById(claims.tokenId);
       if (stored === undefined) throw new AuthenticationError(`the operator token of this dashboard session no longer exists: ${RENEW}`);
       checkTokenUsable('operator', stored, clock.now(), '`uptane director operator add NAME` on the Director host');
@@ -189,12 +220,12 @@ export function cookieAuth(context: UiSessionContext): RequestHandler {
       const blocked = throttle.recordFailure(address);
       log?.(`dashboard session refused from ${address ?? 'an unknown address'}: ${err.code}${blocked ? `; this address is refused for ${throttle.retryAfter(address)} s` : ''}`);
       closeIfUnread(req, res);
-      res.setHeader('Set-Cookie', clearedCookie(req));
+      res.setHeader('Set-Cookie', clearedCookie(req, context.publicOrigin));
       sendError(res, err);
       return;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      const refusal = csrfRefusal(cookies, claims, req);
+      const refusal = csrfRefusal(cookies, claims, req, context.publicOrigin);
       if (refusal !== undefined) {
         log?.(`dashboard write refused from ${address ?? 'an unknown address'} (token id ${claims.tokenId}): ${refusal}`);
         closeIfUnread(req, res);
@@ -208,23 +239,42 @@ export function cookieAuth(context: UiSessionContext): RequestHandler {
   };
 }
 
-/** Why a write with this session is refused as cross-site, or undefined when it may go on. */
-function csrfRefusal(cookies: UiSessionCookies, claims: UiSessionClaims, req: IncomingMessage): string | undefined {
+/**
+ * Why a write with this session is refused as cross-site, or undefined when it may go on. The page
+ * that sent it is named by Origin, or by Referer when a browser sends no Origin; neither is forged
+ * by a browser, but Host is whatever the request (or a proxy before it) says, hence `publicOrigin`.
+ */
+function csrfRefusal(cookies: UiSessionCookies, claims: UiSessionClaims, req: IncomingMessage, publicOrigin: string | undefined): string | undefined {
   const header = req.headers['x-csrf-token'];
   if (!cookies.csrfMatches(claims, typeof header === 'string' ? header : undefined)) {
     return 'a write with the dashboard session cookie needs the X-CSRF-Token header the session answered (GET /ui/api/session)';
   }
+  const expected = publicOrigin ?? ownOrigin(req);
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== ownOrigin(req)) return `a write from origin ${JSON.stringify(origin.slice(0, 200))} is refused: only the Director's own pages may write`;
+  if (origin !== undefined) {
+    return origin === expected ? undefined : `a write from origin ${JSON.stringify(origin.slice(0, 200))} is refused: only the Director's own pages (${expected}) may write`;
+  }
+  const referer = req.headers.referer;
+  if (referer !== undefined && originOf(referer) !== expected) return `a write from page ${JSON.stringify(referer.slice(0, 200))} is refused: only the Director's own pages (${expected}) may write`;
   return undefined;
 }
 
-function sessionCookie(req: IncomingMessage, value: string, maxAgeSeconds: number): string {
-  const secure = (req.socket as { encrypted?: boolean }).encrypted === true ? '; Secure' : '';
+/** The origin of a Referer, or undefined when it is not an absolute URL. */
+function originOf(url: string): string | undefined {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `Secure` when the connection is TLS or the public origin is https (TLS ends at a proxy before the Director). */
+function sessionCookie(req: IncomingMessage, value: string, maxAgeSeconds: number, publicOrigin: string | undefined): string {
+  const secure = (req.socket as { encrypted?: boolean }).encrypted === true || publicOrigin?.startsWith('https:') === true ? '; Secure' : '';
   return `${UI_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeSeconds}${secure}`;
 }
 
-const clearedCookie = (req: IncomingMessage) => sessionCookie(req, '', 0);
+const clearedCookie = (req: IncomingMessage, publicOrigin: string | undefined) => sessionCookie(req, '', 0, publicOrigin);
 
 function answerOf(cookies: UiSessionCookies, claims: UiSessionClaims, token: OperatorTokenRecord): UiSessionAnswer {
   return { operator: token.name, scope: token.scope, tokenId: token.tokenId, csrfToken: cookies.csrfToken(claims), expiresAt: new Date(claims.expires).toISOString() };
@@ -236,7 +286,7 @@ function answerOf(cookies: UiSessionCookies, claims: UiSessionClaims, token: Ope
  * and never past the token's expiry.
  */
 export function uiSessionRouter(context: UiSessionContext & { readonly lifetimeMs?: number }): express.Router {
-  const { cookies, tokens, clock, throttle, log, lifetimeMs = DEFAULT_UI_SESSION_MS } = context;
+  const { cookies, tokens, revocations, clock, throttle, log, publicOrigin, lifetimeMs = DEFAULT_UI_SESSION_MS } = context;
   const router = express.Router();
   const tokenCheck = bearerAuth<OperatorTokenRecord>({
     clock,
@@ -272,7 +322,7 @@ export function uiSessionRouter(context: UiSessionContext & { readonly lifetimeM
       const expires = Math.min(now + lifetimeMs, token.expiresAt === null ? Infinity : Date.parse(token.expiresAt));
       const { cookie, claims } = cookies.issue({ tokenId: token.tokenId, scope: token.scope, expires });
       log?.(`dashboard session opened for ${token.name} (token id ${token.tokenId}) until ${new Date(expires).toISOString()}`);
-      res.setHeader('Set-Cookie', sessionCookie(req, cookie, Math.max(0, Math.floor((expires - now) / 1000))));
+      res.setHeader('Set-Cookie', sessionCookie(req, cookie, Math.max(0, Math.floor((expires - now) / 1000)), publicOrigin));
       res.setHeader('Cache-Control', 'no-store');
       res.status(200).json(answerOf(cookies, claims, token));
     },
@@ -283,11 +333,20 @@ export function uiSessionRouter(context: UiSessionContext & { readonly lifetimeM
     res.setHeader('Cache-Control', 'no-store');
     res.json(answerOf(cookies, req.uiSession!, req.uiToken!));
   });
-  // Signing out clears the browser's cookie. The cookie is stateless: a copy taken before stays
-  // valid until it expires, or until its operator token is revoked (docs/dashboard.md).
-  router.delete('/session', withCookie, (req: CookieRequest, res: Response) => {
+  // Signing out records the session as revoked (every replica refuses a copy of the cookie from
+  // then on) before clearing the browser's cookie; a failure to record it is the 500 it is, so the
+  // operator never believes a session ended that did not.
+  router.delete('/session', withCookie, async (req: CookieRequest, res: Response, next: NextFunction) => {
     closeIfUnread(req, res);
-    res.setHeader('Set-Cookie', clearedCookie(req));
+    const claims = req.uiSession!;
+    try {
+      await revocations.revoke(claims.sessionId, new Date(claims.expires), clock.now(), REVOCATION_PRUNE_BATCH);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    log?.(`dashboard session signed out for ${req.uiToken!.name} (token id ${claims.tokenId})`);
+    res.setHeader('Set-Cookie', clearedCookie(req, publicOrigin));
     res.status(204).end();
   });
   return router;

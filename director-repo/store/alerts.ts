@@ -94,6 +94,12 @@ export interface AlertOutbox {
    * the first `sample` of their VINs. One counting statement on the timer; no fleet is loaded.
    */
   staleVehicles(before: Date, sample: number): Promise<StaleVehicles>;
+  /**
+   * Removes up to `limit` alerts raised before `before` whose deliveries are all finished (delivered,
+   * or failed with their attempts used up; an alert without webhooks has none), oldest first, with
+   * their deliveries and attempts; how many. An alert with a delivery still pending is kept, however old.
+   */
+  pruneFinished(before: Date, limit: number): Promise<number>;
 }
 
 export interface StaleVehicles {

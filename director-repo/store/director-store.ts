@@ -14,6 +14,7 @@ import type { ManifestIntake, ManifestStore } from './manifests.js';
 import type { OperatorTokenStore } from './operator-tokens.js';
 import type { ChangeFeed, Lease, SignedRequestNonces } from './replicas.js';
 import type { RootStore, VehicleMetadataStore } from './vehicle-metadata.js';
+import type { UiSessionRevocations } from './ui-sessions.js';
 
 /** The store's areas; inside a unit of work, the same areas bound to its transaction. */
 export interface DirectorTransaction {
@@ -60,6 +61,8 @@ export interface DirectorStore extends DirectorTransaction {
 export interface DirectorStorage extends DirectorStore, OperatorTokenStore {
   /** The web dashboard's paged reads and fleet snapshots (dashboard.ts), outside any unit of work. */
   readonly dashboard: DashboardStore;
+  /** Dashboard sessions signed out (ui-sessions.ts), outside any unit of work. */
+  readonly uiSessions: UiSessionRevocations;
   /**
    * Where replicas share a database: the lease `name` (one replica at a time does that work,
    * replicas.ts). Absent on SQLite, whose one serving process does all of it.

@@ -110,6 +110,20 @@ export class PostgresAlertOutbox implements AlertOutbox {
     return { count: num(count!.n), sample: rows.map((r) => r.vin) };
   }
 
+  async pruneFinished(before: Date, limit: number): Promise<number> {
+    // Deliveries and attempts go with their alert (ON DELETE CASCADE).
+    const rows = await run<{ id: string }>(
+      this.q,
+      `DELETE FROM alerts WHERE id IN (
+         SELECT a.id FROM alerts a
+          WHERE a.created_at < $1 AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id AND d.state = 'pending')
+          ORDER BY a.created_at LIMIT $2)
+       RETURNING id`,
+      [before.toISOString(), limit],
+    );
+    return rows.length;
+  }
+
   async attempts(deliveryId: string): Promise<AttemptRecord[]> {
     const rows = await run<{ attempt: number; at: string; status: number | null; error: string | null; next_attempt_at: string | null }>(
       this.q,

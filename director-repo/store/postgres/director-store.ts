@@ -17,6 +17,7 @@ import type { ManifestIntake, ManifestStore } from '../manifests.js';
 import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { PostgresAlertOutbox } from './alerts.js';
+import { PostgresUiSessionRevocations } from './ui-sessions.js';
 import { PostgresAssignments } from './assignments.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresCampaigns } from './campaigns.js';
@@ -63,6 +64,7 @@ export class PostgresDirectorStore implements DirectorStorage {
   readonly changes: PostgresChangeFeed<ChangeTopic>;
   readonly dashboard: PostgresDashboard;
   readonly alerts: AlertOutbox;
+  readonly uiSessions: PostgresUiSessionRevocations;
   private readonly leases = new Map<string, PostgresLease>();
   private readonly operatorTable: PostgresOperatorTokens;
   /** The end of this replica's queue of units of work (unitOfWork). */
@@ -89,6 +91,7 @@ export class PostgresDirectorStore implements DirectorStorage {
     this.operatorTable = new PostgresOperatorTokens(db);
     this.dashboard = new PostgresDashboard(db);
     this.alerts = new PostgresAlertOutbox(db);
+    this.uiSessions = new PostgresUiSessionRevocations(db);
   }
 
   /**

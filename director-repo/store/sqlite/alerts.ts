@@ -41,7 +41,18 @@ export class SqliteAlertOutbox implements Synchronous<AlertOutbox> {
       ),
       staleCount: db.prepare<[string], { n: number }>(`SELECT count(*) AS n FROM vehicles v ${STALE}`),
       staleSample: db.prepare<[string, number], { vin: string }>(`SELECT v.vin FROM vehicles v ${STALE} ORDER BY v.vin LIMIT ?`),
+      // Deliveries and attempts go with their alert (ON DELETE CASCADE).
+      pruneFinished: db.prepare<[string, number]>(
+        `DELETE FROM alerts WHERE id IN (
+           SELECT a.id FROM alerts a
+            WHERE a.created_at < ? AND NOT EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.alert_id = a.id AND d.state = 'pending')
+            ORDER BY a.created_at LIMIT ?)`,
+      ),
     };
+  }
+
+  pruneFinished(before: Date, limit: number): number {
+    return this.s.pruneFinished.run(before.toISOString(), limit).changes;
   }
 
   staleVehicles(before: Date, sample: number): StaleVehicles {

@@ -20,6 +20,8 @@ import type { OperatorScope, OperatorTokenRecord } from '../operator-tokens.js';
 import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { toOperatorToken, type OperatorTokenRow } from '../rows.js';
 import { SqliteAlertOutbox } from './alerts.js';
+import { SqliteUiSessionRevocations } from './ui-sessions.js';
+import type { UiSessionRevocations } from '../ui-sessions.js';
 import { SqliteAssignments } from './assignments.js';
 import { SqliteAuditLog } from './audit.js';
 import { SqliteCampaigns } from './campaigns.js';
@@ -86,6 +88,7 @@ export class SqliteDirectorStore implements DirectorStorage {
   readonly signedRequestMarks: SignedRequestMarks;
   readonly dashboard: DashboardStore;
   readonly alerts: AlertOutbox;
+  readonly uiSessions: UiSessionRevocations;
   private readonly tables: Tables;
   private readonly gate: TransactionGate;
   private readonly inside: DirectorTransaction;
@@ -111,6 +114,7 @@ export class SqliteDirectorStore implements DirectorStorage {
     this.alerts = asyncView<AlertOutbox>(new SqliteAlertOutbox(this.db), this.gate.outside);
     this.operatorTable = new TokenTable(this.db, 'operator', 'operator_tokens', ['scope'], toOperatorToken);
     this.dashboard = asyncView<DashboardStore>(new SqliteDashboard(this.db), this.gate.outside);
+    this.uiSessions = asyncView<UiSessionRevocations>(new SqliteUiSessionRevocations(this.db), this.gate.outside);
   }
 
   unitOfWork<T>(work: (tx: DirectorTransaction) => Promise<T>): Promise<T> {

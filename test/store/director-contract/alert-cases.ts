@@ -92,6 +92,32 @@ export function alertCases({ fresh, open, backend }: ContractContext): void {
     expect(ids).toEqual(['p-0-0', 'p-0-1']);
   });
 
+  it('prunes alerts raised before a time whose deliveries are all finished, oldest first, up to the limit; a pending one is kept however old', async () => {
+    const store = await fresh();
+    const finish = async (key: string, minutes: number, outcome: 'delivered' | 'failed' | 'pending') => {
+      await store.alerts.enqueue(alert(key, minutes, ['http://127.0.0.1:1/only']));
+      if (outcome === 'pending') return;
+      const [d] = (await store.alerts.claimDue(at(minutes), at(minutes + 1), 100)).filter((c) => c.deliveryId.startsWith(`${key}-`));
+      await store.alerts.recordAttempt(d!.id, { at: at(minutes), status: outcome === 'delivered' ? 204 : 500, error: outcome === 'delivered' ? null : 'HTTP 500', delivered: outcome === 'delivered', nextAttemptAt: null });
+    };
+    await finish('old-delivered-1', 0, 'delivered');
+    await finish('old-failed', 1, 'failed');
+    await finish('old-pending', 2, 'pending');
+    await finish('old-delivered-2', 3, 'delivered');
+    await store.alerts.enqueue({ ...alert('old-no-webhooks', 4, []) }); // recorded only: nothing to deliver
+    await finish('new-delivered', 20, 'delivered');
+    const keys = async () => (await store.alerts.recent(100)).map((a) => JSON.parse(a.body).key as string).sort();
+
+    expect(await store.alerts.pruneFinished(at(10), 2)).toBe(2); // the limit holds
+    expect(await keys()).toEqual(['new-delivered', 'old-delivered-2', 'old-no-webhooks', 'old-pending']);
+    expect(await store.alerts.pruneFinished(at(10), 100)).toBe(2);
+    expect(await keys()).toEqual(['new-delivered', 'old-pending']);
+    expect(await store.alerts.pruneFinished(at(10), 100)).toBe(0);
+    // Deliveries and attempts went with their alerts.
+    expect(await store.alerts.attempts('old-delivered-1-0-0')).toEqual([]);
+    expect(await store.alerts.claimDue(at(30), at(31), 100)).toEqual([expect.objectContaining({ deliveryId: 'old-pending-2-0' })]);
+  });
+
   it('counts vehicles whose primary has not reported since a time (never reported: since registration), with a sample of VINs', async () => {
     const store = await fresh();
     expect(await store.alerts.staleVehicles(at(100), 5)).toEqual({ count: 0, sample: [] });
