@@ -236,12 +236,15 @@ export class Fleet {
   async runRound(onProgress?: (done: number, total: number) => void, only?: readonly VehicleRecord[]): Promise<CycleRecord[]> {
     if (this.started === 0) this.started = performance.now();
     const round = ++this.rounds;
-    const queue = [...(only ?? this.records)];
+    const order = only ?? this.records;
+    const queue = order.map((record, index) => ({ record, index }));
     const total = queue.length;
-    const cycles: CycleRecord[] = [];
+    // In the fleet's order, whichever vehicle finishes first: the same run gives the same results.
+    const cycles: CycleRecord[] = new Array<CycleRecord>(total);
     let done = 0;
     const worker = async () => {
-      for (let record = queue.shift(); record !== undefined; record = queue.shift()) {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        const { record, index } = next;
         const at = this.options.clock.now().toISOString();
         const started = performance.now();
         let result: CycleResult;
@@ -261,7 +264,7 @@ export class Fleet {
         const ms = performance.now() - started;
         this.cycleTimes.push(ms);
         record.results.push(result);
-        cycles.push({
+        cycles[index] = {
           round,
           vin: record.vehicle.spec.vin,
           profile: record.group,
@@ -270,7 +273,7 @@ export class Fleet {
           status: result.status,
           ...(result.error === undefined ? {} : { error: result.error }),
           outcomes: result.outcomes,
-        });
+        };
         onProgress?.(++done, total);
       }
     };
