@@ -26,7 +26,7 @@ import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { DashboardEvents, publishVerdict, type DashboardEventOptions } from './dashboard/events.js';
 import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
 import { campaignDryRun, dashboardRoutes } from './dashboard/fleet-routes.js';
-import { LIMITS, parseAssignment, parseAttributeChange, parseEcu, parseRegistration, pathId, pathText } from './operator-input.js';
+import { LIMITS, parseAssignment, parseAttributeChange, parseEcu, parseInventoryLookup, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { alertRoutes } from './alerts/alert-routes.js';
 import { repositoryHealth, type RepositoryHealth } from './repository-health.js';
@@ -176,6 +176,8 @@ export function createApp({
 
   operatorRoute(operator, 'GET /vehicles/:vin', undefined, async (req) => ({ answer: await services.inventory.vehicleStatus(pathText(req.params.vin, 'the VIN', LIMITS.name)) }));
 
+  operatorRoute(operator, 'POST /inventory/lookup', jsonBody, async (req) => ({ answer: await services.inventory.registered(parseInventoryLookup(req.body)) }));
+
   operatorRoute(operator, 'PATCH /vehicles/:vin/attributes', jsonBody, async (req) => {
     const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
     await services.inventory.changeAttributes(vin, parseAttributeChange(req.body), req.operator!);
@@ -234,9 +236,9 @@ export function createApp({
       log?.(`${req.method} ${req.path}: ${err.message}`);
       return;
     }
+    onRequestFailure?.(err);
     // A refusal before or while reading the body (401, 413, ...) ends the connection unread.
     closeIfUnread(req, res);
-    onRequestFailure?.(err);
     sendError(res, err);
   });
   return app;
@@ -262,13 +264,13 @@ export function vehicleFastRoutes({
   onRequestFailure,
 }: Pick<DirectorAppDeps, 'services' | 'maxBodyBytes' | 'log' | 'downloads' | 'busyRetryAfterSeconds' | 'onRequestFailure'>): FastRoute[] {
   const downloadLimits = { downloads, busyRetryAfterSeconds };
-  return [
-    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(services, req, res, file!, refuse).catch((err: unknown) => answerFailure(res, err)) },
   const refuse: Refuse = (req, res, err) => {
     onRequestFailure?.(err);
     closeIfUnread(req, res);
     sendRawError(res, err);
   };
+  return [
+    { method: 'GET', path: '/vehicle/metadata/:file', handle: (req, res, { file }) => serveVehicleMetadata(services, req, res, file!, refuse).catch((err: unknown) => answerFailure(res, err)) },
     {
       method: 'GET',
       path: '/vehicle/images/:file',
@@ -279,11 +281,11 @@ export function vehicleFastRoutes({
   ];
 }
 
-/** GET /vehicle/metadata/:file: the vehicle's own Director metadata, for its credential's VIN. */
-async function serveVehicleMetadata({ authentication, metadata }: DirectorServices, req: IncomingMessage, res: ServerResponse, file: string, refuse: Refuse): Promise<void> {
 /** Answers a refused request; a body it did not read is not drained either (its connection closes). */
 type Refuse = (req: IncomingMessage, res: ServerResponse, err: unknown) => void;
 
+/** GET /vehicle/metadata/:file: the vehicle's own Director metadata, for its credential's VIN. */
+async function serveVehicleMetadata({ authentication, metadata }: DirectorServices, req: IncomingMessage, res: ServerResponse, file: string, refuse: Refuse): Promise<void> {
   try {
     const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
     const bytes = await metadata.file(vin, file);
@@ -312,9 +314,9 @@ async function serveEncryptedImage(
   res: ServerResponse,
   file: string,
   limits: { readonly downloads: StreamSlots; readonly busyRetryAfterSeconds: number },
+  refuse: Refuse,
 ): Promise<void> {
   try {
-  refuse: Refuse,
     const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
     const found = await encryptedImages.servable(vin, file);
     if (found === undefined) {

@@ -20,6 +20,7 @@ import { DEFAULT_SQLITE_FILE, describeDirectorDatabase, parseDirectorDatabase } 
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
 import { campaignCommand, groupCommand } from './campaign-cli.js';
+import { checkAgainstDirector, registerOnce, repeatsInFile } from './registration-client.js';
 import { ECU_KEY_FORMS, ecuKeyArgument, parseAttributePairs, readVinsFile, splitCsvLine } from './cli-input.js';
 import {
   checkUrl,
@@ -38,8 +39,8 @@ import { directorDbCommand } from './db-cli.js';
 import { directorOnlineKeysCommand } from './online-keys-cli.js';
 import { alertOptionsFrom, directorAlertsCommand, directorExpiryCommand, withAlertServeOptions, type AlertServeArgs } from './alerts-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
-import { directorWorkspaceCommands } from './workspace-cli.js';
 import { parsePublicOrigin } from './dashboard/ui-session.js';
+import { directorWorkspaceCommands } from './workspace-cli.js';
 
 export { readVinsFile, splitCsvLine } from './cli-input.js';
 
@@ -82,8 +83,8 @@ interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, Observabili
   readonly imageDownloadUrl?: string | undefined;
   readonly imageUrlLifetime: number;
   readonly imageRepoCa?: string | undefined;
-}
   readonly publicOrigin?: string | undefined;
+}
 
 const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => ({
   command: 'serve',
@@ -113,27 +114,27 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         default: DEFAULT_IMAGE_URL_LIFETIME_SECONDS,
         describe: 'seconds a signed download URL stays valid',
       })
-      .check((argv) => {
       .option('public-origin', {
         type: 'string',
         requiresArg: true,
         default: io.env.UPTANE_DIRECTOR_PUBLIC_ORIGIN,
         describe: "the dashboard's address as browsers see it (https://director.example.com); its writes must come from pages of it. Give it behind a proxy (env UPTANE_DIRECTOR_PUBLIC_ORIGIN)",
       })
+      .check((argv) => {
         const port = argv.port as number;
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${String(argv.port)}: give a port number from 0 to 65535`);
         checkUrl(argv['image-repo'] as string, '--image-repo');
         if (argv['image-download-url'] !== undefined) checkUrl(argv['image-download-url'] as string, '--image-download-url');
         const lifetime = argv['image-url-lifetime'] as number;
         if (!Number.isSafeInteger(lifetime) || lifetime < 10 || lifetime > 86_400) throw new Error(`--image-url-lifetime ${String(lifetime)}: give whole seconds from 10 to 86400`);
-        return true;
         if (argv['public-origin'] !== undefined) parsePublicOrigin(argv['public-origin'] as string);
+        return true;
       })
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
       .example('$0 director serve --data-dir /var/lib/uptane/director --port 8082', 'later starts: the root is kept in the data folder')
       .example('ALERT_SECRET=$(openssl rand -hex 32) $0 director serve --webhook https://alerts.example/uptane --webhook-secret-env ALERT_SECRET', 'signed webhook alerts (README "Expiry and alerts")')
-      .example(
       .example('$0 director serve --host 0.0.0.0 --public-origin https://director.example.com', 'behind a TLS proxy: the dashboard accepts writes only from pages of this address (docs/dashboard.md)')
+      .example(
         '$0 director serve --host 0.0.0.0 --tls-cert pki/server/cert.pem --tls-key pki/server/key.pem --client-ca pki/ca.pem --image-repo http://127.0.0.1:8081',
         'serve the network over TLS 1.3 (the Image repository on this host); vehicles present client certificates of pki/ca.pem (files from `uptane pki`)',
       )
@@ -177,8 +178,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         observability,
         tls,
         alerts,
-      });
         publicOrigin: argv.publicOrigin,
+      });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
       throw err;
@@ -224,6 +225,7 @@ interface RegisterArgs extends RemoteArgs {
   readonly attribute?: string[] | undefined;
   readonly csv?: string | undefined;
   readonly dryRun: boolean;
+  readonly offline: boolean;
   readonly json: boolean;
 }
 
@@ -269,6 +271,8 @@ export interface CsvVehicle {
   readonly vin: string;
   readonly lines: number[];
   readonly ecus: EcuRegistration[];
+  /** The line of each ECU in `ecus`. */
+  readonly ecuLines: number[];
   readonly problems: string[];
   /** From the attributes column (`model=sedan;region=eu`), on any of its rows; the same on every row that gives them. */
   attributes: Record<string, string>;
@@ -308,7 +312,7 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     const vin = typeof fields === 'string' ? '' : (fields[column.vin] ?? '');
     let vehicle = vin === '' ? undefined : vehicles.get(vin);
     if (vehicle === undefined) {
-      vehicle = { vin, lines: [], ecus: [], problems: [], attributes: {} };
+      vehicle = { vin, lines: [], ecus: [], ecuLines: [], problems: [], attributes: {} };
       if (vin === '') orphans.push(vehicle);
       else vehicles.set(vin, vehicle);
     }
@@ -348,6 +352,7 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     }
     const ecu: EcuRegistration = { serial, hardwareId, publicKey, primary: ['yes', 'true', '1', 'primary'].includes(primaryText) };
     vehicle.ecus.push(encryptionPublicKey === '' ? ecu : { ...ecu, encryptionPublicKey });
+    vehicle.ecuLines.push(lineNo);
   });
   return [...orphans, ...vehicles.values()].sort((a, b) => a.lines[0]! - b.lines[0]!);
 }
@@ -360,44 +365,20 @@ interface RegisterResult {
   readonly error?: { readonly code: string; readonly message: string };
 }
 
-/**
- * Same ECUs (serial, hardware id, role, signing key, encryption key or none) as registered: re-running
- * a CSV is then harmless, and a different encryption key is a conflict like a different signing key.
- */
-function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): boolean {
-  const key = (serial: string, hardwareId: string, primary: boolean, keyid: string, encryptionKey: string | null | undefined) =>
-    `${serial}\n${hardwareId}\n${primary}\n${keyid}\n${encryptionKey ?? '-'}`;
-  const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid, e.encryptionPublicKey)));
-  return (
-    registered.size === registration.ecus.length &&
-    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, ecuPublicKey(e.publicKey).keyid, e.encryptionPublicKey)))
-  );
-}
-
-/** Registers one vehicle; a conflict with an identical registration is "unchanged", not a failure. */
-async function registerOne(client: OperatorClient, registration: VehicleRegistration): Promise<{ result: 'registered' | 'unchanged'; status: VehicleStatus }> {
-  try {
-    return { result: 'registered', status: await client.send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration }) };
-  } catch (err) {
-    if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
-    let existing: VehicleStatus;
-    try {
-      existing = await client.send('GET /vehicles/:vin', `show vehicle ${registration.vin}`, { params: { vin: registration.vin } });
-    } catch (lookup) {
-      if (lookup instanceof OperatorRequestError && lookup.status === 404) throw err; // an ECU of it belongs to another vehicle
-      throw lookup;
-    }
-    if (sameVehicle(existing, registration)) return { result: 'unchanged', status: existing };
-    throw new OperatorRequestError(
-      `${err.message}\nit is registered with other ECUs (\`uptane director vehicle show ${registration.vin}\`); change an ECU with \`uptane director replace-ecu\``,
-      err.status,
-      err.remoteCode,
-    );
-  }
-}
-
 /** A request failure that will fail every other row too: stop instead of repeating it. */
 const isFatal = (err: unknown) => err instanceof FetchError || (err instanceof OperatorRequestError && err.status === 401);
+
+/** Runs one request of a file's run; a fatal failure stops the whole file, saying where and what went through. */
+async function stopOnFatal<T>(request: () => Promise<T>, at: CsvVehicle, done: number): Promise<T> {
+  try {
+    return await request();
+  } catch (err) {
+    if (!isFatal(err)) throw err;
+    throw new Error(`${(err as Error).message}\nstopped at line ${at.lines[0]}: ${plural(done, 'vehicle')} before it went through; run the file again once this is fixed (registered vehicles are reported unchanged)`, {
+      cause: err,
+    });
+  }
+}
 
 async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string): Promise<void> {
   let text: string;
@@ -408,7 +389,8 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
   }
   const vehicles = parseRegistrationCsv(text, file);
   if (vehicles.length === 0) throw new Error(`${file} has a header but no rows: add one row per ECU`);
-  const client = args.dryRun ? undefined : OperatorClient.from(io, args);
+  // A dry run asks the Director too (read-only), unless --offline: only it knows the serials taken.
+  const client = args.dryRun && args.offline ? undefined : OperatorClient.from(io, args);
   const results: RegisterResult[] = [];
   const report = (result: RegisterResult) => {
     results.push(result);
@@ -424,10 +406,14 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
     io.print(`${lines}  ${label}  FAILED: ${first}`);
     for (const line of more) io.print(`    ${line}`);
   };
+  const repeats = repeatsInFile(vehicles.filter((v) => v.vin !== ''));
+  const fine = vehicles.filter((v) => v.problems.length === 0 && !repeats.has(v) && v.ecus.filter((e) => e.primary).length === 1);
+  const verdicts = args.dryRun && client !== undefined ? await stopOnFatal(() => checkAgainstDirector(client, fine), vehicles[0]!, 0) : undefined;
   for (const vehicle of vehicles) {
     const base = { vin: vehicle.vin, lines: vehicle.lines, ecus: vehicle.ecus.length };
-    if (vehicle.problems.length > 0) {
-      report({ ...base, result: 'failed', error: { code: 'bad_row', message: vehicle.problems.join('; ') } });
+    const problems = [...vehicle.problems, ...(repeats.get(vehicle) ?? [])];
+    if (problems.length > 0) {
+      report({ ...base, result: 'failed', error: { code: 'bad_row', message: problems.join('; ') } });
       continue;
     }
     const primaries = vehicle.ecus.filter((e) => e.primary).length;
@@ -435,20 +421,15 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
       report({ ...base, result: 'failed', error: { code: 'bad_row', message: `a vehicle has exactly one primary ECU; these rows mark ${primaries}` } });
       continue;
     }
-    if (client === undefined) {
-      report({ ...base, result: 'valid' });
+    if (args.dryRun) {
+      const verdict = verdicts?.get(vehicle) ?? { result: 'valid' };
+      report(verdict.result === 'failed' ? { ...base, result: 'failed', error: { code: 'conflict', message: verdict.message } } : { ...base, result: verdict.result });
       continue;
     }
     try {
-      const { result } = await registerOne(client, { vin: vehicle.vin, attributes: vehicle.attributes, ecus: vehicle.ecus });
+      const { result } = await stopOnFatal(() => registerOnce(client!, { vin: vehicle.vin, attributes: vehicle.attributes, ecus: vehicle.ecus }), vehicle, results.filter((r) => r.result !== 'failed').length);
       report({ ...base, result });
     } catch (err) {
-      if (isFatal(err)) {
-        const done = results.filter((r) => r.result !== 'failed').length;
-        throw new Error(`${(err as Error).message}\nstopped at line ${vehicle.lines[0]}: ${plural(done, 'vehicle')} before it went through; run the file again once this is fixed (registered vehicles are reported unchanged)`, {
-          cause: err,
-        });
-      }
       if (!(err instanceof UptaneError)) throw err;
       report({ ...base, result: 'failed', error: { code: err instanceof OperatorRequestError ? err.remoteCode : err.code, message: err.message } });
     }
@@ -458,7 +439,8 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
   if (args.json) {
     printJson(io, { file, dryRun: args.dryRun, registered: count('registered'), unchanged: count('unchanged'), valid: count('valid'), failed, results });
   } else if (args.dryRun) {
-    io.print(`dry run: ${plural(count('valid'), 'vehicle')} valid, ${failed} failed; nothing was sent to the Director`);
+    const checked = client === undefined ? 'the file alone was checked (--offline)' : 'checked against the Director; nothing was registered';
+    io.print(`dry run: ${plural(count('valid'), 'vehicle')} valid, ${count('unchanged')} already registered, ${failed} failed; ${checked}`);
   } else {
     io.print(`${plural(count('registered'), 'vehicle')} registered, ${count('unchanged')} already registered, ${failed} failed`);
   }
@@ -508,7 +490,8 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         describe: 'a vehicle attribute as NAME=VALUE (model=sedan-2026, region=eu), which dynamic groups select on; repeat for each',
       })
       .option('csv', { type: 'string', requiresArg: true, describe: 'register every vehicle in this CSV file (columns below)' })
-      .option('dry-run', { type: 'boolean', default: false, describe: 'with --csv: check the file only; send nothing' })
+      .option('dry-run', { type: 'boolean', default: false, describe: 'with --csv: check every row, and ask the Director which VINs, ECU serials and keys are taken; register nothing' })
+      .option('offline', { type: 'boolean', default: false, describe: 'with --dry-run: check the file alone, without asking the Director' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
       .conflicts('csv', ['vin', 'ecu', 'encryption-key', 'attribute'])
       .check((argv) => {
@@ -517,16 +500,17 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
           if ((argv.ecu as string[] | undefined)?.length === undefined) throw new Error(`give an --ecu serial:hardwareId:publicKey[:primary] for each ECU of ${argv.vin}`);
           if (argv['dry-run'] === true) throw new Error('--dry-run applies to --csv; a single registration is checked by the Director');
         }
+        if (argv.offline === true && argv['dry-run'] !== true) throw new Error('--offline applies to --dry-run: a registration needs the Director');
         return true;
       })
-      .example('$0 director vehicle register --vin WVW123 --ecu tcu-1:tcu-a:6a1f...c2:primary --ecu ecm-1:ecm-x1:93be...0d', 'one vehicle, a primary and a secondary')
+      .example('$0 director vehicle register --vin WVW123 --ecu WVW123-tcu:tcu-a:6a1f...c2:primary --ecu WVW123-ecm:ecm-x1:93be...0d', 'one vehicle, a primary and a secondary (each ECU under its own serial)')
       .example(
-        '$0 director vehicle register --vin WVW124 --ecu tcu-1:tcu-a:MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...:primary',
+        '$0 director vehicle register --vin WVW124 --ecu WVW124-tcu:tcu-a:MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE...:primary',
         'a primary whose key is ECDSA P-256 (the base64 of its public key, the PEM body on one line)',
       )
-      .example('$0 director vehicle register --vin WVW125 --ecu tcu-1:tcu-a:6a1f...c2:primary --attribute model=sedan-2026 --attribute region=eu', 'with attributes for dynamic groups')
+      .example('$0 director vehicle register --vin WVW125 --ecu WVW125-tcu:tcu-a:7b20...e4:primary --attribute model=sedan-2026 --attribute region=eu', 'with attributes for dynamic groups')
       .example('$0 director vehicle register --csv fleet.csv', 'many vehicles; prints a result per vehicle')
-      .example('$0 director vehicle register --csv fleet.csv --dry-run', 'check the file first')
+      .example('$0 director vehicle register --csv fleet.csv --dry-run', 'check the file first, and ask the Director which VINs, serials and keys are taken')
       .epilogue(
         [
           'CSV format: a header line naming the columns vin,ecu_serial,hardware_id,public_key,primary (any order), then one row per ECU.',
@@ -534,7 +518,9 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
           'An optional column attributes holds the vehicle\'s attributes as "model=sedan-2026;region=eu" (on one of its rows, or the same on each).',
           `Rows with the same VIN make one vehicle; public_key is ${ECU_KEY_FORMS}; primary is "yes" on exactly one ECU`,
           `of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".`,
-          'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,tcu-1,tcu-a,6a1f...c2,yes\n  WVW123,ecm-1,ecm-x1,93be...0d,',
+          'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,WVW123-tcu,tcu-a,6a1f...c2,yes\n  WVW123,WVW123-ecm,ecm-x1,93be...0d,\n  WVW124,WVW124-tcu,tcu-a,0c5d...71,yes\n',
+          'ECU serials are unique across the whole fleet, not per vehicle (a real ECU\'s serial is its hardware serial): two vehicles never share one, and a row repeating a serial or a key of another row is refused.',
+          'With --dry-run the Director is asked (read-only) which of the VINs, serials and keys are registered, and to which vehicle, so every row it would refuse is named before anything is registered.',
           '\nEach vehicle is registered on its own: a bad row fails only its vehicle, the others go on, and the exit status is 1 if any failed.',
           'A vehicle already registered with the same ECUs is reported "already registered", so the file can be run again after a fix.',
           `The operator token is read from the variable named by --token-env (default ${DEFAULT_TOKEN_ENV}).`,
@@ -548,7 +534,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
       ecus: withEncryptionKeys((argv.ecu ?? []).map(parseEcuSpec), argv.encryptionKey ?? []),
     };
     const client = OperatorClient.from(io, argv);
-    const { result, status } = await registerOne(client, registration);
+    const { result, status } = await registerOnce(client, registration);
     if (argv.json) {
       printJson(io, { result, vehicle: status });
       return;
@@ -693,10 +679,10 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
         }
         return true;
       })
-      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --dry-run', 'what would change, nothing stored')
-      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1', 'assign it')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm --dry-run', 'what would change, nothing stored')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm', 'assign it')
       .example('$0 director assign --image brake/abs-7.bin --vins-file eu-fleet.txt --hardware-id abs-z', 'every abs-z ECU of the listed vehicles')
-      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --encrypt', 'encrypted for that ECU alone')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm --encrypt', 'encrypted for that ECU alone')
       .epilogue(
         'The Director checks that the Image repository signs the image, that its hardware ids include the ECU\'s, and that its release counter is not below the installed one. ' +
           'All the assignments of one command are stored together or not at all; an ECU with an active assignment is refused (cancel it first). ' +
@@ -827,9 +813,12 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
         if (argv['encryption-public-key'] !== undefined && !HEX_KEY.test(String(argv['encryption-public-key']))) throw new Error('--encryption-public-key must be 64 lowercase hex characters');
         return true;
       })
-      .example('$0 director replace-ecu WVW123 ecm-1 --serial ecm-9 --hardware-id ecm-x1 --public-key 93be...0d', 'a new engine ECU after a repair')
-      .example('$0 director replace-ecu WVW123 abs-1 --serial abs-2 --hardware-id abs-z --public-key @abs-2.pub.pem', 'a new ECU whose key is ECDSA, from its public key PEM file')
-      .epilogue('A new key in a manifest is refused unless it was registered this way first (Uptane best practice: ECU replacement is an out-of-band operator action).') as unknown as Argv<ReplaceArgs>,
+      .example('$0 director replace-ecu WVW123 WVW123-ecm --serial ECM-88412 --hardware-id ecm-x1 --public-key 93be...0d', 'a new engine ECU after a repair, under its own serial')
+      .example('$0 director replace-ecu WVW123 WVW123-abs --serial ABS-20931 --hardware-id abs-z --public-key @abs-20931.pub.pem', 'a new ECU whose key is ECDSA, from its public key PEM file')
+      .epilogue(
+        'A new key in a manifest is refused unless it was registered this way first (Uptane best practice: ECU replacement is an out-of-band operator action). ' +
+          'ECU serials are unique across the fleet: an ECU moved into another vehicle is first replaced in the vehicle it left (by the ECU fitted there instead), then fitted in its new vehicle with replace-ecu.',
+      ) as unknown as Argv<ReplaceArgs>,
   handler: async (argv) => {
     const client = OperatorClient.from(io, argv);
     const publicKey = ecuKeyArgument(argv.publicKey, '--public-key', { allowFile: true });
@@ -973,7 +962,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(auditCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')
       .example('$0 director vehicle register --csv fleet.csv', 'register a fleet')
-      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu ecm-1 --dry-run', 'plan an update')
+      .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm --dry-run', 'plan an update')
       .example('$0 director campaign create ecm-2.1 --group eu-sedans --image ecm-x1=engine/ecm-2.1.bin --stage 1% --stage 10% --stage 100%', 'a staged rollout')
       .example('$0 director init -w director-ws --server http://127.0.0.1:8082', 'a workspace for the offline root (then root create, sign, push)')
       .epilogue(

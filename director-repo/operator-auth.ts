@@ -21,6 +21,7 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'POST /vehicles': 'operator',
   'GET /vehicles': 'read',
   'GET /vehicles/:vin': 'read',
+  'POST /inventory/lookup': 'read',
   'GET /vehicles/:vin/manifests': 'read',
   'GET /fleet/overview': 'read',
   'GET /attacks': 'read',

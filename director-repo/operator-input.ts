@@ -6,8 +6,10 @@
 // services; this module only says "a string of at most N", "a whole number from A to B", ...
 import { encryptionPublicKeyFromHex } from '../shared/core/crypto/image-encryption.js';
 import { BadRequestError, MalformedEncryptionKeyError, UptaneError } from '../shared/core/errors.js';
+import { INVENTORY_LOOKUP_MAX } from './api/operator-api.js';
 import type { AssignmentBody, CampaignBody, CampaignHaltRules, CampaignSchedule, CampaignStage, EcuBody, GroupBody, GroupFilterBody } from './api/operator-api.js';
 import type { VehicleRegistration } from './services/inventory.js';
+import type { RegistrationQuery } from './store/inventory.js';
 
 export const LIMITS = {
   /** VINs, group and campaign names (director.ts and campaigns.ts allow 1-64 characters). */
@@ -184,6 +186,13 @@ export function parseRegistration(raw: unknown): VehicleRegistration {
       return { ...parseEcu(ecu, `ecus[${i}]`), primary: optional(ecu.primary, (v) => flag(v, `ecus[${i}].primary`)) === true };
     }),
   };
+}
+
+/** POST /inventory/lookup: up to INVENTORY_LOOKUP_MAX VINs, serials and keyids, each list optional. */
+export function parseInventoryLookup(raw: unknown): RegistrationQuery {
+  const body = object(raw, 'the request body');
+  const each = (name: 'vins' | 'serials' | 'keyids', max: number) => optional(body[name], (v) => texts(v, name, INVENTORY_LOOKUP_MAX, max)) ?? [];
+  return { vins: each('vins', LIMITS.name), serials: each('serials', LIMITS.serial), keyids: each('keyids', LIMITS.name) };
 }
 
 /** PATCH /vehicles/:vin/attributes: at least one change; a name is set or removed, not both. */

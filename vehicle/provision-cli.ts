@@ -49,7 +49,7 @@ function parseEcuSpec(spec: string, option: '--primary' | '--secondary', default
     verification = mode;
   }
   if (parts.length !== 2) {
-    throw new Error(`${option} ${spec}: write ${shape} (key types ${ECU_KEY_TYPES.join(', ')}), e.g. ${option === '--primary' ? 'tcu-1:tcu-a or tcu-1:tcu-a:ecdsa-p256' : 'ecm-1:ecm-x1, abs-1:abs-z:full or abs-1:abs-z:full:ecdsa-p256'}`);
+    throw new Error(`${option} ${spec}: write ${shape} (key types ${ECU_KEY_TYPES.join(', ')}), e.g. ${option === '--primary' ? 'VIN0001-tcu:tcu-a or VIN0001-tcu:tcu-a:ecdsa-p256' : 'VIN0001-ecm:ecm-x1, VIN0001-abs:abs-z:full or VIN0001-abs:abs-z:full:ecdsa-p256'}`);
   }
   const [serial, hardwareId] = parts as [string, string];
   for (const [what, value] of [['serial', serial], ['hardware id', hardwareId]] as const) {
@@ -188,7 +188,7 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
     yargs
       .option('dir', { type: 'string', demandOption: true, requiresArg: true, describe: 'new folder for the vehicle (must not exist or be empty)' })
       .option('vin', { type: 'string', demandOption: true, requiresArg: true, describe: 'vehicle identification number' })
-      .option('primary', { type: 'string', demandOption: true, requiresArg: true, describe: 'the primary ECU as serial:hardwareId[:keyType]' })
+      .option('primary', { type: 'string', demandOption: true, requiresArg: true, describe: 'the primary ECU as serial:hardwareId[:keyType]; serials are unique across the fleet (the ECU\'s own hardware serial)' })
       .option('secondary', {
         type: 'string',
         array: true,
@@ -223,14 +223,14 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .option('client-key', { type: 'string', requiresArg: true, implies: 'client-cert', describe: 'the private key of --client-cert (PEM); copied into the folder with mode 0600' })
       .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration, trustAnchors} as JSON' })
       .example(
-        '$0 vehicle provision --dir car1 --vin VIN0001 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1 --secondary abs-1:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
+        '$0 vehicle provision --dir car1 --vin VIN0001 --primary VIN0001-tcu:tcu-a --secondary VIN0001-ecm:ecm-x1 --secondary VIN0001-abs:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
         'a vehicle with two secondaries, registered with the token in $UPTANE_OPERATOR_TOKEN',
       )
       .example(
-        '$0 vehicle provision --dir car3 --vin VIN0003 --primary tcu-1:tcu-a --secondary ecm-1:ecm-x1:ed25519 --key-type ecdsa-p256 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
-        'ECDSA P-256 signing keys for every ECU but ecm-1, which keeps Ed25519',
+        '$0 vehicle provision --dir car3 --vin VIN0003 --primary VIN0003-tcu:tcu-a --secondary VIN0003-ecm:ecm-x1:ed25519 --key-type ecdsa-p256 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
+        'ECDSA P-256 signing keys for every ECU but VIN0003-ecm, which keeps Ed25519',
       )
-      .example('$0 vehicle provision --dir car2 --vin VIN0002 --primary tcu-1:tcu-a ... (no --register)', 'prints the registration JSON to hand to a Director operator')
+      .example('$0 vehicle provision --dir car2 --vin VIN0002 --primary VIN0002-tcu:tcu-a ... (no --register)', 'prints the registration JSON to hand to a Director operator')
       .epilogue(
         'The folder holds one sub-folder per ECU (its key as 0600 PKCS#8 PEM, trusted roots, A/B slots with a factory image), vehicle.json, registration.json (public keys only) and the vehicle state (parked); with --ca, --client-cert and --client-key also tls/ (CA, client certificate, 0600 key).',
       ) as unknown as Argv<ProvisionArgs>,

@@ -2,9 +2,9 @@
 // vehicle folder's registration.json POSTed to the Director's operator API with an operator token.
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { OperatorRequestError } from '../shared/core/errors.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { DEFAULT_TOKEN_ENV, OperatorClient } from '../director-repo/operator-client.js';
+import { registerOnce } from '../director-repo/registration-client.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { readFileOrExplain } from './cli-args.js';
 import { loadVehicleConfig, loadVehicleTls, VEHICLE_FILES } from './folder.js';
@@ -22,14 +22,23 @@ export function operatorToken(io: CliEnvironment, name: string): string {
   return token;
 }
 
-/** POST /api/v1/vehicles through the operator API client; a refusal keeps the Director's code. */
-export async function registerVehicle(directorUrl: string, token: string, tokenEnv: string, registration: VehicleRegistrationBody, urlSource: string, tls?: ClientTlsConfig): Promise<void> {
+/**
+ * POST /api/v1/vehicles through the operator API client; a refusal keeps the Director's code. The
+ * same registration a second time is "unchanged"; a refusal over an ECU serial or key another vehicle
+ * holds names that vehicle (registration-client.ts), never a `vehicle show` of this unregistered VIN.
+ */
+export async function registerVehicle(
+  directorUrl: string,
+  token: string,
+  tokenEnv: string,
+  registration: VehicleRegistrationBody,
+  urlSource: string,
+  tls?: ClientTlsConfig,
+): Promise<'registered' | 'unchanged'> {
   const client = new OperatorClient(directorUrl, token, tokenEnv, urlSource, tls);
   try {
-    await client.send('POST /vehicles', `register vehicle ${registration.vin}`, { body: registration });
-  } catch (err) {
-    if (!(err instanceof OperatorRequestError) || err.remoteCode !== 'conflict') throw err;
-    throw new OperatorRequestError(`${err.message}; \`uptane director vehicle show ${registration.vin}\` shows what is registered`, err.status, err.remoteCode, { cause: err });
+    const ecus = registration.ecus.map((ecu) => ({ ...ecu, primary: ecu.primary === true }));
+    return (await registerOnce(client, { ...registration, ecus })).result;
   } finally {
     client.close();
   }
@@ -55,7 +64,7 @@ export const registerCommand = (io: CliEnvironment): CommandModule<object, Regis
     const registration = JSON.parse(readFileOrExplain(join(dir, VEHICLE_FILES.registration), '--dir').toString('utf8')) as VehicleRegistrationBody;
     // The operator API needs no client certificate; the vehicle's CA is what the Director's certificate chains to.
     const ca = loadVehicleTls(dir, config)?.ca;
-    await registerVehicle(config.directorUrl, token, argv.operatorTokenEnv, registration, `the Director URL in ${join(dir, VEHICLE_FILES.config)}`, ca === undefined ? undefined : { ca });
-    io.print(`registered vehicle ${config.vin} (${registration.ecus.length} ECUs) with the Director at ${config.directorUrl}`);
+    const result = await registerVehicle(config.directorUrl, token, argv.operatorTokenEnv, registration, `the Director URL in ${join(dir, VEHICLE_FILES.config)}`, ca === undefined ? undefined : { ca });
+    io.print(`${result === 'registered' ? 'registered' : 'already registered (unchanged):'} vehicle ${config.vin} (${registration.ecus.length} ECUs) with the Director at ${config.directorUrl}`);
   },
 });

@@ -30,7 +30,7 @@ function parseSecondaryUrls(specs: readonly string[], config: VehicleConfig): Ma
   const urls = new Map<string, string>();
   for (const spec of specs) {
     const at = spec.indexOf('=');
-    if (at <= 0) throw new Error(`--secondary-url ${spec}: write serial=URL, e.g. ecm-1=http://127.0.0.1:9031`);
+    if (at <= 0) throw new Error(`--secondary-url ${spec}: write serial=URL, e.g. VIN0001-ecm=http://127.0.0.1:9031`);
     const serial = spec.slice(0, at);
     if (!known.has(serial)) {
       throw new Error(`--secondary-url ${spec}: ${serial} is not a secondary of vehicle ${config.vin} (its secondaries: ${[...known].join(', ') || 'none'})`);
@@ -184,7 +184,7 @@ export const runCommand = (io: CliEnvironment): CommandModule<object, RunArgs> =
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per cycle (no progress lines)' })
       .example('$0 vehicle run --dir car1 --once', 'one update cycle with every secondary in this process')
       .example('$0 vehicle run --dir car1 --interval 5m', 'a cycle every five minutes until Ctrl-C')
-      .example('$0 vehicle run --dir car1 --once --secondary-url ecm-1=http://127.0.0.1:9031', 'secondary ecm-1 runs in its own process (`uptane vehicle secondary serve`)')
+      .example('$0 vehicle run --dir car1 --once --secondary-url VIN0001-ecm=http://127.0.0.1:9031', 'secondary VIN0001-ecm runs in its own process (`uptane vehicle secondary serve`)')
       .epilogue('Each cycle ends as one of: no update, installed, deferred (downloaded and verified, waiting for the vehicle to park) or failed.') as unknown as Argv<RunArgs>,
   handler: (argv) => run(io, argv),
 });

@@ -65,8 +65,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${String(argv.port)}: give a port number from 0 to 65535`);
         return true;
       })
-      .example('$0 vehicle secondary serve --dir car1/ecm-1 --port 9031', 'serve secondary ecm-1 of the vehicle in car1/')
-      .example('$0 vehicle run --dir car1 --once --secondary-url ecm-1=http://127.0.0.1:9031', 'then, in another shell: a cycle that reaches ecm-1 over HTTP')
+      .example('$0 vehicle secondary serve --dir car1/VIN0001-ecm --port 9031', 'serve secondary VIN0001-ecm of the vehicle in car1/')
+      .example('$0 vehicle run --dir car1 --once --secondary-url VIN0001-ecm=http://127.0.0.1:9031', 'then, in another shell: a cycle that reaches VIN0001-ecm over HTTP')
       .epilogue(
         'The secondary verifies everything the primary sends it (partial or full verification, as provisioned) and refuses to install while the state file says driving. Stop it with Ctrl-C.',
       ) as unknown as Argv<ServeArgs>,

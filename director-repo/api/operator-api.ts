@@ -38,6 +38,19 @@ export interface VehicleRegistrationBody {
   readonly ecus: ReadonlyArray<EcuBody & { readonly primary?: boolean }>;
 }
 
+/**
+ * POST /inventory/lookup: VINs, ECU serials and signing keyids to look up, at most
+ * INVENTORY_LOOKUP_MAX of each; a registration file's dry run asks before anything is written.
+ */
+export interface InventoryLookupBody {
+  readonly vins?: readonly string[];
+  readonly serials?: readonly string[];
+  readonly keyids?: readonly string[];
+}
+
+/** Items of each list one inventory lookup takes (three full lists stay well under the 1 MB body cap); a client asks a larger file in several calls. */
+export const INVENTORY_LOOKUP_MAX = 1_000;
+
 /** One vehicle (vin) or many (vins); one ECU by serial, or every ECU with the hardware id. */
 export type AssignmentBody = ({ readonly vin: string; readonly vins?: never } | { readonly vins: readonly string[]; readonly vin?: never }) & {
   readonly image: string;
@@ -262,6 +275,16 @@ export interface CatalogImage {
   readonly sha256: string | null;
   readonly hardwareIds: readonly string[];
   readonly releaseCounter: number | null;
+}
+
+/**
+ * The answer of POST /inventory/lookup: the asked VINs that are registered, and every registered ECU
+ * whose serial or signing keyid was asked, with the vehicle that holds it (ECU serials are unique
+ * across the fleet: docs/decisions.md "ECU identity").
+ */
+export interface RegisteredIdentities {
+  readonly vins: readonly string[];
+  readonly ecus: ReadonlyArray<{ readonly serial: string; readonly vin: string; readonly hardwareId: string; readonly primary: boolean; readonly keyid: string }>;
 }
 
 export interface ImageList {
@@ -492,6 +515,8 @@ export interface OperatorApi {
   /** Server-Sent Events (text/event-stream), not JSON: manifest, attack, campaign and assignment events. */
   'GET /events': { answer: never };
   'GET /vehicles/:vin': { answer: VehicleStatus };
+  /** Read-only, though a POST: the lists would not fit a query string. */
+  'POST /inventory/lookup': { body: InventoryLookupBody; answer: RegisteredIdentities };
   'POST /vehicles/:vin/ecus/:serial/replace': { body: EcuBody; answer: VehicleStatus };
   'PATCH /vehicles/:vin/attributes': { body: VehicleAttributesBody; answer: VehicleStatus };
   'POST /assignments': { body: AssignmentBody; answer: AssignmentsCreated | AssignmentPlan };
@@ -545,6 +570,7 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'GET /images': ['images', 'total'],
   'GET /events': [],
   'GET /vehicles/:vin': ['vin', 'ecus', 'assignments', 'attacks', 'manifests'],
+  'POST /inventory/lookup': ['vins', 'ecus'],
   'POST /vehicles/:vin/ecus/:serial/replace': ['vin', 'ecus'],
   'PATCH /vehicles/:vin/attributes': ['vin', 'ecus'],
   'POST /assignments': [],

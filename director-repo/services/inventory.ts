@@ -17,8 +17,9 @@ import {
   UptaneError,
   WeakKeyError,
 } from '../../shared/core/errors.js';
-import type { EcuBody, VehicleRegistrationBody } from '../api/operator-api.js';
+import type { EcuBody, RegisteredIdentities, VehicleRegistrationBody } from '../api/operator-api.js';
 import type { DirectorStore } from '../store/director-store.js';
+import type { EcuRecord, RegistrationQuery } from '../store/inventory.js';
 
 /** An ECU as registration takes it: the operator API's ECU body, primary or not. */
 export type EcuRegistration = EcuBody & { readonly primary: boolean };
@@ -63,8 +64,10 @@ export class VehicleInventory {
     await this.store.unitOfWork(async (tx) => {
       if ((await tx.inventory.vehicle(registration.vin)) !== undefined) throw new ConflictError(`vehicle ${registration.vin} is already registered`, ctx);
       for (const [i, ecu] of registration.ecus.entries()) {
-        if ((await tx.inventory.ecu(ecu.serial)) !== undefined) throw new ConflictError(`ECU ${ecu.serial} is already registered`, ctx);
-        if ((await tx.inventory.ecuByKeyid(keys[i]!.keyid)) !== undefined) throw new ConflictError(`ECU ${ecu.serial}'s key is already registered to another ECU`, ctx);
+        const taken = await tx.inventory.ecu(ecu.serial);
+        if (taken !== undefined) throw serialTaken(ecu.serial, taken.vin, registration.vin);
+        const sameKey = await tx.inventory.ecuByKeyid(keys[i]!.keyid);
+        if (sameKey !== undefined) throw keyTaken(ecu.serial, sameKey);
         await checkEncryptionKeyFree(tx.inventory, ecu.serial, encryptionKeys[i]!);
       }
       await tx.inventory.insertVehicle(registration.vin, registration.attributes ?? {}, now);
@@ -113,8 +116,10 @@ export class VehicleInventory {
     await this.store.unitOfWork(async (tx) => {
       const old = await tx.inventory.ecu(oldSerial);
       if (old === undefined || old.vin !== vin) throw new NotFoundError(`vehicle ${vin} has no ECU ${oldSerial}`, ctx);
-      if (replacement.serial !== oldSerial && (await tx.inventory.ecu(replacement.serial)) !== undefined) throw new ConflictError(`ECU ${replacement.serial} is already registered`, ctx);
-      if ((await tx.inventory.ecuByKeyid(key.keyid)) !== undefined) throw new ConflictError('that key is already registered to an ECU', ctx);
+      const taken = replacement.serial === oldSerial ? undefined : await tx.inventory.ecu(replacement.serial);
+      if (taken !== undefined) throw serialTaken(replacement.serial, taken.vin, vin);
+      const sameKey = await tx.inventory.ecuByKeyid(key.keyid);
+      if (sameKey !== undefined) throw keyTaken(replacement.serial, sameKey);
       await checkEncryptionKeyFree(tx.inventory, replacement.serial, encryptionKey);
       for (const a of (await tx.assignments.active(vin)).filter((x) => x.ecuSerial === oldSerial)) {
         await tx.assignments.setState(a.id, 'cancelled', 'ECU replaced', now);
@@ -130,6 +135,19 @@ export class VehicleInventory {
     });
     // Sessions end with the key that opened them (VehicleAuthentication).
     await this.ecusChanged();
+  }
+
+  /**
+   * Which of these VINs, ECU serials and signing keys are registered, and to which vehicle: what a
+   * registration would be refused for, asked before anything is written (a CSV's dry run). Read-only;
+   * the operator input bounds the lists.
+   */
+  async registered(query: RegistrationQuery): Promise<RegisteredIdentities> {
+    const found = await this.store.inventory.registered(query);
+    return {
+      vins: found.vins,
+      ecus: found.ecus.map((ecu) => ({ serial: ecu.serial, vin: ecu.vin, hardwareId: ecu.hardwareId, primary: ecu.isPrimary, keyid: ecu.keyid })),
+    };
   }
 
   async vehicleStatus(vin: string) {
@@ -212,6 +230,29 @@ async function checkEncryptionKeyFree(inventory: DirectorStore['inventory'], ser
     throw new ConflictError(`ECU ${serial}'s encryption key is already registered to another ECU`, ctx);
   }
 }
+
+/**
+ * An ECU serial already in the inventory, as the refusal says it (a registration file's dry run says
+ * it the same way). Serials are unique across the fleet, not per vehicle (docs/decisions.md "ECU
+ * identity"): the message names the vehicle that holds the serial (operators are authenticated and
+ * may see the whole inventory) and the two ways out.
+ */
+export function ecuSerialTakenMessage(serial: string, owner: string, vin: string): string {
+  const next =
+    owner === vin
+      ? `\`uptane director vehicle show ${owner}\` lists its ECUs`
+      : 'ECU serials are unique across the fleet: register each ECU under its own hardware serial; ' +
+        `if this ECU was moved out of ${owner}, first take it out of ${owner} with \`uptane director replace-ecu ${owner} ${serial} --serial SERIAL_FITTED_INSTEAD ...\``;
+  return `ECU ${serial} is already registered to vehicle ${owner}; ${next}`;
+}
+
+/** A signing key already registered: every ECU has its own, so a repeated key is a copying mistake or a cloned ECU. */
+export function ecuKeyTakenMessage(serial: string, holder: { readonly serial: string; readonly vin: string }): string {
+  return `ECU ${serial}'s key is already registered to ECU ${holder.serial} of vehicle ${holder.vin}: every ECU has its own key`;
+}
+
+const serialTaken = (serial: string, owner: string, vin: string) => new ConflictError(ecuSerialTakenMessage(serial, owner, vin), ctx);
+const keyTaken = (serial: string, holder: EcuRecord) => new ConflictError(ecuKeyTakenMessage(serial, holder), ctx);
 
 /** ECU serials and hardware ids as registration and replacement accept them. */
 function checkIdentifiers(ecu: { readonly serial: string; readonly hardwareId: string }): void {

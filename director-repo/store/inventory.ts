@@ -47,6 +47,13 @@ export interface FleetCounts {
   readonly inFlight: number;
 }
 
+/** What a registration would collide with, asked in one read: VINs, ECU serials and signing keyids. */
+export interface RegistrationQuery {
+  readonly vins: readonly string[];
+  readonly serials: readonly string[];
+  readonly keyids: readonly string[];
+}
+
 export interface InventoryStore {
   vehicle(vin: string): Promise<VehicleRecord | undefined>;
   /** Vehicles in VIN order after `afterVin` (keyset pagination: cheap at any depth). */
@@ -67,6 +74,12 @@ export interface InventoryStore {
   /** ecusOf for many vehicles in one call (an assignment names up to 100,000); a VIN without ECUs is absent. */
   ecusOfVehicles(vins: readonly string[]): Promise<Map<string, EcuRecord[]>>;
   ecu(serial: string): Promise<EcuRecord | undefined>;
+  /**
+   * The ECUs registered under any of these serials or signing keyids, each once, and which of `vins`
+   * are registered: what a registration would collide with, asked before anything is written (a
+   * registration file's dry run). The caller bounds the lists.
+   */
+  registered(query: RegistrationQuery): Promise<{ vins: string[]; ecus: EcuRecord[] }>;
   ecuByKeyid(keyid: string): Promise<EcuRecord | undefined>;
   /** The ECU registered with this encryption public key (hex), if any: each ECU has its own. */
   ecuByEncryptionKey(encryptionPublicKey: string): Promise<EcuRecord | undefined>;

@@ -116,7 +116,7 @@ describe('uptane director vehicle register', () => {
     const good1 = [row('CSV1', 'CSV1-tcu', 'tcu-a', publicHex('CSV1/tcu'), 'yes'), row('CSV1', 'CSV1-ecm', 'ecm-x1', publicHex('CSV1/ecm'))];
     const bad2 = [row('CSV2', 'CSV2-tcu', 'tcu-a', publicHex('CSV2/tcu'), 'yes'), row('CSV2', 'CSV2-ecm', 'ecm-x1', 'not-a-key')];
     const fixed2 = [bad2[0]!, row('CSV2', 'CSV2-ecm', 'ecm-x1', publicHex('CSV2/ecm'))];
-    // A row the Director refuses: an ECU key already registered to another vehicle.
+    // A row that repeats another vehicle's ECU key.
     const taken3 = [row('CSV3', 'CSV3-tcu', 'tcu-a', publicHex('CSV1/ecm'), 'yes')];
     const good4 = [`"CSV4","CSV4-tcu","tcu-a","${publicHex('CSV4/tcu')}","yes"`, row('CSV4', 'CSV4-ecm', 'ecm-x1', publicHex('CSV4/ecm'))];
     const file = join(dir, 'fleet.csv');
@@ -124,7 +124,9 @@ describe('uptane director vehicle register', () => {
 
     const check = await uptane(['director', 'vehicle', 'register', '--csv', file, '--dry-run']);
     expect(check.code).toBe(1);
-    expect(check.stdout).toContain('dry run: 3 vehicles valid, 1 failed; nothing was sent to the Director');
+    // CSV3 repeats CSV1's ECM key: found in the file itself, before the Director would refuse it.
+    expect(check.stdout).toContain('line 8  CSV3  FAILED: line 8: ECU CSV3-tcu has the same public_key as ECU CSV1-ecm on line 3 (vehicle CSV1): every ECU has its own key');
+    expect(check.stdout).toContain('dry run: 2 vehicles valid, 0 already registered, 2 failed; checked against the Director; nothing was registered');
     expect((await vehicle('CSV1')).status).toBe(404);
 
     const run = await uptane(['director', 'vehicle', 'register', '--csv', file]);
@@ -134,8 +136,8 @@ describe('uptane director vehicle register', () => {
     const failed2 = lines.find((l) => l.startsWith('lines 4-5  CSV2  FAILED: line 5: public_key: '));
     expect(failed2).toContain('[malformed_key]');
     expect(failed2).toContain('64 lowercase hex characters for an Ed25519 key');
-    expect(lines.find((l) => l.startsWith('line 8  CSV3  FAILED: the Director refused to register vehicle CSV3:'))).toBeDefined();
-    expect(run.stdout).toContain('[conflict, HTTP 409]');
+    // The repeated key fails its row before anything is sent: the Director is never asked to refuse it.
+    expect(lines).toContain('line 8  CSV3  FAILED: line 8: ECU CSV3-tcu has the same public_key as ECU CSV1-ecm on line 3 (vehicle CSV1): every ECU has its own key');
     expect(lines).toContain('lines 9-10  CSV4  registered (2 ECUs)');
     expect(run.stdout).toContain('2 vehicles registered, 0 already registered, 2 failed');
     expect(run.stderr).toContain(`error: 2 of 4 vehicles in ${file} failed (see above); fix those rows and run the file again`);
@@ -154,6 +156,64 @@ describe('uptane director vehicle register', () => {
       ['CSV2', 'registered'],
       ['CSV4', 'unchanged'],
     ]);
+  });
+
+  it('keeps ECU serials unique across the fleet: a dry run names every row the Director would refuse, and a refusal names the vehicle holding the serial', async () => {
+    const row = (vin: string, serial: string, hw: string, primary = '') => `${vin},${serial},${hw},${publicHex(`${vin}/${serial}`)},${primary}`;
+    const header = 'vin,ecu_serial,hardware_id,public_key,primary';
+    // UNIQ0 holds tcu-1; the file reuses it for UNIQ2 (the README's old tcu-1 mistake), repeats a
+    // serial inside itself, gives UNIQ1 as it is registered, and two vehicles that are fine.
+    let run = await uptane(['director', 'vehicle', 'register', '--vin', 'UNIQ0', '--ecu', `tcu-1:tcu-a:${publicHex('UNIQ0/tcu-1')}:primary`]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    run = await uptane(['director', 'vehicle', 'register', '--vin', 'UNIQ1', '--ecu', `UNIQ1-tcu:tcu-a:${publicHex('UNIQ1/UNIQ1-tcu')}:primary`]);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const file = join(dir, 'fleet.csv');
+    writeFileSync(
+      file,
+      [header, row('UNIQ1', 'UNIQ1-tcu', 'tcu-a', 'yes'), row('UNIQ2', 'tcu-1', 'tcu-a', 'yes'), row('UNIQ3', 'UNIQ3-tcu', 'tcu-a', 'yes'), row('UNIQ4', 'UNIQ3-tcu', 'tcu-a', 'yes'), row('UNIQ5', 'UNIQ5-tcu', 'tcu-a', 'yes')].join('\n'),
+    );
+    const before = (await repos.operator('GET', '/api/v1/audit?limit=1')).json.entries;
+
+    const check = await uptane(['director', 'vehicle', 'register', '--csv', file, '--dry-run']);
+    expect(check.code).toBe(1);
+    const lines = check.stdout.split('\n');
+    expect(lines).toContain('line 2  UNIQ1  unchanged (1 ECU)');
+    expect(lines).toContain('line 3  UNIQ2  FAILED: line 3: ECU tcu-1 is already registered to vehicle UNIQ0; ECU serials are unique across the fleet: register each ECU under its own hardware serial; if this ECU was moved out of UNIQ0, first take it out of UNIQ0 with `uptane director replace-ecu UNIQ0 tcu-1 --serial SERIAL_FITTED_INSTEAD ...`');
+    expect(lines).toContain('line 4  UNIQ3  valid (1 ECU)');
+    expect(lines).toContain('line 5  UNIQ4  FAILED: line 5: ECU serial UNIQ3-tcu is also on line 4 (vehicle UNIQ3): ECU serials are unique across the fleet, give each ECU its own hardware serial');
+    expect(lines).toContain('line 6  UNIQ5  valid (1 ECU)');
+    expect(check.stdout).toContain('dry run: 2 vehicles valid, 1 already registered, 2 failed; checked against the Director; nothing was registered');
+    // Nothing written: no vehicle, no audit entry.
+    expect((await vehicle('UNIQ3')).status).toBe(404);
+    expect((await repos.operator('GET', '/api/v1/audit?limit=1')).json.entries).toEqual(before);
+
+    const json = await uptane(['director', 'vehicle', 'register', '--csv', file, '--dry-run', '--json']);
+    const report = JSON.parse(json.stdout) as { valid: number; unchanged: number; failed: number; results: Array<{ vin: string; result: string; error?: { code: string } }> };
+    expect(report).toMatchObject({ valid: 2, unchanged: 1, failed: 2 });
+    expect(report.results.find((r) => r.vin === 'UNIQ2')?.error?.code).toBe('conflict');
+
+    // --offline checks the file alone: the taken serial is not known there.
+    const offline = await uptane(['director', 'vehicle', 'register', '--csv', file, '--dry-run', '--offline'], { UPTANE_OPERATOR_TOKEN: undefined });
+    expect(offline.stdout).toContain('dry run: 4 vehicles valid, 0 already registered, 1 failed; the file alone was checked (--offline)');
+
+    // The real run: the Director's refusal names the vehicle that holds the serial, and no `vehicle show` of the unregistered VIN is suggested.
+    run = await uptane(['director', 'vehicle', 'register', '--vin', 'UNIQ2', '--ecu', `tcu-1:tcu-a:${publicHex('UNIQ2/tcu-1')}:primary`]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('ECU tcu-1 is already registered to vehicle UNIQ0; ECU serials are unique across the fleet');
+    expect(run.stderr).toContain('[conflict, HTTP 409]');
+    expect(run.stderr).not.toContain('vehicle show UNIQ2');
+    // A key another ECU holds is named with its ECU and vehicle.
+    run = await uptane(['director', 'vehicle', 'register', '--vin', 'UNIQ6', '--ecu', `UNIQ6-tcu:tcu-a:${publicHex('UNIQ0/tcu-1')}:primary`]);
+    expect(run.stderr).toContain("ECU UNIQ6-tcu's key is already registered to ECU tcu-1 of vehicle UNIQ0: every ECU has its own key");
+  });
+
+  it('answers the inventory lookup with what is registered and to which vehicle, read scope, lists bounded', async () => {
+    await uptane(['director', 'vehicle', 'register', '--vin', 'LOOK1', '--ecu', `LOOK1-tcu:tcu-a:${publicHex('LOOK1/tcu')}:primary`]);
+    const keyid = PrivateKey.fromLabel('LOOK1/tcu').keyid;
+    const found = await repos.operator('POST', '/api/v1/inventory/lookup', { vins: ['LOOK1', 'LOOK-NONE'], serials: ['LOOK1-tcu', 'nope'], keyids: [keyid] });
+    expect(found).toMatchObject({ status: 200, json: { vins: ['LOOK1'], ecus: [{ serial: 'LOOK1-tcu', vin: 'LOOK1', hardwareId: 'tcu-a', primary: true, keyid }] } });
+    expect(await repos.operator('POST', '/api/v1/inventory/lookup', { serials: Array.from({ length: 1001 }, (_, i) => `s${i}`) })).toMatchObject({ status: 400 });
+    expect(await repos.operator('POST', '/api/v1/inventory/lookup', { serials: [42] })).toMatchObject({ status: 400 });
   });
 
   it('sets vehicle attributes at registration (--attribute, the CSV column) and later (vehicle attributes), and a dynamic group selects on them', async () => {

@@ -268,6 +268,16 @@ const attributeChange = fc.record(
   { requiredKeys: [] },
 );
 
+// POST /inventory/lookup: lists of VINs, serials and keyids, known or not, sometimes of the wrong type.
+const inventoryLookup = fc.record(
+  {
+    vins: fc.array(fc.constantFrom(VIN_A, VIN_B, 'NOPE', ''), { maxLength: 4 }),
+    serials: fc.array(fc.constantFrom('ecm-1', 'tcu-1', 'tcu-2', 'nope', '__proto__'), { maxLength: 4 }),
+    keyids: fc.array(fc.oneof(fc.constantFrom('0'.repeat(64)), fc.string({ maxLength: 70 })), { maxLength: 3 }),
+  },
+  { requiredKeys: [] },
+);
+
 const assignment = fc.tuple(
   fc.oneof(fc.constantFrom(VIN_A, VIN_B, 'NOPE').map((v) => ({ vin: v })), fc.array(fc.constantFrom(VIN_A, VIN_B, 'NOPE'), { minLength: 1, maxLength: 3 }).map((vins) => ({ vins }))),
   fc.oneof(fc.constantFrom('ecm-1', 'tcu-1', 'ecm-2', 'nope').map((ecuSerial) => ({ ecuSerial })), fc.constantFrom('ecm-x1', 'tcu-a').map((hardwareId) => ({ hardwareId }))),
@@ -598,6 +608,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       honestBody: honestReplacement,
       contentType: 'application/json',
     },
+    'POST /api/v1/inventory/lookup': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/inventory/lookup'), []), body: jsonBody(inventoryLookup), contentType: 'application/json' },
     'PATCH /api/v1/vehicles/:vin/attributes': {
       server: 'director',
       method: 'PATCH',

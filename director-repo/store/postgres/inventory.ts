@@ -1,7 +1,7 @@
 // The inventory on PostgreSQL: vehicles and ECUs (schema.ts). Same answers as ../sqlite/inventory.ts;
 // the batch read takes its VINs as one array parameter (= ANY($1)) rather than one query each, since
 // here every query crosses the network.
-import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, RegistrationQuery, VehicleRecord } from '../inventory.js';
 import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
 import { chunks, groupInOrder, limitParam, num, run, type Queryable } from './sql.js';
 
@@ -85,6 +85,22 @@ export class PostgresInventory implements InventoryStore {
 
   async ecu(serial: string): Promise<EcuRecord | undefined> {
     return this.oneEcu('serial', serial);
+  }
+
+  async registered(query: RegistrationQuery): Promise<{ vins: string[]; ecus: EcuRecord[] }> {
+    const vins: string[] = [];
+    for (const part of chunks([...new Set(query.vins)])) {
+      for (const row of await run<{ vin: string }>(this.q, 'SELECT vin FROM vehicles WHERE vin = ANY($1::text[])', [part])) vins.push(row.vin);
+    }
+    const ecus = new Map<string, EcuRecord>();
+    const ask = async (column: 'serial' | 'keyid', values: readonly string[]) => {
+      for (const part of chunks([...new Set(values)])) {
+        for (const row of await run<EcuRow>(this.q, `SELECT ${ECU_COLUMNS} FROM ecus WHERE ${column} = ANY($1::text[])`, [part])) ecus.set(row.serial, toEcu(row));
+      }
+    };
+    await ask('serial', query.serials);
+    await ask('keyid', query.keyids);
+    return { vins, ecus: [...ecus.values()] };
   }
 
   async ecuByKeyid(keyid: string): Promise<EcuRecord | undefined> {

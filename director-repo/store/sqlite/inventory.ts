@@ -1,6 +1,6 @@
 // The inventory's SQL: vehicles and ECUs (schema.ts, migration 1; encryption keys, migration 7).
 import type { Db } from '../../../shared/server/sqlite.js';
-import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, VehicleRecord } from '../inventory.js';
+import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, RegistrationQuery, VehicleRecord } from '../inventory.js';
 import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
 
@@ -116,6 +116,15 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
   ecu(serial: string): EcuRecord | undefined {
     const row = this.s.ecu.get(serial) as EcuRow | undefined;
     return row === undefined ? undefined : toEcu(row);
+  }
+
+  /** One indexed read per item: as cheap as one query on SQLite, where nothing crosses a network. */
+  registered(query: RegistrationQuery): { vins: string[]; ecus: EcuRecord[] } {
+    const ecus = new Map<string, EcuRecord>();
+    for (const ecu of [...query.serials.map((serial) => this.ecu(serial)), ...query.keyids.map((keyid) => this.ecuByKeyid(keyid))]) {
+      if (ecu !== undefined) ecus.set(ecu.serial, ecu);
+    }
+    return { vins: [...new Set(query.vins)].filter((vin) => this.s.vehicle.get(vin) !== undefined), ecus: [...ecus.values()] };
   }
 
   ecuByKeyid(keyid: string): EcuRecord | undefined {

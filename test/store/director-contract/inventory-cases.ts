@@ -142,6 +142,16 @@ export function inventoryCases({ fresh }: ContractContext): void {
     expect((await store.inventory.ecusOfVehicles([])).size).toBe(0);
   });
 
+  it('says which of many VINs, serials and keyids are registered, each ECU once with its vehicle (a registration file\'s dry run)', async () => {
+    const store = await fresh();
+    await registerVehicle(store, 'VIN-A');
+    await registerVehicle(store, 'VIN-B');
+    const found = await store.inventory.registered({ vins: ['VIN-B', 'VIN-NONE', 'VIN-A', 'VIN-A'], serials: ['VIN-A-p', 'nope', 'VIN-B-s'], keyids: [(await store.inventory.ecu('VIN-A-p'))!.keyid, sha256Hex('key-nope')] });
+    expect(found.vins.sort()).toEqual(['VIN-A', 'VIN-B']);
+    expect(found.ecus.map((e) => [e.serial, e.vin]).sort()).toEqual([['VIN-A-p', 'VIN-A'], ['VIN-B-s', 'VIN-B']]);
+    expect(await store.inventory.registered({ vins: [], serials: [], keyids: [] })).toEqual({ vins: [], ecus: [] });
+  });
+
   it('refuses an ECU whose serial, keyid or encryption key is taken, a second primary, or an unknown vehicle', async () => {
     const store = await fresh();
     await store.inventory.insertVehicle('VIN-A', {}, T0);
