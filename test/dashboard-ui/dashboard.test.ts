@@ -3,7 +3,8 @@
 // group and a two-stage campaign with the stage editor and its dry run, watches stage 1 complete,
 // sees an attack halt the campaign, resumes and aborts it, and opens the attacked vehicle. A
 // read-only operator finds nothing to press that changes state; a page of another origin cannot use
-// the session cookie; VINs, names and messages holding HTML are shown as text.
+// the session cookie; VINs, names, campaign names and attack messages holding HTML are shown as
+// text; an oversized filter is a typed 400 the page explains.
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,6 +13,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { simSecondaryHardware } from '../../sim/fleet.js';
+import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import { chromiumAvailable, ensureDashboardBuilt, launchChromium, watchPage } from './browser.js';
 import { ADMIN_NAME, ADMIN_TOKEN, GOOD, READ_NAME, READ_TOKEN, stagedGroup, startDashboardScene, vinsOf, type DashboardScene } from './scene.js';
 
@@ -312,6 +314,70 @@ describeBrowser('the web dashboard in Chromium', () => {
       expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
       expect(await page.locator('img[src=x], main script').count()).toBe(0);
       expect(watch.dialogs).toEqual([]);
+      expect(watch.errors).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 60_000);
+});
+
+describeBrowser('markup and oversized input in the dashboard', () => {
+  it('shows an attack message, a VIN and a campaign name holding markup as text: no script runs, no element is injected', async () => {
+    const markup = '<img src=x onerror="window.__xss=11"><script>window.__xss=12</script>';
+    // A vehicle reports an attack whose message (the vehicle's own words) holds markup.
+    const car = new TestVehicle('XSSATTACK00000001', [{ serial: 'xss-tcu', hardwareId: 'tcu-a', primary: true }, { serial: 'xss-ecm', hardwareId: 'ecm-x1' }], scene.clock);
+    const context = await browser.newContext();
+    try {
+      expect((await scene.api('POST', '/api/v1/vehicles', car.registration())).status).toBe(201);
+      const message = `image ${markup} did not match its signed hashes`;
+      const manifest = car.manifest({ 'xss-tcu': car.report(car.ecu('xss-tcu')), 'xss-ecm': car.report(car.ecu('xss-ecm'), { attacks: [{ code: 'hash_mismatch', message }] }) });
+      expect((await car.sendManifest(scene.url, manifest)).status).toBe(200);
+
+      const page = await signIn(context, ADMIN_TOKEN);
+      const watch = watchPage(page);
+      await goto(page, `/vehicles/${car.vin}`);
+      await page.locator('main table', { hasText: 'hash_mismatch' }).waitFor(UI_WAIT);
+      expect(await page.textContent('main')).toContain(message);
+      await goto(page, '/');
+      await page.locator('main', { hasText: message }).waitFor(UI_WAIT);
+
+      // A VIN in the address holding markup: shown as the page's title, the Director's refusal as text.
+      await goto(page, `/vehicles/${encodeURIComponent(markup)}`);
+      await page.locator('[role=alert]').waitFor(UI_WAIT);
+      expect(await page.textContent('[data-testid=vin]')).toBe(markup);
+      // A campaign name holding markup: in the address, and typed into the new-campaign form.
+      await goto(page, `/campaigns/${encodeURIComponent(markup)}`);
+      await page.locator('[role=alert]').waitFor(UI_WAIT);
+      expect(await page.textContent('[data-testid=campaign-name]')).toBe(markup);
+      await goto(page, '/campaigns/new');
+      await page.fill('[data-testid=new-campaign] input[name=name]', markup);
+      await page.click('[data-testid=dry-run-button]');
+      await page.locator('[role=alert]').waitFor(UI_WAIT);
+
+      await page.waitForTimeout(300); // let any injected handler fire before looking
+      expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+      expect(await page.locator('img[src=x], main script').count()).toBe(0);
+      expect(watch.dialogs).toEqual([]);
+      expect(watch.errors).toEqual([]);
+    } finally {
+      car.cleanup();
+      await context.close();
+    }
+  }, 60_000);
+
+  it('refuses an oversized or malformed filter with a typed 400, and the page shows why', async () => {
+    for (const query of [`q=${'A'.repeat(10_000)}`, `state=${'x'.repeat(10_000)}`, 'state=<script>', `q=${encodeURIComponent('<img src=x>')}`]) {
+      const answer = await scene.api('GET', `/api/v1/vehicles?${query}`);
+      expect([query.slice(0, 20), answer.status, (answer.json.error as { code?: string } | undefined)?.code]).toEqual([query.slice(0, 20), 400, 'bad_request']);
+    }
+    const context = await browser.newContext();
+    try {
+      const page = await signIn(context, ADMIN_TOKEN);
+      const watch = watchPage(page);
+      await goto(page, `/vehicles?q=${'A'.repeat(200)}`);
+      await page.locator('[role=alert]', { hasText: /longer than 64 characters/ }).waitFor(UI_WAIT);
+      await goto(page, '/vehicles?state=exploded');
+      await page.locator('[role=alert]', { hasText: /state must be one of/ }).waitFor(UI_WAIT);
       expect(watch.errors).toEqual([]);
     } finally {
       await context.close();
