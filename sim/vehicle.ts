@@ -14,6 +14,7 @@ import { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.js';
 import type { Fetcher } from '../shared/client/fetcher.js';
 import { HttpSecondaryClient, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MemoryVehicleState } from '../shared/ecu/vehicle-state.js';
+import type { DirectorChannelFactory } from '../shared/uptane/director-channel.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import { serveSecondary, type RunningSecondaryServer } from '../secondary-ecu/http-server.js';
@@ -30,6 +31,8 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
   readonly keyTypes?: Readonly<Record<string, EcuKeyType>>;
   readonly backend?: Ed25519Backend;
   readonly fetcher?: Fetcher;
+  /** The primary's link to the Director; HTTP through `fetcher` unless given (a test vector's replay serves files). */
+  readonly directorChannel?: DirectorChannelFactory;
   /** Per-ECU slot options (boot check, fault injection), by serial. */
   readonly slots?: Readonly<Record<string, AbSlotsOptions>>;
   /** Wraps a secondary's transport: lets tests play an attacker on the in-vehicle bus. */
@@ -118,6 +121,7 @@ export class SimulatedVehicle {
       secondaries: transports,
       backend: spec.backend,
       fetcher: spec.fetcher,
+      directorChannel: spec.directorChannel,
       slots: spec.slots?.[spec.primary.serial],
       log: spec.log,
     });

@@ -161,7 +161,21 @@ export class AttackerFetcher implements Fetcher {
     return out;
   }
 
+  /**
+   * While set, every answer the vehicle receives (the attacker's or the servers') is read whole and
+   * kept here by URL: what the vehicle was served, for a test vector (sim/vectors/).
+   */
+  served: Map<string, Buffer> | undefined;
+
   async fetch(url: string, options: FetchOptions): Promise<FetchResponse> {
+    const answer = await this.answer(url, options);
+    if (this.served === undefined) return answer;
+    const bytes = await readAll(answer.body);
+    this.served.set(url, bytes);
+    return bytesResponse(bytes, answer.offset);
+  }
+
+  private async answer(url: string, options: FetchOptions): Promise<FetchResponse> {
     const request = { ...classify(url), offset: options.offset ?? 0 };
     const record: RecordedRequest = { ...request };
     this.requests.push(record);
