@@ -2,7 +2,7 @@
 // binary against real repositories on loopback. A fleet with nothing assigned says so; --assign gives
 // it an update; the same --data-dir continues the fleet (report counters kept, nothing refused); the
 // same seed in a new folder is warned about before the Director refuses it as replayed.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
@@ -10,6 +10,7 @@ import { formatExpires } from '../../shared/core/metadata/parse.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
 import { OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { buildCli, runCli, type CliResult } from '../support/cli-runner.js';
+import { parseXml } from '../support/xml.js';
 
 const IMAGE = { name: 'sim/ecu1-v2.bin', content: Buffer.from('simulated ECU image v2'), hardwareIds: [simSecondaryHardware(0)], releaseCounter: 2 };
 
@@ -85,4 +86,46 @@ describe('uptane sim run', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain('--assign "no-equals-sign": write HARDWARE_ID=IMAGE');
   }, 180_000);
+
+  it('--profile runs the fleet a YAML profile describes and writes NDJSON and JUnit results for CI', async () => {
+    const profile = [
+      'seed: cli-profile',
+      'profiles:',
+      '  sedan:',
+      '    primary: { hardwareId: sim-tcu }',
+      `    secondaries: [{ name: ecu1, hardwareId: ${simSecondaryHardware(0)} }]`,
+      '    faults: { attacked: 1, attack: tamper-images }',
+      '  coupe:',
+      '    primary: { hardwareId: sim-tcu }',
+      `    secondaries: [{ name: ecu1, hardwareId: ${simSecondaryHardware(0)}, verification: full }]`,
+      'vehicles: [{ profile: sedan, count: 1 }, { profile: coupe, count: 2 }]',
+      `assign: [{ hardwareId: ${simSecondaryHardware(0)}, image: ${IMAGE.name} }]`,
+      '',
+    ].join('\n');
+    writeFileSync(join(work, 'fleet.yaml'), profile);
+    const run = await runCli(
+      ['sim', 'run', '--profile', 'fleet.yaml', '--results-ndjson', 'results.ndjson', '--junit', 'junit.xml', '--director-url', repos.director.url, '--image-url', repos.image.url, '--director-root', 'director-root.json', '--image-root', 'image-root.json'],
+      { cwd: work, env: { ...process.env, UPTANE_OPERATOR_TOKEN: OPERATOR_TOKEN } },
+    );
+    expect([run.status, run.stderr]).toEqual([0, expect.stringContaining('wrote 3 cycles to results.ndjson')]);
+    expect(run.stdout).toContain('results: no-update 0, installed 2, deferred 0, failed 1');
+    const lines = readFileSync(join(work, 'results.ndjson'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.type, l.profile, l.status])).toEqual([
+      ['cycle', 'sedan', 'failed'],
+      ['cycle', 'coupe', 'installed'],
+      ['cycle', 'coupe', 'installed'],
+      ['summary', undefined, undefined],
+    ]);
+    const junit = parseXml(readFileSync(join(work, 'junit.xml'), 'utf8'));
+    expect(junit.attributes).toMatchObject({ tests: '3', failures: '1' });
+    const failed = junit.children[0]!.children.filter((c) => c.children.some((f) => f.name === 'failure'));
+    expect(failed.map((c) => [c.attributes.classname, c.children[0]!.attributes.type])).toEqual([['uptane.sim.sedan', 'hash_mismatch']]);
+
+    writeFileSync(join(work, 'bad.yaml'), profile.replace('count: 2', 'count: two'));
+    const bad = await runCli(['sim', 'run', '--profile', 'bad.yaml', '--director-url', repos.director.url, '--image-url', repos.image.url, '--director-root', 'director-root.json', '--image-root', 'image-root.json'], {
+      cwd: work,
+      env: { ...process.env, UPTANE_OPERATOR_TOKEN: OPERATOR_TOKEN },
+    });
+    expect([bad.status, bad.stderr]).toEqual([1, expect.stringContaining('profile vehicles[1].count: must be a whole number from 1 to 10000')]);
+  }, 120_000);
 });
