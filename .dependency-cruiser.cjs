@@ -11,7 +11,7 @@ const forbid = (name, comment, from, to) => ({ name, comment, severity: 'error',
 module.exports = {
   forbidden: [
     forbid('core-is-pure', 'The TUF core (canonical JSON, keys, metadata, trusted set, errors) imports no other project layer.',
-      { path: CORE }, { path: '^(shared/(?!core/)|image-repo|director-repo|primary-ecu|secondary-ecu|vehicle|sim|bench|test|cli\\.ts)' }),
+      { path: CORE }, { path: '^(shared/(?!core/)|image-repo|director-repo|primary-ecu|secondary-ecu|vehicle|sim|bench|test|(cli|uptane-commands)\\.ts)' }),
     forbid('core-does-no-io', 'The core does no file or network I/O: key files live in shared/files, fetching in shared/client.',
       { path: CORE }, { path: '^(fs|fs/promises|http|https|net|tls|dgram|child_process|worker_threads)$', dependencyTypes: ['core'] }),
     forbid('util-depends-on-nothing', 'shared/util holds leaf helpers any layer may use.',

@@ -12,17 +12,12 @@ import { readFileSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { directorCommand } from './director-repo/cli.js';
-import { imageCommand } from './image-repo/cli.js';
 import { terminalOutput } from './shared/cli/cli-output.js';
 import { describeFailure, failureTrace } from './shared/cli/failure-report.js';
 import { optionSuggestions } from './shared/cli/suggestions.js';
 import { type CliEnvironment } from './shared/cli/environment.js';
-import { keysCommand } from './shared/cli/keys-cli.js';
-import { pkiCommand } from './shared/cli/pki-cli.js';
 import { promptSecretOn } from './shared/keys/secret-prompt.js';
-import { demoCommand, simCommand } from './sim/cli.js';
-import { vehicleCommand } from './vehicle/cli.js';
+import { uptaneCommands } from './uptane-commands.js';
 
 /** A command line yargs refused (unknown command or option, missing argument). */
 class UsageFailure extends Error {}
@@ -52,16 +47,8 @@ const rawArgs = hideBin(process.argv);
 // yargs' recommendCommands reports "Did you mean X?" as a failure of its own just before the
 // "Unknown argument" one; it is kept and shown with it.
 let recommendation: string | undefined;
-const parser = yargs(rawArgs)
-  .scriptName('uptane')
-  .usage('$0 <command> [options]')
-  .command(keysCommand(io))
-  .command(pkiCommand(io))
-  .command(imageCommand(io))
-  .command(directorCommand(io))
-  .command(vehicleCommand(io))
-  .command(demoCommand(io))
-  .command(simCommand(io))
+const parser = uptaneCommands(io)
+  .reduce((y, command) => y.command(command), yargs(rawArgs).scriptName('uptane').usage('$0 <command> [options]'))
   .demandCommand(1, 'name a command; run uptane --help to list them')
   .strict()
   .recommendCommands()

@@ -68,7 +68,6 @@ const listCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
 
 const revokeCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
   revokeTokenCommand(io, withDataDir, OPERATOR_TOKENS, {
-    json: true,
     recorded: (storage, token, now) => storage.audit('cli', 'revoke_operator_token', { name: token.name, tokenId: token.tokenId }, now),
   });
 

@@ -2,6 +2,7 @@
 // out (thresholds, the root chain, expiry, versions, image files unchanged since they were hashed);
 // then images are uploaded (streamed; skipped when the server already holds them), then root, then
 // targets, then delegated roles, in the order the server checks them against each other.
+// planPush makes the same local checks and says what a push would do, sending nothing (--dry-run).
 import { stat } from 'node:fs/promises';
 import { HashMismatchError, LengthMismatchError, WorkspaceError } from '../shared/core/errors.js';
 import { compareRoles, isDelegatedRole } from '../shared/workspace/roles.js';
@@ -88,13 +89,64 @@ async function pendingImages(ws: Workspace, roles: readonly string[]): Promise<P
   return pending;
 }
 
-export async function pushWorkspace(ws: Workspace, client: ImageRepoClient, options: PushOptions = {}): Promise<PushResult> {
-  const roles = [...new Set(options.roles ?? ws.stagedRoles())].sort(compareRoles);
+/** The roles to push, in order, with their bytes and images, after every local check (nothing is sent). */
+async function preparePush(ws: Workspace, only: readonly string[] | undefined): Promise<{ roles: string[]; bytes: Map<string, Buffer>; pending: PendingImage[] }> {
+  const roles = [...new Set(only ?? ws.stagedRoles())].sort(compareRoles);
   if (roles.length === 0) throw new WorkspaceError(`nothing is staged to push; \`${ws.hint('status')}\` shows the workspace`, { repository: ws.repository });
   checkPushSet(ws, roles);
   // Everything local first: a push either has every reason to succeed or sends nothing.
   const bytes = new Map(roles.map((role) => [role, ws.bytesToPush(role)]));
-  const pending = await pendingImages(ws, roles);
+  return { roles, bytes, pending: await pendingImages(ws, roles) };
+}
+
+/** One role a push would publish: its version change and the images it adds, removes or changes. */
+export interface PlannedRole {
+  readonly role: string;
+  readonly publishedVersion: number;
+  readonly version: number;
+  readonly expires: string | null;
+  readonly targetsAdded: readonly string[];
+  readonly targetsRemoved: readonly string[];
+  readonly targetsChanged: readonly string[];
+}
+
+/** What a push would do. `onServer` is null when the server was not asked (no uploader token given). */
+export interface PushPlan {
+  readonly roles: readonly PlannedRole[];
+  readonly images: ReadonlyArray<{ readonly name: string; readonly sha256: string; readonly length: number; readonly onServer: boolean | null }>;
+}
+
+/**
+ * What `push` would publish and upload, after the same local checks, changing nothing anywhere.
+ * With `hasImage` (a read of the server) each image says whether it would be uploaded.
+ */
+export async function planPush(ws: Workspace, options: { readonly roles?: readonly string[]; readonly hasImage?: (name: string, sha256: string) => Promise<boolean> } = {}): Promise<PushPlan> {
+  const { roles, pending } = await preparePush(ws, options.roles);
+  const diffs = ws.diff().roles;
+  const planned = roles.map((role): PlannedRole => {
+    const diff = diffs.find((d) => d.role === role)!;
+    return {
+      role,
+      publishedVersion: diff.publishedVersion,
+      version: diff.stagedVersion,
+      expires: diff.expires.to,
+      targetsAdded: (diff.targetsAdded ?? []).map((t) => t.name),
+      targetsRemoved: (diff.targetsRemoved ?? []).map((t) => t.name),
+      targetsChanged: (diff.targetsChanged ?? []).map((t) => t.name),
+    };
+  });
+  const images: Array<PushPlan['images'][number]> = [];
+  const seen = new Set<string>();
+  for (const image of pending) {
+    if (seen.has(image.sha256)) continue;
+    seen.add(image.sha256);
+    images.push({ name: image.name, sha256: image.sha256, length: image.length, onServer: options.hasImage === undefined ? null : await options.hasImage(image.name, image.sha256) });
+  }
+  return { roles: planned, images };
+}
+
+export async function pushWorkspace(ws: Workspace, client: ImageRepoClient, options: PushOptions = {}): Promise<PushResult> {
+  const { roles, bytes, pending } = await preparePush(ws, options.roles);
 
   const images: PushedImage[] = [];
   const done = new Set<string>();

@@ -4,6 +4,7 @@
 // optionally the roles (--role) and image paths (--path) it may publish; only its SHA-256 is stored.
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
+import { printJson } from '../shared/cli/cli-output.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { checkRoleName } from '../shared/core/metadata/paths.js';
 import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
@@ -68,10 +69,11 @@ const listCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
     ],
   });
 
-const revokeCommand = (io: CliEnvironment, withDataDir: WithDataDir) => revokeTokenCommand(io, withDataDir, UPLOADER_TOKENS, { json: false });
+const revokeCommand = (io: CliEnvironment, withDataDir: WithDataDir) => revokeTokenCommand(io, withDataDir, UPLOADER_TOKENS);
 
 interface RemoveArgs extends DataDirArgs {
   readonly name: string;
+  readonly json: boolean;
 }
 
 const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandModule<object, RemoveArgs> => ({
@@ -79,14 +81,17 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
   describe: 'revoke every token of an uploader',
   builder: (yargs) =>
     withDataDir(yargs)
-      .positional('name', { type: 'string', demandOption: true })
+      .positional('name', { type: 'string', demandOption: true, describe: 'the uploader, as `uploader list` shows it' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {name, revoked: [token ids]} as JSON' })
       .example('$0 image uploader remove release-bot', 'the token stops working at once') as unknown as Argv<RemoveArgs>,
   handler: (argv) =>
     UPLOADER_TOKENS.withExisting(
       argv.dataDir,
       async (storage) => {
-        if ((await storage.removeUploader(argv.name, systemClock.now())).length === 0) throw new Error(`no uploader named ${argv.name} with a token in force`);
-        io.print(`removed uploader ${argv.name}`);
+        const revoked = await storage.removeUploader(argv.name, systemClock.now());
+        if (revoked.length === 0) throw new Error(`no uploader named ${argv.name} with a token in force: \`uptane image uploader list\` shows them`);
+        if (argv.json) printJson(io, { name: argv.name, revoked });
+        else io.print(`removed uploader ${argv.name}`);
       },
       argv.database,
     ),

@@ -23,7 +23,7 @@ import type { ImageToAdd, StagedImage } from '../shared/workspace/workspace.js';
 import { binsCommand, printBinnedAdd, printBinnedRemove } from './bins-cli.js';
 import { printJson } from '../shared/cli/cli-output.js';
 import { ImageRepoClient } from './repo-client.js';
-import { pushWorkspace } from './push.js';
+import { planPush, pushWorkspace, type PushPlan } from './push.js';
 import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 
 const REPOSITORY = 'image';
@@ -309,6 +309,7 @@ const undelegateCommand = (io: WorkspaceCliEnvironment): CommandModule<object, U
 
 interface PushArgs extends WorkspaceArgs, JsonArgs {
   readonly role?: string[] | undefined;
+  readonly dryRun: boolean;
   readonly tokenEnv: string;
   readonly server?: string | undefined;
   readonly ca?: string | undefined;
@@ -327,11 +328,21 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
       })
       .option('server', { type: 'string', requiresArg: true, describe: 'server URL; default: the workspace\'s' })
       .option('ca', caOption(io, 'the Image repository'))
+      .option('dry-run', {
+        type: 'boolean',
+        default: false,
+        describe: 'make every local check and show what would be published and uploaded, sending nothing (with a token, asks the server which images it has)',
+      })
       .example('UPTANE_UPLOAD_TOKEN=... $0 image push', 'publish everything staged')
+      .example('$0 image push --dry-run', 'what a push would publish: roles and versions, images added and removed')
       .example('$0 image push --role acme --token-env ACME_TOKEN', 'a supplier publishes its delegated role') as unknown as Argv<PushArgs>,
   handler: async (argv) => {
     const ws = openWorkspace(io, argv);
     const token = io.env[argv.tokenEnv];
+    if (argv.dryRun) {
+      await dryRun(io, ws, argv, token === '' ? undefined : token);
+      return;
+    }
     if (token === undefined || token === '') {
       throw new WorkspaceError(
         `environment variable ${argv.tokenEnv} holds no uploader token: set it (the server operator creates one with \`uptane image uploader add NAME\`), or name another variable with --token-env`,
@@ -359,6 +370,39 @@ const pushCommand = (io: WorkspaceCliEnvironment): CommandModule<object, PushArg
     io.print(`pushed to ${url}: ${uploaded} image(s) uploaded, ${result.images.length - uploaded} already there; ${published} published`);
   },
 });
+
+/** `push --dry-run`: the plan, and the server asked only whether it holds the images (a read). */
+async function dryRun(io: WorkspaceCliEnvironment, ws: ReturnType<typeof openWorkspace>, argv: PushArgs, token: string | undefined): Promise<void> {
+  const roles = argv.role !== undefined ? { roles: argv.role } : {};
+  let plan: PushPlan;
+  let url: string | undefined;
+  if (token === undefined) plan = await planPush(ws, roles);
+  else {
+    url = serverUrlOf(ws, argv.server);
+    const client = new ImageRepoClient(url, token, clientTlsFromFiles({ ca: argv.ca }));
+    plan = await planPush(ws, { ...roles, hasImage: (name, sha256) => client.hasImage(name, sha256) }).finally(() => client.close());
+  }
+  if (argv.json) {
+    printJson(io, { dryRun: true, ...(url === undefined ? {} : { server: url }), ...plan });
+    return;
+  }
+  io.print('dry run: nothing is sent; a push would publish');
+  for (const r of plan.roles) {
+    io.print(`  ${r.role} v${r.version} (${r.publishedVersion === 0 ? 'never published' : `published v${r.publishedVersion}`}), expires ${r.expires ?? '-'}`);
+    for (const name of r.targetsAdded) io.print(`    + ${name}`);
+    for (const name of r.targetsRemoved) io.print(`    - ${name}`);
+    for (const name of r.targetsChanged) io.print(`    ~ ${name}`);
+  }
+  if (plan.images.length === 0) io.print('and upload no image');
+  else {
+    io.print('and upload');
+    for (const i of plan.images) {
+      const where = i.onServer === null ? `not checked against the server (no token in ${argv.tokenEnv})` : i.onServer ? 'already on the server, skipped' : 'to upload';
+      io.print(`  ${i.name} (${formatBytes(i.length)}): ${where}`);
+    }
+  }
+  io.print(`to publish: \`${ws.hint('push')}\``);
+}
 
 /** Every `uptane image ...` command of the offline workflow. */
 export function imageWorkspaceCommands(io: WorkspaceCliEnvironment): CommandModule<object, object>[] {

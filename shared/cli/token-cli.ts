@@ -198,15 +198,12 @@ interface RevokeArgs extends DataDirArgs {
   readonly json?: boolean;
 }
 
-/**
- * `revoke <token-id>`: one token stops working on the next request. With `json`, the command takes
- * --json; `recorded` notes the revocation (the Director's audit log).
- */
+/** `revoke <token-id>`: one token stops working on the next request; `recorded` notes the revocation (the Director's audit log). */
 export function revokeTokenCommand<S extends Closable, R extends StoredTokenState>(
   io: CliEnvironment,
   withDataDir: WithDataDir,
   tokens: TokenGroup<S, R>,
-  spec: { readonly json: boolean; readonly recorded?: (storage: S, token: R, now: Date) => Promise<void> },
+  spec: { readonly recorded?: (storage: S, token: R, now: Date) => Promise<void> } = {},
 ): CommandModule<object, RevokeArgs> {
   const { kind, group } = tokens;
   return {
@@ -214,7 +211,7 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
     describe: `revoke one ${kind} token by its id; it stops working on the next request`,
     builder: (yargs) => {
       const withId = withDataDir(yargs).positional('token-id', { type: 'string', demandOption: true, describe: `the id \`${kind} add\` and \`${kind} list\` print` });
-      return (spec.json ? withId.option('json', { type: 'boolean', default: false, describe: 'print {tokenId, name, revoked} as JSON' }) : withId).example(
+      return withId.option('json', { type: 'boolean', default: false, describe: 'print {tokenId, name, revoked} as JSON' }).example(
         `$0 ${group} revoke 3fa2c9d1e0b4`,
         'that token is refused from now on (token_revoked)',
       ) as unknown as Argv<RevokeArgs>;
