@@ -117,6 +117,8 @@ export function createControlApp(options: ControlServerOptions): { readonly app:
   };
   const body = async (req: Request) => (await readBody(req, maxBodyBytes)).json ?? {};
 
+  // Up and answering (a script waits for it with curl --retry-connrefused); says whether a fleet runs.
+  app.get('/healthz', route(async () => ({ ok: true, fleet: slot.fleet !== undefined })));
   app.post(
     '/fleet',
     route(async (req, res) => {

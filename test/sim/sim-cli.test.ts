@@ -9,7 +9,7 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { formatExpires } from '../../shared/core/metadata/parse.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
 import { OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
-import { buildCli, runCli, type CliResult } from '../support/cli-runner.js';
+import { buildCli, runCli, startCli, type CliResult } from '../support/cli-runner.js';
 import { parseXml } from '../support/xml.js';
 
 const IMAGE = { name: 'sim/ecu1-v2.bin', content: Buffer.from('simulated ECU image v2'), hardwareIds: [simSecondaryHardware(0)], releaseCounter: 2 };
@@ -43,9 +43,9 @@ function sim(seed: string, ...extra: string[]): Promise<CliResult> {
   );
 }
 
-async function refusedManifests(seed: string): Promise<string[]> {
+async function refusedManifests(seed: string, vehicles = 3): Promise<string[]> {
   const codes: string[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < vehicles; i++) {
     const status = await repos.operator('GET', `/api/v1/vehicles/${Fleet.vinFor(seed, i)}`);
     for (const entry of status.json.manifests as Array<{ accepted: boolean; errorCode: string | null }>) if (!entry.accepted) codes.push(entry.errorCode ?? '?');
   }
@@ -127,5 +127,28 @@ describe('uptane sim run', () => {
       env: { ...process.env, UPTANE_OPERATOR_TOKEN: OPERATOR_TOKEN },
     });
     expect([bad.status, bad.stderr]).toEqual([1, expect.stringContaining('profile vehicles[1].count: must be a whole number from 1 to 10000')]);
+  }, 120_000);
+
+  it('sim serve drives a fleet over its control API, continues the fleet a run left in the same folder, and writes JUnit when stopped', async () => {
+    const profile = `seed: served\nprofiles:\n  van:\n    primary: { hardwareId: sim-tcu }\n    secondaries: [{ name: ecu1, hardwareId: ${simSecondaryHardware(0)} }]\nvehicles: [{ profile: van, count: 2 }]\n`;
+    writeFileSync(join(work, 'fleet.yaml'), profile);
+    const repoArgs = ['--director-url', repos.director.url, '--image-url', repos.image.url, '--director-root', 'director-root.json', '--image-root', 'image-root.json'];
+    const env = { ...process.env, UPTANE_OPERATOR_TOKEN: OPERATOR_TOKEN };
+    // A run leaves the fleet in fleets/served; the server started on fleets continues it.
+    expect((await runCli(['sim', 'run', '--profile', 'fleet.yaml', '--data-dir', 'fleets/served', ...repoArgs], { cwd: work, env })).status).toBe(0);
+    const server = startCli(['sim', 'serve', '--port', '0', '--data-dir', 'fleets', '--junit', 'junit.xml', ...repoArgs], { cwd: work, env });
+    try {
+      const url = (await server.waitFor(/control API on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      const started = await fetch(`${url}/fleet`, { method: 'POST', body: profile, headers: { 'content-type': 'application/yaml' } });
+      expect([started.status, await started.json()]).toEqual([201, expect.objectContaining({ continued: 2, alreadyRegistered: 0 })]);
+      const assigned = await fetch(`${url}/assignments`, { method: 'POST', body: JSON.stringify({ hardwareId: simSecondaryHardware(0), image: IMAGE.name }), headers: { 'content-type': 'application/json' } });
+      expect(await assigned.json()).toEqual({ made: 2, already: 0 });
+      const step = (await (await fetch(`${url}/step`, { method: 'POST' })).json()) as { cycles: Array<{ status: string }> };
+      expect(step.cycles.map((c) => c.status)).toEqual(['installed', 'installed']);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+    expect(parseXml(readFileSync(join(work, 'junit.xml'), 'utf8')).attributes).toMatchObject({ tests: '2', failures: '0' });
+    expect(await refusedManifests('served', 2)).toEqual([]);
   }, 120_000);
 });
