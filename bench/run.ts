@@ -14,6 +14,7 @@
 //   BENCH_PG_SQLITE_VEHICLES  the same figure's SQLite comparison (default: the PostgreSQL size)
 //   UPTANE_BENCH_DATABASE_URL  PostgreSQL for figure 15 (default postgres://root@127.0.0.1:5432/test; skipped if absent)
 //   BENCH_IMAGE_MIB       the large image of figures 4, 10 and 12 (default 256)
+//   BENCH_DASHBOARD_VEHICLES  vehicles of figure 17, the dashboard's API (default 1,000,000; quick 50,000)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,6 +37,7 @@ import { figure13 } from './figures/f13-targets-add.js';
 import { figure14 } from './figures/f14-signature-schemes.js';
 import { figure15 } from './figures/f15-postgres.js';
 import { figure16 } from './figures/f16-observability.js';
+import { figure17 } from './figures/f17-dashboard-scale.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -52,6 +54,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [14, figure14],
   [15, figure15],
   [16, figure16],
+  [17, figure17],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */
@@ -98,6 +101,7 @@ async function main(): Promise<void> {
     postgresVehicles,
     postgresSqliteVehicles: intEnv('BENCH_PG_SQLITE_VEHICLES', postgresVehicles),
     imageMiB: intEnv('BENCH_IMAGE_MIB', quick ? 64 : 256),
+    dashboardVehicles: intEnv('BENCH_DASHBOARD_VEHICLES', quick ? 50_000 : 1_000_000),
   };
   const machine = machineInfo();
   const tmp = mkdtempSync(join(tmpdir(), 'uptane-bench-'));
@@ -122,7 +126,7 @@ async function main(): Promise<void> {
   console.log(`\n${figures.map((f) => `${f.id}: ${f.verdict}`).join('  ')}   (${totalSeconds.toFixed(0)} s)`);
   if (only.length === 0 && !quick) {
     const path = join(dirname(fileURLToPath(import.meta.url)), '../../../RESULTS.md');
-    const settingsText = [`fleet ${settings.fleetVehicles} vehicles`, `scale ${settings.scaleVehicles} vehicles`, `PostgreSQL ${settings.postgresVehicles} vehicles (SQLite ${settings.postgresSqliteVehicles})`, `image ${settings.imageMiB} MiB`];
+    const settingsText = [`fleet ${settings.fleetVehicles} vehicles`, `scale ${settings.scaleVehicles} vehicles`, `PostgreSQL ${settings.postgresVehicles} vehicles (SQLite ${settings.postgresSqliteVehicles})`, `image ${settings.imageMiB} MiB`, `dashboard ${settings.dashboardVehicles} vehicles`];
     writeResults(path, machine, figures, { command: 'npm run bench', settings: settingsText, totalSeconds, fixes: FIXES, closing: CLOSING });
     console.log(`wrote ${path}`);
   }

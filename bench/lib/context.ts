@@ -23,6 +23,8 @@ export interface BenchSettings {
   readonly postgresSqliteVehicles: number;
   /** Size of the large image of figure 4, MiB (BENCH_IMAGE_MIB, default 256). */
   readonly imageMiB: number;
+  /** Vehicles of the dashboard figure 17 (BENCH_DASHBOARD_VEHICLES, default 1,000,000; quick 50,000). */
+  readonly dashboardVehicles: number;
 }
 
 export interface BenchContext {
