@@ -350,6 +350,19 @@ export interface RootAccepted {
   readonly version: number;
 }
 
+/**
+ * What the dashboard's POST and GET /ui/api/session answer (dashboard/ui-session.ts): the operator
+ * signed in, the token's scope and public id, the CSRF token every write with the cookie sends, and
+ * when the session ends. Not an /api/v1 route: the session lives beside the API, for browsers only.
+ */
+export interface DashboardSession {
+  readonly operator: string;
+  readonly scope: 'read' | 'operator' | 'admin';
+  readonly tokenId: string;
+  readonly csrfToken: string;
+  readonly expiresAt: string;
+}
+
 export interface AuditEntry {
   /** The entry's id (GET /audit pages with `before` = the last id). */
   readonly id?: number;

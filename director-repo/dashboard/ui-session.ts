@@ -22,6 +22,7 @@ import type { FailedAuthThrottle } from '../../shared/server/auth-throttle.js';
 import { sendError } from '../../shared/server/http-errors.js';
 import { bearerAuth } from '../../shared/server/token-auth.js';
 import { cappedBody, closeIfUnread } from '../request-body.js';
+import type { DashboardSession } from '../api/operator-api.js';
 import type { OperatorScope, OperatorTokenRecord, OperatorTokenStore } from '../store/operator-tokens.js';
 import { REVOCATION_PRUNE_BATCH, type UiSessionRevocations } from '../store/ui-sessions.js';
 
@@ -46,14 +47,6 @@ export interface UiSessionClaims {
   readonly sessionId: string;
 }
 
-/** What GET and POST /ui/api/session answer. */
-export interface UiSessionAnswer {
-  readonly operator: string;
-  readonly scope: OperatorScope;
-  readonly tokenId: string;
-  readonly csrfToken: string;
-  readonly expiresAt: string;
-}
 
 /** The cookie's MAC and the CSRF token's, under keys derived from one secret. */
 export class UiSessionCookies {
@@ -276,7 +269,7 @@ function sessionCookie(req: IncomingMessage, value: string, maxAgeSeconds: numbe
 
 const clearedCookie = (req: IncomingMessage, publicOrigin: string | undefined) => sessionCookie(req, '', 0, publicOrigin);
 
-function answerOf(cookies: UiSessionCookies, claims: UiSessionClaims, token: OperatorTokenRecord): UiSessionAnswer {
+function answerOf(cookies: UiSessionCookies, claims: UiSessionClaims, token: OperatorTokenRecord): DashboardSession {
   return { operator: token.name, scope: token.scope, tokenId: token.tokenId, csrfToken: cookies.csrfToken(claims), expiresAt: new Date(claims.expires).toISOString() };
 }
 

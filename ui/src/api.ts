@@ -1,14 +1,11 @@
 // The dashboard's one way to the Director: same-origin fetches that carry the session cookie, the
 // CSRF token on every state-changing request, and errors as values the pages can show. A route the
 // Director does not have yet (404 no route) becomes NotAvailable, so a page renders "not available"
-// instead of failing.
+// instead of failing. The answers' types are the operator API's own (director-repo/api/operator-api.ts),
+// imported as types only: nothing of the server is bundled.
+import type { DashboardSession } from '../../director-repo/api/operator-api.js';
 
-export interface Session {
-  readonly operator: string;
-  readonly scope: 'read' | 'operator' | 'admin';
-  readonly csrfToken: string;
-  readonly expiresAt: string;
-}
+export type Session = DashboardSession;
 
 /** A refusal from the Director, with its error code and message as sent. */
 export class ApiError extends Error {

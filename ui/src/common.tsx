@@ -3,6 +3,7 @@
 import { createContext, type ComponentChildren } from 'preact';
 import { useContext } from 'preact/hooks';
 import { NotAvailable, type Session } from './api.js';
+import type { FleetState } from '../../director-repo/api/operator-api.js';
 
 export const SessionContext = createContext<Session | undefined>(undefined);
 
@@ -67,7 +68,7 @@ export function short(text: string | null | undefined, length = 12): string {
   return text.length > length ? `${text.slice(0, length)}…` : text;
 }
 
-export const STATE_LABELS: Readonly<Record<string, string>> = {
+export const STATE_LABELS: Readonly<Record<FleetState, string>> = {
   up_to_date: 'Up to date',
   pending: 'Pending',
   downloading: 'Downloading',
@@ -78,4 +79,4 @@ export const STATE_LABELS: Readonly<Record<string, string>> = {
   stale: 'Stale',
 };
 
-export const VEHICLE_STATES = Object.keys(STATE_LABELS);
+export const VEHICLE_STATES = Object.keys(STATE_LABELS) as FleetState[];

@@ -3,22 +3,14 @@ import { useState } from 'preact/hooks';
 import { query } from '../api.js';
 import { Problem, Section, When } from '../common.js';
 import { useApi } from '../use-api.js';
-
-interface Entry {
-  readonly id?: number;
-  readonly at: string;
-  readonly actor: string;
-  readonly tokenId: string | null;
-  readonly action: string;
-  readonly details: unknown;
-}
+import type { AuditLog } from '../../../director-repo/api/operator-api.js';
 
 const PAGE = 100;
 
 export function Audit() {
   const [filter, setFilter] = useState({ actor: '', action: '' });
   const [applied, setApplied] = useState({ actor: '', action: '', before: '' as string | number });
-  const log = useApi<{ entries: readonly Entry[] }>(`/api/v1/audit${query({ limit: PAGE, ...applied })}`);
+  const log = useApi<AuditLog>(`/api/v1/audit${query({ limit: PAGE, ...applied })}`);
   const entries = log.data?.entries ?? [];
   const last = entries[entries.length - 1];
   return (

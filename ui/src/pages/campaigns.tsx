@@ -4,18 +4,10 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, enc } from '../api.js';
 import { Link, Problem, Section, seconds, useCanWrite, When } from '../common.js';
 import { useApi, useEvents } from '../use-api.js';
-
-interface CampaignSummary {
-  readonly id: number;
-  readonly name: string;
-  readonly group: string;
-  readonly state: string;
-  readonly stage: number;
-  readonly stages: number;
-}
+import type { CampaignList, CampaignStageStatus, CampaignStatus } from '../../../director-repo/api/operator-api.js';
 
 export function Campaigns() {
-  const list = useApi<{ campaigns: readonly CampaignSummary[] }>('/api/v1/campaigns');
+  const list = useApi<CampaignList>('/api/v1/campaigns');
   const canWrite = useCanWrite();
   useEvents(['campaign'], list.reload);
   return (
@@ -70,35 +62,6 @@ export function Campaigns() {
   );
 }
 
-interface StageStatus {
-  readonly stage: number;
-  readonly vehicles: number;
-  readonly pending: number;
-  readonly downloading: number;
-  readonly deferredWhileDriving: number;
-  readonly installed: number;
-  readonly failed: number;
-  readonly rolledBack: number;
-  readonly cancelled: number;
-  readonly skipped: number;
-  readonly attackReported: number;
-}
-
-interface CampaignStatus {
-  readonly id: number;
-  readonly name: string;
-  readonly group: string;
-  readonly state: string;
-  readonly stage: number;
-  readonly stageStartedAt: string | null;
-  readonly stages: ReadonlyArray<{ share?: number; count?: number; startAfterMs?: number; minSoakMs?: number; successThreshold?: number }>;
-  readonly images: ReadonlyArray<{ hardwareId: string; image: string }>;
-  readonly vehicles: number;
-  readonly perStage: readonly StageStatus[];
-  readonly failureReasons: Readonly<Record<string, number>>;
-  readonly history: ReadonlyArray<{ at: string; actor: string; kind: string; details: unknown }>;
-}
-
 const ACTIONS: Readonly<Record<string, readonly string[]>> = {
   draft: ['start', 'abort'],
   running: ['pause', 'advance', 'abort'],
@@ -107,7 +70,10 @@ const ACTIONS: Readonly<Record<string, readonly string[]>> = {
   aborted: [],
 };
 
-const BAR_PARTS: ReadonlyArray<readonly [keyof StageStatus, string]> = [
+/** The counts a stage's bar shows, each a number of CampaignStageStatus. */
+type StageCount = 'installed' | 'downloading' | 'deferredWhileDriving' | 'pending' | 'failed' | 'rolledBack' | 'attackReported' | 'cancelled' | 'skipped';
+
+const BAR_PARTS: ReadonlyArray<readonly [StageCount, string]> = [
   ['installed', 'installed'],
   ['downloading', 'downloading'],
   ['deferredWhileDriving', 'deferred'],
@@ -119,7 +85,7 @@ const BAR_PARTS: ReadonlyArray<readonly [keyof StageStatus, string]> = [
   ['skipped', 'skipped'],
 ];
 
-function StageBar({ stage }: { stage: StageStatus }) {
+function StageBar({ stage }: { stage: CampaignStageStatus }) {
   const total = Math.max(1, stage.vehicles);
   return (
     <div class="stage" data-testid={`stage-${stage.stage}`}>
@@ -131,12 +97,12 @@ function StageBar({ stage }: { stage: StageStatus }) {
       </div>
       <div class="bar" role="img" aria-label={`stage ${stage.stage}: ${stage.installed} of ${stage.vehicles} installed`}>
         {BAR_PARTS.map(([key, label]) => {
-          const count = stage[key] as number;
+          const count = stage[key];
           return count > 0 ? <span key={key} class={`bar-${key}`} style={{ width: `${(100 * count) / total}%` }} title={`${count} ${label}`} /> : null;
         })}
       </div>
       <div class="legend">
-        {BAR_PARTS.filter(([key]) => (stage[key] as number) > 0).map(([key, label]) => (
+        {BAR_PARTS.filter(([key]) => stage[key] > 0).map(([key, label]) => (
           <span key={key}>
             <span class={`swatch bar-${key}`} /> {stage[key]} {label}
           </span>

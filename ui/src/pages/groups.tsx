@@ -4,17 +4,9 @@ import { useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { Problem, Section, useCanWrite, When } from '../common.js';
 import { useApi } from '../use-api.js';
+import type { GroupCreated, GroupList, GroupSummary } from '../../../director-repo/api/operator-api.js';
 
-interface Group {
-  readonly name: string;
-  readonly kind: string;
-  readonly filter: { attributes?: Readonly<Record<string, string>>; hardwareId?: string; installedImage?: string } | null;
-  readonly createdAt: string;
-  readonly members: number | null;
-  readonly problem?: string;
-}
-
-function describe(filter: Group['filter']): string {
+function describe(filter: GroupSummary['filter']): string {
   if (filter === null) return '';
   const terms = Object.entries(filter.attributes ?? {}).map(([k, v]) => `${k}=${v}`);
   if (filter.hardwareId !== undefined) terms.push(`hardware ${filter.hardwareId}`);
@@ -23,7 +15,7 @@ function describe(filter: Group['filter']): string {
 }
 
 export function Groups() {
-  const list = useApi<{ groups: readonly Group[] }>('/api/v1/groups');
+  const list = useApi<GroupList>('/api/v1/groups');
   return (
     <>
       <h1>Groups</h1>
@@ -89,7 +81,7 @@ function NewGroup({ onCreated }: { onCreated: () => void }) {
         };
         body = { name: form.name.trim(), filter };
       }
-      const created = await api<{ name: string; members: number }>('POST', '/api/v1/groups', body);
+      const created = await api<GroupCreated>('POST', '/api/v1/groups', body);
       setDone(`Group ${created.name} created with ${created.members} vehicle${created.members === 1 ? '' : 's'}.`);
       setForm({ ...form, name: '' });
       onCreated();

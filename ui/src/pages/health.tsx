@@ -2,21 +2,10 @@
 // coloured when it is inside the warning window or past it.
 import { Problem, Section, seconds, short, When } from '../common.js';
 import { useApi } from '../use-api.js';
-
-interface Role {
-  readonly repository: string;
-  readonly role: string;
-  readonly version: number;
-  readonly expires: string;
-  readonly secondsLeft: number;
-  readonly state: 'ok' | 'warning' | 'expired';
-  readonly threshold: number;
-  readonly keyids: readonly string[];
-  readonly online: boolean;
-}
+import type { RepositoryHealth } from '../../../director-repo/api/operator-api.js';
 
 export function Health() {
-  const health = useApi<{ warningDays: number; onlineWarningHours?: number; roles: readonly Role[] }>('/api/v1/repositories/health');
+  const health = useApi<RepositoryHealth>('/api/v1/repositories/health');
   return (
     <>
       <h1>Repository health</h1>

@@ -4,20 +4,13 @@ import { useState } from 'preact/hooks';
 import { query } from '../api.js';
 import { Problem, Section, short } from '../common.js';
 import { useApi } from '../use-api.js';
-
-interface Image {
-  readonly filename: string;
-  readonly length: number;
-  readonly sha256: string | null;
-  readonly hardwareIds: readonly string[];
-  readonly releaseCounter: number | null;
-}
+import type { ImageList } from '../../../director-repo/api/operator-api.js';
 
 const PAGE = 100;
 
 export function Images() {
   const [after, setAfter] = useState<string[]>(['']);
-  const list = useApi<{ images: readonly Image[]; total: number }>(`/api/v1/images${query({ limit: PAGE, after: after[after.length - 1] })}`);
+  const list = useApi<ImageList>(`/api/v1/images${query({ limit: PAGE, after: after[after.length - 1] })}`);
   const images = list.data?.images ?? [];
   return (
     <>

@@ -5,6 +5,7 @@ import { useState } from 'preact/hooks';
 import { api, enc } from '../api.js';
 import { navigate, Problem, Section, useCanWrite } from '../common.js';
 import { useApi } from '../use-api.js';
+import type { CampaignDryRun, CampaignStatus, GroupList, ImageList } from '../../../director-repo/api/operator-api.js';
 
 interface StageRow {
   kind: 'share' | 'count';
@@ -12,14 +13,6 @@ interface StageRow {
   soakMinutes: string;
   startAfterMinutes: string;
   successPercent: string;
-}
-
-interface DryRun {
-  readonly stages: ReadonlyArray<{ index: number; vehicles: number }>;
-  readonly skipped?: Readonly<Record<string, number>>;
-  /** False when the group was too large to check each vehicle: `skipped` is then unknown, not zero. */
-  readonly skippedChecked?: boolean;
-  readonly vehicles?: number;
 }
 
 const emptyStage = (value: string): StageRow => ({ kind: 'share', value, soakMinutes: '', startAfterMinutes: '', successPercent: '' });
@@ -39,14 +32,14 @@ function numberOf(text: string, what: string): number | undefined {
 
 export function NewCampaign() {
   const canWrite = useCanWrite();
-  const groups = useApi<{ groups: ReadonlyArray<{ name: string; members: number | null }> }>('/api/v1/groups');
-  const images = useApi<{ images: ReadonlyArray<{ filename: string; hardwareIds: readonly string[]; releaseCounter: number | null }> }>('/api/v1/images?limit=200');
+  const groups = useApi<GroupList>('/api/v1/groups');
+  const images = useApi<ImageList>('/api/v1/images?limit=200');
   const [name, setName] = useState('');
   const [group, setGroup] = useState('');
   const [targets, setTargets] = useState([{ hardwareId: '', image: '' }]);
   const [stages, setStages] = useState<StageRow[]>([emptyStage('10'), emptyStage('100')]);
   const [halt, setHalt] = useState({ maxFailureRate: '20', minSample: '5', maxFailures: '', onAttack: true });
-  const [preview, setPreview] = useState<DryRun | undefined>(undefined);
+  const [preview, setPreview] = useState<CampaignDryRun | undefined>(undefined);
   const [error, setError] = useState<Error | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   if (!canWrite) return <p class="muted">Your scope is read-only: campaigns cannot be created.</p>;
@@ -81,9 +74,9 @@ export function NewCampaign() {
     setError(undefined);
     try {
       if (dryRun) {
-        const answer = await api<DryRun & { dryRun?: boolean; name?: string }>('POST', '/api/v1/campaigns', { ...body(), dryRun: true });
+        const answer = await api<CampaignDryRun | CampaignStatus>('POST', '/api/v1/campaigns', { ...body(), dryRun: true });
         // A Director from before dry runs ignores the flag and creates the campaign: say so, and show it.
-        if (answer.dryRun !== true && answer.name !== undefined) {
+        if (!('dryRun' in answer)) {
           alertOnce(`This Director does not support dry runs: it created campaign ${answer.name} (as a draft, not started).`);
           navigate(`/campaigns/${enc(answer.name)}`);
           return;
@@ -91,7 +84,7 @@ export function NewCampaign() {
         setPreview(answer);
       }
       else {
-        const created = await api<{ name: string }>('POST', '/api/v1/campaigns', body());
+        const created = await api<CampaignStatus>('POST', '/api/v1/campaigns', body());
         navigate(`/campaigns/${enc(created.name)}`);
       }
     } catch (err) {

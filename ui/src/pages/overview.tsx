@@ -5,21 +5,10 @@ import { query } from '../api.js';
 import { TimeChart, type Series } from '../chart.js';
 import { Link, Problem, Section, STATE_LABELS, VEHICLE_STATES, When } from '../common.js';
 import { useApi, useEvents } from '../use-api.js';
+import type { AttackList, FleetOverview, ReportedAttack } from '../../../director-repo/api/operator-api.js';
 
-interface Overview {
-  readonly vehicles: { readonly total: number; readonly byState: Readonly<Record<string, number>> };
-  readonly attacks: { readonly total: number; readonly last24h: number };
-  readonly refusedManifests: { readonly total: number; readonly last24h: number };
-  readonly history: ReadonlyArray<{ readonly at: string; readonly byState: Readonly<Record<string, number>> }>;
-}
-
-export interface AttackRow {
-  readonly vin: string;
-  readonly ecuSerial: string;
-  readonly code: string;
-  readonly message: string;
-  readonly reportedAt: string;
-}
+/** An attack as the tables show it: any reported attack, with its vehicle. */
+export type AttackRow = ReportedAttack & { readonly vin: string };
 
 const COLORS: Readonly<Record<string, string>> = {
   up_to_date: '#2e7d32',
@@ -33,8 +22,8 @@ const COLORS: Readonly<Record<string, string>> = {
 };
 
 export function Overview() {
-  const overview = useApi<Overview>('/api/v1/fleet/overview');
-  const attacks = useApi<{ attacks: readonly AttackRow[] }>(`/api/v1/attacks${query({ limit: 10 })}`);
+  const overview = useApi<FleetOverview>('/api/v1/fleet/overview');
+  const attacks = useApi<AttackList>(`/api/v1/attacks${query({ limit: 10 })}`);
   useEvents(['manifest', 'attack', 'assignment'], () => {
     overview.reload();
     attacks.reload();

@@ -5,15 +5,9 @@ import { api, enc, query } from '../api.js';
 import { Link, navigate, Problem, Section, short, STATE_LABELS, useCanWrite, VEHICLE_STATES, When } from '../common.js';
 import { useApi, useEvents } from '../use-api.js';
 import { AttackTable } from './overview.js';
+import type { EcuStatus, ManifestEntry, VehicleList, VehicleManifests, VehicleStatus } from '../../../director-repo/api/operator-api.js';
 
 const PAGE = 50;
-
-interface VehicleRow {
-  readonly vin: string;
-  readonly attributes: Readonly<Record<string, string>>;
-  readonly registeredAt: string;
-  readonly state?: string;
-}
 
 export function Vehicles({ params }: { params: URLSearchParams }) {
   const state = params.get('state') ?? '';
@@ -21,7 +15,7 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
   const after = params.get('after') ?? '';
   const [search, setSearch] = useState(q);
   const [previous, setPrevious] = useState<string[]>([]);
-  const list = useApi<{ total: number; totalCapped?: boolean; vehicles: readonly VehicleRow[] }>(`/api/v1/vehicles${query({ limit: PAGE, after, state, q })}`);
+  const list = useApi<VehicleList>(`/api/v1/vehicles${query({ limit: PAGE, after, state, q })}`);
   const go = (next: { state?: string; q?: string; after?: string }) => {
     const merged = { state, q, after: '', ...next };
     navigate(`/vehicles${query(merged)}`);
@@ -123,47 +117,6 @@ export function Vehicles({ params }: { params: URLSearchParams }) {
   );
 }
 
-interface Assignment {
-  readonly id: number;
-  readonly ecuSerial: string;
-  readonly filename: string;
-  readonly releaseCounter: number;
-  readonly state: string;
-  readonly reason: string | null;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-interface Ecu {
-  readonly serial: string;
-  readonly hardwareId: string;
-  readonly primary: boolean;
-  readonly keyid: string;
-  readonly keyType: string;
-  readonly installed: { readonly filename: string; readonly releaseCounter: number | null; readonly hashes: Readonly<Record<string, string>> } | null;
-  readonly reportedAt: string | null;
-  readonly slot?: string | null;
-  readonly pending: Assignment | null;
-}
-
-interface Manifest {
-  readonly id: number;
-  readonly receivedAt: string;
-  readonly accepted: boolean;
-  readonly errorCode: string | null;
-  readonly errorMessage: string | null;
-}
-
-interface VehicleStatus {
-  readonly vin: string;
-  readonly attributes: Readonly<Record<string, string>>;
-  readonly registeredAt: string;
-  readonly lastManifestAt: string | null;
-  readonly ecus: readonly Ecu[];
-  readonly assignments: readonly Assignment[];
-  readonly attacks: ReadonlyArray<{ ecuSerial: string; code: string; message: string; reportedAt: string }>;
-  readonly manifests: readonly Manifest[];
-}
 
 export function VehiclePage({ vin }: { vin: string }) {
   const vehicle = useApi<VehicleStatus>(`/api/v1/vehicles/${enc(vin)}`);
@@ -192,7 +145,6 @@ export function VehiclePage({ vin }: { vin: string }) {
                   <th>Serial</th>
                   <th>Hardware id</th>
                   <th>Installed image</th>
-                  <th>Slot</th>
                   <th>Release counter</th>
                   <th>Last report</th>
                   <th>Pending</th>
@@ -207,7 +159,6 @@ export function VehiclePage({ vin }: { vin: string }) {
                     </td>
                     <td>{ecu.hardwareId}</td>
                     <td title={ecu.installed?.hashes.sha256 ?? ''}>{ecu.installed?.filename ?? <span class="muted">none reported</span>}</td>
-                    <td>{ecu.slot ?? <span class="muted">—</span>}</td>
                     <td>{ecu.installed?.releaseCounter ?? ''}</td>
                     <td>
                       <When at={ecu.reportedAt} />
@@ -269,15 +220,15 @@ export function VehiclePage({ vin }: { vin: string }) {
 const FIRST_MANIFESTS = 20;
 
 /** The newest manifests come with the vehicle; older ones page from /manifests?before=. */
-function ManifestHistory({ vin, first }: { vin: string; first: readonly Manifest[] }) {
-  const [older, setOlder] = useState<Manifest[]>([]);
+function ManifestHistory({ vin, first }: { vin: string; first: readonly ManifestEntry[] }) {
+  const [older, setOlder] = useState<ManifestEntry[]>([]);
   const [error, setError] = useState<Error | undefined>(undefined);
   const [done, setDone] = useState(false);
   const rows = [...first, ...older];
   const more = async () => {
     const oldest = rows[rows.length - 1];
     try {
-      const page = await api<{ manifests: Manifest[] }>('GET', `/api/v1/vehicles/${enc(vin)}/manifests${query({ limit: 50, before: oldest?.id })}`);
+      const page = await api<VehicleManifests>('GET', `/api/v1/vehicles/${enc(vin)}/manifests${query({ limit: 50, before: oldest?.id })}`);
       setOlder([...older, ...page.manifests]);
       if (page.manifests.length < 50) setDone(true);
     } catch (err) {
@@ -320,7 +271,7 @@ function ManifestHistory({ vin, first }: { vin: string; first: readonly Manifest
   );
 }
 
-function ReplaceEcu({ vin, ecus, onReplaced }: { vin: string; ecus: readonly Ecu[]; onReplaced: () => void }) {
+function ReplaceEcu({ vin, ecus, onReplaced }: { vin: string; ecus: readonly EcuStatus[]; onReplaced: () => void }) {
   const canWrite = useCanWrite();
   const [serial, setSerial] = useState(ecus[0]?.serial ?? '');
   const [next, setNext] = useState({ serial: '', hardwareId: '', publicKey: '', encryptionPublicKey: '' });
