@@ -1,8 +1,8 @@
 // The dashboard's reads on SQLite (../dashboard.ts; schema.ts, migration 9 for its indexes and the
-// snapshots table, migration 10 for the stored fleet states). A vehicle's state is its stored
-// fleet_state unless its last_seen is before the cutoff (stale), so the counts and the list's state
-// filter are ranges of the vehicles_by_fleet_state and vehicles_by_last_seen indexes. Prepared once,
-// one statement per filter shape, so each keeps its plan.
+// snapshots table, migrations 10 and 12 for the stored fleet states and their totals). A vehicle's
+// state is its stored fleet_state unless its last_seen is before the cutoff (stale): the counts are
+// the kept totals less the stale vehicles (a range of last_seen), the list's state filter a range
+// of vehicles_by_fleet_state. Prepared once, one statement per filter shape, so each keeps its plan.
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../../shared/server/sqlite.js';
 import { countsOf, prefixEnd, STALE_LIST_SORT_LIMIT, storedStateSql, toAttack, toAudit, type AttackRow, type AuditRow, type AttackListEntry, type AuditListEntry, type DashboardStore, type FleetSnapshot, type FleetState, type FleetStateCounts, type VehicleFilter } from '../dashboard.js';
@@ -38,8 +38,9 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
       db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM vehicles v ${index[shape]} WHERE ${where[shape]}${withPrefix ? PREFIX : ''} LIMIT :cap)`);
     const shapes: Shape[] = ['all', 'state', 'staleFew', 'staleMany'];
     this.s = {
-      // Index-only: the non-stale vehicles grouped in the (fleet_state, vin, last_seen) index's order, and the stale ones a range of last_seen.
-      fleetStates: db.prepare('SELECT fleet_state AS state, COUNT(*) AS n FROM vehicles INDEXED BY vehicles_by_fleet_state WHERE last_seen >= :stale GROUP BY fleet_state'),
+      // The totals the triggers keep (migration 12), less the stale vehicles by state: a range of the (last_seen, fleet_state) index.
+      totals: db.prepare('SELECT state, n FROM fleet_state_totals'),
+      staleByState: db.prepare('SELECT fleet_state AS state, COUNT(*) AS n FROM vehicles INDEXED BY vehicles_by_last_seen WHERE last_seen < :stale GROUP BY fleet_state'),
       staleCount: db.prepare("SELECT 'stale' AS state, COUNT(*) AS n FROM (SELECT 1 FROM vehicles INDEXED BY vehicles_by_last_seen WHERE last_seen < :stale LIMIT :cap)"),
       attacks: db.prepare('SELECT COUNT(*) AS n FROM attacks'),
       attacksSince: db.prepare('SELECT COUNT(*) AS n FROM attacks WHERE reported_at >= ?'),
@@ -69,8 +70,13 @@ export class SqliteDashboard implements Synchronous<DashboardStore> {
   }
 
   fleetStates(staleBefore: Date): FleetStateCounts {
-    const stale = staleBefore.toISOString();
-    return countsOf([...(this.s.fleetStates.all({ stale }) as Array<{ state: string; n: number }>), this.s.staleCount.get({ stale, cap: NO_ID }) as { state: string; n: number }]);
+    // Both read in this one synchronous call: no write of this connection comes between them.
+    const counts = countsOf(this.s.totals.all() as Array<{ state: string; n: number }>);
+    for (const { state, n } of this.s.staleByState.all({ stale: staleBefore.toISOString() }) as Array<{ state: FleetState; n: number }>) {
+      counts[state] -= n;
+      counts.stale += n;
+    }
+    return counts;
   }
 
   securityCounts(since: Date): { attacks: { total: number; since: number }; refusedManifests: { total: number; since: number } } {

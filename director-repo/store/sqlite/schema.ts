@@ -280,6 +280,26 @@ export const MIGRATIONS = [
    ) WITHOUT ROWID;
    CREATE INDEX ui_session_revocations_by_expiry ON ui_session_revocations(expires_ms);
    CREATE INDEX alerts_by_time ON alerts(created_at);`,
+  // 12: the fleet's states counted as they change (docs/dashboard.md "Fleet states at scale"): how
+  // many vehicles hold each fleet_state, kept by triggers on vehicles, so the overview reads eight
+  // rows and subtracts the stale ones (a range of last_seen, with fleet_state in the index) instead
+  // of counting the whole fleet. SQLite has one writer, so the eight hot rows cost no contention.
+  `CREATE TABLE fleet_state_totals (
+     state TEXT PRIMARY KEY,
+     n INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   INSERT INTO fleet_state_totals (state, n) SELECT fleet_state, COUNT(*) FROM vehicles GROUP BY fleet_state;
+   CREATE TRIGGER fleet_state_totals_inserted AFTER INSERT ON vehicles
+   BEGIN INSERT INTO fleet_state_totals (state, n) VALUES (NEW.fleet_state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1; END;
+   CREATE TRIGGER fleet_state_totals_changed AFTER UPDATE OF fleet_state ON vehicles WHEN OLD.fleet_state IS NOT NEW.fleet_state
+   BEGIN
+     UPDATE fleet_state_totals SET n = n - 1 WHERE state = OLD.fleet_state;
+     INSERT INTO fleet_state_totals (state, n) VALUES (NEW.fleet_state, 1) ON CONFLICT (state) DO UPDATE SET n = n + 1;
+   END;
+   CREATE TRIGGER fleet_state_totals_deleted AFTER DELETE ON vehicles
+   BEGIN UPDATE fleet_state_totals SET n = n - 1 WHERE state = OLD.fleet_state; END;
+   DROP INDEX vehicles_by_last_seen;
+   CREATE INDEX vehicles_by_last_seen ON vehicles(last_seen, fleet_state);`,
 ];
 
 /**

@@ -53,6 +53,7 @@ export function sqliteMigrationCases(track: (store: SqliteDirectorStore) => Sqli
     expect(assignment).toEqual({ ...a, id: assignment!.id, state: 'pending', reason: null, createdAt: t, updatedAt: t });
     // The fleet state migration backfilled the old vehicle's state from its rows.
     expect((await store.dashboard.vehiclesPage({ staleBefore: new Date(0) }, '', 10)).map((v) => [v.vin, v.state])).toEqual([['VIN-OLD', 'pending']]);
+    expect(await store.dashboard.fleetStates(new Date(0))).toMatchObject({ pending: 1, up_to_date: 0, stale: 0 });
     expect((await store.manifests.history('VIN-OLD', 10)).map((h) => [h.id, h.accepted, h.errorCode])).toEqual([
       [2, false, 'bad'],
       [1, true, null],
