@@ -13,6 +13,7 @@ import { isatty } from 'node:tty';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { terminalOutput } from './shared/cli/cli-output.js';
+import { askYesNo } from './shared/cli/confirm.js';
 import { describeFailure, failureTrace } from './shared/cli/failure-report.js';
 import { optionSuggestions } from './shared/cli/suggestions.js';
 import { type CliEnvironment } from './shared/cli/environment.js';
@@ -39,9 +40,11 @@ function packageVersion(): string {
 const STATUS_READER_GONE = 141;
 
 const output = terminalOutput({ stdout: process.stdout, stderr: process.stderr }, () => process.exit(STATUS_READER_GONE));
-// A token PIN prompt (shared/keys/secret-prompt.ts) only where standard input is a terminal.
-const promptSecret = isatty(0) ? { promptSecret: (prompt: string) => promptSecretOn(process.stdin, process.stderr, prompt) } : {};
-const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn, stdoutIsTerminal: isatty(1), ...promptSecret };
+// A token PIN or passphrase prompt, and the confirmation of a command that cannot be undone, only where standard input is a terminal.
+const terminalInput = isatty(0)
+  ? { promptSecret: (prompt: string) => promptSecretOn(process.stdin, process.stderr, prompt), confirm: (question: string) => askYesNo(process.stdin, process.stderr, question) }
+  : {};
+const io: CliEnvironment = { env: process.env, print: output.print, warn: output.warn, stdoutIsTerminal: isatty(1), ...terminalInput };
 
 const rawArgs = hideBin(process.argv);
 // yargs' recommendCommands reports "Did you mean X?" as a failure of its own just before the

@@ -4,6 +4,7 @@
 // campaign engine (campaigns.ts). Every read command has --json; people get tables.
 import type { Argv, CommandModule } from 'yargs';
 import { BadRequestError, InvalidExpiryError, OperatorRequestError } from '../shared/core/errors.js';
+import { confirmDestructive, withYes, type YesArgs } from '../shared/cli/confirm.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { parseDuration } from '../shared/workspace/duration.js';
 import { parseAttributePairs, readVinsFile, readVinsCsv } from './cli-input.js';
@@ -542,11 +543,13 @@ const actionCommand = (io: CliEnvironment, action: Action): CommandModule<object
   command: `${action} <name>`,
   describe: ACTIONS[action].describe,
   builder: (yargs) =>
-    withRemote(yargs, io)
+    // abort cannot be undone: it asks on a terminal, and a script says --yes (shared/cli/confirm.ts).
+    (action === 'abort' ? withYes(withRemote(yargs, io)) : withRemote(yargs, io))
       .positional('name', { type: 'string', demandOption: true, describe: 'the campaign (name or id)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the campaign status as JSON' })
-      .example(`$0 director campaign ${action} ecm-2.1`, ACTIONS[action].describe.split(':')[0]!) as Argv<NameArgs>,
+      .example(`$0 director campaign ${action} ecm-2.1${action === 'abort' ? ' --yes' : ''}`, ACTIONS[action].describe.split(':')[0]!) as Argv<NameArgs>,
   handler: async (argv) => {
+    if (action === 'abort') await confirmDestructive(io, argv as YesArgs, `abort campaign ${argv.name} (its assignments not yet installed are cancelled)`);
     const client = OperatorClient.from(io, argv);
     const status = await withHints(() => client.send('POST /campaigns/:campaign/:action', `${action} campaign ${argv.name}`, { params: { campaign: argv.name, action } }), argv.name);
     if (argv.json) {

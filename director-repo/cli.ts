@@ -9,6 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import { publicKeyPem } from '../shared/core/crypto/keys.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
+import { confirmDestructive, withYes, type YesArgs } from '../shared/cli/confirm.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import { observabilityFrom, withObservabilityOptions, type ObservabilityArgs } from '../shared/cli/observability-args.js';
@@ -731,7 +732,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
   },
 });
 
-interface CancelArgs extends RemoteArgs {
+interface CancelArgs extends RemoteArgs, YesArgs {
   readonly id: number;
   readonly json: boolean;
 }
@@ -740,7 +741,7 @@ const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> =>
   command: 'cancel <id>',
   describe: 'cancel a pending or in-flight assignment (its vehicle\'s targets stop listing the image)',
   builder: (yargs) =>
-    withRemote(yargs, io)
+    withYes(withRemote(yargs, io))
       .positional('id', { type: 'number', demandOption: true, describe: 'the assignment id (`vehicle show VIN` lists them)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the cancelled assignment as JSON' })
       .check((argv) => {
@@ -748,11 +749,13 @@ const cancelCommand = (io: CliEnvironment): CommandModule<object, CancelArgs> =>
         if (!Number.isSafeInteger(id) || id < 1) throw new Error(`assignment id ${String(argv.id)}: give the number \`uptane director vehicle show VIN\` lists`);
         return true;
       })
-      .example('$0 director cancel 42', 'cancel assignment 42')
+      .example('$0 director cancel 42', 'cancel assignment 42 (asks first on a terminal)')
+      .example('$0 director cancel 42 --yes', 'the same from a script, without asking')
       .epilogue(
         'A vehicle that has not fetched its targets yet never sees the image. One that already did may still install it; its next manifest reports what it runs.',
       ) as Argv<CancelArgs>,
   handler: async (argv) => {
+    await confirmDestructive(io, argv, `cancel assignment ${argv.id}`);
     const client = OperatorClient.from(io, argv);
     const answer = await client.send('DELETE /assignments/:id', `cancel assignment ${argv.id}`, { params: { id: String(argv.id) } });
     if (argv.json) {

@@ -5,7 +5,9 @@
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
+import { confirmDestructive, withYes, type YesArgs } from '../shared/cli/confirm.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
+import { tokenStatus } from '../shared/server/access-tokens.js';
 import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
 import { printJson } from './operator-client.js';
 import { describeDirectorDatabase, openDirectorStore, parseDirectorDatabase } from './store/open-store.js';
@@ -71,7 +73,7 @@ const revokeCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
     recorded: (storage, token, now) => storage.audit('cli', 'revoke_operator_token', { name: token.name, tokenId: token.tokenId }, now),
   });
 
-interface RemoveArgs extends DataDirArgs {
+interface RemoveArgs extends DataDirArgs, YesArgs {
   readonly name: string;
   readonly json: boolean;
 }
@@ -80,15 +82,18 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
   command: 'remove <name>',
   describe: "revoke every token of an operator at once; run on the Director host",
   builder: (yargs) =>
-    withDataDir(yargs)
+    withYes(withDataDir(yargs))
       .positional('name', { type: 'string', demandOption: true, describe: 'the operator name given to `operator add`' })
       .option('json', { type: 'boolean', default: false, describe: 'print {name, removed, tokenIds} as JSON' })
-      .example('$0 director operator remove alice', "alice's token stops working immediately") as unknown as Argv<RemoveArgs>,
+      .example('$0 director operator remove alice', "asks first on a terminal; alice's token stops working immediately")
+      .example('$0 director operator remove alice --yes', 'the same from a script, without asking') as unknown as Argv<RemoveArgs>,
   handler: (argv) =>
     OPERATOR_TOKENS.withExisting(
       argv.dataDir,
       async (storage) => {
         const now = systemClock.now();
+        const active = (await storage.operatorTokens()).filter((t) => t.name === argv.name && tokenStatus(t, now) === 'active');
+        if (active.length > 0) await confirmDestructive(io, argv, `remove operator ${argv.name} (revoke token ${active.map((t) => t.tokenId).join(', ')})`);
         const revoked = await storage.removeOperator(argv.name, now);
         if (revoked.length === 0) throw new Error(`no operator named ${argv.name} with a token in force in ${describeDirectorDatabase(parseDirectorDatabase(resolve(argv.dataDir), argv.database))}`);
         await storage.audit('cli', 'remove_operator', { name: argv.name, tokenIds: revoked }, now);

@@ -5,6 +5,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { systemClock } from '../shared/core/clock.js';
 import { printJson } from '../shared/cli/cli-output.js';
+import { confirmDestructive, withYes, type YesArgs } from '../shared/cli/confirm.js';
+import { tokenStatus } from '../shared/server/access-tokens.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { checkRoleName } from '../shared/core/metadata/paths.js';
 import { addTokenCommand, existingDatabase, listTokensCommand, revokeTokenCommand, type AddTokenArgs, type DataDirArgs, type TokenGroup, type WithDataDir } from '../shared/cli/token-cli.js';
@@ -63,6 +65,7 @@ const addCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
 const listCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
   listTokensCommand(io, withDataDir, UPLOADER_TOKENS, {
     describe: 'list uploader tokens: id, uploader, roles, paths, created, expires, and whether active, expired or revoked',
+    example: ['$0 image uploader list --json', 'every token with its status, for scripts'],
     columns: [
       ['ROLES', (t) => t.roles?.join(',') ?? 'any'],
       ['PATHS', (t) => t.paths?.join(',') ?? 'any'],
@@ -71,7 +74,7 @@ const listCommand = (io: CliEnvironment, withDataDir: WithDataDir) =>
 
 const revokeCommand = (io: CliEnvironment, withDataDir: WithDataDir) => revokeTokenCommand(io, withDataDir, UPLOADER_TOKENS);
 
-interface RemoveArgs extends DataDirArgs {
+interface RemoveArgs extends DataDirArgs, YesArgs {
   readonly name: string;
   readonly json: boolean;
 }
@@ -80,15 +83,19 @@ const removeCommand = (io: CliEnvironment, withDataDir: WithDataDir): CommandMod
   command: 'remove <name>',
   describe: 'revoke every token of an uploader',
   builder: (yargs) =>
-    withDataDir(yargs)
+    withYes(withDataDir(yargs))
       .positional('name', { type: 'string', demandOption: true, describe: 'the uploader, as `uploader list` shows it' })
       .option('json', { type: 'boolean', default: false, describe: 'print {name, revoked: [token ids]} as JSON' })
-      .example('$0 image uploader remove release-bot', 'the token stops working at once') as unknown as Argv<RemoveArgs>,
+      .example('$0 image uploader remove release-bot', 'asks first on a terminal; the token stops working at once')
+      .example('$0 image uploader remove release-bot --yes', 'the same from a script, without asking') as unknown as Argv<RemoveArgs>,
   handler: (argv) =>
     UPLOADER_TOKENS.withExisting(
       argv.dataDir,
       async (storage) => {
-        const revoked = await storage.removeUploader(argv.name, systemClock.now());
+        const now = systemClock.now();
+        const active = (await storage.uploaderTokens()).filter((t) => t.name === argv.name && tokenStatus(t, now) === 'active');
+        if (active.length > 0) await confirmDestructive(io, argv, `remove uploader ${argv.name} (revoke token ${active.map((t) => t.tokenId).join(', ')})`);
+        const revoked = await storage.removeUploader(argv.name, now);
         if (revoked.length === 0) throw new Error(`no uploader named ${argv.name} with a token in force: \`uptane image uploader list\` shows them`);
         if (argv.json) printJson(io, { name: argv.name, revoked });
         else io.print(`removed uploader ${argv.name}`);

@@ -230,7 +230,10 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         '$0 vehicle provision --dir car3 --vin VIN0003 --primary VIN0003-tcu:tcu-a --secondary VIN0003-ecm:ecm-x1:ed25519 --key-type ecdsa-p256 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
         'ECDSA P-256 signing keys for every ECU but VIN0003-ecm, which keeps Ed25519',
       )
-      .example('$0 vehicle provision --dir car2 --vin VIN0002 --primary VIN0002-tcu:tcu-a ... (no --register)', 'prints the registration JSON to hand to a Director operator')
+      .example(
+        '$0 vehicle provision --dir car2 --vin VIN0002 --primary VIN0002-tcu:tcu-a --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
+        'without --register: prints the registration JSON to hand to a Director operator',
+      )
       .epilogue(
         'The folder holds one sub-folder per ECU (its key as 0600 PKCS#8 PEM, trusted roots, A/B slots with a factory image), vehicle.json, registration.json (public keys only) and the vehicle state (parked); with --ca, --client-cert and --client-key also tls/ (CA, client certificate, 0600 key).',
       ) as unknown as Argv<ProvisionArgs>,

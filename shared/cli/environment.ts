@@ -12,6 +12,11 @@ export interface CliEnvironment {
   readonly warn: (line: string) => void;
   /** Whether standard output is a terminal (the serve commands then log in the pretty form). */
   readonly stdoutIsTerminal?: boolean;
+  /**
+   * Asks a yes/no question on the terminal (shared/cli/confirm.ts); the root cli.ts sets it only when
+   * standard input is a terminal, so a script is never left waiting on a question nobody sees.
+   */
+  readonly confirm?: (question: string) => Promise<boolean>;
 }
 
 /**

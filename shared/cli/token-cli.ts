@@ -11,6 +11,7 @@ import { DEFAULT_TOKEN_LIFETIME, isTokenId, newToken, parseExpiry, tokenStatus, 
 import { printJson, printTable } from './cli-output.js';
 import { systemClock } from '../core/clock.js';
 import { ConflictError } from '../core/errors.js';
+import { confirmDestructive, withYes, type YesArgs } from './confirm.js';
 import type { CliEnvironment } from './environment.js';
 
 export interface DataDirArgs {
@@ -193,7 +194,7 @@ export function listTokensCommand<S extends Closable, R extends StoredTokenState
   };
 }
 
-interface RevokeArgs extends DataDirArgs {
+interface RevokeArgs extends DataDirArgs, YesArgs {
   readonly tokenId: string;
   readonly json?: boolean;
 }
@@ -211,10 +212,9 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
     describe: `revoke one ${kind} token by its id; it stops working on the next request`,
     builder: (yargs) => {
       const withId = withDataDir(yargs).positional('token-id', { type: 'string', demandOption: true, describe: `the id \`${kind} add\` and \`${kind} list\` print` });
-      return withId.option('json', { type: 'boolean', default: false, describe: 'print {tokenId, name, revoked} as JSON' }).example(
-        `$0 ${group} revoke 3fa2c9d1e0b4`,
-        'that token is refused from now on (token_revoked)',
-      ) as unknown as Argv<RevokeArgs>;
+      return withYes(withId.option('json', { type: 'boolean', default: false, describe: 'print {tokenId, name, revoked} as JSON' }))
+        .example(`$0 ${group} revoke 3fa2c9d1e0b4`, 'asks first on a terminal; that token is refused from now on (token_revoked)')
+        .example(`$0 ${group} revoke 3fa2c9d1e0b4 --yes`, 'the same from a script, without asking') as unknown as Argv<RevokeArgs>;
     },
     handler: (argv) => {
       if (!isTokenId(argv.tokenId)) throw new Error(`token id ${JSON.stringify(argv.tokenId)}: give the 12 hex digits \`uptane ${group} list\` shows`);
@@ -222,6 +222,7 @@ export function revokeTokenCommand<S extends Closable, R extends StoredTokenStat
         const now = systemClock.now();
         const token = (await tokens.tokens(storage)).find((t) => t.tokenId === argv.tokenId);
         if (token === undefined) throw new Error(`no ${kind} token ${argv.tokenId}: \`uptane ${group} list\` shows the ids`);
+        if (token.revokedAt === null) await confirmDestructive(io, argv, `revoke ${kind} token ${argv.tokenId} (${token.name})`);
         if (!(await tokens.revoke(storage, argv.tokenId, now))) throw new Error(`${kind} token ${argv.tokenId} (${token.name}) was already revoked at ${token.revokedAt}`);
         await spec.recorded?.(storage, token, now);
         if (argv.json === true) printJson(io, { tokenId: argv.tokenId, name: token.name, revoked: true });

@@ -492,6 +492,12 @@ export class WorkspaceError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/** A command that cannot be undone was not confirmed: the operator said no, or could not be asked and gave no --yes. */
+export class ConfirmationRequiredError extends UptaneError {
+  readonly code = 'confirmation_required';
+  readonly kind = 'fault';
+}
+
 /**
  * A line of an image manifest (`targets add --from-manifest`) that is not a valid image entry: the
  * whole manifest is refused and the workspace left unchanged. `line` is 1-based (0: the file itself).

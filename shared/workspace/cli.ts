@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { printJson } from '../cli/cli-output.js';
+import { confirmDestructive, withYes, type YesArgs } from '../cli/confirm.js';
 import type { Clock } from '../core/clock.js';
 import { loadPublicKey } from '../files/key-files.js';
 import { type PrivateKey, type PublicKey } from '../core/crypto/keys.js';
@@ -685,16 +686,18 @@ function diffCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
   };
 }
 
-function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RoleArgs & JsonArgs> {
+function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RoleArgs & JsonArgs & YesArgs> {
   return {
     command: 'discard',
     describe: 'throw away the staged change of a role (and its signatures)',
     builder: (yargs) =>
-      withJson(withWorkspace(yargs, io))
+      withYes(withJson(withWorkspace(yargs, io)))
         .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
-        .example(`$0 ${options.repository} discard --role targets`, 'start the targets change over from the published version') as Argv<RoleArgs & JsonArgs>,
-    handler: (argv) => {
+        .example(`$0 ${options.repository} discard --role targets`, 'asks first on a terminal, then starts the targets change over from the published version')
+        .example(`$0 ${options.repository} discard --role targets --yes`, 'the same from a script, without asking') as Argv<RoleArgs & JsonArgs & YesArgs>,
+    handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
+      if (ws.stagedRoles().includes(argv.role)) await confirmDestructive(io, argv, `discard the staged ${argv.role} and the signatures collected on it`);
       ws.discard(argv.role);
       if (argv.json) printJson(io, { role: argv.role, discarded: true });
       else io.print(`discarded the staged ${argv.role}`);

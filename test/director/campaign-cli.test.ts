@@ -254,7 +254,7 @@ describe('uptane director campaign', () => {
     const advanced = await ok('director', 'campaign', 'advance', 'cmpb-ecm2');
     expect(advanced).toContain('advanced campaign cmpb-ecm2: now running, stage 2 of 2');
     expect(await assigned(fleet)).toHaveLength(4);
-    const aborted = JSON.parse(await ok('director', 'campaign', 'abort', 'cmpb-ecm2', '--json')) as Status;
+    const aborted = JSON.parse(await ok('director', 'campaign', 'abort', 'cmpb-ecm2', '--yes', '--json')) as Status;
     expect(aborted.state).toBe('aborted');
     expect(aborted.perStage.every((s) => s.pending + s.downloading === 0)).toBe(true);
     expect(aborted.history[aborted.history.length - 1]).toMatchObject({ actor: 'fixture-operator', kind: 'aborted' });

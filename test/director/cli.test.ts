@@ -346,12 +346,12 @@ describe('uptane director assign and cancel', () => {
     expect(again.code).toBe(1);
     expect(again.stderr).toContain('cancel it first [conflict, HTTP 409]');
 
-    const cancel = await uptane(['director', 'cancel', String(id)]);
+    const cancel = await uptane(['director', 'cancel', String(id), '--yes']);
     expect(cancel).toMatchObject({ code: 0, stderr: '' });
     expect(cancel.stdout).toContain(`cancelled assignment ${id}: ${ENGINE_V2.name} for ECU ASSIGN1-ecm of ASSIGN1`);
     expect(((await vehicle('ASSIGN1')).json.assignments as Array<{ state: string }>)[0]!.state).toBe('cancelled');
 
-    const twice = await uptane(['director', 'cancel', String(id), '--json']);
+    const twice = await uptane(['director', 'cancel', String(id), '--yes', '--json']);
     expect(twice.code).toBe(1);
     expect(twice.stdout).toBe('');
     expect(twice.stderr).toContain(`assignment ${id} is cancelled; only pending or in-flight assignments can be cancelled [conflict, HTTP 409]`);
@@ -535,7 +535,7 @@ describe('uptane director serve and operator tokens', () => {
       expect.objectContaining({ actor: 'cli', action: 'add_operator' }),
     ]);
 
-    const removed = await uptane(['director', 'operator', 'remove', 'alice', '--data-dir', dataDir]);
+    const removed = await uptane(['director', 'operator', 'remove', 'alice', '--yes', '--data-dir', dataDir]);
     expect(removed).toMatchObject({ code: 0, stdout: 'removed operator alice; its token no longer works\n' });
     const refused = await uptane(['director', 'vehicle', 'list'], asAlice);
     expect(refused.code).toBe(1);

@@ -327,7 +327,7 @@ describe('uptane director operator and uptane image uploader', () => {
     expect(never.status).toBe(1);
     expect(never.stderr).toContain('give a lifetime such as 90d, 12h or 30m (up to 3650d), or never');
 
-    const revoke = await runCli(['director', 'operator', 'revoke', added.tokenId, '--data-dir', dataDir]);
+    const revoke = await runCli(['director', 'operator', 'revoke', added.tokenId, '--yes', '--data-dir', dataDir]);
     expect(revoke).toMatchObject({ status: 0, stdout: `revoked operator token ${added.tokenId} (dave); it no longer works\n` });
     expect(code(await call(director.url, 'GET', '/api/v1/vehicles', added.token))).toBe('token_revoked');
   }, 60_000);

@@ -106,7 +106,7 @@ describePostgres('uptane image serve --database postgres://', () => {
     // The uploader commands see the same tokens, and a revocation holds on every replica at once.
     const listed = await ok(['image', 'uploader', 'list', '--data-dir', dataDir], { UPTANE_DATABASE_URL: databaseUrl });
     expect(listed).toMatch(/release-bot .*active/);
-    await ok(['image', 'uploader', 'remove', 'release-bot', '--data-dir', dataDir, '--database', databaseUrl]);
+    await ok(['image', 'uploader', 'remove', 'release-bot', '--yes', '--data-dir', dataDir, '--database', databaseUrl]);
     for (const url of [first, second]) {
       const refused = await fetch(`${url}/metadata/timestamp.json`, { headers: { authorization: `Bearer ${token}` } });
       expect(refused.status).toBe(401);

@@ -82,7 +82,7 @@ describePostgres('uptane director with --database', () => {
     const missing = await runCli(['director', 'operator', 'list', '--data-dir', join(dir, 'elsewhere')], { env });
     expect(missing.status).toBe(1);
     expect(missing.stderr).toContain('holds no Director database');
-    const removed = await runCli(['director', 'operator', 'remove', 'carol', '--data-dir', dataDir, '--database', databaseUrl()], { env });
+    const removed = await runCli(['director', 'operator', 'remove', 'carol', '--yes', '--data-dir', dataDir, '--database', databaseUrl()], { env });
     expect(removed.status).toBe(1);
     expect(removed.stderr).toContain('no operator named carol');
     expect(removed.stderr).not.toContain(PASSWORD);

@@ -18,6 +18,8 @@ export interface CommandNode {
   readonly path: readonly string[];
   /** The declaration, e.g. `add <name>`. */
   readonly command: string;
+  /** Runs when its group is named alone too (declared with `$0`, as `online-keys` runs `online-keys show`). */
+  readonly isDefault: boolean;
   readonly describe: string;
   readonly options: ReadonlyMap<string, OptionSpec>;
   readonly examples: ReadonlyArray<readonly [string, string]>;
@@ -28,7 +30,8 @@ export interface CommandNode {
 export const QUIET_IO: CliEnvironment = { env: {}, print: () => undefined, warn: () => undefined };
 
 function record(module: CommandModule<object, object>, parent: readonly string[]): CommandNode {
-  const command = Array.isArray(module.command) ? String(module.command[0]) : String(module.command);
+  const declared = (Array.isArray(module.command) ? module.command : [module.command]).map(String);
+  const command = declared[0]!;
   const path = [...parent, command.split(' ')[0]!];
   const options = new Map<string, OptionSpec>();
   const examples: Array<readonly [string, string]> = [];
@@ -54,7 +57,7 @@ function record(module: CommandModule<object, object>, parent: readonly string[]
     },
   );
   if (typeof module.builder === 'function') (module.builder as (y: unknown) => unknown)(recorder);
-  return { path, command, describe: String(module.describe ?? ''), options, examples, children };
+  return { path, command, isDefault: declared.includes('$0'), describe: String(module.describe ?? ''), options, examples, children };
 }
 
 /** The whole tree, from the same list the binary registers. */

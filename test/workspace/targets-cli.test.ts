@@ -129,6 +129,6 @@ describe('--json on the workspace commands', () => {
     expect((await uptane('image', 'status', '-w', 'ws2', '--check')).status).toBe(0);
     expect(await json('image', 'targets', 'remove', 'ecm.bin', '-w', 'ws2')).toMatchObject({ role: 'targets', droppedSignatures: [signature.keyid] });
     expect((await uptane('image', 'status', '-w', 'ws2', '--check')).status).toBe(3);
-    expect(await json('image', 'discard', '-w', 'ws2', '--role', 'targets')).toEqual({ role: 'targets', discarded: true });
+    expect(await json('image', 'discard', '-w', 'ws2', '--role', 'targets', '--yes')).toEqual({ role: 'targets', discarded: true });
   }, 180_000);
 });
