@@ -118,6 +118,10 @@ function provisionFromVector(vector: string, description: VectorDescription, dir
       }
     }
     const installed = readJson<InstalledImage>(trusted(ecu.serial, 'installed.json'));
+    const counter = installed.releaseCounter;
+    if (typeof installed.filename !== 'string' || (counter !== null && !(Number.isSafeInteger(counter) && counter >= 0))) {
+      throw new VectorFormatError(`${trusted(ecu.serial, 'installed.json')}: needs a filename and a releaseCounter (a whole number, or null)`);
+    }
     if (installed.filename !== factoryImage(ecu).filename) {
       rmSync(join(dir, ecu.serial, 'slots'), { recursive: true, force: true });
       AbSlots.provision(join(dir, ecu.serial, 'slots'), { filename: installed.filename, content: readFileSync(trusted(ecu.serial, 'installed.bin')) });
@@ -137,12 +141,36 @@ function provisionFromVector(vector: string, description: VectorDescription, dir
   return plan;
 }
 
+/** Serials, hardware ids and the VIN become folder names: a short, plain identifier, never `..`. */
+const isIdentifier = (value: unknown): value is string => typeof value === 'string' && /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(value);
+
+/** Most ECUs a vector's vehicle may have. */
+const MAX_ECUS = 64;
+
+/** vector.json, checked field by field before any of it names a folder or a clock. */
+function loadDescription(vector: string): VectorDescription {
+  const where = `${vector}/vector.json`;
+  const d = readJson<Partial<VectorDescription>>(join(vector, 'vector.json'));
+  if (d.format !== VECTOR_FORMAT || d.formatVersion !== VECTOR_FORMAT_VERSION) {
+    throw new VectorFormatError(`${where}: format ${JSON.stringify(d.format)} version ${JSON.stringify(d.formatVersion)}; this runner reads "${VECTOR_FORMAT}" version ${VECTOR_FORMAT_VERSION}`);
+  }
+  if (typeof d.name !== 'string' || !isVectorName(d.name)) throw new VectorFormatError(`${where}: name must be lower case letters, digits, dots and hyphens`);
+  if (typeof d.clock !== 'string' || Number.isNaN(Date.parse(d.clock))) throw new VectorFormatError(`${where}: clock must be an ISO 8601 time`);
+  const vehicle = d.vehicle;
+  if (vehicle === undefined || !isIdentifier(vehicle.vin) || !isIdentifier(vehicle.primary)) throw new VectorFormatError(`${where}: vehicle needs a vin and a primary serial (letters, digits, . _ -)`);
+  if (!Array.isArray(vehicle.ecus) || vehicle.ecus.length === 0 || vehicle.ecus.length > MAX_ECUS) throw new VectorFormatError(`${where}: vehicle.ecus must list 1 to ${MAX_ECUS} ECUs`);
+  vehicle.ecus.forEach((ecu, i) => {
+    if (!isIdentifier(ecu?.serial) || !isIdentifier(ecu.hardwareId) || (ecu.verification !== 'full' && ecu.verification !== 'partial')) {
+      throw new VectorFormatError(`${where}: vehicle.ecus[${i}] needs a serial and a hardwareId (letters, digits, . _ -) and verification "full" or "partial"`);
+    }
+  });
+  if (new Set(vehicle.ecus.map((e) => e.serial)).size !== vehicle.ecus.length) throw new VectorFormatError(`${where}: vehicle.ecus lists a serial twice`);
+  return d as VectorDescription;
+}
+
 /** Replays the vector in folder `vector` and compares each ECU's verdict with its expected.json. */
 export async function replayVector(vector: string): Promise<ReplayResult> {
-  const description = readJson<VectorDescription>(join(vector, 'vector.json'));
-  if (description.format !== VECTOR_FORMAT || description.formatVersion !== VECTOR_FORMAT_VERSION) {
-    throw new VectorFormatError(`${vector}/vector.json: format ${JSON.stringify(description.format)} version ${description.formatVersion}; this runner reads "${VECTOR_FORMAT}" version ${VECTOR_FORMAT_VERSION}`);
-  }
+  const description = loadDescription(vector);
   const expected = readJson<ExpectedVerdicts>(join(vector, 'expected.json'));
   const dir = mkdtempSync(join(tmpdir(), 'uptane-vector-'));
   try {

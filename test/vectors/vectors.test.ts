@@ -84,11 +84,15 @@ describe('Uptane test vectors', () => {
     expect(missing.actual.ecus['tcu-1']).toMatchObject({ verdict: 'rejected' });
   });
 
-  it('a folder that is not a vector is refused with the file at fault, and export refuses a folder that is not empty', async () => {
+  it('a folder that is not a vector, or a serial that would name a folder outside the replay, is refused with the file at fault, and export refuses a folder that is not empty', async () => {
     const { vector } = copyOf('honest-update');
     writeFileSync(join(vector, 'vector.json'), '{"format": "something else", "formatVersion": 1}');
     await expect(replayVector(vector)).rejects.toThrow(VectorFormatError);
     await expect(replayVector(vector)).rejects.toThrow(/vector\.json: format "something else"/);
+    const good = JSON.parse(readFileSync(join(exported, 'honest-update', 'vector.json'), 'utf8')) as { vehicle: { ecus: Array<Record<string, string>> } };
+    good.vehicle.ecus[1]!.serial = '../../escaped';
+    writeFileSync(join(vector, 'vector.json'), JSON.stringify(good));
+    await expect(replayVector(vector)).rejects.toThrow(/vehicle\.ecus\[1\] needs a serial/);
     const refused = await runCli(['vectors', 'export', exported]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('is not empty: export into a new or empty folder');
