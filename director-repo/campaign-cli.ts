@@ -11,7 +11,7 @@ import { parseAttributePairs, readVinsFile, readVinsCsv } from './cli-input.js';
 import { exponentialStages, type StageSpec } from './campaigns.js';
 import { LIMITS } from './operator-input.js';
 import { OperatorClient, isRecord, plural, printJson, printTable, withRemote, type RemoteArgs } from './operator-client.js';
-import type { CampaignBody, CampaignSchedule, CampaignStatus, GroupBody, GroupFilterBody as GroupFilter } from './api/operator-api.js';
+import { CAMPAIGN_VEHICLE_OUTCOMES, type CampaignBody, type CampaignSchedule, type CampaignStatus, type CampaignVehicleOutcome, type GroupBody, type GroupFilterBody as GroupFilter } from './api/operator-api.js';
 
 // ---------------------------------------------------------------------------------------------
 // Reading options.
@@ -186,6 +186,8 @@ export function describeEvent(kind: string, details: unknown): string {
       return `all ${plural(num('stages') ?? 0, 'stage')} done`;
     case 'error':
       return `${String(d.code)}: ${String(d.message)} (paused)`;
+    case 'retried':
+      return `${plural(num('retried') ?? 0, 'failed vehicle')} given the update again${(num('notRetried') ?? 0) > 0 ? `, ${num('notRetried')} could not be` : ''}${d.reopened === true ? ' (the completed campaign runs again)' : ''}`;
     default:
       return JSON.stringify(details);
   }
@@ -213,15 +215,16 @@ function printStatus(io: CliEnvironment, status: CampaignStatus): void {
   io.print(`campaign  ${status.name} (#${status.id})`);
   io.print(`state     ${status.state}${status.state === 'draft' ? ' (not started)' : `, stage ${status.stage} of ${status.stages.length}`}`);
   io.print(`group     ${status.group}${status.state === 'draft' ? '' : `: ${plural(status.vehicles, 'vehicle')} in the campaign, ${staged} given the update so far`}`);
-  if ((status.state === 'running' || status.state === 'paused') && status.stageStartedAt === null) {
-    io.print(`waiting   stage ${status.stage} has not started: it waits for its start time (after=) or the maintenance window`);
-  }
+  // Older Directors answer without `waiting`: then only a stage that has not started is explained.
+  const waiting = status.waiting ?? ((status.state === 'running' || status.state === 'paused') && status.stageStartedAt === null ? [{ code: 'schedule', message: `stage ${status.stage} waits for its start time (after=) or the maintenance window` }] : []);
+  waiting.forEach((w, i) => io.print(`${i === 0 ? 'waiting  ' : '         '} ${w.message}`));
   io.print(`images    ${describeImages(status.images)}`);
   io.print('');
   io.print('stages');
   printStages(io, status);
   if (status.state === 'running' || status.state === 'paused') io.print('  * the current stage');
   io.print('  DEFERRED: pending or downloading vehicles that last reported driving (they install once parked); ROLLED BACK is part of FAILED');
+  printStageVins(io, status);
   io.print('');
   io.print('failure reasons');
   printTable(
@@ -241,13 +244,37 @@ function printStatus(io: CliEnvironment, status: CampaignStatus): void {
   }
 }
 
+/**
+ * Per stage, the first VINs of each outcome the status carries (skipped and failed ones with their
+ * reason), and how to page through the rest.
+ */
+function printStageVins(io: CliEnvironment, status: CampaignStatus): void {
+  const rows: string[][] = [];
+  let more = false;
+  for (const s of status.perStage) {
+    for (const outcome of CAMPAIGN_VEHICLE_OUTCOMES) {
+      const entries = s.vins?.[outcome] ?? [];
+      const count = outcome === 'unstaged' ? 0 : s[outcome];
+      if (entries.length < count) more = true;
+      for (const e of entries) rows.push([String(s.stage), outcome, e.vin, e.reason ?? '']);
+    }
+  }
+  if (rows.length === 0) return;
+  io.print('');
+  io.print('vehicles (the first of each outcome per stage)');
+  printTable(io, ['STAGE', 'OUTCOME', 'VIN', 'REASON'], rows);
+  const skips = status.perStage.flatMap((s) => Object.entries(s.skipReasons ?? {}).map(([code, n]) => `stage ${s.stage}: ${n} ${code}`));
+  if (skips.length > 0) io.print(`  skipped by reason: ${skips.join('; ')}`);
+  if (more) io.print(`  more: \`uptane director campaign status ${status.name} --stage N --outcome OUTCOME\` lists them a page at a time`);
+}
+
 function nextStep(status: CampaignStatus): string | undefined {
   const name = status.name;
   switch (status.state) {
     case 'draft':
       return `\`uptane director campaign start ${name}\``;
     case 'paused':
-      return `look at the failure reasons and history, then \`uptane director campaign resume ${name}\`, \`advance ${name}\` or \`abort ${name}\``;
+      return `look at the failure reasons and history, then \`uptane director campaign resume ${name}\`, \`advance ${name}\` or \`abort ${name}\`${status.perStage.some((s) => s.failed > 0) ? `; \`retry ${name}\` gives the failed vehicles the update again` : ''}`;
     case 'running':
       return status.stage < status.stages.length ? `the engine moves on by itself when the stage's rules are met; \`uptane director campaign advance ${name}\` moves on now` : undefined;
     default:
@@ -570,20 +597,107 @@ const actionCommand = (io: CliEnvironment, action: Action): CommandModule<object
   },
 });
 
-const campaignStatusCommand = (io: CliEnvironment): CommandModule<object, NameArgs> => ({
+interface StatusArgs extends NameArgs {
+  readonly vins: number;
+  readonly stage?: number | undefined;
+  readonly outcome?: string | undefined;
+  readonly after?: string | undefined;
+  readonly limit: number;
+}
+
+const campaignStatusCommand = (io: CliEnvironment): CommandModule<object, StatusArgs> => ({
   command: 'status <name>',
-  describe: 'per stage: vehicles pending, downloading, deferred while driving, installed, failed, rolled back, attacks; failure reasons; the history of decisions',
+  describe:
+    'per stage: vehicles pending, downloading, deferred while driving, installed, failed, rolled back, skipped (by reason), attacks, with the first VINs of each; why the stage waits; failure reasons; the history of decisions. With --stage or --outcome: those vehicles, a page at a time',
   builder: (yargs) =>
     withRemote(yargs, io)
       .positional('name', { type: 'string', demandOption: true, describe: 'the campaign (name or id)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the full status as JSON' })
-      .example('$0 director campaign status ecm-2.1', 'readable summary')
-      .example('$0 director campaign status ecm-2.1 --json', 'everything, for tools') as Argv<NameArgs>,
+      .option('vins', { type: 'number', default: 10, describe: 'VINs shown per stage and outcome in the summary, 0 to 1000 (counts are always whole)' })
+      .option('stage', { type: 'number', requiresArg: true, describe: 'list the vehicles of this stage (1-based), a page at a time' })
+      .option('outcome', { type: 'string', requiresArg: true, choices: [...CAMPAIGN_VEHICLE_OUTCOMES], describe: 'list the vehicles with this outcome, a page at a time, each with its reason' })
+      .option('after', { type: 'string', requiresArg: true, describe: 'with --stage or --outcome: start after this VIN (the next page)' })
+      .option('limit', { type: 'number', default: 100, describe: 'with --stage or --outcome: vehicles per page, 1 to 1000' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the full status (or the page) as JSON' })
+      .check((argv) => {
+        const whole = (name: string, min: number, max: number) => {
+          const value = argv[name] as number | undefined;
+          if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) throw new Error(`--${name} ${String(value)}: give a whole number from ${min} to ${max}`);
+        };
+        whole('vins', 0, 1000);
+        whole('stage', 1, LIMITS.stages);
+        whole('limit', 1, 1000);
+        if (argv.after !== undefined && argv.stage === undefined && argv.outcome === undefined) throw new Error('--after pages a list: give --stage N or --outcome OUTCOME with it');
+        return true;
+      })
+      .example('$0 director campaign status ecm-2.1', 'readable summary: counts, why the stage waits, the first VINs of each outcome')
+      .example('$0 director campaign status ecm-2.1 --outcome failed', 'every failed vehicle with its reason, 100 at a time')
+      .example('$0 director campaign status ecm-2.1 --stage 1 --outcome skipped --json', 'the skipped vehicles of stage 1 with their skip reasons, for tools')
+      .example('$0 director campaign status ecm-2.1 --json', 'everything, for tools') as unknown as Argv<StatusArgs>,
   handler: async (argv) => {
     const client = OperatorClient.from(io, argv);
-    const status = await withHints(() => client.send('GET /campaigns/:campaign', `show campaign ${argv.name}`, { params: { campaign: argv.name } }), argv.name);
+    if (argv.stage !== undefined || argv.outcome !== undefined) {
+      const query = { stage: argv.stage, outcome: argv.outcome as CampaignVehicleOutcome | undefined, after: argv.after, limit: argv.limit };
+      const page = await withHints(() => client.send('GET /campaigns/:campaign/vehicles', `list the vehicles of campaign ${argv.name}`, { params: { campaign: argv.name }, query }), argv.name);
+      if (argv.json) {
+        printJson(io, page);
+        return;
+      }
+      const which = [argv.stage === undefined ? '' : `stage ${argv.stage}`, argv.outcome ?? ''].filter((w) => w !== '').join(', ');
+      printTable(
+        io,
+        ['VIN', 'STAGE', 'OUTCOME', 'REASON'],
+        page.vehicles.map((v) => [v.vin, v.stage === null ? '-' : String(v.stage), `${v.outcome}${v.deferredWhileDriving ? ' (driving)' : ''}${v.rolledBack ? ' (rolled back)' : ''}`, v.reason ?? '']),
+        `no vehicles of campaign ${page.campaign} match (${which})`,
+      );
+      io.print(`${plural(page.vehicles.length, 'vehicle')} shown, ${page.total} in all (${which})`);
+      if (page.next !== null) {
+        const filters = `${argv.stage === undefined ? '' : ` --stage ${argv.stage}`}${argv.outcome === undefined ? '' : ` --outcome ${argv.outcome}`}`;
+        io.print(`next page: uptane director campaign status ${argv.name}${filters} --after ${page.next} --limit ${argv.limit}`);
+      }
+      return;
+    }
+    const status = await withHints(() => client.send('GET /campaigns/:campaign', `show campaign ${argv.name}`, { params: { campaign: argv.name }, query: { vins: argv.vins } }), argv.name);
     if (argv.json) printJson(io, status);
     else printStatus(io, status);
+  },
+});
+
+interface RetryArgs extends NameArgs {
+  readonly vin?: string[] | undefined;
+}
+
+const campaignRetryCommand = (io: CliEnvironment): CommandModule<object, RetryArgs> => ({
+  command: 'retry <name>',
+  describe: 'give the failed vehicles of a campaign (or the named ones) the update again: new assignments for the ECUs whose install failed',
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('name', { type: 'string', demandOption: true, describe: 'the campaign (name or id)' })
+      .option('vin', { type: 'string', array: true, requiresArg: true, describe: 'a failed vehicle to retry; repeat for several (default: every failed vehicle, up to 100,000 per run)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {retried, notRetried, remaining, status} as JSON' })
+      .example('$0 director campaign retry ecm-2.1', 'every failed vehicle, once the cause is fixed')
+      .example('$0 director campaign retry ecm-2.1 --vin WVW123 --vin WVW124', 'only these two (each must have failed)')
+      .epilogue(
+        'A retry needs an operator token and is recorded in the audit log (campaign_retried). A vehicle whose ECU has another active assignment is not retried (the answer says why). ' +
+          'An aborted campaign is refused (create a new one); a completed one runs again until the retried installs finish. `campaign status NAME --outcome failed` lists the failed vehicles.',
+      ) as unknown as Argv<RetryArgs>,
+  handler: async (argv) => {
+    const client = OperatorClient.from(io, argv);
+    const answer = await withHints(
+      () => client.send('POST /campaigns/:campaign/retry', `retry the failed vehicles of campaign ${argv.name}`, { params: { campaign: argv.name }, body: argv.vin === undefined ? {} : { vins: argv.vin } }),
+      argv.name,
+    );
+    if (argv.json) {
+      printJson(io, answer);
+      return;
+    }
+    io.print(`retried ${plural(answer.retried.length, 'failed vehicle')} of campaign ${answer.status.name}: they get the update again at their next check`);
+    if (answer.retried.length > 0) io.print(`  ${answer.retried.slice(0, 20).join(' ')}${answer.retried.length > 20 ? ` and ${answer.retried.length - 20} more` : ''}`);
+    if (answer.notRetried.length > 0) {
+      io.print(`not retried: ${answer.notRetried.length}`);
+      printTable(io, ['VIN', 'WHY'], answer.notRetried.map((v) => [v.vin, v.reason ?? '']));
+    }
+    if (answer.remaining > 0) io.print(`${answer.remaining} more failed vehicles: run the same command again for them`);
+    io.print(`next: \`uptane director campaign status ${answer.status.name}\``);
   },
 });
 
@@ -628,15 +742,16 @@ export const groupCommand = (io: CliEnvironment): CommandModule<object, object> 
 
 export const campaignCommand = (io: CliEnvironment): CommandModule<object, object> => ({
   command: 'campaign',
-  describe: 'staged rollouts to a group, with automatic halt rules: create, start, pause, resume, advance, abort, status, list',
+  describe: 'staged rollouts to a group, with automatic halt rules: create, start, pause, resume, advance, abort, status, retry, list',
   builder: (yargs) =>
     yargs
       .command(campaignCreateCommand(io))
       .command((Object.keys(ACTIONS) as Action[]).map((action) => actionCommand(io, action)) as unknown as CommandModule<object, object>[])
       .command(campaignStatusCommand(io))
+      .command(campaignRetryCommand(io))
       .command(campaignListCommand(io))
       .example('$0 director campaign create ecm-2.1 --group eu-sedans --image ecm-x1=engine/ecm-2.1.bin --stage 1% --stage 10% --stage 100%', 'define it')
       .example('$0 director campaign start ecm-2.1', 'then start it, and watch `campaign status ecm-2.1`')
-      .demandCommand(1, 'name a campaign subcommand: create, start, pause, resume, advance, abort, status or list'),
+      .demandCommand(1, 'name a campaign subcommand: create, start, pause, resume, advance, abort, status, retry or list'),
   handler: () => undefined,
 });

@@ -2,10 +2,10 @@
 // Bodies are checked at the boundary (operator-input.ts); decisions are the Campaigns service's.
 import express, { type Router } from 'express';
 import { BadRequestError } from '../shared/core/errors.js';
-import { campaignSpecOf, type Campaigns } from './campaigns.js';
-import { LIMITS, parseCampaign, parseGroup, pathText, quote } from './operator-input.js';
+import { campaignSpecOf, DEFAULT_VIN_SAMPLE, type Campaigns } from './campaigns.js';
+import { LIMITS, object, optional, parseCampaign, parseGroup, pathText, queryInteger, queryText, quote, texts } from './operator-input.js';
 import { operatorRoute } from './operator-routes.js';
-import type { CampaignDryRun } from './api/operator-api.js';
+import { CAMPAIGN_VEHICLE_OUTCOMES, type CampaignDryRun, type CampaignVehicleOutcome } from './api/operator-api.js';
 
 const groupName = (raw: unknown) => pathText(raw, 'the group name', LIMITS.name);
 const campaignName = (raw: unknown) => pathText(raw, 'the campaign name or id', LIMITS.name);
@@ -48,7 +48,34 @@ export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHa
 
   operatorRoute(router, 'GET /campaigns', undefined, async () => ({ answer: { campaigns: await campaigns.list() } }));
 
-  operatorRoute(router, 'GET /campaigns/:campaign', undefined, async (req) => ({ answer: await campaigns.status(campaignName(req.params.campaign)) }));
+  operatorRoute(router, 'GET /campaigns/:campaign', undefined, async (req) => ({
+    answer: await campaigns.status(campaignName(req.params.campaign), queryInteger(req.query, 'vins', { min: 0, max: LIMITS.pageRows, fallback: DEFAULT_VIN_SAMPLE })),
+  }));
+
+  // Counts are in the status; this pages through the VINs behind them, each with its reason.
+  operatorRoute(router, 'GET /campaigns/:campaign/vehicles', undefined, async (req) => {
+    const stage = queryInteger(req.query, 'stage', { min: 0, max: LIMITS.stages, fallback: 0 });
+    const outcome = queryText(req.query, 'outcome', 16);
+    if (outcome !== undefined && !(CAMPAIGN_VEHICLE_OUTCOMES as readonly string[]).includes(outcome)) {
+      throw new BadRequestError(`query parameter outcome must be one of ${CAMPAIGN_VEHICLE_OUTCOMES.join(', ')}; got ${quote(outcome)}`);
+    }
+    const filter = {
+      stage: stage === 0 ? undefined : stage,
+      outcome: outcome as CampaignVehicleOutcome | undefined,
+      after: queryText(req.query, 'after', LIMITS.name),
+      limit: queryInteger(req.query, 'limit', { min: 1, max: LIMITS.pageRows, fallback: 100 }),
+    };
+    return { answer: await campaigns.vehiclePage(campaignName(req.params.campaign), filter) };
+  });
+
+  // Before the :action route below, which would take `retry` for an action name.
+  operatorRoute(router, 'POST /campaigns/:campaign/retry', jsonBody, async (req) => {
+    const campaign = await campaigns.byName(campaignName(req.params.campaign));
+    const body = req.body === undefined ? {} : object(req.body, 'the request body');
+    const vins = optional(body.vins, (v) => texts(v, 'vins', LIMITS.vins, LIMITS.name));
+    const outcome = await campaigns.retry(campaign.id, vins, req.operator!);
+    return { answer: { ...outcome, status: await campaigns.status(String(campaign.id)) } };
+  });
 
   operatorRoute(router, 'POST /campaigns/:campaign/:action', jsonBody, async (req) => {
     const campaign = await campaigns.byName(campaignName(req.params.campaign));
@@ -70,7 +97,7 @@ export function campaignRoutes(campaigns: Campaigns, jsonBody: express.RequestHa
         await campaigns.abort(campaign.id, actor);
         break;
       default:
-        throw new BadRequestError(`unknown action ${quote(req.params.action)}: start, pause, resume, advance or abort`);
+        throw new BadRequestError(`unknown action ${quote(req.params.action)}: start, pause, resume, advance, abort or retry`);
     }
     return { answer: await campaigns.status(String(campaign.id)) };
   });

@@ -7,11 +7,12 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/core/clock.js';
 import { BadRequestError, ConflictError, IncompatibleImageError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
-import type { CampaignBody, CampaignHaltRules, CampaignImage, CampaignStage, CampaignStageStatus } from './api/operator-api.js';
+import type { CampaignBody, CampaignHaltRules, CampaignImage, CampaignStage, CampaignStageStatus, CampaignStatus, CampaignVehicleOutcome, CampaignVehiclePage } from './api/operator-api.js';
+import { stageCounts, stageProgress, standings, standingsPage, waitingReasons, type VehicleStanding } from './campaign-status.js';
 import { decimal } from './operator-input.js';
 import type { AssignmentService, ResolvedImage } from './services/assignments.js';
 import type { ManifestIntakeService } from './services/manifest-intake.js';
-import type { CampaignAssignmentRow, CampaignRow, GroupFilter, GroupRecord } from './store/campaigns.js';
+import type { CampaignRow, GroupFilter, GroupRecord } from './store/campaigns.js';
 import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
 
 /** One cumulative stage (api/operator-api.ts says what each field means). */
@@ -368,10 +369,8 @@ export class Campaigns {
         // Vehicles that joined since (or a stage whose share grew with the group) get the update too.
         await this.enterStage(tx, campaign, spec, 'engine');
         const stage = (await stageStatusOf(tx, campaign)).find((s) => s.stage === campaign.stage);
-        const finished = stage === undefined ? true : stage.pending + stage.downloading === 0;
-        const threshold = spec.stages[campaign.stage]!.successThreshold ?? 0.9;
-        const installedShare = stage === undefined || stage.vehicles - stage.skipped === 0 ? 1 : stage.installed / (stage.vehicles - stage.skipped);
-        const soaked = now.getTime() - Date.parse(campaign.stageStartedAt ?? campaign.createdAt) >= (spec.stages[campaign.stage]!.minSoakMs ?? 0);
+        const { finished, installedShare, threshold, soakLeftMs } = stageProgress(stage, spec.stages[campaign.stage]!, campaign.stageStartedAt ?? campaign.createdAt, now);
+        const soaked = soakLeftMs === 0;
         if (campaign.stage + 1 >= spec.stages.length) {
           if (finished && (await everyoneStaged(tx, campaign))) {
             await tx.campaigns.setState(id, 'completed', now);
@@ -442,11 +441,30 @@ export class Campaigns {
     return stageStatusOf(this.store, campaign);
   }
 
-  async status(idOrName: string) {
+  /**
+   * The campaign's state, per stage counts with skip reasons and the first `sample` VINs of each
+   * outcome, why the current stage waits, failure reasons and the history. Counts are always whole;
+   * VIN lists are bounded here and paged by vehiclePage.
+   */
+  async status(idOrName: string, sample = DEFAULT_VIN_SAMPLE): Promise<CampaignStatus> {
     const campaign = await this.byName(idOrName);
     const spec = JSON.parse(campaign.spec) as StoredSpec;
+    const all = await standingsOf(this.store, campaign);
     const reasons: Record<string, number> = {};
-    for (const a of await this.store.campaigns.assignments(campaign.id)) if (a.state === 'failed' && a.reason !== null) reasons[a.reason] = (reasons[a.reason] ?? 0) + 1;
+    for (const v of all) if (v.outcome === 'failed' && v.reason !== null) reasons[v.reason] = (reasons[v.reason] ?? 0) + 1;
+    const perStage = await stageStatusOf(this.store, campaign, sample, all);
+    const history = await this.store.campaigns.events(campaign.id);
+    const now = this.clock.now();
+    const current = perStage.find((s) => s.stage === campaign.stage);
+    const started = campaign.stageStartedAt;
+    const waiting = waitingReasons({
+      campaign,
+      stages: spec.stages.length,
+      current,
+      progress: started === null || spec.stages[campaign.stage] === undefined ? undefined : stageProgress(current, spec.stages[campaign.stage]!, started, now),
+      held: heldBecause(spec, started === null ? campaign.stage : campaign.stage + 1, now),
+      history,
+    });
     return {
       id: campaign.id,
       name: campaign.name,
@@ -457,13 +475,86 @@ export class Campaigns {
       stageStartedAt: campaign.state === 'draft' ? null : campaign.stageStartedAt,
       stages: spec.stages,
       images: spec.images,
-      vehicles: (await this.store.campaigns.vehicles(campaign.id)).length,
-      perStage: (await this.stageStatus(campaign)).map((s) => ({ ...s, stage: s.stage + 1 })),
+      vehicles: all.length,
+      perStage: perStage.map((s) => ({ ...s, stage: s.stage + 1 })),
+      waiting,
       failureReasons: reasons,
-      history: await this.store.campaigns.events(campaign.id),
+      history,
     };
   }
+
+  /** One page of the campaign's vehicles in VIN order, filtered by stage (1-based) and outcome, each with its reason. */
+  async vehiclePage(idOrName: string, filter: { readonly stage?: number | undefined; readonly outcome?: CampaignVehicleOutcome | undefined; readonly after?: string | undefined; readonly limit: number }): Promise<CampaignVehiclePage> {
+    const campaign = await this.byName(idOrName);
+    const { total, page, next } = standingsPage(await standingsOf(this.store, campaign), { ...filter, stage: filter.stage === undefined ? undefined : filter.stage - 1 });
+    return {
+      campaign: campaign.name,
+      total,
+      vehicles: page.map((v) => ({ vin: v.vin, stage: v.stage === null ? null : v.stage + 1, outcome: v.outcome, reason: v.reason, deferredWhileDriving: v.deferredWhileDriving, rolledBack: v.rolledBack })),
+      next,
+    };
+  }
+
+  /**
+   * Gives the failed vehicles (or the named ones, each of which must have failed) new assignments of
+   * the campaign's images for the ECUs whose install failed, with the same checks as a stage; at most
+   * RETRY_LIMIT vehicles per request. Refused for a draft (nothing failed yet) and for an aborted
+   * campaign (it takes no more); a completed one runs again until the retried installs finish.
+   */
+  async retry(id: number, vins: readonly string[] | undefined, actor: string): Promise<{ retried: string[]; notRetried: Array<{ vin: string; reason: string | null }>; remaining: number }> {
+    const now = this.clock.now();
+    return this.store.unitOfWork(async (tx) => {
+      const campaign = await campaignOf(tx, id);
+      if (campaign.state === 'aborted') {
+        throw new ConflictError(`campaign ${campaign.name} was aborted: it gives no vehicle anything more; create a new campaign for the failed vehicles (\`uptane director campaign status ${campaign.name} --outcome failed\` lists them)`);
+      }
+      if (campaign.state === 'draft') throw new ConflictError(`campaign ${campaign.name} is a draft: nothing has failed yet (\`uptane director campaign start ${campaign.name}\` starts it)`);
+      const all = await standingsOf(tx, campaign);
+      const failed = all.filter((v) => v.outcome === 'failed').sort((a, b) => (a.vin < b.vin ? -1 : 1));
+      let chosen: VehicleStanding[];
+      if (vins === undefined || vins.length === 0) {
+        if (failed.length === 0) throw new ConflictError(`campaign ${campaign.name} has no failed vehicle to retry`);
+        chosen = failed.slice(0, RETRY_LIMIT);
+      } else {
+        const byVin = new Map(all.map((v) => [v.vin, v]));
+        chosen = [...new Set(vins)].map((vin) => {
+          const v = byVin.get(vin);
+          if (v === undefined) throw new NotFoundError(`vehicle ${vin} is not in campaign ${campaign.name}`);
+          if (v.outcome !== 'failed') throw new ConflictError(`vehicle ${vin} has not failed in campaign ${campaign.name}: it is ${v.outcome}; only failed vehicles are retried`);
+          return v;
+        });
+      }
+      const spec = JSON.parse(campaign.spec) as StoredSpec;
+      const outcomes = await this.assignments.assignResolved(tx, chosen.map((v) => v.vin), spec.resolved ?? [], `${actor} (campaign ${campaign.name} retry)`, campaign.id);
+      const retried: string[] = [];
+      const notRetried: Array<{ vin: string; reason: string | null }> = [];
+      for (const v of chosen) {
+        const outcome = outcomes.get(v.vin)!;
+        if ('skipped' in outcome) notRetried.push({ vin: v.vin, reason: outcome.skipped });
+        else retried.push(v.vin);
+      }
+      // A completed campaign runs again until the retried installs finish (the engine completes it then).
+      if (campaign.state === 'completed' && retried.length > 0) await tx.campaigns.setState(id, 'running', now);
+      const remaining = vins === undefined || vins.length === 0 ? failed.length - chosen.length : 0;
+      await recordOperatorAction(
+        tx,
+        campaign,
+        actor,
+        'retried',
+        { stage: campaign.stage + 1, retried: retried.length, vins: retried.slice(0, AUDITED_VINS), notRetried: notRetried.length, ...(campaign.state === 'completed' && retried.length > 0 ? { reopened: true } : {}) },
+        now,
+      );
+      return { retried, notRetried, remaining };
+    });
+  }
 }
+
+/** VINs per outcome and stage a status shows unless asked for another number. */
+export const DEFAULT_VIN_SAMPLE = 10;
+/** Failed vehicles one retry request gives new assignments at most (a stage's batch is of that order). */
+const RETRY_LIMIT = 100_000;
+/** VINs an audit entry of a retry names (the count is always there). */
+const AUDITED_VINS = 20;
 
 // Reads shared by the engine's units of work and the status queries: `tx` is a unit of work's
 // handles, or the store itself outside one.
@@ -537,36 +628,16 @@ async function checkConflicts(tx: DirectorTransaction, campaign: CampaignRow, sp
   }
 }
 
-async function stageStatusOf(tx: DirectorTransaction, campaign: CampaignRow): Promise<StageStatus[]> {
-  const vehicles = await tx.campaigns.vehicles(campaign.id);
-  const assignments = new Map<string, CampaignAssignmentRow[]>();
-  for (const a of await tx.campaigns.assignments(campaign.id)) assignments.set(a.vin, [...(assignments.get(a.vin) ?? []), a]);
+/** Every vehicle's standing in the campaign (campaign-status.ts), in rank order. */
+async function standingsOf(tx: DirectorTransaction, campaign: CampaignRow): Promise<VehicleStanding[]> {
+  return standings(await tx.campaigns.vehicles(campaign.id), await tx.campaigns.assignments(campaign.id));
+}
+
+/** Per stage: counts (and the first `sample` VINs of each outcome), attacks counted since the start. */
+async function stageStatusOf(tx: DirectorTransaction, campaign: CampaignRow, sample = 0, all?: readonly VehicleStanding[]): Promise<StageStatus[]> {
   const started = (await tx.campaigns.events(campaign.id)).find((e) => e.kind === 'started');
   const attacked = new Set((await tx.campaigns.attacksAfter(campaign.id, (started?.details as { attackWatermark?: number } | undefined)?.attackWatermark ?? 0)).map((a) => a.vin));
-  const stages = new Map<number, { -readonly [K in keyof StageStatus]: StageStatus[K] }>();
-  for (const vehicle of vehicles) {
-    if (vehicle.stage === null) continue;
-    const s = stages.get(vehicle.stage) ?? { stage: vehicle.stage, vehicles: 0, pending: 0, downloading: 0, deferredWhileDriving: 0, installed: 0, failed: 0, rolledBack: 0, cancelled: 0, skipped: 0, attackReported: 0 };
-    stages.set(vehicle.stage, s);
-    s.vehicles++;
-    if (attacked.has(vehicle.vin)) s.attackReported++;
-    if (vehicle.outcome?.startsWith('skipped') === true) {
-      s.skipped++;
-      continue;
-    }
-    const mine = assignments.get(vehicle.vin) ?? [];
-    // A vehicle counts by its least advanced ECU: installed only when every ECU is.
-    if (mine.some((a) => a.state === 'failed')) {
-      s.failed++;
-      if (mine.some((a) => a.state === 'failed' && a.reason?.startsWith('rolled_back') === true)) s.rolledBack++;
-    } else if (mine.some((a) => a.state === 'pending' || a.state === 'in_flight')) {
-      if (mine.some((a) => a.lastState === 'driving')) s.deferredWhileDriving++;
-      if (mine.some((a) => a.state === 'in_flight')) s.downloading++;
-      else s.pending++;
-    } else if (mine.length > 0 && mine.every((a) => a.state === 'installed')) s.installed++;
-    else s.cancelled++;
-  }
-  return [...stages.values()].sort((a, b) => a.stage - b.stage);
+  return stageCounts(all ?? (await standingsOf(tx, campaign)), attacked, sample);
 }
 
 /** Why stage `index` may not start at `now` (its `after` time, the maintenance window), or undefined when it may. */
@@ -599,7 +670,7 @@ async function recordOperatorAction(
   tx: DirectorTransaction,
   campaign: { readonly id: number; readonly name: string },
   actor: string,
-  kind: 'created' | 'started' | 'paused' | 'resumed' | 'advanced' | 'aborted',
+  kind: 'created' | 'started' | 'paused' | 'resumed' | 'advanced' | 'aborted' | 'retried',
   details: Record<string, unknown>,
   now: Date,
 ): Promise<void> {

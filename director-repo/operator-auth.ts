@@ -38,6 +38,8 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'POST /campaigns': 'operator',
   'GET /campaigns': 'read',
   'GET /campaigns/:campaign': 'read',
+  'GET /campaigns/:campaign/vehicles': 'read',
+  'POST /campaigns/:campaign/retry': 'operator',
   'POST /campaigns/:campaign/:action': 'operator',
   'GET /repositories/health': 'read',
   'GET /alerts': 'read',

@@ -416,6 +416,60 @@ export interface CampaignStageStatus {
   readonly cancelled: number;
   readonly skipped: number;
   readonly attackReported: number;
+  /** Skipped vehicles by the reason's code (no_matching_ecu, already_installed, vehicle_unknown, conflict, ...). */
+  readonly skipReasons: Readonly<Record<string, number>>;
+  /**
+   * The first VINs (in VIN order) of each outcome of the stage, at most the status request's `vins`
+   * (default 10) each; GET /campaigns/:campaign/vehicles pages through all of them.
+   */
+  readonly vins: Readonly<Partial<Record<CampaignVehicleOutcome, readonly CampaignVehicleEntry[]>>>;
+}
+
+/**
+ * Where a vehicle of a campaign stands, by its ECUs' newest campaign assignments: failed if one
+ * failed, pending or downloading while one is, installed once all are; skipped when the campaign
+ * gave it nothing (see its reason); unstaged while no stage has taken it yet.
+ */
+export type CampaignVehicleOutcome = 'pending' | 'downloading' | 'installed' | 'failed' | 'cancelled' | 'skipped' | 'unstaged';
+
+export const CAMPAIGN_VEHICLE_OUTCOMES: readonly CampaignVehicleOutcome[] = ['pending', 'downloading', 'installed', 'failed', 'cancelled', 'skipped', 'unstaged'];
+
+export interface CampaignVehicleEntry {
+  readonly vin: string;
+  /** Skipped: why (`no_matching_ecu: ...`); failed: the failed assignment's reason; else null. */
+  readonly reason: string | null;
+}
+
+/** Why the current stage does not move on yet, one entry per reason; empty when nothing holds it. */
+export interface CampaignWait {
+  /** draft, halted, schedule, maintenance_window, soak, vehicles, success_threshold. */
+  readonly code: string;
+  readonly message: string;
+}
+
+/** GET /campaigns/:campaign/vehicles: one page of the campaign's vehicles, in VIN order. */
+export interface CampaignVehiclePage {
+  readonly campaign: string;
+  /** Vehicles matching the filters, on every page. */
+  readonly total: number;
+  readonly vehicles: ReadonlyArray<CampaignVehicleEntry & { readonly stage: number | null; readonly outcome: CampaignVehicleOutcome; readonly deferredWhileDriving: boolean; readonly rolledBack: boolean }>;
+  /** The `after` of the next page; null on the last. */
+  readonly next: string | null;
+}
+
+/** POST /campaigns/:campaign/retry: the failed vehicles to try again; none named: every failed one (at most 100,000 per request). */
+export interface CampaignRetryBody {
+  readonly vins?: readonly string[];
+}
+
+export interface CampaignRetry {
+  /** Vehicles given new assignments for the ECUs whose install failed. */
+  readonly retried: readonly string[];
+  /** Failed vehicles the retry could not give anything, with why (an ECU has another active assignment, ...). */
+  readonly notRetried: readonly CampaignVehicleEntry[];
+  /** Failed vehicles left for another request past the per-request bound. */
+  readonly remaining: number;
+  readonly status: CampaignStatus;
 }
 
 export interface CampaignEvent {
@@ -438,6 +492,8 @@ export interface CampaignStatus {
   readonly images: readonly CampaignImage[];
   readonly vehicles: number;
   readonly perStage: readonly CampaignStageStatus[];
+  /** Why the current stage waits (soak time left, vehicles still installing, a halt and its reason, ...). */
+  readonly waiting: readonly CampaignWait[];
   readonly failureReasons: Readonly<Record<string, number>>;
   readonly history: readonly CampaignEvent[];
 }
@@ -541,7 +597,13 @@ export interface OperatorApi {
   /** With `dryRun: true` the answer is a CampaignDryRun and nothing is created. */
   'POST /campaigns': { body: CampaignBody & { readonly dryRun?: boolean }; answer: CampaignStatus | CampaignDryRun };
   'GET /campaigns': { answer: CampaignList };
-  'GET /campaigns/:campaign': { answer: CampaignStatus };
+  'GET /campaigns/:campaign': { query: { readonly vins?: number }; answer: CampaignStatus };
+  'GET /campaigns/:campaign/vehicles': {
+    query: { readonly stage?: number; readonly outcome?: CampaignVehicleOutcome; readonly after?: string; readonly limit?: number };
+    answer: CampaignVehiclePage;
+  };
+  /** Mounted before the :action route, which would otherwise take `retry` for an action. */
+  'POST /campaigns/:campaign/retry': { body: CampaignRetryBody; answer: CampaignRetry };
   'POST /campaigns/:campaign/:action': { answer: CampaignStatus };
   'GET /repositories/health': { answer: RepositoryHealth };
   'GET /alerts': { query: { readonly limit?: number }; answer: AlertList };
@@ -569,7 +631,7 @@ export type OperatorRequest<R extends OperatorRoute> = (keyof OperatorPathParams
  * is ours; this only tells a client that reached something else). A dry-run assignment answers
  * `plan` instead of `assignments`, so that route's check is the client's own.
  */
-const CAMPAIGN_STATUS_FIELDS = ['id', 'name', 'state', 'stage', 'stages', 'perStage', 'failureReasons', 'history'];
+const CAMPAIGN_STATUS_FIELDS = ['id', 'name', 'state', 'stage', 'stages', 'perStage', 'waiting', 'failureReasons', 'history'];
 
 export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] } = {
   'GET /online-keys': ['targets', 'snapshot', 'timestamp'],
@@ -596,6 +658,8 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'POST /campaigns': CAMPAIGN_STATUS_FIELDS,
   'GET /campaigns': ['campaigns'],
   'GET /campaigns/:campaign': CAMPAIGN_STATUS_FIELDS,
+  'GET /campaigns/:campaign/vehicles': ['campaign', 'total', 'vehicles', 'next'],
+  'POST /campaigns/:campaign/retry': ['retried', 'notRetried', 'remaining', 'status'],
   'POST /campaigns/:campaign/:action': CAMPAIGN_STATUS_FIELDS,
   'GET /repositories/health': ['warningDays', 'roles'],
   'GET /alerts': ['alerts'],

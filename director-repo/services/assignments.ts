@@ -271,6 +271,8 @@ function planOne(vin: string, ecu: EcuRecord, filename: string, image: TargetFil
 
 /** One vehicle's plans for the resolved images, or why it is skipped (a campaign's dry run asks too). */
 export function planResolved(vin: string, ecus: readonly EcuRecord[], active: readonly AssignmentRecord[], images: readonly ResolvedImage[]): PlannedAssignment[] | { skipped: string } {
+  // A VIN the inventory has no ECUs for (never registered, or gone since): nothing can be planned for it.
+  if (ecus.length === 0) return { skipped: `vehicle_unknown: no ECUs of ${vin} are registered` };
   const plans: PlannedAssignment[] = [];
   for (const image of images) {
     for (const ecu of ecus.filter((e) => e.hardwareId === image.hardwareId)) {

@@ -89,7 +89,7 @@ export interface CampaignStore {
   /** The campaign's vehicles in rank order. */
   vehicles(id: number): Promise<CampaignVehicleRow[]>;
   setVehicleStages(id: number, stages: ReadonlyArray<{ readonly vin: string; readonly stage: number; readonly outcome: string | null }>): Promise<void>;
-  /** Every assignment the campaign made, with its vehicle's last reported state. */
+  /** Every assignment the campaign made, oldest first (a retry's come after the ones they retry), with its vehicle's last reported state. */
   assignments(id: number): Promise<CampaignAssignmentRow[]>;
   /** Attacks reported by the campaign's staged vehicles after attack row `afterId` (a watermark). */
   attacksAfter(id: number, afterId: number): Promise<CampaignAttackRow[]>;

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { FAIL_BOOT_MARKER } from '../../shared/ecu/ab-slots.js';
 import { FixedClock } from '../../shared/core/clock.js';
+import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { Fleet, simSecondaryHardware } from '../../sim/fleet.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 
@@ -94,6 +95,10 @@ describe('campaigns', () => {
     expect(paused.perStage[0]).toMatchObject({ vehicles: 10 });
     expect(paused.perStage[0]!.rolledBack).toBeGreaterThanOrEqual(5);
     expect(paused.history.find((e) => e.kind === 'paused')?.details.reason).toMatch(/failure rate/);
+    // The status says why it waits: halted, and by which rule.
+    expect((paused as unknown as { waiting: Array<{ code: string; message: string }> }).waiting).toEqual([
+      { code: 'halted', message: expect.stringMatching(/^halted by its rules: failure rate .* passed 0\.3 .*; `uptane director campaign resume bad` once it is dealt with$/) },
+    ]);
     await fleet.runRound();
     await fleet.runRound();
     expect(receivedImage(fleet, BAD.name).length).toBeLessThanOrEqual(10);
@@ -147,6 +152,73 @@ describe('campaigns', () => {
     const actions = ((await ok('GET', '/api/v1/audit?limit=20')).entries as Array<{ action: string; details: { campaign?: string } }>).filter((e) => e.details.campaign === 'audited').map((e) => e.action);
     expect(actions.sort()).toEqual(['campaign_aborted', 'campaign_created', 'campaign_paused', 'campaign_started']);
   });
+
+  it('shows per stage the VINs of each outcome with reasons, why the stage waits, and retries failed vehicles (operator only, audited; not an aborted campaign)', async () => {
+    const fleet = await fleetOf(6, 'retry');
+    const vins = fleet.records.map((r) => r.vehicle.spec.vin).sort();
+    // A vehicle without the campaign's hardware id: skipped, and the status says why.
+    const lone = PrivateKey.fromLabel('retry/LONE1/tcu').publicKey.tuf.keyval.public;
+    await ok('POST', '/api/v1/vehicles', { vin: 'LONE1', ecus: [{ serial: 'LONE1-tcu', hardwareId: 'sim-tcu', publicKey: lone, primary: true }] });
+    await ok('POST', '/api/v1/groups', { name: 'retry-group', vins: [...vins, 'LONE1'] });
+    // Stage 1 takes everyone and soaks an hour; failures never halt it here (the retry is the point).
+    await createCampaign('retry', 'retry-group', BAD.name, [{ share: 1, minSoakMs: 3_600_000 }, { share: 1 }], { halt: { maxFailureRate: 1, minSample: 1000 } });
+    type Full = Status & {
+      waiting: Array<{ code: string; message: string }>;
+      perStage: Array<Status['perStage'][number] & { skipped: number; skipReasons: Record<string, number>; vins: Record<string, Array<{ vin: string; reason: string | null }>> }>;
+    };
+    let current = (await ok('GET', '/api/v1/campaigns/retry')) as unknown as Full;
+    expect(current.perStage[0]).toMatchObject({ vehicles: 7, pending: 6, skipped: 1, skipReasons: { no_matching_ecu: 1 } });
+    expect(current.perStage[0]!.vins.skipped).toEqual([{ vin: 'LONE1', reason: 'no ECU with a matching hardware id' }]);
+    expect(current.perStage[0]!.vins.pending!.map((v) => v.vin)).toEqual(vins);
+    expect(current.waiting.map((w) => w.code)).toEqual(['vehicles', 'success_threshold', 'soak']);
+    expect(current.waiting[0]!.message).toBe('waiting for 6 of 7 vehicles of stage 1 to finish: 6 pending, 0 downloading');
+    expect(current.waiting[2]!.message).toBe('soak time: 1h left in stage 1');
+    // The sample is bounded by the request; counts stay whole.
+    const small = (await ok('GET', '/api/v1/campaigns/retry?vins=2')) as unknown as Full;
+    expect(small.perStage[0]!.vins.pending).toHaveLength(2);
+    expect(small.perStage[0]!.pending).toBe(6);
+
+    // Every simulated vehicle installs the image that fails its boot check: all six fail.
+    expect(await fleet.waitUntil(async () => ((await ok('GET', '/api/v1/campaigns/retry')) as unknown as Full).perStage[0]!.failed === 6, 6)).toBe(true);
+    current = (await ok('GET', '/api/v1/campaigns/retry')) as unknown as Full;
+    expect(current.state).toBe('running');
+    expect(current.perStage[0]!.vins.failed!.every((v) => v.reason?.startsWith('rolled_back') === true)).toBe(true);
+    expect(current.waiting.find((w) => w.code === 'success_threshold')?.message).toContain('none is still installing: `uptane director campaign retry retry`');
+
+    // Paged, with reasons: failed vehicles 4 at a time.
+    const page1 = await ok('GET', '/api/v1/campaigns/retry/vehicles?outcome=failed&limit=4');
+    expect(page1).toMatchObject({ campaign: 'retry', total: 6, next: vins[3] });
+    expect((page1.vehicles as Array<{ vin: string; stage: number; outcome: string; rolledBack: boolean }>).map((v) => [v.vin, v.stage, v.outcome, v.rolledBack])).toEqual(vins.slice(0, 4).map((v) => [v, 1, 'failed', true]));
+    const page2 = await ok('GET', `/api/v1/campaigns/retry/vehicles?outcome=failed&limit=4&after=${vins[3]}`);
+    expect(page2).toMatchObject({ total: 6, next: null });
+    expect((page2.vehicles as Array<{ vin: string }>).map((v) => v.vin)).toEqual(vins.slice(4));
+    expect(await ok('GET', '/api/v1/campaigns/retry/vehicles?stage=1&outcome=skipped')).toMatchObject({ total: 1, vehicles: [{ vin: 'LONE1', outcome: 'skipped', reason: 'no ECU with a matching hardware id' }] });
+    expect(await repos.operator('GET', '/api/v1/campaigns/retry/vehicles?outcome=broken')).toMatchObject({ status: 400 });
+    expect(await repos.operator('GET', '/api/v1/campaigns/retry/vehicles?limit=1001')).toMatchObject({ status: 400 });
+
+    // Retry refuses what is not a failed vehicle of the campaign, changing nothing.
+    expect(await repos.operator('POST', '/api/v1/campaigns/retry/retry', { vins: ['LONE1'] })).toMatchObject({ status: 409 });
+    expect(await repos.operator('POST', '/api/v1/campaigns/retry/retry', { vins: ['NOT-IN-IT'] })).toMatchObject({ status: 404 });
+    expect(await repos.operator('POST', '/api/v1/campaigns/retry/retry', { vins: 'LONE1' })).toMatchObject({ status: 400 });
+    expect(((await ok('GET', '/api/v1/campaigns/retry')) as unknown as Full).perStage[0]!.failed).toBe(6);
+
+    // One named vehicle, then every other failed one: each gets a new assignment, and counts as pending again.
+    const one = await ok('POST', '/api/v1/campaigns/retry/retry', { vins: [vins[0]] });
+    expect(one).toMatchObject({ retried: [vins[0]], notRetried: [], remaining: 0 });
+    const rest = await ok('POST', '/api/v1/campaigns/retry/retry');
+    expect(rest).toMatchObject({ retried: vins.slice(1), notRetried: [], remaining: 0 });
+    current = (rest as { status: Full }).status;
+    expect(current.perStage[0]).toMatchObject({ failed: 0, pending: 6 });
+    expect(await repos.operator('POST', '/api/v1/campaigns/retry/retry')).toMatchObject({ status: 409 }); // nothing failed now
+    const audit = (await ok('GET', '/api/v1/audit?limit=10')).entries as Array<{ action: string; details: { campaign?: string; retried?: number } }>;
+    expect(audit.filter((e) => e.action === 'campaign_retried').map((e) => e.details.retried)).toEqual([5, 1]);
+
+    // An aborted campaign is not retried, with the reason and what to do instead.
+    await ok('POST', '/api/v1/campaigns/retry/abort');
+    const refused = await repos.operator('POST', '/api/v1/campaigns/retry/retry');
+    expect(refused).toMatchObject({ status: 409, json: { error: { code: 'conflict' } } });
+    expect((refused.json as { error: { message: string } }).error.message).toContain('campaign retry was aborted: it gives no vehicle anything more; create a new campaign');
+  }, 240_000);
 
   it('refuses a second active campaign for the same ECUs of the same vehicles', async () => {
     const fleet = await fleetOf(5, 'conflict');

@@ -642,7 +642,25 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'GET /api/v1/groups/:name': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/groups/', [GROUP, 'nope']), []), body: none },
     'POST /api/v1/campaigns': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: jsonBody(campaignBody), honestBody: honestCampaign, contentType: 'application/json' },
     'GET /api/v1/campaigns': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/campaigns'), []), body: none },
-    'GET /api/v1/campaigns/:campaign': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/campaigns/', [CAMPAIGN, '1', 'nope']), []), body: none },
+    'GET /api/v1/campaigns/:campaign': { server: 'director', method: 'GET', auth: 'operator', path: withShape(seg1('/api/v1/campaigns/', [CAMPAIGN, '1', 'nope']), ['vins']), body: none },
+    'GET /api/v1/campaigns/:campaign/vehicles': {
+      server: 'director',
+      method: 'GET',
+      auth: 'operator',
+      path: withShape(seg1('/api/v1/campaigns/', [CAMPAIGN, '1', 'nope'], '/vehicles'), ['stage', 'outcome', 'after', 'limit']),
+      body: none,
+    },
+    'POST /api/v1/campaigns/:campaign/retry': {
+      server: 'director',
+      method: 'POST',
+      auth: 'operator',
+      path: withShape(seg1('/api/v1/campaigns/', [CAMPAIGN, '1', 'nope'], '/retry'), []),
+      body: fc.oneof(
+        { weight: 2, arbitrary: none },
+        { weight: 3, arbitrary: jsonBody(fc.record({ vins: fc.array(fc.constantFrom(VIN_A, VIN_B, 'NOPE', ''), { maxLength: 3 }) }, { requiredKeys: [] })) },
+      ),
+      contentType: 'application/json',
+    },
     'POST /api/v1/campaigns/:campaign/:action': {
       server: 'director',
       method: 'POST',

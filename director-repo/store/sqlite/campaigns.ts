@@ -44,7 +44,7 @@ export class SqliteCampaigns implements Synchronous<CampaignStore> {
       ),
       assignments: db.prepare(
         `SELECT a.vin, a.ecu_serial, a.state, a.reason, a.updated_at, v.last_state FROM assignments a
-         JOIN vehicles v ON v.vin = a.vin WHERE a.campaign_id = ?`,
+         JOIN vehicles v ON v.vin = a.vin WHERE a.campaign_id = ? ORDER BY a.id`,
       ),
       attacksAfter: db.prepare(
         `SELECT a.vin, a.ecu_serial, a.code, a.message, a.reported_at FROM attacks a
