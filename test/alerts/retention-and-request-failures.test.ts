@@ -2,7 +2,9 @@
 // outbox on the check timer, a bounded batch at a time, while a pending one stays; and a request the
 // database fails (a manifest while another process holds SQLite's write lock) raises database.error,
 // once per interval however many requests fail, sent straight to the webhook since the outbox is in
-// the same locked database. Real Director, Image repository, SQLite and webhook receiver on loopback.
+// the same locked database; on PostgreSQL, a manifest whose statements wait on a table another session
+// holds locked until the statement timeout ends them. Real Directors, Image repository, SQLite,
+// PostgreSQL and webhook receiver on loopback.
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -11,6 +13,10 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { verifyWebhook } from '../../director-repo/alerts/webhook-signature.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
+import pg from 'pg';
+import type { RunningDirector } from '../../director-repo/server.js';
+import { describePostgres, TEST_DATABASE_URL } from '../support/postgres.js';
+import { startReplicas, type ReplicaSet } from '../replicas/replica-harness.js';
 
 const SECRET = 'the-webhook-secret-for-tests';
 const DAY = 86_400_000;
@@ -152,4 +158,45 @@ describe('database errors in request handling', () => {
     }
     expect(told).toEqual([]);
   });
+});
+
+describePostgres('database errors in request handling, on PostgreSQL', () => {
+  let set: ReplicaSet;
+  let director: RunningDirector;
+
+  beforeAll(async () => {
+    const started = await startReplicas('alert_request_failures', 1);
+    set = started.set;
+    director = started.replicas[0]!;
+  }, 60_000);
+
+  afterAll(async () => {
+    await set?.close();
+  });
+
+  it('raises database.error into the outbox when a manifest times out on a locked table', async () => {
+    const car = await set.vehicle(director, 'PG-DB-FAIL-1');
+    const told: string[] = [];
+    director.alerts.hub.subscribe((notice) => told.push(notice.event));
+    const locker = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${set.schema}".vehicles IN ACCESS EXCLUSIVE MODE`);
+      const refused = await car.sendManifest(director.url, car.manifest());
+      expect(refused.status).toBe(503);
+      expect(refused.json).toMatchObject({ error: { code: 'database_unavailable' } });
+    } finally {
+      await locker.query('ROLLBACK');
+      await locker.end();
+    }
+    const deadline = Date.now() + 10_000;
+    while (!told.includes('database.error')) {
+      if (Date.now() > deadline) throw new Error('database.error not raised');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const [alert] = (await director.storage.alerts.recent(10)).filter((a) => a.event === 'database.error');
+    expect(JSON.parse(alert!.body)).toMatchObject({ data: { message: expect.stringMatching(/database is unavailable/), errorsSinceLastAlert: 1 } });
+    expect((await car.sendManifest(director.url, car.manifest())).status).toBe(200);
+  }, 60_000);
 });
