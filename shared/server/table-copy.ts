@@ -248,7 +248,9 @@ async function verifyTable(source: Db, tx: Queryable, table: CopiedTable): Promi
  */
 async function compareSigned(source: Db, tx: Queryable, table: CopiedTable, signed: NonNullable<CopiedTable['signed']>): Promise<{ compared: number; mismatches: number; named: string[] }> {
   const isText = (key: string) => table.columns.some(([name, type]) => name === key && type === 'text');
-  const pgOrder = signed.key.map((k) => (isText(k) ? `${k} COLLATE "C"` : k)).join(', ');
+  // Qualified: a bare name in ORDER BY means the output column of that name first, which here is the
+  // key cast to text, and versions 10 and up would then sort before 2 (SQLite sorts them as numbers).
+  const pgOrder = signed.key.map((k) => (isText(k) ? `${table.name}.${k} COLLATE "C"` : `${table.name}.${k}`)).join(', ');
   const pgKeys = signed.key.map((k) => `${k}::text AS ${k}`).join(', ');
   const cursor = `uptane_verify_${table.name}`;
   await tx.query(`DECLARE ${cursor} NO SCROLL CURSOR FOR SELECT ${pgKeys}, encode(sha256(${signed.column}), 'hex') AS digest FROM ${table.name} ORDER BY ${pgOrder}`);

@@ -7,11 +7,12 @@
 //
 // The only things the test chooses are those the README leaves to the reader through variables it
 // declares with a default: the two servers' ports (UPTANE_IMAGE_PORT, UPTANE_DIRECTOR_PORT, free
-// ones here so that runs side by side do not collide) and the PostgreSQL database
-// (UPTANE_DATABASE_URL: a fresh database, dropped afterwards).
+// ones here so that runs side by side do not collide) and the PostgreSQL database the walkthrough
+// moves to (DATABASE_URL: a fresh database, dropped afterwards).
 //
 // README_TEST_PATH=<file> runs another README (to see that a broken copy fails); README_TEST_CLI=<file>
-// runs another build of the CLI (a private `tsc --outDir`, while others rebuild dist/).
+// runs another build of the CLI (a private `tsc --outDir`, while others rebuild dist/);
+// README_TEST_KEEP=1 keeps the scratch folder and the database, to look at after a failure.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,7 +118,7 @@ describe('the README walkthrough runner', () => {
     expect(result.failure).toMatchObject({ line: 27, blockLine: 25, reason: 'the command exited with status 1' });
     expect(result.failure!.output).toContain('hello from {"a": 1}');
     expect(result.failure!.output).not.toContain('never');
-    expect(describeFailure(path, result.failure!)).toMatch(/README\.md:27: the command exited with status 1\n {2}uptane --definitely-not-a-flag\n/);
+    expect(describeFailure(path, result.readme, result.failure!)).toMatch(/README\.md:27: the command exited with status 1\n {2}uptane --definitely-not-a-flag\n/);
     const sleeper = Number(readFileSync(join(scratch, 'sleeper.pid'), 'utf8'));
     expect(() => process.kill(sleeper, 0)).toThrow();
 
@@ -145,6 +146,10 @@ describe('README.md, run as written', () => {
     if (postgresAvailable) await adminQuery(`CREATE DATABASE ${database}`);
   });
   afterAll(async () => {
+    if (process.env.README_TEST_KEEP === '1') {
+      console.log(`README_TEST_KEEP=1: kept ${root} and database ${database}`);
+      return;
+    }
     if (postgresAvailable) await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     rmSync(root, { recursive: true, force: true });
   });
@@ -155,19 +160,26 @@ describe('README.md, run as written', () => {
     const env = shellEnv(root, {
       UPTANE_IMAGE_PORT: String(await freePort()),
       UPTANE_DIRECTOR_PORT: String(await freePort()),
-      UPTANE_DATABASE_URL: databaseUrl.toString(),
+      DATABASE_URL: databaseUrl.toString(),
     });
     const started = Date.now();
+    const starts: { line: number; at: number }[] = [];
     const result = await runWalkthrough({
       readmePath: README,
       scratch: join(root, 'walkthrough'),
       workDir: join(root, 'runner'),
       env,
       blockTimeoutMs: 90_000,
+      onBlock: (block) => starts.push({ line: block.line, at: Date.now() }),
     });
+    const slowest = starts
+      .map((s, i) => ({ line: s.line, seconds: ((starts[i + 1]?.at ?? Date.now()) - s.at) / 1000 }))
+      .sort((a, b) => b.seconds - a.seconds).slice(0, 5)
+      .map((s) => `line ${s.line} ${s.seconds.toFixed(1)} s`).join(', ');
     const skips = result.skipped.map((s) => `  README.md:${s.line}: ${s.reason}`).join('\n');
-    console.log(`README walkthrough: ${result.ran} blocks ran in ${Math.round((Date.now() - started) / 1000)} s, ${result.skipped.length} skipped:\n${skips}`);
-    if (result.failure !== undefined) throw new Error(describeFailure(README, result.failure));
+    console.log(`README walkthrough: ${result.ran} blocks ran in ${Math.round((Date.now() - started) / 1000)} s (slowest: ${slowest}), ` +
+      `${result.skipped.length} skipped:\n${skips}`);
+    if (result.failure !== undefined) throw new Error(describeFailure(README, result.readme, result.failure));
     expect(result.ran).toBeGreaterThan(10);
     expect(result.skipped.length).toBeLessThanOrEqual(MAX_SKIPS);
   }, 300_000);

@@ -486,6 +486,18 @@ describePostgres('db migrate: the Image repository from SQLite to PostgreSQL', (
     expect(await tableCounts(url, IMAGE_TABLES, schema)).toEqual(before);
   });
 
+  it('verifies a role with ten versions or more: versions are paired as numbers on both sides, not as text', async () => {
+    const path = sqlitePath('image-repo-versions.sqlite');
+    const sqlite = new SqliteImageRepoStorage(path);
+    for (let version = 1; version <= 12; version++) {
+      await sqlite.publish([{ role: 'timestamp', version, bytes: Buffer.from(`{"signed":{"_type":"timestamp","version":${version}}}`) }], new Date(NOW.getTime() + version * 1000));
+    }
+    await sqlite.close();
+    const { url } = freshUrl('migrate_image_versions');
+    const reports = await migrateImageRepoToPostgres(path, url);
+    expect(reports.find((r) => r.table === 'metadata')).toEqual({ table: 'metadata', sourceRows: 12, targetRows: 12, signedCompared: 12, signedMismatches: 0, mismatchedKeys: [] });
+  });
+
   it('leaves the target empty when PostgreSQL refuses a value SQLite kept (a grant that is not JSON, for JSONB)', async () => {
     const path = sqlitePath('image-bad.sqlite');
     const sqlite = new SqliteImageRepoStorage(path);

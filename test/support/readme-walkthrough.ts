@@ -127,6 +127,8 @@ export interface WalkthroughFailure {
 }
 
 export interface WalkthroughResult {
+  /** The README as it was read at the start (others may edit the file while it runs). */
+  readonly readme: string;
   readonly ran: number;
   readonly skipped: readonly { readonly line: number; readonly reason: string }[];
   readonly failure?: WalkthroughFailure;
@@ -146,8 +148,8 @@ export interface WalkthroughOptions {
 }
 
 /** Formats a failure for a test's message: the README line, the command and what it printed. */
-export function describeFailure(readmePath: string, failure: WalkthroughFailure): string {
-  const lines = readFileSync(readmePath, 'utf8').split('\n');
+export function describeFailure(readmePath: string, readme: string, failure: WalkthroughFailure): string {
+  const lines = readme.split('\n');
   const tail = failure.output.length > 6000 ? `...\n${failure.output.slice(-6000)}` : failure.output;
   return `${readmePath}:${failure.line}: ${failure.reason}\n  ${lines[failure.line - 1]?.trim() ?? ''}\n` +
     `(block at line ${failure.blockLine})\n--- output ---\n${tail}`;
@@ -158,7 +160,8 @@ export function describeFailure(readmePath: string, failure: WalkthroughFailure)
  * the blocks start in the background is in that group and is ended with it, whatever happened.
  */
 export async function runWalkthrough(options: WalkthroughOptions): Promise<WalkthroughResult> {
-  const blocks = parseReadme(readFileSync(options.readmePath, 'utf8'));
+  const readme = readFileSync(options.readmePath, 'utf8');
+  const blocks = parseReadme(readme);
   mkdirSync(options.scratch, { recursive: true });
   mkdirSync(options.workDir, { recursive: true });
   const shell = spawn('bash', ['--noprofile', '--norc'], { cwd: options.scratch, env: options.env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -192,25 +195,25 @@ export async function runWalkthrough(options: WalkthroughOptions): Promise<Walkt
       const done = await reader.waitFor(new RegExp(`^__readme_test_done ${n} (\\d+) (\\d+)$`), options.blockTimeoutMs);
       const output = readFileSync(log, 'utf8');
       if (done === null) {
-        return { ran, skipped, failure: { line: block.line, blockLine: block.line, reason: `the block did not finish within ${options.blockTimeoutMs / 1000} s`, output } };
+        return { readme, ran, skipped, failure: { line: block.line, blockLine: block.line, reason: `the block did not finish within ${options.blockTimeoutMs / 1000} s`, output } };
       }
       ran++;
       const status = Number(done[1]);
       if (status !== 0) {
         const line = block.line + Math.max(1, Number(done[2]));
-        return { ran, skipped, failure: { line, blockLine: block.line, reason: `the command exited with status ${status}`, output } };
+        return { readme, ran, skipped, failure: { line, blockLine: block.line, reason: `the command exited with status ${status}`, output } };
       }
       if (block.expect !== undefined) {
         const missing = missingOutput(block.expect.text, output);
         if (missing.length > 0) {
           return {
-            ran, skipped,
+            readme, ran, skipped,
             failure: { line: block.expect.line, blockLine: block.line, reason: `the output lacks what the README shows: ${missing.map((m) => JSON.stringify(m)).join(', ')}`, output },
           };
         }
       }
     }
-    return { ran, skipped };
+    return { readme, ran, skipped };
   } finally {
     await endGroup(shell);
   }
