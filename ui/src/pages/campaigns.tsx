@@ -1,5 +1,6 @@
-// Campaigns: the list, and one campaign's progress per stage as bars, why it halted, the soak timer
-// and the actions its state allows, reloaded live from the Director's event stream.
+// Campaigns: the list, and one campaign's progress per stage as bars, why it halted or waits, the
+// soak timer, failed and skipped vehicles with their reasons, and the actions its state allows
+// (retrying failed vehicles too), reloaded live from the Director's event stream.
 import { useEffect, useState } from 'preact/hooks';
 import { api, enc } from '../api.js';
 import { Link, Problem, Section, seconds, useCanWrite, When } from '../common.js';
@@ -112,6 +113,37 @@ function StageBar({ stage }: { stage: CampaignStageStatus }) {
   );
 }
 
+/**
+ * The skipped and failed vehicles the status names per stage (its first few of each), with their
+ * reasons, and skips counted by reason; `campaign status NAME --outcome ...` lists all of them.
+ */
+function VehicleReasons({ status }: { status: CampaignStatus }) {
+  const rows = status.perStage.flatMap((stage) =>
+    (['failed', 'skipped'] as const).flatMap((outcome) => (stage.vins?.[outcome] ?? []).map((v) => ({ stage: stage.stage, outcome, ...v }))),
+  );
+  const skips = status.perStage.flatMap((stage) => Object.entries(stage.skipReasons ?? {}).map(([code, n]) => `stage ${stage.stage}: ${n} ${code}`));
+  if (rows.length === 0) return null;
+  return (
+    <Section title="Failed and skipped vehicles">
+      {skips.length > 0 && <p data-testid="skip-reasons">Skipped by reason: {skips.join('; ')}</p>}
+      <table data-testid="vehicle-reasons">
+        <tbody>
+          {rows.map((r) => (
+            <tr key={`${r.stage}/${r.vin}`}>
+              <td>{r.stage}</td>
+              <td>{r.outcome}</td>
+              <td>
+                <Link to={`/vehicles/${enc(r.vin)}`}>{r.vin}</Link>
+              </td>
+              <td>{r.reason ?? ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </Section>
+  );
+}
+
 /** Why a campaign paused, from its history: the latest pause's reason. */
 function haltReasons(status: CampaignStatus): string[] {
   const reasons: string[] = [];
@@ -191,6 +223,12 @@ export function CampaignPage({ name }: { name: string }) {
                 </button>
               ) : null;
             })}
+            {/* Failed vehicles get the update again; an aborted campaign takes no more (the Director refuses it too). */}
+            {status.state !== 'aborted' && status.state !== 'draft' && status.perStage.some((s) => s.failed > 0) && (
+              <button type="button" data-action="retry" data-writes="true" disabled={!canWrite || busy} onClick={() => act('retry')}>
+                Retry failed
+              </button>
+            )}
           </div>
           <Problem error={actionError} />
           {status.state === 'paused' && reasons.length > 0 && (
@@ -199,6 +237,13 @@ export function CampaignPage({ name }: { name: string }) {
             </div>
           )}
           <SoakTimer status={status} />
+          {(status.waiting ?? []).length > 0 && (
+            <ul class="muted" data-testid="waiting">
+              {status.waiting.map((w) => (
+                <li key={w.code}>{w.message}</li>
+              ))}
+            </ul>
+          )}
           <Section title="Progress per stage">
             {status.perStage.length === 0 ? <p class="muted">Not started.</p> : status.perStage.map((stage) => <StageBar key={stage.stage} stage={stage} />)}
             <p class="muted">
@@ -208,6 +253,7 @@ export function CampaignPage({ name }: { name: string }) {
                 .join('; ')}
             </p>
           </Section>
+          <VehicleReasons status={status} />
           {Object.keys(status.failureReasons).length > 0 && (
             <Section title="Failure reasons">
               <ul>
