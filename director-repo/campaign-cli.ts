@@ -528,7 +528,7 @@ const campaignCreateCommand = (io: CliEnvironment): CommandModule<object, Campai
       })
       .example('$0 director campaign create ecm-2.1 --group eu-sedans --image ecm-x1=engine/ecm-2.1.bin --stage 1% --stage 10% --stage 50% --stage 100% --soak 1h', 'four stages, each at least an hour')
       .example('$0 director campaign create ecm-2.1-test --group test-fleet --image ecm-x1=engine/ecm-2.1.bin --stage count:20 --stage 100%', 'twenty test vehicles first')
-      .example('$0 director campaign create ecm-2.1-world --group all --image ecm-x1=engine/ecm-2.1.bin --preset white-paper --max-failures 50', "the white paper's eight-day schedule")
+      .example('$0 director campaign create ecm-2.1-world --group eu-sedans --image ecm-x1=engine/ecm-2.1.bin --preset white-paper --max-failures 50', "the white paper's eight-day schedule")
       .epilogue(
         'Stages are cumulative: --stage 10% --stage 50% gives the update to 10% of the group, then to 50% in all. Vehicles are picked in a ' +
           'deterministic order spread across the group. The engine moves to the next stage once its soak time has passed and enough of its ' +

@@ -40,6 +40,7 @@ import { directorDbCommand } from './db-cli.js';
 import { directorOnlineKeysCommand } from './online-keys-cli.js';
 import { alertOptionsFrom, directorAlertsCommand, directorExpiryCommand, withAlertServeOptions, type AlertServeArgs } from './alerts-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
+import { imagesCommand } from './images-cli.js';
 import { parsePublicOrigin } from './dashboard/ui-session.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 
@@ -951,6 +952,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
           'name a vehicle subcommand: register, list or show',
         ),
       )
+      .command(imagesCommand(io))
       .command(assignCommand(io))
       .command(cancelCommand(io))
       .command(replaceEcuCommand(io))

@@ -158,6 +158,12 @@ export function openWorkspace(io: WorkspaceCliEnvironment, args: WorkspaceArgs, 
 }
 
 const onlineRolesOf = (options: WorkspaceCommandOptions) => options.onlineRoles ?? DEFAULT_ONLINE_ROLES;
+/**
+ * The role the examples sign, stage and discard: targets where release engineers sign it offline
+ * (the Image repository), else root (the Director signs targets online, so its workspace stages root
+ * alone, and an example naming targets there would fail).
+ */
+const offlineRoleOf = (options: WorkspaceCommandOptions): 'targets' | 'root' => (onlineRolesOf(options).includes('targets') ? 'root' : 'targets');
 
 /** `a, b and c` (or `a, b or c`). */
 const wordList = (words: readonly string[], last = 'and') => (words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} ${last} ${words[words.length - 1]}`);
@@ -456,6 +462,7 @@ interface RootKeyArgs extends WorkspaceArgs, TokenEnvArgs, JsonArgs {
 
 function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, RootKeyArgs & TokenArgs> {
   const group = `$0 ${options.repository}`;
+  const offline = offlineRoleOf(options);
   return {
     command: 'add-key',
     describe: 'stage a root change adding a key to a role (the next root version; old and new root keys must sign it)',
@@ -467,7 +474,7 @@ function rootAddKeyCommand(io: WorkspaceCliEnvironment, options: WorkspaceComman
         .option('server', { type: 'string', requiresArg: true, describe: 'server for --from-server; default: the workspace\'s' })
         .option('ca', caOption(io))
         .example(`${group} root add-key --role root --key root-2.pub.json`, 'start a root rotation: add the new root key')
-        .example(`${group} root add-key --role targets --key t4.pub.json`, 'one more targets key')
+        .example(`${group} root add-key --role ${offline} --key ${offline}-4.pub.json`, `one more ${offline} key`)
         .example(`${group} root add-key --role root --key 'pkcs11:token=release;object=root-2'`, 'add a key held in a hardware token (PIN from UPTANE_PKCS11_PIN)') as Argv<RootKeyArgs & TokenArgs>,
     handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
@@ -529,7 +536,7 @@ function rootThresholdCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
       withJson(withWorkspace(yargs, io))
         .positional('threshold', { type: 'number', demandOption: true, describe: 'signatures required (1 up to the role\'s key count)' })
         .option('role', { type: 'string', choices: [...TOP_LEVEL_ROLES], demandOption: true, describe: 'role whose threshold to set' })
-        .example(`$0 ${options.repository} root threshold 2 --role targets`, 'require 2 targets signatures') as Argv<ThresholdArgs>,
+        .example(`$0 ${options.repository} root threshold 2 --role ${offlineRoleOf(options)}`, `require 2 ${offlineRoleOf(options)} signatures`) as Argv<ThresholdArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const role = topLevelRole(argv.role);
@@ -585,6 +592,7 @@ interface SignArgs extends WorkspaceArgs, PassphraseArgs, TokenArgs, JsonArgs {
 
 function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptions): CommandModule<object, SignArgs> {
   const group = `$0 ${options.repository}`;
+  const offline = offlineRoleOf(options);
   return {
     command: 'sign',
     describe: 'add one key\'s signature to a staged role, keeping the signatures already collected',
@@ -597,7 +605,7 @@ function signCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         ),
       )
         .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON (keyid, version, each authority\'s progress, readiness), for scripts' })
-        .example(`${group} sign --role targets --key targets-1.pem`, 'the first of the targets signatures')
+        .example(`${group} sign --role ${offline} --key ${offline}-1.pem`, `the first of the ${offline} signatures`)
         .example(`${group} sign --role root --key root-1.pem --passphrase-env ROOT_PASS`, 'with an encrypted key')
         .example(`${group} sign --role root --key 'pkcs11:token=release;object=root-1' --pin-env ROOT_PIN --pkcs11-module /usr/lib/softhsm/libsofthsm2.so`, 'with a key that never leaves its hardware token') as Argv<SignArgs>,
     handler: async (argv) => {
@@ -673,7 +681,7 @@ function diffCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOptio
         .option('role', { type: 'string', requiresArg: true, describe: 'only this role (default: every staged role)' })
         .option('json', { type: 'boolean', default: false, describe: 'print the diff as JSON (full keyids and hashes)' })
         .example(`$0 ${options.repository} diff`, 'review before `sign`: + added, - removed, ~ changed')
-        .example(`$0 ${options.repository} diff --role targets --json`, 'the same for scripts') as Argv<DiffArgs>,
+        .example(`$0 ${options.repository} diff --role ${offlineRoleOf(options)} --json`, 'the same for scripts') as Argv<DiffArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const diff = ws.diff(argv.role);
@@ -693,8 +701,8 @@ function discardCommand(io: WorkspaceCliEnvironment, options: WorkspaceCommandOp
     builder: (yargs) =>
       withYes(withJson(withWorkspace(yargs, io)))
         .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
-        .example(`$0 ${options.repository} discard --role targets`, 'asks first on a terminal, then starts the targets change over from the published version')
-        .example(`$0 ${options.repository} discard --role targets --yes`, 'the same from a script, without asking') as Argv<RoleArgs & JsonArgs & YesArgs>,
+        .example(`$0 ${options.repository} discard --role ${offlineRoleOf(options)}`, `asks first on a terminal, then starts the ${offlineRoleOf(options)} change over from the published version`)
+        .example(`$0 ${options.repository} discard --role ${offlineRoleOf(options)} --yes`, 'the same from a script, without asking') as Argv<RoleArgs & JsonArgs & YesArgs>,
     handler: async (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       if (ws.stagedRoles().includes(argv.role)) await confirmDestructive(io, argv, `discard the staged ${argv.role} and the signatures collected on it`);
@@ -721,7 +729,7 @@ function requestExportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
       withJson(withWorkspace(yargs, io))
         .option('role', { type: 'string', demandOption: true, describe: 'root, targets, or a delegated role' })
         .option('out', { type: 'string', requiresArg: true, describe: 'file to write; default <role>-v<version>.request.json' })
-        .example(`${group} sign-request export --role targets --out /media/usb/targets.request.json`, 'for a signer on an air-gapped machine') as Argv<ExportArgs>,
+        .example(`${group} sign-request export --role ${offlineRoleOf(options)} --out /media/usb/${offlineRoleOf(options)}.request.json`, 'for a signer on an air-gapped machine') as Argv<ExportArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const request = ws.exportSigningRequest(argv.role);
@@ -762,7 +770,7 @@ function requestSignCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
             .option('expect-sha256', { type: 'string', requiresArg: true, describe: 'refuse unless the request\'s bytes have this SHA-256 (as the workspace printed it)' }),
         ),
       )
-        .example(`${group} sign-request sign targets-v3.request.json --key targets-2.pem --expect-sha256 9c1e...`, 'review, check the hash, sign')
+        .example(`${group} sign-request sign ${offlineRoleOf(options)}-v3.request.json --key ${offlineRoleOf(options)}-2.pem --expect-sha256 9c1e...`, 'review, check the hash, sign')
         .example(`${group} sign-request sign root-v2.request.json --key 'pkcs11:token=release;object=root-2' --pin-env ROOT_PIN --expect-sha256 9c1e...`, 'sign with a hardware token key (module from UPTANE_PKCS11_MODULE)') as Argv<RequestSignArgs>,
     handler: async (argv) => {
       const verified = readSigningRequest(readTextFile(argv.request, 'signing request'));
@@ -804,7 +812,7 @@ function requestImportCommand(io: WorkspaceCliEnvironment, options: WorkspaceCom
     builder: (yargs) =>
       withJson(withWorkspace(yargs, io))
         .positional('signature', { type: 'string', demandOption: true, describe: 'signature file written by `sign-request sign`' })
-        .example(`$0 ${options.repository} sign-request import targets-v3.1a2b3c4d5e6f.sig.json`, 'count the offline signature') as Argv<ImportArgs>,
+        .example(`$0 ${options.repository} sign-request import ${offlineRoleOf(options)}-v3.1a2b3c4d5e6f.sig.json`, 'count the offline signature') as Argv<ImportArgs>,
     handler: (argv) => {
       const ws = openWorkspace(io, argv, options.repository);
       const result = ws.importSignature(readTextFile(argv.signature, 'signature file'));
@@ -829,7 +837,7 @@ function signRequestCommand(io: WorkspaceCliEnvironment, options: WorkspaceComma
         .command(requestExportCommand(io, options))
         .command(requestSignCommand(io, options))
         .command(requestImportCommand(io, options))
-        .example(`$0 ${options.repository} sign-request export --role targets`, 'then sign it on the offline machine and import the result')
+        .example(`$0 ${options.repository} sign-request export --role ${offlineRoleOf(options)}`, 'then sign it on the offline machine and import the result')
         .demandCommand(1, 'name a sign-request subcommand: export, sign or import'),
     handler: () => undefined,
   };
