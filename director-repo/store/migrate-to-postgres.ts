@@ -14,7 +14,8 @@ import { MIGRATIONS as SQLITE_MIGRATIONS } from './sqlite/schema.js';
  * that migration 4 emptied: refused manifests live in refused_manifests on both sides.
  */
 export const DIRECTOR_TABLES: readonly CopiedTable[] = [
-  { name: 'vehicles', columns: [['vin', 'text'], ['attributes', 'text'], ['registered_at', 'text'], ['last_state', 'text']] },
+  // fleet_state and last_seen as SQLite kept them; PostgreSQL's triggers recompute them by the same rules as the ECUs and assignments arrive.
+  { name: 'vehicles', columns: [['vin', 'text'], ['attributes', 'text'], ['registered_at', 'text'], ['last_state', 'text'], ['fleet_state', 'text'], ['last_seen', 'text']] },
   {
     name: 'ecus',
     columns: [
