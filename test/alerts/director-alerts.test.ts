@@ -204,7 +204,7 @@ describe('Director alerts', () => {
     expect(anonymous.status).toBe(1);
   });
 
-  it('`uptane director serve` refuses webhooks without a usable secret or with a URL that is not http(s), before starting', async () => {
+  it('`uptane director serve` refuses webhooks without a usable secret or with a URL that is not http(s), a negative retention or a public origin that is not one, before starting', async () => {
     await buildCli();
     const dataDir = `${repos.dataDir}/unused-director`;
     const noSecret = await runCli(['director', 'serve', '--data-dir', dataDir, '--webhook', 'http://127.0.0.1:9/hook']);
@@ -219,5 +219,15 @@ describe('Director alerts', () => {
     const unset = await runCli(['director', 'serve', '--data-dir', dataDir, '--webhook', 'http://127.0.0.1:9/hook', '--webhook-secret-env', 'UNSET_SECRET_VAR']);
     expect(unset.status).toBe(1);
     expect(unset.stderr).toContain('UNSET_SECRET_VAR is not set');
+    const retention = await runCli(['director', 'serve', '--data-dir', dataDir, '--alert-retention-days', '-1']);
+    expect(retention.status).toBe(1);
+    expect(retention.stderr).toContain('--alert-retention-days -1: give a number from 0 up');
+    // The dashboard's public origin (docs/dashboard.md), by flag or environment: an origin, nothing more.
+    const path = await runCli(['director', 'serve', '--data-dir', dataDir, '--public-origin', 'https://director.example.com/ui']);
+    expect(path.status).toBe(1);
+    expect(path.stderr).toContain('give only a scheme and host (and port), e.g. https://director.example.com');
+    const fromEnv = await runCli(['director', 'serve', '--data-dir', dataDir], { env: { ...process.env, UPTANE_DIRECTOR_PUBLIC_ORIGIN: 'director.example.com' } });
+    expect(fromEnv.status).toBe(1);
+    expect(fromEnv.stderr).toContain('--public-origin "director.example.com": not a URL');
   });
 });
