@@ -170,7 +170,7 @@ export function waitingReasons(args: {
   const last = n >= args.stages;
   if (!progress.finished) {
     const driving = current!.deferredWhileDriving > 0 ? ` (${current!.deferredWhileDriving} deferred while driving)` : '';
-    waits.push({ code: 'vehicles', message: `waiting for ${stillInstalling} of ${current!.vehicles} vehicles of stage ${n} to finish: ${current!.pending} pending, ${current!.downloading} downloading${driving}` });
+    waits.push({ code: 'vehicles', message: `${stillInstalling} of ${current!.vehicles} vehicles of stage ${n} have not finished: ${current!.pending} pending, ${current!.downloading} downloading${driving}` });
   }
   if (last) return waits;
   if (progress.installedShare < progress.threshold) {

@@ -171,7 +171,7 @@ describe('campaigns', () => {
     expect(current.perStage[0]!.vins.skipped).toEqual([{ vin: 'LONE1', reason: 'no ECU with a matching hardware id' }]);
     expect(current.perStage[0]!.vins.pending!.map((v) => v.vin)).toEqual(vins);
     expect(current.waiting.map((w) => w.code)).toEqual(['vehicles', 'success_threshold', 'soak']);
-    expect(current.waiting[0]!.message).toBe('waiting for 6 of 7 vehicles of stage 1 to finish: 6 pending, 0 downloading');
+    expect(current.waiting[0]!.message).toBe('6 of 7 vehicles of stage 1 have not finished: 6 pending, 0 downloading');
     expect(current.waiting[2]!.message).toBe('soak time: 1h left in stage 1');
     // The sample is bounded by the request; counts stay whole.
     const small = (await ok('GET', '/api/v1/campaigns/retry?vins=2')) as unknown as Full;
