@@ -8,6 +8,8 @@
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { gzipSync } from 'node:zlib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
@@ -361,6 +363,35 @@ describeBrowser('markup and oversized input in the dashboard', () => {
       expect(watch.errors).toEqual([]);
     } finally {
       car.cleanup();
+      await context.close();
+    }
+  }, 60_000);
+
+  it('signs out for real: a cookie copied before is refused after; a sign-out the Director could not record leaves the page signed in and says so', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await signIn(context, ADMIN_TOKEN);
+      const watch = watchPage(page);
+      const copied = (await context.cookies(scene.url)).find((c) => c.name === 'uptane_ui')!.value;
+      // The database is held by another process past the Director's busy timeout: the sign-out fails.
+      const other = new Database(join(scene.repos.dataDir, 'director', 'director.sqlite'));
+      try {
+        other.exec('BEGIN EXCLUSIVE');
+        await page.click('text=Sign out');
+        await page.locator('[role=alert]', { hasText: /Not signed out/ }).waitFor(UI_WAIT);
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+      expect(await page.getByTestId('who').isVisible()).toBe(true);
+      expect((await fetch(`${scene.url}/api/v1/vehicles?limit=1`, { headers: { cookie: `uptane_ui=${copied}` } })).status).toBe(200);
+      // Again, with the database back: signed out, and the copy taken before is refused.
+      await page.click('text=Sign out');
+      await page.locator('input[name=token]').waitFor(UI_WAIT);
+      const replay = await fetch(`${scene.url}/api/v1/vehicles?limit=1`, { headers: { cookie: `uptane_ui=${copied}` } });
+      expect(replay.status).toBe(401);
+      expect(watch.errors).toEqual([]);
+    } finally {
       await context.close();
     }
   }, 60_000);

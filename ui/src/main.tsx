@@ -108,6 +108,7 @@ function SignIn({ onSession }: { onSession: (session: Session) => void }) {
 
 function App() {
   const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const [signOutError, setSignOutError] = useState<Error | undefined>(undefined);
   const path = useHash();
   useEffect(() => {
     whenSignedOut(() => setSession(null));
@@ -127,13 +128,21 @@ function App() {
         }}
       />
     );
+  // Signed out only once the Director recorded it (docs/dashboard.md "Signing out"): a failure
+  // keeps the page signed in and says so, rather than hiding a session that still works.
   const signOut = async () => {
+    setSignOutError(undefined);
     try {
       await api('DELETE', '/ui/api/session');
-    } finally {
-      setCsrfToken('');
-      setSession(null);
+    } catch (err) {
+      // 401: the session had already ended (expired, revoked, signed out elsewhere).
+      if (!(err instanceof ApiError && err.status === 401)) {
+        setSignOutError(new Error(`Not signed out: ${(err as Error).message}. The session still works; try again.`));
+        return;
+      }
     }
+    setCsrfToken('');
+    setSession(null);
   };
   const current = '/' + (path.split('?')[0] ?? '').split('/')[1];
   return (
@@ -155,6 +164,7 @@ function App() {
         </button>
       </header>
       <main class="content">
+        <Problem error={signOutError} />
         <Page path={path} />
       </main>
     </SessionContext.Provider>
