@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
 import { verifyWebhook } from '../../director-repo/alerts/webhook-signature.js';
+import { isDatabaseFailure } from '../../director-repo/alerts/alert-hub.js';
+import { DatabaseUnavailableError, StorageError } from '../../shared/core/errors.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import pg from 'pg';
@@ -97,6 +99,36 @@ describe('alert retention', () => {
     expect((await ours('undelivered')).length).toBe(1);
     expect((await old()).every((a) => a.deliveries.some((d) => d.state === 'pending'))).toBe(true);
   }, 60_000);
+});
+
+describe('what counts as a failure of the database (isDatabaseFailure)', () => {
+  it('the database unavailable or read-only, also when wrapped in another error; never a constraint or another error', async () => {
+    // Real errors of better-sqlite3, by the statements that raise them.
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+    db.exec('INSERT INTO t VALUES (1)');
+    const thrown = (work: () => unknown): unknown => {
+      try {
+        work();
+      } catch (err) {
+        return err;
+      }
+      throw new Error('nothing thrown');
+    };
+    const constraint = thrown(() => db.exec('INSERT INTO t VALUES (1)'));
+    db.pragma('query_only = 1');
+    const readOnly = thrown(() => db.exec('INSERT INTO t VALUES (2)'));
+    db.close();
+    expect((constraint as { code: string }).code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
+    expect((readOnly as { code: string }).code).toBe('SQLITE_READONLY');
+    expect(isDatabaseFailure(readOnly)).toBe(true);
+    expect(isDatabaseFailure(new StorageError('could not write', { cause: readOnly }))).toBe(true);
+    expect(isDatabaseFailure(new DatabaseUnavailableError('the database is unavailable', 5))).toBe(true);
+    expect(isDatabaseFailure(constraint)).toBe(false);
+    expect(isDatabaseFailure(new StorageError('a file of the server'))).toBe(false);
+    expect(isDatabaseFailure(new Error('anything'))).toBe(false);
+    expect(isDatabaseFailure(undefined)).toBe(false);
+  });
 });
 
 describe('database errors in request handling', () => {
