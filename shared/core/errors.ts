@@ -492,6 +492,23 @@ export class WorkspaceError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/**
+ * A staged file of a signing workspace that cannot be read as metadata (edited by hand, truncated):
+ * `file` names it. Status reports it and discard still removes it, so it never blocks the workspace.
+ */
+export class DamagedStagedFileError extends UptaneError {
+  readonly code = 'damaged_staged_file';
+  readonly kind = 'fault';
+
+  constructor(
+    message: string,
+    readonly file: string,
+    context: ErrorContext = {},
+  ) {
+    super(message, context);
+  }
+}
+
 /** A command that cannot be undone was not confirmed: the operator said no, or could not be asked and gave no --yes. */
 export class ConfirmationRequiredError extends UptaneError {
   readonly code = 'confirmation_required';

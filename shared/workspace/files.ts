@@ -10,13 +10,26 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { wireBytes } from '../core/canonical.js';
-import { CanonicalJsonError, StorageError, WorkspaceError } from '../core/errors.js';
+import {
+  BadKeyIdError,
+  CanonicalJsonError,
+  DamagedStagedFileError,
+  IllegalThresholdError,
+  MalformedKeyError,
+  MalformedMetadataError,
+  NonUniqueSignaturesError,
+  RoleTypeMismatchError,
+  StorageError,
+  WeakKeyError,
+  WorkspaceError,
+} from '../core/errors.js';
 import { writeFileAtomic } from '../files/fs-atomic.js';
 import { FileMetadataStore } from '../client/metadata-store.js';
 import { parseMetadata } from '../core/metadata/parse.js';
 import { roleFileName } from '../core/metadata/paths.js';
 import type { SignedEnvelope } from '../core/metadata/sign.js';
 import type { Metadata, RootSigned, Signature, SignedTypeMap, TargetsSigned } from '../core/metadata/types.js';
+import { commandHint } from './hints.js';
 import { checkStagedRoleName, metadataTypeOf, type StagedType } from './roles.js';
 
 export const WORKSPACE_FILE = 'workspace.json';
@@ -61,6 +74,9 @@ function sha256Hex(bytes: Uint8Array): string {
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** What parseMetadata finds wrong with bytes that are JSON but not valid metadata of the role. */
+const PARSE_ERRORS = [MalformedMetadataError, RoleTypeMismatchError, BadKeyIdError, IllegalThresholdError, MalformedKeyError, NonUniqueSignaturesError, WeakKeyError];
 
 function readJson(path: string, what: string): unknown {
   let text: string;
@@ -181,18 +197,45 @@ export class WorkspaceFiles {
     return this.loadStagedAs(role, metadataTypeOf(role));
   }
 
+  /** Whether `role` has a staged file, readable or not (discard must remove a damaged one too). */
+  hasStaged(role: string): boolean {
+    return existsSync(this.stagedPath(role));
+  }
+
   private loadStagedAs<K extends StagedType>(role: string, type: K): StagedMetadata<K> | undefined {
     const path = this.stagedPath(role);
     if (!existsSync(path)) return undefined;
-    const value = readJson(path, `staged ${role}`);
+    const damaged = (what: string, cause: unknown) =>
+      new DamagedStagedFileError(
+        `staged ${role} ${path} is damaged: ${what}; \`${commandHint(this.config.repository, `discard --role ${role}`)}\` throws it away with its signatures, then stage the change again`,
+        path,
+        { repository: this.config.repository, role, cause },
+      );
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new StorageError(`cannot read staged ${role} ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw damaged(`not valid JSON (${(err as Error).message})`, err);
+    }
     let bytes: Buffer;
     try {
       bytes = wireBytes(value);
     } catch (err) {
       if (!(err instanceof CanonicalJsonError)) throw err;
-      throw new WorkspaceError(`staged ${role} in ${path} cannot be signed as it is: ${err.message}`, { cause: err, role });
+      throw damaged(`it cannot be signed as it is (${err.message})`, err);
     }
-    return parseMetadata(bytes, type, { repository: this.config.repository, role });
+    try {
+      return parseMetadata(bytes, type, { repository: this.config.repository, role });
+    } catch (err) {
+      if (!PARSE_ERRORS.some((kind) => err instanceof kind)) throw err;
+      throw damaged((err as Error).message, err);
+    }
   }
 
   /** Writes the staged envelope as indented JSON, so a person can read and diff it; signatures cover the canonical form. */

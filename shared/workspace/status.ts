@@ -2,7 +2,7 @@
 // each authority's threshold with the keyids that signed and those still missing, whether the role is
 // ready to push, and the next command (go-tuf #72, RSTUF #349). Text for people, JSON for scripts.
 import { createHash } from 'node:crypto';
-import { WorkspaceError } from '../core/errors.js';
+import { DamagedStagedFileError, WorkspaceError } from '../core/errors.js';
 import { parseExpires } from '../core/metadata/parse.js';
 import { isSuccinctRoleName, succinctRoleName } from '../core/metadata/paths.js';
 import type { SuccinctRoles } from '../core/metadata/types.js';
@@ -43,9 +43,18 @@ export interface PublishedRoleStatus {
   readonly expiresSoon: boolean;
 }
 
+/** A staged file that cannot be read (edited by hand, truncated): which file, what is wrong, and which role's discard removes it. */
+export interface DamagedStaged {
+  readonly file: string;
+  readonly role: string;
+  readonly message: string;
+}
+
 export interface RoleStatus {
   readonly role: string;
   readonly staged?: StagedRoleStatus;
+  /** Set instead of `staged` when the staged file (this role's, or one it depends on) cannot be read. */
+  readonly damaged?: DamagedStaged;
   readonly published?: PublishedRoleStatus;
   /** The command to run next for this role, if any. */
   readonly next?: string;
@@ -62,11 +71,27 @@ export interface WorkspaceStatus {
   readonly hashBins?: SuccinctRoles;
 }
 
+/** Runs `read`; a damaged staged file becomes its description instead of an error, so status can still report the rest. */
+function unlessDamaged<T>(read: () => T): { value: T } | { damaged: DamagedStaged } {
+  try {
+    return { value: read() };
+  } catch (err) {
+    if (!(err instanceof DamagedStagedFileError)) throw err;
+    return { damaged: { file: err.file, role: err.role ?? '', message: err.message } };
+  }
+}
+
+/** The targets in effect, or none when the staged targets is damaged (that role reports it). */
+function readableTargets(files: WorkspaceFiles): ReturnType<typeof effectiveTargets> {
+  const read = unlessDamaged(() => effectiveTargets(files));
+  return 'value' in read ? read.value : undefined;
+}
+
 function rolesToReport(files: WorkspaceFiles, bins: SuccinctRoles | undefined): string[] {
   const roles = new Set<string>(files.stagedRoles());
   if (files.published.load('root') !== undefined) roles.add('root');
   if (files.published.load('targets') !== undefined) roles.add('targets');
-  for (const delegated of effectiveTargets(files)?.targets.signed.delegations?.roles ?? []) {
+  for (const delegated of readableTargets(files)?.targets.signed.delegations?.roles ?? []) {
     if (files.published.load(delegated.name) !== undefined) roles.add(delegated.name);
   }
   // Published hash bins expire like any role: each one is reported (and summed up in the text).
@@ -139,20 +164,25 @@ function nextStep(files: WorkspaceFiles, role: string, staged: StagedRoleStatus 
 }
 
 export function workspaceStatus(files: WorkspaceFiles, now: Date): WorkspaceStatus {
-  const bins = effectiveTargets(files)?.targets.signed.delegations?.succinct_roles;
+  const bins = readableTargets(files)?.targets.signed.delegations?.succinct_roles;
   const roles = rolesToReport(files, bins).map((role): RoleStatus => {
-    const staged = stagedStatus(files, role, now);
+    const read = unlessDamaged(() => stagedStatus(files, role, now));
     const published = publishedStatus(files, role, now);
+    if ('damaged' in read) {
+      const next = commandHint(files.config.repository, `discard --role ${read.damaged.role}`);
+      return { role, damaged: read.damaged, ...(published ? { published } : {}), next };
+    }
+    const staged = read.value;
     const next = nextStep(files, role, staged, published, bins !== undefined && isSuccinctRoleName(bins, role));
     return { role, ...(staged ? { staged } : {}), ...(published ? { published } : {}), ...(next ? { next } : {}) };
   });
-  const stagedRoles = roles.filter((r) => r.staged !== undefined);
+  const stagedRoles = roles.filter((r) => r.staged !== undefined || r.damaged !== undefined);
   return {
     workspace: files.dir,
     repository: files.config.repository,
     ...(files.config.serverUrl !== undefined ? { serverUrl: files.config.serverUrl } : {}),
     roles,
-    readyToPush: stagedRoles.length > 0 && stagedRoles.every((r) => r.staged!.ready),
+    readyToPush: stagedRoles.length > 0 && stagedRoles.every((r) => r.staged?.ready === true),
     ...(bins !== undefined ? { hashBins: bins } : {}),
   };
 }
@@ -204,7 +234,10 @@ export function formatStatus(status: WorkspaceStatus): string[] {
       ? `published v${published.version}, expires ${published.expires} (${published.expiresIn})${published.expired ? ' EXPIRED' : published.expiresSoon ? ' expiring soon' : ''}`
       : 'never published';
     lines.push('');
-    if (staged === undefined) {
+    if (entry.damaged !== undefined) {
+      lines.push(`${role}: DAMAGED staged file ${entry.damaged.file} (${pub})`);
+      lines.push(`  ${entry.damaged.message}`);
+    } else if (staged === undefined) {
       lines.push(`${role}: ${pub}; nothing staged`);
     } else {
       lines.push(`${role}: staged v${staged.version} (${pub})`);
@@ -237,7 +270,7 @@ export const STATUS_EXIT = { ready: 0, failed: 1, missingSignatures: 3, expired:
 export type StatusVerdict = 'ready' | 'nothing-staged' | 'missing-signatures' | 'expired' | 'not-pushable';
 
 export function statusVerdict(status: WorkspaceStatus): { verdict: StatusVerdict; exitCode: number } {
-  const problems = status.roles.flatMap((r) => r.staged?.problems ?? []);
+  const problems = status.roles.flatMap((r) => r.staged?.problems ?? (r.damaged === undefined ? [] : [{ code: 'damaged_staged_file', message: r.damaged.message }]));
   if (problems.some((p) => p.code !== 'unmet_threshold' && p.code !== 'expired')) return { verdict: 'not-pushable', exitCode: STATUS_EXIT.notPushable };
   if (problems.some((p) => p.code === 'expired') || status.roles.some((r) => r.published?.expired === true && r.staged === undefined)) {
     return { verdict: 'expired', exitCode: STATUS_EXIT.expired };

@@ -595,7 +595,8 @@ export class Workspace {
   /** Throws away the staged change of `role` (and its image sources). */
   discard(role: string): void {
     checkStagedRoleName(role);
-    if (this.files.loadStaged(role) === undefined) throw new WorkspaceError(`nothing is staged for ${role}`, { repository: this.repository, role });
+    // Not parsed: a damaged staged file must not keep its own removal from working.
+    if (!this.files.hasStaged(role)) throw new WorkspaceError(`nothing is staged for ${role}`, { repository: this.repository, role });
     this.files.removeStaged(role);
   }
 
