@@ -43,7 +43,7 @@ describe('uptane sim attack', () => {
     const wrong = await runCli(['sim', 'attack', 'g1-image-changed']);
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toContain('no attack named "g1-image-changed"');
-    expect(wrong.stderr).toContain('did you mean g1-image-modified-in-transit?');
+    expect(wrong.stderr).toContain('did you mean g1-image-modified-in-transit, g1-bus-image-modified?');
     const none = await runCli(['sim', 'attack']);
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('uptane sim attack --list');
