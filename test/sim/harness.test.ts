@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
-import { BadRequestError, NotFoundError, SimulationProfileError } from '../../shared/core/errors.js';
+import { BadRequestError, FetchError, NotFoundError, SimulationProfileError } from '../../shared/core/errors.js';
 import { OperatorClient } from '../../director-repo/operator-client.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { parseFleetProfileText } from '../../sim/control/profile.js';
@@ -152,6 +152,29 @@ describe('SimulatedFleet, the programmatic harness', () => {
     // The Director heard of the tampering from the attacked vehicle.
     const status = await repos.operator('GET', `/api/v1/vehicles/${sedan2}`);
     expect((status.json.attacks as Array<{ code: string }>).map((a) => a.code)).toContain('hash_mismatch');
+  }, 60_000);
+
+  it('takes attacks defined by name (an attack catalogue\'s), switched like the built-in ones', async () => {
+    fleet = await start(PROFILE);
+    const [sedan1, sedan2] = fleet.vins as [string, string, string];
+    // An attacker who cuts the vehicle off from the Image repository.
+    fleet.defineAttack({
+      name: 'block-image-repository',
+      wrap: (inner) => ({
+        fetch: (url, options) => (url.startsWith(repos.image.url) ? Promise.reject(new FetchError(`${url}: blocked by the attacker`)) : inner.fetch(url, options)),
+        post: (url, options) => inner.post(url, options),
+      }),
+    });
+    expect(() => fleet!.defineAttack({ name: 'power-cut', wrap: (inner) => inner })).toThrow(BadRequestError);
+    expect(fleet.attackNames()).toContain('block-image-repository');
+    fleet.setAttack('block-image-repository', true, [sedan1]);
+    const blocked = await fleet.step([sedan1, sedan2]);
+    expect(blocked.map((c) => [c.status, c.error?.code])).toEqual([
+      ['failed', 'fetch_failed'],
+      ['installed', undefined],
+    ]);
+    fleet.setAttack('block-image-repository', false, [sedan1]);
+    expect((await fleet.step([sedan1])).map((c) => c.status)).toEqual(['installed']);
   }, 60_000);
 
   it('the vehicles\' clock set past the metadata\'s expiry gets the typed refusal; set back, they update', async () => {
