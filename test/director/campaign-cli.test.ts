@@ -189,7 +189,7 @@ describe('uptane director campaign', () => {
     // (the server's timer calls tick) starts it.
     expect(await assigned(fleet)).toHaveLength(0);
     const waiting = await ok('director', 'campaign', 'status', 'cmpa-ecm2');
-    expect(waiting).toContain('waiting   stage 1 has not started: it waits for its start time (after=) or the maintenance window');
+    expect(waiting).toContain('waiting   stage 1 waits for the maintenance window 1-5 UTC');
     expect(waiting).toMatch(/fixture-operator\s+started\s+6 vehicles in the group; stage 1 waits for the maintenance window 1-5 UTC$/m);
     clock.set('2026-06-01T01:00:00Z');
     await repos.director.campaigns.tick();
@@ -218,7 +218,37 @@ describe('uptane director campaign', () => {
     expect(lines).toContainEqual(expect.stringMatching(/fixture-operator\s+created\s+group cmpa-sedans; ecm-x1=engine\/ecm-2\.0\.bin; 2 stages$/));
     expect(lines).toContainEqual(expect.stringMatching(/fixture-operator\s+started\s+6 vehicles in the group; stage 1 waits for the maintenance window 1-5 UTC$/));
     expect(lines).toContainEqual(expect.stringMatching(/engine\s+advanced\s+to stage 1: its start time and maintenance window came$/));
-    expect(text).not.toContain('waiting   stage 1');
+    expect(text).not.toContain('waiting   stage 1 waits');
+    // Why stage 1 does not move on: a vehicle still to install, the success threshold, soak time, stage 2's start time.
+    expect(text).toContain(
+      [
+        'waiting   1 of 3 vehicles of stage 1 have not finished: 1 pending, 0 downloading (1 deferred while driving)',
+        '          stage 1 has 33.3% installed; stage 2 starts at 80%',
+        '          soak time: 1h left in stage 1',
+        '          stage 2 starts at 2026-06-02T00:00:00.000Z',
+      ].join('\n'),
+    );
+    // The first VINs of each outcome, with the failed one's reason.
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}1\\s+failed\\s+${b!.vin}\\s+rolled_back: boot_check_failed: did not boot$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}1\\s+installed\\s+${a!.vin}\\s*$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^ {2}1\\s+pending\\s+${c!.vin}\\s*$`)));
+
+    // Every failed vehicle, a page at a time; then a retry gives it the update again, audited.
+    const failed = await ok('director', 'campaign', 'status', 'cmpa-ecm2', '--outcome', 'failed');
+    expect(failed).toMatch(new RegExp(`^ {2}${b!.vin}\\s+1\\s+failed \\(rolled back\\)\\s+rolled_back: boot_check_failed: did not boot$`, 'm'));
+    expect(failed).toContain('1 vehicle shown, 1 in all (failed)');
+    const page = JSON.parse(await ok('director', 'campaign', 'status', 'cmpa-ecm2', '--stage', '1', '--limit', '2', '--json')) as { total: number; next: string | null; vehicles: unknown[] };
+    expect(page).toMatchObject({ total: 3, next: expect.any(String) });
+    expect(page.vehicles).toHaveLength(2);
+    const notFailed = await uptane('director', 'campaign', 'retry', 'cmpa-ecm2', '--vin', a!.vin);
+    expect(notFailed.status).toBe(1);
+    expect(notFailed.stderr).toContain(`vehicle ${a!.vin} has not failed in campaign cmpa-ecm2: it is installed; only failed vehicles are retried [conflict, HTTP 409]`);
+    const retried = await ok('director', 'campaign', 'retry', 'cmpa-ecm2');
+    expect(retried).toContain('retried 1 failed vehicle of campaign cmpa-ecm2: they get the update again at their next check');
+    expect(retried).toContain(`  ${b!.vin}`);
+    status = await statusJson('cmpa-ecm2');
+    expect(status.perStage).toEqual([expect.objectContaining({ stage: 1, vehicles: 3, pending: 2, installed: 1, failed: 0, rolledBack: 0 })]);
+    expect(status.history[status.history.length - 1]).toMatchObject({ actor: 'fixture-operator', kind: 'retried' });
 
     const list = await ok('director', 'campaign', 'list');
     expect(list).toMatch(/\d+\s+cmpa-ecm2\s+cmpa-sedans\s+running\s+1 of 2/);
