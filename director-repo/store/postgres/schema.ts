@@ -324,4 +324,17 @@ export const MIGRATIONS: readonly string[] = [
      FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_changed_primaries();
    CREATE TRIGGER ecus_deleted_fleet_state AFTER DELETE ON ecus REFERENCING OLD TABLE AS old_rows
      FOR EACH STATEMENT EXECUTE FUNCTION fleet_states_of_old_primaries();`,
+
+  // 7: migration 6's functions keep the schema they were made in (the store's, current while
+  // migrating) as their search_path, so the triggers find the tables and each other whatever the
+  // writing session's search_path: a tool or another replica writing schema-qualified names.
+  `ALTER FUNCTION refresh_fleet_states(TEXT[]) SET search_path FROM CURRENT;
+   ALTER FUNCTION vehicle_inserted_last_seen() SET search_path FROM CURRENT;
+   ALTER FUNCTION vehicle_state_changed() SET search_path FROM CURRENT;
+   ALTER FUNCTION fleet_states_of_new_rows() SET search_path FROM CURRENT;
+   ALTER FUNCTION fleet_states_of_old_rows() SET search_path FROM CURRENT;
+   ALTER FUNCTION fleet_states_of_changed_rows() SET search_path FROM CURRENT;
+   ALTER FUNCTION fleet_states_of_new_primaries() SET search_path FROM CURRENT;
+   ALTER FUNCTION fleet_states_of_old_primaries() SET search_path FROM CURRENT;
+   ALTER FUNCTION fleet_states_of_changed_primaries() SET search_path FROM CURRENT;`,
 ];
