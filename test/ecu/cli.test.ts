@@ -305,6 +305,20 @@ describe('uptane vehicle: errors say what to do next', () => {
     ]);
   });
 
+  it('a serial another vehicle holds is refused naming that vehicle, never a `vehicle show` of the unregistered VIN; an identical second registration is unchanged', async () => {
+    const first = newVehicle();
+    await ok(...provisionArgs(first.dir, first.vin, '--register'));
+    expect(await ok('vehicle', 'register', '--dir', first.dir)).toContain(`already registered (unchanged): vehicle ${first.vin} (3 ECUs)`);
+    // The same serials (tcu-1, ...) in a second vehicle: ECU serials are unique across the fleet.
+    const second = newVehicle();
+    const run = await uptane(...provisionArgs(second.dir, second.vin, '--register'));
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`ECU tcu-1 is already registered to vehicle ${first.vin}; ECU serials are unique across the fleet`);
+    expect(run.stderr).toContain('[conflict, HTTP 409]');
+    expect(run.stderr).not.toContain(`vehicle show ${second.vin}`);
+    expect((await repos.operator('GET', `/api/v1/vehicles/${second.vin}`)).status).toBe(404);
+  });
+
   it('a refused registration leaves a provisioned folder and says how to register it later', async () => {
     const { dir, vin } = newVehicle();
     const run = await runCli(provisionArgs(dir, vin, '--register'), { cwd: work, env: { ...process.env, UPTANE_OPERATOR_TOKEN: 'wrong-token' } });
