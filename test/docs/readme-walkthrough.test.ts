@@ -169,7 +169,7 @@ describe('README.md, run as written', () => {
       scratch: join(root, 'walkthrough'),
       workDir: join(root, 'runner'),
       env,
-      blockTimeoutMs: 90_000,
+      blockTimeoutMs: 120_000,
       onBlock: (block) => starts.push({ line: block.line, at: Date.now() }),
     });
     const slowest = starts
@@ -182,5 +182,5 @@ describe('README.md, run as written', () => {
     if (result.failure !== undefined) throw new Error(describeFailure(README, result.readme, result.failure));
     expect(result.ran).toBeGreaterThan(10);
     expect(result.skipped.length).toBeLessThanOrEqual(MAX_SKIPS);
-  }, 300_000);
+  }, 600_000);
 });
