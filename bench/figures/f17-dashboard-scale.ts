@@ -81,7 +81,7 @@ export async function figure17(ctx: BenchContext): Promise<Figure> {
       verdict: verdictOf(ok),
     });
   };
-  row('GET /api/v1/fleet/overview, uncached (counts: index-only, grows with the fleet)', (s) => s.overview, false);
+  row('GET /api/v1/fleet/overview, uncached (SQLite: kept totals less the stale vehicles)', (s) => s.overview, false);
   row(`GET /api/v1/vehicles?state=failed&limit=50, first page (${fmt(big.failed)} failed)`, (s) => s.failedFirst, true);
   row('GET /api/v1/vehicles?state=failed&limit=50&after=<a VIN 90% into the failed ones>, deep page', (s) => s.failedDeep, true);
   row('GET /api/v1/vehicles?state=stale&limit=50, first page', (s) => s.stale, true);
@@ -103,7 +103,7 @@ export async function figure17(ctx: BenchContext): Promise<Figure> {
   rows.push(bundleRow(notes));
   notes.push(
     `Fleet mix (both sizes): every vehicle one primary ECU; 1% stale (last report 3 days ago), 1.9% driving; 30% in the running stages of one campaign (its group holds the whole fleet): 7% installed, 1% failed, 1% rolled back, 3% downloading, 16% pending, 2% installed later; one request at a time over loopback HTTP with the operator token. The overview and campaign requests run on a Director with the overview's 10 s cache off; the list requests on the same data reopened with the cache as served (a state-filtered list's total is the cached overview's count), so they time the page itself.`,
-    `Targets: every request's p95 at ${fmt(large)} vehicles under ${P95_TARGET_MS} ms, and a list page at most ${PAGE_GROWTH_TARGET}x the same page at ${fmt(BASELINE_VEHICLES)} (a page read by index does not grow with the fleet). The overview and the campaign page are not held to the growth target: the overview counts an index (O(fleet), in a compact index instead of the rules over every vehicle's rows), the campaign page reads the campaign's vehicles and assignments (O(campaign)).`,
+    `Targets: every request's p95 at ${fmt(large)} vehicles under ${P95_TARGET_MS} ms, and a list page at most ${PAGE_GROWTH_TARGET}x the same page at ${fmt(BASELINE_VEHICLES)} (a page read by index does not grow with the fleet). The overview and the campaign page are not held to the growth target: the overview reads the kept totals and the stale vehicles (O(stale) on SQLite, an index scan of the fleet on PostgreSQL), the campaign page reads every vehicle and assignment of the campaign (O(campaign)).`,
   );
   return {
     id: 17,
@@ -185,7 +185,7 @@ async function timeGets(director: RunningDirector, path: string, vehicles: numbe
   };
   await once();
   await once();
-  return timeRuns(once, 60, 15_000);
+  return timeRuns(once, 200, 15_000);
 }
 
 async function timeRuns(fn: () => unknown, maxCount: number, maxMs = 60_000): Promise<Timed> {
@@ -212,6 +212,8 @@ function seed(db: Db, vehicles: number, now: Date): { failedVins: string[] } {
   const iso = (msAgo: number) => new Date(now.getTime() - msAgo).toISOString();
   const registered = iso(30 * 24 * 3_600_000);
   const failedVins: string[] = [];
+  // A page cache for the bulk insert: the campaign's ranks and the keyids land all over their indexes.
+  db.pragma('cache_size = -1048576');
   const spec = JSON.stringify({
     images: [{ hardwareId: 'tcu', image: BENCH_IMAGE }],
     stages: [{ share: 0.1 }, { share: 0.3 }, { share: 1 }],
