@@ -6,7 +6,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { AuthenticationError, BadRequestError, NotFoundError, SimulationStateError } from '../../shared/core/errors.js';
+import { AuthenticationError, BadRequestError, BodyTooLargeError, NotFoundError, SimulationStateError } from '../../shared/core/errors.js';
 import { bearerToken } from '../../shared/server/access-tokens.js';
 import { readCappedBody } from '../../shared/server/http-body.js';
 import { sendError } from '../../shared/server/http-errors.js';
@@ -225,7 +225,11 @@ export function createControlApp(options: ControlServerOptions): { readonly app:
   );
 
   app.use((req: Request, _res: Response, next: NextFunction) => next(new NotFoundError(`no route ${req.method} ${req.path}: the control API is in docs/simulator.md`)));
-  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => sendError(res, err));
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    // A body refused unread is not read to its end either: the connection closes after the answer.
+    if (err instanceof BodyTooLargeError) closeAfterAnswer(req, res);
+    sendError(res, err);
+  });
   return { app, current: () => slot.fleet };
 }
 
