@@ -6,6 +6,7 @@ import type { Argv } from 'yargs';
 import { DEFAULT_EXPIRY_WARNINGS, EXPIRY_EXIT, expiryExitCode, worstState, type ExpiryWarnings, type RoleExpiry } from '../uptane/role-expiry.js';
 import { printJson, printTable } from './cli-output.js';
 import type { CliEnvironment } from './environment.js';
+import { reSignHint } from '../workspace/hints.js';
 
 export interface ExpiryArgs {
   readonly json: boolean;
@@ -66,7 +67,7 @@ export function reportExpiry(io: VerdictCliEnvironment, roles: readonly RoleExpi
     for (const note of notes) io.print(note);
     const due = roles.filter((r) => r.state !== 'ok' && !r.online);
     // Online roles are the server's to re-sign; offline ones wait for people with the keys.
-    if (due.length > 0) io.print(`re-sign offline: ${due.map((r) => `${r.repository} ${r.role}`).join(', ')}: stage a new version with a later expiry in the workspace, sign and push (\`uptane ${due[0]!.repository} status\` shows the steps)`);
+    for (const r of due) io.print(`${r.repository} ${r.role} ${r.state === 'expired' ? 'expired' : 'expires'} on ${r.expires}: ${reSignHint(r.repository, r.role)}`);
   }
   (io.setExitCode ?? ((code: number) => void (process.exitCode = code)))(exitCode);
 }

@@ -4,7 +4,8 @@
 // as the library's words ("UNIQUE constraint failed: uploaders.name", "listen EADDRINUSE"). Those
 // are translated here into the same typed errors with a next step, the library's text kept as the
 // cause, and whatever is still unknown says how to get more detail.
-import { ConflictError, UptaneError } from '../core/errors.js';
+import { ConflictError, ExpiredMetadataError, OperatorRequestError, UptaneError } from '../core/errors.js';
+import { reSignHint } from '../workspace/hints.js';
 
 /** The table names of both repositories' schemas, as a person calls what a row is. */
 const ROW_NAMES: Readonly<Record<string, string>> = {
@@ -75,6 +76,11 @@ function describeSystemError(err: NodeJS.ErrnoException & { address?: string; po
  * command's own plain Error as it is; anything else as it came, with how to see more.
  */
 export function describeFailure(err: unknown): string {
+  // Expired metadata is refused safely, but only people with the keys can fix it: say what they run.
+  if (err instanceof ExpiredMetadataError && err.repository !== undefined && err.role !== undefined) return `${err.message}\n${reSignHint(err.repository, err.role)}`;
+  if (err instanceof OperatorRequestError && err.remoteCode === 'expired') {
+    return `${err.message}\nmetadata the Director relies on has expired: \`uptane image expiry -w WORKSPACE\` (or --data-dir on its server) shows which role; for the Image repository's targets, ${reSignHint('image', 'targets')}`;
+  }
   if (err instanceof UptaneError) return err.message;
   const conflict = conflictFromConstraint(err);
   if (conflict !== undefined) return `${conflict.message}\ncause: ${(err as Error).message}`;

@@ -10,7 +10,7 @@ import { isExpired } from '../core/trusted-metadata-set.js';
 import { effectiveTargets, signingAuthorities } from './authority.js';
 import { describeExpiry, parseDuration } from './duration.js';
 import type { WorkspaceFiles } from './files.js';
-import { commandHint, shortKeyId } from './hints.js';
+import { commandHint, reSignHint, shortKeyId } from './hints.js';
 import { readinessProblems } from './readiness.js';
 import { compareRoles } from './roles.js';
 import { ignoredSignatures, signatureProgress, type AuthorityProgress, type IgnoredSignature } from './signatures.js';
@@ -239,6 +239,8 @@ export function formatStatus(status: WorkspaceStatus): string[] {
       lines.push(`  ${entry.damaged.message}`);
     } else if (staged === undefined) {
       lines.push(`${role}: ${pub}; nothing staged`);
+      // Vehicles refuse expired metadata (safely, but silently to the people who can fix it): say how.
+      if (published?.expired === true) lines.push(`  ${role} expired on ${published.expires}: ${reSignHint(status.repository, role)}`);
     } else {
       lines.push(`${role}: staged v${staged.version} (${pub})`);
       lines.push(`  expires ${staged.expires} (${staged.expiresIn})${staged.images !== undefined ? `, ${staged.images} image(s)` : ''}`);

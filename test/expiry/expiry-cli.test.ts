@@ -135,7 +135,9 @@ describe('uptane image expiry and uptane director expiry (exit statuses for cron
     const expiredRun = await runCli(['image', 'expiry', '--data-dir', expired]);
     expect(expiredRun.status).toBe(EXPIRY_EXIT.expired);
     expect(expiredRun.stdout).toMatch(/targets\s+5\s+\S+\s+.*ago\s+EXPIRED/);
-    expect(expiredRun.stdout).toContain('re-sign offline: image targets, image engine');
+    // Each expired offline role says what to run (issue 20, finding 9).
+    expect(expiredRun.stdout).toMatch(/image targets expired on \S+: re-sign with `uptane image targets expires 90d`, then `uptane image sign --role targets --key FILE` and `uptane image push`/);
+    expect(expiredRun.stdout).toMatch(/image engine expired on \S+: re-sign with `uptane image targets expires 90d --role engine`, then `uptane image sign --role engine --key FILE`/);
   });
 
   it('refuses a data folder with no database (exit 1, what to give instead), and makes none', async () => {
