@@ -392,7 +392,13 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
   const vehicles = parseRegistrationCsv(text, file);
   if (vehicles.length === 0) throw new Error(`${file} has a header but no rows: add one row per ECU`);
   // A dry run asks the Director too (read-only), unless --offline: only it knows the serials taken.
-  const client = args.dryRun && args.offline ? undefined : OperatorClient.from(io, args);
+  let client: OperatorClient | undefined;
+  try {
+    client = args.dryRun && args.offline ? undefined : OperatorClient.from(io, args);
+  } catch (err) {
+    if (!args.dryRun) throw err;
+    throw new Error(`${(err as Error).message}; or check the file alone with --dry-run --offline`, { cause: err });
+  }
   const results: RegisterResult[] = [];
   const report = (result: RegisterResult) => {
     results.push(result);
@@ -410,7 +416,8 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
   };
   const repeats = repeatsInFile(vehicles.filter((v) => v.vin !== ''));
   const fine = vehicles.filter((v) => v.problems.length === 0 && !repeats.has(v) && v.ecus.filter((e) => e.primary).length === 1);
-  const verdicts = args.dryRun && client !== undefined ? await stopOnFatal(() => checkAgainstDirector(client, fine), vehicles[0]!, 0) : undefined;
+  // Read-only: a failure here (no token, no Director) says what to fix, and nothing was written.
+  const verdicts = args.dryRun && client !== undefined ? await checkAgainstDirector(client, fine) : undefined;
   for (const vehicle of vehicles) {
     const base = { vin: vehicle.vin, lines: vehicle.lines, ecus: vehicle.ecus.length };
     const problems = [...vehicle.problems, ...(repeats.get(vehicle) ?? [])];

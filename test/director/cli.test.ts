@@ -195,6 +195,10 @@ describe('uptane director vehicle register', () => {
     // --offline checks the file alone: the taken serial is not known there.
     const offline = await uptane(['director', 'vehicle', 'register', '--csv', file, '--dry-run', '--offline'], { UPTANE_OPERATOR_TOKEN: undefined });
     expect(offline.stdout).toContain('dry run: 4 vehicles valid, 0 already registered, 1 failed; the file alone was checked (--offline)');
+    const noToken = await uptane(['director', 'vehicle', 'register', '--csv', file, '--dry-run'], { UPTANE_OPERATOR_TOKEN: undefined });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain('UPTANE_OPERATOR_TOKEN is not set');
+    expect(noToken.stderr).toContain('or check the file alone with --dry-run --offline');
 
     // The real run: the Director's refusal names the vehicle that holds the serial, and no `vehicle show` of the unregistered VIN is suggested.
     run = await uptane(['director', 'vehicle', 'register', '--vin', 'UNIQ2', '--ecu', `tcu-1:tcu-a:${publicHex('UNIQ2/tcu-1')}:primary`]);
