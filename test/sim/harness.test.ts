@@ -122,27 +122,33 @@ describe('SimulatedFleet, the programmatic harness', () => {
     const [sedan1, sedan2, truck] = fleet.vins as [string, string, string];
     fleet.setFault('slow-downloads', true, [sedan1]);
     fleet.setAttack('tamper-images', true, [sedan2]);
+    fleet.setFault('failing-boots', true, [truck]);
     expect(fleet.vehicle(sedan1).faults).toEqual(['slow-downloads']);
+    expect(fleet.vehicle(truck).faults).toEqual(['failing-boots']);
     expect(fleet.vehicle(sedan2).attacks).toEqual(['tamper-images']);
 
     const faulty = await fleet.step();
     const byVin = Object.fromEntries(faulty.map((c) => [c.vin, c]));
     expect([byVin[sedan1]!.status, byVin[sedan1]!.error?.code]).toEqual(['failed', 'slow_retrieval']);
     expect([byVin[sedan2]!.status, byVin[sedan2]!.error?.code]).toEqual(['failed', 'hash_mismatch']);
-    expect(byVin[truck]!.status).toBe('installed');
+    // The truck's secondary (over HTTP) installed, failed its boot check and went back to its old image.
+    expect([byVin[truck]!.status, byVin[truck]!.outcomes[`${truck}-ecm`]?.status]).toEqual(['failed', 'rolled_back']);
+    expect(ecmOf(fleet, truck)).toBe('factory/ecm-x1.bin');
     expect(ecmOf(fleet, sedan1)).toBe('factory/ecm-x1.bin');
     expect(ecmOf(fleet, sedan2)).toBe('factory/ecm-x1.bin');
 
     // Each failed cycle is a <failure> whose type is the error's code.
     const junit = parseXml(resultsJunit(fleet.results()));
-    expect(junit.attributes).toMatchObject({ tests: '3', failures: '2' });
+    expect(junit.attributes).toMatchObject({ tests: '3', failures: '3' });
     const failures = children(children(junit, 'testsuite')[0]!, 'testcase').flatMap((c) => children(c, 'failure').map((f) => [c.attributes.name, f.attributes.type]));
     expect(failures).toEqual([
       [`${sedan1} round 1`, 'slow_retrieval'],
       [`${sedan2} round 1`, 'hash_mismatch'],
+      [`${truck} round 1`, byVin[truck]!.outcomes[`${truck}-ecm`]!.code],
     ]);
 
     fleet.setFault('slow-downloads', false, [sedan1]);
+    fleet.setFault('failing-boots', false, [truck]);
     fleet.setAttack('tamper-images', false);
     expect(fleet.vehicles().flatMap((v) => [...v.faults, ...v.attacks])).toEqual([]);
     const recovered = await fleet.step([sedan1, sedan2]);
