@@ -17,6 +17,8 @@ export interface CliEnvironment {
    * standard input is a terminal, so a script is never left waiting on a question nobody sees.
    */
   readonly confirm?: (question: string) => Promise<boolean>;
+  /** Asks for a secret (a passphrase, a token PIN) without echo; set by the root cli.ts only when standard input is a terminal. */
+  readonly promptSecret?: (prompt: string) => Promise<string>;
 }
 
 /**

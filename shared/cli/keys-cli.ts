@@ -13,6 +13,7 @@ import { loadPrivateKey, loadPublicKey, savePrivateKey } from '../files/key-file
 import { KEY_TYPES, type KeyType, PrivateKey, type PublicKey } from '../core/crypto/keys.js';
 import { KeyFileError } from '../core/errors.js';
 import { type CliEnvironment, passphraseFrom } from './environment.js';
+import { keyFilePassphrase } from '../keys/key-source.js';
 
 interface PassphraseOption {
   readonly passphraseEnv?: string | undefined;
@@ -98,10 +99,10 @@ function printPublic(io: CliEnvironment, key: PublicKey, label: string): void {
   for (const line of text.trimEnd().split('\n')) io.print(line);
 }
 
-function readKeyFile(
+async function readKeyFile(
   io: CliEnvironment,
   args: ShowArgs,
-): { kind: KeyFileKind; encrypted: boolean; key: PublicKey } {
+): Promise<{ kind: KeyFileKind; encrypted: boolean; key: PublicKey }> {
   let text: string;
   try {
     text = readFileSync(args.file, 'utf8');
@@ -110,11 +111,9 @@ function readKeyFile(
   }
   if (text.trimStart().startsWith('{')) return { kind: 'tuf-key-json', encrypted: false, key: loadPublicKey(args.file) };
   const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
-  if (encrypted && args.passphraseEnv === undefined) {
-    throw new KeyFileError(`${args.file} is an encrypted private key: name the variable holding its passphrase with --passphrase-env NAME`);
-  }
   if (encrypted || text.includes('-----BEGIN PRIVATE KEY-----')) {
-    const key = loadPrivateKey(args.file, passphraseFrom(io.env, args.passphraseEnv));
+    const passphrase = encrypted ? await keyFilePassphrase(args.file, { env: io.env, passphraseEnv: args.passphraseEnv, promptSecret: io.promptSecret }) : passphraseFrom(io.env, args.passphraseEnv);
+    const key = loadPrivateKey(args.file, passphrase);
     return { kind: 'private-key', encrypted, key: key.publicKey };
   }
   return { kind: 'public-key-pem', encrypted: false, key: loadPublicKey(args.file) };
@@ -126,8 +125,8 @@ const KIND_LABEL: Record<KeyFileKind, string> = {
   'tuf-key-json': 'public key (TUF key JSON)',
 };
 
-function show(io: CliEnvironment, args: ShowArgs): void {
-  const { kind, encrypted, key } = readKeyFile(io, args);
+async function show(io: CliEnvironment, args: ShowArgs): Promise<void> {
+  const { kind, encrypted, key } = await readKeyFile(io, args);
   if (args.json) {
     printJson(io, {
       file: args.file,
@@ -186,7 +185,7 @@ function showCommand(io: CliEnvironment): CommandModule<object, ShowArgs> {
           .positional('file', { type: 'string', demandOption: true, describe: 'key file to read' })
           .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
           .example('$0 keys show root.pem', 'keyid and public key of a private key file')
-          .example('$0 keys show root.pem --passphrase-env ROOT_PASS', 'the same for an encrypted key')
+          .example('$0 keys show root.pem --passphrase-env ROOT_PASS', 'the same for an encrypted key (on a terminal, without --passphrase-env, it asks without echo)')
           .example('$0 keys show root.pub.json --json', 'from TUF key JSON, printed as JSON'),
         io,
         'of an encrypted key',

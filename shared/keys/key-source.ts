@@ -47,6 +47,38 @@ function readText(path: string, what: string): string {
   }
 }
 
+/**
+ * The passphrase of the encrypted key file `path`: from the variable --passphrase-env names, else
+ * asked without echo where standard input is a terminal (`promptSecret`), else a KeyFileError that
+ * says both ways. Never from argv.
+ */
+export async function keyFilePassphrase(path: string, options: Pick<KeySourceOptions, 'env' | 'passphraseEnv' | 'promptSecret'>): Promise<string> {
+  if (options.passphraseEnv !== undefined) return passphraseFrom(options.env, options.passphraseEnv)!;
+  if (options.promptSecret === undefined) {
+    throw new KeyFileError(`${path} is an encrypted private key: name the variable holding its passphrase with --passphrase-env NAME, or run on a terminal to be asked for it`);
+  }
+  let typed: string;
+  try {
+    typed = await options.promptSecret(`passphrase for ${path}: `);
+  } catch (err) {
+    // The prompt's own refusal (Ctrl-C, Ctrl-D) speaks of a PIN; here it was a passphrase.
+    if (!(err instanceof TokenPinError)) throw err;
+    throw new KeyFileError(`passphrase entry for ${path} cancelled; nothing was done with the key`, { cause: err });
+  }
+  if (typed === '') throw new KeyFileError(`empty passphrase for ${path}: nothing was done with the key`);
+  return typed;
+}
+
+/** A private key file for signing; an encrypted one is opened with keyFilePassphrase (variable, else a prompt on a terminal). */
+export async function openSigningKeyFile(path: string, options: KeySourceOptions): Promise<PrivateKey> {
+  const text = readText(path, 'key file');
+  if (!text.includes('PRIVATE KEY-----')) {
+    throw new KeyFileError(`${path} holds no private key: signing needs the private key file (PKCS#8 PEM from \`uptane keys generate\`), or a token key as --key 'pkcs11:token=LABEL;object=LABEL'`);
+  }
+  const encrypted = text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+  return loadPrivateKey(path, encrypted ? await keyFilePassphrase(path, options) : passphraseFrom(options.env, options.passphraseEnv));
+}
+
 /** A private key file, decrypted with the passphrase from the variable `passphraseEnv` names if given. */
 export function loadSigningKeyFile(env: CliEnvironment['env'], path: string, passphraseEnv: string | undefined): PrivateKey {
   const text = readText(path, 'key file');
@@ -95,7 +127,7 @@ async function tokenPin(uri: Pkcs11Uri, options: KeySourceOptions): Promise<stri
 /** Opens the key a --key value names. Typed errors only; nothing stays open when one is thrown. */
 export async function openSigner(spec: string, options: KeySourceOptions): Promise<OpenedSigner> {
   if (!isPkcs11Uri(spec)) {
-    const key = loadSigningKeyFile(options.env, spec, options.passphraseEnv);
+    const key = await openSigningKeyFile(spec, options);
     return { signer: key, description: spec, warnings: [], close: () => undefined };
   }
   const uri = parsePkcs11Uri(spec);

@@ -25,6 +25,8 @@ export function promptSecretOn(input: TerminalInput, output: TerminalOutput, pro
       reject(new TokenPinError('standard input is not a terminal: set the PIN variable (--pin-env) instead'));
       return;
     }
+    // Raw mode (no echo) before the prompt: whatever is typed once the prompt shows is never echoed.
+    input.setRawMode(true);
     output.write(prompt);
     let secret = '';
     const done = (error?: Error) => {
@@ -43,7 +45,6 @@ export function promptSecretOn(input: TerminalInput, output: TerminalOutput, pro
         else if (ch >= ' ') secret += ch;
       }
     };
-    input.setRawMode(true);
     input.resume();
     input.on('data', onData);
   });

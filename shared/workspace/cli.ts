@@ -36,8 +36,6 @@ export interface WorkspaceCliEnvironment extends CliEnvironment {
   readonly clock?: Clock;
   /** Sets the exit status of a command that succeeded with a verdict (`status`); default: process.exitCode. */
   readonly setExitCode?: (code: number) => void;
-  /** Asks for a token PIN without echo; the root cli.ts sets it only when standard input is a terminal. */
-  readonly promptSecret?: (prompt: string) => Promise<string>;
 }
 
 function setProcessExitCode(code: number): void {
@@ -97,7 +95,7 @@ function withPassphrase<T>(yargs: Argv<T>): Argv<T & PassphraseArgs> {
   return yargs.option('passphrase-env', {
     type: 'string',
     requiresArg: true,
-    describe: 'environment variable holding the key file passphrase (never pass it as an argument)',
+    describe: 'environment variable holding the key file passphrase (never pass it as an argument; without it, an encrypted key asks on a terminal, without echo)',
   }) as unknown as Argv<T & PassphraseArgs>;
 }
 
