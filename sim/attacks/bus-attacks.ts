@@ -5,106 +5,82 @@
 // slot (#install). Played by test/attacks/in-vehicle-bus.test.ts and `uptane sim attack`.
 import { join } from 'node:path';
 import { digestBytes } from '../../shared/core/hashing.js';
-import { attackerKey, directorOnlineKeys, directorTarget, forgeRepository, readAll, resign, streamOf } from './attacker.js';
-import { ABS, assign, ECM, EVIL, flipFirstHexDigit, honestCycle, IMAGES, PRIMARY, verifyWhileDriving, VIN } from './scene.js';
-import type { AttackScenario } from './scenario.js';
+import type { FixtureImage } from '../harness/fleet-fixtures.js';
+import { attackerKey, directorOnlineKeys, directorTarget, forgeRepository, readAll, resign, streamOf, type BusTapRules } from './attacker.js';
+import { ABS, assign, ECM, EVIL, flipFirstHexDigit, honestCycle, IMAGES, PRIMARY, verifyWhileDriving, VIN, type AttackScene } from './scene.js';
+import type { AttackerPosition, AttackScenario } from './scenario.js';
+
+/**
+ * An attack on one secondary's bus link: the operator assigned it `image`, the vehicle verified and
+ * downloaded it while driving, and the attacker's `rules` sit on that secondary's link when it parks.
+ */
+function onTheBus(
+  name: string,
+  title: string,
+  serial: typeof ECM | typeof ABS,
+  image: FixtureImage,
+  code: string,
+  rules: (s: AttackScene) => BusTapRules,
+  position: AttackerPosition = 'in-vehicle bus',
+): AttackScenario {
+  return {
+    name,
+    title,
+    position,
+    expected: { code, detectedBy: serial, in: 'outcome' },
+    vector: false,
+    async stage(s) {
+      await assign(s, serial, image);
+      await verifyWhileDriving(s);
+      s.bus.on(serial, rules(s));
+    },
+  };
+}
 
 export const BUS_ATTACKS: readonly AttackScenario[] = [
-  {
-    name: 'g1-bus-image-modified',
-    title: 'G1 a modified image sent to a partial-verification secondary is refused in its inactive slot',
-    position: 'in-vehicle bus',
-    expected: { code: 'hash_mismatch', detectedBy: ECM, in: 'outcome' },
-    vector: false,
-    async stage(s) {
-      await assign(s, ECM, IMAGES.ecm);
-      await verifyWhileDriving(s);
-      s.bus.on(ECM, {
-        putImage: async (filename, body, inner) => inner.putImage(filename, streamOf(Buffer.from((await readAll(body)).toString().replace('v2', 'vX')))),
+  onTheBus('g1-bus-image-modified', 'G1 a modified image sent to a partial-verification secondary is refused in its inactive slot', ECM, IMAGES.ecm, 'hash_mismatch', () => ({
+    putImage: async (filename, body, inner) => inner.putImage(filename, streamOf(Buffer.from((await readAll(body)).toString().replace('v2', 'vX')))),
+  })),
+  onTheBus('f2-bus-image-extra-bytes', 'F2 an image with extra bytes sent to a full-verification secondary is cut off in its inactive slot', ABS, IMAGES.abs, 'download_length', () => ({
+    putImage: async (filename, body, inner) => inner.putImage(filename, streamOf(Buffer.concat([await readAll(body), Buffer.from('!')]))),
+  })),
+  onTheBus('a8-bus-director-targets-wrong-key', 'A8 Director targets for a partial-verification secondary re-signed with a wrong key are refused', ECM, IMAGES.ecm, 'unmet_threshold', () => ({
+    putMetadata: (bundle, inner) => {
+      const name = Object.keys(bundle.director).find((n) => n.endsWith('.targets.json'))!;
+      const forged = resign(Buffer.from(bundle.director[name]!, 'base64'), [attackerKey], (signed) => {
+        (signed.targets as Record<string, unknown>)[IMAGES.ecm.name] = directorTarget(EVIL, { [ECM]: 'ecm-x1' }, 2);
       });
+      return inner.putMetadata({ ...bundle, director: { ...bundle.director, [name]: forged.toString('base64') } });
     },
-  },
-  {
-    name: 'f2-bus-image-extra-bytes',
-    title: 'F2 an image with extra bytes sent to a full-verification secondary is cut off in its inactive slot',
-    position: 'in-vehicle bus',
-    expected: { code: 'download_length', detectedBy: ABS, in: 'outcome' },
-    vector: false,
-    async stage(s) {
-      await assign(s, ABS, IMAGES.abs);
-      await verifyWhileDriving(s);
-      s.bus.on(ABS, { putImage: async (filename, body, inner) => inner.putImage(filename, streamOf(Buffer.concat([await readAll(body), Buffer.from('!')]))) });
-    },
-  },
-  {
-    name: 'a8-bus-director-targets-wrong-key',
-    title: 'A8 Director targets for a partial-verification secondary re-signed with a wrong key are refused',
-    position: 'in-vehicle bus',
-    expected: { code: 'unmet_threshold', detectedBy: ECM, in: 'outcome' },
-    vector: false,
-    async stage(s) {
-      await assign(s, ECM, IMAGES.ecm);
-      await verifyWhileDriving(s);
-      s.bus.on(ECM, {
-        putMetadata: (bundle, inner) => {
-          const name = Object.keys(bundle.director).find((n) => n.endsWith('.targets.json'))!;
-          const forged = resign(Buffer.from(bundle.director[name]!, 'base64'), [attackerKey], (signed) => {
-            (signed.targets as Record<string, unknown>)[IMAGES.ecm.name] = directorTarget(EVIL, { [ECM]: 'ecm-x1' }, 2);
-          });
-          return inner.putMetadata({ ...bundle, director: { ...bundle.director, [name]: forged.toString('base64') } });
-        },
-      });
-    },
-  },
-  {
-    name: 'e1-bus-image-metadata-altered',
-    title: 'E1 Image metadata altered on the bus for a full-verification secondary is refused',
-    position: 'in-vehicle bus',
-    expected: { code: 'hash_mismatch', detectedBy: ABS, in: 'outcome' },
-    vector: false,
-    async stage(s) {
-      await assign(s, ABS, IMAGES.abs);
-      await verifyWhileDriving(s);
+  })),
+  onTheBus('e1-bus-image-metadata-altered', 'E1 Image metadata altered on the bus for a full-verification secondary is refused', ABS, IMAGES.abs, 'hash_mismatch', () => ({
+    putMetadata: (bundle, inner) => {
       const absSha = digestBytes(IMAGES.abs.content).sha256!;
-      s.bus.on(ABS, {
-        putMetadata: (bundle, inner) => {
-          const image = { ...bundle.image! };
-          const name = Object.keys(image).find((n) => n.endsWith('.targets.json'))!;
-          image[name] = Buffer.from(flipFirstHexDigit(Buffer.from(image[name]!, 'base64').toString(), absSha)).toString('base64');
-          return inner.putMetadata({ ...bundle, image });
-        },
-      });
+      const image = { ...bundle.image! };
+      const name = Object.keys(image).find((n) => n.endsWith('.targets.json'))!;
+      image[name] = Buffer.from(flipFirstHexDigit(Buffer.from(image[name]!, 'base64').toString(), absSha)).toString('base64');
+      return inner.putMetadata({ ...bundle, image });
     },
-  },
-  {
-    name: 'e7-bus-stolen-director-keys',
-    title: 'E7 stolen Director keys on the bus: a full-verification secondary refuses Director targets the Image repository does not back',
-    position: 'in-vehicle bus + Director online keys',
-    expected: { code: 'target_mismatch', detectedBy: ABS, in: 'outcome' },
-    vector: false,
-    async stage(s) {
-      await assign(s, ABS, IMAGES.abs);
-      await verifyWhileDriving(s);
+  })),
+  onTheBus(
+    'e7-bus-stolen-director-keys',
+    'E7 stolen Director keys on the bus: a full-verification secondary refuses Director targets the Image repository does not back',
+    ABS,
+    IMAGES.abs,
+    'target_mismatch',
+    (s) => {
       const forged = forgeRepository(directorOnlineKeys(s.repos), join(s.dir, ABS), 'director', {
         targets: { [IMAGES.abs.name]: directorTarget(Buffer.from('brake ecu vX'), { [ABS]: 'abs-z' }, 7) },
         custom: { vin: VIN },
       });
       const forgedB64 = Object.fromEntries(Object.entries(forged).map(([file, bytes]) => [file, bytes.toString('base64')]));
-      s.bus.on(ABS, { putMetadata: (bundle, inner) => inner.putMetadata({ ...bundle, director: { ...bundle.director, ...forgedB64 } }) });
+      return { putMetadata: (bundle, inner) => inner.putMetadata({ ...bundle, director: { ...bundle.director, ...forgedB64 } }) };
     },
-  },
-  {
-    name: 'h3-bus-image-not-assigned',
-    title: 'H3 a secondary is sent an image it was not assigned',
-    position: 'in-vehicle bus',
-    expected: { code: 'target_not_found', detectedBy: ECM, in: 'outcome' },
-    vector: false,
-    async stage(s) {
-      await assign(s, ECM, IMAGES.ecm);
-      await verifyWhileDriving(s);
-      s.bus.on(ECM, { putImage: (_filename, _body, inner) => inner.putImage(IMAGES.abs.name, streamOf(IMAGES.abs.content)) });
-    },
-  },
+    'in-vehicle bus + Director online keys',
+  ),
+  onTheBus('h3-bus-image-not-assigned', 'H3 a secondary is sent an image it was not assigned', ECM, IMAGES.ecm, 'target_not_found', () => ({
+    putImage: (_filename, _body, inner) => inner.putImage(IMAGES.abs.name, streamOf(IMAGES.abs.content)),
+  })),
   {
     name: 'c8-bus-director-targets-replayed',
     title: 'C8 older Director targets replayed on the bus to a partial-verification secondary are refused',
