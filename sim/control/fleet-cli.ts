@@ -267,6 +267,7 @@ export const simServeCommand = (io: CliEnvironment): CommandModule<object, objec
     const token = io.env[argv.tokenEnv];
     const operator = token === undefined || token === '' ? undefined : operatorFor(io, argv, '');
     if (operator === undefined) io.warn(`${argv.tokenEnv} is not set: vehicles are not registered and POST /assignments is refused; register them with \`uptane director\``);
+    if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) throw new Error(`--port ${argv.port}: give a TCP port from 0 to 65535 (0: any free one)`);
     const root = resolve(argv.dataDir ?? mkdtempSync(join(tmpdir(), 'uptane-sim-')));
     const server = await startControlServer({
       host: argv.host,
@@ -279,6 +280,9 @@ export const simServeCommand = (io: CliEnvironment): CommandModule<object, objec
         warnAboutContinuation(io, fleet, directory);
         return fleet;
       },
+    }).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      throw new Error(`${argv.host}:${argv.port} is in use (another sim serve?): give another --port, or --port 0 for any free one`);
     });
     io.print(`simulator control API on ${server.url} (fleets in ${root}); Ctrl-C to stop`);
     await new Promise<void>((done) => {

@@ -139,6 +139,8 @@ describe('uptane sim run', () => {
     const server = startCli(['sim', 'serve', '--port', '0', '--data-dir', 'fleets', '--junit', 'junit.xml', ...repoArgs], { cwd: work, env });
     try {
       const url = (await server.waitFor(/control API on (http:\/\/127\.0\.0\.1:\d+)/))[1]!;
+      const taken = await runCli(['sim', 'serve', '--port', new URL(url).port, ...repoArgs], { cwd: work, env });
+      expect([taken.status, taken.stderr]).toEqual([1, expect.stringContaining(`127.0.0.1:${new URL(url).port} is in use (another sim serve?): give another --port`)]);
       const started = await fetch(`${url}/fleet`, { method: 'POST', body: profile, headers: { 'content-type': 'application/yaml' } });
       expect([started.status, await started.json()]).toEqual([201, expect.objectContaining({ continued: 2, alreadyRegistered: 0 })]);
       const assigned = await fetch(`${url}/assignments`, { method: 'POST', body: JSON.stringify({ hardwareId: simSecondaryHardware(0), image: IMAGE.name }), headers: { 'content-type': 'application/json' } });
