@@ -79,18 +79,6 @@ export async function openSigningKeyFile(path: string, options: KeySourceOptions
   return loadPrivateKey(path, encrypted ? await keyFilePassphrase(path, options) : passphraseFrom(options.env, options.passphraseEnv));
 }
 
-/** A private key file, decrypted with the passphrase from the variable `passphraseEnv` names if given. */
-export function loadSigningKeyFile(env: CliEnvironment['env'], path: string, passphraseEnv: string | undefined): PrivateKey {
-  const text = readText(path, 'key file');
-  if (text.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----') && passphraseEnv === undefined) {
-    throw new KeyFileError(`${path} is an encrypted private key: name the variable holding its passphrase with --passphrase-env NAME`);
-  }
-  if (!text.includes('PRIVATE KEY-----')) {
-    throw new KeyFileError(`${path} holds no private key: signing needs the private key file (PKCS#8 PEM from \`uptane keys generate\`), or a token key as --key 'pkcs11:token=LABEL;object=LABEL'`);
-  }
-  return loadPrivateKey(path, passphraseFrom(env, passphraseEnv));
-}
-
 /** The module to load: --pkcs11-module, else the URI's module-path, else UPTANE_PKCS11_MODULE. */
 export function pkcs11ModuleOf(uri: Pkcs11Uri, options: KeySourceOptions): string {
   if (options.pkcs11Module !== undefined && uri.modulePath !== undefined && options.pkcs11Module !== uri.modulePath) {

@@ -10,12 +10,12 @@ import { printJson } from '../cli/cli-output.js';
 import { confirmDestructive, withYes, type YesArgs } from '../cli/confirm.js';
 import type { Clock } from '../core/clock.js';
 import { loadPublicKey } from '../files/key-files.js';
-import { type PrivateKey, type PublicKey } from '../core/crypto/keys.js';
+import { type PublicKey } from '../core/crypto/keys.js';
 import { StorageError, WorkspaceError } from '../core/errors.js';
 import { HttpFetcher, type Fetcher } from '../client/fetcher.js';
 import type { CliEnvironment } from '../cli/environment.js';
 import { isPkcs11Uri } from '../keys/pkcs11-uri.js';
-import { DEFAULT_PIN_ENV, loadSigningKeyFile, MODULE_ENV, openSigner, type KeySourceOptions, type OpenedSigner } from '../keys/key-source.js';
+import { DEFAULT_PIN_ENV, MODULE_ENV, openSigner, type KeySourceOptions, type OpenedSigner } from '../keys/key-source.js';
 import { caOption, clientTlsFromFiles } from '../cli/tls-args.js';
 import type { ClientTlsConfig } from '../client/tls-client.js';
 import { TOP_LEVEL_ROLES, type TopLevelRole } from '../core/metadata/types.js';
@@ -179,14 +179,6 @@ function withOnlineKeysToken<T>(yargs: Argv<T>, options: WorkspaceCommandOptions
     requiresArg: true,
     describe: 'environment variable holding the token for fetching the online keys (never pass a token as an argument)',
   }) as unknown as Argv<T & TokenEnvArgs>;
-}
-
-/**
- * The private key file named by --key, decrypted with the passphrase from --passphrase-env if given
- * (shared/keys/key-source.ts). Commands that also take token keys open --key with openSigner instead.
- */
-export function loadSigningKey(io: CliEnvironment, path: string, passphraseEnv: string | undefined): PrivateKey {
-  return loadSigningKeyFile(io.env, path, passphraseEnv);
 }
 
 function readBytesFile(path: string, what: string): Buffer {
