@@ -20,10 +20,12 @@ import { dirname, join } from 'node:path';
 import { CLI, REPO_ROOT, buildCli } from '../support/cli-runner.js';
 import { freePort } from '../support/postgres-cluster.js';
 import { TEST_DATABASE_URL, adminQuery, postgresAvailable } from '../support/postgres.js';
-import { describeFailure, missingOutput, parseReadme, runWalkthrough } from '../support/readme-walkthrough.js';
+import { describeFailure, fenceLanguages, missingOutput, parseReadme, runWalkthrough } from '../support/readme-walkthrough.js';
 
 const README = process.env.README_TEST_PATH ?? join(REPO_ROOT, 'README.md');
 const UPTANE = process.env.README_TEST_CLI ?? CLI;
+/** Languages a README block may have: shell blocks run, the others are output, files or code. */
+const DOCUMENT_LANGS = new Set(['sh', 'bash', 'shell', 'text', 'json', 'csv', 'yaml', 'js', 'ts']);
 /** More than this many skipped blocks means the README has stopped being a walkthrough. */
 const MAX_SKIPS = 12;
 
@@ -152,6 +154,12 @@ describe('README.md, run as written', () => {
     }
     if (postgresAvailable) await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
     rmSync(root, { recursive: true, force: true });
+  });
+
+  it('labels every fenced block, so no command hides from the walkthrough in an unlabelled or console block', () => {
+    const readme = readFileSync(README, 'utf8');
+    const unknown = fenceLanguages(readme).filter((f) => !DOCUMENT_LANGS.has(f.lang)).map((f) => `line ${f.line}: \`\`\`${f.lang}`);
+    expect(unknown).toEqual([]);
   });
 
   (postgresAvailable ? it : it.skip)('every shell block succeeds and prints what the README shows', async () => {

@@ -75,6 +75,11 @@ function fences(markdown: string): Fence[] {
   return out;
 }
 
+/** Every fenced block's language and line, so a test can refuse commands hidden in an unlabelled one. */
+export function fenceLanguages(markdown: string): { readonly line: number; readonly lang: string }[] {
+  return fences(markdown).map((f) => ({ line: f.line, lang: f.lang }));
+}
+
 /** The README's shell blocks in order, with their markers and expected output. */
 export function parseReadme(markdown: string): ReadmeBlock[] {
   const all = fences(markdown);
