@@ -874,3 +874,14 @@ export class PendingOnlineKeyError extends UptaneError {
   readonly code = 'pending_online_key';
   readonly kind = 'fault';
 }
+
+// Test vectors (docs/test-vectors.md).
+
+/**
+ * A folder given as an Uptane test vector that is not one: a file missing, too large or not JSON, or
+ * a field of the wrong shape (a serial that would name a folder outside the replay). Nothing is replayed.
+ */
+export class TestVectorFormatError extends UptaneError {
+  readonly code = 'test_vector_format';
+  readonly kind = 'fault';
+}

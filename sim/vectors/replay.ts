@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
-import { DownloadLengthError, RemoteNotFoundError } from '../../shared/core/errors.js';
+import { DownloadLengthError, RemoteNotFoundError, TestVectorFormatError } from '../../shared/core/errors.js';
 import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/client/fetcher.js';
 import { AbSlots } from '../../shared/ecu/ab-slots.js';
 import type { DirectorChannel, DirectorChannelFactory } from '../../shared/uptane/director-channel.js';
@@ -41,16 +41,14 @@ export interface ReplayResult {
   readonly differences: readonly string[];
 }
 
-/** A vector that cannot be read: names the file and what is wrong with it. */
-export class VectorFormatError extends Error {}
 
 function readJson<T>(path: string): T {
-  if (!existsSync(path)) throw new VectorFormatError(`${path} is missing`);
-  if (statSync(path).size > MAX_DESCRIPTION_BYTES) throw new VectorFormatError(`${path} is over ${MAX_DESCRIPTION_BYTES} bytes`);
+  if (!existsSync(path)) throw new TestVectorFormatError(`${path} is missing: give a folder written by uptane vectors export`);
+  if (statSync(path).size > MAX_DESCRIPTION_BYTES) throw new TestVectorFormatError(`${path} is over ${MAX_DESCRIPTION_BYTES} bytes`);
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch (err) {
-    throw new VectorFormatError(`${path} is not JSON: ${(err as Error).message}`);
+    throw new TestVectorFormatError(`${path} is not JSON: ${(err as Error).message}`);
   }
 }
 
@@ -96,7 +94,7 @@ function directorChannel(served: ServedFiles): DirectorChannelFactory {
 function provisionFromVector(vector: string, description: VectorDescription, dir: string): VehiclePlan {
   const { vehicle } = description;
   const primary = vehicle.ecus.find((e) => e.serial === vehicle.primary);
-  if (primary === undefined) throw new VectorFormatError(`${vector}/vector.json: the primary ${vehicle.primary} is not among the ECUs`);
+  if (primary === undefined) throw new TestVectorFormatError(`${vector}/vector.json: the primary ${vehicle.primary} is not among the ECUs`);
   const trusted = (serial: string, ...path: string[]) => join(vector, 'trusted', serial, ...path);
   const plan: VehiclePlan = {
     vin: vehicle.vin,
@@ -120,7 +118,7 @@ function provisionFromVector(vector: string, description: VectorDescription, dir
     const installed = readJson<InstalledImage>(trusted(ecu.serial, 'installed.json'));
     const counter = installed.releaseCounter;
     if (typeof installed.filename !== 'string' || (counter !== null && !(Number.isSafeInteger(counter) && counter >= 0))) {
-      throw new VectorFormatError(`${trusted(ecu.serial, 'installed.json')}: needs a filename and a releaseCounter (a whole number, or null)`);
+      throw new TestVectorFormatError(`${trusted(ecu.serial, 'installed.json')}: needs a filename and a releaseCounter (a whole number, or null)`);
     }
     if (installed.filename !== factoryImage(ecu).filename) {
       rmSync(join(dir, ecu.serial, 'slots'), { recursive: true, force: true });
@@ -152,19 +150,19 @@ function loadDescription(vector: string): VectorDescription {
   const where = `${vector}/vector.json`;
   const d = readJson<Partial<VectorDescription>>(join(vector, 'vector.json'));
   if (d.format !== VECTOR_FORMAT || d.formatVersion !== VECTOR_FORMAT_VERSION) {
-    throw new VectorFormatError(`${where}: format ${JSON.stringify(d.format)} version ${JSON.stringify(d.formatVersion)}; this runner reads "${VECTOR_FORMAT}" version ${VECTOR_FORMAT_VERSION}`);
+    throw new TestVectorFormatError(`${where}: format ${JSON.stringify(d.format)} version ${JSON.stringify(d.formatVersion)}; this runner reads "${VECTOR_FORMAT}" version ${VECTOR_FORMAT_VERSION}`);
   }
-  if (typeof d.name !== 'string' || !isVectorName(d.name)) throw new VectorFormatError(`${where}: name must be lower case letters, digits, dots and hyphens`);
-  if (typeof d.clock !== 'string' || Number.isNaN(Date.parse(d.clock))) throw new VectorFormatError(`${where}: clock must be an ISO 8601 time`);
+  if (typeof d.name !== 'string' || !isVectorName(d.name)) throw new TestVectorFormatError(`${where}: name must be lower case letters, digits, dots and hyphens`);
+  if (typeof d.clock !== 'string' || Number.isNaN(Date.parse(d.clock))) throw new TestVectorFormatError(`${where}: clock must be an ISO 8601 time`);
   const vehicle = d.vehicle;
-  if (vehicle === undefined || !isIdentifier(vehicle.vin) || !isIdentifier(vehicle.primary)) throw new VectorFormatError(`${where}: vehicle needs a vin and a primary serial (letters, digits, . _ -)`);
-  if (!Array.isArray(vehicle.ecus) || vehicle.ecus.length === 0 || vehicle.ecus.length > MAX_ECUS) throw new VectorFormatError(`${where}: vehicle.ecus must list 1 to ${MAX_ECUS} ECUs`);
+  if (vehicle === undefined || !isIdentifier(vehicle.vin) || !isIdentifier(vehicle.primary)) throw new TestVectorFormatError(`${where}: vehicle needs a vin and a primary serial (letters, digits, . _ -)`);
+  if (!Array.isArray(vehicle.ecus) || vehicle.ecus.length === 0 || vehicle.ecus.length > MAX_ECUS) throw new TestVectorFormatError(`${where}: vehicle.ecus must list 1 to ${MAX_ECUS} ECUs`);
   vehicle.ecus.forEach((ecu, i) => {
     if (!isIdentifier(ecu?.serial) || !isIdentifier(ecu.hardwareId) || (ecu.verification !== 'full' && ecu.verification !== 'partial')) {
-      throw new VectorFormatError(`${where}: vehicle.ecus[${i}] needs a serial and a hardwareId (letters, digits, . _ -) and verification "full" or "partial"`);
+      throw new TestVectorFormatError(`${where}: vehicle.ecus[${i}] needs a serial and a hardwareId (letters, digits, . _ -) and verification "full" or "partial"`);
     }
   });
-  if (new Set(vehicle.ecus.map((e) => e.serial)).size !== vehicle.ecus.length) throw new VectorFormatError(`${where}: vehicle.ecus lists a serial twice`);
+  if (new Set(vehicle.ecus.map((e) => e.serial)).size !== vehicle.ecus.length) throw new TestVectorFormatError(`${where}: vehicle.ecus lists a serial twice`);
   return d as VectorDescription;
 }
 
@@ -202,10 +200,10 @@ export async function replayVector(vector: string): Promise<ReplayResult> {
 /** Replays every vector index.json lists in `root`. */
 export async function replayVectors(root: string, progress?: (result: ReplayResult) => void): Promise<ReplayResult[]> {
   const index = readJson<VectorIndex>(join(root, 'index.json'));
-  if (index.format !== VECTOR_FORMAT || !Array.isArray(index.vectors)) throw new VectorFormatError(`${join(root, 'index.json')}: not an index of "${VECTOR_FORMAT}" vectors`);
+  if (index.format !== VECTOR_FORMAT || !Array.isArray(index.vectors)) throw new TestVectorFormatError(`${join(root, 'index.json')}: not an index of "${VECTOR_FORMAT}" vectors`);
   const results: ReplayResult[] = [];
   for (const name of index.vectors) {
-    if (typeof name !== 'string' || !isVectorName(name)) throw new VectorFormatError(`${join(root, 'index.json')}: ${JSON.stringify(name)} is not a vector name`);
+    if (typeof name !== 'string' || !isVectorName(name)) throw new TestVectorFormatError(`${join(root, 'index.json')}: ${JSON.stringify(name)} is not a vector name`);
     const result = await replayVector(join(root, name));
     progress?.(result);
     results.push(result);

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VECTOR_SCENARIOS } from '../../sim/vectors/export.js';
 import type { ExpectedVerdicts, VectorIndex } from '../../sim/vectors/format.js';
-import { replayVector, replayVectors, VectorFormatError } from '../../sim/vectors/replay.js';
+import { TestVectorFormatError } from '../../shared/core/errors.js';
+import { replayVector, replayVectors } from '../../sim/vectors/replay.js';
 import { buildCli, runCli } from '../support/cli-runner.js';
 
 const work = mkdtempSync(join(tmpdir(), 'uptane-vectors-test-'));
@@ -87,7 +88,7 @@ describe('Uptane test vectors', () => {
   it('a folder that is not a vector, or a serial that would name a folder outside the replay, is refused with the file at fault, and export refuses a folder that is not empty', async () => {
     const { vector } = copyOf('honest-update');
     writeFileSync(join(vector, 'vector.json'), '{"format": "something else", "formatVersion": 1}');
-    await expect(replayVector(vector)).rejects.toThrow(VectorFormatError);
+    await expect(replayVector(vector)).rejects.toThrow(TestVectorFormatError);
     await expect(replayVector(vector)).rejects.toThrow(/vector\.json: format "something else"/);
     const good = JSON.parse(readFileSync(join(exported, 'honest-update', 'vector.json'), 'utf8')) as { vehicle: { ecus: Array<Record<string, string>> } };
     good.vehicle.ecus[1]!.serial = '../../escaped';
