@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { NotFoundError, ServerBusyError, UptaneError } from '../shared/core/errors.js';
 import { sendBlob } from '../shared/server/blob-sender.js';
+import { sendMetadata } from '../shared/server/response-coding.js';
 import { DEFAULT_BUSY_RETRY_AFTER_SECONDS, DEFAULT_DOWNLOAD_SLOTS, StreamSlots } from '../shared/server/stream-slots.js';
 import { sendError, sendRawError, sendRawJson } from '../shared/server/http-errors.js';
 import { ClientGoneError, readSentBody } from '../shared/server/http-body.js';
@@ -293,8 +294,7 @@ async function serveVehicleMetadata({ authentication, metadata }: DirectorServic
       sendRawJson(res, 404, { error: { code: 'not_found', message: `no metadata ${file}` } });
       return;
     }
-    res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store', 'Content-Length': bytes.length });
-    res.end(bytes);
+    await sendMetadata(req, res, Buffer.from(bytes), undefined, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
   } catch (err) {
     refuse(req, res, err);
   }

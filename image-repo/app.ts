@@ -11,6 +11,7 @@ import { withFastRoutes, type FastRoute } from '../shared/server/route-table.js'
 import { observedHandler, type Observability } from '../shared/server/observability.js';
 import { StreamSlots } from '../shared/server/stream-slots.js';
 import { sendBlob } from './blob-sender.js';
+import { sendMetadata } from '../shared/server/response-coding.js';
 import { DEFAULT_IMAGE_SERVER_LIMITS } from './limits.js';
 import { IMAGE_ONLINE_ROLES, type ImageRepository } from './repository.js';
 import { MAX_ROTATION_REQUEST_BYTES, parseRotationRequest } from '../shared/server/online-keys.js';
@@ -90,7 +91,7 @@ export function createApp(deps: ImageAppDeps): express.Express {
         }
         res.once('close', release);
       }
-      await sendBlob(req, res, file, sha256);
+      await sendBlob(req, res, file, sha256, { compress: true });
     } catch (err) {
       next(err);
     }
@@ -242,14 +243,8 @@ async function serveMetadata(repository: ImageRepository, readGuard: ReadAccessG
     return;
   }
   // The ETag is the content hash we already have; an unchanged file costs the client no body.
-  const etag = `"${stored.sha256}"`;
-  if (req.headers['if-none-match'] === etag) {
-    res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache' });
-    res.end();
-    return;
-  }
-  res.writeHead(200, { ETag: etag, 'Cache-Control': 'no-cache', 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': stored.bytes.length });
-  res.end(stored.bytes);
+  // Sent compressed when the client asks (response-coding.ts).
+  await sendMetadata(req, res, stored.bytes, stored.sha256, { 'Cache-Control': 'no-cache', 'Content-Type': 'application/json; charset=utf-8' });
 }
 
 /** The target name of a consistent-snapshot image path `<dir>/<sha256>.<basename>` (the hash prefix dropped). */

@@ -5,7 +5,9 @@
 // bundle (shared/client/tls-client.ts).
 import http from 'node:http';
 import https from 'node:https';
-import { DownloadLengthError, FetchError, ReadForbiddenError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
+import { pipeline } from 'node:stream';
+import { ContentEncodingError, DownloadLengthError, FetchError, ReadForbiddenError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
+import { ACCEPT_ENCODING, compressedCapFor, createInflater, isCodecError, transferCodingOf, type TransferCoding } from './content-coding.js';
 import { ClientTls, tlsFailureOf, type ClientTlsConfig } from './tls-client.js';
 
 export interface FetchOptions {
@@ -159,6 +161,9 @@ export class HttpFetcher implements Fetcher, Poster {
     const headers: Record<string, string> = { ...options.headers };
     const offset = options.offset ?? 0;
     if (offset > 0) headers.range = `bytes=${offset}-`;
+    // A whole file may come compressed (content-coding.ts); a resumed one comes as it is stored.
+    const offered = offset === 0;
+    headers['accept-encoding'] = offered ? ACCEPT_ENCODING : 'identity';
 
     return new Promise((resolve, reject) => {
       const request = client.get(parsed, { headers, agent, timeout: this.config.connectTimeoutMs }, (response) => {
@@ -189,13 +194,23 @@ export class HttpFetcher implements Fetcher, Poster {
         // file from byte 0, so the cap grows by the bytes it repeats; without this a resumed download
         // from such a server failed as "endless data" every time (test/tuf/http-loopback.test.ts).
         const maxBytes = options.maxBytes + (offset - bodyOffset);
-        const declared = Number(response.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxBytes) {
+        let coding: TransferCoding;
+        try {
+          coding = transferCodingOf(response.headers['content-encoding'], offered && status === 200, url);
+        } catch (err) {
           response.destroy();
-          reject(new DownloadLengthError(`${url} declares ${declared} bytes, over the ${maxBytes}-byte limit`));
+          reject(err);
           return;
         }
-        resolve({ offset: bodyOffset, body: this.guardedBody(url, response, maxBytes) });
+        const declared = Number(response.headers['content-length']);
+        const declaredCap = coding === 'identity' ? maxBytes : compressedCapFor(maxBytes);
+        if (Number.isFinite(declared) && declared > declaredCap) {
+          response.destroy();
+          reject(new DownloadLengthError(`${url} declares ${declared} bytes, over the ${declaredCap}-byte limit`));
+          return;
+        }
+        const body = coding === 'identity' ? this.guardedBody(url, response, maxBytes) : this.inflatedBody(url, response, coding, maxBytes);
+        resolve({ offset: bodyOffset, body });
       });
       request.on('timeout', () => request.destroy(new SlowRetrievalError(`${url}: no response within ${this.config.connectTimeoutMs} ms`)));
       request.on('error', (err) => reject(this.failureOf(err, url)));
@@ -248,6 +263,32 @@ export class HttpFetcher implements Fetcher, Poster {
       request.on('error', fail);
       request.end(body);
     });
+  }
+
+  /**
+   * Yields a compressed body inflated, as it arrives: the cap counts inflated bytes (a decompression
+   * bomb stops at `maxBytes`, download_length), the compressed bytes keep their own cap and the
+   * idle timeout and minimum speed (guardedBody), and a corrupt or cut stream is ContentEncodingError.
+   */
+  private async *inflatedBody(url: string, response: http.IncomingMessage, coding: Exclude<TransferCoding, 'identity'>, maxBytes: number): AsyncGenerator<Uint8Array> {
+    const inflater = createInflater(coding);
+    // Errors of either side reach the loop below through the inflater, which pipeline destroys with them.
+    pipeline(this.guardedBody(url, response, compressedCapFor(maxBytes)), inflater, () => {});
+    let inflated = 0;
+    try {
+      for await (const chunk of inflater as AsyncIterable<Buffer>) {
+        inflated += chunk.length;
+        if (inflated > maxBytes) throw new DownloadLengthError(`${url} inflates past ${maxBytes} bytes (${coding}; a decompression bomb?)`);
+        yield chunk;
+      }
+    } catch (err) {
+      if (err instanceof FetchError) throw err;
+      if (isCodecError(err)) throw new ContentEncodingError(`${url}: the ${coding} stream is corrupt or cut short: ${(err as Error).message}`, { cause: err });
+      throw new FetchError(`${url}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      inflater.destroy();
+      response.destroy();
+    }
   }
 
   /** Yields the body while enforcing the byte cap, the idle timeout and the minimum speed. */

@@ -241,6 +241,15 @@ export class DownloadLengthError extends FetchError {
   override readonly kind = 'attack';
 }
 
+/**
+ * A download sent in a content coding the client did not ask for, or whose compressed stream is
+ * corrupt or cut short (F7). An attack: an honest repository sends only a coding it was offered.
+ */
+export class ContentEncodingError extends FetchError {
+  override readonly code = 'bad_content_encoding';
+  override readonly kind = 'attack';
+}
+
 // TLS on the client side (issue 16): a client given a CA bundle talks to its servers over TLS only,
 // and tells a refused server certificate (an attack: someone else answered) from a plain failure.
 

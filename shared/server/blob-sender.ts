@@ -13,6 +13,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline, type Writable } from 'node:stream';
+import { createImageCompressor, etagFor, negotiateCoding } from './response-coding.js';
 
 export const BLOB_SLAB_BYTES = 1024 * 1024;
 const SLABS = 4;
@@ -38,6 +40,12 @@ export function parseByteRange(header: string | undefined, size: number): { star
 export interface SendBlobOptions {
   /** Cache-Control of the answer; public and immutable by default (a content-addressed blob anyone may cache). */
   readonly cacheControl?: string;
+  /**
+   * Send a whole-blob GET compressed when Accept-Encoding allows (the Image repository's images;
+   * not the Director's ciphertexts, which do not compress). Compressed as it is sent, never stored;
+   * a Range request gets the stored bytes, since a client resumes from an offset into them.
+   */
+  readonly compress?: boolean;
 }
 
 /**
@@ -49,8 +57,10 @@ export async function sendBlob(req: IncomingMessage, res: ServerResponse, path: 
   const file = await open(path, 'r');
   try {
     const { size } = await file.stat();
-    const etag = `"${sha256}"`;
+    const coding = options.compress === true && req.headers.range === undefined ? negotiateCoding(req.headers['accept-encoding']) : 'identity';
+    const etag = etagFor(sha256, coding);
     const headers: Record<string, string | number> = {
+      ...(options.compress === true ? { Vary: 'Accept-Encoding' } : {}),
       'Content-Type': 'application/octet-stream',
       'Cache-Control': options.cacheControl ?? 'public, max-age=31536000, immutable',
       ETag: etag,
@@ -59,6 +69,19 @@ export async function sendBlob(req: IncomingMessage, res: ServerResponse, path: 
     const ifNoneMatch = req.headers['if-none-match'];
     if (ifNoneMatch !== undefined && (ifNoneMatch.trim() === '*' || ifNoneMatch.split(',').some((t) => t.trim().replace(/^W\//, '') === etag))) {
       res.writeHead(304, headers).end();
+      return;
+    }
+    if (coding !== 'identity') {
+      // No Content-Length: the compressed length is known only once it is sent (chunked).
+      res.writeHead(200, { ...headers, 'Content-Encoding': coding });
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
+      const compressor = createImageCompressor(coding);
+      pipeline(compressor, res, () => {}); // a client gone destroys the compressor, which ends the loop
+      if (size === 0) compressor.end();
+      else await streamRange(file, res, 0, size, compressor);
       return;
     }
     const range = parseByteRange(req.headers.range, size);
@@ -81,8 +104,11 @@ export async function sendBlob(req: IncomingMessage, res: ServerResponse, path: 
   }
 }
 
-/** Writes `length` bytes from `start` through SLABS reused slabs; stops as soon as the client goes away. */
-async function streamRange(file: FileHandle, res: ServerResponse, start: number, length: number): Promise<void> {
+/**
+ * Writes `length` bytes from `start` through SLABS reused slabs into `sink` (`res`, or a compressor
+ * piped into it); stops as soon as the client goes away.
+ */
+async function streamRange(file: FileHandle, res: ServerResponse, start: number, length: number, sink: Writable = res): Promise<void> {
   const slabBytes = Math.min(BLOB_SLAB_BYTES, length);
   // A slab is read into again only once the socket has taken the bytes written from it.
   const slabs = Array.from({ length: Math.min(SLABS, Math.ceil(length / slabBytes)) }, () => ({
@@ -103,9 +129,9 @@ async function streamRange(file: FileHandle, res: ServerResponse, start: number,
       position += bytesRead;
       // The callback runs once the socket has taken the bytes (or failed to). Waiting for it before
       // reusing the slab is also the backpressure: at most SLABS MiB wait for a slow client.
-      slab.sent = new Promise((resolve) => res.write(slab.bytes.subarray(0, bytesRead), () => resolve()));
+      slab.sent = new Promise((resolve) => sink.write(slab.bytes.subarray(0, bytesRead), () => resolve()));
     }
-    if (!closed) res.end();
+    if (!closed) sink.end();
   } catch (err) {
     // The status line is gone: all the client can learn is a cut body, which its length and hash checks refuse.
     res.destroy(err as Error);
