@@ -135,6 +135,8 @@ describeBrowser('the web dashboard in Chromium', () => {
       expect(await scene.attacked.waitUntil(async () => (await campaign('ui-campaign')).state === 'paused', 4)).toBe(true);
       await state(page, 'paused');
       await expect(page.getByTestId('halt-reason').textContent()).resolves.toMatch(/security signal/);
+      // Why it waits, as the Director says it (campaign status 'waiting').
+      await expect(page.getByTestId('waiting').textContent()).resolves.toMatch(/^halted by its rules: security signal: .*campaign resume ui-campaign/);
 
       await page.click('[data-action=resume]');
       await state(page, 'running');
