@@ -206,6 +206,10 @@ describe('uptane director vehicle register', () => {
     expect(run.stderr).toContain('ECU tcu-1 is already registered to vehicle UNIQ0; ECU serials are unique across the fleet');
     expect(run.stderr).toContain('[conflict, HTTP 409]');
     expect(run.stderr).not.toContain('vehicle show UNIQ2');
+    // A replacement ECU under a serial another vehicle holds: the same refusal, naming that vehicle.
+    const replaced = await repos.operator('POST', '/api/v1/vehicles/UNIQ1/ecus/UNIQ1-tcu/replace', { serial: 'tcu-1', hardwareId: 'tcu-a', publicKey: publicHex('UNIQ1/new-tcu') });
+    expect(replaced).toMatchObject({ status: 409, json: { error: { code: 'conflict' } } });
+    expect((replaced.json as { error: { message: string } }).error.message).toContain('ECU tcu-1 is already registered to vehicle UNIQ0; ECU serials are unique across the fleet');
     // A key another ECU holds is named with its ECU and vehicle.
     run = await uptane(['director', 'vehicle', 'register', '--vin', 'UNIQ6', '--ecu', `UNIQ6-tcu:tcu-a:${publicHex('UNIQ0/tcu-1')}:primary`]);
     expect(run.stderr).toContain("ECU UNIQ6-tcu's key is already registered to ECU tcu-1 of vehicle UNIQ0: every ECU has its own key");
