@@ -168,6 +168,22 @@ export function campaignCases({ fresh }: ContractContext): void {
     expect(await store.campaigns.assignments(id + 1)).toEqual([]);
   });
 
+  it('lists a campaign’s assignments oldest first, so a retry’s new one for an ECU comes after the failed one it replaces', async () => {
+    const store = await fresh();
+    const b = await registerVehicle(store, 'VIN-B');
+    const a = await registerVehicle(store, 'VIN-A');
+    await store.campaigns.insertGroup('g', 'static', null, 'op', T0);
+    const id = await store.campaigns.insertCampaign('c', 'g', '{}', 'op', T0);
+    const [first] = await store.assignments.insert([image('VIN-B', b.secondary), image('VIN-A', a.secondary)], { actor: 'campaign', now: at(1), campaignId: id });
+    await store.assignments.setState(first!, 'failed', 'rolled_back: boot', at(2));
+    await store.assignments.insert([image('VIN-B', b.secondary)], { actor: 'retry', now: at(3), campaignId: id });
+    expect((await store.campaigns.assignments(id)).map((r) => [r.vin, r.state])).toEqual([
+      ['VIN-B', 'failed'],
+      ['VIN-A', 'pending'],
+      ['VIN-B', 'pending'],
+    ]);
+  });
+
   it('keeps a campaign’s events in order with their details', async () => {
     const store = await fresh();
     await store.campaigns.insertGroup('g', 'static', null, 'op', T0);
