@@ -112,7 +112,8 @@ export function createControlApp(options: ControlServerOptions): { readonly app:
   // Every route answers JSON (or NDJSON, XML) from a handler that may throw a typed error.
   const route = (handler: (req: Request, res: Response) => Promise<unknown>) => (req: Request, res: Response, next: NextFunction) => {
     handler(req, res).then((answer) => {
-      if (answer !== undefined && !res.headersSent) res.json(answer);
+      // One answer a line: a shell script's successive curl calls print one JSON document each.
+      if (answer !== undefined && !res.headersSent) res.type('application/json').send(`${JSON.stringify(answer)}\n`);
     }, next);
   };
   const body = async (req: Request) => (await readBody(req, maxBodyBytes)).json ?? {};
