@@ -103,7 +103,7 @@ export function createControlApp(options: ControlServerOptions): { readonly app:
     const ok = given !== undefined && timingSafeEqual(createHash('sha256').update(given).digest(), tokenDigest);
     if (!ok) {
       closeAfterAnswer(req, res);
-      next(new AuthenticationError('send the control token as Authorization: Bearer <token> (the variable `uptane sim serve --token-env` names)'));
+      next(new AuthenticationError('send the control token as Authorization: Bearer <token> (the variable `uptane sim serve --control-token-env` names)'));
       return;
     }
     next();
@@ -116,16 +116,25 @@ export function createControlApp(options: ControlServerOptions): { readonly app:
       if (answer !== undefined && !res.headersSent) res.type('application/json').send(`${JSON.stringify(answer)}\n`);
     }, next);
   };
-  const body = async (req: Request) => (await readBody(req, maxBodyBytes)).json ?? {};
+  const body = async (req: Request) => {
+    const sent = await readBody(req, maxBodyBytes);
+    if (sent.json === undefined) throw new BadRequestError(`${req.method} ${req.path} takes application/json (only POST /fleet takes YAML)`);
+    return sent.json;
+  };
+  const refuseIfRunning = () => {
+    if (slot.fleet !== undefined || slot.starting) throw new SimulationStateError('a fleet is already running: DELETE /fleet first');
+  };
 
   // Up and answering (a script waits for it with curl --retry-connrefused); says whether a fleet runs.
   app.get('/healthz', route(async () => ({ ok: true, fleet: slot.fleet !== undefined })));
   app.post(
     '/fleet',
     route(async (req, res) => {
-      if (slot.fleet !== undefined || slot.starting) throw new SimulationStateError('a fleet is already running: DELETE /fleet first');
+      refuseIfRunning();
       const sent = await readBody(req, maxBodyBytes);
       const profile = sent.yaml !== undefined ? parseFleetProfileText(sent.yaml) : parseFleetProfile(sent.json?.profile ?? sent.json);
+      // Checked again: another POST /fleet may have started one while this body was read.
+      refuseIfRunning();
       slot.starting = true;
       try {
         slot.fleet = await options.startFleet(profile);

@@ -90,8 +90,10 @@ describe('the simulator control API', () => {
     server = await serve(undefined);
     expect([(await call('POST', '/step')).status, errorCode(await call('POST', '/step'))]).toEqual([409, 'simulation_state']);
 
-    const started = await call('POST', '/fleet', PROFILE);
-    expect(started.status).toBe(201);
+    // Two at once: one fleet starts, the other is refused.
+    const both = await Promise.all([call('POST', '/fleet', PROFILE), call('POST', '/fleet', PROFILE)]);
+    expect(both.map((a) => [a.status, errorCode(a)]).sort()).toEqual([[201, undefined], [409, 'simulation_state']]);
+    const started = both.find((a) => a.status === 201)!;
     const vins = started.json.vehicles as string[];
     expect(vins).toHaveLength(3);
     expect(errorCode(await call('POST', '/fleet', PROFILE))).toBe('simulation_state');
@@ -151,6 +153,7 @@ describe('the simulator control API', () => {
       [await call('POST', '/step', { vins: 'all' }), 400, 'bad_request'],
       [await call('PUT', '/faults', '{"fault":', { 'content-type': 'application/json' }), 400, 'bad_request'],
       [await call('PUT', '/faults', 'fault=x', { 'content-type': 'text/plain' }), 400, 'bad_request'],
+      [await call('PUT', '/faults', 'fault: slow-downloads', { 'content-type': 'application/yaml' }), 400, 'bad_request'],
       [await call('PUT', '/faults', { fault: 'x'.repeat(70_000), on: true }), 413, 'body_too_large'],
       [await call('GET', '/nothing-here'), 404, 'not_found'],
     ];
