@@ -60,8 +60,8 @@ export interface DashboardStore {
 
 /**
  * The rules of the fleet states, the reference the stored states are held to (the store contract
- * runs it beside them; the triggers are its copy without the stale case, SQLite's schema.ts
- * migration 10). The state of vehicle `v` (joined with its primary ECU `e`), first match wins:
+ * runs it beside them; the triggers are its copy without the stale case: SQLite's schema.ts
+ * migration 10, PostgreSQL's migration 6). The state of vehicle `v` (joined with its primary ECU `e`), first match wins:
  * stale (no report since the cutoff, parameter `stale`), deferred (an active assignment while the
  * last manifest said driving), installing (an in-flight assignment and a report since it went in
  * flight: the vehicle has it and has not confirmed it yet), downloading (in flight, nothing reported
