@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, type Writable } from 'node:stream';
-import { createImageCompressor, etagFor, negotiateCoding } from './response-coding.js';
+import { createImageCompressor, etagFor, isWorthCompressing, negotiateCoding } from './response-coding.js';
 
 export const BLOB_SLAB_BYTES = 1024 * 1024;
 const SLABS = 4;
@@ -41,9 +41,10 @@ export interface SendBlobOptions {
   /** Cache-Control of the answer; public and immutable by default (a content-addressed blob anyone may cache). */
   readonly cacheControl?: string;
   /**
-   * Send a whole-blob GET compressed when Accept-Encoding allows (the Image repository's images;
-   * not the Director's ciphertexts, which do not compress). Compressed as it is sent, never stored;
-   * a Range request gets the stored bytes, since a client resumes from an offset into them.
+   * Send a whole-blob GET compressed when Accept-Encoding allows and the blob's first MiB shrinks
+   * (the Image repository's images; not the Director's ciphertexts, which never do). Compressed as
+   * it is sent, never stored; a Range request gets the stored bytes, since a client resumes from an
+   * offset into them.
    */
   readonly compress?: boolean;
 }
@@ -57,7 +58,8 @@ export async function sendBlob(req: IncomingMessage, res: ServerResponse, path: 
   const file = await open(path, 'r');
   try {
     const { size } = await file.stat();
-    const coding = options.compress === true && req.headers.range === undefined ? negotiateCoding(req.headers['accept-encoding']) : 'identity';
+    const offered = options.compress === true && req.headers.range === undefined ? negotiateCoding(req.headers['accept-encoding']) : 'identity';
+    const coding = offered !== 'identity' && (await isWorthCompressing(sha256, (max) => readSample(file, Math.min(max, size)))) ? offered : 'identity';
     const etag = etagFor(sha256, coding);
     const headers: Record<string, string | number> = {
       ...(options.compress === true ? { Vary: 'Accept-Encoding' } : {}),
@@ -102,6 +104,13 @@ export async function sendBlob(req: IncomingMessage, res: ServerResponse, path: 
   } finally {
     await file.close();
   }
+}
+
+/** The first `bytes` bytes of `file`. */
+async function readSample(file: FileHandle, bytes: number): Promise<Buffer> {
+  const sample = Buffer.alloc(bytes);
+  const { bytesRead } = await file.read(sample, 0, bytes, 0);
+  return sample.subarray(0, bytesRead);
 }
 
 /**

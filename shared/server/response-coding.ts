@@ -78,3 +78,25 @@ export function createImageCompressor(coding: Exclude<ResponseCoding, 'identity'
   if (coding === 'br') return zlib.createBrotliCompress({ params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 1 } });
   return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 } });
 }
+
+// Whether an image is worth compressing, judged once per blob from its first MiB: an image that is
+// already compressed or encrypted does not shrink, and compressing it would cost the server and the
+// vehicle a pass over every byte for nothing (zstd level 1 runs near 200 MB/s a core here, about the
+// speed of a whole download). Kept per content hash, so each blob is sampled once.
+const SAMPLE_BYTES = 1024 * 1024;
+/** A sample must shrink to this share of its size for its blob to be sent compressed. */
+const WORTH_RATIO = 0.9;
+const WORTH_CACHE_ENTRIES = 4096;
+const worthCompressing = new Map<string, boolean>();
+const compressSample = HAS_ZSTD ? promisify(zlib.zstdCompress) : (bytes: Buffer) => promisify(zlib.gzip)(bytes, { level: 1 });
+
+/** Whether the blob `sha256`, whose first bytes `readSample` reads (up to 1 MiB), shrinks enough to send compressed. */
+export async function isWorthCompressing(sha256: string, readSample: (maxBytes: number) => Promise<Buffer>): Promise<boolean> {
+  const known = worthCompressing.get(sha256);
+  if (known !== undefined) return known;
+  const sample = await readSample(SAMPLE_BYTES);
+  const worth = sample.length > 0 && (await compressSample(sample)).length <= sample.length * WORTH_RATIO;
+  if (worthCompressing.size >= WORTH_CACHE_ENTRIES) worthCompressing.delete(worthCompressing.keys().next().value!);
+  worthCompressing.set(sha256, worth);
+  return worth;
+}

@@ -2,6 +2,7 @@
 // RepositoryUpdater against a loopback server that answers with the servers' own helpers
 // (shared/server/response-coding.ts for metadata, blob-sender.ts for images), and against the same
 // server turned hostile for one path: a decompression bomb, a corrupt stream, a coding not offered.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -220,5 +221,21 @@ describe('compression in transit', () => {
       const err = await expectRejected(client, () => client.newUpdater().refresh(), ContentEncodingError, 'bad_content_encoding');
       expect(err.message).toMatch(/was not asked for/);
     }
+  });
+});
+
+describe('what is worth compressing', () => {
+  it('an image that does not shrink (already compressed, encrypted, random) is sent as it is, even to a client that offers zstd', async () => {
+    const sim = new RepositorySimulator();
+    const data = randomBytes(512 * 1024);
+    sim.addTarget('ecu/random.bin', data);
+    sim.release();
+    const root = tempDir('uptane-coding-');
+    sim.exportTo(root);
+    const server = await startCodingServer(root);
+    const answer = await rawGet(`${server.url}/targets/ecu/${sha256(data)}.random.bin`, { 'accept-encoding': 'zstd, gzip' });
+    expect(answer.headers['content-encoding']).toBeUndefined();
+    expect(answer.headers.vary).toBe('Accept-Encoding');
+    expect(answer.body.equals(data)).toBe(true);
   });
 });
