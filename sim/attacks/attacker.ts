@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { loadPrivateKey } from '../../shared/files/key-files.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import type { Fetcher, FetchOptions, FetchResponse } from '../../shared/client/fetcher.js';
@@ -356,6 +357,8 @@ export type ProxyBehaviour =
   | { readonly kind: 'drop-response' }
   /** 200 with no length, then bytes for as long as the client reads (F1, F2). */
   | { readonly kind: 'endless' }
+  /** 200 gzip-coded, then 1 KB gzip members each inflating to 1 MiB, for as long as the client reads: a decompression bomb (F7). */
+  | { readonly kind: 'gzip-bomb' }
   /** The genuine answer, `bytesPerTick` bytes every `tickMs` (F4). */
   | { readonly kind: 'trickle'; readonly bytesPerTick: number; readonly tickMs: number };
 
@@ -372,9 +375,10 @@ export async function startHostileProxy(upstream: () => string, decide: (path: s
         req.socket.destroy();
         return;
       }
-      if (behaviour?.kind === 'endless') {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        const chunk = Buffer.alloc(64 * 1024, 0x41);
+      if (behaviour?.kind === 'endless' || behaviour?.kind === 'gzip-bomb') {
+        const bomb = behaviour.kind === 'gzip-bomb';
+        res.writeHead(200, { 'content-type': 'application/json', ...(bomb ? { 'content-encoding': 'gzip' } : {}) });
+        const chunk = bomb ? gzipSync(Buffer.alloc(1024 * 1024), { level: 9 }) : Buffer.alloc(64 * 1024, 0x41);
         const pump = () => {
           while (!res.destroyed && res.write(chunk));
           if (!res.destroyed) res.once('drain', pump);

@@ -282,6 +282,22 @@ function endlessAndSlowMetadata(): AttackScenario[] {
       when: (r) => r.file === '2.root.json',
     },
     {
+      name: 'f7-image-snapshot-decompression-bomb',
+      title: 'F7 decompression bomb: an Image repository snapshot sent gzip-coded that inflates without end is cut off at the length its timestamp states',
+      code: 'download_length',
+      repo: 'image',
+      behaviour: { kind: 'gzip-bomb' },
+      when: (r) => r.kind === 'metadata' && r.file.endsWith('.snapshot.json'),
+    },
+    {
+      name: 'f7-image-decompression-bomb',
+      title: 'F7 decompression bomb: an image sent gzip-coded that inflates without end is cut off at its signed length, at most that written',
+      code: 'download_length',
+      repo: 'image',
+      behaviour: { kind: 'gzip-bomb' },
+      when: (r) => r.kind === 'target',
+    },
+    {
       name: 'f4-director-timestamp-trickled',
       title: 'F4 slow retrieval: a Director timestamp trickled below the minimum speed is aborted',
       code: 'slow_retrieval',
