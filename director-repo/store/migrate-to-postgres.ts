@@ -129,6 +129,8 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
     columns: [['id', 'integer'], ['delivery_row', 'integer'], ['attempt', 'integer'], ['at', 'text'], ['status', 'integer'], ['error', 'text'], ['next_attempt_at', 'text']],
   },
   { name: 'fleet_snapshots', columns: [['at', 'text'], ['by_state', 'text']] },
+  // Signed-out dashboard sessions: copied so a cookie revoked before the move stays refused after it.
+  { name: 'ui_session_revocations', columns: [['session_id', 'text'], ['expires_ms', 'integer']] },
   {
     name: 'encrypted_images',
     columns: [

@@ -122,6 +122,9 @@ async function populateDirector(store: DirectorStorage): Promise<{ campaignId: n
   await store.alerts.recordAttempt(delivery!.id, { at: at(7), status: 204, error: null, delivered: true, nextAttemptAt: null });
   await store.alerts.claimDue(at(7), at(9), 1);
 
+  // A signed-out dashboard session (director-repo/store/ui-sessions.ts): still refused after the move.
+  await store.uiSessions.revoke('session-signed-out', new Date(NOW.getTime() + 8 * 3600_000), at(8), 100);
+
   // The dashboard's fleet snapshots (director-repo/store/dashboard.ts).
   await store.dashboard.recordFleetSnapshot({ at: iso(8), byState: { up_to_date: 3, pending: 1, downloading: 0, deferred: 0, installing: 0, failed: 1, rolled_back: 0, stale: 2 } }, 10);
 
