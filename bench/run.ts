@@ -38,6 +38,7 @@ import { figure14 } from './figures/f14-signature-schemes.js';
 import { figure15 } from './figures/f15-postgres.js';
 import { figure16 } from './figures/f16-observability.js';
 import { figure17 } from './figures/f17-dashboard-scale.js';
+import { figure18 } from './figures/f18-compression.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -55,6 +56,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [15, figure15],
   [16, figure16],
   [17, figure17],
+  [18, figure18],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */
