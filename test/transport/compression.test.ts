@@ -8,7 +8,7 @@ import { createServer, request, type IncomingHttpHeaders, type Server } from 'no
 import type { AddressInfo, Socket } from 'node:net';
 import { join, normalize } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ContentEncodingError, DownloadLengthError } from '../../shared/core/errors.js';
+import { ContentEncodingError, DownloadLengthError, FetchError } from '../../shared/core/errors.js';
 import { DEFAULT_UPDATER_CONFIG, localTargetPath } from '../../shared/client/updater.js';
 import { sendBlob } from '../../shared/server/blob-sender.js';
 import { sendMetadata } from '../../shared/server/response-coding.js';
@@ -20,6 +20,8 @@ import { cleanupServersClientsAndTempDirs, imageBytes, sha256, tempDir } from '.
 interface Hostile {
   readonly headers: Record<string, string>;
   readonly body: Buffer;
+  /** The connection is cut (not ended) once this many bytes of `body` are sent: a network failure. */
+  readonly cutAfter?: number;
 }
 
 interface CodingServer {
@@ -28,6 +30,8 @@ interface CodingServer {
   wireBytes(): number;
   /** Answers for a path, sent instead of the repository's (the attacker). */
   readonly hostile: Map<string, Hostile>;
+  /** Every request's path, Range and Accept-Encoding, in order. */
+  readonly requests: Array<{ path: string; range: string | undefined; acceptEncoding: string | undefined }>;
   close(): Promise<void>;
 }
 
@@ -45,6 +49,7 @@ async function startCodingServer(root: string): Promise<CodingServer> {
     url: '',
     wireBytes: () => written + [...sockets].reduce((sum, s) => sum + s.bytesWritten, 0),
     hostile: new Map(),
+    requests: [],
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
@@ -53,7 +58,13 @@ async function startCodingServer(root: string): Promise<CodingServer> {
   const server: Server = createServer((req, res) => {
     void (async () => {
       const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+      handle.requests.push({ path, range: req.headers.range, acceptEncoding: req.headers['accept-encoding'] });
       const hostile = handle.hostile.get(path);
+      if (hostile?.cutAfter !== undefined) {
+        res.writeHead(200, hostile.headers);
+        res.write(hostile.body.subarray(0, hostile.cutAfter), () => setTimeout(() => res.destroy(), 50));
+        return;
+      }
       if (hostile !== undefined) {
         res.writeHead(200, hostile.headers);
         // In 16 KiB pieces with backpressure, so a client that hangs up stops the sending.
@@ -211,6 +222,26 @@ describe('compression in transit', () => {
     server.hostile.set(imagePath, { headers: { 'Content-Encoding': 'gzip' }, body: gzipSync(data).subarray(0, 2000) });
     await expectRejected(client, () => client.updater.downloadTarget(lookup, destination), ContentEncodingError, 'bad_content_encoding');
     expect(existsSync(destination)).toBe(false);
+  });
+
+  it('F6: a compressed download cut midway keeps the inflated bytes and resumes them uncompressed with a Range request', async () => {
+    const { server, client, data, imagePath } = await scene(1024 * 1024);
+    await client.updater.refresh();
+    const compressed = gzipSync(data, { level: 1 });
+    server.hostile.set(imagePath, { headers: { 'Content-Encoding': 'gzip' }, body: compressed, cutAfter: Math.floor(compressed.length / 2) });
+    const lookup = await client.updater.findTarget('ecu/app.bin');
+    const destination = localTargetPath(tempDir('uptane-images-'), 'ecu/app.bin');
+
+    await expectRejected(client, () => client.updater.downloadTarget(lookup, destination), FetchError, 'fetch_failed');
+    const kept = readFileSync(`${destination}.part`);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept.equals(data.subarray(0, kept.length))).toBe(true);
+
+    server.hostile.clear();
+    await client.updater.downloadTarget(lookup, destination);
+    expect(readFileSync(destination).equals(data)).toBe(true);
+    const resumed = server.requests.filter((r) => r.path === imagePath).at(-1)!;
+    expect(resumed).toEqual({ path: imagePath, range: `bytes=${kept.length}-`, acceptEncoding: 'identity' });
   });
 
   it('F7: a coding the client did not offer (or stacked codings) is refused before the body, bad_content_encoding', async () => {
