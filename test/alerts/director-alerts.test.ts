@@ -2,47 +2,33 @@
 // webhook receiver that checks signatures: a manifest reporting an attack raises exactly one
 // attack alert, and the campaign it halts one campaign alert; the expiry guardian's endpoint lists
 // every role of both repositories to a read-only token; a restart keeps a pending alert.
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { FixedClock } from '../../shared/core/clock.js';
 import { verifyWebhook } from '../../director-repo/alerts/webhook-signature.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import { buildCli, runCli } from '../support/cli-runner.js';
+import { startWebhookReceiver, type ReceivedHook } from '../support/webhook-receiver.js';
 
 const SECRET = 'the-webhook-secret-for-tests';
 const ENGINE_V2 = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
 const READ_TOKEN = 'r'.repeat(40);
 
-interface Hook {
-  readonly headers: IncomingMessage['headers'];
-  readonly body: Buffer;
-}
-
 let clock: FixedClock;
 let repos: Repositories;
 let car: TestVehicle;
-const received: Hook[] = [];
+const received: ReceivedHook[] = [];
 let receiverClose: () => Promise<void>;
 
 beforeEach(async () => {
   received.length = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  receiverClose = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  const receiver = await startWebhookReceiver(received);
+  receiverClose = receiver.close;
   clock = new FixedClock(FIXTURE_NOW);
   repos = await startRepositories(clock, 'alerts', {
     // Offline roles 20 days from expiry: inside the 30-day window.
     expires: '2026-06-21T00:00:00Z',
     alerts: {
-      webhooks: [`http://127.0.0.1:${(server.address() as AddressInfo).port}/uptane`],
+      webhooks: [receiver.url],
       webhookSecret: SECRET,
       // The test runs the rounds itself.
       checkIntervalMs: 3_600_000,
@@ -171,16 +157,7 @@ describe('Director alerts', () => {
     expect(pending.deliveries[0]).toMatchObject({ state: 'pending', attempts: 1 });
 
     const port = Number(new URL(pending.deliveries[0]!.url).port);
-    const back = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-        res.writeHead(204).end();
-      });
-    });
-    await new Promise<void>((resolve) => back.listen(port, '127.0.0.1', resolve));
-    receiverClose = () => new Promise<void>((resolve) => back.close(() => resolve()));
+    receiverClose = (await startWebhookReceiver(received, undefined, { port })).close;
     await repos.restartDirector();
     clock.advance(3_600_000);
     await repos.director.alerts.deliverNow();

@@ -5,8 +5,6 @@
 // the same locked database; on PostgreSQL, a manifest whose statements wait on a table another session
 // holds locked until the statement timeout ends them. Real Directors, Image repository, SQLite,
 // PostgreSQL and webhook receiver on loopback.
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FixedClock } from '../../shared/core/clock.js';
@@ -18,41 +16,25 @@ import { TestVehicle } from '../../sim/harness/test-vehicle.js';
 import pg from 'pg';
 import type { RunningDirector } from '../../director-repo/server.js';
 import { describePostgres, TEST_DATABASE_URL } from '../support/postgres.js';
+import { startWebhookReceiver, type ReceivedHook } from '../support/webhook-receiver.js';
 import { startReplicas, type ReplicaSet } from '../replicas/replica-harness.js';
 
 const SECRET = 'the-webhook-secret-for-tests';
 const DAY = 86_400_000;
 
-interface Hook {
-  readonly headers: IncomingMessage['headers'];
-  readonly body: Buffer;
-}
-
 let clock: FixedClock;
 let repos: Repositories;
-const received: Hook[] = [];
+const received: ReceivedHook[] = [];
 let receiverClose: () => Promise<void>;
 
 beforeEach(async () => {
   received.length = 0;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  receiverClose = () =>
-    new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+  const receiver = await startWebhookReceiver(received);
+  receiverClose = receiver.close;
   clock = new FixedClock(FIXTURE_NOW);
   repos = await startRepositories(clock, 'alert-retention', {
     alerts: {
-      webhooks: [`http://127.0.0.1:${(server.address() as AddressInfo).port}/uptane`],
+      webhooks: [receiver.url],
       webhookSecret: SECRET,
       checkIntervalMs: 3_600_000,
       deliveryIntervalMs: 3_600_000,

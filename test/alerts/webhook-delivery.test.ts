@@ -4,8 +4,7 @@
 // recorded; one that never answers times out, one that never stops answering is cut off; a pending
 // alert survives a restart of the store.
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type ServerResponse } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,38 +15,17 @@ import { AlertMonitor } from '../../director-repo/alerts/alert-monitor.js';
 import { backoffMs, DEFAULT_WEBHOOK_OPTIONS, WebhookDelivery, type WebhookOptions } from '../../director-repo/alerts/webhook-delivery.js';
 import { verifyWebhook, webhookSignature } from '../../director-repo/alerts/webhook-signature.js';
 import { SqliteDirectorStore } from '../../director-repo/store/sqlite/director-store.js';
+import { startWebhookReceiver, type ReceivedHook, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 const SECRET = 'a-shared-secret-of-some-length';
 const T0 = new Date('2026-06-01T00:00:00Z');
 
-interface Received {
-  readonly headers: IncomingMessage['headers'];
-  readonly body: Buffer;
-}
+type Received = ReceivedHook;
 
-/** A receiver on loopback: records each request, answers as `answer` says (by request number). */
-async function receiver(answer: (n: number, res: ServerResponse) => void): Promise<{ url: string; received: Received[]; server: Server; close(): Promise<void> }> {
+/** A receiver on loopback (test/support/webhook-receiver.ts) with its own record of requests. */
+async function receiver(answer: (n: number, res: ServerResponse) => void): Promise<WebhookReceiver & { received: Received[] }> {
   const received: Received[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
-      answer(received.length, res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-  return {
-    url,
-    received,
-    server,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return { ...(await startWebhookReceiver(received, answer, { path: '/hook' })), received };
 }
 
 const dirs: string[] = [];
