@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { startImageServer } from '../../image-repo/server.js';
 import { askYesNo, confirmDestructive } from '../../shared/cli/confirm.js';
 import { ConfirmationRequiredError } from '../../shared/core/errors.js';
-import { CLI, runCli } from '../support/cli-runner.js';
+import { CLI, hasPseudoTerminal, runCli } from '../support/cli-runner.js';
 import { QUIET_IO } from '../support/command-tree.js';
 
 async function answer(typed: string | null): Promise<{ yes: boolean; asked: string }> {
@@ -107,18 +107,7 @@ describe('uptane image uploader remove, revoke and discard without a terminal', 
   });
 });
 
-/** util-linux `script` runs a command on a pseudo-terminal, with this process's standard input fed to it. */
-const hasScript = (() => {
-  try {
-    execFileSync('script', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
-})();
-
-(hasScript ? describe : describe.skip)('on a terminal (a pseudo-terminal from util-linux script)', () => {
+(hasPseudoTerminal ? describe : describe.skip)('on a terminal (a pseudo-terminal from util-linux script)', () => {
   let dir: string;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'uptane-confirm-tty-'));

@@ -2,7 +2,7 @@
 // terminal it is asked for without echo; anywhere else the command fails saying both ways. The
 // prompt is driven with a stream standing in for a terminal, the signing path with real encrypted
 // key files, and the whole binary (dist/) on a pseudo-terminal from util-linux `script`.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,7 @@ import { KeyFileError, TokenPinError } from '../../shared/core/errors.js';
 import { savePrivateKey } from '../../shared/files/key-files.js';
 import { openSigner } from '../../shared/keys/key-source.js';
 import { promptSecretOn } from '../../shared/keys/secret-prompt.js';
-import { CLI, runCli } from '../support/cli-runner.js';
+import { CLI, hasPseudoTerminal, runCli } from '../support/cli-runner.js';
 
 const PASSPHRASE = 'hunter2-correct-horse';
 
@@ -86,17 +86,7 @@ describe('uptane keys show with an encrypted key', () => {
     expect(run.stderr).toContain('--passphrase-env NAME, or run on a terminal to be asked for it');
   });
 
-  const hasScript = (() => {
-    try {
-      execFileSync('script', ['--version'], { stdio: 'ignore' });
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-      throw err;
-    }
-  })();
-
-  (hasScript ? it : it.skip)('on a terminal: asks, the passphrase never shows, and the key opens', async () => {
+  (hasPseudoTerminal ? it : it.skip)('on a terminal: asks, the passphrase never shows, and the key opens', async () => {
     const command = `'${process.execPath}' '${CLI}' keys show '${keyFile}'`;
     const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: dir });
     let output = '';

@@ -1,7 +1,7 @@
 // Runs the `uptane` binary for tests that drive it as a user would. test/global-setup.js builds
 // dist/ once before any test file runs, so no test rebuilds it (parallel rebuilds of dist/ made
 // other workers' CLI imports fail at random).
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -127,3 +127,14 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
     },
   };
 }
+
+/** Whether util-linux `script` is here to run a command on a pseudo-terminal (the prompt tests). */
+export const hasPseudoTerminal: boolean = (() => {
+  try {
+    execFileSync('script', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+})();
