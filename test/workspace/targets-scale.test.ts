@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { FixedClock } from '../../shared/core/clock.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
-import { ImageManifestError, MalformedMetadataError, UnsafePathError, WorkspaceError } from '../../shared/core/errors.js';
+import { DamagedStagedFileError, ImageManifestError, UnsafePathError, WorkspaceError } from '../../shared/core/errors.js';
 import { parseImageManifest, readImageManifest } from '../../shared/workspace/image-manifest.js';
 import { Workspace, type ImageToAdd } from '../../shared/workspace/workspace.js';
 
@@ -139,14 +139,14 @@ describe('image manifests (JSON Lines)', () => {
 });
 
 describe('the edit fast path', () => {
-  it('parses a hand-edited staged file strictly before the next edit', async () => {
+  it('parses a hand-edited staged file strictly before the next edit, refusing it as damaged (naming the discard that clears it)', async () => {
     const ws = newWorkspace();
     await ws.addImages([{ path: file('a.bin', 'a'), fields: ECM }]);
     const stagedPath = join(ws.dir, 'staged', 'targets.json');
     const envelope = JSON.parse(readFileSync(stagedPath, 'utf8')) as { signed: { targets: Record<string, { length: number }> } };
     envelope.signed.targets['a.bin']!.length = -1; // no client accepts a negative length
     writeFileSync(stagedPath, JSON.stringify(envelope, null, 2));
-    await expect(ws.addImages([{ path: file('b.bin', 'b'), fields: ECM }])).rejects.toThrow(MalformedMetadataError);
+    await expect(ws.addImages([{ path: file('b.bin', 'b'), fields: ECM }])).rejects.toThrow(DamagedStagedFileError);
   });
 
   it('checks each new entry with the rules a client applies, while entries already checked are not checked again', async () => {
@@ -173,7 +173,7 @@ describe('the edit fast path', () => {
     const bytes = Buffer.from(`${JSON.stringify(envelope, null, 2)}\n`);
     writeFileSync(stagedPath, bytes);
     writeFileSync(join(ws.dir, 'staged', '.targets.json.checked'), `${createHash('sha256').update(bytes).digest('hex')}\n`);
-    expect(() => ws.sign('targets', targetsKey)).toThrow(MalformedMetadataError);
-    expect(() => ws.bytesToPush('targets')).toThrow(MalformedMetadataError);
+    expect(() => ws.sign('targets', targetsKey)).toThrow(DamagedStagedFileError);
+    expect(() => ws.bytesToPush('targets')).toThrow(DamagedStagedFileError);
   });
 });
