@@ -11,6 +11,12 @@ export const VECTOR_FORMAT_VERSION = 1;
 /** Largest vector.json, expected.json or index.json read (they are a few kilobytes). */
 export const MAX_DESCRIPTION_BYTES = 1024 * 1024;
 
+/** Largest trusted metadata file (an ECU's root, timestamp, snapshot or targets) read from a vector. */
+export const MAX_TRUSTED_METADATA_BYTES = 1024 * 1024;
+
+/** Largest installed.bin read from a vector: an ECU image is copied into its slot, so it is bounded like one. */
+export const MAX_INSTALLED_IMAGE_BYTES = 256 * 1024 * 1024;
+
 export interface VectorEcu {
   readonly serial: string;
   readonly hardwareId: string;

@@ -20,6 +20,8 @@ import {
   cycleVerdicts,
   isVectorName,
   MAX_DESCRIPTION_BYTES,
+  MAX_INSTALLED_IMAGE_BYTES,
+  MAX_TRUSTED_METADATA_BYTES,
   VECTOR_FORMAT,
   VECTOR_FORMAT_VERSION,
   type ExpectedVerdicts,
@@ -41,6 +43,13 @@ export interface ReplayResult {
   readonly differences: readonly string[];
 }
 
+
+/** A vector file that must be there, read whole only when it is at most `maxBytes` (a vector is untrusted input). */
+function readBounded(path: string, maxBytes: number): Buffer {
+  if (!existsSync(path) || !statSync(path).isFile()) throw new TestVectorFormatError(`${path} is missing: give a folder written by uptane vectors export`);
+  if (statSync(path).size > maxBytes) throw new TestVectorFormatError(`${path} is over ${maxBytes} bytes`);
+  return readFileSync(path);
+}
 
 function readJson<T>(path: string): T {
   if (!existsSync(path)) throw new TestVectorFormatError(`${path} is missing: give a folder written by uptane vectors export`);
@@ -102,8 +111,8 @@ function provisionFromVector(vector: string, description: VectorDescription, dir
     secondaries: vehicle.ecus.filter((e) => e !== primary).map((e) => ({ serial: e.serial, hardwareId: e.hardwareId, verification: e.verification })),
     directorUrl: DIRECTOR_URL,
     imageRepoUrl: IMAGE_URL,
-    directorRoot: readFileSync(trusted(primary.serial, 'director', 'root.json')),
-    imageRoot: readFileSync(trusted(primary.serial, 'image', 'root.json')),
+    directorRoot: readBounded(trusted(primary.serial, 'director', 'root.json'), MAX_TRUSTED_METADATA_BYTES),
+    imageRoot: readBounded(trusted(primary.serial, 'image', 'root.json'), MAX_TRUSTED_METADATA_BYTES),
   };
   const spec = { vin: vehicle.vin };
   provisionEcus(dir, plan, (serial) => SimulatedVehicle.keysFor(spec, serial));
@@ -112,7 +121,7 @@ function provisionFromVector(vector: string, description: VectorDescription, dir
     for (const repo of ['director', 'image']) {
       if (!existsSync(trusted(ecu.serial, repo))) continue;
       for (const file of readdirSync(trusted(ecu.serial, repo)).filter((f) => /^[a-z0-9._-]+\.json$/i.test(f))) {
-        writeFileSync(join(dir, ecu.serial, repo, file), readFileSync(trusted(ecu.serial, repo, file)));
+        writeFileSync(join(dir, ecu.serial, repo, file), readBounded(trusted(ecu.serial, repo, file), MAX_TRUSTED_METADATA_BYTES));
       }
     }
     const installed = readJson<InstalledImage>(trusted(ecu.serial, 'installed.json'));
@@ -122,7 +131,7 @@ function provisionFromVector(vector: string, description: VectorDescription, dir
     }
     if (installed.filename !== factoryImage(ecu).filename) {
       rmSync(join(dir, ecu.serial, 'slots'), { recursive: true, force: true });
-      AbSlots.provision(join(dir, ecu.serial, 'slots'), { filename: installed.filename, content: readFileSync(trusted(ecu.serial, 'installed.bin')) });
+      AbSlots.provision(join(dir, ecu.serial, 'slots'), { filename: installed.filename, content: readBounded(trusted(ecu.serial, 'installed.bin'), MAX_INSTALLED_IMAGE_BYTES) });
     }
     if (installed.releaseCounter !== null) {
       releaseCounters[ecu.serial] = installed.releaseCounter;

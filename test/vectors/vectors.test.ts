@@ -2,11 +2,11 @@
 // real servers and writes it as files; each vector is then replayed offline against this project's
 // own primary and secondaries and must end in the verdicts its expected.json names. A vector whose
 // expected verdict, served image or served metadata was changed is caught, so the replay can fail.
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VECTOR_SCENARIOS } from '../../sim/vectors/export.js';
-import type { ExpectedVerdicts, VectorIndex } from '../../sim/vectors/format.js';
+import { MAX_TRUSTED_METADATA_BYTES, type ExpectedVerdicts, type VectorIndex } from '../../sim/vectors/format.js';
 import { TestVectorFormatError } from '../../shared/core/errors.js';
 import { replayVector, replayVectors } from '../../sim/vectors/replay.js';
 import { buildCli, runCli } from '../support/cli-runner.js';
@@ -85,7 +85,7 @@ describe('Uptane test vectors', () => {
     expect(missing.actual.ecus['tcu-1']).toMatchObject({ verdict: 'rejected' });
   });
 
-  it('a folder that is not a vector, or a serial that would name a folder outside the replay, is refused with the file at fault, and export refuses a folder that is not empty', async () => {
+  it('a folder that is not a vector, a serial that would name a folder outside the replay, or a trusted file past its bound is refused with the file at fault, and export refuses a folder that is not empty', async () => {
     const { vector } = copyOf('honest-update');
     writeFileSync(join(vector, 'vector.json'), '{"format": "something else", "formatVersion": 1}');
     await expect(replayVector(vector)).rejects.toThrow(TestVectorFormatError);
@@ -94,6 +94,12 @@ describe('Uptane test vectors', () => {
     good.vehicle.ecus[1]!.serial = '../../escaped';
     writeFileSync(join(vector, 'vector.json'), JSON.stringify(good));
     await expect(replayVector(vector)).rejects.toThrow(/vehicle\.ecus\[1\] needs a serial/);
+    // A vector is untrusted input: a trusted file past its bound is refused before it is read whole.
+    const oversized = copyOf('honest-update');
+    const vehicle = JSON.parse(readFileSync(join(oversized.vector, 'vector.json'), 'utf8')) as { vehicle: { primary: string } };
+    const root = join(oversized.vector, 'trusted', vehicle.vehicle.primary, 'director', 'root.json');
+    truncateSync(root, MAX_TRUSTED_METADATA_BYTES + 1);
+    await expect(replayVector(oversized.vector)).rejects.toThrow(new RegExp(`director/root\\.json is over ${MAX_TRUSTED_METADATA_BYTES} bytes`));
     const refused = await runCli(['vectors', 'export', exported]);
     expect(refused.status).toBe(1);
     expect(refused.stderr).toContain('is not empty: export into a new or empty folder');
