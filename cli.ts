@@ -50,7 +50,11 @@ const rawArgs = hideBin(process.argv);
 // yargs' recommendCommands reports "Did you mean X?" as a failure of its own just before the
 // "Unknown argument" one; it is kept and shown with it.
 let recommendation: string | undefined;
-const parser = uptaneCommands(io)
+// Only the group the first word names is loaded (uptane-commands.ts); options come after it.
+const firstWord = rawArgs.find((arg) => !arg.startsWith('-'));
+// `uptane --version` alone needs no group at all.
+const commands = rawArgs.length === 1 && rawArgs[0] === '--version' ? [] : await uptaneCommands(io, firstWord);
+const parser = commands
   .reduce((y, command) => y.command(command), yargs(rawArgs).scriptName('uptane').usage('$0 <command> [options]'))
   .demandCommand(1, 'name a command; run uptane --help to list them')
   .strict()

@@ -97,7 +97,7 @@ function invocations(example: string): string[][] {
 
 /** Parses `args` as the binary would, stopping after validation; undefined when it parsed, else yargs' complaint. */
 async function parseProblem(args: readonly string[]): Promise<string | undefined> {
-  const parser = uptaneCommands(QUIET_IO)
+  const parser = (await uptaneCommands(QUIET_IO))
     .reduce((y, command) => y.command(command), yargs([...args]).scriptName('uptane'))
     .demandCommand(1)
     .strict()
@@ -122,7 +122,7 @@ async function parseProblem(args: readonly string[]): Promise<string | undefined
   }
 }
 
-const tree = commandTree();
+const tree = await commandTree();
 
 describe('the command tree', () => {
   it('is read whole: every group has commands, and the known ones are there', () => {

@@ -61,8 +61,8 @@ function record(module: CommandModule<object, object>, parent: readonly string[]
 }
 
 /** The whole tree, from the same list the binary registers. */
-export function commandTree(io: CliEnvironment = QUIET_IO): CommandNode[] {
-  return uptaneCommands(io).map((m) => record(m, []));
+export async function commandTree(io: CliEnvironment = QUIET_IO): Promise<CommandNode[]> {
+  return (await uptaneCommands(io)).map((m) => record(m, []));
 }
 
 /** Every node, depth first. */
