@@ -16,7 +16,7 @@ import { FleetOverview } from '../../director-repo/dashboard/fleet-overview.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { simSecondaryHardware } from '../../sim/fleet.js';
 import { TestVehicle } from '../../sim/harness/test-vehicle.js';
-import { chromiumAvailable, ensureDashboardBuilt, launchChromium, watchPage } from './browser.js';
+import { chromiumAvailable, ensureDashboardBuilt, launchChromium, watchPage, type PageWatch } from './browser.js';
 import { ADMIN_NAME, ADMIN_TOKEN, GOOD, READ_NAME, READ_TOKEN, stagedGroup, startDashboardScene, vinsOf, type DashboardScene } from './scene.js';
 
 const run = chromiumAvailable();
@@ -314,11 +314,7 @@ describeBrowser('the web dashboard in Chromium', () => {
       expect(await page.textContent('[data-testid=groups]')).toContain(`note=${html}`);
       await goto(page, '/audit');
       await page.getByTestId('audit').waitFor(UI_WAIT);
-      await page.waitForTimeout(300); // let any injected handler fire before looking
-      expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
-      expect(await page.locator('img[src=x], main script').count()).toBe(0);
-      expect(watch.dialogs).toEqual([]);
-      expect(watch.errors).toEqual([]);
+      await expectNoMarkupRan(page, watch);
     } finally {
       await context.close();
     }
@@ -358,11 +354,7 @@ describeBrowser('markup and oversized input in the dashboard', () => {
       await page.click('[data-testid=dry-run-button]');
       await page.locator('[role=alert]').waitFor(UI_WAIT);
 
-      await page.waitForTimeout(300); // let any injected handler fire before looking
-      expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
-      expect(await page.locator('img[src=x], main script').count()).toBe(0);
-      expect(watch.dialogs).toEqual([]);
-      expect(watch.errors).toEqual([]);
+      await expectNoMarkupRan(page, watch);
     } finally {
       car.cleanup();
       await context.close();
@@ -419,6 +411,15 @@ describeBrowser('markup and oversized input in the dashboard', () => {
 });
 
 /** Polls `condition` every 200 ms until it holds; throws after `timeoutMs`. */
+/** Markup shown by the page ran nothing: no handler set window.__xss, no element was injected, no dialog or page error. */
+async function expectNoMarkupRan(page: Page, watch: PageWatch): Promise<void> {
+  await page.waitForTimeout(300); // let any injected handler fire before looking
+  expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
+  expect(await page.locator('img[src=x], main script').count()).toBe(0);
+  expect(watch.dialogs).toEqual([]);
+  expect(watch.errors).toEqual([]);
+}
+
 async function until(condition: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
