@@ -894,3 +894,25 @@ export class TestVectorFormatError extends UptaneError {
   readonly code = 'test_vector_format';
   readonly kind = 'fault';
 }
+
+// The caching gateway (gateway/, docs/gateway.md).
+
+/**
+ * The gateway could not get an answer from the repository behind it: unreachable, too slow, an
+ * answer past the gateway's size cap, or a status it does not pass on. A fault: nothing was cached,
+ * and the vehicle retries (HTTP 502).
+ */
+export class GatewayUpstreamError extends UptaneError {
+  readonly code: string = 'gateway_upstream';
+  readonly kind: ErrorKind = 'fault';
+}
+
+/**
+ * The Image repository (or the network behind the gateway) sent an image whose bytes do not hash
+ * to the SHA-256 its consistent-snapshot path names: the gateway keeps none of it (docs/gateway.md).
+ * The vehicles would refuse it anyway; refusing it here keeps a poisoned copy out of the cache.
+ */
+export class GatewayUpstreamMismatchError extends GatewayUpstreamError {
+  override readonly code: string = 'gateway_upstream_mismatch';
+  override readonly kind: ErrorKind = 'attack';
+}

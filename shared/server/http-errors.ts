@@ -12,6 +12,7 @@ import {
   ConflictError,
   NotFoundError,
   DelegationError,
+  GatewayUpstreamError,
   BodyTooLargeError,
   ImageTooLargeError,
   InsufficientScopeError,
@@ -47,6 +48,8 @@ function statusFor(err: UptaneError): number {
   if (err instanceof RollbackError || err instanceof VersionMismatchError || err instanceof RepositoryStateError) return 409;
   if (err instanceof MissingImageError || err instanceof DelegationError) return 422;
   if (err instanceof OfflineKeyOnServerError) return 500;
+  // The caching gateway's repository failed it (gateway/): a bad gateway, in HTTP's words.
+  if (err instanceof GatewayUpstreamError) return 502;
   return 400; // every other typed error is a verdict on the request's content
 }
 
