@@ -337,4 +337,141 @@ export const MIGRATIONS: readonly string[] = [
    ALTER FUNCTION fleet_states_of_new_primaries() SET search_path FROM CURRENT;
    ALTER FUNCTION fleet_states_of_old_primaries() SET search_path FROM CURRENT;
    ALTER FUNCTION fleet_states_of_changed_primaries() SET search_path FROM CURRENT;`,
+
+  // 8: each campaign vehicle's standing stored, as SQLite's migration 13 (docs/dashboard.md
+  // "Campaigns at scale"): vehicleStanding's outcome, reason, deferred while driving, rolled back and
+  // skip code, kept by triggers in the transaction of every write to their inputs and backfilled
+  // here. Assignments refresh once per statement for the (campaign, VIN) pairs it touched, after
+  // locking those vehicles as refresh_fleet_states does. Counts per stage are index-only scans of
+  // campaign_vehicles_standing_totals: totals kept in a few hot rows per campaign would be updated by
+  // every replica's manifests of the stage at once, so PostgreSQL does not keep them (SQLite does).
+  `ALTER TABLE campaign_vehicles ADD COLUMN standing TEXT COLLATE "C" NOT NULL DEFAULT 'unstaged';
+   ALTER TABLE campaign_vehicles ADD COLUMN standing_reason TEXT;
+   ALTER TABLE campaign_vehicles ADD COLUMN deferred_while_driving INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE campaign_vehicles ADD COLUMN rolled_back INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE campaign_vehicles ADD COLUMN skip_code TEXT COLLATE "C" NOT NULL DEFAULT '';
+   ${refreshCampaignStandings8('true')}
+   CREATE INDEX campaign_vehicles_standing_totals ON campaign_vehicles(campaign_id, stage, standing, skip_code, deferred_while_driving, rolled_back);
+   CREATE INDEX campaign_vehicles_by_stage_standing ON campaign_vehicles(campaign_id, stage, standing, vin);
+   CREATE INDEX campaign_vehicles_by_standing ON campaign_vehicles(campaign_id, standing, vin);
+   CREATE INDEX campaign_vehicles_by_stage ON campaign_vehicles(campaign_id, stage, vin);
+   CREATE INDEX campaign_vehicles_unstaged ON campaign_vehicles(campaign_id, rank) WHERE stage IS NULL;
+
+   CREATE FUNCTION refresh_campaign_standings(ids BIGINT[], vins TEXT[]) RETURNS void LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   BEGIN
+     IF ids IS NULL THEN RETURN; END IF;
+     PERFORM 1 FROM vehicles WHERE vin = ANY (vins) ORDER BY vin FOR UPDATE;
+     ${refreshCampaignStandings8('(campaign_id, vin) IN (SELECT k.id, k.vin FROM unnest(ids, vins) AS k(id, vin))')}
+   END $$;
+   CREATE FUNCTION campaign_standings_of_new_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE ids BIGINT[]; vins TEXT[];
+   BEGIN
+     SELECT array_agg(k.campaign_id), array_agg(k.vin) INTO ids, vins FROM (SELECT DISTINCT campaign_id, vin FROM new_rows WHERE campaign_id IS NOT NULL) k;
+     PERFORM refresh_campaign_standings(ids, vins);
+     RETURN NULL;
+   END $$;
+   CREATE FUNCTION campaign_standings_of_old_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE ids BIGINT[]; vins TEXT[];
+   BEGIN
+     SELECT array_agg(k.campaign_id), array_agg(k.vin) INTO ids, vins FROM (SELECT DISTINCT campaign_id, vin FROM old_rows WHERE campaign_id IS NOT NULL) k;
+     PERFORM refresh_campaign_standings(ids, vins);
+     RETURN NULL;
+   END $$;
+   CREATE FUNCTION campaign_standings_of_changed_rows() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE ids BIGINT[]; vins TEXT[];
+   BEGIN
+     SELECT array_agg(k.campaign_id), array_agg(k.vin) INTO ids, vins
+       FROM (SELECT campaign_id, vin FROM new_rows WHERE campaign_id IS NOT NULL UNION SELECT campaign_id, vin FROM old_rows WHERE campaign_id IS NOT NULL) k;
+     PERFORM refresh_campaign_standings(ids, vins);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER assignments_inserted_campaign_standing AFTER INSERT ON assignments REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION campaign_standings_of_new_rows();
+   CREATE TRIGGER assignments_changed_campaign_standing AFTER UPDATE ON assignments REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION campaign_standings_of_changed_rows();
+   CREATE TRIGGER assignments_deleted_campaign_standing AFTER DELETE ON assignments REFERENCING OLD TABLE AS old_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION campaign_standings_of_old_rows();
+
+   -- A campaign vehicle's own inputs: its stage and skip. The refresh sets only the standing columns,
+   -- so its own update finds nothing changed here and stops.
+   CREATE FUNCTION campaign_standings_of_inserted_vehicles() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE ids BIGINT[]; vins TEXT[];
+   BEGIN
+     SELECT array_agg(n.campaign_id), array_agg(n.vin) INTO ids, vins FROM new_rows n
+      WHERE n.stage IS NOT NULL OR n.standing <> 'unstaged' OR n.standing_reason IS NOT NULL OR n.deferred_while_driving <> 0 OR n.rolled_back <> 0 OR n.skip_code <> '';
+     PERFORM refresh_campaign_standings(ids, vins);
+     RETURN NULL;
+   END $$;
+   CREATE FUNCTION campaign_standings_of_staged_vehicles() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE ids BIGINT[]; vins TEXT[];
+   BEGIN
+     SELECT array_agg(n.campaign_id), array_agg(n.vin) INTO ids, vins
+       FROM new_rows n LEFT JOIN old_rows o ON o.campaign_id = n.campaign_id AND o.vin = n.vin
+      WHERE o.vin IS NULL OR n.stage IS DISTINCT FROM o.stage OR n.outcome IS DISTINCT FROM o.outcome;
+     PERFORM refresh_campaign_standings(ids, vins);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER campaign_vehicles_inserted_standing AFTER INSERT ON campaign_vehicles REFERENCING NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION campaign_standings_of_inserted_vehicles();
+   CREATE TRIGGER campaign_vehicles_staged_standing AFTER UPDATE ON campaign_vehicles REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+     FOR EACH STATEMENT EXECUTE FUNCTION campaign_standings_of_staged_vehicles();
+
+   -- last_state only decides deferred while driving, which only pending and downloading vehicles are.
+   CREATE FUNCTION campaign_standings_of_driving() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+   DECLARE ids BIGINT[]; vins TEXT[];
+   BEGIN
+     SELECT array_agg(cv.campaign_id), array_agg(cv.vin) INTO ids, vins FROM campaign_vehicles cv
+      WHERE cv.vin = NEW.vin AND cv.standing IN ('pending', 'downloading');
+     PERFORM refresh_campaign_standings(ids, vins);
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER vehicles_driving_campaign_standing AFTER UPDATE OF last_state ON vehicles FOR EACH ROW
+     WHEN (OLD.last_state IS DISTINCT FROM NEW.last_state) EXECUTE FUNCTION campaign_standings_of_driving();`,
 ];
+
+/**
+ * Migration 8's statement that sets the stored standing of the campaign vehicles `where` selects:
+ * campaign-status.ts vehicleStanding in SQL, as SQLite's refreshCampaignStanding13 (read its
+ * comment). Part of a shipped migration: never edit it.
+ */
+function refreshCampaignStandings8(where: string): string {
+  const newest = `a.campaign_id = campaign_vehicles.campaign_id AND a.vin = campaign_vehicles.vin
+       AND NOT EXISTS (SELECT 1 FROM assignments b WHERE b.vin = a.vin AND b.campaign_id = a.campaign_id AND b.ecu_serial = a.ecu_serial AND b.id > a.id)`;
+  const firstOfEcu = '(SELECT MIN(b.id) FROM assignments b WHERE b.vin = a.vin AND b.campaign_id = a.campaign_id AND b.ecu_serial = a.ecu_serial)';
+  const firstReason = (state: string) => `(SELECT a.reason FROM assignments a WHERE ${newest} AND a.state = '${state}' ORDER BY ${firstOfEcu} LIMIT 1)`;
+  const skipped = "substr(campaign_vehicles.outcome, 1, 7) = 'skipped'";
+  const blanks = 'chr(32) || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)';
+  const skipReason = `CASE WHEN substr(campaign_vehicles.outcome, 1, 8) = 'skipped:' THEN ltrim(substr(campaign_vehicles.outcome, 9), ${blanks}) ELSE campaign_vehicles.outcome END`;
+  return `UPDATE campaign_vehicles SET (standing, standing_reason, deferred_while_driving, rolled_back, skip_code) = (
+     SELECT s.standing, s.reason, s.deferred, s.rolled_back,
+            CASE WHEN s.standing <> 'skipped' THEN ''
+                 WHEN s.reason IS NULL THEN 'unknown'
+                 WHEN s.reason = 'already installed' THEN 'already_installed'
+                 WHEN s.reason = 'no ECU with a matching hardware id' THEN 'no_matching_ecu'
+                 WHEN s.reason ~ '^[a-z_]+:' THEN substring(s.reason from '^([a-z_]+):')
+                 ELSE 'other' END
+       FROM (SELECT
+               CASE WHEN campaign_vehicles.stage IS NULL THEN 'unstaged'
+                    WHEN ${skipped} THEN 'skipped'
+                    WHEN n.failed > 0 THEN 'failed'
+                    WHEN n.in_flight > 0 THEN 'downloading'
+                    WHEN n.pending > 0 THEN 'pending'
+                    WHEN n.total > 0 AND n.installed = n.total THEN 'installed'
+                    ELSE 'cancelled' END AS standing,
+               CASE WHEN campaign_vehicles.stage IS NULL THEN NULL
+                    WHEN ${skipped} THEN ${skipReason}
+                    WHEN n.failed > 0 THEN ${firstReason('failed')}
+                    WHEN n.in_flight + n.pending > 0 OR (n.total > 0 AND n.installed = n.total) THEN NULL
+                    ELSE ${firstReason('cancelled')} END AS reason,
+               CASE WHEN campaign_vehicles.stage IS NOT NULL AND NOT coalesce(${skipped}, false) AND n.failed = 0 AND n.in_flight + n.pending > 0
+                         AND (SELECT v.last_state FROM vehicles v WHERE v.vin = campaign_vehicles.vin) = 'driving' THEN 1 ELSE 0 END AS deferred,
+               CASE WHEN campaign_vehicles.stage IS NOT NULL AND NOT coalesce(${skipped}, false) AND n.rolled_back > 0 THEN 1 ELSE 0 END AS rolled_back
+             FROM (SELECT COUNT(*) AS total,
+                          COUNT(*) FILTER (WHERE a.state = 'failed') AS failed,
+                          COUNT(*) FILTER (WHERE a.state = 'in_flight') AS in_flight,
+                          COUNT(*) FILTER (WHERE a.state = 'pending') AS pending,
+                          COUNT(*) FILTER (WHERE a.state = 'installed') AS installed,
+                          COUNT(*) FILTER (WHERE a.state = 'failed' AND substr(a.reason, 1, 11) = 'rolled_back') AS rolled_back
+                     FROM assignments a WHERE ${newest}) n) s)
+   WHERE ${where};`;
+}

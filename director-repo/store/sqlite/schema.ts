@@ -300,6 +300,62 @@ export const MIGRATIONS = [
    BEGIN UPDATE fleet_state_totals SET n = n - 1 WHERE state = OLD.fleet_state; END;
    DROP INDEX vehicles_by_last_seen;
    CREATE INDEX vehicles_by_last_seen ON vehicles(last_seen, fleet_state);`,
+  // 13: each campaign vehicle's standing stored (docs/dashboard.md "Campaigns at scale"): the outcome
+  // campaign-status.ts vehicleStanding gives it (unstaged, skipped, pending, downloading, installed,
+  // failed, cancelled), its reason, deferred while driving, rolled back and the skip's code, kept by
+  // triggers in the transaction of every write to their inputs (its stage and skip, the campaign's
+  // assignments of the vehicle, the vehicle's last_state); and the counts per (campaign, stage,
+  // standing, skip code) kept beside them, so a campaign's status, its vehicle pages, retry and the
+  // engine's stage checks read counts and index ranges instead of every vehicle of the campaign.
+  // Unstaged vehicles count under stage -1. The store contract holds them to vehicleStanding.
+  `ALTER TABLE campaign_vehicles ADD COLUMN standing TEXT NOT NULL DEFAULT 'unstaged';
+   ALTER TABLE campaign_vehicles ADD COLUMN standing_reason TEXT;
+   ALTER TABLE campaign_vehicles ADD COLUMN deferred_while_driving INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE campaign_vehicles ADD COLUMN rolled_back INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE campaign_vehicles ADD COLUMN skip_code TEXT NOT NULL DEFAULT '';
+   ${refreshCampaignStanding13('campaign_id IS NOT NULL')}
+   CREATE INDEX campaign_vehicles_by_stage_standing ON campaign_vehicles(campaign_id, stage, standing, vin);
+   CREATE INDEX campaign_vehicles_by_standing ON campaign_vehicles(campaign_id, standing, vin);
+   CREATE INDEX campaign_vehicles_by_stage ON campaign_vehicles(campaign_id, stage, vin);
+   CREATE INDEX campaign_vehicles_unstaged ON campaign_vehicles(campaign_id, rank) WHERE stage IS NULL;
+   CREATE INDEX campaign_vehicles_by_vin ON campaign_vehicles(vin);
+   CREATE TABLE campaign_stage_totals (
+     campaign_id INTEGER NOT NULL,
+     stage INTEGER NOT NULL,
+     standing TEXT NOT NULL,
+     skip_code TEXT NOT NULL,
+     vehicles INTEGER NOT NULL,
+     deferred_while_driving INTEGER NOT NULL,
+     rolled_back INTEGER NOT NULL,
+     PRIMARY KEY (campaign_id, stage, standing, skip_code)
+   ) WITHOUT ROWID;
+   INSERT INTO campaign_stage_totals (campaign_id, stage, standing, skip_code, vehicles, deferred_while_driving, rolled_back)
+     SELECT campaign_id, coalesce(stage, -1), standing, skip_code, COUNT(*), SUM(deferred_while_driving), SUM(rolled_back) FROM campaign_vehicles GROUP BY 1, 2, 3, 4;
+
+   CREATE TRIGGER campaign_vehicles_inserted_standing AFTER INSERT ON campaign_vehicles
+     WHEN NEW.stage IS NOT NULL OR NEW.standing IS NOT 'unstaged' OR NEW.standing_reason IS NOT NULL OR NEW.deferred_while_driving IS NOT 0 OR NEW.rolled_back IS NOT 0 OR NEW.skip_code IS NOT ''
+   BEGIN ${refreshCampaignStanding13('rowid = NEW.rowid')} END;
+   CREATE TRIGGER campaign_vehicles_staged_standing AFTER UPDATE OF stage, outcome, campaign_id, vin ON campaign_vehicles
+   BEGIN ${refreshCampaignStanding13('rowid = NEW.rowid')} END;
+   CREATE TRIGGER assignments_inserted_campaign_standing AFTER INSERT ON assignments WHEN NEW.campaign_id IS NOT NULL
+   BEGIN ${refreshCampaignStanding13('campaign_id = NEW.campaign_id AND vin = NEW.vin')} END;
+   CREATE TRIGGER assignments_changed_campaign_standing AFTER UPDATE OF state, reason, campaign_id, vin, ecu_serial ON assignments
+     WHEN OLD.campaign_id IS NOT NULL OR NEW.campaign_id IS NOT NULL
+   BEGIN ${refreshCampaignStanding13('(campaign_id = OLD.campaign_id AND vin = OLD.vin) OR (campaign_id = NEW.campaign_id AND vin = NEW.vin)')} END;
+   CREATE TRIGGER assignments_deleted_campaign_standing AFTER DELETE ON assignments WHEN OLD.campaign_id IS NOT NULL
+   BEGIN ${refreshCampaignStanding13('campaign_id = OLD.campaign_id AND vin = OLD.vin')} END;
+   -- last_state only decides deferred while driving, which only pending and downloading vehicles are.
+   CREATE TRIGGER vehicles_driving_campaign_standing AFTER UPDATE OF last_state ON vehicles WHEN OLD.last_state IS NOT NEW.last_state
+   BEGIN ${refreshCampaignStanding13("vin = NEW.vin AND standing IN ('pending', 'downloading')")} END;
+
+   CREATE TRIGGER campaign_stage_totals_inserted AFTER INSERT ON campaign_vehicles
+   BEGIN ${campaignTotals13('NEW', 1)} END;
+   CREATE TRIGGER campaign_stage_totals_changed AFTER UPDATE OF campaign_id, stage, standing, skip_code, deferred_while_driving, rolled_back ON campaign_vehicles
+     WHEN OLD.campaign_id IS NOT NEW.campaign_id OR OLD.stage IS NOT NEW.stage OR OLD.standing IS NOT NEW.standing OR OLD.skip_code IS NOT NEW.skip_code
+       OR OLD.deferred_while_driving IS NOT NEW.deferred_while_driving OR OLD.rolled_back IS NOT NEW.rolled_back
+   BEGIN ${campaignTotals13('OLD', -1)} ${campaignTotals13('NEW', 1)} END;
+   CREATE TRIGGER campaign_stage_totals_deleted AFTER DELETE ON campaign_vehicles
+   BEGIN ${campaignTotals13('OLD', -1)} END;`,
 ];
 
 /**
@@ -322,4 +378,62 @@ function refreshFleetState10(where: string): string {
                         FROM assignments a WHERE a.vin = vehicles.vin AND a.state IN ('installed', 'failed') ORDER BY a.id DESC LIMIT 1), 'up_to_date')
      END
    WHERE ${where};`;
+}
+
+/**
+ * Migration 13's statement that sets the stored standing of the campaign vehicles `where` selects:
+ * campaign-status.ts vehicleStanding in SQL, as it stood when the migration shipped. Each ECU counts
+ * by its newest assignment of the campaign (highest id), and "the first" failed or cancelled one is
+ * the ECU whose first assignment of the campaign came first, as the Map in vehicleStanding orders
+ * them. A skip's reason loses its "skipped:" and the ASCII blanks after it (vehicleStanding's \s;
+ * the engine writes one space). Part of a shipped migration: never edit it.
+ */
+function refreshCampaignStanding13(where: string): string {
+  const newest = `a.campaign_id = campaign_vehicles.campaign_id AND a.vin = campaign_vehicles.vin
+       AND NOT EXISTS (SELECT 1 FROM assignments b WHERE b.vin = a.vin AND b.campaign_id = a.campaign_id AND b.ecu_serial = a.ecu_serial AND b.id > a.id)`;
+  const firstOfEcu = '(SELECT MIN(b.id) FROM assignments b WHERE b.vin = a.vin AND b.campaign_id = a.campaign_id AND b.ecu_serial = a.ecu_serial)';
+  const firstReason = (state: string) => `(SELECT a.reason FROM assignments a WHERE ${newest} AND a.state = '${state}' ORDER BY ${firstOfEcu} LIMIT 1)`;
+  const skipped = "substr(campaign_vehicles.outcome, 1, 7) = 'skipped'";
+  const skipReason = "CASE WHEN substr(campaign_vehicles.outcome, 1, 8) = 'skipped:' THEN ltrim(substr(campaign_vehicles.outcome, 9), char(32, 9, 10, 11, 12, 13)) ELSE campaign_vehicles.outcome END";
+  const prefix = "substr(s.reason, 1, instr(s.reason, ':') - 1)";
+  return `UPDATE campaign_vehicles SET (standing, standing_reason, deferred_while_driving, rolled_back, skip_code) = (
+     SELECT s.standing, s.reason, s.deferred, s.rolled_back,
+            CASE WHEN s.standing <> 'skipped' THEN ''
+                 WHEN s.reason IS NULL THEN 'unknown'
+                 WHEN s.reason = 'already installed' THEN 'already_installed'
+                 WHEN s.reason = 'no ECU with a matching hardware id' THEN 'no_matching_ecu'
+                 WHEN instr(s.reason, ':') > 1 AND ${prefix} NOT GLOB '*[^a-z_]*' THEN ${prefix}
+                 ELSE 'other' END
+       FROM (SELECT
+               CASE WHEN campaign_vehicles.stage IS NULL THEN 'unstaged'
+                    WHEN ${skipped} THEN 'skipped'
+                    WHEN n.failed > 0 THEN 'failed'
+                    WHEN n.in_flight > 0 THEN 'downloading'
+                    WHEN n.pending > 0 THEN 'pending'
+                    WHEN n.total > 0 AND n.installed = n.total THEN 'installed'
+                    ELSE 'cancelled' END AS standing,
+               CASE WHEN campaign_vehicles.stage IS NULL THEN NULL
+                    WHEN ${skipped} THEN ${skipReason}
+                    WHEN n.failed > 0 THEN ${firstReason('failed')}
+                    WHEN n.in_flight + n.pending > 0 OR (n.total > 0 AND n.installed = n.total) THEN NULL
+                    ELSE ${firstReason('cancelled')} END AS reason,
+               CASE WHEN campaign_vehicles.stage IS NOT NULL AND NOT coalesce(${skipped}, 0) AND n.failed = 0 AND n.in_flight + n.pending > 0
+                         AND (SELECT v.last_state FROM vehicles v WHERE v.vin = campaign_vehicles.vin) = 'driving' THEN 1 ELSE 0 END AS deferred,
+               CASE WHEN campaign_vehicles.stage IS NOT NULL AND NOT coalesce(${skipped}, 0) AND n.rolled_back > 0 THEN 1 ELSE 0 END AS rolled_back
+             FROM (SELECT COUNT(*) AS total,
+                          COUNT(*) FILTER (WHERE a.state = 'failed') AS failed,
+                          COUNT(*) FILTER (WHERE a.state = 'in_flight') AS in_flight,
+                          COUNT(*) FILTER (WHERE a.state = 'pending') AS pending,
+                          COUNT(*) FILTER (WHERE a.state = 'installed') AS installed,
+                          COUNT(*) FILTER (WHERE a.state = 'failed' AND substr(a.reason, 1, 11) = 'rolled_back') AS rolled_back
+                     FROM assignments a WHERE ${newest}) n) s)
+   WHERE ${where};`;
+}
+
+/** Migration 13's change of campaign_stage_totals by one vehicle row (`row` NEW or OLD) counted `sign` times. */
+function campaignTotals13(row: 'NEW' | 'OLD', sign: 1 | -1): string {
+  return `INSERT INTO campaign_stage_totals (campaign_id, stage, standing, skip_code, vehicles, deferred_while_driving, rolled_back)
+     VALUES (${row}.campaign_id, coalesce(${row}.stage, -1), ${row}.standing, ${row}.skip_code, ${sign}, ${sign} * ${row}.deferred_while_driving, ${sign} * ${row}.rolled_back)
+     ON CONFLICT (campaign_id, stage, standing, skip_code) DO UPDATE SET vehicles = vehicles + excluded.vehicles,
+       deferred_while_driving = deferred_while_driving + excluded.deferred_while_driving, rolled_back = rolled_back + excluded.rolled_back;`;
 }
