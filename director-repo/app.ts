@@ -29,6 +29,7 @@ import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-over
 import { campaignDryRun, dashboardRoutes } from './dashboard/fleet-routes.js';
 import { LIMITS, parseAssignment, parseAttributeChange, parseEcu, parseInventoryLookup, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
+import { exportOfflineMetadata } from './offline-bundle-export.js';
 import { alertRoutes } from './alerts/alert-routes.js';
 import { repositoryHealth, type RepositoryHealth } from './repository-health.js';
 import { DEFAULT_EXPIRY_WARNINGS } from '../shared/uptane/role-expiry.js';
@@ -185,6 +186,13 @@ export function createApp({
     return { answer: await services.inventory.vehicleStatus(vin) };
   });
 
+  // An offline bundle's Director metadata: what the vehicle would fetch now, audited (offline-bundle-export.ts).
+  operatorRoute(operator, 'POST /vehicles/:vin/offline-metadata', undefined, async (req) => {
+    const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
+    const deps = { store: storage, metadata: services.metadata, checkRegistered: (v: string) => services.inventory.vehicleStatus(v), clock };
+    return { answer: await exportOfflineMetadata(deps, vin, req.operator!) };
+  });
+
   operatorRoute(operator, 'POST /vehicles/:vin/ecus/:serial/replace', jsonBody, async (req) => {
     const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
     const serial = pathText(req.params.serial, 'the ECU serial', LIMITS.serial);
@@ -301,7 +309,9 @@ async function serveVehicleMetadata({ authentication, metadata }: DirectorServic
 }
 
 /**
- * GET /vehicle/images/<ciphertext sha256>.enc: an image the operator had encrypted for an ECU of this
+ * GET /vehicle/images/<ciphertext sha256>.enc and /vehicle/images/<from sha256>-<to sha256>.delta (a
+ * delta the Director signed into this vehicle's targets, docs/transport.md "Delta updates"), and:
+ * an image the operator had encrypted for an ECU of this
  * vehicle (docs/image-encryption.md), with the same authentication as its metadata, streamed from
  * the Director's cache with a single Range honoured (a cut download resumes) and the Image
  * repository's caps on downloads in flight (docs/threat-model.md HR-2). Only a ciphertext one of the
@@ -309,7 +319,7 @@ async function serveVehicleMetadata({ authentication, metadata }: DirectorServic
  * same 404 as one that does not exist, so no vehicle learns what others are sent.
  */
 async function serveEncryptedImage(
-  { authentication, encryptedImages }: DirectorServices,
+  { authentication, encryptedImages, deltas }: DirectorServices,
   req: IncomingMessage,
   res: ServerResponse,
   file: string,
@@ -318,9 +328,10 @@ async function serveEncryptedImage(
 ): Promise<void> {
   try {
     const vin = await authentication.authenticate(req.headers.authorization, { method: req.method!, path: req.url!, clientCertificate: peerCertificateOf(req) });
-    const found = await encryptedImages.servable(vin, file);
+    // A ciphertext (<sha256>.enc) or a delta (<from>-<to>.delta, image-deltas.ts): the names cannot collide.
+    const found = (await encryptedImages.servable(vin, file)) ?? (await deltas.servable(vin, file));
     if (found === undefined) {
-      sendRawJson(res, 404, { error: { code: 'not_found', message: `no encrypted image ${file} for this vehicle` } });
+      sendRawJson(res, 404, { error: { code: 'not_found', message: `no encrypted image or delta ${file} for this vehicle` } });
       return;
     }
     // Each download holds slabs until its client has read them: a capped number at a time.

@@ -29,6 +29,7 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'GET /events': 'read',
   'POST /vehicles/:vin/ecus/:serial/replace': 'operator',
   'PATCH /vehicles/:vin/attributes': 'operator',
+  'POST /vehicles/:vin/offline-metadata': 'operator',
   'POST /assignments': 'operator',
   'DELETE /assignments/:id': 'operator',
   'GET /audit': 'read',

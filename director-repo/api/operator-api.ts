@@ -565,6 +565,17 @@ export interface AlertList {
   readonly alerts: readonly AlertEntry[];
 }
 
+/**
+ * POST /vehicles/:vin/offline-metadata: the vehicle's Director metadata as it would fetch it now, for
+ * an offline bundle (docs/decisions.md "Offline updates"), each file base64 by the name the vehicle
+ * asks for it (`1.root.json` ... `timestamp.json`, `[N.]snapshot.json`, `[N.]targets.json`).
+ */
+export interface OfflineMetadataExport {
+  readonly vin: string;
+  readonly exportedAt: string;
+  readonly files: Readonly<Record<string, string>>;
+}
+
 // --- The routes ----------------------------------------------------------------------------------
 
 /**
@@ -588,6 +599,8 @@ export interface OperatorApi {
   'POST /inventory/lookup': { body: InventoryLookupBody; answer: RegisteredIdentities };
   'POST /vehicles/:vin/ecus/:serial/replace': { body: EcuBody; answer: VehicleStatus };
   'PATCH /vehicles/:vin/attributes': { body: VehicleAttributesBody; answer: VehicleStatus };
+  /** A POST: it puts the vehicle's pending assignments in flight and is audit-logged. */
+  'POST /vehicles/:vin/offline-metadata': { answer: OfflineMetadataExport };
   'POST /assignments': { body: AssignmentBody; answer: AssignmentsCreated | AssignmentPlan };
   'DELETE /assignments/:id': { answer: Assignment };
   'GET /audit': { query: { readonly limit?: number; readonly before?: number; readonly actor?: string; readonly action?: string }; answer: AuditLog };
@@ -648,6 +661,7 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'POST /inventory/lookup': ['vins', 'ecus'],
   'POST /vehicles/:vin/ecus/:serial/replace': ['vin', 'ecus'],
   'PATCH /vehicles/:vin/attributes': ['vin', 'ecus'],
+  'POST /vehicles/:vin/offline-metadata': ['vin', 'exportedAt', 'files'],
   'POST /assignments': [],
   'DELETE /assignments/:id': ['id', 'state'],
   'GET /audit': ['entries'],

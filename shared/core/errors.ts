@@ -735,6 +735,22 @@ export class BootCheckError extends UptaneError {
 }
 
 /**
+ * A new image that booted but failed its post-install health check during the soak (a probe that
+ * failed, a heartbeat that stopped, a failed self-test, or a soak cut short by restarts); the ECU
+ * rolled back to the previous slot before committing (docs/threat-model.md M20).
+ */
+export class HealthCheckError extends UptaneError {
+  readonly code = 'health_check_failed';
+  readonly kind = 'fault';
+}
+
+/** A health-check configuration (vehicle folder, provisioning flag, simulator profile) that cannot be used. */
+export class HealthCheckConfigError extends UptaneError {
+  readonly code = 'health_check_config';
+  readonly kind = 'fault';
+}
+
+/**
  * The image in an ECU's active slot no longer matches the length and hashes recorded when it was
  * verified and installed (flash corruption, or tampering with the stored image): docs/threat-model.md HR-11b.
  */
@@ -750,6 +766,56 @@ export class SlotIntegrityError extends UptaneError {
 export class SecondaryError extends UptaneError {
   readonly code: string = 'secondary_failed';
   readonly kind: ErrorKind = 'attack';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Install bundles (docs/decisions.md "Install bundles"): several ECUs of one vehicle that the Director
+// binds to move together; every member commits the new image or every member keeps its previous one.
+
+/**
+ * The install bundle the Director signed into a vehicle's targets does not hold together: malformed,
+ * too many members, or a member whose image differs from that ECU's targets entry (one ECU's image
+ * swapped). Nothing of the bundle is installed (docs/threat-model.md M30).
+ */
+export class InstallBundleError extends UptaneError {
+  readonly code: string = 'install_bundle_invalid';
+  readonly kind: ErrorKind = 'attack';
+}
+
+/** An install bundle made for another vehicle (docs/threat-model.md M30). */
+export class InstallBundleVehicleError extends InstallBundleError {
+  override readonly code: string = 'install_bundle_wrong_vehicle';
+}
+
+/**
+ * An install bundle this vehicle already finished (installed or rolled back), offered again after
+ * the Director heard its outcome: a replay (docs/threat-model.md M31).
+ */
+export class InstallBundleReplayError extends InstallBundleError {
+  override readonly code: string = 'install_bundle_replayed';
+}
+
+/**
+ * A request that would break an install bundle apart: a lone install of a member, or a trial, commit
+ * or rollback naming a bundle this ECU is not in (a compromised primary or bus, docs/threat-model.md M32).
+ */
+export class InstallBundleOrderError extends InstallBundleError {
+  override readonly code: string = 'install_bundle_order';
+}
+
+/**
+ * Why a member of an install bundle went back to its previous image although its own install was
+ * fine: another member failed (the message names it and its reason). A fault of the bundle, not an
+ * attack on this ECU.
+ */
+export class InstallBundleRolledBackError extends UptaneError {
+  readonly code: string = 'install_bundle_rolled_back';
+  readonly kind: ErrorKind = 'fault';
+}
+
+/** Power was lost while the members of an install bundle were on trial: every member went back. */
+export class InstallBundleInterruptedError extends InstallBundleRolledBackError {
+  override readonly code: string = 'install_bundle_interrupted';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -915,4 +981,86 @@ export class GatewayUpstreamError extends UptaneError {
 export class GatewayUpstreamMismatchError extends GatewayUpstreamError {
   override readonly code: string = 'gateway_upstream_mismatch';
   override readonly kind: ErrorKind = 'attack';
+}
+
+// MQTT, between vehicle and Director and between primary and secondaries (shared/transport-mqtt/,
+// docs/transport.md "MQTT"). The broker is trusted for delivery only, as a network is.
+
+/**
+ * An MQTT message that breaks the transport's framing: a payload or property that does not parse, a
+ * message past its size limit, or an image chunk nobody asked for (outside the requested range, at
+ * an offset that is not a chunk boundary, past the size first announced). An attack: an honest
+ * Director or secondary sends none of these (docs/threat-model.md F21).
+ */
+export class MqttMessageError extends FetchError {
+  override readonly code = 'mqtt_bad_message';
+  override readonly kind = 'attack';
+}
+
+/**
+ * No answer to an MQTT request within its time, after the retries it is allowed: the broker or the
+ * Director lost it, or nobody subscribes. A fault, like a refused connection (docs/threat-model.md F23).
+ */
+export class MqttTimeoutError extends FetchError {
+  override readonly code = 'mqtt_timeout';
+}
+
+/** The broker could not be reached, refused the credentials, or the TLS handshake to it failed. */
+export class MqttConnectionError extends FetchError {
+  override readonly code = 'mqtt_connection';
+}
+
+// Delta updates (issue 21 item 2; docs/transport.md "Delta updates").
+
+/**
+ * A Director-signed delta that does not give the image it was signed for: zstd refused it against the
+ * installed image (corrupt, made from another base, or asking for a window past the ECU's cap), or
+ * what it gave differs from the target's signed length or hashes. An attack: the delta's own length
+ * and hash had already matched what the Director signed, so the Director signed a wrong delta. The
+ * ECU falls back to the full image (docs/threat-model.md F9).
+ */
+export class DeltaMismatchError extends UptaneError {
+  readonly code = 'delta_mismatch';
+  readonly kind = 'attack';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline bundles (docs/decisions.md "Offline updates"): a folder a workshop tool or USB stick
+// brings to a vehicle with no connection. Everything in it is untrusted input: the signed metadata
+// in it is verified as online, and these errors name what the folder itself got wrong.
+
+/** No offline bundle in the folder given (no index file): an operator's mistake, nothing untrusted was read. */
+export class OfflineBundleNotFoundError extends UptaneError {
+  readonly code = 'offline_bundle_not_found';
+  readonly kind = 'fault';
+}
+
+/** An index file that is not an offline bundle index: not JSON, over its size cap, a field of the wrong shape. */
+export class OfflineBundleFormatError extends UptaneError {
+  readonly code = 'offline_bundle_format';
+  readonly kind = 'attack';
+}
+
+/** A bundle exported for another VIN than this vehicle's (docs/threat-model.md OB1). */
+export class OfflineBundleVehicleError extends UptaneError {
+  readonly code = 'offline_bundle_other_vehicle';
+  readonly kind = 'attack';
+}
+
+/** An older bundle than the Director metadata this vehicle already trusts: a replay (docs/threat-model.md OB2). */
+export class OfflineBundleReplayError extends UptaneError {
+  readonly code = 'offline_bundle_replayed';
+  readonly kind = 'attack';
+}
+
+/** A path in the index that would leave the bundle folder, or name a link or a folder (docs/threat-model.md OB6). */
+export class OfflineBundleUnsafePathError extends UptaneError {
+  readonly code = 'offline_bundle_unsafe_path';
+  readonly kind = 'attack';
+}
+
+/** A file of the bundle larger than the most its role or signed length allows; refused before it is read (docs/threat-model.md OB5). */
+export class OfflineBundleFileTooLargeError extends UptaneError {
+  readonly code = 'offline_bundle_file_too_large';
+  readonly kind = 'attack';
 }

@@ -609,6 +609,14 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       contentType: 'application/json',
     },
     'POST /api/v1/inventory/lookup': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/inventory/lookup'), []), body: jsonBody(inventoryLookup), contentType: 'application/json' },
+    // An offline bundle's Director metadata (director-repo/offline-bundle-export.ts): no body; a body sent anyway is not read.
+    'POST /api/v1/vehicles/:vin/offline-metadata': {
+      server: 'director',
+      method: 'POST',
+      auth: 'operator',
+      path: withShape(seg1('/api/v1/vehicles/', [VIN_A, VIN_B, 'NOPE'], '/offline-metadata'), []),
+      body: fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: rawBody }),
+    },
     'PATCH /api/v1/vehicles/:vin/attributes': {
       server: 'director',
       method: 'PATCH',
