@@ -1,5 +1,6 @@
 // Two image slots, A and B, for one ECU (simulated as files): a new image is written into the
 // inactive slot and verified there, the active slot is switched atomically, a boot check runs, and
+// with a health check configured the new image soaks under it (shared/ecu/health-check.ts), and
 // the switch is committed on success or rolled back on failure. Every state change is one atomic
 // write of the state file, so a power cut at any step leaves a bootable slot holding a verified
 // image (docs/uptane-conformance.md 7.2 and 7.3; docs/threat-model.md M1, M2, M9, M12). The primary
@@ -7,7 +8,7 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootCheckError, DownloadLengthError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from '../core/errors.js';
+import { BootCheckError, DownloadLengthError, HealthCheckError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from '../core/errors.js';
 import { fsyncDirectory, writeFileAtomic } from '../files/fs-atomic.js';
 import { digestsMatch, MultiHasher, READ_CHUNK_BYTES, requireSupportedHashes } from '../core/hashing.js';
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
@@ -15,6 +16,7 @@ import type { PrivateKey } from '../core/crypto/keys.js';
 import { MANIFEST_LIMITS, signEnvelope, type EcuVersionReport, type InstallOutcome, type IntegrityFaultReport, type ReportedAttack } from '../uptane/manifest.js';
 import { escapeTerminalText } from '../util/terminal-text.js';
 import { formatExpires } from '../core/metadata/parse.js';
+import { DEFAULT_MAX_INTERRUPTED_SOAKS, runHealthSoak, type HealthCheck } from './health-check.js';
 
 export type SlotName = 'a' | 'b';
 
@@ -30,7 +32,7 @@ export interface AbState {
   /** An image written and verified in the inactive slot, waiting for install. */
   readonly staged: SlotImage | null;
   /** Set between the switch and the commit: the new slot is on trial, `previous` is the fallback. */
-  readonly trial: { readonly slot: SlotName; readonly previous: SlotName } | null;
+  readonly trial: Trial | null;
   readonly lastInstall: InstallOutcome | null;
   /**
    * Set when a re-verification found a slot's bytes no longer matching its recorded image
@@ -38,6 +40,19 @@ export interface AbState {
    * so. Absent in state files written before this field existed.
    */
   readonly integrityFault?: IntegrityFault | null;
+}
+
+/** A slot on trial between the switch and the commit (or rollback). */
+export interface Trial {
+  readonly slot: SlotName;
+  readonly previous: SlotName;
+  /**
+   * `health-soak` once the boot check passed and the health soak began (absent: boot check). A
+   * restart that finds it counts an interrupted soak; the soak then runs again from its start.
+   */
+  readonly phase?: 'boot-check' | 'health-soak';
+  /** Soaks of this trial cut short by a restart; past the health check's limit the trial rolls back. */
+  readonly interruptedSoaks?: number;
 }
 
 /** What the slot really holds, as measured by a re-verification. */
@@ -62,7 +77,7 @@ export interface IntegrityFault {
 }
 
 /** Named points of the install sequence (and of the integrity recovery) where tests inject an error or a power cut. */
-export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'commit' | 'rollback' | 'integrity-recover';
+export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'health-soak' | 'commit' | 'rollback' | 'integrity-recover';
 
 /**
  * How often a running ECU re-hashes its active slot before a version report, by default. The check
@@ -91,6 +106,11 @@ export interface AbSlotsOptions {
    * DEFAULT_INTEGRITY_CHECK_INTERVAL_MS.
    */
   readonly integrityCheckIntervalMs?: number;
+  /**
+   * Post-install health: after the boot check, the new image soaks under this check before the
+   * commit; unhealthy rolls back (HealthCheckError). Absent: commit right after the boot check.
+   */
+  readonly healthCheck?: HealthCheck;
 }
 
 /** Marker that makes a simulated image fail its boot check: its first bytes. */
@@ -273,16 +293,34 @@ export class AbSlots {
   }
 
   private async installNow(): Promise<InstallOutcome> {
-    const staged = this.state.staged;
-    if (staged === null) throw new OutOfOrderError('no verified image is staged');
-    const slot = other(this.state.active);
-    this.fault('switch');
-    this.persist({ ...this.state, active: slot, staged: null, trial: { slot, previous: this.state.active } });
+    if (this.state.staged === null) throw new OutOfOrderError('no verified image is staged');
+    this.switchToStaged();
     return this.finishTrial();
   }
 
-  /** Boot check of the slot on trial, then commit or roll back. */
+  /**
+   * The slot on trial through its phases: boot check, health soak, then commit, or rollback at the
+   * first failure. Each phase is a method of its own, so a caller can drive them separately.
+   */
   private async finishTrial(): Promise<InstallOutcome> {
+    let failure = (await this.runBootCheck()) ?? (await this.runHealthSoak());
+    if (failure === null) {
+      const committed = this.commitTrial();
+      if (!(committed instanceof UptaneError)) return committed;
+      failure = committed;
+    }
+    return this.rollBackTrial(failure);
+  }
+
+  /** Phase 1: the staged image's slot becomes active, on trial (one atomic write). */
+  private switchToStaged(): void {
+    const slot = other(this.state.active);
+    this.fault('switch');
+    this.persist({ ...this.state, active: slot, staged: null, trial: { slot, previous: this.state.active } });
+  }
+
+  /** Phase 2: the slot on trial must still verify and boot; the failure to roll back for, or null. */
+  private async runBootCheck(): Promise<UptaneError | null> {
     const trial = this.state.trial!;
     const image = this.state.slots[trial.slot]!;
     let boots: boolean;
@@ -293,25 +331,64 @@ export class AbSlots {
       if (err instanceof PowerCut) throw err;
       boots = false; // an error during the boot check is a failed boot
     }
-    let failure: UptaneError = new BootCheckError(`${image.filename} failed its boot check; rolled back to the previous image`);
-    if (boots) {
-      try {
-        this.fault('commit');
-        const outcome: InstallOutcome = { filename: image.filename, status: 'installed' };
-        // A verified image runs again: the integrity fault is over, and a slot whose bytes were
-        // found corrupted is no fallback.
-        const fault = this.state.integrityFault ?? null;
-        const slots = fault !== null && fault.recovery === 'reinstall' && fault.slot === trial.previous ? { ...this.state.slots, [trial.previous]: null } : this.state.slots;
-        this.persist({ ...this.state, slots, trial: null, lastInstall: outcome, integrityFault: null });
-        return outcome;
-      } catch (err) {
-        if (!(err instanceof StorageError)) throw err;
-        // A commit that cannot be written is no commit: the previous, known-good image comes back,
-        // as a bootloader falls back from a trial never marked good. (Before, the error escaped and
-        // left the ECU on trial, refusing every later install until a restart.)
-        failure = new StorageError(`${image.filename} could not be committed (${err.message}); rolled back to the previous image`, { cause: err });
-      }
+    return boots ? null : new BootCheckError(`${image.filename} failed its boot check; rolled back to the previous image`);
+  }
+
+  /**
+   * Phase 3: the booted image soaks under the health check, if one is configured. The phase is
+   * written first, so a restart during the soak is counted (recover) and the soak runs again from
+   * its start; past the limit of interrupted soaks the trial fails without another one.
+   */
+  private async runHealthSoak(): Promise<UptaneError | null> {
+    const check = this.options.healthCheck;
+    if (check === undefined) return null;
+    const trial = this.state.trial!;
+    const image = this.state.slots[trial.slot]!;
+    const interrupted = trial.interruptedSoaks ?? 0;
+    const limit = check.maxInterruptedSoaks ?? DEFAULT_MAX_INTERRUPTED_SOAKS;
+    const failed = (reason: string) => new HealthCheckError(`${image.filename} failed its health check (${reason}); rolled back to the previous image`);
+    if (interrupted > limit) return failed(`${check.probe.kind} probe: the soak was cut short by ${interrupted} restarts (limit ${limit})`);
+    try {
+      if (trial.phase !== 'health-soak') this.persist({ ...this.state, trial: { ...trial, phase: 'health-soak' } });
+      this.fault('health-soak');
+      const verdict = await runHealthSoak(check, { filename: image.filename, path: this.slotPath(trial.slot) });
+      return verdict.healthy ? null : failed(verdict.reason);
+    } catch (err) {
+      if (err instanceof PowerCut) throw err;
+      // Fail closed: a soak that could not run gave no health signal.
+      return failed(`the soak could not run: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Phase 4: the trial is committed (one atomic write). Returns the outcome, or the StorageError
+   * to roll back for when the commit cannot be written.
+   */
+  private commitTrial(): InstallOutcome | UptaneError {
+    const trial = this.state.trial!;
+    const image = this.state.slots[trial.slot]!;
+    try {
+      this.fault('commit');
+      const outcome: InstallOutcome = { filename: image.filename, status: 'installed' };
+      // A verified image runs again: the integrity fault is over, and a slot whose bytes were
+      // found corrupted is no fallback.
+      const fault = this.state.integrityFault ?? null;
+      const slots = fault !== null && fault.recovery === 'reinstall' && fault.slot === trial.previous ? { ...this.state.slots, [trial.previous]: null } : this.state.slots;
+      this.persist({ ...this.state, slots, trial: null, lastInstall: outcome, integrityFault: null });
+      return outcome;
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      // A commit that cannot be written is no commit: the previous, known-good image comes back,
+      // as a bootloader falls back from a trial never marked good. (Before, the error escaped and
+      // left the ECU on trial, refusing every later install until a restart.)
+      return new StorageError(`${image.filename} could not be committed (${err.message}); rolled back to the previous image`, { cause: err });
+    }
+  }
+
+  /** Phase 4, on failure: the previous slot becomes active again, and the outcome says why. */
+  private rollBackTrial(failure: UptaneError): InstallOutcome {
+    const trial = this.state.trial!;
+    const image = this.state.slots[trial.slot]!;
     try {
       this.fault('rollback');
     } catch (err) {
@@ -451,14 +528,18 @@ export class AbSlots {
 
   /**
    * After a restart: a half-written slot is discarded, a staged image that no longer verifies is
-   * forgotten, and a slot left on trial gets its boot check again (commit or roll back).
+   * forgotten, and a slot left on trial gets its boot check (and health soak) again: commit or roll back.
    */
   private async recover(): Promise<void> {
     for (const slot of ['a', 'b'] as const) rmSync(`${this.slotPath(slot)}.tmp`, { force: true });
     if (this.state.staged !== null && !(await this.isIntact(other(this.state.active)))) {
       this.persist({ ...this.state, staged: null });
     }
-    if (this.state.trial !== null) await this.finishTrial();
+    const trial = this.state.trial;
+    if (trial === null) return;
+    // A restart during the soak: counted, so an image that keeps resetting the ECU cannot soak forever.
+    if (trial.phase === 'health-soak') this.persist({ ...this.state, trial: { ...trial, interruptedSoaks: (trial.interruptedSoaks ?? 0) + 1 } });
+    await this.finishTrial();
   }
 }
 
