@@ -18,6 +18,7 @@ const GROUPS: Readonly<Record<string, (io: CliEnvironment) => Promise<Command[]>
   image: async (io) => one((await import('./image-repo/cli.js')).imageCommand(io)),
   director: async (io) => one((await import('./director-repo/cli.js')).directorCommand(io)),
   vehicle: async (io) => one((await import('./vehicle/cli.js')).vehicleCommand(io)),
+  gateway: async (io) => one((await import('./gateway/cli.js')).gatewayCommand(io)),
   demo: async (io) => one((await import('./sim/cli.js')).demoCommand(io)),
   sim: async (io) => one((await import('./sim/cli.js')).simCommand(io)),
   vectors: async (io) => one((await import('./sim/vectors/vectors-cli.js')).vectorsCommand(io)),

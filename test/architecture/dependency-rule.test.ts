@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONFIG = join(ROOT, '.dependency-cruiser.cjs');
 const DEPCRUISE = join(ROOT, 'node_modules', 'dependency-cruiser', 'bin', 'dependency-cruiser.mjs');
-const SOURCES = ['cli.ts', 'uptane-commands.ts', 'shared', 'image-repo', 'director-repo', 'primary-ecu', 'secondary-ecu', 'vehicle', 'sim', 'bench', 'test'];
+const SOURCES = ['cli.ts', 'uptane-commands.ts', 'shared', 'image-repo', 'director-repo', 'primary-ecu', 'secondary-ecu', 'vehicle', 'gateway', 'sim', 'bench', 'test'];
 
 function cruise(cwd: string, sources: readonly string[]): { status: number | null; output: string } {
   const result = spawnSync(process.execPath, [DEPCRUISE, '--config', CONFIG, '--output-type', 'err', ...sources], {

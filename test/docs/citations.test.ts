@@ -236,7 +236,7 @@ function checkThreatModelTests(root: string, files: readonly string[]): string[]
  * Only paths under the project's own top-level folders are checked, so example paths in prose
  * (`keys/root.pem`, a user's data folder) are left alone.
  */
-const PROJECT_FOLDERS = ['shared', 'image-repo', 'director-repo', 'primary-ecu', 'secondary-ecu', 'vehicle', 'sim', 'test', 'bench', 'docs'];
+const PROJECT_FOLDERS = ['shared', 'image-repo', 'director-repo', 'primary-ecu', 'secondary-ecu', 'vehicle', 'gateway', 'sim', 'test', 'bench', 'docs'];
 function checkNamedPaths(root: string, file: string, text: string): string[] {
   const pattern = new RegExp(String.raw`\`((?:${PROJECT_FOLDERS.join('|')})/[\w./-]*)\``, 'g');
   const problems: string[] = [];

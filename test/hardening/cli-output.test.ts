@@ -157,7 +157,7 @@ describe("a server's log of an unexpected error (uptane ... serve)", () => {
 });
 
 describe('every command prints through the one printer', () => {
-  const SOURCE_FOLDERS = ['director-repo', 'image-repo', 'primary-ecu', 'secondary-ecu', 'shared', 'vehicle', 'sim'];
+  const SOURCE_FOLDERS = ['director-repo', 'image-repo', 'primary-ecu', 'secondary-ecu', 'shared', 'vehicle', 'gateway', 'sim'];
   const cliFiles = (): string[] => {
     const found = ['cli.ts'];
     const walk = (dir: string) => {
