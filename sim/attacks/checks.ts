@@ -14,13 +14,24 @@ export interface Expected {
   readonly code: string;
   /** The ECU that detects it and reports it in its version report. */
   readonly detectedBy: string;
-  /** Where the cycle result carries the code: the cycle error, or the install outcome of an ECU. */
-  readonly in: 'cycle' | 'outcome';
+  /**
+   * Where the code shows: the cycle error, the install outcome of an ECU, or (`report`) only in the
+   * primary's record of attacks it will report, the cycle going on (a secondary's bad version report,
+   * dropped by the primary: docs/threat-model.md H5).
+   */
+  readonly in: 'cycle' | 'outcome' | 'report';
   /** The ECU whose install outcome carries the code (default: the one that detects it). */
   readonly outcomeOf?: string;
+  /**
+   * ECUs out of the attack's reach that install their assigned image in the attack cycle all the same
+   * (serial to image name): this design has no atomic install across ECUs (test/attacks/README.md,
+   * mixed bundles). Checks 2 and 3 hold every other ECU to "unchanged" and these to "installed it".
+   */
+  readonly installsAnyway?: Readonly<Record<string, string>>;
 }
 
-export type CheckName = 'typed-code' | 'trusted-state' | 'installed-images' | 'reported' | 'honest-update';
+/** The five checks, and `also` for what one attack shows besides (AttackScenario.also). */
+export type CheckName = 'typed-code' | 'trusted-state' | 'installed-images' | 'reported' | 'honest-update' | 'also';
 
 export interface CheckResult {
   readonly check: CheckName;
@@ -34,14 +45,15 @@ export type Verdict = 'attack' | 'fault';
 
 /** One line per check, in order, for people. */
 export const CHECK_TITLES: Readonly<Record<CheckName, string>> = {
-  'typed-code': '1. the cycle fails with the expected typed code',
+  'typed-code': '1. the attack is refused with the expected typed code',
   'trusted-state': "2. every ECU's trusted metadata and slot state unchanged, byte for byte",
   'installed-images': "3. every ECU's installed image unchanged",
   reported: '4. the attack is in the detecting ECU\'s next version report and the operator sees it',
   'honest-update': '5. with the attacker gone, the next honest update installs',
+  also: '+ what this attack shows besides',
 };
 
-const check = (name: CheckName, ok: boolean, detail: string): CheckResult => ({ check: name, ok, detail });
+export const check = (name: CheckName, ok: boolean, detail: string): CheckResult => ({ check: name, ok, detail });
 
 /** The paths whose hashes differ between two snapshots of trusted state (at most five named). */
 function changedFiles(before: Record<string, string>, after: Record<string, string>): string[] {
@@ -53,45 +65,76 @@ const listed = (paths: readonly string[]): string => `${paths.slice(0, 5).join('
 
 /** Checks 1-3: runs the attack cycle and compares each ECU's state and image with before. */
 export async function judgeAttackCycle(s: AttackScene, expected: Expected): Promise<{ readonly result: CycleResult; readonly checks: CheckResult[] }> {
-  const stateBefore = trustedState(s.car);
+  const installsAnyway = expected.installsAnyway ?? {};
+  const reached = (path: string) => !Object.keys(installsAnyway).some((serial) => path.startsWith(`${serial}/`));
+  const only = (state: Record<string, string>) => Object.fromEntries(Object.entries(state).filter(([path]) => reached(path)));
+  const stateBefore = only(trustedState(s.car));
   const installedBefore = installedImages(s.car);
+  const recordedBefore = s.car.primary.reportedAttacks.length;
   const result = await s.car.primary.runCycle();
+  return { result, checks: [typedCode(s, expected, result, recordedBefore), ...unchanged(s, only, stateBefore, installedBefore, installsAnyway)] };
+}
+
+/** Check 1: the code where `expected` says it shows. */
+function typedCode(s: AttackScene, expected: Expected, result: CycleResult, recordedBefore: number): CheckResult {
+  if (expected.in === 'report') {
+    const recorded = s.car.primary.reportedAttacks.slice(recordedBefore).map((a) => a.code);
+    return check(
+      'typed-code',
+      recorded.includes(expected.code),
+      `the cycle ended ${result.status}; ${s.car.spec.primary.serial} recorded ${recorded.length === 0 ? 'no attack' : recorded.join(', ')} (expected ${expected.code})`,
+    );
+  }
   const ecu = expected.outcomeOf ?? expected.detectedBy;
   const outcome = result.outcomes[ecu];
   const seen = expected.in === 'cycle' ? result.error?.code : outcome?.status === 'failed' ? outcome.code : undefined;
   const where = expected.in === 'cycle' ? 'the cycle' : `${ecu}'s install outcome`;
-  const typed = check(
+  return check(
     'typed-code',
     result.status === 'failed' && seen === expected.code,
     result.status === 'failed' ? `${where}: ${seen ?? 'no error'} (expected ${expected.code})` : `the cycle ended ${result.status}, not failed (expected ${expected.code})`,
   );
-  const stateChanged = changedFiles(stateBefore, trustedState(s.car));
+}
+
+/** Checks 2-3: every ECU the attack reaches unchanged; those out of its reach installed what they were assigned. */
+function unchanged(
+  s: AttackScene,
+  only: (state: Record<string, string>) => Record<string, string>,
+  stateBefore: Record<string, string>,
+  installedBefore: Record<string, { filename: string }>,
+  installsAnyway: Readonly<Record<string, string>>,
+): CheckResult[] {
+  const stateChanged = changedFiles(stateBefore, only(trustedState(s.car)));
   const installedAfter = installedImages(s.car);
-  const imagesChanged = Object.keys({ ...installedBefore, ...installedAfter }).filter((serial) => JSON.stringify(installedBefore[serial]) !== JSON.stringify(installedAfter[serial]));
-  return {
-    result,
-    checks: [
-      typed,
-      check('trusted-state', stateChanged.length === 0, stateChanged.length === 0 ? `${Object.keys(stateBefore).length} files unchanged` : `changed: ${listed(stateChanged)}`),
-      check(
-        'installed-images',
-        imagesChanged.length === 0,
-        imagesChanged.length === 0
-          ? Object.entries(installedAfter).map(([serial, i]) => `${serial} ${i.filename}`).join(', ')
-          : imagesChanged.map((serial) => `${serial}: ${installedBefore[serial]?.filename} -> ${installedAfter[serial]?.filename}`).join(', '),
-      ),
-    ],
-  };
+  const imagesChanged = Object.keys({ ...installedBefore, ...installedAfter }).filter(
+    (serial) => !(serial in installsAnyway) && JSON.stringify(installedBefore[serial]) !== JSON.stringify(installedAfter[serial]),
+  );
+  const notInstalled = Object.entries(installsAnyway).filter(([serial, name]) => installedAfter[serial]?.filename !== name);
+  const bystanders = Object.keys(installsAnyway).length === 0 ? '' : `; out of its reach, ${Object.entries(installsAnyway).map(([serial, name]) => `${serial} installed ${name}`).join(', ')}`;
+  return [
+    check('trusted-state', stateChanged.length === 0, stateChanged.length === 0 ? `${Object.keys(stateBefore).length} files unchanged${bystanders}` : `changed: ${listed(stateChanged)}`),
+    check(
+      'installed-images',
+      imagesChanged.length === 0 && notInstalled.length === 0,
+      imagesChanged.length === 0 && notInstalled.length === 0
+        ? `${Object.entries(installedAfter).map(([serial, i]) => `${serial} ${i.filename}`).join(', ')}${bystanders}`
+        : [
+            ...imagesChanged.map((serial) => `${serial}: ${installedBefore[serial]?.filename} -> ${installedAfter[serial]?.filename}`),
+            ...notInstalled.map(([serial, name]) => `${serial} runs ${installedAfter[serial]?.filename}, expected to install ${name}`),
+          ].join(', '),
+    ),
+  ];
 }
 
 /**
- * Checks 4-5: the attacker leaves (network and bus); the next honest cycle installs, and its vehicle
+ * Checks 4-5: the attacker leaves (network, bus and the manifests' way to the Director); the next honest cycle installs, and its vehicle
  * version manifest carries the attack in the detecting ECU's report, which the operator sees. For a
  * fault, no report of any ECU carries an attack and the operator sees none.
  */
 export async function judgeAftermath(s: AttackScene, expected: Pick<Expected, 'code' | 'detectedBy'>, verdict: Verdict = 'attack'): Promise<CheckResult[]> {
   s.net.clear();
   s.bus.clear();
+  s.recorder.dropManifests = false;
   const sent = s.recorder.manifests.length;
   const result = await s.car.primary.runCycle();
   const honest = check(

@@ -35,7 +35,7 @@ describe('uptane sim attack', () => {
     ]);
     const text = await runCli(['sim', 'attack', 'f5-drop-director-timestamp-request']);
     expect(text.status).toBe(0);
-    expect(text.stdout).toContain('PASS 1. the cycle fails with the expected typed code: the cycle: fetch_failed (expected fetch_failed)');
+    expect(text.stdout).toContain('PASS 1. the attack is refused with the expected typed code: the cycle: fetch_failed (expected fetch_failed)');
     expect(text.stdout).toContain('5/5 checks passed');
   });
 

@@ -10,7 +10,7 @@ import { parseMetadata } from '../../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
 import type { RootSigned, TargetsSigned, TopLevelRole } from '../../shared/core/metadata/types.js';
 import type { OnlineKeys } from './attacker.js';
-import { FIXTURE_EXPIRES, OPERATOR_TOKEN, UPLOADER_TOKEN, type Repositories } from '../../sim/harness/fleet-fixtures.js';
+import { FIXTURE_EXPIRES, OPERATOR_TOKEN, UPLOADER_TOKEN, type Repositories } from '../harness/fleet-fixtures.js';
 
 /** Root N+1: `current` with the keys of the roles in `roles` replaced (threshold 1, as the fixtures). */
 export function nextRoot(current: RootSigned, roles: Partial<Record<TopLevelRole, readonly PublicKey[]>>): RootSigned {
