@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PowerCut, simulatedBootCheck, type AbSlotsOptions, type InstallStep } from '../shared/ecu/ab-slots.js';
+import { healthCheckFromSpec, type HealthCheckSpec } from '../shared/ecu/health-check.js';
 import { UptaneError } from '../shared/core/errors.js';
 import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
@@ -39,8 +40,9 @@ export interface VehicleGroup {
   readonly name: string;
   readonly count: number;
   /** Each ECU's serial is `<VIN>-<name>`. */
-  readonly primary: { readonly name: string; readonly hardwareId: string };
-  readonly secondaries: ReadonlyArray<{ readonly name: string; readonly hardwareId: string; readonly verification?: 'partial' | 'full' }>;
+  /** `health`: the ECU's post-install health check (shared/ecu/health-check.ts); absent, it commits after the boot check. */
+  readonly primary: { readonly name: string; readonly hardwareId: string; readonly health?: HealthCheckSpec };
+  readonly secondaries: ReadonlyArray<{ readonly name: string; readonly hardwareId: string; readonly verification?: 'partial' | 'full'; readonly health?: HealthCheckSpec }>;
   readonly transport?: 'in-process' | 'http';
   readonly faults?: FleetFaults;
 }
@@ -191,8 +193,10 @@ export class Fleet {
         const controls: VehicleControls = { network: new VehicleNetwork(base, vin), failingBoots: traits.failingBoots, powerCut: traits.powerCut };
         if (network !== null) controls.network.set(behaviourLayer(network), true);
         const slots: Record<string, AbSlotsOptions> = {};
-        for (const ecu of secondaries) slots[ecu.serial] = slotOptions(controls);
         const folder = join(options.directory, vin);
+        const healthOf = (spec: HealthCheckSpec | undefined, serial: string) => (spec === undefined ? {} : { healthCheck: healthCheckFromSpec(spec, join(folder, serial)) });
+        secondaries.forEach((ecu, i) => (slots[ecu.serial] = { ...slotOptions(controls), ...healthOf(group.secondaries[i]!.health, ecu.serial) }));
+        if (group.primary.health !== undefined) slots[primarySerial] = healthOf(group.primary.health, primarySerial);
         const continued = SimulatedVehicle.provisionedIn(folder, primarySerial);
         const vehicle = await (continued ? SimulatedVehicle.open : SimulatedVehicle.create)({
           directory: folder,

@@ -12,6 +12,13 @@ import { Primary, type PrimaryRuntime } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import { checkSecondaryFolder, readSecondaryIdentity } from './ecu-status.js';
 import { loadVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
+import { loadEcuHealthCheck } from './ecu-health.js';
+
+/** The slot options of the ECU in `directory`: its health check, if it was provisioned with one. */
+function ecuSlotOptions(directory: string): { healthCheck?: NonNullable<ReturnType<typeof loadEcuHealthCheck>> } {
+  const healthCheck = loadEcuHealthCheck(directory);
+  return healthCheck === undefined ? {} : { healthCheck };
+}
 
 /** Opens the secondary in `directory` in this process, unless another process serves it. */
 export async function openLocalSecondary(directory: string, runtime: { readonly clock: Clock; readonly vehicleState: VehicleStateSource }): Promise<Secondary> {
@@ -24,7 +31,7 @@ export async function openLocalSecondary(directory: string, runtime: { readonly 
       `secondary ${serial} is served by another process (pid ${server.pid}) at ${server.note}: reach it with --secondary-url ${serial}=${server.note}, or stop that server`,
     );
   }
-  return Secondary.open(directory, { clock: runtime.clock, vehicleState: runtime.vehicleState });
+  return Secondary.open(directory, { clock: runtime.clock, vehicleState: runtime.vehicleState, slots: ecuSlotOptions(directory) });
 }
 
 export interface OpenedVehicle {
@@ -41,6 +48,8 @@ export async function openVehicle(
   config: VehicleConfig,
   urls: ReadonlyMap<string, string>,
   watch: Pick<PrimaryRuntime, 'log' | 'onDownloadProgress'>,
+  /** Another way to the repositories than the network (an offline bundle folder, vehicle/offline-transport.ts). */
+  transport?: Required<Pick<PrimaryRuntime, 'fetcher' | 'directorChannel'>>,
 ): Promise<OpenedVehicle> {
   const state = vehicleState(dir);
   const transports = new Map<string, SecondaryTransport>();
@@ -64,7 +73,9 @@ export async function openVehicle(
       clock: systemClock,
       vehicleState: state,
       secondaries: transports,
-      fetcher,
+      fetcher: transport?.fetcher ?? fetcher,
+      directorChannel: transport?.directorChannel,
+      slots: ecuSlotOptions(join(dir, config.primary.serial)),
       log: watch.log,
       onDownloadProgress: watch.onDownloadProgress,
     });

@@ -22,6 +22,7 @@ import { HttpFetcher } from '../shared/client/fetcher.js';
 import { VEHICLE_FILES } from './folder.js';
 import { factoryImage, provisionVehicleFolder, type EcuSpec } from './provision.js';
 import { operatorToken, registerVehicle } from './register-cli.js';
+import { parseHealthOption, persistEcuHealth } from './ecu-health.js';
 
 /** The Director's own rules (director-repo), checked here so a typo fails before any key is made. */
 const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -63,6 +64,7 @@ interface ProvisionArgs {
   readonly vin: string;
   readonly primary: string;
   readonly secondary: string[];
+  readonly health: string[];
   readonly keyType: EcuKeyType;
   readonly directorUrl: string;
   readonly imageUrl: string;
@@ -97,6 +99,9 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   const serials = [primary.serial, ...secondaries.map((s) => s.serial)];
   const twice = serials.find((s, i) => serials.indexOf(s) !== i);
   if (twice !== undefined) throw new Error(`ECU serial ${twice} is given twice: every ECU of a vehicle needs its own serial`);
+  const health = args.health.map((h) => parseHealthOption(h, serials));
+  const healthTwice = health.find((h, i) => health.findIndex((o) => o.serial === h.serial) !== i);
+  if (healthTwice !== undefined) throw new Error(`--health ${healthTwice.serial}=... is given twice: one health check per ECU`);
   const directorUrl = checkHttpUrl(args.directorUrl, '--director-url');
   const imageRepoUrl = checkHttpUrl(args.imageUrl, '--image-url');
   // Read and checked before any key is made; the folder keeps copies, so the vehicle needs no other path later.
@@ -123,6 +128,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     formatExpires(now),
     tls,
   );
+  for (const { serial, spec } of health) persistEcuHealth(join(dir, serial), spec);
 
   let registered = false;
   let registerError: Error | undefined;
@@ -196,6 +202,14 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         requiresArg: true,
         describe: 'a secondary ECU as serial:hardwareId[:full][:keyType] (partial verification unless :full); repeat for each',
       })
+      .option('health', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        requiresArg: true,
+        describe:
+          'SERIAL=JSON: the post-install health check of that ECU: after a new image passes its boot check it soaks soakMs under the probe (exit: a command, exit 0 = healthy; heartbeat-file: a file the image must keep touching; self-test-file: {"passed":true}) before the commit, else it rolls back (health_check_failed); repeat per ECU',
+      })
       .option('key-type', {
         choices: ECU_KEY_TYPES,
         default: 'ed25519' as EcuKeyType,
@@ -229,6 +243,10 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .example(
         '$0 vehicle provision --dir car3 --vin VIN0003 --primary VIN0003-tcu:tcu-a --secondary VIN0003-ecm:ecm-x1:ed25519 --key-type ecdsa-p256 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
         'ECDSA P-256 signing keys for every ECU but VIN0003-ecm, which keeps Ed25519',
+      )
+      .example(
+        `$0 vehicle provision --dir car4 --vin VIN0004 --primary VIN0004-tcu:tcu-a --secondary VIN0004-ecm:ecm-x1 --health 'VIN0004-ecm={"soakMs":30000,"pollMs":1000,"probe":{"kind":"exit","command":"/opt/ecu/selftest"}}' --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json`,
+        'VIN0004-ecm commits a new image only after 30 s of /opt/ecu/selftest exiting 0 every second',
       )
       .example(
         '$0 vehicle provision --dir car2 --vin VIN0002 --primary VIN0002-tcu:tcu-a --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',

@@ -3,7 +3,8 @@
 // and what to assign them, from YAML or from the same object as JSON. Parsed once, at the edge, into
 // a readonly FleetProfile; the first wrong field is named (docs/code-style.md R9).
 import { parseDocument } from 'yaml';
-import { SimulationProfileError } from '../../shared/core/errors.js';
+import { HealthCheckConfigError, SimulationProfileError } from '../../shared/core/errors.js';
+import { parseHealthCheckSpec, type HealthCheckSpec } from '../../shared/ecu/health-check.js';
 import type { FleetFaults, VehicleGroup } from '../fleet.js';
 
 /** What one profile file asks for. */
@@ -66,6 +67,21 @@ function list(value: unknown, path: string, max: number): unknown[] {
   return value;
 }
 
+/** An ECU's `health:` (soakMs, pollMs, probe), as a profile error naming the field. */
+function parseHealth(value: unknown, path: string): { health?: HealthCheckSpec } {
+  if (value === undefined) return {};
+  let health: HealthCheckSpec;
+  try {
+    health = parseHealthCheckSpec(value, path);
+  } catch (err) {
+    if (!(err instanceof HealthCheckConfigError)) throw err;
+    throw new SimulationProfileError(`profile ${err.message}`, { cause: err });
+  }
+  // A profile may arrive over the control API: it never names a command or a file to run or read.
+  if (health.probe.kind !== 'simulated') fail(`${path}.probe.kind`, 'must be simulated in a profile (an image starting with FAIL-HEALTH fails its self-test); exit, heartbeat-file and self-test-file probes are for provisioned vehicles (`uptane vehicle provision --health`)');
+  return { health };
+}
+
 function parseFaults(value: unknown, path: string): FleetFaults {
   const raw = object(value, path, [...FAULT_RATES, 'attack']);
   const faults: Record<string, unknown> = {};
@@ -84,18 +100,23 @@ function parseFaults(value: unknown, path: string): FleetFaults {
 
 function parseVehicleKind(value: unknown, path: string, limits: ProfileLimits): Omit<VehicleGroup, 'name' | 'count'> {
   const raw = object(value, path, ['primary', 'secondaries', 'transport', 'faults']);
-  const primary = object(raw.primary, `${path}.primary`, ['name', 'hardwareId']);
+  const primary = object(raw.primary, `${path}.primary`, ['name', 'hardwareId', 'health']);
   const secondaries = list(raw.secondaries ?? [], `${path}.secondaries`, limits.maxSecondaries).map((entry, i) => {
     const at = `${path}.secondaries[${i}]`;
-    const ecu = object(entry, at, ['name', 'hardwareId', 'verification']);
+    const ecu = object(entry, at, ['name', 'hardwareId', 'verification', 'health']);
     if (ecu.verification !== undefined && ecu.verification !== 'partial' && ecu.verification !== 'full') fail(`${at}.verification`, 'must be partial or full');
     return {
       name: text(ecu.name, `${at}.name`, NAME, 'ecm'),
       hardwareId: text(ecu.hardwareId, `${at}.hardwareId`, HARDWARE_ID, 'ecm-x1'),
       ...(ecu.verification === undefined ? {} : { verification: ecu.verification as 'partial' | 'full' }),
+      ...parseHealth(ecu.health, `${at}.health`),
     };
   });
-  const primaryEcu = { name: text(primary.name ?? 'tcu', `${path}.primary.name`, NAME, 'tcu'), hardwareId: text(primary.hardwareId, `${path}.primary.hardwareId`, HARDWARE_ID, 'tcu-a') };
+  const primaryEcu = {
+    name: text(primary.name ?? 'tcu', `${path}.primary.name`, NAME, 'tcu'),
+    hardwareId: text(primary.hardwareId, `${path}.primary.hardwareId`, HARDWARE_ID, 'tcu-a'),
+    ...parseHealth(primary.health, `${path}.primary.health`),
+  };
   const names = [primaryEcu.name, ...secondaries.map((s) => s.name)];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) fail(path, `ECU name ${twice} is used twice (it names the ECU's serial, <VIN>-${twice})`);
