@@ -43,6 +43,7 @@ import { operatorTokenCommands } from './operator-token-cli.js';
 import { imagesCommand } from './images-cli.js';
 import { parsePublicOrigin } from './dashboard/ui-session.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
+import { bundleCommand } from './offline-bundle-cli.js';
 
 export { readVinsFile, splitCsvLine } from './cli-input.js';
 
@@ -972,6 +973,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(directorDbCommand(io))
       .command(urlSigningKeyCommand(io))
       .command(auditCommand(io))
+      .command(bundleCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')
       .example('$0 director vehicle register --csv fleet.csv', 'register a fleet')
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm --dry-run', 'plan an update')

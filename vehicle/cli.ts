@@ -8,6 +8,7 @@ import type { CliEnvironment } from '../shared/cli/environment.js';
 import { provisionCommand } from './provision-cli.js';
 import { registerCommand } from './register-cli.js';
 import { runCommand } from './run-cli.js';
+import { installOfflineCommand } from './offline-install-cli.js';
 import { secondaryCommands } from './secondary-cli.js';
 import { stateCommand, statusCommand } from './status-cli.js';
 
@@ -20,6 +21,7 @@ export const vehicleCommand = (io: CliEnvironment): CommandModule<object, object
       .command(provisionCommand(io))
       .command(registerCommand(io))
       .command(runCommand(io))
+      .command(installOfflineCommand(io))
       .command(stateCommand(io))
       .command(statusCommand(io))
       .command(secondaryCommands(io))
