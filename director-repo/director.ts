@@ -2,9 +2,11 @@
 // campaign engine, per-vehicle signing in vehicle-metadata.ts) on one store, and the routes (app.ts,
 // campaign-routes.ts) call each service directly. Decisions live in the services, SQL behind the
 // store interfaces (store/).
+import { InstallBundleService } from './services/install-bundles.js';
 import type { Clock } from '../shared/core/clock.js';
 import { Campaigns } from './campaigns.js';
 import { EncryptedImages } from './encrypted-images.js';
+import { ImageDeltas, type ImageDeltaConfig } from './image-deltas.js';
 import type { ImageCatalog } from './image-catalog.js';
 import type { ManifestCheckConfig } from './manifest-checks.js';
 import { AssignmentService } from './services/assignments.js';
@@ -33,6 +35,9 @@ export interface DirectorOptions extends VehicleAuthOptions {
   readonly encryptedImagesDir?: string;
   /** Signed URLs for vehicles' downloads (docs/signed-urls.md); without it POST /vehicle/image-urls answers 404. */
   readonly imageUrls?: ImageUrlConfig;
+  /** The folder of image deltas (`<data-dir>/deltas`, docs/transport.md "Delta updates"); without it no delta is offered. */
+  readonly deltasDir?: string;
+  readonly deltas?: Partial<ImageDeltaConfig>;
 }
 
 /** The Director's focused services, each depending on the store interfaces only: a plain record, no behaviour of its own. */
@@ -40,6 +45,8 @@ export interface DirectorServices {
   readonly authentication: VehicleAuthentication;
   readonly inventory: VehicleInventory;
   readonly assignments: AssignmentService;
+  /** Several ECUs of one vehicle installed all or none (docs/decisions.md "Install bundles"). */
+  readonly installBundles: InstallBundleService;
   readonly intake: ManifestIntakeService;
   readonly metadata: VehicleMetadataSigner;
   readonly root: DirectorRoot;
@@ -48,6 +55,8 @@ export interface DirectorServices {
   readonly encryptedImages: EncryptedImages;
   /** Signed URLs for vehicles' downloads, when the Director has a URL-signing key. */
   readonly imageUrls?: ImageUrlIssuer | undefined;
+  /** Deltas between the image an ECU reports and the one it is assigned (image-deltas.ts). */
+  readonly deltas: ImageDeltas;
 }
 
 /** Builds the Director's services on `store`. */
@@ -58,16 +67,22 @@ export function composeDirector(store: DirectorStore, options: DirectorOptions):
   const authentication = new VehicleAuthentication(store, clock, options);
   const encryptedImages = new EncryptedImages(store, options.images, clock, options.encryptedImagesDir);
   const assignments = new AssignmentService(store, options.images, clock, options.maxVinsPerAssignment, encryptedImages);
+  const deltas = new ImageDeltas(store, options.images, clock, options.deltasDir, options.deltas);
   const intake = new ManifestIntakeService(store, clock, options.manifestChecks, new ManifestVerification(store, options.manifestVerification));
+  const installBundles = new InstallBundleService(store, assignments, clock);
+  // Before the campaign engine's listener: a bundle's members have ended together when it looks.
+  intake.onManifestAccepted((vin) => installBundles.recordOutcomes(vin));
   return {
     authentication,
     inventory: new VehicleInventory(store, clock, () => authentication.forgetPrimaryKeys()),
     assignments,
+    installBundles,
     intake,
-    metadata: new VehicleMetadataSigner(store, onlineKeys, clock, options.metadata),
+    metadata: new VehicleMetadataSigner(store, onlineKeys, clock, options.metadata, deltas),
     root: new DirectorRoot(store, onlineKeys, clock),
     campaigns: new Campaigns(store, assignments, intake, clock),
     encryptedImages,
+    deltas,
     imageUrls: options.imageUrls === undefined ? undefined : new ImageUrlIssuer(store, clock, options.imageUrls),
   };
 }

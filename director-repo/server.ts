@@ -1,5 +1,6 @@
 // Starting a Director: data directory layout, online keys, inventory database, the Image repository
 // client, and the HTTP server. Used by the CLI and by tests (port 0).
+import type { ImageDeltaConfig } from './image-deltas.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +40,8 @@ const MAX_BODY_BYTES = 1_000_000;
 
 export interface DirectorServerOptions {
   readonly dataDir: string;
+  /** Image deltas: the largest image offered one, the folder's byte budget (director-repo/image-deltas.ts). */
+  readonly deltas?: Partial<ImageDeltaConfig>;
   /**
    * Where the Director's state is kept (store/open-store.ts): `<dataDir>/director.sqlite` when absent.
    * A postgres:// URL lets several Directors (replicas) serve one fleet: they share the database and
@@ -151,7 +154,7 @@ const NONCE_PRUNE_BATCH = 5_000;
 const NONCE_PRUNE_BATCHES = 100;
 
 /** The subfolders of a Director data folder, owner-only like the folder (docs/threat-model.md HR-9h). */
-const SUBFOLDERS = ['keys', 'image-repo-metadata', 'encrypted-images'];
+const SUBFOLDERS = ['keys', 'image-repo-metadata', 'encrypted-images', 'deltas'];
 
 /**
  * The Director's database for a data folder, for the server and for commands that need no server
@@ -191,6 +194,9 @@ export async function openDirector(
     metadata: options.metadata,
     imageUrls,
     encryptedImagesDir,
+    // Image deltas, made once per (from, to) pair and bounded (image-deltas.ts).
+    deltasDir: join(options.dataDir, 'deltas'),
+    deltas: options.deltas,
     requireClientCertificate,
     sessionSecret,
     ...options.vehicleAuth,
@@ -335,6 +341,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       await closed;
       // The verification threads end with the server, so nothing of it outlives close().
       await services.intake.close();
+      // A delta being made writes into the data folder and marks targets stale: it ends first.
+      await services.deltas.idle();
       await storage.close();
       releaseFolder();
     },

@@ -14,9 +14,13 @@ import { formatExpires, SPEC_VERSION } from '../shared/core/metadata/parse.js';
 import { serializeMetadata, signMetadata } from '../shared/core/metadata/sign.js';
 import type { TargetFile, TargetsSigned } from '../shared/core/metadata/types.js';
 import type { ImageEncryption } from './api/operator-api.js';
+import type { EcuImageDelta } from '../shared/uptane/image-delta.js';
+import type { ImageDeltas } from './image-deltas.js';
 import { OnlineKeyRing, signedByAll } from '../shared/server/online-keys.js';
 import { buildSnapshot, buildTimestamp } from '../shared/server/snapshot-timestamp.js';
 import type { AssignmentRecord } from './store/assignments.js';
+import { INSTALL_BUNDLE_FIELD, type InstallBundle } from '../shared/uptane/install-bundle.js';
+import { installBundleId } from './services/install-bundles.js';
 import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
 import type { StoredVehicleMetadata } from './store/vehicle-metadata.js';
 
@@ -52,7 +56,7 @@ export const DEFAULT_VEHICLE_METADATA_CONFIG: VehicleMetadataConfig = {
 
 type Role = StoredVehicleMetadata['role'];
 
-type EcuIdentifier = { hardwareId: string; encryption?: ImageEncryption };
+type EcuIdentifier = { hardwareId: string; encryption?: ImageEncryption; delta?: EcuImageDelta };
 
 /**
  * The targets entries for a vehicle's active assignments: one image per ECU, keyed by filename. An
@@ -60,14 +64,32 @@ type EcuIdentifier = { hardwareId: string; encryption?: ImageEncryption };
  * (docs/image-encryption.md); the entry's length and hashes stay the plaintext's, the Image
  * repository's, so the ECU checks what it decrypted against them (#full_verification step 10.2.1).
  */
-export function targetsFor(assignments: readonly AssignmentRecord[]): Record<string, TargetFile> {
+export function targetsFor(assignments: readonly AssignmentRecord[], deltas: ReadonlyMap<string, EcuImageDelta> = new Map()): Record<string, TargetFile> {
   const targets: Record<string, { length: number; hashes: Record<string, string>; custom: { ecuIdentifiers: Record<string, EcuIdentifier>; releaseCounter: number } }> = {};
   for (const a of assignments) {
     // Two ECUs may get the same image: one entry names both (ecuIdentifiers is a map).
     const entry = (targets[a.filename] ??= { length: a.length, hashes: a.hashes, custom: { ecuIdentifiers: {}, releaseCounter: a.releaseCounter } });
-    entry.custom.ecuIdentifiers[a.ecuSerial] = a.encryption === undefined || a.encryption === null ? { hardwareId: a.hardwareId } : { hardwareId: a.hardwareId, encryption: a.encryption };
+    const delta = deltas.get(a.ecuSerial);
+    entry.custom.ecuIdentifiers[a.ecuSerial] =
+      a.encryption === undefined || a.encryption === null ? { hardwareId: a.hardwareId, ...(delta === undefined ? {} : { delta }) } : { hardwareId: a.hardwareId, encryption: a.encryption };
   }
   return targets;
+}
+
+/**
+ * The install bundle among a vehicle's active assignments, as its targets carry it: the bundle's id,
+ * the VIN, and each member ECU with its image's filename and SHA-256 (shared/uptane/install-bundle.ts
+ * reads it). The Director keeps one pending bundle per vehicle; with fewer than two members active
+ * (the others ended) there is nothing left to hold together.
+ */
+export function installBundleFor(vin: string, assignments: readonly AssignmentRecord[]): InstallBundle | undefined {
+  const byBundle = new Map<number, AssignmentRecord[]>();
+  for (const a of assignments) if (a.bundleId !== undefined) byBundle.set(a.bundleId, [...(byBundle.get(a.bundleId) ?? []), a]);
+  const [id, members] = [...byBundle.entries()].sort(([x], [y]) => x - y)[0] ?? [];
+  if (id === undefined || members === undefined || members.length < 2) return undefined;
+  const ecus: Record<string, { filename: string; sha256: string }> = {};
+  for (const m of members) ecus[m.ecuSerial] = { filename: m.filename, sha256: m.hashes.sha256 ?? '' };
+  return { id: installBundleId(id), vin, ecus };
 }
 
 /**
@@ -95,6 +117,8 @@ export class VehicleMetadataSigner {
     keys: DirectorOnlineKeys | DirectorKeyRing,
     private readonly clock: Clock,
     config: Partial<VehicleMetadataConfig> = {},
+    /** Deltas from the image each ECU reports to its assigned one; none offered without it. */
+    private readonly deltas?: ImageDeltas,
   ) {
     this.config = { ...DEFAULT_VEHICLE_METADATA_CONFIG, ...config };
     this.keys = directorKeyRing(keys);
@@ -134,8 +158,10 @@ export class VehicleMetadataSigner {
    * when the content is unchanged and still fresh (a cancel before the vehicle read).
    */
   private async generate(tx: DirectorTransaction, vin: string, now: Date): Promise<void> {
-    const targets = targetsFor(await tx.assignments.active(vin));
-    const content = { targets, vin };
+    const assignments = await tx.assignments.active(vin);
+    const targets = targetsFor(assignments, await this.deltasFor(tx, vin, assignments));
+    const installBundle = installBundleFor(vin, assignments);
+    const content = installBundle === undefined ? { targets, vin } : { targets, vin, installBundle };
     const hash = contentHash(content);
     const stored = await tx.vehicleMetadata.file(vin, 'targets');
     if (stored !== undefined && stored.contentSha256 === hash && !this.isDue(stored, 'targets', now)) {
@@ -149,11 +175,33 @@ export class VehicleMetadataSigner {
       expires: this.expiry('targets', now),
       targets,
       // The VIN binds the file to one vehicle; with no images it is required (#targets_images_meta).
-      custom: { vin },
+      // An install bundle names the ECUs that install all or none (docs/decisions.md "Install bundles").
+      custom: installBundle === undefined ? { vin } : { vin, [INSTALL_BUNDLE_FIELD]: installBundle },
     };
     const bytes = serializeMetadata(signMetadata(signed, this.keys.signingKeys('targets', now)));
     await tx.vehicleMetadata.put(vin, { role: 'targets', version: signed.version, expires: signed.expires, contentSha256: hash, bytes });
     await this.signSnapshot(tx, vin, signed.version, bytes, now);
+  }
+
+  /**
+   * The deltas to offer, by ECU serial: for each assignment not encrypted (a delta of an encrypted
+   * image would be a second, plaintext-derived download; docs/image-encryption.md), from the image
+   * the ECU last reported to the assigned one, when the delta is made (image-deltas.ts).
+   */
+  private async deltasFor(tx: DirectorTransaction, vin: string, assignments: readonly AssignmentRecord[]): Promise<Map<string, EcuImageDelta>> {
+    const deltas = new Map<string, EcuImageDelta>();
+    const plain = assignments.filter((a) => a.encryption === undefined || a.encryption === null);
+    if (this.deltas === undefined || plain.length === 0) return deltas;
+    const ecus = new Map((await tx.inventory.ecusOf(vin)).map((e) => [e.serial, e]));
+    for (const a of plain) {
+      const installed = ecus.get(a.ecuSerial)?.installed;
+      const fromSha256 = installed?.hashes.sha256;
+      const toSha256 = a.hashes.sha256;
+      if (installed === null || installed === undefined || fromSha256 === undefined || toSha256 === undefined) continue;
+      const delta = this.deltas.offer(vin, a.hardwareId, { filename: installed.filename, length: installed.length, sha256: fromSha256 }, { filename: a.filename, length: a.length, sha256: toSha256 });
+      if (delta !== undefined) deltas.set(a.ecuSerial, delta);
+    }
+    return deltas;
   }
 
   /**

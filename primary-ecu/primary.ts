@@ -13,7 +13,7 @@ import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.j
 import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
 import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
-import { ExpiredMetadataError, FetchError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { ExpiredMetadataError, FetchError, InstallBundleReplayError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import {
@@ -33,7 +33,9 @@ import type { MetadataBundle, SecondaryTransport } from '../shared/ecu/secondary
 import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { isExpired, ParsedMetadataMemo } from '../shared/core/trusted-metadata-set.js';
 import { localTargetPath, type UpdaterConfig } from '../shared/client/updater.js';
-import type { EcuTarget } from '../shared/uptane/uptane-checks.js';
+import { checkDirectorTargets, type EcuTarget } from '../shared/uptane/uptane-checks.js';
+import { bundleMembers, parseInstallBundle, type InstallBundle } from '../shared/uptane/install-bundle.js';
+import { BundleJournalFile, InstallBundleRunner, type BundleMember, type BundleResult } from './install-bundle-run.js';
 import { channelMetadataSource, type DirectorChannel, type DirectorChannelFactory, type ManifestDelivery } from '../shared/uptane/director-channel.js';
 import { httpDirectorChannel } from '../shared/uptane/director-channel-http.js';
 import { DirectorClient } from '../shared/uptane/director-client.js';
@@ -43,6 +45,8 @@ import { fullVerification } from '../shared/uptane/full-verification.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
 import { downloadEncryptedImage, isEncryptedImageCached } from './encrypted-download.js';
+import { downloadImageByDelta, isDeltaApplicable, type DeltaTarget } from './delta-download.js';
+import { DEFAULT_DELTA_MAX_IMAGE_BYTES } from '../shared/files/zstd-delta.js';
 
 /** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
 const MANIFEST_DELIVERY_ATTEMPTS = 3;
@@ -86,13 +90,20 @@ export interface PrimaryRuntime {
   readonly log?: (line: string) => void;
   /** Bytes received so far of an image download (CLI progress). */
   readonly onDownloadProgress?: (filename: string, received: number, total: number) => void;
+  /** The largest image a delta is taken for (applying holds about twice it in memory); 0 takes none. */
+  readonly deltaMaxImageBytes?: number;
 }
 
 /** Verified work waiting for the vehicle to park (survives restarts). */
 export interface PendingInstall {
   readonly targets: readonly EcuTarget[];
   readonly verifiedAt: string;
+  /** The install bundle the Director signed for some of `targets`: those install all or none. */
+  readonly bundle?: InstallBundle;
 }
+
+/** Install bundles this vehicle finished that it remembers, to refuse one offered again (docs/threat-model.md M31). */
+const FINISHED_BUNDLES_KEPT = 32;
 
 /** What primary state.json holds (read-only by `uptane vehicle status`, which must not open the ECU). */
 export interface PrimaryState {
@@ -103,6 +114,8 @@ export interface PrimaryState {
   readonly releaseCounters: Readonly<Record<string, number>>;
   /** The latest version report each secondary sent, for status and "already installed" decisions. */
   readonly secondaryImages: Readonly<Record<string, { filename: string; sha256: string | undefined }>>;
+  /** Ids of the install bundles finished here (committed or rolled back), newest last; absent before bundles. */
+  readonly finishedBundles?: readonly string[];
 }
 
 export type CycleStatus = 'no-update' | 'installed' | 'deferred' | 'failed';
@@ -137,6 +150,10 @@ export class Primary {
    * it again for every read cost a third of an update cycle (bench/RESULTS.md, figure 7).
    */
   private readonly parsed = { director: new ParsedMetadataMemo(), image: new ParsedMetadataMemo() };
+  /** Every ECU of the vehicle, serial -> hardware id, as provisioned. */
+  private readonly ecus: ReadonlyMap<string, string>;
+  /** Installs the members of an install bundle all or none, and finishes one a power cut interrupted. */
+  private readonly bundles: InstallBundleRunner;
 
   private constructor(
     readonly directory: string,
@@ -161,6 +178,8 @@ export class Primary {
     // Step 8 of #check_targets: every ECU the Director names is one of this vehicle's, as provisioned.
     const ecus = new Map<string, string>([[identity.serial, identity.hardwareId]]);
     for (const [serial, { hardwareId }] of Object.entries(identity.secondaries)) ecus.set(serial, hardwareId);
+    this.ecus = ecus;
+    this.bundles = new InstallBundleRunner(new BundleJournalFile(join(directory, 'install-bundle.json')), { log: (line) => this.log(line) });
     this.director = new DirectorClient({
       ...channelMetadataSource(this.channel),
       vehicle: { vin: identity.vin, ecus },
@@ -222,7 +241,7 @@ export class Primary {
    * goes into the next version report, as a detected failure and as its integrity_fault.
    */
   checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
-    return this.slots.checkIntegrity(this.runtime.clock.now(), (fault) => this.recordAttack(slotIntegrityError(fault)), { ifDue, log: (line) => this.log(line) });
+    return this.slots.checkIntegrity(this.runtime.clock.now(), (fault) => this.recordAttack(slotIntegrityError(fault)), { ifDue, log: (line) => this.log(line), onFactoryCorrupted: (err) => this.recordAttack(err) });
   }
 
   get pending(): PendingInstall | null {
@@ -271,13 +290,22 @@ export class Primary {
    * One update cycle: the seven primary steps (docs/uptane-conformance.md 6.1), then the install.
    */
   async runCycle(): Promise<CycleResult> {
+    // An install bundle a power cut interrupted is finished first, so this cycle's manifest reports
+    // every member as it ends: all on the new image or all on the previous one.
+    const resumed = await this.finishInterruptedBundle();
     // Step 1 first opens or renews the Director session the cycle's Director requests use.
     const manifestSent = await this.sendVehicleVersionManifest();
+    if (resumed?.status === 'unfinished') {
+      // A member could not be reached to finish the bundle: no other install starts before it is.
+      return { status: 'failed', manifestSent, error: { code: 'install_bundle_unfinished', message: 'an interrupted install bundle could not be finished yet; the next cycle tries again' }, outcomes: resumed.outcomes };
+    }
     // Step 2: the updaters read the same clock; the time is also recorded with the pending install.
     const now = this.loadTime();
     let work: readonly EcuTarget[];
     try {
       work = await this.verifyMetadata();
+      let bundle: InstallBundle | undefined;
+      ({ work, bundle } = this.installBundleOf(work, manifestSent));
       if (work.length > 0) await this.downloadAndVerifyImages(work);
       // Only now, with metadata and images verified, does what this cycle fetched become trusted: a
       // failure anywhere before leaves the previous trusted metadata byte for byte
@@ -289,7 +317,7 @@ export class Primary {
       // What the Director says now replaces any pending work: an assignment cancelled or failed while
       // the install waited, or an install a power cut interrupted after it completed, must not be
       // installed (again) from a stale list. A re-install would even overwrite the fallback slot.
-      this.persist({ ...this.state, pending: work.length === 0 ? null : { targets: work, verifiedAt: formatExpires(now) } });
+      this.persist({ ...this.state, pending: work.length === 0 ? null : { targets: work, verifiedAt: formatExpires(now), ...(bundle === undefined ? {} : { bundle }) } });
       if (work.length === 0) return { status: 'no-update', manifestSent, outcomes: {} };
     } catch (err) {
       this.directorStaging.discard();
@@ -446,9 +474,39 @@ export class Primary {
       const lookup = { name: t.filename, target: t.target };
       const path = this.imagePath(t.filename);
       if (await this.image.isImageCached(lookup, path)) continue;
+      if (await this.downloadOwnImageByDelta(plain, t.filename, path)) continue;
       this.log(`downloading ${t.filename} (${t.target.length} bytes)`);
       const progress = this.runtime.onDownloadProgress;
       await this.image.downloadImage(lookup, path, progress === undefined ? undefined : (p) => progress(t.filename, p.received, p.total));
+    }
+  }
+
+  /**
+   * This ECU's own image `filename` from the delta its Director targets offer, when it starts from
+   * exactly the active slot (docs/transport.md "Delta updates"); false when there is none or it
+   * failed, and the caller downloads the full image. A failure is reported like any other: an attack
+   * (a delta that gives another image, one cut short or altered) goes into the next version report.
+   */
+  private async downloadOwnImageByDelta(work: readonly EcuTarget[], filename: string, path: string): Promise<boolean> {
+    const maxImageBytes = this.runtime.deltaMaxImageBytes ?? DEFAULT_DELTA_MAX_IMAGE_BYTES;
+    const t = work.find((w): w is DeltaTarget => w.ecuSerial === this.identity.serial && w.filename === filename && w.delta !== undefined);
+    if (t === undefined || !isDeltaApplicable(t, this.slots, maxImageBytes)) return false;
+    this.log(`downloading ${filename} as a delta from the installed image (${t.delta.filename}, ${t.delta.length} bytes) from the Director`);
+    const progress = this.runtime.onDownloadProgress;
+    try {
+      await downloadImageByDelta(t, path, {
+        channel: this.channel,
+        slots: this.slots,
+        directory: join(this.directory, 'deltas'),
+        maxImageBytes,
+        onProgress: progress === undefined ? undefined : (received, total) => progress(t.delta.filename, received, total),
+      });
+      return true;
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      if (err.kind === 'attack') this.recordAttack(err);
+      this.log(`delta for ${filename} failed (${err.code}): downloading the full image instead`);
+      return false;
     }
   }
 
@@ -492,7 +550,19 @@ export class Primary {
       // reads the files again (for a 5,000-entry targets file, 16 ms of an update cycle, figure 7).
       let bundle: MetadataBundle | undefined;
       const remaining: EcuTarget[] = [];
+      let bundleUnfinished = false;
+      const installBundle = pending.bundle;
+      const members = installBundle === undefined ? [] : pending.targets.filter((t) => installBundle.ecus[t.ecuSerial] !== undefined);
+      if (installBundle !== undefined && members.length > 0) {
+        const result = await this.installBundle(installBundle, members, (bundle ??= this.metadataBundle()));
+        Object.assign(outcomes, result.outcomes);
+        // Driving: the bundle waits for the next parked cycle. Aborted before any switch (a member
+        // refused its image) or rolled back: the next cycle's Director targets say what comes next.
+        if (result.status === 'deferred') remaining.push(...members);
+        if (result.status === 'unfinished') bundleUnfinished = true;
+      }
       for (const t of pending.targets) {
+        if (members.includes(t)) continue;
         if (this.runtime.vehicleState.current() === 'driving') {
           remaining.push(t);
           continue;
@@ -513,7 +583,7 @@ export class Primary {
       }
       this.persist({ ...this.state, pending: remaining.length === 0 ? null : { ...pending, targets: remaining } });
       if (remaining.length > 0) return { status: 'deferred', manifestSent, outcomes };
-      const failed = Object.values(outcomes).some((o) => o.status !== 'installed');
+      const failed = bundleUnfinished || Object.values(outcomes).some((o) => o.status !== 'installed');
       return { status: failed ? 'failed' : 'installed', manifestSent, outcomes };
     } catch (err) {
       if (!(err instanceof UptaneError)) throw err;
@@ -528,6 +598,26 @@ export class Primary {
     const secondary = this.runtime.secondaries.get(t.ecuSerial);
     if (secondary === undefined) throw new SecondaryError(`no transport to secondary ${t.ecuSerial}`);
     try {
+      const installed = await this.stageOnSecondary(secondary, t, bundle);
+      if (installed !== undefined) return installed;
+      const outcome = await secondary.install();
+      this.log(`ECU ${t.ecuSerial}: ${outcome.status} ${t.filename}`);
+      return outcome;
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      if (err instanceof VehicleDrivingError || (err as { code?: string }).code === 'vehicle_driving') throw err;
+      this.log(`ECU ${t.ecuSerial}: ${err.code}: ${err.message}`);
+      return { filename: t.filename, status: 'failed', code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) };
+    }
+  }
+
+  /**
+   * Steps 6 and 7 up to the install: the secondary verifies the metadata itself and receives its
+   * image into its inactive slot. Returns the outcome when it already runs the image (an install
+   * finished before a restart), else undefined: staged.
+   */
+  private async stageOnSecondary(secondary: SecondaryTransport, t: EcuTarget, bundle: MetadataBundle): Promise<InstallOutcome | undefined> {
+    {
       const verdict = await secondary.putMetadata(bundle);
       if (verdict.target === null) {
         // "Nothing to install" is true only if the secondary's latest report shows this image (an
@@ -553,14 +643,7 @@ export class Primary {
       } finally {
         image.destroy(); // a secondary that refused before reading to the end leaves the file open otherwise
       }
-      const outcome = await secondary.install();
-      this.log(`ECU ${t.ecuSerial}: ${outcome.status} ${t.filename}`);
-      return outcome;
-    } catch (err) {
-      if (!(err instanceof UptaneError)) throw err;
-      if (err instanceof VehicleDrivingError || (err as { code?: string }).code === 'vehicle_driving') throw err;
-      this.log(`ECU ${t.ecuSerial}: ${err.code}: ${err.message}`);
-      return { filename: t.filename, status: 'failed', code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) };
+      return undefined;
     }
   }
 
@@ -572,16 +655,7 @@ export class Primary {
    */
   private async installOwn(t: EcuTarget): Promise<InstallOutcome> {
     try {
-      if (isEncrypted(t)) {
-        const ciphertext = createReadStream(this.encryptedImagePath(t), { highWaterMark: 1024 * 1024 });
-        try {
-          await stageEncryptedImage(this.slots, t, this.encryptionKey, ciphertext);
-        } finally {
-          ciphertext.destroy(); // refused before the first byte (no key to unwrap with): the file must not stay open
-        }
-      } else {
-        await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
-      }
+      await this.stageOwn(t);
       const outcome = await this.slots.install();
       this.log(`ECU ${this.identity.serial} (primary): ${outcome.status} ${t.filename}`);
       return outcome;
@@ -591,6 +665,127 @@ export class Primary {
       this.log(`ECU ${this.identity.serial} (primary): ${err.code}: ${err.message}`);
       return { filename: t.filename, status: 'failed', code: err.code, message: err.message.slice(0, MANIFEST_LIMITS.maxTextLength) };
     }
+  }
+
+  /** The primary's own image into its inactive slot, verified there (decrypted on the way if encrypted for it). */
+  private async stageOwn(t: EcuTarget): Promise<void> {
+    if (isEncrypted(t)) {
+      const ciphertext = createReadStream(this.encryptedImagePath(t), { highWaterMark: 1024 * 1024 });
+      try {
+        await stageEncryptedImage(this.slots, t, this.encryptionKey, ciphertext);
+      } finally {
+        ciphertext.destroy(); // refused before the first byte (no key to unwrap with): the file must not stay open
+      }
+    } else {
+      await this.slots.stage({ filename: t.filename, length: t.target.length, hashes: t.target.hashes }, createReadStream(this.imagePath(t.filename), { highWaterMark: 1024 * 1024 }));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Install bundles (docs/decisions.md "Install bundles").
+
+  /**
+   * The install bundle of this cycle's verified Director targets, and the work left to do. The
+   * bundle is checked against this vehicle and every member's targets entry (docs/threat-model.md
+   * M30). A bundle this vehicle already finished, offered again after the Director heard its outcome
+   * (this cycle's manifest was accepted), is a replay (M31); with the manifest not delivered the
+   * Director may simply not know yet, so its members are left out of this cycle unreported.
+   */
+  private installBundleOf(work: readonly EcuTarget[], manifestSent: boolean): { work: readonly EcuTarget[]; bundle: InstallBundle | undefined } {
+    const bytes = this.directorStaging.load('targets');
+    if (bytes === undefined) return { work, bundle: undefined };
+    const signed = this.parsed.director.parse(bytes, 'targets', { repository: 'director' }).signed;
+    const bundle = parseInstallBundle(signed, this.identity.vin, checkDirectorTargets(signed, { vin: this.identity.vin, ecus: this.ecus }));
+    if (bundle === undefined || !work.some((t) => bundle.ecus[t.ecuSerial] !== undefined)) return { work, bundle: undefined };
+    if ((this.state.finishedBundles ?? []).includes(bundle.id)) {
+      if (manifestSent) {
+        throw new InstallBundleReplayError(`install bundle ${bundle.id} was finished on this vehicle already and reported; it is offered again`, { repository: 'director', role: 'targets' });
+      }
+      this.log(`install bundle ${bundle.id} was finished here already; its members wait until the Director has this vehicle's manifest`);
+      return { work: work.filter((t) => bundle.ecus[t.ecuSerial] === undefined), bundle: undefined };
+    }
+    return { work, bundle };
+  }
+
+  /** The members of a bundle as the runner drives them: this ECU through its slots, the others over their transports. */
+  private bundleMembers(bundleId: string, targets: readonly EcuTarget[], metadata: () => MetadataBundle): BundleMember[] {
+    return targets.map((t): BundleMember => {
+      if (t.ecuSerial === this.identity.serial) {
+        return {
+          serial: t.ecuSerial,
+          filename: t.filename,
+          stage: () => this.guardOwn(() => this.stageOwn(t)),
+          beginTrial: async () => {
+            const outcome = await this.slots.beginBundleTrial(bundleId);
+            return outcome === null ? { passed: true } : { passed: false, outcome };
+          },
+          commit: () => this.slots.commitBundleTrial(bundleId),
+          rollBack: (reason) => this.slots.rollBackBundle(bundleId, reason),
+        };
+      }
+      const secondary = this.runtime.secondaries.get(t.ecuSerial);
+      const missing = () => Promise.reject(new SecondaryError(`no transport to secondary ${t.ecuSerial}`, { role: t.ecuSerial }));
+      if (secondary === undefined) return { serial: t.ecuSerial, filename: t.filename, stage: missing, beginTrial: missing, commit: missing, rollBack: missing };
+      return {
+        serial: t.ecuSerial,
+        filename: t.filename,
+        stage: async () => {
+          const installed = await this.stageOnSecondary(secondary, t, metadata());
+          // The secondary already runs it but the bundle's other members do not: the Director would not
+          // bundle an installed image, so the two views differ; nothing of the bundle is installed.
+          if (installed !== undefined) throw new SecondaryError(`secondary ${t.ecuSerial} already runs ${t.filename}, which install bundle ${bundleId} gives it`, { role: t.ecuSerial });
+        },
+        beginTrial: () => secondary.beginTrial(bundleId),
+        commit: () => secondary.commitTrial(bundleId),
+        rollBack: (reason) => secondary.rollBackTrial(bundleId, reason),
+      };
+    });
+  }
+
+  /** This ECU's own staging: an attack it reveals goes into the next report, as in installOwn. */
+  private async guardOwn(action: () => Promise<void>): Promise<void> {
+    try {
+      await action();
+    } catch (err) {
+      if (err instanceof UptaneError && err.kind === 'attack') this.recordAttack(err);
+      throw err;
+    }
+  }
+
+  /** Installs the bundle's members all or none (primary-ecu/install-bundle-run.ts), then records it as finished. */
+  private async installBundle(bundle: InstallBundle, targets: readonly EcuTarget[], metadata: MetadataBundle): Promise<BundleResult> {
+    const ordered = bundleMembers(bundle).map((serial) => targets.find((t) => t.ecuSerial === serial)).filter((t): t is EcuTarget => t !== undefined);
+    const result = await this.bundles.run(bundle.id, this.bundleMembers(bundle.id, ordered, () => metadata));
+    this.recordBundleResult(bundle.id, result, ordered);
+    return result;
+  }
+
+  /** Finishes the install bundle a power cut (or an unreachable member) left unfinished, from its journal. */
+  async finishInterruptedBundle(): Promise<BundleResult | undefined> {
+    const journal = this.bundles.unfinished;
+    if (journal === undefined) return undefined;
+    const targets = this.state.pending?.bundle?.id === journal.bundleId ? this.state.pending.targets : [];
+    const result = await this.bundles.resume((serials) =>
+      this.bundleMembers(
+        journal.bundleId,
+        // The member's target only serves staging, which a resumed bundle never does again.
+        serials.map((serial) => targets.find((t) => t.ecuSerial === serial) ?? ({ ecuSerial: serial, filename: '', hardwareId: '', target: { length: 0, hashes: {} } } as EcuTarget)),
+        () => this.metadataBundle(),
+      ),
+    );
+    if (result !== undefined) this.recordBundleResult(journal.bundleId, result, targets);
+    return result;
+  }
+
+  /** A finished bundle is remembered (a replay is refused) and its work is done; the release counters of committed members are trusted. */
+  private recordBundleResult(bundleId: string, result: BundleResult, targets: readonly EcuTarget[]): void {
+    if (result.status !== 'installed' && result.status !== 'rolled_back') return;
+    const releaseCounters = { ...this.state.releaseCounters };
+    if (result.status === 'installed') for (const t of targets) releaseCounters[t.ecuSerial] = t.target.custom?.releaseCounter ?? 0;
+    const finishedBundles = [...(this.state.finishedBundles ?? []).filter((id) => id !== bundleId), bundleId].slice(-FINISHED_BUNDLES_KEPT);
+    const pending = this.state.pending;
+    const left = pending === null ? null : pending.targets.filter((t) => pending.bundle?.ecus[t.ecuSerial] === undefined || pending.bundle.id !== bundleId);
+    this.persist({ ...this.state, releaseCounters, finishedBundles, pending: pending === null || left!.length === 0 ? null : { ...pending, targets: left!, bundle: undefined } });
   }
 
   /** Every stored Director and Image metadata file the pending install rests on is still unexpired. */

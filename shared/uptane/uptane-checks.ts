@@ -15,6 +15,7 @@ import {
   type ErrorContext,
 } from '../core/errors.js';
 import { parseMetadata } from '../core/metadata/parse.js';
+import { parseEcuImageDelta, type EcuImageDelta } from './image-delta.js';
 import { verifyThreshold } from '../core/metadata/sign.js';
 import type { Metadata, RootSigned, TargetFile, TargetsSigned } from '../core/metadata/types.js';
 import { isExpired } from '../core/trusted-metadata-set.js';
@@ -30,6 +31,8 @@ export interface EcuTarget {
   readonly target: TargetFile;
   /** Present when the operator had the image encrypted for this ECU (docs/image-encryption.md). */
   readonly encryption?: EcuImageEncryption;
+  /** Present when the Director offers a delta from the image the ECU reported (shared/uptane/image-delta.ts). */
+  readonly delta?: EcuImageDelta;
 }
 
 /**
@@ -131,7 +134,10 @@ export function checkDirectorTargets(targets: TargetsSigned, vehicle: VehicleSco
         if (known !== hardwareId) throw new IncompatibleImageError(`Director targets give ECU ${serial} hardware id ${hardwareId}; it is ${known}`, ctx);
       }
       const encryption = parseEcuImageEncryption((identifier as { encryption?: unknown }).encryption, filename, serial, target.length, ctx);
-      result.push({ ecuSerial: serial, hardwareId, filename, target, ...(encryption === undefined ? {} : { encryption }) });
+      const delta = parseEcuImageDelta((identifier as { delta?: unknown }).delta, filename, serial, target, ctx);
+      // The Director never offers a delta of an encrypted image (docs/image-encryption.md): both at once is malformed.
+      if (delta !== undefined && encryption !== undefined) throw new DirectorTargetsError(`Director target ${filename} offers ECU ${serial} both an encrypted image and a delta`, ctx);
+      result.push({ ecuSerial: serial, hardwareId, filename, target, ...(encryption === undefined ? {} : { encryption }), ...(delta === undefined ? {} : { delta }) });
     }
   }
   return result;
