@@ -189,7 +189,7 @@ export function createApp({
   // An offline bundle's Director metadata: what the vehicle would fetch now, audited (offline-bundle-export.ts).
   operatorRoute(operator, 'POST /vehicles/:vin/offline-metadata', undefined, async (req) => {
     const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
-    const deps = { store: storage, metadata: services.metadata, checkRegistered: (v: string) => services.inventory.vehicleStatus(v), clock };
+    const deps = { store: storage, metadata: services.metadata, checkRegistered: (v: string) => services.inventory.vehicleStatus(v), clock, imageUrls: services.imageUrls };
     return { answer: await exportOfflineMetadata(deps, vin, req.operator!) };
   });
 

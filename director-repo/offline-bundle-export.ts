@@ -11,6 +11,7 @@ import type { OfflineMetadataExport } from './api/operator-api.js';
 import type { DirectorStore } from './store/director-store.js';
 import type { StoredVehicleMetadata } from './store/vehicle-metadata.js';
 import type { VehicleMetadataSigner } from './vehicle-metadata.js';
+import type { ImageUrlIssuer } from './services/image-urls.js';
 
 /** Reads of the three files that find them of one generation; a vehicle whose assignments change this often gets an error to retry. */
 const CONSISTENT_READ_ATTEMPTS = 3;
@@ -21,6 +22,8 @@ export interface OfflineMetadataDeps {
   /** Throws NotFoundError for a VIN not registered (the inventory service's check). */
   readonly checkRegistered: (vin: string) => Promise<unknown>;
   readonly clock: Clock;
+  /** The Director's signed-URL issuer, when it has a URL-signing key (services/image-urls.ts). */
+  readonly imageUrls?: Pick<ImageUrlIssuer, 'issue'> | undefined;
 }
 
 /** The version a timestamp or snapshot pins for `file` (its `meta` entry), from bytes the Director signed itself. */
@@ -54,7 +57,10 @@ export async function exportOfflineMetadata(deps: OfflineMetadataDeps, vin: stri
     await tx.assignments.markInFlight(vin, now);
     await tx.auditLog.record(actor, 'export_offline_bundle', { vin, timestampVersion: files.timestamp.version, targetsVersion: files.targets.version }, now);
   });
-  return { vin, exportedAt: now.toISOString(), files: out };
+  // The same grants the vehicle would ask for (POST /vehicle/image-urls), for the images its targets list.
+  const filenames = Object.keys(parseMetadata(files.targets.bytes, 'targets', { repository: 'director' }).signed.targets);
+  const imageAccess = deps.imageUrls === undefined ? undefined : await deps.imageUrls.issue(vin, filenames);
+  return { vin, exportedAt: now.toISOString(), files: out, ...(imageAccess === undefined ? {} : { imageAccess }) };
 }
 
 /**

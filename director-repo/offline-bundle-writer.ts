@@ -14,6 +14,9 @@ import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { parseMetadata } from '../shared/core/metadata/parse.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
+import { ImageAccess, parseImageUrlGrants } from '../shared/uptane/image-access.js';
+import type { DirectorChannel } from '../shared/uptane/director-channel.js';
+import { FetchError } from '../shared/core/errors.js';
 import {
   bundlePathFor,
   isBundleRequestName,
@@ -64,8 +67,10 @@ class RecordingFetcher implements Fetcher {
     private readonly base: string,
   ) {}
 
-  async fetch(url: string, options: Parameters<Fetcher['fetch']>[1]): Promise<FetchResponse> {
-    const response = await this.inner.fetch(url, options);
+  async fetch(requested: string, options: Parameters<Fetcher['fetch']>[1]): Promise<FetchResponse> {
+    const response = await this.inner.fetch(requested, options);
+    // Recorded by the name a primary asks for: without a grant's query, on the configured host.
+    const url = requested.split('?', 1)[0]!;
     const metadataPrefix = `${this.base}/metadata/`;
     if (url.startsWith(`${this.base}/targets/`)) this.lastTarget = url.slice(`${this.base}/targets/`.length);
     if (!url.startsWith(metadataPrefix)) return response;
@@ -82,6 +87,29 @@ class RecordingFetcher implements Fetcher {
     };
     return { offset: response.offset, body: body() };
   }
+}
+
+/**
+ * How the exporter reads the Image repository: with the signed URLs the Director issued for this
+ * vehicle's images (docs/signed-urls.md), through the primary's own ImageAccess, when it issued
+ * any; else with no credential, which a public repository serves.
+ */
+function imageReadAccess(answer: OfflineMetadataExport, imageRepoUrl: string, clock: Clock, log: (line: string) => void): ImageAccess {
+  const grants = answer.imageAccess === undefined ? undefined : parseImageUrlGrants(Buffer.from(JSON.stringify(answer.imageAccess)));
+  const noDirector = (what: string) => () => {
+    throw new FetchError(`the exporter has no Director channel to ${what}`);
+  };
+  // Only imageUrls is ever called (for the grants the export brought); the exporter has no session or manifest.
+  const channel: DirectorChannel = {
+    metadataLocation: 'offline-export',
+    openSession: async () => undefined,
+    resetSession: () => undefined,
+    fetchMetadata: noDirector('fetch metadata'),
+    fetchImage: noDirector('fetch an encrypted image'),
+    sendManifest: noDirector('send a manifest'),
+    ...(grants === undefined ? {} : { imageUrls: async () => grants }),
+  };
+  return new ImageAccess({ channel, imageRepoUrl, clock, log, credentialRequired: grants !== undefined });
 }
 
 /** The `expires` of metadata bytes, or undefined if they have none (the vehicle's verifier judges them). */
@@ -174,8 +202,10 @@ export async function exportOfflineBundle(options: OfflineBundleExportOptions): 
     const base = o.imageRepoUrl.replace(/\/+$/, '');
     const recorder = new RecordingFetcher(o.fetcher ?? new HttpFetcher(), base);
     const store = new FileMetadataStore(join(workDir, 'image'));
-    store.persist('root', await fetchBytes(recorder, `${base}/metadata/1.root.json`, { maxBytes: ROOT_MAX_BYTES }));
-    const client = new ImageRepositoryClient({ metadataUrl: `${base}/metadata`, targetsUrl: `${base}/targets`, store, fetcher: recorder, clock: o.clock });
+    const readAccess = imageReadAccess(answer, base, o.clock, say);
+    const rootUrl = `${base}/metadata/1.root.json`;
+    store.persist('root', await fetchBytes(recorder, await readAccess.requestUrl(rootUrl), { maxBytes: ROOT_MAX_BYTES }));
+    const client = new ImageRepositoryClient({ metadataUrl: `${base}/metadata`, targetsUrl: `${base}/targets`, store, fetcher: recorder, readAccess, clock: o.clock });
     client.loadTrustedRoot();
     await client.updateRoot();
     await client.updateTimestamp();

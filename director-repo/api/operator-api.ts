@@ -609,6 +609,17 @@ export interface OperatorApi {
   'GET /groups/:name': { answer: GroupMembers };
   /** With `dryRun: true` the answer is a CampaignDryRun and nothing is created. */
   'POST /campaigns': { body: CampaignBody & { readonly dryRun?: boolean }; answer: CampaignStatus | CampaignDryRun };
+  /**
+   * Signed URLs for the vehicle's assigned images and a grant for the Image repository's metadata,
+   * as the vehicle itself would get them (docs/signed-urls.md), when the Director has a URL-signing
+   * key: the exporter reads an Image repository that serves only to credentials with them.
+   */
+  readonly imageAccess?: {
+    readonly expiresIn: number;
+    readonly expires: string;
+    readonly metadata: { readonly prefix: string; readonly query: string };
+    readonly images: Readonly<Record<string, string>>;
+  };
   'GET /campaigns': { answer: CampaignList };
   'GET /campaigns/:campaign': { query: { readonly vins?: number }; answer: CampaignStatus };
   'GET /campaigns/:campaign/vehicles': {

@@ -160,6 +160,19 @@ describe('offline bundles: the honest path', () => {
     expect(online.attacks).toEqual([]);
   });
 
+  it('exports from an Image repository that serves only to credentials, with the signed URLs the Director issues for the vehicle', async () => {
+    await repos.close();
+    repos = await startRepositories(clock, 'offline', { imageReadAccess: 'credential' });
+    await repos.publishImages(Object.values(IMAGES));
+    car = await registeredVehicle(repos, { directory: join(dir, 'car-credential'), vin: VIN, clock });
+    await assign(VIN, 'ecm-1', IMAGES.ecm.name);
+    const anonymous = await fetch(`${repos.image.url}/metadata/1.root.json`);
+    expect(anonymous.status).toBe(403);
+    const result = await installOffline(await exportBundle());
+    expect(result.status).toBe('installed');
+    expect(car.installed()['ecm-1']).toBe(IMAGES.ecm.name);
+  });
+
   it('finds nothing to install in the same bundle twice', async () => {
     await assign(VIN, 'ecm-1', IMAGES.ecm.name);
     const bundle = await exportBundle();
