@@ -744,6 +744,21 @@ export class HealthCheckError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/**
+ * An ECU's factory image (its recovery partition, factory.img) no longer matches the length and
+ * hashes recorded at provisioning: it is never booted or copied (docs/threat-model.md M21).
+ */
+export class FactoryImageCorruptedError extends UptaneError {
+  readonly code = 'factory_image_corrupted';
+  readonly kind = 'attack';
+}
+
+/** A factory reset of an ECU provisioned before factory images were kept: it has none to go back to. */
+export class NoFactoryImageError extends UptaneError {
+  readonly code = 'no_factory_image';
+  readonly kind = 'fault';
+}
+
 /** A health-check configuration (vehicle folder, provisioning flag, simulator profile) that cannot be used. */
 export class HealthCheckConfigError extends UptaneError {
   readonly code = 'health_check_config';

@@ -1,0 +1,64 @@
+// The answering side of a chunked download (chunked-download.ts): one window of a file, read from
+// disk a chunk at a time and published in order, each chunk waiting for the broker's acknowledgement
+// before the next is read, so a window holds one chunk of memory however large the file.
+import { open } from 'node:fs/promises';
+import { BadRequestError } from '../core/errors.js';
+import { byteCount } from './chunked-download.js';
+import type { MqttReplier } from './mqtt-rpc.js';
+
+export interface ChunkLimits {
+  /** Largest window one request may ask for. */
+  readonly maxWindowBytes: number;
+  /** Chunk sizes a request may ask for. */
+  readonly minChunkBytes: number;
+  readonly maxChunkBytes: number;
+}
+
+export const DEFAULT_CHUNK_LIMITS: ChunkLimits = { maxWindowBytes: 8 * 1024 * 1024, minChunkBytes: 1024, maxChunkBytes: 1024 * 1024 };
+
+/** The window a request asks for, checked against the limits (BadRequestError names the wrong property). */
+export function parseWindow(properties: Readonly<Record<string, string>>, limits: ChunkLimits): { offset: number; length: number; chunk: number } {
+  let window: { offset: number; length: number; chunk: number };
+  try {
+    window = { offset: byteCount(properties, 'offset'), length: byteCount(properties, 'length'), chunk: byteCount(properties, 'chunk') };
+  } catch (err) {
+    throw new BadRequestError((err as Error).message);
+  }
+  if (window.length > limits.maxWindowBytes) throw new BadRequestError(`a window of ${window.length} bytes; at most ${limits.maxWindowBytes}`);
+  if (window.chunk < limits.minChunkBytes || window.chunk > limits.maxChunkBytes) throw new BadRequestError(`chunks of ${window.chunk} bytes; ${limits.minChunkBytes} to ${limits.maxChunkBytes}`);
+  return window;
+}
+
+/**
+ * Publishes bytes [offset, offset + length) of the `size`-byte file at `path`, clipped to its end, in
+ * `chunk`-byte messages carrying `offset` and `size`; a window at the very end gets one empty message,
+ * so the reader learns the size. An offset past the end is answered 416.
+ */
+export async function sendFileWindow(replier: MqttReplier, path: string, size: number, window: { offset: number; length: number; chunk: number }): Promise<void> {
+  const { offset, chunk } = window;
+  if (offset > size) {
+    await replier.reply(416, Buffer.from(JSON.stringify({ error: { code: 'range_not_satisfiable', message: `offset ${offset} is past the end (${size} bytes)` } })));
+    return;
+  }
+  const end = Math.min(offset + window.length, size);
+  const properties = (at: number) => ({ offset: String(at), size: String(size) });
+  if (offset === end) {
+    await replier.reply(200, new Uint8Array(0), properties(offset));
+    return;
+  }
+  const file = await open(path, 'r');
+  try {
+    for (let at = offset; at < end; at += chunk) {
+      const bytes = Buffer.allocUnsafe(Math.min(chunk, end - at));
+      let read = 0;
+      while (read < bytes.length) {
+        const { bytesRead } = await file.read(bytes, read, bytes.length - read, at + read);
+        if (bytesRead === 0) throw new Error(`${path} ended at ${at + read} bytes, ${size} expected`);
+        read += bytesRead;
+      }
+      await replier.reply(200, bytes, properties(at));
+    }
+  } finally {
+    await file.close();
+  }
+}
