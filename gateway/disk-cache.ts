@@ -96,6 +96,11 @@ export class DiskCache {
     return { bytes: this.total, entries: this.entries.size };
   }
 
+  /** Whether `key` is kept (its place in the order of use unchanged). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   /** The entry for `key`, marked as just used; undefined when not cached. */
   get(key: string): CacheEntry | undefined {
     const entry = this.entries.get(key);

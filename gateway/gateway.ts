@@ -157,10 +157,7 @@ export class Gateway {
       for (let attempt = 0; attempt < 2; attempt++) {
         if (await this.serveKept(req, res, path)) return;
         const fill = this.fillFor(path, sha256);
-        if ((await fill.serve(req, res)) === 'served') {
-          this.counts.imageJoins++;
-          return;
-        }
+        if ((await fill.serve(req, res, () => this.counts.imageJoins++)) === 'served') return;
       }
       if (await this.serveKept(req, res, path)) return;
       throw new NotFoundError(`the gateway could not keep ${path}`);
@@ -176,11 +173,12 @@ export class Gateway {
     const unpin = this.cache.pin(path);
     try {
       // Compressed for the vehicle when worth it and asked for; a Range gets the stored bytes.
-      await sendBlob(req, res, entry.path, entry.sha256, { compress: true });
       this.counts.imageHits++;
+      await sendBlob(req, res, entry.path, entry.sha256, { compress: true });
       return true;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.counts.imageHits--;
         await this.cache.remove(path);
         return false;
       }

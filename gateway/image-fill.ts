@@ -144,7 +144,7 @@ export class ImageFill {
    * mid-stream; compression is for a complete copy: sendBlob). When the fill fails, the answer is
    * cut: the vehicle's length and hash checks refuse what it got, and it resumes or retries.
    */
-  async serve(req: IncomingMessage, res: ServerResponse): Promise<'served' | 'in-cache'> {
+  async serve(req: IncomingMessage, res: ServerResponse, onAnswer: () => void = () => undefined): Promise<'served' | 'in-cache'> {
     await this.started;
     // The file is opened before anything is written to the client: a fill that already failed and
     // removed it is then a clean error answer instead of a cut one, and one that completed (renamed
@@ -164,6 +164,7 @@ export class ImageFill {
         res.writeHead(416, { ...headers, 'Content-Range': `bytes */${this.total}`, 'Content-Length': 0 }).end();
         return 'served';
       }
+      onAnswer();
       const start = range?.start ?? 0;
       const end = range?.end ?? this.total - 1;
       const length = end - start + 1;
@@ -199,6 +200,13 @@ export class ImageFill {
       await slab.sent;
       if (closed) return;
       const want = Math.min(slab.bytes.length, stop - position, this.written - position);
+      // The image's last bytes wait for the fill's verdict (a client with the Content-Length counts
+      // the answer complete at its last byte): an image that failed the gateway's hash check, or
+      // could not be kept, is cut short, never delivered whole.
+      if (position + want === this.total && !(await this.settledWell())) {
+        res.destroy();
+        return;
+      }
       const { bytesRead } = await file.read(slab.bytes, 0, want, position);
       if (bytesRead === 0) {
         res.destroy();
@@ -208,5 +216,15 @@ export class ImageFill {
       slab.sent = new Promise((resolve) => res.write(slab.bytes.subarray(0, bytesRead), () => resolve()));
     }
     if (!closed) res.end();
+  }
+
+  /** Whether the fill ended kept (or passed on whole, for an image larger than the cache), once it ended. */
+  private async settledWell(): Promise<boolean> {
+    try {
+      await this.finished;
+      return true;
+    } catch {
+      return false;
+    }
   }
 }
