@@ -28,6 +28,12 @@ export interface Expected {
    * mixed bundles). Checks 2 and 3 hold every other ECU to "unchanged" and these to "installed it".
    */
   readonly installsAnyway?: Readonly<Record<string, string>>;
+  /**
+   * ECUs that trust the attacker's metadata, because it is validly signed (stolen keys) and consistent
+   * with the Image repository, and refuse only the image it leads to: check 2 holds their slot state
+   * alone to "unchanged". The OEM's recovery is rotating the stolen keys (AttackScenario.recover).
+   */
+  readonly trustsValidMetadata?: readonly string[];
 }
 
 /** The five checks, and `also` for what one attack shows besides (AttackScenario.also). */
@@ -66,7 +72,9 @@ const listed = (paths: readonly string[]): string => `${paths.slice(0, 5).join('
 /** Checks 1-3: runs the attack cycle and compares each ECU's state and image with before. */
 export async function judgeAttackCycle(s: AttackScene, expected: Expected): Promise<{ readonly result: CycleResult; readonly checks: CheckResult[] }> {
   const installsAnyway = expected.installsAnyway ?? {};
-  const reached = (path: string) => !Object.keys(installsAnyway).some((serial) => path.startsWith(`${serial}/`));
+  const trusting = expected.trustsValidMetadata ?? [];
+  const reached = (path: string) =>
+    !Object.keys(installsAnyway).some((serial) => path.startsWith(`${serial}/`)) && !trusting.some((serial) => path.startsWith(`${serial}/`) && !path.startsWith(`${serial}/slots/`));
   const only = (state: Record<string, string>) => Object.fromEntries(Object.entries(state).filter(([path]) => reached(path)));
   const stateBefore = only(trustedState(s.car));
   const installedBefore = installedImages(s.car);

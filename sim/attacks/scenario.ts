@@ -17,7 +17,8 @@ export type AttackerPosition =
   | 'Image repository targets key + online keys'
   | 'in-vehicle bus'
   | 'in-vehicle bus + Director online keys'
-  | 'compromised secondary';
+  | 'compromised secondary'
+  | 'none: an ECU without its encryption key';
 
 export interface AttackScenario {
   /** The command-line name: lower case, hyphens, starting with its docs/threat-model.md id. */
