@@ -18,6 +18,8 @@ import type { DirectorChannelFactory } from '../shared/uptane/director-channel.j
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import { serveSecondary, type RunningSecondaryServer } from '../secondary-ecu/http-server.js';
+import { mqttDirectorChannel } from '../shared/transport-mqtt/director-channel-mqtt.js';
+import { MqttSecondaryClient, serveSecondaryOverMqtt } from '../shared/transport-mqtt/secondary-mqtt.js';
 import { fixtureEcuKey } from './harness/fixture-keys.js';
 import { provisionEcus, vehicleRegistration, type EcuKeyPairs, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
 
@@ -41,7 +43,12 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
    * How the primary reaches its secondaries: in its own process (the default), or each secondary
    * served on a loopback port of its own and reached over the HTTP transport, as separate ECUs are.
    */
-  readonly transport?: 'in-process' | 'http';
+  readonly transport?: 'in-process' | 'http' | 'mqtt';
+  /**
+   * Transport `mqtt`: the broker (this vehicle's login in the URL) through which the primary reaches
+   * both the Director and its secondaries (shared/transport-mqtt/); the Director must be bridged to it.
+   */
+  readonly mqtt?: { readonly url: string; readonly ca?: string };
   readonly log?: (line: string) => void;
 }
 
@@ -113,7 +120,20 @@ export class SimulatedVehicle {
         this.links.push(client, server);
         link = client;
       }
+      if (spec.transport === 'mqtt') {
+        const mqtt = { broker: { url: this.mqttBroker().url, ca: spec.mqtt?.ca }, vin: spec.vin, serial: ecu.serial, log: spec.log };
+        const server = await serveSecondaryOverMqtt(secondary, mqtt);
+        const client = await MqttSecondaryClient.connect(mqtt);
+        this.links.push(client, { close: () => server.stop() });
+        link = client;
+      }
       transports.set(ecu.serial, spec.busTap?.(ecu.serial, link) ?? link);
+    }
+    let directorChannel = spec.directorChannel;
+    if (spec.transport === 'mqtt' && directorChannel === undefined) {
+      const channel = mqttDirectorChannel({ broker: { url: this.mqttBroker().url, ca: spec.mqtt?.ca }, vin: spec.vin });
+      this.links.push(channel);
+      directorChannel = channel.factory;
     }
     this.primary = await Primary.open(join(spec.directory, spec.primary.serial), {
       clock: spec.clock,
@@ -121,10 +141,15 @@ export class SimulatedVehicle {
       secondaries: transports,
       backend: spec.backend,
       fetcher: spec.fetcher,
-      directorChannel: spec.directorChannel,
+      directorChannel,
       slots: spec.slots?.[spec.primary.serial],
       log: spec.log,
     });
+  }
+
+  private mqttBroker(): { readonly url: string } {
+    if (this.spec.mqtt === undefined) throw new Error(`vehicle ${this.spec.vin}: transport mqtt needs spec.mqtt (the broker URL)`);
+    return this.spec.mqtt;
   }
 
   /** Stops the secondaries' HTTP servers (transport `http`); in-process ECUs hold nothing open. */

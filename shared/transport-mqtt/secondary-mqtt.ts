@@ -1,0 +1,265 @@
+// The primary-secondary protocol over MQTT 5 (docs/transport.md "Secondaries over MQTT"): a second
+// SecondaryTransport beside HTTP (shared/ecu/secondary-protocol.ts). Each call is a request on the
+// secondary's topic `uptane/v1/vehicles/<VIN>/ecus/<serial>/request`; an image goes as numbered
+// chunks, each acknowledged once the secondary has taken it (flow control: one chunk ahead), a
+// chunk asked for twice is acknowledged and dropped, and one out of order is refused. The secondary
+// verifies everything itself, so this adds framing, not trust, as the HTTP transport does.
+import type { MqttClient } from 'mqtt';
+import { MqttMessageError, SecondaryError, UptaneError, VehicleDrivingError, OutOfOrderError } from '../core/errors.js';
+import { RemoteSecondaryError, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../ecu/secondary-protocol.js';
+import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
+import { byteCount } from './chunked-download.js';
+import { connectBroker, type MqttBrokerOptions } from './mqtt-connection.js';
+import { MqttRequester, serveMqttRequests, type MqttAnswer, type MqttReplier } from './mqtt-rpc.js';
+import { secondaryTopics } from './topics.js';
+
+export interface SecondaryMqttOptions {
+  readonly broker: Omit<MqttBrokerOptions, 'maximumPacketBytes'>;
+  readonly vin: string;
+  readonly serial: string;
+  /** Largest message either way: a metadata bundle (the updater's limits, base64), or a chunk. */
+  readonly maxMessageBytes?: number;
+  /** Bytes per image chunk. */
+  readonly chunkBytes?: number;
+  /** Wait for an answer; a chunk not acknowledged in time is sent again (`attempts` in all). */
+  readonly timeoutMs?: number;
+  readonly attempts?: number;
+  readonly log?: (line: string) => void;
+}
+
+export const DEFAULT_SECONDARY_MQTT = { maxMessageBytes: 32 * 1024 * 1024, chunkBytes: 256 * 1024, timeoutMs: 30_000, attempts: 3 } as const;
+const PACKET_OVERHEAD_BYTES = 64 * 1024;
+
+/** The primary's side: a SecondaryTransport whose calls travel over the broker. */
+export class MqttSecondaryClient implements SecondaryTransport {
+  private constructor(
+    private readonly requester: MqttRequester,
+    private readonly options: SecondaryMqttOptions,
+  ) {}
+
+  static async connect(options: SecondaryMqttOptions): Promise<MqttSecondaryClient> {
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_SECONDARY_MQTT.maxMessageBytes;
+    const client = await connectBroker({
+      ...options.broker,
+      clientId: options.broker.clientId ?? `uptane-primary-${options.serial}-${Math.random().toString(16).slice(2, 8)}`,
+      maximumPacketBytes: maxMessageBytes + PACKET_OVERHEAD_BYTES,
+    });
+    try {
+      return new MqttSecondaryClient(await MqttRequester.open(client, { topics: secondaryTopics(options.vin, options.serial), maxAnswerBytes: maxMessageBytes, log: options.log }), options);
+    } catch (err) {
+      await client.endAsync(true);
+      throw err;
+    }
+  }
+
+  info(): Promise<SecondaryInfo> {
+    return this.call('info') as Promise<SecondaryInfo>;
+  }
+
+  versionReport(): Promise<EcuVersionReport> {
+    return this.call('version-report') as Promise<EcuVersionReport>;
+  }
+
+  putMetadata(bundle: MetadataBundle): Promise<MetadataVerdict> {
+    return this.call('metadata', {}, Buffer.from(JSON.stringify(bundle))) as Promise<MetadataVerdict>;
+  }
+
+  /** The image in chunks, each sent once the secondary acknowledged the one before. */
+  async putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void> {
+    const chunkBytes = this.options.chunkBytes ?? DEFAULT_SECONDARY_MQTT.chunkBytes;
+    await this.call('image-open', { filename });
+    let offset = 0;
+    let pending = Buffer.alloc(0);
+    const send = async (chunk: Buffer) => {
+      // Acknowledged by offset: a repeat after a lost acknowledgement is dropped by the secondary.
+      await this.call('image-chunk', { offset: String(offset) }, chunk, this.options.attempts ?? DEFAULT_SECONDARY_MQTT.attempts);
+      offset += chunk.length;
+    };
+    for await (const piece of body) {
+      pending = pending.length === 0 ? Buffer.from(piece) : Buffer.concat([pending, piece]);
+      while (pending.length >= chunkBytes) {
+        await send(pending.subarray(0, chunkBytes));
+        pending = pending.subarray(chunkBytes);
+      }
+    }
+    if (pending.length > 0) await send(pending);
+    await this.call('image-end', { length: String(offset) });
+  }
+
+  install(): Promise<InstallOutcome> {
+    return this.call('install') as Promise<InstallOutcome>;
+  }
+
+  async close(): Promise<void> {
+    this.requester.close();
+    await this.requester.client.endAsync(true);
+  }
+
+  private async call(op: string, properties: Record<string, string> = {}, payload?: Uint8Array, attempts = 1): Promise<unknown> {
+    let answer: MqttAnswer;
+    try {
+      answer = await this.requester.request(() => ({ properties: { op, ...properties }, payload }), { timeoutMs: this.options.timeoutMs ?? DEFAULT_SECONDARY_MQTT.timeoutMs, attempts });
+    } catch (err) {
+      if (err instanceof UptaneError) throw new SecondaryError(`secondary ${this.options.serial} over MQTT: ${err.message}`, { cause: err });
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(answer.payload.toString('utf8'));
+    } catch (err) {
+      throw new SecondaryError(`secondary ${this.options.serial} answered ${op} over MQTT with invalid JSON`, { cause: err });
+    }
+    const error = (parsed as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+    if (answer.status >= 400 || error !== undefined) throw new RemoteSecondaryError(String(error?.code ?? 'secondary_failed'), String(error?.message ?? `status ${answer.status}`));
+    return parsed;
+  }
+}
+
+/** An image being received: chunks queued for the secondary's putImage, which reads them as a stream. */
+class IncomingImage {
+  private readonly queue: Buffer[] = [];
+  private ended = false;
+  private wakeReader: (() => void) | undefined;
+  private wakeWriter: (() => void) | undefined;
+  next = 0;
+  readonly done: Promise<void>;
+  failure: unknown;
+
+  constructor(transport: SecondaryTransport, filename: string) {
+    this.done = transport.putImage(filename, this.stream());
+    this.done.catch((err: unknown) => {
+      this.failure = err;
+      this.wakeWriter?.();
+    });
+  }
+
+  private async *stream(): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const chunk = this.queue.shift();
+      this.wakeWriter?.();
+      if (chunk !== undefined) {
+        yield chunk;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wakeReader = resolve));
+    }
+  }
+
+  /** Queues a chunk; resolves once the secondary has taken it (one chunk ahead at most), or failed. */
+  async push(chunk: Buffer): Promise<void> {
+    this.queue.push(chunk);
+    this.next += chunk.length;
+    this.wakeReader?.();
+    while (this.queue.length > 1 && this.failure === undefined) await new Promise<void>((resolve) => (this.wakeWriter = resolve));
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wakeReader?.();
+  }
+}
+
+/** Typed verdicts of the secondary become 4xx, as over HTTP (secondary-ecu/http-server.ts). */
+function refusal(err: unknown): { status: number; body: { error: { code: string; message: string } } } {
+  if (err instanceof UptaneError) return { status: err instanceof VehicleDrivingError || err instanceof OutOfOrderError ? 409 : 400, body: { error: { code: err.code, message: err.message } } };
+  return { status: 500, body: { error: { code: 'internal', message: 'the secondary failed; see its log' } } };
+}
+
+/**
+ * The secondary's side: answers the primary's requests on its topic by calling `transport` (the
+ * Secondary itself), until `stop()`. One image at a time; a new image-open abandons an unfinished one.
+ */
+export async function serveSecondaryOverMqtt(transport: SecondaryTransport, options: SecondaryMqttOptions): Promise<{ readonly client: MqttClient; stop(): Promise<void> }> {
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_SECONDARY_MQTT.maxMessageBytes;
+  const topics = secondaryTopics(options.vin, options.serial);
+  const client = await connectBroker({
+    ...options.broker,
+    clientId: options.broker.clientId ?? `uptane-secondary-${options.serial}-${Math.random().toString(16).slice(2, 8)}`,
+    maximumPacketBytes: maxMessageBytes + PACKET_OVERHEAD_BYTES,
+  });
+  let image: IncomingImage | undefined;
+  const json = (replier: MqttReplier, status: number, body: unknown) => replier.reply(status, Buffer.from(JSON.stringify(body ?? null)));
+  const handle = async (op: string | undefined, properties: Readonly<Record<string, string>>, payload: Buffer): Promise<unknown> => {
+    switch (op) {
+      case 'info':
+        return transport.info();
+      case 'version-report':
+        return transport.versionReport();
+      case 'metadata': {
+        let bundle: MetadataBundle;
+        try {
+          bundle = JSON.parse(payload.toString('utf8')) as MetadataBundle;
+        } catch (err) {
+          throw new MqttMessageError('the metadata bundle is not JSON', { cause: err });
+        }
+        if (typeof bundle !== 'object' || bundle === null || typeof bundle.director !== 'object' || typeof bundle.time !== 'string') throw new MqttMessageError('the metadata bundle lacks director or time');
+        return transport.putMetadata(bundle);
+      }
+      case 'image-open': {
+        const filename = properties.filename;
+        if (filename === undefined || filename.length === 0 || filename.length > 1024) throw new MqttMessageError('image-open without a filename');
+        image?.end();
+        image = new IncomingImage(transport, filename);
+        return { ok: true };
+      }
+      case 'image-chunk': {
+        const offset = byteCount(properties, 'offset');
+        if (image === undefined) throw new MqttMessageError('an image chunk with no image open');
+        if (image.failure !== undefined) throw image.failure;
+        // A repeat (its acknowledgement was lost): acknowledged again, not written again.
+        if (offset < image.next) return { ok: true, repeated: true };
+        if (offset > image.next) throw new MqttMessageError(`an image chunk at offset ${offset}; ${image.next} expected (out of order)`);
+        await image.push(payload);
+        if (image.failure !== undefined) throw image.failure;
+        return { ok: true };
+      }
+      case 'image-end': {
+        const length = byteCount(properties, 'length');
+        if (image === undefined) throw new MqttMessageError('image-end with no image open');
+        const current = image;
+        image = undefined;
+        if (length !== current.next) {
+          current.end();
+          throw new MqttMessageError(`image-end says ${length} bytes; ${current.next} arrived`);
+        }
+        current.end();
+        await current.done;
+        return { ok: true };
+      }
+      case 'install':
+        return transport.install();
+      default:
+        throw new MqttMessageError(`unknown op ${JSON.stringify(String(op ?? '').slice(0, 40))}`);
+    }
+  };
+  try {
+    const responder = await serveMqttRequests(client, {
+      filter: topics.request,
+      responseTopicFor: (topic) => (topic === topics.request ? topics.response : undefined),
+      maxRequestBytes: maxMessageBytes,
+      maxInFlight: 4,
+      log: options.log,
+      handle: async (request, replier) => {
+        try {
+          await json(replier, 200, await handle(request.properties.op, request.properties, request.payload));
+        } catch (err) {
+          if (!(err instanceof UptaneError)) options.log?.(`secondary ${options.serial}: ${(err as Error).message}`);
+          const { status, body } = refusal(err);
+          await json(replier, status, body);
+        }
+      },
+    });
+    return {
+      client,
+      stop: async () => {
+        image?.end();
+        await responder.stop();
+        await client.endAsync(true);
+      },
+    };
+  } catch (err) {
+    await client.endAsync(true);
+    throw err;
+  }
+}
