@@ -189,6 +189,8 @@ export class MqttRequester {
 /** A request as the answering side reads it, checked for shape before the handler sees it. */
 export interface MqttIncomingRequest {
   readonly topic: string;
+  /** The request's correlation data, which every answer carries back. */
+  readonly correlation: Buffer;
   readonly properties: Readonly<Record<string, string>>;
   readonly payload: Buffer;
 }
@@ -263,7 +265,7 @@ export async function serveMqttRequests(client: MqttClient, options: MqttRespond
     inFlight++;
     stats.handled++;
     options
-      .handle({ topic, properties, payload }, replier)
+      .handle({ topic, correlation, properties, payload }, replier)
       .catch((err: unknown) => options.log?.(`MQTT request on ${topic} failed while answering: ${(err as Error).message}`))
       .finally(() => inFlight--);
   };

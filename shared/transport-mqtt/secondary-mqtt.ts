@@ -6,7 +6,7 @@
 // verifies everything itself, so this adds framing, not trust, as the HTTP transport does.
 import type { MqttClient } from 'mqtt';
 import { MqttMessageError, SecondaryError, UptaneError, VehicleDrivingError, OutOfOrderError } from '../core/errors.js';
-import { RemoteSecondaryError, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../ecu/secondary-protocol.js';
+import { RemoteSecondaryError, type BundleFailure, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport, type TrialVerdict } from '../ecu/secondary-protocol.js';
 import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
 import { byteCount } from './chunked-download.js';
 import { connectBroker, type MqttBrokerOptions } from './mqtt-connection.js';
@@ -90,6 +90,18 @@ export class MqttSecondaryClient implements SecondaryTransport {
     return this.call('install') as Promise<InstallOutcome>;
   }
 
+  beginTrial(bundleId: string): Promise<TrialVerdict> {
+    return this.call('bundle-trial', { bundleId }) as Promise<TrialVerdict>;
+  }
+
+  commitTrial(bundleId: string): Promise<InstallOutcome> {
+    return this.call('bundle-commit', { bundleId }) as Promise<InstallOutcome>;
+  }
+
+  async rollBackTrial(bundleId: string, reason: BundleFailure | null): Promise<InstallOutcome | null> {
+    return ((await this.call('bundle-rollback', { bundleId }, Buffer.from(JSON.stringify({ reason })))) as { outcome: InstallOutcome | null }).outcome;
+  }
+
   async close(): Promise<void> {
     this.requester.close();
     await this.requester.client.endAsync(true);
@@ -158,6 +170,30 @@ class IncomingImage {
     this.ended = true;
     this.wakeReader?.();
   }
+}
+
+/** An install bundle's id as a request names it; the secondary checks it against its own verified metadata. */
+function bundleIdOf(properties: Readonly<Record<string, string>>): string {
+  const id = properties.bundleId;
+  if (id === undefined || id.length === 0 || id.length > 64) throw new MqttMessageError('an install bundle request needs bundleId (1 to 64 characters)');
+  return id;
+}
+
+/** `{"reason": {code, message} | null}`, bounded as over HTTP. */
+function bundleFailureOf(payload: Buffer): BundleFailure | null {
+  if (payload.length > 8 * 1024) throw new MqttMessageError('an install bundle rollback larger than 8 KiB');
+  let reason: unknown;
+  try {
+    reason = (JSON.parse(payload.toString('utf8')) as { reason?: unknown } | null)?.reason;
+  } catch (err) {
+    throw new MqttMessageError('an install bundle rollback that is not JSON', { cause: err });
+  }
+  if (reason === undefined || reason === null) return null;
+  const { code, message } = (typeof reason === 'object' ? reason : {}) as Record<string, unknown>;
+  if (typeof code !== 'string' || code.length === 0 || code.length > 64 || typeof message !== 'string' || message.length > 4096) {
+    throw new MqttMessageError('reason must be {code (1 to 64 characters), message (at most 4096)} or null');
+  }
+  return { code, message };
 }
 
 /** Typed verdicts of the secondary become 4xx, as over HTTP (secondary-ecu/http-server.ts). */
@@ -229,6 +265,12 @@ export async function serveSecondaryOverMqtt(transport: SecondaryTransport, opti
       }
       case 'install':
         return transport.install();
+      case 'bundle-trial':
+        return transport.beginTrial(bundleIdOf(properties));
+      case 'bundle-commit':
+        return transport.commitTrial(bundleIdOf(properties));
+      case 'bundle-rollback':
+        return { outcome: await transport.rollBackTrial(bundleIdOf(properties), bundleFailureOf(payload)) };
       default:
         throw new MqttMessageError(`unknown op ${JSON.stringify(String(op ?? '').slice(0, 40))}`);
     }

@@ -99,7 +99,7 @@ mqttSuite('primary and secondaries over MQTT', () => {
       const topics = secondaryTopics(VIN, `${VIN}-ecm`);
       await client.subscribeAsync(topics.response, { qos: 1 });
       let n = 0;
-      const ask = async (properties: Record<string, string>, payload = Buffer.alloc(0)) => {
+      const ask = async (properties: Record<string, string>, payload: Buffer = Buffer.alloc(0)) => {
         const correlation = Buffer.from(`raw-${++n}`);
         const answered = new Promise<{ status: string; body: unknown }>((resolve) => {
           const onMessage = (_topic: string, message: Buffer, packet: { properties?: { correlationData?: Buffer; userProperties?: Record<string, string | string[]> } }) => {
