@@ -132,7 +132,7 @@ export class Secondary implements SecondaryTransport {
    * goes into the next version report, as a detected failure and as its integrity_fault.
    */
   checkSlotIntegrity({ ifDue = false } = {}): Promise<IntegrityFault | null> {
-    return this.slots.checkIntegrity(this.runtime.clock.now(), (fault) => this.recordAttack(slotIntegrityError(fault)), { ifDue });
+    return this.slots.checkIntegrity(this.runtime.clock.now(), (fault) => this.recordAttack(slotIntegrityError(fault)), { ifDue, onFactoryCorrupted: (err) => this.recordAttack(err) });
   }
 
 

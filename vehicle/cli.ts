@@ -11,6 +11,7 @@ import { runCommand } from './run-cli.js';
 import { installOfflineCommand } from './offline-install-cli.js';
 import { secondaryCommands } from './secondary-cli.js';
 import { stateCommand, statusCommand } from './status-cli.js';
+import { factoryResetCommand } from './factory-reset-cli.js';
 
 /** The `vehicle` command group, for the root CLI: `.command(vehicleCommand(io))`. */
 export const vehicleCommand = (io: CliEnvironment): CommandModule<object, object> => ({
@@ -25,6 +26,7 @@ export const vehicleCommand = (io: CliEnvironment): CommandModule<object, object
       .command(stateCommand(io))
       .command(statusCommand(io))
       .command(secondaryCommands(io))
-      .demandCommand(1, 'name a vehicle subcommand: provision, register, run, state, status or secondary'),
+      .command(factoryResetCommand(io))
+      .demandCommand(1, 'name a vehicle subcommand: provision, register, run, state, status, secondary or factory-reset'),
   handler: () => undefined,
 });

@@ -8,7 +8,7 @@
 import { createReadStream, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootCheckError, DownloadLengthError, HealthCheckError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from '../core/errors.js';
+import { BootCheckError, DownloadLengthError, FactoryImageCorruptedError, HealthCheckError, NoFactoryImageError, HashMismatchError, LengthMismatchError, OutOfOrderError, SlotIntegrityError, StorageError, UptaneError } from '../core/errors.js';
 import { fsyncDirectory, writeFileAtomic } from '../files/fs-atomic.js';
 import { digestsMatch, MultiHasher, READ_CHUNK_BYTES, requireSupportedHashes } from '../core/hashing.js';
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
@@ -40,6 +40,12 @@ export interface AbState {
    * so. Absent in state files written before this field existed.
    */
   readonly integrityFault?: IntegrityFault | null;
+  /**
+   * The factory image in the recovery partition (factory.img): written at provisioning, never by an
+   * update, re-verified before every use (docs/threat-model.md M21). Absent in ECUs provisioned
+   * before it existed: they have no factory fallback.
+   */
+  readonly factory?: SlotImage | null;
 }
 
 /** A slot on trial between the switch and the commit (or rollback). */
@@ -73,11 +79,13 @@ export interface IntegrityFault {
    * ECU runs unverified bytes until its assigned image is delivered again.
    */
   readonly recovery: 'fallback' | 'reinstall';
+  /** Set when the fallback is the factory image, copied from the recovery partition into the other slot. */
+  readonly factory?: boolean;
   readonly detectedAt: string;
 }
 
 /** Named points of the install sequence (and of the integrity recovery) where tests inject an error or a power cut. */
-export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'health-soak' | 'commit' | 'rollback' | 'integrity-recover';
+export type InstallStep = 'stage-write' | 'stage-verified' | 'switch' | 'boot-check' | 'health-soak' | 'commit' | 'rollback' | 'integrity-recover' | 'factory-restore';
 
 /**
  * How often a running ECU re-hashes its active slot before a version report, by default. The check
@@ -166,8 +174,10 @@ export class AbSlots {
     const hasher = new MultiHasher(['sha256', 'sha512']);
     hasher.update(factory.content);
     writeFileAtomic(join(directory, 'slot-a.img'), factory.content);
+    // The recovery partition: a copy no update ever writes (docs/threat-model.md M21).
+    writeFileAtomic(join(directory, FACTORY_FILE), factory.content);
     const image: SlotImage = { filename: factory.filename, length: factory.content.length, hashes: hasher.digests() };
-    const state: AbState = { active: 'a', slots: { a: image, b: null }, staged: null, trial: null, lastInstall: null };
+    const state: AbState = { active: 'a', slots: { a: image, b: null }, staged: null, trial: null, lastInstall: null, factory: image };
     writeFileAtomic(join(directory, 'ab-state.json'), Buffer.from(JSON.stringify(state)));
   }
 
@@ -194,6 +204,11 @@ export class AbSlots {
 
   private get statePath(): string {
     return join(this.directory, 'ab-state.json');
+  }
+
+  /** The recovery partition holding the factory image. */
+  get factoryPath(): string {
+    return join(this.directory, FACTORY_FILE);
   }
 
   slotPath(slot: SlotName): string {
@@ -412,11 +427,15 @@ export class AbSlots {
    * Length and hashes of what a slot holds, streamed in 1 MiB chunks (an image is never held
    * whole). A missing or unreadable file holds no byte that could be verified: it measures as empty.
    */
-  private async measure(slot: SlotName, algorithms: readonly string[]): Promise<MeasuredContent> {
+  private measure(slot: SlotName, algorithms: readonly string[]): Promise<MeasuredContent> {
+    return this.measurePath(this.slotPath(slot), algorithms);
+  }
+
+  private async measurePath(path: string, algorithms: readonly string[]): Promise<MeasuredContent> {
     const hasher = new MultiHasher(algorithms);
     let length = 0;
     try {
-      for await (const chunk of createReadStream(this.slotPath(slot), { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>) {
+      for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>) {
         length += chunk.length;
         hasher.update(chunk);
       }
@@ -444,10 +463,12 @@ export class AbSlots {
   async checkIntegrity(
     now: Date,
     onCorrupted: (fault: IntegrityFault) => void,
-    options: { readonly ifDue?: boolean; readonly log?: (line: string) => void } = {},
+    options: { readonly ifDue?: boolean; readonly log?: (line: string) => void; readonly onFactoryCorrupted?: (err: FactoryImageCorruptedError) => void } = {},
   ): Promise<IntegrityFault | null> {
     try {
-      return await (options.ifDue === true ? this.verifyActiveIfDue(now, onCorrupted) : this.verifyActive(now, onCorrupted));
+      // The check at boot (not ifDue) also runs the boot check: an active slot that no longer boots falls back.
+      const fallback: FallbackOptions = { ...(options.onFactoryCorrupted === undefined ? {} : { onFactoryCorrupted: options.onFactoryCorrupted }), boot: options.ifDue !== true };
+      return await (options.ifDue === true ? this.verifyActiveIfDue(now, onCorrupted, fallback) : this.verifyActive(now, onCorrupted, fallback));
     } catch (err) {
       if (!(err instanceof StorageError)) throw err;
       options.log?.(`slot integrity: ${err.message}`);
@@ -459,11 +480,11 @@ export class AbSlots {
    * Re-verifies the active slot (below) unless this process did so less than the configured
    * interval ago by `now`. A clock that went backwards makes the check due.
    */
-  verifyActiveIfDue(now: Date, onCorrupted?: (fault: IntegrityFault) => void): Promise<IntegrityFault | null> {
+  verifyActiveIfDue(now: Date, onCorrupted?: (fault: IntegrityFault) => void, fallback: FallbackOptions = {}): Promise<IntegrityFault | null> {
     const interval = this.options.integrityCheckIntervalMs ?? DEFAULT_INTEGRITY_CHECK_INTERVAL_MS;
     const last = this.lastVerifiedAt;
     if (last !== undefined && now.getTime() >= last && now.getTime() - last < interval) return Promise.resolve(null);
-    return this.verifyActive(now, onCorrupted);
+    return this.verifyActive(now, onCorrupted, fallback);
   }
 
   /**
@@ -478,7 +499,7 @@ export class AbSlots {
    * A failed write throws StorageError, after making the recovery this process's state in memory,
    * so its reports stay truthful until the next boot checks again.
    */
-  verifyActive(now: Date, onCorrupted?: (fault: IntegrityFault) => void): Promise<IntegrityFault | null> {
+  verifyActive(now: Date, onCorrupted?: (fault: IntegrityFault) => void, fallback: FallbackOptions = {}): Promise<IntegrityFault | null> {
     return this.exclusive(async () => {
       // Only between stage/install calls: a slot on trial is finished by recover() or install().
       if (this.state.trial !== null) return null;
@@ -492,12 +513,17 @@ export class AbSlots {
         if (found.length !== known.found.length || !digestsMatch(found.hashes, known.found.hashes)) this.persistOrHold({ ...this.state, integrityFault: { ...known, found } }, slot);
         return null;
       }
-      if (matchesImage(found, image)) return null;
-      const fallback = other(slot);
+      if (matchesImage(found, image)) {
+        if (fallback.boot === true) await this.bootFallback(fallback.onFactoryCorrupted);
+        return null;
+      }
+      const otherSlot = other(slot);
       // A staged image never ran: only an image that was active before is a fallback, and only while it
       // still verifies and boots (a slot rolled back from keeps its image, which failed its boot check).
-      const usable = this.state.staged === null && this.state.slots[fallback] !== null && (await this.isIntact(fallback)) && (await this.boots(fallback));
-      const fault: IntegrityFault = { slot, image, found, recovery: usable ? 'fallback' : 'reinstall', detectedAt: formatExpires(now) };
+      const usable = this.state.staged === null && this.state.slots[otherSlot] !== null && (await this.isIntact(otherSlot)) && (await this.boots(otherSlot));
+      // Neither slot holds a verified image that boots: the factory image, if it still verifies and boots.
+      const factory = !usable && (await this.stageFactory(fallback.onFactoryCorrupted));
+      const fault: IntegrityFault = { slot, image, found, recovery: usable || factory ? 'fallback' : 'reinstall', ...(factory ? { factory: true } : {}), detectedAt: formatExpires(now) };
       try {
         onCorrupted?.(fault);
       } catch (err) {
@@ -505,9 +531,70 @@ export class AbSlots {
         // failing to write must not stop the recovery.
         if (err instanceof PowerCut) throw err;
       }
-      this.persistOrHold(usable ? { ...this.state, active: fallback, slots: { ...this.state.slots, [slot]: null }, integrityFault: fault } : { ...this.state, integrityFault: fault }, slot);
+      this.persistOrHold(usable || factory ? { ...this.state, active: otherSlot, slots: { ...this.state.slots, [slot]: null }, staged: null, integrityFault: fault } : { ...this.state, integrityFault: fault }, slot);
       return fault;
     });
+  }
+
+  /**
+   * Goes back to the factory image through the normal verified path (`uptane vehicle factory-reset`):
+   * the recovery partition is re-verified first, then copied into the inactive slot as any image is
+   * staged (hashes checked again while it streams), and installed: switch, boot check, health soak,
+   * commit. A missing or corrupted factory image is refused, typed, and nothing changes.
+   */
+  factoryReset(): Promise<InstallOutcome> {
+    return this.exclusive(async () => {
+      const factory = this.state.factory ?? null;
+      if (factory === null) throw new NoFactoryImageError(`this ECU (${this.directory}) was provisioned without a factory image: install an image through an update instead`);
+      if (this.state.trial !== null) throw new OutOfOrderError('an install is still on trial');
+      const found = await this.measurePath(this.factoryPath, Object.keys(factory.hashes));
+      if (!matchesImage(found, factory)) throw factoryCorruptedError(factory, found);
+      await this.stageNow(factory, createReadStream(this.factoryPath, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>);
+      return this.installNow();
+    });
+  }
+
+  /**
+   * The last resort when neither slot holds a verified image that boots (docs/threat-model.md M21):
+   * the factory image, re-verified, is staged into the inactive slot and boot-checked; true when it
+   * may become active (the caller's one atomic write switches to it). A corrupted factory image is
+   * reported through `onCorrupted` and never copied or booted. A power cut before the switch leaves
+   * the staged copy, which the next boot's check stages again.
+   */
+  private async stageFactory(onCorrupted?: (err: FactoryImageCorruptedError) => void): Promise<boolean> {
+    const factory = this.state.factory ?? null;
+    if (factory === null) return false;
+    const found = await this.measurePath(this.factoryPath, Object.keys(factory.hashes));
+    if (!matchesImage(found, factory)) {
+      onCorrupted?.(factoryCorruptedError(factory, found));
+      return false;
+    }
+    try {
+      await this.stageNow(factory, createReadStream(this.factoryPath, { highWaterMark: READ_CHUNK_BYTES }) as AsyncIterable<Buffer>);
+      this.fault('factory-restore');
+    } catch (err) {
+      // The partition changed while it was copied: it fails the hashes as any image, and is reported.
+      if (err instanceof HashMismatchError || err instanceof LengthMismatchError || err instanceof DownloadLengthError) onCorrupted?.(factoryCorruptedError(factory, found));
+      else if (!(err instanceof StorageError)) throw err; // a PowerCut
+      return false;
+    }
+    return this.boots(other(this.state.active));
+  }
+
+  /**
+   * At boot: an active slot that verifies but no longer boots gives way to the other slot's verified
+   * image that boots, else to the factory image (one atomic write each). With nothing that boots,
+   * nothing changes.
+   */
+  private async bootFallback(onFactoryCorrupted?: (err: FactoryImageCorruptedError) => void): Promise<void> {
+    const active = this.state.active;
+    if (await this.boots(active)) return;
+    const fallback = other(active);
+    if (this.state.staged === null && this.state.slots[fallback] !== null && (await this.isIntact(fallback)) && (await this.boots(fallback))) {
+      this.persist({ ...this.state, active: fallback });
+      return;
+    }
+    if (await this.stageFactory(onFactoryCorrupted)) this.persist({ ...this.state, active: fallback, staged: null });
   }
 
   /**
@@ -598,6 +685,19 @@ function integrityFaultReport(fault: IntegrityFault): IntegrityFaultReport {
   return { image: { filename, length, hashes }, recovery: fault.recovery, detected_at: fault.detectedAt };
 }
 
+/** The recovery partition's file in an ECU's slot folder. */
+export const FACTORY_FILE = 'factory.img';
+
+/** Options of the fallback at an integrity check: a boot-time check also runs the boot check. */
+interface FallbackOptions {
+  readonly boot?: boolean;
+  readonly onFactoryCorrupted?: (err: FactoryImageCorruptedError) => void;
+}
+
+function factoryCorruptedError(factory: SlotImage, found: MeasuredContent): FactoryImageCorruptedError {
+  return new FactoryImageCorruptedError(`the factory image ${factory.filename} in the recovery partition no longer matches its recorded ${factory.length} bytes' hashes (it holds ${found.length} bytes that do not): it is not used`);
+}
+
 function matchesImage(found: MeasuredContent, image: SlotImage): boolean {
   return found.length === image.length && digestsMatch(found.hashes, image.hashes);
 }
@@ -606,7 +706,9 @@ function matchesImage(found: MeasuredContent, image: SlotImage): boolean {
 export function slotIntegrityError(fault: IntegrityFault): SlotIntegrityError {
   const recovery =
     fault.recovery === 'fallback'
-      ? `switched to slot ${other(fault.slot)}, which holds a verified image`
+      ? fault.factory === true
+        ? `no verified image that boots was left in the other slot: the factory image, re-verified, was copied into slot ${other(fault.slot)} and runs`
+        : `switched to slot ${other(fault.slot)}, which holds a verified image`
       : 'no verified image is left in the other slot: the image must be installed again';
   return new SlotIntegrityError(`active slot ${fault.slot} no longer holds ${fault.image.filename} as verified at install (it holds ${fault.found.length} bytes that do not match the verified ${fault.image.length} bytes' hashes); ${recovery}`);
 }

@@ -6,7 +6,7 @@
 // the Director shows it and re-delivers the image, and the vehicle's cycle reinstalls it. A power cut
 // or a failed write at any step of the recovery leaves a bootable ECU whose reports tell the truth.
 // Real files, a real vehicle, a real Image repository and Director on loopback.
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AbSlots, PowerCut, type InstallStep, type IntegrityFault, type SlotName } from '../../shared/ecu/ab-slots.js';
@@ -81,6 +81,18 @@ function flipByte(path: string, offset: number): void {
 function corrupt(serial: string, slot: SlotName): void {
   const path = slotsOf(serial).slotPath(slot);
   flipByte(path, statSync(path).size - 1);
+}
+
+/**
+ * The ECU as provisioned before factory images were kept: with both slots corrupted no verified image
+ * is left (with one, the ECU falls back to it: test/ecu/factory-fallback.test.ts, M21).
+ */
+async function withoutFactoryImage(serial: string): Promise<void> {
+  const directory = slotsOf(serial).directory;
+  const { factory: _none, ...older } = JSON.parse(readFileSync(join(directory, 'ab-state.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(directory, 'ab-state.json'), JSON.stringify(older));
+  rmSync(join(directory, 'factory.img'));
+  await car.start();
 }
 
 /** The report of `serial` in the last manifest the Director received. */
@@ -199,6 +211,7 @@ describe('HR-11b on a vehicle against real servers', () => {
 
     it('with no verified image left, the ECU never reports the corrupted image as installed: it reports what the slot holds, the Director re-delivers, and the cycle reinstalls', async () => {
       await installAssigned(serial);
+      await withoutFactoryImage(serial);
       corrupt(serial, 'b');
       corrupt(serial, 'a'); // the fallback too
 
@@ -228,6 +241,7 @@ describe('HR-11b on a vehicle against real servers', () => {
 
     it('while it waits for the image, the ECU reports the slot as it is at each check, without reporting the fault twice', async () => {
       await installAssigned(serial);
+      await withoutFactoryImage(serial);
       corrupt(serial, 'b');
       corrupt(serial, 'a');
       expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery: 'reinstall' });
@@ -272,6 +286,7 @@ describe('HR-11b on a vehicle against real servers', () => {
     });
 
     it('a factory image found corrupted, with nothing ever assigned: reported, and not re-delivered by the Director, which has nothing to re-deliver', async () => {
+      await withoutFactoryImage(serial);
       corrupt(serial, 'a');
       expect(await ecuOf(serial).checkSlotIntegrity()).toMatchObject({ recovery: 'reinstall', image: { filename: FACTORY[serial] } });
       const result = await truthfulCycle(serial);
@@ -293,6 +308,7 @@ describe('HR-11b on a vehicle against real servers', () => {
     ] as const)('crash safety of the recovery (%s)', (recovery, corrupted) => {
       beforeEach(async () => {
         await installAssigned(serial);
+        if (recovery === 'reinstall') await withoutFactoryImage(serial);
         for (const slot of corrupted) corrupt(serial, slot);
       });
 
