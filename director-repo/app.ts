@@ -27,7 +27,7 @@ import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { DashboardEvents, publishVerdict, type DashboardEventOptions } from './dashboard/events.js';
 import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
 import { campaignDryRun, dashboardRoutes } from './dashboard/fleet-routes.js';
-import { LIMITS, parseAssignment, parseAttributeChange, parseEcu, parseInventoryLookup, parseRegistration, pathId, pathText } from './operator-input.js';
+import { LIMITS, parseAssignment, parseInstallBundle, parseAttributeChange, parseEcu, parseInventoryLookup, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { exportOfflineMetadata } from './offline-bundle-export.js';
 import { alertRoutes } from './alerts/alert-routes.js';
@@ -211,6 +211,14 @@ export function createApp({
 
   // Strict decimal: Number('0x1') is 1, so a loose parse would cancel another assignment (HR-9d).
   operatorRoute(operator, 'DELETE /assignments/:id', undefined, async (req) => ({ answer: await services.assignments.cancelAssignment(pathId(req.params.id, 'the assignment id'), req.operator!) }));
+
+  // Install bundles: several ECUs of one vehicle, all or none (docs/decisions.md "Install bundles").
+  operatorRoute(operator, 'POST /install-bundles', jsonBody, async (req) => {
+    const created = await services.installBundles.create(parseInstallBundle(req.body), req.operator!);
+    log?.(`install bundle ${created.id} of ${created.members.length} ECUs of ${created.vin} by ${req.operator}`);
+    return { status: 201, answer: created };
+  });
+  operatorRoute(operator, 'GET /install-bundles/:id', undefined, async (req) => ({ answer: await services.installBundles.view(pathId(req.params.id, 'the install bundle id')) }));
 
 
   // Refused operator writes are recorded with who tried and why (issue 4); reads and dry runs are

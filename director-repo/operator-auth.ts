@@ -32,6 +32,8 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'POST /vehicles/:vin/offline-metadata': 'operator',
   'POST /assignments': 'operator',
   'DELETE /assignments/:id': 'operator',
+  'POST /install-bundles': 'operator',
+  'GET /install-bundles/:id': 'read',
   'GET /audit': 'read',
   'POST /groups': 'operator',
   'GET /groups': 'read',

@@ -7,7 +7,7 @@
 import { encryptionPublicKeyFromHex } from '../shared/core/crypto/image-encryption.js';
 import { BadRequestError, MalformedEncryptionKeyError, UptaneError } from '../shared/core/errors.js';
 import { INVENTORY_LOOKUP_MAX } from './api/operator-api.js';
-import type { AssignmentBody, CampaignBody, CampaignHaltRules, CampaignSchedule, CampaignStage, EcuBody, GroupBody, GroupFilterBody } from './api/operator-api.js';
+import type { AssignmentBody, InstallBundleBody, CampaignBody, CampaignHaltRules, CampaignSchedule, CampaignStage, EcuBody, GroupBody, GroupFilterBody } from './api/operator-api.js';
 import type { VehicleRegistration } from './services/inventory.js';
 import type { RegistrationQuery } from './store/inventory.js';
 
@@ -219,6 +219,17 @@ export function parseAssignment(raw: unknown): AssignmentBody {
     dryRun: optional(body.dryRun, (v) => flag(v, 'dryRun')),
     encrypt: optional(body.encrypt, (v) => flag(v, 'encrypt')),
   };
+}
+
+/** POST /install-bundles: one vehicle, each member ECU once with its image (the service checks the rest). */
+export function parseInstallBundle(raw: unknown): InstallBundleBody {
+  const body = object(raw, 'the request body');
+  const members = list(body.members, 'members', LIMITS.ecus).map((item, i) => {
+    const member = object(item, `members[${i}]`);
+    return { ecuSerial: text(member.ecuSerial, `members[${i}].ecuSerial`, LIMITS.serial), image: text(member.image, `members[${i}].image`, LIMITS.image) };
+  });
+  const encrypt = optional(body.encrypt, (v) => flag(v, 'encrypt'));
+  return { vin: text(body.vin, 'vin', LIMITS.name), members, ...(encrypt === undefined ? {} : { encrypt }) };
 }
 
 /** POST /groups: a static group (vins) or a dynamic one (filter). */

@@ -6,7 +6,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError, OutOfOrderError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
-import { SECONDARY_PATHS, type MetadataBundle, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { SECONDARY_PATHS, type BundleFailure, type MetadataBundle, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { MANIFEST_LIMITS } from '../shared/uptane/manifest.js';
 
 export interface SecondaryServerOptions {
   /** Address to listen on; loopback by default (the protocol has no authentication of its own). */
@@ -88,6 +89,27 @@ function parseBundle(body: Buffer): MetadataBundle {
   return image === undefined ? { director, time } : { director, image, time };
 }
 
+/** Largest body of an install bundle request: a bundle id and a reason, never more. */
+const BUNDLE_BODY_BYTES = 8 * 1024;
+
+/** `{"bundleId", "reason"?}` of an install bundle request; the secondary checks the id against its own metadata. */
+function parseBundleRequest(body: Buffer): { bundleId: string; reason: BundleFailure | null } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new BadRequestError(`the install bundle request is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const { bundleId, reason } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+  if (typeof bundleId !== 'string' || bundleId.length === 0 || bundleId.length > 64) throw new BadRequestError('the install bundle request needs "bundleId" (1 to 64 characters)');
+  if (reason === undefined || reason === null) return { bundleId, reason: null };
+  const { code, message } = (typeof reason === 'object' ? reason : {}) as Record<string, unknown>;
+  if (typeof code !== 'string' || code.length === 0 || code.length > 64 || typeof message !== 'string' || message.length > MANIFEST_LIMITS.maxTextLength) {
+    throw new BadRequestError(`"reason" must be {code (1 to 64 characters), message (at most ${MANIFEST_LIMITS.maxTextLength})} or null`);
+  }
+  return { bundleId, reason: { code, message } };
+}
+
 /** Reads and drops what is left of a refused body, so the primary gets to read the refusal. */
 function discardRest(req: http.IncomingMessage, limit: number): void {
   if (req.readableEnded || req.destroyed) return;
@@ -105,6 +127,9 @@ const ROUTES: Readonly<Record<string, string>> = {
   [SECONDARY_PATHS.metadata]: 'PUT',
   [SECONDARY_PATHS.image]: 'PUT',
   [SECONDARY_PATHS.install]: 'POST',
+  [SECONDARY_PATHS.trial]: 'POST',
+  [SECONDARY_PATHS.commit]: 'POST',
+  [SECONDARY_PATHS.rollback]: 'POST',
 };
 
 /** Serves `secondary` over HTTP until `close()`. */
@@ -135,6 +160,14 @@ export async function serveSecondary(secondary: SecondaryTransport, options: Sec
         // ciphertext at its encrypted length), decrypts it if so, and hashes it on the way to its slot.
         await secondary.putImage(filename, req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>);
         return sendJson(res, 200, { filename, status: 'staged' });
+      }
+      case SECONDARY_PATHS.trial:
+        return sendJson(res, 200, await secondary.beginTrial(parseBundleRequest(await readBody(req, BUNDLE_BODY_BYTES)).bundleId));
+      case SECONDARY_PATHS.commit:
+        return sendJson(res, 200, await secondary.commitTrial(parseBundleRequest(await readBody(req, BUNDLE_BODY_BYTES)).bundleId));
+      case SECONDARY_PATHS.rollback: {
+        const { bundleId, reason } = parseBundleRequest(await readBody(req, BUNDLE_BODY_BYTES));
+        return sendJson(res, 200, { outcome: await secondary.rollBackTrial(bundleId, reason) });
       }
       default:
         return sendJson(res, 200, await secondary.install());

@@ -13,13 +13,14 @@ import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.j
 import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage } from '../shared/ecu/encrypted-image.js';
 import { ecuKeyText } from '../shared/core/crypto/ecu-keys.js';
 import { type PrivateKey } from '../shared/core/crypto/keys.js';
-import { ImageRollbackError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { ImageRollbackError, InstallBundleOrderError, OutOfOrderError, TargetNotFoundError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { parseInstallBundle, type InstallBundle } from '../shared/uptane/install-bundle.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { MANIFEST_LIMITS, type EcuVersionReport, type InstallOutcome, type ReportedAttack } from '../shared/uptane/manifest.js';
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { parseMetadata } from '../shared/core/metadata/parse.js';
 import type { Metadata, TargetsSigned } from '../shared/core/metadata/types.js';
-import { bundleFetcher, bundleFile, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
+import { bundleFetcher, bundleFile, type BundleFailure, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport, type TrialVerdict } from '../shared/ecu/secondary-protocol.js';
 import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { TrustedMetadataSet } from '../shared/core/trusted-metadata-set.js';
 import { DirectorClient } from '../shared/uptane/director-client.js';
@@ -45,6 +46,12 @@ export interface SecondaryState {
   readonly expected: EcuTarget | null;
   /** Release counter of the image installed from Director metadata, for the no-rollback rule. */
   readonly trustedReleaseCounter: number | null;
+  /**
+   * The install bundle the last verified metadata made this ECU a member of (docs/decisions.md
+   * "Install bundles"): its install then goes only through beginTrial / commitTrial / rollBackTrial
+   * naming this id. Absent in state files written before bundles existed.
+   */
+  readonly bundle?: InstallBundle | null;
 }
 
 export interface SecondaryRuntime {
@@ -188,13 +195,31 @@ export class Secondary implements SecondaryTransport {
       if (target === undefined || this.isInstalled(target)) {
         // Nothing to download: the metadata is all this cycle brings, and it verified.
         this.commitStagedMetadata();
-        this.persist({ ...this.state, expected: null });
+        this.persist({ ...this.state, expected: null, bundle: null });
         return { target: null };
       }
-      this.persist({ ...this.state, expected: target });
+      let installBundle: InstallBundle | undefined;
+      try {
+        installBundle = this.installBundleOf(target);
+      } catch (err) {
+        this.discardStagedMetadata();
+        throw err;
+      }
+      this.persist({ ...this.state, expected: target, bundle: installBundle ?? null });
       const encrypted = target.encryption?.encryptedTarget;
       return { target: { filename: target.filename, length: target.target.length, ...(encrypted === undefined ? {} : { encryptedLength: encrypted.length }) } };
     });
+  }
+
+  /**
+   * The install bundle the verified (staged) Director targets put this ECU in, if any: for this
+   * vehicle, and pinning this ECU's own image (docs/threat-model.md M30). A bundle this ECU is not a
+   * member of does not concern it.
+   */
+  private installBundleOf(target: EcuTarget): InstallBundle | undefined {
+    const signed = parseMetadata(this.directorStaging.load('targets')!, 'targets', { repository: 'director' }).signed;
+    const bundle = parseInstallBundle(signed, this.identity.vin, [target], { onlyMember: this.identity.serial });
+    return bundle !== undefined && bundle.ecus[this.identity.serial] !== undefined ? bundle : undefined;
   }
 
   private commitStagedMetadata(): void {
@@ -321,6 +346,11 @@ export class Secondary implements SecondaryTransport {
     }
     const expected = this.state.expected;
     if (expected === null || this.slots.current.staged === null) throw new OutOfOrderError('no verified image is staged for install');
+    const bundle = this.state.bundle ?? null;
+    if (bundle !== null) {
+      // A member installed alone would break the bundle apart: only the bundle's phases install it.
+      return this.guard(() => Promise.reject(new InstallBundleOrderError(`ECU ${this.identity.serial} is a member of install bundle ${bundle.id}: it installs only with the bundle's trial and commit`, { repository: 'director', role: this.identity.serial })));
+    }
     const outcome = await this.slots.install();
     this.persist({
       ...this.state,
@@ -328,6 +358,59 @@ export class Secondary implements SecondaryTransport {
       trustedReleaseCounter: outcome.status === 'installed' ? (expected.target.custom?.releaseCounter ?? 0) : this.state.trustedReleaseCounter,
     });
     return outcome;
+  }
+
+  // Install bundles (docs/decisions.md "Install bundles") -----------------------------------------
+
+  /** The bundle this ECU's verified metadata names, which a request must name too (docs/threat-model.md M32). */
+  private memberOf(bundleId: string): InstallBundle {
+    const bundle = this.state.bundle ?? null;
+    if (bundle === null || bundle.id !== bundleId) {
+      throw new InstallBundleOrderError(`ECU ${this.identity.serial} is not a member of install bundle ${bundleId}${bundle === null ? '' : ` (its metadata names ${bundle.id})`}`, { repository: 'director', role: this.identity.serial });
+    }
+    return bundle;
+  }
+
+  /** Switch, boot check and health soak of the staged image; the trial is then held for the primary's decision. */
+  beginTrial(bundleId: string): Promise<TrialVerdict> {
+    return this.guard(async () => {
+      this.memberOf(bundleId);
+      if (this.runtime.vehicleState.current() === 'driving') {
+        throw new VehicleDrivingError(`ECU ${this.identity.serial} refuses to install while the vehicle is driving`);
+      }
+      const held = this.slots.heldBundle === bundleId; // asked again: the slots answer the same
+      if (!held && (this.state.expected === null || this.slots.current.staged === null)) throw new OutOfOrderError('no verified image is staged for the install bundle');
+      const outcome = await this.slots.beginBundleTrial(bundleId);
+      if (outcome === null) return { passed: true };
+      this.persist({ ...this.state, expected: null });
+      return { passed: false, outcome };
+    });
+  }
+
+  /** The primary recorded that every member passed: the held trial becomes this ECU's image. */
+  commitTrial(bundleId: string): Promise<InstallOutcome> {
+    return this.guard(async () => {
+      this.memberOf(bundleId);
+      // Asked again after it committed (the primary resumes after a power cut): the slots answer the same.
+      const expected = this.state.expected;
+      const outcome = await this.slots.commitBundleTrial(bundleId);
+      this.persist({
+        ...this.state,
+        expected: null,
+        trustedReleaseCounter: expected === null ? this.state.trustedReleaseCounter : (expected.target.custom?.releaseCounter ?? 0),
+      });
+      return outcome;
+    });
+  }
+
+  /** Back to the previous image, for `reason` (null: the bundle stopped before any switch, no outcome). */
+  rollBackTrial(bundleId: string, reason: BundleFailure | null): Promise<InstallOutcome | null> {
+    return this.guard(async () => {
+      this.memberOf(bundleId);
+      const outcome = await this.slots.rollBackBundle(bundleId, reason);
+      this.persist({ ...this.state, expected: null });
+      return outcome;
+    });
   }
 
   /** What the previous trusted Director targets gave this ECU (for tests and status). */

@@ -44,6 +44,21 @@ function narrated(secondary: SecondaryTransport, serial: string, say: (line: str
       say(`${serial}: install: ${outcome.status.replace('_', ' ')} ${outcome.filename}${outcome.code === undefined ? '' : ` (${outcome.code}: ${outcome.message ?? ''})`}`);
       return outcome;
     },
+    async beginTrial(bundleId) {
+      const verdict = await secondary.beginTrial(bundleId).catch(refusal(`a trial for install bundle ${bundleId}`));
+      say(`${serial}: install bundle ${bundleId}: ${verdict.passed ? 'trial passed, held until the primary commits' : `trial failed, rolled back (${verdict.outcome.code ?? ''})`}`);
+      return verdict;
+    },
+    async commitTrial(bundleId) {
+      const outcome = await secondary.commitTrial(bundleId).catch(refusal(`the commit of install bundle ${bundleId}`));
+      say(`${serial}: install bundle ${bundleId}: committed ${outcome.filename}`);
+      return outcome;
+    },
+    async rollBackTrial(bundleId, reason) {
+      const outcome = await secondary.rollBackTrial(bundleId, reason).catch(refusal(`the rollback of install bundle ${bundleId}`));
+      say(`${serial}: install bundle ${bundleId}: back to the previous image${reason === null ? '' : ` (${reason.code})`}`);
+      return outcome;
+    },
   };
 }
 

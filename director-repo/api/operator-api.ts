@@ -182,6 +182,41 @@ export interface Assignment extends AssignedImage {
   readonly reason: string | null;
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Present when the assignment is a member of an install bundle (docs/decisions.md "Install bundles"). */
+  readonly bundleId?: number;
+}
+
+/**
+ * An install bundle's one outcome: pending until every member installed (installed) or one failed,
+ * when every member went back to its previous image (rolled_back, naming the failing ECU and why);
+ * cancelled when a member was cancelled (every member is).
+ */
+export type InstallBundleState = 'pending' | 'installed' | 'rolled_back' | 'cancelled';
+
+export interface InstallBundleRecord {
+  readonly id: number;
+  readonly vin: string;
+  readonly campaignId: number | null;
+  readonly state: InstallBundleState;
+  readonly failingEcu: string | null;
+  readonly reason: string | null;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** POST /install-bundles: images for several ECUs of one vehicle that install all or none. */
+export interface InstallBundleBody {
+  readonly vin: string;
+  readonly members: ReadonlyArray<{ readonly ecuSerial: string; readonly image: string }>;
+  readonly encrypt?: boolean;
+}
+
+/** An install bundle and its member assignments. */
+export interface InstallBundleView extends InstallBundleRecord {
+  /** The id the vehicle's targets carry (custom.installBundle.id). */
+  readonly bundleId: string;
+  readonly members: readonly Assignment[];
 }
 
 export interface EcuStatus {
@@ -574,6 +609,17 @@ export interface OfflineMetadataExport {
   readonly vin: string;
   readonly exportedAt: string;
   readonly files: Readonly<Record<string, string>>;
+  /**
+   * Signed URLs for the vehicle's assigned images and a grant for the Image repository's metadata,
+   * as the vehicle itself would get them (docs/signed-urls.md), when the Director has a URL-signing
+   * key: the exporter reads an Image repository that serves only to credentials with them.
+   */
+  readonly imageAccess?: {
+    readonly expiresIn: number;
+    readonly expires: string;
+    readonly metadata: { readonly prefix: string; readonly query: string };
+    readonly images: Readonly<Record<string, string>>;
+  };
 }
 
 // --- The routes ----------------------------------------------------------------------------------
@@ -603,23 +649,15 @@ export interface OperatorApi {
   'POST /vehicles/:vin/offline-metadata': { answer: OfflineMetadataExport };
   'POST /assignments': { body: AssignmentBody; answer: AssignmentsCreated | AssignmentPlan };
   'DELETE /assignments/:id': { answer: Assignment };
+  /** Several ECUs of one vehicle, all or none (docs/decisions.md "Install bundles"). */
+  'POST /install-bundles': { body: InstallBundleBody; answer: InstallBundleView };
+  'GET /install-bundles/:id': { answer: InstallBundleView };
   'GET /audit': { query: { readonly limit?: number; readonly before?: number; readonly actor?: string; readonly action?: string }; answer: AuditLog };
   'POST /groups': { body: GroupBody; answer: GroupCreated };
   'GET /groups': { answer: GroupList };
   'GET /groups/:name': { answer: GroupMembers };
   /** With `dryRun: true` the answer is a CampaignDryRun and nothing is created. */
   'POST /campaigns': { body: CampaignBody & { readonly dryRun?: boolean }; answer: CampaignStatus | CampaignDryRun };
-  /**
-   * Signed URLs for the vehicle's assigned images and a grant for the Image repository's metadata,
-   * as the vehicle itself would get them (docs/signed-urls.md), when the Director has a URL-signing
-   * key: the exporter reads an Image repository that serves only to credentials with them.
-   */
-  readonly imageAccess?: {
-    readonly expiresIn: number;
-    readonly expires: string;
-    readonly metadata: { readonly prefix: string; readonly query: string };
-    readonly images: Readonly<Record<string, string>>;
-  };
   'GET /campaigns': { answer: CampaignList };
   'GET /campaigns/:campaign': { query: { readonly vins?: number }; answer: CampaignStatus };
   'GET /campaigns/:campaign/vehicles': {
@@ -675,6 +713,8 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'POST /vehicles/:vin/offline-metadata': ['vin', 'exportedAt', 'files'],
   'POST /assignments': [],
   'DELETE /assignments/:id': ['id', 'state'],
+  'POST /install-bundles': ['id', 'vin', 'state', 'members'],
+  'GET /install-bundles/:id': ['id', 'vin', 'state', 'members'],
   'GET /audit': ['entries'],
   'POST /groups': ['name', 'members'],
   'GET /groups': ['groups'],

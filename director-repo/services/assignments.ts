@@ -244,6 +244,13 @@ export class AssignmentService {
         throw new ConflictError(`assignment ${id} is ${assignment.state}; only pending or in-flight assignments can be cancelled`, ctx);
       }
       await tx.assignments.setState(id, 'cancelled', `cancelled by ${actor}`, now);
+      if (assignment.bundleId !== undefined) {
+        // An install bundle installs all or none: cancelling one member cancels every member.
+        for (const member of await tx.installBundles.members(assignment.bundleId)) {
+          if (member.id !== id && (member.state === 'pending' || member.state === 'in_flight')) await tx.assignments.setState(member.id, 'cancelled', `cancelled by ${actor} with assignment ${id} of its install bundle`, now);
+        }
+        await tx.installBundles.finish(assignment.bundleId, { state: 'cancelled', failingEcu: null, reason: `cancelled by ${actor}` }, now);
+      }
       await tx.vehicleMetadata.markStale([assignment.vin]);
       await tx.auditLog.record(actor, 'cancel_assignment', { id, vin: assignment.vin }, now);
       return (await tx.assignments.byId(id))!;

@@ -5,6 +5,7 @@
 import type { SignedRequestMarks } from '../../shared/uptane/vehicle-auth.js';
 import type { AlertOutbox } from './alerts.js';
 import type { AssignmentStore } from './assignments.js';
+import type { InstallBundleStore } from './install-bundles.js';
 import type { AuditLog } from './audit.js';
 import type { EncryptedImageStore } from './encrypted-images.js';
 import type { CampaignStore } from './campaigns.js';
@@ -25,6 +26,7 @@ export interface DirectorTransaction {
   readonly roots: RootStore;
   readonly campaigns: CampaignStore;
   readonly encryptedImages: EncryptedImageStore;
+  readonly installBundles: InstallBundleStore;
   readonly auditLog: AuditLog;
 }
 

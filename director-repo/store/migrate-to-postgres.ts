@@ -35,6 +35,22 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
       ['reported_at', 'text'],
     ],
   },
+  // Before assignments: a member assignment names its bundle (assignments.bundle_id).
+  {
+    name: 'install_bundles',
+    identity: 'id',
+    columns: [
+      ['id', 'integer'],
+      ['vin', 'text'],
+      ['campaign_id', 'integer'],
+      ['state', 'text'],
+      ['failing_ecu', 'text'],
+      ['reason', 'text'],
+      ['created_by', 'text'],
+      ['created_at', 'text'],
+      ['updated_at', 'text'],
+    ],
+  },
   {
     name: 'assignments',
     identity: 'id',
@@ -54,6 +70,7 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
       ['created_by', 'text'],
       ['campaign_id', 'integer'],
       ['encryption', 'text'],
+      ['bundle_id', 'integer'],
     ],
   },
   // Accepted and refused manifests share one sequence of ids (the merged history's order).
@@ -103,7 +120,22 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
       ['updated_at', 'text'],
     ],
   },
-  { name: 'campaign_vehicles', columns: [['campaign_id', 'integer'], ['vin', 'text'], ['rank', 'text'], ['stage', 'integer'], ['outcome', 'text']] },
+  // The stored standing as SQLite kept it; PostgreSQL's triggers recompute it by the same rules for every staged vehicle copied.
+  {
+    name: 'campaign_vehicles',
+    columns: [
+      ['campaign_id', 'integer'],
+      ['vin', 'text'],
+      ['rank', 'text'],
+      ['stage', 'integer'],
+      ['outcome', 'text'],
+      ['standing', 'text'],
+      ['standing_reason', 'text'],
+      ['deferred_while_driving', 'integer'],
+      ['rolled_back', 'integer'],
+      ['skip_code', 'text'],
+    ],
+  },
   { name: 'campaign_events', identity: 'id', columns: [['id', 'integer'], ['campaign_id', 'integer'], ['at', 'text'], ['actor', 'text'], ['kind', 'text'], ['details', 'text']] },
   { name: 'alerts', identity: 'id', columns: [['id', 'integer'], ['event', 'text'], ['dedupe_key', 'text'], ['body', 'text'], ['created_at', 'text']] },
   {

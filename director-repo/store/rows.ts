@@ -6,6 +6,7 @@
 // boolean in PostgreSQL. The SQL that reads the rows stays with each backend.
 import type { ImageEncryption } from '../api/operator-api.js';
 import type { AssignmentRecord, AssignmentState } from './assignments.js';
+import type { InstallBundleRecord, InstallBundleState } from './install-bundles.js';
 import type { CampaignRow, CampaignState, GroupFilter, GroupRecord } from './campaigns.js';
 import type { EncryptedImageRecord } from './encrypted-images.js';
 import type { EcuRecord, VehicleRecord } from './inventory.js';
@@ -81,6 +82,8 @@ export interface AssignmentRow {
   created_at: string;
   updated_at: string;
   encryption: string | null;
+  /** Absent from rows read before migration 14 / PostgreSQL 9 (install bundles). */
+  bundle_id?: Integer | null;
 }
 
 export function toAssignment(row: AssignmentRow): AssignmentRecord {
@@ -99,6 +102,34 @@ export function toAssignment(row: AssignmentRow): AssignmentRecord {
     updatedAt: row.updated_at,
     // Only an encrypted assignment carries the field: answers about unencrypted ones are as before.
     ...(row.encryption === null ? {} : { encryption: JSON.parse(row.encryption) as ImageEncryption }),
+    // Only a member of an install bundle carries the field, as with encryption.
+    ...(row.bundle_id === null || row.bundle_id === undefined ? {} : { bundleId: num(row.bundle_id) }),
+  };
+}
+
+export interface InstallBundleRow {
+  id: Integer;
+  vin: string;
+  campaign_id: Integer | null;
+  state: InstallBundleState;
+  failing_ecu: string | null;
+  reason: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export function toInstallBundle(row: InstallBundleRow): InstallBundleRecord {
+  return {
+    id: num(row.id),
+    vin: row.vin,
+    campaignId: row.campaign_id === null ? null : num(row.campaign_id),
+    state: row.state,
+    failingEcu: row.failing_ecu,
+    reason: row.reason,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
   };
 }
 

@@ -46,6 +46,8 @@ export interface AbState {
    * before it existed: they have no factory fallback.
    */
   readonly factory?: SlotImage | null;
+  /** The install bundle `lastInstall` is the outcome of, so a primary resuming gets the same answer again. */
+  readonly lastBundle?: string | null;
 }
 
 /** A slot on trial between the switch and the commit (or rollback). */
@@ -59,6 +61,14 @@ export interface Trial {
   readonly phase?: 'boot-check' | 'health-soak';
   /** Soaks of this trial cut short by a restart; past the health check's limit the trial rolls back. */
   readonly interruptedSoaks?: number;
+  /**
+   * Set when the trial is a member's of an install bundle (docs/decisions.md "Install bundles"): it
+   * is held, never committed or rolled back on its own, not even by a restart, until the primary
+   * decides for the whole bundle (commitBundleTrial, rollBackBundle).
+   */
+  readonly bundle?: string;
+  /** A bundle member's trial that passed its boot check and health soak, waiting for the decision. */
+  readonly passed?: boolean;
 }
 
 /** What the slot really holds, as measured by a re-verification. */
@@ -327,11 +337,11 @@ export class AbSlots {
     return this.rollBackTrial(failure);
   }
 
-  /** Phase 1: the staged image's slot becomes active, on trial (one atomic write). */
-  private switchToStaged(): void {
+  /** Phase 1: the staged image's slot becomes active, on trial (one atomic write); held for `bundle` if given. */
+  private switchToStaged(bundle?: string): void {
     const slot = other(this.state.active);
     this.fault('switch');
-    this.persist({ ...this.state, active: slot, staged: null, trial: { slot, previous: this.state.active } });
+    this.persist({ ...this.state, active: slot, staged: null, trial: { slot, previous: this.state.active, ...(bundle === undefined ? {} : { bundle }) }, lastBundle: null });
   }
 
   /** Phase 2: the slot on trial must still verify and boot; the failure to roll back for, or null. */
@@ -379,7 +389,7 @@ export class AbSlots {
    * Phase 4: the trial is committed (one atomic write). Returns the outcome, or the StorageError
    * to roll back for when the commit cannot be written.
    */
-  private commitTrial(): InstallOutcome | UptaneError {
+  private commitTrial(extra: Partial<AbState> = {}): InstallOutcome | UptaneError {
     const trial = this.state.trial!;
     const image = this.state.slots[trial.slot]!;
     try {
@@ -389,7 +399,7 @@ export class AbSlots {
       // found corrupted is no fallback.
       const fault = this.state.integrityFault ?? null;
       const slots = fault !== null && fault.recovery === 'reinstall' && fault.slot === trial.previous ? { ...this.state.slots, [trial.previous]: null } : this.state.slots;
-      this.persist({ ...this.state, slots, trial: null, lastInstall: outcome, integrityFault: null });
+      this.persist({ ...this.state, slots, trial: null, lastInstall: outcome, integrityFault: null, ...extra });
       return outcome;
     } catch (err) {
       if (!(err instanceof StorageError)) throw err;
@@ -401,7 +411,7 @@ export class AbSlots {
   }
 
   /** Phase 4, on failure: the previous slot becomes active again, and the outcome says why. */
-  private rollBackTrial(failure: UptaneError): InstallOutcome {
+  private rollBackTrial(failure: { readonly code: string; readonly message: string }, extra: Partial<AbState> = {}): InstallOutcome {
     const trial = this.state.trial!;
     const image = this.state.slots[trial.slot]!;
     try {
@@ -412,8 +422,89 @@ export class AbSlots {
       // is its retry. Before, the error escaped and left the failed image active until a restart.
     }
     const outcome: InstallOutcome = { filename: image.filename, status: 'rolled_back', code: failure.code, message: failure.message };
-    this.persist({ ...this.state, active: trial.previous, trial: null, lastInstall: outcome });
+    this.persist({ ...this.state, active: trial.previous, trial: null, lastInstall: outcome, ...extra });
     return outcome;
+  }
+
+  // Install bundles (docs/decisions.md "Install bundles"): the same phases, with the decision
+  // between the health soak and the commit left to the primary, for every member at once.
+
+  /** The install bundle whose trial this ECU holds, if any. */
+  get heldBundle(): string | undefined {
+    return this.state.trial?.bundle;
+  }
+
+  /**
+   * Switch, boot check and health soak of the staged image for install bundle `bundleId`. Passed:
+   * null, and the trial is held (a restart keeps it) until commitBundleTrial or rollBackBundle.
+   * Failed: this member rolled back at once, and the outcome says why.
+   */
+  beginBundleTrial(bundleId: string): Promise<InstallOutcome | null> {
+    return this.exclusive(async () => {
+      const held = this.state.trial;
+      if (held !== null) {
+        if (held.bundle === bundleId && held.passed === true) return null; // asked again: the same answer
+        throw new OutOfOrderError(`an install is on trial${held.bundle === undefined ? '' : ` for install bundle ${held.bundle}`}`);
+      }
+      if (this.state.staged === null) throw new OutOfOrderError('no verified image is staged');
+      this.switchToStaged(bundleId);
+      const failure = (await this.runBootCheck()) ?? (await this.runHealthSoak());
+      if (failure !== null) return this.rollBackTrial(failure, { lastBundle: bundleId });
+      this.persist({ ...this.state, trial: { ...this.state.trial!, passed: true } });
+      return null;
+    });
+  }
+
+  /**
+   * The primary decided that every member of `bundleId` passed: the held trial is committed. A
+   * commit that cannot be written throws StorageError and the trial stays held (the decision
+   * stands; the primary commits again), unlike a lone install, which rolls back.
+   */
+  commitBundleTrial(bundleId: string): Promise<InstallOutcome> {
+    return this.exclusive(async () => {
+      const trial = this.state.trial;
+      if (trial === null || trial.bundle !== bundleId) {
+        const last = this.state.lastInstall;
+        if (this.state.lastBundle === bundleId && last !== null && last.status === 'installed') return last; // committed already
+        throw new OutOfOrderError(`no trial is held for install bundle ${bundleId}`);
+      }
+      if (trial.passed !== true) throw new OutOfOrderError(`the trial for install bundle ${bundleId} has not passed its checks`);
+      const committed = this.commitTrial({ lastBundle: bundleId });
+      if (committed instanceof UptaneError) {
+        throw new StorageError(`the commit for install bundle ${bundleId} could not be written (${committed.message}); the trial stays held`, { cause: committed });
+      }
+      return committed;
+    });
+  }
+
+  /**
+   * Back to the previous image for install bundle `bundleId`: a held trial rolls back; a staged
+   * image that never switched is dropped. With `reason`, that is the outcome this ECU reports (a
+   * staged image's as failed, it never ran); with null, no outcome (the bundle waits and installs
+   * again). Repeated after it happened, the same outcome again.
+   */
+  rollBackBundle(bundleId: string, reason: { readonly code: string; readonly message: string } | null): Promise<InstallOutcome | null> {
+    return this.exclusive(async () => {
+      const trial = this.state.trial;
+      if (trial !== null) {
+        if (trial.bundle !== bundleId) throw new OutOfOrderError(`the trial held here is not install bundle ${bundleId}'s`);
+        if (reason !== null) return this.rollBackTrial(reason, { lastBundle: bundleId });
+        try {
+          this.fault('rollback');
+        } catch (err) {
+          if (!(err instanceof StorageError)) throw err; // never abandoned, as rollBackTrial's
+        }
+        this.persist({ ...this.state, active: trial.previous, trial: null });
+        return null;
+      }
+      const staged = this.state.staged;
+      if (staged !== null && reason !== null) {
+        const outcome: InstallOutcome = { filename: staged.filename, status: 'failed', code: reason.code, message: reason.message };
+        this.persist({ ...this.state, staged: null, lastInstall: outcome, lastBundle: bundleId });
+        return outcome;
+      }
+      return this.state.lastBundle === bundleId ? this.state.lastInstall : null;
+    });
   }
 
   /** Re-hashes a slot against its recorded image: a slot is only booted when it is what was verified. */
@@ -624,6 +715,8 @@ export class AbSlots {
     }
     const trial = this.state.trial;
     if (trial === null) return;
+    // A bundle member's trial is the primary's to end, from its journal: all members or none.
+    if (trial.bundle !== undefined) return;
     // A restart during the soak: counted, so an image that keeps resetting the ECU cannot soak forever.
     if (trial.phase === 'health-soak') this.persist({ ...this.state, trial: { ...trial, interruptedSoaks: (trial.interruptedSoaks ?? 0) + 1 } });
     await this.finishTrial();

@@ -51,7 +51,30 @@ export interface SecondaryTransport {
   putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void>;
   /** Installs the staged image (refused while the secondary sees the vehicle driving). */
   install(): Promise<InstallOutcome>;
+  // Install bundles (docs/decisions.md "Install bundles"): the member's install in phases, so the
+  // primary commits every member or none. Each names the bundle, which the secondary checks against
+  // the one its own verified metadata puts it in; each is idempotent, for a primary resuming after a
+  // power cut.
+  /** Switches to the staged image and runs the boot check (and health soak); the trial is held. */
+  beginTrial(bundleId: string): Promise<TrialVerdict>;
+  /** Makes the held trial permanent: every member passed, and the primary recorded the decision. */
+  commitTrial(bundleId: string): Promise<InstallOutcome>;
+  /**
+   * Returns to the previous image (a held trial rolls back, a staged image is dropped unused), with
+   * `reason` as the outcome this ECU reports; `reason` null drops a staged image with no outcome
+   * (the bundle stopped before any member switched, and the next cycle installs again).
+   */
+  rollBackTrial(bundleId: string, reason: BundleFailure | null): Promise<InstallOutcome | null>;
 }
+
+/** Why an install bundle went back: the member that failed and its typed code. */
+export interface BundleFailure {
+  readonly code: string;
+  readonly message: string;
+}
+
+/** How a member's trial went: passed (held, waiting for the commit), or failed and already rolled back. */
+export type TrialVerdict = { readonly passed: true } | { readonly passed: false; readonly outcome: InstallOutcome };
 
 /** A typed failure reported by a secondary over the wire keeps its code. */
 export class RemoteSecondaryError extends SecondaryError {
@@ -66,6 +89,9 @@ export const SECONDARY_PATHS = {
   metadata: '/metadata',
   image: '/image',
   install: '/install',
+  trial: '/bundle/trial',
+  commit: '/bundle/commit',
+  rollback: '/bundle/rollback',
 } as const;
 
 /** Client side of the HTTP transport, used by the primary. */
@@ -92,6 +118,19 @@ export class HttpSecondaryClient implements SecondaryTransport {
 
   install(): Promise<InstallOutcome> {
     return this.call('POST', SECONDARY_PATHS.install) as Promise<InstallOutcome>;
+  }
+
+  beginTrial(bundleId: string): Promise<TrialVerdict> {
+    return this.call('POST', SECONDARY_PATHS.trial, Buffer.from(JSON.stringify({ bundleId }))) as Promise<TrialVerdict>;
+  }
+
+  commitTrial(bundleId: string): Promise<InstallOutcome> {
+    return this.call('POST', SECONDARY_PATHS.commit, Buffer.from(JSON.stringify({ bundleId }))) as Promise<InstallOutcome>;
+  }
+
+  async rollBackTrial(bundleId: string, reason: BundleFailure | null): Promise<InstallOutcome | null> {
+    const answer = (await this.call('POST', SECONDARY_PATHS.rollback, Buffer.from(JSON.stringify({ bundleId, reason })))) as { outcome: InstallOutcome | null };
+    return answer.outcome;
   }
 
   close(): void {

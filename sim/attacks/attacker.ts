@@ -317,6 +317,9 @@ export class BusAttacker {
       return rule === undefined ? transport.putImage(filename, body) : rule(filename, body, transport);
     },
     install: () => transport.install(),
+    beginTrial: (bundleId) => transport.beginTrial(bundleId),
+    commitTrial: (bundleId) => transport.commitTrial(bundleId),
+    rollBackTrial: (bundleId, reason) => transport.rollBackTrial(bundleId, reason),
   });
 }
 

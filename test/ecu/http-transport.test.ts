@@ -130,7 +130,7 @@ describe('the HTTP server framing', () => {
   /** A secondary whose every method is given by the test; the rest fail as a bug would. */
   function fake(overrides: Partial<SecondaryTransport>): SecondaryTransport {
     const unexpected = () => Promise.reject(new Error('not expected in this test'));
-    return { info: unexpected, versionReport: unexpected, putMetadata: unexpected, putImage: unexpected, install: unexpected, ...overrides };
+    return { info: unexpected, versionReport: unexpected, putMetadata: unexpected, putImage: unexpected, install: unexpected, beginTrial: unexpected, commitTrial: unexpected, rollBackTrial: unexpected, ...overrides };
   }
 
   async function serve(secondary: SecondaryTransport, options: Parameters<typeof serveSecondary>[1] = {}): Promise<RunningSecondaryServer> {
@@ -341,7 +341,7 @@ describe('a secondary in a separate process, started through the CLI', () => {
 
     function fake(): SecondaryTransport {
       const no = () => Promise.reject(new Error('unused'));
-      return { info: no, versionReport: no, putMetadata: no, putImage: no, install: no };
+      return { info: no, versionReport: no, putMetadata: no, putImage: no, install: no, beginTrial: no, commitTrial: no, rollBackTrial: no };
     }
   }, 60_000);
 });

@@ -5,7 +5,9 @@ import type { AssignmentOrigin, AssignmentRecord, AssignmentState, AssignmentSto
 import { toAssignment, type AssignmentRow } from '../rows.js';
 import { chunks, groupInOrder, limitParam, num, run, type Queryable } from './sql.js';
 
-const COLUMNS = 'id, vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, encryption';
+const COLUMNS = 'id, vin, ecu_serial, filename, length, hashes, hardware_id, release_counter, state, reason, created_at, updated_at, encryption, bundle_id';
+/** The columns an assignment record is read from (install-bundles.ts reads members with them). */
+export const ASSIGNMENT_COLUMNS = COLUMNS;
 const ACTIVE = "state IN ('pending', 'in_flight')";
 
 export class PostgresAssignments implements AssignmentStore {

@@ -19,6 +19,8 @@ import type { RootStore, VehicleMetadataStore } from '../vehicle-metadata.js';
 import { PostgresAlertOutbox } from './alerts.js';
 import { PostgresUiSessionRevocations } from './ui-sessions.js';
 import { PostgresAssignments } from './assignments.js';
+import { PostgresInstallBundles } from './install-bundles.js';
+import type { InstallBundleStore } from '../install-bundles.js';
 import { PostgresAuditLog } from './audit.js';
 import { PostgresCampaigns } from './campaigns.js';
 import { PostgresDashboard } from './dashboard.js';
@@ -45,6 +47,7 @@ function areas(q: Queryable): DirectorTransaction {
     roots: new PostgresRoots(q),
     campaigns: new PostgresCampaigns(q),
     encryptedImages: new PostgresEncryptedImages(q),
+    installBundles: new PostgresInstallBundles(q),
     auditLog: new PostgresAuditLog(q),
   };
 }
@@ -57,6 +60,7 @@ export class PostgresDirectorStore implements DirectorStorage {
   readonly roots: RootStore;
   readonly campaigns: CampaignStore;
   readonly encryptedImages: EncryptedImageStore;
+  readonly installBundles: InstallBundleStore;
   readonly auditLog: AuditLog;
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: PostgresSignedRequestMarks;
@@ -82,6 +86,7 @@ export class PostgresDirectorStore implements DirectorStorage {
       roots: this.roots,
       campaigns: this.campaigns,
       encryptedImages: this.encryptedImages,
+      installBundles: this.installBundles,
       auditLog: this.auditLog,
     } = areas(db));
     this.intake = new PostgresManifestIntake(db);

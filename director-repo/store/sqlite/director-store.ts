@@ -23,6 +23,8 @@ import { SqliteAlertOutbox } from './alerts.js';
 import { SqliteUiSessionRevocations } from './ui-sessions.js';
 import type { UiSessionRevocations } from '../ui-sessions.js';
 import { SqliteAssignments } from './assignments.js';
+import { SqliteInstallBundles } from './install-bundles.js';
+import type { InstallBundleStore } from '../install-bundles.js';
 import { SqliteAuditLog } from './audit.js';
 import { SqliteCampaigns } from './campaigns.js';
 import { SqliteEncryptedImages } from './encrypted-images.js';
@@ -43,6 +45,7 @@ class Tables {
   readonly roots: SqliteRoots;
   readonly campaigns: SqliteCampaigns;
   readonly encryptedImages: SqliteEncryptedImages;
+  readonly installBundles: SqliteInstallBundles;
   readonly auditLog: SqliteAuditLog;
 
   constructor(db: Db) {
@@ -53,6 +56,7 @@ class Tables {
     this.roots = new SqliteRoots(db);
     this.campaigns = new SqliteCampaigns(db);
     this.encryptedImages = new SqliteEncryptedImages(db);
+    this.installBundles = new SqliteInstallBundles(db);
     this.auditLog = new SqliteAuditLog(db);
   }
 
@@ -65,6 +69,7 @@ class Tables {
       roots: asyncView<RootStore>(this.roots, run),
       campaigns: asyncView<CampaignStore>(this.campaigns, run),
       encryptedImages: asyncView<EncryptedImageStore>(this.encryptedImages, run),
+      installBundles: asyncView<InstallBundleStore>(this.installBundles, run),
       auditLog: asyncView<AuditLog>(this.auditLog, run),
     };
   }
@@ -83,6 +88,7 @@ export class SqliteDirectorStore implements DirectorStorage {
   readonly roots: RootStore;
   readonly campaigns: CampaignStore;
   readonly encryptedImages: EncryptedImageStore;
+  readonly installBundles: InstallBundleStore;
   readonly auditLog: AuditLog;
   readonly intake: ManifestIntake;
   readonly signedRequestMarks: SignedRequestMarks;
@@ -106,6 +112,7 @@ export class SqliteDirectorStore implements DirectorStorage {
       roots: this.roots,
       campaigns: this.campaigns,
       encryptedImages: this.encryptedImages,
+      installBundles: this.installBundles,
       auditLog: this.auditLog,
     } = this.tables.views(this.gate.outside));
     this.inside = this.tables.views(this.gate.inside);

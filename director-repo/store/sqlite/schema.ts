@@ -356,6 +356,23 @@ export const MIGRATIONS = [
    BEGIN ${campaignTotals13('OLD', -1)} ${campaignTotals13('NEW', 1)} END;
    CREATE TRIGGER campaign_stage_totals_deleted AFTER DELETE ON campaign_vehicles
    BEGIN ${campaignTotals13('OLD', -1)} END;`,
+  // 14: install bundles (docs/decisions.md "Install bundles"): several ECUs of one vehicle whose
+  // assignments install all or none. The bundle's outcome is recorded once, as one row: installed,
+  // or rolled back with the member that failed and why; each member assignment names its bundle.
+  `CREATE TABLE install_bundles (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     vin TEXT NOT NULL REFERENCES vehicles(vin) ON DELETE CASCADE,
+     campaign_id INTEGER,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'installed', 'rolled_back', 'cancelled')),
+     failing_ecu TEXT,
+     reason TEXT,
+     created_by TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );
+   CREATE INDEX install_bundles_by_vin ON install_bundles(vin, state);
+   ALTER TABLE assignments ADD COLUMN bundle_id INTEGER REFERENCES install_bundles(id);
+   CREATE INDEX assignments_by_bundle ON assignments(bundle_id) WHERE bundle_id IS NOT NULL;`,
 ];
 
 /**
