@@ -1,14 +1,15 @@
 // Attacks on the in-vehicle bus between the primary and its secondaries
 // (docs/uptane-conformance.md 8: man in the middle inside the vehicle): images and metadata
-// altered, replayed or withheld on the way to the secondary, which verifies what it receives itself
+// altered, replayed, withheld or mixed on the way to the secondary, which verifies what it receives itself
 // (#partial_verification, #full_verification on the bundle) and verifies the image in its inactive
 // slot (#install). Played by test/attacks/in-vehicle-bus.test.ts and `uptane sim attack`.
 import { join } from 'node:path';
+import { SecondaryError } from '../../shared/core/errors.js';
 import { digestBytes } from '../../shared/core/hashing.js';
 import type { FixtureImage } from '../harness/fleet-fixtures.js';
 import { attackerKey, directorOnlineKeys, directorTarget, forgeRepository, readAll, resign, streamOf, type BusTapRules } from './attacker.js';
-import { ABS, assign, ECM, EVIL, flipFirstHexDigit, honestCycle, IMAGES, PRIMARY, verifyWhileDriving, VIN, type AttackScene } from './scene.js';
-import type { AttackerPosition, AttackScenario } from './scenario.js';
+import { ABS, assign, ECM, EVIL, flipFirstHexDigit, honestCycle, IMAGES, img, PRIMARY, vehicleStatus, verifyWhileDriving, VIN, type AttackScene } from './scene.js';
+import { observe, type AttackerPosition, type AttackScenario } from './scenario.js';
 
 /**
  * An attack on one secondary's bus link: the operator assigned it `image`, the vehicle verified and
@@ -119,4 +120,66 @@ export const BUS_ATTACKS: readonly AttackScenario[] = [
       s.bus.on(ECM, { putMetadata: (bundle, inner) => inner.putMetadata({ ...bundle, director: current.director }) });
     },
   },
+  {
+    // Uptane counts on one Director metadata set for the whole vehicle; this design has no atomic
+    // install across ECUs, so ECM does install. The primary sees ABS verified other metadata than it
+    // did, and the manifest shows the Director exactly which ECU runs what.
+    name: 'mixed-bundles-bus',
+    title:
+      'mixed bundles: ABS is shown the previous bundle while ECM installs the new one: ABS stays as it was, the primary reports it, the Director sees the mix, the next cycle completes the bundle',
+    position: 'in-vehicle bus',
+    expected: { code: 'secondary_failed', detectedBy: PRIMARY, in: 'outcome', outcomeOf: ABS, installsAnyway: { [ECM]: IMAGES.ecm3.name } },
+    vector: false,
+    async stage(s) {
+      await s.repos.publishImages([ABS8]);
+      await assign(s, ECM, IMAGES.ecm);
+      await assign(s, ABS, IMAGES.abs);
+      await honestCycle(s, 'installed');
+      const previous = s.bus.bundles.get(ABS)![0]!;
+      await honestCycle(s, 'no-update');
+      await assign(s, ECM, IMAGES.ecm3);
+      await assign(s, ABS, ABS8);
+      await verifyWhileDriving(s);
+      s.bus.on(ABS, { putMetadata: (bundle, inner) => inner.putMetadata({ ...bundle, director: previous.director }) });
+    },
+    also: {
+      afterHonest: async (s) => {
+        const assignments = (await vehicleStatus(s)).assignments as Array<{ filename: string; state: string }>;
+        return [
+          observe('the next cycle completed the bundle', pick(s.car.installed(), [ECM, ABS]), { [ECM]: IMAGES.ecm3.name, [ABS]: ABS8.name }),
+          observe(`the Director records ${IMAGES.ecm3.name} installed`, assignments.find((a) => a.filename === IMAGES.ecm3.name)?.state, 'installed'),
+        ];
+      },
+    },
+  },
+  {
+    name: 'e9-bus-image-never-arrives',
+    title:
+      'E9 partial bundle on the bus: the image for one secondary never arrives: the others install, that ECU keeps its image (a fault, not reported as an attack) and gets it next cycle',
+    position: 'in-vehicle bus',
+    expected: { code: 'secondary_failed', detectedBy: PRIMARY, in: 'outcome', outcomeOf: ABS, installsAnyway: { [ECM]: IMAGES.ecm.name } },
+    // A dropped bus connection is what an outage looks like too (docs/threat-model.md F5).
+    verdict: 'fault',
+    vector: false,
+    async stage(s) {
+      await assign(s, ECM, IMAGES.ecm);
+      await assign(s, ABS, IMAGES.abs);
+      await verifyWhileDriving(s);
+      s.bus.on(ABS, {
+        putImage: async () => {
+          throw new SecondaryError(`bus: the connection to ${ABS} dropped`);
+        },
+      });
+    },
+    also: {
+      // The next manifest tells the Director the truth per ECU (it issues nothing new for ABS until then).
+      afterAttack: async (s) => [observe(`${ABS} still runs its factory image`, s.car.installed()[ABS], 'factory/abs-z.bin')],
+      afterHonest: async (s) => [observe('the next cycle delivered the missing image', pick(s.car.installed(), [ECM, ABS]), { [ECM]: IMAGES.ecm.name, [ABS]: IMAGES.abs.name })],
+    },
+  },
 ];
+
+/** A newer brake image, for a bundle of two. */
+const ABS8 = img('brake/abs-8.bin', 'brake ecu v8', ['abs-z'], 8);
+
+const pick = (installed: Record<string, string>, serials: readonly string[]) => Object.fromEntries(serials.map((serial) => [serial, installed[serial]]));

@@ -1,7 +1,7 @@
 // Attacks from the network between the vehicle and the repositories, by an attacker with no keys
 // (docs/uptane-conformance.md 8: man in the middle outside the vehicle): tampering, replay, freeze,
-// mix-and-match, another vehicle's metadata, endless data, slow retrieval and dropped requests, over
-// real HTTP against the real servers. Played by test/attacks/network.test.ts and `uptane sim attack`.
+// mix-and-match, another vehicle's metadata, endless data, slow retrieval, dropped requests and
+// dropped manifests, over real HTTP against the real servers. Played by test/attacks/network.test.ts and `uptane sim attack`.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,8 +9,8 @@ import { canonicalBytes } from '../../shared/core/canonical.js';
 import { HttpFetcher } from '../../shared/client/fetcher.js';
 import { digestBytes } from '../../shared/core/hashing.js';
 import { AttackerFetcher, bytesResponse, endlessResponse, readAll, type InterceptedRequest, type ProxyBehaviour } from './attacker.js';
-import { assign, createVehicle, ECM, EVIL, flipFirstHexDigit, honestCycle, hostileNetwork, imageMetadataNow, IMAGES, img, PRIMARY, SceneError, type AttackScene } from './scene.js';
-import type { AttackScenario } from './scenario.js';
+import { ABS, assign, createVehicle, ECM, EVIL, flipFirstHexDigit, honestCycle, hostileNetwork, imageMetadataNow, IMAGES, img, PRIMARY, SceneError, vehicleStatus, type AttackScene } from './scene.js';
+import { observe, type AttackScenario } from './scenario.js';
 
 /** The signed part of a metadata file rewritten without its keys: the signatures stay as they were. */
 function tamperSigned(bytes: Uint8Array, mutate: (signed: Record<string, unknown>) => void): Buffer {
@@ -224,9 +224,64 @@ export const NETWORK_ATTACKS: readonly AttackScenario[] = [
       s.net.serveAll('director', otherNet.capturedSet('director'));
     },
   },
+  {
+    name: 'e9-partial-bundle-image-dropped',
+    title: 'E9 partial bundle: the network drops one image of a two-ECU bundle: nothing is installed anywhere (a fault, not reported as an attack), the next cycle installs both',
+    position: 'network (HTTP proxy)',
+    expected: atPrimary('fetch_failed'),
+    verdict: 'fault',
+    vector: false,
+    async stage(s) {
+      await assignEcm(s);
+      await assign(s, ABS, IMAGES.abs);
+      await hostileNetwork(s, 'image', { kind: 'drop-request' }, (r) => r.kind === 'target' && r.file.endsWith(IMAGES.abs.name.split('/')[1]!));
+    },
+    also: {
+      afterHonest: async (s) => [observe('the next cycle installed both images of the bundle', pick(s.car.installed(), [ECM, ABS]), { [ECM]: IMAGES.ecm.name, [ABS]: IMAGES.abs.name })],
+    },
+  },
+  {
+    // Uptane: drop-request is detected through missing or stale manifests. While they are dropped
+    // the Director hears nothing, knows nothing of the attack the vehicle detected, and keeps the
+    // assignment in flight; the detected attack arrives with the next manifest that gets through.
+    name: 'drop-request-manifests',
+    title:
+      'drop-request: vehicle version manifests dropped on the way while the network tampers with an image: the operator sees the vehicle go stale; the attack it detected meanwhile arrives with the next manifest that gets through',
+    position: 'network',
+    expected: atPrimary('hash_mismatch'),
+    vector: false,
+    async stage(s) {
+      await honestCycle(s, 'no-update');
+      lastManifestAt.set(s, (await vehicleStatus(s)).lastManifestAt);
+      s.recorder.dropManifests = true;
+      s.clock.advance(60 * 60 * 1000);
+      await assignEcm(s);
+      s.net.tamperTargets((genuine) => bytesResponse(Buffer.from(genuine.toString().replace('v2', 'vX'))));
+    },
+    also: {
+      afterAttack: async (s, result) => {
+        const status = await vehicleStatus(s);
+        return [
+          observe('the attack cycle sent no manifest', result.manifestSent, false),
+          observe("the Director's last manifest is still the one from before, an hour old", status.lastManifestAt, lastManifestAt.get(s)),
+          observe('the operator sees no attack yet', status.attacks, []),
+          observe('the assignment is still in flight', (status.assignments as Array<{ state: string }>).map((a) => a.state), ['in_flight']),
+        ];
+      },
+      afterHonest: async (s) => {
+        const status = await vehicleStatus(s);
+        return [{ ok: status.lastManifestAt !== lastManifestAt.get(s), detail: `the Director heard from the vehicle again (last manifest at ${String(status.lastManifestAt)})` }];
+      },
+    },
+  },
   ...dropRequests(),
   ...endlessAndSlowMetadata(),
 ];
+
+/** The Director's last manifest time before the manifests were dropped. */
+const lastManifestAt = new WeakMap<AttackScene, unknown>();
+
+const pick = (installed: Record<string, string>, serials: readonly string[]) => Object.fromEntries(serials.map((serial) => [serial, installed[serial]]));
 
 /** F5: the network drops a request or cuts an answer; a fault, not an attack (docs/threat-model.md F5). */
 function dropRequests(): AttackScenario[] {
