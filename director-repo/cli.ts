@@ -44,6 +44,8 @@ import { imagesCommand } from './images-cli.js';
 import { parsePublicOrigin } from './dashboard/ui-session.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 import { bundleCommand } from './offline-bundle-cli.js';
+import { mqttOptionsFrom, withMqttServeOptions, type MqttServeArgs } from './mqtt/mqtt-cli.js';
+import { brokerLabel } from '../shared/transport-mqtt/mqtt-connection.js';
 
 export { readVinsFile, splitCsvLine } from './cli-input.js';
 
@@ -78,7 +80,7 @@ function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseA
   return withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' });
 }
 
-interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs, AlertServeArgs {
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs, AlertServeArgs, MqttServeArgs {
   readonly port: number;
   readonly host: string;
   readonly imageRepo: string;
@@ -93,7 +95,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
   builder: (yargs) =>
-    withServeTlsOptions(withAlertServeOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve')), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
+    withServeTlsOptions(withMqttServeOptions(withAlertServeOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve')), io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
       .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
       .option('image-repo', {
@@ -182,6 +184,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         tls,
         alerts,
         publicOrigin: argv.publicOrigin,
+        mqtt: mqttOptionsFrom(argv, io),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
@@ -190,6 +193,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     const keys = server.services.root.onlineKeysJson();
     io.print(`Director listening on ${server.url}`);
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
+    if (argv.mqtt !== undefined) io.print(`MQTT: answering vehicles through ${brokerLabel(argv.mqtt)} (shared subscription)`);
     io.print(`data folder: ${dataDir}`);
     io.print(`database: ${describeDirectorDatabase(parseDirectorDatabase(dataDir, argv.database))}`);
     io.print(`alerts: ${alerts.webhooks?.length ? `${alerts.webhooks.length} webhook(s), signed (HMAC-SHA256)` : 'recorded only (no --webhook)'}; \`uptane director alerts list\` shows them`);

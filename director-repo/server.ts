@@ -34,6 +34,7 @@ import type { Observability, ObservabilityOptions } from '../shared/server/obser
 import { silentLogger } from '../shared/server/request-log.js';
 import { addDirectorMetrics } from './metrics.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
+import { startDirectorMqtt, type DirectorMqttOptions, type RunningDirectorMqtt } from './mqtt/director-mqtt.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
 const MAX_BODY_BYTES = 1_000_000;
@@ -104,6 +105,8 @@ export interface DirectorServerOptions {
    * (docs/dashboard.md says when that is not enough).
    */
   readonly publicOrigin?: string;
+  /** Also answer vehicles over MQTT through this broker (director-repo/mqtt/, docs/transport.md "MQTT"). */
+  readonly mqtt?: Omit<DirectorMqttOptions, 'log'>;
 }
 
 export interface RunningDirector {
@@ -247,6 +250,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   let server: Server;
   let alerts: DirectorAlerts | undefined;
   let fleetOverview: FleetOverview;
+  let mqtt: RunningDirectorMqtt | undefined;
   try {
     opened = await openDirector(options);
     const completed = await opened.services.root.completeInterruptedSwitch();
@@ -285,6 +289,14 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       onRequestFailure: alerts.requestFailed,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
+    if (options.mqtt !== undefined) {
+      try {
+        mqtt = await startDirectorMqtt(opened.services, { ...options.mqtt, log: options.log });
+      } catch (err) {
+        server.close();
+        throw err;
+      }
+    }
   } catch (err) {
     await alerts?.stop();
     await opened?.services.intake.close();
@@ -332,6 +344,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     campaignRoundsRun: () => roundsRun,
     reloadTls: () => reloadServerTls(server, options.tls, options.log ?? ((line) => console.error(line))),
     close: async () => {
+      await mqtt?.stop();
       stopRounds();
       stopPruning();
       await alerts!.stop();

@@ -11,6 +11,7 @@ import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { Primary, type PrimaryRuntime } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import { checkSecondaryFolder, readSecondaryIdentity } from './ecu-status.js';
+import { vehicleMqttChannel } from './mqtt-transport.js';
 import { loadVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
 import { loadEcuHealthCheck } from './ecu-health.js';
 
@@ -55,8 +56,12 @@ export async function openVehicle(
   const transports = new Map<string, SecondaryTransport>();
   // The primary's one client for both repositories: with the folder's CA and client certificate it
   // speaks TLS only (and mutual TLS to the Director), the Director's session and manifest included.
-  const fetcher = new HttpFetcher({ tls: loadVehicleTls(dir, config) });
-  const clients: Array<{ close(): void }> = [fetcher];
+  const tls = loadVehicleTls(dir, config);
+  const fetcher = new HttpFetcher({ tls });
+  const clients: Array<{ close(): unknown }> = [fetcher];
+  // Provisioned with --transport mqtt(s)://: the Director through the broker (vehicle/mqtt-transport.ts).
+  const mqtt = vehicleMqttChannel(dir, config, tls);
+  if (mqtt !== undefined) clients.push(mqtt);
   const close = () => clients.forEach((c) => c.close());
   try {
     for (const ecu of config.secondaries) {
@@ -74,7 +79,7 @@ export async function openVehicle(
       vehicleState: state,
       secondaries: transports,
       fetcher: transport?.fetcher ?? fetcher,
-      directorChannel: transport?.directorChannel,
+      directorChannel: transport?.directorChannel ?? mqtt?.factory,
       slots: ecuSlotOptions(join(dir, config.primary.serial)),
       log: watch.log,
       onDownloadProgress: watch.onDownloadProgress,

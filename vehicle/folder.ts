@@ -49,6 +49,8 @@ export interface VehicleConfig {
    * them. With a CA the vehicle reaches its servers over TLS only.
    */
   readonly tls?: { readonly ca: boolean; readonly clientCertificate: boolean };
+  /** `--transport mqtt(s)://...`: the Director is reached through this broker (vehicle/mqtt-transport.ts); HTTP when absent. */
+  readonly transport?: { readonly mqtt: string };
 }
 
 /** The last cycle, kept in the vehicle folder for `uptane vehicle status`. */

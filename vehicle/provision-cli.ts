@@ -77,6 +77,7 @@ interface ProvisionArgs {
   readonly ca?: string | undefined;
   readonly clientCert?: string | undefined;
   readonly clientKey?: string | undefined;
+  readonly transport?: string | undefined;
 }
 
 /** The root an ECU starts from must carry a threshold of its own keys' signatures (it may be expired). */
@@ -127,6 +128,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
     (serial) => keys.get(serial)!,
     formatExpires(now),
     tls,
+    args.transport,
   );
   for (const { serial, spec } of health) persistEcuHealth(join(dir, serial), spec);
 
@@ -235,6 +237,11 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         describe: "the primary's client certificate (PEM; CN = the VIN, issued with `uptane pki vehicle`), presented to the Director's mutual TLS",
       })
       .option('client-key', { type: 'string', requiresArg: true, implies: 'client-cert', describe: 'the private key of --client-cert (PEM); copied into the folder with mode 0600' })
+      .option('transport', {
+        type: 'string',
+        requiresArg: true,
+        describe: "reach the Director over MQTT 5 through this broker instead of --director-url's HTTP: mqtt://host:1883 or mqtts://host:8883 (the login defaults to the VIN; a password in the URL is kept in <dir>/mqtt-password, mode 0600). docs/transport.md \"MQTT\"",
+      })
       .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration, trustAnchors} as JSON' })
       .example(
         '$0 vehicle provision --dir car1 --vin VIN0001 --primary VIN0001-tcu:tcu-a --secondary VIN0001-ecm:ecm-x1 --secondary VIN0001-abs:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
@@ -247,6 +254,10 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .example(
         `$0 vehicle provision --dir car4 --vin VIN0004 --primary VIN0004-tcu:tcu-a --secondary VIN0004-ecm:ecm-x1 --health 'VIN0004-ecm={"soakMs":30000,"pollMs":1000,"probe":{"kind":"exit","command":"/opt/ecu/selftest"}}' --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json`,
         'VIN0004-ecm commits a new image only after 30 s of /opt/ecu/selftest exiting 0 every second',
+      )
+      .example(
+        '$0 vehicle provision --dir car5 --vin VIN0005 --primary VIN0005-tcu:tcu-a --transport mqtts://VIN0005@broker.example:8883 --ca pki/ca.pem --director-url https://director.example:8082 --image-url https://images.example:8081 --director-root director-1.root.json --image-root image-1.root.json',
+        'the Director over MQTT through the broker (its certificate from pki/ca.pem); the Image repository over HTTPS',
       )
       .example(
         '$0 vehicle provision --dir car2 --vin VIN0002 --primary VIN0002-tcu:tcu-a --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',

@@ -11,6 +11,7 @@ import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { Primary } from '../primary-ecu/primary.js';
 import { Secondary } from '../secondary-ecu/secondary.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
+import { persistBrokerPassword, splitBrokerLogin } from './mqtt-transport.js';
 import { persistVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
 import type { VehicleRegistrationBody } from '../director-repo/api/operator-api.js';
 
@@ -109,8 +110,11 @@ export function provisionVehicleFolder(
   provisionedAt: string,
   /** The CA the servers' certificates chain to and the primary's client certificate (mutual TLS), stored in the folder. */
   tls?: ClientTlsConfig,
+  /** `--transport mqtt(s)://...`: the Director over MQTT through this broker (vehicle/mqtt-transport.ts). */
+  mqtt?: string,
 ): { config: VehicleConfig; registration: VehicleRegistrationBody } {
   const registration = vehicleRegistration(plan, keys);
+  const broker = mqtt === undefined ? undefined : splitBrokerLogin(mqtt, plan.vin, tls);
   const config: VehicleConfig = {
     vin: plan.vin,
     primary: { serial: plan.primary.serial, hardwareId: plan.primary.hardwareId },
@@ -119,6 +123,7 @@ export function provisionVehicleFolder(
     imageRepoUrl: plan.imageRepoUrl,
     provisionedAt,
     ...(tls === undefined ? {} : { tls: { ca: tls.ca !== undefined, clientCertificate: tls.cert !== undefined } }),
+    ...(broker === undefined ? {} : { transport: { mqtt: broker.url } }),
   };
   const created = !existsSync(dir);
   try {
@@ -126,6 +131,7 @@ export function provisionVehicleFolder(
     provisionEcus(dir, plan, keys);
     writeFileAtomic(join(dir, VEHICLE_FILES.registration), Buffer.from(`${JSON.stringify(registration, null, 2)}\n`));
     if (tls !== undefined) persistVehicleTls(dir, tls);
+    persistBrokerPassword(dir, broker?.password);
     // A vehicle leaves the factory parked; until this file exists every ECU treats it as driving.
     vehicleState(dir).set('parked');
     // Written last: a folder without it is an unfinished provisioning, not a vehicle.

@@ -92,6 +92,8 @@ export interface RepositoryFixtureOptions {
   readonly dashboard?: DirectorServerOptions['dashboard'];
   /** The Director's webhooks and alert timers (director-repo/alerts/director-alerts.ts). */
   readonly alerts?: DirectorServerOptions['alerts'];
+  /** The Director also answers vehicles over MQTT through this broker (director-repo/mqtt/). */
+  readonly mqtt?: DirectorServerOptions['mqtt'];
 }
 
 /**
@@ -148,7 +150,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   const imageRootFile = join(dataDir, 'image-root.json');
   writeFileSync(imageRootFile, imageRoot);
 
-  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability, dashboard: options.dashboard, alerts: options.alerts };
+  const directorOptions = { dataDir: join(dataDir, 'director'), imageRepoUrl: image.url, imageRootFile, clock, authThrottle, observability: options.observability, dashboard: options.dashboard, alerts: options.alerts, mqtt: options.mqtt };
   let director = await startDirector(directorOptions);
   await director.storage.addOperator('fixture-operator', OPERATOR_TOKEN, clock.now());
   const directorOnline = director.services.root.onlineKeysJson();
