@@ -3,6 +3,7 @@
 // Type errors do not stop the build here (tsc still emits): `npm test` type-checks the whole tree
 // before Jest starts, and fails on them there.
 //
+// It checks that mosquitto is installed for the MQTT suites (test/mqtt/: skipped without it, failing under CI=true).
 // It also checks once whether PostgreSQL answers (test/support/postgres.ts): the PostgreSQL suites
 // run against it, are skipped with a notice when it is absent, and fail the run under CI=true.
 import { spawnSync } from 'node:child_process';
@@ -19,6 +20,16 @@ export default async function globalSetup() {
     throw new Error(`building the CLI failed:\n${result.stdout ?? ''}${result.stderr ?? ''}${result.error?.message ?? ''}`);
   }
   await checkPostgres();
+  checkMosquitto();
+}
+
+/** The MQTT suites (test/mqtt/) start brokers of their own: under CI=true the binary must be there (.ci/run installs it). */
+function checkMosquitto() {
+  const found = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto', '/usr/local/sbin/mosquitto'].some((path) => existsSync(path));
+  const passwd = ['/usr/bin/mosquitto_passwd', '/usr/local/bin/mosquitto_passwd'].some((path) => existsSync(path));
+  if (found && passwd) return;
+  if (process.env.CI === 'true') throw new Error('mosquitto (and mosquitto_passwd) are not installed: CI=true runs the MQTT suites; apt-get install mosquitto');
+  console.warn('\n*** mosquitto is not installed: the MQTT suites (test/mqtt/) are SKIPPED. apt-get install mosquitto runs them. ***\n');
 }
 
 async function checkPostgres() {
