@@ -4,6 +4,7 @@
 // fails if a file in test/attacks/ defines an attack of its own instead.
 import { BUS_ATTACKS } from './bus-attacks.js';
 import { DIRECTOR_ATTACKS } from './director-attacks.js';
+import { ECU_ATTACKS } from './ecu-attacks.js';
 import { ENCRYPTION_ATTACKS } from './encryption-attacks.js';
 import { IMAGE_REPO_ATTACKS } from './image-repo-attacks.js';
 import { KEY_COMPROMISE_ATTACKS } from './key-compromise-attacks.js';
@@ -24,6 +25,7 @@ export const ATTACK_GROUPS: readonly AttackGroup[] = [
   { name: 'director', title: 'compromised Director (its online keys)', test: 'compromised-director.test.ts', attacks: DIRECTOR_ATTACKS },
   { name: 'image-repo', title: 'compromised Image repository, Director honest', test: 'compromised-image-repo.test.ts', attacks: IMAGE_REPO_ATTACKS },
   { name: 'bus', title: 'in-vehicle bus between the primary and a secondary', test: 'in-vehicle-bus.test.ts', attacks: BUS_ATTACKS },
+  { name: 'ecu', title: 'a compromised secondary lying in its version report', test: 'compromised-ecu.test.ts', attacks: ECU_ATTACKS },
   { name: 'key-compromise', title: 'stolen keys, before and after the OEM rotates them through a new root', test: 'key-compromise.test.ts', attacks: KEY_COMPROMISE_ATTACKS },
   { name: 'encryption', title: 'images the Director encrypted for each ECU (ciphertext, wraps, encryption fields)', test: 'image-encryption.test.ts', attacks: ENCRYPTION_ATTACKS },
 ];
