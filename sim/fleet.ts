@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PowerCut, simulatedBootCheck, type AbSlotsOptions, type InstallStep } from '../shared/ecu/ab-slots.js';
 import { healthCheckFromSpec, type HealthCheckSpec } from '../shared/ecu/health-check.js';
-import { UptaneError } from '../shared/core/errors.js';
+import { SimulationProfileError, UptaneError } from '../shared/core/errors.js';
 import type { Clock } from '../shared/core/clock.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
@@ -43,7 +43,11 @@ export interface VehicleGroup {
   /** `health`: the ECU's post-install health check (shared/ecu/health-check.ts); absent, it commits after the boot check. */
   readonly primary: { readonly name: string; readonly hardwareId: string; readonly health?: HealthCheckSpec };
   readonly secondaries: ReadonlyArray<{ readonly name: string; readonly hardwareId: string; readonly verification?: 'partial' | 'full'; readonly health?: HealthCheckSpec }>;
-  readonly transport?: 'in-process' | 'http';
+  /**
+   * How the primary reaches its secondaries, and with `mqtt` its Director too, through the fleet's
+   * broker (FleetOptions.mqtt). Another way to the repositories (a gateway) is another value here.
+   */
+  readonly transport?: 'in-process' | 'http' | 'mqtt';
   readonly faults?: FleetFaults;
 }
 
@@ -72,6 +76,11 @@ export interface FleetOptions {
   readonly tls?: ClientTlsConfig;
   /** A client certificate for each vehicle's primary (mutual TLS with the Director), issued as the vehicle is provisioned. */
   readonly clientCertificate?: (vin: string, primarySerial: string) => Promise<{ readonly certPem: string; readonly keyPem: string }>;
+  /**
+   * The broker of the vehicles whose group's transport is `mqtt`: each vehicle's login URL (the ACL
+   * keeps it to its VIN's topics) and the CA of an mqtts:// broker. The Director must be bridged to it.
+   */
+  readonly mqtt?: { readonly url: (vin: string) => string; readonly ca?: string };
 }
 
 /** What the simulator injects into one vehicle now; switched at run time (sim/control/simulated-fleet.ts). */
@@ -215,6 +224,7 @@ export class Fleet {
           fetcher: controls.network,
           slots,
           transport: group.transport,
+          ...(group.transport === 'mqtt' ? { mqtt: mqttOf(options, vin) } : {}),
         });
         if (traits.driving) vehicle.state.set('driving');
         // A continued vehicle was registered by the run that provisioned it.
@@ -351,4 +361,10 @@ function slotOptions(controls: VehicleControls): AbSlotsOptions {
       }
     },
   };
+}
+
+/** A vehicle's broker login for transport `mqtt`; a fleet without a broker cannot run such a group. */
+function mqttOf(options: FleetOptions, vin: string): { readonly url: string; readonly ca?: string } {
+  if (options.mqtt === undefined) throw new SimulationProfileError(`vehicle ${vin}: transport mqtt needs a broker (the fleet's mqtt option)`);
+  return { url: options.mqtt.url(vin), ...(options.mqtt.ca === undefined ? {} : { ca: options.mqtt.ca }) };
 }

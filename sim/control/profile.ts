@@ -120,11 +120,11 @@ function parseVehicleKind(value: unknown, path: string, limits: ProfileLimits): 
   const names = [primaryEcu.name, ...secondaries.map((s) => s.name)];
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) fail(path, `ECU name ${twice} is used twice (it names the ECU's serial, <VIN>-${twice})`);
-  if (raw.transport !== undefined && raw.transport !== 'in-process' && raw.transport !== 'http') fail(`${path}.transport`, 'must be in-process or http');
+  if (raw.transport !== undefined && raw.transport !== 'in-process' && raw.transport !== 'http' && raw.transport !== 'mqtt') fail(`${path}.transport`, 'must be in-process, http or mqtt');
   return {
     primary: primaryEcu,
     secondaries,
-    transport: (raw.transport as 'in-process' | 'http' | undefined) ?? 'in-process',
+    transport: (raw.transport as 'in-process' | 'http' | 'mqtt' | undefined) ?? 'in-process',
     faults: raw.faults === undefined ? {} : parseFaults(raw.faults, `${path}.faults`),
   };
 }
