@@ -39,6 +39,7 @@ import { figure15 } from './figures/f15-postgres.js';
 import { figure16 } from './figures/f16-observability.js';
 import { figure17 } from './figures/f17-dashboard-scale.js';
 import { figure18 } from './figures/f18-compression.js';
+import { figure21 } from './figures/f21-mqtt.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -57,6 +58,7 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [16, figure16],
   [17, figure17],
   [18, figure18],
+  [21, figure21],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */

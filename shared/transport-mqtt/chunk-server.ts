@@ -14,6 +14,9 @@ export interface ChunkLimits {
   readonly maxChunkBytes: number;
 }
 
+/** Chunks of one window published before the first of them is acknowledged. */
+const CHUNKS_UNACKNOWLEDGED = 4;
+
 export const DEFAULT_CHUNK_LIMITS: ChunkLimits = { maxWindowBytes: 8 * 1024 * 1024, minChunkBytes: 1024, maxChunkBytes: 1024 * 1024 };
 
 /** The window a request asks for, checked against the limits (BadRequestError names the wrong property). */
@@ -47,6 +50,9 @@ export async function sendFileWindow(replier: MqttReplier, path: string, size: n
     return;
   }
   const file = await open(path, 'r');
+  // A few chunks await the broker's acknowledgement at once, so a window is not one round trip per
+  // chunk; the bound keeps a window's memory at CHUNKS_UNACKNOWLEDGED chunks.
+  const unacknowledged: Array<Promise<void>> = [];
   try {
     for (let at = offset; at < end; at += chunk) {
       const bytes = Buffer.allocUnsafe(Math.min(chunk, end - at));
@@ -56,9 +62,13 @@ export async function sendFileWindow(replier: MqttReplier, path: string, size: n
         if (bytesRead === 0) throw new Error(`${path} ended at ${at + read} bytes, ${size} expected`);
         read += bytesRead;
       }
-      await replier.reply(200, bytes, properties(at));
+      unacknowledged.push(replier.reply(200, bytes, properties(at)));
+      if (unacknowledged.length >= CHUNKS_UNACKNOWLEDGED) await unacknowledged.shift();
     }
+    await Promise.all(unacknowledged);
   } finally {
+    // A failed publish leaves the others to settle unobserved: caught here, the first one reported.
+    for (const pending of unacknowledged) pending.catch(() => undefined);
     await file.close();
   }
 }

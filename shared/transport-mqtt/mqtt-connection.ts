@@ -112,6 +112,10 @@ export async function connectBroker(options: MqttBrokerOptions): Promise<MqttCli
     client.end(true);
     throw new MqttConnectionError(`cannot connect to ${brokerLabel(options.url)}: ${(err as Error).message}`, { cause: err });
   }
+  // Small request-answer messages: Nagle's algorithm would hold each back for the peer's delayed ACK.
+  const noDelay = () => (client.stream as unknown as { setNoDelay?: (on: boolean) => void } | undefined)?.setNoDelay?.(true);
+  noDelay();
+  client.on('connect', noDelay);
   client.options.reconnectPeriod = opts.reconnectPeriod;
   // Errors after the connection stood (a reconnect refused) surface as timeouts of the requests that
   // waited; without a listener an 'error' event would end the process.

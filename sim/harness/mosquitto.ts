@@ -105,6 +105,8 @@ export async function startTestBroker(vins: readonly string[]): Promise<TestBrok
     'log_type error',
     'log_type warning',
     'max_inflight_messages 64',
+    // Small request-answer messages: without it each waits out the peer's delayed ACK.
+    'set_tcp_nodelay true',
     'max_queued_messages 10000',
     `listener ${port} 127.0.0.1`,
     `listener ${tlsPort} 127.0.0.1`,
