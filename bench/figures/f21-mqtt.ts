@@ -29,7 +29,7 @@ const CONCURRENCY = 16;
 const ROUNDS = 3;
 const IMAGE_TARGET = 0.5;
 /** Chunks and windows of the image transfer (shared/transport-mqtt/chunked-download.ts). */
-const TRANSFER = { chunkBytes: 1024 * 1024, windowBytes: 4 * 1024 * 1024, windowsAhead: 3 };
+const TRANSFER = { windowsAhead: 3 };
 
 const encryptionKeyBytes = (serial: string) => Uint8Array.from(createHash('sha256').update(`bench-f21/encryption/${serial}`).digest());
 
@@ -151,7 +151,7 @@ export async function figure21(ctx: BenchContext): Promise<Figure> {
       row(`the same image, bytes received and dropped (the transport alone)`, results.image, 'MB/s'),
     ];
     notes.push(
-      'MQTT: every request and answer crosses the broker twice (vehicle to broker to Director and back), QoS 1 with acknowledgements; chunks of 256 KiB, windows of 2 MiB, two ahead.',
+      'MQTT: every request and answer crosses the broker twice (vehicle to broker to Director and back), QoS 1 with acknowledgements; chunks of 1 MiB, windows of 4 MiB, three ahead.',
       'Client, broker and Director share this host\'s cores; the HTTP baseline has no broker in between. Manifests include signing them on the client, the same on both.',
       `Director bridge handled ${bridge.stats.handled} MQTT requests, refused ${bridge.stats.refusedBusy} as busy.`,
     );

@@ -31,8 +31,10 @@ export interface ChunkedTransferConfig {
 }
 
 export const DEFAULT_CHUNKED_TRANSFER: ChunkedTransferConfig = {
-  chunkBytes: 256 * 1024,
-  windowBytes: 2 * 1024 * 1024,
+  // Measured by bench figure 21: 256 KiB chunks in 2 MiB windows delivered at 52 MB/s, 1 MiB chunks
+  // in 4 MiB windows at about 97 MB/s on the same host. At most windowsAhead windows are held.
+  chunkBytes: 1024 * 1024,
+  windowBytes: 4 * 1024 * 1024,
   windowsAhead: 2,
   lostChunkMs: 2_000,
   maxAsksWithoutProgress: 3,

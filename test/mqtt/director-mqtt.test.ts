@@ -146,7 +146,7 @@ mqttSuite('vehicle and Director over MQTT, against a real broker', () => {
       return client;
     }
 
-    it('vehicle B subscribed to vehicle A\'s response topic and the Director\'s request topics receives none of A\'s traffic; what B publishes on A\'s response topic never reaches A', async () => {
+    it('F22 vehicle B subscribed to vehicle A\'s response topic and the Director\'s request topics receives none of A\'s traffic; what B publishes on A\'s response topic never reaches A', async () => {
       const { car, channel } = await mqttVehicle(VIN_A);
       const b = await login(VIN_B);
       const seenByB: string[] = [];
@@ -169,7 +169,7 @@ mqttSuite('vehicle and Director over MQTT, against a real broker', () => {
       expect(channel.unmatchedAnswers()).toBe(0);
     });
 
-    it('vehicle B publishing on vehicle A\'s request topic reaches no Director; A\'s answers never reach B', async () => {
+    it('F22 vehicle B publishing on vehicle A\'s request topic reaches no Director; A\'s answers never reach B', async () => {
       const { car } = await mqttVehicle(VIN_A);
       const b = await login(VIN_B);
       const seenByB: string[] = [];
@@ -192,7 +192,7 @@ mqttSuite('vehicle and Director over MQTT, against a real broker', () => {
     });
   });
 
-  it('a request on vehicle B\'s topic signed with vehicle A\'s key is refused by the Director (401): the key decides, not the topic', async () => {
+  it('F22 a request on vehicle B\'s topic signed with vehicle A\'s key is refused by the Director (401): the key decides, not the topic', async () => {
     // As a broker without ACLs would allow: B's login, A's primary key.
     const keyA = SimulatedVehicle.keyFor({ vin: VIN_A }, `${VIN_A}-tcu`);
     const { car: a } = await mqttVehicle(VIN_A);
