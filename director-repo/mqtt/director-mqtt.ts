@@ -10,7 +10,7 @@ import { errorResponse } from '../../shared/server/http-errors.js';
 import { connectBroker, type MqttBrokerOptions } from '../../shared/transport-mqtt/mqtt-connection.js';
 import { serveMqttRequests, type MqttIncomingRequest, type MqttReplier, type MqttResponderStats } from '../../shared/transport-mqtt/mqtt-rpc.js';
 import { DEFAULT_CHUNK_LIMITS, parseWindow, sendFileWindow, type ChunkLimits } from '../../shared/transport-mqtt/chunk-server.js';
-import { DIRECTOR_OPS, signedRequestOf, type DirectorOp } from '../../shared/transport-mqtt/director-channel-mqtt.js';
+import { DIRECTOR_OPS, signedRequestOf, type DirectorOp } from '../../shared/transport-mqtt/director-protocol.js';
 import { DIRECTOR_REQUEST_FILTER, directorTopics, vinOfDirectorRequest } from '../../shared/transport-mqtt/topics.js';
 import type { DirectorServices } from '../director.js';
 import { parseImageUrlRequest } from '../services/image-urls.js';

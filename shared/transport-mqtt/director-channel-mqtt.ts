@@ -15,26 +15,7 @@ import { answerFailure, DEFAULT_CHUNKED_TRANSFER, fetchChunked, type ChunkedTran
 import { brokerLabel, connectBroker, type MqttBrokerOptions } from './mqtt-connection.js';
 import { MqttRequester, type MqttAnswer, type MqttRequestSpec } from './mqtt-rpc.js';
 import { directorTopics } from './topics.js';
-
-/** The operations a vehicle asks the Director for, as the `op` user property names them. */
-export const DIRECTOR_OPS = ['session', 'metadata', 'image', 'manifest', 'image-urls'] as const;
-export type DirectorOp = (typeof DIRECTOR_OPS)[number];
-
-/** The HTTP method and path each operation is signed as, so one signature check serves both transports. */
-export function signedRequestOf(op: DirectorOp, file?: string): { readonly method: string; readonly path: string } {
-  switch (op) {
-    case 'session':
-      return { method: 'POST', path: '/vehicle/session' };
-    case 'metadata':
-      return { method: 'GET', path: `/vehicle/metadata/${file}` };
-    case 'image':
-      return { method: 'GET', path: `/vehicle/images/${encodeURIComponent(file ?? '')}` };
-    case 'manifest':
-      return { method: 'POST', path: '/vehicle/manifest' };
-    case 'image-urls':
-      return { method: 'POST', path: '/vehicle/image-urls' };
-  }
-}
+import { signedRequestOf, type DirectorOp } from './director-protocol.js';
 
 export interface MqttDirectorChannelOptions {
   /** The broker, the vehicle's own login (username: the VIN, as the ACL example has it) and TLS to it. */
