@@ -5,7 +5,7 @@
 // method and path; errors leave with the same codes and statuses (shared/server/http-errors.ts).
 import { stat } from 'node:fs/promises';
 import type { MqttClient } from 'mqtt';
-import { AuthenticationError, BadRequestError, NotFoundError } from '../../shared/core/errors.js';
+import { AuthenticationError, BadRequestError, NotFoundError, ServerBusyError } from '../../shared/core/errors.js';
 import { errorResponse } from '../../shared/server/http-errors.js';
 import { connectBroker, type MqttBrokerOptions } from '../../shared/transport-mqtt/mqtt-connection.js';
 import { serveMqttRequests, type MqttIncomingRequest, type MqttReplier, type MqttResponderStats } from '../../shared/transport-mqtt/mqtt-rpc.js';
@@ -23,6 +23,11 @@ export interface DirectorMqttOptions {
   /** Requests handled at once by this replica; past it 503 (docs/threat-model.md HR-2). */
   readonly maxInFlight?: number;
   readonly chunks?: Partial<ChunkLimits>;
+  /**
+   * Image windows sent at once by this replica (each holds up to four chunks until the broker has
+   * them); past it a window is answered 503 and the vehicle asks again (docs/threat-model.md HR-2).
+   */
+  readonly maxImageWindows?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -34,6 +39,9 @@ export interface RunningDirectorMqtt {
 
 const DEFAULT_MAX_REQUEST_BYTES = 1_000_000;
 const DEFAULT_MAX_IN_FLIGHT = 256;
+const DEFAULT_MAX_IMAGE_WINDOWS = 32;
+/** Seconds a vehicle refused an image window waits before asking again. */
+const BUSY_RETRY_AFTER_SECONDS = 1;
 /** A metadata or image file name as a request may give it; the services decide whether it exists. */
 const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 
@@ -41,6 +49,7 @@ const FILE_NAME = /^[A-Za-z0-9._-]{1,200}$/;
 export async function startDirectorMqtt(services: DirectorServices, options: DirectorMqttOptions): Promise<RunningDirectorMqtt> {
   const chunks = { ...DEFAULT_CHUNK_LIMITS, ...options.chunks };
   const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const windows = { sending: 0, max: options.maxImageWindows ?? DEFAULT_MAX_IMAGE_WINDOWS };
   const client = await connectBroker({
     ...options.broker,
     clientId: options.broker.clientId ?? `uptane-director-${process.pid}-${Math.random().toString(16).slice(2, 8)}`,
@@ -56,7 +65,7 @@ export async function startDirectorMqtt(services: DirectorServices, options: Dir
       maxRequestBytes,
       maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
       log: options.log,
-      handle: (request, replier) => answerVehicleRequest(services, request, replier, chunks, options.log),
+      handle: (request, replier) => answerVehicleRequest(services, request, replier, chunks, options.log, windows),
     });
     return {
       client,
@@ -76,7 +85,14 @@ export async function startDirectorMqtt(services: DirectorServices, options: Dir
  * Answers one vehicle request: what each HTTP route does, through the same services. Exported for
  * the tests that play a hostile broker or Director in front of it (test/mqtt/).
  */
-export async function answerVehicleRequest(services: DirectorServices, request: MqttIncomingRequest, replier: MqttReplier, chunks: ChunkLimits, log?: (line: string) => void): Promise<void> {
+export async function answerVehicleRequest(
+  services: DirectorServices,
+  request: MqttIncomingRequest,
+  replier: MqttReplier,
+  chunks: ChunkLimits,
+  log?: (line: string) => void,
+  windows: { sending: number; readonly max: number } = { sending: 0, max: DEFAULT_MAX_IMAGE_WINDOWS },
+): Promise<void> {
   const topicVin = vinOfDirectorRequest(request.topic)!;
   const json = (status: number, body: unknown) => replier.reply(status, Buffer.from(JSON.stringify(body)));
   try {
@@ -105,7 +121,13 @@ export async function answerVehicleRequest(services: DirectorServices, request: 
         const found = await services.encryptedImages.servable(vin, file!);
         // Any other vehicle's ciphertext is the same 404 as one that does not exist, as over HTTP.
         if (found === undefined) throw new NotFoundError(`no encrypted image ${file} for this vehicle`, { repository: 'director' });
-        await sendFileWindow(replier, found.path, (await stat(found.path)).size, window);
+        if (windows.sending >= windows.max) throw new ServerBusyError(`${windows.sending} image windows in flight; retry in ${BUSY_RETRY_AFTER_SECONDS} s`, BUSY_RETRY_AFTER_SECONDS);
+        windows.sending++;
+        try {
+          await sendFileWindow(replier, found.path, (await stat(found.path)).size, window);
+        } finally {
+          windows.sending--;
+        }
         return;
       }
       case 'manifest':

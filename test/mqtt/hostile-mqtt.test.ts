@@ -43,6 +43,8 @@ let repos: Repositories;
 let director: MqttClient;
 let stopBridge: () => Promise<void>;
 let tap: Tap;
+/** Image windows the bridge sends at once (answerVehicleRequest's cap); the default unless a test lowers it. */
+let windows: { sending: number; max: number };
 let car: SimulatedVehicle;
 let channel: ReturnType<typeof mqttDirectorChannel>;
 let proxy: MqttProxy;
@@ -62,6 +64,7 @@ mqttSuite('hostile answers and a misbehaving broker over MQTT', () => {
     repos = await startRepositories(clock, 'mqtt-hostile');
     await repos.publishImages([BIG]);
     tap = honest;
+    windows = { sending: 0, max: 32 };
     // The real bridge's answers, each through the tap.
     director = await connectBroker({ url: broker.urlFor(DIRECTOR_USER), maximumPacketBytes: 4 * 1024 * 1024 });
     const responder = await serveMqttRequests(director, {
@@ -71,7 +74,7 @@ mqttSuite('hostile answers and a misbehaving broker over MQTT', () => {
       maxInFlight: 64,
       handle: (request, replier) => {
         const tapped: MqttReplier = { reply: (status, payload = new Uint8Array(0), properties = {}) => tap({ op: request.properties.op!, request, status, payload, properties }, (s, p, props) => replier.reply(s, p, props)) };
-        return answerVehicleRequest(repos.director.services, request, tapped, DEFAULT_CHUNK_LIMITS);
+        return answerVehicleRequest(repos.director.services, request, tapped, DEFAULT_CHUNK_LIMITS, undefined, windows);
       },
     });
     stopBridge = () => responder.stop();
@@ -216,5 +219,18 @@ mqttSuite('hostile answers and a misbehaving broker over MQTT', () => {
     // Asked again from where it was, never from the start.
     expect(windows.filter((offset) => offset === 0)).toHaveLength(1);
     expect(log.join('\n')).not.toMatch(/no Director session/);
+  });
+
+  it('HR-2 image windows past the bridge\'s cap are answered 503: the vehicle waits the Retry-After and asks again; installed', async () => {
+    windows.max = 1;
+    let busy = 0;
+    tap = (a, send) => {
+      if (a.op === 'image' && a.status === 503) busy++;
+      return send(a.status, a.payload, a.properties);
+    };
+    expect(await car.primary.runCycle()).toMatchObject({ status: 'installed' });
+    expect(car.installed()[ECM]).toBe(BIG.name);
+    expect(busy).toBeGreaterThan(0);
+    expect(windows.sending).toBe(0);
   });
 });
