@@ -29,6 +29,7 @@ interface RepositoryArgs {
   readonly dataDir?: string;
   readonly ca?: string | undefined;
   readonly pkiDir?: string | undefined;
+  readonly mqttBroker?: string | undefined;
   readonly resultsNdjson?: string;
   readonly junit?: string;
 }
@@ -48,6 +49,11 @@ function repositoryOptions<T>(y: Argv<T>, io: CliEnvironment): Argv<T & Reposito
       type: 'string',
       requiresArg: true,
       describe: 'a development CA folder (`uptane pki init`): each simulated vehicle gets a client certificate from it, for a Director with --client-ca',
+    })
+    .option('mqtt-broker', {
+      type: 'string',
+      requiresArg: true,
+      describe: 'the MQTT broker of profile kinds with transport: mqtt (a Director started with --mqtt answers there); {vin} in the URL becomes each vehicle\'s VIN, e.g. mqtt://{vin}@127.0.0.1:1883 (docs/transport.md "MQTT")',
     }) as unknown as Argv<T & RepositoryArgs>;
 }
 
@@ -71,6 +77,7 @@ async function startFleet(io: CliEnvironment, argv: RepositoryArgs, profile: Fle
     register,
     tls: clientTlsFromFiles({ ca: argv.ca }),
     clientCertificate: pkiCa === undefined ? undefined : (vin, primarySerial) => issueVehicleCertificate(pkiCa, { vin, primarySerial }),
+    ...(argv.mqttBroker === undefined ? {} : { mqtt: { url: (vin: string) => argv.mqttBroker!.replaceAll('{vin}', vin), ...(argv.ca === undefined ? {} : { ca: readFileSync(argv.ca, 'utf8') }) } }),
     log: io.warn,
   });
 }

@@ -8,7 +8,7 @@ import type { Clock } from '../../shared/core/clock.js';
 import type { DrivingState } from '../../shared/ecu/vehicle-state.js';
 import type { ClientTlsConfig } from '../../shared/client/tls-client.js';
 import type { OperatorClient } from '../../director-repo/operator-client.js';
-import { Fleet, type CycleRecord, type FleetSummary, type VehicleRecord } from '../fleet.js';
+import { Fleet, type CycleRecord, type FleetOptions, type FleetSummary, type VehicleRecord } from '../fleet.js';
 import { behaviourLayer, type NetworkLayer } from '../vehicle-network.js';
 import type { FleetProfile } from './profile.js';
 import { SimulationClock } from './sim-clock.js';
@@ -36,6 +36,8 @@ export interface SimulatedFleetOptions {
   readonly register?: boolean;
   readonly tls?: ClientTlsConfig;
   readonly clientCertificate?: (vin: string, primarySerial: string) => Promise<{ readonly certPem: string; readonly keyPem: string }>;
+  /** The broker of profile kinds with `transport: mqtt` (sim/fleet.ts FleetOptions.mqtt). */
+  readonly mqtt?: FleetOptions['mqtt'];
   /** Progress lines (provisioning, assignments). */
   readonly log?: (line: string) => void;
 }
@@ -97,6 +99,7 @@ export class SimulatedFleet {
       log: options.log,
       tls: options.tls,
       clientCertificate: options.clientCertificate,
+      mqtt: options.mqtt,
       register:
         operator === undefined || options.register === false
           ? undefined
