@@ -17,7 +17,7 @@ export interface ChunkedTransferConfig {
   readonly windowBytes: number;
   /** Windows asked for ahead of the reader: the memory one download may hold is about this many windows. */
   readonly windowsAhead: number;
-  /** No new chunk for this long while some are outstanding: the missing ones are asked for again. */
+  /** No new chunk for this long while some are outstanding: the missing ones are asked for again (the wait doubles with each ask that brought nothing). */
   readonly lostChunkMs: number;
   /** Times in a row the missing chunks are asked for again without any arriving; then MqttTimeoutError. */
   readonly maxAsksWithoutProgress: number;
@@ -206,7 +206,7 @@ class ChunkedDownload {
     const window: Window = { start, end, cancel: () => undefined };
     this.windows.push(window);
     const spec = this.source.windowRequest({ offset: start, length: end - start, chunk: this.config.chunkBytes });
-    this.source.requester.publish(spec, (answer) => this.onAnswer(answer)).then(
+    this.source.requester.publish(spec, (answer) => this.onAnswer(answer, window)).then(
       ({ cancel }) => {
         (window as { cancel: () => void }).cancel = cancel;
         if (this.finished || !this.windows.includes(window)) cancel();
@@ -222,13 +222,16 @@ class ChunkedDownload {
     this.armLostTimer();
   }
 
-  private onAnswer(answer: MqttAnswer | MqttMessageError): void {
+  private onAnswer(answer: MqttAnswer | MqttMessageError, window: Window): void {
     if (this.finished || this.failure !== undefined) return;
     try {
       if (answer instanceof MqttMessageError) throw answer;
       if (answer.status === 503) {
+        // The Director sent nothing of this window: it alone is asked for again after the wait it names.
         const wait = Math.min(byteCount(answer.properties, 'retry-after') * 1000, this.config.maxBusyWaitMs);
-        this.timers.push(setTimeout(() => this.askAgain('the Director was busy'), wait));
+        const at = this.windows.indexOf(window);
+        if (at >= 0) this.windows.splice(at, 1)[0]!.cancel();
+        this.timers.push(setTimeout(() => this.askWindowAgain(window), wait));
         return;
       }
       if (answer.status !== 200) throw answerFailure(answer, this.source.label);
@@ -278,6 +281,14 @@ class ChunkedDownload {
     this.signal();
   }
 
+  /** Asks for what is still missing of one window the Director was too busy to send. */
+  private askWindowAgain(window: Window): void {
+    if (this.finished || this.failure !== undefined) return;
+    const end = this.size === undefined ? window.end : Math.min(window.end, this.size);
+    const start = Math.max(window.start, this.next);
+    if (start < end || (window.start === window.end && this.size === undefined)) this.ask(start, end);
+  }
+
   /** Asks once more for every byte not yet received, from the last chunk on, with new requests. */
   private askAgain(why: string): void {
     if (this.finished || this.failure !== undefined) return;
@@ -298,7 +309,10 @@ class ChunkedDownload {
     if (this.lostTimer !== undefined) clearTimeout(this.lostTimer);
     this.lostTimer = undefined;
     if (this.finished || this.isComplete() || this.windows.length === 0) return;
-    this.lostTimer = setTimeout(() => this.askAgain(`nothing came for ${this.config.lostChunkMs} ms`), this.config.lostChunkMs);
+    // Doubled with each ask that brought nothing: a slow link is not flooded with repeated windows,
+    // and a trickle is left to the speed check (F4) rather than taken for a lost message.
+    const wait = this.config.lostChunkMs * 2 ** this.asksWithoutProgress;
+    this.lostTimer = setTimeout(() => this.askAgain(`nothing came for ${wait} ms`), wait);
   }
 
   private checkSpeed(): void {
