@@ -14,7 +14,8 @@ export function resultsNdjson(results: FleetResults): string {
 /** Characters XML 1.0 cannot carry at all (a server's message might hold them), shown as \uXXXX instead. */
 const NOT_XML = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]|[\ud800-\udfff]/g;
 
-function xml(text: string): string {
+/** `text` as XML character data or an attribute value (sim/attacks/attack-results.ts writes its JUnit with it too). */
+export function xml(text: string): string {
   return text
     .replace(NOT_XML, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
     .replace(/&/g, '&amp;')

@@ -1,14 +1,23 @@
 // `uptane sim attack`: the catalogue of test/attacks/ played by name from the CLI against real
 // servers, with the five checks, and the checks themselves failing when an attack's outcome is not
 // the expected one (so the command's exit status means something).
-import { ATTACKS } from '../../sim/attacks/catalogue.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { attacksJunit, attacksNdjson } from '../../sim/attacks/attack-results.js';
+import { ATTACKS, findGroup } from '../../sim/attacks/catalogue.js';
 import { playAttack } from '../../sim/attacks/scenario.js';
 import { closeAttackScene, startAttackScene } from '../../sim/attacks/scene.js';
 import { buildCli, runCli } from '../support/cli-runner.js';
 
+let scratch: string;
+
 beforeAll(async () => {
   await buildCli();
+  scratch = mkdtempSync(join(tmpdir(), 'uptane-attack-cli-'));
 });
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('uptane sim attack', () => {
   it('--list names every catalogued attack with where the attacker sits and the code that stops it', async () => {
@@ -66,5 +75,44 @@ describe('uptane sim attack', () => {
         await closeAttackScene(scene);
       }
     }
+  });
+
+  it('--group lists or plays one group; several attacks write NDJSON and JUnit for CI, and the exit status covers them all', async () => {
+    const listed = await runCli(['sim', 'attack', '--list', '--group', 'key-compromise', '--json']);
+    expect(listed.status).toBe(0);
+    expect((JSON.parse(listed.stdout) as Array<{ name: string; group: string }>).map((a) => [a.name, a.group])).toEqual(
+      findGroup('key-compromise')!.attacks.map((a) => [a.name, 'key-compromise']),
+    );
+    const unknown = await runCli(['sim', 'attack', '--group', 'satellite']);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toContain('network');
+
+    const [ndjson, junit] = [join(scratch, 'attacks.ndjson'), join(scratch, 'attacks.xml')];
+    const run = await runCli(['sim', 'attack', 'f3-truncated-image', 'g6-same-ecu-twice', '--results-ndjson', ndjson, '--junit', junit]);
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain('2/2 attacks passed every check');
+    const lines = readFileSync(ndjson, 'utf8').trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines.map((l) => [l.type, l.name, l.group, l.passed])).toEqual([
+      ['attack', 'f3-truncated-image', 'network', true],
+      ['attack', 'g6-same-ecu-twice', 'director', true],
+      ['summary', undefined, undefined, 2],
+    ]);
+    expect(lines[2]).toMatchObject({ attacks: 2, passed: 2, failed: [] });
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain('<testsuites name="uptane sim attack" tests="2" failures="0" errors="0"');
+    expect(xml).toContain('<testcase classname="uptane.attacks.director" name="g6-same-ecu-twice"');
+  });
+
+  it('JUnit names each failed check of an attack, and a scene that broke is an error, not a pass', () => {
+    const attack = ATTACKS[0]!;
+    const runs = [
+      { attack, group: 'network', ms: 1200, checks: [{ check: 'typed-code' as const, ok: false, detail: 'the cycle ended installed, not failed (expected <hash_mismatch>)' }, { check: 'honest-update' as const, ok: true, detail: 'installed' }] },
+      { attack, group: 'network', ms: 10, checks: [], error: 'the Director refused the scene\'s vehicle' },
+    ];
+    const xml = attacksJunit(runs);
+    expect(xml).toContain('<testsuite name="network" tests="2" failures="1" errors="1"');
+    expect(xml).toContain('<failure type="typed-code" message="typed-code: the cycle ended installed, not failed (expected &lt;hash_mismatch&gt;)">');
+    expect(xml).toContain('<error type="scene" message="the Director refused the scene&apos;s vehicle">');
+    expect(attacksNdjson(runs).trimEnd().split('\n').at(-1)).toBe(JSON.stringify({ type: 'summary', attacks: 2, passed: 0, failed: [attack.name, attack.name], seconds: 1.21 }));
   });
 });
