@@ -1,4 +1,4 @@
-// Each ECU's post-install health check as configuration (docs/decisions.md "Post-install health"):
+// Each ECU's post-install health check as configuration (docs/decisions.md "Post-install health and the factory image"):
 // written into the ECU's folder at provisioning (`uptane vehicle provision --health`), read by every
 // process that opens the ECU (`uptane vehicle run`, `uptane vehicle secondary serve`). Kept beside
 // the ECU's slots rather than in vehicle.json, so a secondary served on its own finds it too.
