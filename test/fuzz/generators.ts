@@ -285,6 +285,15 @@ const assignment = fc.tuple(
   optional(fc.boolean()),
 ).map(([target, ecu, image, dryRun]) => compact({ ...target, ...ecu, image, dryRun }));
 
+/** POST /api/v1/install-bundles: members of one vehicle, known and unknown ECUs, repeated ones, too few. */
+const installBundleBody = fc
+  .tuple(
+    fc.constantFrom(VIN_A, VIN_B, 'NOPE'),
+    fc.array(fc.record({ ecuSerial: fc.constantFrom('ecm-1', 'tcu-1', 'ecm-2', 'nope', '__proto__'), image: imageName }), { maxLength: 4 }),
+    optional(fc.boolean()),
+  )
+  .map(([vin, members, encrypt]) => compact({ vin, members, encrypt }));
+
 const groupBody = fc.tuple(
   fc.oneof({ weight: 4, arbitrary: fc.nat(9999).map((n) => `fz-group-${n}`) }, { weight: 1, arbitrary: fc.constantFrom(GROUP, '', '../g') }),
   fc.oneof(
@@ -450,6 +459,7 @@ const honestAssignment = json(
     fc.constant({ vins: [VIN_A, VIN_B], hardwareId: 'ecm-x1', image: IMAGE_NAME, dryRun: true }),
   ),
 );
+const honestInstallBundle = json(fc.constant({ vin: VIN_A, members: [{ ecuSerial: 'ecm-1', image: IMAGE_NAME }, { ecuSerial: 'tcu-1', image: IMAGE_NAME }] }));
 const honestGroup = json(
   fc.tuple(freshName('fz-group-'), fc.boolean()).map(([name, byVin]) => (byVin ? { name, vins: [VIN_A, VIN_B] } : { name, filter: { hardwareId: 'ecm-x1', attributes: { model: 'sedan' } } })),
 );
@@ -522,6 +532,16 @@ const METADATA_FILES = ['timestamp.json', 'snapshot.json', 'targets.json', 'root
 
 /** Encrypted images by name: well-formed (none is assigned to the fuzzer's vehicles), the plain image's hash, and near misses. */
 const CIPHERTEXT_FILES = [`${'0'.repeat(64)}.enc`, `${IMAGE_SHA}.enc`, IMAGE_SHA, `${IMAGE_SHA}.ENC`, `${IMAGE_SHA.toUpperCase()}.enc`, `${'0'.repeat(63)}.enc`, '.enc', 'x.enc'];
+/** Deltas by name (director-repo/image-deltas.ts): well-formed pairs no vehicle of the fuzzer is assigned, and near misses (traversal, case, one side short). */
+const DELTA_FILES = [
+  `${'0'.repeat(64)}-${IMAGE_SHA}.delta`,
+  `${IMAGE_SHA}-${IMAGE_SHA}.delta`,
+  `${IMAGE_SHA}.delta`,
+  `${IMAGE_SHA.toUpperCase()}-${'0'.repeat(64)}.delta`,
+  `${'0'.repeat(63)}-${IMAGE_SHA}.delta`,
+  `../${IMAGE_SHA}-${IMAGE_SHA}.delta`,
+  '-.delta',
+];
 
 /** The query parameters of a signed URL (shared/server/signed-urls.ts). */
 const SIGNED_URL_KEYS = ['vin', 'expires', 'keyid', 'sig', 'scope', 'prefix'];
@@ -575,7 +595,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'GET /metadata/:file': { server: 'director', method: 'GET', auth: 'none', path: withShape(seg1('/metadata/', METADATA_FILES), []), body: none },
     'POST /vehicle/session': { server: 'director', method: 'POST', auth: 'signed', path: withShape(fixed('/vehicle/session'), []), body: fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: rawBody }) },
     'GET /vehicle/metadata/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/metadata/', METADATA_FILES), []), body: none },
-    'GET /vehicle/images/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/images/', CIPHERTEXT_FILES), []), body: none, headers: ranges },
+    'GET /vehicle/images/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/images/', [...CIPHERTEXT_FILES, ...DELTA_FILES]), []), body: none, headers: ranges },
     'POST /vehicle/image-urls': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/image-urls'), []), body: jsonBody(imageUrlsBody), honestBody: json(fc.array(fc.constantFrom(IMAGE_NAME, 'fuzz/nope.bin'), { maxLength: 3 }).map((filenames): Json => ({ filenames }))), contentType: 'application/json' },
     'POST /vehicle/manifest': { server: 'director', method: 'POST', auth: 'session', path: withShape(fixed('/vehicle/manifest'), []), body: manifestBody, honestBody: honestManifest, contentType: 'application/json' },
     'GET /api/v1/online-keys': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/online-keys'), []), body: none },
@@ -632,6 +652,8 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     'GET /ui/assets/:file': { server: 'director', method: 'GET', auth: 'none', path: withShape(seg1('/ui/assets/', ['index.js', 'index.css', '..%2f..%2fpackage.json', '%2e%2e', 'nope.js']), []), body: none },
     'POST /api/v1/assignments': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/assignments'), []), body: jsonBody(assignment), honestBody: honestAssignment, contentType: 'application/json' },
     'DELETE /api/v1/assignments/:id': { server: 'director', method: 'DELETE', auth: 'operator', path: withShape(assignmentId.map((id) => `/api/v1/assignments/${id}`), []), body: none },
+    'POST /api/v1/install-bundles': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/install-bundles'), []), body: jsonBody(installBundleBody), honestBody: honestInstallBundle, contentType: 'application/json' },
+    'GET /api/v1/install-bundles/:id': { server: 'director', method: 'GET', auth: 'operator', path: withShape(assignmentId.map((id) => `/api/v1/install-bundles/${id}`), []), body: none },
     'GET /api/v1/audit': { server: 'director', method: 'GET', auth: 'operator', path: withShape(fixed('/api/v1/audit'), ['limit', 'before', 'actor', 'action']), body: none },
     'POST /api/v1/groups': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/groups'), []), body: jsonBody(groupBody), honestBody: honestGroup, contentType: 'application/json' },
     // The dashboard's (docs/dashboard.md): sign-in takes a token in the body, not a credential header.
