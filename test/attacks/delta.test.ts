@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { firmwarePair } from '../../bench/lib/firmware-pair.js';
+import { firmwarePair } from '../../sim/harness/firmware-pair.js';
 import type { TargetFile } from '../../shared/core/metadata/types.js';
 import { createDeltaStream, DELTA_SCHEME } from '../../shared/files/zstd-delta.js';
 import { deltaFileName, type EcuImageDelta } from '../../shared/uptane/image-delta.js';
@@ -22,7 +22,7 @@ useAttackScene();
 
 const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
-/** Two builds of the primary's firmware, a few percent apart (bench/lib/firmware-pair.ts). */
+/** Two builds of the primary's firmware, a few percent apart (sim/harness/firmware-pair.ts). */
 const PAIR = firmwarePair(256 * 1024);
 const FROM: FixtureImage = { name: 'tcu/tcu-fw-4.1.0.bin', content: PAIR.from, hardwareIds: ['tcu-a'], releaseCounter: 6 };
 const TO: FixtureImage = { name: 'tcu/tcu-fw-4.1.1.bin', content: PAIR.to, hardwareIds: ['tcu-a'], releaseCounter: 7 };

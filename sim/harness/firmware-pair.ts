@@ -1,5 +1,6 @@
-// Two builds of the same synthetic firmware, for delta figures (bench figure 20) and tests: what a
-// rebuild with a few changed functions does to an image, not random bytes with a few flipped.
+// Two builds of the same synthetic firmware, for delta tests, bench figure 20 and integration
+// tests of their own: what a rebuild with a few changed functions does to an image, not random
+// bytes with a few flipped.
 //
 // The image is laid out like a linked firmware: a header with the version string, a code section of
 // functions (4-byte instruction words, most from a small set of opcodes with small operands, some
