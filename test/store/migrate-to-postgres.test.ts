@@ -85,6 +85,13 @@ async function populateDirector(store: DirectorStorage): Promise<{ campaignId: n
     createdAt: at(6).toISOString(),
   });
 
+  // Install bundles: one finished (rolled back, naming the failing member), one pending with its members.
+  const finished = await store.installBundles.create('VIN-2', { actor: 'alice', now: at(6) });
+  await store.installBundles.attach(finished, await store.assignments.insert([image('VIN-2', 'VIN-2-p', 'b2p.bin')], { actor: 'alice', now: at(6) }));
+  await store.installBundles.finish(finished, { state: 'rolled_back', failingEcu: 'VIN-2-p', reason: 'boot check failed' }, at(7));
+  const pending = await store.installBundles.create('VIN-3', { actor: 'alice', now: at(7) });
+  await store.installBundles.attach(pending, await store.assignments.insert([image('VIN-3', 'VIN-3-p', 'b3p.bin'), image('VIN-3', 'VIN-3-s', 'b3s.bin')], { actor: 'alice', now: at(7) }));
+
   // Accepted manifests (with evidence, attacks, a state), refused ones, interleaved.
   for (let m = 0; m < 4; m++) {
     await store.intake.receive('VIN-0', body(`accepted ${m}`), 0, () =>
@@ -152,7 +159,7 @@ async function populateDirector(store: DirectorStorage): Promise<{ campaignId: n
 async function directorView(store: DirectorStorage, campaignId: number, keyids: readonly string[]) {
   const vins = [...VINS, 'VIN-ENC'];
   const serials = vins.flatMap((v) => (v === 'VIN-ENC' ? ['VIN-ENC-p'] : [`${v}-p`, `${v}-s`]));
-  const allIds = Array.from({ length: 12 }, (_, i) => i + 1);
+  const allIds = Array.from({ length: 15 }, (_, i) => i + 1);
   return {
     count: await store.inventory.countVehicles(),
     list: await store.inventory.listVehicles('', 100),
@@ -200,6 +207,9 @@ async function directorView(store: DirectorStorage, campaignId: number, keyids: 
     tokens: await store.operatorTokens(),
     tokenLookups: await Promise.all([TOKEN_ADMIN, TOKEN_READ, TOKEN_REVOKED, 'd'.repeat(64)].map((t) => store.operatorToken(t))),
     marks: await Promise.all(keyids.map((k) => store.signedRequestMarks.newest(k))),
+    bundles: await Promise.all([1, 2, 3].map((id) => store.installBundles.byId(id))),
+    bundleMembers: await Promise.all([1, 2].map((id) => store.installBundles.members(id))),
+    pendingBundles: await Promise.all(vins.map((v) => store.installBundles.pendingOfVehicle(v))),
   };
 }
 
@@ -209,11 +219,13 @@ async function directorNextWrites(store: DirectorStorage, campaignId: number) {
   await store.intake.receive('VIN-0', body('next'), 0, () => accept(91, null, { attacks: [{ ecuSerial: 'VIN-0-p', code: 'x', message: 'y' }] }));
   await store.intake.receive('VIN-0', body('next refused'), 0, () => refuse(92, null));
   const newCampaign = await store.campaigns.insertCampaign('next', 'fleet-a', '{}', 'bob', at(93));
+  const newBundle = await store.installBundles.create('VIN-4', { actor: 'bob', now: at(93) });
   await store.campaigns.event(campaignId, 'bob', 'paused', {}, at(94));
   await store.audit('cli', 'next', {}, at(95));
   return {
     assignmentId,
     newCampaign,
+    newBundle,
     history: await store.manifests.history('VIN-0', 4),
     lastAttackId: await store.campaigns.lastAttackId(),
     events: await store.campaigns.events(campaignId),
