@@ -191,8 +191,9 @@ export class Gateway {
   /** The fill of `path` under way, or a new one (ServerBusyError at the cap of distinct images being fetched). */
   private fillFor(path: string, sha256: string): ImageFill {
     const existing = this.fills.get(path);
-    if (existing !== undefined) return existing;
-    if (this.fills.size >= this.limits.maxUpstreamFills) {
+    // A fill that already failed is still in the map until its clean-up runs; a new reader starts afresh.
+    if (existing !== undefined && existing.failed === undefined) return existing;
+    if (existing === undefined && this.fills.size >= this.limits.maxUpstreamFills) {
       throw new ServerBusyError(`the gateway is fetching ${this.fills.size} images already; retry in ${this.limits.busyRetryAfterSeconds} s`, this.limits.busyRetryAfterSeconds);
     }
     const fill = new ImageFill(path, sha256, {
@@ -210,7 +211,9 @@ export class Gateway {
         this.counts.imageFillBytes += fill.total;
       },
       (err: unknown) => this.log(`image ${path} not kept: ${(err as Error).message}`),
-    ).finally(() => this.fills.delete(path));
+    ).finally(() => {
+      if (this.fills.get(path) === fill) this.fills.delete(path);
+    });
     return fill;
   }
 

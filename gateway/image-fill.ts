@@ -55,6 +55,7 @@ export class ImageFill {
     this.finished = this.run(markStarted).catch(async (err: unknown) => {
       this.failure = err as Error;
       failStart(err as Error);
+      this.wake(); // readers waiting for more bytes learn of the failure and cut their answers
       await rm(this.partPath, { force: true });
       throw err;
     });
