@@ -28,7 +28,7 @@ const ZSTD_DICTIONARY_MAGIC = 0xec30a437;
 /** Output chunks of the delta's inflater (zlib's default is 16 KiB). */
 const CHUNK_BYTES = 64 * 1024;
 
-/** zstd's smallest window; a window of 2^wl bytes must cover the larger of the two images. */
+/** The window log for `bytes`: the smallest power of two covering them, at least zstd's minimum. */
 function windowLogFor(bytes: number): number {
   return Math.max(10, Math.ceil(Math.log2(Math.max(bytes, 1))));
 }
@@ -47,7 +47,10 @@ export function isDeltaBase(reference: Uint8Array): boolean {
  */
 function compressParams(referenceBytes: number, imageBytes: number): Record<number, number> {
   const c = zlib.constants;
-  const windowLog = windowLogFor(Math.max(referenceBytes, imageBytes));
+  // The window spans the reference AND the image: the copy of old byte p that new byte p needs is
+  // about one reference length back, plus whatever was inserted before it (zstd's --patch-from
+  // sizes its window the same way).
+  const windowLog = windowLogFor(referenceBytes + imageBytes);
   return {
     [c.ZSTD_c_compressionLevel]: 3,
     [c.ZSTD_c_windowLog]: windowLog,
@@ -75,6 +78,6 @@ export function createDeltaApplier(reference: Buffer, maxImageBytes: number): Tr
   return zlib.createZstdDecompress({
     dictionary: reference,
     chunkSize: CHUNK_BYTES,
-    params: { [zlib.constants.ZSTD_d_windowLogMax]: windowLogFor(Math.max(reference.length, maxImageBytes)) },
+    params: { [zlib.constants.ZSTD_d_windowLogMax]: windowLogFor(reference.length + maxImageBytes) },
   });
 }
