@@ -1079,3 +1079,37 @@ export class OfflineBundleFileTooLargeError extends UptaneError {
   readonly code = 'offline_bundle_file_too_large';
   readonly kind = 'attack';
 }
+
+// ---------------------------------------------------------------------------------------------
+// The transparency log (issue 23 item 3; docs/transparency-log.md): a Merkle tree of everything the
+// repositories sign, its signed tree heads, inclusion and consistency proofs, witness cosignatures.
+
+/** A proof or tree head that is not the shape the log's format allows: not hex, a hash not 32 bytes, too many hashes, a size that is not a safe integer. */
+export class MalformedLogDataError extends UptaneError {
+  readonly code = 'log_malformed';
+  readonly kind = 'attack';
+}
+
+/** An inclusion or consistency proof that does not prove what it claims: wrong hashes, wrong length, an index or size out of bounds. */
+export class LogProofInvalidError extends UptaneError {
+  readonly code = 'log_proof_invalid';
+  readonly kind = 'attack';
+}
+
+/** Two tree heads of one log that no honest append-only log could both sign: a split view, a rewritten or shrunk log. */
+export class LogInconsistentError extends UptaneError {
+  readonly code = 'log_inconsistent';
+  readonly kind = 'attack';
+}
+
+/** A tree head whose log signature does not verify, or that lacks the witness cosignatures required. */
+export class LogTreeHeadSignatureError extends UptaneError {
+  readonly code = 'log_tree_head_signature';
+  readonly kind = 'attack';
+}
+
+/** A proof or entry asked of a log for an index or size it does not hold (yet): the caller's request, nothing untrusted. */
+export class LogRangeError extends UptaneError {
+  readonly code = 'log_range';
+  readonly kind = 'fault';
+}
