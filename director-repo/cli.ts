@@ -44,6 +44,7 @@ import { imagesCommand } from './images-cli.js';
 import { parsePublicOrigin } from './dashboard/ui-session.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 import { bundleCommand } from './offline-bundle-cli.js';
+import { assignInstallBundle, installBundleCommand, parseMembers } from './install-bundle-cli.js';
 import { mqttOptionsFrom, withMqttServeOptions, type MqttServeArgs } from './mqtt/mqtt-cli.js';
 import { brokerLabel } from '../shared/transport-mqtt/mqtt-connection.js';
 
@@ -641,9 +642,11 @@ const showCommand = (io: CliEnvironment): CommandModule<object, ShowArgs> => ({
     io.print(`assignments (latest ${status.assignments.length})`);
     printTable(
       io,
-      ['ID', 'ECU', 'IMAGE', 'RELEASE', 'STATE', 'UPDATED', 'REASON'],
-      status.assignments.map((a) => [String(a.id), a.ecuSerial, a.filename, String(a.releaseCounter), a.state, a.updatedAt, a.reason ?? '']),
+      ['ID', 'ECU', 'IMAGE', 'RELEASE', 'STATE', 'INSTALL BUNDLE', 'UPDATED', 'REASON'],
+      status.assignments.map((a) => [String(a.id), a.ecuSerial, a.filename, String(a.releaseCounter), a.state, a.bundleId === undefined ? '-' : String(a.bundleId), a.updatedAt, a.reason ?? '']),
     );
+    const bundles = [...new Set(status.assignments.flatMap((a) => (a.bundleId === undefined ? [] : [a.bundleId])))];
+    if (bundles.length > 0) io.print(`\`uptane director install-bundle show ${bundles[0]}\` shows an install bundle's outcome`);
     io.print('');
     io.print('attacks reported');
     printTable(io, ['ECU', 'CODE', 'REPORTED', 'MESSAGE'], status.attacks.map((a) => [a.ecuSerial, a.code, a.reportedAt, a.message]));
@@ -660,32 +663,52 @@ const showCommand = (io: CliEnvironment): CommandModule<object, ShowArgs> => ({
 // --- assign / cancel --------------------------------------------------------------------------
 
 interface AssignArgs extends RemoteArgs {
-  readonly image: string;
+  readonly image?: string | undefined;
   readonly vin?: string[] | undefined;
   readonly vinsFile?: string | undefined;
   readonly ecu?: string | undefined;
   readonly hardwareId?: string | undefined;
   readonly dryRun: boolean;
   readonly encrypt: boolean;
+  readonly atomic: boolean;
+  readonly member?: string[] | undefined;
   readonly json: boolean;
 }
 
+/** The options of the one-image form that an install bundle (--atomic) does not take. */
+const NOT_ATOMIC = ['image', 'ecu', 'hardware-id', 'vins-file', 'dry-run', 'encrypt'] as const;
+
 const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> => ({
   command: 'assign',
-  describe: "assign an image from the Image repository to an ECU of a vehicle, or to every ECU with a hardware id in many vehicles",
+  describe: "assign an image from the Image repository to an ECU of a vehicle, or to every ECU with a hardware id in many vehicles; with --atomic, images for several ECUs of one vehicle that install all or none",
   builder: (yargs) =>
     withRemote(yargs, io)
-      .option('image', { type: 'string', demandOption: true, requiresArg: true, describe: 'the image, by its target name in the Image repository' })
+      .option('image', { type: 'string', requiresArg: true, describe: 'the image, by its target name in the Image repository' })
       .option('vin', { type: 'string', array: true, requiresArg: true, describe: 'a vehicle; repeat for several (with --hardware-id)' })
       .option('vins-file', { type: 'string', requiresArg: true, describe: 'a file listing VINs, one per line (# comments allowed)' })
       .option('ecu', { type: 'string', requiresArg: true, describe: 'the ECU serial (one vehicle)' })
       .option('hardware-id', { type: 'string', requiresArg: true, describe: 'every ECU with this hardware id in each vehicle' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'show which ECU of which vehicle would get what; store nothing' })
       .option('encrypt', { type: 'boolean', default: false, describe: "encrypt the image for each ECU (each needs a registered encryption key)" })
-      .option('json', { type: 'boolean', default: false, describe: 'print the plan or the assignments as JSON' })
+      .option('atomic', {
+        type: 'boolean',
+        default: false,
+        describe: 'an install bundle: the --member images install all or none on one vehicle (--vin); every member goes back to its previous image if one fails',
+      })
+      .option('member', { type: 'string', array: true, requiresArg: true, describe: 'with --atomic: ECU_SERIAL=IMAGE, one per ECU of the bundle (at least two)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the plan, the assignments or the install bundle as JSON' })
       .conflicts('ecu', 'hardware-id')
       .check((argv) => {
         const vins = (argv.vin as string[] | undefined) ?? [];
+        if (argv.atomic === true) {
+          const given = NOT_ATOMIC.filter((option) => argv[option] !== undefined && argv[option] !== false);
+          if (given.length > 0) throw new Error(`--atomic names each ECU's image with --member ECU=IMAGE; it takes no ${given.map((o) => `--${o}`).join(', ')}`);
+          if (vins.length !== 1) throw new Error('--atomic bundles ECUs of one vehicle: give exactly one --vin');
+          parseMembers((argv.member as string[] | undefined) ?? []);
+          return true;
+        }
+        if (argv.member !== undefined) throw new Error('--member names an ECU of an install bundle: add --atomic (or assign one image with --image and --ecu)');
+        if (argv.image === undefined) throw new Error('name the image: --image NAME (or, for an install bundle, --atomic with --member ECU=IMAGE)');
         if (vins.length === 0 && argv['vins-file'] === undefined) throw new Error('name the vehicles: --vin VIN (with --ecu SERIAL), or --vins-file FILE (with --hardware-id HW)');
         if (argv.ecu === undefined && argv['hardware-id'] === undefined) throw new Error('name the ECUs: --ecu SERIAL for one vehicle, or --hardware-id HW for every matching ECU');
         if (argv.ecu !== undefined && (vins.length !== 1 || argv['vins-file'] !== undefined)) {
@@ -697,33 +720,44 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm', 'assign it')
       .example('$0 director assign --image brake/abs-7.bin --vins-file eu-fleet.txt --hardware-id abs-z', 'every abs-z ECU of the listed vehicles')
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm --encrypt', 'encrypted for that ECU alone')
+      .example(
+        '$0 director assign --atomic --vin WVW127 --member WVW127-ecm=engine/ecm-2.1.bin --member WVW127-bcm=body/front.bin',
+        'an install bundle: both ECUs get their new image, or both keep the old one',
+      )
       .epilogue(
         'The Director checks that the Image repository signs the image, that its hardware ids include the ECU\'s, and that its release counter is not below the installed one. ' +
           'All the assignments of one command are stored together or not at all; an ECU with an active assignment is refused (cancel it first). ' +
-          'With --encrypt the Director encrypts the image once and wraps its key for each ECU; an ECU without a registered encryption key refuses the whole command (no_encryption_key).',
+          'With --encrypt the Director encrypts the image once and wraps its key for each ECU; an ECU without a registered encryption key refuses the whole command (no_encryption_key). ' +
+          'With --atomic each member is checked as an assignment, and a vehicle has one pending install bundle at a time; `uptane director install-bundle show ID` shows its outcome ' +
+          '(installed, or rolled_back naming the ECU that failed), and cancelling one member cancels them all.',
       ) as unknown as Argv<AssignArgs>,
   handler: async (argv) => {
+    if (argv.atomic) {
+      await assignInstallBundle(io, { ...argv, vin: argv.vin![0]!, members: parseMembers(argv.member ?? []) });
+      return;
+    }
+    const image = argv.image!;
     const client = OperatorClient.from(io, argv);
     const listed = [...(argv.vin ?? []), ...(argv.vinsFile === undefined ? [] : readVinsFile(argv.vinsFile))];
     const vins = [...new Set(listed)];
     const body = {
       vins,
-      image: argv.image,
+      image,
       ...(argv.ecu === undefined ? {} : { ecuSerial: argv.ecu }),
       ...(argv.hardwareId === undefined ? {} : { hardwareId: argv.hardwareId }),
       ...(argv.dryRun ? { dryRun: true } : {}),
       ...(argv.encrypt ? { encrypt: true } : {}),
     };
-    const what = `${argv.dryRun ? 'plan' : 'make'} the assignment of ${argv.image}`;
+    const what = `${argv.dryRun ? 'plan' : 'make'} the assignment of ${image}`;
     const answer = await client.send('POST /assignments', what, { body });
     const vehicleCount = (rows: ReadonlyArray<{ vin: string }>) => new Set(rows.map((r) => r.vin)).size;
     if (argv.dryRun) {
       const { plan } = expectAnswer<AssignmentPlan>(answer, ['plan'], 'a dry run');
       if (argv.json) {
-        printJson(io, { dryRun: true, image: argv.image, plan });
+        printJson(io, { dryRun: true, image, plan });
         return;
       }
-      io.print(`dry run, nothing stored: ${argv.image} would go to ${plural(plan.length, 'ECU')} in ${plural(vehicleCount(plan), 'vehicle')}`);
+      io.print(`dry run, nothing stored: ${image} would go to ${plural(plan.length, 'ECU')} in ${plural(vehicleCount(plan), 'vehicle')}`);
       printTable(
         io,
         ['VIN', 'ECU', 'HARDWARE', 'INSTALLED NOW', 'NEW RELEASE'],
@@ -738,7 +772,7 @@ const assignCommand = (io: CliEnvironment): CommandModule<object, AssignArgs> =>
       printJson(io, { assignments });
       return;
     }
-    io.print(`assigned ${argv.image}${argv.encrypt ? ' encrypted' : ''} to ${plural(assignments.length, 'ECU')} in ${plural(vehicleCount(assignments), 'vehicle')}`);
+    io.print(`assigned ${image}${argv.encrypt ? ' encrypted' : ''} to ${plural(assignments.length, 'ECU')} in ${plural(vehicleCount(assignments), 'vehicle')}`);
     printTable(io, ['ID', 'VIN', 'ECU', 'RELEASE', 'STATE'], assignments.map((a) => [String(a.id), a.vin, a.ecuSerial, String(a.releaseCounter), a.state]));
     if (listed.length !== vins.length) io.print(`(${plural(listed.length - vins.length, 'repeated VIN')} ignored)`);
     io.print('vehicles get it at their next update check; cancel one with `uptane director cancel ID`');
@@ -978,6 +1012,7 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
       .command(urlSigningKeyCommand(io))
       .command(auditCommand(io))
       .command(bundleCommand(io))
+      .command(installBundleCommand(io))
       .example('$0 director serve --image-root image-1.root.json', 'run the Director')
       .example('$0 director vehicle register --csv fleet.csv', 'register a fleet')
       .example('$0 director assign --image engine/ecm-2.0.bin --vin WVW123 --ecu WVW123-ecm --dry-run', 'plan an update')
