@@ -84,7 +84,7 @@ function flipped(hashes: readonly Hash[], which: number, byte: number): Hash[] {
   return hashes.map((h, i) => {
     if (i !== which) return h;
     const copy = Uint8Array.from(h);
-    copy[byte] ^= 0x01;
+    copy[byte] = copy[byte]! ^ 0x01;
     return copy;
   });
 }
