@@ -1,20 +1,15 @@
 // Where each vehicle of a campaign stands, counted per stage, listed a page at a time, and why the
 // current stage waits: the answers of campaign status (campaigns.ts) and the engine's own reading
-// of a stage. One classification (vehicleOutcome) serves the counts, the VIN lists and the halt
-// rules, so they never disagree. Reads only; decisions stay with the engine.
+// of a stage. One classification (vehicleStanding) serves the counts, the VIN lists and the halt
+// rules, so they never disagree. The store keeps each vehicle's standing by these rules (SQLite
+// migration 13, PostgreSQL 8), so requests read the stored standings and their totals
+// (stageCountsOf); vehicleStanding, standings, stageCounts and standingsPage stay as the reference
+// the store contract holds the stored ones to. Reads only; decisions stay with the engine.
 import type { CampaignStageStatus, CampaignVehicleEntry, CampaignVehicleOutcome, CampaignWait } from './api/operator-api.js';
-import type { CampaignAssignmentRow, CampaignEvent, CampaignRow, CampaignVehicleRow } from './store/campaigns.js';
+import type { CampaignAssignmentRow, CampaignEvent, CampaignRow, CampaignStandingRow, CampaignStandingTotal, CampaignVehicleRow } from './store/campaigns.js';
 
-/** One vehicle's standing in a campaign. */
-export interface VehicleStanding {
-  readonly vin: string;
-  /** 0-based; null while no stage has taken the vehicle. */
-  readonly stage: number | null;
-  readonly outcome: CampaignVehicleOutcome;
-  readonly reason: string | null;
-  readonly deferredWhileDriving: boolean;
-  readonly rolledBack: boolean;
-}
+/** One vehicle's standing in a campaign (as the store keeps it). */
+export type VehicleStanding = CampaignStandingRow;
 
 /**
  * A vehicle counts by its least advanced ECU, each ECU by its newest campaign assignment (a retry's
@@ -94,6 +89,32 @@ export function stageCounts(all: readonly VehicleStanding[], attacked: ReadonlyS
     for (const [outcome, list] of Object.entries(s.vins) as Array<[CampaignVehicleOutcome, CampaignVehicleEntry[]]>) {
       s.vins[outcome] = list.sort((a, b) => (a.vin < b.vin ? -1 : a.vin > b.vin ? 1 : 0)).slice(0, sample);
     }
+  }
+  return [...stages.values()].sort((a, b) => a.stage - b.stage);
+}
+
+type MutableStage = { -readonly [K in keyof CampaignStageStatus]: CampaignStageStatus[K] } & { skipReasons: Record<string, number> };
+
+/**
+ * stageCounts from the stored standings' totals (store standingTotals) instead of every vehicle:
+ * the same counts per stage, skip reasons by code; `attacked` is per stage (0-based) how many of its
+ * vehicles reported an attack since the start. VIN lists are left empty for the caller to fill.
+ */
+export function stageCountsOf(totals: readonly CampaignStandingTotal[], attacked: ReadonlyMap<number, number>): CampaignStageStatus[] {
+  const stages = new Map<number, MutableStage>();
+  for (const t of totals) {
+    if (t.stage === null || t.vehicles === 0) continue;
+    let s = stages.get(t.stage);
+    if (s === undefined) {
+      const empty = { pending: 0, downloading: 0, deferredWhileDriving: 0, installed: 0, failed: 0, rolledBack: 0, cancelled: 0, skipped: 0 };
+      s = { stage: t.stage, vehicles: 0, ...empty, attackReported: attacked.get(t.stage) ?? 0, skipReasons: {}, vins: {} };
+      stages.set(t.stage, s);
+    }
+    s.vehicles += t.vehicles;
+    s.deferredWhileDriving += t.deferredWhileDriving;
+    s.rolledBack += t.rolledBack;
+    if (t.outcome === 'skipped') s.skipReasons[t.skipCode ?? 'unknown'] = (s.skipReasons[t.skipCode ?? 'unknown'] ?? 0) + t.vehicles;
+    if (t.outcome !== 'unstaged') s[t.outcome] += t.vehicles;
   }
   return [...stages.values()].sort((a, b) => a.stage - b.stage);
 }

@@ -7,12 +7,23 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/core/clock.js';
 import { BadRequestError, ConflictError, IncompatibleImageError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
-import type { CampaignBody, CampaignHaltRules, CampaignImage, CampaignStage, CampaignStageStatus, CampaignStatus, CampaignVehicleOutcome, CampaignVehiclePage } from './api/operator-api.js';
-import { stageCounts, stageProgress, standings, standingsPage, waitingReasons, type VehicleStanding } from './campaign-status.js';
+import {
+  CAMPAIGN_VEHICLE_OUTCOMES,
+  type CampaignBody,
+  type CampaignHaltRules,
+  type CampaignImage,
+  type CampaignStage,
+  type CampaignStageStatus,
+  type CampaignStatus,
+  type CampaignVehicleEntry,
+  type CampaignVehicleOutcome,
+  type CampaignVehiclePage,
+} from './api/operator-api.js';
+import { stageCountsOf, stageProgress, waitingReasons, type VehicleStanding } from './campaign-status.js';
 import { decimal } from './operator-input.js';
 import type { AssignmentService, ResolvedImage } from './services/assignments.js';
 import type { ManifestIntakeService } from './services/manifest-intake.js';
-import type { CampaignRow, GroupFilter, GroupRecord } from './store/campaigns.js';
+import type { CampaignRow, CampaignStandingTotal, GroupFilter, GroupRecord } from './store/campaigns.js';
 import type { DirectorStore, DirectorTransaction } from './store/director-store.js';
 
 /** One cumulative stage (api/operator-api.ts says what each field means). */
@@ -359,7 +370,9 @@ export class Campaigns {
           return;
         }
         if (enterStage) await this.enterStage(tx, campaign, spec, 'engine');
-        const halt = await haltReason(tx, campaign, spec);
+        // Read once and again only when a stage took vehicles: on PostgreSQL a read scans the campaign's index range.
+        let totals = await tx.campaigns.standingTotals(id);
+        const halt = await haltReason(tx, campaign, spec, totals);
         if (halt !== undefined) {
           await tx.campaigns.setState(id, 'paused', now);
           await tx.campaigns.event(id, 'engine', 'paused', { reason: halt, stage: campaign.stage + 1 }, now);
@@ -367,12 +380,12 @@ export class Campaigns {
           return;
         }
         // Vehicles that joined since (or a stage whose share grew with the group) get the update too.
-        await this.enterStage(tx, campaign, spec, 'engine');
-        const stage = (await stageStatusOf(tx, campaign)).find((s) => s.stage === campaign.stage);
+        if (await this.enterStage(tx, campaign, spec, 'engine', totals)) totals = await tx.campaigns.standingTotals(id);
+        const stage = (await stageStatusOf(tx, campaign, 0, totals)).find((s) => s.stage === campaign.stage);
         const { finished, installedShare, threshold, soakLeftMs } = stageProgress(stage, spec.stages[campaign.stage]!, campaign.stageStartedAt ?? campaign.createdAt, now);
         const soaked = soakLeftMs === 0;
         if (campaign.stage + 1 >= spec.stages.length) {
-          if (finished && (await everyoneStaged(tx, campaign))) {
+          if (finished && everyoneStaged(totals)) {
             await tx.campaigns.setState(id, 'completed', now);
             await tx.campaigns.event(id, 'engine', 'completed', { stages: spec.stages.length }, now);
           }
@@ -398,20 +411,19 @@ export class Campaigns {
     this.told(halted);
   }
 
-  /** Gives the update to the vehicles this stage covers that do not have it yet, in rank order. */
-  private async enterStage(tx: DirectorTransaction, campaign: CampaignRow, spec: StoredSpec, actor: string): Promise<void> {
-    const vehicles = await tx.campaigns.vehicles(campaign.id);
+  /**
+   * Gives the update to the vehicles this stage covers that do not have it yet, in rank order; true
+   * when it took any. Counts come from the stored totals (`totals` when the caller has them) and the
+   * vehicles from the unstaged index, so a stage with nothing to take reads no vehicle.
+   */
+  private async enterStage(tx: DirectorTransaction, campaign: CampaignRow, spec: StoredSpec, actor: string, totals?: readonly CampaignStandingTotal[]): Promise<boolean> {
+    const { vehicles, unstaged } = sizeOf(totals ?? (await tx.campaigns.standingTotals(campaign.id)));
     const stage = spec.stages[campaign.stage]!;
-    const target = Math.min(vehicles.length, stage.count ?? Math.ceil((stage.share ?? 0) * vehicles.length));
-    let staged = vehicles.filter((v) => v.stage !== null).length;
-    const chosen: string[] = [];
-    for (const vehicle of vehicles) {
-      if (staged >= target) break;
-      if (vehicle.stage !== null) continue;
-      chosen.push(vehicle.vin);
-      staged++;
-    }
-    if (chosen.length === 0) return;
+    const target = Math.min(vehicles, stage.count ?? Math.ceil((stage.share ?? 0) * vehicles));
+    const wanted = target - (vehicles - unstaged);
+    if (wanted <= 0) return false;
+    const chosen = await tx.campaigns.unstaged(campaign.id, wanted);
+    if (chosen.length === 0) return false;
     // One batch for the whole stage: a stage of a large fleet is tens of thousands of vehicles.
     const outcomes = await this.assignments.assignResolved(tx, chosen, spec.resolved ?? [], `${actor} (campaign ${campaign.name})`, campaign.id);
     await tx.campaigns.setVehicleStages(
@@ -421,6 +433,7 @@ export class Campaigns {
         return { vin, stage: campaign.stage, outcome: 'skipped' in outcome ? `skipped: ${outcome.skipped}` : null };
       }),
     );
+    return true;
   }
 
   // Status -------------------------------------------------------------------------------------
@@ -449,10 +462,10 @@ export class Campaigns {
   async status(idOrName: string, sample = DEFAULT_VIN_SAMPLE): Promise<CampaignStatus> {
     const campaign = await this.byName(idOrName);
     const spec = JSON.parse(campaign.spec) as StoredSpec;
-    const all = await standingsOf(this.store, campaign);
+    const totals = await this.store.campaigns.standingTotals(campaign.id);
     const reasons: Record<string, number> = {};
-    for (const v of all) if (v.outcome === 'failed' && v.reason !== null) reasons[v.reason] = (reasons[v.reason] ?? 0) + 1;
-    const perStage = await stageStatusOf(this.store, campaign, sample, all);
+    for (const { reason, vehicles } of await this.store.campaigns.failureReasons(campaign.id)) if (reason !== null) reasons[reason] = vehicles;
+    const perStage = await stageStatusOf(this.store, campaign, sample, totals);
     const history = await this.store.campaigns.events(campaign.id);
     const now = this.clock.now();
     const current = perStage.find((s) => s.stage === campaign.stage);
@@ -475,7 +488,7 @@ export class Campaigns {
       stageStartedAt: campaign.state === 'draft' ? null : campaign.stageStartedAt,
       stages: spec.stages,
       images: spec.images,
-      vehicles: all.length,
+      vehicles: sizeOf(totals).vehicles,
       perStage: perStage.map((s) => ({ ...s, stage: s.stage + 1 })),
       waiting,
       failureReasons: reasons,
@@ -486,7 +499,14 @@ export class Campaigns {
   /** One page of the campaign's vehicles in VIN order, filtered by stage (1-based) and outcome, each with its reason. */
   async vehiclePage(idOrName: string, filter: { readonly stage?: number | undefined; readonly outcome?: CampaignVehicleOutcome | undefined; readonly after?: string | undefined; readonly limit: number }): Promise<CampaignVehiclePage> {
     const campaign = await this.byName(idOrName);
-    const { total, page, next } = standingsPage(await standingsOf(this.store, campaign), { ...filter, stage: filter.stage === undefined ? undefined : filter.stage - 1 });
+    const stage = filter.stage === undefined ? undefined : filter.stage - 1;
+    const total = (await this.store.campaigns.standingTotals(campaign.id))
+      .filter((t) => (stage === undefined || t.stage === stage) && (filter.outcome === undefined || t.outcome === filter.outcome))
+      .reduce((n, t) => n + t.vehicles, 0);
+    // One more than the page: whether there is a next one.
+    const rows = await this.store.campaigns.standingsPage(campaign.id, { stage, outcome: filter.outcome, after: filter.after, limit: filter.limit + 1 });
+    const page = rows.slice(0, filter.limit);
+    const next = rows.length > filter.limit ? page[page.length - 1]!.vin : null;
     return {
       campaign: campaign.name,
       total,
@@ -509,14 +529,13 @@ export class Campaigns {
         throw new ConflictError(`campaign ${campaign.name} was aborted: it gives no vehicle anything more; create a new campaign for the failed vehicles (\`uptane director campaign status ${campaign.name} --outcome failed\` lists them)`);
       }
       if (campaign.state === 'draft') throw new ConflictError(`campaign ${campaign.name} is a draft: nothing has failed yet (\`uptane director campaign start ${campaign.name}\` starts it)`);
-      const all = await standingsOf(tx, campaign);
-      const failed = all.filter((v) => v.outcome === 'failed').sort((a, b) => (a.vin < b.vin ? -1 : 1));
-      let chosen: VehicleStanding[];
+      const failed = (await tx.campaigns.standingTotals(id)).filter((t) => t.outcome === 'failed').reduce((n, t) => n + t.vehicles, 0);
+      let chosen: readonly VehicleStanding[];
       if (vins === undefined || vins.length === 0) {
-        if (failed.length === 0) throw new ConflictError(`campaign ${campaign.name} has no failed vehicle to retry`);
-        chosen = failed.slice(0, RETRY_LIMIT);
+        if (failed === 0) throw new ConflictError(`campaign ${campaign.name} has no failed vehicle to retry`);
+        chosen = await tx.campaigns.standingsPage(id, { outcome: 'failed', limit: RETRY_LIMIT });
       } else {
-        const byVin = new Map(all.map((v) => [v.vin, v]));
+        const byVin = new Map((await tx.campaigns.standingsOf(id, vins)).map((v) => [v.vin, v]));
         chosen = [...new Set(vins)].map((vin) => {
           const v = byVin.get(vin);
           if (v === undefined) throw new NotFoundError(`vehicle ${vin} is not in campaign ${campaign.name}`);
@@ -535,7 +554,7 @@ export class Campaigns {
       }
       // A completed campaign runs again until the retried installs finish (the engine completes it then).
       if (campaign.state === 'completed' && retried.length > 0) await tx.campaigns.setState(id, 'running', now);
-      const remaining = vins === undefined || vins.length === 0 ? failed.length - chosen.length : 0;
+      const remaining = vins === undefined || vins.length === 0 ? failed - chosen.length : 0;
       await recordOperatorAction(
         tx,
         campaign,
@@ -577,11 +596,12 @@ async function membersOf(tx: DirectorTransaction | DirectorStore, group: string)
 }
 
 /** Halt rules: failure rate or count, and any attack reported since the campaign (re)started. */
-async function haltReason(tx: DirectorTransaction, campaign: CampaignRow, spec: StoredSpec): Promise<string | undefined> {
+async function haltReason(tx: DirectorTransaction, campaign: CampaignRow, spec: StoredSpec, totals: readonly CampaignStandingTotal[]): Promise<string | undefined> {
   const rules = spec.halt ?? {};
-  const stages = await stageStatusOf(tx, campaign);
-  const failed = stages.reduce((n, s) => n + s.failed, 0);
-  const done = failed + stages.reduce((n, s) => n + s.installed, 0);
+  // Staged vehicles only, as the per-stage counts have them.
+  const count = (outcome: CampaignVehicleOutcome) => totals.filter((t) => t.stage !== null && t.outcome === outcome).reduce((n, t) => n + t.vehicles, 0);
+  const failed = count('failed');
+  const done = failed + count('installed');
   if (rules.maxFailures !== undefined && failed >= rules.maxFailures) return `${failed} failed installs reached the limit of ${rules.maxFailures}`;
   const rate = rules.maxFailureRate ?? 0.2;
   if (done >= (rules.minSample ?? 5) && failed / done > rate) return `failure rate ${round(failed / done)} passed ${rate} (${failed} of ${done})`;
@@ -600,8 +620,19 @@ async function haltReason(tx: DirectorTransaction, campaign: CampaignRow, spec: 
   return undefined;
 }
 
-async function everyoneStaged(tx: DirectorTransaction, campaign: CampaignRow): Promise<boolean> {
-  return (await tx.campaigns.vehicles(campaign.id)).every((v) => v.stage !== null);
+function everyoneStaged(totals: readonly CampaignStandingTotal[]): boolean {
+  return sizeOf(totals).unstaged === 0;
+}
+
+/** The campaign's vehicles, and how many of them no stage has taken yet, from its stored totals. */
+function sizeOf(totals: readonly CampaignStandingTotal[]): { vehicles: number; unstaged: number } {
+  let vehicles = 0;
+  let unstaged = 0;
+  for (const t of totals) {
+    vehicles += t.vehicles;
+    if (t.stage === null) unstaged += t.vehicles;
+  }
+  return { vehicles, unstaged };
 }
 
 async function addNewMembers(tx: DirectorTransaction, campaign: CampaignRow): Promise<void> {
@@ -628,16 +659,27 @@ async function checkConflicts(tx: DirectorTransaction, campaign: CampaignRow, sp
   }
 }
 
-/** Every vehicle's standing in the campaign (campaign-status.ts), in rank order. */
-async function standingsOf(tx: DirectorTransaction, campaign: CampaignRow): Promise<VehicleStanding[]> {
-  return standings(await tx.campaigns.vehicles(campaign.id), await tx.campaigns.assignments(campaign.id));
-}
-
-/** Per stage: counts (and the first `sample` VINs of each outcome), attacks counted since the start. */
-async function stageStatusOf(tx: DirectorTransaction, campaign: CampaignRow, sample = 0, all?: readonly VehicleStanding[]): Promise<StageStatus[]> {
+/**
+ * Per stage: counts from the stored totals (read unless given), attacks counted since the start,
+ * and the first `sample` VINs of each outcome in VIN order, each a range of one index.
+ */
+async function stageStatusOf(tx: DirectorTransaction, campaign: CampaignRow, sample = 0, totals?: readonly CampaignStandingTotal[]): Promise<StageStatus[]> {
   const started = (await tx.campaigns.events(campaign.id)).find((e) => e.kind === 'started');
-  const attacked = new Set((await tx.campaigns.attacksAfter(campaign.id, (started?.details as { attackWatermark?: number } | undefined)?.attackWatermark ?? 0)).map((a) => a.vin));
-  return stageCounts(all ?? (await standingsOf(tx, campaign)), attacked, sample);
+  const attacks = await tx.campaigns.attacksAfter(campaign.id, (started?.details as { attackWatermark?: number } | undefined)?.attackWatermark ?? 0);
+  const attacked = new Map<number, number>();
+  for (const v of await tx.campaigns.standingsOf(campaign.id, [...new Set(attacks.map((a) => a.vin))])) if (v.stage !== null) attacked.set(v.stage, (attacked.get(v.stage) ?? 0) + 1);
+  const stages = stageCountsOf(totals ?? (await tx.campaigns.standingTotals(campaign.id)), attacked);
+  if (sample <= 0) return stages;
+  const sampled: StageStatus[] = [];
+  for (const s of stages) {
+    const vins: Partial<Record<CampaignVehicleOutcome, CampaignVehicleEntry[]>> = {};
+    for (const outcome of CAMPAIGN_VEHICLE_OUTCOMES) {
+      if (outcome === 'unstaged' || s[outcome] === 0) continue;
+      vins[outcome] = (await tx.campaigns.standingsPage(campaign.id, { stage: s.stage, outcome, limit: sample })).map((v) => ({ vin: v.vin, reason: v.reason }));
+    }
+    sampled.push({ ...s, vins });
+  }
+  return sampled;
 }
 
 /** Why stage `index` may not start at `now` (its `after` time, the maintenance window), or undefined when it may. */

@@ -1,6 +1,6 @@
 // Campaigns (staged rollouts), vehicle groups, and each campaign's vehicles and events. The engine
 // (campaigns.ts) decides; the store keeps every decision, so a restart mid-stage loses nothing.
-import type { CampaignState, GroupFilterBody } from '../api/operator-api.js';
+import type { CampaignState, CampaignVehicleOutcome, GroupFilterBody } from '../api/operator-api.js';
 import type { AssignmentState } from './assignments.js';
 
 export type { CampaignState };
@@ -42,6 +42,39 @@ export interface CampaignAssignmentRow {
   readonly reason: string | null;
   readonly updatedAt: string;
   readonly lastState: string | null;
+}
+
+/**
+ * A campaign vehicle's stored standing (SQLite migration 13, PostgreSQL 8): what campaign-status.ts
+ * vehicleStanding gives it, kept by triggers as its inputs change.
+ */
+export interface CampaignStandingRow {
+  readonly vin: string;
+  /** 0-based; null while no stage has taken the vehicle. */
+  readonly stage: number | null;
+  readonly outcome: CampaignVehicleOutcome;
+  readonly reason: string | null;
+  readonly deferredWhileDriving: boolean;
+  readonly rolledBack: boolean;
+}
+
+/** How many of a campaign's vehicles stand in one stage (null: not yet staged) with one outcome and skip code. */
+export interface CampaignStandingTotal {
+  readonly stage: number | null;
+  readonly outcome: CampaignVehicleOutcome;
+  /** campaign-status.ts skipCode of the skip's reason; null unless skipped. */
+  readonly skipCode: string | null;
+  readonly vehicles: number;
+  readonly deferredWhileDriving: number;
+  readonly rolledBack: number;
+}
+
+/** Which of a campaign's stored standings a page holds: a stage (0-based), an outcome, VINs after `after`. */
+export interface CampaignStandingFilter {
+  readonly stage?: number | undefined;
+  readonly outcome?: CampaignVehicleOutcome | undefined;
+  readonly after?: string | undefined;
+  readonly limit: number;
 }
 
 export interface CampaignAttackRow {
@@ -89,6 +122,19 @@ export interface CampaignStore {
   /** The campaign's vehicles in rank order. */
   vehicles(id: number): Promise<CampaignVehicleRow[]>;
   setVehicleStages(id: number, stages: ReadonlyArray<{ readonly vin: string; readonly stage: number; readonly outcome: string | null }>): Promise<void>;
+  /**
+   * The stored standings counted by stage, outcome and skip code (only counts above zero): on SQLite
+   * totals kept by triggers, on PostgreSQL an index-only scan of the campaign's range.
+   */
+  standingTotals(id: number): Promise<CampaignStandingTotal[]>;
+  /** Stored standings matching `filter`, in VIN order, at most `limit`: a range of one index. */
+  standingsPage(id: number, filter: CampaignStandingFilter): Promise<CampaignStandingRow[]>;
+  /** The stored standings of these VINs in the campaign (ones not in it are left out), in VIN order. */
+  standingsOf(id: number, vins: readonly string[]): Promise<CampaignStandingRow[]>;
+  /** Failed vehicles counted by their failure's reason (null when the failure gave none). */
+  failureReasons(id: number): Promise<Array<{ readonly reason: string | null; readonly vehicles: number }>>;
+  /** The first `limit` vehicles no stage has taken yet, in rank order (the order stages take them). */
+  unstaged(id: number, limit: number): Promise<string[]>;
   /** Every assignment the campaign made, oldest first (a retry's come after the ones they retry), with its vehicle's last reported state. */
   assignments(id: number): Promise<CampaignAssignmentRow[]>;
   /** Attacks reported by the campaign's staged vehicles after attack row `afterId` (a watermark). */

@@ -11,6 +11,7 @@ import { assignmentCases } from './director-contract/assignment-cases.js';
 import { BACKENDS, postgresBackend, type Backend } from './director-contract/backends.js';
 import { batchCases } from './director-contract/batch-cases.js';
 import { campaignCases } from './director-contract/campaign-cases.js';
+import { campaignStandingCases } from './director-contract/campaign-standing-cases.js';
 import { fleetStateCases } from './director-contract/fleet-state-cases.js';
 import { dashboardCases } from './director-contract/dashboard-cases.js';
 import { contractContext } from './director-contract/context.js';
@@ -40,6 +41,7 @@ function contract(backend: Backend): void {
   describe('dashboard reads', () => dashboardCases(ctx));
   describe('signed-out dashboard sessions', () => uiSessionCases(ctx));
   describe('stored fleet states', () => fleetStateCases(ctx));
+  describe('stored campaign standings', () => campaignStandingCases(ctx));
 }
 
 const running = BACKENDS.filter((b) => b.runs);

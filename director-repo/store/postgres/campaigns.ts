@@ -6,6 +6,9 @@ import type {
   CampaignAttackRow,
   CampaignEvent,
   CampaignRow,
+  CampaignStandingFilter,
+  CampaignStandingRow,
+  CampaignStandingTotal,
   CampaignState,
   CampaignStore,
   CampaignVehicleRow,
@@ -14,6 +17,18 @@ import type {
 } from '../campaigns.js';
 import { toCampaign, toGroup, type CampaignTableRow, type GroupRow } from '../rows.js';
 import { chunks, limitParam, num, run, type Queryable } from './sql.js';
+import type { CampaignVehicleOutcome } from '../../api/operator-api.js';
+
+const STANDING_COLUMNS = 'vin, stage, standing, standing_reason, deferred_while_driving, rolled_back';
+type StandingTableRow = { vin: string; stage: number | null; standing: CampaignVehicleOutcome; standing_reason: string | null; deferred_while_driving: number; rolled_back: number };
+const toStanding = (r: StandingTableRow): CampaignStandingRow => ({
+  vin: r.vin,
+  stage: r.stage,
+  outcome: r.standing,
+  reason: r.standing_reason,
+  deferredWhileDriving: r.deferred_while_driving !== 0,
+  rolledBack: r.rolled_back !== 0,
+});
 
 const CAMPAIGN_COLUMNS = 'c.id, c.name, c.group_name, c.spec, c.state, c.stage, c.stage_started_at, c.created_at, c.updated_at';
 
@@ -153,6 +168,57 @@ export class PostgresCampaigns implements CampaignStore {
         [id, rows.map((s) => s.vin), rows.map((s) => s.stage), rows.map((s) => s.outcome)],
       );
     }
+  }
+
+  /** An index-only scan of campaign_vehicles_standing_totals (schema.ts migration 8 says why no totals are kept here). */
+  async standingTotals(id: number): Promise<CampaignStandingTotal[]> {
+    const rows = await run<{ stage: number | null; standing: CampaignVehicleOutcome; skip_code: string; vehicles: string; deferred: string; rolled_back: string }>(
+      this.q,
+      `SELECT stage, standing, skip_code, COUNT(*) AS vehicles, SUM(deferred_while_driving) AS deferred, SUM(rolled_back) AS rolled_back
+         FROM campaign_vehicles WHERE campaign_id = $1 GROUP BY stage, standing, skip_code ORDER BY stage NULLS FIRST, standing, skip_code`,
+      [id],
+    );
+    return rows.map((r) => ({
+      stage: r.stage,
+      outcome: r.standing,
+      skipCode: r.skip_code === '' ? null : r.skip_code,
+      vehicles: num(r.vehicles),
+      deferredWhileDriving: num(r.deferred),
+      rolledBack: num(r.rolled_back),
+    }));
+  }
+
+  async standingsPage(id: number, filter: CampaignStandingFilter): Promise<CampaignStandingRow[]> {
+    const where = ['campaign_id = $1'];
+    const params: unknown[] = [id];
+    if (filter.stage !== undefined) (params.push(filter.stage), where.push(`stage = $${params.length}`));
+    if (filter.outcome !== undefined) (params.push(filter.outcome), where.push(`standing = $${params.length}`));
+    if (filter.after !== undefined) (params.push(filter.after), where.push(`vin > $${params.length}`));
+    params.push(limitParam(filter.limit));
+    const rows = await run<StandingTableRow>(this.q, `SELECT ${STANDING_COLUMNS} FROM campaign_vehicles WHERE ${where.join(' AND ')} ORDER BY vin LIMIT $${params.length}`, params);
+    return rows.map(toStanding);
+  }
+
+  async standingsOf(id: number, vins: readonly string[]): Promise<CampaignStandingRow[]> {
+    const rows: CampaignStandingRow[] = [];
+    for (const part of chunks([...new Set(vins)])) {
+      rows.push(...(await run<StandingTableRow>(this.q, `SELECT ${STANDING_COLUMNS} FROM campaign_vehicles WHERE campaign_id = $1 AND vin = ANY ($2::text[])`, [id, part])).map(toStanding));
+    }
+    return rows.sort((a, b) => (a.vin < b.vin ? -1 : a.vin > b.vin ? 1 : 0));
+  }
+
+  async failureReasons(id: number): Promise<Array<{ reason: string | null; vehicles: number }>> {
+    const rows = await run<{ reason: string | null; vehicles: string }>(
+      this.q,
+      "SELECT standing_reason AS reason, COUNT(*) AS vehicles FROM campaign_vehicles WHERE campaign_id = $1 AND standing = 'failed' GROUP BY standing_reason",
+      [id],
+    );
+    return rows.map((r) => ({ reason: r.reason, vehicles: num(r.vehicles) }));
+  }
+
+  async unstaged(id: number, limit: number): Promise<string[]> {
+    const rows = await run<{ vin: string }>(this.q, 'SELECT vin FROM campaign_vehicles WHERE campaign_id = $1 AND stage IS NULL ORDER BY rank LIMIT $2', [id, limitParam(limit)]);
+    return rows.map((r) => r.vin);
   }
 
   async assignments(id: number): Promise<CampaignAssignmentRow[]> {

@@ -1,4 +1,5 @@
-// The campaigns' and vehicle groups' SQL (schema.ts, migration 2).
+// The campaigns' and vehicle groups' SQL (schema.ts, migration 2; the stored standings and their
+// totals, migration 13).
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { AssignmentState } from '../assignments.js';
 import type {
@@ -6,6 +7,9 @@ import type {
   CampaignAttackRow,
   CampaignEvent,
   CampaignRow,
+  CampaignStandingFilter,
+  CampaignStandingRow,
+  CampaignStandingTotal,
   CampaignState,
   CampaignStore,
   CampaignVehicleRow,
@@ -14,6 +18,19 @@ import type {
 } from '../campaigns.js';
 import { toCampaign, toGroup, type CampaignTableRow, type GroupRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
+import type { CampaignVehicleOutcome } from '../../api/operator-api.js';
+import type { Statement } from 'better-sqlite3';
+
+const STANDING_COLUMNS = 'vin, stage, standing, standing_reason, deferred_while_driving, rolled_back';
+type StandingTableRow = { vin: string; stage: number | null; standing: CampaignVehicleOutcome; standing_reason: string | null; deferred_while_driving: number; rolled_back: number };
+const toStanding = (r: StandingTableRow): CampaignStandingRow => ({
+  vin: r.vin,
+  stage: r.stage,
+  outcome: r.standing,
+  reason: r.standing_reason,
+  deferredWhileDriving: r.deferred_while_driving !== 0,
+  rolledBack: r.rolled_back !== 0,
+});
 
 export class SqliteCampaigns implements Synchronous<CampaignStore> {
   private readonly s;
@@ -51,6 +68,13 @@ export class SqliteCampaigns implements Synchronous<CampaignStore> {
          JOIN campaign_vehicles cv ON cv.vin = a.vin AND cv.campaign_id = ? AND cv.stage IS NOT NULL
          WHERE a.id > ? ORDER BY a.id`,
       ),
+      standingTotals: db.prepare(
+        `SELECT stage, standing, skip_code, vehicles, deferred_while_driving, rolled_back FROM campaign_stage_totals
+          WHERE campaign_id = ? AND vehicles <> 0 ORDER BY stage, standing, skip_code`,
+      ),
+      standingOf: db.prepare(`SELECT ${STANDING_COLUMNS} FROM campaign_vehicles WHERE campaign_id = ? AND vin = ?`),
+      failureReasons: db.prepare("SELECT standing_reason AS reason, COUNT(*) AS vehicles FROM campaign_vehicles WHERE campaign_id = ? AND standing = 'failed' GROUP BY standing_reason"),
+      unstaged: db.prepare('SELECT vin FROM campaign_vehicles WHERE campaign_id = ? AND stage IS NULL ORDER BY rank LIMIT ?'),
       lastAttackId: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM attacks'),
       insertEvent: db.prepare('INSERT INTO campaign_events (campaign_id, at, actor, kind, details) VALUES (?, ?, ?, ?, ?)'),
       events: db.prepare('SELECT at, actor, kind, details FROM campaign_events WHERE campaign_id = ? ORDER BY id'),
@@ -156,6 +180,50 @@ export class SqliteCampaigns implements Synchronous<CampaignStore> {
 
   setVehicleStages(id: number, stages: ReadonlyArray<{ readonly vin: string; readonly stage: number; readonly outcome: string | null }>): void {
     for (const { vin, stage, outcome } of stages) this.s.setVehicleStage.run(stage, outcome, id, vin);
+  }
+
+  standingTotals(id: number): CampaignStandingTotal[] {
+    const rows = this.s.standingTotals.all(id) as Array<{ stage: number; standing: CampaignVehicleOutcome; skip_code: string; vehicles: number; deferred_while_driving: number; rolled_back: number }>;
+    return rows.map((r) => ({
+      stage: r.stage < 0 ? null : r.stage,
+      outcome: r.standing,
+      skipCode: r.skip_code === '' ? null : r.skip_code,
+      vehicles: r.vehicles,
+      deferredWhileDriving: r.deferred_while_driving,
+      rolledBack: r.rolled_back,
+    }));
+  }
+
+  /** One prepared statement per filter shape, so each keeps the plan of its own index. */
+  private readonly pages = new Map<string, Statement>();
+
+  standingsPage(id: number, filter: CampaignStandingFilter): CampaignStandingRow[] {
+    const where = ['campaign_id = ?'];
+    const params: unknown[] = [id];
+    if (filter.stage !== undefined) (where.push('stage = ?'), params.push(filter.stage));
+    if (filter.outcome !== undefined) (where.push('standing = ?'), params.push(filter.outcome));
+    if (filter.after !== undefined) (where.push('vin > ?'), params.push(filter.after));
+    const sql = `SELECT ${STANDING_COLUMNS} FROM campaign_vehicles WHERE ${where.join(' AND ')} ORDER BY vin LIMIT ?`;
+    let statement = this.pages.get(sql);
+    if (statement === undefined) this.pages.set(sql, (statement = this.db.prepare(sql)));
+    return (statement.all(...params, filter.limit) as StandingTableRow[]).map(toStanding);
+  }
+
+  standingsOf(id: number, vins: readonly string[]): CampaignStandingRow[] {
+    const rows: CampaignStandingRow[] = [];
+    for (const vin of [...new Set(vins)].sort()) {
+      const row = this.s.standingOf.get(id, vin) as StandingTableRow | undefined;
+      if (row !== undefined) rows.push(toStanding(row));
+    }
+    return rows;
+  }
+
+  failureReasons(id: number): Array<{ reason: string | null; vehicles: number }> {
+    return this.s.failureReasons.all(id) as Array<{ reason: string | null; vehicles: number }>;
+  }
+
+  unstaged(id: number, limit: number): string[] {
+    return (this.s.unstaged.all(id, limit) as Array<{ vin: string }>).map((r) => r.vin);
   }
 
   assignments(id: number): CampaignAssignmentRow[] {
