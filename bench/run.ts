@@ -39,6 +39,8 @@ import { figure15 } from './figures/f15-postgres.js';
 import { figure16 } from './figures/f16-observability.js';
 import { figure17 } from './figures/f17-dashboard-scale.js';
 import { figure18 } from './figures/f18-compression.js';
+import { figure19 } from './figures/f19-install-bundles.js';
+import { figure20 } from './figures/f20-delta.js';
 import { figure21 } from './figures/f21-mqtt.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
@@ -58,6 +60,8 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [16, figure16],
   [17, figure17],
   [18, figure18],
+  [19, figure19],
+  [20, figure20],
   [21, figure21],
 ];
 
