@@ -1,11 +1,12 @@
 // Vehicles: one page at a time from the server (keyset paging on the VIN, a state filter and a VIN
-// prefix search done by the Director), and one vehicle's ECUs, assignments, manifests and attacks.
-import { useState } from 'preact/hooks';
+// prefix search done by the Director), and one vehicle's ECUs, assignments, install bundles,
+// manifests and attacks.
+import { useEffect, useState } from 'preact/hooks';
 import { api, enc, query } from '../api.js';
 import { Link, navigate, Problem, Section, short, STATE_LABELS, useCanWrite, VEHICLE_STATES, When } from '../common.js';
 import { useApi, useEvents } from '../use-api.js';
 import { AttackTable } from './overview.js';
-import type { EcuStatus, ManifestEntry, VehicleList, VehicleManifests, VehicleStatus } from '../../../director-repo/api/operator-api.js';
+import type { EcuStatus, InstallBundleView, ManifestEntry, VehicleList, VehicleManifests, VehicleStatus } from '../../../director-repo/api/operator-api.js';
 
 const PAGE = 50;
 
@@ -185,6 +186,7 @@ export function VehiclePage({ vin }: { vin: string }) {
                     <th>Image</th>
                     <th>Release</th>
                     <th>State</th>
+                    <th>Install bundle</th>
                     <th>Reason</th>
                     <th>Updated</th>
                   </tr>
@@ -199,6 +201,7 @@ export function VehiclePage({ vin }: { vin: string }) {
                       <td>
                         <span class={`pill pill-${a.state}`}>{a.state}</span>
                       </td>
+                      <td>{a.bundleId === undefined ? '' : `ib-${a.bundleId}`}</td>
                       <td>{a.reason ?? ''}</td>
                       <td>
                         <When at={a.updatedAt} />
@@ -209,10 +212,83 @@ export function VehiclePage({ vin }: { vin: string }) {
               </table>
             )}
           </Section>
+          <InstallBundles ids={bundlesOf(v)} version={v.assignments.map((a) => `${a.id}:${a.state}`).join(',')} />
           <ManifestHistory vin={vin} first={v.manifests} />
         </>
       )}
     </>
+  );
+}
+
+/** The install bundles the vehicle's listed assignments belong to, newest first. */
+function bundlesOf(v: VehicleStatus): number[] {
+  return [...new Set(v.assignments.flatMap((a) => (a.bundleId === undefined ? [] : [a.bundleId])))].sort((a, b) => b - a);
+}
+
+/**
+ * Each install bundle's one outcome (docs/decisions.md "Install bundles"), one GET per bundle;
+ * `version` changes with the members' states, so an outcome is read again when they move.
+ */
+function InstallBundles({ ids, version }: { ids: readonly number[]; version: string }) {
+  if (ids.length === 0) return null;
+  return (
+    <Section title="Install bundles">
+      <table data-testid="install-bundles">
+        <thead>
+          <tr>
+            <th>Bundle</th>
+            <th>Outcome</th>
+            <th>Members</th>
+            <th>Failing ECU</th>
+            <th>Reason</th>
+            <th>Updated</th>
+          </tr>
+        </thead>
+        <tbody>
+          {ids.map((id) => (
+            <InstallBundleRow key={`${id}/${version}`} id={id} />
+          ))}
+        </tbody>
+      </table>
+    </Section>
+  );
+}
+
+/** How long a row waits to read an outcome the Director is about to record. */
+const SETTLE_MS = 1000;
+
+function InstallBundleRow({ id }: { id: number }) {
+  const bundle = useApi<InstallBundleView>(`/api/v1/install-bundles/${id}`);
+  const b = bundle.data;
+  // The Director records the outcome just after the manifest that decides it, so the page's reload
+  // on that manifest's event may read the bundle still pending: read it again until it is not.
+  const due = b !== undefined && b.state === 'pending' && (b.members.some((m) => m.state === 'failed') || b.members.every((m) => m.state !== 'pending' && m.state !== 'in_flight'));
+  useEffect(() => {
+    if (!due) return undefined;
+    const timer = setTimeout(bundle.reload, SETTLE_MS);
+    return () => clearTimeout(timer);
+  }, [due, b, bundle.reload]);
+  if (b === undefined) {
+    return (
+      <tr>
+        <td>ib-{id}</td>
+        <td colSpan={5}>{bundle.error === undefined ? <span class="muted">loading</span> : <Problem error={bundle.error} />}</td>
+      </tr>
+    );
+  }
+  return (
+    <tr>
+      <td>{b.bundleId}</td>
+      <td>
+        <span class={`pill pill-${b.state}`}>{b.state}</span>
+      </td>
+      <td>{b.members.map((m) => `${m.ecuSerial}: ${m.filename}`).join(', ')}</td>
+      <td>{b.failingEcu ?? ''}</td>
+      <td>{b.reason ?? ''}</td>
+      <td>
+        <When at={b.updatedAt} />
+      </td>
+    </tr>
   );
 }
 
