@@ -1,6 +1,6 @@
 // The results of `uptane sim attack` runs in the two forms CI systems read, as `uptane sim run`
 // writes a fleet's (sim/control/results.ts): NDJSON (one JSON object a line, each attack then the
-// summary) and JUnit XML (a test suite per catalogue group, a test case per attack, a <failure>
+// summary) and JUnit XML (a test suite per group of the catalogue, a test case per attack, a <failure>
 // naming each check that did not pass), so an attack that gets through fails a CI job.
 import { xml } from '../control/results.js';
 import type { CheckResult } from './checks.js';

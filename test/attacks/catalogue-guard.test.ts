@@ -228,7 +228,7 @@ async function uncatalogued(dir: string, keptOutFiles = KEPT_OUT_FILES, keptOutT
       const stale = keptOut.ids.filter((id) => !seen.has(id));
       if (stale.length > 0) problems.push(`${name}: ${SELF} keeps ${stale.join(', ')} out, but no test here carries ${stale.length === 1 ? 'it' : 'them'}`);
     } else {
-      problems.push(`${name}: a new attack file: iterate a catalogue group (sim/attacks/catalogue.ts) or keep it out, with its reason, in ${SELF}`);
+      problems.push(`${name}: a new attack file: iterate a group of the catalogue (sim/attacks/catalogue.ts) or keep it out, with its reason, in ${SELF}`);
     }
   }
   for (const k of keptOutTests) if (files.includes(k.file) && !used.has(`${k.file}\u0000${k.title}`)) problems.push(`${k.file}: ${SELF} keeps out "${k.title}", which is no test there`);
@@ -256,14 +256,14 @@ describe('every attack in test/attacks/ is in the catalogue, or kept out with it
       for (const name of readdirSync(HERE)) if (name.endsWith('.test.ts')) copyFileSync(join(HERE, name), join(copy, name));
       expect(await uncatalogued(copy)).toEqual([]);
       appendFileSync(join(copy, 'network.test.ts'), "\nit('G1 an image modified some new way', async () => {});\n");
-      appendFileSync(join(copy, 'limits.test.ts'), "\ndescribe('G20 a new threat', () => { it('is refused', async () => {}); });\n");
+      appendFileSync(join(copy, 'limits.test.ts'), "\ndescribe('G18 a new threat', () => { it('is refused', async () => {}); });\n");
       writeFileSync(join(copy, 'gateway.test.ts'), "it('F2 an endless answer through the gateway', async () => {});\n");
       const ecu = join(copy, 'compromised-ecu.test.ts');
       writeFileSync(ecu, readFileSync(ecu, 'utf8').replace('(limit) a secondary', 'a secondary'));
       expect(await uncatalogued(copy)).toEqual([
         expect.stringMatching(/^compromised-ecu\.test\.ts: "a secondary that reports a false installed image.*" is not in the catalogue/),
-        'gateway.test.ts: a new attack file: iterate a catalogue group (sim/attacks/catalogue.ts) or keep it out, with its reason, in catalogue-guard.test.ts',
-        'limits.test.ts: "is refused" is an attack (G20) that is not in the catalogue, and catalogue-guard.test.ts keeps only UR §3.5, G12, E8, F6 of this file out',
+        'gateway.test.ts: a new attack file: iterate a group of the catalogue (sim/attacks/catalogue.ts) or keep it out, with its reason, in catalogue-guard.test.ts',
+        'limits.test.ts: "is refused" is an attack (G18) that is not in the catalogue, and catalogue-guard.test.ts keeps only UR §3.5, G12, E8, F6 of this file out',
         'network.test.ts: "G1 an image modified some new way" is not in the catalogue (sim/attacks/, group network) nor kept out in catalogue-guard.test.ts',
         expect.stringMatching(/^compromised-ecu\.test\.ts: catalogue-guard\.test\.ts keeps out "\(limit\) a secondary.*", which is no test there$/),
       ]);
@@ -273,11 +273,11 @@ describe('every attack in test/attacks/ is in the catalogue, or kept out with it
   });
 
   it('reads titles through describe blocks, it.each tables and template literals', () => {
-    const parsed = parseTests('x.test.ts', "describe('G20 a new threat', () => { describe('inner', () => { it('an untitled case', () => {}); it.each([[1]])(`F6 ${'%s'}`, () => {}); }); it.each(NETWORK_ATTACKS.map((a) => [a.title, a]))('%s', async () => {}); });");
+    const parsed = parseTests('x.test.ts', "describe('G18 a new threat', () => { describe('inner', () => { it('an untitled case', () => {}); it.each([[1]])(`F6 ${'%s'}`, () => {}); }); it.each(NETWORK_ATTACKS.map((a) => [a.title, a]))('%s', async () => {}); });");
     expect(parsed.tests.map((t) => [t.title, t.ids, t.table?.[0]])).toEqual([
-      ['an untitled case', ['G20'], undefined],
+      ['an untitled case', ['G18'], undefined],
       ["F6 ${'%s'}", ['F6'], undefined],
-      ['%s', ['G20'], 'NETWORK_ATTACKS'],
+      ['%s', ['G18'], 'NETWORK_ATTACKS'],
     ]);
   });
 });
