@@ -1113,3 +1113,43 @@ export class LogRangeError extends UptaneError {
   readonly code = 'log_range';
   readonly kind = 'fault';
 }
+
+// ---------------------------------------------------------------------------------------------
+// The SUIT bridge to constrained secondaries (issue 23 item 2; docs/suit.md): a CBOR SUIT envelope,
+// COSE_Sign1-signed by the primary, that a constrained secondary verifies without JSON.
+
+/** Bytes that are not the SUIT envelope subset this project uses: bad CBOR, a wrong COSE structure, a missing or mistyped field, nesting too deep, too many items. */
+export class SuitMalformedError extends UptaneError {
+  readonly code = 'suit_malformed';
+  readonly kind = 'attack';
+}
+
+/** An envelope (or a SUIT image) larger than the constrained secondary accepts; refused before it is decoded or read. */
+export class SuitTooLargeError extends UptaneError {
+  readonly code = 'suit_too_large';
+  readonly kind = 'attack';
+}
+
+/** A COSE_Sign1 that does not verify under the trusted key, or one that signs another manifest than the envelope carries. */
+export class SuitSignatureError extends UptaneError {
+  readonly code = 'suit_signature';
+  readonly kind = 'attack';
+}
+
+/** An image whose SHA-256 or size differs from the signed manifest's. */
+export class SuitDigestMismatchError extends UptaneError {
+  readonly code = 'suit_digest_mismatch';
+  readonly kind = 'attack';
+}
+
+/** A manifest sequence number not above the one the secondary last installed. */
+export class SuitRollbackError extends UptaneError {
+  readonly code = 'suit_rollback';
+  readonly kind = 'attack';
+}
+
+/** A manifest whose vendor or class identifier (or component) is not this secondary's. */
+export class SuitWrongClassError extends UptaneError {
+  readonly code = 'suit_wrong_class';
+  readonly kind = 'attack';
+}
