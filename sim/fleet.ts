@@ -14,6 +14,9 @@ import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import type { CycleResult } from '../primary-ecu/primary.js';
+import type { GatewayStats } from '../gateway/gateway.js';
+import type { GatewayLimits } from '../gateway/limits.js';
+import { startGateway, type RunningGateway } from '../gateway/server.js';
 import type { NetworkBehaviour } from './network-faults.js';
 import { behaviourLayer, VehicleNetwork } from './vehicle-network.js';
 import { SimulatedVehicle } from './vehicle.js';
@@ -45,9 +48,15 @@ export interface VehicleGroup {
   readonly secondaries: ReadonlyArray<{ readonly name: string; readonly hardwareId: string; readonly verification?: 'partial' | 'full'; readonly health?: HealthCheckSpec }>;
   /**
    * How the primary reaches its secondaries, and with `mqtt` its Director too, through the fleet's
-   * broker (FleetOptions.mqtt). Another way to the repositories (a gateway) is another value here.
+   * broker (FleetOptions.mqtt).
    */
   readonly transport?: 'in-process' | 'http' | 'mqtt';
+  /**
+   * How the vehicle reaches the repositories: `direct` (default), or `gateway`: through the one
+   * caching gateway the fleet starts in front of both (gateway/, docs/gateway.md), which is then its
+   * only address for both; with transport `mqtt` the Director is still reached through the broker.
+   */
+  readonly via?: 'direct' | 'gateway';
   readonly faults?: FleetFaults;
 }
 
@@ -81,6 +90,11 @@ export interface FleetOptions {
    * keeps it to its VIN's topics) and the CA of an mqtts:// broker. The Director must be bridged to it.
    */
   readonly mqtt?: { readonly url: (vin: string) => string; readonly ca?: string };
+  /**
+   * The gateway the fleet starts when a group goes `via: gateway` (in `<directory>/gateway`, on a
+   * loopback port, closed with the fleet): its limits (metadata freshness, cache cap).
+   */
+  readonly gateway?: { readonly limits?: Partial<GatewayLimits> };
 }
 
 /** What the simulator injects into one vehicle now; switched at run time (sim/control/simulated-fleet.ts). */
@@ -129,6 +143,8 @@ export interface FleetSummary {
   readonly seconds: number;
   readonly cyclesPerSecond: number;
   readonly cycleMs: { p50: number; p95: number; max: number };
+  /** The fleet's gateway, when a group goes through one: upstream image downloads and what it served. */
+  readonly gateway?: Pick<GatewayStats, 'imageFills' | 'imageFillBytes' | 'imageHits' | 'imageJoins' | 'directorRequests'>;
 }
 
 /** Hardware ids of simulated ECUs: the primary is a telematics unit, secondaries numbered. */
@@ -160,6 +176,10 @@ export class Fleet {
   private readonly cycleTimes: number[] = [];
   private started = 0;
   private readonly clients: HttpFetcher[] = [];
+  /** The caching gateway in front of both repositories, started when a group goes `via: gateway`. */
+  gateway: RunningGateway | undefined;
+  /** Closed with the fleet; its counts stay readable for the summary. */
+  private gatewayClosed = false;
 
   private constructor(readonly options: FleetOptions) {}
 
@@ -177,6 +197,23 @@ export class Fleet {
     // One client for every vehicle, unless each presents a certificate of its own.
     const shared = options.clientCertificate === undefined ? new HttpFetcher({ ...fetcherConfig, tls: options.tls }) : undefined;
     if (shared !== undefined) fleet.clients.push(shared);
+    try {
+      if (groups.some((g) => g.via === 'gateway')) fleet.gateway = await startFleetGateway(options);
+      await fleet.provision(groups, total, fetcherConfig, shared);
+    } catch (err) {
+      await fleet.close();
+      throw err;
+    }
+    return fleet;
+  }
+
+  private async provision(
+    groups: readonly VehicleGroup[],
+    total: number,
+    fetcherConfig: { readonly speedGracePeriodMs: number; readonly minBytesPerSecond: number },
+    shared: HttpFetcher | undefined,
+  ): Promise<void> {
+    const { options } = this;
     let i = 0;
     for (const group of groups) {
       const faults = group.faults ?? {};
@@ -197,7 +234,7 @@ export class Fleet {
         let base = shared;
         if (base === undefined) {
           base = new HttpFetcher({ ...fetcherConfig, tls: { ...options.tls, cert: certificate?.certPem, key: certificate?.keyPem } });
-          fleet.clients.push(base);
+          this.clients.push(base);
         }
         const controls: VehicleControls = { network: new VehicleNetwork(base, vin), failingBoots: traits.failingBoots, powerCut: traits.powerCut };
         if (network !== null) controls.network.set(behaviourLayer(network), true);
@@ -207,13 +244,15 @@ export class Fleet {
         secondaries.forEach((ecu, i) => (slots[ecu.serial] = { ...slotOptions(controls), ...healthOf(group.secondaries[i]!.health, ecu.serial) }));
         if (group.primary.health !== undefined) slots[primarySerial] = healthOf(group.primary.health, primarySerial);
         const continued = SimulatedVehicle.provisionedIn(folder, primarySerial);
+        // Through the gateway, it is the vehicle's one address for both repositories.
+        const via = group.via === 'gateway' ? this.gateway!.url : undefined;
         const vehicle = await (continued ? SimulatedVehicle.open : SimulatedVehicle.create)({
           directory: folder,
           vin,
           primary: { serial: primarySerial, hardwareId: group.primary.hardwareId },
           secondaries,
-          directorUrl: options.directorUrl,
-          imageRepoUrl: options.imageRepoUrl,
+          directorUrl: via ?? options.directorUrl,
+          imageRepoUrl: via ?? options.imageRepoUrl,
           directorRoot: options.directorRoot,
           imageRoot: options.imageRoot,
           clock: options.clock,
@@ -229,12 +268,11 @@ export class Fleet {
         if (traits.driving) vehicle.state.set('driving');
         // A continued vehicle was registered by the run that provisioned it.
         if (!continued) await options.register?.(vehicle.registration());
-        else fleet.continued++;
-        fleet.records.push({ vehicle, group: group.name, traits, controls, results: [] });
+        else this.continued++;
+        this.records.push({ vehicle, group: group.name, traits, controls, results: [] });
         if ((i + 1) % 100 === 0) options.log?.(`provisioned ${i + 1}/${total} vehicles`);
       }
     }
-    return fleet;
   }
 
   /** Parks every driving vehicle (they install on their next cycle). */
@@ -295,10 +333,14 @@ export class Fleet {
     return cycles;
   }
 
-  /** Closes what the fleet holds open: the secondaries' HTTP servers and the vehicles' connections. */
+  /** Closes what the fleet holds open: the secondaries' HTTP servers, the vehicles' connections, the gateway. */
   async close(): Promise<void> {
     for (const record of this.records) await record.vehicle.close();
     for (const client of this.clients) client.close();
+    if (this.gateway !== undefined && !this.gatewayClosed) {
+      this.gatewayClosed = true;
+      await this.gateway.close();
+    }
   }
 
   /** Runs rounds until `condition` holds or `maxRounds` ran; returns whether it holds. */
@@ -345,6 +387,7 @@ export class Fleet {
       seconds: Math.round(seconds * 10) / 10,
       cyclesPerSecond: seconds === 0 ? 0 : Math.round((results.length / seconds) * 10) / 10,
       cycleMs: { p50: quantile(0.5), p95: quantile(0.95), max: quantile(1) },
+      ...(this.gateway === undefined ? {} : { gateway: gatewaySummary(this.gateway.gateway.stats()) }),
     };
   }
 }
@@ -367,4 +410,27 @@ function slotOptions(controls: VehicleControls): AbSlotsOptions {
 function mqttOf(options: FleetOptions, vin: string): { readonly url: string; readonly ca?: string } {
   if (options.mqtt === undefined) throw new SimulationProfileError(`vehicle ${vin}: transport mqtt needs a broker (the fleet's mqtt option)`);
   return { url: options.mqtt.url(vin), ...(options.mqtt.ca === undefined ? {} : { ca: options.mqtt.ca }) };
+}
+
+/**
+ * The fleet's caching gateway in front of both repositories, on a loopback port, its cache in the
+ * fleet's folder. The vehicles' TLS stops at a gateway (it answers over plain HTTP here), so a fleet
+ * on TLS or with client certificates cannot go through it.
+ */
+async function startFleetGateway(options: FleetOptions): Promise<RunningGateway> {
+  if (options.tls !== undefined || options.clientCertificate !== undefined) {
+    throw new SimulationProfileError('via: gateway: the simulator\'s gateway answers over plain HTTP, so it cannot stand in a fleet on TLS (--ca) or mutual TLS');
+  }
+  return startGateway({
+    upstreamImage: options.imageRepoUrl,
+    upstreamDirector: options.directorUrl,
+    cacheDir: join(options.directory, 'gateway'),
+    limits: options.gateway?.limits,
+    log: options.log === undefined ? undefined : (line) => options.log!(`gateway: ${line}`),
+  });
+}
+
+function gatewaySummary(stats: GatewayStats): NonNullable<FleetSummary['gateway']> {
+  const { imageFills, imageFillBytes, imageHits, imageJoins, directorRequests } = stats;
+  return { imageFills, imageFillBytes, imageHits, imageJoins, directorRequests };
 }

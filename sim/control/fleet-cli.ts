@@ -230,6 +230,10 @@ export const simRunCommand = (io: CliEnvironment): CommandModule<object, object>
     io.print(`images installed ${summary.installs}, rolled back ${summary.rolledBack}, cycles ending in a detected attack or fault ${summary.attacksDetected}`);
     if (Object.keys(summary.errors).length > 0) io.print(`errors: ${Object.entries(summary.errors).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     io.print(`cycle time ms: p50 ${summary.cycleMs.p50}, p95 ${summary.cycleMs.p95}, max ${summary.cycleMs.max}`);
+    if (summary.gateway !== undefined) {
+      const g = summary.gateway;
+      io.print(`gateway: ${g.imageFills} image downloads from the Image repository (${(g.imageFillBytes / 1024 / 1024).toFixed(1)} MiB) for ${g.imageHits + g.imageJoins} served to vehicles, ${g.directorRequests} Director requests passed through`);
+    }
     io.print(`vehicle state folders: ${directory} (run again with --data-dir ${directory} to continue this fleet)`);
     if (summary.byStatus['no-update'] === summary.cycles && summary.cycles > 0) {
       const ids = argv.profile === undefined ? [SIM_PRIMARY_HARDWARE, ...Array.from({ length: argv.secondaries }, (_, i) => simSecondaryHardware(i))] : fleet.hardwareIds();

@@ -99,7 +99,7 @@ function parseFaults(value: unknown, path: string): FleetFaults {
 }
 
 function parseVehicleKind(value: unknown, path: string, limits: ProfileLimits): Omit<VehicleGroup, 'name' | 'count'> {
-  const raw = object(value, path, ['primary', 'secondaries', 'transport', 'faults']);
+  const raw = object(value, path, ['primary', 'secondaries', 'transport', 'via', 'faults']);
   const primary = object(raw.primary, `${path}.primary`, ['name', 'hardwareId', 'health']);
   const secondaries = list(raw.secondaries ?? [], `${path}.secondaries`, limits.maxSecondaries).map((entry, i) => {
     const at = `${path}.secondaries[${i}]`;
@@ -121,10 +121,12 @@ function parseVehicleKind(value: unknown, path: string, limits: ProfileLimits): 
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice !== undefined) fail(path, `ECU name ${twice} is used twice (it names the ECU's serial, <VIN>-${twice})`);
   if (raw.transport !== undefined && raw.transport !== 'in-process' && raw.transport !== 'http' && raw.transport !== 'mqtt') fail(`${path}.transport`, 'must be in-process, http or mqtt');
+  if (raw.via !== undefined && raw.via !== 'direct' && raw.via !== 'gateway') fail(`${path}.via`, 'must be direct or gateway (the caching gateway the fleet starts in front of both repositories)');
   return {
     primary: primaryEcu,
     secondaries,
     transport: (raw.transport as 'in-process' | 'http' | 'mqtt' | undefined) ?? 'in-process',
+    ...(raw.via === 'gateway' ? { via: 'gateway' as const } : {}),
     faults: raw.faults === undefined ? {} : parseFaults(raw.faults, `${path}.faults`),
   };
 }
