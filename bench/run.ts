@@ -4,6 +4,7 @@
 //
 // Environment (all optional):
 //   BENCH_ONLY=1,4        run only these figures (RESULTS.md is then not rewritten)
+//   BENCH_SECTIONS=FILE   also write the figures run as RESULTS.md sections to FILE (for a figure measured alone)
 //   BENCH_QUICK=1         smaller counts everywhere, for a smoke run (RESULTS.md is not rewritten)
 //   BENCH_FLEET_VEHICLES  vehicles of figure 6 (default 1000)
 //   BENCH_FLEET_THREADS   worker threads the fleet of figure 6 is spread over (default 4)
@@ -15,14 +16,14 @@
 //   UPTANE_BENCH_DATABASE_URL  PostgreSQL for figure 15 (default postgres://root@127.0.0.1:5432/test; skipped if absent)
 //   BENCH_IMAGE_MIB       the large image of figures 4, 10 and 12 (default 256)
 //   BENCH_DASHBOARD_VEHICLES  vehicles of figure 17, the dashboard's API (default 1,000,000; quick 50,000)
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchClock, type BenchContext, type BenchSettings } from './lib/context.js';
 import { instrumentNodeBackend } from './lib/counting.js';
 import { FIXES } from './lib/fixes.js';
-import { machineInfo, printFigure, writeResults, type Figure } from './lib/report.js';
+import { figureSection, machineInfo, printFigure, writeResults, type Figure } from './lib/report.js';
 import { figure1 } from './figures/f1-manifests.js';
 import { figure2 } from './figures/f2-metadata-gets.js';
 import { figure3 } from './figures/f3-nothing-new.js';
@@ -82,6 +83,8 @@ const CLOSING = [
   '- Figure 15 needs PostgreSQL (UPTANE_BENCH_DATABASE_URL, default the local `test` database) and skips itself without it. PostgreSQL runs on the same two cores as everything else, so its rates are ratios within one run; the CPU per request rows (Director processes and the PostgreSQL backends serving them) are what docs/capacity.md builds on, and two replicas are not expected to be faster than one here: the figure shows what coordinating them costs, to be run again where each replica has cores of its own.',
   '- Figure 16 compares two sets of the same servers in one process, with and without metrics and request logs, in alternating pairs; on a loaded host the pairs swing both ways (44% to 405% in the runs made while writing it, 2026-12-06, load 7-11 on 2 cores), so the figure also times the added work alone (request id, histogram sample, JSON log line: about 6 us of CPU per request) against the CPU of a GET without it (about 100 us), the steadier estimate of what is lost.',
   '- Figure 17 times single requests one after another on a host where other jobs run: a page of a few milliseconds moves by several times between runs (the failed list\'s first page at 1,000,000 vehicles: 1.6 ms p50 in one run, 15 ms in the next, load average 16-18), so its growth verdicts on list pages can flip; what does not move is the order of magnitude against the rules computed per request (seconds) and the campaign page (tens of seconds at 1,000,000: it reads every vehicle and assignment of the campaign per request). Its seeding writes 1,000,000 vehicles with their ECUs, group and campaign rows in one transaction (about 200 s here), then the Director\'s start runs migration 10\'s backfill; both are reported. SQLite only: PostgreSQL\'s overview is an index scan of the fleet (docs/dashboard.md).',
+  '- Figure 19: an install cycle of three small images is mostly the ECUs\' durable writes (80-105 fsyncs against about 150-250 ms of CPU in a cycle of about 1 s on a loaded host), so its wall time follows the disk. What a bundle adds is counted, not timed: 6 journal writes (about 12 more fsyncs) and one more bus message per secondary (its trial and commit are two where an install is one), with the same signatures and verifications. Back-to-back pairs moved from 37% to 220% within single runs at load 15-18; the CPU rows and the counts are the steadier measure of the cost.',
+  '- Figure 20: the bytes rows are deterministic (a seeded firmware pair); the seconds rows share two cores with the servers and the proxy, and on loopback a delta\'s apply (a zstd decompression against the old image) costs about what the bytes it saves cost to move, so the time ratio moves around 100% between runs (95-170% in the runs of 2026-12-06). On any link slower than some tens of MB/s (every cellular link) the delta arrives first; the break-even row estimates where.',
   '- Scratch probes used while profiling (A/B variants of the download loop, fsync scaling, in-process Director rates) are not part of `npm run bench`; their results are quoted in the fixes table.',
 ];
 
@@ -133,6 +136,12 @@ async function main(): Promise<void> {
   machine.loadAfter = machineInfo().loadBefore;
   const totalSeconds = (performance.now() - started) / 1000;
   console.log(`\n${figures.map((f) => `${f.id}: ${f.verdict}`).join('  ')}   (${totalSeconds.toFixed(0)} s)`);
+  const sections = process.env.BENCH_SECTIONS;
+  if (sections !== undefined && sections !== '') {
+    const header = `Measured alone (\`${only.length > 0 ? `BENCH_ONLY=${only.join(',')} ` : ''}${quick ? 'BENCH_QUICK=1 ' : ''}npm run bench\`, ${machine.date}, load average ${machine.loadBefore} before, ${machine.loadAfter} after).`;
+    writeFileSync(sections, [header, '', ...figures.flatMap((f) => [...figureSection(f), ''])].join('\n'));
+    console.log(`wrote ${sections}`);
+  }
   if (only.length === 0 && !quick) {
     const path = join(dirname(fileURLToPath(import.meta.url)), '../../../RESULTS.md');
     const settingsText = [`fleet ${settings.fleetVehicles} vehicles`, `scale ${settings.scaleVehicles} vehicles`, `PostgreSQL ${settings.postgresVehicles} vehicles (SQLite ${settings.postgresSqliteVehicles})`, `image ${settings.imageMiB} MiB`, `dashboard ${settings.dashboardVehicles} vehicles`];

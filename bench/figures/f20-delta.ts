@@ -193,11 +193,11 @@ export async function figure20(ctx: BenchContext): Promise<Figure> {
     const differing = to.reduce((n, b, i) => n + (b === from[i] ? 0 : 1), 0);
     const mibOf = (n: number) => `${fmt(n / (1024 * 1024), 2)} MiB`;
     const rows: Row[] = [
-      { label: `bytes on the wire for the ${mibOf(to.length)} new build, uncompressed (baseline)`, value: `${full.identity.wire}`, verdict: 'INFO' },
-      { label: 'bytes on the wire, the full image compressed in transit (zstd, figure 18)', value: `${full.compressed.wire}`, ratio: pct(full.compressed.wire / full.identity.wire), verdict: 'INFO' },
-      { label: `bytes on the wire, the delta (${DELTA_SCHEME}, the Director's parameters)`, value: `${deltaRun.wire}`, ratio: pct(deltaRun.wire / full.identity.wire), verdict: 'INFO' },
-      { label: 'delta against the full image compressed in transit', value: `${deltaRun.wire} / ${full.compressed.wire}`, ratio: pct(deltaRun.wire / full.compressed.wire), verdict: 'INFO' },
-      { label: "the same delta at zstd's level-3 table sizes (only the old image's last MiB indexed)", value: `${naive.length} bytes`, ratio: pct(naive.length / full.identity.wire), verdict: 'INFO' },
+      { label: `bytes on the wire for the ${mibOf(to.length)} new build, uncompressed (baseline)`, value: fmt(full.identity.wire), verdict: 'INFO' },
+      { label: 'bytes on the wire, the full image compressed in transit (zstd, figure 18)', value: fmt(full.compressed.wire), ratio: pct(full.compressed.wire / full.identity.wire), verdict: 'INFO' },
+      { label: `bytes on the wire, the delta (${DELTA_SCHEME}, the Director's parameters)`, value: fmt(deltaRun.wire), ratio: pct(deltaRun.wire / full.identity.wire), verdict: 'INFO' },
+      { label: 'delta against the full image compressed in transit', value: `${fmt(deltaRun.wire)} / ${fmt(full.compressed.wire)}`, ratio: pct(deltaRun.wire / full.compressed.wire), verdict: 'INFO' },
+      { label: "the same delta at zstd's level-3 table sizes (only the old image's last MiB indexed)", value: `${fmt(naive.length)} bytes`, ratio: pct(naive.length / full.identity.wire), verdict: 'INFO' },
       {
         label: `seconds to the verified, durable image on the primary: delta (download, apply against the A/B slot, hash, fsync) / full uncompressed / full compressed (download, hash, fsync) (median of ${REPETITIONS}, taking turns)`,
         value: `${fmt(median(deltaRun.seconds), 3)} / ${fmt(median(full.identity.seconds), 3)} / ${fmt(median(full.compressed.seconds), 3)}`,

@@ -76,6 +76,19 @@ export function machineInfo(): MachineInfo {
 
 const escape = (s: string) => s.replace(/\|/g, '\\|');
 
+/** A figure's section of RESULTS.md: its title, target, table of rows and notes. */
+export function figureSection(f: Figure): string[] {
+  const out = [`## ${f.id}. ${f.title} — ${f.verdict}`, '', `Target: ${f.target}. Baseline: ${f.baselineIs}. Measured in ${f.seconds.toFixed(0)} s.`, ''];
+  out.push('| measurement | value | baseline | ratio | verdict |');
+  out.push('|---|---|---|---|---|');
+  for (const r of f.rows) out.push(`| ${escape(r.label)} | ${escape(r.value)} | ${escape(r.baseline ?? '')} | ${r.ratio ?? ''} | ${r.verdict ?? ''} |`);
+  if (f.notes.length > 0) {
+    out.push('');
+    for (const n of f.notes) out.push(`- ${n}`);
+  }
+  return out;
+}
+
 export function writeResults(
   path: string,
   machine: MachineInfo,
@@ -103,20 +116,7 @@ export function writeResults(
   out.push('| # | figure | target | result |');
   out.push('|---|---|---|---|');
   for (const f of figures) out.push(`| ${f.id} | ${escape(f.title)} | ${escape(f.target)} | **${f.verdict}** |`);
-  for (const f of figures) {
-    out.push('');
-    out.push(`## ${f.id}. ${f.title} — ${f.verdict}`);
-    out.push('');
-    out.push(`Target: ${f.target}. Baseline: ${f.baselineIs}. Measured in ${f.seconds.toFixed(0)} s.`);
-    out.push('');
-    out.push('| measurement | value | baseline | ratio | verdict |');
-    out.push('|---|---|---|---|---|');
-    for (const r of f.rows) out.push(`| ${escape(r.label)} | ${escape(r.value)} | ${escape(r.baseline ?? '')} | ${r.ratio ?? ''} | ${r.verdict ?? ''} |`);
-    if (f.notes.length > 0) {
-      out.push('');
-      for (const n of f.notes) out.push(`- ${n}`);
-    }
-  }
+  for (const f of figures) out.push('', ...figureSection(f));
   out.push('');
   out.push('## Fixes made to reach the targets (product code)');
   out.push('');
