@@ -7,7 +7,10 @@ export default {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  // @peculiar/webcrypto (pulled in by @auth0/cose, the SUIT bridge's COSE library) exports an ES build
+  // from a package that is not "type": "module", which Jest's ESM loader parses as CommonJS and fails
+  // on: its CommonJS build is used instead.
+  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1', '^@peculiar/webcrypto$': '<rootDir>/node_modules/@peculiar/webcrypto/build/webcrypto.js' },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
