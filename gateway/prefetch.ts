@@ -51,7 +51,7 @@ export function campaignSource(director: Upstream, token: string): PrefetchSourc
     const answer = await director.request('GET', `/api/v1${path}`, { authorization: `Bearer ${token}`, accept: 'application/json' });
     if (answer.status !== 200) {
       discard(answer);
-      throw new GatewayUpstreamError(`the Director's operator API answered GET /api/v1${path} with HTTP ${answer.status}${answer.status === 401 || answer.status === 403 ? ' (the prefetch token needs scope read: uptane director token add --scope read)' : ''}`);
+      throw new GatewayUpstreamError(`the Director's operator API answered GET /api/v1${path} with HTTP ${answer.status}${answer.status === 401 || answer.status === 403 ? ' (the prefetch token needs scope read: uptane director operator add NAME --scope read)' : ''}`);
     }
     try {
       return JSON.parse((await readUpstreamBody(answer, MAX_API_ANSWER_BYTES, `GET /api/v1${path}`)).toString('utf8')) as T;
