@@ -22,6 +22,8 @@ import { overall, verdictOf, type Figure, type Row } from '../lib/report.js';
 import { fmt, mib, pct } from '../lib/stats.js';
 
 const kib = (bytes: number) => `${fmt(bytes / 1024, 1)} KiB`;
+/** A ratio that may be a thousandth: whole percents would print it as 0%. */
+const share = (ratio: number) => (ratio >= 0.1 ? pct(ratio) : `${fmt(ratio * 100, 2)}%`);
 
 /** Clients asking at once: a depot's morning, every vehicle switched on within minutes. */
 const CROWD = 100;
@@ -199,18 +201,18 @@ export async function figure22(ctx: BenchContext): Promise<Figure> {
         label: `upstream image downloads per image (${paths.length} images, ${mib(imageBytes)} together)`,
         value: fmt(perImage, 2),
         baseline: fmt(vehicles, 0),
-        ratio: pct(perImage / vehicles),
+        ratio: share(perImage / vehicles),
         verdict: verdictOf(stats.imageFills === paths.length && gatewayCounts.imageBytes === imageBytes),
       },
-      { label: 'upstream image bytes', value: mib(gatewayCounts.imageBytes), baseline: mib(directCounts.imageBytes), ratio: pct(gatewayCounts.imageBytes / directCounts.imageBytes) },
-      { label: 'upstream metadata bytes', value: kib(gatewayCounts.metadataBytes), baseline: kib(directCounts.metadataBytes), ratio: pct(gatewayCounts.metadataBytes / directCounts.metadataBytes) },
+      { label: 'upstream image bytes', value: mib(gatewayCounts.imageBytes), baseline: mib(directCounts.imageBytes), ratio: share(gatewayCounts.imageBytes / directCounts.imageBytes) },
+      { label: 'upstream metadata bytes', value: kib(gatewayCounts.metadataBytes), baseline: kib(directCounts.metadataBytes), ratio: share(gatewayCounts.metadataBytes / directCounts.metadataBytes) },
       {
         label: 'upstream requests (of them answered other than 200: 304 revalidated, 404 of the root walk, 503 busy and retried)',
         value: `${fmt(gatewayCounts.requests, 0)} (${gatewayCounts.refused})`,
         baseline: `${fmt(directCounts.requests, 0)} (${directCounts.refused})`,
-        ratio: pct(gatewayCounts.requests / directCounts.requests),
+        ratio: share(gatewayCounts.requests / directCounts.requests),
       },
-      { label: 'upstream bytes in all', value: mib(upstream(gatewayCounts)), baseline: mib(upstream(directCounts)), ratio: pct(upstream(gatewayCounts) / upstream(directCounts)) },
+      { label: 'upstream bytes in all', value: mib(upstream(gatewayCounts)), baseline: mib(upstream(directCounts)), ratio: share(upstream(gatewayCounts) / upstream(directCounts)) },
       { label: 'bytes the vehicles received (same either way)', value: mib(through.received), baseline: mib(direct.received), ratio: pct(through.received / direct.received) },
       {
         label: 'gateway answers: images from the kept copy / joining the download under way',

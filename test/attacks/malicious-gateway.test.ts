@@ -26,7 +26,12 @@ function sameAsNetwork(name: string): Expected {
   return attack.expected;
 }
 
-/** The scene's vehicle now reaches both repositories only through a malicious gateway (gone with the scene). */
+/**
+ * The scene's vehicle now reaches both repositories only through a malicious gateway (gone with the
+ * scene). The checks' aftermath clears the vehicle's network of the attacker, this routing included:
+ * the honest update of check 5 goes straight to the repositories, as at a depot that took its
+ * gateway out of service.
+ */
 async function throughGateway(): Promise<MaliciousGateway> {
   const s = scene();
   // Upstream of the gateway: the real Image repository, and the Director behind the scene's manifest recorder.
