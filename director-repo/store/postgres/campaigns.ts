@@ -234,9 +234,11 @@ export class PostgresCampaigns implements CampaignStore {
   async attacksAfter(id: number, afterId: number): Promise<CampaignAttackRow[]> {
     return run<CampaignAttackRow>(
       this.q,
+      // From the attacks after the watermark (their key's range), each checked against the campaign by
+      // its key, as on SQLite: the cost follows the attacks since the watermark, not the campaign.
       `SELECT a.vin, a.ecu_serial, a.code, a.message, a.reported_at FROM attacks a
-         JOIN campaign_vehicles cv ON cv.vin = a.vin AND cv.campaign_id = $1 AND cv.stage IS NOT NULL
-        WHERE a.id > $2 ORDER BY a.id`,
+        WHERE a.id > $2 AND EXISTS (SELECT 1 FROM campaign_vehicles cv WHERE cv.campaign_id = $1 AND cv.vin = a.vin AND cv.stage IS NOT NULL)
+        ORDER BY a.id`,
       [id, afterId],
     );
   }

@@ -63,10 +63,13 @@ export class SqliteCampaigns implements Synchronous<CampaignStore> {
         `SELECT a.vin, a.ecu_serial, a.state, a.reason, a.updated_at, v.last_state FROM assignments a
          JOIN vehicles v ON v.vin = a.vin WHERE a.campaign_id = ? ORDER BY a.id`,
       ),
+      // From the attacks after the watermark, each checked against the campaign by its key: as a join,
+      // SQLite walked every staged vehicle of the campaign into the attacks' index (O(campaign) per
+      // status request and engine round, 20 ms at 90,000 staged).
       attacksAfter: db.prepare(
         `SELECT a.vin, a.ecu_serial, a.code, a.message, a.reported_at FROM attacks a
-         JOIN campaign_vehicles cv ON cv.vin = a.vin AND cv.campaign_id = ? AND cv.stage IS NOT NULL
-         WHERE a.id > ? ORDER BY a.id`,
+          WHERE a.id > @afterId AND EXISTS (SELECT 1 FROM campaign_vehicles cv WHERE cv.campaign_id = @id AND cv.vin = a.vin AND cv.stage IS NOT NULL)
+          ORDER BY a.id`,
       ),
       standingTotals: db.prepare(
         `SELECT stage, standing, skip_code, vehicles, deferred_while_driving, rolled_back FROM campaign_stage_totals
@@ -233,7 +236,7 @@ export class SqliteCampaigns implements Synchronous<CampaignStore> {
   }
 
   attacksAfter(id: number, afterId: number): CampaignAttackRow[] {
-    return this.s.attacksAfter.all(id, afterId) as CampaignAttackRow[];
+    return this.s.attacksAfter.all({ id, afterId }) as CampaignAttackRow[];
   }
 
   lastAttackId(): number {
