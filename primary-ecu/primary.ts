@@ -47,6 +47,8 @@ import { RootHistoryStore } from './root-history.js';
 import { downloadEncryptedImage, isEncryptedImageCached } from './encrypted-download.js';
 import { downloadImageByDelta, isDeltaApplicable, type DeltaTarget } from './delta-download.js';
 import { DEFAULT_DELTA_MAX_IMAGE_BYTES } from '../shared/files/zstd-delta.js';
+import { isSuitReceiver } from '../shared/suit/transport.js';
+import { SuitBridge } from './suit-bridge.js';
 
 /** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
 const MANIFEST_DELIVERY_ATTEMPTS = 3;
@@ -154,6 +156,8 @@ export class Primary {
   private readonly ecus: ReadonlyMap<string, string>;
   /** Installs the members of an install bundle all or none, and finishes one a power cut interrupted. */
   private readonly bundles: InstallBundleRunner;
+  /** Its constrained secondaries and SUIT key (docs/suit.md); undefined when it has none. */
+  private suit: SuitBridge | undefined;
 
   private constructor(
     readonly directory: string,
@@ -230,6 +234,7 @@ export class Primary {
     const encryptionKey = existsSync(encryptionKeyPath) ? loadEncryptionKeyPair(encryptionKeyPath) : undefined;
     const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
     const primary = new Primary(directory, identity, key, encryptionKey, slots, runtime);
+    primary.suit = await SuitBridge.open(directory);
     // The image this ECU boots is re-verified, not taken on trust from its install (docs/threat-model.md HR-11b).
     await primary.checkSlotIntegrity();
     return primary;
@@ -617,6 +622,7 @@ export class Primary {
    * finished before a restart), else undefined: staged.
    */
   private async stageOnSecondary(secondary: SecondaryTransport, t: EcuTarget, bundle: MetadataBundle): Promise<InstallOutcome | undefined> {
+    if (this.suit?.isConstrained(t.ecuSerial) === true) return this.stageOnConstrained(secondary, t);
     {
       const verdict = await secondary.putMetadata(bundle);
       if (verdict.target === null) {
@@ -645,6 +651,25 @@ export class Primary {
       }
       return undefined;
     }
+  }
+
+  /**
+   * Steps 6 and 7 for a constrained secondary (docs/suit.md): in place of the metadata it cannot
+   * verify, a SUIT envelope signed with the vehicle's SUIT key for the image verified in full here,
+   * sent with the image. The secondary checks envelope and image and stages it.
+   */
+  private async stageOnConstrained(secondary: SecondaryTransport, t: EcuTarget): Promise<undefined> {
+    if (!isSuitReceiver(secondary)) throw new SecondaryError(`secondary ${t.ecuSerial} is constrained, but its transport takes no SUIT envelope`, { role: t.ecuSerial });
+    // Only the ECU holding the key can decrypt an image encrypted for it, and a constrained ECU holds none.
+    if (isEncrypted(t)) throw new SecondaryError(`secondary ${t.ecuSerial} is constrained and cannot decrypt ${t.filename}; assign it unencrypted`, { role: t.ecuSerial });
+    const envelope = await this.suit!.envelopeFor(t);
+    const image = createReadStream(this.imagePath(t.filename), { highWaterMark: 64 * 1024 });
+    try {
+      await secondary.putSuit(envelope, image);
+    } finally {
+      image.destroy(); // a secondary that refused the envelope never read the image
+    }
+    return undefined;
   }
 
   /**

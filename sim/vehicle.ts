@@ -2,7 +2,7 @@
 // transport, each with its own state folder, keys (signing and encryption) derived from a seed label
 // (deterministic), and a vehicle state the simulator controls. The ECUs are provisioned as
 // `uptane vehicle provision` does (vehicle/provision.ts).
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AbSlotsOptions } from '../shared/ecu/ab-slots.js';
 import type { Clock } from '../shared/core/clock.js';
@@ -21,7 +21,10 @@ import { serveSecondary, type RunningSecondaryServer } from '../secondary-ecu/ht
 import { mqttDirectorChannel } from '../shared/transport-mqtt/director-channel-mqtt.js';
 import { MqttSecondaryClient, serveSecondaryOverMqtt } from '../shared/transport-mqtt/secondary-mqtt.js';
 import { fixtureEcuKey } from './harness/fixture-keys.js';
-import { provisionEcus, vehicleRegistration, type EcuKeyPairs, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
+import { factoryImage, provisionEcus, vehicleRegistration, type EcuKeyPairs, type VehiclePlan, type VehicleRegistrationBody } from '../vehicle/provision.js';
+import { ConstrainedSecondary, DEFAULT_CONSTRAINED_MAX_IMAGE_BYTES } from '../secondary-ecu/constrained/constrained-secondary.js';
+import { provisionSuitBridge } from '../primary-ecu/suit-bridge.js';
+import { SUIT_COMPONENT_ID, suitClassId, suitKeyPemFromSeed, suitPublicKeyRaw, suitVendorId } from '../shared/suit/identity.js';
 
 /** A simulated vehicle: the factory's plan for it, the folder it lives in and its clock. */
 export interface SimulatedVehicleSpec extends VehiclePlan {
@@ -50,12 +53,19 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
    */
   readonly mqtt?: { readonly url: string; readonly ca?: string };
   readonly log?: (line: string) => void;
+  /**
+   * Serials of the secondaries registered as constrained (docs/suit.md): they get SUIT envelopes from
+   * the primary instead of Uptane metadata. In-process transport only.
+   */
+  readonly constrained?: readonly string[];
 }
 
 export class SimulatedVehicle {
   readonly state = new MemoryVehicleState('parked');
   primary!: Primary;
   readonly secondaries = new Map<string, Secondary>();
+  /** The constrained secondaries (spec.constrained), by serial; not in `secondaries`. */
+  readonly constrained = new Map<string, ConstrainedSecondary>();
   /** The secondaries' HTTP servers and the primary's clients of them (transport `http`). */
   private links: Array<{ close(): unknown }> = [];
 
@@ -78,6 +88,7 @@ export class SimulatedVehicle {
   /** Provisions every ECU at the "factory" (keys, trusted roots, factory image) and opens them. */
   static async create(spec: SimulatedVehicleSpec): Promise<SimulatedVehicle> {
     provisionEcus(spec.directory, spec, (serial) => SimulatedVehicle.keysFor(spec, serial));
+    if ((spec.constrained ?? []).length > 0) SimulatedVehicle.provisionConstrained(spec);
     const vehicle = new SimulatedVehicle(spec);
     await vehicle.start();
     return vehicle;
@@ -94,6 +105,37 @@ export class SimulatedVehicle {
     return vehicle;
   }
 
+  /**
+   * Makes the secondaries named constrained constrained ECUs: each gets the vehicle's SUIT public key,
+   * the vendor id and its hardware id's class id, in place of the Uptane trust anchors; the primary
+   * gets the SUIT key (derived from the seed) and the list.
+   */
+  private static provisionConstrained(spec: SimulatedVehicleSpec): void {
+    const keyPem = suitKeyPemFromSeed(createHash('sha256').update(`uptane-ts fixture SUIT key: ${spec.seed ?? 'sim'}/${spec.vin}`).digest());
+    const vendorId = suitVendorId();
+    const ecus: Record<string, { vendorId: string; classId: string }> = {};
+    for (const serial of spec.constrained ?? []) {
+      const ecu = spec.secondaries.find((e) => e.serial === serial);
+      if (ecu === undefined) throw new Error(`vehicle ${spec.vin}: constrained ECU ${serial} is not one of its secondaries`);
+      const classId = suitClassId(vendorId, ecu.hardwareId);
+      const directory = join(spec.directory, serial);
+      rmSync(directory, { recursive: true, force: true }); // the Uptane secondary provisionEcus made
+      ConstrainedSecondary.provision(directory, {
+        serial,
+        hardwareId: ecu.hardwareId,
+        key: SimulatedVehicle.keyFor(spec, serial),
+        suitPublicKey: suitPublicKeyRaw(keyPem),
+        vendorId,
+        classId,
+        componentId: SUIT_COMPONENT_ID,
+        maxImageBytes: DEFAULT_CONSTRAINED_MAX_IMAGE_BYTES,
+        factoryImage: factoryImage(ecu),
+      });
+      ecus[serial] = { vendorId: Buffer.from(vendorId).toString('hex'), classId: Buffer.from(classId).toString('hex') };
+    }
+    provisionSuitBridge(join(spec.directory, spec.primary.serial), { keyPem, ecus });
+  }
+
   /** Whether `directory` holds a vehicle an earlier run provisioned (its primary's folder). */
   static provisionedIn(directory: string, primarySerial: string): boolean {
     return existsSync(join(directory, primarySerial));
@@ -104,8 +146,16 @@ export class SimulatedVehicle {
     const { spec } = this;
     await this.close();
     this.secondaries.clear();
+    this.constrained.clear();
     const transports = new Map<string, SecondaryTransport>();
     for (const ecu of spec.secondaries) {
+      if (spec.constrained?.includes(ecu.serial) === true) {
+        if ((spec.transport ?? 'in-process') !== 'in-process') throw new Error(`vehicle ${spec.vin}: constrained ECU ${ecu.serial} is simulated in-process only`);
+        const constrained = await ConstrainedSecondary.open(join(spec.directory, ecu.serial), { clock: spec.clock, vehicleState: this.state, backend: spec.backend, slots: spec.slots?.[ecu.serial] });
+        this.constrained.set(ecu.serial, constrained);
+        transports.set(ecu.serial, spec.busTap?.(ecu.serial, constrained) ?? constrained);
+        continue;
+      }
       const secondary = await Secondary.open(join(spec.directory, ecu.serial), {
         clock: spec.clock,
         vehicleState: this.state,
@@ -168,6 +218,7 @@ export class SimulatedVehicle {
   installed(): Record<string, string> {
     const result: Record<string, string> = { [this.spec.primary.serial]: this.primary.slots.installed.filename };
     for (const [serial, secondary] of this.secondaries) result[serial] = secondary.slots.installed.filename;
+    for (const [serial, secondary] of this.constrained) result[serial] = secondary.slots.installed.filename;
     return result;
   }
 }
