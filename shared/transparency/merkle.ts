@@ -346,8 +346,9 @@ export class Frontier {
 
   /** From a tree of `size` leaves and the hashes of its perfect subtrees, largest (leftmost) first, as perfectSubtreesOf gives them. */
   constructor(size = 0, edge: readonly Hash[] = []) {
+    if (!isTreeSize(size)) throw new RangeError(`a tree size is a non-negative safe integer, got ${size}`);
     const expected = size === 0 ? 0 : perfectSubtreesOf({ start: 0, end: size }).length;
-    if (!isTreeSize(size) || edge.length !== expected) throw new RangeError(`a tree of ${size} leaves has ${expected} right-edge subtrees, got ${edge.length}`);
+    if (edge.length !== expected) throw new RangeError(`a tree of ${size} leaves has ${expected} right-edge subtrees, got ${edge.length}`);
     this.count = size;
     this.edge = [...edge];
   }

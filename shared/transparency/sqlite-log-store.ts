@@ -23,6 +23,9 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
 ];
 
+/** Subtrees read by one query, well under SQLite's 32,766 bound parameters. */
+const MAX_NODES_A_QUERY = 500;
+
 interface Statements {
   readonly size: Statement<[], { size: number }>;
   readonly insertLeaf: Statement<[number, Uint8Array, Uint8Array]>;
@@ -34,6 +37,9 @@ interface Statements {
 
 export class SqliteLogStore implements LogStore {
   private readonly statements: Statements;
+  /** Batch reads by the number of subtrees asked, prepared on first use (a proof asks for at most 2 x 53). */
+  private readonly leafBatches = new Map<number, Statement<number[], { idx: number; leaf_hash: Buffer }>>();
+  private readonly subtreeBatches = new Map<number, Statement<number[], { level: number; idx: number; hash: Buffer }>>();
   private frontier: Frontier;
 
   private constructor(
@@ -109,14 +115,49 @@ export class SqliteLogStore implements LogStore {
     return this.statements.entries.all(start, end).map((row) => ({ index: row.idx, data: new Uint8Array(row.data), leafHash: new Uint8Array(row.leaf_hash) }));
   }
 
+  /**
+   * One query for the leaves and one for the larger subtrees a proof needs, not one per subtree: on
+   * a loaded host that read a proof at a third to a half of the time (bench figure 23).
+   */
   async subtreeHashes(nodes: readonly SubtreeAddress[]): Promise<Hash[]> {
-    const size = this.currentSize();
+    for (const node of nodes) checkSubtree(node, Number.MAX_SAFE_INTEGER);
+    const found = new Map<string, Hash>();
+    const leaves = nodes.filter((n) => n.level === 0).map((n) => n.index);
+    const subtrees = nodes.filter((n) => n.level > 0);
+    for (let at = 0; at < leaves.length; at += MAX_NODES_A_QUERY) {
+      const part = leaves.slice(at, at + MAX_NODES_A_QUERY);
+      for (const row of this.leafHashesStatement(part.length).all(...part)) found.set(`0/${row.idx}`, new Uint8Array(row.leaf_hash));
+    }
+    for (let at = 0; at < subtrees.length; at += MAX_NODES_A_QUERY) {
+      const part = subtrees.slice(at, at + MAX_NODES_A_QUERY);
+      for (const row of this.subtreeHashesStatement(part.length).all(...part.flatMap((n) => [n.level, n.index]))) found.set(`${row.level}/${row.idx}`, new Uint8Array(row.hash));
+    }
     return nodes.map((node) => {
+      const hash = found.get(`${node.level}/${node.index}`);
+      if (hash !== undefined) return hash;
+      // Missing: beyond the log is the caller's request; within it, the file lost a row.
+      const size = this.currentSize();
       checkSubtree(node, size);
-      const hash = this.readHash(node);
-      if (hash === undefined) throw new StorageError(`the log file lacks subtree ${node.level}/${node.index} of its ${size} leaves`);
-      return hash;
+      throw new StorageError(`the log file lacks subtree ${node.level}/${node.index} of its ${size} leaves`);
     });
+  }
+
+  private leafHashesStatement(count: number): Statement<number[], { idx: number; leaf_hash: Buffer }> {
+    let statement = this.leafBatches.get(count);
+    if (statement === undefined) {
+      statement = this.db.prepare(`SELECT idx, leaf_hash FROM log_leaves WHERE idx IN (${Array.from({ length: count }, () => '?').join(', ')})`);
+      this.leafBatches.set(count, statement);
+    }
+    return statement;
+  }
+
+  private subtreeHashesStatement(count: number): Statement<number[], { level: number; idx: number; hash: Buffer }> {
+    let statement = this.subtreeBatches.get(count);
+    if (statement === undefined) {
+      statement = this.db.prepare(`SELECT level, idx, hash FROM log_subtrees WHERE (level, idx) IN (VALUES ${Array.from({ length: count }, () => '(?, ?)').join(', ')})`);
+      this.subtreeBatches.set(count, statement);
+    }
+    return statement;
   }
 
   async close(): Promise<void> {
