@@ -39,11 +39,13 @@ export function suitPublicKeyRaw(privatePem: string): Uint8Array {
   return new Uint8Array(der.subarray(der.length - 32));
 }
 
+// Extractable: @auth0/cose hands the key to node:crypto through KeyObject.from, which Node 24
+// deprecates for non-extractable keys. The private key is in a PEM file beside it anyway.
 export async function importSuitSigningKey(privatePem: string): Promise<webcrypto.CryptoKey> {
   const der = createPrivateKey(privatePem).export({ format: 'der', type: 'pkcs8' });
-  return webcrypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, false, ['sign']) as Promise<webcrypto.CryptoKey>;
+  return webcrypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, true, ['sign']) as Promise<webcrypto.CryptoKey>;
 }
 
 export async function importSuitVerifyKey(raw: Uint8Array): Promise<webcrypto.CryptoKey> {
-  return webcrypto.subtle.importKey('raw', raw, { name: 'Ed25519' }, false, ['verify']) as Promise<webcrypto.CryptoKey>;
+  return webcrypto.subtle.importKey('raw', raw, { name: 'Ed25519' }, true, ['verify']) as Promise<webcrypto.CryptoKey>;
 }
