@@ -111,7 +111,9 @@ mqttSuite('a fleet over HTTP, MQTT and a caching gateway at once', () => {
       await fleet.close();
     }
     expect(fleet.summary().gateway).toBeDefined(); // its counts outlive it, for the summary printed after the run
-  });
+    // Ten vehicles with their secondaries, a broker and a gateway: under three test files at once on
+    // two cores this has run past the default 30 s.
+  }, 120_000);
 
   it('a profile via other than direct or gateway is refused, naming the field', () => {
     expect(() => parseFleetProfileText(PROFILE.replace('via: gateway', 'via: satellite'))).toThrow(/profiles\.depot\.via: must be direct or gateway/);
