@@ -116,4 +116,17 @@ describe('SUIT bridge', () => {
       await car.close();
     }
   });
+
+  it('an image the Director encrypted for the constrained ECU is not sent to it: it holds no key to decrypt it', async () => {
+    const car = await vehicle('VINSUIT000000003', 's3-');
+    try {
+      expect((await repos.operator('POST', '/api/v1/assignments', { vin: 'VINSUIT000000003', ecuSerial: 's3-sensor-1', image: SENSOR.name, encrypt: true })).status).toBe(201);
+      const result = await car.primary.runCycle();
+      expect(result.outcomes['s3-sensor-1']).toMatchObject({ status: 'failed', code: 'secondary_failed' });
+      expect(result.outcomes['s3-sensor-1']!.message).toContain('cannot decrypt');
+      expect(car.installed()['s3-sensor-1']).toBe('factory/sensor-s1.bin');
+    } finally {
+      await car.close();
+    }
+  });
 });
