@@ -65,7 +65,11 @@ const FILES = {
   trust: 'suit-trust.cbor',
   /** The sequence number of the installed image: 8 bytes, big-endian. */
   sequence: 'suit-sequence',
-  /** The sequence number of the staged image, made the installed one when its install commits. */
+  /**
+   * The sequence number of the image being staged and its SHA-256 (8 + 32 bytes), written before it
+   * is staged: the install takes the number only for the staged image it names, so a crash between
+   * staging and this file can never pair an image with another envelope's number.
+   */
   staged: 'suit-staged-sequence',
   counter: 'report-counter',
   attacks: 'attacks.cbor',
@@ -86,10 +90,14 @@ interface Trust {
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
 
-function writeUint(path: string, value: number): void {
+function uint64(value: number): Buffer {
   const bytes = Buffer.alloc(8);
   bytes.writeBigUInt64BE(BigInt(value));
-  writeFileAtomic(path, bytes);
+  return bytes;
+}
+
+function writeUint(path: string, value: number): void {
+  writeFileAtomic(path, uint64(value));
 }
 
 function readUint(path: string): number | null {
@@ -210,6 +218,7 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
     return this.guard(async () => {
       const manifest = await verifySuitEnvelope(envelope, this.trustedKey, this.limits);
       this.checkManifest(manifest);
+      writeFileAtomic(join(this.directory, FILES.staged), Buffer.concat([uint64(manifest.sequenceNumber), manifest.imageDigest]));
       try {
         // AbSlots streams into the inactive slot, capped at the signed size, and hashes on the way:
         // memory stays one chunk whatever the image's size; the active slot is never touched.
@@ -220,7 +229,6 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
         }
         throw err;
       }
-      writeUint(join(this.directory, FILES.staged), manifest.sequenceNumber);
     });
   }
 
@@ -269,10 +277,12 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
 
   async install(): Promise<InstallOutcome> {
     if (this.runtime.vehicleState.current() === 'driving') throw new VehicleDrivingError(`ECU ${this.trust.serial} refuses to install while the vehicle is driving`);
-    const staged = readUint(join(this.directory, FILES.staged));
-    if (staged === null || this.slots.current.staged === null) throw new OutOfOrderError('no verified image is staged for install');
+    const image = this.slots.current.staged;
+    const path = join(this.directory, FILES.staged);
+    const record = existsSync(path) ? readFileSync(path) : undefined;
+    if (image === null || record?.length !== 40 || record.subarray(8).toString('hex') !== image.hashes.sha256) throw new OutOfOrderError('no image verified against a SUIT envelope is staged for install');
     const outcome = await this.slots.install();
-    if (outcome.status === 'installed') writeUint(join(this.directory, FILES.sequence), staged);
+    if (outcome.status === 'installed') writeUint(join(this.directory, FILES.sequence), Number(record.readBigUInt64BE(0)));
     return outcome;
   }
 

@@ -131,6 +131,16 @@ describe('constrained secondary', () => {
     expect(await refused(Buffer.alloc(5000))).toBeInstanceOf(SuitTooLargeError);
   });
 
+  it('installs only the image staged under the envelope it last verified', async () => {
+    await ecu.putSuit(await envelope(), chunks(IMAGE));
+    const other = Buffer.from('sensor firmware v5');
+    // A second envelope whose image fails leaves the first image staged, but without a verified sequence number.
+    await expect(ecu.putSuit(await envelope({ sequenceNumber: 5, imageDigest: sha256(other), imageSize: other.length, uri: 'sensor/s1-5.bin' }), chunks(Buffer.from('sensor firmware v6')))).rejects.toBeInstanceOf(SuitDigestMismatchError);
+    await expect(ecu.install()).rejects.toMatchObject({ code: 'out_of_order' });
+    expect(ecu.slots.installed.filename).toBe(FACTORY.filename);
+    expect(ecu.sequenceNumber).toBe(0);
+  });
+
   it('takes no Uptane metadata (it parses no JSON)', async () => {
     await expect(ecu.putMetadata()).rejects.toMatchObject({ code: 'out_of_order' });
   });
