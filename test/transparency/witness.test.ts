@@ -199,4 +199,18 @@ describe('the witness', () => {
     witness.cosign(sth, await log.proveConsistency(5, 7));
     expect(witness.lastCosigned?.size).toBe(7);
   });
+
+  it('shares its consistency check with auditors, and that check refuses heads of two different logs whatever the proof', async () => {
+    const image = newLog(clock);
+    await image.append([entry('a')]);
+    const director = new TransparencyLog(new MemoryLogStore(), { log: 'uptane-ts director log', signer: logKey, clock });
+    await director.append([entry('a'), entry('b')]);
+    const older = (await image.signTreeHead()).head;
+    const newer = (await director.signTreeHead()).head;
+    // The same entries, so a proof between the two trees verifies: only the names tell them apart.
+    const proof = await director.proveConsistency(1, 2);
+    const err = thrownBy(() => checkConsistentHeads(older, newer, proof));
+    expect(err).toBeInstanceOf(LogInconsistentError);
+    expect((err as Error).message).toMatch(/two logs/);
+  });
 });
