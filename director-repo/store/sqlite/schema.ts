@@ -308,7 +308,12 @@ export const MIGRATIONS = [
   // standing, skip code) kept beside them, so a campaign's status, its vehicle pages, retry and the
   // engine's stage checks read counts and index ranges instead of every vehicle of the campaign.
   // Unstaged vehicles count under stage -1. The store contract holds them to vehicleStanding.
-  `ALTER TABLE campaign_vehicles ADD COLUMN standing TEXT NOT NULL DEFAULT 'unstaged';
+  // The index comes first: the backfill and every trigger find a campaign vehicle's assignments
+  // by (campaign, VIN, ECU); without it they read the campaign's whole range of assignments_by_campaign,
+  // so the backfill grew with the square of the campaign (80 s at 20,000 vehicles) and each
+  // assignment write with the campaign (1.6 ms at 10,000 against 0.03 ms with it).
+  `CREATE INDEX IF NOT EXISTS assignments_by_campaign_vehicle ON assignments(campaign_id, vin, ecu_serial, id);
+   ALTER TABLE campaign_vehicles ADD COLUMN standing TEXT NOT NULL DEFAULT 'unstaged';
    ALTER TABLE campaign_vehicles ADD COLUMN standing_reason TEXT;
    ALTER TABLE campaign_vehicles ADD COLUMN deferred_while_driving INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE campaign_vehicles ADD COLUMN rolled_back INTEGER NOT NULL DEFAULT 0;
