@@ -43,6 +43,9 @@ import { figure18 } from './figures/f18-compression.js';
 import { figure19 } from './figures/f19-install-bundles.js';
 import { figure20 } from './figures/f20-delta.js';
 import { figure21 } from './figures/f21-mqtt.js';
+import { figure22 } from './figures/f22-gateway.js';
+import { figure23 } from './figures/f23-transparency-log.js';
+import { figure24 } from './figures/f24-suit.js';
 
 const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Figure>]> = [
   [1, figure1],
@@ -64,6 +67,9 @@ const FIGURES: ReadonlyArray<readonly [number, (ctx: BenchContext) => Promise<Fi
   [19, figure19],
   [20, figure20],
   [21, figure21],
+  [22, figure22],
+  [23, figure23],
+  [24, figure24],
 ];
 
 /** Read with the figures: what the numbers can and cannot say. */
