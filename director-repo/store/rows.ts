@@ -4,10 +4,10 @@
 // row types say so: an integer column is a number from better-sqlite3 and a decimal string from
 // pg for BIGINT (pg will not round a 64-bit integer into a double); a flag is 0/1 in SQLite and a
 // boolean in PostgreSQL. The SQL that reads the rows stays with each backend.
-import type { ImageEncryption } from '../api/operator-api.js';
+import type { CampaignVehicleOutcome, ImageEncryption } from '../api/operator-api.js';
 import type { AssignmentRecord, AssignmentState } from './assignments.js';
 import type { InstallBundleRecord, InstallBundleState } from './install-bundles.js';
-import type { CampaignRow, CampaignState, GroupFilter, GroupRecord } from './campaigns.js';
+import type { CampaignRow, CampaignStandingRow, CampaignState, GroupFilter, GroupRecord } from './campaigns.js';
 import type { EncryptedImageRecord } from './encrypted-images.js';
 import type { EcuRecord, VehicleRecord } from './inventory.js';
 import type { AttackRecord, ManifestRecord } from './manifests.js';
@@ -248,4 +248,16 @@ export const toOperatorToken = (row: OperatorTokenRow): OperatorTokenRecord => (
   createdAt: row.created_at,
   expiresAt: row.expires_at,
   revokedAt: row.revoked_at,
+});
+
+/** A campaign vehicle's stored standing (SQLite migration 13, PostgreSQL 8), as both stores select it. */
+export const STANDING_COLUMNS = 'vin, stage, standing, standing_reason, deferred_while_driving, rolled_back';
+export type StandingTableRow = { vin: string; stage: number | null; standing: CampaignVehicleOutcome; standing_reason: string | null; deferred_while_driving: number; rolled_back: number };
+export const toStanding = (r: StandingTableRow): CampaignStandingRow => ({
+  vin: r.vin,
+  stage: r.stage,
+  outcome: r.standing,
+  reason: r.standing_reason,
+  deferredWhileDriving: r.deferred_while_driving !== 0,
+  rolledBack: r.rolled_back !== 0,
 });

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAIL_BOOT_MARKER, PowerCut, type AbSlots, type InstallStep } from '../../shared/ecu/ab-slots.js';
+import { InstallFaults } from '../support/install-faults.js';
 import { simulatedHealthProbe } from '../../shared/ecu/health-check.js';
 import { FixedClock } from '../../shared/core/clock.js';
 import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
@@ -64,18 +65,8 @@ let repos: Repositories;
 let dir: string;
 let vehicles = 0;
 
-/** The one fault to inject (by tagged serial); it fires once, so the restart runs clean. */
-let armed: { serial: string; step: InstallStep; kind: 'error' | 'power-cut' } | null;
-const fired: string[] = [];
-
-const faultHook = (serial: string) => (step: InstallStep) => {
-  if (armed === null || armed.serial !== serial || armed.step !== step) return;
-  const { kind } = armed;
-  armed = null;
-  fired.push(`${serial}:${step}:${kind}`);
-  if (kind === 'power-cut') throw new PowerCut(step);
-  throw Object.assign(new Error(`EIO: i/o error (injected at ${step})`), { code: 'EIO' });
-};
+/** The one fault to inject; it fires once, so the restart runs clean. */
+const faults = new InstallFaults();
 
 beforeAll(async () => {
   clock = new FixedClock(FIXTURE_NOW);
@@ -90,8 +81,7 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  armed = null;
-  fired.length = 0;
+  faults.reset();
 });
 
 /** A fresh vehicle (serials are unique across the fleet, so each gets a tag), every ECU with a fault hook and a health soak. */
@@ -102,7 +92,7 @@ async function freshVehicle(): Promise<{ car: SimulatedVehicle; vin: string; ser
   const serial = (m: Member) => `${tag}${m}`;
   // A soak of one poll under the simulated probe, so the health-soak step is reached on every member.
   const health = { probe: simulatedHealthProbe, soakMs: 1, pollMs: 1, sleep: async () => undefined };
-  const slots = Object.fromEntries(MEMBERS.map((m) => [serial(m), { faultAt: faultHook(serial(m)), healthCheck: health }]));
+  const slots = Object.fromEntries(MEMBERS.map((m) => [serial(m), { faultAt: faults.hook(serial(m)), healthCheck: health }]));
   const car = await registeredVehicle(repos, {
     directory: join(dir, vin),
     vin,
@@ -165,9 +155,9 @@ describe.each(MEMBERS.map((m) => [m === PRIMARY ? 'the primary' : `secondary ${m
       const { car, vin, serial } = await freshVehicle();
       try {
         const id = await assignBundle(vin, serial);
-        armed = { serial: serial(member), step, kind: 'error' };
+        faults.arm(serial(member), step, 'error');
         await car.primary.runCycle();
-        expect(fired).toEqual([`${serial(member)}:${step}:error`]);
+        expect(faults.fired).toEqual([`${serial(member)}:${step}:error`]);
         expect(await allOrNothing(car, serial, images)).toBe(row.afterError);
         await expectEnds(car, serial, id, row.error);
       } finally {
@@ -179,9 +169,9 @@ describe.each(MEMBERS.map((m) => [m === PRIMARY ? 'the primary' : `secondary ${m
       const { car, vin, serial } = await freshVehicle();
       try {
         const id = await assignBundle(vin, serial);
-        armed = { serial: serial(member), step, kind: 'power-cut' };
+        faults.arm(serial(member), step, 'power-cut');
         await expect(car.primary.runCycle()).rejects.toBeInstanceOf(PowerCut);
-        expect(fired).toEqual([`${serial(member)}:${step}:power-cut`]);
+        expect(faults.fired).toEqual([`${serial(member)}:${step}:power-cut`]);
         await car.start(); // power comes back: every ECU reopens its folder; the primary finishes the journal first
         await expectEnds(car, serial, id, row.powerCut);
       } finally {

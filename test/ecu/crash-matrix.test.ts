@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FAIL_BOOT_MARKER, PowerCut, type AbSlots, type InstallStep } from '../../shared/ecu/ab-slots.js';
+import { InstallFaults } from '../support/install-faults.js';
 import { FixedClock } from '../../shared/core/clock.js';
 import { HttpFetcher } from '../../shared/client/fetcher.js';
 import type { EcuVersionReport } from '../../shared/uptane/manifest.js';
@@ -114,21 +115,10 @@ let dir: string;
 let car: SimulatedVehicle;
 let net: AttackerFetcher;
 /** The one fault to inject; it fires once, so the restart runs clean. */
-let armed: { serial: string; step: InstallStep; kind: 'error' | 'power-cut' } | null;
-const fired: string[] = [];
-
-const faultHook = (serial: string) => (step: InstallStep) => {
-  if (armed === null || armed.serial !== serial || armed.step !== step) return;
-  const { kind } = armed;
-  armed = null;
-  fired.push(`${serial}:${step}:${kind}`);
-  if (kind === 'power-cut') throw new PowerCut(step);
-  throw Object.assign(new Error(`EIO: i/o error (injected at ${step})`), { code: 'EIO' });
-};
+const faults = new InstallFaults();
 
 beforeEach(async () => {
-  armed = null;
-  fired.length = 0;
+  faults.reset();
   clock = new FixedClock(FIXTURE_NOW);
   repos = await startRepositories(clock);
   await repos.publishImages([...Object.values(IMAGES).flatMap((i) => [i.good, i.failsBoot]), BIG]);
@@ -143,7 +133,7 @@ beforeEach(async () => {
     directorUrl: recorder.url,
     clock,
     fetcher: net,
-    slots: { [PRIMARY]: { faultAt: faultHook(PRIMARY) }, [SECONDARY]: { faultAt: faultHook(SECONDARY) } },
+    slots: { [PRIMARY]: { faultAt: faults.hook(PRIMARY) }, [SECONDARY]: { faultAt: faults.hook(SECONDARY) } },
   });
 });
 
@@ -203,9 +193,9 @@ describe.each([
 
     it(`injected error: ${describeOutcome(row.error)}`, async () => {
       await repos.operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: serial, image: image.name });
-      armed = { serial, step, kind: 'error' };
+      faults.arm(serial, step, 'error');
       const result = await car.primary.runCycle();
-      expect(fired).toEqual([`${serial}:${step}:error`]);
+      expect(faults.fired).toEqual([`${serial}:${step}:error`]);
       expect(result.status).toBe('failed');
       expect(result.outcomes[serial]).toMatchObject({ filename: image.name, ...row.error.cycleOutcome });
       await expectBootableAndVerified(serial, expectedImage(row.error));
@@ -214,9 +204,9 @@ describe.each([
 
     it(`power cut, then restart: ${describeOutcome(row.powerCut)}`, async () => {
       await repos.operator('POST', '/api/v1/assignments', { vin: VIN, ecuSerial: serial, image: image.name });
-      armed = { serial, step, kind: 'power-cut' };
+      faults.arm(serial, step, 'power-cut');
       await expect(car.primary.runCycle()).rejects.toBeInstanceOf(PowerCut);
-      expect(fired).toEqual([`${serial}:${step}:power-cut`]);
+      expect(faults.fired).toEqual([`${serial}:${step}:power-cut`]);
       await car.start(); // power comes back: every ECU reopens its folder and recovers
       await expectBootableAndVerified(serial, expectedImage(row.powerCut));
       await expectTruthfulNextCycle(row.powerCut);

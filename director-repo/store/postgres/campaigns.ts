@@ -15,20 +15,10 @@ import type {
   GroupFilter,
   GroupRecord,
 } from '../campaigns.js';
-import { toCampaign, toGroup, type CampaignTableRow, type GroupRow } from '../rows.js';
+import { STANDING_COLUMNS, toCampaign, toGroup, toStanding, type CampaignTableRow, type GroupRow, type StandingTableRow } from '../rows.js';
 import { chunks, limitParam, num, run, type Queryable } from './sql.js';
 import type { CampaignVehicleOutcome } from '../../api/operator-api.js';
 
-const STANDING_COLUMNS = 'vin, stage, standing, standing_reason, deferred_while_driving, rolled_back';
-type StandingTableRow = { vin: string; stage: number | null; standing: CampaignVehicleOutcome; standing_reason: string | null; deferred_while_driving: number; rolled_back: number };
-const toStanding = (r: StandingTableRow): CampaignStandingRow => ({
-  vin: r.vin,
-  stage: r.stage,
-  outcome: r.standing,
-  reason: r.standing_reason,
-  deferredWhileDriving: r.deferred_while_driving !== 0,
-  rolledBack: r.rolled_back !== 0,
-});
 
 const CAMPAIGN_COLUMNS = 'c.id, c.name, c.group_name, c.spec, c.state, c.stage, c.stage_started_at, c.created_at, c.updated_at';
 

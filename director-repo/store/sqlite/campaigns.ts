@@ -16,21 +16,11 @@ import type {
   GroupFilter,
   GroupRecord,
 } from '../campaigns.js';
-import { toCampaign, toGroup, type CampaignTableRow, type GroupRow } from '../rows.js';
+import { STANDING_COLUMNS, toCampaign, toGroup, toStanding, type CampaignTableRow, type GroupRow, type StandingTableRow } from '../rows.js';
 import type { Synchronous } from './transaction-gate.js';
 import type { CampaignVehicleOutcome } from '../../api/operator-api.js';
 import type { Statement } from 'better-sqlite3';
 
-const STANDING_COLUMNS = 'vin, stage, standing, standing_reason, deferred_while_driving, rolled_back';
-type StandingTableRow = { vin: string; stage: number | null; standing: CampaignVehicleOutcome; standing_reason: string | null; deferred_while_driving: number; rolled_back: number };
-const toStanding = (r: StandingTableRow): CampaignStandingRow => ({
-  vin: r.vin,
-  stage: r.stage,
-  outcome: r.standing,
-  reason: r.standing_reason,
-  deferredWhileDriving: r.deferred_while_driving !== 0,
-  rolledBack: r.rolled_back !== 0,
-});
 
 export class SqliteCampaigns implements Synchronous<CampaignStore> {
   private readonly s;
