@@ -1153,3 +1153,16 @@ export class SuitWrongClassError extends UptaneError {
   readonly code = 'suit_wrong_class';
   readonly kind = 'attack';
 }
+
+// ---------------------------------------------------------------------------------------------
+// Tiered security profiles (issue 23 item 1; shared/core/security-profile.ts).
+
+/**
+ * An image assigned to, or offered for installation on, an ECU whose profile is below the image's
+ * minimum. On an ECU this is an attack (a Director that should have refused the assignment); the
+ * Director raises its own operator-facing error for the same rule.
+ */
+export class SecurityProfileTooLowError extends UptaneError {
+  readonly code = 'security_profile_too_low';
+  readonly kind = 'attack';
+}
