@@ -1108,6 +1108,18 @@ export class LogTreeHeadSignatureError extends UptaneError {
   readonly kind = 'attack';
 }
 
+/** A log that holds no entry for a file version a vehicle verified: a release signed but never made public (or a log that dropped it). */
+export class LogEntryMissingError extends UptaneError {
+  readonly code = 'log_entry_missing';
+  readonly kind = 'attack';
+}
+
+/** A tree head older than a reader accepts: a log frozen in the past, or one hiding what it appended since. */
+export class LogTreeHeadStaleError extends UptaneError {
+  readonly code = 'log_tree_head_stale';
+  readonly kind = 'attack';
+}
+
 /** A proof or entry asked of a log for an index or size it does not hold (yet): the caller's request, nothing untrusted. */
 export class LogRangeError extends UptaneError {
   readonly code = 'log_range';
