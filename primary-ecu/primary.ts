@@ -13,7 +13,7 @@ import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.j
 import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
 import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
-import { ExpiredMetadataError, FetchError, InstallBundleReplayError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { ExpiredMetadataError, FetchError, StorageError, InstallBundleReplayError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import {
@@ -49,6 +49,7 @@ import { downloadImageByDelta, isDeltaApplicable, type DeltaTarget } from './del
 import { DEFAULT_DELTA_MAX_IMAGE_BYTES } from '../shared/files/zstd-delta.js';
 import { isSuitReceiver } from '../shared/suit/transport.js';
 import { SuitBridge } from './suit-bridge.js';
+import { ImageLogCheck } from './log-check.js';
 
 /** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
 const MANIFEST_DELIVERY_ATTEMPTS = 3;
@@ -158,6 +159,8 @@ export class Primary {
   private readonly bundles: InstallBundleRunner;
   /** Its constrained secondaries and SUIT key (docs/suit.md); undefined when it has none. */
   private suit: SuitBridge | undefined;
+  /** The Image log it requires inclusion proofs from (primary-ecu/log-check.ts); undefined when provisioned without one. */
+  private imageLog: ImageLogCheck | undefined;
 
   private constructor(
     readonly directory: string,
@@ -235,6 +238,7 @@ export class Primary {
     const slots = await AbSlots.open(join(directory, 'slots'), runtime.slots);
     const primary = new Primary(directory, identity, key, encryptionKey, slots, runtime);
     primary.suit = await SuitBridge.open(directory);
+    primary.imageLog = ImageLogCheck.open(directory, { imageRepoUrl: identity.imageRepoUrl, fetcher: runtime.fetcher ?? new HttpFetcher(), clock: runtime.clock, backend: primary.backend, log: (line) => primary.log(line) });
     // The image this ECU boots is re-verified, not taken on trust from its install (docs/threat-model.md HR-11b).
     await primary.checkSlotIntegrity();
     return primary;
@@ -309,6 +313,8 @@ export class Primary {
     let work: readonly EcuTarget[];
     try {
       work = await this.verifyMetadata();
+      // Before anything is downloaded: the Image targets verified must be in the public log.
+      if (work.length > 0) await this.requireImageTargetsLogged();
       let bundle: InstallBundle | undefined;
       ({ work, bundle } = this.installBundleOf(work, manifestSent));
       if (work.length > 0) await this.downloadAndVerifyImages(work);
@@ -445,6 +451,14 @@ export class Primary {
         trustedReleaseCounter: (serial) => this.state.releaseCounters[serial],
       },
     );
+  }
+
+  /** The exact Image targets bytes verified this cycle, proved to be in the Image log (log-check.ts). */
+  private async requireImageTargetsLogged(): Promise<void> {
+    if (this.imageLog === undefined) return;
+    const bytes = this.imageStaging.load('targets');
+    if (bytes === undefined) throw new StorageError('no Image repository targets in storage after full verification', { repository: 'image', role: 'targets' });
+    await this.imageLog.requireLogged(bytes, this.parsed.image.parse(bytes, 'targets', { repository: 'image' }).signed.version);
   }
 
   private isInstalled(t: EcuTarget): boolean {
