@@ -1126,6 +1126,17 @@ export class LogRangeError extends UptaneError {
   readonly kind = 'fault';
 }
 
+/** A cosignature offered to a log's server under a key that is not one of its configured witnesses (403). */
+export class LogWitnessUnknownError extends UptaneError {
+  readonly code = 'log_witness_unknown';
+  readonly kind = 'attack';
+}
+
+/** A cosignature of a head the log signed but has since replaced with a newer one: fetch the current head, check and cosign it (409). */
+export class LogTreeHeadSupersededError extends ConflictError {
+  override readonly code = 'log_tree_head_superseded';
+}
+
 // ---------------------------------------------------------------------------------------------
 // The SUIT bridge to constrained secondaries (issue 23 item 2; docs/suit.md): a CBOR SUIT envelope,
 // COSE_Sign1-signed by the primary, that a constrained secondary verifies without JSON.

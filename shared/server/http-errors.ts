@@ -16,6 +16,9 @@ import {
   BodyTooLargeError,
   ImageTooLargeError,
   InsufficientScopeError,
+  LogEntryMissingError,
+  LogRangeError,
+  LogWitnessUnknownError,
   MissingImageError,
   OfflineKeyOnServerError,
   ReadAccessDeniedError,
@@ -42,6 +45,12 @@ function statusFor(err: UptaneError): number {
   // The server's own disk or database failed: not a verdict on the request (docs/threat-model.md HR-9g).
   if (err instanceof StorageError) return 500;
   if (err instanceof NotFoundError) return 404;
+  // Transparency log routes (docs/transparency-log.md "Server routes"): no entry with that leaf hash;
+  // a range or size beyond what the log holds (416: the log cannot satisfy it yet, the request may be
+  // right later); a cosignature under a key that is not a witness of this log.
+  if (err instanceof LogEntryMissingError) return 404;
+  if (err instanceof LogRangeError) return 416;
+  if (err instanceof LogWitnessUnknownError) return 403;
   if (err instanceof ConflictError) return 409;
   if (err instanceof ImageTooLargeError || err instanceof BodyTooLargeError) return 413;
   if (err instanceof UnsupportedEncodingError) return 415;
