@@ -14,6 +14,7 @@ import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { persistBrokerPassword, splitBrokerLogin } from './mqtt-transport.js';
 import { persistVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
 import type { VehicleRegistrationBody } from '../director-repo/api/operator-api.js';
+import { persistImageLogPolicy, type ImageLogPolicy } from '../primary-ecu/log-check.js';
 
 export interface EcuSpec {
   readonly serial: string;
@@ -31,6 +32,8 @@ export interface VehiclePlan {
   readonly imageRepoUrl: string;
   readonly directorRoot: Uint8Array;
   readonly imageRoot: Uint8Array;
+  /** Opt-in: the primary requires the Image log's inclusion proof of the targets it verified (primary-ecu/log-check.ts). */
+  readonly imageLog?: ImageLogPolicy;
 }
 
 /**
@@ -85,6 +88,7 @@ export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKey
     imageRoot: plan.imageRoot,
     factoryImage: factoryImage(plan.primary),
   });
+  if (plan.imageLog !== undefined) persistImageLogPolicy(join(directory, plan.primary.serial), plan.imageLog);
 }
 
 export function vehicleRegistration(plan: Pick<VehiclePlan, 'vin' | 'primary' | 'secondaries'>, keys: EcuKeys): VehicleRegistrationBody {
