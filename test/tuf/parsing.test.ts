@@ -379,6 +379,10 @@ describe('J5: metafiles and targetfiles', () => {
     ['a negative releaseCounter', (t) => (t.custom = { releaseCounter: -1 }), 'custom.releaseCounter'],
     ['hardwareIds listed twice', (t) => (t.custom = { hardwareIds: ['hw-1', 'hw-1'] }), 'custom.hardwareIds'],
     ['an ECU with no hardwareId', (t) => (t.custom = { ecuIdentifiers: { 'SER-1': {} } }), 'custom.ecuIdentifiers.SER-1.hardwareId'],
+    // docs/security-profiles.md: a minimum that names no profile is refused, not read as "none".
+    ['a minimumSecurityProfile naming no profile', (t) => (t.custom = { minimumSecurityProfile: 'medium' }), 'custom.minimumSecurityProfile'],
+    ['a minimumSecurityProfile that is not a string', (t) => (t.custom = { minimumSecurityProfile: 2 }), 'custom.minimumSecurityProfile'],
+    ['a minimumSecurityProfile in the wrong case', (t) => (t.custom = { minimumSecurityProfile: 'High' }), 'custom.minimumSecurityProfile'],
   ];
   for (const [label, change, where] of targetfile) {
     it(`J5: a targetfile with ${label} is malformed`, () => {

@@ -17,6 +17,7 @@ import {
   type ErrorContext,
 } from '../errors.js';
 import { checkRoleName, checkTargetName } from './paths.js';
+import { isSecurityProfile, MINIMUM_PROFILE_FIELD, SECURITY_PROFILES } from '../security-profile.js';
 import {
   TOP_LEVEL_ROLES,
   type AnySigned,
@@ -239,6 +240,12 @@ function checkTargetCustom(f: Fields, value: Json, path: string): void {
       if (serial.length === 0) f.fail(`${path}.ecuIdentifiers`, 'ECU serials must not be empty');
       f.nonEmptyString(f.object(ecu, `${path}.ecuIdentifiers.${serial}`).hardwareId, `${path}.ecuIdentifiers.${serial}.hardwareId`);
     }
+  }
+  // An image's lowest security profile (docs/security-profiles.md): a name no ECU can compare with
+  // would otherwise read as "no minimum" to a careless caller, so it is refused here, once.
+  const minimum = custom[MINIMUM_PROFILE_FIELD];
+  if (minimum !== undefined && !isSecurityProfile(minimum)) {
+    f.fail(`${path}.${MINIMUM_PROFILE_FIELD}`, `must be one of ${SECURITY_PROFILES.join(', ')}, got ${JSON.stringify(minimum)}`);
   }
 }
 

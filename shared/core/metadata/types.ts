@@ -2,6 +2,7 @@
 // docs/uptane-conformance.md 1). Parsed objects are the received JSON, checked and frozen: the
 // types name the fields we use, and unknown fields stay in the object because signatures cover them.
 import type { TufKey } from '../crypto/keys.js';
+import type { SecurityProfile } from '../security-profile.js';
 
 export const TOP_LEVEL_ROLES = ['root', 'timestamp', 'snapshot', 'targets'] as const;
 export type TopLevelRole = (typeof TOP_LEVEL_ROLES)[number];
@@ -61,6 +62,8 @@ export interface TargetCustom {
   readonly releaseCounter?: number;
   /** Director repository: ECU serial -> hardware id. */
   readonly ecuIdentifiers?: Readonly<Record<string, EcuIdentifier>>;
+  /** Image repository: the lowest ECU security profile that may install the image (docs/security-profiles.md). */
+  readonly minimumSecurityProfile?: SecurityProfile;
   readonly [field: string]: unknown;
 }
 
