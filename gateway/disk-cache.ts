@@ -4,7 +4,7 @@
 // Nothing here is trusted by a vehicle: a vehicle verifies every byte the gateway sends
 // (docs/gateway.md "Trust"); the records only let the gateway itself skip work.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../shared/core/errors.js';
@@ -42,6 +42,16 @@ export class DiskCache {
   /** Readers of an entry's data file; an entry in use is never evicted (its file stays whole under them). */
   private readonly pins = new Map<string, number>();
   private total = 0;
+  /**
+   * Keys whose data file this process wrote, or hashed and found whole. A file taken back from a
+   * previous run is hashed once before it is served again (scrub): a copy damaged while the gateway
+   * was down (a disk fault, someone with the disk) is dropped and fetched again rather than served
+   * to every vehicle until evicted. Vehicles would refuse it either way; this only spares them.
+   */
+  private readonly scrubbed = new Set<string>();
+  private readonly scrubbing = new Map<string, Promise<boolean>>();
+  /** Copies taken back from disk that did not hash to their record, and were dropped. */
+  damagedDropped = 0;
 
   /**
    * Opens (or creates) the cache in `dir` and takes back what a previous run left: every complete
@@ -110,6 +120,38 @@ export class DiskCache {
     return entry;
   }
 
+  /**
+   * The entry for `key` (marked as just used) once its data file is known whole: at once for a copy
+   * this process wrote or already hashed, after one streaming hash for a copy a previous run left.
+   * A copy that does not hash to its record is removed and undefined returned, as for no copy.
+   */
+  async getScrubbed(key: string): Promise<CacheEntry | undefined> {
+    const entry = this.get(key);
+    if (entry === undefined || this.scrubbed.has(key)) return entry;
+    let pending = this.scrubbing.get(key);
+    if (pending === undefined) {
+      pending = hashFile(entry.path).then(
+        (sha256) => sha256 === entry.sha256,
+        (err: unknown) => {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+          throw new StorageError(`cannot read the gateway's copy of ${key}: ${(err as Error).message}`, { cause: err });
+        },
+      );
+      pending.finally(() => this.scrubbing.delete(key)).catch(() => undefined);
+      this.scrubbing.set(key, pending);
+    }
+    const whole = await pending;
+    // The entry may have been replaced by a fresh fill while hashing: judge only the copy hashed.
+    if (this.entries.get(key) !== entry) return this.getScrubbed(key);
+    if (whole) {
+      this.scrubbed.add(key);
+      return entry;
+    }
+    this.damagedDropped++;
+    await this.remove(key);
+    return undefined;
+  }
+
   /** Keeps `key`'s entry (and its data file) in place until the returned release is called. */
   pin(key: string): () => void {
     this.pins.set(key, (this.pins.get(key) ?? 0) + 1);
@@ -155,6 +197,8 @@ export class DiskCache {
     const entry: CacheEntry = { ...record, path };
     this.entries.set(record.key, entry);
     this.total += entry.size;
+    // A fill checks the bytes' hash as they arrive (image-fill.ts, metadata-cache.ts) before committing.
+    this.scrubbed.add(record.key);
     this.evict();
     return entry;
   }
@@ -180,6 +224,7 @@ export class DiskCache {
     const entry = this.entries.get(key);
     if (entry === undefined) return;
     this.entries.delete(key);
+    this.scrubbed.delete(key);
     this.total -= entry.size;
     await this.unlink(entry);
   }
@@ -191,6 +236,7 @@ export class DiskCache {
       if (this.total <= this.maxBytes) break;
       if ((this.pins.get(key) ?? 0) > 0) continue;
       this.entries.delete(key);
+      this.scrubbed.delete(key);
       this.total -= entry.size;
       void this.unlink(entry);
     }
@@ -207,6 +253,17 @@ export class DiskCache {
       if (!(err instanceof StorageError)) throw err;
     }
   }
+}
+
+/** SHA-256 (hex) of a file, read as a stream (an image is never held whole). */
+function hashFile(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
 }
 
 /** A record file's content, or undefined when it is not one (too large, not JSON, a field missing). */

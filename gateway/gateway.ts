@@ -41,7 +41,8 @@ export interface GatewayOptions {
 
 /** What /healthz reports, and the figures read. */
 export interface GatewayStats {
-  readonly cache: { readonly bytes: number; readonly entries: number; readonly maxBytes: number };
+  /** `damagedDropped`: copies a previous run left that no longer hashed to their record, dropped and fetched again. */
+  readonly cache: { readonly bytes: number; readonly entries: number; readonly maxBytes: number; readonly damagedDropped: number };
   readonly metadata: MetadataCache['counts'];
   /** Images downloaded from the Image repository, and bytes of them. */
   readonly imageFills: number;
@@ -87,7 +88,7 @@ export class Gateway {
 
   stats(): GatewayStats {
     return {
-      cache: { ...this.cache.usage, maxBytes: this.cache.maxBytes },
+      cache: { ...this.cache.usage, maxBytes: this.cache.maxBytes, damagedDropped: this.cache.damagedDropped },
       metadata: { ...this.metadata.counts },
       ...this.counts,
       directorRequests: this.director.passed,
@@ -168,7 +169,7 @@ export class Gateway {
 
   /** Answers from the complete copy of `path`, if there is one; false if there is none. */
   private async serveKept(req: IncomingMessage, res: ServerResponse, path: string): Promise<boolean> {
-    const entry = this.cache.get(path);
+    const entry = await this.cache.getScrubbed(path);
     if (entry === undefined) return false;
     const unpin = this.cache.pin(path);
     try {

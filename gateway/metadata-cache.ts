@@ -134,7 +134,13 @@ export class MetadataCache {
     const held = this.memory.get(key);
     if (held !== undefined && held.sha256 === sha256) return this.remember(key, held);
     try {
-      return this.remember(key, { bytes: await readFile(path), sha256 });
+      const bytes = await readFile(path);
+      // A copy changed on disk since it was kept (a restart over a damaged disk) is fetched again.
+      if (createHash('sha256').update(bytes).digest('hex') !== sha256) {
+        await this.forget(key);
+        return undefined;
+      }
+      return this.remember(key, { bytes, sha256 });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new StorageError(`cannot read the gateway's copy of ${key}: ${(err as Error).message}`, { cause: err });

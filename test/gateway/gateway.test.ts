@@ -4,7 +4,7 @@
 // LRU byte cap, a cache that survives a restart, Director requests passed through and never kept,
 // and real vehicles updating through it.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,6 +188,36 @@ describe('images', () => {
     const again = await get(`${gw.url}${pathOf(IMAGES.c)}`);
     expect(again.body.equals(IMAGES.c.content)).toBe(true);
     expect(gw.gateway.stats()).toMatchObject({ imageFills: 0, imageHits: 1 });
+  });
+
+  it('a kept copy damaged while the gateway was down is hashed at its first request after the restart, dropped and fetched again; a whole one is hashed once', async () => {
+    let gw = await gateway();
+    await get(`${gw.url}${pathOf(IMAGES.a)}`);
+    await get(`${gw.url}${pathOf(IMAGES.b)}`);
+    await get(`${gw.url}/metadata/1.root.json`);
+    // One byte of a's and of the kept root changed on disk, as a disk fault or someone with the disk would.
+    const dataOf = (key: string) => join(cacheDir, 'entries', `${sha(Buffer.from(key))}.data`);
+    for (const key of [pathOf(IMAGES.a), '/metadata/1.root.json']) {
+      const bytes = readFileSync(dataOf(key));
+      bytes[bytes.length >> 1]! ^= 0x01;
+      writeFileSync(dataOf(key), bytes);
+    }
+    gw = await gateway();
+    const [a, aAgain, b, bAgain, root] = [
+      await get(`${gw.url}${pathOf(IMAGES.a)}`),
+      await get(`${gw.url}${pathOf(IMAGES.a)}`),
+      await get(`${gw.url}${pathOf(IMAGES.b)}`),
+      await get(`${gw.url}${pathOf(IMAGES.b)}`),
+      await get(`${gw.url}/metadata/1.root.json`),
+    ];
+    expect(a.body.equals(IMAGES.a.content)).toBe(true);
+    expect(aAgain.body.equals(IMAGES.a.content)).toBe(true);
+    expect(b.body.equals(IMAGES.b.content)).toBe(true);
+    expect(bAgain.body.equals(IMAGES.b.content)).toBe(true);
+    expect(root.body).toEqual((await get(`${repos.image.url}/metadata/1.root.json`)).body);
+    // a fetched again once (its damaged copy dropped), b served from its copy both times.
+    expect(gw.gateway.stats()).toMatchObject({ imageFills: 1, imageHits: 3, cache: { damagedDropped: 1 } });
+    expect(gw.gateway.stats().metadata).toMatchObject({ fetched: 1 });
   });
 
   it('an image is compressed for a vehicle only when it shrinks: random bytes go as stored, with Vary', async () => {
