@@ -41,7 +41,22 @@ export interface LogStore {
   entries(start: number, end: number): Promise<LogEntry[]>;
   /** The hash of each perfect subtree asked for, in order; LogRangeError for one the log has not completed. */
   subtreeHashes(nodes: readonly SubtreeAddress[]): Promise<Hash[]>;
+  /**
+   * The index of the first entry among the first `size` whose leaf hash is `leafHash`, or undefined:
+   * what an inclusion proof asked by leaf hash starts from (GET /log/proof/inclusion). One indexed
+   * read, whatever the size; LogRangeError for a size the log has not reached.
+   */
+  findLeaf(leafHash: Hash, size: number): Promise<number | undefined>;
+  /** The latest signed tree head the log's server saved (its JSON bytes, cosignatures included), or undefined. */
+  latestTreeHead(): Promise<Uint8Array | undefined>;
+  /** Replaces the saved tree head: the server saves each head it signs and each cosignature it accepts. */
+  saveTreeHead(bytes: Uint8Array): Promise<void>;
   close(): Promise<void>;
+}
+
+/** LogRangeError unless `size` is a tree size the log of `current` entries has reached. */
+export function checkFindSize(size: number, current: number): void {
+  if (!Number.isSafeInteger(size) || size < 0 || size > current) throw new LogRangeError(`a leaf asked for among the first ${size} entries of a log of ${current}`);
 }
 
 /** The checks every store makes before an append, so both refuse the same input the same way. */
@@ -87,6 +102,9 @@ export class MemoryLogStore implements LogStore {
   private readonly levels: Hash[][] = [[]];
   private readonly frontier = new Frontier();
   private readonly options: LogStoreOptions;
+  /** Leaf hash (hex) to the index of its first entry. */
+  private readonly firstByLeaf = new Map<string, number>();
+  private treeHead: Uint8Array | undefined;
 
   constructor(options: Partial<LogStoreOptions> = {}) {
     this.options = { ...DEFAULT_LOG_STORE_OPTIONS, ...options };
@@ -103,6 +121,10 @@ export class MemoryLogStore implements LogStore {
     const { nodes } = nodesForAppend(this.frontier, entries);
     for (const entry of entries) this.data.push(Uint8Array.from(entry));
     for (const node of nodes) {
+      if (node.level === 0) {
+        const key = Buffer.from(node.hash).toString('hex');
+        if (!this.firstByLeaf.has(key)) this.firstByLeaf.set(key, node.index);
+      }
       const level = (this.levels[node.level] ??= []);
       level[node.index] = node.hash;
     }
@@ -121,6 +143,20 @@ export class MemoryLogStore implements LogStore {
       checkSubtree(node, this.data.length);
       return this.levels[node.level]![node.index]!;
     });
+  }
+
+  async findLeaf(leafHash: Hash, size: number): Promise<number | undefined> {
+    checkFindSize(size, this.data.length);
+    const index = this.firstByLeaf.get(Buffer.from(leafHash).toString('hex'));
+    return index !== undefined && index < size ? index : undefined;
+  }
+
+  async latestTreeHead(): Promise<Uint8Array | undefined> {
+    return this.treeHead === undefined ? undefined : Uint8Array.from(this.treeHead);
+  }
+
+  async saveTreeHead(bytes: Uint8Array): Promise<void> {
+    this.treeHead = Uint8Array.from(bytes);
   }
 
   async close(): Promise<void> {}

@@ -6,7 +6,7 @@ import type { Statement } from 'better-sqlite3';
 import { StorageError } from '../core/errors.js';
 import { type Db, openDatabase } from '../server/sqlite.js';
 import { Frontier, type Hash, perfectSubtreesOf, type SubtreeAddress } from './merkle.js';
-import { checkAppend, checkEntriesRange, checkSubtree, DEFAULT_LOG_STORE_OPTIONS, type LogEntry, type LogStore, type LogStoreOptions, nodesForAppend } from './log-store.js';
+import { checkAppend, checkEntriesRange, checkFindSize, checkSubtree, DEFAULT_LOG_STORE_OPTIONS, type LogEntry, type LogStore, type LogStoreOptions, nodesForAppend } from './log-store.js';
 
 /** Schema versions of the log's own file; append only, as every migration list here. */
 const MIGRATIONS: readonly string[] = [
@@ -21,6 +21,14 @@ const MIGRATIONS: readonly string[] = [
      hash BLOB NOT NULL,
      PRIMARY KEY (level, idx)
    ) WITHOUT ROWID;`,
+  // The server routes (docs/transparency-log.md "Server routes"): an inclusion proof is asked by leaf
+  // hash, so leaves are found by it in one indexed read; and the latest signed head, cosignatures
+  // included, survives a restart. The rowid breaks ties, so the first entry of a hash is found first.
+  `CREATE INDEX IF NOT EXISTS log_leaves_by_hash ON log_leaves (leaf_hash, idx);
+   CREATE TABLE IF NOT EXISTS log_tree_head (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     head BLOB NOT NULL
+   );`,
 ];
 
 /** Subtrees read by one query, well under SQLite's 32,766 bound parameters. */
@@ -33,6 +41,9 @@ interface Statements {
   readonly leafHash: Statement<[number], { leaf_hash: Buffer }>;
   readonly subtreeHash: Statement<[number, number], { hash: Buffer }>;
   readonly entries: Statement<[number, number], { idx: number; leaf_hash: Buffer; data: Buffer }>;
+  readonly findLeaf: Statement<[Uint8Array, number], { idx: number }>;
+  readonly treeHead: Statement<[], { head: Buffer }>;
+  readonly saveTreeHead: Statement<[Uint8Array]>;
 }
 
 export class SqliteLogStore implements LogStore {
@@ -53,6 +64,9 @@ export class SqliteLogStore implements LogStore {
       leafHash: db.prepare('SELECT leaf_hash FROM log_leaves WHERE idx = ?'),
       subtreeHash: db.prepare('SELECT hash FROM log_subtrees WHERE level = ? AND idx = ?'),
       entries: db.prepare('SELECT idx, leaf_hash, data FROM log_leaves WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      findLeaf: db.prepare('SELECT idx FROM log_leaves WHERE leaf_hash = ? AND idx < ? ORDER BY idx LIMIT 1'),
+      treeHead: db.prepare('SELECT head FROM log_tree_head WHERE id = 1'),
+      saveTreeHead: db.prepare('INSERT INTO log_tree_head (id, head) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET head = excluded.head'),
     };
     this.frontier = this.loadFrontier();
   }
@@ -158,6 +172,20 @@ export class SqliteLogStore implements LogStore {
       this.subtreeBatches.set(count, statement);
     }
     return statement;
+  }
+
+  async findLeaf(leafHash: Hash, size: number): Promise<number | undefined> {
+    checkFindSize(size, this.currentSize());
+    return this.statements.findLeaf.get(leafHash, size)?.idx;
+  }
+
+  async latestTreeHead(): Promise<Uint8Array | undefined> {
+    const row = this.statements.treeHead.get();
+    return row === undefined ? undefined : new Uint8Array(row.head);
+  }
+
+  async saveTreeHead(bytes: Uint8Array): Promise<void> {
+    this.statements.saveTreeHead.run(bytes);
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,180 @@
+// The transparency log as a repository server runs it (docs/transparency-log.md "Server routes"): a
+// store, the log's signing key, the witnesses' public keys and a clock. It appends entries for the
+// signed files its server publishes, signs a new tree head after each batch, accepts witnesses'
+// cosignatures of the current head, and keeps that head (cosignatures included) in the store so a
+// restart serves the same head. The routes in routes.ts only read from it and hand it cosignatures.
+import type { Clock } from '../core/clock.js';
+import type { Ed25519Backend } from '../core/crypto/ed25519.js';
+import { nodeBackend } from '../core/crypto/ed25519.js';
+import type { PublicKey } from '../core/crypto/keys.js';
+import type { Signer } from '../core/crypto/signer.js';
+import { LogEntryMissingError, LogTreeHeadSignatureError, LogTreeHeadSupersededError, LogWitnessUnknownError, MalformedLogDataError } from '../core/errors.js';
+import { canonicalBytes } from '../core/canonical.js';
+import { encodeLogEntry, type LogEntryFields } from './entry.js';
+import { TransparencyLog } from './log.js';
+import type { LogEntry, LogStore } from './log-store.js';
+import type { Hash } from './merkle.js';
+import type { ConsistencyProof, InclusionProof } from './proofs.js';
+import {
+  DEFAULT_TREE_HEAD_LIMITS,
+  encodeSignedTreeHead,
+  parseSignedTreeHeadBytes,
+  type SignedTreeHead,
+  treeHeadBytes,
+  type TreeHeadSignature,
+  verifyTreeHead,
+  withCosignature,
+} from './tree-head.js';
+
+export interface LogServerOptions {
+  /** The log's name, signed into every head ("uptane-ts image log"). */
+  readonly log: string;
+  readonly store: LogStore;
+  readonly signer: Signer;
+  readonly clock: Clock;
+  /** The witnesses whose cosignatures the server accepts and serves with its head. */
+  readonly witnessKeys?: readonly PublicKey[];
+  readonly backend?: Ed25519Backend;
+}
+
+/** The default names of the two repositories' logs. */
+export const IMAGE_LOG_NAME = 'uptane-ts image log';
+export const DIRECTOR_LOG_NAME = 'uptane-ts director log';
+
+export class LogServer {
+  private head: SignedTreeHead;
+  /** Appends, head signing and cosignatures one at a time, so heads only grow and none is lost. */
+  private queue: Promise<unknown> = Promise.resolve();
+  readonly log: TransparencyLog;
+  private readonly witnessKeys: readonly PublicKey[];
+  private readonly backend: Ed25519Backend;
+
+  private constructor(
+    private readonly options: LogServerOptions,
+    head: SignedTreeHead,
+  ) {
+    this.log = new TransparencyLog(options.store, { log: options.log, signer: options.signer, clock: options.clock });
+    this.witnessKeys = options.witnessKeys ?? [];
+    this.backend = options.backend ?? nodeBackend;
+    this.head = head;
+  }
+
+  /**
+   * Opens the log on `store`: the head saved there when it is still the log's (same name, same key,
+   * same size), so its cosignatures are served again after a restart; otherwise a newly signed one.
+   */
+  static async open(options: LogServerOptions): Promise<LogServer> {
+    const witnessKeys = options.witnessKeys ?? [];
+    if (witnessKeys.length > DEFAULT_TREE_HEAD_LIMITS.maxCosignatures) throw new RangeError(`at most ${DEFAULT_TREE_HEAD_LIMITS.maxCosignatures} witness keys, got ${witnessKeys.length}`);
+    // The log vouching for itself is no witness (verifyCosignatures would not count it either).
+    if (witnessKeys.some((key) => key.sameKeyAs(options.signer.publicKey))) throw new RangeError('a witness key is the log\'s own key: a witness must hold a key of its own');
+    const placeholder = new LogServer(options, undefined as unknown as SignedTreeHead);
+    placeholder.head = (await placeholder.savedHead()) ?? (await placeholder.signAndSave());
+    return placeholder;
+  }
+
+  get name(): string {
+    return this.options.log;
+  }
+
+  /** The latest signed head, with every cosignature accepted for it. */
+  treeHead(): SignedTreeHead {
+    return this.head;
+  }
+
+  size(): Promise<number> {
+    return this.log.size();
+  }
+
+  private async savedHead(): Promise<SignedTreeHead | undefined> {
+    const bytes = await this.options.store.latestTreeHead();
+    if (bytes === undefined) return undefined;
+    let saved: SignedTreeHead;
+    try {
+      saved = parseSignedTreeHeadBytes(bytes);
+      verifyTreeHead(saved, this.options.signer.publicKey, this.options.log, this.backend);
+    } catch (err) {
+      // A head of another name or key (the operator changed either): sign a new one.
+      if (err instanceof MalformedLogDataError || err instanceof LogTreeHeadSignatureError) return undefined;
+      throw err;
+    }
+    if (saved.head.size !== (await this.log.size())) return undefined;
+    if (Buffer.compare(saved.head.rootHash, await this.log.rootHash(saved.head.size)) !== 0) return undefined;
+    return saved;
+  }
+
+  private async signAndSave(): Promise<SignedTreeHead> {
+    const head = await this.log.signTreeHead();
+    await this.options.store.saveTreeHead(canonicalBytes(encodeSignedTreeHead(head)));
+    return head;
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work, work);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Appends one entry per file version, in order, then signs and saves a new head; returns the index
+   * of the first. Nothing is appended for an empty list.
+   */
+  append(entries: readonly LogEntryFields[]): Promise<number> {
+    const bytes = entries.map(encodeLogEntry);
+    return this.serially(async () => {
+      if (bytes.length === 0) return this.log.size();
+      const first = await this.log.append(bytes);
+      this.head = await this.signAndSave();
+      return first;
+    });
+  }
+
+  /** Whether the first `size` entries (the whole log by default) hold one whose leaf hash is `leafHash`. */
+  async contains(leafHash: Hash, size?: number): Promise<boolean> {
+    return (await this.options.store.findLeaf(leafHash, size ?? (await this.log.size()))) !== undefined;
+  }
+
+  entries(start: number, end: number): Promise<LogEntry[]> {
+    return this.options.store.entries(start, end);
+  }
+
+  /** The inclusion proof of the first entry with `leafHash` in the tree of `size`; LogEntryMissingError if none. */
+  async inclusionProof(leafHash: Hash, size: number): Promise<InclusionProof> {
+    const index = await this.options.store.findLeaf(leafHash, size);
+    if (index === undefined) throw new LogEntryMissingError(`no entry with leaf hash ${Buffer.from(leafHash).toString('hex')} among the first ${size} entries of ${this.options.log}`);
+    return this.log.proveInclusion(index, size);
+  }
+
+  consistencyProof(first: number, second: number): Promise<ConsistencyProof> {
+    return this.log.proveConsistency(first, second);
+  }
+
+  /**
+   * Accepts a witness's cosignature of `head` and serves it with the current head from then on.
+   * Refused, with nothing changed: a keyid that is no configured witness (LogWitnessUnknownError), a
+   * head this log did not sign or a cosignature that does not verify over it (LogTreeHeadSignatureError),
+   * a head the log signed but has since replaced (LogTreeHeadSupersededError: cosign the new one).
+   */
+  addCosignature(head: SignedTreeHead, cosignature: TreeHeadSignature): Promise<SignedTreeHead> {
+    return this.serially(async () => {
+      const witness = this.witnessKeys.find((key) => key.keyid === cosignature.keyid);
+      if (witness === undefined) throw new LogWitnessUnknownError(`key ${cosignature.keyid} is not a witness of ${this.options.log}`);
+      verifyTreeHead(head, this.options.signer.publicKey, this.options.log, this.backend);
+      const bytes = treeHeadBytes(head);
+      if (!witness.verify(bytes, cosignature.sig, this.backend)) throw new LogTreeHeadSignatureError(`the cosignature of key ${cosignature.keyid} does not verify over the tree head of ${head.head.size} entries`);
+      if (!Buffer.from(bytes).equals(Buffer.from(treeHeadBytes(this.head)))) {
+        throw new LogTreeHeadSupersededError(
+          `the tree head of ${head.head.size} entries (${head.head.timestamp}) is no longer ${this.options.log}'s latest (${this.head.head.size} entries, ${this.head.head.timestamp}): fetch GET /log/tree-head, check it and cosign that`,
+        );
+      }
+      const next = withCosignature(this.head, cosignature);
+      await this.options.store.saveTreeHead(canonicalBytes(encodeSignedTreeHead(next)));
+      this.head = next;
+      return next;
+    });
+  }
+
+  close(): Promise<void> {
+    return this.serially(() => this.options.store.close());
+  }
+}
