@@ -23,7 +23,7 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
   // The server routes (docs/transparency-log.md "Server routes"): an inclusion proof is asked by leaf
   // hash, so leaves are found by it in one indexed read; and the latest signed head, cosignatures
-  // included, survives a restart. The rowid breaks ties, so the first entry of a hash is found first.
+  // included, survives a restart. The index holds (leaf_hash, idx), so the first entry of a hash is its first row.
   `CREATE INDEX IF NOT EXISTS log_leaves_by_hash ON log_leaves (leaf_hash, idx);
    CREATE TABLE IF NOT EXISTS log_tree_head (
      id INTEGER PRIMARY KEY CHECK (id = 1),

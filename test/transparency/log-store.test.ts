@@ -120,6 +120,30 @@ describe.each(STORES)('the %s log store', (_name, make) => {
       expect((err as LogRangeError).code).toBe('log_range');
     }
   });
+
+  it('finds the first entry with a leaf hash among the first `size`, and nothing past them', async () => {
+    await store.append([leafData(0), leafData(1), leafData(2)]);
+    await store.append([leafData(1), leafData(3)]);
+    expect(await store.findLeaf(hashLeaf(leafData(1)), 5)).toBe(1);
+    expect(await store.findLeaf(hashLeaf(leafData(1)), 2)).toBe(1);
+    expect(await store.findLeaf(hashLeaf(leafData(1)), 1)).toBeUndefined();
+    expect(await store.findLeaf(hashLeaf(leafData(3)), 5)).toBe(4);
+    expect(await store.findLeaf(hashLeaf(leafData(3)), 4)).toBeUndefined();
+    expect(await store.findLeaf(hashLeaf(leafData(9)), 5)).toBeUndefined();
+    // The entry's bytes are not its leaf hash: a lookup by the data itself finds nothing.
+    expect(await store.findLeaf(leafData(0), 5)).toBeUndefined();
+    for (const size of [6, -1, 1.5]) expect(await rejection(store.findLeaf(hashLeaf(leafData(0)), size))).toBeInstanceOf(LogRangeError);
+    // A refused append leaves no leaf to be found.
+    await rejection(store.append([leafData(7), new Uint8Array(1025)]));
+    expect(await store.findLeaf(hashLeaf(leafData(7)), 5)).toBeUndefined();
+  });
+
+  it('keeps the latest tree head it is given, replacing the one before', async () => {
+    expect(await store.latestTreeHead()).toBeUndefined();
+    await store.saveTreeHead(Buffer.from('{"head":1}'));
+    await store.saveTreeHead(Buffer.from('{"head":2}'));
+    expect(Buffer.from((await store.latestTreeHead())!).toString()).toBe('{"head":2}');
+  });
 });
 
 describe('the SQLite log store', () => {
@@ -140,7 +164,24 @@ describe('the SQLite log store', () => {
     await reopened.close();
   });
 
-  it('continues from what another handle on the same file appended', async () => {
+  it('finds leaves and the saved head again after reopening, through the leaf-hash index', async () => {
+    const file = join(dir, 'find-reopen.db');
+    const first = SqliteLogStore.open(file);
+    await first.append([leafData(0), leafData(1)]);
+    await first.saveTreeHead(Buffer.from('head'));
+    await first.close();
+    const reopened = SqliteLogStore.open(file);
+    expect(await reopened.findLeaf(hashLeaf(leafData(1)), 2)).toBe(1);
+    expect(Buffer.from((await reopened.latestTreeHead())!).toString()).toBe('head');
+    await reopened.close();
+    const raw = new Database(file);
+    const plan = raw.prepare('EXPLAIN QUERY PLAN SELECT idx FROM log_leaves WHERE leaf_hash = ? AND idx < ? ORDER BY idx LIMIT 1').all(Buffer.alloc(32), 2) as Array<{ detail: string }>;
+    raw.close();
+    // One indexed read, not a scan of the leaves.
+    expect(plan.map((row) => row.detail).join(' ')).toContain('log_leaves_by_hash');
+  });
+
+    it('continues from what another handle on the same file appended', async () => {
     const file = join(dir, 'two-handles.db');
     const a = SqliteLogStore.open(file);
     const b = SqliteLogStore.open(file);
