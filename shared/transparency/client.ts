@@ -149,6 +149,8 @@ export class LogClient {
    * when the log answers it holds no such entry among them (404).
    */
   async inclusionProof(leafHash: Hash, treeSize: number): Promise<InclusionProof> {
+    // The empty tree includes nothing; there is nothing to ask.
+    if (treeSize === 0) throw new LogEntryMissingError(`the log at ${this.base} is empty: it holds no entry with leaf hash ${hashHex(leafHash)}`);
     let json: unknown;
     try {
       json = await this.getJson(`/proof/inclusion?leaf_hash=${hashHex(leafHash)}&tree_size=${treeSize}`, this.limits.maxProofBytes);
