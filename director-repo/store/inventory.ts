@@ -1,6 +1,7 @@
 // What the Director knows of each vehicle: its attributes, its ECUs with their public keys, and what
 // each ECU last reported installed. Every method is a promise so that a network database fits
 // behind it; a unit of work (director-store.ts) gives the same methods inside one transaction.
+import type { SecurityProfile } from '../../shared/core/security-profile.js';
 
 export interface VehicleRecord {
   readonly vin: string;
@@ -13,6 +14,8 @@ export interface EcuRecord extends NewEcu {
   readonly lastCounter: number | null;
   readonly installed: { filename: string; length: number; hashes: Record<string, string>; releaseCounter: number | null } | null;
   readonly reportedAt: string | null;
+  /** Always stored: ECUs registered before profiles existed read as 'standard' (migration 15 / 10). */
+  readonly securityProfile: SecurityProfile;
 }
 
 /** An ECU as registration (or replacement) stores it. */
@@ -25,6 +28,8 @@ export interface NewEcu {
   readonly isPrimary: boolean;
   /** The ECU's X25519 image-encryption public key, raw hex (docs/image-encryption.md); none if absent. */
   readonly encryptionPublicKey?: string | null;
+  /** The ECU's security profile (docs/security-profiles.md); absent means DEFAULT_SECURITY_PROFILE. */
+  readonly securityProfile?: SecurityProfile;
 }
 
 /** What an ECU's accepted version report says: its counter and the image it runs. */
@@ -85,5 +90,7 @@ export interface InventoryStore {
   ecuByEncryptionKey(encryptionPublicKey: string): Promise<EcuRecord | undefined>;
   insertEcu(ecu: NewEcu, now: Date): Promise<void>;
   deleteEcu(serial: string): Promise<void>;
+  /** Changes an ECU's security profile; false when there is no such ECU. */
+  setEcuProfile(serial: string, profile: SecurityProfile): Promise<boolean>;
   recordEcuReport(serial: string, report: EcuReport, now: Date): Promise<void>;
 }

@@ -33,6 +33,7 @@ export const DIRECTOR_TABLES: readonly CopiedTable[] = [
       ['installed_hashes', 'text'],
       ['installed_release_counter', 'integer'],
       ['reported_at', 'text'],
+      ['security_profile', 'text'],
     ],
   },
   // Before assignments: a member assignment names its bundle (assignments.bundle_id).

@@ -4,6 +4,7 @@
 // row types say so: an integer column is a number from better-sqlite3 and a decimal string from
 // pg for BIGINT (pg will not round a 64-bit integer into a double); a flag is 0/1 in SQLite and a
 // boolean in PostgreSQL. The SQL that reads the rows stays with each backend.
+import type { SecurityProfile } from '../../shared/core/security-profile.js';
 import type { CampaignVehicleOutcome, ImageEncryption } from '../api/operator-api.js';
 import type { AssignmentRecord, AssignmentState } from './assignments.js';
 import type { InstallBundleRecord, InstallBundleState } from './install-bundles.js';
@@ -42,6 +43,7 @@ export interface EcuRow {
   installed_hashes: string | null;
   installed_release_counter: Integer | null;
   reported_at: string | null;
+  security_profile: string;
 }
 
 export function toEcu(row: EcuRow): EcuRecord {
@@ -65,6 +67,8 @@ export function toEcu(row: EcuRow): EcuRecord {
             releaseCounter: numOrNull(row.installed_release_counter),
           },
     reportedAt: row.reported_at,
+    // The column's CHECK admits only profile names.
+    securityProfile: row.security_profile as SecurityProfile,
   };
 }
 

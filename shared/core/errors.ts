@@ -1189,3 +1189,14 @@ export class SecurityProfileTooLowError extends UptaneError {
   readonly code = 'security_profile_too_low';
   readonly kind = 'attack';
 }
+
+/**
+ * The Director's refusal to assign an image to an ECU whose registered security profile is below
+ * the image's minimum (the Image repository's custom.minimumSecurityProfile): an operator's mistake,
+ * not an attack; nothing is assigned. The message names the ECU, its profile and the minimum, and
+ * what to do (another image, or the ECU's profile changed once the ECU meets it). 422.
+ */
+export class ProfileAssignmentRefusedError extends UptaneError {
+  readonly code = 'profile_assignment_refused';
+  readonly kind = 'fault';
+}

@@ -21,6 +21,7 @@ import {
   LogWitnessUnknownError,
   MissingImageError,
   OfflineKeyOnServerError,
+  ProfileAssignmentRefusedError,
   ReadAccessDeniedError,
   RepositoryStateError,
   RetryLaterError,
@@ -56,6 +57,8 @@ function statusFor(err: UptaneError): number {
   if (err instanceof UnsupportedEncodingError) return 415;
   if (err instanceof RollbackError || err instanceof VersionMismatchError || err instanceof RepositoryStateError) return 409;
   if (err instanceof MissingImageError || err instanceof DelegationError) return 422;
+  // A well-formed assignment the ECU's security profile does not allow (docs/security-profiles.md).
+  if (err instanceof ProfileAssignmentRefusedError) return 422;
   if (err instanceof OfflineKeyOnServerError) return 500;
   // The caching gateway's repository failed it (gateway/): a bad gateway, in HTTP's words.
   if (err instanceof GatewayUpstreamError) return 502;

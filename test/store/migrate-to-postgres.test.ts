@@ -54,7 +54,9 @@ const VINS = ['VIN-0', 'VIN-1', 'VIN-2', 'VIN-3', 'VIN-4', 'VIN-5'];
 async function populateDirector(store: DirectorStorage): Promise<{ campaignId: number; keyids: string[] }> {
   for (const [i, vin] of VINS.entries()) await registerVehicle(store, vin, { model: i % 2 === 0 ? 'sedan' : 'suv', region: `r${i}` });
   await store.inventory.insertVehicle('VIN-ENC', {}, T0);
-  await store.inventory.insertEcu(ecu('VIN-ENC', 'VIN-ENC-p', true, { encryptionPublicKey: ENCRYPTION_KEY }), T0);
+  await store.inventory.insertEcu(ecu('VIN-ENC', 'VIN-ENC-p', true, { encryptionPublicKey: ENCRYPTION_KEY, securityProfile: 'high' }), T0);
+  // Every security profile, so the copy is seen to carry the column (the rest are 'standard').
+  await store.inventory.setEcuProfile('VIN-2-s', 'basic');
   await store.inventory.recordEcuReport('VIN-0-s', { counter: 4, filename: 'fw-0.9.bin', length: 77, hashes: { sha256: sha256Hex('fw-0.9') }, releaseCounter: 3 }, at(1));
 
   // An assignment in every state.

@@ -1,12 +1,13 @@
 // The inventory on PostgreSQL: vehicles and ECUs (schema.ts). Same answers as ../sqlite/inventory.ts;
 // the batch read takes its VINs as one array parameter (= ANY($1)) rather than one query each, since
 // here every query crosses the network.
+import { DEFAULT_SECURITY_PROFILE, type SecurityProfile } from '../../../shared/core/security-profile.js';
 import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, RegistrationQuery, VehicleRecord } from '../inventory.js';
 import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
 import { chunks, groupInOrder, limitParam, num, run, type Queryable } from './sql.js';
 
 const ECU_COLUMNS = `serial, vin, hardware_id, public_key, keyid, is_primary, encryption_public_key, last_counter, installed_filename,
-  installed_length, installed_hashes, installed_release_counter, reported_at`;
+  installed_length, installed_hashes, installed_release_counter, reported_at, security_profile`;
 
 export class PostgresInventory implements InventoryStore {
   constructor(private readonly q: Queryable) {}
@@ -61,9 +62,13 @@ export class PostgresInventory implements InventoryStore {
   async insertEcu(ecu: NewEcu, now: Date): Promise<void> {
     await run(
       this.q,
-      'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, encryption_public_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)',
-      [ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary, now.toISOString(), ecu.encryptionPublicKey ?? null],
+      'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, encryption_public_key, security_profile) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary, now.toISOString(), ecu.encryptionPublicKey ?? null, ecu.securityProfile ?? DEFAULT_SECURITY_PROFILE],
     );
+  }
+
+  async setEcuProfile(serial: string, profile: SecurityProfile): Promise<boolean> {
+    return (await run<{ serial: string }>(this.q, 'UPDATE ecus SET security_profile = $1 WHERE serial = $2 RETURNING serial', [profile, serial])).length === 1;
   }
 
   async deleteEcu(serial: string): Promise<void> {

@@ -442,6 +442,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX install_bundles_by_vin ON install_bundles(vin, state);
    ALTER TABLE assignments ADD COLUMN bundle_id BIGINT CONSTRAINT assignments_bundle_id_fkey REFERENCES install_bundles(id);
    CREATE INDEX assignments_by_bundle ON assignments(bundle_id) WHERE bundle_id IS NOT NULL;`,
+  // 10: each ECU's security profile, as SQLite's migration 15 (docs/security-profiles.md).
+  `ALTER TABLE ecus ADD COLUMN security_profile TEXT NOT NULL DEFAULT 'standard' CHECK (security_profile IN ('basic', 'standard', 'high'));`,
 ];
 
 /**

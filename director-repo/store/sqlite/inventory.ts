@@ -1,4 +1,6 @@
-// The inventory's SQL: vehicles and ECUs (schema.ts, migration 1; encryption keys, migration 7).
+// The inventory's SQL: vehicles and ECUs (schema.ts, migration 1; encryption keys, migration 7;
+// security profiles, migration 15).
+import { DEFAULT_SECURITY_PROFILE, type SecurityProfile } from '../../../shared/core/security-profile.js';
 import type { Db } from '../../../shared/server/sqlite.js';
 import type { EcuRecord, EcuReport, FleetCounts, InventoryStore, NewEcu, RegistrationQuery, VehicleRecord } from '../inventory.js';
 import { toEcu, toVehicle, type EcuRow, type VehicleRow } from '../rows.js';
@@ -43,8 +45,9 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
       setVehicleState: db.prepare('UPDATE vehicles SET last_state = ? WHERE vin = ? AND last_state IS NOT ?'),
       vehicleState: db.prepare('SELECT last_state FROM vehicles WHERE vin = ?'),
       insertEcu: db.prepare(
-        'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, encryption_public_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO ecus (serial, vin, hardware_id, public_key, keyid, is_primary, registered_at, encryption_public_key, security_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
+      setEcuProfile: db.prepare('UPDATE ecus SET security_profile = ? WHERE serial = ?'),
       ecusOf: db.prepare('SELECT * FROM ecus WHERE vin = ? ORDER BY is_primary DESC, serial'),
       ecu: db.prepare('SELECT * FROM ecus WHERE serial = ?'),
       ecuByKeyid: db.prepare('SELECT * FROM ecus WHERE keyid = ?'),
@@ -98,7 +101,21 @@ export class SqliteInventory implements Synchronous<InventoryStore> {
   }
 
   insertEcu(ecu: NewEcu, now: Date): void {
-    this.s.insertEcu.run(ecu.serial, ecu.vin, ecu.hardwareId, ecu.publicKey, ecu.keyid, ecu.isPrimary ? 1 : 0, now.toISOString(), ecu.encryptionPublicKey ?? null);
+    this.s.insertEcu.run(
+      ecu.serial,
+      ecu.vin,
+      ecu.hardwareId,
+      ecu.publicKey,
+      ecu.keyid,
+      ecu.isPrimary ? 1 : 0,
+      now.toISOString(),
+      ecu.encryptionPublicKey ?? null,
+      ecu.securityProfile ?? DEFAULT_SECURITY_PROFILE,
+    );
+  }
+
+  setEcuProfile(serial: string, profile: SecurityProfile): boolean {
+    return this.s.setEcuProfile.run(profile, serial).changes === 1;
   }
 
   deleteEcu(serial: string): void {

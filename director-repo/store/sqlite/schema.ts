@@ -378,6 +378,10 @@ export const MIGRATIONS = [
    CREATE INDEX install_bundles_by_vin ON install_bundles(vin, state);
    ALTER TABLE assignments ADD COLUMN bundle_id INTEGER REFERENCES install_bundles(id);
    CREATE INDEX assignments_by_bundle ON assignments(bundle_id) WHERE bundle_id IS NOT NULL;`,
+  // 15: each ECU's security profile (docs/security-profiles.md), the lowest image minimum it meets.
+  // ECUs registered before profiles existed are 'standard' (DEFAULT_SECURITY_PROFILE), what every
+  // ECU of the reference implementation does: full verification, an asymmetric key, two slots.
+  `ALTER TABLE ecus ADD COLUMN security_profile TEXT NOT NULL DEFAULT 'standard' CHECK (security_profile IN ('basic', 'standard', 'high'));`,
 ];
 
 /**

@@ -111,10 +111,29 @@ export function inventoryCases({ fresh }: ContractContext): void {
       lastCounter: null,
       installed: null,
       reportedAt: null,
+      securityProfile: 'standard',
     });
     expect(ecus[2]!.encryptionPublicKey).toBe('ab'.repeat(32));
     expect(ecus[1]!.isPrimary).toBe(false);
     expect(await store.inventory.ecusOf('VIN-NONE')).toEqual([]);
+  });
+
+  it('stores each ECU’s security profile (standard when registration names none) and changes one ECU’s only', async () => {
+    const store = await fresh();
+    await store.inventory.insertVehicle('VIN-A', {}, T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 'p', true, { securityProfile: 'high' }), T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 's', false), T0);
+    await store.inventory.insertEcu(ecu('VIN-A', 'b', false, { securityProfile: 'basic' }), T0);
+    const profiles = async () => (await store.inventory.ecusOf('VIN-A')).map((e) => [e.serial, e.securityProfile]);
+    expect(await profiles()).toEqual([['p', 'high'], ['b', 'basic'], ['s', 'standard']]);
+    expect((await store.inventory.ecu('b'))!.securityProfile).toBe('basic');
+    expect((await store.inventory.ecusOfVehicles(['VIN-A'])).get('VIN-A')!.map((e) => e.securityProfile)).toEqual(['high', 'basic', 'standard']);
+    expect(await store.inventory.setEcuProfile('s', 'high')).toBe(true);
+    expect(await store.inventory.setEcuProfile('nope', 'high')).toBe(false);
+    expect(await profiles()).toEqual([['p', 'high'], ['b', 'basic'], ['s', 'high']]);
+    // The column admits only profile names, whatever a caller passes past the type.
+    await expect(store.inventory.setEcuProfile('s', 'ultra' as 'high')).rejects.toThrow();
+    expect((await store.inventory.ecu('s'))!.securityProfile).toBe('high');
   });
 
   it('finds an ECU by serial, by keyid and by encryption key', async () => {

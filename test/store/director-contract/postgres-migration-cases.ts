@@ -33,9 +33,9 @@ export function postgresMigrationCases(track: <S extends { close(): Promise<void
     const check = track(await PostgresDatabase.open(url, DIRECTOR_COMPONENT, MIGRATIONS));
     expect(await check.schemaVersion(DIRECTOR_COMPONENT)).toBe(MIGRATIONS.length);
     expect(await store.inventory.vehicle('VIN-OLD')).toEqual({ vin: 'VIN-OLD', attributes: { model: 'sedan' }, registeredAt: t });
-    expect((await store.inventory.ecusOf('VIN-OLD')).map((e) => [e.serial, e.lastCounter])).toEqual([
-      ['p', 4],
-      ['s', null],
+    expect((await store.inventory.ecusOf('VIN-OLD')).map((e) => [e.serial, e.lastCounter, e.securityProfile])).toEqual([
+      ['p', 4, 'standard'],
+      ['s', null, 'standard'],
     ]);
     const [assignment] = await store.assignments.active('VIN-OLD');
     expect(assignment).toEqual({ ...a, id: assignment!.id, state: 'pending', reason: null, createdAt: t, updatedAt: t });

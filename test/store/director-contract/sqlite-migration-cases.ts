@@ -45,9 +45,9 @@ export function sqliteMigrationCases(track: (store: SqliteDirectorStore) => Sqli
     expect(store.db.pragma('user_version', { simple: true })).toBe(MIGRATIONS.length);
     expect(await store.inventory.vehicle('VIN-OLD')).toEqual({ vin: 'VIN-OLD', attributes: { model: 'sedan' }, registeredAt: t });
     const ecus = await store.inventory.ecusOf('VIN-OLD');
-    expect(ecus.map((e) => [e.serial, e.lastCounter, e.encryptionPublicKey])).toEqual([
-      ['p', 4, null],
-      ['s', null, null],
+    expect(ecus.map((e) => [e.serial, e.lastCounter, e.encryptionPublicKey, e.securityProfile])).toEqual([
+      ['p', 4, null, 'standard'],
+      ['s', null, null, 'standard'],
     ]);
     const [assignment] = await store.assignments.active('VIN-OLD');
     expect(assignment).toEqual({ ...a, id: assignment!.id, state: 'pending', reason: null, createdAt: t, updatedAt: t });
