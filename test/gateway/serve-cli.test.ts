@@ -56,6 +56,7 @@ test('serves metadata and images through the cache, keeps them across a restart,
   let gateway = startCli(serveArgs(cacheDir, ['--prefetch', list, '--metadata-fresh-ms', '0']));
   try {
     const url = (await gateway.waitFor(/gateway listening on (http:\/\/\S+)/))[1]!;
+    await gateway.waitFor(/^prefetch: .*$/m); // the report's last line
     expect(gateway.output()).toContain(`Image repository: ${repos.image.url}; Director: ${repos.director.url}`);
     expect(gateway.output()).toContain(`prefetch: ${list}`);
     const timestamp = await fetch(`${url}/metadata/timestamp.json`);
