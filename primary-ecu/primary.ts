@@ -42,6 +42,8 @@ import { DirectorClient } from '../shared/uptane/director-client.js';
 import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
 import { ImageAccess } from '../shared/uptane/image-access.js';
 import { fullVerification } from '../shared/uptane/full-verification.js';
+import { storedEcuProfile } from '../shared/uptane/profile-check.js';
+import type { SecurityProfile } from '../shared/core/security-profile.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 import { RootHistoryStore } from './root-history.js';
 import { downloadEncryptedImage, isEncryptedImageCached } from './encrypted-download.js';
@@ -66,7 +68,12 @@ export interface PrimaryIdentity {
    * Serial -> hardware id and signing public key of every secondary, as provisioned (#check_targets
    * step 8, H5); the key in the Director's stored form (shared/core/crypto/ecu-keys.ts).
    */
-  readonly secondaries: Readonly<Record<string, { hardwareId: string; publicKey: string }>>;
+  readonly secondaries: Readonly<Record<string, { hardwareId: string; publicKey: string; securityProfile?: SecurityProfile }>>;
+  /**
+   * This ECU's security profile (docs/security-profiles.md); with each secondary's, held against the
+   * Image repository's minimum for every image. Absent in folders provisioned before profiles: standard.
+   */
+  readonly securityProfile?: SecurityProfile;
 }
 
 export interface PrimaryProvisioning extends PrimaryIdentity {
@@ -218,6 +225,7 @@ export class Primary {
       directorUrl: p.directorUrl,
       imageRepoUrl: p.imageRepoUrl,
       secondaries: p.secondaries,
+      ...(p.securityProfile === undefined ? {} : { securityProfile: p.securityProfile }),
     };
     writeFileAtomic(join(directory, 'identity.json'), Buffer.from(JSON.stringify(identity)));
     savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
@@ -449,8 +457,17 @@ export class Primary {
         imagesToConsider: (directorTargets) => directorTargets,
         isInstalled: (t) => this.isInstalled(t),
         trustedReleaseCounter: (serial) => this.state.releaseCounters[serial],
+        // Every ECU's, the secondaries' too: a partial-verification secondary never sees the Image
+        // repository's minimum, and a full one is checked twice (docs/security-profiles.md).
+        securityProfile: (serial) => this.securityProfileOf(serial),
       },
     );
+  }
+
+  /** The provisioned security profile of `serial` (this ECU or one of its secondaries). */
+  private securityProfileOf(serial: string): SecurityProfile {
+    const stored = serial === this.identity.serial ? this.identity.securityProfile : this.identity.secondaries[serial]?.securityProfile;
+    return storedEcuProfile(stored, `${join(this.directory, 'identity.json')} (ECU ${serial})`);
   }
 
   /** The exact Image targets bytes verified this cycle, proved to be in the Image log (log-check.ts). */

@@ -27,6 +27,8 @@ import { DirectorClient } from '../shared/uptane/director-client.js';
 import { ImageRepositoryClient } from '../shared/uptane/image-repository-client.js';
 import { fullVerification } from '../shared/uptane/full-verification.js';
 import { targetOfThisEcu, verifyDirectorTargetsPartial, type EcuTarget } from '../shared/uptane/uptane-checks.js';
+import { storedEcuProfile } from '../shared/uptane/profile-check.js';
+import type { SecurityProfile } from '../shared/core/security-profile.js';
 import type { VehicleStateSource } from '../shared/ecu/vehicle-state.js';
 
 export interface SecondaryIdentity {
@@ -36,6 +38,12 @@ export interface SecondaryIdentity {
   readonly verification: 'partial' | 'full';
   /** Partial verification: also walk the Director root chain, so Director key rotations are accepted. */
   readonly checkDirectorRoot: boolean;
+  /**
+   * Its security profile (docs/security-profiles.md). With full verification it refuses an image whose
+   * Image repository minimum is higher; with partial it cannot see that minimum, and its primary checks
+   * for it. Absent in folders provisioned before profiles: standard.
+   */
+  readonly securityProfile?: SecurityProfile;
 }
 
 /** What secondary state.json holds (read-only by status tools, which must not open the ECU). */
@@ -107,7 +115,14 @@ export class Secondary implements SecondaryTransport {
    */
   static provision(directory: string, p: SecondaryProvisioning): void {
     mkdirSync(directory, { recursive: true });
-    const identity: SecondaryIdentity = { serial: p.serial, hardwareId: p.hardwareId, vin: p.vin, verification: p.verification, checkDirectorRoot: p.checkDirectorRoot };
+    const identity: SecondaryIdentity = {
+      serial: p.serial,
+      hardwareId: p.hardwareId,
+      vin: p.vin,
+      verification: p.verification,
+      checkDirectorRoot: p.checkDirectorRoot,
+      ...(p.securityProfile === undefined ? {} : { securityProfile: p.securityProfile }),
+    };
     writeFileAtomic(join(directory, 'identity.json'), Buffer.from(JSON.stringify(identity)));
     savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
     if (p.encryptionKey !== undefined) saveEncryptionKeyPair(join(directory, ENCRYPTION_KEY_FILE), p.encryptionKey);
@@ -297,6 +312,8 @@ export class Secondary implements SecondaryTransport {
         },
         isInstalled: (t) => this.isInstalled(t),
         trustedReleaseCounter: () => this.state.trustedReleaseCounter ?? undefined,
+        // Its own check, not the primary's: a compromised primary could skip that one (SP2).
+        securityProfile: () => storedEcuProfile(this.identity.securityProfile, `${join(this.directory, 'identity.json')}`),
       },
     );
     return target;

@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { takePidLock } from '../shared/files/pid-lock.js';
 import { FileVehicleState } from '../shared/ecu/vehicle-state.js';
 import type { CycleResult } from '../primary-ecu/primary.js';
+import type { SecurityProfile } from '../shared/core/security-profile.js';
 
 export const VEHICLE_FILES = {
   /** VehicleConfig, written at provisioning. */
@@ -35,6 +36,8 @@ export const VEHICLE_FILES = {
 export interface VehicleEcuConfig {
   readonly serial: string;
   readonly hardwareId: string;
+  /** As registered with the Director and enforced by the ECU (docs/security-profiles.md); absent in folders provisioned before profiles. */
+  readonly securityProfile?: SecurityProfile;
 }
 
 export interface VehicleConfig {

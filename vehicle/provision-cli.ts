@@ -20,7 +20,8 @@ import { checkHttpUrl, readFileOrExplain } from './cli-args.js';
 import { checkAnchorsOffline, checkAnchorsOnline, type TrustAnchor } from './trust-anchors.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
 import { VEHICLE_FILES } from './folder.js';
-import { factoryImage, provisionVehicleFolder, type EcuSpec } from './provision.js';
+import { checkPlanProfiles, factoryImage, provisionVehicleFolder, securityProfileOf, type EcuSpec } from './provision.js';
+import { isSecurityProfile, SECURITY_PROFILES, type SecurityProfile } from '../shared/core/security-profile.js';
 import { operatorToken, registerVehicle } from './register-cli.js';
 import { parseHealthOption, persistEcuHealth } from './ecu-health.js';
 
@@ -33,7 +34,7 @@ const NAME_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
  * `serial:hardwareId[:keyType]` (primary) or `serial:hardwareId[:full|:partial][:keyType]`
  * (secondary); the key type (ed25519, ecdsa-p256, ecdsa-p384) overrides --key-type for that ECU.
  */
-function parseEcuSpec(spec: string, option: '--primary' | '--secondary', defaultKeyType: EcuKeyType): Required<EcuSpec> & { keyType: EcuKeyType } {
+function parseEcuSpec(spec: string, option: '--primary' | '--secondary', defaultKeyType: EcuKeyType): Required<Omit<EcuSpec, 'securityProfile'>> & { keyType: EcuKeyType } {
   const parts = spec.split(':');
   const shape = option === '--primary' ? 'serial:hardwareId[:keyType]' : 'serial:hardwareId[:full][:keyType]';
   let verification: 'partial' | 'full' = 'partial';
@@ -59,12 +60,29 @@ function parseEcuSpec(spec: string, option: '--primary' | '--secondary', default
   return { serial, hardwareId, verification, keyType };
 }
 
+/** `--ecu-profile SERIAL=PROFILE`, each serial one of the vehicle's ECUs and named once. */
+function parseEcuProfiles(options: readonly string[], serials: readonly string[]): Map<string, SecurityProfile> {
+  const profiles = new Map<string, SecurityProfile>();
+  for (const option of options) {
+    const at = option.indexOf('=');
+    const serial = option.slice(0, at);
+    const profile = option.slice(at + 1);
+    if (at <= 0) throw new Error(`--ecu-profile ${option}: write SERIAL=PROFILE, e.g. --ecu-profile ${serials[0] ?? 'VIN0001-tcu'}=standard`);
+    if (!serials.includes(serial)) throw new Error(`--ecu-profile ${option}: ${serial} is not one of this vehicle's ECUs (${serials.join(', ')})`);
+    if (!isSecurityProfile(profile)) throw new Error(`--ecu-profile ${option}: ${JSON.stringify(profile)} is not a security profile; give one of ${SECURITY_PROFILES.join(', ')}`);
+    if (profiles.has(serial)) throw new Error(`--ecu-profile ${serial}=... is given twice: one profile per ECU`);
+    profiles.set(serial, profile);
+  }
+  return profiles;
+}
+
 interface ProvisionArgs {
   readonly dir: string;
   readonly vin: string;
   readonly primary: string;
   readonly secondary: string[];
   readonly health: string[];
+  readonly ecuProfile: string[];
   readonly keyType: EcuKeyType;
   readonly directorUrl: string;
   readonly imageUrl: string;
@@ -95,11 +113,17 @@ function trustedRoot(repository: 'director' | 'image', file: string, option: str
 
 async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void> {
   if (!VIN_PATTERN.test(args.vin)) throw new Error(`--vin ${JSON.stringify(args.vin)}: a VIN is 1-64 letters, digits, '_' or '-'`);
-  const primary = parseEcuSpec(args.primary, '--primary', args.keyType);
-  const secondaries = args.secondary.map((s) => parseEcuSpec(s, '--secondary', args.keyType));
-  const serials = [primary.serial, ...secondaries.map((s) => s.serial)];
+  const parsedPrimary = parseEcuSpec(args.primary, '--primary', args.keyType);
+  const parsedSecondaries = args.secondary.map((s) => parseEcuSpec(s, '--secondary', args.keyType));
+  const serials = [parsedPrimary.serial, ...parsedSecondaries.map((s) => s.serial)];
   const twice = serials.find((s, i) => serials.indexOf(s) !== i);
   if (twice !== undefined) throw new Error(`ECU serial ${twice} is given twice: every ECU of a vehicle needs its own serial`);
+  const profiles = parseEcuProfiles(args.ecuProfile, serials);
+  const withProfile = <T extends EcuSpec>(ecu: T): T => (profiles.has(ecu.serial) ? { ...ecu, securityProfile: profiles.get(ecu.serial)! } : ecu);
+  const primary = withProfile(parsedPrimary);
+  const secondaries = parsedSecondaries.map(withProfile);
+  // Before any key is made or server asked: an ECU claiming more than it is (docs/security-profiles.md).
+  checkPlanProfiles({ primary, secondaries }, { signingKey: 'file', secureTime: false });
   const health = args.health.map((h) => parseHealthOption(h, serials));
   const healthTwice = health.find((h, i) => health.findIndex((o) => o.serial === h.serial) !== i);
   if (healthTwice !== undefined) throw new Error(`--health ${healthTwice.serial}=... is given twice: one health check per ECU`);
@@ -149,12 +173,13 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   } else {
     io.print(`provisioned vehicle ${args.vin} in ${dir}`);
     for (const line of table(
-      ['ECU', 'role', 'hardware id', 'verification', 'key type', 'keyid', 'factory image'],
+      ['ECU', 'role', 'hardware id', 'verification', 'profile', 'key type', 'keyid', 'factory image'],
       [primary, ...secondaries].map((ecu, i) => [
         ecu.serial,
         i === 0 ? 'primary' : 'secondary',
         ecu.hardwareId,
         i === 0 ? 'full' : ecu.verification,
+        securityProfileOf(ecu, i === 0),
         ecuKeyType(keys.get(ecu.serial)!.signing.publicKey),
         keys.get(ecu.serial)!.signing.keyid.slice(0, 12),
         factoryImage(ecu).filename,
@@ -212,6 +237,13 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         describe:
           'SERIAL=JSON: the post-install health check of that ECU: after a new image passes its boot check it soaks soakMs under the probe (exit: a command, exit 0 = healthy; heartbeat-file: a file the image must keep touching; self-test-file: {"passed":true}) before the commit, else it rolls back (health_check_failed); repeat per ECU',
       })
+      .option('ecu-profile', {
+        type: 'string',
+        array: true,
+        default: [] as string[],
+        requiresArg: true,
+        describe: `SERIAL=PROFILE: the ECU's security profile (${SECURITY_PROFILES.join(' < ')}), registered with the Director and enforced by the ECU: it refuses an image whose Image repository minimum is higher (docs/security-profiles.md). Default: standard for an ECU that verifies fully (the primary, :full secondaries), basic for a partial one; standard needs full verification, and high (a hardware key, secure time) cannot be provisioned here; repeat per ECU`,
+      })
       .option('key-type', {
         choices: ECU_KEY_TYPES,
         default: 'ed25519' as EcuKeyType,
@@ -254,6 +286,10 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .example(
         `$0 vehicle provision --dir car4 --vin VIN0004 --primary VIN0004-tcu:tcu-a --secondary VIN0004-ecm:ecm-x1 --health 'VIN0004-ecm={"soakMs":30000,"pollMs":1000,"probe":{"kind":"exit","command":"/opt/ecu/selftest"}}' --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json`,
         'VIN0004-ecm commits a new image only after 30 s of /opt/ecu/selftest exiting 0 every second',
+      )
+      .example(
+        '$0 vehicle provision --dir car6 --vin VIN0006 --primary VIN0006-tcu:tcu-a --secondary VIN0006-ecm:ecm-x1 --secondary VIN0006-abs:abs-z:full --ecu-profile VIN0006-ecm=basic --ecu-profile VIN0006-abs=standard --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
+        'security profiles: the partial-verification VIN0006-ecm is basic (it and the Director refuse images whose minimum is standard or high), the fully verifying VIN0006-abs standard',
       )
       .example(
         '$0 vehicle provision --dir car5 --vin VIN0005 --primary VIN0005-tcu:tcu-a --transport mqtts://VIN0005@broker.example:8883 --ca pki/ca.pem --director-url https://director.example:8082 --image-url https://images.example:8081 --director-root director-1.root.json --image-root image-1.root.json',

@@ -15,12 +15,19 @@ import { persistBrokerPassword, splitBrokerLogin } from './mqtt-transport.js';
 import { persistVehicleTls, vehicleState, VEHICLE_FILES, type VehicleConfig } from './folder.js';
 import type { VehicleRegistrationBody } from '../director-repo/api/operator-api.js';
 import { persistImageLogPolicy, type ImageLogPolicy } from '../primary-ecu/log-check.js';
+import type { SecurityProfile } from '../shared/core/security-profile.js';
+import { defaultProvisionedProfile, ecuProfileShortfalls, type EcuConfiguration } from '../shared/uptane/profile-check.js';
 
 export interface EcuSpec {
   readonly serial: string;
   readonly hardwareId: string;
   /** A secondary's verification; partial unless given (the primary always verifies fully). */
   readonly verification?: 'partial' | 'full';
+  /**
+   * Its security profile (docs/security-profiles.md); unless given, standard for an ECU that verifies
+   * fully and basic for one that verifies partially (the highest its verification meets).
+   */
+  readonly securityProfile?: SecurityProfile;
 }
 
 /** What the factory puts in every ECU of one vehicle. */
@@ -58,14 +65,37 @@ export const factoryImage = (ecu: EcuSpec) => ({ filename: `factory/${ecu.hardwa
 /** The ECU's signing key in the form the Director stores and the primary keeps: hex (Ed25519) or base64 SPKI (ECDSA). */
 const publicKeyOf = (keys: EcuKeys, serial: string) => ecuKeyText(keys(serial).signing.publicKey);
 
-/** Writes one folder per ECU under `directory`, named by serial: the secondaries first, then the primary that knows them. */
+/** What an ECU verifies: the primary always in full, a secondary as its spec says (partial unless given). */
+const verificationOf = (ecu: EcuSpec, primary: boolean): 'partial' | 'full' => (primary ? 'full' : (ecu.verification ?? 'partial'));
+
+/** The profile an ECU is provisioned, registered and checked with. */
+export const securityProfileOf = (ecu: EcuSpec, primary: boolean): SecurityProfile => ecu.securityProfile ?? defaultProvisionedProfile(verificationOf(ecu, primary));
+
+/**
+ * Refuses a plan in which an ECU declares a profile its configuration is known not to meet
+ * (`known`: what the caller knows of every ECU besides its verification), naming each shortfall.
+ */
+export function checkPlanProfiles(plan: Pick<VehiclePlan, 'primary' | 'secondaries'>, known: Omit<Partial<EcuConfiguration>, 'verification'> = {}): void {
+  const problems = [[plan.primary, true] as const, ...plan.secondaries.map((e) => [e, false] as const)].flatMap(([ecu, primary]) =>
+    ecuProfileShortfalls(securityProfileOf(ecu, primary), { ...known, verification: verificationOf(ecu, primary) }).map((p) => `ECU ${ecu.serial}: ${p}`),
+  );
+  if (problems.length > 0) throw new Error(`${problems.join('; ')}: provision it with a lower profile, or change what it lacks`);
+}
+
+/**
+ * Writes one folder per ECU under `directory`, named by serial: the secondaries first, then the
+ * primary that knows them. A profile the ECU's verification does not meet is refused first; what
+ * else the caller knows (key storage, time source) is checked by provisionVehicleFolder.
+ */
 export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKeys): void {
+  checkPlanProfiles(plan);
   for (const ecu of plan.secondaries) {
     Secondary.provision(join(directory, ecu.serial), {
       serial: ecu.serial,
       hardwareId: ecu.hardwareId,
       vin: plan.vin,
       verification: ecu.verification ?? 'partial',
+      securityProfile: securityProfileOf(ecu, false),
       // Partial verification still walks the Director root chain, so Director key rotations reach it.
       checkDirectorRoot: true,
       key: keys(ecu.serial).signing,
@@ -81,7 +111,10 @@ export function provisionEcus(directory: string, plan: VehiclePlan, keys: EcuKey
     hardwareId: plan.primary.hardwareId,
     directorUrl: plan.directorUrl,
     imageRepoUrl: plan.imageRepoUrl,
-    secondaries: Object.fromEntries(plan.secondaries.map((ecu) => [ecu.serial, { hardwareId: ecu.hardwareId, publicKey: publicKeyOf(keys, ecu.serial) }])),
+    secondaries: Object.fromEntries(
+      plan.secondaries.map((ecu) => [ecu.serial, { hardwareId: ecu.hardwareId, publicKey: publicKeyOf(keys, ecu.serial), securityProfile: securityProfileOf(ecu, false) }]),
+    ),
+    securityProfile: securityProfileOf(plan.primary, true),
     key: keys(plan.primary.serial).signing,
     encryptionKey: keys(plan.primary.serial).encryption,
     directorRoot: plan.directorRoot,
@@ -99,6 +132,8 @@ export function vehicleRegistration(plan: Pick<VehiclePlan, 'vin' | 'primary' | 
     // Registered so the operator can choose to encrypt images for the ECU; the ECU never asks for it.
     encryptionPublicKey: keys(e.serial).encryption.publicKey.hex,
     primary,
+    // The Director refuses assignments this profile does not meet (docs/security-profiles.md).
+    securityProfile: securityProfileOf(e, primary),
   });
   return { vin: plan.vin, ecus: [ecu(plan.primary, true), ...plan.secondaries.map((e) => ecu(e, false))] };
 }
@@ -117,12 +152,15 @@ export function provisionVehicleFolder(
   /** `--transport mqtt(s)://...`: the Director over MQTT through this broker (vehicle/mqtt-transport.ts). */
   mqtt?: string,
 ): { config: VehicleConfig; registration: VehicleRegistrationBody } {
+  // A real vehicle's ECUs keep their signing keys in files (ecu-key.pem) and read the system clock:
+  // a profile that needs a hardware key or secure time is refused before any folder is made.
+  checkPlanProfiles(plan, { signingKey: 'file', secureTime: false });
   const registration = vehicleRegistration(plan, keys);
   const broker = mqtt === undefined ? undefined : splitBrokerLogin(mqtt, plan.vin, tls);
   const config: VehicleConfig = {
     vin: plan.vin,
-    primary: { serial: plan.primary.serial, hardwareId: plan.primary.hardwareId },
-    secondaries: plan.secondaries.map((s) => ({ serial: s.serial, hardwareId: s.hardwareId, verification: s.verification ?? 'partial' })),
+    primary: { serial: plan.primary.serial, hardwareId: plan.primary.hardwareId, securityProfile: securityProfileOf(plan.primary, true) },
+    secondaries: plan.secondaries.map((s) => ({ serial: s.serial, hardwareId: s.hardwareId, verification: s.verification ?? 'partial', securityProfile: securityProfileOf(s, false) })),
     directorUrl: plan.directorUrl,
     imageRepoUrl: plan.imageRepoUrl,
     provisionedAt,

@@ -5,6 +5,8 @@
 import type { DirectorClient } from './director-client.js';
 import type { ImageRepositoryClient } from './image-repository-client.js';
 import type { RepositoryClient } from './repository-client.js';
+import type { SecurityProfile } from '../core/security-profile.js';
+import { checkImageAllowedForProfile } from './profile-check.js';
 import { checkTargetsMatch, type EcuTarget } from './uptane-checks.js';
 
 export interface UptaneRepositories {
@@ -23,6 +25,8 @@ export interface VerifyingEcu {
   readonly isInstalled: (target: EcuTarget) => boolean;
   /** The release counter of the image an ECU installed from verified metadata, if known (step 10.2.3). */
   readonly trustedReleaseCounter: (ecuSerial: string) => number | undefined;
+  /** The security profile of the ECU an image is for, held against the Image repository's minimum (docs/security-profiles.md). */
+  readonly securityProfile: (ecuSerial: string) => SecurityProfile;
 }
 
 /** The whole workflow: returns the images to install, verified by both repositories (empty: nothing new). */
@@ -31,7 +35,7 @@ export async function fullVerification(repositories: UptaneRepositories, ecu: Ve
   const work = newImages(ecu.imagesToConsider(directorTargets), ecu.isInstalled);
   if (work.length === 0) return [];
   await verifyImageMetadata(repositories.image);
-  await checkDirectorAndImageTargetsAgree(repositories.image, work, ecu.trustedReleaseCounter);
+  await checkDirectorAndImageTargetsAgree(repositories.image, work, ecu.trustedReleaseCounter, ecu.securityProfile);
   return work;
 }
 
@@ -56,16 +60,20 @@ export function verifyImageMetadata(image: ImageRepositoryClient): Promise<void>
 /**
  * Step 10: every image the Director assigned is the Image repository's, found by delegation
  * resolution for the ECU's hardware id, with the same length, hashes and release counter, and no
- * release counter below the one the ECU trusted before (mix-and-match, arbitrary software, C9).
+ * release counter below the one the ECU trusted before (mix-and-match, arbitrary software, C9);
+ * and the ECU meets the minimum security profile the Image repository's target names
+ * (docs/threat-model.md SP1, SP2): the Director cannot waive it by leaving it out of its own targets.
  */
 export async function checkDirectorAndImageTargetsAgree(
   image: ImageRepositoryClient,
   work: readonly EcuTarget[],
   trustedReleaseCounter: (ecuSerial: string) => number | undefined,
+  securityProfile: (ecuSerial: string) => SecurityProfile,
 ): Promise<void> {
   for (const t of work) {
     const found = await image.findTarget(t.filename, [t.hardwareId]);
     checkTargetsMatch(t, found.target, trustedReleaseCounter(t.ecuSerial));
+    checkImageAllowedForProfile(t, found.target, securityProfile(t.ecuSerial));
   }
 }
 

@@ -10,6 +10,7 @@ import { ENCRYPTION_ATTACKS } from './encryption-attacks.js';
 import { IMAGE_REPO_ATTACKS } from './image-repo-attacks.js';
 import { KEY_COMPROMISE_ATTACKS } from './key-compromise-attacks.js';
 import { NETWORK_ATTACKS } from './network-attacks.js';
+import { PROFILE_ATTACKS } from './profile-attacks.js';
 import type { AttackScenario } from './scenario.js';
 
 export interface AttackGroup {
@@ -29,6 +30,7 @@ export const ATTACK_GROUPS: readonly AttackGroup[] = [
   { name: 'ecu', title: 'a compromised secondary lying in its version report', test: 'compromised-ecu.test.ts', attacks: ECU_ATTACKS },
   { name: 'key-compromise', title: 'stolen keys, before and after the OEM rotates them through a new root', test: 'key-compromise.test.ts', attacks: KEY_COMPROMISE_ATTACKS },
   { name: 'encryption', title: 'images the Director encrypted for each ECU (ciphertext, wraps, encryption fields)', test: 'image-encryption.test.ts', attacks: ENCRYPTION_ATTACKS },
+  { name: 'profiles', title: 'images demanding a higher security profile than the ECU has (docs/security-profiles.md)', test: 'security-profiles.test.ts', attacks: PROFILE_ATTACKS },
 ];
 
 /** Every catalogued attack, in the order `--list` shows them. */

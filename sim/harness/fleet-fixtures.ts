@@ -24,6 +24,8 @@ export interface FixtureImage {
   readonly content: Buffer;
   readonly hardwareIds: readonly string[];
   readonly releaseCounter: number;
+  /** Further custom fields of its Image repository target (a minimumSecurityProfile: docs/security-profiles.md). */
+  readonly custom?: Readonly<Record<string, unknown>>;
 }
 
 export interface Repositories {
@@ -186,7 +188,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
         published[img.name] = {
           length: img.content.length,
           hashes: digestBytes(img.content),
-          custom: { hardwareIds: [...img.hardwareIds], releaseCounter: img.releaseCounter },
+          custom: { ...img.custom, hardwareIds: [...img.hardwareIds], releaseCounter: img.releaseCounter },
         };
       }
       targetsVersion += 1;

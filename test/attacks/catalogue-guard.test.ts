@@ -100,6 +100,12 @@ const KEPT_OUT_TESTS: ReadonlyArray<{ readonly file: string; readonly title: str
     title: 'HTTP secondary transport: the image stream is the ciphertext, capped at its encrypted length, decrypted by the secondary alone',
     reason: 'not an attack: what the HTTP bus carries',
   },
+  {
+    file: 'security-profiles.test.ts',
+    title:
+      'SP2 a full-verification secondary handed a high-minimum image by a compromised primary and Director refuses it itself (security_profile_too_low), stages nothing, and reports it',
+    reason: "a compromised primary calling the secondary directly, with no attack cycle (the honest primary refuses the image first: SP1), as install-bundles.test.ts M32",
+  },
 ];
 
 /** A threat-model id (docs/threat-model.md, first column), wherever it stands in a title. */
