@@ -21,6 +21,7 @@ const GROUPS: Readonly<Record<string, (io: CliEnvironment) => Promise<Command[]>
   gateway: async (io) => one((await import('./gateway/cli.js')).gatewayCommand(io)),
   demo: async (io) => one((await import('./sim/cli.js')).demoCommand(io)),
   sim: async (io) => one((await import('./sim/cli.js')).simCommand(io)),
+  log: async (io) => one((await import('./shared/cli/log-cli.js')).logCommand(io)),
   vectors: async (io) => one((await import('./sim/vectors/vectors-cli.js')).vectorsCommand(io)),
 };
 
