@@ -8,6 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { BadRequestError, OutOfOrderError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { SECONDARY_PATHS, type BundleFailure, type MetadataBundle, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MANIFEST_LIMITS } from '../shared/uptane/manifest.js';
+import { splitSuitStream } from '../shared/suit/framing.js';
+import { isSuitReceiver } from '../shared/suit/transport.js';
 
 export interface SecondaryServerOptions {
   /** Address to listen on; loopback by default (the protocol has no authentication of its own). */
@@ -132,16 +134,17 @@ const ROUTES: Readonly<Record<string, string>> = {
   [SECONDARY_PATHS.rollback]: 'POST',
 };
 
-/** Serves `secondary` over HTTP until `close()`. */
+/** Serves `secondary` over HTTP until `close()`; a constrained one (a SuitReceiver) also takes PUT /suit. */
 export async function serveSecondary(secondary: SecondaryTransport, options: SecondaryServerOptions = {}): Promise<RunningSecondaryServer> {
+  const routes: Readonly<Record<string, string>> = isSuitReceiver(secondary) ? { ...ROUTES, [SECONDARY_PATHS.suit]: 'PUT' } : ROUTES;
   const host = options.host ?? DEFAULT_SECONDARY_SERVER.host;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_SECONDARY_SERVER.maxBodyBytes;
   const maxDiscardBytes = options.maxDiscardBytes ?? DEFAULT_SECONDARY_SERVER.maxDiscardBytes;
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://secondary');
-    const method = ROUTES[url.pathname];
-    if (method === undefined) throw new HttpStatusError(404, 'not_found', `no route ${url.pathname}; this is a secondary ECU (${Object.keys(ROUTES).join(', ')})`);
+    const method = routes[url.pathname];
+    if (method === undefined) throw new HttpStatusError(404, 'not_found', `no route ${url.pathname}; this is a secondary ECU (${Object.keys(routes).join(', ')})`);
     if (req.method !== method) {
       res.setHeader('allow', method);
       throw new HttpStatusError(405, 'method_not_allowed', `${url.pathname} takes ${method}, not ${req.method ?? '?'}`);
@@ -160,6 +163,14 @@ export async function serveSecondary(secondary: SecondaryTransport, options: Sec
         // ciphertext at its encrypted length), decrypts it if so, and hashes it on the way to its slot.
         await secondary.putImage(filename, req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>);
         return sendJson(res, 200, { filename, status: 'staged' });
+      }
+      case SECONDARY_PATHS.suit: {
+        // The envelope is read under the SUIT limit from its length prefix; the image is streamed on,
+        // and the constrained ECU checks it against the envelope's size and digest as it writes it.
+        const { envelope, image } = await splitSuitStream(req.iterator({ destroyOnReturn: false }) as AsyncIterable<Uint8Array>);
+        if (!isSuitReceiver(secondary)) throw new HttpStatusError(404, 'not_found', 'this secondary is not constrained');
+        await secondary.putSuit(envelope, image);
+        return sendJson(res, 200, { status: 'staged' });
       }
       case SECONDARY_PATHS.trial:
         return sendJson(res, 200, await secondary.beginTrial(parseBundleRequest(await readBody(req, BUNDLE_BODY_BYTES)).bundleId));

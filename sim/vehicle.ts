@@ -150,10 +150,17 @@ export class SimulatedVehicle {
     const transports = new Map<string, SecondaryTransport>();
     for (const ecu of spec.secondaries) {
       if (spec.constrained?.includes(ecu.serial) === true) {
-        if ((spec.transport ?? 'in-process') !== 'in-process') throw new Error(`vehicle ${spec.vin}: constrained ECU ${ecu.serial} is simulated in-process only`);
+        if (spec.transport === 'mqtt') throw new Error(`vehicle ${spec.vin}: constrained ECU ${ecu.serial} is simulated in-process or over HTTP, not over MQTT`);
         const constrained = await ConstrainedSecondary.open(join(spec.directory, ecu.serial), { clock: spec.clock, vehicleState: this.state, backend: spec.backend, slots: spec.slots?.[ecu.serial] });
         this.constrained.set(ecu.serial, constrained);
-        transports.set(ecu.serial, spec.busTap?.(ecu.serial, constrained) ?? constrained);
+        let link: SecondaryTransport = constrained;
+        if (spec.transport === 'http') {
+          const server = await serveSecondary(constrained, { log: spec.log });
+          const client = new HttpSecondaryClient(server.url);
+          this.links.push(client, server);
+          link = client;
+        }
+        transports.set(ecu.serial, spec.busTap?.(ecu.serial, link) ?? link);
         continue;
       }
       const secondary = await Secondary.open(join(spec.directory, ecu.serial), {

@@ -7,6 +7,7 @@ import http from 'node:http';
 import { DownloadLengthError, RemoteNotFoundError, SecondaryError, UptaneError } from '../core/errors.js';
 import type { Fetcher } from '../client/fetcher.js';
 import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
+import { suitStream } from '../suit/framing.js';
 
 export interface SecondaryInfo {
   readonly serial: string;
@@ -92,6 +93,8 @@ export const SECONDARY_PATHS = {
   trial: '/bundle/trial',
   commit: '/bundle/commit',
   rollback: '/bundle/rollback',
+  /** A constrained secondary's update: SUIT envelope and image in one stream (shared/suit/framing.ts). */
+  suit: '/suit',
 } as const;
 
 /** Client side of the HTTP transport, used by the primary. */
@@ -114,6 +117,14 @@ export class HttpSecondaryClient implements SecondaryTransport {
 
   async putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void> {
     await this.call('PUT', `${SECONDARY_PATHS.image}?filename=${encodeURIComponent(filename)}`, body);
+  }
+
+  /**
+   * A constrained secondary's update (docs/suit.md): the primary calls it only for a serial its SUIT
+   * bridge lists as constrained; an ordinary secondary's server has no such route and answers 404.
+   */
+  async putSuit(envelope: Uint8Array, image: AsyncIterable<Uint8Array>): Promise<void> {
+    await this.call('PUT', SECONDARY_PATHS.suit, suitStream(envelope, image));
   }
 
   install(): Promise<InstallOutcome> {

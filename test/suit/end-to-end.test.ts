@@ -50,8 +50,9 @@ function tapSuit(transport: SecondaryTransport, putSuit: (inner: SuitReceiver, e
 
 const assign = async (vin: string, ecuSerial: string, image: string) => expect((await repos.operator('POST', '/api/v1/assignments', { vin, ecuSerial, image })).status).toBe(201);
 
-function vehicle(vin: string, tag: string, busTap?: (serial: string, transport: SecondaryTransport) => SecondaryTransport) {
+function vehicle(vin: string, tag: string, busTap?: (serial: string, transport: SecondaryTransport) => SecondaryTransport, transport?: 'http') {
   return registeredVehicle(repos, {
+    ...(transport === undefined ? {} : { transport }),
     directory: join(dir, vin),
     vin,
     clock,
@@ -90,6 +91,42 @@ describe('SUIT bridge', () => {
       expect((await car.primary.runCycle()).status).toBe('no-update');
     } finally {
       await car.close();
+    }
+  });
+
+  it('over the HTTP secondary transport: envelope and image go as one PUT /suit stream, the constrained ECU installs, and an altered image is refused', async () => {
+    const car = await vehicle('VINSUIT000000004', 's4-', undefined, 'http');
+    try {
+      await assign('VINSUIT000000004', 's4-sensor-1', SENSOR.name);
+      await assign('VINSUIT000000004', 's4-ecm-1', ENGINE.name);
+      expect((await car.primary.runCycle()).status).toBe('installed');
+      expect(car.installed()).toMatchObject({ 's4-sensor-1': SENSOR.name, 's4-ecm-1': ENGINE.name });
+      expect(car.constrained.get('s4-sensor-1')!.sequenceNumber).toBe(4);
+    } finally {
+      await car.close();
+    }
+    const tampered = await vehicle(
+      'VINSUIT000000005',
+      's5-',
+      (serial, transport) => {
+        if (!serial.endsWith('sensor-1')) return transport;
+        // Altered between the primary and the HTTP client: the bytes cross the real socket altered.
+        return tapSuit(transport, (inner, envelope, image) =>
+          inner.putSuit(envelope, (async function* () {
+            for await (const chunk of image) yield Buffer.from(chunk).map((b) => b ^ 0x01);
+          })()),
+        );
+      },
+      'http',
+    );
+    try {
+      await assign('VINSUIT000000005', 's5-sensor-1', SENSOR.name);
+      const result = await tampered.primary.runCycle();
+      expect(result.outcomes['s5-sensor-1']).toMatchObject({ status: 'failed', code: 'suit_digest_mismatch' });
+      expect(tampered.installed()['s5-sensor-1']).toBe('factory/sensor-s1.bin');
+      expect(tampered.constrained.get('s5-sensor-1')!.slots.current.staged).toBeNull();
+    } finally {
+      await tampered.close();
     }
   });
 
