@@ -4,6 +4,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { loadPublicKey } from '../shared/files/key-files.js';
 import { WorkspaceError } from '../shared/core/errors.js';
+import { MINIMUM_PROFILE_FIELD, SECURITY_PROFILES, type SecurityProfile } from '../shared/core/security-profile.js';
 import {
   formatBytes,
   openWorkspace,
@@ -72,6 +73,7 @@ interface AddArgs extends TargetsRoleArgs {
   readonly releaseCounter?: number | undefined;
   readonly custom?: string[] | undefined;
   readonly customJson?: string[] | undefined;
+  readonly minimumProfile?: SecurityProfile | undefined;
   readonly fromManifest?: string | undefined;
   readonly json: boolean;
 }
@@ -105,6 +107,7 @@ function imagesToAdd(argv: AddArgs): ImageToAdd[] {
       argv.hardwareId !== undefined ? '--hardware-id' : undefined,
       argv.releaseCounter !== undefined ? '--release-counter' : undefined,
       argv.custom !== undefined || argv.customJson !== undefined ? '--custom' : undefined,
+      argv.minimumProfile !== undefined ? `--minimum-profile (a line sets it as "custom": {"${MINIMUM_PROFILE_FIELD}": "${argv.minimumProfile}"})` : undefined,
     ].filter((x) => x !== undefined);
     if (alsoGiven.length > 0) throw new WorkspaceError(`--from-manifest lists every image with its own fields: drop ${alsoGiven.join(', ')}`);
     return readImageManifest(argv.fromManifest);
@@ -116,7 +119,13 @@ function imagesToAdd(argv: AddArgs): ImageToAdd[] {
     throw new WorkspaceError(`--name names one image, and ${files.length} files are given: use --name-prefix (e.g. engine/) or --from-manifest to name several`);
   }
   if (argv.name !== undefined && argv.namePrefix !== undefined) throw new WorkspaceError('give --name or --name-prefix, not both');
-  const fields = { hardwareIds: argv.hardwareId, releaseCounter: argv.releaseCounter, custom: customFields(argv.custom, argv.customJson) };
+  const custom = customFields(argv.custom, argv.customJson);
+  if (argv.minimumProfile !== undefined) {
+    if (custom[MINIMUM_PROFILE_FIELD] !== undefined) throw new WorkspaceError(`give the minimum security profile once: --minimum-profile or --custom ${MINIMUM_PROFILE_FIELD}=..., not both`);
+    // The Image repository's signed minimum is the one ECUs enforce (docs/security-profiles.md).
+    custom[MINIMUM_PROFILE_FIELD] = argv.minimumProfile;
+  }
+  const fields = { hardwareIds: argv.hardwareId, releaseCounter: argv.releaseCounter, custom };
   return files.map((file) => {
     const base = file.split(/[\\/]/).pop()!;
     const name = argv.name ?? `${argv.namePrefix ?? ''}${base}`;
@@ -137,6 +146,11 @@ const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, A
       .option('release-counter', { type: 'number', requiresArg: true, describe: 'release counter (never lower than an installed image\'s: anti-rollback); required with FILEs' })
       .option('custom', { type: 'string', array: true, describe: 'free custom field as key=value (a string)' })
       .option('custom-json', { type: 'string', array: true, describe: 'free custom field as key=<JSON value>' })
+      .option('minimum-profile', {
+        choices: SECURITY_PROFILES,
+        requiresArg: true,
+        describe: `the lowest ECU security profile that may install the images (custom.${MINIMUM_PROFILE_FIELD}; ECUs below it refuse them, docs/security-profiles.md); default: any profile`,
+      })
       .option('from-manifest', {
         type: 'string',
         requiresArg: true,
@@ -146,6 +160,10 @@ const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, A
       .option('json', { type: 'boolean', default: false, describe: 'print what was staged as JSON (every image, its status, length and hashes)' })
       .example('$0 image targets add build/ecm.bin --name engine/ecm-2.1.bin --hardware-id ecm-x1 --release-counter 21', 'stage an engine ECU image')
       .example('$0 image targets add build/bcm/*.bin --name-prefix body/ --hardware-id bcm-2 --release-counter 7', 'many files in one edit: body/<file name>')
+      .example(
+        '$0 image targets add build/brake.bin --name chassis/brake-4.0.bin --hardware-id brake-b2 --release-counter 40 --minimum-profile high',
+        'a brake controller image only ECUs of security profile high may install (hardware key, full verification)',
+      )
       .example(
         '$0 image targets add --from-manifest release.jsonl',
         'a release from a manifest; a line of it: {"path": "ecm.bin", "name": "engine/ecm-2.1.bin", "hardwareIds": ["ecm-x1"], "releaseCounter": 21, "custom": {"build": "2026.12.1"}}',
@@ -188,7 +206,9 @@ const targetsAddCommand = (io: WorkspaceCliEnvironment): CommandModule<object, A
       return;
     }
     const describe = (i: StagedImage) =>
-      `${i.status} ${i.name} in ${argv.role}: ${formatBytes(i.target.length)}, sha256 ${i.target.hashes.sha256}, hardwareIds ${(i.target.custom?.hardwareIds ?? []).join(', ')}, releaseCounter ${i.target.custom?.releaseCounter}`;
+      `${i.status} ${i.name} in ${argv.role}: ${formatBytes(i.target.length)}, sha256 ${i.target.hashes.sha256}, hardwareIds ${(i.target.custom?.hardwareIds ?? []).join(', ')}, releaseCounter ${i.target.custom?.releaseCounter}${
+        i.target.custom?.minimumSecurityProfile === undefined ? '' : `, minimum security profile ${i.target.custom.minimumSecurityProfile}`
+      }`;
     if (single) {
       printStage(io, ws, result, describe(result.images[0]!));
       return;

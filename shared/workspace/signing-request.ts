@@ -200,7 +200,9 @@ export function describeSigned(signed: AnySigned): string[] {
     for (const name of names) {
       const t = targets.targets[name]!;
       const ids = t.custom?.hardwareIds?.join(', ') ?? '-';
-      lines.push(`    ${name}  ${t.length} bytes  sha256 ${(t.hashes.sha256 ?? '?').slice(0, 16)}...  hardwareIds ${ids}  releaseCounter ${t.custom?.releaseCounter ?? '-'}`);
+      lines.push(`    ${name}  ${t.length} bytes  sha256 ${(t.hashes.sha256 ?? '?').slice(0, 16)}...  hardwareIds ${ids}  releaseCounter ${t.custom?.releaseCounter ?? '-'}${
+        t.custom?.minimumSecurityProfile === undefined ? '' : `  minimum profile ${t.custom.minimumSecurityProfile}`
+      }`);
     }
     for (const d of targets.delegations?.roles ?? []) {
       lines.push(

@@ -5,6 +5,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { PublicKey, TufKey } from '../core/crypto/keys.js';
 import { HashBinError, UnauthorizedTargetError, WorkspaceError } from '../core/errors.js';
+import { isSecurityProfile, MINIMUM_PROFILE_FIELD, SECURITY_PROFILES } from '../core/security-profile.js';
 import { digestFile } from '../client/file-hashing.js';
 import { isAuthorizedFor } from '../core/metadata/delegation.js';
 import { checkTargetName, isDelegatedPath, succinctRoleName } from '../core/metadata/paths.js';
@@ -39,6 +40,11 @@ export function checkImageFields(repository: string, fields: ImageFields): void 
   }
   for (const key of Object.keys(fields.custom ?? {})) {
     if (RESERVED_CUSTOM.includes(key)) throw new WorkspaceError(`custom field ${key} is set by its own option, not as a free custom field`, { repository });
+  }
+  // Refused here, before hashing, rather than by the server's parser after the push is signed.
+  const minimum = fields.custom?.[MINIMUM_PROFILE_FIELD];
+  if (minimum !== undefined && !isSecurityProfile(minimum)) {
+    throw new WorkspaceError(`custom field ${MINIMUM_PROFILE_FIELD} must be one of ${SECURITY_PROFILES.join(', ')}, got ${JSON.stringify(minimum)} (--minimum-profile)`, { repository });
   }
 }
 
