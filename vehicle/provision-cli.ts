@@ -24,6 +24,7 @@ import { checkPlanProfiles, factoryImage, provisionVehicleFolder, securityProfil
 import { isSecurityProfile, SECURITY_PROFILES, type SecurityProfile } from '../shared/core/security-profile.js';
 import { operatorToken, registerVehicle } from './register-cli.js';
 import { parseHealthOption, persistEcuHealth } from './ecu-health.js';
+import { imageLogPolicyFromArgs, imageLogOptions, type ImageLogArgs } from './image-log-args.js';
 
 /** The Director's own rules (director-repo), checked here so a typo fails before any key is made. */
 const VIN_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -76,7 +77,7 @@ function parseEcuProfiles(options: readonly string[], serials: readonly string[]
   return profiles;
 }
 
-interface ProvisionArgs {
+interface ProvisionArgs extends ImageLogArgs {
   readonly dir: string;
   readonly vin: string;
   readonly primary: string;
@@ -133,6 +134,8 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   const tls = clientTlsFromFiles({ ca: args.ca, cert: args.clientCert, key: args.clientKey });
   checkTlsUrl(directorUrl, '--director-url', tls);
   checkTlsUrl(imageRepoUrl, '--image-url', tls);
+  // Opt-in: the primary then requires the Image log's inclusion proof of every targets version it installs from.
+  const imageLog = imageLogPolicyFromArgs(args);
   const now = systemClock.now();
   const directorRoot = trustedRoot('director', args.directorRoot, '--director-root', now, `${directorUrl}/metadata`);
   const imageRoot = trustedRoot('image', args.imageRoot, '--image-root', now, `${imageRepoUrl}/metadata`);
@@ -148,7 +151,7 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   const keys = new Map([primary, ...secondaries].map((ecu) => [ecu.serial, { signing: PrivateKey.generate(ecu.keyType), encryption: EncryptionKeyPair.generate() }]));
   const { config, registration } = provisionVehicleFolder(
     dir,
-    { vin: args.vin, primary, secondaries, directorUrl, imageRepoUrl, directorRoot: directorRoot.bytes, imageRoot: imageRoot.bytes },
+    { vin: args.vin, primary, secondaries, directorUrl, imageRepoUrl, directorRoot: directorRoot.bytes, imageRoot: imageRoot.bytes, ...(imageLog === undefined ? {} : { imageLog }) },
     (serial) => keys.get(serial)!,
     formatExpires(now),
     tls,
@@ -193,6 +196,11 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
       io.print(check.checked ? `  the ${name} serves this root: checked` : `  could not check the ${name} root against its server (${check.reason}); checked offline only`);
     }
     io.print(`ECU keys: <dir>/<serial>/ecu-key.pem (signing) and encryption-key.pem (X25519, for encrypted images), mode 0600; vehicle state: parked`);
+    if (imageLog !== undefined) {
+      io.print(
+        `Image log: the primary installs only from targets the log "${imageLog.log}" holds (key ${imageLog.logKey.keyval.public.slice(0, 16)}...), at a head no older than ${imageLog.maxAgeSeconds} s${imageLog.witnessThreshold > 0 ? `, cosigned by ${imageLog.witnessThreshold} of ${imageLog.witnessKeys.length} witnesses` : ''}`,
+      );
+    }
     if (tls !== undefined) {
       const parts = [tls.ca === undefined ? '' : `CA ${VEHICLE_FILES.tlsCa}`, tls.cert === undefined ? '' : `client certificate ${VEHICLE_FILES.tlsClientCert} (key mode 0600)`].filter((p) => p !== '');
       io.print(`TLS: ${parts.join(', ')}; the vehicle reaches its servers over https:// only`);
@@ -274,6 +282,7 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
         requiresArg: true,
         describe: "reach the Director over MQTT 5 through this broker instead of --director-url's HTTP: mqtt://host:1883 or mqtts://host:8883 (the login defaults to the VIN; a password in the URL is kept in <dir>/mqtt-password, mode 0600). docs/transport.md \"MQTT\"",
       })
+      .options(imageLogOptions)
       .option('json', { type: 'boolean', default: false, describe: 'print {dir, vin, registered, config, registration, trustAnchors} as JSON' })
       .example(
         '$0 vehicle provision --dir car1 --vin VIN0001 --primary VIN0001-tcu:tcu-a --secondary VIN0001-ecm:ecm-x1 --secondary VIN0001-abs:abs-z:full --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json --register',
@@ -294,6 +303,10 @@ export const provisionCommand = (io: CliEnvironment): CommandModule<object, Prov
       .example(
         '$0 vehicle provision --dir car5 --vin VIN0005 --primary VIN0005-tcu:tcu-a --transport mqtts://VIN0005@broker.example:8883 --ca pki/ca.pem --director-url https://director.example:8082 --image-url https://images.example:8081 --director-root director-1.root.json --image-root image-1.root.json',
         'the Director over MQTT through the broker (its certificate from pki/ca.pem); the Image repository over HTTPS',
+      )
+      .example(
+        '$0 vehicle provision --dir car6 --vin VIN0006 --primary VIN0006-tcu:tcu-a --image-log-key image-log.pub --log-witness-key witness-a.pub --log-witness-threshold 1 --log-max-age 86400 --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',
+        'the primary installs only releases the Image log holds, at a head cosigned by witness-a and less than a day old (docs/transparency-log.md)',
       )
       .example(
         '$0 vehicle provision --dir car2 --vin VIN0002 --primary VIN0002-tcu:tcu-a --director-url http://127.0.0.1:8082 --image-url http://127.0.0.1:8081 --director-root director-1.root.json --image-root image-1.root.json',

@@ -4,7 +4,7 @@
 // names its threat-model row (docs/threat-model.md TL4-TL8) and fails if its check is removed: the
 // vehicle would then install. In every refusal the cycle fails with the typed code, nothing is
 // downloaded or installed, the attack is reported, and once the attacker is gone the update installs.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FixedClock } from '../../shared/core/clock.js';
@@ -17,6 +17,7 @@ import { Witness } from '../../shared/transparency/witness.js';
 import { IMAGE_LOG_FILES, type ImageLogPolicy } from '../../primary-ecu/log-check.js';
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
+import { runCli } from '../support/cli-runner.js';
 import { LogFront, logCurrentTargets, openLog } from './log-front.js';
 
 const logKey = PrivateKey.fromLabel('vehicle-log/log');
@@ -229,6 +230,26 @@ describe('a primary requiring the Image log', () => {
     await expectRefused(car, 'log_proof_invalid', image);
     f.override = undefined;
     expect((await car.primary.runCycle()).status).toBe('installed');
+  });
+});
+
+describe('uptane vehicle provision with the Image log', () => {
+  it('writes the policy into the primary\'s folder, and refuses witness options without a log key', async () => {
+    writeFileSync(join(dir, 'director-root.json'), repos.directorRoot);
+    writeFileSync(join(dir, 'image-root.json'), repos.imageRoot);
+    writeFileSync(join(dir, 'log.pub'), logKey.publicKey.toPem());
+    writeFileSync(join(dir, 'witness.pub'), witnessKey.publicKey.toPem());
+    const common = ['vehicle', 'provision', '--vin', 'VINLOGCLI1', '--primary', 'VINLOGCLI1-tcu:tcu-a', '--offline', '--director-url', repos.director.url, '--image-url', repos.image.url, '--director-root', join(dir, 'director-root.json'), '--image-root', join(dir, 'image-root.json')];
+    const refused = await runCli([...common, '--dir', join(dir, 'cli-refused'), '--log-witness-key', join(dir, 'witness.pub')]);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/need --image-log-key/);
+    expect(existsSync(join(dir, 'cli-refused'))).toBe(false);
+    const made = await runCli([...common, '--dir', join(dir, 'cli-car'), '--image-log-key', join(dir, 'log.pub'), '--log-witness-key', join(dir, 'witness.pub'), '--log-max-age', '3600']);
+    expect(made.stderr).toBe('');
+    expect(made.status).toBe(0);
+    expect(made.stdout).toMatch(/Image log: the primary installs only from targets the log "uptane-ts image log" holds/);
+    const written = JSON.parse(readFileSync(join(dir, 'cli-car', 'VINLOGCLI1-tcu', IMAGE_LOG_FILES.policy), 'utf8')) as ImageLogPolicy;
+    expect(written).toEqual(policy({ witnessKeys: [witnessKey.publicKey.tuf], witnessThreshold: 1, maxAgeSeconds: 3600 }));
   });
 });
 
