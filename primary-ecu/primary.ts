@@ -240,6 +240,10 @@ export class Primary {
 
   static async open(directory: string, runtime: PrimaryRuntime): Promise<Primary> {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as PrimaryIdentity;
+    // A damaged profile fails the open, not the first update that would be checked against it.
+    for (const serial of [identity.serial, ...Object.keys(identity.secondaries)]) {
+      storedEcuProfile(serial === identity.serial ? identity.securityProfile : identity.secondaries[serial]!.securityProfile, `${join(directory, 'identity.json')} (ECU ${serial})`);
+    }
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
     const encryptionKeyPath = join(directory, ENCRYPTION_KEY_FILE);
     const encryptionKey = existsSync(encryptionKeyPath) ? loadEncryptionKeyPair(encryptionKeyPath) : undefined;

@@ -139,6 +139,8 @@ export class Secondary implements SecondaryTransport {
    */
   static async open(directory: string, runtime: SecondaryRuntime): Promise<Secondary> {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as SecondaryIdentity;
+    // A damaged profile fails the open, not the first update that would be checked against it.
+    storedEcuProfile(identity.securityProfile, join(directory, 'identity.json'));
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
     const encryptionKeyPath = join(directory, ENCRYPTION_KEY_FILE);
     const encryptionKey = existsSync(encryptionKeyPath) ? loadEncryptionKeyPair(encryptionKeyPath) : undefined;
