@@ -27,7 +27,7 @@ import { UiSessionCookies, uiSessionRouter } from './dashboard/ui-session.js';
 import { DashboardEvents, publishVerdict, type DashboardEventOptions } from './dashboard/events.js';
 import { FleetOverview, type FleetOverviewOptions } from './dashboard/fleet-overview.js';
 import { campaignDryRun, dashboardRoutes } from './dashboard/fleet-routes.js';
-import { LIMITS, parseAssignment, parseInstallBundle, parseAttributeChange, parseEcu, parseInventoryLookup, parseRegistration, pathId, pathText } from './operator-input.js';
+import { LIMITS, parseAssignment, parseInstallBundle, parseAttributeChange, parseEcu, parseEcuProfile, parseInventoryLookup, parseRegistration, pathId, pathText } from './operator-input.js';
 import { onlineKeyRoutes, operatorRoute, type OperatorHttpRequest } from './operator-routes.js';
 import { exportOfflineMetadata } from './offline-bundle-export.js';
 import { alertRoutes } from './alerts/alert-routes.js';
@@ -197,6 +197,14 @@ export function createApp({
     const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
     const serial = pathText(req.params.serial, 'the ECU serial', LIMITS.serial);
     await services.inventory.replaceEcu(vin, serial, parseEcu(req.body, 'the request body'), req.operator!);
+    return { answer: await services.inventory.vehicleStatus(vin) };
+  });
+
+  operatorRoute(operator, 'PUT /vehicles/:vin/ecus/:serial/profile', jsonBody, async (req) => {
+    const vin = pathText(req.params.vin, 'the VIN', LIMITS.name);
+    const serial = pathText(req.params.serial, 'the ECU serial', LIMITS.serial);
+    const { from, to } = await services.inventory.setEcuProfile(vin, serial, parseEcuProfile(req.body), req.operator!);
+    log?.(`ECU ${serial} of ${vin}: security profile ${from} -> ${to} by ${req.operator}`);
     return { answer: await services.inventory.vehicleStatus(vin) };
   });
 

@@ -168,8 +168,11 @@ export function describeEvent(kind: string, details: unknown): string {
   const d = isRecord(details) ? details : {};
   const num = (name: string) => (typeof d[name] === 'number' ? (d[name] as number) : undefined);
   switch (kind) {
-    case 'created':
-      return `group ${String(d.group)}; ${Array.isArray(d.images) ? describeImages(d.images as Array<{ hardwareId: string; image: string }>) : '?'}; ${plural(num('stages') ?? 0, 'stage')}`;
+    case 'created': {
+      const below = num('belowMinimumProfile');
+      const skips = below === undefined ? '' : `; ${plural(below, 'vehicle')} with an ECU below an image's minimum security profile, to be skipped (profile_assignment_refused)`;
+      return `group ${String(d.group)}; ${Array.isArray(d.images) ? describeImages(d.images as Array<{ hardwareId: string; image: string }>) : '?'}; ${plural(num('stages') ?? 0, 'stage')}${skips}`;
+    }
     case 'started':
       return `${plural(num('vehicles') ?? 0, 'vehicle')} in the group${typeof d.waiting === 'string' ? `; ${d.waiting}` : ''}`;
     case 'advanced':
@@ -549,6 +552,13 @@ const campaignCreateCommand = (io: CliEnvironment): CommandModule<object, Campai
     printTable(io, ['STAGE', 'PLAN'], status.stages.map((s, i) => [String(i + 1), describeStage(s)]));
     const last = status.stages[status.stages.length - 1];
     if (last?.share !== undefined && last.share < 1) io.print(`note: the last stage is ${formatPercent(last.share)}, so the campaign stays running there and never completes; end with --stage 100% to reach everyone`);
+    const created = status.history.find((e) => e.kind === 'created')?.details as { belowMinimumProfile?: unknown } | undefined;
+    if (typeof created?.belowMinimumProfile === 'number') {
+      io.print(
+        `note: ${plural(created.belowMinimumProfile, 'vehicle')} of the group ${created.belowMinimumProfile === 1 ? 'has' : 'have'} an ECU whose security profile is below its image's minimum: ` +
+          'the campaign will skip them (profile_assignment_refused); `uptane director vehicle set-profile` changes a profile once the ECU meets it',
+      );
+    }
     io.print(`next: \`uptane director campaign start ${status.name}\``);
   },
 });

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Clock } from '../shared/core/clock.js';
 import { BadRequestError, ConflictError, IncompatibleImageError, NotFoundError, RepositoryStateError, UptaneError } from '../shared/core/errors.js';
+import { minimumProfileOf, profileSatisfies, type SecurityProfile } from '../shared/core/security-profile.js';
 import {
   CAMPAIGN_VEHICLE_OUTCOMES,
   type CampaignBody,
@@ -207,12 +208,15 @@ export class Campaigns {
     checkSpec(spec);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new BadRequestError('campaign names are 1-64 letters, digits, _ . or -');
     if ((await this.store.campaigns.group(group)) === undefined) throw new NotFoundError(`no group ${group}`);
-    await this.checkReachesVehicles(group, spec);
+    const belowMinimumProfile = await this.checkReachesVehicles(group, spec);
     const now = this.clock.now();
     return this.store.unitOfWork(async (tx) => {
       if ((await tx.campaigns.campaignByName(name)) !== undefined) throw new ConflictError(`campaign ${name} exists`);
       const id = await tx.campaigns.insertCampaign(name, group, JSON.stringify(spec), actor, now);
-      await recordOperatorAction(tx, { id, name }, actor, 'created', { group, images: spec.images, stages: spec.stages.length }, now);
+      // Said at creation, in the campaign's history (and the CLI's answer): vehicles the campaign will
+      // skip because an ECU's security profile is below an image's minimum (docs/security-profiles.md).
+      const details = { group, images: spec.images, stages: spec.stages.length, ...(belowMinimumProfile > 0 ? { belowMinimumProfile } : {}) };
+      await recordOperatorAction(tx, { id, name }, actor, 'created', details, now);
       return (await tx.campaigns.campaign(id))!;
     });
   }
@@ -222,23 +226,35 @@ export class Campaigns {
    * image the Image repository does not hold for its hardware id, or a group none of whose vehicles
    * has an ECU of that hardware id. A campaign that takes new vehicles may start with none. Groups
    * over CREATE_CHECK_LIMIT vehicles are not scanned here: their skips show per stage as ever.
+   * Answers how many of the group's vehicles (now) have an ECU the campaign targets whose security
+   * profile is below its image's minimum: the campaign will skip them (profile_assignment_refused).
    */
-  private async checkReachesVehicles(group: string, spec: CampaignSpec): Promise<void> {
+  private async checkReachesVehicles(group: string, spec: CampaignSpec): Promise<number> {
+    const minimums = new Map<string, SecurityProfile>();
     // An image the Image repository does not hold: NotFoundError, naming it.
     for (const { hardwareId, filename, target } of await this.assignments.resolveImages(spec.images)) {
       const fits = target.custom?.hardwareIds ?? [];
       if (!fits.includes(hardwareId)) {
         throw new IncompatibleImageError(`${filename} is for hardware ${fits.join(', ') || '(none listed)'}, not ${hardwareId}: name it with the hardware id it is for (--image HARDWARE_ID=IMAGE)`);
       }
+      const minimum = minimumProfileOf(target.custom, `${filename} custom`);
+      if (minimum !== undefined) minimums.set(hardwareId, minimum);
     }
-    if (spec.includeNewVehicles === true) return;
+    if (spec.includeNewVehicles === true && minimums.size === 0) return 0;
     const members = await membersOf(this.store, group);
-    if (members.length === 0) throw new BadRequestError(`group ${group} has no vehicles: the campaign would complete at once having done nothing (add vehicles, or create it with includeNewVehicles)`);
-    if (members.length > CREATE_CHECK_LIMIT) return;
-    const wanted = new Set(spec.images.map((i) => i.hardwareId));
-    for (let i = 0; i < members.length && wanted.size > 0; i += CREATE_CHECK_BATCH) {
+    if (spec.includeNewVehicles !== true && members.length === 0) {
+      throw new BadRequestError(`group ${group} has no vehicles: the campaign would complete at once having done nothing (add vehicles, or create it with includeNewVehicles)`);
+    }
+    if (members.length > CREATE_CHECK_LIMIT) return 0;
+    const wanted = new Set(spec.includeNewVehicles === true ? [] : spec.images.map((i) => i.hardwareId));
+    let belowMinimum = 0;
+    // Every batch when a minimum is to be counted; else only until every hardware id was seen.
+    for (let i = 0; i < members.length && (wanted.size > 0 || minimums.size > 0); i += CREATE_CHECK_BATCH) {
       const ecus = await this.store.inventory.ecusOfVehicles(members.slice(i, i + CREATE_CHECK_BATCH));
-      for (const list of ecus.values()) for (const ecu of list) wanted.delete(ecu.hardwareId);
+      for (const list of ecus.values()) {
+        for (const ecu of list) wanted.delete(ecu.hardwareId);
+        if (list.some((ecu) => minimums.has(ecu.hardwareId) && !profileSatisfies(ecu.securityProfile, minimums.get(ecu.hardwareId)!))) belowMinimum += 1;
+      }
     }
     if (wanted.size > 0) {
       const missing = [...wanted].join(', ');
@@ -246,6 +262,7 @@ export class Campaigns {
         `no vehicle of group ${group} has an ECU with hardware id ${missing}: the campaign would skip every vehicle for it (check --image HARDWARE_ID=IMAGE against \`uptane director vehicle show VIN\`, or pick another group)`,
       );
     }
+    return belowMinimum;
   }
 
   /**

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import { publicKeyPem } from '../shared/core/crypto/keys.js';
+import { DEFAULT_SECURITY_PROFILE, isSecurityProfile, PROFILE_REQUIREMENTS, SECURITY_PROFILES, type ProfileRequirements, type SecurityProfile } from '../shared/core/security-profile.js';
 import { FetchError, OperatorRequestError, UptaneError } from '../shared/core/errors.js';
 import { confirmDestructive, withYes, type YesArgs } from '../shared/cli/confirm.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
@@ -230,6 +231,7 @@ interface RegisterArgs extends RemoteArgs {
   readonly vin?: string | undefined;
   readonly ecu?: string[] | undefined;
   readonly encryptionKey?: string[] | undefined;
+  readonly ecuProfile?: string[] | undefined;
   readonly attribute?: string[] | undefined;
   readonly csv?: string | undefined;
   readonly dryRun: boolean;
@@ -254,7 +256,32 @@ export function parseEcuSpec(spec: string): EcuRegistration {
 
 export const CSV_COLUMNS = ['vin', 'ecu_serial', 'hardware_id', 'public_key', 'primary'] as const;
 /** Columns a CSV may have or leave out: files written before they existed stay valid. */
-export const OPTIONAL_CSV_COLUMNS = ['encryption_public_key', 'attributes'] as const;
+export const OPTIONAL_CSV_COLUMNS = ['encryption_public_key', 'attributes', 'security_profile'] as const;
+
+/** A security profile's name as a command line or CSV gives it; the message says what to write instead. */
+function profileArgument(text: string, what: string): SecurityProfile {
+  const name = text.trim().toLowerCase();
+  if (!isSecurityProfile(name)) throw new Error(`${what}: ${JSON.stringify(text)} is not a security profile; write one of ${SECURITY_PROFILES.join(', ')} (docs/security-profiles.md)`);
+  return name;
+}
+
+/**
+ * `--ecu-profile SERIAL=PROFILE`, one per ECU whose profile is not the default (standard), added to
+ * the `--ecu` of that serial; the profile is taken from the right, as a serial may hold '='.
+ */
+export function withProfiles(ecus: readonly EcuRegistration[], specs: readonly string[]): EcuRegistration[] {
+  const profiles = new Map<string, SecurityProfile>();
+  for (const spec of specs) {
+    const at = spec.lastIndexOf('=');
+    const serial = spec.slice(0, Math.max(at, 0));
+    if (at <= 0) throw new Error(`--ecu-profile ${spec}: write SERIAL=PROFILE, the profile one of ${SECURITY_PROFILES.join(', ')}`);
+    const profile = profileArgument(spec.slice(at + 1), `--ecu-profile ${spec}`);
+    if (!ecus.some((e) => e.serial === serial)) throw new Error(`--ecu-profile ${spec}: no --ecu has the serial ${serial}`);
+    if (profiles.has(serial)) throw new Error(`--ecu-profile: ECU ${serial} is given two profiles`);
+    profiles.set(serial, profile);
+  }
+  return ecus.map((ecu) => (profiles.has(ecu.serial) ? { ...ecu, securityProfile: profiles.get(ecu.serial)! } : ecu));
+}
 
 /**
  * `--encryption-key serial:hex`, one per ECU that has an X25519 encryption key, added to the `--ecu`
@@ -348,6 +375,16 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
     if (encryptionPublicKey !== '' && !HEX_KEY.test(encryptionPublicKey)) {
       return problem("encryption_public_key must be 64 hex characters (the ECU's X25519 public key) or empty");
     }
+    // Empty (or no such column): standard, as for a registration that names no profile.
+    const profileText = column.security_profile === -1 ? '' : fields[column.security_profile]!.trim();
+    let securityProfile: SecurityProfile | undefined;
+    if (profileText !== '') {
+      try {
+        securityProfile = profileArgument(profileText, 'security_profile');
+      } catch (err) {
+        return problem((err as Error).message);
+      }
+    }
     const attributesText = column.attributes === -1 ? '' : fields[column.attributes]!.trim();
     if (attributesText !== '') {
       if (vehicle.attributesText !== undefined && vehicle.attributesText !== attributesText) return problem(`attributes differ from an earlier row of ${vin}: give them once, or the same on every row`);
@@ -358,7 +395,13 @@ export function parseRegistrationCsv(text: string, file: string): CsvVehicle[] {
       }
       vehicle.attributesText = attributesText;
     }
-    const ecu: EcuRegistration = { serial, hardwareId, publicKey, primary: ['yes', 'true', '1', 'primary'].includes(primaryText) };
+    const ecu: EcuRegistration = {
+      serial,
+      hardwareId,
+      publicKey,
+      primary: ['yes', 'true', '1', 'primary'].includes(primaryText),
+      ...(securityProfile === undefined ? {} : { securityProfile }),
+    };
     vehicle.ecus.push(encryptionPublicKey === '' ? ecu : { ...ecu, encryptionPublicKey });
     vehicle.ecuLines.push(lineNo);
   });
@@ -465,11 +508,13 @@ async function registerCsv(io: CliEnvironment, args: RegisterArgs, file: string)
 function printVehicleEcus(io: CliEnvironment, status: VehicleStatus): void {
   printTable(
     io,
-    ['SERIAL', 'HARDWARE', 'ROLE', 'KEYID', 'ENCRYPTION KEY', 'INSTALLED', 'REPORTED', 'ASSIGNMENT'],
+    ['SERIAL', 'HARDWARE', 'ROLE', 'PROFILE', 'KEYID', 'ENCRYPTION KEY', 'INSTALLED', 'REPORTED', 'ASSIGNMENT'],
     status.ecus.map((e) => [
       e.serial,
       e.hardwareId,
       e.primary ? 'primary' : 'secondary',
+      // Older Directors answer without the field: every ECU of theirs is standard.
+      e.securityProfile ?? DEFAULT_SECURITY_PROFILE,
       shortId(e.keyid),
       // Older Directors answer without the field: no key shown.
       e.encryptionKeyid === null || e.encryptionKeyid === undefined ? '-' : shortId(e.encryptionKeyid),
@@ -498,6 +543,12 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         requiresArg: true,
         describe: "an ECU's X25519 image-encryption public key as serial:hex (64 hex characters); repeat per ECU that has one",
       })
+      .option('ecu-profile', {
+        type: 'string',
+        array: true,
+        requiresArg: true,
+        describe: `an ECU's security profile as SERIAL=PROFILE, the profile one of ${SECURITY_PROFILES.join(', ')}; ECUs not named are standard; repeat per ECU`,
+      })
       .option('attribute', {
         type: 'string',
         array: true,
@@ -508,7 +559,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
       .option('dry-run', { type: 'boolean', default: false, describe: 'with --csv: check every row, and ask the Director which VINs, ECU serials and keys are taken; register nothing' })
       .option('offline', { type: 'boolean', default: false, describe: 'with --dry-run: check the file alone, without asking the Director' })
       .option('json', { type: 'boolean', default: false, describe: 'print the result as JSON' })
-      .conflicts('csv', ['vin', 'ecu', 'encryption-key', 'attribute'])
+      .conflicts('csv', ['vin', 'ecu', 'encryption-key', 'ecu-profile', 'attribute'])
       .check((argv) => {
         if (argv.csv === undefined) {
           if (typeof argv.vin !== 'string') throw new Error('give --vin VIN (once) and an --ecu for each ECU, or --csv FILE');
@@ -524,6 +575,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
         'a primary whose key is ECDSA P-256 (the base64 of its public key, the PEM body on one line)',
       )
       .example('$0 director vehicle register --vin WVW125 --ecu WVW125-tcu:tcu-a:7b20...e4:primary --attribute model=sedan-2026 --attribute region=eu', 'with attributes for dynamic groups')
+      .example('$0 director vehicle register --vin WVW126 --ecu WVW126-tcu:tcu-a:7b20...e4:primary --ecu WVW126-ecm:ecm-x1:93be...0d --ecu-profile WVW126-ecm=high', 'an ECU of the high security profile (the others standard)')
       .example('$0 director vehicle register --csv fleet.csv', 'many vehicles; prints a result per vehicle')
       .example('$0 director vehicle register --csv fleet.csv --dry-run', 'check the file first, and ask the Director which VINs, serials and keys are taken')
       .epilogue(
@@ -531,6 +583,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
           'CSV format: a header line naming the columns vin,ecu_serial,hardware_id,public_key,primary (any order), then one row per ECU.',
           "An optional column encryption_public_key holds an ECU's 64-hex X25519 encryption public key (empty for none), needed before `assign --encrypt`.",
           'An optional column attributes holds the vehicle\'s attributes as "model=sedan-2026;region=eu" (on one of its rows, or the same on each).',
+          `An optional column security_profile holds the ECU's security profile, ${SECURITY_PROFILES.join(', ')} (empty for standard); the Director refuses to assign it an image whose minimum profile is higher.`,
           `Rows with the same VIN make one vehicle; public_key is ${ECU_KEY_FORMS}; primary is "yes" on exactly one ECU`,
           `of each vehicle and empty (or "no") on the others. Blank lines and lines starting with # are skipped; fields may be "quoted".`,
           'Example:\n  vin,ecu_serial,hardware_id,public_key,primary\n  WVW123,WVW123-tcu,tcu-a,6a1f...c2,yes\n  WVW123,WVW123-ecm,ecm-x1,93be...0d,\n  WVW124,WVW124-tcu,tcu-a,0c5d...71,yes\n',
@@ -546,7 +599,7 @@ const registerCommand = (io: CliEnvironment): CommandModule<object, RegisterArgs
     const registration: VehicleRegistration = {
       vin: argv.vin!,
       ...(argv.attribute === undefined ? {} : { attributes: parseAttributePairs(argv.attribute, '--attribute') }),
-      ecus: withEncryptionKeys((argv.ecu ?? []).map(parseEcuSpec), argv.encryptionKey ?? []),
+      ecus: withProfiles(withEncryptionKeys((argv.ecu ?? []).map(parseEcuSpec), argv.encryptionKey ?? []), argv.ecuProfile ?? []),
     };
     const client = OperatorClient.from(io, argv);
     const { result, status } = await registerOnce(client, registration);
@@ -638,6 +691,9 @@ const showCommand = (io: CliEnvironment): CommandModule<object, ShowArgs> => ({
     io.print('');
     io.print('ECUs');
     printVehicleEcus(io, status);
+    // What each profile the vehicle's ECUs hold requires of them (docs/security-profiles.md).
+    const held = SECURITY_PROFILES.filter((p) => status.ecus.some((e) => (e.securityProfile ?? DEFAULT_SECURITY_PROFILE) === p));
+    for (const p of held) io.print(`profile ${p.padEnd(8)} ${describeRequirements(status.ecus.find((e) => e.securityProfile === p)?.profileRequirements ?? PROFILE_REQUIREMENTS[p])}`);
     io.print('');
     io.print(`assignments (latest ${status.assignments.length})`);
     printTable(
@@ -838,6 +894,7 @@ interface ReplaceArgs extends RemoteArgs {
   readonly hardwareId: string;
   readonly publicKey: string;
   readonly encryptionPublicKey?: string | undefined;
+  readonly securityProfile?: string | undefined;
   readonly json: boolean;
 }
 
@@ -857,9 +914,11 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
         describe: "the new ECU's signing key: 64 hex (Ed25519), one line of base64 SPKI (ECDSA P-256/P-384), or @FILE (a PEM or TUF key JSON file)",
       })
       .option('encryption-public-key', { type: 'string', requiresArg: true, describe: "the new ECU's X25519 image-encryption public key, 64 hex characters (none: images cannot be encrypted for it)" })
+      .option('security-profile', { type: 'string', requiresArg: true, describe: `the new ECU's security profile, one of ${SECURITY_PROFILES.join(', ')} (default: the replaced ECU's)` })
       .option('json', { type: 'boolean', default: false, describe: 'print the vehicle status as JSON' })
       .check((argv) => {
         ecuKeyArgument(String(argv['public-key']), '--public-key', { allowFile: true });
+        if (argv['security-profile'] !== undefined) profileArgument(String(argv['security-profile']), '--security-profile');
         if (argv['encryption-public-key'] !== undefined && !HEX_KEY.test(String(argv['encryption-public-key']))) throw new Error('--encryption-public-key must be 64 lowercase hex characters');
         return true;
       })
@@ -874,7 +933,13 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
     const publicKey = ecuKeyArgument(argv.publicKey, '--public-key', { allowFile: true });
     const status = await client.send('POST /vehicles/:vin/ecus/:serial/replace', `replace ECU ${argv.oldSerial} of ${argv.vin}`, {
       params: { vin: argv.vin, serial: argv.oldSerial },
-      body: { serial: argv.serial, hardwareId: argv.hardwareId, publicKey, ...(argv.encryptionPublicKey === undefined ? {} : { encryptionPublicKey: argv.encryptionPublicKey }) },
+      body: {
+        serial: argv.serial,
+        hardwareId: argv.hardwareId,
+        publicKey,
+        ...(argv.encryptionPublicKey === undefined ? {} : { encryptionPublicKey: argv.encryptionPublicKey }),
+        ...(argv.securityProfile === undefined ? {} : { securityProfile: profileArgument(argv.securityProfile, '--security-profile') }),
+      },
     });
     if (argv.json) {
       printJson(io, status);
@@ -888,6 +953,60 @@ const replaceEcuCommand = (io: CliEnvironment): CommandModule<object, ReplaceArg
 interface JsonArgs extends RemoteArgs {
   readonly json: boolean;
 }
+
+// --- vehicle set-profile ----------------------------------------------------------------------
+
+interface SetProfileArgs extends JsonArgs {
+  readonly vin: string;
+  readonly serial: string;
+  readonly profile: string;
+}
+
+/** What a profile requires of an ECU, in words (PROFILE_REQUIREMENTS; docs/security-profiles.md). */
+export function describeRequirements(r: ProfileRequirements): string {
+  return [
+    r.verification === 'full' ? 'full verification' : 'partial verification',
+    r.hardwareKey ? 'key in hardware (PKCS#11)' : r.asymmetricKey ? 'asymmetric key' : 'symmetric or asymmetric key',
+    ...(r.perEcuEncryption ? ['images encrypted per ECU'] : []),
+    ...(r.abSlots ? ['A/B slots'] : []),
+    ...(r.secureTime ? ['secure time'] : []),
+  ].join(', ');
+}
+
+const setProfileCommand = (io: CliEnvironment): CommandModule<object, SetProfileArgs> => ({
+  command: 'set-profile <vin> <serial> <profile>',
+  describe: `change an ECU's security profile (${SECURITY_PROFILES.join(' < ')}): the lowest image minimum it may be assigned`,
+  builder: (yargs) =>
+    withRemote(yargs, io)
+      .positional('vin', { type: 'string', demandOption: true, describe: 'the vehicle' })
+      .positional('serial', { type: 'string', demandOption: true, describe: 'the ECU serial (`uptane director vehicle show VIN` lists them)' })
+      .positional('profile', { type: 'string', demandOption: true, describe: `the new profile: ${SECURITY_PROFILES.join(', ')}` })
+      .option('json', { type: 'boolean', default: false, describe: 'print the vehicle status as JSON' })
+      .check((argv) => {
+        profileArgument(String(argv.profile), 'the profile');
+        return true;
+      })
+      .example('$0 director vehicle set-profile WVW123 WVW123-ecm high', 'the ECU now keeps its key in hardware, has secure time and gets images encrypted for it')
+      .epilogue(
+        'The Director refuses to assign an ECU an image whose minimum profile (custom.minimumSecurityProfile in the Image repository) is above the ' +
+          "ECU's profile; the ECU refuses to install one too. Raise a profile only once the ECU meets what the profile requires. The change is " +
+          'recorded in the audit log (set_ecu_profile); assignments already made stand.',
+      ) as unknown as Argv<SetProfileArgs>,
+  handler: async (argv) => {
+    const profile = profileArgument(argv.profile, 'the profile');
+    const client = OperatorClient.from(io, argv);
+    const status = await client.send('PUT /vehicles/:vin/ecus/:serial/profile', `set the security profile of ECU ${argv.serial} of ${argv.vin}`, {
+      params: { vin: argv.vin, serial: argv.serial },
+      body: { securityProfile: profile },
+    });
+    if (argv.json) {
+      printJson(io, status);
+      return;
+    }
+    io.print(`ECU ${argv.serial} of ${status.vin} is now ${profile}: ${describeRequirements(PROFILE_REQUIREMENTS[profile])}`);
+    printVehicleEcus(io, status);
+  },
+});
 
 interface AttributesArgs extends JsonArgs {
   readonly vin: string;
@@ -994,8 +1113,8 @@ export const directorCommand = (io: CliEnvironment): CommandModule<object, objec
           'vehicle',
           'register, list and show vehicles',
           ['$0 director vehicle show WVW123', 'one vehicle in detail'],
-          (y) => y.command(registerCommand(io)).command(listCommand(io)).command(showCommand(io)).command(attributesCommand(io)),
-          'name a vehicle subcommand: register, list or show',
+          (y) => y.command(registerCommand(io)).command(listCommand(io)).command(showCommand(io)).command(attributesCommand(io)).command(setProfileCommand(io)),
+          'name a vehicle subcommand: register, list, show, attributes or set-profile',
         ),
       )
       .command(imagesCommand(io))

@@ -21,11 +21,12 @@ const listCommand = (io: CliEnvironment): CommandModule<object, ImagesListArgs> 
   builder: (yargs) =>
     withRemote(yargs, io)
       .option('hardware-id', { type: 'string', requiresArg: true, describe: 'only images for this hardware id' })
-      .option('json', { type: 'boolean', default: false, describe: 'print {images: [{filename, length, sha256, hardwareIds, releaseCounter}], total} as JSON' })
+      .option('json', { type: 'boolean', default: false, describe: 'print {images: [{filename, length, sha256, hardwareIds, releaseCounter, minimumSecurityProfile}], total} as JSON' })
       .example('$0 director images list', 'every image an operator can assign')
       .example('$0 director images list --hardware-id ecm-x1 --json', 'the images for one kind of ECU, for scripts')
       .epilogue(
-        'Images listed only by delegated targets roles are not shown; `director assign` finds those by hardware id. An image the Image repository signed after the Director last refreshed its copy appears within its refresh interval.',
+        'MIN PROFILE is the lowest ECU security profile the Image repository allows to install the image (any: no minimum); the Director refuses to assign it to an ECU below it. ' +
+          'Images listed only by delegated targets roles are not shown; `director assign` finds those by hardware id. An image the Image repository signed after the Director last refreshed its copy appears within its refresh interval.',
       ) as Argv<ImagesListArgs>,
   handler: async (argv) => {
     const client = OperatorClient.from(io, argv);
@@ -48,8 +49,16 @@ const listCommand = (io: CliEnvironment): CommandModule<object, ImagesListArgs> 
     }
     printTable(
       io,
-      ['IMAGE', 'HARDWARE IDS', 'RELEASE', 'SIZE', 'SHA-256'],
-      shown.map((i) => [i.filename, i.hardwareIds.join(',') || '-', i.releaseCounter === null ? '-' : String(i.releaseCounter), formatBytes(i.length), (i.sha256 ?? '-').slice(0, 12)]),
+      ['IMAGE', 'HARDWARE IDS', 'RELEASE', 'MIN PROFILE', 'SIZE', 'SHA-256'],
+      shown.map((i) => [
+        i.filename,
+        i.hardwareIds.join(',') || '-',
+        i.releaseCounter === null ? '-' : String(i.releaseCounter),
+        // Older Directors answer without the field.
+        i.minimumSecurityProfile ?? 'any',
+        formatBytes(i.length),
+        (i.sha256 ?? '-').slice(0, 12),
+      ]),
       argv.hardwareId === undefined
         ? 'the Image repository has signed no images yet: release engineers publish them with `uptane image push`'
         : `no image for hardware id ${argv.hardwareId}; \`uptane director images list\` shows every image`,

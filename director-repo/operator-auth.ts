@@ -28,6 +28,7 @@ export const OPERATOR_ROUTE_SCOPES: Readonly<Record<OperatorRoute, OperatorScope
   'GET /images': 'read',
   'GET /events': 'read',
   'POST /vehicles/:vin/ecus/:serial/replace': 'operator',
+  'PUT /vehicles/:vin/ecus/:serial/profile': 'operator',
   'PATCH /vehicles/:vin/attributes': 'operator',
   'POST /vehicles/:vin/offline-metadata': 'operator',
   'POST /assignments': 'operator',

@@ -5,6 +5,7 @@
 // HR-9d). The rules about what the values mean (a stage's share, a VIN's characters) stay with the
 // services; this module only says "a string of at most N", "a whole number from A to B", ...
 import { encryptionPublicKeyFromHex } from '../shared/core/crypto/image-encryption.js';
+import { isSecurityProfile, SECURITY_PROFILES, type SecurityProfile } from '../shared/core/security-profile.js';
 import { BadRequestError, MalformedEncryptionKeyError, UptaneError } from '../shared/core/errors.js';
 import { INVENTORY_LOOKUP_MAX } from './api/operator-api.js';
 import type { AssignmentBody, InstallBundleBody, CampaignBody, CampaignHaltRules, CampaignSchedule, CampaignStage, EcuBody, GroupBody, GroupFilterBody } from './api/operator-api.js';
@@ -171,7 +172,24 @@ export function parseEcu(raw: unknown, what: string): EcuBody {
     publicKey: text(ecu.publicKey, 'publicKey', LIMITS.publicKey),
   };
   const encryptionPublicKey = optional(ecu.encryptionPublicKey, (v) => encryptionKey(v, `ECU ${checked.serial} encryptionPublicKey`));
-  return encryptionPublicKey === undefined ? checked : { ...checked, encryptionPublicKey };
+  const securityProfile = optional(ecu.securityProfile, (v) => profile(v, `ECU ${checked.serial} securityProfile`));
+  return {
+    ...checked,
+    ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey }),
+    ...(securityProfile === undefined ? {} : { securityProfile }),
+  };
+}
+
+/** A security profile's name (docs/security-profiles.md); any other value is refused, naming the three. */
+export function profile(value: unknown, what: string): SecurityProfile {
+  if (!isSecurityProfile(value)) throw new BadRequestError(`${what} must be one of ${SECURITY_PROFILES.join(', ')}; got ${quote(value)}`);
+  return value;
+}
+
+/** PUT /vehicles/:vin/ecus/:serial/profile: the new profile, nothing else. */
+export function parseEcuProfile(raw: unknown): SecurityProfile {
+  const body = object(raw, 'the request body');
+  return profile(body.securityProfile, 'securityProfile');
 }
 
 /** POST /vehicles; attributes default to none and every ECU says whether it is the primary. */

@@ -5,6 +5,7 @@
 // itself repeats, so every row that would be refused is named before anything is written.
 // ECU serials are unique across the fleet (docs/decisions.md "ECU identity").
 import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
+import { DEFAULT_SECURITY_PROFILE } from '../shared/core/security-profile.js';
 import { OperatorRequestError } from '../shared/core/errors.js';
 import { INVENTORY_LOOKUP_MAX, type RegisteredIdentities, type VehicleStatus } from './api/operator-api.js';
 import type { OperatorClient } from './operator-client.js';
@@ -15,12 +16,13 @@ import { ecuKeyTakenMessage, ecuSerialTakenMessage, type VehicleRegistration } f
  * a registration is then harmless, and a different encryption key is a conflict like a different signing key.
  */
 export function sameVehicle(status: VehicleStatus, registration: VehicleRegistration): boolean {
-  const key = (serial: string, hardwareId: string, primary: boolean, keyid: string, encryptionKey: string | null | undefined) =>
-    `${serial}\n${hardwareId}\n${primary}\n${keyid}\n${encryptionKey ?? '-'}`;
-  const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid, e.encryptionPublicKey)));
+  // A profile left out is standard on both sides (an older Director answers without one).
+  const key = (serial: string, hardwareId: string, primary: boolean, keyid: string, encryptionKey: string | null | undefined, profile: string | undefined) =>
+    `${serial}\n${hardwareId}\n${primary}\n${keyid}\n${encryptionKey ?? '-'}\n${profile ?? DEFAULT_SECURITY_PROFILE}`;
+  const registered = new Set(status.ecus.map((e) => key(e.serial, e.hardwareId, e.primary, e.keyid, e.encryptionPublicKey, e.securityProfile)));
   return (
     registered.size === registration.ecus.length &&
-    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, ecuPublicKey(e.publicKey).keyid, e.encryptionPublicKey)))
+    registration.ecus.every((e) => registered.has(key(e.serial, e.hardwareId, e.primary, ecuPublicKey(e.publicKey).keyid, e.encryptionPublicKey, e.securityProfile)))
   );
 }
 

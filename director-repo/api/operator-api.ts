@@ -5,6 +5,8 @@
 // fields each answer must have: nothing here imports the server, so a web client can take this file
 // alone. Who may call each route: operator-auth.ts (OPERATOR_ROUTE_SCOPES, keyed by OperatorRoute).
 
+import type { ProfileRequirements, SecurityProfile } from '../../shared/core/security-profile.js';
+
 /** Where the operator API is mounted on the Director. */
 export const OPERATOR_API_PREFIX = '/api/v1';
 
@@ -24,6 +26,16 @@ export interface EcuBody {
    * without one the Director cannot encrypt images for it (docs/image-encryption.md).
    */
   readonly encryptionPublicKey?: string;
+  /**
+   * The ECU's security profile (docs/security-profiles.md): 'basic', 'standard' or 'high'. Absent at
+   * registration means 'standard'; absent on a replacement keeps the replaced ECU's profile.
+   */
+  readonly securityProfile?: SecurityProfile;
+}
+
+/** PUT /vehicles/:vin/ecus/:serial/profile: the ECU's new security profile. */
+export interface EcuProfileBody {
+  readonly securityProfile: SecurityProfile;
 }
 
 /** PATCH /vehicles/:vin/attributes: names to set (or change) and names to remove, in one change. */
@@ -229,6 +241,9 @@ export interface EcuStatus {
   /** The ECU's X25519 image-encryption public key (hex) and its keyid, or null when it has none. */
   readonly encryptionPublicKey: string | null;
   readonly encryptionKeyid: string | null;
+  /** The ECU's security profile and what that profile requires of it (docs/security-profiles.md). */
+  readonly securityProfile: SecurityProfile;
+  readonly profileRequirements: ProfileRequirements;
   readonly installed: InstalledImage | null;
   readonly reportedAt: string | null;
   /** The ECU's active assignment, if any. */
@@ -310,6 +325,8 @@ export interface CatalogImage {
   readonly sha256: string | null;
   readonly hardwareIds: readonly string[];
   readonly releaseCounter: number | null;
+  /** The lowest ECU security profile the Image repository allows to install it; null for any (docs/security-profiles.md). */
+  readonly minimumSecurityProfile: SecurityProfile | null;
 }
 
 /**
@@ -644,6 +661,8 @@ export interface OperatorApi {
   /** Read-only, though a POST: the lists would not fit a query string. */
   'POST /inventory/lookup': { body: InventoryLookupBody; answer: RegisteredIdentities };
   'POST /vehicles/:vin/ecus/:serial/replace': { body: EcuBody; answer: VehicleStatus };
+  /** Changes one ECU's security profile; audited (set_ecu_profile). */
+  'PUT /vehicles/:vin/ecus/:serial/profile': { body: EcuProfileBody; answer: VehicleStatus };
   'PATCH /vehicles/:vin/attributes': { body: VehicleAttributesBody; answer: VehicleStatus };
   /** A POST: it puts the vehicle's pending assignments in flight and is audit-logged. */
   'POST /vehicles/:vin/offline-metadata': { answer: OfflineMetadataExport };
@@ -709,6 +728,7 @@ export const ANSWER_FIELDS: { readonly [R in OperatorRoute]: readonly string[] }
   'GET /vehicles/:vin': ['vin', 'ecus', 'assignments', 'attacks', 'manifests'],
   'POST /inventory/lookup': ['vins', 'ecus'],
   'POST /vehicles/:vin/ecus/:serial/replace': ['vin', 'ecus'],
+  'PUT /vehicles/:vin/ecus/:serial/profile': ['vin', 'ecus'],
   'PATCH /vehicles/:vin/attributes': ['vin', 'ecus'],
   'POST /vehicles/:vin/offline-metadata': ['vin', 'exportedAt', 'files'],
   'POST /assignments': [],

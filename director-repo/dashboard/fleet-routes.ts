@@ -5,6 +5,7 @@
 // read by an indexed query; every filter is checked (400 bad_request) before it reaches SQL.
 import type { Request, Response, Router } from 'express';
 import { BadRequestError, NotFoundError } from '../../shared/core/errors.js';
+import { minimumProfileOf } from '../../shared/core/security-profile.js';
 import type { CampaignDryRun, CatalogImage, FleetState } from '../api/operator-api.js';
 import { campaignSpecOf, type Campaigns } from '../campaigns.js';
 import type { DirectorServices } from '../director.js';
@@ -98,6 +99,7 @@ export function dashboardRoutes(router: Router, { services, storage, overview, e
       sha256: target.hashes.sha256 ?? null,
       hardwareIds: [...(target.custom?.hardwareIds ?? [])],
       releaseCounter: target.custom?.releaseCounter ?? null,
+      minimumSecurityProfile: minimumProfileOf(target.custom, `${filename} custom`) ?? null,
     }));
     // Sorted by name, paged by name: the list is the Image repository's signed targets, held in memory already.
     all.sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0));

@@ -4,8 +4,9 @@
 // encrypted gets the image's one ciphertext and, per ECU, its content key wrapped to that ECU's
 // encryption key (encrypted-images.ts), all made before the unit of work that stores them.
 import type { Clock } from '../../shared/core/clock.js';
-import { BadRequestError, ConflictError, ImageRollbackError, IncompatibleImageError, NoEncryptionKeyError, NotFoundError, UptaneError } from '../../shared/core/errors.js';
+import { BadRequestError, ConflictError, ImageRollbackError, IncompatibleImageError, NoEncryptionKeyError, NotFoundError, ProfileAssignmentRefusedError, UptaneError } from '../../shared/core/errors.js';
 import type { TargetFile } from '../../shared/core/metadata/types.js';
+import { minimumProfileOf, profileSatisfies } from '../../shared/core/security-profile.js';
 import type { ImageEncryption, PlannedAssignment } from '../api/operator-api.js';
 import type { EncryptedImageRecord, EncryptedImages } from '../encrypted-images.js';
 import type { ImageCatalog } from '../image-catalog.js';
@@ -268,12 +269,29 @@ function planOne(vin: string, ecu: EcuRecord, filename: string, image: TargetFil
   if (!hardwareIds.includes(ecu.hardwareId)) {
     throw new IncompatibleImageError(`${filename} is for hardware ${hardwareIds.join(', ') || '(none listed)'}, not ${ecu.hardwareId} (ECU ${ecu.serial} of ${vin})`, context);
   }
+  requireProfileMeets(vin, ecu, filename, image);
   const releaseCounter = image.custom?.releaseCounter ?? 0;
   const installedCounter = ecu.installed?.releaseCounter ?? null;
   if (installedCounter !== null && releaseCounter < installedCounter) {
     throw new ImageRollbackError(`${filename} has release counter ${releaseCounter}, below ${installedCounter} installed on ECU ${ecu.serial} of ${vin}`, context);
   }
   return { vin, ecuSerial: ecu.serial, filename, length: image.length, hashes: image.hashes, hardwareId: ecu.hardwareId, releaseCounter, installed: ecu.installed?.filename ?? null };
+}
+
+/**
+ * ProfileAssignmentRefusedError unless the ECU's registered security profile meets the minimum the
+ * Image repository signed for the image (custom.minimumSecurityProfile; docs/security-profiles.md).
+ * The ECU checks the same rule before it installs; refusing here keeps an operator from making an
+ * assignment every such ECU would refuse, and tells them why at once.
+ */
+function requireProfileMeets(vin: string, ecu: EcuRecord, filename: string, image: TargetFile): void {
+  const minimum = minimumProfileOf(image.custom, `${filename} custom`);
+  if (minimum === undefined || profileSatisfies(ecu.securityProfile, minimum)) return;
+  throw new ProfileAssignmentRefusedError(
+    `${filename} requires security profile ${minimum} or higher; ECU ${ecu.serial} of ${vin} is registered as ${ecu.securityProfile}: ` +
+      `assign an image whose minimum it meets, or, once the ECU meets ${minimum}, raise its profile (uptane director vehicle set-profile ${vin} ${ecu.serial} ${minimum})`,
+    { ...ctx, role: ecu.serial },
+  );
 }
 
 /** One vehicle's plans for the resolved images, or why it is skipped (a campaign's dry run asks too). */

@@ -7,6 +7,7 @@ import type { Clock } from '../../shared/core/clock.js';
 import { encryptionPublicKeyFromHex } from '../../shared/core/crypto/image-encryption.js';
 import { ecuKeyText, ecuKeyType, ecuPublicKey } from '../../shared/core/crypto/ecu-keys.js';
 import type { PublicKey } from '../../shared/core/crypto/keys.js';
+import { DEFAULT_SECURITY_PROFILE, PROFILE_REQUIREMENTS, type SecurityProfile } from '../../shared/core/security-profile.js';
 import {
   BadRequestError,
   ConflictError,
@@ -73,12 +74,22 @@ export class VehicleInventory {
       await tx.inventory.insertVehicle(registration.vin, registration.attributes ?? {}, now);
       for (const [i, ecu] of registration.ecus.entries()) {
         await tx.inventory.insertEcu(
-          { serial: ecu.serial, vin: registration.vin, hardwareId: ecu.hardwareId, publicKey: ecuKeyText(keys[i]!), keyid: keys[i]!.keyid, isPrimary: ecu.primary, encryptionPublicKey: encryptionKeys[i]! },
+          {
+            serial: ecu.serial,
+            vin: registration.vin,
+            hardwareId: ecu.hardwareId,
+            publicKey: ecuKeyText(keys[i]!),
+            keyid: keys[i]!.keyid,
+            isPrimary: ecu.primary,
+            encryptionPublicKey: encryptionKeys[i]!,
+            securityProfile: ecu.securityProfile ?? DEFAULT_SECURITY_PROFILE,
+          },
           now,
         );
       }
       // Nothing is signed yet: the vehicle's metadata is signed on its first read (vehicle-metadata.ts).
-      await tx.auditLog.record(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial) }, now);
+      const securityProfiles = registration.ecus.map((e) => e.securityProfile ?? DEFAULT_SECURITY_PROFILE);
+      await tx.auditLog.record(actor, 'register_vehicle', { vin: registration.vin, ecus: registration.ecus.map((e) => e.serial), securityProfiles }, now);
     });
     await this.ecusChanged();
   }
@@ -125,16 +136,44 @@ export class VehicleInventory {
         await tx.assignments.setState(a.id, 'cancelled', 'ECU replaced', now);
       }
       await tx.inventory.deleteEcu(oldSerial);
+      // A replacement keeps the replaced ECU's profile unless the operator names another: a part
+      // swapped for the same part must not silently rise (or fall) a tier.
+      const securityProfile = replacement.securityProfile ?? old.securityProfile;
       await tx.inventory.insertEcu(
-        { serial: replacement.serial, vin, hardwareId: replacement.hardwareId, publicKey: ecuKeyText(key), keyid: key.keyid, isPrimary: old.isPrimary, encryptionPublicKey: encryptionKey },
+        {
+          serial: replacement.serial,
+          vin,
+          hardwareId: replacement.hardwareId,
+          publicKey: ecuKeyText(key),
+          keyid: key.keyid,
+          isPrimary: old.isPrimary,
+          encryptionPublicKey: encryptionKey,
+          securityProfile,
+        },
         now,
       );
       await tx.vehicleMetadata.markStale([vin]);
-      const details = { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid };
+      const details = { vin, oldSerial, newSerial: replacement.serial, keyid: key.keyid, securityProfile };
       await tx.auditLog.record(actor, 'replace_ecu', encryptionKey === null ? details : { ...details, encryptionKeyid: encryptionKeyid(encryptionKey) }, now);
     });
     // Sessions end with the key that opened them (VehicleAuthentication).
     await this.ecusChanged();
+  }
+
+  /**
+   * Changes one ECU's security profile (docs/security-profiles.md), audited with the old and new
+   * profile. Assignments already made stand: the Director checks the profile when it assigns, and the
+   * ECU checks its own before it installs; an operator lowering a profile cancels what no longer fits.
+   */
+  async setEcuProfile(vin: string, serial: string, profile: SecurityProfile, actor: string): Promise<{ readonly from: SecurityProfile; readonly to: SecurityProfile }> {
+    const now = this.clock.now();
+    return this.store.unitOfWork(async (tx) => {
+      const ecu = await tx.inventory.ecu(serial);
+      if (ecu === undefined || ecu.vin !== vin) throw new NotFoundError(`vehicle ${vin} has no ECU ${serial} (director vehicle show ${vin} lists its ECUs)`, ctx);
+      await tx.inventory.setEcuProfile(serial, profile);
+      await tx.auditLog.record(actor, 'set_ecu_profile', { vin, serial, from: ecu.securityProfile, to: profile }, now);
+      return { from: ecu.securityProfile, to: profile };
+    });
   }
 
   /**
@@ -172,6 +211,8 @@ export class VehicleInventory {
         keyType: ecuKeyType(ecuPublicKey(ecu.publicKey)),
         encryptionPublicKey: ecu.encryptionPublicKey,
         encryptionKeyid: ecu.encryptionPublicKey === null ? null : encryptionKeyid(ecu.encryptionPublicKey),
+        securityProfile: ecu.securityProfile,
+        profileRequirements: PROFILE_REQUIREMENTS[ecu.securityProfile],
         installed: ecu.installed,
         reportedAt: ecu.reportedAt,
         pending: active.find((a) => a.ecuSerial === ecu.serial) ?? null,

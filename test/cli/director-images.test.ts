@@ -8,7 +8,8 @@ import { FixedClock } from '../../shared/core/clock.js';
 import { FIXTURE_NOW, OPERATOR_TOKEN, startRepositories, type FixtureImage, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { runCli } from '../support/cli-runner.js';
 
-const ENGINE: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2 };
+// The engine image may go only to ECUs of the high security profile (docs/security-profiles.md).
+const ENGINE: FixtureImage = { name: 'engine/ecm-2.0.bin', content: Buffer.from('engine ecu v2'), hardwareIds: ['ecm-x1'], releaseCounter: 2, custom: { minimumSecurityProfile: 'high' } };
 const BRAKE: FixtureImage = { name: 'brake/abs-7.bin', content: Buffer.from('brake ecu v7'), hardwareIds: ['abs-z', 'abs-y'], releaseCounter: 7 };
 
 let dir: string;
@@ -31,14 +32,14 @@ afterAll(async () => {
 });
 
 describe('uptane director images list', () => {
-  it('lists every signed image with its hardware ids and release counter', async () => {
+  it('lists every signed image with its hardware ids, release counter and minimum security profile', async () => {
     const run = await uptane('director', 'images', 'list');
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const lines = run.stdout.split('\n');
-    expect(lines[0]).toMatch(/^ {2}IMAGE\s+HARDWARE IDS\s+RELEASE\s+SIZE\s+SHA-256$/);
-    expect(lines[1]).toMatch(/^ {2}brake\/abs-7\.bin\s+abs-z,abs-y\s+7\s+12 B\s+[0-9a-f]{12}$/);
-    expect(lines[2]).toMatch(/^ {2}engine\/ecm-2\.0\.bin\s+ecm-x1\s+2\s+13 B\s+[0-9a-f]{12}$/);
+    expect(lines[0]).toMatch(/^ {2}IMAGE\s+HARDWARE IDS\s+RELEASE\s+MIN PROFILE\s+SIZE\s+SHA-256$/);
+    expect(lines[1]).toMatch(/^ {2}brake\/abs-7\.bin\s+abs-z,abs-y\s+7\s+any\s+12 B\s+[0-9a-f]{12}$/);
+    expect(lines[2]).toMatch(/^ {2}engine\/ecm-2\.0\.bin\s+ecm-x1\s+2\s+high\s+13 B\s+[0-9a-f]{12}$/);
     expect(run.stdout).toContain('2 images; assign one with `uptane director assign --image NAME --vin VIN --ecu SERIAL`');
   });
 
@@ -46,9 +47,11 @@ describe('uptane director images list', () => {
     const run = await uptane('director', 'images', '--hardware-id', 'abs-y', '--json');
     expect(run.status).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({
-      images: [{ filename: 'brake/abs-7.bin', length: 12, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), hardwareIds: ['abs-z', 'abs-y'], releaseCounter: 7 }],
+      images: [{ filename: 'brake/abs-7.bin', length: 12, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), hardwareIds: ['abs-z', 'abs-y'], releaseCounter: 7, minimumSecurityProfile: null }],
       total: 1,
     });
+    const engine = await uptane('director', 'images', '--hardware-id', 'ecm-x1', '--json');
+    expect(JSON.parse(engine.stdout).images).toEqual([expect.objectContaining({ filename: 'engine/ecm-2.0.bin', minimumSecurityProfile: 'high' })]);
     const none = await uptane('director', 'images', 'list', '--hardware-id', 'tcu-q');
     expect(none.status).toBe(0);
     expect(none.stdout).toContain('no image for hardware id tcu-q');

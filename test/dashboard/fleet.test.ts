@@ -183,7 +183,7 @@ test('the audit log filters by actor and action and pages by id', async () => {
 test('images: the Image repository\'s, with hardware ids and release counters', async () => {
   const images = await ok('GET', '/api/v1/images');
   expect(images.total).toBe(1);
-  expect(images.images).toEqual([{ filename: IMAGE.name, length: IMAGE.content.length, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), hardwareIds: ['ecm-x1'], releaseCounter: 2 }]);
+  expect(images.images).toEqual([{ filename: IMAGE.name, length: IMAGE.content.length, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), hardwareIds: ['ecm-x1'], releaseCounter: 2, minimumSecurityProfile: null }]);
 });
 
 test('a campaign dry run says what each stage would take and creates nothing', async () => {

@@ -246,6 +246,8 @@ const freshVin = fc.nat(99_999).map((n) => `FZ${n}`);
 const vin = fc.oneof({ weight: 3, arbitrary: freshVin }, { weight: 2, arbitrary: fc.constantFrom(VIN_A, VIN_B, 'NOPE', 'a b', 'x'.repeat(65)) });
 const hardwareId = fc.oneof({ weight: 6, arbitrary: fc.constantFrom('tcu-a', 'ecm-x1', 'abs-z') }, { weight: 1, arbitrary: fc.constantFrom('', '../x') });
 const imageName = fc.constantFrom(IMAGE_NAME, IMAGE_NAME, 'fuzz/nope.bin', '../etc/passwd', '/abs.bin', 'fuzz\\x.bin', '');
+// An ECU's security profile (docs/security-profiles.md): the three names, and names that are not.
+const securityProfile = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('basic', 'standard', 'high') }, { weight: 1, arbitrary: fc.constantFrom<Json>('HIGH', 'ultra', '', 2, null, '__proto__') });
 
 const registration = fc.record({
   vin,
@@ -255,12 +257,18 @@ const registration = fc.record({
       serial: fc.oneof({ weight: 4, arbitrary: fc.nat(99_999).map((n) => `fz-ecu-${n}`) }, { weight: 1, arbitrary: fc.constantFrom('tcu-1', 'ecm-1', 'ecm-2') }),
       hardwareId,
       publicKey,
-    }),
+      securityProfile,
+    }, { requiredKeys: ['serial', 'hardwareId', 'publicKey'] }),
     { minLength: 1, maxLength: 4 },
   ).map((ecus) => ecus.map((ecu, i) => ({ ...ecu, primary: i === 0 }))), // one primary, as registrations have
 });
 
-const replacement = fc.record({ serial: fc.oneof(fc.nat(99_999).map((n) => `fz-ecu-${n}`), fc.constantFrom('ecm-2', 'tcu-1')), hardwareId, publicKey });
+const replacement = fc.record(
+  { serial: fc.oneof(fc.nat(99_999).map((n) => `fz-ecu-${n}`), fc.constantFrom('ecm-2', 'tcu-1')), hardwareId, publicKey, securityProfile },
+  { requiredKeys: ['serial', 'hardwareId', 'publicKey'] },
+);
+// PUT /vehicles/:vin/ecus/:serial/profile: a profile, sometimes not one, sometimes with more beside it.
+const ecuProfileChange = fc.record({ securityProfile, note: fc.string({ maxLength: 8 }) }, { requiredKeys: [] });
 
 // PATCH /vehicles/:vin/attributes: names set and removed, sometimes both, sometimes neither (refused).
 const attributeChange = fc.record(
@@ -555,9 +563,52 @@ const rotationBody = (roles: readonly string[]) =>
     .record({ roles: optional(fc.array(fc.constantFrom(...roles, 'root', 'url-signing', 'nope'), { maxLength: 4 })), replace: optional(fc.boolean()) })
     .map((body): Json => compact(body));
 
+/**
+ * The transparency log's routes (shared/transparency/routes.ts), mounted at /log on both servers:
+ * queries from well-formed (a leaf hash, sizes) to odd (signs, leading zeros, repeats, unknown keys),
+ * and a cosignature body shaped like the real one, mutated.
+ */
+const LEAF_HASHES = [IMAGE_SHA, '0'.repeat(64), IMAGE_SHA.toUpperCase(), IMAGE_SHA.slice(1), `${IMAGE_SHA}00`, 'zz'];
+const logQuery = (keys: readonly string[], valid: Record<string, readonly string[]>) =>
+  fc.oneof(
+    { weight: 3, arbitrary: fc.tuple(...keys.map((k) => fc.constantFrom(...valid[k]!))).map((values) => `?${keys.map((k, i) => `${k}=${values[i]}`).join('&')}`) },
+    { weight: 2, arbitrary: query(keys) },
+  );
+const LOG_SIZES = ['0', '1', '2', '1000', '1001', '01', '-1', '9007199254740993', '99999999999999999999'];
+const treeHeadJson = fc.record({
+  signed: fc.record({
+    _type: fc.constant('transparency-tree-head'),
+    log: fc.constantFrom('uptane-ts image log', 'uptane-ts director log', ''),
+    size: fc.constantFrom(0, 1, 2 ** 53),
+    root_hash: fc.constantFrom('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', IMAGE_SHA),
+    timestamp: fc.constantFrom(NOW, PAST, FUTURE, '2026-12-06T20:00:00Z'),
+  }),
+  signature: fc.record({ keyid: fc.constantFrom('00', IMAGE_SHA), sig: fc.constantFrom('00', 'ab'.repeat(64)) }),
+  cosignatures: fc.array(fc.record({ keyid: fc.constantFrom('01', IMAGE_SHA), sig: fc.constant('cd'.repeat(64)) }), { maxLength: 2 }),
+});
+const cosignatureBody = fc.record({ tree_head: treeHeadJson, cosignature: fc.record({ keyid: fc.constantFrom('01', IMAGE_SHA), sig: fc.constant('ef'.repeat(64)) }) }).map((b): Json => b);
+
+function logGenerators(server: ServerName): Record<string, RouteGenerator> {
+  const get = (path: string, keys: readonly string[], valid: Record<string, readonly string[]>): RouteGenerator => ({
+    server,
+    method: 'GET',
+    auth: 'none',
+    path: fc.oneof({ weight: 3, arbitrary: logQuery(keys, valid).map((q) => `${path}${q}`) }, { weight: 1, arbitrary: withShape(fixed(path), keys) }),
+    body: none,
+  });
+  return {
+    'GET /log/tree-head': get('/log/tree-head', [], {}),
+    'GET /log/entries': get('/log/entries', ['start', 'end'], { start: LOG_SIZES, end: LOG_SIZES }),
+    'GET /log/proof/inclusion': get('/log/proof/inclusion', ['leaf_hash', 'tree_size'], { leaf_hash: LEAF_HASHES, tree_size: LOG_SIZES }),
+    'GET /log/proof/consistency': get('/log/proof/consistency', ['first', 'second'], { first: LOG_SIZES, second: LOG_SIZES }),
+    'POST /log/tree-head/cosignature': { server, method: 'POST', auth: 'none', path: withShape(fixed('/log/tree-head/cosignature'), []), body: jsonBody(cosignatureBody), contentType: 'application/json' },
+  };
+}
+
 /** Every route of both tables, by server and "METHOD path" as route-table.ts reads them. */
 export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
   image: {
+    ...logGenerators('image'),
     // Reads need a credential (`image serve` defaults to --read-access credential): the uploader's
     // token here; the signed-URL parameters in the query reach the verifier's parsing
     // (docs/signed-urls.md), and a refusal must change nothing.
@@ -626,6 +677,15 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
       path: withShape(fc.tuple(segment([VIN_B, 'NOPE']), segment(['tcu-2', 'ecm-2', 'nope'])).map(([v, s]) => `/api/v1/vehicles/${v}/ecus/${s}/replace`), []),
       body: jsonBody(replacement),
       honestBody: honestReplacement,
+      contentType: 'application/json',
+    },
+    'PUT /api/v1/vehicles/:vin/ecus/:serial/profile': {
+      server: 'director',
+      method: 'PUT',
+      auth: 'operator',
+      path: withShape(fc.tuple(segment([VIN_A, VIN_B, 'NOPE']), segment(['ecm-1', 'tcu-1', 'tcu-2', 'ecm-2', 'nope'])).map(([v, s]) => `/api/v1/vehicles/${v}/ecus/${s}/profile`), []),
+      body: jsonBody(ecuProfileChange),
+      honestBody: json(securityProfile.map((p) => ({ securityProfile: p }))),
       contentType: 'application/json',
     },
     'POST /api/v1/inventory/lookup': { server: 'director', method: 'POST', auth: 'operator', path: withShape(fixed('/api/v1/inventory/lookup'), []), body: jsonBody(inventoryLookup), contentType: 'application/json' },
