@@ -15,6 +15,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   globalSetup: '<rootDir>/test/global-setup.js',
+  globalTeardown: '<rootDir>/test/global-teardown.js',
   // Three test files at a time, whatever the core count. Most suites wait on sockets, child processes,
   // PostgreSQL and timers rather than compute, and every file keeps its own temp folders, ports (0)
   // and PostgreSQL schema, so they run side by side. On two cores Jest's default is one worker: the

@@ -1,0 +1,8 @@
+// Removes the memory-backed temp folder test/global-setup.js made for the run (TMPDIR), with what
+// any test left in it: on tmpfs a forgotten folder would hold memory until the machine restarts.
+import { rmSync } from 'node:fs';
+
+export default async function globalTeardown() {
+  const dir = process.env.UPTANE_TEST_TMPDIR_MADE;
+  if (dir !== undefined && dir.startsWith('/dev/shm/uptane-test-')) rmSync(dir, { recursive: true, force: true });
+}
