@@ -24,6 +24,7 @@ export function Images() {
                 <th>File</th>
                 <th>Hardware ids</th>
                 <th>Release counter</th>
+                <th title="the lowest ECU security profile the Image repository allows to install it">Minimum profile</th>
                 <th>Length</th>
                 <th>SHA-256</th>
               </tr>
@@ -34,6 +35,7 @@ export function Images() {
                   <td>{i.filename}</td>
                   <td>{i.hardwareIds.join(', ')}</td>
                   <td>{i.releaseCounter ?? ''}</td>
+                  <td>{i.minimumSecurityProfile ?? <span class="muted">any</span>}</td>
                   <td>{i.length.toLocaleString('en')} B</td>
                   <td title={i.sha256 ?? ''}>
                     <code>{short(i.sha256, 16)}</code>

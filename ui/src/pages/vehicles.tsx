@@ -145,6 +145,7 @@ export function VehiclePage({ vin }: { vin: string }) {
                 <tr>
                   <th>Serial</th>
                   <th>Hardware id</th>
+                  <th>Security profile</th>
                   <th>Installed image</th>
                   <th>Release counter</th>
                   <th>Last report</th>
@@ -159,6 +160,10 @@ export function VehiclePage({ vin }: { vin: string }) {
                       {ecu.primary && <span class="pill">primary</span>}
                     </td>
                     <td>{ecu.hardwareId}</td>
+                    <td data-testid="security-profile">
+                      <span class={`pill pill-profile-${ecu.securityProfile}`}>{ecu.securityProfile}</span>
+                      <div class="muted small">{requirementsText(ecu.profileRequirements)}</div>
+                    </td>
                     <td title={ecu.installed?.hashes.sha256 ?? ''}>{ecu.installed?.filename ?? <span class="muted">none reported</span>}</td>
                     <td>{ecu.installed?.releaseCounter ?? ''}</td>
                     <td>
@@ -221,6 +226,22 @@ export function VehiclePage({ vin }: { vin: string }) {
 }
 
 /** The install bundles the vehicle's listed assignments belong to, newest first. */
+/**
+ * What an ECU's security profile requires of it, in words (docs/security-profiles.md); the Director
+ * refuses to assign it an image whose minimum profile is higher.
+ */
+function requirementsText(r: EcuStatus['profileRequirements'] | undefined): string {
+  // An older Director answers without it.
+  if (r === undefined) return '';
+  return [
+    r.verification === 'full' ? 'full verification' : 'partial verification',
+    r.hardwareKey ? 'key in hardware' : r.asymmetricKey ? 'asymmetric key' : 'any key',
+    ...(r.perEcuEncryption ? ['encrypted images'] : []),
+    ...(r.abSlots ? ['A/B slots'] : []),
+    ...(r.secureTime ? ['secure time'] : []),
+  ].join(', ');
+}
+
 function bundlesOf(v: VehicleStatus): number[] {
   return [...new Set(v.assignments.flatMap((a) => (a.bundleId === undefined ? [] : [a.bundleId])))].sort((a, b) => b - a);
 }
