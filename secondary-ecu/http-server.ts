@@ -5,9 +5,10 @@
 // typed errors as {"error": {"code", "message"}}, and one request at a time.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BadRequestError, OutOfOrderError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { BadRequestError, OutOfOrderError, SuitTooLargeError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { SECONDARY_PATHS, type BundleFailure, type MetadataBundle, type SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { MANIFEST_LIMITS } from '../shared/uptane/manifest.js';
+import { DEFAULT_SUIT_LIMITS } from '../shared/suit/cbor.js';
 import { splitSuitStream } from '../shared/suit/framing.js';
 import { isSuitReceiver } from '../shared/suit/transport.js';
 
@@ -134,9 +135,9 @@ const ROUTES: Readonly<Record<string, string>> = {
   [SECONDARY_PATHS.rollback]: 'POST',
 };
 
-/** Serves `secondary` over HTTP until `close()`; a constrained one (a SuitReceiver) also takes PUT /suit. */
+/** Serves `secondary` over HTTP until `close()`; a constrained one (a SuitReceiver) also takes PUT /suit and PUT /suit/key. */
 export async function serveSecondary(secondary: SecondaryTransport, options: SecondaryServerOptions = {}): Promise<RunningSecondaryServer> {
-  const routes: Readonly<Record<string, string>> = isSuitReceiver(secondary) ? { ...ROUTES, [SECONDARY_PATHS.suit]: 'PUT' } : ROUTES;
+  const routes: Readonly<Record<string, string>> = isSuitReceiver(secondary) ? { ...ROUTES, [SECONDARY_PATHS.suit]: 'PUT', [SECONDARY_PATHS.suitKey]: 'PUT' } : ROUTES;
   const host = options.host ?? DEFAULT_SECONDARY_SERVER.host;
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_SECONDARY_SERVER.maxBodyBytes;
   const maxDiscardBytes = options.maxDiscardBytes ?? DEFAULT_SECONDARY_SERVER.maxDiscardBytes;
@@ -171,6 +172,18 @@ export async function serveSecondary(secondary: SecondaryTransport, options: Sec
         if (!isSuitReceiver(secondary)) throw new HttpStatusError(404, 'not_found', 'this secondary is not constrained');
         await secondary.putSuit(envelope, image);
         return sendJson(res, 200, { status: 'staged' });
+      }
+      case SECONDARY_PATHS.suitKey: {
+        if (!isSuitReceiver(secondary)) throw new HttpStatusError(404, 'not_found', 'this secondary is not constrained');
+        // A key-update statement has the envelope's limit; a larger body is refused before it is read whole.
+        let statement: Buffer;
+        try {
+          statement = await readBody(req, DEFAULT_SUIT_LIMITS.maxEnvelopeBytes);
+        } catch (err) {
+          if (err instanceof HttpStatusError && err.status === 413) throw new SuitTooLargeError(`SUIT key update: ${err.message}`);
+          throw err;
+        }
+        return sendJson(res, 200, await secondary.putSuitKey(statement));
       }
       case SECONDARY_PATHS.trial:
         return sendJson(res, 200, await secondary.beginTrial(parseBundleRequest(await readBody(req, BUNDLE_BODY_BYTES)).bundleId));

@@ -5,6 +5,7 @@
 // it reads from the bus or its own trust files is JSON: envelopes and trust anchors are CBOR through
 // the bounded decoder of shared/suit/cbor.ts. It still signs an Uptane version report (written, never
 // parsed), so the primary's vehicle version manifest stays complete for the Director.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AbSlots, signVersionReport, slotIntegrityError, type AbSlotsOptions } from '../../shared/ecu/ab-slots.js';
@@ -18,6 +19,7 @@ import {
   LengthMismatchError,
   OutOfOrderError,
   SuitDigestMismatchError,
+  SuitMalformedError,
   SuitRollbackError,
   SuitTooLargeError,
   SuitWrongClassError,
@@ -32,7 +34,8 @@ import type { VehicleStateSource } from '../../shared/ecu/vehicle-state.js';
 import { DEFAULT_SUIT_LIMITS, decodeStrict, encodeCbor, type SuitLimits } from '../../shared/suit/cbor.js';
 import { verifySuitEnvelope, type SuitKey, type SuitManifest } from '../../shared/suit/envelope.js';
 import { importSuitVerifyKey } from '../../shared/suit/identity.js';
-import type { SuitReceiver } from '../../shared/suit/transport.js';
+import { verifySuitKeyUpdate } from '../../shared/suit/key-update.js';
+import type { SuitKeyUpdateResult, SuitReceiver } from '../../shared/suit/transport.js';
 
 /** What the factory provisions into a constrained ECU. */
 export interface ConstrainedProvisioning {
@@ -42,6 +45,8 @@ export interface ConstrainedProvisioning {
   readonly key: PrivateKey;
   /** The trust anchors of the SUIT bridge: the primary's SUIT public key (raw Ed25519) and the ids it answers to. */
   readonly suitPublicKey: Uint8Array;
+  /** The key epoch of `suitPublicKey` (0 unless the factory provisions a key that was rotated already). */
+  readonly suitKeyEpoch?: number;
   readonly vendorId: Uint8Array;
   readonly classId: Uint8Array;
   readonly componentId: readonly Uint8Array[];
@@ -56,7 +61,15 @@ export interface ConstrainedRuntime {
   readonly backend?: Ed25519Backend;
   readonly slots?: AbSlotsOptions;
   readonly limits?: SuitLimits;
+  /**
+   * Fault injection for the crash tests of a key update: called with the step about to happen
+   * (`key-verified`: the statement passed every check, the trust file not yet written;
+   * `key-persisted`: written, the ECU not yet switched in memory). A throw there is a power cut.
+   */
+  readonly keyUpdateFaultAt?: (step: KeyUpdateStep) => void;
 }
+
+export type KeyUpdateStep = 'key-verified' | 'key-persisted';
 
 /** Slot capacity of a simulated constrained ECU unless provisioned otherwise. */
 export const DEFAULT_CONSTRAINED_MAX_IMAGE_BYTES = 16 * 1024 * 1024;
@@ -75,8 +88,11 @@ const FILES = {
   attacks: 'attacks.cbor',
 } as const;
 
-/** Keys of the trust file's CBOR map. */
-const TRUST = { serial: 1, hardwareId: 2, vendorId: 3, classId: 4, componentId: 5, suitKey: 6, maxImageBytes: 7 } as const;
+/**
+ * Keys of the trust file's CBOR map. 8 and 9 came with key rotation: a trust file without them is at
+ * epoch 0 and has applied no statement.
+ */
+const TRUST = { serial: 1, hardwareId: 2, vendorId: 3, classId: 4, componentId: 5, suitKey: 6, maxImageBytes: 7, keyEpoch: 8, lastKeyUpdate: 9 } as const;
 
 interface Trust {
   readonly serial: string;
@@ -86,6 +102,27 @@ interface Trust {
   readonly componentId: readonly Uint8Array[];
   readonly suitKey: Uint8Array;
   readonly maxImageBytes: number;
+  /** The epoch of `suitKey`: a key-update statement must carry a greater one. */
+  readonly keyEpoch: number;
+  /** SHA-256 of the statement that installed `suitKey` (null: the factory's key), to recognise it repeated. */
+  readonly lastKeyUpdate: Uint8Array | null;
+}
+
+/** The trust file's bytes: the whole trust in one CBOR map, so one atomic write replaces key and epoch together. */
+function encodeTrust(t: Trust): Uint8Array {
+  return encodeCbor(
+    new Map<number, unknown>([
+      [TRUST.serial, t.serial],
+      [TRUST.hardwareId, t.hardwareId],
+      [TRUST.vendorId, t.vendorId],
+      [TRUST.classId, t.classId],
+      [TRUST.componentId, [...t.componentId]],
+      [TRUST.suitKey, t.suitKey],
+      [TRUST.maxImageBytes, t.maxImageBytes],
+      [TRUST.keyEpoch, t.keyEpoch],
+      ...(t.lastKeyUpdate === null ? [] : [[TRUST.lastKeyUpdate, t.lastKeyUpdate] as [number, unknown]]),
+    ]),
+  );
 }
 
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.from(a).equals(Buffer.from(b));
@@ -114,8 +151,8 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
 
   private constructor(
     readonly directory: string,
-    private readonly trust: Trust,
-    private readonly trustedKey: SuitKey,
+    private trust: Trust,
+    private trustedKey: SuitKey,
     private readonly key: PrivateKey,
     readonly slots: AbSlots,
     private readonly runtime: ConstrainedRuntime,
@@ -127,16 +164,18 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
 
   static provision(directory: string, p: ConstrainedProvisioning): void {
     mkdirSync(directory, { recursive: true });
-    const trust = new Map<number, unknown>([
-      [TRUST.serial, p.serial],
-      [TRUST.hardwareId, p.hardwareId],
-      [TRUST.vendorId, p.vendorId],
-      [TRUST.classId, p.classId],
-      [TRUST.componentId, [...p.componentId]],
-      [TRUST.suitKey, p.suitPublicKey],
-      [TRUST.maxImageBytes, p.maxImageBytes],
-    ]);
-    writeFileAtomic(join(directory, FILES.trust), encodeCbor(trust));
+    const trust: Trust = {
+      serial: p.serial,
+      hardwareId: p.hardwareId,
+      vendorId: p.vendorId,
+      classId: p.classId,
+      componentId: p.componentId,
+      suitKey: p.suitPublicKey,
+      maxImageBytes: p.maxImageBytes,
+      keyEpoch: p.suitKeyEpoch ?? 0,
+      lastKeyUpdate: null,
+    };
+    writeFileAtomic(join(directory, FILES.trust), encodeTrust(trust));
     savePrivateKey(join(directory, 'ecu-key.pem'), p.key);
     AbSlots.provision(join(directory, 'slots'), p.factoryImage);
     // The factory image is sequence 0: any release counter installs over it, none goes below.
@@ -165,6 +204,8 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
       componentId,
       suitKey: field(TRUST.suitKey),
       maxImageBytes: field(TRUST.maxImageBytes),
+      keyEpoch: field(TRUST.keyEpoch) ?? 0,
+      lastKeyUpdate: field(TRUST.lastKeyUpdate) ?? null,
     };
     const valid =
       typeof trust.serial === 'string' &&
@@ -175,13 +216,27 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
       componentId.every((part) => part instanceof Uint8Array) &&
       trust.suitKey instanceof Uint8Array &&
       trust.suitKey.length === 32 &&
-      typeof trust.maxImageBytes === 'number';
+      typeof trust.maxImageBytes === 'number' &&
+      typeof trust.keyEpoch === 'number' &&
+      Number.isSafeInteger(trust.keyEpoch) &&
+      trust.keyEpoch >= 0 &&
+      (trust.lastKeyUpdate === null || (trust.lastKeyUpdate instanceof Uint8Array && trust.lastKeyUpdate.length === 32));
     if (!valid) throw new RangeError(`${join(directory, FILES.trust)} is not a SUIT trust file`);
     return trust as Trust;
   }
 
   get serial(): string {
     return this.trust.serial;
+  }
+
+  /** The epoch of the SUIT key it trusts (0: the factory's). */
+  get suitKeyEpoch(): number {
+    return this.trust.keyEpoch;
+  }
+
+  /** The SUIT public key it trusts (raw Ed25519). */
+  get suitPublicKey(): Uint8Array {
+    return this.trust.suitKey;
   }
 
   /** The sequence number of the image installed last (0: the factory image). */
@@ -229,6 +284,38 @@ export class ConstrainedSecondary implements SecondaryTransport, SuitReceiver {
         }
         throw err;
       }
+    });
+  }
+
+  putSuitKey(statement: Uint8Array): Promise<SuitKeyUpdateResult> {
+    return this.guard(async () => {
+      // Size before anything, even hashing: the statement has the envelope's limit.
+      if (statement.length > this.limits.maxEnvelopeBytes) throw new SuitTooLargeError(`SUIT key update: ${statement.length} bytes, more than the ${this.limits.maxEnvelopeBytes} allowed`);
+      const digest = new Uint8Array(createHash('sha256').update(statement).digest());
+      // The statement applied last, sent again (the primary lost the answer, or crashed before it
+      // recorded it): already done, and no longer verifiable under the key that replaced its signer.
+      if (this.trust.lastKeyUpdate !== null && sameBytes(digest, this.trust.lastKeyUpdate)) return { epoch: this.trust.keyEpoch, status: 'unchanged' };
+      const update = await verifySuitKeyUpdate(statement, this.trustedKey, this.limits);
+      const t = this.trust;
+      if (!sameBytes(update.vendorId, t.vendorId)) throw new SuitWrongClassError(`the SUIT key update is for vendor ${Buffer.from(update.vendorId).toString('hex')}, not this ECU's`);
+      if (!sameBytes(update.classId, t.classId)) throw new SuitWrongClassError(`the SUIT key update is for class ${Buffer.from(update.classId).toString('hex')}, not this ECU's (${t.hardwareId})`);
+      // Strictly greater: an older statement, or another one of the same epoch, is a rollback.
+      if (update.epoch <= t.keyEpoch) throw new SuitRollbackError(`SUIT key update to epoch ${update.epoch}; this ECU's key is at epoch ${t.keyEpoch}`);
+      let nextKey: SuitKey;
+      try {
+        nextKey = await importSuitVerifyKey(update.publicKey);
+      } catch (err) {
+        // Trusting a key that cannot verify would leave the ECU unable to take any update at all.
+        throw new SuitMalformedError('the SUIT key update names no usable Ed25519 public key', { cause: err });
+      }
+      const next: Trust = { ...t, suitKey: update.publicKey, keyEpoch: update.epoch, lastKeyUpdate: digest };
+      this.runtime.keyUpdateFaultAt?.('key-verified');
+      // One atomic write of the whole trust file: a crash leaves the old key and epoch or the new ones, never a mix.
+      writeFileAtomic(join(this.directory, FILES.trust), encodeTrust(next));
+      this.runtime.keyUpdateFaultAt?.('key-persisted');
+      this.trust = next;
+      this.trustedKey = nextKey;
+      return { epoch: next.keyEpoch, status: 'updated' };
     });
   }
 

@@ -8,6 +8,7 @@ import { DownloadLengthError, RemoteNotFoundError, SecondaryError, UptaneError }
 import type { Fetcher } from '../client/fetcher.js';
 import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
 import { suitStream } from '../suit/framing.js';
+import type { SuitKeyUpdateResult } from '../suit/transport.js';
 
 export interface SecondaryInfo {
   readonly serial: string;
@@ -95,6 +96,8 @@ export const SECONDARY_PATHS = {
   rollback: '/bundle/rollback',
   /** A constrained secondary's update: SUIT envelope and image in one stream (shared/suit/framing.ts). */
   suit: '/suit',
+  /** A constrained secondary's SUIT key-update statement (shared/suit/key-update.ts), the CBOR bytes as the body. */
+  suitKey: '/suit/key',
 } as const;
 
 /** Client side of the HTTP transport, used by the primary. */
@@ -125,6 +128,15 @@ export class HttpSecondaryClient implements SecondaryTransport {
    */
   async putSuit(envelope: Uint8Array, image: AsyncIterable<Uint8Array>): Promise<void> {
     await this.call('PUT', SECONDARY_PATHS.suit, suitStream(envelope, image));
+  }
+
+  /** A key-update statement for a constrained secondary (docs/suit.md "Rotating the SUIT key"). */
+  async putSuitKey(statement: Uint8Array): Promise<SuitKeyUpdateResult> {
+    const answer = (await this.call('PUT', SECONDARY_PATHS.suitKey, statement)) as Partial<SuitKeyUpdateResult>;
+    if (typeof answer.epoch !== 'number' || (answer.status !== 'updated' && answer.status !== 'unchanged')) {
+      throw new SecondaryError(`secondary at ${this.baseUrl} answered the SUIT key update with neither an epoch nor a status`);
+    }
+    return { epoch: answer.epoch, status: answer.status };
   }
 
   install(): Promise<InstallOutcome> {
