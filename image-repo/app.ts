@@ -20,6 +20,8 @@ import { checkMayPublishPaths, checkMayPublishRole, requireUploader, type Upload
 import { FailedAuthThrottle, type ThrottleOptions } from '../shared/server/auth-throttle.js';
 import { systemClock, type Clock } from '../shared/core/clock.js';
 import { ReadAccessGuard, type ReadAccessConfig } from './read-access.js';
+import { logRouter } from '../shared/transparency/routes.js';
+import type { LogServer } from '../shared/transparency/server-log.js';
 
 export interface ImageAppDeps {
   readonly repository: ImageRepository;
@@ -39,6 +41,8 @@ export interface ImageAppDeps {
   readonly readGuard?: ReadAccessGuard;
   /** /metrics, /healthz and /readyz as fast routes, and request ids, metrics and log lines around every request. */
   readonly observability?: Observability;
+  /** The transparency log served at /log (`--log-key`); without it the /log routes answer 404. */
+  readonly transparencyLog?: LogServer;
 }
 
 /** The read check of `deps`, with the throttle the uploader check shares: a guess at either counts against both. */
@@ -108,6 +112,9 @@ export function createApp(deps: ImageAppDeps): express.Express {
       ...(Object.keys(pending).length === 0 ? {} : { pending: Object.fromEntries(Object.entries(pending).map(([role, key]) => [role, { keyid: key.keyid, key: key.tuf }])) }),
     });
   });
+
+  // --- The transparency log: public reads and witnesses' cosignatures (shared/transparency/routes.ts) --
+  app.use('/log', logRouter(deps.transparencyLog));
 
   // --- Writes: uploader token required, limited to its roles and paths (uploader-auth.ts, HR-10) --
   const uploaderAuth = requireUploader({ storage, clock, throttle: readGuard.throttle, log });

@@ -7,6 +7,8 @@ import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArg
 import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
 import { observabilityFrom, withObservabilityOptions, type ObservabilityArgs } from '../shared/cli/observability-args.js';
 import { loadPublicKey } from '../shared/files/key-files.js';
+import { transparencyLogFrom, withTransparencyLogOptions, type TransparencyLogArgs } from '../shared/cli/transparency-log-args.js';
+import { IMAGE_LOG_NAME } from '../shared/transparency/server-log.js';
 import type { ReadAccessMode } from './read-access.js';
 import { startImageServer } from './server.js';
 import { describeImageDatabase, parseImageDatabase, SQLITE_FILE } from './store/open.js';
@@ -33,7 +35,7 @@ function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseA
   return withDatabaseOption(yargs, io, { sqliteFile: SQLITE_FILE, schema: 'image' });
 }
 
-interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs {
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs, TransparencyLogArgs {
   readonly port: number;
   readonly host: string;
   readonly readAccess: ReadAccessMode;
@@ -44,7 +46,11 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Image repository server (TUF metadata and images; upload API for release engineers)',
   builder: (yargs) =>
-    withServeTlsOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_IMAGE', 'image serve'), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)')
+    withTransparencyLogOptions(
+      withServeTlsOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_IMAGE', 'image serve'), io, 'UPTANE_IMAGE', 'vehicles that present client certificates (requested, not required: signed URLs and uploader tokens decide access)'),
+      'image serve',
+      IMAGE_LOG_NAME,
+    )
       .option('port', { type: 'number', default: Number(io.env.UPTANE_IMAGE_PORT ?? 8081), describe: 'TCP port (env UPTANE_IMAGE_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_IMAGE_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_IMAGE_HOST)' })
       .example(
@@ -77,6 +83,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   handler: async (argv) => {
     const tls = serveTlsConfig(argv, 'uptane image serve');
     const urlSigningKeys = (argv.urlSigningKey ?? []).map((file) => loadPublicKey(resolve(file)));
+    const transparencyLog = transparencyLogFrom(argv);
     const { observability, log } = observabilityFrom(argv, io, 'image');
     const server = await startImageServer({
       dataDir: resolve(argv.dataDir),
@@ -87,6 +94,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
       tls,
       readAccess: { mode: argv.readAccess, urlSigningKeys },
       database: argv.database,
+      transparencyLog,
     });
     const keys = server.repository.onlineKeys();
     io.print(`Image repository listening on ${server.url}`);
@@ -97,6 +105,10 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     if (argv.readAccess === 'public') io.print('read access: public (anyone may read metadata and images)');
     else if (urlSigningKeys.length === 0) io.print('read access: credential, uploader tokens only (no --url-signing-key: vehicles cannot read until the Director\'s key is given)');
     else io.print(`read access: credential; URLs signed by ${urlSigningKeys.map((key) => key.keyid.slice(0, 12)).join(', ')} or uploader tokens`);
+    if (server.transparencyLog !== undefined) {
+      const head = server.transparencyLog.log.treeHead();
+      io.print(`transparency log "${head.head.log}" at ${server.url}/log: ${head.head.size} entries, key ${head.signature.keyid.slice(0, 12)}, ${transparencyLog?.witnessKeys?.length ?? 0} witness key(s)`);
+    }
     await new Promise<void>((done) => {
       // SIGHUP re-reads the TLS files for new connections; open ones keep theirs (shared/server/tls.ts).
       const reload = (): void => void server.reloadTls();

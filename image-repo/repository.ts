@@ -81,6 +81,8 @@ export class ImageRepository {
   /** The publication under way in this process (see exclusive). */
   private publishing: Promise<unknown> = Promise.resolve();
   private readonly keys: OnlineKeyRing<ImageOnlineRole>;
+  /** Told of every publication once it is stored (the transparency log: image-repo/transparency-log.ts). */
+  private readonly publishListeners: Array<(files: readonly PublishedFile[]) => Promise<void>> = [];
 
   constructor(
     private readonly storage: MetadataStore & ImageRecordStore,
@@ -204,7 +206,7 @@ export class ImageRepository {
         const published: PublishedFile[] = [{ role: 'root', version: root.version, bytes }];
         // A new root may change the online keys' authority: re-sign snapshot and timestamp under it.
         if ((await this.storage.latest('targets')) !== undefined) published.push(...(await this.signSnapshotAndTimestamp(new Map(), timestamp, now)));
-        await this.storage.publish(published, now);
+        await this.publish(published, now);
       } catch (err) {
         undo(); // the root was not stored: the key in use stays, the new one stays pending
         throw err;
@@ -260,7 +262,7 @@ export class ImageRepository {
       }
       const published = { role, version: metadata.signed.version, bytes };
       const snapshotAndTimestamp = await this.signSnapshotAndTimestamp(new Map([[role, published]]), timestamp, now);
-      await this.storage.publish([published, ...snapshotAndTimestamp], now);
+      await this.publish([published, ...snapshotAndTimestamp], now);
       return { version: metadata.signed.version, snapshotVersion: snapshotAndTimestamp[0]!.version };
     });
   }
@@ -282,11 +284,11 @@ export class ImageRepository {
       // or with a restart), so the replaced key's signature leaves snapshot and timestamp.
       const keysChanged = (stored: StoredMetadata | undefined, role: ImageOnlineRole) => stored !== undefined && !isSignedByExactly(stored.bytes, this.keys.signingKeys(role, now));
       if (snapshot === undefined || keysChanged(snapshot, 'snapshot') || keysChanged(timestamp, 'timestamp') || this.isDueForResigning(snapshot, this.config.snapshotLifetimeMs, now)) {
-        await this.storage.publish(await this.signSnapshotAndTimestamp(new Map(), timestamp, now), now);
+        await this.publish(await this.signSnapshotAndTimestamp(new Map(), timestamp, now), now);
         return ['snapshot', 'timestamp'];
       }
       if (timestamp === undefined || this.isDueForResigning(timestamp, this.config.timestampLifetimeMs, now)) {
-        await this.storage.publish([this.signTimestamp(snapshot, timestamp, now)], now);
+        await this.publish([this.signTimestamp(snapshot, timestamp, now)], now);
         return ['timestamp'];
       }
       return [];
@@ -316,6 +318,27 @@ export class ImageRepository {
     const result = this.publishing.then(attempts);
     this.publishing = result.catch(() => undefined);
     return result;
+  }
+
+  /**
+   * Calls `listener` with the files of each publication after it is stored, inside the publication's
+   * turn (exclusive), so listeners see publications in the order they were stored. A listener's
+   * failure does not undo or fail the publication: it is the listener's to report and recover
+   * (the transparency log catches up on start).
+   */
+  onPublished(listener: (files: readonly PublishedFile[]) => Promise<void>): void {
+    this.publishListeners.push(listener);
+  }
+
+  private async publish(files: readonly PublishedFile[], now: Date): Promise<void> {
+    await this.storage.publish(files, now);
+    for (const listener of this.publishListeners) {
+      try {
+        await listener(files);
+      } catch {
+        // Stored is stored: see onPublished.
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ import type { Observability, ObservabilityOptions } from '../shared/server/obser
 import { silentLogger } from '../shared/server/request-log.js';
 import { addImageMetrics } from './metrics.js';
 import { watchExpiry, type ExpiryWatch } from './expiry-watch.js';
+import type { LogPublisher, ServerLogConfig } from '../shared/transparency/server-log.js';
+import { openImageLog } from './transparency-log.js';
 
 export { DEFAULT_IMAGE_SERVER_LIMITS, type ImageServerLimits } from './limits.js';
 
@@ -66,6 +68,11 @@ export interface ImageServerOptions {
   readonly database?: string;
   /** /metrics, /healthz, /readyz, request ids and request log lines (shared/server/observability.ts); `false` leaves them out. */
   readonly observability?: ObservabilityOptions | false;
+  /**
+   * Keep a transparency log of every metadata version published, served at /log (`--log-key`;
+   * docs/transparency-log.md "Server routes"). No log when absent.
+   */
+  readonly transparencyLog?: ServerLogConfig;
 }
 
 export interface RunningImageServer {
@@ -80,6 +87,8 @@ export interface RunningImageServer {
   checkResigning(): Promise<void>;
   /** Every role's expiry, judged on a timer; a role inside its warning window is logged once per version (expiry-watch.ts). */
   readonly expiry: ExpiryWatch;
+  /** The transparency log's publisher, when the server keeps a log. */
+  readonly transparencyLog?: LogPublisher;
   close(): Promise<void>;
 }
 
@@ -154,6 +163,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
   // it (online keys and blobs, on a shared file system) and keep no cache of the database.
   const releaseFolder = claimServerFolder(options.dataDir, 'uptane image serve', SUBFOLDERS, { shared });
   let opened: Awaited<ReturnType<typeof openServedRepository>> | undefined;
+  let transparencyLog: LogPublisher | undefined;
   let server: Server;
   try {
     opened = await openServedRepository(options.dataDir, clock, options);
@@ -164,6 +174,12 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
     const removed = opened.blobs.removeStaleTempFiles(shared ? STALE_SHARED_UPLOAD_MS : 0);
     if (removed > 0) log(`removed ${removed} partial upload${removed === 1 ? '' : 's'} left in blobs/incoming by an earlier crash`);
     const { repository } = opened;
+    if (options.transparencyLog !== undefined) {
+      // Before listening: every version published so far is in the log before the first request.
+      const { publisher, caughtUp } = await openImageLog(options.dataDir, opened.storage, repository, options.transparencyLog, clock, warn);
+      transparencyLog = publisher;
+      if (caughtUp > 0) log(`transparency log: appended ${caughtUp} published version${caughtUp === 1 ? '' : 's'} it lacked`);
+    }
     const downloads = new StreamSlots({ total: limits.maxDownloads, perAddress: limits.maxDownloadsPerAddress });
     const handler = createHandler({
       repository,
@@ -175,9 +191,11 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       authThrottle: options.authThrottle,
       readAccess: options.readAccess,
       observability: imageObservability(options, opened, clock),
+      transparencyLog: transparencyLog?.log,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits, tls: options.tls });
   } catch (err) {
+    await transparencyLog?.log.close();
     await opened?.storage.close();
     releaseFolder();
     throw err;
@@ -197,6 +215,8 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
         return;
       }
       if (resigned.length > 0) log(`re-signed ${resigned.join(' and ')} before expiry`);
+      // An append that failed after its publication was stored: retried here, not only at the next start.
+      await transparencyLog?.retryIfBehind();
     },
     warn,
   );
@@ -211,6 +231,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
     resignStatus: () => resigning.status,
     checkResigning: () => resigning.runOnce(),
     expiry,
+    transparencyLog,
     reloadTls: () => reloadServerTls(server, options.tls, warn),
     close: async () => {
       stopResigning();
@@ -219,6 +240,7 @@ export async function startImageServer(options: ImageServerOptions): Promise<Run
       const closed = new Promise<void>((resolve, reject) => server.close((err) => (err ? reject(err) : resolve())));
       server.closeAllConnections(); // keep-alive clients must not hold the shutdown open
       await closed;
+      await transparencyLog?.log.close();
       await storage.close();
       releaseFolder();
     },

@@ -25,6 +25,14 @@ export interface PublishedFile {
  */
 export class PublishConflictError extends ConflictError {}
 
+/** A published version as the transparency log names it: no bytes, their length and SHA-256. */
+export interface PublishedVersion {
+  readonly role: string;
+  readonly version: number;
+  readonly length: number;
+  readonly sha256: string;
+}
+
 export interface MetadataStore {
   /** The highest published version of `role`. */
   latest(role: string): Promise<StoredMetadata | undefined>;
@@ -38,4 +46,9 @@ export interface MetadataStore {
    * read the same state cannot both sign its successor.
    */
   publish(files: readonly PublishedFile[], now: Date): Promise<void>;
+  /**
+   * Every version of every role ever published, oldest publication first: what the transparency
+   * log's catch-up compares with the log on start (image-repo/transparency-log.ts).
+   */
+  publishedVersions(): Promise<PublishedVersion[]>;
 }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { PostgresDatabase, sqlState, UNIQUE_VIOLATION, type PostgresOptions } from '../../shared/server/postgres.js';
 import type { ImageRecord } from './images.js';
-import { PublishConflictError, type PublishedFile, type StoredMetadata } from './metadata.js';
+import { PublishConflictError, type PublishedFile, type PublishedVersion, type StoredMetadata } from './metadata.js';
 import { PostgresUploaderTokens } from './postgres-uploader-tokens.js';
 import type { ImageRepoStorage } from './storage.js';
 import type { UploaderGrant, UploaderTokenRecord } from './uploader-tokens.js';
@@ -100,6 +100,11 @@ export class PostgresImageRepoStorage implements ImageRepoStorage {
   async targetsRoles(): Promise<string[]> {
     const rows = await this.db.query<{ role: string }>("SELECT DISTINCT role FROM metadata WHERE role NOT IN ('root', 'timestamp', 'snapshot')");
     return rows.map((r) => r.role);
+  }
+
+  async publishedVersions(): Promise<PublishedVersion[]> {
+    // One publication's files share published_at: within it, by role and version.
+    return this.db.query<PublishedVersion>('SELECT role, version, octet_length(bytes) AS length, sha256 FROM metadata ORDER BY published_at, role, version');
   }
 
   /**

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { openDatabase, type Db } from '../../shared/server/sqlite.js';
 import { TokenTable } from '../../shared/server/token-table.js';
 import type { ImageRecord } from './images.js';
-import { PublishConflictError, type PublishedFile, type StoredMetadata } from './metadata.js';
+import { PublishConflictError, type PublishedFile, type PublishedVersion, type StoredMetadata } from './metadata.js';
 import type { ImageRepoStorage } from './storage.js';
 import { storedGrantList, type UploaderGrant, type UploaderTokenRecord } from './uploader-tokens.js';
 
@@ -87,6 +87,7 @@ export class SqliteImageRepoStorage implements ImageRepoStorage {
       byVersion: this.db.prepare('SELECT role, version, bytes, sha256 FROM metadata WHERE role = ? AND version = ?'),
       insert: this.db.prepare('INSERT INTO metadata (role, version, bytes, sha256, published_at) VALUES (?, ?, ?, ?, ?)'),
       roles: this.db.prepare("SELECT DISTINCT role FROM metadata WHERE role NOT IN ('root', 'timestamp', 'snapshot')"),
+      versions: this.db.prepare('SELECT role, version, length(bytes) AS length, sha256 FROM metadata ORDER BY published_at, rowid'),
       image: this.db.prepare('SELECT sha256, sha512, length FROM images WHERE sha256 = ?'),
       addImage: this.db.prepare(
         'INSERT INTO images (sha256, sha512, length, uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(sha256) DO NOTHING',
@@ -108,6 +109,10 @@ export class SqliteImageRepoStorage implements ImageRepoStorage {
 
   async targetsRoles(): Promise<string[]> {
     return (this.statements.roles.all() as Array<{ role: string }>).map((r) => r.role);
+  }
+
+  async publishedVersions(): Promise<PublishedVersion[]> {
+    return this.statements.versions.all() as PublishedVersion[];
   }
 
   async publish(files: readonly PublishedFile[], now: Date): Promise<void> {

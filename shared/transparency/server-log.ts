@@ -10,9 +10,11 @@ import type { PublicKey } from '../core/crypto/keys.js';
 import type { Signer } from '../core/crypto/signer.js';
 import { LogEntryMissingError, LogTreeHeadSignatureError, LogTreeHeadSupersededError, LogWitnessUnknownError, MalformedLogDataError } from '../core/errors.js';
 import { canonicalBytes } from '../core/canonical.js';
-import { encodeLogEntry, type LogEntryFields } from './entry.js';
+import { join } from 'node:path';
+import { encodeLogEntry, entryLeafHash, type LogEntryFields } from './entry.js';
 import { TransparencyLog } from './log.js';
-import type { LogEntry, LogStore } from './log-store.js';
+import { DEFAULT_LOG_STORE_OPTIONS, type LogEntry, type LogStore } from './log-store.js';
+import { SqliteLogStore } from './sqlite-log-store.js';
 import type { Hash } from './merkle.js';
 import type { ConsistencyProof, InclusionProof } from './proofs.js';
 import {
@@ -40,6 +42,28 @@ export interface LogServerOptions {
 /** The default names of the two repositories' logs. */
 export const IMAGE_LOG_NAME = 'uptane-ts image log';
 export const DIRECTOR_LOG_NAME = 'uptane-ts director log';
+/** The log's SQLite file in a server's data folder, unless the operator names another. */
+export const LOG_FILE = 'transparency-log.sqlite';
+
+/** How a repository server keeps a log (`--log-key`, `--log-witness-key`, `--log-file`, `--log-name`). */
+export interface ServerLogConfig {
+  /** The log's signing key: its heads verify under this key's public half. */
+  readonly signer: Signer;
+  readonly witnessKeys?: readonly PublicKey[];
+  /** The SQLite file; `<data folder>/transparency-log.sqlite` by default. */
+  readonly file?: string;
+  /** The log's name; the repository's default (IMAGE_LOG_NAME, DIRECTOR_LOG_NAME) otherwise. */
+  readonly name?: string;
+}
+
+/** Opens the log a server keeps in its data folder (or the file `config` names). */
+export function openServerLog(dataDir: string, defaultName: string, config: ServerLogConfig, clock: Clock): Promise<LogServer> {
+  const store = SqliteLogStore.open(config.file ?? join(dataDir, LOG_FILE));
+  return LogServer.open({ log: config.name ?? defaultName, store, signer: config.signer, clock, witnessKeys: config.witnessKeys }).catch(async (err: unknown) => {
+    await store.close();
+    throw err;
+  });
+}
 
 export class LogServer {
   private head: SignedTreeHead;
@@ -129,6 +153,31 @@ export class LogServer {
     });
   }
 
+  /**
+   * Appends those of `entries` the log does not hold yet (by leaf hash), in order, in batches the
+   * store takes, each followed by a new head; returns how many were appended. The catch-up a server
+   * runs on start, so a version published but not appended (a crash between the two) is logged then.
+   */
+  appendMissing(entries: readonly LogEntryFields[]): Promise<number> {
+    return this.serially(async () => {
+      const size = await this.log.size();
+      const seen = new Set<string>();
+      const missing: Uint8Array[] = [];
+      for (const fields of entries) {
+        const leafHash = entryLeafHash(fields);
+        const key = Buffer.from(leafHash).toString('hex');
+        if (seen.has(key)) continue;
+        seen.add(key);
+        if ((await this.options.store.findLeaf(leafHash, size)) === undefined) missing.push(encodeLogEntry(fields));
+      }
+      for (let at = 0; at < missing.length; at += DEFAULT_LOG_STORE_OPTIONS.maxAppendEntries) {
+        await this.log.append(missing.slice(at, at + DEFAULT_LOG_STORE_OPTIONS.maxAppendEntries));
+        this.head = await this.signAndSave();
+      }
+      return missing.length;
+    });
+  }
+
   /** Whether the first `size` entries (the whole log by default) hold one whose leaf hash is `leafHash`. */
   async contains(leafHash: Hash, size?: number): Promise<boolean> {
     return (await this.options.store.findLeaf(leafHash, size ?? (await this.log.size()))) !== undefined;
@@ -176,5 +225,46 @@ export class LogServer {
 
   close(): Promise<void> {
     return this.serially(() => this.options.store.close());
+  }
+}
+
+/**
+ * What a repository server puts in its log: each publication as it is stored (`record`), and on start
+ * every published version the log lacks (`catchUp`). The log is appended after the publication
+ * commits, not in its transaction (the log is a file of its own, and on PostgreSQL the metadata is
+ * not even on this host), so a crash between the two leaves a version unlogged until the next start;
+ * a failed append is retried by `retryIfBehind`, which the server's timer calls
+ * (docs/transparency-log.md "Appending and catching up").
+ */
+export class LogPublisher {
+  private behind = false;
+
+  constructor(
+    readonly log: LogServer,
+    /** Every version the repository has published, as log entries, oldest first. */
+    private readonly published: () => Promise<LogEntryFields[]>,
+    private readonly warn: (line: string) => void,
+  ) {}
+
+  /** Appends every published version the log lacks; returns how many. */
+  async catchUp(): Promise<number> {
+    const appended = await this.log.appendMissing(await this.published());
+    this.behind = false;
+    return appended;
+  }
+
+  /** Appends one publication's entries; a failure is reported and left to retryIfBehind, never thrown. */
+  async record(entries: readonly LogEntryFields[]): Promise<void> {
+    try {
+      await this.log.append(entries);
+    } catch (err) {
+      this.behind = true;
+      this.warn(`transparency log: could not append ${entries.map((e) => `${e.role} v${e.version}`).join(', ')} (${(err as Error).message}); retried at the next check`);
+    }
+  }
+
+  /** Catches up if an append failed since the last catch-up. */
+  async retryIfBehind(): Promise<void> {
+    if (this.behind) await this.catchUp();
   }
 }

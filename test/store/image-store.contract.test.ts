@@ -148,6 +148,16 @@ describe.each([sqlite, postgres])('ImageRepoStorage on $name', (backend) => {
         expect((await storage.targetsRoles()).sort()).toEqual(['acme', 'targets']);
       });
 
+      it('lists every published version with its length and SHA-256, oldest publication first (the transparency log catches up from it)', async () => {
+        expect(await storage.publishedVersions()).toEqual([]);
+        await storage.publish([file('root', 1), file('targets', 1, 'targets one'), file('snapshot', 1), file('timestamp', 1)], NOW);
+        await storage.publish([file('targets', 2), file('snapshot', 2), file('timestamp', 2)], new Date(NOW.getTime() + 1000));
+        const versions = await storage.publishedVersions();
+        expect(versions.slice(0, 4).map((v) => `${v.role} ${v.version}`).sort()).toEqual(['root 1', 'snapshot 1', 'targets 1', 'timestamp 1']);
+        expect(versions.slice(4).map((v) => `${v.role} ${v.version}`).sort()).toEqual(['snapshot 2', 'targets 2', 'timestamp 2']);
+        expect(versions.find((v) => v.role === 'targets' && v.version === 1)).toEqual({ role: 'targets', version: 1, length: 11, sha256: sha256('targets one') });
+      });
+
       it('refuses a version already published with PublishConflictError, and stores nothing of that publication', async () => {
         await storage.publish([file('root', 1), file('timestamp', 1)], NOW);
         const err = await storage.publish([file('targets', 1), file('snapshot', 1), file('timestamp', 1, 'another timestamp v1')], LATER).catch((e: unknown) => e);
