@@ -51,6 +51,7 @@ import { downloadImageByDelta, isDeltaApplicable, type DeltaTarget } from './del
 import { DEFAULT_DELTA_MAX_IMAGE_BYTES } from '../shared/files/zstd-delta.js';
 import { isSuitReceiver } from '../shared/suit/transport.js';
 import { SuitBridge } from './suit-bridge.js';
+import type { SuitRotationReport } from './suit-rotation.js';
 import { ImageLogCheck } from './log-check.js';
 
 /** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
@@ -307,6 +308,12 @@ export class Primary {
   // -------------------------------------------------------------------------------------------
   // The update cycle.
 
+  /** Rotates the vehicle's SUIT key across its constrained ECUs (primary-ecu/suit-rotation.ts). */
+  async rotateSuitKey(): Promise<SuitRotationReport> {
+    if (this.suit === undefined) throw new SecondaryError(`primary ${this.identity.serial} has no constrained ECUs, so no SUIT key to rotate`);
+    return this.suit.rotateKey(this.runtime.secondaries, { log: (line) => this.log(line) });
+  }
+
   /**
    * One update cycle: the seven primary steps (docs/uptane-conformance.md 6.1), then the install.
    */
@@ -314,6 +321,8 @@ export class Primary {
     // An install bundle a power cut interrupted is finished first, so this cycle's manifest reports
     // every member as it ends: all on the new image or all on the previous one.
     const resumed = await this.finishInterruptedBundle();
+    // A SUIT key rotation an unreachable ECU or a crash left unfinished goes on (docs/suit.md).
+    await this.suit?.resumeRotation(this.runtime.secondaries, { log: (line) => this.log(line) });
     // Step 1 first opens or renews the Director session the cycle's Director requests use.
     const manifestSent = await this.sendVehicleVersionManifest();
     if (resumed?.status === 'unfinished') {
