@@ -2,7 +2,8 @@
 // (witness-process.ts) and a primary that requires inclusion proofs all read a log through this.
 // Every answer is capped in size before it is parsed, parsed by the format's own parsers (a wrong
 // answer is a typed MalformedLogDataError, never a crash), and nothing it returns is trusted: the
-// caller verifies heads and proofs (docs/transparency-log.md "Auditing", "Witnesses", "Vehicles").
+// caller verifies heads and proofs (docs/transparency-log.md "Auditing: uptane log verify",
+// "Witnesses: uptane log witness", "Vehicles requiring inclusion proofs").
 //
 // The transport is handed in, so this folder stays on the core (the dependency rule): the project's
 // HttpFetcher (shared/client/fetcher.ts) is one, with its byte caps, idle timeout and minimum speed
