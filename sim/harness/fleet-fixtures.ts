@@ -13,6 +13,7 @@ import type { RootSigned, TargetFile, TargetsSigned } from '../../shared/core/me
 import { loadUrlSigningKey, startDirector, type DirectorServerOptions, type RunningDirector } from '../../director-repo/server.js';
 import { startImageServer, type RunningImageServer } from '../../image-repo/server.js';
 import type { ObservabilityOptions } from '../../shared/server/observability.js';
+import type { ServerLogConfig } from '../../shared/transparency/server-log.js';
 
 export const FIXTURE_NOW = new Date('2026-06-01T00:00:00Z');
 export const FIXTURE_EXPIRES = '2027-06-01T00:00:00Z';
@@ -96,6 +97,8 @@ export interface RepositoryFixtureOptions {
   readonly alerts?: DirectorServerOptions['alerts'];
   /** The Director also answers vehicles over MQTT through this broker (director-repo/mqtt/). */
   readonly mqtt?: DirectorServerOptions['mqtt'];
+  /** The Image repository keeps a transparency log with this key (as `--log-key` starts it; docs/transparency-log.md). */
+  readonly imageTransparencyLog?: ServerLogConfig;
 }
 
 /**
@@ -132,7 +135,7 @@ export async function startRepositories(clock: FixedClock, label = 'fixture', op
   // `uptane director url-signing-key` creates it, so the Image repository can trust it from its start.
   const readAccess =
     options.imageReadAccess === 'credential' ? { mode: 'credential' as const, urlSigningKeys: [loadUrlSigningKey(join(dataDir, 'director')).publicKey] } : undefined;
-  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle, readAccess, log: options.imageLog, observability: options.observability };
+  const imageOptions = { dataDir: join(dataDir, 'image'), clock, authThrottle, readAccess, log: options.imageLog, observability: options.observability, transparencyLog: options.imageTransparencyLog };
   const image = await startImageServer(imageOptions);
   await image.storage.addUploader('fixture', UPLOADER_TOKEN, clock.now());
   const online = image.repository.onlineKeys();
