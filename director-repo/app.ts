@@ -34,6 +34,8 @@ import { alertRoutes } from './alerts/alert-routes.js';
 import { repositoryHealth, type RepositoryHealth } from './repository-health.js';
 import { DEFAULT_EXPIRY_WARNINGS } from '../shared/uptane/role-expiry.js';
 import { dashboardStatic } from './dashboard/static.js';
+import { logRouter } from '../shared/transparency/routes.js';
+import type { LogServer } from '../shared/transparency/server-log.js';
 
 export interface DirectorAppDeps {
   /** Each route calls the service that owns its work (director.ts composes them). */
@@ -73,6 +75,8 @@ export interface DirectorAppDeps {
    * the alerts raise database.error for the database's own (alerts/director-alerts.ts requestFailed).
    */
   readonly onRequestFailure?: (err: unknown) => void;
+  /** The transparency log served at /log (`--log-key`); without it the /log routes answer 404. */
+  readonly transparencyLog?: LogServer;
 }
 
 /** Every role's expiry for GET /repositories/health (the server's alerts, alerts/director-alerts.ts); the Director's root alone otherwise. */
@@ -97,6 +101,7 @@ export function createApp({
   publicOrigin,
   onRequestFailure,
   repositoryHealth: health,
+  transparencyLog,
 }: DirectorAppDeps & HealthDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
@@ -250,6 +255,8 @@ export function createApp({
   alertRoutes(operator, { alerts: storage.alerts, health: health ?? (() => repositoryHealth({ roots: storage.roots }, clock.now(), DEFAULT_EXPIRY_WARNINGS)) });
   operator.use(campaignRoutes(services.campaigns, jsonBody, (body) => campaignDryRun(services, storage, body)));
   app.use('/api/v1', operator);
+  // The transparency log: public reads and witnesses' cosignatures (shared/transparency/routes.ts).
+  app.use('/log', logRouter(transparencyLog));
   // The web dashboard's files (GET /ui, /ui/assets/...); other /ui paths go on to their routes or the 404.
   app.use(dashboardStatic({ dir: dashboardDir }));
   app.use((req, res) => {

@@ -14,6 +14,8 @@ import { confirmDestructive, withYes, type YesArgs } from '../shared/cli/confirm
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import { observabilityFrom, withObservabilityOptions, type ObservabilityArgs } from '../shared/cli/observability-args.js';
+import { transparencyLogFrom, withTransparencyLogOptions, type TransparencyLogArgs } from '../shared/cli/transparency-log-args.js';
+import { DIRECTOR_LOG_NAME } from '../shared/transparency/server-log.js';
 import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
 import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
@@ -82,7 +84,7 @@ function withDatabase<T>(yargs: Argv<T>, io: CliEnvironment): Argv<T & DatabaseA
   return withDatabaseOption(yargs, io, { sqliteFile: DEFAULT_SQLITE_FILE, schema: 'director' });
 }
 
-interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs, AlertServeArgs, MqttServeArgs {
+interface ServeArgs extends DataDirArgs, DatabaseArgs, ServeTlsArgs, ObservabilityArgs, AlertServeArgs, MqttServeArgs, TransparencyLogArgs {
   readonly port: number;
   readonly host: string;
   readonly imageRepo: string;
@@ -97,7 +99,11 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   command: 'serve',
   describe: 'run the Director server: per-vehicle metadata, vehicle manifests, and the operator API',
   builder: (yargs) =>
-    withServeTlsOptions(withMqttServeOptions(withAlertServeOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve')), io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for")
+    withTransparencyLogOptions(
+      withServeTlsOptions(withMqttServeOptions(withAlertServeOptions(withObservabilityOptions(withDatabase(withDataDir(yargs, io), io), io, 'UPTANE_DIRECTOR', 'director serve')), io), io, 'UPTANE_DIRECTOR', "the vehicles' client certificates: mutual TLS, each vehicle's certificate checked against the VIN it acts for"),
+      'director serve',
+      DIRECTOR_LOG_NAME,
+    )
       .option('port', { type: 'number', default: Number(io.env.UPTANE_DIRECTOR_PORT ?? DEFAULT_PORT), describe: 'TCP port; 0 picks a free one (env UPTANE_DIRECTOR_PORT)' })
       .option('host', { type: 'string', default: io.env.UPTANE_DIRECTOR_HOST ?? '127.0.0.1', describe: 'address to listen on (env UPTANE_DIRECTOR_HOST)' })
       .option('image-repo', {
@@ -169,6 +175,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     const tls = serveTlsConfig(argv, 'uptane director serve');
     const { observability, log } = observabilityFrom(argv, io, 'director');
     const alerts = alertOptionsFrom(argv, io);
+    const transparencyLog = transparencyLogFrom(argv);
     let server: RunningDirector;
     try {
       server = await startDirector({
@@ -187,6 +194,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         alerts,
         publicOrigin: argv.publicOrigin,
         mqtt: mqttOptionsFrom(argv, io),
+        transparencyLog,
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new Error(`port ${argv.port} on ${argv.host} is already in use: stop the other server or pick another --port`);
@@ -200,6 +208,10 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     io.print(`database: ${describeDirectorDatabase(parseDirectorDatabase(dataDir, argv.database))}`);
     io.print(`alerts: ${alerts.webhooks?.length ? `${alerts.webhooks.length} webhook(s), signed (HMAC-SHA256)` : 'recorded only (no --webhook)'}; \`uptane director alerts list\` shows them`);
     io.print(`online keys: targets ${keys.targets.keyid}, snapshot ${keys.snapshot.keyid}, timestamp ${keys.timestamp.keyid}`);
+    if (server.transparencyLog !== undefined) {
+      const head = server.transparencyLog.log.treeHead();
+      io.print(`transparency log "${head.head.log}" at ${server.url}/log: ${head.head.size} entries, key ${head.signature.keyid.slice(0, 12)}, ${transparencyLog?.witnessKeys?.length ?? 0} witness key(s)`);
+    }
     io.print(`URL-signing key ${server.services.imageUrls?.keyid ?? '(none)'}: \`uptane director url-signing-key\` prints it for the Image repository's --url-signing-key`);
     const rootVersion = await server.services.root.latestRootVersion();
     io.print(

@@ -35,6 +35,8 @@ import { silentLogger } from '../shared/server/request-log.js';
 import { addDirectorMetrics } from './metrics.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
 import { startDirectorMqtt, type DirectorMqttOptions, type RunningDirectorMqtt } from './mqtt/director-mqtt.js';
+import type { LogPublisher, ServerLogConfig } from '../shared/transparency/server-log.js';
+import { openDirectorLog } from './transparency-log.js';
 
 /** Largest request body (manifests, registrations) the Director reads; a compressed manifest's inflated bytes too. */
 const MAX_BODY_BYTES = 1_000_000;
@@ -107,6 +109,11 @@ export interface DirectorServerOptions {
   readonly publicOrigin?: string;
   /** Also answer vehicles over MQTT through this broker (director-repo/mqtt/, docs/transport.md "MQTT"). */
   readonly mqtt?: Omit<DirectorMqttOptions, 'log'>;
+  /**
+   * Keep a transparency log of every root and vehicle targets version signed, served at /log
+   * (`--log-key`; docs/transparency-log.md "Server routes"). No log when absent.
+   */
+  readonly transparencyLog?: ServerLogConfig;
 }
 
 export interface RunningDirector {
@@ -128,6 +135,8 @@ export interface RunningDirector {
    * rounds end at once and are not counted.
    */
   campaignRoundsRun(): number;
+  /** The transparency log's publisher, when the Director keeps a log. */
+  readonly transparencyLog?: LogPublisher;
   close(): Promise<void>;
 }
 
@@ -251,6 +260,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
   let alerts: DirectorAlerts | undefined;
   let fleetOverview: FleetOverview;
   let mqtt: RunningDirectorMqtt | undefined;
+  let transparencyLog: LogPublisher | undefined;
   try {
     opened = await openDirector(options);
     const completed = await opened.services.root.completeInterruptedSwitch();
@@ -259,6 +269,12 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       if (existsSync(join(options.dataDir, dir))) chmodSync(join(options.dataDir, dir), 0o700); // created just now, or tightened (HR-9h)
     }
     const { services, storage } = opened;
+    if (options.transparencyLog !== undefined) {
+      // Before listening: every root and vehicle targets stored so far is in the log before the first request.
+      const { publisher, caughtUp } = await openDirectorLog(options.dataDir, storage, services, options.transparencyLog, options.clock ?? systemClock, options.log ?? ((line: string) => console.error(line)));
+      transparencyLog = publisher;
+      if (caughtUp > 0) options.log?.(`transparency log: appended ${caughtUp} signed version${caughtUp === 1 ? '' : 's'} it lacked`);
+    }
     fleetOverview = new FleetOverview(storage.dashboard, options.clock ?? systemClock, options.dashboard);
     // The Image repository's roles as the Director's client verified them (imageClient's folder).
     const imageMetadata = new FileMetadataStore(join(options.dataDir, 'image-repo-metadata'));
@@ -287,6 +303,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       fleetOverview,
       publicOrigin,
       onRequestFailure: alerts.requestFailed,
+      transparencyLog: transparencyLog?.log,
     });
     server = await listenHttp(handler, { port: options.port, host: options.host, limits: { ...DEFAULT_DIRECTOR_LIMITS, ...options.limits }, tls: options.tls });
     if (options.mqtt !== undefined) {
@@ -299,6 +316,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     }
   } catch (err) {
     await alerts?.stop();
+    await transparencyLog?.log.close();
     await opened?.services.intake.close();
     await opened?.storage.close();
     releaseFolder();
@@ -317,6 +335,8 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       if (roundsLease !== undefined && !(await roundsLease.held())) return;
       roundsRun++;
       await campaigns.tick();
+      // An append that failed after its unit of work committed: retried here, not only at the next start.
+      await transparencyLog?.retryIfBehind();
     },
     warn,
   );
@@ -342,6 +362,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
     campaignTickStatus: () => campaignRounds.status,
     tickCampaigns: () => campaignRounds.runOnce(),
     campaignRoundsRun: () => roundsRun,
+    transparencyLog,
     reloadTls: () => reloadServerTls(server, options.tls, options.log ?? ((line) => console.error(line))),
     close: async () => {
       await mqtt?.stop();
@@ -356,6 +377,7 @@ export async function startDirector(options: DirectorServerOptions): Promise<Run
       await services.intake.close();
       // A delta being made writes into the data folder and marks targets stale: it ends first.
       await services.deltas.idle();
+      await transparencyLog?.log.close();
       await storage.close();
       releaseFolder();
     },

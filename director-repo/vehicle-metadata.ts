@@ -56,6 +56,29 @@ export const DEFAULT_VEHICLE_METADATA_CONFIG: VehicleMetadataConfig = {
 
 type Role = StoredVehicleMetadata['role'];
 
+/** A file the Director signed and stored: its root, or a vehicle's targets (with the VIN). */
+export interface SignedDirectorFile {
+  readonly role: string;
+  readonly version: number;
+  readonly bytes: Uint8Array;
+  readonly vin?: string;
+}
+
+/** Told of files once the unit of work that stored them committed (the transparency log: director-repo/transparency-log.ts). */
+export type SignedFilesListener = (files: readonly SignedDirectorFile[]) => Promise<void>;
+
+/** Calls each listener in turn; a listener's failure is its own to report, never the caller's. */
+export async function notifySigned(listeners: readonly SignedFilesListener[], files: readonly SignedDirectorFile[]): Promise<void> {
+  if (files.length === 0) return;
+  for (const listener of listeners) {
+    try {
+      await listener(files);
+    } catch {
+      // Stored is stored: the listener reports and recovers (the log catches up on start).
+    }
+  }
+}
+
 type EcuIdentifier = { hardwareId: string; encryption?: ImageEncryption; delta?: EcuImageDelta };
 
 /**
@@ -111,6 +134,7 @@ const contentHash = (content: unknown) => createHash('sha256').update(JSON.strin
 export class VehicleMetadataSigner {
   private readonly config: VehicleMetadataConfig;
   private readonly keys: DirectorKeyRing;
+  private readonly listeners: SignedFilesListener[] = [];
 
   constructor(
     private readonly store: DirectorStore,
@@ -154,10 +178,19 @@ export class VehicleMetadataSigner {
   }
 
   /**
+   * Calls `listener` with each vehicle targets version signed, once the unit of work that stored it
+   * committed. Snapshot and timestamp are not reported: they only pin the targets, and are re-signed
+   * for every vehicle that asks, every few hours.
+   */
+  onTargetsSigned(listener: SignedFilesListener): void {
+    this.listeners.push(listener);
+  }
+
+  /**
    * Makes the vehicle's stored targets match its active assignments, inside `tx`. No version bump
    * when the content is unchanged and still fresh (a cancel before the vehicle read).
    */
-  private async generate(tx: DirectorTransaction, vin: string, now: Date): Promise<void> {
+  private async generate(tx: DirectorTransaction, vin: string, now: Date, signedFiles: SignedDirectorFile[]): Promise<void> {
     const assignments = await tx.assignments.active(vin);
     const targets = targetsFor(assignments, await this.deltasFor(tx, vin, assignments));
     const installBundle = installBundleFor(vin, assignments);
@@ -180,6 +213,7 @@ export class VehicleMetadataSigner {
     };
     const bytes = serializeMetadata(signMetadata(signed, this.keys.signingKeys('targets', now)));
     await tx.vehicleMetadata.put(vin, { role: 'targets', version: signed.version, expires: signed.expires, contentSha256: hash, bytes });
+    signedFiles.push({ role: 'targets', version: signed.version, bytes, vin });
     await this.signSnapshot(tx, vin, signed.version, bytes, now);
   }
 
@@ -215,9 +249,11 @@ export class VehicleMetadataSigner {
     // read answers and no transaction is opened (bench/RESULTS.md, figure 2).
     const files = await this.store.vehicleMetadata.files(vin);
     if (files.length === 3 && files.every((file) => !file.stale && !this.isDue(file, file.role, now))) return files.find((file) => file.role === role)!;
-    return this.store.unitOfWork(async (tx) => {
+    let signedFiles: SignedDirectorFile[] = [];
+    const file = await this.store.unitOfWork(async (tx) => {
+      signedFiles = []; // a unit of work run again starts over
       const targets = await tx.vehicleMetadata.file(vin, 'targets');
-      if (targets === undefined || targets.stale === true || this.isDue(targets, 'targets', now)) await this.generate(tx, vin, now);
+      if (targets === undefined || targets.stale === true || this.isDue(targets, 'targets', now)) await this.generate(tx, vin, now, signedFiles);
       const snapshot = (await tx.vehicleMetadata.file(vin, 'snapshot'))!;
       if (this.isDue(snapshot, 'snapshot', now)) {
         const t = (await tx.vehicleMetadata.file(vin, 'targets'))!;
@@ -230,6 +266,8 @@ export class VehicleMetadataSigner {
       }
       return (await tx.vehicleMetadata.file(vin, role))!;
     });
+    await notifySigned(this.listeners, signedFiles);
+    return file;
   }
 
   private async signSnapshot(tx: DirectorTransaction, vin: string, targetsVersion: number, targetsBytes: Uint8Array, now: Date): Promise<void> {

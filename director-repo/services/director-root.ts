@@ -9,7 +9,7 @@ import { parseMetadata } from '../../shared/core/metadata/parse.js';
 import type { RootSigned } from '../../shared/core/metadata/types.js';
 import { isExpired, TrustedMetadataSet } from '../../shared/core/trusted-metadata-set.js';
 import type { DirectorStore } from '../store/director-store.js';
-import { DIRECTOR_SIGNING_ROLES, directorKeyRing, type DirectorKeyRing, type DirectorOnlineKeys, type DirectorSigningRole } from '../vehicle-metadata.js';
+import { DIRECTOR_SIGNING_ROLES, directorKeyRing, notifySigned, type DirectorKeyRing, type DirectorOnlineKeys, type DirectorSigningRole, type SignedFilesListener } from '../vehicle-metadata.js';
 
 const REPOSITORY = 'director';
 
@@ -17,6 +17,7 @@ type KeyEntry = { keyid: string; key: PublicKey['tuf'] };
 
 export class DirectorRoot {
   private readonly onlineKeys: DirectorKeyRing;
+  private readonly listeners: SignedFilesListener[] = [];
 
   constructor(
     private readonly store: DirectorStore,
@@ -99,7 +100,13 @@ export class DirectorRoot {
       throw err;
     }
     this.onlineKeys.persistSwitch(switching);
+    await notifySigned(this.listeners, [{ role: 'root', version: root.version, bytes }]);
     return { version: root.version, switched: switching };
+  }
+
+  /** Calls `listener` with each root version once it is stored (the transparency log). */
+  onPublished(listener: SignedFilesListener): void {
+    this.listeners.push(listener);
   }
 
   /** The Director's online public keys, for the offline root (targets, snapshot, timestamp). */

@@ -20,6 +20,11 @@ export interface VehicleMetadataStore {
   markStale(vins: readonly string[]): Promise<void>;
   /** The stored targets are current after all (the assignments came back to what was signed). */
   clearStale(vin: string): Promise<void>;
+  /**
+   * Up to `limit` vehicles' stored targets, by VIN (bytewise) after `afterVin`: the transparency log's
+   * catch-up pages through them (director-repo/transparency-log.ts).
+   */
+  targetsPage(afterVin: string, limit: number): Promise<ReadonlyArray<{ readonly vin: string; readonly version: number; readonly bytes: Buffer }>>;
 }
 
 export interface StoredRoot {

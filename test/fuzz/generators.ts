@@ -643,6 +643,7 @@ export const GENERATORS: Record<ServerName, Record<string, RouteGenerator>> = {
     },
   },
   director: {
+    ...logGenerators('director'),
     'GET /metadata/:file': { server: 'director', method: 'GET', auth: 'none', path: withShape(seg1('/metadata/', METADATA_FILES), []), body: none },
     'POST /vehicle/session': { server: 'director', method: 'POST', auth: 'signed', path: withShape(fixed('/vehicle/session'), []), body: fc.oneof({ weight: 4, arbitrary: none }, { weight: 1, arbitrary: rawBody }) },
     'GET /vehicle/metadata/:file': { server: 'director', method: 'GET', auth: 'session', path: withShape(seg1('/vehicle/metadata/', METADATA_FILES), []), body: none },

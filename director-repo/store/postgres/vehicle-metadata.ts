@@ -38,6 +38,16 @@ export class PostgresVehicleMetadata implements VehicleMetadataStore {
   async clearStale(vin: string): Promise<void> {
     await run(this.q, "UPDATE vehicle_metadata SET stale = false WHERE vin = $1 AND role = 'targets'", [vin]);
   }
+
+  async targetsPage(afterVin: string, limit: number): Promise<Array<{ vin: string; version: number; bytes: Buffer }>> {
+    // Bytewise, as SQLite orders them, so a page ends where the next begins whatever the locale.
+    const rows = await run<{ vin: string; version: string | number; bytes: Buffer }>(
+      this.q,
+      `SELECT vin, version, bytes FROM vehicle_metadata WHERE role = 'targets' AND vin COLLATE "C" > $1 ORDER BY vin COLLATE "C" LIMIT $2`,
+      [afterVin, limit],
+    );
+    return rows.map((row) => ({ vin: row.vin, version: Number(row.version), bytes: row.bytes }));
+  }
 }
 
 export class PostgresRoots implements RootStore {

@@ -23,6 +23,7 @@ export class SqliteVehicleMetadata implements Synchronous<VehicleMetadataStore> 
            content_sha256 = excluded.content_sha256, bytes = excluded.bytes, stale = 0`,
       ),
       clearStale: db.prepare("UPDATE vehicle_metadata SET stale = 0 WHERE vin = ? AND role = 'targets'"),
+      targetsPage: db.prepare("SELECT vin, version, bytes FROM vehicle_metadata WHERE role = 'targets' AND vin > ? ORDER BY vin LIMIT ?"),
     };
   }
 
@@ -60,6 +61,10 @@ export class SqliteVehicleMetadata implements Synchronous<VehicleMetadataStore> 
   clearStale(vin: string): void {
     this.recent.delete(vin);
     this.s.clearStale.run(vin);
+  }
+
+  targetsPage(afterVin: string, limit: number): Array<{ vin: string; version: number; bytes: Buffer }> {
+    return this.s.targetsPage.all(afterVin, limit) as Array<{ vin: string; version: number; bytes: Buffer }>;
   }
 
   put(vin: string, file: StoredVehicleMetadata): void {
