@@ -34,6 +34,9 @@ export const IMAGE_LOG_FILES = {
   head: 'image-log-head.json',
 } as const;
 
+/** How far ahead of the vehicle's clock a head may be dated (clock skew between log server and vehicle). */
+export const MAX_HEAD_CLOCK_AHEAD_SECONDS = 300;
+
 /** What a vehicle requires of the Image repository's log. */
 export interface ImageLogPolicy {
   /** The log's name, as its heads sign it. */
@@ -127,6 +130,10 @@ export class ImageLogCheck {
     const ageSeconds = (this.runtime.clock.now().getTime() - Date.parse(head.timestamp)) / 1000;
     if (ageSeconds > this.policy.maxAgeSeconds) {
       throw new LogTreeHeadStaleError(`the Image log's tree head of ${head.timestamp} is ${Math.round(ageSeconds)} s old, more than the ${this.policy.maxAgeSeconds} s this vehicle accepts`, context);
+    }
+    // A head dated ahead would pass the age check until that date: a log could sign one and then freeze.
+    if (-ageSeconds > MAX_HEAD_CLOCK_AHEAD_SECONDS) {
+      throw new LogTreeHeadStaleError(`the Image log's tree head is dated ${head.timestamp}, ${Math.round(-ageSeconds)} s ahead of this vehicle's clock (a head signed ahead never goes stale)`, context);
     }
     const previous = this.acceptedHead()?.head;
     if (previous !== undefined) {

@@ -205,6 +205,20 @@ describe('a primary requiring the Image log', () => {
     expect((await car.primary.runCycle()).status).toBe('installed');
   });
 
+  it('TL7 a head dated ahead of the vehicle\'s clock, which would never go stale, is refused too (log_tree_head_stale)', async () => {
+    const aheadClock = new FixedClock(new Date(FIXTURE_NOW.getTime() + 3_600_000));
+    const ahead = await openLog(logKey, aheadClock);
+    const f = await front(ahead);
+    const car = await vehicle(f, policy());
+    const image = await release(car);
+    await logCurrentTargets(ahead, repos.image.url);
+    await expectRefused(car, 'log_tree_head_stale', image);
+    const fresh = await openLog(logKey, clock);
+    await logCurrentTargets(fresh, repos.image.url);
+    f.log = fresh;
+    expect((await car.primary.runCycle()).status).toBe('installed');
+  });
+
   it('TL8 a head not signed by the log key the vehicle holds: log_tree_head_signature', async () => {
     const impostor = await openLog(otherKey, clock);
     const f = await front(impostor);
