@@ -15,7 +15,7 @@ import { entryForFile } from '../../shared/transparency/entry.js';
 import { encodeConsistencyProof } from '../../shared/transparency/proofs.js';
 import { IMAGE_LOG_NAME, type LogServer } from '../../shared/transparency/server-log.js';
 import { type SignedTreeHead, verifyCosignatures } from '../../shared/transparency/tree-head.js';
-import { witnessRound, type WitnessProcessOptions, type WitnessStateStore } from '../../shared/transparency/witness-process.js';
+import { runWitness, witnessRound, type WitnessProcessOptions, type WitnessStateStore } from '../../shared/transparency/witness-process.js';
 import { FIXTURE_NOW } from '../../sim/harness/fleet-fixtures.js';
 import { runCli } from '../support/cli-runner.js';
 import { LogFront, openLog } from './log-front.js';
@@ -149,6 +149,33 @@ describe('the witness process', () => {
     expect(state.head!.head.size).toBe(3);
     f.log = log;
     expect(await witnessRound(witness)).toMatchObject({ status: 'cosigned', head: { size: 5 } });
+  });
+});
+
+describe('the witness loop', () => {
+  it('reports every round, keeps running after a refusal, and stops when told', async () => {
+    const honest = await openLog(logKey, clock, [witnessKey]);
+    const fork = await openLog(logKey, clock, [witnessKey]);
+    await honest.append([entry(1), entry(2)]);
+    await fork.append([entry(1, ' forked'), entry(2), entry(3)]);
+    const f = await front(honest);
+    const state = new MemoryState(() => f.log);
+    const stop = new AbortController();
+    const rounds: string[] = [];
+    await runWitness({
+      ...witnessOf(f, state),
+      intervalSeconds: 0.01,
+      signal: stop.signal,
+      report: (round) => {
+        rounds.push(round.status === 'refused' ? `refused ${round.code}` : round.status);
+        // The log turns to the fork after the first cosignature, and back after two refusals.
+        if (rounds.length === 1) f.log = fork;
+        if (rounds.length === 3) f.log = honest;
+        if (rounds.length === 4) stop.abort();
+      },
+    });
+    expect(rounds).toEqual(['cosigned', 'refused log_inconsistent', 'refused log_inconsistent', 'unchanged']);
+    expect(state.head!.head.size).toBe(2);
   });
 });
 
