@@ -1,6 +1,10 @@
 // The answering side of a chunked download (chunked-download.ts): one window of a file, read from
-// disk a chunk at a time and published in order, each chunk waiting for the broker's acknowledgement
-// before the next is read, so a window holds one chunk of memory however large the file.
+// disk a chunk at a time and published in order at QoS 0, at most CHUNKS_UNWRITTEN chunks waiting
+// for the connection's socket, so a window holds a few chunks of memory however large the file.
+// QoS 0 because the vehicle detects a lost chunk itself and asks for it again (a gap in a window's
+// offsets, or silence), and paces the Director by the windows it asks for: per-chunk
+// acknowledgements would only make the broker and both clients keep, copy and acknowledge every
+// megabyte (docs/transport.md "Chunked images": about 40 % of the process's CPU per transfer).
 import { open } from 'node:fs/promises';
 import { BadRequestError } from '../core/errors.js';
 import { byteCount } from './chunked-download.js';
@@ -14,8 +18,8 @@ export interface ChunkLimits {
   readonly maxChunkBytes: number;
 }
 
-/** Chunks of one window published before the first of them is acknowledged. */
-const CHUNKS_UNACKNOWLEDGED = 4;
+/** Chunks of one window handed to the broker connection before the first of them is written to its socket. */
+const CHUNKS_UNWRITTEN = 4;
 
 export const DEFAULT_CHUNK_LIMITS: ChunkLimits = { maxWindowBytes: 8 * 1024 * 1024, minChunkBytes: 1024, maxChunkBytes: 1024 * 1024 };
 
@@ -50,9 +54,9 @@ export async function sendFileWindow(replier: MqttReplier, path: string, size: n
     return;
   }
   const file = await open(path, 'r');
-  // A few chunks await the broker's acknowledgement at once, so a window is not one round trip per
-  // chunk; the bound keeps a window's memory at CHUNKS_UNACKNOWLEDGED chunks.
-  const unacknowledged: Array<Promise<void>> = [];
+  // A few chunks wait for the socket at once; the bound keeps a window's memory at CHUNKS_UNWRITTEN
+  // chunks when the broker reads slower than the disk.
+  const unwritten: Array<Promise<void>> = [];
   try {
     for (let at = offset; at < end; at += chunk) {
       const bytes = Buffer.allocUnsafe(Math.min(chunk, end - at));
@@ -62,13 +66,13 @@ export async function sendFileWindow(replier: MqttReplier, path: string, size: n
         if (bytesRead === 0) throw new Error(`${path} ended at ${at + read} bytes, ${size} expected`);
         read += bytesRead;
       }
-      unacknowledged.push(replier.reply(200, bytes, properties(at)));
-      if (unacknowledged.length >= CHUNKS_UNACKNOWLEDGED) await unacknowledged.shift();
+      unwritten.push(replier.reply(200, bytes, properties(at), 0));
+      if (unwritten.length >= CHUNKS_UNWRITTEN) await unwritten.shift();
     }
-    await Promise.all(unacknowledged);
+    await Promise.all(unwritten);
   } finally {
     // A failed publish leaves the others to settle unobserved: caught here, the first one reported.
-    for (const pending of unacknowledged) pending.catch(() => undefined);
+    for (const pending of unwritten) pending.catch(() => undefined);
     await file.close();
   }
 }

@@ -3,9 +3,13 @@
 // average speed. The reader pulls: a window of chunks is asked for only while fewer than
 // `windowsAhead` windows are unread (flow control, so a fast Director never fills the vehicle's
 // memory), chunks are put in order by their offset (Director replicas may answer two windows at
-// once), a chunk asked for twice or delivered twice is dropped, and what did not come within
-// `lostChunkMs`, or was in flight when the broker connection dropped, is asked for again from the
-// last chunk received. A chunk nobody asked for is MqttMessageError: an attack.
+// once), a chunk asked for twice or delivered twice is dropped. Chunks come at QoS 0 (chunk-server.ts),
+// so the vehicle finds lost ones itself: a chunk of a window arriving past one of the same window
+// not yet received shows that one lost (the Director publishes a window in order, and the broker
+// keeps one publisher's order on a topic), and it alone is asked for again at once; what did not come
+// within `lostChunkMs` (a window's last chunks), or was in flight when the broker connection dropped,
+// is asked for again from the last chunk received. A chunk nobody asked for is MqttMessageError: an
+// attack.
 import { DownloadLengthError, FetchError, MqttMessageError, MqttTimeoutError, RemoteNotFoundError, SlowRetrievalError } from '../core/errors.js';
 import type { FetchResponse } from '../client/fetcher.js';
 import type { MqttAnswer, MqttRequester, MqttRequestSpec } from './mqtt-rpc.js';
@@ -88,6 +92,8 @@ function errorDetail(payload: Buffer): string {
 interface Window {
   readonly start: number;
   readonly end: number;
+  /** The offset this request's next chunk should have: the Director sends a window in order. */
+  expected: number;
   cancel(): void;
 }
 
@@ -110,6 +116,8 @@ class ChunkedDownload {
   private readonly buffered = new Map<number, Buffer>();
   private readonly ready: Buffer[] = [];
   private readonly windows: Window[] = [];
+  /** Chunks (by offset) asked for again because a later chunk of their window came first; each at most once until askAgain. */
+  private readonly askedForGap = new Set<number>();
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -203,7 +211,7 @@ class ChunkedDownload {
   }
 
   private ask(start: number, end: number): void {
-    const window: Window = { start, end, cancel: () => undefined };
+    const window: Window = { start, end, expected: start, cancel: () => undefined };
     this.windows.push(window);
     const spec = this.source.windowRequest({ offset: start, length: end - start, chunk: this.config.chunkBytes });
     this.source.requester.publish(spec, (answer) => this.onAnswer(answer, window)).then(
@@ -235,14 +243,14 @@ class ChunkedDownload {
         return;
       }
       if (answer.status !== 200) throw answerFailure(answer, this.source.label);
-      this.acceptChunk(byteCount(answer.properties, 'offset'), byteCount(answer.properties, 'size'), answer.payload);
+      this.acceptChunk(byteCount(answer.properties, 'offset'), byteCount(answer.properties, 'size'), answer.payload, window);
     } catch (err) {
       if (!(err instanceof FetchError)) throw err;
       this.fail(err);
     }
   }
 
-  private acceptChunk(offset: number, size: number, payload: Buffer): void {
+  private acceptChunk(offset: number, size: number, payload: Buffer, window: Window): void {
     const { label } = this.source;
     if (this.size === undefined) {
       // F1, F2: a file announced longer than the cap is refused before its first byte is kept.
@@ -258,6 +266,8 @@ class ChunkedDownload {
       throw new MqttMessageError(`${label}: a chunk at offset ${offset} that was not asked for (asked: ${this.start}-${this.requestedEnd} in ${this.config.chunkBytes}-byte chunks)`);
     }
     if (payload.length !== expected) throw new MqttMessageError(`${label}: the chunk at offset ${offset} is ${payload.length} bytes, not ${expected}`);
+    this.askForGap(window, offset);
+    window.expected = Math.max(window.expected, offset + payload.length);
     if (offset < this.next || this.buffered.has(offset)) {
       this.repeats++;
       return;
@@ -281,6 +291,32 @@ class ChunkedDownload {
     this.signal();
   }
 
+  /**
+   * Chunks of `window` before `offset` that have not come were lost (QoS 0; the broker keeps one
+   * publisher's order): asked for again now, each at most once until askAgain, so a Director that
+   * sends a window out of order costs repeats, not a request per chunk it sends.
+   */
+  private askForGap(window: Window, offset: number): void {
+    const { chunkBytes } = this.config;
+    let runStart: number | undefined;
+    const flush = (end: number) => {
+      if (runStart === undefined) return;
+      this.ask(runStart, end);
+      runStart = undefined;
+    };
+    // Only within the window: an offset past its end on its answers is not a sign of loss.
+    const end = Math.min(offset, window.end);
+    for (let at = Math.max(window.expected, this.next); at < end; at += chunkBytes) {
+      if (this.buffered.has(at) || this.askedForGap.has(at)) {
+        flush(at);
+        continue;
+      }
+      this.askedForGap.add(at);
+      runStart ??= at;
+    }
+    flush(end);
+  }
+
   /** Asks for what is still missing of one window the Director was too busy to send. */
   private askWindowAgain(window: Window): void {
     if (this.finished || this.failure !== undefined) return;
@@ -297,6 +333,7 @@ class ChunkedDownload {
       return;
     }
     for (const window of this.windows.splice(0)) window.cancel();
+    this.askedForGap.clear();
     const end = this.size === undefined ? this.requestedEnd : Math.min(this.requestedEnd, this.size);
     if (this.next >= end && this.size !== undefined) return;
     for (let start = this.next; start < end || (start === this.start && end === this.start); start += this.config.windowBytes) {

@@ -123,10 +123,14 @@ export async function connectBroker(options: MqttBrokerOptions): Promise<MqttCli
   return client;
 }
 
-/** Publishes with QoS 1 and resolves once the broker acknowledged it (or rejects with MqttConnectionError). */
-export function publishAcked(client: MqttClient, topic: string, payload: Buffer, properties: NonNullable<Parameters<MqttClient['publish']>[2]>['properties']): Promise<void> {
+/**
+ * Publishes a message, or rejects with MqttConnectionError. At QoS 1 (the default) it resolves once
+ * the broker acknowledged the message; at QoS 0 once the connection's socket took it (or drained):
+ * flow control towards the broker, with no word on delivery.
+ */
+export function publishAcked(client: MqttClient, topic: string, payload: Buffer, properties: NonNullable<Parameters<MqttClient['publish']>[2]>['properties'], qos: 0 | 1 = 1): Promise<void> {
   return new Promise((resolve, reject) => {
-    client.publish(topic, payload, { qos: 1, properties }, (err) => {
+    client.publish(topic, payload, { qos, properties }, (err) => {
       if (err) reject(new MqttConnectionError(`publishing on ${topic}: ${err.message}`, { cause: err }));
       else resolve();
     });

@@ -44,6 +44,12 @@ export function singleProperties(packet: IPublishPacket): Record<string, string>
   return out;
 }
 
+/** The bytes as a Buffer without copying them (a 1 MiB chunk is not copied once more on its way out). */
+function asBuffer(bytes: Uint8Array | undefined): Buffer {
+  if (bytes === undefined) return Buffer.alloc(0);
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 /** A status user property: an integer from 100 to 599. */
 function statusOf(properties: Readonly<Record<string, string>>): number {
   const text = properties.status;
@@ -195,9 +201,14 @@ export interface MqttIncomingRequest {
   readonly payload: Buffer;
 }
 
-/** How the answering side answers one request: any number of messages (an image's chunks), each with a status. */
+/**
+ * How the answering side answers one request: any number of messages (an image's chunks), each with
+ * a status. Answers go at QoS 1 unless `qos` is 0: an image's chunks, whose loss the requester
+ * detects and asks for again (chunked-download.ts), so neither the broker nor either client keeps
+ * and acknowledges each megabyte.
+ */
 export interface MqttReplier {
-  reply(status: number, payload?: Uint8Array, properties?: Readonly<Record<string, string>>): Promise<void>;
+  reply(status: number, payload?: Uint8Array, properties?: Readonly<Record<string, string>>, qos?: 0 | 1): Promise<void>;
 }
 
 export interface MqttResponderOptions {
@@ -240,8 +251,8 @@ export async function serveMqttRequests(client: MqttClient, options: MqttRespond
       return;
     }
     const replier: MqttReplier = {
-      reply: (status, body, properties) =>
-        publishAcked(client, expected, Buffer.from(body ?? new Uint8Array(0)), { correlationData: correlation, userProperties: { ...properties, status: String(status) } }),
+      reply: (status, body, properties, qos) =>
+        publishAcked(client, expected, asBuffer(body), { correlationData: correlation, userProperties: { ...properties, status: String(status) } }, qos),
     };
     const answerError = (status: number, code: string, message: string, extra: Record<string, string> = {}) =>
       replier.reply(status, Buffer.from(JSON.stringify({ error: { code, message } })), extra).catch(() => undefined);

@@ -34,6 +34,8 @@ interface Outgoing {
   readonly status: number;
   readonly payload: Uint8Array;
   readonly properties: Readonly<Record<string, string>>;
+  /** 0 for an image's chunks (chunk-server.ts), 1 (or undefined) for every other answer. */
+  readonly qos: 0 | 1 | undefined;
 }
 type Tap = (answer: Outgoing, send: (status: number, payload: Uint8Array, properties: Readonly<Record<string, string>>) => Promise<void>) => Promise<void>;
 const honest: Tap = (a, send) => send(a.status, a.payload, a.properties);
@@ -73,7 +75,7 @@ mqttSuite('hostile answers and a misbehaving broker over MQTT', () => {
       maxRequestBytes: 1_000_000,
       maxInFlight: 64,
       handle: (request, replier) => {
-        const tapped: MqttReplier = { reply: (status, payload = new Uint8Array(0), properties = {}) => tap({ op: request.properties.op!, request, status, payload, properties }, (s, p, props) => replier.reply(s, p, props)) };
+        const tapped: MqttReplier = { reply: (status, payload = new Uint8Array(0), properties = {}, qos) => tap({ op: request.properties.op!, request, status, payload, properties, qos }, (s, p, props) => replier.reply(s, p, props, qos)) };
         return answerVehicleRequest(repos.director.services, request, tapped, DEFAULT_CHUNK_LIMITS, undefined, windows);
       },
     });
@@ -140,6 +142,48 @@ mqttSuite('hostile answers and a misbehaving broker over MQTT', () => {
     const held: Array<[number, Uint8Array, Readonly<Record<string, string>>]> = [];
     expect(await car.primary.runCycle()).toMatchObject({ status: 'installed' });
     expect(car.installed()[ECM]).toBe(BIG.name);
+    expect(car.primary.reportedAttacks).toEqual([]);
+  });
+
+  it('F20 a chunk lost in the middle of a window (QoS 0) is asked for again alone, as soon as the next chunk of its window shows the gap; installed', async () => {
+    const asked: string[] = [];
+    const qos = new Set<number | undefined>();
+    let dropped = false;
+    tap = async (a, send) => {
+      if (a.op === 'image' && a.properties.offset === a.request.properties.offset) asked.push(`${a.request.properties.offset}+${a.request.properties.length}`);
+      if (isChunk(a)) qos.add(a.qos);
+      // The second chunk of the second window, once: the chunks after it in that window show the gap.
+      if (!dropped && isChunk(a) && Number(a.properties.offset) === WINDOW + CHUNK) {
+        dropped = true;
+        return;
+      }
+      await send(a.status, a.payload, a.properties);
+    };
+    expect(await car.primary.runCycle()).toMatchObject({ status: 'installed' });
+    expect(car.installed()[ECM]).toBe(BIG.name);
+    expect(dropped).toBe(true);
+    expect(qos).toEqual(new Set([0]));
+    // That chunk alone, not the rest of the download from it (what the silence timer asks for).
+    expect(asked).toContain(`${WINDOW + CHUNK}+${CHUNK}`);
+    expect(asked.filter((w) => w.startsWith(`${WINDOW + CHUNK}+`))).toEqual([`${WINDOW + CHUNK}+${CHUNK}`]);
+    expect(car.primary.reportedAttacks).toEqual([]);
+  });
+
+  it('F23 chunks published with another correlation id are dropped unread and counted; the window is asked for again; installed', async () => {
+    let forged = 0;
+    let first: string | undefined;
+    tap = async (a, send) => {
+      if (!isChunk(a)) return send(a.status, a.payload, a.properties);
+      // Every chunk of the first image window, published on the vehicle's response topic with correlation data not its request's.
+      first ??= a.request.correlation.toString('hex');
+      if (a.request.correlation.toString('hex') !== first) return send(a.status, a.payload, a.properties);
+      forged++;
+      await director.publishAsync(directorTopics(VIN).response, Buffer.from(a.payload), { qos: 0, properties: { correlationData: Buffer.from('0123456789abcdef'), userProperties: { ...a.properties, status: '200' } } });
+    };
+    expect(await car.primary.runCycle()).toMatchObject({ status: 'installed' });
+    expect(car.installed()[ECM]).toBe(BIG.name);
+    expect(forged).toBe(WINDOW / CHUNK);
+    expect(channel.unmatchedAnswers()).toBeGreaterThanOrEqual(forged);
     expect(car.primary.reportedAttacks).toEqual([]);
   });
 
