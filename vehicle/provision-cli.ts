@@ -176,15 +176,15 @@ async function provision(io: CliEnvironment, args: ProvisionArgs): Promise<void>
   } else {
     io.print(`provisioned vehicle ${args.vin} in ${dir}`);
     for (const line of table(
-      ['ECU', 'role', 'hardware id', 'verification', 'profile', 'key type', 'keyid', 'factory image'],
+      ['ECU', 'role', 'hardware id', 'verification', 'key type', 'keyid', 'profile', 'factory image'],
       [primary, ...secondaries].map((ecu, i) => [
         ecu.serial,
         i === 0 ? 'primary' : 'secondary',
         ecu.hardwareId,
         i === 0 ? 'full' : ecu.verification,
-        securityProfileOf(ecu, i === 0),
         ecuKeyType(keys.get(ecu.serial)!.signing.publicKey),
         keys.get(ecu.serial)!.signing.keyid.slice(0, 12),
+        securityProfileOf(ecu, i === 0),
         factoryImage(ecu).filename,
       ]),
     )) {

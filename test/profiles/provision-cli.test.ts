@@ -45,9 +45,9 @@ describe('uptane vehicle provision --ecu-profile', () => {
     const vin = 'VINPROFCLI000001';
     const run = await provision(vin, '--ecu-profile', `${vin}-abs=basic`, '--register');
     expect([run.status, run.stderr]).toEqual([0, '']);
-    expect(run.stdout).toMatch(new RegExp(`${vin}-abs +secondary +abs-z +full +basic `));
-    expect(run.stdout).toMatch(new RegExp(`${vin}-ecm +secondary +ecm-x1 +partial +basic `));
-    expect(run.stdout).toMatch(new RegExp(`${vin}-tcu +primary +tcu-a +full +standard `));
+    expect(run.stdout).toMatch(new RegExp(`${vin}-abs +secondary +abs-z +full +ed25519 +[0-9a-f]{12} +basic `));
+    expect(run.stdout).toMatch(new RegExp(`${vin}-ecm +secondary +ecm-x1 +partial +ed25519 +[0-9a-f]{12} +basic `));
+    expect(run.stdout).toMatch(new RegExp(`${vin}-tcu +primary +tcu-a +full +ed25519 +[0-9a-f]{12} +standard `));
     const config = JSON.parse(readFileSync(join(work, vin, 'vehicle.json'), 'utf8')) as { primary: { securityProfile: string }; secondaries: Array<{ serial: string; securityProfile: string }> };
     expect([config.primary.securityProfile, ...config.secondaries.map((s) => `${s.serial}=${s.securityProfile}`)]).toEqual(['standard', `${vin}-ecm=basic`, `${vin}-abs=basic`]);
     expect((JSON.parse(readFileSync(join(work, vin, `${vin}-abs`, 'identity.json'), 'utf8')) as { securityProfile: string }).securityProfile).toBe('basic');
