@@ -82,7 +82,7 @@ describe('uptane director vehicle register', () => {
     const run = await uptane(args);
     expect(run).toMatchObject({ code: 0, stderr: '' });
     expect(run.stdout).toContain('registered vehicle CLI1 with 3 ECUs');
-    expect(run.stdout).toMatch(/CLI1-tcu\s+tcu-a\s+primary\s+[0-9a-f]{12}\s+-\s+-\s+never/);
+    expect(run.stdout).toMatch(/CLI1-tcu\s+tcu-a\s+primary\s+standard\s+[0-9a-f]{12}\s+-\s+-\s+never/);
     expect(run.stdout).toMatch(/CLI1-abs\s+abs-z\s+secondary/);
     const stored = await vehicle('CLI1');
     expect((stored.json.ecus as Array<{ serial: string; keyid: string }>).map((e) => [e.serial, e.keyid])).toEqual([
