@@ -14,7 +14,7 @@
 import type { Ed25519Backend } from '../core/crypto/ed25519.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PublicKey } from '../core/crypto/keys.js';
-import { LogEntryMissingError, LogInconsistentError, LogProofInvalidError, LogTreeHeadSignatureError, MalformedLogDataError, UptaneError } from '../core/errors.js';
+import { FetchError, LogEntryMissingError, LogInconsistentError, LogProofInvalidError, LogTreeHeadSignatureError, MalformedLogDataError, UptaneError } from '../core/errors.js';
 import type { LogClient } from './client.js';
 import { entryForFile, entryLeafHash, type LogRepository } from './entry.js';
 import { Frontier } from './merkle.js';
@@ -165,7 +165,10 @@ export async function auditLog(options: AuditOptions): Promise<AuditReport> {
     }
   } catch (err) {
     if (err instanceof LogRangeShortError) findings.push({ kind: 'dropped_entry', code: 'log_inconsistent', message: err.message });
-    else findings.push(findingOf(err, 'malformed'));
+    // 416: the log refuses a range below the size its own head signs (the routes' log_range answer).
+    else if (err instanceof FetchError && err.kind !== 'attack' && /HTTP 416\b/.test(err.message)) {
+      findings.push({ kind: 'dropped_entry', code: 'log_inconsistent', message: `the log refuses entries below the ${head.size} its head signs: ${err.message}` });
+    } else findings.push(findingOf(err, 'malformed'));
   }
 
   // 4. Every version the repository serves, among the entries.

@@ -112,6 +112,13 @@ describe('the auditor', () => {
     const report = await auditLog(options(f));
     expect(report.findings.map((x) => x.kind)).toEqual(['dropped_entry']);
     expect(report.findings[0]!.code).toBe('log_inconsistent');
+    // The same head, and a log that holds one entry fewer than it counts: the range is refused (416).
+    const shorter = await openLog(logKey, clock);
+    await shorter.append([1, 2, 4, 5].map((n) => entryForFile({ repository: 'image', role: 'snapshot', version: n }, Buffer.from(`s${n}`))));
+    f.log = shorter;
+    const short = await auditLog(options(f));
+    expect(short.findings.map((x) => [x.kind, x.code])).toEqual([['dropped_entry', 'log_inconsistent']]);
+    expect(short.findings[0]!.message).toMatch(/refuses entries below the 5/);
   });
 
   it('TL6 a log that dropped an entry and signed a new head over the rest: inconsistent with the head verified before', async () => {
