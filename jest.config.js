@@ -16,6 +16,8 @@ export default {
   },
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
+  // Without Jest's timings from an earlier run here (a fresh clone, as CI tests), the slowest files start first.
+  testSequencer: '<rootDir>/test/test-sequencer.js',
   // Three test files at a time, whatever the core count. Most suites wait on sockets, child processes,
   // PostgreSQL and timers rather than compute, and every file keeps its own temp folders, ports (0)
   // and PostgreSQL schema, so they run side by side. On two cores Jest's default is one worker: the
