@@ -10,6 +10,7 @@ import { PowerCut, simulatedBootCheck, type AbSlotsOptions, type InstallStep } f
 import { healthCheckFromSpec, type HealthCheckSpec } from '../shared/ecu/health-check.js';
 import { SimulationProfileError, UptaneError } from '../shared/core/errors.js';
 import type { Clock } from '../shared/core/clock.js';
+import type { SecurityProfile } from '../shared/core/security-profile.js';
 import { nodeBackend } from '../shared/core/crypto/ed25519.js';
 import { HttpFetcher } from '../shared/client/fetcher.js';
 import type { ClientTlsConfig } from '../shared/client/tls-client.js';
@@ -44,8 +45,15 @@ export interface VehicleGroup {
   readonly count: number;
   /** Each ECU's serial is `<VIN>-<name>`. */
   /** `health`: the ECU's post-install health check (shared/ecu/health-check.ts); absent, it commits after the boot check. */
-  readonly primary: { readonly name: string; readonly hardwareId: string; readonly health?: HealthCheckSpec };
-  readonly secondaries: ReadonlyArray<{ readonly name: string; readonly hardwareId: string; readonly verification?: 'partial' | 'full'; readonly health?: HealthCheckSpec }>;
+  /** `securityProfile`: as `uptane vehicle provision --ecu-profile` (docs/security-profiles.md); the default of its verification when absent. */
+  readonly primary: { readonly name: string; readonly hardwareId: string; readonly health?: HealthCheckSpec; readonly securityProfile?: SecurityProfile };
+  readonly secondaries: ReadonlyArray<{
+    readonly name: string;
+    readonly hardwareId: string;
+    readonly verification?: 'partial' | 'full';
+    readonly health?: HealthCheckSpec;
+    readonly securityProfile?: SecurityProfile;
+  }>;
   /**
    * How the primary reaches its secondaries, and with `mqtt` its Director too, through the fleet's
    * broker (FleetOptions.mqtt).
@@ -228,7 +236,7 @@ export class Fleet {
               ? 'slow-downloads'
               : null;
         const traits = { driving: pick('driving', faults.driving), network, failingBoots: pick('boot', faults.failingBoots), powerCut: pick('power', faults.powerCuts) };
-        const secondaries = group.secondaries.map((ecu) => ({ serial: `${vin}-${ecu.name}`, hardwareId: ecu.hardwareId, verification: ecu.verification }));
+        const secondaries = group.secondaries.map((ecu) => ({ serial: `${vin}-${ecu.name}`, hardwareId: ecu.hardwareId, verification: ecu.verification, securityProfile: ecu.securityProfile }));
         const primarySerial = `${vin}-${group.primary.name}`;
         const certificate = await options.clientCertificate?.(vin, primarySerial);
         let base = shared;
@@ -249,7 +257,7 @@ export class Fleet {
         const vehicle = await (continued ? SimulatedVehicle.open : SimulatedVehicle.create)({
           directory: folder,
           vin,
-          primary: { serial: primarySerial, hardwareId: group.primary.hardwareId },
+          primary: { serial: primarySerial, hardwareId: group.primary.hardwareId, securityProfile: group.primary.securityProfile },
           secondaries,
           directorUrl: via ?? options.directorUrl,
           imageRepoUrl: via ?? options.imageRepoUrl,

@@ -5,6 +5,8 @@
 import { parseDocument } from 'yaml';
 import { HealthCheckConfigError, SimulationProfileError } from '../../shared/core/errors.js';
 import { parseHealthCheckSpec, type HealthCheckSpec } from '../../shared/ecu/health-check.js';
+import { isSecurityProfile, SECURITY_PROFILES, type SecurityProfile } from '../../shared/core/security-profile.js';
+import { ecuProfileShortfalls } from '../../shared/uptane/profile-check.js';
 import type { FleetFaults, VehicleGroup } from '../fleet.js';
 
 /** What one profile file asks for. */
@@ -98,23 +100,34 @@ function parseFaults(value: unknown, path: string): FleetFaults {
   return faults as FleetFaults;
 }
 
+/** An ECU's `securityProfile` (docs/security-profiles.md), checked against its verification here rather than at provisioning. */
+function parseSecurityProfile(value: unknown, path: string, verification: 'partial' | 'full'): { securityProfile?: SecurityProfile } {
+  if (value === undefined) return {};
+  if (!isSecurityProfile(value)) fail(path, `must be one of ${SECURITY_PROFILES.join(', ')}`);
+  const [shortfall] = ecuProfileShortfalls(value, { verification });
+  if (shortfall !== undefined) fail(path, `${shortfall}: give this ECU verification: full, or a lower profile`);
+  return { securityProfile: value };
+}
+
 function parseVehicleKind(value: unknown, path: string, limits: ProfileLimits): Omit<VehicleGroup, 'name' | 'count'> {
   const raw = object(value, path, ['primary', 'secondaries', 'transport', 'via', 'faults']);
-  const primary = object(raw.primary, `${path}.primary`, ['name', 'hardwareId', 'health']);
+  const primary = object(raw.primary, `${path}.primary`, ['name', 'hardwareId', 'health', 'securityProfile']);
   const secondaries = list(raw.secondaries ?? [], `${path}.secondaries`, limits.maxSecondaries).map((entry, i) => {
     const at = `${path}.secondaries[${i}]`;
-    const ecu = object(entry, at, ['name', 'hardwareId', 'verification', 'health']);
+    const ecu = object(entry, at, ['name', 'hardwareId', 'verification', 'health', 'securityProfile']);
     if (ecu.verification !== undefined && ecu.verification !== 'partial' && ecu.verification !== 'full') fail(`${at}.verification`, 'must be partial or full');
     return {
       name: text(ecu.name, `${at}.name`, NAME, 'ecm'),
       hardwareId: text(ecu.hardwareId, `${at}.hardwareId`, HARDWARE_ID, 'ecm-x1'),
       ...(ecu.verification === undefined ? {} : { verification: ecu.verification as 'partial' | 'full' }),
+      ...parseSecurityProfile(ecu.securityProfile, `${at}.securityProfile`, (ecu.verification as 'partial' | 'full' | undefined) ?? 'partial'),
       ...parseHealth(ecu.health, `${at}.health`),
     };
   });
   const primaryEcu = {
     name: text(primary.name ?? 'tcu', `${path}.primary.name`, NAME, 'tcu'),
     hardwareId: text(primary.hardwareId, `${path}.primary.hardwareId`, HARDWARE_ID, 'tcu-a'),
+    ...parseSecurityProfile(primary.securityProfile, `${path}.primary.securityProfile`, 'full'),
     ...parseHealth(primary.health, `${path}.primary.health`),
   };
   const names = [primaryEcu.name, ...secondaries.map((s) => s.name)];
