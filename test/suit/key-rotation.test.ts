@@ -27,9 +27,9 @@ import { FIXTURE_NOW, startRepositories, type FixtureImage, type Repositories } 
 import { registeredVehicle } from '../support/registered-vehicle.js';
 
 const seedPem = (n: number) => suitKeyPemFromSeed(new Uint8Array(32).fill(n));
-const K0 = seedPem(3); // the factory key
-const K1 = seedPem(4);
-const K2 = seedPem(5);
+const PEM_0 = seedPem(3); // the factory key
+const PEM_1 = seedPem(4);
+const PEM_2 = seedPem(5);
 const vendorId = suitVendorId();
 const classId = suitClassId(vendorId, 'sensor-s1');
 const IMAGE = Buffer.from('sensor firmware v4 '.repeat(100));
@@ -41,8 +41,8 @@ async function* chunks(bytes: Buffer): AsyncIterable<Uint8Array> {
   yield bytes;
 }
 
-const statement = async (over: Partial<SuitKeyUpdate> & { newPem?: string } = {}, signer = K0): Promise<Uint8Array> =>
-  encodeSuitKeyUpdate({ epoch: 1, vendorId, classId, publicKey: suitPublicKeyRaw(over.newPem ?? K1), ...over }, await importSuitSigningKey(signer));
+const statement = async (over: Partial<SuitKeyUpdate> & { newPem?: string } = {}, signer = PEM_0): Promise<Uint8Array> =>
+  encodeSuitKeyUpdate({ epoch: 1, vendorId, classId, publicKey: suitPublicKeyRaw(over.newPem ?? PEM_1), ...over }, await importSuitSigningKey(signer));
 
 const manifest = (over: Partial<SuitManifest> = {}): SuitManifest => ({
   sequenceNumber: 4,
@@ -70,7 +70,7 @@ describe('the constrained ECU takes a key-update statement', () => {
       serial: 'sensor-1',
       hardwareId: 'sensor-s1',
       key: fixtureEcuKey('suit-key-test/sensor-1'),
-      suitPublicKey: suitPublicKeyRaw(K0),
+      suitPublicKey: suitPublicKeyRaw(PEM_0),
       vendorId,
       classId,
       componentId: SUIT_COMPONENT_ID,
@@ -103,11 +103,11 @@ describe('the constrained ECU takes a key-update statement', () => {
     const update = await statement();
     expect(await ecu.putSuitKey(update)).toEqual<SuitKeyUpdateResult>({ epoch: 1, status: 'updated' });
     expect(ecu.suitKeyEpoch).toBe(1);
-    expect(Buffer.from(ecu.suitPublicKey)).toEqual(Buffer.from(suitPublicKeyRaw(K1)));
+    expect(Buffer.from(ecu.suitPublicKey)).toEqual(Buffer.from(suitPublicKeyRaw(PEM_1)));
     // The old key's envelope: refused, nothing staged; the new key's: staged.
-    await expect(ecu.putSuit(await envelope(K0), chunks(IMAGE))).rejects.toBeInstanceOf(SuitSignatureError);
+    await expect(ecu.putSuit(await envelope(PEM_0), chunks(IMAGE))).rejects.toBeInstanceOf(SuitSignatureError);
     expect(ecu.slots.current.staged).toBeNull();
-    await ecu.putSuit(await envelope(K1), chunks(IMAGE));
+    await ecu.putSuit(await envelope(PEM_1), chunks(IMAGE));
     expect(ecu.slots.current.staged?.filename).toBe('sensor/s1-4.bin');
     // The same statement again (a primary that lost the answer): acknowledged, nothing written.
     const file = trustFile();
@@ -116,13 +116,13 @@ describe('the constrained ECU takes a key-update statement', () => {
     // Persisted: a restart trusts the new key only.
     const reopened = await open();
     expect(reopened.suitKeyEpoch).toBe(1);
-    await expect(reopened.putSuit(await envelope(K0), chunks(IMAGE))).rejects.toBeInstanceOf(SuitSignatureError);
+    await expect(reopened.putSuit(await envelope(PEM_0), chunks(IMAGE))).rejects.toBeInstanceOf(SuitSignatureError);
   });
 
   it('a statement signed by any key but the trusted one is suit_signature', async () => {
-    expect(await refused(statement({}, K2))).toBeInstanceOf(SuitSignatureError);
+    expect(await refused(statement({}, PEM_2))).toBeInstanceOf(SuitSignatureError);
     // Signed by the very key it names (an attacker's self-signed key): still not the trusted one.
-    expect(await refused(statement({ newPem: K2 }, K2))).toBeInstanceOf(SuitSignatureError);
+    expect(await refused(statement({ newPem: PEM_2 }, PEM_2))).toBeInstanceOf(SuitSignatureError);
     // One flipped signature bit.
     const flipped = Buffer.from(await statement());
     flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1;
@@ -138,35 +138,35 @@ describe('the constrained ECU takes a key-update statement', () => {
   });
 
   it('an older or equal epoch is suit_rollback, and a replayed older statement is refused', async () => {
-    const first = await statement({ epoch: 1, newPem: K1 }, K0);
+    const first = await statement({ epoch: 1, newPem: PEM_1 }, PEM_0);
     await ecu.putSuitKey(first);
     // Signed by the now trusted key, so only the epoch check stands in the way.
-    expect(await refused(statement({ epoch: 1, newPem: K2 }, K1))).toBeInstanceOf(SuitRollbackError);
-    await ecu.putSuitKey(await statement({ epoch: 3, newPem: K2 }, K1));
+    expect(await refused(statement({ epoch: 1, newPem: PEM_2 }, PEM_1))).toBeInstanceOf(SuitRollbackError);
+    await ecu.putSuitKey(await statement({ epoch: 3, newPem: PEM_2 }, PEM_1));
     expect(ecu.suitKeyEpoch).toBe(3);
-    expect(await refused(statement({ epoch: 2, newPem: K1 }, K2))).toBeInstanceOf(SuitRollbackError);
-    expect(await refused(statement({ epoch: 3, newPem: K1 }, K2))).toBeInstanceOf(SuitRollbackError);
+    expect(await refused(statement({ epoch: 2, newPem: PEM_1 }, PEM_2))).toBeInstanceOf(SuitRollbackError);
+    expect(await refused(statement({ epoch: 3, newPem: PEM_1 }, PEM_2))).toBeInstanceOf(SuitRollbackError);
     // The first statement replayed: its signer is no longer trusted, and it is not the last one applied.
     expect(await refused(first)).toBeInstanceOf(SuitSignatureError);
-    expect(Buffer.from(ecu.suitPublicKey)).toEqual(Buffer.from(suitPublicKeyRaw(K2)));
+    expect(Buffer.from(ecu.suitPublicKey)).toEqual(Buffer.from(suitPublicKeyRaw(PEM_2)));
   });
 
   it('malformed, oversized or cross-used statements are typed refusals', async () => {
-    const k0 = await importSuitSigningKey(K0);
+    const signer = await importSuitSigningKey(PEM_0);
     const payload = (entries: Array<[number, unknown]>) => encodeCbor(new Map<number, unknown>(entries));
-    const fields: Array<[number, unknown]> = [[1, SUIT_KEY_UPDATE_TYPE], [2, 1], [3, vendorId], [4, classId], [5, suitPublicKeyRaw(K1)]];
+    const fields: Array<[number, unknown]> = [[1, SUIT_KEY_UPDATE_TYPE], [2, 1], [3, vendorId], [4, classId], [5, suitPublicKeyRaw(PEM_1)]];
     expect(await refused(Buffer.from('{"epoch":1}'))).toBeInstanceOf(SuitMalformedError);
     expect(await refused(Buffer.alloc(5000, 1))).toBeInstanceOf(SuitTooLargeError);
     // Nesting deeper than the limit inside the signed payload.
-    expect(await refused(signSuitKeyUpdatePayload(Buffer.concat([Buffer.alloc(20, 0x81), Buffer.from([0])]), k0))).toBeInstanceOf(SuitTooLargeError);
+    expect(await refused(signSuitKeyUpdatePayload(Buffer.concat([Buffer.alloc(20, 0x81), Buffer.from([0])]), signer))).toBeInstanceOf(SuitTooLargeError);
     // Signed, but not the statement: a key outside it, a key missing, another type, a short key, epoch 0.
-    expect(await refused(signSuitKeyUpdatePayload(payload([...fields, [6, 0]]), k0))).toBeInstanceOf(SuitMalformedError);
-    expect(await refused(signSuitKeyUpdatePayload(payload(fields.slice(0, 4)), k0))).toBeInstanceOf(SuitMalformedError);
-    expect(await refused(signSuitKeyUpdatePayload(payload([[1, 'something else'], ...fields.slice(1)]), k0))).toBeInstanceOf(SuitMalformedError);
-    expect(await refused(signSuitKeyUpdatePayload(payload([...fields.slice(0, 4), [5, new Uint8Array(31)]]), k0))).toBeInstanceOf(SuitMalformedError);
-    expect(await refused(signSuitKeyUpdatePayload(payload([fields[0]!, [2, 0], ...fields.slice(2)]), k0))).toBeInstanceOf(SuitMalformedError);
+    expect(await refused(signSuitKeyUpdatePayload(payload([...fields, [6, 0]]), signer))).toBeInstanceOf(SuitMalformedError);
+    expect(await refused(signSuitKeyUpdatePayload(payload(fields.slice(0, 4)), signer))).toBeInstanceOf(SuitMalformedError);
+    expect(await refused(signSuitKeyUpdatePayload(payload([[1, 'something else'], ...fields.slice(1)]), signer))).toBeInstanceOf(SuitMalformedError);
+    expect(await refused(signSuitKeyUpdatePayload(payload([...fields.slice(0, 4), [5, new Uint8Array(31)]]), signer))).toBeInstanceOf(SuitMalformedError);
+    expect(await refused(signSuitKeyUpdatePayload(payload([fields[0]!, [2, 0], ...fields.slice(2)]), signer))).toBeInstanceOf(SuitMalformedError);
     // An envelope is not a statement, and a statement is not an envelope, under the same key.
-    expect(await refused(envelope(K0))).toBeInstanceOf(SuitMalformedError);
+    expect(await refused(envelope(PEM_0))).toBeInstanceOf(SuitMalformedError);
     await expect(ecu.putSuit(await statement(), chunks(IMAGE))).rejects.toBeInstanceOf(SuitMalformedError);
     expect(ecu.suitKeyEpoch).toBe(0);
   });
@@ -191,7 +191,7 @@ describe('the constrained ECU takes a key-update statement', () => {
     fault = undefined;
     ecu = await open();
     expect(ecu.suitKeyEpoch).toBe(1);
-    await expect(ecu.putSuit(await envelope(K0), chunks(IMAGE))).rejects.toBeInstanceOf(SuitSignatureError);
+    await expect(ecu.putSuit(await envelope(PEM_0), chunks(IMAGE))).rejects.toBeInstanceOf(SuitSignatureError);
     // The primary, which never heard the answer, sends it again: acknowledged.
     expect(await ecu.putSuitKey(update)).toEqual({ epoch: 1, status: 'unchanged' });
   });
@@ -205,7 +205,7 @@ describe('the constrained ECU takes a key-update statement', () => {
       await expect(client.putSuitKey(Buffer.alloc(4097, 0xa0))).rejects.toMatchObject({ code: 'suit_too_large' });
       // Refused by the server from the body's size: the ECU never saw it, so reports nothing.
       expect((await ecu.versionReport()).signed.attacks_detected).toEqual([]);
-      await expect(client.putSuitKey(await statement({}, K2))).rejects.toMatchObject({ code: 'suit_signature' });
+      await expect(client.putSuitKey(await statement({}, PEM_2))).rejects.toMatchObject({ code: 'suit_signature' });
       expect(trustFile()).toEqual(before);
       expect(await client.putSuitKey(await statement())).toEqual({ epoch: 1, status: 'updated' });
       expect(ecu.suitKeyEpoch).toBe(1);
