@@ -5,7 +5,7 @@
 // primary-ecu/suit-rotation.ts; the bridge signs each ECU's envelopes with the key that ECU trusts.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SecondaryError } from '../shared/core/errors.js';
+import { SecondaryError, UptaneError } from '../shared/core/errors.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import type { SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import type { EcuTarget } from '../shared/uptane/uptane-checks.js';
@@ -64,9 +64,19 @@ export class SuitBridge {
     return (await deliverPendingKey(this.keys, this.ecus, transports, options))!;
   }
 
-  /** An unfinished rotation carried on (the primary calls it every cycle); undefined when there is none. */
-  resumeRotation(transports: ReadonlyMap<string, SecondaryTransport>, options: SuitRotationOptions = {}): Promise<SuitRotationReport | undefined> {
-    return deliverPendingKey(this.keys, this.ecus, transports, options);
+  /**
+   * An unfinished rotation carried on (the primary calls it every cycle); undefined when there is
+   * none. A failure of the primary's own storage here is logged, not thrown: the cycle's update goes
+   * on under the keys as recorded, and the next cycle tries the rotation again.
+   */
+  async resumeRotation(transports: ReadonlyMap<string, SecondaryTransport>, options: SuitRotationOptions = {}): Promise<SuitRotationReport | undefined> {
+    try {
+      return await deliverPendingKey(this.keys, this.ecus, transports, options);
+    } catch (err) {
+      if (!(err instanceof UptaneError)) throw err;
+      options.log?.(`SUIT key rotation not carried on this cycle: ${err.code}: ${err.message}`);
+      return undefined;
+    }
   }
 
   /**

@@ -55,7 +55,8 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
   readonly log?: (line: string) => void;
   /**
    * Serials of the secondaries registered as constrained (docs/suit.md): they get SUIT envelopes from
-   * the primary instead of Uptane metadata. In-process transport only.
+   * the primary instead of Uptane metadata (and key-update statements when the primary rotates its
+   * SUIT key: `primary.rotateSuitKey()`). In-process or HTTP transport, not MQTT.
    */
   readonly constrained?: readonly string[];
 }

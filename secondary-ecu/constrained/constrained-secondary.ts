@@ -4,7 +4,9 @@
 // then streams the image into its inactive A/B slot checking size and SHA-256, and installs. Nothing
 // it reads from the bus or its own trust files is JSON: envelopes and trust anchors are CBOR through
 // the bounded decoder of shared/suit/cbor.ts. It still signs an Uptane version report (written, never
-// parsed), so the primary's vehicle version manifest stays complete for the Director.
+// parsed), so the primary's vehicle version manifest stays complete for the Director. Its SUIT key
+// rotates by key-update statements signed with the key it trusts (putSuitKey; docs/suit.md
+// "Rotating the SUIT key"), key and epoch replaced together in one atomic write of its trust file.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
