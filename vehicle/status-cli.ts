@@ -7,6 +7,7 @@ import { printJson, table } from '../shared/cli/cli-output.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import type { DrivingState } from '../shared/ecu/vehicle-state.js';
 import type { ReportedAttack } from '../shared/uptane/manifest.js';
+import { DEFAULT_SECURITY_PROFILE, type SecurityProfile } from '../shared/core/security-profile.js';
 import { readJsonFile, readPrimaryState, readPrimaryStatus, readSecondaryStatus, type EcuFolderStatus } from './ecu-status.js';
 import { loadVehicleConfig, vehicleState, vehicleStatePath, VEHICLE_FILES, type LastCycle, type VehicleConfig } from './folder.js';
 
@@ -60,6 +61,8 @@ export const stateCommand = (io: CliEnvironment): CommandModule<object, StateArg
 interface EcuStatusView extends EcuFolderStatus {
   readonly role: 'primary' | 'secondary';
   readonly verification: 'partial' | 'full';
+  /** As provisioned (docs/security-profiles.md); standard for a folder provisioned before profiles, as the ECU takes it. */
+  readonly securityProfile: SecurityProfile;
   /** The image the primary verified for this ECU and installs once the vehicle is parked. */
   readonly pending: string | null;
 }
@@ -74,8 +77,14 @@ function vehicleStatus(dir: string, config: VehicleConfig) {
   const pendingFor = (serial: string) => primary.pendingTargets?.targets.find((t) => t.ecuSerial === serial)?.filename ?? null;
   const { pendingTargets, ...primaryFolder } = primary;
   const ecus: EcuStatusView[] = [
-    { ...primaryFolder, role: 'primary', verification: 'full', pending: pendingFor(config.primary.serial) },
-    ...config.secondaries.map((s) => ({ ...readSecondaryStatus(join(dir, s.serial)), role: 'secondary' as const, verification: s.verification, pending: pendingFor(s.serial) })),
+    { ...primaryFolder, role: 'primary', verification: 'full', securityProfile: config.primary.securityProfile ?? DEFAULT_SECURITY_PROFILE, pending: pendingFor(config.primary.serial) },
+    ...config.secondaries.map((s) => ({
+      ...readSecondaryStatus(join(dir, s.serial)),
+      role: 'secondary' as const,
+      verification: s.verification,
+      securityProfile: s.securityProfile ?? DEFAULT_SECURITY_PROFILE,
+      pending: pendingFor(s.serial),
+    })),
   ];
   const lastCyclePath = join(dir, VEHICLE_FILES.lastCycle);
   return {
@@ -120,8 +129,8 @@ export const statusCommand = (io: CliEnvironment): CommandModule<object, StatusA
     );
     if (status.pendingSince !== null) io.print(`pending update verified at ${status.pendingSince}: installs when the vehicle is parked and the next cycle runs`);
     for (const line of table(
-      ['ECU', 'role', 'hardware id', 'slot', 'installed', 'pending', 'last install', 'attacks'],
-      status.ecus.map((e) => [e.serial, e.role, e.hardwareId, e.activeSlot, e.installed.filename, e.pending ?? '-', describeInstall(e.lastInstall), String(e.attacksToReport.length)]),
+      ['ECU', 'role', 'hardware id', 'slot', 'installed', 'pending', 'last install', 'attacks', 'profile'],
+      status.ecus.map((e) => [e.serial, e.role, e.hardwareId, e.activeSlot, e.installed.filename, e.pending ?? '-', describeInstall(e.lastInstall), String(e.attacksToReport.length), e.securityProfile]),
     )) {
       io.print(`  ${line}`);
     }

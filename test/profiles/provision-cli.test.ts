@@ -1,5 +1,5 @@
 // `uptane vehicle provision --ecu-profile SERIAL=PROFILE` through the real binary (dist/cli.js):
-// each ECU's profile in vehicle.json, in its own folder and in the registration the Director stores
+// each ECU's profile in vehicle.json, in its own folder, in `vehicle status` and in the registration the Director stores
 // (a real Director on port 0); a profile the ECU cannot meet, an unknown serial or profile, and a
 // serial named twice are refused before any folder is made, each saying what to do
 // (docs/security-profiles.md "Setting an ECU's profile").
@@ -51,6 +51,13 @@ describe('uptane vehicle provision --ecu-profile', () => {
     const config = JSON.parse(readFileSync(join(work, vin, 'vehicle.json'), 'utf8')) as { primary: { securityProfile: string }; secondaries: Array<{ serial: string; securityProfile: string }> };
     expect([config.primary.securityProfile, ...config.secondaries.map((s) => `${s.serial}=${s.securityProfile}`)]).toEqual(['standard', `${vin}-ecm=basic`, `${vin}-abs=basic`]);
     expect((JSON.parse(readFileSync(join(work, vin, `${vin}-abs`, 'identity.json'), 'utf8')) as { securityProfile: string }).securityProfile).toBe('basic');
+    const status = await uptane('vehicle', 'status', '--dir', vin, '--json');
+    expect((JSON.parse(status.stdout) as { ecus: Array<{ serial: string; securityProfile: string }> }).ecus.map((e) => [e.serial, e.securityProfile])).toEqual([
+      [`${vin}-tcu`, 'standard'],
+      [`${vin}-ecm`, 'basic'],
+      [`${vin}-abs`, 'basic'],
+    ]);
+    expect((await uptane('vehicle', 'status', '--dir', vin)).stdout).toMatch(new RegExp(`${vin}-abs +secondary +abs-z .* basic\n`));
     const registered = await repos.operator('GET', `/api/v1/vehicles/${vin}`);
     expect(registered.status).toBe(200);
     const ecus = registered.json.ecus as Array<{ serial: string; securityProfile: string }>;
