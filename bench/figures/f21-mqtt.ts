@@ -210,7 +210,7 @@ export async function figure21(ctx: BenchContext): Promise<Figure> {
       ratio: pct(perCpuSecond(cpu.mqtt) / perCpuSecond(cpu.http)),
     });
     notes.push(
-      'MQTT: every request and answer crosses the broker twice (vehicle to broker to Director and back). Requests and answers at QoS 1; an image\'s chunks at QoS 0 (the vehicle finds a lost one by the gap in its window and asks for it again), 1 MiB each, in windows of 4 MiB, three ahead.',
+      'MQTT: every request and answer crosses the broker twice (vehicle to broker to Director and back). Requests and answers at QoS 1; an image\'s chunks at QoS 0 (the vehicle finds a lost one by the gap in its window and asks for it again), 512 KiB each, in windows of 4 MiB, three ahead.',
       'Client, broker and Director share this host\'s cores; the HTTP baseline has no broker in between. Manifests include signing them on the client, the same on both.',
       `Director bridge handled ${bridge.stats.handled} MQTT requests, refused ${bridge.stats.refusedBusy} as busy.`,
     );
