@@ -118,8 +118,6 @@ class ChunkedDownload {
   private readonly buffered = new Map<number, Buffer>();
   private readonly ready: Buffer[] = [];
   private readonly windows: Window[] = [];
-  /** Chunks (by offset) asked for again because a later chunk of their window came first; each at most once until askAgain. */
-  private readonly askedForGap = new Set<number>();
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -295,8 +293,9 @@ class ChunkedDownload {
 
   /**
    * Chunks of `window` before `offset` that have not come were lost (QoS 0; the broker keeps one
-   * publisher's order): asked for again now, each at most once until askAgain, so a Director that
-   * sends a window out of order costs repeats, not a request per chunk it sends.
+   * publisher's order): asked for again now. Only chunks past the last one this request brought are
+   * looked at, so a Director that sends a window out of order costs one request and repeats, and
+   * no request is sent but on the arrival of a chunk.
    */
   private askForGap(window: Window, offset: number): void {
     const { chunkBytes } = this.config;
@@ -309,11 +308,10 @@ class ChunkedDownload {
     // Only within the window: an offset past its end on its answers is not a sign of loss.
     const end = Math.min(offset, window.end);
     for (let at = Math.max(window.expected, this.next); at < end; at += chunkBytes) {
-      if (this.buffered.has(at) || this.askedForGap.has(at)) {
+      if (this.buffered.has(at)) {
         flush(at);
         continue;
       }
-      this.askedForGap.add(at);
       runStart ??= at;
     }
     flush(end);
@@ -335,7 +333,6 @@ class ChunkedDownload {
       return;
     }
     for (const window of this.windows.splice(0)) window.cancel();
-    this.askedForGap.clear();
     const end = this.size === undefined ? this.requestedEnd : Math.min(this.requestedEnd, this.size);
     if (this.next >= end && this.size !== undefined) return;
     for (let start = this.next; start < end || (start === this.start && end === this.start); start += this.config.windowBytes) {
