@@ -24,8 +24,9 @@ export interface DirectorMqttOptions {
   readonly maxInFlight?: number;
   readonly chunks?: Partial<ChunkLimits>;
   /**
-   * Image windows sent at once by this replica (each holds up to four chunks until the broker has
-   * them); past it a window is answered 503 and the vehicle asks again (docs/threat-model.md HR-2).
+   * Image windows sent at once by this replica (each holds up to four chunks until its broker
+   * connection has written them); past it a window is answered 503 and the vehicle asks again
+   * (docs/threat-model.md HR-2).
    */
   readonly maxImageWindows?: number;
   readonly log?: (line: string) => void;
