@@ -36,6 +36,19 @@ export function metadataCases({ fresh }: ContractContext): void {
     expect(seen(await store.vehicleMetadata.file('VIN-B', 'targets'))).toEqual(expected(metadata('targets', 4)));
   });
 
+  it("pages through every vehicle's stored targets by VIN, bytewise, and nothing else (the transparency log's catch-up)", async () => {
+    const store = await fresh();
+    // Upper case sorts before lower case bytewise, whatever a database's locale says.
+    for (const vin of ['VIN-b', 'VIN-A', 'VIN-C', 'VIN-NONE']) await registerVehicle(store, vin);
+    for (const vin of ['VIN-b', 'VIN-A', 'VIN-C']) await store.vehicleMetadata.put(vin, metadata('targets', vin === 'VIN-C' ? 3 : 1));
+    await store.vehicleMetadata.put('VIN-A', metadata('snapshot', 1));
+    const first = await store.vehicleMetadata.targetsPage('', 2);
+    expect(first.map((row) => [row.vin, row.version])).toEqual([['VIN-A', 1], ['VIN-C', 3]]);
+    expect(Buffer.from(first[1]!.bytes).toString()).toBe(metadata('targets', 3).bytes.toString());
+    expect((await store.vehicleMetadata.targetsPage('VIN-C', 2)).map((row) => row.vin)).toEqual(['VIN-b']);
+    expect(await store.vehicleMetadata.targetsPage('VIN-b', 2)).toEqual([]);
+  });
+
   it('marks stored targets stale for re-signing, clears the mark, and a new put is current', async () => {
     const store = await fresh();
     await registerVehicle(store, 'VIN-A');
