@@ -13,6 +13,7 @@ import { canonicalBytes } from '../../shared/core/canonical.js';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
 import { signVehicleRequest } from '../../shared/uptane/vehicle-auth.js';
 import { CLI, runCli } from '../support/cli-runner.js';
+import { savePrivateKey } from '../../shared/files/key-files.js';
 import { rootMetadata } from '../../sim/harness/fleet-fixtures.js';
 import { fuzzKey, sendRaw, type FuzzContext, type ServerName } from './requests.js';
 import { StateReader, type StateSnapshot } from './state-snapshot.js';
@@ -120,10 +121,20 @@ function envelope(signed: object, labels: readonly string[]): string {
 export class FuzzServers {
   readonly dir = mkdtempSync(join(tmpdir(), 'uptane-fuzz-'));
   // Reads need a credential, as `image serve` runs by default; the Director reads through URLs it signs (docs/signed-urls.md).
-  readonly image = new ServerProcess('image', () => ['image', 'serve', '--data-dir', join(this.dir, 'image'), '--url-signing-key', join(this.dir, 'director-url.pub')]);
+  // Both keep a transparency log, so the /log routes parse what the fuzzer sends (docs/transparency-log.md "Server routes").
+  readonly image = new ServerProcess('image', () => ['image', 'serve', '--data-dir', join(this.dir, 'image'), '--url-signing-key', join(this.dir, 'director-url.pub'), ...this.logArgs()]);
   readonly director = new ServerProcess('director', () => [
-    'director', 'serve', '--data-dir', join(this.dir, 'director'), '--image-repo', this.image.url, '--image-root', join(this.dir, 'image-root.json'),
+    'director', 'serve', '--data-dir', join(this.dir, 'director'), '--image-repo', this.image.url, '--image-root', join(this.dir, 'image-root.json'), ...this.logArgs(),
   ]);
+
+  /** The log's key and a witness's public key, outside the data folders (the state oracle compares those). */
+  private logArgs(): string[] {
+    const logKey = join(this.dir, 'log-key.pem');
+    const witness = join(this.dir, 'witness.pub.json');
+    if (!existsSync(logKey)) savePrivateKey(logKey, fuzzKey('fuzz/log'));
+    if (!existsSync(witness)) writeFileSync(witness, JSON.stringify(fuzzKey('fuzz/witness').publicKey.tuf));
+    return ['--log-key', logKey, '--log-witness-key', witness];
+  }
   ctx!: FuzzContext;
   private readers = new Map<ServerName, StateReader>();
   /** Restarts after a crash or hang, per server (each also reported as a failure). */
