@@ -253,14 +253,40 @@ export class LogPublisher {
     return appended;
   }
 
-  /** Appends one publication's entries; a failure is reported and left to retryIfBehind, never thrown. */
-  async record(entries: readonly LogEntryFields[]): Promise<void> {
-    try {
-      await this.log.append(entries);
-    } catch (err) {
-      this.behind = true;
-      this.warn(`transparency log: could not append ${entries.map((e) => `${e.role} v${e.version}`).join(', ')} (${(err as Error).message}); retried at the next check`);
+  /**
+   * Appends one publication's entries, resolving once they are in the log; a failure is reported and
+   * left to retryIfBehind, never thrown. Publications recorded while an append is under way go into
+   * the next one together (a group commit): the Director signs targets for many vehicles at once,
+   * and each append is a durable transaction and a signed head.
+   */
+  record(entries: readonly LogEntryFields[]): Promise<void> {
+    return new Promise((resolve) => {
+      const batch = (this.pending ??= { entries: [], waiters: [] });
+      batch.entries.push(...entries);
+      batch.waiters.push(resolve);
+      this.flushing ??= this.flush();
+    });
+  }
+
+  private pending: { entries: LogEntryFields[]; waiters: Array<() => void> } | undefined;
+  private flushing: Promise<void> | undefined;
+
+  private async flush(): Promise<void> {
+    while (this.pending !== undefined) {
+      const batch = this.pending;
+      this.pending = undefined;
+      for (let at = 0; at < batch.entries.length; at += DEFAULT_LOG_STORE_OPTIONS.maxAppendEntries) {
+        const part = batch.entries.slice(at, at + DEFAULT_LOG_STORE_OPTIONS.maxAppendEntries);
+        try {
+          await this.log.append(part);
+        } catch (err) {
+          this.behind = true;
+          this.warn(`transparency log: could not append ${part.slice(0, 10).map((e) => `${e.role} v${e.version}`).join(', ')}${part.length > 10 ? ` and ${part.length - 10} more` : ''} (${(err as Error).message}); retried at the next check`);
+        }
+      }
+      for (const resolve of batch.waiters) resolve();
     }
+    this.flushing = undefined;
   }
 
   /** Catches up if an append failed since the last catch-up. */

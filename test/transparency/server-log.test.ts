@@ -51,6 +51,18 @@ describe('LogPublisher', () => {
     expect(await log.size()).toBe(3);
   });
 
+  it('appends publications recorded at once together, every entry in, each caller resolved once its entries are', async () => {
+    const log = await LogServer.open({ log: LOG, store: new MemoryLogStore(), signer: logKey, clock });
+    const publisher = new LogPublisher(log, async () => [], () => undefined);
+    const files = Array.from({ length: 40 }, (_, i) => fileEntry('targets', i + 1));
+    await Promise.all(files.map(async (file) => {
+      await publisher.record([file]);
+      expect(await log.contains(entryLeafHash(file))).toBe(true);
+    }));
+    expect(await log.size()).toBe(40);
+    expect(verifyTreeHead(log.treeHead(), logKey.publicKey, LOG).size).toBe(40);
+  });
+
   it('catches up with what the log lacks only, in the order given, each once', async () => {
     const log = await LogServer.open({ log: LOG, store: new MemoryLogStore(), signer: logKey, clock });
     await log.append([fileEntry('root', 1)]);
