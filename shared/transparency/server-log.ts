@@ -66,21 +66,18 @@ export function openServerLog(dataDir: string, defaultName: string, config: Serv
 }
 
 export class LogServer {
-  private head: SignedTreeHead;
+  /** Set by open() before the server is handed out. */
+  private head!: SignedTreeHead;
   /** Appends, head signing and cosignatures one at a time, so heads only grow and none is lost. */
   private queue: Promise<unknown> = Promise.resolve();
   readonly log: TransparencyLog;
   private readonly witnessKeys: readonly PublicKey[];
   private readonly backend: Ed25519Backend;
 
-  private constructor(
-    private readonly options: LogServerOptions,
-    head: SignedTreeHead,
-  ) {
+  private constructor(private readonly options: LogServerOptions) {
     this.log = new TransparencyLog(options.store, { log: options.log, signer: options.signer, clock: options.clock });
     this.witnessKeys = options.witnessKeys ?? [];
     this.backend = options.backend ?? nodeBackend;
-    this.head = head;
   }
 
   /**
@@ -92,9 +89,9 @@ export class LogServer {
     if (witnessKeys.length > DEFAULT_TREE_HEAD_LIMITS.maxCosignatures) throw new RangeError(`at most ${DEFAULT_TREE_HEAD_LIMITS.maxCosignatures} witness keys, got ${witnessKeys.length}`);
     // The log vouching for itself is no witness (verifyCosignatures would not count it either).
     if (witnessKeys.some((key) => key.sameKeyAs(options.signer.publicKey))) throw new RangeError('a witness key is the log\'s own key: a witness must hold a key of its own');
-    const placeholder = new LogServer(options, undefined as unknown as SignedTreeHead);
-    placeholder.head = (await placeholder.savedHead()) ?? (await placeholder.signAndSave());
-    return placeholder;
+    const server = new LogServer(options);
+    server.head = (await server.savedHead()) ?? (await server.signAndSave());
+    return server;
   }
 
   get name(): string {
