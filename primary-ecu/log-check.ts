@@ -4,7 +4,8 @@
 // cosignatures it requires and the oldest head it accepts. After full verification and before
 // anything is downloaded or installed, the primary
 //
-//   1. fetches the log's head from <image repository URL>/log/tree-head and verifies it: the log's
+//   1. fetches the log's head from <image repository URL>/log/tree-head (with the witness threshold,
+//      ?min_cosignatures=N: the newest head that many witnesses cosigned) and verifies it: the log's
 //      signature (LogTreeHeadSignatureError), the witnesses' cosignatures up to the threshold (the
 //      same error), its age (LogTreeHeadStaleError: a log frozen in the past);
 //   2. checks it extends the head it accepted last time, kept in image-log-head.json
@@ -13,19 +14,21 @@
 //      head's size (LogEntryMissingError when the log holds none: a release signed, perhaps with
 //      stolen keys, that the world cannot see; LogProofInvalidError for a proof that does not verify).
 //
-// Every refusal is an attack, reported as others are; the cycle installs nothing. A vehicle without
+// Every refusal is an attack, reported as others are; the cycle installs nothing. One is not: a
+// release in the log's newest head that no witnesses have cosigned yet (LogWitnessPendingError, a
+// fault), which the next cycle asks about again. A vehicle without
 // image-log.json never reads the log.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Clock } from '../shared/core/clock.js';
 import type { Ed25519Backend } from '../shared/core/crypto/ed25519.js';
 import { PublicKey, type TufKey } from '../shared/core/crypto/keys.js';
-import { LogInconsistentError, LogTreeHeadStaleError, StorageError } from '../shared/core/errors.js';
+import { LogEntryMissingError, LogInconsistentError, LogTreeHeadStaleError, LogWitnessPendingError, StorageError } from '../shared/core/errors.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import { LogClient, type LogFetcher } from '../shared/transparency/client.js';
 import { entryForFile, entryLeafHash } from '../shared/transparency/entry.js';
 import { verifyInclusion } from '../shared/transparency/merkle.js';
-import { encodeSignedTreeHead, parseSignedTreeHead, type SignedTreeHead, verifyCosignatures, verifyTreeHead } from '../shared/transparency/tree-head.js';
+import { encodeSignedTreeHead, parseSignedTreeHead, type SignedTreeHead, type TreeHead, verifyCosignatures, verifyTreeHead } from '../shared/transparency/tree-head.js';
 
 export const IMAGE_LOG_FILES = {
   /** The policy, written at provisioning. */
@@ -124,7 +127,9 @@ export class ImageLogCheck {
    */
   async requireLogged(targetsBytes: Uint8Array, version: number): Promise<void> {
     const context = { repository: 'image', role: 'targets' };
-    const sth = await this.client.treeHead();
+    // Requiring cosignatures, ask for the newest head that many witnesses cosigned: the newest head
+    // has none until they poll (witness lag), and refusing it would read every publication as an attack.
+    const sth = await this.client.treeHead(this.policy.witnessThreshold);
     const head = verifyTreeHead(sth, this.keys.logKey, this.policy.log, this.runtime.backend);
     if (this.policy.witnessThreshold > 0) verifyCosignatures(sth, this.keys.logKey, this.keys.witnessKeys, this.policy.witnessThreshold, this.runtime.backend);
     const ageSeconds = (this.runtime.clock.now().getTime() - Date.parse(head.timestamp)) / 1000;
@@ -141,11 +146,41 @@ export class ImageLogCheck {
       if (head.timestamp < previous.timestamp) throw new LogInconsistentError(`the Image log's tree head of ${head.timestamp} is older than the one of ${previous.timestamp} accepted before`, context);
     }
     const leafHash = entryLeafHash(entryForFile({ repository: 'image', role: 'targets', version }, targetsBytes));
-    const proof = await this.client.inclusionProof(leafHash, head.size);
+    let proof;
+    try {
+      proof = await this.client.inclusionProof(leafHash, head.size);
+    } catch (err) {
+      if (err instanceof LogEntryMissingError && this.policy.witnessThreshold > 0) await this.throwIfAwaitingWitnesses(head, leafHash);
+      throw err;
+    }
     verifyInclusion(leafHash, proof.leafIndex, head.size, proof.hashes, head.rootHash);
     // Accepted: the next head must extend this one. (The head is signed and consistent whatever the
     // rest of the cycle does, so it is kept even if a later step fails.)
     writeFileAtomic(join(this.directory, IMAGE_LOG_FILES.head), Buffer.from(JSON.stringify(encodeSignedTreeHead(sth))));
     this.runtime.log?.(`Image targets v${version} is entry ${proof.leafIndex} of the Image log (head of ${head.size} entries, ${head.timestamp})`);
+  }
+
+  /**
+   * Called when the cosigned head lacks the entry: LogWitnessPendingError (a fault: ask again next
+   * cycle) if the log's newest head, signed by the log and extending the cosigned one, proves it holds
+   * the entry; otherwise returns and the caller's LogEntryMissingError stands. The newest head is not
+   * accepted for anything else: nothing installs until witnesses have cosigned a head holding the release.
+   */
+  private async throwIfAwaitingWitnesses(cosigned: TreeHead, leafHash: Uint8Array): Promise<void> {
+    const newest = verifyTreeHead(await this.client.treeHead(), this.keys.logKey, this.policy.log, this.runtime.backend);
+    if (newest.size <= cosigned.size) return;
+    await this.client.checkExtends(cosigned, newest);
+    let proof;
+    try {
+      proof = await this.client.inclusionProof(leafHash, newest.size);
+    } catch (err) {
+      if (err instanceof LogEntryMissingError) return;
+      throw err;
+    }
+    verifyInclusion(leafHash, proof.leafIndex, newest.size, proof.hashes, newest.rootHash);
+    throw new LogWitnessPendingError(
+      `the Image targets are entry ${proof.leafIndex} of the Image log's newest head (${newest.size} entries, ${newest.timestamp}), which no ${this.policy.witnessThreshold} witnesses have cosigned yet; nothing installed, the next cycle asks again`,
+      { repository: 'image', role: 'targets' },
+    );
   }
 }

@@ -1132,6 +1132,17 @@ export class LogWitnessUnknownError extends UptaneError {
   readonly kind = 'attack';
 }
 
+/**
+ * No head of the log carries the witness cosignatures asked for yet, or the release a vehicle
+ * verified is in the log's newest head but in no head the witnesses have cosigned: the witnesses have
+ * not polled since it was published. Not an attack: the vehicle installs nothing and asks again next
+ * cycle (docs/transparency-log.md "Witness lag").
+ */
+export class LogWitnessPendingError extends UptaneError {
+  readonly code = 'log_witness_pending';
+  readonly kind = 'fault';
+}
+
 /** A cosignature of a head the log signed but has since replaced with a newer one: fetch the current head, check and cosign it (409). */
 export class LogTreeHeadSupersededError extends ConflictError {
   override readonly code = 'log_tree_head_superseded';

@@ -19,6 +19,7 @@ import {
   LogEntryMissingError,
   LogRangeError,
   LogWitnessUnknownError,
+  LogWitnessPendingError,
   MissingImageError,
   OfflineKeyOnServerError,
   ProfileAssignmentRefusedError,
@@ -50,6 +51,8 @@ function statusFor(err: UptaneError): number {
   // a range or size beyond what the log holds (416: the log cannot satisfy it yet, the request may be
   // right later); a cosignature under a key that is not a witness of this log.
   if (err instanceof LogEntryMissingError) return 404;
+  // No head with that many cosignatures yet: the witnesses have not polled (a retry, not a verdict).
+  if (err instanceof LogWitnessPendingError) return 404;
   if (err instanceof LogRangeError) return 416;
   if (err instanceof LogWitnessUnknownError) return 403;
   if (err instanceof ConflictError) return 409;

@@ -8,7 +8,7 @@
 // The transport is handed in, so this folder stays on the core (the dependency rule): the project's
 // HttpFetcher (shared/client/fetcher.ts) is one, with its byte caps, idle timeout and minimum speed
 // against slow retrieval; its structural shape is all this file names.
-import { FetchError, LogEntryMissingError, MalformedLogDataError, RemoteNotFoundError } from '../core/errors.js';
+import { FetchError, LogEntryMissingError, LogWitnessPendingError, MalformedLogDataError, RemoteNotFoundError } from '../core/errors.js';
 import { decodeLogEntry, type LogEntryFields } from './entry.js';
 import { type Hash, hashLeaf } from './merkle.js';
 import { type ConsistencyProof, hashHex, type InclusionProof, parseConsistencyProof, parseInclusionProof } from './proofs.js';
@@ -105,9 +105,18 @@ export class LogClient {
     return parseJson(await readCapped(body, url, maxBytes), url);
   }
 
-  /** The log's latest head with the cosignatures it holds; not verified here. */
-  async treeHead(): Promise<SignedTreeHead> {
-    return parseSignedTreeHead(await this.getJson('/tree-head', this.limits.maxTreeHeadBytes));
+  /**
+   * The log's latest head with the cosignatures it holds, or with `minCosignatures` the newest head
+   * that many witnesses cosigned (LogWitnessPendingError when the log has none yet); not verified here.
+   */
+  async treeHead(minCosignatures = 0): Promise<SignedTreeHead> {
+    if (minCosignatures === 0) return parseSignedTreeHead(await this.getJson('/tree-head', this.limits.maxTreeHeadBytes));
+    try {
+      return parseSignedTreeHead(await this.getJson(`/tree-head?min_cosignatures=${minCosignatures}`, this.limits.maxTreeHeadBytes));
+    } catch (err) {
+      if (!(err instanceof RemoteNotFoundError)) throw err;
+      throw new LogWitnessPendingError(`the log at ${this.base} has no head with ${minCosignatures} witness cosignatures yet`, { cause: err });
+    }
   }
 
   /**

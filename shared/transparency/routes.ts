@@ -121,8 +121,10 @@ export function logRouter(log: LogServer | undefined, options: LogRouteOptions =
   router.get(
     '/tree-head',
     route(async (log, req, res) => {
-      queryOf(req, []);
-      res.set('Cache-Control', 'no-cache').json(encodeSignedTreeHead(log.treeHead()));
+      // ?min_cosignatures=N: the newest head N witnesses cosigned, for a vehicle that requires them.
+      const hasQuery = (req.originalUrl ?? req.url).includes('?');
+      const min = hasQuery ? decimal(queryOf(req, ['min_cosignatures']).min_cosignatures, 'min_cosignatures') : 0;
+      res.set('Cache-Control', 'no-cache').json(encodeSignedTreeHead(log.treeHead(min)));
     }),
   );
 

@@ -8,7 +8,7 @@ import type { Ed25519Backend } from '../core/crypto/ed25519.js';
 import { nodeBackend } from '../core/crypto/ed25519.js';
 import type { PublicKey } from '../core/crypto/keys.js';
 import type { Signer } from '../core/crypto/signer.js';
-import { LogEntryMissingError, LogTreeHeadSignatureError, LogTreeHeadSupersededError, LogWitnessUnknownError, MalformedLogDataError } from '../core/errors.js';
+import { BadRequestError, LogEntryMissingError, LogTreeHeadSignatureError, LogTreeHeadSupersededError, LogWitnessPendingError, LogWitnessUnknownError, MalformedLogDataError } from '../core/errors.js';
 import { canonicalBytes } from '../core/canonical.js';
 import { join } from 'node:path';
 import { encodeLogEntry, entryLeafHash, type LogEntryFields } from './entry.js';
@@ -68,6 +68,13 @@ export function openServerLog(dataDir: string, defaultName: string, config: Serv
 export class LogServer {
   /** Set by open() before the server is handed out. */
   private head!: SignedTreeHead;
+  /**
+   * cosigned[k - 1]: the newest head that k or more witnesses have cosigned. A new head has no
+   * cosignature until the witnesses poll, so a vehicle requiring k asks for this one instead of the
+   * newest (witness lag; docs/transparency-log.md). Kept in memory: after a restart it starts from the
+   * saved head's cosignatures.
+   */
+  private cosigned: SignedTreeHead[] = [];
   /** Appends, head signing and cosignatures one at a time, so heads only grow and none is lost. */
   private queue: Promise<unknown> = Promise.resolve();
   readonly log: TransparencyLog;
@@ -91,6 +98,7 @@ export class LogServer {
     if (witnessKeys.some((key) => key.sameKeyAs(options.signer.publicKey))) throw new RangeError('a witness key is the log\'s own key: a witness must hold a key of its own');
     const server = new LogServer(options);
     server.head = (await server.savedHead()) ?? (await server.signAndSave());
+    server.noteCosigned(server.head);
     return server;
   }
 
@@ -98,9 +106,24 @@ export class LogServer {
     return this.options.log;
   }
 
-  /** The latest signed head, with every cosignature accepted for it. */
-  treeHead(): SignedTreeHead {
-    return this.head;
+  /**
+   * The latest signed head, with every cosignature accepted for it; with `minCosignatures`, the newest
+   * head at least that many witnesses cosigned (LogWitnessPendingError while there is none).
+   */
+  treeHead(minCosignatures = 0): SignedTreeHead {
+    if (minCosignatures === 0) return this.head;
+    if (!Number.isSafeInteger(minCosignatures) || minCosignatures < 0 || minCosignatures > this.witnessKeys.length) {
+      throw new BadRequestError(`${this.options.log} has ${this.witnessKeys.length} witnesses; a head with ${minCosignatures} cosignatures cannot be asked for`);
+    }
+    const head = this.cosigned[minCosignatures - 1];
+    if (head === undefined) throw new LogWitnessPendingError(`no head of ${this.options.log} carries ${minCosignatures} witness cosignatures yet; ask again once the witnesses have polled`);
+    return head;
+  }
+
+  /** Records `head` as the newest head cosigned by as many witnesses as it carries (heads only grow). */
+  private noteCosigned(head: SignedTreeHead): void {
+    const count = new Set(head.cosignatures.map((c) => c.keyid).filter((keyid) => this.witnessKeys.some((key) => key.keyid === keyid))).size;
+    for (let k = 1; k <= count; k++) this.cosigned[k - 1] = head;
   }
 
   size(): Promise<number> {
@@ -216,6 +239,7 @@ export class LogServer {
       const next = withCosignature(this.head, cosignature);
       await this.options.store.saveTreeHead(canonicalBytes(encodeSignedTreeHead(next)));
       this.head = next;
+      this.noteCosigned(next);
       return next;
     });
   }

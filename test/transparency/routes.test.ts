@@ -161,6 +161,27 @@ describe('POST /log/tree-head/cosignature', () => {
     return { log, url, file, close: async () => { await close(); await log.close(); } };
   }
 
+  it('GET /log/tree-head?min_cosignatures=N serves the newest head N witnesses cosigned: 404 log_witness_pending before, the older cosigned head while a newer one waits; a bad N is 400', async () => {
+    const { log, url, close } = await scene();
+    try {
+      const pending = await get(`${url}/tree-head?min_cosignatures=1`);
+      expect([pending.status, (pending.json as { error: { code: string } }).error.code]).toEqual([404, 'log_witness_pending']);
+      const sth = parseSignedTreeHead((await get(`${url}/tree-head`)).json);
+      expect((await post(`${url}/tree-head/cosignature`, { tree_head: encodeSignedTreeHead(sth), cosignature: cosignTreeHead(sth, witnessKey) })).status).toBe(204);
+      await log.append([fileEntry('targets', 2)]);
+      const cosigned = parseSignedTreeHead((await get(`${url}/tree-head?min_cosignatures=1`)).json);
+      verifyCosignatures(cosigned, logKey.publicKey, [witnessKey.publicKey], 1);
+      expect(cosigned.head.size).toBe(2);
+      expect(parseSignedTreeHead((await get(`${url}/tree-head`)).json).head.size).toBe(3);
+      expect(parseSignedTreeHead((await get(`${url}/tree-head?min_cosignatures=0`)).json).head.size).toBe(3);
+      for (const query of ['min_cosignatures=2', 'min_cosignatures=-1', 'min_cosignatures=01', 'min_cosignatures=1&min_cosignatures=1', 'other=1']) {
+        expect((await get(`${url}/tree-head?${query}`)).status).toBe(400);
+      }
+    } finally {
+      await close();
+    }
+  });
+
   it('accepts a witness cosignature of the current head, serves it with the head, and keeps it over a restart', async () => {
     const { url, close, file } = await scene();
     try {

@@ -7,7 +7,7 @@ import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { entryForFile, entryLeafHash, type LogEntryFields } from '../../shared/transparency/entry.js';
 import { MemoryLogStore } from '../../shared/transparency/log-store.js';
 import { LogPublisher, LogServer } from '../../shared/transparency/server-log.js';
-import { verifyTreeHead } from '../../shared/transparency/tree-head.js';
+import { treeHeadBytes, verifyTreeHead } from '../../shared/transparency/tree-head.js';
 
 const LOG = 'uptane-ts test log';
 const logKey = PrivateKey.fromLabel('server-log-test/log');
@@ -92,5 +92,35 @@ describe('LogServer.open', () => {
 
   it("refuses a witness key that is the log's own key", async () => {
     await expect(LogServer.open({ log: LOG, store: new MemoryLogStore(), signer: logKey, clock, witnessKeys: [logKey.publicKey] })).rejects.toThrow(/own key/);
+  });
+});
+
+describe('the newest cosigned head (witness lag)', () => {
+  it('is served for min_cosignatures while newer heads wait for the witnesses; none before the first cosignature; never more than the witnesses', async () => {
+    const witnesses = [PrivateKey.fromLabel('server-log-test/w1'), PrivateKey.fromLabel('server-log-test/w2')];
+    const store = new MemoryLogStore();
+    const log = await LogServer.open({ log: LOG, store, signer: logKey, clock, witnessKeys: witnesses.map((w) => w.publicKey) });
+    const cosign = (witness: PrivateKey) => {
+      const head = log.treeHead();
+      return log.addCosignature(head, { keyid: witness.publicKey.keyid, sig: witness.sign(treeHeadBytes(head)) });
+    };
+    await log.append([fileEntry('targets', 1)]);
+    expect(() => log.treeHead(1)).toThrow(expect.objectContaining({ code: 'log_witness_pending', kind: 'fault' }));
+    await cosign(witnesses[0]!);
+    const one = log.treeHead();
+    expect(log.treeHead(1)).toBe(one);
+    expect(() => log.treeHead(2)).toThrow(expect.objectContaining({ code: 'log_witness_pending' }));
+    // A new release: the newest head has no cosignature; min_cosignatures still serves the last cosigned one.
+    await log.append([fileEntry('targets', 2)]);
+    expect(log.treeHead().head.size).toBe(2);
+    expect(log.treeHead(1).head.size).toBe(1);
+    await cosign(witnesses[0]!);
+    await cosign(witnesses[1]!);
+    expect(log.treeHead(1).head.size).toBe(2);
+    expect(log.treeHead(2).head.size).toBe(2);
+    expect(() => log.treeHead(3)).toThrow(expect.objectContaining({ code: 'bad_request' }));
+    // After a restart the saved head's cosignatures are served again.
+    const reopened = await LogServer.open({ log: LOG, store, signer: logKey, clock, witnessKeys: witnesses.map((w) => w.publicKey) });
+    expect(reopened.treeHead(2).head.size).toBe(2);
   });
 });

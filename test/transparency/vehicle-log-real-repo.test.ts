@@ -2,8 +2,8 @@
 // `--log-key` starts it): the witness process cosigns the server's heads over HTTP, the auditor finds
 // every metadata version the repository serves in its log, and a vehicle requiring a witness's
 // cosignature installs a release once the witness has cosigned the head that holds it. Between a
-// publication and the witness's next round the newest head carries no cosignature, and the vehicle
-// refuses it (docs/transparency-log.md "Vehicles requiring inclusion proofs" says what that costs).
+// publication and the witness's next round the vehicle reads the newest cosigned head, finds the
+// release only in the newer uncosigned one, and waits (log_witness_pending, a fault, not an attack).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,15 +70,33 @@ describe('the Image repository keeping its own log', () => {
   it('a witness cosigns its heads; a vehicle requiring the cosignature installs once the witness has cosigned the head holding the release', async () => {
     await repos.publishImages([{ name: 'tcu/real-1.bin', content: Buffer.from('telematics real 1'), hardwareIds: ['tcu-a'], releaseCounter: 1 }]);
     expect((await repos.operator('POST', '/api/v1/assignments', { vin: car.spec.vin, ecuSerial: car.spec.primary.serial, image: 'tcu/real-1.bin' })).status).toBe(201);
-    // Published, logged, not yet cosigned: the vehicle will not take the head on the log's word alone.
+    // Published, logged, no head cosigned yet: the vehicle will not take a head on the log's word
+    // alone, and waits (a fault, retried next cycle), reporting no attack.
     const early = await car.primary.runCycle();
-    expect(early.error?.code).toBe('log_tree_head_signature');
+    expect(early.error?.code).toBe('log_witness_pending');
     expect(car.installed()[car.spec.primary.serial]).toBe('factory/tcu-a.bin');
     expect(await witnessRound(witness)).toMatchObject({ status: 'cosigned', answer: 'accepted' });
     expect(await witnessRound(witness)).toMatchObject({ status: 'unchanged' });
     const result = await car.primary.runCycle();
     expect(result.status).toBe('installed');
     expect(car.installed()[car.spec.primary.serial]).toBe('tcu/real-1.bin');
+  });
+
+  it('a release published after the last cosigned head waits for the witness (log_witness_pending, no attack reported), then installs', async () => {
+    await car.primary.runCycle(); // reports the last install, so the Director takes a new assignment
+    await repos.publishImages([{ name: 'tcu/real-3.bin', content: Buffer.from('telematics real 3'), hardwareIds: ['tcu-a'], releaseCounter: 3 }]);
+    expect((await repos.operator('POST', '/api/v1/assignments', { vin: car.spec.vin, ecuSerial: car.spec.primary.serial, image: 'tcu/real-3.bin' })).status).toBe(201);
+    // The cosigned head lacks the release; the newest head holds it: the witnesses have not polled.
+    const waiting = await car.primary.runCycle();
+    expect(waiting.error?.code).toBe('log_witness_pending');
+    expect(waiting.error?.message).toMatch(/no 1 witnesses have cosigned yet/);
+    expect(car.installed()[car.spec.primary.serial]).toBe('tcu/real-1.bin');
+    expect((await witnessRound(witness)).status).toBe('cosigned');
+    expect((await car.primary.runCycle()).status).toBe('installed');
+    expect(car.installed()[car.spec.primary.serial]).toBe('tcu/real-3.bin');
+    // Nothing of the wait reached the Director as an attack.
+    const view = await repos.operator('GET', `/api/v1/vehicles/${car.spec.vin}`);
+    expect(JSON.stringify(view.json.attacks ?? [])).not.toContain('log_');
   });
 
   it('the auditor finds every metadata version the repository serves in its log, and the witness\'s cosignature on its head', async () => {

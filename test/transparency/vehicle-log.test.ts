@@ -18,6 +18,7 @@ import { IMAGE_LOG_FILES, type ImageLogPolicy } from '../../primary-ecu/log-chec
 import { FIXTURE_NOW, startRepositories, type Repositories } from '../../sim/harness/fleet-fixtures.js';
 import { SimulatedVehicle } from '../../sim/vehicle.js';
 import { runCli } from '../support/cli-runner.js';
+import { encodeSignedTreeHead } from '../../shared/transparency/tree-head.js';
 import { LogFront, logCurrentTargets, openLog } from './log-front.js';
 
 const logKey = PrivateKey.fromLabel('vehicle-log/log');
@@ -162,8 +163,20 @@ describe('a primary requiring the Image log', () => {
     await logB.append([entryForFile({ repository: 'image', role: 'targets', version: 999 }, Buffer.from('a release only this vehicle is shown'))]);
     await logCurrentTargets(logB, repos.image.url);
     f.log = logB;
+    // Served honestly, history B has no cosigned head: the vehicle cannot tell a history no witness
+    // saw from witnesses that have not polled yet, so it installs nothing and waits (a fault, retried);
+    // the witness is what detects the fork (test/transparency/witness*.test.ts).
+    const before = car.installed();
+    const waiting = await car.primary.runCycle();
+    expect([waiting.status, waiting.error?.code]).toEqual(['failed', 'log_witness_pending']);
+    expect(car.installed()).toEqual(before);
+    expect(car.primary.reportedAttacks.map((a) => a.code)).not.toContain('log_witness_pending');
+    // History B's head passed off with the cosignature of history A's head: refused as an attack.
+    f.override = (path) =>
+      path.startsWith('/tree-head') ? { ...encodeSignedTreeHead(logB.treeHead()), cosignatures: encodeSignedTreeHead(logA.treeHead(1)).cosignatures } : undefined;
     await expectRefused(car, 'log_tree_head_signature', image);
     // Shown the history the witness cosigned, it installs.
+    f.override = undefined;
     f.log = logA;
     expect((await car.primary.runCycle()).status).toBe('installed');
   });
