@@ -102,11 +102,19 @@ describePostgres('PostgresDatabase', () => {
     await db.query("INSERT INTO widgets (id, name, colour) VALUES (1, 'counter', '0')");
     let attempts = 0;
     // Two read-modify-write units at once: under SERIALIZABLE one fails with 40001 and is run again.
+    // Both first attempts read before either writes (a barrier, not a sleep: a sleep let one unit
+    // finish before the other started on a loaded machine, and nothing conflicted).
+    let reads = 0;
+    let bothRead!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
     const increment = () =>
       db.transaction('serializable', async (tx) => {
-        attempts++;
+        const attempt = ++attempts;
         const [row] = await tx.query<{ colour: string }>('SELECT colour FROM widgets WHERE id = 1');
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        if (attempt <= 2) {
+          if (++reads === 2) bothRead();
+          await barrier;
+        }
         await tx.query('UPDATE widgets SET colour = $1 WHERE id = 1', [String(Number(row!.colour) + 1)]);
       });
     await Promise.all([increment(), increment()]);
