@@ -56,7 +56,7 @@ export interface SimulatedVehicleSpec extends VehiclePlan {
   /**
    * Serials of the secondaries registered as constrained (docs/suit.md): they get SUIT envelopes from
    * the primary instead of Uptane metadata (and key-update statements when the primary rotates its
-   * SUIT key: `primary.rotateSuitKey()`). In-process or HTTP transport, not MQTT.
+   * SUIT key: `primary.rotateSuitKey()`). Any transport: in-process, HTTP or MQTT.
    */
   readonly constrained?: readonly string[];
 }
@@ -151,7 +151,6 @@ export class SimulatedVehicle {
     const transports = new Map<string, SecondaryTransport>();
     for (const ecu of spec.secondaries) {
       if (spec.constrained?.includes(ecu.serial) === true) {
-        if (spec.transport === 'mqtt') throw new Error(`vehicle ${spec.vin}: constrained ECU ${ecu.serial} is simulated in-process or over HTTP, not over MQTT`);
         const constrained = await ConstrainedSecondary.open(join(spec.directory, ecu.serial), { clock: spec.clock, vehicleState: this.state, backend: spec.backend, slots: spec.slots?.[ecu.serial] });
         this.constrained.set(ecu.serial, constrained);
         let link: SecondaryTransport = constrained;
@@ -159,6 +158,14 @@ export class SimulatedVehicle {
           const server = await serveSecondary(constrained, { log: spec.log });
           const client = new HttpSecondaryClient(server.url);
           this.links.push(client, server);
+          link = client;
+        }
+        if (spec.transport === 'mqtt') {
+          // suit-open and suit-key over the ECU's topics (shared/transport-mqtt/secondary-mqtt.ts).
+          const mqtt = { broker: { url: this.mqttBroker().url, ca: spec.mqtt?.ca }, vin: spec.vin, serial: ecu.serial, log: spec.log };
+          const server = await serveSecondaryOverMqtt(constrained, mqtt);
+          const client = await MqttSecondaryClient.connect(mqtt);
+          this.links.push(client, { close: () => server.stop() });
           link = client;
         }
         transports.set(ecu.serial, spec.busTap?.(ecu.serial, link) ?? link);

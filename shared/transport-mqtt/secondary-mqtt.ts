@@ -4,9 +4,13 @@
 // chunks, each acknowledged once the secondary has taken it (flow control: one chunk ahead), a
 // chunk asked for twice is acknowledged and dropped, and one out of order is refused. The secondary
 // verifies everything itself, so this adds framing, not trust, as the HTTP transport does.
+// A constrained (SUIT) secondary also takes `suit-open` (the envelope, bounded by the SUIT envelope
+// limit) followed by the same image chunks, and `suit-key` (a key-update statement, one message).
 import type { MqttClient } from 'mqtt';
-import { MqttMessageError, SecondaryError, UptaneError, VehicleDrivingError, OutOfOrderError } from '../core/errors.js';
+import { MqttMessageError, SecondaryError, SuitMalformedError, SuitTooLargeError, UptaneError, VehicleDrivingError, OutOfOrderError } from '../core/errors.js';
 import { RemoteSecondaryError, type BundleFailure, type MetadataBundle, type MetadataVerdict, type SecondaryInfo, type SecondaryTransport, type TrialVerdict } from '../ecu/secondary-protocol.js';
+import { DEFAULT_SUIT_LIMITS } from '../suit/cbor.js';
+import { isSuitReceiver, type SuitKeyUpdateResult, type SuitReceiver } from '../suit/transport.js';
 import type { EcuVersionReport, InstallOutcome } from '../uptane/manifest.js';
 import { byteCount } from './chunked-download.js';
 import { connectBroker, type MqttBrokerOptions } from './mqtt-connection.js';
@@ -31,7 +35,7 @@ export const DEFAULT_SECONDARY_MQTT = { maxMessageBytes: 32 * 1024 * 1024, chunk
 const PACKET_OVERHEAD_BYTES = 64 * 1024;
 
 /** The primary's side: a SecondaryTransport whose calls travel over the broker. */
-export class MqttSecondaryClient implements SecondaryTransport {
+export class MqttSecondaryClient implements SecondaryTransport, SuitReceiver {
   private constructor(
     private readonly requester: MqttRequester,
     private readonly options: SecondaryMqttOptions,
@@ -66,8 +70,33 @@ export class MqttSecondaryClient implements SecondaryTransport {
 
   /** The image in chunks, each sent once the secondary acknowledged the one before. */
   async putImage(filename: string, body: AsyncIterable<Uint8Array>): Promise<void> {
-    const chunkBytes = this.options.chunkBytes ?? DEFAULT_SECONDARY_MQTT.chunkBytes;
     await this.call('image-open', { filename });
+    await this.sendImage(body);
+  }
+
+  /**
+   * A constrained secondary's update (docs/suit.md "Transports"): the envelope as one `suit-open`
+   * message, which the secondary bounds by the SUIT envelope limit before any image byte is sent,
+   * then the image in the same acknowledged chunks as putImage. A secondary that is not constrained
+   * refuses `suit-open`.
+   */
+  async putSuit(envelope: Uint8Array, image: AsyncIterable<Uint8Array>): Promise<void> {
+    await this.call('suit-open', {}, envelope);
+    await this.sendImage(image);
+  }
+
+  /** A key-update statement for a constrained secondary (docs/suit.md "Rotating the SUIT key"), one message. */
+  async putSuitKey(statement: Uint8Array): Promise<SuitKeyUpdateResult> {
+    const answer = (await this.call('suit-key', {}, statement)) as Partial<SuitKeyUpdateResult> | null;
+    if (typeof answer?.epoch !== 'number' || (answer.status !== 'updated' && answer.status !== 'unchanged')) {
+      throw new SecondaryError(`secondary ${this.options.serial} answered the SUIT key update over MQTT with neither an epoch nor a status`);
+    }
+    return { epoch: answer.epoch, status: answer.status };
+  }
+
+  /** The image of an open image-open or suit-open, each chunk sent once the secondary acknowledged the one before. */
+  private async sendImage(body: AsyncIterable<Uint8Array>): Promise<void> {
+    const chunkBytes = this.options.chunkBytes ?? DEFAULT_SECONDARY_MQTT.chunkBytes;
     let offset = 0;
     let pending = Buffer.alloc(0);
     const send = async (chunk: Buffer) => {
@@ -127,7 +156,7 @@ export class MqttSecondaryClient implements SecondaryTransport {
   }
 }
 
-/** An image being received: chunks queued for the secondary's putImage, which reads them as a stream. */
+/** An image being received: chunks queued for the secondary's putImage (or putSuit), which reads them as a stream. */
 class IncomingImage {
   private readonly queue: Buffer[] = [];
   private ended = false;
@@ -137,8 +166,9 @@ class IncomingImage {
   readonly done: Promise<void>;
   failure: unknown;
 
-  constructor(transport: SecondaryTransport, filename: string) {
-    this.done = transport.putImage(filename, this.stream());
+  /** `consume` is the secondary's call that reads the image: putImage, or putSuit with its envelope. */
+  constructor(consume: (stream: AsyncIterable<Uint8Array>) => Promise<void>) {
+    this.done = consume(this.stream());
     this.done.catch((err: unknown) => {
       this.failure = err;
       this.wakeWriter?.();
@@ -204,9 +234,10 @@ function refusal(err: unknown): { status: number; body: { error: { code: string;
 
 /**
  * The secondary's side: answers the primary's requests on its topic by calling `transport` (the
- * Secondary itself), until `stop()`. One image at a time; a new image-open abandons an unfinished one.
+ * Secondary itself), until `stop()`. One image at a time; a new image-open (or suit-open) abandons an
+ * unfinished one. suit-open and suit-key are answered only when `transport` is a constrained ECU (a SuitReceiver).
  */
-export async function serveSecondaryOverMqtt(transport: SecondaryTransport, options: SecondaryMqttOptions): Promise<{ readonly client: MqttClient; stop(): Promise<void> }> {
+export async function serveSecondaryOverMqtt(transport: SecondaryTransport | (SecondaryTransport & SuitReceiver), options: SecondaryMqttOptions): Promise<{ readonly client: MqttClient; stop(): Promise<void> }> {
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_SECONDARY_MQTT.maxMessageBytes;
   const topics = secondaryTopics(options.vin, options.serial);
   const client = await connectBroker({
@@ -236,8 +267,25 @@ export async function serveSecondaryOverMqtt(transport: SecondaryTransport, opti
         const filename = properties.filename;
         if (filename === undefined || filename.length === 0 || filename.length > 1024) throw new MqttMessageError('image-open without a filename');
         image?.end();
-        image = new IncomingImage(transport, filename);
+        image = new IncomingImage((stream) => transport.putImage(filename, stream));
         return { ok: true };
+      }
+      case 'suit-open': {
+        // As PUT /suit over HTTP: refused typed before any image byte when the envelope is over the
+        // SUIT limit or empty; the chunks that follow go to the constrained ECU as one stream.
+        if (!isSuitReceiver(transport)) throw new MqttMessageError('suit-open to a secondary that is not constrained');
+        if (payload.length > DEFAULT_SUIT_LIMITS.maxEnvelopeBytes) throw new SuitTooLargeError(`a SUIT envelope of ${payload.length} bytes, more than the ${DEFAULT_SUIT_LIMITS.maxEnvelopeBytes} allowed`);
+        if (payload.length === 0) throw new SuitMalformedError('suit-open with an empty envelope');
+        const envelope = Uint8Array.from(payload);
+        image?.end();
+        image = new IncomingImage((stream) => transport.putSuit(envelope, stream));
+        return { ok: true };
+      }
+      case 'suit-key': {
+        if (!isSuitReceiver(transport)) throw new MqttMessageError('suit-key to a secondary that is not constrained');
+        // A key-update statement has the envelope's limit, as PUT /suit/key over HTTP.
+        if (payload.length > DEFAULT_SUIT_LIMITS.maxEnvelopeBytes) throw new SuitTooLargeError(`a SUIT key update of ${payload.length} bytes, more than the ${DEFAULT_SUIT_LIMITS.maxEnvelopeBytes} allowed`);
+        return transport.putSuitKey(Uint8Array.from(payload));
       }
       case 'image-chunk': {
         const offset = byteCount(properties, 'offset');
