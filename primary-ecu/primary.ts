@@ -13,7 +13,7 @@ import type { EncryptionKeyPair } from '../shared/core/crypto/image-encryption.j
 import { ENCRYPTION_KEY_FILE, isEncrypted, stageEncryptedImage, unwrapTargetKey, type EncryptedEcuTarget } from '../shared/ecu/encrypted-image.js';
 import { ecuPublicKey } from '../shared/core/crypto/ecu-keys.js';
 import type { PrivateKey } from '../shared/core/crypto/keys.js';
-import { ExpiredMetadataError, FetchError, StorageError, InstallBundleReplayError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
+import { ExpiredMetadataError, FetchError, InstallBundleReplayError, ManifestSignatureError, SecondaryError, UptaneError, VehicleDrivingError } from '../shared/core/errors.js';
 import { HttpFetcher, type Fetcher } from '../shared/client/fetcher.js';
 import { writeFileAtomic } from '../shared/files/fs-atomic.js';
 import {
@@ -32,7 +32,7 @@ import { roleFileName } from '../shared/core/metadata/paths.js';
 import type { MetadataBundle, SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { isExpired, ParsedMetadataMemo } from '../shared/core/trusted-metadata-set.js';
-import { localTargetPath, type UpdaterConfig } from '../shared/client/updater.js';
+import { DEFAULT_UPDATER_CONFIG, localTargetPath, type UpdaterConfig } from '../shared/client/updater.js';
 import { checkDirectorTargets, type EcuTarget } from '../shared/uptane/uptane-checks.js';
 import { bundleMembers, parseInstallBundle, type InstallBundle } from '../shared/uptane/install-bundle.js';
 import { BundleJournalFile, InstallBundleRunner, type BundleMember, type BundleResult } from './install-bundle-run.js';
@@ -52,7 +52,7 @@ import { DEFAULT_DELTA_MAX_IMAGE_BYTES } from '../shared/files/zstd-delta.js';
 import { isSuitReceiver } from '../shared/suit/transport.js';
 import { SuitBridge } from './suit-bridge.js';
 import type { SuitRotationReport } from './suit-rotation.js';
-import { ImageLogCheck } from './log-check.js';
+import { ImageLogCheck, targetsRolesOnPath, type LoggedRoleFile } from './log-check.js';
 
 /** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
 const MANIFEST_DELIVERY_ATTEMPTS = 3;
@@ -334,8 +334,8 @@ export class Primary {
     let work: readonly EcuTarget[];
     try {
       work = await this.verifyMetadata();
-      // Before anything is downloaded: the Image targets verified must be in the public log.
-      if (work.length > 0) await this.requireImageTargetsLogged();
+      // Before anything is downloaded: the Image targets roles that found the images must be in the public log.
+      if (work.length > 0) await this.requireImageTargetsLogged(work);
       let bundle: InstallBundle | undefined;
       ({ work, bundle } = this.installBundleOf(work, manifestSent));
       if (work.length > 0) await this.downloadAndVerifyImages(work);
@@ -483,12 +483,28 @@ export class Primary {
     return storedEcuProfile(stored, `${join(this.directory, 'identity.json')} (ECU ${serial})`);
   }
 
-  /** The exact Image targets bytes verified this cycle, proved to be in the Image log (log-check.ts). */
-  private async requireImageTargetsLogged(): Promise<void> {
+  /**
+   * The exact bytes of every Image targets role verified this cycle to find `work`'s images (top-level
+   * targets and the delegated roles on each image's delegation path), proved to be in the Image log
+   * at one head (log-check.ts): a release signed with a stolen supplier key must be as public as one
+   * signed with the targets key.
+   */
+  private async requireImageTargetsLogged(work: readonly EcuTarget[]): Promise<void> {
     if (this.imageLog === undefined) return;
-    const bytes = this.imageStaging.load('targets');
-    if (bytes === undefined) throw new StorageError('no Image repository targets in storage after full verification', { repository: 'image', role: 'targets' });
-    await this.imageLog.requireLogged(bytes, this.parsed.image.parse(bytes, 'targets', { repository: 'image' }).signed.version);
+    const load = (role: string) => {
+      const bytes = this.imageStaging.load(role);
+      return bytes === undefined ? undefined : this.parsed.image.parse(bytes, 'targets', { repository: 'image', role });
+    };
+    const maxDelegations = { ...DEFAULT_UPDATER_CONFIG, ...this.runtime.updaterConfig }.maxDelegations;
+    const files = new Map<string, LoggedRoleFile>();
+    for (const t of work) {
+      for (const role of targetsRolesOnPath(t.filename, [t.hardwareId], (r) => load(r)?.signed, maxDelegations)) {
+        if (files.has(role)) continue;
+        const bytes = this.imageStaging.load(role)!;
+        files.set(role, { role, version: load(role)!.signed.version, bytes });
+      }
+    }
+    await this.imageLog.requireRolesLogged([...files.values()]);
   }
 
   private isInstalled(t: EcuTarget): boolean {
