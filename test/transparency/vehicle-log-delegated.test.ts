@@ -13,8 +13,9 @@ import { nodeBackend } from '../../shared/core/crypto/ed25519.js';
 import { PrivateKey } from '../../shared/core/crypto/keys.js';
 import { digestBytes } from '../../shared/core/hashing.js';
 import { SPEC_VERSION } from '../../shared/core/metadata/parse.js';
+import { succinctRoleFor } from '../../shared/core/metadata/paths.js';
 import { serializeMetadata, signMetadata } from '../../shared/core/metadata/sign.js';
-import type { TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
+import type { SuccinctRoles, TargetFile, TargetsSigned } from '../../shared/core/metadata/types.js';
 import { entryForFile } from '../../shared/transparency/entry.js';
 import { IMAGE_LOG_NAME, type LogServer } from '../../shared/transparency/server-log.js';
 import { Witness } from '../../shared/transparency/witness.js';
@@ -26,6 +27,7 @@ import { LogFront, logCurrentTargets, openLog } from './log-front.js';
 const logKey = PrivateKey.fromLabel('vehicle-log-delegated/log');
 const witnessKey = PrivateKey.fromLabel('vehicle-log-delegated/witness');
 const supplierKey = PrivateKey.fromLabel('vehicle-log-delegated/acme');
+const binKey = PrivateKey.fromLabel('vehicle-log-delegated/acme-bins');
 
 let clock: FixedClock;
 let repos: Repositories;
@@ -109,13 +111,17 @@ async function supplierRelease(car: SimulatedVehicle): Promise<{ image: string; 
   return { image, version: acmeVersion };
 }
 
-/** Appends the acme role's version the Image repository serves now, as the repository's own publishing does. */
-async function logCurrentAcme(log: LogServer): Promise<number> {
-  const bytes = Buffer.from(await (await fetch(`${repos.image.url}/metadata/acme.json`)).arrayBuffer());
+/** Appends the version of `role` the Image repository serves now, as the repository's own publishing does. */
+async function logCurrent(log: LogServer, role: string): Promise<number> {
+  const response = await fetch(`${repos.image.url}/metadata/${role}.json`);
+  expect(response.status).toBe(200);
+  const bytes = Buffer.from(await response.arrayBuffer());
   const version = (JSON.parse(bytes.toString('utf8')) as { signed: { version: number } }).signed.version;
-  await log.append([entryForFile({ repository: 'image', role: 'acme', version }, bytes)]);
+  await log.append([entryForFile({ repository: 'image', role, version }, bytes)]);
   return version;
 }
+
+const logCurrentAcme = (log: LogServer): Promise<number> => logCurrent(log, 'acme');
 
 function imagePath(car: SimulatedVehicle, image: string): string {
   return join(car.spec.directory, car.spec.primary.serial, 'images', image);
@@ -182,5 +188,52 @@ describe('a primary requiring the Image log, installing an image released throug
     await log.addCosignature(second, witness.cosign(second, await log.consistencyProof(first.head.size, second.head.size)));
     expect((await car.primary.runCycle()).status).toBe('installed');
     expect(car.installed()[car.spec.primary.serial]).toBe(image);
+  });
+  it('TL4 through a TAP 15 hash bin under the supplier (targets, acme, acme-bin-N): the bin\'s version never appended is log_entry_missing naming the bin', async () => {
+    const log = await openLog(logKey, clock);
+    const { car, front } = await vehicle(log, policy());
+    // The supplier hands its images to hash bins signed with another of its keys (TAP 15): acme
+    // lists its earlier images and delegates the rest to 4 bins; the new image is in one of them.
+    const succinct: SuccinctRoles = { keyids: [binKey.keyid], threshold: 1, bit_length: 2, name_prefix: 'acme-bin' };
+    const image = 'acme/binned-tcu.bin';
+    const bin = succinctRoleFor(succinct, image);
+    const content = Buffer.from('acme telematics release in a hash bin');
+    expect(await uploader('POST', '/api/v1/images', content)).toBe(201);
+    acmeVersion += 1;
+    const acme: TargetsSigned = {
+      _type: 'targets',
+      spec_version: SPEC_VERSION,
+      version: acmeVersion,
+      expires: FIXTURE_EXPIRES,
+      targets: { ...acmeTargets },
+      delegations: { keys: { [binKey.keyid]: binKey.publicKey.tuf }, succinct_roles: succinct },
+    };
+    expect(await uploader('PUT', '/api/v1/metadata/targets/acme', serializeMetadata(signMetadata(acme, [supplierKey])))).toBe(201);
+    const binned: TargetsSigned = {
+      _type: 'targets',
+      spec_version: SPEC_VERSION,
+      version: 1,
+      expires: FIXTURE_EXPIRES,
+      targets: { [image]: { length: content.length, hashes: digestBytes(content), custom: { hardwareIds: ['tcu-a'], releaseCounter: 100 } } },
+    };
+    expect(await uploader('PUT', `/api/v1/metadata/targets/${bin}`, serializeMetadata(signMetadata(binned, [binKey])))).toBe(201);
+    expect((await repos.operator('POST', '/api/v1/assignments', { vin: car.spec.vin, ecuSerial: car.spec.primary.serial, image })).status).toBe(201);
+    // The world sees the top-level targets and acme's current version, not the bin's.
+    await logCurrentTargets(log, repos.image.url);
+    await logCurrentAcme(log);
+    const before = car.installed();
+    const result = await car.primary.runCycle();
+    expect(result.status).toBe('failed');
+    expect(result.error?.code).toBe('log_entry_missing');
+    expect(result.error?.message).toContain(`${bin} v1`);
+    expect(car.installed()).toEqual(before);
+    expect(existsSync(imagePath(car, image))).toBe(false);
+    expect(car.primary.reportedAttacks.map((a) => a.code)).toContain('log_entry_missing');
+    // The bin's version logged: the three roles on the path are proved at one head, and it installs.
+    await logCurrent(log, bin);
+    const proofsBefore = front.requests.filter((r) => r.startsWith('/proof/inclusion?')).length;
+    expect((await car.primary.runCycle()).status).toBe('installed');
+    expect(car.installed()[car.spec.primary.serial]).toBe(image);
+    expect(front.requests.filter((r) => r.startsWith('/proof/inclusion?')).length - proofsBefore).toBe(3);
   });
 });
