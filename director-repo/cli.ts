@@ -19,7 +19,7 @@ import { DIRECTOR_LOG_NAME } from '../shared/transparency/server-log.js';
 import { withDatabaseOption, type DatabaseArgs } from '../shared/cli/database-option.js';
 import { caOption, clientTlsFromFiles } from '../shared/cli/tls-args.js';
 import type { EcuRegistration, VehicleRegistration } from './services/inventory.js';
-import { loadUrlSigningKey, startDirector, type RunningDirector } from './server.js';
+import type { RunningDirector } from './server.js';
 import { DEFAULT_SQLITE_FILE, describeDirectorDatabase, parseDirectorDatabase } from './store/open-store.js';
 import { DEFAULT_IMAGE_URL_LIFETIME_SECONDS } from './services/image-urls.js';
 import type { AssignmentPlan, AssignmentsCreated, VehicleStatus } from './api/operator-api.js';
@@ -44,12 +44,10 @@ import { directorOnlineKeysCommand } from './online-keys-cli.js';
 import { alertOptionsFrom, directorAlertsCommand, directorExpiryCommand, withAlertServeOptions, type AlertServeArgs } from './alerts-cli.js';
 import { operatorTokenCommands } from './operator-token-cli.js';
 import { imagesCommand } from './images-cli.js';
-import { parsePublicOrigin } from './dashboard/ui-session.js';
 import { directorWorkspaceCommands } from './workspace-cli.js';
 import { bundleCommand } from './offline-bundle-cli.js';
 import { assignInstallBundle, installBundleCommand, parseMembers } from './install-bundle-cli.js';
 import { mqttOptionsFrom, withMqttServeOptions, type MqttServeArgs } from './mqtt/mqtt-cli.js';
-import { brokerLabel } from '../shared/transport-mqtt/mqtt-connection.js';
 
 export { readVinsFile, splitCsvLine } from './cli-input.js';
 
@@ -133,14 +131,15 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
         default: io.env.UPTANE_DIRECTOR_PUBLIC_ORIGIN,
         describe: "the dashboard's address as browsers see it (https://director.example.com); its writes must come from pages of it. Give it behind a proxy (env UPTANE_DIRECTOR_PUBLIC_ORIGIN)",
       })
-      .check((argv) => {
+      // Async so the dashboard's module (express) loads only when --public-origin is given.
+      .check(async (argv) => {
         const port = argv.port as number;
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${String(argv.port)}: give a port number from 0 to 65535`);
         checkUrl(argv['image-repo'] as string, '--image-repo');
         if (argv['image-download-url'] !== undefined) checkUrl(argv['image-download-url'] as string, '--image-download-url');
         const lifetime = argv['image-url-lifetime'] as number;
         if (!Number.isSafeInteger(lifetime) || lifetime < 10 || lifetime > 86_400) throw new Error(`--image-url-lifetime ${String(lifetime)}: give whole seconds from 10 to 86400`);
-        if (argv['public-origin'] !== undefined) parsePublicOrigin(argv['public-origin'] as string);
+        if (argv['public-origin'] !== undefined) (await import('./dashboard/ui-session.js')).parsePublicOrigin(argv['public-origin'] as string);
         return true;
       })
       .example('$0 director serve --image-repo http://127.0.0.1:8081 --image-root image-1.root.json', 'first start: trust this Image repository root')
@@ -173,9 +172,12 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
   handler: async (argv) => {
     const dataDir = resolve(argv.dataDir);
     const tls = serveTlsConfig(argv, 'uptane director serve');
-    const { observability, log } = observabilityFrom(argv, io, 'director');
+    const { observability, log } = await observabilityFrom(argv, io, 'director');
     const alerts = alertOptionsFrom(argv, io);
     const transparencyLog = transparencyLogFrom(argv);
+    // Loaded here, not at the top: the server pulls in express, the stores, MQTT and the metrics,
+    // which every other `uptane director ...` command (and --help) would otherwise pay for at start.
+    const { startDirector } = await import('./server.js');
     let server: RunningDirector;
     try {
       server = await startDirector({
@@ -203,7 +205,7 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     const keys = server.services.root.onlineKeysJson();
     io.print(`Director listening on ${server.url}`);
     io.print(`transport: ${describeServeTls(tls, argv.host, process.pid)}`);
-    if (argv.mqtt !== undefined) io.print(`MQTT: answering vehicles through ${brokerLabel(argv.mqtt)} (shared subscription)`);
+    if (argv.mqtt !== undefined) io.print(`MQTT: answering vehicles through ${(await import('../shared/transport-mqtt/mqtt-connection.js')).brokerLabel(argv.mqtt)} (shared subscription)`);
     io.print(`data folder: ${dataDir}`);
     io.print(`database: ${describeDirectorDatabase(parseDirectorDatabase(dataDir, argv.database))}`);
     io.print(`alerts: ${alerts.webhooks?.length ? `${alerts.webhooks.length} webhook(s), signed (HMAC-SHA256)` : 'recorded only (no --webhook)'}; \`uptane director alerts list\` shows them`);
@@ -891,7 +893,8 @@ const urlSigningKeyCommand = (io: CliEnvironment): CommandModule<object, DataDir
     withDataDir(yargs, io)
       .example('$0 director url-signing-key --data-dir /var/lib/uptane/director > director-url.pub', 'then `uptane image serve --url-signing-key director-url.pub`')
       .epilogue('The key lives in <data-dir>/keys/url-signing.pem and is created there if missing, as on the first `director serve`; docs/signed-urls.md describes what it signs.') as Argv<DataDirArgs>,
-  handler: (argv) => {
+  handler: async (argv) => {
+    const { loadUrlSigningKey } = await import('./server.js');
     const key = loadUrlSigningKey(resolve(argv.dataDir));
     for (const line of publicKeyPem(key.publicKey).trimEnd().split('\n')) io.print(line);
   },

@@ -7,7 +7,6 @@ import { printJson } from '../shared/cli/cli-output.js';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { describeServeTls, serveTlsConfig, withServeTlsOptions, type ServeTlsArgs } from '../shared/cli/serve-tls-args.js';
 import { DEFAULT_GATEWAY_LIMITS } from './limits.js';
-import { startGateway } from './server.js';
 
 interface ServeArgs extends ServeTlsArgs {
   readonly upstreamImage: string;
@@ -74,6 +73,8 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     const env = (name: string): string | undefined => (io.env[name] === '' ? undefined : io.env[name]);
     const cacheDir = resolve(argv.cacheDir);
     const log = (line: string): void => io.warn(`${new Date().toISOString()} ${line}`);
+    // Loaded here, not at the top: `gateway --help` needs none of the server's modules.
+    const { startGateway } = await import('./server.js');
     const running = await startGateway({
       upstreamImage: argv.upstreamImage,
       upstreamDirector: argv.upstreamDirector,

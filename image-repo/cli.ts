@@ -10,7 +10,6 @@ import { loadPublicKey } from '../shared/files/key-files.js';
 import { transparencyLogFrom, withTransparencyLogOptions, type TransparencyLogArgs } from '../shared/cli/transparency-log-args.js';
 import { IMAGE_LOG_NAME } from '../shared/transparency/server-log.js';
 import type { ReadAccessMode } from './read-access.js';
-import { startImageServer } from './server.js';
 import { describeImageDatabase, parseImageDatabase, SQLITE_FILE } from './store/open.js';
 import { imageDbCommand } from './db-cli.js';
 import { imageOnlineKeysCommand } from './online-keys-cli.js';
@@ -84,7 +83,10 @@ const serveCommand = (io: CliEnvironment): CommandModule<object, ServeArgs> => (
     const tls = serveTlsConfig(argv, 'uptane image serve');
     const urlSigningKeys = (argv.urlSigningKey ?? []).map((file) => loadPublicKey(resolve(file)));
     const transparencyLog = transparencyLogFrom(argv);
-    const { observability, log } = observabilityFrom(argv, io, 'image');
+    const { observability, log } = await observabilityFrom(argv, io, 'image');
+    // Loaded here, not at the top: the server pulls in express, the stores and the metrics, which
+    // every other `uptane image ...` command (and --help) would otherwise pay for at start.
+    const { startImageServer } = await import('./server.js');
     const server = await startImageServer({
       dataDir: resolve(argv.dataDir),
       port: argv.port,

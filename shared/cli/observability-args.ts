@@ -6,8 +6,16 @@ import { Writable } from 'node:stream';
 import type { Argv } from 'yargs';
 import type { MetricsAccess } from '../server/metrics.js';
 import type { ObservabilityOptions } from '../server/observability.js';
-import { createLogger, LOG_LEVELS, lineLogger, type LogFormat, type Logger } from '../server/request-log.js';
+import type { LogFormat, Logger } from '../server/request-log.js';
 import type { CliEnvironment } from './environment.js';
+
+/**
+ * pino's levels, the choices of --log-level. Spelled out here rather than taken from
+ * request-log.ts's LOG_LEVELS: importing that module loads pino and pino-pretty, which every
+ * `uptane image|director ...` command (and --help) would pay for at start; only
+ * observabilityFrom, in a serve handler, loads it. test/cli/lazy-groups.test.ts checks the two lists agree.
+ */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 export interface ObservabilityArgs {
   readonly logFormat: 'auto' | LogFormat;
@@ -44,7 +52,8 @@ export function withObservabilityOptions<T>(yargs: Argv<T>, io: CliEnvironment, 
 }
 
 /** The server's options from the parsed arguments; throws naming the variable when the metrics secret is missing or short. */
-export function observabilityFrom(argv: ObservabilityArgs, io: CliEnvironment, name: string): { observability: ObservabilityOptions; logger: Logger; log: (line: string) => void } {
+export async function observabilityFrom(argv: ObservabilityArgs, io: CliEnvironment, name: string): Promise<{ observability: ObservabilityOptions; logger: Logger; log: (line: string) => void }> {
+  const { createLogger, lineLogger } = await import('../server/request-log.js');
   const format: LogFormat = argv.logFormat === 'auto' ? (io.stdoutIsTerminal === true ? 'pretty' : 'json') : argv.logFormat;
   const logger = createLogger({ format, level: argv.logLevel, name, destination: printedLines(io) });
   return { observability: { logger, metricsAccess: metricsAccessFrom(argv, io) }, logger, log: lineLogger(logger) };
