@@ -2,7 +2,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import type { CliEnvironment } from '../shared/cli/environment.js';
 import { attackCommand } from './attacks/attack-cli.js';
-import { runDemo } from './demo.js';
 import { simRunCommand, simServeCommand } from './control/fleet-cli.js';
 
 interface DemoArgs {
@@ -28,6 +27,9 @@ export const demoCommand = (io: CliEnvironment): CommandModule<object, DemoArgs>
       if (line.startsWith('\n')) io.print('');
       io.print(line.replace(/^\n/, ''));
     };
+    // Loaded here, not at the top: the demo starts both servers, which `uptane sim ...` and every
+    // --help would otherwise load at start.
+    const { runDemo } = await import('./demo.js');
     const result = await runDemo({ dataDir: argv.dataDir, keep: argv.keep, print, insecureHttp: argv.insecureHttp });
     if (!result.ok) throw new Error('the demo did not behave as described (see above)');
     if (argv.keep) {

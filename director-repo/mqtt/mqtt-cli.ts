@@ -4,7 +4,6 @@
 import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { CliEnvironment } from '../../shared/cli/environment.js';
-import { checkBrokerUrl } from '../../shared/transport-mqtt/mqtt-connection.js';
 import type { DirectorMqttOptions } from './director-mqtt.js';
 
 export interface MqttServeArgs {
@@ -25,8 +24,10 @@ export function withMqttServeOptions<T>(yargs: Argv<T>, io: CliEnvironment): Arg
     })
     .option('mqtt-password-env', { type: 'string', default: DEFAULT_MQTT_PASSWORD_ENV, describe: "the environment variable holding the Director's broker password" })
     .option('mqtt-ca', { type: 'string', requiresArg: true, describe: "the CA (PEM) the broker's certificate must chain to (mqtts://)" })
-    .check((argv) => {
-      if (argv.mqtt !== undefined) checkBrokerUrl(argv.mqtt as string, '--mqtt');
+    // Async so the MQTT client library loads only when --mqtt is given, not for every
+    // `uptane director ...` command and --help.
+    .check(async (argv) => {
+      if (argv.mqtt !== undefined) (await import('../../shared/transport-mqtt/mqtt-connection.js')).checkBrokerUrl(argv.mqtt as string, '--mqtt');
       return true;
     })
     .example('UPTANE_MQTT_PASSWORD=... $0 director serve --mqtt mqtts://director@broker.example:8883 --mqtt-ca pki/ca.pem', 'vehicles provisioned with --transport mqtts://... reach this Director through the broker') as unknown as Argv<T & MqttServeArgs>;

@@ -72,7 +72,7 @@ describe('uptane loads only the command group it runs', () => {
   // of `serve` (a dynamic import in image-repo/cli.ts, director-repo/cli.ts, gateway/cli.ts and
   // shared/cli/observability-args.ts): the group's other commands and every --help skip it.
   const SERVER_MODULES = ['image-repo/server.js', 'image-repo/app.js', 'director-repo/server.js', 'director-repo/app.js', 'director-repo/dashboard/ui-session.js', 'gateway/server.js', 'shared/server/request-log.js'];
-  const SERVER_PACKAGES = ['express', 'pino', 'pino-pretty', 'prom-client'];
+  const SERVER_PACKAGES = ['express', 'pino', 'pino-pretty', 'prom-client', 'mqtt'];
 
   it.each([
     ['image-help', ['image', '--help'], 'uptane image serve'],
@@ -80,7 +80,7 @@ describe('uptane loads only the command group it runs', () => {
     ['director-vehicle-help', ['director', 'vehicle', '--help'], 'uptane director vehicle'],
     ['director-serve-help', ['director', 'serve', '--help'], 'uptane director serve'],
     ['gateway-serve-help', ['gateway', 'serve', '--help'], 'uptane gateway serve'],
-  ])('%s loads no server module and neither express nor pino', async (name, args, shown) => {
+  ])('%s loads no server module, nor express, pino or mqtt', async (name, args, shown) => {
     const run = await loaded(name, ...args);
     expect(run.status).toBe(0);
     expect(run.stdout).toContain(shown);
