@@ -215,31 +215,23 @@ export class ImageLogCheck {
     const proved: string[] = [];
     for (const file of files) {
       const leafHash = entryLeafHash(entryForFile({ repository: 'image', role: file.role, version: file.version }, file.bytes));
-      let proof;
-      try {
-        proof = await this.client.inclusionProof(leafHash, head.size);
-      } catch (err) {
-        if (!(err instanceof LogEntryMissingError)) throw err;
-        missing.push({ file, leafHash, err });
-        continue;
-      }
-      verifyInclusion(leafHash, proof.leafIndex, head.size, proof.hashes, head.rootHash);
-      proved.push(`${file.role} v${file.version} (entry ${proof.leafIndex})`);
+      const index = await this.prove(leafHash, head);
+      if (index instanceof LogEntryMissingError) missing.push({ file, leafHash, err: index });
+      else proved.push(`${file.role} v${file.version} (entry ${index})`);
     }
     if (missing.length > 0) {
       // Entries missing from the cosigned head may be in the newest head, awaiting witnesses (a fault);
       // whichever the newest head lacks as well is an attack.
-      const pending = this.policy.witnessThreshold > 0 ? await this.awaitingWitnesses(head, missing.map((m) => m.leafHash)) : missing.map(() => undefined);
-      const absent = missing.find((_, i) => pending[i] === undefined);
+      const newer = this.policy.witnessThreshold > 0 ? await this.newestHeadHolding(head, missing.map((m) => m.leafHash)) : undefined;
+      const absent = missing.find((_, i) => newer?.held[i] !== true);
       if (absent !== undefined) {
         throw new LogEntryMissingError(
           `the Image log holds no entry of the Image repository's ${absent.file.role} v${absent.file.version}, whose metadata this cycle verified to find its images (head of ${head.size} entries, ${head.timestamp}): ${absent.err.message}`,
           { repository: 'image', role: absent.file.role, cause: absent.err },
         );
       }
-      const first = pending[0]!;
       throw new LogWitnessPendingError(
-        `the Image ${missing.map((m) => `${m.file.role} v${m.file.version}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} in the Image log's newest head (${first.size} entries, ${first.timestamp}), which no ${this.policy.witnessThreshold} witnesses have cosigned yet; nothing installed, the next cycle asks again`,
+        `the Image ${missing.map((m) => `${m.file.role} v${m.file.version}`).join(', ')} ${missing.length === 1 ? 'is' : 'are'} in the Image log's newest head (${newer!.head.size} entries, ${newer!.head.timestamp}), which no ${this.policy.witnessThreshold} witnesses have cosigned yet; nothing installed, the next cycle asks again`,
         { repository: 'image', role: missing[0]!.file.role },
       );
     }
@@ -249,29 +241,31 @@ export class ImageLogCheck {
     this.runtime.log?.(`Image ${proved.join(', ')} in the Image log (head of ${head.size} entries, ${head.timestamp})`);
   }
 
-  /**
-   * Called when the cosigned head lacks entries: for each leaf, the log's newest head (signed by the
-   * log and extending the cosigned one) if it proves it holds the entry, else undefined. The newest
-   * head is not accepted for anything else: nothing installs until witnesses have cosigned a head
-   * holding the release.
-   */
-  private async awaitingWitnesses(cosigned: TreeHead, leafHashes: readonly Uint8Array[]): Promise<Array<TreeHead | undefined>> {
-    const newest = verifyTreeHead(await this.client.treeHead(), this.keys.logKey, this.policy.log, this.runtime.backend);
-    if (newest.size <= cosigned.size) return leafHashes.map(() => undefined);
-    await this.client.checkExtends(cosigned, newest);
-    const found: Array<TreeHead | undefined> = [];
-    for (const leafHash of leafHashes) {
-      let proof;
-      try {
-        proof = await this.client.inclusionProof(leafHash, newest.size);
-      } catch (err) {
-        if (!(err instanceof LogEntryMissingError)) throw err;
-        found.push(undefined);
-        continue;
-      }
-      verifyInclusion(leafHash, proof.leafIndex, newest.size, proof.hashes, newest.rootHash);
-      found.push(newest);
+  /** The leaf's index in the tree of `head`, its proof verified against that root; the LogEntryMissingError when the log holds no such leaf. */
+  private async prove(leafHash: Uint8Array, head: TreeHead): Promise<number | LogEntryMissingError> {
+    let proof;
+    try {
+      proof = await this.client.inclusionProof(leafHash, head.size);
+    } catch (err) {
+      if (err instanceof LogEntryMissingError) return err;
+      throw err;
     }
-    return found;
+    verifyInclusion(leafHash, proof.leafIndex, head.size, proof.hashes, head.rootHash);
+    return proof.leafIndex;
+  }
+
+  /**
+   * Called when the cosigned head lacks entries: the log's newest head (signed by the log and
+   * extending the cosigned one) and which of the leaves it proves it holds, or undefined when it is
+   * no newer. The newest head is not accepted for anything else: nothing installs until witnesses
+   * have cosigned a head holding the release.
+   */
+  private async newestHeadHolding(cosigned: TreeHead, leafHashes: readonly Uint8Array[]): Promise<{ head: TreeHead; held: boolean[] } | undefined> {
+    const newest = verifyTreeHead(await this.client.treeHead(), this.keys.logKey, this.policy.log, this.runtime.backend);
+    if (newest.size <= cosigned.size) return undefined;
+    await this.client.checkExtends(cosigned, newest);
+    const held: boolean[] = [];
+    for (const leafHash of leafHashes) held.push(typeof (await this.prove(leafHash, newest)) === 'number');
+    return { head: newest, held };
   }
 }

@@ -29,6 +29,7 @@ import {
 import { FileMetadataStore } from '../shared/client/metadata-store.js';
 import { formatExpires } from '../shared/core/metadata/parse.js';
 import { roleFileName } from '../shared/core/metadata/paths.js';
+import type { TargetsSigned } from '../shared/core/metadata/types.js';
 import type { MetadataBundle, SecondaryTransport } from '../shared/ecu/secondary-protocol.js';
 import { StagedMetadataStore } from '../shared/client/staged-metadata-store.js';
 import { isExpired, ParsedMetadataMemo } from '../shared/core/trusted-metadata-set.js';
@@ -53,6 +54,12 @@ import { isSuitReceiver } from '../shared/suit/transport.js';
 import { SuitBridge } from './suit-bridge.js';
 import type { SuitRotationReport } from './suit-rotation.js';
 import { ImageLogCheck, targetsRolesOnPath, type LoggedRoleFile } from './log-check.js';
+
+/** The provisioned security profile of `serial` (the primary or one of its secondaries) in the primary's identity.json. */
+function ecuProfile(directory: string, identity: PrimaryIdentity, serial: string): SecurityProfile {
+  const stored = serial === identity.serial ? identity.securityProfile : identity.secondaries[serial]?.securityProfile;
+  return storedEcuProfile(stored, `${join(directory, 'identity.json')} (ECU ${serial})`);
+}
 
 /** Manifests sent per cycle while the Director answers that it could not judge them (503, connection lost). */
 const MANIFEST_DELIVERY_ATTEMPTS = 3;
@@ -242,9 +249,7 @@ export class Primary {
   static async open(directory: string, runtime: PrimaryRuntime): Promise<Primary> {
     const identity = JSON.parse(readFileSync(join(directory, 'identity.json'), 'utf8')) as PrimaryIdentity;
     // A damaged profile fails the open, not the first update that would be checked against it.
-    for (const serial of [identity.serial, ...Object.keys(identity.secondaries)]) {
-      storedEcuProfile(serial === identity.serial ? identity.securityProfile : identity.secondaries[serial]!.securityProfile, `${join(directory, 'identity.json')} (ECU ${serial})`);
-    }
+    for (const serial of [identity.serial, ...Object.keys(identity.secondaries)]) ecuProfile(directory, identity, serial);
     const key = loadPrivateKey(join(directory, 'ecu-key.pem'));
     const encryptionKeyPath = join(directory, ENCRYPTION_KEY_FILE);
     const encryptionKey = existsSync(encryptionKeyPath) ? loadEncryptionKeyPair(encryptionKeyPath) : undefined;
@@ -472,15 +477,9 @@ export class Primary {
         trustedReleaseCounter: (serial) => this.state.releaseCounters[serial],
         // Every ECU's, the secondaries' too: a partial-verification secondary never sees the Image
         // repository's minimum, and a full one is checked twice (docs/security-profiles.md).
-        securityProfile: (serial) => this.securityProfileOf(serial),
+        securityProfile: (serial) => ecuProfile(this.directory, this.identity, serial),
       },
     );
-  }
-
-  /** The provisioned security profile of `serial` (this ECU or one of its secondaries). */
-  private securityProfileOf(serial: string): SecurityProfile {
-    const stored = serial === this.identity.serial ? this.identity.securityProfile : this.identity.secondaries[serial]?.securityProfile;
-    return storedEcuProfile(stored, `${join(this.directory, 'identity.json')} (ECU ${serial})`);
   }
 
   /**
@@ -491,17 +490,21 @@ export class Primary {
    */
   private async requireImageTargetsLogged(work: readonly EcuTarget[]): Promise<void> {
     if (this.imageLog === undefined) return;
+    // Each role's verified bytes read once, however many images' paths go through it.
+    const loaded = new Map<string, { bytes: Uint8Array; signed: TargetsSigned } | undefined>();
     const load = (role: string) => {
-      const bytes = this.imageStaging.load(role);
-      return bytes === undefined ? undefined : this.parsed.image.parse(bytes, 'targets', { repository: 'image', role });
+      if (!loaded.has(role)) {
+        const bytes = this.imageStaging.load(role);
+        loaded.set(role, bytes === undefined ? undefined : { bytes, signed: this.parsed.image.parse(bytes, 'targets', { repository: 'image', role }).signed });
+      }
+      return loaded.get(role);
     };
     const maxDelegations = { ...DEFAULT_UPDATER_CONFIG, ...this.runtime.updaterConfig }.maxDelegations;
     const files = new Map<string, LoggedRoleFile>();
     for (const t of work) {
       for (const role of targetsRolesOnPath(t.filename, [t.hardwareId], (r) => load(r)?.signed, maxDelegations)) {
-        if (files.has(role)) continue;
-        const bytes = this.imageStaging.load(role)!;
-        files.set(role, { role, version: load(role)!.signed.version, bytes });
+        const file = load(role)!; // the walk only names roles it could load
+        files.set(role, { role, version: file.signed.version, bytes: file.bytes });
       }
     }
     await this.imageLog.requireRolesLogged([...files.values()]);
